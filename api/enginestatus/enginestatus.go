@@ -1,0 +1,106 @@
+// Package enginestatus defines the JSON document an engine serves on /status.
+// The engine encodes it and the operator decodes it with these same types, so
+// the two cannot disagree on its shape. docs/status.md describes each field.
+package enginestatus
+
+import "time"
+
+// Version identifies this schema of the document. A change that removes or
+// re-means a field gets a new version.
+const Version = "sluice.dev/engine-status/v1"
+
+// Path is where the engine serves the document.
+const Path = "/status"
+
+// Port is the engine's default HTTP port.
+const Port = 8080
+
+// Document is the engine's status.
+type Document struct {
+	// Version is the schema version, Version.
+	Version string `json:"version"`
+	// Engine is the engine build's version.
+	Engine string `json:"engine"`
+	// Pipeline is the query's state: Starting, Running, Draining, Finished or Failed.
+	Pipeline string `json:"pipeline"`
+	// Run identifies this run of the pipeline; correlation ids start with it.
+	Run string `json:"run"`
+	// Health is the verdict, Healthy, Degraded or Unhealthy, and Checks the
+	// checks that decided it.
+	Health string  `json:"health"`
+	Checks []Check `json:"checks"`
+	// Backpressure summarises how full the channels are.
+	Backpressure Backpressure `json:"backpressure"`
+	// Edges are the channels between stages.
+	Edges []Edge `json:"edges"`
+	// Records counts what happened to every record read.
+	Records Records `json:"records"`
+	// Rates are per second, over the last few seconds.
+	Rates Rates `json:"rates"`
+	// Latency is the time from a batch leaving its source to being written.
+	Latency Latency `json:"latency"`
+	// Lag is the consumer lag in records, for sources that have one.
+	Lag *int64 `json:"lag,omitempty"`
+	// LastError is the most recent error, empty if none.
+	LastError string `json:"lastError,omitempty"`
+	// StartTime is when the pipeline started; UptimeSeconds how long ago.
+	StartTime     time.Time `json:"startTime"`
+	UptimeSeconds float64   `json:"uptimeSeconds"`
+}
+
+// Check is one health check: its measured value against its threshold.
+type Check struct {
+	Name      string  `json:"name"`
+	Status    string  `json:"status"` // Healthy, Degraded or Unhealthy
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Message   string  `json:"message,omitempty"`
+}
+
+// Backpressure says whether senders are waiting on full channels.
+type Backpressure struct {
+	// Active is true when the fullest channel is above the high-water mark.
+	Active bool `json:"active"`
+	// Level is None, Low, Medium or High.
+	Level string `json:"level"`
+	// MaxUtilization is the fullest channel's depth over its capacity.
+	MaxUtilization float64 `json:"maxUtilization"`
+	// Edge names the fullest channel.
+	Edge string `json:"edge,omitempty"`
+}
+
+// Edge is one channel between stages.
+type Edge struct {
+	Name           string  `json:"name"`
+	Depth          int     `json:"depth"`
+	Capacity       int     `json:"capacity"`
+	Utilization    float64 `json:"utilization"`
+	BlockedSends   int64   `json:"blockedSends"`
+	BlockedSeconds float64 `json:"blockedSeconds"`
+}
+
+// Records counts records. In = Out + Filtered + DeadLettered + Skipped +
+// Failed + InFlight, always.
+type Records struct {
+	In           int64 `json:"in"`
+	Out          int64 `json:"out"`
+	Filtered     int64 `json:"filtered"`
+	DeadLettered int64 `json:"deadLettered"`
+	Skipped      int64 `json:"skipped"`
+	Failed       int64 `json:"failed"`
+	InFlight     int64 `json:"inFlight"`
+	Retries      int64 `json:"retries"`
+}
+
+// Rates are records per second.
+type Rates struct {
+	Input  float64 `json:"input"`
+	Output float64 `json:"output"`
+	Error  float64 `json:"error"`
+}
+
+// Latency holds quantiles in seconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}

@@ -1,0 +1,400 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// StreamQuerySpec is what a user asks for: sources, one SQL query over them, a sink
+// for its results and a policy for records that cannot be processed.
+type StreamQuerySpec struct {
+	// sources are the inputs of the query. Each source's name is the table name the
+	// query reads it by.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=map
+	// +listMapKey=name
+	Sources []Source `json:"sources"`
+
+	// query is one SQL SELECT statement in the PostgreSQL dialect.
+	// +kubebuilder:validation:MinLength=1
+	Query string `json:"query"`
+
+	// sink receives the query's results.
+	Sink Sink `json:"sink"`
+
+	// errorPolicy decides what happens to a record that cannot be decoded, evaluated
+	// or written.
+	// +optional
+	ErrorPolicy ErrorPolicy `json:"errorPolicy,omitempty"`
+
+	// runtime tunes the engine's execution.
+	// +optional
+	Runtime RuntimeSpec `json:"runtime,omitempty"`
+
+	// replicas is the number of engine pods. Ignored by `engine run`.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// suspend stops every engine pod while keeping the query's definition.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// Source is one input of a query. Exactly one connector field is set.
+type Source struct {
+	// name is the table name of this source in the query.
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// kafka reads a Kafka topic.
+	// +optional
+	Kafka *KafkaSource `json:"kafka,omitempty"`
+	// file reads a file of JSON lines or CSV.
+	// +optional
+	File *FileSource `json:"file,omitempty"`
+	// stdin reads the engine's standard input.
+	// +optional
+	Stdin *StdinSource `json:"stdin,omitempty"`
+	// datagen generates deterministic records.
+	// +optional
+	Datagen *DatagenSource `json:"datagen,omitempty"`
+
+	// format is the encoding of each record: json (one object per line) or csv
+	// (with a header line). Ignored by datagen, which produces typed records.
+	// +kubebuilder:validation:Enum=json;csv
+	// +kubebuilder:default=json
+	// +optional
+	Format Format `json:"format,omitempty"`
+
+	// schema lists the columns of the source, in order. A datagen source may omit
+	// it: it then has its generator's schema.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Schema []Column `json:"schema,omitempty"`
+
+	// eventTime names the column that carries each record's event time.
+	// +optional
+	EventTime *EventTime `json:"eventTime,omitempty"`
+
+	// maxRecordBytes bounds the size of one encoded record. A longer record is an
+	// error handled by the error policy. Defaults to 1 MiB.
+	// +kubebuilder:validation:Minimum=64
+	// +optional
+	MaxRecordBytes int32 `json:"maxRecordBytes,omitempty"`
+}
+
+// Format is the encoding of records in a source or sink.
+type Format string
+
+// The record encodings.
+const (
+	FormatJSON Format = "json"
+	FormatCSV  Format = "csv"
+)
+
+// KafkaSource reads one Kafka topic.
+type KafkaSource struct {
+	// brokers are the bootstrap brokers, host:port.
+	// +kubebuilder:validation:MinItems=1
+	Brokers []string `json:"brokers"`
+	// topic is the topic to read.
+	Topic string `json:"topic"`
+	// group is the consumer group; defaults to one derived from the query's
+	// namespace and name.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// startOffset is where a new consumer group starts: earliest or latest.
+	// +kubebuilder:validation:Enum=earliest;latest
+	// +kubebuilder:default=earliest
+	// +optional
+	StartOffset string `json:"startOffset,omitempty"`
+}
+
+// FileSource reads records from a file.
+type FileSource struct {
+	// path is the file's path, relative to the engine's working directory.
+	// +kubebuilder:validation:MinLength=1
+	Path string `json:"path"`
+}
+
+// StdinSource reads records from the engine's standard input until it closes.
+type StdinSource struct{}
+
+// DatagenSource generates deterministic records: the same seed yields the same
+// records in the same order.
+type DatagenSource struct {
+	// generator names what is generated. trades: symbol, price, quantity, ts.
+	// +kubebuilder:validation:Enum=trades
+	Generator string `json:"generator"`
+	// count is the number of records per partition; unset or 0 generates forever.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Count int64 `json:"count,omitempty"`
+	// rate limits generation to this many records per second per partition; 0 is
+	// as fast as the pipeline takes them.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Rate int64 `json:"rate,omitempty"`
+	// seed makes the data reproducible; partitions derive their own seed from it.
+	// +optional
+	Seed int64 `json:"seed,omitempty"`
+	// partitions is the number of independent partitions, each read by its own
+	// reader. Defaults to 1.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Partitions int32 `json:"partitions,omitempty"`
+	// keys is the number of distinct symbols. Defaults to 10.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Keys int32 `json:"keys,omitempty"`
+}
+
+// Column is one typed column of a source's schema.
+type Column struct {
+	// name is the column's name; JSON records carry it as the key, CSV records
+	// in the header.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// type is one of string, bool, int, double, decimal(p,s), timestamp.
+	// +kubebuilder:validation:MinLength=1
+	Type string `json:"type"`
+}
+
+// EventTime says which column holds a record's event time.
+type EventTime struct {
+	// column is a timestamp column of the source.
+	Column string `json:"column"`
+	// maxOutOfOrderness is how late a record may arrive behind the newest one seen
+	// before it counts as late.
+	// +optional
+	MaxOutOfOrderness metav1.Duration `json:"maxOutOfOrderness,omitempty"`
+}
+
+// Sink is where results, or dead-letter entries, are written. Exactly one connector
+// field is set.
+type Sink struct {
+	// stdout writes to the engine's standard output.
+	// +optional
+	Stdout *StdoutSink `json:"stdout,omitempty"`
+	// file writes to a file, truncating it first.
+	// +optional
+	File *FileSink `json:"file,omitempty"`
+	// null discards results after counting them; for benchmarks.
+	// +optional
+	Null *NullSink `json:"null,omitempty"`
+	// kafka writes to a Kafka topic.
+	// +optional
+	Kafka *KafkaSink `json:"kafka,omitempty"`
+
+	// format is the encoding of each result: json or csv (with a header line).
+	// Dead-letter entries are always json.
+	// +kubebuilder:validation:Enum=json;csv
+	// +kubebuilder:default=json
+	// +optional
+	Format Format `json:"format,omitempty"`
+}
+
+// StdoutSink writes results to standard output.
+type StdoutSink struct{}
+
+// NullSink discards results.
+type NullSink struct{}
+
+// FileSink writes results to a file.
+type FileSink struct {
+	// path is the file's path; the file is created or truncated.
+	// +kubebuilder:validation:MinLength=1
+	Path string `json:"path"`
+}
+
+// KafkaSink writes results to a Kafka topic.
+type KafkaSink struct {
+	// brokers are the bootstrap brokers, host:port.
+	// +kubebuilder:validation:MinItems=1
+	Brokers []string `json:"brokers"`
+	// topic is the topic to write.
+	Topic string `json:"topic"`
+}
+
+// ErrorStrategy is what the pipeline does with a record that failed.
+// +kubebuilder:validation:Enum=FailFast;DeadLetter;Skip
+type ErrorStrategy string
+
+// The error strategies.
+const (
+	// FailFast stops the pipeline at the first failed record and exits non-zero.
+	FailFast ErrorStrategy = "FailFast"
+	// DeadLetter writes the failed record to the dead-letter sink and goes on.
+	DeadLetter ErrorStrategy = "DeadLetter"
+	// Skip logs and counts the failed record and goes on.
+	Skip ErrorStrategy = "Skip"
+)
+
+// ErrorPolicy decides the fate of records that fail.
+// +kubebuilder:validation:XValidation:rule="self.strategy != 'DeadLetter' || has(self.deadLetter)",message="strategy DeadLetter needs a deadLetter sink"
+type ErrorPolicy struct {
+	// strategy is FailFast, DeadLetter or Skip. Defaults to FailFast.
+	// +kubebuilder:default=FailFast
+	// +optional
+	Strategy ErrorStrategy `json:"strategy,omitempty"`
+	// maxRetries is how many times a failed sink write is retried, with
+	// exponential backoff, before the strategy applies. Defaults to 3.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxRetries *int32 `json:"maxRetries,omitempty"`
+	// retryBackoff is the wait before the first retry; it doubles on each
+	// following one. Defaults to 100ms.
+	// +optional
+	RetryBackoff *metav1.Duration `json:"retryBackoff,omitempty"`
+	// deadLetter is where DeadLetter writes failed records, as JSON entries.
+	// +optional
+	DeadLetter *Sink `json:"deadLetter,omitempty"`
+}
+
+// ExecutionMode selects how the engine runs the query's operators.
+// +kubebuilder:validation:Enum=pipelined;direct
+type ExecutionMode string
+
+// The execution modes.
+const (
+	// Pipelined runs sources, partition workers and sinks as goroutines joined by
+	// bounded channels. The default.
+	Pipelined ExecutionMode = "pipelined"
+	// Direct runs the same operators in one goroutine, deterministically; for
+	// debugging.
+	Direct ExecutionMode = "direct"
+)
+
+// RuntimeSpec tunes the engine.
+type RuntimeSpec struct {
+	// mode is pipelined (the default) or direct.
+	// +optional
+	Mode ExecutionMode `json:"mode,omitempty"`
+	// parallelism is the number of partition workers. Defaults to the number of
+	// source partitions, at most the number of CPUs.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Parallelism int32 `json:"parallelism,omitempty"`
+	// channelCapacity is the number of batches each channel between stages holds.
+	// Defaults to 16.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ChannelCapacity int32 `json:"channelCapacity,omitempty"`
+	// batchSize is the most records one batch carries. Defaults to 512.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	BatchSize int32 `json:"batchSize,omitempty"`
+	// batchLinger is how long a source waits to fill a batch before sending it
+	// partly full. Defaults to 5ms.
+	// +optional
+	BatchLinger *metav1.Duration `json:"batchLinger,omitempty"`
+	// shutdownTimeout bounds the drain after a stop signal. Defaults to 30s.
+	// +optional
+	ShutdownTimeout *metav1.Duration `json:"shutdownTimeout,omitempty"`
+}
+
+// StreamQueryStatus is what the operator observed of a running query.
+type StreamQueryStatus struct {
+	// phase summarises the query: Pending, Running, Degraded, Failed or Suspended.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+	// observedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions are Ready, Progressing and Degraded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// replicas is the number of engine pods.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// readyReplicas is the number of engine pods that are ready.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// health is Healthy, Degraded, Unhealthy or Unknown.
+	// +optional
+	Health Health `json:"health,omitempty"`
+	// backpressure is the worst backpressure over the engine pods.
+	// +optional
+	Backpressure *Backpressure `json:"backpressure,omitempty"`
+	// throughput is the sum of the engine pods' rates.
+	// +optional
+	Throughput *Throughput `json:"throughput,omitempty"`
+	// restarts is the sum of the engine containers' restart counts.
+	// +optional
+	Restarts int32 `json:"restarts,omitempty"`
+	// lastError is the most recent error an engine reported.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Phase summarises a query's state.
+type Phase string
+
+// The phases.
+const (
+	PhasePending   Phase = "Pending"
+	PhaseRunning   Phase = "Running"
+	PhaseDegraded  Phase = "Degraded"
+	PhaseFailed    Phase = "Failed"
+	PhaseSuspended Phase = "Suspended"
+)
+
+// Health is the verdict of an engine's health checks.
+type Health string
+
+// The health verdicts.
+const (
+	Healthy       Health = "Healthy"
+	Degraded      Health = "Degraded"
+	Unhealthy     Health = "Unhealthy"
+	HealthUnknown Health = "Unknown"
+)
+
+// Backpressure says how full the engine's channels are.
+type Backpressure struct {
+	// level is None, Low, Medium or High.
+	Level string `json:"level"`
+	// maxQueueUtilization is the fullest channel's depth over its capacity, 0 to 1.
+	// +optional
+	MaxQueueUtilization string `json:"maxQueueUtilization,omitempty"`
+	// since is when the level last changed.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+}
+
+// Throughput holds record rates, as decimal strings.
+type Throughput struct {
+	// inputRecordsPerSecond is the rate records are read.
+	// +optional
+	InputRecordsPerSecond string `json:"inputRecordsPerSecond,omitempty"`
+	// outputRecordsPerSecond is the rate results are written.
+	// +optional
+	OutputRecordsPerSecond string `json:"outputRecordsPerSecond,omitempty"`
+}
+
+// StreamQuery is a streaming SQL query that runs continuously.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sq
+type StreamQuery struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   StreamQuerySpec   `json:"spec"`
+	Status StreamQueryStatus `json:"status,omitempty"`
+}
+
+// StreamQueryList is a list of StreamQuery.
+//
+// +kubebuilder:object:root=true
+type StreamQueryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StreamQuery `json:"items"`
+}

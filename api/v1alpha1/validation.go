@@ -1,0 +1,239 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Problem is one thing wrong with a StreamQuery: the field it is in and, for a
+// field that holds text such as the query, the byte offset in that text.
+type Problem struct {
+	// Field is the JSON path of the field, e.g. spec.sources[0].schema[1].type.
+	Field string
+	// Offset is a byte offset in the field's string value, or -1.
+	Offset int
+	// Message says what is wrong.
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Offset >= 0 {
+		return fmt.Sprintf("%s (offset %d): %s", p.Field, p.Offset, p.Message)
+	}
+	return p.Field + ": " + p.Message
+}
+
+// Problems is every problem found in a StreamQuery. It is an error when it is
+// not empty.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Add records a problem in a field.
+func (ps *Problems) Add(field, format string, args ...any) {
+	*ps = append(*ps, Problem{Field: field, Offset: -1, Message: fmt.Sprintf(format, args...)})
+}
+
+// Defaults for fields left out.
+const (
+	DefaultChannelCapacity = 16
+	DefaultBatchSize       = 512
+	DefaultBatchLinger     = 5 * time.Millisecond
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxRetries      = 3
+	DefaultRetryBackoff    = 100 * time.Millisecond
+)
+
+// Default fills in the defaults that CRD defaulting would, so that a manifest
+// run locally behaves like one applied to a cluster.
+func (s *StreamQuerySpec) Default() {
+	for i := range s.Sources {
+		if s.Sources[i].Format == "" {
+			s.Sources[i].Format = FormatJSON
+		}
+	}
+	if s.Sink.Format == "" {
+		s.Sink.Format = FormatJSON
+	}
+	if s.ErrorPolicy.Strategy == "" {
+		s.ErrorPolicy.Strategy = FailFast
+	}
+	if s.Runtime.Mode == "" {
+		s.Runtime.Mode = Pipelined
+	}
+}
+
+// Validate checks what the structure of a spec can say, without planning its
+// query: exactly one connector per source and sink, unique source names, a
+// dead-letter sink where the policy needs one, and values in range.
+func (s *StreamQuerySpec) Validate() Problems {
+	var ps Problems
+	if len(s.Sources) == 0 {
+		ps.Add("spec.sources", "at least one source is required")
+	}
+	seen := map[string]int{}
+	for i, src := range s.Sources {
+		f := fmt.Sprintf("spec.sources[%d]", i)
+		switch {
+		case src.Name == "":
+			ps.Add(f+".name", "a source needs a name: the table name the query reads it by")
+		case !validName(src.Name):
+			ps.Add(f+".name", "%q is not a valid name: use lower-case letters, digits and _, starting with a letter or _", src.Name)
+		}
+		if j, dup := seen[src.Name]; dup && src.Name != "" {
+			ps.Add(f+".name", "source name %q is already used by spec.sources[%d]", src.Name, j)
+		}
+		seen[src.Name] = i
+		n := countSet(src.Kafka != nil, src.File != nil, src.Stdin != nil, src.Datagen != nil)
+		if n != 1 {
+			ps.Add(f, "set exactly one of kafka, file, stdin and datagen (found %d)", n)
+		}
+		if src.Format != "" && src.Format != FormatJSON && src.Format != FormatCSV {
+			ps.Add(f+".format", "unknown format %q (want json or csv)", src.Format)
+		}
+		if src.File != nil && src.File.Path == "" {
+			ps.Add(f+".file.path", "a file source needs a path")
+		}
+		if d := src.Datagen; d != nil {
+			if d.Generator == "" {
+				ps.Add(f+".datagen.generator", "name a generator (trades)")
+			}
+			if d.Count < 0 {
+				ps.Add(f+".datagen.count", "must not be negative")
+			}
+			if d.Rate < 0 {
+				ps.Add(f+".datagen.rate", "must not be negative")
+			}
+			if d.Partitions < 0 {
+				ps.Add(f+".datagen.partitions", "must be at least 1")
+			}
+			if d.Keys < 0 {
+				ps.Add(f+".datagen.keys", "must be at least 1")
+			}
+		}
+		if src.Datagen == nil && len(src.Schema) == 0 {
+			ps.Add(f+".schema", "a %s source needs a schema", connectorName(src))
+		}
+		cols := map[string]int{}
+		for j, c := range src.Schema {
+			cf := fmt.Sprintf("%s.schema[%d]", f, j)
+			if c.Name == "" {
+				ps.Add(cf+".name", "a column needs a name")
+			}
+			if k, dup := cols[c.Name]; dup {
+				ps.Add(cf+".name", "column %q is already declared at schema[%d]", c.Name, k)
+			}
+			cols[c.Name] = j
+		}
+		if et := src.EventTime; et != nil {
+			if _, ok := cols[et.Column]; !ok && src.Datagen == nil {
+				ps.Add(f+".eventTime.column", "column %q is not in the schema", et.Column)
+			}
+		}
+		if src.MaxRecordBytes != 0 && src.MaxRecordBytes < 64 {
+			ps.Add(f+".maxRecordBytes", "must be at least 64")
+		}
+	}
+	validateSink(&ps, "spec.sink", &s.Sink)
+	ep := s.ErrorPolicy
+	switch ep.Strategy {
+	case "", FailFast, Skip:
+	case DeadLetter:
+		if ep.DeadLetter == nil {
+			ps.Add("spec.errorPolicy.deadLetter", "strategy DeadLetter needs a deadLetter sink")
+		}
+	default:
+		ps.Add("spec.errorPolicy.strategy", "unknown strategy %q (want FailFast, DeadLetter or Skip)", ep.Strategy)
+	}
+	if ep.DeadLetter != nil {
+		validateSink(&ps, "spec.errorPolicy.deadLetter", ep.DeadLetter)
+		if ep.DeadLetter.Format == FormatCSV {
+			ps.Add("spec.errorPolicy.deadLetter.format", "dead-letter entries are always json")
+		}
+	}
+	if ep.MaxRetries != nil && *ep.MaxRetries < 0 {
+		ps.Add("spec.errorPolicy.maxRetries", "must not be negative")
+	}
+	if ep.RetryBackoff != nil && ep.RetryBackoff.Duration <= 0 {
+		ps.Add("spec.errorPolicy.retryBackoff", "must be positive")
+	}
+	rt := s.Runtime
+	switch rt.Mode {
+	case "", Pipelined, Direct:
+	default:
+		ps.Add("spec.runtime.mode", "unknown mode %q (want pipelined or direct)", rt.Mode)
+	}
+	if rt.Parallelism < 0 {
+		ps.Add("spec.runtime.parallelism", "must be at least 1")
+	}
+	if rt.ChannelCapacity < 0 {
+		ps.Add("spec.runtime.channelCapacity", "must be at least 1")
+	}
+	if rt.BatchSize < 0 {
+		ps.Add("spec.runtime.batchSize", "must be at least 1")
+	}
+	if rt.BatchLinger != nil && rt.BatchLinger.Duration < 0 {
+		ps.Add("spec.runtime.batchLinger", "must not be negative")
+	}
+	if rt.ShutdownTimeout != nil && rt.ShutdownTimeout.Duration <= 0 {
+		ps.Add("spec.runtime.shutdownTimeout", "must be positive")
+	}
+	if s.Replicas != nil && *s.Replicas < 0 {
+		ps.Add("spec.replicas", "must not be negative")
+	}
+	return ps
+}
+
+func validateSink(ps *Problems, f string, s *Sink) {
+	n := countSet(s.Stdout != nil, s.File != nil, s.Null != nil, s.Kafka != nil)
+	if n != 1 {
+		ps.Add(f, "set exactly one of stdout, file, null and kafka (found %d)", n)
+	}
+	if s.File != nil && s.File.Path == "" {
+		ps.Add(f+".file.path", "a file sink needs a path")
+	}
+	if s.Format != "" && s.Format != FormatJSON && s.Format != FormatCSV {
+		ps.Add(f+".format", "unknown format %q (want json or csv)", s.Format)
+	}
+}
+
+func connectorName(s Source) string {
+	switch {
+	case s.Kafka != nil:
+		return "kafka"
+	case s.File != nil:
+		return "file"
+	case s.Stdin != nil:
+		return "stdin"
+	}
+	return "datagen"
+}
+
+func countSet(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+func validName(s string) bool {
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != "" && len(s) <= 63
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+	"github.com/sluice-dev/sluice/runtime/server"
+	"github.com/sluice-dev/sluice/runtime/telemetry"
+)
+
+type runFlags struct {
+	file, http, logFormat, logLevel, progress, cpuProfile, memProfile string
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f runFlags
+	fs.StringVar(&f.file, "f", "", "the StreamQuery manifest to run")
+	fs.StringVar(&f.http, "http", fmt.Sprintf(":%d", enginestatus.Port), "address of /healthz, /readyz, /status, /metrics and /debug/pprof; empty to serve none")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "json, text, or auto: text when stderr is a terminal, else json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.progress, "progress", "auto", "progress line on stderr: always, never, or auto: when stderr is a terminal")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if f.file == "" {
+		fmt.Fprintln(stderr, "engine run: -f manifest is required")
+		return exitUsage
+	}
+	tty := isTerminal(stderr)
+	logger, err := newLogger(stderr, f.logFormat, f.logLevel, tty)
+	if err != nil {
+		fmt.Fprintf(stderr, "engine run: %v\n", err)
+		return exitUsage
+	}
+	doc, ok := load(f.file, stderr)
+	if !ok {
+		return exitFailed
+	}
+	p, err := pipeline.New(&doc.Query.Spec, pipeline.Options{Logger: logger.With("component", "pipeline", "pipeline", doc.Query.Name)})
+	if err != nil {
+		var ps v1alpha1.Problems
+		if errors.As(err, &ps) {
+			printDiagnostics(stderr, doc.Locate(err))
+		} else {
+			fmt.Fprintf(stderr, "engine run: %v\n", err)
+		}
+		return exitFailed
+	}
+
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "engine run: %v\n", err)
+			return exitFailed
+		}
+		defer stop()
+	}
+
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	auxCtx, stopAux := context.WithCancel(context.Background())
+	defer stopAux()
+
+	monitor := telemetry.NewMonitor(p, buildVersion(), telemetry.DefaultThresholds)
+	wg.Add(1)
+	go func() { defer wg.Done(); monitor.Run(auxCtx) }()
+	if f.http != "" {
+		l, err := net.Listen("tcp", f.http)
+		if err != nil {
+			fmt.Fprintf(stderr, "engine run: serving HTTP: %v\n", err)
+			return exitFailed
+		}
+		logger.Info("serving HTTP", "component", "server", "address", l.Addr().String())
+		srv := server.New(monitor, telemetry.NewCollector(p), func() bool {
+			return p.Snapshot().State == pipeline.Running
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(auxCtx, l); err != nil {
+				logger.Error("HTTP server failed", "component", "server", "error", err)
+			}
+		}()
+	}
+	if f.progress == "always" || f.progress == "auto" && tty {
+		wg.Add(1)
+		go func() { defer wg.Done(); showProgress(auxCtx, stderr, p) }()
+	}
+
+	// The first signal drains; the second aborts.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	forced := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case sig := <-signals:
+			logger.Info("stopping: draining in-flight records; signal again to abort", "signal", sig.String())
+			p.Stop()
+		case <-auxCtx.Done():
+			return
+		}
+		select {
+		case sig := <-signals:
+			logger.Warn("aborting", "signal", sig.String())
+			close(forced)
+			abort(errors.New("aborted by a second signal"))
+		case <-auxCtx.Done():
+		}
+	}()
+
+	runErr := p.Run(ctx)
+	stopAux()
+	snap := p.Snapshot()
+	if tty && (f.progress != "never") {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	fmt.Fprintln(stderr, summary(snap, time.Since(snap.Started), runErr))
+	if f.memProfile != "" {
+		if err := writeHeapProfile(f.memProfile); err != nil {
+			fmt.Fprintf(stderr, "engine run: %v\n", err)
+		}
+	}
+	select {
+	case <-forced:
+		return exitAborted
+	default:
+	}
+	if runErr != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
+	c := s.Counts
+	verdict := "finished"
+	if err != nil {
+		verdict = "failed: " + err.Error() + ";"
+	}
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(c.In) / elapsed.Seconds()
+	}
+	return fmt.Sprintf("sluice: %s in %s: %d in, %d out, %d filtered, %d dead-lettered, %d skipped, %d failed (%.0f records/s)",
+		verdict, elapsed.Round(time.Millisecond), c.In, c.Out, c.Filtered, c.DeadLettered, c.Skipped, c.Failed, rate)
+}
+
+func showProgress(ctx context.Context, w io.Writer, p *pipeline.Pipeline) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var last pipeline.Counts
+	lastAt := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s := p.Snapshot()
+			dt := now.Sub(lastAt).Seconds()
+			fmt.Fprintf(w, "\r\033[K%s  in %d  out %d  filtered %d  errors %d  %.0f in/s  %.0f out/s",
+				s.State, s.Counts.In, s.Counts.Out, s.Counts.Filtered, s.Counts.DeadLettered+s.Counts.Skipped+s.Counts.Failed,
+				float64(s.Counts.In-last.In)/dt, float64(s.Counts.Out-last.Out)/dt)
+			last, lastAt = s.Counts, now
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newLogger(w io.Writer, format, level string, tty bool) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch {
+	case format == "json" || format == "auto" && !tty:
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case format == "text" || format == "auto":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want json, text or auto", format)
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
+}

@@ -1,0 +1,51 @@
+// Package connector holds Sluice's sources and sinks: where records come from
+// (files, standard input, the data generator) and where results and dead
+// letters go (standard output, files, nowhere).
+//
+// A source is split into partitions, each read by one Reader in its own
+// goroutine. A Reader fills batches; it never sends them anywhere itself.
+package connector
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Reader reads one partition of a source.
+type Reader interface {
+	// Origin identifies the partition; batches the reader fills point at it.
+	Origin() *message.Origin
+	// Read appends up to max records to b, waiting at most linger for more once
+	// it has one. Records that cannot be decoded are appended to errs instead,
+	// with their coordinates and payload, and set b.LastOffset. It returns
+	// io.EOF, possibly with records in b, when the partition is exhausted.
+	Read(ctx context.Context, b *message.Batch, max int, linger time.Duration, errs *message.ErrorBatch) error
+	// Close releases the partition.
+	Close() error
+}
+
+// Sink writes result rows.
+type Sink interface {
+	// Write writes the rows of b. An error means the batch may not have been
+	// written; the caller retries it or hands it to the error policy.
+	Write(ctx context.Context, b *message.Batch) error
+	// Flush makes what was written durable or visible.
+	Flush(ctx context.Context) error
+	// Close flushes and releases the sink.
+	Close() error
+}
+
+// Encoder turns rows into bytes in a sink's format.
+type Encoder interface {
+	Header(dst []byte) []byte
+	Encode(dst []byte, row value.Row) []byte
+}
+
+// Defaults for source settings the manifest leaves out.
+const (
+	DefaultMaxRecordBytes = 1 << 20
+	DefaultDatagenKeys    = 10
+)

@@ -1,0 +1,178 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// TradesSchema is the schema of the trades generator.
+var TradesSchema = []format.Column{
+	{Name: "trade_id", Type: value.Int},
+	{Name: "symbol", Type: value.String},
+	{Name: "price", Type: value.Decimal(18, 4)},
+	{Name: "quantity", Type: value.Int},
+	{Name: "ts", Type: value.Timestamp},
+}
+
+// GeneratorSchema returns the schema of a named generator.
+func GeneratorSchema(generator string) ([]format.Column, error) {
+	switch generator {
+	case "trades":
+		return TradesSchema, nil
+	}
+	return nil, fmt.Errorf("unknown generator %q (want trades)", generator)
+}
+
+// tradesEpoch is the event time of the first generated trade.
+var tradesEpoch = time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC).UnixNano()
+
+// tradesInterval is the event-time step between trades of one partition.
+const tradesInterval = int64(time.Millisecond)
+
+var tickers = []string{"AAPL", "MSFT", "GOOG", "AMZN", "META", "NVDA", "TSLA", "NFLX", "ORCL", "IBM"}
+
+// Datagen generates trades for one partition: a deterministic function of the
+// seed, the partition and the sequence number. trade_id is unique across
+// partitions; within a partition it and ts increase.
+type Datagen struct {
+	origin     *message.Origin
+	rng        *rand.Rand
+	symbols    []string
+	prices     []int64 // per symbol, unscaled at scale 4
+	count      int64   // 0: unbounded
+	rate       int64   // records per second, 0: unthrottled
+	partitions int64
+	seq        int64
+	start      time.Time
+	timer      *time.Timer
+	// cols maps each schema column to a generated field, or -1 when the
+	// schema the manifest declares names a column the generator lacks.
+	cols []int
+}
+
+// NewDatagen returns the reader of one partition. cols is the source's schema,
+// a subset of the generator's columns in any order.
+func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, cols []format.Column) (*Datagen, error) {
+	gen, err := GeneratorSchema(spec.Generator)
+	if err != nil {
+		return nil, err
+	}
+	keys := int(spec.Keys)
+	if keys <= 0 {
+		keys = DefaultDatagenKeys
+	}
+	parts := int64(max(spec.Partitions, 1))
+	seed := uint64(spec.Seed)
+	d := &Datagen{
+		origin:     &message.Origin{Source: source, Partition: partition},
+		rng:        rand.New(rand.NewPCG(seed, uint64(partition)+0x9e3779b97f4a7c15)),
+		count:      spec.Count,
+		rate:       spec.Rate,
+		partitions: parts,
+		symbols:    make([]string, keys),
+		prices:     make([]int64, keys),
+	}
+	for i := range keys {
+		if i < len(tickers) {
+			d.symbols[i] = tickers[i]
+		} else {
+			d.symbols[i] = fmt.Sprintf("SYM%05d", i)
+		}
+		d.prices[i] = 100_0000 + int64(i%50)*10_0000 // 100.0000 upwards
+	}
+	for _, c := range cols {
+		idx := -1
+		for j, g := range gen {
+			if g.Name == c.Name {
+				idx = j
+			}
+		}
+		if idx < 0 || gen[idx].Type != c.Type {
+			return nil, fmt.Errorf("source %s: the %s generator has no column %s %s (it has trade_id int, symbol string, price decimal(18,4), quantity int, ts timestamp)", source, spec.Generator, c.Name, c.Type)
+		}
+		d.cols = append(d.cols, idx)
+	}
+	return d, nil
+}
+
+// Origin implements Reader.
+func (d *Datagen) Origin() *message.Origin { return d.origin }
+
+// Close implements Reader.
+func (d *Datagen) Close() error { return nil }
+
+// Read implements Reader.
+func (d *Datagen) Read(ctx context.Context, b *message.Batch, max int, linger time.Duration, _ *message.ErrorBatch) error {
+	if d.start.IsZero() {
+		d.start = time.Now()
+	}
+	var deadline time.Time
+	for b.Len() < max {
+		if d.count > 0 && d.seq >= d.count {
+			return io.EOF
+		}
+		if d.rate > 0 {
+			due := d.start.Add(time.Duration(d.seq * int64(time.Second) / d.rate))
+			if wait := time.Until(due); wait > 0 {
+				if b.Len() > 0 {
+					if deadline.IsZero() {
+						deadline = time.Now().Add(linger)
+					}
+					if due.After(deadline) {
+						return nil // send what we have rather than hold it past the linger
+					}
+				}
+				if d.timer == nil {
+					d.timer = time.NewTimer(wait)
+				} else {
+					d.timer.Reset(wait)
+				}
+				select {
+				case <-ctx.Done():
+					d.timer.Stop()
+					return nil
+				case <-d.timer.C:
+				}
+			}
+		}
+		d.next(b.Append(d.seq))
+		b.LastOffset = d.seq
+		d.seq++
+	}
+	return nil
+}
+
+// next generates the trade with sequence number d.seq into row.
+func (d *Datagen) next(row value.Row) {
+	k := d.rng.IntN(len(d.symbols))
+	// A random walk of at most ±0.5% per trade, never below 1.0000.
+	p := d.prices[k]
+	p += p * (d.rng.Int64N(101) - 50) / 10000
+	if p < 1_0000 {
+		p = 1_0000
+	}
+	d.prices[k] = p
+	qty := 1 + d.rng.Int64N(1000)
+	for i, c := range d.cols {
+		switch c {
+		case 0:
+			row[i] = value.IntValue(d.seq*d.partitions + int64(d.origin.Partition))
+		case 1:
+			row[i] = value.StringValue(d.symbols[k])
+		case 2:
+			row[i] = value.DecimalValue(p, 4)
+		case 3:
+			row[i] = value.IntValue(qty)
+		case 4:
+			row[i] = value.TimestampValue(tradesEpoch + d.seq*tradesInterval)
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package connector
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// decoder is what the line reader needs of a format.
+type decoder interface {
+	Decode(line []byte, row value.Row) error
+}
+
+// slabSize is the size of the memory lines are copied into. Decoded strings
+// point into a slab, which is never reused, so the garbage collector frees it
+// once no row references it.
+const slabSize = 64 << 10
+
+// LineReader reads records, one per line, from a file or a stream.
+type LineReader struct {
+	origin   *message.Origin
+	r        io.Reader
+	closer   io.Closer
+	br       *bufio.Reader
+	dec      decoder
+	csv      *format.CSVDecoder
+	maxBytes int
+	// stream marks input that may block (a pipe or terminal): a partly filled
+	// batch is sent as soon as no more input is buffered, rather than waiting.
+	stream bool
+	line   int64
+	slab   []byte
+	long   []byte // a line longer than the bufio buffer, being assembled
+	// stop interrupts a blocked read of a stream when the context ends.
+	stop func() bool
+}
+
+// NewLineReader reads records in format f from r. name is the file name for
+// coordinates; cols the schema.
+func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []format.Column, maxBytes int, stream bool) *LineReader {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxRecordBytes
+	}
+	lr := &LineReader{
+		origin:   &message.Origin{Source: source, File: name},
+		r:        r,
+		br:       bufio.NewReaderSize(r, 64<<10),
+		maxBytes: maxBytes,
+		stream:   stream,
+	}
+	if c, ok := r.(io.Closer); ok {
+		lr.closer = c
+	}
+	if f == v1alpha1.FormatCSV {
+		lr.csv = format.NewCSVDecoder(cols)
+		lr.dec = lr.csv
+	} else {
+		lr.dec = format.NewJSONDecoder(cols)
+	}
+	return lr
+}
+
+// OpenFile opens a file source.
+func OpenFile(source string, spec *v1alpha1.FileSource, f v1alpha1.Format, cols []format.Column, maxBytes int) (*LineReader, error) {
+	file, err := os.Open(spec.Path)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", source, err)
+	}
+	info, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("source %s: %w", source, err)
+	}
+	return NewLineReader(source, spec.Path, file, f, cols, maxBytes, !info.Mode().IsRegular()), nil
+}
+
+// OpenStdin opens standard input as a source. Where standard input is a pipe
+// or terminal it is switched to non-blocking mode, so that a stop signal can
+// interrupt a read that waits for input.
+func OpenStdin(source string, f v1alpha1.Format, cols []format.Column, maxBytes int) *LineReader {
+	stdin := os.Stdin
+	info, err := stdin.Stat()
+	stream := err != nil || !info.Mode().IsRegular()
+	if stream && syscall.SetNonblock(0, true) == nil {
+		stdin = os.NewFile(0, "/dev/stdin")
+	}
+	lr := NewLineReader(source, "-", stdin, f, cols, maxBytes, stream)
+	lr.closer = nil // never close the process's standard input
+	return lr
+}
+
+// Origin implements Reader.
+func (lr *LineReader) Origin() *message.Origin { return lr.origin }
+
+// Close implements Reader.
+func (lr *LineReader) Close() error {
+	if lr.closer != nil {
+		return lr.closer.Close()
+	}
+	return nil
+}
+
+// Read implements Reader. linger does not apply: a file never waits, and a
+// stream sends what it has as soon as it would wait.
+func (lr *LineReader) Read(ctx context.Context, b *message.Batch, max int, _ time.Duration, errs *message.ErrorBatch) error {
+	if lr.stream && lr.stop == nil {
+		if d, ok := lr.r.(interface{ SetReadDeadline(time.Time) error }); ok {
+			lr.stop = context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })
+		}
+	}
+	for b.Len() < max {
+		if lr.stream && lr.br.Buffered() == 0 && (b.Len() > 0 || len(errs.Events) > 0) {
+			return nil
+		}
+		raw, tooLong, err := lr.readLine()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return io.EOF // stopped while waiting for input
+			}
+			if err == io.EOF && raw == nil {
+				return io.EOF
+			}
+			if err != io.EOF {
+				return fmt.Errorf("source %s: reading %s after line %d: %w", lr.origin.Source, lr.origin.File, lr.line, err)
+			}
+		}
+		lr.line++
+		b.LastOffset = lr.line
+		if tooLong > 0 {
+			lr.fail(b, errs, raw, fmt.Errorf("record is %d bytes, more than maxRecordBytes %d", tooLong, lr.maxBytes))
+		} else {
+			lr.decode(b, errs, raw)
+		}
+		if err == io.EOF {
+			return io.EOF
+		}
+	}
+	return nil
+}
+
+// readLine returns the next line without its line break. A line over the size
+// limit is consumed and its prefix returned with its full length.
+func (lr *LineReader) readLine() (line []byte, tooLong int, err error) {
+	lr.long = lr.long[:0]
+	total := 0
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		total += len(chunk)
+		if total <= lr.maxBytes+1 {
+			if err == bufio.ErrBufferFull || len(lr.long) > 0 {
+				lr.long = append(lr.long, chunk...)
+			}
+		} else if len(lr.long) < 256 {
+			lr.long = append(lr.long, chunk[:min(len(chunk), 256)]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil && total == 0 {
+			return nil, 0, err
+		}
+		if len(lr.long) > 0 || total > lr.maxBytes+1 {
+			chunk = lr.long
+		}
+		chunk = bytes.TrimSuffix(chunk, []byte{'\n'})
+		chunk = bytes.TrimSuffix(chunk, []byte{'\r'})
+		n := total
+		if n > 0 && err == nil {
+			n-- // the newline
+		}
+		if n > lr.maxBytes {
+			return chunk, n, err
+		}
+		return chunk, 0, err
+	}
+}
+
+// decode copies raw into the slab and decodes it into a new row of b.
+func (lr *LineReader) decode(b *message.Batch, errs *message.ErrorBatch, raw []byte) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		lr.fail(b, errs, raw, format.ErrEmpty)
+		return
+	}
+	if len(lr.slab)+len(raw) > cap(lr.slab) {
+		lr.slab = make([]byte, 0, max(slabSize, len(raw)))
+	}
+	start := len(lr.slab)
+	lr.slab = append(lr.slab, raw...)
+	line := lr.slab[start:len(lr.slab):len(lr.slab)]
+	if lr.csv != nil && !lr.csv.HasHeader() {
+		if err := lr.csv.Header(line); err != nil {
+			lr.fail(b, errs, raw, err)
+		}
+		return
+	}
+	row := b.Append(lr.line)
+	if err := lr.dec.Decode(line, row); err != nil {
+		b.Truncate()
+		lr.fail(b, errs, raw, err)
+	}
+}
+
+// maxPayload bounds the payload kept in an error event.
+const maxPayload = 64 << 10
+
+func (lr *LineReader) fail(b *message.Batch, errs *message.ErrorBatch, raw []byte, err error) {
+	payload := raw
+	if len(payload) > maxPayload {
+		payload = payload[:maxPayload]
+	}
+	errs.Records++
+	errs.Events = append(errs.Events, message.ErrorEvent{
+		CorrelationID: b.CorrelationID,
+		Stage:         "decode",
+		Error:         fmt.Sprintf("%s line %d: %v", lr.origin.File, lr.line, err),
+		Source:        message.Coordinates{Source: lr.origin.Source, Partition: lr.origin.Partition, Offset: lr.line, File: lr.origin.File},
+		Payload:       bytes.Clone(payload),
+		Traceparent:   traceparent(b),
+	})
+}
+
+func traceparent(b *message.Batch) string {
+	if !b.Trace.IsValid() {
+		return ""
+	}
+	return b.Trace.Traceparent()
+}
+
+// ValidUTF8 reports whether p is valid UTF-8, for dead-letter payloads.
+func ValidUTF8(p []byte) bool { return utf8.Valid(p) }

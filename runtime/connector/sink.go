@@ -1,0 +1,177 @@
+package connector
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+)
+
+// NewEncoder returns the encoder of a format for the given column names.
+func NewEncoder(f v1alpha1.Format, names []string) Encoder {
+	if f == v1alpha1.FormatCSV {
+		return format.NewCSVEncoder(names)
+	}
+	return format.NewJSONEncoder(names)
+}
+
+// WriterSink encodes rows onto a writer: standard output or a file.
+type WriterSink struct {
+	w      *bufio.Writer
+	closer io.Closer
+	enc    Encoder
+	buf    []byte
+	header bool
+	// flushEach flushes after every batch, so that a reader of standard output
+	// sees results as they come.
+	flushEach bool
+}
+
+// NewWriterSink returns a sink writing to w; closer, if not nil, is closed with it.
+func NewWriterSink(w io.Writer, closer io.Closer, enc Encoder, flushEach bool) *WriterSink {
+	return &WriterSink{w: bufio.NewWriterSize(w, 256<<10), closer: closer, enc: enc, flushEach: flushEach}
+}
+
+// OpenStdout returns a sink that writes to standard output.
+func OpenStdout(enc Encoder) *WriterSink { return NewWriterSink(os.Stdout, nil, enc, true) }
+
+// OpenFileSink creates or truncates the file of a file sink.
+func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder) (*WriterSink, error) {
+	f, err := os.Create(spec.Path)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	return NewWriterSink(f, f, enc, false), nil
+}
+
+// Write implements Sink.
+func (s *WriterSink) Write(_ context.Context, b *message.Batch) error {
+	s.buf = s.buf[:0]
+	if !s.header {
+		s.buf = s.enc.Header(s.buf)
+		s.header = true
+	}
+	for _, row := range b.Rows {
+		s.buf = s.enc.Encode(s.buf, row)
+	}
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	if s.flushEach {
+		return s.w.Flush()
+	}
+	return nil
+}
+
+// Flush implements Sink.
+func (s *WriterSink) Flush(context.Context) error { return s.w.Flush() }
+
+// Close implements Sink.
+func (s *WriterSink) Close() error {
+	err := s.w.Flush()
+	if s.closer != nil {
+		if cerr := s.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// NullSink discards rows.
+type NullSink struct{}
+
+// Write implements Sink.
+func (NullSink) Write(context.Context, *message.Batch) error { return nil }
+
+// Flush implements Sink.
+func (NullSink) Flush(context.Context) error { return nil }
+
+// Close implements Sink.
+func (NullSink) Close() error { return nil }
+
+// DeadLetterEntry is one line of a dead-letter sink. Payload holds the record as
+// text when it is valid UTF-8; otherwise PayloadBase64 holds its bytes.
+type DeadLetterEntry struct {
+	Time          time.Time           `json:"time"`
+	CorrelationID string              `json:"correlation_id"`
+	Stage         string              `json:"stage"`
+	Error         string              `json:"error"`
+	Source        message.Coordinates `json:"source"`
+	Payload       *string             `json:"payload,omitempty"`
+	PayloadBase64 string              `json:"payload_base64,omitempty"`
+	Traceparent   string              `json:"traceparent,omitempty"`
+}
+
+// DeadLetterWriter writes error events as JSON lines.
+type DeadLetterWriter struct {
+	w      *bufio.Writer
+	closer io.Closer
+	now    func() time.Time
+}
+
+// NewDeadLetterWriter writes entries to w; closer, if not nil, is closed with it.
+func NewDeadLetterWriter(w io.Writer, closer io.Closer, now func() time.Time) *DeadLetterWriter {
+	return &DeadLetterWriter{w: bufio.NewWriter(w), closer: closer, now: now}
+}
+
+// OpenDeadLetter opens the dead-letter sink of an error policy.
+func OpenDeadLetter(spec *v1alpha1.Sink) (*DeadLetterWriter, error) {
+	switch {
+	case spec.Stdout != nil:
+		return NewDeadLetterWriter(os.Stdout, nil, time.Now), nil
+	case spec.File != nil:
+		f, err := os.Create(spec.File.Path)
+		if err != nil {
+			return nil, fmt.Errorf("dead-letter sink: %w", err)
+		}
+		return NewDeadLetterWriter(f, f, time.Now), nil
+	case spec.Null != nil:
+		return NewDeadLetterWriter(io.Discard, nil, time.Now), nil
+	}
+	return nil, fmt.Errorf("dead-letter sink: no supported connector set (want stdout, file or null)")
+}
+
+// Write writes events and flushes them, so that an entry is durable before the
+// record it stands for counts as handled.
+func (d *DeadLetterWriter) Write(events []message.ErrorEvent) error {
+	now := d.now().UTC()
+	for _, ev := range events {
+		e := DeadLetterEntry{
+			Time: now, CorrelationID: ev.CorrelationID, Stage: ev.Stage, Error: ev.Error,
+			Source: ev.Source, Traceparent: ev.Traceparent,
+		}
+		if ValidUTF8(ev.Payload) {
+			p := string(ev.Payload)
+			e.Payload = &p
+		} else {
+			e.PayloadBase64 = base64.StdEncoding.EncodeToString(ev.Payload)
+		}
+		line, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if _, err := d.w.Write(append(line, '\n')); err != nil {
+			return err
+		}
+	}
+	return d.w.Flush()
+}
+
+// Close flushes and closes the writer.
+func (d *DeadLetterWriter) Close() error {
+	err := d.w.Flush()
+	if d.closer != nil {
+		if cerr := d.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

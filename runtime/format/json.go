@@ -1,0 +1,469 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Column is a named, typed column of a schema.
+type Column struct {
+	Name string
+	Type value.Type
+}
+
+// JSONDecoder decodes one JSON object per line into a row. Keys that are not in
+// the schema are skipped; missing keys and JSON null are NULL. A number may be
+// quoted. Timestamps are RFC 3339 strings or integer milliseconds since the epoch.
+type JSONDecoder struct {
+	cols  []Column
+	index map[string]int
+}
+
+// NewJSONDecoder returns a decoder for rows of the given columns.
+func NewJSONDecoder(cols []Column) *JSONDecoder {
+	d := &JSONDecoder{cols: cols, index: make(map[string]int, len(cols))}
+	for i, c := range cols {
+		d.index[c.Name] = i
+	}
+	return d
+}
+
+// SyntaxError is malformed JSON at a byte offset of the line.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset+1, e.Msg)
+}
+
+// Decode parses line into row, which has one value per column and is all NULL.
+func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
+	p := jsonParser{b: line}
+	p.space()
+	if !p.consume('{') {
+		return p.fail("want an object")
+	}
+	p.space()
+	if p.consume('}') {
+		return p.end()
+	}
+	for {
+		p.space()
+		key, escaped, err := p.stringBytes()
+		if err != nil {
+			return err
+		}
+		if escaped {
+			key = unescape(key)
+		}
+		p.space()
+		if !p.consume(':') {
+			return p.fail("want ':' after a key")
+		}
+		p.space()
+		if i, ok := d.index[bytesString(key)]; ok {
+			v, err := p.value(d.cols[i])
+			if err != nil {
+				return err
+			}
+			row[i] = v
+		} else if err := p.skip(0); err != nil {
+			return err
+		}
+		p.space()
+		if p.consume(',') {
+			continue
+		}
+		if p.consume('}') {
+			return p.end()
+		}
+		return p.fail("want ',' or '}'")
+	}
+}
+
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) fail(msg string) error { return &SyntaxError{Offset: p.i, Msg: msg} }
+
+func (p *jsonParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\r', '\n':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) consume(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *jsonParser) end() error {
+	p.space()
+	if p.i != len(p.b) {
+		return p.fail("unexpected data after the object")
+	}
+	return nil
+}
+
+// stringBytes reads a string token and returns its raw contents and whether it
+// holds escapes.
+func (p *jsonParser) stringBytes() ([]byte, bool, error) {
+	if !p.consume('"') {
+		return nil, false, p.fail("want a string")
+	}
+	start := p.i
+	escaped := false
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			return s, escaped, nil
+		case c == '\\':
+			escaped = true
+			p.i += 2
+		case c < 0x20:
+			return nil, false, p.fail("control character in a string")
+		default:
+			p.i++
+		}
+	}
+	return nil, false, p.fail("unterminated string")
+}
+
+// literal reads a number or a bare word (true, false, null).
+func (p *jsonParser) literal() []byte {
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			break
+		}
+		p.i++
+	}
+	return p.b[start:p.i]
+}
+
+func (p *jsonParser) value(col Column) (value.Value, error) {
+	if p.i >= len(p.b) {
+		return value.Value{}, p.fail("want a value")
+	}
+	start := p.i
+	switch c := p.b[p.i]; {
+	case c == '"':
+		s, escaped, err := p.stringBytes()
+		if err != nil {
+			return value.Value{}, err
+		}
+		if escaped {
+			if !validEscapes(s) {
+				return value.Value{}, &SyntaxError{Offset: start, Msg: "invalid escape in a string"}
+			}
+			s = unescape(s)
+		}
+		if col.Type.Kind == value.KindBool {
+			return value.Value{}, typeError(col, "string")
+		}
+		if !utf8.Valid(s) {
+			return value.Value{}, fmt.Errorf("column %s: invalid UTF-8", col.Name)
+		}
+		v, err := ParseText(col.Type, s)
+		if err != nil {
+			return value.Value{}, fmt.Errorf("column %s: %w", col.Name, err)
+		}
+		return v, nil
+	case c == '{' || c == '[':
+		if err := p.skip(0); err != nil {
+			return value.Value{}, err
+		}
+		return value.Value{}, typeError(col, kindOfToken(c))
+	default:
+		lit := p.literal()
+		switch string(lit) {
+		case "null":
+			return value.Value{}, nil
+		case "true", "false":
+			if col.Type.Kind != value.KindBool {
+				return value.Value{}, typeError(col, "bool")
+			}
+			return value.BoolValue(lit[0] == 't'), nil
+		}
+		if len(lit) == 0 || !(lit[0] == '-' || lit[0] >= '0' && lit[0] <= '9') {
+			return value.Value{}, &SyntaxError{Offset: start, Msg: "want a value"}
+		}
+		return numberValue(col, lit)
+	}
+}
+
+func numberValue(col Column, lit []byte) (value.Value, error) {
+	switch col.Type.Kind {
+	case value.KindInt:
+		i, err := ParseInt(lit)
+		if err != nil {
+			return value.Value{}, fmt.Errorf("column %s: %w", col.Name, err)
+		}
+		return value.IntValue(i), nil
+	case value.KindDouble:
+		f, err := strconv.ParseFloat(bytesString(lit), 64)
+		if err != nil {
+			return value.Value{}, fmt.Errorf("column %s: invalid number %q", col.Name, lit)
+		}
+		return value.DoubleValue(f), nil
+	case value.KindDecimal:
+		v, err := ParseDecimal(col.Type, lit)
+		if err != nil {
+			return value.Value{}, fmt.Errorf("column %s: %w", col.Name, err)
+		}
+		return v, nil
+	case value.KindTimestamp:
+		ms, err := ParseInt(lit)
+		if err != nil {
+			return value.Value{}, fmt.Errorf("column %s: a numeric timestamp must be integer milliseconds since the epoch, got %q", col.Name, lit)
+		}
+		return value.TimestampValue(ms * 1e6), nil
+	}
+	return value.Value{}, typeError(col, "number")
+}
+
+func typeError(col Column, got string) error {
+	return fmt.Errorf("column %s: want %s, got a JSON %s", col.Name, col.Type, got)
+}
+
+func kindOfToken(c byte) string {
+	if c == '{' {
+		return "object"
+	}
+	return "array"
+}
+
+// skip passes over one value of any kind.
+func (p *jsonParser) skip(depth int) error {
+	if depth > 64 {
+		return p.fail("nested too deeply")
+	}
+	if p.i >= len(p.b) {
+		return p.fail("want a value")
+	}
+	switch p.b[p.i] {
+	case '"':
+		_, _, err := p.stringBytes()
+		return err
+	case '{', '[':
+		closing := byte('}')
+		if p.b[p.i] == '[' {
+			closing = ']'
+		}
+		p.i++
+		p.space()
+		if p.consume(closing) {
+			return nil
+		}
+		for {
+			p.space()
+			if closing == '}' {
+				if _, _, err := p.stringBytes(); err != nil {
+					return err
+				}
+				p.space()
+				if !p.consume(':') {
+					return p.fail("want ':' after a key")
+				}
+				p.space()
+			}
+			if err := p.skip(depth + 1); err != nil {
+				return err
+			}
+			p.space()
+			if p.consume(',') {
+				continue
+			}
+			if p.consume(closing) {
+				return nil
+			}
+			return p.fail("want ',' or a closing bracket")
+		}
+	default:
+		if len(p.literal()) == 0 {
+			return p.fail("want a value")
+		}
+		return nil
+	}
+}
+
+func validEscapes(s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(s) {
+			return false
+		}
+		switch s[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if i+4 >= len(s) {
+				return false
+			}
+			if _, err := strconv.ParseUint(string(s[i+1:i+5]), 16, 16); err != nil {
+				return false
+			}
+			i += 4
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// unescape decodes a JSON string's escapes into new memory.
+func unescape(s []byte) []byte {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if i+4 >= len(s) {
+				return out
+			}
+			r1, _ := strconv.ParseUint(string(s[i+1:i+5]), 16, 16)
+			i += 4
+			r := rune(r1)
+			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				if r2, err := strconv.ParseUint(string(s[i+3:i+7]), 16, 16); err == nil {
+					if dec := utf16.DecodeRune(r, rune(r2)); dec != utf8.RuneError {
+						r = dec
+						i += 6
+					}
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			out = append(out, s[i])
+		}
+	}
+	return out
+}
+
+// JSONEncoder encodes rows as JSON objects, one per line.
+type JSONEncoder struct {
+	keys [][]byte // `"name":` with the separator before it
+}
+
+// NewJSONEncoder returns an encoder of rows with the given column names.
+func NewJSONEncoder(names []string) *JSONEncoder {
+	e := &JSONEncoder{keys: make([][]byte, len(names))}
+	for i, n := range names {
+		var k []byte
+		if i == 0 {
+			k = append(k, '{')
+		} else {
+			k = append(k, ',')
+		}
+		k = AppendJSONString(k, n)
+		e.keys[i] = append(k, ':')
+	}
+	return e
+}
+
+// Header appends nothing: JSON lines have no header.
+func (e *JSONEncoder) Header(dst []byte) []byte { return dst }
+
+// Encode appends row as a JSON object and a newline.
+func (e *JSONEncoder) Encode(dst []byte, row value.Row) []byte {
+	if len(row) == 0 {
+		return append(dst, "{}\n"...)
+	}
+	for i, v := range row {
+		dst = append(dst, e.keys[i]...)
+		dst = AppendJSONValue(dst, v)
+	}
+	return append(dst, '}', '\n')
+}
+
+// AppendJSONValue appends v as a JSON value. Decimals are exact JSON numbers;
+// timestamps are RFC 3339 strings; NaN and infinities, which JSON lacks, are null.
+func AppendJSONValue(dst []byte, v value.Value) []byte {
+	switch v.Kind() {
+	case value.KindNull:
+		return append(dst, "null"...)
+	case value.KindString:
+		return AppendJSONString(dst, v.Str())
+	case value.KindTimestamp:
+		dst = append(dst, '"')
+		dst = value.AppendTimestamp(dst, v.Nanos())
+		return append(dst, '"')
+	case value.KindDouble:
+		f := v.Double()
+		if f != f || f > 1.7976931348623157e308 || f < -1.7976931348623157e308 {
+			return append(dst, "null"...)
+		}
+	}
+	return v.AppendText(dst)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a quoted JSON string.
+func AppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// ErrEmpty is the error for an empty line where a record should be.
+var ErrEmpty = errors.New("empty record")

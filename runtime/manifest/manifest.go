@@ -1,0 +1,372 @@
+// Package manifest loads StreamQuery manifests from YAML for the engine's CLI,
+// and places every problem found in them at its line and column.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// Diagnostic is one problem in a manifest, at a place in its file.
+type Diagnostic struct {
+	File   string
+	Line   int // 1-based; 0 if unknown
+	Column int // 1-based; 0 if unknown
+	Field  string
+	Msg    string
+}
+
+func (d Diagnostic) String() string {
+	var b strings.Builder
+	b.WriteString(d.File)
+	if d.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", d.Line, d.Column)
+	}
+	b.WriteString(": ")
+	if d.Field != "" {
+		b.WriteString(d.Field + ": ")
+	}
+	b.WriteString(d.Msg)
+	return b.String()
+}
+
+// Diagnostics is every problem found in a manifest; an error when not empty.
+type Diagnostics []Diagnostic
+
+func (ds Diagnostics) Error() string {
+	lines := make([]string, len(ds))
+	for i, d := range ds {
+		lines[i] = d.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Document is a parsed manifest that remembers where each field was written.
+type Document struct {
+	File  string
+	Query *v1alpha1.StreamQuery
+	nodes map[string]*yaml.Node
+	lines []string
+}
+
+// Load reads and parses a manifest file.
+func Load(path string) (*Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// Parse parses a manifest. Structural problems (YAML syntax, unknown fields,
+// wrong kinds of value) come back as Diagnostics with positions.
+func Parse(file string, data []byte) (*Document, error) {
+	d := &Document{File: file, nodes: map[string]*yaml.Node{}, lines: strings.Split(string(data), "\n")}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		diag := Diagnostic{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			diag.Line, _ = strconv.Atoi(m[1])
+			diag.Column = 1
+		}
+		return nil, Diagnostics{diag}
+	}
+	if len(root.Content) == 0 {
+		return nil, Diagnostics{{File: file, Line: 1, Column: 1, Msg: "the manifest is empty"}}
+	}
+	doc := root.Content[0]
+	w := walker{doc: d}
+	w.walk(doc, reflect.TypeOf(v1alpha1.StreamQuery{}), "")
+	if len(w.diags) > 0 {
+		return nil, w.diags
+	}
+	var generic any
+	if err := doc.Decode(&generic); err != nil {
+		return nil, Diagnostics{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
+	}
+	js, err := json.Marshal(generic)
+	if err != nil {
+		return nil, Diagnostics{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
+	}
+	var q v1alpha1.StreamQuery
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&q); err != nil {
+		return nil, Diagnostics{d.locate(v1alpha1.Problem{Field: jsonErrorField(err), Offset: -1, Message: err.Error()})}
+	}
+	var diags Diagnostics
+	if q.APIVersion != v1alpha1.GroupVersion.String() {
+		diags = append(diags, d.locate(v1alpha1.Problem{Field: "apiVersion", Offset: -1,
+			Message: fmt.Sprintf("want %s, got %q", v1alpha1.GroupVersion, q.APIVersion)}))
+	}
+	if q.Kind != v1alpha1.Kind {
+		diags = append(diags, d.locate(v1alpha1.Problem{Field: "kind", Offset: -1,
+			Message: fmt.Sprintf("want %s, got %q", v1alpha1.Kind, q.Kind)}))
+	}
+	if len(diags) > 0 {
+		return nil, diags
+	}
+	d.Query = &q
+	return d, nil
+}
+
+func jsonErrorField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field
+	}
+	return ""
+}
+
+// Locate turns the problems of a spec into diagnostics at their places.
+func (d *Document) Locate(err error) Diagnostics {
+	var ps v1alpha1.Problems
+	if !errors.As(err, &ps) {
+		return Diagnostics{{File: d.File, Msg: err.Error()}}
+	}
+	out := make(Diagnostics, len(ps))
+	for i, p := range ps {
+		out[i] = d.locate(p)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Line != out[j].Line {
+			return out[i].Line < out[j].Line
+		}
+		return out[i].Column < out[j].Column
+	})
+	return out
+}
+
+func (d *Document) locate(p v1alpha1.Problem) Diagnostic {
+	diag := Diagnostic{File: d.File, Field: p.Field, Msg: p.Message}
+	field := p.Field
+	for field != "" {
+		if n, ok := d.nodes[field]; ok {
+			diag.Line, diag.Column = n.Line, n.Column
+			if field == p.Field && p.Offset >= 0 && n.Kind == yaml.ScalarNode {
+				diag.Line, diag.Column = d.offsetPosition(n, p.Offset)
+			}
+			return diag
+		}
+		field = parentPath(field)
+	}
+	return diag
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// offsetPosition finds the file position of a byte offset in a scalar's value.
+func (d *Document) offsetPosition(n *yaml.Node, offset int) (int, int) {
+	v := n.Value
+	offset = min(offset, len(v))
+	before := v[:offset]
+	nl := strings.Count(before, "\n")
+	col := offset - (strings.LastIndexByte(before, '\n') + 1)
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		// The text starts on the line after the indicator, at the block's
+		// indentation, which the first non-empty line shows.
+		first := n.Line // 1-based line of the indicator; its index is the next line
+		indent := 0
+		for i := first; i < len(d.lines); i++ {
+			if strings.TrimSpace(d.lines[i]) != "" {
+				indent = len(d.lines[i]) - len(strings.TrimLeft(d.lines[i], " "))
+				break
+			}
+		}
+		return first + 1 + nl, indent + col + 1
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if nl == 0 {
+			return n.Line, n.Column + 1 + col
+		}
+	default:
+		if nl == 0 {
+			return n.Line, n.Column + col
+		}
+	}
+	return n.Line + nl, col + 1
+}
+
+// walker checks a YAML tree against the Go type it decodes into, recording
+// where each field is and what does not fit.
+type walker struct {
+	doc   *Document
+	diags Diagnostics
+}
+
+var (
+	durationType  = reflect.TypeOf(metav1.Duration{})
+	unmarshalType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
+)
+
+func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
+	w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: n.Line, Column: n.Column, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if path != "" {
+		w.doc.nodes[path] = n
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, path, "want a duration such as 5s or 100ms")
+		} else if _, err := time.ParseDuration(n.Value); err != nil {
+			w.fail(n, path, "%q is not a duration (write e.g. 5s, 100ms, 1m30s)", n.Value)
+		}
+		return
+	case reflect.PointerTo(t).Implements(unmarshalType) && t.Kind() != reflect.Struct || t.Kind() == reflect.Interface:
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if reflect.PointerTo(t).Implements(unmarshalType) {
+			return // metav1.Time and the like parse themselves
+		}
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, "want a mapping of fields, got %s", describe(n))
+			return
+		}
+		fields := jsonFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := fields[k.Value]
+			if !ok {
+				w.fail(k, join(path, k.Value), "unknown field %q (known fields: %s)", k.Value, knownFields(fields))
+				continue
+			}
+			w.walk(v, f, join(path, k.Value))
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.fail(n, path, "want a list, got %s", describe(n))
+			return
+		}
+		for i, item := range n.Content {
+			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, "want a mapping, got %s", describe(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			w.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+			w.fail(n, path, "want a string, got %s; quote it", describe(n))
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			w.fail(n, path, "want true or false, got %s", describe(n))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			w.fail(n, path, "want a whole number, got %s", describe(n))
+			return
+		}
+		if _, err := strconv.ParseInt(n.Value, 0, t.Bits()); err != nil {
+			w.fail(n, path, "%s does not fit a %d-bit integer", n.Value, t.Bits())
+		}
+	case reflect.Float32, reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
+			w.fail(n, path, "want a number, got %s", describe(n))
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.Tag {
+	case "!!str":
+		return fmt.Sprintf("the string %q", n.Value)
+	case "!!int", "!!float":
+		return "the number " + n.Value
+	case "!!bool":
+		return n.Value
+	}
+	return strconv.Quote(n.Value)
+}
+
+// jsonFields maps the JSON names of a struct's fields, through inlined
+// embedded structs, to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && (name == "" || strings.Contains(opts, "inline")) {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			for k, v := range jsonFields(ft) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func knownFields(fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,226 @@
+// Package message defines what travels on the engine's channels: batches of
+// records, watermarks, end-of-stream markers and error events. Stages interact
+// only by sending these to each other.
+package message
+
+import (
+	"encoding/hex"
+	"sync"
+
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// TraceContext is the W3C trace context of the records in a batch.
+type TraceContext struct {
+	TraceID [16]byte
+	SpanID  [8]byte
+	Flags   byte
+}
+
+// IsValid reports whether the trace context names a trace.
+func (t TraceContext) IsValid() bool { return t.TraceID != [16]byte{} }
+
+// Traceparent formats the context as a W3C traceparent header value.
+func (t TraceContext) Traceparent() string {
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], t.TraceID[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], t.SpanID[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{t.Flags})
+	return string(b[:])
+}
+
+// Coordinates say where a record came from: a file and line, a partition and
+// offset, or a generator's sequence number.
+type Coordinates struct {
+	Source    string `json:"source"`
+	Partition int32  `json:"partition"`
+	// Offset is the line number for files and stdin (1-based), the offset for
+	// Kafka, the sequence number for datagen.
+	Offset int64  `json:"offset"`
+	File   string `json:"file,omitempty"`
+	Topic  string `json:"topic,omitempty"`
+}
+
+// Origin is one partition of a source. Batches point at their origin so that the
+// sink can acknowledge them to it.
+type Origin struct {
+	Source    string
+	Partition int32
+	File      string
+	Topic     string
+	// Acked receives the sequence number and last offset of each batch, in order,
+	// once every record derived from it has been written or handled. It may be nil.
+	Acked func(seq uint64, lastOffset int64)
+}
+
+// Batch is the unit of work on every data channel: a run of records from one
+// source partition, in order.
+type Batch struct {
+	// ID is unique within the pipeline run.
+	ID uint64
+	// Seq numbers the batches of one origin from 0, in order.
+	Seq uint64
+	// CorrelationID ties the batch's records, and every error event derived from
+	// them, together across stages and logs.
+	CorrelationID string
+	// Trace is the trace context of the batch's records.
+	Trace TraceContext
+	// Origin is the source partition the batch was read from.
+	Origin *Origin
+	// Rows are the records, each a slice of Values in schema order.
+	Rows []value.Row
+	// Offsets holds each row's source offset (see Coordinates.Offset).
+	Offsets []int64
+	// LastOffset is the source offset of the last input record the batch covers,
+	// including records that were filtered or failed.
+	LastOffset int64
+	// Read is the monotonic time the source finished the batch, in nanoseconds
+	// since the pipeline started; for latency measurement.
+	Read int64
+
+	width  int
+	values []value.Value
+}
+
+// Len returns the number of rows.
+func (b *Batch) Len() int { return len(b.Rows) }
+
+// Width returns the number of values in each row.
+func (b *Batch) Width() int { return b.width }
+
+// Reset empties the batch for rows of the given width, keeping its memory.
+func (b *Batch) Reset(width int) {
+	clear(b.values) // drop string references so the GC can free their bytes
+	b.values = b.values[:0]
+	b.Rows = b.Rows[:0]
+	b.Offsets = b.Offsets[:0]
+	b.width = width
+	b.ID, b.Seq, b.CorrelationID, b.Trace, b.Origin, b.LastOffset, b.Read = 0, 0, "", TraceContext{}, nil, 0, 0
+}
+
+// Append adds a zeroed row (all NULL) and returns it for the caller to fill.
+func (b *Batch) Append(offset int64) value.Row {
+	n := len(b.values)
+	if n+b.width > cap(b.values) {
+		b.grow()
+	}
+	b.values = b.values[:n+b.width]
+	row := value.Row(b.values[n : n+b.width : n+b.width])
+	b.Rows = append(b.Rows, row)
+	b.Offsets = append(b.Offsets, offset)
+	return row
+}
+
+// Truncate drops the last row, appended by a decode that then failed.
+func (b *Batch) Truncate() {
+	n := len(b.Rows) - 1
+	clear(b.Rows[n])
+	b.Rows = b.Rows[:n]
+	b.Offsets = b.Offsets[:n]
+	b.values = b.values[:len(b.values)-b.width]
+}
+
+// grow reallocates the value backing; rows already appended are re-pointed.
+func (b *Batch) grow() {
+	c := 2 * cap(b.values)
+	if c < 64*b.width {
+		c = 64 * b.width
+	}
+	nv := make([]value.Value, len(b.values), c)
+	copy(nv, b.values)
+	b.values = nv
+	for i := range b.Rows {
+		b.Rows[i] = nv[i*b.width : (i+1)*b.width : (i+1)*b.width]
+	}
+}
+
+// CopyHeader copies the identity, origin and trace of src into b, so that b
+// stands for src downstream.
+func (b *Batch) CopyHeader(src *Batch) {
+	b.ID, b.Seq, b.CorrelationID, b.Trace = src.ID, src.Seq, src.CorrelationID, src.Trace
+	b.Origin, b.LastOffset, b.Read = src.Origin, src.LastOffset, src.Read
+}
+
+// Ack acknowledges the batch to its origin.
+func (b *Batch) Ack() {
+	if b.Origin != nil && b.Origin.Acked != nil {
+		b.Origin.Acked(b.Seq, b.LastOffset)
+	}
+}
+
+// Coordinates returns the source coordinates of row i.
+func (b *Batch) Coordinates(i int) Coordinates {
+	c := Coordinates{Offset: b.Offsets[i]}
+	if o := b.Origin; o != nil {
+		c.Source, c.Partition, c.File, c.Topic = o.Source, o.Partition, o.File, o.Topic
+	}
+	return c
+}
+
+// Pool recycles batches so that steady-state processing allocates nothing.
+type Pool struct{ p sync.Pool }
+
+// Get returns an empty batch for rows of the given width.
+func (p *Pool) Get(width int) *Batch {
+	b, _ := p.p.Get().(*Batch)
+	if b == nil {
+		b = new(Batch)
+	}
+	b.Reset(width)
+	return b
+}
+
+// Put returns a batch that nothing references any more.
+func (p *Pool) Put(b *Batch) {
+	if b != nil {
+		p.p.Put(b)
+	}
+}
+
+// ErrorEvent is a record that failed: why, where and what it was.
+type ErrorEvent struct {
+	CorrelationID string      `json:"correlation_id"`
+	Stage         string      `json:"stage"`
+	Error         string      `json:"error"`
+	Source        Coordinates `json:"source"`
+	// Payload is the record as it was read, or as it was to be written.
+	Payload []byte `json:"-"`
+	// Traceparent is the W3C trace context of the record, if any.
+	Traceparent string `json:"traceparent,omitempty"`
+}
+
+// ErrorBatch carries the error events of one batch, so that a stage sends at
+// most one error message per batch it handles.
+type ErrorBatch struct {
+	Events []ErrorEvent
+	// Records is how many records the events stand for.
+	Records int
+}
+
+// Kind says what a Message carries.
+type Kind uint8
+
+// The message kinds.
+const (
+	// KindBatch carries a batch of records.
+	KindBatch Kind = iota
+	// KindWatermark carries the watermark of an origin.
+	KindWatermark
+	// KindEndOfStream says that an origin has no more records. The end of a
+	// whole channel is its close, which only its producer does.
+	KindEndOfStream
+)
+
+// Message is one item on a data channel. It is sent by value: a batch travels as
+// a pointer, so sending allocates nothing.
+type Message struct {
+	Kind  Kind
+	Batch *Batch
+	// Origin is the partition a watermark or end of stream is about.
+	Origin *Origin
+	// Watermark is the event time, ns since the epoch, for KindWatermark.
+	Watermark int64
+}

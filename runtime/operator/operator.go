@@ -1,0 +1,127 @@
+// Package operator turns a logical plan into the streaming operators that a
+// partition worker runs. Each worker gets its own operator instances, so any
+// state an operator keeps belongs to exactly one goroutine.
+package operator
+
+import (
+	"fmt"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Failures receives the rows that an operator could not process.
+type Failures interface {
+	// Fail reports that row i of batch in failed at stage with err.
+	Fail(in *message.Batch, i int, stage string, err error)
+}
+
+// Operator processes the batches of the partitions one worker owns.
+type Operator interface {
+	// Process reads in and appends its results to out, which has the
+	// operator's output width. It returns how many rows it filtered out.
+	// Rows that fail go to fail and are neither filtered nor output.
+	Process(in, out *message.Batch, fail Failures) (filtered int)
+}
+
+// Program is a compiled plan. It is immutable; each worker calls New for its
+// own operator.
+type Program struct {
+	// Source is the source the plan scans.
+	Source string
+	// InputWidth is the number of columns the source's rows have.
+	InputWidth int
+	// Output is the schema of the results.
+	Output []plan.Column
+	root   plan.Node
+	filter *plan.Filter
+	proj   *plan.Project
+}
+
+// Root is the plan the program was compiled from.
+func (p *Program) Root() plan.Node { return p.root }
+
+// Compile compiles a plan of Project over an optional Filter over a Scan.
+func Compile(root plan.Node) (*Program, error) {
+	p := &Program{Output: root.Columns(), root: root}
+	n := root
+	if pr, ok := n.(*plan.Project); ok {
+		p.proj = pr
+		n = pr.Input
+	}
+	if f, ok := n.(*plan.Filter); ok {
+		p.filter = f
+		n = f.Input
+	}
+	scan, ok := n.(*plan.Scan)
+	if !ok {
+		return nil, fmt.Errorf("operator: cannot run plan node %q yet", n.Describe())
+	}
+	p.Source = scan.Source
+	p.InputWidth = len(scan.Cols)
+	return p, nil
+}
+
+// OutputWidth is the number of columns of a result row.
+func (p *Program) OutputWidth() int { return len(p.Output) }
+
+// New returns a fresh operator for one worker.
+func (p *Program) New() Operator {
+	m := &Map{}
+	if p.filter != nil {
+		m.Predicate = p.filter.Predicate
+	}
+	if p.proj != nil {
+		m.Exprs = p.proj.Exprs
+		// A projection of the input columns in order is the identity.
+		m.identity = len(m.Exprs) == p.InputWidth
+		for i, e := range m.Exprs {
+			if c, ok := e.(*expr.Column); !ok || c.Index != i {
+				m.identity = false
+			}
+		}
+	}
+	return m
+}
+
+// Map is a fused filter and projection: one pass over each row.
+type Map struct {
+	Predicate expr.Expr
+	Exprs     []expr.Expr
+	identity  bool
+}
+
+// Process implements Operator.
+func (m *Map) Process(in, out *message.Batch, fail Failures) (filtered int) {
+rows:
+	for i, row := range in.Rows {
+		if m.Predicate != nil {
+			v, err := m.Predicate.Eval(row)
+			if err != nil {
+				fail.Fail(in, i, "filter", err)
+				continue
+			}
+			if v.Kind() != value.KindBool || !v.Bool() {
+				filtered++
+				continue
+			}
+		}
+		dst := out.Append(in.Offsets[i])
+		if m.identity {
+			copy(dst, row)
+			continue
+		}
+		for j, e := range m.Exprs {
+			v, err := e.Eval(row)
+			if err != nil {
+				out.Truncate()
+				fail.Fail(in, i, "project", err)
+				continue rows
+			}
+			dst[j] = v
+		}
+	}
+	return filtered
+}

@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"slices"
+
+	"github.com/sluice-dev/sluice/runtime/connector"
+)
+
+// runDirect runs the same readers, operator, sink and error policy as the
+// pipelined mode, in this one goroutine: a batch from each partition in turn,
+// all the way to the sink, before the next. Output is deterministic, which
+// makes it the mode for debugging a query.
+func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
+	w := p.newWorker()
+	enc := p.rowEncoder()
+	active := slices.Clone(p.readers)
+	seqs := make([]uint64, len(active))
+	for len(active) > 0 && readCtx.Err() == nil {
+		for i := 0; i < len(active); i++ {
+			b, eb, err := p.read(readCtx, active[i], &seqs[i])
+			if eb.Records > 0 {
+				p.handle(ctx, eb)
+			}
+			if b != nil {
+				out, eb := w.process(b)
+				if eb.Records > 0 {
+					p.handle(ctx, eb)
+				}
+				if eb := p.write(ctx, out, enc); eb.Records > 0 {
+					p.handle(ctx, eb)
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				if err != io.EOF {
+					p.fatal(err)
+					return
+				}
+				active = slices.Delete(active, i, i+1)
+				seqs = slices.Delete(seqs, i, i+1)
+				i--
+			}
+		}
+	}
+	if err := p.sink.Flush(ctx); err != nil && ctx.Err() == nil {
+		p.fatal(err)
+	}
+}
+
+var _ connector.Reader = (*connector.Datagen)(nil)

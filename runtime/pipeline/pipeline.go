@@ -1,0 +1,654 @@
+// Package pipeline runs a planned query: source readers, partition workers and
+// a sink writer, each a goroutine that owns its state, joined by bounded
+// channels of messages. A full channel blocks its sender, so a slow sink slows
+// the workers, which slow the readers: memory stays bounded under any load and
+// no stage ever calls into another or holds a lock across a record.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/operator"
+)
+
+// State is where a pipeline is in its life.
+type State int32
+
+// The states.
+const (
+	Starting State = iota
+	Running
+	Draining
+	Finished
+	Failed
+)
+
+var stateNames = [...]string{"Starting", "Running", "Draining", "Finished", "Failed"}
+
+func (s State) String() string { return stateNames[s] }
+
+// DeadLetterSink receives the error events of the DeadLetter policy.
+type DeadLetterSink interface {
+	Write(events []message.ErrorEvent) error
+	Close() error
+}
+
+// Options are what a caller may set beyond the spec.
+type Options struct {
+	// Logger receives lifecycle and error logs; nil discards them.
+	Logger *slog.Logger
+	// Sink, if set, replaces the spec's sink; the pipeline closes it.
+	Sink connector.Sink
+	// DeadLetter, if set, replaces the spec's dead-letter sink.
+	DeadLetter DeadLetterSink
+	// Readers, if set, replace the readers of the spec's sources.
+	Readers []connector.Reader
+}
+
+// Pipeline is one run of a query.
+type Pipeline struct {
+	spec       *v1alpha1.StreamQuerySpec
+	prog       *operator.Program
+	inputCols  []format.Column
+	readers    []connector.Reader
+	sink       connector.Sink
+	dlq        DeadLetterSink
+	log        *slog.Logger
+	strategy   v1alpha1.ErrorStrategy
+	maxRetries int
+	backoff    time.Duration
+
+	parallelism, capacity, batchSize int
+	linger, shutdownTimeout          time.Duration
+	direct                           bool
+
+	pool      message.Pool
+	stats     stats
+	edges     []*EdgeStats
+	runID     string
+	nextBatch atomic.Uint64
+	started   time.Time
+	state     atomic.Int32
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Stop: sources end, in-flight work drains
+
+	mu        sync.Mutex
+	fatalErr  error
+	lastError string
+	cancel    context.CancelCauseFunc
+}
+
+// New checks and plans a spec and opens its connectors.
+func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
+	spec = spec.DeepCopy()
+	spec.Default()
+	prog, schemas, err := Plan(spec)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		spec:      spec,
+		prog:      prog,
+		inputCols: schemas[prog.Source],
+		log:       opts.Logger,
+		stop:      make(chan struct{}),
+		strategy:  spec.ErrorPolicy.Strategy,
+		started:   time.Now(),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.configure()
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	p.runID = hex.EncodeToString(id[:])
+
+	p.readers = opts.Readers
+	if p.readers == nil {
+		if p.readers, err = openReaders(spec, prog.Source, p.inputCols); err != nil {
+			return nil, err
+		}
+	}
+	if p.parallelism == 0 {
+		p.parallelism = max(1, min(len(p.readers), runtime.GOMAXPROCS(0)))
+	}
+	p.sink = opts.Sink
+	if p.sink == nil {
+		if p.sink, err = openSink(&spec.Sink, prog); err != nil {
+			p.closeReaders()
+			return nil, err
+		}
+	}
+	p.dlq = opts.DeadLetter
+	if p.dlq == nil && p.strategy == v1alpha1.DeadLetter {
+		if p.dlq, err = connector.OpenDeadLetter(spec.ErrorPolicy.DeadLetter); err != nil {
+			p.closeReaders()
+			p.sink.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *Pipeline) configure() {
+	rt := p.spec.Runtime
+	p.parallelism = int(rt.Parallelism)
+	p.capacity = int(rt.ChannelCapacity)
+	if p.capacity == 0 {
+		p.capacity = v1alpha1.DefaultChannelCapacity
+	}
+	p.batchSize = int(rt.BatchSize)
+	if p.batchSize == 0 {
+		p.batchSize = v1alpha1.DefaultBatchSize
+	}
+	p.linger = v1alpha1.DefaultBatchLinger
+	if rt.BatchLinger != nil {
+		p.linger = rt.BatchLinger.Duration
+	}
+	p.shutdownTimeout = v1alpha1.DefaultShutdownTimeout
+	if rt.ShutdownTimeout != nil {
+		p.shutdownTimeout = rt.ShutdownTimeout.Duration
+	}
+	p.direct = rt.Mode == v1alpha1.Direct
+	ep := p.spec.ErrorPolicy
+	p.maxRetries = v1alpha1.DefaultMaxRetries
+	if ep.MaxRetries != nil {
+		p.maxRetries = int(*ep.MaxRetries)
+	}
+	p.backoff = v1alpha1.DefaultRetryBackoff
+	if ep.RetryBackoff != nil {
+		p.backoff = ep.RetryBackoff.Duration
+	}
+}
+
+func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Column) ([]connector.Reader, error) {
+	for _, src := range spec.Sources {
+		if src.Name != source {
+			continue
+		}
+		maxBytes := int(src.MaxRecordBytes)
+		switch {
+		case src.File != nil:
+			r, err := connector.OpenFile(src.Name, src.File, src.Format, cols, maxBytes)
+			if err != nil {
+				return nil, err
+			}
+			return []connector.Reader{r}, nil
+		case src.Stdin != nil:
+			return []connector.Reader{connector.OpenStdin(src.Name, src.Format, cols, maxBytes)}, nil
+		case src.Datagen != nil:
+			n := max(src.Datagen.Partitions, 1)
+			readers := make([]connector.Reader, n)
+			for i := range n {
+				d, err := connector.NewDatagen(src.Name, src.Datagen, i, cols)
+				if err != nil {
+					return nil, err
+				}
+				readers[i] = d
+			}
+			return readers, nil
+		case src.Kafka != nil:
+			return nil, fmt.Errorf("source %s: the kafka connector is not in this build yet", src.Name)
+		}
+	}
+	return nil, fmt.Errorf("source %s is not defined", source)
+}
+
+func openSink(spec *v1alpha1.Sink, prog *operator.Program) (connector.Sink, error) {
+	names := make([]string, len(prog.Output))
+	for i, c := range prog.Output {
+		names[i] = c.Name
+	}
+	enc := connector.NewEncoder(spec.Format, names)
+	switch {
+	case spec.Stdout != nil:
+		return connector.OpenStdout(enc), nil
+	case spec.File != nil:
+		return connector.OpenFileSink(spec.File, enc)
+	case spec.Null != nil:
+		return connector.NullSink{}, nil
+	}
+	return nil, errors.New("sink: the kafka connector is not in this build yet")
+}
+
+func (p *Pipeline) closeReaders() {
+	for _, r := range p.readers {
+		_ = r.Close()
+	}
+}
+
+// Stop asks the pipeline to finish: sources stop reading, batches in flight
+// drain through the workers and the sink, and Run returns. If draining takes
+// longer than the shutdown timeout, Run aborts.
+func (p *Pipeline) Stop() {
+	p.stopOnce.Do(func() { close(p.stop) })
+}
+
+// fatal records the first error that ends the run and aborts it.
+func (p *Pipeline) fatal(err error) {
+	p.mu.Lock()
+	if p.fatalErr == nil {
+		p.fatalErr = err
+		p.lastError = err.Error()
+	}
+	cancel := p.cancel
+	p.mu.Unlock()
+	p.state.Store(int32(Failed))
+	if cancel != nil {
+		cancel(err)
+	}
+}
+
+func (p *Pipeline) noteError(msg string) {
+	p.mu.Lock()
+	p.lastError = msg
+	p.mu.Unlock()
+}
+
+// Run runs the pipeline until its sources are exhausted, Stop is called, ctx
+// ends or a record fails under FailFast. It returns nil after a complete run
+// or a clean stop.
+func (p *Pipeline) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p.mu.Lock()
+	p.cancel = cancel
+	p.mu.Unlock()
+	// readCtx ends reading on Stop while the rest drains under ctx.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go func() {
+		select {
+		case <-p.stop:
+			p.state.CompareAndSwap(int32(Running), int32(Draining))
+			stopReading()
+			t := time.NewTimer(p.shutdownTimeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				p.fatal(fmt.Errorf("shutdown timeout %v passed while draining", p.shutdownTimeout))
+			case <-ctx.Done():
+			}
+		case <-ctx.Done():
+		}
+	}()
+
+	p.log.Info("pipeline starting", "run", p.runID, "mode", p.spec.Runtime.Mode,
+		"partitions", len(p.readers), "parallelism", p.parallelism,
+		"channelCapacity", p.capacity, "batchSize", p.batchSize)
+	p.state.Store(int32(Running))
+	if p.direct {
+		p.runDirect(ctx, readCtx)
+	} else {
+		p.runPipelined(ctx, readCtx)
+	}
+	p.closeReaders()
+	if err := p.sink.Close(); err != nil && p.err() == nil {
+		p.fatal(fmt.Errorf("sink: closing: %w", err))
+	}
+	if p.dlq != nil {
+		if err := p.dlq.Close(); err != nil && p.err() == nil {
+			p.fatal(fmt.Errorf("dead-letter sink: closing: %w", err))
+		}
+	}
+	err := p.err()
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		p.state.Store(int32(Failed))
+		// Records in flight when the run was aborted are lost to this run.
+		c := p.stats.counts()
+		p.stats.failed.Add(c.InFlight())
+		p.log.Error("pipeline failed", "run", p.runID, "error", err)
+		return err
+	}
+	p.state.Store(int32(Finished))
+	p.log.Info("pipeline finished", "run", p.runID)
+	return nil
+}
+
+func (p *Pipeline) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fatalErr
+}
+
+// edge is a bounded channel between stages, measured.
+type edge[T any] struct {
+	ch    chan T
+	stats *EdgeStats
+}
+
+func (p *Pipeline) newEdge(name string) *edge[message.Message] {
+	return newEdge[message.Message](p, name, p.capacity)
+}
+
+func newEdge[T any](p *Pipeline, name string, capacity int) *edge[T] {
+	e := &edge[T]{ch: make(chan T, capacity)}
+	e.stats = &EdgeStats{Name: name, capacity: capacity, depth: func() int { return len(e.ch) }}
+	p.mu.Lock()
+	p.edges = append(p.edges, e.stats)
+	p.mu.Unlock()
+	return e
+}
+
+// send delivers m, blocking while the channel is full, unless ctx ends first.
+// Only the time spent blocked is measured, so a free channel costs nothing.
+func (e *edge[T]) send(ctx context.Context, m T) bool {
+	e.stats.sends.Add(1)
+	select {
+	case e.ch <- m:
+		return true
+	default:
+	}
+	e.stats.blocked.Add(1)
+	start := time.Now()
+	defer func() { e.stats.blockedN.Add(int64(time.Since(start))) }()
+	select {
+	case e.ch <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
+	n := p.parallelism
+	workerIn := make([]*edge[message.Message], n)
+	producers := make([]atomic.Int32, n)
+	for w := range n {
+		workerIn[w] = p.newEdge("source->worker-" + strconv.Itoa(w))
+	}
+	toSink := p.newEdge("workers->sink")
+	errs := newEdge[message.ErrorBatch](p, "errors", p.capacity)
+	for k := range p.readers {
+		producers[k%n].Add(1)
+	}
+
+	var producersWG, workersWG sync.WaitGroup
+	errorsDone := make(chan struct{})
+	go func() {
+		defer close(errorsDone)
+		for eb := range errs.ch {
+			p.handle(ctx, eb)
+		}
+	}()
+	for w := range n {
+		if producers[w].Load() == 0 {
+			close(workerIn[w].ch) // more workers than partitions
+		}
+	}
+	for k, r := range p.readers {
+		w := k % n
+		producersWG.Add(1)
+		go func() {
+			defer producersWG.Done()
+			defer func() {
+				if producers[w].Add(-1) == 0 {
+					close(workerIn[w].ch)
+				}
+			}()
+			p.readLoop(ctx, readCtx, r, workerIn[w], errs)
+		}()
+	}
+	for w := range n {
+		workersWG.Add(1)
+		producersWG.Add(1)
+		go func() {
+			defer producersWG.Done()
+			defer workersWG.Done()
+			p.workLoop(ctx, workerIn[w], toSink, errs)
+		}()
+	}
+	go func() {
+		workersWG.Wait()
+		close(toSink.ch)
+	}()
+	producersWG.Add(1)
+	go func() {
+		defer producersWG.Done()
+		p.sinkLoop(ctx, toSink, errs)
+	}()
+	producersWG.Wait()
+	close(errs.ch)
+	<-errorsDone
+}
+
+// readLoop is a source reader's goroutine.
+func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message], errs *edge[message.ErrorBatch]) {
+	var seq uint64
+	for readCtx.Err() == nil {
+		b, eb, err := p.read(readCtx, r, &seq)
+		if eb.Records > 0 && !errs.send(ctx, eb) {
+			return
+		}
+		if b != nil && !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b}) {
+			return
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			p.fatal(err)
+			return
+		}
+	}
+	out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
+}
+
+// read fills one batch from r. It returns a nil batch when nothing was read.
+func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*message.Batch, message.ErrorBatch, error) {
+	b := p.pool.Get(len(p.inputCols))
+	p.stamp(b, r.Origin(), *seq)
+	var eb message.ErrorBatch
+	err := r.Read(ctx, b, p.batchSize, p.linger, &eb)
+	if n := b.Len() + eb.Records; n > 0 {
+		p.stats.in.Add(int64(n))
+		p.stats.batches.Add(1)
+		b.Read = time.Since(p.started).Nanoseconds()
+		*seq++
+		return b, eb, err
+	}
+	p.pool.Put(b)
+	return nil, eb, err
+}
+
+// stamp gives a new batch its identity and trace context.
+func (p *Pipeline) stamp(b *message.Batch, o *message.Origin, seq uint64) {
+	b.ID = p.nextBatch.Add(1)
+	b.Seq = seq
+	b.Origin = o
+	b.CorrelationID = p.runID + "-" + strconv.FormatUint(b.ID, 10)
+	_, _ = rand.Read(b.Trace.TraceID[:])
+	_, _ = rand.Read(b.Trace.SpanID[:])
+	b.Trace.Flags = 1
+}
+
+// workLoop is a partition worker's goroutine. It owns its operator.
+func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message], errs *edge[message.ErrorBatch]) {
+	w := p.newWorker()
+	for m := range in.ch {
+		if m.Kind != message.KindBatch {
+			continue // watermarks and ends of partitions matter to stateful operators only
+		}
+		res, eb := w.process(m.Batch)
+		if eb.Records > 0 && !errs.send(ctx, eb) {
+			return
+		}
+		if !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: res}) {
+			return
+		}
+	}
+}
+
+// worker runs the operator of one partition worker.
+type worker struct {
+	p   *Pipeline
+	op  operator.Operator
+	enc *format.JSONEncoder // encodes failed input rows for error events
+	eb  message.ErrorBatch
+}
+
+func (p *Pipeline) newWorker() *worker {
+	names := make([]string, len(p.inputCols))
+	for i, c := range p.inputCols {
+		names[i] = c.Name
+	}
+	return &worker{p: p, op: p.prog.New(), enc: format.NewJSONEncoder(names)}
+}
+
+// process runs one batch through the operator, releasing the input batch.
+func (w *worker) process(in *message.Batch) (*message.Batch, message.ErrorBatch) {
+	out := w.p.pool.Get(w.p.prog.OutputWidth())
+	out.CopyHeader(in)
+	w.eb = message.ErrorBatch{}
+	filtered := w.op.Process(in, out, w)
+	w.p.stats.filtered.Add(int64(filtered))
+	w.p.pool.Put(in)
+	return out, w.eb
+}
+
+// Fail implements operator.Failures.
+func (w *worker) Fail(in *message.Batch, i int, stage string, err error) {
+	payload := w.enc.Encode(nil, in.Rows[i])
+	w.eb.Records++
+	w.eb.Events = append(w.eb.Events, message.ErrorEvent{
+		CorrelationID: in.CorrelationID,
+		Stage:         stage,
+		Error:         err.Error(),
+		Source:        in.Coordinates(i),
+		Payload:       payload[:len(payload)-1],
+		Traceparent:   in.Trace.Traceparent(),
+	})
+}
+
+// sinkLoop is the sink writer's goroutine.
+func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message], errs *edge[message.ErrorBatch]) {
+	enc := p.rowEncoder()
+	for m := range in.ch {
+		if eb := p.write(ctx, m.Batch, enc); eb.Records > 0 && !errs.send(ctx, eb) {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	if err := p.sink.Flush(ctx); err != nil && ctx.Err() == nil {
+		p.fatal(fmt.Errorf("sink: flushing: %w", err))
+	}
+}
+
+func (p *Pipeline) rowEncoder() *format.JSONEncoder {
+	names := make([]string, len(p.prog.Output))
+	for i, c := range p.prog.Output {
+		names[i] = c.Name
+	}
+	return format.NewJSONEncoder(names)
+}
+
+// write writes a batch with retries, acknowledges it and releases it. Rows that
+// could not be written come back as error events for the policy.
+func (p *Pipeline) write(ctx context.Context, b *message.Batch, enc *format.JSONEncoder) message.ErrorBatch {
+	defer p.pool.Put(b)
+	var eb message.ErrorBatch
+	if n := b.Len(); n > 0 {
+		err := p.writeWithRetry(ctx, b)
+		switch {
+		case err == nil:
+			p.stats.out.Add(int64(n))
+			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, int64(n))
+		case ctx.Err() != nil:
+			return eb // aborted: the batch stays unacknowledged
+		default:
+			p.stats.sinkErrors.Add(1)
+			msg := fmt.Sprintf("sink write failed after %d attempts: %v", p.maxRetries+1, err)
+			p.noteError(msg)
+			eb.Records = n
+			eb.Events = make([]message.ErrorEvent, n)
+			tp := b.Trace.Traceparent()
+			for i, row := range b.Rows {
+				payload := enc.Encode(nil, row)
+				eb.Events[i] = message.ErrorEvent{
+					CorrelationID: b.CorrelationID, Stage: "sink", Error: msg,
+					Source: b.Coordinates(i), Payload: payload[:len(payload)-1], Traceparent: tp,
+				}
+			}
+		}
+	}
+	b.Ack()
+	return eb
+}
+
+func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch) error {
+	wait := p.backoff
+	for attempt := 0; ; attempt++ {
+		err := p.sink.Write(ctx, b)
+		if err == nil || attempt >= p.maxRetries {
+			return err
+		}
+		p.stats.retries.Add(1)
+		p.log.Warn("sink write failed, retrying", "attempt", attempt+1, "of", p.maxRetries, "backoff", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// handle applies the error policy to the events of one batch.
+func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch) {
+	if len(eb.Events) > 0 {
+		p.noteError(eb.Events[len(eb.Events)-1].Error)
+	}
+	if p.err() != nil {
+		// The run is already failing: these records are lost to it.
+		p.stats.failed.Add(int64(eb.Records))
+		return
+	}
+	switch p.strategy {
+	case v1alpha1.Skip:
+		for _, ev := range eb.Events {
+			p.log.Warn("record skipped", "stage", ev.Stage, "correlation_id", ev.CorrelationID, "error", ev.Error)
+		}
+		p.stats.skipped.Add(int64(eb.Records))
+	case v1alpha1.DeadLetter:
+		if err := p.dlq.Write(eb.Events); err != nil {
+			p.stats.failed.Add(int64(eb.Records))
+			p.fatal(fmt.Errorf("dead-letter sink failed, stopping rather than losing records: %w", err))
+			return
+		}
+		p.stats.deadLettered.Add(int64(eb.Records))
+	default:
+		p.stats.failed.Add(int64(eb.Records))
+		ev := eb.Events[0]
+		p.fatal(&RecordError{Event: ev})
+	}
+}
+
+// RecordError is the error of a FailFast pipeline stopped by a record.
+type RecordError struct{ Event message.ErrorEvent }
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record failed at stage %s (correlation id %s): %s", e.Event.Stage, e.Event.CorrelationID, e.Event.Error)
+}

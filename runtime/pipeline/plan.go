@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/sql"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Plan checks a spec and plans its query: the structural checks of the API,
+// every source's schema, and the SQL. It is what `engine validate` and the
+// operator run; a nil error means the spec can run.
+func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]format.Column, error) {
+	ps := spec.Validate()
+	catalog := sql.Catalog{}
+	schemas := map[string][]format.Column{}
+	for i, src := range spec.Sources {
+		cols, err := sourceSchema(src, i, &ps)
+		if err != nil {
+			continue
+		}
+		schemas[src.Name] = cols
+		pc := make([]plan.Column, len(cols))
+		for j, c := range cols {
+			pc[j] = plan.Column{Name: c.Name, Type: c.Type}
+		}
+		catalog[src.Name] = pc
+	}
+	if spec.Query == "" {
+		ps.Add("spec.query", "a query is required")
+	}
+	if len(ps) > 0 {
+		return nil, nil, ps
+	}
+	root, err := sql.Plan(spec.Query, catalog)
+	if err != nil {
+		for _, e := range sql.AsErrors(err) {
+			ps = append(ps, v1alpha1.Problem{Field: "spec.query", Offset: e.Offset, Message: e.Msg})
+		}
+		if len(ps) == 0 {
+			ps.Add("spec.query", "%v", err)
+		}
+		return nil, nil, ps
+	}
+	prog, err := operator.Compile(root)
+	if err != nil {
+		ps.Add("spec.query", "%v", err)
+		return nil, nil, ps
+	}
+	for _, c := range prog.Output {
+		if c.Type.Kind == value.KindInterval {
+			ps.Add("spec.query", "output column %s is an interval, which sinks cannot write; cast it or extract epoch from it", c.Name)
+		}
+	}
+	if len(ps) > 0 {
+		return nil, nil, ps
+	}
+	return prog, schemas, nil
+}
+
+// sourceSchema resolves a source's columns: its declared schema, or its
+// generator's.
+func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.Column, error) {
+	f := fmt.Sprintf("spec.sources[%d]", i)
+	if src.Datagen != nil && len(src.Schema) == 0 {
+		cols, err := connector.GeneratorSchema(src.Datagen.Generator)
+		if err != nil {
+			ps.Add(f+".datagen.generator", "%v", err)
+		}
+		return cols, err
+	}
+	cols := make([]format.Column, len(src.Schema))
+	var firstErr error
+	for j, c := range src.Schema {
+		t, err := value.ParseType(c.Type)
+		if err != nil {
+			ps.Add(fmt.Sprintf("%s.schema[%d].type", f, j), "%v", err)
+			firstErr = err
+		}
+		cols[j] = format.Column{Name: c.Name, Type: t}
+	}
+	if et := src.EventTime; et != nil && firstErr == nil {
+		for _, c := range cols {
+			if c.Name == et.Column && c.Type.Kind != value.KindTimestamp {
+				ps.Add(f+".eventTime.column", "column %s is %s; event time must be a timestamp", c.Name, c.Type)
+			}
+		}
+	}
+	return cols, firstErr
+}

@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// Counts are the record counts of a run. Every record read ends in exactly one
+// of Out, Filtered, DeadLettered, Skipped or Failed, or is still in flight.
+type Counts struct {
+	In           int64 `json:"in"`
+	Out          int64 `json:"out"`
+	Filtered     int64 `json:"filtered"`
+	DeadLettered int64 `json:"deadLettered"`
+	Skipped      int64 `json:"skipped"`
+	// Failed counts records that stopped a FailFast pipeline, or that were
+	// lost to it while in flight when it stopped.
+	Failed int64 `json:"failed"`
+}
+
+// InFlight is the number of records read and not yet accounted for.
+func (c Counts) InFlight() int64 {
+	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed
+}
+
+// stats holds a pipeline's counters. Stages add to them once per batch.
+type stats struct {
+	in, out, filtered, deadLettered, skipped, failed atomic.Int64
+	retries, batches, sinkErrors                     atomic.Int64
+	latency                                          histogram
+}
+
+func (s *stats) counts() Counts {
+	// Read downstream counters first so that a concurrent snapshot never shows
+	// more records accounted for than read.
+	c := Counts{
+		Out: s.out.Load(), Filtered: s.filtered.Load(), DeadLettered: s.deadLettered.Load(),
+		Skipped: s.skipped.Load(), Failed: s.failed.Load(),
+	}
+	c.In = s.in.Load()
+	return c
+}
+
+// EdgeStats measures one channel between stages.
+type EdgeStats struct {
+	Name     string
+	capacity int
+	depth    func() int
+	sends    atomic.Int64
+	blocked  atomic.Int64 // sends that found the channel full
+	blockedN atomic.Int64 // nanoseconds senders spent waiting
+}
+
+// EdgeSnapshot is an edge's state at one moment.
+type EdgeSnapshot struct {
+	Name           string  `json:"name"`
+	Depth          int     `json:"depth"`
+	Capacity       int     `json:"capacity"`
+	Utilization    float64 `json:"utilization"`
+	Sends          int64   `json:"sends"`
+	BlockedSends   int64   `json:"blockedSends"`
+	BlockedSeconds float64 `json:"blockedSeconds"`
+}
+
+func (e *EdgeStats) snapshot() EdgeSnapshot {
+	d := e.depth()
+	return EdgeSnapshot{
+		Name: e.Name, Depth: d, Capacity: e.capacity,
+		Utilization:  float64(d) / float64(e.capacity),
+		Sends:        e.sends.Load(),
+		BlockedSends: e.blocked.Load(), BlockedSeconds: time.Duration(e.blockedN.Load()).Seconds(),
+	}
+}
+
+// histogram is a lock-free log-linear histogram of durations: 8 sub-buckets
+// per power of two, so a quantile is within 12.5% of the true value.
+type histogram struct {
+	buckets [64 * 8]atomic.Int64
+	total   atomic.Int64
+}
+
+func bucketOf(ns int64) int {
+	if ns < 8 {
+		return int(max(ns, 0))
+	}
+	u := uint64(ns)
+	exp := bits.Len64(u) - 1 // ≥ 3
+	sub := int(u>>(exp-3)) & 7
+	return (exp-2)*8 + sub
+}
+
+// upper returns the largest value of bucket i.
+func upper(i int) int64 {
+	if i < 8 {
+		return int64(i)
+	}
+	exp := i/8 + 2
+	sub := i % 8
+	return int64((8+sub+1)<<(exp-3)) - 1
+}
+
+// observe records a duration n times.
+func (h *histogram) observe(ns int64, n int64) {
+	h.buckets[bucketOf(ns)].Add(n)
+	h.total.Add(n)
+}
+
+// quantile returns an upper bound of the q-quantile, 0 if empty.
+func (h *histogram) quantile(q float64) time.Duration {
+	total := h.total.Load()
+	if total == 0 {
+		return 0
+	}
+	rank := int64(q*float64(total)+0.5) - 1
+	var seen int64
+	for i := range h.buckets {
+		seen += h.buckets[i].Load()
+		if seen > rank {
+			return time.Duration(upper(i))
+		}
+	}
+	return time.Duration(upper(len(h.buckets) - 1))
+}

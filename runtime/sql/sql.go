@@ -1,0 +1,315 @@
+// Package sql is Sluice's SQL front end. It parses a query with the PostgreSQL
+// parser (pg_query), resolves names against the sources' schemas, checks types,
+// and builds a logical plan. Every problem is reported with its byte offset in
+// the query, before any record is read.
+package sql
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Error is a problem in a query. Offset is the 0-based byte offset in the query
+// where it was found, or -1 where the parser gave none.
+type Error struct {
+	Offset int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Offset < 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("at offset %d: %s", e.Offset, e.Msg)
+}
+
+// Errors is every problem found in a query, in the order of the query text.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AsErrors returns the query problems err holds, or nil if it holds none.
+func AsErrors(err error) Errors {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return Errors{e}
+	}
+	return nil
+}
+
+// Catalog holds the schemas of the sources a query may read, by name.
+type Catalog map[string][]plan.Column
+
+// Plan parses, checks and plans one SELECT statement.
+func Plan(query string, catalog Catalog) (plan.Node, error) {
+	tree, err := pg.Parse(query)
+	if err != nil {
+		var pe *pgparser.Error
+		if errors.As(err, &pe) {
+			return nil, Errors{{Offset: max(pe.Cursorpos-1, -1), Msg: pe.Message}}
+		}
+		return nil, Errors{{Offset: -1, Msg: err.Error()}}
+	}
+	switch len(tree.Stmts) {
+	case 0:
+		return nil, Errors{{Offset: 0, Msg: "the query is empty"}}
+	case 1:
+	default:
+		return nil, Errors{{Offset: int(tree.Stmts[1].StmtLocation), Msg: "the query must be one SELECT statement, found another statement here"}}
+	}
+	raw := tree.Stmts[0]
+	sel := raw.Stmt.GetSelectStmt()
+	if sel == nil {
+		return nil, Errors{{Offset: int(raw.StmtLocation), Msg: "only SELECT statements are supported"}}
+	}
+	b := &binder{query: query, catalog: catalog}
+	node := b.selectStmt(sel)
+	if len(b.errs) > 0 {
+		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Offset < b.errs[j].Offset })
+		return nil, b.errs
+	}
+	return node, nil
+}
+
+// binder resolves and type-checks one statement, collecting every error.
+type binder struct {
+	query   string
+	catalog Catalog
+	errs    Errors
+	scope   scope
+	// untyped marks string literals whose type comes from their context, as
+	// PostgreSQL's unknown-typed literals do: ts > '2024-01-01' compares
+	// timestamps.
+	untyped map[expr.Expr]bool
+}
+
+func (b *binder) errorf(loc int32, format string, args ...any) {
+	b.errs = append(b.errs, &Error{Offset: int(loc), Msg: fmt.Sprintf(format, args...)})
+}
+
+// scope is the table a query reads: its name, alias and columns.
+type scope struct {
+	table, alias string
+	cols         []plan.Column
+}
+
+func (b *binder) selectStmt(sel *pg.SelectStmt) plan.Node {
+	if sel.Op != pg.SetOperation_SETOP_NONE {
+		b.errorf(firstLocation(sel.Larg), "UNION, INTERSECT and EXCEPT are not supported")
+		return nil
+	}
+	if sel.WithClause != nil {
+		b.errorf(sel.WithClause.Location, "WITH is not supported")
+	}
+	if len(sel.ValuesLists) > 0 {
+		b.errorf(0, "VALUES is not supported; read rows from a source")
+		return nil
+	}
+	b.unsupported(sel)
+	scan := b.from(sel.FromClause)
+	if scan == nil {
+		return nil
+	}
+	var node plan.Node = scan
+	if sel.WhereClause != nil {
+		if pred := b.expr(sel.WhereClause); pred != nil {
+			if k := pred.Type().Kind; k != value.KindBool && k != value.KindNull {
+				b.errorf(location(sel.WhereClause), "WHERE must be bool, not %s", pred.Type())
+			} else {
+				node = &plan.Filter{Input: node, Predicate: pred}
+			}
+		}
+	}
+	return b.project(node, sel.TargetList)
+}
+
+// unsupported reports the clauses this version cannot run yet, each at its place.
+func (b *binder) unsupported(sel *pg.SelectStmt) {
+	if len(sel.DistinctClause) > 0 {
+		b.errorf(firstNodeLocation(sel.TargetList), "SELECT DISTINCT is not supported on a stream")
+	}
+	if len(sel.GroupClause) > 0 {
+		b.errorf(location(sel.GroupClause[0]), "GROUP BY is not supported yet")
+	}
+	if sel.HavingClause != nil {
+		b.errorf(location(sel.HavingClause), "HAVING is not supported yet")
+	}
+	if len(sel.WindowClause) > 0 {
+		b.errorf(location(sel.WindowClause[0]), "WINDOW is not supported yet")
+	}
+	if len(sel.SortClause) > 0 {
+		b.errorf(location(sel.SortClause[0]), "ORDER BY is not supported on an unbounded stream")
+	}
+	if sel.LimitCount != nil || sel.LimitOffset != nil {
+		n := sel.LimitCount
+		if n == nil {
+			n = sel.LimitOffset
+		}
+		b.errorf(location(n), "LIMIT and OFFSET are not supported on a stream")
+	}
+	if sel.IntoClause != nil {
+		b.errorf(0, "SELECT INTO is not supported; the sink says where results go")
+	}
+}
+
+func (b *binder) from(items []*pg.Node) *plan.Scan {
+	if len(items) == 0 {
+		b.errorf(0, "the query needs a FROM clause naming a source")
+		return nil
+	}
+	if len(items) > 1 {
+		b.errorf(location(items[1]), "reading more than one source is not supported yet")
+		return nil
+	}
+	rv := items[0].GetRangeVar()
+	if rv == nil {
+		switch {
+		case items[0].GetJoinExpr() != nil:
+			b.errorf(location(items[0]), "JOIN is not supported yet")
+		case items[0].GetRangeSubselect() != nil:
+			b.errorf(location(items[0]), "subqueries in FROM are not supported")
+		case items[0].GetRangeFunction() != nil:
+			b.errorf(location(items[0]), "table functions in FROM are not supported yet")
+		default:
+			b.errorf(location(items[0]), "unsupported FROM item")
+		}
+		return nil
+	}
+	cols, ok := b.catalog[rv.Relname]
+	if !ok || rv.Schemaname != "" {
+		b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
+		return nil
+	}
+	b.scope = scope{table: rv.Relname, cols: cols}
+	if rv.Alias != nil {
+		b.scope.alias = rv.Alias.Aliasname
+	}
+	return &plan.Scan{Source: rv.Relname, Cols: cols}
+}
+
+func qualified(rv *pg.RangeVar) string {
+	if rv.Schemaname != "" {
+		return rv.Schemaname + "." + rv.Relname
+	}
+	return rv.Relname
+}
+
+func (b *binder) sourceNames() string {
+	var names []string
+	for n := range b.catalog {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	sortStrings(names)
+	return strings.Join(names, ", ")
+}
+
+func (b *binder) project(input plan.Node, targets []*pg.Node) plan.Node {
+	p := &plan.Project{Input: input}
+	seen := map[string]int32{}
+	add := func(e expr.Expr, name string, loc int32) {
+		if prev, dup := seen[name]; dup {
+			b.errorf(loc, "output column %q is also produced at offset %d; give one an alias with AS", name, prev)
+			return
+		}
+		seen[name] = loc
+		p.Exprs = append(p.Exprs, e)
+		p.Names = append(p.Names, name)
+	}
+	for _, t := range targets {
+		rt := t.GetResTarget()
+		if rt == nil {
+			continue
+		}
+		if cr := rt.Val.GetColumnRef(); cr != nil && isStar(cr) {
+			if !b.starMatches(cr) {
+				continue
+			}
+			for i, c := range b.scope.cols {
+				add(&expr.Column{Index: i, Name: c.Name, T: c.Type}, c.Name, cr.Location)
+			}
+			continue
+		}
+		e := b.expr(rt.Val)
+		if e == nil {
+			continue
+		}
+		if b.untyped[e] {
+			delete(b.untyped, e) // a bare literal is a string
+		}
+		name := rt.Name
+		if name == "" {
+			name = outputName(rt.Val)
+		}
+		add(e, name, rt.Location)
+	}
+	if len(p.Exprs) == 0 && len(b.errs) == 0 {
+		b.errorf(0, "the query selects no columns")
+	}
+	return p
+}
+
+func isStar(cr *pg.ColumnRef) bool {
+	last := cr.Fields[len(cr.Fields)-1]
+	return last.GetAStar() != nil
+}
+
+func (b *binder) starMatches(cr *pg.ColumnRef) bool {
+	if len(cr.Fields) == 1 {
+		return true
+	}
+	q := cr.Fields[0].GetString_().GetSval()
+	if q != b.scope.table && q != b.scope.alias {
+		b.errorf(cr.Location, "unknown table %q in %s.*", q, q)
+		return false
+	}
+	return true
+}
+
+// outputName names an unaliased select item as PostgreSQL does: a column by
+// its name, a function call by the function, a cast by its operand.
+func outputName(n *pg.Node) string {
+	switch {
+	case n.GetColumnRef() != nil:
+		f := n.GetColumnRef().Fields
+		return f[len(f)-1].GetString_().GetSval()
+	case n.GetFuncCall() != nil:
+		names := n.GetFuncCall().Funcname
+		return names[len(names)-1].GetString_().GetSval()
+	case n.GetTypeCast() != nil:
+		if inner := outputName(n.GetTypeCast().Arg); inner != "?column?" {
+			return inner
+		}
+	case n.GetCoalesceExpr() != nil:
+		return "coalesce"
+	case n.GetCaseExpr() != nil:
+		return "case"
+	case n.GetMinMaxExpr() != nil:
+		if n.GetMinMaxExpr().Op == pg.MinMaxOp_IS_GREATEST {
+			return "greatest"
+		}
+		return "least"
+	}
+	return "?column?"
+}
