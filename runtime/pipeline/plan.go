@@ -21,10 +21,12 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	schemas := map[string][]format.Column{}
 	for i, src := range spec.Sources {
 		cols, err := sourceSchema(src, i, &ps)
-		if err != nil {
+		if cols == nil {
 			continue
 		}
-		schemas[src.Name] = cols
+		if err == nil {
+			schemas[src.Name] = cols
+		}
 		pc := make([]plan.Column, len(cols))
 		for j, c := range cols {
 			pc[j] = plan.Column{Name: c.Name, Type: c.Type}
@@ -33,10 +35,10 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	}
 	if spec.Query == "" {
 		ps.Add("spec.query", "a query is required")
-	}
-	if len(ps) > 0 {
 		return nil, nil, ps
 	}
+	// The query is planned even when other fields have problems, so that one
+	// run of validate reports them all.
 	root, err := sql.Plan(spec.Query, catalog)
 	if err != nil {
 		for _, e := range sql.AsErrors(err) {
@@ -45,6 +47,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 		if len(ps) == 0 {
 			ps.Add("spec.query", "%v", err)
 		}
+		return nil, nil, ps
+	}
+	if len(ps) > 0 {
 		return nil, nil, ps
 	}
 	prog, err := operator.Compile(root)
@@ -79,6 +84,8 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 	for j, c := range src.Schema {
 		t, err := value.ParseType(c.Type)
 		if err != nil {
+			// The column stays, typed NULL, so that the query is still checked
+			// without an error for every use of it.
 			ps.Add(fmt.Sprintf("%s.schema[%d].type", f, j), "%v", err)
 			firstErr = err
 		}
