@@ -296,7 +296,7 @@ func (b *binder) aExpr(a *pg.A_Expr) (expr.Expr, error) {
 			if b.untyped[r] {
 				delete(b.untyped, r)
 			}
-			return &expr.Concat{Args: []expr.Expr{l, r}, Strict: true}, nil
+			return expr.Fold(&expr.Concat{Args: []expr.Expr{l, r}, Strict: true})
 		}
 		if l, r, err = b.pair(l, r); err != nil {
 			return nil, err
@@ -628,10 +628,14 @@ func (b *binder) funcCall(fc *pg.FuncCall) (expr.Expr, error) {
 
 // Interval field masks in PostgreSQL's typmod for INTERVAL '15' MINUTE.
 const (
+	maskMonth  = 1 << 1
+	maskYear   = 1 << 2
 	maskDay    = 1 << 3
 	maskHour   = 1 << 10
 	maskMinute = 1 << 11
 	maskSecond = 1 << 12
+	// intervalFullRange is the mask of an INTERVAL without fields.
+	intervalFullRange = 0x7FFF
 )
 
 var intervalUnits = map[string]int64{
@@ -648,6 +652,9 @@ var intervalUnits = map[string]int64{
 // 'hh:mm:ss' or, with a field mask, a bare number of that field's unit.
 // Months and years have no fixed length and are not supported.
 func parseInterval(s string, mask int32) (int64, error) {
+	if mask&(maskMonth|maskYear) != 0 && mask != intervalFullRange {
+		return 0, errors.New("interval months and years have no fixed length; use days")
+	}
 	fields := strings.Fields(strings.ToLower(s))
 	if len(fields) == 0 {
 		return 0, errors.New("empty interval")

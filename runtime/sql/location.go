@@ -52,7 +52,10 @@ func location(n *pg.Node) int32 {
 	case *pg.Node_RangeVar:
 		return v.RangeVar.Location
 	case *pg.Node_SortBy:
-		return v.SortBy.Location
+		if v.SortBy.Location >= 0 {
+			return v.SortBy.Location
+		}
+		return location(v.SortBy.Node)
 	case *pg.Node_WindowDef:
 		return v.WindowDef.Location
 	case *pg.Node_ParamRef:

@@ -74,7 +74,11 @@ func Plan(query string, catalog Catalog) (plan.Node, error) {
 		return nil, Errors{{Offset: 0, Msg: "the query is empty"}}
 	case 1:
 	default:
-		return nil, Errors{{Offset: int(tree.Stmts[1].StmtLocation), Msg: "the query must be one SELECT statement, found another statement here"}}
+		at := int(tree.Stmts[1].StmtLocation)
+		for at < len(query) && strings.ContainsRune(" \t\r\n", rune(query[at])) {
+			at++
+		}
+		return nil, Errors{{Offset: at, Msg: "the query must be one SELECT statement, found another statement here"}}
 	}
 	raw := tree.Stmts[0]
 	sel := raw.Stmt.GetSelectStmt()

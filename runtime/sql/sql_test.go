@@ -1,0 +1,329 @@
+package sql_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/sql"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var catalog = sql.Catalog{
+	"trades": {
+		{Name: "symbol", Type: value.String},
+		{Name: "price", Type: value.Decimal(18, 4)},
+		{Name: "quantity", Type: value.Int},
+		{Name: "ts", Type: value.Timestamp},
+		{Name: "score", Type: value.Double},
+		{Name: "active", Type: value.Bool},
+		{Name: "note", Type: value.String},
+	},
+}
+
+// TestPlanGolden plans every query of testdata/plans.sql (one per line) and
+// compares the EXPLAIN output with testdata/plans.golden.
+func TestPlanGolden(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "plans.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for _, q := range strings.Split(strings.TrimSpace(string(src)), "\n") {
+		if q == "" || strings.HasPrefix(q, "--") {
+			continue
+		}
+		out.WriteString("query: " + q + "\n")
+		n, err := sql.Plan(q, catalog)
+		if err != nil {
+			out.WriteString("error: " + err.Error() + "\n\n")
+			continue
+		}
+		out.WriteString(plan.Explain(n) + "\n")
+	}
+	golden := filepath.Join("testdata", "plans.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got := out.String(); got != string(want) {
+		t.Errorf("plans differ from %s (run go test -update to accept):\n%s", golden, diff(string(want), got))
+	}
+}
+
+func diff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(w), len(g)) {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			return "line " + itoa(i+1) + ":\n want: " + a + "\n  got: " + b
+		}
+	}
+	return ""
+}
+
+func itoa(i int) string { return value.IntValue(int64(i)).String() }
+
+// TestErrorPositions checks that each problem is found at its place.
+func TestErrorPositions(t *testing.T) {
+	tests := []struct {
+		query  string
+		at     string // the text at the error's offset
+		substr string
+	}{
+		{"SELECT nope FROM trades", "nope", `unknown column "nope"`},
+		{"SELECT symbol FROM nosuch", "nosuch", `unknown source "nosuch"`},
+		{"SELECT symbol FROM trades WHERE", "", "syntax error at end of input"},
+		{"SELECT symbol FROM trades WHERE price >", "", "syntax error"},
+		{"SELECT symbol FROM trades WHERE symbol", "symbol", "WHERE must be bool"},
+		{"SELECT symbol FROM trades WHERE symbol > 3", "symbol > 3", "cannot compare string with int"},
+		{"SELECT price + 'x' FROM trades", "price + 'x'", "not a valid decimal(18,4)"},
+		{"SELECT foo(price) FROM trades", "foo(price)", "unknown function foo"},
+		{"SELECT upper(price) FROM trades", "upper(price)", "argument 1 of upper must be string"},
+		{"SELECT sum(price) FROM trades", "sum(price)", "aggregate function sum"},
+		{"SELECT symbol FROM trades GROUP BY symbol", "symbol", "GROUP BY is not supported yet"},
+		{"SELECT symbol FROM trades ORDER BY symbol", "symbol", "ORDER BY"},
+		{"SELECT symbol FROM trades LIMIT 5", "5", "LIMIT"},
+		{"SELECT symbol, symbol FROM trades", "symbol FROM", `output column "symbol" is also produced`},
+		{"SELECT CAST(ts AS bool) FROM trades", "CAST", "cannot cast timestamp to bool"},
+		{"SELECT 1/0 AS x FROM trades", "1/0", "division by zero"},
+		{"SELECT CAST(price AS decimal(40,2)) FROM trades", "decimal", "precision 40"},
+		{"SELECT t.symbol FROM trades AS x", "t.symbol", `unknown table "t"`},
+		{"SELECT symbol FROM trades WHERE symbol IN (SELECT 1)", "IN (SELECT 1)", "subqueries"},
+		{"SELECT symbol FROM trades; SELECT 1", "SELECT 1", "one SELECT statement"},
+		{"INSERT INTO trades VALUES (1)", "INSERT", "only SELECT"},
+		{"SELECT ts + INTERVAL '1' MONTH FROM trades", "'1'", "months"},
+		{"SELECT date_trunc('fortnight', ts) FROM trades", "date_trunc", "fortnight"},
+	}
+	for _, tt := range tests {
+		_, err := sql.Plan(tt.query, catalog)
+		es := sql.AsErrors(err)
+		if len(es) == 0 {
+			t.Errorf("Plan(%q) = %v; want an error containing %q", tt.query, err, tt.substr)
+			continue
+		}
+		e := es[0]
+		if !strings.Contains(e.Msg, tt.substr) {
+			t.Errorf("Plan(%q) error %q; want it to contain %q", tt.query, e.Msg, tt.substr)
+		}
+		if e.Offset < 0 || e.Offset > len(tt.query) || !strings.HasPrefix(tt.query[e.Offset:], tt.at) {
+			t.Errorf("Plan(%q) error at offset %d (%q); want it at %q", tt.query, e.Offset, tt.query[min(max(e.Offset, 0), len(tt.query)):], tt.at)
+		}
+	}
+}
+
+// TestManyErrors: all problems of a query come back together, in order.
+func TestManyErrors(t *testing.T) {
+	q := "SELECT nope, upper(price), missing FROM trades WHERE symbol > 1"
+	es := sql.AsErrors(func() error { _, err := sql.Plan(q, catalog); return err }())
+	if len(es) != 4 {
+		t.Fatalf("Plan(%q) = %v; want 4 errors", q, es)
+	}
+	for i := 1; i < len(es); i++ {
+		if es[i].Offset < es[i-1].Offset {
+			t.Errorf("errors out of order: %v", es)
+		}
+	}
+}
+
+// row is the record the evaluation tests run against.
+var row = value.Row{
+	value.StringValue("AAPL"),
+	value.DecimalValue(1905000, 4), // 190.5000
+	value.IntValue(7),
+	value.TimestampValue(1704187845123000000), // 2024-01-02T09:30:45.123Z
+	value.DoubleValue(2.5),
+	value.NullValue(), // active
+	value.StringValue("Hello, World"),
+}
+
+// eval plans "SELECT <expr> AS v FROM trades" and evaluates it over row.
+func eval(t *testing.T, e string) (string, error) {
+	t.Helper()
+	n, err := sql.Plan("SELECT "+e+" AS v FROM trades", catalog)
+	if err != nil {
+		return "", err
+	}
+	prog, err := operator.Compile(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pool message.Pool
+	in := pool.Get(len(row))
+	copy(in.Append(1), row)
+	out := pool.Get(1)
+	var f failures
+	prog.New().Process(in, out, &f)
+	if f.err != nil {
+		return "", f.err
+	}
+	if out.Len() != 1 {
+		return "", nil
+	}
+	v := out.Rows[0][0]
+	return v.Kind().String() + ":" + v.String(), nil
+}
+
+type failures struct{ err error }
+
+func (f *failures) Fail(_ *message.Batch, _ int, _ string, err error) { f.err = err }
+
+// TestEval checks the values of expressions, including SQL's NULL rules.
+func TestEval(t *testing.T) {
+	tests := []struct{ expr, want string }{
+		// Arithmetic and its types.
+		{"quantity + 1", "int:8"},
+		{"quantity / 2", "int:3"},
+		{"quantity % 4", "int:3"},
+		{"-quantity", "int:-7"},
+		{"price * quantity", "decimal:1333.5000"},
+		{"price / 3", "decimal:63.500000"},
+		{"price + 0.1", "decimal:190.6000"},
+		{"0.1 + 0.2", "decimal:0.3"},
+		{"price * score", "double:476.25"},
+		{"quantity / 2.0", "decimal:3.500000"},
+		{"9223372036854775807 + quantity", "error:int out of range"},
+		{"quantity / 0", "error:division by zero"},
+		{"price / 0", "error:division by zero"},
+		// Comparisons across numeric kinds.
+		{"price > 190", "bool:true"},
+		{"price = 190.5", "bool:true"},
+		{"quantity < 7.5", "bool:true"},
+		{"score >= 2.5", "bool:true"},
+		{"ts > '2024-01-02'", "bool:true"},
+		{"ts < TIMESTAMP '2024-01-02 09:30:00'", "bool:false"},
+		// Three-valued logic.
+		{"active AND false", "bool:false"},
+		{"active AND true", "null:NULL"},
+		{"active OR true", "bool:true"},
+		{"active OR false", "null:NULL"},
+		{"NOT active", "null:NULL"},
+		{"active IS NULL", "bool:true"},
+		{"active IS NOT TRUE", "bool:true"},
+		{"active IS DISTINCT FROM NULL", "bool:false"},
+		{"quantity IS DISTINCT FROM 7", "bool:false"},
+		{"active = true", "null:NULL"},
+		{"quantity IN (1, 7)", "bool:true"},
+		{"quantity IN (1, 2)", "bool:false"},
+		{"quantity IN (1, NULL)", "null:NULL"},
+		{"quantity NOT IN (1, NULL)", "null:NULL"},
+		{"quantity NOT IN (1, 2)", "bool:true"},
+		{"quantity BETWEEN 1 AND 7", "bool:true"},
+		{"quantity NOT BETWEEN 1 AND 6", "bool:true"},
+		{"quantity BETWEEN SYMMETRIC 10 AND 1", "bool:true"},
+		// CASE, COALESCE, NULLIF, GREATEST, LEAST.
+		{"CASE WHEN quantity > 5 THEN 'big' ELSE 'small' END", "string:big"},
+		{"CASE symbol WHEN 'MSFT' THEN 1 WHEN 'AAPL' THEN 2 END", "int:2"},
+		{"CASE WHEN active THEN 1 END", "null:NULL"},
+		{"CASE WHEN quantity > 5 THEN 1 ELSE 2.5 END", "decimal:1.0"},
+		{"coalesce(active, false)", "bool:false"},
+		{"nullif(quantity, 7)", "null:NULL"},
+		{"greatest(quantity, 3, 9)", "int:9"},
+		{"least(price, 100)", "decimal:100.0000"},
+		// Casts.
+		{"CAST(price AS int)", "int:191"},
+		{"CAST(price AS double)", "double:190.5"},
+		{"CAST(quantity AS string)", "string:7"},
+		{"CAST('12' AS int) + 1", "int:13"},
+		{"CAST(note AS int)", "error:invalid int"},
+		{"CAST(score AS decimal(5,2))", "decimal:2.50"},
+		{"CAST(12345.678 AS decimal(5,2))", "error:does not fit"},
+		{"price::string", "string:190.5000"},
+		{"CAST('true' AS boolean)", "bool:true"},
+		{"CAST('2024-05-06T07:08:09Z' AS timestamp)", "timestamp:2024-05-06T07:08:09Z"},
+		// Strings.
+		{"symbol LIKE 'AA%'", "bool:true"},
+		{"symbol LIKE '_APL'", "bool:true"},
+		{"symbol NOT LIKE '%PL'", "bool:false"},
+		{"note LIKE 'Hello,%World'", "bool:true"},
+		{"symbol ILIKE 'aapl'", "bool:true"},
+		{"'50%' LIKE '50\\%'", "bool:true"},
+		{"symbol || '-' || quantity", "string:AAPL-7"},
+		{"symbol || note || active", "null:NULL"},
+		{"concat(symbol, active, '!')", "string:AAPL!"},
+		{"lower(note)", "string:hello, world"},
+		{"upper(note)", "string:HELLO, WORLD"},
+		{"length(note)", "int:12"},
+		{"substring(note from 8 for 5)", "string:World"},
+		{"substr(note, 8)", "string:World"},
+		{"position('World' in note)", "int:8"},
+		{"replace(note, 'World', 'There')", "string:Hello, There"},
+		{"trim('  x  ')", "string:x"},
+		{"ltrim('xxy', 'x')", "string:y"},
+		{"left(note, 5)", "string:Hello"},
+		{"right(note, 5)", "string:World"},
+		{"split_part(note, ', ', 2)", "string:World"},
+		{"starts_with(note, 'Hell')", "bool:true"},
+		{"reverse(symbol)", "string:LPAA"},
+		{"initcap('hello world')", "string:Hello World"},
+		// Math.
+		{"abs(-price)", "decimal:190.5000"},
+		{"round(price)", "decimal:191.0000"},
+		{"round(score)", "double:3"},
+		{"round(price / 7, 2)", "decimal:27.21"},
+		{"ceil(price)", "decimal:191.0000"},
+		{"floor(score)", "double:2"},
+		{"sqrt(16)", "double:4"},
+		{"power(2, 10)", "double:1024"},
+		{"mod(quantity, 3)", "int:1"},
+		{"sign(-quantity)", "int:-1"},
+		{"ln(0)", "error:undefined"},
+		// Time.
+		{"date_trunc('hour', ts)", "timestamp:2024-01-02T09:00:00Z"},
+		{"date_trunc('month', ts)", "timestamp:2024-01-01T00:00:00Z"},
+		{"EXTRACT(minute FROM ts)", "int:30"},
+		{"EXTRACT(second FROM ts)", "double:45.123"},
+		{"date_part('dow', ts)", "int:2"},
+		{"ts + INTERVAL '15' MINUTE", "timestamp:2024-01-02T09:45:45.123Z"},
+		{"ts - INTERVAL '1 hour 30 minutes'", "timestamp:2024-01-02T08:00:45.123Z"},
+		{"EXTRACT(epoch FROM INTERVAL '1 day')", "double:86400"},
+		{"to_timestamp(0)", "timestamp:1970-01-01T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		got, err := eval(t, tt.expr)
+		if err != nil {
+			got = "error:" + err.Error()
+			if want, ok := strings.CutPrefix(tt.want, "error:"); ok && strings.Contains(got, want) {
+				continue
+			}
+		}
+		if got != tt.want {
+			t.Errorf("SELECT %s = %s; want %s", tt.expr, got, tt.want)
+		}
+	}
+}
+
+// FuzzPlan: no query, however malformed, panics the front end; every error
+// carries an offset inside the query.
+func FuzzPlan(f *testing.F) {
+	src, _ := os.ReadFile(filepath.Join("testdata", "plans.sql"))
+	for _, q := range strings.Split(string(src), "\n") {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := sql.Plan(q, catalog)
+		for _, e := range sql.AsErrors(err) {
+			if e.Offset > len(q)+1 {
+				t.Errorf("Plan(%q): error %q at offset %d, beyond the query", q, e.Msg, e.Offset)
+			}
+		}
+	})
+}

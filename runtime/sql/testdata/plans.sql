@@ -1,0 +1,12 @@
+-- One query per line; the plans are in plans.golden.
+SELECT * FROM trades
+SELECT symbol, price FROM trades WHERE price > 100
+SELECT t.symbol AS s, t.price * t.quantity AS notional FROM trades AS t WHERE t.symbol IN ('AAPL', 'MSFT') AND t.quantity BETWEEN 10 AND 100
+SELECT upper(symbol), date_trunc('minute', ts), EXTRACT(hour FROM ts), CAST(price AS double) FROM trades
+SELECT CASE WHEN quantity >= 900 THEN 'block' WHEN quantity >= 100 THEN 'round' ELSE 'odd' END AS lot FROM trades WHERE NOT active OR note IS NULL
+SELECT symbol FROM trades WHERE ts >= '2024-01-02 09:30:00' AND ts < TIMESTAMP '2024-01-02' + INTERVAL '1' DAY
+SELECT coalesce(note, 'none') AS note, greatest(price, 1.5), round(price, 2) AS p2, price / 3 AS third FROM trades
+SELECT 1 + 2 * 3 AS folded, 'a' || 'b' AS s FROM trades
+SELECT symbol FROM trades WHERE symbol LIKE 'A%' AND note NOT ILIKE '%test%'
+SELECT sum(price) FROM trades GROUP BY symbol
+SELECT nope, price + 'x' FROM trades WHERE symbol
