@@ -56,6 +56,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if !ok {
 		return exitFailed
 	}
+	if ds := doc.Structural(); len(ds) > 0 {
+		printDiagnostics(stderr, ds)
+		return exitFailed
+	}
 	p, err := pipeline.New(&doc.Query.Spec, pipeline.Options{Logger: logger.With("component", "pipeline", "pipeline", doc.Query.Name)})
 	if err != nil {
 		var ps v1alpha1.Problems
@@ -109,7 +113,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		go func() { defer wg.Done(); showProgress(auxCtx, stderr, p) }()
 	}
 
-	// The first signal drains; the second aborts.
+	// The first signal drains; the second aborts. A stage blocked in a system
+	// call (a write to a pipe nobody reads) cannot be interrupted, so if the
+	// run has not returned soon after an abort, or after the shutdown timeout,
+	// the process exits without it.
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
@@ -124,11 +131,22 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		case <-auxCtx.Done():
 			return
 		}
+		drain := time.NewTimer(shutdownTimeout(doc.Query.Spec.Runtime) + abortGrace)
+		defer drain.Stop()
 		select {
 		case sig := <-signals:
 			logger.Warn("aborting", "signal", sig.String())
-			close(forced)
-			abort(errors.New("aborted by a second signal"))
+		case <-drain.C:
+			logger.Error("the drain did not finish within the shutdown timeout; aborting")
+		case <-auxCtx.Done():
+			return
+		}
+		close(forced)
+		abort(errors.New("aborted"))
+		select {
+		case <-time.After(abortGrace):
+			fmt.Fprintln(stderr, summary(p.Snapshot(), time.Since(p.Snapshot().Started), errors.New("aborted; stages blocked in I/O were abandoned")))
+			os.Exit(exitAborted)
 		case <-auxCtx.Done():
 		}
 	}()
@@ -154,6 +172,17 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// abortGrace is how long an aborted run may take to return before the process
+// exits without it.
+const abortGrace = 2 * time.Second
+
+func shutdownTimeout(rt v1alpha1.RuntimeSpec) time.Duration {
+	if rt.ShutdownTimeout != nil {
+		return rt.ShutdownTimeout.Duration
+	}
+	return v1alpha1.DefaultShutdownTimeout
 }
 
 func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {

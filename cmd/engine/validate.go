@@ -26,8 +26,8 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	prog, _, err := pipeline.Plan(&doc.Query.Spec)
-	if err != nil {
-		printDiagnostics(stderr, doc.Locate(err))
+	if diags := append(doc.Structural(), doc.Locate(err)...); len(diags) > 0 {
+		printDiagnostics(stderr, diags.Sorted())
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *file)

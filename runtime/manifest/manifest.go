@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,10 +58,11 @@ func (ds Diagnostics) Error() string {
 
 // Document is a parsed manifest that remembers where each field was written.
 type Document struct {
-	File  string
-	Query *v1alpha1.StreamQuery
-	nodes map[string]*yaml.Node
-	lines []string
+	File       string
+	Query      *v1alpha1.StreamQuery
+	nodes      map[string]*yaml.Node
+	lines      []string
+	structural Diagnostics
 }
 
 // Load reads and parses a manifest file.
@@ -80,10 +82,12 @@ func Parse(file string, data []byte) (*Document, error) {
 	d := &Document{File: file, nodes: map[string]*yaml.Node{}, lines: strings.Split(string(data), "\n")}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		diag := Diagnostic{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		diag := Diagnostic{File: file, Msg: msg}
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			diag.Line, _ = strconv.Atoi(m[1])
 			diag.Column = 1
+			diag.Msg = strings.TrimPrefix(msg, m[0]+": ")
 		}
 		return nil, Diagnostics{diag}
 	}
@@ -93,14 +97,8 @@ func Parse(file string, data []byte) (*Document, error) {
 	doc := root.Content[0]
 	w := walker{doc: d}
 	w.walk(doc, reflect.TypeOf(v1alpha1.StreamQuery{}), "")
-	if len(w.diags) > 0 {
-		return nil, w.diags
-	}
-	var generic any
-	if err := doc.Decode(&generic); err != nil {
-		return nil, Diagnostics{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
-	}
-	js, err := json.Marshal(generic)
+	d.structural = w.diags
+	js, err := json.Marshal(toJSON(doc))
 	if err != nil {
 		return nil, Diagnostics{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
 	}
@@ -120,11 +118,16 @@ func Parse(file string, data []byte) (*Document, error) {
 			Message: fmt.Sprintf("want %s, got %q", v1alpha1.Kind, q.Kind)}))
 	}
 	if len(diags) > 0 {
-		return nil, diags
+		return nil, append(w.diags, diags...)
 	}
 	d.Query = &q
 	return d, nil
 }
+
+// Structural returns the problems found while parsing. The fields they are in
+// were left out of Query, so that checking it can report its other problems
+// in the same run; a document with structural problems must not run.
+func (d *Document) Structural() Diagnostics { return d.structural }
 
 func jsonErrorField(err error) string {
 	var te *json.UnmarshalTypeError
@@ -134,8 +137,12 @@ func jsonErrorField(err error) string {
 	return ""
 }
 
-// Locate turns the problems of a spec into diagnostics at their places.
+// Locate turns the problems of a spec into diagnostics at their places; nil
+// for a nil error.
 func (d *Document) Locate(err error) Diagnostics {
+	if err == nil {
+		return nil
+	}
 	var ps v1alpha1.Problems
 	if !errors.As(err, &ps) {
 		return Diagnostics{{File: d.File, Msg: err.Error()}}
@@ -144,6 +151,12 @@ func (d *Document) Locate(err error) Diagnostics {
 	for i, p := range ps {
 		out[i] = d.locate(p)
 	}
+	return out.Sorted()
+}
+
+// Sorted returns the diagnostics in file order.
+func (ds Diagnostics) Sorted() Diagnostics {
+	out := slices.Clone(ds)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Line != out[j].Line {
 			return out[i].Line < out[j].Line
@@ -221,8 +234,11 @@ var (
 	unmarshalType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 )
 
+// fail records a problem with n and empties n, so that decoding the rest of the
+// document goes on as if the field were not there.
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
 	w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: n.Line, Column: n.Column, Field: path, Msg: fmt.Sprintf(format, args...)})
+	n.Kind, n.Tag, n.Value, n.Content, n.Style = yaml.ScalarNode, "!!null", "", nil, 0
 }
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
@@ -259,15 +275,19 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields := jsonFields(t)
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := fields[k.Value]
 			if !ok {
-				w.fail(k, join(path, k.Value), "unknown field %q (known fields: %s)", k.Value, knownFields(fields))
+				w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
+					Msg: fmt.Sprintf("unknown field %q (known fields: %s)", k.Value, knownFields(fields))})
 				continue
 			}
 			w.walk(v, f, join(path, k.Value))
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.fail(n, path, "want a list, got %s", describe(n))
@@ -369,4 +389,51 @@ func knownFields(fields map[string]reflect.Type) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// toJSON converts a YAML tree to the values encoding/json marshals. Keys are
+// always their text, so that the sink field null is not read as a null key,
+// and scalars keep the kind their tag gives them.
+func toJSON(n *yaml.Node) any {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			return toJSON(n.Content[0])
+		}
+		return nil
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = toJSON(n.Content[i+1])
+		}
+		return m
+	case yaml.SequenceNode:
+		s := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			s[i] = toJSON(c)
+		}
+		return s
+	}
+	switch n.Tag {
+	case "!!null":
+		return nil
+	case "!!bool":
+		var b bool
+		if n.Decode(&b) == nil {
+			return b
+		}
+	case "!!int":
+		if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+			return i
+		}
+	case "!!float":
+		var f float64
+		if n.Decode(&f) == nil {
+			return f
+		}
+	}
+	return n.Value
 }

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// engineBin is the engine binary the tests run as a real process.
+var engineBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "engine-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	engineBin = filepath.Join(dir, "engine")
+	args := []string{"build", "-o", engineBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the engine:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoRoot is where the README's commands run.
+const repoRoot = "../.."
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runEngine(t *testing.T, dir string, stdin io.Reader, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(engineBin, args...)
+	cmd.Dir = dir
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("engine %v did not finish", args)
+	}
+	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update accepts it):\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+// TestValidateBroken checks that validate reports every problem of a broken
+// manifest at its line and column, and exits 1.
+func TestValidateBroken(t *testing.T) {
+	files, _ := filepath.Glob("testdata/validate/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no manifests in testdata/validate")
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
+			r := runEngine(t, "testdata/validate", nil, "validate", "-f", name)
+			if r.code != exitFailed {
+				t.Errorf("engine validate -f %s exited %d; want %d", name, r.code, exitFailed)
+			}
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `:\d+:\d+: `).MatchString(r.stderr) {
+				t.Errorf("stderr has no file:line:column position:\n%s", r.stderr)
+			}
+			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", r.stderr)
+		})
+	}
+}
+
+// TestValidateExamples: every bundled example is valid.
+func TestValidateExamples(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "*.yaml"))
+	for _, f := range files {
+		rel, _ := filepath.Rel(repoRoot, f)
+		r := runEngine(t, repoRoot, nil, "validate", "-f", rel)
+		if r.code != exitOK || !strings.HasPrefix(r.stdout, rel+": ok\n") {
+			t.Errorf("engine validate -f %s: exit %d\n%s%s", rel, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+var summaryLine = regexp.MustCompile(`sluice: finished in \S+: (\d+) in, (\d+) out, (\d+) filtered, (\d+) dead-lettered, (\d+) skipped, (\d+) failed`)
+
+// TestRunQuickstart runs the README's first command and checks its rows.
+func TestRunQuickstart(t *testing.T) {
+	r := runEngine(t, repoRoot, nil, "run", "-f", "examples/quickstart.yaml", "--http", "")
+	if r.code != exitOK {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	golden(t, "testdata/quickstart.golden", r.stdout)
+	m := summaryLine.FindStringSubmatch(r.stderr)
+	if m == nil || m[1] != "40" || m[2] != "11" || m[3] != "29" {
+		t.Errorf("summary %q; want 40 in, 11 out, 29 filtered", m)
+	}
+}
+
+// TestRunStdin reads records from standard input, CSV out.
+func TestRunStdin(t *testing.T) {
+	manifest := `apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: stdin}
+spec:
+  sources:
+    - name: t
+      stdin: {}
+      format: csv
+      schema: [{name: a, type: int}, {name: b, type: string}]
+  query: SELECT a * 10 AS a10, upper(b) AS b FROM t WHERE a > 1
+  sink: {stdout: {}, format: csv}
+`
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
+	r := runEngine(t, dir, strings.NewReader("a,b\n1,x\n2,\"y, z\"\n3,w\n"), "run", "-f", "q.yaml", "--http", "")
+	if r.code != exitOK {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	if want := "a10,b\n20,\"Y, Z\"\n30,W\n"; r.stdout != want {
+		t.Errorf("stdout %q; want %q", r.stdout, want)
+	}
+}
+
+// TestRunFailFast: a bad record stops the run with exit 1, naming its line.
+func TestRunFailFast(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "in.jsonl"), []byte("{\"a\":1}\n{\"a\":\"x\"}\n{\"a\":3}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: ff}
+spec:
+  sources: [{name: t, file: {path: in.jsonl}, schema: [{name: a, type: int}]}]
+  query: SELECT a FROM t
+  sink: {stdout: {}}
+`), 0o644)
+	r := runEngine(t, dir, nil, "run", "-f", "q.yaml", "--http", "")
+	if r.code != exitFailed {
+		t.Errorf("exit %d; want %d", r.code, exitFailed)
+	}
+	if !strings.Contains(r.stderr, "in.jsonl line 2") || !strings.Contains(r.stderr, "sluice: failed") {
+		t.Errorf("stderr does not name the failing line:\n%s", r.stderr)
+	}
+}
+
+// startEngine starts a long-running engine and returns its HTTP address.
+func startEngine(t *testing.T, manifest string) (*exec.Cmd, string, *bytes.Buffer, io.ReadCloser) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
+	cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "127.0.0.1:0", "--log-format", "json")
+	cmd.Dir = dir
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	var stderr bytes.Buffer
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderrPipe)
+		for sc.Scan() {
+			line := sc.Text()
+			stderr.WriteString(line + "\n")
+			var entry struct{ Msg, Address string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving HTTP" {
+				addr <- entry.Address
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return cmd, "http://" + a, &stderr, stdout
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the engine did not start serving HTTP:\n%s", stderr.String())
+	}
+	return nil, "", nil, nil
+}
+
+const unboundedManifest = `apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: unbounded}
+spec:
+  sources: [{name: trades, datagen: {generator: trades, partitions: 2, rate: 20000}}]
+  query: SELECT trade_id, symbol, price FROM trades WHERE quantity > 300
+  sink: {null: {}}
+`
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestRunHTTPAndSignal runs an unbounded query, reads every endpoint over
+// HTTP, then stops it with SIGTERM: it drains, exits 0 and accounts for every
+// record.
+func TestRunHTTPAndSignal(t *testing.T) {
+	cmd, base, stderr, stdout := startEngine(t, unboundedManifest)
+	go io.Copy(io.Discard, stdout)
+	if code, body := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := get(t, base+"/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var doc enginestatus.Document
+	for {
+		_, body := get(t, base+enginestatus.Path)
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatalf("/status is not the status document: %v\n%s", err, body)
+		}
+		if doc.Records.Out > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if doc.Version != enginestatus.Version || doc.Pipeline != "Running" || doc.Records.In == 0 || len(doc.Edges) != 4 || len(doc.Checks) == 0 {
+		t.Errorf("/status = %+v; want a running pipeline with records and its 4 edges", doc)
+	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `sluice_records_total{outcome="in"}`) || !strings.Contains(body, "sluice_channel_capacity") {
+		t.Errorf("/metrics lacks the engine's metrics:\n%.2000s", body)
+	}
+	if code, _ := get(t, base+"/debug/pprof/"); code != 200 {
+		t.Errorf("/debug/pprof/ = %d", code)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the engine did not exit after SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Errorf("exit %d after SIGTERM; want 0\n%s", code, stderr.String())
+	}
+	m := summaryLine.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no summary line:\n%s", stderr.String())
+	}
+	var in, out, filtered int64
+	fmt.Sscan(m[1], &in)
+	fmt.Sscan(m[2], &out)
+	fmt.Sscan(m[3], &filtered)
+	if in == 0 || in != out+filtered {
+		t.Errorf("summary %q: in != out + filtered after a drain", m[0])
+	}
+}
+
+// TestSecondSignalAborts: when the drain cannot finish (nobody reads the
+// engine's standard output), a second signal aborts with exit 130.
+func TestSecondSignalAborts(t *testing.T) {
+	manifest := strings.Replace(unboundedManifest, "sink: {null: {}}", "sink: {stdout: {}}", 1)
+	cmd, _, stderr, stdout := startEngine(t, manifest)
+	defer stdout.Close()
+	time.Sleep(300 * time.Millisecond) // the stdout pipe fills and the sink blocks
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the engine did not exit after a second SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitAborted {
+		t.Errorf("exit %d after two signals; want %d\n%s", code, exitAborted, stderr.String())
+	}
+}
