@@ -8,14 +8,10 @@ import (
 	"runtime"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
-
-// benchQuery is the baseline query of the benchmarks: a filter and a projection.
-const benchQuery = "SELECT symbol, price, quantity, price * quantity AS notional FROM trades WHERE quantity > 500 AND symbol <> 'IBM'"
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -23,12 +19,19 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	records := fs.Int64("records", 10_000_000, "records to generate, over all partitions")
 	partitions := fs.Int("partitions", 1, "datagen partitions, each read by its own reader")
 	parallelism := fs.Int("parallelism", 1, "partition workers")
-	query := fs.String("query", benchQuery, "the query, over the trades generator's table trades")
+	query := fs.String("query", bench.Query, "the query, over the trades generator's table trades")
 	direct := fs.Bool("direct", false, "run in direct mode, one goroutine")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	spec := BenchSpec(*query, *records, *partitions, *parallelism, *direct)
+	mode := v1alpha1.Pipelined
+	if *direct {
+		mode = v1alpha1.Direct
+	}
+	spec := bench.Spec(bench.Config{
+		Query: *query, Records: *records, Partitions: *partitions, Parallelism: *parallelism,
+		Mode: mode, Linger: time.Millisecond,
+	})
 	p, err := pipeline.New(spec, pipeline.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "engine bench: %v\n", err)
@@ -53,26 +56,4 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		float64(after.Mallocs-before.Mallocs)/float64(max(s.Counts.In, 1)), float64(after.TotalAlloc-before.TotalAlloc)/float64(max(s.Counts.In, 1)))
 	fmt.Fprintf(stdout, "latency:     p50 %s, p99 %s (source to sink, per batch)\n", s.LatencyP50, s.LatencyP99)
 	return exitOK
-}
-
-// BenchSpec is the datagen → query → null spec the benchmarks run.
-func BenchSpec(query string, records int64, partitions, parallelism int, direct bool) *v1alpha1.StreamQuerySpec {
-	mode := v1alpha1.Pipelined
-	if direct {
-		mode = v1alpha1.Direct
-	}
-	return &v1alpha1.StreamQuerySpec{
-		Sources: []v1alpha1.Source{{
-			Name: "trades",
-			Datagen: &v1alpha1.DatagenSource{
-				Generator: "trades", Count: records / int64(partitions), Partitions: int32(partitions), Seed: 1,
-			},
-		}},
-		Query: query,
-		Sink:  v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
-		Runtime: v1alpha1.RuntimeSpec{
-			Mode: mode, Parallelism: int32(parallelism),
-			BatchLinger: &metav1.Duration{Duration: time.Millisecond},
-		},
-	}
 }

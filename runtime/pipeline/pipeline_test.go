@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -95,18 +96,10 @@ func (d *memDeadLetter) Write(events []message.ErrorEvent) error {
 func (d *memDeadLetter) Close() error { return nil }
 
 func datagenSpec(query string, count int64, partitions, parallelism, capacity, batch int) *v1alpha1.StreamQuerySpec {
-	return &v1alpha1.StreamQuerySpec{
-		Sources: []v1alpha1.Source{{
-			Name:    "trades",
-			Datagen: &v1alpha1.DatagenSource{Generator: "trades", Count: count, Partitions: int32(partitions), Seed: 7},
-		}},
-		Query: query,
-		Sink:  v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
-		Runtime: v1alpha1.RuntimeSpec{
-			Parallelism: int32(parallelism), ChannelCapacity: int32(capacity), BatchSize: int32(batch),
-			BatchLinger: &metav1.Duration{Duration: time.Millisecond},
-		},
-	}
+	return bench.Spec(bench.Config{
+		Query: query, Records: count * int64(partitions), Partitions: partitions, Parallelism: parallelism,
+		ChannelCapacity: capacity, BatchSize: batch, Linger: time.Millisecond,
+	})
 }
 
 // runPipeline runs spec to completion with a collecting sink, failing the test
