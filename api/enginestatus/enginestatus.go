@@ -39,6 +39,8 @@ type Document struct {
 	Rates Rates `json:"rates"`
 	// Latency is the time from a batch leaving its source to being written.
 	Latency Latency `json:"latency"`
+	// Sources is each source partition's progress.
+	Sources []Partition `json:"sources"`
 	// Lag is the consumer lag in records, for sources that have one.
 	Lag *int64 `json:"lag,omitempty"`
 	// LastError is the most recent error, empty if none.
@@ -90,6 +92,16 @@ type Records struct {
 	Failed       int64 `json:"failed"`
 	InFlight     int64 `json:"inFlight"`
 	Retries      int64 `json:"retries"`
+}
+
+// Partition is how far one source partition has been handled.
+type Partition struct {
+	Source    string `json:"source"`
+	Partition int32  `json:"partition"`
+	// Committed is the offset (file line, generator sequence number, Kafka
+	// offset) up to which every record has been written or handled by the
+	// error policy; -1 before any.
+	Committed int64 `json:"committed"`
 }
 
 // Rates are records per second.

@@ -6,6 +6,7 @@ package message
 import (
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -55,6 +56,22 @@ type Origin struct {
 	// once every record derived from it has been written or handled. It may be nil.
 	Acked func(seq uint64, lastOffset int64)
 }
+
+// Committed tracks the offset up to which a partition's records are all
+// handled: a source may commit it, and status reports it.
+type Committed struct {
+	offset atomic.Int64
+	set    atomic.Bool
+}
+
+// Ack records that every record up to lastOffset is handled.
+func (c *Committed) Ack(_ uint64, lastOffset int64) {
+	c.offset.Store(lastOffset)
+	c.set.Store(true)
+}
+
+// Offset returns the committed offset and whether any batch was acknowledged.
+func (c *Committed) Offset() (int64, bool) { return c.offset.Load(), c.set.Load() }
 
 // Batch is the unit of work on every data channel: a run of records from one
 // source partition, in order.

@@ -80,6 +80,7 @@ type Pipeline struct {
 	pool      message.Pool
 	stats     stats
 	edges     []*EdgeStats
+	committed []*message.Committed // per reader
 	runID     string
 	nextBatch atomic.Uint64
 	started   time.Time
@@ -127,6 +128,18 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	}
 	if p.parallelism == 0 {
 		p.parallelism = max(1, min(len(p.readers), runtime.GOMAXPROCS(0)))
+	}
+	// Acknowledgements flow back to each partition's origin.
+	p.committed = make([]*message.Committed, len(p.readers))
+	for i, r := range p.readers {
+		c := new(message.Committed)
+		p.committed[i] = c
+		if o := r.Origin(); o.Acked == nil {
+			o.Acked = c.Ack
+		} else {
+			next := o.Acked
+			o.Acked = func(seq uint64, off int64) { c.Ack(seq, off); next(seq, off) }
+		}
 	}
 	p.sink = opts.Sink
 	if p.sink == nil {

@@ -182,6 +182,11 @@ func TestSimpleSelectBaseline(t *testing.T) {
 					t.Errorf("counts %+v; want in 10000, out %d, filtered %d", c, len(want), 10000-len(want))
 				}
 				checkIdentity(t, c)
+				for _, src := range p.Snapshot().Sources {
+					if src.Committed != 2499 {
+						t.Errorf("partition %d committed up to %d; want 2499, its last sequence number", src.Partition, src.Committed)
+					}
+				}
 				if !sink.closed.Load() {
 					t.Error("the sink was not closed")
 				}
@@ -474,6 +479,9 @@ func TestBadInput(t *testing.T) {
 		c := p.Snapshot().Counts
 		if c.In != 13 || c.DeadLettered != 6 || c.Out != 7 {
 			t.Errorf("counts %+v; want 13 in, 7 out, 6 dead-lettered", c)
+		}
+		if src := p.Snapshot().Sources; len(src) != 1 || src[0].Committed != 13 {
+			t.Errorf("progress %+v; want line 13 committed", src)
 		}
 		checkIdentity(t, c)
 	})

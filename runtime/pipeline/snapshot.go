@@ -19,6 +19,17 @@ type Snapshot struct {
 	// its rows being written, over the whole run.
 	LatencyP50, LatencyP99 time.Duration
 	Partitions, Workers    int
+	// Sources holds each partition's progress.
+	Sources []PartitionProgress
+}
+
+// PartitionProgress is how far one source partition has been handled.
+type PartitionProgress struct {
+	Source    string `json:"source"`
+	Partition int32  `json:"partition"`
+	// Committed is the offset (line, sequence number) up to which every record
+	// has been written or handled by the error policy; -1 before any.
+	Committed int64 `json:"committed"`
 }
 
 // Snapshot returns the pipeline's current state. It takes no lock that a stage
@@ -35,6 +46,14 @@ func (p *Pipeline) Snapshot() Snapshot {
 		LatencyP99: p.stats.latency.quantile(0.99),
 		Partitions: len(p.readers),
 		Workers:    p.parallelism,
+	}
+	for i, r := range p.readers {
+		o := r.Origin()
+		off, ok := p.committed[i].Offset()
+		if !ok {
+			off = -1
+		}
+		s.Sources = append(s.Sources, PartitionProgress{Source: o.Source, Partition: o.Partition, Committed: off})
 	}
 	p.mu.Lock()
 	s.LastError = p.lastError

@@ -135,6 +135,9 @@ func (m *Monitor) Status() enginestatus.Document {
 		},
 		Latency: enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
 	}
+	for _, s := range snap.Sources {
+		doc.Sources = append(doc.Sources, enginestatus.Partition{Source: s.Source, Partition: s.Partition, Committed: s.Committed})
+	}
 	if !snap.Started.IsZero() {
 		doc.UptimeSeconds = now.Sub(snap.Started).Seconds()
 	}
