@@ -1,0 +1,79 @@
+package v1alpha1
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func validSpec() StreamQuerySpec {
+	return StreamQuerySpec{
+		Sources: []Source{{Name: "trades", Datagen: &DatagenSource{Generator: "trades"}}},
+		Query:   "SELECT symbol FROM trades",
+		Sink:    Sink{Stdout: &StdoutSink{}},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	neg := int32(-1)
+	tests := []struct {
+		name   string
+		mutate func(*StreamQuerySpec)
+		field  string // "" for a valid spec
+		substr string
+	}{
+		{"valid", func(*StreamQuerySpec) {}, "", ""},
+		{"no sources", func(s *StreamQuerySpec) { s.Sources = nil }, "spec.sources", "at least one"},
+		{"two connectors", func(s *StreamQuerySpec) { s.Sources[0].Stdin = &StdinSource{} }, "spec.sources[0]", "exactly one"},
+		{"bad name", func(s *StreamQuerySpec) { s.Sources[0].Name = "Trades-1" }, "spec.sources[0].name", "not a valid name"},
+		{"duplicate name", func(s *StreamQuerySpec) { s.Sources = append(s.Sources, s.Sources[0]) }, "spec.sources[1].name", "already used"},
+		{"file without schema", func(s *StreamQuerySpec) { s.Sources[0] = Source{Name: "t", File: &FileSource{Path: "x"}} }, "spec.sources[0].schema", "needs a schema"},
+		{"duplicate column", func(s *StreamQuerySpec) {
+			s.Sources[0].Schema = []Column{{Name: "a", Type: "int"}, {Name: "a", Type: "int"}}
+		}, "spec.sources[0].schema[1].name", "already declared"},
+		{"bad format", func(s *StreamQuerySpec) { s.Sources[0].Format = "xml" }, "spec.sources[0].format", "unknown format"},
+		{"event time column", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", File: &FileSource{Path: "x"}, Schema: []Column{{Name: "a", Type: "int"}}, EventTime: &EventTime{Column: "ts"}}
+		}, "spec.sources[0].eventTime.column", "not in the schema"},
+		{"no sink", func(s *StreamQuerySpec) { s.Sink = Sink{} }, "spec.sink", "exactly one"},
+		{"dead letter without sink", func(s *StreamQuerySpec) { s.ErrorPolicy.Strategy = DeadLetter }, "spec.errorPolicy.deadLetter", "needs a deadLetter sink"},
+		{"csv dead letters", func(s *StreamQuerySpec) {
+			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Stdout: &StdoutSink{}, Format: FormatCSV}}
+		}, "spec.errorPolicy.deadLetter.format", "always json"},
+		{"unknown strategy", func(s *StreamQuerySpec) { s.ErrorPolicy.Strategy = "Retry" }, "spec.errorPolicy.strategy", "unknown strategy"},
+		{"negative retries", func(s *StreamQuerySpec) { s.ErrorPolicy.MaxRetries = &neg }, "spec.errorPolicy.maxRetries", "negative"},
+		{"zero backoff", func(s *StreamQuerySpec) { s.ErrorPolicy.RetryBackoff = &metav1.Duration{} }, "spec.errorPolicy.retryBackoff", "positive"},
+		{"bad mode", func(s *StreamQuerySpec) { s.Runtime.Mode = "turbo" }, "spec.runtime.mode", "unknown mode"},
+		{"negative capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = -1 }, "spec.runtime.channelCapacity", "at least 1"},
+		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "negative"},
+	}
+	for _, tt := range tests {
+		s := validSpec()
+		tt.mutate(&s)
+		ps := s.Validate()
+		if tt.field == "" {
+			if len(ps) != 0 {
+				t.Errorf("%s: Validate() = %v; want no problems", tt.name, ps)
+			}
+			continue
+		}
+		found := false
+		for _, p := range ps {
+			if p.Field == tt.field && strings.Contains(p.Message, tt.substr) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: Validate() = %v; want a problem in %s containing %q", tt.name, ps, tt.field, tt.substr)
+		}
+	}
+}
+
+func TestDefault(t *testing.T) {
+	s := validSpec()
+	s.Default()
+	if s.Sources[0].Format != FormatJSON || s.Sink.Format != FormatJSON || s.ErrorPolicy.Strategy != FailFast || s.Runtime.Mode != Pipelined {
+		t.Errorf("Default() left %+v", s)
+	}
+}

@@ -1,0 +1,151 @@
+package telemetry
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+)
+
+// script is a Source whose snapshot the test sets.
+type script struct{ snap pipeline.Snapshot }
+
+func (s *script) Snapshot() pipeline.Snapshot { return s.snap }
+
+func edges(util float64) []pipeline.EdgeSnapshot {
+	return []pipeline.EdgeSnapshot{
+		{Name: "source->worker-0", Depth: 1, Capacity: 10, Utilization: 0.1},
+		{Name: "workers->sink", Depth: int(util * 10), Capacity: 10, Utilization: util},
+	}
+}
+
+// clock drives the monitor's samples one second apart.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newTestMonitor(src Source) (*Monitor, *clock) {
+	c := &clock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := NewMonitor(src, "test", DefaultThresholds)
+	m.now = c.now
+	return m, c
+}
+
+func check(t *testing.T, m *Monitor, name string) (status string, value float64, msg string) {
+	t.Helper()
+	for _, c := range m.Status().Checks {
+		if c.Name == name {
+			return c.Status, c.Value, c.Message
+		}
+	}
+	t.Fatalf("no check %q", name)
+	return "", 0, ""
+}
+
+// TestChannelCapacityCheck: a full channel degrades health only once it has
+// stayed full for the sustained period, names the edge, and recovers.
+func TestChannelCapacityCheck(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: pipeline.Running, Edges: edges(0.1)}}
+	m, c := newTestMonitor(src)
+	step := func(util float64, seconds int) {
+		for range seconds {
+			src.snap.Edges = edges(util)
+			m.Sample()
+			c.t = c.t.Add(time.Second)
+		}
+		c.t = c.t.Add(-time.Second) // Status is read at the last sample's time
+		defer func() { c.t = c.t.Add(time.Second) }()
+	}
+	step(0.1, 3)
+	if doc := m.Status(); doc.Health != "Healthy" || doc.Backpressure.Level != "None" {
+		t.Fatalf("idle: health %s, backpressure %+v; want Healthy, None", doc.Health, doc.Backpressure)
+	}
+	step(1.0, 3)
+	if doc := m.Status(); doc.Health != "Healthy" || doc.Backpressure.Level != "High" || doc.Backpressure.Edge != "workers->sink" {
+		t.Fatalf("full for 3s: health %s, backpressure %+v; want Healthy (not yet sustained), High on workers->sink", doc.Health, doc.Backpressure)
+	}
+	step(1.0, 4)
+	status, _, msg := check(t, m, "channel_capacity")
+	if status != "Degraded" || !strings.Contains(msg, "workers->sink") {
+		t.Fatalf("full for 7s: channel_capacity %s %q; want Degraded naming workers->sink", status, msg)
+	}
+	if doc := m.Status(); doc.Health != "Degraded" || !doc.Backpressure.Active {
+		t.Errorf("health %s, backpressure %+v; want Degraded and active", doc.Health, doc.Backpressure)
+	}
+	step(0.2, 1)
+	if status, _, _ := check(t, m, "channel_capacity"); status != "Healthy" {
+		t.Errorf("after draining: channel_capacity %s; want Healthy", status)
+	}
+}
+
+// TestErrorRateAndRates: the error rate over the window and the input and
+// output rates come from the counters' differences.
+func TestErrorRateAndRates(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: pipeline.Running}}
+	m, c := newTestMonitor(src)
+	for i := range 11 {
+		n := int64(i) * 1000
+		src.snap.Counts = pipeline.Counts{In: n, Out: n * 9 / 10, Skipped: n / 10}
+		m.Sample()
+		if i < 10 {
+			c.t = c.t.Add(time.Second)
+		}
+	}
+	doc := m.Status()
+	if doc.Rates.Input != 1000 || doc.Rates.Output != 900 || doc.Rates.Error != 100 {
+		t.Errorf("rates %+v; want input 1000, output 900, error 100", doc.Rates)
+	}
+	status, value, _ := check(t, m, "error_rate")
+	if status != "Degraded" || value < 0.099 || value > 0.101 {
+		t.Errorf("error_rate %s %v; want Degraded at 0.1", status, value)
+	}
+	if doc.Health != "Degraded" {
+		t.Errorf("health %s; want Degraded", doc.Health)
+	}
+}
+
+// TestFailedPipelineIsUnhealthy: a failed pipeline outranks every other check.
+func TestFailedPipelineIsUnhealthy(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: pipeline.Failed, LastError: "boom"}}
+	m, _ := newTestMonitor(src)
+	m.Sample()
+	doc := m.Status()
+	if doc.Health != "Unhealthy" || doc.Pipeline != "Failed" || doc.LastError != "boom" {
+		t.Errorf("status %+v; want Unhealthy, Failed, boom", doc)
+	}
+}
+
+// TestCollector checks the exported metric families and values.
+func TestCollector(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{
+		State:  pipeline.Running,
+		Counts: pipeline.Counts{In: 10, Out: 6, Filtered: 3, Skipped: 1},
+		Edges:  edges(0.5),
+	}}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(src))
+	want := `
+# HELP sluice_records_total Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed.
+# TYPE sluice_records_total counter
+sluice_records_total{outcome="dead_lettered"} 0
+sluice_records_total{outcome="failed"} 0
+sluice_records_total{outcome="filtered"} 3
+sluice_records_total{outcome="in"} 10
+sluice_records_total{outcome="out"} 6
+sluice_records_total{outcome="skipped"} 1
+# HELP sluice_channel_utilization_ratio Depth over capacity of a channel.
+# TYPE sluice_channel_utilization_ratio gauge
+sluice_channel_utilization_ratio{edge="source->worker-0"} 0.1
+sluice_channel_utilization_ratio{edge="workers->sink"} 0.5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sluice_records_total", "sluice_channel_utilization_ratio"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n < 20 {
+		t.Errorf("GatherAndCount = %d, %v; want every family to gather cleanly", n, err)
+	}
+}
