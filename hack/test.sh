@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: builds the tools the tests need (once, cached
+# outside the work tree), then go vet and go test with the race detector.
+# Extra arguments go to go test, e.g. hack/test.sh -run TestSimpleSelect ./runtime/...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SLUICE_TOOLS_BIN="$(hack/tools.sh)"
+export SLUICE_TOOLS_BIN
+# Tests that need a tool fail, rather than skip, when it is missing.
+export SLUICE_REQUIRE_TOOLS=1
+
+go vet ./...
+if [[ $# -eq 0 ]]; then
+	set -- ./...
+fi
+go test -race -shuffle=on -timeout 20m "$@"
