@@ -30,6 +30,10 @@ type StreamQuerySpec struct {
 	// +optional
 	Runtime RuntimeSpec `json:"runtime,omitempty"`
 
+	// health tunes the checks behind the engine's health verdict.
+	// +optional
+	Health HealthSpec `json:"health,omitempty"`
+
 	// replicas is the number of engine pods. Ignored by `engine run`.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -294,6 +298,46 @@ type RuntimeSpec struct {
 	// shutdownTimeout bounds the drain after a stop signal. Defaults to 30s.
 	// +optional
 	ShutdownTimeout *metav1.Duration `json:"shutdownTimeout,omitempty"`
+}
+
+// HealthSpec sets the thresholds of the engine's health checks. A check that
+// crosses its threshold turns the verdict Degraded.
+type HealthSpec struct {
+	// queueUtilizationPercent: a channel fuller than this, for all of
+	// queueSustained, is congested. Defaults to 80.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	QueueUtilizationPercent int32 `json:"queueUtilizationPercent,omitempty"`
+	// queueSustained is how long a channel must stay above the threshold.
+	// Defaults to 30s.
+	// +optional
+	QueueSustained *metav1.Duration `json:"queueSustained,omitempty"`
+	// processingRatePercent: processing slower than this share of its own
+	// baseline, while input is waiting, is degraded. Defaults to 50.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	ProcessingRatePercent int32 `json:"processingRatePercent,omitempty"`
+	// rateBaseline is the window the processing-rate baseline is taken over.
+	// Defaults to 5m.
+	// +optional
+	RateBaseline *metav1.Duration `json:"rateBaseline,omitempty"`
+	// errorRatePercent: more failed records than this share, over errorWindow,
+	// is degraded. Defaults to 5.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	ErrorRatePercent *int32 `json:"errorRatePercent,omitempty"`
+	// errorWindow is the window of the error rate. Defaults to 1m.
+	// +optional
+	ErrorWindow *metav1.Duration `json:"errorWindow,omitempty"`
+	// memoryPercent: a heap larger than this share of the Go memory limit
+	// (GOMEMLIMIT) is degraded. Defaults to 90.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MemoryPercent int32 `json:"memoryPercent,omitempty"`
 }
 
 // StreamQueryStatus is what the operator observed of a running query.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Problem is one thing wrong with a StreamQuery: the field it is in and, for a
@@ -184,6 +186,26 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	if rt.ShutdownTimeout != nil && rt.ShutdownTimeout.Duration <= 0 {
 		ps.Add("spec.runtime.shutdownTimeout", "must be positive")
+	}
+	h := s.Health
+	for _, pc := range []struct {
+		field string
+		v     int32
+	}{{"queueUtilizationPercent", h.QueueUtilizationPercent}, {"processingRatePercent", h.ProcessingRatePercent}, {"memoryPercent", h.MemoryPercent}} {
+		if pc.v < 0 || pc.v > 100 {
+			ps.Add("spec.health."+pc.field, "must be a percentage from 1 to 100")
+		}
+	}
+	if h.ErrorRatePercent != nil && (*h.ErrorRatePercent < 0 || *h.ErrorRatePercent > 100) {
+		ps.Add("spec.health.errorRatePercent", "must be a percentage from 0 to 100")
+	}
+	for _, d := range []struct {
+		field string
+		v     *metav1.Duration
+	}{{"queueSustained", h.QueueSustained}, {"rateBaseline", h.RateBaseline}, {"errorWindow", h.ErrorWindow}} {
+		if d.v != nil && d.v.Duration <= 0 {
+			ps.Add("spec.health."+d.field, "must be positive")
+		}
 	}
 	if s.Replicas != nil && *s.Replicas < 0 {
 		ps.Add("spec.replicas", "must not be negative")

@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
@@ -60,7 +63,28 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		printDiagnostics(stderr, ds)
 		return exitFailed
 	}
-	p, err := pipeline.New(&doc.Query.Spec, pipeline.Options{Logger: logger.With("component", "pipeline", "pipeline", doc.Query.Name)})
+	tracing, err := telemetry.NewTracing(ctx, buildVersion(), attribute.String("sluice.pipeline", doc.Query.Name))
+	if err != nil {
+		fmt.Fprintf(stderr, "engine run: %v\n", err)
+		return exitFailed
+	}
+	var tracer trace.Tracer
+	if tracing != nil {
+		tracer = tracing.Tracer()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(ctx); err != nil {
+				logger.Warn("exporting the last spans failed", "component", "tracing", "error", err)
+			}
+		}()
+	}
+	reg := prometheus.NewRegistry()
+	p, err := pipeline.New(&doc.Query.Spec, pipeline.Options{
+		Logger:   logger.With("component", "pipeline", "pipeline", doc.Query.Name),
+		Tracer:   tracer,
+		Observer: telemetry.NewBatchMetrics(reg),
+	})
 	if err != nil {
 		var ps v1alpha1.Problems
 		if errors.As(err, &ps) {
@@ -87,7 +111,9 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	auxCtx, stopAux := context.WithCancel(context.Background())
 	defer stopAux()
 
-	monitor := telemetry.NewMonitor(p, buildVersion(), telemetry.DefaultThresholds)
+	monitor := telemetry.NewMonitor(p, buildVersion(), telemetry.ThresholdsFor(doc.Query.Spec.Health),
+		logger.With("component", "health", "pipeline", doc.Query.Name))
+	reg.MustRegister(telemetry.NewCollector(monitor, tracing != nil))
 	wg.Add(1)
 	go func() { defer wg.Done(); monitor.Run(auxCtx) }()
 	if f.http != "" {
@@ -97,7 +123,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 			return exitFailed
 		}
 		logger.Info("serving HTTP", "component", "server", "address", l.Addr().String())
-		srv := server.New(monitor, telemetry.NewCollector(p), func() bool {
+		srv := server.New(monitor, reg, func() bool {
 			return p.Snapshot().State == pipeline.Running
 		})
 		wg.Add(1)

@@ -21,6 +21,12 @@ type TraceContext struct {
 // IsValid reports whether the trace context names a trace.
 func (t TraceContext) IsValid() bool { return t.TraceID != [16]byte{} }
 
+// TraceIDString returns the trace id in hex.
+func (t TraceContext) TraceIDString() string { return hex.EncodeToString(t.TraceID[:]) }
+
+// SpanIDString returns the span id in hex.
+func (t TraceContext) SpanIDString() string { return hex.EncodeToString(t.SpanID[:]) }
+
 // Traceparent formats the context as a W3C traceparent header value.
 func (t TraceContext) Traceparent() string {
 	var b [55]byte

@@ -19,6 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
@@ -58,6 +61,10 @@ type Options struct {
 	DeadLetter DeadLetterSink
 	// Readers, if set, replace the readers of the spec's sources.
 	Readers []connector.Reader
+	// Tracer records a span per batch per stage; nil records none.
+	Tracer trace.Tracer
+	// Observer receives per-batch durations and sizes; nil discards them.
+	Observer Observer
 }
 
 // Pipeline is one run of a query.
@@ -69,6 +76,8 @@ type Pipeline struct {
 	sink       connector.Sink
 	dlq        DeadLetterSink
 	log        *slog.Logger
+	tracer     trace.Tracer
+	observer   Observer
 	strategy   v1alpha1.ErrorStrategy
 	maxRetries int
 	backoff    time.Duration
@@ -114,6 +123,11 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.tracer = opts.Tracer // nil: no spans, and no cost for them
+	p.observer = opts.Observer
+	if p.observer == nil {
+		p.observer = noObserver{}
 	}
 	p.configure()
 	var id [4]byte
@@ -382,6 +396,19 @@ func (e *edge[T]) send(ctx context.Context, m T) bool {
 	}
 }
 
+// recv receives the next message, measuring the time spent waiting for one.
+func (e *edge[T]) recv() (T, bool) {
+	select {
+	case m, ok := <-e.ch:
+		return m, ok
+	default:
+	}
+	start := time.Now()
+	m, ok := <-e.ch
+	e.stats.waitN.Add(int64(time.Since(start)))
+	return m, ok
+}
+
 func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 	n := p.parallelism
 	workerIn := make([]*edge[message.Message], n)
@@ -468,6 +495,7 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 
 // read fills one batch from r. It returns a nil batch when nothing was read.
 func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*message.Batch, message.ErrorBatch, error) {
+	start := time.Now()
 	b := p.pool.Get(len(p.inputCols))
 	p.stamp(b, r.Origin(), *seq)
 	var eb message.ErrorBatch
@@ -476,6 +504,12 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()
+		b.Trace = traceContext(p.span("source.read", message.TraceContext{}, start, b), b.Trace)
+		for i := range eb.Events {
+			eb.Events[i].Traceparent = b.Trace.Traceparent()
+		}
+		p.observer.ObserveBatch(StageRead, time.Since(start), n, b.Trace)
+		p.debugBatch("batch read", b)
 		*seq++
 		return b, eb, err
 	}
@@ -489,15 +523,19 @@ func (p *Pipeline) stamp(b *message.Batch, o *message.Origin, seq uint64) {
 	b.Seq = seq
 	b.Origin = o
 	b.CorrelationID = p.runID + "-" + strconv.FormatUint(b.ID, 10)
-	_, _ = rand.Read(b.Trace.TraceID[:])
-	_, _ = rand.Read(b.Trace.SpanID[:])
-	b.Trace.Flags = 1
+	b.Trace = randomTrace()
 }
 
 // workLoop is a partition worker's goroutine. It owns its operator.
 func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message], errs *edge[message.ErrorBatch]) {
 	w := p.newWorker()
-	for m := range in.ch {
+	p.stats.activeWorkers.Add(1)
+	defer p.stats.activeWorkers.Add(-1)
+	for {
+		m, ok := in.recv()
+		if !ok {
+			return
+		}
 		if m.Kind != message.KindBatch {
 			continue // watermarks and ends of partitions matter to stateful operators only
 		}
@@ -529,12 +567,19 @@ func (p *Pipeline) newWorker() *worker {
 
 // process runs one batch through the operator, releasing the input batch.
 func (w *worker) process(in *message.Batch) (*message.Batch, message.ErrorBatch) {
+	start := time.Now()
 	out := w.p.pool.Get(w.p.prog.OutputWidth())
 	out.CopyHeader(in)
 	w.eb = message.ErrorBatch{}
 	filtered := w.op.Process(in, out, w)
 	w.p.stats.filtered.Add(int64(filtered))
+	n := in.Len()
 	w.p.pool.Put(in)
+	if w.p.tracer != nil {
+		out.Trace = traceContext(w.p.span("batch.process", out.Trace, start, out,
+			attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered), attribute.Int("sluice.failed", w.eb.Records)), out.Trace)
+	}
+	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, out.Trace)
 	return out, w.eb
 }
 
@@ -555,7 +600,11 @@ func (w *worker) Fail(in *message.Batch, i int, stage string, err error) {
 // sinkLoop is the sink writer's goroutine.
 func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message], errs *edge[message.ErrorBatch]) {
 	enc := p.rowEncoder()
-	for m := range in.ch {
+	for {
+		m, ok := in.recv()
+		if !ok {
+			break
+		}
 		if eb := p.write(ctx, m.Batch, enc); eb.Records > 0 && !errs.send(ctx, eb) {
 			return
 		}
@@ -582,11 +631,25 @@ func (p *Pipeline) write(ctx context.Context, b *message.Batch, enc *format.JSON
 	defer p.pool.Put(b)
 	var eb message.ErrorBatch
 	if n := b.Len(); n > 0 {
-		err := p.writeWithRetry(ctx, b)
+		start := time.Now()
+		attempts, err := p.writeWithRetry(ctx, b)
+		var sc trace.SpanContext
+		if p.tracer != nil {
+			attrs := []attribute.KeyValue{attribute.Int("sluice.attempts", attempts)}
+			if err != nil {
+				attrs = append(attrs, attribute.String("error.message", err.Error()))
+			}
+			sc = p.span("sink.write", b.Trace, start, b, attrs...)
+		}
+		p.observer.ObserveBatch(StageWrite, time.Since(start), n, traceContext(sc, b.Trace))
 		switch {
 		case err == nil:
 			p.stats.out.Add(int64(n))
+			if b.Trace.Flags&1 != 0 {
+				p.stats.traced.Add(int64(n))
+			}
 			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, int64(n))
+			p.debugBatch("batch written", b)
 		case ctx.Err() != nil:
 			return eb // aborted: the batch stays unacknowledged
 		default:
@@ -609,20 +672,24 @@ func (p *Pipeline) write(ctx context.Context, b *message.Batch, enc *format.JSON
 	return eb
 }
 
-func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch) error {
+// writeWithRetry writes b, retrying with exponential backoff, and returns
+// the attempts made.
+func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch) (int, error) {
 	wait := p.backoff
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err := p.sink.Write(ctx, b)
-		if err == nil || attempt >= p.maxRetries {
-			return err
+		if err == nil || attempt > p.maxRetries {
+			return attempt, err
 		}
 		p.stats.retries.Add(1)
-		p.log.Warn("sink write failed, retrying", "attempt", attempt+1, "of", p.maxRetries, "backoff", wait, "error", err)
+		p.log.LogAttrs(ctx, slog.LevelWarn, "sink write failed, retrying",
+			append(batchAttrs(b), slog.Int("attempt", attempt), slog.Int("maxRetries", p.maxRetries),
+				slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return attempt, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(2*wait, 30*time.Second)
@@ -634,6 +701,9 @@ func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch) {
 	if len(eb.Events) > 0 {
 		p.noteError(eb.Events[len(eb.Events)-1].Error)
 	}
+	for _, ev := range eb.Events {
+		p.stats.stageErrors[stageIndex(ev.Stage)].Add(1)
+	}
 	if p.err() != nil {
 		// The run is already failing: these records are lost to it.
 		p.stats.failed.Add(int64(eb.Records))
@@ -642,7 +712,7 @@ func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch) {
 	switch p.strategy {
 	case v1alpha1.Skip:
 		for _, ev := range eb.Events {
-			p.log.Warn("record skipped", "stage", ev.Stage, "correlation_id", ev.CorrelationID, "error", ev.Error)
+			p.log.LogAttrs(ctx, slog.LevelWarn, "record skipped", eventAttrs(ev)...)
 		}
 		p.stats.skipped.Add(int64(eb.Records))
 	case v1alpha1.DeadLetter:
@@ -655,8 +725,25 @@ func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch) {
 	default:
 		p.stats.failed.Add(int64(eb.Records))
 		ev := eb.Events[0]
+		p.log.LogAttrs(ctx, slog.LevelError, "record failed; stopping (FailFast)", eventAttrs(ev)...)
 		p.fatal(&RecordError{Event: ev})
 	}
+}
+
+// eventAttrs are the log attributes of an error event.
+func eventAttrs(ev message.ErrorEvent) []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("stage", ev.Stage),
+		slog.String("correlation_id", ev.CorrelationID),
+		slog.String("source", ev.Source.Source),
+		slog.Int("partition", int(ev.Source.Partition)),
+		slog.Int64("offset", ev.Source.Offset),
+		slog.String("error", ev.Error),
+	}
+	if tp := ev.Traceparent; len(tp) == 55 {
+		attrs = append(attrs, slog.String("trace_id", tp[3:35]), slog.String("span_id", tp[36:52]))
+	}
+	return attrs
 }
 
 // RecordError is the error of a FailFast pipeline stopped by a record.

@@ -21,6 +21,12 @@ type Snapshot struct {
 	Partitions, Workers    int
 	// Sources holds each partition's progress.
 	Sources []PartitionProgress
+	// StageErrors counts failed records by stage, in the order of ErrorStages.
+	StageErrors [numErrorStages]int64
+	// Traced counts records written within a sampled trace.
+	Traced int64
+	// ActiveWorkers is the number of partition workers running.
+	ActiveWorkers int64
 }
 
 // PartitionProgress is how far one source partition has been handled.
@@ -36,16 +42,21 @@ type PartitionProgress struct {
 // holds while processing.
 func (p *Pipeline) Snapshot() Snapshot {
 	s := Snapshot{
-		Run:        p.runID,
-		State:      State(p.state.Load()),
-		Started:    p.started,
-		Counts:     p.stats.counts(),
-		Retries:    p.stats.retries.Load(),
-		Batches:    p.stats.batches.Load(),
-		LatencyP50: p.stats.latency.quantile(0.50),
-		LatencyP99: p.stats.latency.quantile(0.99),
-		Partitions: len(p.readers),
-		Workers:    p.parallelism,
+		Run:           p.runID,
+		State:         State(p.state.Load()),
+		Started:       p.started,
+		Counts:        p.stats.counts(),
+		Retries:       p.stats.retries.Load(),
+		Batches:       p.stats.batches.Load(),
+		LatencyP50:    p.stats.latency.quantile(0.50),
+		LatencyP99:    p.stats.latency.quantile(0.99),
+		Partitions:    len(p.readers),
+		Workers:       p.parallelism,
+		Traced:        p.stats.traced.Load(),
+		ActiveWorkers: p.stats.activeWorkers.Load(),
+	}
+	for i := range s.StageErrors {
+		s.StageErrors[i] = p.stats.stageErrors[i].Load()
 	}
 	for i, r := range p.readers {
 		o := r.Origin()

@@ -24,11 +24,30 @@ func (c Counts) InFlight() int64 {
 	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed
 }
 
+// ErrorStages are the stages a record can fail in, as error events name them.
+var ErrorStages = [...]string{"decode", "filter", "project", "sink", "other"}
+
+const numErrorStages = len(ErrorStages)
+
+func stageIndex(stage string) int {
+	for i, s := range ErrorStages[:numErrorStages-1] {
+		if s == stage {
+			return i
+		}
+	}
+	return numErrorStages - 1
+}
+
 // stats holds a pipeline's counters. Stages add to them once per batch.
 type stats struct {
 	in, out, filtered, deadLettered, skipped, failed atomic.Int64
 	retries, batches, sinkErrors                     atomic.Int64
-	latency                                          histogram
+	// traced counts records written within a sampled trace.
+	traced        atomic.Int64
+	activeWorkers atomic.Int64
+	// stageErrors counts failed records by the stage they failed in.
+	stageErrors [numErrorStages]atomic.Int64
+	latency     histogram
 }
 
 func (s *stats) counts() Counts {
@@ -50,6 +69,7 @@ type EdgeStats struct {
 	sends    atomic.Int64
 	blocked  atomic.Int64 // sends that found the channel full
 	blockedN atomic.Int64 // nanoseconds senders spent waiting
+	waitN    atomic.Int64 // nanoseconds the receiver spent waiting on an empty channel
 }
 
 // EdgeSnapshot is an edge's state at one moment.
@@ -61,6 +81,8 @@ type EdgeSnapshot struct {
 	Sends          int64   `json:"sends"`
 	BlockedSends   int64   `json:"blockedSends"`
 	BlockedSeconds float64 `json:"blockedSeconds"`
+	// ReceiveWaitSeconds is the time the receiver spent waiting for a message.
+	ReceiveWaitSeconds float64 `json:"receiveWaitSeconds"`
 }
 
 func (e *EdgeStats) snapshot() EdgeSnapshot {
@@ -70,6 +92,7 @@ func (e *EdgeStats) snapshot() EdgeSnapshot {
 		Utilization:  float64(d) / float64(e.capacity),
 		Sends:        e.sends.Load(),
 		BlockedSends: e.blocked.Load(), BlockedSeconds: time.Duration(e.blockedN.Load()).Seconds(),
+		ReceiveWaitSeconds: time.Duration(e.waitN.Load()).Seconds(),
 	}
 }
 

@@ -27,11 +27,11 @@ type Server struct {
 	srv     *http.Server
 }
 
-// New returns a server for a pipeline's monitor and collector. ready reports
-// whether the pipeline is running with its sources connected.
-func New(monitor *telemetry.Monitor, collector prometheus.Collector, ready func() bool) *Server {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// New returns a server of a pipeline's monitor and of the metrics in reg, to
+// which it adds the Go runtime and process collectors. ready reports whether
+// the pipeline is running with its sources connected.
+func New(monitor *telemetry.Monitor, reg *prometheus.Registry, ready func() bool) *Server {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{monitor: monitor, ready: ready, reg: reg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -50,7 +50,9 @@ func New(monitor *telemetry.Monitor, collector prometheus.Collector, ready func(
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.monitor.Status())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// OpenMetrics, when a scraper asks for it, carries the exemplars that link
+	// latency buckets to traces.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -59,9 +61,6 @@ func New(monitor *telemetry.Monitor, collector prometheus.Collector, ready func(
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
-
-// Registry is the registry /metrics serves, for more collectors.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // Serve serves on l until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {

@@ -1,18 +1,22 @@
 // Package telemetry observes a running pipeline: it samples its counters into
 // rates, judges its health, and exposes both as the /status document and as
-// Prometheus metrics. Sampling reads the pipeline's atomic counters; nothing on
-// a record's path waits for it.
+// Prometheus metrics; it also sets up tracing. Sampling reads the pipeline's
+// atomic counters; nothing on a record's path waits for it.
 package telemetry
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"math"
 	"runtime/debug"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -22,6 +26,10 @@ type Thresholds struct {
 	QueueUtilization float64
 	// QueueSustained is how long congestion must last to degrade health.
 	QueueSustained time.Duration
+	// ProcessingRate degrades health when the processing rate falls below
+	// this fraction of its baseline, over RateBaseline, while input waits.
+	ProcessingRate float64
+	RateBaseline   time.Duration
 	// ErrorRate degrades health above this fraction of records failing over
 	// ErrorWindow.
 	ErrorRate   float64
@@ -30,13 +38,43 @@ type Thresholds struct {
 	Memory float64
 }
 
-// DefaultThresholds are the thresholds unless configured.
+// DefaultThresholds are the thresholds a spec does not set.
 var DefaultThresholds = Thresholds{
 	QueueUtilization: 0.8,
-	QueueSustained:   5 * time.Second,
+	QueueSustained:   30 * time.Second,
+	ProcessingRate:   0.5,
+	RateBaseline:     5 * time.Minute,
 	ErrorRate:        0.05,
 	ErrorWindow:      time.Minute,
 	Memory:           0.9,
+}
+
+// ThresholdsFor returns the thresholds a spec's health section sets, with
+// defaults for the rest.
+func ThresholdsFor(h v1alpha1.HealthSpec) Thresholds {
+	t := DefaultThresholds
+	if h.QueueUtilizationPercent > 0 {
+		t.QueueUtilization = float64(h.QueueUtilizationPercent) / 100
+	}
+	if h.QueueSustained != nil {
+		t.QueueSustained = h.QueueSustained.Duration
+	}
+	if h.ProcessingRatePercent > 0 {
+		t.ProcessingRate = float64(h.ProcessingRatePercent) / 100
+	}
+	if h.RateBaseline != nil {
+		t.RateBaseline = h.RateBaseline.Duration
+	}
+	if h.ErrorRatePercent != nil {
+		t.ErrorRate = float64(*h.ErrorRatePercent) / 100
+	}
+	if h.ErrorWindow != nil {
+		t.ErrorWindow = h.ErrorWindow.Duration
+	}
+	if h.MemoryPercent > 0 {
+		t.Memory = float64(h.MemoryPercent) / 100
+	}
+	return t
 }
 
 // Source is what the monitor observes: a pipeline.
@@ -48,24 +86,41 @@ type sample struct {
 	at   time.Time
 	snap pipeline.Snapshot
 	util float64 // the fullest edge's utilization
+	// inputWaiting: some source's channel held batches, so the workers had
+	// input they had not taken yet.
+	inputWaiting bool
 }
 
-// Monitor samples a pipeline once per Interval and keeps enough history for
-// rates and sustained conditions.
+// saturation is the fraction above which a sample counts a channel as full.
+const saturation = 0.9
+
+// Monitor samples a pipeline once a second and keeps enough history for
+// rates, baselines and sustained conditions.
 type Monitor struct {
 	src        Source
 	version    string
 	thresholds Thresholds
 	interval   time.Duration
 	now        func() time.Time
+	log        *slog.Logger
 
-	mu      sync.Mutex
-	samples []sample // oldest first, covering at least the longest window
+	mu        sync.Mutex
+	samples   []sample // oldest first
+	saturated map[string]int64
+	health    string // the verdict at the last sample
+	pressure  string // the backpressure level at the last sample
 }
 
-// NewMonitor returns a monitor of src. version is the engine's build version.
-func NewMonitor(src Source, version string, t Thresholds) *Monitor {
-	return &Monitor{src: src, version: version, thresholds: t, interval: time.Second, now: time.Now}
+// NewMonitor returns a monitor of src. version is the engine's build version;
+// log receives health and backpressure transitions (nil discards them).
+func NewMonitor(src Source, version string, t Thresholds, log *slog.Logger) *Monitor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Monitor{
+		src: src, version: version, thresholds: t, interval: time.Second, now: time.Now, log: log,
+		saturated: map[string]int64{}, health: healthy, pressure: "None",
+	}
 }
 
 // Run samples until ctx ends.
@@ -83,24 +138,59 @@ func (m *Monitor) Run(ctx context.Context) {
 	}
 }
 
-// Sample takes one sample now.
+// Sample takes one sample now and logs health and backpressure transitions.
 func (m *Monitor) Sample() {
 	s := sample{at: m.now(), snap: m.src.Snapshot()}
 	for _, e := range s.snap.Edges {
 		s.util = math.Max(s.util, e.Utilization)
+		if strings.HasPrefix(e.Name, "source->") && e.Depth > 0 {
+			s.inputWaiting = true
+		}
 	}
-	keep := max(m.thresholds.ErrorWindow, m.thresholds.QueueSustained, 10*time.Second) + m.interval
+	th := m.thresholds
+	keep := max(th.ErrorWindow, th.QueueSustained, th.RateBaseline, 10*time.Second) + 2*m.interval
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.samples = append(m.samples, s)
 	cut := 0
 	for cut < len(m.samples)-1 && s.at.Sub(m.samples[cut].at) > keep {
 		cut++
 	}
 	m.samples = m.samples[cut:]
+	for _, e := range s.snap.Edges {
+		if e.Utilization >= saturation {
+			m.saturated[e.Name]++
+		}
+	}
+	doc := m.statusLocked(s.snap)
+	prevHealth, prevPressure := m.health, m.pressure
+	m.health, m.pressure = doc.Health, doc.Backpressure.Level
+	m.mu.Unlock()
+
+	if doc.Health != prevHealth {
+		level := slog.LevelWarn
+		if doc.Health == healthy {
+			level = slog.LevelInfo
+		}
+		var failing []string
+		for _, c := range doc.Checks {
+			if c.Status != healthy {
+				failing = append(failing, c.Name+": "+c.Message)
+			}
+		}
+		m.log.Log(context.Background(), level, "health changed", "from", prevHealth, "to", doc.Health, "checks", failing)
+	}
+	if doc.Backpressure.Level != prevPressure {
+		level := slog.LevelWarn
+		if doc.Backpressure.Level == "None" || doc.Backpressure.Level == "Low" {
+			level = slog.LevelInfo
+		}
+		m.log.Log(context.Background(), level, "backpressure changed", "from", prevPressure, "to", doc.Backpressure.Level,
+			"edge", doc.Backpressure.Edge, "utilization", doc.Backpressure.MaxUtilization)
+	}
 }
 
-// since returns the oldest sample no older than d, and the newest sample.
+// window returns the oldest sample no older than d before the newest, and the
+// newest.
 func (m *Monitor) window(d time.Duration) (old, cur sample, ok bool) {
 	if len(m.samples) == 0 {
 		return sample{}, sample{}, false
@@ -116,10 +206,27 @@ func (m *Monitor) window(d time.Duration) (old, cur sample, ok bool) {
 	return old, cur, true
 }
 
-// Status builds the /status document from the latest sample and a fresh
-// snapshot.
+// Saturated returns, per edge, the number of samples in which the channel was
+// at least 90% full.
+func (m *Monitor) Saturated() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int64, len(m.saturated))
+	for k, v := range m.saturated {
+		out[k] = v
+	}
+	return out
+}
+
+// Status builds the /status document from a fresh snapshot and the samples.
 func (m *Monitor) Status() enginestatus.Document {
 	snap := m.src.Snapshot()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.statusLocked(snap)
+}
+
+func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 	now := m.now()
 	doc := enginestatus.Document{
 		Version:   enginestatus.Version,
@@ -156,22 +263,31 @@ func (m *Monitor) Status() enginestatus.Document {
 		MaxUtilization: worst.Utilization,
 		Edge:           worst.Name,
 	}
-
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if old, cur, ok := m.window(10 * time.Second); ok {
-		if dt := cur.at.Sub(old.at).Seconds(); dt > 0 {
-			doc.Rates.Input = float64(cur.snap.Counts.In-old.snap.Counts.In) / dt
-			doc.Rates.Output = float64(cur.snap.Counts.Out-old.snap.Counts.Out) / dt
-			doc.Rates.Error = float64(errorsOf(cur.snap.Counts)-errorsOf(old.snap.Counts)) / dt
-		}
-	}
+	doc.Rates = m.rates()
 	doc.Checks = m.checks(snap, worst)
 	doc.Health = verdict(doc.Checks)
 	return doc
 }
 
+// rateWindow is the window of the reported rates.
+const rateWindow = 10 * time.Second
+
+func (m *Monitor) rates() enginestatus.Rates {
+	var r enginestatus.Rates
+	if old, cur, ok := m.window(rateWindow); ok {
+		if dt := cur.at.Sub(old.at).Seconds(); dt > 0 {
+			r.Input = float64(cur.snap.Counts.In-old.snap.Counts.In) / dt
+			r.Output = float64(cur.snap.Counts.Out-old.snap.Counts.Out) / dt
+			r.Error = float64(errorsOf(cur.snap.Counts)-errorsOf(old.snap.Counts)) / dt
+		}
+	}
+	return r
+}
+
 func errorsOf(c pipeline.Counts) int64 { return c.DeadLettered + c.Skipped + c.Failed }
+
+// processed counts the records whose handling is complete.
+func processed(c pipeline.Counts) int64 { return c.In - c.InFlight() }
 
 // level grades a utilization: None below 50%, Low below 80%, Medium below 95%,
 // High from there.
@@ -198,43 +314,55 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	th := m.thresholds
 	var out []enginestatus.Check
 
-	state := enginestatus.Check{Name: "pipeline", Status: healthy, Threshold: 0}
+	state := enginestatus.Check{Name: "pipeline", Status: healthy}
 	if snap.State == pipeline.Failed {
 		state.Status, state.Value, state.Message = unhealthy, 1, "the pipeline failed: "+snap.LastError
 	}
 	out = append(out, state)
 
-	// Channel capacity: congested in every sample of the sustained window.
+	// Channel capacity: above the threshold in every sample of the window.
 	queue := enginestatus.Check{Name: "channel_capacity", Status: healthy, Value: worst.Utilization, Threshold: th.QueueUtilization}
 	if old, cur, ok := m.window(th.QueueSustained); ok && cur.at.Sub(old.at) >= th.QueueSustained-m.interval/2 {
-		sustained := true
 		minUtil := 1.0
 		for _, s := range m.samples {
-			if cur.at.Sub(s.at) > th.QueueSustained {
-				continue
-			}
-			minUtil = math.Min(minUtil, s.util)
-			if s.util < th.QueueUtilization {
-				sustained = false
+			if cur.at.Sub(s.at) <= th.QueueSustained {
+				minUtil = math.Min(minUtil, s.util)
 			}
 		}
-		if sustained && worst.Utilization >= th.QueueUtilization {
-			queue.Status = degraded
-			queue.Value = minUtil
-			queue.Message = "channel " + worst.Name + " has been above the threshold for " + th.QueueSustained.String()
+		if minUtil >= th.QueueUtilization && worst.Utilization >= th.QueueUtilization {
+			queue.Status, queue.Value = degraded, minUtil
+			queue.Message = fmt.Sprintf("channel %s has been above %.0f%% full for %s", worst.Name, 100*th.QueueUtilization, th.QueueSustained)
 		}
 	}
 	out = append(out, queue)
 
+	// Processing rate: the last rateWindow against the baseline before it.
+	rate := enginestatus.Check{Name: "processing_rate", Status: healthy, Value: 1, Threshold: th.ProcessingRate}
+	if base, cur, ok := m.window(th.RateBaseline); ok && cur.at.Sub(base.at) >= 3*rateWindow {
+		recent, _, _ := m.window(rateWindow)
+		baseRate := float64(processed(recent.snap.Counts)-processed(base.snap.Counts)) / recent.at.Sub(base.at).Seconds()
+		curRate := 0.0
+		if dt := cur.at.Sub(recent.at).Seconds(); dt > 0 {
+			curRate = float64(processed(cur.snap.Counts)-processed(recent.snap.Counts)) / dt
+		}
+		if baseRate > 0 {
+			rate.Value = curRate / baseRate
+			if rate.Value < th.ProcessingRate && cur.inputWaiting {
+				rate.Status = degraded
+				rate.Message = fmt.Sprintf("processing %.0f records/s, %.0f%% of the baseline of %.0f records/s, while input waits", curRate, 100*rate.Value, baseRate)
+			}
+		}
+	}
+	out = append(out, rate)
+
 	errs := enginestatus.Check{Name: "error_rate", Status: healthy, Threshold: th.ErrorRate}
 	if old, cur, ok := m.window(th.ErrorWindow); ok {
-		in := cur.snap.Counts.In - old.snap.Counts.In
-		if in > 0 {
+		if in := cur.snap.Counts.In - old.snap.Counts.In; in > 0 {
 			errs.Value = float64(errorsOf(cur.snap.Counts)-errorsOf(old.snap.Counts)) / float64(in)
 		}
 		if errs.Value > th.ErrorRate {
 			errs.Status = degraded
-			errs.Message = "more than the threshold of records failed over " + th.ErrorWindow.String()
+			errs.Message = fmt.Sprintf("%.1f%% of records failed over %s", 100*errs.Value, th.ErrorWindow)
 		}
 	}
 	out = append(out, errs)
@@ -244,7 +372,7 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 		mem.Value = float64(heapBytes()) / float64(limit)
 		if mem.Value > th.Memory {
 			mem.Status = degraded
-			mem.Message = "the heap is near the Go memory limit"
+			mem.Message = fmt.Sprintf("the heap is %.0f%% of the Go memory limit", 100*mem.Value)
 		}
 	}
 	out = append(out, mem)
@@ -254,10 +382,10 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 func verdict(checks []enginestatus.Check) string {
 	v := healthy
 	for _, c := range checks {
-		switch {
-		case c.Status == unhealthy:
+		switch c.Status {
+		case unhealthy:
 			return unhealthy
-		case c.Status == degraded:
+		case degraded:
 			v = degraded
 		}
 	}

@@ -30,7 +30,9 @@ func (c *clock) now() time.Time { return c.t }
 
 func newTestMonitor(src Source) (*Monitor, *clock) {
 	c := &clock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	m := NewMonitor(src, "test", DefaultThresholds)
+	th := DefaultThresholds
+	th.QueueSustained = 5 * time.Second
+	m := NewMonitor(src, "test", th, nil)
 	m.now = c.now
 	return m, c
 }
@@ -127,7 +129,8 @@ func TestCollector(t *testing.T) {
 		Edges:  edges(0.5),
 	}}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewCollector(src))
+	m, _ := newTestMonitor(src)
+	reg.MustRegister(NewCollector(m, false))
 	want := `
 # HELP sluice_records_total Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed.
 # TYPE sluice_records_total counter
