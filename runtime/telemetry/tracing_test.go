@@ -1,0 +1,119 @@
+package telemetry
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/bench"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+	"github.com/sluice-dev/sluice/runtime/telemetry/otlptest"
+)
+
+// TestTracingEndToEnd runs a pipeline that exports its spans over OTLP/HTTP
+// to a real receiver, which decodes the protobuf payloads. Every write span
+// must lead back through a process span to the read span of its input, at
+// least 95% of the output records must be in such a trace, and the trace ids
+// in the JSON logs must be ones the receiver saw.
+func TestTracingEndToEnd(t *testing.T) {
+	recv := otlptest.Start()
+	defer recv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL())
+	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+
+	tr, err := NewTracing(context.Background(), "test")
+	if err != nil || tr == nil {
+		t.Fatalf("NewTracing = %v, %v; want tracing on", tr, err)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	spec := bench.Spec(bench.Config{
+		Query: "SELECT trade_id, price FROM trades WHERE quantity > 100", Records: 4000, Partitions: 2,
+		Parallelism: 2, BatchSize: 100, Linger: time.Millisecond,
+	})
+	p, err := pipeline.New(spec, pipeline.Options{Logger: logger, Tracer: tr.Tracer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+
+	byID := map[string]otlptest.Span{}
+	traces := map[string]bool{}
+	for _, s := range recv.Spans() {
+		byID[s.SpanID] = s
+		traces[s.TraceID] = true
+	}
+	parentNamed := func(s otlptest.Span, name string) (otlptest.Span, bool) {
+		parent, ok := byID[s.ParentSpanID]
+		return parent, ok && parent.Name == name && parent.TraceID == s.TraceID
+	}
+	var correlated int64
+	writes := 0
+	for _, s := range byID {
+		if s.Name != "sink.write" {
+			continue
+		}
+		writes++
+		process, ok := parentNamed(s, "batch.process")
+		if !ok {
+			t.Errorf("sink.write span %s has no batch.process parent in its trace", s.SpanID)
+			continue
+		}
+		read, ok := parentNamed(process, "source.read")
+		if !ok {
+			t.Errorf("batch.process span %s has no source.read parent in its trace", process.SpanID)
+			continue
+		}
+		if read.Attributes["sluice.correlation_id"] != s.Attributes["sluice.correlation_id"] {
+			t.Errorf("write span of %v under read span of %v", s.Attributes["sluice.correlation_id"], read.Attributes["sluice.correlation_id"])
+		}
+		n, _ := s.Attributes["sluice.records"].(int64)
+		correlated += n
+	}
+	out := p.Snapshot().Counts.Out
+	if writes == 0 || out == 0 {
+		t.Fatalf("%d write spans, %d records out", writes, out)
+	}
+	if ratio := float64(correlated) / float64(out); ratio < 0.95 {
+		t.Errorf("%d of %d output records (%.1f%%) lead back to the span that read them; want at least 95%%", correlated, out, 100*ratio)
+	}
+	if traced := p.Snapshot().Traced; traced != out {
+		t.Errorf("traced records %d; want all %d", traced, out)
+	}
+
+	// Every "batch written" log line names a trace the receiver saw.
+	sc := bufio.NewScanner(&logs)
+	lines := 0
+	for sc.Scan() {
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("log line is not JSON: %s", sc.Text())
+		}
+		if raw["msg"] != "batch written" {
+			continue
+		}
+		traceID, _ := raw["trace_id"].(string)
+		lines++
+		if !traces[traceID] {
+			t.Errorf("log line with trace_id %q, which the receiver never saw", traceID)
+		}
+		if raw["correlation_id"] == nil || raw["span_id"] == nil {
+			t.Errorf("log line lacks correlation or span id: %s", sc.Text())
+		}
+	}
+	if lines != writes {
+		t.Errorf("%d batch-written log lines, %d write spans", lines, writes)
+	}
+}
