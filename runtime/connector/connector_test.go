@@ -101,12 +101,14 @@ func TestStreamSendsPartialBatches(t *testing.T) {
 	}
 }
 
-// TestCSVHeaderError: a header naming no schema column fails the first line.
+// TestCSVHeaderError: a header naming no schema column fails the source,
+// since no record after it can be read.
 func TestCSVHeaderError(t *testing.T) {
 	r := NewLineReader("t", "in.csv", strings.NewReader("x,y\n1,2\n"), v1alpha1.FormatCSV, cols, 0, false)
-	_, events := readAll(t, r, 10)
-	if len(events) == 0 || events[0].Source.Offset != 1 || !strings.Contains(events[0].Error, "header") {
-		t.Errorf("events %+v; want a header error at line 1", events)
+	var pool message.Pool
+	err := r.Read(context.Background(), pool.Get(len(cols)), 10, 0, &message.ErrorBatch{})
+	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "in.csv line 1: csv header") {
+		t.Errorf("Read = %v; want the header error at line 1", err)
 	}
 }
 

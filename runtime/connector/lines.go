@@ -140,8 +140,8 @@ func (lr *LineReader) Read(ctx context.Context, b *message.Batch, max int, _ tim
 		b.LastOffset = lr.line
 		if tooLong > 0 {
 			lr.fail(b, errs, raw, fmt.Errorf("record is %d bytes, more than maxRecordBytes %d", tooLong, lr.maxBytes))
-		} else {
-			lr.decode(b, errs, raw)
+		} else if herr := lr.decode(b, errs, raw); herr != nil {
+			return herr
 		}
 		if err == io.EOF {
 			return io.EOF
@@ -187,11 +187,13 @@ func (lr *LineReader) readLine() (line []byte, tooLong int, err error) {
 	}
 }
 
-// decode copies raw into the slab and decodes it into a new row of b.
-func (lr *LineReader) decode(b *message.Batch, errs *message.ErrorBatch, raw []byte) {
+// decode copies raw into the slab and decodes it into a new row of b. A
+// record that fails is an error event; a CSV header that fails is the
+// returned error, since no record after it can be read.
+func (lr *LineReader) decode(b *message.Batch, errs *message.ErrorBatch, raw []byte) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		lr.fail(b, errs, raw, format.ErrEmpty)
-		return
+		return nil
 	}
 	if len(lr.slab)+len(raw) > cap(lr.slab) {
 		lr.slab = make([]byte, 0, max(slabSize, len(raw)))
@@ -201,15 +203,16 @@ func (lr *LineReader) decode(b *message.Batch, errs *message.ErrorBatch, raw []b
 	line := lr.slab[start:len(lr.slab):len(lr.slab)]
 	if lr.csv != nil && !lr.csv.HasHeader() {
 		if err := lr.csv.Header(line); err != nil {
-			lr.fail(b, errs, raw, err)
+			return fmt.Errorf("source %s: %s line %d: %w", lr.origin.Source, lr.origin.File, lr.line, err)
 		}
-		return
+		return nil
 	}
 	row := b.Append(lr.line)
 	if err := lr.dec.Decode(line, row); err != nil {
 		b.Truncate()
 		lr.fail(b, errs, raw, err)
 	}
+	return nil
 }
 
 // maxPayload bounds the payload kept in an error event.

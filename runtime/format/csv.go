@@ -35,18 +35,19 @@ func (d *CSVDecoder) Header(line []byte) error {
 	if err != nil {
 		return fmt.Errorf("csv header: %w", err)
 	}
-	d.fieldCol = make([]int, len(fields))
+	fieldCol := make([]int, len(fields))
 	found := 0
 	for i, f := range fields {
 		name := string(bytes.TrimSpace(f))
-		d.fieldCol[i] = slices.IndexFunc(d.cols, func(c Column) bool { return c.Name == name })
-		if d.fieldCol[i] >= 0 {
+		fieldCol[i] = slices.IndexFunc(d.cols, func(c Column) bool { return c.Name == name })
+		if fieldCol[i] >= 0 {
 			found++
 		}
 	}
 	if found == 0 {
 		return fmt.Errorf("csv header %q names none of the schema's columns", line)
 	}
+	d.fieldCol = fieldCol
 	return nil
 }
 

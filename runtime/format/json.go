@@ -139,6 +139,10 @@ func (p *jsonParser) stringBytes() ([]byte, bool, error) {
 			return s, escaped, nil
 		case c == '\\':
 			escaped = true
+			if p.i+1 >= len(p.b) {
+				p.i = len(p.b)
+				return nil, false, p.fail("unterminated string")
+			}
 			p.i += 2
 		case c < 0x20:
 			return nil, false, p.fail("control character in a string")
@@ -206,7 +210,7 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 			}
 			return value.BoolValue(lit[0] == 't'), nil
 		}
-		if len(lit) == 0 || !(lit[0] == '-' || lit[0] >= '0' && lit[0] <= '9') {
+		if !validNumber(lit) {
 			return value.Value{}, &SyntaxError{Offset: start, Msg: "want a value"}
 		}
 		return numberValue(col, lit)
@@ -214,6 +218,9 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 }
 
 func numberValue(col Column, lit []byte) (value.Value, error) {
+	if !validNumber(lit) {
+		return value.Value{}, fmt.Errorf("column %s: %q is not a JSON number", col.Name, lit)
+	}
 	switch col.Type.Kind {
 	case value.KindInt:
 		i, err := ParseInt(lit)
@@ -238,7 +245,11 @@ func numberValue(col Column, lit []byte) (value.Value, error) {
 		if err != nil {
 			return value.Value{}, fmt.Errorf("column %s: a numeric timestamp must be integer milliseconds since the epoch, got %q", col.Name, lit)
 		}
-		return value.TimestampValue(ms * 1e6), nil
+		v, err := TimestampFromMillis(ms)
+		if err != nil {
+			return value.Value{}, fmt.Errorf("column %s: %w", col.Name, err)
+		}
+		return v, nil
 	}
 	return value.Value{}, typeError(col, "number")
 }
@@ -301,11 +312,53 @@ func (p *jsonParser) skip(depth int) error {
 			return p.fail("want ',' or a closing bracket")
 		}
 	default:
-		if len(p.literal()) == 0 {
-			return p.fail("want a value")
+		start := p.i
+		switch lit := p.literal(); {
+		case string(lit) == "true", string(lit) == "false", string(lit) == "null", validNumber(lit):
+			return nil
 		}
-		return nil
+		p.i = start
+		return p.fail("want a value")
 	}
+}
+
+// validNumber reports whether b is a number in JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 func validEscapes(s []byte) bool {
@@ -443,6 +496,19 @@ func AppendJSONString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			// Bytes that are not UTF-8 become U+FFFD, as encoding/json does,
+			// so that the output is always valid JSON.
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, "\\ufffd"...)
+				start = i + 1
+				continue
+			}
+			i += size - 1
+			continue
+		}
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}

@@ -116,10 +116,28 @@ func ParseTimestamp(b []byte) (value.Value, error) {
 	s := bytesString(b)
 	for _, layout := range timestampLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
+			if t.Before(minTimestamp) || t.After(maxTimestamp) {
+				return value.Value{}, fmt.Errorf("timestamp %q is out of range %s to %s", b, minTimestamp.Format(time.RFC3339), maxTimestamp.Format(time.RFC3339))
+			}
 			return value.TimeValue(t), nil
 		}
 	}
 	return value.Value{}, fmt.Errorf("invalid timestamp %q (want RFC 3339, e.g. 2024-01-02T15:04:05Z)", b)
+}
+
+// Timestamps are nanoseconds since the epoch in an int64: 1677 to 2262.
+var (
+	minTimestamp = time.Unix(0, math.MinInt64).UTC()
+	maxTimestamp = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// TimestampFromMillis converts integer milliseconds since the epoch, checking
+// the range.
+func TimestampFromMillis(ms int64) (value.Value, error) {
+	if ms > math.MaxInt64/1_000_000 || ms < math.MinInt64/1_000_000 {
+		return value.Value{}, fmt.Errorf("timestamp of %d ms since the epoch is out of range %s to %s", ms, minTimestamp.Format(time.RFC3339), maxTimestamp.Format(time.RFC3339))
+	}
+	return value.TimestampValue(ms * 1e6), nil
 }
 
 var timestampLayouts = []string{

@@ -66,7 +66,7 @@ func ParseDecimal(s []byte, scale uint8) (int64, error) {
 	}
 	var mant uint64
 	digits, fracDigits := 0, 0
-	seenDot, overflow := false, false
+	seenDot, overflow, nonZero := false, false, false
 	roundUp := false
 	exp := 0
 	for ; i < len(s); i++ {
@@ -74,6 +74,7 @@ func ParseDecimal(s []byte, scale uint8) (int64, error) {
 		switch {
 		case c >= '0' && c <= '9':
 			digits++
+			nonZero = nonZero || c != '0'
 			if seenDot && fracDigits >= int(scale) {
 				// Beyond the scale: only the first dropped digit decides rounding.
 				if fracDigits == int(scale) {
@@ -108,6 +109,17 @@ func ParseDecimal(s []byte, scale uint8) (int64, error) {
 		return 0, errors.New("invalid decimal syntax")
 	}
 	if exp != 0 || overflow {
+		// Whatever its digits, a literal of n bytes with an exponent beyond
+		// ±(n+40) overflows 18 digits or rounds to zero. Deciding those here
+		// keeps a hostile 1e999999 from costing big arithmetic.
+		switch bound := len(s) + 40; {
+		case !nonZero:
+			return 0, nil
+		case exp > bound:
+			return 0, ErrOverflow
+		case exp < -bound:
+			return 0, nil
+		}
 		return parseDecimalSlow(s, scale)
 	}
 	if fracDigits > int(scale) {
@@ -121,11 +133,14 @@ func ParseDecimal(s []byte, scale uint8) (int64, error) {
 	if roundUp {
 		lo++
 	}
+	if neg {
+		if lo > 1<<63 {
+			return 0, ErrOverflow
+		}
+		return int64(-lo), nil
+	}
 	if lo > math.MaxInt64 {
 		return 0, ErrOverflow
-	}
-	if neg {
-		return -int64(lo), nil
 	}
 	return int64(lo), nil
 }
@@ -195,20 +210,22 @@ func Rescale(unscaled int64, from, to uint8) (int64, error) {
 	}
 }
 
-// AddDecimal adds two decimals and returns the sum at the scale given.
+// AddDecimal adds two decimals and returns the sum at the scale given. The
+// sum is exact at the larger of the two scales and rounded once from there.
 func AddDecimal(a int64, as uint8, b int64, bs uint8, scale uint8) (int64, error) {
-	a, err := Rescale(a, as, scale)
+	common := max(as, bs)
+	a, err := Rescale(a, as, common)
 	if err != nil {
 		return 0, err
 	}
-	if b, err = Rescale(b, bs, scale); err != nil {
+	if b, err = Rescale(b, bs, common); err != nil {
 		return 0, err
 	}
 	s, overflow := addOverflow(a, b)
 	if overflow {
 		return 0, ErrOverflow
 	}
-	return s, nil
+	return Rescale(s, common, scale)
 }
 
 func addOverflow(a, b int64) (int64, bool) {
