@@ -6,36 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluice-dev/sluice/internal/testtools"
 )
-
-// tool finds a tool built by hack/tools.sh. Outside hack/test.sh a missing
-// tool skips the test; inside it, the test fails.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	if dir := os.Getenv("SLUICE_TOOLS_BIN"); dir != "" {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("SLUICE_REQUIRE_TOOLS") != "" {
-		t.Fatalf("%s is missing: hack/tools.sh builds it", name)
-	}
-	t.Skipf("%s is not built; hack/test.sh builds it with hack/tools.sh", name)
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // TestDeepCopyUpToDate regenerates the deep-copy functions and compares them
 // with the committed file.
 func TestDeepCopyUpToDate(t *testing.T) {
-	cg := tool(t, "controller-gen")
+	cg := testtools.Path(t, "controller-gen")
 	out := t.TempDir()
 	cmd := exec.Command(cg, "object", "paths=./api/...", "output:object:dir="+out)
 	cmd.Dir = "../.."

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
@@ -71,6 +72,11 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	var tracer trace.Tracer
 	if tracing != nil {
 		tracer = tracing.Tracer()
+		// The exporter's errors (an unreachable collector) are logged, not
+		// printed: this process owns the OpenTelemetry globals.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			logger.Warn("tracing export failed", "component", "tracing", "error", err)
+		}))
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
