@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -189,13 +190,17 @@ spec:
 	}
 }
 
-// startEngine starts a long-running engine and returns its HTTP address.
-func startEngine(t *testing.T, manifest string) (*exec.Cmd, string, *bytes.Buffer, io.ReadCloser) {
+// startEngine starts a long-running engine in dir (a new one if empty) and
+// returns its HTTP address. env adds to the environment; args to the flags.
+func startEngine(t *testing.T, dir, manifest string, env []string, args ...string) (*exec.Cmd, string, *syncBuffer, io.ReadCloser) {
 	t.Helper()
-	dir := t.TempDir()
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
-	cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(engineBin, append([]string{"run", "-f", "q.yaml", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +213,7 @@ func startEngine(t *testing.T, manifest string) (*exec.Cmd, string, *bytes.Buffe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	var stderr bytes.Buffer
+	stderr := &syncBuffer{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderrPipe)
@@ -223,7 +228,7 @@ func startEngine(t *testing.T, manifest string) (*exec.Cmd, string, *bytes.Buffe
 	}()
 	select {
 	case a := <-addr:
-		return cmd, "http://" + a, &stderr, stdout
+		return cmd, "http://" + a, stderr, stdout
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the engine did not start serving HTTP:\n%s", stderr.String())
 	}
@@ -238,6 +243,24 @@ spec:
   query: SELECT trade_id, symbol, price FROM trades WHERE quantity > 300
   sink: {null: {}}
 `
+
+// syncBuffer is a buffer one goroutine writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) WriteString(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -254,7 +277,7 @@ func get(t *testing.T, url string) (int, string) {
 // HTTP, then stops it with SIGTERM: it drains, exits 0 and accounts for every
 // record.
 func TestRunHTTPAndSignal(t *testing.T) {
-	cmd, base, stderr, stdout := startEngine(t, unboundedManifest)
+	cmd, base, stderr, stdout := startEngine(t, "", unboundedManifest, nil)
 	go io.Copy(io.Discard, stdout)
 	if code, body := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d %q", code, body)
@@ -318,7 +341,7 @@ func TestRunHTTPAndSignal(t *testing.T) {
 // engine's standard output), a second signal aborts with exit 130.
 func TestSecondSignalAborts(t *testing.T) {
 	manifest := strings.Replace(unboundedManifest, "sink: {null: {}}", "sink: {stdout: {}}", 1)
-	cmd, _, stderr, stdout := startEngine(t, manifest)
+	cmd, _, stderr, stdout := startEngine(t, "", manifest, nil)
 	defer stdout.Close()
 	time.Sleep(300 * time.Millisecond) // the stdout pipe fills and the sink blocks
 	cmd.Process.Signal(syscall.SIGTERM)

@@ -248,12 +248,15 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 	if !snap.Started.IsZero() {
 		doc.UptimeSeconds = now.Sub(snap.Started).Seconds()
 	}
+	// The fullest edge; among equally full ones the last, nearest the sink:
+	// when a slow stage fills every channel before it, the congestion starts
+	// at the channel that feeds it.
 	var worst enginestatus.Edge
 	for _, e := range snap.Edges {
 		edge := enginestatus.Edge{Name: e.Name, Depth: e.Depth, Capacity: e.Capacity, Utilization: e.Utilization,
 			BlockedSends: e.BlockedSends, BlockedSeconds: e.BlockedSeconds}
 		doc.Edges = append(doc.Edges, edge)
-		if e.Utilization > worst.Utilization || worst.Name == "" {
+		if e.Utilization > 0 && e.Utilization >= worst.Utilization {
 			worst = edge
 		}
 	}
