@@ -178,3 +178,4 @@ func BenchmarkJSONFile(b *testing.B) {
 	b.ReportMetric(baseRate, "baseline-records/s")
 	b.ReportMetric(engineRate/baseRate, "engine/baseline")
 }
+
