@@ -304,8 +304,8 @@ func TestRunHTTPAndSignal(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if doc.Version != enginestatus.Version || doc.Pipeline != "Running" || doc.Records.In == 0 || len(doc.Edges) != 4 || len(doc.Checks) == 0 {
-		t.Errorf("/status = %+v; want a running pipeline with records and its 4 edges", doc)
+	if doc.Version != enginestatus.Version || doc.Pipeline != "Running" || doc.Records.In == 0 || len(doc.Edges) != 3 || len(doc.Checks) == 0 {
+		t.Errorf("/status = %+v; want a running pipeline with records and its 3 edges", doc)
 	}
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `sluice_records_total{outcome="in"}`) || !strings.Contains(body, "sluice_channel_capacity") {
 		t.Errorf("/metrics lacks the engine's metrics:\n%.2000s", body)

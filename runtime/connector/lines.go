@@ -93,13 +93,26 @@ func OpenStdin(source string, f v1alpha1.Format, cols []format.Column, maxBytes 
 	stdin := os.Stdin
 	info, err := stdin.Stat()
 	stream := err != nil || !info.Mode().IsRegular()
+	restore := false
 	if stream && syscall.SetNonblock(0, true) == nil {
 		stdin = os.NewFile(0, "/dev/stdin")
+		restore = true
 	}
 	lr := NewLineReader(source, "-", stdin, f, cols, maxBytes, stream)
-	lr.closer = nil // never close the process's standard input
+	// Standard input is never closed, but left blocking as it was found: a
+	// terminal or pipe shares that mode with the parent shell.
+	lr.closer = closerFunc(func() error {
+		if restore {
+			return syscall.SetNonblock(0, false)
+		}
+		return nil
+	})
 	return lr
 }
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // Origin implements Reader.
 func (lr *LineReader) Origin() *message.Origin { return lr.origin }

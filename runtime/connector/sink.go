@@ -25,6 +25,7 @@ func NewEncoder(f v1alpha1.Format, names []string) Encoder {
 
 // WriterSink encodes rows onto a writer: standard output or a file.
 type WriterSink struct {
+	out    io.Writer
 	w      *bufio.Writer
 	closer io.Closer
 	enc    Encoder
@@ -37,7 +38,7 @@ type WriterSink struct {
 
 // NewWriterSink returns a sink writing to w; closer, if not nil, is closed with it.
 func NewWriterSink(w io.Writer, closer io.Closer, enc Encoder, flushEach bool) *WriterSink {
-	return &WriterSink{w: bufio.NewWriterSize(w, 256<<10), closer: closer, enc: enc, flushEach: flushEach}
+	return &WriterSink{out: w, w: bufio.NewWriterSize(w, 256<<10), closer: closer, enc: enc, flushEach: flushEach}
 }
 
 // OpenStdout returns a sink that writes to standard output.
@@ -52,22 +53,27 @@ func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder) (*WriterSink, error) {
 	return NewWriterSink(f, f, enc, false), nil
 }
 
-// Write implements Sink.
+// Write implements Sink. A failed write discards what was buffered, so that
+// a retry starts clean: a bufio.Writer otherwise repeats its first error
+// forever. What reached the writer before the failure stays there, so a
+// retried batch may appear partly twice: the sink is at-least-once.
 func (s *WriterSink) Write(_ context.Context, b *message.Batch) error {
 	s.buf = s.buf[:0]
 	if !s.header {
 		s.buf = s.enc.Header(s.buf)
-		s.header = true
 	}
 	for _, row := range b.Rows {
 		s.buf = s.enc.Encode(s.buf, row)
 	}
-	if _, err := s.w.Write(s.buf); err != nil {
+	_, err := s.w.Write(s.buf)
+	if err == nil && s.flushEach {
+		err = s.w.Flush()
+	}
+	if err != nil {
+		s.w.Reset(s.out)
 		return err
 	}
-	if s.flushEach {
-		return s.w.Flush()
-	}
+	s.header = true
 	return nil
 }
 

@@ -183,6 +183,9 @@ func init() {
 				return nil, err
 			}
 			return &call3{name: name, x: a[0], y: a[1], z: a[2], t: value.String, f: func(s, from, to value.Value) (value.Value, error) {
+				if from.Str() == "" {
+					return s, nil // as in PostgreSQL: nothing to replace
+				}
 				return value.StringValue(strings.ReplaceAll(s.Str(), from.Str(), to.Str())), nil
 			}}, nil
 		}},
@@ -519,7 +522,7 @@ func cmpZero(f float64) int {
 }
 
 // bindRounding binds ceil, floor and trunc: ints pass through, decimals keep
-// their type with a zero fraction, doubles stay doubles.
+// their type with a zero fraction, exactly, doubles stay doubles.
 func bindRounding(f func(float64) float64) func(string, []Expr) (Expr, error) {
 	return func(name string, a []Expr) (Expr, error) {
 		t := a[0].Type()
@@ -531,14 +534,18 @@ func bindRounding(f func(float64) float64) func(string, []Expr) (Expr, error) {
 			case value.KindDouble:
 				return value.DoubleValue(f(v.Double())), nil
 			case value.KindDecimal:
+				// Only the sign of the dropped fraction matters: f of ±0.5
+				// says which way this function moves a number with one.
 				p := value.Pow10(v.Scale())
 				u := v.Unscaled()
 				q, r := u/p, u%p
-				whole := float64(q)
-				if r != 0 {
-					whole = f(float64(q) + float64(r)/float64(p))
+				switch {
+				case r > 0:
+					q += int64(f(0.5))
+				case r < 0:
+					q += int64(f(-0.5))
 				}
-				return value.DecimalValue(int64(whole)*p, v.Scale()), nil
+				return value.DecimalValue(q*p, v.Scale()), nil
 			}
 			return v, nil
 		}}, nil

@@ -252,6 +252,9 @@ func decimalArith(op ArithOp, x, y value.Value, scale uint8) (value.Value, error
 	if err != nil {
 		return value.Value{}, err
 	}
+	if !value.FitsPrecision(u, value.MaxDecimalPrecision) {
+		return value.Value{}, value.ErrOverflow
+	}
 	return value.DecimalValue(u, scale), nil
 }
 

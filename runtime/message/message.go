@@ -103,6 +103,11 @@ type Batch struct {
 	// Read is the monotonic time the source finished the batch, in nanoseconds
 	// since the pipeline started; for latency measurement.
 	Read int64
+	// Errors are the records of this stretch of the source that failed on
+	// the way. They travel with the batch so that the sink stage hands them
+	// to the error policy before it acknowledges the batch: an acknowledged
+	// offset covers dead letters too.
+	Errors ErrorBatch
 
 	width  int
 	values []value.Value
@@ -122,6 +127,7 @@ func (b *Batch) Reset(width int) {
 	b.Offsets = b.Offsets[:0]
 	b.width = width
 	b.ID, b.Seq, b.CorrelationID, b.Trace, b.Origin, b.LastOffset, b.Read = 0, 0, "", TraceContext{}, nil, 0, 0
+	b.Errors = ErrorBatch{}
 }
 
 // Append adds a zeroed row (all NULL) and returns it for the caller to fill.
@@ -160,11 +166,11 @@ func (b *Batch) grow() {
 	}
 }
 
-// CopyHeader copies the identity, origin and trace of src into b, so that b
-// stands for src downstream.
+// CopyHeader copies the identity, origin, trace and error events of src into
+// b, so that b stands for src downstream.
 func (b *Batch) CopyHeader(src *Batch) {
 	b.ID, b.Seq, b.CorrelationID, b.Trace = src.ID, src.Seq, src.CorrelationID, src.Trace
-	b.Origin, b.LastOffset, b.Read = src.Origin, src.LastOffset, src.Read
+	b.Origin, b.LastOffset, b.Read, b.Errors = src.Origin, src.LastOffset, src.Read, src.Errors
 }
 
 // Ack acknowledges the batch to its origin.
@@ -215,8 +221,7 @@ type ErrorEvent struct {
 	Traceparent string `json:"traceparent,omitempty"`
 }
 
-// ErrorBatch carries the error events of one batch, so that a stage sends at
-// most one error message per batch it handles.
+// ErrorBatch holds the error events of one batch.
 type ErrorBatch struct {
 	Events []ErrorEvent
 	// Records is how many records the events stand for.

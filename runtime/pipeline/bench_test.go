@@ -178,4 +178,3 @@ func BenchmarkJSONFile(b *testing.B) {
 	b.ReportMetric(baseRate, "baseline-records/s")
 	b.ReportMetric(engineRate/baseRate, "engine/baseline")
 }
-

@@ -19,18 +19,9 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 	seqs := make([]uint64, len(active))
 	for len(active) > 0 && readCtx.Err() == nil {
 		for i := 0; i < len(active); i++ {
-			b, eb, err := p.read(readCtx, active[i], &seqs[i])
-			if eb.Records > 0 {
-				p.handle(ctx, eb)
-			}
+			b, err := p.read(readCtx, active[i], &seqs[i])
 			if b != nil {
-				out, eb := w.process(b)
-				if eb.Records > 0 {
-					p.handle(ctx, eb)
-				}
-				if eb := p.write(ctx, out, enc); eb.Records > 0 {
-					p.handle(ctx, eb)
-				}
+				p.deliver(ctx, w.process(b), enc)
 			}
 			if ctx.Err() != nil {
 				return

@@ -417,68 +417,55 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 		workerIn[w] = p.newEdge("source->worker-" + strconv.Itoa(w))
 	}
 	toSink := p.newEdge("workers->sink")
-	errs := newEdge[message.ErrorBatch](p, "errors", p.capacity)
 	for k := range p.readers {
 		producers[k%n].Add(1)
 	}
-
-	var producersWG, workersWG sync.WaitGroup
-	errorsDone := make(chan struct{})
-	go func() {
-		defer close(errorsDone)
-		for eb := range errs.ch {
-			p.handle(ctx, eb)
-		}
-	}()
 	for w := range n {
 		if producers[w].Load() == 0 {
 			close(workerIn[w].ch) // more workers than partitions
 		}
 	}
+
+	var wg, workersWG sync.WaitGroup
 	for k, r := range p.readers {
 		w := k % n
-		producersWG.Add(1)
+		wg.Add(1)
 		go func() {
-			defer producersWG.Done()
+			defer wg.Done()
 			defer func() {
 				if producers[w].Add(-1) == 0 {
 					close(workerIn[w].ch)
 				}
 			}()
-			p.readLoop(ctx, readCtx, r, workerIn[w], errs)
+			p.readLoop(ctx, readCtx, r, workerIn[w])
 		}()
 	}
 	for w := range n {
 		workersWG.Add(1)
-		producersWG.Add(1)
 		go func() {
-			defer producersWG.Done()
 			defer workersWG.Done()
-			p.workLoop(ctx, workerIn[w], toSink, errs)
+			p.workLoop(ctx, workerIn[w], toSink)
 		}()
 	}
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		workersWG.Wait()
 		close(toSink.ch)
 	}()
-	producersWG.Add(1)
+	wg.Add(1)
 	go func() {
-		defer producersWG.Done()
-		p.sinkLoop(ctx, toSink, errs)
+		defer wg.Done()
+		p.sinkLoop(ctx, toSink)
 	}()
-	producersWG.Wait()
-	close(errs.ch)
-	<-errorsDone
+	wg.Wait()
 }
 
 // readLoop is a source reader's goroutine.
-func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message], errs *edge[message.ErrorBatch]) {
+func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message]) {
 	var seq uint64
 	for readCtx.Err() == nil {
-		b, eb, err := p.read(readCtx, r, &seq)
-		if eb.Records > 0 && !errs.send(ctx, eb) {
-			return
-		}
+		b, err := p.read(readCtx, r, &seq)
 		if b != nil && !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b}) {
 			return
 		}
@@ -493,28 +480,28 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 	out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 }
 
-// read fills one batch from r. It returns a nil batch when nothing was read.
-func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*message.Batch, message.ErrorBatch, error) {
+// read fills one batch from r, with the records that failed to decode as its
+// error events. It returns a nil batch when nothing was read.
+func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*message.Batch, error) {
 	start := time.Now()
 	b := p.pool.Get(len(p.inputCols))
 	p.stamp(b, r.Origin(), *seq)
-	var eb message.ErrorBatch
-	err := r.Read(ctx, b, p.batchSize, p.linger, &eb)
-	if n := b.Len() + eb.Records; n > 0 {
+	err := r.Read(ctx, b, p.batchSize, p.linger, &b.Errors)
+	if n := b.Len() + b.Errors.Records; n > 0 {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()
 		b.Trace = traceContext(p.span("source.read", message.TraceContext{}, start, b), b.Trace)
-		for i := range eb.Events {
-			eb.Events[i].Traceparent = b.Trace.Traceparent()
+		for i := range b.Errors.Events {
+			b.Errors.Events[i].Traceparent = b.Trace.Traceparent()
 		}
 		p.observer.ObserveBatch(StageRead, time.Since(start), n, b.Trace)
 		p.debugBatch("batch read", b)
 		*seq++
-		return b, eb, err
+		return b, err
 	}
 	p.pool.Put(b)
-	return nil, eb, err
+	return nil, err
 }
 
 // stamp gives a new batch its identity and trace context.
@@ -527,7 +514,7 @@ func (p *Pipeline) stamp(b *message.Batch, o *message.Origin, seq uint64) {
 }
 
 // workLoop is a partition worker's goroutine. It owns its operator.
-func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message], errs *edge[message.ErrorBatch]) {
+func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message]) {
 	w := p.newWorker()
 	p.stats.activeWorkers.Add(1)
 	defer p.stats.activeWorkers.Add(-1)
@@ -539,11 +526,7 @@ func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message],
 		if m.Kind != message.KindBatch {
 			continue // watermarks and ends of partitions matter to stateful operators only
 		}
-		res, eb := w.process(m.Batch)
-		if eb.Records > 0 && !errs.send(ctx, eb) {
-			return
-		}
-		if !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: res}) {
+		if !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: w.process(m.Batch)}) {
 			return
 		}
 	}
@@ -554,7 +537,7 @@ type worker struct {
 	p   *Pipeline
 	op  operator.Operator
 	enc *format.JSONEncoder // encodes failed input rows for error events
-	eb  message.ErrorBatch
+	out *message.Batch      // the batch being produced, whose errors Fail adds to
 }
 
 func (p *Pipeline) newWorker() *worker {
@@ -566,28 +549,30 @@ func (p *Pipeline) newWorker() *worker {
 }
 
 // process runs one batch through the operator, releasing the input batch.
-func (w *worker) process(in *message.Batch) (*message.Batch, message.ErrorBatch) {
+// The result carries the input's error events and the operator's.
+func (w *worker) process(in *message.Batch) *message.Batch {
 	start := time.Now()
 	out := w.p.pool.Get(w.p.prog.OutputWidth())
 	out.CopyHeader(in)
-	w.eb = message.ErrorBatch{}
+	w.out = out
 	filtered := w.op.Process(in, out, w)
 	w.p.stats.filtered.Add(int64(filtered))
 	n := in.Len()
 	w.p.pool.Put(in)
 	if w.p.tracer != nil {
 		out.Trace = traceContext(w.p.span("batch.process", out.Trace, start, out,
-			attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered), attribute.Int("sluice.failed", w.eb.Records)), out.Trace)
+			attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered), attribute.Int("sluice.failed", out.Errors.Records)), out.Trace)
 	}
 	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, out.Trace)
-	return out, w.eb
+	return out
 }
 
 // Fail implements operator.Failures.
 func (w *worker) Fail(in *message.Batch, i int, stage string, err error) {
 	payload := w.enc.Encode(nil, in.Rows[i])
-	w.eb.Records++
-	w.eb.Events = append(w.eb.Events, message.ErrorEvent{
+	eb := &w.out.Errors
+	eb.Records++
+	eb.Events = append(eb.Events, message.ErrorEvent{
 		CorrelationID: in.CorrelationID,
 		Stage:         stage,
 		Error:         err.Error(),
@@ -598,16 +583,14 @@ func (w *worker) Fail(in *message.Batch, i int, stage string, err error) {
 }
 
 // sinkLoop is the sink writer's goroutine.
-func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message], errs *edge[message.ErrorBatch]) {
+func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message]) {
 	enc := p.rowEncoder()
 	for {
 		m, ok := in.recv()
 		if !ok {
 			break
 		}
-		if eb := p.write(ctx, m.Batch, enc); eb.Records > 0 && !errs.send(ctx, eb) {
-			return
-		}
+		p.deliver(ctx, m.Batch, enc)
 		if ctx.Err() != nil {
 			return
 		}
@@ -625,11 +608,15 @@ func (p *Pipeline) rowEncoder() *format.JSONEncoder {
 	return format.NewJSONEncoder(names)
 }
 
-// write writes a batch with retries, acknowledges it and releases it. Rows that
-// could not be written come back as error events for the policy.
-func (p *Pipeline) write(ctx context.Context, b *message.Batch, enc *format.JSONEncoder) message.ErrorBatch {
+// deliver finishes a batch: its error events go to the error policy, its rows
+// to the sink (with retries, rows that still fail to the policy too), and
+// then, if all of that succeeded, the batch is acknowledged to its source.
+// The batch is released.
+func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JSONEncoder) {
 	defer p.pool.Put(b)
-	var eb message.ErrorBatch
+	if b.Errors.Records > 0 {
+		p.handle(ctx, b.Errors)
+	}
 	if n := b.Len(); n > 0 {
 		start := time.Now()
 		attempts, err := p.writeWithRetry(ctx, b)
@@ -651,11 +638,12 @@ func (p *Pipeline) write(ctx context.Context, b *message.Batch, enc *format.JSON
 			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, int64(n))
 			p.debugBatch("batch written", b)
 		case ctx.Err() != nil:
-			return eb // aborted: the batch stays unacknowledged
+			return // aborted: the batch stays unacknowledged
 		default:
 			p.stats.sinkErrors.Add(1)
 			msg := fmt.Sprintf("sink write failed after %d attempts: %v", p.maxRetries+1, err)
 			p.noteError(msg)
+			var eb message.ErrorBatch
 			eb.Records = n
 			eb.Events = make([]message.ErrorEvent, n)
 			tp := b.Trace.Traceparent()
@@ -666,10 +654,13 @@ func (p *Pipeline) write(ctx context.Context, b *message.Batch, enc *format.JSON
 					Source: b.Coordinates(i), Payload: payload[:len(payload)-1], Traceparent: tp,
 				}
 			}
+			p.handle(ctx, eb)
 		}
 	}
+	if ctx.Err() != nil || p.err() != nil {
+		return // a failed or aborted run acknowledges nothing more
+	}
 	b.Ack()
-	return eb
 }
 
 // writeWithRetry writes b, retrying with exponential backoff, and returns

@@ -2,6 +2,7 @@ package sql
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -185,10 +186,22 @@ func (b *binder) constant(c *pg.A_Const) (expr.Expr, error) {
 // decimalLiteral types a numeric literal with a fraction as an exact decimal
 // with the literal's own scale, as PostgreSQL's numeric does.
 func decimalLiteral(s string) (expr.Expr, error) {
-	scale := 0
-	if i := strings.IndexByte(s, '.'); i >= 0 && !strings.ContainsAny(s, "eE") {
-		scale = len(s) - i - 1
+	// The scale is the digits after the point, less the exponent: 1.5e-2 is
+	// 0.015, of scale 3; 2.5e1 is 25, of scale 0.
+	mantissa, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mantissa = s[:i]
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("invalid numeric literal %s", s)
+		}
+		exp = e
 	}
+	scale := 0
+	if i := strings.IndexByte(mantissa, '.'); i >= 0 {
+		scale = len(mantissa) - i - 1
+	}
+	scale = max(scale-exp, 0)
 	if scale > value.MaxDecimalPrecision {
 		scale = value.MaxDecimalPrecision
 	}
