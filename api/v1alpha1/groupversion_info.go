@@ -8,10 +8,21 @@
 // +groupName=streaming.sluice.dev
 package v1alpha1
 
-import "k8s.io/apimachinery/pkg/runtime/schema"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
 
 // GroupVersion is the group and version of every type in this package.
 var GroupVersion = schema.GroupVersion{Group: "streaming.sluice.dev", Version: "v1alpha1"}
+
+// AddToScheme adds the package's types to a scheme.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &StreamQuery{}, &StreamQueryList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
 
 // Kind is the kind of the StreamQuery resource.
 const Kind = "StreamQuery"

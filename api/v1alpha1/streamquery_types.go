@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -10,6 +11,7 @@ type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
 	// +listType=map
 	// +listMapKey=name
 	Sources []Source `json:"sources"`
@@ -43,9 +45,18 @@ type StreamQuerySpec struct {
 	// suspend stops every engine pod while keeping the query's definition.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// image overrides the operator's engine image for this query.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// resources are the engine container's compute resources.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // Source is one input of a query. Exactly one connector field is set.
+// +kubebuilder:validation:XValidation:rule="(has(self.kafka) ? 1 : 0) + (has(self.file) ? 1 : 0) + (has(self.stdin) ? 1 : 0) + (has(self.datagen) ? 1 : 0) == 1",message="set exactly one of kafka, file, stdin and datagen"
 type Source struct {
 	// name is the table name of this source in the query.
 	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
@@ -75,6 +86,7 @@ type Source struct {
 	// schema lists the columns of the source, in order. A datagen source may omit
 	// it: it then has its generator's schema.
 	// +optional
+	// +kubebuilder:validation:MaxItems=1024
 	// +listType=map
 	// +listMapKey=name
 	Schema []Column `json:"schema,omitempty"`
@@ -168,6 +180,7 @@ type Column struct {
 }
 
 // EventTime says which column holds a record's event time.
+// +kubebuilder:validation:XValidation:rule="!has(self.maxOutOfOrderness) || duration(self.maxOutOfOrderness) >= duration('0s')",message="maxOutOfOrderness must be a duration of at least 0s, e.g. 5s"
 type EventTime struct {
 	// column is a timestamp column of the source.
 	Column string `json:"column"`
@@ -179,6 +192,7 @@ type EventTime struct {
 
 // Sink is where results, or dead-letter entries, are written. Exactly one connector
 // field is set.
+// +kubebuilder:validation:XValidation:rule="(has(self.stdout) ? 1 : 0) + (has(self.file) ? 1 : 0) + (has(self.__null__) ? 1 : 0) + (has(self.kafka) ? 1 : 0) == 1",message="set exactly one of stdout, file, null and kafka"
 type Sink struct {
 	// stdout writes to the engine's standard output.
 	// +optional
@@ -238,7 +252,8 @@ const (
 )
 
 // ErrorPolicy decides the fate of records that fail.
-// +kubebuilder:validation:XValidation:rule="self.strategy != 'DeadLetter' || has(self.deadLetter)",message="strategy DeadLetter needs a deadLetter sink"
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'DeadLetter' || has(self.deadLetter)",message="strategy DeadLetter needs a deadLetter sink"
+// +kubebuilder:validation:XValidation:rule="!has(self.retryBackoff) || duration(self.retryBackoff) > duration('0s')",message="retryBackoff must be a positive duration, e.g. 100ms"
 type ErrorPolicy struct {
 	// strategy is FailFast, DeadLetter or Skip. Defaults to FailFast.
 	// +kubebuilder:default=FailFast
@@ -273,6 +288,8 @@ const (
 )
 
 // RuntimeSpec tunes the engine.
+// +kubebuilder:validation:XValidation:rule="!has(self.batchLinger) || duration(self.batchLinger) >= duration('0s')",message="batchLinger must be a duration of at least 0s, e.g. 5ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.shutdownTimeout) || duration(self.shutdownTimeout) > duration('0s')",message="shutdownTimeout must be a positive duration, e.g. 30s"
 type RuntimeSpec struct {
 	// mode is pipelined (the default) or direct.
 	// +optional
@@ -302,6 +319,9 @@ type RuntimeSpec struct {
 
 // HealthSpec sets the thresholds of the engine's health checks. A check that
 // crosses its threshold turns the verdict Degraded.
+// +kubebuilder:validation:XValidation:rule="!has(self.queueSustained) || duration(self.queueSustained) > duration('0s')",message="queueSustained must be a positive duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.rateBaseline) || duration(self.rateBaseline) > duration('0s')",message="rateBaseline must be a positive duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.errorWindow) || duration(self.errorWindow) > duration('0s')",message="errorWindow must be a positive duration"
 type HealthSpec struct {
 	// queueUtilizationPercent: a channel fuller than this, for all of
 	// queueSustained, is congested. Defaults to 80.
@@ -359,6 +379,13 @@ type StreamQueryStatus struct {
 	// readyReplicas is the number of engine pods that are ready.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// ready is readyReplicas/replicas, for display.
+	// +optional
+	Ready string `json:"ready,omitempty"`
+	// selector is the label selector of the engine pods, for the scale
+	// subresource.
+	// +optional
+	Selector string `json:"selector,omitempty"`
 	// health is Healthy, Degraded, Unhealthy or Unknown.
 	// +optional
 	Health Health `json:"health,omitempty"`
@@ -425,7 +452,16 @@ type Throughput struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=sq
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=sq,categories=sluice
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.ready`
+// +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
+// +kubebuilder:printcolumn:name="Backpressure",type=string,JSONPath=`.status.backpressure.level`
+// +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Input/s",type=string,JSONPath=`.status.throughput.inputRecordsPerSecond`,priority=1
+// +kubebuilder:printcolumn:name="Last Error",type=string,JSONPath=`.status.lastError`,priority=1
 type StreamQuery struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -80,6 +80,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if len(s.Sources) == 0 {
 		ps.Add("spec.sources", "at least one source is required")
 	}
+	if len(s.Sources) > 16 {
+		ps.Add("spec.sources", "at most 16 sources are allowed, found %d", len(s.Sources))
+	}
 	seen := map[string]int{}
 	for i, src := range s.Sources {
 		f := fmt.Sprintf("spec.sources[%d]", i)

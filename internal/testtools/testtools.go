@@ -4,6 +4,7 @@
 package testtools
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,4 +28,32 @@ func Path(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not built; hack/test.sh builds it with hack/tools.sh", name)
 	return ""
+}
+
+// KubebuilderAssets returns the directory of kube-apiserver, etcd and kubectl
+// that hack/envtest.sh builds, and sets KUBEBUILDER_ASSETS to it for envtest.
+// It returns "" when they are not built and not required.
+func KubebuilderAssets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	cache := os.Getenv("SLUICE_TOOLS")
+	if cache == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(base, "sluice-tools")
+	}
+	matches, _ := filepath.Glob(filepath.Join(cache, "envtest-*", "kube-apiserver"))
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		if _, err := os.Stat(filepath.Join(dir, "etcd")); err == nil {
+			return dir, os.Setenv("KUBEBUILDER_ASSETS", dir)
+		}
+	}
+	if os.Getenv("SLUICE_REQUIRE_TOOLS") != "" {
+		return "", errors.New("kube-apiserver and etcd are missing: hack/envtest.sh builds them")
+	}
+	return "", nil
 }

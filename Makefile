@@ -1,0 +1,36 @@
+# Developer entry points. CI runs .ci/run, which runs hack/test.sh.
+TOOLS := $(shell hack/tools.sh)
+CONTROLLER_GEN := $(TOOLS)/controller-gen
+IMG ?= ghcr.io/sluice-dev/sluice-manager:dev
+ENGINE_IMG ?= ghcr.io/sluice-dev/sluice-engine:dev
+
+.PHONY: all build test generate manifests deploy undeploy docker-build
+
+all: generate build
+
+build:
+	go build -o bin/engine ./cmd/engine
+	go build -o bin/manager ./cmd/manager
+
+test:
+	hack/test.sh
+
+## generate: deep-copy functions of the API types.
+generate:
+	$(CONTROLLER_GEN) object paths=./api/...
+
+## manifests: the CRD and the RBAC role from the kubebuilder markers.
+manifests:
+	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+## deploy: the CRD, RBAC and the manager, through kustomize.
+deploy: manifests
+	kubectl apply -k config/default
+
+undeploy:
+	kubectl delete -k config/default
+
+docker-build:
+	docker build -f Dockerfile.manager -t $(IMG) .
+	docker build -f Dockerfile.engine -t $(ENGINE_IMG) .

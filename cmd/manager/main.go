@@ -1,0 +1,84 @@
+// Command manager is the Sluice operator: it reconciles StreamQuery resources
+// into engine Deployments and reports the engines' health on their status.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/controllers"
+)
+
+// defaultEngineImage is the engine image of queries that name none.
+const defaultEngineImage = "ghcr.io/sluice-dev/sluice-engine:latest"
+
+func main() {
+	var (
+		metricsAddr, probeAddr, engineImage string
+		leaderElect                         bool
+		pollInterval                        time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the manager's own metrics; 0 disables them")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that one of several replicas reconciles")
+	flag.DurationVar(&pollInterval, "poll-interval", 15*time.Second, "how often each running query's engines are polled for /status")
+	flag.StringVar(&engineImage, "engine-image", defaultEngineImage, "the engine image of queries that do not set spec.image")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		fail(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		fail(err)
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "sluice-operator.streaming.sluice.dev",
+	})
+	if err != nil {
+		fail(fmt.Errorf("creating the manager: %w", err))
+	}
+	r := &controllers.StreamQueryReconciler{
+		Client:       mgr.GetClient(),
+		Scheme:       mgr.GetScheme(),
+		Recorder:     mgr.GetEventRecorder("sluice-operator"),
+		EngineImage:  engineImage,
+		PollInterval: pollInterval,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		fail(fmt.Errorf("setting up the StreamQuery controller: %w", err))
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		fail(err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		fail(err)
+	}
+	log.Info("starting the manager", "engineImage", engineImage, "pollInterval", pollInterval)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fail(fmt.Errorf("running the manager: %w", err))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "manager:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,191 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// Labels and annotations the operator puts on what it creates.
+const (
+	LabelQuery          = "sluice.dev/query"
+	AnnotationSpecHash  = "sluice.dev/spec-hash"
+	engineContainerName = "engine"
+	manifestKey         = "query.yaml"
+	manifestDir         = "/etc/sluice"
+)
+
+// childName is the name of every object created for a query: a ConfigMap, a
+// Deployment and a Service, each of its own kind, so one name is enough and
+// names stay deterministic for idempotent creates.
+func childName(sq *v1alpha1.StreamQuery) string { return sq.Name + "-engine" }
+
+// selectorLabels select a query's engine pods.
+func selectorLabels(sq *v1alpha1.StreamQuery) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":     "sluice-engine",
+		"app.kubernetes.io/instance": sq.Name,
+		LabelQuery:                   sq.Name,
+	}
+}
+
+func objectLabels(sq *v1alpha1.StreamQuery) map[string]string {
+	l := selectorLabels(sq)
+	l["app.kubernetes.io/managed-by"] = "sluice-operator"
+	l["app.kubernetes.io/component"] = "engine"
+	return l
+}
+
+// renderManifest is the engine's configuration: the query's own manifest,
+// defaulted, without status, so the engine runs exactly what was applied.
+func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
+	spec := sq.Spec.DeepCopy()
+	spec.Default()
+	doc := v1alpha1.StreamQuery{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: sq.Name, Namespace: sq.Namespace},
+		Spec:       *spec,
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, "", fmt.Errorf("rendering the manifest: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return b, hex.EncodeToString(sum[:8]), nil
+}
+
+// engineReplicas is how many engine pods the spec asks for.
+func engineReplicas(sq *v1alpha1.StreamQuery) int32 {
+	if sq.Spec.Suspend {
+		return 0
+	}
+	if sq.Spec.Replicas != nil {
+		return *sq.Spec.Replicas
+	}
+	return 1
+}
+
+// mutateConfigMap sets the desired state of the query's ConfigMap.
+func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []byte) {
+	cm.Labels = objectLabels(sq)
+	cm.Data = map[string]string{manifestKey: string(manifest)}
+}
+
+// mutateDeployment sets the desired state of the engine Deployment.
+//
+// A Deployment, not a StatefulSet: engines are interchangeable. Kafka
+// consumer groups assign partitions at run time and stateful operators keep
+// their state in changelog topics, so no pod needs a stable name or its own
+// volume, and a Deployment rolls a spec change out with a surge.
+func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, hash string) {
+	d.Labels = objectLabels(sq)
+	replicas := engineReplicas(sq)
+	d.Spec.Replicas = &replicas
+	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
+
+	port := strconv.Itoa(enginestatus.Port)
+	t := &d.Spec.Template
+	t.Labels = objectLabels(sq)
+	t.Annotations = map[string]string{
+		AnnotationSpecHash:     hash,
+		"prometheus.io/scrape": "true",
+		"prometheus.io/port":   port,
+		"prometheus.io/path":   "/metrics",
+	}
+	grace := int64(shutdownSeconds(sq) + 10)
+	t.Spec.TerminationGracePeriodSeconds = &grace
+	nonRoot, noEscalation, readOnly := true, false, true
+	t.Spec.SecurityContext = &corev1.PodSecurityContext{
+		RunAsNonRoot:   &nonRoot,
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	t.Spec.Volumes = []corev1.Volume{{
+		Name: "manifest",
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: childName(sq)},
+		}},
+	}}
+	probe := func(path string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+			PeriodSeconds:    period,
+			TimeoutSeconds:   2,
+			FailureThreshold: 3,
+		}
+	}
+	t.Spec.Containers = []corev1.Container{{
+		Name:  engineContainerName,
+		Image: image,
+		Args: []string{
+			"run", "-f", manifestDir + "/" + manifestKey,
+			"--http", ":" + port, "--log-format", "json", "--progress", "never",
+		},
+		Env: []corev1.EnvVar{
+			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+			{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		},
+		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
+		LivenessProbe:  probe("/healthz", 10),
+		ReadinessProbe: probe("/readyz", 5),
+		Resources:      sq.Spec.Resources,
+		VolumeMounts:   []corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &noEscalation,
+			ReadOnlyRootFilesystem:   &readOnly,
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}}
+}
+
+func shutdownSeconds(sq *v1alpha1.StreamQuery) int {
+	if t := sq.Spec.Runtime.ShutdownTimeout; t != nil {
+		return int(t.Duration.Seconds())
+	}
+	return int(v1alpha1.DefaultShutdownTimeout.Seconds())
+}
+
+// mutateService sets the desired state of the Service of the engines' HTTP
+// port: status, metrics and probes.
+func mutateService(s *corev1.Service, sq *v1alpha1.StreamQuery) {
+	s.Labels = objectLabels(sq)
+	s.Spec.Selector = selectorLabels(sq)
+	s.Spec.Ports = []corev1.ServicePort{{
+		Name: "http", Port: enginestatus.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP,
+	}}
+}
+
+// describeProblems renders a spec's problems for a condition message, with
+// the line and column of problems inside the query.
+func describeProblems(spec *v1alpha1.StreamQuerySpec, ps v1alpha1.Problems) string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		if p.Field == "spec.query" && p.Offset >= 0 {
+			line, col := lineColumn(spec.Query, p.Offset)
+			msgs[i] = fmt.Sprintf("spec.query: line %d, column %d: %s", line, col, p.Message)
+			continue
+		}
+		msgs[i] = p.Field + ": " + p.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// lineColumn turns a byte offset in text into a 1-based line and column.
+func lineColumn(text string, offset int) (int, int) {
+	offset = min(offset, len(text))
+	before := text[:offset]
+	line := strings.Count(before, "\n") + 1
+	col := offset - strings.LastIndexByte(before, '\n')
+	return line, col
+}

@@ -1,0 +1,424 @@
+// Package controllers holds the operator's reconcilers.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+)
+
+// Condition types and reasons.
+const (
+	ConditionReady       = "Ready"
+	ConditionProgressing = "Progressing"
+	ConditionDegraded    = "Degraded"
+
+	ReasonInvalidQuery    = "InvalidQuery"
+	ReasonSuspended       = "Suspended"
+	ReasonRunning         = "Running"
+	ReasonPodsNotReady    = "PodsNotReady"
+	ReasonRollingOut      = "RollingOut"
+	ReasonRolledOut       = "RolledOut"
+	ReasonCrashLoop       = "CrashLoopBackOff"
+	ReasonEngineDegraded  = "EngineDegraded"
+	ReasonEngineUnhealthy = "EngineUnhealthy"
+	ReasonHealthy         = "Healthy"
+)
+
+// StreamQueryReconciler runs each StreamQuery as a Deployment of engines and
+// folds the engines' own /status into the StreamQuery's status.
+type StreamQueryReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// EngineImage is the engine image of queries that do not name one.
+	EngineImage string
+	// PollInterval is how often a running query's engines are polled.
+	PollInterval time.Duration
+	// EngineAddress resolves a pod to its engine's HTTP address.
+	EngineAddress EngineAddress
+	// HTTPClient polls the engines; nil uses a client without keep-alives.
+	HTTPClient *http.Client
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=streaming.sluice.dev,resources=streamqueries,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=streaming.sluice.dev,resources=streamqueries/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=streaming.sluice.dev,resources=streamqueries/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one StreamQuery's engines to its spec and its status to
+// what the cluster and the engines say.
+func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+
+	// 1. Load the query.
+	var sq v1alpha1.StreamQuery
+	if err := r.Get(ctx, req.NamespacedName, &sq); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	old := sq.Status.DeepCopy()
+	status := v1alpha1.StreamQueryStatus{ObservedGeneration: sq.Generation, Conditions: old.Conditions}
+
+	// 2. Check it with the engine's own planner. An invalid query creates
+	// nothing; engines of an earlier, valid version keep running.
+	if _, _, err := pipeline.Plan(sq.Spec.DeepCopy()); err != nil {
+		var ps v1alpha1.Problems
+		msg := err.Error()
+		if errors.As(err, &ps) {
+			msg = describeProblems(&sq.Spec, ps)
+		}
+		status.Phase = v1alpha1.PhaseFailed
+		status.Health = v1alpha1.HealthUnknown
+		status.LastError = msg
+		r.setCondition(&status, &sq, ConditionReady, metav1.ConditionFalse, ReasonInvalidQuery, msg)
+		r.setCondition(&status, &sq, ConditionProgressing, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
+		r.setCondition(&status, &sq, ConditionDegraded, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
+		return ctrl.Result{}, r.writeStatus(ctx, &sq, old, status)
+	}
+
+	// 3. Create or update what the query owns: its manifest, its engines and
+	// their Service.
+	manifest, hash, err := renderManifest(&sq)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	if err := r.apply(ctx, &sq, cm, func() { mutateConfigMap(cm, &sq, manifest) }); err != nil {
+		return ctrl.Result{}, err
+	}
+	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	image := sq.Spec.Image
+	if image == "" {
+		image = r.EngineImage
+	}
+	if err := r.apply(ctx, &sq, deploy, func() { mutateDeployment(deploy, &sq, image, hash) }); err != nil {
+		return ctrl.Result{}, err
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	if err := r.apply(ctx, &sq, svc, func() { mutateService(svc, &sq) }); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	// 4. Rebuild the status from the cluster and the engines.
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(sq.Namespace), client.MatchingLabels(selectorLabels(&sq))); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing engine pods: %w", err)
+	}
+	r.observe(ctx, &sq, deploy, pods.Items, old, &status)
+	log.V(1).Info("reconciled", "phase", status.Phase, "health", status.Health, "ready", status.Ready)
+
+	// 5. Write the status if it changed, and poll again later.
+	if err := r.writeStatus(ctx, &sq, old, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.PollInterval}, nil
+}
+
+// apply creates or updates an owned object, idempotently.
+func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQuery, obj client.Object, mutate func()) error {
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+		mutate()
+		return controllerutil.SetControllerReference(sq, obj, r.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("applying %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// observe fills status from the Deployment, the pods and the engines.
+func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.StreamQuery, deploy *appsv1.Deployment, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus) {
+	desired := engineReplicas(sq)
+	sel, _ := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: selectorLabels(sq)})
+	status.Selector = sel.String()
+	status.Replicas = desired
+
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	var ready []*corev1.Pod
+	crashLooping := ""
+	for i := range pods {
+		pod := &pods[i]
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cs := range pod.Status.ContainerStatuses {
+			if cs.Name != engineContainerName {
+				continue
+			}
+			status.Restarts += cs.RestartCount
+			if w := cs.State.Waiting; w != nil && w.Reason == ReasonCrashLoop {
+				crashLooping = pod.Name
+			}
+		}
+		if podReady(pod) {
+			ready = append(ready, pod)
+		}
+	}
+	status.ReadyReplicas = int32(len(ready))
+	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
+
+	reports := r.poller().poll(ctx, ready)
+	health, pressure, in, out, lastError := foldReports(reports)
+	status.Health = health
+	if len(ready) == 0 {
+		status.Health = v1alpha1.HealthUnknown
+		if desired == 0 {
+			status.Health = ""
+		}
+	}
+	if pressure != nil {
+		pressure.Since = backpressureSince(old, pressure.Level, r.now())
+		status.Backpressure = pressure
+	}
+	if len(ready) > 0 {
+		status.Throughput = &v1alpha1.Throughput{
+			InputRecordsPerSecond:  strconv.FormatFloat(in, 'f', 0, 64),
+			OutputRecordsPerSecond: strconv.FormatFloat(out, 'f', 0, 64),
+		}
+	}
+	status.LastError = lastError
+
+	rollingOut := deploy.Status.ObservedGeneration < deploy.Generation ||
+		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || status.ReadyReplicas < desired
+	switch {
+	case sq.Spec.Suspend:
+		status.Phase = v1alpha1.PhaseSuspended
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonSuspended, "the query is suspended")
+	case crashLooping != "":
+		status.Phase = v1alpha1.PhaseDegraded
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonCrashLoop, "engine pod "+crashLooping+" is crash-looping")
+	case status.ReadyReplicas == 0:
+		status.Phase = v1alpha1.PhasePending
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonPodsNotReady, fmt.Sprintf("%d of %d engines ready", status.ReadyReplicas, desired))
+	case status.Health == v1alpha1.Degraded || status.Health == v1alpha1.Unhealthy:
+		status.Phase = v1alpha1.PhaseDegraded
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, string(status.Health), "engines report "+string(status.Health))
+	default:
+		status.Phase = v1alpha1.PhaseRunning
+		cond, reason := metav1.ConditionTrue, ReasonRunning
+		if status.ReadyReplicas < desired {
+			cond, reason = metav1.ConditionFalse, ReasonPodsNotReady
+		}
+		r.setCondition(status, sq, ConditionReady, cond, reason, fmt.Sprintf("%d of %d engines ready", status.ReadyReplicas, desired))
+	}
+	if rollingOut && !sq.Spec.Suspend {
+		r.setCondition(status, sq, ConditionProgressing, metav1.ConditionTrue, ReasonRollingOut,
+			fmt.Sprintf("%d of %d engines updated and ready", min(deploy.Status.UpdatedReplicas, status.ReadyReplicas), desired))
+	} else {
+		r.setCondition(status, sq, ConditionProgressing, metav1.ConditionFalse, ReasonRolledOut, "every engine runs the current spec")
+	}
+	switch {
+	case crashLooping != "":
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonCrashLoop,
+			fmt.Sprintf("engine pod %s is crash-looping (%d restarts in all)", crashLooping, status.Restarts))
+	case status.Health == v1alpha1.Unhealthy:
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineUnhealthy, "an engine reports Unhealthy: "+lastError)
+	case status.Health == v1alpha1.Degraded:
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineDegraded, degradedMessage(reports))
+	default:
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
+	}
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// healthRank orders verdicts from best to worst; an unreachable engine is
+// Unknown, worse than Healthy but not worse than a problem an engine reports.
+var healthRank = map[v1alpha1.Health]int{
+	v1alpha1.Healthy: 0, v1alpha1.HealthUnknown: 1, v1alpha1.Degraded: 2, v1alpha1.Unhealthy: 3,
+}
+
+var levelRank = map[string]int{"None": 0, "Low": 1, "Medium": 2, "High": 3}
+
+// foldReports combines the engines' reports: the worst health and
+// backpressure, the summed rates, and the first last error.
+func foldReports(reports []engineReport) (v1alpha1.Health, *v1alpha1.Backpressure, float64, float64, string) {
+	health := v1alpha1.Healthy
+	var pressure *v1alpha1.Backpressure
+	var maxUtil, in, out float64
+	lastError := ""
+	for _, rep := range reports {
+		h := v1alpha1.HealthUnknown
+		if rep.doc != nil {
+			h = v1alpha1.Health(rep.doc.Health)
+			if _, known := healthRank[h]; !known {
+				h = v1alpha1.HealthUnknown
+			}
+			in += rep.doc.Rates.Input
+			out += rep.doc.Rates.Output
+			bp := rep.doc.Backpressure
+			if pressure == nil || levelRank[bp.Level] > levelRank[pressure.Level] ||
+				levelRank[bp.Level] == levelRank[pressure.Level] && bp.MaxUtilization > maxUtil {
+				pressure = &v1alpha1.Backpressure{Level: bp.Level}
+				maxUtil = bp.MaxUtilization
+			}
+			if lastError == "" && rep.doc.LastError != "" {
+				lastError = rep.pod + ": " + rep.doc.LastError
+			}
+		}
+		if healthRank[h] > healthRank[health] {
+			health = h
+		}
+	}
+	if pressure != nil {
+		pressure.MaxQueueUtilization = strconv.FormatFloat(maxUtil, 'f', 2, 64)
+	}
+	return health, pressure, in, out, lastError
+}
+
+// degradedMessage names the engines' failing checks.
+func degradedMessage(reports []engineReport) string {
+	for _, rep := range reports {
+		if rep.doc == nil {
+			continue
+		}
+		for _, c := range rep.doc.Checks {
+			if c.Status != "Healthy" {
+				return fmt.Sprintf("engine %s: %s check: %s", rep.pod, c.Name, c.Message)
+			}
+		}
+	}
+	return "an engine reports Degraded"
+}
+
+// backpressureSince keeps the time of the last change of level: the one
+// field of the status that is history rather than observation.
+func backpressureSince(old *v1alpha1.StreamQueryStatus, level string, now time.Time) *metav1.Time {
+	if bp := old.Backpressure; bp != nil && bp.Level == level && bp.Since != nil {
+		return bp.Since
+	}
+	t := metav1.NewTime(now.Truncate(time.Second))
+	return &t
+}
+
+// setCondition sets a condition for the current generation; its transition
+// time changes only when its status does.
+func (r *StreamQueryReconciler) setCondition(status *v1alpha1.StreamQueryStatus, sq *v1alpha1.StreamQuery, typ string, cond metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: typ, Status: cond, Reason: reason, Message: msg, ObservedGeneration: sq.Generation,
+		LastTransitionTime: metav1.NewTime(r.now()),
+	})
+}
+
+// writeStatus writes the status through the status subresource if it
+// changed, and records an event when the phase or health changes.
+func (r *StreamQueryReconciler) writeStatus(ctx context.Context, sq *v1alpha1.StreamQuery, old *v1alpha1.StreamQueryStatus, status v1alpha1.StreamQueryStatus) error {
+	if equality.Semantic.DeepEqual(*old, status) {
+		return nil
+	}
+	sq.Status = status
+	if err := r.Status().Update(ctx, sq); err != nil {
+		if apierrors.IsConflict(err) {
+			return err // requeued by the controller; the next read is fresh
+		}
+		return fmt.Errorf("writing status: %w", err)
+	}
+	if r.Recorder != nil {
+		if old.Phase != status.Phase {
+			kind := corev1.EventTypeNormal
+			if status.Phase == v1alpha1.PhaseFailed || status.Phase == v1alpha1.PhaseDegraded {
+				kind = corev1.EventTypeWarning
+			}
+			msg := fmt.Sprintf("phase %s → %s", phaseOrNone(old.Phase), status.Phase)
+			if c := meta.FindStatusCondition(status.Conditions, ConditionReady); c != nil {
+				msg += ": " + c.Message
+			}
+			r.Recorder.Eventf(sq, nil, kind, "PhaseChanged", "Reconcile", "%s", msg)
+		}
+		if old.Health != status.Health && status.Health != "" {
+			kind := corev1.EventTypeNormal
+			if status.Health != v1alpha1.Healthy {
+				kind = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(sq, nil, kind, "HealthChanged", "Reconcile", "health %s → %s", phaseOrNone(v1alpha1.Phase(old.Health)), status.Health)
+		}
+	}
+	return nil
+}
+
+func phaseOrNone(p v1alpha1.Phase) string {
+	if p == "" {
+		return "None"
+	}
+	return string(p)
+}
+
+func (r *StreamQueryReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *StreamQueryReconciler) poller() *statusPoller {
+	c := r.HTTPClient
+	if c == nil {
+		c = http.DefaultClient
+	}
+	addr := r.EngineAddress
+	if addr == nil {
+		addr = PodIPAddress
+	}
+	return &statusPoller{client: c, address: addr, attempts: 3, timeout: 2 * time.Second}
+}
+
+// SetupWithManager registers the reconciler: it watches StreamQueries, what
+// they own, and their engine pods, whose readiness and restarts are status.
+func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.PollInterval <= 0 {
+		r.PollInterval = 15 * time.Second
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.StreamQuery{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Service{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToQuery)).
+		Named("streamquery").
+		Complete(r)
+}
+
+// podToQuery maps an engine pod to the query it runs.
+func podToQuery(_ context.Context, obj client.Object) []reconcile.Request {
+	name, ok := obj.GetLabels()[LabelQuery]
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}

@@ -1,0 +1,254 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func newQuery(ns, name, query string) *v1alpha1.StreamQuery {
+	return &v1alpha1.StreamQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "trades", Datagen: &v1alpha1.DatagenSource{Generator: "trades", Rate: 100}}},
+			Query:   query,
+			Sink:    v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		},
+	}
+}
+
+func getQuery(t *testing.T, sq *v1alpha1.StreamQuery) *v1alpha1.StreamQuery {
+	t.Helper()
+	var got v1alpha1.StreamQuery
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(sq), &got); err != nil {
+		t.Fatal(err)
+	}
+	return &got
+}
+
+func key(sq *v1alpha1.StreamQuery) types.NamespacedName {
+	return types.NamespacedName{Namespace: sq.Namespace, Name: childName(sq)}
+}
+
+// TestCreate: a valid query gets its ConfigMap, Deployment and Service, each
+// owned by it, with the engine's image, arguments and probes.
+func TestCreate(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "trades", "SELECT symbol, price FROM trades WHERE price > 100")
+	sq.Spec.Replicas = ptr(int32(2))
+	sq.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("256Mi")}}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	var d appsv1.Deployment
+	var svc corev1.Service
+	eventually(t, 10*time.Second, func() error {
+		for _, obj := range []client.Object{&cm, &d, &svc} {
+			if err := k8s.Get(ctx, key(sq), obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	owner := getQuery(t, sq)
+	for _, obj := range []client.Object{&cm, &d, &svc} {
+		refs := obj.GetOwnerReferences()
+		if len(refs) != 1 || refs[0].UID != owner.UID || refs[0].Controller == nil || !*refs[0].Controller {
+			t.Errorf("%T %s owner references %+v; want the StreamQuery as controller", obj, obj.GetName(), refs)
+		}
+	}
+	if m := cm.Data[manifestKey]; !strings.Contains(m, "kind: StreamQuery") || !strings.Contains(m, "WHERE price > 100") {
+		t.Errorf("ConfigMap manifest:\n%s", m)
+	}
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %d; want 2", *d.Spec.Replicas)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != testImage || strings.Join(c.Args, " ") != "run -f /etc/sluice/query.yaml --http :8080 --log-format json --progress never" {
+		t.Errorf("container image %q args %q", c.Image, c.Args)
+	}
+	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("probes %+v %+v; want /healthz and /readyz", c.LivenessProbe.HTTPGet, c.ReadinessProbe.HTTPGet)
+	}
+	if c.Resources.Limits.Memory().String() != "256Mi" {
+		t.Errorf("resources %+v; want the spec's", c.Resources)
+	}
+	ann := d.Spec.Template.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != "8080" || ann[AnnotationSpecHash] == "" {
+		t.Errorf("pod template annotations %v", ann)
+	}
+	if svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[LabelQuery] != sq.Name {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		if got.Status.Phase != v1alpha1.PhasePending || got.Status.Ready != "0/2" || got.Status.Selector == "" {
+			return fmt.Errorf("status %+v; want Pending, 0/2 and a selector", got.Status)
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+		if c == nil || c.ObservedGeneration != got.Generation {
+			return fmt.Errorf("Ready condition %+v; want one for generation %d", c, got.Generation)
+		}
+		return nil
+	})
+}
+
+// TestInvalidQuery: a query the planner rejects gets Ready=False with reason
+// InvalidQuery and the position of the problem, and no workload.
+func TestInvalidQuery(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "bad", "SELECT symbol,\n       nope\nFROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		c := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonInvalidQuery {
+			return fmt.Errorf("Ready condition %+v; want False, InvalidQuery", c)
+		}
+		if !strings.Contains(c.Message, `spec.query: line 2, column 8: unknown column "nope"`) {
+			return fmt.Errorf("message %q; want the line and column of the unknown column", c.Message)
+		}
+		if got.Status.Phase != v1alpha1.PhaseFailed {
+			return fmt.Errorf("phase %s; want Failed", got.Status.Phase)
+		}
+		return nil
+	})
+	var d appsv1.Deployment
+	if err := k8s.Get(ctx, key(sq), &d); !apierrors.IsNotFound(err) {
+		t.Errorf("Get Deployment = %v; want NotFound", err)
+	}
+}
+
+// TestUpdateSuspendResume: a spec change rolls the pods through a new template
+// hash; suspend scales to zero; resume restores the replicas.
+func TestUpdateSuspendResume(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "rolling", "SELECT symbol FROM trades")
+	sq.Spec.Replicas = ptr(int32(3))
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	hash := d.Spec.Template.Annotations[AnnotationSpecHash]
+
+	update := func(mutate func(*v1alpha1.StreamQuery)) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			got := getQuery(t, sq)
+			mutate(got)
+			return k8s.Update(ctx, got)
+		})
+	}
+	update(func(q *v1alpha1.StreamQuery) { q.Spec.Query = "SELECT symbol, price FROM trades" })
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		if h := d.Spec.Template.Annotations[AnnotationSpecHash]; h == hash {
+			return fmt.Errorf("template hash still %s after a spec change", h)
+		}
+		return nil
+	})
+
+	update(func(q *v1alpha1.StreamQuery) { q.Spec.Suspend = true })
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		got := getQuery(t, sq)
+		if *d.Spec.Replicas != 0 || got.Status.Phase != v1alpha1.PhaseSuspended {
+			return fmt.Errorf("replicas %d, phase %s; want 0, Suspended", *d.Spec.Replicas, got.Status.Phase)
+		}
+		return nil
+	})
+	update(func(q *v1alpha1.StreamQuery) { q.Spec.Suspend = false })
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		if got := getQuery(t, sq); *d.Spec.Replicas != 3 || got.Status.Phase == v1alpha1.PhaseSuspended {
+			return fmt.Errorf("replicas %d, phase %s; want 3 and not Suspended", *d.Spec.Replicas, got.Status.Phase)
+		}
+		return nil
+	})
+}
+
+// enginePod creates a pod of the query's engines, as its Deployment would,
+// and sets its status, as a kubelet would.
+func enginePod(t *testing.T, sq *v1alpha1.StreamQuery, name string, ready bool, restarts int32, waiting string) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sq.Namespace, Name: name, Labels: objectLabels(sq)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: engineContainerName, Image: testImage}}},
+	}
+	if err := k8s.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	readyStatus := corev1.ConditionFalse
+	if ready {
+		readyStatus = corev1.ConditionTrue
+	}
+	cs := corev1.ContainerStatus{Name: engineContainerName, Image: testImage, RestartCount: restarts, Ready: ready}
+	if waiting != "" {
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waiting}
+	} else {
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.Now()}
+	}
+	pod.Status = corev1.PodStatus{
+		Phase:             corev1.PodRunning,
+		PodIP:             "127.0.0.1",
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: readyStatus}},
+		ContainerStatuses: []corev1.ContainerStatus{cs},
+	}
+	if err := k8s.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+// TestRestartsAndCrashLoop: container restarts add up on the status, and a
+// crash-looping engine makes the query Degraded.
+func TestRestartsAndCrashLoop(t *testing.T) {
+	sq := newQuery(newNamespace(t), "crashy", "SELECT symbol FROM trades")
+	sq.Spec.Replicas = ptr(int32(2))
+	if err := k8s.Create(context.Background(), sq); err != nil {
+		t.Fatal(err)
+	}
+	enginePod(t, sq, "crashy-engine-a", false, 2, "")
+	enginePod(t, sq, "crashy-engine-b", false, 5, ReasonCrashLoop)
+	eventually(t, 15*time.Second, func() error {
+		got := getQuery(t, sq)
+		if got.Status.Restarts != 7 {
+			return fmt.Errorf("restarts %d; want 7", got.Status.Restarts)
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, ConditionDegraded)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonCrashLoop || !strings.Contains(c.Message, "crashy-engine-b") {
+			return fmt.Errorf("Degraded condition %+v; want True, CrashLoopBackOff, naming the pod", c)
+		}
+		if got.Status.Phase != v1alpha1.PhaseDegraded {
+			return fmt.Errorf("phase %s; want Degraded", got.Status.Phase)
+		}
+		return nil
+	})
+}
+
+func mustQuantity(s string) resourceQuantity { return mustParse(s) }

@@ -1,0 +1,155 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/testtools"
+)
+
+// The suite runs a real kube-apiserver and etcd (envtest, built by
+// hack/envtest.sh), the reconciler in a real manager, and asserts through a
+// direct client to the API server, not the manager's cache.
+var (
+	cfg       *rest.Config
+	k8s       client.Client
+	scheme    = runtime.NewScheme()
+	testEnv   *envtest.Environment
+	assetsDir string
+	// engineAddrs maps a pod's name to the address of the engine process
+	// that stands in for it: there is no kubelet here to run pods.
+	engineAddrs sync.Map
+	// engineBin is a real engine binary, for the test that polls one.
+	engineBin string
+)
+
+const testImage = "example.test/sluice-engine:test"
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	dir, err := testtools.KubebuilderAssets()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if dir == "" {
+		fmt.Fprintln(os.Stderr, "skipping the envtest suite: kube-apiserver and etcd are not built (hack/envtest.sh)")
+		return 0
+	}
+	assetsDir = dir
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: dir,
+	}
+	cfg, err = testEnv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer testEnv.Stop()
+	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+
+	tmp, err := os.MkdirTemp("", "controllers-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	engineBin = filepath.Join(tmp, "engine")
+	if out, err := exec.Command("go", "build", "-o", engineBin, "../cmd/engine").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the engine: %v\n%s", err, out)
+		return 1
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r := &StreamQueryReconciler{
+		Client:       mgr.GetClient(),
+		Scheme:       mgr.GetScheme(),
+		Recorder:     mgr.GetEventRecorder("sluice-operator"),
+		EngineImage:  testImage,
+		PollInterval: 500 * time.Millisecond,
+		EngineAddress: func(pod *corev1.Pod) string {
+			if a, ok := engineAddrs.Load(pod.Name); ok {
+				return a.(string)
+			}
+			return PodIPAddress(pod)
+		},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	code := m.Run()
+	cancel()
+	<-done
+	return code
+}
+
+// eventually polls cond until it returns nil, failing the test with its last
+// error after timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	ns.GenerateName = "sq-test-"
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
