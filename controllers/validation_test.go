@@ -35,7 +35,9 @@ func TestCRDValidation(t *testing.T) {
 		}, "Duplicate value"},
 		{"bad source name", func(s map[string]any) { s["sources"].([]any)[0].(map[string]any)["name"] = "Trades!" }, "spec.sources[0].name: Invalid value"},
 		{"bad format", func(s map[string]any) { s["sources"].([]any)[0].(map[string]any)["format"] = "xml" }, `Unsupported value: "xml"`},
-		{"two sinks", func(s map[string]any) { s["sink"] = map[string]any{"stdout": map[string]any{}, "null": map[string]any{}} }, "set exactly one of stdout, file, null and kafka"},
+		{"two sinks", func(s map[string]any) {
+			s["sink"] = map[string]any{"stdout": map[string]any{}, "null": map[string]any{}}
+		}, "set exactly one of stdout, file, null and kafka"},
 		{"no sink", func(s map[string]any) { s["sink"] = map[string]any{} }, "set exactly one of stdout, file, null and kafka"},
 		{"empty query", func(s map[string]any) { s["query"] = "" }, "spec.query: Invalid value"},
 		{"dead letter without a sink", func(s map[string]any) { s["errorPolicy"] = map[string]any{"strategy": "DeadLetter"} }, "strategy DeadLetter needs a deadLetter sink"},
