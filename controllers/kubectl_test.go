@@ -76,3 +76,30 @@ func TestKubectlGet(t *testing.T) {
 func normalizeAge(s string) string {
 	return regexp.MustCompile(`(?m)(\s)\d+(?:\.\d+)?[smh](\s|$)`).ReplaceAllString(s, "${1}AGE$2")
 }
+
+// TestDeployManifests renders config/default with kubectl's kustomize, as
+// make deploy does, and has the API server check the sample query.
+func TestDeployManifests(t *testing.T) {
+	kubectl := testEnv.ControlPlane.KubeCtl()
+	stdout, stderr, err := kubectl.Run("kustomize", "../config/default")
+	if err != nil {
+		errOut, _ := io.ReadAll(stderr)
+		t.Fatalf("kubectl kustomize ../config/default: %v\n%s", err, errOut)
+	}
+	rendered, _ := io.ReadAll(stdout)
+	for _, want := range []string{
+		"kind: CustomResourceDefinition", "name: streamqueries.streaming.sluice.dev",
+		"kind: Deployment", "name: sluice-manager", "namespace: sluice-system",
+		"kind: ClusterRole", "name: sluice-manager-role", "kind: ServiceAccount",
+	} {
+		if !strings.Contains(string(rendered), want) {
+			t.Errorf("kustomize output lacks %q", want)
+		}
+	}
+	ns := newNamespace(t)
+	_, stderr, err = kubectl.Run("apply", "--dry-run=server", "-n", ns, "-f", "../config/samples/streaming_v1alpha1_streamquery.yaml")
+	if err != nil {
+		errOut, _ := io.ReadAll(stderr)
+		t.Errorf("the sample query does not pass the API server's validation: %v\n%s", err, errOut)
+	}
+}

@@ -1,0 +1,138 @@
+// Package argocd_test runs the Argo CD health check of StreamQuery, in the
+// Lua interpreter Argo CD embeds, against sample statuses.
+package argocd_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// toLua converts a JSON-decoded value to a Lua value, as Argo CD does.
+func toLua(L *lua.LState, v any) lua.LValue {
+	switch v := v.(type) {
+	case map[string]any:
+		t := L.NewTable()
+		for k, e := range v {
+			t.RawSetString(k, toLua(L, e))
+		}
+		return t
+	case []any:
+		t := L.NewTable()
+		for _, e := range v {
+			t.Append(toLua(L, e))
+		}
+		return t
+	case string:
+		return lua.LString(v)
+	case float64:
+		return lua.LNumber(v)
+	case bool:
+		return lua.LBool(v)
+	}
+	return lua.LNil
+}
+
+func health(t *testing.T, script string, sq *v1alpha1.StreamQuery) (string, string) {
+	t.Helper()
+	b, err := json.Marshal(sq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil {
+		t.Fatal(err)
+	}
+	L := lua.NewState()
+	defer L.Close()
+	L.SetGlobal("obj", toLua(L, obj))
+	if err := L.DoString(script); err != nil {
+		t.Fatalf("health.lua: %v", err)
+	}
+	hs, ok := L.Get(-1).(*lua.LTable)
+	if !ok {
+		t.Fatalf("health.lua returned %v", L.Get(-1))
+	}
+	return hs.RawGetString("status").String(), hs.RawGetString("message").String()
+}
+
+func cond(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: 2}
+}
+
+func TestHealthCheck(t *testing.T) {
+	script, err := os.ReadFile("health.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := func(st *v1alpha1.StreamQueryStatus) *v1alpha1.StreamQuery {
+		sq := &v1alpha1.StreamQuery{ObjectMeta: metav1.ObjectMeta{Name: "q", Generation: 2}}
+		if st != nil {
+			sq.Status = *st
+		}
+		return sq
+	}
+	tests := []struct {
+		name       string
+		status     *v1alpha1.StreamQueryStatus
+		want, text string
+	}{
+		{"not reconciled", nil, "Missing", "not reconciled"},
+		{"old generation", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseRunning, ObservedGeneration: 1}, "Progressing", "generation 2"},
+		{"suspended", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseSuspended, ObservedGeneration: 2}, "Suspended", "suspended"},
+		{"invalid query", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseFailed, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionFalse, "InvalidQuery", "spec.query: line 1, column 8: unknown column"),
+		}}, "Degraded", "line 1, column 8"},
+		{"crash loop", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseDegraded, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionFalse, "CrashLoopBackOff", "engine pod q-1 is crash-looping"),
+			cond("Degraded", metav1.ConditionTrue, "CrashLoopBackOff", "engine pod q-1 is crash-looping (7 restarts in all)"),
+		}}, "Degraded", "crash-looping"},
+		{"rolling out", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseRunning, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionFalse, "PodsNotReady", "1 of 2 engines ready"),
+			cond("Progressing", metav1.ConditionTrue, "RollingOut", "1 of 2 engines updated and ready"),
+			cond("Degraded", metav1.ConditionFalse, "Healthy", "no engine reports a problem"),
+		}}, "Progressing", "1 of 2"},
+		{"healthy", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseRunning, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionTrue, "Running", "2 of 2 engines ready"),
+			cond("Progressing", metav1.ConditionFalse, "RolledOut", "every engine runs the current spec"),
+			cond("Degraded", metav1.ConditionFalse, "Healthy", "no engine reports a problem"),
+		}}, "Healthy", "2 of 2"},
+		{"pending", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhasePending, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionFalse, "PodsNotReady", "0 of 1 engines ready"),
+		}}, "Progressing", "0 of 1"},
+	}
+	for _, tt := range tests {
+		got, msg := health(t, string(script), query(tt.status))
+		if got != tt.want || !strings.Contains(msg, tt.text) {
+			t.Errorf("%s: health %s %q; want %s with %q", tt.name, got, msg, tt.want, tt.text)
+		}
+	}
+}
+
+// TestConfigMapSnippet keeps the argocd-cm snippet's Lua equal to health.lua.
+func TestConfigMapSnippet(t *testing.T) {
+	script, err := os.ReadFile("health.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("argocd-cm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["resource.customizations.health.streaming.sluice.dev_StreamQuery"]; got != string(script) {
+		t.Errorf("argocd-cm.yaml's health check differs from health.lua")
+	}
+}
