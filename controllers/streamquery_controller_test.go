@@ -252,3 +252,21 @@ func TestRestartsAndCrashLoop(t *testing.T) {
 }
 
 func mustQuantity(s string) resourceQuantity { return mustParse(s) }
+
+// TestUnreachableEngine: a ready pod whose engine does not answer makes the
+// health Unknown; the reconcile goes on and the rest of the status is right.
+func TestUnreachableEngine(t *testing.T) {
+	sq := newQuery(newNamespace(t), "silent", "SELECT symbol FROM trades")
+	if err := k8s.Create(context.Background(), sq); err != nil {
+		t.Fatal(err)
+	}
+	pod := enginePod(t, sq, "silent-engine-0", true, 0, "")
+	engineAddrs.Store(pod.Name, "127.0.0.1:1") // nothing listens there
+	eventually(t, 20*time.Second, func() error {
+		got := getQuery(t, sq)
+		if got.Status.Health != v1alpha1.HealthUnknown || got.Status.Ready != "1/1" || got.Status.Phase != v1alpha1.PhaseRunning {
+			return fmt.Errorf("status %+v; want health Unknown, 1/1 ready, Running", got.Status)
+		}
+		return nil
+	})
+}

@@ -44,6 +44,7 @@ func TestCRDValidation(t *testing.T) {
 		{"unknown strategy", func(s map[string]any) { s["errorPolicy"] = map[string]any{"strategy": "Retry"} }, `Unsupported value: "Retry"`},
 		{"zero parallelism", func(s map[string]any) { s["runtime"] = map[string]any{"parallelism": int64(-1)} }, "spec.runtime.parallelism: Invalid value"},
 		{"negative replicas", func(s map[string]any) { s["replicas"] = int64(-1) }, "spec.replicas: Invalid value"},
+		{"zero replicas, not suspended", func(s map[string]any) { s["replicas"] = int64(0) }, "replicas must be at least 1, or 0 with suspend: true"},
 		{"bad duration", func(s map[string]any) { s["runtime"] = map[string]any{"batchLinger": "5 parsecs"} }, "batchLinger must be a duration"},
 		{"negative retries", func(s map[string]any) { s["errorPolicy"] = map[string]any{"maxRetries": int64(-2)} }, "spec.errorPolicy.maxRetries: Invalid value"},
 		{"bad mode", func(s map[string]any) { s["runtime"] = map[string]any{"mode": "turbo"} }, `Unsupported value: "turbo"`},

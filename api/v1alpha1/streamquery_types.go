@@ -7,6 +7,7 @@ import (
 
 // StreamQuerySpec is what a user asks for: sources, one SQL query over them, a sink
 // for its results and a policy for records that cannot be processed.
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.

@@ -210,8 +210,8 @@ func (s *StreamQuerySpec) Validate() Problems {
 			ps.Add("spec.health."+d.field, "must be positive")
 		}
 	}
-	if s.Replicas != nil && *s.Replicas < 0 {
-		ps.Add("spec.replicas", "must not be negative")
+	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas == 0 && !s.Suspend) {
+		ps.Add("spec.replicas", "must be at least 1, or 0 with suspend: true")
 	}
 	return ps
 }

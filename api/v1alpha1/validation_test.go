@@ -46,7 +46,8 @@ func TestValidate(t *testing.T) {
 		{"zero backoff", func(s *StreamQuerySpec) { s.ErrorPolicy.RetryBackoff = &metav1.Duration{} }, "spec.errorPolicy.retryBackoff", "positive"},
 		{"bad mode", func(s *StreamQuerySpec) { s.Runtime.Mode = "turbo" }, "spec.runtime.mode", "unknown mode"},
 		{"negative capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = -1 }, "spec.runtime.channelCapacity", "at least 1"},
-		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "negative"},
+		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
+		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
 	}
 	for _, tt := range tests {
 		s := validSpec()
