@@ -314,13 +314,7 @@ func TestRunHTTPAndSignal(t *testing.T) {
 		t.Errorf("/debug/pprof/ = %d", code)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the engine did not exit after SIGTERM")
-	}
+	waitExit(t, cmd, "SIGTERM")
 	if code := cmd.ProcessState.ExitCode(); code != exitOK {
 		t.Errorf("exit %d after SIGTERM; want 0\n%s", code, stderr.String())
 	}
@@ -337,6 +331,18 @@ func TestRunHTTPAndSignal(t *testing.T) {
 	}
 }
 
+// waitExit waits for an engine process to exit after what, or fails.
+func waitExit(t *testing.T, cmd *exec.Cmd, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the engine did not exit after %s", what)
+	}
+}
+
 // TestSecondSignalAborts: when the drain cannot finish (nobody reads the
 // engine's standard output), a second signal aborts with exit 130.
 func TestSecondSignalAborts(t *testing.T) {
@@ -347,13 +353,7 @@ func TestSecondSignalAborts(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(200 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the engine did not exit after a second SIGTERM")
-	}
+	waitExit(t, cmd, "a second SIGTERM")
 	if code := cmd.ProcessState.ExitCode(); code != exitAborted {
 		t.Errorf("exit %d after two signals; want %d\n%s", code, exitAborted, stderr.String())
 	}

@@ -294,24 +294,19 @@ func (b *binder) aExpr(a *pg.A_Expr) (expr.Expr, error) {
 			}
 			return b.fail(a.Location, "unsupported prefix operator %s", op)
 		}
-		l, err := b.bind(a.Lexpr)
-		if err != nil {
-			return nil, err
-		}
-		r, err := b.bind(a.Rexpr)
-		if err != nil {
-			return nil, err
-		}
 		if op == "||" {
-			if b.untyped[l] {
-				delete(b.untyped, l)
+			// Concatenation takes the text of any type: no literal is coerced.
+			args, err := b.bindList([]*pg.Node{a.Lexpr, a.Rexpr})
+			if err != nil {
+				return nil, err
 			}
-			if b.untyped[r] {
-				delete(b.untyped, r)
+			for _, e := range args {
+				delete(b.untyped, e)
 			}
-			return expr.Fold(&expr.Concat{Args: []expr.Expr{l, r}, Strict: true})
+			return expr.Fold(&expr.Concat{Args: args, Strict: true})
 		}
-		if l, r, err = b.pair(l, r); err != nil {
+		l, r, err := b.operands(a)
+		if err != nil {
 			return nil, err
 		}
 		if aop, ok := arithOps[op]; ok {
@@ -326,11 +321,7 @@ func (b *binder) aExpr(a *pg.A_Expr) (expr.Expr, error) {
 		}
 		return b.fail(a.Location, "unsupported operator %s", op)
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
-		l, err := b.bind(a.Lexpr)
-		if err != nil {
-			return nil, err
-		}
-		r, err := b.bind(a.Rexpr)
+		l, r, err := b.operands(a)
 		if err != nil {
 			return nil, err
 		}
@@ -358,33 +349,33 @@ func (b *binder) aExpr(a *pg.A_Expr) (expr.Expr, error) {
 		pg.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
 		return b.between(a)
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
-		l, err := b.bind(a.Lexpr)
+		l, r, err := b.operands(a)
 		if err != nil {
-			return nil, err
-		}
-		r, err := b.bind(a.Rexpr)
-		if err != nil {
-			return nil, err
-		}
-		if l, r, err = b.pair(l, r); err != nil {
 			return nil, err
 		}
 		return expr.NewDistinct(l, r, a.Kind == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT)
 	case pg.A_Expr_Kind_AEXPR_NULLIF:
-		l, err := b.bind(a.Lexpr)
+		l, r, err := b.operands(a)
 		if err != nil {
-			return nil, err
-		}
-		r, err := b.bind(a.Rexpr)
-		if err != nil {
-			return nil, err
-		}
-		if l, r, err = b.pair(l, r); err != nil {
 			return nil, err
 		}
 		return expr.Call("nullif", []expr.Expr{l, r})
 	}
 	return b.fail(a.Location, "unsupported operator form %s", strings.TrimPrefix(a.Kind.String(), "AEXPR_"))
+}
+
+// operands binds both sides of a binary operator, an untyped literal on one
+// side taking the other side's type.
+func (b *binder) operands(a *pg.A_Expr) (expr.Expr, expr.Expr, error) {
+	l, err := b.bind(a.Lexpr)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := b.bind(a.Rexpr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.pair(l, r)
 }
 
 func (b *binder) between(a *pg.A_Expr) (expr.Expr, error) {
