@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -134,6 +135,19 @@ func TestInvalidQuery(t *testing.T) {
 	if err := k8s.Get(ctx, key(sq), &d); !apierrors.IsNotFound(err) {
 		t.Errorf("Get Deployment = %v; want NotFound", err)
 	}
+	// The transition is recorded as an event on the query.
+	eventually(t, 10*time.Second, func() error {
+		var evs eventsv1.EventList
+		if err := k8s.List(ctx, &evs, client.InNamespace(sq.Namespace)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == sq.Name && e.Reason == "PhaseChanged" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, "Failed") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no PhaseChanged warning event among %d events", len(evs.Items))
+	})
 }
 
 // TestUpdateSuspendResume: a spec change rolls the pods through a new template
