@@ -229,13 +229,18 @@ type FileSink struct {
 	Path string `json:"path"`
 }
 
-// KafkaSink writes results to a Kafka topic.
+// KafkaSink writes results to a Kafka topic, with an idempotent producer and
+// acks from all in-sync replicas.
 type KafkaSink struct {
 	// brokers are the bootstrap brokers, host:port.
 	// +kubebuilder:validation:MinItems=1
 	Brokers []string `json:"brokers"`
 	// topic is the topic to write.
 	Topic string `json:"topic"`
+	// key is the output column whose text is each record's key. Records with
+	// the same key go to the same partition, in order. Unset: no key.
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // ErrorStrategy is what the pipeline does with a record that failed.

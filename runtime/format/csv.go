@@ -26,6 +26,16 @@ func NewCSVDecoder(cols []Column) *CSVDecoder {
 	return &CSVDecoder{cols: cols}
 }
 
+// NewCSVDecoderInOrder returns a decoder of CSV records without a header line,
+// whose fields are the columns in order, as in Kafka messages.
+func NewCSVDecoderInOrder(cols []Column) *CSVDecoder {
+	d := &CSVDecoder{cols: cols, fieldCol: make([]int, len(cols))}
+	for i := range cols {
+		d.fieldCol[i] = i
+	}
+	return d
+}
+
 // HasHeader reports whether the header line has been read.
 func (d *CSVDecoder) HasHeader() bool { return d.fieldCol != nil }
 

@@ -17,7 +17,10 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// bytesString views b as a string without copying. b must not change afterwards.
+// BytesString views b as a string without copying. b must not change
+// afterwards: decoded strings point into their input this way.
+func BytesString(b []byte) string { return bytesString(b) }
+
 func bytesString(b []byte) string {
 	if len(b) == 0 {
 		return ""

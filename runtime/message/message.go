@@ -27,6 +27,26 @@ func (t TraceContext) TraceIDString() string { return hex.EncodeToString(t.Trace
 // SpanIDString returns the span id in hex.
 func (t TraceContext) SpanIDString() string { return hex.EncodeToString(t.SpanID[:]) }
 
+// ParseTraceparent reads a W3C traceparent header value; ok is false when it
+// is malformed.
+func ParseTraceparent(s string) (t TraceContext, ok bool) {
+	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return TraceContext{}, false
+	}
+	var flags [1]byte
+	if _, err := hex.Decode(t.TraceID[:], []byte(s[3:35])); err != nil {
+		return TraceContext{}, false
+	}
+	if _, err := hex.Decode(t.SpanID[:], []byte(s[36:52])); err != nil {
+		return TraceContext{}, false
+	}
+	if _, err := hex.Decode(flags[:], []byte(s[53:55])); err != nil {
+		return TraceContext{}, false
+	}
+	t.Flags = flags[0]
+	return t, t.IsValid()
+}
+
 // Traceparent formats the context as a W3C traceparent header value.
 func (t TraceContext) Traceparent() string {
 	var b [55]byte
@@ -91,6 +111,9 @@ type Batch struct {
 	CorrelationID string
 	// Trace is the trace context of the batch's records.
 	Trace TraceContext
+	// Parent is the trace context the batch's input arrived with (a Kafka
+	// record's traceparent header), which its read span continues.
+	Parent TraceContext
 	// Origin is the source partition the batch was read from.
 	Origin *Origin
 	// Rows are the records, each a slice of Values in schema order.
@@ -128,6 +151,7 @@ func (b *Batch) Reset(width int) {
 	b.width = width
 	b.ID, b.Seq, b.CorrelationID, b.Trace, b.Origin, b.LastOffset, b.Read = 0, 0, "", TraceContext{}, nil, 0, 0
 	b.Errors = ErrorBatch{}
+	b.Parent = TraceContext{}
 }
 
 // Append adds a zeroed row (all NULL) and returns it for the caller to fill.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/connector/kafka"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/operator"
@@ -65,6 +66,8 @@ type Options struct {
 	Tracer trace.Tracer
 	// Observer receives per-batch durations and sizes; nil discards them.
 	Observer Observer
+	// Group is the Kafka consumer group of sources that name none.
+	Group string
 }
 
 // Pipeline is one run of a query.
@@ -90,6 +93,7 @@ type Pipeline struct {
 	stats     stats
 	edges     []*EdgeStats
 	committed []*message.Committed // per reader
+	closers   []io.Closer          // sources to close after their readers
 	runID     string
 	nextBatch atomic.Uint64
 	started   time.Time
@@ -136,7 +140,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 
 	p.readers = opts.Readers
 	if p.readers == nil {
-		if p.readers, err = openReaders(spec, prog.Source, p.inputCols); err != nil {
+		if p.readers, p.closers, err = openReaders(spec, prog.Source, p.inputCols, opts, p.log); err != nil {
 			return nil, err
 		}
 	}
@@ -164,7 +168,12 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	}
 	p.dlq = opts.DeadLetter
 	if p.dlq == nil && p.strategy == v1alpha1.DeadLetter {
-		if p.dlq, err = connector.OpenDeadLetter(spec.ErrorPolicy.DeadLetter); err != nil {
+		if dl := spec.ErrorPolicy.DeadLetter; dl.Kafka != nil {
+			p.dlq, err = kafka.OpenDeadLetter(dl.Kafka)
+		} else {
+			p.dlq, err = connector.OpenDeadLetter(dl)
+		}
+		if err != nil {
 			p.closeReaders()
 			p.sink.Close()
 			return nil, err
@@ -204,7 +213,37 @@ func (p *Pipeline) configure() {
 	}
 }
 
-func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Column) ([]connector.Reader, error) {
+func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Column, opts Options, log *slog.Logger) ([]connector.Reader, []io.Closer, error) {
+	readers, err := openSourceReaders(spec, source, cols)
+	if err != nil || readers != nil {
+		return readers, nil, err
+	}
+	for _, src := range spec.Sources {
+		if src.Name != source || src.Kafka == nil {
+			continue
+		}
+		group := src.Kafka.Group
+		if group == "" {
+			group = opts.Group
+		}
+		if group == "" {
+			group = "sluice." + source
+		}
+		s, err := kafka.Open(src.Kafka, src.Name, src.Format, cols, kafka.Options{Group: group, Logger: log.With("source", src.Name)})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, l := range s.Lanes() {
+			readers = append(readers, l)
+		}
+		return readers, []io.Closer{s}, nil
+	}
+	return nil, nil, fmt.Errorf("source %s is not defined", source)
+}
+
+// openSourceReaders opens the readers of a file, stdin or datagen source;
+// nil for another kind.
+func openSourceReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Column) ([]connector.Reader, error) {
 	for _, src := range spec.Sources {
 		if src.Name != source {
 			continue
@@ -230,11 +269,9 @@ func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Co
 				readers[i] = d
 			}
 			return readers, nil
-		case src.Kafka != nil:
-			return nil, fmt.Errorf("source %s: the kafka connector is not in this build yet", src.Name)
 		}
 	}
-	return nil, fmt.Errorf("source %s is not defined", source)
+	return nil, nil
 }
 
 func openSink(spec *v1alpha1.Sink, prog *operator.Program) (connector.Sink, error) {
@@ -250,13 +287,24 @@ func openSink(spec *v1alpha1.Sink, prog *operator.Program) (connector.Sink, erro
 		return connector.OpenFileSink(spec.File, enc)
 	case spec.Null != nil:
 		return connector.NullSink{}, nil
+	case spec.Kafka != nil:
+		key := -1
+		for i, c := range prog.Output {
+			if spec.Kafka.Key != "" && c.Name == spec.Kafka.Key {
+				key = i
+			}
+		}
+		return kafka.OpenSink(spec.Kafka, enc, key)
 	}
-	return nil, errors.New("sink: the kafka connector is not in this build yet")
+	return nil, errors.New("sink: no connector set")
 }
 
 func (p *Pipeline) closeReaders() {
 	for _, r := range p.readers {
 		_ = r.Close()
+	}
+	for _, c := range p.closers {
+		_ = c.Close()
 	}
 }
 
@@ -491,7 +539,7 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()
-		b.Trace = traceContext(p.span("source.read", message.TraceContext{}, start, b), b.Trace)
+		b.Trace = traceContext(p.span("source.read", b.Parent, start, b), b.Trace)
 		for i := range b.Errors.Events {
 			b.Errors.Events[i].Traceparent = b.Trace.Traceparent()
 		}

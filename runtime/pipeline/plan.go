@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/connector/kafka"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/operator"
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -62,6 +64,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 			ps.Add("spec.query", "output column %s is an interval, which sinks cannot write; cast it or extract epoch from it", c.Name)
 		}
 	}
+	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c plan.Column) bool { return c.Name == k.Key }) {
+		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
+	}
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
@@ -90,6 +95,16 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 			firstErr = err
 		}
 		cols[j] = format.Column{Name: c.Name, Type: t}
+	}
+	if src.Kafka != nil {
+		// A Kafka record's key, partition, offset and timestamp are columns
+		// too, after the value's.
+		for _, m := range kafka.MetaColumns {
+			if slices.ContainsFunc(cols, func(c format.Column) bool { return c.Name == m.Name }) {
+				ps.Add(f+".schema", "column %s is reserved for the Kafka record's metadata", m.Name)
+			}
+		}
+		cols = append(cols, kafka.MetaColumns...)
 	}
 	if et := src.EventTime; et != nil && firstErr == nil {
 		for _, c := range cols {

@@ -1,0 +1,239 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*Cluster).run"))
+}
+
+// cluster starts a Kafka wire-protocol cluster on 127.0.0.1 (kfake), or uses
+// the real one KAFKA_BROKERS names, and creates the topics.
+func cluster(t *testing.T, partitions int32, topics ...string) []string {
+	t.Helper()
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+		brokers := strings.Split(env, ",")
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		for i := range topics {
+			topics[i] = fmt.Sprintf("%s-%d", topics[i], time.Now().UnixNano())
+		}
+		if _, err := adm.CreateTopics(context.Background(), partitions, 1, nil, topics...); err != nil {
+			t.Fatal(err)
+		}
+		return brokers
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func produce(t *testing.T, brokers []string, topic string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consume reads n records from topic, or fails after a while.
+func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records from %s", len(out), n, topic)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// run runs spec until stop is called; stop returns Run's error.
+func run(t *testing.T, spec *v1alpha1.StreamQuerySpec, group string) (*pipeline.Pipeline, func() error) {
+	t.Helper()
+	p, err := pipeline.New(spec, pipeline.Options{Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			p.Stop()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the pipeline did not stop")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return p, stop
+}
+
+func kafkaSpec(brokers []string, in, out, query string) *v1alpha1.StreamQuerySpec {
+	return &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name:   "t",
+			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: in},
+			Schema: []v1alpha1.Column{{Name: "id", Type: "int"}, {Name: "k", Type: "string"}, {Name: "seq", Type: "int"}},
+		}},
+		Query: query,
+		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out, Key: "k"}},
+		Runtime: v1alpha1.RuntimeSpec{Parallelism: 4, ChannelCapacity: 2, BatchSize: 64},
+	}
+}
+
+// committedAll waits until the group's committed offsets reach the topic's
+// end offsets.
+func committedAll(t *testing.T, brokers []string, group, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(end kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, end.Partition)
+		if end.Offset > 0 && (!ok || c.At != end.Offset) {
+			t.Errorf("partition %d: committed %v; want the end offset %d", end.Partition, c.At, end.Offset)
+		}
+	})
+}
+
+// TestOrderingAndCommit: 8 partitions, 50 keys, 4 workers: every record
+// arrives in the output topic, in order per key; after a graceful stop the
+// group has committed every offset.
+func TestOrderingAndCommit(t *testing.T) {
+	brokers := cluster(t, 8, "in", "out")
+	const n, keys = 4000, 50
+	seq := map[string]int{}
+	var recs []*kgo.Record
+	for i := range n {
+		k := fmt.Sprintf("k%02d", i%keys)
+		seq[k]++
+		recs = append(recs, &kgo.Record{Key: []byte(k), Value: fmt.Appendf(nil, `{"id":%d,"k":"%s","seq":%d}`, i, k, seq[k])})
+	}
+	produce(t, brokers, "in", recs...)
+	_, stop := run(t, kafkaSpec(brokers, "in", "out", "SELECT id, k, seq, _partition AS p FROM t WHERE seq > 0"), "ordering")
+	out := consume(t, brokers, "out", n)
+	last := map[string]int{}
+	ids := map[int]bool{}
+	for _, r := range out {
+		var v struct {
+			ID  int    `json:"id"`
+			K   string `json:"k"`
+			Seq int    `json:"seq"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("output %q: %v", r.Value, err)
+		}
+		if string(r.Key) != v.K {
+			t.Errorf("record key %q, value key %q", r.Key, v.K)
+		}
+		if v.Seq <= last[v.K] {
+			t.Fatalf("key %s: seq %d after %d", v.K, v.Seq, last[v.K])
+		}
+		last[v.K] = v.Seq
+		ids[v.ID] = true
+	}
+	if len(ids) != n {
+		t.Errorf("%d distinct ids in the output; want %d", len(ids), n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	committedAll(t, brokers, "ordering", "in")
+}
+
+// TestPoisonRecords: undecodable values go to the dead-letter topic with
+// their coordinates in headers; the rest goes on, and offsets still advance.
+func TestPoisonRecords(t *testing.T) {
+	brokers := cluster(t, 2, "in", "out", "dlq")
+	var recs []*kgo.Record
+	bad := 0
+	for i := range 200 {
+		v := fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":1}`, i, i%7)
+		switch {
+		case i%20 == 0:
+			v = []byte(`{"id": "not a number"}`)
+			bad++
+		case i%33 == 0:
+			v = []byte{0xff, 0x00, 'x'}
+			bad++
+		}
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%7), Value: v})
+	}
+	produce(t, brokers, "in", recs...)
+	spec := kafkaSpec(brokers, "in", "out", "SELECT id, k FROM t")
+	spec.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}}
+	p, stop := run(t, spec, "poison")
+	consume(t, brokers, "out", 200-bad)
+	dead := consume(t, brokers, "dlq", bad)
+	for _, r := range dead {
+		h := map[string]string{}
+		for _, kv := range r.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		if h["sluice.stage"] != "decode" || h["sluice.original.topic"] != "in" || h["sluice.original.offset"] == "" ||
+			h["sluice.correlation_id"] == "" || !strings.Contains(h["sluice.error"], "offset") || len(h["traceparent"]) != 55 {
+			t.Errorf("dead letter headers %v", h)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Snapshot().Counts; c.DeadLettered != int64(bad) || c.Out != int64(200-bad) || c.InFlight() != 0 {
+		t.Errorf("counts %+v; want %d dead-lettered, %d out", c, bad, 200-bad)
+	}
+	committedAll(t, brokers, "poison", "in")
+}

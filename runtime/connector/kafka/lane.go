@@ -1,0 +1,127 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// decoder is what a lane needs of a format.
+type decoder interface {
+	Decode(line []byte, row value.Row) error
+}
+
+// Lane reads one partition of a source's topic.
+type Lane struct {
+	src     *Source
+	origin  *message.Origin
+	ch      chan []*kgo.Record
+	pending []*kgo.Record
+	dec     decoder
+	width   int
+	meta    int // index of the first meta column
+	timer   *time.Timer
+}
+
+// Origin implements connector.Reader.
+func (l *Lane) Origin() *message.Origin { return l.origin }
+
+// Close implements connector.Reader; the Source closes the client.
+func (l *Lane) Close() error { return nil }
+
+// acked receives the pipeline's acknowledgements of this partition.
+func (l *Lane) acked(_ uint64, lastOffset int64) { l.src.ack(l.origin.Partition, lastOffset+1) }
+
+// Read implements connector.Reader: it waits for the partition's first
+// record, then fills the batch until it is full or linger passes. A Kafka
+// partition never ends: Read returns nil when ctx ends.
+func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.Duration, errs *message.ErrorBatch) error {
+	var deadline time.Time
+	for b.Len()+errs.Records < max {
+		if len(l.pending) == 0 {
+			if b.Len()+errs.Records == 0 {
+				select {
+				case l.pending = <-l.ch:
+				case <-ctx.Done():
+					return nil
+				}
+			} else {
+				if deadline.IsZero() {
+					deadline = time.Now().Add(linger)
+				}
+				wait := time.Until(deadline)
+				if wait <= 0 {
+					return nil
+				}
+				if l.timer == nil {
+					l.timer = time.NewTimer(wait)
+				} else {
+					l.timer.Reset(wait)
+				}
+				select {
+				case l.pending = <-l.ch:
+					l.timer.Stop()
+				case <-l.timer.C:
+					return nil
+				case <-ctx.Done():
+					l.timer.Stop()
+					return nil
+				}
+			}
+		}
+		r := l.pending[0]
+		l.pending = l.pending[1:]
+		if b.Len()+errs.Records == 0 {
+			b.Parent = traceparent(r)
+		}
+		l.decode(b, errs, r)
+		b.LastOffset = r.Offset
+	}
+	return nil
+}
+
+func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) {
+	row := b.Append(r.Offset)
+	if err := l.dec.Decode(r.Value, row[:l.meta]); err != nil {
+		b.Truncate()
+		errs.Records++
+		payload := r.Value
+		if len(payload) > maxPayload {
+			payload = payload[:maxPayload]
+		}
+		errs.Events = append(errs.Events, message.ErrorEvent{
+			CorrelationID: b.CorrelationID,
+			Stage:         "decode",
+			Error:         fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err),
+			Source:        message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
+			Payload:       append([]byte(nil), payload...),
+		})
+		return
+	}
+	if r.Key != nil {
+		row[l.meta] = value.StringValue(format.BytesString(r.Key))
+	}
+	row[l.meta+1] = value.IntValue(int64(r.Partition))
+	row[l.meta+2] = value.IntValue(r.Offset)
+	row[l.meta+3] = value.TimeValue(r.Timestamp)
+}
+
+// maxPayload bounds the payload kept in an error event.
+const maxPayload = 64 << 10
+
+// traceparent reads a record's W3C trace context header.
+func traceparent(r *kgo.Record) message.TraceContext {
+	for _, h := range r.Headers {
+		if h.Key == "traceparent" {
+			tc, _ := message.ParseTraceparent(string(h.Value))
+			return tc
+		}
+	}
+	return message.TraceContext{}
+}
