@@ -117,8 +117,8 @@ func kafkaSpec(brokers []string, in, out, query string) *v1alpha1.StreamQuerySpe
 			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: in},
 			Schema: []v1alpha1.Column{{Name: "id", Type: "int"}, {Name: "k", Type: "string"}, {Name: "seq", Type: "int"}},
 		}},
-		Query: query,
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out, Key: "k"}},
+		Query:   query,
+		Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out, Key: "k"}},
 		Runtime: v1alpha1.RuntimeSpec{Parallelism: 4, ChannelCapacity: 2, BatchSize: 64},
 	}
 }
