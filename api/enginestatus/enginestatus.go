@@ -41,7 +41,7 @@ type Document struct {
 	Latency Latency `json:"latency"`
 	// Sources is each source partition's progress.
 	Sources []Partition `json:"sources"`
-	// Lag is the consumer lag in records, for sources that have one.
+	// Lag is the total consumer lag in records, for sources that have one.
 	Lag *int64 `json:"lag,omitempty"`
 	// LastError is the most recent error, empty if none.
 	LastError string `json:"lastError,omitempty"`
@@ -102,6 +102,10 @@ type Partition struct {
 	// offset) up to which every record has been written or handled by the
 	// error policy; -1 before any.
 	Committed int64 `json:"committed"`
+	// Lag is the partition's records not handled yet (Kafka: the high
+	// watermark less the next offset to commit); absent for sources
+	// without one.
+	Lag *int64 `json:"lag,omitempty"`
 }
 
 // Rates are records per second.

@@ -36,7 +36,13 @@ type PartitionProgress struct {
 	// Committed is the offset (line, sequence number) up to which every record
 	// has been written or handled by the error policy; -1 before any.
 	Committed int64 `json:"committed"`
+	// Lag is the records of the partition not handled yet, for sources that
+	// know it (Kafka); -1 otherwise.
+	Lag int64 `json:"lag"`
 }
+
+// lagger is a reader that knows its partition's lag.
+type lagger interface{ Lag() int64 }
 
 // Snapshot returns the pipeline's current state. It takes no lock that a stage
 // holds while processing.
@@ -64,7 +70,11 @@ func (p *Pipeline) Snapshot() Snapshot {
 		if !ok {
 			off = -1
 		}
-		s.Sources = append(s.Sources, PartitionProgress{Source: o.Source, Partition: o.Partition, Committed: off})
+		lag := int64(-1)
+		if l, ok := r.(lagger); ok {
+			lag = l.Lag()
+		}
+		s.Sources = append(s.Sources, PartitionProgress{Source: o.Source, Partition: o.Partition, Committed: off, Lag: lag})
 	}
 	p.mu.Lock()
 	s.LastError = p.lastError

@@ -47,6 +47,7 @@ var metricDefs = []struct {
 	{"sluice_pipeline_latency_seconds", "Time from a batch leaving its source to its rows being written, by quantile over the run.", []string{"quantile"}},
 	{"sluice_source_committed_offset", "Offset up to which a source partition's records are all handled.", []string{"source", "partition"}},
 	{"sluice_tracing_enabled", "1 when spans are exported, else 0.", nil},
+	{"sluice_consumer_lag_records", "Records of a source partition not yet handled, for sources that know it (Kafka).", []string{"source", "partition"}},
 }
 
 // NewCollector returns a collector of what mon observes. tracing says whether
@@ -119,6 +120,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("sluice_pipeline_latency_seconds", s.LatencyP99.Seconds(), "0.99")
 	for _, p := range s.Sources {
 		gauge("sluice_source_committed_offset", float64(p.Committed), p.Source, strconv.Itoa(int(p.Partition)))
+		if p.Lag >= 0 {
+			gauge("sluice_consumer_lag_records", float64(p.Lag), p.Source, strconv.Itoa(int(p.Partition)))
+		}
 	}
 	tracing := 0.0
 	if c.tracing {

@@ -243,7 +243,17 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		Latency: enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
 	}
 	for _, s := range snap.Sources {
-		doc.Sources = append(doc.Sources, enginestatus.Partition{Source: s.Source, Partition: s.Partition, Committed: s.Committed})
+		part := enginestatus.Partition{Source: s.Source, Partition: s.Partition, Committed: s.Committed}
+		if s.Lag >= 0 {
+			lag := s.Lag
+			part.Lag = &lag
+			total := lag
+			if doc.Lag != nil {
+				total += *doc.Lag
+			}
+			doc.Lag = &total
+		}
+		doc.Sources = append(doc.Sources, part)
 	}
 	if !snap.Started.IsZero() {
 		doc.UptimeSeconds = now.Sub(snap.Started).Seconds()

@@ -12,15 +12,27 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sluice-dev/sluice/runtime/bench"
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
+
+// laggingReader is a source reader that knows its lag, as Kafka's lanes do,
+// so that the lag metric is exported too.
+type laggingReader struct{ connector.Reader }
+
+func (laggingReader) Lag() int64 { return 0 }
 
 // exported runs a small pipeline with the engine's metrics and returns the
 // metric families its registry gathers.
 func exported(t *testing.T) []*dto.MetricFamily {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	p, err := pipeline.New(bench.Spec(bench.Config{Records: 1000}), pipeline.Options{Observer: NewBatchMetrics(reg)})
+	spec := bench.Spec(bench.Config{Records: 1000})
+	d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, 0, connector.TradesSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(spec, pipeline.Options{Observer: NewBatchMetrics(reg), Readers: []connector.Reader{laggingReader{d}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,8 +164,25 @@ func TestOrderingAndCommit(t *testing.T) {
 		recs = append(recs, &kgo.Record{Key: []byte(k), Value: fmt.Appendf(nil, `{"id":%d,"k":"%s","seq":%d}`, i, k, seq[k])})
 	}
 	produce(t, brokers, "in", recs...)
-	_, stop := run(t, kafkaSpec(brokers, "in", "out", "SELECT id, k, seq, _partition AS p FROM t WHERE seq > 0"), "ordering")
+	p, stop := run(t, kafkaSpec(brokers, "in", "out", "SELECT id, k, seq, _partition AS p FROM t WHERE seq > 0"), "ordering")
 	out := consume(t, brokers, "out", n)
+	// Once everything is written, no partition lags.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lagging := 0
+		for _, src := range p.Snapshot().Sources {
+			if src.Lag != 0 {
+				lagging++
+			}
+		}
+		if lagging == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions still lagging: %+v", p.Snapshot().Sources)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	last := map[string]int{}
 	ids := map[int]bool{}
 	for _, r := range out {

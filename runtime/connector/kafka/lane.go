@@ -35,6 +35,10 @@ func (l *Lane) Origin() *message.Origin { return l.origin }
 // Close implements connector.Reader; the Source closes the client.
 func (l *Lane) Close() error { return nil }
 
+// Lag is the partition's consumer lag in records, or -1 when this member
+// does not consume it.
+func (l *Lane) Lag() int64 { return l.src.lag(l.origin.Partition) }
+
 // acked receives the pipeline's acknowledgements of this partition.
 func (l *Lane) acked(_ uint64, lastOffset int64) { l.src.ack(l.origin.Partition, lastOffset+1) }
 

@@ -50,6 +50,7 @@ type Source struct {
 	acked     map[int32]int64 // next offset to commit, per partition
 	committed map[int32]int64
 	fetched   map[int32]int64 // next offset after the last record handed to a lane
+	highWater map[int32]int64 // the partition's high watermark at the last fetch
 }
 
 // Options configure a source.
@@ -79,6 +80,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	s := &Source{
 		topic: spec.Topic, log: opts.Logger, done: make(chan struct{}),
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
+		highWater: map[int32]int64{},
 	}
 	start := kgo.NewOffset().AtStart()
 	if spec.StartOffset == "latest" {
@@ -174,7 +176,13 @@ func (s *Source) poll(ctx context.Context) {
 			}
 		})
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) == 0 || int(fp.Partition) >= len(s.lanes) {
+			if int(fp.Partition) >= len(s.lanes) {
+				return
+			}
+			s.mu.Lock()
+			s.highWater[fp.Partition] = fp.HighWatermark
+			s.mu.Unlock()
+			if len(fp.Records) == 0 {
 				return
 			}
 			select {
@@ -300,6 +308,19 @@ func (s *Source) commit(ctx context.Context, parts []int32) {
 		s.committed[p] = o.Offset
 	}
 	s.mu.Unlock()
+}
+
+// lag is how many records of partition p are not yet handled: the high
+// watermark less the next offset to acknowledge; -1 if not assigned here.
+func (s *Source) lag(p int32) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hw, ok := s.highWater[p]
+	if !ok || !s.assigned[p] {
+		return -1
+	}
+	next := max(s.acked[p], s.committed[p])
+	return max(hw-next, 0)
 }
 
 // Committed returns the committed offset of each partition: the next offset
