@@ -113,6 +113,7 @@ const (
 )
 
 // KafkaSource reads one Kafka topic.
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionTimeout) || duration(self.sessionTimeout) >= duration('1s')",message="sessionTimeout must be a duration of at least 1s"
 type KafkaSource struct {
 	// brokers are the bootstrap brokers, host:port.
 	// +kubebuilder:validation:MinItems=1
@@ -128,6 +129,10 @@ type KafkaSource struct {
 	// +kubebuilder:default=earliest
 	// +optional
 	StartOffset string `json:"startOffset,omitempty"`
+	// sessionTimeout is how long the group waits for a silent member (a
+	// killed engine) before giving its partitions to others. Defaults to 45s.
+	// +optional
+	SessionTimeout *metav1.Duration `json:"sessionTimeout,omitempty"`
 }
 
 // FileSource reads records from a file.

@@ -103,6 +103,17 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if src.Format != "" && src.Format != FormatJSON && src.Format != FormatCSV {
 			ps.Add(f+".format", "unknown format %q (want json or csv)", src.Format)
 		}
+		if k := src.Kafka; k != nil {
+			if len(k.Brokers) == 0 {
+				ps.Add(f+".kafka.brokers", "name at least one broker, host:port")
+			}
+			if k.Topic == "" {
+				ps.Add(f+".kafka.topic", "a kafka source needs a topic")
+			}
+			if k.SessionTimeout != nil && k.SessionTimeout.Duration < time.Second {
+				ps.Add(f+".kafka.sessionTimeout", "must be at least 1s")
+			}
+		}
 		if src.File != nil && src.File.Path == "" {
 			ps.Add(f+".file.path", "a file source needs a path")
 		}

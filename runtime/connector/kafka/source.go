@@ -86,7 +86,11 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	if spec.StartOffset == "latest" {
 		start = kgo.NewOffset().AtEnd()
 	}
-	cl, err := kgo.NewClient(
+	groupOpts := []kgo.Opt{}
+	if spec.SessionTimeout != nil {
+		groupOpts = append(groupOpts, kgo.SessionTimeout(spec.SessionTimeout.Duration))
+	}
+	cl, err := kgo.NewClient(append(groupOpts,
 		kgo.SeedBrokers(spec.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
 		kgo.ConsumeTopics(spec.Topic),
@@ -98,7 +102,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 			s.onRevoked(ctx, lost, opts.RevokeTimeout)
 		}),
 		kgo.OnPartitionsLost(s.onLost),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: kafka client: %w", source, err)
 	}
