@@ -90,6 +90,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		Logger:   logger.With("component", "pipeline", "pipeline", doc.Query.Name),
 		Tracer:   tracer,
 		Observer: telemetry.NewBatchMetrics(reg),
+		Group:    consumerGroup(doc.Query.Namespace, doc.Query.Name),
 	})
 	if err != nil {
 		var ps v1alpha1.Problems
@@ -204,6 +205,20 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// consumerGroup is the default Kafka consumer group of a query: the same
+// for every engine of one query, different between queries. The namespace is
+// the manifest's, else the pod's (POD_NAMESPACE, set by the operator), else
+// "default".
+func consumerGroup(namespace, name string) string {
+	if namespace == "" {
+		namespace = os.Getenv("POD_NAMESPACE")
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	return "sluice." + namespace + "." + name
 }
 
 // abortGrace is how long an aborted run may take to return before the process

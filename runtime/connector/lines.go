@@ -133,7 +133,9 @@ func (lr *LineReader) Read(ctx context.Context, b *message.Batch, max int, _ tim
 			lr.stop = context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })
 		}
 	}
-	for b.Len() < max {
+	// Failed records count toward the batch too, so that a run of bad lines
+	// cannot pile up error events (and their payloads) in one batch.
+	for b.Len()+errs.Records < max {
 		if lr.stream && lr.br.Buffered() == 0 && (b.Len() > 0 || len(errs.Events) > 0) {
 			return nil
 		}

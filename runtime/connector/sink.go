@@ -23,7 +23,10 @@ func NewEncoder(f v1alpha1.Format, names []string) Encoder {
 	return format.NewJSONEncoder(names)
 }
 
-// WriterSink encodes rows onto a writer: standard output or a file.
+// WriterSink encodes rows onto a writer: standard output or a file. Every
+// batch is written through to the writer before Write returns, so that an
+// acknowledged batch is never lost in a buffer, and a reader of standard
+// output sees results as they come.
 type WriterSink struct {
 	out    io.Writer
 	w      *bufio.Writer
@@ -31,18 +34,15 @@ type WriterSink struct {
 	enc    Encoder
 	buf    []byte
 	header bool
-	// flushEach flushes after every batch, so that a reader of standard output
-	// sees results as they come.
-	flushEach bool
 }
 
 // NewWriterSink returns a sink writing to w; closer, if not nil, is closed with it.
-func NewWriterSink(w io.Writer, closer io.Closer, enc Encoder, flushEach bool) *WriterSink {
-	return &WriterSink{out: w, w: bufio.NewWriterSize(w, 256<<10), closer: closer, enc: enc, flushEach: flushEach}
+func NewWriterSink(w io.Writer, closer io.Closer, enc Encoder) *WriterSink {
+	return &WriterSink{out: w, w: bufio.NewWriterSize(w, 256<<10), closer: closer, enc: enc}
 }
 
 // OpenStdout returns a sink that writes to standard output.
-func OpenStdout(enc Encoder) *WriterSink { return NewWriterSink(os.Stdout, nil, enc, true) }
+func OpenStdout(enc Encoder) *WriterSink { return NewWriterSink(os.Stdout, nil, enc) }
 
 // OpenFileSink creates or truncates the file of a file sink.
 func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder) (*WriterSink, error) {
@@ -50,13 +50,14 @@ func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder) (*WriterSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	return NewWriterSink(f, f, enc, false), nil
+	return NewWriterSink(f, f, enc), nil
 }
 
-// Write implements Sink. A failed write discards what was buffered, so that
-// a retry starts clean: a bufio.Writer otherwise repeats its first error
-// forever. What reached the writer before the failure stays there, so a
-// retried batch may appear partly twice: the sink is at-least-once.
+// Write implements Sink. A failed write discards what this batch left in the
+// buffer, so that a retry starts clean: a bufio.Writer otherwise repeats its
+// first error forever. What reached the writer before the failure stays
+// there, so a retried batch may appear partly twice: the sink is
+// at-least-once.
 func (s *WriterSink) Write(_ context.Context, b *message.Batch) error {
 	s.buf = s.buf[:0]
 	if !s.header {
@@ -66,7 +67,7 @@ func (s *WriterSink) Write(_ context.Context, b *message.Batch) error {
 		s.buf = s.enc.Encode(s.buf, row)
 	}
 	_, err := s.w.Write(s.buf)
-	if err == nil && s.flushEach {
+	if err == nil {
 		err = s.w.Flush()
 	}
 	if err != nil {

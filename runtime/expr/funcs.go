@@ -545,7 +545,7 @@ func bindRounding(f func(float64) float64) func(string, []Expr) (Expr, error) {
 				case r < 0:
 					q += int64(f(-0.5))
 				}
-				return value.DecimalValue(q*p, v.Scale()), nil
+				return checkedDecimal(q*p, v.Scale())
 			}
 			return v, nil
 		}}, nil
@@ -569,7 +569,7 @@ func bindRound(name string, a []Expr) (Expr, error) {
 				if err != nil {
 					return value.Value{}, err
 				}
-				return value.DecimalValue(u*value.Pow10(v.Scale()), v.Scale()), nil
+				return checkedDecimal(u*value.Pow10(v.Scale()), v.Scale())
 			}
 			return v, nil
 		}}, nil
@@ -593,7 +593,7 @@ func bindRound(name string, a []Expr) (Expr, error) {
 			if err != nil {
 				return value.Value{}, err
 			}
-			return value.DecimalValue(u, uint8(d)), nil
+			return checkedDecimal(u, uint8(d))
 		}}, nil
 	}
 	return &call2{name: name, x: a[0], y: a[1], t: value.Double, f: func(v, d value.Value) (value.Value, error) {
@@ -684,4 +684,12 @@ func initcap(s string) string {
 		}
 		return unicode.ToLower(r)
 	}, s)
+}
+
+// checkedDecimal returns a decimal result if it fits 18 digits.
+func checkedDecimal(u int64, scale uint8) (value.Value, error) {
+	if !value.FitsPrecision(u, value.MaxDecimalPrecision) {
+		return value.Value{}, value.ErrOverflow
+	}
+	return value.DecimalValue(u, scale), nil
 }

@@ -252,10 +252,7 @@ func decimalArith(op ArithOp, x, y value.Value, scale uint8) (value.Value, error
 	if err != nil {
 		return value.Value{}, err
 	}
-	if !value.FitsPrecision(u, value.MaxDecimalPrecision) {
-		return value.Value{}, value.ErrOverflow
-	}
-	return value.DecimalValue(u, scale), nil
+	return checkedDecimal(u, scale)
 }
 
 // Negate is unary minus.

@@ -69,7 +69,7 @@ func (d *CSVDecoder) Decode(line []byte, row value.Row) error {
 		return err
 	}
 	if len(d.fields) != len(d.fieldCol) {
-		return fmt.Errorf("csv record has %d fields, the header has %d", len(d.fields), len(d.fieldCol))
+		return fmt.Errorf("csv record has %d fields, want %d", len(d.fields), len(d.fieldCol))
 	}
 	for i, f := range d.fields {
 		c := d.fieldCol[i]

@@ -234,10 +234,10 @@ func TestCSVDecodeErrors(t *testing.T) {
 		line    string
 		wantErr string
 	}{
-		{"truncated row", "a,1", "csv record has 2 fields, the header has 6"},
-		{"one field short", "a,true,1,1.5,2.5", "csv record has 5 fields, the header has 6"},
-		{"one field too many", "a,true,1,1.5,2.5,,", "csv record has 7 fields, the header has 6"},
-		{"empty line", "", "csv record has 1 fields, the header has 6"},
+		{"truncated row", "a,1", "csv record has 2 fields, want 6"},
+		{"one field short", "a,true,1,1.5,2.5", "csv record has 5 fields, want 6"},
+		{"one field too many", "a,true,1,1.5,2.5,,", "csv record has 7 fields, want 6"},
+		{"empty line", "", "csv record has 1 fields, want 6"},
 		{"unterminated quote", `"abc,1,,,,`, "unterminated quoted field at byte 1"},
 		{"unterminated quote later", `a,"b`, "unterminated quoted field at byte 3"},
 		{"unterminated after doubled quote", `"a""`, "unterminated quoted field"},

@@ -66,7 +66,8 @@ type Options struct {
 	Tracer trace.Tracer
 	// Observer receives per-batch durations and sizes; nil discards them.
 	Observer Observer
-	// Group is the Kafka consumer group of sources that name none.
+	// Group is the Kafka consumer group of sources that name none; empty
+	// is "sluice.<source name>".
 	Group string
 }
 

@@ -288,6 +288,7 @@ func TestEval(t *testing.T) {
 		{"floor(-price)", "decimal:-191.0000"},
 		{"trunc(-price)", "decimal:-190.0000"},
 		{"floor(CAST(9007199254740993.5 AS decimal(18,1)))", "decimal:9007199254740993.0"},
+		{"ceil(CAST(99999999999999999.9 AS decimal(18,1)))", "error:numeric field overflow"},
 		{"floor(score)", "double:2"},
 		{"sqrt(16)", "double:4"},
 		{"power(2, 10)", "double:1024"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
+
+// deliveryTimeout bounds how long a produced record may wait for the brokers.
+const deliveryTimeout = 30 * time.Second
 
 // Encoder turns rows into record values.
 type Encoder interface {
@@ -38,6 +42,9 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int) (*Sink, error) 
 		kgo.DefaultProduceTopic(spec.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		// A write fails, rather than stalls, when the brokers stay away: the
+		// pipeline then retries it and applies the error policy.
+		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 	)
 	if err != nil {
@@ -103,6 +110,7 @@ func OpenDeadLetter(spec *v1alpha1.KafkaSink) (*DeadLetter, error) {
 		kgo.SeedBrokers(spec.Brokers...),
 		kgo.DefaultProduceTopic(spec.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(deliveryTimeout),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter sink: kafka client: %w", err)
