@@ -12,6 +12,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,7 +52,7 @@ func TestCreate(t *testing.T) {
 	ctx := context.Background()
 	sq := newQuery(newNamespace(t), "trades", "SELECT symbol, price FROM trades WHERE price > 100")
 	sq.Spec.Replicas = ptr(int32(2))
-	sq.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("256Mi")}}
+	sq.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +265,6 @@ func TestRestartsAndCrashLoop(t *testing.T) {
 		return nil
 	})
 }
-
-func mustQuantity(s string) resourceQuantity { return mustParse(s) }
 
 // TestUnreachableEngine: a ready pod whose engine does not answer makes the
 // health Unknown; the reconcile goes on and the rest of the status is right.

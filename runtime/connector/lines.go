@@ -10,7 +10,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/format"
@@ -255,6 +254,3 @@ func traceparent(b *message.Batch) string {
 	}
 	return b.Trace.Traceparent()
 }
-
-// ValidUTF8 reports whether p is valid UTF-8, for dead-letter payloads.
-func ValidUTF8(p []byte) bool { return utf8.Valid(p) }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/format"
@@ -155,7 +156,7 @@ func (d *DeadLetterWriter) Write(events []message.ErrorEvent) error {
 			Time: now, CorrelationID: ev.CorrelationID, Stage: ev.Stage, Error: ev.Error,
 			Source: ev.Source, Traceparent: ev.Traceparent,
 		}
-		if ValidUTF8(ev.Payload) {
+		if utf8.Valid(ev.Payload) {
 			p := string(ev.Payload)
 			e.Payload = &p
 		} else {

@@ -72,12 +72,6 @@ func (c *Const) String() string {
 	return c.V.String()
 }
 
-// IsConst reports whether e is a constant.
-func IsConst(e Expr) bool {
-	_, ok := e.(*Const)
-	return ok
-}
-
 // Fold evaluates e at plan time when every leaf of it is a constant, so that
 // errors in constant expressions are found before any record is read.
 func Fold(e Expr) (Expr, error) {

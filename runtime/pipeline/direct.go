@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"slices"
-
-	"github.com/sluice-dev/sluice/runtime/connector"
 )
 
 // runDirect runs the same readers, operator, sink and error policy as the
@@ -41,5 +39,3 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 		p.fatal(err)
 	}
 }
-
-var _ connector.Reader = (*connector.Datagen)(nil)

@@ -689,7 +689,6 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 		case ctx.Err() != nil:
 			return // aborted: the batch stays unacknowledged
 		default:
-			p.stats.sinkErrors.Add(1)
 			msg := fmt.Sprintf("sink write failed after %d attempts: %v", p.maxRetries+1, err)
 			p.noteError(msg)
 			var eb message.ErrorBatch

@@ -41,7 +41,7 @@ func stageIndex(stage string) int {
 // stats holds a pipeline's counters. Stages add to them once per batch.
 type stats struct {
 	in, out, filtered, deadLettered, skipped, failed atomic.Int64
-	retries, batches, sinkErrors                     atomic.Int64
+	retries, batches                                 atomic.Int64
 	// traced counts records written within a sampled trace.
 	traced        atomic.Int64
 	activeWorkers atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -716,5 +715,3 @@ func parseInterval(s string, mask int32) (int64, error) {
 	}
 	return total, nil
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

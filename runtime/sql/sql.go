@@ -225,7 +225,7 @@ func (b *binder) sourceNames() string {
 	if len(names) == 0 {
 		return "none"
 	}
-	sortStrings(names)
+	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"runtime/debug"
 	"runtime/metrics"
@@ -211,11 +212,7 @@ func (m *Monitor) window(d time.Duration) (old, cur sample, ok bool) {
 func (m *Monitor) Saturated() map[string]int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]int64, len(m.saturated))
-	for k, v := range m.saturated {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.saturated)
 }
 
 // Status builds the /status document from a fresh snapshot and the samples.

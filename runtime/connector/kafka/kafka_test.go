@@ -162,13 +162,7 @@ func committedAll(t *testing.T, brokers []string, group, topic string) {
 func TestOrderingAndCommit(t *testing.T) {
 	brokers := cluster(t, 8, "in", "out")
 	const n, keys = 4000, 50
-	seq := map[string]int{}
-	var recs []*kgo.Record
-	for i := range n {
-		k := fmt.Sprintf("k%02d", i%keys)
-		seq[k]++
-		recs = append(recs, &kgo.Record{Key: []byte(k), Value: fmt.Appendf(nil, `{"id":%d,"k":"%s","seq":%d}`, i, k, seq[k])})
-	}
+	recs := keyedInput(n, keys)
 	produce(t, brokers, "in", recs...)
 	p, stop := run(t, kafkaSpec(brokers, "in", "out", "SELECT id, k, seq, _partition AS p FROM t WHERE seq > 0"), "ordering")
 	out := consume(t, brokers, "out", n)
@@ -189,26 +183,7 @@ func TestOrderingAndCommit(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	last := map[string]int{}
-	ids := map[int]bool{}
-	for _, r := range out {
-		var v struct {
-			ID  int    `json:"id"`
-			K   string `json:"k"`
-			Seq int    `json:"seq"`
-		}
-		if err := json.Unmarshal(r.Value, &v); err != nil {
-			t.Fatalf("output %q: %v", r.Value, err)
-		}
-		if string(r.Key) != v.K {
-			t.Errorf("record key %q, value key %q", r.Key, v.K)
-		}
-		if v.Seq <= last[v.K] {
-			t.Fatalf("key %s: seq %d after %d", v.K, v.Seq, last[v.K])
-		}
-		last[v.K] = v.Seq
-		ids[v.ID] = true
-	}
+	ids := checkPerKeyOrder(t, out)
 	if len(ids) != n {
 		t.Errorf("%d distinct ids in the output; want %d", len(ids), n)
 	}
@@ -268,13 +243,7 @@ func TestPoisonRecords(t *testing.T) {
 func TestRebalance(t *testing.T) {
 	brokers := cluster(t, 8, "in", "out")
 	const n, keys = 30_000, 40
-	seq := map[string]int{}
-	var recs []*kgo.Record
-	for i := range n {
-		k := fmt.Sprintf("k%02d", i%keys)
-		seq[k]++
-		recs = append(recs, &kgo.Record{Key: []byte(k), Value: fmt.Appendf(nil, `{"id":%d,"k":"%s","seq":%d}`, i, k, seq[k])})
-	}
+	recs := keyedInput(n, keys)
 	spec := func() *v1alpha1.StreamQuerySpec {
 		s := kafkaSpec(brokers, "in", "out", "SELECT id, k, seq FROM t")
 		s.Sources[0].Kafka.SessionTimeout = &metav1.Duration{Duration: 6 * time.Second}
@@ -332,6 +301,30 @@ func TestRebalance(t *testing.T) {
 	if err := stop1(); err != nil {
 		t.Fatal(err)
 	}
+	ids := checkPerKeyOrder(t, out)
+	if len(ids) != n || len(out) != n {
+		t.Errorf("%d records, %d distinct ids; want %d of each", len(out), len(ids), n)
+	}
+	t.Logf("engine 1 wrote %d, engine 2 wrote %d", p1.Snapshot().Counts.Out, p2.Snapshot().Counts.Out)
+}
+
+// keyedInput makes n records over keys keys, each value carrying its id, its
+// key and its sequence number within the key.
+func keyedInput(n, keys int) []*kgo.Record {
+	seq := map[string]int{}
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		k := fmt.Sprintf("k%02d", i%keys)
+		seq[k]++
+		recs = append(recs, &kgo.Record{Key: []byte(k), Value: fmt.Appendf(nil, `{"id":%d,"k":"%s","seq":%d}`, i, k, seq[k])})
+	}
+	return recs
+}
+
+// checkPerKeyOrder checks that output records of keyedInput are keyed by
+// their key and in sequence order per key, and counts each id.
+func checkPerKeyOrder(t *testing.T, out []*kgo.Record) map[int]int {
+	t.Helper()
 	last := map[string]int{}
 	ids := map[int]int{}
 	for _, r := range out {
@@ -341,7 +334,10 @@ func TestRebalance(t *testing.T) {
 			Seq int    `json:"seq"`
 		}
 		if err := json.Unmarshal(r.Value, &v); err != nil {
-			t.Fatal(err)
+			t.Fatalf("output %q: %v", r.Value, err)
+		}
+		if string(r.Key) != v.K {
+			t.Errorf("record key %q, value key %q", r.Key, v.K)
 		}
 		if v.Seq <= last[v.K] {
 			t.Fatalf("key %s: seq %d after %d", v.K, v.Seq, last[v.K])
@@ -349,8 +345,5 @@ func TestRebalance(t *testing.T) {
 		last[v.K] = v.Seq
 		ids[v.ID]++
 	}
-	if len(ids) != n || len(out) != n {
-		t.Errorf("%d records, %d distinct ids; want %d of each", len(out), len(ids), n)
-	}
-	t.Logf("engine 1 wrote %d, engine 2 wrote %d", p1.Snapshot().Counts.Out, p2.Snapshot().Counts.Out)
+	return ids
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,7 +279,7 @@ func (s *Source) commit(ctx context.Context, parts []int32) {
 	s.mu.Lock()
 	offsets := map[int32]kgo.EpochOffset{}
 	for p, next := range s.acked {
-		if parts == nil && !s.assigned[p] || parts != nil && !contains(parts, p) {
+		if parts == nil && !s.assigned[p] || parts != nil && !slices.Contains(parts, p) {
 			continue
 		}
 		if next > s.committed[p] {
@@ -327,18 +328,6 @@ func (s *Source) lag(p int32) int64 {
 	return max(hw-next, 0)
 }
 
-// Committed returns the committed offset of each partition: the next offset
-// a restarted group member would read.
-func (s *Source) Committed() map[int32]int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[int32]int64, len(s.committed))
-	for p, o := range s.committed {
-		out[p] = o
-	}
-	return out
-}
-
 // Close commits what was acknowledged, leaves the group and closes the
 // client. The pipeline calls it after draining, so everything written is
 // committed.
@@ -356,13 +345,4 @@ func (s *Source) Close() error {
 	s.cl.AllowRebalance()
 	s.cl.Close()
 	return nil
-}
-
-func contains(parts []int32, p int32) bool {
-	for _, q := range parts {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
