@@ -540,7 +540,12 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()
-		b.Trace = traceContext(p.span("source.read", b.Parent, start, b), b.Trace)
+		// A random trace context stands in when no span is recorded, so that
+		// logs and dead letters still correlate.
+		b.Trace = traceContext(p.span("source.read", b.Parent, start, b), message.TraceContext{})
+		if !b.Trace.IsValid() {
+			b.Trace = randomTrace()
+		}
 		for i := range b.Errors.Events {
 			b.Errors.Events[i].Traceparent = b.Trace.Traceparent()
 		}
@@ -553,13 +558,12 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 	return nil, err
 }
 
-// stamp gives a new batch its identity and trace context.
+// stamp gives a new batch its identity.
 func (p *Pipeline) stamp(b *message.Batch, o *message.Origin, seq uint64) {
 	b.ID = p.nextBatch.Add(1)
 	b.Seq = seq
 	b.Origin = o
 	b.CorrelationID = p.runID + "-" + strconv.FormatUint(b.ID, 10)
-	b.Trace = randomTrace()
 }
 
 // workLoop is a partition worker's goroutine. It owns its operator.

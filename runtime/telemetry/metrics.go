@@ -69,8 +69,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	doc := c.mon.Status()
+	// One snapshot serves both the status verdicts and the counters.
 	s := c.mon.src.Snapshot()
+	c.mon.mu.Lock()
+	doc := c.mon.statusLocked(s)
+	c.mon.mu.Unlock()
 	counter := func(name string, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, v, labels...)
 	}
