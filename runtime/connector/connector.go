@@ -38,6 +38,17 @@ type Sink interface {
 	Close() error
 }
 
+// AsyncSink is a Sink that can have several batches in flight: the sink
+// stage starts the next write while the brokers still acknowledge earlier
+// ones, and acknowledges the batches to their sources in order as their
+// writes complete.
+type AsyncSink interface {
+	Sink
+	// WriteAsync starts writing b and calls done exactly once, from any
+	// goroutine, with the outcome. b stays untouched until done is called.
+	WriteAsync(ctx context.Context, b *message.Batch, done func(error))
+}
+
 // Encoder turns rows into bytes in a sink's format.
 type Encoder interface {
 	Header(dst []byte) []byte

@@ -19,7 +19,7 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 		for i := 0; i < len(active); i++ {
 			b, err := p.read(readCtx, active[i], &seqs[i])
 			if b != nil {
-				p.deliver(ctx, w.process(b), enc)
+				p.deliver(ctx, w.process(b), enc, nil)
 			}
 			if ctx.Err() != nil {
 				return

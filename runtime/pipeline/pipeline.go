@@ -638,18 +638,70 @@ func (w *worker) Fail(in *message.Batch, i int, stage string, err error) {
 // sinkLoop is the sink writer's goroutine.
 func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message]) {
 	enc := p.rowEncoder()
-	for {
-		m, ok := in.recv()
-		if !ok {
-			break
-		}
-		p.deliver(ctx, m.Batch, enc)
-		if ctx.Err() != nil {
-			return
+	if async, ok := p.sink.(connector.AsyncSink); ok {
+		p.sinkLoopAsync(ctx, in, async, enc)
+	} else {
+		for {
+			m, ok := in.recv()
+			if !ok {
+				break
+			}
+			p.deliver(ctx, m.Batch, enc, nil)
+			if ctx.Err() != nil {
+				return
+			}
 		}
 	}
 	if err := p.sink.Flush(ctx); err != nil && ctx.Err() == nil {
 		p.fatal(fmt.Errorf("sink: flushing: %w", err))
+	}
+}
+
+// maxWritesInFlight bounds the batches an AsyncSink has in flight.
+const maxWritesInFlight = 64 // documented in docs/architecture.md
+
+// write is a batch whose first write attempt was started.
+type write struct {
+	b      *message.Batch
+	start  time.Time
+	result chan error
+}
+
+// sinkLoopAsync starts each batch's write as it arrives and finishes the
+// writes in arrival order on a second goroutine of the sink stage: the
+// error policy, retries and the acknowledgement run there, so batches are
+// acknowledged in order while several are in flight.
+func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message], sink connector.AsyncSink, enc *format.JSONEncoder) {
+	inFlight := make(chan write, maxWritesInFlight)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for w := range inFlight {
+			p.deliver(ctx, w.b, enc, &w)
+		}
+	}()
+	defer func() {
+		close(inFlight)
+		<-finished
+	}()
+	for {
+		m, ok := in.recv()
+		if !ok || ctx.Err() != nil {
+			return
+		}
+		w := write{b: m.Batch, start: time.Now(), result: make(chan error, 1)}
+		if m.Batch.Len() == 0 {
+			w.result <- nil
+		} else {
+			sink.WriteAsync(ctx, m.Batch, func(err error) { w.result <- err })
+		}
+		select {
+		case inFlight <- w:
+		case <-ctx.Done():
+			<-w.result // the sink still owns the batch until it answers
+			p.pool.Put(w.b)
+			return
+		}
 	}
 }
 
@@ -665,14 +717,21 @@ func (p *Pipeline) rowEncoder() *format.JSONEncoder {
 // to the sink (with retries, rows that still fail to the policy too), and
 // then, if all of that succeeded, the batch is acknowledged to its source.
 // The batch is released.
-func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JSONEncoder) {
+// started, if not nil, is the batch's first write attempt, already under
+// way; deliver waits for its result.
+func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JSONEncoder, started *write) {
 	defer p.pool.Put(b)
 	if b.Errors.Records > 0 {
 		p.handle(ctx, b.Errors)
 	}
 	if n := b.Len(); n > 0 {
 		start := time.Now()
-		attempts, err := p.writeWithRetry(ctx, b)
+		var first func() error
+		if started != nil {
+			start = started.start
+			first = func() error { return <-started.result }
+		}
+		attempts, err := p.writeWithRetry(ctx, b, first)
 		var sc trace.SpanContext
 		if p.tracer != nil {
 			attrs := []attribute.KeyValue{attribute.Int("sluice.attempts", attempts)}
@@ -717,10 +776,17 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 
 // writeWithRetry writes b, retrying with exponential backoff, and returns
 // the attempts made.
-func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch) (int, error) {
+// first, if not nil, gives the outcome of the first attempt instead of a
+// call to Write.
+func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch, first func() error) (int, error) {
 	wait := p.backoff
 	for attempt := 1; ; attempt++ {
-		err := p.sink.Write(ctx, b)
+		var err error
+		if attempt == 1 && first != nil {
+			err = first()
+		} else {
+			err = p.sink.Write(ctx, b)
+		}
 		if err == nil || attempt > p.maxRetries {
 			return attempt, err
 		}

@@ -642,3 +642,65 @@ func TestFailingSink(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// asyncSink completes each write on its own goroutine after a random delay,
+// so writes finish out of order, as a Kafka producer's may across partitions.
+type asyncSink struct {
+	*collectSink
+	wg sync.WaitGroup
+}
+
+func (s *asyncSink) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
+	s.wg.Go(func() {
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+		done(s.collectSink.Write(ctx, b))
+	})
+}
+
+// TestAsyncSinkAcksInOrder runs writes that complete out of order, some
+// failing on their first attempt: every record is written and every origin
+// sees its batches acknowledged in sequence, with no gap.
+func TestAsyncSinkAcksInOrder(t *testing.T) {
+	const partitions, count = 4, 2000
+	spec := datagenSpec("SELECT trade_id FROM trades", count, partitions, 2, 4, 16)
+	spec.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast, MaxRetries: ptr(int32(2)), RetryBackoff: &metav1.Duration{Duration: time.Millisecond}}
+	var mu sync.Mutex
+	next := map[int32]uint64{}
+	var outOfOrder []string
+	readers := make([]connector.Reader, partitions)
+	for i := range readers {
+		d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, int32(i), connector.TradesSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := int32(i)
+		d.Origin().Acked = func(seq uint64, _ int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if seq != next[part] {
+				outOfOrder = append(outOfOrder, fmt.Sprintf("partition %d: batch %d acknowledged, want %d", part, seq, next[part]))
+			}
+			next[part] = seq + 1
+		}
+		readers[i] = d
+	}
+	sink := &asyncSink{collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID%7 == 0 && attempt == 1 }}}
+	p, err := runPipeline(t, spec, Options{Sink: sink, Readers: readers})
+	sink.wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outOfOrder) > 0 {
+		t.Fatalf("%d acknowledgements out of order, first: %s", len(outOfOrder), outOfOrder[0])
+	}
+	s := p.Snapshot()
+	if s.Counts.Out != partitions*count || len(sink.Rows()) != partitions*count || s.Retries == 0 {
+		t.Errorf("out %d, sink rows %d, retries %d; want %d written after some retries", s.Counts.Out, len(sink.Rows()), s.Retries, partitions*count)
+	}
+	for part, n := range next {
+		if want := uint64(count / 16); n < want {
+			t.Errorf("partition %d: %d batches acknowledged, want at least %d", part, n, want)
+		}
+	}
+	checkIdentity(t, s.Counts)
+}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,6 +16,9 @@ import (
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
+
+// producerLinger is how long the producer waits to fill a partition's batch.
+const producerLinger = 2 * time.Millisecond
 
 // deliveryTimeout bounds how long a produced record may wait for the brokers.
 const deliveryTimeout = 30 * time.Second
@@ -24,14 +30,16 @@ type Encoder interface {
 
 // Sink produces result rows to a topic with an idempotent producer and
 // acks=all. Records with the same key go to the same partition, in order.
+// It is an AsyncSink: several batches are in flight at once, which is what
+// lets the producer fill its own batches and keep the brokers busy.
 type Sink struct {
 	cl     *kgo.Client
 	topic  string
 	enc    Encoder
 	keyCol int // -1: no key
-	buf    []byte
-	recs   []*kgo.Record
-	pool   []kgo.Record
+
+	mu     sync.Mutex // a retry's Write may run beside the next WriteAsync
+	writes sync.Pool  // of *batchWrite
 }
 
 // OpenSink connects a producer. keyCol is the output column whose text is
@@ -46,6 +54,9 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int) (*Sink, error) 
 		// pipeline then retries it and applies the error policy.
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		// The sink stage bounds the batches in flight, so records do not
+		// pile up in the producer: a short linger keeps that window moving.
+		kgo.ProducerLinger(producerLinger),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sink: kafka client: %w", err)
@@ -54,39 +65,96 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int) (*Sink, error) 
 }
 
 // Write implements connector.Sink: it produces the batch's rows and waits
-// until the brokers acknowledged every one. The batch's trace context goes
-// with each record as a traceparent header.
+// until the brokers acknowledged every one.
 func (s *Sink) Write(ctx context.Context, b *message.Batch) error {
-	s.buf = s.buf[:0]
-	ends := make([]int, len(b.Rows))
-	for i, row := range b.Rows {
-		s.buf = s.enc.Encode(s.buf, row)
-		if n := len(s.buf); n > 0 && s.buf[n-1] == '\n' {
-			s.buf = s.buf[:n-1]
+	done := make(chan error, 1)
+	s.WriteAsync(ctx, b, func(err error) { done <- err })
+	return <-done
+}
+
+// WriteAsync implements connector.AsyncSink: it hands the batch's rows to the
+// producer and calls done once the brokers acknowledged every one, with the
+// first error if any failed. The batch's trace context goes with each record
+// as a traceparent header.
+func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
+	if len(b.Rows) == 0 {
+		done(nil)
+		return
+	}
+	// The producer keeps records, keys and values until they are
+	// acknowledged, so each batch in flight has its own, recycled once the
+	// brokers answered for all of its records.
+	w, _ := s.writes.Get().(*batchWrite)
+	if w == nil {
+		w = &batchWrite{sink: s}
+	}
+	w.done, w.err = done, nil
+	w.recs = slices.Grow(w.recs[:0], len(b.Rows))[:len(b.Rows)]
+	w.ends = slices.Grow(w.ends[:0], 2*len(b.Rows))[:0]
+	w.buf = w.buf[:0]
+	s.mu.Lock()
+	for _, row := range b.Rows {
+		w.buf = s.enc.Encode(w.buf, row)
+		if n := len(w.buf); n > 0 && w.buf[n-1] == '\n' {
+			w.buf = w.buf[:n-1]
 		}
-		ends[i] = len(s.buf)
+		w.ends = append(w.ends, len(w.buf))
+		if s.keyCol >= 0 && !row[s.keyCol].IsNull() {
+			w.buf = row[s.keyCol].AppendText(w.buf)
+		}
+		w.ends = append(w.ends, len(w.buf))
 	}
-	// The producer keeps the values until acknowledged: give it its own copy.
-	values := append([]byte(nil), s.buf...)
-	if cap(s.pool) < len(b.Rows) {
-		s.pool = make([]kgo.Record, len(b.Rows))
-	}
-	s.recs = s.recs[:0]
+	s.mu.Unlock()
 	var headers []kgo.RecordHeader
 	if b.Trace.IsValid() {
 		headers = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(b.Trace.Traceparent())}}
 	}
 	start := 0
-	for i, row := range b.Rows {
-		r := &s.pool[i]
-		*r = kgo.Record{Value: values[start:ends[i]:ends[i]], Headers: headers}
-		if s.keyCol >= 0 && !row[s.keyCol].IsNull() {
-			r.Key = row[s.keyCol].AppendText(nil)
+	for i := range w.recs {
+		valueEnd, keyEnd := w.ends[2*i], w.ends[2*i+1]
+		w.recs[i] = kgo.Record{Value: w.buf[start:valueEnd:valueEnd], Headers: headers}
+		if keyEnd > valueEnd {
+			w.recs[i].Key = w.buf[valueEnd:keyEnd:keyEnd]
 		}
-		start = ends[i]
-		s.recs = append(s.recs, r)
+		start = keyEnd
 	}
-	return s.cl.ProduceSync(ctx, s.recs...).FirstErr()
+	w.pending.Store(int64(len(w.recs)))
+	for i := range w.recs {
+		s.cl.Produce(ctx, &w.recs[i], w.promise)
+	}
+}
+
+// batchWrite tracks one batch's records until the brokers answered for all.
+type batchWrite struct {
+	sink    *Sink
+	recs    []kgo.Record
+	buf     []byte // values and keys
+	ends    []int  // per record: end of its value, end of its key in buf
+	pending atomic.Int64
+	mu      sync.Mutex
+	err     error
+	done    func(error)
+}
+
+func (w *batchWrite) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	if w.pending.Add(-1) != 0 {
+		return
+	}
+	w.mu.Lock()
+	err, done := w.err, w.done
+	w.mu.Unlock()
+	// Every promise has run: the producer holds none of w any more.
+	clear(w.recs)
+	w.done = nil
+	w.sink.writes.Put(w)
+	done(err)
 }
 
 // Flush implements connector.Sink.
