@@ -58,6 +58,8 @@ type StreamQuerySpec struct {
 
 // Source is one input of a query. Exactly one connector field is set.
 // +kubebuilder:validation:XValidation:rule="(has(self.kafka) ? 1 : 0) + (has(self.file) ? 1 : 0) + (has(self.stdin) ? 1 : 0) + (has(self.datagen) ? 1 : 0) == 1",message="set exactly one of kafka, file, stdin and datagen"
+// +kubebuilder:validation:XValidation:rule="has(self.kafka) || !has(self.schema) || self.schema.all(c, !(has(c.key) && c.key) && !has(c.header))",message="only a kafka source has record keys and headers to take columns from"
+// +kubebuilder:validation:XValidation:rule="!has(self.kafka) || (has(self.kafka.keyFormat) && self.kafka.keyFormat == 'json') || !has(self.schema) || self.schema.filter(c, has(c.key) && c.key).size() <= 1",message="with keyFormat string the whole key is one column; use keyFormat json for several key columns"
 type Source struct {
 	// name is the table name of this source in the query.
 	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
@@ -133,6 +135,111 @@ type KafkaSource struct {
 	// killed engine) before giving its partitions to others. Defaults to 45s.
 	// +optional
 	SessionTimeout *metav1.Duration `json:"sessionTimeout,omitempty"`
+	// keyFormat is how the schema's key columns are read from the record
+	// key: string, the whole key as the one key column's text, or json, an
+	// object whose fields fill the key columns of the same names.
+	// +kubebuilder:validation:Enum=string;json
+	// +kubebuilder:default=string
+	// +optional
+	KeyFormat KeyFormat `json:"keyFormat,omitempty"`
+
+	// KafkaSecurity holds the tls and sasl settings.
+	KafkaSecurity `json:",inline"`
+}
+
+// KeyFormat is the encoding of a Kafka record key.
+type KeyFormat string
+
+// The key encodings.
+const (
+	// KeyFormatString reads the whole key as the text of one column.
+	KeyFormatString KeyFormat = "string"
+	// KeyFormatJSON reads the key as a JSON object, one field per key column.
+	KeyFormatJSON KeyFormat = "json"
+)
+
+// KafkaSecurity is how a Kafka client protects its connections and
+// authenticates. Secrets are never written in the manifest: they are read,
+// when the engine starts, from environment variables or files, which
+// Kubernetes fills from Secrets.
+type KafkaSecurity struct {
+	// tls encrypts the connections to the brokers.
+	// +optional
+	TLS *KafkaTLS `json:"tls,omitempty"`
+	// sasl authenticates the client to the brokers.
+	// +optional
+	SASL *KafkaSASL `json:"sasl,omitempty"`
+}
+
+// KafkaTLS configures TLS to the brokers. Without caFile, the system's root
+// certificates verify the brokers.
+// +kubebuilder:validation:XValidation:rule="(has(self.enabled) && self.enabled) || !(has(self.caFile) || has(self.certFile) || has(self.keyFile) || has(self.serverName) || (has(self.insecureSkipVerify) && self.insecureSkipVerify))",message="set enabled: true to use the other tls settings"
+// +kubebuilder:validation:XValidation:rule="has(self.certFile) == has(self.keyFile)",message="certFile and keyFile go together: set both for a client certificate, or neither"
+type KafkaTLS struct {
+	// enabled dials the brokers with TLS.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// caFile is a PEM file of the certificates that verify the brokers,
+	// instead of the system's.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	CAFile string `json:"caFile,omitempty"`
+	// certFile is a PEM file of the client certificate, for brokers that
+	// authenticate clients by certificate (mutual TLS). Needs keyFile.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	CertFile string `json:"certFile,omitempty"`
+	// keyFile is a PEM file of the client certificate's private key.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	KeyFile string `json:"keyFile,omitempty"`
+	// insecureSkipVerify accepts any broker certificate. For tests only: it
+	// leaves the connection open to interception.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// serverName is the name the brokers' certificates must carry. Defaults
+	// to the host of each broker's address.
+	// +optional
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// SASLMechanism is a SASL authentication mechanism.
+// +kubebuilder:validation:Enum=PLAIN;SCRAM-SHA-256;SCRAM-SHA-512
+type SASLMechanism string
+
+// The SASL mechanisms.
+const (
+	SASLPlain       SASLMechanism = "PLAIN"
+	SASLScramSHA256 SASLMechanism = "SCRAM-SHA-256"
+	SASLScramSHA512 SASLMechanism = "SCRAM-SHA-512"
+)
+
+// KafkaSASL authenticates to the brokers with a username and password, each
+// read from exactly one of an environment variable or a file.
+// +kubebuilder:validation:XValidation:rule="has(self.usernameEnv) != has(self.usernameFile)",message="set exactly one of usernameEnv and usernameFile"
+// +kubebuilder:validation:XValidation:rule="has(self.passwordEnv) != has(self.passwordFile)",message="set exactly one of passwordEnv and passwordFile"
+type KafkaSASL struct {
+	// mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. PLAIN sends the
+	// password as it is: use it only with tls.
+	Mechanism SASLMechanism `json:"mechanism"`
+	// usernameEnv names the environment variable that holds the username.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +optional
+	UsernameEnv string `json:"usernameEnv,omitempty"`
+	// usernameFile is the path of a file that holds the username, such as a
+	// mounted Secret key. A trailing line break is ignored.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	UsernameFile string `json:"usernameFile,omitempty"`
+	// passwordEnv names the environment variable that holds the password.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +optional
+	PasswordEnv string `json:"passwordEnv,omitempty"`
+	// passwordFile is the path of a file that holds the password, such as a
+	// mounted Secret key. A trailing line break is ignored.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	PasswordFile string `json:"passwordFile,omitempty"`
 }
 
 // FileSource reads records from a file.
@@ -174,7 +281,9 @@ type DatagenSource struct {
 	Keys int32 `json:"keys,omitempty"`
 }
 
-// Column is one typed column of a source's schema.
+// Column is one typed column of a source's schema. It is read from the
+// record's value unless key or header says otherwise (Kafka sources only).
+// +kubebuilder:validation:XValidation:rule="!(has(self.key) && self.key && has(self.header))",message="a column comes from the record key or from a header, not both"
 type Column struct {
 	// name is the column's name; JSON records carry it as the key, CSV records
 	// in the header.
@@ -183,6 +292,15 @@ type Column struct {
 	// type is one of string, bool, int, double, decimal(p,s), timestamp.
 	// +kubebuilder:validation:MinLength=1
 	Type string `json:"type"`
+	// key reads the column from the Kafka record key instead of its value, as
+	// the source's keyFormat says. A record without a key gives NULL.
+	// +optional
+	Key bool `json:"key,omitempty"`
+	// header reads the column from the first Kafka record header of this
+	// name, its bytes as text. A record without the header gives NULL.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Header string `json:"header,omitempty"`
 }
 
 // EventTime says which column holds a record's event time.
@@ -236,6 +354,7 @@ type FileSink struct {
 
 // KafkaSink writes results to a Kafka topic, with an idempotent producer and
 // acks from all in-sync replicas.
+// +kubebuilder:validation:XValidation:rule="!has(self.transactionInterval) || duration(self.transactionInterval) >= duration('10ms')",message="transactionInterval must be a duration of at least 10ms"
 type KafkaSink struct {
 	// brokers are the bootstrap brokers, host:port.
 	// +kubebuilder:validation:MinItems=1
@@ -246,7 +365,36 @@ type KafkaSink struct {
 	// the same key go to the same partition, in order. Unset: no key.
 	// +optional
 	Key string `json:"key,omitempty"`
+	// delivery is the guarantee for results written here. atLeastOnce (the
+	// default) may write a record again after a crash; exactlyOnce writes
+	// results, dead letters and the source's offsets in one Kafka
+	// transaction, so that readers with isolation read_committed see every
+	// result exactly once. exactlyOnce needs a Kafka source.
+	// +kubebuilder:validation:Enum=atLeastOnce;exactlyOnce
+	// +kubebuilder:default=atLeastOnce
+	// +optional
+	Delivery Delivery `json:"delivery,omitempty"`
+	// transactionInterval is how often, with delivery exactlyOnce, the
+	// transaction commits and a new one begins: results become visible to
+	// read_committed readers at this pace. Defaults to 1s.
+	// +optional
+	TransactionInterval *metav1.Duration `json:"transactionInterval,omitempty"`
+
+	// KafkaSecurity holds the tls and sasl settings.
+	KafkaSecurity `json:",inline"`
 }
+
+// Delivery is a Kafka sink's delivery guarantee.
+type Delivery string
+
+// The delivery guarantees.
+const (
+	// AtLeastOnce commits a source offset once every result derived from it
+	// was acknowledged; a crash can write some results twice.
+	AtLeastOnce Delivery = "atLeastOnce"
+	// ExactlyOnce writes results and source offsets in one transaction.
+	ExactlyOnce Delivery = "exactlyOnce"
+)
 
 // ErrorStrategy is what the pipeline does with a record that failed.
 // +kubebuilder:validation:Enum=FailFast;DeadLetter;Skip

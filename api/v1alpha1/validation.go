@@ -113,6 +113,12 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if k.SessionTimeout != nil && k.SessionTimeout.Duration < time.Second {
 				ps.Add(f+".kafka.sessionTimeout", "must be at least 1s")
 			}
+			switch k.KeyFormat {
+			case "", KeyFormatString, KeyFormatJSON:
+			default:
+				ps.Add(f+".kafka.keyFormat", "unknown key format %q (want string or json)", k.KeyFormat)
+			}
+			validateKafkaSecurity(&ps, f+".kafka", &k.KafkaSecurity)
 		}
 		if src.File != nil && src.File.Path == "" {
 			ps.Add(f+".file.path", "a file source needs a path")
@@ -138,6 +144,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 			ps.Add(f+".schema", "a %s source needs a schema", connectorName(src))
 		}
 		cols := map[string]int{}
+		keyCol := -1 // the first key column
 		for j, c := range src.Schema {
 			cf := fmt.Sprintf("%s.schema[%d]", f, j)
 			if c.Name == "" {
@@ -147,6 +154,21 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(cf+".name", "column %q is already declared at schema[%d]", c.Name, k)
 			}
 			cols[c.Name] = j
+			switch {
+			case c.Key && c.Header != "":
+				ps.Add(cf, "a column comes from the record key or from a header, not both")
+			case src.Kafka == nil && c.Key:
+				ps.Add(cf+".key", "only a kafka source has record keys; a %s source reads every column from its records", connectorName(src))
+			case src.Kafka == nil && c.Header != "":
+				ps.Add(cf+".header", "only a kafka source has record headers; a %s source reads every column from its records", connectorName(src))
+			case c.Key && src.Kafka.KeyFormat != KeyFormatJSON:
+				if keyCol >= 0 {
+					ps.Add(cf+".key", "with keyFormat string the whole key is one column, already schema[%d]; set kafka.keyFormat: json to read several fields of a JSON key", keyCol)
+				}
+			}
+			if c.Key && keyCol < 0 {
+				keyCol = j
+			}
 		}
 		if et := src.EventTime; et != nil {
 			if _, ok := cols[et.Column]; !ok && src.Datagen == nil {
@@ -172,6 +194,23 @@ func (s *StreamQuerySpec) Validate() Problems {
 		validateSink(&ps, "spec.errorPolicy.deadLetter", ep.DeadLetter)
 		if ep.DeadLetter.Format == FormatCSV {
 			ps.Add("spec.errorPolicy.deadLetter.format", "dead-letter entries are always json")
+		}
+	}
+	if k := s.Sink.Kafka; k != nil {
+		switch k.Delivery {
+		case "", AtLeastOnce:
+		case ExactlyOnce:
+			if len(s.Sources) != 1 || s.Sources[0].Kafka == nil {
+				ps.Add("spec.sink.kafka.delivery", "exactlyOnce needs exactly one source, a kafka one: the transaction commits its offsets with the results")
+			}
+			if dl := ep.DeadLetter; dl != nil && dl.Kafka == nil && dl.Null == nil {
+				ps.Add("spec.sink.kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
+			}
+		default:
+			ps.Add("spec.sink.kafka.delivery", "unknown delivery %q (want atLeastOnce or exactlyOnce)", k.Delivery)
+		}
+		if k.TransactionInterval != nil && k.TransactionInterval.Duration < 10*time.Millisecond {
+			ps.Add("spec.sink.kafka.transactionInterval", "must be at least 10ms")
 		}
 	}
 	if ep.MaxRetries != nil && *ep.MaxRetries < 0 {
@@ -238,6 +277,58 @@ func validateSink(ps *Problems, f string, s *Sink) {
 	if s.Format != "" && s.Format != FormatJSON && s.Format != FormatCSV {
 		ps.Add(f+".format", "unknown format %q (want json or csv)", s.Format)
 	}
+	if s.Kafka != nil {
+		validateKafkaSecurity(ps, f+".kafka", &s.Kafka.KafkaSecurity)
+	}
+}
+
+// validateKafkaSecurity checks the tls and sasl settings of a Kafka
+// connector at f.
+func validateKafkaSecurity(ps *Problems, f string, sec *KafkaSecurity) {
+	if t := sec.TLS; t != nil {
+		if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
+			ps.Add(f+".tls.enabled", "set enabled: true to use the other tls settings")
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			ps.Add(f+".tls", "certFile and keyFile go together: set both for a client certificate, or neither")
+		}
+	}
+	if s := sec.SASL; s != nil {
+		switch s.Mechanism {
+		case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		case "":
+			ps.Add(f+".sasl.mechanism", "name a mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		default:
+			ps.Add(f+".sasl.mechanism", "unknown mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
+		}
+		validateSecretRef(ps, f+".sasl", "username", s.UsernameEnv, s.UsernameFile)
+		validateSecretRef(ps, f+".sasl", "password", s.PasswordEnv, s.PasswordFile)
+	}
+}
+
+// validateSecretRef checks that a secret, such as the SASL password, is read
+// from exactly one of an environment variable and a file.
+func validateSecretRef(ps *Problems, f, what, env, file string) {
+	switch {
+	case env == "" && file == "":
+		ps.Add(f, "set %[1]sEnv or %[1]sFile: the %[1]s is read from an environment variable or a file, never written in the manifest", what)
+	case env != "" && file != "":
+		ps.Add(f, "set only one of %[1]sEnv and %[1]sFile", what)
+	case env != "" && !validEnvName(env):
+		ps.Add(f+"."+what+"Env", "%q is not an environment variable name: use letters, digits and _, not starting with a digit", env)
+	}
+}
+
+func validEnvName(s string) bool {
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func connectorName(s Source) string {

@@ -48,6 +48,68 @@ func TestValidate(t *testing.T) {
 		{"negative capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = -1 }, "spec.runtime.channelCapacity", "at least 1"},
 		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
 		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
+
+		// Columns from the record key and headers.
+		{"key and header columns", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "account", Type: "int", Key: true}, Column{Name: "tenant", Type: "string", Header: "tenant"})
+		}, "", ""},
+		{"json key columns", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int", Key: true}, Column{Name: "b", Type: "string", Key: true})
+			s.Sources[0].Kafka.KeyFormat = KeyFormatJSON
+		}, "", ""},
+		{"two string key columns", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int", Key: true}, Column{Name: "b", Type: "string", Key: true})
+		}, "spec.sources[0].schema[1].key", "already schema[0]"},
+		{"key and header", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int", Key: true, Header: "a"})
+		}, "spec.sources[0].schema[0]", "not both"},
+		{"key column of a file", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", File: &FileSource{Path: "x"}, Schema: []Column{{Name: "a", Type: "int", Key: true}}}
+		}, "spec.sources[0].schema[0].key", "only a kafka source"},
+		{"header column of stdin", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Stdin: &StdinSource{}, Schema: []Column{{Name: "a", Type: "int", Header: "a"}}}
+		}, "spec.sources[0].schema[0].header", "only a kafka source"},
+		{"bad key format", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.KeyFormat = "avro"
+		}, "spec.sources[0].kafka.keyFormat", "unknown key format"},
+
+		// TLS and SASL.
+		{"tls and sasl", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.TLS = &KafkaTLS{Enabled: true, CAFile: "/etc/kafka/ca.crt", CertFile: "c", KeyFile: "k"}
+			s.Sources[0].Kafka.SASL = &KafkaSASL{Mechanism: SASLScramSHA512, UsernameEnv: "KAFKA_USER", PasswordFile: "/etc/kafka/password"}
+		}, "", ""},
+		{"tls settings, not enabled", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.TLS = &KafkaTLS{CAFile: "/etc/kafka/ca.crt"}
+		}, "spec.sources[0].kafka.tls.enabled", "enabled: true"},
+		{"certificate without key", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.TLS = &KafkaTLS{Enabled: true, CertFile: "c"}
+		}, "spec.sources[0].kafka.tls", "go together"},
+		{"unknown mechanism", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.SASL = &KafkaSASL{Mechanism: "GSSAPI", UsernameEnv: "U", PasswordEnv: "P"}
+		}, "spec.sources[0].kafka.sasl.mechanism", "unknown mechanism"},
+		{"no password", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.SASL = &KafkaSASL{Mechanism: SASLPlain, UsernameEnv: "U"}
+		}, "spec.sources[0].kafka.sasl", "set passwordEnv or passwordFile"},
+		{"password from env and file", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.SASL = &KafkaSASL{Mechanism: SASLPlain, UsernameEnv: "U", PasswordEnv: "P", PasswordFile: "p"}
+		}, "spec.sources[0].kafka.sasl", "only one of passwordEnv and passwordFile"},
+		{"bad env name", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.SASL = &KafkaSASL{Mechanism: SASLPlain, UsernameEnv: "1USER", PasswordEnv: "P"}
+		}, "spec.sources[0].kafka.sasl.usernameEnv", "not an environment variable name"},
+		{"sink sasl", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", KafkaSecurity: KafkaSecurity{SASL: &KafkaSASL{Mechanism: SASLPlain, PasswordEnv: "P"}}}}
+		}, "spec.sink.kafka.sasl", "set usernameEnv or usernameFile"},
+		{"dead letter tls", func(s *StreamQuerySpec) {
+			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "dlq", KafkaSecurity: KafkaSecurity{TLS: &KafkaTLS{KeyFile: "k"}}}}}
+		}, "spec.errorPolicy.deadLetter.kafka.tls", "go together"},
 	}
 	for _, tt := range tests {
 		s := validSpec()
@@ -69,6 +131,11 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v; want a problem in %s containing %q", tt.name, ps, tt.field, tt.substr)
 		}
 	}
+}
+
+// kafkaSource is a Kafka source of the given columns.
+func kafkaSource(cols ...Column) Source {
+	return Source{Name: "trades", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"}, Schema: cols}
 }
 
 func TestDefault(t *testing.T) {

@@ -91,6 +91,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		Tracer:   tracer,
 		Observer: telemetry.NewBatchMetrics(reg),
 		Group:    consumerGroup(doc.Query.Namespace, doc.Query.Name),
+		Instance: instanceName(),
 	})
 	if err != nil {
 		var ps v1alpha1.Problems
@@ -131,7 +132,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		logger.Info("serving HTTP", "component", "server", "address", l.Addr().String())
 		srv := server.New(monitor, reg, func() bool {
-			return p.Snapshot().State == pipeline.Running
+			// Not ready while the brokers are away: the pod leaves its
+			// Service's endpoints and the operator sees it.
+			s := p.Snapshot()
+			return s.State == pipeline.Running && s.Unavailable == ""
 		})
 		wg.Add(1)
 		go func() {
@@ -219,6 +223,20 @@ func consumerGroup(namespace, name string) string {
 		namespace = "default"
 	}
 	return "sluice." + namespace + "." + name
+}
+
+// instanceName names this engine among its query's engines, stably across
+// restarts: SLUICE_INSTANCE, else the pod's name, else the host's.
+func instanceName() string {
+	for _, env := range []string{"SLUICE_INSTANCE", "POD_NAME"} {
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "engine"
 }
 
 // abortGrace is how long an aborted run may take to return before the process

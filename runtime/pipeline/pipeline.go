@@ -69,6 +69,10 @@ type Options struct {
 	// Group is the Kafka consumer group of sources that name none; empty
 	// is "sluice.<source name>".
 	Group string
+	// Instance names this engine among the engines of one query, stably
+	// across its restarts (the pod name): an exactly-once Kafka source's
+	// transactional id is the group and the instance.
+	Instance string
 }
 
 // Pipeline is one run of a query.
@@ -160,9 +164,17 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 			o.Acked = func(seq uint64, off int64) { c.Ack(seq, off); next(seq, off) }
 		}
 	}
+	// An exactly-once Kafka source's client produces the results and dead
+	// letters too, in its transactions.
+	var txn *kafka.Source
+	for _, c := range p.closers {
+		if src, ok := c.(*kafka.Source); ok && src.Transactional() {
+			txn = src
+		}
+	}
 	p.sink = opts.Sink
 	if p.sink == nil {
-		if p.sink, err = openSink(&spec.Sink, prog); err != nil {
+		if p.sink, err = openSink(&spec.Sink, prog, txn, p.log); err != nil {
 			p.closeReaders()
 			return nil, err
 		}
@@ -170,7 +182,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	p.dlq = opts.DeadLetter
 	if p.dlq == nil && p.strategy == v1alpha1.DeadLetter {
 		if dl := spec.ErrorPolicy.DeadLetter; dl.Kafka != nil {
-			p.dlq, err = kafka.OpenDeadLetter(dl.Kafka)
+			p.dlq, err = kafka.OpenDeadLetter(dl.Kafka, txn)
 		} else {
 			p.dlq, err = connector.OpenDeadLetter(dl)
 		}
@@ -230,7 +242,17 @@ func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Co
 		if group == "" {
 			group = "sluice." + source
 		}
-		s, err := kafka.Open(src.Kafka, src.Name, src.Format, cols, kafka.Options{Group: group, Logger: log.With("source", src.Name)})
+		kopts := kafka.Options{Group: group, Schema: src.Schema, Logger: log.With("source", src.Name)}
+		if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
+			// Unique among the group's live members, stable across a restart
+			// of the same member: a restarted engine fences the open
+			// transaction of the process it replaces.
+			kopts.TransactionalID = group + "." + opts.Instance
+			if k.TransactionInterval != nil {
+				kopts.TransactionInterval = k.TransactionInterval.Duration
+			}
+		}
+		s, err := kafka.Open(src.Kafka, src.Name, src.Format, cols, kopts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -275,7 +297,7 @@ func openSourceReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []for
 	return nil, nil
 }
 
-func openSink(spec *v1alpha1.Sink, prog *operator.Program) (connector.Sink, error) {
+func openSink(spec *v1alpha1.Sink, prog *operator.Program, txn *kafka.Source, log *slog.Logger) (connector.Sink, error) {
 	names := make([]string, len(prog.Output))
 	for i, c := range prog.Output {
 		names[i] = c.Name
@@ -295,7 +317,7 @@ func openSink(spec *v1alpha1.Sink, prog *operator.Program) (connector.Sink, erro
 				key = i
 			}
 		}
-		return kafka.OpenSink(spec.Kafka, enc, key)
+		return kafka.OpenSink(spec.Kafka, enc, key, txn, log)
 	}
 	return nil, errors.New("sink: no connector set")
 }

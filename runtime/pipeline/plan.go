@@ -98,7 +98,8 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 	}
 	if src.Kafka != nil {
 		// A Kafka record's key, partition, offset and timestamp are columns
-		// too, after the value's.
+		// too, after the schema's. Schema columns read from the key or a
+		// header (Column.Key, Column.Header) keep their declared place.
 		for _, m := range kafka.MetaColumns {
 			if slices.ContainsFunc(cols, func(c format.Column) bool { return c.Name == m.Name }) {
 				ps.Add(f+".schema", "column %s is reserved for the Kafka record's metadata", m.Name)

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,7 +29,13 @@ type Snapshot struct {
 	Traced int64
 	// ActiveWorkers is the number of partition workers running.
 	ActiveWorkers int64
+	// Unavailable says why a connector cannot reach its service (Kafka
+	// brokers gone), while its client retries; empty when all can.
+	Unavailable string
 }
+
+// availability is a connector that knows whether its service is reachable.
+type availability interface{ Unavailable() error }
 
 // PartitionProgress is how far one source partition has been handled.
 type PartitionProgress struct {
@@ -76,6 +84,20 @@ func (p *Pipeline) Snapshot() Snapshot {
 		}
 		s.Sources = append(s.Sources, PartitionProgress{Source: o.Source, Partition: o.Partition, Committed: off, Lag: lag})
 	}
+	var unavailable []string
+	note := func(c any) {
+		if a, ok := c.(availability); ok {
+			// The lanes of one source share its client: one message each.
+			if err := a.Unavailable(); err != nil && !slices.Contains(unavailable, err.Error()) {
+				unavailable = append(unavailable, err.Error())
+			}
+		}
+	}
+	note(p.sink)
+	for _, r := range p.readers {
+		note(r)
+	}
+	s.Unavailable = strings.Join(unavailable, "; ")
 	p.mu.Lock()
 	s.LastError = p.lastError
 	edges := p.edges

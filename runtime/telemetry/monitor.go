@@ -377,6 +377,12 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	}
 	out = append(out, errs)
 
+	conn := enginestatus.Check{Name: "connectivity", Status: healthy}
+	if snap.Unavailable != "" {
+		conn.Status, conn.Value, conn.Message = degraded, 1, snap.Unavailable
+	}
+	out = append(out, conn)
+
 	mem := enginestatus.Check{Name: "memory", Status: healthy, Threshold: th.Memory}
 	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 {
 		mem.Value = float64(heapBytes()) / float64(limit)

@@ -66,9 +66,9 @@ func produce(t *testing.T, brokers []string, topic string, recs ...*kgo.Record) 
 }
 
 // consume reads n records from topic, or fails after a while.
-func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
+func consume(t *testing.T, brokers []string, topic string, n int, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +89,17 @@ func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record 
 // run runs spec until stop is called; stop returns Run's error.
 func run(t *testing.T, spec *v1alpha1.StreamQuerySpec, group string) (*pipeline.Pipeline, func() error) {
 	t.Helper()
+	return runInstance(t, spec, group, "")
+}
+
+// runInstance is run for one of several engines of a query.
+func runInstance(t *testing.T, spec *v1alpha1.StreamQuerySpec, group, instance string) (*pipeline.Pipeline, func() error) {
+	t.Helper()
 	var logger *slog.Logger
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", instance)
 	}
-	p, err := pipeline.New(spec, pipeline.Options{Group: group, Logger: logger})
+	p, err := pipeline.New(spec, pipeline.Options{Group: group, Instance: instance, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,37 +261,8 @@ func TestRebalance(t *testing.T) {
 	p1, stop1 := run(t, spec(), "rebalance")
 	consume(t, brokers, "out", n/6)
 	p2, stop2 := run(t, spec(), "rebalance")
-	// Wait until the group has two members that share the partitions.
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	shared := func() bool {
-		groups, err := adm.DescribeGroups(context.Background(), "rebalance")
-		if err != nil {
-			return false
-		}
-		g := groups["rebalance"]
-		if len(g.Members) != 2 {
-			return false
-		}
-		for _, m := range g.Members {
-			a, ok := m.Assigned.AsConsumer()
-			if !ok || len(a.Topics) == 0 || len(a.Topics[0].Partitions) == 0 {
-				return false
-			}
-		}
-		return true
-	}
+	waitShared(t, brokers, "rebalance")
 	deadline := time.Now().Add(30 * time.Second)
-	for !shared() && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !shared() {
-		t.Fatal("the second engine never got partitions")
-	}
 	produce(t, brokers, "in", recs[n/3:2*n/3]...)
 	for p2.Snapshot().Counts.Out == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -306,6 +283,41 @@ func TestRebalance(t *testing.T) {
 		t.Errorf("%d records, %d distinct ids; want %d of each", len(out), len(ids), n)
 	}
 	t.Logf("engine 1 wrote %d, engine 2 wrote %d", p1.Snapshot().Counts.Out, p2.Snapshot().Counts.Out)
+}
+
+// waitShared waits until group has two members that share the partitions.
+func waitShared(t *testing.T, brokers []string, group string) {
+	t.Helper()
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	shared := func() bool {
+		groups, err := adm.DescribeGroups(context.Background(), group)
+		if err != nil {
+			return false
+		}
+		g := groups[group]
+		if len(g.Members) != 2 {
+			return false
+		}
+		for _, m := range g.Members {
+			a, ok := m.Assigned.AsConsumer()
+			if !ok || len(a.Topics) == 0 || len(a.Topics[0].Partitions) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !shared() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !shared() {
+		t.Fatal("the second engine never got partitions")
+	}
 }
 
 // keyedInput makes n records over keys keys, each value carrying its id, its

@@ -23,7 +23,8 @@ type Lane struct {
 	origin  *message.Origin
 	ch      chan []*kgo.Record
 	pending []*kgo.Record
-	dec     decoder
+	dec     decoder        // of the whole value, into row[:meta]
+	rec     *recordDecoder // instead of dec, when columns come from keys or headers
 	width   int
 	meta    int // index of the first meta column
 	timer   *time.Timer
@@ -34,6 +35,9 @@ func (l *Lane) Origin() *message.Origin { return l.origin }
 
 // Close implements connector.Reader; the Source closes the client.
 func (l *Lane) Close() error { return nil }
+
+// Unavailable returns why the source's brokers are unreachable, or nil.
+func (l *Lane) Unavailable() error { return l.src.Unavailable() }
 
 // Lag is the partition's consumer lag in records, or -1 when this member
 // does not consume it.
@@ -54,6 +58,8 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 				case l.pending = <-l.ch:
 				case <-ctx.Done():
 					return nil
+				case <-l.src.dead:
+					return l.src.err()
 				}
 			} else {
 				if deadline.IsZero() {
@@ -92,7 +98,13 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 
 func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) {
 	row := b.Append(r.Offset)
-	if err := l.dec.Decode(r.Value, row[:l.meta]); err != nil {
+	var err error
+	if l.rec != nil {
+		err = l.rec.decode(r, row[:l.meta])
+	} else {
+		err = l.dec.Decode(r.Value, row[:l.meta])
+	}
+	if err != nil {
 		b.Truncate()
 		errs.Records++
 		payload := r.Value

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -33,21 +34,44 @@ type Encoder interface {
 // It is an AsyncSink: several batches are in flight at once, which is what
 // lets the producer fill its own batches and keep the brokers busy.
 type Sink struct {
-	cl     *kgo.Client
-	topic  string
-	enc    Encoder
-	keyCol int // -1: no key
+	reachability
+	stopWatch context.CancelFunc // nil for a shared client, which its source watches
+	cl        *kgo.Client
+	topic     string
+	enc       Encoder
+	keyCol    int  // -1: no key
+	shared    bool // the client is an exactly-once source's; it closes it
 
 	mu     sync.Mutex // a retry's Write may run beside the next WriteAsync
 	writes sync.Pool  // of *batchWrite
 }
 
 // OpenSink connects a producer. keyCol is the output column whose text is
-// the record key, or -1.
-func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int) (*Sink, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(spec.Brokers...),
-		kgo.DefaultProduceTopic(spec.Topic),
+// the record key, or -1. With txn, an exactly-once source, the sink produces
+// with txn's transactional client instead of its own.
+func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int, txn *Source, log *slog.Logger) (*Sink, error) {
+	if txn != nil {
+		return &Sink{cl: txn.cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: true}, nil
+	}
+	opts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	cl, err := kgo.NewClient(append(producerOptions(), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sink: kafka client: %w", err)
+	}
+	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
+	go s.watch(ctx, cl, "sink", log)
+	return s, nil
+}
+
+// producerOptions are the settings of every producer of results, also the
+// transactional one of an exactly-once source.
+func producerOptions() []kgo.Opt {
+	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		// A write fails, rather than stalls, when the brokers stay away: the
@@ -57,11 +81,7 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int) (*Sink, error) 
 		// The sink stage bounds the batches in flight, so records do not
 		// pile up in the producer: a short linger keeps that window moving.
 		kgo.ProducerLinger(producerLinger),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("sink: kafka client: %w", err)
 	}
-	return &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol}, nil
 }
 
 // Write implements connector.Sink: it produces the batch's rows and waits
@@ -112,7 +132,7 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	start := 0
 	for i := range w.recs {
 		valueEnd, keyEnd := w.ends[2*i], w.ends[2*i+1]
-		w.recs[i] = kgo.Record{Value: w.buf[start:valueEnd:valueEnd], Headers: headers}
+		w.recs[i] = kgo.Record{Topic: s.topic, Value: w.buf[start:valueEnd:valueEnd], Headers: headers}
 		if keyEnd > valueEnd {
 			w.recs[i].Key = w.buf[valueEnd:keyEnd:keyEnd]
 		}
@@ -162,28 +182,39 @@ func (s *Sink) Flush(ctx context.Context) error { return s.cl.Flush(ctx) }
 
 // Close implements connector.Sink.
 func (s *Sink) Close() error {
-	s.cl.Close()
+	if !s.shared {
+		s.stopWatch()
+		s.cl.Close()
+	}
 	return nil
 }
 
 // DeadLetter writes error events to a topic: the original payload as the
 // value, the original key is not known, and headers for the rest.
 type DeadLetter struct {
-	cl *kgo.Client
+	cl     *kgo.Client
+	topic  string
+	shared bool // the client is an exactly-once source's; it closes it
 }
 
-// OpenDeadLetter connects a producer to the dead-letter topic.
-func OpenDeadLetter(spec *v1alpha1.KafkaSink) (*DeadLetter, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(spec.Brokers...),
-		kgo.DefaultProduceTopic(spec.Topic),
+// OpenDeadLetter connects a producer to the dead-letter topic. With txn, an
+// exactly-once source, dead letters go in its transaction.
+func OpenDeadLetter(spec *v1alpha1.KafkaSink, txn *Source) (*DeadLetter, error) {
+	if txn != nil {
+		return &DeadLetter{cl: txn.cl, topic: spec.Topic, shared: true}, nil
+	}
+	opts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter sink: %w", err)
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter sink: kafka client: %w", err)
 	}
-	return &DeadLetter{cl: cl}, nil
+	return &DeadLetter{cl: cl, topic: spec.Topic}, nil
 }
 
 // Write produces one record per event and waits for all to be acknowledged.
@@ -207,13 +238,15 @@ func (d *DeadLetter) Write(events []message.ErrorEvent) error {
 		if ev.Traceparent != "" {
 			headers = append(headers, kgo.RecordHeader{Key: "traceparent", Value: []byte(ev.Traceparent)})
 		}
-		recs[i] = &kgo.Record{Value: ev.Payload, Headers: headers}
+		recs[i] = &kgo.Record{Topic: d.topic, Value: ev.Payload, Headers: headers}
 	}
 	return d.cl.ProduceSync(context.Background(), recs...).FirstErr()
 }
 
 // Close flushes and closes the producer.
 func (d *DeadLetter) Close() error {
-	d.cl.Close()
+	if !d.shared {
+		d.cl.Close()
+	}
 	return nil
 }

@@ -37,7 +37,9 @@ var MetaColumns = []format.Column{
 // the topic is one lane, a connector.Reader that the pipeline reads in
 // order. Offsets are committed only up to what the pipeline acknowledged.
 type Source struct {
+	reachability
 	cl    *kgo.Client
+	sess  *kgo.GroupTransactSession // exactly-once only
 	topic string
 	lanes []*Lane
 	log   *slog.Logger
@@ -45,6 +47,8 @@ type Source struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // the poll loop ended
 	closing atomic.Bool   // Close has begun: a revoke need not wait for acks
+	failed  atomic.Pointer[error]
+	dead    chan struct{} // closed when the source fails
 
 	mu        sync.Mutex
 	assigned  map[int32]bool
@@ -52,6 +56,7 @@ type Source struct {
 	committed map[int32]int64
 	fetched   map[int32]int64 // next offset after the last record handed to a lane
 	highWater map[int32]int64 // the partition's high watermark at the last fetch
+	inTxn     bool            // records were fetched since the transaction began
 }
 
 // Options configure a source.
@@ -64,6 +69,18 @@ type Options struct {
 	// partition's records in flight to be acknowledged.
 	RevokeTimeout time.Duration
 	Logger        *slog.Logger
+	// TransactionalID, if set, makes the source exactly-once: it reads only
+	// committed records, and its client is also the producer of the sinks
+	// opened with it (OpenSink, OpenDeadLetter), whose records and this
+	// source's offsets commit in one transaction every TransactionInterval.
+	// It must be unique among the live members of the group and stable
+	// across a restart, so that a restarted engine fences its predecessor's
+	// open transaction.
+	TransactionalID     string
+	TransactionInterval time.Duration
+	// Schema is the source's declared columns: which come from the record
+	// key or a header rather than the value.
+	Schema []v1alpha1.Column
 }
 
 // Open joins the consumer group and starts fetching. cols is the schema:
@@ -79,7 +96,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{
-		topic: spec.Topic, log: opts.Logger, done: make(chan struct{}),
+		topic: spec.Topic, log: opts.Logger, done: make(chan struct{}), dead: make(chan struct{}),
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
 		highWater: map[int32]int64{},
 	}
@@ -87,28 +104,47 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	if spec.StartOffset == "latest" {
 		start = kgo.NewOffset().AtEnd()
 	}
-	groupOpts := []kgo.Opt{}
+	groupOpts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", source, err)
+	}
 	if spec.SessionTimeout != nil {
 		groupOpts = append(groupOpts, kgo.SessionTimeout(spec.SessionTimeout.Duration))
 	}
-	cl, err := kgo.NewClient(append(groupOpts,
-		kgo.SeedBrokers(spec.Brokers...),
+	clientOpts := append(groupOpts,
 		kgo.ConsumerGroup(opts.Group),
 		kgo.ConsumeTopics(spec.Topic),
 		kgo.ConsumeResetOffset(start),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
 			s.onRevoked(ctx, lost, opts.RevokeTimeout)
 		}),
 		kgo.OnPartitionsLost(s.onLost),
-	)...)
+	)
+	var cl *kgo.Client
+	if opts.TransactionalID != "" {
+		clientOpts = append(clientOpts, producerOptions()...)
+		s.sess, err = kgo.NewGroupTransactSession(append(clientOpts,
+			kgo.TransactionalID(opts.TransactionalID),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		)...)
+		if err == nil {
+			cl = s.sess.Client()
+		}
+	} else {
+		// A rebalance waits until the revoked partitions' records in flight
+		// are written and committed (onRevoked), and the poll loop lets it
+		// run between polls. An exactly-once source does not block: the
+		// session aborts a transaction open across a rebalance, and its
+		// End, which waits for a heartbeat, must not wait for the poll
+		// loop that calls it.
+		cl, err = kgo.NewClient(append(clientOpts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("source %s: kafka client: %w", source, err)
 	}
 	s.cl = cl
-	partitions, err := partitionCount(cl, spec.Topic)
+	partitions, err := partitionCount(cl, spec.Topic, opts.Logger)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("source %s: %w", source, err)
@@ -130,21 +166,41 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		l.origin.Acked = l.acked
 		s.lanes = append(s.lanes, l)
 	}
+	if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("source %s: %w", source, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go s.poll(ctx)
-	go s.commitLoop(ctx, opts.CommitInterval)
+	go s.watch(ctx, cl, "source "+source, s.log)
+	if s.sess != nil {
+		interval := opts.TransactionInterval
+		if interval <= 0 {
+			interval = DefaultTransactionInterval
+		}
+		if err := s.sess.Begin(); err != nil {
+			cancel()
+			s.sess.Close()
+			return nil, fmt.Errorf("source %s: beginning a transaction: %w", source, err)
+		}
+		go s.poll(ctx, interval)
+	} else {
+		go s.poll(ctx, 0)
+		go s.commitLoop(ctx, opts.CommitInterval)
+	}
 	return s, nil
 }
 
 // partitionCount reads the topic's partition count, waiting a little for a
 // broker that is starting.
-func partitionCount(cl *kgo.Client, topic string) (int32, error) {
+func partitionCount(cl *kgo.Client, topic string, log *slog.Logger) (int32, error) {
 	adm := kadm.NewClient(cl)
 	var lastErr error
-	for attempt := range 20 {
+	for attempt := range 30 {
 		if attempt > 0 {
-			time.Sleep(time.Duration(min(attempt, 10)) * 200 * time.Millisecond)
+			wait := time.Duration(min(attempt, 10)) * 500 * time.Millisecond
+			log.Warn("kafka: cannot list the topic's partitions yet; retrying", "component", "kafka", "topic", topic, "attempt", attempt, "backoff", wait, "error", lastErr)
+			time.Sleep(wait)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		topics, err := adm.ListTopics(ctx, topic)
@@ -163,20 +219,53 @@ func partitionCount(cl *kgo.Client, topic string) (int32, error) {
 	return 0, fmt.Errorf("reading the partitions of topic %s: %w", topic, lastErr)
 }
 
+// Transactional reports whether the source is exactly-once.
+func (s *Source) Transactional() bool { return s.sess != nil }
+
 // Lanes returns one reader per partition of the topic.
 func (s *Source) Lanes() []*Lane { return s.lanes }
 
+// pollUntil polls, giving up at deadline when it is set.
+func (s *Source) pollUntil(ctx context.Context, deadline time.Time) kgo.Fetches {
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	return s.cl.PollRecords(ctx, 10_000)
+}
+
+// DefaultTransactionInterval is how often an exactly-once source commits.
+const DefaultTransactionInterval = time.Second
+
 // poll fetches records and hands each partition's to its lane, in order. A
 // full lane blocks the loop: backpressure reaches the broker as fewer fetches.
-func (s *Source) poll(ctx context.Context) {
+// With a transaction interval (exactly-once), it also ends the transaction
+// every interval, between two polls.
+func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 	defer close(s.done)
+	var txnEnd time.Time
+	if txnInterval > 0 {
+		txnEnd = time.Now().Add(txnInterval)
+	}
 	for {
-		fetches := s.cl.PollRecords(ctx, 10_000)
+		if txnInterval > 0 {
+			if !time.Now().Before(txnEnd) {
+				if err := s.endTransaction(ctx); err != nil {
+					if ctx.Err() == nil {
+						s.fail(err)
+					}
+					return
+				}
+				txnEnd = time.Now().Add(txnInterval)
+			}
+		}
+		fetches := s.pollUntil(ctx, txnEnd)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("kafka fetch failed; retrying", "component", "kafka", "topic", topic, "partition", p, "error", err)
 			}
 		})
@@ -194,6 +283,7 @@ func (s *Source) poll(ctx context.Context) {
 			case s.lanes[fp.Partition].ch <- fp.Records:
 				s.mu.Lock()
 				s.fetched[fp.Partition] = fp.Records[len(fp.Records)-1].Offset + 1
+				s.inTxn = true
 				s.mu.Unlock()
 			case <-ctx.Done():
 			}
@@ -215,6 +305,13 @@ func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 // acknowledged, commits them, and only then lets the group move them.
 func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
 	parts := revoked[s.topic]
+	if s.sess != nil {
+		// The session aborts the open transaction at its end: the revoked
+		// partitions' records in it are read again by their new owner.
+		s.forget(parts)
+		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
+		return
+	}
 	deadline := time.Now().Add(timeout)
 	for !s.closing.Load() && time.Now().Before(deadline) && !s.drained(parts) {
 		time.Sleep(10 * time.Millisecond)
@@ -223,12 +320,17 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 		s.log.Warn("kafka rebalance: records in flight not acknowledged in time; they will be read again", "component", "kafka", "partitions", parts)
 	}
 	s.commit(ctx, parts)
+	s.forget(parts)
+	s.log.Info("kafka partitions revoked", "component", "kafka", "topic", s.topic, "partitions", parts)
+}
+
+// forget marks parts as no longer assigned here.
+func (s *Source) forget(parts []int32) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range parts {
 		delete(s.assigned, p)
 	}
-	s.mu.Unlock()
-	s.log.Info("kafka partitions revoked", "component", "kafka", "topic", s.topic, "partitions", parts)
 }
 
 func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
@@ -240,16 +342,86 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
 }
 
-// drained reports whether every record fetched for parts is acknowledged.
+// drained reports whether every record fetched for parts, or for every
+// partition when parts is nil, is acknowledged.
 func (s *Source) drained(parts []int32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if parts == nil {
+		for p, f := range s.fetched {
+			if s.acked[p] < f {
+				return false
+			}
+		}
+		return true
+	}
 	for _, p := range parts {
 		if f, ok := s.fetched[p]; ok && s.acked[p] < f {
 			return false
 		}
 	}
 	return true
+}
+
+// endTransaction waits until every record fetched in the open transaction
+// was acknowledged, which means its results and dead letters were written
+// in the transaction, then commits the transaction with the offsets after
+// those records, and begins the next. The poll loop calls it between polls,
+// so nothing new enters the pipeline meanwhile. A transaction the session
+// aborts (a rebalance happened during it) rewinds the client to the last
+// committed offsets: its records are read and written again.
+func (s *Source) endTransaction(ctx context.Context) error {
+	s.mu.Lock()
+	inTxn := s.inTxn
+	s.mu.Unlock()
+	if !inTxn {
+		return nil
+	}
+	for !s.drained(nil) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	committed, err := s.sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return fmt.Errorf("kafka: ending a transaction: %w", err)
+	}
+	s.mu.Lock()
+	s.inTxn = false
+	if committed {
+		for p, next := range s.acked {
+			s.committed[p] = next
+		}
+	} else {
+		clear(s.acked)
+		clear(s.fetched)
+	}
+	s.mu.Unlock()
+	if !committed {
+		s.log.Warn("kafka transaction aborted (the group rebalanced during it); its records will be read and written again", "component", "kafka", "topic", s.topic)
+	}
+	if err := s.sess.Begin(); err != nil {
+		return fmt.Errorf("kafka: beginning a transaction: %w", err)
+	}
+	return nil
+}
+
+// fail records an error that ends the source; its lanes return it.
+func (s *Source) fail(err error) {
+	if s.failed.CompareAndSwap(nil, &err) {
+		close(s.dead)
+	}
+	s.log.Error("kafka source failed", "component", "kafka", "topic", s.topic, "error", err)
+}
+
+// err is the error that ended the source, if any.
+func (s *Source) err() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (s *Source) ack(p int32, next int64) {
@@ -339,10 +511,35 @@ func (s *Source) Close() error {
 	<-s.done
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if s.sess != nil {
+		return s.closeTransactional(ctx)
+	}
 	s.commit(ctx, nil)
 	// With BlockRebalanceOnPoll, leaving the group waits for the poller to
 	// allow the rebalance; the poller has stopped, so allow it here.
 	s.cl.AllowRebalance()
 	s.cl.Close()
+	return nil
+}
+
+// closeTransactional ends the last transaction: a commit when every record
+// fetched was acknowledged, else an abort, since the transaction would
+// commit the offsets of records the pipeline never read. Either way the
+// output and the committed offsets agree.
+func (s *Source) closeTransactional(ctx context.Context) error {
+	defer s.sess.CloseAllowingRebalance()
+	try := kgo.TryAbort
+	if s.drained(nil) {
+		try = kgo.TryCommit
+	}
+	committed, err := s.sess.End(ctx, try)
+	if err != nil {
+		return fmt.Errorf("kafka: ending the last transaction: %w", err)
+	}
+	if !committed {
+		s.mu.Lock()
+		s.log.Info("kafka: the last transaction was aborted; a successor reads its records again", "component", "kafka", "topic", s.topic, "fetched", s.fetched, "acked", s.acked)
+		s.mu.Unlock()
+	}
 	return nil
 }

@@ -1,0 +1,176 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// useSchema has the source's lanes fill the columns that schema, the
+// source's declared schema, takes from each record's key or headers rather
+// than from its value. cols are the columns Open was given: schema's, typed,
+// then MetaColumns. When no column comes from a key or header it changes
+// nothing, and the lanes decode whole values straight into their rows.
+// Open calls it before the lanes are read.
+func (s *Source) useSchema(spec *v1alpha1.KafkaSource, f v1alpha1.Format, schema []v1alpha1.Column, cols []format.Column) error {
+	if !slices.ContainsFunc(schema, func(c v1alpha1.Column) bool { return c.Key || c.Header != "" }) {
+		return nil
+	}
+	if len(cols) != len(schema)+len(MetaColumns) {
+		return fmt.Errorf("schema: %d columns declared, but the source has %d besides its metadata", len(schema), len(cols)-len(MetaColumns))
+	}
+	for _, l := range s.lanes {
+		d, err := newRecordDecoder(spec.KeyFormat, f, schema, cols[:len(schema)])
+		if err != nil {
+			return err
+		}
+		l.rec = d
+	}
+	return nil
+}
+
+// recordDecoder fills a row from a record whose schema takes some columns
+// from its key or headers. The row is in schema order, with value, key and
+// header columns interleaved as declared, so the value decoder fills a
+// scratch row that is then copied into place.
+type recordDecoder struct {
+	value    decoder   // of the value columns; nil if there are none
+	valueRow value.Row // what value decodes into
+	valuePos []int     // the row position of each of valueRow's columns
+
+	keyJSON *format.JSONDecoder // keyFormat json; nil for string
+	keyRow  value.Row           // what keyJSON decodes into
+	keyCols []format.Column
+	keyPos  []int
+
+	headers []headerColumn
+}
+
+// headerColumn is a column filled from a record header.
+type headerColumn struct {
+	header string
+	col    format.Column
+	pos    int
+}
+
+// newRecordDecoder returns the decoder of one lane. cols are schema's
+// columns, typed.
+func newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column, cols []format.Column) (*recordDecoder, error) {
+	d := &recordDecoder{}
+	var valueCols []format.Column
+	for j, c := range schema {
+		switch {
+		case c.Key && c.Header != "":
+			return nil, fmt.Errorf("schema[%d] %s: a column comes from the record key or from a header, not both", j, c.Name)
+		case c.Key:
+			d.keyCols = append(d.keyCols, cols[j])
+			d.keyPos = append(d.keyPos, j)
+		case c.Header != "":
+			d.headers = append(d.headers, headerColumn{header: c.Header, col: cols[j], pos: j})
+		default:
+			valueCols = append(valueCols, cols[j])
+			d.valuePos = append(d.valuePos, j)
+		}
+	}
+	switch keyFormat {
+	case "", v1alpha1.KeyFormatString:
+		if len(d.keyCols) > 1 {
+			return nil, fmt.Errorf("schema: %d key columns, but with keyFormat string the whole key is one column", len(d.keyCols))
+		}
+	case v1alpha1.KeyFormatJSON:
+		d.keyJSON = format.NewJSONDecoder(d.keyCols)
+		d.keyRow = make(value.Row, len(d.keyCols))
+	default:
+		return nil, fmt.Errorf("keyFormat: unknown key format %q (want string or json)", keyFormat)
+	}
+	// A value none of whose columns are read is not decoded at all.
+	if len(valueCols) > 0 {
+		if f == v1alpha1.FormatCSV {
+			d.value = format.NewCSVDecoderInOrder(valueCols)
+		} else {
+			d.value = format.NewJSONDecoder(valueCols)
+		}
+		d.valueRow = make(value.Row, len(valueCols))
+	}
+	return d, nil
+}
+
+// decode fills row, all NULL, from r. Strings point into the record's bytes.
+func (d *recordDecoder) decode(r *kgo.Record, row value.Row) error {
+	if d.value != nil {
+		clear(d.valueRow)
+		if err := d.value.Decode(r.Value, d.valueRow); err != nil {
+			return err
+		}
+		for i, p := range d.valuePos {
+			row[p] = d.valueRow[i]
+		}
+	}
+	if err := d.decodeKey(r.Key, row); err != nil {
+		return err
+	}
+	for _, h := range d.headers {
+		b := headerValue(r, h.header)
+		if b == nil {
+			continue // absent: NULL
+		}
+		v, err := parseText(h.col, b)
+		if err != nil {
+			return fmt.Errorf("column %s (header %s): %w", h.col.Name, h.header, err)
+		}
+		row[h.pos] = v
+	}
+	return nil
+}
+
+// decodeKey fills the key columns from key; a record without a key leaves
+// them NULL.
+func (d *recordDecoder) decodeKey(key []byte, row value.Row) error {
+	if key == nil || len(d.keyCols) == 0 {
+		return nil
+	}
+	if d.keyJSON == nil {
+		v, err := parseText(d.keyCols[0], key)
+		if err != nil {
+			return fmt.Errorf("column %s (key): %w", d.keyCols[0].Name, err)
+		}
+		row[d.keyPos[0]] = v
+		return nil
+	}
+	clear(d.keyRow)
+	if err := d.keyJSON.Decode(key, d.keyRow); err != nil {
+		return fmt.Errorf("key: %w", err)
+	}
+	for i, p := range d.keyPos {
+		row[p] = d.keyRow[i]
+	}
+	return nil
+}
+
+var errInvalidUTF8 = errors.New("invalid UTF-8")
+
+// parseText parses the text of a key or header into col's type.
+func parseText(col format.Column, b []byte) (value.Value, error) {
+	if col.Type.Kind == value.KindString && !utf8.Valid(b) {
+		return value.Value{}, errInvalidUTF8
+	}
+	return format.ParseText(col.Type, b)
+}
+
+// headerValue returns the value of r's first header named name, or nil if
+// there is none. A header present with no value is NULL too.
+func headerValue(r *kgo.Record, name string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == name {
+			return h.Value
+		}
+	}
+	return nil
+}
