@@ -305,6 +305,7 @@ type Column struct {
 
 // EventTime says which column holds a record's event time.
 // +kubebuilder:validation:XValidation:rule="!has(self.maxOutOfOrderness) || duration(self.maxOutOfOrderness) >= duration('0s')",message="maxOutOfOrderness must be a duration of at least 0s, e.g. 5s"
+// +kubebuilder:validation:XValidation:rule="!has(self.idleTimeout) || duration(self.idleTimeout) >= duration('1ms')",message="idleTimeout must be a duration of at least 1ms"
 type EventTime struct {
 	// column is a timestamp column of the source.
 	Column string `json:"column"`
@@ -312,6 +313,10 @@ type EventTime struct {
 	// before it counts as late.
 	// +optional
 	MaxOutOfOrderness metav1.Duration `json:"maxOutOfOrderness,omitempty"`
+	// idleTimeout is how long a partition may send nothing before the
+	// watermark stops waiting for it. Defaults to 30s.
+	// +optional
+	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 }
 
 // Sink is where results, or dead-letter entries, are written. Exactly one connector

@@ -174,6 +174,12 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if _, ok := cols[et.Column]; !ok && src.Datagen == nil {
 				ps.Add(f+".eventTime.column", "column %q is not in the schema", et.Column)
 			}
+			if et.MaxOutOfOrderness.Duration < 0 {
+				ps.Add(f+".eventTime.maxOutOfOrderness", "must not be negative")
+			}
+			if et.IdleTimeout != nil && et.IdleTimeout.Duration < time.Millisecond {
+				ps.Add(f+".eventTime.idleTimeout", "must be at least 1ms")
+			}
 		}
 		if src.MaxRecordBytes != 0 && src.MaxRecordBytes < 64 {
 			ps.Add(f+".maxRecordBytes", "must be at least 64")

@@ -5,6 +5,7 @@ package message
 
 import (
 	"encoding/hex"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -131,6 +132,18 @@ type Batch struct {
 	// to the error policy before it acknowledges the batch: an acknowledged
 	// offset covers dead letters too.
 	Errors ErrorBatch
+	// MaxEventTime is the latest event time among the input records the
+	// batch stands for, before any filter; math.MinInt64 if unknown. Stateful
+	// stages derive the watermark from it.
+	MaxEventTime int64
+	// Acks are acknowledgements of other batches that travel with this one:
+	// a stateful stage holds an input batch's acknowledgement until the
+	// results derived from it are emitted, then attaches it to the batch
+	// that carries them.
+	Acks []Ack
+	// Derived says the rows are results a stateful stage computed (window
+	// aggregates), not records read: counts keep them apart.
+	Derived bool
 
 	width  int
 	values []value.Value
@@ -152,6 +165,10 @@ func (b *Batch) Reset(width int) {
 	b.ID, b.Seq, b.CorrelationID, b.Trace, b.Origin, b.LastOffset, b.Read = 0, 0, "", TraceContext{}, nil, 0, 0
 	b.Errors = ErrorBatch{}
 	b.Parent = TraceContext{}
+	b.MaxEventTime = math.MinInt64
+	clear(b.Acks)
+	b.Acks = b.Acks[:0]
+	b.Derived = false
 }
 
 // Append adds a zeroed row (all NULL) and returns it for the caller to fill.
@@ -197,11 +214,33 @@ func (b *Batch) CopyHeader(src *Batch) {
 	b.Origin, b.LastOffset, b.Read, b.Errors = src.Origin, src.LastOffset, src.Read, src.Errors
 }
 
-// Ack acknowledges the batch to its origin.
+// Ack acknowledges the batch to its origin, and the acknowledgements it
+// carries to theirs.
 func (b *Batch) Ack() {
 	if b.Origin != nil && b.Origin.Acked != nil {
 		b.Origin.Acked(b.Seq, b.LastOffset)
 	}
+	for _, a := range b.Acks {
+		if a.Origin.Acked != nil {
+			a.Origin.Acked(a.Seq, a.LastOffset)
+		}
+	}
+}
+
+// Ack is the acknowledgement of a batch that was consumed upstream of the
+// sink.
+type Ack struct {
+	Origin     *Origin
+	Seq        uint64
+	LastOffset int64
+}
+
+// AckOf returns the acknowledgement of b; ok is false if b has no origin.
+func AckOf(b *Batch) (a Ack, ok bool) {
+	if b.Origin == nil {
+		return Ack{}, false
+	}
+	return Ack{Origin: b.Origin, Seq: b.Seq, LastOffset: b.LastOffset}, true
 }
 
 // Coordinates returns the source coordinates of row i.

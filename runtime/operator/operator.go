@@ -27,7 +27,8 @@ type Operator interface {
 }
 
 // Program is a compiled plan. It is immutable; each worker calls New for its
-// own operator.
+// own operator, and the stateful stage, if the plan has a stateful node,
+// NewStateful and NewPost.
 type Program struct {
 	// Source is the source the plan scans.
 	Source string
@@ -38,12 +39,19 @@ type Program struct {
 	root   plan.Node
 	filter *plan.Filter
 	proj   *plan.Project
+	// stateful is the plan's Aggregate or Over node, nil for a stateless
+	// plan; postFilter and postProj are the HAVING and select list above it.
+	stateful   plan.Node
+	postFilter *plan.Filter
+	postProj   *plan.Project
 }
 
 // Root is the plan the program was compiled from.
 func (p *Program) Root() plan.Node { return p.root }
 
-// Compile compiles a plan of Project over an optional Filter over a Scan.
+// Compile compiles a plan of an optional Project over an optional Filter
+// over either a Scan, or a stateful node (Aggregate or Over) over an
+// optional Filter over a Scan.
 func Compile(root plan.Node) (*Program, error) {
 	p := &Program{Output: root.Columns(), root: root}
 	n := root
@@ -54,6 +62,18 @@ func Compile(root plan.Node) (*Program, error) {
 	if f, ok := n.(*plan.Filter); ok {
 		p.filter = f
 		n = f.Input
+	}
+	switch n.(type) {
+	case *plan.Aggregate, *plan.Over:
+		// What was above the stateful node runs after it; the workers run
+		// the filter below it.
+		p.stateful, p.postFilter, p.postProj = n, p.filter, p.proj
+		p.filter, p.proj = nil, nil
+		n = n.Inputs()[0]
+		if f, ok := n.(*plan.Filter); ok {
+			p.filter = f
+			n = f.Input
+		}
 	}
 	scan, ok := n.(*plan.Scan)
 	if !ok {
@@ -67,16 +87,68 @@ func Compile(root plan.Node) (*Program, error) {
 // OutputWidth is the number of columns of a result row.
 func (p *Program) OutputWidth() int { return len(p.Output) }
 
+// WorkerWidth is the number of columns of the rows workers emit: the
+// results of a stateless plan, the source's rows for a stateful one.
+func (p *Program) WorkerWidth() int {
+	if p.stateful != nil {
+		return p.InputWidth
+	}
+	return p.OutputWidth()
+}
+
+// EventTime is the input column of the event time that a stateful plan
+// orders by, or -1 for a stateless plan.
+func (p *Program) EventTime() int {
+	if c := plan.EventTime(p.root); c != nil {
+		return c.Index
+	}
+	return -1
+}
+
+// Stateful reports whether the plan has a stateful node.
+func (p *Program) Stateful() bool { return p.stateful != nil }
+
+// Aggregates reports whether the plan aggregates rows into groups, so that
+// its results are not the input's records.
+func (p *Program) Aggregates() bool {
+	_, ok := p.stateful.(*plan.Aggregate)
+	return ok
+}
+
+// StatefulWidth is the width of the stateful node's rows.
+func (p *Program) StatefulWidth() int { return len(p.stateful.Columns()) }
+
+// NewStateful returns a fresh stateful operator; nil for a stateless plan.
+func (p *Program) NewStateful() Stateful {
+	switch n := p.stateful.(type) {
+	case *plan.Aggregate:
+		return newWindowAgg(n)
+	case *plan.Over:
+		return newOverAgg(n)
+	}
+	return nil
+}
+
+// NewPost returns the operator for the stateful node's rows: HAVING and the
+// select list.
+func (p *Program) NewPost() Operator {
+	return newMap(p.postFilter, p.postProj, p.StatefulWidth())
+}
+
 // New returns a fresh operator for one worker.
 func (p *Program) New() Operator {
-	m := &Map{}
-	if p.filter != nil {
-		m.Predicate = p.filter.Predicate
+	return newMap(p.filter, p.proj, p.InputWidth)
+}
+
+func newMap(filter *plan.Filter, proj *plan.Project, inputWidth int) *Map {
+	m := &Map{identity: proj == nil}
+	if filter != nil {
+		m.Predicate = filter.Predicate
 	}
-	if p.proj != nil {
-		m.Exprs = p.proj.Exprs
+	if proj != nil {
+		m.Exprs = proj.Exprs
 		// A projection of the input columns in order is the identity.
-		m.identity = len(m.Exprs) == p.InputWidth
+		m.identity = len(m.Exprs) == inputWidth
 		for i, e := range m.Exprs {
 			if c, ok := e.(*expr.Column); !ok || c.Index != i {
 				m.identity = false

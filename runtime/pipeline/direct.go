@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"slices"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/message"
 )
 
 // runDirect runs the same readers, operator, sink and error policy as the
@@ -13,13 +16,25 @@ import (
 func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 	w := p.newWorker()
 	enc := p.rowEncoder()
+	var stage *statefulStage
+	if p.prog.Stateful() {
+		stage = p.newStatefulStage()
+	}
+	deliver := func(b *message.Batch) {
+		if stage != nil {
+			b = stage.batch(b, time.Now())
+		}
+		if b != nil {
+			p.deliver(ctx, b, enc, nil)
+		}
+	}
 	active := slices.Clone(p.readers)
 	seqs := make([]uint64, len(active))
 	for len(active) > 0 && readCtx.Err() == nil {
 		for i := 0; i < len(active); i++ {
 			b, err := p.read(readCtx, active[i], &seqs[i])
 			if b != nil {
-				p.deliver(ctx, w.process(b), enc, nil)
+				deliver(w.process(b))
 			}
 			if ctx.Err() != nil {
 				return
@@ -29,10 +44,18 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 					p.fatal(err)
 					return
 				}
+				if stage != nil {
+					stage.marks.ended(active[i].Origin())
+				}
 				active = slices.Delete(active, i, i+1)
 				seqs = slices.Delete(seqs, i, i+1)
 				i--
 			}
+		}
+	}
+	if stage != nil && ctx.Err() == nil {
+		if b := stage.end(); b != nil {
+			p.deliver(ctx, b, enc, nil)
 		}
 	}
 	if err := p.sink.Flush(ctx); err != nil && ctx.Err() == nil {

@@ -93,6 +93,9 @@ type Pipeline struct {
 	parallelism, capacity, batchSize int
 	linger, shutdownTimeout          time.Duration
 	direct                           bool
+	// outOfOrderness and idleTimeout shape the watermark of a stateful plan.
+	outOfOrderness, idleTimeout time.Duration
+	eventTime                   int // input column of the event time, -1 if none
 
 	pool      message.Pool
 	stats     stats
@@ -223,6 +226,16 @@ func (p *Pipeline) configure() {
 	p.backoff = v1alpha1.DefaultRetryBackoff
 	if ep.RetryBackoff != nil {
 		p.backoff = ep.RetryBackoff.Duration
+	}
+	p.eventTime = p.prog.EventTime()
+	p.idleTimeout = DefaultIdleTimeout
+	for _, src := range p.spec.Sources {
+		if et := src.EventTime; src.Name == p.prog.Source && et != nil {
+			p.outOfOrderness = et.MaxOutOfOrderness.Duration
+			if et.IdleTimeout != nil {
+				p.idleTimeout = et.IdleTimeout.Duration
+			}
+		}
 	}
 }
 
@@ -488,6 +501,11 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 		workerIn[w] = p.newEdge("source->worker-" + strconv.Itoa(w))
 	}
 	toSink := p.newEdge("workers->sink")
+	fromWorkers := toSink
+	if p.prog.Stateful() {
+		fromWorkers = p.newEdge("workers->stateful")
+		toSink.stats.Name = "stateful->sink"
+	}
 	for k := range p.readers {
 		producers[k%n].Add(1)
 	}
@@ -515,15 +533,23 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 		workersWG.Add(1)
 		go func() {
 			defer workersWG.Done()
-			p.workLoop(ctx, workerIn[w], toSink)
+			p.workLoop(ctx, workerIn[w], fromWorkers)
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		workersWG.Wait()
-		close(toSink.ch)
+		close(fromWorkers.ch)
 	}()
+	if fromWorkers != toSink {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(toSink.ch)
+			p.statefulLoop(ctx, fromWorkers, toSink)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -599,7 +625,11 @@ func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message])
 			return
 		}
 		if m.Kind != message.KindBatch {
-			continue // watermarks and ends of partitions matter to stateful operators only
+			// Ends of partitions matter to a stateful stage only.
+			if p.prog.Stateful() && !out.send(ctx, m) {
+				return
+			}
+			continue
 		}
 		if !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: w.process(m.Batch)}) {
 			return
@@ -627,8 +657,16 @@ func (p *Pipeline) newWorker() *worker {
 // The result carries the input's error events and the operator's.
 func (w *worker) process(in *message.Batch) *message.Batch {
 	start := time.Now()
-	out := w.p.pool.Get(w.p.prog.OutputWidth())
+	out := w.p.pool.Get(w.p.prog.WorkerWidth())
 	out.CopyHeader(in)
+	if t := w.p.eventTime; t >= 0 {
+		// The watermark follows every record read, filtered or not.
+		for _, row := range in.Rows {
+			if v := row[t]; !v.IsNull() {
+				out.MaxEventTime = max(out.MaxEventTime, v.Nanos())
+			}
+		}
+	}
 	w.out = out
 	filtered := w.op.Process(in, out, w)
 	w.p.stats.filtered.Add(int64(filtered))
@@ -667,6 +705,9 @@ func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message]) {
 			m, ok := in.recv()
 			if !ok {
 				break
+			}
+			if m.Kind != message.KindBatch {
+				continue
 			}
 			p.deliver(ctx, m.Batch, enc, nil)
 			if ctx.Err() != nil {
@@ -710,6 +751,9 @@ func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message],
 		m, ok := in.recv()
 		if !ok || ctx.Err() != nil {
 			return
+		}
+		if m.Kind != message.KindBatch {
+			continue
 		}
 		w := write{b: m.Batch, start: time.Now(), result: make(chan error, 1)}
 		if m.Batch.Len() == 0 {
@@ -764,6 +808,8 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 		}
 		p.observer.ObserveBatch(StageWrite, time.Since(start), n, traceContext(sc, b.Trace))
 		switch {
+		case err == nil && b.Derived:
+			p.stats.results.Add(int64(n))
 		case err == nil:
 			p.stats.out.Add(int64(n))
 			if b.Trace.Flags&1 != 0 {

@@ -17,11 +17,19 @@ type Counts struct {
 	// Failed counts records that stopped a FailFast pipeline, or that were
 	// lost to it while in flight when it stopped.
 	Failed int64 `json:"failed"`
+	// Aggregated counts records a windowed aggregation absorbed: their
+	// results are rows of their groups. Late counts records that arrived
+	// behind the watermark and were dropped.
+	Aggregated int64 `json:"aggregated"`
+	Late       int64 `json:"late"`
+	// Results counts the rows a windowed aggregation wrote. They are not
+	// records read, so they are outside the balance of the other counts.
+	Results int64 `json:"results"`
 }
 
 // InFlight is the number of records read and not yet accounted for.
 func (c Counts) InFlight() int64 {
-	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed
+	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late
 }
 
 // ErrorStages are the stages a record can fail in, as error events name them.
@@ -41,6 +49,10 @@ func stageIndex(stage string) int {
 // stats holds a pipeline's counters. Stages add to them once per batch.
 type stats struct {
 	in, out, filtered, deadLettered, skipped, failed atomic.Int64
+	aggregated, late, results                        atomic.Int64
+	// watermark is the stateful stage's event-time watermark (ns since the
+	// epoch), stateRows the groups or rows its operator holds.
+	watermark, stateRows atomic.Int64
 	retries, batches                                 atomic.Int64
 	// traced counts records written within a sampled trace.
 	traced        atomic.Int64
@@ -56,6 +68,7 @@ func (s *stats) counts() Counts {
 	c := Counts{
 		Out: s.out.Load(), Filtered: s.filtered.Load(), DeadLettered: s.deadLettered.Load(),
 		Skipped: s.skipped.Load(), Failed: s.failed.Load(),
+		Aggregated: s.aggregated.Load(), Late: s.late.Load(), Results: s.results.Load(),
 	}
 	c.In = s.in.Load()
 	return c

@@ -14,7 +14,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// aggregates are recognised to give a clear error until aggregation is planned.
+// aggregates are the aggregate functions' names.
 var aggregates = map[string]bool{
 	"count": true, "sum": true, "avg": true, "min": true, "max": true, "stddev": true,
 	"first_value": true, "last_value": true, "stddev_samp": true, "stddev_pop": true,
@@ -126,6 +126,9 @@ func (b *binder) bindList(nodes []*pg.Node) ([]expr.Expr, error) {
 func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 	if isStar(cr) {
 		return b.fail(cr.Location, "* is allowed only as a whole select item")
+	}
+	if b.group != nil {
+		return b.groupedColumn(cr)
 	}
 	var qual, name string
 	switch len(cr.Fields) {
@@ -597,10 +600,13 @@ func (b *binder) funcCall(fc *pg.FuncCall) (expr.Expr, error) {
 		return b.fail(fc.Location, "unknown function %s.%s", fc.Funcname[0].GetString_().GetSval(), name)
 	}
 	if fc.Over != nil {
-		return b.fail(fc.Location, "window functions (OVER) are not supported yet")
+		return b.overCall(fc, name)
 	}
 	if aggregates[name] || fc.AggStar {
-		return b.fail(fc.Location, "aggregate function %s needs GROUP BY over a window, which is not supported yet", name)
+		if b.group == nil {
+			return b.fail(fc.Location, "aggregate function %s is allowed only in the select list and HAVING of a windowed GROUP BY query, or with OVER", name)
+		}
+		return b.aggregateCall(fc, name)
 	}
 	if fc.AggFilter != nil || len(fc.AggOrder) > 0 || fc.AggDistinct {
 		return b.fail(fc.Location, "%s is not an aggregate; FILTER, ORDER BY and DISTINCT do not apply", name)

@@ -61,6 +61,7 @@ type Catalog map[string][]plan.Column
 
 // Plan parses, checks and plans one SELECT statement.
 func Plan(query string, catalog Catalog) (plan.Node, error) {
+	query, emit := splitEmit(query)
 	tree, err := pg.Parse(query)
 	if err != nil {
 		var pe *pgparser.Error
@@ -86,7 +87,7 @@ func Plan(query string, catalog Catalog) (plan.Node, error) {
 		return nil, Errors{{Offset: int(raw.StmtLocation), Msg: "only SELECT statements are supported"}}
 	}
 	b := &binder{query: query, catalog: catalog}
-	node := b.selectStmt(sel)
+	node := b.selectStmt(sel, emit)
 	if len(b.errs) > 0 {
 		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Offset < b.errs[j].Offset })
 		return nil, b.errs
@@ -104,6 +105,10 @@ type binder struct {
 	// PostgreSQL's unknown-typed literals do: ts > '2024-01-01' compares
 	// timestamps.
 	untyped map[expr.Expr]bool
+	// group, while a grouped select list or HAVING is bound, resolves its
+	// columns and aggregate calls; over collects OVER calls.
+	group *grouping
+	over  *overs
 }
 
 func (b *binder) errorf(loc int32, format string, args ...any) {
@@ -116,7 +121,7 @@ type scope struct {
 	cols         []plan.Column
 }
 
-func (b *binder) selectStmt(sel *pg.SelectStmt) plan.Node {
+func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if sel.Op != pg.SetOperation_SETOP_NONE {
 		b.errorf(firstLocation(sel.Larg), "UNION, INTERSECT and EXCEPT are not supported")
 		return nil
@@ -129,7 +134,7 @@ func (b *binder) selectStmt(sel *pg.SelectStmt) plan.Node {
 		return nil
 	}
 	b.unsupported(sel)
-	scan := b.from(sel.FromClause)
+	scan, window := b.from(sel.FromClause)
 	if scan == nil {
 		return nil
 	}
@@ -143,6 +148,27 @@ func (b *binder) selectStmt(sel *pg.SelectStmt) plan.Node {
 			}
 		}
 	}
+	aggAt := findCall(sel.TargetList, false)
+	grouped := len(sel.GroupClause) > 0 || sel.HavingClause != nil || aggAt >= 0
+	switch {
+	case grouped && window == nil:
+		at := aggAt
+		if at < 0 && len(sel.GroupClause) > 0 {
+			at = location(sel.GroupClause[0])
+		}
+		b.errorf(max(at, 0), "aggregation on a stream needs windows: FROM TUMBLE(source, time_column, INTERVAL 'size'), HOP(...) or SESSION(...), GROUP BY window_start, window_end")
+		return nil
+	case grouped:
+		return b.aggregateQuery(node, window, sel, emit)
+	case window != nil:
+		b.errorf(0, "a windowing table function needs GROUP BY window_start, window_end and aggregates")
+		return nil
+	case emit:
+		b.errorf(0, "EMIT CHANGES applies to windowed GROUP BY queries")
+		return nil
+	case findCall(sel.TargetList, true) >= 0:
+		return b.overQuery(node, sel.TargetList)
+	}
 	return b.project(node, sel.TargetList)
 }
 
@@ -151,14 +177,8 @@ func (b *binder) unsupported(sel *pg.SelectStmt) {
 	if len(sel.DistinctClause) > 0 {
 		b.errorf(firstNodeLocation(sel.TargetList), "SELECT DISTINCT is not supported on a stream")
 	}
-	if len(sel.GroupClause) > 0 {
-		b.errorf(location(sel.GroupClause[0]), "GROUP BY is not supported yet")
-	}
-	if sel.HavingClause != nil {
-		b.errorf(location(sel.HavingClause), "HAVING is not supported yet")
-	}
 	if len(sel.WindowClause) > 0 {
-		b.errorf(location(sel.WindowClause[0]), "WINDOW is not supported yet")
+		b.errorf(location(sel.WindowClause[0]), "named windows (WINDOW) are not supported; write the window in OVER (...)")
 	}
 	if len(sel.SortClause) > 0 {
 		b.errorf(location(sel.SortClause[0]), "ORDER BY is not supported on an unbounded stream")
@@ -175,14 +195,16 @@ func (b *binder) unsupported(sel *pg.SelectStmt) {
 	}
 }
 
-func (b *binder) from(items []*pg.Node) *plan.Scan {
+// from binds the FROM clause: a source, or a windowing table function over
+// one.
+func (b *binder) from(items []*pg.Node) (*plan.Scan, *plan.Window) {
 	if len(items) == 0 {
 		b.errorf(0, "the query needs a FROM clause naming a source")
-		return nil
+		return nil, nil
 	}
 	if len(items) > 1 {
 		b.errorf(location(items[1]), "reading more than one source is not supported yet")
-		return nil
+		return nil, nil
 	}
 	rv := items[0].GetRangeVar()
 	if rv == nil {
@@ -192,22 +214,22 @@ func (b *binder) from(items []*pg.Node) *plan.Scan {
 		case items[0].GetRangeSubselect() != nil:
 			b.errorf(location(items[0]), "subqueries in FROM are not supported")
 		case items[0].GetRangeFunction() != nil:
-			b.errorf(location(items[0]), "table functions in FROM are not supported yet")
+			return b.windowFunction(items[0].GetRangeFunction())
 		default:
 			b.errorf(location(items[0]), "unsupported FROM item")
 		}
-		return nil
+		return nil, nil
 	}
 	cols, ok := b.catalog[rv.Relname]
 	if !ok || rv.Schemaname != "" {
 		b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
-		return nil
+		return nil, nil
 	}
 	b.scope = scope{table: rv.Relname, cols: cols}
 	if rv.Alias != nil {
 		b.scope.alias = rv.Alias.Aliasname
 	}
-	return &plan.Scan{Source: rv.Relname, Cols: cols}
+	return &plan.Scan{Source: rv.Relname, Cols: cols}, nil
 }
 
 func qualified(rv *pg.RangeVar) string {
@@ -247,6 +269,10 @@ func (b *binder) project(input plan.Node, targets []*pg.Node) plan.Node {
 			continue
 		}
 		if cr := rt.Val.GetColumnRef(); cr != nil && isStar(cr) {
+			if b.group != nil {
+				b.errorf(cr.Location, "SELECT * is not allowed in a GROUP BY query; name the window bounds, keys and aggregates")
+				continue
+			}
 			if !b.starMatches(cr) {
 				continue
 			}

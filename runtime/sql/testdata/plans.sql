@@ -10,3 +10,7 @@ SELECT 1 + 2 * 3 AS folded, 'a' || 'b' AS s FROM trades
 SELECT symbol FROM trades WHERE symbol LIKE 'A%' AND note NOT ILIKE '%test%'
 SELECT sum(price) FROM trades GROUP BY symbol
 SELECT nope, price + 'x' FROM trades WHERE symbol
+SELECT window_start, window_end, symbol, count(*) AS n, sum(price) AS volume, avg(price) AS avg_price FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) WHERE quantity > 10 GROUP BY window_start, window_end, symbol HAVING count(*) > 2
+SELECT window_end, symbol, max(price) - min(price) AS spread, count(DISTINCT quantity) AS sizes, stddev(price), first_value(price), last_value(price) FROM HOP(trades, ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE) GROUP BY window_start, window_end, symbol EMIT CHANGES
+SELECT window_start, window_end, symbol, count(*) FROM SESSION(trades, ts, INTERVAL '30' SECOND) AS t GROUP BY window_start, window_end, t.symbol
+SELECT symbol, ts, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '15' MINUTE PRECEDING AND CURRENT ROW) AS ma15, max(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 10 PRECEDING AND CURRENT ROW) AS hi10 FROM trades WHERE active

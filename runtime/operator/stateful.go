@@ -1,0 +1,121 @@
+package operator
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Stateful is an operator whose results depend on rows it has seen before:
+// a windowed aggregation or moving aggregates. One goroutine, the stateful
+// stage, owns it. Its input is the rows of the plan below it (the source's
+// rows that passed WHERE), and it emits rows of its plan node's width.
+//
+// Time is event time. The watermark W says that no row with an event time
+// before W is still expected; a row that arrives with an event time before W
+// is late.
+type Stateful interface {
+	// Process absorbs the rows of in, given the current watermark. Rows it
+	// emits at once (EMIT CHANGES) are appended to out. It returns the late
+	// rows it dropped and the rows it absorbed; rows that fail go to fail.
+	Process(in, out *message.Batch, watermark int64, fail Failures) (late, absorbed int)
+	// Advance emits to out what the watermark completes and drops the state
+	// that no later row can change. A result that cannot be computed (an
+	// overflowing sum) is passed to fail instead.
+	Advance(watermark int64, out *message.Batch, fail func(error))
+	// Low is the earliest event time of a row whose result is still to come:
+	// a source position may be acknowledged once every row before it has an
+	// event time below Low. math.MaxInt64 when nothing is pending.
+	Low() int64
+	// Size is the number of groups or rows the operator holds, for the
+	// state-size metric.
+	Size() int
+}
+
+// errNullTime is the failure of a row without an event time.
+var errNullTime = errors.New("the event-time column is NULL")
+
+// eventTime reads the event time of a row.
+func eventTime(row value.Row, col int) (int64, error) {
+	v := row[col]
+	if v.IsNull() {
+		return 0, errNullTime
+	}
+	return v.Nanos(), nil
+}
+
+// keyEncoder turns key values into a map key without allocating: the
+// encoding goes to a reused buffer, and a lookup with string(buf) does not
+// copy.
+type keyEncoder struct {
+	exprs []expr.Expr
+	vals  []value.Value
+	buf   []byte
+}
+
+func newKeyEncoder(exprs []expr.Expr) *keyEncoder {
+	return &keyEncoder{exprs: exprs, vals: make([]value.Value, len(exprs))}
+}
+
+// encode evaluates the keys of row into k.vals and their encoding, after
+// prefix, into k.buf.
+func (k *keyEncoder) encode(row value.Row, prefix int64) error {
+	k.buf = binary.LittleEndian.AppendUint64(k.buf[:0], uint64(prefix))
+	for i, e := range k.exprs {
+		v, err := e.Eval(row)
+		if err != nil {
+			return err
+		}
+		k.vals[i] = v
+		k.buf = appendKey(k.buf, v)
+	}
+	return nil
+}
+
+// appendKey appends a value's identity: equal values, and only they, append
+// equal bytes. Key columns have one type, so decimals share a scale.
+func appendKey(dst []byte, v value.Value) []byte {
+	dst = append(dst, byte(v.Kind()))
+	switch v.Kind() {
+	case value.KindNull:
+	case value.KindString:
+		dst = binary.AppendUvarint(dst, uint64(len(v.Str())))
+		dst = append(dst, v.Str()...)
+	case value.KindDouble:
+		f := v.Double()
+		if f == 0 {
+			f = 0 // -0 and 0 are one key
+		}
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
+	case value.KindDecimal:
+		dst = append(dst, v.Scale())
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(v.Unscaled()))
+	case value.KindBool:
+		if v.Bool() {
+			dst = append(dst, 1)
+		} else {
+			dst = append(dst, 0)
+		}
+	default: // int, timestamp, interval
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(v.Int()))
+	}
+	return dst
+}
+
+// ownValues copies vals with their strings cloned: state that outlives a
+// batch must not keep the batch's input buffers alive.
+func ownValues(vals []value.Value) []value.Value {
+	out := make([]value.Value, len(vals))
+	for i, v := range vals {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(strings.Clone(v.Str()))
+		}
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,314 @@
+package operator
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/sluice-dev/sluice/runtime/aggregate"
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// windowAgg runs a windowed GROUP BY: tumbling and hopping windows keep one
+// aggregate state per window and key, updated as rows arrive; session
+// windows keep their rows, since sessions merge, and aggregate them when
+// they close.
+type windowAgg struct {
+	node  *plan.Aggregate
+	time  int
+	keys  *keyEncoder
+	args  []expr.Expr
+	funcs []aggregate.Func
+	argv  []value.Value
+
+	// Tumbling and hopping windows by start, and the starts in order.
+	windows map[int64]*window
+	starts  []int64
+	groups  int
+	dirty   []*group // EMIT CHANGES: groups changed by the current batch
+
+	// Session windows by key.
+	sessions map[string]*sessionKey
+	held     int // rows held in sessions
+}
+
+type window struct {
+	start, end int64
+	groups     map[string]*group
+	order      []*group // in order of first row, for a stable output
+}
+
+type group struct {
+	w      *window
+	keys   []value.Value
+	states []aggregate.State
+	dirty  bool
+}
+
+type sessionKey struct {
+	keys     []value.Value
+	sessions []*session // by start
+}
+
+type session struct {
+	start, end int64 // end: the last row's event time plus the gap
+	rows       []sessionRow
+}
+
+type sessionRow struct {
+	ts   int64
+	args []value.Value
+}
+
+func newWindowAgg(n *plan.Aggregate) *windowAgg {
+	a := &windowAgg{
+		node: n, time: n.Window.Time.Index, keys: newKeyEncoder(n.Keys),
+		windows: map[int64]*window{}, sessions: map[string]*sessionKey{},
+		argv: make([]value.Value, len(n.Aggs)),
+	}
+	for _, c := range n.Aggs {
+		a.args = append(a.args, c.Arg)
+		a.funcs = append(a.funcs, c.Func)
+	}
+	return a
+}
+
+// evalArgs evaluates the aggregate arguments of row into a.argv.
+func (a *windowAgg) evalArgs(row value.Row) error {
+	for i, e := range a.args {
+		if e == nil { // count(*)
+			a.argv[i] = value.IntValue(1)
+			continue
+		}
+		v, err := e.Eval(row)
+		if err != nil {
+			return err
+		}
+		a.argv[i] = v
+	}
+	return nil
+}
+
+// Process implements Stateful.
+func (a *windowAgg) Process(in, out *message.Batch, watermark int64, fail Failures) (late, absorbed int) {
+	w := a.node.Window
+	for i, row := range in.Rows {
+		ts, err := eventTime(row, a.time)
+		if err == nil {
+			if ts < watermark {
+				late++
+				continue
+			}
+			err = a.evalArgs(row)
+		}
+		if err == nil {
+			err = a.keys.encode(row, 0)
+		}
+		if err == nil {
+			if w.Kind == plan.Session {
+				a.addToSession(ts)
+			} else {
+				err = a.addToWindows(ts)
+			}
+		}
+		if err != nil {
+			fail.Fail(in, i, "aggregate", err)
+			continue
+		}
+		absorbed++
+	}
+	if a.node.EmitChanges {
+		for _, g := range a.dirty {
+			g.dirty = false
+			a.emit(out, g, nil)
+		}
+		a.dirty = a.dirty[:0]
+	}
+	return late, absorbed
+}
+
+// addToWindows adds the row in a.argv, of key a.keys, to every window that
+// contains ts.
+func (a *windowAgg) addToWindows(ts int64) error {
+	w := a.node.Window
+	// The last window containing ts starts at ts rounded down to the slide;
+	// earlier ones every slide before, while they still contain ts.
+	last := ts - mod(ts, w.Slide)
+	for start := last; start > ts-w.Size; start -= w.Slide {
+		win := a.windows[start]
+		if win == nil {
+			win = &window{start: start, end: start + w.Size, groups: map[string]*group{}}
+			a.windows[start] = win
+			i, _ := slices.BinarySearch(a.starts, start)
+			a.starts = slices.Insert(a.starts, i, start)
+		}
+		g := win.groups[string(a.keys.buf)]
+		if g == nil {
+			g = &group{w: win, keys: ownValues(a.keys.vals), states: make([]aggregate.State, len(a.funcs))}
+			win.groups[string(a.keys.buf)] = g
+			win.order = append(win.order, g)
+			a.groups++
+		}
+		for i := range a.funcs {
+			if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
+				return err
+			}
+		}
+		if a.node.EmitChanges && !g.dirty {
+			g.dirty = true
+			a.dirty = append(a.dirty, g)
+		}
+	}
+	return nil
+}
+
+// mod is x mod m in [0, m), for negative x too.
+func mod(x, m int64) int64 {
+	r := x % m
+	if r < 0 {
+		r += m
+	}
+	return r
+}
+
+// addToSession adds the row in a.argv at ts to its key's sessions, merging
+// the sessions it bridges.
+func (a *windowAgg) addToSession(ts int64) {
+	gap := a.node.Window.Gap
+	sk := a.sessions[string(a.keys.buf)]
+	if sk == nil {
+		sk = &sessionKey{keys: ownValues(a.keys.vals)}
+		a.sessions[string(a.keys.buf)] = sk
+	}
+	merged := &session{start: ts, end: ts + gap}
+	kept := sk.sessions[:0]
+	for _, s := range sk.sessions {
+		if ts < s.end && ts+gap > s.start {
+			merged.start = min(merged.start, s.start)
+			merged.end = max(merged.end, s.end)
+			merged.rows = append(merged.rows, s.rows...)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	merged.rows = append(merged.rows, sessionRow{ts: ts, args: ownValues(a.argv)})
+	a.held++
+	i := sort.Search(len(kept), func(i int) bool { return kept[i].start > merged.start })
+	sk.sessions = slices.Insert(kept, i, merged)
+}
+
+// Advance implements Stateful.
+func (a *windowAgg) Advance(watermark int64, out *message.Batch, fail func(error)) {
+	if a.node.Window.Kind == plan.Session {
+		a.closeSessions(watermark, out, fail)
+		return
+	}
+	for len(a.starts) > 0 {
+		win := a.windows[a.starts[0]]
+		if win.end > watermark {
+			break
+		}
+		if !a.node.EmitChanges {
+			for _, g := range win.order {
+				a.emit(out, g, fail)
+			}
+		}
+		a.groups -= len(win.order)
+		delete(a.windows, win.start)
+		a.starts = a.starts[1:]
+	}
+}
+
+// emit appends a group's row: window bounds, keys, aggregates.
+func (a *windowAgg) emit(out *message.Batch, g *group, fail func(error)) {
+	row := out.Append(0)
+	row[0], row[1] = value.TimestampValue(g.w.start), value.TimestampValue(g.w.end)
+	copy(row[2:], g.keys)
+	for i := range a.funcs {
+		v, err := a.funcs[i].Result(&g.states[i])
+		if err != nil {
+			out.Truncate()
+			if fail != nil {
+				fail(fmt.Errorf("window %s–%s key %v: %s: %w", row[0], row[1], g.keys, a.node.Aggs[i], err))
+			}
+			return
+		}
+		row[2+len(g.keys)+i] = v
+	}
+}
+
+// closeSessions emits and drops the sessions the watermark ends.
+func (a *windowAgg) closeSessions(watermark int64, out *message.Batch, fail func(error)) {
+	states := make([]aggregate.State, len(a.funcs))
+	for key, sk := range a.sessions {
+		n := 0
+		for _, s := range sk.sessions {
+			if s.end > watermark {
+				break
+			}
+			n++
+			// Rows in event-time order; equal times keep their arrival order,
+			// which FIRST_VALUE and LAST_VALUE depend on.
+			slices.SortStableFunc(s.rows, func(x, y sessionRow) int { return cmpInt64(x.ts, y.ts) })
+			clear(states)
+			var err error
+			for _, r := range s.rows {
+				for i := range a.funcs {
+					if e := a.funcs[i].Add(&states[i], r.args[i], r.ts); e != nil && err == nil {
+						err = e
+					}
+				}
+			}
+			a.held -= len(s.rows)
+			g := &group{w: &window{start: s.start, end: s.end}, keys: sk.keys, states: states}
+			if err != nil {
+				fail(fmt.Errorf("session %s key %v: %w", value.TimestampValue(s.start), sk.keys, err))
+				continue
+			}
+			a.emit(out, g, fail)
+		}
+		sk.sessions = sk.sessions[n:]
+		if len(sk.sessions) == 0 {
+			delete(a.sessions, key)
+		}
+	}
+}
+
+func cmpInt64(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// Low implements Stateful.
+func (a *windowAgg) Low() int64 {
+	low := int64(math.MaxInt64)
+	if a.node.Window.Kind != plan.Session {
+		if len(a.starts) > 0 {
+			low = a.starts[0]
+		}
+		return low
+	}
+	for _, sk := range a.sessions {
+		if len(sk.sessions) > 0 {
+			low = min(low, sk.sessions[0].start)
+		}
+	}
+	return low
+}
+
+// Size implements Stateful: groups of open windows, or rows of open sessions.
+func (a *windowAgg) Size() int {
+	if a.node.Window.Kind == plan.Session {
+		return a.held
+	}
+	return a.groups
+}

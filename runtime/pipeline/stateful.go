@@ -1,0 +1,256 @@
+package pipeline
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/operator"
+)
+
+// DefaultIdleTimeout is how long a partition may send nothing before the
+// watermark stops waiting for it.
+const DefaultIdleTimeout = 30 * time.Second
+
+// statefulStage runs a plan's stateful operator: it tracks the watermark of
+// every partition, feeds the operator, applies HAVING and the select list to
+// what it emits, and holds each input batch's acknowledgement until the
+// results derived from it are emitted.
+type statefulStage struct {
+	p     *Pipeline
+	op    operator.Stateful
+	post  operator.Operator
+	in    *worker // error events of input rows
+	out   *worker // error events of emitted rows
+	marks watermarks
+	// held are the acknowledgements not yet released, per origin in order,
+	// each with the latest event time of its batch.
+	held map[*message.Origin][]heldAck
+	// raw collects the operator's rows; next is the batch being built for
+	// the sink, with the acknowledgements and error events to go with it.
+	raw, next *message.Batch
+}
+
+type heldAck struct {
+	ack    message.Ack
+	maxEvt int64
+}
+
+func (p *Pipeline) newStatefulStage() *statefulStage {
+	s := &statefulStage{p: p, op: p.prog.NewStateful(), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
+	s.in = p.newWorker()
+	names := make([]string, p.prog.StatefulWidth())
+	for i, c := range p.prog.Root().Columns() {
+		if i < len(names) {
+			names[i] = c.Name
+		}
+	}
+	s.out = &worker{p: p, enc: format.NewJSONEncoder(names)}
+	s.marks = newWatermarks(p.readers, p.outOfOrderness, p.idleTimeout, time.Now())
+	s.newBatches()
+	return s
+}
+
+func (s *statefulStage) newBatches() {
+	s.raw = s.p.pool.Get(s.p.prog.StatefulWidth())
+	s.next = s.p.pool.Get(s.p.prog.OutputWidth())
+	s.next.Derived = s.p.prog.Aggregates()
+	s.next.MaxEventTime = math.MinInt64
+}
+
+// batch takes an input batch and returns a batch for the sink, or nil.
+func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
+	start := time.Now()
+	s.marks.observe(b.Origin, b.MaxEventTime, now)
+	// The input's error events go on now; its acknowledgement waits.
+	s.next.Errors.Events = append(s.next.Errors.Events, b.Errors.Events...)
+	s.next.Errors.Records += b.Errors.Records
+	s.in.out = s.next
+	late, absorbed := s.op.Process(b, s.raw, s.marks.current, s.in)
+	st := &s.p.stats
+	st.late.Add(int64(late))
+	if s.p.prog.Aggregates() {
+		st.aggregated.Add(int64(absorbed))
+	}
+	if a, ok := message.AckOf(b); ok {
+		s.held[b.Origin] = append(s.held[b.Origin], heldAck{ack: a, maxEvt: b.MaxEventTime})
+	}
+	if s.next.CorrelationID == "" {
+		s.next.CorrelationID, s.next.Trace = b.CorrelationID, b.Trace
+	}
+	n := b.Len()
+	s.p.pool.Put(b)
+	out := s.advance(now)
+	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.next.Trace)
+	return out
+}
+
+// end is the end of the input: every window closes.
+func (s *statefulStage) end() *message.Batch {
+	s.marks.finish()
+	return s.advance(time.Now())
+}
+
+// advance moves the watermark, emits what it completes, releases the
+// acknowledgements it can and returns the batch for the sink, if any.
+func (s *statefulStage) advance(now time.Time) *message.Batch {
+	wm := s.marks.advance(now)
+	s.op.Advance(wm, s.raw, s.fail)
+	s.p.stats.watermark.Store(wm)
+	s.p.stats.stateRows.Store(int64(s.op.Size()))
+	if s.raw.Len() > 0 {
+		s.out.out = s.next
+		s.p.stats.filtered.Add(int64(s.post.Process(s.raw, s.next, s.out)))
+		s.raw.Reset(s.p.prog.StatefulWidth())
+	}
+	// Everything before the operator's low mark has had its results
+	// emitted: those batches may be acknowledged, in order per origin.
+	low := s.op.Low()
+	for o, q := range s.held {
+		i := 0
+		for i < len(q) && q[i].maxEvt < low {
+			s.next.Acks = append(s.next.Acks, q[i].ack)
+			i++
+		}
+		s.held[o] = q[copy(q, q[i:]):]
+	}
+	out := s.next
+	if out.Len() == 0 && len(out.Acks) == 0 && out.Errors.Records == 0 && len(out.Errors.Events) == 0 {
+		return nil
+	}
+	out.ID = s.p.nextBatch.Add(1)
+	if out.CorrelationID == "" {
+		out.CorrelationID = s.p.runID + "-" + strconv.FormatUint(out.ID, 10)
+	}
+	s.p.pool.Put(s.raw)
+	s.newBatches()
+	return out
+}
+
+// fail turns a result the operator could not compute into an error event.
+func (s *statefulStage) fail(err error) {
+	s.next.Errors.Events = append(s.next.Errors.Events, message.ErrorEvent{
+		CorrelationID: s.next.CorrelationID, Stage: "aggregate", Error: err.Error(),
+		Source: message.Coordinates{Source: s.p.prog.Source, Offset: -1},
+	})
+}
+
+// statefulLoop is the stateful stage's goroutine. A ticker re-evaluates the
+// watermark, so that partitions that went idle stop holding it back.
+func (p *Pipeline) statefulLoop(ctx context.Context, in, out *edge[message.Message]) {
+	s := p.newStatefulStage()
+	defer func() {
+		p.pool.Put(s.raw)
+		p.pool.Put(s.next)
+	}()
+	tick := time.NewTicker(min(max(p.idleTimeout/4, 10*time.Millisecond), time.Second))
+	defer tick.Stop()
+	send := func(b *message.Batch) bool {
+		return b == nil || out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b})
+	}
+	for {
+		var m message.Message
+		var ok bool
+		select {
+		case m, ok = <-in.ch:
+		case now := <-tick.C:
+			if !send(s.advance(now)) {
+				return
+			}
+			continue
+		}
+		switch {
+		case !ok:
+			send(s.end())
+			return
+		case m.Kind == message.KindEndOfStream:
+			s.marks.ended(m.Origin)
+			if !send(s.advance(time.Now())) {
+				return
+			}
+		case m.Kind == message.KindBatch:
+			if !send(s.batch(m.Batch, time.Now())) {
+				return
+			}
+		}
+	}
+}
+
+// watermarks tracks the event-time progress of every partition. A
+// partition's watermark is the latest event time it sent less the allowed
+// out-of-orderness; the pipeline's is the least over the partitions that
+// are neither finished nor idle, and never goes back.
+type watermarks struct {
+	bound   int64
+	idle    time.Duration
+	parts   map[*message.Origin]*partMark
+	current int64
+}
+
+type partMark struct {
+	max   int64
+	last  time.Time
+	ended bool
+}
+
+func newWatermarks(readers []connector.Reader, bound, idle time.Duration, now time.Time) watermarks {
+	w := watermarks{bound: int64(bound), idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
+	for _, r := range readers {
+		w.parts[r.Origin()] = &partMark{max: math.MinInt64, last: now}
+	}
+	return w
+}
+
+func (w *watermarks) observe(o *message.Origin, maxEvt int64, now time.Time) {
+	pm := w.parts[o]
+	if pm == nil {
+		pm = &partMark{max: math.MinInt64}
+		w.parts[o] = pm
+	}
+	pm.last = now
+	pm.max = max(pm.max, maxEvt)
+}
+
+func (w *watermarks) ended(o *message.Origin) {
+	if pm := w.parts[o]; pm != nil {
+		pm.ended = true
+	}
+}
+
+// finish is the end of every partition.
+func (w *watermarks) finish() {
+	for _, pm := range w.parts {
+		pm.ended = true
+	}
+}
+
+// advance recomputes the watermark and returns it.
+func (w *watermarks) advance(now time.Time) int64 {
+	low, active, open := int64(math.MaxInt64), false, false
+	for _, pm := range w.parts {
+		if pm.ended {
+			continue
+		}
+		open = true
+		if now.Sub(pm.last) >= w.idle {
+			continue
+		}
+		active = true
+		mark := int64(math.MinInt64)
+		if pm.max != math.MinInt64 {
+			mark = pm.max - w.bound
+		}
+		low = min(low, mark)
+	}
+	switch {
+	case !open:
+		w.current = math.MaxInt64 // every partition finished
+	case active:
+		w.current = max(w.current, low)
+	}
+	return w.current
+}

@@ -1,0 +1,191 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/aggregate"
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// WindowKind is the kind of a windowing table function.
+type WindowKind uint8
+
+// The window kinds.
+const (
+	// Tumble windows are fixed-size, adjacent and disjoint.
+	Tumble WindowKind = iota
+	// Hop windows are fixed-size and start every slide, so they overlap
+	// when the slide is shorter than the size.
+	Hop
+	// Session windows group a key's rows that are less than a gap apart.
+	Session
+)
+
+var windowNames = [...]string{Tumble: "TUMBLE", Hop: "HOP", Session: "SESSION"}
+
+func (k WindowKind) String() string { return windowNames[k] }
+
+// Window is a windowing table function over a source's event time.
+type Window struct {
+	Kind WindowKind
+	// Time is the event-time column of the input.
+	Time *expr.Column
+	// Size is the window length (Tumble, Hop), Slide how often a hop window
+	// starts, Gap the inactivity that ends a session; all in nanoseconds.
+	Size, Slide, Gap int64
+}
+
+func (w Window) String() string {
+	d := func(ns int64) string { return time.Duration(ns).String() }
+	switch w.Kind {
+	case Hop:
+		return fmt.Sprintf("HOP(%s, slide %s, size %s)", w.Time.Name, d(w.Slide), d(w.Size))
+	case Session:
+		return fmt.Sprintf("SESSION(%s, gap %s)", w.Time.Name, d(w.Gap))
+	}
+	return fmt.Sprintf("TUMBLE(%s, %s)", w.Time.Name, d(w.Size))
+}
+
+// AggCall is one aggregate function call: its function and argument, an
+// expression over the aggregate's input; nil for COUNT(*).
+type AggCall struct {
+	Func aggregate.Func
+	Arg  expr.Expr
+}
+
+func (a AggCall) String() string {
+	if a.Arg == nil {
+		return "count(*)"
+	}
+	if a.Func.Kind == aggregate.CountDistinct {
+		return "count(DISTINCT " + a.Arg.String() + ")"
+	}
+	return a.Func.Kind.String() + "(" + a.Arg.String() + ")"
+}
+
+// Aggregate groups its input's rows by window and key and aggregates each
+// group. Its rows are window_start, window_end, the keys, then the
+// aggregates, in that order.
+type Aggregate struct {
+	Input  Node
+	Window Window
+	Keys   []expr.Expr
+	// KeyNames name the key columns of the output.
+	KeyNames []string
+	Aggs     []AggCall
+	// EmitChanges emits a group's current row after every batch that
+	// changed it, instead of once when the watermark closes its window.
+	EmitChanges bool
+}
+
+// Columns implements Node.
+func (a *Aggregate) Columns() []Column {
+	cols := []Column{{Name: "window_start", Type: value.Timestamp}, {Name: "window_end", Type: value.Timestamp}}
+	for i, k := range a.Keys {
+		cols = append(cols, Column{Name: a.KeyNames[i], Type: k.Type()})
+	}
+	for i, c := range a.Aggs {
+		cols = append(cols, Column{Name: fmt.Sprintf("_agg%d", i), Type: c.Func.Type})
+	}
+	return cols
+}
+
+// Inputs implements Node.
+func (a *Aggregate) Inputs() []Node { return []Node{a.Input} }
+
+// Describe implements Node.
+func (a *Aggregate) Describe() string {
+	var b strings.Builder
+	b.WriteString("Aggregate " + a.Window.String())
+	if len(a.Keys) > 0 {
+		parts := make([]string, len(a.Keys))
+		for i, k := range a.Keys {
+			parts[i] = k.String()
+		}
+		b.WriteString(" BY " + strings.Join(parts, ", "))
+	}
+	parts := make([]string, len(a.Aggs))
+	for i, c := range a.Aggs {
+		parts[i] = c.String()
+	}
+	b.WriteString(" COMPUTE " + strings.Join(parts, ", "))
+	if a.EmitChanges {
+		b.WriteString(" EMIT CHANGES")
+	}
+	return b.String()
+}
+
+// OverCall is one moving aggregate: a function over its argument within a
+// frame of the rows of the same partition key before the current row.
+type OverCall struct {
+	Func  aggregate.Func
+	Arg   expr.Expr // nil for COUNT(*)
+	Frame aggregate.FrameSpec
+}
+
+func (o OverCall) String() string {
+	arg := "*"
+	if o.Arg != nil {
+		arg = o.Arg.String()
+	}
+	frame := fmt.Sprintf("ROWS %d PRECEDING", o.Frame.Preceding)
+	if o.Frame.Range {
+		frame = fmt.Sprintf("RANGE %s PRECEDING", time.Duration(o.Frame.Preceding))
+	}
+	return fmt.Sprintf("%s(%s) OVER (%s)", o.Func.Kind, arg, frame)
+}
+
+// Over appends to each input row the moving aggregates of its partition
+// key, over the rows in event-time order. Its rows are the input's columns,
+// then one column per call.
+type Over struct {
+	Input     Node
+	Time      *expr.Column
+	Partition []expr.Expr
+	Calls     []OverCall
+}
+
+// Columns implements Node.
+func (o *Over) Columns() []Column {
+	cols := append([]Column(nil), o.Input.Columns()...)
+	for i, c := range o.Calls {
+		cols = append(cols, Column{Name: fmt.Sprintf("_over%d", i), Type: c.Func.Type})
+	}
+	return cols
+}
+
+// Inputs implements Node.
+func (o *Over) Inputs() []Node { return []Node{o.Input} }
+
+// Describe implements Node.
+func (o *Over) Describe() string {
+	parts := make([]string, len(o.Partition))
+	for i, k := range o.Partition {
+		parts[i] = k.String()
+	}
+	calls := make([]string, len(o.Calls))
+	for i, c := range o.Calls {
+		calls[i] = c.String()
+	}
+	return fmt.Sprintf("Over PARTITION BY %s ORDER BY %s COMPUTE %s", strings.Join(parts, ", "), o.Time.Name, strings.Join(calls, ", "))
+}
+
+// EventTime returns the event-time column of a plan's stateful node, or nil
+// for a stateless plan.
+func EventTime(n Node) *expr.Column {
+	switch n := n.(type) {
+	case *Aggregate:
+		return n.Window.Time
+	case *Over:
+		return n.Time
+	}
+	for _, in := range n.Inputs() {
+		if c := EventTime(in); c != nil {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,472 @@
+package sql
+
+import (
+	"regexp"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/sluice-dev/sluice/runtime/aggregate"
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// emitChanges matches the EMIT CHANGES clause that ends a query. PostgreSQL
+// has no such clause, so it is taken off before parsing; it is at the end,
+// so no offset before it moves.
+var emitChanges = regexp.MustCompile(`(?is)\s+EMIT\s+CHANGES\s*;?\s*$`)
+
+// splitEmit returns the query without a trailing EMIT CHANGES and whether it
+// had one.
+func splitEmit(query string) (string, bool) {
+	loc := emitChanges.FindStringIndex(query)
+	if loc == nil {
+		return query, false
+	}
+	return query[:loc[0]], true
+}
+
+// grouping is the scope of the select list and HAVING of a windowed GROUP BY
+// query: its columns are the window bounds, the keys and the aggregates.
+type grouping struct {
+	agg   *plan.Aggregate
+	input scope
+	// keys maps a GROUP BY column to its output column.
+	keys map[string]int
+	// calls maps an aggregate call's text to its output column.
+	calls map[string]int
+}
+
+// overs collects the OVER calls of a select list.
+type overs struct {
+	node     *plan.Over
+	calls    map[string]int
+	spec     string // PARTITION BY and ORDER BY of the first call
+	specLoc  int32
+	inputLen int
+}
+
+// windowFunction reads a windowing table function in FROM:
+// TUMBLE(source, time_column, size), HOP(source, time_column, slide, size) or
+// SESSION(source, time_column, gap).
+func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window) {
+	if len(rf.Functions) != 1 {
+		b.errorf(firstLocation(nil), "ROWS FROM is not supported")
+		return nil, nil
+	}
+	items := rf.Functions[0].GetList().GetItems()
+	fc := items[0].GetFuncCall()
+	if fc == nil {
+		b.errorf(location(items[0]), "unsupported table function")
+		return nil, nil
+	}
+	name := strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
+	kind, nargs := plan.Tumble, 3
+	switch name {
+	case "tumble":
+	case "hop":
+		kind, nargs = plan.Hop, 4
+	case "session":
+		kind = plan.Session
+	default:
+		b.errorf(fc.Location, "unknown table function %s; the windowing functions are TUMBLE, HOP and SESSION", name)
+		return nil, nil
+	}
+	usage := map[plan.WindowKind]string{
+		plan.Tumble:  "TUMBLE(source, time_column, INTERVAL 'size')",
+		plan.Hop:     "HOP(source, time_column, INTERVAL 'slide', INTERVAL 'size')",
+		plan.Session: "SESSION(source, time_column, INTERVAL 'gap')",
+	}[kind]
+	if len(fc.Args) != nargs {
+		b.errorf(fc.Location, "%s takes %d arguments: %s", strings.ToUpper(name), nargs, usage)
+		return nil, nil
+	}
+	src := fc.Args[0].GetColumnRef()
+	if src == nil || len(src.Fields) != 1 {
+		b.errorf(location(fc.Args[0]), "the first argument of %s names the source: %s", strings.ToUpper(name), usage)
+		return nil, nil
+	}
+	table := src.Fields[0].GetString_().GetSval()
+	cols, ok := b.catalog[table]
+	if !ok {
+		b.errorf(src.Location, "unknown source %q (the manifest defines %s)", table, b.sourceNames())
+		return nil, nil
+	}
+	b.scope = scope{table: table, cols: cols}
+	if rf.Alias != nil {
+		b.scope.alias = rf.Alias.Aliasname
+	}
+	w := &plan.Window{Kind: kind}
+	t := b.expr(fc.Args[1])
+	if t == nil {
+		return nil, nil
+	}
+	col, ok := t.(*expr.Column)
+	if !ok || col.T.Kind != value.KindTimestamp {
+		b.errorf(location(fc.Args[1]), "the second argument of %s is the event-time column, a timestamp column of %s", strings.ToUpper(name), table)
+		return nil, nil
+	}
+	w.Time = col
+	var durations []int64
+	for _, a := range fc.Args[2:] {
+		d, ok := b.positiveInterval(a)
+		if !ok {
+			return nil, nil
+		}
+		durations = append(durations, d)
+	}
+	switch kind {
+	case plan.Tumble:
+		w.Size, w.Slide = durations[0], durations[0]
+	case plan.Hop:
+		w.Slide, w.Size = durations[0], durations[1]
+		if w.Size%w.Slide != 0 {
+			b.errorf(location(fc.Args[3]), "a HOP window's size must be a whole multiple of its slide")
+			return nil, nil
+		}
+	case plan.Session:
+		w.Gap = durations[0]
+	}
+	return &plan.Scan{Source: table, Cols: cols}, w
+}
+
+// positiveInterval binds a constant interval greater than zero.
+func (b *binder) positiveInterval(n *pg.Node) (int64, bool) {
+	e := b.expr(n)
+	if e == nil {
+		return 0, false
+	}
+	c, ok := e.(*expr.Const)
+	if !ok || c.V.Kind() != value.KindInterval || c.V.Nanos() <= 0 {
+		b.errorf(location(n), "want a constant interval greater than zero, such as INTERVAL '1' MINUTE")
+		return 0, false
+	}
+	return c.V.Nanos(), true
+}
+
+// aggregateQuery plans a windowed GROUP BY query over input, which reads
+// the window's source.
+func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectStmt, emit bool) plan.Node {
+	agg := &plan.Aggregate{Input: input, Window: *w, EmitChanges: emit}
+	g := &grouping{agg: agg, input: b.scope, keys: map[string]int{}, calls: map[string]int{}}
+	var sawStart, sawEnd bool
+	var keyCols []*expr.Column
+	for _, item := range sel.GroupClause {
+		cr := item.GetColumnRef()
+		if cr == nil || isStar(cr) {
+			b.errorf(location(item), "GROUP BY takes columns: window_start, window_end and columns of %s", b.scope.table)
+			continue
+		}
+		name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+		switch name {
+		case "window_start":
+			sawStart = true
+			continue
+		case "window_end":
+			sawEnd = true
+			continue
+		}
+		e, err := b.columnRef(cr)
+		if err != nil {
+			continue
+		}
+		if _, dup := g.keys[name]; dup {
+			continue
+		}
+		g.keys[name] = 2 + len(keyCols)
+		keyCols = append(keyCols, e.(*expr.Column))
+	}
+	if !sawStart || !sawEnd {
+		b.errorf(location(sel.GroupClause[0]), "a windowed query groups by window_start and window_end: GROUP BY window_start, window_end[, columns]")
+	}
+	if w.Kind == plan.Session && emit {
+		b.errorf(0, "EMIT CHANGES is not supported with SESSION windows")
+	}
+	for _, k := range keyCols {
+		agg.Keys = append(agg.Keys, k)
+		agg.KeyNames = append(agg.KeyNames, k.Name)
+	}
+	// Aggregate calls get their output columns in order of appearance; the
+	// key columns come first, so calls are numbered after the binding.
+	b.group = g
+	defer func() { b.group = nil }()
+	var node plan.Node = agg
+	var having expr.Expr
+	if sel.HavingClause != nil {
+		if having = b.expr(sel.HavingClause); having != nil && having.Type().Kind != value.KindBool && having.Type().Kind != value.KindNull {
+			b.errorf(location(sel.HavingClause), "HAVING must be bool, not %s", having.Type())
+			having = nil
+		}
+	}
+	proj := b.project(agg, sel.TargetList)
+	if having != nil {
+		node = &plan.Filter{Input: node, Predicate: having}
+	}
+	if p, ok := proj.(*plan.Project); ok {
+		p.Input = node
+		return p
+	}
+	return node
+}
+
+// groupedColumn resolves a column of a grouped select list or HAVING.
+func (b *binder) groupedColumn(cr *pg.ColumnRef) (expr.Expr, error) {
+	g := b.group
+	name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+	switch name {
+	case "window_start":
+		return &expr.Column{Index: 0, Name: name, T: value.Timestamp}, nil
+	case "window_end":
+		return &expr.Column{Index: 1, Name: name, T: value.Timestamp}, nil
+	}
+	if i, ok := g.keys[name]; ok {
+		return &expr.Column{Index: i, Name: name, T: g.agg.Keys[i-2].Type()}, nil
+	}
+	// An unknown column gets the usual message; a known one that is not
+	// grouped gets this one.
+	saved := b.group
+	b.group = nil
+	_, err := b.columnRef(cr)
+	b.group = saved
+	if err != nil {
+		return nil, err
+	}
+	return b.fail(cr.Location, "column %q must be in GROUP BY or inside an aggregate function", name)
+}
+
+// aggregateCall binds an aggregate function call of a grouped query and
+// returns the column that holds its result.
+func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
+	g := b.group
+	if fc.AggFilter != nil || len(fc.AggOrder) > 0 {
+		return b.fail(fc.Location, "FILTER and ORDER BY in aggregate calls are not supported")
+	}
+	call := plan.AggCall{}
+	kind, ok := aggregate.Lookup(name, fc.AggDistinct)
+	switch {
+	case fc.AggStar:
+		if name != "count" {
+			return b.fail(fc.Location, "only count takes *")
+		}
+		kind, ok = aggregate.CountStar, true
+	case !ok && fc.AggDistinct:
+		return b.fail(fc.Location, "DISTINCT is supported in count only")
+	case !ok:
+		return b.fail(fc.Location, "unknown aggregate function %s", name)
+	case len(fc.Args) != 1:
+		return b.fail(fc.Location, "%s takes one argument", name)
+	}
+	argType := value.Int
+	if !fc.AggStar {
+		// The argument is over the input rows, not the groups.
+		b.group = nil
+		arg := b.expr(fc.Args[0])
+		b.group = g
+		if arg == nil {
+			return nil, errReported
+		}
+		if arg.Type().Kind == value.KindNull {
+			return b.fail(location(fc.Args[0]), "the argument of %s has no type; cast it", name)
+		}
+		if b.untyped[arg] {
+			delete(b.untyped, arg)
+		}
+		call.Arg, argType = arg, arg.Type()
+	}
+	f, err := aggregate.New(kind, argType)
+	if err != nil {
+		return b.fail(fc.Location, "%v", err)
+	}
+	call.Func = f
+	text := call.String()
+	i, seen := g.calls[text]
+	if !seen {
+		i = 2 + len(g.agg.Keys) + len(g.agg.Aggs)
+		g.calls[text] = i
+		g.agg.Aggs = append(g.agg.Aggs, call)
+	}
+	return &expr.Column{Index: i, Name: text, T: f.Type}, nil
+}
+
+// Frame option bits of PostgreSQL's WindowDef.frameOptions.
+const (
+	frameNonDefault          = 0x00001
+	frameRange               = 0x00002
+	frameRows                = 0x00004
+	frameGroups              = 0x00008
+	frameStartOffsetPreceded = 0x00800
+	frameEndCurrentRow       = 0x00400
+	frameExclude             = 0x08000 | 0x10000 | 0x20000
+)
+
+// overQuery plans a select list with moving aggregates over input.
+func (b *binder) overQuery(input plan.Node, targets []*pg.Node) plan.Node {
+	o := &overs{node: &plan.Over{Input: input}, calls: map[string]int{}, inputLen: len(input.Columns())}
+	b.over = o
+	defer func() { b.over = nil }()
+	proj := b.project(o.node, targets)
+	if p, ok := proj.(*plan.Project); ok {
+		p.Input = o.node
+	}
+	return proj
+}
+
+// overCall binds fn(x) OVER (PARTITION BY keys ORDER BY time frame).
+func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
+	o := b.over
+	if o == nil {
+		return b.fail(fc.Location, "OVER is not allowed in a windowed GROUP BY query or in WHERE")
+	}
+	wd := fc.Over
+	if wd.Name != "" || wd.Refname != "" {
+		return b.fail(fc.Location, "named windows are not supported; write the window in OVER (...)")
+	}
+	kind, ok := aggregate.Lookup(name, fc.AggDistinct)
+	if fc.AggStar {
+		kind, ok = aggregate.CountStar, name == "count"
+	}
+	if !ok {
+		return b.fail(fc.Location, "%s is not supported OVER a window; use count, sum, avg, min, max, stddev, first_value or last_value", name)
+	}
+	if fc.AggFilter != nil || len(fc.AggOrder) > 0 {
+		return b.fail(fc.Location, "FILTER and ORDER BY in aggregate calls are not supported")
+	}
+	var partition []expr.Expr
+	for _, p := range wd.PartitionClause {
+		if e := b.expr(p); e != nil {
+			partition = append(partition, e)
+		}
+	}
+	if len(wd.OrderClause) != 1 {
+		return b.fail(wd.Location, "OVER needs ORDER BY the event-time column")
+	}
+	sb := wd.OrderClause[0].GetSortBy()
+	t := b.expr(sb.Node)
+	if t == nil {
+		return nil, errReported
+	}
+	tc, isCol := t.(*expr.Column)
+	if !isCol || tc.T.Kind != value.KindTimestamp || sb.SortbyDir == pg.SortByDir_SORTBY_DESC {
+		return b.fail(location(sb.Node), "OVER orders by the event-time column, a timestamp column, ascending")
+	}
+	opts := wd.FrameOptions
+	const bounded = frameStartOffsetPreceded | frameEndCurrentRow
+	if opts&frameNonDefault == 0 || opts&frameGroups != 0 || opts&bounded != bounded || opts&frameExclude != 0 {
+		return b.fail(wd.Location, "an OVER frame must be ROWS BETWEEN n PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL 'd' PRECEDING AND CURRENT ROW: a stream's frames need a bound")
+	}
+	frame := aggregate.FrameSpec{Range: opts&frameRange != 0}
+	if frame.Range {
+		d, ok := b.positiveInterval(wd.StartOffset)
+		if !ok {
+			return nil, errReported
+		}
+		frame.Preceding = d
+	} else {
+		e := b.expr(wd.StartOffset)
+		c, isConst := e.(*expr.Const)
+		if e == nil || !isConst || c.V.Kind() != value.KindInt || c.V.Int() < 0 {
+			return b.fail(location(wd.StartOffset), "ROWS n PRECEDING takes a whole number n ≥ 0")
+		}
+		frame.Preceding = c.V.Int()
+	}
+	keys := make([]string, len(partition))
+	for i, p := range partition {
+		keys[i] = p.String()
+	}
+	spec := strings.Join(keys, ", ") + " ORDER BY " + tc.Name
+	if o.spec == "" {
+		o.spec, o.specLoc = spec, wd.Location
+		o.node.Partition, o.node.Time = partition, tc
+	} else if spec != o.spec {
+		return b.fail(wd.Location, "every OVER of a query must have the same PARTITION BY and ORDER BY (the first, at offset %d, has PARTITION BY %s)", o.specLoc, o.spec)
+	}
+	call := plan.OverCall{Frame: frame}
+	argType := value.Int
+	if !fc.AggStar {
+		if len(fc.Args) != 1 {
+			return b.fail(fc.Location, "%s takes one argument", name)
+		}
+		arg := b.expr(fc.Args[0])
+		if arg == nil {
+			return nil, errReported
+		}
+		call.Arg, argType = arg, arg.Type()
+	}
+	f, err := aggregate.New(kind, argType)
+	if err != nil {
+		return b.fail(fc.Location, "%v", err)
+	}
+	call.Func = f
+	text := call.String()
+	i, seen := o.calls[text]
+	if !seen {
+		i = o.inputLen + len(o.node.Calls)
+		o.calls[text] = i
+		o.node.Calls = append(o.node.Calls, call)
+	}
+	return &expr.Column{Index: i, Name: text, T: f.Type}, nil
+}
+
+// findCall returns the offset of the first call in a select list of an
+// aggregate (over == false) or of a function with OVER (over == true); -1
+// if there is none.
+func findCall(nodes []*pg.Node, over bool) int32 {
+	found := int32(-1)
+	var walk func(n *pg.Node)
+	walk = func(n *pg.Node) {
+		if n == nil || found >= 0 {
+			return
+		}
+		if fc := n.GetFuncCall(); fc != nil {
+			name := fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval()
+			if (fc.Over != nil) == over && (over || aggregates[name] || fc.AggStar) {
+				found = fc.Location
+				return
+			}
+			for _, a := range fc.Args {
+				walk(a)
+			}
+			return
+		}
+		switch v := n.Node.(type) {
+		case *pg.Node_ResTarget:
+			walk(v.ResTarget.Val)
+		case *pg.Node_AExpr:
+			walk(v.AExpr.Lexpr)
+			walk(v.AExpr.Rexpr)
+		case *pg.Node_BoolExpr:
+			for _, a := range v.BoolExpr.Args {
+				walk(a)
+			}
+		case *pg.Node_TypeCast:
+			walk(v.TypeCast.Arg)
+		case *pg.Node_CoalesceExpr:
+			for _, a := range v.CoalesceExpr.Args {
+				walk(a)
+			}
+		case *pg.Node_CaseExpr:
+			for _, w := range v.CaseExpr.Args {
+				walk(w.GetCaseWhen().Expr)
+				walk(w.GetCaseWhen().Result)
+			}
+			walk(v.CaseExpr.Defresult)
+		case *pg.Node_MinMaxExpr:
+			for _, a := range v.MinMaxExpr.Args {
+				walk(a)
+			}
+		case *pg.Node_NullTest:
+			walk(v.NullTest.Arg)
+		case *pg.Node_List:
+			for _, a := range v.List.Items {
+				walk(a)
+			}
+		}
+	}
+	for _, n := range nodes {
+		walk(n)
+	}
+	return found
+}
+
+
