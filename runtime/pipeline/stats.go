@@ -53,7 +53,7 @@ type stats struct {
 	// watermark is the stateful stage's event-time watermark (ns since the
 	// epoch), stateRows the groups or rows its operator holds.
 	watermark, stateRows atomic.Int64
-	retries, batches                                 atomic.Int64
+	retries, batches     atomic.Int64
 	// traced counts records written within a sampled trace.
 	traced        atomic.Int64
 	activeWorkers atomic.Int64

@@ -468,5 +468,3 @@ func findCall(nodes []*pg.Node, over bool) int32 {
 	}
 	return found
 }
-
-
