@@ -43,6 +43,8 @@ type Document struct {
 	Sources []Partition `json:"sources"`
 	// Lag is the total consumer lag in records, for sources that have one.
 	Lag *int64 `json:"lag,omitempty"`
+	// EventTime is set for a stateful query (windows, moving aggregates).
+	EventTime *EventTime `json:"eventTime,omitempty"`
 	// LastError is the most recent error, empty if none.
 	LastError string `json:"lastError,omitempty"`
 	// StartTime is when the pipeline started; UptimeSeconds how long ago.
@@ -82,7 +84,8 @@ type Edge struct {
 }
 
 // Records counts records. In = Out + Filtered + DeadLettered + Skipped +
-// Failed + InFlight, always.
+// Failed + Aggregated + Late + InFlight, always. Results, the rows a
+// windowed aggregation wrote, are outside that balance.
 type Records struct {
 	In           int64 `json:"in"`
 	Out          int64 `json:"out"`
@@ -90,8 +93,20 @@ type Records struct {
 	DeadLettered int64 `json:"deadLettered"`
 	Skipped      int64 `json:"skipped"`
 	Failed       int64 `json:"failed"`
+	Aggregated   int64 `json:"aggregated"`
+	Late         int64 `json:"late"`
 	InFlight     int64 `json:"inFlight"`
 	Retries      int64 `json:"retries"`
+	Results      int64 `json:"results"`
+}
+
+// EventTime is the progress of a stateful query in event time.
+type EventTime struct {
+	// Watermark is the time before which no more records are expected.
+	Watermark time.Time `json:"watermark"`
+	// StateRows is the groups of open windows, or the rows held for moving
+	// aggregates.
+	StateRows int64 `json:"stateRows"`
 }
 
 // Partition is how far one source partition has been handled.

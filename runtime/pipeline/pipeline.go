@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -142,6 +143,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		p.observer = noObserver{}
 	}
 	p.configure()
+	p.stats.watermark.Store(math.MinInt64)
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	p.runID = hex.EncodeToString(id[:])

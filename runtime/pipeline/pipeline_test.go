@@ -66,7 +66,11 @@ func (s *collectSink) Write(ctx context.Context, b *message.Batch) error {
 			parts[i] = v.String()
 		}
 		s.rows = append(s.rows, strings.Join(parts, ","))
-		s.parts = append(s.parts, b.Origin.Partition)
+		part := int32(-1) // results of a stateful stage have no origin
+		if b.Origin != nil {
+			part = b.Origin.Partition
+		}
+		s.parts = append(s.parts, part)
 	}
 	return nil
 }

@@ -64,6 +64,13 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 			ps.Add("spec.query", "output column %s is an interval, which sinks cannot write; cast it or extract epoch from it", c.Name)
 		}
 	}
+	if t := plan.EventTime(root); t != nil {
+		for i, src := range spec.Sources {
+			if et := src.EventTime; src.Name == prog.Source && et != nil && et.Column != t.Name {
+				ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time is %s; they must be the same column", et.Column, t.Name)
+			}
+		}
+	}
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c plan.Column) bool { return c.Name == k.Key }) {
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
 	}

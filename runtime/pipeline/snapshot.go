@@ -29,6 +29,11 @@ type Snapshot struct {
 	Traced int64
 	// ActiveWorkers is the number of partition workers running.
 	ActiveWorkers int64
+	// Stateful says the query has a stateful stage; Watermark (ns since the
+	// epoch, math.MinInt64 before any) and StateRows are its progress.
+	Stateful  bool
+	Watermark int64
+	StateRows int64
 	// Unavailable says why a connector cannot reach its service (Kafka
 	// brokers gone), while its client retries; empty when all can.
 	Unavailable string
@@ -68,6 +73,9 @@ func (p *Pipeline) Snapshot() Snapshot {
 		Workers:       p.parallelism,
 		Traced:        p.stats.traced.Load(),
 		ActiveWorkers: p.stats.activeWorkers.Load(),
+		Stateful:      p.prog.Stateful(),
+		Watermark:     p.stats.watermark.Load(),
+		StateRows:     p.stats.stateRows.Load(),
 	}
 	for i := range s.StageErrors {
 		s.StageErrors[i] = p.stats.stageErrors[i].Load()

@@ -100,7 +100,9 @@ func (s *statefulStage) end() *message.Batch {
 func (s *statefulStage) advance(now time.Time) *message.Batch {
 	wm := s.marks.advance(now)
 	s.op.Advance(wm, s.raw, s.fail)
-	s.p.stats.watermark.Store(wm)
+	if wm != math.MaxInt64 { // the end of input is not a time to report
+		s.p.stats.watermark.Store(wm)
+	}
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	if s.raw.Len() > 0 {
 		s.out.out = s.next
@@ -116,7 +118,7 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 			s.next.Acks = append(s.next.Acks, q[i].ack)
 			i++
 		}
-		s.held[o] = q[copy(q, q[i:]):]
+		s.held[o] = q[:copy(q, q[i:])]
 	}
 	out := s.next
 	if out.Len() == 0 && len(out.Acks) == 0 && out.Errors.Records == 0 && len(out.Errors.Events) == 0 {

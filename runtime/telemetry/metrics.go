@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -25,8 +26,10 @@ var metricDefs = []struct {
 	name, help string
 	labels     []string
 }{
-	{"sluice_records_total", "Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed.", []string{"outcome"}},
-	{"sluice_record_errors_total", "Records that failed, by the stage they failed in: decode, filter, project, sink, other.", []string{"stage"}},
+	{"sluice_records_total", "Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed, aggregated (into window groups), late (behind the watermark, dropped); and results (rows a windowed aggregation wrote, outside the balance).", []string{"outcome"}},
+	{"sluice_state_rows", "Groups of open windows, or rows held for moving aggregates, by the stateful stage.", nil},
+	{"sluice_watermark_seconds", "The stateful stage's event-time watermark, in seconds since the epoch.", nil},
+	{"sluice_record_errors_total", "Records that failed, by the stage they failed in: decode, filter, project, aggregate, sink, other.", []string{"stage"}},
 	{"sluice_sink_retries_total", "Sink writes retried after a failure.", nil},
 	{"sluice_batches_total", "Batches read from sources.", nil},
 	{"sluice_traced_records_total", "Records written within a sampled trace; over records out, the trace correlation.", nil},
@@ -84,8 +87,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		outcome string
 		n       int64
 	}{{"in", s.Counts.In}, {"out", s.Counts.Out}, {"filtered", s.Counts.Filtered},
-		{"dead_lettered", s.Counts.DeadLettered}, {"skipped", s.Counts.Skipped}, {"failed", s.Counts.Failed}} {
+		{"dead_lettered", s.Counts.DeadLettered}, {"skipped", s.Counts.Skipped}, {"failed", s.Counts.Failed},
+		{"aggregated", s.Counts.Aggregated}, {"late", s.Counts.Late}, {"results", s.Counts.Results}} {
 		counter("sluice_records_total", float64(o.n), o.outcome)
+	}
+	if s.Stateful {
+		gauge("sluice_state_rows", float64(s.StateRows))
+		if s.Watermark != math.MinInt64 && s.Watermark != math.MaxInt64 {
+			gauge("sluice_watermark_seconds", float64(s.Watermark)/1e9)
+		}
 	}
 	for i, stage := range pipeline.ErrorStages {
 		counter("sluice_record_errors_total", float64(s.StageErrors[i]), stage)

@@ -236,8 +236,15 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 			In: snap.Counts.In, Out: snap.Counts.Out, Filtered: snap.Counts.Filtered,
 			DeadLettered: snap.Counts.DeadLettered, Skipped: snap.Counts.Skipped,
 			Failed: snap.Counts.Failed, InFlight: snap.Counts.InFlight(), Retries: snap.Retries,
+			Aggregated: snap.Counts.Aggregated, Late: snap.Counts.Late, Results: snap.Counts.Results,
 		},
 		Latency: enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
+	}
+	if snap.Stateful {
+		doc.EventTime = &enginestatus.EventTime{StateRows: snap.StateRows}
+		if snap.Watermark != math.MinInt64 && snap.Watermark != math.MaxInt64 {
+			doc.EventTime.Watermark = time.Unix(0, snap.Watermark).UTC()
+		}
 	}
 	for _, s := range snap.Sources {
 		part := enginestatus.Partition{Source: s.Source, Partition: s.Partition, Committed: s.Committed}

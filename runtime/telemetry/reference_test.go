@@ -27,7 +27,8 @@ func (laggingReader) Lag() int64 { return 0 }
 func exported(t *testing.T) []*dto.MetricFamily {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	spec := bench.Spec(bench.Config{Records: 1000})
+	// A stateful query, so that the event-time metrics are exported too.
+	spec := bench.Spec(bench.Config{Records: 1000, Query: "SELECT window_start, symbol, count(*) FROM TUMBLE(trades, ts, INTERVAL '100 milliseconds') GROUP BY window_start, window_end, symbol"})
 	d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, 0, connector.TradesSchema)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,132 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// TestWatermarks: the pipeline watermark is the least over partitions that
+// are neither finished nor idle, less the allowed out-of-orderness; it
+// never goes back, waits for partitions that sent nothing until they are
+// idle, and is the end of time once every partition finished.
+func TestWatermarks(t *testing.T) {
+	a, b := &message.Origin{Partition: 0}, &message.Origin{Partition: 1}
+	t0 := time.Unix(1000, 0)
+	w := watermarks{bound: 5, idle: 10 * time.Second, current: math.MinInt64, parts: map[*message.Origin]*partMark{
+		a: {max: math.MinInt64, last: t0}, b: {max: math.MinInt64, last: t0},
+	}}
+	w.observe(a, 100, t0)
+	if got := w.advance(t0); got != math.MinInt64 {
+		t.Fatalf("watermark %d while partition 1 has sent nothing and is not idle; want none", got)
+	}
+	w.observe(b, 50, t0.Add(time.Second))
+	if got := w.advance(t0.Add(time.Second)); got != 45 {
+		t.Fatalf("watermark %d; want 45, partition 1's 50 less the bound of 5", got)
+	}
+	w.observe(a, 200, t0.Add(5*time.Second))
+	if got := w.advance(t0.Add(12 * time.Second)); got != 195 {
+		t.Fatalf("watermark %d once partition 1 is idle; want 195, partition 0's alone", got)
+	}
+	w.observe(b, 60, t0.Add(13*time.Second)) // back from idle, behind
+	if got := w.advance(t0.Add(13 * time.Second)); got != 195 {
+		t.Fatalf("watermark %d after an idle partition came back behind it; want it not to go back from 195", got)
+	}
+	w.ended(a)
+	w.ended(b)
+	if got := w.advance(t0.Add(14 * time.Second)); got != math.MaxInt64 {
+		t.Fatalf("watermark %d once every partition ended; want the end of time", got)
+	}
+}
+
+// TestWindowAcksFollowResults: a Kafka-like source's batches are
+// acknowledged only once the window results derived from them are written,
+// so that a committed offset never covers a record whose window result
+// could be lost in a crash.
+func TestWindowAcksFollowResults(t *testing.T) {
+	const partitions, count = 2, 20_000
+	const window = 100 * time.Millisecond // 100 trades per partition
+	spec := datagenSpec("SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '100 milliseconds') GROUP BY window_start, window_end, symbol",
+		count, partitions, 2, 2, 64)
+	sink := &collectSink{}
+	var mu sync.Mutex
+	var violations []string
+	acks := 0
+	readers := make([]connector.Reader, partitions)
+	for i := range readers {
+		d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, int32(i), connector.TradesSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Origin().Acked = func(_ uint64, last int64) {
+			// The record at sequence number last has event time epoch+last ms;
+			// its window starts at that rounded down to the window.
+			ts := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC).Add(time.Duration(last) * time.Millisecond)
+			start := value.TimeValue(ts.Truncate(window)).String() + ","
+			mu.Lock()
+			defer mu.Unlock()
+			acks++
+			if !slices.ContainsFunc(sink.Rows(), func(r string) bool { return strings.HasPrefix(r, start) }) {
+				violations = append(violations, fmt.Sprintf("partition %d acknowledged up to %d (window %s) before that window's results were written", i, last, start))
+			}
+		}
+		readers[i] = d
+	}
+	p, err := runPipeline(t, spec, Options{Sink: sink, Readers: readers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(violations) > 0 {
+		t.Fatalf("%d early acknowledgements of %d, first: %s", len(violations), acks, violations[0])
+	}
+	c := p.Snapshot().Counts
+	if acks == 0 || c.Aggregated != partitions*count || c.Results == 0 || c.Out != 0 {
+		t.Errorf("acks %d, counts %+v; want every record aggregated, results written, none out as itself", acks, c)
+	}
+	checkIdentity(t, c)
+	if s := p.Snapshot(); s.StateRows != 0 {
+		t.Errorf("state rows %d after the end; want every window closed", s.StateRows)
+	}
+}
+
+// TestEmitChanges: with EMIT CHANGES a group's row is written after every
+// batch that changed it, and its last update equals the final result of the
+// same query without it.
+func TestEmitChanges(t *testing.T) {
+	const query = "SELECT window_start, symbol, count(*) AS n, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol"
+	run := func(q string) []string {
+		spec := datagenSpec(q, 5000, 1, 1, 4, 100)
+		sink := &collectSink{}
+		if _, err := runPipeline(t, spec, Options{Sink: sink}); err != nil {
+			t.Fatal(err)
+		}
+		return sink.Rows()
+	}
+	final := run(query)
+	changes := run(query + " EMIT CHANGES")
+	if len(changes) <= len(final) {
+		t.Fatalf("%d updates for %d groups; want several updates per group", len(changes), len(final))
+	}
+	last := map[string]string{}
+	for _, r := range changes {
+		f := strings.SplitN(r, ",", 3)
+		last[f[0]+","+f[1]] = r
+	}
+	for _, r := range final {
+		f := strings.SplitN(r, ",", 3)
+		if got := last[f[0]+","+f[1]]; got != r {
+			t.Errorf("group %s,%s: last update %q, final result %q", f[0], f[1], got, r)
+		}
+	}
+	if len(last) != len(final) {
+		t.Errorf("%d groups updated, %d final results", len(last), len(final))
+	}
+}
