@@ -22,7 +22,9 @@ type Config struct {
 	Partitions  int
 	Parallelism int
 	// Rate limits each partition, in records per second; 0 is unthrottled.
-	Rate            int64
+	Rate int64
+	// Keys is the number of distinct symbols; 0 is the generator's default.
+	Keys            int32
 	ChannelCapacity int
 	BatchSize       int
 	Linger          time.Duration
@@ -40,7 +42,7 @@ func Spec(c Config) *v1alpha1.StreamQuerySpec {
 		Sources: []v1alpha1.Source{{
 			Name: "trades",
 			Datagen: &v1alpha1.DatagenSource{
-				Generator: "trades", Count: c.Records / int64(parts), Partitions: int32(parts), Seed: 7, Rate: c.Rate,
+				Generator: "trades", Count: c.Records / int64(parts), Partitions: int32(parts), Seed: 7, Rate: c.Rate, Keys: c.Keys,
 			},
 		}},
 		Query: c.Query,

@@ -253,7 +253,13 @@ func (b *Batch) Coordinates(i int) Coordinates {
 }
 
 // Pool recycles batches so that steady-state processing allocates nothing.
-type Pool struct{ p sync.Pool }
+type Pool struct {
+	p sync.Pool
+	// MaxValues, if set, is the most values a batch may hold to be recycled:
+	// a batch that grew far beyond the usual size (a window's results)
+	// goes to the garbage collector rather than staying in the pool.
+	MaxValues int
+}
 
 // Get returns an empty batch for rows of the given width.
 func (p *Pool) Get(width int) *Batch {
@@ -267,7 +273,7 @@ func (p *Pool) Get(width int) *Batch {
 
 // Put returns a batch that nothing references any more.
 func (p *Pool) Put(b *Batch) {
-	if b != nil {
+	if b != nil && (p.MaxValues == 0 || cap(b.values) <= p.MaxValues) {
 		p.p.Put(b)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/aggregate"
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -30,6 +31,12 @@ type windowAgg struct {
 	starts  []int64
 	groups  int
 	dirty   []*group // EMIT CHANGES: groups changed by the current batch
+	// Closed windows and their groups are reused, and key strings interned,
+	// so that steady state allocates nothing per group either.
+	freeWindows []*window
+	freeGroups  []*group
+	interned    map[string]string
+	peak        int // most groups held since the interned strings were last cleared
 
 	// Session windows by key.
 	sessions map[string]*sessionKey
@@ -67,7 +74,7 @@ type sessionRow struct {
 func newWindowAgg(n *plan.Aggregate) *windowAgg {
 	a := &windowAgg{
 		node: n, time: n.Window.Time.Index, keys: newKeyEncoder(n.Keys),
-		windows: map[int64]*window{}, sessions: map[string]*sessionKey{},
+		windows: map[int64]*window{}, sessions: map[string]*sessionKey{}, interned: map[string]string{},
 		argv: make([]value.Value, len(n.Aggs)),
 	}
 	for _, c := range n.Aggs {
@@ -141,17 +148,18 @@ func (a *windowAgg) addToWindows(ts int64) error {
 	for start := last; start > ts-w.Size; start -= w.Slide {
 		win := a.windows[start]
 		if win == nil {
-			win = &window{start: start, end: start + w.Size, groups: map[string]*group{}}
+			win = a.newWindow(start, start+w.Size)
 			a.windows[start] = win
 			i, _ := slices.BinarySearch(a.starts, start)
 			a.starts = slices.Insert(a.starts, i, start)
 		}
 		g := win.groups[string(a.keys.buf)]
 		if g == nil {
-			g = &group{w: win, keys: ownValues(a.keys.vals), states: make([]aggregate.State, len(a.funcs))}
-			win.groups[string(a.keys.buf)] = g
+			g = a.newGroup(win)
+			win.groups[a.intern(string(a.keys.buf))] = g
 			win.order = append(win.order, g)
 			a.groups++
+			a.peak = max(a.peak, a.groups)
 		}
 		for i := range a.funcs {
 			if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
@@ -164,6 +172,66 @@ func (a *windowAgg) addToWindows(ts int64) error {
 		}
 	}
 	return nil
+}
+
+func (a *windowAgg) newWindow(start, end int64) *window {
+	n := len(a.freeWindows)
+	if n == 0 {
+		return &window{start: start, end: end, groups: map[string]*group{}}
+	}
+	win := a.freeWindows[n-1]
+	a.freeWindows = a.freeWindows[:n-1]
+	win.start, win.end = start, end
+	return win
+}
+
+// newGroup returns a group of win for the key in a.keys.vals.
+func (a *windowAgg) newGroup(win *window) *group {
+	var g *group
+	if n := len(a.freeGroups); n > 0 {
+		g = a.freeGroups[n-1]
+		a.freeGroups = a.freeGroups[:n-1]
+	} else {
+		g = &group{keys: make([]value.Value, len(a.keys.vals)), states: make([]aggregate.State, len(a.funcs))}
+	}
+	g.w = win
+	for i, v := range a.keys.vals {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(a.intern(v.Str()))
+		}
+		g.keys[i] = v
+	}
+	return g
+}
+
+// intern returns the operator's own copy of s, which does not keep the
+// input buffer s points into alive.
+func (a *windowAgg) intern(s string) string {
+	if own, ok := a.interned[s]; ok {
+		return own
+	}
+	own := strings.Clone(s)
+	a.interned[own] = own
+	return own
+}
+
+// release recycles a closed window and its groups.
+func (a *windowAgg) release(win *window) {
+	for _, g := range win.order {
+		clear(g.states)
+		g.w, g.dirty = nil, false
+		a.freeGroups = append(a.freeGroups, g)
+	}
+	clear(win.groups)
+	clear(win.order)
+	win.order = win.order[:0]
+	a.freeWindows = append(a.freeWindows, win)
+	// Keys that stop appearing would stay interned forever: start afresh
+	// when the table has outgrown the groups held by far.
+	if len(a.interned) > 4*a.peak+4096 {
+		clear(a.interned)
+		a.peak = a.groups
+	}
 }
 
 // mod is x mod m in [0, m), for negative x too.
@@ -220,6 +288,7 @@ func (a *windowAgg) Advance(watermark int64, out *message.Batch, fail func(error
 		a.groups -= len(win.order)
 		delete(a.windows, win.start)
 		a.starts = a.starts[1:]
+		a.release(win)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -177,4 +178,69 @@ func BenchmarkJSONFile(b *testing.B) {
 	b.ReportMetric(engineRate, "engine-records/s")
 	b.ReportMetric(baseRate, "baseline-records/s")
 	b.ReportMetric(engineRate/baseRate, "engine/baseline")
+}
+
+// The stateful benchmarks' queries: per-minute volume by symbol, and the
+// 15-minute, 1-hour and 4-hour moving averages of price by symbol.
+const (
+	tumblingQuery = "SELECT window_start, symbol, count(*) AS n, sum(price) AS volume, avg(price) AS avg_price FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
+	movingQuery   = "SELECT symbol, ts, price, " +
+		"avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '15' MINUTE PRECEDING AND CURRENT ROW) AS ma_15m, " +
+		"avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' HOUR PRECEDING AND CURRENT ROW) AS ma_1h, " +
+		"avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '4' HOUR PRECEDING AND CURRENT ROW) AS ma_4h FROM trades"
+)
+
+// BenchmarkTumbling is the windowed aggregation of the issue: one-minute
+// COUNT, SUM and AVG by key over 10,000 keys, one partition and one worker.
+// Run it with -cpu 1 for the per-core rate.
+func BenchmarkTumbling(b *testing.B) {
+	runBench(b, bench.Spec(bench.Config{Query: tumblingQuery, Records: 2_000_000, Keys: 10_000, Linger: time.Millisecond}))
+}
+
+// BenchmarkMovingAverages computes the three moving averages together over
+// 1,000 symbols. Datagen makes one trade per millisecond, so the 2 million
+// trades span 33 minutes of event time: the 15-minute frames fill and slide,
+// the 1-hour and 4-hour frames hold every trade of their symbol.
+func BenchmarkMovingAverages(b *testing.B) {
+	runBench(b, bench.Spec(bench.Config{Query: movingQuery, Records: 2_000_000, Keys: 1_000, Linger: time.Millisecond}))
+}
+
+// BenchmarkWindowState10M runs the tumbling query over 10 million records
+// and 100,000 keys and reports the peak live heap, sampled every 10ms, and the
+// most groups held: the memory the window state needs.
+func BenchmarkWindowState10M(b *testing.B) {
+	for b.Loop() {
+		spec := bench.Spec(bench.Config{Query: tumblingQuery, Records: 10_000_000, Keys: 100_000, Linger: time.Millisecond})
+		p, err := New(spec, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background()) }()
+		// The live heap as of the last GC: what the run needs, without the
+		// garbage that GOGC lets accumulate between collections.
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var peak uint64
+		var maxState int64
+		tick := time.NewTicker(10 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					b.Fatal(err)
+				}
+				break wait
+			case <-tick.C:
+				metrics.Read(live)
+				peak = max(peak, live[0].Value.Uint64())
+				maxState = max(maxState, p.Snapshot().StateRows)
+			}
+		}
+		tick.Stop()
+		b.ReportMetric(float64(peak)/(1<<20), "peak-live-heap-MiB")
+		b.ReportMetric(float64(maxState), "max-state-groups")
+		b.ReportMetric(float64(p.Snapshot().Counts.In)/b.Elapsed().Seconds(), "records/s")
+	}
 }

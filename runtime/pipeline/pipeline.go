@@ -144,6 +144,11 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	}
 	p.configure()
 	p.stats.watermark.Store(math.MinInt64)
+	widest := max(len(p.inputCols), prog.OutputWidth())
+	if prog.Stateful() {
+		widest = max(widest, prog.StatefulWidth())
+	}
+	p.pool.MaxValues = 4 * p.batchSize * widest
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	p.runID = hex.EncodeToString(id[:])
