@@ -84,7 +84,7 @@ type Edge struct {
 }
 
 // Records counts records. In = Out + Filtered + DeadLettered + Skipped +
-// Failed + Aggregated + Late + InFlight, always. Results, the rows a
+// Failed + Aggregated + Late + Revoked + InFlight, always. Results, the rows a
 // windowed aggregation wrote, are outside that balance.
 type Records struct {
 	In           int64 `json:"in"`
@@ -95,6 +95,7 @@ type Records struct {
 	Failed       int64 `json:"failed"`
 	Aggregated   int64 `json:"aggregated"`
 	Late         int64 `json:"late"`
+	Revoked      int64 `json:"revoked"`
 	InFlight     int64 `json:"inFlight"`
 	Retries      int64 `json:"retries"`
 	Results      int64 `json:"results"`

@@ -82,6 +82,11 @@ type Origin struct {
 	// Acked receives the sequence number and last offset of each batch, in order,
 	// once every record derived from it has been written or handled. It may be nil.
 	Acked func(seq uint64, lastOffset int64)
+	// Generation counts the times the partition was taken away from this
+	// engine (a Kafka rebalance). Batches carry the generation they were
+	// read in; state built from an older one belongs to the partition's new
+	// owner, which reads its records again.
+	Generation atomic.Uint64
 }
 
 // Committed tracks the offset up to which a partition's records are all
@@ -144,6 +149,8 @@ type Batch struct {
 	// Derived says the rows are results a stateful stage computed (window
 	// aggregates), not records read: counts keep them apart.
 	Derived bool
+	// Generation is the origin's generation when the records were read.
+	Generation uint64
 
 	width  int
 	values []value.Value
@@ -169,6 +176,7 @@ func (b *Batch) Reset(width int) {
 	clear(b.Acks)
 	b.Acks = b.Acks[:0]
 	b.Derived = false
+	b.Generation = 0
 }
 
 // Append adds a zeroed row (all NULL) and returns it for the caller to fill.
@@ -212,6 +220,7 @@ func (b *Batch) grow() {
 func (b *Batch) CopyHeader(src *Batch) {
 	b.ID, b.Seq, b.CorrelationID, b.Trace = src.ID, src.Seq, src.CorrelationID, src.Trace
 	b.Origin, b.LastOffset, b.Read, b.Errors = src.Origin, src.LastOffset, src.Read, src.Errors
+	b.Generation = src.Generation
 }
 
 // Ack acknowledges the batch to its origin, and the acknowledgements it

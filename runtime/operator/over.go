@@ -28,6 +28,7 @@ type overAgg struct {
 	// pending rows wait for the watermark; their values live in slab.
 	pending []pendingRow
 	slab    []value.Value
+	spare   []value.Value // the other slab, for compaction
 	seq     uint64
 	low     int64
 	run     []runRow // the rows of one event time, being emitted
@@ -43,12 +44,14 @@ type frameGroup struct {
 
 type overKey struct {
 	frames []*aggregate.Frame // per frame group
+	source owner
 }
 
 type pendingRow struct {
-	ts  int64
-	seq uint64
-	off int // of its values in slab
+	ts     int64
+	seq    uint64
+	off    int // of its values in slab
+	source owner
 }
 
 type runRow struct {
@@ -80,7 +83,9 @@ func newOverAgg(n *plan.Over) *overAgg {
 }
 
 // Process implements Stateful: rows wait, copied, for the watermark.
-func (o *overAgg) Process(in, out *message.Batch, watermark int64, fail Failures) (late, absorbed int) {
+func (o *overAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	src := ownerOf(in)
+	watermark := wm.For(in.Origin)
 	for i, row := range in.Rows {
 		ts, err := eventTime(row, o.time)
 		if err != nil {
@@ -91,7 +96,7 @@ func (o *overAgg) Process(in, out *message.Batch, watermark int64, fail Failures
 			late++
 			continue
 		}
-		o.pending = append(o.pending, pendingRow{ts: ts, seq: o.seq, off: len(o.slab)})
+		o.pending = append(o.pending, pendingRow{ts: ts, seq: o.seq, off: len(o.slab), source: src})
 		o.seq++
 		o.slab = append(o.slab, row...)
 		o.low = min(o.low, ts)
@@ -102,18 +107,27 @@ func (o *overAgg) Process(in, out *message.Batch, watermark int64, fail Failures
 
 // Advance implements Stateful: the rows before the watermark go out in
 // event-time order.
-func (o *overAgg) Advance(watermark int64, out *message.Batch, fail func(error)) {
-	if o.low >= watermark {
-		return
+func (o *overAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	if o.low >= wm.For(nil) {
+		return 0
 	}
+	// The rows the watermark passed, of their partition, go first, in
+	// event-time order; the others keep waiting.
 	slices.SortFunc(o.pending, func(x, y pendingRow) int {
+		xr, yr := x.ts < wm.For(x.source.origin), y.ts < wm.For(y.source.origin)
+		switch {
+		case xr && !yr:
+			return -1
+		case !xr && yr:
+			return 1
+		}
 		if c := cmpInt64(x.ts, y.ts); c != 0 {
 			return c
 		}
 		return cmpInt64(int64(x.seq), int64(y.seq))
 	})
 	n := 0
-	for n < len(o.pending) && o.pending[n].ts < watermark {
+	for n < len(o.pending) && o.pending[n].ts < wm.For(o.pending[n].source.origin) {
 		n++
 	}
 	for start := 0; start < n; {
@@ -121,39 +135,54 @@ func (o *overAgg) Advance(watermark int64, out *message.Batch, fail func(error))
 		for end < n && o.pending[end].ts == o.pending[start].ts {
 			end++
 		}
-		o.emitRun(o.pending[start:end], out, fail)
+		dropped += o.emitRun(o.pending[start:end], out, fail)
 		start = end
 	}
-	// Keep the rows still waiting, at the front of a compacted slab.
+	// Keep the rows still waiting in a compacted slab. They are sorted by
+	// event time, not by place in the slab, so they move to the other slab
+	// rather than within this one.
 	rest := o.pending[n:]
 	o.low = math.MaxInt64
-	off := 0
+	next := o.spare[:0]
 	for i := range rest {
-		copy(o.slab[off:], o.slab[rest[i].off:rest[i].off+o.width])
+		off := len(next)
+		next = append(next, o.slab[rest[i].off:rest[i].off+o.width]...)
 		rest[i].off = off
-		off += o.width
 		o.low = min(o.low, rest[i].ts)
 	}
-	clear(o.slab[off:])
-	o.slab = o.slab[:off]
+	clear(o.slab)
+	o.slab, o.spare = next, o.slab[:0]
 	o.pending = append(o.pending[:0], rest...)
+	return dropped
 }
 
 // emitRun pushes rows of one event time through their keys' frames and
 // emits them. ROWS frames give each row its result as it is pushed; RANGE
 // frames include all peers, so their results are read after every row of
 // the run is pushed.
-func (o *overAgg) emitRun(rows []pendingRow, out *message.Batch, fail func(error)) {
+func (o *overAgg) emitRun(rows []pendingRow, out *message.Batch, fail func(error)) (dropped int) {
 	o.run = o.run[:0]
 	for _, p := range rows {
+		if !p.source.current() {
+			dropped++ // its partition moved away; its new owner emits it
+			continue
+		}
 		in := value.Row(o.slab[p.off : p.off+o.width])
 		if err := o.keys.encode(in, 0); err != nil {
 			fail(err)
 			continue
 		}
 		k := o.byKey[string(o.keys.buf)]
+		if k != nil && !k.source.current() {
+			// The frames hold rows of a partition that moved away and came
+			// back: its rows are being read again from the committed offset.
+			for _, f := range k.frames {
+				o.frames -= f.Len()
+			}
+			k = nil
+		}
 		if k == nil {
-			k = &overKey{}
+			k = &overKey{source: p.source}
 			for _, g := range o.groups {
 				k.frames = append(k.frames, aggregate.NewFrame(g.spec, g.funcs))
 			}
@@ -212,6 +241,7 @@ func (o *overAgg) emitRun(rows []pendingRow, out *message.Batch, fail func(error
 			}
 		}
 	}
+	return dropped
 }
 
 // results writes a frame's aggregates into their columns of row.

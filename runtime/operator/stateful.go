@@ -23,11 +23,12 @@ type Stateful interface {
 	// Process absorbs the rows of in, given the current watermark. Rows it
 	// emits at once (EMIT CHANGES) are appended to out. It returns the late
 	// rows it dropped and the rows it absorbed; rows that fail go to fail.
-	Process(in, out *message.Batch, watermark int64, fail Failures) (late, absorbed int)
+	Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int)
 	// Advance emits to out what the watermark completes and drops the state
 	// that no later row can change. A result that cannot be computed (an
-	// overflowing sum) is passed to fail instead.
-	Advance(watermark int64, out *message.Batch, fail func(error))
+	// overflowing sum) is passed to fail instead. It returns the rows it
+	// dropped, unemitted, because their partition moved to another engine.
+	Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int)
 	// Low is the earliest event time of a row whose result is still to come:
 	// a source position may be acknowledged once every row before it has an
 	// event time below Low. math.MaxInt64 when nothing is pending.
@@ -35,6 +36,14 @@ type Stateful interface {
 	// Size is the number of groups or rows the operator holds, for the
 	// state-size metric.
 	Size() int
+}
+
+// Watermark gives the event-time watermark that applies to the rows of a
+// partition: the pipeline's, or, while a partition that moved here from
+// another engine replays the records after its last commit, the
+// partition's own, which is behind. For(nil) is the pipeline's.
+type Watermark interface {
+	For(o *message.Origin) int64
 }
 
 // errNullTime is the failure of a row without an event time.
@@ -118,4 +127,21 @@ func ownValues(vals []value.Value) []value.Value {
 		out[i] = v
 	}
 	return out
+}
+
+// owner is the source partition, and its generation, that state was built
+// from. When a Kafka partition moves to another engine, its generation
+// changes: the state built from it is dropped, not emitted, since the new
+// owner reads the records again and builds it anew.
+type owner struct {
+	origin *message.Origin
+	gen    uint64
+}
+
+func ownerOf(b *message.Batch) owner { return owner{origin: b.Origin, gen: b.Generation} }
+
+// current reports whether the partition is still in the generation the
+// state was built in.
+func (o owner) current() bool {
+	return o.origin == nil || o.origin.Generation.Load() == o.gen
 }

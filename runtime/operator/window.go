@@ -51,12 +51,15 @@ type window struct {
 
 type group struct {
 	w      *window
+	key    string // in the window's groups
+	source owner
 	keys   []value.Value
 	states []aggregate.State
 	dirty  bool
 }
 
 type sessionKey struct {
+	source   owner
 	keys     []value.Value
 	sessions []*session // by start
 }
@@ -101,8 +104,10 @@ func (a *windowAgg) evalArgs(row value.Row) error {
 }
 
 // Process implements Stateful.
-func (a *windowAgg) Process(in, out *message.Batch, watermark int64, fail Failures) (late, absorbed int) {
+func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	w := a.node.Window
+	src := ownerOf(in)
+	watermark := wm.For(in.Origin)
 	for i, row := range in.Rows {
 		ts, err := eventTime(row, a.time)
 		if err == nil {
@@ -117,9 +122,9 @@ func (a *windowAgg) Process(in, out *message.Batch, watermark int64, fail Failur
 		}
 		if err == nil {
 			if w.Kind == plan.Session {
-				a.addToSession(ts)
+				a.addToSession(ts, src)
 			} else {
-				err = a.addToWindows(ts)
+				err = a.addToWindows(ts, src)
 			}
 		}
 		if err != nil {
@@ -131,7 +136,9 @@ func (a *windowAgg) Process(in, out *message.Batch, watermark int64, fail Failur
 	if a.node.EmitChanges {
 		for _, g := range a.dirty {
 			g.dirty = false
-			a.emit(out, g, nil)
+			if g.source.current() {
+				a.emit(out, g, nil)
+			}
 		}
 		a.dirty = a.dirty[:0]
 	}
@@ -140,7 +147,7 @@ func (a *windowAgg) Process(in, out *message.Batch, watermark int64, fail Failur
 
 // addToWindows adds the row in a.argv, of key a.keys, to every window that
 // contains ts.
-func (a *windowAgg) addToWindows(ts int64) error {
+func (a *windowAgg) addToWindows(ts int64, src owner) error {
 	w := a.node.Window
 	// The last window containing ts starts at ts rounded down to the slide;
 	// earlier ones every slide before, while they still contain ts.
@@ -154,9 +161,17 @@ func (a *windowAgg) addToWindows(ts int64) error {
 			a.starts = slices.Insert(a.starts, i, start)
 		}
 		g := win.groups[string(a.keys.buf)]
+		if g != nil && !g.source.current() {
+			// Built from records of a partition that has since moved away
+			// and come back: they are being read again.
+			clear(g.states)
+			g.source = src
+		}
 		if g == nil {
 			g = a.newGroup(win)
-			win.groups[a.intern(string(a.keys.buf))] = g
+			g.source = src
+			g.key = a.intern(string(a.keys.buf))
+			win.groups[g.key] = g
 			win.order = append(win.order, g)
 			a.groups++
 			a.peak = max(a.peak, a.groups)
@@ -215,15 +230,16 @@ func (a *windowAgg) intern(s string) string {
 	return own
 }
 
-// release recycles a closed window and its groups.
+// recycle keeps a closed group for reuse.
+func (a *windowAgg) recycle(g *group) {
+	clear(g.states)
+	g.w, g.dirty, g.key, g.source = nil, false, "", owner{}
+	a.freeGroups = append(a.freeGroups, g)
+	a.groups--
+}
+
+// release recycles a closed window, whose groups are recycled already.
 func (a *windowAgg) release(win *window) {
-	for _, g := range win.order {
-		clear(g.states)
-		g.w, g.dirty = nil, false
-		a.freeGroups = append(a.freeGroups, g)
-	}
-	clear(win.groups)
-	clear(win.order)
 	win.order = win.order[:0]
 	a.freeWindows = append(a.freeWindows, win)
 	// Keys that stop appearing would stay interned forever: start afresh
@@ -245,11 +261,17 @@ func mod(x, m int64) int64 {
 
 // addToSession adds the row in a.argv at ts to its key's sessions, merging
 // the sessions it bridges.
-func (a *windowAgg) addToSession(ts int64) {
+func (a *windowAgg) addToSession(ts int64, src owner) {
 	gap := a.node.Window.Gap
 	sk := a.sessions[string(a.keys.buf)]
+	if sk != nil && !sk.source.current() {
+		for _, s := range sk.sessions {
+			a.held -= len(s.rows)
+		}
+		sk = nil
+	}
 	if sk == nil {
-		sk = &sessionKey{keys: ownValues(a.keys.vals)}
+		sk = &sessionKey{keys: ownValues(a.keys.vals), source: src}
 		a.sessions[string(a.keys.buf)] = sk
 	}
 	merged := &session{start: ts, end: ts + gap}
@@ -270,26 +292,48 @@ func (a *windowAgg) addToSession(ts int64) {
 }
 
 // Advance implements Stateful.
-func (a *windowAgg) Advance(watermark int64, out *message.Batch, fail func(error)) {
+func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	if a.node.Window.Kind == plan.Session {
-		a.closeSessions(watermark, out, fail)
-		return
+		a.closeSessions(wm, out, fail)
+		return 0
 	}
-	for len(a.starts) > 0 {
-		win := a.windows[a.starts[0]]
+	watermark := wm.For(nil)
+	kept := a.starts[:0]
+	for i, start := range a.starts {
+		win := a.windows[start]
 		if win.end > watermark {
+			// Windows end in the order they start: the rest are open too.
+			kept = append(kept, a.starts[i:]...)
 			break
 		}
-		if !a.node.EmitChanges {
-			for _, g := range win.order {
+		// The groups of a partition that is replaying wait for its own
+		// watermark; the others close.
+		waiting := win.order[:0]
+		for _, g := range win.order {
+			switch {
+			case !g.source.current():
+				// Its partition moved away: the new owner writes it. Its rows
+				// were counted as aggregated when they came.
+			case wm.For(g.source.origin) < win.end:
+				waiting = append(waiting, g)
+				continue
+			case !a.node.EmitChanges:
 				a.emit(out, g, fail)
 			}
+			delete(win.groups, g.key)
+			a.recycle(g)
 		}
-		a.groups -= len(win.order)
-		delete(a.windows, win.start)
-		a.starts = a.starts[1:]
+		clear(win.order[len(waiting):])
+		win.order = waiting
+		if len(waiting) > 0 {
+			kept = append(kept, start)
+			continue
+		}
+		delete(a.windows, start)
 		a.release(win)
 	}
+	a.starts = kept
+	return 0
 }
 
 // emit appends a group's row: window bounds, keys, aggregates.
@@ -311,9 +355,17 @@ func (a *windowAgg) emit(out *message.Batch, g *group, fail func(error)) {
 }
 
 // closeSessions emits and drops the sessions the watermark ends.
-func (a *windowAgg) closeSessions(watermark int64, out *message.Batch, fail func(error)) {
+func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(error)) {
 	states := make([]aggregate.State, len(a.funcs))
 	for key, sk := range a.sessions {
+		if !sk.source.current() {
+			for _, s := range sk.sessions {
+				a.held -= len(s.rows)
+			}
+			delete(a.sessions, key)
+			continue
+		}
+		watermark := wm.For(sk.source.origin)
 		n := 0
 		for _, s := range sk.sessions {
 			if s.end > watermark {

@@ -53,7 +53,7 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 			}
 		}
 	}
-	if stage != nil && ctx.Err() == nil {
+	if stage != nil && ctx.Err() == nil && readCtx.Err() == nil {
 		if b := stage.end(); b != nil {
 			p.deliver(ctx, b, enc, nil)
 		}

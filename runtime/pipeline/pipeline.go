@@ -155,7 +155,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 
 	p.readers = opts.Readers
 	if p.readers == nil {
-		if p.readers, p.closers, err = openReaders(spec, prog.Source, p.inputCols, opts, p.log); err != nil {
+		if p.readers, p.closers, err = openReaders(spec, prog.Source, p.inputCols, prog.Stateful(), opts, p.log); err != nil {
 			return nil, err
 		}
 	}
@@ -246,7 +246,7 @@ func (p *Pipeline) configure() {
 	}
 }
 
-func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Column, opts Options, log *slog.Logger) ([]connector.Reader, []io.Closer, error) {
+func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Column, stateful bool, opts Options, log *slog.Logger) ([]connector.Reader, []io.Closer, error) {
 	readers, err := openSourceReaders(spec, source, cols)
 	if err != nil || readers != nil {
 		return readers, nil, err
@@ -262,7 +262,7 @@ func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Co
 		if group == "" {
 			group = "sluice." + source
 		}
-		kopts := kafka.Options{Group: group, Schema: src.Schema, Logger: log.With("source", src.Name)}
+		kopts := kafka.Options{Group: group, Schema: src.Schema, Stateful: stateful, Logger: log.With("source", src.Name)}
 		if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
 			// Unique among the group's live members, stable across a restart
 			// of the same member: a restarted engine fences the open
@@ -574,14 +574,16 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 			return
 		}
 		if err == io.EOF {
-			break
+			// The partition has no more records, as opposed to a stop: a
+			// stateful stage may close its windows.
+			out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
+			return
 		}
 		if err != nil {
 			p.fatal(err)
 			return
 		}
 	}
-	out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 }
 
 // read fills one batch from r, with the records that failed to decode as its

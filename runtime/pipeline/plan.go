@@ -64,6 +64,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 			ps.Add("spec.query", "output column %s is an interval, which sinks cannot write; cast it or extract epoch from it", c.Name)
 		}
 	}
+	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() {
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for windowed queries and moving aggregates: their results commit when windows close, not with each transaction; use atLeastOnce")
+	}
 	if t := plan.EventTime(root); t != nil {
 		for i, src := range spec.Sources {
 			if et := src.EventTime; src.Name == prog.Source && et != nil && et.Column != t.Name {

@@ -27,6 +27,8 @@ type statefulStage struct {
 	in    *worker // error events of input rows
 	out   *worker // error events of emitted rows
 	marks watermarks
+	// spare recycles the rows of released acknowledgements.
+	spare [][]rowMark
 	// held are the acknowledgements not yet released, per origin in order,
 	// each with the latest event time of its batch.
 	held map[*message.Origin][]heldAck
@@ -38,7 +40,17 @@ type statefulStage struct {
 type heldAck struct {
 	ack    message.Ack
 	maxEvt int64
+	gen    uint64
+	// rows are the event times and offsets of the batch's rows that went
+	// into the operator, in offset order, and done how many of them an
+	// acknowledgement covers already: a batch is acknowledged in part when
+	// its first rows' results are out, so that a partition that moves
+	// replays as few records as it can.
+	rows []rowMark
+	done int
 }
+
+type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
 	s := &statefulStage{p: p, op: p.prog.NewStateful(), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
@@ -65,19 +77,40 @@ func (s *statefulStage) newBatches() {
 // batch takes an input batch and returns a batch for the sink, or nil.
 func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	start := time.Now()
-	s.marks.observe(b.Origin, b.MaxEventTime, now)
+	if b.Origin != nil && b.Generation != b.Origin.Generation.Load() {
+		// Read before its partition moved to another engine, which reads
+		// these records again.
+		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
+		s.p.pool.Put(b)
+		return s.advance(now)
+	}
+	// Lateness is judged against the watermark from before this batch.
+	s.marks.arrive(b.Origin, b.MaxEventTime, b.Generation, now)
 	// The input's error events go on now; its acknowledgement waits.
 	s.next.Errors.Events = append(s.next.Errors.Events, b.Errors.Events...)
 	s.next.Errors.Records += b.Errors.Records
 	s.in.out = s.next
-	late, absorbed := s.op.Process(b, s.raw, s.marks.current, s.in)
+	late, absorbed := s.op.Process(b, s.raw, &s.marks, s.in)
+	s.marks.progress(b.Origin, b.MaxEventTime)
 	st := &s.p.stats
 	st.late.Add(int64(late))
+
 	if s.p.prog.Aggregates() {
 		st.aggregated.Add(int64(absorbed))
 	}
 	if a, ok := message.AckOf(b); ok {
-		s.held[b.Origin] = append(s.held[b.Origin], heldAck{ack: a, maxEvt: b.MaxEventTime})
+		h := heldAck{ack: a, maxEvt: b.MaxEventTime, gen: b.Generation}
+		if n := len(s.spare); n > 0 {
+			h.rows, s.spare = s.spare[n-1][:0], s.spare[:n-1]
+		}
+		if t := s.p.eventTime; t >= 0 {
+			for i, row := range b.Rows {
+				if v := row[t]; !v.IsNull() {
+					h.rows = append(h.rows, rowMark{ts: v.Nanos(), off: b.Offsets[i]})
+				}
+			}
+		}
+		s.held[b.Origin] = append(s.held[b.Origin], h)
 	}
 	if s.next.CorrelationID == "" {
 		s.next.CorrelationID, s.next.Trace = b.CorrelationID, b.Trace
@@ -89,9 +122,14 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	return out
 }
 
-// end is the end of the input: every window closes.
+// end is the end of the input. If every partition ended, every window
+// closes. After a stop, open windows stay unwritten: their records are not
+// acknowledged, so a successor reads them again and writes the windows
+// whole, where closing them now would write them with part of their rows.
 func (s *statefulStage) end() *message.Batch {
-	s.marks.finish()
+	if s.marks.allEnded() {
+		s.marks.finish()
+	}
 	return s.advance(time.Now())
 }
 
@@ -99,14 +137,19 @@ func (s *statefulStage) end() *message.Batch {
 // acknowledgements it can and returns the batch for the sink, if any.
 func (s *statefulStage) advance(now time.Time) *message.Batch {
 	wm := s.marks.advance(now)
-	s.op.Advance(wm, s.raw, s.fail)
+	s.p.stats.revoked.Add(int64(s.op.Advance(&s.marks, s.raw, s.fail)))
 	if wm != math.MaxInt64 { // the end of input is not a time to report
 		s.p.stats.watermark.Store(wm)
 	}
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	if s.raw.Len() > 0 {
 		s.out.out = s.next
-		s.p.stats.filtered.Add(int64(s.post.Process(s.raw, s.next, s.out)))
+		dropped := s.post.Process(s.raw, s.next, s.out)
+		if !s.p.prog.Aggregates() {
+			// Rows of moving aggregates are records; the groups HAVING
+			// drops are not.
+			s.p.stats.filtered.Add(int64(dropped))
+		}
 		s.raw.Reset(s.p.prog.StatefulWidth())
 	}
 	// Everything before the operator's low mark has had its results
@@ -114,9 +157,26 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 	low := s.op.Low()
 	for o, q := range s.held {
 		i := 0
-		for i < len(q) && q[i].maxEvt < low {
-			s.next.Acks = append(s.next.Acks, q[i].ack)
-			i++
+		for ; i < len(q); i++ {
+			h := &q[i]
+			if h.gen != o.Generation.Load() {
+				// From before the partition moved: its new owner's to give.
+			} else if h.maxEvt < low {
+				s.next.Acks = append(s.next.Acks, h.ack)
+			} else {
+				k := h.done
+				for k < len(h.rows) && h.rows[k].ts < low {
+					k++
+				}
+				if k > h.done {
+					part := h.ack
+					part.LastOffset = h.rows[k-1].off
+					s.next.Acks = append(s.next.Acks, part)
+					h.done = k
+				}
+				break
+			}
+			s.spare = append(s.spare, h.rows)
 		}
 		s.held[o] = q[:copy(q, q[i:])]
 	}
@@ -197,6 +257,21 @@ type partMark struct {
 	max   int64
 	last  time.Time
 	ended bool
+	// gen is the partition's generation in the batches seen; seen says a
+	// batch came. replaying is set while a partition that came from
+	// another engine (or back) reads again the records after its last
+	// commit: they are behind the pipeline's watermark, so they are judged,
+	// and their windows closed, by the partition's own until it catches up.
+	gen       uint64
+	seen      bool
+	replaying bool
+}
+
+func (pm *partMark) mark(bound int64) int64 {
+	if pm.max == math.MinInt64 {
+		return math.MinInt64
+	}
+	return pm.max - bound
 }
 
 func newWatermarks(readers []connector.Reader, bound, idle time.Duration, now time.Time) watermarks {
@@ -207,20 +282,60 @@ func newWatermarks(readers []connector.Reader, bound, idle time.Duration, now ti
 	return w
 }
 
-func (w *watermarks) observe(o *message.Origin, maxEvt int64, now time.Time) {
+// arrive notes a batch of partition o, before its rows are taken.
+func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now time.Time) {
 	pm := w.parts[o]
 	if pm == nil {
 		pm = &partMark{max: math.MinInt64}
 		w.parts[o] = pm
 	}
+	switch {
+	case gen != pm.gen || !pm.seen:
+		// A partition that arrives, or comes back, replays from its last
+		// commit: its own watermark starts over.
+		pm.gen, pm.max = gen, math.MinInt64
+		pm.replaying = pm.seen || w.current != math.MinInt64
+		pm.seen = true
+	case now.Sub(pm.last) >= w.idle && maxEvt != math.MinInt64 && maxEvt-w.bound < w.current:
+		// Back from idle behind the others: its keys catch up on its own
+		// watermark rather than being late as a whole.
+		pm.replaying = true
+	}
 	pm.last = now
+}
+
+// progress moves partition o's watermark past a batch whose rows were
+// taken.
+func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
+	pm := w.parts[o]
 	pm.max = max(pm.max, maxEvt)
+	if pm.replaying && pm.mark(w.bound) >= w.current {
+		pm.replaying = false
+	}
+}
+
+// For implements operator.Watermark.
+func (w *watermarks) For(o *message.Origin) int64 {
+	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying {
+		return min(w.current, pm.mark(w.bound))
+	}
+	return w.current
 }
 
 func (w *watermarks) ended(o *message.Origin) {
 	if pm := w.parts[o]; pm != nil {
 		pm.ended = true
 	}
+}
+
+// allEnded reports whether every partition ended.
+func (w *watermarks) allEnded() bool {
+	for _, pm := range w.parts {
+		if !pm.ended {
+			return false
+		}
+	}
+	return true
 }
 
 // finish is the end of every partition.
@@ -238,15 +353,11 @@ func (w *watermarks) advance(now time.Time) int64 {
 			continue
 		}
 		open = true
-		if now.Sub(pm.last) >= w.idle {
+		if now.Sub(pm.last) >= w.idle || pm.replaying {
 			continue
 		}
 		active = true
-		mark := int64(math.MinInt64)
-		if pm.max != math.MinInt64 {
-			mark = pm.max - w.bound
-		}
-		low = min(low, mark)
+		low = min(low, pm.mark(w.bound))
 	}
 	switch {
 	case !open:

@@ -24,19 +24,23 @@ func TestWatermarks(t *testing.T) {
 	w := watermarks{bound: 5, idle: 10 * time.Second, current: math.MinInt64, parts: map[*message.Origin]*partMark{
 		a: {max: math.MinInt64, last: t0}, b: {max: math.MinInt64, last: t0},
 	}}
-	w.observe(a, 100, t0)
+	w.arrive(a, 100, 0, t0)
+	w.progress(a, 100)
 	if got := w.advance(t0); got != math.MinInt64 {
 		t.Fatalf("watermark %d while partition 1 has sent nothing and is not idle; want none", got)
 	}
-	w.observe(b, 50, t0.Add(time.Second))
+	w.arrive(b, 50, 0, t0.Add(time.Second))
+	w.progress(b, 50)
 	if got := w.advance(t0.Add(time.Second)); got != 45 {
 		t.Fatalf("watermark %d; want 45, partition 1's 50 less the bound of 5", got)
 	}
-	w.observe(a, 200, t0.Add(5*time.Second))
+	w.arrive(a, 200, 0, t0.Add(5*time.Second))
+	w.progress(a, 200)
 	if got := w.advance(t0.Add(12 * time.Second)); got != 195 {
 		t.Fatalf("watermark %d once partition 1 is idle; want 195, partition 0's alone", got)
 	}
-	w.observe(b, 60, t0.Add(13*time.Second)) // back from idle, behind
+	w.arrive(b, 60, 0, t0.Add(13*time.Second))
+	w.progress(b, 60) // back from idle, behind
 	if got := w.advance(t0.Add(13 * time.Second)); got != 195 {
 		t.Fatalf("watermark %d after an idle partition came back behind it; want it not to go back from 195", got)
 	}

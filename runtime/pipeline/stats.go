@@ -22,6 +22,10 @@ type Counts struct {
 	// behind the watermark and were dropped.
 	Aggregated int64 `json:"aggregated"`
 	Late       int64 `json:"late"`
+	// Revoked counts records a stateful stage dropped because their Kafka
+	// partition moved to another engine while they were in flight; the new
+	// owner reads them again.
+	Revoked int64 `json:"revoked"`
 	// Results counts the rows a windowed aggregation wrote. They are not
 	// records read, so they are outside the balance of the other counts.
 	Results int64 `json:"results"`
@@ -29,7 +33,7 @@ type Counts struct {
 
 // InFlight is the number of records read and not yet accounted for.
 func (c Counts) InFlight() int64 {
-	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late
+	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late - c.Revoked
 }
 
 // ErrorStages are the stages a record can fail in, as error events name them.
@@ -49,7 +53,7 @@ func stageIndex(stage string) int {
 // stats holds a pipeline's counters. Stages add to them once per batch.
 type stats struct {
 	in, out, filtered, deadLettered, skipped, failed atomic.Int64
-	aggregated, late, results                        atomic.Int64
+	aggregated, late, results, revoked               atomic.Int64
 	// watermark is the stateful stage's event-time watermark (ns since the
 	// epoch), stateRows the groups or rows its operator holds.
 	watermark, stateRows atomic.Int64
@@ -68,7 +72,7 @@ func (s *stats) counts() Counts {
 	c := Counts{
 		Out: s.out.Load(), Filtered: s.filtered.Load(), DeadLettered: s.deadLettered.Load(),
 		Skipped: s.skipped.Load(), Failed: s.failed.Load(),
-		Aggregated: s.aggregated.Load(), Late: s.late.Load(), Results: s.results.Load(),
+		Aggregated: s.aggregated.Load(), Late: s.late.Load(), Results: s.results.Load(), Revoked: s.revoked.Load(),
 	}
 	c.In = s.in.Load()
 	return c

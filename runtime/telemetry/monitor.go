@@ -236,7 +236,7 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 			In: snap.Counts.In, Out: snap.Counts.Out, Filtered: snap.Counts.Filtered,
 			DeadLettered: snap.Counts.DeadLettered, Skipped: snap.Counts.Skipped,
 			Failed: snap.Counts.Failed, InFlight: snap.Counts.InFlight(), Retries: snap.Retries,
-			Aggregated: snap.Counts.Aggregated, Late: snap.Counts.Late, Results: snap.Counts.Results,
+			Aggregated: snap.Counts.Aggregated, Late: snap.Counts.Late, Results: snap.Counts.Results, Revoked: snap.Counts.Revoked,
 		},
 		Latency: enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
 	}

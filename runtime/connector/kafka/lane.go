@@ -12,6 +12,13 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
+// fetched is a run of a partition's records, with the partition's
+// generation when they were fetched.
+type fetched struct {
+	recs []*kgo.Record
+	gen  uint64
+}
+
 // decoder is what a lane needs of a format.
 type decoder interface {
 	Decode(line []byte, row value.Row) error
@@ -21,8 +28,10 @@ type decoder interface {
 type Lane struct {
 	src     *Source
 	origin  *message.Origin
-	ch      chan []*kgo.Record
+	ch      chan fetched
 	pending []*kgo.Record
+	gen     uint64         // the partition's generation when pending was fetched
+	stash   *fetched       // fetched in a later generation than the batch being filled
 	dec     decoder        // of the whole value, into row[:meta]
 	rec     *recordDecoder // instead of dec, when columns come from keys or headers
 	width   int
@@ -52,10 +61,17 @@ func (l *Lane) acked(_ uint64, lastOffset int64) { l.src.ack(l.origin.Partition,
 func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.Duration, errs *message.ErrorBatch) error {
 	var deadline time.Time
 	for b.Len()+errs.Records < max {
+		if len(l.pending) == 0 && l.stash != nil {
+			if b.Len()+errs.Records > 0 {
+				return nil // a batch holds records of one generation
+			}
+			l.pending, l.gen, l.stash = l.stash.recs, l.stash.gen, nil
+		}
 		if len(l.pending) == 0 {
+			var f fetched
 			if b.Len()+errs.Records == 0 {
 				select {
-				case l.pending = <-l.ch:
+				case f = <-l.ch:
 				case <-ctx.Done():
 					return nil
 				case <-l.src.dead:
@@ -75,7 +91,7 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 					l.timer.Reset(wait)
 				}
 				select {
-				case l.pending = <-l.ch:
+				case f = <-l.ch:
 					l.timer.Stop()
 				case <-l.timer.C:
 					return nil
@@ -84,11 +100,17 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 					return nil
 				}
 			}
+			if b.Len()+errs.Records > 0 && f.gen != l.gen {
+				l.stash = &f
+				return nil
+			}
+			l.pending, l.gen = f.recs, f.gen
 		}
 		r := l.pending[0]
 		l.pending = l.pending[1:]
 		if b.Len()+errs.Records == 0 {
 			b.Parent = traceparent(r)
+			b.Generation = l.gen
 		}
 		l.decode(b, errs, r)
 		b.LastOffset = r.Offset

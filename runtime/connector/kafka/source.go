@@ -38,11 +38,12 @@ var MetaColumns = []format.Column{
 // order. Offsets are committed only up to what the pipeline acknowledged.
 type Source struct {
 	reachability
-	cl    *kgo.Client
-	sess  *kgo.GroupTransactSession // exactly-once only
-	topic string
-	lanes []*Lane
-	log   *slog.Logger
+	cl       *kgo.Client
+	sess     *kgo.GroupTransactSession // exactly-once only
+	topic    string
+	stateful bool
+	lanes    []*Lane
+	log      *slog.Logger
 
 	cancel  context.CancelFunc
 	done    chan struct{} // the poll loop ended
@@ -81,6 +82,13 @@ type Options struct {
 	// Schema is the source's declared columns: which come from the record
 	// key or a header rather than the value.
 	Schema []v1alpha1.Column
+	// Stateful says the pipeline keeps state built from the records (a
+	// windowed query): acknowledgements wait for window results, so a
+	// revoke cannot wait for them. It commits what was acknowledged, moves
+	// the partition to a new generation, so that the pipeline drops the
+	// state built from it, and lets the partition go at once; its new owner
+	// reads the records after the commit and rebuilds that state.
+	Stateful bool
 }
 
 // Open joins the consumer group and starts fetching. cols is the schema:
@@ -96,7 +104,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{
-		topic: spec.Topic, log: opts.Logger, done: make(chan struct{}), dead: make(chan struct{}),
+		topic: spec.Topic, stateful: opts.Stateful, log: opts.Logger, done: make(chan struct{}), dead: make(chan struct{}),
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
 		highWater: map[int32]int64{},
 	}
@@ -154,7 +162,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		l := &Lane{
 			src:    s,
 			origin: &message.Origin{Source: source, Partition: p, Topic: spec.Topic},
-			ch:     make(chan []*kgo.Record, 4),
+			ch:     make(chan fetched, 4),
 			width:  len(cols),
 			meta:   len(valueCols),
 		}
@@ -280,7 +288,7 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				return
 			}
 			select {
-			case s.lanes[fp.Partition].ch <- fp.Records:
+			case s.lanes[fp.Partition].ch <- fetched{recs: fp.Records, gen: s.lanes[fp.Partition].origin.Generation.Load()}:
 				s.mu.Lock()
 				s.fetched[fp.Partition] = fp.Records[len(fp.Records)-1].Offset + 1
 				s.inTxn = true
@@ -305,7 +313,21 @@ func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 // acknowledged, commits them, and only then lets the group move them.
 func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
 	parts := revoked[s.topic]
+	if s.stateful && s.sess == nil {
+		s.newGeneration(parts)
+		s.commit(ctx, parts)
+		s.mu.Lock()
+		for _, p := range parts {
+			delete(s.acked, p)
+			delete(s.fetched, p)
+		}
+		s.mu.Unlock()
+		s.forget(parts)
+		s.log.Info("kafka partitions revoked; the state built from them is dropped and rebuilt by their new owner", "component", "kafka", "topic", s.topic, "partitions", parts)
+		return
+	}
 	if s.sess != nil {
+		s.newGeneration(parts)
 		// The session aborts the open transaction at its end: the revoked
 		// partitions' records in it are read again by their new owner.
 		s.forget(parts)
@@ -324,6 +346,16 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 	s.log.Info("kafka partitions revoked", "component", "kafka", "topic", s.topic, "partitions", parts)
 }
 
+// newGeneration marks the records of parts read so far as belonging to an
+// earlier owner of the partitions.
+func (s *Source) newGeneration(parts []int32) {
+	for _, p := range parts {
+		if int(p) < len(s.lanes) {
+			s.lanes[p].origin.Generation.Add(1)
+		}
+	}
+}
+
 // forget marks parts as no longer assigned here.
 func (s *Source) forget(parts []int32) {
 	s.mu.Lock()
@@ -334,6 +366,7 @@ func (s *Source) forget(parts []int32) {
 }
 
 func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.newGeneration(lost[s.topic])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range lost[s.topic] {

@@ -1,0 +1,948 @@
+package pipeline
+
+// The correctness oracle of the stateful SQL: differential testing against
+// SQLite. A seeded generator writes a stream of trades with out-of-order and
+// late rows; the test decides itself which rows are late (the watermark rule
+// below), loads the on-time rows into an in-memory SQLite table and runs, for
+// each query, the engine over the file and an equivalent SQLite query over
+// the table. The final outputs must agree row for row.
+//
+// The watermark rule, with one file partition, direct mode and batches of one
+// row: the watermark a row is judged by is the one left by the rows before
+// it, W = max(event times so far) - maxOutOfOrderness, and a row is late iff
+// its event time < W. At the end of the input every window closes. Late
+// rows are dropped, so the final result of every query is the batch result
+// over the on-time rows: that is what SQLite computes.
+//
+// SQLite has no windowing table functions, no decimals and no standard
+// deviations, so the SQLite side translates: timestamps are integer
+// milliseconds and prices integer cents; a tumbling window starts at
+// ts - ts % size; a hopping window is a join with the offsets 0..size/slide-1;
+// sessions are numbered with LAG and a running SUM; FIRST_VALUE and
+// LAST_VALUE order by (ts, seq), seq being the arrival order; the exact
+// decimal AVG and the standard deviations are computed in Go from exact
+// integer SUMs and COUNTs (the dec_avg and stddev_from functions registered
+// below).
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"modernc.org/sqlite"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// oracleBound is the sources' maxOutOfOrderness.
+const oracleBound = 5 * time.Second
+
+// oracleEpoch is the event time the generated streams start at.
+var oracleEpoch = time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+
+// trade is one generated input row. Times are milliseconds since the epoch,
+// prices cents.
+type trade struct {
+	seq      int // arrival order: the line number, from 0
+	id       int64
+	symbol   string
+	cents    int64
+	hasPrice bool
+	qty      int64
+	hasQty   bool
+	ts       int64
+	late     bool // by the watermark rule
+}
+
+// oracleGen configures a generated stream.
+type oracleGen struct {
+	seed    uint64
+	rows    int
+	symbols int
+	// maxStep is the largest step forward of event time, in half seconds;
+	// steps are uniform in 0..maxStep, so equal event times are common.
+	maxStep int
+	// inOrder leaves out the on-time rows that jump back: event times never
+	// decrease but for the late rows, which are dropped.
+	inOrder bool
+}
+
+// oracleSymbols are the symbols drawn from; some need JSON escaping or are
+// not ASCII.
+var oracleSymbols = []string{
+	"AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "BRK.B", `Q"T`, "ÆØÅ", "JPM", "V",
+	"XOM", "WMT", "PG", "MA", "HD", "CVX", "KO", "PEP",
+}
+
+// generate returns the stream: event times move forward in steps of 0 to
+// maxStep/2 s; about 12% of the rows jump back by up to the bound (exactly
+// the bound included), so they are out of order but on time, and about 3%
+// by more than the bound, so they are late.
+func (g oracleGen) generate() []trade {
+	r := rand.New(rand.NewPCG(g.seed, 0x5EED))
+	bound := oracleBound.Milliseconds()
+	cur := oracleEpoch.UnixMilli()
+	out := make([]trade, g.rows)
+	for i := range out {
+		tr := trade{seq: i, id: int64(1000 + i), symbol: oracleSymbols[r.IntN(g.symbols)]}
+		switch p := r.IntN(100); {
+		case i >= 20 && p < 3: // late: 1 ms to 60 s behind the watermark
+			tr.ts = cur - bound - 1 - r.Int64N(60_000)
+		case i >= 1 && p < 15 && !g.inOrder: // out of order, on time: 0 to 5 s back, in quarter seconds
+			tr.ts = cur - 250*r.Int64N(bound/250+1)
+		default:
+			cur += 500 * r.Int64N(int64(g.maxStep)+1)
+			tr.ts = cur
+		}
+		if r.IntN(100) >= 6 {
+			tr.hasPrice = true
+			tr.cents = 100 + r.Int64N(50_000)
+			if r.IntN(100) < 4 {
+				tr.cents = -r.Int64N(2_000) // negative: AVG rounds half away from zero
+			}
+		}
+		if r.IntN(100) >= 3 {
+			tr.hasQty = true
+			tr.qty = 1 + r.Int64N(12)
+			if r.IntN(10) == 0 {
+				tr.qty = 100 * (1 + r.Int64N(10))
+			}
+		}
+		out[i] = tr
+	}
+	markLate(out)
+	return out
+}
+
+// markLate applies the watermark rule: a row is late iff its event time is
+// before max(event times of the rows before it) - the bound.
+func markLate(trades []trade) {
+	high := int64(math.MinInt64)
+	for i := range trades {
+		trades[i].late = high != math.MinInt64 && trades[i].ts < high-oracleBound.Milliseconds()
+		high = max(high, trades[i].ts)
+	}
+}
+
+// jsonLines writes the stream as JSON lines, varying the encodings the JSON
+// decoder accepts: prices with 0 to 2 decimals, some quoted, NULL prices
+// missing or null; timestamps in UTC, with an offset, or as integer
+// milliseconds; keys in varying order.
+func jsonLines(trades []trade, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, 0x11E5))
+	var b strings.Builder
+	for _, tr := range trades {
+		var fields []string
+		fields = append(fields, `"id":`+strconv.FormatInt(tr.id, 10))
+		sym, _ := json.Marshal(tr.symbol)
+		fields = append(fields, `"symbol":`+string(sym))
+		switch {
+		case tr.hasPrice:
+			p := formatCents(tr.cents, r.IntN(4) == 0)
+			if r.IntN(10) == 0 {
+				p = `"` + p + `"`
+			}
+			fields = append(fields, `"price":`+p)
+		case r.IntN(2) == 0:
+			fields = append(fields, `"price":null`)
+		}
+		if tr.hasQty {
+			fields = append(fields, `"qty":`+strconv.FormatInt(tr.qty, 10))
+		} else {
+			fields = append(fields, `"qty":null`)
+		}
+		t := time.UnixMilli(tr.ts).UTC()
+		switch r.IntN(20) {
+		case 0:
+			fields = append(fields, `"ts":`+strconv.FormatInt(tr.ts, 10))
+		case 1:
+			fields = append(fields, `"ts":"`+t.In(time.FixedZone("", 2*3600+30*60)).Format(time.RFC3339Nano)+`"`)
+		default:
+			fields = append(fields, `"ts":"`+t.Format(time.RFC3339Nano)+`"`)
+		}
+		if r.IntN(4) == 0 {
+			slices.Reverse(fields)
+		}
+		b.WriteString("{" + strings.Join(fields, ",") + "}\n")
+	}
+	return b.String()
+}
+
+// formatCents writes cents as a decimal number, with trailing zeros of the
+// fraction dropped if trim.
+func formatCents(c int64, trim bool) string {
+	sign := ""
+	if c < 0 {
+		sign, c = "-", -c
+	}
+	s := fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
+	if trim {
+		s = strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+		if s == "-" || s == "" || s == "-0" {
+			s = "0"
+		}
+	}
+	return s
+}
+
+// registerOracleFunctions registers, once per process, the SQLite functions
+// the translations use for what SQLite lacks:
+//
+//	dec_avg(sum, count, up)   the exact AVG of integers at scale s as an integer
+//	                          at scale s+up, rounded half away from zero; NULL if count is 0
+//	stddev_from(n, sum, sumsq, ddof, scale)
+//	                          sqrt((n·sumsq - sum²) / (n·(n-ddof))) / 10^scale, from exact
+//	                          integer sums; NULL if n - ddof ≤ 0
+var registerOracleFunctions = sync.OnceValue(func() error {
+	err := sqlite.RegisterDeterministicScalarFunction("dec_avg", 3, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		if args[0] == nil || args[1] == nil || args[1].(int64) == 0 {
+			return nil, nil
+		}
+		sum, n, up := args[0].(int64), args[1].(int64), args[2].(int64)
+		q := new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(sum), new(big.Int).Exp(big.NewInt(10), big.NewInt(up), nil)), big.NewInt(n))
+		return roundHalfAway(q), nil
+	})
+	if err != nil {
+		return err
+	}
+	return sqlite.RegisterDeterministicScalarFunction("stddev_from", 5, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		if args[0] == nil || args[1] == nil || args[2] == nil {
+			return nil, nil
+		}
+		n, s, ss, ddof, scale := args[0].(int64), args[1].(int64), args[2].(int64), args[3].(int64), args[4].(int64)
+		if n-ddof <= 0 {
+			return nil, nil
+		}
+		num := new(big.Int).Sub(new(big.Int).Mul(big.NewInt(n), big.NewInt(ss)), new(big.Int).Mul(big.NewInt(s), big.NewInt(s)))
+		v, _ := new(big.Rat).SetFrac(num, big.NewInt(n*(n-ddof))).Float64()
+		return math.Sqrt(v) / math.Pow10(int(scale)), nil
+	})
+})
+
+// roundHalfAway rounds q to an integer, halves away from zero.
+func roundHalfAway(q *big.Rat) int64 {
+	num, den := new(big.Int).Abs(q.Num()), q.Denom()
+	quo, rem := new(big.Int).QuoRem(num, den, new(big.Int))
+	if rem.Lsh(rem, 1).Cmp(den) >= 0 {
+		quo.Add(quo, big.NewInt(1))
+	}
+	if q.Sign() < 0 {
+		quo.Neg(quo)
+	}
+	return quo.Int64()
+}
+
+// oracleData is one generated stream: its file, and its on-time rows in
+// SQLite as table t(seq, id, symbol, price, qty, ts), price in cents and ts
+// in milliseconds.
+type oracleData struct {
+	name   string
+	trades []trade
+	path   string
+	db     *sql.DB
+}
+
+// newOracleData writes trades, whose late flags are set, to a file and
+// their on-time rows to SQLite.
+func newOracleData(t *testing.T, name string, trades []trade, seed uint64) *oracleData {
+	t.Helper()
+	if err := registerOracleFunctions(); err != nil {
+		t.Fatalf("registering the SQLite functions: %v", err)
+	}
+	d := &oracleData{name: name, trades: trades}
+	d.path = filepath.Join(t.TempDir(), name+".jsonl")
+	if err := os.WriteFile(d.path, []byte(jsonLines(d.trades, seed)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1) // every connection to :memory: is a database of its own
+	t.Cleanup(func() { db.Close() })
+	d.db = db
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("SQLite: %s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE t (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL, symbol TEXT NOT NULL, price INTEGER, qty INTEGER, ts INTEGER NOT NULL)`)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := tx.Prepare(`INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range d.trades {
+		if tr.late {
+			continue
+		}
+		var price, qty any
+		if tr.hasPrice {
+			price = tr.cents
+		}
+		if tr.hasQty {
+			qty = tr.qty
+		}
+		if _, err := ins.Exec(tr.seq, tr.id, tr.symbol, price, qty, tr.ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins.Close()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE INDEX t_symbol_ts ON t (symbol, ts)`)
+	exec(`CREATE INDEX t_ts ON t (ts, seq)`)
+	return d
+}
+
+// colType is the type of an output column.
+type colType struct {
+	kind  value.Kind
+	scale uint8
+}
+
+var (
+	cTS   = colType{kind: value.KindTimestamp}
+	cStr  = colType{kind: value.KindString}
+	cInt  = colType{kind: value.KindInt}
+	cDbl  = colType{kind: value.KindDouble}
+	cDec2 = colType{kind: value.KindDecimal, scale: 2}
+	cDec6 = colType{kind: value.KindDecimal, scale: 6}
+)
+
+// cell is one output value in a form both sides convert to: ints, decimals
+// (unscaled at the column's scale) and timestamps (milliseconds) in i,
+// doubles in f, strings in s.
+type cell struct {
+	null bool
+	i    int64
+	f    float64
+	s    string
+}
+
+func cmpCell(ct colType, a, b cell) int {
+	switch {
+	case a.null && b.null:
+		return 0
+	case a.null:
+		return -1
+	case b.null:
+		return 1
+	}
+	switch ct.kind {
+	case value.KindDouble:
+		return cmp.Compare(a.f, b.f)
+	case value.KindString:
+		return strings.Compare(a.s, b.s)
+	}
+	return cmp.Compare(a.i, b.i)
+}
+
+// sameCell compares exactly but doubles, which agree to a relative 1e-9 (or
+// an absolute 1e-12 around zero, where a stddev of equal values may keep a
+// rounding residue).
+func sameCell(ct colType, a, b cell) bool {
+	if a.null || b.null {
+		return a.null == b.null
+	}
+	if ct.kind == value.KindDouble {
+		d := math.Abs(a.f - b.f)
+		return a.f == b.f || d <= 1e-9*max(math.Abs(a.f), math.Abs(b.f)) || d <= 1e-12
+	}
+	return cmpCell(ct, a, b) == 0
+}
+
+func formatCell(ct colType, c cell) string {
+	if c.null {
+		return "NULL"
+	}
+	switch ct.kind {
+	case value.KindTimestamp:
+		return time.UnixMilli(c.i).UTC().Format("15:04:05.000")
+	case value.KindDecimal:
+		return value.DecimalValue(c.i, ct.scale).String()
+	case value.KindDouble:
+		return strconv.FormatFloat(c.f, 'g', 17, 64)
+	case value.KindString:
+		return strconv.Quote(c.s)
+	}
+	return strconv.FormatInt(c.i, 10)
+}
+
+func formatRow(types []colType, r []cell) string {
+	parts := make([]string, len(r))
+	for i, c := range r {
+		parts[i] = formatCell(types[i], c)
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// engineCell converts an engine value, checking that it is of the column's
+// type, decimals at the column's scale.
+func engineCell(v value.Value, ct colType) (cell, error) {
+	if v.IsNull() {
+		return cell{null: true}, nil
+	}
+	if v.Kind() != ct.kind {
+		return cell{}, fmt.Errorf("a %s value %s, want %s", v.Kind(), v, ct.kind)
+	}
+	switch ct.kind {
+	case value.KindDecimal:
+		if v.Scale() != ct.scale {
+			return cell{}, fmt.Errorf("decimal %s of scale %d, want scale %d", v, v.Scale(), ct.scale)
+		}
+		return cell{i: v.Unscaled()}, nil
+	case value.KindTimestamp:
+		if v.Nanos()%1e6 != 0 {
+			return cell{}, fmt.Errorf("timestamp %s is not a whole millisecond", v)
+		}
+		return cell{i: v.Nanos() / 1e6}, nil
+	case value.KindInt:
+		return cell{i: v.Int()}, nil
+	case value.KindDouble:
+		return cell{f: v.Double()}, nil
+	case value.KindString:
+		return cell{s: v.Str()}, nil
+	}
+	return cell{}, fmt.Errorf("unexpected kind %s", v.Kind())
+}
+
+// sqliteCell converts a value SQLite returned for a column of type ct.
+func sqliteCell(x any, ct colType) (cell, error) {
+	switch x := x.(type) {
+	case nil:
+		return cell{null: true}, nil
+	case int64:
+		if ct.kind == value.KindDouble {
+			return cell{f: float64(x)}, nil
+		}
+		if ct.kind != value.KindString {
+			return cell{i: x}, nil
+		}
+	case float64:
+		if ct.kind == value.KindDouble {
+			return cell{f: x}, nil
+		}
+	case string:
+		if ct.kind == value.KindString {
+			return cell{s: x}, nil
+		}
+	case []byte:
+		if ct.kind == value.KindString {
+			return cell{s: string(x)}, nil
+		}
+	}
+	return cell{}, fmt.Errorf("SQLite returned %T %v for a %s column", x, x, ct.kind)
+}
+
+// valueSink keeps the rows written, as values.
+type valueSink struct {
+	mu   sync.Mutex
+	rows []value.Row
+}
+
+func (s *valueSink) Write(_ context.Context, b *message.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range b.Rows {
+		row := make(value.Row, len(r))
+		for i, v := range r {
+			if v.Kind() == value.KindString {
+				v = value.StringValue(strings.Clone(v.Str()))
+			}
+			row[i] = v
+		}
+		s.rows = append(s.rows, row)
+	}
+	return nil
+}
+
+func (s *valueSink) Flush(context.Context) error { return nil }
+func (s *valueSink) Close() error                { return nil }
+
+// oracleCase is one query and its SQLite translation.
+type oracleCase struct {
+	name string
+	data *oracleData
+	// query is the engine's, over source trades; sqlite the translation over
+	// table t of the on-time rows. Both return the columns types.
+	query, sqlite string
+	types         []colType
+	// key is how many leading columns identify a row: the window and its
+	// keys, or the row's id for OVER. The engine must not return two rows of
+	// one key.
+	key int
+	// where mirrors the query's WHERE, if it has one: the late rows it drops
+	// are filtered, not late.
+	where func(trade) bool
+	// windowed says the query is a windowed GROUP BY, whose rows are results.
+	windowed bool
+}
+
+// oracleSpec is the spec of a query over a generated file: one partition,
+// direct mode and batches of one row, so that lateness is decided row by row.
+func oracleSpec(path, query string) *v1alpha1.StreamQuerySpec {
+	return &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name: "trades", File: &v1alpha1.FileSource{Path: path}, Format: v1alpha1.FormatJSON,
+			Schema: []v1alpha1.Column{
+				{Name: "id", Type: "int"}, {Name: "symbol", Type: "string"}, {Name: "price", Type: "decimal(10,2)"},
+				{Name: "qty", Type: "int"}, {Name: "ts", Type: "timestamp"},
+			},
+			EventTime: &v1alpha1.EventTime{Column: "ts", MaxOutOfOrderness: metav1.Duration{Duration: oracleBound}},
+		}},
+		Query:       query,
+		Sink:        v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast},
+		Runtime:     v1alpha1.RuntimeSpec{Mode: v1alpha1.Direct, BatchSize: 1},
+	}
+}
+
+func (c *oracleCase) run(t *testing.T) {
+	d := c.data
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf("engine query:\n\t%s\nSQLite query:\n\t%s\n%s", c.query, c.sqlite, fmt.Sprintf(format, args...))
+	}
+
+	// The expected rows, from SQLite.
+	rows, err := d.db.Query(c.sqlite)
+	if err != nil {
+		t.Fatalf("SQLite query:\n\t%s\n%v", c.sqlite, err)
+	}
+	var want [][]cell
+	for rows.Next() {
+		raw := make([]any, len(c.types))
+		ptrs := make([]any, len(raw))
+		for i := range raw {
+			ptrs[i] = &raw[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("SQLite scan: %v", err)
+		}
+		r := make([]cell, len(raw))
+		for i, x := range raw {
+			if r[i], err = sqliteCell(x, c.types[i]); err != nil {
+				t.Fatalf("SQLite query:\n\t%s\ncolumn %d: %v", c.sqlite, i, err)
+			}
+		}
+		want = append(want, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("SQLite query:\n\t%s\n%v", c.sqlite, err)
+	}
+	rows.Close()
+	if len(want) == 0 {
+		t.Fatalf("SQLite query:\n\t%s\nreturned no rows: the case tests nothing", c.sqlite)
+	}
+
+	// The engine's rows.
+	sink := &valueSink{}
+	p, err := runPipeline(t, oracleSpec(d.path, c.query), Options{Sink: sink})
+	if err != nil {
+		t.Fatalf("engine query:\n\t%s\nRun: %v", c.query, err)
+	}
+	var got [][]cell
+	for n, row := range sink.rows {
+		if len(row) != len(c.types) {
+			t.Fatalf("engine query:\n\t%s\nrow %d has %d columns, want %d: %v", c.query, n, len(row), len(c.types), row)
+		}
+		r := make([]cell, len(row))
+		for i, v := range row {
+			if r[i], err = engineCell(v, c.types[i]); err != nil {
+				t.Fatalf("engine query:\n\t%s\nrow %d column %d: %v", c.query, n, i, err)
+			}
+		}
+		got = append(got, r)
+	}
+
+	// Counts: the late rows are the test's, every record is accounted for.
+	var late, kept int64
+	for _, tr := range d.trades {
+		if c.where != nil && !c.where(tr) {
+			continue
+		}
+		if tr.late {
+			late++
+		} else {
+			kept++
+		}
+	}
+	counts := p.Snapshot().Counts
+	checkIdentity(t, counts)
+	if counts.Late != late {
+		fail("counts %+v: %d late, want %d (the rows with ts < max(earlier ts) - %s that pass WHERE)", counts, counts.Late, late, oracleBound)
+	}
+	if c.windowed && (counts.Aggregated != kept || counts.Results != int64(len(got))) {
+		fail("counts %+v: %d aggregated and %d results; want %d on-time rows aggregated and the %d rows written", counts, counts.Aggregated, counts.Results, kept, len(got))
+	}
+	if !c.windowed && counts.Out != kept {
+		fail("counts %+v: %d out, want one row per on-time row, %d", counts, counts.Out, kept)
+	}
+
+	c.compare(t, fail, got, want)
+}
+
+// compare sorts both sides by all columns and compares them row for row; on
+// a difference it reports the rows by key: duplicates, missing, extra and
+// different rows, the first few of each.
+func (c *oracleCase) compare(t *testing.T, fail func(string, ...any), got, want [][]cell) {
+	t.Helper()
+	cmpRows := func(a, b []cell) int {
+		for i, ct := range c.types {
+			if r := cmpCell(ct, a[i], b[i]); r != 0 {
+				return r
+			}
+		}
+		return 0
+	}
+	slices.SortFunc(got, cmpRows)
+	slices.SortFunc(want, cmpRows)
+	keyOf := func(r []cell) string { return formatRow(c.types[:c.key], r[:c.key]) }
+	var dups []string
+	for i := 1; i < len(got); i++ {
+		if keyOf(got[i]) == keyOf(got[i-1]) {
+			dups = append(dups, fmt.Sprintf("\t%s\n\t%s", formatRow(c.types, got[i-1]), formatRow(c.types, got[i])))
+		}
+	}
+	if len(dups) > 0 {
+		fail("the engine returned %d rows of a key it had already returned; the first:\n%s", len(dups), strings.Join(dups[:min(3, len(dups))], "\n\n"))
+	}
+	equal := len(got) == len(want)
+	for i := 0; equal && i < len(got); i++ {
+		for j, ct := range c.types {
+			if !sameCell(ct, got[i][j], want[i][j]) {
+				equal = false
+				break
+			}
+		}
+	}
+	if equal {
+		return
+	}
+	byKey := func(rows [][]cell) (map[string][]cell, []string) {
+		m := map[string][]cell{}
+		var keys []string
+		for _, r := range rows {
+			k := keyOf(r)
+			if _, ok := m[k]; !ok {
+				keys = append(keys, k)
+			}
+			m[k] = r
+		}
+		return m, keys
+	}
+	gm, gkeys := byKey(got)
+	wm, wkeys := byKey(want)
+	var missing, extra, differ []string
+	for _, k := range wkeys {
+		g, ok := gm[k]
+		switch {
+		case !ok:
+			missing = append(missing, "\t"+formatRow(c.types, wm[k]))
+		case !rowsSame(c.types, g, wm[k]):
+			differ = append(differ, fmt.Sprintf("\tengine: %s\n\tSQLite: %s", formatRow(c.types, g), formatRow(c.types, wm[k])))
+		}
+	}
+	for _, k := range gkeys {
+		if _, ok := wm[k]; !ok {
+			extra = append(extra, "\t"+formatRow(c.types, gm[k]))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "the engine returned %d rows, SQLite %d: %d differ, %d missing from the engine's, %d extra in the engine's", len(got), len(want), len(differ), len(missing), len(extra))
+	section := func(title string, items []string) {
+		if len(items) > 0 {
+			fmt.Fprintf(&b, "\n%s (first %d of %d):\n%s", title, min(5, len(items)), len(items), strings.Join(items[:min(5, len(items))], "\n"))
+		}
+	}
+	section("rows that differ", differ)
+	section("rows missing from the engine's output", missing)
+	section("rows only in the engine's output", extra)
+	fail("%s", b.String())
+}
+
+func rowsSame(types []colType, a, b []cell) bool {
+	for i, ct := range types {
+		if !sameCell(ct, a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// decAvg is the SQLite translation of AVG of a decimal(p,2) column stored
+// as cents: the exact average at the engine's scale, 6, as an unscaled
+// integer. over is "" or " OVER w".
+func decAvg(col, over string) string {
+	return fmt.Sprintf("dec_avg(sum(%[1]s)%[2]s, count(%[1]s)%[2]s, 4)", col, over)
+}
+
+// stddevOf is the SQLite translation of STDDEV_SAMP (ddof 1) or STDDEV_POP
+// (ddof 0) of an integer column, or of a cents column with scale 2.
+func stddevOf(col, over string, ddof, scale int) string {
+	return fmt.Sprintf("stddev_from(count(%[1]s)%[2]s, sum(%[1]s)%[2]s, sum(%[1]s * %[1]s)%[2]s, %[3]d, %[4]d)", col, over, ddof, scale)
+}
+
+// wholeGroup is a window over all rows of a group in (ts, seq) order, for
+// FIRST_VALUE and LAST_VALUE with the engine's tie order.
+func wholeGroup(partition string) string {
+	return "PARTITION BY " + partition + " ORDER BY ts, seq ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+}
+
+// TestOracle compares the final results of windowed GROUP BY and OVER
+// queries over a stream with out-of-order and late rows with SQLite's
+// results over the on-time rows.
+func TestOracle(t *testing.T) {
+	gen := func(name string, g oracleGen) *oracleData {
+		return newOracleData(t, name, g.generate(), g.seed)
+	}
+	// dense: about an hour of event time, 12 symbols, many equal event
+	// times, for the windowed queries and ROWS frames.
+	dense := gen("dense", oracleGen{seed: 1, rows: 3000, symbols: 12, maxStep: 6})
+	// long: about 6 hours, 6 symbols, for RANGE frames of up to 4 hours.
+	long := gen("long", oracleGen{seed: 2, rows: 2800, symbols: 6, maxStep: 36})
+	// The same without out-of-order rows, so that the OVER queries are
+	// checked on in-order streams too.
+	denseInOrder := gen("dense-in-order", oracleGen{seed: 3, rows: 3000, symbols: 12, maxStep: 6, inOrder: true})
+	longInOrder := gen("long-in-order", oracleGen{seed: 4, rows: 2800, symbols: 6, maxStep: 36, inOrder: true})
+
+	t.Run("TheStreamsHaveLateOutOfOrderTiedAndNullRows", func(t *testing.T) {
+		for _, d := range []*oracleData{dense, long, denseInOrder, longInOrder} {
+			var late, ooo, ties, nullPrice, nullQty int
+			high := int64(math.MinInt64)
+			for i, tr := range d.trades {
+				switch {
+				case tr.late:
+					late++
+				case tr.ts < high:
+					ooo++
+				}
+				if i > 0 && tr.ts == d.trades[i-1].ts {
+					ties++
+				}
+				if !tr.hasPrice {
+					nullPrice++
+				}
+				if !tr.hasQty {
+					nullQty++
+				}
+				high = max(high, tr.ts)
+			}
+			span := time.Duration(high-d.trades[0].ts) * time.Millisecond
+			t.Logf("%s: %d rows over %s: %d late, %d out of order on time, %d equal to the previous event time, %d NULL prices, %d NULL quantities",
+				d.name, len(d.trades), span, late, ooo, ties, nullPrice, nullQty)
+			inOrder := d == denseInOrder || d == longInOrder
+			if late < 30 || (ooo < 100) != inOrder || ties < 30 || nullPrice < 30 || nullQty < 10 {
+				t.Errorf("%s: too few rows of a kind the oracle must cover", d.name)
+			}
+			if (d == long || d == longInOrder) && span < 5*time.Hour {
+				t.Errorf("%s spans %s; want over 5 hours so that the 4 hour frame matters", d.name, span)
+			}
+		}
+	})
+
+	cases := []oracleCase{
+		{
+			name: "Tumble1Minute/CountSumAvgMinMaxBySymbolHaving",
+			data: dense, windowed: true, key: 3,
+			query: `SELECT window_start, window_end, symbol, count(*) AS n, count(price) AS priced, sum(price) AS total,
+				avg(price) AS avg_price, min(price) AS lo, max(price) AS hi
+				FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE)
+				GROUP BY window_start, window_end, symbol HAVING count(*) >= 3 AND max(qty) > 4`,
+			sqlite: `SELECT ws, ws + 60000, symbol, count(*), count(price), sum(price), ` + decAvg("price", "") + `, min(price), max(price)
+				FROM (SELECT *, ts - ts % 60000 AS ws FROM t)
+				GROUP BY ws, symbol HAVING count(*) >= 3 AND max(qty) > 4`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt, cDec2, cDec6, cDec2, cDec2},
+		},
+		{
+			name: "Tumble20Seconds/CountDistinctStddevFirstLastBySymbol",
+			data: dense, windowed: true, key: 3,
+			query: `SELECT window_start, window_end, symbol, count(DISTINCT qty) AS sizes, stddev(qty) AS sd, stddev_pop(qty) AS sd_pop,
+				stddev_samp(price) AS sd_price, first_value(price) AS open, last_value(price) AS close
+				FROM TUMBLE(trades, ts, INTERVAL '20' SECOND)
+				GROUP BY window_start, window_end, symbol`,
+			sqlite: `WITH x AS (SELECT *, ts - ts % 20000 AS ws FROM t),
+				y AS (SELECT *, first_value(price) OVER g AS fv, last_value(price) OVER g AS lv FROM x WINDOW g AS (` + wholeGroup("ws, symbol") + `))
+				SELECT ws, ws + 20000, symbol, count(DISTINCT qty), ` + stddevOf("qty", "", 1, 0) + `, ` + stddevOf("qty", "", 0, 0) + `,
+				` + stddevOf("price", "", 1, 2) + `, min(fv), min(lv)
+				FROM y GROUP BY ws, symbol`,
+			types: []colType{cTS, cTS, cStr, cInt, cDbl, cDbl, cDbl, cDec2, cDec2},
+		},
+		{
+			name: "Tumble5Minutes/WhereAndSpreadExpression",
+			data: dense, windowed: true, key: 2,
+			query: `SELECT window_start, symbol, max(price) - min(price) AS spread, count(*) AS n, sum(qty) AS volume
+				FROM TUMBLE(trades, ts, INTERVAL '5' MINUTE)
+				WHERE qty >= 3 AND symbol <> 'BRK.B'
+				GROUP BY window_start, window_end, symbol`,
+			sqlite: `SELECT ws, symbol, max(price) - min(price), count(*), sum(qty)
+				FROM (SELECT *, ts - ts % 300000 AS ws FROM t WHERE qty >= 3 AND symbol <> 'BRK.B')
+				GROUP BY ws, symbol`,
+			types: []colType{cTS, cStr, cDec2, cInt, cInt},
+			where: func(tr trade) bool { return tr.hasQty && tr.qty >= 3 && tr.symbol != "BRK.B" },
+		},
+		{
+			name: "Hop1MinuteBy3Minutes/BySymbol",
+			data: dense, windowed: true, key: 3,
+			query: `SELECT window_start, window_end, symbol, count(*) AS n, sum(qty) AS volume, avg(qty) AS avg_qty,
+				avg(price) AS avg_price, first_value(price) AS open, last_value(price) AS close
+				FROM HOP(trades, ts, INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)
+				GROUP BY window_start, window_end, symbol`,
+			sqlite: `WITH o(k) AS (VALUES (0), (1), (2)),
+				x AS (SELECT t.*, ts - ts % 60000 - k * 60000 AS ws FROM t, o),
+				y AS (SELECT *, first_value(price) OVER g AS fv, last_value(price) OVER g AS lv FROM x WINDOW g AS (` + wholeGroup("ws, symbol") + `))
+				SELECT ws, ws + 180000, symbol, count(*), sum(qty), avg(qty), ` + decAvg("price", "") + `, min(fv), min(lv)
+				FROM y GROUP BY ws, symbol`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt, cDbl, cDec6, cDec2, cDec2},
+		},
+		{
+			name: "Hop1MinuteBy3Minutes/NoKey",
+			data: dense, windowed: true, key: 2,
+			query: `SELECT window_start, window_end, count(*) AS n, count(DISTINCT symbol) AS symbols, sum(price) AS total,
+				min(ts) AS first_ts, max(ts) AS last_ts
+				FROM HOP(trades, ts, INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)
+				GROUP BY window_start, window_end`,
+			sqlite: `WITH o(k) AS (VALUES (0), (1), (2))
+				SELECT ws, ws + 180000, count(*), count(DISTINCT symbol), sum(price), min(ts), max(ts)
+				FROM (SELECT t.*, ts - ts % 60000 - k * 60000 AS ws FROM t, o)
+				GROUP BY ws`,
+			types: []colType{cTS, cTS, cInt, cInt, cDec2, cTS, cTS},
+		},
+		{
+			name: "Session20Seconds/BySymbol",
+			data: dense, windowed: true, key: 3,
+			query: `SELECT window_start, window_end, symbol, count(*) AS n, sum(price) AS total, avg(price) AS avg_price,
+				first_value(price) AS open, last_value(price) AS close, max(qty) AS max_qty
+				FROM SESSION(trades, ts, INTERVAL '20' SECOND)
+				GROUP BY window_start, window_end, symbol`,
+			sqlite: `WITH a AS (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY symbol ORDER BY ts, seq) < 20000 THEN 0 ELSE 1 END AS brk FROM t),
+				b AS (SELECT *, sum(brk) OVER (PARTITION BY symbol ORDER BY ts, seq ROWS UNBOUNDED PRECEDING) AS sid FROM a),
+				c AS (SELECT *, first_value(price) OVER g AS fv, last_value(price) OVER g AS lv FROM b WINDOW g AS (` + wholeGroup("symbol, sid") + `))
+				SELECT min(ts), max(ts) + 20000, symbol, count(*), sum(price), ` + decAvg("price", "") + `, min(fv), min(lv), max(qty)
+				FROM c GROUP BY symbol, sid`,
+			types: []colType{cTS, cTS, cStr, cInt, cDec2, cDec6, cDec2, cDec2, cInt},
+		},
+		{
+			name: "Session2Seconds/NoKeyHaving",
+			data: dense, windowed: true, key: 2,
+			query: `SELECT window_start, window_end, count(*) AS n, count(DISTINCT symbol) AS symbols, stddev_pop(qty) AS sd
+				FROM SESSION(trades, ts, INTERVAL '2' SECOND)
+				GROUP BY window_start, window_end HAVING count(*) > 1`,
+			sqlite: `WITH a AS (SELECT *, CASE WHEN ts - lag(ts) OVER (ORDER BY ts, seq) < 2000 THEN 0 ELSE 1 END AS brk FROM t),
+				b AS (SELECT *, sum(brk) OVER (ORDER BY ts, seq ROWS UNBOUNDED PRECEDING) AS sid FROM a)
+				SELECT min(ts), max(ts) + 2000, count(*), count(DISTINCT symbol), ` + stddevOf("qty", "", 0, 0) + `
+				FROM b GROUP BY sid HAVING count(*) > 1`,
+			types: []colType{cTS, cTS, cInt, cInt, cDbl},
+		},
+	}
+	// The smallest input of a bug the oracle found, waiting rows compacted
+	// in place in event-time order, which lost one: row 3 is out of order but on
+	// time (15 s, the watermark left by rows 1 and 2). Row 4 moves the
+	// watermark to 16 s, which releases row 3 alone; rows 2 (16 s) and 1
+	// (20 s) wait, row 2 first in event-time order but after row 1 in the
+	// slab.
+	minimal := []trade{{id: 1, ts: 20_000, qty: 1}, {id: 2, ts: 16_000, qty: 2}, {id: 3, ts: 15_000, qty: 3}, {id: 4, ts: 21_000, qty: 4}}
+	for i := range minimal {
+		tr := &minimal[i]
+		tr.seq, tr.symbol, tr.hasQty, tr.ts = i, "AAPL", true, oracleEpoch.UnixMilli()+tr.ts
+	}
+	markLate(minimal)
+	cases = append(cases, oracleCase{
+		name: "OverOutOfOrder/MinimalReproduction",
+		data: newOracleData(t, "minimal", minimal, 5), key: 1,
+		query:  `SELECT id, ts, qty, sum(qty) OVER (ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s FROM trades`,
+		sqlite: `SELECT id, ts, qty, sum(qty) OVER (ORDER BY ts, seq ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t`,
+		types:  []colType{cInt, cTS, cInt, cInt},
+	})
+	cases = append(cases, overCases("OutOfOrder", dense, long)...)
+	cases = append(cases, overCases("InOrder", denseInOrder, longInOrder)...)
+	for i := range cases {
+		c := &cases[i]
+		t.Run(c.name, c.run)
+	}
+}
+
+// overCases are the OVER queries: dense has many equal event times, long
+// spans over 5 hours.
+func overCases(variant string, dense, long *oracleData) []oracleCase {
+	return []oracleCase{
+		{
+			name: "Over" + variant + "/RangeMovingAverages15Minutes1Hour4Hours",
+			data: long, key: 1,
+			query: `SELECT id, symbol, ts, price,
+				avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '15' MINUTE PRECEDING AND CURRENT ROW) AS ma15,
+				avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' HOUR PRECEDING AND CURRENT ROW) AS ma60,
+				avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '4' HOUR PRECEDING AND CURRENT ROW) AS ma240,
+				count(*) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '4' HOUR PRECEDING AND CURRENT ROW) AS n240
+				FROM trades`,
+			sqlite: `SELECT id, symbol, ts, price, ` + decAvg("price", " OVER w15") + `, ` + decAvg("price", " OVER w60") + `, ` + decAvg("price", " OVER w240") + `, count(*) OVER w240
+				FROM t
+				WINDOW w15 AS (PARTITION BY symbol ORDER BY ts RANGE BETWEEN 900000 PRECEDING AND CURRENT ROW),
+				w60 AS (PARTITION BY symbol ORDER BY ts RANGE BETWEEN 3600000 PRECEDING AND CURRENT ROW),
+				w240 AS (PARTITION BY symbol ORDER BY ts RANGE BETWEEN 14400000 PRECEDING AND CURRENT ROW)`,
+			types: []colType{cInt, cStr, cTS, cDec2, cDec6, cDec6, cDec6, cInt},
+		},
+		{
+			name: "Over" + variant + "/RowsMinMaxCountSumFirstLastStddev5Preceding",
+			data: dense, key: 1,
+			query: `SELECT id, symbol, ts,
+				min(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS lo,
+				max(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS hi,
+				count(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS priced,
+				count(*) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS n,
+				sum(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS total,
+				sum(qty) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS volume,
+				first_value(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS first_p,
+				last_value(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS last_p,
+				stddev(qty) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS sd
+				FROM trades`,
+			sqlite: `SELECT id, symbol, ts, min(price) OVER w, max(price) OVER w, count(price) OVER w, count(*) OVER w,
+				sum(price) OVER w, sum(qty) OVER w, first_value(price) OVER w, last_value(price) OVER w, ` + stddevOf("qty", " OVER w", 1, 0) + `
+				FROM t
+				WINDOW w AS (PARTITION BY symbol ORDER BY ts, seq ROWS BETWEEN 5 PRECEDING AND CURRENT ROW)`,
+			types: []colType{cInt, cStr, cTS, cDec2, cDec2, cInt, cInt, cDec2, cInt, cDec2, cDec2, cDbl},
+		},
+		{
+			name: "Over" + variant + "/RangeNoPartition30SecondsWithPeersFirstLast",
+			data: dense, key: 1,
+			query: `SELECT id, ts,
+				count(*) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW) AS n,
+				sum(price) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW) AS total,
+				first_value(price) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW) AS first_p,
+				last_value(price) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW) AS last_p,
+				stddev_pop(qty) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW) AS sd_pop,
+				max(symbol) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW) AS max_symbol
+				FROM trades`,
+			sqlite: `SELECT id, ts, count(*) OVER w, sum(price) OVER w,
+				(SELECT price FROM t AS u WHERE u.ts BETWEEN t.ts - 30000 AND t.ts ORDER BY u.ts, u.seq LIMIT 1),
+				(SELECT price FROM t AS u WHERE u.ts BETWEEN t.ts - 30000 AND t.ts ORDER BY u.ts DESC, u.seq DESC LIMIT 1),
+				` + stddevOf("qty", " OVER w", 0, 0) + `, max(symbol) OVER w
+				FROM t
+				WINDOW w AS (ORDER BY ts RANGE BETWEEN 30000 PRECEDING AND CURRENT ROW)`,
+			types: []colType{cInt, cTS, cInt, cDec2, cDec2, cDec2, cDbl, cStr},
+		},
+	}
+}
