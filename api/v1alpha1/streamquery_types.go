@@ -98,6 +98,13 @@ type Source struct {
 	// +optional
 	EventTime *EventTime `json:"eventTime,omitempty"`
 
+	// table reads the source as a table, the latest row per key, which a
+	// query joins streams with: FROM stream JOIN table ON the whole key. The
+	// source must end (a file, stdin, or datagen with a count): streams wait
+	// until it was read once, and later rows update it.
+	// +optional
+	Table *TableSource `json:"table,omitempty"`
+
 	// maxRecordBytes bounds the size of one encoded record. A longer record is an
 	// error handled by the error policy. Defaults to 1 MiB.
 	// +kubebuilder:validation:Minimum=64
@@ -301,6 +308,14 @@ type Column struct {
 	// +kubebuilder:validation:MinLength=1
 	// +optional
 	Header string `json:"header,omitempty"`
+}
+
+// TableSource says how a source is read as a table.
+type TableSource struct {
+	// key are the columns that identify a row: a later row with the same
+	// key replaces it.
+	// +kubebuilder:validation:MinItems=1
+	Key []string `json:"key"`
 }
 
 // EventTime says which column holds a record's event time.

@@ -181,6 +181,19 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(f+".eventTime.idleTimeout", "must be at least 1ms")
 			}
 		}
+		if tb := src.Table; tb != nil {
+			if len(tb.Key) == 0 {
+				ps.Add(f+".table.key", "name the key columns of the table")
+			}
+			for k, c := range tb.Key {
+				if _, ok := cols[c]; !ok && src.Datagen == nil {
+					ps.Add(fmt.Sprintf("%s.table.key[%d]", f, k), "column %q is not in the schema", c)
+				}
+			}
+			if src.Kafka != nil || src.Datagen != nil && src.Datagen.Count == 0 {
+				ps.Add(f+".table", "a table source must end: a file, stdin, or datagen with a count (Kafka tables are not supported yet)")
+			}
+		}
 		if src.MaxRecordBytes != 0 && src.MaxRecordBytes < 64 {
 			ps.Add(f+".maxRecordBytes", "must be at least 64")
 		}

@@ -260,8 +260,13 @@ func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
 	if elapsed > 0 {
 		rate = float64(c.In) / elapsed.Seconds()
 	}
-	return fmt.Sprintf("sluice: %s in %s: %d in, %d out, %d filtered, %d dead-lettered, %d skipped, %d failed (%.0f records/s)",
-		verdict, elapsed.Round(time.Millisecond), c.In, c.Out, c.Filtered, c.DeadLettered, c.Skipped, c.Failed, rate)
+	line := fmt.Sprintf("sluice: %s in %s: %d in, %d out, %d filtered, %d dead-lettered, %d skipped, %d failed",
+		verdict, elapsed.Round(time.Millisecond), c.In, c.Out, c.Filtered, c.DeadLettered, c.Skipped, c.Failed)
+	if s.Stateful {
+		// Aggregations and joins write results, not the records they read.
+		line += fmt.Sprintf(", %d aggregated or joined, %d late, %d revoked, %d results", c.Aggregated, c.Late, c.Revoked, c.Results)
+	}
+	return line + fmt.Sprintf(" (%.0f records/s)", rate)
 }
 
 func showProgress(ctx context.Context, w io.Writer, p *pipeline.Pipeline) {

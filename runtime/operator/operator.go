@@ -63,6 +63,15 @@ func Compile(root plan.Node) (*Program, error) {
 		p.filter = f
 		n = f.Input
 	}
+	if j, ok := n.(*plan.Join); ok {
+		// The workers pass each source's rows on as they are; the join and
+		// everything above it run in the stateful stage.
+		p.stateful, p.postFilter, p.postProj = j, p.filter, p.proj
+		p.filter, p.proj = nil, nil
+		p.Source = j.Left.Source
+		p.InputWidth = len(j.Left.Cols)
+		return p, nil
+	}
 	switch n.(type) {
 	case *plan.Aggregate, *plan.Over:
 		// What was above the stateful node runs after it; the workers run
@@ -108,11 +117,43 @@ func (p *Program) EventTime() int {
 // Stateful reports whether the plan has a stateful node.
 func (p *Program) Stateful() bool { return p.stateful != nil }
 
-// Aggregates reports whether the plan aggregates rows into groups, so that
+// Aggregates reports whether the plan aggregates or joins rows, so that
 // its results are not the input's records.
 func (p *Program) Aggregates() bool {
-	_, ok := p.stateful.(*plan.Aggregate)
+	switch p.stateful.(type) {
+	case *plan.Aggregate, *plan.Join:
+		return true
+	}
+	return false
+}
+
+// Join reports whether the plan joins two sources; its workers then pass
+// rows on unchanged.
+func (p *Program) Join() bool {
+	_, ok := p.stateful.(*plan.Join)
 	return ok
+}
+
+// Sources lists the sources the plan reads, in plan order.
+func (p *Program) Sources() []string { return plan.Sources(p.root) }
+
+// EventTimeOf is the event-time column of a source's rows, or -1.
+func (p *Program) EventTimeOf(source string) int {
+	if j, ok := p.stateful.(*plan.Join); ok {
+		switch {
+		case j.Kind != plan.IntervalJoin:
+			return -1
+		case source == j.Left.Source:
+			return j.LeftTime.Index
+		case source == j.Right.Source:
+			return j.RightTime.Index
+		}
+		return -1
+	}
+	if source != p.Source {
+		return -1
+	}
+	return p.EventTime()
 }
 
 // StatefulWidth is the width of the stateful node's rows.
@@ -125,6 +166,11 @@ func (p *Program) NewStateful() Stateful {
 		return newWindowAgg(n)
 	case *plan.Over:
 		return newOverAgg(n)
+	case *plan.Join:
+		if n.Kind == plan.TableJoin {
+			return newTableJoin(n)
+		}
+		return newIntervalJoin(n)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 					return
 				}
 				if stage != nil {
-					stage.marks.ended(active[i].Origin())
+					stage.ended(active[i].Origin())
 				}
 				active = slices.Delete(active, i, i+1)
 				seqs = slices.Delete(seqs, i, i+1)

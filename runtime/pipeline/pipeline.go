@@ -81,6 +81,7 @@ type Pipeline struct {
 	spec       *v1alpha1.StreamQuerySpec
 	prog       *operator.Program
 	inputCols  []format.Column
+	inputs     map[string][]format.Column // by source; a join reads two
 	readers    []connector.Reader
 	sink       connector.Sink
 	dlq        DeadLetterSink
@@ -94,9 +95,12 @@ type Pipeline struct {
 	parallelism, capacity, batchSize int
 	linger, shutdownTimeout          time.Duration
 	direct                           bool
-	// outOfOrderness and idleTimeout shape the watermark of a stateful plan.
-	outOfOrderness, idleTimeout time.Duration
-	eventTime                   int // input column of the event time, -1 if none
+	// outOfOrderness (by source) and idleTimeout shape the watermark of a
+	// stateful plan; eventTimes are the event-time columns by source, -1
+	// for none.
+	outOfOrderness map[string]time.Duration
+	idleTimeout    time.Duration
+	eventTimes     map[string]int
 
 	pool      message.Pool
 	stats     stats
@@ -129,6 +133,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		spec:      spec,
 		prog:      prog,
 		inputCols: schemas[prog.Source],
+		inputs:    schemas,
 		log:       opts.Logger,
 		stop:      make(chan struct{}),
 		strategy:  spec.ErrorPolicy.Strategy,
@@ -144,7 +149,10 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	}
 	p.configure()
 	p.stats.watermark.Store(math.MinInt64)
-	widest := max(len(p.inputCols), prog.OutputWidth())
+	widest := prog.OutputWidth()
+	for _, cols := range schemas {
+		widest = max(widest, len(cols))
+	}
 	if prog.Stateful() {
 		widest = max(widest, prog.StatefulWidth())
 	}
@@ -155,8 +163,14 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 
 	p.readers = opts.Readers
 	if p.readers == nil {
-		if p.readers, p.closers, err = openReaders(spec, prog.Source, p.inputCols, prog.Stateful(), opts, p.log); err != nil {
-			return nil, err
+		for _, source := range prog.Sources() {
+			readers, closers, err := openReaders(spec, source, schemas[source], prog.Stateful(), opts, p.log)
+			p.readers = append(p.readers, readers...)
+			p.closers = append(p.closers, closers...)
+			if err != nil {
+				p.closeReaders()
+				return nil, err
+			}
 		}
 	}
 	if p.parallelism == 0 {
@@ -234,11 +248,15 @@ func (p *Pipeline) configure() {
 	if ep.RetryBackoff != nil {
 		p.backoff = ep.RetryBackoff.Duration
 	}
-	p.eventTime = p.prog.EventTime()
+	p.eventTimes = map[string]int{}
+	p.outOfOrderness = map[string]time.Duration{}
 	p.idleTimeout = DefaultIdleTimeout
+	for _, source := range p.prog.Sources() {
+		p.eventTimes[source] = p.prog.EventTimeOf(source)
+	}
 	for _, src := range p.spec.Sources {
-		if et := src.EventTime; src.Name == p.prog.Source && et != nil {
-			p.outOfOrderness = et.MaxOutOfOrderness.Duration
+		if et := src.EventTime; p.eventTimes[src.Name] >= 0 && et != nil {
+			p.outOfOrderness[src.Name] = et.MaxOutOfOrderness.Duration
 			if et.IdleTimeout != nil {
 				p.idleTimeout = et.IdleTimeout.Duration
 			}
@@ -590,7 +608,7 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 // error events. It returns a nil batch when nothing was read.
 func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*message.Batch, error) {
 	start := time.Now()
-	b := p.pool.Get(len(p.inputCols))
+	b := p.pool.Get(len(p.inputs[r.Origin().Source]))
 	p.stamp(b, r.Origin(), *seq)
 	err := r.Read(ctx, b, p.batchSize, p.linger, &b.Errors)
 	if n := b.Len() + b.Errors.Records; n > 0 {
@@ -648,34 +666,57 @@ func (p *Pipeline) workLoop(ctx context.Context, in, out *edge[message.Message])
 
 // worker runs the operator of one partition worker.
 type worker struct {
-	p   *Pipeline
-	op  operator.Operator
-	enc *format.JSONEncoder // encodes failed input rows for error events
-	out *message.Batch      // the batch being produced, whose errors Fail adds to
+	p    *Pipeline
+	op   operator.Operator
+	encs map[string]*format.JSONEncoder // by source: encode failed input rows for error events
+	out  *message.Batch                 // the batch being produced, whose errors Fail adds to
 }
 
 func (p *Pipeline) newWorker() *worker {
-	names := make([]string, len(p.inputCols))
-	for i, c := range p.inputCols {
-		names[i] = c.Name
+	w := &worker{p: p, op: p.prog.New(), encs: map[string]*format.JSONEncoder{}}
+	for source, cols := range p.inputs {
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		w.encs[source] = format.NewJSONEncoder(names)
 	}
-	return &worker{p: p, op: p.prog.New(), enc: format.NewJSONEncoder(names)}
+	return w
+}
+
+// encoder returns the encoder of a batch's rows.
+func (w *worker) encoder(b *message.Batch) *format.JSONEncoder {
+	if b.Origin != nil {
+		if e := w.encs[b.Origin.Source]; e != nil {
+			return e
+		}
+	}
+	return w.encs[w.p.prog.Source]
 }
 
 // process runs one batch through the operator, releasing the input batch.
 // The result carries the input's error events and the operator's.
 func (w *worker) process(in *message.Batch) *message.Batch {
 	start := time.Now()
-	out := w.p.pool.Get(w.p.prog.WorkerWidth())
-	out.CopyHeader(in)
-	if t := w.p.eventTime; t >= 0 {
-		// The watermark follows every record read, filtered or not.
-		for _, row := range in.Rows {
-			if v := row[t]; !v.IsNull() {
-				out.MaxEventTime = max(out.MaxEventTime, v.Nanos())
+	maxEvt := int64(math.MinInt64)
+	if in.Origin != nil {
+		if t := w.p.eventTimes[in.Origin.Source]; t >= 0 {
+			// The watermark follows every record read, filtered or not.
+			for _, row := range in.Rows {
+				if v := row[t]; !v.IsNull() {
+					maxEvt = max(maxEvt, v.Nanos())
+				}
 			}
 		}
 	}
+	if w.p.prog.Join() {
+		// A join's rows go to the stateful stage as they are.
+		in.MaxEventTime = maxEvt
+		return in
+	}
+	out := w.p.pool.Get(w.p.prog.WorkerWidth())
+	out.CopyHeader(in)
+	out.MaxEventTime = maxEvt
 	w.out = out
 	filtered := w.op.Process(in, out, w)
 	w.p.stats.filtered.Add(int64(filtered))
@@ -691,7 +732,7 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 
 // Fail implements operator.Failures.
 func (w *worker) Fail(in *message.Batch, i int, stage string, err error) {
-	payload := w.enc.Encode(nil, in.Rows[i])
+	payload := w.encoder(in).Encode(nil, in.Rows[i])
 	eb := &w.out.Errors
 	eb.Records++
 	eb.Events = append(eb.Events, message.ErrorEvent{

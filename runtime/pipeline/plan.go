@@ -20,6 +20,7 @@ import (
 func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]format.Column, error) {
 	ps := spec.Validate()
 	catalog := sql.Catalog{}
+	tables := sql.Tables{}
 	schemas := map[string][]format.Column{}
 	for i, src := range spec.Sources {
 		cols, err := sourceSchema(src, i, &ps)
@@ -34,6 +35,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 			pc[j] = plan.Column{Name: c.Name, Type: c.Type}
 		}
 		catalog[src.Name] = pc
+		if src.Table != nil {
+			tables[src.Name] = src.Table.Key
+		}
 	}
 	if spec.Query == "" {
 		ps.Add("spec.query", "a query is required")
@@ -41,7 +45,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	}
 	// The query is planned even when other fields have problems, so that one
 	// run of validate reports them all.
-	root, err := sql.Plan(spec.Query, catalog)
+	root, err := sql.PlanTables(spec.Query, catalog, tables)
 	if err != nil {
 		for _, e := range sql.AsErrors(err) {
 			ps = append(ps, v1alpha1.Problem{Field: "spec.query", Offset: e.Offset, Message: e.Msg})
@@ -67,11 +71,10 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() {
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for windowed queries and moving aggregates: their results commit when windows close, not with each transaction; use atLeastOnce")
 	}
-	if t := plan.EventTime(root); t != nil {
-		for i, src := range spec.Sources {
-			if et := src.EventTime; src.Name == prog.Source && et != nil && et.Column != t.Name {
-				ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time is %s; they must be the same column", et.Column, t.Name)
-			}
+	for i, src := range spec.Sources {
+		t := prog.EventTimeOf(src.Name)
+		if et := src.EventTime; t >= 0 && et != nil && et.Column != schemas[src.Name][t].Name {
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, schemas[src.Name][t].Name)
 		}
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c plan.Column) bool { return c.Name == k.Key }) {

@@ -61,8 +61,17 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 			names[i] = c.Name
 		}
 	}
-	s.out = &worker{p: p, enc: format.NewJSONEncoder(names)}
+	// The operator's rows have no origin: the encoder of the plan's source
+	// is the one that names their columns.
+	s.out = &worker{p: p, encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(names)}}
 	s.marks = newWatermarks(p.readers, p.outOfOrderness, p.idleTimeout, time.Now())
+	if l, ok := s.op.(tableLoader); ok {
+		origins := make([]*message.Origin, len(p.readers))
+		for i, r := range p.readers {
+			origins[i] = r.Origin()
+		}
+		l.Begin(origins)
+	}
 	s.newBatches()
 	return s
 }
@@ -103,7 +112,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		if n := len(s.spare); n > 0 {
 			h.rows, s.spare = s.spare[n-1][:0], s.spare[:n-1]
 		}
-		if t := s.p.eventTime; t >= 0 {
+		if t := s.p.eventTimes[b.Origin.Source]; t >= 0 {
 			for i, row := range b.Rows {
 				if v := row[t]; !v.IsNull() {
 					h.rows = append(h.rows, rowMark{ts: v.Nanos(), off: b.Offsets[i]})
@@ -193,6 +202,21 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 	return out
 }
 
+// tableLoader is a stateful operator that reads a table source to its end
+// before it joins streams with it.
+type tableLoader interface {
+	Begin(origins []*message.Origin)
+	Ended(o *message.Origin)
+}
+
+// ended notes the end of partition o.
+func (s *statefulStage) ended(o *message.Origin) {
+	s.marks.ended(o)
+	if l, ok := s.op.(tableLoader); ok {
+		l.Ended(o)
+	}
+}
+
 // fail turns a result the operator could not compute into an error event.
 func (s *statefulStage) fail(err error) {
 	s.next.Errors.Events = append(s.next.Errors.Events, message.ErrorEvent{
@@ -230,7 +254,7 @@ func (p *Pipeline) statefulLoop(ctx context.Context, in, out *edge[message.Messa
 			send(s.end())
 			return
 		case m.Kind == message.KindEndOfStream:
-			s.marks.ended(m.Origin)
+			s.ended(m.Origin)
 			if !send(s.advance(time.Now())) {
 				return
 			}
@@ -247,7 +271,7 @@ func (p *Pipeline) statefulLoop(ctx context.Context, in, out *edge[message.Messa
 // out-of-orderness; the pipeline's is the least over the partitions that
 // are neither finished nor idle, and never goes back.
 type watermarks struct {
-	bound   int64
+	bounds  map[string]time.Duration // allowed out-of-orderness by source
 	idle    time.Duration
 	parts   map[*message.Origin]*partMark
 	current int64
@@ -265,19 +289,21 @@ type partMark struct {
 	gen       uint64
 	seen      bool
 	replaying bool
+	bound     int64 // the source's allowed out-of-orderness
 }
 
-func (pm *partMark) mark(bound int64) int64 {
+func (pm *partMark) mark() int64 {
 	if pm.max == math.MinInt64 {
 		return math.MinInt64
 	}
-	return pm.max - bound
+	return pm.max - pm.bound
 }
 
-func newWatermarks(readers []connector.Reader, bound, idle time.Duration, now time.Time) watermarks {
-	w := watermarks{bound: int64(bound), idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
+func newWatermarks(readers []connector.Reader, bounds map[string]time.Duration, idle time.Duration, now time.Time) watermarks {
+	w := watermarks{bounds: bounds, idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
 	for _, r := range readers {
-		w.parts[r.Origin()] = &partMark{max: math.MinInt64, last: now}
+		o := r.Origin()
+		w.parts[o] = &partMark{max: math.MinInt64, last: now, bound: int64(bounds[o.Source])}
 	}
 	return w
 }
@@ -286,7 +312,7 @@ func newWatermarks(readers []connector.Reader, bound, idle time.Duration, now ti
 func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now time.Time) {
 	pm := w.parts[o]
 	if pm == nil {
-		pm = &partMark{max: math.MinInt64}
+		pm = &partMark{max: math.MinInt64, bound: int64(w.bounds[o.Source])}
 		w.parts[o] = pm
 	}
 	switch {
@@ -296,7 +322,7 @@ func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now tim
 		pm.gen, pm.max = gen, math.MinInt64
 		pm.replaying = pm.seen || w.current != math.MinInt64
 		pm.seen = true
-	case now.Sub(pm.last) >= w.idle && maxEvt != math.MinInt64 && maxEvt-w.bound < w.current:
+	case now.Sub(pm.last) >= w.idle && maxEvt != math.MinInt64 && maxEvt-pm.bound < w.current:
 		// Back from idle behind the others: its keys catch up on its own
 		// watermark rather than being late as a whole.
 		pm.replaying = true
@@ -309,7 +335,7 @@ func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now tim
 func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
 	pm := w.parts[o]
 	pm.max = max(pm.max, maxEvt)
-	if pm.replaying && pm.mark(w.bound) >= w.current {
+	if pm.replaying && pm.mark() >= w.current {
 		pm.replaying = false
 	}
 }
@@ -317,7 +343,7 @@ func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
 // For implements operator.Watermark.
 func (w *watermarks) For(o *message.Origin) int64 {
 	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying {
-		return min(w.current, pm.mark(w.bound))
+		return min(w.current, pm.mark())
 	}
 	return w.current
 }
@@ -357,7 +383,7 @@ func (w *watermarks) advance(now time.Time) int64 {
 			continue
 		}
 		active = true
-		low = min(low, pm.mark(w.bound))
+		low = min(low, pm.mark())
 	}
 	switch {
 	case !open:

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -19,11 +21,9 @@ import (
 // never goes back, waits for partitions that sent nothing until they are
 // idle, and is the end of time once every partition finished.
 func TestWatermarks(t *testing.T) {
-	a, b := &message.Origin{Partition: 0}, &message.Origin{Partition: 1}
+	a, b := &message.Origin{Source: "s", Partition: 0}, &message.Origin{Source: "s", Partition: 1}
 	t0 := time.Unix(1000, 0)
-	w := watermarks{bound: 5, idle: 10 * time.Second, current: math.MinInt64, parts: map[*message.Origin]*partMark{
-		a: {max: math.MinInt64, last: t0}, b: {max: math.MinInt64, last: t0},
-	}}
+	w := newWatermarks([]connector.Reader{originReader{a}, originReader{b}}, map[string]time.Duration{"s": 5}, 10*time.Second, t0)
 	w.arrive(a, 100, 0, t0)
 	w.progress(a, 100)
 	if got := w.advance(t0); got != math.MinInt64 {
@@ -133,4 +133,13 @@ func TestEmitChanges(t *testing.T) {
 	if len(last) != len(final) {
 		t.Errorf("%d groups updated, %d final results", len(last), len(final))
 	}
+}
+
+// originReader is a reader that only has an origin, for watermark tests.
+type originReader struct{ o *message.Origin }
+
+func (r originReader) Origin() *message.Origin { return r.o }
+func (originReader) Close() error              { return nil }
+func (originReader) Read(context.Context, *message.Batch, int, time.Duration, *message.ErrorBatch) error {
+	return io.EOF
 }

@@ -181,6 +181,8 @@ func EventTime(n Node) *expr.Column {
 		return n.Window.Time
 	case *Over:
 		return n.Time
+	case *Join:
+		return n.LeftTime
 	}
 	for _, in := range n.Inputs() {
 		if c := EventTime(in); c != nil {

@@ -139,21 +139,57 @@ func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 	default:
 		return b.fail(cr.Location, "column reference has too many parts")
 	}
-	if qual != "" && qual != b.scope.table && qual != b.scope.alias {
-		return b.fail(cr.Location, "unknown table %q in column reference %s.%s", qual, qual, name)
+	scopes := []*scope{&b.scope}
+	if b.right != nil {
+		scopes = append(scopes, b.right)
 	}
-	for i, c := range b.scope.cols {
-		if c.Name == name {
-			return &expr.Column{Index: i, Name: name, T: c.Type}, nil
+	if qual != "" {
+		var in []*scope
+		for _, s := range scopes {
+			if s.names(qual) {
+				in = append(in, s)
+			}
+		}
+		if len(in) == 0 {
+			return b.fail(cr.Location, "unknown table %q in column reference %s.%s", qual, qual, name)
+		}
+		scopes = in
+	}
+	var found *expr.Column
+	for _, s := range scopes {
+		for i, c := range s.cols {
+			if c.Name != name {
+				continue
+			}
+			if found != nil {
+				return b.fail(cr.Location, "column %q is in both %s and %s; qualify it, as %s.%s", name, b.scope.table, b.right.table, b.right.table, name)
+			}
+			qualified := name
+			if b.right != nil {
+				qualified = s.table + "." + name
+			}
+			found = &expr.Column{Index: s.offset + i, Name: qualified, T: c.Type}
 		}
 	}
-	return b.fail(cr.Location, "unknown column %q in %s (it has %s)", name, b.scope.table, b.columnNames())
+	if found != nil {
+		return found, nil
+	}
+	table := b.scope.table
+	if b.right != nil {
+		table += " or " + b.right.table
+	}
+	return b.fail(cr.Location, "unknown column %q in %s (it has %s)", name, table, b.columnNames())
 }
 
 func (b *binder) columnNames() string {
-	names := make([]string, len(b.scope.cols))
-	for i, c := range b.scope.cols {
-		names[i] = c.Name
+	var names []string
+	for _, c := range b.scope.cols {
+		names = append(names, c.Name)
+	}
+	if b.right != nil {
+		for _, c := range b.right.cols {
+			names = append(names, b.right.table+"."+c.Name)
+		}
 	}
 	return strings.Join(names, ", ")
 }

@@ -61,6 +61,15 @@ type Catalog map[string][]plan.Column
 
 // Plan parses, checks and plans one SELECT statement.
 func Plan(query string, catalog Catalog) (plan.Node, error) {
+	return PlanTables(query, catalog, nil)
+}
+
+// Tables maps the sources read as tables to their key columns.
+type Tables map[string][]string
+
+// PlanTables is Plan for a catalog some of whose sources are tables, which a
+// stream can be joined with.
+func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error) {
 	query, emit := splitEmit(query)
 	tree, err := pg.Parse(query)
 	if err != nil {
@@ -86,7 +95,7 @@ func Plan(query string, catalog Catalog) (plan.Node, error) {
 	if sel == nil {
 		return nil, Errors{{Offset: int(raw.StmtLocation), Msg: "only SELECT statements are supported"}}
 	}
-	b := &binder{query: query, catalog: catalog}
+	b := &binder{query: query, catalog: catalog, tables: tables}
 	node := b.selectStmt(sel, emit)
 	if len(b.errs) > 0 {
 		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Offset < b.errs[j].Offset })
@@ -109,17 +118,26 @@ type binder struct {
 	// columns and aggregate calls; over collects OVER calls.
 	group *grouping
 	over  *overs
+	// right is a join's right table, nil without a join; tables are the
+	// sources read as tables, with their key columns.
+	right  *scope
+	tables Tables
 }
 
 func (b *binder) errorf(loc int32, format string, args ...any) {
 	b.errs = append(b.errs, &Error{Offset: int(loc), Msg: fmt.Sprintf(format, args...)})
 }
 
-// scope is the table a query reads: its name, alias and columns.
+// scope is a table a query reads: its name, alias and columns. A join's
+// right table has its columns after the left's, from offset.
 type scope struct {
 	table, alias string
 	cols         []plan.Column
+	offset       int
 }
+
+// names reports whether q names the table.
+func (s *scope) names(q string) bool { return q == s.table || q == s.alias }
 
 func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if sel.Op != pg.SetOperation_SETOP_NONE {
@@ -134,11 +152,10 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 		return nil
 	}
 	b.unsupported(sel)
-	scan, window := b.from(sel.FromClause)
-	if scan == nil {
+	node, window := b.from(sel.FromClause)
+	if node == nil {
 		return nil
 	}
-	var node plan.Node = scan
 	if sel.WhereClause != nil {
 		if pred := b.expr(sel.WhereClause); pred != nil {
 			if k := pred.Type().Kind; k != value.KindBool && k != value.KindNull {
@@ -150,6 +167,10 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	}
 	aggAt := findCall(sel.TargetList, false)
 	grouped := len(sel.GroupClause) > 0 || sel.HavingClause != nil || aggAt >= 0
+	if b.right != nil && (grouped || findCall(sel.TargetList, true) >= 0) {
+		b.errorf(max(aggAt, 0), "aggregating or OVER on a join is not supported yet")
+		return nil
+	}
 	switch {
 	case grouped && window == nil:
 		at := aggAt
@@ -197,7 +218,7 @@ func (b *binder) unsupported(sel *pg.SelectStmt) {
 
 // from binds the FROM clause: a source, or a windowing table function over
 // one.
-func (b *binder) from(items []*pg.Node) (*plan.Scan, *plan.Window) {
+func (b *binder) from(items []*pg.Node) (plan.Node, *plan.Window) {
 	if len(items) == 0 {
 		b.errorf(0, "the query needs a FROM clause naming a source")
 		return nil, nil
@@ -210,11 +231,16 @@ func (b *binder) from(items []*pg.Node) (*plan.Scan, *plan.Window) {
 	if rv == nil {
 		switch {
 		case items[0].GetJoinExpr() != nil:
-			b.errorf(location(items[0]), "JOIN is not supported yet")
+			if j := b.join(items[0].GetJoinExpr()); j != nil {
+				return j, nil
+			}
 		case items[0].GetRangeSubselect() != nil:
 			b.errorf(location(items[0]), "subqueries in FROM are not supported")
 		case items[0].GetRangeFunction() != nil:
-			return b.windowFunction(items[0].GetRangeFunction())
+			// A nil *plan.Scan must not become a non-nil plan.Node.
+			if scan, w := b.windowFunction(items[0].GetRangeFunction()); scan != nil {
+				return scan, w
+			}
 		default:
 			b.errorf(location(items[0]), "unsupported FROM item")
 		}
@@ -273,11 +299,10 @@ func (b *binder) project(input plan.Node, targets []*pg.Node) plan.Node {
 				b.errorf(cr.Location, "SELECT * is not allowed in a GROUP BY query; name the window bounds, keys and aggregates")
 				continue
 			}
-			if !b.starMatches(cr) {
-				continue
-			}
-			for i, c := range b.scope.cols {
-				add(&expr.Column{Index: i, Name: c.Name, T: c.Type}, c.Name, cr.Location)
+			for _, s := range b.starScopes(cr) {
+				for i, c := range s.cols {
+					add(&expr.Column{Index: s.offset + i, Name: c.Name, T: c.Type}, c.Name, cr.Location)
+				}
 			}
 			continue
 		}
@@ -305,16 +330,23 @@ func isStar(cr *pg.ColumnRef) bool {
 	return last.GetAStar() != nil
 }
 
-func (b *binder) starMatches(cr *pg.ColumnRef) bool {
+// starScopes returns the tables whose columns * or t.* selects.
+func (b *binder) starScopes(cr *pg.ColumnRef) []*scope {
+	all := []*scope{&b.scope}
+	if b.right != nil {
+		all = append(all, b.right)
+	}
 	if len(cr.Fields) == 1 {
-		return true
+		return all
 	}
 	q := cr.Fields[0].GetString_().GetSval()
-	if q != b.scope.table && q != b.scope.alias {
-		b.errorf(cr.Location, "unknown table %q in %s.*", q, q)
-		return false
+	for _, s := range all {
+		if s.names(q) {
+			return []*scope{s}
+		}
 	}
-	return true
+	b.errorf(cr.Location, "unknown table %q in %s.*", q, q)
+	return nil
 }
 
 // outputName names an unaliased select item as PostgreSQL does: a column by

@@ -1,0 +1,290 @@
+package operator
+
+import (
+	"math"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// intervalJoin joins two streams: each side keeps its rows, by key, while a
+// row of the other side can still match them; a pair is emitted when the
+// second of its rows arrives. Rows leave as the watermark passes the last
+// time a partner could have.
+type intervalJoin struct {
+	node        *plan.Join
+	left, right side
+	byKey       map[string]*joinKey
+	width       int   // output row width
+	low         int64 // least event time held; math.MaxInt64 when none
+	held        int
+	sweptAt     int64 // the watermark at the last eviction sweep
+}
+
+// side is one input of a join.
+type side struct {
+	source string
+	time   int
+	width  int
+	keys   *keyEncoder
+}
+
+type joinKey struct {
+	left, right []joinRow
+}
+
+type joinRow struct {
+	ts     int64
+	row    value.Row
+	source owner
+}
+
+func newIntervalJoin(n *plan.Join) *intervalJoin {
+	return &intervalJoin{
+		node:  n,
+		left:  side{source: n.Left.Source, time: n.LeftTime.Index, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
+		right: side{source: n.Right.Source, time: n.RightTime.Index, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
+		byKey: map[string]*joinKey{}, width: len(n.Left.Cols) + len(n.Right.Cols), low: math.MaxInt64,
+		sweptAt: math.MinInt64,
+	}
+}
+
+// Process implements Stateful.
+func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	isLeft := in.Origin == nil || in.Origin.Source == j.left.source
+	s := &j.right
+	if isLeft {
+		s = &j.left
+	}
+	watermark := wm.For(in.Origin)
+	src := ownerOf(in)
+	for i, row := range in.Rows {
+		ts, err := eventTime(row, s.time)
+		if err == nil && ts < watermark {
+			late++
+			continue
+		}
+		if err == nil {
+			err = s.keys.encode(row, 0)
+		}
+		if err != nil {
+			fail.Fail(in, i, "join", err)
+			continue
+		}
+		if hasNull(s.keys.vals) {
+			absorbed++ // NULL keys match nothing
+			continue
+		}
+		k := j.byKey[string(s.keys.buf)]
+		if k == nil {
+			k = &joinKey{}
+			j.byKey[string(s.keys.buf)] = k
+		}
+		// left.ts ∈ [right.ts - Lower, right.ts + Upper]
+		lower, upper := j.node.Lower, j.node.Upper
+		if isLeft {
+			for _, r := range k.right {
+				if r.source.current() && ts >= r.ts-lower && ts <= r.ts+upper {
+					j.emit(out, row, r.row)
+				}
+			}
+			k.left = append(k.left, joinRow{ts: ts, row: ownRow(row), source: src})
+		} else {
+			for _, l := range k.left {
+				if l.source.current() && l.ts >= ts-lower && l.ts <= ts+upper {
+					j.emit(out, l.row, row)
+				}
+			}
+			k.right = append(k.right, joinRow{ts: ts, row: ownRow(row), source: src})
+		}
+		j.held++
+		j.low = min(j.low, ts)
+		absorbed++
+	}
+	return late, absorbed
+}
+
+func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) {
+	row := out.Append(0)
+	copy(row, left)
+	copy(row[len(left):], right)
+}
+
+// Advance implements Stateful: rows that no future row can match leave. A
+// left row matches right rows up to its time plus Lower, a right row left
+// rows up to its time plus Upper; rows before the watermark are late.
+func (j *intervalJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	watermark := wm.For(nil)
+	if watermark == j.sweptAt {
+		return 0
+	}
+	j.sweptAt = watermark
+	j.low = math.MaxInt64
+	for key, k := range j.byKey {
+		k.left = j.keep(k.left, wm, j.node.Lower)
+		k.right = j.keep(k.right, wm, j.node.Upper)
+		if len(k.left) == 0 && len(k.right) == 0 {
+			delete(j.byKey, key)
+		}
+	}
+	return 0
+}
+
+// keep drops the rows no future row can match and returns the rest.
+func (j *intervalJoin) keep(rows []joinRow, wm Watermark, reach int64) []joinRow {
+	kept := rows[:0]
+	for _, r := range rows {
+		if r.source.current() && r.ts+reach >= wm.For(r.source.origin) {
+			kept = append(kept, r)
+			j.low = min(j.low, r.ts)
+			continue
+		}
+		j.held--
+	}
+	clear(rows[len(kept):])
+	return kept
+}
+
+// Low implements Stateful.
+func (j *intervalJoin) Low() int64 { return j.low }
+
+// Size implements Stateful: the rows held on both sides.
+func (j *intervalJoin) Size() int { return j.held }
+
+// tableJoin looks the rows of a stream up in a table: the latest row per
+// key of the table source. Stream rows wait until the table source has been
+// read to its end once, so that every row sees the whole table; after that,
+// table rows update it as they come.
+type tableJoin struct {
+	node    *plan.Join
+	stream  side
+	table   side
+	rows    map[string]value.Row
+	parts   map[*message.Origin]bool // table partitions not yet read to the end
+	loaded  bool
+	waiting []joinRow // stream rows that came before the table was loaded
+	nulls   value.Row
+}
+
+func newTableJoin(n *plan.Join) *tableJoin {
+	return &tableJoin{
+		node:   n,
+		stream: side{source: n.Left.Source, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
+		table:  side{source: n.Right.Source, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
+		rows:   map[string]value.Row{}, parts: map[*message.Origin]bool{},
+		nulls: make(value.Row, len(n.Right.Cols)),
+	}
+}
+
+// Begin tells the join the table's partitions, which it waits for.
+func (t *tableJoin) Begin(origins []*message.Origin) {
+	for _, o := range origins {
+		if o.Source == t.table.source {
+			t.parts[o] = true
+		}
+	}
+	t.loaded = len(t.parts) == 0
+}
+
+// Ended tells the join that partition o has no more rows.
+func (t *tableJoin) Ended(o *message.Origin) {
+	if t.parts[o] {
+		delete(t.parts, o)
+		t.loaded = len(t.parts) == 0
+	}
+}
+
+// Process implements Stateful.
+func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	if in.Origin != nil && in.Origin.Source == t.table.source {
+		for i, row := range in.Rows {
+			if err := t.table.keys.encode(row, 0); err != nil {
+				fail.Fail(in, i, "join", err)
+				continue
+			}
+			if own, ok := t.rows[string(t.table.keys.buf)]; ok {
+				copy(own, row)
+			} else {
+				t.rows[string(t.table.keys.buf)] = ownRow(row)
+			}
+			absorbed++
+		}
+		return 0, absorbed
+	}
+	for i, row := range in.Rows {
+		if !t.loaded {
+			t.waiting = append(t.waiting, joinRow{row: ownRow(row), source: ownerOf(in)})
+			absorbed++
+			continue
+		}
+		if err := t.lookup(out, row); err != nil {
+			fail.Fail(in, i, "join", err)
+			continue
+		}
+		absorbed++
+	}
+	return 0, absorbed
+}
+
+// lookup emits row joined with its table row, or with NULLs for LEFT JOIN.
+func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
+	if err := t.stream.keys.encode(row, 0); err != nil {
+		return err
+	}
+	match, ok := t.rows[string(t.stream.keys.buf)]
+	if !ok || hasNull(t.stream.keys.vals) {
+		if !t.node.Outer {
+			return nil
+		}
+		match = t.nulls
+	}
+	o := out.Append(0)
+	copy(o, row)
+	copy(o[len(row):], match)
+	return nil
+}
+
+// Advance implements Stateful: once the table is loaded, the stream rows
+// that waited for it go out, in the order they came.
+func (t *tableJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	if !t.loaded || len(t.waiting) == 0 {
+		return 0
+	}
+	for _, r := range t.waiting {
+		if !r.source.current() {
+			dropped++
+			continue
+		}
+		if err := t.lookup(out, r.row); err != nil {
+			fail(err)
+		}
+	}
+	clear(t.waiting)
+	t.waiting = t.waiting[:0]
+	return dropped
+}
+
+// Low implements Stateful: nothing is acknowledged while stream rows wait
+// for the table.
+func (t *tableJoin) Low() int64 {
+	if len(t.waiting) > 0 {
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// Size implements Stateful: the table's rows and the stream rows waiting.
+func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) }
+
+func hasNull(vals []value.Value) bool {
+	for _, v := range vals {
+		if v.IsNull() {
+			return true
+		}
+	}
+	return false
+}
+
+// ownRow copies a row out of its batch, strings included.
+func ownRow(row value.Row) value.Row { return ownValues(row) }

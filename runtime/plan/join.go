@@ -1,0 +1,63 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+)
+
+// JoinKind says how a join matches rows.
+type JoinKind uint8
+
+// The join kinds.
+const (
+	// IntervalJoin joins two streams: rows with equal keys whose event
+	// times are within bounds of each other.
+	IntervalJoin JoinKind = iota
+	// TableJoin looks each row of a stream up in a table, the latest row per
+	// key of another source.
+	TableJoin
+)
+
+// Join joins the rows of two sources. Its rows are the left source's
+// columns, then the right's. For a TableJoin the right source is the table.
+type Join struct {
+	Kind        JoinKind
+	Left, Right *Scan
+	// LeftKeys and RightKeys are the equality keys, over each side's rows.
+	LeftKeys, RightKeys []expr.Expr
+	// For an IntervalJoin: a pair matches when
+	// right.time - Lower <= left.time <= right.time + Upper.
+	LeftTime, RightTime *expr.Column
+	Lower, Upper        int64
+	// Outer keeps left rows that match nothing, with NULL right columns
+	// (LEFT JOIN, table joins only).
+	Outer bool
+}
+
+// Columns implements Node.
+func (j *Join) Columns() []Column {
+	return append(append([]Column(nil), j.Left.Cols...), j.Right.Cols...)
+}
+
+// Inputs implements Node.
+func (j *Join) Inputs() []Node { return []Node{j.Left, j.Right} }
+
+// Describe implements Node.
+func (j *Join) Describe() string {
+	keys := make([]string, len(j.LeftKeys))
+	for i := range j.LeftKeys {
+		keys[i] = j.LeftKeys[i].String() + " = " + j.RightKeys[i].String()
+	}
+	kind := "JOIN"
+	if j.Outer {
+		kind = "LEFT JOIN"
+	}
+	if j.Kind == TableJoin {
+		return fmt.Sprintf("TableJoin %s table %s ON %s", kind, j.Right.Source, strings.Join(keys, " AND "))
+	}
+	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s", kind, strings.Join(keys, " AND "),
+		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper))
+}

@@ -1,0 +1,236 @@
+package sql
+
+import (
+	"slices"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// join binds `left JOIN right ON ...`: an interval join of two streams, or
+// a stream joined with a table. Conditions of ON other than the keys and
+// the time bounds are returned as a filter over the joined rows.
+func (b *binder) join(je *pg.JoinExpr) plan.Node {
+	outer := false
+	switch je.Jointype {
+	case pg.JoinType_JOIN_INNER:
+	case pg.JoinType_JOIN_LEFT:
+		outer = true
+	default:
+		b.errorf(location(je.Rarg), "only JOIN and LEFT JOIN are supported")
+		return nil
+	}
+	if je.IsNatural || len(je.UsingClause) > 0 || je.Quals == nil {
+		b.errorf(location(je.Rarg), "a join needs ON with its conditions")
+		return nil
+	}
+	left, lscope := b.joinSide(je.Larg)
+	right, rscope := b.joinSide(je.Rarg)
+	if left == nil || right == nil {
+		return nil
+	}
+	if lscope.names(rscope.table) || lscope.names(rscope.alias) && rscope.alias != "" {
+		b.errorf(location(je.Rarg), "both sides of the join are called %s; give one an alias", rscope.table)
+		return nil
+	}
+	rscope.offset = len(lscope.cols)
+	b.scope, b.right = *lscope, rscope
+	j := &plan.Join{Left: left, Right: right, Outer: outer}
+	if _, isTable := b.tables[left.Source]; isTable {
+		b.errorf(location(je.Larg), "%s is a table; write the stream first: stream JOIN table", left.Source)
+		return nil
+	}
+	keys, isTable := b.tables[right.Source]
+	if isTable {
+		j.Kind = plan.TableJoin
+	}
+	var residual []expr.Expr
+	haveTime := false
+	for _, c := range conjuncts(je.Quals) {
+		if l, r, ok := b.keyPair(c, len(lscope.cols)); ok {
+			j.LeftKeys = append(j.LeftKeys, l)
+			j.RightKeys = append(j.RightKeys, r)
+			continue
+		}
+		if !isTable && !haveTime {
+			if ok := b.timeBounds(c, j, len(lscope.cols)); ok {
+				haveTime = true
+				continue
+			}
+		}
+		if e := b.expr(c); e != nil {
+			residual = append(residual, e)
+		}
+	}
+	switch {
+	case len(j.LeftKeys) == 0:
+		b.errorf(location(je.Quals), "a join needs at least one equality of a column of %s and one of %s in ON", left.Source, right.Source)
+		return nil
+	case isTable:
+		var got []string
+		for _, k := range j.RightKeys {
+			got = append(got, k.(*expr.Column).Name[len(right.Source)+1:])
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(keys))
+		if !slices.Equal(got, want) {
+			b.errorf(location(je.Quals), "a join with table %s matches its whole key, %v, with equalities in ON; found %v", right.Source, want, got)
+			return nil
+		}
+	case outer:
+		b.errorf(location(je.Rarg), "LEFT JOIN is supported with tables only; two streams join with JOIN")
+		return nil
+	case !haveTime:
+		b.errorf(location(je.Quals), "a join of two streams needs a time bound in ON: left.ts BETWEEN right.ts - INTERVAL 'a' AND right.ts + INTERVAL 'b'")
+		return nil
+	}
+	var node plan.Node = j
+	if len(residual) > 0 {
+		pred := residual[0]
+		if len(residual) > 1 {
+			var err error
+			if pred, err = expr.NewLogic(false, residual...); err != nil {
+				b.errorf(location(je.Quals), "%v", err)
+				return nil
+			}
+		}
+		node = &plan.Filter{Input: j, Predicate: pred}
+	}
+	return node
+}
+
+// joinSide binds one side of a join: a source, with an optional alias.
+func (b *binder) joinSide(n *pg.Node) (*plan.Scan, *scope) {
+	rv := n.GetRangeVar()
+	if rv == nil {
+		b.errorf(location(n), "each side of a join is a source; joins of joins and subqueries are not supported")
+		return nil, nil
+	}
+	cols, ok := b.catalog[rv.Relname]
+	if !ok || rv.Schemaname != "" {
+		b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
+		return nil, nil
+	}
+	s := &scope{table: rv.Relname, cols: cols}
+	if rv.Alias != nil {
+		s.alias = rv.Alias.Aliasname
+	}
+	return &plan.Scan{Source: rv.Relname, Cols: cols}, s
+}
+
+// conjuncts flattens a condition's ANDs.
+func conjuncts(n *pg.Node) []*pg.Node {
+	if be := n.GetBoolExpr(); be != nil && be.Boolop == pg.BoolExprType_AND_EXPR {
+		var out []*pg.Node
+		for _, a := range be.Args {
+			out = append(out, conjuncts(a)...)
+		}
+		return out
+	}
+	return []*pg.Node{n}
+}
+
+// keyPair recognises `a = b` between a left and a right column, and returns
+// each side's column over its own rows.
+func (b *binder) keyPair(n *pg.Node, leftWidth int) (l, r expr.Expr, ok bool) {
+	a := n.GetAExpr()
+	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(a) != "=" || a.Lexpr.GetColumnRef() == nil || a.Rexpr.GetColumnRef() == nil {
+		return nil, nil, false
+	}
+	x, errX := b.columnRef(a.Lexpr.GetColumnRef())
+	y, errY := b.columnRef(a.Rexpr.GetColumnRef())
+	if errX != nil || errY != nil {
+		return nil, nil, false
+	}
+	cx, cy := x.(*expr.Column), y.(*expr.Column)
+	if cx.Index >= leftWidth {
+		cx, cy = cy, cx
+	}
+	if cx.Index >= leftWidth || cy.Index < leftWidth {
+		return nil, nil, false // both on one side: a filter
+	}
+	if !value.Comparable(cx.T, cy.T) {
+		b.errorf(a.Location, "cannot join %s (%s) with %s (%s)", cx.Name, cx.T, cy.Name, cy.T)
+		return nil, nil, false
+	}
+	right := *cy
+	right.Index -= leftWidth
+	return cx, &right, true
+}
+
+// timeBounds recognises the time condition of an interval join:
+// `l.ts BETWEEN r.ts - INTERVAL 'a' AND r.ts + INTERVAL 'b'`, either side
+// first, and sets j's time columns and bounds.
+func (b *binder) timeBounds(n *pg.Node, j *plan.Join, leftWidth int) bool {
+	a := n.GetAExpr()
+	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_BETWEEN {
+		return false
+	}
+	bounds := a.Rexpr.GetList().GetItems()
+	if len(bounds) != 2 || a.Lexpr.GetColumnRef() == nil {
+		return false
+	}
+	subj, err := b.columnRef(a.Lexpr.GetColumnRef())
+	if err != nil {
+		return false
+	}
+	lo, loOff, ok1 := b.timeBound(bounds[0])
+	hi, hiOff, ok2 := b.timeBound(bounds[1])
+	s := subj.(*expr.Column)
+	if !ok1 || !ok2 || lo.Index != hi.Index || s.T.Kind != value.KindTimestamp || lo.T.Kind != value.KindTimestamp {
+		return false
+	}
+	if (s.Index < leftWidth) == (lo.Index < leftWidth) {
+		return false // both on one side
+	}
+	if loOff > hiOff {
+		b.errorf(a.Location, "the lower time bound is above the upper one")
+		return false
+	}
+	// s ∈ [o + loOff, o + hiOff]; the plan wants left ∈ [right - Lower, right + Upper].
+	if s.Index < leftWidth {
+		j.LeftTime, j.RightTime, j.Lower, j.Upper = s, lo, -loOff, hiOff
+	} else {
+		// right ∈ [left + loOff, left + hiOff] ⟺ left ∈ [right - hiOff, right - loOff]
+		j.LeftTime, j.RightTime, j.Lower, j.Upper = lo, s, hiOff, -loOff
+	}
+	right := *j.RightTime
+	right.Index -= leftWidth
+	j.RightTime = &right
+	return true
+}
+
+// timeBound reads `col`, `col + INTERVAL 'd'` or `col - INTERVAL 'd'`.
+func (b *binder) timeBound(n *pg.Node) (*expr.Column, int64, bool) {
+	if cr := n.GetColumnRef(); cr != nil {
+		e, err := b.columnRef(cr)
+		if err != nil {
+			return nil, 0, false
+		}
+		return e.(*expr.Column), 0, true
+	}
+	a := n.GetAExpr()
+	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_OP || a.Lexpr.GetColumnRef() == nil {
+		return nil, 0, false
+	}
+	sign := int64(1)
+	switch opName(a) {
+	case "+":
+	case "-":
+		sign = -1
+	default:
+		return nil, 0, false
+	}
+	e, err := b.columnRef(a.Lexpr.GetColumnRef())
+	if err != nil {
+		return nil, 0, false
+	}
+	d, ok := b.positiveInterval(a.Rexpr)
+	if !ok {
+		return nil, 0, false
+	}
+	return e.(*expr.Column), sign * d, true
+}
