@@ -321,6 +321,7 @@ type TableSource struct {
 // EventTime says which column holds a record's event time.
 // +kubebuilder:validation:XValidation:rule="!has(self.maxOutOfOrderness) || duration(self.maxOutOfOrderness) >= duration('0s')",message="maxOutOfOrderness must be a duration of at least 0s, e.g. 5s"
 // +kubebuilder:validation:XValidation:rule="!has(self.idleTimeout) || duration(self.idleTimeout) >= duration('1ms')",message="idleTimeout must be a duration of at least 1ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.allowedLateness) || duration(self.allowedLateness) >= duration('0s')",message="allowedLateness must be a duration of at least 0s"
 type EventTime struct {
 	// column is a timestamp column of the source.
 	Column string `json:"column"`
@@ -332,7 +333,31 @@ type EventTime struct {
 	// watermark stops waiting for it. Defaults to 30s.
 	// +optional
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
+	// lateRecords is what happens to a record that arrives behind the
+	// watermark: Drop counts it (records.late), ErrorPolicy hands it to the
+	// error policy as an error of stage late (a dead letter, a skip or a
+	// stop).
+	// +kubebuilder:validation:Enum=Drop;ErrorPolicy
+	// +kubebuilder:default=Drop
+	// +optional
+	LateRecords LateRecords `json:"lateRecords,omitempty"`
+	// allowedLateness keeps a window's state this long past its end: a late
+	// record within it updates the window, which is written again with the
+	// update. Windowed aggregations only. Defaults to 0.
+	// +optional
+	AllowedLateness metav1.Duration `json:"allowedLateness,omitempty"`
 }
+
+// LateRecords is the handling of records behind the watermark.
+type LateRecords string
+
+// The handlings of late records.
+const (
+	// LateDrop drops and counts late records.
+	LateDrop LateRecords = "Drop"
+	// LateErrorPolicy hands late records to the error policy.
+	LateErrorPolicy LateRecords = "ErrorPolicy"
+)
 
 // Sink is where results, or dead-letter entries, are written. Exactly one connector
 // field is set.

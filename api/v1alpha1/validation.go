@@ -180,6 +180,14 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if et.IdleTimeout != nil && et.IdleTimeout.Duration < time.Millisecond {
 				ps.Add(f+".eventTime.idleTimeout", "must be at least 1ms")
 			}
+			switch et.LateRecords {
+			case "", LateDrop, LateErrorPolicy:
+			default:
+				ps.Add(f+".eventTime.lateRecords", "unknown handling %q (want Drop or ErrorPolicy)", et.LateRecords)
+			}
+			if et.AllowedLateness.Duration < 0 {
+				ps.Add(f+".eventTime.allowedLateness", "must not be negative")
+			}
 		}
 		if tb := src.Table; tb != nil {
 			if len(tb.Key) == 0 {

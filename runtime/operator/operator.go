@@ -127,6 +127,13 @@ func (p *Program) Aggregates() bool {
 	return false
 }
 
+// Windowed reports whether the plan aggregates tumbling or hopping windows,
+// which can stay open past their end for late records.
+func (p *Program) Windowed() bool {
+	a, ok := p.stateful.(*plan.Aggregate)
+	return ok && a.Window.Kind != plan.Session
+}
+
 // Join reports whether the plan joins two sources; its workers then pass
 // rows on unchanged.
 func (p *Program) Join() bool {

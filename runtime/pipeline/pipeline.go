@@ -101,6 +101,10 @@ type Pipeline struct {
 	outOfOrderness map[string]time.Duration
 	idleTimeout    time.Duration
 	eventTimes     map[string]int
+	// lateToPolicy hands late records to the error policy; allowedLateness
+	// keeps windows open past their end for late records.
+	lateToPolicy    bool
+	allowedLateness int64
 
 	pool      message.Pool
 	stats     stats
@@ -260,6 +264,8 @@ func (p *Pipeline) configure() {
 			if et.IdleTimeout != nil {
 				p.idleTimeout = et.IdleTimeout.Duration
 			}
+			p.lateToPolicy = p.lateToPolicy || et.LateRecords == v1alpha1.LateErrorPolicy
+			p.allowedLateness = max(p.allowedLateness, int64(et.AllowedLateness.Duration))
 		}
 	}
 }

@@ -72,6 +72,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for windowed queries and moving aggregates: their results commit when windows close, not with each transaction; use atLeastOnce")
 	}
 	for i, src := range spec.Sources {
+		if et := src.EventTime; et != nil && et.AllowedLateness.Duration > 0 && !prog.Windowed() {
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "applies to queries over TUMBLE or HOP windows only")
+		}
 		t := prog.EventTimeOf(src.Name)
 		if et := src.EventTime; t >= 0 && et != nil && et.Column != schemas[src.Name][t].Name {
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, schemas[src.Name][t].Name)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"context"
 	"math"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // DefaultIdleTimeout is how long a partition may send nothing before the
@@ -99,6 +101,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	s.next.Errors.Events = append(s.next.Errors.Events, b.Errors.Events...)
 	s.next.Errors.Records += b.Errors.Records
 	s.in.out = s.next
+	if s.p.lateToPolicy {
+		s.lateToPolicy(b)
+	}
 	late, absorbed := s.op.Process(b, s.raw, &s.marks, s.in)
 	s.marks.progress(b.Origin, b.MaxEventTime)
 	st := &s.p.stats
@@ -200,6 +205,29 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 	s.p.pool.Put(s.raw)
 	s.newBatches()
 	return out
+}
+
+// lateToPolicy takes the late rows out of b and makes each an error event of
+// stage late, for the error policy, instead of a count.
+func (s *statefulStage) lateToPolicy(b *message.Batch) {
+	t := -1
+	if b.Origin != nil {
+		t = s.p.eventTimes[b.Origin.Source]
+	}
+	if t < 0 {
+		return
+	}
+	watermark := s.marks.For(b.Origin) - s.p.allowedLateness
+	kept := 0
+	for i, row := range b.Rows {
+		if v := row[t]; !v.IsNull() && v.Nanos() < watermark {
+			s.in.Fail(b, i, "late", fmt.Errorf("event time %s is behind the watermark %s", v, value.TimestampValue(watermark)))
+			continue
+		}
+		b.Rows[kept], b.Offsets[kept] = row, b.Offsets[i]
+		kept++
+	}
+	b.Rows, b.Offsets = b.Rows[:kept], b.Offsets[:kept]
 }
 
 // tableLoader is a stateful operator that reads a table source to its end

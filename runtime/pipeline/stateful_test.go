@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -142,4 +143,36 @@ func (r originReader) Origin() *message.Origin { return r.o }
 func (originReader) Close() error              { return nil }
 func (originReader) Read(context.Context, *message.Batch, int, time.Duration, *message.ErrorBatch) error {
 	return io.EOF
+}
+
+// TestLateRecordsToErrorPolicy: with lateRecords: ErrorPolicy a record
+// behind the watermark becomes an error event of stage late, which the
+// DeadLetter policy writes, instead of a count; the others are aggregated.
+func TestLateRecordsToErrorPolicy(t *testing.T) {
+	path := writeFile(t, "late.json", `{"symbol":"A","ts":"2024-01-02T09:30:10Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:20Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:05Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:21Z"}
+`)
+	spec := fileSpec(path, v1alpha1.FormatJSON, "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end", v1alpha1.DeadLetter)
+	spec.Sources[0].Schema = []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "ts", Type: "timestamp"}}
+	spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", LateRecords: v1alpha1.LateErrorPolicy}
+	spec.Runtime = v1alpha1.RuntimeSpec{Mode: v1alpha1.Direct, BatchSize: 1}
+	sink, dlq := &collectSink{}, &memDeadLetter{}
+	p, err := runPipeline(t, spec, Options{Sink: sink, DeadLetter: dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Snapshot().Counts
+	if len(dlq.events) != 1 || dlq.events[0].Stage != "late" || !strings.Contains(dlq.events[0].Error, "behind the watermark") || dlq.events[0].Source.Offset != 3 {
+		t.Fatalf("dead letters %+v; want the record of line 3, stage late", dlq.events)
+	}
+	if c.DeadLettered != 1 || c.Late != 0 || c.Aggregated != 3 {
+		t.Errorf("counts %+v; want 1 dead-lettered, none counted late, 3 aggregated", c)
+	}
+	checkIdentity(t, c)
+	want := []string{"2024-01-02T09:30:10Z,1", "2024-01-02T09:30:20Z,2"}
+	if got := sink.Rows(); !slices.Equal(got, want) {
+		t.Errorf("results %q; want %q: the late record of 09:30:05 in no window", got, want)
+	}
 }

@@ -37,7 +37,7 @@ func (c Counts) InFlight() int64 {
 }
 
 // ErrorStages are the stages a record can fail in, as error events name them.
-var ErrorStages = [...]string{"decode", "filter", "project", "aggregate", "sink", "other"}
+var ErrorStages = [...]string{"decode", "filter", "project", "late", "aggregate", "join", "sink", "other"}
 
 const numErrorStages = len(ErrorStages)
 

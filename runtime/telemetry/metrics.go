@@ -29,7 +29,7 @@ var metricDefs = []struct {
 	{"sluice_records_total", "Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed, aggregated (into window groups), late (behind the watermark, dropped), revoked (in flight when their Kafka partition moved to another engine, which reads them again); and results (rows a windowed aggregation wrote, outside the balance).", []string{"outcome"}},
 	{"sluice_state_rows", "Groups of open windows, or rows held for moving aggregates, by the stateful stage.", nil},
 	{"sluice_watermark_seconds", "The stateful stage's event-time watermark, in seconds since the epoch.", nil},
-	{"sluice_record_errors_total", "Records that failed, by the stage they failed in: decode, filter, project, aggregate, sink, other.", []string{"stage"}},
+	{"sluice_record_errors_total", "Records that failed, by the stage they failed in: decode, filter, project, late, aggregate, join, sink, other.", []string{"stage"}},
 	{"sluice_sink_retries_total", "Sink writes retried after a failure.", nil},
 	{"sluice_batches_total", "Batches read from sources.", nil},
 	{"sluice_traced_records_total", "Records written within a sampled trace; over records out, the trace correlation.", nil},
