@@ -1,8 +1,10 @@
 package operator
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/sluice-dev/sluice/runtime/aggregate"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -14,6 +16,12 @@ import (
 // their event time, so that they can be taken in event-time order with all
 // their peers (rows of equal event time); then each goes through its key's
 // frames and out with the results appended.
+//
+// A key whose frames are all RANGE frames is forgotten once the watermark
+// is further past its newest row than the longest frame reaches: its next
+// row would find its frames empty. A ROWS frame keeps its last rows however
+// old they are, since the next row's frame holds them, so a key with one
+// stays: its state is up to n+1 rows (ROWS n PRECEDING) per key ever seen.
 type overAgg struct {
 	node  *plan.Over
 	time  int
@@ -24,6 +32,16 @@ type overAgg struct {
 	groups []frameGroup
 	byKey  map[string]*overKey
 	frames int // rows held in all frames
+
+	// rangeOnly says every frame group is a RANGE frame, so that quiet keys
+	// can be forgotten; reach is the longest RANGE extent.
+	rangeOnly bool
+	reach     int64
+	// The state of the last sweep for keys to forget: the watermark, the
+	// keys left, and the rows pushed since.
+	sweptAt   int64
+	sweptKeys int
+	pushed    int
 
 	// pending rows wait for the watermark; their values live in slab.
 	pending []pendingRow
@@ -45,6 +63,8 @@ type frameGroup struct {
 type overKey struct {
 	frames []*aggregate.Frame // per frame group
 	source owner
+	keys   []value.Value // the PARTITION BY values, for error messages
+	newest int64         // the event time of the newest row pushed
 }
 
 type pendingRow struct {
@@ -54,15 +74,29 @@ type pendingRow struct {
 	source owner
 }
 
+// runRow is a row of the run being emitted. The run's rows are the last
+// rows of the output, in order.
 type runRow struct {
-	key *overKey
-	row int // index of the output row: appending may move rows
+	key    *overKey
+	failed bool // a RANGE result failed: the row is to be removed
 }
+
+const (
+	// sweepEvery is the least progress of the watermark between two sweeps
+	// for quiet keys, so that the keys are not scanned at every batch.
+	sweepEvery = int64(time.Second)
+	// sweepRowsPerKey bounds the sweeps' cost to this many keys visited per
+	// row pushed: a backlog read at many event-time seconds per second would
+	// otherwise scan every key that often.
+	sweepRowsPerKey = 8
+	// minSweepKeys is the fewest keys for which growth alone calls a sweep.
+	minSweepKeys = 64
+)
 
 func newOverAgg(n *plan.Over) *overAgg {
 	o := &overAgg{
 		node: n, time: n.Time.Index, width: len(n.Input.Columns()), keys: newKeyEncoder(n.Partition),
-		byKey: map[string]*overKey{}, low: math.MaxInt64,
+		byKey: map[string]*overKey{}, low: math.MaxInt64, sweptAt: math.MinInt64, rangeOnly: true,
 	}
 	for i, c := range n.Calls {
 		j := slices.IndexFunc(o.groups, func(g frameGroup) bool { return g.spec == c.Frame })
@@ -78,6 +112,11 @@ func newOverAgg(n *plan.Over) *overAgg {
 		g := &o.groups[i]
 		g.args = make([]value.Value, len(g.calls))
 		g.res = make([]value.Value, len(g.calls))
+		if g.spec.Range {
+			o.reach = max(o.reach, g.spec.Preceding)
+		} else {
+			o.rangeOnly = false
+		}
 	}
 	return o
 }
@@ -106,11 +145,19 @@ func (o *overAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (
 }
 
 // Advance implements Stateful: the rows before the watermark go out in
-// event-time order.
+// event-time order. The rows it does not write, because their partition
+// moved or because they failed, are in its count: nothing else counts them.
 func (o *overAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
-	if o.low >= wm.For(nil) {
-		return 0
+	if o.low < wm.For(nil) {
+		dropped = o.release(wm, out, fail)
 	}
+	o.sweep(wm)
+	return dropped
+}
+
+// release emits the rows the watermark passed and returns the number it
+// dropped.
+func (o *overAgg) release(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	// The rows the watermark passed, of their partition, go first, in
 	// event-time order; the others keep waiting.
 	slices.SortFunc(o.pending, func(x, y pendingRow) int {
@@ -159,89 +206,172 @@ func (o *overAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (d
 // emitRun pushes rows of one event time through their keys' frames and
 // emits them. ROWS frames give each row its result as it is pushed; RANGE
 // frames include all peers, so their results are read after every row of
-// the run is pushed.
+// the run is pushed. A row whose result cannot be computed is not emitted:
+// it goes to fail, whose error event stands for it. dropped counts the rows
+// whose partition moved.
 func (o *overAgg) emitRun(rows []pendingRow, out *message.Batch, fail func(error)) (dropped int) {
 	o.run = o.run[:0]
+	base := len(out.Rows)
+	ts := rows[0].ts
 	for _, p := range rows {
 		if !p.source.current() {
 			dropped++ // its partition moved away; its new owner emits it
 			continue
 		}
-		in := value.Row(o.slab[p.off : p.off+o.width])
-		if err := o.keys.encode(in, 0); err != nil {
-			fail(err)
-			continue
+		if err := o.add(p, out); err != nil {
+			fail(err) // the stage counts the row with its error event
 		}
-		k := o.byKey[string(o.keys.buf)]
-		if k != nil && !k.source.current() {
-			// The frames hold rows of a partition that moved away and came
-			// back: its rows are being read again from the committed offset.
-			for _, f := range k.frames {
-				o.frames -= f.Len()
-			}
-			k = nil
-		}
-		if k == nil {
-			k = &overKey{source: p.source}
-			for _, g := range o.groups {
-				k.frames = append(k.frames, aggregate.NewFrame(g.spec, g.funcs))
-			}
-			o.byKey[string(o.keys.buf)] = k
-		}
-		row := out.Append(0)
-		copy(row, in)
-		ok := true
-		for gi := range o.groups {
-			g := &o.groups[gi]
-			for j, ci := range g.calls {
-				g.args[j] = value.IntValue(1) // count(*)
-				if arg := o.node.Calls[ci].Arg; arg != nil {
-					v, err := arg.Eval(in)
-					if err != nil {
-						fail(err)
-						ok = false
-						break
-					}
-					g.args[j] = v
-				}
-			}
-			if !ok {
-				break
-			}
-			f := k.frames[gi]
-			before := f.Len()
-			if err := f.Push(p.ts, g.args); err != nil {
-				fail(err)
-				ok = false
-				break
-			}
-			o.frames += f.Len() - before
-			if !g.spec.Range {
-				if err := o.results(g, f, row); err != nil {
-					fail(err)
-					ok = false
-					break
-				}
-			}
-		}
-		if !ok {
-			out.Truncate()
-			continue
-		}
-		o.run = append(o.run, runRow{key: k, row: len(out.Rows) - 1})
 	}
+	failed := false
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		if !g.spec.Range {
 			continue
 		}
-		for _, r := range o.run {
-			if err := o.results(g, r.key.frames[gi], out.Rows[r.row]); err != nil {
-				fail(err)
+		for i := range o.run {
+			r := &o.run[i]
+			if r.failed {
+				continue
+			}
+			if err := o.results(g, r.key.frames[gi], out.Rows[base+i]); err != nil {
+				fail(rowError(ts, r.key, err))
+				r.failed, failed = true, true
 			}
 		}
 	}
+	if failed {
+		// Close the gaps the failed rows leave. Failures are rare, so they
+		// pay for the copying rather than every run for a second pass.
+		n := base
+		for i, r := range o.run {
+			if !r.failed {
+				copy(out.Rows[n], out.Rows[base+i])
+				n++
+			}
+		}
+		for len(out.Rows) > n {
+			out.Truncate()
+		}
+	}
 	return dropped
+}
+
+// add pushes the pending row p through its key's frames and appends it to
+// out, and to o.run, with the results of its ROWS frames; those of its RANGE
+// frames wait for the rest of the run. A row that fails is not appended.
+func (o *overAgg) add(p pendingRow, out *message.Batch) error {
+	in := value.Row(o.slab[p.off : p.off+o.width])
+	if err := o.keys.encode(in, 0); err != nil {
+		return rowError(p.ts, nil, err)
+	}
+	k := o.key(p.source)
+	// Every argument is evaluated before any is pushed, so that one that
+	// fails leaves all of the key's frames as they were.
+	for gi := range o.groups {
+		g := &o.groups[gi]
+		for j, ci := range g.calls {
+			g.args[j] = value.IntValue(1) // count(*)
+			if arg := o.node.Calls[ci].Arg; arg != nil {
+				v, err := arg.Eval(in)
+				if err != nil {
+					return rowError(p.ts, k, err)
+				}
+				g.args[j] = v
+			}
+		}
+	}
+	o.pushed++
+	// Set before pushing: a push that fails leaves the newest row as it
+	// was, and keeping the key longer than needed is harmless.
+	k.newest = max(k.newest, p.ts)
+	row := out.Append(0)
+	copy(row, in)
+	for gi := range o.groups {
+		g := &o.groups[gi]
+		f := k.frames[gi]
+		before := f.Len()
+		err := f.Push(p.ts, g.args)
+		o.frames += f.Len() - before
+		if err == nil && !g.spec.Range {
+			err = o.results(g, f, row)
+		}
+		if err != nil {
+			out.Truncate()
+			return rowError(p.ts, k, err)
+		}
+	}
+	o.run = append(o.run, runRow{key: k})
+	return nil
+}
+
+// key returns the state of the key in o.keys, made anew if there is none or
+// if it was built from a partition that has since moved.
+func (o *overAgg) key(src owner) *overKey {
+	k := o.byKey[string(o.keys.buf)]
+	if k != nil && !k.source.current() {
+		// The frames hold rows of a partition that moved away and came
+		// back: its rows are being read again from the committed offset.
+		o.forget(k)
+		k = nil
+	}
+	if k == nil {
+		k = &overKey{source: src, keys: ownValues(o.keys.vals), newest: math.MinInt64}
+		for _, g := range o.groups {
+			k.frames = append(k.frames, aggregate.NewFrame(g.spec, g.funcs))
+		}
+		o.byKey[string(o.keys.buf)] = k
+	}
+	return k
+}
+
+// forget takes the rows of k's frames out of the state size; the caller
+// removes or replaces k in byKey.
+func (o *overAgg) forget(k *overKey) {
+	for _, f := range k.frames {
+		o.frames -= f.Len()
+	}
+}
+
+// sweep forgets the keys no later row can find anything in: those of
+// partitions that moved, and, if every frame is a RANGE frame, those whose
+// newest row is further behind the watermark than the longest frame
+// reaches. Scanning every key costs, so it runs once the watermark has
+// moved by sweepEvery and enough rows have been pushed to pay for it, or
+// when the keys have doubled since the last sweep.
+func (o *overAgg) sweep(wm Watermark) {
+	w := wm.For(nil)
+	moved := w > o.sweptAt && uint64(w)-uint64(o.sweptAt) >= uint64(sweepEvery)
+	paid := o.pushed*sweepRowsPerKey >= len(o.byKey)
+	grown := len(o.byKey) >= max(2*o.sweptKeys, minSweepKeys)
+	if !(moved && paid) && !grown {
+		return
+	}
+	for s, k := range o.byKey {
+		if k.source.current() {
+			if !o.rangeOnly {
+				continue
+			}
+			// A later row is one waiting now, at o.low or after, or one yet
+			// to come, at its partition's watermark or after.
+			next := min(wm.For(k.source.origin), o.low)
+			if next <= k.newest || uint64(next)-uint64(k.newest) <= uint64(o.reach) {
+				continue
+			}
+		}
+		o.forget(k)
+		delete(o.byKey, s)
+	}
+	o.sweptAt, o.sweptKeys, o.pushed = w, len(o.byKey), 0
+}
+
+// rowError says which row failed: its event time and, if known, its key.
+// The error event of an OVER row has no payload to tell, since the row is
+// not written.
+func rowError(ts int64, k *overKey, err error) error {
+	if k == nil || len(k.keys) == 0 {
+		return fmt.Errorf("OVER row at %s: %w", value.TimestampValue(ts), err)
+	}
+	return fmt.Errorf("OVER row at %s key %v: %w", value.TimestampValue(ts), k.keys, err)
 }
 
 // results writes a frame's aggregates into their columns of row.

@@ -23,11 +23,20 @@ type Stateful interface {
 	// Process absorbs the rows of in, given the current watermark. Rows it
 	// emits at once (EMIT CHANGES) are appended to out. It returns the late
 	// rows it dropped and the rows it absorbed; rows that fail go to fail.
+	// A row of out that cannot be computed (an overflowing sum) is left out
+	// and its error passed to the fail of the next Advance, which the
+	// caller makes before it sends out on.
 	Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int)
 	// Advance emits to out what the watermark completes and drops the state
 	// that no later row can change. A result that cannot be computed (an
-	// overflowing sum) is passed to fail instead. It returns the rows it
-	// dropped, unemitted, because their partition moved to another engine.
+	// overflowing sum) is passed to fail instead.
+	//
+	// It returns the number of absorbed rows that it dropped, unemitted,
+	// because their partition moved to another engine, which reads them
+	// again. A row of a moving aggregate whose result failed is not among
+	// them: its error, passed to fail, stands for it. A windowed
+	// aggregation returns 0: its rows count as aggregated when absorbed,
+	// whether or not their group's row can be written.
 	Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int)
 	// Low is the earliest event time of a row whose result is still to come:
 	// a source position may be acknowledged once every row before it has an

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -31,6 +32,10 @@ type windowAgg struct {
 	starts  []int64
 	groups  int
 	dirty   []*group // EMIT CHANGES: groups changed by the current batch
+	// errs are the EMIT CHANGES rows Process could not compute. Process
+	// reports failures of input rows only; these go to the next Advance's
+	// fail, like the rows that fail when their window closes.
+	errs []error
 	// Closed windows and their groups are reused, and key strings interned,
 	// so that steady state allocates nothing per group either.
 	freeWindows []*window
@@ -38,8 +43,11 @@ type windowAgg struct {
 	interned    map[string]string
 	peak        int // most groups held since the interned strings were last cleared
 
-	// Session windows by key.
+	// Session windows by key; keySeq numbers the keys as they appear, and
+	// closing collects the sessions that close at one watermark.
 	sessions map[string]*sessionKey
+	keySeq   uint64
+	closing  []closingSession
 	held     int // rows held in sessions
 }
 
@@ -62,6 +70,13 @@ type sessionKey struct {
 	source   owner
 	keys     []value.Value
 	sessions []*session // by start
+	seq      uint64     // the order of the key's first row
+}
+
+// closingSession is a session the watermark closed, with its key.
+type closingSession struct {
+	key *sessionKey
+	s   *session
 }
 
 type session struct {
@@ -136,8 +151,11 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	if a.node.EmitChanges {
 		for _, g := range a.dirty {
 			g.dirty = false
-			if g.source.current() {
-				a.emit(out, g, nil)
+			if !g.source.current() {
+				continue
+			}
+			if err := a.emit(out, g); err != nil {
+				a.errs = append(a.errs, err)
 			}
 		}
 		a.dirty = a.dirty[:0]
@@ -271,7 +289,8 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 		sk = nil
 	}
 	if sk == nil {
-		sk = &sessionKey{keys: ownValues(a.keys.vals), source: src}
+		sk = &sessionKey{keys: ownValues(a.keys.vals), source: src, seq: a.keySeq}
+		a.keySeq++
 		a.sessions[string(a.keys.buf)] = sk
 	}
 	merged := &session{start: ts, end: ts + gap}
@@ -291,8 +310,14 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 	sk.sessions = slices.Insert(kept, i, merged)
 }
 
-// Advance implements Stateful.
+// Advance implements Stateful. It drops no rows uncounted: every row it
+// absorbed was counted then.
 func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	for _, err := range a.errs {
+		fail(err)
+	}
+	clear(a.errs)
+	a.errs = a.errs[:0]
 	if a.node.Window.Kind == plan.Session {
 		a.closeSessions(wm, out, fail)
 		return 0
@@ -318,7 +343,9 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 				waiting = append(waiting, g)
 				continue
 			case !a.node.EmitChanges:
-				a.emit(out, g, fail)
+				if err := a.emit(out, g); err != nil {
+					fail(err)
+				}
 			}
 			delete(win.groups, g.key)
 			a.recycle(g)
@@ -336,27 +363,29 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	return 0
 }
 
-// emit appends a group's row: window bounds, keys, aggregates.
-func (a *windowAgg) emit(out *message.Batch, g *group, fail func(error)) {
+// emit appends a group's row: window bounds, keys, aggregates. If an
+// aggregate cannot be computed, it appends nothing and returns the error.
+func (a *windowAgg) emit(out *message.Batch, g *group) error {
 	row := out.Append(0)
 	row[0], row[1] = value.TimestampValue(g.w.start), value.TimestampValue(g.w.end)
 	copy(row[2:], g.keys)
 	for i := range a.funcs {
 		v, err := a.funcs[i].Result(&g.states[i])
 		if err != nil {
+			err = fmt.Errorf("window %s–%s key %v: %s: %w", row[0], row[1], g.keys, a.node.Aggs[i], err)
 			out.Truncate()
-			if fail != nil {
-				fail(fmt.Errorf("window %s–%s key %v: %s: %w", row[0], row[1], g.keys, a.node.Aggs[i], err))
-			}
-			return
+			return err
 		}
 		row[2+len(g.keys)+i] = v
 	}
+	return nil
 }
 
-// closeSessions emits and drops the sessions the watermark ends.
+// closeSessions emits and drops the sessions the watermark ends. They come
+// out in the order of their start, and sessions that start together in the
+// order their keys appeared, so that the output does not depend on the
+// order of a map.
 func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(error)) {
-	states := make([]aggregate.State, len(a.funcs))
 	for key, sk := range a.sessions {
 		if !sk.source.current() {
 			for _, s := range sk.sessions {
@@ -371,32 +400,52 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 			if s.end > watermark {
 				break
 			}
-			n++
-			// Rows in event-time order; equal times keep their arrival order,
-			// which FIRST_VALUE and LAST_VALUE depend on.
-			slices.SortStableFunc(s.rows, func(x, y sessionRow) int { return cmpInt64(x.ts, y.ts) })
-			clear(states)
-			var err error
-			for _, r := range s.rows {
-				for i := range a.funcs {
-					if e := a.funcs[i].Add(&states[i], r.args[i], r.ts); e != nil && err == nil {
-						err = e
-					}
-				}
-			}
+			a.closing = append(a.closing, closingSession{key: sk, s: s})
 			a.held -= len(s.rows)
-			g := &group{w: &window{start: s.start, end: s.end}, keys: sk.keys, states: states}
-			if err != nil {
-				fail(fmt.Errorf("session %s key %v: %w", value.TimestampValue(s.start), sk.keys, err))
-				continue
-			}
-			a.emit(out, g, fail)
+			n++
 		}
+		clear(sk.sessions[:n])
 		sk.sessions = sk.sessions[n:]
 		if len(sk.sessions) == 0 {
 			delete(a.sessions, key)
 		}
 	}
+	if len(a.closing) == 0 {
+		return
+	}
+	slices.SortFunc(a.closing, func(x, y closingSession) int {
+		if c := cmpInt64(x.s.start, y.s.start); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.key.seq, y.key.seq)
+	})
+	states := make([]aggregate.State, len(a.funcs))
+	for _, c := range a.closing {
+		s, sk := c.s, c.key
+		// Rows in event-time order; equal times keep their arrival order,
+		// which FIRST_VALUE and LAST_VALUE depend on.
+		slices.SortStableFunc(s.rows, func(x, y sessionRow) int { return cmpInt64(x.ts, y.ts) })
+		clear(states)
+		var err error
+		for _, r := range s.rows {
+			for i := range a.funcs {
+				if e := a.funcs[i].Add(&states[i], r.args[i], r.ts); e != nil && err == nil {
+					err = e
+				}
+			}
+		}
+		if err == nil {
+			g := &group{w: &window{start: s.start, end: s.end}, keys: sk.keys, states: states}
+			err = a.emit(out, g)
+		} else {
+			err = fmt.Errorf("session %s key %v: %w", value.TimestampValue(s.start), sk.keys, err)
+		}
+		if err != nil {
+			fail(err)
+		}
+	}
+	clear(a.closing)
+	a.closing = a.closing[:0]
 }
 
 func cmpInt64(x, y int64) int {

@@ -247,6 +247,11 @@ func (s *statefulStage) ended(o *message.Origin) {
 
 // fail turns a result the operator could not compute into an error event.
 func (s *statefulStage) fail(err error) {
+	if !s.p.prog.Aggregates() {
+		// A moving aggregate's failure is one input row, dropped; the
+		// error policy accounts for it. A window's result is not a record.
+		s.next.Errors.Records++
+	}
 	s.next.Errors.Events = append(s.next.Errors.Events, message.ErrorEvent{
 		CorrelationID: s.next.CorrelationID, Stage: "aggregate", Error: err.Error(),
 		Source: message.Coordinates{Source: s.p.prog.Source, Offset: -1},

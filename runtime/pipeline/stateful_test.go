@@ -176,3 +176,28 @@ func TestLateRecordsToErrorPolicy(t *testing.T) {
 		t.Errorf("results %q; want %q: the late record of 09:30:05 in no window", got, want)
 	}
 }
+
+// TestOverFailureAccounted: a moving aggregate that overflows drops its row
+// as an error event of stage aggregate, which the error policy accounts for
+// like any failed record.
+func TestOverFailureAccounted(t *testing.T) {
+	path := writeFile(t, "over.json", `{"symbol":"A","quantity":9223372036854775807,"ts":"2024-01-02T09:30:00Z"}
+{"symbol":"A","quantity":1,"ts":"2024-01-02T09:30:01Z"}
+{"symbol":"A","quantity":2,"ts":"2024-01-02T09:30:02Z"}
+`)
+	spec := fileSpec(path, v1alpha1.FormatJSON, "SELECT symbol, sum(quantity) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s FROM trades", v1alpha1.Skip)
+	spec.Sources[0].Schema = []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "quantity", Type: "int"}, {Name: "ts", Type: "timestamp"}}
+	sink := &collectSink{}
+	p, err := runPipeline(t, spec, Options{Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Snapshot().Counts
+	if want := []string{"A,9223372036854775807", "A,3"}; !slices.Equal(sink.Rows(), want) {
+		t.Errorf("rows %q; want %q", sink.Rows(), want)
+	}
+	if c.Out != 2 || c.Skipped != 1 || c.Revoked != 0 {
+		t.Errorf("counts %+v; want 2 out and the overflowing row skipped", c)
+	}
+	checkIdentity(t, c)
+}

@@ -1,0 +1,387 @@
+package operator
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/aggregate"
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// The test input: rows of (ts timestamp, sym string, v int).
+var (
+	testScan = &plan.Scan{Source: "trades", Cols: []plan.Column{
+		{Name: "ts", Type: value.Timestamp}, {Name: "sym", Type: value.String}, {Name: "v", Type: value.Int},
+	}}
+	colTS  = &expr.Column{Index: 0, Name: "ts", T: value.Timestamp}
+	colSym = &expr.Column{Index: 1, Name: "sym", T: value.String}
+	colV   = &expr.Column{Index: 2, Name: "v", T: value.Int}
+)
+
+type testRow struct {
+	ts  time.Duration // since the epoch
+	sym string
+	v   int64
+}
+
+func batchOf(rows ...testRow) *message.Batch {
+	b := new(message.Batch)
+	b.Reset(len(testScan.Cols))
+	for i, r := range rows {
+		row := b.Append(int64(i))
+		row[0] = value.TimestampValue(int64(r.ts))
+		row[1] = value.StringValue(r.sym)
+		row[2] = value.IntValue(r.v)
+	}
+	return b
+}
+
+// fixedMark is a watermark that is the same for every partition.
+type fixedMark int64
+
+func (w fixedMark) For(*message.Origin) int64 { return int64(w) }
+
+// failures collects the input rows that fail.
+type failures []error
+
+func (f *failures) Fail(_ *message.Batch, _ int, _ string, err error) { *f = append(*f, err) }
+
+// errorList collects the errors Advance reports.
+type errorList []error
+
+func (l *errorList) add(err error) { *l = append(*l, err) }
+
+func sumOf(t *testing.T) aggregate.Func {
+	t.Helper()
+	f, err := aggregate.New(aggregate.Sum, value.Int)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func newOverSum(t *testing.T, frames ...aggregate.FrameSpec) *overAgg {
+	t.Helper()
+	n := &plan.Over{Input: testScan, Time: colTS, Partition: []expr.Expr{colSym}}
+	for _, f := range frames {
+		n.Calls = append(n.Calls, plan.OverCall{Func: sumOf(t), Arg: colV, Frame: f})
+	}
+	return newOverAgg(n)
+}
+
+// overStep processes rows and advances to wm, checking that every absorbed
+// row is written, or failed with an error that stands for it. No row is
+// late, and no partition moves: the rows of the tests come no earlier than
+// the last watermark, from one partition.
+func overStep(t *testing.T, o *overAgg, wm time.Duration, rows ...testRow) (out *message.Batch, errs errorList) {
+	t.Helper()
+	out = new(message.Batch)
+	out.Reset(len(testScan.Cols) + len(o.node.Calls))
+	var fail failures
+	pending := len(o.pending)
+	late, absorbed := o.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+	if late != 0 || len(fail) != 0 {
+		t.Fatalf("late %d, failed %v", late, fail)
+	}
+	dropped := o.Advance(fixedMark(wm), out, errs.add)
+	if left := len(o.pending); pending+absorbed != out.Len()+len(errs)+left {
+		t.Errorf("%d rows waited and %d came, but %d were written, %d failed and %d wait", pending, absorbed, out.Len(), len(errs), left)
+	}
+	if dropped != 0 {
+		t.Errorf("dropped %d rows; want 0, no partition moved", dropped)
+	}
+	return out, errs
+}
+
+// TestOverForgetsQuietKeys: a key whose frames are all RANGE frames is
+// forgotten once the watermark has passed its newest row by more than the
+// frame, and a row that comes for it later gets the result it would have
+// got anyway.
+func TestOverForgetsQuietKeys(t *testing.T) {
+	o := newOverSum(t, aggregate.FrameSpec{Range: true, Preceding: int64(10 * time.Second)})
+	s := time.Second
+	overStep(t, o, 3*s, testRow{0, "A", 1}, testRow{s, "A", 2}, testRow{2 * s, "A", 3}, testRow{0, "B", 4})
+	if got := o.Size(); got != 4 {
+		t.Fatalf("Size = %d after 4 rows, want 4", got)
+	}
+	// B's row at 20 s pushes its row at 0 out; A is quiet, 19 s past its
+	// newest row.
+	overStep(t, o, 21*s, testRow{20 * s, "B", 5}, testRow{21 * s, "B", 6})
+	if _, ok := o.byKey[keyOf(t, o, "A")]; ok {
+		t.Error("quiet key A is still held")
+	}
+	if got := o.Size(); got != 2 { // B's row at 20 s and its waiting row at 21 s
+		t.Errorf("Size = %d, want 2", got)
+	}
+	out, _ := overStep(t, o, 26*s, testRow{25 * s, "A", 7})
+	want := [][3]int64{{int64(21 * s), 5 + 6, 0}, {int64(25 * s), 7, 0}}
+	if got := sums(out); !equalSums(got, want) {
+		t.Errorf("results %v, want %v", got, want)
+	}
+}
+
+// TestOverKeepsRowsFrames: a key with a ROWS frame keeps its last rows
+// however old, since its next row's frame holds them.
+func TestOverKeepsRowsFrames(t *testing.T) {
+	o := newOverSum(t, aggregate.FrameSpec{Preceding: 1}, aggregate.FrameSpec{Range: true, Preceding: int64(time.Second)})
+	h := time.Hour
+	overStep(t, o, h, testRow{0, "A", 1}, testRow{1, "A", 2})
+	overStep(t, o, 3*h, testRow{2 * h, "B", 1})
+	if _, ok := o.byKey[keyOf(t, o, "A")]; !ok {
+		t.Fatal("key A with a ROWS frame was forgotten")
+	}
+	out, _ := overStep(t, o, 5*h, testRow{4 * h, "A", 10})
+	// ROWS 1 PRECEDING: 2 + 10; RANGE 1 s: 10.
+	if got, want := sums(out), [][3]int64{{int64(4 * h), 12, 10}}; !equalSums(got, want) {
+		t.Errorf("results %v, want %v", got, want)
+	}
+}
+
+// TestOverQuietKeysRandom checks moving sums against a recomputation over a
+// stream whose keys come and go, with the watermark moving in steps that
+// make the operator forget keys as it goes.
+func TestOverQuietKeysRandom(t *testing.T) {
+	const reach = 3 * time.Second
+	r := rand.New(rand.NewPCG(1, 2))
+	o := newOverSum(t, aggregate.FrameSpec{Range: true, Preceding: int64(reach)},
+		aggregate.FrameSpec{Range: true, Preceding: int64(reach / 3)})
+	var all []testRow
+	var got [][3]int64
+	var now time.Duration
+	peak, forgot := 0, false
+	for range 300 {
+		var batch []testRow
+		for range 1 + r.IntN(5) {
+			now += time.Duration(r.IntN(4)) * 250 * time.Millisecond
+			// Keys of a phase are active for a while, then go quiet.
+			sym := fmt.Sprintf("K%d", int(now/(10*time.Second))*3+r.IntN(3))
+			batch = append(batch, testRow{now, sym, r.Int64N(100)})
+		}
+		all = append(all, batch...)
+		out, errs := overStep(t, o, now, batch...)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		got = append(got, sums(out)...)
+		if len(o.byKey) < peak {
+			forgot = true
+		}
+		peak = max(peak, len(o.byKey))
+	}
+	if !forgot {
+		t.Error("no key was forgotten")
+	}
+	if len(o.byKey) > 6 {
+		t.Errorf("%d keys held at the end, want at most the last phase's and the one before", len(o.byKey))
+	}
+	// Rows before the last watermark were written, in event-time order.
+	var want [][3]int64
+	for _, x := range all {
+		if x.ts >= now {
+			continue
+		}
+		row := [3]int64{int64(x.ts), 0, 0}
+		for _, y := range all {
+			if y.sym == x.sym && y.ts <= x.ts && x.ts-y.ts <= reach {
+				row[1] += y.v
+				if x.ts-y.ts <= reach/3 {
+					row[2] += y.v
+				}
+			}
+		}
+		want = append(want, row)
+	}
+	if !equalSums(got, want) {
+		t.Errorf("%d results differ from a recomputation of %d", len(got), len(want))
+	}
+}
+
+// keyOf returns the byKey key of a symbol.
+func keyOf(t *testing.T, o *overAgg, sym string) string {
+	t.Helper()
+	if err := o.keys.encode(value.Row{{}, value.StringValue(sym), {}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	return string(o.keys.buf)
+}
+
+// sums returns the event time and up to two sums of each row of an OVER
+// output.
+func sums(out *message.Batch) [][3]int64 {
+	var s [][3]int64
+	for _, row := range out.Rows {
+		x := [3]int64{row[0].Nanos()}
+		for i, v := range row[3:] {
+			x[1+i] = v.Int()
+		}
+		s = append(s, x)
+	}
+	return s
+}
+
+// equalSums compares results as multisets per event time: rows of one event
+// time come in arrival order, which the recomputation does not keep.
+func equalSums(got, want [][3]int64) bool {
+	sort := func(s [][3]int64) [][3]int64 {
+		s = slices.Clone(s)
+		slices.SortFunc(s, func(x, y [3]int64) int { return slices.Compare(x[:], y[:]) })
+		return s
+	}
+	if len(got) != len(want) {
+		return false
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i][0] < got[i-1][0] {
+			return false // not in event-time order
+		}
+	}
+	return slices.Equal(sort(got), sort(want))
+}
+
+// TestOverOverflow: a result that overflows drops its row with an error, on
+// a ROWS frame and on a RANGE frame alike, and the rows of the same run
+// that did not fail are written in order.
+func TestOverOverflow(t *testing.T) {
+	s := time.Second
+	rows := []testRow{
+		{0, "A", math.MaxInt64}, {0, "B", 5},
+		{s, "A", 1}, {s, "B", 2}, {s, "A", 0},
+	}
+	for _, c := range []struct {
+		name  string
+		frame aggregate.FrameSpec
+		want  [][2]int64 // event time and sum, in order
+	}{
+		// Both of A's rows at 1 s see MaxInt64 + 1.
+		{"Range", aggregate.FrameSpec{Range: true, Preceding: int64(10 * s)}, [][2]int64{{0, math.MaxInt64}, {0, 5}, {int64(s), 7}}},
+		// A's first row at 1 s sees MaxInt64 + 1, its second 1 + 0.
+		{"Rows", aggregate.FrameSpec{Preceding: 1}, [][2]int64{{0, math.MaxInt64}, {0, 5}, {int64(s), 7}, {int64(s), 1}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := newOverSum(t, c.frame)
+			out, errs := overStep(t, o, 2*s, rows...)
+			var got [][2]int64
+			for _, row := range out.Rows {
+				if row[3].IsNull() {
+					t.Errorf("row %v written with a NULL result", row)
+				}
+				got = append(got, [2]int64{row[0].Nanos(), row[3].Int()})
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("rows %v, want %v", got, c.want)
+			}
+			if want := len(rows) - len(c.want); len(errs) != want {
+				t.Fatalf("errors %v, want %d", errs, want)
+			}
+			for _, err := range errs {
+				if !errors.Is(err, value.ErrOverflow) || !strings.Contains(err.Error(), "key [A]") {
+					t.Errorf("error %q, want an overflow of key A", err)
+				}
+			}
+		})
+	}
+}
+
+func newSessions(t *testing.T, gap time.Duration) *windowAgg {
+	t.Helper()
+	return newWindowAgg(&plan.Aggregate{
+		Input:  testScan,
+		Window: plan.Window{Kind: plan.Session, Time: colTS, Gap: int64(gap)},
+		Keys:   []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+	})
+}
+
+// TestSessionOrder: sessions closing together come out by start, then in
+// the order their keys first appeared, the same in every run.
+func TestSessionOrder(t *testing.T) {
+	s := time.Second
+	var rows []testRow
+	for i := range 40 {
+		sym := fmt.Sprintf("K%02d", (i*7)%40) // keys first appear out of name order
+		start := time.Duration(i%3) * s       // sessions of equal start
+		rows = append(rows, testRow{start, sym, 1}, testRow{start + s, sym, 1}, testRow{start + 10*s, sym, 1})
+	}
+	run := func() []string {
+		a := newSessions(t, 2*s)
+		out := new(message.Batch)
+		out.Reset(4)
+		var fail failures
+		if _, absorbed := a.Process(batchOf(rows...), out, fixedMark(0), &fail); absorbed != len(rows) || len(fail) > 0 {
+			t.Fatalf("absorbed %d of %d, failed %v", absorbed, len(rows), fail)
+		}
+		var errs errorList
+		a.Advance(fixedMark(time.Minute), out, errs.add)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var got []string
+		for _, row := range out.Rows {
+			got = append(got, fmt.Sprintf("%d %s", row[0].Nanos()/int64(s), row[2].Str()))
+		}
+		return got
+	}
+	first := run()
+	if len(first) != 80 {
+		t.Fatalf("%d sessions, want 80", len(first))
+	}
+	var want []string
+	for _, off := range []int{0, 1, 2, 10, 11, 12} {
+		for i := range 40 {
+			if i%3 == off%10 {
+				want = append(want, fmt.Sprintf("%d K%02d", off, (i*7)%40))
+			}
+		}
+	}
+	if !slices.Equal(first, want) {
+		t.Errorf("sessions in order\n%v\nwant\n%v", first, want)
+	}
+	for range 5 {
+		if again := run(); !slices.Equal(again, first) {
+			t.Fatalf("a second run wrote\n%v\nafter\n%v", again, first)
+		}
+	}
+}
+
+// TestEmitChangesOverflow: with EMIT CHANGES, a group whose current sum
+// overflows writes no row, and its error reaches the next Advance's fail.
+func TestEmitChangesOverflow(t *testing.T) {
+	a := newWindowAgg(&plan.Aggregate{
+		Input:  testScan,
+		Window: plan.Window{Kind: plan.Tumble, Time: colTS, Size: int64(time.Minute), Slide: int64(time.Minute)},
+		Keys:   []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs:        []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+		EmitChanges: true,
+	})
+	out := new(message.Batch)
+	out.Reset(4)
+	var fail failures
+	in := batchOf(testRow{0, "A", math.MaxInt64}, testRow{time.Second, "A", 1}, testRow{0, "B", 2})
+	if _, absorbed := a.Process(in, out, fixedMark(0), &fail); absorbed != 3 || len(fail) > 0 {
+		t.Fatalf("absorbed %d of 3, failed %v", absorbed, fail)
+	}
+	if out.Len() != 1 || out.Rows[0][2].Str() != "B" || out.Rows[0][3].Int() != 2 {
+		t.Errorf("rows %v, want B's only", out.Rows)
+	}
+	var errs errorList
+	if dropped := a.Advance(fixedMark(0), out, errs.add); dropped != 0 {
+		t.Errorf("Advance dropped %d rows, want 0: they were aggregated", dropped)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], value.ErrOverflow) || !strings.Contains(errs[0].Error(), "key [A]") {
+		t.Fatalf("errors %v, want one overflow of key A", errs)
+	}
+	errs = nil
+	a.Advance(fixedMark(0), out, errs.add)
+	if len(errs) != 0 {
+		t.Errorf("the error came again: %v", errs)
+	}
+}
