@@ -166,11 +166,23 @@ func (p *Program) EventTimeOf(source string) int {
 // StatefulWidth is the width of the stateful node's rows.
 func (p *Program) StatefulWidth() int { return len(p.stateful.Columns()) }
 
+// StatefulOptions configure a stateful operator.
+type StatefulOptions struct {
+	// AllowedLateness keeps tumbling and hopping windows open this long
+	// past their end (ns): late records update them, and they are written
+	// again.
+	AllowedLateness int64
+}
+
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
-func (p *Program) NewStateful() Stateful {
+func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
-		return newWindowAgg(n)
+		a := newWindowAgg(n)
+		if n.Window.Kind != plan.Session {
+			a.allowed = opts.AllowedLateness
+		}
+		return a
 	case *plan.Over:
 		return newOverAgg(n)
 	case *plan.Join:

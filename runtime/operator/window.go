@@ -20,12 +20,13 @@ import (
 // windows keep their rows, since sessions merge, and aggregate them when
 // they close.
 type windowAgg struct {
-	node  *plan.Aggregate
-	time  int
-	keys  *keyEncoder
-	args  []expr.Expr
-	funcs []aggregate.Func
-	argv  []value.Value
+	node    *plan.Aggregate
+	allowed int64 // allowed lateness, ns
+	time    int
+	keys    *keyEncoder
+	args    []expr.Expr
+	funcs   []aggregate.Func
+	argv    []value.Value
 
 	// Tumbling and hopping windows by start, and the starts in order.
 	windows map[int64]*window
@@ -64,6 +65,9 @@ type group struct {
 	keys   []value.Value
 	states []aggregate.State
 	dirty  bool
+	// fired says the group's row was written when its window closed;
+	// updated that a late record changed it since (allowed lateness).
+	fired, updated bool
 }
 
 type sessionKey struct {
@@ -122,7 +126,12 @@ func (a *windowAgg) evalArgs(row value.Row) error {
 func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	w := a.node.Window
 	src := ownerOf(in)
+	// Windows stay open for the allowed lateness past their end, so a row
+	// is late only that far behind the watermark.
 	watermark := wm.For(in.Origin)
+	if watermark > math.MinInt64+a.allowed {
+		watermark -= a.allowed
+	}
 	for i, row := range in.Rows {
 		ts, err := eventTime(row, a.time)
 		if err == nil {
@@ -183,7 +192,10 @@ func (a *windowAgg) addToWindows(ts int64, src owner) error {
 			// Built from records of a partition that has since moved away
 			// and come back: they are being read again.
 			clear(g.states)
-			g.source = src
+			g.source, g.fired, g.updated = src, false, false
+		}
+		if g != nil && g.fired {
+			g.updated = true // a late record within the allowed lateness
 		}
 		if g == nil {
 			g = a.newGroup(win)
@@ -251,7 +263,7 @@ func (a *windowAgg) intern(s string) string {
 // recycle keeps a closed group for reuse.
 func (a *windowAgg) recycle(g *group) {
 	clear(g.states)
-	g.w, g.dirty, g.key, g.source = nil, false, "", owner{}
+	g.w, g.dirty, g.key, g.source, g.fired, g.updated = nil, false, "", owner{}, false, false
 	a.freeGroups = append(a.freeGroups, g)
 	a.groups--
 }
@@ -332,19 +344,29 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 			break
 		}
 		// The groups of a partition that is replaying wait for its own
-		// watermark; the others close.
+		// watermark; the others are written, and dropped once the allowed
+		// lateness has passed too. A group a late record updated is
+		// written again.
 		waiting := win.order[:0]
 		for _, g := range win.order {
+			mark := wm.For(g.source.origin)
 			switch {
 			case !g.source.current():
 				// Its partition moved away: the new owner writes it. Its rows
 				// were counted as aggregated when they came.
-			case wm.For(g.source.origin) < win.end:
+			case mark < win.end:
 				waiting = append(waiting, g)
 				continue
-			case !a.node.EmitChanges:
-				if err := a.emit(out, g); err != nil {
-					fail(err)
+			default:
+				if !a.node.EmitChanges && (!g.fired || g.updated) {
+					if err := a.emit(out, g); err != nil {
+						fail(err)
+					}
+				}
+				g.fired, g.updated = true, false
+				if mark < win.end+a.allowed {
+					waiting = append(waiting, g)
+					continue
 				}
 			}
 			delete(win.groups, g.key)

@@ -55,7 +55,7 @@ type heldAck struct {
 type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
-	s := &statefulStage{p: p, op: p.prog.NewStateful(), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
+	s := &statefulStage{p: p, op: p.prog.NewStateful(operator.StatefulOptions{AllowedLateness: p.allowedLateness}), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
 	s.in = p.newWorker()
 	names := make([]string, p.prog.StatefulWidth())
 	for i, c := range p.prog.Root().Columns() {
@@ -217,7 +217,10 @@ func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	if t < 0 {
 		return
 	}
-	watermark := s.marks.For(b.Origin) - s.p.allowedLateness
+	watermark := s.marks.For(b.Origin)
+	if watermark > math.MinInt64+s.p.allowedLateness {
+		watermark -= s.p.allowedLateness
+	}
 	kept := 0
 	for i, row := range b.Rows {
 		if v := row[t]; !v.IsNull() && v.Nanos() < watermark {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -198,6 +200,36 @@ func TestOverFailureAccounted(t *testing.T) {
 	}
 	if c.Out != 2 || c.Skipped != 1 || c.Revoked != 0 {
 		t.Errorf("counts %+v; want 2 out and the overflowing row skipped", c)
+	}
+	checkIdentity(t, c)
+}
+
+// TestAllowedLateness: a window stays open for the allowed lateness past its
+// end; a late record within it updates the window, which is written again,
+// and a record later than that is late.
+func TestAllowedLateness(t *testing.T) {
+	path := writeFile(t, "lateness.json", `{"symbol":"A","ts":"2024-01-02T09:30:10Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:20Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:15Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:31Z"}
+{"symbol":"A","ts":"2024-01-02T09:30:12Z"}
+`)
+	spec := fileSpec(path, v1alpha1.FormatJSON, "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end", v1alpha1.FailFast)
+	spec.Sources[0].Schema = []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "ts", Type: "timestamp"}}
+	spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: 10 * time.Second}}
+	spec.Runtime = v1alpha1.RuntimeSpec{Mode: v1alpha1.Direct, BatchSize: 1}
+	sink := &collectSink{}
+	p, err := runPipeline(t, spec, Options{Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"2024-01-02T09:30:10Z,1", "2024-01-02T09:30:10Z,2", "2024-01-02T09:30:20Z,1", "2024-01-02T09:30:30Z,1"}
+	if got := sink.Rows(); !slices.Equal(got, want) {
+		t.Errorf("results %q; want %q: the window of 09:30:10 written, then updated by the record of 09:30:15", got, want)
+	}
+	c := p.Snapshot().Counts
+	if c.Late != 1 || c.Aggregated != 4 {
+		t.Errorf("counts %+v; want the record of 09:30:12 late (behind 09:30:31 less 10s), 4 aggregated", c)
 	}
 	checkIdentity(t, c)
 }
