@@ -23,6 +23,10 @@ package pipeline
 // decimal AVG and the standard deviations are computed in Go from exact
 // integer SUMs and COUNTs (the dec_avg and stddev_from functions registered
 // below).
+//
+// TestOracleJoins does the same for interval joins of trades with a second
+// stream, quotes, and for joins with a table; its watermark rule, for two
+// sources read in turn, is described above it.
 
 import (
 	"cmp"
@@ -497,8 +501,21 @@ type oracleCase struct {
 	// where mirrors the query's WHERE, if it has one: the late rows it drops
 	// are filtered, not late.
 	where func(trade) bool
-	// windowed says the query is a windowed GROUP BY, whose rows are results.
-	windowed bool
+	// results says the query's rows are results, not records: a windowed
+	// GROUP BY, or a join, whose inputs are all absorbed.
+	results bool
+	// inputs are the sources of a join, each with its records by lateness;
+	// nil for a query of trades alone, data's.
+	inputs []oracleInput
+	// skip, if set, says why the case is skipped: an engine bug it finds.
+	skip string
+}
+
+// oracleInput is one source of a join's spec, and how many of its records
+// are late and on time.
+type oracleInput struct {
+	source     v1alpha1.Source
+	late, kept int64
 }
 
 // oracleSpec is the spec of a query over a generated file: one partition,
@@ -521,6 +538,9 @@ func oracleSpec(path, query string) *v1alpha1.StreamQuerySpec {
 }
 
 func (c *oracleCase) run(t *testing.T) {
+	if c.skip != "" {
+		t.Skip(c.skip)
+	}
 	d := c.data
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -560,7 +580,14 @@ func (c *oracleCase) run(t *testing.T) {
 
 	// The engine's rows.
 	sink := &valueSink{}
-	p, err := runPipeline(t, oracleSpec(d.path, c.query), Options{Sink: sink})
+	spec := oracleSpec(d.path, c.query)
+	if c.inputs != nil {
+		spec.Sources = nil
+		for _, in := range c.inputs {
+			spec.Sources = append(spec.Sources, in.source)
+		}
+	}
+	p, err := runPipeline(t, spec, Options{Sink: sink})
 	if err != nil {
 		t.Fatalf("engine query:\n\t%s\nRun: %v", c.query, err)
 	}
@@ -581,6 +608,9 @@ func (c *oracleCase) run(t *testing.T) {
 	// Counts: the late rows are the test's, every record is accounted for.
 	var late, kept int64
 	for _, tr := range d.trades {
+		if c.inputs != nil {
+			break
+		}
 		if c.where != nil && !c.where(tr) {
 			continue
 		}
@@ -590,15 +620,19 @@ func (c *oracleCase) run(t *testing.T) {
 			kept++
 		}
 	}
+	for _, in := range c.inputs {
+		late += in.late
+		kept += in.kept
+	}
 	counts := p.Snapshot().Counts
 	checkIdentity(t, counts)
 	if counts.Late != late {
-		fail("counts %+v: %d late, want %d (the rows with ts < max(earlier ts) - %s that pass WHERE)", counts, counts.Late, late, oracleBound)
+		fail("counts %+v: %d late, want %d (the rows with ts < the watermark left by the rows before them, that pass WHERE)", counts, counts.Late, late)
 	}
-	if c.windowed && (counts.Aggregated != kept || counts.Results != int64(len(got))) {
+	if c.results && (counts.Aggregated != kept || counts.Results != int64(len(got))) {
 		fail("counts %+v: %d aggregated and %d results; want %d on-time rows aggregated and the %d rows written", counts, counts.Aggregated, counts.Results, kept, len(got))
 	}
-	if !c.windowed && counts.Out != kept {
+	if !c.results && counts.Out != kept {
 		fail("counts %+v: %d out, want one row per on-time row, %d", counts, counts.Out, kept)
 	}
 
@@ -767,7 +801,7 @@ func TestOracle(t *testing.T) {
 	cases := []oracleCase{
 		{
 			name: "Tumble1Minute/CountSumAvgMinMaxBySymbolHaving",
-			data: dense, windowed: true, key: 3,
+			data: dense, results: true, key: 3,
 			query: `SELECT window_start, window_end, symbol, count(*) AS n, count(price) AS priced, sum(price) AS total,
 				avg(price) AS avg_price, min(price) AS lo, max(price) AS hi
 				FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE)
@@ -779,7 +813,7 @@ func TestOracle(t *testing.T) {
 		},
 		{
 			name: "Tumble20Seconds/CountDistinctStddevFirstLastBySymbol",
-			data: dense, windowed: true, key: 3,
+			data: dense, results: true, key: 3,
 			query: `SELECT window_start, window_end, symbol, count(DISTINCT qty) AS sizes, stddev(qty) AS sd, stddev_pop(qty) AS sd_pop,
 				stddev_samp(price) AS sd_price, first_value(price) AS open, last_value(price) AS close
 				FROM TUMBLE(trades, ts, INTERVAL '20' SECOND)
@@ -793,7 +827,7 @@ func TestOracle(t *testing.T) {
 		},
 		{
 			name: "Tumble5Minutes/WhereAndSpreadExpression",
-			data: dense, windowed: true, key: 2,
+			data: dense, results: true, key: 2,
 			query: `SELECT window_start, symbol, max(price) - min(price) AS spread, count(*) AS n, sum(qty) AS volume
 				FROM TUMBLE(trades, ts, INTERVAL '5' MINUTE)
 				WHERE qty >= 3 AND symbol <> 'BRK.B'
@@ -806,7 +840,7 @@ func TestOracle(t *testing.T) {
 		},
 		{
 			name: "Hop1MinuteBy3Minutes/BySymbol",
-			data: dense, windowed: true, key: 3,
+			data: dense, results: true, key: 3,
 			query: `SELECT window_start, window_end, symbol, count(*) AS n, sum(qty) AS volume, avg(qty) AS avg_qty,
 				avg(price) AS avg_price, first_value(price) AS open, last_value(price) AS close
 				FROM HOP(trades, ts, INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)
@@ -820,7 +854,7 @@ func TestOracle(t *testing.T) {
 		},
 		{
 			name: "Hop1MinuteBy3Minutes/NoKey",
-			data: dense, windowed: true, key: 2,
+			data: dense, results: true, key: 2,
 			query: `SELECT window_start, window_end, count(*) AS n, count(DISTINCT symbol) AS symbols, sum(price) AS total,
 				min(ts) AS first_ts, max(ts) AS last_ts
 				FROM HOP(trades, ts, INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)
@@ -833,7 +867,7 @@ func TestOracle(t *testing.T) {
 		},
 		{
 			name: "Session20Seconds/BySymbol",
-			data: dense, windowed: true, key: 3,
+			data: dense, results: true, key: 3,
 			query: `SELECT window_start, window_end, symbol, count(*) AS n, sum(price) AS total, avg(price) AS avg_price,
 				first_value(price) AS open, last_value(price) AS close, max(qty) AS max_qty
 				FROM SESSION(trades, ts, INTERVAL '20' SECOND)
@@ -847,7 +881,7 @@ func TestOracle(t *testing.T) {
 		},
 		{
 			name: "Session2Seconds/NoKeyHaving",
-			data: dense, windowed: true, key: 2,
+			data: dense, results: true, key: 2,
 			query: `SELECT window_start, window_end, count(*) AS n, count(DISTINCT symbol) AS symbols, stddev_pop(qty) AS sd
 				FROM SESSION(trades, ts, INTERVAL '2' SECOND)
 				GROUP BY window_start, window_end HAVING count(*) > 1`,
@@ -944,5 +978,521 @@ func overCases(variant string, dense, long *oracleData) []oracleCase {
 				WINDOW w AS (ORDER BY ts RANGE BETWEEN 30000 PRECEDING AND CURRENT ROW)`,
 			types: []colType{cInt, cTS, cInt, cDec2, cDec2, cDec2, cDbl, cStr},
 		},
+	}
+}
+
+// The joins. A second generated stream, quotes, joins trades: interval
+// joins of the two, and joins of either with a table of symbols.
+//
+// The watermark rule of two sources in direct mode with batches of one row:
+// the readers take turns, one row of trades, then one of quotes, until a
+// file ends, and then the rest of the other (a file's end is seen on its
+// turn after its last row). After each row the watermark becomes
+// max(itself, min over the sources that have not ended of (the source's
+// max event time so far - the bound)), MinInt64 while a source that has
+// not ended has sent nothing. A row is late iff its event time is below the
+// watermark left by the rows before it; the other stream holds the
+// watermark back, so a row more than the bound behind its own stream can
+// be on time. Late rows join nothing; a pair of on-time rows is always
+// found, since a row stays in the join's state while an on-time row can
+// still match it. So the final output is the batch join of the on-time
+// rows: SQLite's join of t with qt, the on-time quotes.
+//
+// A table join has no event time: every row of the stream is joined, with
+// the table's latest row per key, and SQLite's table s holds that row.
+
+// quote is one generated row of quotes. Times are milliseconds since the
+// epoch, bids cents.
+type quote struct {
+	seq       int
+	id        int64
+	symbol    string
+	hasSymbol bool
+	cents     int64
+	hasBid    bool
+	ts        int64
+	late      bool
+}
+
+// joinTimes returns the n event times of one stream of a join: a clock of
+// one row a second less a lag that wanders between 0 and 4 s, so that the
+// streams drift apart and back within the bound; rows take the clock's time
+// or stay at the stream's newest (equal times); about 12% jump back 0 to
+// 5 s behind the stream's newest, on time; about 3% more than the bound
+// behind it, half of them less than 5 s more, which the other stream may
+// keep on time.
+func joinTimes(r *rand.Rand, n int) []int64 {
+	bound := oracleBound.Milliseconds()
+	out := make([]int64, n)
+	high, lag := oracleEpoch.UnixMilli(), int64(0)
+	for i := range out {
+		if r.IntN(10) == 0 {
+			lag = min(max(lag+500*(2*r.Int64N(2)-1), 0), 4000)
+		}
+		switch p := r.IntN(100); {
+		case i >= 20 && p < 3:
+			if r.IntN(2) == 0 {
+				out[i] = high - bound - 1 - r.Int64N(5_000)
+			} else {
+				out[i] = high - bound - 1 - r.Int64N(60_000)
+			}
+		case i >= 1 && p < 15:
+			out[i] = high - 250*r.Int64N(bound/250+1)
+		default:
+			high = max(high, oracleEpoch.UnixMilli()+int64(i)*1000-lag+250*r.Int64N(5))
+			out[i] = high
+		}
+	}
+	return out
+}
+
+// markLateInTurn applies the watermark rule of two sources read in turn to
+// their event times, and returns which rows are late.
+func markLateInTurn(a, b []int64) (lateA, lateB []bool) {
+	bound := oracleBound.Milliseconds()
+	ts := [2][]int64{a, b}
+	late := [2][]bool{make([]bool, len(a)), make([]bool, len(b))}
+	var next [2]int
+	var ended [2]bool
+	high := [2]int64{math.MinInt64, math.MinInt64}
+	wm := int64(math.MinInt64)
+	for !ended[0] || !ended[1] {
+		for s := range 2 {
+			if ended[s] {
+				continue
+			}
+			if next[s] == len(ts[s]) {
+				ended[s] = true // the watermark moves on with the next row
+				continue
+			}
+			t := ts[s][next[s]]
+			late[s][next[s]] = t < wm
+			high[s] = max(high[s], t)
+			next[s]++
+			low := int64(math.MaxInt64)
+			for o := range 2 {
+				if ended[o] {
+					continue
+				}
+				if high[o] == math.MinInt64 {
+					low = math.MinInt64
+				} else {
+					low = min(low, high[o]-bound)
+				}
+			}
+			wm = max(wm, low)
+		}
+	}
+	return late[0], late[1]
+}
+
+// quoteLines writes quotes as JSON lines, varying the encodings as
+// jsonLines does; NULL symbols and bids are missing or null.
+func quoteLines(quotes []quote, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, 0x0E7E))
+	var b strings.Builder
+	for _, q := range quotes {
+		fields := []string{`"qid":` + strconv.FormatInt(q.id, 10)}
+		switch {
+		case q.hasSymbol:
+			sym, _ := json.Marshal(q.symbol)
+			fields = append(fields, `"symbol":`+string(sym))
+		case r.IntN(2) == 0:
+			fields = append(fields, `"symbol":null`)
+		}
+		switch {
+		case q.hasBid:
+			p := formatCents(q.cents, r.IntN(4) == 0)
+			if r.IntN(10) == 0 {
+				p = `"` + p + `"`
+			}
+			fields = append(fields, `"bid":`+p)
+		case r.IntN(2) == 0:
+			fields = append(fields, `"bid":null`)
+		}
+		t := time.UnixMilli(q.ts).UTC()
+		switch r.IntN(20) {
+		case 0:
+			fields = append(fields, `"ts":`+strconv.FormatInt(q.ts, 10))
+		case 1:
+			fields = append(fields, `"ts":"`+t.In(time.FixedZone("", -5*3600)).Format(time.RFC3339Nano)+`"`)
+		default:
+			fields = append(fields, `"ts":"`+t.Format(time.RFC3339Nano)+`"`)
+		}
+		if r.IntN(4) == 0 {
+			slices.Reverse(fields)
+		}
+		b.WriteString("{" + strings.Join(fields, ",") + "}\n")
+	}
+	return b.String()
+}
+
+// symbolRow is a row of the symbols table; an empty symbol is NULL.
+type symbolRow struct {
+	symbol, name string
+	lot          int64
+	hasLot       bool
+}
+
+// oracleTable is the symbols table's file: the join streams' symbols
+// AMZN, NVDA, META and TSLA are not in it, MSFT comes twice (the second row
+// wins), and a row has a NULL symbol, which matches nothing.
+var oracleTable = []symbolRow{
+	{"AAPL", "Apple", 100, true},
+	{"MSFT", "Microsoft", 50, true},
+	{"GOOG", "Alphabet", 10, true},
+	{"BRK.B", "Berkshire Hathaway B", 1, true},
+	{`Q"T`, `Quote "T"`, 7, true},
+	{"", "no symbol", 3, true},
+	{"ÆØÅ", "Æøå ASA", 25, true},
+	{"XOM", "Exxon Mobil", 100, true},
+	{"JPM", "JPMorgan Chase", 20, true},
+	{"MSFT", "Microsoft Corp.", 75, true},
+	{"V", "Visa", 0, false},
+}
+
+// joinData is the data of the joins: trades in data.db's t, on-time rows
+// only for the interval joins (all rows for the table joins, whose data is
+// a second oracleData of the same trades), quotes in q with their late
+// flags and the view qt of the on-time ones, the table's latest rows in s.
+type joinData struct {
+	interval, table *oracleData
+	quotes          []quote
+	quotesPath      string
+	tablePath       string
+}
+
+func newJoinData(t *testing.T) *joinData {
+	t.Helper()
+	g := oracleGen{seed: 11, rows: 3000, symbols: 12, maxStep: 2}
+	trades := g.generate()
+	r := rand.New(rand.NewPCG(12, 0x10))
+	for i, ts := range joinTimes(r, len(trades)) {
+		trades[i].ts = ts
+	}
+	// More quotes than trades: after trades ends, quotes goes on alone.
+	quotes := make([]quote, 3300)
+	for i := range quotes {
+		q := &quotes[i]
+		q.seq, q.id = i, int64(50_000+i)
+		if r.IntN(100) >= 3 {
+			q.hasSymbol, q.symbol = true, oracleSymbols[r.IntN(g.symbols)]
+		}
+		if r.IntN(100) >= 5 {
+			q.hasBid, q.cents = true, 100+r.Int64N(50_000)
+		}
+	}
+	qts := joinTimes(r, len(quotes))
+	for i := range quotes {
+		quotes[i].ts = qts[i]
+	}
+	tts := make([]int64, len(trades))
+	for i, tr := range trades {
+		tts[i] = tr.ts
+	}
+	lateT, lateQ := markLateInTurn(tts, qts)
+	all := slices.Clone(trades)
+	for i := range trades {
+		trades[i].late, all[i].late = lateT[i], false
+	}
+	for i := range quotes {
+		quotes[i].late = lateQ[i]
+	}
+
+	jd := &joinData{quotes: quotes}
+	jd.interval = newOracleData(t, "join-trades", trades, g.seed)
+	jd.table = newOracleData(t, "join-trades-all", all, g.seed)
+	dir := t.TempDir()
+	jd.quotesPath = filepath.Join(dir, "quotes.jsonl")
+	if err := os.WriteFile(jd.quotesPath, []byte(quoteLines(quotes, 13)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var tb strings.Builder
+	for _, row := range oracleTable {
+		m := map[string]any{"name": row.name}
+		if row.symbol != "" {
+			m["symbol"] = row.symbol
+		}
+		if row.hasLot {
+			m["lot"] = row.lot
+		}
+		line, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb.Write(append(line, '\n'))
+	}
+	jd.tablePath = filepath.Join(dir, "symbols.jsonl")
+	if err := os.WriteFile(jd.tablePath, []byte(tb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*oracleData{jd.interval, jd.table} {
+		jd.load(t, d.db)
+	}
+	return jd
+}
+
+// load writes quotes and the table's latest rows to db.
+func (jd *joinData) load(t *testing.T, db *sql.DB) {
+	t.Helper()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("SQLite: %s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE q (seq INTEGER PRIMARY KEY, qid INTEGER NOT NULL, symbol TEXT, bid INTEGER, ts INTEGER NOT NULL, late INTEGER NOT NULL)`)
+	for _, q := range jd.quotes {
+		var sym, bid any
+		if q.hasSymbol {
+			sym = q.symbol
+		}
+		if q.hasBid {
+			bid = q.cents
+		}
+		exec(`INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)`, q.seq, q.id, sym, bid, q.ts, q.late)
+	}
+	exec(`CREATE INDEX q_symbol_ts ON q (symbol, ts)`)
+	exec(`CREATE VIEW qt AS SELECT * FROM q WHERE NOT late`)
+	exec(`CREATE TABLE s (symbol TEXT, name TEXT NOT NULL, lot INTEGER)`)
+	latest := map[string]symbolRow{}
+	var order []string
+	for _, row := range oracleTable {
+		if _, ok := latest[row.symbol]; !ok {
+			order = append(order, row.symbol)
+		}
+		latest[row.symbol] = row
+	}
+	for _, k := range order {
+		row := latest[k]
+		var sym, lot any
+		if row.symbol != "" {
+			sym = row.symbol
+		}
+		if row.hasLot {
+			lot = row.lot
+		}
+		exec(`INSERT INTO s VALUES (?, ?, ?)`, sym, row.name, lot)
+	}
+}
+
+// The sources of the joins' specs.
+func (jd *joinData) tradesInput(d *oracleData) oracleInput {
+	in := oracleInput{source: oracleSpec(d.path, "").Sources[0]}
+	for _, tr := range d.trades {
+		if tr.late {
+			in.late++
+		} else {
+			in.kept++
+		}
+	}
+	return in
+}
+
+func (jd *joinData) quotesInput(withLate bool) oracleInput {
+	in := oracleInput{source: v1alpha1.Source{
+		Name: "quotes", File: &v1alpha1.FileSource{Path: jd.quotesPath}, Format: v1alpha1.FormatJSON,
+		Schema: []v1alpha1.Column{
+			{Name: "qid", Type: "int"}, {Name: "symbol", Type: "string"}, {Name: "bid", Type: "decimal(10,2)"}, {Name: "ts", Type: "timestamp"},
+		},
+		EventTime: &v1alpha1.EventTime{Column: "ts", MaxOutOfOrderness: metav1.Duration{Duration: oracleBound}},
+	}}
+	for _, q := range jd.quotes {
+		if q.late && withLate {
+			in.late++
+		} else {
+			in.kept++
+		}
+	}
+	return in
+}
+
+func (jd *joinData) tableInput() oracleInput {
+	return oracleInput{
+		source: v1alpha1.Source{
+			Name: "symbols", File: &v1alpha1.FileSource{Path: jd.tablePath}, Format: v1alpha1.FormatJSON,
+			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "name", Type: "string"}, {Name: "lot", Type: "int"}},
+			Table:  &v1alpha1.TableSource{Key: []string{"symbol"}},
+		},
+		kept: int64(len(oracleTable)),
+	}
+}
+
+// TestOracleJoins compares interval joins of trades and quotes, and joins of
+// either with a table, with SQLite's joins of the on-time rows.
+func TestOracleJoins(t *testing.T) {
+	jd := newJoinData(t)
+	interval := jd.interval
+	intervalInputs := []oracleInput{jd.tradesInput(interval), jd.quotesInput(true)}
+
+	t.Run("TheStreamsHaveLateHeldBackAndNullRows", func(t *testing.T) {
+		bound := oracleBound.Milliseconds()
+		heldBack := 0
+		count := func(name string, ts []int64, late []bool, nulls int) {
+			var nLate, held, ooo int
+			high := int64(math.MinInt64)
+			for i, x := range ts {
+				switch {
+				case late[i]:
+					nLate++
+				case x < high-bound:
+					held++ // behind its own stream by more than the bound, on time
+				case x < high:
+					ooo++
+				}
+				high = max(high, x)
+			}
+			t.Logf("%s: %d rows over %s: %d late, %d on time only as the other stream held the watermark, %d out of order, %d NULL keys",
+				name, len(ts), time.Duration(high-ts[0])*time.Millisecond, nLate, held, ooo, nulls)
+			if nLate < 30 || held < 1 || ooo < 100 {
+				t.Errorf("%s: too few rows of a kind the oracle must cover", name)
+			}
+			heldBack += held
+		}
+		var tts, qts []int64
+		var tl, ql []bool
+		for _, tr := range interval.trades {
+			tts, tl = append(tts, tr.ts), append(tl, tr.late)
+		}
+		nullSymbols := 0
+		for _, q := range jd.quotes {
+			qts, ql = append(qts, q.ts), append(ql, q.late)
+			if !q.hasSymbol {
+				nullSymbols++
+			}
+		}
+		count("trades", tts, tl, 0)
+		count("quotes", qts, ql, nullSymbols)
+		if nullSymbols < 30 || heldBack < 10 {
+			t.Errorf("%d quotes with a NULL symbol, %d rows on time only as the other stream held the watermark; want 30 or more, 10 or more", nullSymbols, heldBack)
+		}
+	})
+
+	cases := []oracleCase{
+		{
+			name: "IntervalJoin5SecondsEitherWay/BySymbol",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.price - q.bid AS edge, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades t JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND`,
+			sqlite: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.price - q.bid, t.ts, q.ts
+				FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000`,
+			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cDec2, cTS, cTS},
+		},
+		{
+			// The quote's time first: q.ts ∈ [t.ts - 2 s, t.ts], the trade 0 to
+			// 2 s after the quote. The ON condition on prices and WHERE filter
+			// the pairs.
+			name: "IntervalJoin0To2SecondsAfter/ResidualOnAndWhere",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			skip: "engine bug: a join with both an ON condition other than keys and time bound, and a WHERE, fails to start: " +
+				"the planner puts the WHERE Filter over the ON Filter over the Join, and operator.Compile peels one Filter " +
+				`above a Join: New: spec.query: operator: cannot run plan node "Filter (trades.price > quotes.bid)" yet`,
+			query: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.qty, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades AS t JOIN quotes AS q
+				ON q.symbol = t.symbol AND q.ts BETWEEN t.ts - INTERVAL '2' SECOND AND t.ts AND t.price > q.bid
+				WHERE t.qty >= 3 AND q.symbol <> 'BRK.B'`,
+			sqlite: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.qty, t.ts, q.ts
+				FROM t JOIN qt AS q ON q.symbol = t.symbol AND t.ts BETWEEN q.ts AND q.ts + 2000 AND t.price > q.bid
+				WHERE t.qty >= 3 AND q.symbol <> 'BRK.B'`,
+			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cInt, cTS, cTS},
+		},
+		{
+			name: "IntervalJoin0To2SecondsAfter/ResidualOn",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, t.price, q.bid, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades t JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '2' SECOND AND t.price > q.bid`,
+			sqlite: `SELECT t.id, q.qid, t.price, q.bid, t.ts, q.ts
+				FROM t JOIN qt AS q ON q.symbol = t.symbol AND t.ts BETWEEN q.ts AND q.ts + 2000 AND t.price > q.bid`,
+			types: []colType{cInt, cInt, cDec2, cDec2, cTS, cTS},
+		},
+		{
+			name: "IntervalJoin0To2SecondsAfter/Where",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, t.qty, q.bid, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades t JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '2' SECOND
+				WHERE t.qty >= 3 AND q.symbol <> 'BRK.B'`,
+			sqlite: `SELECT t.id, q.qid, t.qty, q.bid, t.ts, q.ts
+				FROM t JOIN qt AS q ON q.symbol = t.symbol AND t.ts BETWEEN q.ts AND q.ts + 2000
+				WHERE t.qty >= 3 AND q.symbol <> 'BRK.B'`,
+			types: []colType{cInt, cInt, cInt, cDec2, cTS, cTS},
+		},
+		{
+			// Both bounds below the quote's time: Upper is negative.
+			name: "IntervalJoin3To1SecondsBefore/BySymbol",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades t JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '3' SECOND AND q.ts - INTERVAL '1' SECOND`,
+			sqlite: `SELECT t.id, q.qid, t.ts, q.ts
+				FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 3000 AND q.ts - 1000`,
+			types: []colType{cInt, cInt, cTS, cTS},
+		},
+	}
+
+	// The table joins: every stream row, none late.
+	table := jd.table
+	tradesTable := []oracleInput{jd.tradesInput(table), jd.tableInput()}
+	cases = append(cases,
+		oracleCase{
+			name: "TableJoin/Inner",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, t.symbol, t.price, s.name, s.lot, t.qty * s.lot AS shares, t.ts
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol`,
+			sqlite: `SELECT t.id, t.symbol, t.price, s.name, s.lot, t.qty * s.lot, t.ts
+				FROM t JOIN s ON t.symbol = s.symbol`,
+			types: []colType{cInt, cStr, cDec2, cStr, cInt, cInt, cTS},
+		},
+		oracleCase{
+			name: "TableJoin/Left",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, t.symbol, s.symbol AS listed, s.name, s.lot
+				FROM trades t LEFT JOIN symbols s ON s.symbol = t.symbol`,
+			sqlite: `SELECT t.id, t.symbol, s.symbol, s.name, s.lot
+				FROM t LEFT JOIN s ON s.symbol = t.symbol`,
+			types: []colType{cInt, cStr, cStr, cStr, cInt},
+		},
+		oracleCase{
+			// Quotes have NULL symbols: they match nothing, not even the
+			// table's NULL symbol.
+			name: "TableJoin/LeftNullKeys",
+			data: table, inputs: []oracleInput{jd.quotesInput(false), jd.tableInput()}, results: true, key: 1,
+			query: `SELECT q.qid, q.symbol, q.bid, s.name, s.lot
+				FROM quotes q LEFT JOIN symbols s ON q.symbol = s.symbol`,
+			sqlite: `SELECT q.qid, q.symbol, q.bid, s.name, s.lot
+				FROM q LEFT JOIN s ON q.symbol = s.symbol`,
+			types: []colType{cInt, cStr, cDec2, cStr, cInt},
+		},
+		oracleCase{
+			name: "TableJoin/InnerWhere",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, s.name, t.qty * s.lot AS shares
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol
+				WHERE t.qty * s.lot > 100`,
+			sqlite: `SELECT t.id, s.name, t.qty * s.lot
+				FROM t JOIN s ON t.symbol = s.symbol
+				WHERE t.qty * s.lot > 100`,
+			types: []colType{cInt, cStr, cInt},
+		},
+		oracleCase{
+			// An ON condition of a LEFT JOIN besides the key decides which
+			// table row matches, not which stream rows stay.
+			name: "TableJoin/LeftResidualOn",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			skip: "engine bug: runtime/sql/join.go makes an ON condition other than the keys a Filter over the join, also for LEFT JOIN: " +
+				"stream rows whose table row fails it, or that have no table row (NULL >= 20), are dropped instead of kept with NULL table columns, " +
+				"so trades LEFT JOIN symbols ON the key AND s.lot >= 20 writes 975 of the 3000 trades, where SQL (SQLite) keeps all 3000",
+			query: `SELECT t.id, t.symbol, s.name, s.lot
+				FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol AND s.lot >= 20`,
+			sqlite: `SELECT t.id, t.symbol, s.name, s.lot
+				FROM t LEFT JOIN s ON t.symbol = s.symbol AND s.lot >= 20`,
+			types: []colType{cInt, cStr, cStr, cInt},
+		},
+	)
+	for i := range cases {
+		c := &cases[i]
+		t.Run(c.name, c.run)
 	}
 }
