@@ -3,6 +3,7 @@ package operator
 import (
 	"math"
 
+	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -86,16 +87,23 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		if isLeft {
 			for _, r := range k.right {
 				if r.source.current() && ts >= r.ts-lower && ts <= r.ts+upper {
-					j.emit(out, row, r.row)
+					err = j.emit(out, row, r.row)
 				}
 			}
-			k.left = append(k.left, joinRow{ts: ts, row: ownRow(row), source: src})
 		} else {
 			for _, l := range k.left {
 				if l.source.current() && l.ts >= ts-lower && l.ts <= ts+upper {
-					j.emit(out, l.row, row)
+					err = j.emit(out, l.row, row)
 				}
 			}
+		}
+		if err != nil {
+			fail.Fail(in, i, "join", err)
+			continue
+		}
+		if isLeft {
+			k.left = append(k.left, joinRow{ts: ts, row: ownRow(row), source: src})
+		} else {
 			k.right = append(k.right, joinRow{ts: ts, row: ownRow(row), source: src})
 		}
 		j.held++
@@ -105,10 +113,28 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 	return late, absorbed
 }
 
-func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) {
+// emit writes a pair, if the rest of ON holds for it.
+func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) error {
 	row := out.Append(0)
 	copy(row, left)
 	copy(row[len(left):], right)
+	ok, err := holds(j.node.On, row)
+	if !ok {
+		out.Truncate()
+	}
+	return err
+}
+
+// holds reports whether a join's rest of ON is TRUE for a joined row.
+func holds(on expr.Expr, row value.Row) (bool, error) {
+	if on == nil {
+		return true, nil
+	}
+	v, err := on.Eval(row)
+	if err != nil {
+		return false, err
+	}
+	return v.Kind() == value.KindBool && v.Bool(), nil
 }
 
 // Advance implements Stateful: rows that no future row can match leave. A
@@ -242,6 +268,20 @@ func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
 	o := out.Append(0)
 	copy(o, row)
 	copy(o[len(row):], match)
+	if ok {
+		// The rest of ON decides the match: a LEFT JOIN keeps the row with
+		// NULLs where it fails.
+		pass, err := holds(t.node.On, o)
+		switch {
+		case err != nil:
+			out.Truncate()
+			return err
+		case !pass && t.node.Outer:
+			copy(o[len(row):], t.nulls)
+		case !pass:
+			out.Truncate()
+		}
+	}
 	return nil
 }
 

@@ -1385,9 +1385,6 @@ func TestOracleJoins(t *testing.T) {
 			// the pairs.
 			name: "IntervalJoin0To2SecondsAfter/ResidualOnAndWhere",
 			data: interval, inputs: intervalInputs, results: true, key: 2,
-			skip: "engine bug: a join with both an ON condition other than keys and time bound, and a WHERE, fails to start: " +
-				"the planner puts the WHERE Filter over the ON Filter over the Join, and operator.Compile peels one Filter " +
-				`above a Join: New: spec.query: operator: cannot run plan node "Filter (trades.price > quotes.bid)" yet`,
 			query: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.qty, t.ts AS trade_ts, q.ts AS quote_ts
 				FROM trades AS t JOIN quotes AS q
 				ON q.symbol = t.symbol AND q.ts BETWEEN t.ts - INTERVAL '2' SECOND AND t.ts AND t.price > q.bid
@@ -1481,9 +1478,6 @@ func TestOracleJoins(t *testing.T) {
 			// table row matches, not which stream rows stay.
 			name: "TableJoin/LeftResidualOn",
 			data: table, inputs: tradesTable, results: true, key: 1,
-			skip: "engine bug: runtime/sql/join.go makes an ON condition other than the keys a Filter over the join, also for LEFT JOIN: " +
-				"stream rows whose table row fails it, or that have no table row (NULL >= 20), are dropped instead of kept with NULL table columns, " +
-				"so trades LEFT JOIN symbols ON the key AND s.lot >= 20 writes 975 of the 3000 trades, where SQL (SQLite) keeps all 3000",
 			query: `SELECT t.id, t.symbol, s.name, s.lot
 				FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol AND s.lot >= 20`,
 			sqlite: `SELECT t.id, t.symbol, s.name, s.lot

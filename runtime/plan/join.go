@@ -35,6 +35,9 @@ type Join struct {
 	// Outer keeps left rows that match nothing, with NULL right columns
 	// (LEFT JOIN, table joins only).
 	Outer bool
+	// On is the rest of ON, over the joined row: a pair matches only where
+	// it is TRUE. Nil when ON has only keys and time bounds.
+	On expr.Expr
 }
 
 // Columns implements Node.
@@ -55,9 +58,13 @@ func (j *Join) Describe() string {
 	if j.Outer {
 		kind = "LEFT JOIN"
 	}
-	if j.Kind == TableJoin {
-		return fmt.Sprintf("TableJoin %s table %s ON %s", kind, j.Right.Source, strings.Join(keys, " AND "))
+	on := ""
+	if j.On != nil {
+		on = " AND " + j.On.String()
 	}
-	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s", kind, strings.Join(keys, " AND "),
-		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper))
+	if j.Kind == TableJoin {
+		return fmt.Sprintf("TableJoin %s table %s ON %s%s", kind, j.Right.Source, strings.Join(keys, " AND "), on)
+	}
+	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
+		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
 }

@@ -50,13 +50,16 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	var residual []expr.Expr
 	haveTime := false
 	for _, c := range conjuncts(je.Quals) {
-		if l, r, ok := b.keyPair(c, len(lscope.cols)); ok {
+		// A condition that is neither a key nor the time bound is bound
+		// again as a plain condition, which reports its errors: the
+		// recognisers' own are dropped.
+		if l, r, ok := tryBind(b, func() (expr.Expr, expr.Expr, bool) { return b.keyPair(c, len(lscope.cols)) }); ok {
 			j.LeftKeys = append(j.LeftKeys, l)
 			j.RightKeys = append(j.RightKeys, r)
 			continue
 		}
 		if !isTable && !haveTime {
-			if ok := b.timeBounds(c, j, len(lscope.cols)); ok {
+			if _, _, ok := tryBind(b, func() (expr.Expr, expr.Expr, bool) { return nil, nil, b.timeBounds(c, j, len(lscope.cols)) }); ok {
 				haveTime = true
 				continue
 			}
@@ -87,19 +90,31 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		b.errorf(location(je.Quals), "a join of two streams needs a time bound in ON: left.ts BETWEEN right.ts - INTERVAL 'a' AND right.ts + INTERVAL 'b'")
 		return nil
 	}
-	var node plan.Node = j
+	// The rest of ON decides which pairs match, inside the join: for a
+	// LEFT JOIN a stream row whose table row fails it still comes out,
+	// with NULLs, which a filter after the join would drop.
 	if len(residual) > 0 {
-		pred := residual[0]
+		j.On = residual[0]
 		if len(residual) > 1 {
 			var err error
-			if pred, err = expr.NewLogic(false, residual...); err != nil {
+			if j.On, err = expr.NewLogic(false, residual...); err != nil {
 				b.errorf(location(je.Quals), "%v", err)
 				return nil
 			}
 		}
-		node = &plan.Filter{Input: j, Predicate: pred}
 	}
-	return node
+	return j
+}
+
+// tryBind runs a recogniser of a join condition, and drops the errors it
+// recorded when it did not recognise the condition.
+func tryBind(b *binder, f func() (expr.Expr, expr.Expr, bool)) (expr.Expr, expr.Expr, bool) {
+	n := len(b.errs)
+	l, r, ok := f()
+	if !ok {
+		b.errs = b.errs[:n]
+	}
+	return l, r, ok
 }
 
 // joinSide binds one side of a join: a source, with an optional alias.
@@ -153,8 +168,7 @@ func (b *binder) keyPair(n *pg.Node, leftWidth int) (l, r expr.Expr, ok bool) {
 		return nil, nil, false // both on one side: a filter
 	}
 	if !value.Comparable(cx.T, cy.T) {
-		b.errorf(a.Location, "cannot join %s (%s) with %s (%s)", cx.Name, cx.T, cy.Name, cy.T)
-		return nil, nil, false
+		return nil, nil, false // bound again as a condition, which says why
 	}
 	right := *cy
 	right.Index -= leftWidth
@@ -188,7 +202,7 @@ func (b *binder) timeBounds(n *pg.Node, j *plan.Join, leftWidth int) bool {
 	}
 	if loOff > hiOff {
 		b.errorf(a.Location, "the lower time bound is above the upper one")
-		return false
+		return true // recognised, and wrong: the error stays
 	}
 	// s ∈ [o + loOff, o + hiOff]; the plan wants left ∈ [right - Lower, right + Upper].
 	if s.Index < leftWidth {
