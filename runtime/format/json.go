@@ -218,6 +218,11 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 }
 
 func numberValue(col Column, lit []byte) (value.Value, error) {
+	if col.Type.Kind == value.KindInt {
+		if i, ok := plainInt(lit); ok {
+			return value.IntValue(i), nil
+		}
+	}
 	if !validNumber(lit) {
 		return value.Value{}, fmt.Errorf("column %s: %q is not a JSON number", col.Name, lit)
 	}
@@ -320,6 +325,32 @@ func (p *jsonParser) skip(depth int) error {
 		p.i = start
 		return p.fail("want a value")
 	}
+}
+
+// plainInt parses the common case of a JSON integer in one pass: -?[0-9]+
+// without a leading zero, at most 18 digits so that it cannot overflow. ok
+// is false for anything else, which the general path then reads or rejects.
+func plainInt(b []byte) (int64, bool) {
+	i, neg := 0, false
+	if len(b) > 0 && b[0] == '-' {
+		i, neg = 1, true
+	}
+	digits := len(b) - i
+	if digits == 0 || digits > 18 || digits > 1 && b[i] == '0' {
+		return 0, false
+	}
+	var n int64
+	for ; i < len(b); i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(c)
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // validNumber reports whether b is a number in JSON's grammar:
