@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -168,10 +169,10 @@ func (o *overAgg) release(wm Watermark, out *message.Batch, fail func(error)) (d
 		case !xr && yr:
 			return 1
 		}
-		if c := cmpInt64(x.ts, y.ts); c != 0 {
+		if c := cmp.Compare(x.ts, y.ts); c != 0 {
 			return c
 		}
-		return cmpInt64(int64(x.seq), int64(y.seq))
+		return cmp.Compare(x.seq, y.seq)
 	})
 	n := 0
 	for n < len(o.pending) && o.pending[n].ts < wm.For(o.pending[n].source.origin) {

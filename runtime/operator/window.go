@@ -436,7 +436,7 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 		return
 	}
 	slices.SortFunc(a.closing, func(x, y closingSession) int {
-		if c := cmpInt64(x.s.start, y.s.start); c != 0 {
+		if c := cmp.Compare(x.s.start, y.s.start); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.key.seq, y.key.seq)
@@ -446,7 +446,7 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 		s, sk := c.s, c.key
 		// Rows in event-time order; equal times keep their arrival order,
 		// which FIRST_VALUE and LAST_VALUE depend on.
-		slices.SortStableFunc(s.rows, func(x, y sessionRow) int { return cmpInt64(x.ts, y.ts) })
+		slices.SortStableFunc(s.rows, func(x, y sessionRow) int { return cmp.Compare(x.ts, y.ts) })
 		clear(states)
 		var err error
 		for _, r := range s.rows {
@@ -468,16 +468,6 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 	}
 	clear(a.closing)
 	a.closing = a.closing[:0]
-}
-
-func cmpInt64(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // Low implements Stateful.

@@ -172,21 +172,32 @@ func jsonLines(trades []trade, seed uint64) string {
 		} else {
 			fields = append(fields, `"qty":null`)
 		}
-		t := time.UnixMilli(tr.ts).UTC()
-		switch r.IntN(20) {
-		case 0:
-			fields = append(fields, `"ts":`+strconv.FormatInt(tr.ts, 10))
-		case 1:
-			fields = append(fields, `"ts":"`+t.In(time.FixedZone("", 2*3600+30*60)).Format(time.RFC3339Nano)+`"`)
-		default:
-			fields = append(fields, `"ts":"`+t.Format(time.RFC3339Nano)+`"`)
-		}
-		if r.IntN(4) == 0 {
-			slices.Reverse(fields)
-		}
-		b.WriteString("{" + strings.Join(fields, ",") + "}\n")
+		writeRecord(&b, r, append(fields, tsField(r, tr.ts, 2*3600+30*60)))
 	}
 	return b.String()
+}
+
+// tsField encodes an event time in ms the ways JSON sources may carry it:
+// mostly RFC 3339 in UTC, sometimes in the zone offset (seconds) given, or
+// as integer milliseconds.
+func tsField(r *rand.Rand, ms int64, offset int) string {
+	t := time.UnixMilli(ms).UTC()
+	switch r.IntN(20) {
+	case 0:
+		return `"ts":` + strconv.FormatInt(ms, 10)
+	case 1:
+		return `"ts":"` + t.In(time.FixedZone("", offset)).Format(time.RFC3339Nano) + `"`
+	}
+	return `"ts":"` + t.Format(time.RFC3339Nano) + `"`
+}
+
+// writeRecord writes fields as one JSON line, in reverse order now and then:
+// the decoder takes fields in any order.
+func writeRecord(b *strings.Builder, r *rand.Rand, fields []string) {
+	if r.IntN(4) == 0 {
+		slices.Reverse(fields)
+	}
+	b.WriteString("{" + strings.Join(fields, ",") + "}\n")
 }
 
 // formatCents writes cents as a decimal number, with trailing zeros of the
@@ -1110,19 +1121,7 @@ func quoteLines(quotes []quote, seed uint64) string {
 		case r.IntN(2) == 0:
 			fields = append(fields, `"bid":null`)
 		}
-		t := time.UnixMilli(q.ts).UTC()
-		switch r.IntN(20) {
-		case 0:
-			fields = append(fields, `"ts":`+strconv.FormatInt(q.ts, 10))
-		case 1:
-			fields = append(fields, `"ts":"`+t.In(time.FixedZone("", -5*3600)).Format(time.RFC3339Nano)+`"`)
-		default:
-			fields = append(fields, `"ts":"`+t.Format(time.RFC3339Nano)+`"`)
-		}
-		if r.IntN(4) == 0 {
-			slices.Reverse(fields)
-		}
-		b.WriteString("{" + strings.Join(fields, ",") + "}\n")
+		writeRecord(&b, r, append(fields, tsField(r, q.ts, -5*3600)))
 	}
 	return b.String()
 }

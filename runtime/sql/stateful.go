@@ -257,28 +257,14 @@ func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) 
 	case len(fc.Args) != 1:
 		return b.fail(fc.Location, "%s takes one argument", name)
 	}
-	argType := value.Int
-	if !fc.AggStar {
-		// The argument is over the input rows, not the groups.
-		b.group = nil
-		arg := b.expr(fc.Args[0])
-		b.group = g
-		if arg == nil {
-			return nil, errReported
-		}
-		if arg.Type().Kind == value.KindNull {
-			return b.fail(location(fc.Args[0]), "the argument of %s has no type; cast it", name)
-		}
-		if b.untyped[arg] {
-			delete(b.untyped, arg)
-		}
-		call.Arg, argType = arg, arg.Type()
-	}
-	f, err := aggregate.New(kind, argType)
+	// The argument is over the input rows, not the groups.
+	b.group = nil
+	arg, f, err := b.aggregateArg(fc, name, kind)
+	b.group = g
 	if err != nil {
-		return b.fail(fc.Location, "%v", err)
+		return nil, err
 	}
-	call.Func = f
+	call.Arg, call.Func = arg, f
 	text := call.String()
 	i, seen := g.calls[text]
 	if !seen {
@@ -287,6 +273,30 @@ func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) 
 		g.agg.Aggs = append(g.agg.Aggs, call)
 	}
 	return &expr.Column{Index: i, Name: text, T: f.Type}, nil
+}
+
+// aggregateArg binds the argument of an aggregate call, nil for count(*),
+// and type-checks the function over it.
+func (b *binder) aggregateArg(fc *pg.FuncCall, name string, kind aggregate.Kind) (expr.Expr, aggregate.Func, error) {
+	argType := value.Int
+	var arg expr.Expr
+	if !fc.AggStar {
+		if arg = b.expr(fc.Args[0]); arg == nil {
+			return nil, aggregate.Func{}, errReported
+		}
+		if arg.Type().Kind == value.KindNull {
+			_, err := b.fail(location(fc.Args[0]), "the argument of %s has no type; cast it", name)
+			return nil, aggregate.Func{}, err
+		}
+		delete(b.untyped, arg)
+		argType = arg.Type()
+	}
+	f, err := aggregate.New(kind, argType)
+	if err != nil {
+		_, err = b.fail(fc.Location, "%v", err)
+		return nil, aggregate.Func{}, err
+	}
+	return arg, f, nil
 }
 
 // Frame option bits of PostgreSQL's WindowDef.frameOptions.
@@ -381,23 +391,14 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	} else if spec != o.spec {
 		return b.fail(wd.Location, "every OVER of a query must have the same PARTITION BY and ORDER BY (the first, at offset %d, has PARTITION BY %s)", o.specLoc, o.spec)
 	}
-	call := plan.OverCall{Frame: frame}
-	argType := value.Int
-	if !fc.AggStar {
-		if len(fc.Args) != 1 {
-			return b.fail(fc.Location, "%s takes one argument", name)
-		}
-		arg := b.expr(fc.Args[0])
-		if arg == nil {
-			return nil, errReported
-		}
-		call.Arg, argType = arg, arg.Type()
+	if !fc.AggStar && len(fc.Args) != 1 {
+		return b.fail(fc.Location, "%s takes one argument", name)
 	}
-	f, err := aggregate.New(kind, argType)
+	arg, f, err := b.aggregateArg(fc, name, kind)
 	if err != nil {
-		return b.fail(fc.Location, "%v", err)
+		return nil, err
 	}
-	call.Func = f
+	call := plan.OverCall{Frame: frame, Arg: arg, Func: f}
 	text := call.String()
 	i, seen := o.calls[text]
 	if !seen {
