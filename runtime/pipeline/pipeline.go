@@ -160,7 +160,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	if prog.Stateful() {
 		widest = max(widest, prog.StatefulWidth())
 	}
-	p.pool.MaxValues = 4 * p.batchSize * widest
+	p.pool.MaxValues = 32 * p.batchSize * widest
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	p.runID = hex.EncodeToString(id[:])
