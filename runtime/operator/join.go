@@ -84,20 +84,25 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		}
 		// left.ts ∈ [right.ts - Lower, right.ts + Upper]
 		lower, upper := j.node.Lower, j.node.Upper
+		pairs := out.Len()
 		if isLeft {
 			for _, r := range k.right {
-				if r.source.current() && ts >= r.ts-lower && ts <= r.ts+upper {
+				if err == nil && r.source.current() && ts >= r.ts-lower && ts <= r.ts+upper {
 					err = j.emit(out, row, r.row)
 				}
 			}
 		} else {
 			for _, l := range k.left {
-				if l.source.current() && l.ts >= ts-lower && l.ts <= ts+upper {
+				if err == nil && l.source.current() && l.ts >= ts-lower && l.ts <= ts+upper {
 					err = j.emit(out, l.row, row)
 				}
 			}
 		}
 		if err != nil {
+			// The row fails as a whole: none of its pairs is written.
+			for out.Len() > pairs {
+				out.Truncate()
+			}
 			fail.Fail(in, i, "join", err)
 			continue
 		}
@@ -229,11 +234,7 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 				fail.Fail(in, i, "join", err)
 				continue
 			}
-			if own, ok := t.rows[string(t.table.keys.buf)]; ok {
-				copy(own, row)
-			} else {
-				t.rows[string(t.table.keys.buf)] = ownRow(row)
-			}
+			t.rows[string(t.table.keys.buf)] = ownRow(row)
 			absorbed++
 		}
 		return 0, absorbed
@@ -293,8 +294,7 @@ func (t *tableJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	}
 	for _, r := range t.waiting {
 		if !r.source.current() {
-			dropped++
-			continue
+			continue // counted as aggregated when it came; its new owner joins it
 		}
 		if err := t.lookup(out, r.row); err != nil {
 			fail(err)

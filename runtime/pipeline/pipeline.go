@@ -531,11 +531,13 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 	for w := range n {
 		workerIn[w] = p.newEdge("source->worker-" + strconv.Itoa(w))
 	}
-	toSink := p.newEdge("workers->sink")
-	fromWorkers := toSink
+	var toSink, fromWorkers *edge[message.Message]
 	if p.prog.Stateful() {
 		fromWorkers = p.newEdge("workers->stateful")
-		toSink.stats.Name = "stateful->sink"
+		toSink = p.newEdge("stateful->sink")
+	} else {
+		toSink = p.newEdge("workers->sink")
+		fromWorkers = toSink
 	}
 	for k := range p.readers {
 		producers[k%n].Add(1)
@@ -843,7 +845,7 @@ func (p *Pipeline) rowEncoder() *format.JSONEncoder {
 // way; deliver waits for its result.
 func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JSONEncoder, started *write) {
 	defer p.pool.Put(b)
-	if b.Errors.Records > 0 {
+	if b.Errors.Records > 0 || len(b.Errors.Events) > 0 {
 		p.handle(ctx, b.Errors)
 	}
 	if n := b.Len(); n > 0 {
@@ -879,7 +881,9 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 			msg := fmt.Sprintf("sink write failed after %d attempts: %v", p.maxRetries+1, err)
 			p.noteError(msg)
 			var eb message.ErrorBatch
-			eb.Records = n
+			if !b.Derived {
+				eb.Records = n // results of a stateful stage are not records
+			}
 			eb.Events = make([]message.ErrorEvent, n)
 			tp := b.Trace.Traceparent()
 			for i, row := range b.Rows {

@@ -158,7 +158,13 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	if s.raw.Len() > 0 {
 		s.out.out = s.next
+		records := s.next.Errors.Records
 		dropped := s.post.Process(s.raw, s.next, s.out)
+		if s.p.prog.Aggregates() {
+			// A result row HAVING or the select list fails on is not a
+			// record read: its error event stands for no record.
+			s.next.Errors.Records = records
+		}
 		if !s.p.prog.Aggregates() {
 			// Rows of moving aggregates are records; the groups HAVING
 			// drops are not.
@@ -329,8 +335,8 @@ type partMark struct {
 }
 
 func (pm *partMark) mark() int64 {
-	if pm.max == math.MinInt64 {
-		return math.MinInt64
+	if pm.max < math.MinInt64+pm.bound {
+		return math.MinInt64 // none yet, or so early that it would wrap
 	}
 	return pm.max - pm.bound
 }
@@ -351,17 +357,12 @@ func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now tim
 		pm = &partMark{max: math.MinInt64, bound: int64(w.bounds[o.Source])}
 		w.parts[o] = pm
 	}
-	switch {
-	case gen != pm.gen || !pm.seen:
+	if gen != pm.gen || !pm.seen {
 		// A partition that arrives, or comes back, replays from its last
 		// commit: its own watermark starts over.
 		pm.gen, pm.max = gen, math.MinInt64
 		pm.replaying = pm.seen || w.current != math.MinInt64
 		pm.seen = true
-	case now.Sub(pm.last) >= w.idle && maxEvt != math.MinInt64 && maxEvt-pm.bound < w.current:
-		// Back from idle behind the others: its keys catch up on its own
-		// watermark rather than being late as a whole.
-		pm.replaying = true
 	}
 	pm.last = now
 }
@@ -378,7 +379,8 @@ func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
 
 // For implements operator.Watermark.
 func (w *watermarks) For(o *message.Origin) int64 {
-	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying {
+	// A replaying partition that ended, or moved away again, waits no more.
+	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying && !pm.ended && o.Generation.Load() == pm.gen {
 		return min(w.current, pm.mark())
 	}
 	return w.current

@@ -233,3 +233,31 @@ func TestAllowedLateness(t *testing.T) {
 	}
 	checkIdentity(t, c)
 }
+
+// TestWindowResultErrorToPolicy: a window result that cannot be computed is
+// an error event for the error policy (here a dead letter), which stands for
+// no record read: the records stay counted as aggregated.
+func TestWindowResultErrorToPolicy(t *testing.T) {
+	path := writeFile(t, "sum.json", `{"symbol":"A","quantity":9223372036854775807,"ts":"2024-01-02T09:30:00Z"}
+{"symbol":"A","quantity":1,"ts":"2024-01-02T09:30:01Z"}
+{"symbol":"B","quantity":1,"ts":"2024-01-02T09:30:02Z"}
+`)
+	spec := fileSpec(path, v1alpha1.FormatJSON, "SELECT symbol, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", v1alpha1.DeadLetter)
+	spec.Sources[0].Schema = []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "quantity", Type: "int"}, {Name: "ts", Type: "timestamp"}}
+	sink, dlq := &collectSink{}, &memDeadLetter{}
+	p, err := runPipeline(t, spec, Options{Sink: sink, DeadLetter: dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.events) != 1 || dlq.events[0].Stage != "aggregate" || !strings.Contains(dlq.events[0].Error, "overflow") {
+		t.Fatalf("dead letters %+v; want the overflowing sum of A", dlq.events)
+	}
+	if want := []string{"B,1"}; !slices.Equal(sink.Rows(), want) {
+		t.Errorf("results %q; want %q", sink.Rows(), want)
+	}
+	c := p.Snapshot().Counts
+	if c.Aggregated != 3 || c.DeadLettered != 0 || c.Results != 1 {
+		t.Errorf("counts %+v; want 3 aggregated, 1 result, no record dead-lettered", c)
+	}
+	checkIdentity(t, c)
+}

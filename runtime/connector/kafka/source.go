@@ -49,7 +49,10 @@ type Source struct {
 	done    chan struct{} // the poll loop ended
 	closing atomic.Bool   // Close has begun: a revoke need not wait for acks
 	failed  atomic.Pointer[error]
-	dead    chan struct{} // closed when the source fails
+	// unhanded says records were polled that no lane got: an exactly-once
+	// transaction, which commits every offset polled, must then abort.
+	unhanded atomic.Bool
+	dead     chan struct{} // closed when the source fails
 
 	mu        sync.Mutex
 	assigned  map[int32]bool
@@ -270,6 +273,9 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 		}
 		fetches := s.pollUntil(ctx, txnEnd)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
+			if fetches.NumRecords() > 0 {
+				s.unhanded.Store(true)
+			}
 			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
@@ -279,6 +285,13 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 		})
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if int(fp.Partition) >= len(s.lanes) {
+				// A partition added after the start has no lane. An exactly-once
+				// transaction would commit its offsets unread: stop instead,
+				// and a restart reads it.
+				if s.sess != nil && len(fp.Records) > 0 {
+					s.fail(fmt.Errorf("kafka: topic %s has partition %d, added after the engine started; restart the engine to read it", s.topic, fp.Partition))
+					s.unhanded.Store(true)
+				}
 				return
 			}
 			s.mu.Lock()
@@ -294,6 +307,7 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				s.inTxn = true
 				s.mu.Unlock()
 			case <-ctx.Done():
+				s.unhanded.Store(true)
 			}
 		})
 		s.cl.AllowRebalance()
@@ -562,7 +576,7 @@ func (s *Source) Close() error {
 func (s *Source) closeTransactional(ctx context.Context) error {
 	defer s.sess.CloseAllowingRebalance()
 	try := kgo.TryAbort
-	if s.drained(nil) {
+	if s.drained(nil) && !s.unhanded.Load() {
 		try = kgo.TryCommit
 	}
 	committed, err := s.sess.End(ctx, try)
