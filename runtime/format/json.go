@@ -54,6 +54,7 @@ func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
 	if p.consume('}') {
 		return p.end()
 	}
+	next := 0 // the column expected next: records mostly keep one field order
 	for {
 		p.space()
 		key, escaped, err := p.stringBytes()
@@ -68,12 +69,17 @@ func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
 			return p.fail("want ':' after a key")
 		}
 		p.space()
-		if i, ok := d.index[bytesString(key)]; ok {
+		i, ok := next, next < len(d.cols) && string(key) == d.cols[next].Name
+		if !ok {
+			i, ok = d.index[bytesString(key)]
+		}
+		if ok {
 			v, err := p.value(d.cols[i])
 			if err != nil {
 				return err
 			}
 			row[i] = v
+			next = i + 1
 		} else if err := p.skip(0); err != nil {
 			return err
 		}

@@ -129,10 +129,13 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	if b.Trace.IsValid() {
 		headers = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(b.Trace.Traceparent())}}
 	}
+	// One timestamp for the batch: the producer would read the clock for
+	// every record.
+	now := time.Now()
 	start := 0
 	for i := range w.recs {
 		valueEnd, keyEnd := w.ends[2*i], w.ends[2*i+1]
-		w.recs[i] = kgo.Record{Topic: s.topic, Value: w.buf[start:valueEnd:valueEnd], Headers: headers}
+		w.recs[i] = kgo.Record{Topic: s.topic, Value: w.buf[start:valueEnd:valueEnd], Headers: headers, Timestamp: now}
 		if keyEnd > valueEnd {
 			w.recs[i].Key = w.buf[valueEnd:keyEnd:keyEnd]
 		}
