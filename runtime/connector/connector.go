@@ -49,6 +49,15 @@ type AsyncSink interface {
 	WriteAsync(ctx context.Context, b *message.Batch, done func(error))
 }
 
+// BatchEncoder is a sink that can have a batch's rows encoded ahead of its
+// write, by the goroutine that made them: the partition workers run in
+// parallel, the sink's writer is one goroutine. It must be safe for
+// concurrent use.
+type BatchEncoder interface {
+	// EncodeBatch fills b.Encoded and b.EncodedEnds from b.Rows.
+	EncodeBatch(b *message.Batch)
+}
+
 // Encoder turns rows into bytes in a sink's format.
 type Encoder interface {
 	Header(dst []byte) []byte

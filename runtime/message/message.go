@@ -151,6 +151,12 @@ type Batch struct {
 	Derived bool
 	// Generation is the origin's generation when the records were read.
 	Generation uint64
+	// Encoded, when EncodedEnds has two entries per row, holds the rows as
+	// the sink writes them, encoded by a worker (connector.BatchEncoder):
+	// for row i its value ends at EncodedEnds[2i] and its key, after it, at
+	// EncodedEnds[2i+1].
+	Encoded     []byte
+	EncodedEnds []int
 
 	width  int
 	values []value.Value
@@ -177,6 +183,7 @@ func (b *Batch) Reset(width int) {
 	b.Acks = b.Acks[:0]
 	b.Derived = false
 	b.Generation = 0
+	b.Encoded, b.EncodedEnds = b.Encoded[:0], b.EncodedEnds[:0]
 }
 
 // Append adds a zeroed row (all NULL) and returns it for the caller to fill.

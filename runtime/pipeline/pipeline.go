@@ -101,6 +101,9 @@ type Pipeline struct {
 	outOfOrderness map[string]time.Duration
 	idleTimeout    time.Duration
 	eventTimes     map[string]int
+	// batchEncoder, if set, is the sink's: workers encode their results for
+	// it, in parallel, rather than its one writer goroutine.
+	batchEncoder connector.BatchEncoder
 	// lateToPolicy hands late records to the error policy; allowedLateness
 	// keeps windows open past their end for late records.
 	lateToPolicy    bool
@@ -206,6 +209,9 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 			p.closeReaders()
 			return nil, err
 		}
+	}
+	if be, ok := p.sink.(connector.BatchEncoder); ok && !prog.Stateful() {
+		p.batchEncoder = be
 	}
 	p.dlq = opts.DeadLetter
 	if p.dlq == nil && p.strategy == v1alpha1.DeadLetter {
@@ -728,6 +734,9 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 	w.out = out
 	filtered := w.op.Process(in, out, w)
 	w.p.stats.filtered.Add(int64(filtered))
+	if w.p.batchEncoder != nil {
+		w.p.batchEncoder.EncodeBatch(out)
+	}
 	n := in.Len()
 	w.p.pool.Put(in)
 	if w.p.tracer != nil {

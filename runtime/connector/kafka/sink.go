@@ -42,8 +42,7 @@ type Sink struct {
 	keyCol    int  // -1: no key
 	shared    bool // the client is an exactly-once source's; it closes it
 
-	mu     sync.Mutex // a retry's Write may run beside the next WriteAsync
-	writes sync.Pool  // of *batchWrite
+	writes sync.Pool // of *batchWrite
 }
 
 // OpenSink connects a producer. keyCol is the output column whose text is
@@ -110,21 +109,13 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	}
 	w.done, w.err = done, nil
 	w.recs = slices.Grow(w.recs[:0], len(b.Rows))[:len(b.Rows)]
-	w.ends = slices.Grow(w.ends[:0], 2*len(b.Rows))[:0]
-	w.buf = w.buf[:0]
-	s.mu.Lock()
-	for _, row := range b.Rows {
-		w.buf = s.enc.Encode(w.buf, row)
-		if n := len(w.buf); n > 0 && w.buf[n-1] == '\n' {
-			w.buf = w.buf[:n-1]
-		}
-		w.ends = append(w.ends, len(w.buf))
-		if s.keyCol >= 0 && !row[s.keyCol].IsNull() {
-			w.buf = row[s.keyCol].AppendText(w.buf)
-		}
-		w.ends = append(w.ends, len(w.buf))
+	// A worker may have encoded the rows already; the batch stays
+	// untouched until done is called, so the records can point into it.
+	buf, ends := b.Encoded, b.EncodedEnds
+	if len(ends) != 2*len(b.Rows) {
+		w.buf, w.ends = s.encode(w.buf[:0], w.ends[:0], b.Rows)
+		buf, ends = w.buf, w.ends
 	}
-	s.mu.Unlock()
 	var headers []kgo.RecordHeader
 	if b.Trace.IsValid() {
 		headers = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(b.Trace.Traceparent())}}
@@ -134,10 +125,10 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	now := time.Now()
 	start := 0
 	for i := range w.recs {
-		valueEnd, keyEnd := w.ends[2*i], w.ends[2*i+1]
-		w.recs[i] = kgo.Record{Topic: s.topic, Value: w.buf[start:valueEnd:valueEnd], Headers: headers, Timestamp: now}
+		valueEnd, keyEnd := ends[2*i], ends[2*i+1]
+		w.recs[i] = kgo.Record{Topic: s.topic, Value: buf[start:valueEnd:valueEnd], Headers: headers, Timestamp: now}
 		if keyEnd > valueEnd {
-			w.recs[i].Key = w.buf[valueEnd:keyEnd:keyEnd]
+			w.recs[i].Key = buf[valueEnd:keyEnd:keyEnd]
 		}
 		start = keyEnd
 	}
@@ -145,6 +136,29 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	for i := range w.recs {
 		s.cl.Produce(ctx, &w.recs[i], w.promise)
 	}
+}
+
+// EncodeBatch implements connector.BatchEncoder.
+func (s *Sink) EncodeBatch(b *message.Batch) {
+	b.Encoded, b.EncodedEnds = s.encode(b.Encoded[:0], b.EncodedEnds[:0], b.Rows)
+}
+
+// encode appends each row's value, without its line break, and key to buf,
+// and their ends to ends. The encoders keep no state, so any goroutine may
+// call it.
+func (s *Sink) encode(buf []byte, ends []int, rows []value.Row) ([]byte, []int) {
+	for _, row := range rows {
+		buf = s.enc.Encode(buf, row)
+		if n := len(buf); n > 0 && buf[n-1] == '\n' {
+			buf = buf[:n-1]
+		}
+		ends = append(ends, len(buf))
+		if s.keyCol >= 0 && !row[s.keyCol].IsNull() {
+			buf = row[s.keyCol].AppendText(buf)
+		}
+		ends = append(ends, len(buf))
+	}
+	return buf, ends
 }
 
 // batchWrite tracks one batch's records until the brokers answered for all.
