@@ -107,9 +107,9 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			continue
 		}
 		if isLeft {
-			k.left = append(k.left, joinRow{ts: ts, row: ownRow(row), source: src})
+			k.left = append(k.left, joinRow{ts: ts, row: ownValues(row), source: src})
 		} else {
-			k.right = append(k.right, joinRow{ts: ts, row: ownRow(row), source: src})
+			k.right = append(k.right, joinRow{ts: ts, row: ownValues(row), source: src})
 		}
 		j.held++
 		j.low = min(j.low, ts)
@@ -234,14 +234,14 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 				fail.Fail(in, i, "join", err)
 				continue
 			}
-			t.rows[string(t.table.keys.buf)] = ownRow(row)
+			t.rows[string(t.table.keys.buf)] = ownValues(row)
 			absorbed++
 		}
 		return 0, absorbed
 	}
 	for i, row := range in.Rows {
 		if !t.loaded {
-			t.waiting = append(t.waiting, joinRow{row: ownRow(row), source: ownerOf(in)})
+			t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
 			absorbed++
 			continue
 		}
@@ -325,6 +325,3 @@ func hasNull(vals []value.Value) bool {
 	}
 	return false
 }
-
-// ownRow copies a row out of its batch, strings included.
-func ownRow(row value.Row) value.Row { return ownValues(row) }

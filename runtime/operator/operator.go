@@ -163,6 +163,10 @@ func (p *Program) EventTimeOf(source string) int {
 	return p.EventTime()
 }
 
+// StatefulColumns are the columns of the stateful node's rows, which HAVING
+// and the select list read.
+func (p *Program) StatefulColumns() []plan.Column { return p.stateful.Columns() }
+
 // StatefulWidth is the width of the stateful node's rows.
 func (p *Program) StatefulWidth() int { return len(p.stateful.Columns()) }
 

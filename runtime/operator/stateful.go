@@ -55,6 +55,15 @@ type Watermark interface {
 	For(o *message.Origin) int64
 }
 
+// Behind returns the event time d before t, or math.MinInt64, the time
+// before any, where that would wrap: a watermark less an allowance.
+func Behind(t, d int64) int64 {
+	if t < math.MinInt64+d {
+		return math.MinInt64
+	}
+	return t - d
+}
+
 // errNullTime is the failure of a row without an event time.
 var errNullTime = errors.New("the event-time column is NULL")
 

@@ -128,10 +128,7 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	src := ownerOf(in)
 	// Windows stay open for the allowed lateness past their end, so a row
 	// is late only that far behind the watermark.
-	watermark := wm.For(in.Origin)
-	if watermark > math.MinInt64+a.allowed {
-		watermark -= a.allowed
-	}
+	watermark := Behind(wm.For(in.Origin), a.allowed)
 	for i, row := range in.Rows {
 		ts, err := eventTime(row, a.time)
 		if err == nil {

@@ -57,11 +57,9 @@ type rowMark struct{ ts, off int64 }
 func (p *Pipeline) newStatefulStage() *statefulStage {
 	s := &statefulStage{p: p, op: p.prog.NewStateful(operator.StatefulOptions{AllowedLateness: p.allowedLateness}), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
 	s.in = p.newWorker()
-	names := make([]string, p.prog.StatefulWidth())
-	for i, c := range p.prog.Root().Columns() {
-		if i < len(names) {
-			names[i] = c.Name
-		}
+	var names []string
+	for _, c := range p.prog.StatefulColumns() {
+		names = append(names, c.Name)
 	}
 	// The operator's rows have no origin: the encoder of the plan's source
 	// is the one that names their columns.
@@ -136,16 +134,12 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	return out
 }
 
-// end is the end of the input. If every partition ended, every window
-// closes. After a stop, open windows stay unwritten: their records are not
-// acknowledged, so a successor reads them again and writes the windows
-// whole, where closing them now would write them with part of their rows.
-func (s *statefulStage) end() *message.Batch {
-	if s.marks.allEnded() {
-		s.marks.finish()
-	}
-	return s.advance(time.Now())
-}
+// end is the end of the input. If every partition ended, the watermark is
+// the end of time and every window closes. After a stop it is not: open
+// windows stay unwritten, their records unacknowledged, so a successor
+// reads them again and writes the windows whole, where closing them now
+// would write them with part of their rows.
+func (s *statefulStage) end() *message.Batch { return s.advance(time.Now()) }
 
 // advance moves the watermark, emits what it completes, releases the
 // acknowledgements it can and returns the batch for the sink, if any.
@@ -161,14 +155,11 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 		records := s.next.Errors.Records
 		dropped := s.post.Process(s.raw, s.next, s.out)
 		if s.p.prog.Aggregates() {
-			// A result row HAVING or the select list fails on is not a
-			// record read: its error event stands for no record.
+			// A result row HAVING or the select list drops or fails on is
+			// not a record read: it is neither filtered nor failed.
 			s.next.Errors.Records = records
-		}
-		if !s.p.prog.Aggregates() {
-			// Rows of moving aggregates are records; the groups HAVING
-			// drops are not.
-			s.p.stats.filtered.Add(int64(dropped))
+		} else {
+			s.p.stats.filtered.Add(int64(dropped)) // rows of moving aggregates are records
 		}
 		s.raw.Reset(s.p.prog.StatefulWidth())
 	}
@@ -223,10 +214,7 @@ func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	if t < 0 {
 		return
 	}
-	watermark := s.marks.For(b.Origin)
-	if watermark > math.MinInt64+s.p.allowedLateness {
-		watermark -= s.p.allowedLateness
-	}
+	watermark := operator.Behind(s.marks.For(b.Origin), s.p.allowedLateness)
 	kept := 0
 	for i, row := range b.Rows {
 		if v := row[t]; !v.IsNull() && v.Nanos() < watermark {
@@ -334,12 +322,7 @@ type partMark struct {
 	bound     int64 // the source's allowed out-of-orderness
 }
 
-func (pm *partMark) mark() int64 {
-	if pm.max < math.MinInt64+pm.bound {
-		return math.MinInt64 // none yet, or so early that it would wrap
-	}
-	return pm.max - pm.bound
-}
+func (pm *partMark) mark() int64 { return operator.Behind(pm.max, pm.bound) }
 
 func newWatermarks(readers []connector.Reader, bounds map[string]time.Duration, idle time.Duration, now time.Time) watermarks {
 	w := watermarks{bounds: bounds, idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
@@ -388,23 +371,6 @@ func (w *watermarks) For(o *message.Origin) int64 {
 
 func (w *watermarks) ended(o *message.Origin) {
 	if pm := w.parts[o]; pm != nil {
-		pm.ended = true
-	}
-}
-
-// allEnded reports whether every partition ended.
-func (w *watermarks) allEnded() bool {
-	for _, pm := range w.parts {
-		if !pm.ended {
-			return false
-		}
-	}
-	return true
-}
-
-// finish is the end of every partition.
-func (w *watermarks) finish() {
-	for _, pm := range w.parts {
 		pm.ended = true
 	}
 }

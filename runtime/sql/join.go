@@ -53,16 +53,15 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		// A condition that is neither a key nor the time bound is bound
 		// again as a plain condition, which reports its errors: the
 		// recognisers' own are dropped.
-		if l, r, ok := tryBind(b, func() (expr.Expr, expr.Expr, bool) { return b.keyPair(c, len(lscope.cols)) }); ok {
+		var l, r expr.Expr
+		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols)); return ok }) {
 			j.LeftKeys = append(j.LeftKeys, l)
 			j.RightKeys = append(j.RightKeys, r)
 			continue
 		}
-		if !isTable && !haveTime {
-			if _, _, ok := tryBind(b, func() (expr.Expr, expr.Expr, bool) { return nil, nil, b.timeBounds(c, j, len(lscope.cols)) }); ok {
-				haveTime = true
-				continue
-			}
+		if !isTable && !haveTime && b.quietly(func() bool { return b.timeBounds(c, j, len(lscope.cols)) }) {
+			haveTime = true
+			continue
 		}
 		if e := b.expr(c); e != nil {
 			residual = append(residual, e)
@@ -106,15 +105,15 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	return j
 }
 
-// tryBind runs a recogniser of a join condition, and drops the errors it
+// quietly runs a recogniser of a join condition, and drops the errors it
 // recorded when it did not recognise the condition.
-func tryBind(b *binder, f func() (expr.Expr, expr.Expr, bool)) (expr.Expr, expr.Expr, bool) {
+func (b *binder) quietly(recognise func() bool) bool {
 	n := len(b.errs)
-	l, r, ok := f()
+	ok := recognise()
 	if !ok {
 		b.errs = b.errs[:n]
 	}
-	return l, r, ok
+	return ok
 }
 
 // joinSide binds one side of a join: a source, with an optional alias.
