@@ -17,6 +17,10 @@ type TraceContext struct {
 	TraceID [16]byte
 	SpanID  [8]byte
 	Flags   byte
+	// Local says the engine made the context up (tracing is off and the
+	// input had none) only to correlate its own logs and dead letters: it
+	// is not sent on with the records written.
+	Local bool
 }
 
 // IsValid reports whether the trace context names a trace.
@@ -269,29 +273,60 @@ func (b *Batch) Coordinates(i int) Coordinates {
 }
 
 // Pool recycles batches so that steady-state processing allocates nothing.
+// It keeps up to Keep free batches itself rather than in a sync.Pool, which
+// the garbage collector empties every other cycle: under load, with a cycle
+// every few tens of milliseconds, every batch would be allocated again.
+// A Pool is safe for concurrent use.
 type Pool struct {
-	p sync.Pool
 	// MaxValues, if set, is the most values a batch may hold to be recycled:
 	// a batch that grew far beyond the usual size (a window's results)
 	// goes to the garbage collector rather than staying in the pool.
 	MaxValues int
+	// Keep is the most free batches kept; DefaultPoolKeep when zero. The
+	// batches a pipeline has in flight at once are the right number.
+	Keep int
+
+	mu   sync.Mutex
+	free []*Batch
 }
+
+// DefaultPoolKeep is how many free batches a Pool keeps unless told.
+const DefaultPoolKeep = 64
 
 // Get returns an empty batch for rows of the given width.
 func (p *Pool) Get(width int) *Batch {
-	b, _ := p.p.Get().(*Batch)
+	var b *Batch
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		b = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+	}
+	p.mu.Unlock()
 	if b == nil {
 		b = new(Batch)
 	}
-	b.Reset(width)
+	b.width = width // Put reset it
 	return b
 }
 
 // Put returns a batch that nothing references any more.
 func (p *Pool) Put(b *Batch) {
-	if b != nil && (p.MaxValues == 0 || cap(b.values) <= p.MaxValues) {
-		p.p.Put(b)
+	if b == nil || (p.MaxValues > 0 && cap(b.values) > p.MaxValues) {
+		return
 	}
+	keep := p.Keep
+	if keep <= 0 {
+		keep = DefaultPoolKeep
+	}
+	// Reset now, not in Get: a free batch must not keep the buffers its
+	// strings point into alive.
+	b.Reset(0)
+	p.mu.Lock()
+	if len(p.free) < keep {
+		p.free = append(p.free, b)
+	}
+	p.mu.Unlock()
 }
 
 // ErrorEvent is a record that failed: why, where and what it was.

@@ -51,7 +51,7 @@ func traceContext(sc trace.SpanContext, fallback message.TraceContext) message.T
 }
 
 func randomTrace() message.TraceContext {
-	var tc message.TraceContext
+	tc := message.TraceContext{Local: true}
 	_, _ = rand.Read(tc.TraceID[:])
 	_, _ = rand.Read(tc.SpanID[:])
 	return tc

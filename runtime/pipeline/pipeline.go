@@ -183,6 +183,9 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	if p.parallelism == 0 {
 		p.parallelism = max(1, min(len(p.readers), runtime.GOMAXPROCS(0)))
 	}
+	// As many free batches as can be in flight: one per reader and worker,
+	// the edges' buffers and the sink's writes.
+	p.pool.Keep = len(p.readers) + p.parallelism + (p.parallelism+2)*p.capacity + maxWritesInFlight
 	// Acknowledgements flow back to each partition's origin.
 	p.committed = make([]*message.Committed, len(p.readers))
 	for i, r := range p.readers {
@@ -629,9 +632,10 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()
-		// A random trace context stands in when no span is recorded, so that
-		// logs and dead letters still correlate.
-		b.Trace = traceContext(p.span("source.read", b.Parent, start, b), message.TraceContext{})
+		// With no span recorded, the input's own trace context goes on
+		// unchanged, or else a random, local one stands in, so that logs
+		// and dead letters still correlate.
+		b.Trace = traceContext(p.span("source.read", b.Parent, start, b), b.Parent)
 		if !b.Trace.IsValid() {
 			b.Trace = randomTrace()
 		}

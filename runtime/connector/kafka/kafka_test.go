@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,6 +241,40 @@ func TestPoisonRecords(t *testing.T) {
 		t.Errorf("counts %+v; want %d dead-lettered, %d out", c, bad, 200-bad)
 	}
 	committedAll(t, brokers, "poison", "in")
+}
+
+// TestTraceparentPassesThrough: with tracing off, records that arrive with a
+// traceparent header leave with the same one, and records without one leave
+// without: the random trace context that ties the engine's own logs and dead
+// letters together is not sent downstream.
+func TestTraceparentPassesThrough(t *testing.T) {
+	brokers := cluster(t, 1, "plain", "traced", "plain-out", "traced-out")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	var plain, traced []*kgo.Record
+	for i := range 300 {
+		v := fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":1}`, i, i%7)
+		plain = append(plain, &kgo.Record{Value: v})
+		traced = append(traced, &kgo.Record{Value: v, Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte(tp)}}})
+	}
+	produce(t, brokers, "plain", plain...)
+	produce(t, brokers, "traced", traced...)
+	for _, in := range []string{"plain", "traced"} {
+		_, stop := run(t, kafkaSpec(brokers, in, in+"-out", "SELECT id, k FROM t"), "trace-"+in)
+		for _, r := range consume(t, brokers, in+"-out", 300) {
+			var got []string
+			for _, h := range r.Headers {
+				if h.Key == "traceparent" {
+					got = append(got, string(h.Value))
+				}
+			}
+			if want := map[string][]string{"traced": {tp}}[in]; !slices.Equal(got, want) {
+				t.Fatalf("%s: a record written with traceparent headers %q; want %q", in, got, want)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestRebalance: a second engine joins the group in the middle of a run and
