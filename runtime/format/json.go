@@ -57,7 +57,7 @@ func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
 	next := 0 // the column expected next: records mostly keep one field order
 	for {
 		p.space()
-		key, escaped, err := p.stringBytes()
+		key, escaped, _, err := p.stringBytes()
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,9 @@ type jsonParser struct {
 func (p *jsonParser) fail(msg string) error { return &SyntaxError{Offset: p.i, Msg: msg} }
 
 func (p *jsonParser) space() {
-	for p.i < len(p.b) {
+	// Every whitespace byte is at most ' ': one comparison settles the
+	// usual case, no space at all.
+	for p.i < len(p.b) && p.b[p.i] <= ' ' {
 		switch p.b[p.i] {
 		case ' ', '\t', '\r', '\n':
 			p.i++
@@ -128,45 +130,74 @@ func (p *jsonParser) end() error {
 	return nil
 }
 
-// stringBytes reads a string token and returns its raw contents and whether it
-// holds escapes.
-func (p *jsonParser) stringBytes() ([]byte, bool, error) {
+// stringBytes reads a string token and returns its raw contents, whether it
+// holds escapes and whether it is all ASCII (and so valid UTF-8).
+func (p *jsonParser) stringBytes() (s []byte, escaped, ascii bool, err error) {
 	if !p.consume('"') {
-		return nil, false, p.fail("want a string")
+		return nil, false, false, p.fail("want a string")
 	}
 	start := p.i
-	escaped := false
+	i := start
+	for i < len(p.b) && plainStringByte[p.b[i]] {
+		i++
+	}
+	if i < len(p.b) && p.b[i] == '"' {
+		p.i = i + 1
+		return p.b[start:i], false, true, nil
+	}
+	// Escapes, control characters or bytes beyond ASCII: byte by byte.
+	p.i = i
+	ascii = true
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
 			s := p.b[start:p.i]
 			p.i++
-			return s, escaped, nil
+			return s, escaped, ascii, nil
 		case c == '\\':
 			escaped = true
 			if p.i+1 >= len(p.b) {
 				p.i = len(p.b)
-				return nil, false, p.fail("unterminated string")
+				return nil, false, false, p.fail("unterminated string")
+			}
+			if p.b[p.i+1] >= utf8.RuneSelf {
+				ascii = false
 			}
 			p.i += 2
 		case c < 0x20:
-			return nil, false, p.fail("control character in a string")
+			return nil, false, false, p.fail("control character in a string")
 		default:
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
 			p.i++
 		}
 	}
-	return nil, false, p.fail("unterminated string")
+	return nil, false, false, p.fail("unterminated string")
 }
+
+// plainStringByte holds the bytes a string's scan passes without a second
+// look: printable ASCII but the quote and the backslash.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// literalEnd holds the bytes that end a number or a bare word.
+var literalEnd = func() (t [256]bool) {
+	for _, c := range []byte(",}] \t\r\n") {
+		t[c] = true
+	}
+	return t
+}()
 
 // literal reads a number or a bare word (true, false, null).
 func (p *jsonParser) literal() []byte {
 	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			break
-		}
+	for p.i < len(p.b) && !literalEnd[p.b[p.i]] {
 		p.i++
 	}
 	return p.b[start:p.i]
@@ -179,7 +210,7 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 	start := p.i
 	switch c := p.b[p.i]; {
 	case c == '"':
-		s, escaped, err := p.stringBytes()
+		s, escaped, ascii, err := p.stringBytes()
 		if err != nil {
 			return value.Value{}, err
 		}
@@ -192,7 +223,7 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 		if col.Type.Kind == value.KindBool {
 			return value.Value{}, typeError(col, "string")
 		}
-		if !utf8.Valid(s) {
+		if !ascii && !utf8.Valid(s) {
 			return value.Value{}, fmt.Errorf("column %s: invalid UTF-8", col.Name)
 		}
 		v, err := ParseText(col.Type, s)
@@ -206,15 +237,24 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 		}
 		return value.Value{}, typeError(col, kindOfToken(c))
 	default:
-		lit := p.literal()
-		switch string(lit) {
-		case "null":
-			return value.Value{}, nil
-		case "true", "false":
-			if col.Type.Kind != value.KindBool {
-				return value.Value{}, typeError(col, "bool")
+		if col.Type.Kind == value.KindInt {
+			if n, end, ok := plainInt(p.b, p.i); ok {
+				p.i = end
+				return value.IntValue(n), nil
 			}
-			return value.BoolValue(lit[0] == 't'), nil
+		}
+		lit := p.literal()
+		switch c {
+		case 'n', 't', 'f':
+			switch string(lit) {
+			case "null":
+				return value.Value{}, nil
+			case "true", "false":
+				if col.Type.Kind != value.KindBool {
+					return value.Value{}, typeError(col, "bool")
+				}
+				return value.BoolValue(lit[0] == 't'), nil
+			}
 		}
 		if !validNumber(lit) {
 			return value.Value{}, &SyntaxError{Offset: start, Msg: "want a value"}
@@ -223,15 +263,8 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 	}
 }
 
+// numberValue converts lit, a valid JSON number, to col's type.
 func numberValue(col Column, lit []byte) (value.Value, error) {
-	if col.Type.Kind == value.KindInt {
-		if i, ok := plainInt(lit); ok {
-			return value.IntValue(i), nil
-		}
-	}
-	if !validNumber(lit) {
-		return value.Value{}, fmt.Errorf("column %s: %q is not a JSON number", col.Name, lit)
-	}
 	switch col.Type.Kind {
 	case value.KindInt:
 		i, err := ParseInt(lit)
@@ -286,7 +319,7 @@ func (p *jsonParser) skip(depth int) error {
 	}
 	switch p.b[p.i] {
 	case '"':
-		_, _, err := p.stringBytes()
+		_, _, _, err := p.stringBytes()
 		return err
 	case '{', '[':
 		closing := byte('}')
@@ -301,7 +334,7 @@ func (p *jsonParser) skip(depth int) error {
 		for {
 			p.space()
 			if closing == '}' {
-				if _, _, err := p.stringBytes(); err != nil {
+				if _, _, _, err := p.stringBytes(); err != nil {
 					return err
 				}
 				p.space()
@@ -333,30 +366,34 @@ func (p *jsonParser) skip(depth int) error {
 	}
 }
 
-// plainInt parses the common case of a JSON integer in one pass: -?[0-9]+
-// without a leading zero, at most 18 digits so that it cannot overflow. ok
-// is false for anything else, which the general path then reads or rejects.
-func plainInt(b []byte) (int64, bool) {
-	i, neg := 0, false
-	if len(b) > 0 && b[0] == '-' {
-		i, neg = 1, true
+// plainInt parses the common case of a JSON integer at b[i:] in one pass:
+// -?[0-9]+ without a leading zero, at most 18 digits so that it cannot
+// overflow, ended by the end of b or a byte that ends a literal. It returns
+// the index after it; ok is false for anything else, which the general path
+// then reads or rejects.
+func plainInt(b []byte, i int) (n int64, end int, ok bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
 	}
-	digits := len(b) - i
-	if digits == 0 || digits > 18 || digits > 1 && b[i] == '0' {
-		return 0, false
-	}
-	var n int64
+	start := i
 	for ; i < len(b); i++ {
 		c := b[i] - '0'
 		if c > 9 {
-			return 0, false
+			if !literalEnd[b[i]] {
+				return 0, 0, false
+			}
+			break
 		}
 		n = n*10 + int64(c)
+	}
+	if digits := i - start; digits == 0 || digits > 18 || digits > 1 && b[start] == '0' {
+		return 0, 0, false
 	}
 	if neg {
 		n = -n
 	}
-	return n, true
+	return n, i, true
 }
 
 // validNumber reports whether b is a number in JSON's grammar:

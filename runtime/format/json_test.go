@@ -818,3 +818,37 @@ func FuzzJSONDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkJSONDecode decodes records of a few shapes: small keyed events,
+// and trades with a decimal and a timestamp; with the schema's field order
+// and shuffled, with an unknown field.
+func BenchmarkJSONDecode(b *testing.B) {
+	events := []format.Column{{Name: "id", Type: value.Int}, {Name: "k", Type: value.String}, {Name: "seq", Type: value.Int}}
+	trades := []format.Column{
+		{Name: "symbol", Type: value.String}, {Name: "price", Type: value.Decimal(18, 4)},
+		{Name: "quantity", Type: value.Int}, {Name: "ts", Type: value.Timestamp},
+	}
+	for _, bc := range []struct {
+		name string
+		cols []format.Column
+		line string
+	}{
+		{"event", events, `{"id":123456,"k":"k42","seq":7}`},
+		{"event-shuffled", events, `{"seq":7,"k":"k42","extra":[1,{"a":"b"}],"id":123456}`},
+		{"trade", trades, `{"symbol":"MSFT","price":412.5125,"quantity":300,"ts":"2026-11-29T10:00:00.123Z"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := format.NewJSONDecoder(bc.cols)
+			r := make(value.Row, len(bc.cols))
+			line := []byte(bc.line)
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(r)
+				if err := d.Decode(line, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
