@@ -304,8 +304,19 @@ func validateSink(ps *Problems, f string, s *Sink) {
 	if s.Format != "" && s.Format != FormatJSON && s.Format != FormatCSV {
 		ps.Add(f+".format", "unknown format %q (want json or csv)", s.Format)
 	}
-	if s.Kafka != nil {
-		validateKafkaSecurity(ps, f+".kafka", &s.Kafka.KafkaSecurity)
+	if k := s.Kafka; k != nil {
+		validateKafkaSecurity(ps, f+".kafka", &k.KafkaSecurity)
+		switch k.Compression {
+		case "", CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd:
+		default:
+			ps.Add(f+".kafka.compression", "unknown codec %q (want none, gzip, snappy, lz4 or zstd)", k.Compression)
+		}
+		if k.Linger != nil && (k.Linger.Duration < 0 || k.Linger.Duration > time.Minute) {
+			ps.Add(f+".kafka.linger", "must be between 0 and 1m")
+		}
+		if k.MaxBatchBytes != 0 && k.MaxBatchBytes < 1024 {
+			ps.Add(f+".kafka.maxBatchBytes", "must be at least 1024")
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	"strings"
 	"testing"
 
@@ -48,6 +50,21 @@ func TestValidate(t *testing.T) {
 		{"negative capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = -1 }, "spec.runtime.channelCapacity", "at least 1"},
 		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
 		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
+
+		// Kafka producer settings.
+		{"producer settings", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: CompressionZstd,
+				Linger: &metav1.Duration{Duration: 5 * time.Millisecond}, MaxBatchBytes: 1 << 20}}
+		}, "", ""},
+		{"unknown codec", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: "brotli"}}
+		}, "spec.sink.kafka.compression", "unknown codec"},
+		{"negative linger", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Linger: &metav1.Duration{Duration: -time.Millisecond}}}
+		}, "spec.sink.kafka.linger", "between 0 and 1m"},
+		{"tiny dead-letter batches", func(s *StreamQuerySpec) {
+			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "dlq", MaxBatchBytes: 100}}}
+		}, "spec.errorPolicy.deadLetter.kafka.maxBatchBytes", "at least 1024"},
 
 		// Columns from the record key and headers.
 		{"key and header columns", func(s *StreamQuerySpec) {

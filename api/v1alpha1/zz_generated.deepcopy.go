@@ -228,6 +228,11 @@ func (in *KafkaSink) DeepCopyInto(out *KafkaSink) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.Linger != nil {
+		in, out := &in.Linger, &out.Linger
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	in.KafkaSecurity.DeepCopyInto(&out.KafkaSecurity)
 }
 

@@ -301,6 +301,7 @@ func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Co
 			// of the same member: a restarted engine fences the open
 			// transaction of the process it replaces.
 			kopts.TransactionalID = group + "." + opts.Instance
+			kopts.Producer = k
 			if k.TransactionInterval != nil {
 				kopts.TransactionInterval = k.TransactionInterval.Duration
 			}

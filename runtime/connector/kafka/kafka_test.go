@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -269,6 +270,35 @@ func TestTraceparentPassesThrough(t *testing.T) {
 			}
 			if want := map[string][]string{"traced": {tp}}[in]; !slices.Equal(got, want) {
 				t.Fatalf("%s: a record written with traceparent headers %q; want %q", in, got, want)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestProducerSettings: the sink's batches carry the codec configured, and
+// snappy when none is.
+func TestProducerSettings(t *testing.T) {
+	brokers := cluster(t, 1, "in", "default-out", "lz4-out", "none-out")
+	var recs []*kgo.Record
+	for i := range 200 {
+		recs = append(recs, &kgo.Record{Value: fmt.Appendf(nil, `{"id":%d,"k":"some text that compresses, some text that compresses","seq":1}`, i)})
+	}
+	produce(t, brokers, "in", recs...)
+	for _, tc := range []struct {
+		codec v1alpha1.Compression
+		want  uint8 // the record batch attributes' codec number
+	}{{"", 2}, {v1alpha1.CompressionLZ4, 3}, {v1alpha1.CompressionNone, 0}} {
+		out := cmp.Or(string(tc.codec), "default") + "-out"
+		spec := kafkaSpec(brokers, "in", out, "SELECT id, k FROM t")
+		spec.Sink.Kafka.Compression = tc.codec
+		spec.Sink.Kafka.Linger = &metav1.Duration{Duration: 20 * time.Millisecond} // batches of several records
+		_, stop := run(t, spec, "producer-"+out)
+		for _, r := range consume(t, brokers, out, 200) {
+			if got := r.Attrs.CompressionType(); got != tc.want {
+				t.Fatalf("compression %q: a record came in a batch of codec %d; want %d", tc.codec, got, tc.want)
 			}
 		}
 		if err := stop(); err != nil {

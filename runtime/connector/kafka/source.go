@@ -82,6 +82,9 @@ type Options struct {
 	// open transaction.
 	TransactionalID     string
 	TransactionInterval time.Duration
+	// Producer is the sink whose producer settings the transactional client
+	// takes; with TransactionalID only.
+	Producer *v1alpha1.KafkaSink
 	// Schema is the source's declared columns: which come from the record
 	// key or a header rather than the value.
 	Schema []v1alpha1.Column
@@ -134,7 +137,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	)
 	var cl *kgo.Client
 	if opts.TransactionalID != "" {
-		clientOpts = append(clientOpts, producerOptions()...)
+		clientOpts = append(clientOpts, producerOptions(opts.Producer)...)
 		s.sess, err = kgo.NewGroupTransactSession(append(clientOpts,
 			kgo.TransactionalID(opts.TransactionalID),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
