@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,13 +23,15 @@ type Column struct {
 type JSONDecoder struct {
 	cols  []Column
 	index map[string]int
+	keys  [][]byte // per column: its name as a JSON string and a colon
 }
 
 // NewJSONDecoder returns a decoder for rows of the given columns.
 func NewJSONDecoder(cols []Column) *JSONDecoder {
-	d := &JSONDecoder{cols: cols, index: make(map[string]int, len(cols))}
+	d := &JSONDecoder{cols: cols, index: make(map[string]int, len(cols)), keys: make([][]byte, len(cols))}
 	for i, c := range cols {
 		d.index[c.Name] = i
+		d.keys[i] = append(AppendJSONString(nil, c.Name), ':')
 	}
 	return d
 }
@@ -57,22 +60,27 @@ func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
 	next := 0 // the column expected next: records mostly keep one field order
 	for {
 		p.space()
-		key, escaped, _, err := p.stringBytes()
-		if err != nil {
-			return err
-		}
-		if escaped {
-			key = unescape(key)
-		}
-		p.space()
-		if !p.consume(':') {
-			return p.fail("want ':' after a key")
-		}
-		p.space()
-		i, ok := next, next < len(d.cols) && string(key) == d.cols[next].Name
-		if !ok {
+		var i int
+		var ok bool
+		if next < len(d.keys) && bytes.HasPrefix(p.b[p.i:], d.keys[next]) {
+			// The expected key, and its colon, as written most often.
+			p.i += len(d.keys[next])
+			i, ok = next, true
+		} else {
+			key, escaped, _, err := p.stringBytes()
+			if err != nil {
+				return err
+			}
+			if escaped {
+				key = unescape(key)
+			}
+			p.space()
+			if !p.consume(':') {
+				return p.fail("want ':' after a key")
+			}
 			i, ok = d.index[bytesString(key)]
 		}
+		p.space()
 		if ok {
 			v, err := p.value(d.cols[i])
 			if err != nil {
