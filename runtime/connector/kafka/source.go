@@ -85,6 +85,10 @@ type Options struct {
 	// Producer is the sink whose producer settings the transactional client
 	// takes; with TransactionalID only.
 	Producer *v1alpha1.KafkaSink
+	// MetadataMaxAge is how often the client refreshes the topic's metadata
+	// at the latest, which is how it learns of partitions added; franz-go's
+	// default (5m) when zero.
+	MetadataMaxAge time.Duration
 	// Schema is the source's declared columns: which come from the record
 	// key or a header rather than the value.
 	Schema []v1alpha1.Column
@@ -124,6 +128,9 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	}
 	if spec.SessionTimeout != nil {
 		groupOpts = append(groupOpts, kgo.SessionTimeout(spec.SessionTimeout.Duration))
+	}
+	if opts.MetadataMaxAge > 0 {
+		groupOpts = append(groupOpts, kgo.MetadataMaxAge(opts.MetadataMaxAge), kgo.MetadataMinAge(min(opts.MetadataMaxAge, 5*time.Second)))
 	}
 	clientOpts := append(groupOpts,
 		kgo.ConsumerGroup(opts.Group),
@@ -288,10 +295,12 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 		})
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if int(fp.Partition) >= len(s.lanes) {
-				// A partition added after the start has no lane. An exactly-once
-				// transaction would commit its offsets unread: stop instead,
-				// and a restart reads it.
-				if s.sess != nil && len(fp.Records) > 0 {
+				// A partition added after the start has no lane. Its records
+				// would wait unread, with no member of the group to read them,
+				// and an exactly-once transaction would even commit their
+				// offsets: stop instead, with nothing of it committed, and a
+				// restart, which sees every partition, reads it.
+				if len(fp.Records) > 0 {
 					s.fail(fmt.Errorf("kafka: topic %s has partition %d, added after the engine started; restart the engine to read it", s.topic, fp.Partition))
 					s.unhanded.Store(true)
 				}

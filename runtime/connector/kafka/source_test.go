@@ -1,0 +1,96 @@
+package kafka
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// TestPartitionAdded: records in a partition added to the topic after the
+// source opened stop it with an error that says what to do, rather than
+// waiting unread with no member of the group to read them; nothing of the
+// new partition is committed, so a restart reads it whole.
+func TestPartitionAdded(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "grow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("grow"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(`{"id":1}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	cols := append([]format.Column{{Name: "id", Type: value.Int}}, MetaColumns...)
+	src, err := Open(&v1alpha1.KafkaSource{Brokers: brokers, Topic: "grow"}, "t", v1alpha1.FormatJSON, cols,
+		Options{Group: "grow", MetadataMaxAge: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	lane := src.Lanes()[0]
+	var b message.Batch
+	var errs message.ErrorBatch
+	b.Reset(len(cols))
+	if err := lane.Read(ctx, &b, 10, 10*time.Millisecond, &errs); err != nil || b.Len() != 1 {
+		t.Fatalf("first read: %d rows, %v; want the one record", b.Len(), err)
+	}
+	lane.acked(0, b.LastOffset)
+
+	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 1, "grow"); err != nil {
+		t.Fatal(err)
+	}
+	// The producer knows of the new partition after a metadata refresh.
+	for {
+		err := cl.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte(`{"id":2}`)}).FirstErr()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		cl.ForceMetadataRefresh()
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		b.Reset(len(cols))
+		err := lane.Read(ctx, &b, 10, 10*time.Millisecond, &errs)
+		if err != nil {
+			if !strings.Contains(err.Error(), "partition 1, added after the engine started; restart the engine") {
+				t.Fatalf("the source stopped with %q; want it to name the new partition and the remedy", err)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the source read on while a partition it has no lane for had records")
+		}
+	}
+	src.Close()
+	committed, err := kadm.NewClient(cl).FetchOffsets(context.Background(), "grow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := committed.Lookup("grow", 0); !ok || o.At != 1 {
+		t.Errorf("partition 0: committed %v; want 1, after the record acknowledged", o.At)
+	}
+	if o, ok := committed.Lookup("grow", 1); ok && o.At > 0 {
+		t.Errorf("partition 1: committed %d; want nothing", o.At)
+	}
+}
