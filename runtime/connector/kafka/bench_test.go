@@ -3,7 +3,9 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,16 +22,34 @@ import (
 // and, in the same run on the same broker and input, a plain franz-go program
 // that consumes, applies the same filter to the decoded value's field and
 // produces: the baseline. It reports both rates and their ratio.
+//
+// The broker is kfake in the benchmark's own process, unless KAFKA_BROKERS
+// names one: a real cluster, or kfake in a process of its own
+// (go run ./hack/kfake), which keeps the broker's work and garbage out of
+// the process measured.
 func BenchmarkKafkaFilter(b *testing.B) {
 	const n = 500_000
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in"))
+	var err error
+	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
+	suffix := fmt.Sprintf("-%d", time.Now().UnixNano()) // topics of their own on a shared broker
+	in := "in" + suffix
+	if brokers[0] == "" {
+		var c *kfake.Cluster
+		pprof.Do(context.Background(), pprof.Labels("side", "broker"), func(context.Context) {
+			c, err = kfake.NewCluster(kfake.NumBrokers(1))
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		brokers = c.ListenAddrs()
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(in))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"))
-	if err != nil {
+	adm := kadm.NewClient(prod)
+	if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, in); err != nil {
 		b.Fatal(err)
 	}
 	recs := make([]*kgo.Record, n)
@@ -39,25 +59,24 @@ func BenchmarkKafkaFilter(b *testing.B) {
 	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		b.Fatal(err)
 	}
-	adm := kadm.NewClient(prod)
 	defer prod.Close()
 
 	var engine, raw window
 	run := 0
 	for b.Loop() {
 		run++
-		out := fmt.Sprintf("out-engine-%d", run)
-		if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, out, fmt.Sprintf("out-raw-%d", run)); err != nil {
+		out, rawOut := fmt.Sprintf("out-engine-%d%s", run, suffix), fmt.Sprintf("out-raw-%d%s", run, suffix)
+		if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, out, rawOut); err != nil {
 			b.Fatal(err)
 		}
-		spec := kafkaSpec(brokers, "in", out, "SELECT id, k FROM t WHERE seq < 5")
+		spec := kafkaSpec(brokers, in, out, "SELECT id, k FROM t WHERE seq < 5")
 		spec.Runtime = v1alpha1.RuntimeSpec{} // the engine's defaults, not the tests' small batches
 		// The labels let a CPU profile tell the two programs apart
 		// (go tool pprof -tagfocus side=engine): goroutines inherit them,
 		// also the clients' own.
 		var p *pipeline.Pipeline
 		pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(context.Context) {
-			p, err = pipeline.New(spec, pipeline.Options{Group: fmt.Sprintf("bench-%d", run)})
+			p, err = pipeline.New(spec, pipeline.Options{Group: fmt.Sprintf("bench-%d%s", run, suffix)})
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -90,7 +109,7 @@ func BenchmarkKafkaFilter(b *testing.B) {
 
 		var got int
 		pprof.Do(context.Background(), pprof.Labels("side", "franz-go"), func(context.Context) {
-			got = rawConsumeProduce(b, brokers, fmt.Sprintf("out-raw-%d", run), n, &raw)
+			got = rawConsumeProduce(b, brokers, in, rawOut, n, &raw)
 		})
 		if got != n/2 {
 			b.Fatalf("the baseline kept %d records, want %d", got, n/2)
@@ -131,11 +150,11 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rawConsumeProduce is the baseline: consume every record of "in", keep those
+// rawConsumeProduce is the baseline: consume every record of in, keep those
 // whose seq field is below 5 (a byte check, no full decode), produce them.
 // It returns the records kept; w measures from the first record fetched.
-func rawConsumeProduce(b *testing.B, brokers []string, out string, n int, w *window) int {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("in"),
+func rawConsumeProduce(b *testing.B, brokers []string, in, out string, n int, w *window) int {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(out))
 	if err != nil {
 		b.Fatal(err)
