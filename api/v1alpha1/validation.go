@@ -314,8 +314,10 @@ func validateSink(ps *Problems, f string, s *Sink) {
 		if k.Linger != nil && (k.Linger.Duration < 0 || k.Linger.Duration > time.Minute) {
 			ps.Add(f+".kafka.linger", "must be between 0 and 1m")
 		}
-		if k.MaxBatchBytes != 0 && k.MaxBatchBytes < 1024 {
-			ps.Add(f+".kafka.maxBatchBytes", "must be at least 1024")
+		if k.MaxBatchBytes != 0 && (k.MaxBatchBytes < 1024 || k.MaxBatchBytes > 100<<20) {
+			// The client refuses batches beyond what it may write to a broker
+			// in one request, 100 MiB.
+			ps.Add(f+".kafka.maxBatchBytes", "must be between 1024 and 104857600 (100 MiB)")
 		}
 	}
 }

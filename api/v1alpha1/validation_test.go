@@ -1,10 +1,9 @@
 package v1alpha1
 
 import (
-	"time"
-
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -64,7 +63,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.sink.kafka.linger", "between 0 and 1m"},
 		{"tiny dead-letter batches", func(s *StreamQuerySpec) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "dlq", MaxBatchBytes: 100}}}
-		}, "spec.errorPolicy.deadLetter.kafka.maxBatchBytes", "at least 1024"},
+		}, "spec.errorPolicy.deadLetter.kafka.maxBatchBytes", "between 1024 and"},
 
 		// Columns from the record key and headers.
 		{"key and header columns", func(s *StreamQuerySpec) {

@@ -50,6 +50,17 @@ func traceContext(sc trace.SpanContext, fallback message.TraceContext) message.T
 	return message.TraceContext{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags())}
 }
 
+// recorded returns tc when the engine records spans, and an empty context
+// when it does not: a context passed through from the input, sampled
+// upstream, has no span of the engine's to count as traced or to link an
+// exemplar to.
+func (p *Pipeline) recorded(tc message.TraceContext) message.TraceContext {
+	if p.tracer == nil {
+		return message.TraceContext{}
+	}
+	return tc
+}
+
 func randomTrace() message.TraceContext {
 	tc := message.TraceContext{Local: true}
 	_, _ = rand.Read(tc.TraceID[:])

@@ -643,7 +643,7 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		for i := range b.Errors.Events {
 			b.Errors.Events[i].Traceparent = b.Trace.Traceparent()
 		}
-		p.observer.ObserveBatch(StageRead, time.Since(start), n, b.Trace)
+		p.observer.ObserveBatch(StageRead, time.Since(start), n, p.recorded(b.Trace))
 		p.debugBatch("batch read", b)
 		*seq++
 		return b, err
@@ -748,7 +748,7 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 		out.Trace = traceContext(w.p.span("batch.process", out.Trace, start, out,
 			attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered), attribute.Int("sluice.failed", out.Errors.Records)), out.Trace)
 	}
-	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, out.Trace)
+	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, w.p.recorded(out.Trace))
 	return out
 }
 
@@ -878,13 +878,13 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 			}
 			sc = p.span("sink.write", b.Trace, start, b, attrs...)
 		}
-		p.observer.ObserveBatch(StageWrite, time.Since(start), n, traceContext(sc, b.Trace))
+		p.observer.ObserveBatch(StageWrite, time.Since(start), n, p.recorded(traceContext(sc, b.Trace)))
 		switch {
 		case err == nil && b.Derived:
 			p.stats.results.Add(int64(n))
 		case err == nil:
 			p.stats.out.Add(int64(n))
-			if b.Trace.Flags&1 != 0 {
+			if p.recorded(b.Trace).Flags&1 != 0 {
 				p.stats.traced.Add(int64(n))
 			}
 			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, int64(n))

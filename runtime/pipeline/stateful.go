@@ -130,7 +130,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	n := b.Len()
 	s.p.pool.Put(b)
 	out := s.advance(now)
-	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.next.Trace)
+	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.p.recorded(s.next.Trace))
 	return out
 }
 

@@ -260,7 +260,7 @@ func TestTraceparentPassesThrough(t *testing.T) {
 	produce(t, brokers, "plain", plain...)
 	produce(t, brokers, "traced", traced...)
 	for _, in := range []string{"plain", "traced"} {
-		_, stop := run(t, kafkaSpec(brokers, in, in+"-out", "SELECT id, k FROM t"), "trace-"+in)
+		p, stop := run(t, kafkaSpec(brokers, in, in+"-out", "SELECT id, k FROM t"), "trace-"+in)
 		for _, r := range consume(t, brokers, in+"-out", 300) {
 			var got []string
 			for _, h := range r.Headers {
@@ -274,6 +274,9 @@ func TestTraceparentPassesThrough(t *testing.T) {
 		}
 		if err := stop(); err != nil {
 			t.Fatal(err)
+		}
+		if traced := p.Snapshot().Traced; traced != 0 {
+			t.Errorf("%s: %d records counted as traced; want 0: with tracing off the engine records no span", in, traced)
 		}
 	}
 }

@@ -298,9 +298,12 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				// A partition added after the start has no lane. Its records
 				// would wait unread, with no member of the group to read them,
 				// and an exactly-once transaction would even commit their
-				// offsets: stop instead, with nothing of it committed, and a
-				// restart, which sees every partition, reads it.
-				if len(fp.Records) > 0 {
+				// offsets: stop instead, and a restart, which sees every
+				// partition, reads it.
+				if len(fp.Records) > 0 && s.err() == nil {
+					if s.sess == nil {
+						s.commitStart(ctx, fp.Partition, fp.Records[0].Offset)
+					}
 					s.fail(fmt.Errorf("kafka: topic %s has partition %d, added after the engine started; restart the engine to read it", s.topic, fp.Partition))
 					s.unhanded.Store(true)
 				}
@@ -471,8 +474,8 @@ func (s *Source) endTransaction(ctx context.Context) error {
 func (s *Source) fail(err error) {
 	if s.failed.CompareAndSwap(nil, &err) {
 		close(s.dead)
+		s.log.Error("kafka source failed", "component", "kafka", "topic", s.topic, "error", err)
 	}
-	s.log.Error("kafka source failed", "component", "kafka", "topic", s.topic, "error", err)
 }
 
 // err is the error that ended the source, if any.
@@ -513,7 +516,7 @@ func (s *Source) commit(ctx context.Context, parts []int32) {
 		if parts == nil && !s.assigned[p] || parts != nil && !slices.Contains(parts, p) {
 			continue
 		}
-		if next > s.committed[p] {
+		if c, ok := s.committed[p]; !ok || next > c {
 			offsets[p] = kgo.EpochOffset{Epoch: -1, Offset: next}
 		}
 	}
@@ -544,6 +547,16 @@ func (s *Source) commit(ctx context.Context, parts []int32) {
 		s.committed[p] = o.Offset
 	}
 	s.mu.Unlock()
+}
+
+// commitStart commits offset, where partition p's records begin, for a
+// partition this source cannot read: its successor then reads them all, even
+// with startOffset latest, which would skip them.
+func (s *Source) commitStart(ctx context.Context, p int32, offset int64) {
+	s.mu.Lock()
+	s.acked[p] = offset
+	s.mu.Unlock()
+	s.commit(ctx, []int32{p})
 }
 
 // lag is how many records of partition p are not yet handled: the high
