@@ -38,6 +38,10 @@ type Sink interface {
 	Close() error
 }
 
+// MaxWritesInFlight is the most batches the sink stage has in flight at an
+// AsyncSink at once.
+const MaxWritesInFlight = 64 // documented in docs/architecture.md
+
 // AsyncSink is a Sink that can have several batches in flight: the sink
 // stage starts the next write while the brokers still acknowledge earlier
 // ones, and acknowledges the batches to their sources in order as their

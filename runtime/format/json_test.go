@@ -119,6 +119,13 @@ func TestJSONDecode(t *testing.T) {
 			in:   " \t{ \"s\" : \"x\" ,\r\n\"i\"\t:\t1 , \"b\" : true }\r\n ",
 			want: row(t, cols, "s", value.StringValue("x"), "i", value.IntValue(1), "b", value.BoolValue(true)),
 		},
+		// Keys that begin like the expected one, or spell it another way,
+		// are not taken for it.
+		{name: "key extending the expected one", in: `{"si":"no","s":"yes"}`, want: row(t, cols, "s", value.StringValue("yes"))},
+		{name: "expected key, then a space", in: `{"s" :"x","b" : true}`, want: row(t, cols, "s", value.StringValue("x"), "b", value.BoolValue(true))},
+		{name: "expected key escaped", in: `{"\u0073":"x","\u0062":true}`, want: row(t, cols, "s", value.StringValue("x"), "b", value.BoolValue(true))},
+		{name: "duplicate key, the last wins", in: `{"s":"first","s":"second","b":true}`, want: row(t, cols, "s", value.StringValue("second"), "b", value.BoolValue(true))},
+		{name: "key with a quote", in: `{"s\"":"no","s":"yes"}`, want: row(t, cols, "s", value.StringValue("yes"))},
 		{name: "empty object", in: `{}`, want: row(t, cols)},
 		{name: "empty object with spaces", in: ` { } `, want: row(t, cols)},
 		{

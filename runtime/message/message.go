@@ -4,11 +4,12 @@
 package message
 
 import (
+	"cmp"
 	"encoding/hex"
 	"math"
-	"sync"
 	"sync/atomic"
 
+	"github.com/sluice-dev/sluice/runtime/freelist"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -273,10 +274,10 @@ func (b *Batch) Coordinates(i int) Coordinates {
 }
 
 // Pool recycles batches so that steady-state processing allocates nothing.
-// It keeps up to Keep free batches itself rather than in a sync.Pool, which
-// the garbage collector empties every other cycle: under load, with a cycle
-// every few tens of milliseconds, every batch would be allocated again.
-// A Pool is safe for concurrent use.
+// It keeps up to Keep free batches in a freelist.List rather than a
+// sync.Pool, which the garbage collector empties every other cycle: under
+// load, with a cycle every few tens of milliseconds, every batch would be
+// allocated again. A Pool is safe for concurrent use.
 type Pool struct {
 	// MaxValues, if set, is the most values a batch may hold to be recycled:
 	// a batch that grew far beyond the usual size (a window's results)
@@ -286,8 +287,7 @@ type Pool struct {
 	// batches a pipeline has in flight at once are the right number.
 	Keep int
 
-	mu   sync.Mutex
-	free []*Batch
+	free freelist.List[Batch]
 }
 
 // DefaultPoolKeep is how many free batches a Pool keeps unless told.
@@ -295,16 +295,11 @@ const DefaultPoolKeep = 64
 
 // Get returns an empty batch for rows of the given width.
 func (p *Pool) Get(width int) *Batch {
-	var b *Batch
-	p.mu.Lock()
-	if n := len(p.free); n > 0 {
-		b = p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
-	}
-	p.mu.Unlock()
+	b := p.free.Get()
 	if b == nil {
 		b = new(Batch)
+		b.Reset(width)
+		return b
 	}
 	b.width = width // Put reset it
 	return b
@@ -315,18 +310,10 @@ func (p *Pool) Put(b *Batch) {
 	if b == nil || (p.MaxValues > 0 && cap(b.values) > p.MaxValues) {
 		return
 	}
-	keep := p.Keep
-	if keep <= 0 {
-		keep = DefaultPoolKeep
-	}
 	// Reset now, not in Get: a free batch must not keep the buffers its
 	// strings point into alive.
 	b.Reset(0)
-	p.mu.Lock()
-	if len(p.free) < keep {
-		p.free = append(p.free, b)
-	}
-	p.mu.Unlock()
+	p.free.Put(b, cmp.Or(p.Keep, DefaultPoolKeep))
 }
 
 // ErrorEvent is a record that failed: why, where and what it was.

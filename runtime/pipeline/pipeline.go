@@ -163,7 +163,10 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	if prog.Stateful() {
 		widest = max(widest, prog.StatefulWidth())
 	}
-	p.pool.MaxValues = 32 * p.batchSize * widest
+	// The pool keeps batches of the usual size; one that grew far beyond
+	// it (a burst of window results) goes back to the garbage collector,
+	// so that the free batches never pin more than the batches in flight.
+	p.pool.MaxValues = 2 * p.batchSize * widest
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	p.runID = hex.EncodeToString(id[:])
@@ -185,7 +188,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	}
 	// As many free batches as can be in flight: one per reader and worker,
 	// the edges' buffers and the sink's writes.
-	p.pool.Keep = len(p.readers) + p.parallelism + (p.parallelism+2)*p.capacity + maxWritesInFlight
+	p.pool.Keep = len(p.readers) + p.parallelism + (p.parallelism+2)*p.capacity + connector.MaxWritesInFlight
 	// Acknowledgements flow back to each partition's origin.
 	p.committed = make([]*message.Committed, len(p.readers))
 	for i, r := range p.readers {
@@ -792,9 +795,6 @@ func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message]) {
 	}
 }
 
-// maxWritesInFlight bounds the batches an AsyncSink has in flight.
-const maxWritesInFlight = 64 // documented in docs/architecture.md
-
 // write is a batch whose first write attempt was started.
 type write struct {
 	b      *message.Batch
@@ -807,7 +807,7 @@ type write struct {
 // error policy, retries and the acknowledgement run there, so batches are
 // acknowledged in order while several are in flight.
 func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message], sink connector.AsyncSink, enc *format.JSONEncoder) {
-	inFlight := make(chan write, maxWritesInFlight)
+	inFlight := make(chan write, connector.MaxWritesInFlight)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/freelist"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -39,16 +41,10 @@ type Sink struct {
 	keyCol    int  // -1: no key
 	shared    bool // the client is an exactly-once source's; it closes it
 
-	// writes are free batchWrites. Not a sync.Pool: each holds a batch's
-	// records, tens of kilobytes, which the garbage collector would free
-	// every other cycle.
-	writesMu sync.Mutex
-	writes   []*batchWrite
+	// writes are free batchWrites, each with a batch's records, tens of
+	// kilobytes: as many as can be in flight.
+	writes freelist.List[batchWrite]
 }
-
-// maxFreeWrites bounds the free batchWrites a sink keeps: the pipeline
-// has at most 64 batches in flight.
-const maxFreeWrites = 64
 
 // OpenSink connects a producer. keyCol is the output column whose text is
 // the record key, or -1. With txn, an exactly-once source, the sink produces
@@ -135,7 +131,10 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	// The producer keeps records, keys and values until they are
 	// acknowledged, so each batch in flight has its own, recycled once the
 	// brokers answered for all of its records.
-	w := s.freeWrite()
+	w := s.writes.Get()
+	if w == nil {
+		w = &batchWrite{sink: s}
+	}
 	w.done, w.err = done, nil
 	w.recs = slices.Grow(w.recs[:0], len(b.Rows))[:len(b.Rows)]
 	// A worker may have encoded the rows already; the batch stays
@@ -164,27 +163,6 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	w.pending.Store(int64(len(w.recs)))
 	for i := range w.recs {
 		s.cl.Produce(ctx, &w.recs[i], w.promise)
-	}
-}
-
-func (s *Sink) freeWrite() *batchWrite {
-	s.writesMu.Lock()
-	defer s.writesMu.Unlock()
-	n := len(s.writes)
-	if n == 0 {
-		return &batchWrite{sink: s}
-	}
-	w := s.writes[n-1]
-	s.writes[n-1] = nil
-	s.writes = s.writes[:n-1]
-	return w
-}
-
-func (s *Sink) releaseWrite(w *batchWrite) {
-	s.writesMu.Lock()
-	defer s.writesMu.Unlock()
-	if len(s.writes) < maxFreeWrites {
-		s.writes = append(s.writes, w)
 	}
 }
 
@@ -238,11 +216,11 @@ func (w *batchWrite) promise(_ *kgo.Record, err error) {
 	err, done := w.err, w.done
 	w.mu.Unlock()
 	// Every promise has run: the producer holds none of w any more. Its
-	// records are not cleared: the next batch overwrites them, and what
-	// they point into (pooled batches, the pipeline's context) lives on
-	// anyway.
+	// records are not cleared, which would cost a pass over them: the next
+	// batch overwrites them. Until then a free batchWrite keeps what they
+	// point into alive, one batch's encoded rows and headers at most.
 	w.done = nil
-	w.sink.releaseWrite(w)
+	w.sink.writes.Put(w, connector.MaxWritesInFlight)
 	done(err)
 }
 
