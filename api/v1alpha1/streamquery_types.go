@@ -133,8 +133,11 @@ type KafkaSource struct {
 	// namespace and name.
 	// +optional
 	Group string `json:"group,omitempty"`
-	// startOffset is where a new consumer group starts: earliest or latest.
-	// +kubebuilder:validation:Enum=earliest;latest
+	// startOffset is where a consumer group without a committed offset
+	// starts: earliest, latest, or an RFC 3339 time such as
+	// 2026-11-29T00:00:00Z, for each partition's first record at or after
+	// that time (its end when there is none).
+	// +kubebuilder:validation:Pattern=`^(earliest|latest|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$`
 	// +kubebuilder:default=earliest
 	// +optional
 	StartOffset string `json:"startOffset,omitempty"`

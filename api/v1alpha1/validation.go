@@ -113,6 +113,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if k.SessionTimeout != nil && k.SessionTimeout.Duration < time.Second {
 				ps.Add(f+".kafka.sessionTimeout", "must be at least 1s")
 			}
+			if _, err := k.StartTime(); err != nil {
+				ps.Add(f+".kafka.startOffset", "%v", err)
+			}
 			switch k.KeyFormat {
 			case "", KeyFormatString, KeyFormatJSON:
 			default:
@@ -320,6 +323,20 @@ func validateSink(ps *Problems, f string, s *Sink) {
 			ps.Add(f+".kafka.maxBatchBytes", "must be between 1024 and 104857600 (100 MiB)")
 		}
 	}
+}
+
+// StartTime returns the time startOffset names, or the zero time when it is
+// earliest, latest or unset; an error when it is none of these.
+func (k *KafkaSource) StartTime() (time.Time, error) {
+	switch k.StartOffset {
+	case "", "earliest", "latest":
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, k.StartOffset)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want earliest, latest or an RFC 3339 time such as 2026-11-29T00:00:00Z, got %q", k.StartOffset)
+	}
+	return t, nil
 }
 
 // validateKafkaSecurity checks the tls and sasl settings of a Kafka

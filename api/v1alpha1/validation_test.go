@@ -50,6 +50,15 @@ func TestValidate(t *testing.T) {
 		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
 		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
 
+		{"start at a time", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.StartOffset = "2026-11-29T10:00:00.5+01:00"
+		}, "", ""},
+		{"start at a day", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.StartOffset = "2026-11-29"
+		}, "spec.sources[0].kafka.startOffset", "RFC 3339 time"},
+
 		// Kafka producer settings.
 		{"producer settings", func(s *StreamQuerySpec) {
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: CompressionZstd,

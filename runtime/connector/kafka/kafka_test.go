@@ -281,6 +281,40 @@ func TestTraceparentPassesThrough(t *testing.T) {
 	}
 }
 
+// TestStartOffsetTime: a group without a committed offset and a startOffset
+// time starts each partition at its first record at or after that time.
+func TestStartOffsetTime(t *testing.T) {
+	brokers := cluster(t, 2, "in", "out")
+	t0 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, &kgo.Record{
+			Key: fmt.Appendf(nil, "k%d", i%2), Timestamp: t0.Add(time.Duration(i) * time.Minute),
+			Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":1}`, i, i%2),
+		})
+	}
+	produce(t, brokers, "in", recs...)
+	spec := kafkaSpec(brokers, "in", "out", "SELECT id, k FROM t")
+	spec.Sources[0].Kafka.StartOffset = t0.Add(15 * time.Minute).Format(time.RFC3339)
+	p, stop := run(t, spec, "start-time")
+	var ids []int
+	for _, r := range consume(t, brokers, "out", 5) {
+		var row struct{ ID int }
+		if err := json.Unmarshal(r.Value, &row); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, row.ID)
+	}
+	time.Sleep(200 * time.Millisecond) // a record before the time would come now
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []int{15, 16, 17, 18, 19}) || p.Snapshot().Counts.In != 5 {
+		t.Errorf("read ids %v (%d records in); want 15 to 19, written from 00:15 on", ids, p.Snapshot().Counts.In)
+	}
+}
+
 // TestProducerSettings: the sink's batches carry the codec configured, and
 // snappy when none is.
 func TestProducerSettings(t *testing.T) {

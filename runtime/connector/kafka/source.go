@@ -119,7 +119,13 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		highWater: map[int32]int64{},
 	}
 	start := kgo.NewOffset().AtStart()
-	if spec.StartOffset == "latest" {
+	startTime, err := spec.StartTime()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("source %s: startOffset: %w", source, err)
+	case !startTime.IsZero():
+		start = kgo.NewOffset().AfterMilli(startTime.UnixMilli())
+	case spec.StartOffset == "latest":
 		start = kgo.NewOffset().AtEnd()
 	}
 	groupOpts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
