@@ -8,6 +8,7 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -30,13 +31,30 @@ type Reader interface {
 // Sink writes result rows.
 type Sink interface {
 	// Write writes the rows of b. An error means the batch may not have been
-	// written; the caller retries it or hands it to the error policy.
+	// written; the caller retries it or hands it to the error policy. A
+	// *RowsError says which rows were not written: the others were, and
+	// neither a retry nor the error policy gets them again.
 	Write(ctx context.Context, b *message.Batch) error
 	// Flush makes what was written durable or visible.
 	Flush(ctx context.Context) error
 	// Close flushes and releases the sink.
 	Close() error
 }
+
+// RowsError is a write that failed for some rows of a batch only: the rest
+// were written.
+type RowsError struct {
+	// Rows are the indexes of the rows not written, ascending.
+	Rows []int
+	// Err is why the first of them failed.
+	Err error
+}
+
+func (e *RowsError) Error() string {
+	return fmt.Sprintf("%d rows not written: %v", len(e.Rows), e.Err)
+}
+
+func (e *RowsError) Unwrap() error { return e.Err }
 
 // MaxWritesInFlight is the most batches the sink stage has in flight at an
 // AsyncSink at once.

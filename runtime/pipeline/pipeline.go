@@ -795,24 +795,49 @@ func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message]) {
 	}
 }
 
-// write is a batch whose first write attempt was started.
+// write is a batch on its way through an AsyncSink.
 type write struct {
 	b      *message.Batch
 	start  time.Time
-	result chan error
+	result chan error // the first attempt's; nil when held back
 }
 
 // sinkLoopAsync starts each batch's write as it arrives and finishes the
 // writes in arrival order on a second goroutine of the sink stage: the
 // error policy, retries and the acknowledgement run there, so batches are
 // acknowledged in order while several are in flight.
+//
+// Once a write fails, the batches after it are held back, not started,
+// until the finisher has retried the failed rows and written the batches
+// held, in order: a batch started meanwhile could put rows of a key before
+// the retried rows of the same key. (A batch already started when the
+// failure is reported is retried after it, in order, too; one started in
+// the moment between a partition's failure in the producer and its report
+// may still come first.)
 func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message], sink connector.AsyncSink, enc *format.JSONEncoder) {
 	inFlight := make(chan write, connector.MaxWritesInFlight)
+	var hold struct {
+		sync.Mutex
+		on   bool // a write failed: start none
+		held int  // batches held back and not yet finished
+	}
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		for w := range inFlight {
-			p.deliver(ctx, w.b, enc, &w)
+			if w.result == nil {
+				p.deliver(ctx, w.b, enc, nil)
+			} else {
+				p.deliver(ctx, w.b, enc, &w)
+			}
+			hold.Lock()
+			if w.result == nil {
+				hold.held--
+			}
+			if hold.on && hold.held == 0 && len(inFlight) == 0 {
+				hold.on = false // everything before the next batch is written
+			}
+			hold.Unlock()
 		}
 	}()
 	defer func() {
@@ -827,18 +852,35 @@ func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message],
 		if m.Kind != message.KindBatch {
 			continue
 		}
-		w := write{b: m.Batch, start: time.Now(), result: make(chan error, 1)}
-		if m.Batch.Len() == 0 {
-			w.result <- nil
+		w := write{b: m.Batch, start: time.Now()}
+		hold.Lock()
+		if hold.on {
+			hold.held++
 		} else {
-			sink.WriteAsync(ctx, m.Batch, func(err error) { w.result <- err })
+			w.result = make(chan error, 1)
 		}
+		hold.Unlock()
+		// Queued before it starts, so that the finisher, which lifts the
+		// hold only when the queue is empty, never misses a started write.
 		select {
 		case inFlight <- w:
 		case <-ctx.Done():
-			<-w.result // the sink still owns the batch until it answers
 			p.pool.Put(w.b)
 			return
+		}
+		switch {
+		case w.result == nil:
+		case m.Batch.Len() == 0:
+			w.result <- nil
+		default:
+			sink.WriteAsync(ctx, m.Batch, func(err error) {
+				if err != nil {
+					hold.Lock()
+					hold.on = true
+					hold.Unlock()
+				}
+				w.result <- err
+			})
 		}
 	}
 }
@@ -869,7 +911,7 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 			start = started.start
 			first = func() error { return <-started.result }
 		}
-		attempts, err := p.writeWithRetry(ctx, b, first)
+		attempts, failed, err := p.writeWithRetry(ctx, b, first)
 		var sc trace.SpanContext
 		if p.tracer != nil {
 			attrs := []attribute.KeyValue{attribute.Int("sluice.attempts", attempts)}
@@ -879,30 +921,32 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 			sc = p.span("sink.write", b.Trace, start, b, attrs...)
 		}
 		p.observer.ObserveBatch(StageWrite, time.Since(start), n, p.recorded(traceContext(sc, b.Trace)))
-		switch {
-		case err == nil && b.Derived:
-			p.stats.results.Add(int64(n))
-		case err == nil:
-			p.stats.out.Add(int64(n))
-			if p.recorded(b.Trace).Flags&1 != 0 {
-				p.stats.traced.Add(int64(n))
-			}
-			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, int64(n))
-			p.debugBatch("batch written", b)
-		case ctx.Err() != nil:
+		if err != nil && ctx.Err() != nil {
 			return // aborted: the batch stays unacknowledged
-		default:
+		}
+		if written := int64(n - len(failed)); b.Derived {
+			p.stats.results.Add(written)
+		} else {
+			p.stats.out.Add(written)
+			if p.recorded(b.Trace).Flags&1 != 0 {
+				p.stats.traced.Add(written)
+			}
+			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, written)
+		}
+		if err == nil {
+			p.debugBatch("batch written", b)
+		} else {
 			msg := fmt.Sprintf("sink write failed after %d attempts: %v", p.maxRetries+1, err)
 			p.noteError(msg)
 			var eb message.ErrorBatch
 			if !b.Derived {
-				eb.Records = n // results of a stateful stage are not records
+				eb.Records = len(failed) // results of a stateful stage are not records
 			}
-			eb.Events = make([]message.ErrorEvent, n)
+			eb.Events = make([]message.ErrorEvent, len(failed))
 			tp := b.Trace.Traceparent()
-			for i, row := range b.Rows {
-				payload := enc.Encode(nil, row)
-				eb.Events[i] = message.ErrorEvent{
+			for j, i := range failed {
+				payload := enc.Encode(nil, b.Rows[i])
+				eb.Events[j] = message.ErrorEvent{
 					CorrelationID: b.CorrelationID, Stage: "sink", Error: msg,
 					Source: b.Coordinates(i), Payload: payload[:len(payload)-1], Traceparent: tp,
 				}
@@ -917,34 +961,80 @@ func (p *Pipeline) deliver(ctx context.Context, b *message.Batch, enc *format.JS
 }
 
 // writeWithRetry writes b, retrying with exponential backoff, and returns
-// the attempts made.
+// the attempts made and, when it gives up, the indexes of the rows not
+// written. A retry writes only the rows the last attempt did not, when the
+// sink says which (connector.RowsError): the others must not be written
+// twice, nor after later rows of their key.
 // first, if not nil, gives the outcome of the first attempt instead of a
 // call to Write.
-func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch, first func() error) (int, error) {
+func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch, first func() error) (attempts int, failed []int, err error) {
 	wait := p.backoff
+	cur := b     // what the next attempt writes: b, or its rows in failed
+	failed = nil // nil: all of b's rows
+	defer func() {
+		if cur != b {
+			p.pool.Put(cur)
+		}
+		if err != nil && failed == nil {
+			failed = make([]int, b.Len())
+			for i := range failed {
+				failed[i] = i
+			}
+		}
+	}()
 	for attempt := 1; ; attempt++ {
-		var err error
 		if attempt == 1 && first != nil {
 			err = first()
 		} else {
-			err = p.sink.Write(ctx, b)
+			err = p.sink.Write(ctx, cur)
 		}
-		if err == nil || attempt > p.maxRetries {
-			return attempt, err
+		if err == nil {
+			return attempt, nil, nil
+		}
+		var rows *connector.RowsError
+		if errors.As(err, &rows) && len(rows.Rows) < cur.Len() {
+			// Some rows were written: they leave the batch.
+			narrowed := make([]int, len(rows.Rows))
+			for i, r := range rows.Rows {
+				narrowed[i] = r
+				if failed != nil {
+					narrowed[i] = failed[r]
+				}
+			}
+			failed = narrowed
+			next := p.rowsOf(b, failed)
+			if cur != b {
+				p.pool.Put(cur)
+			}
+			cur = next
+		}
+		if attempt > p.maxRetries {
+			return attempt, failed, err
 		}
 		p.stats.retries.Add(1)
 		p.log.LogAttrs(ctx, slog.LevelWarn, "sink write failed, retrying",
 			append(batchAttrs(b), slog.Int("attempt", attempt), slog.Int("maxRetries", p.maxRetries),
-				slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
+				slog.Int("rows", cur.Len()), slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return attempt, ctx.Err()
+			return attempt, failed, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+}
+
+// rowsOf returns a batch that stands for b with only the given rows of it.
+func (p *Pipeline) rowsOf(b *message.Batch, rows []int) *message.Batch {
+	out := p.pool.Get(b.Width())
+	out.CopyHeader(b)
+	out.Errors = message.ErrorBatch{} // b's, handled with b
+	for _, i := range rows {
+		copy(out.Append(b.Offsets[i]), b.Rows[i])
+	}
+	return out
 }
 
 // handle applies the error policy to the events of one batch.

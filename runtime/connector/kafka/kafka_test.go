@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -312,6 +314,93 @@ func TestStartOffsetTime(t *testing.T) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []int{15, 16, 17, 18, 19}) || p.Snapshot().Counts.In != 5 {
 		t.Errorf("read ids %v (%d records in); want 15 to 19, written from 00:15 on", ids, p.Snapshot().Counts.In)
+	}
+}
+
+// TestRetryKeepsKeyOrder: the broker rejects the first produce requests for
+// one output partition (a non-retriable error, so the producer gives their
+// records up, and the later records of that partition it holds). The
+// pipeline retries only the rows that failed and holds later batches back
+// meanwhile: every record arrives once, in per-key order, and nothing
+// written is written again. kfake only: the failure is injected at the
+// broker.
+func TestRetryKeepsKeyOrder(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(2, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	rejected := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Partitions: []int32{1}, Err: kerr.InvalidRecord, Count: 3})
+	const n, keys = 3000, 20
+	produce(t, brokers, "in", keyedInput(n, keys)...)
+	spec := kafkaSpec(brokers, "in", "out", "SELECT id, k, seq FROM t")
+	spec.ErrorPolicy.RetryBackoff = &metav1.Duration{Duration: 10 * time.Millisecond}
+	p, stop := run(t, spec, "retry")
+	out := consume(t, brokers, "out", n)
+	for id, count := range checkPerKeyOrder(t, out) {
+		if count != 1 {
+			t.Errorf("id %d written %d times", id, count)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if snap := p.Snapshot(); rejected.Hits() != 3 || snap.Retries == 0 || snap.Counts.Out != n || snap.Counts.DeadLettered+snap.Counts.Skipped+snap.Counts.Failed != 0 {
+		t.Errorf("%d requests rejected, %d retries, counts %+v; want 3 rejected, retries, all %d out", rejected.Hits(), snap.Retries, snap.Counts, n)
+	}
+}
+
+// TestWriteFailureDeadLetters: one output partition rejects every write.
+// After the retries, exactly its rows go to the dead-letter topic, and the
+// rows of the other partition are written once: no row is both written and
+// dead-lettered. kfake only, as TestRetryKeepsKeyOrder.
+func TestWriteFailureDeadLetters(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "dlq"), kfake.SeedTopics(2, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Partitions: []int32{1}, Err: kerr.InvalidRecord, Count: -1})
+	const n, keys = 2000, 20
+	produce(t, brokers, "in", keyedInput(n, keys)...)
+	spec := kafkaSpec(brokers, "in", "out", "SELECT id, k, seq FROM t")
+	retries := int32(1)
+	spec.ErrorPolicy = v1alpha1.ErrorPolicy{
+		Strategy: v1alpha1.DeadLetter, MaxRetries: &retries, RetryBackoff: &metav1.Duration{Duration: time.Millisecond},
+		DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}},
+	}
+	p, stop := run(t, spec, "write-failure")
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Snapshot().Counts.InFlight() != 0 || p.Snapshot().Counts.In != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v", p.Snapshot().Counts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	counts := p.Snapshot().Counts
+	if counts.Out == 0 || counts.DeadLettered == 0 || counts.Out+counts.DeadLettered != n {
+		t.Fatalf("counts %+v; want the %d records split between out and dead-lettered", counts, n)
+	}
+	written := map[string]bool{}
+	for _, r := range consume(t, brokers, "out", int(counts.Out)) {
+		if r.Partition != 0 {
+			t.Fatalf("a record in partition %d, which rejects every write", r.Partition)
+		}
+		written[string(r.Key)] = true
+	}
+	for _, r := range consume(t, brokers, "dlq", int(counts.DeadLettered)) {
+		var v struct{ K string }
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		if written[v.K] {
+			t.Fatalf("key %s both written and dead-lettered: its partition takes writes", v.K)
+		}
 	}
 }
 

@@ -120,8 +120,8 @@ func (s *Sink) Write(ctx context.Context, b *message.Batch) error {
 }
 
 // WriteAsync implements connector.AsyncSink: it hands the batch's rows to the
-// producer and calls done once the brokers acknowledged every one, with the
-// first error if any failed. The batch's trace context, unless it is a local
+// producer and calls done once the brokers answered for every one: with nil,
+// or with a *connector.RowsError naming the rows that failed. The batch's trace context, unless it is a local
 // stand-in, goes with each record as a traceparent header.
 func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
 	if len(b.Rows) == 0 {
@@ -198,14 +198,22 @@ type batchWrite struct {
 	pending atomic.Int64
 	mu      sync.Mutex
 	err     error
+	failed  []int // indexes of the records that failed
 	done    func(error)
 }
 
-func (w *batchWrite) promise(_ *kgo.Record, err error) {
+func (w *batchWrite) promise(r *kgo.Record, err error) {
 	if err != nil {
 		w.mu.Lock()
 		if w.err == nil {
 			w.err = err
+		}
+		// Failures are rare: a search beats keeping an index per record.
+		for i := range w.recs {
+			if &w.recs[i] == r {
+				w.failed = append(w.failed, i)
+				break
+			}
 		}
 		w.mu.Unlock()
 	}
@@ -214,6 +222,13 @@ func (w *batchWrite) promise(_ *kgo.Record, err error) {
 	}
 	w.mu.Lock()
 	err, done := w.err, w.done
+	if err != nil {
+		// Only these rows go again, so that a retry writes no row twice and
+		// puts none after the later rows of its key; w is reused after done.
+		slices.Sort(w.failed)
+		err = &connector.RowsError{Rows: slices.Clone(w.failed), Err: err}
+	}
+	w.failed = w.failed[:0]
 	w.mu.Unlock()
 	// Every promise has run: the producer holds none of w any more. Its
 	// records are not cleared, which would cost a pass over them: the next
