@@ -71,6 +71,15 @@ type AsyncSink interface {
 	WriteAsync(ctx context.Context, b *message.Batch, done func(error))
 }
 
+// FailureReporter is an AsyncSink that reports a failed write as soon as it
+// happens, before the batch it belongs to has an answer for every row: the
+// sink stage then starts no more writes until the failed rows are retried.
+type FailureReporter interface {
+	// OnFailure sets the function called, from any goroutine, when a row's
+	// write fails.
+	OnFailure(func())
+}
+
 // BatchEncoder is a sink that can have a batch's rows encoded ahead of its
 // write, by the goroutine that made them: the partition workers run in
 // parallel, the sink's writer is one goroutine. It must be safe for

@@ -795,11 +795,61 @@ func (p *Pipeline) sinkLoop(ctx context.Context, in *edge[message.Message]) {
 	}
 }
 
-// write is a batch on its way through an AsyncSink.
+// write is a batch whose first write attempt was started.
 type write struct {
 	b      *message.Batch
 	start  time.Time
-	result chan error // the first attempt's; nil when held back
+	result chan error
+}
+
+// writeHold stops an AsyncSink's writes from starting after one failed,
+// until every write started before is settled: retried rows must not land
+// after later rows of their key.
+type writeHold struct {
+	mu      sync.Mutex
+	on      bool
+	settled chan struct{} // closed when the hold is lifted
+	pending int           // writes started and not yet finished
+}
+
+// fail puts the hold on; the writes pending lift it as they finish.
+func (h *writeHold) fail() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.on {
+		h.on, h.settled = true, make(chan struct{})
+	}
+}
+
+// start waits until no hold is on, then counts a write as started. It
+// reports false when ctx ended first.
+func (h *writeHold) start(ctx context.Context) bool {
+	h.mu.Lock()
+	for h.on {
+		settled := h.settled
+		h.mu.Unlock()
+		select {
+		case <-settled:
+		case <-ctx.Done():
+			return false
+		}
+		h.mu.Lock()
+	}
+	h.pending++
+	h.mu.Unlock()
+	return true
+}
+
+// finish counts a started write as finished, and lifts the hold once none
+// is pending.
+func (h *writeHold) finish() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending--
+	if h.on && h.pending == 0 {
+		h.on = false
+		close(h.settled)
+	}
 }
 
 // sinkLoopAsync starts each batch's write as it arrives and finishes the
@@ -807,37 +857,24 @@ type write struct {
 // error policy, retries and the acknowledgement run there, so batches are
 // acknowledged in order while several are in flight.
 //
-// Once a write fails, the batches after it are held back, not started,
-// until the finisher has retried the failed rows and written the batches
-// held, in order: a batch started meanwhile could put rows of a key before
-// the retried rows of the same key. (A batch already started when the
-// failure is reported is retried after it, in order, too; one started in
-// the moment between a partition's failure in the producer and its report
-// may still come first.)
+// Once a write fails, no further write starts until the finisher has
+// settled every write started before, retrying the failed rows: a batch
+// started meanwhile could put rows of a key before the retried rows of
+// that key. A sink that reports a failure as it happens
+// (connector.FailureReporter) stops new writes at once; otherwise they
+// stop when the failed batch has its answer.
 func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message], sink connector.AsyncSink, enc *format.JSONEncoder) {
 	inFlight := make(chan write, connector.MaxWritesInFlight)
-	var hold struct {
-		sync.Mutex
-		on   bool // a write failed: start none
-		held int  // batches held back and not yet finished
+	var hold writeHold
+	if r, ok := sink.(connector.FailureReporter); ok {
+		r.OnFailure(hold.fail)
 	}
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		for w := range inFlight {
-			if w.result == nil {
-				p.deliver(ctx, w.b, enc, nil)
-			} else {
-				p.deliver(ctx, w.b, enc, &w)
-			}
-			hold.Lock()
-			if w.result == nil {
-				hold.held--
-			}
-			if hold.on && hold.held == 0 && len(inFlight) == 0 {
-				hold.on = false // everything before the next batch is written
-			}
-			hold.Unlock()
+			p.deliver(ctx, w.b, enc, &w)
+			hold.finish()
 		}
 	}()
 	defer func() {
@@ -852,35 +889,27 @@ func (p *Pipeline) sinkLoopAsync(ctx context.Context, in *edge[message.Message],
 		if m.Kind != message.KindBatch {
 			continue
 		}
-		w := write{b: m.Batch, start: time.Now()}
-		hold.Lock()
-		if hold.on {
-			hold.held++
-		} else {
-			w.result = make(chan error, 1)
-		}
-		hold.Unlock()
-		// Queued before it starts, so that the finisher, which lifts the
-		// hold only when the queue is empty, never misses a started write.
-		select {
-		case inFlight <- w:
-		case <-ctx.Done():
-			p.pool.Put(w.b)
+		if !hold.start(ctx) {
+			p.pool.Put(m.Batch)
 			return
 		}
-		switch {
-		case w.result == nil:
-		case m.Batch.Len() == 0:
+		w := write{b: m.Batch, start: time.Now(), result: make(chan error, 1)}
+		if m.Batch.Len() == 0 {
 			w.result <- nil
-		default:
+		} else {
 			sink.WriteAsync(ctx, m.Batch, func(err error) {
 				if err != nil {
-					hold.Lock()
-					hold.on = true
-					hold.Unlock()
+					hold.fail()
 				}
 				w.result <- err
 			})
+		}
+		select {
+		case inFlight <- w:
+		case <-ctx.Done():
+			<-w.result // the sink still owns the batch until it answers
+			p.pool.Put(w.b)
+			return
 		}
 	}
 }
@@ -985,14 +1014,16 @@ func (p *Pipeline) writeWithRetry(ctx context.Context, b *message.Batch, first f
 	for attempt := 1; ; attempt++ {
 		if attempt == 1 && first != nil {
 			err = first()
-		} else {
+		} else if err = ctx.Err(); err == nil {
 			err = p.sink.Write(ctx, cur)
+		} else {
+			return attempt, failed, err // aborted: nothing more is written
 		}
 		if err == nil {
 			return attempt, nil, nil
 		}
 		var rows *connector.RowsError
-		if errors.As(err, &rows) && len(rows.Rows) < cur.Len() {
+		if errors.As(err, &rows) && len(rows.Rows) > 0 && len(rows.Rows) < cur.Len() {
 			// Some rows were written: they leave the batch.
 			narrowed := make([]int, len(rows.Rows))
 			for i, r := range rows.Rows {

@@ -708,3 +708,92 @@ func TestAsyncSinkAcksInOrder(t *testing.T) {
 	}
 	checkIdentity(t, s.Counts)
 }
+
+// holdSink is an asyncSink that watches the write hold: it counts writes
+// started while a failed one is unsettled, and writes in flight together
+// once the failure is settled.
+type holdSink struct {
+	*collectSink
+	wg              sync.WaitGroup
+	inFlight        atomic.Int32
+	failing         atomic.Bool // a write failed and its retry has not succeeded
+	recovered       atomic.Bool
+	startedFailing  atomic.Int32 // writes started while failing: the hold let them
+	overlapsAfter   atomic.Int32 // writes started after recovery while another was in flight
+	retriesCanceled atomic.Int32 // retries called with the run's context ended
+	retries         atomic.Int32 // calls of Write
+}
+
+func (s *holdSink) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
+	if s.failing.Load() {
+		s.startedFailing.Add(1)
+	}
+	if s.inFlight.Add(1) > 1 && s.recovered.Load() {
+		s.overlapsAfter.Add(1)
+	}
+	s.wg.Go(func() {
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+		err := s.collectSink.Write(ctx, b)
+		s.inFlight.Add(-1)
+		done(err)
+		if err != nil {
+			s.failing.Store(true)
+		}
+	})
+}
+
+// Write is a retry.
+func (s *holdSink) Write(ctx context.Context, b *message.Batch) error {
+	s.retries.Add(1)
+	if ctx.Err() != nil {
+		s.retriesCanceled.Add(1)
+	}
+	err := s.collectSink.Write(ctx, b)
+	if err == nil && s.failing.Load() {
+		s.failing.Store(false)
+		s.recovered.Store(true)
+	}
+	return err
+}
+
+// TestAsyncSinkHold: after a failed write, no write starts until the failure
+// is retried, so that a retried row lands before later rows of its key; then
+// writes run several at a time again. Under FailFast, nothing is retried
+// once the run has failed.
+func TestAsyncSinkHold(t *testing.T) {
+	const partitions, count = 4, 2000
+	t.Run("Retry", func(t *testing.T) {
+		spec := datagenSpec("SELECT trade_id FROM trades", count, partitions, 2, 4, 16)
+		spec.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast, MaxRetries: ptr(int32(2)), RetryBackoff: &metav1.Duration{Duration: time.Millisecond}}
+		sink := &holdSink{collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID == 20 && attempt == 1 }}}
+		p, err := runPipeline(t, spec, Options{Sink: sink})
+		sink.wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := sink.startedFailing.Load(); n != 0 {
+			t.Errorf("%d writes started while a failed write was unsettled; want 0", n)
+		}
+		if !sink.recovered.Load() || sink.overlapsAfter.Load() == 0 || sink.retries.Load() != 1 {
+			t.Errorf("recovered %v, %d overlapping writes after, %d synchronous writes; want writes in flight together again, one retry and no other write held back",
+				sink.recovered.Load(), sink.overlapsAfter.Load(), sink.retries.Load())
+		}
+		if c := p.Snapshot().Counts; c.Out != partitions*count {
+			t.Errorf("out %d; want %d", c.Out, partitions*count)
+		}
+	})
+	t.Run("FailFast", func(t *testing.T) {
+		spec := datagenSpec("SELECT trade_id FROM trades", count, partitions, 2, 4, 16)
+		spec.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast, MaxRetries: ptr(int32(1)), RetryBackoff: &metav1.Duration{Duration: time.Millisecond}}
+		sink := &holdSink{collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID == 20 || attempt == 1 && b.ID > 20 }}}
+		p, err := runPipeline(t, spec, Options{Sink: sink})
+		sink.wg.Wait()
+		if err == nil {
+			t.Fatal("Run succeeded; want the injected failure")
+		}
+		if n := sink.retriesCanceled.Load(); n != 0 {
+			t.Errorf("%d retries after the run failed; want 0", n)
+		}
+		checkIdentity(t, p.Snapshot().Counts)
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -44,7 +45,13 @@ type Sink struct {
 	// writes are free batchWrites, each with a batch's records, tens of
 	// kilobytes: as many as can be in flight.
 	writes freelist.List[batchWrite]
+	// onFailure, if set, is told of each failed record at once.
+	onFailure func()
 }
+
+// OnFailure implements connector.FailureReporter. It must be called before
+// the first write.
+func (s *Sink) OnFailure(f func()) { s.onFailure = f }
 
 // OpenSink connects a producer. keyCol is the output column whose text is
 // the record key, or -1. With txn, an exactly-once source, the sink produces
@@ -199,21 +206,23 @@ type batchWrite struct {
 	mu      sync.Mutex
 	err     error
 	failed  []int // indexes of the records that failed
+	unknown bool  // a failed record was not found: failed is not all of them
 	done    func(error)
 }
 
 func (w *batchWrite) promise(r *kgo.Record, err error) {
 	if err != nil {
+		if f := w.sink.onFailure; f != nil {
+			f()
+		}
 		w.mu.Lock()
 		if w.err == nil {
 			w.err = err
 		}
-		// Failures are rare: a search beats keeping an index per record.
-		for i := range w.recs {
-			if &w.recs[i] == r {
-				w.failed = append(w.failed, i)
-				break
-			}
+		if i := w.index(r); i >= 0 && !w.unknown {
+			w.failed = append(w.failed, i)
+		} else {
+			w.unknown = true // the whole batch counts as failed
 		}
 		w.mu.Unlock()
 	}
@@ -222,13 +231,13 @@ func (w *batchWrite) promise(r *kgo.Record, err error) {
 	}
 	w.mu.Lock()
 	err, done := w.err, w.done
-	if err != nil {
+	if err != nil && !w.unknown {
 		// Only these rows go again, so that a retry writes no row twice and
 		// puts none after the later rows of its key; w is reused after done.
 		slices.Sort(w.failed)
 		err = &connector.RowsError{Rows: slices.Clone(w.failed), Err: err}
 	}
-	w.failed = w.failed[:0]
+	w.failed, w.unknown = w.failed[:0], false
 	w.mu.Unlock()
 	// Every promise has run: the producer holds none of w any more. Its
 	// records are not cleared, which would cost a pass over them: the next
@@ -237,6 +246,17 @@ func (w *batchWrite) promise(r *kgo.Record, err error) {
 	w.done = nil
 	w.sink.writes.Put(w, connector.MaxWritesInFlight)
 	done(err)
+}
+
+// index returns the index of r in w.recs, or -1 if it is not one of them.
+func (w *batchWrite) index(r *kgo.Record) int {
+	// The producer hands back the pointers it was given, into w.recs: the
+	// distance from the first is the index, checked.
+	i := int((uintptr(unsafe.Pointer(r)) - uintptr(unsafe.Pointer(unsafe.SliceData(w.recs)))) / unsafe.Sizeof(*r))
+	if i < 0 || i >= len(w.recs) || &w.recs[i] != r {
+		return -1
+	}
+	return i
 }
 
 // Flush implements connector.Sink.
