@@ -709,14 +709,18 @@ func TestAsyncSinkAcksInOrder(t *testing.T) {
 	checkIdentity(t, s.Counts)
 }
 
-// holdSink is an asyncSink that watches the write hold: it counts writes
-// started while a failed one is unsettled, and writes in flight together
-// once the failure is settled.
+// holdSink is an asyncSink that watches the write hold. Batch failID's
+// first write fails, and it reports that at once, as the Kafka sink does
+// (connector.FailureReporter), so no write may start after it until the
+// retry succeeded. It counts writes started while failing, and writes in
+// flight together once the failure is settled.
 type holdSink struct {
 	*collectSink
+	failID          uint64
+	onFailure       func()
 	wg              sync.WaitGroup
 	inFlight        atomic.Int32
-	failing         atomic.Bool // a write failed and its retry has not succeeded
+	failing         atomic.Bool // failID failed and its retry has not succeeded
 	recovered       atomic.Bool
 	startedFailing  atomic.Int32 // writes started while failing: the hold let them
 	overlapsAfter   atomic.Int32 // writes started after recovery while another was in flight
@@ -724,9 +728,15 @@ type holdSink struct {
 	retries         atomic.Int32 // calls of Write
 }
 
+func (s *holdSink) OnFailure(f func()) { s.onFailure = f }
+
 func (s *holdSink) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
 	if s.failing.Load() {
 		s.startedFailing.Add(1)
+	}
+	if b.ID == s.failID {
+		s.onFailure()
+		s.failing.Store(true)
 	}
 	if s.inFlight.Add(1) > 1 && s.recovered.Load() {
 		s.overlapsAfter.Add(1)
@@ -736,9 +746,6 @@ func (s *holdSink) WriteAsync(ctx context.Context, b *message.Batch, done func(e
 		err := s.collectSink.Write(ctx, b)
 		s.inFlight.Add(-1)
 		done(err)
-		if err != nil {
-			s.failing.Store(true)
-		}
 	})
 }
 
@@ -749,7 +756,7 @@ func (s *holdSink) Write(ctx context.Context, b *message.Batch) error {
 		s.retriesCanceled.Add(1)
 	}
 	err := s.collectSink.Write(ctx, b)
-	if err == nil && s.failing.Load() {
+	if err == nil && b.ID == s.failID {
 		s.failing.Store(false)
 		s.recovered.Store(true)
 	}
@@ -765,7 +772,7 @@ func TestAsyncSinkHold(t *testing.T) {
 	t.Run("Retry", func(t *testing.T) {
 		spec := datagenSpec("SELECT trade_id FROM trades", count, partitions, 2, 4, 16)
 		spec.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast, MaxRetries: ptr(int32(2)), RetryBackoff: &metav1.Duration{Duration: time.Millisecond}}
-		sink := &holdSink{collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID == 20 && attempt == 1 }}}
+		sink := &holdSink{failID: 20, collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID == 20 && attempt == 1 }}}
 		p, err := runPipeline(t, spec, Options{Sink: sink})
 		sink.wg.Wait()
 		if err != nil {
@@ -785,7 +792,7 @@ func TestAsyncSinkHold(t *testing.T) {
 	t.Run("FailFast", func(t *testing.T) {
 		spec := datagenSpec("SELECT trade_id FROM trades", count, partitions, 2, 4, 16)
 		spec.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast, MaxRetries: ptr(int32(1)), RetryBackoff: &metav1.Duration{Duration: time.Millisecond}}
-		sink := &holdSink{collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID == 20 || attempt == 1 && b.ID > 20 }}}
+		sink := &holdSink{failID: 20, collectSink: &collectSink{fail: func(b *message.Batch, attempt int) bool { return b.ID == 20 || attempt == 1 && b.ID > 20 }}}
 		p, err := runPipeline(t, spec, Options{Sink: sink})
 		sink.wg.Wait()
 		if err == nil {
