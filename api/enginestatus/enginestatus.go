@@ -112,7 +112,10 @@ type EventTime struct {
 
 // Partition is how far one source partition has been handled.
 type Partition struct {
-	Source    string `json:"source"`
+	Source string `json:"source"`
+	// Topic is the Kafka topic of the partition, for Kafka sources: a
+	// source can read several.
+	Topic     string `json:"topic,omitempty"`
 	Partition int32  `json:"partition"`
 	// Committed is the offset (file line, generator sequence number, Kafka
 	// offset) up to which every record has been written or handled by the

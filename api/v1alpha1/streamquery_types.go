@@ -121,14 +121,23 @@ const (
 	FormatCSV  Format = "csv"
 )
 
-// KafkaSource reads one Kafka topic.
+// KafkaSource reads a Kafka topic, or several as one stream.
 // +kubebuilder:validation:XValidation:rule="!has(self.sessionTimeout) || duration(self.sessionTimeout) >= duration('1s')",message="sessionTimeout must be a duration of at least 1s"
+// +kubebuilder:validation:XValidation:rule="has(self.topic) != has(self.topics)",message="set exactly one of topic and topics"
 type KafkaSource struct {
 	// brokers are the bootstrap brokers, host:port.
 	// +kubebuilder:validation:MinItems=1
 	Brokers []string `json:"brokers"`
 	// topic is the topic to read.
-	Topic string `json:"topic"`
+	// +optional
+	Topic string `json:"topic,omitempty"`
+	// topics are several topics read as one stream, instead of topic: their
+	// records all have the source's schema, and every partition of each is
+	// one ordered lane.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=set
+	// +optional
+	Topics []string `json:"topics,omitempty"`
 	// group is the consumer group; defaults to one derived from the query's
 	// namespace and name.
 	// +optional

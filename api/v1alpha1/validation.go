@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,8 +108,16 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if len(k.Brokers) == 0 {
 				ps.Add(f+".kafka.brokers", "name at least one broker, host:port")
 			}
-			if k.Topic == "" {
-				ps.Add(f+".kafka.topic", "a kafka source needs a topic")
+			switch {
+			case k.Topic == "" && len(k.Topics) == 0:
+				ps.Add(f+".kafka.topic", "a kafka source needs a topic, or topics")
+			case k.Topic != "" && len(k.Topics) > 0:
+				ps.Add(f+".kafka.topics", "set topic or topics, not both")
+			}
+			for j, t := range k.Topics {
+				if t == "" || slices.Contains(k.Topics[:j], t) {
+					ps.Add(fmt.Sprintf("%s.kafka.topics[%d]", f, j), "topic names must be non-empty and distinct")
+				}
 			}
 			if k.SessionTimeout != nil && k.SessionTimeout.Duration < time.Second {
 				ps.Add(f+".kafka.sessionTimeout", "must be at least 1s")
@@ -230,8 +239,8 @@ func (s *StreamQuerySpec) Validate() Problems {
 		switch k.Delivery {
 		case "", AtLeastOnce:
 		case ExactlyOnce:
-			if len(s.Sources) != 1 || s.Sources[0].Kafka == nil {
-				ps.Add("spec.sink.kafka.delivery", "exactlyOnce needs exactly one source, a kafka one: the transaction commits its offsets with the results")
+			if len(s.Sources) != 1 || s.Sources[0].Kafka == nil || len(s.Sources[0].Kafka.Topics) > 1 {
+				ps.Add("spec.sink.kafka.delivery", "exactlyOnce needs exactly one source, a kafka one of one topic: the transaction commits its offsets with the results")
 			}
 			if dl := ep.DeadLetter; dl != nil && dl.Kafka == nil && dl.Null == nil {
 				ps.Add("spec.sink.kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
@@ -323,6 +332,14 @@ func validateSink(ps *Problems, f string, s *Sink) {
 			ps.Add(f+".kafka.maxBatchBytes", "must be between 1024 and 104857600 (100 MiB)")
 		}
 	}
+}
+
+// TopicNames returns the topics the source reads: topic, or topics.
+func (k *KafkaSource) TopicNames() []string {
+	if k.Topic != "" {
+		return []string{k.Topic}
+	}
+	return k.Topics
 }
 
 // StartTime returns the time startOffset names, or the zero time when it is

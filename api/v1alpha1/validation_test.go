@@ -50,6 +50,27 @@ func TestValidate(t *testing.T) {
 		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
 		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
 
+		{"several topics", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.Topic, s.Sources[0].Kafka.Topics = "", []string{"a", "b"}
+		}, "", ""},
+		{"topic and topics", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.Topics = []string{"a", "b"}
+		}, "spec.sources[0].kafka.topics", "not both"},
+		{"no topic", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.Topic = ""
+		}, "spec.sources[0].kafka.topic", "needs a topic, or topics"},
+		{"a topic twice", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.Topic, s.Sources[0].Kafka.Topics = "", []string{"a", "a"}
+		}, "spec.sources[0].kafka.topics[1]", "distinct"},
+		{"exactly once from several topics", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.Topic, s.Sources[0].Kafka.Topics = "", []string{"a", "b"}
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+		}, "spec.sink.kafka.delivery", "of one topic"},
 		{"start at a time", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
 			s.Sources[0].Kafka.StartOffset = "2026-11-29T10:00:00.5+01:00"

@@ -254,6 +254,11 @@ func (in *KafkaSource) DeepCopyInto(out *KafkaSource) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.Topics != nil {
+		in, out := &in.Topics, &out.Topics
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.SessionTimeout != nil {
 		in, out := &in.SessionTimeout, &out.SessionTimeout
 		*out = new(v1.Duration)

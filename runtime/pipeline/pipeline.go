@@ -309,14 +309,25 @@ func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Co
 				kopts.TransactionInterval = k.TransactionInterval.Duration
 			}
 		}
-		s, err := kafka.Open(src.Kafka, src.Name, src.Format, cols, kopts)
-		if err != nil {
-			return nil, nil, err
+		// A source of several topics is a member of the group per topic: the
+		// group gives each member partitions of the topic it subscribes to.
+		var closers []io.Closer
+		for _, topic := range src.Kafka.TopicNames() {
+			spec := *src.Kafka
+			spec.Topic, spec.Topics = topic, nil
+			s, err := kafka.Open(&spec, src.Name, src.Format, cols, kopts)
+			if err != nil {
+				for _, c := range closers {
+					_ = c.Close()
+				}
+				return nil, nil, err
+			}
+			for _, l := range s.Lanes() {
+				readers = append(readers, l)
+			}
+			closers = append(closers, s)
 		}
-		for _, l := range s.Lanes() {
-			readers = append(readers, l)
-		}
-		return readers, []io.Closer{s}, nil
+		return readers, closers, nil
 	}
 	return nil, nil, fmt.Errorf("source %s is not defined", source)
 }

@@ -44,7 +44,9 @@ type availability interface{ Unavailable() error }
 
 // PartitionProgress is how far one source partition has been handled.
 type PartitionProgress struct {
-	Source    string `json:"source"`
+	Source string `json:"source"`
+	// Topic is the Kafka topic of the partition, for Kafka sources.
+	Topic     string `json:"topic,omitempty"`
 	Partition int32  `json:"partition"`
 	// Committed is the offset (line, sequence number) up to which every record
 	// has been written or handled by the error policy; -1 before any.
@@ -90,7 +92,7 @@ func (p *Pipeline) Snapshot() Snapshot {
 		if l, ok := r.(lagger); ok {
 			lag = l.Lag()
 		}
-		s.Sources = append(s.Sources, PartitionProgress{Source: o.Source, Partition: o.Partition, Committed: off, Lag: lag})
+		s.Sources = append(s.Sources, PartitionProgress{Source: o.Source, Topic: o.Topic, Partition: o.Partition, Committed: off, Lag: lag})
 	}
 	var unavailable []string
 	note := func(c any) {

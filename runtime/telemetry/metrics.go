@@ -48,9 +48,9 @@ var metricDefs = []struct {
 	{"sluice_output_records_per_second", "Records written per second, over the last 10 seconds.", nil},
 	{"sluice_health_status", "Health by check, and overall: 0 Healthy, 1 Degraded, 2 Unhealthy.", []string{"check"}},
 	{"sluice_pipeline_latency_seconds", "Time from a batch leaving its source to its rows being written, by quantile over the run.", []string{"quantile"}},
-	{"sluice_source_committed_offset", "Offset up to which a source partition's records are all handled.", []string{"source", "partition"}},
+	{"sluice_source_committed_offset", "Offset up to which a source partition's records are all handled.", []string{"source", "topic", "partition"}},
 	{"sluice_tracing_enabled", "1 when spans are exported, else 0.", nil},
-	{"sluice_consumer_lag_records", "Records of a source partition not yet handled, for sources that know it (Kafka).", []string{"source", "partition"}},
+	{"sluice_consumer_lag_records", "Records of a source partition not yet handled, for sources that know it (Kafka).", []string{"source", "topic", "partition"}},
 }
 
 // NewCollector returns a collector of what mon observes. tracing says whether
@@ -132,9 +132,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("sluice_pipeline_latency_seconds", s.LatencyP50.Seconds(), "0.5")
 	gauge("sluice_pipeline_latency_seconds", s.LatencyP99.Seconds(), "0.99")
 	for _, p := range s.Sources {
-		gauge("sluice_source_committed_offset", float64(p.Committed), p.Source, strconv.Itoa(int(p.Partition)))
+		gauge("sluice_source_committed_offset", float64(p.Committed), p.Source, p.Topic, strconv.Itoa(int(p.Partition)))
 		if p.Lag >= 0 {
-			gauge("sluice_consumer_lag_records", float64(p.Lag), p.Source, strconv.Itoa(int(p.Partition)))
+			gauge("sluice_consumer_lag_records", float64(p.Lag), p.Source, p.Topic, strconv.Itoa(int(p.Partition)))
 		}
 	}
 	tracing := 0.0

@@ -247,7 +247,7 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		}
 	}
 	for _, s := range snap.Sources {
-		part := enginestatus.Partition{Source: s.Source, Partition: s.Partition, Committed: s.Committed}
+		part := enginestatus.Partition{Source: s.Source, Topic: s.Topic, Partition: s.Partition, Committed: s.Committed}
 		if s.Lag >= 0 {
 			lag := s.Lag
 			part.Lag = &lag

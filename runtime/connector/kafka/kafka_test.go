@@ -246,6 +246,51 @@ func TestPoisonRecords(t *testing.T) {
 	committedAll(t, brokers, "poison", "in")
 }
 
+// TestSeveralTopics: one source reads two topics as one stream. Every record
+// of both arrives once, per-key order holds, /status names each partition's
+// topic, and both topics' offsets are committed.
+func TestSeveralTopics(t *testing.T) {
+	brokers := cluster(t, 2, "a", "b", "out")
+	const n = 3000
+	a, b := keyedInput(n, 20), keyedInput(n, 10)
+	for _, r := range b {
+		// Other keys and ids than a's, in the same shape.
+		var v struct {
+			ID  int    `json:"id"`
+			K   string `json:"k"`
+			Seq int    `json:"seq"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		r.Key = []byte("b" + v.K)
+		r.Value = fmt.Appendf(nil, `{"id":%d,"k":"b%s","seq":%d}`, n+v.ID, v.K, v.Seq)
+	}
+	produce(t, brokers, "a", a...)
+	produce(t, brokers, "b", b...)
+	spec := kafkaSpec(brokers, "", "out", "SELECT id, k, seq FROM t")
+	spec.Sources[0].Kafka.Topic, spec.Sources[0].Kafka.Topics = "", []string{"a", "b"}
+	p, stop := run(t, spec, "several")
+	ids := checkPerKeyOrder(t, consume(t, brokers, "out", 2*n))
+	for id := range 2 * n {
+		if ids[id] != 1 {
+			t.Errorf("id %d written %d times; want once", id, ids[id])
+		}
+	}
+	topics := map[string]int{}
+	for _, part := range p.Snapshot().Sources {
+		topics[part.Topic]++
+	}
+	if topics["a"] != 2 || topics["b"] != 2 || len(topics) != 2 {
+		t.Errorf("status partitions by topic %v; want 2 of a and 2 of b", topics)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	committedAll(t, brokers, "several", "a")
+	committedAll(t, brokers, "several", "b")
+}
+
 // TestTraceparentPassesThrough: with tracing off, records that arrive with a
 // traceparent header leave with the same one, and records without one leave
 // without: the random trace context that ties the engine's own logs and dead
