@@ -128,8 +128,9 @@ func (s *Sink) Write(ctx context.Context, b *message.Batch) error {
 
 // WriteAsync implements connector.AsyncSink: it hands the batch's rows to the
 // producer and calls done once the brokers answered for every one: with nil,
-// or with a *connector.RowsError naming the rows that failed. The batch's trace context, unless it is a local
-// stand-in, goes with each record as a traceparent header.
+// or with a *connector.RowsError naming the rows that failed. The batch's
+// trace context, unless it is a local stand-in, goes with each record as a
+// traceparent header.
 func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
 	if len(b.Rows) == 0 {
 		done(nil)
