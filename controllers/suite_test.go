@@ -24,7 +24,7 @@ import (
 )
 
 // The suite runs a real kube-apiserver and etcd (envtest, built by
-// hack/envtest.sh), the reconciler in a real manager, and asserts through a
+// hack/kubernetes.sh), the reconciler in a real manager, and asserts through a
 // direct client to the API server, not the manager's cache.
 var (
 	cfg       *rest.Config
@@ -52,7 +52,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	if dir == "" {
-		fmt.Fprintln(os.Stderr, "skipping the envtest suite: kube-apiserver and etcd are not built (hack/envtest.sh)")
+		fmt.Fprintln(os.Stderr, "skipping the envtest suite: kube-apiserver and etcd are not built (hack/kubernetes.sh)")
 		return 0
 	}
 	assetsDir = dir

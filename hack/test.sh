@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SLUICE_TOOLS_BIN="$(hack/tools.sh)"
 export SLUICE_TOOLS_BIN
 # kube-apiserver, etcd and kubectl for the operator's envtest suite.
-KUBEBUILDER_ASSETS="$(hack/envtest.sh)"
+KUBEBUILDER_ASSETS="$(hack/kubernetes.sh)"
 export KUBEBUILDER_ASSETS
 # Tests that need a tool fail, rather than skip, when it is missing.
 export SLUICE_REQUIRE_TOOLS=1

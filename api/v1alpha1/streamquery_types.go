@@ -17,8 +17,10 @@ type StreamQuerySpec struct {
 	// +listMapKey=name
 	Sources []Source `json:"sources"`
 
-	// query is one SQL SELECT statement in the PostgreSQL dialect.
+	// query is one SQL SELECT statement in the PostgreSQL dialect, at most
+	// 256 KiB.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=262144
 	Query string `json:"query"`
 
 	// sink receives the query's results.
@@ -37,9 +39,11 @@ type StreamQuerySpec struct {
 	// +optional
 	Health HealthSpec `json:"health,omitempty"`
 
-	// replicas is the number of engine pods. Ignored by `engine run`.
+	// replicas is the number of engine pods, at most 128. Ignored by
+	// `engine run`.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=128
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 
@@ -106,8 +110,9 @@ type Source struct {
 	Table *TableSource `json:"table,omitempty"`
 
 	// maxRecordBytes bounds the size of one encoded record. A longer record is an
-	// error handled by the error policy. Defaults to 1 MiB.
+	// error handled by the error policy. Defaults to 1 MiB, at most 64 MiB.
 	// +kubebuilder:validation:Minimum=64
+	// +kubebuilder:validation:Maximum=67108864
 	// +optional
 	MaxRecordBytes int32 `json:"maxRecordBytes,omitempty"`
 }
@@ -122,19 +127,21 @@ const (
 )
 
 // KafkaSource reads a Kafka topic, or several as one stream.
-// +kubebuilder:validation:XValidation:rule="!has(self.sessionTimeout) || duration(self.sessionTimeout) >= duration('1s')",message="sessionTimeout must be a duration of at least 1s"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionTimeout) || (duration(self.sessionTimeout) >= duration('1s') && duration(self.sessionTimeout) <= duration('30m'))",message="sessionTimeout must be a duration between 1s and 30m"
 // +kubebuilder:validation:XValidation:rule="has(self.topic) != has(self.topics)",message="set exactly one of topic and topics"
 type KafkaSource struct {
-	// brokers are the bootstrap brokers, host:port.
+	// brokers are the bootstrap brokers, host:port; at most 64.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	Brokers []string `json:"brokers"`
 	// topic is the topic to read.
 	// +optional
 	Topic string `json:"topic,omitempty"`
 	// topics are several topics read as one stream, instead of topic: their
 	// records all have the source's schema, and every partition of each is
-	// one ordered lane.
+	// one ordered lane. At most 16.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
 	// +listType=set
 	// +optional
 	Topics []string `json:"topics,omitempty"`
@@ -151,7 +158,8 @@ type KafkaSource struct {
 	// +optional
 	StartOffset string `json:"startOffset,omitempty"`
 	// sessionTimeout is how long the group waits for a silent member (a
-	// killed engine) before giving its partitions to others. Defaults to 45s.
+	// killed engine) before giving its partitions to others. Defaults to 45s;
+	// 1s to 30m.
 	// +optional
 	SessionTimeout *metav1.Duration `json:"sessionTimeout,omitempty"`
 	// keyFormat is how the schema's key columns are read from the record
@@ -277,25 +285,31 @@ type DatagenSource struct {
 	// generator names what is generated. trades: symbol, price, quantity, ts.
 	// +kubebuilder:validation:Enum=trades
 	Generator string `json:"generator"`
-	// count is the number of records per partition; unset or 0 generates forever.
+	// count is the number of records per partition; unset or 0 generates
+	// forever. At most 10^12.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000000000
 	// +optional
 	Count int64 `json:"count,omitempty"`
 	// rate limits generation to this many records per second per partition; 0 is
-	// as fast as the pipeline takes them.
+	// as fast as the pipeline takes them. At most 10^9.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000000
 	// +optional
 	Rate int64 `json:"rate,omitempty"`
 	// seed makes the data reproducible; partitions derive their own seed from it.
 	// +optional
 	Seed int64 `json:"seed,omitempty"`
 	// partitions is the number of independent partitions, each read by its own
-	// reader. Defaults to 1.
+	// reader. Defaults to 1, at most 1024.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1024
 	// +optional
 	Partitions int32 `json:"partitions,omitempty"`
-	// keys is the number of distinct symbols. Defaults to 10.
+	// keys is the number of distinct symbols. Defaults to 10, at most 10^6;
+	// partitions × keys is at most 10^6 too.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
 	// +optional
 	Keys int32 `json:"keys,omitempty"`
 }
@@ -325,24 +339,25 @@ type Column struct {
 // TableSource says how a source is read as a table.
 type TableSource struct {
 	// key are the columns that identify a row: a later row with the same
-	// key replaces it.
+	// key replaces it. At most 64.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	Key []string `json:"key"`
 }
 
 // EventTime says which column holds a record's event time.
-// +kubebuilder:validation:XValidation:rule="!has(self.maxOutOfOrderness) || duration(self.maxOutOfOrderness) >= duration('0s')",message="maxOutOfOrderness must be a duration of at least 0s, e.g. 5s"
-// +kubebuilder:validation:XValidation:rule="!has(self.idleTimeout) || duration(self.idleTimeout) >= duration('1ms')",message="idleTimeout must be a duration of at least 1ms"
-// +kubebuilder:validation:XValidation:rule="!has(self.allowedLateness) || duration(self.allowedLateness) >= duration('0s')",message="allowedLateness must be a duration of at least 0s"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxOutOfOrderness) || (duration(self.maxOutOfOrderness) >= duration('0s') && duration(self.maxOutOfOrderness) <= duration('168h'))",message="maxOutOfOrderness must be a duration between 0s and 168h, e.g. 5s"
+// +kubebuilder:validation:XValidation:rule="!has(self.idleTimeout) || (duration(self.idleTimeout) >= duration('1ms') && duration(self.idleTimeout) <= duration('24h'))",message="idleTimeout must be a duration between 1ms and 24h"
+// +kubebuilder:validation:XValidation:rule="!has(self.allowedLateness) || (duration(self.allowedLateness) >= duration('0s') && duration(self.allowedLateness) <= duration('168h'))",message="allowedLateness must be a duration between 0s and 168h"
 type EventTime struct {
 	// column is a timestamp column of the source.
 	Column string `json:"column"`
 	// maxOutOfOrderness is how late a record may arrive behind the newest one seen
-	// before it counts as late.
+	// before it counts as late. At most 168h.
 	// +optional
 	MaxOutOfOrderness metav1.Duration `json:"maxOutOfOrderness,omitempty"`
 	// idleTimeout is how long a partition may send nothing before the
-	// watermark stops waiting for it. Defaults to 30s.
+	// watermark stops waiting for it. Defaults to 30s, at most 24h.
 	// +optional
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 	// lateRecords is what happens to a record that arrives behind the
@@ -355,7 +370,7 @@ type EventTime struct {
 	LateRecords LateRecords `json:"lateRecords,omitempty"`
 	// allowedLateness keeps a window's state this long past its end: a late
 	// record within it updates the window, which is written again with the
-	// update. Windowed aggregations only. Defaults to 0.
+	// update. Windowed aggregations only. Defaults to 0, at most 168h.
 	// +optional
 	AllowedLateness metav1.Duration `json:"allowedLateness,omitempty"`
 }
@@ -411,11 +426,12 @@ type FileSink struct {
 
 // KafkaSink writes results to a Kafka topic, with an idempotent producer and
 // acks from all in-sync replicas.
-// +kubebuilder:validation:XValidation:rule="!has(self.transactionInterval) || duration(self.transactionInterval) >= duration('10ms')",message="transactionInterval must be a duration of at least 10ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.transactionInterval) || (duration(self.transactionInterval) >= duration('10ms') && duration(self.transactionInterval) <= duration('30s'))",message="transactionInterval must be a duration between 10ms and 30s"
 // +kubebuilder:validation:XValidation:rule="!has(self.linger) || (duration(self.linger) >= duration('0s') && duration(self.linger) <= duration('1m'))",message="linger must be a duration between 0 and 1m"
 type KafkaSink struct {
-	// brokers are the bootstrap brokers, host:port.
+	// brokers are the bootstrap brokers, host:port; at most 64.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	Brokers []string `json:"brokers"`
 	// topic is the topic to write.
 	Topic string `json:"topic"`
@@ -434,7 +450,8 @@ type KafkaSink struct {
 	Delivery Delivery `json:"delivery,omitempty"`
 	// transactionInterval is how often, with delivery exactlyOnce, the
 	// transaction commits and a new one begins: results become visible to
-	// read_committed readers at this pace. Defaults to 1s.
+	// read_committed readers at this pace. Defaults to 1s; 10ms to 30s, within
+	// the producer's 40s transaction timeout.
 	// +optional
 	TransactionInterval *metav1.Duration `json:"transactionInterval,omitempty"`
 	// compression is the codec of the record batches produced: none, gzip,
@@ -503,19 +520,21 @@ const (
 
 // ErrorPolicy decides the fate of records that fail.
 // +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'DeadLetter' || has(self.deadLetter)",message="strategy DeadLetter needs a deadLetter sink"
-// +kubebuilder:validation:XValidation:rule="!has(self.retryBackoff) || duration(self.retryBackoff) > duration('0s')",message="retryBackoff must be a positive duration, e.g. 100ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.retryBackoff) || (duration(self.retryBackoff) > duration('0s') && duration(self.retryBackoff) <= duration('1m'))",message="retryBackoff must be a positive duration of at most 1m, e.g. 100ms"
 type ErrorPolicy struct {
 	// strategy is FailFast, DeadLetter or Skip. Defaults to FailFast.
 	// +kubebuilder:default=FailFast
 	// +optional
 	Strategy ErrorStrategy `json:"strategy,omitempty"`
 	// maxRetries is how many times a failed sink write is retried, with
-	// exponential backoff, before the strategy applies. Defaults to 3.
+	// exponential backoff, before the strategy applies. Defaults to 3, at
+	// most 100.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MaxRetries *int32 `json:"maxRetries,omitempty"`
 	// retryBackoff is the wait before the first retry; it doubles on each
-	// following one. Defaults to 100ms.
+	// following one, up to 30s. Defaults to 100ms, at most 1m.
 	// +optional
 	RetryBackoff *metav1.Duration `json:"retryBackoff,omitempty"`
 	// deadLetter is where DeadLetter writes failed records, as JSON entries.
@@ -538,40 +557,45 @@ const (
 )
 
 // RuntimeSpec tunes the engine.
-// +kubebuilder:validation:XValidation:rule="!has(self.batchLinger) || duration(self.batchLinger) >= duration('0s')",message="batchLinger must be a duration of at least 0s, e.g. 5ms"
-// +kubebuilder:validation:XValidation:rule="!has(self.shutdownTimeout) || duration(self.shutdownTimeout) > duration('0s')",message="shutdownTimeout must be a positive duration, e.g. 30s"
+// +kubebuilder:validation:XValidation:rule="!has(self.batchLinger) || (duration(self.batchLinger) >= duration('0s') && duration(self.batchLinger) <= duration('1m'))",message="batchLinger must be a duration between 0s and 1m, e.g. 5ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.shutdownTimeout) || (duration(self.shutdownTimeout) > duration('0s') && duration(self.shutdownTimeout) <= duration('1h'))",message="shutdownTimeout must be a positive duration of at most 1h, e.g. 30s"
 type RuntimeSpec struct {
 	// mode is pipelined (the default) or direct.
 	// +optional
 	Mode ExecutionMode `json:"mode,omitempty"`
 	// parallelism is the number of partition workers. Defaults to the number of
-	// source partitions, at most the number of CPUs.
+	// source partitions, at most the number of CPUs. At most 256.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=256
 	// +optional
 	Parallelism int32 `json:"parallelism,omitempty"`
 	// channelCapacity is the number of batches each channel between stages holds.
-	// Defaults to 16.
+	// Defaults to 16, at most 4096.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4096
 	// +optional
 	ChannelCapacity int32 `json:"channelCapacity,omitempty"`
-	// batchSize is the most records one batch carries. Defaults to 512.
+	// batchSize is the most records one batch carries. Defaults to 512, at
+	// most 65536.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65536
 	// +optional
 	BatchSize int32 `json:"batchSize,omitempty"`
 	// batchLinger is how long a source waits to fill a batch before sending it
-	// partly full. Defaults to 5ms.
+	// partly full. Defaults to 5ms, at most 1m.
 	// +optional
 	BatchLinger *metav1.Duration `json:"batchLinger,omitempty"`
-	// shutdownTimeout bounds the drain after a stop signal. Defaults to 30s.
+	// shutdownTimeout bounds the drain after a stop signal. Defaults to 30s,
+	// at most 1h.
 	// +optional
 	ShutdownTimeout *metav1.Duration `json:"shutdownTimeout,omitempty"`
 }
 
 // HealthSpec sets the thresholds of the engine's health checks. A check that
 // crosses its threshold turns the verdict Degraded.
-// +kubebuilder:validation:XValidation:rule="!has(self.queueSustained) || duration(self.queueSustained) > duration('0s')",message="queueSustained must be a positive duration"
-// +kubebuilder:validation:XValidation:rule="!has(self.rateBaseline) || duration(self.rateBaseline) > duration('0s')",message="rateBaseline must be a positive duration"
-// +kubebuilder:validation:XValidation:rule="!has(self.errorWindow) || duration(self.errorWindow) > duration('0s')",message="errorWindow must be a positive duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.queueSustained) || (duration(self.queueSustained) > duration('0s') && duration(self.queueSustained) <= duration('1h'))",message="queueSustained must be a positive duration of at most 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.rateBaseline) || (duration(self.rateBaseline) > duration('0s') && duration(self.rateBaseline) <= duration('1h'))",message="rateBaseline must be a positive duration of at most 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.errorWindow) || (duration(self.errorWindow) > duration('0s') && duration(self.errorWindow) <= duration('1h'))",message="errorWindow must be a positive duration of at most 1h"
 type HealthSpec struct {
 	// queueUtilizationPercent: a channel fuller than this, for all of
 	// queueSustained, is congested. Defaults to 80.
@@ -580,7 +604,7 @@ type HealthSpec struct {
 	// +optional
 	QueueUtilizationPercent int32 `json:"queueUtilizationPercent,omitempty"`
 	// queueSustained is how long a channel must stay above the threshold.
-	// Defaults to 30s.
+	// Defaults to 30s, at most 1h.
 	// +optional
 	QueueSustained *metav1.Duration `json:"queueSustained,omitempty"`
 	// processingRatePercent: processing slower than this share of its own
@@ -590,7 +614,7 @@ type HealthSpec struct {
 	// +optional
 	ProcessingRatePercent int32 `json:"processingRatePercent,omitempty"`
 	// rateBaseline is the window the processing-rate baseline is taken over.
-	// Defaults to 5m.
+	// Defaults to 5m, at most 1h.
 	// +optional
 	RateBaseline *metav1.Duration `json:"rateBaseline,omitempty"`
 	// errorRatePercent: more failed records than this share, over errorWindow,
@@ -599,7 +623,7 @@ type HealthSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	ErrorRatePercent *int32 `json:"errorRatePercent,omitempty"`
-	// errorWindow is the window of the error rate. Defaults to 1m.
+	// errorWindow is the window of the error rate. Defaults to 1m, at most 1h.
 	// +optional
 	ErrorWindow *metav1.Duration `json:"errorWindow,omitempty"`
 	// memoryPercent: a heap larger than this share of the Go memory limit

@@ -81,8 +81,11 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if len(s.Sources) == 0 {
 		ps.Add("spec.sources", "at least one source is required")
 	}
-	if len(s.Sources) > 16 {
-		ps.Add("spec.sources", "at most 16 sources are allowed, found %d", len(s.Sources))
+	if len(s.Sources) > MaxSources {
+		ps.Add("spec.sources", "at most %d sources are allowed, found %d", MaxSources, len(s.Sources))
+	}
+	if len(s.Query) > MaxQueryBytes {
+		ps.Add("spec.query", "is %d bytes, more than the %d allowed", len(s.Query), MaxQueryBytes)
 	}
 	seen := map[string]int{}
 	for i, src := range s.Sources {
@@ -105,8 +108,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			ps.Add(f+".format", "unknown format %q (want json or csv)", src.Format)
 		}
 		if k := src.Kafka; k != nil {
-			if len(k.Brokers) == 0 {
-				ps.Add(f+".kafka.brokers", "name at least one broker, host:port")
+			validateBrokers(&ps, f+".kafka.brokers", k.Brokers)
+			if len(k.Topics) > MaxTopics {
+				ps.Add(f+".kafka.topics", "at most %d topics are allowed, found %d", MaxTopics, len(k.Topics))
 			}
 			switch {
 			case k.Topic == "" && len(k.Topics) == 0:
@@ -119,9 +123,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 					ps.Add(fmt.Sprintf("%s.kafka.topics[%d]", f, j), "topic names must be non-empty and distinct")
 				}
 			}
-			if k.SessionTimeout != nil && k.SessionTimeout.Duration < time.Second {
-				ps.Add(f+".kafka.sessionTimeout", "must be at least 1s")
-			}
+			ps.checkDuration(f+".kafka.sessionTimeout", k.SessionTimeout, time.Second, MaxSessionTimeout, false)
 			if _, err := k.StartTime(); err != nil {
 				ps.Add(f+".kafka.startOffset", "%v", err)
 			}
@@ -139,21 +141,23 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if d.Generator == "" {
 				ps.Add(f+".datagen.generator", "name a generator (trades)")
 			}
-			if d.Count < 0 {
-				ps.Add(f+".datagen.count", "must not be negative")
+			ps.checkRange(f+".datagen.count", d.Count, 0, MaxDatagenCount)
+			ps.checkRange(f+".datagen.rate", d.Rate, 0, MaxDatagenRate)
+			if d.Partitions != 0 {
+				ps.checkRange(f+".datagen.partitions", int64(d.Partitions), 1, MaxDatagenPartitions)
 			}
-			if d.Rate < 0 {
-				ps.Add(f+".datagen.rate", "must not be negative")
+			if d.Keys != 0 {
+				ps.checkRange(f+".datagen.keys", int64(d.Keys), 1, MaxDatagenKeys)
 			}
-			if d.Partitions < 0 {
-				ps.Add(f+".datagen.partitions", "must be at least 1")
-			}
-			if d.Keys < 0 {
-				ps.Add(f+".datagen.keys", "must be at least 1")
+			if n := int64(max(d.Partitions, 1)) * int64(max(d.Keys, 10)); n > MaxDatagenSymbols && d.Partitions <= MaxDatagenPartitions && d.Keys <= MaxDatagenKeys {
+				ps.Add(f+".datagen", "partitions × keys is %d, more than %d: each partition keeps a price per symbol", n, MaxDatagenSymbols)
 			}
 		}
 		if src.Datagen == nil && len(src.Schema) == 0 {
 			ps.Add(f+".schema", "a %s source needs a schema", connectorName(src))
+		}
+		if len(src.Schema) > MaxColumns {
+			ps.Add(f+".schema", "at most %d columns are allowed, found %d", MaxColumns, len(src.Schema))
 		}
 		cols := map[string]int{}
 		keyCol := -1 // the first key column
@@ -186,24 +190,21 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if _, ok := cols[et.Column]; !ok && src.Datagen == nil {
 				ps.Add(f+".eventTime.column", "column %q is not in the schema", et.Column)
 			}
-			if et.MaxOutOfOrderness.Duration < 0 {
-				ps.Add(f+".eventTime.maxOutOfOrderness", "must not be negative")
-			}
-			if et.IdleTimeout != nil && et.IdleTimeout.Duration < time.Millisecond {
-				ps.Add(f+".eventTime.idleTimeout", "must be at least 1ms")
-			}
+			ps.checkDuration(f+".eventTime.maxOutOfOrderness", &et.MaxOutOfOrderness, 0, MaxOutOfOrderness, false)
+			ps.checkDuration(f+".eventTime.idleTimeout", et.IdleTimeout, time.Millisecond, MaxIdleTimeout, false)
 			switch et.LateRecords {
 			case "", LateDrop, LateErrorPolicy:
 			default:
 				ps.Add(f+".eventTime.lateRecords", "unknown handling %q (want Drop or ErrorPolicy)", et.LateRecords)
 			}
-			if et.AllowedLateness.Duration < 0 {
-				ps.Add(f+".eventTime.allowedLateness", "must not be negative")
-			}
+			ps.checkDuration(f+".eventTime.allowedLateness", &et.AllowedLateness, 0, MaxAllowedLateness, false)
 		}
 		if tb := src.Table; tb != nil {
 			if len(tb.Key) == 0 {
 				ps.Add(f+".table.key", "name the key columns of the table")
+			}
+			if len(tb.Key) > MaxTableKeys {
+				ps.Add(f+".table.key", "at most %d key columns are allowed, found %d", MaxTableKeys, len(tb.Key))
 			}
 			for k, c := range tb.Key {
 				if _, ok := cols[c]; !ok && src.Datagen == nil {
@@ -214,8 +215,8 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(f+".table", "a table source must end: a file, stdin, or datagen with a count (Kafka tables are not supported yet)")
 			}
 		}
-		if src.MaxRecordBytes != 0 && src.MaxRecordBytes < 64 {
-			ps.Add(f+".maxRecordBytes", "must be at least 64")
+		if src.MaxRecordBytes != 0 {
+			ps.checkRange(f+".maxRecordBytes", int64(src.MaxRecordBytes), 64, MaxRecordBytesMax)
 		}
 	}
 	validateSink(&ps, "spec.sink", &s.Sink)
@@ -248,37 +249,29 @@ func (s *StreamQuerySpec) Validate() Problems {
 		default:
 			ps.Add("spec.sink.kafka.delivery", "unknown delivery %q (want atLeastOnce or exactlyOnce)", k.Delivery)
 		}
-		if k.TransactionInterval != nil && k.TransactionInterval.Duration < 10*time.Millisecond {
-			ps.Add("spec.sink.kafka.transactionInterval", "must be at least 10ms")
-		}
+		ps.checkDuration("spec.sink.kafka.transactionInterval", k.TransactionInterval, 10*time.Millisecond, MaxTransactionInterval, false)
 	}
-	if ep.MaxRetries != nil && *ep.MaxRetries < 0 {
-		ps.Add("spec.errorPolicy.maxRetries", "must not be negative")
+	if ep.MaxRetries != nil {
+		ps.checkRange("spec.errorPolicy.maxRetries", int64(*ep.MaxRetries), 0, MaxRetriesMax)
 	}
-	if ep.RetryBackoff != nil && ep.RetryBackoff.Duration <= 0 {
-		ps.Add("spec.errorPolicy.retryBackoff", "must be positive")
-	}
+	ps.checkDuration("spec.errorPolicy.retryBackoff", ep.RetryBackoff, 0, MaxRetryBackoff, true)
 	rt := s.Runtime
 	switch rt.Mode {
 	case "", Pipelined, Direct:
 	default:
 		ps.Add("spec.runtime.mode", "unknown mode %q (want pipelined or direct)", rt.Mode)
 	}
-	if rt.Parallelism < 0 {
-		ps.Add("spec.runtime.parallelism", "must be at least 1")
+	for _, n := range []struct {
+		field string
+		v     int32
+		max   int64
+	}{{"parallelism", rt.Parallelism, MaxParallelism}, {"channelCapacity", rt.ChannelCapacity, MaxChannelCapacity}, {"batchSize", rt.BatchSize, MaxBatchSize}} {
+		if n.v != 0 {
+			ps.checkRange("spec.runtime."+n.field, int64(n.v), 1, n.max)
+		}
 	}
-	if rt.ChannelCapacity < 0 {
-		ps.Add("spec.runtime.channelCapacity", "must be at least 1")
-	}
-	if rt.BatchSize < 0 {
-		ps.Add("spec.runtime.batchSize", "must be at least 1")
-	}
-	if rt.BatchLinger != nil && rt.BatchLinger.Duration < 0 {
-		ps.Add("spec.runtime.batchLinger", "must not be negative")
-	}
-	if rt.ShutdownTimeout != nil && rt.ShutdownTimeout.Duration <= 0 {
-		ps.Add("spec.runtime.shutdownTimeout", "must be positive")
-	}
+	ps.checkDuration("spec.runtime.batchLinger", rt.BatchLinger, 0, MaxBatchLinger, false)
+	ps.checkDuration("spec.runtime.shutdownTimeout", rt.ShutdownTimeout, 0, MaxShutdownTimeout, true)
 	h := s.Health
 	for _, pc := range []struct {
 		field string
@@ -295,12 +288,14 @@ func (s *StreamQuerySpec) Validate() Problems {
 		field string
 		v     *metav1.Duration
 	}{{"queueSustained", h.QueueSustained}, {"rateBaseline", h.RateBaseline}, {"errorWindow", h.ErrorWindow}} {
-		if d.v != nil && d.v.Duration <= 0 {
-			ps.Add("spec.health."+d.field, "must be positive")
-		}
+		ps.checkDuration("spec.health."+d.field, d.v, 0, MaxHealthWindow, true)
 	}
-	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas == 0 && !s.Suspend) {
+	switch r := s.Replicas; {
+	case r == nil:
+	case *r < 0 || *r == 0 && !s.Suspend:
 		ps.Add("spec.replicas", "must be at least 1, or 0 with suspend: true")
+	case *r > MaxReplicas:
+		ps.Add("spec.replicas", "must be at most %d, got %d", MaxReplicas, *r)
 	}
 	return ps
 }
@@ -317,20 +312,29 @@ func validateSink(ps *Problems, f string, s *Sink) {
 		ps.Add(f+".format", "unknown format %q (want json or csv)", s.Format)
 	}
 	if k := s.Kafka; k != nil {
+		validateBrokers(ps, f+".kafka.brokers", k.Brokers)
 		validateKafkaSecurity(ps, f+".kafka", &k.KafkaSecurity)
 		switch k.Compression {
 		case "", CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd:
 		default:
 			ps.Add(f+".kafka.compression", "unknown codec %q (want none, gzip, snappy, lz4 or zstd)", k.Compression)
 		}
-		if k.Linger != nil && (k.Linger.Duration < 0 || k.Linger.Duration > time.Minute) {
-			ps.Add(f+".kafka.linger", "must be between 0 and 1m")
-		}
-		if k.MaxBatchBytes != 0 && (k.MaxBatchBytes < 1024 || k.MaxBatchBytes > 100<<20) {
+		ps.checkDuration(f+".kafka.linger", k.Linger, 0, MaxLinger, false)
+		if k.MaxBatchBytes != 0 {
 			// The client refuses batches beyond what it may write to a broker
 			// in one request, 100 MiB.
-			ps.Add(f+".kafka.maxBatchBytes", "must be between 1024 and 104857600 (100 MiB)")
+			ps.checkRange(f+".kafka.maxBatchBytes", int64(k.MaxBatchBytes), 1024, MaxBatchBytesMax)
 		}
+	}
+}
+
+// validateBrokers checks a Kafka connector's bootstrap brokers.
+func validateBrokers(ps *Problems, f string, brokers []string) {
+	switch {
+	case len(brokers) == 0:
+		ps.Add(f, "name at least one broker, host:port")
+	case len(brokers) > MaxBrokers:
+		ps.Add(f, "at most %d brokers are allowed, found %d", MaxBrokers, len(brokers))
 	}
 }
 

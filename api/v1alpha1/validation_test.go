@@ -43,10 +43,38 @@ func TestValidate(t *testing.T) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Stdout: &StdoutSink{}, Format: FormatCSV}}
 		}, "spec.errorPolicy.deadLetter.format", "always json"},
 		{"unknown strategy", func(s *StreamQuerySpec) { s.ErrorPolicy.Strategy = "Retry" }, "spec.errorPolicy.strategy", "unknown strategy"},
-		{"negative retries", func(s *StreamQuerySpec) { s.ErrorPolicy.MaxRetries = &neg }, "spec.errorPolicy.maxRetries", "negative"},
+		{"negative retries", func(s *StreamQuerySpec) { s.ErrorPolicy.MaxRetries = &neg }, "spec.errorPolicy.maxRetries", "between 0 and 100, got -1"},
 		{"zero backoff", func(s *StreamQuerySpec) { s.ErrorPolicy.RetryBackoff = &metav1.Duration{} }, "spec.errorPolicy.retryBackoff", "positive"},
 		{"bad mode", func(s *StreamQuerySpec) { s.Runtime.Mode = "turbo" }, "spec.runtime.mode", "unknown mode"},
-		{"negative capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = -1 }, "spec.runtime.channelCapacity", "at least 1"},
+		{"negative capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = -1 }, "spec.runtime.channelCapacity", "between 1 and 4096, got -1"},
+
+		// Every size, count and duration has an upper bound.
+		{"huge capacity", func(s *StreamQuerySpec) { s.Runtime.ChannelCapacity = 2_000_000_000 }, "spec.runtime.channelCapacity", "between 1 and 4096, got 2000000000"},
+		{"huge parallelism", func(s *StreamQuerySpec) { s.Runtime.Parallelism = 257 }, "spec.runtime.parallelism", "between 1 and 256"},
+		{"huge batches", func(s *StreamQuerySpec) { s.Runtime.BatchSize = 65537 }, "spec.runtime.batchSize", "between 1 and 65536"},
+		{"long linger", func(s *StreamQuerySpec) { s.Runtime.BatchLinger = &metav1.Duration{Duration: time.Hour} }, "spec.runtime.batchLinger", "between 0s and 1m, got 1h0m0s"},
+		{"long shutdown", func(s *StreamQuerySpec) { s.Runtime.ShutdownTimeout = &metav1.Duration{Duration: 2 * time.Hour} }, "spec.runtime.shutdownTimeout", "at most 1h"},
+		{"many retries", func(s *StreamQuerySpec) { r := int32(101); s.ErrorPolicy.MaxRetries = &r }, "spec.errorPolicy.maxRetries", "between 0 and 100"},
+		{"long backoff", func(s *StreamQuerySpec) { s.ErrorPolicy.RetryBackoff = &metav1.Duration{Duration: time.Hour} }, "spec.errorPolicy.retryBackoff", "at most 1m"},
+		{"many partitions", func(s *StreamQuerySpec) { s.Sources[0].Datagen.Partitions = 1025 }, "spec.sources[0].datagen.partitions", "between 1 and 1024"},
+		{"many keys", func(s *StreamQuerySpec) { s.Sources[0].Datagen.Keys = 1_000_001 }, "spec.sources[0].datagen.keys", "between 1 and 1000000"},
+		{"many symbols", func(s *StreamQuerySpec) { s.Sources[0].Datagen.Partitions, s.Sources[0].Datagen.Keys = 1024, 1000 }, "spec.sources[0].datagen", "partitions × keys is 1024000"},
+		{"long count", func(s *StreamQuerySpec) { s.Sources[0].Datagen.Count = 1e13 }, "spec.sources[0].datagen.count", "between 0 and 1000000000000"},
+		{"huge records", func(s *StreamQuerySpec) { s.Sources[0].MaxRecordBytes = 1 << 30 }, "spec.sources[0].maxRecordBytes", "between 64 and 67108864"},
+		{"long health window", func(s *StreamQuerySpec) { s.Health.RateBaseline = &metav1.Duration{Duration: 24 * time.Hour} }, "spec.health.rateBaseline", "at most 1h"},
+		{"long lateness", func(s *StreamQuerySpec) {
+			s.Sources[0].EventTime = &EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: 30 * 24 * time.Hour}}
+		}, "spec.sources[0].eventTime.allowedLateness", "between 0s and 168h"},
+		{"long session", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.SessionTimeout = &metav1.Duration{Duration: time.Hour}
+		}, "spec.sources[0].kafka.sessionTimeout", "between 1s and 30m"},
+		{"long transactions", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce, TransactionInterval: &metav1.Duration{Duration: time.Minute}}}
+		}, "spec.sink.kafka.transactionInterval", "between 10ms and 30s"},
+		{"many replicas", func(s *StreamQuerySpec) { r := int32(129); s.Replicas = &r }, "spec.replicas", "at most 128"},
+		{"long query", func(s *StreamQuerySpec) { s.Query = "SELECT symbol FROM trades" + strings.Repeat(" ", MaxQueryBytes) }, "spec.query", "more than the 262144 allowed"},
 		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
 		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
 
@@ -90,7 +118,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.sink.kafka.compression", "unknown codec"},
 		{"negative linger", func(s *StreamQuerySpec) {
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Linger: &metav1.Duration{Duration: -time.Millisecond}}}
-		}, "spec.sink.kafka.linger", "between 0 and 1m"},
+		}, "spec.sink.kafka.linger", "between 0s and 1m"},
 		{"tiny dead-letter batches", func(s *StreamQuerySpec) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "dlq", MaxBatchBytes: 100}}}
 		}, "spec.errorPolicy.deadLetter.kafka.maxBatchBytes", "between 1024 and"},

@@ -96,7 +96,8 @@ func golden(t *testing.T, path, got string) {
 }
 
 // TestValidateBroken checks that validate reports every problem of a broken
-// manifest at its line and column, and exits 1.
+// manifest at its line and column, and exits 1; and that run refuses the
+// manifest with the same report.
 func TestValidateBroken(t *testing.T) {
 	files, _ := filepath.Glob("testdata/validate/*.yaml")
 	if len(files) == 0 {
@@ -113,6 +114,10 @@ func TestValidateBroken(t *testing.T) {
 				t.Errorf("stderr has no file:line:column position:\n%s", r.stderr)
 			}
 			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", r.stderr)
+			run := runEngine(t, "testdata/validate", nil, "run", "-f", name, "--http", "", "--log-format", "json")
+			if run.code != r.code || run.stderr != r.stderr {
+				t.Errorf("engine run -f %s exited %d with\n%s\nwant what validate says, exit %d:\n%s", name, run.code, run.stderr, r.code, r.stderr)
+			}
 		})
 	}
 }

@@ -60,7 +60,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if !ok {
 		return exitFailed
 	}
-	if ds := doc.Structural(); len(ds) > 0 {
+	if _, ds := check(doc); len(ds) > 0 {
 		printDiagnostics(stderr, ds)
 		return exitFailed
 	}

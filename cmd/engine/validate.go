@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/sluice-dev/sluice/runtime/manifest"
+	"github.com/sluice-dev/sluice/runtime/operator"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 	"github.com/sluice-dev/sluice/runtime/plan"
 )
@@ -25,14 +26,26 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitFailed
 	}
-	prog, _, err := pipeline.Plan(&doc.Query.Spec)
-	if diags := append(doc.Structural(), doc.Locate(err)...); len(diags) > 0 {
-		printDiagnostics(stderr, diags.Sorted())
+	prog, diags := check(doc)
+	if len(diags) > 0 {
+		printDiagnostics(stderr, diags)
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *file)
 	fmt.Fprint(stdout, plan.Explain(prog.Root()))
 	return exitOK
+}
+
+// check decides what is wrong with a manifest: the problems of its structure,
+// its spec and its query, in file order. validate and run both ask it, so
+// that they never disagree; the plan is nil when there are problems.
+func check(doc *manifest.Document) (*operator.Program, manifest.Diagnostics) {
+	prog, _, err := pipeline.Plan(&doc.Query.Spec)
+	diags := append(doc.Structural(), doc.Locate(err)...)
+	if len(diags) > 0 {
+		return nil, diags.Sorted()
+	}
+	return prog, nil
 }
 
 // load parses a manifest, printing its problems.

@@ -31,7 +31,7 @@ func Path(t testing.TB, name string) string {
 }
 
 // KubebuilderAssets returns the directory of kube-apiserver, etcd and kubectl
-// that hack/envtest.sh builds, and sets KUBEBUILDER_ASSETS to it for envtest.
+// that hack/kubernetes.sh builds, and sets KUBEBUILDER_ASSETS to it for envtest.
 // It returns "" when they are not built and not required.
 func KubebuilderAssets() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
@@ -45,7 +45,7 @@ func KubebuilderAssets() (string, error) {
 		}
 		cache = filepath.Join(base, "sluice-tools")
 	}
-	matches, _ := filepath.Glob(filepath.Join(cache, "envtest-*", "kube-apiserver"))
+	matches, _ := filepath.Glob(filepath.Join(cache, "kubernetes-*", "kube-apiserver"))
 	for _, m := range matches {
 		dir := filepath.Dir(m)
 		if _, err := os.Stat(filepath.Join(dir, "etcd")); err == nil {
@@ -53,7 +53,7 @@ func KubebuilderAssets() (string, error) {
 		}
 	}
 	if os.Getenv("SLUICE_REQUIRE_TOOLS") != "" {
-		return "", errors.New("kube-apiserver and etcd are missing: hack/envtest.sh builds them")
+		return "", errors.New("kube-apiserver and etcd are missing: hack/kubernetes.sh builds them")
 	}
 	return "", nil
 }

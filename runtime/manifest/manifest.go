@@ -276,8 +276,12 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		fields := jsonFields(t)
 		kept := n.Content[:0:0]
+		seen := map[string]*yaml.Node{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if w.duplicate(seen, k, path) {
+				continue
+			}
 			f, ok := fields[k.Value]
 			if !ok {
 				w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
@@ -301,9 +305,17 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.fail(n, path, "want a mapping, got %s", describe(n))
 			return
 		}
+		seen := map[string]*yaml.Node{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			w.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+			k, v := n.Content[i], n.Content[i+1]
+			if w.duplicate(seen, k, path) {
+				continue
+			}
+			w.walk(v, t.Elem(), join(path, k.Value))
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
 			w.fail(n, path, "want a string, got %s; quote it", describe(n))
@@ -326,6 +338,20 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.fail(n, path, "want a number, got %s", describe(n))
 		}
 	}
+}
+
+// duplicate reports whether key k was already seen in its mapping, and records
+// it as a problem if so: YAML forbids duplicate keys, and taking the last one
+// silently would run a query other than the one the reader of the file sees.
+func (w *walker) duplicate(seen map[string]*yaml.Node, k *yaml.Node, path string) bool {
+	first, dup := seen[k.Value]
+	if !dup {
+		seen[k.Value] = k
+		return false
+	}
+	w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
+		Msg: fmt.Sprintf("duplicate key %q: already set at %d:%d", k.Value, first.Line, first.Column)})
+	return true
 }
 
 func join(path, key string) string {

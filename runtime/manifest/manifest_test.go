@@ -127,3 +127,43 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateKeys: a key written twice in one mapping is a problem at the
+// second one, wherever it is; the first value is the one decoded.
+func TestDuplicateKeys(t *testing.T) {
+	src := `apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata:
+  name: q
+  labels: {team: a, team: b}
+spec:
+  sources:
+    - name: trades
+      file: {path: t.jsonl}
+      schema: [{name: symbol, type: string, type: int}]
+  query: SELECT 1 AS x FROM trades
+  query: SELECT symbol FROM trades
+  sink: {null: {}}
+`
+	doc, err := Parse("q.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := []string{
+		`q.yaml:5:21: metadata.labels.team: duplicate key "team": already set at 5:12`,
+		`q.yaml:10:45: spec.sources[0].schema[0].type: duplicate key "type": already set at 10:31`,
+		`q.yaml:12:3: spec.query: duplicate key "query": already set at 11:3`,
+	}
+	got := doc.Structural()
+	if len(got) != len(want) {
+		t.Fatalf("Structural() = %v; want %d problems", got, len(want))
+	}
+	for i, w := range want {
+		if got[i].String() != w {
+			t.Errorf("problem %d = %q; want %q", i, got[i], w)
+		}
+	}
+	if q := doc.Query.Spec.Query; q != "SELECT 1 AS x FROM trades" {
+		t.Errorf("query = %q; want the first one kept", q)
+	}
+}

@@ -3,6 +3,7 @@ package operator
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 
@@ -67,11 +68,27 @@ func Behind(t, d int64) int64 {
 // errNullTime is the failure of a row without an event time.
 var errNullTime = errors.New("the event-time column is NULL")
 
+// The event times stateful operators accept, 1700-01-01 to 2250-01-01 UTC in
+// nanoseconds since the epoch: far enough inside the int64 range that a
+// window, frame or join bound of up to a year, and a watermark delay of up
+// to a week, added to or taken from one never overflows.
+const (
+	MinEventTime int64 = -8_520_336_000_000_000_000
+	MaxEventTime int64 = 8_835_955_200_000_000_000
+)
+
+// InEventTimeRange reports whether ns is an event time stateful operators
+// accept.
+func InEventTimeRange(ns int64) bool { return ns >= MinEventTime && ns < MaxEventTime }
+
 // eventTime reads the event time of a row.
 func eventTime(row value.Row, col int) (int64, error) {
 	v := row[col]
 	if v.IsNull() {
 		return 0, errNullTime
+	}
+	if ns := v.Nanos(); !InEventTimeRange(ns) {
+		return 0, fmt.Errorf("the event time %s is outside the range stateful queries accept, 1700-01-01 to 2250-01-01", value.AppendTimestamp(nil, ns))
 	}
 	return v.Nanos(), nil
 }

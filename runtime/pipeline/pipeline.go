@@ -734,9 +734,10 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 	maxEvt := int64(math.MinInt64)
 	if in.Origin != nil {
 		if t := w.p.eventTimes[in.Origin.Source]; t >= 0 {
-			// The watermark follows every record read, filtered or not.
+			// The watermark follows every record read, filtered or not,
+			// but for those the stateful operators refuse.
 			for _, row := range in.Rows {
-				if v := row[t]; !v.IsNull() {
+				if v := row[t]; !v.IsNull() && operator.InEventTimeRange(v.Nanos()) {
 					maxEvt = max(maxEvt, v.Nanos())
 				}
 			}

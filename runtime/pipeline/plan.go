@@ -1,8 +1,13 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strings"
+	"unsafe"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
@@ -22,11 +27,13 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	catalog := sql.Catalog{}
 	tables := sql.Tables{}
 	schemas := map[string][]format.Column{}
+	namesBroken := false
 	for i, src := range spec.Sources {
 		cols, err := sourceSchema(src, i, &ps)
 		if cols == nil {
 			continue
 		}
+		namesBroken = namesBroken || !distinctNames(cols)
 		if err == nil {
 			schemas[src.Name] = cols
 		}
@@ -41,6 +48,11 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	}
 	if spec.Query == "" {
 		ps.Add("spec.query", "a query is required")
+		return nil, nil, ps
+	}
+	if namesBroken {
+		// Validate reported the nameless or twice-declared column; a query
+		// over it would only be reported again, ambiguous.
 		return nil, nil, ps
 	}
 	// The query is planned even when other fields have problems, so that one
@@ -83,11 +95,44 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c plan.Column) bool { return c.Name == k.Key }) {
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
 	}
+	checkBuffers(spec, prog, schemas, &ps)
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
 	return prog, schemas, nil
 }
+
+// checkBuffers refuses a spec whose channels, full, would hold more than the
+// engine container's memory limit, when one is set. The estimate is a floor:
+// every edge's capacity of batches of batchSize rows of the widest row, each
+// value its 32 bytes before any string it holds; readers, workers, state and
+// the sink's writes in flight come on top.
+func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *operator.Program, schemas map[string][]format.Column, ps *v1alpha1.Problems) {
+	limit, ok := spec.Resources.Limits[corev1.ResourceMemory]
+	if !ok || limit.IsZero() {
+		return
+	}
+	rt := spec.Runtime
+	capacity := int64(cmp.Or(rt.ChannelCapacity, v1alpha1.DefaultChannelCapacity))
+	batch := int64(cmp.Or(rt.BatchSize, v1alpha1.DefaultBatchSize))
+	// One edge into each worker, at least one worker when the partitions
+	// are not known yet, and one out of them; a stateful plan has one more.
+	edges := int64(max(rt.Parallelism, 1)) + 1
+	if prog.Stateful() {
+		edges++
+	}
+	width := prog.OutputWidth()
+	for _, cols := range schemas {
+		width = max(width, len(cols))
+	}
+	need := edges * capacity * batch * int64(width) * int64(unsafe.Sizeof(value.Value{}))
+	if need > limit.Value() {
+		ps.Add("spec.runtime", "the channels alone need at least %s when full (%d edges × %d batches × %d records × %d columns × %d bytes), more than the memory limit of %s in spec.resources.limits.memory; lower channelCapacity or batchSize, or raise the limit",
+			mebibytes(need), edges, capacity, batch, width, unsafe.Sizeof(value.Value{}), mebibytes(limit.Value()))
+	}
+}
+
+func mebibytes(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // sourceSchema resolves a source's columns: its declared schema, or its
 // generator's.
@@ -107,7 +152,13 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 		if err != nil {
 			// The column stays, typed NULL, so that the query is still checked
 			// without an error for every use of it.
-			ps.Add(fmt.Sprintf("%s.schema[%d].type", f, j), "%v", err)
+			hint := ""
+			if strings.HasPrefix(c.Type, "decimal(") && !strings.Contains(c.Type, ")") {
+				// In a flow mapping, {name: p, type: decimal(19,4)}, the comma
+				// ends the value.
+				hint = `; quote a type with a comma in it: "decimal(p,s)"`
+			}
+			ps.Add(fmt.Sprintf("%s.schema[%d].type", f, j), "%v%s", err, hint)
 			firstErr = err
 		}
 		cols[j] = format.Column{Name: c.Name, Type: t}
@@ -131,4 +182,16 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 		}
 	}
 	return cols, firstErr
+}
+
+// distinctNames reports whether every column has a name of its own.
+func distinctNames(cols []format.Column) bool {
+	seen := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		if c.Name == "" || seen[c.Name] {
+			return false
+		}
+		seen[c.Name] = true
+	}
+	return true
 }

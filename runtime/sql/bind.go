@@ -156,14 +156,20 @@ func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 		scopes = in
 	}
 	var found *expr.Column
+	var foundIn *scope
 	for _, s := range scopes {
 		for i, c := range s.cols {
 			if c.Name != name {
 				continue
 			}
-			if found != nil {
+			switch foundIn {
+			case nil:
+			case s:
+				return b.fail(cr.Location, "column %q is ambiguous: %s has more than one column of that name", name, s.table)
+			default:
 				return b.fail(cr.Location, "column %q is in both %s and %s; qualify it, as %s.%s", name, b.scope.table, b.right.table, b.right.table, name)
 			}
+			foundIn = s
 			qualified := name
 			if b.right != nil {
 				qualified = s.table + "." + name
@@ -715,7 +721,7 @@ func parseInterval(s string, mask int32) (int64, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			return 0, errors.New("invalid interval " + strconv.Quote(s))
 		}
-		return h*3600e9 + m*60e9 + int64(math.Round(sec*1e9)), nil
+		return intervalNanos(s, float64(h)*3600e9+float64(m)*60e9+sec*1e9)
 	}
 	if len(fields) == 1 {
 		unit := int64(0)
@@ -734,13 +740,13 @@ func parseInterval(s string, mask int32) (int64, error) {
 			if err != nil {
 				return 0, errors.New("invalid interval " + strconv.Quote(s))
 			}
-			return int64(math.Round(f * float64(unit))), nil
+			return intervalNanos(s, f*float64(unit))
 		}
 	}
 	if len(fields)%2 != 0 {
 		return 0, errors.New("invalid interval " + strconv.Quote(s) + ": want pairs of number and unit, e.g. '15 minutes'")
 	}
-	var total int64
+	var total float64
 	for i := 0; i < len(fields); i += 2 {
 		f, err := strconv.ParseFloat(fields[i], 64)
 		if err != nil {
@@ -753,7 +759,20 @@ func parseInterval(s string, mask int32) (int64, error) {
 			}
 			return 0, errors.New("invalid interval unit " + strconv.Quote(fields[i+1]))
 		}
-		total += int64(math.Round(f * float64(unit)))
+		total += f * float64(unit)
 	}
-	return total, nil
+	return intervalNanos(s, total)
+}
+
+// maxIntervalDays bounds an interval literal, so that its nanoseconds fit an
+// int64 with room to spare.
+const maxIntervalDays = 100_000
+
+// intervalNanos rounds an interval computed in floating point to whole
+// nanoseconds, refusing what is not a number or beyond ±maxIntervalDays.
+func intervalNanos(s string, ns float64) (int64, error) {
+	if math.IsNaN(ns) || math.Abs(ns) > maxIntervalDays*86400e9 {
+		return 0, fmt.Errorf("interval %q is beyond the ±%d days an interval may span", s, maxIntervalDays)
+	}
+	return int64(math.Round(ns)), nil
 }

@@ -71,6 +71,9 @@ type Tables map[string][]string
 // stream can be joined with.
 func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error) {
 	query, emit := splitEmit(query)
+	if at := operatorOverflow(query); at >= 0 {
+		return nil, Errors{{Offset: at, Msg: fmt.Sprintf("the query has more than %d operators; PostgreSQL's parser nests each in the last, and a chain this long could overflow its stack", MaxOperators)}}
+	}
 	tree, err := pg.Parse(query)
 	if err != nil {
 		var pe *pgparser.Error
@@ -280,9 +283,17 @@ func (b *binder) sourceNames() string {
 func (b *binder) project(input plan.Node, targets []*pg.Node) plan.Node {
 	p := &plan.Project{Input: input}
 	seen := map[string]int32{}
+	tooWide := false
 	add := func(e expr.Expr, name string, loc int32) {
 		if prev, dup := seen[name]; dup {
 			b.errorf(loc, "output column %q is also produced at offset %d; give one an alias with AS", name, prev)
+			return
+		}
+		if len(p.Exprs) == MaxOutputColumns {
+			if !tooWide {
+				b.errorf(loc, "a query may produce at most %d output columns", MaxOutputColumns)
+			}
+			tooWide = true
 			return
 		}
 		seen[name] = loc

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,6 +121,35 @@ func TestErrorPositions(t *testing.T) {
 		{"INSERT INTO trades VALUES (1)", "INSERT", "only SELECT"},
 		{"SELECT ts + INTERVAL '1' MONTH FROM trades", "'1'", "months"},
 		{"SELECT date_trunc('fortnight', ts) FROM trades", "date_trunc", "fortnight"},
+		{"SELECT quantity" + strings.Repeat("+1", sql.MaxOperators+1) + " FROM trades", "+1 FROM", "more than 2000 operators"},
+		{"SELECT ts + INTERVAL '200000' DAY AS t FROM trades", "'200000'", "beyond the ±100000 days"},
+		{"SELECT ts + INTERVAL 'nan' SECOND AS t FROM trades", "'nan'", "beyond the ±100000 days"},
+		{"SELECT ts + INTERVAL '9999999:00:00' AS t FROM trades", "'9999999", "beyond the ±100000 days"},
+		{"SELECT count(*) FROM HOP(trades, ts, INTERVAL '1' SECOND, INTERVAL '1' DAY) GROUP BY window_start, window_end", "'1' DAY", "86400 times its slide"},
+		{"SELECT count(*) FROM TUMBLE(trades, ts, INTERVAL '400' DAY) GROUP BY window_start, window_end", "'400' DAY", "longer than the 366 days"},
+		{"SELECT avg(price) OVER (PARTITION BY symbol ORDER BY ts ROWS 1000000 PRECEDING) FROM trades", "1000000", "from 0 to 100000"},
+		{"SELECT " + strings.Repeat("quantity AS q, ", 2000) + "1 AS x FROM trades", "quantity AS q", "also produced"},
+	}
+	// A catalog with a column declared twice, as a manifest that
+	// validation rejects may still give the planner: it must not panic.
+	dup := sql.Catalog{"trades": {{Name: "symbol", Type: value.String}, {Name: "symbol", Type: value.Int}}}
+	if _, err := sql.Plan("SELECT symbol FROM trades", dup); err == nil || !strings.Contains(err.Error(), `column "symbol" is ambiguous`) {
+		t.Errorf("Plan over a duplicate column = %v; want it ambiguous", err)
+	}
+	var wide strings.Builder
+	wide.WriteString("SELECT ")
+	for i := range sql.MaxOutputColumns + 5 {
+		fmt.Fprintf(&wide, "quantity AS q%d, ", i)
+	}
+	wide.WriteString("1 AS x FROM trades")
+	_, err := sql.Plan(wide.String(), catalog)
+	if es := sql.AsErrors(err); len(es) != 1 || !strings.Contains(es[0].Msg, "at most 1024 output columns") || !strings.HasPrefix(wide.String()[es[0].Offset:], "quantity AS q1024,") {
+		t.Errorf("Plan(1029 output columns) = %v; want one error at the 1025th", err)
+	}
+	// Operators in strings and comments are not counted.
+	quoted := "SELECT '" + strings.Repeat("+", 3000) + "' AS s /* " + strings.Repeat("-", 3000) + " */ FROM trades -- " + strings.Repeat("*", 3000)
+	if _, err := sql.Plan(quoted, catalog); err != nil {
+		t.Errorf("Plan(operators in a string and comments) = %v; want a plan", err)
 	}
 	for _, tt := range tests {
 		_, err := sql.Plan(tt.query, catalog)

@@ -3,6 +3,7 @@ package sql
 import (
 	"regexp"
 	"strings"
+	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
@@ -125,13 +126,31 @@ func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window)
 			b.errorf(location(fc.Args[3]), "a HOP window's size must be a whole multiple of its slide")
 			return nil, nil
 		}
+		if n := w.Size / w.Slide; n > MaxHopWindows {
+			// Each record is added to size/slide windows.
+			b.errorf(location(fc.Args[3]), "a HOP window's size is %d times its slide, more than the %d allowed: each record updates that many windows", n, MaxHopWindows)
+			return nil, nil
+		}
 	case plan.Session:
 		w.Gap = durations[0]
 	}
 	return &plan.Scan{Source: table, Cols: cols}, w
 }
 
-// positiveInterval binds a constant interval greater than zero.
+// Bounds of the numbers that size a stateful query's state and work.
+const (
+	// MaxStateInterval bounds a window's size, slide and gap, a RANGE
+	// frame and an interval join's bounds: state is kept for as long.
+	MaxStateInterval = 366 * 24 * time.Hour
+	// MaxHopWindows bounds a HOP window's size over its slide, the
+	// windows each record updates.
+	MaxHopWindows = 4096
+	// MaxFrameRows bounds ROWS n PRECEDING, the rows kept per key.
+	MaxFrameRows = 100_000
+)
+
+// positiveInterval binds a constant interval greater than zero and at most
+// MaxStateInterval.
 func (b *binder) positiveInterval(n *pg.Node) (int64, bool) {
 	e := b.expr(n)
 	if e == nil {
@@ -140,6 +159,10 @@ func (b *binder) positiveInterval(n *pg.Node) (int64, bool) {
 	c, ok := e.(*expr.Const)
 	if !ok || c.V.Kind() != value.KindInterval || c.V.Nanos() <= 0 {
 		b.errorf(location(n), "want a constant interval greater than zero, such as INTERVAL '1' MINUTE")
+		return 0, false
+	}
+	if c.V.Nanos() > int64(MaxStateInterval) {
+		b.errorf(location(n), "the interval is longer than the %d days allowed: state is kept for as long", MaxStateInterval/(24*time.Hour))
 		return 0, false
 	}
 	return c.V.Nanos(), true
@@ -375,8 +398,8 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	} else {
 		e := b.expr(wd.StartOffset)
 		c, isConst := e.(*expr.Const)
-		if e == nil || !isConst || c.V.Kind() != value.KindInt || c.V.Int() < 0 {
-			return b.fail(location(wd.StartOffset), "ROWS n PRECEDING takes a whole number n ≥ 0")
+		if e == nil || !isConst || c.V.Kind() != value.KindInt || c.V.Int() < 0 || c.V.Int() > MaxFrameRows {
+			return b.fail(location(wd.StartOffset), "ROWS n PRECEDING takes a whole number n from 0 to %d: each key keeps n rows", MaxFrameRows)
 		}
 		frame.Preceding = c.V.Int()
 	}
