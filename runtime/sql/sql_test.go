@@ -2,9 +2,9 @@ package sql_test
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
-	"fmt"
 	"strings"
 	"testing"
 
