@@ -84,9 +84,9 @@ type Source interface {
 }
 
 type sample struct {
-	at   time.Time
-	snap pipeline.Snapshot
-	util float64 // the fullest edge's utilization
+	at     time.Time
+	counts pipeline.Counts
+	util   float64 // the fullest edge's utilization
 	// inputWaiting: some source's channel held batches, so the workers had
 	// input they had not taken yet.
 	inputWaiting bool
@@ -94,6 +94,12 @@ type sample struct {
 
 // saturation is the fraction above which a sample counts a channel as full.
 const saturation = 0.9
+
+// queueRecovery is how long the channels must stay below the threshold
+// before a congestion verdict clears (at most queueSustained): one sample
+// of relief in a congested pipeline, a sink taking a batch, is not a
+// recovery, and a verdict that flapped with each would page in vain.
+const queueRecovery = 10 * time.Second
 
 // Monitor samples a pipeline once a second and keeps enough history for
 // rates, baselines and sustained conditions.
@@ -110,6 +116,37 @@ type Monitor struct {
 	saturated map[string]int64
 	health    string // the verdict at the last sample
 	pressure  string // the backpressure level at the last sample
+	congested congestion
+}
+
+// congestion follows the channels' utilization from sample to sample: a
+// verdict with hysteresis, so that a sustained condition is one transition
+// and its end one more.
+type congestion struct {
+	above, below time.Time // the first sample of the current run above, or below, the threshold
+	degraded     bool
+	edge         string // the fullest edge when the verdict was reached
+}
+
+// observe takes one sample's utilization into the verdict.
+func (c *congestion) observe(at time.Time, util float64, edge string, th Thresholds) {
+	if util >= th.QueueUtilization {
+		if c.above.IsZero() {
+			c.above = at
+		}
+		c.below = time.Time{}
+	} else {
+		if c.below.IsZero() {
+			c.below = at
+		}
+		c.above = time.Time{}
+	}
+	switch {
+	case !c.degraded && !c.above.IsZero() && at.Sub(c.above) >= th.QueueSustained:
+		c.degraded, c.edge = true, edge
+	case c.degraded && !c.below.IsZero() && at.Sub(c.below) >= min(queueRecovery, th.QueueSustained):
+		c.degraded = false
+	}
 }
 
 // NewMonitor returns a monitor of src. version is the engine's build version;
@@ -141,9 +178,13 @@ func (m *Monitor) Run(ctx context.Context) {
 
 // Sample takes one sample now and logs health and backpressure transitions.
 func (m *Monitor) Sample() {
-	s := sample{at: m.now(), snap: m.src.Snapshot()}
-	for _, e := range s.snap.Edges {
-		s.util = math.Max(s.util, e.Utilization)
+	snap := m.src.Snapshot()
+	s := sample{at: m.now(), counts: snap.Counts}
+	fullest := ""
+	for _, e := range snap.Edges {
+		if e.Utilization > 0 && e.Utilization >= s.util {
+			s.util, fullest = e.Utilization, e.Name
+		}
 		if strings.HasPrefix(e.Name, "source->") && e.Depth > 0 {
 			s.inputWaiting = true
 		}
@@ -157,12 +198,13 @@ func (m *Monitor) Sample() {
 		cut++
 	}
 	m.samples = m.samples[cut:]
-	for _, e := range s.snap.Edges {
+	for _, e := range snap.Edges {
 		if e.Utilization >= saturation {
 			m.saturated[e.Name]++
 		}
 	}
-	doc := m.statusLocked(s.snap)
+	m.congested.observe(s.at, s.util, fullest, th)
+	doc := m.statusLocked(snap)
 	prevHealth, prevPressure := m.health, m.pressure
 	m.health, m.pressure = doc.Health, doc.Backpressure.Level
 	m.mu.Unlock()
@@ -293,9 +335,9 @@ func (m *Monitor) rates() enginestatus.Rates {
 	var r enginestatus.Rates
 	if old, cur, ok := m.window(rateWindow); ok {
 		if dt := cur.at.Sub(old.at).Seconds(); dt > 0 {
-			r.Input = float64(cur.snap.Counts.In-old.snap.Counts.In) / dt
-			r.Output = float64(cur.snap.Counts.Out-old.snap.Counts.Out) / dt
-			r.Error = float64(errorsOf(cur.snap.Counts)-errorsOf(old.snap.Counts)) / dt
+			r.Input = float64(cur.counts.In-old.counts.In) / dt
+			r.Output = float64(cur.counts.Out-old.counts.Out) / dt
+			r.Error = float64(errorsOf(cur.counts)-errorsOf(old.counts)) / dt
 		}
 	}
 	return r
@@ -337,18 +379,17 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	}
 	out = append(out, state)
 
-	// Channel capacity: above the threshold in every sample of the window.
+	// Channel capacity: above the threshold in every sample for
+	// queueSustained, until below it in every sample for queueRecovery.
 	queue := enginestatus.Check{Name: "channel_capacity", Status: healthy, Value: worst.Utilization, Threshold: th.QueueUtilization}
-	if old, cur, ok := m.window(th.QueueSustained); ok && cur.at.Sub(old.at) >= th.QueueSustained-m.interval/2 {
-		minUtil := 1.0
-		for _, s := range m.samples {
-			if cur.at.Sub(s.at) <= th.QueueSustained {
-				minUtil = math.Min(minUtil, s.util)
-			}
-		}
-		if minUtil >= th.QueueUtilization && worst.Utilization >= th.QueueUtilization {
-			queue.Status, queue.Value = degraded, minUtil
-			queue.Message = fmt.Sprintf("channel %s has been above %.0f%% full for %s", worst.Name, 100*th.QueueUtilization, th.QueueSustained)
+	if c := m.congested; c.degraded {
+		queue.Status = degraded
+		if c.above.IsZero() {
+			queue.Message = fmt.Sprintf("channel %s was above %.0f%% full for at least %s; recovering since %s",
+				c.edge, 100*th.QueueUtilization, th.QueueSustained, c.below.UTC().Format(time.RFC3339))
+		} else {
+			queue.Message = fmt.Sprintf("channel %s has been above %.0f%% full for %s, since %s",
+				c.edge, 100*th.QueueUtilization, m.now().Sub(c.above).Round(time.Second), c.above.UTC().Format(time.RFC3339))
 		}
 	}
 	out = append(out, queue)
@@ -357,10 +398,10 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	rate := enginestatus.Check{Name: "processing_rate", Status: healthy, Value: 1, Threshold: th.ProcessingRate}
 	if base, cur, ok := m.window(th.RateBaseline); ok && cur.at.Sub(base.at) >= 3*rateWindow {
 		recent, _, _ := m.window(rateWindow)
-		baseRate := float64(processed(recent.snap.Counts)-processed(base.snap.Counts)) / recent.at.Sub(base.at).Seconds()
+		baseRate := float64(processed(recent.counts)-processed(base.counts)) / recent.at.Sub(base.at).Seconds()
 		curRate := 0.0
 		if dt := cur.at.Sub(recent.at).Seconds(); dt > 0 {
-			curRate = float64(processed(cur.snap.Counts)-processed(recent.snap.Counts)) / dt
+			curRate = float64(processed(cur.counts)-processed(recent.counts)) / dt
 		}
 		if baseRate > 0 {
 			rate.Value = curRate / baseRate
@@ -374,8 +415,8 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 
 	errs := enginestatus.Check{Name: "error_rate", Status: healthy, Threshold: th.ErrorRate}
 	if old, cur, ok := m.window(th.ErrorWindow); ok {
-		if in := cur.snap.Counts.In - old.snap.Counts.In; in > 0 {
-			errs.Value = float64(errorsOf(cur.snap.Counts)-errorsOf(old.snap.Counts)) / float64(in)
+		if in := cur.counts.In - old.counts.In; in > 0 {
+			errs.Value = float64(errorsOf(cur.counts)-errorsOf(old.counts)) / float64(in)
 		}
 		if errs.Value > th.ErrorRate {
 			errs.Status = degraded

@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -79,8 +81,49 @@ func TestChannelCapacityCheck(t *testing.T) {
 		t.Errorf("health %s, backpressure %+v; want Degraded and active", doc.Health, doc.Backpressure)
 	}
 	step(0.2, 1)
+	if status, _, msg := check(t, m, "channel_capacity"); status != "Degraded" || !strings.Contains(msg, "recovering since") {
+		t.Errorf("a second after draining: channel_capacity %s %q; want Degraded, recovering (hysteresis)", status, msg)
+	}
+	step(0.2, 5)
 	if status, _, _ := check(t, m, "channel_capacity"); status != "Healthy" {
-		t.Errorf("after draining: channel_capacity %s; want Healthy", status)
+		t.Errorf("after draining for the sustained period: channel_capacity %s; want Healthy", status)
+	}
+}
+
+// TestChannelCapacityDoesNotFlap: a channel held full for 60 s, sampled with
+// the jitter of a busy machine's ticker and with an occasional sample of
+// relief, turns health Degraded once; draining it turns it Healthy once more.
+func TestChannelCapacityDoesNotFlap(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: pipeline.Running, Edges: edges(0.1)}}
+	var logs strings.Builder
+	c := &clock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := DefaultThresholds
+	th.QueueSustained = 10 * time.Second
+	m := NewMonitor(src, "test", th, slog.New(slog.NewTextHandler(&logs, nil)))
+	m.now = c.now
+	rng := rand.New(rand.NewPCG(1, 2))
+	sample := func(util float64) {
+		src.snap.Edges = edges(util)
+		m.Sample()
+		c.t = c.t.Add(time.Second + time.Duration(rng.IntN(600)-300)*time.Millisecond)
+	}
+	for range 5 {
+		sample(0.1)
+	}
+	start := c.t
+	for i := 0; c.t.Sub(start) < 60*time.Second; i++ {
+		util := 1.0
+		if i%7 == 6 {
+			util = 0.93 // a sink took a batch: still above the threshold
+		}
+		sample(util)
+	}
+	for range 30 {
+		sample(0.1)
+	}
+	got := strings.Count(logs.String(), `msg="health changed"`)
+	if got != 2 || !strings.Contains(logs.String(), "from=Healthy to=Degraded") || !strings.Contains(logs.String(), "from=Degraded to=Healthy") {
+		t.Errorf("%d health transitions; want 2, Degraded then Healthy:\n%s", got, logs.String())
 	}
 }
 
