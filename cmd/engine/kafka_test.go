@@ -17,49 +17,83 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestKafkaCrashAtLeastOnce kills an engine with SIGKILL while it streams a
-// Kafka topic into another, restarts it in the same consumer group, and
-// checks that every input id reaches the output: at-least-once. Records
-// written after the last commit and before the kill are written again; the
-// test reports how many.
+// TestKafkaCrashAtLeastOnce kills an engine with SIGKILL three times while
+// it streams a Kafka topic into another, restarting it each time in the same
+// consumer group under the same instance name (a container restarted in its
+// pod), and checks that every input id reaches the output: at-least-once.
+// Records written after the last commit and before a kill are written
+// again; the test reports how many per crash.
 func TestKafkaCrashAtLeastOnce(t *testing.T) {
-	distinct, all := kafkaCrash(t, "atLeastOnce")
-	t.Logf("at-least-once across a SIGKILL: %d ids, %d records written, %d duplicates", distinct, all, all-distinct)
+	crashes := kafkaCrash(t, "atLeastOnce", 3)
+	for i, c := range crashes {
+		t.Logf("crash %d: killed after %d distinct ids; %d duplicates; the restarted engine wrote its first record %s after it started",
+			i+1, c.distinctAtKill, c.duplicates, c.resumeAfter.Round(time.Millisecond))
+		// A dynamic member would wait for the killed one's 30s session
+		// to expire; the static member takes its partitions back at once.
+		if c.resumeAfter > crashSessionTimeout/2 {
+			t.Errorf("crash %d: the restarted engine took %s to write, more than half the session timeout: it did not take its partitions back as the same static member", i+1, c.resumeAfter)
+		}
+	}
 }
+
+// crashSessionTimeout is the crash tests' Kafka session timeout.
+const crashSessionTimeout = 30 * time.Second
 
 // TestKafkaCrashExactlyOnce is the crash test with delivery exactlyOnce: a
 // read_committed reader sees every id exactly once.
 func TestKafkaCrashExactlyOnce(t *testing.T) {
-	distinct, all := kafkaCrash(t, "exactlyOnce")
-	if all != distinct {
-		t.Errorf("exactly-once across a SIGKILL: %d ids but %d records: %d duplicates", distinct, all, all-distinct)
+	for i, c := range kafkaCrash(t, "exactlyOnce", 3) {
+		if c.duplicates != 0 {
+			t.Errorf("exactly-once, crash %d: %d duplicates", i+1, c.duplicates)
+		}
 	}
 }
 
-// kafkaCrash runs an engine over 100,000 records, kills it with SIGKILL
-// once a tenth is written, restarts it and waits for every id in the
-// output. It returns the distinct ids and the records a reader saw, read
-// committed for exactlyOnce.
-func kafkaCrash(t *testing.T, delivery string) (distinct, all int) {
+// crash is what one SIGKILL cost.
+type crash struct {
+	distinctAtKill int
+	// duplicates are the records written again after the restart.
+	duplicates int
+	// resumeAfter is how long the restarted engine took to write a record.
+	resumeAfter time.Duration
+}
+
+// kafkaCrash streams 100,000 records through an engine, produced at a
+// steady 25,000 records/s so that the engine is always mid-stream, and kills
+// the engine with SIGKILL kills times, evenly through the input, restarting
+// it after each; then it waits for every id in the output. It returns each
+// crash's costs, seen by a reader that reads committed records for
+// exactlyOnce.
+func kafkaCrash(t *testing.T, delivery string, kills int) []crash {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	brokers := c.ListenAddrs()
-	const n = 100_000
+	const n, perTick, tick = 100_000, 500, 20 * time.Millisecond
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []*kgo.Record
-	for i := range n {
-		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%97), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d"}`, i, i%97)})
-	}
-	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close()
+	defer prod.Close()
+	produced := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for i := 0; i < n; i += perTick {
+			<-t.C
+			recs := make([]*kgo.Record, 0, perTick)
+			for id := i; id < i+perTick; id++ {
+				recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", id%97), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d"}`, id, id%97)})
+			}
+			if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				produced <- err
+				return
+			}
+		}
+		produced <- nil
+	}()
 
 	dir := t.TempDir()
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
@@ -68,20 +102,24 @@ metadata: {name: crash}
 spec:
   sources:
     - name: t
-      kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: 6s}
+      kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: %s}
       schema: [{name: id, type: int}, {name: k, type: string}]
   query: SELECT id, k FROM t
   sink: {kafka: {brokers: [%q], topic: out, key: k, delivery: %s, transactionInterval: 200ms}}
   runtime: {parallelism: 2, batchSize: 200}
-`, brokers[0], brokers[0], delivery)
+`, brokers[0], crashSessionTimeout, brokers[0], delivery)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "")
 		cmd.Dir = dir
-		// The restarted engine is the same instance: it fences the killed
-		// one's open transaction.
+		// The restarted engine is the same instance, as a container
+		// restarted in its pod: it takes its partitions back as the same
+		// static group member, and fences the killed one's transaction.
 		cmd.Env = append(os.Environ(), "SLUICE_INSTANCE=crash-0")
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if os.Getenv("SLUICE_TEST_LOG") != "" {
+			cmd.Stderr = os.Stderr
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -120,34 +158,52 @@ spec:
 		return len(seen), total
 	}
 	waitFor := func(what string, cond func(distinct, all int) bool) {
-		deadline := time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(90 * time.Second)
 		for d, a := progress(); !cond(d, a); d, a = progress() {
 			if time.Now().After(deadline) {
 				t.Fatalf("waiting for %s: %d distinct ids, %d records", what, d, a)
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 
-	first := start()
-	waitFor("output before the kill", func(d, _ int) bool { return d >= n/10 })
-	first.Process.Signal(syscall.SIGKILL)
-	first.Wait()
-	beforeRestart, _ := progress()
-	if beforeRestart >= n {
-		t.Fatalf("the engine finished before it was killed; the test needs more input")
+	var crashes []crash
+	var dupsAtKill []int // all - distinct once each kill's output settled
+	engine := start()
+	for k := range kills {
+		waitFor(fmt.Sprintf("output before kill %d", k+1), func(d, _ int) bool { return d >= n*(k+1)/(kills+1) })
+		engine.Process.Signal(syscall.SIGKILL)
+		engine.Wait()
+		// Read on until the output settles: the killed engine's last writes
+		// may still be arriving.
+		time.Sleep(300 * time.Millisecond)
+		distinct, all := progress()
+		dupsAtKill = append(dupsAtKill, all-distinct)
+		restarted := time.Now()
+		engine = start()
+		waitFor(fmt.Sprintf("new output after restart %d", k+1), func(d, _ int) bool { return d > distinct || d == n })
+		crashes = append(crashes, crash{distinctAtKill: distinct, resumeAfter: time.Since(restarted)})
 	}
-
-	second := start()
-	waitFor("every id after the restart", func(d, _ int) bool { return d == n })
-	second.Process.Signal(syscall.SIGTERM)
-	waitExit(t, second, "SIGTERM")
-	if code := second.ProcessState.ExitCode(); code != exitOK {
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	waitFor("every id after the last restart", func(d, _ int) bool { return d == n })
+	engine.Process.Signal(syscall.SIGTERM)
+	waitExit(t, engine, "SIGTERM")
+	if code := engine.ProcessState.ExitCode(); code != exitOK {
 		t.Errorf("the restarted engine exited %d", code)
 	}
 	// Read on a little: a duplicate could still arrive.
 	time.Sleep(500 * time.Millisecond)
-	distinct, all = progress()
-	t.Logf("killed after %d distinct ids", beforeRestart)
-	return distinct, all
+	distinct, all := progress()
+	if distinct != n {
+		t.Errorf("%d distinct ids; want %d", distinct, n)
+	}
+	// Without a crash nothing is written twice: the duplicates that arrive
+	// between two kills are the first one's.
+	dupsAtKill = append(dupsAtKill, all-distinct)
+	for k := range crashes {
+		crashes[k].duplicates = dupsAtKill[k+1] - dupsAtKill[k]
+	}
+	return crashes
 }

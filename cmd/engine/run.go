@@ -86,12 +86,16 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		}()
 	}
 	reg := prometheus.NewRegistry()
+	instance, named := instanceName()
 	p, err := pipeline.New(&doc.Query.Spec, pipeline.Options{
 		Logger:   logger.With("component", "pipeline", "pipeline", doc.Query.Name),
 		Tracer:   tracer,
 		Observer: telemetry.NewBatchMetrics(reg),
 		Group:    consumerGroup(doc.Query.Namespace, doc.Query.Name),
-		Instance: instanceName(),
+		Instance: instance,
+		// A name the environment gives is this engine's own; a host name
+		// may be shared by several engines on one machine.
+		StaticMembership: named,
 	})
 	if err != nil {
 		var ps v1alpha1.Problems
@@ -226,17 +230,18 @@ func consumerGroup(namespace, name string) string {
 }
 
 // instanceName names this engine among its query's engines, stably across
-// restarts: SLUICE_INSTANCE, else the pod's name, else the host's.
-func instanceName() string {
+// restarts: SLUICE_INSTANCE, else the pod's name, else the host's. named
+// says the environment gave the name.
+func instanceName() (name string, named bool) {
 	for _, env := range []string{"SLUICE_INSTANCE", "POD_NAME"} {
 		if v := os.Getenv(env); v != "" {
-			return v
+			return v, true
 		}
 	}
 	if h, err := os.Hostname(); err == nil {
-		return h
+		return h, false
 	}
-	return "engine"
+	return "engine", false
 }
 
 // abortGrace is how long an aborted run may take to return before the process

@@ -74,6 +74,12 @@ type Options struct {
 	// across its restarts (the pod name): an exactly-once Kafka source's
 	// transactional id is the group and the instance.
 	Instance string
+	// StaticMembership makes this engine a static member of its Kafka
+	// consumer groups under Instance, so that a restart under the same
+	// instance takes its partitions back at once. Only for an Instance that
+	// no other live engine of the query has (a pod name, not a host name
+	// that several local engines share).
+	StaticMembership bool
 }
 
 // Pipeline is one run of a query.
@@ -299,6 +305,9 @@ func openReaders(spec *v1alpha1.StreamQuerySpec, source string, cols []format.Co
 			group = "sluice." + source
 		}
 		kopts := kafka.Options{Group: group, Schema: src.Schema, Stateful: stateful, Logger: log.With("source", src.Name)}
+		if opts.StaticMembership {
+			kopts.Instance = opts.Instance
+		}
 		if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
 			// Unique among the group's live members, stable across a restart
 			// of the same member: a restarted engine fences the open

@@ -59,6 +59,10 @@ type PartitionProgress struct {
 // lagger is a reader that knows its partition's lag.
 type lagger interface{ Lag() int64 }
 
+// handledReporter is a reader that knows where its partition's handled
+// records end from before this run, as a Kafka consumer group does.
+type handledReporter interface{ Handled() (int64, bool) }
+
 // Snapshot returns the pipeline's current state. It takes no lock that a stage
 // holds while processing.
 func (p *Pipeline) Snapshot() Snapshot {
@@ -85,6 +89,13 @@ func (p *Pipeline) Snapshot() Snapshot {
 	for i, r := range p.readers {
 		o := r.Origin()
 		off, ok := p.committed[i].Offset()
+		if h, isH := r.(handledReporter); isH {
+			// A Kafka partition's progress before this engine read it is
+			// the group's committed offset.
+			if o, known := h.Handled(); known && (!ok || o > off) {
+				off, ok = o, true
+			}
+		}
 		if !ok {
 			off = -1
 		}

@@ -52,6 +52,11 @@ func (l *Lane) Unavailable() error { return l.src.Unavailable() }
 // does not consume it.
 func (l *Lane) Lag() int64 { return l.src.lag(l.origin.Partition) }
 
+// Handled is the offset of the partition's last record known to be handled:
+// acknowledged by the pipeline or, before this engine read the partition,
+// committed by the group. ok is false when there is none.
+func (l *Lane) Handled() (offset int64, ok bool) { return l.src.handled(l.origin.Partition) }
+
 // acked receives the pipeline's acknowledgements of this partition.
 func (l *Lane) acked(_ uint64, lastOffset int64) { l.src.ack(l.origin.Partition, lastOffset+1) }
 

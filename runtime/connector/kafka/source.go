@@ -38,17 +38,28 @@ var MetaColumns = []format.Column{
 // order. Offsets are committed only up to what the pipeline acknowledged.
 type Source struct {
 	reachability
-	cl       *kgo.Client
-	sess     *kgo.GroupTransactSession // exactly-once only
-	topic    string
-	stateful bool
-	lanes    []*Lane
-	log      *slog.Logger
+	cl    *kgo.Client
+	sess  *kgo.GroupTransactSession // exactly-once only
+	group string
+	topic string
+	// A partition without a committed offset starts at its first record at
+	// or after startTime, else at its end when latest, else at its start.
+	startTime time.Time
+	latest    bool
+	stateful  bool
+	lanes     []*Lane
+	log       *slog.Logger
+	// instanceID makes the source a static member of the group; empty for
+	// a dynamic one.
+	instanceID string
 
-	cancel  context.CancelFunc
-	done    chan struct{} // the poll loop ended
-	closing atomic.Bool   // Close has begun: a revoke need not wait for acks
-	failed  atomic.Pointer[error]
+	ctx        context.Context // ends with Close
+	cancel     context.CancelFunc
+	done       chan struct{} // the poll loop ended
+	commitDone chan struct{} // the commit loop ended
+	loading    sync.WaitGroup // loadEnds calls
+	closing    atomic.Bool   // Close has begun: a revoke need not wait for acks
+	failed     atomic.Pointer[error]
 	// unhanded says records were polled that no lane got: an exactly-once
 	// transaction, which commits every offset polled, must then abort.
 	unhanded atomic.Bool
@@ -57,10 +68,13 @@ type Source struct {
 	mu        sync.Mutex
 	assigned  map[int32]bool
 	acked     map[int32]int64 // next offset to commit, per partition
-	committed map[int32]int64
+	committed map[int32]int64 // the group's committed offset: loaded on assignment, then what this member committed
 	fetched   map[int32]int64 // next offset after the last record handed to a lane
-	highWater map[int32]int64 // the partition's high watermark at the last fetch
-	inTxn     bool            // records were fetched since the transaction began
+	highWater map[int32]int64 // the partition's high watermark (last stable offset with exactly-once) at the last fetch
+	// begin is where an assigned partition without a committed offset
+	// starts reading, as startOffset says; loaded on assignment.
+	begin map[int32]int64
+	inTxn bool // records were fetched since the transaction began
 }
 
 // Options configure a source.
@@ -99,13 +113,41 @@ type Options struct {
 	// state built from it, and lets the partition go at once; its new owner
 	// reads the records after the commit and rebuilds that state.
 	Stateful bool
+	// Instance, if set, makes the source a static member of the group
+	// (KIP-345) under an id made of it and the topic: a process restarted
+	// under the same instance (a container restarted in its pod) takes its
+	// partitions back at once instead of waiting for the session timeout.
+	// It must be unique among the group's live members and stable across a
+	// restart; a graceful Close leaves the group, so that a member going
+	// away for good gives its partitions up at once.
+	Instance string
+}
+
+// DefaultCommitInterval is how often a source commits acknowledged offsets.
+// Records written after the last commit are written again after a crash, so
+// the interval bounds the duplicates; a commit is one small request to the
+// group coordinator.
+const DefaultCommitInterval = 100 * time.Millisecond
+
+// InstanceID is the group.instance.id of a static member for instance and
+// topic: Kafka allows letters, digits, '.', '_' and '-', at most 249 of them.
+func InstanceID(instance, topic string) string {
+	id := []byte(instance + "." + topic)
+	for i, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			id[i] = '_'
+		}
+	}
+	return string(id[:min(len(id), 249)])
 }
 
 // Open joins the consumer group and starts fetching. cols is the schema:
 // the value's columns, then MetaColumns.
 func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []format.Column, opts Options) (*Source, error) {
 	if opts.CommitInterval <= 0 {
-		opts.CommitInterval = time.Second
+		opts.CommitInterval = DefaultCommitInterval
 	}
 	if opts.RevokeTimeout <= 0 {
 		opts.RevokeTimeout = 30 * time.Second
@@ -114,10 +156,23 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{
-		topic: spec.Topic, stateful: opts.Stateful, log: opts.Logger, done: make(chan struct{}), dead: make(chan struct{}),
+		group: opts.Group, topic: spec.Topic, stateful: opts.Stateful, log: opts.Logger,
+		done: make(chan struct{}), commitDone: make(chan struct{}), dead: make(chan struct{}),
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
-		highWater: map[int32]int64{},
+		highWater: map[int32]int64{}, begin: map[int32]int64{},
 	}
+	if opts.Instance != "" {
+		s.instanceID = InstanceID(opts.Instance, spec.Topic)
+	}
+	// The context exists before the client: the group calls onAssigned as
+	// soon as it joins.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	opened := false
+	defer func() {
+		if !opened {
+			s.cancel()
+		}
+	}()
 	start := kgo.NewOffset().AtStart()
 	startTime, err := spec.StartTime()
 	switch {
@@ -128,12 +183,16 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	case spec.StartOffset == "latest":
 		start = kgo.NewOffset().AtEnd()
 	}
+	s.startTime, s.latest = startTime, spec.StartOffset == "latest"
 	groupOpts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
 	if spec.SessionTimeout != nil {
 		groupOpts = append(groupOpts, kgo.SessionTimeout(spec.SessionTimeout.Duration))
+	}
+	if s.instanceID != "" {
+		groupOpts = append(groupOpts, kgo.InstanceID(s.instanceID))
 	}
 	if opts.MetadataMaxAge > 0 {
 		groupOpts = append(groupOpts, kgo.MetadataMaxAge(opts.MetadataMaxAge), kgo.MetadataMinAge(min(opts.MetadataMaxAge, 5*time.Second)))
@@ -147,6 +206,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 			s.onRevoked(ctx, lost, opts.RevokeTimeout)
 		}),
 		kgo.OnPartitionsLost(s.onLost),
+		kgo.OnOffsetsFetched(s.onOffsetsFetched),
 	)
 	var cl *kgo.Client
 	if opts.TransactionalID != "" {
@@ -197,24 +257,23 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		cl.Close()
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	go s.watch(ctx, cl, "source "+source, s.log)
+	go s.watch(s.ctx, cl, "source "+source, s.log)
 	if s.sess != nil {
 		interval := opts.TransactionInterval
 		if interval <= 0 {
 			interval = DefaultTransactionInterval
 		}
 		if err := s.sess.Begin(); err != nil {
-			cancel()
 			s.sess.Close()
 			return nil, fmt.Errorf("source %s: beginning a transaction: %w", source, err)
 		}
-		go s.poll(ctx, interval)
+		go s.poll(s.ctx, interval)
+		close(s.commitDone) // the transactions commit
 	} else {
-		go s.poll(ctx, 0)
-		go s.commitLoop(ctx, opts.CommitInterval)
+		go s.poll(s.ctx, 0)
+		go s.commitLoop(s.ctx, opts.CommitInterval)
 	}
+	opened = true
 	return s, nil
 }
 
@@ -295,7 +354,12 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			switch {
+			case errors.Is(err, kerr.FencedInstanceID):
+				// Two processes with one instance id fence each other for
+				// ever: stop, and say why.
+				s.fail(fmt.Errorf("kafka: another member of group %s has instance id %s: each engine needs its own instance name (the pod name, or SLUICE_INSTANCE): %w", s.group, s.instanceID, err))
+			case !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 				s.log.Warn("kafka fetch failed; retrying", "component", "kafka", "topic", topic, "partition", p, "error", err)
 			}
 		})
@@ -315,8 +379,15 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				}
 				return
 			}
+			if fp.Topic != s.topic || fp.Err != nil {
+				return // an error, reported above, and no high watermark
+			}
+			hw := fp.HighWatermark
+			if s.sess != nil {
+				hw = fp.LastStableOffset // what a read_committed reader can reach
+			}
 			s.mu.Lock()
-			s.highWater[fp.Partition] = fp.HighWatermark
+			s.highWater[fp.Partition] = hw
 			s.mu.Unlock()
 			if len(fp.Records) == 0 {
 				return
@@ -335,13 +406,87 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 	}
 }
 
-func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	parts := assigned[s.topic]
+	s.mu.Lock()
+	for _, p := range parts {
+		s.assigned[p] = true
+		// A partition back from another member: its progress is the
+		// group's, loaded below and in onOffsetsFetched.
+		delete(s.highWater, p)
+		delete(s.begin, p)
+	}
+	s.mu.Unlock()
+	s.log.Info("kafka partitions assigned", "component", "kafka", "topic", s.topic, "partitions", parts)
+	if len(parts) > 0 {
+		// The group may assign before Open has set s.cl.
+		s.loading.Go(func() { s.loadEnds(s.ctx, cl, parts) })
+	}
+}
+
+// onOffsetsFetched takes the group's committed offsets of the partitions
+// just assigned, which the client fetched to start reading from, so that lag
+// is right from the first report, before this member commits anything.
+func (s *Source) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range assigned[s.topic] {
-		s.assigned[p] = true
+	// The client consumes one topic; newer versions of the response name
+	// it by id only.
+	take := func(topic string, p int32, offset int64, code int16) {
+		if (topic == "" || topic == s.topic) && code == 0 && offset >= 0 {
+			s.committed[p] = offset
+		}
 	}
-	s.log.Info("kafka partitions assigned", "component", "kafka", "topic", s.topic, "partitions", assigned[s.topic])
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			take(t.Topic, p.Partition, p.Offset, p.ErrorCode)
+		}
+	}
+	for _, g := range resp.Groups {
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				take(t.Topic, p.Partition, p.Offset, p.ErrorCode)
+			}
+		}
+	}
+	return nil
+}
+
+// loadEnds asks the brokers for the high watermarks of newly assigned
+// partitions, which fetches report only once a partition has records to
+// return, and for where a partition without a committed offset begins.
+// Both only feed lag; a failure leaves it unknown until the next fetch.
+func (s *Source) loadEnds(ctx context.Context, cl *kgo.Client, parts []int32) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	if s.sess != nil {
+		ends, err = adm.ListCommittedOffsets(ctx, s.topic) // last stable offsets
+	}
+	if err != nil {
+		s.log.Debug("kafka: listing end offsets for lag failed", "component", "kafka", "topic", s.topic, "error", err)
+		return
+	}
+	var begins kadm.ListedOffsets
+	switch {
+	case !s.startTime.IsZero():
+		begins, err = adm.ListOffsetsAfterMilli(ctx, s.startTime.UnixMilli(), s.topic)
+	case s.latest:
+		begins = ends
+	default:
+		begins, err = adm.ListStartOffsets(ctx, s.topic)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		if o, ok := ends.Lookup(s.topic, p); ok && o.Err == nil && s.assigned[p] {
+			s.highWater[p] = max(s.highWater[p], o.Offset)
+		}
+		if o, ok := begins.Lookup(s.topic, p); ok && o.Err == nil && err == nil && s.assigned[p] {
+			s.begin[p] = o.Offset
+		}
+	}
 }
 
 // onRevoked waits for the revoked partitions' records in flight to be
@@ -397,16 +542,13 @@ func (s *Source) forget(parts []int32) {
 	defer s.mu.Unlock()
 	for _, p := range parts {
 		delete(s.assigned, p)
+		delete(s.highWater, p)
 	}
 }
 
 func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	s.newGeneration(lost[s.topic])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range lost[s.topic] {
-		delete(s.assigned, p)
-	}
+	s.forget(lost[s.topic])
 	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
 }
 
@@ -501,6 +643,7 @@ func (s *Source) ack(p int32, next int64) {
 }
 
 func (s *Source) commitLoop(ctx context.Context, every time.Duration) {
+	defer close(s.commitDone)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -534,6 +677,9 @@ func (s *Source) commit(ctx context.Context, parts []int32) {
 	s.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{s.topic: offsets}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		commitErr = err
 		if err != nil || resp == nil {
+			// Nothing was committed (the coordinator is away, or the
+			// context ended): the next commit tries these offsets again.
+			clear(offsets)
 			return
 		}
 		for _, t := range resp.Topics {
@@ -574,8 +720,34 @@ func (s *Source) lag(p int32) int64 {
 	if !ok || !s.assigned[p] {
 		return -1
 	}
-	next := max(s.acked[p], s.committed[p])
+	next, known := s.next(p)
+	if !known {
+		return -1
+	}
 	return max(hw-next, 0)
+}
+
+// next is the next offset of partition p that is not yet handled: after the
+// acknowledged records, the group's commit, or where the partition begins;
+// known is false while none of them is. s.mu is held.
+func (s *Source) next(p int32) (next int64, known bool) {
+	next, known = s.acked[p]
+	if c, ok := s.committed[p]; ok {
+		next, known = max(next, c), true
+	}
+	if b, ok := s.begin[p]; ok {
+		next, known = max(next, b), true
+	}
+	return next, known
+}
+
+// handled is the offset of partition p's last record known to be handled,
+// by this member or, before it, by the group; ok is false when there is none.
+func (s *Source) handled(p int32) (offset int64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := max(s.acked[p], s.committed[p])
+	return next - 1, next > 0
 }
 
 // Close commits what was acknowledged, leaves the group and closes the
@@ -587,6 +759,8 @@ func (s *Source) Close() error {
 	s.closing.Store(true)
 	s.cancel()
 	<-s.done
+	<-s.commitDone // a commit it had begun is settled, or will be made again below
+	s.loading.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if s.sess != nil {
@@ -596,8 +770,46 @@ func (s *Source) Close() error {
 	// With BlockRebalanceOnPoll, leaving the group waits for the poller to
 	// allow the rebalance; the poller has stopped, so allow it here.
 	s.cl.AllowRebalance()
+	s.leave(ctx)
 	s.cl.Close()
 	return nil
+}
+
+// leave takes a static member out of the group at once. A dynamic member
+// leaves as its client closes; a static one would otherwise keep its
+// partitions, unread, for the session timeout, waiting for a restart under
+// its instance id that a stopped engine (a deleted or replaced pod) never
+// makes. A crash does not come here: its restart takes the partitions back.
+func (s *Source) leave(ctx context.Context) {
+	if s.instanceID == "" {
+		return
+	}
+	member, _ := s.cl.GroupMetadata()
+	// Ends the client's group management, so that it does not rejoin once
+	// the member is gone; for a static member it sends nothing itself.
+	if err := s.cl.LeaveGroupContext(ctx); err != nil {
+		s.log.Warn("kafka: leaving the group", "component", "kafka", "group", s.group, "error", err)
+	}
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = s.group
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID, m.InstanceID = member, &s.instanceID
+	req.Members = append(req.Members, m)
+	resp, err := req.RequestWith(ctx, s.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		for _, m := range resp.Members {
+			err = errors.Join(err, kerr.ErrorForCode(m.ErrorCode))
+		}
+	}
+	switch {
+	case err == nil, errors.Is(err, kerr.UnknownMemberID):
+		s.log.Info("kafka: left the group", "component", "kafka", "group", s.group, "instance", s.instanceID)
+	case errors.Is(err, kerr.FencedInstanceID):
+		s.log.Info("kafka: a successor already holds this instance id; not leaving the group", "component", "kafka", "group", s.group, "instance", s.instanceID)
+	default:
+		s.log.Warn("kafka: leaving the group failed; its partitions move after the session timeout", "component", "kafka", "group", s.group, "instance", s.instanceID, "error", err)
+	}
 }
 
 // closeTransactional ends the last transaction: a commit when every record
@@ -614,6 +826,7 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka: ending the last transaction: %w", err)
 	}
+	s.leave(ctx)
 	if !committed {
 		s.mu.Lock()
 		s.log.Info("kafka: the last transaction was aborted; a successor reads its records again", "component", "kafka", "topic", s.topic, "fetched", s.fetched, "acked", s.acked)
