@@ -55,10 +55,10 @@ type Source struct {
 
 	ctx        context.Context // ends with Close
 	cancel     context.CancelFunc
-	done       chan struct{} // the poll loop ended
-	commitDone chan struct{} // the commit loop ended
+	done       chan struct{}  // the poll loop ended
+	commitDone chan struct{}  // the commit loop ended
 	loading    sync.WaitGroup // loadEnds calls
-	closing    atomic.Bool   // Close has begun: a revoke need not wait for acks
+	closing    atomic.Bool    // Close has begun: a revoke need not wait for acks
 	failed     atomic.Pointer[error]
 	// unhanded says records were polled that no lane got: an exactly-once
 	// transaction, which commits every offset polled, must then abort.
