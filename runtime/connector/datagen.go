@@ -120,7 +120,9 @@ func (d *Datagen) Read(ctx context.Context, b *message.Batch, max int, linger ti
 			return io.EOF
 		}
 		if d.rate > 0 {
-			due := d.start.Add(time.Duration(d.seq * int64(time.Second) / d.rate))
+			// Whole seconds, then the rest: seq × 1e9 would overflow after
+			// 9.2e9 records.
+			due := d.start.Add(time.Duration(d.seq/d.rate)*time.Second + time.Duration(d.seq%d.rate*int64(time.Second)/d.rate))
 			if wait := time.Until(due); wait > 0 {
 				if b.Len() > 0 {
 					if deadline.IsZero() {

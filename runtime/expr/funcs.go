@@ -186,6 +186,12 @@ func init() {
 				if from.Str() == "" {
 					return s, nil // as in PostgreSQL: nothing to replace
 				}
+				// Nested replaces multiply a string's length: bound it
+				// before building it.
+				n := int64(strings.Count(s.Str(), from.Str()))
+				if size := int64(len(s.Str())) + n*(int64(len(to.Str()))-int64(len(from.Str()))); size > MaxStringBytes {
+					return value.Value{}, errStringTooLong(name, size)
+				}
 				return value.StringValue(strings.ReplaceAll(s.Str(), from.Str(), to.Str())), nil
 			}}, nil
 		}},
@@ -385,8 +391,19 @@ func (c *Concat) Eval(row value.Row) (value.Value, error) {
 			continue
 		}
 		b = v.AppendText(b)
+		if len(b) > MaxStringBytes {
+			return value.Value{}, errStringTooLong("concatenation", int64(len(b)))
+		}
 	}
 	return value.StringValue(string(b)), nil
+}
+
+// MaxStringBytes bounds a string an expression builds: a record's result
+// must not take the engine's memory, whatever the query or the data.
+const MaxStringBytes = 16 << 20
+
+func errStringTooLong(what string, size int64) error {
+	return fmt.Errorf("the result of %s would be %d bytes, more than the %d a string may hold", what, size, MaxStringBytes)
 }
 
 // NullIf is NULLIF(x, y): NULL when x = y, else x.
@@ -621,8 +638,8 @@ func substring(s string, start, n int64) string {
 	// 1-based, counting characters; positions before 1 shorten the length, as
 	// in PostgreSQL.
 	end := int64(math.MaxInt64)
-	if n != math.MaxInt64 {
-		end = start + n
+	if n != math.MaxInt64 && (start <= 0 || n <= math.MaxInt64-start) {
+		end = start + n // else beyond any string: to its end, as PostgreSQL
 	}
 	if start < 1 {
 		start = 1

@@ -156,41 +156,44 @@ func (p *likePattern) match(s string) bool {
 	return matchTokens(p.tokens, s)
 }
 
-// matchTokens matches greedily with backtracking over % only, which keeps it
-// linear in practice for patterns without many %.
+// matchTokens matches s against the tokens without recursion: on a mismatch
+// it backtracks only to the last %, letting it take one more character.
+// Earlier %s never need to take more, since the last one can take whatever
+// they would, so the work is at most len(s) × len(toks) steps, whatever the
+// pattern (a recursive matcher is exponential in the number of %s).
 func matchTokens(toks []likeToken, s string) bool {
-	for len(toks) > 0 {
-		t := toks[0]
-		switch {
-		case t.any:
-			rest := toks[1:]
-			if len(rest) == 0 {
-				return true
-			}
-			for i := 0; i <= len(s); {
-				if matchTokens(rest, s[i:]) {
-					return true
+	ti, si := 0, 0
+	star, starAt := -1, 0 // the last % seen and where its match ends
+	for {
+		if ti < len(toks) {
+			t := toks[ti]
+			switch {
+			case t.any:
+				star, starAt = ti, si
+				ti++
+				continue
+			case t.one:
+				if si < len(s) {
+					_, n := utf8.DecodeRuneInString(s[si:])
+					si += n
+					ti++
+					continue
 				}
-				if i == len(s) {
-					break
+			default:
+				if strings.HasPrefix(s[si:], t.literal) {
+					si += len(t.literal)
+					ti++
+					continue
 				}
-				_, n := utf8.DecodeRuneInString(s[i:])
-				i += n
 			}
-			return false
-		case t.one:
-			if s == "" {
-				return false
-			}
-			_, n := utf8.DecodeRuneInString(s)
-			s = s[n:]
-		default:
-			if !strings.HasPrefix(s, t.literal) {
-				return false
-			}
-			s = s[len(t.literal):]
+		} else if si == len(s) {
+			return true
 		}
-		toks = toks[1:]
+		if star < 0 || starAt == len(s) {
+			return false
+		}
+		_, n := utf8.DecodeRuneInString(s[starAt:])
+		starAt += n
+		ti, si = star+1, starAt
 	}
-	return s == ""
 }

@@ -129,20 +129,20 @@ func (a *Arith) eval(l, r value.Value) (value.Value, error) {
 	case arithDecimal:
 		return decimalArith(a.Op, asDecimal(l), asDecimal(r), a.T.Scale)
 	case arithTimeInterval:
-		x, y := int64(l.Nanos()), int64(r.Nanos())
-		if a.Op == Sub {
-			y = -y
-		}
-		s := x + y
-		if (x >= 0) == (y >= 0) && (s >= 0) != (x >= 0) {
-			return value.Value{}, errors.New("timestamp out of range")
+		s, err := intArith(a.Op, l.Nanos(), r.Nanos())
+		if err != nil {
+			return value.Value{}, errTimeRange
 		}
 		if a.T.Kind == value.KindTimestamp {
-			return value.TimestampValue(s), nil
+			return value.TimestampValue(s.Int()), nil
 		}
-		return value.IntervalValue(s), nil
+		return value.IntervalValue(s.Int()), nil
 	case arithTimeDiff:
-		return value.IntervalValue(l.Nanos() - r.Nanos()), nil
+		d, err := intArith(Sub, l.Nanos(), r.Nanos())
+		if err != nil {
+			return value.Value{}, errTimeRange
+		}
+		return value.IntervalValue(d.Int()), nil
 	case arithIntervalScale:
 		f := r.Float()
 		if a.Op == Div {
@@ -151,7 +151,13 @@ func (a *Arith) eval(l, r value.Value) (value.Value, error) {
 			}
 			f = 1 / f
 		}
-		return value.IntervalValue(int64(math.Round(float64(l.Nanos()) * f))), nil
+		ns := math.Round(float64(l.Nanos()) * f)
+		// NaN, infinities and what int64 cannot hold would convert to
+		// whatever the machine makes of them.
+		if math.IsNaN(ns) || ns >= math.MaxInt64 || ns <= math.MinInt64 {
+			return value.Value{}, errTimeRange
+		}
+		return value.IntervalValue(int64(ns)), nil
 	}
 	return value.Value{}, errors.New("bad arithmetic")
 }
@@ -291,9 +297,16 @@ func (n *Negate) Eval(row value.Row) (value.Value, error) {
 	case value.KindDecimal:
 		return value.DecimalValue(-v.Unscaled(), v.Scale()), nil
 	default:
+		if v.Nanos() == math.MinInt64 {
+			return value.Value{}, evalErr(n, errTimeRange)
+		}
 		return value.IntervalValue(-v.Nanos()), nil
 	}
 }
+
+// errTimeRange is the failure of timestamp and interval arithmetic beyond
+// the nanoseconds an int64 holds, about 292 years either side of 1970.
+var errTimeRange = errors.New("timestamp or interval out of range")
 
 // CmpOp is a comparison operator.
 type CmpOp uint8

@@ -41,7 +41,7 @@ func (d *CSVDecoder) HasHeader() bool { return d.fieldCol != nil }
 
 // Header reads the header line.
 func (d *CSVDecoder) Header(line []byte) error {
-	fields, err := splitCSV(line, nil)
+	fields, err := splitCSV(line, nil, maxHeaderFields)
 	if err != nil {
 		return fmt.Errorf("csv header: %w", err)
 	}
@@ -55,7 +55,7 @@ func (d *CSVDecoder) Header(line []byte) error {
 		}
 	}
 	if found == 0 {
-		return fmt.Errorf("csv header %q names none of the schema's columns", line)
+		return fmt.Errorf("csv header %s names none of the schema's columns", quoted(line))
 	}
 	d.fieldCol = fieldCol
 	return nil
@@ -64,7 +64,7 @@ func (d *CSVDecoder) Header(line []byte) error {
 // Decode parses one CSV line into row, which is all NULL.
 func (d *CSVDecoder) Decode(line []byte, row value.Row) error {
 	var err error
-	d.fields, err = splitCSV(line, d.fields[:0])
+	d.fields, err = splitCSV(line, d.fields[:0], len(d.fieldCol))
 	if err != nil {
 		return err
 	}
@@ -85,12 +85,20 @@ func (d *CSVDecoder) Decode(line []byte, row value.Row) error {
 	return nil
 }
 
-// splitCSV splits line into fields. An empty unquoted field is nil; a quoted one
-// is never nil. Fields with doubled quotes are copied; others alias line.
-func splitCSV(line []byte, fields [][]byte) ([][]byte, error) {
+// maxHeaderFields bounds the fields of a CSV header.
+const maxHeaderFields = 1 << 16
+
+// splitCSV splits line into fields, at most most of them. An empty unquoted
+// field is nil; a quoted one is never nil. Fields with doubled quotes are
+// copied; others alias line.
+func splitCSV(line []byte, fields [][]byte, most int) ([][]byte, error) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	i := 0
 	for {
+		if len(fields) == most {
+			// Stop before a line of commas makes a slice many times its size.
+			return fields, fmt.Errorf("csv record has more than %d fields, want %d", most, most)
+		}
 		if i < len(line) && line[i] == '"' {
 			start := i + 1
 			var buf []byte

@@ -2,6 +2,7 @@ package format_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -478,4 +479,27 @@ func FuzzCSVDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHostileFields: a line of a million commas is refused before it is
+// split whole, and an error about a long field quotes only its start.
+func TestHostileFields(t *testing.T) {
+	cols := []format.Column{{Name: "i", Type: value.Int}, {Name: "s", Type: value.String}}
+	d := format.NewCSVDecoder(cols)
+	if err := d.Header([]byte("i,s")); err != nil {
+		t.Fatal(err)
+	}
+	r := make(value.Row, len(cols))
+	err := d.Decode(bytes.Repeat([]byte{','}, 1<<20), r)
+	if err == nil || !strings.Contains(err.Error(), "more than 2 fields") {
+		t.Errorf("Decode(a million commas) = %v; want more than 2 fields", err)
+	}
+	long := append(bytes.Repeat([]byte{0xff}, 1<<20), ",x"...)
+	err = d.Decode(long, r)
+	if err == nil || len(err.Error()) > 400 {
+		t.Errorf("Decode(a 1 MiB bad int) = an error of %d bytes; want one of a few hundred", len(fmt.Sprint(err)))
+	}
+	if err != nil && !strings.Contains(err.Error(), "(1048576 bytes)") {
+		t.Errorf("Decode(a 1 MiB bad int) = %v; want it to say the field's size", err)
+	}
 }

@@ -283,7 +283,7 @@ func numberValue(col Column, lit []byte) (value.Value, error) {
 	case value.KindDouble:
 		f, err := strconv.ParseFloat(bytesString(lit), 64)
 		if err != nil {
-			return value.Value{}, fmt.Errorf("column %s: invalid number %q", col.Name, lit)
+			return value.Value{}, fmt.Errorf("column %s: invalid number %s", col.Name, quoted(lit))
 		}
 		return value.DoubleValue(f), nil
 	case value.KindDecimal:
@@ -295,7 +295,7 @@ func numberValue(col Column, lit []byte) (value.Value, error) {
 	case value.KindTimestamp:
 		ms, err := ParseInt(lit)
 		if err != nil {
-			return value.Value{}, fmt.Errorf("column %s: a numeric timestamp must be integer milliseconds since the epoch, got %q", col.Name, lit)
+			return value.Value{}, fmt.Errorf("column %s: a numeric timestamp must be integer milliseconds since the epoch, got %s", col.Name, quoted(lit))
 		}
 		v, err := TimestampFromMillis(ms)
 		if err != nil {

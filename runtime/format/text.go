@@ -43,7 +43,7 @@ func ParseText(t value.Type, b []byte) (value.Value, error) {
 	case value.KindDouble:
 		f, err := strconv.ParseFloat(bytesString(b), 64)
 		if err != nil {
-			return value.Value{}, fmt.Errorf("invalid double %q", b)
+			return value.Value{}, fmt.Errorf("invalid double %s", quoted(b))
 		}
 		return value.DoubleValue(f), nil
 	case value.KindDecimal:
@@ -55,7 +55,7 @@ func ParseText(t value.Type, b []byte) (value.Value, error) {
 		case "false", "FALSE", "False", "f", "0":
 			return value.BoolValue(false), nil
 		}
-		return value.Value{}, fmt.Errorf("invalid bool %q", b)
+		return value.Value{}, fmt.Errorf("invalid bool %s", quoted(b))
 	case value.KindTimestamp:
 		return ParseTimestamp(b)
 	}
@@ -75,28 +75,28 @@ func ParseInt(b []byte) (int64, error) {
 		neg = b[0] == '-'
 		i = 1
 		if len(b) == 1 {
-			return 0, fmt.Errorf("invalid int %q", b)
+			return 0, fmt.Errorf("invalid int %s", quoted(b))
 		}
 	}
 	var n uint64
 	for ; i < len(b); i++ {
 		c := b[i] - '0'
 		if c > 9 {
-			return 0, fmt.Errorf("invalid int %q", b)
+			return 0, fmt.Errorf("invalid int %s", quoted(b))
 		}
 		if n > (math.MaxUint64-9)/10 {
-			return 0, fmt.Errorf("int %q out of range", b)
+			return 0, fmt.Errorf("int %s out of range", quoted(b))
 		}
 		n = n*10 + uint64(c)
 	}
 	if neg {
 		if n > 1<<63 {
-			return 0, fmt.Errorf("int %q out of range", b)
+			return 0, fmt.Errorf("int %s out of range", quoted(b))
 		}
 		return -int64(n), nil
 	}
 	if n > math.MaxInt64 {
-		return 0, fmt.Errorf("int %q out of range", b)
+		return 0, fmt.Errorf("int %s out of range", quoted(b))
 	}
 	return int64(n), nil
 }
@@ -105,10 +105,10 @@ func ParseInt(b []byte) (int64, error) {
 func ParseDecimal(t value.Type, b []byte) (value.Value, error) {
 	u, err := value.ParseDecimal(b, t.Scale)
 	if err != nil {
-		return value.Value{}, fmt.Errorf("invalid %s %q: %w", t, b, err)
+		return value.Value{}, fmt.Errorf("invalid %s %s: %w", t, quoted(b), err)
 	}
 	if !value.FitsPrecision(u, t.Precision) {
-		return value.Value{}, fmt.Errorf("%q does not fit %s: %w", b, t, value.ErrOverflow)
+		return value.Value{}, fmt.Errorf("%s does not fit %s: %w", quoted(b), t, value.ErrOverflow)
 	}
 	return value.DecimalValue(u, t.Scale), nil
 }
@@ -120,12 +120,12 @@ func ParseTimestamp(b []byte) (value.Value, error) {
 	for _, layout := range timestampLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			if t.Before(minTimestamp) || t.After(maxTimestamp) {
-				return value.Value{}, fmt.Errorf("timestamp %q is out of range %s to %s", b, minTimestamp.Format(time.RFC3339), maxTimestamp.Format(time.RFC3339))
+				return value.Value{}, fmt.Errorf("timestamp %s is out of range %s to %s", quoted(b), minTimestamp.Format(time.RFC3339), maxTimestamp.Format(time.RFC3339))
 			}
 			return value.TimeValue(t), nil
 		}
 	}
-	return value.Value{}, fmt.Errorf("invalid timestamp %q (want RFC 3339, e.g. 2024-01-02T15:04:05Z)", b)
+	return value.Value{}, fmt.Errorf("invalid timestamp %s (want RFC 3339, e.g. 2024-01-02T15:04:05Z)", quoted(b))
 }
 
 // Timestamps are nanoseconds since the epoch in an int64: 1677 to 2262.
@@ -149,4 +149,15 @@ var timestampLayouts = []string{
 	"2006-01-02T15:04:05.999999999",
 	"2006-01-02 15:04:05.999999999",
 	"2006-01-02",
+}
+
+// quoted quotes a field for an error message, at most 64 bytes of it: a
+// message about a long field must not be longer than the field, since it is
+// kept and written for every record that fails.
+func quoted[T string | []byte](b T) string {
+	const most = 64
+	if len(b) <= most {
+		return strconv.Quote(string(b))
+	}
+	return strconv.Quote(string(b[:most])) + fmt.Sprintf("… (%d bytes)", len(b))
 }

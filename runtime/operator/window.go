@@ -302,17 +302,33 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 		a.keySeq++
 		a.sessions[string(a.keys.buf)] = sk
 	}
-	merged := &session{start: ts, end: ts + gap}
+	// The row joins the largest session it touches, which takes the rows
+	// of the others it bridges: copying the largest for each row would make
+	// a long session quadratic.
+	overlaps := func(s *session) bool { return ts < s.end && ts+gap > s.start }
+	var merged *session
+	for _, s := range sk.sessions {
+		if overlaps(s) && (merged == nil || len(s.rows) > len(merged.rows)) {
+			merged = s
+		}
+	}
+	if merged == nil {
+		merged = &session{start: ts, end: ts + gap}
+	}
 	kept := sk.sessions[:0]
 	for _, s := range sk.sessions {
-		if ts < s.end && ts+gap > s.start {
+		switch {
+		case s == merged:
+		case overlaps(s):
 			merged.start = min(merged.start, s.start)
 			merged.end = max(merged.end, s.end)
 			merged.rows = append(merged.rows, s.rows...)
-			continue
+		default:
+			kept = append(kept, s)
 		}
-		kept = append(kept, s)
 	}
+	merged.start = min(merged.start, ts)
+	merged.end = max(merged.end, ts+gap)
 	merged.rows = append(merged.rows, sessionRow{ts: ts, args: ownValues(a.argv)})
 	a.held++
 	i := sort.Search(len(kept), func(i int) bool { return kept[i].start > merged.start })

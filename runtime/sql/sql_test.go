@@ -114,6 +114,8 @@ func TestErrorPositions(t *testing.T) {
 		{"SELECT symbol, symbol FROM trades", "symbol FROM", `output column "symbol" is also produced`},
 		{"SELECT CAST(ts AS bool) FROM trades", "CAST", "cannot cast timestamp to bool"},
 		{"SELECT 1/0 AS x FROM trades", "1/0", "division by zero"},
+		{"SELECT " + strings.Repeat("replace(", 4) + "'llll'" + strings.Repeat(", 'l', '"+strings.Repeat("l", 1000)+"')", 4) + " AS x FROM trades", "replace(", "a string may hold"},
+		{"SELECT concat(" + strings.Repeat("'"+strings.Repeat("x", 60000)+"', ", 300) + "'x') AS x FROM trades", "concat(", "a string may hold"},
 		{"SELECT CAST(price AS decimal(40,2)) FROM trades", "decimal", "precision 40"},
 		{"SELECT t.symbol FROM trades AS x", "t.symbol", `unknown table "t"`},
 		{"SELECT symbol FROM trades WHERE symbol IN (SELECT 1)", "IN (SELECT 1)", "subqueries"},
@@ -292,6 +294,7 @@ func TestEval(t *testing.T) {
 		{"CAST('2024-05-06T07:08:09Z' AS timestamp)", "timestamp:2024-05-06T07:08:09Z"},
 		// Strings.
 		{"symbol LIKE 'AA%'", "bool:true"},
+		{"substr(symbol, 2, 9223372036854775806)", "string:APL"},
 		{"symbol LIKE '_APL'", "bool:true"},
 		{"symbol NOT LIKE '%PL'", "bool:false"},
 		{"note LIKE 'Hello,%World'", "bool:true"},
@@ -360,17 +363,35 @@ func TestEval(t *testing.T) {
 
 // FuzzPlan: no query, however malformed, panics the front end; every error
 // carries an offset inside the query.
+// Plans that plan compile to operators.
 func FuzzPlan(f *testing.F) {
 	src, _ := os.ReadFile(filepath.Join("testdata", "plans.sql"))
 	for _, q := range strings.Split(string(src), "\n") {
 		f.Add(q)
 	}
+	for _, q := range []string{
+		"SELECT t.symbol, t.price, q.bid FROM trades AS t JOIN quotes AS q ON t.symbol = q.symbol AND q.ts BETWEEN t.ts - INTERVAL '5' SECOND AND t.ts",
+		"SELECT t.symbol, s.name FROM trades AS t LEFT JOIN symbols AS s ON t.symbol = s.symbol WHERE s.name IS NOT NULL",
+		"SELECT symbol, count(*) FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol HAVING sum(quantity) > 10 EMIT CHANGES",
+	} {
+		f.Add(q)
+	}
+	joined := sql.Catalog{
+		"trades":  catalog["trades"],
+		"quotes":  {{Name: "symbol", Type: value.String}, {Name: "bid", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp}},
+		"symbols": {{Name: "symbol", Type: value.String}, {Name: "name", Type: value.String}},
+	}
+	tables := sql.Tables{"symbols": {"symbol"}}
 	f.Fuzz(func(t *testing.T, q string) {
-		_, err := sql.Plan(q, catalog)
+		root, err := sql.PlanTables(q, joined, tables)
 		for _, e := range sql.AsErrors(err) {
 			if e.Offset > len(q)+1 {
 				t.Errorf("Plan(%q): error %q at offset %d, beyond the query", q, e.Msg, e.Offset)
 			}
+		}
+		if err == nil {
+			// Compiling may refuse a plan, but never panics.
+			_, _ = operator.Compile(root)
 		}
 	})
 }

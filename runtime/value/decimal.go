@@ -2,6 +2,7 @@ package value
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
@@ -55,9 +56,16 @@ func AppendDecimal(dst []byte, unscaled int64, scale uint8) []byte {
 	return append(dst, buf[i:]...)
 }
 
+// maxDecimalText bounds the text of a decimal, digits, exponent and all.
+const maxDecimalText = 1024
+
 // ParseDecimal parses a decimal literal ("-12.5", "3", "1e3") into an unscaled
 // integer at the given scale, rounding half away from zero beyond it.
 func ParseDecimal(s []byte, scale uint8) (int64, error) {
+	if len(s) > maxDecimalText {
+		// Big arithmetic on it would be quadratic in its length.
+		return 0, fmt.Errorf("decimal text of %d bytes is longer than the %d allowed", len(s), maxDecimalText)
+	}
 	i := 0
 	neg := false
 	if i < len(s) && (s[i] == '-' || s[i] == '+') {
@@ -107,6 +115,9 @@ func ParseDecimal(s []byte, scale uint8) (int64, error) {
 	}
 	if digits == 0 {
 		return 0, errors.New("invalid decimal syntax")
+	}
+	if overflow && exp == 0 {
+		return 0, ErrOverflow // at least 2^64 units: more than an int64
 	}
 	if exp != 0 || overflow {
 		// Whatever its digits, a literal of n bytes with an exponent beyond
