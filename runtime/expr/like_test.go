@@ -61,7 +61,7 @@ func TestLikeIsNotExponential(t *testing.T) {
 	if p.match(s) {
 		t.Errorf("%q LIKE %q = true; want false", s, "%a…%b")
 	}
-	if !compileLike(strings.Repeat("%a", 12)+"%").match(s) {
+	if !compileLike(strings.Repeat("%a", 12) + "%").match(s) {
 		t.Errorf("%q LIKE %q = false; want true", s, "%a…%")
 	}
 }
