@@ -1,7 +1,8 @@
 // Command kfake runs a Kafka wire-protocol broker on loopback (franz-go's
 // kfake, which keeps everything in memory): for trying the Kafka examples
 // without a cluster, and for benchmarks with the broker in a process of its
-// own, as it is in production.
+// own, as it is in production. With -host it listens on another local
+// address, such as the node address of hack/cluster.sh, which pods reach.
 //
 //	go run ./hack/kfake -topics in:4,out:4
 //	KAFKA_BROKERS=127.0.0.1:9092 go test -run XXX -bench KafkaFilter ./runtime/connector/kafka
@@ -13,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -30,6 +32,7 @@ func main() {
 }
 
 func run() error {
+	host := flag.String("host", "127.0.0.1", "address to listen on, and to advertise to clients")
 	port := flag.Int("port", 9092, "port of the first broker; the others take the next ones")
 	brokers := flag.Int("brokers", 1, "number of brokers")
 	topics := flag.String("topics", "", "topics to create, as name:partitions[,name:partitions...]")
@@ -41,7 +44,13 @@ func run() error {
 	for i := range ports {
 		ports[i] = *port + i
 	}
-	opts = append(opts, kfake.Ports(ports...))
+	opts = append(opts, kfake.Ports(ports...), kfake.ListenFn(func(network, address string) (net.Listener, error) {
+		_, p, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, err
+		}
+		return net.Listen(network, net.JoinHostPort(*host, p))
+	}))
 	for t := range strings.SplitSeq(*topics, ",") {
 		if t == "" {
 			continue
