@@ -4,7 +4,7 @@ CONTROLLER_GEN := $(TOOLS)/controller-gen
 IMG ?= ghcr.io/sluice-dev/sluice-manager:dev
 ENGINE_IMG ?= ghcr.io/sluice-dev/sluice-engine:dev
 
-.PHONY: all build test generate manifests deploy undeploy docker-build
+.PHONY: all build test generate manifests deploy undeploy images docker-build
 
 all: generate build
 
@@ -19,10 +19,13 @@ test:
 generate:
 	$(CONTROLLER_GEN) object paths=./api/...
 
-## manifests: the CRD and the RBAC role from the kubebuilder markers.
+## manifests: the CRD and the RBAC role from the kubebuilder markers, and
+## their copies in the Helm chart.
 manifests:
 	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	cp config/crd/bases/streaming.sluice.dev_streamqueries.yaml charts/sluice/crds/
+	sed -n '/^rules:$$/,$$p' config/rbac/role.yaml | tail -n +2 > charts/sluice/files/rules.yaml
 
 ## deploy: the CRD, RBAC and the manager, through kustomize.
 deploy: manifests
@@ -30,6 +33,11 @@ deploy: manifests
 
 undeploy:
 	kubectl delete -k config/default
+
+## images: the engine, manager and pause images as archives, without Docker
+## (hack/images.sh; the tested path).
+images:
+	hack/images.sh
 
 docker-build:
 	docker build -f Dockerfile.manager -t $(IMG) .

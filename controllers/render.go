@@ -128,6 +128,10 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	t.Spec.Containers = []corev1.Container{{
 		Name:  engineContainerName,
 		Image: image,
+		// A tag is pulled when the node lacks it, never again: a moving tag
+		// would otherwise make every restart a pull, and pods whose images
+		// were loaded into the node without a registry could not start.
+		ImagePullPolicy: corev1.PullIfNotPresent,
 		Args: []string{
 			"run", "-f", manifestDir + "/" + manifestKey,
 			"--http", ":" + port, "--log-format", "json", "--progress", "never",
@@ -136,11 +140,14 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 		},
-		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
-		LivenessProbe:  probe("/healthz", 10),
-		ReadinessProbe: probe("/readyz", 5),
-		Resources:      sq.Spec.Resources,
-		VolumeMounts:   []corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}},
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
+		// A failed engine's last words, its summary line, become its
+		// termination message, which the status shows as lastError.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		LivenessProbe:            probe("/healthz", 10),
+		ReadinessProbe:           probe("/readyz", 5),
+		Resources:                sq.Spec.Resources,
+		VolumeMounts:             []corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}},
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: &noEscalation,
 			ReadOnlyRootFilesystem:   &readOnly,

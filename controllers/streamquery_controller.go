@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -163,8 +165,11 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	status.Replicas = desired
 
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
-	var ready []*corev1.Pod
-	crashLooping := ""
+	// Every running engine is polled, ready or not: an engine whose brokers
+	// are away reports itself unready, and its own verdict says why.
+	var running []*corev1.Pod
+	ready := 0
+	crashLooping, terminated := "", ""
 	for i := range pods {
 		pod := &pods[i]
 		if pod.DeletionTimestamp != nil {
@@ -178,18 +183,25 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 			if w := cs.State.Waiting; w != nil && w.Reason == ReasonCrashLoop {
 				crashLooping = pod.Name
 			}
+			if msg := terminationMessage(cs); msg != "" && terminated == "" {
+				terminated = pod.Name + ": " + msg
+			}
 		}
 		if podReady(pod) {
-			ready = append(ready, pod)
+			ready++
+		}
+		if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
+			running = append(running, pod)
 		}
 	}
-	status.ReadyReplicas = int32(len(ready))
+	status.ReadyReplicas = int32(ready)
 	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
 
-	reports := r.poller().poll(ctx, ready)
+	reports := r.poller().poll(ctx, running)
 	health, pressure, in, out, lastError := foldReports(reports)
 	status.Health = health
-	if len(ready) == 0 {
+	answered := slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc != nil })
+	if !answered {
 		status.Health = v1alpha1.HealthUnknown
 		if desired == 0 {
 			status.Health = ""
@@ -199,11 +211,16 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		pressure.Since = backpressureSince(old, pressure.Level, r.now())
 		status.Backpressure = pressure
 	}
-	if len(ready) > 0 {
+	if answered {
 		status.Throughput = &v1alpha1.Throughput{
 			InputRecordsPerSecond:  strconv.FormatFloat(in, 'f', 0, 64),
 			OutputRecordsPerSecond: strconv.FormatFloat(out, 'f', 0, 64),
 		}
+	}
+	if lastError == "" {
+		// An engine that failed says why only in its last words: a
+		// crash-looping engine answers no poll.
+		lastError = terminated
 	}
 	status.LastError = lastError
 
@@ -216,12 +233,14 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	case crashLooping != "":
 		status.Phase = v1alpha1.PhaseDegraded
 		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonCrashLoop, "engine pod "+crashLooping+" is crash-looping")
+	case status.Health == v1alpha1.Degraded || status.Health == v1alpha1.Unhealthy:
+		// Before Pending: an engine that is unready because its brokers
+		// are away is running, and says so.
+		status.Phase = v1alpha1.PhaseDegraded
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, string(status.Health), "engines report "+string(status.Health)+": "+degradedMessage(reports))
 	case status.ReadyReplicas == 0:
 		status.Phase = v1alpha1.PhasePending
 		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonPodsNotReady, fmt.Sprintf("%d of %d engines ready", status.ReadyReplicas, desired))
-	case status.Health == v1alpha1.Degraded || status.Health == v1alpha1.Unhealthy:
-		status.Phase = v1alpha1.PhaseDegraded
-		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, string(status.Health), "engines report "+string(status.Health))
 	default:
 		status.Phase = v1alpha1.PhaseRunning
 		cond, reason := metav1.ConditionTrue, ReasonRunning
@@ -247,6 +266,24 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	default:
 		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
 	}
+}
+
+// terminationMessage is the last line an engine container that terminated
+// left: the engine's summary, which says why it failed (the container's
+// termination message falls back to the tail of its log).
+func terminationMessage(cs corev1.ContainerStatus) string {
+	t := cs.State.Terminated
+	if t == nil {
+		t = cs.LastTerminationState.Terminated
+	}
+	if t == nil || t.ExitCode == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(t.Message), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		return last
+	}
+	return fmt.Sprintf("exit code %d (%s)", t.ExitCode, t.Reason)
 }
 
 func podReady(pod *corev1.Pod) bool {

@@ -671,7 +671,7 @@ type StreamQueryStatus struct {
 	Throughput *Throughput `json:"throughput,omitempty"`
 	// restarts is the sum of the engine containers' restart counts.
 	// +optional
-	Restarts int32 `json:"restarts,omitempty"`
+	Restarts int32 `json:"restarts"`
 	// lastError is the most recent error an engine reported.
 	// +optional
 	LastError string `json:"lastError,omitempty"`

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -20,19 +22,20 @@ import (
 )
 
 // defaultEngineImage is the engine image of queries that name none.
-const defaultEngineImage = "ghcr.io/sluice-dev/sluice-engine:latest"
+const defaultEngineImage = "ghcr.io/sluice-dev/sluice-engine:dev"
 
 func main() {
 	var (
-		metricsAddr, probeAddr, engineImage string
-		leaderElect                         bool
-		pollInterval                        time.Duration
+		metricsAddr, probeAddr, engineImage, namespaces string
+		leaderElect                                     bool
+		pollInterval                                    time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the manager's own metrics; 0 disables them")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that one of several replicas reconciles")
 	flag.DurationVar(&pollInterval, "poll-interval", 15*time.Second, "how often each running query's engines are polled for /status")
 	flag.StringVar(&engineImage, "engine-image", defaultEngineImage, "the engine image of queries that do not set spec.image")
+	flag.StringVar(&namespaces, "namespaces", "", "comma-separated namespaces whose queries to run; empty runs those of every namespace")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -46,8 +49,18 @@ func main() {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		fail(err)
 	}
+	var watch cache.Options
+	for ns := range strings.SplitSeq(namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			if watch.DefaultNamespaces == nil {
+				watch.DefaultNamespaces = map[string]cache.Config{}
+			}
+			watch.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  watch,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
@@ -72,7 +85,7 @@ func main() {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		fail(err)
 	}
-	log.Info("starting the manager", "engineImage", engineImage, "pollInterval", pollInterval)
+	log.Info("starting the manager", "engineImage", engineImage, "pollInterval", pollInterval, "namespaces", namespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fail(fmt.Errorf("running the manager: %w", err))
 	}
