@@ -1,66 +1,33 @@
-// Package argocd_test runs the Argo CD health check of StreamQuery, in the
-// Lua interpreter Argo CD embeds, against sample statuses.
+// Package argocd_test runs the Argo CD health check of StreamQuery against
+// sample statuses, and against the statuses the end-to-end suite recorded on
+// a real cluster (testdata/).
 package argocd_test
 
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	lua "github.com/yuin/gopher-lua"
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/config/argocd"
 )
 
-// toLua converts a JSON-decoded value to a Lua value, as Argo CD does.
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch v := v.(type) {
-	case map[string]any:
-		t := L.NewTable()
-		for k, e := range v {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	case []any:
-		t := L.NewTable()
-		for _, e := range v {
-			t.Append(toLua(L, e))
-		}
-		return t
-	case string:
-		return lua.LString(v)
-	case float64:
-		return lua.LNumber(v)
-	case bool:
-		return lua.LBool(v)
-	}
-	return lua.LNil
-}
-
-func health(t *testing.T, script string, sq *v1alpha1.StreamQuery) (string, string) {
+func health(t *testing.T, sq *v1alpha1.StreamQuery) (string, string) {
 	t.Helper()
 	b, err := json.Marshal(sq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(b, &obj); err != nil {
+	status, msg, err := argocd.Health(b)
+	if err != nil {
 		t.Fatal(err)
 	}
-	L := lua.NewState()
-	defer L.Close()
-	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(script); err != nil {
-		t.Fatalf("health.lua: %v", err)
-	}
-	hs, ok := L.Get(-1).(*lua.LTable)
-	if !ok {
-		t.Fatalf("health.lua returned %v", L.Get(-1))
-	}
-	return hs.RawGetString("status").String(), hs.RawGetString("message").String()
+	return status, msg
 }
 
 func cond(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
@@ -68,10 +35,6 @@ func cond(typ string, status metav1.ConditionStatus, reason, msg string) metav1.
 }
 
 func TestHealthCheck(t *testing.T) {
-	script, err := os.ReadFile("health.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
 	query := func(st *v1alpha1.StreamQueryStatus) *v1alpha1.StreamQuery {
 		sq := &v1alpha1.StreamQuery{ObjectMeta: metav1.ObjectMeta{Name: "q", Generation: 2}}
 		if st != nil {
@@ -109,7 +72,7 @@ func TestHealthCheck(t *testing.T) {
 		}}, "Progressing", "0 of 1"},
 	}
 	for _, tt := range tests {
-		got, msg := health(t, string(script), query(tt.status))
+		got, msg := health(t, query(tt.status))
 		if got != tt.want || !strings.Contains(msg, tt.text) {
 			t.Errorf("%s: health %s %q; want %s with %q", tt.name, got, msg, tt.want, tt.text)
 		}
@@ -134,5 +97,36 @@ func TestConfigMapSnippet(t *testing.T) {
 	}
 	if got := cm.Data["resource.customizations.health.streaming.sluice.dev_StreamQuery"]; got != string(script) {
 		t.Errorf("argocd-cm.yaml's health check differs from health.lua")
+	}
+}
+
+// TestRecordedStatuses judges the check on the StreamQuery objects the
+// end-to-end suite saved from a real cluster, each in a scenario whose
+// health is known (test/e2e writes them with SLUICE_E2E_FIXTURES=1).
+func TestRecordedStatuses(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.json")
+	if len(files) == 0 {
+		t.Fatal("no recorded statuses in testdata")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fixture struct {
+			Want    string          `json:"wantHealth"`
+			Message string          `json:"wantMessage"`
+			Object  json.RawMessage `json:"object"`
+		}
+		if err := json.Unmarshal(b, &fixture); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		got, msg, err := argocd.Health(fixture.Object)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if got != fixture.Want || !strings.Contains(msg, fixture.Message) {
+			t.Errorf("%s: health %s %q; want %s with %q", f, got, msg, fixture.Want, fixture.Message)
+		}
 	}
 }

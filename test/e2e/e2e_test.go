@@ -1,0 +1,562 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+)
+
+// timing records how long a scenario's step took, for the suite's summary.
+func timing(t *testing.T, what string, d time.Duration) {
+	t.Logf("timing: %s: %s", what, d.Round(10*time.Millisecond))
+}
+
+// TestE2E runs the scenarios in order on one cluster: each leaves the
+// operator installed and cleans up its own namespace.
+func TestE2E(t *testing.T) {
+	requireCluster(t)
+	if !t.Run("install", testInstall) {
+		t.FailNow()
+	}
+	t.Run("network-safety", testNetworkSafety)
+	t.Run("sample", testSample)
+	t.Run("invalid-query", testInvalidQuery)
+	t.Run("engine-pod-deleted", testEnginePodDeleted)
+	t.Run("suspend-resume-delete", testSuspendResumeDelete)
+	t.Run("kafka-scale-at-least-once", func(t *testing.T) { testKafkaScale(t, "atLeastOnce") })
+	t.Run("kafka-scale-exactly-once", func(t *testing.T) { testKafkaScale(t, "exactlyOnce") })
+	t.Run("rolling-update", testRollingUpdate)
+	t.Run("broker-outage", testBrokerOutage)
+	t.Run("slow-sink", testSlowSink)
+	t.Run("crash-loop", testCrashLoop)
+	t.Run("operator-failover", testOperatorFailover)
+}
+
+// testInstall installs the operator with kustomize (make deploy's
+// config/default), checks it runs and leads, removes it, and installs it
+// with Helm for the other scenarios.
+func testInstall(t *testing.T) {
+	start := time.Now()
+	kubectl(t, "", "apply", "-k", "config/default")
+	pod := operatorReady(t, "sluice-system", "sluice-manager", 3*time.Minute)
+	timing(t, "kustomize apply -> manager ready and leading", time.Since(start))
+	t.Logf("kustomize: %s holds the lease", pod)
+	kubectl(t, "", "delete", "-k", "config/default", "--wait=false")
+	namespaceGone(t, "sluice-system", 2*time.Minute)
+
+	start = time.Now()
+	helmInstall(t)
+	pod = operatorReady(t, operatorNamespace, operatorRelease, 3*time.Minute)
+	timing(t, "helm install -> manager ready and leading", time.Since(start))
+	t.Logf("helm: %s holds the lease", pod)
+}
+
+// testNetworkSafety reads, never sends: a pod's routes, the forwarding
+// rules and ip_forward must keep pods' traffic on their bridge.
+func testNetworkSafety(t *testing.T) {
+	pods, err := clientset.CoreV1().Pods(operatorNamespace).List(ctx(t, 10*time.Second), metav1.ListOptions{})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("no operator pod to inspect: %v", err)
+	}
+	podIP := pods.Items[0].Status.PodIP
+	netns := podNetns(t, podIP)
+	routes := run(t, "nsenter", "--net="+netns, "ip", "-o", "route", "show")
+	for line := range strings.SplitSeq(strings.TrimSpace(routes), "\n") {
+		dst := strings.Fields(line)[0]
+		switch dst {
+		case "10.244.0.0/24":
+		case "10.96.0.0/24":
+			if !strings.Contains(line, "via "+nodeIP) {
+				t.Errorf("pod route %q: the service range must go through the node address", line)
+			}
+		default:
+			t.Errorf("pod route %q: pods must have no route but their subnet's and the service range's", line)
+		}
+	}
+	forward := run(t, "iptables", "-S", "FORWARD")
+	if !strings.Contains(forward, "-A FORWARD -j SLUICE-FORWARD") || strings.Index(forward, "-A FORWARD") != strings.Index(forward, "-A FORWARD -j SLUICE-FORWARD") {
+		t.Errorf("FORWARD does not send everything to SLUICE-FORWARD first:\n%s", forward)
+	}
+	chain := run(t, "iptables", "-S", "SLUICE-FORWARD")
+	for _, want := range []string{"-A SLUICE-FORWARD -i sluice0 -o sluice0 -j ACCEPT", "-A SLUICE-FORWARD -s 10.244.0.0/24 -j DROP", "-A SLUICE-FORWARD -d 10.244.0.0/24 -j DROP"} {
+		if !strings.Contains(chain, want) {
+			t.Errorf("SLUICE-FORWARD lacks %q:\n%s", want, chain)
+		}
+	}
+	before, err := os.ReadFile(filepath.Join(os.Getenv("SLUICE_CLUSTER_DIR"), "sysctls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := strings.TrimSpace(run(t, "sysctl", "-n", "net.ipv4.ip_forward"))
+	if !strings.Contains(string(before), "net.ipv4.ip_forward="+now+"\n") {
+		t.Errorf("net.ipv4.ip_forward is %s; the cluster found %s", now, before)
+	}
+	conf, err := os.ReadFile(filepath.Join(os.Getenv("SLUICE_CLUSTER_DIR"), "cni", "net.d", "10-sluice.conflist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cni struct {
+		Plugins []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal(conf, &cni); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cni.Plugins {
+		if p["isGateway"] != false || p["isDefaultGateway"] != false || p["ipMasq"] != false {
+			t.Errorf("CNI plugin %v: want isGateway, isDefaultGateway and ipMasq false", p)
+		}
+	}
+}
+
+// podNetns finds the network namespace of the pod with address ip, through
+// the processes in it.
+func podNetns(t *testing.T, ip string) string {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
+	seen := map[string]bool{}
+	for _, ns := range procs {
+		link, err := os.Readlink(ns)
+		if err != nil || seen[link] {
+			continue
+		}
+		seen[link] = true
+		out, err := exec.Command("nsenter", "--net="+ns, "ip", "-o", "-4", "addr", "show").Output()
+		if err == nil && strings.Contains(string(out), " "+ip+"/") {
+			return ns
+		}
+	}
+	t.Fatalf("no network namespace holds %s", ip)
+	return ""
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// sample is config/samples' StreamQuery.
+func sample(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", "streaming_v1alpha1_streamquery.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// testSample: the sample runs, healthy, without backpressure, and writes its
+// results to the engine's log.
+func testSample(t *testing.T) {
+	ns := namespace(t, "e2e-sample")
+	start := time.Now()
+	apply(t, ns, sample(t))
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy", "Backpressure": "None|Low", "Restarts": "0"})
+	timing(t, "apply -> Running, 1/1, Healthy", time.Since(start))
+	judge(t, ns, "large-trades", "running-healthy", "Healthy", "1 of 1 engines ready")
+	pods := enginePods(t, ns, "large-trades")
+	if len(pods) != 1 {
+		t.Fatalf("%d engine pods; want 1", len(pods))
+	}
+	eventually(t, "results in the engine's log", 30*time.Second, func() error {
+		for line := range strings.SplitSeq(logs(t, ns, pods[0].Name), "\n") {
+			var r struct {
+				Symbol   string  `json:"symbol"`
+				Quantity int     `json:"quantity"`
+				Notional float64 `json:"notional"`
+			}
+			if json.Unmarshal([]byte(line), &r) == nil && r.Symbol != "" && r.Quantity >= 900 && r.Notional > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no result row in the log yet")
+	})
+}
+
+// testInvalidQuery: a query the planner rejects fails with the position of
+// the problem, and nothing runs for it.
+func testInvalidQuery(t *testing.T) {
+	ns := namespace(t, "e2e-invalid")
+	apply(t, ns, strings.Replace(sample(t), "SELECT symbol, price,", "SELECT symbl, price,", 1))
+	r, _ := waitRow(t, ns, "large-trades", time.Minute, row{"Phase": "Failed"})
+	if !strings.Contains(r["Last Error"], "line 1, column 8") || !strings.Contains(r["Last Error"], `unknown column "symbl"`) {
+		t.Errorf("last error %q; want the position, line 1, column 8, and the unknown column", r["Last Error"])
+	}
+	c := meta.FindStatusCondition(query(t, ns, "large-trades").Status.Conditions, "Ready")
+	if c == nil || c.Reason != "InvalidQuery" {
+		t.Errorf("Ready condition %+v; want reason InvalidQuery", c)
+	}
+	var d appsv1.Deployment
+	if err := k8s.Get(ctx(t, 5*time.Second), types.NamespacedName{Namespace: ns, Name: "large-trades-engine"}, &d); !apierrors.IsNotFound(err) {
+		t.Errorf("a Deployment exists for the invalid query (%v)", err)
+	}
+	if pods := enginePods(t, ns, "large-trades"); len(pods) != 0 {
+		t.Errorf("%d engine pods for the invalid query", len(pods))
+	}
+	judge(t, ns, "large-trades", "invalid-query", "Degraded", "line 1, column 8")
+}
+
+// testEnginePodDeleted: a deleted engine pod is replaced, and the status
+// returns to Running with consistent counts.
+func testEnginePodDeleted(t *testing.T) {
+	ns := namespace(t, "e2e-pod-deleted")
+	apply(t, ns, sample(t))
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	old := enginePods(t, ns, "large-trades")[0]
+	start := time.Now()
+	if err := k8s.Delete(ctx(t, 10*time.Second), &old); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new engine pod, ready", 2*time.Minute, func() error {
+		pods := enginePods(t, ns, "large-trades")
+		if len(pods) != 1 || pods[0].Name == old.Name || !podReady(&pods[0]) {
+			return fmt.Errorf("%d pods", len(pods))
+		}
+		return nil
+	})
+	waitRow(t, ns, "large-trades", time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy", "Restarts": "0"})
+	timing(t, "engine pod deleted -> replaced and Running again", time.Since(start))
+}
+
+// testSuspendResumeDelete: suspend removes the engines and says so, resume
+// brings them back, and deleting the query garbage-collects everything it
+// owns.
+func testSuspendResumeDelete(t *testing.T) {
+	ns := namespace(t, "e2e-suspend")
+	apply(t, ns, sample(t))
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	kubectl(t, "", "patch", "sq", "large-trades", "-n", ns, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+	waitRow(t, ns, "large-trades", time.Minute, row{"Phase": "Suspended", "Ready": "0/0"})
+	eventually(t, "engine pods gone while suspended", time.Minute, func() error {
+		if n := len(enginePods(t, ns, "large-trades")); n > 0 {
+			return fmt.Errorf("%d pods", n)
+		}
+		return nil
+	})
+	judge(t, ns, "large-trades", "suspended", "Suspended", "suspended")
+	kubectl(t, "", "patch", "sq", "large-trades", "-n", ns, "--type=merge", "-p", `{"spec":{"suspend":false}}`)
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
+
+	kubectl(t, "", "delete", "sq", "large-trades", "-n", ns)
+	eventually(t, "every object the query owned garbage-collected", 2*time.Minute, func() error {
+		var left []string
+		for _, list := range []client.ObjectList{&appsv1.DeploymentList{}, &appsv1.ReplicaSetList{}, &corev1.PodList{}, &corev1.ServiceList{}, &corev1.ConfigMapList{}} {
+			if err := k8s.List(ctx(t, 5*time.Second), list, client.InNamespace(ns), client.MatchingLabels{"sluice.dev/query": "large-trades"}); err != nil {
+				return err
+			}
+			items, _ := meta.ExtractList(list)
+			for _, o := range items {
+				left = append(left, fmt.Sprintf("%T %s", o, o.(client.Object).GetName()))
+			}
+		}
+		if len(left) > 0 {
+			return fmt.Errorf("left: %v", left)
+		}
+		return nil
+	})
+}
+
+// testKafkaScale: a 4-partition pipeline scaled to 3 engines and back to 1
+// mid-stream loses nothing, keeps each key's order, and with exactlyOnce
+// writes nothing twice.
+func testKafkaScale(t *testing.T, delivery string) {
+	ns := namespace(t, "e2e-scale-"+strings.ToLower(delivery))
+	in, out := "scale-in-"+strings.ToLower(delivery), "scale-out-"+strings.ToLower(delivery)
+	createTopic(t, in, 4)
+	createTopic(t, out, 4)
+	v := verify(t, out)
+	const part = 5000
+	produce(t, in, keyed(0, part))
+	apply(t, ns, kafkaQuery("scale", in, out, delivery, "  replicas: 1\n"))
+	waitRow(t, ns, "scale", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	eventually(t, "output from the first engine", time.Minute, func() error {
+		if d, _ := v.counts(); d < part/2 {
+			return fmt.Errorf("%d ids", d)
+		}
+		return nil
+	})
+
+	start := time.Now()
+	kubectl(t, "", "scale", "sq", "scale", "-n", ns, "--replicas=3")
+	produce(t, in, keyed(part, 2*part))
+	waitRow(t, ns, "scale", 2*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
+	timing(t, delivery+": kubectl scale --replicas=3 -> 3/3 Running", time.Since(start))
+	produce(t, in, keyed(2*part, 3*part))
+	eventually(t, "output of the second part", time.Minute, func() error {
+		if d, _ := v.counts(); d < 2*part {
+			return fmt.Errorf("%d ids", d)
+		}
+		return nil
+	})
+
+	start = time.Now()
+	kubectl(t, "", "scale", "sq", "scale", "-n", ns, "--replicas=1")
+	produce(t, in, keyed(3*part, 4*part))
+	waitRow(t, ns, "scale", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	timing(t, delivery+": kubectl scale --replicas=1 -> 1/1 Running", time.Since(start))
+	dups := v.waitAll(t, 4*part, 2*time.Minute)
+	t.Logf("%s: %d records, %d duplicates across two rescales", delivery, 4*part, dups)
+	if delivery == "exactlyOnce" && dups != 0 {
+		t.Errorf("exactly-once wrote %d duplicates", dups)
+	}
+}
+
+// testRollingUpdate: editing the query rolls the engines out, and nothing is
+// lost across the rollout.
+func testRollingUpdate(t *testing.T) {
+	ns := namespace(t, "e2e-rollout")
+	createTopic(t, "rollout-in", 4)
+	createTopic(t, "rollout-out", 4)
+	v := verify(t, "rollout-out")
+	const part = 5000
+	produce(t, "rollout-in", keyed(0, part))
+	manifest := kafkaQuery("rollout", "rollout-in", "rollout-out", "atLeastOnce", "")
+	apply(t, ns, manifest)
+	waitRow(t, ns, "rollout", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	before := enginePods(t, ns, "rollout")[0].Name
+
+	start := time.Now()
+	apply(t, ns, strings.Replace(manifest, "SELECT id, k, seq FROM t", "SELECT id, k, seq, upper(k) AS key_upper FROM t", 1))
+	produce(t, "rollout-in", keyed(part, 2*part))
+	var sawProgressing bool
+	eventually(t, "the rollout to a new engine pod", 2*time.Minute, func() error {
+		sq := query(t, ns, "rollout")
+		if c := meta.FindStatusCondition(sq.Status.Conditions, "Progressing"); c != nil && c.Status == "True" && !sawProgressing {
+			sawProgressing = true
+			judge(t, ns, "rollout", "rolling-out", "Progressing", "engines updated and ready")
+		}
+		pods := enginePods(t, ns, "rollout")
+		if len(pods) != 1 || pods[0].Name == before || !podReady(&pods[0]) || sq.Status.ObservedGeneration != sq.Generation {
+			return fmt.Errorf("%d pods, observed generation %d of %d", len(pods), sq.Status.ObservedGeneration, sq.Generation)
+		}
+		return nil
+	})
+	waitRow(t, ns, "rollout", time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	timing(t, "query edited -> rolled out", time.Since(start))
+	if !sawProgressing {
+		t.Log("the rollout was quicker than a poll: Progressing was not seen")
+	}
+	produce(t, "rollout-in", keyed(2*part, 3*part))
+	dups := v.waitAll(t, 3*part, 2*time.Minute)
+	t.Logf("rollout: %d records, %d duplicates", 3*part, dups)
+}
+
+// testBrokerOutage: with the broker unreachable the query shows Degraded
+// with the connectivity check's reason; once it is back, Healthy, and no
+// record is lost.
+func testBrokerOutage(t *testing.T) {
+	ns := namespace(t, "e2e-outage")
+	createTopic(t, "outage-in", 4)
+	createTopic(t, "outage-out", 4)
+	v := verify(t, "outage-out")
+	const part = 5000
+	produce(t, "outage-in", keyed(0, part))
+	apply(t, ns, kafkaQuery("outage", "outage-in", "outage-out", "atLeastOnce", ""))
+	waitRow(t, ns, "outage", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
+
+	lift := brokerDown(t)
+	start := time.Now()
+	waitRow(t, ns, "outage", time.Minute, row{"Phase": "Degraded", "Health": "Degraded"})
+	timing(t, "broker unreachable -> Degraded", time.Since(start))
+	sq := query(t, ns, "outage")
+	c := meta.FindStatusCondition(sq.Status.Conditions, "Degraded")
+	if c == nil || c.Status != "True" || !strings.Contains(c.Message, "connectivity") {
+		t.Errorf("Degraded condition %+v; want True, naming the connectivity check", c)
+	}
+	judge(t, ns, "outage", "broker-outage", "Degraded", "connectivity")
+	produce(t, "outage-in", keyed(part, 2*part)) // the host still reaches the broker
+
+	lift()
+	start = time.Now()
+	waitRow(t, ns, "outage", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
+	timing(t, "broker back -> Healthy", time.Since(start))
+	dups := v.waitAll(t, 2*part, 2*time.Minute)
+	t.Logf("outage: %d records, %d duplicates", 2*part, dups)
+}
+
+// testSlowSink: a sink slowed to a trickle fills the channels, and the
+// resource shows High backpressure within a poll interval of the engine
+// saying so; once the sink recovers, the level falls again.
+func testSlowSink(t *testing.T) {
+	ns := namespace(t, "e2e-slow")
+	createTopic(t, "slow-out", 4)
+	apply(t, ns, fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: slow}
+spec:
+  sources:
+    - name: trades
+      datagen: {generator: trades, partitions: 2, rate: 2000}
+  query: SELECT trade_id, symbol, price, quantity FROM trades
+  sink:
+    kafka: {brokers: [%q], topic: slow-out, key: symbol}
+  errorPolicy: {strategy: Skip}
+  runtime: {parallelism: 2, channelCapacity: 8, batchSize: 100}
+  health: {queueSustained: 10s}
+`, brokerAddr()))
+	waitRow(t, ns, "slow", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Backpressure": "None|Low"})
+	pod := enginePods(t, ns, "slow")[0]
+
+	lift := brokerSlow(t)
+	// The engine's own verdict first, then the resource's.
+	eventually(t, "the engine reporting High backpressure", 2*time.Minute, func() error {
+		doc, err := engineStatus(pod.Status.PodIP)
+		if err != nil {
+			return err
+		}
+		if doc.Backpressure.Level != "High" {
+			return fmt.Errorf("backpressure %s at %.2f", doc.Backpressure.Level, doc.Backpressure.MaxUtilization)
+		}
+		return nil
+	})
+	_, took := waitRow(t, ns, "slow", 2*pollInterval+5*time.Second, row{"Backpressure": "High"})
+	timing(t, "engine High -> resource High (poll interval "+pollInterval.String()+")", took)
+	if took > pollInterval+2*time.Second {
+		t.Errorf("the resource showed High %s after the engine; want within one poll interval (%s)", took.Round(time.Millisecond), pollInterval)
+	}
+	judge(t, ns, "slow", "slow-sink", statusHealthOf(t, ns, "slow"), "")
+
+	lift()
+	start := time.Now()
+	waitRow(t, ns, "slow", 2*time.Minute, row{"Backpressure": "None|Low"})
+	timing(t, "sink recovered -> Low", time.Since(start))
+}
+
+// statusHealthOf is what the Argo CD check should say of the query now, from
+// its conditions: the suite checks the slow-sink object agrees with them.
+func statusHealthOf(t *testing.T, ns, name string) string {
+	sq := query(t, ns, name)
+	if c := meta.FindStatusCondition(sq.Status.Conditions, "Degraded"); c != nil && c.Status == "True" {
+		return "Degraded"
+	}
+	return "Healthy"
+}
+
+// engineStatus reads an engine's /status directly, as the operator does.
+func engineStatus(podIP string) (*enginestatus.Document, error) {
+	out, err := exec.Command("curl", "-fsS", "--max-time", "2", fmt.Sprintf("http://%s:%d%s", podIP, enginestatus.Port, enginestatus.Path)).Output()
+	if err != nil {
+		return nil, err
+	}
+	var doc enginestatus.Document
+	return &doc, json.Unmarshal(out, &doc)
+}
+
+// testCrashLoop: a FailFast query fed a poison record crashes, restarts and
+// crashes again: the resource counts the restarts, says Degraded, and shows
+// why the engine failed.
+func testCrashLoop(t *testing.T) {
+	ns := namespace(t, "e2e-crash")
+	createTopic(t, "poison-in", 1)
+	createTopic(t, "poison-out", 1)
+	produce(t, "poison-in", keyed(0, 10))
+	produce(t, "poison-in", keyedPoison())
+	apply(t, ns, kafkaQuery("poison", "poison-in", "poison-out", "atLeastOnce", ""))
+	start := time.Now()
+	waitRow(t, ns, "poison", 3*time.Minute, row{"Phase": "Degraded"})
+	timing(t, "poison record -> Degraded", time.Since(start))
+	r, _ := waitRow(t, ns, "poison", 3*time.Minute, row{"Phase": "Degraded", "Restarts": "2|3|4|5|6"})
+	if !strings.Contains(r["Last Error"], "decode") || !strings.Contains(r["Last Error"], "poison") {
+		t.Errorf("last error %q; want the engine's failure: a decode error of the poison record", r["Last Error"])
+	}
+	sq := query(t, ns, "poison")
+	c := meta.FindStatusCondition(sq.Status.Conditions, "Degraded")
+	if c == nil || c.Status != "True" || c.Reason != "CrashLoopBackOff" {
+		t.Errorf("Degraded condition %+v; want True, CrashLoopBackOff", c)
+	}
+	judge(t, ns, "poison", "crash-loop", "Degraded", "crash-looping")
+}
+
+// keyedPoison is a record whose id is not a number.
+func keyedPoison() []*kgo.Record {
+	return []*kgo.Record{{Key: []byte("k00"), Value: []byte(`{"id":"poison","k":"k00","seq":1}`)}}
+}
+
+// testOperatorFailover: killing the operator's pod mid-run changes nothing
+// a user sees: the status goes on being updated once the new leader starts,
+// and no condition flaps.
+func testOperatorFailover(t *testing.T) {
+	ns := namespace(t, "e2e-failover")
+	apply(t, ns, sample(t))
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
+	before := query(t, ns, "large-trades")
+	ready := meta.FindStatusCondition(before.Status.Conditions, "Ready")
+	leader := operatorReady(t, operatorNamespace, operatorRelease, time.Minute)
+	var pod corev1.Pod
+	if err := k8s.Get(ctx(t, 5*time.Second), types.NamespacedName{Namespace: operatorNamespace, Name: leader}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := k8s.Delete(ctx(t, 5*time.Second), &pod); err != nil {
+		t.Fatal(err)
+	}
+	var phases []string
+	var newLeader string
+	eventually(t, "a new leader", 3*time.Minute, func() error {
+		sq := query(t, ns, "large-trades")
+		if p := string(sq.Status.Phase); len(phases) == 0 || phases[len(phases)-1] != p {
+			phases = append(phases, p)
+		}
+		pods := operatorPods(t)
+		if len(pods) == 0 || slices.Contains(pods, leader) {
+			return fmt.Errorf("operator pods %v", pods)
+		}
+		newLeader = operatorReady(t, operatorNamespace, operatorRelease, time.Minute)
+		return nil
+	})
+	timing(t, "operator pod deleted -> new leader", time.Since(start))
+	rv := query(t, ns, "large-trades").ResourceVersion
+	eventually(t, "the status updated by the new leader", time.Minute, func() error {
+		sq := query(t, ns, "large-trades")
+		if p := string(sq.Status.Phase); phases[len(phases)-1] != p {
+			phases = append(phases, p)
+		}
+		if sq.ResourceVersion == rv {
+			return fmt.Errorf("status unchanged since the failover")
+		}
+		return nil
+	})
+	if len(phases) != 1 || phases[0] != "Running" {
+		t.Errorf("phases seen during the failover: %v; want Running throughout", phases)
+	}
+	after := meta.FindStatusCondition(query(t, ns, "large-trades").Status.Conditions, "Ready")
+	if after == nil || ready == nil || after.Status != ready.Status || !after.LastTransitionTime.Equal(&ready.LastTransitionTime) {
+		t.Errorf("Ready condition %+v after the failover; want it untouched, %+v", after, ready)
+	}
+	t.Logf("leader %s replaced by %s", leader, newLeader)
+}
+
+// operatorPods lists the operator's live pods.
+func operatorPods(t *testing.T) []string {
+	var pods corev1.PodList
+	if err := k8s.List(ctx(t, 5*time.Second), &pods, client.InNamespace(operatorNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
