@@ -201,7 +201,11 @@ func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectS
 		keyCols = append(keyCols, e.(*expr.Column))
 	}
 	if !sawStart || !sawEnd {
-		b.errorf(location(sel.GroupClause[0]), "a windowed query groups by window_start and window_end: GROUP BY window_start, window_end[, columns]")
+		at := location(sel.FromClause[0]) // HAVING without GROUP BY
+		if len(sel.GroupClause) > 0 {
+			at = location(sel.GroupClause[0])
+		}
+		b.errorf(at, "a windowed query groups by window_start and window_end: GROUP BY window_start, window_end[, columns]")
 	}
 	if w.Kind == plan.Session && emit {
 		b.errorf(0, "EMIT CHANGES is not supported with SESSION windows")
