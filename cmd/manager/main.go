@@ -65,6 +65,10 @@ func main() {
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "sluice-operator.streaming.sluice.dev",
+		// A manager that stops (a rollout, a drained node) hands the lease
+		// over at once rather than leaving it to expire: the reconciler
+		// does nothing after the stop that a successor could repeat.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		fail(fmt.Errorf("creating the manager: %w", err))
