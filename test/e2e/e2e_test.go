@@ -280,15 +280,7 @@ func testSuspendResumeDelete(t *testing.T) {
 // mid-stream loses nothing, keeps each key's order, and with exactlyOnce
 // writes nothing twice.
 func testKafkaScale(t *testing.T, delivery string) {
-	ns := namespace(t, "e2e-scale-"+strings.ToLower(delivery))
-	in, out := "scale-in-"+strings.ToLower(delivery), "scale-out-"+strings.ToLower(delivery)
-	createTopic(t, in, 4)
-	createTopic(t, out, 4)
-	v := verify(t, out)
-	const part = 5000
-	produce(t, in, keyed(0, part))
-	apply(t, ns, kafkaQuery("scale", in, out, delivery, "  replicas: 1\n"))
-	waitRow(t, ns, "scale", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	ns, in, v, _ := kafkaPipeline(t, "scale-"+strings.ToLower(delivery), delivery)
 	eventually(t, "output from the first engine", time.Minute, func() error {
 		if d, _ := v.counts(); d < part/2 {
 			return fmt.Errorf("%d ids", d)
@@ -297,9 +289,9 @@ func testKafkaScale(t *testing.T, delivery string) {
 	})
 
 	start := time.Now()
-	kubectl(t, "", "scale", "sq", "scale", "-n", ns, "--replicas=3")
+	kubectl(t, "", "scale", "sq", "pipeline", "-n", ns, "--replicas=3")
 	produce(t, in, keyed(part, 2*part))
-	waitRow(t, ns, "scale", 2*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
+	waitRow(t, ns, "pipeline", 2*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
 	timing(t, delivery+": kubectl scale --replicas=3 -> 3/3 Running", time.Since(start))
 	produce(t, in, keyed(2*part, 3*part))
 	eventually(t, "output of the second part", time.Minute, func() error {
@@ -310,9 +302,9 @@ func testKafkaScale(t *testing.T, delivery string) {
 	})
 
 	start = time.Now()
-	kubectl(t, "", "scale", "sq", "scale", "-n", ns, "--replicas=1")
+	kubectl(t, "", "scale", "sq", "pipeline", "-n", ns, "--replicas=1")
 	produce(t, in, keyed(3*part, 4*part))
-	waitRow(t, ns, "scale", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	waitRow(t, ns, "pipeline", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
 	timing(t, delivery+": kubectl scale --replicas=1 -> 1/1 Running", time.Since(start))
 	dups := v.waitAll(t, 4*part, 2*time.Minute)
 	t.Logf("%s: %d records, %d duplicates across two rescales", delivery, 4*part, dups)
@@ -321,42 +313,54 @@ func testKafkaScale(t *testing.T, delivery string) {
 	}
 }
 
+// part is how many records a Kafka scenario produces at a time.
+const part = 5000
+
+// kafkaPipeline runs the StreamQuery "pipeline", from topic <name>-in to
+// <name>-out, in a namespace of its own, with the first part of the input
+// produced and its engine running, and a verifier reading the output.
+func kafkaPipeline(t *testing.T, name, delivery string) (ns, in string, v *verifier, manifest string) {
+	t.Helper()
+	ns = namespace(t, "e2e-"+name)
+	in, out := name+"-in", name+"-out"
+	createTopic(t, in, 4)
+	createTopic(t, out, 4)
+	v = verify(t, out)
+	produce(t, in, keyed(0, part))
+	manifest = kafkaQuery("pipeline", in, out, delivery)
+	apply(t, ns, manifest)
+	waitRow(t, ns, "pipeline", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	return ns, in, v, manifest
+}
+
 // testRollingUpdate: editing the query rolls the engines out, and nothing is
 // lost across the rollout.
 func testRollingUpdate(t *testing.T) {
-	ns := namespace(t, "e2e-rollout")
-	createTopic(t, "rollout-in", 4)
-	createTopic(t, "rollout-out", 4)
-	v := verify(t, "rollout-out")
-	const part = 5000
-	produce(t, "rollout-in", keyed(0, part))
-	manifest := kafkaQuery("rollout", "rollout-in", "rollout-out", "atLeastOnce", "")
-	apply(t, ns, manifest)
-	waitRow(t, ns, "rollout", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
-	before := enginePods(t, ns, "rollout")[0].Name
+	ns, in, v, manifest := kafkaPipeline(t, "rollout", "atLeastOnce")
+	before := enginePods(t, ns, "pipeline")[0].Name
 
 	start := time.Now()
 	apply(t, ns, strings.Replace(manifest, "SELECT id, k, seq FROM t", "SELECT id, k, seq, upper(k) AS key_upper FROM t", 1))
-	produce(t, "rollout-in", keyed(part, 2*part))
+	produce(t, in, keyed(part, 2*part))
 	var sawProgressing bool
 	eventually(t, "the rollout to a new engine pod", 2*time.Minute, func() error {
-		sq := query(t, ns, "rollout")
+		sq := query(t, ns, "pipeline")
 		if c := meta.FindStatusCondition(sq.Status.Conditions, "Progressing"); c != nil && c.Status == "True" && !sawProgressing {
 			sawProgressing = true
-			judge(t, ns, "rollout", "rolling-out", "Progressing", "engines updated and ready")
+			judge(t, ns, "pipeline", "rolling-out", "Progressing", "engines updated and ready")
 		}
-		pods := enginePods(t, ns, "rollout")
+		pods := enginePods(t, ns, "pipeline")
 		if len(pods) != 1 || pods[0].Name == before || !podReady(&pods[0]) || sq.Status.ObservedGeneration != sq.Generation {
 			return fmt.Errorf("%d pods, observed generation %d of %d", len(pods), sq.Status.ObservedGeneration, sq.Generation)
 		}
 		return nil
 	})
-	waitRow(t, ns, "rollout", time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	waitRow(t, ns, "pipeline", time.Minute, row{"Phase": "Running", "Ready": "1/1"})
 	timing(t, "query edited -> rolled out", time.Since(start))
 	if !sawProgressing {
 		t.Log("the rollout was quicker than a poll: Progressing was not seen")
 	}
-	produce(t, "rollout-in", keyed(2*part, 3*part))
+	produce(t, in, keyed(2*part, 3*part))
 	dups := v.waitAll(t, 3*part, 2*time.Minute)
 	t.Logf("rollout: %d records, %d duplicates", 3*part, dups)
 }
@@ -365,30 +369,24 @@ func testRollingUpdate(t *testing.T) {
 // with the connectivity check's reason; once it is back, Healthy, and no
 // record is lost.
 func testBrokerOutage(t *testing.T) {
-	ns := namespace(t, "e2e-outage")
-	createTopic(t, "outage-in", 4)
-	createTopic(t, "outage-out", 4)
-	v := verify(t, "outage-out")
-	const part = 5000
-	produce(t, "outage-in", keyed(0, part))
-	apply(t, ns, kafkaQuery("outage", "outage-in", "outage-out", "atLeastOnce", ""))
-	waitRow(t, ns, "outage", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
+	ns, in, v, _ := kafkaPipeline(t, "outage", "atLeastOnce")
+	waitRow(t, ns, "pipeline", time.Minute, row{"Health": "Healthy"})
 
 	lift := brokerDown(t)
 	start := time.Now()
-	waitRow(t, ns, "outage", time.Minute, row{"Phase": "Degraded", "Health": "Degraded"})
+	waitRow(t, ns, "pipeline", time.Minute, row{"Phase": "Degraded", "Health": "Degraded"})
 	timing(t, "broker unreachable -> Degraded", time.Since(start))
-	sq := query(t, ns, "outage")
+	sq := query(t, ns, "pipeline")
 	c := meta.FindStatusCondition(sq.Status.Conditions, "Degraded")
 	if c == nil || c.Status != "True" || !strings.Contains(c.Message, "connectivity") {
 		t.Errorf("Degraded condition %+v; want True, naming the connectivity check", c)
 	}
-	judge(t, ns, "outage", "broker-outage", "Degraded", "connectivity")
-	produce(t, "outage-in", keyed(part, 2*part)) // the host still reaches the broker
+	judge(t, ns, "pipeline", "broker-outage", "Degraded", "connectivity")
+	produce(t, in, keyed(part, 2*part)) // the host still reaches the broker
 
 	lift()
 	start = time.Now()
-	waitRow(t, ns, "outage", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
+	waitRow(t, ns, "pipeline", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy"})
 	timing(t, "broker back -> Healthy", time.Since(start))
 	dups := v.waitAll(t, 2*part, 2*time.Minute)
 	t.Logf("outage: %d records, %d duplicates", 2*part, dups)
@@ -471,7 +469,7 @@ func testCrashLoop(t *testing.T) {
 	createTopic(t, "poison-out", 1)
 	produce(t, "poison-in", keyed(0, 10))
 	produce(t, "poison-in", keyedPoison())
-	apply(t, ns, kafkaQuery("poison", "poison-in", "poison-out", "atLeastOnce", ""))
+	apply(t, ns, kafkaQuery("poison", "poison-in", "poison-out", "atLeastOnce"))
 	start := time.Now()
 	waitRow(t, ns, "poison", 3*time.Minute, row{"Phase": "Degraded"})
 	timing(t, "poison record -> Degraded", time.Since(start))

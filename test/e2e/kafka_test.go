@@ -227,7 +227,7 @@ func (v *verifier) waitAll(t *testing.T, n int, timeout time.Duration) int {
 }
 
 // kafkaQuery is a StreamQuery from topic in to topic out over the broker.
-func kafkaQuery(name, in, out, delivery, extra string) string {
+func kafkaQuery(name, in, out, delivery string) string {
 	return fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
 metadata: {name: %s}
@@ -244,5 +244,5 @@ spec:
   resources:
     requests: {cpu: 50m, memory: 64Mi}
     limits: {memory: 512Mi}
-%s`, name, brokerAddr(), in, brokerAddr(), out, delivery, extra)
+`, name, brokerAddr(), in, brokerAddr(), out, delivery)
 }
