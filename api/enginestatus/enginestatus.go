@@ -67,7 +67,8 @@ type Backpressure struct {
 	Active bool `json:"active"`
 	// Level is None, Low, Medium or High.
 	Level string `json:"level"`
-	// MaxUtilization is the fullest channel's depth over its capacity.
+	// MaxUtilization is the fullest channel's depth over its capacity: the
+	// most it was now or in the samples of the last 3 seconds.
 	MaxUtilization float64 `json:"maxUtilization"`
 	// Edge names the fullest channel.
 	Edge string `json:"edge,omitempty"`

@@ -87,6 +87,7 @@ type sample struct {
 	at     time.Time
 	counts pipeline.Counts
 	util   float64 // the fullest edge's utilization
+	edge   string  // the fullest edge
 	// inputWaiting: some source's channel held batches, so the workers had
 	// input they had not taken yet.
 	inputWaiting bool
@@ -203,6 +204,7 @@ func (m *Monitor) Sample() {
 			m.saturated[e.Name]++
 		}
 	}
+	s.edge = fullest
 	m.congested.observe(s.at, s.util, fullest, th)
 	doc := m.statusLocked(snap)
 	prevHealth, prevPressure := m.health, m.pressure
@@ -316,17 +318,30 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 			worst = edge
 		}
 	}
+	// The level is the fullest any channel was over the last few samples:
+	// a congested channel is full most of the time, not all of it (each
+	// batch the stage after it takes frees a slot for a moment), and a
+	// reader polling now and then must not see it flap between levels.
+	util, edge := worst.Utilization, worst.Name
+	for i := len(m.samples) - 1; i >= 0 && now.Sub(m.samples[i].at) <= pressureWindow; i-- {
+		if s := m.samples[i]; s.util > util {
+			util, edge = s.util, s.edge
+		}
+	}
 	doc.Backpressure = enginestatus.Backpressure{
-		Active:         worst.Utilization >= m.thresholds.QueueUtilization,
-		Level:          level(worst.Utilization),
-		MaxUtilization: worst.Utilization,
-		Edge:           worst.Name,
+		Active:         util >= m.thresholds.QueueUtilization,
+		Level:          level(util),
+		MaxUtilization: util,
+		Edge:           edge,
 	}
 	doc.Rates = m.rates()
 	doc.Checks = m.checks(snap, worst)
 	doc.Health = verdict(doc.Checks)
 	return doc
 }
+
+// pressureWindow is how far back the backpressure level looks.
+const pressureWindow = 3 * time.Second
 
 // rateWindow is the window of the reported rates.
 const rateWindow = 10 * time.Second

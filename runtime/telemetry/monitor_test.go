@@ -199,3 +199,29 @@ sluice_channel_utilization_ratio{edge="workers->sink"} 0.5
 		t.Errorf("GatherAndCount = %d, %v; want every family to gather cleanly", n, err)
 	}
 }
+
+// TestBackpressureLevelHolds: a channel of 8 batches that a slow consumer
+// keeps full but for a moment after each batch it takes (7 of 8, Medium by
+// itself) reads High throughout, and None once it has drained for longer
+// than the level looks back.
+func TestBackpressureLevelHolds(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: pipeline.Running}}
+	m, c := newTestMonitor(src)
+	for i := range 10 {
+		src.snap.Edges = edges([]float64{1, 0.875}[i%2])
+		m.Sample()
+		if level := m.Status().Backpressure.Level; i > 0 && level != "High" {
+			t.Fatalf("sample %d at %v: level %s; want High", i, src.snap.Edges[1].Utilization, level)
+		}
+		c.t = c.t.Add(time.Second)
+	}
+	for range 4 {
+		src.snap.Edges = edges(0.1)
+		m.Sample()
+		c.t = c.t.Add(time.Second)
+	}
+	c.t = c.t.Add(-time.Second)
+	if level := m.Status().Backpressure.Level; level != "None" {
+		t.Errorf("drained for 4s: level %s; want None", level)
+	}
+}
