@@ -26,9 +26,10 @@ func PodIPAddress(pod *corev1.Pod) string {
 
 // engineReport is what one pod's engine said, or why it said nothing.
 type engineReport struct {
-	pod string
-	doc *enginestatus.Document
-	err error
+	pod   string
+	ready bool
+	doc   *enginestatus.Document
+	err   error
 }
 
 // statusPoller reads engines' /status documents.
@@ -50,7 +51,7 @@ func (p *statusPoller) poll(ctx context.Context, pods []*corev1.Pod) []engineRep
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i] = engineReport{pod: pod.Name}
+			reports[i] = engineReport{pod: pod.Name, ready: podReady(pod)}
 			reports[i].doc, reports[i].err = p.get(ctx, p.address(pod))
 		}()
 	}

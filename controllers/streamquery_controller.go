@@ -198,6 +198,12 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
 
 	reports := r.poller().poll(ctx, running)
+	if slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc != nil }) {
+		// An engine that is starting, not ready yet, does not answer: while
+		// another does, its silence is no news, and must not turn the
+		// health Unknown in every rollout.
+		reports = slices.DeleteFunc(reports, func(rep engineReport) bool { return rep.doc == nil && !rep.ready })
+	}
 	health, pressure, in, out, lastError := foldReports(reports)
 	status.Health = health
 	answered := slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc != nil })
@@ -272,6 +278,9 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 // left: the engine's summary, which says why it failed (the container's
 // termination message falls back to the tail of its log).
 func terminationMessage(cs corev1.ContainerStatus) string {
+	if cs.State.Running != nil {
+		return "" // running again: its last failure is history, not status
+	}
 	t := cs.State.Terminated
 	if t == nil {
 		t = cs.LastTerminationState.Terminated

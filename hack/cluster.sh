@@ -38,7 +38,7 @@ service_cidr=10.96.0.0/24
 api_service_ip=10.96.0.1
 node=sluice-node
 etcd_port=23790
-sysctls=(kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward)
+sysctls=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
 
 log() { echo "hack/cluster.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -151,6 +151,10 @@ network() {
 	ip link set "$bridge" up
 	iptables -N SLUICE-FORWARD
 	iptables -A SLUICE-FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+	# By interface, so that no spoofed source address gets out either; and
+	# by address, whatever interface the pod range shows up on.
+	iptables -A SLUICE-FORWARD -i "$bridge" -j DROP
+	iptables -A SLUICE-FORWARD -o "$bridge" -j DROP
 	iptables -A SLUICE-FORWARD -s "$pod_cidr" -j DROP
 	iptables -A SLUICE-FORWARD -d "$pod_cidr" -j DROP
 	iptables -I FORWARD 1 -j SLUICE-FORWARD
@@ -323,6 +327,7 @@ up() {
 		die "a link named $bridge exists: a cluster of another directory is running, or a teardown failed"
 	fi
 	mkdir -p "$dir/logs" "$dir/pids"
+	touch "$dir/.sluice-cluster" # down removes only a directory up made
 	echo "$bin" >"$dir/bin"
 	# What the kubelet changes, to restore it.
 	for s in "${sysctls[@]}"; do
@@ -330,6 +335,7 @@ up() {
 	done >"$dir/sysctls"
 	ls /run/netns 2>/dev/null >"$dir/netns-before" || true
 	nft list tables 2>/dev/null >"$dir/nft-before" || true
+	kube_chains >"$dir/kube-chains-before"
 	[[ -e /run/containerd ]] && touch "$dir/run-containerd-before"
 	# Whatever stops the way up, a failed step or an interrupt, tears down.
 	trap 'log "bringing the cluster up failed; tearing down"; down; exit 1' EXIT
@@ -353,11 +359,23 @@ env_out() {
 	echo "export PATH=$(cat "$dir/bin"):\$PATH"
 }
 
+# kube_chains lists the KUBE- chains of the host, as tool:table:chain.
+kube_chains() {
+	local tool table
+	for tool in iptables ip6tables; do
+		command -v "$tool" >/dev/null || continue
+		for table in filter nat mangle; do
+			"$tool" -t "$table" -S 2>/dev/null | awk -v p="$tool:$table:" '/^-N KUBE-/ {print p $2}'
+		done
+	done
+}
+
 # down undoes up in reverse, whatever state a failed up or test left.
 down() {
 	trap - EXIT INT TERM
 	set +e
 	[[ -d $dir ]] || { log "no cluster in $dir"; return 0; }
+	[[ -f $dir/.sluice-cluster ]] || { log "$dir was not made by hack/cluster.sh up: not touching it"; return 1; }
 	bin="$(cat "$dir/bin" 2>/dev/null || hack/kubernetes.sh)"
 	# Nothing recreates pods once the controllers are gone; deleting them
 	# through the API has the kubelet stop their sandboxes, which releases
@@ -390,15 +408,19 @@ down() {
 	for m in $(awk -v d="$dir" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
 		umount "$m" 2>/dev/null || umount -l "$m"
 	done
-	for m in $(ls /run/netns 2>/dev/null); do
-		if ! grep -qx "$m" "$dir/netns-before" 2>/dev/null; then
-			umount "/run/netns/$m" 2>/dev/null
-			rm -f "/run/netns/$m"
-		fi
-	done
+	# (A step whose record of the host before up is missing is skipped:
+	# without it, what up added cannot be told from what was there.)
+	if [[ -f $dir/netns-before ]]; then
+		for m in $(ls /run/netns 2>/dev/null); do
+			if ! grep -qx "$m" "$dir/netns-before"; then
+				umount "/run/netns/$m" 2>/dev/null
+				rm -f "/run/netns/$m"
+			fi
+		done
+	fi
 	# The kubelet's cgroups, deepest first.
 	local c
-	for c in /sys/fs/cgroup/*/kubepods; do
+	for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods.slice /sys/fs/cgroup/kubepods; do
 		[[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
 	# iptables: ours, and the kubelet's KUBE- chains with the jumps to them.
@@ -411,25 +433,26 @@ down() {
 	iptables -t nat -D PREROUTING -j SLUICE-SERVICES 2>/dev/null
 	iptables -t nat -F SLUICE-SERVICES 2>/dev/null
 	iptables -t nat -X SLUICE-SERVICES 2>/dev/null
-	local tool table rule chain
-	for tool in iptables ip6tables; do
-		command -v "$tool" >/dev/null || continue
-		for table in filter nat mangle; do
-			"$tool" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | sed 's/^-A /-D /' | while read -r rule; do
+	local entry tool table chain rule
+	if [[ -f $dir/kube-chains-before ]]; then
+		for entry in $(kube_chains); do
+			grep -qx "$entry" "$dir/kube-chains-before" && continue
+			IFS=: read -r tool table chain <<<"$entry"
+			"$tool" -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | grep '^-A ' | sed 's/^-A /-D /' | while read -r rule; do
 				eval "$tool -t $table $rule" 2>/dev/null
 			done
-			for chain in $("$tool" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
-				"$tool" -t "$table" -F "$chain" 2>/dev/null
-			done
-			for chain in $("$tool" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
-				"$tool" -t "$table" -X "$chain" 2>/dev/null
-			done
+			"$tool" -t "$table" -F "$chain" 2>/dev/null
 		done
-	done
+		for entry in $(kube_chains); do
+			grep -qx "$entry" "$dir/kube-chains-before" && continue
+			IFS=: read -r tool table chain <<<"$entry"
+			"$tool" -t "$table" -X "$chain" 2>/dev/null
+		done
+	fi
 	# Tables that iptables (over nftables) or the kubelet created.
-	if command -v nft >/dev/null; then
+	if command -v nft >/dev/null && [[ -f $dir/nft-before ]]; then
 		nft list tables 2>/dev/null | while read -r _ family name; do
-			grep -qx "table $family $name" "$dir/nft-before" 2>/dev/null || nft delete table "$family" "$name" 2>/dev/null
+			grep -qx "table $family $name" "$dir/nft-before" || nft delete table "$family" "$name" 2>/dev/null
 		done
 	fi
 	ip link del "$bridge" 2>/dev/null
@@ -443,7 +466,7 @@ down() {
 	if [[ -n ${SLUICE_CLUSTER_LOGS:-} ]]; then
 		mkdir -p "$SLUICE_CLUSTER_LOGS" && cp -r "$dir/logs/." "$SLUICE_CLUSTER_LOGS/"
 	fi
-	rm -rf "$dir"
+	rm -rf --one-file-system "$dir"
 	log "cluster down; the host is as it was"
 	return 0
 }

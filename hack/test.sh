@@ -24,4 +24,6 @@ if [[ $# -gt 0 ]]; then
 fi
 go test -race -shuffle=on -timeout 30m $(go list ./... | grep -v /test/e2e)
 FUZZTIME="${FUZZTIME:-15s}" hack/fuzz.sh
+# The suite tears its cluster down itself; should it be killed, this does.
+trap 'hack/cluster.sh down >&2 || true' EXIT
 SLUICE_E2E=1 go test -count=1 -timeout 30m -v ./test/e2e/

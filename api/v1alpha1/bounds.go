@@ -14,7 +14,7 @@ import (
 const (
 	MaxSources        = 16
 	MaxColumns        = 1024
-	MaxQueryBytes     = 256 << 10
+	MaxQueryLength    = 256 << 10 // characters, as the API server counts them
 	MaxTableKeys      = 64
 	MaxBrokers        = 64
 	MaxTopics         = 16

@@ -30,7 +30,7 @@ func TestCRDBounds(t *testing.T) {
 	}{
 		{"spec.sources", MaxSources},
 		{"spec.sources[].schema", MaxColumns},
-		{"spec.query", MaxQueryBytes},
+		{"spec.query", MaxQueryLength},
 		{"spec.sources[].table.key", MaxTableKeys},
 		{"spec.sources[].kafka.brokers", MaxBrokers},
 		{"spec.sink.kafka.brokers", MaxBrokers},

@@ -18,7 +18,7 @@ type StreamQuerySpec struct {
 	Sources []Source `json:"sources"`
 
 	// query is one SQL SELECT statement in the PostgreSQL dialect, at most
-	// 256 KiB.
+	// 262144 characters.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=262144
 	Query string `json:"query"`

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -84,8 +85,8 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if len(s.Sources) > MaxSources {
 		ps.Add("spec.sources", "at most %d sources are allowed, found %d", MaxSources, len(s.Sources))
 	}
-	if len(s.Query) > MaxQueryBytes {
-		ps.Add("spec.query", "is %d bytes, more than the %d allowed", len(s.Query), MaxQueryBytes)
+	if n := utf8.RuneCountInString(s.Query); n > MaxQueryLength {
+		ps.Add("spec.query", "is %d characters long, more than the %d allowed", n, MaxQueryLength)
 	}
 	seen := map[string]int{}
 	for i, src := range s.Sources {

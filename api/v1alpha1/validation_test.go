@@ -74,7 +74,7 @@ func TestValidate(t *testing.T) {
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce, TransactionInterval: &metav1.Duration{Duration: time.Minute}}}
 		}, "spec.sink.kafka.transactionInterval", "between 10ms and 30s"},
 		{"many replicas", func(s *StreamQuerySpec) { r := int32(129); s.Replicas = &r }, "spec.replicas", "at most 128"},
-		{"long query", func(s *StreamQuerySpec) { s.Query = "SELECT symbol FROM trades" + strings.Repeat(" ", MaxQueryBytes) }, "spec.query", "more than the 262144 allowed"},
+		{"long query", func(s *StreamQuerySpec) { s.Query = "SELECT symbol FROM trades" + strings.Repeat(" ", MaxQueryLength) }, "spec.query", "more than the 262144 allowed"},
 		{"negative replicas", func(s *StreamQuerySpec) { s.Replicas = &neg }, "spec.replicas", "at least 1"},
 		{"zero replicas, not suspended", func(s *StreamQuerySpec) { s.Replicas = new(int32) }, "spec.replicas", "0 with suspend"},
 

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -106,9 +107,10 @@ func imageArchive(bin []byte, name, entrypoint, user string) ([]byte, error) {
 	}
 	layerBlob := newBlob(layer)
 	config, err := json.Marshal(map[string]any{
-		"architecture": "amd64",
-		"os":           "linux",
-		"created":      time.Unix(0, 0).UTC().Format(time.RFC3339),
+		"architecture": runtime.GOARCH, // the binary's, which this program's build shares
+
+		"os":      "linux",
+		"created": time.Unix(0, 0).UTC().Format(time.RFC3339),
 		"config": map[string]any{
 			"User":       user,
 			"Entrypoint": []string{entrypoint},

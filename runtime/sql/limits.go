@@ -1,60 +1,30 @@
 package sql
 
-import "strings"
+import (
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
 
 // Bounds of a query's size, checked before it is planned.
 const (
-	// MaxOperators bounds the operators of a query. PostgreSQL's parser
-	// nests each operator of a chain such as a+b+c in the one before it,
-	// and its C code recurses once per level: about 30,000 of them overflow
-	// its stack and kill the process, which no Go code can recover from.
-	MaxOperators = 2000
+	// MaxTokens bounds the tokens of a query. PostgreSQL's parser nests
+	// each link of a chain such as a+b+c, x::int::int or x IS NULL IS NULL
+	// in the one before it, and its C code recurses once per level: about
+	// 30,000 levels overflow its stack and kill the process, which no Go
+	// code can recover from. A query has more tokens than levels.
+	MaxTokens = 10_000
 	// MaxOutputColumns bounds a query's select list, which sizes every
 	// result row.
 	MaxOutputColumns = 1024
 )
 
-// operatorChars are the characters PostgreSQL builds operators of.
-const operatorChars = "+-*/<>=~!@#%^&|`?"
-
-// operatorOverflow returns the offset of the operator beyond MaxOperators in
-// query, or -1 when there are no more than that. A run of operator
-// characters is one operator; string literals, quoted identifiers and
-// comments are skipped.
-func operatorOverflow(query string) int {
-	n := 0
-	for i := 0; i < len(query); i++ {
-		c := query[i]
-		switch {
-		case c == '\'' || c == '"':
-			// A doubled quote inside is an escaped one, skipped as the end
-			// of one quoted run and the start of the next.
-			end := strings.IndexByte(query[i+1:], c)
-			if end < 0 {
-				return -1 // unterminated: the parser reports it
-			}
-			i += end + 1
-		case strings.HasPrefix(query[i:], "--"):
-			end := strings.IndexByte(query[i:], '\n')
-			if end < 0 {
-				return -1
-			}
-			i += end
-		case strings.HasPrefix(query[i:], "/*"):
-			end := strings.Index(query[i+2:], "*/")
-			if end < 0 {
-				return -1
-			}
-			i += end + 3
-		case strings.IndexByte(operatorChars, c) >= 0:
-			n++
-			if n > MaxOperators {
-				return i
-			}
-			for i+1 < len(query) && strings.IndexByte(operatorChars, query[i+1]) >= 0 && !strings.HasPrefix(query[i+1:], "--") && !strings.HasPrefix(query[i+1:], "/*") {
-				i++
-			}
-		}
+// tokenOverflow returns the offset of the token beyond MaxTokens in query,
+// or -1 when there are no more than that. It counts with PostgreSQL's own
+// lexer, which does not recurse, so that no quoting or comment can hide a
+// token from it; a query it cannot scan is left to the parser to report.
+func tokenOverflow(query string) int {
+	scan, err := pg.Scan(query)
+	if err != nil || len(scan.Tokens) <= MaxTokens {
+		return -1
 	}
-	return -1
+	return int(scan.Tokens[MaxTokens].Start)
 }

@@ -71,8 +71,8 @@ type Tables map[string][]string
 // stream can be joined with.
 func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error) {
 	query, emit := splitEmit(query)
-	if at := operatorOverflow(query); at >= 0 {
-		return nil, Errors{{Offset: at, Msg: fmt.Sprintf("the query has more than %d operators; PostgreSQL's parser nests each in the last, and a chain this long could overflow its stack", MaxOperators)}}
+	if at := tokenOverflow(query); at >= 0 {
+		return nil, Errors{{Offset: at, Msg: fmt.Sprintf("the query has more than %d tokens; PostgreSQL's parser nests chained operators in each other, and a chain this long could overflow its stack", MaxTokens)}}
 	}
 	tree, err := pg.Parse(query)
 	if err != nil {

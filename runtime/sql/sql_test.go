@@ -123,7 +123,8 @@ func TestErrorPositions(t *testing.T) {
 		{"INSERT INTO trades VALUES (1)", "INSERT", "only SELECT"},
 		{"SELECT ts + INTERVAL '1' MONTH FROM trades", "'1'", "months"},
 		{"SELECT date_trunc('fortnight', ts) FROM trades", "date_trunc", "fortnight"},
-		{"SELECT quantity" + strings.Repeat("+1", sql.MaxOperators+1) + " FROM trades", "+1 FROM", "more than 2000 operators"},
+		{"SELECT quantity" + strings.Repeat("+1", sql.MaxTokens/2) + " FROM trades", "+1 FROM", "more than 10000 tokens"},
+		{"SELECT E'\\'' " + strings.Repeat("::int", sql.MaxTokens/2) + " FROM trades", "::int FROM", "more than 10000 tokens"},
 		{"SELECT ts + INTERVAL '200000' DAY AS t FROM trades", "'200000'", "beyond the ±100000 days"},
 		{"SELECT ts + INTERVAL 'nan' SECOND AS t FROM trades", "'nan'", "beyond the ±100000 days"},
 		{"SELECT ts + INTERVAL '9999999:00:00' AS t FROM trades", "'9999999", "beyond the ±100000 days"},
@@ -148,8 +149,8 @@ func TestErrorPositions(t *testing.T) {
 	if es := sql.AsErrors(err); len(es) != 1 || !strings.Contains(es[0].Msg, "at most 1024 output columns") || !strings.HasPrefix(wide.String()[es[0].Offset:], "quantity AS q1024,") {
 		t.Errorf("Plan(1029 output columns) = %v; want one error at the 1025th", err)
 	}
-	// Operators in strings and comments are not counted.
-	quoted := "SELECT '" + strings.Repeat("+", 3000) + "' AS s /* " + strings.Repeat("-", 3000) + " */ FROM trades -- " + strings.Repeat("*", 3000)
+	// Strings and comments are one token or none, whatever they hold.
+	quoted := "SELECT '" + strings.Repeat("+", 30000) + "' AS s /* " + strings.Repeat("- ", 30000) + " */ FROM trades -- " + strings.Repeat("* ", 30000)
 	if _, err := sql.Plan(quoted, catalog); err != nil {
 		t.Errorf("Plan(operators in a string and comments) = %v; want a plan", err)
 	}

@@ -13,16 +13,19 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -74,6 +77,18 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: hack/cluster.sh up: %v\n", err)
 		return 1
 	}
+	// go test -timeout panics without running deferred calls: tear down
+	// a minute before it does.
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, _ := time.ParseDuration(f.Value.String()); d > 2*time.Minute {
+			go func() {
+				time.Sleep(d - time.Since(started) - time.Minute)
+				fmt.Fprintln(os.Stderr, "e2e: the test timeout is near: tearing the cluster down")
+				teardown()
+				os.Exit(1)
+			}()
+		}
+	}
 	env := parseEnv(string(out))
 	for k, v := range env {
 		os.Setenv(k, v)
@@ -111,6 +126,9 @@ func connect(path string) error {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return err
+	}
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
@@ -118,16 +136,14 @@ func connect(path string) error {
 	return err
 }
 
-var tornDown = make(chan struct{}, 1)
+var tearDownOnce sync.Once
 
-// teardown stops the cluster once, keeping its logs under the test's
-// temporary directory for a failed run to show.
-func teardown() {
-	select {
-	case tornDown <- struct{}{}:
-	default:
-		return
-	}
+// teardown stops the cluster, once: a second caller waits for the first.
+// The cluster's logs are kept under the temporary directory for a failed
+// run to show.
+func teardown() { tearDownOnce.Do(tearDown) }
+
+func tearDown() {
 	if os.Getenv("SLUICE_E2E_KEEP") == "1" {
 		fmt.Fprintln(os.Stderr, "e2e: SLUICE_E2E_KEEP=1: the cluster keeps running; hack/cluster.sh down removes it")
 		return

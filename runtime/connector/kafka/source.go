@@ -57,7 +57,7 @@ type Source struct {
 	cancel     context.CancelFunc
 	done       chan struct{}  // the poll loop ended
 	commitDone chan struct{}  // the commit loop ended
-	loading    sync.WaitGroup // loadEnds calls
+	loading    sync.WaitGroup // loadEnds calls, begun only while !closed
 	closing    atomic.Bool    // Close has begun: a revoke need not wait for acks
 	failed     atomic.Pointer[error]
 	// unhanded says records were polled that no lane got: an exactly-once
@@ -75,6 +75,11 @@ type Source struct {
 	// starts reading, as startOffset says; loaded on assignment.
 	begin map[int32]int64
 	inTxn bool // records were fetched since the transaction began
+	// closed is set once Close waits for the loadEnds calls: no more begin.
+	closed bool
+	// transactional is set before the client exists, which the group may
+	// call back before Open has set sess.
+	transactional bool
 }
 
 // Options configure a source.
@@ -209,7 +214,8 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		kgo.OnOffsetsFetched(s.onOffsetsFetched),
 	)
 	var cl *kgo.Client
-	if opts.TransactionalID != "" {
+	s.transactional = opts.TransactionalID != ""
+	if s.transactional {
 		clientOpts = append(clientOpts, producerOptions(opts.Producer)...)
 		s.sess, err = kgo.NewGroupTransactSession(append(clientOpts,
 			kgo.TransactionalID(opts.TransactionalID),
@@ -416,12 +422,12 @@ func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 		delete(s.highWater, p)
 		delete(s.begin, p)
 	}
-	s.mu.Unlock()
-	s.log.Info("kafka partitions assigned", "component", "kafka", "topic", s.topic, "partitions", parts)
-	if len(parts) > 0 {
+	if len(parts) > 0 && !s.closed {
 		// The group may assign before Open has set s.cl.
 		s.loading.Go(func() { s.loadEnds(s.ctx, cl, parts) })
 	}
+	s.mu.Unlock()
+	s.log.Info("kafka partitions assigned", "component", "kafka", "topic", s.topic, "partitions", parts)
 }
 
 // onOffsetsFetched takes the group's committed offsets of the partitions
@@ -460,10 +466,11 @@ func (s *Source) loadEnds(ctx context.Context, cl *kgo.Client, parts []int32) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, s.topic)
-	if s.sess != nil {
-		ends, err = adm.ListCommittedOffsets(ctx, s.topic) // last stable offsets
+	list := adm.ListEndOffsets
+	if s.transactional {
+		list = adm.ListCommittedOffsets // last stable offsets
 	}
+	ends, err := list(ctx, s.topic)
 	if err != nil {
 		s.log.Debug("kafka: listing end offsets for lag failed", "component", "kafka", "topic", s.topic, "error", err)
 		return
@@ -735,8 +742,11 @@ func (s *Source) next(p int32) (next int64, known bool) {
 	if c, ok := s.committed[p]; ok {
 		next, known = max(next, c), true
 	}
-	if b, ok := s.begin[p]; ok {
-		next, known = max(next, b), true
+	if b, ok := s.begin[p]; ok && !known {
+		// Only a partition the group never committed starts where
+		// startOffset says: latest or a time would hide a backlog after a
+		// commit.
+		next, known = b, true
 	}
 	return next, known
 }
@@ -760,6 +770,9 @@ func (s *Source) Close() error {
 	s.cancel()
 	<-s.done
 	<-s.commitDone // a commit it had begun is settled, or will be made again below
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.loading.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
