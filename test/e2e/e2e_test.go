@@ -553,13 +553,13 @@ func testOperatorFailover(t *testing.T) {
 	if len(phases) != 1 || phases[0] != "Running" {
 		t.Errorf("phases seen during the failover: %v; want Running throughout", phases)
 	}
-	// And the new leader acts on changes.
-	kubectl(t, "", "scale", "sq", "large-trades", "-n", ns, "--replicas=2")
-	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "2/2"})
 	after := meta.FindStatusCondition(query(t, ns, "large-trades").Status.Conditions, "Ready")
 	if after == nil || ready == nil || after.Status != ready.Status || !after.LastTransitionTime.Equal(&ready.LastTransitionTime) {
 		t.Errorf("Ready condition %+v after the failover; want it untouched, %+v", after, ready)
 	}
+	// And the new leader acts on changes.
+	kubectl(t, "", "scale", "sq", "large-trades", "-n", ns, "--replicas=2")
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "2/2"})
 	t.Logf("leader %s replaced by %s", leader, newLeader)
 }
 
