@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,6 +54,7 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxRetries      = 3
 	DefaultRetryBackoff    = 100 * time.Millisecond
+	DefaultDatagenKeys     = 10
 )
 
 // Default fills in the defaults that CRD defaulting would, so that a manifest
@@ -150,7 +152,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 			if d.Keys != 0 {
 				ps.checkRange(f+".datagen.keys", int64(d.Keys), 1, MaxDatagenKeys)
 			}
-			if n := int64(max(d.Partitions, 1)) * int64(max(d.Keys, 10)); n > MaxDatagenSymbols && d.Partitions <= MaxDatagenPartitions && d.Keys <= MaxDatagenKeys {
+			if n := int64(cmp.Or(d.Partitions, 1)) * int64(cmp.Or(d.Keys, DefaultDatagenKeys)); n > MaxDatagenSymbols && d.Partitions <= MaxDatagenPartitions && d.Keys <= MaxDatagenKeys {
 				ps.Add(f+".datagen", "partitions × keys is %d, more than %d: each partition keeps a price per symbol", n, MaxDatagenSymbols)
 			}
 		}

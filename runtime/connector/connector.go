@@ -98,5 +98,4 @@ type Encoder interface {
 // Defaults for source settings the manifest leaves out.
 const (
 	DefaultMaxRecordBytes = 1 << 20
-	DefaultDatagenKeys    = 10
 )

@@ -67,7 +67,7 @@ func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, co
 	}
 	keys := int(spec.Keys)
 	if keys <= 0 {
-		keys = DefaultDatagenKeys
+		keys = v1alpha1.DefaultDatagenKeys
 	}
 	parts := int64(max(spec.Partitions, 1))
 	seed := uint64(spec.Seed)
