@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
-	"github.com/sluice-dev/sluice/runtime/pipeline"
+	"github.com/sluice-dev/sluice/runtime/compile"
 )
 
 // Condition types and reasons.
@@ -91,7 +91,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	// 2. Check it with the engine's own planner. An invalid query creates
 	// nothing; engines of an earlier, valid version keep running.
-	if _, _, err := pipeline.Plan(sq.Spec.DeepCopy()); err != nil {
+	if _, _, err := compile.Plan(sq.Spec.DeepCopy()); err != nil {
 		var ps v1alpha1.Problems
 		msg := err.Error()
 		if errors.As(err, &ps) {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/operator"
-	"github.com/sluice-dev/sluice/runtime/pipeline"
 	"github.com/sluice-dev/sluice/runtime/plan"
 )
 
@@ -40,7 +40,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 // its spec and its query, in file order. validate and run both ask it, so
 // that they never disagree; the plan is nil when there are problems.
 func check(doc *manifest.Document) (*operator.Program, manifest.Diagnostics) {
-	prog, _, err := pipeline.Plan(&doc.Query.Spec)
+	prog, _, err := compile.Plan(&doc.Query.Spec)
 	diags := append(doc.Structural(), doc.Locate(err)...)
 	if len(diags) > 0 {
 		return nil, diags.Sorted()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -140,19 +141,19 @@ func datagenRows(t *testing.T, spec *v1alpha1.DatagenSource, part int32, schema 
 // declared schema may pick and reorder the generator's columns.
 func TestDatagen(t *testing.T) {
 	spec := &v1alpha1.DatagenSource{Generator: "trades", Count: 300, Partitions: 3, Seed: 5, Keys: 20}
-	a, b := datagenRows(t, spec, 1, TradesSchema), datagenRows(t, spec, 1, TradesSchema)
+	a, b := datagenRows(t, spec, 1, schemas.Trades), datagenRows(t, spec, 1, schemas.Trades)
 	if len(a) != 300 || !slices.Equal(a, b) {
 		t.Fatalf("two runs of partition 1 differ or have %d rows", len(a))
 	}
 	spec2 := *spec
 	spec2.Seed = 6
-	if slices.Equal(a, datagenRows(t, &spec2, 1, TradesSchema)) {
+	if slices.Equal(a, datagenRows(t, &spec2, 1, schemas.Trades)) {
 		t.Error("another seed generated the same trades")
 	}
 	ids := map[string]bool{}
 	symbols := map[string]bool{}
 	for p := range int32(3) {
-		for _, r := range datagenRows(t, spec, p, TradesSchema) {
+		for _, r := range datagenRows(t, spec, p, schemas.Trades) {
 			f := strings.Split(r, ",")
 			if ids[f[0]] {
 				t.Fatalf("trade_id %s generated twice", f[0])
@@ -177,12 +178,12 @@ func TestDatagen(t *testing.T) {
 // TestDatagenRateLingers: a throttled partition sends what it has when the
 // linger passes instead of holding a batch until it is full.
 func TestDatagenRateLingers(t *testing.T) {
-	d, err := NewDatagen("trades", &v1alpha1.DatagenSource{Generator: "trades", Rate: 1000}, 0, TradesSchema)
+	d, err := NewDatagen("trades", &v1alpha1.DatagenSource{Generator: "trades", Rate: 1000}, 0, schemas.Trades)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pool message.Pool
-	b := pool.Get(len(TradesSchema))
+	b := pool.Get(len(schemas.Trades))
 	if err := d.Read(context.Background(), b, 1000, 10*time.Millisecond, &message.ErrorBatch{}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestDatagenRateLingers(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	b = pool.Get(len(TradesSchema))
+	b = pool.Get(len(schemas.Trades))
 	if err := d.Read(ctx, b, 1_000_000, time.Hour, &message.ErrorBatch{}); err != nil || b.Len() >= 1_000_000 {
 		t.Errorf("Read on a cancelled context = %v with %d rows; want it to return at once", err, b.Len())
 	}

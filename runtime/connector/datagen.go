@@ -8,28 +8,11 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
-
-// TradesSchema is the schema of the trades generator.
-var TradesSchema = []format.Column{
-	{Name: "trade_id", Type: value.Int},
-	{Name: "symbol", Type: value.String},
-	{Name: "price", Type: value.Decimal(18, 4)},
-	{Name: "quantity", Type: value.Int},
-	{Name: "ts", Type: value.Timestamp},
-}
-
-// GeneratorSchema returns the schema of a named generator.
-func GeneratorSchema(generator string) ([]format.Column, error) {
-	switch generator {
-	case "trades":
-		return TradesSchema, nil
-	}
-	return nil, fmt.Errorf("unknown generator %q (want trades)", generator)
-}
 
 // tradesEpoch is the event time of the first generated trade.
 var tradesEpoch = time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC).UnixNano()
@@ -61,7 +44,7 @@ type Datagen struct {
 // NewDatagen returns the reader of one partition. cols is the source's schema,
 // a subset of the generator's columns in any order.
 func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, cols []format.Column) (*Datagen, error) {
-	gen, err := GeneratorSchema(spec.Generator)
+	gen, err := schemas.Generator(spec.Generator)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/kafka"
 	"github.com/sluice-dev/sluice/runtime/format"
@@ -138,7 +139,7 @@ type Pipeline struct {
 func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	spec = spec.DeepCopy()
 	spec.Default()
-	prog, schemas, err := Plan(spec)
+	prog, schemas, err := compile.Plan(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -134,14 +135,14 @@ func checkIdentity(t *testing.T, c Counts) {
 // generated returns what the trades generator produces for partition p.
 func generated(t *testing.T, spec *v1alpha1.DatagenSource, p int32) []value.Row {
 	t.Helper()
-	d, err := connector.NewDatagen("trades", spec, p, connector.TradesSchema)
+	d, err := connector.NewDatagen("trades", spec, p, schemas.Trades)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pool message.Pool
 	var rows []value.Row
 	for {
-		b := pool.Get(len(connector.TradesSchema))
+		b := pool.Get(len(schemas.Trades))
 		err := d.Read(context.Background(), b, 1000, 0, &message.ErrorBatch{})
 		for _, r := range b.Rows {
 			rows = append(rows, slices.Clone(r))
@@ -673,7 +674,7 @@ func TestAsyncSinkAcksInOrder(t *testing.T) {
 	var outOfOrder []string
 	readers := make([]connector.Reader, partitions)
 	for i := range readers {
-		d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, int32(i), connector.TradesSchema)
+		d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, int32(i), schemas.Trades)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -69,7 +70,7 @@ func TestWindowAcksFollowResults(t *testing.T) {
 	acks := 0
 	readers := make([]connector.Reader, partitions)
 	for i := range readers {
-		d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, int32(i), connector.TradesSchema)
+		d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, int32(i), schemas.Trades)
 		if err != nil {
 			t.Fatal(err)
 		}

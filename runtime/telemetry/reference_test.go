@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -29,7 +30,7 @@ func exported(t *testing.T) []*dto.MetricFamily {
 	reg := prometheus.NewPedanticRegistry()
 	// A stateful query, so that the event-time metrics are exported too.
 	spec := bench.Spec(bench.Config{Records: 1000, Query: "SELECT window_start, symbol, count(*) FROM TUMBLE(trades, ts, INTERVAL '100 milliseconds') GROUP BY window_start, window_end, symbol"})
-	d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, 0, connector.TradesSchema)
+	d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, 0, schemas.Trades)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -16,15 +17,15 @@ import (
 // useSchema has the source's lanes fill the columns that schema, the
 // source's declared schema, takes from each record's key or headers rather
 // than from its value. cols are the columns Open was given: schema's, typed,
-// then MetaColumns. When no column comes from a key or header it changes
+// then schemas.KafkaMeta. When no column comes from a key or header it changes
 // nothing, and the lanes decode whole values straight into their rows.
 // Open calls it before the lanes are read.
 func (s *Source) useSchema(spec *v1alpha1.KafkaSource, f v1alpha1.Format, schema []v1alpha1.Column, cols []format.Column) error {
 	if !slices.ContainsFunc(schema, func(c v1alpha1.Column) bool { return c.Key || c.Header != "" }) {
 		return nil
 	}
-	if len(cols) != len(schema)+len(MetaColumns) {
-		return fmt.Errorf("schema: %d columns declared, but the source has %d besides its metadata", len(schema), len(cols)-len(MetaColumns))
+	if len(cols) != len(schema)+len(schemas.KafkaMeta) {
+		return fmt.Errorf("schema: %d columns declared, but the source has %d besides its metadata", len(schema), len(cols)-len(schemas.KafkaMeta))
 	}
 	for _, l := range s.lanes {
 		d, err := newRecordDecoder(spec.KeyFormat, f, schema, cols[:len(schema)])

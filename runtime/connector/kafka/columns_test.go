@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -17,7 +18,7 @@ import (
 // without a client.
 func testLane(t testing.TB, keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column) *Lane {
 	t.Helper()
-	cols := make([]format.Column, len(schema), len(schema)+len(MetaColumns))
+	cols := make([]format.Column, len(schema), len(schema)+len(schemas.KafkaMeta))
 	for i, c := range schema {
 		typ, err := value.ParseType(c.Type)
 		if err != nil {
@@ -25,7 +26,7 @@ func testLane(t testing.TB, keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, sch
 		}
 		cols[i] = format.Column{Name: c.Name, Type: typ}
 	}
-	cols = append(cols, MetaColumns...)
+	cols = append(cols, schemas.KafkaMeta...)
 	l := &Lane{origin: &message.Origin{Source: "t", Topic: "in"}, width: len(cols), meta: len(schema)}
 	if f == v1alpha1.FormatCSV {
 		l.dec = format.NewCSVDecoderInOrder(cols[:len(schema)])
@@ -195,7 +196,7 @@ func TestUseSchemaUnchanged(t *testing.T) {
 	}
 	s := &Source{lanes: []*Lane{{}}}
 	schema := []v1alpha1.Column{{Name: "a", Type: "int", Key: true}, {Name: "b", Type: "int", Key: true}}
-	cols := append([]format.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, MetaColumns...)
+	cols := append([]format.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, schemas.KafkaMeta...)
 	err := s.useSchema(&v1alpha1.KafkaSource{}, v1alpha1.FormatJSON, schema, cols)
 	if err == nil || !strings.Contains(err.Error(), "keyFormat string") {
 		t.Errorf("two string key columns: %v", err)

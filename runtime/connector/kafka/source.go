@@ -20,18 +20,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/value"
 )
-
-// The columns every Kafka source has besides its value's schema.
-var MetaColumns = []format.Column{
-	{Name: "_key", Type: value.String},
-	{Name: "_partition", Type: value.Int},
-	{Name: "_offset", Type: value.Int},
-	{Name: "_timestamp", Type: value.Timestamp},
-}
 
 // Source reads one topic as a member of a consumer group. Each partition of
 // the topic is one lane, a connector.Reader that the pipeline reads in
@@ -149,7 +141,7 @@ func InstanceID(instance, topic string) string {
 }
 
 // Open joins the consumer group and starts fetching. cols is the schema:
-// the value's columns, then MetaColumns.
+// the value's columns, then schemas.KafkaMeta.
 func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []format.Column, opts Options) (*Source, error) {
 	if opts.CommitInterval <= 0 {
 		opts.CommitInterval = DefaultCommitInterval
@@ -242,7 +234,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 		cl.Close()
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
-	valueCols := cols[:len(cols)-len(MetaColumns)]
+	valueCols := cols[:len(cols)-len(schemas.KafkaMeta)]
 	for p := range partitions {
 		l := &Lane{
 			src:    s,

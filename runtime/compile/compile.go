@@ -1,4 +1,10 @@
-package pipeline
+// Package compile turns a StreamQuery spec into a checked, typed program:
+// the structural checks of the API, every source's schema and the SQL, with
+// each problem placed in the spec. It is what `engine validate`, `engine run`
+// and the operator ask of a manifest, and it links no connector and no
+// client (TestDependencies keeps it so), so that the operator can check
+// queries without the engine's Kafka client.
+package compile
 
 import (
 	"cmp"
@@ -10,8 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
-	"github.com/sluice-dev/sluice/runtime/connector"
-	"github.com/sluice-dev/sluice/runtime/connector/kafka"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/operator"
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -19,14 +24,14 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// Plan checks a spec and plans its query: the structural checks of the API,
-// every source's schema, and the SQL. It is what `engine validate` and the
-// operator run; a nil error means the spec can run.
+// Plan checks a spec and plans its query. It returns the program and the
+// columns of each source it reads; a nil error means the spec can run, and
+// otherwise the error is the spec's v1alpha1.Problems.
 func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]format.Column, error) {
 	ps := spec.Validate()
 	catalog := sql.Catalog{}
 	tables := sql.Tables{}
-	schemas := map[string][]format.Column{}
+	inputs := map[string][]format.Column{}
 	namesBroken := false
 	for i, src := range spec.Sources {
 		cols, err := sourceSchema(src, i, &ps)
@@ -35,7 +40,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 		}
 		namesBroken = namesBroken || !distinctNames(cols)
 		if err == nil {
-			schemas[src.Name] = cols
+			inputs[src.Name] = cols
 		}
 		pc := make([]plan.Column, len(cols))
 		for j, c := range cols {
@@ -88,18 +93,18 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "applies to queries over TUMBLE or HOP windows only")
 		}
 		t := prog.EventTimeOf(src.Name)
-		if et := src.EventTime; t >= 0 && et != nil && et.Column != schemas[src.Name][t].Name {
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, schemas[src.Name][t].Name)
+		if et := src.EventTime; t >= 0 && et != nil && et.Column != inputs[src.Name][t].Name {
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, inputs[src.Name][t].Name)
 		}
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c plan.Column) bool { return c.Name == k.Key }) {
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
 	}
-	checkBuffers(spec, prog, schemas, &ps)
+	checkBuffers(spec, prog, inputs, &ps)
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
-	return prog, schemas, nil
+	return prog, inputs, nil
 }
 
 // checkBuffers refuses a spec whose channels, full, would hold more than the
@@ -107,7 +112,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 // every edge's capacity of batches of batchSize rows of the widest row, each
 // value its 32 bytes before any string it holds; readers, workers, state and
 // the sink's writes in flight come on top.
-func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *operator.Program, schemas map[string][]format.Column, ps *v1alpha1.Problems) {
+func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *operator.Program, inputs map[string][]format.Column, ps *v1alpha1.Problems) {
 	limit, ok := spec.Resources.Limits[corev1.ResourceMemory]
 	if !ok || limit.IsZero() {
 		return
@@ -122,7 +127,7 @@ func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *operator.Program, schema
 		edges++
 	}
 	width := prog.OutputWidth()
-	for _, cols := range schemas {
+	for _, cols := range inputs {
 		width = max(width, len(cols))
 	}
 	need := edges * capacity * batch * int64(width) * int64(unsafe.Sizeof(value.Value{}))
@@ -139,7 +144,7 @@ func mebibytes(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<2
 func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.Column, error) {
 	f := fmt.Sprintf("spec.sources[%d]", i)
 	if src.Datagen != nil && len(src.Schema) == 0 {
-		cols, err := connector.GeneratorSchema(src.Datagen.Generator)
+		cols, err := schemas.Generator(src.Datagen.Generator)
 		if err != nil {
 			ps.Add(f+".datagen.generator", "%v", err)
 		}
@@ -167,12 +172,12 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 		// A Kafka record's key, partition, offset and timestamp are columns
 		// too, after the schema's. Schema columns read from the key or a
 		// header (Column.Key, Column.Header) keep their declared place.
-		for _, m := range kafka.MetaColumns {
+		for _, m := range schemas.KafkaMeta {
 			if slices.ContainsFunc(cols, func(c format.Column) bool { return c.Name == m.Name }) {
 				ps.Add(f+".schema", "column %s is reserved for the Kafka record's metadata", m.Name)
 			}
 		}
-		cols = append(cols, kafka.MetaColumns...)
+		cols = append(cols, schemas.KafkaMeta...)
 	}
 	if et := src.EventTime; et != nil && firstErr == nil {
 		for _, c := range cols {
