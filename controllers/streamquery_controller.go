@@ -198,7 +198,8 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
 
 	reports := r.poller().poll(ctx, running)
-	if slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc != nil }) {
+	answered := slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc != nil })
+	if answered {
 		// An engine that is starting, not ready yet, does not answer: while
 		// another does, its silence is no news, and must not turn the
 		// health Unknown in every rollout.
@@ -206,7 +207,6 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	}
 	health, pressure, in, out, lastError := foldReports(reports)
 	status.Health = health
-	answered := slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc != nil })
 	if !answered {
 		status.Health = v1alpha1.HealthUnknown
 		if desired == 0 {
