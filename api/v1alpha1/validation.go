@@ -157,7 +157,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 		}
 		if src.Datagen == nil && len(src.Schema) == 0 {
-			ps.Add(f+".schema", "a %s source needs a schema", connectorName(src))
+			ps.Add(f+".schema", "a %s source needs a schema", src.Connector())
 		}
 		if len(src.Schema) > MaxColumns {
 			ps.Add(f+".schema", "at most %d columns are allowed, found %d", MaxColumns, len(src.Schema))
@@ -177,9 +177,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			case c.Key && c.Header != "":
 				ps.Add(cf, "a column comes from the record key or from a header, not both")
 			case src.Kafka == nil && c.Key:
-				ps.Add(cf+".key", "only a kafka source has record keys; a %s source reads every column from its records", connectorName(src))
+				ps.Add(cf+".key", "only a kafka source has record keys; a %s source reads every column from its records", src.Connector())
 			case src.Kafka == nil && c.Header != "":
-				ps.Add(cf+".header", "only a kafka source has record headers; a %s source reads every column from its records", connectorName(src))
+				ps.Add(cf+".header", "only a kafka source has record headers; a %s source reads every column from its records", src.Connector())
 			case c.Key && src.Kafka.KeyFormat != KeyFormatJSON:
 				if keyCol >= 0 {
 					ps.Add(cf+".key", "with keyFormat string the whole key is one column, already schema[%d]; set kafka.keyFormat: json to read several fields of a JSON key", keyCol)
@@ -412,7 +412,9 @@ func validEnvName(s string) bool {
 	return s != ""
 }
 
-func connectorName(s Source) string {
+// Connector returns the spec key of the source's connector ("kafka",
+// "file", "stdin" or "datagen"), or "" when none is set.
+func (s *Source) Connector() string {
 	switch {
 	case s.Kafka != nil:
 		return "kafka"
@@ -420,8 +422,26 @@ func connectorName(s Source) string {
 		return "file"
 	case s.Stdin != nil:
 		return "stdin"
+	case s.Datagen != nil:
+		return "datagen"
 	}
-	return "datagen"
+	return ""
+}
+
+// Connector returns the spec key of the sink's connector ("stdout",
+// "file", "null" or "kafka"), or "" when none is set.
+func (s *Sink) Connector() string {
+	switch {
+	case s.Stdout != nil:
+		return "stdout"
+	case s.File != nil:
+		return "file"
+	case s.Null != nil:
+		return "null"
+	case s.Kafka != nil:
+		return "kafka"
+	}
+	return ""
 }
 
 func countSet(set ...bool) int {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/bench"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -32,7 +33,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Query: *query, Records: *records, Partitions: *partitions, Parallelism: *parallelism,
 		Mode: mode, Linger: time.Millisecond,
 	})
-	p, err := pipeline.New(spec, pipeline.Options{})
+	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
 	if err != nil {
 		fmt.Fprintf(stderr, "engine bench: %v\n", err)
 		return exitFailed

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 	"github.com/sluice-dev/sluice/runtime/server"
 	"github.com/sluice-dev/sluice/runtime/telemetry"
@@ -88,11 +89,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	instance, named := instanceName()
 	p, err := pipeline.New(&doc.Query.Spec, pipeline.Options{
-		Logger:   logger.With("component", "pipeline", "pipeline", doc.Query.Name),
-		Tracer:   tracer,
-		Observer: telemetry.NewBatchMetrics(reg),
-		Group:    consumerGroup(doc.Query.Namespace, doc.Query.Name),
-		Instance: instance,
+		Connectors: bundle.All(),
+		Logger:     logger.With("component", "pipeline", "pipeline", doc.Query.Name),
+		Tracer:     tracer,
+		Observer:   telemetry.NewBatchMetrics(reg),
+		Group:      consumerGroup(doc.Query.Namespace, doc.Query.Name),
+		Instance:   instance,
 		// A name the environment gives is this engine's own; a host name
 		// may be shared by several engines on one machine.
 		StaticMembership: named,

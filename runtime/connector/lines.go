@@ -229,28 +229,10 @@ func (lr *LineReader) decode(b *message.Batch, errs *message.ErrorBatch, raw []b
 	return nil
 }
 
-// maxPayload bounds the payload kept in an error event.
-const maxPayload = 64 << 10
-
 func (lr *LineReader) fail(b *message.Batch, errs *message.ErrorBatch, raw []byte, err error) {
-	payload := raw
-	if len(payload) > maxPayload {
-		payload = payload[:maxPayload]
-	}
 	errs.Records++
-	errs.Events = append(errs.Events, message.ErrorEvent{
-		CorrelationID: b.CorrelationID,
-		Stage:         "decode",
-		Error:         fmt.Sprintf("%s line %d: %v", lr.origin.File, lr.line, err),
-		Source:        message.Coordinates{Source: lr.origin.Source, Partition: lr.origin.Partition, Offset: lr.line, File: lr.origin.File},
-		Payload:       bytes.Clone(payload),
-		Traceparent:   traceparent(b),
-	})
-}
-
-func traceparent(b *message.Batch) string {
-	if !b.Trace.IsValid() {
-		return ""
-	}
-	return b.Trace.Traceparent()
+	o := lr.origin
+	errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
+		message.Coordinates{Source: o.Source, Partition: o.Partition, Offset: lr.line, File: o.File},
+		raw, fmt.Sprintf("%s line %d: %v", o.File, lr.line, err)))
 }

@@ -130,11 +130,9 @@ func NewDeadLetterWriter(w io.Writer, closer io.Closer, now func() time.Time) *D
 	return &DeadLetterWriter{w: bufio.NewWriter(w), closer: closer, now: now}
 }
 
-// OpenDeadLetter opens the dead-letter sink of an error policy.
-func OpenDeadLetter(spec *v1alpha1.Sink) (*DeadLetterWriter, error) {
-	switch {
-	case spec.Stdout != nil:
-		return NewDeadLetterWriter(os.Stdout, nil, time.Now), nil
+// openDeadLetter opens a stdout, file or null dead-letter sink.
+func openDeadLetter(env SinkEnv) (DeadLetterSink, error) {
+	switch spec := env.Spec; {
 	case spec.File != nil:
 		f, err := os.Create(spec.File.Path)
 		if err != nil {
@@ -144,12 +142,12 @@ func OpenDeadLetter(spec *v1alpha1.Sink) (*DeadLetterWriter, error) {
 	case spec.Null != nil:
 		return NewDeadLetterWriter(io.Discard, nil, time.Now), nil
 	}
-	return nil, fmt.Errorf("dead-letter sink: no supported connector set (want stdout, file or null)")
+	return NewDeadLetterWriter(os.Stdout, nil, time.Now), nil
 }
 
 // Write writes events and flushes them, so that an entry is durable before the
 // record it stands for counts as handled.
-func (d *DeadLetterWriter) Write(events []message.ErrorEvent) error {
+func (d *DeadLetterWriter) Write(_ context.Context, events []message.ErrorEvent) error {
 	now := d.now().UTC()
 	for _, ev := range events {
 		e := DeadLetterEntry{

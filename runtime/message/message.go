@@ -1,9 +1,10 @@
 // Package message defines what travels on the engine's channels: batches of
-// records, watermarks, end-of-stream markers and error events. Stages interact
+// records, end-of-stream markers and error events. Stages interact
 // only by sending these to each other.
 package message
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/hex"
 	"math"
@@ -110,9 +111,9 @@ func (c *Committed) Ack(_ uint64, lastOffset int64) {
 // Offset returns the committed offset and whether any batch was acknowledged.
 func (c *Committed) Offset() (int64, bool) { return c.offset.Load(), c.set.Load() }
 
-// Batch is the unit of work on every data channel: a run of records from one
-// source partition, in order.
-type Batch struct {
+// Header is a batch's identity and provenance. A batch that stands for
+// another downstream (a worker's output for its input) takes it whole.
+type Header struct {
 	// ID is unique within the pipeline run.
 	ID uint64
 	// Seq numbers the batches of one origin from 0, in order.
@@ -127,16 +128,24 @@ type Batch struct {
 	Parent TraceContext
 	// Origin is the source partition the batch was read from.
 	Origin *Origin
-	// Rows are the records, each a slice of Values in schema order.
-	Rows []value.Row
-	// Offsets holds each row's source offset (see Coordinates.Offset).
-	Offsets []int64
+	// Generation is the origin's generation when the records were read.
+	Generation uint64
 	// LastOffset is the source offset of the last input record the batch covers,
 	// including records that were filtered or failed.
 	LastOffset int64
 	// Read is the monotonic time the source finished the batch, in nanoseconds
 	// since the pipeline started; for latency measurement.
 	Read int64
+}
+
+// Batch is the unit of work on every data channel: a run of records from one
+// source partition, in order.
+type Batch struct {
+	Header
+	// Rows are the records, each a slice of Values in schema order.
+	Rows []value.Row
+	// Offsets holds each row's source offset (see Coordinates.Offset).
+	Offsets []int64
 	// Errors are the records of this stretch of the source that failed on
 	// the way. They travel with the batch so that the sink stage hands them
 	// to the error policy before it acknowledges the batch: an acknowledged
@@ -154,8 +163,6 @@ type Batch struct {
 	// Derived says the rows are results a stateful stage computed (window
 	// aggregates), not records read: counts keep them apart.
 	Derived bool
-	// Generation is the origin's generation when the records were read.
-	Generation uint64
 	// Encoded, when EncodedEnds has two entries per row, holds the rows as
 	// the sink writes them, encoded by a worker (connector.BatchEncoder):
 	// for row i its value ends at EncodedEnds[2i] and its key, after it, at
@@ -180,14 +187,11 @@ func (b *Batch) Reset(width int) {
 	b.Rows = b.Rows[:0]
 	b.Offsets = b.Offsets[:0]
 	b.width = width
-	b.ID, b.Seq, b.CorrelationID, b.Trace, b.Origin, b.LastOffset, b.Read = 0, 0, "", TraceContext{}, nil, 0, 0
-	b.Errors = ErrorBatch{}
-	b.Parent = TraceContext{}
+	b.Header, b.Errors = Header{}, ErrorBatch{}
 	b.MaxEventTime = math.MinInt64
 	clear(b.Acks)
 	b.Acks = b.Acks[:0]
 	b.Derived = false
-	b.Generation = 0
 	b.Encoded, b.EncodedEnds = b.Encoded[:0], b.EncodedEnds[:0]
 }
 
@@ -227,13 +231,9 @@ func (b *Batch) grow() {
 	}
 }
 
-// CopyHeader copies the identity, origin, trace and error events of src into
-// b, so that b stands for src downstream.
-func (b *Batch) CopyHeader(src *Batch) {
-	b.ID, b.Seq, b.CorrelationID, b.Trace = src.ID, src.Seq, src.CorrelationID, src.Trace
-	b.Origin, b.LastOffset, b.Read, b.Errors = src.Origin, src.LastOffset, src.Read, src.Errors
-	b.Generation = src.Generation
-}
+// CopyHeader gives b the header and error events of src, so that b stands
+// for src downstream.
+func (b *Batch) CopyHeader(src *Batch) { b.Header, b.Errors = src.Header, src.Errors }
 
 // Ack acknowledges the batch to its origin, and the acknowledgements it
 // carries to theirs.
@@ -328,6 +328,23 @@ type ErrorEvent struct {
 	Traceparent string `json:"traceparent,omitempty"`
 }
 
+// MaxErrorPayload bounds the payload an error event keeps of its record.
+const MaxErrorPayload = 64 << 10
+
+// NewErrorEvent returns the error event of a record of batch b, found at
+// coordinates at, that failed at stage for reason. It keeps a copy of at
+// most MaxErrorPayload bytes of payload, and b's trace context.
+func NewErrorEvent(b *Batch, stage string, at Coordinates, payload []byte, reason string) ErrorEvent {
+	ev := ErrorEvent{
+		CorrelationID: b.CorrelationID, Stage: stage, Error: reason, Source: at,
+		Payload: bytes.Clone(payload[:min(len(payload), MaxErrorPayload)]),
+	}
+	if b.Trace.IsValid() {
+		ev.Traceparent = b.Trace.Traceparent()
+	}
+	return ev
+}
+
 // ErrorBatch holds the error events of one batch.
 type ErrorBatch struct {
 	Events []ErrorEvent
@@ -340,10 +357,9 @@ type Kind uint8
 
 // The message kinds.
 const (
-	// KindBatch carries a batch of records.
+	// KindBatch carries a batch of records. Event time travels with it
+	// (Batch.MaxEventTime): the stateful stage computes the watermark.
 	KindBatch Kind = iota
-	// KindWatermark carries the watermark of an origin.
-	KindWatermark
 	// KindEndOfStream says that an origin has no more records. The end of a
 	// whole channel is its close, which only its producer does.
 	KindEndOfStream
@@ -354,8 +370,6 @@ const (
 type Message struct {
 	Kind  Kind
 	Batch *Batch
-	// Origin is the partition a watermark or end of stream is about.
+	// Origin is the partition an end of stream is about.
 	Origin *Origin
-	// Watermark is the event time, ns since the epoch, for KindWatermark.
-	Watermark int64
 }

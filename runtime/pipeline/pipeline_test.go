@@ -91,7 +91,7 @@ type memDeadLetter struct {
 	events []message.ErrorEvent
 }
 
-func (d *memDeadLetter) Write(events []message.ErrorEvent) error {
+func (d *memDeadLetter) Write(_ context.Context, events []message.ErrorEvent) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.events = append(d.events, events...)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/operator"
@@ -26,8 +25,8 @@ type statefulStage struct {
 	p     *Pipeline
 	op    operator.Stateful
 	post  operator.Operator
-	in    *worker // error events of input rows
-	out   *worker // error events of emitted rows
+	in    failures // error events of input rows
+	out   failures // error events of emitted rows
 	marks watermarks
 	// spare recycles the rows of released acknowledgements.
 	spare [][]rowMark
@@ -56,14 +55,14 @@ type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
 	s := &statefulStage{p: p, op: p.prog.NewStateful(operator.StatefulOptions{AllowedLateness: p.allowedLateness}), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
-	s.in = p.newWorker()
+	s.in = p.inputFailures()
 	var names []string
 	for _, c := range p.prog.StatefulColumns() {
 		names = append(names, c.Name)
 	}
 	// The operator's rows have no origin: the encoder of the plan's source
 	// is the one that names their columns.
-	s.out = &worker{p: p, encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(names)}}
+	s.out = failures{encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(names)}, fallback: p.prog.Source}
 	s.marks = newWatermarks(p.readers, p.outOfOrderness, p.idleTimeout, time.Now())
 	if l, ok := s.op.(tableLoader); ok {
 		origins := make([]*message.Origin, len(p.readers))
@@ -102,7 +101,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	if s.p.lateToPolicy {
 		s.lateToPolicy(b)
 	}
-	late, absorbed := s.op.Process(b, s.raw, &s.marks, s.in)
+	late, absorbed := s.op.Process(b, s.raw, &s.marks, &s.in)
 	s.marks.progress(b.Origin, b.MaxEventTime)
 	st := &s.p.stats
 	st.late.Add(int64(late))
@@ -153,7 +152,7 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 	if s.raw.Len() > 0 {
 		s.out.out = s.next
 		records := s.next.Errors.Records
-		dropped := s.post.Process(s.raw, s.next, s.out)
+		dropped := s.post.Process(s.raw, s.next, &s.out)
 		if s.p.prog.Aggregates() {
 			// A result row HAVING or the select list drops or fails on is
 			// not a record read: it is neither filtered nor failed.
@@ -255,145 +254,38 @@ func (s *statefulStage) fail(err error) {
 	})
 }
 
-// statefulLoop is the stateful stage's goroutine. A ticker re-evaluates the
-// watermark, so that partitions that went idle stop holding it back.
-func (p *Pipeline) statefulLoop(ctx context.Context, in, out *edge[message.Message]) {
-	s := p.newStatefulStage()
-	defer func() {
-		p.pool.Put(s.raw)
-		p.pool.Put(s.next)
-	}()
-	tick := time.NewTicker(min(max(p.idleTimeout/4, 10*time.Millisecond), time.Second))
-	defer tick.Stop()
-	send := func(b *message.Batch) bool {
-		return b == nil || out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b})
+// take implements stage.
+func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc) bool {
+	switch m.Kind {
+	case message.KindEndOfStream:
+		s.ended(m.Origin)
+		return s.emit(s.advance(time.Now()), emit)
+	case message.KindBatch:
+		return s.emit(s.batch(m.Batch, time.Now()), emit)
 	}
-	for {
-		var m message.Message
-		var ok bool
-		select {
-		case m, ok = <-in.ch:
-		case now := <-tick.C:
-			if !send(s.advance(now)) {
-				return
-			}
-			continue
-		}
-		switch {
-		case !ok:
-			send(s.end())
-			return
-		case m.Kind == message.KindEndOfStream:
-			s.ended(m.Origin)
-			if !send(s.advance(time.Now())) {
-				return
-			}
-		case m.Kind == message.KindBatch:
-			if !send(s.batch(m.Batch, time.Now())) {
-				return
-			}
-		}
-	}
+	return true
 }
 
-// watermarks tracks the event-time progress of every partition. A
-// partition's watermark is the latest event time it sent less the allowed
-// out-of-orderness; the pipeline's is the least over the partitions that
-// are neither finished nor idle, and never goes back.
-type watermarks struct {
-	bounds  map[string]time.Duration // allowed out-of-orderness by source
-	idle    time.Duration
-	parts   map[*message.Origin]*partMark
-	current int64
+// interval implements ticker: how often the watermark is looked at again,
+// so that partitions that went idle stop holding it back.
+func (s *statefulStage) interval() time.Duration {
+	return min(max(s.p.idleTimeout/4, 10*time.Millisecond), time.Second)
 }
 
-type partMark struct {
-	max   int64
-	last  time.Time
-	ended bool
-	// gen is the partition's generation in the batches seen; seen says a
-	// batch came. replaying is set while a partition that came from
-	// another engine (or back) reads again the records after its last
-	// commit: they are behind the pipeline's watermark, so they are judged,
-	// and their windows closed, by the partition's own until it catches up.
-	gen       uint64
-	seen      bool
-	replaying bool
-	bound     int64 // the source's allowed out-of-orderness
+// tick implements ticker.
+func (s *statefulStage) tick(_ context.Context, now time.Time, emit emitFunc) bool {
+	return s.emit(s.advance(now), emit)
 }
 
-func (pm *partMark) mark() int64 { return operator.Behind(pm.max, pm.bound) }
-
-func newWatermarks(readers []connector.Reader, bounds map[string]time.Duration, idle time.Duration, now time.Time) watermarks {
-	w := watermarks{bounds: bounds, idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
-	for _, r := range readers {
-		o := r.Origin()
-		w.parts[o] = &partMark{max: math.MinInt64, last: now, bound: int64(bounds[o.Source])}
+// finish implements stage.
+func (s *statefulStage) finish(ctx context.Context, emit emitFunc) {
+	if ctx.Err() == nil {
+		s.emit(s.end(), emit)
 	}
-	return w
+	s.p.pool.Put(s.raw)
+	s.p.pool.Put(s.next)
 }
 
-// arrive notes a batch of partition o, before its rows are taken.
-func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now time.Time) {
-	pm := w.parts[o]
-	if pm == nil {
-		pm = &partMark{max: math.MinInt64, bound: int64(w.bounds[o.Source])}
-		w.parts[o] = pm
-	}
-	if gen != pm.gen || !pm.seen {
-		// A partition that arrives, or comes back, replays from its last
-		// commit: its own watermark starts over.
-		pm.gen, pm.max = gen, math.MinInt64
-		pm.replaying = pm.seen || w.current != math.MinInt64
-		pm.seen = true
-	}
-	pm.last = now
-}
-
-// progress moves partition o's watermark past a batch whose rows were
-// taken.
-func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
-	pm := w.parts[o]
-	pm.max = max(pm.max, maxEvt)
-	if pm.replaying && pm.mark() >= w.current {
-		pm.replaying = false
-	}
-}
-
-// For implements operator.Watermark.
-func (w *watermarks) For(o *message.Origin) int64 {
-	// A replaying partition that ended, or moved away again, waits no more.
-	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying && !pm.ended && o.Generation.Load() == pm.gen {
-		return min(w.current, pm.mark())
-	}
-	return w.current
-}
-
-func (w *watermarks) ended(o *message.Origin) {
-	if pm := w.parts[o]; pm != nil {
-		pm.ended = true
-	}
-}
-
-// advance recomputes the watermark and returns it.
-func (w *watermarks) advance(now time.Time) int64 {
-	low, active, open := int64(math.MaxInt64), false, false
-	for _, pm := range w.parts {
-		if pm.ended {
-			continue
-		}
-		open = true
-		if now.Sub(pm.last) >= w.idle || pm.replaying {
-			continue
-		}
-		active = true
-		low = min(low, pm.mark())
-	}
-	switch {
-	case !open:
-		w.current = math.MaxInt64 // every partition finished
-	case active:
-		w.current = max(w.current, low)
-	}
-	return w.current
+func (s *statefulStage) emit(b *message.Batch, emit emitFunc) bool {
+	return b == nil || emit(message.Message{Kind: message.KindBatch, Batch: b})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -76,7 +77,7 @@ func BenchmarkKafkaFilter(b *testing.B) {
 		// also the clients' own.
 		var p *pipeline.Pipeline
 		pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(context.Context) {
-			p, err = pipeline.New(spec, pipeline.Options{Group: fmt.Sprintf("bench-%d%s", run, suffix)})
+			p, err = pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: fmt.Sprintf("bench-%d%s", run, suffix)})
 		})
 		if err != nil {
 			b.Fatal(err)

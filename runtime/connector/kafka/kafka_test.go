@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -103,7 +104,7 @@ func runInstance(t *testing.T, spec *v1alpha1.StreamQuerySpec, group, instance s
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", instance)
 	}
-	p, err := pipeline.New(spec, pipeline.Options{Group: group, Instance: instance, Logger: logger})
+	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: group, Instance: instance, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

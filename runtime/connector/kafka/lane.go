@@ -134,17 +134,9 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 	if err != nil {
 		b.Truncate()
 		errs.Records++
-		payload := r.Value
-		if len(payload) > maxPayload {
-			payload = payload[:maxPayload]
-		}
-		errs.Events = append(errs.Events, message.ErrorEvent{
-			CorrelationID: b.CorrelationID,
-			Stage:         "decode",
-			Error:         fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err),
-			Source:        message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
-			Payload:       append([]byte(nil), payload...),
-		})
+		errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
+			message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
+			r.Value, fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
 		return
 	}
 	if r.Key != nil {
@@ -154,9 +146,6 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 	row[l.meta+2] = value.IntValue(r.Offset)
 	row[l.meta+3] = value.TimeValue(r.Timestamp)
 }
-
-// maxPayload bounds the payload kept in an error event.
-const maxPayload = 64 << 10
 
 // traceparent reads a record's W3C trace context header.
 func traceparent(r *kgo.Record) message.TraceContext {

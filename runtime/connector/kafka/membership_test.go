@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -92,7 +93,7 @@ func TestStaticMemberLeaves(t *testing.T) {
 		return s
 	}
 	start := func(instance string) (*pipeline.Pipeline, func() error) {
-		p, err := pipeline.New(spec(), pipeline.Options{Group: "static", Instance: instance, StaticMembership: true})
+		p, err := pipeline.New(spec(), pipeline.Options{Connectors: bundle.All(), Group: "static", Instance: instance, StaticMembership: true})
 		if err != nil {
 			t.Fatal(err)
 		}

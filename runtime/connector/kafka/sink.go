@@ -57,22 +57,34 @@ func (s *Sink) OnFailure(f func()) { s.onFailure = f }
 // the record key, or -1. With txn, an exactly-once source, the sink produces
 // with txn's transactional client instead of its own.
 func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int, txn *Source, log *slog.Logger) (*Sink, error) {
-	if txn != nil {
-		return &Sink{cl: txn.cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: true}, nil
-	}
-	opts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
+	cl, shared, err := producer(spec, txn)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	cl, err := kgo.NewClient(append(producerOptions(spec), opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("sink: kafka client: %w", err)
+	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: shared}
+	if !shared {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch = cancel
+		go s.watch(ctx, cl, "sink", log)
 	}
-	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopWatch = cancel
-	go s.watch(ctx, cl, "sink", log)
 	return s, nil
+}
+
+// producer returns the client that produces to spec's topic: txn's
+// transactional client (shared), or a new one.
+func producer(spec *v1alpha1.KafkaSink, txn *Source) (cl *kgo.Client, shared bool, err error) {
+	if txn != nil {
+		return txn.cl, true, nil
+	}
+	opts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
+	if err != nil {
+		return nil, false, err
+	}
+	cl, err = kgo.NewClient(append(producerOptions(spec), opts...)...)
+	if err != nil {
+		return nil, false, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, false, nil
 }
 
 // producerOptions are the settings of every producer spec configures: of
@@ -283,22 +295,15 @@ type DeadLetter struct {
 // OpenDeadLetter connects a producer to the dead-letter topic. With txn, an
 // exactly-once source, dead letters go in its transaction.
 func OpenDeadLetter(spec *v1alpha1.KafkaSink, txn *Source) (*DeadLetter, error) {
-	if txn != nil {
-		return &DeadLetter{cl: txn.cl, topic: spec.Topic, shared: true}, nil
-	}
-	opts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
+	cl, shared, err := producer(spec, txn)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter sink: %w", err)
 	}
-	cl, err := kgo.NewClient(append(producerOptions(spec), opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter sink: kafka client: %w", err)
-	}
-	return &DeadLetter{cl: cl, topic: spec.Topic}, nil
+	return &DeadLetter{cl: cl, topic: spec.Topic, shared: shared}, nil
 }
 
 // Write produces one record per event and waits for all to be acknowledged.
-func (d *DeadLetter) Write(events []message.ErrorEvent) error {
+func (d *DeadLetter) Write(ctx context.Context, events []message.ErrorEvent) error {
 	recs := make([]*kgo.Record, len(events))
 	for i, ev := range events {
 		src, _ := json.Marshal(ev.Source)
@@ -320,7 +325,7 @@ func (d *DeadLetter) Write(events []message.ErrorEvent) error {
 		}
 		recs[i] = &kgo.Record{Topic: d.topic, Value: ev.Payload, Headers: headers}
 	}
-	return d.cl.ProduceSync(context.Background(), recs...).FirstErr()
+	return d.cl.ProduceSync(ctx, recs...).FirstErr()
 }
 
 // Close flushes and closes the producer.

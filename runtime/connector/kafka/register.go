@@ -1,0 +1,125 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
+)
+
+// Register adds the Kafka source, sink and dead-letter sink to r under the
+// spec key "kafka".
+func Register(r *connector.Registry) {
+	r.RegisterSource("kafka", openSource)
+	r.RegisterSink("kafka", openSink)
+	r.RegisterDeadLetter("kafka", openDeadLetter)
+}
+
+// topics is an opened Kafka source: one consumer per topic, since the group
+// gives each member partitions of the topic it subscribes to.
+type topics []*Source
+
+// Readers implements connector.Source.
+func (t topics) Readers() []connector.Reader {
+	var readers []connector.Reader
+	for _, s := range t {
+		for _, l := range s.Lanes() {
+			readers = append(readers, l)
+		}
+	}
+	return readers
+}
+
+// Close implements connector.Source.
+func (t topics) Close() error {
+	var errs []error
+	for _, s := range t {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Transaction implements connector.Transactional.
+func (t topics) Transaction() connector.Transaction {
+	for _, s := range t {
+		if s.Transactional() {
+			return s
+		}
+	}
+	return nil
+}
+
+// System implements connector.Transaction.
+func (s *Source) System() string { return "kafka" }
+
+func openSource(env connector.SourceEnv) (connector.Source, error) {
+	src := env.Source
+	group := src.Kafka.Group
+	if group == "" {
+		group = env.Group
+	}
+	if group == "" {
+		group = "sluice." + src.Name
+	}
+	opts := Options{Group: group, Schema: src.Schema, Stateful: env.Stateful, Logger: env.Logger.With("source", src.Name)}
+	if env.StaticMembership {
+		opts.Instance = env.Instance
+	}
+	if k := env.Query.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
+		// Unique among the group's live members, stable across a restart
+		// of the same member: a restarted engine fences the open
+		// transaction of the process it replaces.
+		opts.TransactionalID = group + "." + env.Instance
+		opts.Producer = k
+		if k.TransactionInterval != nil {
+			opts.TransactionInterval = k.TransactionInterval.Duration
+		}
+	}
+	var opened topics
+	for _, topic := range src.Kafka.TopicNames() {
+		spec := *src.Kafka
+		spec.Topic, spec.Topics = topic, nil
+		s, err := Open(&spec, src.Name, src.Format, env.Columns, opts)
+		if err != nil {
+			_ = opened.Close()
+			return nil, err
+		}
+		opened = append(opened, s)
+	}
+	return opened, nil
+}
+
+// joined returns the exactly-once source whose transaction t is, or nil.
+func joined(t connector.Transaction) (*Source, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if s, ok := t.(*Source); ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("a kafka sink cannot join a %s transaction", t.System())
+}
+
+func openSink(env connector.SinkEnv) (connector.Sink, error) {
+	txn, err := joined(env.Transaction)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	spec := env.Spec.Kafka
+	key := -1
+	for i, name := range env.Columns {
+		if spec.Key != "" && name == spec.Key {
+			key = i
+		}
+	}
+	return OpenSink(spec, connector.NewEncoder(env.Spec.Format, env.Columns), key, txn, env.Logger)
+}
+
+func openDeadLetter(env connector.SinkEnv) (connector.DeadLetterSink, error) {
+	txn, err := joined(env.Transaction)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter sink: %w", err)
+	}
+	return OpenDeadLetter(env.Spec.Kafka, txn)
+}

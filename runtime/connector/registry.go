@@ -1,0 +1,226 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+)
+
+// Source is an opened source: the readers of its partitions, and what they
+// share.
+type Source interface {
+	// Readers are the partitions' readers; the pipeline closes each.
+	Readers() []Reader
+	// Close releases what the readers share, once they are closed.
+	Close() error
+}
+
+// Transactional is an opened source whose progress commits in a
+// transaction that the query's sink and dead-letter sink can join, so that
+// results, dead letters and the source's offsets commit together.
+type Transactional interface {
+	Source
+	// Transaction returns the transaction to join, or nil when the source
+	// does not read in transactions.
+	Transaction() Transaction
+}
+
+// Transaction is the transaction of an exactly-once source. Its concrete
+// type belongs to the source's connector; a sink of the same system
+// recognises it and writes in it.
+type Transaction interface {
+	// System names the system the transaction belongs to, e.g. "kafka".
+	System() string
+}
+
+// DeadLetterSink receives the error events of the DeadLetter policy.
+type DeadLetterSink interface {
+	// Write makes events durable before it returns: a record counts as
+	// handled once its entry is written.
+	Write(ctx context.Context, events []message.ErrorEvent) error
+	Close() error
+}
+
+// SourceEnv is what a source's constructor is given.
+type SourceEnv struct {
+	// Query is the whole spec, defaulted: a source may need to know its
+	// sink (an exactly-once Kafka source produces the results).
+	Query *v1alpha1.StreamQuerySpec
+	// Source is the source's own spec.
+	Source *v1alpha1.Source
+	// Columns are the source's columns, as planned.
+	Columns []format.Column
+	// Stateful says the query keeps state across batches, so a source with
+	// partitions that move between engines must let the state follow.
+	Stateful bool
+	// Group is the consumer group of sources that name none; empty means
+	// the connector's own default.
+	Group string
+	// Instance names this engine among the engines of one query, stably
+	// across restarts; StaticMembership says no other live engine has it.
+	Instance         string
+	StaticMembership bool
+	Logger           *slog.Logger
+}
+
+// SinkEnv is what a sink's or dead-letter sink's constructor is given.
+type SinkEnv struct {
+	// Spec is the sink's spec.
+	Spec *v1alpha1.Sink
+	// Columns names the result columns, in order; empty for a dead-letter
+	// sink, whose entries have a fixed shape.
+	Columns []string
+	// Transaction, if not nil, is the exactly-once source's transaction
+	// the sink writes in.
+	Transaction Transaction
+	Logger      *slog.Logger
+}
+
+// Constructors of the connectors, registered under the spec key that
+// selects them ("file", "kafka", ...).
+type (
+	SourceConstructor     func(env SourceEnv) (Source, error)
+	SinkConstructor       func(env SinkEnv) (Sink, error)
+	DeadLetterConstructor func(env SinkEnv) (DeadLetterSink, error)
+)
+
+// Registry holds the connectors an engine ships, by spec key. An engine
+// builds one at start (cmd/engine registers its bundle) and the pipeline
+// opens its sources and sinks through it, never naming a connector itself.
+type Registry struct {
+	sources     map[string]SourceConstructor
+	sinks       map[string]SinkConstructor
+	deadLetters map[string]DeadLetterConstructor
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{
+		sources:     map[string]SourceConstructor{},
+		sinks:       map[string]SinkConstructor{},
+		deadLetters: map[string]DeadLetterConstructor{},
+	}
+}
+
+// Builtins returns a registry of the connectors this package holds: file,
+// stdin and datagen sources; stdout, file and null sinks and dead-letter
+// sinks.
+func Builtins() *Registry {
+	r := NewRegistry()
+	r.RegisterSource("file", openFileSource)
+	r.RegisterSource("stdin", openStdinSource)
+	r.RegisterSource("datagen", openDatagenSource)
+	r.RegisterSink("stdout", func(env SinkEnv) (Sink, error) { return OpenStdout(env.encoder()), nil })
+	r.RegisterSink("file", func(env SinkEnv) (Sink, error) { return OpenFileSink(env.Spec.File, env.encoder()) })
+	r.RegisterSink("null", func(SinkEnv) (Sink, error) { return NullSink{}, nil })
+	r.RegisterDeadLetter("stdout", openDeadLetter)
+	r.RegisterDeadLetter("file", openDeadLetter)
+	r.RegisterDeadLetter("null", openDeadLetter)
+	return r
+}
+
+// RegisterSource registers a source constructor under its spec key. A key
+// registered twice is a programming error, and panics.
+func (r *Registry) RegisterSource(key string, c SourceConstructor) { register(r.sources, key, c) }
+
+// RegisterSink registers a sink constructor under its spec key.
+func (r *Registry) RegisterSink(key string, c SinkConstructor) { register(r.sinks, key, c) }
+
+// RegisterDeadLetter registers a dead-letter sink constructor under its
+// spec key.
+func (r *Registry) RegisterDeadLetter(key string, c DeadLetterConstructor) {
+	register(r.deadLetters, key, c)
+}
+
+func register[C any](m map[string]C, key string, c C) {
+	if _, dup := m[key]; dup {
+		panic("connector: " + key + " registered twice")
+	}
+	m[key] = c
+}
+
+// OpenSource opens env.Source with the constructor of its kind.
+func (r *Registry) OpenSource(env SourceEnv) (Source, error) {
+	c, err := lookup(r.sources, env.Source.Connector(), "source "+env.Source.Name)
+	if err != nil {
+		return nil, err
+	}
+	return c(env)
+}
+
+// OpenSink opens env.Spec as the query's sink.
+func (r *Registry) OpenSink(env SinkEnv) (Sink, error) {
+	c, err := lookup(r.sinks, env.Spec.Connector(), "sink")
+	if err != nil {
+		return nil, err
+	}
+	return c(env)
+}
+
+// OpenDeadLetter opens env.Spec as the dead-letter sink.
+func (r *Registry) OpenDeadLetter(env SinkEnv) (DeadLetterSink, error) {
+	c, err := lookup(r.deadLetters, env.Spec.Connector(), "dead-letter sink")
+	if err != nil {
+		return nil, err
+	}
+	return c(env)
+}
+
+func lookup[C any](m map[string]C, key, what string) (C, error) {
+	c, ok := m[key]
+	switch {
+	case key == "":
+		return c, fmt.Errorf("%s: no connector set", what)
+	case !ok:
+		return c, fmt.Errorf("%s: this engine has no %s connector (it has %s)", what, key,
+			strings.Join(slices.Sorted(maps.Keys(m)), ", "))
+	}
+	return c, nil
+}
+
+// encoder returns the encoder of the sink's format for its columns.
+func (env SinkEnv) encoder() Encoder { return NewEncoder(env.Spec.Format, env.Columns) }
+
+// Partitions is a Source of independent readers that share nothing.
+type Partitions []Reader
+
+// Readers implements Source.
+func (p Partitions) Readers() []Reader { return p }
+
+// Close implements Source: each reader is closed on its own.
+func (Partitions) Close() error { return nil }
+
+func openFileSource(env SourceEnv) (Source, error) {
+	src := env.Source
+	r, err := OpenFile(src.Name, src.File, src.Format, env.Columns, int(src.MaxRecordBytes))
+	if err != nil {
+		return nil, err
+	}
+	return Partitions{r}, nil
+}
+
+func openStdinSource(env SourceEnv) (Source, error) {
+	src := env.Source
+	return Partitions{OpenStdin(src.Name, src.Format, env.Columns, int(src.MaxRecordBytes))}, nil
+}
+
+func openDatagenSource(env SourceEnv) (Source, error) {
+	src := env.Source
+	n := max(src.Datagen.Partitions, 1)
+	readers := make(Partitions, n)
+	for i := range n {
+		d, err := NewDatagen(src.Name, src.Datagen, i, env.Columns)
+		if err != nil {
+			return nil, err
+		}
+		readers[i] = d
+	}
+	return readers, nil
+}

@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+)
+
+// edge is a bounded channel between stages, measured.
+type edge[T any] struct {
+	ch    chan T
+	stats *EdgeStats
+}
+
+func (p *Pipeline) newEdge(name string) *edge[message.Message] {
+	return newEdge[message.Message](p, name, p.capacity)
+}
+
+func newEdge[T any](p *Pipeline, name string, capacity int) *edge[T] {
+	e := &edge[T]{ch: make(chan T, capacity)}
+	e.stats = &EdgeStats{Name: name, capacity: capacity, depth: func() int { return len(e.ch) }}
+	p.mu.Lock()
+	p.edges = append(p.edges, e.stats)
+	p.mu.Unlock()
+	return e
+}
+
+// send delivers m, blocking while the channel is full, unless ctx ends first.
+// Only the time spent blocked is measured, so a free channel costs nothing.
+func (e *edge[T]) send(ctx context.Context, m T) bool {
+	e.stats.sends.Add(1)
+	select {
+	case e.ch <- m:
+		return true
+	default:
+	}
+	e.stats.blocked.Add(1)
+	start := time.Now()
+	defer func() { e.stats.blockedN.Add(int64(time.Since(start))) }()
+	select {
+	case e.ch <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// recv receives the next message, measuring the time spent waiting for one.
+func (e *edge[T]) recv() (T, bool) {
+	select {
+	case m, ok := <-e.ch:
+		return m, ok
+	default:
+	}
+	start := time.Now()
+	m, ok := <-e.ch
+	e.stats.waitN.Add(int64(time.Since(start)))
+	return m, ok
+}

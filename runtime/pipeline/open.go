@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
+)
+
+// open opens, through the registry, the sources, sink and dead-letter sink
+// that opts does not give. What it opened before an error stays on p for
+// closeReaders and Run to close.
+func (p *Pipeline) open(opts Options) error {
+	reg := opts.Connectors
+	if reg == nil {
+		reg = connector.Builtins()
+	}
+	// An exactly-once source's transaction takes in the results and dead
+	// letters too.
+	var txn connector.Transaction
+	p.readers = opts.Readers
+	if p.readers == nil {
+		for _, name := range p.prog.Sources() {
+			src := sourceNamed(p.spec, name)
+			opened, err := reg.OpenSource(connector.SourceEnv{
+				Query: p.spec, Source: src, Columns: p.inputs[name], Stateful: p.prog.Stateful(),
+				Group: opts.Group, Instance: opts.Instance, StaticMembership: opts.StaticMembership,
+				Logger: p.log,
+			})
+			if err != nil {
+				return err
+			}
+			p.sources = append(p.sources, opened)
+			p.readers = append(p.readers, opened.Readers()...)
+			if t, ok := opened.(connector.Transactional); ok && t.Transaction() != nil {
+				txn = t.Transaction()
+			}
+		}
+	}
+	p.sink = opts.Sink
+	if p.sink == nil {
+		names := make([]string, len(p.prog.Output))
+		for i, c := range p.prog.Output {
+			names[i] = c.Name
+		}
+		sink, err := reg.OpenSink(connector.SinkEnv{Spec: &p.spec.Sink, Columns: names, Transaction: txn, Logger: p.log})
+		if err != nil {
+			return err
+		}
+		p.sink = sink
+	}
+	p.dlq = opts.DeadLetter
+	if p.dlq == nil && p.strategy == v1alpha1.DeadLetter {
+		dlq, err := reg.OpenDeadLetter(connector.SinkEnv{Spec: p.spec.ErrorPolicy.DeadLetter, Transaction: txn, Logger: p.log})
+		if err != nil {
+			p.sink.Close()
+			return err
+		}
+		p.dlq = dlq
+	}
+	return nil
+}
+
+// sourceNamed returns the spec of the source the plan reads as name; the
+// compiler made sure it exists.
+func sourceNamed(spec *v1alpha1.StreamQuerySpec, name string) *v1alpha1.Source {
+	for i := range spec.Sources {
+		if spec.Sources[i].Name == name {
+			return &spec.Sources[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"math"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/operator"
+)
+
+// watermarks tracks the event-time progress of every partition. A
+// partition's watermark is the latest event time it sent less the allowed
+// out-of-orderness; the pipeline's is the least over the partitions that
+// are neither finished nor idle, and never goes back.
+type watermarks struct {
+	bounds  map[string]time.Duration // allowed out-of-orderness by source
+	idle    time.Duration
+	parts   map[*message.Origin]*partMark
+	current int64
+}
+
+type partMark struct {
+	max   int64
+	last  time.Time
+	ended bool
+	// gen is the partition's generation in the batches seen; seen says a
+	// batch came. replaying is set while a partition that came from
+	// another engine (or back) reads again the records after its last
+	// commit: they are behind the pipeline's watermark, so they are judged,
+	// and their windows closed, by the partition's own until it catches up.
+	gen       uint64
+	seen      bool
+	replaying bool
+	bound     int64 // the source's allowed out-of-orderness
+}
+
+func (pm *partMark) mark() int64 { return operator.Behind(pm.max, pm.bound) }
+
+func newWatermarks(readers []connector.Reader, bounds map[string]time.Duration, idle time.Duration, now time.Time) watermarks {
+	w := watermarks{bounds: bounds, idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
+	for _, r := range readers {
+		o := r.Origin()
+		w.parts[o] = &partMark{max: math.MinInt64, last: now, bound: int64(bounds[o.Source])}
+	}
+	return w
+}
+
+// arrive notes a batch of partition o, before its rows are taken.
+func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now time.Time) {
+	pm := w.parts[o]
+	if pm == nil {
+		pm = &partMark{max: math.MinInt64, bound: int64(w.bounds[o.Source])}
+		w.parts[o] = pm
+	}
+	if gen != pm.gen || !pm.seen {
+		// A partition that arrives, or comes back, replays from its last
+		// commit: its own watermark starts over.
+		pm.gen, pm.max = gen, math.MinInt64
+		pm.replaying = pm.seen || w.current != math.MinInt64
+		pm.seen = true
+	}
+	pm.last = now
+}
+
+// progress moves partition o's watermark past a batch whose rows were
+// taken.
+func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
+	pm := w.parts[o]
+	pm.max = max(pm.max, maxEvt)
+	if pm.replaying && pm.mark() >= w.current {
+		pm.replaying = false
+	}
+}
+
+// For implements operator.Watermark.
+func (w *watermarks) For(o *message.Origin) int64 {
+	// A replaying partition that ended, or moved away again, waits no more.
+	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying && !pm.ended && o.Generation.Load() == pm.gen {
+		return min(w.current, pm.mark())
+	}
+	return w.current
+}
+
+func (w *watermarks) ended(o *message.Origin) {
+	if pm := w.parts[o]; pm != nil {
+		pm.ended = true
+	}
+}
+
+// advance recomputes the watermark and returns it.
+func (w *watermarks) advance(now time.Time) int64 {
+	low, active, open := int64(math.MaxInt64), false, false
+	for _, pm := range w.parts {
+		if pm.ended {
+			continue
+		}
+		open = true
+		if now.Sub(pm.last) >= w.idle || pm.replaying {
+			continue
+		}
+		active = true
+		low = min(low, pm.mark())
+	}
+	switch {
+	case !open:
+		w.current = math.MaxInt64 // every partition finished
+	case active:
+		w.current = max(w.current, low)
+	}
+	return w.current
+}

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/operator"
+)
+
+// worker is a partition worker: the stage that runs the plan's stateless
+// operator (filter, projection, the pre-aggregation of a stateful plan) over
+// the batches of the partitions it is given. There are parallelism of them.
+type worker struct {
+	p  *Pipeline
+	op operator.Operator
+	failures
+}
+
+func (p *Pipeline) newWorker() *worker {
+	return &worker{p: p, op: p.prog.New(), failures: p.inputFailures()}
+}
+
+// take implements stage.
+func (w *worker) take(_ context.Context, m message.Message, emit emitFunc) bool {
+	if m.Kind != message.KindBatch {
+		// Ends of partitions matter to a stateful stage only.
+		return !w.p.prog.Stateful() || emit(m)
+	}
+	return emit(message.Message{Kind: message.KindBatch, Batch: w.process(m.Batch)})
+}
+
+// finish implements stage: a worker holds nothing between batches.
+func (w *worker) finish(context.Context, emitFunc) {}
+
+// process runs one batch through the operator, releasing the input batch.
+// The result carries the input's error events and the operator's.
+func (w *worker) process(in *message.Batch) *message.Batch {
+	start := time.Now()
+	maxEvt := int64(math.MinInt64)
+	if in.Origin != nil {
+		if t := w.p.eventTimes[in.Origin.Source]; t >= 0 {
+			// The watermark follows every record read, filtered or not,
+			// but for those the stateful operators refuse.
+			for _, row := range in.Rows {
+				if v := row[t]; !v.IsNull() && operator.InEventTimeRange(v.Nanos()) {
+					maxEvt = max(maxEvt, v.Nanos())
+				}
+			}
+		}
+	}
+	if w.p.prog.Join() {
+		// A join's rows go to the stateful stage as they are.
+		in.MaxEventTime = maxEvt
+		return in
+	}
+	out := w.p.pool.Get(w.p.prog.WorkerWidth())
+	out.CopyHeader(in)
+	out.MaxEventTime = maxEvt
+	w.out = out
+	filtered := w.op.Process(in, out, w)
+	w.p.stats.filtered.Add(int64(filtered))
+	if w.p.batchEncoder != nil {
+		w.p.batchEncoder.EncodeBatch(out)
+	}
+	n := in.Len()
+	w.p.pool.Put(in)
+	if w.p.tracer != nil {
+		out.Trace = traceContext(w.p.span("batch.process", out.Trace, start, out,
+			attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered), attribute.Int("sluice.failed", out.Errors.Records)), out.Trace)
+	}
+	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, w.p.recorded(out.Trace))
+	return out
+}
+
+// failures turns the rows an operator could not process into error events
+// on the batch being produced (operator.Failures).
+type failures struct {
+	encs     map[string]*format.JSONEncoder // by source: encode failed rows for their events
+	fallback string                         // the source of rows without an origin
+	out      *message.Batch                 // the batch whose errors Fail adds to
+	scratch  []byte
+}
+
+// inputFailures returns failures for rows of the plan's sources.
+func (p *Pipeline) inputFailures() failures {
+	f := failures{encs: map[string]*format.JSONEncoder{}, fallback: p.prog.Source}
+	for source, cols := range p.inputs {
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		f.encs[source] = format.NewJSONEncoder(names)
+	}
+	return f
+}
+
+// Fail implements operator.Failures.
+func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
+	enc := f.encs[f.fallback]
+	if in.Origin != nil && f.encs[in.Origin.Source] != nil {
+		enc = f.encs[in.Origin.Source]
+	}
+	f.scratch = enc.Encode(f.scratch[:0], in.Rows[i])
+	eb := &f.out.Errors
+	eb.Records++
+	eb.Events = append(eb.Events, message.NewErrorEvent(in, stage, in.Coordinates(i), f.scratch[:len(f.scratch)-1], err.Error()))
+}
