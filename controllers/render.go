@@ -48,14 +48,13 @@ func objectLabels(sq *v1alpha1.StreamQuery) map[string]string {
 }
 
 // renderManifest is the engine's configuration: the query's own manifest,
-// defaulted, without status, so the engine runs exactly what was applied.
+// without status, so the engine runs exactly what was applied. Like every
+// function here, it takes a query whose spec is defaulted.
 func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
-	spec := sq.Spec.DeepCopy()
-	spec.Default()
 	doc := v1alpha1.StreamQuery{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: sq.Name, Namespace: sq.Namespace},
-		Spec:       *spec,
+		Spec:       sq.Spec,
 	}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
@@ -70,10 +69,7 @@ func engineReplicas(sq *v1alpha1.StreamQuery) int32 {
 	if sq.Spec.Suspend {
 		return 0
 	}
-	if sq.Spec.Replicas != nil {
-		return *sq.Spec.Replicas
-	}
-	return 1
+	return *sq.Spec.Replicas
 }
 
 // mutateConfigMap sets the desired state of the query's ConfigMap.
@@ -157,10 +153,7 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 }
 
 func shutdownSeconds(sq *v1alpha1.StreamQuery) int {
-	if t := sq.Spec.Runtime.ShutdownTimeout; t != nil {
-		return int(t.Duration.Seconds())
-	}
-	return int(v1alpha1.DefaultShutdownTimeout.Seconds())
+	return int(sq.Spec.Runtime.ShutdownTimeout.Seconds())
 }
 
 // mutateService sets the desired state of the Service of the engines' HTTP

@@ -7,10 +7,15 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
-// TestCRDValidation: the API server itself rejects malformed queries, with a
-// message that says what is wrong.
+// TestCRDValidation: the API server itself rejects malformed queries, with
+// a message that says what is wrong, and the engine's own validation
+// (v1alpha1's Validate, which `engine validate` and `engine run` use)
+// accepts and rejects the same table of manifests.
 func TestCRDValidation(t *testing.T) {
 	ns := newNamespace(t)
 	valid := func() map[string]any {
@@ -20,21 +25,38 @@ func TestCRDValidation(t *testing.T) {
 			"sink":    map[string]any{"stdout": map[string]any{}},
 		}
 	}
+	source := func(s map[string]any) map[string]any { return s["sources"].([]any)[0].(map[string]any) }
+	kafkaSource := func(s map[string]any, kafka map[string]any) map[string]any {
+		kafka["brokers"] = []any{"k:9092"}
+		if _, ok := kafka["topics"]; !ok {
+			kafka["topic"] = "trades"
+		}
+		src := map[string]any{"name": "trades", "kafka": kafka, "schema": []any{
+			map[string]any{"name": "symbol", "type": "text"},
+			map[string]any{"name": "ts", "type": "timestamp"},
+		}}
+		s["sources"] = []any{src}
+		return src
+	}
+	kafkaSink := func(s map[string]any, kafka map[string]any) {
+		kafka["brokers"] = []any{"k:9092"}
+		kafka["topic"] = "out"
+		s["sink"] = map[string]any{"kafka": kafka}
+	}
 	tests := []struct {
 		name   string
 		mutate func(spec map[string]any)
-		want   string
+		want   string // "": both accept
 	}{
+		{"valid", func(map[string]any) {}, ""},
 		{"no sources", func(s map[string]any) { s["sources"] = []any{} }, "spec.sources: Invalid value"},
-		{"two connectors", func(s map[string]any) {
-			s["sources"].([]any)[0].(map[string]any)["stdin"] = map[string]any{}
-		}, "set exactly one of kafka, file, stdin and datagen"},
-		{"no connector", func(s map[string]any) { delete(s["sources"].([]any)[0].(map[string]any), "datagen") }, "set exactly one of kafka, file, stdin and datagen"},
+		{"two connectors", func(s map[string]any) { source(s)["stdin"] = map[string]any{} }, "set exactly one of kafka, file, stdin and datagen"},
+		{"no connector", func(s map[string]any) { delete(source(s), "datagen") }, "set exactly one of kafka, file, stdin and datagen"},
 		{"duplicate source names", func(s map[string]any) {
-			s["sources"] = append(s["sources"].([]any), map[string]any{"name": "trades", "stdin": map[string]any{}})
+			s["sources"] = append(s["sources"].([]any), map[string]any{"name": "trades", "stdin": map[string]any{}, "schema": []any{map[string]any{"name": "a", "type": "text"}}})
 		}, "Duplicate value"},
-		{"bad source name", func(s map[string]any) { s["sources"].([]any)[0].(map[string]any)["name"] = "Trades!" }, "spec.sources[0].name: Invalid value"},
-		{"bad format", func(s map[string]any) { s["sources"].([]any)[0].(map[string]any)["format"] = "xml" }, `Unsupported value: "xml"`},
+		{"bad source name", func(s map[string]any) { source(s)["name"] = "Trades!" }, "spec.sources[0].name: Invalid value"},
+		{"bad format", func(s map[string]any) { source(s)["format"] = "xml" }, `Unsupported value: "xml"`},
 		{"two sinks", func(s map[string]any) {
 			s["sink"] = map[string]any{"stdout": map[string]any{}, "null": map[string]any{}}
 		}, "set exactly one of stdout, file, null and kafka"},
@@ -45,36 +67,82 @@ func TestCRDValidation(t *testing.T) {
 		{"zero parallelism", func(s map[string]any) { s["runtime"] = map[string]any{"parallelism": int64(-1)} }, "spec.runtime.parallelism: Invalid value"},
 		{"negative replicas", func(s map[string]any) { s["replicas"] = int64(-1) }, "spec.replicas: Invalid value"},
 		{"zero replicas, not suspended", func(s map[string]any) { s["replicas"] = int64(0) }, "replicas must be at least 1, or 0 with suspend: true"},
+		{"zero replicas, suspended", func(s map[string]any) { s["replicas"], s["suspend"] = int64(0), true }, ""},
 		{"bad duration", func(s map[string]any) { s["runtime"] = map[string]any{"batchLinger": "5 parsecs"} }, "batchLinger must be a duration"},
+		{"longest batch linger", func(s map[string]any) { s["runtime"] = map[string]any{"batchLinger": "1m"} }, ""},
+		{"shutdown timeout of 0", func(s map[string]any) { s["runtime"] = map[string]any{"shutdownTimeout": "0s"} }, "shutdownTimeout must be a positive duration"},
 		{"negative retries", func(s map[string]any) { s["errorPolicy"] = map[string]any{"maxRetries": int64(-2)} }, "spec.errorPolicy.maxRetries: Invalid value"},
+		{"retry backoff too long", func(s map[string]any) { s["errorPolicy"] = map[string]any{"retryBackoff": "2m"} }, "retryBackoff must be a positive duration"},
 		{"bad mode", func(s map[string]any) { s["runtime"] = map[string]any{"mode": "turbo"} }, `Unsupported value: "turbo"`},
+		{"health window too long", func(s map[string]any) { s["health"] = map[string]any{"errorWindow": "2h"} }, "errorWindow must be a positive duration"},
+		{"kafka source", func(s map[string]any) { kafkaSource(s, map[string]any{}) }, ""},
+		{"topic and topics", func(s map[string]any) { kafkaSource(s, map[string]any{"topic": "a", "topics": []any{"b"}}) }, "topic"},
+		{"session timeout too short", func(s map[string]any) { kafkaSource(s, map[string]any{"sessionTimeout": "500ms"}) }, "sessionTimeout"},
+		{"longest session timeout", func(s map[string]any) { kafkaSource(s, map[string]any{"sessionTimeout": "30m"}) }, ""},
+		{"tls files without tls", func(s map[string]any) { kafkaSource(s, map[string]any{"tls": map[string]any{"caFile": "/ca.pem"}}) }, "tls"},
+		{"client certificate without its key", func(s map[string]any) {
+			kafkaSource(s, map[string]any{"tls": map[string]any{"enabled": true, "certFile": "/c.pem"}})
+		}, "certFile"},
+		{"sasl username twice", func(s map[string]any) {
+			kafkaSource(s, map[string]any{"sasl": map[string]any{"mechanism": "PLAIN", "usernameEnv": "U", "usernameFile": "/u", "passwordEnv": "P"}})
+		}, "username"},
+		{"key column of a file", func(s map[string]any) {
+			s["sources"] = []any{map[string]any{"name": "trades", "file": map[string]any{"path": "/t"}, "schema": []any{map[string]any{"name": "a", "type": "text", "key": true}}}}
+		}, "only a kafka source has record keys"},
+		{"key and header", func(s map[string]any) {
+			src := kafkaSource(s, map[string]any{})
+			src["schema"] = []any{map[string]any{"name": "a", "type": "text", "key": true, "header": "h"}}
+		}, "a column comes from the record key or from a header, not both"},
+		{"two string key columns", func(s map[string]any) {
+			src := kafkaSource(s, map[string]any{})
+			src["schema"] = []any{map[string]any{"name": "a", "type": "text", "key": true}, map[string]any{"name": "b", "type": "text", "key": true}}
+		}, "keyFormat"},
+		{"idle timeout too long", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})["eventTime"] = map[string]any{"column": "ts", "idleTimeout": "25h"}
+		}, "idleTimeout"},
+		{"out-of-orderness too long", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})["eventTime"] = map[string]any{"column": "ts", "maxOutOfOrderness": "169h"}
+		}, "maxOutOfOrderness"},
+		{"allowed lateness at its bound", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})["eventTime"] = map[string]any{"column": "ts", "allowedLateness": "168h"}
+		}, ""},
+		{"transaction interval too short", func(s map[string]any) { kafkaSink(s, map[string]any{"transactionInterval": "5ms"}) }, "transactionInterval"},
+		{"shortest transaction interval", func(s map[string]any) { kafkaSink(s, map[string]any{"transactionInterval": "10ms"}) }, ""},
+		{"linger too long", func(s map[string]any) { kafkaSink(s, map[string]any{"linger": "2m"}) }, "linger"},
 	}
 	for _, tt := range tests {
 		spec := valid()
 		tt.mutate(spec)
+		b, _ := json.Marshal(spec)
 		obj := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "streaming.sluice.dev/v1alpha1",
 			"kind":       "StreamQuery",
-			"metadata":   map[string]any{"namespace": ns, "name": "invalid"},
+			"metadata":   map[string]any{"namespace": ns, "name": "q"},
 			"spec":       spec,
 		}}
-		err := k8s.Create(context.Background(), obj)
-		if err == nil {
-			b, _ := json.Marshal(spec)
+		err := k8s.Create(context.Background(), obj, client.DryRunAll)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: the API server rejected %s: %v", tt.name, b, err)
+		case tt.want != "" && err == nil:
 			t.Errorf("%s: the API server accepted %s", tt.name, b)
-			k8s.Delete(context.Background(), obj)
-			continue
-		}
-		if !strings.Contains(err.Error(), tt.want) {
+		case tt.want != "" && !strings.Contains(err.Error(), tt.want):
 			t.Errorf("%s: error %q; want it to contain %q", tt.name, err, tt.want)
 		}
-	}
-	// And the valid one is accepted.
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "streaming.sluice.dev/v1alpha1", "kind": "StreamQuery",
-		"metadata": map[string]any{"namespace": ns, "name": "valid"}, "spec": valid(),
-	}}
-	if err := k8s.Create(context.Background(), obj); err != nil {
-		t.Errorf("the valid query was rejected: %v", err)
+
+		var typed v1alpha1.StreamQuerySpec
+		if err := json.Unmarshal(b, &typed); err != nil {
+			if tt.want == "" {
+				t.Errorf("%s: the engine cannot read %s: %v", tt.name, b, err)
+			}
+			continue // a manifest the engine cannot read, it refuses
+		}
+		typed.Default()
+		switch ps := typed.Validate(); {
+		case tt.want == "" && len(ps) > 0:
+			t.Errorf("%s: Validate rejected what the API server accepts, %s: %v", tt.name, b, ps)
+		case tt.want != "" && len(ps) == 0:
+			t.Errorf("%s: Validate accepted what the API server rejects: %s", tt.name, b)
+		}
 	}
 }

@@ -29,14 +29,17 @@ type StreamQuerySpec struct {
 	// errorPolicy decides what happens to a record that cannot be decoded, evaluated
 	// or written.
 	// +optional
+	// +kubebuilder:default={}
 	ErrorPolicy ErrorPolicy `json:"errorPolicy,omitempty"`
 
 	// runtime tunes the engine's execution.
 	// +optional
+	// +kubebuilder:default={}
 	Runtime RuntimeSpec `json:"runtime,omitempty"`
 
 	// health tunes the checks behind the engine's health verdict.
 	// +optional
+	// +kubebuilder:default={}
 	Health HealthSpec `json:"health,omitempty"`
 
 	// replicas is the number of engine pods, at most 128. Ignored by
@@ -114,6 +117,7 @@ type Source struct {
 	// +kubebuilder:validation:Minimum=64
 	// +kubebuilder:validation:Maximum=67108864
 	// +optional
+	// +kubebuilder:default=1048576
 	MaxRecordBytes int32 `json:"maxRecordBytes,omitempty"`
 }
 
@@ -161,6 +165,7 @@ type KafkaSource struct {
 	// killed engine) before giving its partitions to others. Defaults to 45s;
 	// 1s to 30m.
 	// +optional
+	// +kubebuilder:default="45s"
 	SessionTimeout *metav1.Duration `json:"sessionTimeout,omitempty"`
 	// keyFormat is how the schema's key columns are read from the record
 	// key: string, the whole key as the one key column's text, or json, an
@@ -305,12 +310,14 @@ type DatagenSource struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1024
 	// +optional
+	// +kubebuilder:default=1
 	Partitions int32 `json:"partitions,omitempty"`
 	// keys is the number of distinct symbols. Defaults to 10, at most 10^6;
 	// partitions × keys is at most 10^6 too.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	// +optional
+	// +kubebuilder:default=10
 	Keys int32 `json:"keys,omitempty"`
 }
 
@@ -359,6 +366,7 @@ type EventTime struct {
 	// idleTimeout is how long a partition may send nothing before the
 	// watermark stops waiting for it. Defaults to 30s, at most 24h.
 	// +optional
+	// +kubebuilder:default="30s"
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 	// lateRecords is what happens to a record that arrives behind the
 	// watermark: Drop counts it (records.late), ErrorPolicy hands it to the
@@ -453,12 +461,14 @@ type KafkaSink struct {
 	// read_committed readers at this pace. Defaults to 1s; 10ms to 30s, within
 	// the producer's 40s transaction timeout.
 	// +optional
+	// +kubebuilder:default="1s"
 	TransactionInterval *metav1.Duration `json:"transactionInterval,omitempty"`
 	// compression is the codec of the record batches produced: none, gzip,
 	// snappy, lz4 or zstd. Defaults to snappy, the codec that costs the
 	// least CPU in the Go client.
 	// +kubebuilder:validation:Enum=none;gzip;snappy;lz4;zstd
 	// +optional
+	// +kubebuilder:default=snappy
 	Compression Compression `json:"compression,omitempty"`
 	// linger is how long the producer waits for more records to fill a
 	// partition's batch before it sends it. Defaults to 0: records are sent
@@ -474,6 +484,7 @@ type KafkaSink struct {
 	// +kubebuilder:validation:Minimum=1024
 	// +kubebuilder:validation:Maximum=104857600
 	// +optional
+	// +kubebuilder:default=1000012
 	MaxBatchBytes int32 `json:"maxBatchBytes,omitempty"`
 
 	// KafkaSecurity holds the tls and sasl settings.
@@ -532,10 +543,12 @@ type ErrorPolicy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
+	// +kubebuilder:default=3
 	MaxRetries *int32 `json:"maxRetries,omitempty"`
 	// retryBackoff is the wait before the first retry; it doubles on each
 	// following one, up to 30s. Defaults to 100ms, at most 1m.
 	// +optional
+	// +kubebuilder:default="100ms"
 	RetryBackoff *metav1.Duration `json:"retryBackoff,omitempty"`
 	// deadLetter is where DeadLetter writes failed records, as JSON entries.
 	// +optional
@@ -562,6 +575,7 @@ const (
 type RuntimeSpec struct {
 	// mode is pipelined (the default) or direct.
 	// +optional
+	// +kubebuilder:default=pipelined
 	Mode ExecutionMode `json:"mode,omitempty"`
 	// parallelism is the number of partition workers. Defaults to the number of
 	// source partitions, at most the number of CPUs. At most 256.
@@ -574,20 +588,24 @@ type RuntimeSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4096
 	// +optional
+	// +kubebuilder:default=16
 	ChannelCapacity int32 `json:"channelCapacity,omitempty"`
 	// batchSize is the most records one batch carries. Defaults to 512, at
 	// most 65536.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65536
 	// +optional
+	// +kubebuilder:default=512
 	BatchSize int32 `json:"batchSize,omitempty"`
 	// batchLinger is how long a source waits to fill a batch before sending it
 	// partly full. Defaults to 5ms, at most 1m.
 	// +optional
+	// +kubebuilder:default="5ms"
 	BatchLinger *metav1.Duration `json:"batchLinger,omitempty"`
 	// shutdownTimeout bounds the drain after a stop signal. Defaults to 30s,
 	// at most 1h.
 	// +optional
+	// +kubebuilder:default="30s"
 	ShutdownTimeout *metav1.Duration `json:"shutdownTimeout,omitempty"`
 }
 
@@ -602,35 +620,42 @@ type HealthSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
+	// +kubebuilder:default=80
 	QueueUtilizationPercent int32 `json:"queueUtilizationPercent,omitempty"`
 	// queueSustained is how long a channel must stay above the threshold.
 	// Defaults to 30s, at most 1h.
 	// +optional
+	// +kubebuilder:default="30s"
 	QueueSustained *metav1.Duration `json:"queueSustained,omitempty"`
 	// processingRatePercent: processing slower than this share of its own
 	// baseline, while input is waiting, is degraded. Defaults to 50.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
+	// +kubebuilder:default=50
 	ProcessingRatePercent int32 `json:"processingRatePercent,omitempty"`
 	// rateBaseline is the window the processing-rate baseline is taken over.
 	// Defaults to 5m, at most 1h.
 	// +optional
+	// +kubebuilder:default="5m"
 	RateBaseline *metav1.Duration `json:"rateBaseline,omitempty"`
 	// errorRatePercent: more failed records than this share, over errorWindow,
 	// is degraded. Defaults to 5.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
+	// +kubebuilder:default=5
 	ErrorRatePercent *int32 `json:"errorRatePercent,omitempty"`
 	// errorWindow is the window of the error rate. Defaults to 1m, at most 1h.
 	// +optional
+	// +kubebuilder:default="1m"
 	ErrorWindow *metav1.Duration `json:"errorWindow,omitempty"`
 	// memoryPercent: a heap larger than this share of the Go memory limit
 	// (GOMEMLIMIT) is degraded. Defaults to 90.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
+	// +kubebuilder:default=90
 	MemoryPercent int32 `json:"memoryPercent,omitempty"`
 }
 

@@ -46,36 +46,6 @@ func (ps *Problems) Add(field, format string, args ...any) {
 	*ps = append(*ps, Problem{Field: field, Offset: -1, Message: fmt.Sprintf(format, args...)})
 }
 
-// Defaults for fields left out.
-const (
-	DefaultChannelCapacity = 16
-	DefaultBatchSize       = 512
-	DefaultBatchLinger     = 5 * time.Millisecond
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultMaxRetries      = 3
-	DefaultRetryBackoff    = 100 * time.Millisecond
-	DefaultDatagenKeys     = 10
-)
-
-// Default fills in the defaults that CRD defaulting would, so that a manifest
-// run locally behaves like one applied to a cluster.
-func (s *StreamQuerySpec) Default() {
-	for i := range s.Sources {
-		if s.Sources[i].Format == "" {
-			s.Sources[i].Format = FormatJSON
-		}
-	}
-	if s.Sink.Format == "" {
-		s.Sink.Format = FormatJSON
-	}
-	if s.ErrorPolicy.Strategy == "" {
-		s.ErrorPolicy.Strategy = FailFast
-	}
-	if s.Runtime.Mode == "" {
-		s.Runtime.Mode = Pipelined
-	}
-}
-
 // Validate checks what the structure of a spec can say, without planning its
 // query: exactly one connector per source and sink, unique source names, a
 // dead-letter sink where the policy needs one, and values in range.
@@ -86,6 +56,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	if len(s.Sources) > MaxSources {
 		ps.Add("spec.sources", "at most %d sources are allowed, found %d", MaxSources, len(s.Sources))
+	}
+	if s.Query == "" {
+		ps.Add("spec.query", "a query is required")
 	}
 	if n := utf8.RuneCountInString(s.Query); n > MaxQueryLength {
 		ps.Add("spec.query", "is %d characters long, more than the %d allowed", n, MaxQueryLength)

@@ -174,7 +174,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		case <-auxCtx.Done():
 			return
 		}
-		drain := time.NewTimer(shutdownTimeout(doc.Query.Spec.Runtime) + abortGrace)
+		drain := time.NewTimer(doc.Query.Spec.Runtime.ShutdownTimeout.Duration + abortGrace)
 		defer drain.Stop()
 		select {
 		case sig := <-signals:
@@ -249,13 +249,6 @@ func instanceName() (name string, named bool) {
 // abortGrace is how long an aborted run may take to return before the process
 // exits without it.
 const abortGrace = 2 * time.Second
-
-func shutdownTimeout(rt v1alpha1.RuntimeSpec) time.Duration {
-	if rt.ShutdownTimeout != nil {
-		return rt.ShutdownTimeout.Duration
-	}
-	return v1alpha1.DefaultShutdownTimeout
-}
 
 func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
 	c := s.Counts

@@ -7,7 +7,6 @@
 package compile
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,10 +23,13 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// Plan checks a spec and plans its query. It returns the program and the
+// Plan checks a spec, defaulted (the caller's is left as it is), and plans
+// its query. It returns the program and the
 // columns of each source it reads; a nil error means the spec can run, and
 // otherwise the error is the spec's v1alpha1.Problems.
 func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]format.Column, error) {
+	spec = spec.DeepCopy()
+	spec.Default()
 	ps := spec.Validate()
 	catalog := sql.Catalog{}
 	tables := sql.Tables{}
@@ -51,13 +53,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 			tables[src.Name] = src.Table.Key
 		}
 	}
-	if spec.Query == "" {
-		ps.Add("spec.query", "a query is required")
-		return nil, nil, ps
-	}
-	if namesBroken {
-		// Validate reported the nameless or twice-declared column; a query
-		// over it would only be reported again, ambiguous.
+	if spec.Query == "" || namesBroken {
+		// Validate reported the missing query, or the nameless or
+		// twice-declared column, which a query would only report again.
 		return nil, nil, ps
 	}
 	// The query is planned even when other fields have problems, so that one
@@ -118,8 +116,7 @@ func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *operator.Program, inputs
 		return
 	}
 	rt := spec.Runtime
-	capacity := int64(cmp.Or(rt.ChannelCapacity, v1alpha1.DefaultChannelCapacity))
-	batch := int64(cmp.Or(rt.BatchSize, v1alpha1.DefaultBatchSize))
+	capacity, batch := int64(rt.ChannelCapacity), int64(rt.BatchSize)
 	// One edge into each worker, at least one worker when the partitions
 	// are not known yet, and one out of them; a stateful plan has one more.
 	edges := int64(max(rt.Parallelism, 1)) + 1

@@ -94,8 +94,3 @@ type Encoder interface {
 	Header(dst []byte) []byte
 	Encode(dst []byte, row value.Row) []byte
 }
-
-// Defaults for source settings the manifest leaves out.
-const (
-	DefaultMaxRecordBytes = 1 << 20
-)

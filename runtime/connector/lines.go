@@ -50,7 +50,7 @@ type LineReader struct {
 // coordinates; cols the schema.
 func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []format.Column, maxBytes int, stream bool) *LineReader {
 	if maxBytes <= 0 {
-		maxBytes = DefaultMaxRecordBytes
+		maxBytes = v1alpha1.DefaultMaxRecordBytes
 	}
 	lr := &LineReader{
 		origin:   &message.Origin{Source: source, File: name},

@@ -198,47 +198,29 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
+// configure reads the spec, defaulted by New.
 func (p *Pipeline) configure() {
 	rt := p.spec.Runtime
 	p.parallelism = int(rt.Parallelism)
 	p.capacity = int(rt.ChannelCapacity)
-	if p.capacity == 0 {
-		p.capacity = v1alpha1.DefaultChannelCapacity
-	}
 	p.batchSize = int(rt.BatchSize)
-	if p.batchSize == 0 {
-		p.batchSize = v1alpha1.DefaultBatchSize
-	}
-	p.linger = v1alpha1.DefaultBatchLinger
-	if rt.BatchLinger != nil {
-		p.linger = rt.BatchLinger.Duration
-	}
-	p.shutdownTimeout = v1alpha1.DefaultShutdownTimeout
-	if rt.ShutdownTimeout != nil {
-		p.shutdownTimeout = rt.ShutdownTimeout.Duration
-	}
+	p.linger = rt.BatchLinger.Duration
+	p.shutdownTimeout = rt.ShutdownTimeout.Duration
 	p.direct = rt.Mode == v1alpha1.Direct
-	ep := p.spec.ErrorPolicy
-	p.maxRetries = v1alpha1.DefaultMaxRetries
-	if ep.MaxRetries != nil {
-		p.maxRetries = int(*ep.MaxRetries)
-	}
-	p.backoff = v1alpha1.DefaultRetryBackoff
-	if ep.RetryBackoff != nil {
-		p.backoff = ep.RetryBackoff.Duration
-	}
+	p.maxRetries = int(*p.spec.ErrorPolicy.MaxRetries)
+	p.backoff = p.spec.ErrorPolicy.RetryBackoff.Duration
 	p.eventTimes = map[string]int{}
 	p.outOfOrderness = map[string]time.Duration{}
-	p.idleTimeout = DefaultIdleTimeout
+	// Without event time the idle timeout only paces the stateful stage's
+	// ticker.
+	p.idleTimeout = v1alpha1.DefaultIdleTimeout
 	for _, source := range p.prog.Sources() {
 		p.eventTimes[source] = p.prog.EventTimeOf(source)
 	}
 	for _, src := range p.spec.Sources {
 		if et := src.EventTime; p.eventTimes[src.Name] >= 0 && et != nil {
 			p.outOfOrderness[src.Name] = et.MaxOutOfOrderness.Duration
-			if et.IdleTimeout != nil {
-				p.idleTimeout = et.IdleTimeout.Duration
-			}
+			p.idleTimeout = et.IdleTimeout.Duration
 			p.lateToPolicy = p.lateToPolicy || et.LateRecords == v1alpha1.LateErrorPolicy
 			p.allowedLateness = max(p.allowedLateness, int64(et.AllowedLateness.Duration))
 		}

@@ -13,10 +13,6 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// DefaultIdleTimeout is how long a partition may send nothing before the
-// watermark stops waiting for it.
-const DefaultIdleTimeout = 30 * time.Second
-
 // statefulStage runs a plan's stateful operator: it tracks the watermark of
 // every partition, feeds the operator, applies HAVING and the select list to
 // what it emits, and holds each input batch's acknowledgement until the

@@ -39,43 +39,25 @@ type Thresholds struct {
 	Memory float64
 }
 
-// DefaultThresholds are the thresholds a spec does not set.
-var DefaultThresholds = Thresholds{
-	QueueUtilization: 0.8,
-	QueueSustained:   30 * time.Second,
-	ProcessingRate:   0.5,
-	RateBaseline:     5 * time.Minute,
-	ErrorRate:        0.05,
-	ErrorWindow:      time.Minute,
-	Memory:           0.9,
+// ThresholdsFor returns the thresholds of a spec's health section, which
+// Default has filled.
+func ThresholdsFor(h v1alpha1.HealthSpec) Thresholds {
+	return Thresholds{
+		QueueUtilization: float64(h.QueueUtilizationPercent) / 100,
+		QueueSustained:   h.QueueSustained.Duration,
+		ProcessingRate:   float64(h.ProcessingRatePercent) / 100,
+		RateBaseline:     h.RateBaseline.Duration,
+		ErrorRate:        float64(*h.ErrorRatePercent) / 100,
+		ErrorWindow:      h.ErrorWindow.Duration,
+		Memory:           float64(h.MemoryPercent) / 100,
+	}
 }
 
-// ThresholdsFor returns the thresholds a spec's health section sets, with
-// defaults for the rest.
-func ThresholdsFor(h v1alpha1.HealthSpec) Thresholds {
-	t := DefaultThresholds
-	if h.QueueUtilizationPercent > 0 {
-		t.QueueUtilization = float64(h.QueueUtilizationPercent) / 100
-	}
-	if h.QueueSustained != nil {
-		t.QueueSustained = h.QueueSustained.Duration
-	}
-	if h.ProcessingRatePercent > 0 {
-		t.ProcessingRate = float64(h.ProcessingRatePercent) / 100
-	}
-	if h.RateBaseline != nil {
-		t.RateBaseline = h.RateBaseline.Duration
-	}
-	if h.ErrorRatePercent != nil {
-		t.ErrorRate = float64(*h.ErrorRatePercent) / 100
-	}
-	if h.ErrorWindow != nil {
-		t.ErrorWindow = h.ErrorWindow.Duration
-	}
-	if h.MemoryPercent > 0 {
-		t.Memory = float64(h.MemoryPercent) / 100
-	}
-	return t
+// DefaultThresholds returns the thresholds of a spec that sets none.
+func DefaultThresholds() Thresholds {
+	var s v1alpha1.StreamQuerySpec
+	s.Default()
+	return ThresholdsFor(s.Health)
 }
 
 // Source is what the monitor observes: a pipeline.

@@ -32,7 +32,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newTestMonitor(src Source) (*Monitor, *clock) {
 	c := &clock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	th := DefaultThresholds
+	th := DefaultThresholds()
 	th.QueueSustained = 5 * time.Second
 	m := NewMonitor(src, "test", th, nil)
 	m.now = c.now
@@ -97,7 +97,7 @@ func TestChannelCapacityDoesNotFlap(t *testing.T) {
 	src := &script{snap: pipeline.Snapshot{State: pipeline.Running, Edges: edges(0.1)}}
 	var logs strings.Builder
 	c := &clock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	th := DefaultThresholds
+	th := DefaultThresholds()
 	th.QueueSustained = 10 * time.Second
 	m := NewMonitor(src, "test", th, slog.New(slog.NewTextHandler(&logs, nil)))
 	m.now = c.now

@@ -41,7 +41,7 @@ func exported(t *testing.T) []*dto.MetricFamily {
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	mon := NewMonitor(p, "test", DefaultThresholds, nil)
+	mon := NewMonitor(p, "test", DefaultThresholds(), nil)
 	mon.Sample()
 	reg.MustRegister(NewCollector(mon, false))
 	mfs, err := reg.Gather()

@@ -259,7 +259,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []f
 	if s.sess != nil {
 		interval := opts.TransactionInterval
 		if interval <= 0 {
-			interval = DefaultTransactionInterval
+			interval = v1alpha1.DefaultTransactionInterval
 		}
 		if err := s.sess.Begin(); err != nil {
 			s.sess.Close()
@@ -318,9 +318,6 @@ func (s *Source) pollUntil(ctx context.Context, deadline time.Time) kgo.Fetches 
 	}
 	return s.cl.PollRecords(ctx, 10_000)
 }
-
-// DefaultTransactionInterval is how often an exactly-once source commits.
-const DefaultTransactionInterval = time.Second
 
 // poll fetches records and hands each partition's to its lane, in order. A
 // full lane blocks the loop: backpressure reaches the broker as fewer fetches.
