@@ -28,6 +28,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
 )
@@ -314,8 +315,6 @@ var healthRank = map[v1alpha1.Health]int{
 	v1alpha1.Healthy: 0, v1alpha1.HealthUnknown: 1, v1alpha1.Degraded: 2, v1alpha1.Unhealthy: 3,
 }
 
-var levelRank = map[string]int{"None": 0, "Low": 1, "Medium": 2, "High": 3}
-
 // foldReports combines the engines' reports: the worst health and
 // backpressure, the summed rates, and the first last error.
 func foldReports(reports []engineReport) (v1alpha1.Health, *v1alpha1.Backpressure, float64, float64, string) {
@@ -333,8 +332,8 @@ func foldReports(reports []engineReport) (v1alpha1.Health, *v1alpha1.Backpressur
 			in += rep.doc.Rates.Input
 			out += rep.doc.Rates.Output
 			bp := rep.doc.Backpressure
-			if pressure == nil || levelRank[bp.Level] > levelRank[pressure.Level] ||
-				levelRank[bp.Level] == levelRank[pressure.Level] && bp.MaxUtilization > maxUtil {
+			if pressure == nil || bp.Level.Rank() > pressure.Level.Rank() ||
+				bp.Level == pressure.Level && bp.MaxUtilization > maxUtil {
 				pressure = &v1alpha1.Backpressure{Level: bp.Level}
 				maxUtil = bp.MaxUtilization
 			}
@@ -359,7 +358,7 @@ func degradedMessage(reports []engineReport) string {
 			continue
 		}
 		for _, c := range rep.doc.Checks {
-			if c.Status != "Healthy" {
+			if c.Status != enginestatus.Healthy {
 				return fmt.Sprintf("engine %s: %s check: %s", rep.pod, c.Name, c.Message)
 			}
 		}
@@ -369,7 +368,7 @@ func degradedMessage(reports []engineReport) string {
 
 // backpressureSince keeps the time of the last change of level: the one
 // field of the status that is history rather than observation.
-func backpressureSince(old *v1alpha1.StreamQueryStatus, level string, now time.Time) *metav1.Time {
+func backpressureSince(old *v1alpha1.StreamQueryStatus, level enginestatus.Level, now time.Time) *metav1.Time {
 	if bp := old.Backpressure; bp != nil && bp.Level == level && bp.Since != nil {
 		return bp.Since
 	}

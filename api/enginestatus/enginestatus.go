@@ -22,12 +22,12 @@ type Document struct {
 	// Engine is the engine build's version.
 	Engine string `json:"engine"`
 	// Pipeline is the query's state: Starting, Running, Draining, Finished or Failed.
-	Pipeline string `json:"pipeline"`
+	Pipeline State `json:"pipeline"`
 	// Run identifies this run of the pipeline; correlation ids start with it.
 	Run string `json:"run"`
 	// Health is the verdict, Healthy, Degraded or Unhealthy, and Checks the
 	// checks that decided it.
-	Health string  `json:"health"`
+	Health Health  `json:"health"`
 	Checks []Check `json:"checks"`
 	// Backpressure summarises how full the channels are.
 	Backpressure Backpressure `json:"backpressure"`
@@ -54,11 +54,11 @@ type Document struct {
 
 // Check is one health check: its measured value against its threshold.
 type Check struct {
-	Name      string  `json:"name"`
-	Status    string  `json:"status"` // Healthy, Degraded or Unhealthy
-	Value     float64 `json:"value"`
-	Threshold float64 `json:"threshold"`
-	Message   string  `json:"message,omitempty"`
+	Name      CheckName `json:"name"`
+	Status    Health    `json:"status"`
+	Value     float64   `json:"value"`
+	Threshold float64   `json:"threshold"`
+	Message   string    `json:"message,omitempty"`
 }
 
 // Backpressure says whether senders are waiting on full channels.
@@ -66,7 +66,7 @@ type Backpressure struct {
 	// Active is true when the fullest channel is above the high-water mark.
 	Active bool `json:"active"`
 	// Level is None, Low, Medium or High.
-	Level string `json:"level"`
+	Level Level `json:"level"`
 	// MaxUtilization is the fullest channel's depth over its capacity: the
 	// most it was now or in the samples of the last 3 seconds.
 	MaxUtilization float64 `json:"maxUtilization"`
@@ -84,22 +84,34 @@ type Edge struct {
 	BlockedSeconds float64 `json:"blockedSeconds"`
 }
 
-// Records counts records. In = Out + Filtered + DeadLettered + Skipped +
-// Failed + Aggregated + Late + Revoked + InFlight, always. Results, the rows a
-// windowed aggregation wrote, are outside that balance.
+// Records counts what happened to the records of a run, from the pipeline
+// to /status and the metrics. In = Out + Filtered + DeadLettered + Skipped +
+// Failed + Aggregated + Late + Revoked + InFlight, always: every record read
+// ends in exactly one of those, or is still in flight.
 type Records struct {
 	In           int64 `json:"in"`
 	Out          int64 `json:"out"`
 	Filtered     int64 `json:"filtered"`
 	DeadLettered int64 `json:"deadLettered"`
 	Skipped      int64 `json:"skipped"`
-	Failed       int64 `json:"failed"`
-	Aggregated   int64 `json:"aggregated"`
-	Late         int64 `json:"late"`
-	Revoked      int64 `json:"revoked"`
-	InFlight     int64 `json:"inFlight"`
-	Retries      int64 `json:"retries"`
-	Results      int64 `json:"results"`
+	// Failed counts records that stopped a FailFast pipeline, or that were
+	// lost to it while in flight when it stopped.
+	Failed int64 `json:"failed"`
+	// Aggregated counts records a windowed aggregation absorbed: their
+	// results are rows of their groups. Late counts records that arrived
+	// behind the watermark and were dropped.
+	Aggregated int64 `json:"aggregated"`
+	Late       int64 `json:"late"`
+	// Revoked counts records a stateful stage dropped because their Kafka
+	// partition moved to another engine while they were in flight; the new
+	// owner reads them again.
+	Revoked  int64 `json:"revoked"`
+	InFlight int64 `json:"inFlight"`
+	// Retries counts sink write attempts that were retried.
+	Retries int64 `json:"retries"`
+	// Results counts the rows a windowed aggregation wrote. They are not
+	// records read, so they are outside the balance of the other counts.
+	Results int64 `json:"results"`
 }
 
 // EventTime is the progress of a stateful query in event time.

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -728,7 +729,7 @@ const (
 // Backpressure says how full the engine's channels are.
 type Backpressure struct {
 	// level is None, Low, Medium or High.
-	Level string `json:"level"`
+	Level enginestatus.Level `json:"level"`
 	// maxQueueUtilization is the fullest channel's depth over its capacity, 0 to 1.
 	// +optional
 	MaxQueueUtilization string `json:"maxQueueUtilization,omitempty"`

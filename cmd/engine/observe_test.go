@@ -79,7 +79,7 @@ func TestObservabilityUnderBackpressure(t *testing.T) {
 		}
 		return doc
 	}
-	check := func(doc enginestatus.Document, name string) enginestatus.Check {
+	check := func(doc enginestatus.Document, name enginestatus.CheckName) enginestatus.Check {
 		for _, c := range doc.Checks {
 			if c.Name == name {
 				return c

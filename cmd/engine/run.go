@@ -141,7 +141,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 			// Not ready while the brokers are away: the pod leaves its
 			// Service's endpoints and the operator sees it.
 			s := p.Snapshot()
-			return s.State == pipeline.Running && s.Unavailable == ""
+			return s.State == enginestatus.Running && s.Unavailable == ""
 		})
 		wg.Add(1)
 		go func() {
@@ -272,7 +272,7 @@ func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
 func showProgress(ctx context.Context, w io.Writer, p *pipeline.Pipeline) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var last pipeline.Counts
+	var last enginestatus.Records
 	lastAt := time.Now()
 	for {
 		select {

@@ -19,6 +19,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/connector"
@@ -27,21 +28,19 @@ import (
 	"github.com/sluice-dev/sluice/runtime/operator"
 )
 
-// State is where a pipeline is in its life.
-type State int32
+// lifecycle is where a pipeline is in its life, as an index of states: an
+// atomic int32 that Snapshot reads without a lock.
+type lifecycle = int32
 
-// The states.
 const (
-	Starting State = iota
-	Running
-	Draining
-	Finished
-	Failed
+	starting lifecycle = iota
+	running
+	draining
+	finished
+	failed
 )
 
-var stateNames = [...]string{"Starting", "Running", "Draining", "Finished", "Failed"}
-
-func (s State) String() string { return stateNames[s] }
+var states = [...]enginestatus.State{enginestatus.Starting, enginestatus.Running, enginestatus.Draining, enginestatus.Finished, enginestatus.Failed}
 
 // Options are what a caller may set beyond the spec.
 type Options struct {
@@ -252,7 +251,7 @@ func (p *Pipeline) fatal(err error) {
 	}
 	cancel := p.cancel
 	p.mu.Unlock()
-	p.state.Store(int32(Failed))
+	p.state.Store(failed)
 	if cancel != nil {
 		cancel(err)
 	}
@@ -279,7 +278,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() {
 		select {
 		case <-p.stop:
-			p.state.CompareAndSwap(int32(Running), int32(Draining))
+			p.state.CompareAndSwap(running, draining)
 			stopReading()
 			t := time.NewTimer(p.shutdownTimeout)
 			defer t.Stop()
@@ -295,7 +294,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.log.Info("pipeline starting", "run", p.runID, "mode", p.spec.Runtime.Mode,
 		"partitions", len(p.readers), "parallelism", p.parallelism,
 		"channelCapacity", p.capacity, "batchSize", p.batchSize)
-	p.state.Store(int32(Running))
+	p.state.Store(running)
 	if p.direct {
 		p.runDirect(ctx, readCtx)
 	} else {
@@ -315,14 +314,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		err = context.Cause(ctx)
 	}
 	if err != nil {
-		p.state.Store(int32(Failed))
+		p.state.Store(failed)
 		// Records in flight when the run was aborted are lost to this run.
 		c := p.stats.counts()
-		p.stats.failed.Add(c.InFlight())
+		p.stats.failed.Add(c.InFlight)
 		p.log.Error("pipeline failed", "run", p.runID, "error", err)
 		return err
 	}
-	p.state.Store(int32(Finished))
+	p.state.Store(finished)
 	p.log.Info("pipeline finished", "run", p.runID)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector"
@@ -125,10 +126,10 @@ func runPipeline(t *testing.T, spec *v1alpha1.StreamQuerySpec, opts Options) (*P
 }
 
 // checkIdentity asserts that every record read is accounted for.
-func checkIdentity(t *testing.T, c Counts) {
+func checkIdentity(t *testing.T, c enginestatus.Records) {
 	t.Helper()
-	if c.InFlight() != 0 {
-		t.Errorf("counts %+v: in = %d, but out+filtered+dead-lettered+skipped+failed = %d", c, c.In, c.In-c.InFlight())
+	if c.InFlight != 0 {
+		t.Errorf("counts %+v: in = %d, but out+filtered+dead-lettered+skipped+failed = %d", c, c.In, c.In-c.InFlight)
 	}
 }
 
@@ -320,7 +321,7 @@ func TestStopDrains(t *testing.T) {
 		t.Fatal("Run did not return after Stop")
 	}
 	s := p.Snapshot()
-	if s.State != Finished {
+	if s.State != enginestatus.Finished {
 		t.Errorf("state = %v, want Finished", s.State)
 	}
 	if got := int64(len(sink.Rows())); got != s.Counts.Out {
@@ -510,7 +511,7 @@ func TestBadInput(t *testing.T) {
 		if re.Event.Source.Offset != 2 || !strings.Contains(err.Error(), "line 2") {
 			t.Errorf("Run = %v; want the failure at line 2", err)
 		}
-		if s := p.Snapshot(); s.State != Failed || s.LastError == "" {
+		if s := p.Snapshot(); s.State != enginestatus.Failed || s.LastError == "" {
 			t.Errorf("state %v, last error %q; want Failed with the error", s.State, s.LastError)
 		}
 		checkIdentity(t, p.Snapshot().Counts)
@@ -589,8 +590,8 @@ func TestFailingSink(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := p.Snapshot()
-		if s.Counts.Out != 2000 || s.Retries != s.Batches {
-			t.Errorf("out %d, retries %d, batches %d; want all 2000 out after one retry per batch", s.Counts.Out, s.Retries, s.Batches)
+		if s.Counts.Out != 2000 || s.Counts.Retries != s.Batches {
+			t.Errorf("out %d, retries %d, batches %d; want all 2000 out after one retry per batch", s.Counts.Out, s.Counts.Retries, s.Batches)
 		}
 	})
 	t.Run("Skip", func(t *testing.T) {
@@ -699,8 +700,8 @@ func TestAsyncSinkAcksInOrder(t *testing.T) {
 		t.Fatalf("%d acknowledgements out of order, first: %s", len(outOfOrder), outOfOrder[0])
 	}
 	s := p.Snapshot()
-	if s.Counts.Out != partitions*count || len(sink.Rows()) != partitions*count || s.Retries == 0 {
-		t.Errorf("out %d, sink rows %d, retries %d; want %d written after some retries", s.Counts.Out, len(sink.Rows()), s.Retries, partitions*count)
+	if s.Counts.Out != partitions*count || len(sink.Rows()) != partitions*count || s.Counts.Retries == 0 {
+		t.Errorf("out %d, sink rows %d, retries %d; want %d written after some retries", s.Counts.Out, len(sink.Rows()), s.Counts.Retries, partitions*count)
 	}
 	for part, n := range next {
 		if want := uint64(count / 16); n < want {

@@ -4,16 +4,17 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
 )
 
 // Snapshot is the state of a pipeline at one moment, for status, metrics and
 // progress lines.
 type Snapshot struct {
 	Run       string
-	State     State
+	State     enginestatus.State
 	Started   time.Time
-	Counts    Counts
-	Retries   int64
+	Counts    enginestatus.Records
 	Batches   int64
 	Edges     []EdgeSnapshot
 	LastError string
@@ -68,10 +69,9 @@ type handledReporter interface{ Handled() (int64, bool) }
 func (p *Pipeline) Snapshot() Snapshot {
 	s := Snapshot{
 		Run:           p.runID,
-		State:         State(p.state.Load()),
+		State:         states[p.state.Load()],
 		Started:       p.started,
 		Counts:        p.stats.counts(),
-		Retries:       p.stats.retries.Load(),
 		Batches:       p.stats.batches.Load(),
 		LatencyP50:    p.stats.latency.quantile(0.50),
 		LatencyP99:    p.stats.latency.quantile(0.99),

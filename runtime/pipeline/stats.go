@@ -4,37 +4,9 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
 )
-
-// Counts are the record counts of a run. Every record read ends in exactly one
-// of Out, Filtered, DeadLettered, Skipped or Failed, or is still in flight.
-type Counts struct {
-	In           int64 `json:"in"`
-	Out          int64 `json:"out"`
-	Filtered     int64 `json:"filtered"`
-	DeadLettered int64 `json:"deadLettered"`
-	Skipped      int64 `json:"skipped"`
-	// Failed counts records that stopped a FailFast pipeline, or that were
-	// lost to it while in flight when it stopped.
-	Failed int64 `json:"failed"`
-	// Aggregated counts records a windowed aggregation absorbed: their
-	// results are rows of their groups. Late counts records that arrived
-	// behind the watermark and were dropped.
-	Aggregated int64 `json:"aggregated"`
-	Late       int64 `json:"late"`
-	// Revoked counts records a stateful stage dropped because their Kafka
-	// partition moved to another engine while they were in flight; the new
-	// owner reads them again.
-	Revoked int64 `json:"revoked"`
-	// Results counts the rows a windowed aggregation wrote. They are not
-	// records read, so they are outside the balance of the other counts.
-	Results int64 `json:"results"`
-}
-
-// InFlight is the number of records read and not yet accounted for.
-func (c Counts) InFlight() int64 {
-	return c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late - c.Revoked
-}
 
 // ErrorStages are the stages a record can fail in, as error events name them.
 var ErrorStages = [...]string{"decode", "filter", "project", "late", "aggregate", "join", "sink", "other"}
@@ -66,15 +38,17 @@ type stats struct {
 	latency     histogram
 }
 
-func (s *stats) counts() Counts {
+func (s *stats) counts() enginestatus.Records {
 	// Read downstream counters first so that a concurrent snapshot never shows
 	// more records accounted for than read.
-	c := Counts{
+	c := enginestatus.Records{
 		Out: s.out.Load(), Filtered: s.filtered.Load(), DeadLettered: s.deadLettered.Load(),
 		Skipped: s.skipped.Load(), Failed: s.failed.Load(),
 		Aggregated: s.aggregated.Load(), Late: s.late.Load(), Results: s.results.Load(), Revoked: s.revoked.Load(),
+		Retries: s.retries.Load(),
 	}
 	c.In = s.in.Load()
+	c.InFlight = c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late - c.Revoked
 	return c
 }
 

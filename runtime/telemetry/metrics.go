@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
@@ -100,7 +101,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for i, stage := range pipeline.ErrorStages {
 		counter("sluice_record_errors_total", float64(s.StageErrors[i]), stage)
 	}
-	counter("sluice_sink_retries_total", float64(s.Retries))
+	counter("sluice_sink_retries_total", float64(s.Counts.Retries))
 	counter("sluice_batches_total", float64(s.Batches))
 	counter("sluice_traced_records_total", float64(s.Traced))
 	saturated := c.mon.Saturated()
@@ -116,7 +117,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge("sluice_active_workers", float64(s.ActiveWorkers))
 	running := 0.0
-	if s.State == pipeline.Running || s.State == pipeline.Draining {
+	if s.State == enginestatus.Running || s.State == enginestatus.Draining {
 		running = 1
 	}
 	gauge("sluice_pipeline_running", running)
@@ -127,7 +128,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("sluice_output_records_per_second", doc.Rates.Output)
 	gauge("sluice_health_status", healthValue(doc.Health), "overall")
 	for _, chk := range doc.Checks {
-		gauge("sluice_health_status", healthValue(chk.Status), chk.Name)
+		gauge("sluice_health_status", healthValue(chk.Status), string(chk.Name))
 	}
 	gauge("sluice_pipeline_latency_seconds", s.LatencyP50.Seconds(), "0.5")
 	gauge("sluice_pipeline_latency_seconds", s.LatencyP99.Seconds(), "0.99")
@@ -144,11 +145,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("sluice_tracing_enabled", tracing)
 }
 
-func healthValue(status string) float64 {
+func healthValue(status enginestatus.Health) float64 {
 	switch status {
-	case degraded:
+	case enginestatus.Degraded:
 		return 1
-	case unhealthy:
+	case enginestatus.Unhealthy:
 		return 2
 	}
 	return 0

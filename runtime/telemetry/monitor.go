@@ -67,7 +67,7 @@ type Source interface {
 
 type sample struct {
 	at     time.Time
-	counts pipeline.Counts
+	counts enginestatus.Records
 	util   float64 // the fullest edge's utilization
 	edge   string  // the fullest edge
 	// inputWaiting: some source's channel held batches, so the workers had
@@ -97,8 +97,8 @@ type Monitor struct {
 	mu        sync.Mutex
 	samples   []sample // oldest first
 	saturated map[string]int64
-	health    string // the verdict at the last sample
-	pressure  string // the backpressure level at the last sample
+	health    enginestatus.Health // the verdict at the last sample
+	pressure  enginestatus.Level  // the backpressure level at the last sample
 	congested congestion
 }
 
@@ -140,7 +140,7 @@ func NewMonitor(src Source, version string, t Thresholds, log *slog.Logger) *Mon
 	}
 	return &Monitor{
 		src: src, version: version, thresholds: t, interval: time.Second, now: time.Now, log: log,
-		saturated: map[string]int64{}, health: healthy, pressure: "None",
+		saturated: map[string]int64{}, health: enginestatus.Healthy, pressure: enginestatus.LevelNone,
 	}
 }
 
@@ -195,20 +195,20 @@ func (m *Monitor) Sample() {
 
 	if doc.Health != prevHealth {
 		level := slog.LevelWarn
-		if doc.Health == healthy {
+		if doc.Health == enginestatus.Healthy {
 			level = slog.LevelInfo
 		}
 		var failing []string
 		for _, c := range doc.Checks {
-			if c.Status != healthy {
-				failing = append(failing, c.Name+": "+c.Message)
+			if c.Status != enginestatus.Healthy {
+				failing = append(failing, string(c.Name)+": "+c.Message)
 			}
 		}
 		m.log.Log(context.Background(), level, "health changed", "from", prevHealth, "to", doc.Health, "checks", failing)
 	}
 	if doc.Backpressure.Level != prevPressure {
 		level := slog.LevelWarn
-		if doc.Backpressure.Level == "None" || doc.Backpressure.Level == "Low" {
+		if doc.Backpressure.Level.Rank() <= enginestatus.LevelLow.Rank() {
 			level = slog.LevelInfo
 		}
 		m.log.Log(context.Background(), level, "backpressure changed", "from", prevPressure, "to", doc.Backpressure.Level,
@@ -254,17 +254,12 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 	doc := enginestatus.Document{
 		Version:   enginestatus.Version,
 		Engine:    m.version,
-		Pipeline:  snap.State.String(),
+		Pipeline:  snap.State,
 		Run:       snap.Run,
 		LastError: snap.LastError,
 		StartTime: snap.Started.UTC(),
-		Records: enginestatus.Records{
-			In: snap.Counts.In, Out: snap.Counts.Out, Filtered: snap.Counts.Filtered,
-			DeadLettered: snap.Counts.DeadLettered, Skipped: snap.Counts.Skipped,
-			Failed: snap.Counts.Failed, InFlight: snap.Counts.InFlight(), Retries: snap.Retries,
-			Aggregated: snap.Counts.Aggregated, Late: snap.Counts.Late, Results: snap.Counts.Results, Revoked: snap.Counts.Revoked,
-		},
-		Latency: enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
+		Records:   snap.Counts,
+		Latency:   enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
 	}
 	if snap.Stateful {
 		doc.EventTime = &enginestatus.EventTime{StateRows: snap.StateRows}
@@ -312,7 +307,7 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 	}
 	doc.Backpressure = enginestatus.Backpressure{
 		Active:         util >= m.thresholds.QueueUtilization,
-		Level:          level(util),
+		Level:          enginestatus.LevelOf(util),
 		MaxUtilization: util,
 		Edge:           edge,
 	}
@@ -340,47 +335,27 @@ func (m *Monitor) rates() enginestatus.Rates {
 	return r
 }
 
-func errorsOf(c pipeline.Counts) int64 { return c.DeadLettered + c.Skipped + c.Failed }
+func errorsOf(c enginestatus.Records) int64 { return c.DeadLettered + c.Skipped + c.Failed }
 
 // processed counts the records whose handling is complete.
-func processed(c pipeline.Counts) int64 { return c.In - c.InFlight() }
-
-// level grades a utilization: None below 50%, Low below 80%, Medium below 95%,
-// High from there.
-func level(u float64) string {
-	switch {
-	case u >= 0.95:
-		return "High"
-	case u >= 0.8:
-		return "Medium"
-	case u >= 0.5:
-		return "Low"
-	}
-	return "None"
-}
-
-const (
-	healthy   = "Healthy"
-	degraded  = "Degraded"
-	unhealthy = "Unhealthy"
-)
+func processed(c enginestatus.Records) int64 { return c.In - c.InFlight }
 
 // checks runs the health checks; m.mu is held.
 func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []enginestatus.Check {
 	th := m.thresholds
 	var out []enginestatus.Check
 
-	state := enginestatus.Check{Name: "pipeline", Status: healthy}
-	if snap.State == pipeline.Failed {
-		state.Status, state.Value, state.Message = unhealthy, 1, "the pipeline failed: "+snap.LastError
+	state := enginestatus.Check{Name: enginestatus.CheckPipeline, Status: enginestatus.Healthy}
+	if snap.State == enginestatus.Failed {
+		state.Status, state.Value, state.Message = enginestatus.Unhealthy, 1, "the pipeline failed: "+snap.LastError
 	}
 	out = append(out, state)
 
 	// Channel capacity: above the threshold in every sample for
 	// queueSustained, until below it in every sample for queueRecovery.
-	queue := enginestatus.Check{Name: "channel_capacity", Status: healthy, Value: worst.Utilization, Threshold: th.QueueUtilization}
+	queue := enginestatus.Check{Name: enginestatus.CheckChannelCapacity, Status: enginestatus.Healthy, Value: worst.Utilization, Threshold: th.QueueUtilization}
 	if c := m.congested; c.degraded {
-		queue.Status = degraded
+		queue.Status = enginestatus.Degraded
 		if c.above.IsZero() {
 			queue.Message = fmt.Sprintf("channel %s was above %.0f%% full for at least %s; recovering since %s",
 				c.edge, 100*th.QueueUtilization, th.QueueSustained, c.below.UTC().Format(time.RFC3339))
@@ -392,7 +367,7 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	out = append(out, queue)
 
 	// Processing rate: the last rateWindow against the baseline before it.
-	rate := enginestatus.Check{Name: "processing_rate", Status: healthy, Value: 1, Threshold: th.ProcessingRate}
+	rate := enginestatus.Check{Name: enginestatus.CheckProcessingRate, Status: enginestatus.Healthy, Value: 1, Threshold: th.ProcessingRate}
 	if base, cur, ok := m.window(th.RateBaseline); ok && cur.at.Sub(base.at) >= 3*rateWindow {
 		recent, _, _ := m.window(rateWindow)
 		baseRate := float64(processed(recent.counts)-processed(base.counts)) / recent.at.Sub(base.at).Seconds()
@@ -403,36 +378,36 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 		if baseRate > 0 {
 			rate.Value = curRate / baseRate
 			if rate.Value < th.ProcessingRate && cur.inputWaiting {
-				rate.Status = degraded
+				rate.Status = enginestatus.Degraded
 				rate.Message = fmt.Sprintf("processing %.0f records/s, %.0f%% of the baseline of %.0f records/s, while input waits", curRate, 100*rate.Value, baseRate)
 			}
 		}
 	}
 	out = append(out, rate)
 
-	errs := enginestatus.Check{Name: "error_rate", Status: healthy, Threshold: th.ErrorRate}
+	errs := enginestatus.Check{Name: enginestatus.CheckErrorRate, Status: enginestatus.Healthy, Threshold: th.ErrorRate}
 	if old, cur, ok := m.window(th.ErrorWindow); ok {
 		if in := cur.counts.In - old.counts.In; in > 0 {
 			errs.Value = float64(errorsOf(cur.counts)-errorsOf(old.counts)) / float64(in)
 		}
 		if errs.Value > th.ErrorRate {
-			errs.Status = degraded
+			errs.Status = enginestatus.Degraded
 			errs.Message = fmt.Sprintf("%.1f%% of records failed over %s", 100*errs.Value, th.ErrorWindow)
 		}
 	}
 	out = append(out, errs)
 
-	conn := enginestatus.Check{Name: "connectivity", Status: healthy}
+	conn := enginestatus.Check{Name: enginestatus.CheckConnectivity, Status: enginestatus.Healthy}
 	if snap.Unavailable != "" {
-		conn.Status, conn.Value, conn.Message = degraded, 1, snap.Unavailable
+		conn.Status, conn.Value, conn.Message = enginestatus.Degraded, 1, snap.Unavailable
 	}
 	out = append(out, conn)
 
-	mem := enginestatus.Check{Name: "memory", Status: healthy, Threshold: th.Memory}
+	mem := enginestatus.Check{Name: enginestatus.CheckMemory, Status: enginestatus.Healthy, Threshold: th.Memory}
 	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 {
 		mem.Value = float64(heapBytes()) / float64(limit)
 		if mem.Value > th.Memory {
-			mem.Status = degraded
+			mem.Status = enginestatus.Degraded
 			mem.Message = fmt.Sprintf("the heap is %.0f%% of the Go memory limit", 100*mem.Value)
 		}
 	}
@@ -440,14 +415,14 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	return out
 }
 
-func verdict(checks []enginestatus.Check) string {
-	v := healthy
+func verdict(checks []enginestatus.Check) enginestatus.Health {
+	v := enginestatus.Healthy
 	for _, c := range checks {
 		switch c.Status {
-		case unhealthy:
-			return unhealthy
-		case degraded:
-			v = degraded
+		case enginestatus.Unhealthy:
+			return enginestatus.Unhealthy
+		case enginestatus.Degraded:
+			v = enginestatus.Degraded
 		}
 	}
 	return v

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -39,7 +40,7 @@ func newTestMonitor(src Source) (*Monitor, *clock) {
 	return m, c
 }
 
-func check(t *testing.T, m *Monitor, name string) (status string, value float64, msg string) {
+func check(t *testing.T, m *Monitor, name enginestatus.CheckName) (status enginestatus.Health, value float64, msg string) {
 	t.Helper()
 	for _, c := range m.Status().Checks {
 		if c.Name == name {
@@ -53,7 +54,7 @@ func check(t *testing.T, m *Monitor, name string) (status string, value float64,
 // TestChannelCapacityCheck: a full channel degrades health only once it has
 // stayed full for the sustained period, names the edge, and recovers.
 func TestChannelCapacityCheck(t *testing.T) {
-	src := &script{snap: pipeline.Snapshot{State: pipeline.Running, Edges: edges(0.1)}}
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running, Edges: edges(0.1)}}
 	m, c := newTestMonitor(src)
 	step := func(util float64, seconds int) {
 		for range seconds {
@@ -94,7 +95,7 @@ func TestChannelCapacityCheck(t *testing.T) {
 // the jitter of a busy machine's ticker and with an occasional sample of
 // relief, turns health Degraded once; draining it turns it Healthy once more.
 func TestChannelCapacityDoesNotFlap(t *testing.T) {
-	src := &script{snap: pipeline.Snapshot{State: pipeline.Running, Edges: edges(0.1)}}
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running, Edges: edges(0.1)}}
 	var logs strings.Builder
 	c := &clock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := DefaultThresholds()
@@ -130,11 +131,11 @@ func TestChannelCapacityDoesNotFlap(t *testing.T) {
 // TestErrorRateAndRates: the error rate over the window and the input and
 // output rates come from the counters' differences.
 func TestErrorRateAndRates(t *testing.T) {
-	src := &script{snap: pipeline.Snapshot{State: pipeline.Running}}
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running}}
 	m, c := newTestMonitor(src)
 	for i := range 11 {
 		n := int64(i) * 1000
-		src.snap.Counts = pipeline.Counts{In: n, Out: n * 9 / 10, Skipped: n / 10}
+		src.snap.Counts = enginestatus.Records{In: n, Out: n * 9 / 10, Skipped: n / 10}
 		m.Sample()
 		if i < 10 {
 			c.t = c.t.Add(time.Second)
@@ -155,7 +156,7 @@ func TestErrorRateAndRates(t *testing.T) {
 
 // TestFailedPipelineIsUnhealthy: a failed pipeline outranks every other check.
 func TestFailedPipelineIsUnhealthy(t *testing.T) {
-	src := &script{snap: pipeline.Snapshot{State: pipeline.Failed, LastError: "boom"}}
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Failed, LastError: "boom"}}
 	m, _ := newTestMonitor(src)
 	m.Sample()
 	doc := m.Status()
@@ -167,8 +168,8 @@ func TestFailedPipelineIsUnhealthy(t *testing.T) {
 // TestCollector checks the exported metric families and values.
 func TestCollector(t *testing.T) {
 	src := &script{snap: pipeline.Snapshot{
-		State:  pipeline.Running,
-		Counts: pipeline.Counts{In: 10, Out: 6, Filtered: 3, Skipped: 1},
+		State:  enginestatus.Running,
+		Counts: enginestatus.Records{In: 10, Out: 6, Filtered: 3, Skipped: 1},
 		Edges:  edges(0.5),
 	}}
 	reg := prometheus.NewPedanticRegistry()
@@ -205,7 +206,7 @@ sluice_channel_utilization_ratio{edge="workers->sink"} 0.5
 // itself) reads High throughout, and None once it has drained for longer
 // than the level looks back.
 func TestBackpressureLevelHolds(t *testing.T) {
-	src := &script{snap: pipeline.Snapshot{State: pipeline.Running}}
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running}}
 	m, c := newTestMonitor(src)
 	for i := range 10 {
 		src.snap.Edges = edges([]float64{1, 0.875}[i%2])

@@ -93,7 +93,7 @@ func BenchmarkKafkaFilter(b *testing.B) {
 				engine.begin()
 				started = true
 			}
-			if c.In == n && c.InFlight() == 0 {
+			if c.In == n && c.InFlight == 0 {
 				break
 			}
 			select {

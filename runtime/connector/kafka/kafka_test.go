@@ -241,7 +241,7 @@ func TestPoisonRecords(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if c := p.Snapshot().Counts; c.DeadLettered != int64(bad) || c.Out != int64(200-bad) || c.InFlight() != 0 {
+	if c := p.Snapshot().Counts; c.DeadLettered != int64(bad) || c.Out != int64(200-bad) || c.InFlight != 0 {
 		t.Errorf("counts %+v; want %d dead-lettered, %d out", c, bad, 200-bad)
 	}
 	committedAll(t, brokers, "poison", "in")
@@ -407,8 +407,8 @@ func TestRetryWritesFailedRowsOnly(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if snap := p.Snapshot(); rejected.Hits() != 3 || snap.Retries == 0 || snap.Counts.Out != n || snap.Counts.DeadLettered+snap.Counts.Skipped+snap.Counts.Failed != 0 {
-		t.Errorf("%d requests rejected, %d retries, counts %+v; want 3 rejected, retries, all %d out", rejected.Hits(), snap.Retries, snap.Counts, n)
+	if snap := p.Snapshot(); rejected.Hits() != 3 || snap.Counts.Retries == 0 || snap.Counts.Out != n || snap.Counts.DeadLettered+snap.Counts.Skipped+snap.Counts.Failed != 0 {
+		t.Errorf("%d requests rejected, %d retries, counts %+v; want 3 rejected, retries, all %d out", rejected.Hits(), snap.Counts.Retries, snap.Counts, n)
 	}
 }
 
@@ -434,7 +434,7 @@ func TestWriteFailureDeadLetters(t *testing.T) {
 	}
 	p, stop := run(t, spec, "write-failure")
 	deadline := time.Now().Add(30 * time.Second)
-	for p.Snapshot().Counts.InFlight() != 0 || p.Snapshot().Counts.In != n {
+	for p.Snapshot().Counts.InFlight != 0 || p.Snapshot().Counts.In != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("counts %+v", p.Snapshot().Counts)
 		}
