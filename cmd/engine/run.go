@@ -9,10 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,18 +115,21 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		defer stop()
 	}
 
-	ctx, abort := context.WithCancelCause(ctx)
-	defer abort(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	auxCtx, stopAux := context.WithCancel(context.Background())
-	defer stopAux()
-
 	monitor := telemetry.NewMonitor(p, buildVersion(), telemetry.ThresholdsFor(doc.Query.Spec.Health),
 		logger.With("component", "health", "pipeline", doc.Query.Name))
 	reg.MustRegister(telemetry.NewCollector(monitor, tracing != nil))
-	wg.Add(1)
-	go func() { defer wg.Done(); monitor.Run(auxCtx) }()
+	sup := supervisor{
+		log: logger,
+		services: []service{{name: "health", run: func(ctx context.Context) error {
+			monitor.Run(ctx)
+			return nil
+		}}},
+		// A stage blocked in a system call (a write to a pipe nobody reads)
+		// cannot be interrupted: the run gets the shutdown timeout to
+		// drain, then abortGrace to return after the abort.
+		drainTimeout: doc.Query.Spec.Runtime.ShutdownTimeout.Duration + abortGrace,
+		abortGrace:   abortGrace,
+	}
 	if f.http != "" {
 		l, err := net.Listen("tcp", f.http)
 		if err != nil {
@@ -143,75 +143,34 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 			s := p.Snapshot()
 			return s.State == enginestatus.Running && s.Unavailable == ""
 		})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Serve(auxCtx, l); err != nil {
-				logger.Error("HTTP server failed", "component", "server", "error", err)
-			}
-		}()
+		sup.services = append(sup.services, service{name: "server", run: func(ctx context.Context) error { return srv.Serve(ctx, l) }})
 	}
 	if f.progress == "always" || f.progress == "auto" && tty {
-		wg.Add(1)
-		go func() { defer wg.Done(); showProgress(auxCtx, stderr, p) }()
+		sup.services = append(sup.services, service{name: "progress", run: func(ctx context.Context) error {
+			showProgress(ctx, stderr, p)
+			return nil
+		}})
 	}
 
-	// The first signal drains; the second aborts. A stage blocked in a system
-	// call (a write to a pipe nobody reads) cannot be interrupted, so if the
-	// run has not returned soon after an abort, or after the shutdown timeout,
-	// the process exits without it.
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	forced := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case sig := <-signals:
-			logger.Info("stopping: draining in-flight records; signal again to abort", "signal", sig.String())
-			p.Stop()
-		case <-auxCtx.Done():
-			return
-		}
-		drain := time.NewTimer(doc.Query.Spec.Runtime.ShutdownTimeout.Duration + abortGrace)
-		defer drain.Stop()
-		select {
-		case sig := <-signals:
-			logger.Warn("aborting", "signal", sig.String())
-		case <-drain.C:
-			logger.Error("the drain did not finish within the shutdown timeout; aborting")
-		case <-auxCtx.Done():
-			return
-		}
-		close(forced)
-		abort(errors.New("aborted"))
-		select {
-		case <-time.After(abortGrace):
-			fmt.Fprintln(stderr, summary(p.Snapshot(), time.Since(p.Snapshot().Started), errors.New("aborted; stages blocked in I/O were abandoned")))
-			os.Exit(exitAborted)
-		case <-auxCtx.Done():
-		}
-	}()
-
-	runErr := p.Run(ctx)
-	stopAux()
+	out := sup.run(ctx, p.Run, p.Stop)
 	snap := p.Snapshot()
 	if tty && (f.progress != "never") {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	fmt.Fprintln(stderr, summary(snap, time.Since(snap.Started), runErr))
+	if out.abandoned {
+		fmt.Fprintln(stderr, summary(snap, time.Since(snap.Started), errors.New("aborted; stages blocked in I/O were abandoned")))
+		return exitAborted
+	}
+	fmt.Fprintln(stderr, summary(snap, time.Since(snap.Started), out.err))
 	if f.memProfile != "" {
 		if err := writeHeapProfile(f.memProfile); err != nil {
 			fmt.Fprintf(stderr, "engine run: %v\n", err)
 		}
 	}
-	select {
-	case <-forced:
+	switch {
+	case out.aborted:
 		return exitAborted
-	default:
-	}
-	if runErr != nil {
+	case out.err != nil:
 		return exitFailed
 	}
 	return exitOK
