@@ -7,8 +7,8 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/manifest"
-	"github.com/sluice-dev/sluice/runtime/operator"
 	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 )
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
@@ -39,7 +39,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 // check decides what is wrong with a manifest: the problems of its structure,
 // its spec and its query, in file order. validate and run both ask it, so
 // that they never disagree; the plan is nil when there are problems.
-func check(doc *manifest.Document) (*operator.Program, manifest.Diagnostics) {
+func check(doc *manifest.Document) (*streamop.Program, manifest.Diagnostics) {
 	prog, _, err := compile.Plan(&doc.Query.Spec)
 	diags := append(doc.Structural(), doc.Locate(err)...)
 	if len(diags) > 0 {

@@ -17,9 +17,9 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
-	"github.com/sluice-dev/sluice/runtime/operator"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/sql"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -27,7 +27,7 @@ import (
 // its query. It returns the program and the
 // columns of each source it reads; a nil error means the spec can run, and
 // otherwise the error is the spec's v1alpha1.Problems.
-func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]format.Column, error) {
+func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]format.Column, error) {
 	spec = spec.DeepCopy()
 	spec.Default()
 	ps := spec.Validate()
@@ -73,7 +73,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
-	prog, err := operator.Compile(root)
+	prog, err := streamop.Compile(root)
 	if err != nil {
 		ps.Add("spec.query", "%v", err)
 		return nil, nil, ps
@@ -110,7 +110,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*operator.Program, map[string][]forma
 // every edge's capacity of batches of batchSize rows of the widest row, each
 // value its 32 bytes before any string it holds; readers, workers, state and
 // the sink's writes in flight come on top.
-func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *operator.Program, inputs map[string][]format.Column, ps *v1alpha1.Problems) {
+func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, inputs map[string][]format.Column, ps *v1alpha1.Problems) {
 	limit, ok := spec.Resources.Limits[corev1.ResourceMemory]
 	if !ok || limit.IsZero() {
 		return

@@ -25,7 +25,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 )
 
 // lifecycle is where a pipeline is in its life, as an index of states: an
@@ -77,7 +77,7 @@ type Options struct {
 // Pipeline is one run of a query.
 type Pipeline struct {
 	spec       *v1alpha1.StreamQuerySpec
-	prog       *operator.Program
+	prog       *streamop.Program
 	inputCols  []format.Column
 	inputs     map[string][]format.Column // by source; a join reads two
 	readers    []connector.Reader

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -19,8 +19,8 @@ import (
 // results derived from it are emitted.
 type statefulStage struct {
 	p     *Pipeline
-	op    operator.Stateful
-	post  operator.Operator
+	op    streamop.Stateful
+	post  streamop.Operator
 	in    failures // error events of input rows
 	out   failures // error events of emitted rows
 	marks watermarks
@@ -50,7 +50,7 @@ type heldAck struct {
 type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
-	s := &statefulStage{p: p, op: p.prog.NewStateful(operator.StatefulOptions{AllowedLateness: p.allowedLateness}), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
+	s := &statefulStage{p: p, op: p.prog.NewStateful(streamop.StatefulOptions{AllowedLateness: p.allowedLateness}), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
 	s.in = p.inputFailures()
 	var names []string
 	for _, c := range p.prog.StatefulColumns() {
@@ -209,7 +209,7 @@ func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	if t < 0 {
 		return
 	}
-	watermark := operator.Behind(s.marks.For(b.Origin), s.p.allowedLateness)
+	watermark := streamop.Behind(s.marks.For(b.Origin), s.p.allowedLateness)
 	kept := 0
 	for i, row := range b.Rows {
 		if v := row[t]; !v.IsNull() && v.Nanos() < watermark {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 )
 
 // watermarks tracks the event-time progress of every partition. A
@@ -35,7 +35,7 @@ type partMark struct {
 	bound     int64 // the source's allowed out-of-orderness
 }
 
-func (pm *partMark) mark() int64 { return operator.Behind(pm.max, pm.bound) }
+func (pm *partMark) mark() int64 { return streamop.Behind(pm.max, pm.bound) }
 
 func newWatermarks(readers []connector.Reader, bounds map[string]time.Duration, idle time.Duration, now time.Time) watermarks {
 	w := watermarks{bounds: bounds, idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
@@ -73,7 +73,7 @@ func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
 	}
 }
 
-// For implements operator.Watermark.
+// For implements streamop.Watermark.
 func (w *watermarks) For(o *message.Origin) int64 {
 	// A replaying partition that ended, or moved away again, waits no more.
 	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying && !pm.ended && o.Generation.Load() == pm.gen {

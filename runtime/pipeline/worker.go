@@ -9,7 +9,7 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/operator"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 )
 
 // worker is a partition worker: the stage that runs the plan's stateless
@@ -17,7 +17,7 @@ import (
 // the batches of the partitions it is given. There are parallelism of them.
 type worker struct {
 	p  *Pipeline
-	op operator.Operator
+	op streamop.Operator
 	failures
 }
 
@@ -47,7 +47,7 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 			// The watermark follows every record read, filtered or not,
 			// but for those the stateful operators refuse.
 			for _, row := range in.Rows {
-				if v := row[t]; !v.IsNull() && operator.InEventTimeRange(v.Nanos()) {
+				if v := row[t]; !v.IsNull() && streamop.InEventTimeRange(v.Nanos()) {
 					maxEvt = max(maxEvt, v.Nanos())
 				}
 			}
@@ -78,7 +78,7 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 }
 
 // failures turns the rows an operator could not process into error events
-// on the batch being produced (operator.Failures).
+// on the batch being produced (streamop.Failures).
 type failures struct {
 	encs     map[string]*format.JSONEncoder // by source: encode failed rows for their events
 	fallback string                         // the source of rows without an origin
@@ -99,7 +99,7 @@ func (p *Pipeline) inputFailures() failures {
 	return f
 }
 
-// Fail implements operator.Failures.
+// Fail implements streamop.Failures.
 func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
 	enc := f.encs[f.fallback]
 	if in.Origin != nil && f.encs[in.Origin.Source] != nil {

@@ -1,5 +1,5 @@
 // Package plan holds logical query plans: trees of relational nodes whose
-// leaves are source scans. The SQL front end builds them; the operator package
+// leaves are source scans. The SQL front end builds them; the streamop package
 // turns them into streaming operators that partition workers run.
 package plan
 

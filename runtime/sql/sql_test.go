@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/operator"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/sql"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -203,7 +203,7 @@ func eval(t *testing.T, e string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	prog, err := operator.Compile(n)
+	prog, err := streamop.Compile(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func FuzzPlan(f *testing.F) {
 		}
 		if err == nil {
 			// Compiling may refuse a plan, but never panics.
-			_, _ = operator.Compile(root)
+			_, _ = streamop.Compile(root)
 		}
 	})
 }

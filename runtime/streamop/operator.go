@@ -1,7 +1,7 @@
-// Package operator turns a logical plan into the streaming operators that a
+// Package streamop turns a logical plan into the streaming operators that a
 // partition worker runs. Each worker gets its own operator instances, so any
 // state an operator keeps belongs to exactly one goroutine.
-package operator
+package streamop
 
 import (
 	"fmt"
