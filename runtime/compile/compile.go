@@ -16,8 +16,6 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
-	"github.com/sluice-dev/sluice/runtime/format"
-	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/sql"
 	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -27,13 +25,13 @@ import (
 // its query. It returns the program and the
 // columns of each source it reads; a nil error means the spec can run, and
 // otherwise the error is the spec's v1alpha1.Problems.
-func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]format.Column, error) {
+func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value.Column, error) {
 	spec = spec.DeepCopy()
 	spec.Default()
 	ps := spec.Validate()
 	catalog := sql.Catalog{}
 	tables := sql.Tables{}
-	inputs := map[string][]format.Column{}
+	inputs := map[string][]value.Column{}
 	namesBroken := false
 	for i, src := range spec.Sources {
 		cols, err := sourceSchema(src, i, &ps)
@@ -44,11 +42,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]forma
 		if err == nil {
 			inputs[src.Name] = cols
 		}
-		pc := make([]plan.Column, len(cols))
-		for j, c := range cols {
-			pc[j] = plan.Column{Name: c.Name, Type: c.Type}
-		}
-		catalog[src.Name] = pc
+		catalog[src.Name] = cols
 		if src.Table != nil {
 			tables[src.Name] = src.Table.Key
 		}
@@ -95,7 +89,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]forma
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, inputs[src.Name][t].Name)
 		}
 	}
-	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c plan.Column) bool { return c.Name == k.Key }) {
+	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }) {
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
 	}
 	checkBuffers(spec, prog, inputs, &ps)
@@ -110,7 +104,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]forma
 // every edge's capacity of batches of batchSize rows of the widest row, each
 // value its 32 bytes before any string it holds; readers, workers, state and
 // the sink's writes in flight come on top.
-func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, inputs map[string][]format.Column, ps *v1alpha1.Problems) {
+func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, inputs map[string][]value.Column, ps *v1alpha1.Problems) {
 	limit, ok := spec.Resources.Limits[corev1.ResourceMemory]
 	if !ok || limit.IsZero() {
 		return
@@ -138,7 +132,7 @@ func mebibytes(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<2
 
 // sourceSchema resolves a source's columns: its declared schema, or its
 // generator's.
-func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.Column, error) {
+func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Column, error) {
 	f := fmt.Sprintf("spec.sources[%d]", i)
 	if src.Datagen != nil && len(src.Schema) == 0 {
 		cols, err := schemas.Generator(src.Datagen.Generator)
@@ -147,7 +141,7 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 		}
 		return cols, err
 	}
-	cols := make([]format.Column, len(src.Schema))
+	cols := make([]value.Column, len(src.Schema))
 	var firstErr error
 	for j, c := range src.Schema {
 		t, err := value.ParseType(c.Type)
@@ -163,14 +157,14 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 			ps.Add(fmt.Sprintf("%s.schema[%d].type", f, j), "%v%s", err, hint)
 			firstErr = err
 		}
-		cols[j] = format.Column{Name: c.Name, Type: t}
+		cols[j] = value.Column{Name: c.Name, Type: t}
 	}
 	if src.Kafka != nil {
 		// A Kafka record's key, partition, offset and timestamp are columns
 		// too, after the schema's. Schema columns read from the key or a
 		// header (Column.Key, Column.Header) keep their declared place.
 		for _, m := range schemas.KafkaMeta {
-			if slices.ContainsFunc(cols, func(c format.Column) bool { return c.Name == m.Name }) {
+			if slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == m.Name }) {
 				ps.Add(f+".schema", "column %s is reserved for the Kafka record's metadata", m.Name)
 			}
 		}
@@ -187,7 +181,7 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]format.C
 }
 
 // distinctNames reports whether every column has a name of its own.
-func distinctNames(cols []format.Column) bool {
+func distinctNames(cols []value.Column) bool {
 	seen := make(map[string]bool, len(cols))
 	for _, c := range cols {
 		if c.Name == "" || seen[c.Name] {

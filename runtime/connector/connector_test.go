@@ -10,12 +10,11 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-var cols = []format.Column{{Name: "a", Type: value.Int}, {Name: "s", Type: value.String}}
+var cols = []value.Column{{Name: "a", Type: value.Int}, {Name: "s", Type: value.String}}
 
 func readAll(t *testing.T, r Reader, max int) ([]*message.Batch, []message.ErrorEvent) {
 	t.Helper()
@@ -113,7 +112,7 @@ func TestCSVHeaderError(t *testing.T) {
 	}
 }
 
-func datagenRows(t *testing.T, spec *v1alpha1.DatagenSource, part int32, schema []format.Column) []string {
+func datagenRows(t *testing.T, spec *v1alpha1.DatagenSource, part int32, schema []value.Column) []string {
 	t.Helper()
 	d, err := NewDatagen("trades", spec, part, schema)
 	if err != nil {
@@ -165,12 +164,12 @@ func TestDatagen(t *testing.T) {
 	if len(symbols) != 20 {
 		t.Errorf("%d symbols; want 20 keys", len(symbols))
 	}
-	picked := []format.Column{{Name: "ts", Type: value.Timestamp}, {Name: "symbol", Type: value.String}}
+	picked := []value.Column{{Name: "ts", Type: value.Timestamp}, {Name: "symbol", Type: value.String}}
 	rows := datagenRows(t, spec, 0, picked)
 	if !strings.HasPrefix(rows[0], "2024-01-02T09:30:00Z,") {
 		t.Errorf("first row %q; want ts first", rows[0])
 	}
-	if _, err := NewDatagen("trades", spec, 0, []format.Column{{Name: "volume", Type: value.Int}}); err == nil {
+	if _, err := NewDatagen("trades", spec, 0, []value.Column{{Name: "volume", Type: value.Int}}); err == nil {
 		t.Error("a schema column the generator lacks was accepted")
 	}
 }

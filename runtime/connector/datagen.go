@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -43,7 +42,7 @@ type Datagen struct {
 
 // NewDatagen returns the reader of one partition. cols is the source's schema,
 // a subset of the generator's columns in any order.
-func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, cols []format.Column) (*Datagen, error) {
+func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, cols []value.Column) (*Datagen, error) {
 	gen, err := schemas.Generator(spec.Generator)
 	if err != nil {
 		return nil, err

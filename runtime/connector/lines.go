@@ -48,7 +48,7 @@ type LineReader struct {
 
 // NewLineReader reads records in format f from r. name is the file name for
 // coordinates; cols the schema.
-func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []format.Column, maxBytes int, stream bool) *LineReader {
+func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []value.Column, maxBytes int, stream bool) *LineReader {
 	if maxBytes <= 0 {
 		maxBytes = v1alpha1.DefaultMaxRecordBytes
 	}
@@ -72,7 +72,7 @@ func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []f
 }
 
 // OpenFile opens a file source.
-func OpenFile(source string, spec *v1alpha1.FileSource, f v1alpha1.Format, cols []format.Column, maxBytes int) (*LineReader, error) {
+func OpenFile(source string, spec *v1alpha1.FileSource, f v1alpha1.Format, cols []value.Column, maxBytes int) (*LineReader, error) {
 	file, err := os.Open(spec.Path)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", source, err)
@@ -88,7 +88,7 @@ func OpenFile(source string, spec *v1alpha1.FileSource, f v1alpha1.Format, cols 
 // OpenStdin opens standard input as a source. Where standard input is a pipe
 // or terminal it is switched to non-blocking mode, so that a stop signal can
 // interrupt a read that waits for input.
-func OpenStdin(source string, f v1alpha1.Format, cols []format.Column, maxBytes int) *LineReader {
+func OpenStdin(source string, f v1alpha1.Format, cols []value.Column, maxBytes int) *LineReader {
 	stdin := os.Stdin
 	info, err := stdin.Stat()
 	stream := err != nil || !info.Mode().IsRegular()

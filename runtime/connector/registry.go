@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // Source is an opened source: the readers of its partitions, and what they
@@ -56,7 +56,7 @@ type SourceEnv struct {
 	// Source is the source's own spec.
 	Source *v1alpha1.Source
 	// Columns are the source's columns, as planned.
-	Columns []format.Column
+	Columns []value.Column
 	// Stateful says the query keeps state across batches, so a source with
 	// partitions that move between engines must let the state follow.
 	Stateful bool

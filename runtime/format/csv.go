@@ -14,7 +14,7 @@ import (
 // the schema are skipped; schema columns missing from the header are NULL.
 // Quoted fields may hold commas and doubled quotes, but not line breaks.
 type CSVDecoder struct {
-	cols []Column
+	cols []value.Column
 	// fieldCol maps each header field to a schema column, or -1.
 	fieldCol []int
 	fields   [][]byte
@@ -22,13 +22,13 @@ type CSVDecoder struct {
 
 // NewCSVDecoder returns a decoder for rows of the given columns. Its first call
 // must be to Header.
-func NewCSVDecoder(cols []Column) *CSVDecoder {
+func NewCSVDecoder(cols []value.Column) *CSVDecoder {
 	return &CSVDecoder{cols: cols}
 }
 
 // NewCSVDecoderInOrder returns a decoder of CSV records without a header line,
 // whose fields are the columns in order, as in Kafka messages.
-func NewCSVDecoderInOrder(cols []Column) *CSVDecoder {
+func NewCSVDecoderInOrder(cols []value.Column) *CSVDecoder {
 	d := &CSVDecoder{cols: cols, fieldCol: make([]int, len(cols))}
 	for i := range cols {
 		d.fieldCol[i] = i
@@ -49,7 +49,7 @@ func (d *CSVDecoder) Header(line []byte) error {
 	found := 0
 	for i, f := range fields {
 		name := string(bytes.TrimSpace(f))
-		fieldCol[i] = slices.IndexFunc(d.cols, func(c Column) bool { return c.Name == name })
+		fieldCol[i] = slices.IndexFunc(d.cols, func(c value.Column) bool { return c.Name == name })
 		if fieldCol[i] >= 0 {
 			found++
 		}

@@ -14,7 +14,7 @@ import (
 const csvHeader = "s,b,i,d,dec,ts"
 
 // newCSV returns a decoder of cols that has read header.
-func newCSV(t testing.TB, cs []format.Column, header string) *format.CSVDecoder {
+func newCSV(t testing.TB, cs []value.Column, header string) *format.CSVDecoder {
 	t.Helper()
 	d := format.NewCSVDecoder(cs)
 	if err := d.Header([]byte(header)); err != nil {
@@ -484,7 +484,7 @@ func FuzzCSVDecode(f *testing.F) {
 // TestHostileFields: a line of a million commas is refused before it is
 // split whole, and an error about a long field quotes only its start.
 func TestHostileFields(t *testing.T) {
-	cols := []format.Column{{Name: "i", Type: value.Int}, {Name: "s", Type: value.String}}
+	cols := []value.Column{{Name: "i", Type: value.Int}, {Name: "s", Type: value.String}}
 	d := format.NewCSVDecoder(cols)
 	if err := d.Header([]byte("i,s")); err != nil {
 		t.Fatal(err)

@@ -11,23 +11,17 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// Column is a named, typed column of a schema.
-type Column struct {
-	Name string
-	Type value.Type
-}
-
 // JSONDecoder decodes one JSON object per line into a row. Keys that are not in
 // the schema are skipped; missing keys and JSON null are NULL. A number may be
 // quoted. Timestamps are RFC 3339 strings or integer milliseconds since the epoch.
 type JSONDecoder struct {
-	cols  []Column
+	cols  []value.Column
 	index map[string]int
 	keys  [][]byte // per column: its name as a JSON string and a colon
 }
 
 // NewJSONDecoder returns a decoder for rows of the given columns.
-func NewJSONDecoder(cols []Column) *JSONDecoder {
+func NewJSONDecoder(cols []value.Column) *JSONDecoder {
 	d := &JSONDecoder{cols: cols, index: make(map[string]int, len(cols)), keys: make([][]byte, len(cols))}
 	for i, c := range cols {
 		d.index[c.Name] = i
@@ -211,7 +205,7 @@ func (p *jsonParser) literal() []byte {
 	return p.b[start:p.i]
 }
 
-func (p *jsonParser) value(col Column) (value.Value, error) {
+func (p *jsonParser) value(col value.Column) (value.Value, error) {
 	if p.i >= len(p.b) {
 		return value.Value{}, p.fail("want a value")
 	}
@@ -272,7 +266,7 @@ func (p *jsonParser) value(col Column) (value.Value, error) {
 }
 
 // numberValue converts lit, a valid JSON number, to col's type.
-func numberValue(col Column, lit []byte) (value.Value, error) {
+func numberValue(col value.Column, lit []byte) (value.Value, error) {
 	switch col.Type.Kind {
 	case value.KindInt:
 		i, err := ParseInt(lit)
@@ -306,7 +300,7 @@ func numberValue(col Column, lit []byte) (value.Value, error) {
 	return value.Value{}, typeError(col, "number")
 }
 
-func typeError(col Column, got string) error {
+func typeError(col value.Column, got string) error {
 	return fmt.Errorf("column %s: want %s, got a JSON %s", col.Name, col.Type, got)
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 // cols is the schema most tests decode into: one column of each type.
-var cols = []format.Column{
+var cols = []value.Column{
 	{Name: "s", Type: value.String},
 	{Name: "b", Type: value.Bool},
 	{Name: "i", Type: value.Int},
@@ -25,7 +25,7 @@ var cols = []format.Column{
 	{Name: "ts", Type: value.Timestamp},
 }
 
-func colNames(cs []format.Column) []string {
+func colNames(cs []value.Column) []string {
 	names := make([]string, len(cs))
 	for i, c := range cs {
 		names[i] = c.Name
@@ -78,7 +78,7 @@ func tsv(t testing.TB, s string) value.Value {
 
 // row builds a row of len(cols) values from column name/value pairs; the
 // others are NULL.
-func row(t testing.TB, cs []format.Column, kv ...any) value.Row {
+func row(t testing.TB, cs []value.Column, kv ...any) value.Row {
 	t.Helper()
 	r := make(value.Row, len(cs))
 	for i := 0; i < len(kv); i += 2 {
@@ -759,7 +759,7 @@ func TestJSONEncodeAllocs(t *testing.T) {
 
 // fuzzCols has every type, with a decimal of a small scale and names that
 // fuzzing can find.
-var fuzzCols = []format.Column{
+var fuzzCols = []value.Column{
 	{Name: "s", Type: value.String},
 	{Name: "b", Type: value.Bool},
 	{Name: "i", Type: value.Int},
@@ -830,14 +830,14 @@ func FuzzJSONDecode(f *testing.F) {
 // and trades with a decimal and a timestamp; with the schema's field order
 // and shuffled, with an unknown field.
 func BenchmarkJSONDecode(b *testing.B) {
-	events := []format.Column{{Name: "id", Type: value.Int}, {Name: "k", Type: value.String}, {Name: "seq", Type: value.Int}}
-	trades := []format.Column{
+	events := []value.Column{{Name: "id", Type: value.Int}, {Name: "k", Type: value.String}, {Name: "seq", Type: value.Int}}
+	trades := []value.Column{
 		{Name: "symbol", Type: value.String}, {Name: "price", Type: value.Decimal(18, 4)},
 		{Name: "quantity", Type: value.Int}, {Name: "ts", Type: value.Timestamp},
 	}
 	for _, bc := range []struct {
 		name string
-		cols []format.Column
+		cols []value.Column
 		line string
 	}{
 		{"event", events, `{"id":123456,"k":"k42","seq":7}`},

@@ -23,9 +23,9 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/connector"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/streamop"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // lifecycle is where a pipeline is in its life, as an index of states: an
@@ -78,8 +78,8 @@ type Options struct {
 type Pipeline struct {
 	spec       *v1alpha1.StreamQuerySpec
 	prog       *streamop.Program
-	inputCols  []format.Column
-	inputs     map[string][]format.Column // by source; a join reads two
+	inputCols  []value.Column
+	inputs     map[string][]value.Column // by source; a join reads two
 	readers    []connector.Reader
 	sink       connector.Sink
 	dlq        connector.DeadLetterSink

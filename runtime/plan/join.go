@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // JoinKind says how a join matches rows.
@@ -41,8 +42,8 @@ type Join struct {
 }
 
 // Columns implements Node.
-func (j *Join) Columns() []Column {
-	return append(append([]Column(nil), j.Left.Cols...), j.Right.Cols...)
+func (j *Join) Columns() []value.Column {
+	return append(append([]value.Column(nil), j.Left.Cols...), j.Right.Cols...)
 }
 
 // Inputs implements Node.

@@ -11,16 +11,10 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// Column is a named, typed column of a node's output.
-type Column struct {
-	Name string
-	Type value.Type
-}
-
 // Node is one relational operator of a plan.
 type Node interface {
 	// Columns is the node's output schema.
-	Columns() []Column
+	Columns() []value.Column
 	// Inputs are the nodes it reads.
 	Inputs() []Node
 	// Describe is a one-line description for EXPLAIN output.
@@ -30,11 +24,11 @@ type Node interface {
 // Scan reads a source.
 type Scan struct {
 	Source string
-	Cols   []Column
+	Cols   []value.Column
 }
 
 // Columns implements Node.
-func (s *Scan) Columns() []Column { return s.Cols }
+func (s *Scan) Columns() []value.Column { return s.Cols }
 
 // Inputs implements Node.
 func (s *Scan) Inputs() []Node { return nil }
@@ -51,7 +45,7 @@ type Filter struct {
 }
 
 // Columns implements Node.
-func (f *Filter) Columns() []Column { return f.Input.Columns() }
+func (f *Filter) Columns() []value.Column { return f.Input.Columns() }
 
 // Inputs implements Node.
 func (f *Filter) Inputs() []Node { return []Node{f.Input} }
@@ -67,10 +61,10 @@ type Project struct {
 }
 
 // Columns implements Node.
-func (p *Project) Columns() []Column {
-	cols := make([]Column, len(p.Exprs))
+func (p *Project) Columns() []value.Column {
+	cols := make([]value.Column, len(p.Exprs))
 	for i, e := range p.Exprs {
-		cols[i] = Column{Name: p.Names[i], Type: e.Type()}
+		cols[i] = value.Column{Name: p.Names[i], Type: e.Type()}
 	}
 	return cols
 }
@@ -87,7 +81,7 @@ func (p *Project) Describe() string {
 	return "Project " + strings.Join(parts, ", ")
 }
 
-func describeColumns(cols []Column) string {
+func describeColumns(cols []value.Column) string {
 	parts := make([]string, len(cols))
 	for i, c := range cols {
 		parts[i] = c.Name + " " + c.Type.String()

@@ -82,13 +82,13 @@ type Aggregate struct {
 }
 
 // Columns implements Node.
-func (a *Aggregate) Columns() []Column {
-	cols := []Column{{Name: "window_start", Type: value.Timestamp}, {Name: "window_end", Type: value.Timestamp}}
+func (a *Aggregate) Columns() []value.Column {
+	cols := []value.Column{{Name: "window_start", Type: value.Timestamp}, {Name: "window_end", Type: value.Timestamp}}
 	for i, k := range a.Keys {
-		cols = append(cols, Column{Name: a.KeyNames[i], Type: k.Type()})
+		cols = append(cols, value.Column{Name: a.KeyNames[i], Type: k.Type()})
 	}
 	for i, c := range a.Aggs {
-		cols = append(cols, Column{Name: fmt.Sprintf("_agg%d", i), Type: c.Func.Type})
+		cols = append(cols, value.Column{Name: fmt.Sprintf("_agg%d", i), Type: c.Func.Type})
 	}
 	return cols
 }
@@ -149,10 +149,10 @@ type Over struct {
 }
 
 // Columns implements Node.
-func (o *Over) Columns() []Column {
-	cols := append([]Column(nil), o.Input.Columns()...)
+func (o *Over) Columns() []value.Column {
+	cols := append([]value.Column(nil), o.Input.Columns()...)
 	for i, c := range o.Calls {
-		cols = append(cols, Column{Name: fmt.Sprintf("_over%d", i), Type: c.Func.Type})
+		cols = append(cols, value.Column{Name: fmt.Sprintf("_over%d", i), Type: c.Func.Type})
 	}
 	return cols
 }

@@ -57,7 +57,7 @@ func AsErrors(err error) Errors {
 }
 
 // Catalog holds the schemas of the sources a query may read, by name.
-type Catalog map[string][]plan.Column
+type Catalog map[string][]value.Column
 
 // Plan parses, checks and plans one SELECT statement.
 func Plan(query string, catalog Catalog) (plan.Node, error) {
@@ -135,7 +135,7 @@ func (b *binder) errorf(loc int32, format string, args ...any) {
 // right table has its columns after the left's, from offset.
 type scope struct {
 	table, alias string
-	cols         []plan.Column
+	cols         []value.Column
 	offset       int
 }
 

@@ -35,7 +35,7 @@ type Program struct {
 	// InputWidth is the number of columns the source's rows have.
 	InputWidth int
 	// Output is the schema of the results.
-	Output []plan.Column
+	Output []value.Column
 	root   plan.Node
 	filter *plan.Filter
 	proj   *plan.Project
@@ -165,7 +165,7 @@ func (p *Program) EventTimeOf(source string) int {
 
 // StatefulColumns are the columns of the stateful node's rows, which HAVING
 // and the select list read.
-func (p *Program) StatefulColumns() []plan.Column { return p.stateful.Columns() }
+func (p *Program) StatefulColumns() []value.Column { return p.stateful.Columns() }
 
 // StatefulWidth is the width of the stateful node's rows.
 func (p *Program) StatefulWidth() int { return len(p.stateful.Columns()) }

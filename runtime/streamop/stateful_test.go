@@ -19,7 +19,7 @@ import (
 
 // The test input: rows of (ts timestamp, sym string, v int).
 var (
-	testScan = &plan.Scan{Source: "trades", Cols: []plan.Column{
+	testScan = &plan.Scan{Source: "trades", Cols: []value.Column{
 		{Name: "ts", Type: value.Timestamp}, {Name: "sym", Type: value.String}, {Name: "v", Type: value.Int},
 	}}
 	colTS  = &expr.Column{Index: 0, Name: "ts", T: value.Timestamp}

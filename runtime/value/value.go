@@ -55,6 +55,13 @@ func (k Kind) String() string {
 // never a silently rounded number.
 const MaxDecimalPrecision = 18
 
+// Column is a named, typed column: of a source's schema, of a plan node's
+// output, of a sink's rows.
+type Column struct {
+	Name string
+	Type Type
+}
+
 // Type is a column's SQL type. Precision and Scale are set for decimals only.
 type Type struct {
 	Kind      Kind

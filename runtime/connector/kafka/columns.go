@@ -20,7 +20,7 @@ import (
 // then schemas.KafkaMeta. When no column comes from a key or header it changes
 // nothing, and the lanes decode whole values straight into their rows.
 // Open calls it before the lanes are read.
-func (s *Source) useSchema(spec *v1alpha1.KafkaSource, f v1alpha1.Format, schema []v1alpha1.Column, cols []format.Column) error {
+func (s *Source) useSchema(spec *v1alpha1.KafkaSource, f v1alpha1.Format, schema []v1alpha1.Column, cols []value.Column) error {
 	if !slices.ContainsFunc(schema, func(c v1alpha1.Column) bool { return c.Key || c.Header != "" }) {
 		return nil
 	}
@@ -48,7 +48,7 @@ type recordDecoder struct {
 
 	keyJSON *format.JSONDecoder // keyFormat json; nil for string
 	keyRow  value.Row           // what keyJSON decodes into
-	keyCols []format.Column
+	keyCols []value.Column
 	keyPos  []int
 
 	headers []headerColumn
@@ -57,15 +57,15 @@ type recordDecoder struct {
 // headerColumn is a column filled from a record header.
 type headerColumn struct {
 	header string
-	col    format.Column
+	col    value.Column
 	pos    int
 }
 
 // newRecordDecoder returns the decoder of one lane. cols are schema's
 // columns, typed.
-func newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column, cols []format.Column) (*recordDecoder, error) {
+func newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column, cols []value.Column) (*recordDecoder, error) {
 	d := &recordDecoder{}
-	var valueCols []format.Column
+	var valueCols []value.Column
 	for j, c := range schema {
 		switch {
 		case c.Key && c.Header != "":
@@ -158,7 +158,7 @@ func (d *recordDecoder) decodeKey(key []byte, row value.Row) error {
 var errInvalidUTF8 = errors.New("invalid UTF-8")
 
 // parseText parses the text of a key or header into col's type.
-func parseText(col format.Column, b []byte) (value.Value, error) {
+func parseText(col value.Column, b []byte) (value.Value, error) {
 	if col.Type.Kind == value.KindString && !utf8.Valid(b) {
 		return value.Value{}, errInvalidUTF8
 	}

@@ -18,13 +18,13 @@ import (
 // without a client.
 func testLane(t testing.TB, keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column) *Lane {
 	t.Helper()
-	cols := make([]format.Column, len(schema), len(schema)+len(schemas.KafkaMeta))
+	cols := make([]value.Column, len(schema), len(schema)+len(schemas.KafkaMeta))
 	for i, c := range schema {
 		typ, err := value.ParseType(c.Type)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cols[i] = format.Column{Name: c.Name, Type: typ}
+		cols[i] = value.Column{Name: c.Name, Type: typ}
 	}
 	cols = append(cols, schemas.KafkaMeta...)
 	l := &Lane{origin: &message.Origin{Source: "t", Topic: "in"}, width: len(cols), meta: len(schema)}
@@ -196,7 +196,7 @@ func TestUseSchemaUnchanged(t *testing.T) {
 	}
 	s := &Source{lanes: []*Lane{{}}}
 	schema := []v1alpha1.Column{{Name: "a", Type: "int", Key: true}, {Name: "b", Type: "int", Key: true}}
-	cols := append([]format.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, schemas.KafkaMeta...)
+	cols := append([]value.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, schemas.KafkaMeta...)
 	err := s.useSchema(&v1alpha1.KafkaSource{}, v1alpha1.FormatJSON, schema, cols)
 	if err == nil || !strings.Contains(err.Error(), "keyFormat string") {
 		t.Errorf("two string key columns: %v", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // Source reads one topic as a member of a consumer group. Each partition of
@@ -142,7 +143,7 @@ func InstanceID(instance, topic string) string {
 
 // Open joins the consumer group and starts fetching. cols is the schema:
 // the value's columns, then schemas.KafkaMeta.
-func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []format.Column, opts Options) (*Source, error) {
+func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []value.Column, opts Options) (*Source, error) {
 	if opts.CommitInterval <= 0 {
 		opts.CommitInterval = DefaultCommitInterval
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -41,7 +40,7 @@ func TestPartitionAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cols := append([]format.Column{{Name: "id", Type: value.Int}}, schemas.KafkaMeta...)
+	cols := append([]value.Column{{Name: "id", Type: value.Int}}, schemas.KafkaMeta...)
 	src, err := Open(&v1alpha1.KafkaSource{Brokers: brokers, Topic: "grow"}, "t", v1alpha1.FormatJSON, cols,
 		Options{Group: "grow", MetadataMaxAge: 200 * time.Millisecond})
 	if err != nil {

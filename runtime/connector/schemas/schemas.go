@@ -7,12 +7,11 @@ package schemas
 import (
 	"fmt"
 
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // Trades is the schema of the trades generator.
-var Trades = []format.Column{
+var Trades = []value.Column{
 	{Name: "trade_id", Type: value.Int},
 	{Name: "symbol", Type: value.String},
 	{Name: "price", Type: value.Decimal(18, 4)},
@@ -21,7 +20,7 @@ var Trades = []format.Column{
 }
 
 // Generator returns the schema of a named generator.
-func Generator(name string) ([]format.Column, error) {
+func Generator(name string) ([]value.Column, error) {
 	switch name {
 	case "trades":
 		return Trades, nil
@@ -30,7 +29,7 @@ func Generator(name string) ([]format.Column, error) {
 }
 
 // KafkaMeta are the columns every Kafka source has after its value's schema.
-var KafkaMeta = []format.Column{
+var KafkaMeta = []value.Column{
 	{Name: "_key", Type: value.String},
 	{Name: "_partition", Type: value.Int},
 	{Name: "_offset", Type: value.Int},
