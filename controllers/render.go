@@ -172,20 +172,11 @@ func describeProblems(spec *v1alpha1.StreamQuerySpec, ps v1alpha1.Problems) stri
 	msgs := make([]string, len(ps))
 	for i, p := range ps {
 		if p.Field == "spec.query" && p.Offset >= 0 {
-			line, col := lineColumn(spec.Query, p.Offset)
+			line, col := v1alpha1.LineColumn(spec.Query, p.Offset)
 			msgs[i] = fmt.Sprintf("spec.query: line %d, column %d: %s", line, col, p.Message)
 			continue
 		}
 		msgs[i] = p.Field + ": " + p.Message
 	}
 	return strings.Join(msgs, "; ")
-}
-
-// lineColumn turns a byte offset in text into a 1-based line and column.
-func lineColumn(text string, offset int) (int, int) {
-	offset = min(offset, len(text))
-	before := text[:offset]
-	line := strings.Count(before, "\n") + 1
-	col := offset - strings.LastIndexByte(before, '\n')
-	return line, col
 }

@@ -20,25 +20,67 @@ type Problem struct {
 	Offset int
 	// Message says what is wrong.
 	Message string
+	// File, Line and Column place the problem in the manifest file it was
+	// read from (manifest.Document.Locate); empty and 0 when not known.
+	File         string
+	Line, Column int
 }
 
+// String is "file:line:column: field: message" for a problem placed in a
+// file, else "field (offset n): message".
 func (p Problem) String() string {
-	if p.Offset >= 0 {
-		return fmt.Sprintf("%s (offset %d): %s", p.Field, p.Offset, p.Message)
+	var b strings.Builder
+	switch {
+	case p.File != "":
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
+		}
+		b.WriteString(": ")
+		if p.Field != "" {
+			b.WriteString(p.Field + ": ")
+		}
+	case p.Offset >= 0:
+		fmt.Fprintf(&b, "%s (offset %d): ", p.Field, p.Offset)
+	default:
+		b.WriteString(p.Field + ": ")
 	}
-	return p.Field + ": " + p.Message
+	b.WriteString(p.Message)
+	return b.String()
 }
 
-// Problems is every problem found in a StreamQuery. It is an error when it is
+// Problems is every problem found in a spec or its manifest; an error when
 // not empty.
 type Problems []Problem
 
+// Error joins the problems, "; " between them, or a line each when they are
+// placed in a file.
 func (ps Problems) Error() string {
 	parts := make([]string, len(ps))
+	sep := "; "
 	for i, p := range ps {
 		parts[i] = p.String()
+		if p.File != "" {
+			sep = "\n"
+		}
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, sep)
+}
+
+// Sorted returns the problems in file order.
+func (ps Problems) Sorted() Problems {
+	out := slices.Clone(ps)
+	slices.SortStableFunc(out, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return out
+}
+
+// LineColumn returns the 1-based line and column of a byte offset in text.
+func LineColumn(text string, offset int) (line, column int) {
+	offset = min(max(offset, 0), len(text))
+	before := text[:offset]
+	return strings.Count(before, "\n") + 1, offset - strings.LastIndexByte(before, '\n')
 }
 
 // Add records a problem in a field.

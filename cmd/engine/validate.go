@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -39,7 +40,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 // check decides what is wrong with a manifest: the problems of its structure,
 // its spec and its query, in file order. validate and run both ask it, so
 // that they never disagree; the plan is nil when there are problems.
-func check(doc *manifest.Document) (*streamop.Program, manifest.Diagnostics) {
+func check(doc *manifest.Document) (*streamop.Program, v1alpha1.Problems) {
 	prog, _, err := compile.Plan(&doc.Query.Spec)
 	diags := append(doc.Structural(), doc.Locate(err)...)
 	if len(diags) > 0 {
@@ -52,7 +53,7 @@ func check(doc *manifest.Document) (*streamop.Program, manifest.Diagnostics) {
 func load(file string, stderr io.Writer) (*manifest.Document, bool) {
 	doc, err := manifest.Load(file)
 	if err != nil {
-		if ds, ok := err.(manifest.Diagnostics); ok {
+		if ds, ok := err.(v1alpha1.Problems); ok {
 			printDiagnostics(stderr, ds)
 		} else {
 			fmt.Fprintf(stderr, "engine: %v\n", err)
@@ -63,7 +64,7 @@ func load(file string, stderr io.Writer) (*manifest.Document, bool) {
 	return doc, true
 }
 
-func printDiagnostics(w io.Writer, ds manifest.Diagnostics) {
+func printDiagnostics(w io.Writer, ds v1alpha1.Problems) {
 	for _, d := range ds {
 		fmt.Fprintln(w, d.String())
 	}

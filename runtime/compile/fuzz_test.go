@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/manifest"
 )
 
@@ -25,7 +26,7 @@ func FuzzManifest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		doc, err := manifest.Parse("q.yaml", src)
 		if err != nil {
-			if _, ok := err.(manifest.Diagnostics); !ok {
+			if _, ok := err.(v1alpha1.Problems); !ok {
 				t.Errorf("Parse returned %T %v; want Diagnostics", err, err)
 			}
 			return
@@ -33,7 +34,7 @@ func FuzzManifest(f *testing.F) {
 		doc.Query.Spec.Default()
 		_, _, err = Plan(&doc.Query.Spec)
 		for _, d := range doc.Locate(err) {
-			if d.Msg == "" {
+			if d.Message == "" {
 				t.Errorf("a problem without a message: %+v", d)
 			}
 		}

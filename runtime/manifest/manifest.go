@@ -10,7 +10,6 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,47 +21,13 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
-// Diagnostic is one problem in a manifest, at a place in its file.
-type Diagnostic struct {
-	File   string
-	Line   int // 1-based; 0 if unknown
-	Column int // 1-based; 0 if unknown
-	Field  string
-	Msg    string
-}
-
-func (d Diagnostic) String() string {
-	var b strings.Builder
-	b.WriteString(d.File)
-	if d.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", d.Line, d.Column)
-	}
-	b.WriteString(": ")
-	if d.Field != "" {
-		b.WriteString(d.Field + ": ")
-	}
-	b.WriteString(d.Msg)
-	return b.String()
-}
-
-// Diagnostics is every problem found in a manifest; an error when not empty.
-type Diagnostics []Diagnostic
-
-func (ds Diagnostics) Error() string {
-	lines := make([]string, len(ds))
-	for i, d := range ds {
-		lines[i] = d.String()
-	}
-	return strings.Join(lines, "\n")
-}
-
 // Document is a parsed manifest that remembers where each field was written.
 type Document struct {
 	File       string
 	Query      *v1alpha1.StreamQuery
 	nodes      map[string]*yaml.Node
 	lines      []string
-	structural Diagnostics
+	structural v1alpha1.Problems
 }
 
 // Load reads and parses a manifest file.
@@ -77,22 +42,22 @@ func Load(path string) (*Document, error) {
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // Parse parses a manifest. Structural problems (YAML syntax, unknown fields,
-// wrong kinds of value) come back as Diagnostics with positions.
+// wrong kinds of value) come back as v1alpha1.Problems with positions.
 func Parse(file string, data []byte) (*Document, error) {
 	d := &Document{File: file, nodes: map[string]*yaml.Node{}, lines: strings.Split(string(data), "\n")}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		diag := Diagnostic{File: file, Msg: msg}
+		diag := v1alpha1.Problem{Offset: -1, File: file, Message: msg}
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			diag.Line, _ = strconv.Atoi(m[1])
 			diag.Column = 1
-			diag.Msg = strings.TrimPrefix(msg, m[0]+": ")
+			diag.Message = strings.TrimPrefix(msg, m[0]+": ")
 		}
-		return nil, Diagnostics{diag}
+		return nil, v1alpha1.Problems{diag}
 	}
 	if len(root.Content) == 0 {
-		return nil, Diagnostics{{File: file, Line: 1, Column: 1, Msg: "the manifest is empty"}}
+		return nil, v1alpha1.Problems{{Offset: -1, File: file, Line: 1, Column: 1, Message: "the manifest is empty"}}
 	}
 	doc := root.Content[0]
 	w := walker{doc: d}
@@ -100,15 +65,15 @@ func Parse(file string, data []byte) (*Document, error) {
 	d.structural = w.diags
 	js, err := json.Marshal(toJSON(doc))
 	if err != nil {
-		return nil, Diagnostics{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
+		return nil, v1alpha1.Problems{{Offset: -1, File: file, Line: doc.Line, Column: doc.Column, Message: err.Error()}}
 	}
 	var q v1alpha1.StreamQuery
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil {
-		return nil, Diagnostics{d.locate(v1alpha1.Problem{Field: jsonErrorField(err), Offset: -1, Message: err.Error()})}
+		return nil, v1alpha1.Problems{d.locate(v1alpha1.Problem{Field: jsonErrorField(err), Offset: -1, Message: err.Error()})}
 	}
-	var diags Diagnostics
+	var diags v1alpha1.Problems
 	if q.APIVersion != v1alpha1.GroupVersion.String() {
 		diags = append(diags, d.locate(v1alpha1.Problem{Field: "apiVersion", Offset: -1,
 			Message: fmt.Sprintf("want %s, got %q", v1alpha1.GroupVersion, q.APIVersion)}))
@@ -127,7 +92,7 @@ func Parse(file string, data []byte) (*Document, error) {
 // Structural returns the problems found while parsing. The fields they are in
 // were left out of Query, so that checking it can report its other problems
 // in the same run; a document with structural problems must not run.
-func (d *Document) Structural() Diagnostics { return d.structural }
+func (d *Document) Structural() v1alpha1.Problems { return d.structural }
 
 func jsonErrorField(err error) string {
 	var te *json.UnmarshalTypeError
@@ -139,35 +104,24 @@ func jsonErrorField(err error) string {
 
 // Locate turns the problems of a spec into diagnostics at their places; nil
 // for a nil error.
-func (d *Document) Locate(err error) Diagnostics {
+func (d *Document) Locate(err error) v1alpha1.Problems {
 	if err == nil {
 		return nil
 	}
 	var ps v1alpha1.Problems
 	if !errors.As(err, &ps) {
-		return Diagnostics{{File: d.File, Msg: err.Error()}}
+		return v1alpha1.Problems{{Offset: -1, File: d.File, Message: err.Error()}}
 	}
-	out := make(Diagnostics, len(ps))
+	out := make(v1alpha1.Problems, len(ps))
 	for i, p := range ps {
 		out[i] = d.locate(p)
 	}
 	return out.Sorted()
 }
 
-// Sorted returns the diagnostics in file order.
-func (ds Diagnostics) Sorted() Diagnostics {
-	out := slices.Clone(ds)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Line != out[j].Line {
-			return out[i].Line < out[j].Line
-		}
-		return out[i].Column < out[j].Column
-	})
-	return out
-}
-
-func (d *Document) locate(p v1alpha1.Problem) Diagnostic {
-	diag := Diagnostic{File: d.File, Field: p.Field, Msg: p.Message}
+func (d *Document) locate(p v1alpha1.Problem) v1alpha1.Problem {
+	diag := p
+	diag.File = d.File
 	field := p.Field
 	for field != "" {
 		if n, ok := d.nodes[field]; ok {
@@ -192,11 +146,8 @@ func parentPath(p string) string {
 
 // offsetPosition finds the file position of a byte offset in a scalar's value.
 func (d *Document) offsetPosition(n *yaml.Node, offset int) (int, int) {
-	v := n.Value
-	offset = min(offset, len(v))
-	before := v[:offset]
-	nl := strings.Count(before, "\n")
-	col := offset - (strings.LastIndexByte(before, '\n') + 1)
+	line, column := v1alpha1.LineColumn(n.Value, offset)
+	nl, col := line-1, column-1 // 0-based within the value
 	switch n.Style {
 	case yaml.LiteralStyle, yaml.FoldedStyle:
 		// The text starts on the line after the indicator, at the block's
@@ -226,7 +177,7 @@ func (d *Document) offsetPosition(n *yaml.Node, offset int) (int, int) {
 // where each field is and what does not fit.
 type walker struct {
 	doc   *Document
-	diags Diagnostics
+	diags v1alpha1.Problems
 }
 
 var (
@@ -237,7 +188,7 @@ var (
 // fail records a problem with n and empties n, so that decoding the rest of the
 // document goes on as if the field were not there.
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
-	w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: n.Line, Column: n.Column, Field: path, Msg: fmt.Sprintf(format, args...)})
+	w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: n.Line, Column: n.Column, Field: path, Message: fmt.Sprintf(format, args...)})
 	n.Kind, n.Tag, n.Value, n.Content, n.Style = yaml.ScalarNode, "!!null", "", nil, 0
 }
 
@@ -284,8 +235,8 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 			f, ok := fields[k.Value]
 			if !ok {
-				w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
-					Msg: fmt.Sprintf("unknown field %q (known fields: %s)", k.Value, knownFields(fields))})
+				w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
+					Message: fmt.Sprintf("unknown field %q (known fields: %s)", k.Value, knownFields(fields))})
 				continue
 			}
 			w.walk(v, f, join(path, k.Value))
@@ -349,8 +300,8 @@ func (w *walker) duplicate(seen map[string]*yaml.Node, k *yaml.Node, path string
 		seen[k.Value] = k
 		return false
 	}
-	w.diags = append(w.diags, Diagnostic{File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
-		Msg: fmt.Sprintf("duplicate key %q: already set at %d:%d", k.Value, first.Line, first.Column)})
+	w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
+		Message: fmt.Sprintf("duplicate key %q: already set at %d:%d", k.Value, first.Line, first.Column)})
 	return true
 }
 

@@ -18,7 +18,7 @@ spec:
 `
 
 // locate parses a manifest and places one problem of it.
-func locate(t *testing.T, src string, p v1alpha1.Problem) Diagnostic {
+func locate(t *testing.T, src string, p v1alpha1.Problem) v1alpha1.Problem {
 	t.Helper()
 	doc, err := Parse("q.yaml", []byte(src))
 	if err != nil {
