@@ -81,9 +81,12 @@ func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []
 // mutateDeployment sets the desired state of the engine Deployment.
 //
 // A Deployment, not a StatefulSet: engines are interchangeable. Kafka
-// consumer groups assign partitions at run time and stateful operators keep
-// their state in changelog topics, so no pod needs a stable name or its own
-// volume, and a Deployment rolls a spec change out with a surge.
+// consumer groups assign partitions at run time, and a stateful query's
+// state lives in memory only: a restarted engine rebuilds it by reading its
+// partitions again from their last commit, which is held back until the
+// results that need those records are written (docs/sql.md, "Restarts").
+// No pod needs a stable name or its own volume, and a Deployment rolls a
+// spec change out with a surge.
 func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, hash string) {
 	d.Labels = objectLabels(sq)
 	replicas := engineReplicas(sq)

@@ -63,7 +63,8 @@ type StreamQueryReconciler struct {
 	PollInterval time.Duration
 	// EngineAddress resolves a pod to its engine's HTTP address.
 	EngineAddress EngineAddress
-	// HTTPClient polls the engines; nil uses a client without keep-alives.
+	// HTTPClient polls the engines; nil is http.DefaultClient, whose
+	// connections to the engines are kept alive between polls.
 	HTTPClient *http.Client
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
