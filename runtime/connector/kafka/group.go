@@ -1,0 +1,178 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	parts := assigned[s.topic]
+	s.mu.Lock()
+	for _, p := range parts {
+		s.assigned[p] = true
+		// A partition back from another member: its progress is the
+		// group's, loaded below and in onOffsetsFetched.
+		delete(s.highWater, p)
+		delete(s.begin, p)
+	}
+	if len(parts) > 0 && !s.closed {
+		// The group may assign before Open has set s.cl.
+		s.loading.Go(func() { s.loadEnds(s.ctx, cl, parts) })
+	}
+	s.mu.Unlock()
+	s.log.Info("kafka partitions assigned", "component", "kafka", "topic", s.topic, "partitions", parts)
+}
+
+// onOffsetsFetched takes the group's committed offsets of the partitions
+// just assigned, which the client fetched to start reading from, so that lag
+// is right from the first report, before this member commits anything.
+func (s *Source) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The client consumes one topic; newer versions of the response name
+	// it by id only.
+	take := func(topic string, p int32, offset int64, code int16) {
+		if (topic == "" || topic == s.topic) && code == 0 && offset >= 0 {
+			s.committed[p] = offset
+		}
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			take(t.Topic, p.Partition, p.Offset, p.ErrorCode)
+		}
+	}
+	for _, g := range resp.Groups {
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				take(t.Topic, p.Partition, p.Offset, p.ErrorCode)
+			}
+		}
+	}
+	return nil
+}
+
+// loadEnds asks the brokers for the high watermarks of newly assigned
+// partitions, which fetches report only once a partition has records to
+// return, and for where a partition without a committed offset begins.
+// Both only feed lag; a failure leaves it unknown until the next fetch.
+func (s *Source) loadEnds(ctx context.Context, cl *kgo.Client, parts []int32) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	list := adm.ListEndOffsets
+	if s.transactional {
+		list = adm.ListCommittedOffsets // last stable offsets
+	}
+	ends, err := list(ctx, s.topic)
+	if err != nil {
+		s.log.Debug("kafka: listing end offsets for lag failed", "component", "kafka", "topic", s.topic, "error", err)
+		return
+	}
+	var begins kadm.ListedOffsets
+	switch {
+	case !s.startTime.IsZero():
+		begins, err = adm.ListOffsetsAfterMilli(ctx, s.startTime.UnixMilli(), s.topic)
+	case s.latest:
+		begins = ends
+	default:
+		begins, err = adm.ListStartOffsets(ctx, s.topic)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		if o, ok := ends.Lookup(s.topic, p); ok && o.Err == nil && s.assigned[p] {
+			s.highWater[p] = max(s.highWater[p], o.Offset)
+		}
+		if o, ok := begins.Lookup(s.topic, p); ok && o.Err == nil && err == nil && s.assigned[p] {
+			s.begin[p] = o.Offset
+		}
+	}
+}
+
+// onRevoked waits for the revoked partitions' records in flight to be
+// acknowledged, commits them, and only then lets the group move them.
+func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
+	parts := revoked[s.topic]
+	if s.stateful && s.sess == nil {
+		s.newGeneration(parts)
+		s.commit(ctx, parts)
+		s.mu.Lock()
+		for _, p := range parts {
+			delete(s.acked, p)
+			delete(s.fetched, p)
+		}
+		s.mu.Unlock()
+		s.forget(parts)
+		s.log.Info("kafka partitions revoked; the state built from them is dropped and rebuilt by their new owner", "component", "kafka", "topic", s.topic, "partitions", parts)
+		return
+	}
+	if s.sess != nil {
+		s.newGeneration(parts)
+		// The session aborts the open transaction at its end: the revoked
+		// partitions' records in it are read again by their new owner.
+		s.forget(parts)
+		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for !s.closing.Load() && time.Now().Before(deadline) && !s.drained(parts) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !s.drained(parts) && !s.closing.Load() {
+		s.log.Warn("kafka rebalance: records in flight not acknowledged in time; they will be read again", "component", "kafka", "partitions", parts)
+	}
+	s.commit(ctx, parts)
+	s.forget(parts)
+	s.log.Info("kafka partitions revoked", "component", "kafka", "topic", s.topic, "partitions", parts)
+}
+
+// newGeneration marks the records of parts read so far as belonging to an
+// earlier owner of the partitions.
+func (s *Source) newGeneration(parts []int32) {
+	for _, p := range parts {
+		if int(p) < len(s.lanes) {
+			s.lanes[p].origin.Generation.Add(1)
+		}
+	}
+}
+
+// forget marks parts as no longer assigned here.
+func (s *Source) forget(parts []int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		delete(s.assigned, p)
+		delete(s.highWater, p)
+	}
+}
+
+func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.newGeneration(lost[s.topic])
+	s.forget(lost[s.topic])
+	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
+}
+
+// drained reports whether every record fetched for parts, or for every
+// partition when parts is nil, is acknowledged.
+func (s *Source) drained(parts []int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if parts == nil {
+		for p, f := range s.fetched {
+			if s.acked[p] < f {
+				return false
+			}
+		}
+		return true
+	}
+	for _, p := range parts {
+		if f, ok := s.fetched[p]; ok && s.acked[p] < f {
+			return false
+		}
+	}
+	return true
+}
