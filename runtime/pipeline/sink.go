@@ -35,6 +35,8 @@ type sinkStage struct {
 	p   *Pipeline
 	enc *format.JSONEncoder // failed rows, for their error events
 
+	retry *message.Batch // the rows of a batch a retry writes again
+
 	async    connector.AsyncSink // nil: each write finishes in take
 	inFlight chan write          // started writes, in order, to the finisher
 	finished chan struct{}       // closed when the finisher returns
@@ -84,8 +86,7 @@ func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) boo
 		return ctx.Err() == nil
 	}
 	if !s.hold.start(ctx) {
-		s.p.pool.Put(m.Batch)
-		return false
+		return false // aborted: the batch goes to the garbage collector
 	}
 	w := write{b: m.Batch, start: time.Now(), result: make(chan error, 1)}
 	if m.Batch.Len() == 0 {
@@ -102,8 +103,7 @@ func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) boo
 	case s.inFlight <- w:
 		return true
 	case <-ctx.Done():
-		<-w.result // the sink still owns the batch until it answers
-		s.p.pool.Put(w.b)
+		<-w.result // the sink owns the batch until it answers
 		return false
 	}
 }
@@ -131,7 +131,7 @@ func (s *sinkStage) finish(ctx context.Context, _ emitFunc) {
 // way; deliver waits for its result.
 func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *write) {
 	p := s.p
-	defer p.pool.Put(b)
+	defer p.pool.Put(b) // the stage's one release
 	if b.Errors.Records > 0 || len(b.Errors.Events) > 0 {
 		p.handle(ctx, b.Errors)
 	}
@@ -201,9 +201,6 @@ func (s *sinkStage) writeWithRetry(ctx context.Context, b *message.Batch, first 
 	cur := b     // what the next attempt writes: b, or its rows in failed
 	failed = nil // nil: all of b's rows
 	defer func() {
-		if cur != b {
-			p.pool.Put(cur)
-		}
 		if err != nil && failed == nil {
 			failed = make([]int, b.Len())
 			for i := range failed {
@@ -233,11 +230,7 @@ func (s *sinkStage) writeWithRetry(ctx context.Context, b *message.Batch, first 
 				}
 			}
 			failed = narrowed
-			next := s.rowsOf(b, failed)
-			if cur != b {
-				p.pool.Put(cur)
-			}
-			cur = next
+			cur = s.rowsOf(b, failed)
 		}
 		if attempt > p.maxRetries {
 			return attempt, failed, err
@@ -257,9 +250,15 @@ func (s *sinkStage) writeWithRetry(ctx context.Context, b *message.Batch, first 
 	}
 }
 
-// rowsOf returns a batch that stands for b with only the given rows of it.
+// rowsOf returns the stage's retry batch, filled to stand for b with only
+// the given rows of it. One is enough: a stage retries one batch at a time,
+// and a sink keeps nothing of a batch once its Write returned.
 func (s *sinkStage) rowsOf(b *message.Batch, rows []int) *message.Batch {
-	out := s.p.pool.Get(b.Width())
+	if s.retry == nil {
+		s.retry = new(message.Batch)
+	}
+	out := s.retry
+	out.Reset(b.Width())
 	out.CopyHeader(b)
 	out.Errors = message.ErrorBatch{} // b's, handled with b
 	for _, i := range rows {

@@ -81,11 +81,11 @@ func (s *statefulStage) newBatches() {
 // batch takes an input batch and returns a batch for the sink, or nil.
 func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	start := time.Now()
+	defer s.p.pool.Put(b) // the operator keeps copies of what it holds
 	if b.Origin != nil && b.Generation != b.Origin.Generation.Load() {
 		// Read before its partition moved to another engine, which reads
 		// these records again.
 		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
-		s.p.pool.Put(b)
 		return s.advance(now)
 	}
 	// Lateness is judged against the watermark from before this batch.
@@ -123,7 +123,6 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		s.next.CorrelationID, s.next.Trace = b.CorrelationID, b.Trace
 	}
 	n := b.Len()
-	s.p.pool.Put(b)
 	out := s.advance(now)
 	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.p.recorded(s.next.Trace))
 	return out
