@@ -171,7 +171,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(f+".datagen", "partitions × keys is %d, more than %d: each partition keeps a price per symbol", n, MaxDatagenSymbols)
 			}
 		}
-		if src.Datagen == nil && len(src.Schema) == 0 {
+		if c := src.Connector(); c != "" && c != "datagen" && len(src.Schema) == 0 {
 			ps.Add(f+".schema", "a %s source needs a schema", src.Connector())
 		}
 		if len(src.Schema) > MaxColumns {
@@ -192,9 +192,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			case c.Key && c.Header != "":
 				ps.Add(cf, "a column comes from the record key or from a header, not both")
 			case src.Kafka == nil && c.Key:
-				ps.Add(cf+".key", "only a kafka source has record keys; a %s source reads every column from its records", src.Connector())
+				ps.Add(cf+".key", "only a kafka source has record keys; this source reads every column from its records")
 			case src.Kafka == nil && c.Header != "":
-				ps.Add(cf+".header", "only a kafka source has record headers; a %s source reads every column from its records", src.Connector())
+				ps.Add(cf+".header", "only a kafka source has record headers; this source reads every column from its records")
 			case c.Key && src.Kafka.KeyFormat != KeyFormatJSON:
 				if keyCol >= 0 {
 					ps.Add(cf+".key", "with keyFormat string the whole key is one column, already schema[%d]; set kafka.keyFormat: json to read several fields of a JSON key", keyCol)

@@ -64,7 +64,7 @@ func TestLineReader(t *testing.T) {
 	if len(events) != 2 || events[0].Source.Offset != 3 || events[1].Source.Offset != 5 {
 		t.Fatalf("error events %+v; want lines 3 (too long) and 5 (empty)", events)
 	}
-	if !strings.Contains(events[0].Error, "more than maxRecordBytes") || len(events[0].Payload) > message.MaxErrorPayload {
+	if !strings.Contains(events[0].Error, "more than maxRecordBytes") || len(events[0].Payload) > message.MaxDecodePayload {
 		t.Errorf("long line event: %q with %d payload bytes", events[0].Error, len(events[0].Payload))
 	}
 	if last := batches[len(batches)-1]; last.LastOffset != 6 {

@@ -234,5 +234,5 @@ func (lr *LineReader) fail(b *message.Batch, errs *message.ErrorBatch, raw []byt
 	o := lr.origin
 	errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
 		message.Coordinates{Source: o.Source, Partition: o.Partition, Offset: lr.line, File: o.File},
-		raw, fmt.Sprintf("%s line %d: %v", o.File, lr.line, err)))
+		raw[:min(len(raw), message.MaxDecodePayload)], fmt.Sprintf("%s line %d: %v", o.File, lr.line, err)))
 }

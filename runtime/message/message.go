@@ -328,16 +328,18 @@ type ErrorEvent struct {
 	Traceparent string `json:"traceparent,omitempty"`
 }
 
-// MaxErrorPayload bounds the payload an error event keeps of its record.
-const MaxErrorPayload = 64 << 10
+// MaxDecodePayload bounds the payload a decode error event keeps of its
+// record: a record that cannot be decoded may be of any size (a line over
+// maxRecordBytes), and its start is enough to find it.
+const MaxDecodePayload = 64 << 10
 
 // NewErrorEvent returns the error event of a record of batch b, found at
-// coordinates at, that failed at stage for reason. It keeps a copy of at
-// most MaxErrorPayload bytes of payload, and b's trace context.
+// coordinates at, that failed at stage for reason. It keeps a copy of
+// payload, and b's trace context.
 func NewErrorEvent(b *Batch, stage string, at Coordinates, payload []byte, reason string) ErrorEvent {
 	ev := ErrorEvent{
 		CorrelationID: b.CorrelationID, Stage: stage, Error: reason, Source: at,
-		Payload: bytes.Clone(payload[:min(len(payload), MaxErrorPayload)]),
+		Payload: bytes.Clone(payload),
 	}
 	if b.Trace.IsValid() {
 		ev.Traceparent = b.Trace.Traceparent()

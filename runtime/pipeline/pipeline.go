@@ -93,12 +93,11 @@ type Pipeline struct {
 	parallelism, capacity, batchSize int
 	linger, shutdownTimeout          time.Duration
 	direct                           bool
-	// outOfOrderness (by source) and idleTimeout shape the watermark of a
+	// timing (by source) shapes the watermark of a
 	// stateful plan; eventTimes are the event-time columns by source, -1
 	// for none.
-	outOfOrderness map[string]time.Duration
-	idleTimeout    time.Duration
-	eventTimes     map[string]int
+	timing     map[string]sourceTiming
+	eventTimes map[string]int
 	// batchEncoder, if set, is the sink's: workers encode their results for
 	// it, in parallel, rather than its one writer goroutine.
 	batchEncoder connector.BatchEncoder
@@ -209,17 +208,13 @@ func (p *Pipeline) configure() {
 	p.maxRetries = int(*p.spec.ErrorPolicy.MaxRetries)
 	p.backoff = p.spec.ErrorPolicy.RetryBackoff.Duration
 	p.eventTimes = map[string]int{}
-	p.outOfOrderness = map[string]time.Duration{}
-	// Without event time the idle timeout only paces the stateful stage's
-	// ticker.
-	p.idleTimeout = v1alpha1.DefaultIdleTimeout
+	p.timing = map[string]sourceTiming{}
 	for _, source := range p.prog.Sources() {
 		p.eventTimes[source] = p.prog.EventTimeOf(source)
 	}
 	for _, src := range p.spec.Sources {
 		if et := src.EventTime; p.eventTimes[src.Name] >= 0 && et != nil {
-			p.outOfOrderness[src.Name] = et.MaxOutOfOrderness.Duration
-			p.idleTimeout = et.IdleTimeout.Duration
+			p.timing[src.Name] = sourceTiming{bound: et.MaxOutOfOrderness.Duration, idle: et.IdleTimeout.Duration}
 			p.lateToPolicy = p.lateToPolicy || et.LateRecords == v1alpha1.LateErrorPolicy
 			p.allowedLateness = max(p.allowedLateness, int64(et.AllowedLateness.Duration))
 		}

@@ -17,8 +17,9 @@ func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch) {
 	for _, ev := range eb.Events {
 		p.stats.stageErrors[stageIndex(ev.Stage)].Add(1)
 	}
-	if p.err() != nil {
-		// The run is already failing: these records are lost to it.
+	if p.err() != nil || ctx.Err() != nil {
+		// The run is already failing, or aborted: these records are lost
+		// to it.
 		p.stats.failed.Add(int64(eb.Records))
 		return
 	}
@@ -31,7 +32,9 @@ func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch) {
 	case v1alpha1.DeadLetter:
 		if err := p.dlq.Write(ctx, eb.Events); err != nil {
 			p.stats.failed.Add(int64(eb.Records))
-			p.fatal(fmt.Errorf("dead-letter sink failed, stopping rather than losing records: %w", err))
+			if ctx.Err() == nil { // else the abort cut the write short
+				p.fatal(fmt.Errorf("dead-letter sink failed, stopping rather than losing records: %w", err))
+			}
 			return
 		}
 		p.stats.deadLettered.Add(int64(eb.Records))

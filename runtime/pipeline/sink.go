@@ -85,7 +85,7 @@ func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) boo
 		s.deliver(ctx, m.Batch, nil)
 		return ctx.Err() == nil
 	}
-	if !s.hold.start(ctx) {
+	if ctx.Err() != nil || !s.hold.start(ctx) {
 		return false // aborted: the batch goes to the garbage collector
 	}
 	w := write{b: m.Batch, start: time.Now(), result: make(chan error, 1)}

@@ -59,7 +59,7 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	// The operator's rows have no origin: the encoder of the plan's source
 	// is the one that names their columns.
 	s.out = failures{encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(names)}, fallback: p.prog.Source}
-	s.marks = newWatermarks(p.readers, p.outOfOrderness, p.idleTimeout, time.Now())
+	s.marks = newWatermarks(p.readers, p.timing, time.Now())
 	if l, ok := s.op.(tableLoader); ok {
 		origins := make([]*message.Origin, len(p.readers))
 		for i, r := range p.readers {
@@ -264,7 +264,7 @@ func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc
 // interval implements ticker: how often the watermark is looked at again,
 // so that partitions that went idle stop holding it back.
 func (s *statefulStage) interval() time.Duration {
-	return min(max(s.p.idleTimeout/4, 10*time.Millisecond), time.Second)
+	return min(max(s.marks.shortestIdle()/4, 10*time.Millisecond), time.Second)
 }
 
 // tick implements ticker.

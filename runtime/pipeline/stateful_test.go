@@ -27,7 +27,7 @@ import (
 func TestWatermarks(t *testing.T) {
 	a, b := &message.Origin{Source: "s", Partition: 0}, &message.Origin{Source: "s", Partition: 1}
 	t0 := time.Unix(1000, 0)
-	w := newWatermarks([]connector.Reader{originReader{a}, originReader{b}}, map[string]time.Duration{"s": 5}, 10*time.Second, t0)
+	w := newWatermarks([]connector.Reader{originReader{a}, originReader{b}}, map[string]sourceTiming{"s": {bound: 5, idle: 10 * time.Second}}, t0)
 	w.arrive(a, 100, 0, t0)
 	w.progress(a, 100)
 	if got := w.advance(t0); got != math.MinInt64 {
@@ -52,6 +52,31 @@ func TestWatermarks(t *testing.T) {
 	w.ended(b)
 	if got := w.advance(t0.Add(14 * time.Second)); got != math.MaxInt64 {
 		t.Fatalf("watermark %d once every partition ended; want the end of time", got)
+	}
+}
+
+// TestWatermarksIdlePerSource: each source's partitions go idle after that
+// source's own idleTimeout, so a join of a bursty stream with a steady one
+// can set each apart.
+func TestWatermarksIdlePerSource(t *testing.T) {
+	bursty, steady := &message.Origin{Source: "bursty"}, &message.Origin{Source: "steady"}
+	t0 := time.Unix(1000, 0)
+	w := newWatermarks([]connector.Reader{originReader{bursty}, originReader{steady}},
+		map[string]sourceTiming{"bursty": {idle: time.Hour}, "steady": {idle: time.Second}}, t0)
+	w.arrive(bursty, 100, 0, t0)
+	w.progress(bursty, 100)
+	w.arrive(steady, 300, 0, t0)
+	w.progress(steady, 300)
+	if got := w.advance(t0.Add(2 * time.Second)); got != 100 {
+		t.Fatalf("watermark %d two seconds on; want 100: the bursty source waits an hour before it is idle, whatever the other's timeout", got)
+	}
+	w.arrive(bursty, 200, 0, t0.Add(3*time.Second))
+	w.progress(bursty, 200)
+	if got := w.advance(t0.Add(3 * time.Second)); got != 200 {
+		t.Fatalf("watermark %d; want 200: the steady source, silent for 3s, is idle after its own second", got)
+	}
+	if got := w.shortestIdle(); got != time.Second {
+		t.Errorf("shortest idle timeout %v; want 1s", got)
 	}
 }
 

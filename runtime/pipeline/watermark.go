@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/streamop"
@@ -14,10 +15,34 @@ import (
 // out-of-orderness; the pipeline's is the least over the partitions that
 // are neither finished nor idle, and never goes back.
 type watermarks struct {
-	bounds  map[string]time.Duration // allowed out-of-orderness by source
-	idle    time.Duration
+	timing  map[string]sourceTiming
 	parts   map[*message.Origin]*partMark
 	current int64
+}
+
+// sourceTiming is a source's event-time settings: how far out of order its
+// records may come, and how long a partition of it may send nothing before
+// the watermark stops waiting for it. A source without event time has
+// none, and its partitions go idle after v1alpha1.DefaultIdleTimeout.
+type sourceTiming struct{ bound, idle time.Duration }
+
+// timingOf returns the timing of a source.
+func (w *watermarks) timingOf(source string) sourceTiming {
+	t, ok := w.timing[source]
+	if !ok {
+		t.idle = v1alpha1.DefaultIdleTimeout
+	}
+	return t
+}
+
+// shortestIdle is the shortest idle timeout of any source: the ticker
+// looks at the watermark again at a quarter of it.
+func (w *watermarks) shortestIdle() time.Duration {
+	idle := v1alpha1.DefaultIdleTimeout
+	for _, t := range w.timing {
+		idle = min(idle, t.idle)
+	}
+	return idle
 }
 
 type partMark struct {
@@ -32,25 +57,32 @@ type partMark struct {
 	gen       uint64
 	seen      bool
 	replaying bool
-	bound     int64 // the source's allowed out-of-orderness
+	bound     int64         // the source's allowed out-of-orderness
+	idle      time.Duration // the source's idle timeout
 }
 
 func (pm *partMark) mark() int64 { return streamop.Behind(pm.max, pm.bound) }
 
-func newWatermarks(readers []connector.Reader, bounds map[string]time.Duration, idle time.Duration, now time.Time) watermarks {
-	w := watermarks{bounds: bounds, idle: idle, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
+func newWatermarks(readers []connector.Reader, timing map[string]sourceTiming, now time.Time) watermarks {
+	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
 	for _, r := range readers {
-		o := r.Origin()
-		w.parts[o] = &partMark{max: math.MinInt64, last: now, bound: int64(bounds[o.Source])}
+		pm := w.newPart(r.Origin().Source)
+		pm.last = now
+		w.parts[r.Origin()] = pm
 	}
 	return w
+}
+
+func (w *watermarks) newPart(source string) *partMark {
+	t := w.timingOf(source)
+	return &partMark{max: math.MinInt64, bound: int64(t.bound), idle: t.idle}
 }
 
 // arrive notes a batch of partition o, before its rows are taken.
 func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now time.Time) {
 	pm := w.parts[o]
 	if pm == nil {
-		pm = &partMark{max: math.MinInt64, bound: int64(w.bounds[o.Source])}
+		pm = w.newPart(o.Source)
 		w.parts[o] = pm
 	}
 	if gen != pm.gen || !pm.seen {
@@ -96,7 +128,7 @@ func (w *watermarks) advance(now time.Time) int64 {
 			continue
 		}
 		open = true
-		if now.Sub(pm.last) >= w.idle || pm.replaying {
+		if now.Sub(pm.last) >= pm.idle || pm.replaying {
 			continue
 		}
 		active = true

@@ -136,7 +136,7 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 		errs.Records++
 		errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
 			message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
-			r.Value, fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
+			r.Value[:min(len(r.Value), message.MaxDecodePayload)], fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
 		return
 	}
 	if r.Key != nil {
