@@ -97,8 +97,8 @@ type Records struct {
 	// Failed counts records that stopped a FailFast pipeline, or that were
 	// lost to it while in flight when it stopped.
 	Failed int64 `json:"failed"`
-	// Aggregated counts records a windowed aggregation absorbed: their
-	// results are rows of their groups. Late counts records that arrived
+	// Aggregated counts records a windowed aggregation or a join absorbed:
+	// their results are rows of their groups, or joined rows. Late counts records that arrived
 	// behind the watermark and were dropped.
 	Aggregated int64 `json:"aggregated"`
 	Late       int64 `json:"late"`
@@ -109,7 +109,7 @@ type Records struct {
 	InFlight int64 `json:"inFlight"`
 	// Retries counts sink write attempts that were retried.
 	Retries int64 `json:"retries"`
-	// Results counts the rows a windowed aggregation wrote. They are not
+	// Results counts the rows a windowed aggregation or a join wrote. They are not
 	// records read, so they are outside the balance of the other counts.
 	Results int64 `json:"results"`
 }

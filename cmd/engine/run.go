@@ -59,7 +59,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	if _, ds := check(doc); len(ds) > 0 {
-		printDiagnostics(stderr, ds)
+		printProblems(stderr, ds)
 		return exitFailed
 	}
 	tracing, err := telemetry.NewTracing(ctx, buildVersion(), attribute.String("sluice.pipeline", doc.Query.Name))
@@ -99,7 +99,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		var ps v1alpha1.Problems
 		if errors.As(err, &ps) {
-			printDiagnostics(stderr, doc.Locate(err))
+			printProblems(stderr, doc.Locate(err))
 		} else {
 			fmt.Fprintf(stderr, "engine run: %v\n", err)
 		}

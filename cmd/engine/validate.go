@@ -29,7 +29,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	prog, diags := check(doc)
 	if len(diags) > 0 {
-		printDiagnostics(stderr, diags)
+		printProblems(stderr, diags)
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *file)
@@ -54,7 +54,7 @@ func load(file string, stderr io.Writer) (*manifest.Document, bool) {
 	doc, err := manifest.Load(file)
 	if err != nil {
 		if ds, ok := err.(v1alpha1.Problems); ok {
-			printDiagnostics(stderr, ds)
+			printProblems(stderr, ds)
 		} else {
 			fmt.Fprintf(stderr, "engine: %v\n", err)
 		}
@@ -64,7 +64,7 @@ func load(file string, stderr io.Writer) (*manifest.Document, bool) {
 	return doc, true
 }
 
-func printDiagnostics(w io.Writer, ds v1alpha1.Problems) {
+func printProblems(w io.Writer, ds v1alpha1.Problems) {
 	for _, d := range ds {
 		fmt.Fprintln(w, d.String())
 	}

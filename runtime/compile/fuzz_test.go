@@ -27,7 +27,7 @@ func FuzzManifest(f *testing.F) {
 		doc, err := manifest.Parse("q.yaml", src)
 		if err != nil {
 			if _, ok := err.(v1alpha1.Problems); !ok {
-				t.Errorf("Parse returned %T %v; want Diagnostics", err, err)
+				t.Errorf("Parse returned %T %v; want Problems", err, err)
 			}
 			return
 		}

@@ -1,8 +1,11 @@
-// Package pipeline runs a planned query: source readers, partition workers and
-// a sink writer, each a goroutine that owns its state, joined by bounded
-// channels of messages. A full channel blocks its sender, so a slow sink slows
-// the workers, which slow the readers: memory stays bounded under any load and
-// no stage ever calls into another or holds a lock across a record.
+// Package pipeline runs a planned query: source readers, partition workers,
+// the stateful stage of a query with windows, OVER or a join, and the sink
+// writer. Each stage owns its state and has the same small contract
+// (graph.go). Pipelined, each is a goroutine and they are joined by bounded
+// channels of messages: a full channel blocks its sender, so a slow sink
+// slows the workers, which slow the readers, and memory stays bounded under
+// any load. Direct, the same stages are called one after another on one
+// goroutine. Either way no lock is held across a record.
 package pipeline
 
 import (

@@ -39,8 +39,8 @@ type Program struct {
 	root   plan.Node
 	filter *plan.Filter
 	proj   *plan.Project
-	// stateful is the plan's Aggregate or Over node, nil for a stateless
-	// plan; postFilter and postProj are the HAVING and select list above it.
+	// stateful is the plan's Aggregate, Over or Join node, nil for a
+	// stateless plan; postFilter and postProj are the HAVING and select list above it.
 	stateful   plan.Node
 	postFilter *plan.Filter
 	postProj   *plan.Project
@@ -50,8 +50,8 @@ type Program struct {
 func (p *Program) Root() plan.Node { return p.root }
 
 // Compile compiles a plan of an optional Project over an optional Filter
-// over either a Scan, or a stateful node (Aggregate or Over) over an
-// optional Filter over a Scan.
+// over either a Scan, or a stateful node (Aggregate, Over or Join) over an
+// optional Filter over a Scan, or over the two scans of a join.
 func Compile(root plan.Node) (*Program, error) {
 	p := &Program{Output: root.Columns(), root: root}
 	n := root
@@ -86,7 +86,7 @@ func Compile(root plan.Node) (*Program, error) {
 	}
 	scan, ok := n.(*plan.Scan)
 	if !ok {
-		return nil, fmt.Errorf("operator: cannot run plan node %q yet", n.Describe())
+		return nil, fmt.Errorf("cannot run plan node %q yet", n.Describe())
 	}
 	p.Source = scan.Source
 	p.InputWidth = len(scan.Cols)

@@ -13,7 +13,7 @@ import (
 )
 
 // Stateful is an operator whose results depend on rows it has seen before:
-// a windowed aggregation or moving aggregates. One goroutine, the stateful
+// a windowed aggregation, moving aggregates or a join. One goroutine, the stateful
 // stage, owns it. Its input is the rows of the plan below it (the source's
 // rows that passed WHERE), and it emits rows of its plan node's width.
 //
