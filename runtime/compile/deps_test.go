@@ -21,6 +21,8 @@ func TestDependencies(t *testing.T) {
 		{mod + "controllers", operatorSide},
 		{mod + "cmd/manager", operatorSide},
 		{mod + "runtime/pipeline", []string{"github.com/twmb/franz-go", mod + "runtime/connector/kafka", mod + "runtime/connector/bundle"}},
+		{mod + "api/v1alpha1", []string{mod + "runtime", mod + "controllers"}},
+		{mod + "api/enginestatus", []string{mod + "runtime", mod + "controllers"}},
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", r.pkg).CombinedOutput()
