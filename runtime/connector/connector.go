@@ -85,7 +85,7 @@ type FailureReporter interface {
 // parallel, the sink's writer is one goroutine. It must be safe for
 // concurrent use.
 type BatchEncoder interface {
-	// EncodeBatch fills b.Encoded and b.EncodedEnds from b.Rows.
+	// EncodeBatch sets b.Encoded, in the sink's own form, from b.Rows.
 	EncodeBatch(b *message.Batch)
 }
 

@@ -163,16 +163,18 @@ type Batch struct {
 	// Derived says the rows are results a stateful stage computed (window
 	// aggregates), not records read: counts keep them apart.
 	Derived bool
-	// Encoded, when EncodedEnds has two entries per row, holds the rows as
-	// the sink writes them, encoded by a worker (connector.BatchEncoder):
-	// for row i its value ends at EncodedEnds[2i] and its key, after it, at
-	// EncodedEnds[2i+1].
-	Encoded     []byte
-	EncodedEnds []int
+	// Encoded is the rows as the sink writes them, encoded ahead by a
+	// worker (connector.BatchEncoder), or nil. Its form is the sink's own.
+	Encoded Encoding
 
 	width  int
 	values []value.Value
 }
+
+// Encoding is a sink's own encoding of a batch's rows, made ahead of its
+// write. A batch keeps it, emptied by Reset, for its next use: a sink reads
+// it only when it holds the batch's rows.
+type Encoding interface{ Reset() }
 
 // Len returns the number of rows.
 func (b *Batch) Len() int { return len(b.Rows) }
@@ -192,7 +194,9 @@ func (b *Batch) Reset(width int) {
 	clear(b.Acks)
 	b.Acks = b.Acks[:0]
 	b.Derived = false
-	b.Encoded, b.EncodedEnds = b.Encoded[:0], b.EncodedEnds[:0]
+	if b.Encoded != nil {
+		b.Encoded.Reset()
+	}
 }
 
 // Append adds a zeroed row (all NULL) and returns it for the caller to fill.

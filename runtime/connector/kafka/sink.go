@@ -159,8 +159,11 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	w.recs = slices.Grow(w.recs[:0], len(b.Rows))[:len(b.Rows)]
 	// A worker may have encoded the rows already; the batch stays
 	// untouched until done is called, so the records can point into it.
-	buf, ends := b.Encoded, b.EncodedEnds
-	if len(ends) != 2*len(b.Rows) {
+	var buf []byte
+	var ends []int
+	if e, ok := b.Encoded.(*encoding); ok && len(e.ends) == 2*len(b.Rows) {
+		buf, ends = e.buf, e.ends
+	} else {
 		w.buf, w.ends = s.encode(w.buf[:0], w.ends[:0], b.Rows)
 		buf, ends = w.buf, w.ends
 	}
@@ -186,9 +189,24 @@ func (s *Sink) WriteAsync(ctx context.Context, b *message.Batch, done func(error
 	}
 }
 
+// encoding is a batch's rows encoded ahead by a worker: for row i, its
+// value ends at ends[2i] in buf and its key, after it, at ends[2i+1].
+type encoding struct {
+	buf  []byte
+	ends []int
+}
+
+// Reset implements message.Encoding.
+func (e *encoding) Reset() { e.buf, e.ends = e.buf[:0], e.ends[:0] }
+
 // EncodeBatch implements connector.BatchEncoder.
 func (s *Sink) EncodeBatch(b *message.Batch) {
-	b.Encoded, b.EncodedEnds = s.encode(b.Encoded[:0], b.EncodedEnds[:0], b.Rows)
+	e, ok := b.Encoded.(*encoding)
+	if !ok {
+		e = new(encoding)
+		b.Encoded = e
+	}
+	e.buf, e.ends = s.encode(e.buf[:0], e.ends[:0], b.Rows)
 }
 
 // encode appends each row's value, without its line break, and key to buf,
