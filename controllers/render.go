@@ -3,6 +3,7 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,11 +20,14 @@ import (
 
 // Labels and annotations the operator puts on what it creates.
 const (
-	LabelQuery          = "sluice.dev/query"
-	AnnotationSpecHash  = "sluice.dev/spec-hash"
-	engineContainerName = "engine"
-	manifestKey         = "query.yaml"
-	manifestDir         = "/etc/sluice"
+	LabelQuery         = "sluice.dev/query"
+	AnnotationSpecHash = "sluice.dev/spec-hash"
+	// AnnotationTemplateHash, on the engine Deployment, is the hash of the
+	// pod template the operator last rendered.
+	AnnotationTemplateHash = "sluice.dev/template-hash"
+	engineContainerName    = "engine"
+	manifestKey            = "query.yaml"
+	manifestDir            = "/etc/sluice"
 )
 
 // childName is the name of every object created for a query: a ConfigMap, a
@@ -48,14 +52,18 @@ func objectLabels(sq *v1alpha1.StreamQuery) map[string]string {
 }
 
 // renderManifest is the engine's configuration: the query's own manifest,
-// without status, so the engine runs exactly what was applied. Like every
-// function here, it takes a query whose spec is defaulted.
+// without status, so the engine runs exactly what was applied. It leaves out
+// replicas and suspend, which say how many engines run, not what one does:
+// scaling or suspending must not change the manifest, nor the hash that
+// rolls the engines. Like every function here, it takes a query whose spec
+// is defaulted.
 func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
 	doc := v1alpha1.StreamQuery{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: sq.Name, Namespace: sq.Namespace},
 		Spec:       sq.Spec,
 	}
+	doc.Spec.Replicas, doc.Spec.Suspend = nil, false
 	b, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, "", fmt.Errorf("rendering the manifest: %w", err)
@@ -87,15 +95,41 @@ func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []
 // results that need those records are written (docs/sql.md, "Restarts").
 // No pod needs a stable name or its own volume, and a Deployment rolls a
 // spec change out with a surge.
-func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, hash string) {
+//
+// The API server fills in defaults of the pod template (probe thresholds,
+// the strategy's surge, ...) that a rendered template lacks, so comparing
+// the two would always find a difference. The Deployment keeps the hash of
+// the template last rendered instead, and the template is written only when
+// that changes: a reconcile that changes nothing writes nothing.
+func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, hash string) error {
 	d.Labels = objectLabels(sq)
 	replicas := engineReplicas(sq)
 	d.Spec.Replicas = &replicas
+	t := renderPodTemplate(sq, image, hash)
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("rendering the pod template: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	th := hex.EncodeToString(sum[:8])
+	if d.Annotations[AnnotationTemplateHash] == th {
+		return nil
+	}
+	if d.Annotations == nil {
+		d.Annotations = map[string]string{}
+	}
+	d.Annotations[AnnotationTemplateHash] = th // the deployment controller keeps its own there
 	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
+	d.Spec.Template = t
+	return nil
+}
 
+// renderPodTemplate is the engine pods' template.
+func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) corev1.PodTemplateSpec {
+	var tmpl corev1.PodTemplateSpec
 	port := strconv.Itoa(enginestatus.Port)
-	t := &d.Spec.Template
+	t := &tmpl
 	t.Labels = objectLabels(sq)
 	t.Annotations = map[string]string{
 		AnnotationSpecHash:     hash,
@@ -153,6 +187,7 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	}}
+	return tmpl
 }
 
 func shutdownSeconds(sq *v1alpha1.StreamQuery) int {

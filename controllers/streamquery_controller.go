@@ -120,7 +120,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
-	if err := r.apply(ctx, &sq, cm, func() { mutateConfigMap(cm, &sq, manifest) }); err != nil {
+	if err := r.apply(ctx, &sq, cm, func() error { mutateConfigMap(cm, &sq, manifest); return nil }); err != nil {
 		return ctrl.Result{}, err
 	}
 	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
@@ -128,11 +128,11 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if image == "" {
 		image = r.EngineImage
 	}
-	if err := r.apply(ctx, &sq, deploy, func() { mutateDeployment(deploy, &sq, image, hash) }); err != nil {
+	if err := r.apply(ctx, &sq, deploy, func() error { return mutateDeployment(deploy, &sq, image, hash) }); err != nil {
 		return ctrl.Result{}, err
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
-	if err := r.apply(ctx, &sq, svc, func() { mutateService(svc, &sq) }); err != nil {
+	if err := r.apply(ctx, &sq, svc, func() error { mutateService(svc, &sq); return nil }); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -151,10 +151,13 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return ctrl.Result{RequeueAfter: r.PollInterval}, nil
 }
 
-// apply creates or updates an owned object, idempotently.
-func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQuery, obj client.Object, mutate func()) error {
+// apply creates or updates an owned object, idempotently: an object that
+// mutate leaves as it was is not written.
+func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQuery, obj client.Object, mutate func() error) error {
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
-		mutate()
+		if err := mutate(); err != nil {
+			return err
+		}
 		return controllerutil.SetControllerReference(sq, obj, r.Scheme)
 	})
 	if err != nil {

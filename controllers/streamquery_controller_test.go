@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -204,6 +205,75 @@ func TestUpdateSuspendResume(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestReconcileWritesOnlyChanges: once a query's objects are in place, the
+// reconciles that follow, every poll interval, write none of them: the API
+// server's defaults in the Deployment are not a difference.
+func TestReconcileWritesOnlyChanges(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "steady", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	eventually(t, 10*time.Second, func() error {
+		if getQuery(t, sq).Status.ObservedGeneration == 0 {
+			return fmt.Errorf("no status yet")
+		}
+		return nil
+	})
+	before := map[string]int64{}
+	for _, kind := range []string{"ConfigMap", "Deployment", "Service"} {
+		before[kind] = writesTo(kind, sq.Namespace, childName(sq))
+	}
+	time.Sleep(4 * 500 * time.Millisecond) // four poll intervals: four reconciles at least
+	for _, kind := range []string{"ConfigMap", "Deployment", "Service"} {
+		if n := writesTo(kind, sq.Namespace, childName(sq)) - before[kind]; n != 0 {
+			t.Errorf("%s written %d times by reconciles that changed nothing", kind, n)
+		}
+	}
+}
+
+// TestScaleKeepsEngines: scaling and suspending change the Deployment's
+// replicas only: the pod template, and so the running engines, stay.
+func TestScaleKeepsEngines(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "scaled", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	template := d.Spec.Template.DeepCopy()
+	for _, step := range []struct {
+		name     string
+		mutate   func(*v1alpha1.StreamQuery)
+		replicas int32
+	}{
+		{"scale to 3", func(q *v1alpha1.StreamQuery) { q.Spec.Replicas = ptr(int32(3)) }, 3},
+		{"suspend", func(q *v1alpha1.StreamQuery) { q.Spec.Suspend = true }, 0},
+		{"resume", func(q *v1alpha1.StreamQuery) { q.Spec.Suspend = false }, 3},
+	} {
+		eventually(t, 10*time.Second, func() error {
+			got := getQuery(t, sq)
+			step.mutate(got)
+			return k8s.Update(ctx, got)
+		})
+		eventually(t, 10*time.Second, func() error {
+			if err := k8s.Get(ctx, key(sq), &d); err != nil {
+				return err
+			}
+			if *d.Spec.Replicas != step.replicas {
+				return fmt.Errorf("%s: replicas %d; want %d", step.name, *d.Spec.Replicas, step.replicas)
+			}
+			return nil
+		})
+		if !equality.Semantic.DeepEqual(d.Spec.Template, *template) {
+			t.Fatalf("%s changed the pod template, which restarts every engine:\nbefore %+v\nafter  %+v", step.name, template.Annotations, d.Spec.Template.Annotations)
+		}
+	}
 }
 
 // enginePod creates a pod of the query's engines, as its Deployment would,

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -96,7 +98,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	r := &StreamQueryReconciler{
-		Client:       mgr.GetClient(),
+		Client:       countingClient{mgr.GetClient()},
 		Scheme:       mgr.GetScheme(),
 		Recorder:     mgr.GetEventRecorder("sluice-operator"),
 		EngineImage:  testImage,
@@ -152,4 +154,35 @@ func newNamespace(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return ns.Name
+}
+
+// writes counts the updates and patches the reconciler makes, by
+// "Kind namespace/name".
+var writes sync.Map
+
+// countingClient is the reconciler's client, counting its writes.
+type countingClient struct{ client.Client }
+
+func (c countingClient) count(obj client.Object) {
+	gvk, _ := apiutil.GVKForObject(obj, c.Scheme())
+	n, _ := writes.LoadOrStore(gvk.Kind+" "+obj.GetNamespace()+"/"+obj.GetName(), new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+}
+
+func (c countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	c.count(obj)
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+func (c countingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.count(obj)
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+// writesTo returns how many times the reconciler wrote an object.
+func writesTo(kind, namespace, name string) int64 {
+	if n, ok := writes.Load(kind + " " + namespace + "/" + name); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }
