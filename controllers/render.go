@@ -140,8 +140,13 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) corev1.PodT
 	grace := int64(shutdownSeconds(sq) + 10)
 	t.Spec.TerminationGracePeriodSeconds = &grace
 	nonRoot, noEscalation, readOnly := true, false, true
+	// A numeric user: an image without one (no USER, or a name) could not
+	// prove runAsNonRoot and would not start (CreateContainerConfigError).
+	uid := int64(engineUID)
 	t.Spec.SecurityContext = &corev1.PodSecurityContext{
 		RunAsNonRoot:   &nonRoot,
+		RunAsUser:      &uid,
+		RunAsGroup:     &uid,
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 	t.Spec.Volumes = []corev1.Volume{{
@@ -169,10 +174,7 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) corev1.PodT
 			"run", "-f", manifestDir + "/" + manifestKey,
 			"--http", ":" + port, "--log-format", "json", "--progress", "never",
 		},
-		Env: []corev1.EnvVar{
-			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-			{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-		},
+		Env:   engineEnv(sq),
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
 		// A failed engine's last words, its summary line, become its
 		// termination message, which the status shows as lastError.
@@ -217,4 +219,27 @@ func describeProblems(spec *v1alpha1.StreamQuerySpec, ps v1alpha1.Problems) stri
 		msgs[i] = p.Field + ": " + p.Message
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// engineUID is the user and group the engines run as: the engine image's.
+const engineUID = 65532
+
+// memoryLimitShare is the share of the container's memory limit given to
+// the Go runtime as its soft limit (GOMEMLIMIT): the collector works harder
+// as the heap nears it, well before the kernel's OOM kill at the limit,
+// and the engine's memory health check measures the heap against it.
+const memoryLimitShare = 0.9
+
+// engineEnv is the engine container's environment: its pod's name and
+// namespace, and GOMEMLIMIT from spec.resources' memory limit, if any.
+func engineEnv(sq *v1alpha1.StreamQuery) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+	}
+	if limit, ok := sq.Spec.Resources.Limits[corev1.ResourceMemory]; ok && !limit.IsZero() {
+		soft := int64(float64(limit.Value()) * memoryLimitShare)
+		env = append(env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(soft, 10)})
+	}
+	return env
 }

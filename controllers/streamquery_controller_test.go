@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,16 @@ func TestCreate(t *testing.T) {
 	}
 	if c.Resources.Limits.Memory().String() != "256Mi" {
 		t.Errorf("resources %+v; want the spec's", c.Resources)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["GOMEMLIMIT"] != strconv.Itoa(256<<20*9/10) {
+		t.Errorf("GOMEMLIMIT %q; want 90%% of the 256Mi limit, %d", env["GOMEMLIMIT"], 256<<20*9/10)
+	}
+	if sc := d.Spec.Template.Spec.SecurityContext; sc.RunAsUser == nil || *sc.RunAsUser != 65532 || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("pod security context %+v; want non-root as user 65532", sc)
 	}
 	ann := d.Spec.Template.Annotations
 	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != "8080" || ann[AnnotationSpecHash] == "" {
