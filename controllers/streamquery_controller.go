@@ -39,16 +39,17 @@ const (
 	ConditionProgressing = "Progressing"
 	ConditionDegraded    = "Degraded"
 
-	ReasonInvalidQuery    = "InvalidQuery"
-	ReasonSuspended       = "Suspended"
-	ReasonRunning         = "Running"
-	ReasonPodsNotReady    = "PodsNotReady"
-	ReasonRollingOut      = "RollingOut"
-	ReasonRolledOut       = "RolledOut"
-	ReasonCrashLoop       = "CrashLoopBackOff"
-	ReasonEngineDegraded  = "EngineDegraded"
-	ReasonEngineUnhealthy = "EngineUnhealthy"
-	ReasonHealthy         = "Healthy"
+	ReasonInvalidQuery     = "InvalidQuery"
+	ReasonSuspended        = "Suspended"
+	ReasonRunning          = "Running"
+	ReasonPodsNotReady     = "PodsNotReady"
+	ReasonRollingOut       = "RollingOut"
+	ReasonRolledOut        = "RolledOut"
+	ReasonCrashLoop        = "CrashLoopBackOff"
+	ReasonProgressDeadline = "ProgressDeadlineExceeded"
+	ReasonEngineDegraded   = "EngineDegraded"
+	ReasonEngineUnhealthy  = "EngineUnhealthy"
+	ReasonHealthy          = "Healthy"
 )
 
 // StreamQueryReconciler runs each StreamQuery as a Deployment of engines and
@@ -93,7 +94,12 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// together), and nothing below needs one of its own.
 	sq.Spec.Default()
 	old := sq.Status.DeepCopy()
-	status := v1alpha1.StreamQueryStatus{ObservedGeneration: sq.Generation, Conditions: old.Conditions}
+	// Restarts count over the life of the query, an invalid spec's time
+	// included.
+	status := v1alpha1.StreamQueryStatus{
+		ObservedGeneration: sq.Generation, Conditions: slices.Clone(old.Conditions),
+		Restarts: old.Restarts, LastRestartTime: old.LastRestartTime, PodRestarts: old.PodRestarts,
+	}
 
 	// 2. Check it with the engine's own planner. An invalid query creates
 	// nothing; engines of an earlier, valid version keep running.
@@ -141,7 +147,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.List(ctx, &pods, client.InNamespace(sq.Namespace), client.MatchingLabels(selectorLabels(&sq))); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing engine pods: %w", err)
 	}
-	r.observe(ctx, &sq, deploy, pods.Items, old, &status)
+	r.observe(ctx, &sq, deploy, pods.Items, old, &status, image, hash)
 	log.V(1).Info("reconciled", "phase", status.Phase, "health", status.Health, "ready", status.Ready)
 
 	// 5. Write the status if it changed, and poll again later.
@@ -167,7 +173,9 @@ func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQu
 }
 
 // observe fills status from the Deployment, the pods and the engines.
-func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.StreamQuery, deploy *appsv1.Deployment, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus) {
+// image and hash are the engine image and spec hash of the current spec,
+// which tell its engines from those of an earlier one.
+func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.StreamQuery, deploy *appsv1.Deployment, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus, image, hash string) {
 	desired := engineReplicas(sq)
 	sel, _ := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: selectorLabels(sq)})
 	status.Selector = sel.String()
@@ -177,8 +185,11 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	// Every running engine is polled, ready or not: an engine whose brokers
 	// are away reports itself unready, and its own verdict says why.
 	var running []*corev1.Pod
-	ready := 0
-	crashLooping, terminated := "", ""
+	ready, updatedReady := 0, 0
+	var stuck *podProblem
+	terminated := ""
+	now := r.now()
+	status.PodRestarts = nil // the current pods', filled below
 	for i := range pods {
 		pod := &pods[i]
 		if pod.DeletionTimestamp != nil {
@@ -188,9 +199,9 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 			if cs.Name != engineContainerName {
 				continue
 			}
-			status.Restarts += cs.RestartCount
-			if w := cs.State.Waiting; w != nil && w.Reason == ReasonCrashLoop {
-				crashLooping = pod.Name
+			countRestarts(status, old, pod.Name, cs, now)
+			if p := containerProblem(pod.Name, cs, now); p != nil && stuck == nil {
+				stuck = p
 			}
 			if msg := terminationMessage(cs); msg != "" && terminated == "" {
 				terminated = pod.Name + ": " + msg
@@ -198,6 +209,9 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		}
 		if podReady(pod) {
 			ready++
+			if isCurrent(pod, image, hash) {
+				updatedReady++
+			}
 		}
 		if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
 			running = append(running, pod)
@@ -240,14 +254,18 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	status.LastError = lastError
 
 	rollingOut := deploy.Status.ObservedGeneration < deploy.Generation ||
-		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || status.ReadyReplicas < desired
+		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || int32(updatedReady) < desired
+	deadline := progressDeadlineExceeded(deploy)
+	if stuck == nil && deadline != "" && !sq.Spec.Suspend {
+		stuck = &podProblem{reason: ReasonProgressDeadline, message: deadline}
+	}
 	switch {
 	case sq.Spec.Suspend:
 		status.Phase = v1alpha1.PhaseSuspended
 		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonSuspended, "the query is suspended")
-	case crashLooping != "":
+	case stuck != nil:
 		status.Phase = v1alpha1.PhaseDegraded
-		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonCrashLoop, "engine pod "+crashLooping+" is crash-looping")
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, stuck.reason, stuck.String())
 	case status.Health == v1alpha1.Degraded || status.Health == v1alpha1.Unhealthy:
 		// Before Pending: an engine that is unready because its brokers
 		// are away is running, and says so.
@@ -264,16 +282,22 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		}
 		r.setCondition(status, sq, ConditionReady, cond, reason, fmt.Sprintf("%d of %d engines ready", status.ReadyReplicas, desired))
 	}
-	if rollingOut && !sq.Spec.Suspend {
+	switch {
+	case deadline != "" && !sq.Spec.Suspend:
+		r.setCondition(status, sq, ConditionProgressing, metav1.ConditionFalse, ReasonProgressDeadline, deadline)
+	case rollingOut && !sq.Spec.Suspend:
 		r.setCondition(status, sq, ConditionProgressing, metav1.ConditionTrue, ReasonRollingOut,
-			fmt.Sprintf("%d of %d engines updated and ready", min(deploy.Status.UpdatedReplicas, status.ReadyReplicas), desired))
-	} else {
+			fmt.Sprintf("%d of %d engines updated and ready", updatedReady, desired))
+	default:
 		r.setCondition(status, sq, ConditionProgressing, metav1.ConditionFalse, ReasonRolledOut, "every engine runs the current spec")
 	}
 	switch {
-	case crashLooping != "":
-		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonCrashLoop,
-			fmt.Sprintf("engine pod %s is crash-looping (%d restarts in all)", crashLooping, status.Restarts))
+	case stuck != nil && !sq.Spec.Suspend:
+		msg := stuck.String()
+		if stuck.reason == ReasonCrashLoop {
+			msg += fmt.Sprintf(" (%d restarts in all)", status.Restarts)
+		}
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, stuck.reason, msg)
 	case status.Health == v1alpha1.Unhealthy:
 		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineUnhealthy, "an engine reports Unhealthy: "+lastError)
 	case status.Health == v1alpha1.Degraded:
@@ -474,4 +498,86 @@ func podToQuery(_ context.Context, obj client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// podProblem is why engines cannot run: a pod's container stuck waiting,
+// or a Deployment past its progress deadline.
+type podProblem struct{ pod, reason, message string }
+
+func (p *podProblem) String() string {
+	s := p.reason
+	if p.pod != "" {
+		s = "engine pod " + p.pod + ": " + s
+	}
+	if p.message != "" {
+		s += ": " + p.message
+	}
+	return s
+}
+
+// stuckReasons are the reasons a container waits that it will not get past
+// by itself: a crash loop, a configuration it cannot start with, an image
+// it cannot pull.
+var stuckReasons = []string{
+	ReasonCrashLoop, "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+	"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+}
+
+// recentFailure is how long after a failure a restarted engine that is not
+// ready yet still counts as crash-looping: between two back-offs its
+// container runs, and the query must not flip to Pending and back at each.
+const recentFailure = 5 * time.Minute
+
+// containerProblem says why an engine container cannot run, or nil.
+func containerProblem(pod string, cs corev1.ContainerStatus, now time.Time) *podProblem {
+	if w := cs.State.Waiting; w != nil && slices.Contains(stuckReasons, w.Reason) {
+		return &podProblem{pod: pod, reason: w.Reason, message: w.Message}
+	}
+	if t := cs.LastTerminationState.Terminated; cs.State.Running != nil && !cs.Ready && t != nil &&
+		t.ExitCode != 0 && now.Sub(t.FinishedAt.Time) < recentFailure {
+		return &podProblem{pod: pod, reason: ReasonCrashLoop, message: "restarted after a failure, not ready yet"}
+	}
+	return nil
+}
+
+// countRestarts adds the restarts of a pod's engine container since the
+// last status to the query's: a pod's count starts again with a new pod,
+// the query's does not.
+func countRestarts(status, old *v1alpha1.StreamQueryStatus, pod string, cs corev1.ContainerStatus, now time.Time) {
+	if status.PodRestarts == nil {
+		status.PodRestarts = map[string]int32{}
+	}
+	status.PodRestarts[pod] = cs.RestartCount
+	if more := cs.RestartCount - old.PodRestarts[pod]; more > 0 {
+		status.Restarts += more
+		at := metav1.NewTime(now.Truncate(time.Second))
+		if t := cs.LastTerminationState.Terminated; t != nil && !t.FinishedAt.IsZero() {
+			at = t.FinishedAt
+		}
+		status.LastRestartTime = &at
+	}
+}
+
+// isCurrent says the pod runs the current spec and image.
+func isCurrent(pod *corev1.Pod, image, hash string) bool {
+	if pod.Annotations[AnnotationSpecHash] != hash {
+		return false
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == engineContainerName {
+			return c.Image == image
+		}
+	}
+	return false
+}
+
+// progressDeadlineExceeded returns the Deployment controller's message when
+// the rollout has made no progress within its deadline, else "".
+func progressDeadlineExceeded(d *appsv1.Deployment) string {
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == ReasonProgressDeadline {
+			return c.Message
+		}
+	}
+	return ""
 }

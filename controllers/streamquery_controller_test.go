@@ -364,3 +364,184 @@ func TestUnreachableEngine(t *testing.T) {
 		return nil
 	})
 }
+
+// setPodStatus sets the status of the engine container of a pod made by
+// enginePod, as a kubelet would.
+func setPodStatus(t *testing.T, pod *corev1.Pod, ready bool, mutate func(*corev1.ContainerStatus)) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 10*time.Second, func() error {
+		var got corev1.Pod
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), &got); err != nil {
+			return err
+		}
+		cs := &got.Status.ContainerStatuses[0]
+		cs.Ready = ready
+		mutate(cs)
+		got.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+		if ready {
+			got.Status.Conditions[0].Status = corev1.ConditionTrue
+		}
+		return k8s.Status().Update(ctx, &got)
+	})
+}
+
+// TestRestartsCumulative: restarts count over the life of the query: a
+// replaced pod's restarts stay counted, and the last restart has its time.
+func TestRestartsCumulative(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "replaced", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	a := enginePod(t, sq, "replaced-engine-a", true, 2, "")
+	restarts := func(want int32) {
+		t.Helper()
+		eventually(t, 15*time.Second, func() error {
+			st := getQuery(t, sq).Status
+			if st.Restarts != want || st.LastRestartTime == nil {
+				return fmt.Errorf("restarts %d, last restart %v; want %d with a time", st.Restarts, st.LastRestartTime, want)
+			}
+			return nil
+		})
+	}
+	restarts(2)
+	finished := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	setPodStatus(t, a, true, func(cs *corev1.ContainerStatus) {
+		cs.RestartCount = 3
+		cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: finished}
+	})
+	restarts(3)
+	if got := getQuery(t, sq).Status.LastRestartTime; !got.Equal(&finished) {
+		t.Errorf("last restart %v; want the container's last termination, %v", got, finished)
+	}
+	if err := k8s.Delete(ctx, a, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	enginePod(t, sq, "replaced-engine-b", true, 1, "")
+	restarts(4) // 3 of the replaced pod, 1 of its successor
+}
+
+// TestStuckEngines: an engine that cannot start, whatever the reason its
+// container waits for, makes the query Degraded with that reason and the
+// kubelet's message; so does a crash-looping engine between two back-offs,
+// running but not ready yet.
+func TestStuckEngines(t *testing.T) {
+	for i, tt := range []struct {
+		reason, message string
+		status          func(*corev1.ContainerStatus)
+	}{
+		{"ImagePullBackOff", `Back-off pulling image "nowhere/engine:dev"`, nil},
+		{"CreateContainerConfigError", `secret "kafka-credentials" not found`, nil},
+		{ReasonCrashLoop, "restarted after a failure", func(cs *corev1.ContainerStatus) {
+			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
+			cs.RestartCount = 1
+			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: metav1.NewTime(time.Now().Add(-10 * time.Second))}
+		}},
+	} {
+		t.Run(tt.reason, func(t *testing.T) {
+			sq := newQuery(newNamespace(t), fmt.Sprintf("stuck-%d", i), "SELECT symbol FROM trades")
+			if err := k8s.Create(context.Background(), sq); err != nil {
+				t.Fatal(err)
+			}
+			pod := enginePod(t, sq, sq.Name+"-engine-0", false, 0, tt.reason)
+			if tt.status != nil {
+				setPodStatus(t, pod, false, tt.status)
+			} else {
+				setPodStatus(t, pod, false, func(cs *corev1.ContainerStatus) { cs.State.Waiting.Message = tt.message })
+			}
+			eventually(t, 15*time.Second, func() error {
+				got := getQuery(t, sq)
+				ready := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+				degraded := meta.FindStatusCondition(got.Status.Conditions, ConditionDegraded)
+				if got.Status.Phase != v1alpha1.PhaseDegraded || ready == nil || ready.Reason != tt.reason ||
+					degraded == nil || degraded.Status != metav1.ConditionTrue || !strings.Contains(degraded.Message, tt.message) {
+					return fmt.Errorf("phase %s, Ready %+v, Degraded %+v; want Degraded for %s: %s", got.Status.Phase, ready, degraded, tt.reason, tt.message)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestProgressDeadline: a rollout past the Deployment's progress deadline
+// is not Progressing forever: Progressing turns False with the Deployment
+// controller's reason and message, and the query Degraded.
+func TestProgressDeadline(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "deadline", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	const msg = `ReplicaSet "deadline-engine-5d4f" has timed out progressing.`
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		d.Status.Conditions = []appsv1.DeploymentCondition{{
+			Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: ReasonProgressDeadline, Message: msg,
+		}}
+		return k8s.Status().Update(ctx, &d)
+	})
+	eventually(t, 15*time.Second, func() error {
+		got := getQuery(t, sq)
+		p := meta.FindStatusCondition(got.Status.Conditions, ConditionProgressing)
+		if got.Status.Phase != v1alpha1.PhaseDegraded || p == nil || p.Status != metav1.ConditionFalse || p.Reason != ReasonProgressDeadline || p.Message != msg {
+			return fmt.Errorf("phase %s, Progressing %+v; want Degraded, Progressing False %s", got.Status.Phase, p, ReasonProgressDeadline)
+		}
+		return nil
+	})
+}
+
+// TestProgressingCountsCurrentEngines: during a rollout, engines of the old
+// spec are not counted as updated, ready as they are.
+func TestProgressingCountsCurrentEngines(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "rollout", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sq.Namespace, Name: "rollout-engine-old", Labels: objectLabels(sq),
+			Annotations: map[string]string{AnnotationSpecHash: "an-older-spec"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: engineContainerName, Image: testImage}}},
+	}
+	if err := k8s.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{
+		Phase: corev1.PodRunning, PodIP: "127.0.0.1",
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: engineContainerName, Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}},
+	}
+	if err := k8s.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	// As the Deployment controller reports it: the new pod is created, not
+	// ready yet; the old one still runs.
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 1}
+		return k8s.Status().Update(ctx, &d)
+	})
+	want := func() error {
+		p := meta.FindStatusCondition(getQuery(t, sq).Status.Conditions, ConditionProgressing)
+		if p == nil || p.Status != metav1.ConditionTrue || p.Message != "0 of 1 engines updated and ready" {
+			return fmt.Errorf("Progressing %+v; want True, 0 of 1 engines updated and ready", p)
+		}
+		return nil
+	}
+	eventually(t, 15*time.Second, want)
+	// Four poll intervals, every reconcile of which has seen the
+	// Deployment's status: the old engine is never counted.
+	for end := time.Now().Add(4 * 500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if err := want(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

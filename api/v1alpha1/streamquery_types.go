@@ -695,9 +695,17 @@ type StreamQueryStatus struct {
 	// throughput is the sum of the engine pods' rates.
 	// +optional
 	Throughput *Throughput `json:"throughput,omitempty"`
-	// restarts is the sum of the engine containers' restart counts.
+	// restarts counts the engine containers' restarts over the life of the
+	// query, those of pods since replaced included.
 	// +optional
 	Restarts int32 `json:"restarts"`
+	// lastRestartTime is when an engine container last restarted.
+	// +optional
+	LastRestartTime *metav1.Time `json:"lastRestartTime,omitempty"`
+	// podRestarts are the restart counts last seen of the current engine
+	// pods' containers, by pod name, from which restarts grows.
+	// +optional
+	PodRestarts map[string]int32 `json:"podRestarts,omitempty"`
 	// lastError is the most recent error an engine reported.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
