@@ -35,6 +35,22 @@ func newQuery(ns, name, query string) *v1alpha1.StreamQuery {
 	}
 }
 
+// newKafkaQuery is newQuery over a Kafka topic of trades: several engines
+// of one query divide only a Kafka source between them. Its engines are
+// simulated, and the operator never connects to the brokers.
+func newKafkaQuery(ns, name, query string, replicas int32) *v1alpha1.StreamQuery {
+	sq := newQuery(ns, name, query)
+	sq.Spec.Sources[0] = v1alpha1.Source{
+		Name:  "trades",
+		Kafka: &v1alpha1.KafkaSource{Brokers: []string{"kafka:9092"}, Topic: "trades"},
+		Schema: []v1alpha1.Column{
+			{Name: "symbol", Type: "text"}, {Name: "price", Type: "decimal(18,4)"}, {Name: "quantity", Type: "bigint"},
+		},
+	}
+	sq.Spec.Replicas = ptr(replicas)
+	return sq
+}
+
 func getQuery(t *testing.T, sq *v1alpha1.StreamQuery) *v1alpha1.StreamQuery {
 	t.Helper()
 	var got v1alpha1.StreamQuery
@@ -52,8 +68,7 @@ func key(sq *v1alpha1.StreamQuery) types.NamespacedName {
 // owned by it, with the engine's image, arguments and probes.
 func TestCreate(t *testing.T) {
 	ctx := context.Background()
-	sq := newQuery(newNamespace(t), "trades", "SELECT symbol, price FROM trades WHERE price > 100")
-	sq.Spec.Replicas = ptr(int32(2))
+	sq := newKafkaQuery(newNamespace(t), "trades", "SELECT symbol, price FROM trades WHERE price > 100", 2)
 	sq.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
@@ -167,8 +182,7 @@ func TestInvalidQuery(t *testing.T) {
 // hash; suspend scales to zero; resume restores the replicas.
 func TestUpdateSuspendResume(t *testing.T) {
 	ctx := context.Background()
-	sq := newQuery(newNamespace(t), "rolling", "SELECT symbol FROM trades")
-	sq.Spec.Replicas = ptr(int32(3))
+	sq := newKafkaQuery(newNamespace(t), "rolling", "SELECT symbol FROM trades", 3)
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +265,7 @@ func TestReconcileWritesOnlyChanges(t *testing.T) {
 // replicas only: the pod template, and so the running engines, stay.
 func TestScaleKeepsEngines(t *testing.T) {
 	ctx := context.Background()
-	sq := newQuery(newNamespace(t), "scaled", "SELECT symbol FROM trades")
+	sq := newKafkaQuery(newNamespace(t), "scaled", "SELECT symbol FROM trades", 1)
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
 	}
@@ -324,8 +338,7 @@ func enginePod(t *testing.T, sq *v1alpha1.StreamQuery, name string, ready bool, 
 // TestRestartsAndCrashLoop: container restarts add up on the status, and a
 // crash-looping engine makes the query Degraded.
 func TestRestartsAndCrashLoop(t *testing.T) {
-	sq := newQuery(newNamespace(t), "crashy", "SELECT symbol FROM trades")
-	sq.Spec.Replicas = ptr(int32(2))
+	sq := newKafkaQuery(newNamespace(t), "crashy", "SELECT symbol FROM trades", 2)
 	if err := k8s.Create(context.Background(), sq); err != nil {
 		t.Fatal(err)
 	}

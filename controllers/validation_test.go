@@ -68,6 +68,8 @@ func TestCRDValidation(t *testing.T) {
 		{"negative replicas", func(s map[string]any) { s["replicas"] = int64(-1) }, "spec.replicas: Invalid value"},
 		{"zero replicas, not suspended", func(s map[string]any) { s["replicas"] = int64(0) }, "replicas must be at least 1, or 0 with suspend: true"},
 		{"zero replicas, suspended", func(s map[string]any) { s["replicas"], s["suspend"] = int64(0), true }, ""},
+		{"replicas of a datagen source", func(s map[string]any) { s["replicas"] = int64(2) }, "replicas above 1 need kafka sources"},
+		{"replicas of a kafka source", func(s map[string]any) { kafkaSource(s, map[string]any{}); s["replicas"] = int64(3) }, ""},
 		{"bad duration", func(s map[string]any) { s["runtime"] = map[string]any{"batchLinger": "5 parsecs"} }, "batchLinger must be a duration"},
 		{"longest batch linger", func(s map[string]any) { s["runtime"] = map[string]any{"batchLinger": "1m"} }, ""},
 		{"shutdown timeout of 0", func(s map[string]any) { s["runtime"] = map[string]any{"shutdownTimeout": "0s"} }, "shutdownTimeout must be a positive duration"},

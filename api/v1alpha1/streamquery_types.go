@@ -9,6 +9,7 @@ import (
 // StreamQuerySpec is what a user asks for: sources, one SQL query over them, a sink
 // for its results and a policy for records that cannot be processed.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.

@@ -314,6 +314,15 @@ func (s *StreamQuerySpec) Validate() Problems {
 		ps.Add("spec.replicas", "must be at least 1, or 0 with suspend: true")
 	case *r > MaxReplicas:
 		ps.Add("spec.replicas", "must be at most %d, got %d", MaxReplicas, *r)
+	case *r > 1:
+		// Only a consumer group divides a source between engines; every
+		// engine would read any other source whole and write its results
+		// once per engine. A table is loaded whole by each engine anyway.
+		for i, src := range s.Sources {
+			if c := src.Connector(); c != "" && c != "kafka" && src.Table == nil {
+				ps.Add("spec.replicas", "%d engines would each read all of spec.sources[%d] (a %s source) and write every result %d times: only kafka sources are divided between engines; use replicas: 1", *r, i, c, *r)
+			}
+		}
 	}
 	return ps
 }

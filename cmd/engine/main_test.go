@@ -246,7 +246,7 @@ metadata: {name: unbounded}
 spec:
   sources: [{name: trades, datagen: {generator: trades, partitions: 2, rate: 20000}}]
   query: SELECT trade_id, symbol, price FROM trades WHERE quantity > 300
-  sink: {null: {}}
+  sink: {"null": {}}
 `
 
 // syncBuffer is a buffer one goroutine writes while the test reads it.
@@ -351,7 +351,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, what string) {
 // TestSecondSignalAborts: when the drain cannot finish (nobody reads the
 // engine's standard output), a second signal aborts with exit 130.
 func TestSecondSignalAborts(t *testing.T) {
-	manifest := strings.Replace(unboundedManifest, "sink: {null: {}}", "sink: {stdout: {}}", 1)
+	manifest := strings.Replace(unboundedManifest, `sink: {"null": {}}`, "sink: {stdout: {}}", 1)
 	cmd, _, stderr, stdout := startEngine(t, "", manifest, nil)
 	defer stdout.Close()
 	time.Sleep(300 * time.Millisecond) // the stdout pipe fills and the sink blocks

@@ -233,6 +233,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			if w.duplicate(seen, k, path) {
 				continue
 			}
+			if k.Tag == "!!null" {
+				// yaml.v3 keeps the text, but YAML (and so kubectl, which
+				// turns the manifest into JSON) reads an unquoted null key
+				// as no key at all.
+				w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
+					Message: fmt.Sprintf("the key %s is YAML's null, not a name, and kubectl refuses it: quote it, \"%s\"", k.Value, k.Value)})
+				continue
+			}
 			f, ok := fields[k.Value]
 			if !ok {
 				w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),

@@ -86,7 +86,7 @@ func TestFieldPositions(t *testing.T) {
 func TestStructuralProblems(t *testing.T) {
 	src := header + `      formt: json
   query: SELECT symbol FROM trades
-  sink: {null: {}}
+  sink: {"null": {}}
   runtime: {parallelism: "4", batchLinger: soon, channelCapacity: 8}
 `
 	doc, err := Parse("q.yaml", []byte(src))
@@ -143,7 +143,7 @@ spec:
       schema: [{name: symbol, type: string, type: int}]
   query: SELECT 1 AS x FROM trades
   query: SELECT symbol FROM trades
-  sink: {null: {}}
+  sink: {"null": {}}
 `
 	doc, err := Parse("q.yaml", []byte(src))
 	if err != nil {

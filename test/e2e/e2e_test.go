@@ -558,8 +558,8 @@ func testOperatorFailover(t *testing.T) {
 		t.Errorf("Ready condition %+v after the failover; want it untouched, %+v", after, ready)
 	}
 	// And the new leader acts on changes.
-	kubectl(t, "", "scale", "sq", "large-trades", "-n", ns, "--replicas=2")
-	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Running", "Ready": "2/2"})
+	kubectl(t, "", "patch", "sq", "large-trades", "-n", ns, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+	waitRow(t, ns, "large-trades", 2*time.Minute, row{"Phase": "Suspended"})
 	t.Logf("leader %s replaced by %s", leader, newLeader)
 }
 
