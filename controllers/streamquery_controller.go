@@ -438,9 +438,11 @@ func (r *StreamQueryReconciler) writeStatus(ctx context.Context, sq *v1alpha1.St
 			}
 			r.Recorder.Eventf(sq, nil, kind, "PhaseChanged", "Reconcile", "%s", msg)
 		}
-		if old.Health != status.Health && status.Health != "" {
+		// A new query's engines are Unknown until they first answer: that
+		// is no news, and no warning.
+		if old.Health != status.Health && status.Health != "" && !(old.Health == "" && status.Health == v1alpha1.HealthUnknown) {
 			kind := corev1.EventTypeNormal
-			if status.Health != v1alpha1.Healthy {
+			if status.Health == v1alpha1.Degraded || status.Health == v1alpha1.Unhealthy {
 				kind = corev1.EventTypeWarning
 			}
 			r.Recorder.Eventf(sq, nil, kind, "HealthChanged", "Reconcile", "health %s → %s", phaseOrNone(v1alpha1.Phase(old.Health)), status.Health)

@@ -558,3 +558,36 @@ func TestProgressingCountsCurrentEngines(t *testing.T) {
 		}
 	}
 }
+
+// TestNoWarningOnCreate: a new query whose engines have not answered yet is
+// Unknown; that is recorded as no warning.
+func TestNoWarningOnCreate(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "fresh", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if h := getQuery(t, sq).Status.Health; h != v1alpha1.HealthUnknown {
+			return fmt.Errorf("health %q; want Unknown", h)
+		}
+		return nil
+	})
+	var phaseChanged bool
+	eventually(t, 10*time.Second, func() error {
+		var evs eventsv1.EventList
+		if err := k8s.List(ctx, &evs, client.InNamespace(sq.Namespace)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == "HealthChanged" {
+				t.Errorf("event %s %s: %s; want none for a new query", e.Type, e.Reason, e.Note)
+			}
+			phaseChanged = phaseChanged || e.Reason == "PhaseChanged"
+		}
+		if !phaseChanged {
+			return fmt.Errorf("no PhaseChanged event yet, among %d", len(evs.Items))
+		}
+		return nil
+	})
+}

@@ -193,6 +193,21 @@ spec:
 	if !strings.Contains(r.stderr, "in.jsonl line 2") || !strings.Contains(r.stderr, "sluice: failed") {
 		t.Errorf("stderr does not name the failing line:\n%s", r.stderr)
 	}
+
+	// In a container: JSON logs only, and the summary as the termination
+	// message, the operator's lastError.
+	termination := filepath.Join(dir, "termination-log")
+	os.WriteFile(termination, nil, 0o644) // the kubelet creates it
+	r = runEngine(t, dir, nil, "run", "-f", "q.yaml", "--http", "", "--log-format", "json", "--termination-log", termination)
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("with --log-format json, a line of stderr is not JSON: %s", line)
+		}
+	}
+	msg, _ := os.ReadFile(termination)
+	if !strings.HasPrefix(string(msg), "sluice: failed: ") || !strings.Contains(string(msg), "in.jsonl line 2") {
+		t.Errorf("termination message %q; want the summary of the failed run", msg)
+	}
 }
 
 // startEngine starts a long-running engine in dir (a new one if empty) and

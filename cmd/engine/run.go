@@ -27,7 +27,7 @@ import (
 )
 
 type runFlags struct {
-	file, http, logFormat, logLevel, progress, cpuProfile, memProfile string
+	file, http, logFormat, logLevel, progress, cpuProfile, memProfile, terminationLog string
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
@@ -41,6 +41,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&f.progress, "progress", "auto", "progress line on stderr: always, never, or auto: when stderr is a terminal")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
+	fs.StringVar(&f.terminationLog, "termination-log", "/dev/termination-log", "write the run's summary to this file when it exists, as a Kubernetes container's termination message; empty for none")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -158,10 +159,25 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if out.abandoned {
-		fmt.Fprintln(stderr, summary(snap, time.Since(snap.Started), errors.New("aborted; stages blocked in I/O were abandoned")))
+		out.err = errors.New("aborted; stages blocked in I/O were abandoned")
+	}
+	line := summary(snap, time.Since(snap.Started), out.err)
+	if jsonLogs(f.logFormat, tty) {
+		// One format on stderr, for a log pipeline to parse.
+		level := slog.LevelInfo
+		if out.err != nil {
+			level = slog.LevelError
+		}
+		logger.Log(context.Background(), level, line, "pipeline", doc.Query.Name)
+	} else {
+		fmt.Fprintln(stderr, line)
+	}
+	if err := writeTerminationMessage(f.terminationLog, line); err != nil {
+		logger.Warn("writing the termination message", "error", err)
+	}
+	if out.abandoned {
 		return exitAborted
 	}
-	fmt.Fprintln(stderr, summary(snap, time.Since(snap.Started), out.err))
 	if f.memProfile != "" {
 		if err := writeHeapProfile(f.memProfile); err != nil {
 			fmt.Fprintf(stderr, "engine run: %v\n", err)
@@ -260,7 +276,7 @@ func newLogger(w io.Writer, format, level string, tty bool) (*slog.Logger, error
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch {
-	case format == "json" || format == "auto" && !tty:
+	case jsonLogs(format, tty):
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	case format == "text" || format == "auto":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -287,4 +303,27 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.WriteHeapProfile(f)
+}
+
+// jsonLogs says whether the logs on stderr are JSON.
+func jsonLogs(format string, tty bool) bool { return format == "json" || format == "auto" && !tty }
+
+// writeTerminationMessage writes the run's summary to path if the file
+// exists: Kubernetes creates it in a container and shows what it holds as
+// the container's termination message, which the operator reports as the
+// query's last error. Elsewhere there is no such file and nothing is
+// written.
+func writeTerminationMessage(path, msg string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(msg + "\n")
+	return errors.Join(err, f.Close())
 }
