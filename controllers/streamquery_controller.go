@@ -507,9 +507,14 @@ func podToQuery(_ context.Context, obj client.Object) []reconcile.Request {
 type podProblem struct{ pod, reason, message string }
 
 func (p *podProblem) String() string {
-	s := p.reason
-	if p.pod != "" {
-		s = "engine pod " + p.pod + ": " + s
+	var s string
+	switch {
+	case p.reason == ReasonCrashLoop:
+		s = "engine pod " + p.pod + " is crash-looping"
+	case p.pod != "":
+		s = "engine pod " + p.pod + ": " + p.reason
+	default:
+		s = p.reason
 	}
 	if p.message != "" {
 		s += ": " + p.message
