@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,7 +29,7 @@ const (
 	AnnotationTemplateHash = "sluice.dev/template-hash"
 	engineContainerName    = "engine"
 	manifestKey            = "query.yaml"
-	manifestDir            = "/etc/sluice"
+	manifestDir            = v1alpha1.EngineManifestDir
 )
 
 // childName is the name of every object created for a query: a ConfigMap, a
@@ -105,7 +107,10 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	d.Labels = objectLabels(sq)
 	replicas := engineReplicas(sq)
 	d.Spec.Replicas = &replicas
-	t := renderPodTemplate(sq, image, hash)
+	t, err := renderPodTemplate(sq, image, hash)
+	if err != nil {
+		return err
+	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("rendering the pod template: %w", err)
@@ -126,17 +131,42 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 }
 
 // renderPodTemplate is the engine pods' template.
-func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) corev1.PodTemplateSpec {
+//
+// spec.template adds to it: its labels and annotations under the
+// operator's, its pod settings, variables, mounts, volumes and sidecars
+// after the operator's, its security context instead of the operator's.
+func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.PodTemplateSpec, error) {
+	var user v1alpha1.EngineTemplate
+	if sq.Spec.Template != nil {
+		user = *sq.Spec.Template.DeepCopy()
+	}
+	tp := &user.Spec
+	// Validate, before any rendering, refused what does not decode.
+	volumes, err := tp.DecodeVolumes()
+	if err != nil {
+		return corev1.PodTemplateSpec{}, fmt.Errorf("spec.template.spec.volumes%w", err)
+	}
+	sidecars, err := tp.DecodeContainers()
+	if err != nil {
+		return corev1.PodTemplateSpec{}, fmt.Errorf("spec.template.spec.containers%w", err)
+	}
 	var tmpl corev1.PodTemplateSpec
 	port := strconv.Itoa(enginestatus.Port)
 	t := &tmpl
-	t.Labels = objectLabels(sq)
-	t.Annotations = map[string]string{
+	t.Labels = merged(user.Metadata.Labels, objectLabels(sq))
+	t.Annotations = merged(user.Metadata.Annotations, map[string]string{
 		AnnotationSpecHash:     hash,
 		"prometheus.io/scrape": "true",
 		"prometheus.io/port":   port,
 		"prometheus.io/path":   "/metrics",
-	}
+	})
+	t.Spec.ServiceAccountName = tp.ServiceAccountName
+	t.Spec.NodeSelector = tp.NodeSelector
+	t.Spec.Tolerations = tp.Tolerations
+	t.Spec.Affinity = tp.Affinity
+	t.Spec.TopologySpreadConstraints = tp.TopologySpreadConstraints
+	t.Spec.PriorityClassName = tp.PriorityClassName
+	t.Spec.ImagePullSecrets = tp.ImagePullSecrets
 	grace := int64(shutdownSeconds(sq) + 10)
 	t.Spec.TerminationGracePeriodSeconds = &grace
 	nonRoot, noEscalation, readOnly := true, false, true
@@ -149,12 +179,15 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) corev1.PodT
 		RunAsGroup:     &uid,
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
-	t.Spec.Volumes = []corev1.Volume{{
+	if tp.SecurityContext != nil {
+		t.Spec.SecurityContext = tp.SecurityContext
+	}
+	t.Spec.Volumes = append([]corev1.Volume{{
 		Name: "manifest",
 		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: childName(sq)},
 		}},
-	}}
+	}}, volumes...)
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
@@ -174,22 +207,37 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) corev1.PodT
 			"run", "-f", manifestDir + "/" + manifestKey,
 			"--http", ":" + port, "--log-format", "json", "--progress", "never",
 		},
-		Env:   engineEnv(sq),
-		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
+		Env:     engineEnv(sq),
+		EnvFrom: tp.EnvFrom,
+		Ports:   []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
 		// A failed engine's last words, its summary line, become its
 		// termination message, which the status shows as lastError.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		LivenessProbe:            probe("/healthz", 10),
 		ReadinessProbe:           probe("/readyz", 5),
 		Resources:                sq.Spec.Resources,
-		VolumeMounts:             []corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}},
+		VolumeMounts:             append([]corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}}, tp.VolumeMounts...),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: &noEscalation,
 			ReadOnlyRootFilesystem:   &readOnly,
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	}}
-	return tmpl
+	t.Spec.Containers = append(t.Spec.Containers, sidecars...)
+	return tmpl, nil
+}
+
+// merged returns base with over's entries over it; nil when both are empty.
+func merged(base, over map[string]string) map[string]string {
+	if len(base)+len(over) == 0 {
+		return nil
+	}
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, over)
+	return m
 }
 
 func shutdownSeconds(sq *v1alpha1.StreamQuery) int {
@@ -231,15 +279,22 @@ const engineUID = 65532
 const memoryLimitShare = 0.9
 
 // engineEnv is the engine container's environment: its pod's name and
-// namespace, and GOMEMLIMIT from spec.resources' memory limit, if any.
+// namespace, GOMEMLIMIT from spec.resources' memory limit, if any and
+// spec.template sets none, then spec.template's variables.
 func engineEnv(sq *v1alpha1.StreamQuery) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 	}
-	if limit, ok := sq.Spec.Resources.Limits[corev1.ResourceMemory]; ok && !limit.IsZero() {
+	var user []corev1.EnvVar
+	if sq.Spec.Template != nil {
+		user = sq.Spec.Template.Spec.Env
+	}
+	limit, ok := sq.Spec.Resources.Limits[corev1.ResourceMemory]
+	ownLimit := slices.ContainsFunc(user, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+	if ok && !limit.IsZero() && !ownLimit {
 		soft := int64(float64(limit.Value()) * memoryLimitShare)
 		env = append(env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(soft, 10)})
 	}
-	return env
+	return append(env, user...)
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -590,4 +592,97 @@ func TestNoWarningOnCreate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestTemplate: spec.template reaches the engine pods, added to what the
+// operator renders, which wins where the two meet.
+func TestTemplate(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "templated", "SELECT symbol FROM trades")
+	sq.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
+	sq.Spec.Template = &v1alpha1.EngineTemplate{
+		Metadata: v1alpha1.EngineMetadata{
+			Labels:      map[string]string{"team": "payments", LabelQuery: "not-this"},
+			Annotations: map[string]string{"sidecar.example.com/inject": "false"},
+		},
+		Spec: v1alpha1.EnginePodSpec{
+			ServiceAccountName: "kafka-reader",
+			NodeSelector:       map[string]string{"pool": "streaming"},
+			Tolerations:        []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "streaming", Effect: corev1.TaintEffectNoSchedule}},
+			PriorityClassName:  "high",
+			ImagePullSecrets:   []corev1.LocalObjectReference{{Name: "registry"}},
+			Env: []corev1.EnvVar{
+				{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://collector:4318"},
+				{Name: "GOMEMLIMIT", Value: "200MiB"},
+			},
+			EnvFrom:      []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "kafka-credentials"}}}},
+			Volumes:      []runtime.RawExtension{raw(t, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "kafka-tls"}}})},
+			VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/etc/kafka-tls", ReadOnly: true}},
+			Containers:   []runtime.RawExtension{raw(t, corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"})},
+		},
+	}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	pod := d.Spec.Template
+	if pod.Labels["team"] != "payments" || pod.Labels[LabelQuery] != sq.Name {
+		t.Errorf("pod labels %v; want the template's team, and the operator's %s", pod.Labels, LabelQuery)
+	}
+	if pod.Annotations["sidecar.example.com/inject"] != "false" || pod.Annotations[AnnotationSpecHash] == "" {
+		t.Errorf("pod annotations %v; want the template's and the spec hash", pod.Annotations)
+	}
+	ps := pod.Spec
+	if ps.ServiceAccountName != "kafka-reader" || ps.NodeSelector["pool"] != "streaming" || len(ps.Tolerations) != 1 ||
+		ps.PriorityClassName != "high" || len(ps.ImagePullSecrets) != 1 {
+		t.Errorf("pod spec %+v; want the template's service account, placement and pull secret", ps)
+	}
+	if len(ps.Volumes) != 2 || ps.Volumes[0].Name != "manifest" || ps.Volumes[1].Name != "tls" {
+		t.Errorf("volumes %+v; want the manifest's, then the template's", ps.Volumes)
+	}
+	if len(ps.Containers) != 2 || ps.Containers[0].Name != engineContainerName || ps.Containers[1].Name != "log-shipper" {
+		t.Errorf("containers %+v; want the engine, then the sidecar", ps.Containers)
+	}
+	engine := ps.Containers[0]
+	var names []string
+	for _, e := range engine.Env {
+		names = append(names, e.Name+"="+e.Value)
+	}
+	if got := strings.Join(names, " "); got != "POD_NAME= POD_NAMESPACE= OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 GOMEMLIMIT=200MiB" {
+		t.Errorf("engine env %s; want the operator's, then the template's, whose GOMEMLIMIT replaces the operator's", got)
+	}
+	if len(engine.EnvFrom) != 1 || len(engine.VolumeMounts) != 2 || engine.VolumeMounts[1].MountPath != "/etc/kafka-tls" {
+		t.Errorf("engine envFrom %+v, mounts %+v; want the template's after the manifest's", engine.EnvFrom, engine.VolumeMounts)
+	}
+	if engine.Args[0] != "run" || engine.LivenessProbe == nil || engine.Resources.Limits.Memory().String() != "256Mi" {
+		t.Errorf("engine container %+v; want the operator's command, probes and resources", engine)
+	}
+
+	// A change of the template rolls the engines, as any spec change does.
+	hash := d.Annotations[AnnotationTemplateHash]
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.Template.Spec.PriorityClassName = "low"
+		return k8s.Update(ctx, got)
+	})
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		if d.Spec.Template.Spec.PriorityClassName != "low" || d.Annotations[AnnotationTemplateHash] == hash {
+			return fmt.Errorf("priority class %q, template hash %s; want low and a new hash", d.Spec.Template.Spec.PriorityClassName, d.Annotations[AnnotationTemplateHash])
+		}
+		return nil
+	})
+}
+
+// raw is v as a spec.template item of its own schema.
+func raw(t *testing.T, v any) runtime.RawExtension {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runtime.RawExtension{Raw: b}
 }

@@ -111,6 +111,21 @@ func TestCRDValidation(t *testing.T) {
 		{"transaction interval too short", func(s map[string]any) { kafkaSink(s, map[string]any{"transactionInterval": "5ms"}) }, "transactionInterval"},
 		{"shortest transaction interval", func(s map[string]any) { kafkaSink(s, map[string]any{"transactionInterval": "10ms"}) }, ""},
 		{"linger too long", func(s map[string]any) { kafkaSink(s, map[string]any{"linger": "2m"}) }, "linger"},
+		{"engine template", func(s map[string]any) {
+			s["template"] = map[string]any{
+				"metadata": map[string]any{"labels": map[string]any{"team": "payments"}},
+				"spec": map[string]any{
+					"serviceAccountName": "reader",
+					"env":                []any{map[string]any{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://collector:4318"}},
+					"volumes":            []any{map[string]any{"name": "tls", "secret": map[string]any{"secretName": "kafka-tls"}}},
+					"volumeMounts":       []any{map[string]any{"name": "tls", "mountPath": "/etc/kafka-tls"}},
+					"containers":         []any{map[string]any{"name": "shipper", "image": "example.com/shipper:1"}},
+				},
+			}
+		}, ""},
+		{"engine template setting POD_NAME", func(s map[string]any) {
+			s["template"] = map[string]any{"spec": map[string]any{"env": []any{map[string]any{"name": "POD_NAME", "value": "x"}}}}
+		}, "POD_NAME and POD_NAMESPACE are set by the operator"},
 	}
 	for _, tt := range tests {
 		spec := valid()

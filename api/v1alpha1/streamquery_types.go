@@ -63,6 +63,13 @@ type StreamQuerySpec struct {
 	// resources are the engine container's compute resources.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// template customises the engine pods: labels and annotations,
+	// placement, the service account, variables and volumes of the engine
+	// container, sidecars. What the engine needs to run stays the
+	// operator's (docs/manifest.md, "Engine pods").
+	// +optional
+	Template *EngineTemplate `json:"template,omitempty"`
 }
 
 // Source is one input of a query. Exactly one connector field is set.

@@ -2,7 +2,9 @@ package v1alpha1
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -308,6 +310,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}{{"queueSustained", h.QueueSustained}, {"rateBaseline", h.RateBaseline}, {"errorWindow", h.ErrorWindow}} {
 		ps.checkDuration("spec.health."+d.field, d.v, 0, MaxHealthWindow, true)
 	}
+	if s.Template != nil {
+		validateTemplate(&ps, &s.Template.Spec)
+	}
 	switch r := s.Replicas; {
 	case r == nil:
 	case *r < 0 || *r == 0 && !s.Suspend:
@@ -488,4 +493,51 @@ func validName(s string) bool {
 		}
 	}
 	return s != "" && len(s) <= 63
+}
+
+// validateTemplate refuses what a template may not change of what the
+// engine needs: its variables, the volume of its manifest and where it is
+// mounted, its container's name.
+func validateTemplate(ps *Problems, t *EnginePodSpec) {
+	const f = "spec.template.spec"
+	for i, e := range t.Env {
+		if e.Name == "POD_NAME" || e.Name == "POD_NAMESPACE" {
+			ps.Add(fmt.Sprintf("%s.env[%d].name", f, i), "%s is set by the operator", e.Name)
+		}
+	}
+	volumes, err := t.DecodeVolumes()
+	if err != nil {
+		ps.Add(f+".volumes"+indexOf(err), "not a Kubernetes Volume: %v", errors.Unwrap(err))
+	}
+	for i, v := range volumes {
+		if v.Name == "manifest" {
+			ps.Add(fmt.Sprintf("%s.volumes[%d].name", f, i), `the volume "manifest" is the operator's: the engine's manifest; name yours otherwise`)
+		}
+	}
+	for i, m := range t.VolumeMounts {
+		if p := path.Clean(m.MountPath); p == EngineManifestDir || strings.HasPrefix(p, EngineManifestDir+"/") {
+			ps.Add(fmt.Sprintf("%s.volumeMounts[%d].mountPath", f, i), "%s is the operator's: the engine reads its manifest there", EngineManifestDir)
+		}
+	}
+	containers, err := t.DecodeContainers()
+	if err != nil {
+		ps.Add(f+".containers"+indexOf(err), "not a Kubernetes Container: %v", errors.Unwrap(err))
+	}
+	for i, c := range containers {
+		if c.Name == "engine" {
+			ps.Add(fmt.Sprintf("%s.containers[%d].name", f, i), `the container "engine" is the operator's; name a sidecar otherwise`)
+		}
+	}
+}
+
+// EngineManifestDir is where the operator mounts an engine's manifest.
+const EngineManifestDir = "/etc/sluice"
+
+// indexOf is "[i]" for the item of a list that did not decode.
+func indexOf(err error) string {
+	var d *decodeError
+	if errors.As(err, &d) {
+		return fmt.Sprintf("[%d]", d.index)
+	}
+	return ""
 }

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 func validSpec() StreamQuerySpec {
@@ -43,6 +45,21 @@ func TestValidate(t *testing.T) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Stdout: &StdoutSink{}, Format: FormatCSV}}
 		}, "spec.errorPolicy.deadLetter.format", "always json"},
 		{"unknown strategy", func(s *StreamQuerySpec) { s.ErrorPolicy.Strategy = "Retry" }, "spec.errorPolicy.strategy", "unknown strategy"},
+		{"template's POD_NAME", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{Env: []corev1.EnvVar{{Name: "POD_NAME"}}}}
+		}, "spec.template.spec.env[0].name", "set by the operator"},
+		{"template's manifest volume", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{Volumes: []runtime.RawExtension{{Raw: []byte(`{"name":"manifest","emptyDir":{}}`)}}}}
+		}, "spec.template.spec.volumes[0].name", `"manifest" is the operator's`},
+		{"template's misspelt volume", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{Volumes: []runtime.RawExtension{{Raw: []byte(`{"name":"tls","emptydir":{}}`)}}}}
+		}, "spec.template.spec.volumes[0]", `unknown field "emptydir"`},
+		{"template's mount over the manifest", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{VolumeMounts: []corev1.VolumeMount{{Name: "x", MountPath: "/etc/sluice/extra"}}}}
+		}, "spec.template.spec.volumeMounts[0].mountPath", "/etc/sluice is the operator's"},
+		{"template's engine container", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{Containers: []runtime.RawExtension{{Raw: []byte(`{"name":"engine","image":"x"}`)}}}}
+		}, "spec.template.spec.containers[0].name", `"engine" is the operator's`},
 		{"negative retries", func(s *StreamQuerySpec) { s.ErrorPolicy.MaxRetries = &neg }, "spec.errorPolicy.maxRetries", "between 0 and 100, got -1"},
 		{"zero backoff", func(s *StreamQuerySpec) { s.ErrorPolicy.RetryBackoff = &metav1.Duration{} }, "spec.errorPolicy.retryBackoff", "positive"},
 		{"bad mode", func(s *StreamQuerySpec) { s.Runtime.Mode = "turbo" }, "spec.runtime.mode", "unknown mode"},
