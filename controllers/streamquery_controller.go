@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -38,7 +39,12 @@ const (
 	ConditionReady       = "Ready"
 	ConditionProgressing = "Progressing"
 	ConditionDegraded    = "Degraded"
+	// ConditionLagging is set when spec.health bounds the lag.
+	ConditionLagging = "Lagging"
 
+	ReasonLagAboveBound    = "LagAboveBound"
+	ReasonLagWithinBound   = "LagWithinBound"
+	ReasonLagUnknown       = "LagUnknown"
 	ReasonInvalidQuery     = "InvalidQuery"
 	ReasonSuspended        = "Suspended"
 	ReasonRunning          = "Running"
@@ -228,8 +234,10 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		// health Unknown in every rollout.
 		reports = slices.DeleteFunc(reports, func(rep engineReport) bool { return rep.doc == nil && !rep.ready })
 	}
-	health, pressure, in, out, lastError := foldReports(reports)
+	f := foldReports(reports)
+	health, pressure, in, out, lastError := f.health, f.pressure, f.in, f.out, f.lastError
 	status.Health = health
+	status.Lag = f.lagOf(r.now())
 	if !answered {
 		status.Health = v1alpha1.HealthUnknown
 		if desired == 0 {
@@ -305,6 +313,19 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 	default:
 		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
 	}
+	if h := sq.Spec.Health; h.MaxLagRecords == nil && h.MaxLagTime == nil || sq.Spec.Suspend {
+		meta.RemoveStatusCondition(&status.Conditions, ConditionLagging)
+	} else {
+		behind, msg := lagging(h, status.Lag)
+		switch {
+		case status.Lag == nil || status.Lag.Records == nil:
+			r.setCondition(status, sq, ConditionLagging, metav1.ConditionUnknown, ReasonLagUnknown, msg)
+		case behind:
+			r.setCondition(status, sq, ConditionLagging, metav1.ConditionTrue, ReasonLagAboveBound, msg)
+		default:
+			r.setCondition(status, sq, ConditionLagging, metav1.ConditionFalse, ReasonLagWithinBound, msg)
+		}
+	}
 }
 
 // terminationMessage is the last line an engine container that terminated
@@ -343,40 +364,98 @@ var healthRank = map[v1alpha1.Health]int{
 	v1alpha1.Healthy: 0, v1alpha1.HealthUnknown: 1, v1alpha1.Degraded: 2, v1alpha1.Unhealthy: 3,
 }
 
+// folded is what the engines' reports say together.
+type folded struct {
+	health    v1alpha1.Health
+	pressure  *v1alpha1.Backpressure
+	in, out   float64 // summed rates
+	lastError string
+	// lag is the summed consumer lag of the engines that report one, nil
+	// if none does; watermark the oldest of the engines' watermarks.
+	lag       *int64
+	watermark time.Time
+}
+
 // foldReports combines the engines' reports: the worst health and
-// backpressure, the summed rates, and the first last error.
-func foldReports(reports []engineReport) (v1alpha1.Health, *v1alpha1.Backpressure, float64, float64, string) {
-	health := v1alpha1.Healthy
-	var pressure *v1alpha1.Backpressure
-	var maxUtil, in, out float64
-	lastError := ""
+// backpressure, the summed rates and lags, the oldest watermark, and the
+// first last error.
+func foldReports(reports []engineReport) folded {
+	f := folded{health: v1alpha1.Healthy}
+	var maxUtil float64
 	for _, rep := range reports {
 		h := v1alpha1.HealthUnknown
-		if rep.doc != nil {
-			h = v1alpha1.Health(rep.doc.Health)
+		if doc := rep.doc; doc != nil {
+			h = v1alpha1.Health(doc.Health)
 			if _, known := healthRank[h]; !known {
 				h = v1alpha1.HealthUnknown
 			}
-			in += rep.doc.Rates.Input
-			out += rep.doc.Rates.Output
-			bp := rep.doc.Backpressure
-			if pressure == nil || bp.Level.Rank() > pressure.Level.Rank() ||
-				bp.Level == pressure.Level && bp.MaxUtilization > maxUtil {
-				pressure = &v1alpha1.Backpressure{Level: bp.Level}
+			f.in += doc.Rates.Input
+			f.out += doc.Rates.Output
+			bp := doc.Backpressure
+			if f.pressure == nil || bp.Level.Rank() > f.pressure.Level.Rank() ||
+				bp.Level == f.pressure.Level && bp.MaxUtilization > maxUtil {
+				f.pressure = &v1alpha1.Backpressure{Level: bp.Level}
 				maxUtil = bp.MaxUtilization
 			}
-			if lastError == "" && rep.doc.LastError != "" {
-				lastError = rep.pod + ": " + rep.doc.LastError
+			if f.lastError == "" && doc.LastError != "" {
+				f.lastError = rep.pod + ": " + doc.LastError
+			}
+			if doc.Lag != nil {
+				f.lag = ptr(*doc.Lag + deref(f.lag))
+			}
+			if et := doc.EventTime; et != nil && !et.Watermark.IsZero() && (f.watermark.IsZero() || et.Watermark.Before(f.watermark)) {
+				f.watermark = et.Watermark
 			}
 		}
-		if healthRank[h] > healthRank[health] {
-			health = h
+		if healthRank[h] > healthRank[f.health] {
+			f.health = h
 		}
 	}
-	if pressure != nil {
-		pressure.MaxQueueUtilization = strconv.FormatFloat(maxUtil, 'f', 2, 64)
+	if f.pressure != nil {
+		f.pressure.MaxQueueUtilization = strconv.FormatFloat(maxUtil, 'f', 2, 64)
 	}
-	return health, pressure, in, out, lastError
+	return f
+}
+
+// lagOf is the status's lag from the engines' reports, nil when none
+// knows one.
+func (f folded) lagOf(now time.Time) *v1alpha1.Lag {
+	if f.lag == nil && f.watermark.IsZero() {
+		return nil
+	}
+	lag := &v1alpha1.Lag{Records: f.lag}
+	if f.lag != nil && f.in > 0 {
+		lag.Seconds = ptr(int64(math.Ceil(float64(*f.lag) / f.in)))
+	}
+	if !f.watermark.IsZero() {
+		lag.WatermarkDelaySeconds = ptr(max(int64(now.Sub(f.watermark).Seconds()), 0))
+	}
+	return lag
+}
+
+// lagging says whether the lag is beyond the spec's bounds, and why.
+func lagging(h v1alpha1.HealthSpec, lag *v1alpha1.Lag) (bool, string) {
+	if lag == nil || lag.Records == nil {
+		return false, "no engine reports a consumer lag"
+	}
+	records := *lag.Records
+	switch {
+	case h.MaxLagRecords != nil && records > *h.MaxLagRecords:
+		return true, fmt.Sprintf("%d records behind, more than maxLagRecords %d", records, *h.MaxLagRecords)
+	case h.MaxLagTime != nil && records > 0 && lag.Seconds == nil:
+		return true, fmt.Sprintf("%d records behind and reading nothing", records)
+	case h.MaxLagTime != nil && lag.Seconds != nil && time.Duration(*lag.Seconds)*time.Second > h.MaxLagTime.Duration:
+		return true, fmt.Sprintf("%d records behind, %ds at the current input rate, more than maxLagTime %s", records, *lag.Seconds, h.MaxLagTime.Duration)
+	}
+	return false, fmt.Sprintf("%d records behind", records)
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // degradedMessage names the engines' failing checks.
@@ -588,3 +667,5 @@ func progressDeadlineExceeded(d *appsv1.Deployment) string {
 	}
 	return ""
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,10 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 func newQuery(ns, name, query string) *v1alpha1.StreamQuery {
 	return &v1alpha1.StreamQuery{
@@ -685,4 +686,65 @@ func raw(t *testing.T, v any) runtime.RawExtension {
 		t.Fatal(err)
 	}
 	return runtime.RawExtension{Raw: b}
+}
+
+// fakeEngine serves doc as an engine's /status and returns its address:
+// the engines' figures, without engines.
+func fakeEngine(t *testing.T, doc enginestatus.Document) string {
+	t.Helper()
+	doc.Version = enginestatus.Version
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(doc)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// TestLag: the engines' consumer lags add up on the status with the time
+// to catch up at their summed input rate and the oldest watermark's delay,
+// and the query is Lagging beyond spec.health's bound.
+func TestLag(t *testing.T) {
+	ctx := context.Background()
+	sq := newKafkaQuery(newNamespace(t), "behind", "SELECT symbol FROM trades", 2)
+	sq.Spec.Health.MaxLagRecords = ptr(int64(500))
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, e := range []struct {
+		lag       int64
+		watermark time.Duration
+	}{{600, 90 * time.Second}, {400, 30 * time.Second}} {
+		pod := enginePod(t, sq, fmt.Sprintf("behind-engine-%d", i), true, 0, "")
+		engineAddrs.Store(pod.Name, fakeEngine(t, enginestatus.Document{
+			Health: enginestatus.Healthy, Lag: ptr(e.lag), Rates: enginestatus.Rates{Input: 50},
+			EventTime: &enginestatus.EventTime{Watermark: now.Add(-e.watermark)},
+		}))
+	}
+	eventually(t, 15*time.Second, func() error {
+		st := getQuery(t, sq).Status
+		l := st.Lag
+		if l == nil || deref(l.Records) != 1000 || deref(l.Seconds) != 10 || deref(l.WatermarkDelaySeconds) < 90 {
+			b, _ := json.Marshal(l)
+			return fmt.Errorf("lag %s; want 1000 records, 10 s at 100 records/s, the oldest watermark 90 s behind", b)
+		}
+		c := meta.FindStatusCondition(st.Conditions, ConditionLagging)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonLagAboveBound || !strings.Contains(c.Message, "1000 records behind") {
+			return fmt.Errorf("Lagging %+v; want True, %s", c, ReasonLagAboveBound)
+		}
+		return nil
+	})
+	// Without a bound there is no Lagging condition; the lag still shows.
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.Health.MaxLagRecords = nil
+		return k8s.Update(ctx, got)
+	})
+	eventually(t, 15*time.Second, func() error {
+		st := getQuery(t, sq).Status
+		if c := meta.FindStatusCondition(st.Conditions, ConditionLagging); c != nil || st.Lag == nil {
+			return fmt.Errorf("Lagging %+v, lag %+v; want no condition, and the lag", c, st.Lag)
+		}
+		return nil
+	})
 }

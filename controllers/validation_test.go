@@ -77,6 +77,11 @@ func TestCRDValidation(t *testing.T) {
 		{"retry backoff too long", func(s map[string]any) { s["errorPolicy"] = map[string]any{"retryBackoff": "2m"} }, "retryBackoff must be a positive duration"},
 		{"bad mode", func(s map[string]any) { s["runtime"] = map[string]any{"mode": "turbo"} }, `Unsupported value: "turbo"`},
 		{"health window too long", func(s map[string]any) { s["health"] = map[string]any{"errorWindow": "2h"} }, "errorWindow must be a positive duration"},
+		{"lag bounds", func(s map[string]any) {
+			s["health"] = map[string]any{"maxLagRecords": int64(1000), "maxLagTime": "24h"}
+		}, ""},
+		{"lag bound of 0 records", func(s map[string]any) { s["health"] = map[string]any{"maxLagRecords": int64(0)} }, "spec.health.maxLagRecords: Invalid value"},
+		{"lag bound too long", func(s map[string]any) { s["health"] = map[string]any{"maxLagTime": "25h"} }, "maxLagTime must be a positive duration"},
 		{"kafka source", func(s map[string]any) { kafkaSource(s, map[string]any{}) }, ""},
 		{"topic and topics", func(s map[string]any) { kafkaSource(s, map[string]any{"topic": "a", "topics": []any{"b"}}) }, "topic"},
 		{"session timeout too short", func(s map[string]any) { kafkaSource(s, map[string]any{"sessionTimeout": "500ms"}) }, "sessionTimeout"},

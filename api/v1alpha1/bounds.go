@@ -47,6 +47,7 @@ const (
 	MaxAllowedLateness = 7 * 24 * time.Hour
 
 	MaxHealthWindow = time.Hour // queueSustained, rateBaseline and errorWindow
+	MaxLagTime      = 24 * time.Hour
 
 	MaxReplicas = 128
 )

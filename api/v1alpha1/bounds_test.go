@@ -87,6 +87,7 @@ func TestCRDBounds(t *testing.T) {
 		{"spec.health", "queueSustained", MaxHealthWindow},
 		{"spec.health", "rateBaseline", MaxHealthWindow},
 		{"spec.health", "errorWindow", MaxHealthWindow},
+		{"spec.health", "maxLagTime", MaxLagTime},
 	}
 	for _, d := range durations {
 		s := schemaAt(t, root, d.object)

@@ -623,6 +623,7 @@ type RuntimeSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.queueSustained) || (duration(self.queueSustained) > duration('0s') && duration(self.queueSustained) <= duration('1h'))",message="queueSustained must be a positive duration of at most 1h"
 // +kubebuilder:validation:XValidation:rule="!has(self.rateBaseline) || (duration(self.rateBaseline) > duration('0s') && duration(self.rateBaseline) <= duration('1h'))",message="rateBaseline must be a positive duration of at most 1h"
 // +kubebuilder:validation:XValidation:rule="!has(self.errorWindow) || (duration(self.errorWindow) > duration('0s') && duration(self.errorWindow) <= duration('1h'))",message="errorWindow must be a positive duration of at most 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxLagTime) || (duration(self.maxLagTime) > duration('0s') && duration(self.maxLagTime) <= duration('24h'))",message="maxLagTime must be a positive duration of at most 24h"
 type HealthSpec struct {
 	// queueUtilizationPercent: a channel fuller than this, for all of
 	// queueSustained, is congested. Defaults to 80.
@@ -666,6 +667,17 @@ type HealthSpec struct {
 	// +optional
 	// +kubebuilder:default=90
 	MemoryPercent int32 `json:"memoryPercent,omitempty"`
+	// maxLagRecords: the query is Lagging (a condition of its status) while
+	// its engines' consumer lag, summed, is above this many records. Unset:
+	// no bound in records.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxLagRecords *int64 `json:"maxLagRecords,omitempty"`
+	// maxLagTime: the query is Lagging while catching up with its lag would
+	// take longer than this at the engines' current input rate, or while
+	// they have lag and read nothing. Unset: no bound in time. At most 24h.
+	// +optional
+	MaxLagTime *metav1.Duration `json:"maxLagTime,omitempty"`
 }
 
 // StreamQueryStatus is what the operator observed of a running query.
@@ -703,6 +715,10 @@ type StreamQueryStatus struct {
 	// throughput is the sum of the engine pods' rates.
 	// +optional
 	Throughput *Throughput `json:"throughput,omitempty"`
+	// lag is how far behind its input the query is, for engines that know
+	// (Kafka sources, stateful queries).
+	// +optional
+	Lag *Lag `json:"lag,omitempty"`
 	// restarts counts the engine containers' restarts over the life of the
 	// query, those of pods since replaced included.
 	// +optional
@@ -754,6 +770,23 @@ type Backpressure struct {
 	Since *metav1.Time `json:"since,omitempty"`
 }
 
+// Lag is how far behind its input a query is.
+type Lag struct {
+	// records is the consumer lag summed over the engines: records of
+	// their partitions not handled yet.
+	// +optional
+	Records *int64 `json:"records,omitempty"`
+	// seconds estimates how long the engines take to catch up: records over
+	// their summed input rate, rounded up. Absent while they read nothing.
+	// +optional
+	Seconds *int64 `json:"seconds,omitempty"`
+	// watermarkDelaySeconds is how far the oldest engine watermark is
+	// behind the wall clock, for a stateful query: the age of the newest
+	// results it can have written.
+	// +optional
+	WatermarkDelaySeconds *int64 `json:"watermarkDelaySeconds,omitempty"`
+}
+
 // Throughput holds record rates, as decimal strings.
 type Throughput struct {
 	// inputRecordsPerSecond is the rate records are read.
@@ -777,6 +810,9 @@ type Throughput struct {
 // +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Input/s",type=string,JSONPath=`.status.throughput.inputRecordsPerSecond`,priority=1
+// +kubebuilder:printcolumn:name="Lag",type=integer,JSONPath=`.status.lag.records`,priority=1
+// +kubebuilder:printcolumn:name="Lag Seconds",type=integer,JSONPath=`.status.lag.seconds`,priority=1
+// +kubebuilder:printcolumn:name="Watermark Delay",type=integer,JSONPath=`.status.lag.watermarkDelaySeconds`,priority=1
 // +kubebuilder:printcolumn:name="Last Error",type=string,JSONPath=`.status.lastError`,priority=1
 type StreamQuery struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -310,6 +310,10 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}{{"queueSustained", h.QueueSustained}, {"rateBaseline", h.RateBaseline}, {"errorWindow", h.ErrorWindow}} {
 		ps.checkDuration("spec.health."+d.field, d.v, 0, MaxHealthWindow, true)
 	}
+	ps.checkDuration("spec.health.maxLagTime", h.MaxLagTime, 0, MaxLagTime, true)
+	if r := h.MaxLagRecords; r != nil && *r < 1 {
+		ps.Add("spec.health.maxLagRecords", "must be at least 1, got %d", *r)
+	}
 	if s.Template != nil {
 		validateTemplate(&ps, &s.Template.Spec)
 	}
