@@ -27,9 +27,12 @@ const (
 	// AnnotationTemplateHash, on the engine Deployment, is the hash of the
 	// pod template the operator last rendered.
 	AnnotationTemplateHash = "sluice.dev/template-hash"
-	engineContainerName    = "engine"
-	manifestKey            = "query.yaml"
-	manifestDir            = v1alpha1.EngineManifestDir
+	// AnnotationGeneration, on the engine Deployment, is the generation of
+	// the query whose spec it runs: the last valid one.
+	AnnotationGeneration = "sluice.dev/generation"
+	engineContainerName  = "engine"
+	manifestKey          = "query.yaml"
+	manifestDir          = v1alpha1.EngineManifestDir
 )
 
 // childName is the name of every object created for a query: a ConfigMap, a
@@ -105,6 +108,10 @@ func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []
 // that changes: a reconcile that changes nothing writes nothing.
 func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, hash string) error {
 	d.Labels = objectLabels(sq)
+	if d.Annotations == nil {
+		d.Annotations = map[string]string{}
+	}
+	d.Annotations[AnnotationGeneration] = strconv.FormatInt(sq.Generation, 10)
 	replicas := engineReplicas(sq)
 	d.Spec.Replicas = &replicas
 	t, err := renderPodTemplate(sq, image, hash)
@@ -119,9 +126,6 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	th := hex.EncodeToString(sum[:8])
 	if d.Annotations[AnnotationTemplateHash] == th {
 		return nil
-	}
-	if d.Annotations == nil {
-		d.Annotations = map[string]string{}
 	}
 	d.Annotations[AnnotationTemplateHash] = th // the deployment controller keeps its own there
 	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}

@@ -109,19 +109,29 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	// 2. Check it with the engine's own planner. An invalid query creates
 	// nothing; engines of an earlier, valid version keep running.
+	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
 	if _, _, err := compile.Plan(&sq.Spec); err != nil {
 		var ps v1alpha1.Problems
 		msg := err.Error()
 		if errors.As(err, &ps) {
 			msg = describeProblems(&sq.Spec, ps)
 		}
-		status.Phase = v1alpha1.PhaseFailed
+		readyMsg := msg
 		status.Health = v1alpha1.HealthUnknown
+		if running, err := r.observeRunning(ctx, &sq, name, old, &status); err != nil {
+			return ctrl.Result{}, err
+		} else if running != "" {
+			readyMsg += "; the engines of generation " + running + " keep running its spec"
+		}
+		status.Phase = v1alpha1.PhaseFailed
 		status.LastError = msg
-		r.setCondition(&status, &sq, ConditionReady, metav1.ConditionFalse, ReasonInvalidQuery, msg)
+		r.setCondition(&status, &sq, ConditionReady, metav1.ConditionFalse, ReasonInvalidQuery, readyMsg)
 		r.setCondition(&status, &sq, ConditionProgressing, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
 		r.setCondition(&status, &sq, ConditionDegraded, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
-		return ctrl.Result{}, r.writeStatus(ctx, &sq, old, status)
+		if err := r.writeStatus(ctx, &sq, old, status); err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: r.PollInterval}, nil
 	}
 
 	// 3. Create or update what the query owns: its manifest, its engines and
@@ -130,7 +140,6 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
 	if err := r.apply(ctx, &sq, cm, func() error { mutateConfigMap(cm, &sq, manifest); return nil }); err != nil {
 		return ctrl.Result{}, err
@@ -176,6 +185,33 @@ func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQu
 		return fmt.Errorf("applying %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
+}
+
+// observeRunning fills status from the engines of the last valid
+// generation, while the current one is invalid, and returns that
+// generation, or "" when no Deployment exists: the engines keep running
+// their spec, and the status goes on saying how they do.
+func (r *StreamQueryReconciler) observeRunning(ctx context.Context, sq *v1alpha1.StreamQuery, name types.NamespacedName, old, status *v1alpha1.StreamQueryStatus) (string, error) {
+	var deploy appsv1.Deployment
+	if err := r.Get(ctx, name, &deploy); err != nil {
+		return "", client.IgnoreNotFound(err)
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(sq.Namespace), client.MatchingLabels(selectorLabels(sq))); err != nil {
+		return "", fmt.Errorf("listing engine pods: %w", err)
+	}
+	// The engines run the Deployment's spec, not the invalid one: its
+	// replicas, image and hash.
+	running := sq.DeepCopy()
+	running.Spec.Replicas, running.Spec.Suspend = deploy.Spec.Replicas, false
+	image, hash := "", deploy.Spec.Template.Annotations[AnnotationSpecHash]
+	for _, c := range deploy.Spec.Template.Spec.Containers {
+		if c.Name == engineContainerName {
+			image = c.Image
+		}
+	}
+	r.observe(ctx, running, &deploy, pods.Items, old, status, image, hash)
+	return deploy.Annotations[AnnotationGeneration], nil
 }
 
 // observe fills status from the Deployment, the pods and the engines.

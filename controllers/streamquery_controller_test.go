@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -692,9 +693,16 @@ func raw(t *testing.T, v any) runtime.RawExtension {
 // the engines' figures, without engines.
 func fakeEngine(t *testing.T, doc enginestatus.Document) string {
 	t.Helper()
-	doc.Version = enginestatus.Version
+	return fakeEngineOf(t, func() enginestatus.Document { return doc })
+}
+
+// fakeEngineOf is fakeEngine serving what doc returns at each poll.
+func fakeEngineOf(t *testing.T, doc func() enginestatus.Document) string {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(doc)
+		d := doc()
+		d.Version = enginestatus.Version
+		_ = json.NewEncoder(w).Encode(d)
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
@@ -744,6 +752,61 @@ func TestLag(t *testing.T) {
 		st := getQuery(t, sq).Status
 		if c := meta.FindStatusCondition(st.Conditions, ConditionLagging); c != nil || st.Lag == nil {
 			return fmt.Errorf("Lagging %+v, lag %+v; want no condition, and the lag", c, st.Lag)
+		}
+		return nil
+	})
+}
+
+// TestInvalidUpdateKeepsRunning: an invalid update of a running query is
+// Failed with the problem, and says which generation's engines keep
+// running, whose health, rates and readiness the status goes on showing,
+// polled as before.
+func TestInvalidUpdateKeepsRunning(t *testing.T) {
+	ctx := context.Background()
+	sq := newKafkaQuery(newNamespace(t), "updated", "SELECT symbol FROM trades", 1)
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var health atomic.Value
+	health.Store(enginestatus.Healthy)
+	pod := enginePod(t, sq, "updated-engine-0", true, 0, "")
+	engineAddrs.Store(pod.Name, fakeEngineOf(t, func() enginestatus.Document {
+		return enginestatus.Document{Health: health.Load().(enginestatus.Health), Rates: enginestatus.Rates{Input: 120}}
+	}))
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	// The Deployment's pod runs the current template, as the Deployment
+	// controller would have it.
+	eventually(t, 10*time.Second, func() error {
+		var p corev1.Pod
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+			return err
+		}
+		p.Annotations = map[string]string{AnnotationSpecHash: d.Spec.Template.Annotations[AnnotationSpecHash]}
+		return k8s.Update(ctx, &p)
+	})
+
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.Query = "SELECT nope FROM trades"
+		return k8s.Update(ctx, got)
+	})
+	eventually(t, 15*time.Second, func() error {
+		st := getQuery(t, sq).Status
+		c := meta.FindStatusCondition(st.Conditions, ConditionReady)
+		if st.Phase != v1alpha1.PhaseFailed || c == nil || c.Reason != ReasonInvalidQuery ||
+			!strings.Contains(c.Message, "the engines of generation 1 keep running its spec") {
+			return fmt.Errorf("phase %s, Ready %+v; want Failed, InvalidQuery, generation 1 running", st.Phase, c)
+		}
+		if st.Health != v1alpha1.Healthy || st.Ready != "1/1" || st.Throughput == nil || st.Throughput.InputRecordsPerSecond != "120" {
+			return fmt.Errorf("health %s, ready %q, throughput %+v; want the running engine's: Healthy, 1/1, 120/s", st.Health, st.Ready, st.Throughput)
+		}
+		return nil
+	})
+	health.Store(enginestatus.Degraded)
+	eventually(t, 15*time.Second, func() error {
+		if h := getQuery(t, sq).Status.Health; h != v1alpha1.Degraded {
+			return fmt.Errorf("health %s; want Degraded: the running engine is still polled", h)
 		}
 		return nil
 	})
