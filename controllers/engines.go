@@ -36,8 +36,9 @@ type engineReport struct {
 type statusPoller struct {
 	client  *http.Client
 	address EngineAddress
-	// attempts and timeout bound one poll: a few quick tries, each short, so
-	// an unreachable pod costs a reconcile at most attempts × timeout.
+	// attempts and timeout bound one poll: a few quick tries (a refused
+	// connection while an engine starts), all within one timeout, so that
+	// an engine that does not answer costs a reconcile that timeout once.
 	attempts int
 	timeout  time.Duration
 }
@@ -60,12 +61,14 @@ func (p *statusPoller) poll(ctx context.Context, pods []*corev1.Pod) []engineRep
 }
 
 func (p *statusPoller) get(ctx context.Context, addr string) (*enginestatus.Document, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	var lastErr error
 	for attempt := range p.attempts {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, lastErr
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
 		}
@@ -74,13 +77,14 @@ func (p *statusPoller) get(ctx context.Context, addr string) (*enginestatus.Docu
 			return doc, nil
 		}
 		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	return nil, lastErr
 }
 
 func (p *statusPoller) getOnce(ctx context.Context, addr string) (*enginestatus.Document, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+enginestatus.Path, nil)
 	if err != nil {
 		return nil, err

@@ -49,9 +49,16 @@ func selectorLabels(sq *v1alpha1.StreamQuery) map[string]string {
 	}
 }
 
+// LabelManagedBy marks every object the operator makes: its cache holds
+// only those (CacheOptions).
+const LabelManagedBy = "app.kubernetes.io/managed-by"
+
+// managedBy is LabelManagedBy's value.
+const managedBy = "sluice-operator"
+
 func objectLabels(sq *v1alpha1.StreamQuery) map[string]string {
 	l := selectorLabels(sq)
-	l["app.kubernetes.io/managed-by"] = "sluice-operator"
+	l[LabelManagedBy] = managedBy
 	l["app.kubernetes.io/component"] = "engine"
 	return l
 }

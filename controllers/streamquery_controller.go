@@ -19,11 +19,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -70,6 +73,9 @@ type StreamQueryReconciler struct {
 	PollInterval time.Duration
 	// EngineAddress resolves a pod to its engine's HTTP address.
 	EngineAddress EngineAddress
+	// MaxConcurrentReconciles is how many queries are reconciled at once;
+	// 0 is 1.
+	MaxConcurrentReconciles int
 	// HTTPClient polls the engines; nil is http.DefaultClient, whose
 	// connections to the engines are kept alive between polls.
 	HTTPClient *http.Client
@@ -599,6 +605,7 @@ func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.PollInterval = 15 * time.Second
 	}
 	return ctrl.NewControllerManagedBy(mgr).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		For(&v1alpha1.StreamQuery{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.ConfigMap{}).
@@ -606,6 +613,26 @@ func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToQuery)).
 		Named("streamquery").
 		Complete(r)
+}
+
+// CacheOptions are the manager's cache options for the reconciler: the
+// given namespaces (all when empty), and of the kinds it owns or watches
+// only the objects it made, so that a manager in a large cluster keeps the
+// engines' pods in memory, not every pod.
+func CacheOptions(namespaces []string) cache.Options {
+	var opts cache.Options
+	for _, ns := range namespaces {
+		if opts.DefaultNamespaces == nil {
+			opts.DefaultNamespaces = map[string]cache.Config{}
+		}
+		opts.DefaultNamespaces[ns] = cache.Config{}
+	}
+	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy})
+	opts.ByObject = map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}} {
+		opts.ByObject[obj] = cache.ByObject{Label: ours}
+	}
+	return opts
 }
 
 // podToQuery maps an engine pod to the query it runs.

@@ -811,3 +811,30 @@ func TestInvalidUpdateKeepsRunning(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCacheHoldsOwnPods: the manager caches only the pods the operator
+// made (CacheOptions), so a pod that only looks like an engine, without
+// app.kubernetes.io/managed-by, is not one.
+func TestCacheHoldsOwnPods(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "lookalike", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sq.Namespace, Name: "lookalike-0", Labels: selectorLabels(sq)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: engineContainerName, Image: testImage}}},
+	}
+	if err := k8s.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	if err := k8s.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(4 * 500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if r := getQuery(t, sq).Status.Ready; r == "1/1" {
+			t.Fatalf("ready %s: a pod the operator did not make counts as an engine", r)
+		}
+	}
+}

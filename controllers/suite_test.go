@@ -92,7 +92,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: CacheOptions(nil), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -103,6 +103,8 @@ func runSuite(m *testing.M) int {
 		Recorder:     mgr.GetEventRecorder("sluice-operator"),
 		EngineImage:  testImage,
 		PollInterval: 500 * time.Millisecond,
+		// As the manager runs: one slow poll must not hold up the others.
+		MaxConcurrentReconciles: 4,
 		EngineAddress: func(pod *corev1.Pod) string {
 			if a, ok := engineAddrs.Load(pod.Name); ok {
 				return a.(string)

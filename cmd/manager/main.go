@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -29,6 +28,7 @@ func main() {
 		metricsAddr, probeAddr, engineImage, namespaces string
 		leaderElect                                     bool
 		pollInterval                                    time.Duration
+		concurrency                                     int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the manager's own metrics; 0 disables them")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -36,6 +36,7 @@ func main() {
 	flag.DurationVar(&pollInterval, "poll-interval", 15*time.Second, "how often each running query's engines are polled for /status")
 	flag.StringVar(&engineImage, "engine-image", defaultEngineImage, "the engine image of queries that do not set spec.image")
 	flag.StringVar(&namespaces, "namespaces", "", "comma-separated namespaces whose queries to run; empty runs those of every namespace")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "how many queries are reconciled, and their engines polled, at once")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -49,18 +50,15 @@ func main() {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		fail(err)
 	}
-	var watch cache.Options
+	var watched []string
 	for ns := range strings.SplitSeq(namespaces, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
-			if watch.DefaultNamespaces == nil {
-				watch.DefaultNamespaces = map[string]cache.Config{}
-			}
-			watch.DefaultNamespaces[ns] = cache.Config{}
+			watched = append(watched, ns)
 		}
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  watch,
+		Cache:                  controllers.CacheOptions(watched),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
@@ -79,6 +77,9 @@ func main() {
 		Recorder:     mgr.GetEventRecorder("sluice-operator"),
 		EngineImage:  engineImage,
 		PollInterval: pollInterval,
+		// Each reconcile polls its engines: several at once keep one slow
+		// engine from holding up every other query.
+		MaxConcurrentReconciles: concurrency,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		fail(fmt.Errorf("setting up the StreamQuery controller: %w", err))
@@ -89,7 +90,7 @@ func main() {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		fail(err)
 	}
-	log.Info("starting the manager", "engineImage", engineImage, "pollInterval", pollInterval, "namespaces", namespaces)
+	log.Info("starting the manager", "engineImage", engineImage, "pollInterval", pollInterval, "namespaces", namespaces, "maxConcurrentReconciles", concurrency)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fail(fmt.Errorf("running the manager: %w", err))
 	}
