@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -89,6 +90,7 @@ type StreamQueryReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one StreamQuery's engines to its spec and its status to
@@ -162,6 +164,9 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.apply(ctx, &sq, svc, func() error { mutateService(svc, &sq); return nil }); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.applyDisruptionBudget(ctx, &sq, name); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	// 4. Rebuild the status from the cluster and the engines.
 	var pods corev1.PodList
@@ -189,6 +194,28 @@ func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQu
 	})
 	if err != nil {
 		return fmt.Errorf("applying %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// applyDisruptionBudget keeps the engines' PodDisruptionBudget while the
+// spec asks for one, and deletes it once it does not.
+func (r *StreamQueryReconciler) applyDisruptionBudget(ctx context.Context, sq *v1alpha1.StreamQuery, name types.NamespacedName) error {
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	if b := sq.Spec.PodDisruptionBudget; b != nil {
+		return r.apply(ctx, sq, pdb, func() error {
+			pdb.Labels = objectLabels(sq)
+			pdb.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}
+			pdb.Spec.MaxUnavailable = b.MaxUnavailable
+			pdb.Spec.MinAvailable = nil
+			return nil
+		})
+	}
+	if err := r.Get(ctx, name, pdb); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if err := r.Delete(ctx, pdb); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting the PodDisruptionBudget %s: %w", name.Name, err)
 	}
 	return nil
 }
@@ -610,6 +637,7 @@ func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToQuery)).
 		Named("streamquery").
 		Complete(r)
@@ -629,7 +657,7 @@ func CacheOptions(namespaces []string) cache.Options {
 	}
 	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy})
 	opts.ByObject = map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}} {
+	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}} {
 		opts.ByObject[obj] = cache.ByObject{Label: ours}
 	}
 	return opts

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -837,4 +838,35 @@ func TestCacheHoldsOwnPods(t *testing.T) {
 			t.Fatalf("ready %s: a pod the operator did not make counts as an engine", r)
 		}
 	}
+}
+
+// TestDisruptionBudget: spec.podDisruptionBudget keeps a
+// PodDisruptionBudget of the engine pods, maxUnavailable 1 by default; it
+// goes when the field does.
+func TestDisruptionBudget(t *testing.T) {
+	ctx := context.Background()
+	sq := newKafkaQuery(newNamespace(t), "budgeted", "SELECT symbol FROM trades", 3)
+	sq.Spec.PodDisruptionBudget = &v1alpha1.DisruptionBudget{}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var pdb policyv1.PodDisruptionBudget
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &pdb) })
+	if mu := pdb.Spec.MaxUnavailable; mu == nil || mu.IntValue() != 1 || pdb.Spec.Selector.MatchLabels[LabelQuery] != sq.Name {
+		t.Errorf("PodDisruptionBudget %+v; want maxUnavailable 1 over the query's engines", pdb.Spec)
+	}
+	if refs := pdb.OwnerReferences; len(refs) != 1 || refs[0].Name != sq.Name {
+		t.Errorf("owner references %+v; want the query", refs)
+	}
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.PodDisruptionBudget = nil
+		return k8s.Update(ctx, got)
+	})
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &pdb); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Get PodDisruptionBudget = %v; want NotFound once the spec has none", err)
+		}
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The defaults of fields left out. The CRD's +kubebuilder:default markers
@@ -11,6 +12,7 @@ import (
 // API server and Default fill a spec alike.
 const (
 	DefaultReplicas              = 1
+	DefaultMaxUnavailable        = 1
 	DefaultMaxRecordBytes        = 1 << 20
 	DefaultStartOffset           = "earliest"
 	DefaultSessionTimeout        = 45 * time.Second
@@ -72,6 +74,9 @@ func (s *StreamQuerySpec) Default() {
 	orDefault(&h.MemoryPercent, DefaultMemoryPercent)
 	if s.Replicas == nil {
 		s.Replicas = ptr(int32(DefaultReplicas))
+	}
+	if b := s.PodDisruptionBudget; b != nil && b.MaxUnavailable == nil {
+		b.MaxUnavailable = ptr(intstr.FromInt32(DefaultMaxUnavailable))
 	}
 }
 

@@ -26,7 +26,8 @@ func TestCRDDefaults(t *testing.T) {
 			"errorPolicy": {"strategy": "DeadLetter", "deadLetter": {"kafka": {"brokers": ["k:9092"], "topic": "dlq"}}}}`,
 		"datagen and set values": `{"sources": [{"name": "trades", "datagen": {"generator": "trades", "keys": 7}, "format": "csv"}],
 			"query": "SELECT * FROM trades", "sink": {"null": {}},
-			"runtime": {"batchSize": 64, "shutdownTimeout": "5s"}, "health": {"errorRatePercent": 0}, "replicas": 0}`,
+			"runtime": {"batchSize": 64, "shutdownTimeout": "5s"}, "health": {"errorRatePercent": 0}, "replicas": 0,
+			"podDisruptionBudget": {}}`,
 	}
 	for name, manifest := range manifests {
 		t.Run(name, func(t *testing.T) {

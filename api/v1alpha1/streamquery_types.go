@@ -64,6 +64,13 @@ type StreamQuerySpec struct {
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
+	// podDisruptionBudget, when set, has the operator keep a
+	// PodDisruptionBudget of the engine pods: a voluntary disruption (a node
+	// drain, a cluster upgrade) then takes at most maxUnavailable engines at
+	// once, and their partitions move to the others meanwhile.
+	// +optional
+	PodDisruptionBudget *DisruptionBudget `json:"podDisruptionBudget,omitempty"`
+
 	// template customises the engine pods: labels and annotations,
 	// placement, the service account, variables and volumes of the engine
 	// container, sidecars. What the engine needs to run stays the

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	sigsjson "sigs.k8s.io/json"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +26,16 @@ type EngineTemplate struct {
 	// spec sets pod and engine container settings.
 	// +optional
 	Spec EnginePodSpec `json:"spec,omitempty"`
+}
+
+// DisruptionBudget bounds the engines a voluntary disruption takes at once.
+type DisruptionBudget struct {
+	// maxUnavailable is how many engine pods may be down at once for a
+	// voluntary disruption: a number, or a percentage of the replicas.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:XIntOrString
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
 // EngineMetadata is the labels and annotations added to the engine pods.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // Problem is one thing wrong with a StreamQuery: the field it is in and, for a
@@ -317,6 +319,12 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if s.Template != nil {
 		validateTemplate(&ps, &s.Template.Spec)
 	}
+	if b := s.PodDisruptionBudget; b != nil && b.MaxUnavailable != nil {
+		if _, err := intstr.GetScaledValueFromIntOrPercent(b.MaxUnavailable, 100, true); err != nil || b.MaxUnavailable.IntValue() < 0 ||
+			b.MaxUnavailable.Type == intstr.String && !percent.MatchString(b.MaxUnavailable.StrVal) {
+			ps.Add("spec.podDisruptionBudget.maxUnavailable", "want a number of engines or a percentage such as 25%%, got %s", b.MaxUnavailable.String())
+		}
+	}
 	switch r := s.Replicas; {
 	case r == nil:
 	case *r < 0 || *r == 0 && !s.Suspend:
@@ -545,3 +553,6 @@ func indexOf(err error) string {
 	}
 	return ""
 }
+
+// percent is a percentage from 0% to 100%.
+var percent = regexp.MustCompile(`^(100|[1-9]?[0-9])%$`)

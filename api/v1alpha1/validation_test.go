@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func validSpec() StreamQuerySpec {
@@ -45,6 +46,9 @@ func TestValidate(t *testing.T) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Stdout: &StdoutSink{}, Format: FormatCSV}}
 		}, "spec.errorPolicy.deadLetter.format", "always json"},
 		{"unknown strategy", func(s *StreamQuerySpec) { s.ErrorPolicy.Strategy = "Retry" }, "spec.errorPolicy.strategy", "unknown strategy"},
+		{"disruption budget of a word", func(s *StreamQuerySpec) {
+			s.PodDisruptionBudget = &DisruptionBudget{MaxUnavailable: ptr(intstr.FromString("lots"))}
+		}, "spec.podDisruptionBudget.maxUnavailable", "a percentage"},
 		{"template's POD_NAME", func(s *StreamQuerySpec) {
 			s.Template = &EngineTemplate{Spec: EnginePodSpec{Env: []corev1.EnvVar{{Name: "POD_NAME"}}}}
 		}, "spec.template.spec.env[0].name", "set by the operator"},
