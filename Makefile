@@ -27,9 +27,13 @@ manifests:
 	cp config/crd/bases/streaming.sluice.dev_streamqueries.yaml charts/sluice/crds/
 	sed -n '/^rules:$$/,$$p' config/rbac/role.yaml | tail -n +2 > charts/sluice/files/rules.yaml
 
-## deploy: the CRD, RBAC and the manager, through kustomize.
+## deploy: the CRD, RBAC and the manager, through kustomize, with the
+## manager image IMG and the engine image ENGINE_IMG.
 deploy: manifests
-	kubectl apply -k config/default
+	kubectl kustomize config/default \
+		| sed -e 's#image: ghcr.io/sluice-dev/sluice-manager:dev#image: $(IMG)#' \
+		      -e 's#--engine-image=ghcr.io/sluice-dev/sluice-engine:dev#--engine-image=$(ENGINE_IMG)#' \
+		| kubectl apply -f -
 
 undeploy:
 	kubectl delete -k config/default
