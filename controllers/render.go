@@ -75,7 +75,11 @@ func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
 		ObjectMeta: metav1.ObjectMeta{Name: sq.Name, Namespace: sq.Namespace},
 		Spec:       sq.Spec,
 	}
+	// Nor what only the operator reads: the pods' template (their own hash
+	// rolls them), the disruption budget, the lag bounds.
 	doc.Spec.Replicas, doc.Spec.Suspend = nil, false
+	doc.Spec.Template, doc.Spec.PodDisruptionBudget = nil, nil
+	doc.Spec.Health.MaxLagRecords, doc.Spec.Health.MaxLagTime = nil, nil
 	b, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, "", fmt.Errorf("rendering the manifest: %w", err)
@@ -94,7 +98,7 @@ func engineReplicas(sq *v1alpha1.StreamQuery) int32 {
 
 // mutateConfigMap sets the desired state of the query's ConfigMap.
 func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []byte) {
-	cm.Labels = objectLabels(sq)
+	cm.Labels = merged(cm.Labels, objectLabels(sq))
 	cm.Data = map[string]string{manifestKey: string(manifest)}
 }
 
@@ -114,7 +118,7 @@ func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []
 // the template last rendered instead, and the template is written only when
 // that changes: a reconcile that changes nothing writes nothing.
 func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, hash string) error {
-	d.Labels = objectLabels(sq)
+	d.Labels = merged(d.Labels, objectLabels(sq))
 	if d.Annotations == nil {
 		d.Annotations = map[string]string{}
 	}
@@ -131,7 +135,7 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	}
 	sum := sha256.Sum256(b)
 	th := hex.EncodeToString(sum[:8])
-	if d.Annotations[AnnotationTemplateHash] == th {
+	if d.Annotations[AnnotationTemplateHash] == th && !drifted(d, image, hash) {
 		return nil
 	}
 	d.Annotations[AnnotationTemplateHash] = th // the deployment controller keeps its own there
@@ -139,6 +143,21 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
 	d.Spec.Template = t
 	return nil
+}
+
+// drifted says whether someone changed the Deployment's engine image or
+// spec hash since the operator wrote them (kubectl set image): the template
+// is then written again.
+func drifted(d *appsv1.Deployment, image, hash string) bool {
+	if d.Spec.Template.Annotations[AnnotationSpecHash] != hash {
+		return true
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == engineContainerName {
+			return c.Image != image
+		}
+	}
+	return true
 }
 
 // renderPodTemplate is the engine pods' template.
@@ -258,7 +277,7 @@ func shutdownSeconds(sq *v1alpha1.StreamQuery) int {
 // mutateService sets the desired state of the Service of the engines' HTTP
 // port: status, metrics and probes.
 func mutateService(s *corev1.Service, sq *v1alpha1.StreamQuery) {
-	s.Labels = objectLabels(sq)
+	s.Labels = merged(s.Labels, objectLabels(sq))
 	s.Spec.Selector = selectorLabels(sq)
 	s.Spec.Ports = []corev1.ServicePort{{
 		Name: "http", Port: enginestatus.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP,

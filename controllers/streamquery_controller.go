@@ -25,12 +25,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
@@ -124,22 +126,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if errors.As(err, &ps) {
 			msg = describeProblems(&sq.Spec, ps)
 		}
-		readyMsg := msg
-		status.Health = v1alpha1.HealthUnknown
-		if running, err := r.observeRunning(ctx, &sq, name, old, &status); err != nil {
-			return ctrl.Result{}, err
-		} else if running != "" {
-			readyMsg += "; the engines of generation " + running + " keep running its spec"
-		}
-		status.Phase = v1alpha1.PhaseFailed
-		status.LastError = msg
-		r.setCondition(&status, &sq, ConditionReady, metav1.ConditionFalse, ReasonInvalidQuery, readyMsg)
-		r.setCondition(&status, &sq, ConditionProgressing, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
-		r.setCondition(&status, &sq, ConditionDegraded, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
-		if err := r.writeStatus(ctx, &sq, old, status); err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{RequeueAfter: r.PollInterval}, nil
+		return r.invalid(ctx, &sq, name, old, status, msg)
 	}
 
 	// 3. Create or update what the query owns: its manifest, its engines and
@@ -158,6 +145,11 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		image = r.EngineImage
 	}
 	if err := r.apply(ctx, &sq, deploy, func() error { return mutateDeployment(deploy, &sq, image, hash) }); err != nil {
+		if apierrors.IsInvalid(err) {
+			// What the engine's validation cannot see of spec.template (a
+			// mount of a volume that does not exist), the API server can.
+			return r.invalid(ctx, &sq, name, old, status, "the engine Deployment was refused: "+err.Error())
+		}
 		return ctrl.Result{}, err
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
@@ -204,7 +196,7 @@ func (r *StreamQueryReconciler) applyDisruptionBudget(ctx context.Context, sq *v
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
 	if b := sq.Spec.PodDisruptionBudget; b != nil {
 		return r.apply(ctx, sq, pdb, func() error {
-			pdb.Labels = objectLabels(sq)
+			pdb.Labels = merged(pdb.Labels, objectLabels(sq))
 			pdb.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}
 			pdb.Spec.MaxUnavailable = b.MaxUnavailable
 			pdb.Spec.MinAvailable = nil
@@ -218,6 +210,28 @@ func (r *StreamQueryReconciler) applyDisruptionBudget(ctx context.Context, sq *v
 		return fmt.Errorf("deleting the PodDisruptionBudget %s: %w", name.Name, err)
 	}
 	return nil
+}
+
+// invalid reports a spec that cannot run: phase Failed with why, and the
+// engines of the last valid generation, which keep running its spec, as
+// they do; it polls them again after PollInterval.
+func (r *StreamQueryReconciler) invalid(ctx context.Context, sq *v1alpha1.StreamQuery, name types.NamespacedName, old *v1alpha1.StreamQueryStatus, status v1alpha1.StreamQueryStatus, msg string) (ctrl.Result, error) {
+	readyMsg := msg
+	status.Health = v1alpha1.HealthUnknown
+	if running, err := r.observeRunning(ctx, sq, name, old, &status); err != nil {
+		return ctrl.Result{}, err
+	} else if running != "" {
+		readyMsg += "; the engines of generation " + running + " keep running its spec"
+	}
+	status.Phase = v1alpha1.PhaseFailed
+	status.LastError = msg
+	r.setCondition(&status, sq, ConditionReady, metav1.ConditionFalse, ReasonInvalidQuery, readyMsg)
+	r.setCondition(&status, sq, ConditionProgressing, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
+	r.setCondition(&status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
+	if err := r.writeStatus(ctx, sq, old, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.PollInterval}, nil
 }
 
 // observeRunning fills status from the engines of the last valid
@@ -494,7 +508,7 @@ func (f folded) lagOf(now time.Time) *v1alpha1.Lag {
 	}
 	lag := &v1alpha1.Lag{Records: f.lag}
 	if f.lag != nil && f.in > 0 {
-		lag.Seconds = ptr(int64(math.Ceil(float64(*f.lag) / f.in)))
+		lag.Seconds = ptr(int64(math.Ceil(min(float64(*f.lag)/f.in, math.MaxInt32))))
 	}
 	if !f.watermark.IsZero() {
 		lag.WatermarkDelaySeconds = ptr(max(int64(now.Sub(f.watermark).Seconds()), 0))
@@ -513,7 +527,7 @@ func lagging(h v1alpha1.HealthSpec, lag *v1alpha1.Lag) (bool, string) {
 		return true, fmt.Sprintf("%d records behind, more than maxLagRecords %d", records, *h.MaxLagRecords)
 	case h.MaxLagTime != nil && records > 0 && lag.Seconds == nil:
 		return true, fmt.Sprintf("%d records behind and reading nothing", records)
-	case h.MaxLagTime != nil && lag.Seconds != nil && time.Duration(*lag.Seconds)*time.Second > h.MaxLagTime.Duration:
+	case h.MaxLagTime != nil && lag.Seconds != nil && *lag.Seconds > int64(h.MaxLagTime.Seconds()):
 		return true, fmt.Sprintf("%d records behind, %ds at the current input rate, more than maxLagTime %s", records, *lag.Seconds, h.MaxLagTime.Duration)
 	}
 	return false, fmt.Sprintf("%d records behind", records)
@@ -633,7 +647,10 @@ func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
-		For(&v1alpha1.StreamQuery{}).
+		// Its own status writes must not start another reconcile at once:
+		// the engines are polled every PollInterval, not after every write.
+		For(&v1alpha1.StreamQuery{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
@@ -710,8 +727,10 @@ func containerProblem(pod string, cs corev1.ContainerStatus, now time.Time) *pod
 	if w := cs.State.Waiting; w != nil && slices.Contains(stuckReasons, w.Reason) {
 		return &podProblem{pod: pod, reason: w.Reason, message: w.Message}
 	}
+	// A repeat: one failure (an OOM kill) and a slow start after it are not
+	// a loop.
 	if t := cs.LastTerminationState.Terminated; cs.State.Running != nil && !cs.Ready && t != nil &&
-		t.ExitCode != 0 && now.Sub(t.FinishedAt.Time) < recentFailure {
+		t.ExitCode != 0 && cs.RestartCount >= 2 && now.Sub(t.FinishedAt.Time) < recentFailure {
 		return &podProblem{pod: pod, reason: ReasonCrashLoop, message: "restarted after a failure, not ready yet"}
 	}
 	return nil
@@ -725,6 +744,12 @@ func countRestarts(status, old *v1alpha1.StreamQueryStatus, pod string, cs corev
 		status.PodRestarts = map[string]int32{}
 	}
 	status.PodRestarts[pod] = cs.RestartCount
+	if old.PodRestarts == nil && old.Restarts > 0 && old.LastRestartTime == nil {
+		// A status written before podRestarts and lastRestartTime existed
+		// already counts these pods' restarts: they are the baseline, not
+		// new ones.
+		return
+	}
 	if more := cs.RestartCount - old.PodRestarts[pod]; more > 0 {
 		status.Restarts += more
 		at := metav1.NewTime(now.Truncate(time.Second))

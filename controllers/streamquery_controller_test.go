@@ -453,7 +453,7 @@ func TestStuckEngines(t *testing.T) {
 		{"CreateContainerConfigError", `secret "kafka-credentials" not found`, nil},
 		{ReasonCrashLoop, "restarted after a failure", func(cs *corev1.ContainerStatus) {
 			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
-			cs.RestartCount = 1
+			cs.RestartCount = 2 // a repeat: one failure is not a loop
 			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: metav1.NewTime(time.Now().Add(-10 * time.Second))}
 		}},
 	} {
@@ -869,4 +869,66 @@ func TestDisruptionBudget(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestDriftRepaired: an engine image set by hand on the Deployment is put
+// back: the operator's template hash alone would not see it.
+func TestDriftRepaired(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "drifted", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = "example.com/by-hand:1"
+		return k8s.Update(ctx, &d)
+	})
+	eventually(t, 15*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		if img := d.Spec.Template.Spec.Containers[0].Image; img != testImage {
+			return fmt.Errorf("engine image %s; want the operator's %s back", img, testImage)
+		}
+		return nil
+	})
+}
+
+// TestRefusedDeployment: a template the engine's validation passes but
+// the API server refuses in the Deployment (a sidecar's name that is not a
+// DNS label) is reported as Failed, not retried in silence.
+func TestRefusedDeployment(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "refused", "SELECT symbol FROM trades")
+	sq.Spec.Template = &v1alpha1.EngineTemplate{Spec: v1alpha1.EnginePodSpec{
+		Containers: []runtime.RawExtension{raw(t, corev1.Container{Name: "Not_A_Label", Image: "example.com/shipper:1"})},
+	}}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() error {
+		st := getQuery(t, sq).Status
+		c := meta.FindStatusCondition(st.Conditions, ConditionReady)
+		if st.Phase != v1alpha1.PhaseFailed || c == nil || c.Reason != ReasonInvalidQuery || !strings.Contains(c.Message, "the engine Deployment was refused") {
+			return fmt.Errorf("phase %s, Ready %+v; want Failed, InvalidQuery, the Deployment refused", st.Phase, c)
+		}
+		return nil
+	})
+}
+
+// TestRestartsFromAnOlderStatus: a status written before podRestarts
+// existed already counts its pods' restarts; they are not added again.
+func TestRestartsFromAnOlderStatus(t *testing.T) {
+	old := &v1alpha1.StreamQueryStatus{Restarts: 5}
+	var status v1alpha1.StreamQueryStatus
+	status.Restarts = old.Restarts
+	countRestarts(&status, old, "q-engine-a", corev1.ContainerStatus{RestartCount: 5}, time.Now())
+	if status.Restarts != 5 || status.PodRestarts["q-engine-a"] != 5 {
+		t.Errorf("restarts %d, pod restarts %v; want 5 and the pod's 5 as the baseline", status.Restarts, status.PodRestarts)
+	}
 }

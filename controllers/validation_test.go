@@ -77,6 +77,9 @@ func TestCRDValidation(t *testing.T) {
 		{"retry backoff too long", func(s map[string]any) { s["errorPolicy"] = map[string]any{"retryBackoff": "2m"} }, "retryBackoff must be a positive duration"},
 		{"bad mode", func(s map[string]any) { s["runtime"] = map[string]any{"mode": "turbo"} }, `Unsupported value: "turbo"`},
 		{"health window too long", func(s map[string]any) { s["health"] = map[string]any{"errorWindow": "2h"} }, "errorWindow must be a positive duration"},
+		{"disruption budget", func(s map[string]any) { s["podDisruptionBudget"] = map[string]any{"maxUnavailable": "25%"} }, ""},
+		{"disruption budget of 150%", func(s map[string]any) { s["podDisruptionBudget"] = map[string]any{"maxUnavailable": "150%"} }, "maxUnavailable must be a number of engines or a percentage"},
+		{"disruption budget below 0", func(s map[string]any) { s["podDisruptionBudget"] = map[string]any{"maxUnavailable": int64(-1)} }, "maxUnavailable must be a number of engines or a percentage"},
 		{"lag bounds", func(s map[string]any) {
 			s["health"] = map[string]any{"maxLagRecords": int64(1000), "maxLagTime": "24h"}
 		}, ""},

@@ -29,6 +29,7 @@ type EngineTemplate struct {
 }
 
 // DisruptionBudget bounds the engines a voluntary disruption takes at once.
+// +kubebuilder:validation:XValidation:rule="!has(self.maxUnavailable) || (type(self.maxUnavailable) == int ? int(self.maxUnavailable) >= 0 : string(self.maxUnavailable).matches('^(100|[1-9]?[0-9])%$'))",message="maxUnavailable must be a number of engines or a percentage such as 25%"
 type DisruptionBudget struct {
 	// maxUnavailable is how many engine pods may be down at once for a
 	// voluntary disruption: a number, or a percentage of the replicas.

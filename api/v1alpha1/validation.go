@@ -526,7 +526,14 @@ func validateTemplate(ps *Problems, t *EnginePodSpec) {
 			ps.Add(fmt.Sprintf("%s.volumes[%d].name", f, i), `the volume "manifest" is the operator's: the engine's manifest; name yours otherwise`)
 		}
 	}
+	names := map[string]bool{"manifest": true}
+	for _, v := range volumes {
+		names[v.Name] = true
+	}
 	for i, m := range t.VolumeMounts {
+		if !names[m.Name] {
+			ps.Add(fmt.Sprintf("%s.volumeMounts[%d].name", f, i), "no volume %q in spec.template.spec.volumes", m.Name)
+		}
 		if p := path.Clean(m.MountPath); p == EngineManifestDir || strings.HasPrefix(p, EngineManifestDir+"/") {
 			ps.Add(fmt.Sprintf("%s.volumeMounts[%d].mountPath", f, i), "%s is the operator's: the engine reads its manifest there", EngineManifestDir)
 		}

@@ -61,6 +61,9 @@ func TestValidate(t *testing.T) {
 		{"template's mount over the manifest", func(s *StreamQuerySpec) {
 			s.Template = &EngineTemplate{Spec: EnginePodSpec{VolumeMounts: []corev1.VolumeMount{{Name: "x", MountPath: "/etc/sluice/extra"}}}}
 		}, "spec.template.spec.volumeMounts[0].mountPath", "/etc/sluice is the operator's"},
+		{"template's mount of no volume", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/etc/tls"}}}}
+		}, "spec.template.spec.volumeMounts[0].name", `no volume "tls"`},
 		{"template's engine container", func(s *StreamQuerySpec) {
 			s.Template = &EngineTemplate{Spec: EnginePodSpec{Containers: []runtime.RawExtension{{Raw: []byte(`{"name":"engine","image":"x"}`)}}}}
 		}, "spec.template.spec.containers[0].name", `"engine" is the operator's`},

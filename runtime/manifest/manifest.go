@@ -233,12 +233,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			if w.duplicate(seen, k, path) {
 				continue
 			}
-			if k.Tag == "!!null" {
-				// yaml.v3 keeps the text, but YAML (and so kubectl, which
-				// turns the manifest into JSON) reads an unquoted null key
-				// as no key at all.
-				w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
-					Message: fmt.Sprintf("the key %s is YAML's null, not a name, and kubectl refuses it: quote it, \"%s\"", k.Value, k.Value)})
+			if w.nullKey(k, path) {
 				continue
 			}
 			f, ok := fields[k.Value]
@@ -268,7 +263,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if w.duplicate(seen, k, path) {
+			if w.duplicate(seen, k, path) || w.nullKey(k, path) {
 				continue
 			}
 			w.walk(v, t.Elem(), join(path, k.Value))
@@ -297,6 +292,18 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.fail(n, path, "want a number, got %s", describe(n))
 		}
 	}
+}
+
+// nullKey reports whether key k is an unquoted null, and records it as a
+// problem if so: yaml.v3 keeps its text, but YAML (and so kubectl, which
+// turns the manifest into JSON) reads it as no key at all.
+func (w *walker) nullKey(k *yaml.Node, path string) bool {
+	if k.Tag != "!!null" {
+		return false
+	}
+	w.diags = append(w.diags, v1alpha1.Problem{Offset: -1, File: w.doc.File, Line: k.Line, Column: k.Column, Field: join(path, k.Value),
+		Message: fmt.Sprintf("the key %s is YAML's null, not a name, and kubectl refuses it: quote it, \"%s\"", k.Value, k.Value)})
+	return true
 }
 
 // duplicate reports whether key k was already seen in its mapping, and records
