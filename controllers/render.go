@@ -13,6 +13,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
@@ -327,4 +329,53 @@ func engineEnv(sq *v1alpha1.StreamQuery) []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(soft, 10)})
 	}
 	return append(env, user...)
+}
+
+// serviceMonitorGVK is the Prometheus Operator's ServiceMonitor, which the
+// operator renders without depending on its Go types.
+var serviceMonitorGVK = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
+
+func newServiceMonitor() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(serviceMonitorGVK)
+	return u
+}
+
+// mutateServiceMonitor sets the desired state of the query's ServiceMonitor:
+// its engines' /metrics through their Service, each series labelled with
+// the query's namespace (Prometheus's own) and name, so that dashboards and
+// alerts can tell queries apart.
+//
+// The spec is written only when what the operator renders changes (its hash
+// in sluice.dev/template-hash): the Prometheus Operator's CRD may default
+// fields the rendering lacks, and rewriting them at each reconcile would
+// wake the reconciler again through its watch.
+func mutateServiceMonitor(sm *unstructured.Unstructured, sq *v1alpha1.StreamQuery) error {
+	sm.SetLabels(merged(sm.GetLabels(), objectLabels(sq)))
+	spec := map[string]any{
+		"selector": map[string]any{"matchLabels": toAny(selectorLabels(sq))},
+		"endpoints": []any{map[string]any{
+			"port": "http", "path": "/metrics", "interval": "15s",
+		}},
+		"targetLabels": []any{LabelQuery},
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("rendering the ServiceMonitor: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:8])
+	if sm.GetAnnotations()[AnnotationTemplateHash] == h {
+		return nil
+	}
+	sm.SetAnnotations(merged(sm.GetAnnotations(), map[string]string{AnnotationTemplateHash: h}))
+	return unstructured.SetNestedField(sm.Object, spec, "spec")
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

@@ -79,6 +79,9 @@ type StreamQueryReconciler struct {
 	// MaxConcurrentReconciles is how many queries are reconciled at once;
 	// 0 is 1.
 	MaxConcurrentReconciles int
+	// ServiceMonitors says whether each query gets a ServiceMonitor of its
+	// engines, for the Prometheus Operator; nil: when its CRD is installed.
+	ServiceMonitors *bool
 	// HTTPClient polls the engines; nil is http.DefaultClient, whose
 	// connections to the engines are kept alive between polls.
 	HTTPClient *http.Client
@@ -93,6 +96,7 @@ type StreamQueryReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one StreamQuery's engines to its spec and its status to
@@ -158,6 +162,14 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	if err := r.applyDisruptionBudget(ctx, &sq, name); err != nil {
 		return ctrl.Result{}, err
+	}
+	if r.ServiceMonitors != nil && *r.ServiceMonitors {
+		sm := newServiceMonitor()
+		sm.SetName(name.Name)
+		sm.SetNamespace(name.Namespace)
+		if err := r.apply(ctx, &sq, sm, func() error { return mutateServiceMonitor(sm, &sq) }); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	// 4. Rebuild the status from the cluster and the engines.
@@ -641,11 +653,24 @@ func (r *StreamQueryReconciler) poller() *statusPoller {
 
 // SetupWithManager registers the reconciler: it watches StreamQueries, what
 // they own, and their engine pods, whose readiness and restarts are status.
+//
+// With ServiceMonitors, when the Prometheus Operator's CRD is installed (and
+// ServiceMonitors is not false), each query also gets a ServiceMonitor of its
+// engines.
 func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.PollInterval <= 0 {
 		r.PollInterval = 15 * time.Second
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	if r.ServiceMonitors == nil {
+		_, err := mgr.GetRESTMapper().RESTMapping(serviceMonitorGVK.GroupKind(), serviceMonitorGVK.Version)
+		found := err == nil
+		r.ServiceMonitors = &found
+	}
+	b := ctrl.NewControllerManagedBy(mgr)
+	if *r.ServiceMonitors {
+		b = b.Owns(newServiceMonitor())
+	}
+	return b.
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		// Its own status writes must not start another reconcile at once:
 		// the engines are polled every PollInterval, not after every write.

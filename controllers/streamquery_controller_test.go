@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -930,5 +931,32 @@ func TestRestartsFromAnOlderStatus(t *testing.T) {
 	countRestarts(&status, old, "q-engine-a", corev1.ContainerStatus{RestartCount: 5}, time.Now())
 	if status.Restarts != 5 || status.PodRestarts["q-engine-a"] != 5 {
 		t.Errorf("restarts %d, pod restarts %v; want 5 and the pod's 5 as the baseline", status.Restarts, status.PodRestarts)
+	}
+}
+
+// TestServiceMonitor: with the Prometheus Operator's CRD installed, each
+// query gets a ServiceMonitor of its engines' /metrics, whose series carry
+// the query's name; later reconciles do not write it again.
+func TestServiceMonitor(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "scraped", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	sm := newServiceMonitor()
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), sm) })
+	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	targets, _, _ := unstructured.NestedStringSlice(sm.Object, "spec", "targetLabels")
+	if sel[LabelQuery] != sq.Name || len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != "http" || len(targets) != 1 || targets[0] != LabelQuery {
+		t.Errorf("ServiceMonitor spec %v; want the query's engines' http port, labelled with %s", sm.Object["spec"], LabelQuery)
+	}
+	if refs := sm.GetOwnerReferences(); len(refs) != 1 || refs[0].Name != sq.Name {
+		t.Errorf("owner references %+v; want the query", refs)
+	}
+	before := writesTo("ServiceMonitor", sq.Namespace, childName(sq))
+	time.Sleep(4 * 500 * time.Millisecond)
+	if n := writesTo("ServiceMonitor", sq.Namespace, childName(sq)) - before; n != 0 {
+		t.Errorf("ServiceMonitor written %d times by reconciles that changed nothing", n)
 	}
 }

@@ -29,6 +29,7 @@ func main() {
 		leaderElect                                     bool
 		pollInterval                                    time.Duration
 		concurrency                                     int
+		serviceMonitors                                 string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the manager's own metrics; 0 disables them")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -37,6 +38,7 @@ func main() {
 	flag.StringVar(&engineImage, "engine-image", defaultEngineImage, "the engine image of queries that do not set spec.image")
 	flag.StringVar(&namespaces, "namespaces", "", "comma-separated namespaces whose queries to run; empty runs those of every namespace")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "how many queries are reconciled, and their engines polled, at once")
+	flag.StringVar(&serviceMonitors, "service-monitors", "auto", "a ServiceMonitor per query for the Prometheus Operator: auto (when its CRD is installed at start), true or false")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -71,6 +73,15 @@ func main() {
 	if err != nil {
 		fail(fmt.Errorf("creating the manager: %w", err))
 	}
+	var monitors *bool
+	switch serviceMonitors {
+	case "auto":
+	case "true", "false":
+		on := serviceMonitors == "true"
+		monitors = &on
+	default:
+		fail(fmt.Errorf("--service-monitors %q: want auto, true or false", serviceMonitors))
+	}
 	r := &controllers.StreamQueryReconciler{
 		Client:       mgr.GetClient(),
 		Scheme:       mgr.GetScheme(),
@@ -80,6 +91,7 @@ func main() {
 		// Each reconcile polls its engines: several at once keep one slow
 		// engine from holding up every other query.
 		MaxConcurrentReconciles: concurrency,
+		ServiceMonitors:         monitors,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		fail(fmt.Errorf("setting up the StreamQuery controller: %w", err))

@@ -112,10 +112,11 @@ func (s *Source) next(p int32) (next int64, known bool) {
 	if c, ok := s.committed[p]; ok {
 		next, known = max(next, c), true
 	}
-	if b, ok := s.begin[p]; ok && !known {
+	if b, ok := s.begin[p]; ok && !known && s.groupKnown[p] {
 		// Only a partition the group never committed starts where
 		// startOffset says: latest or a time would hide a backlog after a
-		// commit.
+		// commit. Until the group's offsets are fetched, which may come
+		// after the begin is listed, that is not known.
 		next, known = b, true
 	}
 	return next, known

@@ -18,6 +18,7 @@ func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 		// group's, loaded below and in onOffsetsFetched.
 		delete(s.highWater, p)
 		delete(s.begin, p)
+		delete(s.groupKnown, p)
 	}
 	if len(parts) > 0 && !s.closed {
 		// The group may assign before Open has set s.cl.
@@ -36,8 +37,11 @@ func (s *Source) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.O
 	// The client consumes one topic; newer versions of the response name
 	// it by id only.
 	take := func(topic string, p int32, offset int64, code int16) {
-		if (topic == "" || topic == s.topic) && code == 0 && offset >= 0 {
-			s.committed[p] = offset
+		if (topic == "" || topic == s.topic) && code == 0 {
+			s.groupKnown[p] = true
+			if offset >= 0 {
+				s.committed[p] = offset
+			}
 		}
 	}
 	for _, t := range resp.Topics {

@@ -66,7 +66,11 @@ type Source struct {
 	// begin is where an assigned partition without a committed offset
 	// starts reading, as startOffset says; loaded on assignment.
 	begin map[int32]int64
-	inTxn bool // records were fetched since the transaction began
+	// groupKnown says the group's committed offset of an assigned
+	// partition was fetched, whether or not there was one: until then,
+	// begin is not where it starts.
+	groupKnown map[int32]bool
+	inTxn      bool // records were fetched since the transaction began
 	// closed is set once Close waits for the loadEnds calls: no more begin.
 	closed bool
 	// transactional is set before the client exists, which the group may
@@ -156,7 +160,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		group: opts.Group, topic: spec.Topic, stateful: opts.Stateful, log: opts.Logger,
 		done: make(chan struct{}), commitDone: make(chan struct{}), dead: make(chan struct{}),
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
-		highWater: map[int32]int64{}, begin: map[int32]int64{},
+		highWater: map[int32]int64{}, begin: map[int32]int64{}, groupKnown: map[int32]bool{},
 	}
 	if opts.Instance != "" {
 		s.instanceID = InstanceID(opts.Instance, spec.Topic)
