@@ -693,13 +693,13 @@ func raw(t *testing.T, v any) runtime.RawExtension {
 
 // fakeEngine serves doc as an engine's /status and returns its address:
 // the engines' figures, without engines.
-func fakeEngine(t *testing.T, doc enginestatus.Document) string {
+func fakeEngine(t testing.TB, doc enginestatus.Document) string {
 	t.Helper()
 	return fakeEngineOf(t, func() enginestatus.Document { return doc })
 }
 
 // fakeEngineOf is fakeEngine serving what doc returns at each poll.
-func fakeEngineOf(t *testing.T, doc func() enginestatus.Document) string {
+func fakeEngineOf(t testing.TB, doc func() enginestatus.Document) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		d := doc()

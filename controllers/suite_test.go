@@ -97,7 +97,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	r := &StreamQueryReconciler{
+	r = &StreamQueryReconciler{
 		Client:       countingClient{mgr.GetClient()},
 		Scheme:       mgr.GetScheme(),
 		Recorder:     mgr.GetEventRecorder("sluice-operator"),
@@ -157,6 +157,9 @@ func newNamespace(t *testing.T) string {
 	}
 	return ns.Name
 }
+
+// r is the suite's reconciler, run by its manager.
+var r *StreamQueryReconciler
 
 // writes counts the updates and patches the reconciler makes, by
 // "Kind namespace/name".

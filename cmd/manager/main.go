@@ -30,6 +30,8 @@ func main() {
 		pollInterval                                    time.Duration
 		concurrency                                     int
 		serviceMonitors                                 string
+		apiQPS                                          float64
+		apiBurst                                        int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the manager's own metrics; 0 disables them")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -38,6 +40,8 @@ func main() {
 	flag.StringVar(&engineImage, "engine-image", defaultEngineImage, "the engine image of queries that do not set spec.image")
 	flag.StringVar(&namespaces, "namespaces", "", "comma-separated namespaces whose queries to run; empty runs those of every namespace")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "how many queries are reconciled, and their engines polled, at once")
+	flag.Float64Var(&apiQPS, "kube-api-qps", 50, "requests per second the manager may make to the API server; each reconcile of a query makes one to a few")
+	flag.IntVar(&apiBurst, "kube-api-burst", 100, "requests the manager may make at once above --kube-api-qps")
 	flag.StringVar(&serviceMonitors, "service-monitors", "auto", "a ServiceMonitor per query for the Prometheus Operator: auto (when its CRD is installed at start), true or false")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -58,7 +62,12 @@ func main() {
 			watched = append(watched, ns)
 		}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	// client-go's default of 20 requests a second bounds the queries the
+	// manager can create and keep polled: about 3 new queries a second, and
+	// fewer than 300 status updates per 15 s poll interval.
+	cfg.QPS, cfg.Burst = float32(apiQPS), apiBurst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions(watched),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
