@@ -301,10 +301,12 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 				continue
 			}
 			countRestarts(status, old, pod.Name, cs, now)
-			if p := containerProblem(pod.Name, cs, now); p != nil && stuck == nil {
+			p := containerProblem(pod.Name, cs, now)
+			if p != nil && stuck == nil {
 				stuck = p
 			}
-			if msg := terminationMessage(cs); msg != "" && terminated == "" {
+			looping := p != nil && p.reason == ReasonCrashLoop
+			if msg := terminationMessage(cs, looping); msg != "" && terminated == "" {
 				terminated = pod.Name + ": " + msg
 			}
 		}
@@ -426,8 +428,10 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 // terminationMessage is the last line an engine container that terminated
 // left: the engine's summary, which says why it failed (the container's
 // termination message falls back to the tail of its log).
-func terminationMessage(cs corev1.ContainerStatus) string {
-	if cs.State.Running != nil {
+// A container running again after it failed left its failure as history,
+// unless it is crash-looping: then it is why.
+func terminationMessage(cs corev1.ContainerStatus, looping bool) string {
+	if cs.State.Running != nil && !looping {
 		return "" // running again: its last failure is history, not status
 	}
 	t := cs.State.Terminated

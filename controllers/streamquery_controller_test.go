@@ -455,7 +455,8 @@ func TestStuckEngines(t *testing.T) {
 		{ReasonCrashLoop, "restarted after a failure", func(cs *corev1.ContainerStatus) {
 			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
 			cs.RestartCount = 2 // a repeat: one failure is not a loop
-			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: metav1.NewTime(time.Now().Add(-10 * time.Second))}
+			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: metav1.NewTime(time.Now().Add(-10 * time.Second)),
+				Message: "sluice: failed: record failed at stage decode"}
 		}},
 	} {
 		t.Run(tt.reason, func(t *testing.T) {
@@ -476,6 +477,9 @@ func TestStuckEngines(t *testing.T) {
 				if got.Status.Phase != v1alpha1.PhaseDegraded || ready == nil || ready.Reason != tt.reason ||
 					degraded == nil || degraded.Status != metav1.ConditionTrue || !strings.Contains(degraded.Message, tt.message) {
 					return fmt.Errorf("phase %s, Ready %+v, Degraded %+v; want Degraded for %s: %s", got.Status.Phase, ready, degraded, tt.reason, tt.message)
+				}
+				if tt.status != nil && !strings.Contains(got.Status.LastError, "record failed at stage decode") {
+					return fmt.Errorf("last error %q; want the crash-looping engine's last failure, running between back-offs", got.Status.LastError)
 				}
 				return nil
 			})
