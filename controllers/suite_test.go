@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,12 +74,28 @@ func runSuite(m *testing.M) int {
 	// Each query has a Service: envtest's default /24 of service IPs runs
 	// out at 253 queries (BenchmarkManyQueries).
 	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
+	// etcd and kube-apiserver are processes of their own: they are stopped
+	// however the suite ends, a Start that failed after starting them (a
+	// CRD the API server refuses) and an interrupt included.
+	stop := sync.OnceFunc(func() {
+		if err := testEnv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	})
+	defer stop()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		<-signals
+		stop()
+		os.Exit(1)
+	}()
 	cfg, err = testEnv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		return 1
 	}
-	defer testEnv.Stop()
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
