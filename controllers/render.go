@@ -86,8 +86,7 @@ func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("rendering the manifest: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	return b, hex.EncodeToString(sum[:8]), nil
+	return b, shortHash(b), nil
 }
 
 // engineReplicas is how many engine pods the spec asks for.
@@ -135,8 +134,7 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	if err != nil {
 		return fmt.Errorf("rendering the pod template: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	th := hex.EncodeToString(sum[:8])
+	th := shortHash(b)
 	if d.Annotations[AnnotationTemplateHash] == th && !drifted(d, image, hash) {
 		return nil
 	}
@@ -239,7 +237,7 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.Pod
 			"run", "-f", manifestDir + "/" + manifestKey,
 			"--http", ":" + port, "--log-format", "json", "--progress", "never",
 		},
-		Env:     engineEnv(sq),
+		Env:     engineEnv(sq, tp.Env),
 		EnvFrom: tp.EnvFrom,
 		Ports:   []corev1.ContainerPort{{Name: "http", ContainerPort: enginestatus.Port, Protocol: corev1.ProtocolTCP}},
 		// A failed engine's last words, its summary line, become its
@@ -311,16 +309,12 @@ const engineUID = 65532
 const memoryLimitShare = 0.9
 
 // engineEnv is the engine container's environment: its pod's name and
-// namespace, GOMEMLIMIT from spec.resources' memory limit, if any and
-// spec.template sets none, then spec.template's variables.
-func engineEnv(sq *v1alpha1.StreamQuery) []corev1.EnvVar {
+// namespace, GOMEMLIMIT from spec.resources' memory limit, if any and the
+// template's variables (user) set none, then user.
+func engineEnv(sq *v1alpha1.StreamQuery, user []corev1.EnvVar) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-	}
-	var user []corev1.EnvVar
-	if sq.Spec.Template != nil {
-		user = sq.Spec.Template.Spec.Env
 	}
 	limit, ok := sq.Spec.Resources.Limits[corev1.ResourceMemory]
 	ownLimit := slices.ContainsFunc(user, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
@@ -363,8 +357,7 @@ func mutateServiceMonitor(sm *unstructured.Unstructured, sq *v1alpha1.StreamQuer
 	if err != nil {
 		return fmt.Errorf("rendering the ServiceMonitor: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	h := hex.EncodeToString(sum[:8])
+	h := shortHash(b)
 	if sm.GetAnnotations()[AnnotationTemplateHash] == h {
 		return nil
 	}
@@ -378,4 +371,10 @@ func toAny(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// shortHash names a rendering: the first 8 bytes of its SHA-256, in hex.
+func shortHash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }

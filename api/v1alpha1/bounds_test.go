@@ -15,15 +15,7 @@ import (
 // with the same number as Validate, so that the API server and the engine
 // refuse the same manifests.
 func TestCRDBounds(t *testing.T) {
-	b, err := os.ReadFile("../../config/crd/bases/streaming.sluice.dev_streamqueries.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(b, &crd); err != nil {
-		t.Fatal(err)
-	}
-	root := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
+	root := crdSchema(t)
 	numbers := []struct {
 		path string
 		max  int64
@@ -130,4 +122,18 @@ func deref(p *int64) any {
 		return "none"
 	}
 	return *p
+}
+
+// crdSchema returns the generated CRD's schema of a StreamQuery.
+func crdSchema(t *testing.T) *apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	b, err := os.ReadFile("../../config/crd/bases/streaming.sluice.dev_streamqueries.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(b, &crd); err != nil {
+		t.Fatal(err)
+	}
+	return crd.Spec.Versions[0].Schema.OpenAPIV3Schema
 }

@@ -2,14 +2,12 @@ package v1alpha1
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
 
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
-	"sigs.k8s.io/yaml"
 )
 
 // TestCRDDefaults: the API server, defaulting a spec with the generated
@@ -53,15 +51,7 @@ func TestCRDDefaults(t *testing.T) {
 // crdSpecSchema returns the structural schema of the CRD's spec.
 func crdSpecSchema(t *testing.T) *structuralschema.Structural {
 	t.Helper()
-	b, err := os.ReadFile("../../config/crd/bases/streaming.sluice.dev_streamqueries.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(b, &crd); err != nil {
-		t.Fatal(err)
-	}
-	v1 := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	v1 := crdSchema(t).Properties["spec"]
 	var internal apiextensions.JSONSchemaProps
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(&v1, &internal, nil); err != nil {
 		t.Fatal(err)
