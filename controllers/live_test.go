@@ -20,10 +20,17 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
+// Speeds of startEngine's sink reader.
+const (
+	sinkStopped int32 = iota
+	sinkSlow
+	sinkFast
+)
+
 // startEngine runs a real engine process for sq, on loopback, with its sink
-// a named pipe that the returned flag makes the test read slowly or fast. It
-// returns the engine's HTTP address.
-func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Bool) {
+// a named pipe that the test reads at the returned speed. It returns the
+// engine's HTTP address.
+func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Int32) {
 	t.Helper()
 	dir := t.TempDir()
 	manifest, _, err := renderManifest(sq)
@@ -37,7 +44,7 @@ func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Bool) 
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var fast atomic.Bool
+	var speed atomic.Int32
 	go func() {
 		f, err := os.Open(fifo) // blocks until the engine opens it
 		if err != nil {
@@ -46,7 +53,11 @@ func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Bool) 
 		defer f.Close()
 		buf := make([]byte, 512)
 		for {
-			if !fast.Load() {
+			switch speed.Load() {
+			case sinkStopped:
+				time.Sleep(20 * time.Millisecond)
+				continue
+			case sinkSlow:
 				time.Sleep(20 * time.Millisecond)
 			}
 			if _, err := f.Read(buf); err != nil {
@@ -64,7 +75,7 @@ func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Bool) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		fast.Store(true)
+		speed.Store(sinkFast)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
@@ -80,7 +91,7 @@ func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Bool) 
 	}()
 	select {
 	case a := <-addr:
-		return a, &fast
+		return a, &speed
 	case <-time.After(30 * time.Second):
 		t.Fatal("the engine did not start serving HTTP")
 	}
@@ -90,19 +101,20 @@ func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Bool) 
 // TestStatusFromRealEngine: the controller polls a real engine process over
 // HTTP for a pod that stands for it, and folds what it says into the
 // StreamQuery's status: Healthy, then backpressure High when the engine's sink
-// slows down, then recovered.
+// slows down, then recovered, then Unhealthy naming the progress check when
+// the sink stops for longer than the stall timeout.
 func TestStatusFromRealEngine(t *testing.T) {
 	ctx := context.Background()
 	sq := newQuery(newNamespace(t), "live", "SELECT trade_id, symbol, price FROM trades")
 	sq.Spec.Sources[0].Datagen.Rate = 5000
 	sq.Spec.Sink = v1alpha1.Sink{File: &v1alpha1.FileSink{Path: "out.fifo"}}
 	sq.Spec.Runtime = v1alpha1.RuntimeSpec{ChannelCapacity: 4, BatchSize: 50}
-	sq.Spec.Health = v1alpha1.HealthSpec{QueueSustained: &metav1.Duration{Duration: 2 * time.Second}}
+	sq.Spec.Health = v1alpha1.HealthSpec{QueueSustained: &metav1.Duration{Duration: 2 * time.Second}, StallTimeout: &metav1.Duration{Duration: 3 * time.Second}}
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
 	}
-	addr, fast := startEngine(t, sq)
-	fast.Store(true)
+	addr, speed := startEngine(t, sq)
+	speed.Store(sinkFast)
 	pod := enginePod(t, sq, "live-engine-0", true, 0, "")
 	engineAddrs.Store(pod.Name, addr)
 
@@ -127,7 +139,7 @@ func TestStatusFromRealEngine(t *testing.T) {
 		t.Errorf("Ready condition %+v; want True", c)
 	}
 
-	fast.Store(false)
+	speed.Store(sinkSlow)
 	st = wait("backpressure High", func(st v1alpha1.StreamQueryStatus) bool {
 		return st.Backpressure != nil && st.Backpressure.Level == "High"
 	})
@@ -139,10 +151,23 @@ func TestStatusFromRealEngine(t *testing.T) {
 		t.Errorf("Degraded condition %+v; want it to name the channel_capacity check", c)
 	}
 
-	fast.Store(true)
+	speed.Store(sinkFast)
 	wait("recovered", func(st v1alpha1.StreamQueryStatus) bool {
 		c := meta.FindStatusCondition(st.Conditions, ConditionDegraded)
 		return st.Health == v1alpha1.Healthy && st.Backpressure != nil && st.Backpressure.Level != "High" &&
 			st.Phase == v1alpha1.PhaseRunning && c != nil && c.Status == metav1.ConditionFalse
 	})
+
+	speed.Store(sinkStopped)
+	st = wait("Unhealthy: stalled", func(st v1alpha1.StreamQueryStatus) bool {
+		c := meta.FindStatusCondition(st.Conditions, ConditionDegraded)
+		return st.Health == v1alpha1.Unhealthy && c != nil && c.Reason == ReasonEngineUnhealthy
+	})
+	if c := meta.FindStatusCondition(st.Conditions, ConditionDegraded); !strings.Contains(c.Message, "progress check: no record completed") {
+		t.Errorf("Degraded condition %+v; want it to name the progress check", c)
+	}
+	if st.Phase != v1alpha1.PhaseDegraded {
+		t.Errorf("phase %s; want Degraded", st.Phase)
+	}
+	speed.Store(sinkFast)
 }

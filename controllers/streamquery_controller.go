@@ -375,7 +375,7 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		// Before Pending: an engine that is unready because its brokers
 		// are away is running, and says so.
 		status.Phase = v1alpha1.PhaseDegraded
-		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, string(status.Health), "engines report "+string(status.Health)+": "+degradedMessage(reports))
+		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, string(status.Health), "engines report "+string(status.Health)+": "+failingCheck(reports, status.Health))
 	case status.ReadyReplicas == 0:
 		status.Phase = v1alpha1.PhasePending
 		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonPodsNotReady, fmt.Sprintf("%d of %d engines ready", status.ReadyReplicas, desired))
@@ -404,9 +404,9 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		}
 		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, stuck.reason, msg)
 	case status.Health == v1alpha1.Unhealthy:
-		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineUnhealthy, "an engine reports Unhealthy: "+lastError)
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineUnhealthy, failingCheck(reports, v1alpha1.Unhealthy))
 	case status.Health == v1alpha1.Degraded:
-		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineDegraded, degradedMessage(reports))
+		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, ReasonEngineDegraded, failingCheck(reports, v1alpha1.Degraded))
 	default:
 		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
 	}
@@ -558,18 +558,21 @@ func deref[T any](p *T) T {
 }
 
 // degradedMessage names the engines' failing checks.
-func degradedMessage(reports []engineReport) string {
+// failingCheck names the first engine and check whose verdict is health:
+// the engines' verdict, so that a stalled engine (Unhealthy) is not
+// explained by another's congested channel (Degraded).
+func failingCheck(reports []engineReport, health v1alpha1.Health) string {
 	for _, rep := range reports {
 		if rep.doc == nil {
 			continue
 		}
 		for _, c := range rep.doc.Checks {
-			if c.Status != enginestatus.Healthy {
+			if string(c.Status) == string(health) {
 				return fmt.Sprintf("engine %s: %s check: %s", rep.pod, c.Name, c.Message)
 			}
 		}
 	}
-	return "an engine reports Degraded"
+	return "an engine reports " + string(health)
 }
 
 // backpressureSince keeps the time of the last change of level: the one

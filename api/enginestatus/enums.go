@@ -72,5 +72,6 @@ const (
 	CheckProcessingRate  CheckName = "processing_rate"
 	CheckErrorRate       CheckName = "error_rate"
 	CheckConnectivity    CheckName = "connectivity"
+	CheckProgress        CheckName = "progress"
 	CheckMemory          CheckName = "memory"
 )

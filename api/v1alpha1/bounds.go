@@ -48,6 +48,7 @@ const (
 
 	MaxHealthWindow = time.Hour // queueSustained, rateBaseline and errorWindow
 	MaxLagTime      = 24 * time.Hour
+	MaxStallTimeout = 24 * time.Hour
 
 	MaxReplicas = 128
 )

@@ -80,6 +80,7 @@ func TestCRDBounds(t *testing.T) {
 		{"spec.health", "rateBaseline", MaxHealthWindow},
 		{"spec.health", "errorWindow", MaxHealthWindow},
 		{"spec.health", "maxLagTime", MaxLagTime},
+		{"spec.health", "stallTimeout", MaxStallTimeout},
 	}
 	for _, d := range durations {
 		s := schemaAt(t, root, d.object)

@@ -34,6 +34,7 @@ const (
 	DefaultErrorRatePercent      = 5
 	DefaultErrorWindow           = time.Minute
 	DefaultMemoryPercent         = 90
+	DefaultStallTimeout          = 5 * time.Minute
 )
 
 // Default fills every field left out that has a fixed default, as CRD
@@ -72,6 +73,7 @@ func (s *StreamQuerySpec) Default() {
 	}
 	durationOr(&h.ErrorWindow, DefaultErrorWindow)
 	orDefault(&h.MemoryPercent, DefaultMemoryPercent)
+	durationOr(&h.StallTimeout, DefaultStallTimeout)
 	if s.Replicas == nil {
 		s.Replicas = ptr(int32(DefaultReplicas))
 	}

@@ -623,13 +623,24 @@ type RuntimeSpec struct {
 	// +optional
 	// +kubebuilder:default="30s"
 	ShutdownTimeout *metav1.Duration `json:"shutdownTimeout,omitempty"`
+	// profiling serves Go's /debug/pprof on 127.0.0.1:6060 (ProfilingAddr),
+	// where only a process in the pod, or kubectl port-forward, reaches it;
+	// never on the status port. Off by default: profiles show the query's
+	// data in memory.
+	// +optional
+	Profiling bool `json:"profiling,omitempty"`
 }
+
+// ProfilingAddr is where an engine whose spec sets runtime.profiling serves
+// /debug/pprof, unless engine run's --pprof says otherwise.
+const ProfilingAddr = "127.0.0.1:6060"
 
 // HealthSpec sets the thresholds of the engine's health checks. A check that
 // crosses its threshold turns the verdict Degraded.
 // +kubebuilder:validation:XValidation:rule="!has(self.queueSustained) || (duration(self.queueSustained) > duration('0s') && duration(self.queueSustained) <= duration('1h'))",message="queueSustained must be a positive duration of at most 1h"
 // +kubebuilder:validation:XValidation:rule="!has(self.rateBaseline) || (duration(self.rateBaseline) > duration('0s') && duration(self.rateBaseline) <= duration('1h'))",message="rateBaseline must be a positive duration of at most 1h"
 // +kubebuilder:validation:XValidation:rule="!has(self.errorWindow) || (duration(self.errorWindow) > duration('0s') && duration(self.errorWindow) <= duration('1h'))",message="errorWindow must be a positive duration of at most 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.stallTimeout) || (duration(self.stallTimeout) >= duration('0s') && duration(self.stallTimeout) <= duration('24h'))",message="stallTimeout must be a duration between 0s (never) and 24h"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxLagTime) || (duration(self.maxLagTime) > duration('0s') && duration(self.maxLagTime) <= duration('24h'))",message="maxLagTime must be a positive duration of at most 24h"
 type HealthSpec struct {
 	// queueUtilizationPercent: a channel fuller than this, for all of
@@ -674,6 +685,15 @@ type HealthSpec struct {
 	// +optional
 	// +kubebuilder:default=90
 	MemoryPercent int32 `json:"memoryPercent,omitempty"`
+	// stallTimeout: an engine with work pending (input waiting in its
+	// channels, records in flight, or consumer lag) that completes no record
+	// for this long, while its sources and sink are reachable, is stalled:
+	// its health is Unhealthy and /healthz fails, so that Kubernetes
+	// restarts it. An outage of a broker is not a stall (a restart would not
+	// end it). 0s: never. Defaults to 5m, at most 24h.
+	// +optional
+	// +kubebuilder:default="5m"
+	StallTimeout *metav1.Duration `json:"stallTimeout,omitempty"`
 	// maxLagRecords: the query is Lagging (a condition of its status) while
 	// its engines' consumer lag, summed, is above this many records. Unset:
 	// no bound in records.

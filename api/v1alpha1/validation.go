@@ -313,6 +313,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 		ps.checkDuration("spec.health."+d.field, d.v, 0, MaxHealthWindow, true)
 	}
 	ps.checkDuration("spec.health.maxLagTime", h.MaxLagTime, 0, MaxLagTime, true)
+	ps.checkDuration("spec.health.stallTimeout", h.StallTimeout, 0, MaxStallTimeout, false)
 	if r := h.MaxLagRecords; r != nil && *r < 1 {
 		ps.Add("spec.health.maxLagRecords", "must be at least 1, got %d", *r)
 	}

@@ -317,6 +317,11 @@ func (in *HealthSpec) DeepCopyInto(out *HealthSpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.StallTimeout != nil {
+		in, out := &in.StallTimeout, &out.StallTimeout
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.MaxLagRecords != nil {
 		in, out := &in.MaxLagRecords, &out.MaxLagRecords
 		*out = new(int64)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -255,6 +257,83 @@ func startEngine(t *testing.T, dir, manifest string, env []string, args ...strin
 	return nil, "", nil, nil
 }
 
+// TestRunProfiling: /debug/pprof is served on the --pprof address, and
+// runtime.profiling in the manifest serves it on 127.0.0.1:6060.
+func TestRunProfiling(t *testing.T) {
+	cmd, _, stderr, stdout := startEngine(t, "", unboundedManifest, nil, "--pprof", "127.0.0.1:0")
+	go io.Copy(io.Discard, stdout)
+	addr := logged(t, stderr, "serving /debug/pprof")
+	if code, body := get(t, "http://"+addr+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ on %s = %d\n%.300s", addr, code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(t, cmd, "SIGTERM")
+
+	if l, err := net.Listen("tcp", v1alpha1.ProfilingAddr); err != nil {
+		t.Skipf("%s is taken on this machine (%v); the manifest's address is not tested", v1alpha1.ProfilingAddr, err)
+	} else {
+		l.Close()
+	}
+	manifest := strings.Replace(unboundedManifest, "spec:\n", "spec:\n  runtime: {profiling: true}\n", 1)
+	cmd, _, stderr, stdout = startEngine(t, "", manifest, nil)
+	go io.Copy(io.Discard, stdout)
+	if addr := logged(t, stderr, "serving /debug/pprof"); addr != v1alpha1.ProfilingAddr {
+		t.Errorf("runtime.profiling served on %s; want %s", addr, v1alpha1.ProfilingAddr)
+	}
+	if code, _ := get(t, "http://"+v1alpha1.ProfilingAddr+"/debug/pprof/"); code != 200 {
+		t.Errorf("/debug/pprof/ on %s = %d", v1alpha1.ProfilingAddr, code)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(t, cmd, "SIGTERM")
+}
+
+// TestRunStalledLiveness: an engine whose sink cannot write (stdout, a pipe
+// nobody reads) completes nothing while records wait: after the stall
+// timeout /healthz fails and /status says why, so Kubernetes restarts it.
+func TestRunStalledLiveness(t *testing.T) {
+	manifest := strings.Replace(unboundedManifest, "spec:\n", "spec:\n  health: {stallTimeout: 2s}\n", 1)
+	manifest = strings.Replace(manifest, `sink: {"null": {}}`, "sink: {stdout: {}}", 1)
+	manifest = strings.Replace(manifest, "WHERE quantity > 300", "", 1)
+	cmd, base, _, _ := startEngine(t, "", manifest, nil) // stdout is never read
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get(t, base+"/healthz")
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "stalled: no record completed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz = %d %q after 30s of a blocked sink; want 503 stalled", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var doc enginestatus.Document
+	_, body := get(t, base+enginestatus.Path)
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Health != enginestatus.Unhealthy {
+		t.Errorf("/status health %s; want Unhealthy", doc.Health)
+	}
+	cmd.Process.Kill()
+}
+
+// logged waits for the JSON log line msg on stderr and returns its address.
+func logged(t *testing.T, stderr *syncBuffer, msg string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var entry struct{ Msg, Address string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == msg {
+				return entry.Address
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no log line %q:\n%s", msg, stderr.String())
+	return ""
+}
+
 const unboundedManifest = `apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
 metadata: {name: unbounded}
@@ -330,8 +409,8 @@ func TestRunHTTPAndSignal(t *testing.T) {
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `sluice_records_total{outcome="in"}`) || !strings.Contains(body, "sluice_channel_capacity") {
 		t.Errorf("/metrics lacks the engine's metrics:\n%.2000s", body)
 	}
-	if code, _ := get(t, base+"/debug/pprof/"); code != 200 {
-		t.Errorf("/debug/pprof/ = %d", code)
+	if code, _ := get(t, base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ on the status port = %d; want 404: profiles are served only where --pprof says", code)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	waitExit(t, cmd, "SIGTERM")

@@ -27,7 +27,7 @@ import (
 )
 
 type runFlags struct {
-	file, http, logFormat, logLevel, progress, cpuProfile, memProfile, terminationLog string
+	file, http, pprof, logFormat, logLevel, progress, cpuProfile, memProfile, terminationLog string
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
@@ -35,7 +35,8 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f runFlags
 	fs.StringVar(&f.file, "f", "", "the StreamQuery manifest to run")
-	fs.StringVar(&f.http, "http", fmt.Sprintf(":%d", enginestatus.Port), "address of /healthz, /readyz, /status, /metrics and /debug/pprof; empty to serve none")
+	fs.StringVar(&f.http, "http", fmt.Sprintf(":%d", enginestatus.Port), "address of /healthz, /readyz, /status and /metrics; empty to serve none")
+	fs.StringVar(&f.pprof, "pprof", "", "address of /debug/pprof, e.g. localhost:6060; empty: "+v1alpha1.ProfilingAddr+" when the manifest sets runtime.profiling, else none")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "json, text, or auto: text when stderr is a terminal, else json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.progress, "progress", "auto", "progress line on stderr: always, never, or auto: when stderr is a terminal")
@@ -145,6 +146,19 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 			return s.State == enginestatus.Running && s.Unavailable == ""
 		})
 		sup.services = append(sup.services, service{name: "server", run: func(ctx context.Context) error { return srv.Serve(ctx, l) }})
+	}
+	if f.pprof == "" && doc.Query.Spec.Runtime.Profiling {
+		f.pprof = v1alpha1.ProfilingAddr
+	}
+	if f.pprof != "" {
+		l, err := net.Listen("tcp", f.pprof)
+		if err != nil {
+			fmt.Fprintf(stderr, "engine run: serving /debug/pprof: %v\n", err)
+			return exitFailed
+		}
+		logger.Info("serving /debug/pprof", "component", "server", "address", l.Addr().String())
+		srv := server.NewProfiling()
+		sup.services = append(sup.services, service{name: "pprof", run: func(ctx context.Context) error { return srv.Serve(ctx, l) }})
 	}
 	if f.progress == "always" || f.progress == "auto" && tty {
 		sup.services = append(sup.services, service{name: "progress", run: func(ctx context.Context) error {

@@ -1,5 +1,6 @@
 // Package server is the engine's HTTP surface: liveness, readiness, the
-// /status document, Prometheus metrics and pprof, on one port.
+// /status document and Prometheus metrics on one port, and pprof, opt-in, on
+// another.
 package server
 
 import (
@@ -34,7 +35,13 @@ func New(monitor *telemetry.Monitor, reg *prometheus.Registry, ready func() bool
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{monitor: monitor, ready: ready, reg: reg}
 	mux := http.NewServeMux()
+	// Liveness is progress: an engine with work pending that completes
+	// nothing for the stall timeout is restarted by Kubernetes.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if why := s.monitor.Stalled(); why != "" {
+			http.Error(w, "stalled: "+why, http.StatusServiceUnavailable)
+			return
+		}
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -53,13 +60,21 @@ func New(monitor *telemetry.Monitor, reg *prometheus.Registry, ready func() bool
 	// OpenMetrics, when a scraper asks for it, carries the exemplars that link
 	// latency buckets to traces.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s
+}
+
+// NewProfiling returns a server of Go's /debug/pprof alone. It is kept off
+// the status port, which a Service exposes without authentication: profiles
+// and goroutine dumps show the data a query holds.
+func NewProfiling() *Server {
+	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	return s
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 }
 
 // Serve serves on l until ctx ends, then shuts down gracefully.

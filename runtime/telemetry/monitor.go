@@ -37,6 +37,9 @@ type Thresholds struct {
 	ErrorWindow time.Duration
 	// Memory degrades health above this fraction of the Go memory limit.
 	Memory float64
+	// Stall makes the engine unhealthy, and /healthz fail, when it has work
+	// pending and completes no record for this long; 0 never does.
+	Stall time.Duration
 }
 
 // ThresholdsFor returns the thresholds of a spec's health section, which
@@ -50,6 +53,7 @@ func ThresholdsFor(h v1alpha1.HealthSpec) Thresholds {
 		ErrorRate:        float64(*h.ErrorRatePercent) / 100,
 		ErrorWindow:      h.ErrorWindow.Duration,
 		Memory:           float64(h.MemoryPercent) / 100,
+		Stall:            h.StallTimeout.Duration,
 	}
 }
 
@@ -100,6 +104,26 @@ type Monitor struct {
 	health    enginestatus.Health // the verdict at the last sample
 	pressure  enginestatus.Level  // the backpressure level at the last sample
 	congested congestion
+	progress  progress
+}
+
+// progress follows whether the pipeline completes records while it has work.
+type progress struct {
+	processed int64
+	// since is the last sample at which the pipeline completed a record,
+	// had nothing pending, was not running, or could not reach a service:
+	// a stall is counted from there.
+	since time.Time
+}
+
+// observe takes one sample into the progress.
+func (p *progress) observe(s sample, snap pipeline.Snapshot) {
+	done := processed(s.counts)
+	pending := s.inputWaiting || s.counts.InFlight > 0
+	if !pending || done != p.processed || snap.State != enginestatus.Running || snap.Unavailable != "" || p.since.IsZero() {
+		p.since = s.at
+	}
+	p.processed = done
 }
 
 // congestion follows the channels' utilization from sample to sample: a
@@ -188,6 +212,7 @@ func (m *Monitor) Sample() {
 	}
 	s.edge = fullest
 	m.congested.observe(s.at, s.util, fullest, th)
+	m.progress.observe(s, snap)
 	doc := m.statusLocked(snap)
 	prevHealth, prevPressure := m.health, m.pressure
 	m.health, m.pressure = doc.Health, doc.Backpressure.Level
@@ -403,6 +428,8 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	}
 	out = append(out, conn)
 
+	out = append(out, m.progressCheck())
+
 	mem := enginestatus.Check{Name: enginestatus.CheckMemory, Status: enginestatus.Healthy, Threshold: th.Memory}
 	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 {
 		mem.Value = float64(heapBytes()) / float64(limit)
@@ -413,6 +440,33 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 	}
 	out = append(out, mem)
 	return out
+}
+
+// progressCheck judges whether the pipeline is stalled; m.mu is held.
+func (m *Monitor) progressCheck() enginestatus.Check {
+	c := enginestatus.Check{Name: enginestatus.CheckProgress, Status: enginestatus.Healthy, Threshold: m.thresholds.Stall.Seconds()}
+	if m.progress.since.IsZero() {
+		return c
+	}
+	stalled := m.now().Sub(m.progress.since)
+	c.Value = stalled.Seconds()
+	if m.thresholds.Stall > 0 && stalled >= m.thresholds.Stall {
+		c.Status = enginestatus.Unhealthy
+		c.Message = fmt.Sprintf("no record completed for %s while work is pending (input waiting or records in flight) and every service is reachable",
+			stalled.Round(time.Second))
+	}
+	return c
+}
+
+// Stalled returns why the pipeline is stalled, or "" when it is making
+// progress or has nothing to do: what /healthz answers.
+func (m *Monitor) Stalled() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.progressCheck(); c.Status != enginestatus.Healthy {
+		return c.Message
+	}
+	return ""
 }
 
 func verdict(checks []enginestatus.Check) enginestatus.Health {

@@ -226,3 +226,69 @@ func TestBackpressureLevelHolds(t *testing.T) {
 		t.Errorf("drained for 4s: level %s; want None", level)
 	}
 }
+
+// TestProgressCheck: an engine with records in flight that completes none
+// for the stall timeout is Unhealthy and Stalled says why; progress, an idle
+// pipeline, or an unreachable service each reset the count.
+func TestProgressCheck(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running, Edges: []pipeline.EdgeSnapshot{{Name: "source->worker-0", Capacity: 10}}}}
+	m, c := newTestMonitor(src)
+	m.thresholds.Stall = 10 * time.Second
+	tick := func(seconds int) {
+		for range seconds {
+			c.t = c.t.Add(time.Second)
+			m.Sample()
+		}
+	}
+	src.snap.Counts = enginestatus.Records{In: 100, Out: 100}
+	tick(30)
+	if why := m.Stalled(); why != "" {
+		t.Fatalf("idle for 30s: stalled %q; want live (nothing pending)", why)
+	}
+	// 50 records arrive, none completes.
+	src.snap.Counts = enginestatus.Records{In: 150, Out: 100, InFlight: 50}
+	tick(9)
+	if why := m.Stalled(); why != "" {
+		t.Fatalf("9s without progress: stalled %q; want live within the 10s timeout", why)
+	}
+	// One completes: the count starts again.
+	src.snap.Counts = enginestatus.Records{In: 150, Out: 101, InFlight: 49}
+	tick(9)
+	if why := m.Stalled(); why != "" {
+		t.Fatalf("9s after the last progress: stalled %q; want live", why)
+	}
+	tick(2)
+	status, value, msg := check(t, m, enginestatus.CheckProgress)
+	if status != enginestatus.Unhealthy || value < 10 || !strings.Contains(msg, "no record completed for 10s") {
+		t.Fatalf("11s without progress: progress %s %v %q; want Unhealthy after 10s (counted from the sample that saw the last completion)", status, value, msg)
+	}
+	if doc := m.Status(); doc.Health != enginestatus.Unhealthy {
+		t.Errorf("health %s; want Unhealthy", doc.Health)
+	}
+	if why := m.Stalled(); !strings.Contains(why, "no record completed") {
+		t.Errorf("Stalled() = %q; want the check's message", why)
+	}
+	// A broker outage is not a stall: restarting would not end it.
+	src.snap.Unavailable = "kafka: brokers unreachable"
+	tick(30)
+	if why := m.Stalled(); why != "" {
+		t.Errorf("brokers unreachable for 30s: stalled %q; want live", why)
+	}
+	src.snap.Unavailable = ""
+	tick(11)
+	if why := m.Stalled(); why == "" {
+		t.Errorf("11s after the brokers came back, still nothing completed: live; want stalled")
+	}
+	// Input waiting in a source channel is pending work too.
+	src.snap.Counts = enginestatus.Records{In: 150, Out: 150}
+	src.snap.Edges = []pipeline.EdgeSnapshot{{Name: "source->worker-0", Depth: 3, Capacity: 10, Utilization: 0.3}}
+	tick(11)
+	if why := m.Stalled(); why == "" {
+		t.Errorf("input waiting 11s, nothing read: live; want stalled")
+	}
+	// A stall timeout of 0 never stalls.
+	m.thresholds.Stall = 0
+	if why := m.Stalled(); why != "" {
+		t.Errorf("stall timeout 0: stalled %q; want never", why)
+	}
+}
