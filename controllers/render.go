@@ -275,9 +275,12 @@ func shutdownSeconds(sq *v1alpha1.StreamQuery) int {
 }
 
 // mutateService sets the desired state of the Service of the engines' HTTP
-// port: status, metrics and probes.
+// port: status and metrics. It is headless: the operator polls pods and a
+// ServiceMonitor scrapes endpoints, so a virtual IP would serve nobody and
+// take one of the cluster's service IPs per query.
 func mutateService(s *corev1.Service, sq *v1alpha1.StreamQuery) {
 	s.Labels = merged(s.Labels, objectLabels(sq))
+	s.Spec.ClusterIP = corev1.ClusterIPNone
 	s.Spec.Selector = selectorLabels(sq)
 	s.Spec.Ports = []corev1.ServicePort{{
 		Name: "http", Port: enginestatus.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP,

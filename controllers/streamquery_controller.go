@@ -156,8 +156,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 		return ctrl.Result{}, err
 	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
-	if err := r.apply(ctx, &sq, svc, func() error { mutateService(svc, &sq); return nil }); err != nil {
+	if err := r.applyService(ctx, &sq, name); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.applyDisruptionBudget(ctx, &sq, name); err != nil {
@@ -200,6 +199,34 @@ func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQu
 		return fmt.Errorf("applying %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
+}
+
+// applyService keeps the engines' headless Service. One that an earlier
+// operator made with a cluster IP is deleted first: a Service's cluster IP
+// cannot be changed in place.
+func (r *StreamQueryReconciler) applyService(ctx context.Context, sq *v1alpha1.StreamQuery, name types.NamespacedName) error {
+	svc := &corev1.Service{}
+	switch err := r.Get(ctx, name, svc); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("reading the Service %s: %w", name.Name, err)
+	case svc.Spec.ClusterIP != corev1.ClusterIPNone && metav1.IsControlledBy(svc, sq):
+		if err := r.Delete(ctx, svc, client.Preconditions{UID: &svc.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("replacing the Service %s by a headless one: %w", name.Name, err)
+		}
+		// Created directly: the cache still holds the deleted Service.
+		svc = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+		mutateService(svc, sq)
+		if err := controllerutil.SetControllerReference(sq, svc, r.Scheme); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, svc); err != nil {
+			return fmt.Errorf("replacing the Service %s by a headless one: %w", name.Name, err)
+		}
+		return nil
+	}
+	svc = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	return r.apply(ctx, sq, svc, func() error { mutateService(svc, sq); return nil })
 }
 
 // applyDisruptionBudget keeps the engines' PodDisruptionBudget while the

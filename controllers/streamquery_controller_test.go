@@ -127,8 +127,8 @@ func TestCreate(t *testing.T) {
 	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != "8080" || ann[AnnotationSpecHash] == "" {
 		t.Errorf("pod template annotations %v", ann)
 	}
-	if svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[LabelQuery] != sq.Name {
-		t.Errorf("service %+v", svc.Spec)
+	if svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[LabelQuery] != sq.Name || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("service %+v; want a headless Service of port 8080 selecting the engines", svc.Spec)
 	}
 	eventually(t, 10*time.Second, func() error {
 		got := getQuery(t, sq)
@@ -963,4 +963,45 @@ func TestServiceMonitor(t *testing.T) {
 	if n := writesTo("ServiceMonitor", sq.Namespace, childName(sq)) - before; n != 0 {
 		t.Errorf("ServiceMonitor written %d times by reconciles that changed nothing", n)
 	}
+}
+
+// TestServiceWithClusterIPReplaced: a Service an earlier operator made with
+// a cluster IP is replaced by a headless one (a cluster IP cannot be
+// removed in place).
+func TestServiceWithClusterIPReplaced(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "upgraded", "SELECT symbol FROM trades")
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var svc corev1.Service
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &svc) })
+	owner := getQuery(t, sq)
+	// Put back what the earlier operator made, racing the controller,
+	// which recreates its own at each deletion.
+	var old corev1.Service
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &svc); err == nil {
+			if err := k8s.Delete(ctx, &svc); client.IgnoreNotFound(err) != nil {
+				return err
+			}
+		}
+		old = corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: svc.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(owner, v1alpha1.GroupVersion.WithKind("StreamQuery"))}}}
+		old.Spec.Selector = svc.Spec.Selector
+		old.Spec.Ports = svc.Spec.Ports
+		return k8s.Create(ctx, &old)
+	})
+	if old.Spec.ClusterIP == "" || old.Spec.ClusterIP == corev1.ClusterIPNone {
+		t.Fatalf("the earlier operator's Service got cluster IP %q; want one", old.Spec.ClusterIP)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &svc); err != nil {
+			return err
+		}
+		if svc.UID == old.UID || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			return fmt.Errorf("Service %s has cluster IP %s (uid %s, the old one's %s); want a new, headless one", svc.Name, svc.Spec.ClusterIP, svc.UID, old.UID)
+		}
+		return nil
+	})
 }

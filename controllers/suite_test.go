@@ -71,8 +71,10 @@ func runSuite(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: dir,
 	}
-	// Each query has a Service: envtest's default /24 of service IPs runs
-	// out at 253 queries (BenchmarkManyQueries).
+	// Engine Services are headless and take no service IP; the /16 is
+	// kept so that a regression to cluster IPs shows as a test failure
+	// (TestCreate) rather than as BenchmarkManyQueries stalling at the
+	// default /24's 253 queries.
 	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	// etcd and kube-apiserver are processes of their own: they are stopped
 	// however the suite ends, a Start that failed after starting them (a
