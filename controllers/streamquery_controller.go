@@ -3,6 +3,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -93,6 +95,7 @@ type StreamQueryReconciler struct {
 // +kubebuilder:rbac:groups=streaming.sluice.dev,resources=streamqueries/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=streaming.sluice.dev,resources=streamqueries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
@@ -117,6 +120,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// Restarts count over the life of the query, an invalid spec's time
 	// included.
 	status := v1alpha1.StreamQueryStatus{
+		Mode:               sq.Spec.RunMode(),
 		ObservedGeneration: sq.Generation, Conditions: slices.Clone(old.Conditions),
 		Restarts: old.Restarts, LastRestartTime: old.LastRestartTime, PodRestarts: old.PodRestarts,
 	}
@@ -143,18 +147,9 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.apply(ctx, &sq, cm, func() error { mutateConfigMap(cm, &sq, manifest); return nil }); err != nil {
 		return ctrl.Result{}, err
 	}
-	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
 	image := sq.Spec.Image
 	if image == "" {
 		image = r.EngineImage
-	}
-	if err := r.apply(ctx, &sq, deploy, func() error { return mutateDeployment(deploy, &sq, image, hash) }); err != nil {
-		if apierrors.IsInvalid(err) {
-			// What the engine's validation cannot see of spec.template (a
-			// mount of a volume that does not exist), the API server can.
-			return r.invalid(ctx, &sq, name, old, status, "the engine Deployment was refused: "+err.Error())
-		}
-		return ctrl.Result{}, err
 	}
 	if err := r.applyService(ctx, &sq, name); err != nil {
 		return ctrl.Result{}, err
@@ -169,6 +164,21 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if err := r.apply(ctx, &sq, sm, func() error { return mutateServiceMonitor(sm, &sq) }); err != nil {
 			return ctrl.Result{}, err
 		}
+	}
+	if status.Mode == v1alpha1.Batch {
+		return r.reconcileBatch(ctx, &sq, name, old, status, image, hash)
+	}
+	if _, _, err := r.jobs(ctx, &sq, ""); err != nil {
+		return ctrl.Result{}, err // the Jobs of the query when it was Batch
+	}
+	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	if err := r.apply(ctx, &sq, deploy, func() error { return mutateDeployment(deploy, &sq, image, hash) }); err != nil {
+		if apierrors.IsInvalid(err) {
+			// What the engine's validation cannot see of spec.template (a
+			// mount of a volume that does not exist), the API server can.
+			return r.invalid(ctx, &sq, name, old, status, "the engine Deployment was refused: "+err.Error())
+		}
+		return ctrl.Result{}, err
 	}
 
 	// 4. Rebuild the status from the cluster and the engines.
@@ -300,11 +310,18 @@ func (r *StreamQueryReconciler) observeRunning(ctx context.Context, sq *v1alpha1
 	return deploy.Annotations[AnnotationGeneration], nil
 }
 
-// observe fills status from the Deployment, the pods and the engines.
-// image and hash are the engine image and spec hash of the current spec,
-// which tell its engines from those of an earlier one.
-func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.StreamQuery, deploy *appsv1.Deployment, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus, image, hash string) {
-	desired := engineReplicas(sq)
+// engines is what observeEngines saw of a query's pods and engines.
+type engines struct {
+	reports      []engineReport
+	stuck        *podProblem // the first pod that cannot run, and why
+	updatedReady int         // ready pods of the current spec
+}
+
+// observeEngines fills the status's selector, replicas, readiness,
+// restarts, health, backpressure, throughput, lag and last error from the
+// query's pods and what their engines answer; desired is the number of
+// engines that should run.
+func (r *StreamQueryReconciler) observeEngines(ctx context.Context, sq *v1alpha1.StreamQuery, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus, image, hash string, desired int32) engines {
 	sel, _ := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: selectorLabels(sq)})
 	status.Selector = sel.String()
 	status.Replicas = desired
@@ -384,6 +401,17 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 		lastError = terminated
 	}
 	status.LastError = lastError
+
+	return engines{reports: reports, stuck: stuck, updatedReady: updatedReady}
+}
+
+// observe fills status from the Deployment, the pods and the engines.
+// image and hash are the engine image and spec hash of the current spec,
+// which tell its engines from those of an earlier one.
+func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.StreamQuery, deploy *appsv1.Deployment, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus, image, hash string) {
+	desired := engineReplicas(sq)
+	seen := r.observeEngines(ctx, sq, pods, old, status, image, hash, desired)
+	stuck, reports, updatedReady := seen.stuck, seen.reports, seen.updatedReady
 
 	rollingOut := deploy.Status.ObservedGeneration < deploy.Generation ||
 		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || int32(updatedReady) < desired
@@ -468,11 +496,24 @@ func terminationMessage(cs corev1.ContainerStatus, looping bool) string {
 	if t == nil || t.ExitCode == 0 {
 		return ""
 	}
+	if end, ok := decodeTermination(t.Message); ok {
+		return end.Summary
+	}
 	lines := strings.Split(strings.TrimSpace(t.Message), "\n")
 	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
 		return last
 	}
 	return fmt.Sprintf("exit code %d (%s)", t.ExitCode, t.Reason)
+}
+
+// decodeTermination reads the outcome an engine wrote as its termination
+// message; ok is false for a message that is not one: the tail of its log,
+// when it died before writing it.
+func decodeTermination(msg string) (end enginestatus.Termination, ok bool) {
+	if err := json.Unmarshal([]byte(msg), &end); err != nil || end.Summary == "" {
+		return enginestatus.Termination{}, false
+	}
+	return end, true
 }
 
 func podReady(pod *corev1.Pod) bool {
@@ -711,6 +752,7 @@ func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.StreamQuery{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
+		Owns(&batchv1.Job{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
@@ -733,7 +775,7 @@ func CacheOptions(namespaces []string) cache.Options {
 	}
 	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy})
 	opts.ByObject = map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}} {
+	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1.Deployment{}, &batchv1.Job{}, &corev1.ConfigMap{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}} {
 		opts.ByObject[obj] = cache.ByObject{Label: ours}
 	}
 	return opts

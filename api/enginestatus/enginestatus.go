@@ -152,3 +152,20 @@ type Latency struct {
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
 }
+
+// Termination is what an engine writes as its container's termination
+// message when its run ends (/dev/termination-log), for the operator: the
+// final counts of a run that ended, and why one failed. Kubernetes keeps
+// at most 4096 bytes of it; the summary is cut to MaxSummary.
+type Termination struct {
+	// Summary is the run's last line: how it ended, why if it failed, and
+	// its counts.
+	Summary string `json:"summary"`
+	// Failed says the run ended in failure.
+	Failed bool `json:"failed"`
+	// Records are the run's final counts.
+	Records Records `json:"records"`
+}
+
+// MaxSummary is the most bytes of a Termination's summary.
+const MaxSummary = 3072

@@ -709,7 +709,13 @@ type HealthSpec struct {
 
 // StreamQueryStatus is what the operator observed of a running query.
 type StreamQueryStatus struct {
-	// phase summarises the query: Pending, Running, Degraded, Failed or Suspended.
+	// mode is Continuous, for a query that reads without end (a Kafka
+	// source), run by a Deployment; or Batch, for one whose every source
+	// ends (files, stdin, a datagen with a count), run once by a Job.
+	// +optional
+	Mode RunMode `json:"mode,omitempty"`
+	// phase summarises the query: Pending, Running, Degraded, Failed or
+	// Suspended; a Batch query ends Succeeded or Failed.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 	// observedGeneration is the generation this status describes.
@@ -760,6 +766,55 @@ type StreamQueryStatus struct {
 	// lastError is the most recent error an engine reported.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
+	// completion is the outcome of a Batch query's run of its current
+	// spec, once the run has ended.
+	// +optional
+	Completion *Completion `json:"completion,omitempty"`
+}
+
+// RunMode says how a query runs: without end, or once.
+// +kubebuilder:validation:Enum=Continuous;Batch
+type RunMode string
+
+// The run modes.
+const (
+	Continuous RunMode = "Continuous"
+	Batch      RunMode = "Batch"
+)
+
+// Completion is how a Batch query's run ended.
+type Completion struct {
+	// startTime is when the run's Job started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// completionTime is when it ended.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// records are the run's final counts, as the engine wrote them when it
+	// exited; absent when it could not (killed).
+	// +optional
+	Records *RecordCounts `json:"records,omitempty"`
+	// summary is the engine's last line.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// templateHash is the pod template the run had: a run of the same spec
+	// is not made again, even if its Job is deleted.
+	TemplateHash string `json:"templateHash"`
+}
+
+// RecordCounts are a run's final record counts: in = out + filtered +
+// deadLettered + skipped + failed + aggregated + late; results are the rows
+// aggregations and joins wrote.
+type RecordCounts struct {
+	In           int64 `json:"in"`
+	Out          int64 `json:"out"`
+	Filtered     int64 `json:"filtered"`
+	DeadLettered int64 `json:"deadLettered"`
+	Skipped      int64 `json:"skipped"`
+	Failed       int64 `json:"failed"`
+	Aggregated   int64 `json:"aggregated"`
+	Late         int64 `json:"late"`
+	Results      int64 `json:"results"`
 }
 
 // Phase summarises a query's state.
@@ -772,6 +827,8 @@ const (
 	PhaseDegraded  Phase = "Degraded"
 	PhaseFailed    Phase = "Failed"
 	PhaseSuspended Phase = "Suspended"
+	// PhaseSucceeded is a Batch query whose run ended without error.
+	PhaseSucceeded Phase = "Succeeded"
 )
 
 // Health is the verdict of an engine's health checks.
@@ -836,6 +893,7 @@ type Throughput struct {
 // +kubebuilder:printcolumn:name="Backpressure",type=string,JSONPath=`.status.backpressure.level`
 // +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`,priority=1
 // +kubebuilder:printcolumn:name="Input/s",type=string,JSONPath=`.status.throughput.inputRecordsPerSecond`,priority=1
 // +kubebuilder:printcolumn:name="Lag",type=integer,JSONPath=`.status.lag.records`,priority=1
 // +kubebuilder:printcolumn:name="Lag Seconds",type=integer,JSONPath=`.status.lag.seconds`,priority=1

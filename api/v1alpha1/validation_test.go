@@ -243,3 +243,31 @@ func TestDefault(t *testing.T) {
 		t.Errorf("Default() left %+v", s)
 	}
 }
+
+func TestRunMode(t *testing.T) {
+	file := Source{Name: "f", File: &FileSource{Path: "in.jsonl"}}
+	counted := Source{Name: "d", Datagen: &DatagenSource{Generator: "trades", Count: 10}}
+	endless := Source{Name: "e", Datagen: &DatagenSource{Generator: "trades"}}
+	kafka := Source{Name: "k", Kafka: &KafkaSource{Brokers: []string{"b:9092"}, Topic: "t"}}
+	table := Source{Name: "t", File: &FileSource{Path: "dim.csv"}, Table: &TableSource{Key: []string{"id"}}}
+	for _, tc := range []struct {
+		name    string
+		sources []Source
+		want    RunMode
+	}{
+		{"a file", []Source{file}, Batch},
+		{"a counted datagen", []Source{counted}, Batch},
+		{"stdin", []Source{{Name: "s", Stdin: &StdinSource{}}}, Batch},
+		{"a datagen without count", []Source{endless}, Continuous},
+		{"kafka", []Source{kafka}, Continuous},
+		{"a file and kafka", []Source{file, kafka}, Continuous},
+		{"kafka joined with a table", []Source{kafka, table}, Continuous},
+		{"a file joined with a table", []Source{file, table}, Batch},
+		{"no source", nil, Continuous},
+	} {
+		s := StreamQuerySpec{Sources: tc.sources}
+		if got := s.RunMode(); got != tc.want {
+			t.Errorf("%s: %s; want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -130,8 +130,20 @@ func TestValidateExamples(t *testing.T) {
 	for _, f := range files {
 		rel, _ := filepath.Rel(repoRoot, f)
 		r := runEngine(t, repoRoot, nil, "validate", "-f", rel)
-		if r.code != exitOK || !strings.HasPrefix(r.stdout, rel+": ok\n") {
+		if r.code != exitOK || !strings.HasPrefix(r.stdout, rel+": ok\nMode: ") {
 			t.Errorf("engine validate -f %s: exit %d\n%s%s", rel, r.code, r.stdout, r.stderr)
+		}
+	}
+	// The mode follows the sources: a datagen with a count ends, one with
+	// a rate does not.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "unbounded.yaml"), []byte(unboundedManifest), 0o644)
+	for _, tc := range []struct{ dir, file, want string }{
+		{repoRoot, "examples/datagen.yaml", "Mode: Batch"},
+		{dir, "unbounded.yaml", "Mode: Continuous"},
+	} {
+		if r := runEngine(t, tc.dir, nil, "validate", "-f", tc.file); !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("engine validate -f %s:\n%s\nwant %s", tc.file, r.stdout, tc.want)
 		}
 	}
 }
@@ -207,8 +219,12 @@ spec:
 		}
 	}
 	msg, _ := os.ReadFile(termination)
-	if !strings.HasPrefix(string(msg), "sluice: failed: ") || !strings.Contains(string(msg), "in.jsonl line 2") {
-		t.Errorf("termination message %q; want the summary of the failed run", msg)
+	var end enginestatus.Termination
+	if err := json.Unmarshal(msg, &end); err != nil {
+		t.Fatalf("termination message %q: %v; want an enginestatus.Termination", msg, err)
+	}
+	if !end.Failed || !strings.HasPrefix(end.Summary, "sluice: failed: ") || !strings.Contains(end.Summary, "in.jsonl line 2") || end.Records.In == 0 {
+		t.Errorf("termination message %+v; want the failed run's summary and counts", end)
 	}
 }
 
@@ -455,5 +471,24 @@ func TestSecondSignalAborts(t *testing.T) {
 	waitExit(t, cmd, "a second SIGTERM")
 	if code := cmd.ProcessState.ExitCode(); code != exitAborted {
 		t.Errorf("exit %d after two signals; want %d\n%s", code, exitAborted, stderr.String())
+	}
+}
+
+// TestTerminationMessageFits: a summary longer than Kubernetes keeps of a
+// termination message (4096 bytes) is cut so that the document stays JSON.
+func TestTerminationMessageFits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "termination-log")
+	os.WriteFile(path, nil, 0o644)
+	long := "sluice: failed: " + strings.Repeat("é", 5000)
+	if err := writeTerminationMessage(path, long, true, enginestatus.Records{In: 7}); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := os.ReadFile(path)
+	var end enginestatus.Termination
+	if len(msg) > 4096 || json.Unmarshal(msg, &end) != nil || !strings.HasSuffix(end.Summary, "…") || end.Records.In != 7 {
+		t.Errorf("termination message of %d bytes, %q...; want at most 4096 bytes of JSON, the summary cut", len(msg), msg[:min(len(msg), 80)])
+	}
+	if err := writeTerminationMessage(filepath.Join(t.TempDir(), "absent"), "x", false, enginestatus.Records{}); err != nil {
+		t.Errorf("no termination log: %v; want nothing written and no error", err)
 	}
 }

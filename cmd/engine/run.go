@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -186,7 +188,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	} else {
 		fmt.Fprintln(stderr, line)
 	}
-	if err := writeTerminationMessage(f.terminationLog, line); err != nil {
+	if err := writeTerminationMessage(f.terminationLog, line, out.err != nil, snap.Counts); err != nil {
 		logger.Warn("writing the termination message", "error", err)
 	}
 	if out.abandoned {
@@ -322,12 +324,13 @@ func writeHeapProfile(path string) error {
 // jsonLogs says whether the logs on stderr are JSON.
 func jsonLogs(format string, tty bool) bool { return format == "json" || format == "auto" && !tty }
 
-// writeTerminationMessage writes the run's summary to path if the file
-// exists: Kubernetes creates it in a container and shows what it holds as
-// the container's termination message, which the operator reports as the
-// query's last error. Elsewhere there is no such file and nothing is
+// writeTerminationMessage writes the run's outcome, an
+// enginestatus.Termination, to path if the file exists: Kubernetes creates
+// it in a container and shows what it holds as the container's termination
+// message, which the operator reports as the query's last error, or as a
+// Batch query's completion. Elsewhere there is no such file and nothing is
 // written.
-func writeTerminationMessage(path, msg string) error {
+func writeTerminationMessage(path, summary string, failed bool, counts enginestatus.Records) error {
 	if path == "" {
 		return nil
 	}
@@ -338,6 +341,9 @@ func writeTerminationMessage(path, msg string) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(msg + "\n")
+	if len(summary) > enginestatus.MaxSummary {
+		summary = strings.ToValidUTF8(summary[:enginestatus.MaxSummary-len("…")], "") + "…"
+	}
+	err = json.NewEncoder(f).Encode(enginestatus.Termination{Summary: summary, Failed: failed, Records: counts})
 	return errors.Join(err, f.Close())
 }

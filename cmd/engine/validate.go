@@ -33,6 +33,12 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	switch doc.Query.Spec.RunMode() {
+	case v1alpha1.Batch:
+		fmt.Fprintln(stdout, "Mode: Batch: every source ends; on Kubernetes the query runs once, as a Job")
+	default:
+		fmt.Fprintln(stdout, "Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment")
+	}
 	fmt.Fprint(stdout, plan.Explain(prog.Root()))
 	return exitOK
 }

@@ -28,6 +28,16 @@ if st.phase == "Suspended" then
   return hs
 end
 local ready = condition("Ready")
+if st.phase == "Succeeded" then
+  -- A Batch query whose run ended: done, as a completed Job is.
+  hs.status = "Healthy"
+  if ready ~= nil and ready.message ~= nil then
+    hs.message = ready.message
+  else
+    hs.message = "The run ended"
+  end
+  return hs
+end
 local degraded = condition("Degraded")
 local progressing = condition("Progressing")
 if st.phase == "Failed" then

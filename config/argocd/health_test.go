@@ -67,6 +67,13 @@ func TestHealthCheck(t *testing.T) {
 			cond("Progressing", metav1.ConditionFalse, "RolledOut", "every engine runs the current spec"),
 			cond("Degraded", metav1.ConditionFalse, "Healthy", "no engine reports a problem"),
 		}}, "Healthy", "2 of 2"},
+		{"batch run ended", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseSucceeded, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionFalse, "Completed", "sluice: finished in 2s: 100 in, 100 out"),
+			cond("Progressing", metav1.ConditionFalse, "Completed", "sluice: finished in 2s: 100 in, 100 out"),
+		}}, "Healthy", "100 in, 100 out"},
+		{"batch run failed", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhaseFailed, ObservedGeneration: 2, Conditions: []metav1.Condition{
+			cond("Ready", metav1.ConditionFalse, "RunFailed", "PodFailurePolicy: exit code 1: sluice: failed: open in.jsonl"),
+		}}, "Degraded", "open in.jsonl"},
 		{"pending", &v1alpha1.StreamQueryStatus{Phase: v1alpha1.PhasePending, ObservedGeneration: 2, Conditions: []metav1.Condition{
 			cond("Ready", metav1.ConditionFalse, "PodsNotReady", "0 of 1 engines ready"),
 		}}, "Progressing", "0 of 1"},

@@ -1,0 +1,27 @@
+package v1alpha1
+
+// RunMode says how the query runs: Batch when every source that is not a
+// table ends (a file, stdin, a datagen with a count), so the run ends when
+// they have been read; Continuous when one reads without end (Kafka, a
+// datagen without a count). Tables are read whole before the streams and
+// do not decide it.
+func (s *StreamQuerySpec) RunMode() RunMode {
+	streams := 0
+	for i := range s.Sources {
+		src := &s.Sources[i]
+		if src.Table != nil {
+			continue
+		}
+		streams++
+		switch {
+		case src.File != nil, src.Stdin != nil:
+		case src.Datagen != nil && src.Datagen.Count > 0:
+		default:
+			return Continuous
+		}
+	}
+	if streams == 0 {
+		return Continuous
+	}
+	return Batch
+}
