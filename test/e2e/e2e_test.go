@@ -47,6 +47,7 @@ func TestE2E(t *testing.T) {
 	t.Run("broker-outage", testBrokerOutage)
 	t.Run("slow-sink", testSlowSink)
 	t.Run("crash-loop", testCrashLoop)
+	t.Run("batch", testBatch)
 	t.Run("operator-failover", testOperatorFailover)
 }
 
@@ -499,6 +500,86 @@ func testCrashLoop(t *testing.T) {
 		t.Errorf("Degraded condition %+v; want True, CrashLoopBackOff", c)
 	}
 	judge(t, ns, "poison", "crash-loop", "Degraded", "crash-looping")
+}
+
+// batchQuery is a query whose source ends: count generated trades to
+// stdout.
+func batchQuery(name string, count int) string {
+	return fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: %s}
+spec:
+  sources: [{name: trades, datagen: {generator: trades, count: %d, partitions: 2}}]
+  query: SELECT trade_id, symbol FROM trades
+  sink: {stdout: {}}
+  resources:
+    requests: {cpu: 50m, memory: 64Mi}
+    limits: {memory: 256Mi}
+`, name, count)
+}
+
+// testBatch: a query whose source ends runs once, as a Job: Succeeded with
+// its final counts, every row written once, and not run again; a Batch run
+// that fails is Failed at once with the engine's reason, not retried.
+func testBatch(t *testing.T) {
+	ns := namespace(t, "e2e-batch")
+	const n = 5000
+	start := time.Now()
+	apply(t, ns, batchQuery("report", n))
+	r, _ := waitRow(t, ns, "report", 3*time.Minute, row{"Phase": "Succeeded", "Mode": "Batch"})
+	timing(t, "apply -> Succeeded", time.Since(start))
+	sq := query(t, ns, "report")
+	if c := sq.Status.Completion; c == nil || c.Records == nil || c.Records.In != n || c.Records.Out != n || !strings.Contains(c.Summary, "sluice: finished") {
+		t.Errorf("completion %+v; want %d records in and out and the engine's summary", c, n)
+	}
+	judge(t, ns, "report", "batch-succeeded", "Healthy", "sluice: finished")
+	var d appsv1.Deployment
+	if err := k8s.Get(ctx(t, 5*time.Second), types.NamespacedName{Namespace: ns, Name: "report-engine"}, &d); !apierrors.IsNotFound(err) {
+		t.Errorf("a Batch query has a Deployment (%v)", err)
+	}
+	// Every row once, and no second run after two poll intervals.
+	time.Sleep(35 * time.Second)
+	pods, err := clientset.CoreV1().Pods(ns).List(ctx(t, 10*time.Second), metav1.ListOptions{LabelSelector: "sluice.dev/query=report"})
+	if err != nil || len(pods.Items) != 1 || pods.Items[0].Status.Phase != corev1.PodSucceeded {
+		t.Fatalf("engine pods %d (%v); want the one run's, Succeeded", len(pods.Items), err)
+	}
+	ids := map[int64]int{}
+	for line := range strings.SplitSeq(logs(t, ns, pods.Items[0].Name), "\n") {
+		var row struct {
+			TradeID *int64 `json:"trade_id"`
+		}
+		if json.Unmarshal([]byte(line), &row) == nil && row.TradeID != nil {
+			ids[*row.TradeID]++
+		}
+	}
+	total := 0
+	for _, c := range ids {
+		total += c
+	}
+	if len(ids) != n || total != n {
+		t.Errorf("%d rows, %d distinct; want each of the %d trades once", total, len(ids), n)
+	}
+	if got := getRow(t, ns, "report"); got["Phase"] != "Succeeded" {
+		t.Errorf("after the run: %v; want Succeeded still", got)
+	}
+	t.Logf("batch: %s", r)
+
+	// A run that fails: the file is not there. Exit 1 fails the Job at
+	// once, without the retries of the back-off limit.
+	apply(t, ns, strings.Replace(batchQuery("missing", 10), "datagen: {generator: trades, count: 10, partitions: 2}",
+		"file: {path: /data/none.jsonl}, schema: [{name: trade_id, type: bigint}, {name: symbol, type: text}]", 1))
+	r, _ = waitRow(t, ns, "missing", 3*time.Minute, row{"Phase": "Failed", "Mode": "Batch"})
+	if !strings.Contains(r["Last Error"], "none.jsonl") {
+		t.Errorf("last error %q; want the engine's failure naming the file", r["Last Error"])
+	}
+	c := meta.FindStatusCondition(query(t, ns, "missing").Status.Conditions, "Degraded")
+	if c == nil || c.Reason != "RunFailed" || !strings.Contains(c.Message, "PodFailurePolicy") {
+		t.Errorf("Degraded %+v; want RunFailed by the pod failure policy", c)
+	}
+	if pods := enginePods(t, ns, "missing"); len(pods) != 1 {
+		t.Errorf("%d engine pods; want 1: a failed query is not run again", len(pods))
+	}
+	judge(t, ns, "missing", "batch-failed", "Degraded", "none.jsonl")
 }
 
 // keyedPoison is a record whose id is not a number.

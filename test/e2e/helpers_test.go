@@ -102,7 +102,7 @@ type row map[string]string
 
 func (r row) String() string {
 	var b strings.Builder
-	for _, k := range []string{"Phase", "Ready", "Health", "Backpressure", "Restarts", "Input/s", "Last Error"} {
+	for _, k := range []string{"Phase", "Mode", "Ready", "Health", "Backpressure", "Restarts", "Input/s", "Last Error"} {
 		fmt.Fprintf(&b, "%s=%q ", k, r[k])
 	}
 	return strings.TrimSpace(b.String())
