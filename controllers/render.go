@@ -292,12 +292,7 @@ func mutateService(s *corev1.Service, sq *v1alpha1.StreamQuery) {
 func describeProblems(spec *v1alpha1.StreamQuerySpec, ps v1alpha1.Problems) string {
 	msgs := make([]string, len(ps))
 	for i, p := range ps {
-		if p.Field == "spec.query" && p.Offset >= 0 {
-			line, col := v1alpha1.LineColumn(spec.Query, p.Offset)
-			msgs[i] = fmt.Sprintf("spec.query: line %d, column %d: %s", line, col, p.Message)
-			continue
-		}
-		msgs[i] = p.Field + ": " + p.Message
+		msgs[i] = p.Field + ": " + p.InQuery(spec.Query)
 	}
 	return strings.Join(msgs, "; ")
 }

@@ -53,6 +53,16 @@ func (p Problem) String() string {
 	return b.String()
 }
 
+// InQuery is the problem's message as a resource shows it: a problem inside
+// spec.query is placed by line and column of query, the spec's query.
+func (p Problem) InQuery(query string) string {
+	if p.Field == "spec.query" && p.Offset >= 0 {
+		line, col := LineColumn(query, p.Offset)
+		return fmt.Sprintf("line %d, column %d: %s", line, col, p.Message)
+	}
+	return p.Message
+}
+
 // Problems is every problem found in a spec or its manifest; an error when
 // not empty.
 type Problems []Problem

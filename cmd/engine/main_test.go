@@ -492,3 +492,34 @@ func TestTerminationMessageFits(t *testing.T) {
 		t.Errorf("no termination log: %v; want nothing written and no error", err)
 	}
 }
+
+// TestRunCannotStart: a run that cannot start (its input file is missing)
+// says why in the log's format and as the termination message, as a run
+// that failed does: a Batch query's Job shows it.
+func TestRunCannotStart(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: missing}
+spec:
+  sources: [{name: t, file: {path: none.jsonl}, schema: [{name: a, type: int}]}]
+  query: SELECT a FROM t
+  sink: {stdout: {}}
+`), 0o644)
+	termination := filepath.Join(dir, "termination-log")
+	os.WriteFile(termination, nil, 0o644)
+	r := runEngine(t, dir, nil, "run", "-f", "q.yaml", "--http", "", "--log-format", "json", "--termination-log", termination)
+	if r.code != exitFailed {
+		t.Errorf("exit %d; want %d", r.code, exitFailed)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("with --log-format json, a line of stderr is not JSON: %s", line)
+		}
+	}
+	msg, _ := os.ReadFile(termination)
+	var end enginestatus.Termination
+	if err := json.Unmarshal(msg, &end); err != nil || !end.Failed || !strings.Contains(end.Summary, "none.jsonl") {
+		t.Errorf("termination message %q (%v); want a failed Termination naming the file", msg, err)
+	}
+}

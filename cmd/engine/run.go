@@ -58,18 +58,35 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "engine run: %v\n", err)
 		return exitUsage
 	}
-	doc, ok := load(f.file, stderr)
-	if !ok {
+	// A run that cannot start says why as a run that failed does: in the
+	// log's format, and as the termination message the operator reads.
+	// Problems of the manifest are printed as validate prints them.
+	cannotStart := func(err error) int {
+		line := "sluice: failed: " + err.Error()
+		var ps v1alpha1.Problems
+		switch {
+		case errors.As(err, &ps):
+			printProblems(stderr, ps)
+		case jsonLogs(f.logFormat, tty):
+			logger.Error(line)
+		default:
+			fmt.Fprintln(stderr, "engine run: "+err.Error())
+		}
+		if err := writeTerminationMessage(f.terminationLog, line, true, enginestatus.Records{}); err != nil {
+			logger.Warn("writing the termination message", "error", err)
+		}
 		return exitFailed
 	}
+	doc, err := load(f.file)
+	if err != nil {
+		return cannotStart(err)
+	}
 	if _, ds := check(doc); len(ds) > 0 {
-		printProblems(stderr, ds)
-		return exitFailed
+		return cannotStart(ds)
 	}
 	tracing, err := telemetry.NewTracing(ctx, buildVersion(), attribute.String("sluice.pipeline", doc.Query.Name))
 	if err != nil {
-		fmt.Fprintf(stderr, "engine run: %v\n", err)
-		return exitFailed
+		return cannotStart(err)
 	}
 	var tracer trace.Tracer
 	if tracing != nil {
@@ -103,18 +120,15 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		var ps v1alpha1.Problems
 		if errors.As(err, &ps) {
-			printProblems(stderr, doc.Locate(err))
-		} else {
-			fmt.Fprintf(stderr, "engine run: %v\n", err)
+			return cannotStart(doc.Locate(err))
 		}
-		return exitFailed
+		return cannotStart(err)
 	}
 
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "engine run: %v\n", err)
-			return exitFailed
+			return cannotStart(err)
 		}
 		defer stop()
 	}
@@ -137,8 +151,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if f.http != "" {
 		l, err := net.Listen("tcp", f.http)
 		if err != nil {
-			fmt.Fprintf(stderr, "engine run: serving HTTP: %v\n", err)
-			return exitFailed
+			return cannotStart(fmt.Errorf("serving HTTP: %w", err))
 		}
 		logger.Info("serving HTTP", "component", "server", "address", l.Addr().String())
 		srv := server.New(monitor, reg, func() bool {
@@ -155,8 +168,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if f.pprof != "" {
 		l, err := net.Listen("tcp", f.pprof)
 		if err != nil {
-			fmt.Fprintf(stderr, "engine run: serving /debug/pprof: %v\n", err)
-			return exitFailed
+			return cannotStart(fmt.Errorf("serving /debug/pprof: %w", err))
 		}
 		logger.Info("serving /debug/pprof", "component", "server", "address", l.Addr().String())
 		srv := server.NewProfiling()

@@ -23,8 +23,13 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "engine validate: -f manifest is required")
 		return exitUsage
 	}
-	doc, ok := load(*file, stderr)
-	if !ok {
+	doc, err := load(*file)
+	if err != nil {
+		if ds, ok := err.(v1alpha1.Problems); ok {
+			printProblems(stderr, ds)
+		} else {
+			fmt.Fprintf(stderr, "engine: %v\n", err)
+		}
 		return exitFailed
 	}
 	prog, diags := check(doc)
@@ -56,18 +61,14 @@ func check(doc *manifest.Document) (*streamop.Program, v1alpha1.Problems) {
 }
 
 // load parses a manifest, printing its problems.
-func load(file string, stderr io.Writer) (*manifest.Document, bool) {
+// load reads a manifest and fills its defaults.
+func load(file string) (*manifest.Document, error) {
 	doc, err := manifest.Load(file)
 	if err != nil {
-		if ds, ok := err.(v1alpha1.Problems); ok {
-			printProblems(stderr, ds)
-		} else {
-			fmt.Fprintf(stderr, "engine: %v\n", err)
-		}
-		return nil, false
+		return nil, err
 	}
 	doc.Query.Spec.Default()
-	return doc, true
+	return doc, nil
 }
 
 func printProblems(w io.Writer, ds v1alpha1.Problems) {

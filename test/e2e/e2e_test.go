@@ -509,7 +509,7 @@ func batchQuery(name string, count int) string {
 kind: StreamQuery
 metadata: {name: %s}
 spec:
-  sources: [{name: trades, datagen: {generator: trades, count: %d, partitions: 2}}]
+  sources: [{name: trades, datagen: {generator: trades, count: %d, partitions: 1}}]
   query: SELECT trade_id, symbol FROM trades
   sink: {stdout: {}}
   resources:
@@ -566,7 +566,7 @@ func testBatch(t *testing.T) {
 
 	// A run that fails: the file is not there. Exit 1 fails the Job at
 	// once, without the retries of the back-off limit.
-	apply(t, ns, strings.Replace(batchQuery("missing", 10), "datagen: {generator: trades, count: 10, partitions: 2}",
+	apply(t, ns, strings.Replace(batchQuery("missing", 10), "datagen: {generator: trades, count: 10, partitions: 1}",
 		"file: {path: /data/none.jsonl}, schema: [{name: trade_id, type: bigint}, {name: symbol, type: text}]", 1))
 	r, _ = waitRow(t, ns, "missing", 3*time.Minute, row{"Phase": "Failed", "Mode": "Batch"})
 	if !strings.Contains(r["Last Error"], "none.jsonl") {
