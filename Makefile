@@ -19,11 +19,12 @@ test:
 generate:
 	$(CONTROLLER_GEN) object paths=./api/...
 
-## manifests: the CRD and the RBAC role from the kubebuilder markers, and
-## their copies in the Helm chart.
+## manifests: the CRD, the RBAC role and the webhook configuration from the
+## kubebuilder markers, and their copies in the Helm chart.
 manifests:
-	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) crd rbac:roleName=manager-role webhook paths=./api/... paths=./controllers/... paths=./internal/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
+		output:webhook:artifacts:config=config/webhook
 	cp config/crd/bases/streaming.sluice.dev_streamqueries.yaml charts/sluice/crds/
 	sed -n '/^rules:$$/,$$p' config/rbac/role.yaml | tail -n +2 > charts/sluice/files/rules.yaml
 

@@ -16,7 +16,9 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -208,5 +210,60 @@ func TestRenderValues(t *testing.T) {
 		if _, ok := objects[absent]; ok {
 			t.Errorf("%s rendered; the values turn it off", absent)
 		}
+	}
+}
+
+// TestRenderWebhook: the chart's webhook configuration is controller-gen's
+// (config/webhook/manifests.yaml) but for the Service it calls, which is
+// the chart's, and the failure policy, which is a value; the manager is
+// told their names; webhook.enabled false renders none and serves none.
+func TestRenderWebhook(t *testing.T) {
+	objects := render(t, nil)
+	got := decode[admissionregistrationv1.ValidatingWebhookConfiguration](t, objects, "ValidatingWebhookConfiguration/sluice-validating")
+	b, err := os.ReadFile("../config/webhook/manifests.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := yaml.Unmarshal(bytes.TrimPrefix(b, []byte("---\n")), &want); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Webhooks) != 1 || len(want.Webhooks) != 1 {
+		t.Fatalf("%d webhooks in the chart, %d generated; want 1 each", len(got.Webhooks), len(want.Webhooks))
+	}
+	svc := got.Webhooks[0].ClientConfig.Service
+	if svc == nil || svc.Name != "sluice-webhook" || svc.Namespace != "sluice-system" {
+		t.Errorf("the webhook calls %+v; want the chart's Service sluice-webhook in sluice-system", svc)
+	}
+	want.Webhooks[0].ClientConfig.Service.Name, want.Webhooks[0].ClientConfig.Service.Namespace = svc.Name, svc.Namespace
+	g, _ := yaml.Marshal(got.Webhooks)
+	w, _ := yaml.Marshal(want.Webhooks)
+	if !bytes.Equal(g, w) {
+		t.Errorf("the chart's webhook differs from config/webhook/manifests.yaml (make manifests generates it):\n%s\nwant\n%s", g, w)
+	}
+	decode[corev1.Service](t, objects, "Service/sluice-webhook")
+	role := decode[rbacv1.Role](t, objects, "Role/sluice-webhook-cert")
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) {
+		t.Errorf("webhook certificate Role %+v; want secrets alone", role.Rules)
+	}
+	c := decode[appsv1.Deployment](t, objects, "Deployment/sluice").Spec.Template.Spec.Containers[0]
+	for _, arg := range []string{"--webhook-port=9443", "--webhook-config=sluice-validating", "--webhook-service=sluice-webhook", "--webhook-secret=sluice-webhook-cert"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("manager args %v; want %s", c.Args, arg)
+		}
+	}
+
+	objects = render(t, map[string]any{"webhook": map[string]any{"enabled": false}})
+	if _, ok := objects["ValidatingWebhookConfiguration/sluice-validating"]; ok {
+		t.Error("webhook.enabled false renders a webhook configuration")
+	}
+	c = decode[appsv1.Deployment](t, objects, "Deployment/sluice").Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--webhook-port=0") {
+		t.Errorf("webhook.enabled false: manager args %v; want --webhook-port=0", c.Args)
+	}
+	objects = render(t, map[string]any{"webhook": map[string]any{"failurePolicy": "Fail"}})
+	got = decode[admissionregistrationv1.ValidatingWebhookConfiguration](t, objects, "ValidatingWebhookConfiguration/sluice-validating")
+	if p := got.Webhooks[0].FailurePolicy; p == nil || *p != admissionregistrationv1.Fail {
+		t.Errorf("failure policy %v; want Fail as set", p)
 	}
 }

@@ -91,6 +91,10 @@ func TestDeployManifests(t *testing.T) {
 		"kind: CustomResourceDefinition", "name: streamqueries.streaming.sluice.dev",
 		"kind: Deployment", "name: sluice-manager", "namespace: sluice-system",
 		"kind: ClusterRole", "name: sluice-manager-role", "kind: ServiceAccount",
+		// The webhook's objects, under the names the manager's flags give.
+		"kind: ValidatingWebhookConfiguration", "name: sluice-validating-webhook-configuration", "--webhook-config=sluice-validating-webhook-configuration",
+		"name: sluice-webhook-service", "--webhook-service=sluice-webhook-service", "--webhook-secret=sluice-webhook-cert",
+		"name: sluice-webhook-cert-role", "- name: POD_NAMESPACE",
 	} {
 		if !strings.Contains(string(rendered), want) {
 			t.Errorf("kustomize output lacks %q", want)

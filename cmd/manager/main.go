@@ -3,6 +3,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,14 +12,18 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/controllers"
+	"github.com/sluice-dev/sluice/internal/servingcert"
+	internalwebhook "github.com/sluice-dev/sluice/internal/webhook"
 )
 
 // defaultEngineImage is the engine image of queries that name none.
@@ -32,6 +38,8 @@ func main() {
 		serviceMonitors                                 string
 		apiQPS                                          float64
 		apiBurst                                        int
+		webhookPort                                     int
+		webhookConfig, webhookService, webhookSecret    string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the manager's own metrics; 0 disables them")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -43,6 +51,10 @@ func main() {
 	flag.Float64Var(&apiQPS, "kube-api-qps", 50, "requests per second the manager may make to the API server; each reconcile of a query makes one to a few")
 	flag.IntVar(&apiBurst, "kube-api-burst", 100, "requests the manager may make at once above --kube-api-qps")
 	flag.StringVar(&serviceMonitors, "service-monitors", "auto", "a ServiceMonitor per query for the Prometheus Operator: auto (when its CRD is installed at start), true or false")
+	flag.IntVar(&webhookPort, "webhook-port", 9443, "port of the validating admission webhook, which refuses invalid queries at kubectl apply; 0 serves none")
+	flag.StringVar(&webhookConfig, "webhook-config", "sluice-validating-webhook-configuration", "the ValidatingWebhookConfiguration whose CA bundle the manager keeps")
+	flag.StringVar(&webhookService, "webhook-service", "sluice-webhook-service", "the Service of the webhook, in the manager's namespace: its serving certificate's name")
+	flag.StringVar(&webhookSecret, "webhook-secret", "sluice-webhook-cert", "the Secret, in the manager's namespace, where the manager keeps the webhook's CA and serving certificate")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -67,8 +79,27 @@ func main() {
 	// manager can create and keep polled: a first reconcile makes about 7,
 	// and 20 a second is fewer than 300 status updates per 15 s poll.
 	cfg.QPS, cfg.Burst = float32(apiQPS), apiBurst
+	var rotator *servingcert.Rotator
+	var webhookServer webhook.Server // started only when a webhook is registered
+	if webhookPort != 0 {
+		ns := os.Getenv("POD_NAMESPACE")
+		if ns == "" {
+			fail(errors.New("the webhook needs the manager's namespace in POD_NAMESPACE (the downward API); --webhook-port=0 serves no webhook"))
+		}
+		rotator = &servingcert.Rotator{
+			Secret:   types.NamespacedName{Namespace: ns, Name: webhookSecret},
+			Webhook:  webhookConfig,
+			DNSNames: []string{webhookService + "." + ns + ".svc", webhookService + "." + ns + ".svc.cluster.local"},
+			Log:      ctrl.Log.WithName("webhook-certificate"),
+		}
+		webhookServer = webhook.NewServer(webhook.Options{
+			Port:    webhookPort,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate }},
+		})
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
+		WebhookServer:          webhookServer,
 		Cache:                  controllers.CacheOptions(watched),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
@@ -104,6 +135,19 @@ func main() {
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		fail(fmt.Errorf("setting up the StreamQuery controller: %w", err))
+	}
+	if rotator != nil {
+		// Uncached: the manager's cache holds only what it made.
+		rotator.Reader, rotator.Writer = mgr.GetAPIReader(), mgr.GetClient()
+		if err := mgr.Add(rotator); err != nil {
+			fail(err)
+		}
+		if err := (internalwebhook.Validator{}).SetupWithManager(mgr); err != nil {
+			fail(fmt.Errorf("setting up the webhook: %w", err))
+		}
+		if err := mgr.AddReadyzCheck("webhook-certificate", rotator.ReadyCheck); err != nil {
+			fail(err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		fail(err)

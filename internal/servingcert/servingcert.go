@@ -42,12 +42,16 @@ const (
 	KeyBundle = "ca.crt"
 )
 
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;update
+
 // DefaultValidity is how long a CA and its serving certificate are valid.
 // They are renewed once less than a third of it is left.
 const DefaultValidity = 365 * 24 * time.Hour
 
 // Rotator keeps the certificate. It is a manager Runnable that runs on
-// every replica, leader or not: each serves the webhook.
+// every replica, leader or not: each serves the webhook. Its Secret is
+// read and written under a Role of the manager's namespace
+// (config/rbac/webhook_cert_role.yaml), not a cluster-wide one.
 type Rotator struct {
 	// Reader reads the Secret and the webhook configuration uncached;
 	// Writer writes them.

@@ -19,6 +19,8 @@ func TestDependencies(t *testing.T) {
 	}{
 		{mod + "runtime/compile", operatorSide},
 		{mod + "controllers", operatorSide},
+		{mod + "internal/webhook", operatorSide},
+		{mod + "internal/servingcert", append(operatorSide, mod+"runtime")},
 		{mod + "cmd/manager", operatorSide},
 		{mod + "runtime/pipeline", []string{"github.com/twmb/franz-go", mod + "runtime/connector/kafka", mod + "runtime/connector/bundle"}},
 		{mod + "api/v1alpha1", []string{mod + "runtime", mod + "controllers"}},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -204,11 +205,52 @@ func testSample(t *testing.T) {
 	})
 }
 
-// testInvalidQuery: a query the planner rejects fails with the position of
-// the problem, and nothing runs for it.
+// testInvalidQuery: kubectl apply of a query the planner rejects fails
+// with the position of the problem (the admission webhook); one admitted
+// while the webhook was away fails with the same position, and nothing
+// runs for it.
 func testInvalidQuery(t *testing.T) {
 	ns := namespace(t, "e2e-invalid")
-	apply(t, ns, strings.Replace(sample(t), "SELECT symbol, price,", "SELECT symbl, price,", 1))
+	invalid := strings.Replace(sample(t), "SELECT symbol, price,", "SELECT symbl, price,", 1)
+	eventually(t, "kubectl apply refused by the webhook", time.Minute, func() error {
+		out, err := kubectlErr(invalid, "apply", "-n", ns, "-f", "-")
+		if err == nil {
+			kubectl(t, "", "delete", "sq", "large-trades", "-n", ns)
+			return fmt.Errorf("admitted: %s", out)
+		}
+		if !strings.Contains(out, `spec.query: Invalid value: line 1, column 8: unknown column "symbl"`) {
+			return fmt.Errorf("refused with %q; want the position and the unknown column", out)
+		}
+		return nil
+	})
+
+	// The webhook away: its configuration removed, as before it is
+	// installed; failurePolicy Ignore would admit the same while the
+	// manager is down.
+	var saved admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := k8s.Get(ctx(t, 5*time.Second), types.NamespacedName{Name: operatorRelease + "-validating"}, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx(t, 5*time.Second), &saved); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		again := admissionregistrationv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: saved.Name, Labels: saved.Labels, Annotations: saved.Annotations},
+			Webhooks:   saved.Webhooks,
+		}
+		if err := k8s.Create(ctx(t, 5*time.Second), &again); err != nil {
+			t.Errorf("restoring the webhook configuration: %v", err)
+		}
+	}
+	defer restore()
+	apply(t, ns, invalid)
+	restore()
 	r, _ := waitRow(t, ns, "large-trades", time.Minute, row{"Phase": "Failed"})
 	if !strings.Contains(r["Last Error"], "line 1, column 8") || !strings.Contains(r["Last Error"], `unknown column "symbl"`) {
 		t.Errorf("last error %q; want the position, line 1, column 8, and the unknown column", r["Last Error"])
@@ -225,6 +267,9 @@ func testInvalidQuery(t *testing.T) {
 		t.Errorf("%d engine pods for the invalid query", len(pods))
 	}
 	judge(t, ns, "large-trades", "invalid-query", "Degraded", "line 1, column 8")
+	// An admitted invalid query stays labelable (and deletable): the
+	// webhook checks only updates that change the spec.
+	kubectl(t, "", "label", "sq", "large-trades", "-n", ns, "team=data")
 }
 
 // testEnginePodDeleted: a deleted engine pod is replaced, and the status

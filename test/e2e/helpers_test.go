@@ -38,6 +38,16 @@ func kubectl(t *testing.T, stdin string, args ...string) string {
 	return string(out)
 }
 
+// kubectlErr runs the cluster's kubectl and returns its output and stderr
+// together, and its error: for a command that is meant to fail.
+func kubectlErr(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(toolsDir, "kubectl"), args...)
+	cmd.Dir = repoRoot
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // eventually polls cond until it returns nil or timeout passes, and returns
 // how long that took; the test fails with cond's last error on timeout.
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() error) time.Duration {

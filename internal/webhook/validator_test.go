@@ -1,0 +1,60 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+func query(sql string) *v1alpha1.StreamQuery {
+	return &v1alpha1.StreamQuery{
+		ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: "ns"},
+		Spec: v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "trades", Datagen: &v1alpha1.DatagenSource{Generator: "trades"}}},
+			Query:   sql,
+			Sink:    v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		},
+	}
+}
+
+// TestValidator: a query the engine cannot run is Invalid with each
+// problem's field and position, as kubectl prints it; an update is checked
+// only when it changes the spec.
+func TestValidator(t *testing.T) {
+	ctx := context.Background()
+	bad := query("SELECT symbol,\n  nope FROM trades")
+	bad.Spec.Runtime.BatchSize = 1 << 20
+	_, err := Validator{}.ValidateCreate(ctx, bad)
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("ValidateCreate: %v; want an Invalid error", err)
+	}
+	for _, want := range []string{
+		`StreamQuery.streaming.sluice.dev "q" is invalid`,
+		`spec.query: Invalid value: line 2, column 3: unknown column "nope"`,
+		"spec.runtime.batchSize: Invalid value: must be between 1 and 65536",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateCreate: %v\nwant %q", err, want)
+		}
+	}
+	good := query("SELECT symbol FROM trades")
+	if _, err := (Validator{}).ValidateCreate(ctx, good); err != nil {
+		t.Errorf("ValidateCreate of a valid query: %v", err)
+	}
+	relabeled := bad.DeepCopy()
+	relabeled.Labels = map[string]string{"team": "data"}
+	if _, err := (Validator{}).ValidateUpdate(ctx, bad, relabeled); err != nil {
+		t.Errorf("an update that leaves an invalid spec alone: %v; want it admitted", err)
+	}
+	if _, err := (Validator{}).ValidateUpdate(ctx, good, bad); err == nil {
+		t.Error("an update to an invalid spec was admitted")
+	}
+	if _, err := (Validator{}).ValidateDelete(ctx, bad); err != nil {
+		t.Errorf("ValidateDelete: %v", err)
+	}
+}
