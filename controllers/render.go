@@ -89,10 +89,24 @@ func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
 	return b, shortHash(b), nil
 }
 
-// engineReplicas is how many engine pods the spec asks for.
-func engineReplicas(sq *v1alpha1.StreamQuery) int32 {
+// engineReplicas is how many engine pods the spec asks for, given the
+// Deployment as it is (nil before it exists). An autoscaled query runs what
+// the autoscaler last set on the Deployment (autoscale), within the
+// bounds as they are now: the Deployment, not the status, whose cached
+// copy may be a decision behind.
+func engineReplicas(sq *v1alpha1.StreamQuery, d *appsv1.Deployment) int32 {
 	if sq.Spec.Suspend {
 		return 0
+	}
+	if a := sq.Spec.Autoscaling; a != nil {
+		n := a.MinReplicas
+		switch {
+		case d != nil && d.Spec.Replicas != nil && !d.CreationTimestamp.IsZero():
+			n = *d.Spec.Replicas
+		case sq.Status.Autoscaling != nil:
+			n = sq.Status.Autoscaling.DesiredReplicas
+		}
+		return min(max(n, a.MinReplicas), a.MaxReplicas)
 	}
 	return *sq.Spec.Replicas
 }
@@ -124,7 +138,7 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[AnnotationGeneration] = strconv.FormatInt(sq.Generation, 10)
-	replicas := engineReplicas(sq)
+	replicas := engineReplicas(sq, d)
 	d.Spec.Replicas = &replicas
 	t, err := renderPodTemplate(sq, image, hash)
 	if err != nil {

@@ -84,6 +84,8 @@ type StreamQueryReconciler struct {
 	// ServiceMonitors says whether each query gets a ServiceMonitor of its
 	// engines, for the Prometheus Operator; nil: when its CRD is installed.
 	ServiceMonitors *bool
+	// recommended holds the autoscaler's recent recommendations.
+	recommended recommendations
 	// HTTPClient polls the engines; nil is http.DefaultClient, whose
 	// connections to the engines are kept alive between polls.
 	HTTPClient *http.Client
@@ -211,6 +213,16 @@ func (r *StreamQueryReconciler) apply(ctx context.Context, sq *v1alpha1.StreamQu
 	return nil
 }
 
+// scale sets the number of engines of the Deployment.
+func (r *StreamQueryReconciler) scale(ctx context.Context, deploy *appsv1.Deployment, replicas int32) error {
+	patch := client.MergeFrom(deploy.DeepCopy())
+	deploy.Spec.Replicas = &replicas
+	if err := r.Patch(ctx, deploy, patch); err != nil {
+		return fmt.Errorf("scaling the Deployment %s to %d: %w", deploy.Name, replicas, err)
+	}
+	return nil
+}
+
 // applyService keeps the engines' headless Service. One that an earlier
 // operator made with a cluster IP is deleted first: a Service's cluster IP
 // cannot be changed in place.
@@ -300,6 +312,9 @@ func (r *StreamQueryReconciler) observeRunning(ctx context.Context, sq *v1alpha1
 	// replicas, image and hash.
 	running := sq.DeepCopy()
 	running.Spec.Replicas, running.Spec.Suspend = deploy.Spec.Replicas, false
+	// The autoscaler waits for a valid spec; its last decision stays.
+	running.Spec.Autoscaling = nil
+	defer func() { status.Autoscaling = old.Autoscaling }()
 	image, hash := "", deploy.Spec.Template.Annotations[AnnotationSpecHash]
 	for _, c := range deploy.Spec.Template.Spec.Containers {
 		if c.Name == engineContainerName {
@@ -409,12 +424,22 @@ func (r *StreamQueryReconciler) observeEngines(ctx context.Context, sq *v1alpha1
 // image and hash are the engine image and spec hash of the current spec,
 // which tell its engines from those of an earlier one.
 func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.StreamQuery, deploy *appsv1.Deployment, pods []corev1.Pod, old *v1alpha1.StreamQueryStatus, status *v1alpha1.StreamQueryStatus, image, hash string) {
-	desired := engineReplicas(sq)
+	desired := engineReplicas(sq, deploy)
 	seen := r.observeEngines(ctx, sq, pods, old, status, image, hash, desired)
 	stuck, reports, updatedReady := seen.stuck, seen.reports, seen.updatedReady
 
 	rollingOut := deploy.Status.ObservedGeneration < deploy.Generation ||
 		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || int32(updatedReady) < desired
+	steady := !rollingOut && int32(len(reports)) == desired && !slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc == nil })
+	if scaled := r.autoscale(sq, old, status, reports, desired, steady); scaled != desired {
+		// At once, rather than at the next reconcile: the decision was
+		// a window in the making.
+		if err := r.scale(ctx, deploy, scaled); err != nil {
+			logf.FromContext(ctx).Error(err, "scaling the engines", "replicas", scaled)
+		} else {
+			status.Replicas = scaled
+		}
+	}
 	deadline := progressDeadlineExceeded(deploy)
 	if stuck == nil && deadline != "" && !sq.Spec.Suspend {
 		stuck = &podProblem{reason: ReasonProgressDeadline, message: deadline}

@@ -89,6 +89,27 @@ func TestCRDValidation(t *testing.T) {
 		{"stall timeout too long", func(s map[string]any) { s["health"] = map[string]any{"stallTimeout": "25h"} }, "stallTimeout must be a duration between"},
 		{"negative stall timeout", func(s map[string]any) { s["health"] = map[string]any{"stallTimeout": "-1s"} }, "stallTimeout must be a duration between"},
 		{"kafka source", func(s map[string]any) { kafkaSource(s, map[string]any{}) }, ""},
+		{"autoscaling", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["autoscaling"] = map[string]any{"minReplicas": int64(2), "maxReplicas": int64(6), "backpressure": "Medium", "scaleDownStabilization": "10m"}
+		}, ""},
+		{"autoscaling a datagen", func(s map[string]any) { s["autoscaling"] = map[string]any{"maxReplicas": int64(3)} }, "autoscaling needs kafka sources"},
+		{"autoscaling min above max", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["autoscaling"] = map[string]any{"minReplicas": int64(4), "maxReplicas": int64(3)}
+		}, "minReplicas must not be above maxReplicas"},
+		{"autoscaling without max", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["autoscaling"] = map[string]any{"minReplicas": int64(1)}
+		}, "spec.autoscaling.maxReplicas: Required value"},
+		{"autoscaling window too long", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["autoscaling"] = map[string]any{"maxReplicas": int64(3), "scaleUpStabilization": "2h"}
+		}, "scaleUpStabilization must be a duration between"},
+		{"autoscaling on an unknown level", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["autoscaling"] = map[string]any{"maxReplicas": int64(3), "backpressure": "Severe"}
+		}, `Unsupported value: "Severe"`},
 		{"topic and topics", func(s map[string]any) { kafkaSource(s, map[string]any{"topic": "a", "topics": []any{"b"}}) }, "topic"},
 		{"session timeout too short", func(s map[string]any) { kafkaSource(s, map[string]any{"sessionTimeout": "500ms"}) }, "sessionTimeout"},
 		{"longest session timeout", func(s map[string]any) { kafkaSource(s, map[string]any{"sessionTimeout": "30m"}) }, ""},

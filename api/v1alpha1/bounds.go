@@ -51,6 +51,9 @@ const (
 	MaxStallTimeout = 24 * time.Hour
 
 	MaxReplicas = 128
+
+	MaxTargetLagSeconds = 86400     // spec.autoscaling.targetLagSeconds: a day
+	MaxScaleWindow      = time.Hour // the autoscaling stabilization windows
 )
 
 // checkRange records a problem when v is outside [lo, hi].

@@ -81,6 +81,8 @@ func TestCRDBounds(t *testing.T) {
 		{"spec.health", "errorWindow", MaxHealthWindow},
 		{"spec.health", "maxLagTime", MaxLagTime},
 		{"spec.health", "stallTimeout", MaxStallTimeout},
+		{"spec.autoscaling", "scaleUpStabilization", MaxScaleWindow},
+		{"spec.autoscaling", "scaleDownStabilization", MaxScaleWindow},
 	}
 	for _, d := range durations {
 		s := schemaAt(t, root, d.object)

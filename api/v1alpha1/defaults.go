@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	"time"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -35,6 +37,10 @@ const (
 	DefaultErrorWindow           = time.Minute
 	DefaultMemoryPercent         = 90
 	DefaultStallTimeout          = 5 * time.Minute
+	DefaultTargetLagSeconds      = 30
+	DefaultScaleUpWindow         = 30 * time.Second
+	DefaultScaleDownWindow       = 5 * time.Minute
+	DefaultMaxScaleStep          = 2
 )
 
 // Default fills every field left out that has a fixed default, as CRD
@@ -76,6 +82,14 @@ func (s *StreamQuerySpec) Default() {
 	durationOr(&h.StallTimeout, DefaultStallTimeout)
 	if s.Replicas == nil {
 		s.Replicas = ptr(int32(DefaultReplicas))
+	}
+	if a := s.Autoscaling; a != nil {
+		orDefault(&a.MinReplicas, 1)
+		orDefault(&a.TargetLagSeconds, DefaultTargetLagSeconds)
+		orDefault(&a.Backpressure, enginestatus.LevelHigh)
+		durationOr(&a.ScaleUpStabilization, DefaultScaleUpWindow)
+		durationOr(&a.ScaleDownStabilization, DefaultScaleDownWindow)
+		orDefault(&a.MaxStep, DefaultMaxScaleStep)
 	}
 	if b := s.PodDisruptionBudget; b != nil && b.MaxUnavailable == nil {
 		b.MaxUnavailable = ptr(intstr.FromInt32(DefaultMaxUnavailable))

@@ -10,6 +10,7 @@ import (
 // for its results and a policy for records that cannot be processed.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.sources.all(s, has(s.kafka) || has(s.table))",message="autoscaling needs kafka sources: only a consumer group divides a source between engines"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.
@@ -70,6 +71,13 @@ type StreamQuerySpec struct {
 	// once, and their partitions move to the others meanwhile.
 	// +optional
 	PodDisruptionBudget *DisruptionBudget `json:"podDisruptionBudget,omitempty"`
+
+	// autoscaling, when set, has the operator choose the number of engines
+	// of a Continuous query from their own lag and backpressure, between
+	// minReplicas and maxReplicas; replicas is then ignored. Kafka sources
+	// only: a consumer group divides them between engines.
+	// +optional
+	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
 	// template customises the engine pods: labels and annotations,
 	// placement, the service account, variables and volumes of the engine
@@ -766,10 +774,33 @@ type StreamQueryStatus struct {
 	// lastError is the most recent error an engine reported.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
+	// autoscaling is what the autoscaler decided, with spec.autoscaling.
+	// +optional
+	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
 	// completion is the outcome of a Batch query's run of its current
 	// spec, once the run has ended.
 	// +optional
 	Completion *Completion `json:"completion,omitempty"`
+}
+
+// AutoscalingStatus is what the autoscaler decided and why.
+type AutoscalingStatus struct {
+	// desiredReplicas is the number of engines the autoscaler runs.
+	DesiredReplicas int32 `json:"desiredReplicas"`
+	// partitions is the number of source partitions the engines read: the
+	// most engines that get work. 0 while unknown.
+	// +optional
+	Partitions int32 `json:"partitions,omitempty"`
+	// limit says what holds the engines below what the lag asks for: the
+	// partitions, or maxReplicas.
+	// +optional
+	Limit string `json:"limit,omitempty"`
+	// lastScaleTime is when the autoscaler last changed the engines.
+	// +optional
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// lastScaleReason says why.
+	// +optional
+	LastScaleReason string `json:"lastScaleReason,omitempty"`
 }
 
 // RunMode says how a query runs: without end, or once.

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
 	sigsjson "sigs.k8s.io/json"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	"github.com/sluice-dev/sluice/api/enginestatus"
 )
 
 // EngineTemplate customises the engine pods the operator renders. What the
@@ -37,6 +38,61 @@ type DisruptionBudget struct {
 	// +kubebuilder:validation:XIntOrString
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// AutoscalingSpec scales a query's engines on what they report of
+// themselves: more engines while catching up with the input would take
+// longer than targetLagSeconds, or while their channels are congested;
+// fewer once that has not been so for scaleDownStabilization.
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="minReplicas must not be above maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.scaleUpStabilization) || (duration(self.scaleUpStabilization) >= duration('0s') && duration(self.scaleUpStabilization) <= duration('1h'))",message="scaleUpStabilization must be a duration between 0s and 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.scaleDownStabilization) || (duration(self.scaleDownStabilization) >= duration('0s') && duration(self.scaleDownStabilization) <= duration('1h'))",message="scaleDownStabilization must be a duration between 0s and 1h"
+type AutoscalingSpec struct {
+	// minReplicas is the fewest engines. Defaults to 1.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	// +kubebuilder:default=1
+	// +optional
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+	// maxReplicas is the most engines; the operator never runs more than
+	// the sources have partitions, which it says on the status.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	MaxReplicas int32 `json:"maxReplicas"`
+	// targetLagSeconds: the engines are too few while catching up with
+	// their consumer lag at their input rate would take longer than this.
+	// The operator asks for replicas × lag seconds ÷ target engines.
+	// Defaults to 30.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	// +kubebuilder:default=30
+	// +optional
+	TargetLagSeconds int32 `json:"targetLagSeconds,omitempty"`
+	// backpressure: the engines are too few, one more is asked for, while
+	// their backpressure is at this level or above (Low, Medium or High),
+	// or never with None. Defaults to High.
+	// +kubebuilder:validation:Enum=None;Low;Medium;High
+	// +kubebuilder:default=High
+	// +optional
+	Backpressure enginestatus.Level `json:"backpressure,omitempty"`
+	// scaleUpStabilization is how long the engines must have been too few,
+	// at every poll, before engines are added: the fewest asked for over
+	// this window is what is added to. Defaults to 30s, at most 1h.
+	// +kubebuilder:default="30s"
+	// +optional
+	ScaleUpStabilization *metav1.Duration `json:"scaleUpStabilization,omitempty"`
+	// scaleDownStabilization is how long the engines must have been too
+	// many, at every poll, before engines are removed: the most asked for
+	// over this window is what is removed to. Defaults to 5m, at most 1h.
+	// +kubebuilder:default="5m"
+	// +optional
+	ScaleDownStabilization *metav1.Duration `json:"scaleDownStabilization,omitempty"`
+	// maxStep is the most engines added or removed at once. Defaults to 2.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	// +kubebuilder:default=2
+	// +optional
+	MaxStep int32 `json:"maxStep,omitempty"`
 }
 
 // EngineMetadata is the labels and annotations added to the engine pods.

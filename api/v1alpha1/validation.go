@@ -336,6 +336,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			ps.Add("spec.podDisruptionBudget.maxUnavailable", "want a number of engines or a percentage such as 25%%, got %s", b.MaxUnavailable.String())
 		}
 	}
+	if a := s.Autoscaling; a != nil {
+		validateAutoscaling(&ps, s)
+	}
 	switch r := s.Replicas; {
 	case r == nil:
 	case *r < 0 || *r == 0 && !s.Suspend:
@@ -353,6 +356,29 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 	}
 	return ps
+}
+
+// validateAutoscaling checks spec.autoscaling, which Default has filled.
+func validateAutoscaling(ps *Problems, s *StreamQuerySpec) {
+	a := s.Autoscaling
+	const f = "spec.autoscaling"
+	ps.checkRange(f+".minReplicas", int64(a.MinReplicas), 1, MaxReplicas)
+	ps.checkRange(f+".maxReplicas", int64(a.MaxReplicas), 1, MaxReplicas)
+	if a.MinReplicas > a.MaxReplicas {
+		ps.Add(f+".minReplicas", "must not be above maxReplicas (%d), got %d", a.MaxReplicas, a.MinReplicas)
+	}
+	ps.checkRange(f+".targetLagSeconds", int64(a.TargetLagSeconds), 1, MaxTargetLagSeconds)
+	ps.checkRange(f+".maxStep", int64(a.MaxStep), 1, MaxReplicas)
+	if a.Backpressure.Rank() < 0 {
+		ps.Add(f+".backpressure", "unknown level %q (want None, Low, Medium or High)", a.Backpressure)
+	}
+	ps.checkDuration(f+".scaleUpStabilization", a.ScaleUpStabilization, 0, MaxScaleWindow, false)
+	ps.checkDuration(f+".scaleDownStabilization", a.ScaleDownStabilization, 0, MaxScaleWindow, false)
+	for i, src := range s.Sources {
+		if c := src.Connector(); c != "" && c != "kafka" && src.Table == nil {
+			ps.Add(f, "spec.sources[%d] is a %s source, which every engine would read whole: only kafka sources are divided between engines, so only their queries autoscale", i, c)
+		}
+	}
 }
 
 func validateSink(ps *Problems, f string, s *Sink) {
