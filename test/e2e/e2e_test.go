@@ -49,6 +49,7 @@ func TestE2E(t *testing.T) {
 	t.Run("slow-sink", testSlowSink)
 	t.Run("crash-loop", testCrashLoop)
 	t.Run("batch", testBatch)
+	t.Run("autoscaling", testAutoscaling)
 	t.Run("operator-failover", testOperatorFailover)
 }
 
@@ -366,6 +367,62 @@ func testKafkaScale(t *testing.T, delivery string) {
 	t.Logf("%s: %d records, %d duplicates across two rescales", delivery, 4*part, dups)
 	if delivery == "exactlyOnce" && dups != 0 {
 		t.Errorf("exactly-once wrote %d duplicates", dups)
+	}
+}
+
+// testAutoscaling: an engine held to 20 millicores facing a backlog of
+// 100k records falls behind; the operator adds engines, up to the topic's
+// 4 partitions, and once they have caught up removes them down to one;
+// every record is written.
+func testAutoscaling(t *testing.T) {
+	const n = 100000
+	ns := namespace(t, "e2e-autoscaling")
+	createTopic(t, "elastic-in", 4)
+	createTopic(t, "elastic-out", 4)
+	v := verify(t, "elastic-out")
+	produce(t, "elastic-in", keyed(0, n))
+	manifest := strings.Replace(kafkaQuery("elastic", "elastic-in", "elastic-out", "atLeastOnce"),
+		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 20m}\n", 1) +
+		"  autoscaling: {maxReplicas: 6, targetLagSeconds: 2, backpressure: None, scaleUpStabilization: 0s, scaleDownStabilization: 20s, maxStep: 3}\n"
+	start := time.Now()
+	apply(t, ns, manifest)
+	var most int32
+	eventually(t, "engines added for the backlog", 3*time.Minute, func() error {
+		a := query(t, ns, "elastic").Status.Autoscaling
+		if a != nil {
+			most = max(most, a.DesiredReplicas)
+		}
+		if most < 2 {
+			return fmt.Errorf("autoscaling %+v", a)
+		}
+		return nil
+	})
+	timing(t, "backlog -> engines added", time.Since(start))
+	sq := query(t, ns, "elastic")
+	t.Logf("autoscaling: %+v", *sq.Status.Autoscaling)
+	if a := sq.Status.Autoscaling; a.LastScaleTime == nil || !strings.Contains(a.LastScaleReason, "lag") {
+		t.Errorf("autoscaling %+v; want the scale-up and its reason, the lag", a)
+	}
+	dups := v.waitAll(t, n, 4*time.Minute)
+	r, took := waitRow(t, ns, "elastic", 3*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	timing(t, "caught up -> back to one engine", took)
+	sq = query(t, ns, "elastic")
+	if a := sq.Status.Autoscaling; a == nil || a.DesiredReplicas != 1 || a.Partitions != 4 || a.LastScaleTime == nil {
+		t.Errorf("autoscaling %+v; want 1 engine, 4 partitions", a)
+	}
+	var events corev1.EventList
+	if err := k8s.List(ctx(t, 10*time.Second), &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, e := range events.Items {
+		if e.Reason == "Scaled" {
+			steps = append(steps, e.Message)
+		}
+	}
+	t.Logf("autoscaling: %s; %d records, %d duplicates; Scaled events: %s", r, n, dups, strings.Join(steps, " | "))
+	if most > 4 {
+		t.Errorf("%d engines for 4 partitions", most)
 	}
 }
 
