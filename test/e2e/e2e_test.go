@@ -381,19 +381,22 @@ func testAutoscaling(t *testing.T) {
 	createTopic(t, "elastic-out", 4)
 	v := verify(t, "elastic-out")
 	produce(t, "elastic-in", keyed(0, n))
-	manifest := strings.Replace(kafkaQuery("elastic", "elastic-in", "elastic-out", "atLeastOnce"),
-		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 20m}\n", 1) +
+	manifest := strings.NewReplacer(
+		"    requests: {cpu: 50m, memory: 64Mi}\n", "    requests: {cpu: 20m, memory: 64Mi}\n",
+		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 20m}\n",
+	).Replace(kafkaQuery("elastic", "elastic-in", "elastic-out", "atLeastOnce")) +
 		"  autoscaling: {maxReplicas: 6, targetLagSeconds: 2, backpressure: None, scaleUpStabilization: 0s, scaleDownStabilization: 20s, maxStep: 3}\n"
 	start := time.Now()
 	apply(t, ns, manifest)
 	var most int32
 	eventually(t, "engines added for the backlog", 3*time.Minute, func() error {
-		a := query(t, ns, "elastic").Status.Autoscaling
-		if a != nil {
+		st := query(t, ns, "elastic").Status
+		if a := st.Autoscaling; a != nil {
 			most = max(most, a.DesiredReplicas)
 		}
 		if most < 2 {
-			return fmt.Errorf("autoscaling %+v", a)
+			b, _ := json.Marshal(st)
+			return fmt.Errorf("status %s", b)
 		}
 		return nil
 	})
