@@ -45,9 +45,12 @@ Run 'engine <command> -h' for a command's flags.
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the query is invalid or the run failed
-	exitUsage   = 2
+	exitOK     = 0
+	exitFailed = 1 // the query is invalid or the run failed
+	exitUsage  = 2
+	// exitStopped: a Batch run (every source ends) stopped by a signal
+	// before its input ended: unfinished, for its Job to run again.
+	exitStopped = 3
 	exitAborted = 130 // forced by a second signal
 )
 

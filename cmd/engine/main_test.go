@@ -523,3 +523,30 @@ spec:
 		t.Errorf("termination message %q (%v); want a failed Termination naming the file", msg, err)
 	}
 }
+
+// TestRunBatchStopped: a run whose sources end (a Batch query), stopped by
+// a signal before they did, drains but exits exitStopped, not 0, and says
+// so in its termination message: its Job must run it again rather than
+// count half the input as done.
+func TestRunBatchStopped(t *testing.T) {
+	dir := t.TempDir()
+	termination := filepath.Join(dir, "termination-log")
+	os.WriteFile(termination, nil, 0o644)
+	batch := strings.Replace(unboundedManifest, "rate: 20000}", "rate: 2000, count: 1000000}", 1)
+	cmd, base, stderr, stdout := startEngine(t, dir, batch, nil, "--termination-log", termination)
+	go io.Copy(io.Discard, stdout)
+	deadline := time.Now().Add(10 * time.Second)
+	for code, _ := get(t, base+"/readyz"); code != 200 && time.Now().Before(deadline); code, _ = get(t, base+"/readyz") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(t, cmd, "SIGTERM")
+	if code := cmd.ProcessState.ExitCode(); code != exitStopped {
+		t.Errorf("exit %d after SIGTERM of a Batch run; want %d\n%s", code, exitStopped, stderr.String())
+	}
+	msg, _ := os.ReadFile(termination)
+	var end enginestatus.Termination
+	if err := json.Unmarshal(msg, &end); err != nil || !end.Failed || !strings.Contains(end.Summary, "stopped by a signal before the input ended") {
+		t.Errorf("termination message %q (%v); want a failed run, stopped before its input ended", msg, err)
+	}
+}

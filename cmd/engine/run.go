@@ -189,6 +189,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if out.abandoned {
 		out.err = errors.New("aborted; stages blocked in I/O were abandoned")
 	}
+	// A Batch run that a signal stopped has not read its input to the end,
+	// whatever its drain did: not a success, and not the query's failure.
+	unfinished := out.stopped && doc.Query.Spec.RunMode() == v1alpha1.Batch
+	if unfinished {
+		out.err = errors.Join(errors.New("stopped by a signal before the input ended"), out.err)
+	}
 	line := summary(snap, time.Since(snap.Started), out.err)
 	if jsonLogs(f.logFormat, tty) {
 		// One format on stderr, for a log pipeline to parse.
@@ -203,7 +209,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := writeTerminationMessage(f.terminationLog, line, out.err != nil, snap.Counts); err != nil {
 		logger.Warn("writing the termination message", "error", err)
 	}
-	if out.abandoned {
+	switch {
+	case unfinished:
+		return exitStopped
+	case out.abandoned:
 		return exitAborted
 	}
 	if f.memProfile != "" {

@@ -37,6 +37,8 @@ type supervisor struct {
 // outcome is how a supervised run ended.
 type outcome struct {
 	err error
+	// stopped: a signal stopped the run, which drained.
+	stopped bool
 	// aborted: a second signal or the drain timeout cut the drain short.
 	aborted bool
 	// abandoned: the run did not return within abortGrace of the abort (a
@@ -81,7 +83,7 @@ func (s *supervisor) run(ctx context.Context, run func(ctx context.Context) erro
 			return out
 		case sig := <-s.signals:
 			if !draining {
-				draining = true
+				draining, out.stopped = true, true
 				s.log.Info("stopping: draining in-flight records; signal again to abort", "signal", sig.String())
 				drain()
 				deadline = time.After(s.drainTimeout)
