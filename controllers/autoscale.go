@@ -22,6 +22,10 @@ import (
 // maxStep at once. The recommendations are the operator's memory, not the
 // status: a new operator starts its windows afresh.
 
+// engineWarmUp is how long an engine must have run before its figures
+// count: its rates are over the last 10 s.
+const engineWarmUp = 10 * time.Second
+
 // lagTolerance is the band around targetLagSeconds within which the
 // engines are enough: a lag a tenth off the target changes nothing.
 const lagTolerance = 0.1
@@ -66,16 +70,16 @@ func (rs *recommendations) forget(q types.NamespacedName) {
 }
 
 // autoscale decides the engines of an autoscaled query from this poll's
-// reports and the recent ones, and records the decision in status; it
-// returns the engines to run, current when nothing changes. steady says
+// reports and the recent ones, and fills status.autoscaling; it returns
+// the engines to run, current when nothing changes, and why. steady says
 // every engine of the current spec is ready and answered: only then does a
-// poll recommend anything.
-func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status *v1alpha1.StreamQueryStatus, reports []engineReport, current int32, steady bool) int32 {
+// poll recommend anything. A change is recorded (scaled) once made.
+func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status *v1alpha1.StreamQueryStatus, reports []engineReport, current int32, steady bool) (int32, string) {
 	key := types.NamespacedName{Namespace: sq.Namespace, Name: sq.Name}
 	a := sq.Spec.Autoscaling
 	if a == nil || sq.Spec.Suspend {
 		r.recommended.forget(key)
-		return current
+		return current, ""
 	}
 	st := &v1alpha1.AutoscalingStatus{DesiredReplicas: current}
 	if o := old.Autoscaling; o != nil {
@@ -83,7 +87,7 @@ func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status 
 	}
 	status.Autoscaling = st
 	if !steady {
-		return current
+		return current, ""
 	}
 	if n := partitions(reports); n > 0 {
 		st.Partitions = n
@@ -111,17 +115,21 @@ func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status 
 	} else if highest, ok := over(history, now, down, slices.MaxFunc); ok && highest.engines < current {
 		desired, reason = max(highest.engines, current-a.MaxStep), highest.why
 	}
-	if desired == current {
-		return current
-	}
-	r.recommended.forget(key)
-	at := metav1.NewTime(now.Truncate(time.Second))
-	st.DesiredReplicas, st.LastScaleTime = desired, &at
-	st.LastScaleReason = fmt.Sprintf("%d → %d engines: %s", current, desired, reason)
+	return desired, reason
+}
+
+// scaled records a change of engines the autoscaler made: on the status,
+// as an event, and by starting its windows afresh, since the figures so
+// far were of the old number of engines.
+func (r *StreamQueryReconciler) scaled(sq *v1alpha1.StreamQuery, status *v1alpha1.StreamQueryStatus, from, to int32, reason string) {
+	r.recommended.forget(types.NamespacedName{Namespace: sq.Namespace, Name: sq.Name})
+	at := metav1.NewTime(r.now().Truncate(time.Second))
+	st := status.Autoscaling
+	st.DesiredReplicas, st.LastScaleTime = to, &at
+	st.LastScaleReason = fmt.Sprintf("%d → %d engines: %s", from, to, reason)
 	if r.Recorder != nil {
 		r.Recorder.Eventf(sq, nil, corev1.EventTypeNormal, "Scaled", "Autoscale", "%s", st.LastScaleReason)
 	}
-	return desired
 }
 
 // over returns the pick (the fewest or the most engines) of the

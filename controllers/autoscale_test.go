@@ -95,7 +95,7 @@ func TestAutoscaling(t *testing.T) {
 	var behind atomic.Bool
 	behind.Store(true)
 	most := runDeployment(t, sq, func() enginestatus.Document {
-		doc := enginestatus.Document{Health: enginestatus.Healthy, Rates: enginestatus.Rates{Input: 100}, Lag: ptr(int64(0))}
+		doc := enginestatus.Document{Health: enginestatus.Healthy, Rates: enginestatus.Rates{Input: 100}, Lag: ptr(int64(0)), UptimeSeconds: 60}
 		if behind.Load() {
 			doc.Lag = ptr(int64(5000))
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -41,7 +42,8 @@ func jobName(sq *v1alpha1.StreamQuery, templateHash string) string {
 	const hashLen = 8
 	base := childName(sq)
 	if limit := 63 - 1 - hashLen; len(base) > limit {
-		base = base[:limit]
+		// A name cut after a dot or a dash would not be a DNS label.
+		base = strings.TrimRight(base[:limit], ".-")
 	}
 	return base + "-" + templateHash[:hashLen]
 }
@@ -119,8 +121,6 @@ func (r *StreamQueryReconciler) reconcileBatch(ctx context.Context, sq *v1alpha1
 	case current == nil && ran:
 		// Its Job was deleted after the run: the run is not made again.
 	case current == nil && stopping > 0:
-		r.setCondition(&status, sq, ConditionProgressing, metav1.ConditionTrue, ReasonPreviousRunStop,
-			"waiting for the engine of the previous spec's run to stop before this spec's run starts")
 	default:
 		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: jobName(sq, th), Namespace: sq.Namespace}}
 		if err := r.apply(ctx, sq, job, func() error { mutateJob(job, sq, t, th); return nil }); err != nil {
@@ -139,9 +139,11 @@ func (r *StreamQueryReconciler) reconcileBatch(ctx context.Context, sq *v1alpha1
 	if err := r.writeStatus(ctx, sq, old, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	if status.Completion != nil {
+	if c := status.Completion; c != nil && c.Records != nil {
 		return ctrl.Result{}, nil // nothing runs: nothing to poll
 	}
+	// Running, or ended without the engine's counts yet: the pod's
+	// terminated state may reach the cache after the Job's.
 	return ctrl.Result{RequeueAfter: r.PollInterval}, nil
 }
 
@@ -203,9 +205,7 @@ func (r *StreamQueryReconciler) observeJob(ctx context.Context, sq *v1alpha1.Str
 			status.Selector, status.Ready = old.Selector, "0/0"
 			return
 		}
-		status.Phase, status.Ready = v1alpha1.PhasePending, "0/1"
-		r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonPreviousRunStop, "the previous spec's run is stopping")
-		r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
+		r.previousRunStopping(sq, status)
 		return
 	}
 	ended, failed, endMsg := jobEnded(job)
@@ -217,6 +217,10 @@ func (r *StreamQueryReconciler) observeJob(ctx context.Context, sq *v1alpha1.Str
 	attempts := job.Status.Failed + job.Status.Succeeded + job.Status.Active
 	if ended {
 		status.Completion = completion(job, pods, templateHash)
+		if c, o := status.Completion, old.Completion; c.Records == nil && o != nil && o.TemplateHash == templateHash && o.Records != nil {
+			// Its pods are gone (garbage-collected): what they said stays.
+			c.Records, c.Summary = o.Records, o.Summary
+		}
 		status.Health, status.Backpressure, status.Throughput, status.Lag = "", nil, nil, nil
 	}
 	switch {
@@ -270,6 +274,17 @@ func (r *StreamQueryReconciler) observeJob(ctx context.Context, sq *v1alpha1.Str
 			r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
 		}
 	}
+}
+
+// previousRunStopping reports a query whose engines wait for those of its
+// previous spec, or of its other run mode, to stop: two runs must not
+// write one sink at once.
+func (r *StreamQueryReconciler) previousRunStopping(sq *v1alpha1.StreamQuery, status *v1alpha1.StreamQueryStatus) {
+	const msg = "waiting for the engines of the previous spec's run to stop before this spec's engines start"
+	status.Phase, status.Ready = v1alpha1.PhasePending, "0/1"
+	r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonPreviousRunStop, msg)
+	r.setCondition(status, sq, ConditionProgressing, metav1.ConditionTrue, ReasonPreviousRunStop, msg)
+	r.setCondition(status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no engine reports a problem")
 }
 
 // jobEnded says whether the Job has ended, whether in failure, and the Job

@@ -255,21 +255,6 @@ func TestBatchModeSwitch(t *testing.T) {
 	if err := k8s.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	var d appsv1.Deployment
-	eventually(t, 10*time.Second, func() error {
-		if err := k8s.Get(ctx, key(sq), &d); err != nil {
-			return err
-		}
-		var j batchv1.Job
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(job), &j); err == nil && j.DeletionTimestamp == nil {
-			return fmt.Errorf("the Batch run's Job %s is not being deleted", j.Name)
-		}
-		if st := getQuery(t, sq).Status; st.Mode != v1alpha1.Continuous {
-			return fmt.Errorf("mode %s; want Continuous", st.Mode)
-		}
-		return nil
-	})
-
 	collect := func(obj client.Object) { // the garbage collector's part, absent from envtest
 		t.Helper()
 		eventually(t, 10*time.Second, func() error {
@@ -283,7 +268,26 @@ func TestBatchModeSwitch(t *testing.T) {
 			return fmt.Errorf("%s not gone yet", obj.GetName())
 		})
 	}
+	// The Batch run's Job is deleted in the foreground; until its engine
+	// has stopped, no Deployment.
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error {
+		var j batchv1.Job
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(job), &j); err == nil && j.DeletionTimestamp == nil {
+			return fmt.Errorf("the Batch run's Job %s is not being deleted", j.Name)
+		}
+		st := getQuery(t, sq).Status
+		progressing := meta.FindStatusCondition(st.Conditions, ConditionProgressing)
+		if st.Mode != v1alpha1.Continuous || progressing == nil || progressing.Reason != ReasonPreviousRunStop {
+			return fmt.Errorf("mode %s, Progressing %+v; want Continuous, waiting for the Batch run to stop", st.Mode, progressing)
+		}
+		return nil
+	})
+	if err := k8s.Get(ctx, key(sq), &d); err == nil {
+		t.Errorf("a Deployment while the Batch run's engine may still write")
+	}
 	collect(job)
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
 
 	got = getQuery(t, sq)
 	got.Spec.Sources = newBatchQuery(sq.Namespace, sq.Name, 10).Spec.Sources

@@ -112,6 +112,9 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// 1. Load the query.
 	var sq v1alpha1.StreamQuery
 	if err := r.Get(ctx, req.NamespacedName, &sq); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.recommended.forget(req.NamespacedName) // deleted
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	// The API server filled the defaults; a query stored before a default
@@ -170,10 +173,22 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if status.Mode == v1alpha1.Batch {
 		return r.reconcileBatch(ctx, &sq, name, old, status, image, hash)
 	}
-	if _, _, err := r.jobs(ctx, &sq, ""); err != nil {
-		return ctrl.Result{}, err // the Jobs of the query when it was Batch
-	}
 	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
+	// The Jobs of the query when it was Batch: its engines start once the
+	// Batch run's engine has stopped.
+	if _, stopping, err := r.jobs(ctx, &sq, ""); err != nil {
+		return ctrl.Result{}, err
+	} else if stopping > 0 {
+		if err := r.Get(ctx, name, deploy); apierrors.IsNotFound(err) {
+			r.previousRunStopping(&sq, &status)
+			if err := r.writeStatus(ctx, &sq, old, status); err != nil {
+				return ctrl.Result{}, err
+			}
+			return ctrl.Result{RequeueAfter: r.PollInterval}, nil
+		} else if err != nil {
+			return ctrl.Result{}, fmt.Errorf("reading the Deployment %s: %w", name.Name, err)
+		}
+	}
 	if err := r.apply(ctx, &sq, deploy, func() error { return mutateDeployment(deploy, &sq, image, hash) }); err != nil {
 		if apierrors.IsInvalid(err) {
 			// What the engine's validation cannot see of spec.template (a
@@ -233,14 +248,16 @@ func (r *StreamQueryReconciler) applyService(ctx context.Context, sq *v1alpha1.S
 	case err != nil:
 		return fmt.Errorf("reading the Service %s: %w", name.Name, err)
 	case svc.Spec.ClusterIP != corev1.ClusterIPNone && metav1.IsControlledBy(svc, sq):
-		if err := r.Delete(ctx, svc, client.Preconditions{UID: &svc.UID}); client.IgnoreNotFound(err) != nil {
+		if err := r.Delete(ctx, svc, client.Preconditions{UID: &svc.UID}); apierrors.IsConflict(err) {
+			return nil // replaced already; the cache is behind
+		} else if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("replacing the Service %s by a headless one: %w", name.Name, err)
 		}
 		// Created directly: the cache still holds the deleted Service.
 		svc = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}
 		mutateService(svc, sq)
 		if err := controllerutil.SetControllerReference(sq, svc, r.Scheme); err != nil {
-			return err
+			return fmt.Errorf("owning the Service %s: %w", name.Name, err)
 		}
 		if err := r.Create(ctx, svc); err != nil {
 			return fmt.Errorf("replacing the Service %s by a headless one: %w", name.Name, err)
@@ -286,6 +303,9 @@ func (r *StreamQueryReconciler) invalid(ctx context.Context, sq *v1alpha1.Stream
 	}
 	status.Phase = v1alpha1.PhaseFailed
 	status.LastError = msg
+	// A Batch run's outcome stays: reverting the invalid edit must not run
+	// the query again.
+	status.Completion = old.Completion
 	r.setCondition(&status, sq, ConditionReady, metav1.ConditionFalse, ReasonInvalidQuery, readyMsg)
 	r.setCondition(&status, sq, ConditionProgressing, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
 	r.setCondition(&status, sq, ConditionDegraded, metav1.ConditionFalse, ReasonInvalidQuery, "the query is invalid")
@@ -430,14 +450,20 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 
 	rollingOut := deploy.Status.ObservedGeneration < deploy.Generation ||
 		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || int32(updatedReady) < desired
-	steady := !rollingOut && int32(len(reports)) == desired && !slices.ContainsFunc(reports, func(rep engineReport) bool { return rep.doc == nil })
-	if scaled := r.autoscale(sq, old, status, reports, desired, steady); scaled != desired {
+	// Steady: every engine answers, and has run for a rate window (a
+	// new engine's input rate, and so the lag in seconds, is not yet
+	// what it will be).
+	steady := !rollingOut && int32(len(reports)) == desired && !slices.ContainsFunc(reports, func(rep engineReport) bool {
+		return rep.doc == nil || rep.doc.UptimeSeconds < engineWarmUp.Seconds()
+	})
+	if scaled, why := r.autoscale(sq, old, status, reports, desired, steady); scaled != desired {
 		// At once, rather than at the next reconcile: the decision was
 		// a window in the making.
 		if err := r.scale(ctx, deploy, scaled); err != nil {
 			logf.FromContext(ctx).Error(err, "scaling the engines", "replicas", scaled)
 		} else {
 			status.Replicas = scaled
+			r.scaled(sq, status, desired, scaled, why)
 		}
 	}
 	deadline := progressDeadlineExceeded(deploy)
