@@ -243,8 +243,12 @@ func TestRenderWebhook(t *testing.T) {
 	}
 	decode[corev1.Service](t, objects, "Service/sluice-webhook")
 	role := decode[rbacv1.Role](t, objects, "Role/sluice-webhook-cert")
-	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) {
-		t.Errorf("webhook certificate Role %+v; want secrets alone", role.Rules)
+	if len(role.Rules) != 2 || !slices.Equal(role.Rules[0].ResourceNames, []string{"sluice-webhook-cert"}) || !slices.Equal(role.Rules[1].Verbs, []string{"create"}) {
+		t.Errorf("webhook certificate Role %+v; want get and update of the Secret sluice-webhook-cert alone, and create", role.Rules)
+	}
+	config := decode[rbacv1.ClusterRole](t, objects, "ClusterRole/sluice-webhook-config")
+	if len(config.Rules) != 1 || !slices.Equal(config.Rules[0].ResourceNames, []string{"sluice-validating"}) {
+		t.Errorf("webhook configuration ClusterRole %+v; want the configuration sluice-validating alone", config.Rules)
 	}
 	c := decode[appsv1.Deployment](t, objects, "Deployment/sluice").Spec.Template.Spec.Containers[0]
 	for _, arg := range []string{"--webhook-port=9443", "--webhook-config=sluice-validating", "--webhook-service=sluice-webhook", "--webhook-secret=sluice-webhook-cert"} {

@@ -95,6 +95,8 @@ func TestDeployManifests(t *testing.T) {
 		"kind: ValidatingWebhookConfiguration", "name: sluice-validating-webhook-configuration", "--webhook-config=sluice-validating-webhook-configuration",
 		"name: sluice-webhook-service", "--webhook-service=sluice-webhook-service", "--webhook-secret=sluice-webhook-cert",
 		"name: sluice-webhook-cert-role", "- name: POD_NAMESPACE",
+		// resourceNames, which namePrefix does not rewrite, written with it.
+		"- sluice-webhook-cert\n", "- sluice-validating-webhook-configuration\n", "name: sluice-webhook-config-role",
 	} {
 		if !strings.Contains(string(rendered), want) {
 			t.Errorf("kustomize output lacks %q", want)

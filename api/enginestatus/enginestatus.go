@@ -156,7 +156,8 @@ type Latency struct {
 // Termination is what an engine writes as its container's termination
 // message when its run ends (/dev/termination-log), for the operator: the
 // final counts of a run that ended, and why one failed. Kubernetes keeps
-// at most 4096 bytes of it; the summary is cut to MaxSummary.
+// at most 4096 bytes of it; the engine cuts the summary until the
+// document fits.
 type Termination struct {
 	// Summary is the run's last line: how it ended, why if it failed, and
 	// its counts.
@@ -166,6 +167,3 @@ type Termination struct {
 	// Records are the run's final counts.
 	Records Records `json:"records"`
 }
-
-// MaxSummary is the most bytes of a Termination's summary.
-const MaxSummary = 3072

@@ -694,7 +694,7 @@ type HealthSpec struct {
 	// +kubebuilder:default=90
 	MemoryPercent int32 `json:"memoryPercent,omitempty"`
 	// stallTimeout: an engine with work pending (input waiting in its
-	// channels, records in flight, or consumer lag) that completes no record
+	// channels, or records in flight) that completes no record
 	// for this long, while its sources and sink are reachable, is stalled:
 	// its health is Unhealthy and /healthz fails, so that Kubernetes
 	// restarts it. An outage of a broker is not a stall (a restart would not

@@ -479,7 +479,8 @@ func TestSecondSignalAborts(t *testing.T) {
 func TestTerminationMessageFits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "termination-log")
 	os.WriteFile(path, nil, 0o644)
-	long := "sluice: failed: " + strings.Repeat("é", 5000)
+	// Quotes and control characters take more room escaped.
+	long := "sluice: failed: " + strings.Repeat("é\"\x01<", 2000)
 	if err := writeTerminationMessage(path, long, true, enginestatus.Records{In: 7}); err != nil {
 		t.Fatal(err)
 	}

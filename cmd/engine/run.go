@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -342,6 +343,10 @@ func writeHeapProfile(path string) error {
 	return pprof.WriteHeapProfile(f)
 }
 
+// maxTerminationMessage is the most of a container's termination message
+// Kubernetes keeps.
+const maxTerminationMessage = 4096
+
 // jsonLogs says whether the logs on stderr are JSON.
 func jsonLogs(format string, tty bool) bool { return format == "json" || format == "auto" && !tty }
 
@@ -360,11 +365,30 @@ func writeTerminationMessage(path, summary string, failed bool, counts enginesta
 		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the termination log: %w", err)
 	}
-	if len(summary) > enginestatus.MaxSummary {
-		summary = strings.ToValidUTF8(summary[:enginestatus.MaxSummary-len("…")], "") + "…"
+	// Kubernetes keeps 4096 bytes: the summary is cut to the longest
+	// prefix whose encoded document fits, escapes included.
+	encode := func(summary string) []byte {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(enginestatus.Termination{Summary: summary, Failed: failed, Records: counts}) // strings and ints always encode
+		return buf.Bytes()
 	}
-	err = json.NewEncoder(f).Encode(enginestatus.Termination{Summary: summary, Failed: failed, Records: counts})
+	b := encode(summary)
+	if len(b) > maxTerminationMessage {
+		lo, hi := 0, len(summary) // the longest fitting prefix is in [lo, hi)
+		for lo+1 < hi {
+			mid := (lo + hi) / 2
+			if len(encode(strings.ToValidUTF8(summary[:mid], "")+"…")) <= maxTerminationMessage {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		b = encode(strings.ToValidUTF8(summary[:lo], "") + "…")
+	}
+	_, err = f.Write(b)
 	return errors.Join(err, f.Close())
 }

@@ -140,13 +140,13 @@ func main() {
 		// Uncached: the manager's cache holds only what it made.
 		rotator.Reader, rotator.Writer = mgr.GetAPIReader(), mgr.GetClient()
 		if err := mgr.Add(rotator); err != nil {
-			fail(err)
+			fail(fmt.Errorf("adding the webhook certificate's rotator: %w", err))
 		}
 		if err := (internalwebhook.Validator{}).SetupWithManager(mgr); err != nil {
 			fail(fmt.Errorf("setting up the webhook: %w", err))
 		}
 		if err := mgr.AddReadyzCheck("webhook-certificate", rotator.ReadyCheck); err != nil {
-			fail(err)
+			fail(fmt.Errorf("adding the webhook certificate's readiness check: %w", err))
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -42,16 +42,16 @@ const (
 	KeyBundle = "ca.crt"
 )
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;update
-
 // DefaultValidity is how long a CA and its serving certificate are valid.
 // They are renewed once less than a third of it is left.
 const DefaultValidity = 365 * 24 * time.Hour
 
 // Rotator keeps the certificate. It is a manager Runnable that runs on
-// every replica, leader or not: each serves the webhook. Its Secret is
-// read and written under a Role of the manager's namespace
-// (config/rbac/webhook_cert_role.yaml), not a cluster-wide one.
+// every replica, leader or not: each serves the webhook. What it reads
+// and writes, its Secret and the webhook configuration, it may touch by
+// name only (config/rbac/webhook_cert_role.yaml, the chart's
+// templates/webhook.yaml), not by a rule generated for every object of
+// their kinds.
 type Rotator struct {
 	// Reader reads the Secret and the webhook configuration uncached;
 	// Writer writes them.
@@ -150,8 +150,13 @@ func (r *Rotator) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the Secret %s: %w", r.Secret, err)
 	}
+	// The CA first: a certificate is served only once the API server has
+	// been given what verifies it.
+	if err := r.injectBundle(ctx, secret.Data[KeyBundle]); err != nil {
+		return err
+	}
 	r.current.Store(&cert)
-	return r.injectBundle(ctx, secret.Data[KeyBundle])
+	return nil
 }
 
 // renewable says whether the Secret's certificate must be issued again:
@@ -194,7 +199,7 @@ func (r *Rotator) issue(previous []byte) (map[string][]byte, error) {
 	notBefore, notAfter := now.Add(-time.Hour), now.Add(validity)
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("generating the webhook CA's key: %w", err)
 	}
 	ca := &x509.Certificate{
 		SerialNumber: serial(), Subject: pkix.Name{CommonName: "sluice-webhook-ca"},
@@ -207,7 +212,7 @@ func (r *Rotator) issue(previous []byte) (map[string][]byte, error) {
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("generating the webhook's serving key: %w", err)
 	}
 	name := "sluice-webhook"
 	if len(r.DNSNames) > 0 {
@@ -225,7 +230,7 @@ func (r *Rotator) issue(previous []byte) (map[string][]byte, error) {
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encoding the webhook's serving key: %w", err)
 	}
 	bundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	if block, _ := pem.Decode(previous); block != nil {
@@ -241,15 +246,21 @@ func (r *Rotator) issue(previous []byte) (map[string][]byte, error) {
 }
 
 // injectBundle sets the CA bundle of every webhook of the configuration
-// that does not have it yet.
+// whose bundle lacks the newest CA of this one. A webhook that has it is
+// left alone even if its bundle differs: a replica that read the Secret
+// before another renewed it must not put the older bundle back.
 func (r *Rotator) injectBundle(ctx context.Context, bundle []byte) error {
 	var config admissionregistrationv1.ValidatingWebhookConfiguration
 	if err := r.Reader.Get(ctx, types.NamespacedName{Name: r.Webhook}, &config); err != nil {
 		return fmt.Errorf("reading the ValidatingWebhookConfiguration %s: %w", r.Webhook, err)
 	}
+	newest, _ := pem.Decode(bundle)
+	if newest == nil {
+		return fmt.Errorf("the Secret %s holds no CA", r.Secret)
+	}
 	changed := false
 	for i := range config.Webhooks {
-		if cc := &config.Webhooks[i].ClientConfig; !bytes.Equal(cc.CABundle, bundle) {
+		if cc := &config.Webhooks[i].ClientConfig; !holds(cc.CABundle, newest.Bytes) {
 			cc.CABundle, changed = bundle, true
 		}
 	}
@@ -261,6 +272,16 @@ func (r *Rotator) injectBundle(ctx context.Context, bundle []byte) error {
 	}
 	r.Log.Info("set the webhook configuration's CA bundle", "webhook", r.Webhook)
 	return nil
+}
+
+// holds says whether a PEM bundle holds the certificate der.
+func holds(bundle, der []byte) bool {
+	for block, rest := pem.Decode(bundle); block != nil; block, rest = pem.Decode(rest) {
+		if bytes.Equal(block.Bytes, der) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Rotator) now() time.Time {

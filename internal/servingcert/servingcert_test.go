@@ -1,11 +1,19 @@
 package servingcert
 
 import (
+	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"net"
 	"testing"
 	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 // cas parses the CA certificates of a bundle.
@@ -78,5 +86,55 @@ func TestIssueAndRenew(t *testing.T) {
 	}
 	if got := cas(t, again[KeyBundle]); len(got) != 2 || !got[1].Equal(both[0]) {
 		t.Errorf("a second renewal's bundle holds %d CAs; want the new one and the one before, not the expired first", len(got))
+	}
+}
+
+// TestStaleReplicaKeepsBundle: a replica that read the Secret before
+// another renewed it does not put its older bundle back into the webhook
+// configuration, whose bundle already holds its CA; a configuration
+// without it gets it. (The API server is client-go's fake here; the
+// controllers suite runs the rotator against a real one.)
+func TestStaleReplicaKeepsBundle(t *testing.T) {
+	ctx := context.Background()
+	secret := types.NamespacedName{Namespace: "sluice", Name: "webhook-cert"}
+	r := &Rotator{Secret: secret, Webhook: "sluice-validating", DNSNames: []string{"sluice-webhook.sluice.svc"}}
+	old, err := r.issue(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := r.issue(old[KeyBundle])
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: r.Webhook},
+		Webhooks:   []admissionregistrationv1.ValidatingWebhook{{Name: "vstreamquery.streaming.sluice.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: renewed[KeyBundle]}}},
+	}
+	stale := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secret.Name, Namespace: secret.Namespace}, Data: old}
+	c := fake.NewClientBuilder().WithObjects(config, stale).Build()
+	r.Reader, r.Writer = c, c
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := c.Get(ctx, types.NamespacedName{Name: r.Webhook}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Webhooks[0].ClientConfig.CABundle, renewed[KeyBundle]) {
+		t.Error("a stale replica replaced the renewed bundle with its older one")
+	}
+
+	got.Webhooks[0].ClientConfig.CABundle = nil // emptied by an upgrade
+	if err := c.Update(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: r.Webhook}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Webhooks[0].ClientConfig.CABundle, old[KeyBundle]) {
+		t.Error("an emptied caBundle was not restored")
 	}
 }
