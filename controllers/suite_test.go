@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -115,17 +116,31 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: CacheOptions(nil), Metrics: metricsserver.Options{BindAddress: "0"}})
-	if err != nil {
+	if err := startManager(500 * time.Millisecond); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	code := m.Run()
+	stopManager()
+	return code
+}
+
+// startManager runs the reconciler r in a new manager, as the operator
+// does, polling engines every pollInterval; stopManager stops it and
+// waits until it has.
+func startManager(pollInterval time.Duration) error {
+	// A restarted manager registers the controller's name again.
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: CacheOptions(nil), Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr(true)}})
+	if err != nil {
+		return err
 	}
 	r = &StreamQueryReconciler{
 		Client:       countingClient{mgr.GetClient()},
 		Scheme:       mgr.GetScheme(),
 		Recorder:     mgr.GetEventRecorder("sluice-operator"),
 		EngineImage:  testImage,
-		PollInterval: 500 * time.Millisecond,
+		PollInterval: pollInterval,
 		// As the manager runs: one slow poll must not hold up the others.
 		MaxConcurrentReconciles: 4,
 		EngineAddress: func(pod *corev1.Pod) string {
@@ -136,8 +151,7 @@ func runSuite(m *testing.M) int {
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -147,11 +161,12 @@ func runSuite(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "manager:", err)
 		}
 	}()
-	code := m.Run()
-	cancel()
-	<-done
-	return code
+	stopManager = func() { cancel(); <-done }
+	return nil
 }
+
+// stopManager stops the manager startManager started.
+var stopManager = func() {}
 
 // eventually polls cond until it returns nil, failing the test with its last
 // error after timeout.

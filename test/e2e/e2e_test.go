@@ -370,26 +370,30 @@ func testKafkaScale(t *testing.T, delivery string) {
 	}
 }
 
-// testAutoscaling: an engine held to 20 millicores facing a backlog of
-// 100k records falls behind; the operator adds engines, up to the topic's
-// 4 partitions, and once they have caught up removes them down to one;
-// every record is written.
+// testAutoscaling: an engine held to 10 millicores, its input arriving
+// faster than it reads, falls behind; the operator adds engines, up to the
+// topic's 4 partitions, and once the input stops and they have caught up
+// removes them down to one; every record is written.
 func testAutoscaling(t *testing.T) {
-	const n = 100000
 	ns := namespace(t, "e2e-autoscaling")
 	createTopic(t, "elastic-in", 4)
 	createTopic(t, "elastic-out", 4)
 	v := verify(t, "elastic-out")
+	n := 50000
 	produce(t, "elastic-in", keyed(0, n))
 	manifest := strings.NewReplacer(
-		"    requests: {cpu: 50m, memory: 64Mi}\n", "    requests: {cpu: 20m, memory: 64Mi}\n",
-		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 20m}\n",
+		"    requests: {cpu: 50m, memory: 64Mi}\n", "    requests: {cpu: 10m, memory: 64Mi}\n",
+		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 10m}\n",
 	).Replace(kafkaQuery("elastic", "elastic-in", "elastic-out", "atLeastOnce")) +
 		"  autoscaling: {maxReplicas: 6, targetLagSeconds: 2, backpressure: None, scaleUpStabilization: 0s, scaleDownStabilization: 20s, maxStep: 3}\n"
 	start := time.Now()
 	apply(t, ns, manifest)
 	var most int32
-	eventually(t, "engines added for the backlog", 3*time.Minute, func() error {
+	eventually(t, "engines added for the lag", 3*time.Minute, func() error {
+		// The input keeps coming, 5000 records a poll, until engines are
+		// added: one engine at 10 millicores reads far fewer.
+		produce(t, "elastic-in", keyed(n, n+5000))
+		n += 5000
 		st := query(t, ns, "elastic").Status
 		if a := st.Autoscaling; a != nil {
 			most = max(most, a.DesiredReplicas)
@@ -400,7 +404,7 @@ func testAutoscaling(t *testing.T) {
 		}
 		return nil
 	})
-	timing(t, "backlog -> engines added", time.Since(start))
+	timing(t, "falling behind -> engines added", time.Since(start))
 	sq := query(t, ns, "elastic")
 	t.Logf("autoscaling: %+v", *sq.Status.Autoscaling)
 	if a := sq.Status.Autoscaling; a.LastScaleTime == nil || !strings.Contains(a.LastScaleReason, "lag") {
