@@ -379,7 +379,7 @@ func testAutoscaling(t *testing.T) {
 	createTopic(t, "elastic-in", 4)
 	createTopic(t, "elastic-out", 4)
 	v := verify(t, "elastic-out")
-	n := 50000
+	n := 20000
 	produce(t, "elastic-in", keyed(0, n))
 	manifest := strings.NewReplacer(
 		"    requests: {cpu: 50m, memory: 64Mi}\n", "    requests: {cpu: 10m, memory: 64Mi}\n",
@@ -390,10 +390,11 @@ func testAutoscaling(t *testing.T) {
 	apply(t, ns, manifest)
 	var most int32
 	eventually(t, "engines added for the lag", 3*time.Minute, func() error {
-		// The input keeps coming, 5000 records a poll, until engines are
-		// added: one engine at 10 millicores reads far fewer.
-		produce(t, "elastic-in", keyed(n, n+5000))
-		n += 5000
+		// The input keeps coming, 1000 records a poll (about 4000 a
+		// second), until engines are added: one engine at 10 millicores
+		// reads about 2000 a second here.
+		produce(t, "elastic-in", keyed(n, n+1000))
+		n += 1000
 		st := query(t, ns, "elastic").Status
 		if a := st.Autoscaling; a != nil {
 			most = max(most, a.DesiredReplicas)
