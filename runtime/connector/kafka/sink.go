@@ -62,10 +62,13 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int, txn *Source, lo
 		return nil, fmt.Errorf("sink: %w", err)
 	}
 	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: shared}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if !shared {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopWatch = cancel
-		go s.watch(ctx, cl, "sink", log)
+		go s.watch(ctx, cl, "sink", []string{spec.Topic}, log)
 	}
 	return s, nil
 }

@@ -259,7 +259,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		cl.Close()
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
-	go s.watch(s.ctx, cl, "source "+source, s.log)
+	go s.watch(s.ctx, cl, "source "+source, spec.TopicNames(), s.log)
 	if s.sess != nil {
 		interval := opts.TransactionInterval
 		if interval <= 0 {
