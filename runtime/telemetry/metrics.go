@@ -46,7 +46,7 @@ var metricDefs = []struct {
 	{"sluice_pipeline_running", "1 while the pipeline is running or draining, else 0.", nil},
 	{"sluice_uptime_seconds", "Seconds since the pipeline started.", nil},
 	{"sluice_input_records_per_second", "Records read per second, over the last 10 seconds.", nil},
-	{"sluice_output_records_per_second", "Records written per second, over the last 10 seconds.", nil},
+	{"sluice_output_records_per_second", "Rows written per second, over the last 10 seconds: records passed through, and the results of windows, moving aggregates and joins.", nil},
 	{"sluice_health_status", "Health by check, and overall: 0 Healthy, 1 Degraded, 2 Unhealthy.", []string{"check"}},
 	{"sluice_pipeline_latency_seconds", "Time from a batch leaving its source to its rows being written, by quantile over the run.", []string{"quantile"}},
 	{"sluice_source_committed_offset", "Offset up to which a source partition's records are all handled.", []string{"source", "topic", "partition"}},

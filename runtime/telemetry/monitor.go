@@ -353,7 +353,9 @@ func (m *Monitor) rates() enginestatus.Rates {
 	if old, cur, ok := m.window(rateWindow); ok {
 		if dt := cur.at.Sub(old.at).Seconds(); dt > 0 {
 			r.Input = float64(cur.counts.In-old.counts.In) / dt
-			r.Output = float64(cur.counts.Out-old.counts.Out) / dt
+			// Output is rows written, whatever made them: a stateful
+			// query writes results, not the records it read.
+			r.Output = float64(written(cur.counts)-written(old.counts)) / dt
 			r.Error = float64(errorsOf(cur.counts)-errorsOf(old.counts)) / dt
 		}
 	}
@@ -361,6 +363,10 @@ func (m *Monitor) rates() enginestatus.Rates {
 }
 
 func errorsOf(c enginestatus.Records) int64 { return c.DeadLettered + c.Skipped + c.Failed }
+
+// written counts the rows the sink wrote: records passed through, and the
+// results of windows, moving aggregates and joins.
+func written(c enginestatus.Records) int64 { return c.Out + c.Results }
 
 // processed counts the records whose handling is complete.
 func processed(c enginestatus.Records) int64 { return c.In - c.InFlight }

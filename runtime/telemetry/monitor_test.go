@@ -292,3 +292,22 @@ func TestProgressCheck(t *testing.T) {
 		t.Errorf("stall timeout 0: stalled %q; want never", why)
 	}
 }
+
+// TestOutputRateOfStatefulQuery: a windowed query writes results, not the
+// records it read (which it aggregates): its output rate is the results
+// written, not 0.
+func TestOutputRateOfStatefulQuery(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running, Stateful: true}}
+	m, c := newTestMonitor(src)
+	for i := range 11 {
+		n := int64(i) * 1000
+		src.snap.Counts = enginestatus.Records{In: n, Aggregated: n, Results: n / 100}
+		m.Sample()
+		if i < 10 {
+			c.t = c.t.Add(time.Second)
+		}
+	}
+	if r := m.Status().Rates; r.Input != 1000 || r.Output != 10 {
+		t.Errorf("rates %+v; want input 1000, output 10 (the results)", r)
+	}
+}
