@@ -71,10 +71,13 @@ func (rs *recommendations) forget(q types.NamespacedName) {
 
 // autoscale decides the engines of an autoscaled query from this poll's
 // reports and the recent ones, and fills status.autoscaling; it returns
-// the engines to run, current when nothing changes, and why. steady says
-// every engine of the current spec is ready and answered: only then does a
-// poll recommend anything. A change is recorded (scaled) once made.
-func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status *v1alpha1.StreamQueryStatus, reports []engineReport, current int32, steady bool) (int32, string) {
+// the engines to run, current when nothing changes, and why. A poll during
+// a rollout recommends nothing; one in which some engine did not answer,
+// or has not run a rate window yet, may add engines but not remove any: an
+// engine starved of CPU may be too slow to answer exactly when more are
+// needed, and the lag of those that answer is a floor. A change is
+// recorded (scaled) once made.
+func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status *v1alpha1.StreamQueryStatus, reports []engineReport, current int32, rollingOut bool) (int32, string) {
 	key := types.NamespacedName{Namespace: sq.Namespace, Name: sq.Name}
 	a := sq.Spec.Autoscaling
 	if a == nil || sq.Spec.Suspend {
@@ -86,9 +89,11 @@ func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status 
 		st.LastScaleTime, st.LastScaleReason, st.Partitions, st.Limit = o.LastScaleTime, o.LastScaleReason, o.Partitions, o.Limit
 	}
 	status.Autoscaling = st
-	if !steady {
+	warm := func(rep engineReport) bool { return rep.doc != nil && rep.doc.UptimeSeconds >= engineWarmUp.Seconds() }
+	if rollingOut || !slices.ContainsFunc(reports, warm) {
 		return current, ""
 	}
+	complete := int32(len(reports)) == current && !slices.ContainsFunc(reports, func(rep engineReport) bool { return !warm(rep) })
 	if n := partitions(reports); n > 0 {
 		st.Partitions = n
 	}
@@ -99,6 +104,9 @@ func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status 
 	want, why := lagWants(a, current, status)
 	if f := foldReports(reports); f.pressure != nil && a.Backpressure.Rank() > 0 && f.pressure.Level.Rank() >= a.Backpressure.Rank() && want <= current {
 		want, why = current+1, fmt.Sprintf("backpressure %s, at or above %s", f.pressure.Level, a.Backpressure)
+	}
+	if !complete && want < current {
+		want, why = current, "not every engine answered with its figures: none is removed"
 	}
 	st.Limit = ""
 	if want > upper {

@@ -158,3 +158,38 @@ func TestAutoscaling(t *testing.T) {
 		t.Errorf("Deployment replicas %d (%v); want 1", *d.Spec.Replicas, err)
 	}
 }
+
+// TestAutoscaleWithSilentEngine: an engine that does not answer (starved
+// of CPU, say) does not hold the others back from adding engines, but no
+// engine is removed on the figures of only some.
+func TestAutoscaleWithSilentEngine(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rec := &StreamQueryReconciler{Now: func() time.Time { return now }}
+	sq := newKafkaQuery("ns", "partial", "SELECT symbol FROM trades", 1)
+	sq.Spec.Autoscaling = &v1alpha1.AutoscalingSpec{MinReplicas: 1, MaxReplicas: 6, TargetLagSeconds: 10, MaxStep: 3,
+		ScaleUpStabilization: &metav1.Duration{}, ScaleDownStabilization: &metav1.Duration{}}
+	sq.Spec.Default()
+	doc := &enginestatus.Document{UptimeSeconds: 60, Sources: []enginestatus.Partition{
+		{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}, {Source: "trades", Partition: 2}, {Source: "trades", Partition: 3}}}
+	answered := engineReport{pod: "a", ready: true, doc: doc}
+	silent := engineReport{pod: "b", ready: true, err: fmt.Errorf("timeout")}
+	decide := func(lagSeconds int64, reports ...engineReport) int32 {
+		t.Helper()
+		status := &v1alpha1.StreamQueryStatus{Lag: &v1alpha1.Lag{Records: ptr(lagSeconds * 100), Seconds: ptr(lagSeconds)}}
+		now = now.Add(time.Second)
+		got, _ := rec.autoscale(sq, &v1alpha1.StreamQueryStatus{}, status, reports, 2, false)
+		return got
+	}
+	if got := decide(50, answered, silent); got != 4 {
+		t.Errorf("50 s behind, one of two engines answering: %d engines; want 4 (the partitions)", got)
+	}
+	if got := decide(0, answered, silent); got != 2 {
+		t.Errorf("no lag, one of two engines answering: %d engines; want 2: none removed on partial figures", got)
+	}
+	if got := decide(0, answered, engineReport{pod: "b", ready: true, doc: doc}); got != 1 {
+		t.Errorf("no lag, both engines answering: %d engines; want 1", got)
+	}
+	if got := decide(50, silent, silent); got != 2 {
+		t.Errorf("no engine answering: %d engines; want 2, no decision", got)
+	}
+}

@@ -450,13 +450,7 @@ func (r *StreamQueryReconciler) observe(ctx context.Context, sq *v1alpha1.Stream
 
 	rollingOut := deploy.Status.ObservedGeneration < deploy.Generation ||
 		deploy.Status.UpdatedReplicas < desired || deploy.Status.Replicas > desired || int32(updatedReady) < desired
-	// Steady: every engine answers, and has run for a rate window (a
-	// new engine's input rate, and so the lag in seconds, is not yet
-	// what it will be).
-	steady := !rollingOut && int32(len(reports)) == desired && !slices.ContainsFunc(reports, func(rep engineReport) bool {
-		return rep.doc == nil || rep.doc.UptimeSeconds < engineWarmUp.Seconds()
-	})
-	if scaled, why := r.autoscale(sq, old, status, reports, desired, steady); scaled != desired {
+	if scaled, why := r.autoscale(sq, old, status, reports, desired, rollingOut); scaled != desired {
 		// At once, rather than at the next reconcile: the decision was
 		// a window in the making.
 		if err := r.scale(ctx, deploy, scaled); err != nil {
