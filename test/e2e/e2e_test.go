@@ -370,7 +370,7 @@ func testKafkaScale(t *testing.T, delivery string) {
 	}
 }
 
-// testAutoscaling: an engine held to 10 millicores, its input arriving
+// testAutoscaling: an engine held to 20 millicores, its input arriving
 // faster than it reads, falls behind; the operator adds engines, up to the
 // topic's 4 partitions, and once the input stops and they have caught up
 // removes them down to one; every record is written.
@@ -382,20 +382,20 @@ func testAutoscaling(t *testing.T) {
 	n := 20000
 	produce(t, "elastic-in", keyed(0, n))
 	manifest := strings.NewReplacer(
-		"    requests: {cpu: 50m, memory: 64Mi}\n", "    requests: {cpu: 10m, memory: 64Mi}\n",
-		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 10m}\n",
+		"    requests: {cpu: 50m, memory: 64Mi}\n", "    requests: {cpu: 20m, memory: 64Mi}\n",
+		"    limits: {memory: 512Mi}\n", "    limits: {memory: 512Mi, cpu: 20m}\n",
 	).Replace(kafkaQuery("elastic", "elastic-in", "elastic-out", "atLeastOnce")) +
 		"  autoscaling: {maxReplicas: 6, targetLagSeconds: 2, backpressure: None, scaleUpStabilization: 0s, scaleDownStabilization: 20s, maxStep: 3}\n"
 	start := time.Now()
 	apply(t, ns, manifest)
 	var most int32
 	eventually(t, "engines added for the lag", 4*time.Minute, func() error {
-		// The input keeps coming, 1000 records a poll (about 4000 a
-		// second), until engines are added or 100k are waiting: one
-		// engine at 10 millicores reads 400 to 2000 a second here.
-		if n < 100000 {
-			produce(t, "elastic-in", keyed(n, n+1000))
-			n += 1000
+		// The input keeps coming, 5000 records a poll (about 20,000 a
+		// second), until engines are added or 150k are waiting: one
+		// engine at 20 millicores reads 2000 to 7000 a second here.
+		if n < 150000 {
+			produce(t, "elastic-in", keyed(n, n+5000))
+			n += 5000
 		}
 		st := query(t, ns, "elastic").Status
 		if a := st.Autoscaling; a != nil {
