@@ -26,6 +26,17 @@ func newBatchQuery(ns, name string, count int64) *v1alpha1.StreamQuery {
 	return sq
 }
 
+// updateSpec changes the query's spec, again on a conflict with the
+// controller's status writes.
+func updateSpec(t *testing.T, sq *v1alpha1.StreamQuery, change func(*v1alpha1.StreamQuerySpec)) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		change(&got.Spec)
+		return k8s.Update(context.Background(), got)
+	})
+}
+
 // queryJob waits for the query's one live Job and returns it.
 func queryJob(t *testing.T, sq *v1alpha1.StreamQuery) *batchv1.Job {
 	t.Helper()
@@ -197,11 +208,7 @@ func TestBatchQueryRunsOnce(t *testing.T) {
 	}
 
 	// A new spec is a new run.
-	got := getQuery(t, sq)
-	got.Spec.Query = "SELECT symbol FROM trades"
-	if err := k8s.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	updateSpec(t, sq, func(s *v1alpha1.StreamQuerySpec) { s.Query = "SELECT symbol FROM trades" })
 	next := queryJob(t, sq)
 	if next.Name == job.Name {
 		t.Errorf("the new spec's Job has the old name %s", next.Name)
@@ -250,11 +257,9 @@ func TestBatchModeSwitch(t *testing.T) {
 	}
 	job := queryJob(t, sq)
 
-	got := getQuery(t, sq)
-	got.Spec.Sources = newKafkaQuery(sq.Namespace, sq.Name, "", 1).Spec.Sources
-	if err := k8s.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	updateSpec(t, sq, func(s *v1alpha1.StreamQuerySpec) {
+		s.Sources = newKafkaQuery(sq.Namespace, sq.Name, "", 1).Spec.Sources
+	})
 	collect := func(obj client.Object) { // the garbage collector's part, absent from envtest
 		t.Helper()
 		eventually(t, 10*time.Second, func() error {
@@ -289,11 +294,7 @@ func TestBatchModeSwitch(t *testing.T) {
 	collect(job)
 	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
 
-	got = getQuery(t, sq)
-	got.Spec.Sources = newBatchQuery(sq.Namespace, sq.Name, 10).Spec.Sources
-	if err := k8s.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	updateSpec(t, sq, func(s *v1alpha1.StreamQuerySpec) { s.Sources = newBatchQuery(sq.Namespace, sq.Name, 10).Spec.Sources })
 	// envtest has no garbage collector: the Deployment, deleted in the
 	// foreground, stays with its finalizer, and the run waits.
 	eventually(t, 10*time.Second, func() error {

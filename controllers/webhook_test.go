@@ -104,11 +104,16 @@ func TestAdmissionWebhook(t *testing.T) {
 	if err := k8s.Update(ctx, valid); err == nil || !strings.Contains(err.Error(), "spec.query") {
 		t.Errorf("an update to an invalid spec: %v; want it refused", err)
 	}
-	got := getQuery(t, stored)
-	got.Labels = map[string]string{"team": "data"}
-	if err := k8s.Update(ctx, got); err != nil {
-		t.Errorf("a label on a stored invalid query was refused: %v; an update that leaves the spec must pass", err)
-	}
+	// Retried on a conflict: the controller writes the query's status
+	// meanwhile.
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, stored)
+		got.Labels = map[string]string{"team": "data"}
+		if err := k8s.Update(ctx, got); err != nil {
+			return fmt.Errorf("a label on a stored invalid query was refused: %w; an update that leaves the spec must pass", err)
+		}
+		return nil
+	})
 
 	// A renewal: a certificate issued 300 days ago (by a rotator whose
 	// clock says so) is renewed at the next sync: a new certificate in the
