@@ -70,7 +70,8 @@ func (rs *recommendations) forget(q types.NamespacedName) {
 }
 
 // autoscale decides the engines of an autoscaled query from this poll's
-// reports and the recent ones, and fills status.autoscaling; it returns
+// reports, the status observeEngines folded from them, and the recent
+// polls, and fills status.autoscaling; it returns
 // the engines to run, current when nothing changes, and why. A poll during
 // a rollout recommends nothing; one in which some engine did not answer,
 // or has not run a rate window yet, may add engines but not remove any: an
@@ -102,8 +103,8 @@ func (r *StreamQueryReconciler) autoscale(sq *v1alpha1.StreamQuery, old, status 
 		upper, limit = max(st.Partitions, a.MinReplicas), fmt.Sprintf("the sources' %d partitions: more engines would get none", st.Partitions)
 	}
 	want, why := lagWants(a, current, status)
-	if f := foldReports(reports); f.pressure != nil && a.Backpressure.Rank() > 0 && f.pressure.Level.Rank() >= a.Backpressure.Rank() && want <= current {
-		want, why = current+1, fmt.Sprintf("backpressure %s, at or above %s", f.pressure.Level, a.Backpressure)
+	if bp := status.Backpressure; bp != nil && a.Backpressure.Rank() > 0 && bp.Level.Rank() >= a.Backpressure.Rank() && want <= current {
+		want, why = current+1, fmt.Sprintf("backpressure %s, at or above %s", bp.Level, a.Backpressure)
 	}
 	if !complete && want < current {
 		want, why = current, "not every engine answered with its figures: none is removed"

@@ -109,7 +109,8 @@ func (r *StreamQueryReconciler) reconcileBatch(ctx context.Context, sq *v1alpha1
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	current, stopping, err := r.jobs(ctx, sq, jobName(sq, th))
+	jn := jobName(sq, th)
+	current, stopping, err := r.jobs(ctx, sq, jn)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -122,7 +123,7 @@ func (r *StreamQueryReconciler) reconcileBatch(ctx context.Context, sq *v1alpha1
 		// Its Job was deleted after the run: the run is not made again.
 	case current == nil && stopping > 0:
 	default:
-		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: jobName(sq, th), Namespace: sq.Namespace}}
+		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: jn, Namespace: sq.Namespace}}
 		if err := r.apply(ctx, sq, job, func() error { mutateJob(job, sq, t, th); return nil }); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -263,7 +264,11 @@ func (r *StreamQueryReconciler) observeJob(ctx context.Context, sq *v1alpha1.Str
 			status.Phase = v1alpha1.PhaseDegraded
 			msg := failingCheck(seen.reports, status.Health)
 			r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, string(status.Health), "the engine reports "+string(status.Health)+": "+msg)
-			r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, "Engine"+string(status.Health), msg)
+			reason := ReasonEngineDegraded
+			if status.Health == v1alpha1.Unhealthy {
+				reason = ReasonEngineUnhealthy
+			}
+			r.setCondition(status, sq, ConditionDegraded, metav1.ConditionTrue, reason, msg)
 		case status.ReadyReplicas == 0:
 			status.Phase = v1alpha1.PhasePending
 			r.setCondition(status, sq, ConditionReady, metav1.ConditionFalse, ReasonPodsNotReady, "the engine is not ready; "+progress)

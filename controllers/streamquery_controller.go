@@ -670,7 +670,6 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// degradedMessage names the engines' failing checks.
 // failingCheck names the first engine and check whose verdict is health:
 // the engines' verdict, so that a stalled engine (Unhealthy) is not
 // explained by another's congested channel (Degraded).

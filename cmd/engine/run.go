@@ -149,31 +149,34 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		drainTimeout: doc.Query.Spec.Runtime.ShutdownTimeout.Duration + abortGrace,
 		abortGrace:   abortGrace,
 	}
-	if f.http != "" {
-		l, err := net.Listen("tcp", f.http)
+	// serve listens on addr and has the supervisor serve srv there.
+	serve := func(name, what, addr string, srv *server.Server) error {
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return cannotStart(fmt.Errorf("serving HTTP: %w", err))
+			return fmt.Errorf("serving %s: %w", what, err)
 		}
-		logger.Info("serving HTTP", "component", "server", "address", l.Addr().String())
+		logger.Info("serving "+what, "component", "server", "address", l.Addr().String())
+		sup.services = append(sup.services, service{name: name, run: func(ctx context.Context) error { return srv.Serve(ctx, l) }})
+		return nil
+	}
+	if f.http != "" {
 		srv := server.New(monitor, reg, func() bool {
 			// Not ready while the brokers are away: the pod leaves its
 			// Service's endpoints and the operator sees it.
 			s := p.Snapshot()
 			return s.State == enginestatus.Running && s.Unavailable == ""
 		})
-		sup.services = append(sup.services, service{name: "server", run: func(ctx context.Context) error { return srv.Serve(ctx, l) }})
+		if err := serve("server", "HTTP", f.http, srv); err != nil {
+			return cannotStart(err)
+		}
 	}
 	if f.pprof == "" && doc.Query.Spec.Runtime.Profiling {
 		f.pprof = v1alpha1.ProfilingAddr
 	}
 	if f.pprof != "" {
-		l, err := net.Listen("tcp", f.pprof)
-		if err != nil {
-			return cannotStart(fmt.Errorf("serving /debug/pprof: %w", err))
+		if err := serve("pprof", "/debug/pprof", f.pprof, server.NewProfiling()); err != nil {
+			return cannotStart(err)
 		}
-		logger.Info("serving /debug/pprof", "component", "server", "address", l.Addr().String())
-		srv := server.NewProfiling()
-		sup.services = append(sup.services, service{name: "pprof", run: func(ctx context.Context) error { return srv.Serve(ctx, l) }})
 	}
 	if f.progress == "always" || f.progress == "auto" && tty {
 		sup.services = append(sup.services, service{name: "progress", run: func(ctx context.Context) error {

@@ -60,7 +60,6 @@ func check(doc *manifest.Document) (*streamop.Program, v1alpha1.Problems) {
 	return prog, nil
 }
 
-// load parses a manifest, printing its problems.
 // load reads a manifest and fills its defaults.
 func load(file string) (*manifest.Document, error) {
 	doc, err := manifest.Load(file)
