@@ -15,6 +15,7 @@ mkdir -p "$tools/bin"
 want=(
 	"controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0"
 	"promtool github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
+	"prometheus github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
 )
 
 for entry in "${want[@]}"; do

@@ -36,8 +36,8 @@ func (e *edge[T]) send(ctx context.Context, m T) bool {
 	default:
 	}
 	e.stats.blocked.Add(1)
-	start := time.Now()
-	defer func() { e.stats.blockedN.Add(int64(time.Since(start))) }()
+	e.stats.blockedFor.start(time.Now())
+	defer func() { e.stats.blockedFor.stop(time.Now()) }()
 	select {
 	case e.ch <- m:
 		return true
@@ -53,8 +53,8 @@ func (e *edge[T]) recv() (T, bool) {
 		return m, ok
 	default:
 	}
-	start := time.Now()
+	e.stats.waitedFor.start(time.Now())
 	m, ok := <-e.ch
-	e.stats.waitN.Add(int64(time.Since(start)))
+	e.stats.waitedFor.stop(time.Now())
 	return m, ok
 }

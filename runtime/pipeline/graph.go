@@ -56,15 +56,32 @@ func runStage(ctx context.Context, st stage, in, out *edge[message.Message]) {
 		tick := time.NewTicker(t.interval())
 		defer tick.Stop()
 		for {
+			// Time in the select with nothing to take is the stage's
+			// receive wait, whether a message or a tick ends it.
+			var m message.Message
+			var ok, ticked bool
+			var now time.Time
 			select {
-			case m, ok := <-in.ch:
-				if !ok || !st.take(ctx, m, emit) {
-					return
+			case m, ok = <-in.ch:
+			case now = <-tick.C:
+				ticked = true
+			default:
+				in.stats.waitedFor.start(time.Now())
+				select {
+				case m, ok = <-in.ch:
+				case now = <-tick.C:
+					ticked = true
 				}
-			case now := <-tick.C:
+				in.stats.waitedFor.stop(time.Now())
+			}
+			if ticked {
 				if !t.tick(ctx, now, emit) {
 					return
 				}
+				continue
+			}
+			if !ok || !st.take(ctx, m, emit) {
+				return
 			}
 		}
 	}

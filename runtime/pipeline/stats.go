@@ -54,13 +54,13 @@ func (s *stats) counts() enginestatus.Records {
 
 // EdgeStats measures one channel between stages.
 type EdgeStats struct {
-	Name     string
-	capacity int
-	depth    func() int
-	sends    atomic.Int64
-	blocked  atomic.Int64 // sends that found the channel full
-	blockedN atomic.Int64 // nanoseconds senders spent waiting
-	waitN    atomic.Int64 // nanoseconds the receiver spent waiting on an empty channel
+	Name       string
+	capacity   int
+	depth      func() int
+	sends      atomic.Int64
+	blocked    atomic.Int64 // sends that found the channel full
+	blockedFor waitClock    // senders waiting on the full channel
+	waitedFor  waitClock    // the receiver waiting on an empty channel
 }
 
 // EdgeSnapshot is an edge's state at one moment.
@@ -78,12 +78,13 @@ type EdgeSnapshot struct {
 
 func (e *EdgeStats) snapshot() EdgeSnapshot {
 	d := e.depth()
+	now := time.Now()
 	return EdgeSnapshot{
 		Name: e.Name, Depth: d, Capacity: e.capacity,
 		Utilization:  float64(d) / float64(e.capacity),
 		Sends:        e.sends.Load(),
-		BlockedSends: e.blocked.Load(), BlockedSeconds: time.Duration(e.blockedN.Load()).Seconds(),
-		ReceiveWaitSeconds: time.Duration(e.waitN.Load()).Seconds(),
+		BlockedSends: e.blocked.Load(), BlockedSeconds: e.blockedFor.read(now).Seconds(),
+		ReceiveWaitSeconds: e.waitedFor.read(now).Seconds(),
 	}
 }
 
