@@ -155,15 +155,16 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 		if err != nil && ctx.Err() != nil {
 			return // aborted: the batch stays unacknowledged
 		}
-		if written := int64(n - len(failed)); b.Derived {
+		written := int64(n - len(failed))
+		if b.Derived {
 			p.stats.results.Add(written)
 		} else {
 			p.stats.out.Add(written)
 			if p.recorded(b.Trace).Flags&1 != 0 {
 				p.stats.traced.Add(written)
 			}
-			p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, written)
 		}
+		p.stats.latency.observe(time.Since(p.started).Nanoseconds()-b.Read, written)
 		if err == nil {
 			p.debugBatch("batch written", b)
 		} else {

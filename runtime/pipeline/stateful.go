@@ -86,7 +86,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		// Read before its partition moved to another engine, which reads
 		// these records again.
 		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
-		return s.advance(now)
+		return s.advance(now, b.Read)
 	}
 	// Lateness is judged against the watermark from before this batch.
 	s.marks.arrive(b.Origin, b.MaxEventTime, b.Generation, now)
@@ -123,7 +123,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		s.next.CorrelationID, s.next.Trace = b.CorrelationID, b.Trace
 	}
 	n := b.Len()
-	out := s.advance(now)
+	out := s.advance(now, b.Read)
 	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.p.recorded(s.next.Trace))
 	return out
 }
@@ -133,11 +133,20 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 // windows stay unwritten, their records unacknowledged, so a successor
 // reads them again and writes the windows whole, where closing them now
 // would write them with part of their rows.
-func (s *statefulStage) end() *message.Batch { return s.advance(time.Now()) }
+func (s *statefulStage) end() *message.Batch { return s.advanceByClock(time.Now()) }
+
+// advanceByClock advances when no input batch arrived: at a tick, at the end
+// of a partition or of the input. What it completes became due now.
+func (s *statefulStage) advanceByClock(now time.Time) *message.Batch {
+	return s.advance(now, now.Sub(s.p.started).Nanoseconds())
+}
 
 // advance moves the watermark, emits what it completes, releases the
-// acknowledgements it can and returns the batch for the sink, if any.
-func (s *statefulStage) advance(now time.Time) *message.Batch {
+// acknowledgements it can and returns the batch for the sink, if any. read
+// is when the input that made its results due left its source (nanoseconds
+// into the run): a result's latency is counted from then, so it measures
+// the engine, not the wait for a window to close.
+func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 	wm := s.marks.advance(now)
 	s.p.stats.revoked.Add(int64(s.op.Advance(&s.marks, s.raw, s.fail)))
 	if wm != math.MaxInt64 { // the end of input is not a time to report
@@ -190,6 +199,7 @@ func (s *statefulStage) advance(now time.Time) *message.Batch {
 		return nil
 	}
 	out.ID = s.p.nextBatch.Add(1)
+	out.Read = read
 	if out.CorrelationID == "" {
 		out.CorrelationID = s.p.runID + "-" + strconv.FormatUint(out.ID, 10)
 	}
@@ -254,7 +264,7 @@ func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc
 	switch m.Kind {
 	case message.KindEndOfStream:
 		s.ended(m.Origin)
-		return s.emit(s.advance(time.Now()), emit)
+		return s.emit(s.advanceByClock(time.Now()), emit)
 	case message.KindBatch:
 		return s.emit(s.batch(m.Batch, time.Now()), emit)
 	}
@@ -269,7 +279,7 @@ func (s *statefulStage) interval() time.Duration {
 
 // tick implements ticker.
 func (s *statefulStage) tick(_ context.Context, now time.Time, emit emitFunc) bool {
-	return s.emit(s.advance(now), emit)
+	return s.emit(s.advanceByClock(now), emit)
 }
 
 // finish implements stage.

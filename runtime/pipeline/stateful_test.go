@@ -287,3 +287,29 @@ func TestWindowResultErrorToPolicy(t *testing.T) {
 	}
 	checkIdentity(t, c)
 }
+
+// TestStatefulLatency: the results of windows and moving aggregates have a
+// source-to-sink latency, counted from the input that made them due, so it
+// is more than zero and never more than the run itself.
+func TestStatefulLatency(t *testing.T) {
+	for name, query := range map[string]string{"tumbling": tumblingQuery, "moving": movingQuery} {
+		t.Run(name, func(t *testing.T) {
+			spec := datagenSpec(query, 20_000, 2, 2, 4, 100)
+			start := time.Now()
+			p, err := runPipeline(t, spec, Options{Sink: &collectSink{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := time.Since(start)
+			s := p.Snapshot()
+			if s.Counts.Results+s.Counts.Out == 0 {
+				t.Fatal("nothing was written")
+			}
+			t.Logf("p50 %v p99 %v results %d out %d", s.LatencyP50, s.LatencyP99, s.Counts.Results, s.Counts.Out)
+			// The histogram's buckets are 12.5% wide.
+			if s.LatencyP50 <= 0 || s.LatencyP99 > run+run/8 {
+				t.Errorf("latency p50 %v, p99 %v in a run of %v; want above zero and within the run", s.LatencyP50, s.LatencyP99, run)
+			}
+		})
+	}
+}
