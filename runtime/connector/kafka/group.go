@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -67,11 +68,7 @@ func (s *Source) loadEnds(ctx context.Context, cl *kgo.Client, parts []int32) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	list := adm.ListEndOffsets
-	if s.transactional {
-		list = adm.ListCommittedOffsets // last stable offsets
-	}
-	ends, err := list(ctx, s.topic)
+	ends, err := s.listEnds(ctx, adm)
 	if err != nil {
 		s.log.Debug("kafka: listing end offsets for lag failed", "component", "kafka", "topic", s.topic, "error", err)
 		return
@@ -87,13 +84,64 @@ func (s *Source) loadEnds(ctx context.Context, cl *kgo.Client, parts []int32) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.takeEnds(ends, parts)
 	for _, p := range parts {
-		if o, ok := ends.Lookup(s.topic, p); ok && o.Err == nil && s.assigned[p] {
-			s.highWater[p] = max(s.highWater[p], o.Offset)
-		}
 		if o, ok := begins.Lookup(s.topic, p); ok && o.Err == nil && err == nil && s.assigned[p] {
 			s.begin[p] = o.Offset
 		}
+	}
+}
+
+// listEnds lists the topic's high watermarks, or its last stable offsets
+// for an exactly-once source, which reads only committed records.
+func (s *Source) listEnds(ctx context.Context, adm *kadm.Client) (kadm.ListedOffsets, error) {
+	if s.transactional {
+		return adm.ListCommittedOffsets(ctx, s.topic)
+	}
+	return adm.ListEndOffsets(ctx, s.topic)
+}
+
+// takeEnds records the listed ends of the assigned partitions among parts
+// (all assigned ones if parts is nil). s.mu is held.
+func (s *Source) takeEnds(ends kadm.ListedOffsets, parts []int32) {
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Topic != s.topic || o.Err != nil || !s.assigned[o.Partition] {
+			return
+		}
+		if parts == nil || slices.Contains(parts, o.Partition) {
+			s.highWater[o.Partition] = max(s.highWater[o.Partition], o.Offset)
+		}
+	})
+}
+
+// lagRefresh is how often the high watermarks are listed besides fetches.
+const lagRefresh = 5 * time.Second
+
+// refreshEnds lists the high watermarks every lagRefresh until ctx ends.
+// Fetches report them too, but a consumer far behind, held back by a slow
+// pipeline, fetches only when it has used up what it holds, which at a few
+// hundred records a second is minutes apart: its lag would stand still
+// while it grows.
+func (s *Source) refreshEnds(ctx context.Context, cl *kgo.Client) {
+	adm := kadm.NewClient(cl)
+	t := time.NewTicker(lagRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, lagRefresh)
+		ends, err := s.listEnds(lctx, adm)
+		cancel()
+		if err != nil {
+			s.log.Debug("kafka: listing end offsets for lag failed", "component", "kafka", "topic", s.topic, "error", err)
+			continue
+		}
+		s.mu.Lock()
+		s.takeEnds(ends, nil)
+		s.mu.Unlock()
 	}
 }
 

@@ -83,7 +83,7 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				hw = fp.LastStableOffset // what a read_committed reader can reach
 			}
 			s.mu.Lock()
-			s.highWater[fp.Partition] = hw
+			s.highWater[fp.Partition] = max(s.highWater[fp.Partition], hw)
 			s.mu.Unlock()
 			if len(fp.Records) == 0 {
 				return

@@ -49,7 +49,7 @@ type Source struct {
 	cancel     context.CancelFunc
 	done       chan struct{}  // the poll loop ended
 	commitDone chan struct{}  // the commit loop ended
-	loading    sync.WaitGroup // loadEnds calls, begun only while !closed
+	loading    sync.WaitGroup // loadEnds calls, begun only while !closed, and refreshEnds
 	closing    atomic.Bool    // Close has begun: a revoke need not wait for acks
 	failed     atomic.Pointer[error]
 	// unhanded says records were polled that no lane got: an exactly-once
@@ -62,7 +62,7 @@ type Source struct {
 	acked     map[int32]int64 // next offset to commit, per partition
 	committed map[int32]int64 // the group's committed offset: loaded on assignment, then what this member committed
 	fetched   map[int32]int64 // next offset after the last record handed to a lane
-	highWater map[int32]int64 // the partition's high watermark (last stable offset with exactly-once) at the last fetch
+	highWater map[int32]int64 // the partition's high watermark (last stable offset with exactly-once) at the last fetch or listing
 	// begin is where an assigned partition without a committed offset
 	// starts reading, as startOffset says; loaded on assignment.
 	begin map[int32]int64
@@ -260,6 +260,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
 	go s.watch(s.ctx, cl, "source "+source, spec.TopicNames(), s.log)
+	s.loading.Go(func() { s.refreshEnds(s.ctx, cl) })
 	if s.sess != nil {
 		interval := opts.TransactionInterval
 		if interval <= 0 {
