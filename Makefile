@@ -22,7 +22,7 @@ generate:
 ## manifests: the CRD, the RBAC role and the webhook configuration from the
 ## kubebuilder markers, and their copies in the Helm chart.
 manifests:
-	$(CONTROLLER_GEN) crd rbac:roleName=manager-role webhook paths=./api/... paths=./controllers/... paths=./internal/... \
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true rbac:roleName=manager-role webhook paths=./api/... paths=./controllers/... paths=./internal/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
 	cp config/crd/bases/streaming.sluice.dev_streamqueries.yaml charts/sluice/crds/

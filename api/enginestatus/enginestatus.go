@@ -3,7 +3,10 @@
 // the two cannot disagree on its shape. docs/status.md describes each field.
 package enginestatus
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Version identifies this schema of the document. A change that removes or
 // re-means a field gets a new version.
@@ -45,6 +48,11 @@ type Document struct {
 	Lag *int64 `json:"lag,omitempty"`
 	// EventTime is set for a stateful query (windows, moving aggregates).
 	EventTime *EventTime `json:"eventTime,omitempty"`
+	// Metrics are the query's business metrics (spec.metrics), if any.
+	Metrics []UserMetric `json:"metrics,omitempty"`
+	// Warnings are what a user should know that is not a health problem:
+	// a business metric at its series limit.
+	Warnings []string `json:"warnings,omitempty"`
 	// LastError is the most recent error, empty if none.
 	LastError string `json:"lastError,omitempty"`
 	// StartTime is when the pipeline started; UptimeSeconds how long ago.
@@ -166,4 +174,29 @@ type Termination struct {
 	Failed bool `json:"failed"`
 	// Records are the run's final counts.
 	Records Records `json:"records"`
+}
+
+// UserMetric is a business metric's state.
+type UserMetric struct {
+	// Name is the exported name, sluice_user_<name>.
+	Name string `json:"name"`
+	// Series is how many series the metric has, at most MaxSeries, not
+	// counting the overflow series.
+	Series    int `json:"series"`
+	MaxSeries int `json:"maxSeries"`
+	// OverflowRows counts the rows with label values beyond the first
+	// MaxSeries, counted in the series whose labels are all __overflow__.
+	OverflowRows int64 `json:"overflowRows,omitempty"`
+	// SkippedRows counts the rows whose value was NULL, or negative for a
+	// counter, which the metric did not count.
+	SkippedRows int64 `json:"skippedRows,omitempty"`
+}
+
+// Warning says what a user needs to know of the metric, or "".
+func (m UserMetric) Warning() string {
+	if m.OverflowRows == 0 {
+		return ""
+	}
+	return fmt.Sprintf("metric %s reached its maxSeries of %d: %d rows with further label values are counted in the series whose labels are all __overflow__",
+		m.Name, m.MaxSeries, m.OverflowRows)
 }

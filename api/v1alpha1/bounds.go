@@ -12,13 +12,19 @@ import (
 // memory or stall it: the CRD's markers repeat each bound (a test compares
 // them), and docs/manifest.md lists them all.
 const (
-	MaxSources        = 16
-	MaxColumns        = 1024
-	MaxQueryLength    = 256 << 10 // characters, as the API server counts them
-	MaxTableKeys      = 64
-	MaxBrokers        = 64
-	MaxTopics         = 16
-	MaxRecordBytesMax = 64 << 20 // the bound of maxRecordBytes
+	MaxSources       = 16
+	MaxMetrics       = 32
+	MaxMetricLabels  = 8
+	MaxMetricBuckets = 64
+	MaxMetricSeries  = 100_000
+	// DefaultMetricSeries is a metric's maxSeries when the spec sets none.
+	DefaultMetricSeries = 1000
+	MaxColumns          = 1024
+	MaxQueryLength      = 256 << 10 // characters, as the API server counts them
+	MaxTableKeys        = 64
+	MaxBrokers          = 64
+	MaxTopics           = 16
+	MaxRecordBytesMax   = 64 << 20 // the bound of maxRecordBytes
 
 	MaxDatagenCount      = 1_000_000_000_000 // a millisecond apart, 31 years of trades
 	MaxDatagenRate       = 1_000_000_000

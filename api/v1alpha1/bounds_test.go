@@ -21,6 +21,10 @@ func TestCRDBounds(t *testing.T) {
 		max  int64
 	}{
 		{"spec.sources", MaxSources},
+		{"spec.metrics", MaxMetrics},
+		{"spec.metrics[].labels", MaxMetricLabels},
+		{"spec.metrics[].buckets", MaxMetricBuckets},
+		{"spec.metrics[].maxSeries", MaxMetricSeries},
 		{"spec.sources[].schema", MaxColumns},
 		{"spec.query", MaxQueryLength},
 		{"spec.sources[].table.key", MaxTableKeys},

@@ -54,6 +54,9 @@ func (s *StreamQuerySpec) Default() {
 		s.Sources[i].Default()
 	}
 	s.Sink.Default()
+	for i := range s.Metrics {
+		orDefault(&s.Metrics[i].MaxSeries, DefaultMetricSeries)
+	}
 	ep := &s.ErrorPolicy
 	orDefault(&ep.Strategy, FailFast)
 	if ep.MaxRetries == nil {

@@ -45,6 +45,15 @@ type StreamQuerySpec struct {
 	// +kubebuilder:default={}
 	Health HealthSpec `json:"health,omitempty"`
 
+	// metrics are business metrics computed from the rows the query
+	// writes, served on the engine's /metrics as sluice_user_<name>: at
+	// most 32.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Metrics []UserMetric `json:"metrics,omitempty"`
+
 	// replicas is the number of engine pods, at most 128. Ignored by
 	// `engine run`.
 	// +kubebuilder:default=1

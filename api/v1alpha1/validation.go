@@ -339,6 +339,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if a := s.Autoscaling; a != nil {
 		validateAutoscaling(&ps, s)
 	}
+	validateMetrics(&ps, s.Metrics)
 	switch r := s.Replicas; {
 	case r == nil:
 	case *r < 0 || *r == 0 && !s.Suspend:
@@ -357,6 +358,72 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	return ps
 }
+
+// validateMetrics checks what spec.metrics says without the query's
+// output columns, which the planner checks them against.
+func validateMetrics(ps *Problems, ms []UserMetric) {
+	if len(ms) > MaxMetrics {
+		ps.Add("spec.metrics", "at most %d metrics are allowed, found %d", MaxMetrics, len(ms))
+	}
+	seen := map[string]int{}
+	for i, m := range ms {
+		f := fmt.Sprintf("spec.metrics[%d]", i)
+		switch {
+		case !metricName.MatchString(m.Name):
+			ps.Add(f+".name", "%q is not a valid metric name: use lower-case letters, digits and _, starting with a letter", m.Name)
+		case m.Type == Counter && !strings.HasSuffix(m.Name, "_total"):
+			ps.Add(f+".name", "a counter's name ends in _total, as Prometheus names counters: %s_total", m.Name)
+		case m.Type != Counter && strings.HasSuffix(m.Name, "_total"):
+			ps.Add(f+".name", "only a counter's name ends in _total")
+		}
+		if j, dup := seen[m.Name]; dup {
+			ps.Add(f+".name", "metric %q is already defined by spec.metrics[%d]", m.Name, j)
+		}
+		seen[m.Name] = i
+		switch m.Type {
+		case Counter:
+		case Gauge, Histogram:
+			if m.Value == "" {
+				ps.Add(f+".value", "a %s needs a value column", strings.ToLower(string(m.Type)))
+			}
+		default:
+			ps.Add(f+".type", "want Counter, Gauge or Histogram, got %q", m.Type)
+		}
+		if len(m.Labels) > MaxMetricLabels {
+			ps.Add(f+".labels", "at most %d labels are allowed, found %d", MaxMetricLabels, len(m.Labels))
+		}
+		for j, l := range m.Labels {
+			if slices.Index(m.Labels, l) != j {
+				ps.Add(fmt.Sprintf("%s.labels[%d]", f, j), "%q is listed twice", l)
+			}
+		}
+		if len(m.Buckets) > 0 && m.Type != Histogram {
+			ps.Add(f+".buckets", "only a Histogram has buckets")
+		}
+		if len(m.Buckets) > MaxMetricBuckets {
+			ps.Add(f+".buckets", "at most %d buckets are allowed, found %d", MaxMetricBuckets, len(m.Buckets))
+		}
+		for j := 1; j < len(m.Buckets); j++ {
+			if !(m.Buckets[j] > m.Buckets[j-1]) {
+				ps.Add(fmt.Sprintf("%s.buckets[%d]", f, j), "%g is not above the bucket before it, %g: bounds increase", m.Buckets[j], m.Buckets[j-1])
+				break
+			}
+		}
+		if m.MaxSeries < 1 || m.MaxSeries > MaxMetricSeries {
+			ps.Add(f+".maxSeries", "must be between 1 and %d, got %d", MaxMetricSeries, m.MaxSeries)
+		}
+	}
+	// A histogram h is served as h_bucket, h_sum and h_count.
+	for i, m := range ms {
+		for _, h := range ms {
+			if h.Type == Histogram && (m.Name == h.Name+"_bucket" || m.Name == h.Name+"_sum" || m.Name == h.Name+"_count") {
+				ps.Add(fmt.Sprintf("spec.metrics[%d].name", i), "%s is a series of the histogram %s", m.Name, h.Name)
+			}
+		}
+	}
+}
+
+var metricName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // validateAutoscaling checks spec.autoscaling, which Default has filled.
 func validateAutoscaling(ps *Problems, s *StreamQuerySpec) {

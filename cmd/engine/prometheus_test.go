@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/internal/testtools"
 	"github.com/sluice-dev/sluice/runtime/telemetry/otlptest"
 )
@@ -81,9 +82,16 @@ func TestPrometheus(t *testing.T) {
 	lagging := &atomic.Bool{}
 	lagging.Store(true)
 	scenarios := []*scenario{
+		// Business metrics from the rows written: by symbol, and one
+		// labelled by trade id, which overflows its 50 series.
 		{name: "healthy", manifest: manifestOf("healthy",
 			`[{name: trades, datagen: {generator: trades, rate: 1000, partitions: 2}}]`,
-			"SELECT trade_id, symbol, price FROM trades", `{"null": {}}`, "")},
+			"SELECT trade_id, symbol, price, quantity FROM trades", `{"null": {}}`, `  metrics:
+    - {name: trades_total, type: Counter, labels: [symbol], help: Trades written by symbol.}
+    - {name: price, type: Gauge, value: price, labels: [symbol]}
+    - {name: quantity, type: Histogram, value: quantity, buckets: [10, 100, 1000]}
+    - {name: ids_total, type: Counter, labels: [trade_id], maxSeries: 50}
+`)},
 		{name: "slow-sink", fifo: true, slow: slowSink, manifest: manifestOf("slow-sink",
 			`[{name: trades, datagen: {generator: trades, rate: 2000}}]`,
 			"SELECT trade_id, symbol, price FROM trades", `{file: {path: out.fifo}}`,
@@ -234,6 +242,7 @@ func TestPrometheus(t *testing.T) {
 	}
 
 	checkDashboard(t, prom)
+	checkUserMetrics(t, prom, byName["healthy"])
 	// The lagging consumer's lag is the records produced and not read,
 	// give or take the 5 s between listings of the partition's end: not
 	// the end at its last fetch, minutes old for a consumer held back.
@@ -754,5 +763,38 @@ func dashboardChecks() map[string][]panelCheck {
 		"Consumer lag (seconds)/A": {{"kafka-lag", series("over 10 s", above(10))}},
 		"Watermark delay/A":        {{"windowed", finite}, {"frozen-watermark", series("positive", above(0))}},
 		"State/A":                  {{"windowed", positive}, {"growing-state", series("over 1000 groups", above(1000))}},
+	}
+}
+
+// checkUserMetrics checks the business metrics of the healthy scenario,
+// which spec.metrics declares, as Prometheus scraped them.
+func checkUserMetrics(t *testing.T, p *promServer, s *scenario) {
+	t.Helper()
+	sel := `{sluice_dev_query="healthy"}`
+	for _, c := range []struct {
+		query string
+		check func([]promSample) error
+	}{
+		// Every row written counts once, by symbol.
+		{`sum(rate(sluice_user_trades_total` + sel + `[10s])) / sum(rate(sluice_records_total{sluice_dev_query="healthy", outcome="out"}[10s]))`,
+			series("1: a row each", within(0.95, 1.05))},
+		{`count(sluice_user_trades_total` + sel + `)`, series("a series per symbol", above(1))},
+		{`min(sluice_user_price` + sel + `)`, series("a positive price", above(0))},
+		{`histogram_quantile(0.5, sum by (le) (rate(sluice_user_quantity_bucket` + sel + `[10s])))`, series("a median quantity", above(0))},
+		// 50 series of trade ids, the rest in the overflow series.
+		{`count(sluice_user_ids_total{sluice_dev_query="healthy", trade_id!="__overflow__"})`, series("50 series", within(50, 50))},
+		{`sluice_user_ids_total{sluice_dev_query="healthy", trade_id="__overflow__"}`, series("the rows past 50 series", above(1000))},
+	} {
+		if err := c.check(p.query(t, c.query)); err != nil {
+			t.Errorf("%s: %v", c.query, err)
+		}
+	}
+	_, body := get(t, s.base+enginestatus.Path)
+	var doc enginestatus.Document
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Metrics) != 4 || len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0], "sluice_user_ids_total reached its maxSeries of 50") {
+		t.Errorf("/status metrics %+v, warnings %q; want 4 metrics and a warning of ids_total's overflow", doc.Metrics, doc.Warnings)
 	}
 }

@@ -8,6 +8,7 @@ package compile
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unsafe"
@@ -93,6 +94,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
 	}
 	checkBuffers(spec, prog, inputs, &ps)
+	checkMetrics(spec.Metrics, prog.Output, &ps)
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
@@ -127,6 +129,53 @@ func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, inputs
 			mebibytes(need), edges, capacity, batch, width, unsafe.Sizeof(value.Value{}), mebibytes(limit.Value()))
 	}
 }
+
+// targetLabels are the labels Prometheus gives every series of an engine
+// it scrapes through the operator's ServiceMonitor: a metric's label of
+// the same name would be renamed exported_<name>.
+var targetLabels = []string{"namespace", "pod", "service", "endpoint", "container", "job", "instance", "sluice_dev_query"}
+
+// checkMetrics checks spec.metrics against the query's output columns.
+func checkMetrics(ms []v1alpha1.UserMetric, out []value.Column, ps *v1alpha1.Problems) {
+	column := func(name string) (value.Column, bool) {
+		i := slices.IndexFunc(out, func(c value.Column) bool { return c.Name == name })
+		if i < 0 {
+			return value.Column{}, false
+		}
+		return out[i], true
+	}
+	names := func() string {
+		n := make([]string, len(out))
+		for i, c := range out {
+			n[i] = c.Name
+		}
+		return strings.Join(n, ", ")
+	}
+	for i, m := range ms {
+		f := fmt.Sprintf("spec.metrics[%d]", i)
+		if m.Value != "" {
+			switch c, ok := column(m.Value); {
+			case !ok:
+				ps.Add(f+".value", "%q is not an output column of the query (it has %s)", m.Value, names())
+			case !c.Type.Numeric():
+				ps.Add(f+".value", "column %s is %s; a metric's value is a number (int, double or decimal)", c.Name, c.Type)
+			}
+		}
+		for j, l := range m.Labels {
+			lf := fmt.Sprintf("%s.labels[%d]", f, j)
+			switch _, ok := column(l); {
+			case !ok:
+				ps.Add(lf, "%q is not an output column of the query (it has %s)", l, names())
+			case !labelName.MatchString(l) || strings.HasPrefix(l, "__"):
+				ps.Add(lf, "%q is not a Prometheus label name: name the column with letters, digits and _ (AS ...)", l)
+			case slices.Contains(targetLabels, l):
+				ps.Add(lf, "%q is a label Prometheus gives every engine series, which would rename this one exported_%s: name the column otherwise (AS ...)", l, l)
+			}
+		}
+	}
+}
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 func mebibytes(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/streamop"
+	"github.com/sluice-dev/sluice/runtime/usermetric"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -111,6 +112,7 @@ type Pipeline struct {
 
 	pool      message.Pool
 	stats     stats
+	metrics   *usermetric.Set // spec.metrics, from the rows written
 	edges     []*EdgeStats
 	committed []*message.Committed // per reader
 	sources   []connector.Source   // to close after their readers
@@ -153,6 +155,9 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	p.observer = opts.Observer
 	if p.observer == nil {
 		p.observer = noObserver{}
+	}
+	if p.metrics, err = usermetric.New(spec.Metrics, prog.Output); err != nil {
+		return nil, err
 	}
 	p.configure()
 	p.stats.watermark.Store(math.MinInt64)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -156,6 +157,11 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 			return // aborted: the batch stays unacknowledged
 		}
 		written := int64(n - len(failed))
+		if len(failed) == 0 {
+			p.metrics.Observe(b.Rows, nil)
+		} else {
+			p.metrics.Observe(b.Rows, func(i int) bool { return !slices.Contains(failed, i) })
+		}
 		if b.Derived {
 			p.stats.results.Add(written)
 		} else {

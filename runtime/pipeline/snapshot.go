@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/runtime/usermetric"
 )
 
 // Snapshot is the state of a pipeline at one moment, for status, metrics and
@@ -38,6 +39,8 @@ type Snapshot struct {
 	// Unavailable says why a connector cannot reach its service (Kafka
 	// brokers gone), while its client retries; empty when all can.
 	Unavailable string
+	// Metrics are the business metrics' states.
+	Metrics []enginestatus.UserMetric
 }
 
 // availability is a connector that knows whether its service is reachable.
@@ -82,6 +85,7 @@ func (p *Pipeline) Snapshot() Snapshot {
 		Stateful:      p.prog.Stateful(),
 		Watermark:     p.stats.watermark.Load(),
 		StateRows:     p.stats.stateRows.Load(),
+		Metrics:       p.metrics.Status(),
 	}
 	for i := range s.StageErrors {
 		s.StageErrors[i] = p.stats.stageErrors[i].Load()
@@ -128,4 +132,13 @@ func (p *Pipeline) Snapshot() Snapshot {
 		s.Edges[i] = e.snapshot()
 	}
 	return s
+}
+
+// Metrics returns the query's business metrics (spec.metrics), nil if it
+// declares none.
+func (p *Pipeline) Metrics() *usermetric.Set {
+	if len(p.metrics.Metrics()) == 0 {
+		return nil
+	}
+	return p.metrics
 }

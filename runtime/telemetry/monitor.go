@@ -105,6 +105,8 @@ type Monitor struct {
 	pressure  enginestatus.Level  // the backpressure level at the last sample
 	congested congestion
 	progress  progress
+	// overflowed are the business metrics whose overflow was logged.
+	overflowed map[string]bool
 }
 
 // progress follows whether the pipeline completes records while it has work.
@@ -165,6 +167,7 @@ func NewMonitor(src Source, version string, t Thresholds, log *slog.Logger) *Mon
 	return &Monitor{
 		src: src, version: version, thresholds: t, interval: time.Second, now: time.Now, log: log,
 		saturated: map[string]int64{}, health: enginestatus.Healthy, pressure: enginestatus.LevelNone,
+		overflowed: map[string]bool{},
 	}
 }
 
@@ -216,6 +219,13 @@ func (m *Monitor) Sample() {
 	doc := m.statusLocked(snap)
 	prevHealth, prevPressure := m.health, m.pressure
 	m.health, m.pressure = doc.Health, doc.Backpressure.Level
+	var overflowed []enginestatus.UserMetric
+	for _, um := range doc.Metrics {
+		if um.OverflowRows > 0 && !m.overflowed[um.Name] {
+			m.overflowed[um.Name] = true
+			overflowed = append(overflowed, um)
+		}
+	}
 	m.mu.Unlock()
 
 	if doc.Health != prevHealth {
@@ -230,6 +240,9 @@ func (m *Monitor) Sample() {
 			}
 		}
 		m.log.Log(context.Background(), level, "health changed", "from", prevHealth, "to", doc.Health, "checks", failing)
+	}
+	for _, um := range overflowed {
+		m.log.Warn("metric reached its series limit", "metric", um.Name, "maxSeries", um.MaxSeries, "detail", um.Warning())
 	}
 	if doc.Backpressure.Level != prevPressure {
 		level := slog.LevelWarn
@@ -285,6 +298,12 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		StartTime: snap.Started.UTC(),
 		Records:   snap.Counts,
 		Latency:   enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
+	}
+	doc.Metrics = snap.Metrics
+	for _, um := range snap.Metrics {
+		if w := um.Warning(); w != "" {
+			doc.Warnings = append(doc.Warnings, w)
+		}
 	}
 	if snap.Stateful {
 		doc.EventTime = &enginestatus.EventTime{StateRows: snap.StateRows}
