@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: builds the tools the tests need (once, cached
 # outside the work tree: controller-gen, promtool, the Prometheus server,
-# and Kubernetes and etcd for envtest and the cluster), then go vet, go test
+# Jaeger, and Kubernetes and etcd for envtest and the cluster), then go vet, go test
 # with the race detector,
 # every fuzz target for a bounded time (hack/fuzz.sh), and the end-to-end
 # suite on a real single-node cluster (test/e2e, which needs root and the

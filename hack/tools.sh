@@ -30,4 +30,23 @@ for entry in "${want[@]}"; do
 	echo "$module" > "$stamp"
 done
 
+# Jaeger v2, for the tracing tests. Its module has replace directives, which
+# go install refuses: it is built from a module of our own that requires it.
+jaeger="github.com/jaegertracing/jaeger@v1.76.0"
+stamp="$tools/bin/.jaeger.version"
+if [[ ! -x "$tools/bin/jaeger" || ! -f "$stamp" || "$(cat "$stamp")" != "$jaeger" ]]; then
+	echo "hack/tools.sh: building $jaeger" >&2
+	mod="$(mktemp -d)"
+	trap 'rm -rf "$mod"' EXIT
+	cat > "$mod/go.mod" <<-EOF
+		module sluice.dev/tools/jaeger
+
+		go 1.26
+
+		require ${jaeger/@/ }
+	EOF
+	(cd "$mod" && GOFLAGS=-mod=mod go build -o "$tools/bin/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
+	echo "$jaeger" > "$stamp"
+fi
+
 echo "$tools/bin"

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
@@ -85,6 +84,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if _, ds := check(doc); len(ds) > 0 {
 		return cannotStart(ds)
 	}
+	telemetry.RouteOTelLogs(logger)
 	tracing, err := telemetry.NewTracing(ctx, buildVersion(), attribute.String("sluice.pipeline", doc.Query.Name))
 	if err != nil {
 		return cannotStart(err)
@@ -92,11 +92,6 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	var tracer trace.Tracer
 	if tracing != nil {
 		tracer = tracing.Tracer()
-		// The exporter's errors (an unreachable collector) are logged, not
-		// printed: this process owns the OpenTelemetry globals.
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-			logger.Warn("tracing export failed", "component", "tracing", "error", err)
-		}))
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

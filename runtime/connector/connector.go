@@ -94,3 +94,11 @@ type Encoder interface {
 	Header(dst []byte) []byte
 	Encode(dst []byte, row value.Row) []byte
 }
+
+// Destination is a reader or sink of a messaging system, which its spans
+// describe with the OpenTelemetry messaging attributes.
+type Destination interface {
+	// Destination returns the system ("kafka"), the destination's name (a
+	// topic) and the partition a reader reads, -1 for a sink.
+	Destination() (system, name string, partition int32)
+}

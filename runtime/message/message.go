@@ -136,6 +136,13 @@ type Header struct {
 	// Read is the monotonic time the source finished the batch, in nanoseconds
 	// since the pipeline started; for latency measurement.
 	Read int64
+	// Root is the trace context of the batch's root span, which lasts its
+	// whole way through the engine and is the parent of each stage's span;
+	// EndRoot ends that span where the batch's way ends (the sink, or a
+	// stateful stage that takes its rows into its state). Both are zero
+	// when the engine records no spans.
+	Root    TraceContext
+	EndRoot func()
 }
 
 // Batch is the unit of work on every data channel: a run of records from one

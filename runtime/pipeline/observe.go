@@ -3,12 +3,17 @@ package pipeline
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 )
 
@@ -68,29 +73,140 @@ func randomTrace() message.TraceContext {
 	return tc
 }
 
-// span records a finished stage of a batch as a span that started at start,
-// child of parent (invalid: a new trace). It returns the span's context.
-func (p *Pipeline) span(name string, parent message.TraceContext, start time.Time, b *message.Batch, attrs ...attribute.KeyValue) trace.SpanContext {
+// stageSpan is the span of one stage of one batch, started when the stage
+// has the batch and ended when it is done with it, so that error events
+// made meanwhile carry it; the zero value, with tracing off, does nothing.
+type stageSpan struct{ s trace.Span }
+
+// stageParent is the parent of a stage's span of b: its root span, or,
+// without one, the span of the stage before.
+func stageParent(b *message.Batch) message.TraceContext {
+	if b.Root.IsValid() {
+		return b.Root
+	}
+	return b.Trace
+}
+
+// root makes ss the root span of b, ended by b.EndRoot with what b is now.
+func (ss stageSpan) root(b *message.Batch, records int, attrs ...attribute.KeyValue) {
+	b.Root = ss.context(message.TraceContext{})
+	if ss.s == nil {
+		return
+	}
+	attrs = append(attrs,
+		attribute.String("sluice.correlation_id", b.CorrelationID),
+		attribute.Int64("sluice.batch_id", int64(b.ID)),
+		attribute.Int("sluice.records", records))
+	if o := b.Origin; o != nil {
+		attrs = append(attrs, attribute.String("sluice.source", o.Source), attribute.Int("sluice.partition", int(o.Partition)))
+	}
+	b.EndRoot = func() { ss.finish(attrs...) }
+}
+
+// maxSpanEvents bounds the exception events of one span: a batch of
+// failed records would otherwise make a span of thousands of events.
+const maxSpanEvents = 16
+
+// startSpan starts the span of stage name at start, a child of parent (of
+// no span when parent is invalid: a new trace), linked to links.
+func (p *Pipeline) startSpan(name string, parent message.TraceContext, start time.Time, kind trace.SpanKind, links ...trace.Link) stageSpan {
 	if p.tracer == nil {
-		return trace.SpanContext{}
+		return stageSpan{}
 	}
 	ctx := context.Background()
 	if parent.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, spanContext(parent))
 	}
-	_, s := p.tracer.Start(ctx, name, trace.WithTimestamp(start), trace.WithAttributes(attrs...))
-	if s.IsRecording() && b != nil {
-		s.SetAttributes(
-			attribute.String("sluice.correlation_id", b.CorrelationID),
-			attribute.Int64("sluice.batch_id", int64(b.ID)),
-			attribute.Int("sluice.records", b.Len()),
-		)
-		if o := b.Origin; o != nil {
-			s.SetAttributes(attribute.String("sluice.source", o.Source), attribute.Int("sluice.partition", int(o.Partition)))
-		}
+	_, s := p.tracer.Start(ctx, name, trace.WithTimestamp(start), trace.WithSpanKind(kind), trace.WithLinks(links...))
+	return stageSpan{s}
+}
+
+// context is the span's trace context for a batch, or fallback without one.
+func (ss stageSpan) context(fallback message.TraceContext) message.TraceContext {
+	if ss.s == nil {
+		return fallback
 	}
-	s.End()
-	return s.SpanContext()
+	return traceContext(ss.s.SpanContext(), fallback)
+}
+
+// failed marks records of the stage as failed: an exception event for each
+// of events (the first maxSpanEvents), and the span's status an error, so
+// that a search for error=true finds the stage where records failed.
+func (ss stageSpan) failed(records int, events []message.ErrorEvent) {
+	if ss.s == nil || !ss.s.IsRecording() || records == 0 {
+		return
+	}
+	for i, ev := range events {
+		if i == maxSpanEvents {
+			break
+		}
+		attrs := []attribute.KeyValue{
+			attribute.String("sluice.stage", ev.Stage),
+			attribute.String("sluice.correlation_id", ev.CorrelationID),
+		}
+		if ev.Source.Source != "" {
+			attrs = append(attrs, attribute.String("sluice.source", ev.Source.Source), attribute.Int64("sluice.offset", ev.Source.Offset))
+		}
+		ss.s.RecordError(errors.New(ev.Error), trace.WithAttributes(attrs...))
+	}
+	ss.s.SetAttributes(attribute.Int("sluice.failed", records))
+	ss.s.SetStatus(codes.Error, fmt.Sprintf("%d records failed", records))
+}
+
+// fail marks the stage as failed by err.
+func (ss stageSpan) fail(err error) {
+	if ss.s == nil {
+		return
+	}
+	ss.s.RecordError(err)
+	ss.s.SetStatus(codes.Error, err.Error())
+}
+
+// end ends the span, describing b, of which records were the stage's.
+func (ss stageSpan) end(b *message.Batch, records int, attrs ...attribute.KeyValue) {
+	if ss.s == nil {
+		return
+	}
+	attrs = append(attrs,
+		attribute.String("sluice.correlation_id", b.CorrelationID),
+		attribute.Int64("sluice.batch_id", int64(b.ID)),
+		attribute.Int("sluice.records", records),
+	)
+	if o := b.Origin; o != nil {
+		attrs = append(attrs, attribute.String("sluice.source", o.Source), attribute.Int("sluice.partition", int(o.Partition)))
+	}
+	ss.finish(attrs...)
+}
+
+// finish ends the span with attrs.
+func (ss stageSpan) finish(attrs ...attribute.KeyValue) {
+	if ss.s == nil {
+		return
+	}
+	ss.s.SetAttributes(attrs...)
+	ss.s.End()
+}
+
+// messaging returns the span kind and the OpenTelemetry messaging
+// attributes of a read from, or a write to, c: a consumer or producer span
+// with its destination when c is a connector.Destination (Kafka), else an
+// internal span.
+func messaging(c any, kind trace.SpanKind, operation string, records int) (trace.SpanKind, []attribute.KeyValue) {
+	d, ok := c.(connector.Destination)
+	if !ok {
+		return trace.SpanKindInternal, nil
+	}
+	system, name, partition := d.Destination()
+	attrs := []attribute.KeyValue{
+		attribute.String("messaging.system", system),
+		attribute.String("messaging.operation.type", operation),
+		attribute.String("messaging.destination.name", name),
+		attribute.Int("messaging.batch.message_count", records),
+	}
+	if partition >= 0 {
+		attrs = append(attrs, attribute.String("messaging.destination.partition.id", strconv.Itoa(int(partition))))
+	}
+	return kind, attrs
 }
 
 // debugBatch logs a batch's passage at DEBUG, with its trace and correlation

@@ -8,6 +8,8 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // readLoop is a source reader's goroutine.
@@ -45,13 +47,21 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		// With no span recorded, the input's own trace context goes on
 		// unchanged, or else a random, local one stands in, so that logs
 		// and dead letters still correlate.
-		b.Trace = traceContext(p.span("source.read", b.Parent, start, b), b.Parent)
+		kind, attrs := messaging(r, trace.SpanKindConsumer, "process", n)
+		if len(b.Offsets) > 0 && kind == trace.SpanKindConsumer {
+			attrs = append(attrs, attribute.Int64("messaging.kafka.offset", b.Offsets[0]))
+		}
+		p.startSpan("batch", b.Parent, start, kind).root(b, n, attrs...)
+		span := p.startSpan("source.read", stageParent(b), start, trace.SpanKindInternal)
+		b.Trace = span.context(b.Parent)
 		if !b.Trace.IsValid() {
 			b.Trace = randomTrace()
 		}
 		for i := range b.Errors.Events {
 			b.Errors.Events[i].Traceparent = b.Trace.Traceparent()
 		}
+		span.failed(b.Errors.Records, b.Errors.Events) // records that did not decode
+		span.end(b, n)
 		p.observer.ObserveBatch(StageRead, time.Since(start), n, p.recorded(b.Trace))
 		p.debugBatch("batch read", b)
 		*seq++

@@ -48,7 +48,18 @@ type sinkStage struct {
 type write struct {
 	b      *message.Batch
 	start  time.Time
+	span   stageSpan
 	result chan error
+}
+
+// startWrite starts b's write span and makes it b's trace context, which
+// error events of its rows carry and a Kafka sink sends as each record's
+// traceparent header: a downstream engine's read is the write's child.
+func (s *sinkStage) startWrite(b *message.Batch, start time.Time) stageSpan {
+	kind, _ := messaging(s.p.sink, trace.SpanKindProducer, "send", b.Len())
+	span := s.p.startSpan("sink.write", stageParent(b), start, kind)
+	b.Trace = span.context(b.Trace)
+	return span
 }
 
 // newSinkStage returns the sink stage of a run under ctx; concurrent allows
@@ -93,6 +104,7 @@ func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) boo
 	if m.Batch.Len() == 0 {
 		w.result <- nil
 	} else {
+		w.span = s.startWrite(m.Batch, w.start)
 		s.async.WriteAsync(ctx, m.Batch, func(err error) {
 			if err != nil {
 				s.hold.fail()
@@ -133,29 +145,35 @@ func (s *sinkStage) finish(ctx context.Context, _ emitFunc) {
 func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *write) {
 	p := s.p
 	defer p.pool.Put(b) // the stage's one release
+	if b.EndRoot != nil {
+		defer b.EndRoot() // the batch's way ends here, written or not
+	}
 	if b.Errors.Records > 0 || len(b.Errors.Events) > 0 {
-		p.handle(ctx, b.Errors)
+		p.handle(ctx, b.Errors, b.Root)
 	}
 	if n := b.Len(); n > 0 {
-		start := time.Now()
+		var start time.Time
+		var span stageSpan
 		var first func() error
 		if started != nil {
-			start = started.start
+			start, span = started.start, started.span
 			first = func() error { return <-started.result }
+		} else {
+			if ctx.Err() != nil {
+				return // aborted before the write: no span of a write that was not made
+			}
+			start = time.Now()
+			span = s.startWrite(b, start)
 		}
 		attempts, failed, err := s.writeWithRetry(ctx, b, first)
-		var sc trace.SpanContext
-		if p.tracer != nil {
-			attrs := []attribute.KeyValue{attribute.Int("sluice.attempts", attempts)}
-			if err != nil {
-				attrs = append(attrs, attribute.String("error.message", err.Error()))
-			}
-			sc = p.span("sink.write", b.Trace, start, b, attrs...)
-		}
-		p.observer.ObserveBatch(StageWrite, time.Since(start), n, p.recorded(traceContext(sc, b.Trace)))
+		p.observer.ObserveBatch(StageWrite, time.Since(start), n, p.recorded(b.Trace))
 		if err != nil && ctx.Err() != nil {
-			return // aborted: the batch stays unacknowledged
+			// Aborted: the batch stays unacknowledged, and its span is
+			// not ended, so not exported: the write did not finish.
+			return
 		}
+		_, attrs := messaging(p.sink, trace.SpanKindProducer, "send", n)
+		defer span.end(b, n, append(attrs, attribute.Int("sluice.attempts", attempts))...)
 		written := int64(n - len(failed))
 		if len(failed) == 0 {
 			p.metrics.Observe(b.Rows, nil)
@@ -186,7 +204,9 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 				payload = s.enc.Encode(payload[:0], b.Rows[i])
 				eb.Events[j] = message.NewErrorEvent(b, "sink", b.Coordinates(i), payload[:len(payload)-1], msg)
 			}
-			p.handle(ctx, eb)
+			span.failed(len(failed), eb.Events)
+			span.fail(err)
+			p.handle(ctx, eb, b.Root)
 		}
 	}
 	if ctx.Err() != nil || p.err() != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // statefulStage runs a plan's stateful operator: it tracks the watermark of
@@ -32,7 +34,16 @@ type statefulStage struct {
 	// raw collects the operator's rows; next is the batch being built for
 	// the sink, with the acknowledgements and error events to go with it.
 	raw, next *message.Batch
+	// links are the traced input batches since the last results, at most
+	// maxSpanLinks, which the results' span links to; inputs counts them
+	// all.
+	links  []trace.Link
+	inputs int
 }
+
+// maxSpanLinks bounds the links of a results span: a minute's window over
+// a busy stream aggregates thousands of batches.
+const maxSpanLinks = 128
 
 type heldAck struct {
 	ack    message.Ack
@@ -76,12 +87,17 @@ func (s *statefulStage) newBatches() {
 	s.next = s.p.pool.Get(s.p.prog.OutputWidth())
 	s.next.Derived = s.p.prog.Aggregates()
 	s.next.MaxEventTime = math.MinInt64
+	s.next.ID = s.p.nextBatch.Add(1)
+	s.next.CorrelationID = s.p.runID + "-" + strconv.FormatUint(s.next.ID, 10)
 }
 
 // batch takes an input batch and returns a batch for the sink, or nil.
 func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	start := time.Now()
 	defer s.p.pool.Put(b) // the operator keeps copies of what it holds
+	if b.EndRoot != nil {
+		defer b.EndRoot() // the batch's way ends in the state
+	}
 	if b.Origin != nil && b.Generation != b.Origin.Generation.Load() {
 		// Read before its partition moved to another engine, which reads
 		// these records again.
@@ -119,8 +135,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		}
 		s.held[b.Origin] = append(s.held[b.Origin], h)
 	}
-	if s.next.CorrelationID == "" {
-		s.next.CorrelationID, s.next.Trace = b.CorrelationID, b.Trace
+	s.inputs++
+	if tc := s.p.recorded(b.Trace); tc.Flags&1 != 0 && len(s.links) < maxSpanLinks {
+		s.links = append(s.links, trace.Link{SpanContext: spanContext(tc)})
 	}
 	n := b.Len()
 	out := s.advance(now, b.Read)
@@ -198,14 +215,42 @@ func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 	if out.Len() == 0 && len(out.Acks) == 0 && out.Errors.Records == 0 && len(out.Errors.Events) == 0 {
 		return nil
 	}
-	out.ID = s.p.nextBatch.Add(1)
 	out.Read = read
-	if out.CorrelationID == "" {
-		out.CorrelationID = s.p.runID + "-" + strconv.FormatUint(out.ID, 10)
-	}
+	s.trace(out, now)
 	s.p.pool.Put(s.raw)
 	s.newBatches()
 	return out
+}
+
+// trace gives out, results about to go to the sink, a trace of its own:
+// the root span stateful.emit, linked to the input batches whose records
+// they aggregate (rather than a child of one of them, which ended long
+// before), with the exception events of the results that failed. Without
+// tracing, a random context stands in so that logs and dead letters
+// correlate.
+func (s *statefulStage) trace(out *message.Batch, now time.Time) {
+	// The events without a trace context are the results' own: inputs'
+	// carry their batch's.
+	var own []message.ErrorEvent
+	for _, ev := range out.Errors.Events {
+		if ev.Traceparent == "" {
+			own = append(own, ev)
+		}
+	}
+	if out.Len() == 0 && len(own) == 0 {
+		return // acknowledgements and input errors only: nothing of its own to trace
+	}
+	span := s.p.startSpan("stateful.emit", message.TraceContext{}, now, trace.SpanKindInternal, s.links...)
+	out.Trace = span.context(randomTrace())
+	span.failed(len(own), own)
+	// The results' root, ended once the sink has written them.
+	span.root(out, out.Len(), attribute.Int("sluice.inputs", s.inputs), attribute.Int("sluice.links", len(s.links)))
+	for i := range out.Errors.Events {
+		if ev := &out.Errors.Events[i]; ev.Traceparent == "" {
+			ev.Traceparent = out.Trace.Traceparent()
+		}
+	}
+	s.links, s.inputs = s.links[:0], 0
 }
 
 // lateToPolicy takes the late rows out of b and makes each an error event of

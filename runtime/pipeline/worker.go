@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -61,6 +62,11 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 	out := w.p.pool.Get(w.p.prog.WorkerWidth())
 	out.CopyHeader(in)
 	out.MaxEventTime = maxEvt
+	// The span is the batch's before the operator runs, so that the error
+	// events of the rows it fails on carry it.
+	span := w.p.startSpan("batch.process", stageParent(in), start, trace.SpanKindInternal)
+	out.Trace = span.context(in.Trace)
+	events, records := len(out.Errors.Events), out.Errors.Records
 	w.out = out
 	filtered := w.op.Process(in, out, w)
 	w.p.stats.filtered.Add(int64(filtered))
@@ -69,10 +75,8 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 	}
 	n := in.Len()
 	w.p.pool.Put(in)
-	if w.p.tracer != nil {
-		out.Trace = traceContext(w.p.span("batch.process", out.Trace, start, out,
-			attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered), attribute.Int("sluice.failed", out.Errors.Records)), out.Trace)
-	}
+	span.failed(out.Errors.Records-records, out.Errors.Events[events:])
+	span.end(out, out.Len(), attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered))
 	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, w.p.recorded(out.Trace))
 	return out
 }
@@ -108,5 +112,11 @@ func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
 	f.scratch = enc.Encode(f.scratch[:0], in.Rows[i])
 	eb := &f.out.Errors
 	eb.Records++
-	eb.Events = append(eb.Events, message.NewErrorEvent(in, stage, in.Coordinates(i), f.scratch[:len(f.scratch)-1], err.Error()))
+	ev := message.NewErrorEvent(in, stage, in.Coordinates(i), f.scratch[:len(f.scratch)-1], err.Error())
+	if f.out.Trace.IsValid() {
+		// The span of the stage that failed the row: a worker's
+		// batch.process. The stateful stage's results have none yet.
+		ev.Traceparent = f.out.Trace.Traceparent()
+	}
+	eb.Events = append(eb.Events, ev)
 }

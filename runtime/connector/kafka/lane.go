@@ -52,6 +52,11 @@ func (l *Lane) Unavailable() error { return l.src.Unavailable() }
 // does not consume it.
 func (l *Lane) Lag() int64 { return l.src.lag(l.origin.Partition) }
 
+// Destination implements connector.Destination.
+func (l *Lane) Destination() (system, name string, partition int32) {
+	return "kafka", l.origin.Topic, l.origin.Partition
+}
+
 // Handled is the offset of the partition's last record known to be handled:
 // acknowledged by the pipeline or, before this engine read the partition,
 // committed by the group. ok is false when there is none.

@@ -53,6 +53,9 @@ type Sink struct {
 // the first write.
 func (s *Sink) OnFailure(f func()) { s.onFailure = f }
 
+// Destination implements connector.Destination.
+func (s *Sink) Destination() (system, name string, partition int32) { return "kafka", s.topic, -1 }
+
 // OpenSink connects a producer. keyCol is the output column whose text is
 // the record key, or -1. With txn, an exactly-once source, the sink produces
 // with txn's transactional client instead of its own.

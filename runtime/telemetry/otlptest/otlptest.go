@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -22,6 +23,15 @@ type Span struct {
 	Name                          string
 	TraceID, SpanID, ParentSpanID string
 	Attributes                    map[string]any
+	// Kind is the span kind: internal, server, client, producer or consumer.
+	Kind string
+	// Error says the span's status is an error; StatusMessage says why.
+	Error         bool
+	StatusMessage string
+	// Events are the names of the span's events ("exception" for a
+	// recorded error), and Links the span ids it links to.
+	Events []string
+	Links  []string
 }
 
 // Receiver receives spans on /v1/traces.
@@ -97,6 +107,17 @@ func convert(s *tracepb.Span) Span {
 		SpanID:       hex.EncodeToString(s.SpanId),
 		ParentSpanID: hex.EncodeToString(s.ParentSpanId),
 		Attributes:   map[string]any{},
+		Kind:         strings.ToLower(strings.TrimPrefix(s.Kind.String(), "SPAN_KIND_")),
+	}
+	if st := s.Status; st != nil {
+		out.Error = st.Code == tracepb.Status_STATUS_CODE_ERROR
+		out.StatusMessage = st.Message
+	}
+	for _, e := range s.Events {
+		out.Events = append(out.Events, e.Name)
+	}
+	for _, l := range s.Links {
+		out.Links = append(out.Links, hex.EncodeToString(l.SpanId))
 	}
 	for _, kv := range s.Attributes {
 		switch v := kv.Value.GetValue().(type) {
