@@ -3,7 +3,6 @@ package telemetry
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
-	"github.com/sluice-dev/sluice/runtime/telemetry/otlptest"
 )
 
 // TestTracingEndToEnd runs a pipeline that exports its spans over OTLP/HTTP
@@ -21,39 +19,18 @@ import (
 // be in such a trace, and the trace ids in the JSON logs must be ones the
 // receiver saw.
 func TestTracingEndToEnd(t *testing.T) {
-	recv := otlptest.Start()
-	defer recv.Close()
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL())
-	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
-	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
-
-	tr, err := NewTracing(context.Background(), "test")
-	if err != nil || tr == nil {
-		t.Fatalf("NewTracing = %v, %v; want tracing on", tr, err)
-	}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	spec := bench.Spec(bench.Config{
 		Query: "SELECT trade_id, price FROM trades WHERE quantity > 100", Records: 4000, Partitions: 2,
 		Parallelism: 2, BatchSize: 100, Linger: time.Millisecond,
 	})
-	p, err := pipeline.New(spec, pipeline.Options{Logger: logger, Tracer: tr.Tracer()})
+	byID, p, err := traced(t, spec, pipeline.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tr.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-
-	byID := map[string]otlptest.Span{}
 	traces := map[string]bool{}
-	for _, s := range recv.Spans() {
-		byID[s.SpanID] = s
+	for _, s := range byID {
 		traces[s.TraceID] = true
 	}
 	children := map[string]map[string]int{} // parent span -> child name -> count
