@@ -121,6 +121,16 @@ func (k *keyEncoder) encode(row value.Row, prefix int64) error {
 	return nil
 }
 
+// keyOf returns the key encode gives a row whose key values are vals, in
+// k.buf.
+func (k *keyEncoder) keyOf(vals []value.Value, prefix int64) []byte {
+	k.buf = binary.LittleEndian.AppendUint64(k.buf[:0], uint64(prefix))
+	for _, v := range vals {
+		k.buf = appendKey(k.buf, v)
+	}
+	return k.buf
+}
+
 // appendKey appends a value's identity: equal values, and only they, append
 // equal bytes. Key columns have one type, so decimals share a scale.
 func appendKey(dst []byte, v value.Value) []byte {

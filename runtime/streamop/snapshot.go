@@ -1,0 +1,198 @@
+package streamop
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/sluice-dev/sluice/runtime/aggregate"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Snapshotter is a stateful operator whose state a checkpoint saves and a
+// restarted engine restores: the state after the same input, so that what
+// it emits next is what it would have emitted without the restart.
+type Snapshotter interface {
+	// AppendSnapshot appends the operator's state to dst, naming the
+	// partitions its state came from by their index in origins. It is
+	// called between batches.
+	AppendSnapshot(dst []byte, origins *Origins) []byte
+	// RestoreSnapshot replaces the operator's state by a snapshot's, whose
+	// partitions origins resolves.
+	RestoreSnapshot(r *value.Reader, origins *Origins) error
+}
+
+// Origins numbers the source partitions that state is owned by, for a
+// snapshot, which outlives the run's *message.Origin values: a snapshot
+// names each by its index, and the checkpoint keeps each index's source
+// and partition.
+type Origins struct {
+	list  []*message.Origin
+	index map[*message.Origin]int
+}
+
+// NewOrigins returns a table of the given partitions, in order.
+func NewOrigins(list []*message.Origin) *Origins {
+	o := &Origins{list: list, index: make(map[*message.Origin]int, len(list))}
+	for i, origin := range list {
+		o.index[origin] = i
+	}
+	return o
+}
+
+// appendOwner appends the owner's partition: its index plus one, 0 for no
+// origin (a table's rows, a generator in a test).
+func (o *Origins) appendOwner(dst []byte, w owner) []byte {
+	if w.origin == nil {
+		return binary.AppendUvarint(dst, 0)
+	}
+	i, ok := o.index[w.origin]
+	if !ok {
+		// A partition the table does not know: the caller gave the wrong
+		// one. The state is saved as ownerless rather than lost.
+		return binary.AppendUvarint(dst, 0)
+	}
+	return binary.AppendUvarint(dst, uint64(i)+1)
+}
+
+// readOwner reads an owner, of its partition's current generation.
+func (o *Origins) readOwner(r *value.Reader) owner {
+	i := r.Uvarint()
+	if i == 0 {
+		return owner{}
+	}
+	if i > uint64(len(o.list)) {
+		r.Value() // make the error sticky through a read of nothing
+		return owner{}
+	}
+	origin := o.list[i-1]
+	return owner{origin: origin, gen: origin.Generation.Load()}
+}
+
+// snapshotVersion is the first byte of each operator's snapshot.
+const snapshotVersion = 1
+
+func appendValues(dst []byte, vals []value.Value) []byte {
+	for _, v := range vals {
+		dst = value.AppendBinary(dst, v)
+	}
+	return dst
+}
+
+func readValues(r *value.Reader, vals []value.Value) {
+	for i := range vals {
+		vals[i] = r.Value()
+	}
+}
+
+func appendBool(dst []byte, b bool) []byte {
+	if b {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+// AppendSnapshot implements Snapshotter: the open windows and their groups
+// in window and arrival order, or the sessions of each key in the order
+// keys appeared, with every group's aggregate states.
+func (a *windowAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(a.starts)))
+	for _, start := range a.starts {
+		win := a.windows[start]
+		dst = binary.AppendVarint(dst, win.start)
+		dst = binary.AppendVarint(dst, win.end)
+		dst = binary.AppendUvarint(dst, uint64(len(win.order)))
+		for _, g := range win.order {
+			dst = origins.appendOwner(dst, g.source)
+			dst = appendValues(dst, g.keys)
+			for i := range g.states {
+				dst = aggregate.AppendState(dst, &g.states[i])
+			}
+			dst = appendBool(appendBool(dst, g.fired), g.updated)
+		}
+	}
+	keys := make([]*sessionKey, 0, len(a.sessions))
+	for _, k := range a.sessions {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y *sessionKey) int { return int(x.seq) - int(y.seq) })
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for _, k := range keys {
+		dst = origins.appendOwner(dst, k.source)
+		dst = appendValues(dst, k.keys)
+		dst = binary.AppendUvarint(dst, k.seq)
+		dst = binary.AppendUvarint(dst, uint64(len(k.sessions)))
+		for _, s := range k.sessions {
+			dst = binary.AppendVarint(dst, s.start)
+			dst = binary.AppendVarint(dst, s.end)
+			dst = binary.AppendUvarint(dst, uint64(len(s.rows)))
+			for _, row := range s.rows {
+				dst = binary.AppendVarint(dst, row.ts)
+				dst = appendValues(dst, row.args)
+			}
+		}
+	}
+	return binary.AppendUvarint(dst, a.keySeq)
+}
+
+// RestoreSnapshot implements Snapshotter.
+func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("window state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	a.windows, a.starts, a.groups, a.held = map[int64]*window{}, nil, 0, 0
+	a.sessions = map[string]*sessionKey{}
+	nKeys, nFuncs := len(a.keys.vals), len(a.funcs)
+	for range r.Count(3) {
+		start, end := r.Varint(), r.Varint()
+		win := a.newWindow(start, end)
+		clear(win.groups)
+		win.order = win.order[:0]
+		for range r.Count(1 + nKeys + nFuncs) {
+			src := origins.readOwner(r)
+			readValues(r, a.keys.vals)
+			g := a.newGroup(win)
+			g.source = src
+			for i := range g.states {
+				aggregate.ReadState(r, &g.states[i])
+			}
+			g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
+			g.key = a.intern(string(a.keys.keyOf(g.keys, 0)))
+			win.groups[g.key] = g
+			win.order = append(win.order, g)
+			a.groups++
+		}
+		if r.Err() != nil {
+			break
+		}
+		a.windows[start] = win
+		a.starts = append(a.starts, start)
+	}
+	a.peak = max(a.peak, a.groups)
+	for range r.Count(3) {
+		k := &sessionKey{source: origins.readOwner(r), keys: make([]value.Value, nKeys)}
+		readValues(r, k.keys)
+		k.seq = r.Uvarint()
+		for range r.Count(3) {
+			s := &session{start: r.Varint(), end: r.Varint()}
+			for range r.Count(1 + len(a.args)) {
+				row := sessionRow{ts: r.Varint(), args: make([]value.Value, len(a.args))}
+				readValues(r, row.args)
+				s.rows = append(s.rows, row)
+			}
+			k.sessions = append(k.sessions, s)
+			a.held += len(s.rows)
+		}
+		a.sessions[string(a.keys.keyOf(k.keys, 0))] = k
+	}
+	a.keySeq = r.Uvarint()
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading window state: %w", err)
+	}
+	if !slices.IsSorted(a.starts) {
+		return fmt.Errorf("reading window state: windows out of order")
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package streamop
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/aggregate"
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// TestWindowSnapshot: a windowed aggregation restored from a snapshot taken
+// midway writes, for the rest of the input, exactly what the operator that
+// was never stopped writes: tumbling, hopping and session windows, with
+// allowed lateness, over keys from two partitions.
+func TestWindowSnapshot(t *testing.T) {
+	s := int64(time.Second)
+	avg, err := aggregate.New(aggregate.Avg, value.Int)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct, err := aggregate.New(aggregate.CountDistinct, value.Int)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range map[string]plan.Window{
+		"tumble":  {Kind: plan.Tumble, Time: colTS, Size: 10 * s, Slide: 10 * s},
+		"hop":     {Kind: plan.Hop, Time: colTS, Size: 10 * s, Slide: 3 * s},
+		"session": {Kind: plan.Session, Time: colTS, Gap: s / 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			newAgg := func() *windowAgg {
+				return newWindowAgg(&plan.Aggregate{
+					Input: testScan, Window: w,
+					Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
+					Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}, {Func: avg, Arg: colV}, {Func: distinct, Arg: colV}},
+				})
+			}
+			parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
+			origins := NewOrigins(parts)
+			rng := rand.New(rand.NewPCG(7, 7))
+			var batches []*message.Batch
+			for i := range 60 {
+				var rows []testRow
+				for j := range 20 {
+					ts := time.Duration((int64(i)*s + int64(j)*s/20 + rng.Int64N(3*s)) / (s / 2) * (s / 2))     // a little out of order, and many equal
+					rows = append(rows, testRow{ts, fmt.Sprintf("K%d", rng.IntN(7+7*(i/30))), rng.Int64N(100)}) // new keys after the cut
+				}
+				b := batchOf(rows...)
+				b.Origin = parts[i%2]
+				batches = append(batches, b)
+			}
+			step := func(a *windowAgg, i int) []string {
+				out := new(message.Batch)
+				out.Reset(8)
+				var fail failures
+				wm := fixedMark(int64(i)*s - 2*s)
+				a.Process(batches[i], out, wm, &fail)
+				var errs errorList
+				a.Advance(wm, out, errs.add)
+				if len(fail)+len(errs) > 0 {
+					t.Fatal(fail, errs)
+				}
+				var got []string
+				for _, row := range out.Rows {
+					got = append(got, fmt.Sprint(row))
+				}
+				return got
+			}
+			whole, cut := newAgg(), newAgg()
+			var want, got []string
+			for i := range batches {
+				want = append(want, step(whole, i)...)
+				if i < 30 {
+					got = append(got, step(cut, i)...)
+				}
+				if i == 29 {
+					snap := cut.AppendSnapshot(nil, origins)
+					cut = newAgg()
+					r := value.NewReader(snap)
+					if err := cut.RestoreSnapshot(r, origins); err != nil {
+						t.Fatal(err)
+					}
+					if r.Len() != 0 {
+						t.Fatalf("%d bytes of the snapshot left unread", r.Len())
+					}
+					if again := cut.AppendSnapshot(nil, origins); len(again) != len(snap) {
+						t.Errorf("the restored state's snapshot has %d bytes; the original's %d", len(again), len(snap))
+					}
+				}
+				if i >= 30 {
+					got = append(got, step(cut, i)...)
+				}
+			}
+			final := func(a *windowAgg) []string {
+				out := new(message.Batch)
+				out.Reset(8)
+				var errs errorList
+				a.Advance(fixedMark(math.MaxInt64), out, errs.add)
+				var rows []string
+				for _, row := range out.Rows {
+					rows = append(rows, fmt.Sprint(row))
+				}
+				return rows
+			}
+			want, got = append(want, final(whole)...), append(got, final(cut)...)
+			if len(want) < 40 {
+				t.Fatalf("only %d results", len(want))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("restored midway, the operator wrote %d rows\n%v\nwant %d\n%v", len(got), got, len(want), want)
+			}
+		})
+	}
+}
+
+// TestSnapshotCorrupt: a truncated or altered snapshot is an error, never
+// a panic or half a state taken for the whole.
+func TestSnapshotCorrupt(t *testing.T) {
+	a := newSessions(t, time.Second)
+	out := new(message.Batch)
+	out.Reset(4)
+	var fail failures
+	a.Process(batchOf(testRow{0, "A", 1}, testRow{time.Second / 2, "B", 2}), out, fixedMark(0), &fail)
+	snap := a.AppendSnapshot(nil, NewOrigins(nil))
+	for n := range len(snap) {
+		if err := newSessions(t, time.Second).RestoreSnapshot(value.NewReader(snap[:n]), NewOrigins(nil)); err == nil {
+			t.Fatalf("a snapshot cut to %d of %d bytes restored without an error", n, len(snap))
+		}
+	}
+	bad := slices.Clone(snap)
+	bad[0] = 99
+	if err := newSessions(t, time.Second).RestoreSnapshot(value.NewReader(bad), NewOrigins(nil)); err == nil {
+		t.Error("a snapshot of an unknown version restored")
+	}
+}
