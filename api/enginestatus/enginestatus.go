@@ -94,8 +94,8 @@ type Edge struct {
 
 // Records counts what happened to the records of a run, from the pipeline
 // to /status and the metrics. In = Out + Filtered + DeadLettered + Skipped +
-// Failed + Aggregated + Late + Revoked + InFlight, always: every record read
-// ends in exactly one of those, or is still in flight.
+// Failed + Aggregated + Late + Revoked + Restored + InFlight, always: every
+// record read ends in exactly one of those, or is still in flight.
 type Records struct {
 	In           int64 `json:"in"`
 	Out          int64 `json:"out"`
@@ -113,7 +113,10 @@ type Records struct {
 	// Revoked counts records a stateful stage dropped because their Kafka
 	// partition moved to another engine while they were in flight; the new
 	// owner reads them again.
-	Revoked  int64 `json:"revoked"`
+	Revoked int64 `json:"revoked"`
+	// Restored counts records read again after a restart from a checkpoint
+	// (spec.state) whose state already holds them: they are dropped.
+	Restored int64 `json:"restored"`
 	InFlight int64 `json:"inFlight"`
 	// Retries counts sink write attempts that were retried.
 	Retries int64 `json:"retries"`

@@ -40,6 +40,9 @@ const (
 	MaxBatchLinger     = time.Minute
 	MaxShutdownTimeout = time.Hour
 
+	MinCheckpointInterval = 100 * time.Millisecond
+	MaxCheckpointInterval = time.Hour
+
 	MaxRetriesMax   = 100 // the bound of maxRetries
 	MaxRetryBackoff = time.Minute
 

@@ -37,6 +37,7 @@ const (
 	DefaultErrorWindow           = time.Minute
 	DefaultMemoryPercent         = 90
 	DefaultStallTimeout          = 5 * time.Minute
+	DefaultCheckpointInterval    = 10 * time.Second
 	DefaultTargetLagSeconds      = 30
 	DefaultScaleUpWindow         = 30 * time.Second
 	DefaultScaleDownWindow       = 5 * time.Minute
@@ -54,6 +55,9 @@ func (s *StreamQuerySpec) Default() {
 		s.Sources[i].Default()
 	}
 	s.Sink.Default()
+	if st := s.State; st != nil {
+		durationOr(&st.CheckpointInterval, DefaultCheckpointInterval)
+	}
 	for i := range s.Metrics {
 		orDefault(&s.Metrics[i].MaxSeries, DefaultMetricSeries)
 	}

@@ -11,6 +11,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.sources.all(s, has(s.kafka) || has(s.table))",message="autoscaling needs kafka sources: only a consumer group divides a source between engines"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling))",message="state is kept by one engine: replicas above 1 and autoscaling are not supported with state yet"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.
@@ -44,6 +45,12 @@ type StreamQuerySpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Health HealthSpec `json:"health,omitempty"`
+
+	// state makes a windowed query save its state in checkpoints and
+	// restore it when it starts again, so that a restart neither loses
+	// state nor reads again the input of open windows.
+	// +optional
+	State *StateSpec `json:"state,omitempty"`
 
 	// metrics are business metrics computed from the rows the query
 	// writes, served on the engine's /metrics as sluice_user_<name>: at
@@ -954,4 +961,28 @@ type StreamQueryList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []StreamQuery `json:"items"`
+}
+
+// StateSpec is where and how often a stateful query checkpoints its state.
+// +kubebuilder:validation:XValidation:rule="!has(self.checkpointInterval) || (duration(self.checkpointInterval) >= duration('100ms') && duration(self.checkpointInterval) <= duration('1h'))",message="checkpointInterval must be between 100ms and 1h, e.g. 10s"
+type StateSpec struct {
+	// dir is the directory the checkpoints are kept in: a local path for
+	// `engine run`; on Kubernetes, the mount path of a volume the engine
+	// pod has (spec.template), since the container's file system is
+	// read-only and a pod's own storage goes with it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Dir string `json:"dir"`
+
+	// checkpointInterval is how often a checkpoint is taken: 100ms to 1h,
+	// 10s by default. After a crash, the records since the last one are
+	// read again.
+	// +optional
+	CheckpointInterval *metav1.Duration `json:"checkpointInterval,omitempty"`
+
+	// reset starts the query from empty state when the saved state was
+	// built by a query whose stateful part differs (other windows, keys or
+	// aggregates), instead of refusing to start.
+	// +optional
+	Reset bool `json:"reset,omitempty"`
 }

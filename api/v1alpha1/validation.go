@@ -340,6 +340,15 @@ func (s *StreamQuerySpec) Validate() Problems {
 		validateAutoscaling(&ps, s)
 	}
 	validateMetrics(&ps, s.Metrics)
+	if st := s.State; st != nil {
+		if st.Dir == "" {
+			ps.Add("spec.state.dir", "a directory to keep checkpoints in is required")
+		}
+		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
+		if (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil {
+			ps.Add("spec.state", "state is kept by one engine: replicas above 1 and autoscaling are not supported with state yet")
+		}
+	}
 	switch r := s.Replicas; {
 	case r == nil:
 	case *r < 0 || *r == 0 && !s.Suspend:

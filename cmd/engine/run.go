@@ -278,7 +278,7 @@ func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
 		verdict, elapsed.Round(time.Millisecond), c.In, c.Out, c.Filtered, c.DeadLettered, c.Skipped, c.Failed)
 	if s.Stateful {
 		// Aggregations and joins write results, not the records they read.
-		line += fmt.Sprintf(", %d aggregated or joined, %d late, %d revoked, %d results", c.Aggregated, c.Late, c.Revoked, c.Results)
+		line += fmt.Sprintf(", %d aggregated or joined, %d late, %d revoked, %d restored, %d results", c.Aggregated, c.Late, c.Revoked, c.Restored, c.Results)
 	}
 	return line + fmt.Sprintf(" (%.0f records/s)", rate)
 }

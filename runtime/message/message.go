@@ -10,6 +10,8 @@ import (
 	"math"
 	"sync/atomic"
 
+	"github.com/sluice-dev/sluice/runtime/checkpoint"
+
 	"github.com/sluice-dev/sluice/runtime/freelist"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -376,6 +378,10 @@ const (
 	// KindEndOfStream says that an origin has no more records. The end of a
 	// whole channel is its close, which only its producer does.
 	KindEndOfStream
+	// KindCheckpoint carries the stateful stage's state after the batches
+	// sent before it, to the sink stage, which saves it once it has
+	// written those batches (spec.state).
+	KindCheckpoint
 )
 
 // Message is one item on a data channel. It is sent by value: a batch travels as
@@ -385,4 +391,6 @@ type Message struct {
 	Batch *Batch
 	// Origin is the partition an end of stream is about.
 	Origin *Origin
+	// Checkpoint is the state a KindCheckpoint message carries.
+	Checkpoint *checkpoint.Checkpoint
 }

@@ -113,6 +113,7 @@ type Pipeline struct {
 	pool      message.Pool
 	stats     stats
 	metrics   *usermetric.Set // spec.metrics, from the rows written
+	ckpt      *checkpoints    // spec.state's, nil without
 	edges     []*EdgeStats
 	committed []*message.Committed // per reader
 	sources   []connector.Source   // to close after their readers
@@ -160,6 +161,9 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.configure()
+	if err := p.openCheckpoints(); err != nil {
+		return nil, err
+	}
 	p.stats.watermark.Store(math.MinInt64)
 	widest := prog.OutputWidth()
 	for _, cols := range schemas {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluice-dev/sluice/runtime/checkpoint"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -50,6 +51,9 @@ type write struct {
 	start  time.Time
 	span   stageSpan
 	result chan error
+	// checkpoint, instead of a batch, is a checkpoint to save once the
+	// writes before it are settled.
+	checkpoint *checkpoint.Checkpoint
 }
 
 // startWrite starts b's write span and makes it b's trace context, which
@@ -80,6 +84,10 @@ func (p *Pipeline) newSinkStage(ctx context.Context, concurrent bool) *sinkStage
 		go func() {
 			defer close(s.finished)
 			for w := range s.inFlight {
+				if w.checkpoint != nil {
+					s.commitCheckpoint(ctx, w.checkpoint)
+					continue
+				}
 				s.deliver(ctx, w.b, &w)
 				s.hold.finish()
 			}
@@ -90,6 +98,19 @@ func (p *Pipeline) newSinkStage(ctx context.Context, concurrent bool) *sinkStage
 
 // take implements stage.
 func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) bool {
+	if m.Kind == message.KindCheckpoint {
+		if s.async == nil {
+			s.commitCheckpoint(ctx, m.Checkpoint)
+			return ctx.Err() == nil
+		}
+		// After the writes started before it.
+		select {
+		case s.inFlight <- write{checkpoint: m.Checkpoint}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	if m.Kind != message.KindBatch {
 		return ctx.Err() == nil
 	}

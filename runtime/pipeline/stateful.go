@@ -39,6 +39,12 @@ type statefulStage struct {
 	// all.
 	links  []trace.Link
 	inputs int
+	// With checkpoints (spec.state): absorbed is the offset of the last
+	// record of each partition the state holds, skip the offsets up to
+	// which a restored state holds a partition's records already.
+	absorbed, skip map[*message.Origin]int64
+	lastCheckpoint time.Time
+	nextCheckpoint uint64 // the last ID taken
 }
 
 // maxSpanLinks bounds the links of a results span: a minute's window over
@@ -79,6 +85,19 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 		l.Begin(origins)
 	}
 	s.newBatches()
+	s.absorbed, s.skip = map[*message.Origin]int64{}, map[*message.Origin]int64{}
+	if c := p.ckpt; c != nil {
+		now := time.Now()
+		s.lastCheckpoint, s.nextCheckpoint = now, c.last.LastID
+		if c.restored != nil {
+			if err := s.restore(c.restored, now); err != nil {
+				p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
+			} else {
+				p.log.Info("state restored from a checkpoint", "checkpoint", c.restored.ID, "taken", c.restored.Created,
+					"groups", s.op.Size(), "store", c.store.Describe())
+			}
+		}
+	}
 	return s
 }
 
@@ -104,6 +123,12 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
 		return s.advance(now, b.Read)
 	}
+	if !s.dropRestored(b) {
+		return nil // read again after a restart: the restored state has it
+	}
+	if b.Origin != nil {
+		s.absorbed[b.Origin] = b.LastOffset
+	}
 	// Lateness is judged against the watermark from before this batch.
 	s.marks.arrive(b.Origin, b.MaxEventTime, b.Generation, now)
 	// The input's error events go on now; its acknowledgement waits.
@@ -121,7 +146,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	if s.p.prog.Aggregates() {
 		st.aggregated.Add(int64(absorbed))
 	}
-	if a, ok := message.AckOf(b); ok {
+	// With checkpoints, a checkpoint acknowledges the partitions; without,
+	// each batch is acknowledged once the results of its rows are out.
+	if a, ok := message.AckOf(b); ok && s.p.ckpt == nil {
 		h := heldAck{ack: a, maxEvt: b.MaxEventTime, gen: b.Generation}
 		if n := len(s.spare); n > 0 {
 			h.rows, s.spare = s.spare[n-1][:0], s.spare[:n-1]
@@ -311,7 +338,13 @@ func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc
 		s.ended(m.Origin)
 		return s.emit(s.advanceByClock(time.Now()), emit)
 	case message.KindBatch:
-		return s.emit(s.batch(m.Batch, time.Now()), emit)
+		now := time.Now()
+		if !s.emit(s.batch(m.Batch, now), emit) {
+			return false
+		}
+		if s.checkpointDue(now) {
+			return s.checkpoint(now, emit)
+		}
 	}
 	return true
 }
@@ -319,18 +352,27 @@ func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc
 // interval implements ticker: how often the watermark is looked at again,
 // so that partitions that went idle stop holding it back.
 func (s *statefulStage) interval() time.Duration {
-	return min(max(s.marks.shortestIdle()/4, 10*time.Millisecond), time.Second)
+	d := min(max(s.marks.shortestIdle()/4, 10*time.Millisecond), time.Second)
+	if s.p.ckpt != nil {
+		d = min(d, s.p.ckpt.every)
+	}
+	return d
 }
 
 // tick implements ticker.
 func (s *statefulStage) tick(_ context.Context, now time.Time, emit emitFunc) bool {
-	return s.emit(s.advanceByClock(now), emit)
+	if !s.emit(s.advanceByClock(now), emit) {
+		return false
+	}
+	return !s.checkpointDue(now) || s.checkpoint(now, emit)
 }
 
 // finish implements stage.
 func (s *statefulStage) finish(ctx context.Context, emit emitFunc) {
-	if ctx.Err() == nil {
-		s.emit(s.end(), emit)
+	if ctx.Err() == nil && s.emit(s.end(), emit) && s.p.ckpt != nil && s.p.err() == nil {
+		// The state at the end of the input, or at a stop: a restart goes
+		// on from exactly here.
+		s.checkpoint(time.Now(), emit)
 	}
 	s.p.pool.Put(s.raw)
 	s.p.pool.Put(s.next)

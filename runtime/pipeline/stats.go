@@ -25,7 +25,7 @@ func stageIndex(stage string) int {
 // stats holds a pipeline's counters. Stages add to them once per batch.
 type stats struct {
 	in, out, filtered, deadLettered, skipped, failed atomic.Int64
-	aggregated, late, results, revoked               atomic.Int64
+	aggregated, late, results, revoked, restored     atomic.Int64
 	// watermark is the stateful stage's event-time watermark (ns since the
 	// epoch), stateRows the groups or rows its operator holds.
 	watermark, stateRows atomic.Int64
@@ -45,10 +45,11 @@ func (s *stats) counts() enginestatus.Records {
 		Out: s.out.Load(), Filtered: s.filtered.Load(), DeadLettered: s.deadLettered.Load(),
 		Skipped: s.skipped.Load(), Failed: s.failed.Load(),
 		Aggregated: s.aggregated.Load(), Late: s.late.Load(), Results: s.results.Load(), Revoked: s.revoked.Load(),
-		Retries: s.retries.Load(),
+		Restored: s.restored.Load(),
+		Retries:  s.retries.Load(),
 	}
 	c.In = s.in.Load()
-	c.InFlight = c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late - c.Revoked
+	c.InFlight = c.In - c.Out - c.Filtered - c.DeadLettered - c.Skipped - c.Failed - c.Aggregated - c.Late - c.Revoked - c.Restored
 	return c
 }
 

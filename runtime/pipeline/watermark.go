@@ -78,6 +78,17 @@ func (w *watermarks) newPart(source string) *partMark {
 	return &partMark{max: math.MinInt64, bound: int64(t.bound), idle: t.idle}
 }
 
+// restore sets partition o's progress from a checkpoint: the latest event
+// time it had sent, as if the batch that brought it had just arrived.
+func (w *watermarks) restore(o *message.Origin, maxEvt int64, now time.Time) {
+	pm := w.parts[o]
+	if pm == nil {
+		pm = w.newPart(o.Source)
+		w.parts[o] = pm
+	}
+	pm.max, pm.seen, pm.gen, pm.last = maxEvt, true, o.Generation.Load(), now
+}
+
 // arrive notes a batch of partition o, before its rows are taken.
 func (w *watermarks) arrive(o *message.Origin, maxEvt int64, gen uint64, now time.Time) {
 	pm := w.parts[o]

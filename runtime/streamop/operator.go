@@ -4,6 +4,8 @@
 package streamop
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -132,6 +134,31 @@ func (p *Program) Aggregates() bool {
 func (p *Program) Windowed() bool {
 	a, ok := p.stateful.(*plan.Aggregate)
 	return ok && a.Window.Kind != plan.Session
+}
+
+// Checkpointable reports whether the plan's stateful operator can save its
+// state in a checkpoint and restore it (Snapshotter): a windowed
+// aggregation, so far.
+func (p *Program) Checkpointable() bool {
+	_, ok := p.stateful.(*plan.Aggregate)
+	return ok
+}
+
+// StatePlan describes the stateful part of the plan: the operator and what
+// is below it, which make the state. A checkpoint keeps its fingerprint,
+// StateFingerprint, and a plan with another cannot read the checkpoint; the
+// HAVING and select list above it do not matter to the state.
+func (p *Program) StatePlan() string {
+	if p.stateful == nil {
+		return ""
+	}
+	return plan.Explain(p.stateful)
+}
+
+// StateFingerprint is a hash of StatePlan.
+func (p *Program) StateFingerprint() string {
+	sum := sha256.Sum256([]byte(p.StatePlan()))
+	return hex.EncodeToString(sum[:8])
 }
 
 // Join reports whether the plan joins two sources; its workers then pass

@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/checkpoint"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/streamop"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Checkpoints (spec.state). The stateful stage is the one place where all
+// the state is, and it takes each partition's batches in the partition's
+// order, so its state after a batch, with the offset of that batch's last
+// record per partition, is a consistent cut by itself: no barrier from the
+// sources has to align anything, and backpressure never waits for one. The
+// stage sends the cut downstream as a KindCheckpoint message after the
+// results it has emitted; the sink stage, which takes messages in order,
+// has then written those results, flushes the sink, saves the checkpoint
+// and only then acknowledges each partition up to its offset. So the
+// sources commit progress at checkpoints, not when windows close, and a
+// restart restores the state and drops the records it reads again that the
+// state already holds (restored): replay is bounded by the checkpoint
+// interval, and no result is lost or computed from part of its input.
+
+// checkpoints is a pipeline's checkpointing: its store, and what /status
+// shows of it.
+type checkpoints struct {
+	store    checkpoint.Store
+	every    time.Duration
+	restored *checkpoint.Checkpoint // the state the run started from, if any
+
+	mu   sync.Mutex
+	last CheckpointStats
+}
+
+// CheckpointStats is what a run did of checkpoints.
+type CheckpointStats struct {
+	// Completed counts the checkpoints this run saved; LastID, LastAt,
+	// LastDuration (from taking the state to saving it) and LastBytes
+	// describe the newest.
+	Completed    int64
+	LastID       uint64
+	LastAt       time.Time
+	LastDuration time.Duration
+	LastBytes    int
+	// RestoredID is the checkpoint the run started from, 0 for none, and
+	// RestoredAt when that checkpoint was taken.
+	RestoredID uint64
+	RestoredAt time.Time
+}
+
+// openCheckpoints reads spec.state: the store, and the newest checkpoint
+// to restore, refusing one a plan of another stateful part made unless
+// the spec says to reset.
+func (p *Pipeline) openCheckpoints() error {
+	st := p.spec.State
+	if st == nil {
+		return nil
+	}
+	c := &checkpoints{store: &checkpoint.Dir{Path: st.Dir}, every: st.CheckpointInterval.Duration}
+	latest, err := c.store.Latest(context.Background())
+	if err != nil {
+		return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
+	}
+	switch {
+	case latest == nil:
+	case latest.Fingerprint != p.prog.StateFingerprint() && !st.Reset:
+		return fmt.Errorf("spec.state: the checkpoint in %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state, or give the query a directory of its own",
+			c.store.Describe(), latest.ID, latest.Created.Format(time.RFC3339), latest.Plan, p.prog.StatePlan())
+	case latest.Fingerprint != p.prog.StateFingerprint():
+		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
+			"checkpoint", latest.ID, "directory", st.Dir)
+		c.last.LastID = latest.ID // numbering goes on
+	default:
+		c.restored = latest
+		c.last.LastID, c.last.RestoredID, c.last.RestoredAt = latest.ID, latest.ID, latest.Created
+	}
+	p.ckpt = c
+	return nil
+}
+
+// Checkpoints returns what the run did of checkpoints, and false without
+// spec.state.
+func (p *Pipeline) Checkpoints() (CheckpointStats, bool) {
+	if p.ckpt == nil {
+		return CheckpointStats{}, false
+	}
+	p.ckpt.mu.Lock()
+	defer p.ckpt.mu.Unlock()
+	return p.ckpt.last, true
+}
+
+// restore sets the stage's state from the checkpoint the run starts from.
+func (s *statefulStage) restore(c *checkpoint.Checkpoint, now time.Time) error {
+	byPart := map[[2]any]*message.Origin{}
+	for _, r := range s.p.readers {
+		o := r.Origin()
+		byPart[[2]any{o.Source, o.Partition}] = o
+	}
+	list := make([]*message.Origin, len(c.Partitions))
+	for i, part := range c.Partitions {
+		o := byPart[[2]any{part.Source, part.Partition}]
+		if o == nil {
+			// A partition the source no longer has: its state stays, to be
+			// emitted as its windows close.
+			o = &message.Origin{Source: part.Source, Partition: part.Partition}
+		}
+		list[i] = o
+		if part.Offset >= 0 {
+			s.skip[o] = part.Offset
+			s.absorbed[o] = part.Offset
+		}
+		s.marks.restore(o, part.MaxEventTime, now)
+	}
+	s.marks.current = max(s.marks.current, c.Watermark)
+	r := value.NewReader(c.State)
+	if err := s.op.(streamop.Snapshotter).RestoreSnapshot(r, streamop.NewOrigins(list)); err != nil {
+		return fmt.Errorf("checkpoint %d: %w", c.ID, err)
+	}
+	if r.Len() != 0 {
+		return fmt.Errorf("checkpoint %d: %d bytes after the state", c.ID, r.Len())
+	}
+	s.p.stats.stateRows.Store(int64(s.op.Size()))
+	return nil
+}
+
+// dropRestored takes out of b the records a restored state already holds,
+// those at or before the checkpoint's offset of b's partition, and reports
+// whether anything of b is left.
+func (s *statefulStage) dropRestored(b *message.Batch) bool {
+	skip, ok := s.skip[b.Origin]
+	if !ok || b.Origin == nil {
+		return true
+	}
+	if b.LastOffset <= skip {
+		s.p.stats.restored.Add(int64(b.Len() + b.Errors.Records))
+		return false
+	}
+	delete(s.skip, b.Origin) // later batches are all after the checkpoint
+	kept, dropped := 0, 0
+	for i, row := range b.Rows {
+		if b.Offsets[i] <= skip {
+			dropped++
+			continue
+		}
+		b.Rows[kept], b.Offsets[kept] = row, b.Offsets[i]
+		kept++
+	}
+	b.Rows, b.Offsets = b.Rows[:kept], b.Offsets[:kept]
+	events := b.Errors.Events[:0]
+	for _, ev := range b.Errors.Events {
+		if ev.Source.Offset >= 0 && ev.Source.Offset <= skip {
+			dropped++
+			b.Errors.Records--
+			continue
+		}
+		events = append(events, ev)
+	}
+	b.Errors.Events = events
+	s.p.stats.restored.Add(int64(dropped))
+	return true
+}
+
+// checkpointDue reports whether a checkpoint is to be taken now.
+func (s *statefulStage) checkpointDue(now time.Time) bool {
+	return s.p.ckpt != nil && now.Sub(s.lastCheckpoint) >= s.p.ckpt.every
+}
+
+// checkpoint sends the stage's state downstream, after the results it has
+// emitted. It is called between batches, with nothing pending in s.next.
+func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
+	s.lastCheckpoint = now
+	list := make([]*message.Origin, len(s.p.readers))
+	parts := make([]checkpoint.Partition, len(s.p.readers))
+	for i, r := range s.p.readers {
+		o := r.Origin()
+		list[i] = o
+		off, ok := s.absorbed[o]
+		if !ok {
+			off = -1
+		}
+		parts[i] = checkpoint.Partition{Source: o.Source, Partition: o.Partition, Offset: off, MaxEventTime: math.MinInt64}
+		if pm := s.marks.parts[o]; pm != nil {
+			parts[i].MaxEventTime, parts[i].Ended = pm.max, pm.ended
+		}
+	}
+	s.nextCheckpoint++
+	c := &checkpoint.Checkpoint{
+		ID: s.nextCheckpoint, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
+		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current,
+		State: s.op.(streamop.Snapshotter).AppendSnapshot(nil, streamop.NewOrigins(list)),
+	}
+	return emit(message.Message{Kind: message.KindCheckpoint, Checkpoint: c})
+}
+
+// commitCheckpoint saves a checkpoint once the sink has written every
+// result before it, then acknowledges each partition up to its offset:
+// the source commits there, and a restart reads from there.
+func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoint) {
+	p := s.p
+	if ctx.Err() != nil || p.err() != nil {
+		return // a failed or aborted run saves nothing more
+	}
+	if err := p.sink.Flush(ctx); err != nil {
+		if ctx.Err() == nil {
+			p.fatal(fmt.Errorf("sink: flushing for checkpoint %d: %w", c.ID, err))
+		}
+		return
+	}
+	if err := p.ckpt.store.Save(ctx, c); err != nil {
+		p.fatal(fmt.Errorf("spec.state: saving checkpoint %d: %w", c.ID, err))
+		return
+	}
+	for i, part := range c.Partitions {
+		if part.Offset >= 0 {
+			p.readers[i].Origin().Acked(0, part.Offset)
+		}
+	}
+	p.ckpt.mu.Lock()
+	p.ckpt.last.Completed++
+	p.ckpt.last.LastID, p.ckpt.last.LastAt = c.ID, c.Created
+	p.ckpt.last.LastDuration, p.ckpt.last.LastBytes = time.Since(c.Created), len(c.State)
+	p.ckpt.mu.Unlock()
+}

@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/bench"
+)
+
+// checkpointSpec is a per-second count and sum by symbol over 2 × 20,000
+// generated trades (20 s of event time per partition), checkpointing
+// every 100ms into dir.
+func checkpointSpec(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+	spec := bench.Spec(bench.Config{
+		Query:   "SELECT window_start, symbol, count(*) AS n, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
+		Records: 40_000, Partitions: 2, Parallelism: 2, Keys: 5, Rate: rate, BatchSize: 100, Linger: time.Millisecond,
+	})
+	if dir != "" {
+		spec.State = &v1alpha1.StateSpec{Dir: dir, CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+	}
+	return spec
+}
+
+// runUntil runs spec with a collecting sink until it ends or stop says to
+// stop it: abort (a crash: the context is cancelled) or drain (a stop
+// signal: Stop).
+func runUntil(t *testing.T, spec *v1alpha1.StreamQuerySpec, stopAfter time.Duration, abort bool) (*Pipeline, []string) {
+	t.Helper()
+	sink := &collectSink{}
+	p, err := New(spec, Options{Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, sink.Rows()
+	case <-time.After(stopAfter):
+	}
+	if abort {
+		cancel()
+	} else {
+		p.Stop()
+	}
+	<-done
+	return p, sink.Rows()
+}
+
+// TestCheckpointRestore: a windowed query killed midway and started again
+// from its checkpoints writes every window's result, each equal to the
+// uninterrupted run's (a window the first run wrote after its last
+// checkpoint may be written again, equal); stopped gracefully instead, it
+// writes each exactly once. The second run drops the records it reads
+// again that the state holds, and the checkpoints go on numbering.
+func TestCheckpointRestore(t *testing.T) {
+	_, want := runUntil(t, checkpointSpec("", 0), time.Minute, false)
+	if len(want) < 90 {
+		t.Fatalf("the uninterrupted run wrote %d rows", len(want))
+	}
+	slices.Sort(want)
+	for _, abort := range []bool{true, false} {
+		name := map[bool]string{true: "killed", false: "stopped"}[abort]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p1, first := runUntil(t, checkpointSpec(dir, 20_000), 600*time.Millisecond, abort) // 1 s of input per partition
+			st1, _ := p1.Checkpoints()
+			if st1.Completed == 0 {
+				t.Fatal("the first run saved no checkpoint")
+			}
+			p2, second := runUntil(t, checkpointSpec(dir, 0), time.Minute, false)
+			st2, _ := p2.Checkpoints()
+			c := p2.Snapshot().Counts
+			if st2.RestoredID == 0 || st2.RestoredID > st1.LastID || st2.LastID <= st1.LastID {
+				t.Errorf("first run's checkpoints %+v, second's %+v: want the second to restore one of the first's and number on", st1, st2)
+			}
+			if c.Restored == 0 {
+				t.Errorf("the second run dropped no record as restored: %+v", c)
+			}
+			checkIdentity(t, c)
+			all := append(slices.Clone(first), second...)
+			for _, row := range all {
+				if _, ok := slices.BinarySearch(want, row); !ok {
+					t.Fatalf("a row the uninterrupted run did not write: %s", row)
+				}
+			}
+			distinct := slices.Compact(slices.Sorted(slices.Values(all)))
+			if !slices.Equal(distinct, want) {
+				t.Fatalf("%d distinct rows over both runs; want the uninterrupted run's %d", len(distinct), len(want))
+			}
+			if dups := len(all) - len(distinct); !abort && dups != 0 {
+				t.Errorf("%d rows written twice across a graceful stop; want none", dups)
+			} else {
+				t.Logf("%s after %d rows (%d checkpoints): %d rows written again, %d records dropped as restored", name, len(first), st1.Completed, dups, c.Restored)
+			}
+		})
+	}
+}
+
+// TestCheckpointOfAnotherQuery: a checkpoint of a query with another
+// stateful part is refused, naming both plans and the way out; with
+// reset, the query starts from empty state.
+func TestCheckpointOfAnotherQuery(t *testing.T) {
+	dir := t.TempDir()
+	runUntil(t, checkpointSpec(dir, 0), time.Minute, false)
+	other := checkpointSpec(dir, 0)
+	other.Query = strings.Replace(other.Query, "INTERVAL '1' SECOND", "INTERVAL '2' SECOND", 1)
+	_, err := New(other, Options{Sink: &collectSink{}})
+	if err == nil || !strings.Contains(err.Error(), "holds the state of another query") || !strings.Contains(err.Error(), "spec.state.reset") {
+		t.Fatalf("New = %v; want the other query's state refused, with reset named", err)
+	}
+	other.State.Reset = true
+	p, rows := runUntil(t, other, time.Minute, false)
+	if st, _ := p.Checkpoints(); st.RestoredID != 0 || len(rows) == 0 || p.Snapshot().Counts.Restored != 0 {
+		t.Errorf("with reset: restored %d, %d rows, %d records restored; want a fresh start", st.RestoredID, len(rows), p.Snapshot().Counts.Restored)
+	}
+	// A directory whose only checkpoint is damaged refuses to start
+	// rather than start empty.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.checkpoint"))
+	for _, f := range files {
+		os.WriteFile(f, []byte("garbage"), 0o600)
+	}
+	if _, err := New(checkpointSpec(dir, 0), Options{Sink: &collectSink{}}); err == nil || !strings.Contains(err.Error(), "checkpoint corrupt") {
+		t.Errorf("New over damaged checkpoints = %v; want an error", err)
+	}
+}
