@@ -48,6 +48,9 @@ type Document struct {
 	Lag *int64 `json:"lag,omitempty"`
 	// EventTime is set for a stateful query (windows, moving aggregates).
 	EventTime *EventTime `json:"eventTime,omitempty"`
+	// Checkpoints is set for a query that checkpoints its state
+	// (spec.state).
+	Checkpoints *Checkpoints `json:"checkpoints,omitempty"`
 	// Metrics are the query's business metrics (spec.metrics), if any.
 	Metrics []UserMetric `json:"metrics,omitempty"`
 	// Warnings are what a user should know that is not a health problem:
@@ -202,4 +205,29 @@ func (m UserMetric) Warning() string {
 	}
 	return fmt.Sprintf("metric %s reached its maxSeries of %d: %d rows with further label values are counted in the series whose labels are all __overflow__",
 		m.Name, m.MaxSeries, m.OverflowRows)
+}
+
+// Checkpoints is what an engine did of checkpoints of its state.
+type Checkpoints struct {
+	// IntervalSeconds is spec.state.checkpointInterval.
+	IntervalSeconds float64 `json:"intervalSeconds"`
+	// Completed counts the checkpoints this run saved.
+	Completed int64 `json:"completed"`
+	// Last is the newest checkpoint this run saved, if any.
+	Last *Checkpoint `json:"last,omitempty"`
+	// Restored is the checkpoint the run started from, if any, and
+	// RestoreSeconds how long reading it back into the state took.
+	Restored       *Checkpoint `json:"restored,omitempty"`
+	RestoreSeconds float64     `json:"restoreSeconds,omitempty"`
+}
+
+// Checkpoint is one checkpoint.
+type Checkpoint struct {
+	ID   uint64    `json:"id"`
+	Time time.Time `json:"time"`
+	// AgeSeconds is how long ago it was taken; DurationSeconds how long it
+	// took from taking the state to saving it; StateBytes the state's size.
+	AgeSeconds      float64 `json:"ageSeconds"`
+	DurationSeconds float64 `json:"durationSeconds,omitempty"`
+	StateBytes      int     `json:"stateBytes,omitempty"`
 }

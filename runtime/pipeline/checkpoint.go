@@ -48,10 +48,14 @@ type CheckpointStats struct {
 	LastAt       time.Time
 	LastDuration time.Duration
 	LastBytes    int
-	// RestoredID is the checkpoint the run started from, 0 for none, and
-	// RestoredAt when that checkpoint was taken.
-	RestoredID uint64
-	RestoredAt time.Time
+	// RestoredID is the checkpoint the run started from, 0 for none,
+	// RestoredAt when that checkpoint was taken, and RestoreDuration how
+	// long reading it back into the state took.
+	RestoredID      uint64
+	RestoredAt      time.Time
+	RestoreDuration time.Duration
+	// Interval is spec.state.checkpointInterval.
+	Interval time.Duration
 }
 
 // openCheckpoints reads spec.state: the store, and the newest checkpoint
@@ -63,6 +67,7 @@ func (p *Pipeline) openCheckpoints() error {
 		return nil
 	}
 	c := &checkpoints{store: &checkpoint.Dir{Path: st.Dir}, every: st.CheckpointInterval.Duration}
+	c.last.Interval = c.every
 	latest, err := c.store.Latest(context.Background())
 	if err != nil {
 		return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
@@ -126,6 +131,9 @@ func (s *statefulStage) restore(c *checkpoint.Checkpoint, now time.Time) error {
 		return fmt.Errorf("checkpoint %d: %d bytes after the state", c.ID, r.Len())
 	}
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
+	s.p.ckpt.mu.Lock()
+	s.p.ckpt.last.RestoreDuration = time.Since(now)
+	s.p.ckpt.mu.Unlock()
 	return nil
 }
 

@@ -87,6 +87,9 @@ func TestCheckpointRestore(t *testing.T) {
 			if st2.RestoredID == 0 || st2.RestoredID > st1.LastID || st2.LastID <= st1.LastID {
 				t.Errorf("first run's checkpoints %+v, second's %+v: want the second to restore one of the first's and number on", st1, st2)
 			}
+			if st1.LastBytes == 0 || st2.RestoreDuration <= 0 || st2.Interval != 100*time.Millisecond {
+				t.Errorf("checkpoint stats %+v then %+v; want a state size, a restore time and the interval", st1, st2)
+			}
 			if c.Restored == 0 {
 				t.Errorf("the second run dropped no record as restored: %+v", c)
 			}

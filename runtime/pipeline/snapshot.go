@@ -41,6 +41,9 @@ type Snapshot struct {
 	Unavailable string
 	// Metrics are the business metrics' states.
 	Metrics []enginestatus.UserMetric
+	// Checkpoints is what the run did of checkpoints (spec.state), nil
+	// without.
+	Checkpoints *CheckpointStats
 }
 
 // availability is a connector that knows whether its service is reachable.
@@ -86,6 +89,9 @@ func (p *Pipeline) Snapshot() Snapshot {
 		Watermark:     p.stats.watermark.Load(),
 		StateRows:     p.stats.stateRows.Load(),
 		Metrics:       p.metrics.Status(),
+	}
+	if st, ok := p.Checkpoints(); ok {
+		s.Checkpoints = &st
 	}
 	for i := range s.StageErrors {
 		s.StageErrors[i] = p.stats.stageErrors[i].Load()

@@ -51,6 +51,11 @@ var metricDefs = []struct {
 	{"sluice_pipeline_latency_seconds", "Time from a batch leaving its source to its rows being written, by quantile over the run.", []string{"quantile"}},
 	{"sluice_source_committed_offset", "Offset up to which a source partition's records are all handled.", []string{"source", "topic", "partition"}},
 	{"sluice_tracing_enabled", "1 when spans are exported, else 0.", nil},
+	{"sluice_checkpoints_total", "Checkpoints of the query's state this engine saved (spec.state).", nil},
+	{"sluice_checkpoint_last_timestamp_seconds", "When the newest checkpoint this engine saved was taken, in seconds since the epoch: time() minus it is the checkpoint's age.", nil},
+	{"sluice_checkpoint_duration_seconds", "How long the newest checkpoint took, from taking the state to saving it.", nil},
+	{"sluice_checkpoint_state_bytes", "The size of the newest checkpoint's state.", nil},
+	{"sluice_checkpoint_restore_seconds", "How long restoring the state from a checkpoint took when the engine started; 0 without one.", nil},
 	{"sluice_consumer_lag_records", "Records of a source partition not yet handled, for sources that know it (Kafka).", []string{"source", "topic", "partition"}},
 }
 
@@ -91,6 +96,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		{"dead_lettered", s.Counts.DeadLettered}, {"skipped", s.Counts.Skipped}, {"failed", s.Counts.Failed},
 		{"aggregated", s.Counts.Aggregated}, {"late", s.Counts.Late}, {"revoked", s.Counts.Revoked}, {"restored", s.Counts.Restored}, {"results", s.Counts.Results}} {
 		counter("sluice_records_total", float64(o.n), o.outcome)
+	}
+	if c := s.Checkpoints; c != nil {
+		counter("sluice_checkpoints_total", float64(c.Completed))
+		if c.Completed > 0 {
+			gauge("sluice_checkpoint_last_timestamp_seconds", float64(c.LastAt.UnixNano())/1e9)
+			gauge("sluice_checkpoint_duration_seconds", c.LastDuration.Seconds())
+			gauge("sluice_checkpoint_state_bytes", float64(c.LastBytes))
+		}
+		gauge("sluice_checkpoint_restore_seconds", c.RestoreDuration.Seconds())
 	}
 	if s.Stateful {
 		gauge("sluice_state_rows", float64(s.StateRows))

@@ -299,6 +299,17 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		Records:   snap.Counts,
 		Latency:   enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
 	}
+	if c := snap.Checkpoints; c != nil {
+		doc.Checkpoints = &enginestatus.Checkpoints{IntervalSeconds: c.Interval.Seconds(), Completed: c.Completed}
+		if c.Completed > 0 {
+			doc.Checkpoints.Last = &enginestatus.Checkpoint{ID: c.LastID, Time: c.LastAt, AgeSeconds: now.Sub(c.LastAt).Seconds(),
+				DurationSeconds: c.LastDuration.Seconds(), StateBytes: c.LastBytes}
+		}
+		if c.RestoredID != 0 {
+			doc.Checkpoints.Restored = &enginestatus.Checkpoint{ID: c.RestoredID, Time: c.RestoredAt, AgeSeconds: now.Sub(c.RestoredAt).Seconds()}
+			doc.Checkpoints.RestoreSeconds = c.RestoreDuration.Seconds()
+		}
+	}
 	doc.Metrics = snap.Metrics
 	for _, um := range snap.Metrics {
 		if w := um.Warning(); w != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
@@ -30,6 +31,7 @@ func exported(t *testing.T) []*dto.MetricFamily {
 	reg := prometheus.NewPedanticRegistry()
 	// A stateful query, so that the event-time metrics are exported too.
 	spec := bench.Spec(bench.Config{Records: 1000, Query: "SELECT window_start, symbol, count(*) FROM TUMBLE(trades, ts, INTERVAL '100 milliseconds') GROUP BY window_start, window_end, symbol"})
+	spec.State = &v1alpha1.StateSpec{Dir: t.TempDir()} // and the checkpoint metrics
 	d, err := connector.NewDatagen("trades", spec.Sources[0].Datagen, 0, schemas.Trades)
 	if err != nil {
 		t.Fatal(err)
