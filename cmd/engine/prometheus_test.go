@@ -53,6 +53,8 @@ type scenario struct {
 	// says so.
 	fifo bool
 	slow *atomic.Bool
+	// stuck: the pipe is read for 3 s, then no more.
+	stuck bool
 	// port, when set, is the engine's fixed HTTP port, so that a restarted
 	// engine is the same target, as a container restarted in its pod.
 	port int
@@ -63,8 +65,9 @@ type scenario struct {
 
 // TestPrometheus runs a real Prometheus server scraping real engine
 // processes in scripted states (healthy, a slow sink, dead letters,
-// windowed, growing state, a Kafka producer and a lagging Kafka consumer, a
-// restart, sampled tracing, a watermark that stands still), with the
+// windowed and checkpointing, growing state, a Kafka producer and a
+// lagging Kafka consumer, a restart, sampled tracing, a watermark that
+// stands still, checkpoints stuck behind a sink), with the
 // project's alerting rules, every duration divided by 30. It asserts that
 // each alert reaches pending or firing for the query it is written for,
 // once per query and with the annotations naming the culprit, that the
@@ -103,7 +106,13 @@ func TestPrometheus(t *testing.T) {
 		{name: "windowed", manifest: manifestOf("windowed",
 			`[{name: trades, datagen: {generator: trades, rate: 1000, keys: 20}, eventTime: {column: ts}}]`,
 			"SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
-			`{"null": {}}`, "")},
+			`{"null": {}}`, "  state: {dir: state, checkpointInterval: 1s}\n")},
+		// Its sink is a pipe nobody reads after 3 s: once the pipe is
+		// full, no checkpoint completes.
+		{name: "stuck-checkpoints", fifo: true, stuck: true, manifest: manifestOf("stuck-checkpoints",
+			`[{name: trades, datagen: {generator: trades, rate: 20000, keys: 1000}, eventTime: {column: ts}}]`,
+			"SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
+			`{file: {path: out.fifo}}`, "  state: {dir: state, checkpointInterval: 1s}\n")},
 		// Hour-long windows over a million keys: state, and memory, grow.
 		{name: "growing-state", manifest: manifestOf("growing-state",
 			`[{name: trades, datagen: {generator: trades, rate: 2000, keys: 1000000}, eventTime: {column: ts}}]`,
@@ -169,8 +178,9 @@ func TestPrometheus(t *testing.T) {
 		"SluiceTraceCorrelationLow": {"traced"},
 		"SluiceConsumerLagHigh":     {"kafka-lag"},
 		"SluiceWatermarkStalled":    {"frozen-watermark"},
+		"SluiceCheckpointsStalled":  {"stuck-checkpoints"},
 	}
-	exact := []string{"SluiceErrorRateHigh", "SluiceEngineRestarted", "SluiceTraceCorrelationLow", "SluiceConsumerLagHigh", "SluiceWatermarkStalled"}
+	exact := []string{"SluiceErrorRateHigh", "SluiceEngineRestarted", "SluiceTraceCorrelationLow", "SluiceConsumerLagHigh", "SluiceWatermarkStalled", "SluiceCheckpointsStalled"}
 	rules := readRuleNames(t)
 	for _, r := range rules {
 		if want[r] == nil {
@@ -283,7 +293,23 @@ func (s *scenario) start(t *testing.T) {
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 			t.Fatalf("mkfifo: %v", err)
 		}
-		readFIFO(fifo, s.slow)
+		if s.stuck {
+			go func() {
+				f, err := os.Open(fifo) // blocks until the engine opens it
+				if err != nil {
+					return
+				}
+				t.Cleanup(func() { f.Close() })
+				buf := make([]byte, 64<<10)
+				for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+					if _, err := f.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		} else {
+			readFIFO(fifo, s.slow)
+		}
 	}
 	cmd, base, errs, stdout := startEngine(t, dir, s.manifest, s.env, args...)
 	go io.Copy(io.Discard, stdout)
@@ -754,15 +780,19 @@ func dashboardChecks() map[string][]panelCheck {
 			{"traced", series("about half, with a 0.5 sampler", within(0.2, 0.8))},
 			{"healthy", none},
 		},
-		"Memory/A":                 {{"healthy", positive}},
-		"Memory/B":                 {{"healthy", positive}},
-		"CPU/A":                    {{"healthy", positive}},
-		"Goroutines and workers/A": {{"healthy", positive}},
-		"Goroutines and workers/B": {{"healthy", series("at least 1", above(0.5))}},
-		"Consumer lag (records)/A": {{"kafka-lag", series("over 1000", above(1000))}, {"healthy", none}},
-		"Consumer lag (seconds)/A": {{"kafka-lag", series("over 10 s", above(10))}},
-		"Watermark delay/A":        {{"windowed", finite}, {"frozen-watermark", series("positive", above(0))}},
-		"State/A":                  {{"windowed", positive}, {"growing-state", series("over 1000 groups", above(1000))}},
+		"Memory/A":                       {{"healthy", positive}},
+		"Memory/B":                       {{"healthy", positive}},
+		"CPU/A":                          {{"healthy", positive}},
+		"Goroutines and workers/A":       {{"healthy", positive}},
+		"Goroutines and workers/B":       {{"healthy", series("at least 1", above(0.5))}},
+		"Consumer lag (records)/A":       {{"kafka-lag", series("over 1000", above(1000))}, {"healthy", none}},
+		"Consumer lag (seconds)/A":       {{"kafka-lag", series("over 10 s", above(10))}},
+		"Watermark delay/A":              {{"windowed", finite}, {"frozen-watermark", series("positive", above(0))}},
+		"State/A":                        {{"windowed", positive}, {"growing-state", series("over 1000 groups", above(1000))}},
+		"Checkpoint age/A":               {{"windowed", series("under 10 s, at a 1 s interval", within(0, 10))}, {"stuck-checkpoints", series("growing past the interval", above(3))}},
+		"Checkpoint age/B":               {{"windowed", series("the 1 s interval", within(1, 1))}},
+		"Checkpoint duration and size/A": {{"windowed", series("under 5 s", within(0, 5))}},
+		"Checkpoint duration and size/B": {{"windowed", positive}},
 	}
 }
 
