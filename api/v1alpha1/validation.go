@@ -348,6 +348,11 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil {
 			ps.Add("spec.state", "state is kept by one engine: replicas above 1 and autoscaling are not supported with state yet")
 		}
+		for i, src := range s.Sources {
+			if src.Stdin != nil {
+				ps.Add(fmt.Sprintf("spec.sources[%d].stdin", i), "standard input cannot be read again from a position, so a checkpoint of it means nothing to the next run: spec.state needs sources that can (kafka, file, datagen)")
+			}
+		}
 	}
 	switch r := s.Replicas; {
 	case r == nil:

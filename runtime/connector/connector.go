@@ -28,6 +28,14 @@ type Reader interface {
 	Close() error
 }
 
+// Seeker is a reader that can start after an offset: a query restored from
+// a checkpoint then does not read again the records its state holds.
+type Seeker interface {
+	// SkipThrough makes the reader's first record the one after offset.
+	// It is called before the first Read.
+	SkipThrough(offset int64)
+}
+
 // Sink writes result rows.
 type Sink interface {
 	// Write writes the rows of b. An error means the batch may not have been

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -194,5 +195,64 @@ func TestDatagenRateLingers(t *testing.T) {
 	b = pool.Get(len(schemas.Trades))
 	if err := d.Read(ctx, b, 1_000_000, time.Hour, &message.ErrorBatch{}); err != nil || b.Len() >= 1_000_000 {
 		t.Errorf("Read on a cancelled context = %v with %d rows; want it to return at once", err, b.Len())
+	}
+}
+
+// TestSkipThrough: a reader told to start after an offset gives the records
+// after it, with their offsets, as a reader that read from the start would:
+// lines (a CSV header still read), and generated trades, whose prices walk
+// from the ones skipped.
+func TestSkipThrough(t *testing.T) {
+	csvCols := []value.Column{{Name: "a", Type: value.Int}, {Name: "s", Type: value.String}}
+	input := "a,s\n1,x\n2,y\nbad\n4,z\n5,w\n"
+	rows := func(skip int64) (got []string) {
+		r := NewLineReader("t", "in.csv", strings.NewReader(input), v1alpha1.FormatCSV, csvCols, 1<<10, false)
+		if skip >= 0 {
+			r.SkipThrough(skip)
+		}
+		batches, events := readAll(t, r, 2)
+		for _, b := range batches {
+			for i, row := range b.Rows {
+				got = append(got, fmt.Sprintf("%d:%s", b.Offsets[i], row[1]))
+			}
+		}
+		for _, ev := range events {
+			got = append(got, fmt.Sprintf("%d:error", ev.Source.Offset))
+		}
+		return got
+	}
+	if got, want := rows(4), []string{"5:z", "6:w"}; !slices.Equal(got, want) {
+		t.Errorf("CSV lines after line 4: %q; want %q", got, want)
+	}
+	all := rows(-1)
+	if got := rows(0); !slices.Equal(got, all) {
+		t.Errorf("skipping through line 0 gave %q; want everything, %q", got, all)
+	}
+
+	spec := &v1alpha1.DatagenSource{Generator: "trades", Count: 300, Seed: 5, Keys: 20}
+	whole := datagenRows(t, spec, 0, schemas.Trades)
+	d, err := NewDatagen("trades", spec, 0, schemas.Trades)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SkipThrough(99)
+	var rest []string
+	for err := error(nil); err != io.EOF; {
+		b := new(message.Batch)
+		b.Reset(len(schemas.Trades))
+		err = d.Read(context.Background(), b, 64, time.Millisecond, &message.ErrorBatch{})
+		if b.Len() > 0 && b.Offsets[0] != int64(100+len(rest)) {
+			t.Fatalf("a batch starts at offset %d; want %d", b.Offsets[0], 100+len(rest))
+		}
+		for _, row := range b.Rows {
+			parts := make([]string, len(row))
+			for i, v := range row {
+				parts[i] = v.String()
+			}
+			rest = append(rest, strings.Join(parts, ","))
+		}
+	}
+	if !slices.Equal(rest, whole[100:]) {
+		t.Errorf("after skipping 100 trades, %d trades differ from the whole run's last 200", len(rest))
 	}
 }

@@ -33,6 +33,7 @@ type Datagen struct {
 	rate       int64   // records per second, 0: unthrottled
 	partitions int64
 	seq        int64
+	base       int64 // the first seq this run generates: the rate counts from it
 	start      time.Time
 	timer      *time.Timer
 	// cols maps each schema column to a generated field, or -1 when the
@@ -104,7 +105,8 @@ func (d *Datagen) Read(ctx context.Context, b *message.Batch, max int, linger ti
 		if d.rate > 0 {
 			// Whole seconds, then the rest: seq × 1e9 would overflow after
 			// 9.2e9 records.
-			due := d.start.Add(time.Duration(d.seq/d.rate)*time.Second + time.Duration(d.seq%d.rate*int64(time.Second)/d.rate))
+			n := d.seq - d.base
+			due := d.start.Add(time.Duration(n/d.rate)*time.Second + time.Duration(n%d.rate*int64(time.Second)/d.rate))
 			if wait := time.Until(due); wait > 0 {
 				if b.Len() > 0 {
 					if deadline.IsZero() {
@@ -132,6 +134,17 @@ func (d *Datagen) Read(ctx context.Context, b *message.Batch, max int, linger ti
 		d.seq++
 	}
 	return nil
+}
+
+// SkipThrough implements Seeker: it generates the records up to offset
+// without emitting them, since each trade's price walks from the last.
+func (d *Datagen) SkipThrough(offset int64) {
+	row := make(value.Row, len(d.cols))
+	for d.seq <= offset && (d.count == 0 || d.seq < d.count) {
+		d.next(row)
+		d.seq++
+	}
+	d.base = d.seq
 }
 
 // next generates the trade with sequence number d.seq into row.

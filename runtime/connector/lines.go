@@ -29,13 +29,16 @@ const slabSize = 64 << 10
 
 // LineReader reads records, one per line, from a file or a stream.
 type LineReader struct {
-	origin   *message.Origin
-	r        io.Reader
-	closer   io.Closer
-	br       *bufio.Reader
-	dec      decoder
-	csv      *format.CSVDecoder
-	maxBytes int
+	origin *message.Origin
+	// skipThrough is the last line a restored state holds: lines up to it
+	// are read past, not decoded (SkipThrough).
+	skipThrough int64
+	r           io.Reader
+	closer      io.Closer
+	br          *bufio.Reader
+	dec         decoder
+	csv         *format.CSVDecoder
+	maxBytes    int
 	// stream marks input that may block (a pipe or terminal): a partly filled
 	// batch is sent as soon as no more input is buffered, rather than waiting.
 	stream bool
@@ -116,6 +119,10 @@ func (f closerFunc) Close() error { return f() }
 // Origin implements Reader.
 func (lr *LineReader) Origin() *message.Origin { return lr.origin }
 
+// SkipThrough implements Seeker: lines up to offset are read past, a CSV
+// header still read.
+func (lr *LineReader) SkipThrough(offset int64) { lr.skipThrough = offset }
+
 // Close implements Reader.
 func (lr *LineReader) Close() error {
 	if lr.closer != nil {
@@ -151,6 +158,12 @@ func (lr *LineReader) Read(ctx context.Context, b *message.Batch, max int, _ tim
 			}
 		}
 		lr.line++
+		if lr.line <= lr.skipThrough && (lr.csv == nil || lr.csv.HasHeader()) {
+			if err == io.EOF {
+				return io.EOF
+			}
+			continue // held by a restored state
+		}
 		b.LastOffset = lr.line
 		if tooLong > 0 {
 			lr.fail(b, errs, raw, fmt.Errorf("record is %d bytes, more than maxRecordBytes %d", tooLong, lr.maxBytes))

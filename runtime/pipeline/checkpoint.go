@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -87,6 +88,28 @@ func (p *Pipeline) openCheckpoints() error {
 	}
 	p.ckpt = c
 	return nil
+}
+
+// seekRestored starts each reader that can seek (files, generators) after
+// the records the restored state holds, rather than have the stateful stage
+// drop them as they come again; Kafka partitions start at the committed
+// offsets, which a checkpoint set.
+func (p *Pipeline) seekRestored() {
+	if p.ckpt == nil || p.ckpt.restored == nil {
+		return
+	}
+	for _, r := range p.readers {
+		sk, ok := r.(connector.Seeker)
+		if !ok {
+			continue
+		}
+		o := r.Origin()
+		for _, part := range p.ckpt.restored.Partitions {
+			if part.Source == o.Source && part.Partition == o.Partition && part.Offset >= 0 {
+				sk.SkipThrough(part.Offset)
+			}
+		}
+	}
 }
 
 // Checkpoints returns what the run did of checkpoints, and false without

@@ -184,6 +184,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		p.closeReaders()
 		return nil, err
 	}
+	p.seekRestored()
 	if p.parallelism == 0 {
 		p.parallelism = max(1, min(len(p.readers), runtime.GOMAXPROCS(0)))
 	}
