@@ -414,6 +414,7 @@ func (r *StreamQueryReconciler) observeEngines(ctx context.Context, sq *v1alpha1
 	health, pressure, in, out, lastError := f.health, f.pressure, f.in, f.out, f.lastError
 	status.Health = health
 	status.Lag = f.lagOf(r.now())
+	status.Checkpoint = f.checkpointOf(r.now())
 	if !answered {
 		status.Health = v1alpha1.HealthUnknown
 		if desired == 0 {
@@ -586,6 +587,8 @@ type folded struct {
 	// if none does; watermark the oldest of the engines' watermarks.
 	lag       *int64
 	watermark time.Time
+	// checkpoint is the oldest of the engines' newest checkpoints.
+	checkpoint time.Time
 }
 
 // foldReports combines the engines' reports: the worst health and
@@ -618,6 +621,9 @@ func foldReports(reports []engineReport) folded {
 			if et := doc.EventTime; et != nil && !et.Watermark.IsZero() && (f.watermark.IsZero() || et.Watermark.Before(f.watermark)) {
 				f.watermark = et.Watermark
 			}
+			if c := doc.Checkpoints; c != nil && c.Last != nil && (f.checkpoint.IsZero() || c.Last.Time.Before(f.checkpoint)) {
+				f.checkpoint = c.Last.Time
+			}
 		}
 		if healthRank[h] > healthRank[f.health] {
 			f.health = h
@@ -643,6 +649,18 @@ func (f folded) lagOf(now time.Time) *v1alpha1.Lag {
 		lag.WatermarkDelaySeconds = ptr(max(int64(now.Sub(f.watermark).Seconds()), 0))
 	}
 	return lag
+}
+
+// checkpointOf is the status's checkpoint from the engines' reports, nil
+// when none has completed one.
+func (f folded) checkpointOf(now time.Time) *v1alpha1.CheckpointStatus {
+	if f.checkpoint.IsZero() {
+		return nil
+	}
+	return &v1alpha1.CheckpointStatus{
+		LastTime:   &metav1.Time{Time: f.checkpoint},
+		AgeSeconds: ptr(max(int64(now.Sub(f.checkpoint).Seconds()), 0)),
+	}
 }
 
 // lagging says whether the lag is beyond the spec's bounds, and why.

@@ -715,8 +715,9 @@ func fakeEngineOf(t testing.TB, doc func() enginestatus.Document) string {
 }
 
 // TestLag: the engines' consumer lags add up on the status with the time
-// to catch up at their summed input rate and the oldest watermark's delay,
-// and the query is Lagging beyond spec.health's bound.
+// to catch up at their summed input rate, the oldest watermark's delay and
+// the oldest checkpoint's age, and the query is Lagging beyond
+// spec.health's bound.
 func TestLag(t *testing.T) {
 	ctx := context.Background()
 	sq := newKafkaQuery(newNamespace(t), "behind", "SELECT symbol FROM trades", 2)
@@ -732,7 +733,8 @@ func TestLag(t *testing.T) {
 		pod := enginePod(t, sq, fmt.Sprintf("behind-engine-%d", i), true, 0, "")
 		engineAddrs.Store(pod.Name, fakeEngine(t, enginestatus.Document{
 			Health: enginestatus.Healthy, Lag: ptr(e.lag), Rates: enginestatus.Rates{Input: 50},
-			EventTime: &enginestatus.EventTime{Watermark: now.Add(-e.watermark)},
+			EventTime:   &enginestatus.EventTime{Watermark: now.Add(-e.watermark)},
+			Checkpoints: &enginestatus.Checkpoints{Completed: 1, Last: &enginestatus.Checkpoint{ID: 1, Time: now.Add(-e.watermark / 3)}},
 		}))
 	}
 	eventually(t, 15*time.Second, func() error {
@@ -741,6 +743,9 @@ func TestLag(t *testing.T) {
 		if l == nil || deref(l.Records) != 1000 || deref(l.Seconds) != 10 || deref(l.WatermarkDelaySeconds) < 90 {
 			b, _ := json.Marshal(l)
 			return fmt.Errorf("lag %s; want 1000 records, 10 s at 100 records/s, the oldest watermark 90 s behind", b)
+		}
+		if c := st.Checkpoint; c == nil || c.LastTime == nil || deref(c.AgeSeconds) < 30 || c.LastTime.Time.After(now.Add(-29*time.Second)) {
+			return fmt.Errorf("checkpoint %+v; want the oldest engine's, 30 s old", c)
 		}
 		c := meta.FindStatusCondition(st.Conditions, ConditionLagging)
 		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonLagAboveBound || !strings.Contains(c.Message, "1000 records behind") {

@@ -776,6 +776,11 @@ type StreamQueryStatus struct {
 	// (Kafka sources, stateful queries).
 	// +optional
 	Lag *Lag `json:"lag,omitempty"`
+
+	// checkpoint is how recent the saved state is, for a query with
+	// spec.state whose engines have completed a checkpoint.
+	// +optional
+	Checkpoint *CheckpointStatus `json:"checkpoint,omitempty"`
 	// restarts counts the engine containers' restarts over the life of the
 	// query, those of pods since replaced included.
 	// +optional
@@ -916,6 +921,18 @@ type Lag struct {
 	// results it can have written.
 	// +optional
 	WatermarkDelaySeconds *int64 `json:"watermarkDelaySeconds,omitempty"`
+}
+
+// CheckpointStatus is how recent the query's saved state is (spec.state).
+type CheckpointStatus struct {
+	// lastTime is when the oldest of the engines' newest checkpoints was
+	// taken: every engine's state is saved at least as of then.
+	// +optional
+	LastTime *metav1.Time `json:"lastTime,omitempty"`
+	// ageSeconds is how long ago lastTime was, at the last poll: a restart
+	// now would read again about that much input.
+	// +optional
+	AgeSeconds *int64 `json:"ageSeconds,omitempty"`
 }
 
 // Throughput holds record rates, as decimal strings.
