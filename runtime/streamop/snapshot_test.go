@@ -140,3 +140,45 @@ func TestSnapshotCorrupt(t *testing.T) {
 		t.Error("a snapshot of an unknown version restored")
 	}
 }
+
+// BenchmarkWindowSnapshot is the cost of a checkpoint of a windowed
+// aggregation with a million groups (one window, a million keys, SUM and
+// AVG): the time the stateful stage stops to take it, and its size.
+func BenchmarkWindowSnapshot(b *testing.B) {
+	avg, err := aggregate.New(aggregate.Avg, value.Int)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum, err := aggregate.New(aggregate.Sum, value.Int)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := newWindowAgg(&plan.Aggregate{
+		Input:  testScan,
+		Window: plan.Window{Kind: plan.Tumble, Time: colTS, Size: int64(time.Hour), Slide: int64(time.Hour)},
+		Keys:   []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sum, Arg: colV}, {Func: avg, Arg: colV}},
+	})
+	const groups = 1_000_000
+	for i := 0; i < groups; i += 10_000 {
+		rows := make([]testRow, 10_000)
+		for j := range rows {
+			rows[j] = testRow{time.Duration(i + j), fmt.Sprintf("K%07d", i+j), int64(j)}
+		}
+		out := new(message.Batch)
+		out.Reset(8)
+		var fail failures
+		a.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+	}
+	if a.Size() != groups {
+		b.Fatalf("%d groups", a.Size())
+	}
+	origins := NewOrigins(nil)
+	var snap []byte
+	b.ResetTimer()
+	for b.Loop() {
+		snap = a.AppendSnapshot(snap[:0], origins)
+	}
+	b.ReportMetric(float64(len(snap))/groups, "bytes/group")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/groups, "ns/group")
+}
