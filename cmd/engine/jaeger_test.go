@@ -31,14 +31,16 @@ type jaeger struct {
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
 	bin := testtools.Path(t, "jaeger")
-	j := &jaeger{
-		otlpHTTP: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		otlpGRPC: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		query:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		log:      &syncBuffer{},
-	}
-	dir := t.TempDir()
-	config := fmt.Sprintf(`service:
+	var j *jaeger
+	startOnFreePorts(t, "jaeger", func() (*exec.Cmd, *syncBuffer, func() bool) {
+		j = &jaeger{
+			otlpHTTP: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			otlpGRPC: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			query:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			log:      &syncBuffer{},
+		}
+		dir := t.TempDir()
+		config := fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
     traces:
@@ -67,31 +69,21 @@ processors:
 exporters:
   jaeger_storage_exporter: {trace_storage: memstore}
 `, j.query, freePort(t), j.otlpGRPC, j.otlpHTTP)
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config=file:"+filepath.Join(dir, "config.yaml"))
-	cmd.Stdout, cmd.Stderr = j.log, j.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Its storage is memory: nothing to shut down gracefully, which
-		// takes Jaeger 10 s.
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get("http://" + j.query + "/api/services"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return j
+		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "--config=file:"+filepath.Join(dir, "config.yaml"))
+		ready := func() bool {
+			resp, err := http.Get("http://" + j.query + "/api/services")
+			if err != nil {
+				return false
 			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jaeger did not start:\n%s", j.log.String())
-		}
-	}
+		return cmd, j.log, ready
+	})
+	return j
 }
 
 // jaegerSpan is a span as Jaeger's query API returns it.

@@ -438,30 +438,63 @@ func startPrometheus(t *testing.T, bin string, scenarios []*scenario) *promServe
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(bin, "--config.file=prometheus.yml", "--storage.tsdb.path=data",
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Dir = dir
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	p := &promServer{url: "http://" + addr, log: log}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(p.url + "/-/ready"); err == nil {
+	var p *promServer
+	startOnFreePorts(t, "prometheus", func() (*exec.Cmd, *syncBuffer, func() bool) {
+		addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		cmd := exec.Command(bin, "--config.file=prometheus.yml", "--storage.tsdb.path=data",
+			"--web.listen-address="+addr, "--log.level=warn")
+		cmd.Dir = dir
+		p = &promServer{url: "http://" + addr, log: &syncBuffer{}}
+		ready := func() bool {
+			resp, err := http.Get(p.url + "/-/ready")
+			if err != nil {
+				return false
+			}
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+			return resp.StatusCode == http.StatusOK
+		}
+		return cmd, p.log, ready
+	})
+	return p
+}
+
+// startOnFreePorts starts a server on ports freePort picked, as start
+// configures it, and waits until ready says it serves. Another process
+// can take a port between freePort and the server's bind: a server that
+// exits for that is started again on other ports, twice at most. The
+// server is killed when the test ends; what it stores is the test's.
+func startOnFreePorts(t *testing.T, what string, start func() (cmd *exec.Cmd, log *syncBuffer, ready func() bool)) {
+	t.Helper()
+attempts:
+	for attempt := 1; ; attempt++ {
+		cmd, log, ready := start()
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() {
+			cmd.Wait()
+			close(exited)
+		}()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+		for deadline := time.Now().Add(60 * time.Second); !ready(); {
+			select {
+			case <-exited:
+				if attempt < 3 && strings.Contains(log.String(), "address already in use") {
+					continue attempts
+				}
+				t.Fatalf("%s exited:\n%s", what, log.String())
+			case <-time.After(100 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not start:\n%s", what, log.String())
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus did not become ready:\n%s", log.String())
-		}
+		return
 	}
 }
 
