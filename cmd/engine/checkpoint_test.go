@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,19 +105,7 @@ spec:
   state: {dir: %q, checkpointInterval: 200ms}
 `, brokers[0], crashSessionTimeout, brokers[0], filepath.Join(dir, "state"))
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SLUICE_INSTANCE=windows-0")
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if os.Getenv("SLUICE_TEST_LOG") != "" {
-			cmd.Stderr = os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	start := func() *exec.Cmd { return startInstance(t, dir, "windows-0") }
 
 	var mu sync.Mutex
 	seen := map[key]int{}

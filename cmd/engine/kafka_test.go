@@ -109,22 +109,7 @@ spec:
   runtime: {parallelism: 2, batchSize: 200}
 `, brokers[0], crashSessionTimeout, brokers[0], delivery)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "")
-		cmd.Dir = dir
-		// The restarted engine is the same instance, as a container
-		// restarted in its pod: it takes its partitions back as the same
-		// static group member, and fences the killed one's transaction.
-		cmd.Env = append(os.Environ(), "SLUICE_INSTANCE=crash-0")
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if os.Getenv("SLUICE_TEST_LOG") != "" {
-			cmd.Stderr = os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	start := func() *exec.Cmd { return startInstance(t, dir, "crash-0") }
 
 	// Count the output as it arrives.
 	var mu sync.Mutex
@@ -206,4 +191,24 @@ spec:
 		crashes[k].duplicates = dupsAtKill[k+1] - dupsAtKill[k]
 	}
 	return crashes
+}
+
+// startInstance starts the engine on dir's q.yaml as the named instance.
+// An engine restarted under the same name is the same instance, as a
+// container restarted in its pod: it takes its partitions back as the same
+// static group member, and fences the killed one's transaction. Its logs
+// go to the test's output with SLUICE_TEST_LOG set.
+func startInstance(t *testing.T, dir, instance string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SLUICE_INSTANCE="+instance)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }
