@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -43,6 +44,95 @@ func ReadState(r *value.Reader, s *State) {
 		s.set = make(map[value.Value]struct{}, n-1)
 		for range n - 1 {
 			s.set[r.Value()] = struct{}{}
+		}
+	}
+}
+
+func appendCompSum(dst []byte, c compSum) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(c.hi))
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(c.lo))
+}
+
+func readCompSum(r *value.Reader) compSum { return compSum{hi: r.Float64(), lo: r.Float64()} }
+
+// AppendFrame appends the frame's binary form to dst, for a checkpoint: its
+// rows, their numbering, and every call's running state, so that a frame
+// read back goes on exactly as w would.
+func AppendFrame(dst []byte, w *Frame) []byte {
+	dst = binary.AppendVarint(dst, w.first)
+	dst = binary.AppendUvarint(dst, uint64(w.n))
+	for q := w.first; q < w.first+int64(w.n); q++ {
+		dst = binary.AppendVarint(dst, w.ts[w.slot(q)])
+		for i := range w.funcs {
+			dst = value.AppendBinary(dst, w.arg(q, i))
+		}
+	}
+	for i := range w.accs {
+		a := &w.accs[i]
+		dst = binary.AppendVarint(dst, a.n)
+		dst = binary.AppendVarint(dst, a.sum.hi)
+		dst = binary.AppendUvarint(dst, a.sum.lo)
+		for _, c := range [...]compSum{a.fsum, a.fabs, a.sq.s1, a.sq.s2} {
+			dst = appendCompSum(dst, c)
+		}
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(a.peak))
+		for _, n := range [...]int{a.nan, a.posInf, a.negInf} {
+			dst = binary.AppendUvarint(dst, uint64(n))
+		}
+		dst = binary.AppendUvarint(dst, uint64(a.deque.n))
+		for j := range a.deque.n {
+			dst = binary.AppendVarint(dst, a.deque.buf[(a.deque.head+j)&(len(a.deque.buf)-1)])
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(a.counts)))
+		for v, n := range a.counts {
+			dst = binary.AppendUvarint(value.AppendBinary(dst, v), uint64(n))
+		}
+	}
+	return dst
+}
+
+// ReadFrame reads into w, a frame NewFrame made for the same calls, what
+// AppendFrame wrote; r's error says whether it could.
+func ReadFrame(r *value.Reader, w *Frame) {
+	first := r.Varint()
+	n := r.Count(1 + len(w.funcs))
+	c := minRows
+	for c < n {
+		c *= 2
+	}
+	k := len(w.funcs)
+	w.ts, w.args, w.first, w.n = make([]int64, c), make([]value.Value, c*k), first, n
+	for q := first; q < first+int64(n); q++ {
+		s := w.slot(q)
+		w.ts[s] = r.Varint()
+		for i := range k {
+			w.args[s*k+i] = r.Value()
+		}
+	}
+	for i := range w.accs {
+		a := &w.accs[i]
+		*a = frameAcc{n: r.Varint(), sum: int128{hi: r.Varint(), lo: r.Uvarint()}}
+		a.fsum, a.fabs = readCompSum(r), readCompSum(r)
+		a.sq.s1, a.sq.s2 = readCompSum(r), readCompSum(r)
+		a.peak = r.Float64()
+		a.nan, a.posInf, a.negInf = int(r.Uvarint()), int(r.Uvarint()), int(r.Uvarint())
+		if kind := w.funcs[i].Kind; kind == Min || kind == Max {
+			a.deque = rowDeque{buf: make([]int64, c)}
+		}
+		for range r.Count(1) {
+			if a.deque.n == len(a.deque.buf) {
+				// More rows in the deque than the frame holds: corrupt.
+				r.Fail(fmt.Errorf("frame: a deque of more rows than the frame's %d", n))
+				break
+			}
+			a.deque.pushBack(r.Varint())
+		}
+		if m := r.Count(2); m > 0 {
+			a.counts = make(map[value.Value]int, m)
+			for range m {
+				v := r.Value()
+				a.counts[v] = int(r.Uvarint())
+			}
 		}
 	}
 }

@@ -154,6 +154,11 @@ func (s *statefulStage) restore(c *checkpoint.Checkpoint, now time.Time) error {
 		return fmt.Errorf("checkpoint %d: %d bytes after the state", c.ID, r.Len())
 	}
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
+	if p, ok := s.op.(interface{ Pending() int }); ok {
+		// Rows waiting for the watermark in the restored state are records
+		// this run writes without reading them: they count as read.
+		s.p.stats.in.Add(int64(p.Pending()))
+	}
 	s.p.ckpt.mu.Lock()
 	s.p.ckpt.last.RestoreDuration = time.Since(now)
 	s.p.ckpt.mu.Unlock()

@@ -138,10 +138,13 @@ func (p *Program) Windowed() bool {
 
 // Checkpointable reports whether the plan's stateful operator can save its
 // state in a checkpoint and restore it (Snapshotter): a windowed
-// aggregation, so far.
+// aggregation or a moving aggregate (OVER), so far.
 func (p *Program) Checkpointable() bool {
-	_, ok := p.stateful.(*plan.Aggregate)
-	return ok
+	switch p.stateful.(type) {
+	case *plan.Aggregate, *plan.Over:
+		return true
+	}
+	return false
 }
 
 // StatePlan describes the stateful part of the plan: the operator and what

@@ -389,3 +389,7 @@ func (o *overAgg) Low() int64 { return o.low }
 
 // Size implements Stateful: rows waiting and rows in frames.
 func (o *overAgg) Size() int { return len(o.pending) + o.frames }
+
+// Pending returns the number of rows waiting for the watermark: input
+// records not written yet.
+func (o *overAgg) Pending() int { return len(o.pending) }

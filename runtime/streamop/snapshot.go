@@ -63,7 +63,7 @@ func (o *Origins) readOwner(r *value.Reader) owner {
 		return owner{}
 	}
 	if i > uint64(len(o.list)) {
-		r.Value() // make the error sticky through a read of nothing
+		r.Fail(fmt.Errorf("partition %d of %d", i, len(o.list)))
 		return owner{}
 	}
 	origin := o.list[i-1]
@@ -193,6 +193,66 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	}
 	if !slices.IsSorted(a.starts) {
 		return fmt.Errorf("reading window state: windows out of order")
+	}
+	return nil
+}
+
+// AppendSnapshot implements Snapshotter: each key's frames, and the rows
+// waiting for the watermark, with the counters that order and sweep them.
+func (o *overAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(o.byKey)))
+	for _, k := range o.byKey {
+		dst = origins.appendOwner(dst, k.source)
+		dst = appendValues(dst, k.keys)
+		dst = binary.AppendVarint(dst, k.newest)
+		for _, f := range k.frames {
+			dst = aggregate.AppendFrame(dst, f)
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(o.pending)))
+	for _, p := range o.pending {
+		dst = binary.AppendVarint(dst, p.ts)
+		dst = binary.AppendUvarint(dst, p.seq)
+		dst = origins.appendOwner(dst, p.source)
+		dst = appendValues(dst, o.slab[p.off:p.off+o.width])
+	}
+	dst = binary.AppendUvarint(dst, o.seq)
+	dst = binary.AppendVarint(dst, o.low)
+	dst = binary.AppendVarint(dst, o.sweptAt)
+	dst = binary.AppendUvarint(dst, uint64(o.sweptKeys))
+	return binary.AppendUvarint(dst, uint64(o.pushed))
+}
+
+// RestoreSnapshot implements Snapshotter.
+func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("OVER state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	o.byKey, o.frames = map[string]*overKey{}, 0
+	for range r.Count(3) {
+		k := &overKey{source: origins.readOwner(r), keys: make([]value.Value, len(o.keys.vals))}
+		readValues(r, k.keys)
+		k.newest = r.Varint()
+		for _, g := range o.groups {
+			f := aggregate.NewFrame(g.spec, g.funcs)
+			aggregate.ReadFrame(r, f)
+			o.frames += f.Len()
+			k.frames = append(k.frames, f)
+		}
+		o.byKey[string(o.keys.keyOf(k.keys, 0))] = k
+	}
+	o.pending, o.slab = o.pending[:0], o.slab[:0]
+	for range r.Count(3 + o.width) {
+		p := pendingRow{ts: r.Varint(), seq: r.Uvarint(), source: origins.readOwner(r), off: len(o.slab)}
+		o.slab = append(o.slab, make([]value.Value, o.width)...)
+		readValues(r, o.slab[p.off:])
+		o.pending = append(o.pending, p)
+	}
+	o.seq, o.low, o.sweptAt = r.Uvarint(), r.Varint(), r.Varint()
+	o.sweptKeys, o.pushed = int(r.Uvarint()), int(r.Uvarint())
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading OVER state: %w", err)
 	}
 	return nil
 }

@@ -67,7 +67,9 @@ func (r *Reader) Err() error { return r.err }
 // Len returns how many bytes are left.
 func (r *Reader) Len() int { return len(r.b) }
 
-func (r *Reader) fail(err error) {
+// Fail records err as the reader's error, if it has none yet: for a
+// decoder that finds the bytes well formed but their meaning wrong.
+func (r *Reader) Fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
@@ -77,7 +79,7 @@ func (r *Reader) fail(err error) {
 // Byte reads one byte.
 func (r *Reader) Byte() byte {
 	if len(r.b) < 1 {
-		r.fail(ErrTruncated)
+		r.Fail(ErrTruncated)
 		return 0
 	}
 	c := r.b[0]
@@ -89,7 +91,7 @@ func (r *Reader) Byte() byte {
 func (r *Reader) Uvarint() uint64 {
 	x, n := binary.Uvarint(r.b)
 	if n <= 0 {
-		r.fail(fmt.Errorf("bad uvarint: %w", ErrTruncated))
+		r.Fail(fmt.Errorf("bad uvarint: %w", ErrTruncated))
 		return 0
 	}
 	r.b = r.b[n:]
@@ -100,7 +102,7 @@ func (r *Reader) Uvarint() uint64 {
 func (r *Reader) Varint() int64 {
 	x, n := binary.Varint(r.b)
 	if n <= 0 {
-		r.fail(fmt.Errorf("bad varint: %w", ErrTruncated))
+		r.Fail(fmt.Errorf("bad varint: %w", ErrTruncated))
 		return 0
 	}
 	r.b = r.b[n:]
@@ -110,7 +112,7 @@ func (r *Reader) Varint() int64 {
 // Uint64 reads 8 bytes, little-endian.
 func (r *Reader) Uint64() uint64 {
 	if len(r.b) < 8 {
-		r.fail(ErrTruncated)
+		r.Fail(ErrTruncated)
 		return 0
 	}
 	x := binary.LittleEndian.Uint64(r.b)
@@ -125,7 +127,7 @@ func (r *Reader) Float64() float64 { return math.Float64frombits(r.Uint64()) }
 func (r *Reader) Bytes() []byte {
 	n := r.Uvarint()
 	if uint64(len(r.b)) < n {
-		r.fail(ErrTruncated)
+		r.Fail(ErrTruncated)
 		return nil
 	}
 	s := r.b[:n:n]
@@ -142,7 +144,7 @@ func (r *Reader) String() string { return string(r.Bytes()) }
 func (r *Reader) Count(min int) int {
 	n := r.Uvarint()
 	if n > uint64(len(r.b)/max(min, 1)) {
-		r.fail(fmt.Errorf("count %d: %w", n, ErrTruncated))
+		r.Fail(fmt.Errorf("count %d: %w", n, ErrTruncated))
 		return 0
 	}
 	return int(n)
@@ -157,7 +159,7 @@ func (r *Reader) Value() Value {
 	case KindBool:
 		b := r.Byte()
 		if b > 1 {
-			r.fail(fmt.Errorf("bool %d", b))
+			r.Fail(fmt.Errorf("bool %d", b))
 			return Value{}
 		}
 		return BoolValue(b == 1)
@@ -172,13 +174,13 @@ func (r *Reader) Value() Value {
 	case KindDecimal:
 		scale := r.Byte()
 		if scale > MaxDecimalPrecision {
-			r.fail(fmt.Errorf("decimal scale %d", scale))
+			r.Fail(fmt.Errorf("decimal scale %d", scale))
 			return Value{}
 		}
 		return DecimalValue(r.Varint(), scale)
 	case KindString:
 		return StringValue(r.String())
 	}
-	r.fail(fmt.Errorf("unknown value kind %d", k))
+	r.Fail(fmt.Errorf("unknown value kind %d", k))
 	return Value{}
 }
