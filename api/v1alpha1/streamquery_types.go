@@ -46,9 +46,10 @@ type StreamQuerySpec struct {
 	// +kubebuilder:default={}
 	Health HealthSpec `json:"health,omitempty"`
 
-	// state makes a windowed query or a moving aggregate save its state in
-	// checkpoints and restore it when it starts again, so that a restart
-	// neither loses state nor reads again the input of open windows.
+	// state makes a windowed query, a moving aggregate or an interval join
+	// save its state in checkpoints and restore it when it starts again, so
+	// that a restart neither loses state nor reads again the input of open
+	// windows.
 	// +optional
 	State *StateSpec `json:"state,omitempty"`
 

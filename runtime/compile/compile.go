@@ -100,7 +100,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")
 	case !prog.Checkpointable():
-		ps.Add("spec.state", "checkpoints are supported for windowed aggregations (TUMBLE, HOP, SESSION) and moving aggregates (OVER) so far; a join rebuilds its state by reading its input again after a restart (docs/sql.md, \"Restarts\")")
+		ps.Add("spec.state", "checkpoints are supported for windowed aggregations (TUMBLE, HOP, SESSION), moving aggregates (OVER) and interval joins so far; a table join rebuilds its state by reading its table again after a restart (docs/sql.md, \"Restarts\")")
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps

@@ -138,11 +138,13 @@ func (p *Program) Windowed() bool {
 
 // Checkpointable reports whether the plan's stateful operator can save its
 // state in a checkpoint and restore it (Snapshotter): a windowed
-// aggregation or a moving aggregate (OVER), so far.
+// aggregation, a moving aggregate (OVER) or an interval join, so far.
 func (p *Program) Checkpointable() bool {
-	switch p.stateful.(type) {
+	switch n := p.stateful.(type) {
 	case *plan.Aggregate, *plan.Over:
 		return true
+	case *plan.Join:
+		return n.Kind != plan.TableJoin
 	}
 	return false
 }

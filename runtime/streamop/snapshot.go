@@ -256,3 +256,53 @@ func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	}
 	return nil
 }
+
+// AppendSnapshot implements Snapshotter: each key's rows of both sides,
+// by the key's encoding, which is the same in every run.
+func (j *intervalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(j.byKey)))
+	for key, k := range j.byKey {
+		dst = value.AppendBytes(dst, key)
+		for _, rows := range [][]joinRow{k.left, k.right} {
+			dst = binary.AppendUvarint(dst, uint64(len(rows)))
+			for _, r := range rows {
+				dst = binary.AppendVarint(dst, r.ts)
+				dst = origins.appendOwner(dst, r.source)
+				dst = binary.AppendUvarint(dst, uint64(len(r.row)))
+				dst = appendValues(dst, r.row)
+			}
+		}
+	}
+	dst = binary.AppendVarint(dst, j.low)
+	dst = binary.AppendUvarint(dst, uint64(j.held))
+	return binary.AppendVarint(dst, j.sweptAt)
+}
+
+// RestoreSnapshot implements Snapshotter.
+func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	j.byKey = map[string]*joinKey{}
+	readRows := func() []joinRow {
+		var rows []joinRow
+		for range r.Count(3) {
+			jr := joinRow{ts: r.Varint(), source: origins.readOwner(r)}
+			jr.row = make(value.Row, r.Count(1))
+			readValues(r, jr.row)
+			rows = append(rows, jr)
+		}
+		return rows
+	}
+	for range r.Count(3) {
+		key := r.String()
+		k := &joinKey{left: readRows(), right: readRows()}
+		j.byKey[key] = k
+	}
+	j.low, j.held, j.sweptAt = r.Varint(), int(r.Uvarint()), r.Varint()
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading join state: %w", err)
+	}
+	return nil
+}
