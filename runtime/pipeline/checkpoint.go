@@ -98,18 +98,27 @@ func (p *Pipeline) seekRestored() {
 	if p.ckpt == nil || p.ckpt.restored == nil {
 		return
 	}
-	for _, r := range p.readers {
-		sk, ok := r.(connector.Seeker)
-		if !ok {
-			continue
-		}
-		o := r.Origin()
-		for _, part := range p.ckpt.restored.Partitions {
-			if part.Source == o.Source && part.Partition == o.Partition && part.Offset >= 0 {
-				sk.SkipThrough(part.Offset)
-			}
+	readers := p.readersByPartition()
+	for _, part := range p.ckpt.restored.Partitions {
+		if sk, ok := readers[partitionKey{part.Source, part.Partition}].(connector.Seeker); ok && part.Offset >= 0 {
+			sk.SkipThrough(part.Offset)
 		}
 	}
+}
+
+// partitionKey names a source partition across runs, as a checkpoint does.
+type partitionKey struct {
+	source    string
+	partition int32
+}
+
+// readersByPartition returns the run's readers by the partition they read.
+func (p *Pipeline) readersByPartition() map[partitionKey]connector.Reader {
+	m := make(map[partitionKey]connector.Reader, len(p.readers))
+	for _, r := range p.readers {
+		m[partitionKey{r.Origin().Source, r.Origin().Partition}] = r
+	}
+	return m
 }
 
 // Checkpoints returns what the run did of checkpoints, and false without
@@ -125,15 +134,13 @@ func (p *Pipeline) Checkpoints() (CheckpointStats, bool) {
 
 // restore sets the stage's state from the checkpoint the run starts from.
 func (s *statefulStage) restore(c *checkpoint.Checkpoint, now time.Time) error {
-	byPart := map[[2]any]*message.Origin{}
-	for _, r := range s.p.readers {
-		o := r.Origin()
-		byPart[[2]any{o.Source, o.Partition}] = o
-	}
+	readers := s.p.readersByPartition()
 	list := make([]*message.Origin, len(c.Partitions))
 	for i, part := range c.Partitions {
-		o := byPart[[2]any{part.Source, part.Partition}]
-		if o == nil {
+		var o *message.Origin
+		if r, ok := readers[partitionKey{part.Source, part.Partition}]; ok {
+			o = r.Origin()
+		} else {
 			// A partition the source no longer has: its state stays, to be
 			// emitted as its windows close.
 			o = &message.Origin{Source: part.Source, Partition: part.Partition}

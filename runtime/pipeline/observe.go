@@ -93,6 +93,13 @@ func (ss stageSpan) root(b *message.Batch, records int, attrs ...attribute.KeyVa
 	if ss.s == nil {
 		return
 	}
+	attrs = appendBatchAttrs(attrs, b, records)
+	b.EndRoot = func() { ss.finish(attrs...) }
+}
+
+// appendBatchAttrs appends the attributes every span of a batch carries:
+// its correlation and batch ids, the stage's records, its partition.
+func appendBatchAttrs(attrs []attribute.KeyValue, b *message.Batch, records int) []attribute.KeyValue {
 	attrs = append(attrs,
 		attribute.String("sluice.correlation_id", b.CorrelationID),
 		attribute.Int64("sluice.batch_id", int64(b.ID)),
@@ -100,7 +107,7 @@ func (ss stageSpan) root(b *message.Batch, records int, attrs ...attribute.KeyVa
 	if o := b.Origin; o != nil {
 		attrs = append(attrs, attribute.String("sluice.source", o.Source), attribute.Int("sluice.partition", int(o.Partition)))
 	}
-	b.EndRoot = func() { ss.finish(attrs...) }
+	return attrs
 }
 
 // maxSpanEvents bounds the exception events of one span: a batch of
@@ -167,15 +174,7 @@ func (ss stageSpan) end(b *message.Batch, records int, attrs ...attribute.KeyVal
 	if ss.s == nil {
 		return
 	}
-	attrs = append(attrs,
-		attribute.String("sluice.correlation_id", b.CorrelationID),
-		attribute.Int64("sluice.batch_id", int64(b.ID)),
-		attribute.Int("sluice.records", records),
-	)
-	if o := b.Origin; o != nil {
-		attrs = append(attrs, attribute.String("sluice.source", o.Source), attribute.Int("sluice.partition", int(o.Partition)))
-	}
-	ss.finish(attrs...)
+	ss.finish(appendBatchAttrs(attrs, b, records)...)
 }
 
 // finish ends the span with attrs.
