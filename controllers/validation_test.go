@@ -93,6 +93,19 @@ func TestCRDValidation(t *testing.T) {
 			kafkaSource(s, map[string]any{})
 			s["autoscaling"] = map[string]any{"minReplicas": int64(2), "maxReplicas": int64(6), "backpressure": "Medium", "scaleDownStabilization": "10m"}
 		}, ""},
+		{"state of a datagen without dir", func(s map[string]any) { s["state"] = map[string]any{} }, "spec.state.dir is required"},
+		{"state of a datagen in a dir", func(s map[string]any) { s["state"] = map[string]any{"dir": "/state"} }, ""},
+		{"state of a kafka source in its topic", func(s map[string]any) { kafkaSource(s, map[string]any{}); s["state"] = map[string]any{} }, ""},
+		{"exactly-once state in a dir", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			kafkaSink(s, map[string]any{"delivery": "exactlyOnce"})
+			s["state"] = map[string]any{"dir": "/state"}
+		}, "an exactly-once query keeps its checkpoints in the Kafka topic"},
+		{"exactly-once state in its topic", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			kafkaSink(s, map[string]any{"delivery": "exactlyOnce"})
+			s["state"] = map[string]any{"checkpointInterval": "1s"}
+		}, ""},
 		{"autoscaling a datagen", func(s map[string]any) { s["autoscaling"] = map[string]any{"maxReplicas": int64(3)} }, "autoscaling needs kafka sources"},
 		{"autoscaling min above max", func(s map[string]any) {
 			kafkaSource(s, map[string]any{})

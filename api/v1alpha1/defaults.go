@@ -54,7 +54,13 @@ func (s *StreamQuerySpec) Default() {
 	for i := range s.Sources {
 		s.Sources[i].Default()
 	}
+	// With state, an exactly-once query's transactions commit at its
+	// checkpoints, at the checkpoint interval.
+	paced := s.State != nil && s.Sink.Kafka != nil && s.Sink.Kafka.Delivery == ExactlyOnce && s.Sink.Kafka.TransactionInterval == nil
 	s.Sink.Default()
+	if paced {
+		s.Sink.Kafka.TransactionInterval = nil
+	}
 	if st := s.State; st != nil {
 		durationOr(&st.CheckpointInterval, DefaultCheckpointInterval)
 	}

@@ -12,6 +12,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.sources.all(s, has(s.kafka) || has(s.table))",message="autoscaling needs kafka sources: only a consumer group divides a source between engines"
 // +kubebuilder:validation:XValidation:rule="!has(self.state) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling))",message="state is kept by one engine: replicas above 1 and autoscaling are not supported with state yet"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || has(self.state.dir) || self.sources.exists(s, has(s.kafka))",message="spec.state.dir is required: only a query that reads Kafka can keep its checkpoints in a topic"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.state.dir) || !has(self.sink.kafka) || !has(self.sink.kafka.delivery) || self.sink.kafka.delivery != 'exactlyOnce'",message="an exactly-once query keeps its checkpoints in the Kafka topic <group>.checkpoints, in the transaction of its results: remove spec.state.dir"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.
@@ -987,14 +989,21 @@ type StateSpec struct {
 	// dir is the directory the checkpoints are kept in: a local path for
 	// `engine run`; on Kubernetes, the mount path of a volume the engine
 	// pod has (spec.template), since the container's file system is
-	// read-only and a pod's own storage goes with it.
+	// read-only and a pod's own storage goes with it. Without dir, a query
+	// that reads Kafka keeps its checkpoints in the compacted topic
+	// `<group>.checkpoints` on its first Kafka source's brokers, which the
+	// engine creates; an exactly-once query must (its checkpoints commit in
+	// the transaction of its results and offsets).
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096
-	Dir string `json:"dir"`
+	Dir string `json:"dir,omitempty"`
 
 	// checkpointInterval is how often a checkpoint is taken: 100ms to 1h,
 	// 10s by default. After a crash, the records since the last one are
-	// read again.
+	// read again. With exactly-once delivery it is also the transaction
+	// interval: results become visible to read_committed consumers at each
+	// checkpoint.
 	// +optional
 	CheckpointInterval *metav1.Duration `json:"checkpointInterval,omitempty"`
 

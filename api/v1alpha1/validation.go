@@ -341,8 +341,16 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	validateMetrics(&ps, s.Metrics)
 	if st := s.State; st != nil {
-		if st.Dir == "" {
-			ps.Add("spec.state.dir", "a directory to keep checkpoints in is required")
+		if st.Dir == "" && !slices.ContainsFunc(s.Sources, func(src Source) bool { return src.Kafka != nil }) {
+			ps.Add("spec.state.dir", "a directory to keep checkpoints in is required: only a query that reads Kafka can keep them in a topic")
+		}
+		if k := s.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+			if st.Dir != "" {
+				ps.Add("spec.state.dir", "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove dir")
+			}
+			if k.TransactionInterval != nil {
+				ps.Add("spec.sink.kafka.transactionInterval", "with spec.state, the transaction commits at each checkpoint: set spec.state.checkpointInterval instead")
+			}
 		}
 		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
 		if (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil {

@@ -50,6 +50,20 @@ func crashInput() []crashTrade {
 // engine, which has lost the watermark, opens closed windows with the late
 // records it reads again.
 func TestKafkaCrashWindowsRestored(t *testing.T) {
+	crashWindows(t, crashDirectory)
+}
+
+// TestKafkaCrashWindowsExactlyOnce is TestKafkaCrashWindowsRestored with
+// exactly-once delivery: the checkpoints go to the Kafka topic in the
+// transaction of the results and offsets, and a read_committed consumer
+// sees every window once.
+func TestKafkaCrashWindowsExactlyOnce(t *testing.T) {
+	crashWindows(t, crashExactlyOnce)
+}
+
+// crashWindows is the windows' crash test, with checkpoints kept as mode
+// says.
+func crashWindows(t *testing.T, mode crashMode) {
 	want := map[string]string{}
 	sums := map[string][2]int64{}
 	for _, tr := range crashInput() {
@@ -62,7 +76,7 @@ func TestKafkaCrashWindowsRestored(t *testing.T) {
 	for k, s := range sums {
 		want[k] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
 	}
-	kafkaCrashStateful(t, "SELECT window_start, sym, count(*) AS n, sum(q) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, sym",
+	kafkaCrashStateful(t, mode, "SELECT window_start, sym, count(*) AS n, sum(q) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, sym",
 		want, func(b []byte) (string, string, bool) {
 			var row struct {
 				WindowStart time.Time `json:"window_start"`
@@ -81,8 +95,20 @@ func TestKafkaCrashWindowsRestored(t *testing.T) {
 // trades of the 5 s before it, late records left out, whatever the kills.
 // Without spec.state a restarted engine would start its frames empty (the
 // issue measured 79,368-99,954 wrong rows of 200,000) and take late
-// records into them.
+// records into them. The checkpoints go to the query's Kafka topic.
 func TestKafkaCrashMovingRestored(t *testing.T) {
+	crashMoving(t, crashKafkaTopic)
+}
+
+// TestKafkaCrashMovingExactlyOnce is TestKafkaCrashMovingRestored with
+// exactly-once delivery: every trade's row is written once.
+func TestKafkaCrashMovingExactlyOnce(t *testing.T) {
+	crashMoving(t, crashExactlyOnce)
+}
+
+// crashMoving is the moving sum's crash test, with checkpoints kept as
+// mode says.
+func crashMoving(t *testing.T, mode crashMode) {
 	want := map[string]string{}
 	bySym := map[string][]crashTrade{}
 	for _, tr := range crashInput() {
@@ -97,7 +123,7 @@ func TestKafkaCrashMovingRestored(t *testing.T) {
 		bySym[tr.sym] = append(prev, tr)
 		want[tr.ts.Format(time.RFC3339Nano)] = fmt.Sprintf("%s s5=%d", tr.sym, sum)
 	}
-	kafkaCrashStateful(t, "SELECT sym, ts, sum(q) OVER (PARTITION BY sym ORDER BY ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) AS s5 FROM t",
+	kafkaCrashStateful(t, mode, "SELECT sym, ts, sum(q) OVER (PARTITION BY sym ORDER BY ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) AS s5 FROM t",
 		want, func(b []byte) (string, string, bool) {
 			var row struct {
 				Sym string
@@ -111,14 +137,25 @@ func TestKafkaCrashMovingRestored(t *testing.T) {
 		})
 }
 
+// crashMode is where the crash tests keep checkpoints, and how they
+// deliver results.
+type crashMode int
+
+const (
+	crashDirectory   crashMode = iota // spec.state.dir, at-least-once
+	crashKafkaTopic                   // the group's checkpoint topic, at-least-once
+	crashExactlyOnce                  // the checkpoint topic, in the results' transactions
+)
+
 // kafkaCrashStateful produces crashInput, keyed by symbol on 4 partitions
 // at 10,000 records/s, to a Kafka topic that a real engine reads with
-// query and spec.state, writing to another; it SIGKILLs the engine three
-// times, at a quarter, half and three quarters of the rows, restarting it
-// each time as the same instance, and checks every row the engine wrote
-// against want, by the key and value rowOf takes from it. A row written
-// again must be equal; every row of want must be written.
-func kafkaCrashStateful(t *testing.T, query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) {
+// query and spec.state as mode says, writing to another; it SIGKILLs the
+// engine three times, at a quarter, half and three quarters of the rows,
+// restarting it each time as the same instance, and checks every row the
+// engine wrote against want, by the key and value rowOf takes from it. A
+// row written again must be equal, and with exactly-once, read committed,
+// there must be none; every row of want must be written.
+func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +201,15 @@ func kafkaCrashStateful(t *testing.T, query string, want map[string]string, rowO
 	}()
 
 	dir := t.TempDir()
+	delivery, stateDir := "", ""
+	consumeOpts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+	switch mode {
+	case crashDirectory:
+		stateDir = fmt.Sprintf("dir: %q, ", filepath.Join(dir, "state"))
+	case crashExactlyOnce:
+		delivery = ", delivery: exactlyOnce"
+		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
 metadata: {name: crash}
@@ -174,9 +220,9 @@ spec:
       schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
       eventTime: {column: ts}
   query: %q
-  sink: {kafka: {brokers: [%q], topic: out, key: sym}}
-  state: {dir: %q, checkpointInterval: 200ms}
-`, brokers[0], crashSessionTimeout, query, brokers[0], filepath.Join(dir, "state"))
+  sink: {kafka: {brokers: [%q], topic: out, key: sym%s}}
+  state: {%scheckpointInterval: 200ms}
+`, brokers[0], crashSessionTimeout, query, brokers[0], delivery, stateDir)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
 	start := func() *exec.Cmd { return startInstance(t, dir, "crash-0") }
 
@@ -186,7 +232,7 @@ spec:
 	rows := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons, err := kgo.NewClient(consumeOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +285,12 @@ spec:
 	time.Sleep(300 * time.Millisecond) // a row written late would still arrive
 	mu.Lock()
 	defer mu.Unlock()
-	if len(wrong) > 0 {
+	switch {
+	case len(wrong) > 0:
 		t.Errorf("%d rows differ from the input's, e.g. %s", len(wrong), wrong[0])
-	} else {
+	case mode == crashExactlyOnce && rows != len(seen):
+		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again across 3 kills", rows, len(seen), rows-len(seen))
+	default:
 		t.Logf("%d distinct rows, %d written: %d written again across 3 kills, all equal", len(seen), rows, rows-len(seen))
 	}
 }

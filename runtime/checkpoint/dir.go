@@ -21,6 +21,8 @@ type Store interface {
 	Latest(ctx context.Context) (*Checkpoint, error)
 	// Describe names where the store keeps checkpoints, for logs.
 	Describe() string
+	// Close releases what the store holds.
+	Close() error
 }
 
 // Dir is a Store in a local directory (engine run's, or a volume's on
@@ -42,6 +44,9 @@ func (d *Dir) name(id uint64) string {
 
 // Describe implements Store.
 func (d *Dir) Describe() string { return "directory " + d.Path }
+
+// Close implements Store; a directory holds nothing open.
+func (d *Dir) Close() error { return nil }
 
 // Save implements Store.
 func (d *Dir) Save(_ context.Context, c *Checkpoint) error {

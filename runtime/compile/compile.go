@@ -78,8 +78,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 			ps.Add("spec.query", "output column %s is an interval, which sinks cannot write; cast it or extract epoch from it", c.Name)
 		}
 	}
-	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() {
-		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for windowed queries and moving aggregates: their results commit when windows close, not with each transaction; use atLeastOnce")
+	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() && spec.State == nil {
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce for a stateful query commits its state with its results and offsets: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps checkpoints in the Kafka topic <group>.checkpoints")
 	}
 	for i, src := range spec.Sources {
 		if et := src.EventTime; et != nil && et.AllowedLateness.Duration > 0 && !prog.Windowed() {

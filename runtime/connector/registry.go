@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/checkpoint"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -46,6 +47,34 @@ type DeadLetterSink interface {
 	// handled once its entry is written.
 	Write(ctx context.Context, events []message.ErrorEvent) error
 	Close() error
+}
+
+// CheckpointTransaction is a transaction that commits at a stateful
+// query's checkpoints (spec.state) rather than at an interval of its own:
+// the results, dead letters and checkpoint written since the last commit,
+// with the source's partitions read up to the checkpoint's offsets, so
+// that state, output and input positions never disagree.
+type CheckpointTransaction interface {
+	Transaction
+	// CommitCheckpoint commits the open transaction with each partition of
+	// last read up to and including its offset, and opens the next. An
+	// error means nothing of the transaction is visible: the run must stop
+	// and restart from the last committed checkpoint.
+	CommitCheckpoint(ctx context.Context, last map[*message.Origin]int64) error
+}
+
+// StateStoreEnv is what a state store's constructor is given.
+type StateStoreEnv struct {
+	// Source is the source whose system keeps the checkpoints: the
+	// query's first source of the store's kind.
+	Source *v1alpha1.Source
+	// Group is the consumer group of sources that name none, as in
+	// SourceEnv.
+	Group string
+	// Transaction, if not nil, is the exactly-once source's transaction
+	// the checkpoints are written in.
+	Transaction Transaction
+	Logger      *slog.Logger
 }
 
 // SourceEnv is what a source's constructor is given.
@@ -89,6 +118,7 @@ type (
 	SourceConstructor     func(env SourceEnv) (Source, error)
 	SinkConstructor       func(env SinkEnv) (Sink, error)
 	DeadLetterConstructor func(env SinkEnv) (DeadLetterSink, error)
+	StateStoreConstructor func(env StateStoreEnv) (checkpoint.Store, error)
 )
 
 // Registry holds the connectors an engine ships, by spec key. An engine
@@ -98,6 +128,7 @@ type Registry struct {
 	sources     map[string]SourceConstructor
 	sinks       map[string]SinkConstructor
 	deadLetters map[string]DeadLetterConstructor
+	stateStores map[string]StateStoreConstructor
 }
 
 // NewRegistry returns an empty registry.
@@ -106,6 +137,7 @@ func NewRegistry() *Registry {
 		sources:     map[string]SourceConstructor{},
 		sinks:       map[string]SinkConstructor{},
 		deadLetters: map[string]DeadLetterConstructor{},
+		stateStores: map[string]StateStoreConstructor{},
 	}
 }
 
@@ -137,6 +169,13 @@ func (r *Registry) RegisterSink(key string, c SinkConstructor) { register(r.sink
 // spec key.
 func (r *Registry) RegisterDeadLetter(key string, c DeadLetterConstructor) {
 	register(r.deadLetters, key, c)
+}
+
+// RegisterStateStore registers the constructor of a store that keeps a
+// query's checkpoints in the system of the sources of a spec key, for
+// queries whose spec.state names no directory.
+func (r *Registry) RegisterStateStore(key string, c StateStoreConstructor) {
+	register(r.stateStores, key, c)
 }
 
 func register[C any](m map[string]C, key string, c C) {
@@ -171,6 +210,21 @@ func (r *Registry) OpenDeadLetter(env SinkEnv) (DeadLetterSink, error) {
 		return nil, err
 	}
 	return c(env)
+}
+
+// OpenStateStore opens the checkpoint store in the system of the first of
+// sources whose kind keeps state; it fails when none does.
+func (r *Registry) OpenStateStore(sources []v1alpha1.Source, env StateStoreEnv) (checkpoint.Store, error) {
+	var kinds []string
+	for i := range sources {
+		kind := sources[i].Connector()
+		if c, ok := r.stateStores[kind]; ok {
+			env.Source = &sources[i]
+			return c(env)
+		}
+		kinds = append(kinds, kind)
+	}
+	return nil, fmt.Errorf("spec.state: no dir is set, and no source can keep checkpoints (%s); set spec.state.dir", strings.Join(kinds, ", "))
 }
 
 func lookup[C any](m map[string]C, key, what string) (C, error) {

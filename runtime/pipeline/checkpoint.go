@@ -59,28 +59,43 @@ type CheckpointStats struct {
 	Interval time.Duration
 }
 
-// openCheckpoints reads spec.state: the store, and the newest checkpoint
-// to restore, refusing one a plan of another stateful part made unless
-// the spec says to reset.
-func (p *Pipeline) openCheckpoints() error {
+// openCheckpoints reads spec.state: the store (the directory, else one in
+// the system of the sources, in the exactly-once source's transaction if
+// there is one), and the newest checkpoint to restore, refusing one a plan
+// of another stateful part made unless the spec says to reset.
+func (p *Pipeline) openCheckpoints(opts Options) error {
 	st := p.spec.State
 	if st == nil {
 		return nil
 	}
-	c := &checkpoints{store: &checkpoint.Dir{Path: st.Dir}, every: st.CheckpointInterval.Duration}
+	var store checkpoint.Store = &checkpoint.Dir{Path: st.Dir}
+	if st.Dir == "" {
+		reg := opts.Connectors
+		if reg == nil {
+			reg = connector.Builtins()
+		}
+		var err error
+		store, err = reg.OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: p.txn, Logger: p.log})
+		if err != nil {
+			return err
+		}
+	}
+	c := &checkpoints{store: store, every: st.CheckpointInterval.Duration}
 	c.last.Interval = c.every
 	latest, err := c.store.Latest(context.Background())
 	if err != nil {
+		store.Close()
 		return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
 	}
 	switch {
 	case latest == nil:
 	case latest.Fingerprint != p.prog.StateFingerprint() && !st.Reset:
-		return fmt.Errorf("spec.state: the checkpoint in %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state, or give the query a directory of its own",
+		store.Close()
+		return fmt.Errorf("spec.state: the checkpoint in %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state, or give the query a store of its own (a directory, or a consumer group)",
 			c.store.Describe(), latest.ID, latest.Created.Format(time.RFC3339), latest.Plan, p.prog.StatePlan())
 	case latest.Fingerprint != p.prog.StateFingerprint():
 		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
-			"checkpoint", latest.ID, "directory", st.Dir)
+			"checkpoint", latest.ID, "store", c.store.Describe())
 		c.last.LastID = latest.ID // numbering goes on
 	default:
 		c.restored = latest
@@ -258,6 +273,22 @@ func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoi
 	if err := p.ckpt.store.Save(ctx, c); err != nil {
 		p.fatal(fmt.Errorf("spec.state: saving checkpoint %d: %w", c.ID, err))
 		return
+	}
+	if txn, ok := p.txn.(connector.CheckpointTransaction); ok {
+		// The results, dead letters and checkpoint since the last commit
+		// become visible with the offsets the checkpoint holds the state of.
+		last := map[*message.Origin]int64{}
+		for i, part := range c.Partitions {
+			if part.Offset >= 0 {
+				last[p.readers[i].Origin()] = part.Offset
+			}
+		}
+		if err := txn.CommitCheckpoint(ctx, last); err != nil {
+			if ctx.Err() == nil {
+				p.fatal(fmt.Errorf("spec.state: committing checkpoint %d: %w; the engine stops, and its restart restores the last committed checkpoint", c.ID, err))
+			}
+			return
+		}
 	}
 	for i, part := range c.Partitions {
 		if part.Offset >= 0 {

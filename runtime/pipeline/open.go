@@ -35,6 +35,7 @@ func (p *Pipeline) open(opts Options) error {
 			}
 		}
 	}
+	p.txn = txn
 	p.sink = opts.Sink
 	if p.sink == nil {
 		names := make([]string, len(p.prog.Output))

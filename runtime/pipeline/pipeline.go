@@ -87,6 +87,7 @@ type Pipeline struct {
 	readers    []connector.Reader
 	sink       connector.Sink
 	dlq        connector.DeadLetterSink
+	txn        connector.Transaction // an exactly-once source's, or nil
 	log        *slog.Logger
 	tracer     trace.Tracer
 	observer   Observer
@@ -161,9 +162,6 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.configure()
-	if err := p.openCheckpoints(); err != nil {
-		return nil, err
-	}
 	p.stats.watermark.Store(math.MinInt64)
 	widest := prog.OutputWidth()
 	for _, cols := range schemas {
@@ -182,6 +180,14 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 
 	if err := p.open(opts); err != nil {
 		p.closeReaders()
+		return nil, err
+	}
+	if err := p.openCheckpoints(opts); err != nil {
+		p.closeReaders()
+		p.sink.Close()
+		if p.dlq != nil {
+			p.dlq.Close()
+		}
 		return nil, err
 	}
 	p.seekRestored()
@@ -316,6 +322,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err := p.dlq.Close(); err != nil && p.err() == nil {
 			p.fatal(fmt.Errorf("dead-letter sink: closing: %w", err))
 		}
+	}
+	if p.ckpt != nil {
+		p.ckpt.store.Close()
 	}
 	err := p.err()
 	if err == nil && ctx.Err() != nil {

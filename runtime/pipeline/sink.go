@@ -52,8 +52,10 @@ type write struct {
 	span   stageSpan
 	result chan error
 	// checkpoint, instead of a batch, is a checkpoint to save once the
-	// writes before it are settled.
+	// writes before it are settled; committed, if not nil, is closed once
+	// it is.
 	checkpoint *checkpoint.Checkpoint
+	committed  chan struct{}
 }
 
 // startWrite starts b's write span and makes it b's trace context, which
@@ -86,6 +88,9 @@ func (p *Pipeline) newSinkStage(ctx context.Context, concurrent bool) *sinkStage
 			for w := range s.inFlight {
 				if w.checkpoint != nil {
 					s.commitCheckpoint(ctx, w.checkpoint)
+					if w.committed != nil {
+						close(w.committed)
+					}
 					continue
 				}
 				s.deliver(ctx, w.b, &w)
@@ -104,12 +109,25 @@ func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) boo
 			return ctx.Err() == nil
 		}
 		// After the writes started before it.
+		w := write{checkpoint: m.Checkpoint}
+		if _, ok := s.p.txn.(connector.CheckpointTransaction); ok {
+			// A write started before the commit would commit with it, and
+			// its results with the state before them.
+			w.committed = make(chan struct{})
+		}
 		select {
-		case s.inFlight <- write{checkpoint: m.Checkpoint}:
-			return true
+		case s.inFlight <- w:
 		case <-ctx.Done():
 			return false
 		}
+		if w.committed != nil {
+			select {
+			case <-w.committed:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
 	}
 	if m.Kind != message.KindBatch {
 		return ctx.Err() == nil

@@ -8,6 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-dev/sluice/runtime/message"
 )
 
 // pollUntil polls, giving up at deadline when it is set.
@@ -42,7 +45,13 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				txnEnd = time.Now().Add(txnInterval)
 			}
 		}
-		fetches := s.pollUntil(ctx, txnEnd)
+		deadline := txnEnd
+		if s.commits != nil {
+			s.serveCommit(ctx)
+			// Short polls, so that a commit waits little for the next.
+			deadline = time.Now().Add(commitPollWait)
+		}
+		fetches := s.pollUntil(ctx, deadline)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			if fetches.NumRecords() > 0 {
 				s.unhanded.Store(true)
@@ -88,18 +97,120 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 			if len(fp.Records) == 0 {
 				return
 			}
-			select {
-			case s.lanes[fp.Partition].ch <- fetched{recs: fp.Records, gen: s.lanes[fp.Partition].origin.Generation.Load()}:
+			if s.hand(ctx, s.lanes[fp.Partition], fp.Records) {
 				s.mu.Lock()
 				s.fetched[fp.Partition] = fp.Records[len(fp.Records)-1].Offset + 1
 				s.inTxn = true
 				s.mu.Unlock()
-			case <-ctx.Done():
-				s.unhanded.Store(true)
 			}
 		})
 		s.cl.AllowRebalance()
 	}
+}
+
+// hand gives a lane records, reporting whether it took them. While the lane
+// is full, it serves checkpoint commits: the checkpoint that would empty
+// the lane may be waiting for one.
+func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record) bool {
+	f := fetched{recs: recs, gen: l.origin.Generation.Load()}
+	for {
+		select {
+		case l.ch <- f:
+			return true
+		case req := <-s.commits: // nil, never ready, unless checkpointed
+			req.done <- s.commitCheckpoint(ctx, req.next)
+		case <-ctx.Done():
+			s.unhanded.Store(true)
+			return false
+		}
+	}
+}
+
+// commitPollWait is how long a checkpointed source's poll waits for
+// records before it looks for a commit to make.
+const commitPollWait = 20 * time.Millisecond
+
+// commitRequest asks the poll loop to commit the transaction with the
+// partitions' next offsets.
+type commitRequest struct {
+	next map[int32]int64
+	done chan error
+}
+
+// serveCommit makes a commit that is waiting, if any.
+func (s *Source) serveCommit(ctx context.Context) {
+	select {
+	case req := <-s.commits:
+		req.done <- s.commitCheckpoint(ctx, req.next)
+	default:
+	}
+}
+
+// CommitCheckpoint implements connector.CheckpointTransaction. The poll
+// loop makes the commit, since polling while a transaction ends is not
+// allowed, unless it has ended.
+func (s *Source) CommitCheckpoint(ctx context.Context, last map[*message.Origin]int64) error {
+	next := map[int32]int64{}
+	for _, l := range s.lanes {
+		if off, ok := last[l.origin]; ok {
+			next[l.origin.Partition] = off + 1
+		}
+	}
+	req := commitRequest{next: next, done: make(chan error, 1)}
+	select {
+	case s.commits <- req:
+	case <-s.done:
+		return s.commitCheckpoint(ctx, next)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitCheckpoint commits the open transaction, with the group's offsets
+// set to next rather than after the records polled, which the pipeline
+// may not have taken into its state yet, and begins the next transaction.
+func (s *Source) commitCheckpoint(ctx context.Context, next map[int32]int64) error {
+	commitCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		t := kmsg.NewTxnOffsetCommitRequestTopic()
+		t.Topic = s.topic
+		for _, rt := range req.Topics {
+			if rt.Topic == s.topic {
+				t.TopicID = rt.TopicID
+			}
+		}
+		for p, off := range next {
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, off, -1, &req.MemberID
+			t.Partitions = append(t.Partitions, rp)
+		}
+		req.Topics = req.Topics[:0]
+		if len(t.Partitions) > 0 {
+			req.Topics = append(req.Topics, t)
+		}
+		return nil
+	})
+	committed, err := s.sess.End(commitCtx, kgo.TryCommit)
+	if err != nil {
+		return fmt.Errorf("kafka: committing the transaction: %w", err)
+	}
+	if !committed {
+		return errors.New("kafka: the transaction was aborted (the group rebalanced during it)")
+	}
+	s.mu.Lock()
+	for p, off := range next {
+		s.committed[p] = max(s.committed[p], off)
+	}
+	s.mu.Unlock()
+	if err := s.sess.Begin(); err != nil {
+		return fmt.Errorf("kafka: beginning a transaction: %w", err)
+	}
+	return nil
 }
 
 // endTransaction waits until every record fetched in the open transaction

@@ -14,6 +14,7 @@ func Register(r *connector.Registry) {
 	r.RegisterSource("kafka", openSource)
 	r.RegisterSink("kafka", openSink)
 	r.RegisterDeadLetter("kafka", openDeadLetter)
+	r.RegisterStateStore("kafka", openCheckpointStore)
 }
 
 // topics is an opened Kafka source: one consumer per topic, since the group
@@ -55,13 +56,7 @@ func (s *Source) System() string { return "kafka" }
 
 func openSource(env connector.SourceEnv) (connector.Source, error) {
 	src := env.Source
-	group := src.Kafka.Group
-	if group == "" {
-		group = env.Group
-	}
-	if group == "" {
-		group = "sluice." + src.Name
-	}
+	group := groupOf(src, env.Group)
 	opts := Options{Group: group, Schema: src.Schema, Stateful: env.Stateful, Logger: env.Logger.With("source", src.Name)}
 	if env.StaticMembership {
 		opts.Instance = env.Instance
@@ -75,6 +70,7 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 		if k.TransactionInterval != nil {
 			opts.TransactionInterval = k.TransactionInterval.Duration
 		}
+		opts.Checkpointed = env.Stateful && env.Query.State != nil
 	}
 	var opened topics
 	for _, topic := range src.Kafka.TopicNames() {
@@ -88,6 +84,18 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 		opened = append(opened, s)
 	}
 	return opened, nil
+}
+
+// groupOf is the consumer group of src: its own, else the query's (group),
+// else one named after it.
+func groupOf(src *v1alpha1.Source, group string) string {
+	switch {
+	case src.Kafka.Group != "":
+		return src.Kafka.Group
+	case group != "":
+		return group
+	}
+	return "sluice." + src.Name
 }
 
 // joined returns the exactly-once source whose transaction t is, or nil.

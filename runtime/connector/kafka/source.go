@@ -76,6 +76,13 @@ type Source struct {
 	// transactional is set before the client exists, which the group may
 	// call back before Open has set sess.
 	transactional bool
+	// commits, for a checkpointed exactly-once source, takes the
+	// pipeline's checkpoint commits to the poll loop, which ends each
+	// transaction between two polls.
+	commits chan commitRequest
+	// maxRecordBytes is the most a record of the transactional client may
+	// hold (its batch limit).
+	maxRecordBytes int32
 }
 
 // Options configure a source.
@@ -97,6 +104,10 @@ type Options struct {
 	// open transaction.
 	TransactionalID     string
 	TransactionInterval time.Duration
+	// Checkpointed, with TransactionalID, makes the transactions commit at
+	// the pipeline's checkpoints (CommitCheckpoint) with their state,
+	// instead of every TransactionInterval.
+	Checkpointed bool
 	// Producer is the sink whose producer settings the transactional client
 	// takes; with TransactionalID only.
 	Producer *v1alpha1.KafkaSink
@@ -213,6 +224,10 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	s.transactional = opts.TransactionalID != ""
 	if s.transactional {
 		clientOpts = append(clientOpts, producerOptions(opts.Producer)...)
+		s.maxRecordBytes = v1alpha1.DefaultMaxBatchBytes
+		if opts.Producer != nil && opts.Producer.MaxBatchBytes > 0 {
+			s.maxRecordBytes = opts.Producer.MaxBatchBytes
+		}
 		s.sess, err = kgo.NewGroupTransactSession(append(clientOpts,
 			kgo.TransactionalID(opts.TransactionalID),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -269,6 +284,10 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		if err := s.sess.Begin(); err != nil {
 			s.sess.Close()
 			return nil, fmt.Errorf("source %s: beginning a transaction: %w", source, err)
+		}
+		if opts.Checkpointed {
+			s.commits = make(chan commitRequest)
+			interval = 0
 		}
 		go s.poll(s.ctx, interval)
 		close(s.commitDone) // the transactions commit
@@ -402,7 +421,9 @@ func (s *Source) leave(ctx context.Context) {
 func (s *Source) closeTransactional(ctx context.Context) error {
 	defer s.sess.CloseAllowingRebalance()
 	try := kgo.TryAbort
-	if s.drained(nil) && !s.unhanded.Load() {
+	// A checkpointed source's last checkpoint committed what its state
+	// holds; what came after is not in any checkpoint.
+	if s.commits == nil && s.drained(nil) && !s.unhanded.Load() {
 		try = kgo.TryCommit
 	}
 	committed, err := s.sess.End(ctx, try)
