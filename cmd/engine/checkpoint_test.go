@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -292,5 +293,153 @@ spec:
 		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again across 3 kills", rows, len(seen), rows-len(seen))
 	default:
 		t.Logf("%d distinct rows, %d written: %d written again across 3 kills, all equal", len(seen), rows, rows-len(seen))
+	}
+}
+
+// TestFileCrashMovingExact is the crash test of the local store: a file
+// source, a file sink and the state in a directory. The engine is
+// SIGKILLed three times, each once it has written a part of the output and
+// saved a checkpoint since it started, and restarted; the output file must
+// then hold every trade's 5-second moving sum once, each equal to the sum
+// over the input without its late records: the restart restores the state,
+// reads the file from after the checkpoint's line, and cuts the output
+// back to where the checkpoint left it. Without the state the sums of the
+// first 5 s after a restart are short; without the cut the output holds
+// rows twice.
+func TestFileCrashMovingExact(t *testing.T) {
+	n := 1_000_000
+	if raceEnabled {
+		n = 200_000 // the race detector slows the engine tenfold
+	}
+	dir := t.TempDir()
+	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	var in []byte
+	want := map[string]string{}
+	bySym := map[string][]crashTrade{}
+	for i := range n {
+		tr := crashTrade{sym: fmt.Sprintf("S%02d", i%20), ts: t0.Add(time.Duration(i) * time.Millisecond), q: int64(i%7 + 1)}
+		if i >= 20_000 && i%100 == 0 {
+			late := crashTrade{sym: tr.sym, ts: tr.ts.Add(-10 * time.Second), q: 1000}
+			in = fmt.Appendf(in, `{"sym":%q,"ts":%q,"q":%d}`+"\n", late.sym, late.ts.Format(time.RFC3339Nano), late.q)
+		}
+		in = fmt.Appendf(in, `{"sym":%q,"ts":%q,"q":%d}`+"\n", tr.sym, tr.ts.Format(time.RFC3339Nano), tr.q)
+		prev := bySym[tr.sym]
+		sum := tr.q
+		for j := len(prev) - 1; j >= 0 && tr.ts.Sub(prev[j].ts) <= 5*time.Second; j-- {
+			sum += prev[j].q
+		}
+		// Only the 5 s before matter from here on.
+		for len(prev) > 0 && tr.ts.Sub(prev[0].ts) > 5*time.Second {
+			prev = prev[1:]
+		}
+		bySym[tr.sym] = append(prev, tr)
+		want[tr.ts.Format(time.RFC3339Nano)] = fmt.Sprintf("%s s5=%d", tr.sym, sum)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "trades.jsonl"), in, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(dir, "state")
+	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: file-crash}
+spec:
+  sources:
+    - name: t
+      file: {path: trades.jsonl}
+      schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
+      eventTime: {column: ts, maxOutOfOrderness: 1s}
+  query: "SELECT sym, ts, sum(q) OVER (PARTITION BY sym ORDER BY ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) AS s5 FROM t"
+  sink: {file: {path: out.jsonl}}
+  state: {dir: %q, checkpointInterval: 100ms}
+`, stateDir)
+	if err := os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outPath := filepath.Join(dir, "out.jsonl")
+	outSize := func() int64 {
+		fi, err := os.Stat(outPath)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	checkpoints := func() int {
+		entries, _ := os.ReadDir(stateDir)
+		return len(entries)
+	}
+	lastCheckpoint := func() string {
+		entries, _ := os.ReadDir(stateDir)
+		if len(entries) == 0 {
+			return ""
+		}
+		return entries[len(entries)-1].Name()
+	}
+	// The output's size once complete, near enough: a row is about 60
+	// bytes.
+	full := int64(n) * 60
+	killed := 0
+	for k := range 3 {
+		engine := startInstance(t, dir, "file-crash")
+		before := lastCheckpoint()
+		exited := make(chan struct{})
+		go func() { engine.Wait(); close(exited) }()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			select {
+			case <-exited:
+			default:
+				if outSize() < full*int64(k+1)/4 || checkpoints() == 0 || lastCheckpoint() == before {
+					if time.Now().After(deadline) {
+						t.Fatalf("kill %d: the output did not reach %d bytes", k+1, full*int64(k+1)/4)
+					}
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				engine.Process.Signal(syscall.SIGKILL)
+				<-exited
+				killed++
+			}
+			break
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("the engine finished every run before a kill: the test killed nothing")
+	}
+	engine := startInstance(t, dir, "file-crash")
+	waitExit(t, engine, "the end of the input")
+	if code := engine.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("the last run exited %d", code)
+	}
+	out, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	rows, wrong := 0, 0
+	var example string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		var row struct {
+			Sym string
+			TS  time.Time
+			S5  int64
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatalf("output row %d: %v: %s", rows+1, err, line)
+		}
+		rows++
+		k := row.TS.Format(time.RFC3339Nano)
+		seen[k] = true
+		if got := fmt.Sprintf("%s s5=%d", row.Sym, row.S5); got != want[k] {
+			wrong++
+			example = fmt.Sprintf("%s: %s, want %s", k, got, want[k])
+		}
+	}
+	switch {
+	case wrong > 0:
+		t.Errorf("%d rows differ from the input's, e.g. %s", wrong, example)
+	case rows != len(want) || len(seen) != len(want):
+		t.Errorf("%d rows, %d distinct; want each of %d once", rows, len(seen), len(want))
+	default:
+		t.Logf("%d kills; %d rows, each once and right", killed, rows)
 	}
 }

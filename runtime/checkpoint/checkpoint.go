@@ -36,6 +36,10 @@ type Checkpoint struct {
 	// State is the operator's snapshot (streamop.Snapshotter), which names
 	// partitions by their index in Partitions, plus one.
 	State []byte
+	// SinkPosition is the length of the sink's output once the results
+	// before the checkpoint were written, for a sink that can be cut back
+	// to it (a file); -1 for none.
+	SinkPosition int64
 }
 
 // Partition is a source partition's place in a checkpoint.
@@ -54,7 +58,8 @@ type Partition struct {
 // magic and version begin every encoded checkpoint.
 var magic = []byte("SLUICECP")
 
-const version = 1
+// version 2 added SinkPosition; a version 1 checkpoint reads with none.
+const version = 2
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
 // short, altered, or of another format.
@@ -82,6 +87,7 @@ func (c *Checkpoint) Encode() []byte {
 		}
 	}
 	b = value.AppendBytes(b, c.State)
+	b = binary.AppendVarint(b, c.SinkPosition)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -97,8 +103,9 @@ func Decode(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	r := value.NewReader(body[len(magic):])
-	if v := r.Uvarint(); v != version && r.Err() == nil {
-		return nil, fmt.Errorf("checkpoint version %d; this engine reads version %d", v, version)
+	v := r.Uvarint()
+	if (v < 1 || v > version) && r.Err() == nil {
+		return nil, fmt.Errorf("checkpoint version %d; this engine reads versions 1 to %d", v, version)
 	}
 	c := &Checkpoint{ID: r.Uvarint(), Fingerprint: r.String(), Plan: r.String()}
 	c.Created = time.Unix(0, r.Varint()).UTC()
@@ -109,6 +116,10 @@ func Decode(b []byte) (*Checkpoint, error) {
 		})
 	}
 	c.State = bytes.Clone(r.Bytes())
+	c.SinkPosition = -1
+	if v >= 2 {
+		c.SinkPosition = r.Varint()
+	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

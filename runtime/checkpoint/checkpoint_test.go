@@ -2,7 +2,9 @@ package checkpoint
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,7 +20,8 @@ func sample(id uint64) *Checkpoint {
 			{Source: "trades", Partition: 0, Offset: 99, MaxEventTime: 1000},
 			{Source: "trades", Partition: 1, Offset: -1, MaxEventTime: math.MinInt64, Ended: true},
 		},
-		State: []byte{1, 2, 3},
+		State:        []byte{1, 2, 3},
+		SinkPosition: 5,
 	}
 }
 
@@ -42,6 +45,26 @@ func TestEncodeDecode(t *testing.T) {
 		if _, err := Decode(b[:n]); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("cut to %d bytes: %v; want ErrCorrupt", n, err)
 		}
+	}
+}
+
+// TestDecodeVersion1: a checkpoint of the first format, without a sink
+// position, still reads, with none.
+func TestDecodeVersion1(t *testing.T) {
+	c := sample(3)
+	b := c.Encode()
+	// Version 2 is version 1 with the position's varint (5: one byte)
+	// before the checksum.
+	v1 := append([]byte{}, b[:len(b)-4-1]...)
+	v1[len(magic)] = 1
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	got, err := Decode(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SinkPosition = -1
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("Decode = %+v; want %+v", got, c)
 	}
 }
 

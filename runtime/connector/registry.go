@@ -109,7 +109,11 @@ type SinkEnv struct {
 	// Transaction, if not nil, is the exactly-once source's transaction
 	// the sink writes in.
 	Transaction Transaction
-	Logger      *slog.Logger
+	// Resumable says the query checkpoints its state: a sink that can be
+	// cut back to a checkpoint's position (ResumableSink) must not discard
+	// its output at opening, since the pipeline resumes it.
+	Resumable bool
+	Logger    *slog.Logger
 }
 
 // Constructors of the connectors, registered under the spec key that
@@ -150,7 +154,7 @@ func Builtins() *Registry {
 	r.RegisterSource("stdin", openStdinSource)
 	r.RegisterSource("datagen", openDatagenSource)
 	r.RegisterSink("stdout", func(env SinkEnv) (Sink, error) { return OpenStdout(env.encoder()), nil })
-	r.RegisterSink("file", func(env SinkEnv) (Sink, error) { return OpenFileSink(env.Spec.File, env.encoder()) })
+	r.RegisterSink("file", func(env SinkEnv) (Sink, error) { return OpenFileSink(env.Spec.File, env.encoder(), env.Resumable) })
 	r.RegisterSink("null", func(SinkEnv) (Sink, error) { return NullSink{}, nil })
 	r.RegisterDeadLetter("stdout", openDeadLetter)
 	r.RegisterDeadLetter("file", openDeadLetter)

@@ -35,6 +35,10 @@ type WriterSink struct {
 	enc    Encoder
 	buf    []byte
 	header bool
+	// file, for a file sink that can resume, is the file, and written
+	// how many bytes it holds.
+	file    *os.File
+	written int64
 }
 
 // NewWriterSink returns a sink writing to w; closer, if not nil, is closed with it.
@@ -45,13 +49,76 @@ func NewWriterSink(w io.Writer, closer io.Closer, enc Encoder) *WriterSink {
 // OpenStdout returns a sink that writes to standard output.
 func OpenStdout(enc Encoder) *WriterSink { return NewWriterSink(os.Stdout, nil, enc) }
 
-// OpenFileSink creates or truncates the file of a file sink.
-func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder) (*WriterSink, error) {
-	f, err := os.Create(spec.Path)
+// OpenFileSink creates or truncates the file of a file sink. A resumable
+// one (a query with spec.state) leaves the file as it is until Resume says
+// where to write on from.
+func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder, resumable bool) (*WriterSink, error) {
+	if !resumable {
+		f, err := os.Create(spec.Path)
+		if err != nil {
+			return nil, fmt.Errorf("sink: %w", err)
+		}
+		return NewWriterSink(f, f, enc), nil
+	}
+	f, err := os.OpenFile(spec.Path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	return NewWriterSink(f, f, enc), nil
+	s := NewWriterSink(f, f, enc)
+	s.file = f
+	return s, nil
+}
+
+// ResumableSink is a sink whose output can be cut back to a position. With
+// spec.state a checkpoint holds the sink's position, and a restart cuts
+// off what was written after it, which the restored state writes again:
+// the output then holds each result once, however the engine stopped.
+type ResumableSink interface {
+	Sink
+	// Position flushes and syncs the output and returns its length.
+	Position() (int64, error)
+	// Resume makes the output pos long, cutting off what follows, and
+	// writes on from there; 0 starts it over, and a negative pos (a
+	// checkpoint without a position) keeps it all and appends.
+	Resume(pos int64) error
+	// Resumable reports whether the sink was opened to resume.
+	Resumable() bool
+}
+
+// Resumable implements ResumableSink: a file sink opened for spec.state.
+func (s *WriterSink) Resumable() bool { return s.file != nil }
+
+// Position implements ResumableSink.
+func (s *WriterSink) Position() (int64, error) {
+	if err := s.w.Flush(); err != nil {
+		return 0, err
+	}
+	if err := s.file.Sync(); err != nil {
+		return 0, fmt.Errorf("sink: syncing %s: %w", s.file.Name(), err)
+	}
+	return s.written, nil
+}
+
+// Resume implements ResumableSink.
+func (s *WriterSink) Resume(pos int64) error {
+	fi, err := s.file.Stat()
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	switch {
+	case pos < 0:
+		pos = fi.Size()
+	case pos > fi.Size():
+		return fmt.Errorf("sink: %s holds %d bytes, fewer than the %d the checkpoint's results had filled: it was cut or replaced since; move it away and set spec.state.reset, or restore it", s.file.Name(), fi.Size(), pos)
+	}
+	if err := s.file.Truncate(pos); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	if _, err := s.file.Seek(pos, io.SeekStart); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	s.written, s.header = pos, pos > 0
+	return nil
 }
 
 // Write implements Sink. A failed write discards what this batch left in the
@@ -76,6 +143,7 @@ func (s *WriterSink) Write(_ context.Context, b *message.Batch) error {
 		return err
 	}
 	s.header = true
+	s.written += int64(len(s.buf))
 	return nil
 }
 

@@ -101,6 +101,17 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 		c.restored = latest
 		c.last.LastID, c.last.RestoredID, c.last.RestoredAt = latest.ID, latest.ID, latest.Created
 	}
+	if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {
+		// What was written after the restored checkpoint is written again.
+		pos := int64(0)
+		if c.restored != nil {
+			pos = c.restored.SinkPosition
+		}
+		if err := rs.Resume(pos); err != nil {
+			store.Close()
+			return err
+		}
+	}
 	p.ckpt = c
 	return nil
 }
@@ -250,7 +261,7 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 	s.nextCheckpoint++
 	c := &checkpoint.Checkpoint{
 		ID: s.nextCheckpoint, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
-		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current,
+		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current, SinkPosition: -1,
 		State: s.op.(streamop.Snapshotter).AppendSnapshot(nil, streamop.NewOrigins(list)),
 	}
 	return emit(message.Message{Kind: message.KindCheckpoint, Checkpoint: c})
@@ -264,7 +275,13 @@ func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoi
 	if ctx.Err() != nil || p.err() != nil {
 		return // a failed or aborted run saves nothing more
 	}
-	if err := p.sink.Flush(ctx); err != nil {
+	var err error
+	if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {
+		c.SinkPosition, err = rs.Position()
+	} else {
+		err = p.sink.Flush(ctx)
+	}
+	if err != nil {
 		if ctx.Err() == nil {
 			p.fatal(fmt.Errorf("sink: flushing for checkpoint %d: %w", c.ID, err))
 		}

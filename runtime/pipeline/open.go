@@ -42,7 +42,7 @@ func (p *Pipeline) open(opts Options) error {
 		for i, c := range p.prog.Output {
 			names[i] = c.Name
 		}
-		sink, err := reg.OpenSink(connector.SinkEnv{Spec: &p.spec.Sink, Columns: names, Transaction: txn, Logger: p.log})
+		sink, err := reg.OpenSink(connector.SinkEnv{Spec: &p.spec.Sink, Columns: names, Transaction: txn, Resumable: p.spec.State != nil, Logger: p.log})
 		if err != nil {
 			return err
 		}
