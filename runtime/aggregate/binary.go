@@ -57,16 +57,34 @@ func readCompSum(r *value.Reader) compSum { return compSum{hi: r.Float64(), lo: 
 
 // AppendFrame appends the frame's binary form to dst, for a checkpoint: its
 // rows, their numbering, and every call's running state, so that a frame
-// read back goes on exactly as w would.
+// read back goes on exactly as w would. AppendFrameChanges writes what
+// changed after it.
 func AppendFrame(dst []byte, w *Frame) []byte {
+	w.mark = w.first
+	return AppendFrameChanges(dst, w)
+}
+
+// AppendFrameChanges appends to dst what changed in w since the last
+// AppendFrame or AppendFrameChanges of it: where its rows now begin, the
+// rows pushed since, and every call's running state. A frame's rows stay
+// until they leave it, so that is far less than the frame when it is long.
+func AppendFrameChanges(dst []byte, w *Frame) []byte {
+	end := w.first + int64(w.n)
+	from := max(w.mark, w.first)
 	dst = binary.AppendVarint(dst, w.first)
-	dst = binary.AppendUvarint(dst, uint64(w.n))
-	for q := w.first; q < w.first+int64(w.n); q++ {
+	dst = binary.AppendVarint(dst, from)
+	dst = binary.AppendUvarint(dst, uint64(end-from))
+	for q := from; q < end; q++ {
 		dst = binary.AppendVarint(dst, w.ts[w.slot(q)])
 		for i := range w.funcs {
 			dst = value.AppendBinary(dst, w.arg(q, i))
 		}
 	}
+	w.mark = end
+	return appendFrameAccs(dst, w)
+}
+
+func appendFrameAccs(dst []byte, w *Frame) []byte {
 	for i := range w.accs {
 		a := &w.accs[i]
 		dst = binary.AppendVarint(dst, a.n)
@@ -91,24 +109,55 @@ func AppendFrame(dst []byte, w *Frame) []byte {
 	return dst
 }
 
-// ReadFrame reads into w, a frame NewFrame made for the same calls, what
-// AppendFrame wrote; r's error says whether it could.
+// ReadFrame reads into w what AppendFrame or AppendFrameChanges wrote: the
+// former into a frame NewFrame made for the same calls, the latter into
+// the frame as of the write before it. r's error says whether it could.
 func ReadFrame(r *value.Reader, w *Frame) {
+	first, from := r.Varint(), r.Varint()
+	readFrame(r, w, first, from)
+}
+
+// ReadFrameV1 reads a frame that AppendFrame of the first checkpoint format
+// wrote, without the place its rows begin from, into a frame NewFrame made.
+func ReadFrameV1(r *value.Reader, w *Frame) {
 	first := r.Varint()
-	n := r.Count(1 + len(w.funcs))
-	c := minRows
-	for c < n {
+	readFrame(r, w, first, first)
+}
+
+func readFrame(r *value.Reader, w *Frame, first, from int64) {
+	added := r.Count(1 + len(w.funcs))
+	if r.Err() != nil {
+		return
+	}
+	if end := w.first + int64(w.n); first < w.first || from != max(end, first) {
+		r.Fail(fmt.Errorf("frame: changes from row %d (the frame beginning at %d) do not follow rows %d to %d", from, first, w.first, end))
+		return
+	}
+	// The rows that left the frame since go; their calls' states are read
+	// whole below.
+	k := len(w.funcs)
+	for w.n > 0 && w.first < first {
+		clear(w.args[w.slot(w.first)*k : w.slot(w.first)*k+k])
+		w.first++
+		w.n--
+	}
+	w.first = first
+	c := len(w.ts)
+	for c < w.n+added {
 		c *= 2
 	}
-	k := len(w.funcs)
-	w.ts, w.args, w.first, w.n = make([]int64, c), make([]value.Value, c*k), first, n
-	for q := first; q < first+int64(n); q++ {
+	if c != len(w.ts) {
+		w.resize(c)
+	}
+	for q := from; q < from+int64(added); q++ {
 		s := w.slot(q)
 		w.ts[s] = r.Varint()
 		for i := range k {
 			w.args[s*k+i] = r.Value()
 		}
 	}
+	w.n += added
+	w.mark = first + int64(w.n)
 	for i := range w.accs {
 		a := &w.accs[i]
 		*a = frameAcc{n: r.Varint(), sum: int128{hi: r.Varint(), lo: r.Uvarint()}}
@@ -122,7 +171,7 @@ func ReadFrame(r *value.Reader, w *Frame) {
 		for range r.Count(1) {
 			if a.deque.n == len(a.deque.buf) {
 				// More rows in the deque than the frame holds: corrupt.
-				r.Fail(fmt.Errorf("frame: a deque of more rows than the frame's %d", n))
+				r.Fail(fmt.Errorf("frame: a deque of more rows than the frame's %d", w.n))
 				break
 			}
 			a.deque.pushBack(r.Varint())

@@ -60,13 +60,17 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 // frame of the same calls gives, for the rest of the rows, exactly the
 // results of the frame never written: ROWS and RANGE frames of every
 // aggregate, with their MIN and MAX deques, distinct counts and
-// compensated sums.
+// compensated sums. After the round trip, a copy of the frame made from it
+// and then from its changes at random intervals (AppendFrameChanges) gives
+// the same results and holds the same rows at each.
 func TestFrameBinaryRoundTrip(t *testing.T) {
 	cols := testColumns(true)
 	funcs, colOf := frameFuncs(t, cols)
 	for n, spec := range []aggregate.FrameSpec{{Preceding: 5}, {Preceding: 20, Range: true}, {Preceding: 150}, {Preceding: 0, Range: true}} {
 		r := rand.New(rand.NewPCG(uint64(n), 9))
 		whole, cut := aggregate.NewFrame(spec, funcs), aggregate.NewFrame(spec, funcs)
+		var copied *aggregate.Frame // follows cut by its changes
+		var changes *value.Reader
 		args := make([]value.Value, len(funcs))
 		want, got := make([]value.Value, len(funcs)), make([]value.Value, len(funcs))
 		ts := int64(1_700_000_000_000_000_000)
@@ -81,12 +85,36 @@ func TestFrameBinaryRoundTrip(t *testing.T) {
 			if err := cut.Push(ts, args); err != nil {
 				t.Fatal(err)
 			}
-			if p == 1500 {
+			switch {
+			case p == 1500:
 				rd := value.NewReader(aggregate.AppendFrame(nil, cut))
 				cut = aggregate.NewFrame(spec, funcs)
 				aggregate.ReadFrame(rd, cut)
 				if rd.Err() != nil || rd.Len() != 0 {
 					t.Fatalf("%+v: reading the frame back: %v, %d bytes left", spec, rd.Err(), rd.Len())
+				}
+				// From here on a copy follows the frame by its changes
+				// alone, as a chain of checkpoints restores it.
+				changes = value.NewReader(aggregate.AppendFrame(nil, cut))
+				copied = aggregate.NewFrame(spec, funcs)
+				aggregate.ReadFrame(changes, copied)
+			case p > 1500 && p%int(r.Int64N(300)+1) == 0:
+				changes = value.NewReader(aggregate.AppendFrameChanges(nil, cut))
+				aggregate.ReadFrame(changes, copied)
+				if changes.Err() != nil || changes.Len() != 0 {
+					t.Fatalf("%+v push %d: applying the frame's changes: %v, %d bytes left", spec, p, changes.Err(), changes.Len())
+				}
+				if err := copied.Results(got); err != nil && cut.Results(want) == nil {
+					t.Fatalf("%+v push %d: the copy fails: %v", spec, p, err)
+				}
+				cut.Results(want)
+				for i := range want {
+					if w, g := want[i], got[i]; w != g && !(w.Kind() == value.KindDouble && math.Float64bits(w.Double()) == math.Float64bits(g.Double())) {
+						t.Fatalf("%+v push %d, %s: %v from the changes; want %v", spec, p, funcs[i].Kind, g, w)
+					}
+				}
+				if copied.Len() != cut.Len() {
+					t.Fatalf("%+v push %d: %d rows from the changes; want %d", spec, p, copied.Len(), cut.Len())
 				}
 			}
 			werr, gerr := whole.Results(want), cut.Results(got)

@@ -59,6 +59,9 @@ type Frame struct {
 	args  []value.Value // arguments by slot: len(funcs) per slot
 	first int64         // number of the oldest row held
 	n     int           // rows held
+	// mark is the number of the row after the last one a checkpoint wrote
+	// (AppendFrame, AppendFrameChanges).
+	mark int64
 }
 
 // minRows is the smallest capacity of a frame's ring, so that small frames do

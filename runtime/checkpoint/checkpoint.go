@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"slices"
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -40,6 +42,10 @@ type Checkpoint struct {
 	// before the checkpoint were written, for a sink that can be cut back
 	// to it (a file); -1 for none.
 	SinkPosition int64
+	// Delta says State holds only what changed since checkpoint ID-1
+	// (streamop.IncrementalSnapshotter): restoring it takes that one's
+	// state, and so on back to one that is whole.
+	Delta bool
 }
 
 // Partition is a source partition's place in a checkpoint.
@@ -58,7 +64,8 @@ type Partition struct {
 // magic and version begin every encoded checkpoint.
 var magic = []byte("SLUICECP")
 
-// version 2 added SinkPosition; a version 1 checkpoint reads with none.
+// version 2 added SinkPosition and Delta; a version 1 checkpoint reads
+// with no position, whole.
 const version = 2
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
@@ -67,28 +74,57 @@ var ErrCorrupt = errors.New("checkpoint corrupt")
 
 // Encode returns the checkpoint's bytes, which end in their CRC-32C.
 func (c *Checkpoint) Encode() []byte {
-	b := append([]byte{}, magic...)
-	b = binary.AppendUvarint(b, version)
-	b = binary.AppendUvarint(b, c.ID)
-	b = value.AppendBytes(b, c.Fingerprint)
-	b = value.AppendBytes(b, c.Plan)
-	b = binary.AppendVarint(b, c.Created.UnixNano())
-	b = binary.AppendVarint(b, c.Watermark)
-	b = binary.AppendUvarint(b, uint64(len(c.Partitions)))
-	for _, p := range c.Partitions {
-		b = value.AppendBytes(b, p.Source)
-		b = binary.AppendVarint(b, int64(p.Partition))
-		b = binary.AppendVarint(b, p.Offset)
-		b = binary.AppendVarint(b, p.MaxEventTime)
-		if p.Ended {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+	head, tail := c.frame()
+	b := make([]byte, 0, len(head)+len(c.State)+len(tail))
+	return append(append(append(b, head...), c.State...), tail...)
+}
+
+// WriteTo writes the checkpoint's bytes, those of Encode, to w without
+// copying the state.
+func (c *Checkpoint) WriteTo(w io.Writer) (int64, error) {
+	head, tail := c.frame()
+	var n int64
+	for _, b := range [][]byte{head, c.State, tail} {
+		m, err := w.Write(b)
+		n += int64(m)
+		if err != nil {
+			return n, err
 		}
 	}
-	b = value.AppendBytes(b, c.State)
-	b = binary.AppendVarint(b, c.SinkPosition)
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return n, nil
+}
+
+// frame returns what comes before the state and after it, which ends in
+// the checksum of the whole.
+func (c *Checkpoint) frame() (head, tail []byte) {
+	head = append(head, magic...)
+	head = binary.AppendUvarint(head, version)
+	head = binary.AppendUvarint(head, c.ID)
+	head = value.AppendBytes(head, c.Fingerprint)
+	head = value.AppendBytes(head, c.Plan)
+	head = binary.AppendVarint(head, c.Created.UnixNano())
+	head = binary.AppendVarint(head, c.Watermark)
+	head = binary.AppendUvarint(head, uint64(len(c.Partitions)))
+	for _, p := range c.Partitions {
+		head = value.AppendBytes(head, p.Source)
+		head = binary.AppendVarint(head, int64(p.Partition))
+		head = binary.AppendVarint(head, p.Offset)
+		head = binary.AppendVarint(head, p.MaxEventTime)
+		if p.Ended {
+			head = append(head, 1)
+		} else {
+			head = append(head, 0)
+		}
+	}
+	head = binary.AppendUvarint(head, uint64(len(c.State))) // value.AppendBytes's length
+	tail = binary.AppendVarint(tail, c.SinkPosition)
+	if c.Delta {
+		tail = append(tail, 1)
+	} else {
+		tail = append(tail, 0)
+	}
+	sum := crc32.Update(crc32.Update(crc32.Checksum(head, castagnoli), castagnoli, c.State), castagnoli, tail)
+	return head, binary.LittleEndian.AppendUint32(tail, sum)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -119,6 +155,7 @@ func Decode(b []byte) (*Checkpoint, error) {
 	c.SinkPosition = -1
 	if v >= 2 {
 		c.SinkPosition = r.Varint()
+		c.Delta = r.Byte() == 1
 	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -127,4 +164,56 @@ func Decode(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%w: %d bytes after its end", ErrCorrupt, r.Len())
 	}
 	return c, nil
+}
+
+// Chain is what restores a query's state: a whole checkpoint, then the
+// deltas after it in order. The last one's partitions, watermark and sink
+// position are those of the state.
+type Chain []*Checkpoint
+
+// Last returns the checkpoint the chain restores the state of.
+func (ch Chain) Last() *Checkpoint { return ch[len(ch)-1] }
+
+// NewestChain returns the chain of the newest checkpoint among ids
+// (ascending) that can be restored: it and each checkpoint back to a whole
+// one read back, with consecutive ids. load reads a checkpoint. The errors
+// of those passed over are returned only when none can be restored.
+func NewestChain(ids []uint64, load func(id uint64) (*Checkpoint, error)) (Chain, error) {
+	type loaded struct {
+		c   *Checkpoint
+		err error
+	}
+	cache := map[uint64]loaded{}
+	get := func(id uint64) (*Checkpoint, error) {
+		l, ok := cache[id]
+		if !ok {
+			l.c, l.err = load(id)
+			cache[id] = l
+		}
+		return l.c, l.err
+	}
+	var errs []error
+	for end := len(ids) - 1; end >= 0; end-- {
+		var chain Chain
+		for i := end; ; i-- {
+			c, err := get(ids[i])
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			chain = append(chain, c)
+			if !c.Delta {
+				slices.Reverse(chain)
+				return chain, nil
+			}
+			if i == 0 || ids[i-1] != ids[i]-1 {
+				errs = append(errs, fmt.Errorf("checkpoint %d holds the changes since checkpoint %d, which is gone", c.ID, c.ID-1))
+				break
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return nil, nil
 }

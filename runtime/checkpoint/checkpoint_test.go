@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -54,8 +55,8 @@ func TestDecodeVersion1(t *testing.T) {
 	c := sample(3)
 	b := c.Encode()
 	// Version 2 is version 1 with the position's varint (5: one byte)
-	// before the checksum.
-	v1 := append([]byte{}, b[:len(b)-4-1]...)
+	// and the delta flag before the checksum.
+	v1 := append([]byte{}, b[:len(b)-4-2]...)
 	v1[len(magic)] = 1
 	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
 	got, err := Decode(v1)
@@ -68,35 +69,59 @@ func TestDecodeVersion1(t *testing.T) {
 	}
 }
 
-// TestDir: the newest checkpoint is the latest; older ones beyond Keep go;
-// a damaged newest one is passed over for the one before; an empty
-// directory has none.
+// TestDir: the newest checkpoint is the latest, with the deltas back to the
+// whole checkpoint they are on; the chains of the two newest whole
+// checkpoints stay and older files go; a damaged checkpoint is passed over
+// for the newest one whose chain reads whole; an empty directory has none.
 func TestDir(t *testing.T) {
 	ctx := context.Background()
 	d := &Dir{Path: filepath.Join(t.TempDir(), "state")}
 	if c, err := d.Latest(ctx); c != nil || err != nil {
 		t.Fatalf("Latest of nothing = %v, %v", c, err)
 	}
+	ids := func(ch Chain) []uint64 {
+		var ids []uint64
+		for _, c := range ch {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	latest := func(want ...uint64) {
+		t.Helper()
+		ch, err := d.Latest(ctx)
+		if err != nil || !slices.Equal(ids(ch), want) {
+			t.Fatalf("Latest = %v, %v; want the chain %v", ids(ch), err, want)
+		}
+	}
 	for id := uint64(1); id <= 5; id++ {
 		if err := d.Save(ctx, sample(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if c, err := d.Latest(ctx); err != nil || c.ID != 5 {
-		t.Fatalf("Latest = %v, %v; want checkpoint 5", c, err)
-	}
-	entries, _ := os.ReadDir(d.Path)
-	if len(entries) != 2 {
+	latest(5)
+	if entries, _ := os.ReadDir(d.Path); len(entries) != 2 {
 		t.Errorf("%d files kept; want the 2 newest", len(entries))
 	}
-	if err := os.WriteFile(d.name(5), []byte("SLUICECP garbage"), 0o600); err != nil {
+	// Deltas 6 and 7 on 5, whole 8, delta 9.
+	for id := uint64(6); id <= 9; id++ {
+		c := sample(id)
+		c.Delta = id != 8
+		if err := d.Save(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	latest(8, 9)
+	if entries, _ := os.ReadDir(d.Path); len(entries) != 5 {
+		t.Errorf("%d files kept; want 5 to 9, the chains of the 2 newest whole checkpoints", len(entries))
+	}
+	if err := os.WriteFile(d.name(8, false), []byte("SLUICECP garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := d.Latest(ctx); err != nil || c.ID != 4 {
-		t.Fatalf("Latest with the newest damaged = %v, %v; want checkpoint 4", c, err)
-	}
-	os.WriteFile(d.name(4), nil, 0o600)
+	latest(5, 6, 7)
+	os.Remove(d.name(6, true))
+	latest(5)
+	os.WriteFile(d.name(5, false), nil, 0o600)
 	if c, err := d.Latest(ctx); c != nil || !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Latest with every checkpoint damaged = %v, %v; want ErrCorrupt", c, err)
+		t.Fatalf("Latest with no chain whole = %v, %v; want ErrCorrupt", ids(c), err)
 	}
 }

@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +15,13 @@ import (
 
 // Store keeps a query's checkpoints.
 type Store interface {
-	// Save makes c durable: once it returns, Latest returns c or a later
-	// checkpoint, whatever happens to the process.
+	// Save makes c durable: once it returns, Latest returns c's chain or a
+	// later one, whatever happens to the process. A delta is saved after
+	// the checkpoint it is on.
 	Save(ctx context.Context, c *Checkpoint) error
-	// Latest returns the newest checkpoint that reads back whole, nil if
-	// there is none.
-	Latest(ctx context.Context) (*Checkpoint, error)
+	// Latest returns the chain of the newest checkpoint that can be
+	// restored, nil if there is none.
+	Latest(ctx context.Context) (Chain, error)
 	// Describe names where the store keeps checkpoints, for logs.
 	Describe() string
 	// Close releases what the store holds.
@@ -28,17 +31,21 @@ type Store interface {
 // Dir is a Store in a local directory (engine run's, or a volume's on
 // Kubernetes): one file a checkpoint, written to a temporary file, synced
 // and renamed into place, so that a crash leaves either the new checkpoint
-// or none of it. It keeps the newest Keep checkpoints, so that a newest one
-// damaged on disk leaves an older one to restore.
+// or none of it. It keeps the chains of the newest two whole checkpoints,
+// so that a newest one damaged on disk leaves an older one to restore.
 type Dir struct {
 	Path string
-	// Keep is how many checkpoints stay; at least 2.
-	Keep int
 }
 
-const suffix = ".checkpoint"
+const (
+	suffix      = ".checkpoint"
+	deltaSuffix = ".delta" + suffix
+)
 
-func (d *Dir) name(id uint64) string {
+func (d *Dir) name(id uint64, delta bool) string {
+	if delta {
+		return filepath.Join(d.Path, fmt.Sprintf("%020d%s", id, deltaSuffix))
+	}
 	return filepath.Join(d.Path, fmt.Sprintf("%020d%s", id, suffix))
 }
 
@@ -58,7 +65,11 @@ func (d *Dir) Save(_ context.Context, c *Checkpoint) error {
 		return fmt.Errorf("checkpoint %d: %w", c.ID, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(c.Encode())
+	bw := bufio.NewWriterSize(f, 1<<20)
+	_, err = c.WriteTo(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -66,7 +77,7 @@ func (d *Dir) Save(_ context.Context, c *Checkpoint) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, d.name(c.ID))
+		err = os.Rename(tmp, d.name(c.ID, c.Delta))
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -80,18 +91,37 @@ func (d *Dir) Save(_ context.Context, c *Checkpoint) error {
 			return fmt.Errorf("checkpoint %d: syncing %s: %w", c.ID, d.Path, err)
 		}
 	}
-	ids, err := d.ids()
+	if c.Delta {
+		return nil
+	}
+	files, err := d.files()
 	if err != nil {
 		return err
 	}
-	for _, id := range ids[:max(len(ids)-max(d.Keep, 2), 0)] {
-		os.Remove(d.name(id))
+	var whole []uint64
+	for _, f := range files {
+		if !f.delta {
+			whole = append(whole, f.id)
+		}
+	}
+	if len(whole) > 2 {
+		for _, f := range files {
+			if f.id < whole[len(whole)-2] {
+				os.Remove(d.name(f.id, f.delta))
+			}
+		}
 	}
 	return nil
 }
 
-// ids returns the ids of the checkpoints in the directory, in order.
-func (d *Dir) ids() ([]uint64, error) {
+// file is a checkpoint's file in the directory.
+type file struct {
+	id    uint64
+	delta bool
+}
+
+// files returns the checkpoints in the directory, in order.
+func (d *Dir) files() ([]file, error) {
 	entries, err := os.ReadDir(d.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -99,37 +129,50 @@ func (d *Dir) ids() ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint directory: %w", err)
 	}
-	var ids []uint64
+	var files []file
 	for _, e := range entries {
-		if id, err := strconv.ParseUint(strings.TrimSuffix(e.Name(), suffix), 10, 64); err == nil && strings.HasSuffix(e.Name(), suffix) {
-			ids = append(ids, id)
+		name, delta := strings.CutSuffix(e.Name(), deltaSuffix)
+		if !delta {
+			var ok bool
+			if name, ok = strings.CutSuffix(name, suffix); !ok {
+				continue
+			}
+		}
+		if id, err := strconv.ParseUint(name, 10, 64); err == nil {
+			files = append(files, file{id, delta})
 		}
 	}
-	slices.Sort(ids)
-	return ids, nil
+	slices.SortFunc(files, func(a, b file) int { return cmp.Compare(a.id, b.id) })
+	return files, nil
 }
 
 // Latest implements Store. A checkpoint file that does not read back (cut
 // short by a full disk, altered) is passed over for the one before it; the
-// error says so only when none reads.
-func (d *Dir) Latest(context.Context) (*Checkpoint, error) {
-	ids, err := d.ids()
+// error says so only when none can be restored.
+func (d *Dir) Latest(context.Context) (Chain, error) {
+	files, err := d.files()
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	for i := len(ids) - 1; i >= 0; i-- {
-		b, err := os.ReadFile(d.name(ids[i]))
-		if err == nil {
-			var c *Checkpoint
-			if c, err = Decode(b); err == nil {
-				return c, nil
-			}
+	ids := make([]uint64, len(files))
+	delta := map[uint64]bool{}
+	for i, f := range files {
+		ids[i] = f.id
+		delta[f.id] = f.delta
+	}
+	return NewestChain(ids, func(id uint64) (*Checkpoint, error) {
+		name := d.name(id, delta[id])
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", d.name(ids[i]), err))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return nil, nil
+		c, err := Decode(b)
+		if err == nil && (c.ID != id || c.Delta != delta[id]) {
+			err = fmt.Errorf("%w: it holds checkpoint %d", ErrCorrupt, c.ID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return c, nil
+	})
 }

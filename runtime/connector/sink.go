@@ -75,8 +75,11 @@ func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder, resumable bool) (*Writer
 // the output then holds each result once, however the engine stopped.
 type ResumableSink interface {
 	Sink
-	// Position flushes and syncs the output and returns its length.
+	// Position flushes the output and returns its length.
 	Position() (int64, error)
+	// Sync makes the output durable at least up to the last Position. It
+	// may be called while the sink writes on.
+	Sync() error
 	// Resume makes the output pos long, cutting off what follows, and
 	// writes on from there; 0 starts it over, and a negative pos (a
 	// checkpoint without a position) keeps it all and appends.
@@ -93,10 +96,15 @@ func (s *WriterSink) Position() (int64, error) {
 	if err := s.w.Flush(); err != nil {
 		return 0, err
 	}
-	if err := s.file.Sync(); err != nil {
-		return 0, fmt.Errorf("sink: syncing %s: %w", s.file.Name(), err)
-	}
 	return s.written, nil
+}
+
+// Sync implements ResumableSink.
+func (s *WriterSink) Sync() error {
+	if err := s.file.Sync(); err != nil {
+		return fmt.Errorf("sink: syncing %s: %w", s.file.Name(), err)
+	}
+	return nil
 }
 
 // Resume implements ResumableSink.

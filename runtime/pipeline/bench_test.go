@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/bench"
 )
@@ -243,5 +245,60 @@ func BenchmarkWindowState10M(b *testing.B) {
 		b.ReportMetric(float64(peak)/(1<<20), "peak-live-heap-MiB")
 		b.ReportMetric(float64(maxState), "max-state-groups")
 		b.ReportMetric(float64(p.Snapshot().Counts.In)/time.Since(start).Seconds(), "records/s")
+	}
+}
+
+// BenchmarkCheckpointOverhead runs the tumbling and moving-average queries
+// without checkpoints and with a checkpoint every second into a temporary
+// directory: the ratio of records/s is the cost of checkpointing. Each run
+// reads enough records to last a few seconds, so that it takes several
+// checkpoints besides the last.
+func BenchmarkCheckpointOverhead(b *testing.B) {
+	queries := []struct {
+		name    string
+		query   string
+		records int64
+		keys    int32
+	}{
+		{"tumbling", tumblingQuery, 20_000_000, 10_000},
+		{"moving", movingQuery, 4_000_000, 1_000},
+	}
+	for _, q := range queries {
+		for _, every := range []time.Duration{0, time.Second} {
+			name := q.name + "/off"
+			if every > 0 {
+				name = fmt.Sprintf("%s/every-%v", q.name, every)
+			}
+			b.Run(name, func(b *testing.B) {
+				spec := bench.Spec(bench.Config{Query: q.query, Records: q.records, Keys: q.keys, Linger: time.Millisecond})
+				var checkpoints, bytes int64
+				var records int64
+				var elapsed time.Duration
+				for b.Loop() {
+					if every > 0 {
+						spec.State = &v1alpha1.StateSpec{Dir: b.TempDir(), CheckpointInterval: &metav1.Duration{Duration: every}}
+					}
+					p, err := New(spec, Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					if err := p.Run(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					elapsed += time.Since(start)
+					records += p.Snapshot().Counts.In
+					if c, ok := p.Checkpoints(); ok {
+						checkpoints += c.Completed
+						bytes = max(bytes, int64(c.LastBytes))
+					}
+				}
+				b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+				if every > 0 {
+					b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints/op")
+					b.ReportMetric(float64(bytes)/(1<<20), "last-checkpoint-MiB")
+				}
+			})
+		}
 	}
 }

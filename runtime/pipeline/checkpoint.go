@@ -33,7 +33,15 @@ import (
 type checkpoints struct {
 	store    checkpoint.Store
 	every    time.Duration
-	restored *checkpoint.Checkpoint // the state the run started from, if any
+	restored checkpoint.Chain // the state the run started from, if any
+	// spare are the state buffers of saved checkpoints, for the next ones:
+	// a new buffer of hundreds of megabytes each time would have the
+	// garbage collector scan the state that much more often.
+	spare chan []byte
+	// saves takes checkpoints to the saver, which closes saverDone; nil
+	// when the sink stage saves them itself.
+	saves     chan *checkpoint.Checkpoint
+	saverDone chan struct{}
 
 	mu   sync.Mutex
 	last CheckpointStats
@@ -80,12 +88,16 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 			return err
 		}
 	}
-	c := &checkpoints{store: store, every: st.CheckpointInterval.Duration}
+	c := &checkpoints{store: store, every: st.CheckpointInterval.Duration, spare: make(chan []byte, 2)}
 	c.last.Interval = c.every
-	latest, err := c.store.Latest(context.Background())
+	chain, err := c.store.Latest(context.Background())
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
+	}
+	var latest *checkpoint.Checkpoint
+	if chain != nil {
+		latest = chain.Last()
 	}
 	switch {
 	case latest == nil:
@@ -98,14 +110,14 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 			"checkpoint", latest.ID, "store", c.store.Describe())
 		c.last.LastID = latest.ID // numbering goes on
 	default:
-		c.restored = latest
+		c.restored = chain
 		c.last.LastID, c.last.RestoredID, c.last.RestoredAt = latest.ID, latest.ID, latest.Created
 	}
 	if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {
 		// What was written after the restored checkpoint is written again.
 		pos := int64(0)
 		if c.restored != nil {
-			pos = c.restored.SinkPosition
+			pos = latest.SinkPosition
 		}
 		if err := rs.Resume(pos); err != nil {
 			store.Close()
@@ -125,7 +137,7 @@ func (p *Pipeline) seekRestored() {
 		return
 	}
 	readers := p.readersByPartition()
-	for _, part := range p.ckpt.restored.Partitions {
+	for _, part := range p.ckpt.restored.Last().Partitions {
 		if sk, ok := readers[partitionKey{part.Source, part.Partition}].(connector.Seeker); ok && part.Offset >= 0 {
 			sk.SkipThrough(part.Offset)
 		}
@@ -158,34 +170,61 @@ func (p *Pipeline) Checkpoints() (CheckpointStats, bool) {
 	return p.ckpt.last, true
 }
 
-// restore sets the stage's state from the checkpoint the run starts from.
-func (s *statefulStage) restore(c *checkpoint.Checkpoint, now time.Time) error {
-	readers := s.p.readersByPartition()
-	list := make([]*message.Origin, len(c.Partitions))
-	for i, part := range c.Partitions {
-		var o *message.Origin
-		if r, ok := readers[partitionKey{part.Source, part.Partition}]; ok {
-			o = r.Origin()
-		} else {
+// restore sets the stage's state from the chain of checkpoints the run
+// starts from: the whole one's state, then each delta's changes.
+func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
+	byPartition := map[partitionKey]*message.Origin{}
+	for k, r := range s.p.readersByPartition() {
+		byPartition[k] = r.Origin()
+	}
+	origin := func(part checkpoint.Partition) *message.Origin {
+		k := partitionKey{part.Source, part.Partition}
+		o, ok := byPartition[k]
+		if !ok {
 			// A partition the source no longer has: its state stays, to be
 			// emitted as its windows close.
 			o = &message.Origin{Source: part.Source, Partition: part.Partition}
+			byPartition[k] = o
 		}
-		list[i] = o
+		return o
+	}
+	origins := func(c *checkpoint.Checkpoint) []*message.Origin {
+		list := make([]*message.Origin, len(c.Partitions))
+		for i, part := range c.Partitions {
+			list[i] = origin(part)
+		}
+		return list
+	}
+	op := s.op.(streamop.Snapshotter)
+	for i, c := range chain {
+		r := value.NewReader(c.State)
+		var err error
+		if i == 0 {
+			err = op.RestoreSnapshot(r, streamop.NewOrigins(origins(c)))
+		} else if inc, ok := op.(streamop.IncrementalSnapshotter); ok {
+			err = inc.ApplyChanges(r, streamop.NewOrigins(origins(c)))
+		} else {
+			err = fmt.Errorf("a delta, and this query's state is only saved whole")
+		}
+		if err != nil {
+			return fmt.Errorf("checkpoint %d: %w", c.ID, err)
+		}
+		if r.Len() != 0 {
+			return fmt.Errorf("checkpoint %d: %d bytes after the state", c.ID, r.Len())
+		}
+		s.chainBytes += len(c.State)
+	}
+	s.chainLen, s.wholeBytes = len(chain), len(chain[0].State)
+	last := chain.Last()
+	for _, part := range last.Partitions {
+		o := origin(part)
 		if part.Offset >= 0 {
 			s.skip[o] = part.Offset
 			s.absorbed[o] = part.Offset
 		}
 		s.marks.restore(o, part.MaxEventTime, now)
 	}
-	s.marks.current = max(s.marks.current, c.Watermark)
-	r := value.NewReader(c.State)
-	if err := s.op.(streamop.Snapshotter).RestoreSnapshot(r, streamop.NewOrigins(list)); err != nil {
-		return fmt.Errorf("checkpoint %d: %w", c.ID, err)
-	}
-	if r.Len() != 0 {
-		return fmt.Errorf("checkpoint %d: %d bytes after the state", c.ID, r.Len())
-	}
+	s.marks.current = max(s.marks.current, last.Watermark)
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	if p, ok := s.op.(interface{ Pending() int }); ok {
 		// Rows waiting for the watermark in the restored state are records
@@ -235,6 +274,29 @@ func (s *statefulStage) dropRestored(b *message.Batch) bool {
 	return true
 }
 
+// buffer returns an empty buffer for a state of about last bytes, the size
+// of the last of its kind, with room to grow: growing one of hundreds of
+// megabytes by doubling would copy it over and again.
+func (c *checkpoints) buffer(last int) []byte {
+	want := last + last/4
+	select {
+	case b := <-c.spare:
+		if cap(b) >= want {
+			return b[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, want)
+}
+
+// maxChain bounds the checkpoints a restore reads: a whole one and the
+// deltas after it; and maxChainRatio their bytes, to that many times the
+// whole one's.
+const (
+	maxChain      = 32
+	maxChainRatio = 4
+)
+
 // checkpointDue reports whether a checkpoint is to be taken now.
 func (s *statefulStage) checkpointDue(now time.Time) bool {
 	return s.p.ckpt != nil && now.Sub(s.lastCheckpoint) >= s.p.ckpt.every
@@ -262,14 +324,27 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 	c := &checkpoint.Checkpoint{
 		ID: s.nextCheckpoint, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
 		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current, SinkPosition: -1,
-		State: s.op.(streamop.Snapshotter).AppendSnapshot(nil, streamop.NewOrigins(list)),
+	}
+	origins := streamop.NewOrigins(list)
+	if inc, ok := s.op.(streamop.IncrementalSnapshotter); ok && s.chainLen > 0 && s.chainLen < maxChain && s.chainBytes < maxChainRatio*s.wholeBytes {
+		// The changes since the last checkpoint, while the chain to
+		// restore stays short and not much larger than a whole state.
+		c.State, c.Delta = inc.AppendChanges(s.p.ckpt.buffer(s.deltaBytes), origins), true
+		s.chainLen++
+		s.deltaBytes = len(c.State)
+		s.chainBytes += len(c.State)
+	} else {
+		c.State = s.op.(streamop.Snapshotter).AppendSnapshot(s.p.ckpt.buffer(s.wholeBytes), origins)
+		s.chainLen, s.wholeBytes, s.chainBytes = 1, len(c.State), len(c.State)
 	}
 	return emit(message.Message{Kind: message.KindCheckpoint, Checkpoint: c})
 }
 
 // commitCheckpoint saves a checkpoint once the sink has written every
 // result before it, then acknowledges each partition up to its offset:
-// the source commits there, and a restart reads from there.
+// the source commits there, and a restart reads from there. The sink's
+// output is flushed, and its position taken, here, in order with the
+// writes; the save itself is the saver's, if it runs.
 func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoint) {
 	p := s.p
 	if ctx.Err() != nil || p.err() != nil {
@@ -287,34 +362,96 @@ func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoi
 		}
 		return
 	}
-	if err := p.ckpt.store.Save(ctx, c); err != nil {
-		p.fatal(fmt.Errorf("spec.state: saving checkpoint %d: %w", c.ID, err))
+	if p.ckpt.saves == nil {
+		p.ckpt.save(ctx, p, c)
+		return
+	}
+	// The saver writes it while the results after it are written: a
+	// store's sync, which waits for the disk, does not stall the run.
+	select {
+	case p.ckpt.saves <- c:
+	case <-ctx.Done():
+	}
+}
+
+// startSaver starts the goroutine that saves checkpoints after the sink
+// stage has written the results before them, unless an exactly-once
+// transaction commits at each checkpoint: no write may then start before
+// the checkpoint is saved and committed.
+func (c *checkpoints) startSaver(ctx context.Context, p *Pipeline) {
+	if _, ok := p.txn.(connector.CheckpointTransaction); ok {
+		return
+	}
+	// One waits while another is saved: a store slower than the interval
+	// holds the sink stage back rather than let states pile up.
+	c.saves = make(chan *checkpoint.Checkpoint, 1)
+	c.saverDone = make(chan struct{})
+	go func() {
+		defer close(c.saverDone)
+		for ck := range c.saves {
+			c.save(ctx, p, ck)
+		}
+	}()
+}
+
+// stopSaver waits until the checkpoints sent to the saver are saved.
+func (c *checkpoints) stopSaver() {
+	if c.saves != nil {
+		close(c.saves)
+		<-c.saverDone
+		c.saves = nil
+	}
+}
+
+// save saves a checkpoint whose results are written, commits an
+// exactly-once transaction with it, and acknowledges each partition up to
+// its offset.
+func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Checkpoint) {
+	if ctx.Err() != nil || p.err() != nil {
+		return
+	}
+	if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {
+		// The output up to the checkpoint's position must outlast it.
+		if err := rs.Sync(); err != nil {
+			p.fatal(fmt.Errorf("checkpoint %d: %w", ck.ID, err))
+			return
+		}
+	}
+	if err := c.store.Save(ctx, ck); err != nil {
+		if ctx.Err() == nil {
+			p.fatal(fmt.Errorf("spec.state: saving checkpoint %d: %w", ck.ID, err))
+		}
 		return
 	}
 	if txn, ok := p.txn.(connector.CheckpointTransaction); ok {
 		// The results, dead letters and checkpoint since the last commit
 		// become visible with the offsets the checkpoint holds the state of.
 		last := map[*message.Origin]int64{}
-		for i, part := range c.Partitions {
+		for i, part := range ck.Partitions {
 			if part.Offset >= 0 {
 				last[p.readers[i].Origin()] = part.Offset
 			}
 		}
 		if err := txn.CommitCheckpoint(ctx, last); err != nil {
 			if ctx.Err() == nil {
-				p.fatal(fmt.Errorf("spec.state: committing checkpoint %d: %w; the engine stops, and its restart restores the last committed checkpoint", c.ID, err))
+				p.fatal(fmt.Errorf("spec.state: committing checkpoint %d: %w; the engine stops, and its restart restores the last committed checkpoint", ck.ID, err))
 			}
 			return
 		}
 	}
-	for i, part := range c.Partitions {
+	for i, part := range ck.Partitions {
 		if part.Offset >= 0 {
 			p.readers[i].Origin().Acked(0, part.Offset)
 		}
 	}
-	p.ckpt.mu.Lock()
-	p.ckpt.last.Completed++
-	p.ckpt.last.LastID, p.ckpt.last.LastAt = c.ID, c.Created
-	p.ckpt.last.LastDuration, p.ckpt.last.LastBytes = time.Since(c.Created), len(c.State)
-	p.ckpt.mu.Unlock()
+	size := len(ck.State)
+	select {
+	case c.spare <- ck.State:
+	default:
+	}
+	c.mu.Lock()
+	c.last.Completed++
+	c.last.LastID, c.last.LastAt = ck.ID, ck.Created
+	c.last.LastDuration, c.last.LastBytes = time.Since(ck.Created), size
+	c.mu.Unlock()
 }

@@ -309,10 +309,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		"partitions", len(p.readers), "parallelism", p.parallelism,
 		"channelCapacity", p.capacity, "batchSize", p.batchSize)
 	p.state.Store(running)
+	if p.ckpt != nil {
+		p.ckpt.startSaver(ctx, p)
+	}
 	if p.direct {
 		p.runDirect(ctx, readCtx)
 	} else {
 		p.runPipelined(ctx, readCtx)
+	}
+	if p.ckpt != nil {
+		p.ckpt.stopSaver() // the last checkpoint acknowledges before the sources close
 	}
 	p.closeReaders()
 	if err := p.sink.Close(); err != nil && p.err() == nil {

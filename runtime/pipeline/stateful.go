@@ -45,6 +45,11 @@ type statefulStage struct {
 	absorbed, skip map[*message.Origin]int64
 	lastCheckpoint time.Time
 	nextCheckpoint uint64 // the last ID taken
+	// The chain of checkpoints that restores the state as of the last
+	// one: how many, the bytes of the whole one, of all; and those of the
+	// last delta.
+	chainLen                           int
+	wholeBytes, chainBytes, deltaBytes int
 }
 
 // maxSpanLinks bounds the links of a results span: a minute's window over
@@ -93,8 +98,8 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 			if err := s.restore(c.restored, now); err != nil {
 				p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
 			} else {
-				p.log.Info("state restored from a checkpoint", "checkpoint", c.restored.ID, "taken", c.restored.Created,
-					"groups", s.op.Size(), "store", c.store.Describe())
+				p.log.Info("state restored from a checkpoint", "checkpoint", c.restored.Last().ID, "taken", c.restored.Last().Created,
+					"deltas", len(c.restored)-1, "groups", s.op.Size(), "store", c.store.Describe())
 			}
 		}
 	}

@@ -51,6 +51,12 @@ type overAgg struct {
 	seq     uint64
 	low     int64
 	run     []runRow // the rows of one event time, being emitted
+
+	// Once a snapshot is taken (tracking), the keys pushed to since
+	// (dirty) and those forgotten (removed), for AppendChanges.
+	tracking bool
+	dirty    []*overKey
+	removed  []*overKey
 }
 
 type frameGroup struct {
@@ -66,6 +72,7 @@ type overKey struct {
 	source owner
 	keys   []value.Value // the PARTITION BY values, for error messages
 	newest int64         // the event time of the newest row pushed
+	dirty  bool          // pushed to since the last snapshot
 }
 
 type pendingRow struct {
@@ -282,6 +289,10 @@ func (o *overAgg) add(p pendingRow, out *message.Batch) error {
 		}
 	}
 	o.pushed++
+	if o.tracking && !k.dirty {
+		k.dirty = true
+		o.dirty = append(o.dirty, k)
+	}
 	// Set before pushing: a push that fails leaves the newest row as it
 	// was, and keeping the key longer than needed is harmless.
 	k.newest = max(k.newest, p.ts)
@@ -330,6 +341,9 @@ func (o *overAgg) key(src owner) *overKey {
 func (o *overAgg) forget(k *overKey) {
 	for _, f := range k.frames {
 		o.frames -= f.Len()
+	}
+	if o.tracking {
+		o.removed = append(o.removed, k)
 	}
 }
 

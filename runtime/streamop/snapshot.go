@@ -23,6 +23,19 @@ type Snapshotter interface {
 	RestoreSnapshot(r *value.Reader, origins *Origins) error
 }
 
+// IncrementalSnapshotter is a Snapshotter that can also write only what
+// changed since its last snapshot or changes: far less than its state when
+// most of it is rows that stay (the long frames of moving aggregates).
+type IncrementalSnapshotter interface {
+	Snapshotter
+	// AppendChanges appends what changed since the last AppendSnapshot or
+	// AppendChanges, or since the state was restored.
+	AppendChanges(dst []byte, origins *Origins) []byte
+	// ApplyChanges applies changes AppendChanges wrote to the state as of
+	// the snapshot or changes before them.
+	ApplyChanges(r *value.Reader, origins *Origins) error
+}
+
 // Origins numbers the source partitions that state is owned by, for a
 // snapshot, which outlives the run's *message.Origin values: a snapshot
 // names each by its index, and the checkpoint keeps each index's source
@@ -197,19 +210,70 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	return nil
 }
 
+// overSnapshotVersion is the first byte of an OVER snapshot: version 2
+// gives each frame's changes a starting row (aggregate.AppendFrameChanges).
+const overSnapshotVersion = 2
+
 // AppendSnapshot implements Snapshotter: each key's frames, and the rows
 // waiting for the watermark, with the counters that order and sweep them.
+// From then on, the keys pushed to and forgotten are tracked for
+// AppendChanges.
 func (o *overAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
-	dst = append(dst, snapshotVersion)
+	dst = append(dst, overSnapshotVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(o.byKey)))
 	for _, k := range o.byKey {
-		dst = origins.appendOwner(dst, k.source)
+		dst = o.appendKey(dst, k, origins, aggregate.AppendFrame)
+	}
+	o.tracked()
+	return o.appendWaiting(dst, origins)
+}
+
+// AppendChanges implements IncrementalSnapshotter: the keys forgotten, the
+// frames' changes of the keys pushed to, and, whole, the rows waiting and
+// the counters.
+func (o *overAgg) AppendChanges(dst []byte, origins *Origins) []byte {
+	dst = append(dst, overSnapshotVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(o.removed)))
+	for _, k := range o.removed {
 		dst = appendValues(dst, k.keys)
-		dst = binary.AppendVarint(dst, k.newest)
-		for _, f := range k.frames {
-			dst = aggregate.AppendFrame(dst, f)
+	}
+	live := o.dirty[:0:0]
+	for _, k := range o.dirty {
+		// A key pushed to and then forgotten, or replaced, is among the
+		// removed; only the keys still held are written.
+		if o.byKey[string(o.keys.keyOf(k.keys, 0))] == k {
+			live = append(live, k)
 		}
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(live)))
+	for _, k := range live {
+		dst = o.appendKey(dst, k, origins, aggregate.AppendFrameChanges)
+	}
+	o.tracked()
+	return o.appendWaiting(dst, origins)
+}
+
+// tracked starts, or starts again, tracking changes after a snapshot.
+func (o *overAgg) tracked() {
+	for _, k := range o.dirty {
+		k.dirty = false
+	}
+	clear(o.dirty)
+	clear(o.removed)
+	o.dirty, o.removed, o.tracking = o.dirty[:0], o.removed[:0], true
+}
+
+func (o *overAgg) appendKey(dst []byte, k *overKey, origins *Origins, appendFrame func([]byte, *aggregate.Frame) []byte) []byte {
+	dst = origins.appendOwner(dst, k.source)
+	dst = appendValues(dst, k.keys)
+	dst = binary.AppendVarint(dst, k.newest)
+	for _, f := range k.frames {
+		dst = appendFrame(dst, f)
+	}
+	return dst
+}
+
+func (o *overAgg) appendWaiting(dst []byte, origins *Origins) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(o.pending)))
 	for _, p := range o.pending {
 		dst = binary.AppendVarint(dst, p.ts)
@@ -224,24 +288,70 @@ func (o *overAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	return binary.AppendUvarint(dst, uint64(o.pushed))
 }
 
-// RestoreSnapshot implements Snapshotter.
+// RestoreSnapshot implements Snapshotter. It reads the first version too,
+// whose frames are whole.
 func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
-	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
-		return fmt.Errorf("OVER state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	v := r.Byte()
+	if (v < 1 || v > overSnapshotVersion) && r.Err() == nil {
+		return fmt.Errorf("OVER state of snapshot version %d; this engine reads versions 1 to %d", v, overSnapshotVersion)
+	}
+	readFrame := aggregate.ReadFrame
+	if v == 1 {
+		readFrame = aggregate.ReadFrameV1
 	}
 	o.byKey, o.frames = map[string]*overKey{}, 0
 	for range r.Count(3) {
-		k := &overKey{source: origins.readOwner(r), keys: make([]value.Value, len(o.keys.vals))}
-		readValues(r, k.keys)
-		k.newest = r.Varint()
-		for _, g := range o.groups {
-			f := aggregate.NewFrame(g.spec, g.funcs)
-			aggregate.ReadFrame(r, f)
-			o.frames += f.Len()
-			k.frames = append(k.frames, f)
-		}
-		o.byKey[string(o.keys.keyOf(k.keys, 0))] = k
+		o.readKey(r, origins, readFrame)
 	}
+	return o.readWaiting(r, origins)
+}
+
+// ApplyChanges implements IncrementalSnapshotter.
+func (o *overAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != overSnapshotVersion && r.Err() == nil {
+		return fmt.Errorf("OVER changes of snapshot version %d; this engine reads %d", v, overSnapshotVersion)
+	}
+	vals := make([]value.Value, len(o.keys.vals))
+	for range r.Count(len(vals)) {
+		readValues(r, vals)
+		s := string(o.keys.keyOf(vals, 0))
+		if k, ok := o.byKey[s]; ok {
+			o.forget(k)
+			delete(o.byKey, s)
+		}
+	}
+	for range r.Count(3) {
+		o.readKey(r, origins, aggregate.ReadFrame)
+	}
+	return o.readWaiting(r, origins)
+}
+
+// readKey reads a key and its frames, whole or their changes, into the
+// key's state, made anew if there is none.
+func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*value.Reader, *aggregate.Frame)) {
+	source := origins.readOwner(r)
+	vals := make([]value.Value, len(o.keys.vals))
+	readValues(r, vals)
+	s := string(o.keys.keyOf(vals, 0))
+	k := o.byKey[s]
+	if k == nil {
+		k = &overKey{keys: vals}
+		for _, g := range o.groups {
+			k.frames = append(k.frames, aggregate.NewFrame(g.spec, g.funcs))
+		}
+		o.byKey[s] = k
+	}
+	k.source, k.newest = source, r.Varint()
+	for _, f := range k.frames {
+		before := f.Len()
+		readFrame(r, f)
+		o.frames += f.Len() - before
+	}
+}
+
+// readWaiting reads the rows waiting and the counters, and starts tracking
+// changes from the state read.
+func (o *overAgg) readWaiting(r *value.Reader, origins *Origins) error {
 	o.pending, o.slab = o.pending[:0], o.slab[:0]
 	for range r.Count(3 + o.width) {
 		p := pendingRow{ts: r.Varint(), seq: r.Uvarint(), source: origins.readOwner(r), off: len(o.slab)}
@@ -254,6 +364,7 @@ func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading OVER state: %w", err)
 	}
+	o.tracked()
 	return nil
 }
 

@@ -182,3 +182,83 @@ func BenchmarkWindowSnapshot(b *testing.B) {
 	b.ReportMetric(float64(len(snap))/groups, "bytes/group")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/groups, "ns/group")
 }
+
+// TestOverChanges: a moving aggregate rebuilt from its snapshot and the
+// changes after it (AppendChanges at random batches), as a chain of
+// checkpoints restores it, holds as many rows as the operator at each
+// change, and, rebuilt late in the input, writes exactly what the operator
+// writes for the rest of it: keys forgotten for being quiet, made again,
+// and new keys on the way; RANGE and ROWS frames. The changes are a small
+// part of the state.
+func TestOverChanges(t *testing.T) {
+	s := time.Second
+	frames := []aggregate.FrameSpec{{Range: true, Preceding: int64(20 * s)}, {Preceding: 30}, {Range: true, Preceding: int64(2 * s)}}
+	for _, rangeOnly := range []bool{true, false} {
+		spec := frames
+		if rangeOnly {
+			spec = []aggregate.FrameSpec{frames[0], frames[2]}
+		}
+		live := newOverSum(t, spec...)
+		origins := NewOrigins(nil)
+		var chain [][]byte // a snapshot, then changes
+		rebuild := func() *overAgg {
+			o := newOverSum(t, spec...)
+			for i, b := range chain {
+				r := value.NewReader(b)
+				apply := o.ApplyChanges
+				if i == 0 {
+					apply = o.RestoreSnapshot
+				}
+				if err := apply(r, origins); err != nil || r.Len() != 0 {
+					t.Fatalf("link %d of the chain: %v, %d bytes left", i, err, r.Len())
+				}
+			}
+			return o
+		}
+		var copied *overAgg // rebuilt at batch 300, then on its own
+		rng := rand.New(rand.NewPCG(3, 4))
+		var changeBytes, changes int
+		ts := time.Duration(0)
+		for i := range 400 {
+			var rows []testRow
+			for range 50 {
+				ts += time.Duration(rng.Int64N(int64(20 * time.Millisecond)))
+				// Keys come and go: K0-K9 always, K10-K29 in bursts, so that
+				// quiet ones are forgotten and come back.
+				k := rng.IntN(10)
+				if (i/40)%2 == 1 {
+					k = 10 + rng.IntN(20)
+				}
+				rows = append(rows, testRow{ts, fmt.Sprintf("K%d", k), rng.Int64N(100)})
+			}
+			want, _ := overStep(t, live, ts-time.Second, rows...)
+			if copied != nil {
+				got, _ := overStep(t, copied, ts-time.Second, rows...)
+				if a, b := fmt.Sprint(got.Rows), fmt.Sprint(want.Rows); a != b {
+					t.Fatalf("batch %d: the rebuilt operator wrote\n%s\nwant\n%s", i, a, b)
+				}
+			}
+			switch {
+			case i == 50:
+				chain = append(chain, live.AppendSnapshot(nil, origins))
+			case i > 50 && (rng.IntN(10) == 0 || i == 300):
+				b := live.AppendChanges(nil, origins)
+				changeBytes += len(b)
+				changes++
+				chain = append(chain, b)
+				if o := rebuild(); o.Size() != live.Size() {
+					t.Fatalf("batch %d: rebuilt from %d links, the operator holds %d rows; want %d", i, len(chain), o.Size(), live.Size())
+				}
+				if i == 300 {
+					copied = rebuild()
+				}
+			}
+		}
+		// Changes of about 5 s of rows, of frames of 20 s, 30 rows and 2 s.
+		snap := live.AppendSnapshot(nil, origins)
+		if mean := changeBytes / changes; mean*2 > len(snap) {
+			t.Errorf("changes took %d bytes on average, the snapshot at the end %d", mean, len(snap))
+		}
+		t.Logf("range only %v: %d links, snapshot %d bytes, changes %d on average", rangeOnly, len(chain), len(snap), changeBytes/changes)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,12 +24,13 @@ import (
 // else to keep its state.
 //
 // A checkpoint is cut into chunks a record can hold, keyed
-// checkpoint/<slot>/<index>, the slot being the checkpoint's id modulo 2:
-// a checkpoint overwrites the one before the last, never the last, so a
-// crash in the middle of a write leaves the last whole. Each chunk says
-// which checkpoint it belongs to and how many chunks it has; Latest takes
-// the newest slot whose chunks are all there and agree. Compaction keeps
-// the newest record of each key, so the topic holds two checkpoints.
+// checkpoint/<id>/<index>; each chunk says which checkpoint it belongs to,
+// how many chunks it has and whether it is a delta. Latest reads the topic
+// and returns the newest checkpoint whose chunks, and those of the
+// checkpoints back to a whole one, are all there: a write cut short by a
+// crash leaves the one before. Like a directory, the store keeps the chains
+// of the newest two whole checkpoints; older ones get tombstones, which
+// compaction removes with the records they cover.
 //
 // Written with an exactly-once source's client, the chunks are in the
 // transaction of the results and offsets, and become visible with them;
@@ -37,10 +39,17 @@ type CheckpointStore struct {
 	cl      *kgo.Client
 	own     bool // the client is the store's, not a source's
 	topic   string
-	chunk   int          // the most state bytes a record carries
-	clients []kgo.Opt    // what a reading client needs: brokers, security
-	slots   [2]int       // chunks of each slot's checkpoint, for the tombstones of a shorter one
-	log     *slog.Logger // nil: discard
+	chunk   int       // the most state bytes a record carries
+	clients []kgo.Opt // what a reading client needs: brokers, security
+	// stored are the checkpoints in the topic, by id, for the tombstones.
+	stored map[uint64]storedCheckpoint
+	log    *slog.Logger // nil: discard
+}
+
+// storedCheckpoint is a checkpoint's place in the topic.
+type storedCheckpoint struct {
+	chunks int
+	delta  bool
 }
 
 // checkpointChunk is the most bytes of a checkpoint a record carries, well
@@ -68,7 +77,7 @@ func openCheckpointStore(env connector.StateStoreEnv) (checkpoint.Store, error) 
 // reach the brokers. With txn, an exactly-once source, checkpoints are
 // written in its transaction.
 func OpenCheckpointStore(topic string, clients []kgo.Opt, txn *Source, log *slog.Logger) (*CheckpointStore, error) {
-	st := &CheckpointStore{topic: topic, chunk: checkpointChunk, clients: clients, log: log}
+	st := &CheckpointStore{topic: topic, chunk: checkpointChunk, clients: clients, stored: map[uint64]storedCheckpoint{}, log: log}
 	if txn != nil {
 		st.cl = txn.cl
 		if most := int(txn.maxRecordBytes) - 1024; most < st.chunk {
@@ -119,38 +128,60 @@ func (st *CheckpointStore) Close() error {
 	return nil
 }
 
-func chunkKey(slot, index int) []byte {
-	return []byte("checkpoint/" + strconv.Itoa(slot) + "/" + strconv.Itoa(index))
+func chunkKey(id uint64, index int) []byte {
+	return []byte("checkpoint/" + strconv.FormatUint(id, 10) + "/" + strconv.Itoa(index))
 }
 
 // Save implements checkpoint.Store: once it returns, the chunks are on the
 // brokers (acks=all); in a transaction, they are visible once it commits.
 func (st *CheckpointStore) Save(ctx context.Context, c *checkpoint.Checkpoint) error {
 	b := c.Encode()
-	slot := int(c.ID % 2)
 	n := (len(b) + st.chunk - 1) / st.chunk
-	recs := make([]*kgo.Record, 0, max(n, st.slots[slot]))
+	recs := make([]*kgo.Record, 0, n)
 	for i := range n {
 		v := binary.AppendUvarint(nil, c.ID)
 		v = binary.AppendUvarint(v, uint64(i))
 		v = binary.AppendUvarint(v, uint64(n))
+		if c.Delta {
+			v = append(v, 1)
+		} else {
+			v = append(v, 0)
+		}
 		v = append(v, b[i*st.chunk:min((i+1)*st.chunk, len(b))]...)
-		recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: chunkKey(slot, i), Value: v})
+		recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: chunkKey(c.ID, i), Value: v})
 	}
-	for i := n; i < st.slots[slot]; i++ {
-		// A tombstone, so that compaction drops the longer checkpoint's rest.
-		recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: chunkKey(slot, i)})
+	st.stored[c.ID] = storedCheckpoint{chunks: n, delta: c.Delta}
+	if !c.Delta {
+		// Tombstones for the checkpoints before the chain of the whole
+		// checkpoint before this one.
+		var whole []uint64
+		for id, s := range st.stored {
+			if !s.delta {
+				whole = append(whole, id)
+			}
+		}
+		slices.Sort(whole)
+		if len(whole) > 2 {
+			for id, s := range st.stored {
+				if id >= whole[len(whole)-2] {
+					continue
+				}
+				for i := range s.chunks {
+					recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: chunkKey(id, i)})
+				}
+				delete(st.stored, id)
+			}
+		}
 	}
 	if err := st.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("writing to %s: %w", st.topic, err)
 	}
-	st.slots[slot] = n
 	return nil
 }
 
 // Latest implements checkpoint.Store. It reads the topic's committed
-// records to their end and returns the newest whole checkpoint.
-func (st *CheckpointStore) Latest(ctx context.Context) (*checkpoint.Checkpoint, error) {
+// records to their end and returns the newest chain that is whole.
+func (st *CheckpointStore) Latest(ctx context.Context) (checkpoint.Chain, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	ends, err := kadm.NewClient(st.cl).ListCommittedOffsets(ctx, st.topic)
@@ -175,7 +206,7 @@ func (st *CheckpointStore) Latest(ctx context.Context) (*checkpoint.Checkpoint, 
 		return nil, fmt.Errorf("reading %s: kafka client: %w", st.topic, err)
 	}
 	defer cl.Close()
-	chunks := map[string][]byte{}
+	values := map[string][]byte{}
 	for next := int64(0); next < end.Offset; {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -189,69 +220,66 @@ func (st *CheckpointStore) Latest(ctx context.Context) (*checkpoint.Checkpoint, 
 			switch {
 			case r.Attrs.IsControl():
 			case r.Value == nil:
-				delete(chunks, string(r.Key))
+				delete(values, string(r.Key))
 			default:
-				chunks[string(r.Key)] = r.Value
+				values[string(r.Key)] = r.Value
 			}
 		})
 	}
-	return st.assemble(chunks)
+	return st.chain(values)
 }
 
-// assemble returns the newest checkpoint whose chunks are all in chunks,
-// noting how many chunks each slot holds.
-func (st *CheckpointStore) assemble(chunks map[string][]byte) (*checkpoint.Checkpoint, error) {
-	for key := range chunks {
-		var slot, index int
-		if _, err := fmt.Sscanf(key, "checkpoint/%d/%d", &slot, &index); err == nil && slot >= 0 && slot < 2 {
-			st.slots[slot] = max(st.slots[slot], index+1)
-		}
-	}
-	var best *checkpoint.Checkpoint
-	var errs []error
-	for slot := range 2 {
-		c, err := readSlot(chunks, slot)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("slot %d: %w", slot, err))
+// chunk is a record of a checkpoint.
+type chunk struct {
+	index, count int
+	data         []byte
+}
+
+// chain returns the newest whole chain of the checkpoints values holds, by
+// key, and notes which are stored.
+func (st *CheckpointStore) chain(values map[string][]byte) (checkpoint.Chain, error) {
+	chunks := map[uint64][]chunk{}
+	for key, v := range values {
+		var id uint64
+		var index int
+		if _, err := fmt.Sscanf(key, "checkpoint/%d/%d", &id, &index); err != nil {
 			continue
 		}
-		if c != nil && (best == nil || c.ID > best.ID) {
-			best = c
-		}
-	}
-	if best == nil && len(errs) > 0 {
-		return nil, fmt.Errorf("%s: %w", st.topic, errors.Join(errs...))
-	}
-	if best != nil && len(errs) > 0 && st.log != nil {
-		// A write cut short by a crash leaves its slot incomplete.
-		st.log.Warn("passed over an incomplete checkpoint", "component", "kafka", "topic", st.topic, "restoring", best.ID, "error", errors.Join(errs...))
-	}
-	return best, nil
-}
-
-// readSlot decodes the checkpoint of a slot; nil if the slot is empty.
-func readSlot(chunks map[string][]byte, slot int) (*checkpoint.Checkpoint, error) {
-	var b []byte
-	var id uint64
-	for i, n := 0, 1; i < n; i++ {
-		v, ok := chunks[string(chunkKey(slot, i))]
-		if !ok {
-			if i == 0 {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("checkpoint %d: chunk %d of %d is missing", id, i, n)
-		}
 		r := value.NewReader(v)
-		cid, index, count := r.Uvarint(), r.Uvarint(), r.Uvarint()
-		if r.Err() != nil || index != uint64(i) || count == 0 || count > 1<<20 {
-			return nil, fmt.Errorf("%w: chunk %d's header", checkpoint.ErrCorrupt, i)
+		cid, i, n, delta := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Byte() == 1
+		if r.Err() != nil || cid != id || i != uint64(index) || n == 0 || n > 1<<20 {
+			chunks[id] = append(chunks[id], chunk{index: -1}) // unreadable: the checkpoint is
+			continue
 		}
-		if i == 0 {
-			id, n = cid, int(count)
-		} else if cid != id || int(count) != n {
-			return nil, fmt.Errorf("checkpoint %d: chunk %d belongs to checkpoint %d", id, i, cid)
-		}
-		b = append(b, v[len(v)-r.Len():]...)
+		chunks[id] = append(chunks[id], chunk{index: index, count: int(n), data: v[len(v)-r.Len():]})
+		st.stored[id] = storedCheckpoint{chunks: max(st.stored[id].chunks, index+1), delta: delta}
 	}
-	return checkpoint.Decode(b)
+	ids := make([]uint64, 0, len(chunks))
+	for id := range chunks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	chain, err := checkpoint.NewestChain(ids, func(id uint64) (*checkpoint.Checkpoint, error) {
+		cs := chunks[id]
+		slices.SortFunc(cs, func(a, b chunk) int { return a.index - b.index })
+		var b []byte
+		for i, c := range cs {
+			if c.index != i || c.count != len(cs) {
+				return nil, fmt.Errorf("checkpoint %d: %d of its chunks are readable, in order, of %d", id, i, cs[0].count)
+			}
+			b = append(b, c.data...)
+		}
+		c, err := checkpoint.Decode(b)
+		if err == nil && (c.ID != id || c.Delta != st.stored[id].delta) {
+			err = fmt.Errorf("%w: its chunks say checkpoint %d", checkpoint.ErrCorrupt, id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d: %w", id, err)
+		}
+		return c, nil
+	})
+	if err != nil && chain == nil {
+		return nil, fmt.Errorf("%s: %w", st.topic, err)
+	}
+	return chain, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,11 +16,11 @@ import (
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
 )
 
-// TestCheckpointStore saves checkpoints of 1 and of several chunks to a
-// topic the store creates compacted, and reads back the newest; a write
-// cut short (the chunks of one checkpoint half overwritten by the next)
-// leaves the one before it to restore, and a new store, as after a
-// restart, finds what the last one wrote.
+// TestCheckpointStore saves whole checkpoints and deltas of 1 and of
+// several chunks to a topic the store creates compacted, and reads back the
+// newest chain; the chains of the two newest whole checkpoints stay and
+// older ones get tombstones; a write cut short leaves the one before it to
+// restore; a new store, as after a restart, finds what the last one wrote.
 func TestCheckpointStore(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -72,46 +73,56 @@ func TestCheckpointStore(t *testing.T) {
 		return b
 	}
 	saved := map[uint64]*checkpoint.Checkpoint{}
-	save := func(st *CheckpointStore, id uint64, size int) {
+	save := func(st *CheckpointStore, id uint64, size int, delta bool) {
 		c := &checkpoint.Checkpoint{ID: id, Fingerprint: "fp", Plan: "plan", Created: time.Now().UTC().Truncate(time.Microsecond),
-			Partitions: []checkpoint.Partition{{Source: "t", Partition: 3, Offset: int64(id) * 10}}, State: state(size)}
+			Partitions: []checkpoint.Partition{{Source: "t", Partition: 3, Offset: int64(id) * 10}}, State: state(size), Delta: delta}
 		if err := st.Save(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 		saved[id] = c
 	}
-	latest := func(st *CheckpointStore, want uint64) {
+	latest := func(st *CheckpointStore, want ...uint64) {
 		t.Helper()
-		c, err := st.Latest(ctx)
+		ch, err := st.Latest(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c == nil || c.ID != want || !bytes.Equal(c.Encode(), saved[want].Encode()) {
-			t.Fatalf("latest: %v; want checkpoint %d as saved", c, want)
+		var ids []uint64
+		for i, c := range ch {
+			ids = append(ids, c.ID)
+			if !bytes.Equal(c.Encode(), saved[c.ID].Encode()) {
+				t.Fatalf("link %d, checkpoint %d, differs from the one saved", i, c.ID)
+			}
+		}
+		if !slices.Equal(ids, want) {
+			t.Fatalf("latest: the chain %v; want %v", ids, want)
 		}
 	}
-	save(st, 1, 100)
+	save(st, 1, 100, false)
 	latest(st, 1)
-	save(st, 2, 3*checkpointChunk+17) // four chunks in slot 0
-	latest(st, 2)
-	save(st, 3, 10)
-	save(st, 4, 50) // one chunk in slot 0: tombstones for the other three
+	save(st, 2, 3*checkpointChunk+17, true) // four chunks
+	latest(st, 1, 2)
+	save(st, 3, 10, false)
+	save(st, 4, 50, true)
+	save(st, 5, 20, false) // 1 and 2 go: the chains of 3 and 5 stay
 	st = open()
-	latest(st, 4)
-	if st.slots != [2]int{1, 1} {
-		t.Errorf("chunks left in the slots: %v; want the tombstones of checkpoint 2's last three", st.slots)
+	latest(st, 5)
+	if _, ok := st.stored[2]; ok || len(st.stored) != 3 {
+		t.Errorf("checkpoints left in the topic: %v; want 3 to 5, the others under tombstones", st.stored)
 	}
 
-	// A crash in the middle of checkpoint 6's write: slot 0 holds a first
-	// chunk of 6 and the tombstones of 4, so 5 is restored.
-	save(st, 5, 2*checkpointChunk)
-	big := &checkpoint.Checkpoint{ID: 6, Fingerprint: "fp", State: state(2 * checkpointChunk)}
+	// A crash in the middle of delta 6's write: its first chunk of two is
+	// there, so 5 is restored.
+	big := &checkpoint.Checkpoint{ID: 6, Fingerprint: "fp", State: state(2 * checkpointChunk), Delta: true}
 	b := big.Encode()
-	v := append([]byte{6, 0, 3}, b[:checkpointChunk]...)
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: chunkKey(0, 0), Value: v}).FirstErr(); err != nil {
+	v := append([]byte{6, 0, 2, 1}, b[:checkpointChunk]...)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: chunkKey(6, 0), Value: v}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	latest(open(), 5)
+	save(st, 6, 30, true)
+	save(st, 7, 30, true)
+	latest(open(), 5, 6, 7)
 
 	// Read back by a transactional store's rules: a transaction left open
 	// by a crashed writer hides nothing committed before it.
@@ -123,8 +134,8 @@ func TestCheckpointStore(t *testing.T) {
 	if err := txn.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := txn.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: chunkKey(1, 0), Value: []byte{7, 0, 1, 'x'}}).FirstErr(); err != nil {
+	if err := txn.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: chunkKey(8, 0), Value: []byte{8, 0, 1, 1, 'x'}}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	latest(open(), 5)
+	latest(open(), 5, 6, 7)
 }
