@@ -302,3 +302,60 @@ func BenchmarkCheckpointOverhead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRestore1M is the restart of a query whose state is a million
+// groups (one-day windows over a million keys): a run stopped once it
+// holds them saves its state, and each iteration starts the query again
+// from it and reports how long reading the checkpoint back into the state
+// took (restore-ms) and its size.
+func BenchmarkRestore1M(b *testing.B) {
+	const groups = 1_000_000
+	spec := bench.Spec(bench.Config{
+		Query:   "SELECT window_start, symbol, count(*) AS n, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' DAY) GROUP BY window_start, window_end, symbol",
+		Records: 0, Keys: groups, Linger: time.Millisecond,
+	})
+	spec.State = &v1alpha1.StateSpec{Dir: b.TempDir(), CheckpointInterval: &metav1.Duration{Duration: time.Hour}}
+	p, err := New(spec, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	for deadline := time.Now().Add(2 * time.Minute); p.Snapshot().StateRows < groups; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d groups after 2 minutes", p.Snapshot().StateRows)
+		}
+	}
+	p.Stop() // a graceful stop saves the state
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	var restore time.Duration
+	var size int
+	for b.Loop() {
+		p, err := New(spec, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background()) }()
+		for {
+			if c, _ := p.Checkpoints(); c.RestoreDuration > 0 {
+				restore += c.RestoreDuration
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if rows := p.Snapshot().StateRows; rows < groups {
+			b.Fatalf("restored %d groups", rows)
+		}
+		p.Stop()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		c, _ := p.Checkpoints()
+		size = c.LastBytes
+	}
+	b.ReportMetric(float64(restore.Milliseconds())/float64(b.N), "restore-ms")
+	b.ReportMetric(float64(size)/(1<<20), "checkpoint-MiB")
+}

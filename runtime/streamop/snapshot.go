@@ -161,9 +161,16 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	for range r.Count(3) {
 		start, end := r.Varint(), r.Varint()
 		win := a.newWindow(start, end)
-		clear(win.groups)
 		win.order = win.order[:0]
-		for range r.Count(1 + nKeys + nFuncs) {
+		n := r.Count(1 + nKeys + nFuncs)
+		// Sized for the groups at once: a million groups grown one by one
+		// spend most of a restore rehashing.
+		win.groups = make(map[string]*group, n)
+		if len(a.interned) == 0 {
+			a.interned = make(map[string]string, 2*n)
+		}
+		a.reserveGroups(n)
+		for range n {
 			src := origins.readOwner(r)
 			readValues(r, a.keys.vals)
 			g := a.newGroup(win)

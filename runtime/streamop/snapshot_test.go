@@ -262,3 +262,44 @@ func TestOverChanges(t *testing.T) {
 		t.Logf("range only %v: %d links, snapshot %d bytes, changes %d on average", rangeOnly, len(chain), len(snap), changeBytes/changes)
 	}
 }
+
+// BenchmarkWindowRestore is the cost of restoring the state of
+// BenchmarkWindowSnapshot: a million groups read back from a snapshot.
+func BenchmarkWindowRestore(b *testing.B) {
+	avg, err := aggregate.New(aggregate.Avg, value.Int)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum, err := aggregate.New(aggregate.Sum, value.Int)
+	if err != nil {
+		b.Fatal(err)
+	}
+	node := &plan.Aggregate{
+		Input:  testScan,
+		Window: plan.Window{Kind: plan.Tumble, Time: colTS, Size: int64(time.Hour), Slide: int64(time.Hour)},
+		Keys:   []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sum, Arg: colV}, {Func: avg, Arg: colV}},
+	}
+	a := newWindowAgg(node)
+	const groups = 1_000_000
+	for i := 0; i < groups; i += 10_000 {
+		rows := make([]testRow, 10_000)
+		for j := range rows {
+			rows[j] = testRow{time.Duration(i + j), fmt.Sprintf("K%07d", i+j), int64(j)}
+		}
+		out := new(message.Batch)
+		out.Reset(8)
+		var fail failures
+		a.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+	}
+	origins := NewOrigins(nil)
+	snap := a.AppendSnapshot(nil, origins)
+	b.ResetTimer()
+	for b.Loop() {
+		r := newWindowAgg(node)
+		if err := r.RestoreSnapshot(value.NewReader(snap), origins); err != nil || r.Size() != groups {
+			b.Fatal(err, r.Size())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/groups, "ns/group")
+}

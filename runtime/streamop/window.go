@@ -246,6 +246,24 @@ func (a *windowAgg) newGroup(win *window) *group {
 	return g
 }
 
+// reserveGroups makes n free groups at once, from three allocations
+// rather than three each, for a restore.
+func (a *windowAgg) reserveGroups(n int) {
+	n -= len(a.freeGroups)
+	if n <= 0 {
+		return
+	}
+	groups := make([]group, n)
+	keys := make([]value.Value, n*len(a.keys.vals))
+	states := make([]aggregate.State, n*len(a.funcs))
+	nk, nf := len(a.keys.vals), len(a.funcs)
+	for i := range groups {
+		g := &groups[i]
+		g.keys, g.states = keys[i*nk:(i+1)*nk:(i+1)*nk], states[i*nf:(i+1)*nf:(i+1)*nf]
+		a.freeGroups = append(a.freeGroups, g)
+	}
+}
+
 // intern returns the operator's own copy of s, which does not keep the
 // input buffer s points into alive.
 func (a *windowAgg) intern(s string) string {
