@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -441,5 +444,96 @@ spec:
 		t.Errorf("%d rows, %d distinct; want each of %d once", rows, len(seen), len(want))
 	default:
 		t.Logf("%d kills; %d rows, each once and right", killed, rows)
+	}
+}
+
+// TestKafkaReplayBounded shows what a checkpoint bounds: the input a crash
+// makes the engine read again. A one-hour window stays open while the
+// engine reads 20,000 records of it; once it has read them, with spec.state
+// the group's committed offsets are at the end of the topic (a crash now
+// would read nothing again, and at any time at most the checkpoint
+// interval of input), and without they are where the window began, since
+// the commit waits for the window to close: a crash would read the whole
+// hour again.
+func TestKafkaReplayBounded(t *testing.T) {
+	for _, state := range []bool{true, false} {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in", "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		brokers := c.ListenAddrs()
+		prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prod.Close()
+		t0 := time.Date(2024, 1, 2, 9, 0, 0, 0, time.UTC)
+		var recs []*kgo.Record
+		const n = 20_000
+		for i := range n {
+			sym := fmt.Sprintf("S%d", i%10)
+			recs = append(recs, &kgo.Record{Key: []byte(sym), Value: fmt.Appendf(nil, `{"sym":%q,"ts":%q,"q":1}`, sym, t0.Add(time.Duration(i)*100*time.Millisecond).Format(time.RFC3339Nano))})
+		}
+		if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		stateSpec := ""
+		if state {
+			stateSpec = "\n  state: {checkpointInterval: 200ms}"
+		}
+		manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: replay}
+spec:
+  sources:
+    - name: t
+      kafka: {brokers: [%q], topic: in, group: replay}
+      schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
+      eventTime: {column: ts}
+  query: "SELECT window_start, sym, count(*) AS n FROM TUMBLE(t, ts, INTERVAL '1' HOUR) GROUP BY window_start, window_end, sym"
+  sink: {kafka: {brokers: [%q], topic: out}}%s
+`, brokers[0], brokers[0], stateSpec)
+		engine, base, _, stdout := startEngine(t, dir, manifest, []string{"SLUICE_INSTANCE=replay-0"})
+		go io.Copy(io.Discard, stdout)
+		adm := kadm.NewClient(prod)
+		committed := func() int64 {
+			offs, err := adm.FetchOffsets(context.Background(), "replay")
+			if err != nil {
+				return -1
+			}
+			var sum int64
+			offs.Each(func(o kadm.OffsetResponse) { sum += max(o.At, 0) })
+			return sum
+		}
+		// Once the engine has read every record, the state's checkpoints
+		// commit them within the interval; without state, nothing commits
+		// however long it waits.
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			var doc struct{ Records struct{ In int64 } }
+			if code, body := get(t, base+"/status"); code == http.StatusOK && json.Unmarshal([]byte(body), &doc) == nil && doc.Records.In >= n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("state %v: the engine did not read the %d records", state, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := committed()
+		for wait := time.Now().Add(5 * time.Second); got != n && time.Now().Before(wait); got = committed() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		engine.Process.Signal(syscall.SIGKILL)
+		engine.Wait()
+		switch {
+		case state && got != n:
+			t.Errorf("with spec.state, the group committed %d of %d records read: a crash would read %d again", got, n, n-got)
+		case !state && got != 0:
+			t.Errorf("without spec.state, the group committed %d records of an open window", got)
+		default:
+			t.Logf("state %v: %d of %d records committed at the crash; %d to read again", state, got, n, n-got)
+		}
 	}
 }
