@@ -99,8 +99,6 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")
-	case !prog.Checkpointable():
-		ps.Add("spec.state", "checkpoints are supported for windowed aggregations (TUMBLE, HOP, SESSION), moving aggregates (OVER) and interval joins so far; a table join rebuilds its state by reading its table again after a restart (docs/sql.md, \"Restarts\")")
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps

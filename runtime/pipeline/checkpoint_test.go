@@ -126,6 +126,29 @@ func TestCheckpointRestoreJoin(t *testing.T) {
 	}, 20_000, false)
 }
 
+// TestCheckpointRestoreTableJoin is TestCheckpointRestore for a stream
+// looked up in a table (a file of the latest name per symbol): the table's
+// rows are state, which a restarted run restores instead of reading the
+// file again, so that every trade after the restart still finds its name.
+func TestCheckpointRestoreTableJoin(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "symbols.jsonl")
+	// AAPL's second row replaces its first; AMZN and META have none.
+	lines := `{"symbol":"AAPL","name":"Apple (old)"}` + "\n" + `{"symbol":"MSFT","name":"Microsoft"}` + "\n" +
+		`{"symbol":"GOOG","name":"Alphabet"}` + "\n" + `{"symbol":"AAPL","name":"Apple"}` + "\n"
+	if err := os.WriteFile(table, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+		s := checkpointSpec(dir, rate, "SELECT t.symbol, t.ts, t.quantity, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol")
+		s.Sources = append(s.Sources, v1alpha1.Source{
+			Name: "symbols", File: &v1alpha1.FileSource{Path: table}, Format: v1alpha1.FormatJSON,
+			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "name", Type: "string"}},
+			Table:  &v1alpha1.TableSource{Key: []string{"symbol"}},
+		})
+		return s
+	}, 40_000, false)
+}
+
 func checkpointRestore(t *testing.T, query string, least int) {
 	var q []string
 	if query != "" {

@@ -136,19 +136,6 @@ func (p *Program) Windowed() bool {
 	return ok && a.Window.Kind != plan.Session
 }
 
-// Checkpointable reports whether the plan's stateful operator can save its
-// state in a checkpoint and restore it (Snapshotter): a windowed
-// aggregation, a moving aggregate (OVER) or an interval join, so far.
-func (p *Program) Checkpointable() bool {
-	switch n := p.stateful.(type) {
-	case *plan.Aggregate, *plan.Over:
-		return true
-	case *plan.Join:
-		return n.Kind != plan.TableJoin
-	}
-	return false
-}
-
 // StatePlan describes the stateful part of the plan: the operator and what
 // is below it, which make the state. A checkpoint keeps its fingerprint,
 // StateFingerprint, and a plan with another cannot read the checkpoint; the

@@ -424,3 +424,61 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	}
 	return nil
 }
+
+// AppendSnapshot implements Snapshotter: the table's rows, the table
+// partitions not yet read to their end, and the stream rows waiting for
+// them. The stream rows joined already are not state.
+func (t *tableJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(t.rows)))
+	for _, row := range t.rows {
+		dst = appendValues(dst, row)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(t.parts)))
+	for o := range t.parts {
+		dst = origins.appendOwner(dst, owner{origin: o})
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(t.waiting)))
+	for _, r := range t.waiting {
+		dst = origins.appendOwner(dst, r.source)
+		dst = appendValues(dst, r.row)
+	}
+	return dst
+}
+
+// RestoreSnapshot implements Snapshotter. The table's partitions that had
+// ended stay ended: their readers start after the rows the state holds.
+func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	t.rows = map[string]value.Row{}
+	for range r.Count(t.table.width) {
+		row := make(value.Row, t.table.width)
+		readValues(r, row)
+		if r.Err() != nil {
+			break
+		}
+		if err := t.table.keys.encode(row, 0); err != nil {
+			return fmt.Errorf("reading table join state: %w", err)
+		}
+		t.rows[string(t.table.keys.buf)] = row
+	}
+	clear(t.parts)
+	for range r.Count(1) {
+		if o := origins.readOwner(r).origin; o != nil {
+			t.parts[o] = true
+		}
+	}
+	t.loaded = len(t.parts) == 0
+	t.waiting = t.waiting[:0]
+	for range r.Count(1 + t.stream.width) {
+		jr := joinRow{source: origins.readOwner(r), row: make(value.Row, t.stream.width)}
+		readValues(r, jr.row)
+		t.waiting = append(t.waiting, jr)
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading table join state: %w", err)
+	}
+	return nil
+}
