@@ -43,6 +43,9 @@ type IncrementalSnapshotter interface {
 type Origins struct {
 	list  []*message.Origin
 	index map[*message.Origin]int
+	// partition says the snapshot is of list[0]'s state alone
+	// (PartitionOrigins).
+	partition bool
 }
 
 // NewOrigins returns a table of the given partitions, in order.
@@ -52,6 +55,21 @@ func NewOrigins(list []*message.Origin) *Origins {
 		o.index[origin] = i
 	}
 	return o
+}
+
+// PartitionOrigins returns a table of one partition, whose state alone a
+// snapshot then holds, and which a restore adds to the operator's state
+// rather than replace it: the state of a partition that moves between
+// engines with it, built from its records alone when the query's keys
+// follow partitions.
+func PartitionOrigins(o *message.Origin) *Origins {
+	return &Origins{list: []*message.Origin{o}, index: map[*message.Origin]int{o: 0}, partition: true}
+}
+
+// holds reports whether a snapshot with these origins holds the state
+// owned by w: all of it, or only one partition's.
+func (o *Origins) holds(w owner) bool {
+	return !o.partition || w.origin == o.list[0]
 }
 
 // appendOwner appends the owner's partition: its index plus one, 0 for no
@@ -111,13 +129,38 @@ func appendBool(dst []byte, b bool) []byte {
 // keys appeared, with every group's aggregate states.
 func (a *windowAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(a.starts)))
+	held := func(win *window) int {
+		if !origins.partition {
+			return len(win.order)
+		}
+		n := 0
+		for _, g := range win.order {
+			if origins.holds(g.source) {
+				n++
+			}
+		}
+		return n
+	}
+	wins := 0
+	for _, start := range a.starts {
+		if held(a.windows[start]) > 0 {
+			wins++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(wins))
 	for _, start := range a.starts {
 		win := a.windows[start]
+		n := held(win)
+		if n == 0 {
+			continue
+		}
 		dst = binary.AppendVarint(dst, win.start)
 		dst = binary.AppendVarint(dst, win.end)
-		dst = binary.AppendUvarint(dst, uint64(len(win.order)))
+		dst = binary.AppendUvarint(dst, uint64(n))
 		for _, g := range win.order {
+			if !origins.holds(g.source) {
+				continue
+			}
 			dst = origins.appendOwner(dst, g.source)
 			dst = appendValues(dst, g.keys)
 			for i := range g.states {
@@ -128,7 +171,9 @@ func (a *windowAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	}
 	keys := make([]*sessionKey, 0, len(a.sessions))
 	for _, k := range a.sessions {
-		keys = append(keys, k)
+		if origins.holds(k.source) {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(x, y *sessionKey) int { return int(x.seq) - int(y.seq) })
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
@@ -155,17 +200,22 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("window state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
-	a.windows, a.starts, a.groups, a.held = map[int64]*window{}, nil, 0, 0
-	a.sessions = map[string]*sessionKey{}
+	if !origins.partition {
+		a.windows, a.starts, a.groups, a.held = map[int64]*window{}, nil, 0, 0
+		a.sessions = map[string]*sessionKey{}
+	}
 	nKeys, nFuncs := len(a.keys.vals), len(a.funcs)
 	for range r.Count(3) {
 		start, end := r.Varint(), r.Varint()
-		win := a.newWindow(start, end)
-		win.order = win.order[:0]
 		n := r.Count(1 + nKeys + nFuncs)
-		// Sized for the groups at once: a million groups grown one by one
-		// spend most of a restore rehashing.
-		win.groups = make(map[string]*group, n)
+		win, open := a.windows[start]
+		if !open {
+			win = a.newWindow(start, end)
+			win.order = win.order[:0]
+			// Sized for the groups at once: a million groups grown one by
+			// one spend most of a restore rehashing.
+			win.groups = make(map[string]*group, n)
+		}
 		if len(a.interned) == 0 {
 			a.interned = make(map[string]string, 2*n)
 		}
@@ -187,8 +237,11 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		if r.Err() != nil {
 			break
 		}
-		a.windows[start] = win
-		a.starts = append(a.starts, start)
+		if !open {
+			a.windows[start] = win
+			i, _ := slices.BinarySearch(a.starts, start)
+			a.starts = slices.Insert(a.starts, i, start)
+		}
 	}
 	a.peak = max(a.peak, a.groups)
 	for range r.Count(3) {
@@ -207,7 +260,7 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		}
 		a.sessions[string(a.keys.keyOf(k.keys, 0))] = k
 	}
-	a.keySeq = r.Uvarint()
+	a.keySeq = max(a.keySeq, r.Uvarint())
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading window state: %w", err)
 	}
@@ -227,9 +280,20 @@ const overSnapshotVersion = 2
 // AppendChanges.
 func (o *overAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, overSnapshotVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(o.byKey)))
+	n := len(o.byKey)
+	if origins.partition {
+		n = 0
+		for _, k := range o.byKey {
+			if origins.holds(k.source) {
+				n++
+			}
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(n))
 	for _, k := range o.byKey {
-		dst = o.appendKey(dst, k, origins, aggregate.AppendFrame)
+		if origins.holds(k.source) {
+			dst = o.appendKey(dst, k, origins, aggregate.AppendFrame)
+		}
 	}
 	o.tracked()
 	return o.appendWaiting(dst, origins)
@@ -281,8 +345,20 @@ func (o *overAgg) appendKey(dst []byte, k *overKey, origins *Origins, appendFram
 }
 
 func (o *overAgg) appendWaiting(dst []byte, origins *Origins) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(o.pending)))
+	n := len(o.pending)
+	if origins.partition {
+		n = 0
+		for _, p := range o.pending {
+			if origins.holds(p.source) {
+				n++
+			}
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(n))
 	for _, p := range o.pending {
+		if !origins.holds(p.source) {
+			continue
+		}
 		dst = binary.AppendVarint(dst, p.ts)
 		dst = binary.AppendUvarint(dst, p.seq)
 		dst = origins.appendOwner(dst, p.source)
@@ -306,7 +382,9 @@ func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if v == 1 {
 		readFrame = aggregate.ReadFrameV1
 	}
-	o.byKey, o.frames = map[string]*overKey{}, 0
+	if !origins.partition {
+		o.byKey, o.frames = map[string]*overKey{}, 0
+	}
 	for range r.Count(3) {
 		o.readKey(r, origins, readFrame)
 	}
@@ -359,15 +437,25 @@ func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*val
 // readWaiting reads the rows waiting and the counters, and starts tracking
 // changes from the state read.
 func (o *overAgg) readWaiting(r *value.Reader, origins *Origins) error {
-	o.pending, o.slab = o.pending[:0], o.slab[:0]
+	if !origins.partition {
+		o.pending, o.slab = o.pending[:0], o.slab[:0]
+	}
 	for range r.Count(3 + o.width) {
 		p := pendingRow{ts: r.Varint(), seq: r.Uvarint(), source: origins.readOwner(r), off: len(o.slab)}
 		o.slab = append(o.slab, make([]value.Value, o.width)...)
 		readValues(r, o.slab[p.off:])
 		o.pending = append(o.pending, p)
+		o.low = min(o.low, p.ts)
 	}
-	o.seq, o.low, o.sweptAt = r.Uvarint(), r.Varint(), r.Varint()
-	o.sweptKeys, o.pushed = int(r.Uvarint()), int(r.Uvarint())
+	seq, low, sweptAt := r.Uvarint(), r.Varint(), r.Varint()
+	sweptKeys, pushed := int(r.Uvarint()), int(r.Uvarint())
+	if origins.partition {
+		// Another engine's counters: the sequence goes on after both, and
+		// the sweeps are this one's.
+		o.seq = max(o.seq, seq)
+	} else {
+		o.seq, o.low, o.sweptAt, o.sweptKeys, o.pushed = seq, low, sweptAt, sweptKeys, pushed
+	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading OVER state: %w", err)
 	}

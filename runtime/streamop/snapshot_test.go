@@ -303,3 +303,95 @@ func BenchmarkWindowRestore(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/groups, "ns/group")
 }
+
+// TestPartitionSnapshots: the state of each partition, snapshot apart
+// (PartitionOrigins) and added to a new operator, one partition after the
+// other as two engines would take them over, makes an operator that writes
+// exactly what the original writes for the rest of the input: windows of
+// every kind and moving aggregates over keys that follow partitions.
+func TestPartitionSnapshots(t *testing.T) {
+	s := int64(time.Second)
+	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
+	type op interface {
+		Stateful
+		Snapshotter
+	}
+	ops := map[string]func() op{
+		"tumble": func() op {
+			return newWindowAgg(&plan.Aggregate{Input: testScan, Window: plan.Window{Kind: plan.Tumble, Time: colTS, Size: 3 * s, Slide: 3 * s},
+				Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"}, Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}}})
+		},
+		"session": func() op {
+			return newWindowAgg(&plan.Aggregate{Input: testScan, Window: plan.Window{Kind: plan.Session, Time: colTS, Gap: s / 5},
+				Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"}, Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}}})
+		},
+		"over": func() op { return newOverSum(t, aggregate.FrameSpec{Range: true, Preceding: 5 * s}) },
+	}
+	for name, newOp := range ops {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 5))
+			var batches []*message.Batch
+			for i := range 60 {
+				var rows []testRow
+				p := i % 2
+				for j := range 20 {
+					// Keys follow partitions: K0-K3 in partition 0, K4-K7 in 1.
+					ts := time.Duration(int64(i)*s/2 + int64(j)*s/40)
+					rows = append(rows, testRow{ts, fmt.Sprintf("K%d", 4*p+rng.IntN(4)), rng.Int64N(100)})
+				}
+				b := batchOf(rows...)
+				b.Origin = parts[p]
+				batches = append(batches, b)
+			}
+			step := func(a op, i int) []string {
+				out := new(message.Batch)
+				out.Reset(8)
+				var fail failures
+				wm := fixedMark(int64(i)*s/2 - 2*s)
+				a.Process(batches[i], out, wm, &fail)
+				var errs errorList
+				a.Advance(wm, out, errs.add)
+				if len(fail)+len(errs) > 0 {
+					t.Fatal(fail, errs)
+				}
+				var got []string
+				for _, row := range out.Rows {
+					got = append(got, fmt.Sprint(row))
+				}
+				return got
+			}
+			whole, moved := newOp(), newOp()
+			var want, got []string
+			for i := range batches {
+				want = append(want, step(whole, i)...)
+				if i == 29 {
+					for _, p := range parts {
+						snap := whole.AppendSnapshot(nil, PartitionOrigins(p))
+						r := value.NewReader(snap)
+						if err := moved.RestoreSnapshot(r, PartitionOrigins(p)); err != nil || r.Len() != 0 {
+							t.Fatalf("partition %d: %v, %d bytes left", p.Partition, err, r.Len())
+						}
+					}
+					if moved.Size() != whole.Size() {
+						t.Fatalf("the partitions' states hold %d rows; the whole %d", moved.Size(), whole.Size())
+					}
+				}
+				if i >= 30 {
+					got = append(got, step(moved, i)...)
+				}
+			}
+			// The rows the whole operator wrote after the cut.
+			var after []string
+			fresh := newOp()
+			for i := range batches {
+				rows := step(fresh, i)
+				if i >= 30 {
+					after = append(after, rows...)
+				}
+			}
+			if len(after) < 10 || !slices.Equal(got, after) {
+				t.Errorf("made of the partitions' states, the operator wrote %d rows\n%v\nwant %d\n%v", len(got), got, len(after), after)
+			}
+		})
+	}
+}
