@@ -46,6 +46,14 @@ type Checkpoint struct {
 	// (streamop.IncrementalSnapshotter): restoring it takes that one's
 	// state, and so on back to one that is whole.
 	Delta bool
+	// Epoch, for a checkpoint of one partition (PartitionStore), is the
+	// partition's message.Origin.Epoch: of two checkpoints of the
+	// partition with one ID, the one of the later epoch is its owner's.
+	Epoch int64
+	// Generation is the partition's message.Origin.Generation when the
+	// checkpoint was taken, which tells a checkpoint of a partition since
+	// taken away; it is not saved.
+	Generation uint64
 }
 
 // Partition is a source partition's place in a checkpoint.
@@ -64,8 +72,8 @@ type Partition struct {
 // magic and version begin every encoded checkpoint.
 var magic = []byte("SLUICECP")
 
-// version 2 added SinkPosition and Delta; a version 1 checkpoint reads
-// with no position, whole.
+// version 2 added SinkPosition, Delta and Epoch; a version 1 checkpoint
+// reads with no position, whole.
 const version = 2
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
@@ -123,6 +131,7 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 	} else {
 		tail = append(tail, 0)
 	}
+	tail = binary.AppendVarint(tail, c.Epoch)
 	sum := crc32.Update(crc32.Update(crc32.Checksum(head, castagnoli), castagnoli, c.State), castagnoli, tail)
 	return head, binary.LittleEndian.AppendUint32(tail, sum)
 }
@@ -156,6 +165,7 @@ func Decode(b []byte) (*Checkpoint, error) {
 	if v >= 2 {
 		c.SinkPosition = r.Varint()
 		c.Delta = r.Byte() == 1
+		c.Epoch = r.Varint()
 	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)

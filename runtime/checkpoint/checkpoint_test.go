@@ -54,9 +54,10 @@ func TestEncodeDecode(t *testing.T) {
 func TestDecodeVersion1(t *testing.T) {
 	c := sample(3)
 	b := c.Encode()
-	// Version 2 is version 1 with the position's varint (5: one byte)
-	// and the delta flag before the checksum.
-	v1 := append([]byte{}, b[:len(b)-4-2]...)
+	// Version 2 is version 1 with the position's varint (5: one byte),
+	// the delta flag and the epoch's varint (0: one byte) before the
+	// checksum.
+	v1 := append([]byte{}, b[:len(b)-4-3]...)
 	v1[len(magic)] = 1
 	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
 	got, err := Decode(v1)

@@ -28,6 +28,19 @@ type Store interface {
 	Close() error
 }
 
+// PartitionStore keeps checkpoints of single partitions besides, for
+// queries on several engines, whose state moves between them with its
+// partitions: each engine saves a checkpoint of each partition it owns,
+// and one that is assigned a partition restores the partition's latest.
+type PartitionStore interface {
+	// SavePartition saves c, a checkpoint of c.Partitions[0] alone.
+	SavePartition(ctx context.Context, c *Checkpoint) error
+	// LatestPartition returns the newest checkpoint of a partition that
+	// reads back whole, preferring, of two with one ID, the later epoch;
+	// nil if there is none.
+	LatestPartition(ctx context.Context, source string, partition int32) (*Checkpoint, error)
+}
+
 // Dir is a Store in a local directory (engine run's, or a volume's on
 // Kubernetes): one file a checkpoint, written to a temporary file, synced
 // and renamed into place, so that a crash leaves either the new checkpoint

@@ -95,6 +95,11 @@ type Origin struct {
 	// read in; state built from an older one belongs to the partition's new
 	// owner, which reads its records again.
 	Generation atomic.Uint64
+	// Epoch is the consumer group's generation when the partition was last
+	// assigned to this engine: it orders the checkpoints of a partition
+	// that moves between engines, so that a late one of its former owner
+	// never passes for its new owner's.
+	Epoch atomic.Int64
 }
 
 // Committed tracks the offset up to which a partition's records are all

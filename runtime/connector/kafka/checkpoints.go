@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -41,9 +43,12 @@ type CheckpointStore struct {
 	topic   string
 	chunk   int       // the most state bytes a record carries
 	clients []kgo.Opt // what a reading client needs: brokers, security
-	// stored are the checkpoints in the topic, by id, for the tombstones.
-	stored map[uint64]storedCheckpoint
-	log    *slog.Logger // nil: discard
+	// stored are the checkpoints in the topic, by id, for the tombstones;
+	// partitions those of single partitions, by partition and checkpoint,
+	// with their chunks.
+	stored     map[uint64]storedCheckpoint
+	partitions map[string]map[partitionCheckpoint]int
+	log        *slog.Logger // nil: discard
 }
 
 // storedCheckpoint is a checkpoint's place in the topic.
@@ -77,7 +82,7 @@ func openCheckpointStore(env connector.StateStoreEnv) (checkpoint.Store, error) 
 // reach the brokers. With txn, an exactly-once source, checkpoints are
 // written in its transaction.
 func OpenCheckpointStore(topic string, clients []kgo.Opt, txn *Source, log *slog.Logger) (*CheckpointStore, error) {
-	st := &CheckpointStore{topic: topic, chunk: checkpointChunk, clients: clients, stored: map[uint64]storedCheckpoint{}, log: log}
+	st := &CheckpointStore{topic: topic, chunk: checkpointChunk, clients: clients, stored: map[uint64]storedCheckpoint{}, partitions: map[string]map[partitionCheckpoint]int{}, log: log}
 	if txn != nil {
 		st.cl = txn.cl
 		if most := int(txn.maxRecordBytes) - 1024; most < st.chunk {
@@ -135,21 +140,8 @@ func chunkKey(id uint64, index int) []byte {
 // Save implements checkpoint.Store: once it returns, the chunks are on the
 // brokers (acks=all); in a transaction, they are visible once it commits.
 func (st *CheckpointStore) Save(ctx context.Context, c *checkpoint.Checkpoint) error {
-	b := c.Encode()
-	n := (len(b) + st.chunk - 1) / st.chunk
-	recs := make([]*kgo.Record, 0, n)
-	for i := range n {
-		v := binary.AppendUvarint(nil, c.ID)
-		v = binary.AppendUvarint(v, uint64(i))
-		v = binary.AppendUvarint(v, uint64(n))
-		if c.Delta {
-			v = append(v, 1)
-		} else {
-			v = append(v, 0)
-		}
-		v = append(v, b[i*st.chunk:min((i+1)*st.chunk, len(b))]...)
-		recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: chunkKey(c.ID, i), Value: v})
-	}
+	recs := st.records(c, func(i int) []byte { return chunkKey(c.ID, i) })
+	n := len(recs)
 	st.stored[c.ID] = storedCheckpoint{chunks: n, delta: c.Delta}
 	if !c.Delta {
 		// Tombstones for the checkpoints before the chain of the whole
@@ -179,9 +171,39 @@ func (st *CheckpointStore) Save(ctx context.Context, c *checkpoint.Checkpoint) e
 	return nil
 }
 
+// records cuts c into records of chunks, keyed by keyOf(chunk).
+func (st *CheckpointStore) records(c *checkpoint.Checkpoint, keyOf func(int) []byte) []*kgo.Record {
+	b := c.Encode()
+	n := (len(b) + st.chunk - 1) / st.chunk
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		v := binary.AppendUvarint(nil, c.ID)
+		v = binary.AppendUvarint(v, uint64(i))
+		v = binary.AppendUvarint(v, uint64(n))
+		if c.Delta {
+			v = append(v, 1)
+		} else {
+			v = append(v, 0)
+		}
+		v = append(v, b[i*st.chunk:min((i+1)*st.chunk, len(b))]...)
+		recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: keyOf(i), Value: v})
+	}
+	return recs
+}
+
 // Latest implements checkpoint.Store. It reads the topic's committed
 // records to their end and returns the newest chain that is whole.
 func (st *CheckpointStore) Latest(ctx context.Context) (checkpoint.Chain, error) {
+	values, err := st.read(ctx)
+	if err != nil || values == nil {
+		return nil, err
+	}
+	return st.chain(values)
+}
+
+// read returns the latest value of each key of the topic's committed
+// records, nil for an empty topic.
+func (st *CheckpointStore) read(ctx context.Context) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	ends, err := kadm.NewClient(st.cl).ListCommittedOffsets(ctx, st.topic)
@@ -226,7 +248,7 @@ func (st *CheckpointStore) Latest(ctx context.Context) (checkpoint.Chain, error)
 			}
 		})
 	}
-	return st.chain(values)
+	return values, nil
 }
 
 // chunk is a record of a checkpoint.
@@ -260,26 +282,128 @@ func (st *CheckpointStore) chain(values map[string][]byte) (checkpoint.Chain, er
 	}
 	slices.Sort(ids)
 	chain, err := checkpoint.NewestChain(ids, func(id uint64) (*checkpoint.Checkpoint, error) {
-		cs := chunks[id]
-		slices.SortFunc(cs, func(a, b chunk) int { return a.index - b.index })
-		var b []byte
-		for i, c := range cs {
-			if c.index != i || c.count != len(cs) {
-				return nil, fmt.Errorf("checkpoint %d: %d of its chunks are readable, in order, of %d", id, i, cs[0].count)
-			}
-			b = append(b, c.data...)
+		c, err := assemble(id, chunks[id])
+		if err == nil && c.Delta != st.stored[id].delta {
+			err = fmt.Errorf("checkpoint %d: %w: its chunks say it is not a delta", id, checkpoint.ErrCorrupt)
 		}
-		c, err := checkpoint.Decode(b)
-		if err == nil && (c.ID != id || c.Delta != st.stored[id].delta) {
-			err = fmt.Errorf("%w: its chunks say checkpoint %d", checkpoint.ErrCorrupt, id)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint %d: %w", id, err)
-		}
-		return c, nil
+		return c, err
 	})
 	if err != nil && chain == nil {
 		return nil, fmt.Errorf("%s: %w", st.topic, err)
 	}
 	return chain, nil
+}
+
+// partitionKey is the key of a chunk of a partition's checkpoint.
+func partitionKey(source string, partition int32, id uint64, epoch int64, index int) []byte {
+	return fmt.Appendf(nil, "partition/%s/%d/%d/%d/%d", source, partition, id, epoch, index)
+}
+
+// partitionCheckpoint names a checkpoint of a partition in the topic.
+type partitionCheckpoint struct {
+	id    uint64
+	epoch int64
+}
+
+// SavePartition implements checkpoint.PartitionStore. The checkpoints of
+// the partition before the one before c get tombstones.
+func (st *CheckpointStore) SavePartition(ctx context.Context, c *checkpoint.Checkpoint) error {
+	part := c.Partitions[0]
+	recs := st.records(c, func(i int) []byte { return partitionKey(part.Source, part.Partition, c.ID, c.Epoch, i) })
+	scope := fmt.Sprintf("%s/%d", part.Source, part.Partition)
+	known := st.partitions[scope]
+	if known == nil {
+		known = map[partitionCheckpoint]int{}
+		st.partitions[scope] = known
+	}
+	known[partitionCheckpoint{c.ID, c.Epoch}] = len(recs)
+	for pc, chunks := range known {
+		if pc.id+1 < c.ID {
+			for i := range chunks {
+				recs = append(recs, &kgo.Record{Topic: st.topic, Partition: 0, Key: partitionKey(part.Source, part.Partition, pc.id, pc.epoch, i)})
+			}
+			delete(known, pc)
+		}
+	}
+	if err := st.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("writing to %s: %w", st.topic, err)
+	}
+	return nil
+}
+
+// LatestPartition implements checkpoint.PartitionStore.
+func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, partition int32) (*checkpoint.Checkpoint, error) {
+	values, err := st.read(ctx)
+	if err != nil || values == nil {
+		return nil, err
+	}
+	prefix := fmt.Sprintf("partition/%s/%d/", source, partition)
+	chunks := map[partitionCheckpoint][]chunk{}
+	for key, v := range values {
+		rest, ok := strings.CutPrefix(key, prefix)
+		if !ok {
+			continue
+		}
+		var pc partitionCheckpoint
+		var index int
+		if _, err := fmt.Sscanf(rest, "%d/%d/%d", &pc.id, &pc.epoch, &index); err != nil {
+			continue
+		}
+		r := value.NewReader(v)
+		cid, i, n, _ := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Byte()
+		if r.Err() != nil || cid != pc.id || i != uint64(index) || n == 0 || n > 1<<20 {
+			chunks[pc] = append(chunks[pc], chunk{index: -1})
+			continue
+		}
+		chunks[pc] = append(chunks[pc], chunk{index: index, count: int(n), data: v[len(v)-r.Len():]})
+	}
+	scope := fmt.Sprintf("%s/%d", source, partition)
+	known := map[partitionCheckpoint]int{}
+	order := make([]partitionCheckpoint, 0, len(chunks))
+	for pc, cs := range chunks {
+		order = append(order, pc)
+		known[pc] = len(cs)
+	}
+	st.partitions[scope] = known
+	slices.SortFunc(order, func(a, b partitionCheckpoint) int {
+		if a.id != b.id {
+			return cmp.Compare(b.id, a.id)
+		}
+		return cmp.Compare(b.epoch, a.epoch)
+	})
+	var errs []error
+	for _, pc := range order {
+		c, err := assemble(pc.id, chunks[pc])
+		if err == nil && c.Epoch != pc.epoch {
+			err = fmt.Errorf("%w: its key says epoch %d", checkpoint.ErrCorrupt, pc.epoch)
+		}
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s, partition %s: %w", st.topic, scope, errors.Join(errs...))
+	}
+	return nil, nil
+}
+
+// assemble decodes checkpoint id from its chunks, which must all be there.
+func assemble(id uint64, cs []chunk) (*checkpoint.Checkpoint, error) {
+	slices.SortFunc(cs, func(a, b chunk) int { return a.index - b.index })
+	var b []byte
+	for i, c := range cs {
+		if c.index != i || c.count != len(cs) {
+			return nil, fmt.Errorf("checkpoint %d: %d of its chunks are readable, in order, of %d", id, i, cs[0].count)
+		}
+		b = append(b, c.data...)
+	}
+	c, err := checkpoint.Decode(b)
+	if err == nil && c.ID != id {
+		err = fmt.Errorf("%w: its chunks say checkpoint %d", checkpoint.ErrCorrupt, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
+	}
+	return c, nil
 }

@@ -138,4 +138,39 @@ func TestCheckpointStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	latest(open(), 5, 6, 7)
+	if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+
+	// Checkpoints of single partitions, of two engines: of one ID, the later
+	// epoch's wins, whichever was written last; older ones go.
+	savePart := func(id uint64, epoch int64) *checkpoint.Checkpoint {
+		c := &checkpoint.Checkpoint{ID: id, Epoch: epoch, Fingerprint: "fp", Created: time.Now().UTC().Truncate(time.Microsecond),
+			Partitions: []checkpoint.Partition{{Source: "t", Partition: 2, Offset: int64(id)}}, State: state(100)}
+		if err := st.SavePartition(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	latestPart := func(st *CheckpointStore, want *checkpoint.Checkpoint) {
+		t.Helper()
+		c, err := st.LatestPartition(ctx, "t", 2)
+		if err != nil || c == nil || !bytes.Equal(c.Encode(), want.Encode()) {
+			t.Fatalf("latest of partition 2: %v, %v; want checkpoint %d of epoch %d", c, err, want.ID, want.Epoch)
+		}
+	}
+	if c, err := st.LatestPartition(ctx, "t", 2); c != nil || err != nil {
+		t.Fatalf("latest of a partition without checkpoints: %v, %v", c, err)
+	}
+	savePart(1, 4)
+	savePart(2, 4)
+	b3 := savePart(3, 5) // the new owner's
+	savePart(3, 4)       // its former owner's, late
+	latestPart(open(), b3)
+	b4 := savePart(4, 5)
+	st = open()
+	latestPart(st, b4)
+	if n := len(st.partitions["t/2"]); n != 3 {
+		t.Errorf("%d checkpoints of partition 2 left; want 3 and 4 (two of 3)", n)
+	}
 }
