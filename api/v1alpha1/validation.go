@@ -354,7 +354,14 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
 		if (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil {
-			ps.Add("spec.state", "state is kept by one engine: replicas above 1 and autoscaling are not supported with state yet")
+			if st.Dir != "" || s.Sink.Kafka != nil && s.Sink.Kafka.Delivery == ExactlyOnce {
+				ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir, and deliver atLeastOnce (exactlyOnce needs one engine)")
+			}
+		}
+		for i, src := range s.Sources {
+			if src.Kafka != nil && len(src.Kafka.Topics) > 1 {
+				ps.Add(fmt.Sprintf("spec.sources[%d].kafka.topics", i), "spec.state does not support a source of several topics yet: make one source per topic")
+			}
 		}
 		for i, src := range s.Sources {
 			if src.Stdin != nil {

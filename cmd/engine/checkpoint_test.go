@@ -65,6 +65,21 @@ func TestKafkaCrashWindowsExactlyOnce(t *testing.T) {
 	crashWindows(t, crashExactlyOnce)
 }
 
+// TestKafkaRebalanceWindows is TestKafkaCrashWindowsRestored on two
+// engines: B joins, A leaves, A joins again, and each time the partitions
+// that move take their windows' state with them, so every window's row is
+// right (some written again, equal).
+func TestKafkaRebalanceWindows(t *testing.T) {
+	crashWindows(t, crashRebalance)
+}
+
+// TestKafkaRebalanceMoving is TestKafkaRebalanceWindows for the moving
+// sum: every trade's frames after a partition moved are the frames it
+// would have had on one engine.
+func TestKafkaRebalanceMoving(t *testing.T) {
+	crashMoving(t, crashRebalance)
+}
+
 // crashWindows is the windows' crash test, with checkpoints kept as mode
 // says.
 func crashWindows(t *testing.T, mode crashMode) {
@@ -149,6 +164,11 @@ const (
 	crashDirectory   crashMode = iota // spec.state.dir, at-least-once
 	crashKafkaTopic                   // the group's checkpoint topic, at-least-once
 	crashExactlyOnce                  // the checkpoint topic, in the results' transactions
+	// Two engines (replicas: 2) sharing the partitions, each partition's
+	// state in the checkpoint topic: instead of kills, B joins, A leaves,
+	// A joins again, each a rebalance, and the state moves with the
+	// partitions.
+	crashRebalance
 )
 
 // kafkaCrashStateful produces crashInput, keyed by symbol on 4 partitions
@@ -166,7 +186,10 @@ func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[str
 	}
 	defer c.Close()
 	brokers := c.ListenAddrs()
-	const perTick, tick = 200, 20 * time.Millisecond
+	perTick, tick := 200, 20*time.Millisecond
+	if mode == crashRebalance {
+		perTick = 50 // 16 s of input: a rebalance takes seconds
+	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"))
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +228,7 @@ func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[str
 	}()
 
 	dir := t.TempDir()
-	delivery, stateDir := "", ""
+	delivery, stateDir, replicas := "", "", ""
 	consumeOpts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
 	switch mode {
 	case crashDirectory:
@@ -213,6 +236,8 @@ func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[str
 	case crashExactlyOnce:
 		delivery = ", delivery: exactlyOnce"
 		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	case crashRebalance:
+		replicas = "\n  replicas: 2"
 	}
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
@@ -225,8 +250,8 @@ spec:
       eventTime: {column: ts}
   query: %q
   sink: {kafka: {brokers: [%q], topic: out, key: sym%s}}
-  state: {%scheckpointInterval: 200ms}
-`, brokers[0], crashSessionTimeout, query, brokers[0], delivery, stateDir)
+  state: {%scheckpointInterval: 200ms}%s
+`, brokers[0], crashSessionTimeout, query, brokers[0], delivery, stateDir, replicas)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
 	start := func() *exec.Cmd { return startInstance(t, dir, "crash-0") }
 
@@ -273,19 +298,58 @@ spec:
 		}
 	}
 
-	engine := start()
-	for k := range 3 {
-		waitFor(fmt.Sprintf("rows before kill %d", k+1), func(w int) bool { return w >= len(want)*(k+1)/4 })
-		engine.Process.Signal(syscall.SIGKILL)
-		engine.Wait()
-		engine = start()
+	engines := []*exec.Cmd{start()}
+	if mode == crashRebalance {
+		// Each join is waited for until both engines own partitions.
+		adm := kadm.NewClient(prod)
+		shared := func(what string) {
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				groups, err := adm.DescribeGroups(ctx, "crash")
+				owners := 0
+				if err == nil {
+					for _, m := range groups["crash"].Members {
+						if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 && len(a.Topics[0].Partitions) > 0 {
+							owners++
+						}
+					}
+				}
+				if owners == 2 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %d engines own partitions after 60 s (%v)", what, owners, err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		waitFor("rows before B joins", func(w int) bool { return w >= len(want)/5 })
+		engines = append(engines, startInstance(t, dir, "crash-1"))
+		shared("B joins")
+		at := written()
+		waitFor("rows on two engines", func(w int) bool { return w >= at+len(want)/10 })
+		engines[0].Process.Signal(syscall.SIGTERM)
+		waitExit(t, engines[0], "SIGTERM")
+		at = written()
+		waitFor("rows on B alone", func(w int) bool { return w >= at+len(want)/10 })
+		engines[0] = start()
+		shared("A joins again")
+	} else {
+		for k := range 3 {
+			waitFor(fmt.Sprintf("rows before kill %d", k+1), func(w int) bool { return w >= len(want)*(k+1)/4 })
+			engines[0].Process.Signal(syscall.SIGKILL)
+			engines[0].Wait()
+			engines[0] = start()
+		}
 	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
 	waitFor("every row", func(w int) bool { return w == len(want) })
-	engine.Process.Signal(syscall.SIGTERM)
-	waitExit(t, engine, "SIGTERM")
+	for _, e := range engines {
+		e.Process.Signal(syscall.SIGTERM)
+		waitExit(t, e, "SIGTERM")
+	}
 	time.Sleep(300 * time.Millisecond) // a row written late would still arrive
 	mu.Lock()
 	defer mu.Unlock()
@@ -295,7 +359,11 @@ spec:
 	case mode == crashExactlyOnce && rows != len(seen):
 		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again across 3 kills", rows, len(seen), rows-len(seen))
 	default:
-		t.Logf("%d distinct rows, %d written: %d written again across 3 kills, all equal", len(seen), rows, rows-len(seen))
+		what := "3 kills"
+		if mode == crashRebalance {
+			what = "3 rebalances"
+		}
+		t.Logf("%d distinct rows, %d written: %d written again across %s, all equal", len(seen), rows, rows-len(seen), what)
 	}
 }
 

@@ -95,10 +95,12 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	}
 	checkBuffers(spec, prog, inputs, &ps)
 	checkMetrics(spec.Metrics, prog.Output, &ps)
-	switch {
+	switch several := (spec.Replicas != nil && *spec.Replicas > 1) || spec.Autoscaling != nil; {
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")
+	case several && prog.Joins():
+		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a join's spans two sources, whose partitions the group assigns apart: run it on one engine")
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps

@@ -100,6 +100,10 @@ type Origin struct {
 	// that moves between engines, so that a late one of its former owner
 	// never passes for its new owner's.
 	Epoch atomic.Int64
+	// Away says another engine reads the partition (a Kafka partition not
+	// assigned to this one): its watermark holds this engine's back no
+	// more than a partition that ended.
+	Away atomic.Bool
 }
 
 // Committed tracks the offset up to which a partition's records are all

@@ -38,6 +38,9 @@ type checkpoints struct {
 	// a new buffer of hundreds of megabytes each time would have the
 	// garbage collector scan the state that much more often.
 	spare chan []byte
+	// partitions, for a query on several engines, keeps a checkpoint of
+	// each partition apart, so that its state moves with it.
+	partitions checkpoint.PartitionStore
 	// saves takes checkpoints to the saver, which closes saverDone; nil
 	// when the sink stage saves them itself.
 	saves     chan *checkpoint.Checkpoint
@@ -90,6 +93,17 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	c := &checkpoints{store: store, every: st.CheckpointInterval.Duration, spare: make(chan []byte, 2)}
 	c.last.Interval = c.every
+	if (p.spec.Replicas != nil && *p.spec.Replicas > 1) || p.spec.Autoscaling != nil {
+		ps, ok := store.(checkpoint.PartitionStore)
+		if !ok {
+			store.Close()
+			return fmt.Errorf("spec.state: on several engines the state moves with its partitions, which %s cannot keep apart; remove spec.state.dir to keep it in Kafka", store.Describe())
+		}
+		// Each partition's state is restored when it is assigned here.
+		c.partitions = ps
+		p.ckpt = c
+		return nil
+	}
 	chain, err := c.store.Latest(context.Background())
 	if err != nil {
 		store.Close()
@@ -302,10 +316,97 @@ func (s *statefulStage) checkpointDue(now time.Time) bool {
 	return s.p.ckpt != nil && now.Sub(s.lastCheckpoint) >= s.p.ckpt.every
 }
 
+// takeOver restores, when a partition's batch comes in a generation of
+// the partition not seen yet (it was assigned here, at start or by a
+// rebalance), the partition's state from its latest checkpoint, which its
+// former owner saved, and skips what that state holds.
+func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) error {
+	if own, ok := s.owned[o]; ok && own.gen == gen {
+		return nil
+	}
+	own := &ownedPartition{gen: gen}
+	s.owned[o] = own
+	delete(s.skip, o)
+	delete(s.absorbed, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := s.p.ckpt.partitions.LatestPartition(ctx, o.Source, o.Partition)
+	switch {
+	case err != nil:
+		return fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
+	case c == nil:
+		return nil
+	case c.Fingerprint != s.p.prog.StateFingerprint() && !s.p.spec.State.Reset:
+		return fmt.Errorf("the checkpoint of partition %d of %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
+			o.Partition, o.Source, c.ID, c.Created.Format(time.RFC3339), c.Plan, s.p.prog.StatePlan())
+	case c.Fingerprint != s.p.prog.StateFingerprint():
+		own.lastID = c.ID
+		return nil
+	}
+	r := value.NewReader(c.State)
+	if err := s.op.(streamop.Snapshotter).RestoreSnapshot(r, streamop.PartitionOrigins(o)); err != nil {
+		return fmt.Errorf("partition %d of %s, checkpoint %d: %w", o.Partition, o.Source, c.ID, err)
+	}
+	part := c.Partitions[0]
+	if part.Offset >= 0 {
+		s.skip[o], s.absorbed[o] = part.Offset, part.Offset
+	}
+	s.marks.takeOver(o, part.MaxEventTime, c.Watermark, now)
+	own.lastID = c.ID
+	s.p.stats.stateRows.Store(int64(s.op.Size()))
+	s.p.ckpt.mu.Lock()
+	s.p.ckpt.last.RestoredID, s.p.ckpt.last.RestoredAt, s.p.ckpt.last.RestoreDuration = c.ID, c.Created, time.Since(now)
+	s.p.ckpt.mu.Unlock()
+	s.p.log.Info("partition state restored from a checkpoint", "source", o.Source, "partition", o.Partition,
+		"checkpoint", c.ID, "epoch", c.Epoch, "taken", c.Created, "offset", part.Offset, "watermark", value.TimestampValue(c.Watermark).String(),
+		"store", s.p.ckpt.store.Describe())
+	return nil
+}
+
+// ownedPartition is a partition whose state the stage holds: in which
+// generation, and the ID of its last checkpoint.
+type ownedPartition struct {
+	gen    uint64
+	lastID uint64
+}
+
+// checkpointPartitions sends a checkpoint of each partition the stage
+// holds the state of, in the partition's current generation.
+func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool {
+	for o, own := range s.owned {
+		if own.gen != o.Generation.Load() {
+			delete(s.owned, o) // taken away: its new owner checkpoints it
+			continue
+		}
+		off, ok := s.absorbed[o]
+		if !ok {
+			off = -1
+		}
+		part := checkpoint.Partition{Source: o.Source, Partition: o.Partition, Offset: off, MaxEventTime: math.MinInt64}
+		if pm := s.marks.parts[o]; pm != nil {
+			part.MaxEventTime, part.Ended = pm.max, pm.ended
+		}
+		own.lastID++
+		c := &checkpoint.Checkpoint{
+			ID: own.lastID, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
+			Created: now.UTC(), Partitions: []checkpoint.Partition{part}, Watermark: s.marks.current, SinkPosition: -1,
+			Epoch: o.Epoch.Load(), Generation: own.gen,
+			State: s.op.(streamop.Snapshotter).AppendSnapshot(s.p.ckpt.buffer(0), streamop.PartitionOrigins(o)),
+		}
+		if !emit(message.Message{Kind: message.KindCheckpoint, Checkpoint: c}) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkpoint sends the stage's state downstream, after the results it has
 // emitted. It is called between batches, with nothing pending in s.next.
 func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 	s.lastCheckpoint = now
+	if s.p.ckpt.partitions != nil {
+		return s.checkpointPartitions(now, emit)
+	}
 	list := make([]*message.Origin, len(s.p.readers))
 	parts := make([]checkpoint.Partition, len(s.p.readers))
 	for i, r := range s.p.readers {
@@ -374,6 +475,36 @@ func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoi
 	}
 }
 
+// savePartition saves the checkpoint of a partition, unless the partition
+// was taken away since (its new owner restores the one before, and reads
+// from its offset), and acknowledges the partition up to its offset.
+func (c *checkpoints) savePartition(ctx context.Context, p *Pipeline, ck *checkpoint.Checkpoint) {
+	part := ck.Partitions[0]
+	r, ok := p.readersByPartition()[partitionKey{part.Source, part.Partition}]
+	if !ok || r.Origin().Generation.Load() != ck.Generation {
+		return
+	}
+	if err := c.partitions.SavePartition(ctx, ck); err != nil {
+		if ctx.Err() == nil {
+			p.fatal(fmt.Errorf("spec.state: saving checkpoint %d of partition %d of %s: %w", ck.ID, part.Partition, part.Source, err))
+		}
+		return
+	}
+	if part.Offset >= 0 {
+		r.Origin().Acked(0, part.Offset)
+	}
+	size := len(ck.State)
+	select {
+	case c.spare <- ck.State:
+	default:
+	}
+	c.mu.Lock()
+	c.last.Completed++
+	c.last.LastID, c.last.LastAt = max(c.last.LastID, ck.ID), ck.Created
+	c.last.LastDuration, c.last.LastBytes = time.Since(ck.Created), size
+	c.mu.Unlock()
+}
+
 // startSaver starts the goroutine that saves checkpoints after the sink
 // stage has written the results before them, unless an exactly-once
 // transaction commits at each checkpoint: no write may then start before
@@ -408,6 +539,10 @@ func (c *checkpoints) stopSaver() {
 // its offset.
 func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Checkpoint) {
 	if ctx.Err() != nil || p.err() != nil {
+		return
+	}
+	if c.partitions != nil {
+		c.savePartition(ctx, p, ck)
 		return
 	}
 	if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {

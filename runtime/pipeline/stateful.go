@@ -50,6 +50,9 @@ type statefulStage struct {
 	// last delta.
 	chainLen                           int
 	wholeBytes, chainBytes, deltaBytes int
+	// owned are the partitions whose state the stage holds, for a query
+	// on several engines, whose state moves with its partitions.
+	owned map[*message.Origin]*ownedPartition
 }
 
 // maxSpanLinks bounds the links of a results span: a minute's window over
@@ -91,6 +94,7 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	}
 	s.newBatches()
 	s.absorbed, s.skip = map[*message.Origin]int64{}, map[*message.Origin]int64{}
+	s.owned = map[*message.Origin]*ownedPartition{}
 	if c := p.ckpt; c != nil {
 		now := time.Now()
 		s.lastCheckpoint, s.nextCheckpoint = now, c.last.LastID
@@ -127,6 +131,12 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		// these records again.
 		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
 		return s.advance(now, b.Read)
+	}
+	if c := s.p.ckpt; c != nil && c.partitions != nil && b.Origin != nil {
+		if err := s.takeOver(b.Origin, b.Generation, now); err != nil {
+			s.p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
+			return nil
+		}
 	}
 	if !s.dropRestored(b) {
 		return nil // read again after a restart: the restored state has it

@@ -59,6 +59,10 @@ type partMark struct {
 	replaying bool
 	bound     int64         // the source's allowed out-of-orderness
 	idle      time.Duration // the source's idle timeout
+	// floor, for a partition taken over from another engine, is that
+	// engine's watermark at the partition's checkpoint: its records
+	// before it were late there, and are here.
+	floor int64
 }
 
 func (pm *partMark) mark() int64 { return streamop.Behind(pm.max, pm.bound) }
@@ -75,7 +79,7 @@ func newWatermarks(readers []connector.Reader, timing map[string]sourceTiming, n
 
 func (w *watermarks) newPart(source string) *partMark {
 	t := w.timingOf(source)
-	return &partMark{max: math.MinInt64, bound: int64(t.bound), idle: t.idle}
+	return &partMark{max: math.MinInt64, bound: int64(t.bound), idle: t.idle, floor: math.MinInt64}
 }
 
 // restore sets partition o's progress from a checkpoint: the latest event
@@ -87,6 +91,16 @@ func (w *watermarks) restore(o *message.Origin, maxEvt int64, now time.Time) {
 		w.parts[o] = pm
 	}
 	pm.max, pm.seen, pm.gen, pm.last = maxEvt, true, o.Generation.Load(), now
+}
+
+// takeOver sets partition o's progress from the checkpoint of another
+// engine, whose watermark then was floor: o's records are judged by its
+// own watermark until it catches up with this engine's, as a partition
+// that comes back is, and never by one below floor.
+func (w *watermarks) takeOver(o *message.Origin, maxEvt, floor int64, now time.Time) {
+	w.restore(o, maxEvt, now)
+	pm := w.parts[o]
+	pm.floor, pm.replaying = floor, w.current != math.MinInt64
 }
 
 // arrive notes a batch of partition o, before its rows are taken.
@@ -118,11 +132,16 @@ func (w *watermarks) progress(o *message.Origin, maxEvt int64) {
 
 // For implements streamop.Watermark.
 func (w *watermarks) For(o *message.Origin) int64 {
-	// A replaying partition that ended, or moved away again, waits no more.
-	if pm := w.parts[o]; o != nil && pm != nil && pm.replaying && !pm.ended && o.Generation.Load() == pm.gen {
-		return min(w.current, pm.mark())
+	pm := w.parts[o]
+	if o == nil || pm == nil || o.Generation.Load() != pm.gen {
+		return w.current
 	}
-	return w.current
+	wm := w.current
+	// A replaying partition that ended, or moved away again, waits no more.
+	if pm.replaying && !pm.ended {
+		wm = min(w.current, pm.mark())
+	}
+	return max(wm, pm.floor)
 }
 
 func (w *watermarks) ended(o *message.Origin) {
@@ -134,11 +153,16 @@ func (w *watermarks) ended(o *message.Origin) {
 // advance recomputes the watermark and returns it.
 func (w *watermarks) advance(now time.Time) int64 {
 	low, active, open := int64(math.MaxInt64), false, false
-	for _, pm := range w.parts {
+	for o, pm := range w.parts {
 		if pm.ended {
 			continue
 		}
 		open = true
+		if o != nil && (o.Away.Load() || o.Generation.Load() != pm.gen) {
+			// A partition another engine reads, or taken away, holds the
+			// watermark back no more (nor does it end the input).
+			continue
+		}
 		if now.Sub(pm.last) >= pm.idle || pm.replaying {
 			continue
 		}

@@ -386,7 +386,7 @@ func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		o.byKey, o.frames = map[string]*overKey{}, 0
 	}
 	for range r.Count(3) {
-		o.readKey(r, origins, readFrame)
+		o.readKey(r, origins, readFrame, true)
 	}
 	return o.readWaiting(r, origins)
 }
@@ -406,19 +406,24 @@ func (o *overAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 		}
 	}
 	for range r.Count(3) {
-		o.readKey(r, origins, aggregate.ReadFrame)
+		o.readKey(r, origins, aggregate.ReadFrame, false)
 	}
 	return o.readWaiting(r, origins)
 }
 
-// readKey reads a key and its frames, whole or their changes, into the
-// key's state, made anew if there is none.
-func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*value.Reader, *aggregate.Frame)) {
+// readKey reads a key and its frames, whole (into a new state of the key,
+// replacing any) or their changes (into the key's state, made anew if
+// there is none).
+func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*value.Reader, *aggregate.Frame), whole bool) {
 	source := origins.readOwner(r)
 	vals := make([]value.Value, len(o.keys.vals))
 	readValues(r, vals)
 	s := string(o.keys.keyOf(vals, 0))
 	k := o.byKey[s]
+	if k != nil && whole {
+		o.forget(k)
+		k = nil
+	}
 	if k == nil {
 		k = &overKey{keys: vals}
 		for _, g := range o.groups {

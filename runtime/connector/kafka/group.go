@@ -12,6 +12,13 @@ import (
 
 func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[s.topic]
+	_, generation := cl.GroupMetadata()
+	for _, p := range parts {
+		if int(p) < len(s.lanes) {
+			s.lanes[p].origin.Epoch.Store(int64(generation))
+			s.lanes[p].origin.Away.Store(false)
+		}
+	}
 	s.mu.Lock()
 	for _, p := range parts {
 		s.assigned[p] = true
@@ -199,6 +206,9 @@ func (s *Source) forget(parts []int32) {
 	for _, p := range parts {
 		delete(s.assigned, p)
 		delete(s.highWater, p)
+		if int(p) < len(s.lanes) {
+			s.lanes[p].origin.Away.Store(true)
+		}
 	}
 }
 

@@ -268,6 +268,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			l.dec = format.NewJSONDecoder(valueCols)
 		}
 		l.origin.Acked = l.acked
+		l.origin.Away.Store(true) // until the group assigns it here
 		s.lanes = append(s.lanes, l)
 	}
 	if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
