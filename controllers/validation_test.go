@@ -106,6 +106,19 @@ func TestCRDValidation(t *testing.T) {
 			kafkaSink(s, map[string]any{"delivery": "exactlyOnce"})
 			s["state"] = map[string]any{"checkpointInterval": "1s"}
 		}, ""},
+		{"state on several engines in its topic", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["replicas"], s["state"] = int64(3), map[string]any{}
+		}, ""},
+		{"state on several engines in a dir", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["replicas"], s["state"] = int64(3), map[string]any{"dir": "/state"}
+		}, "state on several engines moves with its partitions through Kafka"},
+		{"exactly-once state on several engines", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			kafkaSink(s, map[string]any{"delivery": "exactlyOnce"})
+			s["replicas"], s["state"] = int64(2), map[string]any{}
+		}, "state on several engines moves with its partitions through Kafka"},
 		{"autoscaling a datagen", func(s map[string]any) { s["autoscaling"] = map[string]any{"maxReplicas": int64(3)} }, "autoscaling needs kafka sources"},
 		{"autoscaling min above max", func(s map[string]any) {
 			kafkaSource(s, map[string]any{})
