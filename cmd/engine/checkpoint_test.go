@@ -605,3 +605,71 @@ spec:
 		}
 	}
 }
+
+// TestKafkaCrashHopExactlyOnce is the crash test for 2-second windows
+// every second, exactly-once: each trade counts in two windows, and every
+// window is written once, right.
+func TestKafkaCrashHopExactlyOnce(t *testing.T) {
+	want := map[string]string{}
+	sums := map[string][2]int64{}
+	for _, tr := range crashInput() {
+		if tr.late {
+			continue
+		}
+		for _, start := range []time.Time{tr.ts.Truncate(time.Second), tr.ts.Truncate(time.Second).Add(-time.Second)} {
+			k := start.Format(time.TimeOnly) + " " + tr.sym
+			s := sums[k]
+			sums[k] = [2]int64{s[0] + 1, s[1] + tr.q}
+		}
+	}
+	for k, s := range sums {
+		want[k] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
+	}
+	kafkaCrashStateful(t, crashExactlyOnce, "SELECT window_start, sym, count(*) AS n, sum(q) AS total FROM HOP(t, ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND) GROUP BY window_start, window_end, sym",
+		want, func(b []byte) (string, string, bool) {
+			var row struct {
+				WindowStart time.Time `json:"window_start"`
+				Sym         string
+				N, Total    int64
+			}
+			if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
+				return "", "", false
+			}
+			return row.WindowStart.Format(time.TimeOnly) + " " + row.Sym, fmt.Sprintf("n=%d total=%d", row.N, row.Total), true
+		})
+}
+
+// TestKafkaCrashRowsExactlyOnce is the crash test for a ROWS frame, the
+// sum of each symbol's last five trades, exactly-once: every trade's row
+// is written once, with the five trades before it whatever the kills.
+func TestKafkaCrashRowsExactlyOnce(t *testing.T) {
+	want := map[string]string{}
+	bySym := map[string][]int64{}
+	for _, tr := range crashInput() {
+		if tr.late {
+			continue
+		}
+		last := append(bySym[tr.sym], tr.q)
+		if len(last) > 5 {
+			last = last[len(last)-5:]
+		}
+		bySym[tr.sym] = last
+		var sum int64
+		for _, q := range last {
+			sum += q
+		}
+		want[tr.ts.Format(time.RFC3339Nano)] = fmt.Sprintf("%s r5=%d", tr.sym, sum)
+	}
+	kafkaCrashStateful(t, crashExactlyOnce, "SELECT sym, ts, sum(q) OVER (PARTITION BY sym ORDER BY ts ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS r5 FROM t",
+		want, func(b []byte) (string, string, bool) {
+			var row struct {
+				Sym string
+				TS  time.Time
+				R5  int64
+			}
+			if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
+				return "", "", false
+			}
+			return row.TS.Format(time.RFC3339Nano), fmt.Sprintf("%s r5=%d", row.Sym, row.R5), true
+		})
+}

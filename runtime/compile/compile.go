@@ -99,7 +99,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")
-	case several && prog.Joins():
+	case several && prog.Join():
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a join's spans two sources, whose partitions the group assigns apart: run it on one engine")
 	}
 	if len(ps) > 0 {

@@ -65,7 +65,11 @@ func OpenFileSink(spec *v1alpha1.FileSink, enc Encoder, resumable bool) (*Writer
 		return nil, fmt.Errorf("sink: %w", err)
 	}
 	s := NewWriterSink(f, f, enc)
-	s.file = f
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		// A pipe or a device cannot be cut back: it is written on, as
+		// standard output is.
+		s.file = f
+	}
 	return s, nil
 }
 

@@ -493,6 +493,12 @@ func (c *checkpoints) savePartition(ctx context.Context, p *Pipeline, ck *checkp
 	if part.Offset >= 0 {
 		r.Origin().Acked(0, part.Offset)
 	}
+	c.saved(ck)
+}
+
+// saved counts a checkpoint saved, and keeps its state's buffer for the
+// next.
+func (c *checkpoints) saved(ck *checkpoint.Checkpoint) {
 	size := len(ck.State)
 	select {
 	case c.spare <- ck.State:
@@ -579,14 +585,5 @@ func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Chec
 			p.readers[i].Origin().Acked(0, part.Offset)
 		}
 	}
-	size := len(ck.State)
-	select {
-	case c.spare <- ck.State:
-	default:
-	}
-	c.mu.Lock()
-	c.last.Completed++
-	c.last.LastID, c.last.LastAt = ck.ID, ck.Created
-	c.last.LastDuration, c.last.LastBytes = time.Since(ck.Created), size
-	c.mu.Unlock()
+	c.saved(ck)
 }

@@ -223,10 +223,20 @@ func checkpointRestoreWith(t *testing.T, specOf func(dir string, rate int64) *v1
 
 // TestCheckpointOfAnotherQuery: a checkpoint of a query with another
 // stateful part is refused, naming both plans and the way out; with
-// reset, the query starts from empty state.
+// reset, the query starts from empty state. One with the same stateful
+// part and another select list restores it.
 func TestCheckpointOfAnotherQuery(t *testing.T) {
 	dir := t.TempDir()
 	runUntil(t, checkpointSpec(dir, 0), time.Minute, false)
+	// Another select list and a HAVING over the same windows, keys and
+	// aggregates keep the state: a stopped run's is restored.
+	compatible := t.TempDir()
+	p1, _ := runUntil(t, checkpointSpec(compatible, 20_000), 600*time.Millisecond, false)
+	st1, _ := p1.Checkpoints()
+	same := checkpointSpec(compatible, 0, "SELECT symbol, window_start, count(*) * 10 AS n10, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol HAVING count(*) > 1")
+	if p2, _ := runUntil(t, same, time.Minute, false); func() bool { st, _ := p2.Checkpoints(); return st.RestoredID != st1.LastID || st1.LastID == 0 }() {
+		t.Errorf("a query with another select list and a HAVING did not restore the state of checkpoint %d", st1.LastID)
+	}
 	other := checkpointSpec(dir, 0)
 	other.Query = strings.Replace(other.Query, "INTERVAL '1' SECOND", "INTERVAL '2' SECOND", 1)
 	_, err := New(other, Options{Sink: &collectSink{}})

@@ -129,12 +129,6 @@ func (p *Program) Aggregates() bool {
 	return false
 }
 
-// Joins reports whether the plan's stateful operator is a join.
-func (p *Program) Joins() bool {
-	_, ok := p.stateful.(*plan.Join)
-	return ok
-}
-
 // Windowed reports whether the plan aggregates tumbling or hopping windows,
 // which can stay open past their end for late records.
 func (p *Program) Windowed() bool {

@@ -13,14 +13,14 @@ import (
 func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[s.topic]
 	_, generation := cl.GroupMetadata()
+	s.mu.Lock()
+	s.epoch = int64(generation)
 	for _, p := range parts {
+		// Open marks the lanes it makes after this.
 		if int(p) < len(s.lanes) {
 			s.lanes[p].origin.Epoch.Store(int64(generation))
 			s.lanes[p].origin.Away.Store(false)
 		}
-	}
-	s.mu.Lock()
-	for _, p := range parts {
 		s.assigned[p] = true
 		// A partition back from another member: its progress is the
 		// group's, loaded below and in onOffsetsFetched.

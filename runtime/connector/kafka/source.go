@@ -76,6 +76,8 @@ type Source struct {
 	// transactional is set before the client exists, which the group may
 	// call back before Open has set sess.
 	transactional bool
+	// epoch is the group's generation at the last assignment.
+	epoch int64
 	// commits, for a checkpointed exactly-once source, takes the
 	// pipeline's checkpoint commits to the poll loop, which ends each
 	// transaction between two polls.
@@ -254,6 +256,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
 	valueCols := cols[:len(cols)-len(schemas.KafkaMeta)]
+	lanes := make([]*Lane, 0, partitions)
 	for p := range partitions {
 		l := &Lane{
 			src:    s,
@@ -268,9 +271,20 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			l.dec = format.NewJSONDecoder(valueCols)
 		}
 		l.origin.Acked = l.acked
-		l.origin.Away.Store(true) // until the group assigns it here
-		s.lanes = append(s.lanes, l)
+		// Read elsewhere until the group assigns it here, which it may have
+		// done already.
+		l.origin.Away.Store(true)
+		lanes = append(lanes, l)
 	}
+	s.mu.Lock()
+	s.lanes = lanes
+	for p := range s.assigned {
+		if int(p) < len(lanes) {
+			lanes[p].origin.Away.Store(false)
+			lanes[p].origin.Epoch.Store(s.epoch)
+		}
+	}
+	s.mu.Unlock()
 	if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("source %s: %w", source, err)
