@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -46,7 +47,10 @@ type CheckpointStore struct {
 	// stored are the checkpoints in the topic, by id, for the tombstones;
 	// partitions those of single partitions, by partition and checkpoint,
 	// with their chunks.
-	stored     map[uint64]storedCheckpoint
+	stored map[uint64]storedCheckpoint
+	// mu guards partitions: the saver saves checkpoints of partitions
+	// while the stateful stage restores others.
+	mu         sync.Mutex
 	partitions map[string]map[partitionCheckpoint]int
 	log        *slog.Logger // nil: discard
 }
@@ -311,6 +315,7 @@ func (st *CheckpointStore) SavePartition(ctx context.Context, c *checkpoint.Chec
 	part := c.Partitions[0]
 	recs := st.records(c, func(i int) []byte { return partitionKey(part.Source, part.Partition, c.ID, c.Epoch, i) })
 	scope := fmt.Sprintf("%s/%d", part.Source, part.Partition)
+	st.mu.Lock()
 	known := st.partitions[scope]
 	if known == nil {
 		known = map[partitionCheckpoint]int{}
@@ -325,6 +330,7 @@ func (st *CheckpointStore) SavePartition(ctx context.Context, c *checkpoint.Chec
 			delete(known, pc)
 		}
 	}
+	st.mu.Unlock()
 	if err := st.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("writing to %s: %w", st.topic, err)
 	}
@@ -364,7 +370,9 @@ func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, p
 		order = append(order, pc)
 		known[pc] = len(cs)
 	}
+	st.mu.Lock()
 	st.partitions[scope] = known
+	st.mu.Unlock()
 	slices.SortFunc(order, func(a, b partitionCheckpoint) int {
 		if a.id != b.id {
 			return cmp.Compare(b.id, a.id)
