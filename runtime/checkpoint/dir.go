@@ -22,6 +22,10 @@ type Store interface {
 	// Latest returns the chain of the newest checkpoint that can be
 	// restored, nil if there is none.
 	Latest(ctx context.Context) (Chain, error)
+	// Highest returns the highest ID in the store as of the last Latest,
+	// whether or not it reads back: a checkpoint cut short, or passed over,
+	// must not share its ID with a new one, whose chain would take it in.
+	Highest() uint64
 	// Describe names where the store keeps checkpoints, for logs.
 	Describe() string
 	// Close releases what the store holds.
@@ -47,8 +51,12 @@ type PartitionStore interface {
 // or none of it. It keeps the chains of the newest two whole checkpoints,
 // so that a newest one damaged on disk leaves an older one to restore.
 type Dir struct {
-	Path string
+	Path    string
+	highest uint64
 }
+
+// Highest implements Store.
+func (d *Dir) Highest() uint64 { return d.highest }
 
 const (
 	suffix      = ".checkpoint"
@@ -172,6 +180,7 @@ func (d *Dir) Latest(context.Context) (Chain, error) {
 	for i, f := range files {
 		ids[i] = f.id
 		delta[f.id] = f.delta
+		d.highest = max(d.highest, f.id)
 	}
 	return NewestChain(ids, func(id uint64) (*Checkpoint, error) {
 		name := d.name(id, delta[id])

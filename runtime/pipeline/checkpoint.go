@@ -99,8 +99,15 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 			store.Close()
 			return fmt.Errorf("spec.state: on several engines the state moves with its partitions, which %s cannot keep apart; remove spec.state.dir to keep it in Kafka", store.Describe())
 		}
-		// Each partition's state is restored when it is assigned here.
+		// Each partition's state is restored when it is assigned here; a
+		// file written by several engines' partitions is appended to.
 		c.partitions = ps
+		if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {
+			if err := rs.Resume(-1); err != nil {
+				store.Close()
+				return err
+			}
+		}
 		p.ckpt = c
 		return nil
 	}
@@ -115,6 +122,7 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	switch {
 	case latest == nil:
+		c.last.LastID = store.Highest()
 	case latest.Fingerprint != p.prog.StateFingerprint() && !st.Reset:
 		store.Close()
 		return fmt.Errorf("spec.state: the checkpoint in %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state, or give the query a store of its own (a directory, or a consumer group)",
@@ -122,10 +130,10 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	case latest.Fingerprint != p.prog.StateFingerprint():
 		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
 			"checkpoint", latest.ID, "store", c.store.Describe())
-		c.last.LastID = latest.ID // numbering goes on
+		c.last.LastID = max(latest.ID, store.Highest()) // numbering goes on
 	default:
 		c.restored = chain
-		c.last.LastID, c.last.RestoredID, c.last.RestoredAt = latest.ID, latest.ID, latest.Created
+		c.last.LastID, c.last.RestoredID, c.last.RestoredAt = max(latest.ID, store.Highest()), latest.ID, latest.Created
 	}
 	if rs, ok := p.sink.(connector.ResumableSink); ok && rs.Resumable() {
 		// What was written after the restored checkpoint is written again.
@@ -229,6 +237,12 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 		s.chainBytes += len(c.State)
 	}
 	s.chainLen, s.wholeBytes = len(chain), len(chain[0].State)
+	if s.p.ckpt.last.LastID != chain.Last().ID {
+		// Checkpoints after the restored one are in the store, cut short
+		// or passed over: the next is whole, numbered after them, so that
+		// no chain takes them in.
+		s.chainLen = 0
+	}
 	last := chain.Last()
 	for _, part := range last.Partitions {
 		o := origin(part)

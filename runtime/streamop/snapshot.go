@@ -230,8 +230,16 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 			}
 			g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
 			g.key = a.intern(string(a.keys.keyOf(g.keys, 0)))
+			if old := win.groups[g.key]; old != nil {
+				// The partition's group from before it moved away and came
+				// back (a partition's restore adds to an open window): the
+				// restored one takes its place.
+				win.order[slices.Index(win.order, old)] = g
+				a.recycle(old)
+			} else {
+				win.order = append(win.order, g)
+			}
 			win.groups[g.key] = g
-			win.order = append(win.order, g)
 			a.groups++
 		}
 		if r.Err() != nil {
@@ -258,7 +266,15 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 			k.sessions = append(k.sessions, s)
 			a.held += len(s.rows)
 		}
-		a.sessions[string(a.keys.keyOf(k.keys, 0))] = k
+		key := string(a.keys.keyOf(k.keys, 0))
+		if old := a.sessions[key]; old != nil {
+			// The partition's sessions from before it moved away and came
+			// back: the restored ones replace them.
+			for _, s := range old.sessions {
+				a.held -= len(s.rows)
+			}
+		}
+		a.sessions[key] = k
 	}
 	a.keySeq = max(a.keySeq, r.Uvarint())
 	if err := r.Err(); err != nil {
@@ -444,6 +460,10 @@ func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*val
 func (o *overAgg) readWaiting(r *value.Reader, origins *Origins) error {
 	if !origins.partition {
 		o.pending, o.slab = o.pending[:0], o.slab[:0]
+	} else {
+		// The partition's rows from before it moved away and came back:
+		// the restored ones replace them.
+		o.pending = slices.DeleteFunc(o.pending, func(p pendingRow) bool { return p.source.origin == origins.list[0] })
 	}
 	for range r.Count(3 + o.width) {
 		p := pendingRow{ts: r.Varint(), seq: r.Uvarint(), source: origins.readOwner(r), off: len(o.slab)}

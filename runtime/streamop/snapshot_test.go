@@ -375,6 +375,12 @@ func TestPartitionSnapshots(t *testing.T) {
 					if moved.Size() != whole.Size() {
 						t.Fatalf("the partitions' states hold %d rows; the whole %d", moved.Size(), whole.Size())
 					}
+					// A partition's state restored again, as when it comes
+					// back, replaces what the operator held of it.
+					r := value.NewReader(whole.AppendSnapshot(nil, PartitionOrigins(parts[0])))
+					if err := moved.RestoreSnapshot(r, PartitionOrigins(parts[0])); err != nil || moved.Size() != whole.Size() {
+						t.Fatalf("partition 0 restored again: %v; %d rows held, want %d", err, moved.Size(), whole.Size())
+					}
 				}
 				if i >= 30 {
 					got = append(got, step(moved, i)...)

@@ -47,7 +47,8 @@ type CheckpointStore struct {
 	// stored are the checkpoints in the topic, by id, for the tombstones;
 	// partitions those of single partitions, by partition and checkpoint,
 	// with their chunks.
-	stored map[uint64]storedCheckpoint
+	stored  map[uint64]storedCheckpoint
+	highest uint64 // the highest ID in the topic at the last Latest
 	// mu guards partitions: the saver saves checkpoints of partitions
 	// while the stateful stage restores others.
 	mu         sync.Mutex
@@ -125,6 +126,9 @@ func (st *CheckpointStore) createTopic() error {
 	}
 	return nil
 }
+
+// Highest implements checkpoint.Store.
+func (st *CheckpointStore) Highest() uint64 { return st.highest }
 
 // Describe implements checkpoint.Store.
 func (st *CheckpointStore) Describe() string { return "Kafka topic " + st.topic }
@@ -281,8 +285,11 @@ func (st *CheckpointStore) chain(values map[string][]byte) (checkpoint.Chain, er
 		st.stored[id] = storedCheckpoint{chunks: max(st.stored[id].chunks, index+1), delta: delta}
 	}
 	ids := make([]uint64, 0, len(chunks))
-	for id := range chunks {
-		ids = append(ids, id)
+	for id, cs := range chunks {
+		st.highest = max(st.highest, id)
+		if !cutShort(cs) {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	chain, err := checkpoint.NewestChain(ids, func(id uint64) (*checkpoint.Checkpoint, error) {
@@ -367,7 +374,9 @@ func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, p
 	known := map[partitionCheckpoint]int{}
 	order := make([]partitionCheckpoint, 0, len(chunks))
 	for pc, cs := range chunks {
-		order = append(order, pc)
+		if !cutShort(cs) {
+			order = append(order, pc)
+		}
 		known[pc] = len(cs)
 	}
 	st.mu.Lock()
@@ -394,6 +403,19 @@ func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, p
 		return nil, fmt.Errorf("%s, partition %s: %w", st.topic, scope, errors.Join(errs...))
 	}
 	return nil, nil
+}
+
+// cutShort reports whether a checkpoint's chunks are those of a write a
+// crash cut short: each readable and saying how many there are, but fewer
+// than that. It was never acknowledged, so it is as if it were not there;
+// a chunk unreadable or contradicting the others is damage, and an error.
+func cutShort(cs []chunk) bool {
+	for _, c := range cs {
+		if c.index < 0 || c.count != cs[0].count {
+			return false
+		}
+	}
+	return len(cs) > 0 && len(cs) < cs[0].count
 }
 
 // assemble decodes checkpoint id from its chunks, which must all be there.

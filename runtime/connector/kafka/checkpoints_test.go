@@ -119,7 +119,11 @@ func TestCheckpointStore(t *testing.T) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: chunkKey(6, 0), Value: v}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	latest(open(), 5)
+	cut := open()
+	latest(cut, 5)
+	if cut.Highest() != 6 {
+		t.Errorf("Highest = %d; want 6, so that the next checkpoint is numbered after the one cut short", cut.Highest())
+	}
 	save(st, 6, 30, true)
 	save(st, 7, 30, true)
 	latest(open(), 5, 6, 7)
@@ -172,5 +176,20 @@ func TestCheckpointStore(t *testing.T) {
 	latestPart(st, b4)
 	if n := len(st.partitions["t/2"]); n != 3 {
 		t.Errorf("%d checkpoints of partition 2 left; want 3 and 4 (two of 3)", n)
+	}
+
+	// A first checkpoint cut short is as if there were none: nothing was
+	// acknowledged after it.
+	first := CheckpointTopic(fmt.Sprintf("first-%d", time.Now().UnixNano()))
+	fst, err := OpenCheckpointStore(first, []kgo.Opt{kgo.SeedBrokers(brokers...)}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fst.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: first, Key: chunkKey(1, 0), Value: append([]byte{1, 0, 2, 0}, "half"...)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := fst.Latest(ctx); c != nil || err != nil || fst.Highest() != 1 {
+		t.Errorf("a store whose only checkpoint was cut short: %v, %v, highest %d; want none, and 1", c, err, fst.Highest())
 	}
 }
