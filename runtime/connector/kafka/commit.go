@@ -11,9 +11,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// ack notes that partition p's records before next are handled. An
+// acknowledgement of a partition no longer assigned here (a checkpoint
+// saved while the group took it away) is dropped: kept, it could be
+// committed should the partition come back, past its new owner's commit.
 func (s *Source) ack(p int32, next int64) {
 	s.mu.Lock()
-	if next > s.acked[p] {
+	if next > s.acked[p] && s.assigned[p] {
 		s.acked[p] = next
 	}
 	s.mu.Unlock()
