@@ -83,11 +83,21 @@ func TestKafkaRebalanceMoving(t *testing.T) {
 // crashWindows is the windows' crash test, with checkpoints kept as mode
 // says.
 func crashWindows(t *testing.T, mode crashMode) {
+	crashWindowed(t, mode, "TUMBLE(t, ts, INTERVAL '1' SECOND)", func(ts time.Time) []time.Time { return []time.Time{ts.Truncate(time.Second)} })
+}
+
+// crashWindowed is the crash test of a per-window count and sum by symbol
+// over the windows of from, starts giving the windows a trade is in: every
+// window's row must be that of the input without the late records.
+func crashWindowed(t *testing.T, mode crashMode, from string, starts func(time.Time) []time.Time) {
 	want := map[string]string{}
 	sums := map[string][2]int64{}
 	for _, tr := range crashInput() {
-		if !tr.late {
-			k := tr.ts.Truncate(time.Second).Format(time.TimeOnly) + " " + tr.sym
+		if tr.late {
+			continue
+		}
+		for _, start := range starts(tr.ts) {
+			k := start.Format(time.TimeOnly) + " " + tr.sym
 			s := sums[k]
 			sums[k] = [2]int64{s[0] + 1, s[1] + tr.q}
 		}
@@ -95,7 +105,7 @@ func crashWindows(t *testing.T, mode crashMode) {
 	for k, s := range sums {
 		want[k] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
 	}
-	kafkaCrashStateful(t, mode, "SELECT window_start, sym, count(*) AS n, sum(q) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, sym",
+	kafkaCrashStateful(t, mode, "SELECT window_start, sym, count(*) AS n, sum(q) AS total FROM "+from+" GROUP BY window_start, window_end, sym",
 		want, func(b []byte) (string, string, bool) {
 			var row struct {
 				WindowStart time.Time `json:"window_start"`
@@ -610,33 +620,10 @@ spec:
 // every second, exactly-once: each trade counts in two windows, and every
 // window is written once, right.
 func TestKafkaCrashHopExactlyOnce(t *testing.T) {
-	want := map[string]string{}
-	sums := map[string][2]int64{}
-	for _, tr := range crashInput() {
-		if tr.late {
-			continue
-		}
-		for _, start := range []time.Time{tr.ts.Truncate(time.Second), tr.ts.Truncate(time.Second).Add(-time.Second)} {
-			k := start.Format(time.TimeOnly) + " " + tr.sym
-			s := sums[k]
-			sums[k] = [2]int64{s[0] + 1, s[1] + tr.q}
-		}
-	}
-	for k, s := range sums {
-		want[k] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
-	}
-	kafkaCrashStateful(t, crashExactlyOnce, "SELECT window_start, sym, count(*) AS n, sum(q) AS total FROM HOP(t, ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND) GROUP BY window_start, window_end, sym",
-		want, func(b []byte) (string, string, bool) {
-			var row struct {
-				WindowStart time.Time `json:"window_start"`
-				Sym         string
-				N, Total    int64
-			}
-			if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
-				return "", "", false
-			}
-			return row.WindowStart.Format(time.TimeOnly) + " " + row.Sym, fmt.Sprintf("n=%d total=%d", row.N, row.Total), true
-		})
+	crashWindowed(t, crashExactlyOnce, "HOP(t, ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND)", func(ts time.Time) []time.Time {
+		start := ts.Truncate(time.Second)
+		return []time.Time{start, start.Add(-time.Second)}
+	})
 }
 
 // TestKafkaCrashRowsExactlyOnce is the crash test for a ROWS frame, the
