@@ -25,3 +25,10 @@ func (s *StreamQuerySpec) RunMode() RunMode {
 	}
 	return Batch
 }
+
+// SeveralEngines says the query may run on more than one engine at once
+// (replicas above 1, or autoscaling), which divide its Kafka partitions
+// between them.
+func (s *StreamQuerySpec) SeveralEngines() bool {
+	return (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil
+}

@@ -272,9 +272,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 		switch k.Delivery {
 		case "", AtLeastOnce:
 		case ExactlyOnce:
-			if len(s.Sources) != 1 || s.Sources[0].Kafka == nil || len(s.Sources[0].Kafka.Topics) > 1 {
-				ps.Add("spec.sink.kafka.delivery", "exactlyOnce needs exactly one source, a kafka one of one topic: the transaction commits its offsets with the results")
-			}
+			validateExactlyOnceSources(&ps, s)
 			if dl := ep.DeadLetter; dl != nil && dl.Kafka == nil && dl.Null == nil {
 				ps.Add("spec.sink.kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
 			}
@@ -353,7 +351,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 		}
 		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
-		if (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil {
+		if s.SeveralEngines() {
 			if st.Dir != "" || s.Sink.Kafka != nil && s.Sink.Kafka.Delivery == ExactlyOnce {
 				ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir, and deliver atLeastOnce (exactlyOnce needs one engine)")
 			}
@@ -474,6 +472,39 @@ func validateAutoscaling(ps *Problems, s *StreamQuerySpec) {
 		if c := src.Connector(); c != "" && c != "kafka" && src.Table == nil {
 			ps.Add(f, "spec.sources[%d] is a %s source, which every engine would read whole: only kafka sources are divided between engines, so only their queries autoscale", i, c)
 		}
+	}
+}
+
+// validateExactlyOnceSources checks that an exactly-once query's input
+// positions can commit in its transactions. Without state they are one
+// topic's offsets, polled. With state, the transaction of each checkpoint
+// commits the offsets of every Kafka topic read, in one group on one
+// cluster, and a file or generator is read again from the checkpoint's
+// position; stdin cannot be.
+func validateExactlyOnceSources(ps *Problems, s *StreamQuerySpec) {
+	const f = "spec.sink.kafka.delivery"
+	if s.State == nil {
+		if len(s.Sources) != 1 || s.Sources[0].Kafka == nil || len(s.Sources[0].Kafka.Topics) > 1 {
+			ps.Add(f, "exactlyOnce without spec.state needs exactly one source, a kafka one of one topic: the transaction commits its offsets with the results")
+		}
+		return
+	}
+	var first *KafkaSource
+	for i, src := range s.Sources {
+		switch k := src.Kafka; {
+		case src.Stdin != nil:
+			ps.Add(fmt.Sprintf("spec.sources[%d].stdin", i), "exactlyOnce reads its sources again from the last checkpoint after a crash, which stdin cannot")
+		case k == nil:
+		case first == nil:
+			first = k
+		case !slices.Equal(k.Brokers, first.Brokers):
+			ps.Add(fmt.Sprintf("spec.sources[%d].kafka.brokers", i), "exactlyOnce commits every source's offsets in one transaction, on one cluster: use the brokers of the first kafka source, %v", first.Brokers)
+		case k.Group != first.Group:
+			ps.Add(fmt.Sprintf("spec.sources[%d].kafka.group", i), "exactlyOnce commits every source's offsets in one transaction, for one consumer group: use the group of the first kafka source, %q", first.Group)
+		}
+	}
+	if first == nil {
+		ps.Add(f, "exactlyOnce needs a kafka source, whose transactions commit the results with the input's offsets")
 	}
 }
 

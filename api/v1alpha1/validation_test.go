@@ -123,6 +123,38 @@ func TestValidate(t *testing.T) {
 			s.Sources[0].Kafka.Topic, s.Sources[0].Kafka.Topics = "", []string{"a", "b"}
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 		}, "spec.sink.kafka.delivery", "of one topic"},
+		{"exactly once of a join", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
+			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.State = &StateSpec{}
+		}, "", ""},
+		{"exactly once of a join without state", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
+			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+		}, "spec.sink.kafka.delivery", "without spec.state needs exactly one source"},
+		{"exactly once over two groups", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
+			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Group = "q", "quotes", "other"
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.State = &StateSpec{}
+		}, "spec.sources[1].kafka.group", "one consumer group"},
+		{"exactly once over two clusters", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
+			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Brokers = "q", "quotes", []string{"c:9092"}
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.State = &StateSpec{}
+		}, "spec.sources[1].kafka.brokers", "on one cluster"},
+		{"exactly once from stdin", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), {Name: "q", Stdin: &StdinSource{}, Schema: []Column{{Name: "a", Type: "int"}}}}
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.State = &StateSpec{}
+		}, "spec.sources[1].stdin", "which stdin cannot"},
+		{"exactly once without kafka", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.State = &StateSpec{Dir: "/state"}
+		}, "spec.sink.kafka.delivery", "needs a kafka source"},
 		{"start at a time", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
 			s.Sources[0].Kafka.StartOffset = "2026-11-29T10:00:00.5+01:00"

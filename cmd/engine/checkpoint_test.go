@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,16 +182,63 @@ const (
 	crashRebalance
 )
 
-// kafkaCrashStateful produces crashInput, keyed by symbol on 4 partitions
-// at 10,000 records/s, to a Kafka topic that a real engine reads with
-// query and spec.state as mode says, writing to another; it SIGKILLs the
-// engine three times, at a quarter, half and three quarters of the rows,
-// restarting it each time as the same instance, and checks every row the
-// engine wrote against want, by the key and value rowOf takes from it. A
-// row written again must be equal, and with exactly-once, read committed,
-// there must be none; every row of want must be written.
+// crashJob is what a Kafka crash test runs: the manifest's sources, the
+// records produced to their topics, in order, the query, and the rows it
+// must write, by the key and value rowOf takes from a row.
+type crashJob struct {
+	// sources is the manifest's list of sources, given the brokers'
+	// address.
+	sources func(broker string) string
+	// topics are the input topics, 4 partitions each; a record far ahead
+	// in event time goes to each partition at the end.
+	topics  []string
+	records []*kgo.Record
+	query   string
+	want    map[string]string
+	rowOf   func([]byte) (key, value string, ok bool)
+}
+
+// tradesJob is the crash job of query over crashInput, produced to the
+// topic in as source t, keyed by symbol.
+func tradesJob(query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) crashJob {
+	return crashJob{
+		sources: func(broker string) string {
+			return fmt.Sprintf(`    - name: t
+      kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: %s}
+      schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
+      eventTime: {column: ts}
+`, broker, crashSessionTimeout)
+		},
+		topics: []string{"in"}, records: tradeRecords("in", crashInput()),
+		query: query, want: want, rowOf: rowOf,
+	}
+}
+
+// tradeRecords are the records of trades on topic, keyed by symbol.
+func tradeRecords(topic string, trades []crashTrade) []*kgo.Record {
+	recs := make([]*kgo.Record, 0, len(trades))
+	for _, tr := range trades {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(tr.sym), Value: fmt.Appendf(nil, `{"sym":%q,"ts":%q,"q":%d}`, tr.sym, tr.ts.Format(time.RFC3339Nano), tr.q)})
+	}
+	return recs
+}
+
+// kafkaCrashStateful is kafkaCrashJob of tradesJob(query, want, rowOf).
 func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out"))
+	kafkaCrashJob(t, mode, tradesJob(query, want, rowOf))
+}
+
+// kafkaCrashJob produces the job's records, 4 partitions a topic, at
+// 10,000 records/s, to Kafka topics that a real engine reads with the
+// job's query and spec.state as mode says, writing to another; it SIGKILLs
+// the engine three times, at a quarter, half and three quarters of the
+// rows, restarting it each time as the same instance, and checks every row
+// the engine wrote against the job's. A row written again must be equal,
+// and with exactly-once, read committed, there must be none; every row
+// wanted must be written.
+func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
+	want, rowOf := job.want, job.rowOf
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, append(job.topics, "out")...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,15 +248,12 @@ func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[str
 	if mode == crashRebalance {
 		perTick = 50 // 16 s of input: a rebalance takes seconds
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	var recs []*kgo.Record
-	for _, tr := range crashInput() {
-		recs = append(recs, &kgo.Record{Key: []byte(tr.sym), Value: fmt.Appendf(nil, `{"sym":%q,"ts":%q,"q":%d}`, tr.sym, tr.ts.Format(time.RFC3339Nano), tr.q)})
-	}
+	recs := job.records
 	produced := make(chan error, 1)
 	go func() {
 		tk := time.NewTicker(tick)
@@ -221,17 +266,19 @@ func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[str
 			}
 		}
 		// A record far ahead on every partition releases the last rows.
-		end, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		end, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		if err != nil {
 			produced <- err
 			return
 		}
 		defer end.Close()
-		for p := range int32(4) {
-			r := &kgo.Record{Partition: p, Value: fmt.Appendf(nil, `{"sym":"END","ts":"2024-01-02T11:00:00Z","q":0}`)}
-			if err := end.ProduceSync(context.Background(), r).FirstErr(); err != nil {
-				produced <- err
-				return
+		for _, topic := range job.topics {
+			for p := range int32(4) {
+				r := &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, `{"sym":"END","ts":"2024-01-02T11:00:00Z","q":0}`)}
+				if err := end.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+					produced <- err
+					return
+				}
 			}
 		}
 		produced <- nil
@@ -254,14 +301,10 @@ kind: StreamQuery
 metadata: {name: crash}
 spec:
   sources:
-    - name: t
-      kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: %s}
-      schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
-      eventTime: {column: ts}
-  query: %q
+%s  query: %q
   sink: {kafka: {brokers: [%q], topic: out, key: sym%s}}
   state: {%scheckpointInterval: 200ms}%s
-`, brokers[0], crashSessionTimeout, query, brokers[0], delivery, stateDir, replicas)
+`, job.sources(brokers[0]), job.query, brokers[0], delivery, stateDir, replicas)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
 	start := func() *exec.Cmd { return startInstance(t, dir, "crash-0") }
 
@@ -302,7 +345,16 @@ spec:
 		deadline := time.Now().Add(90 * time.Second)
 		for w := written(); !cond(w); w = written() {
 			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: %d of %d rows", what, w, len(want))
+				mu.Lock()
+				var missing []string
+				for k := range want {
+					if seen[k] == 0 {
+						missing = append(missing, k)
+					}
+				}
+				mu.Unlock()
+				slices.Sort(missing)
+				t.Fatalf("waiting for %s: %d of %d rows; missing %d, from %v to %v", what, w, len(want), len(missing), missing[:min(len(missing), 3)], missing[max(len(missing)-3, 0):])
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -359,6 +411,26 @@ spec:
 	for _, e := range engines {
 		e.Process.Signal(syscall.SIGTERM)
 		waitExit(t, e, "SIGTERM")
+	}
+	// Every input record is committed, in the group, for each topic:
+	// a restart would read none again.
+	offsets, err := kadm.NewClient(prod).FetchOffsets(context.Background(), "crash")
+	if err == nil {
+		err = offsets.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := 0
+	for _, topic := range job.topics {
+		for p := range int32(4) {
+			if o, ok := offsets.Lookup(topic, p); ok {
+				committed += int(o.At)
+			}
+		}
+	}
+	if committed < len(job.records) {
+		t.Errorf("the group committed %d of the %d records of %v: a restart would read %d again", committed, len(job.records), job.topics, len(job.records)-committed)
 	}
 	time.Sleep(300 * time.Millisecond) // a row written late would still arrive
 	mu.Lock()
@@ -659,4 +731,179 @@ func TestKafkaCrashRowsExactlyOnce(t *testing.T) {
 			}
 			return row.TS.Format(time.RFC3339Nano), fmt.Sprintf("%s r5=%d", row.Sym, row.R5), true
 		})
+}
+
+// TestKafkaCrashSessionExactlyOnce is the crash test for session windows,
+// exactly-once: each symbol trades every 20 ms but skips one trade in 50,
+// so that a 25 ms gap closes a session of 49 trades about every second.
+// Every session is written once, with its whole count and sum, though a
+// kill may come while it is open: its rows so far are in the checkpoint.
+func TestKafkaCrashSessionExactlyOnce(t *testing.T) {
+	t0 := crashInput()[0].ts
+	var in []crashTrade
+	for _, tr := range crashInput() {
+		if i := tr.ts.Sub(t0).Milliseconds(); tr.late || i/20%50 != 49 {
+			in = append(in, tr)
+		}
+	}
+	type session struct {
+		start, last time.Time
+		n, total    int64
+	}
+	open := map[string]*session{}
+	want := map[string]string{}
+	closeSession := func(sym string, s *session) {
+		want[s.start.Format(time.TimeOnly+".000")+" "+sym] = fmt.Sprintf("end=%s n=%d total=%d", s.last.Add(25*time.Millisecond).Format(time.TimeOnly+".000"), s.n, s.total)
+	}
+	for _, tr := range in {
+		if tr.late {
+			continue
+		}
+		s := open[tr.sym]
+		if s != nil && tr.ts.Sub(s.last) >= 25*time.Millisecond {
+			closeSession(tr.sym, s)
+			s = nil
+		}
+		if s == nil {
+			s = &session{start: tr.ts}
+			open[tr.sym] = s
+		}
+		s.last, s.n, s.total = tr.ts, s.n+1, s.total+tr.q
+	}
+	for sym, s := range open {
+		closeSession(sym, s)
+	}
+	job := tradesJob("SELECT window_start, window_end, sym, count(*) AS n, sum(q) AS total FROM SESSION(t, ts, INTERVAL '25 milliseconds') GROUP BY window_start, window_end, sym",
+		want, func(b []byte) (string, string, bool) {
+			var row struct {
+				WindowStart time.Time `json:"window_start"`
+				WindowEnd   time.Time `json:"window_end"`
+				Sym         string
+				N, Total    int64
+			}
+			if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
+				return "", "", false
+			}
+			return row.WindowStart.Format(time.TimeOnly+".000") + " " + row.Sym,
+				fmt.Sprintf("end=%s n=%d total=%d", row.WindowEnd.Format(time.TimeOnly+".000"), row.N, row.Total), true
+		})
+	job.records = tradeRecords("in", in)
+	kafkaCrashJob(t, crashExactlyOnce, job)
+}
+
+// TestKafkaCrashIntervalJoinExactlyOnce is the crash test for an interval
+// join of two topics, exactly-once: trades, and marks, one for every third
+// trade, each joined with the marks of its symbol of the 100 ms before it.
+// Both topics' offsets commit in one transaction with the results and the
+// join's state, so every pair is written once whatever the kills.
+func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
+	var trades []crashTrade
+	for _, tr := range crashInput() {
+		if !tr.late { // whether a late row is dropped depends on the topics' interleaving
+			trades = append(trades, tr)
+		}
+	}
+	type mark struct {
+		sym string
+		ts  time.Time
+		px  int
+	}
+	var recs []*kgo.Record
+	var marks []mark
+	for i, tr := range trades {
+		recs = append(recs, tradeRecords("in", trades[i:i+1])...)
+		if i%3 == 0 {
+			m := mark{tr.sym, tr.ts, i % 13}
+			marks = append(marks, m)
+			recs = append(recs, &kgo.Record{Topic: "marks", Key: []byte(m.sym), Value: fmt.Appendf(nil, `{"sym":%q,"ts":%q,"px":%d}`, m.sym, m.ts.Format(time.RFC3339Nano), m.px)})
+		}
+	}
+	want := map[string]string{}
+	bySym := map[string][]mark{}
+	for _, m := range marks {
+		bySym[m.sym] = append(bySym[m.sym], m)
+	}
+	for _, tr := range trades {
+		for _, m := range bySym[tr.sym] {
+			if d := tr.ts.Sub(m.ts); d >= 0 && d <= 100*time.Millisecond {
+				want[tr.ts.Format(time.RFC3339Nano)+" "+m.ts.Format(time.RFC3339Nano)] = fmt.Sprintf("%s q=%d px=%d", tr.sym, tr.q, m.px)
+			}
+		}
+	}
+	kafkaCrashJob(t, crashExactlyOnce, crashJob{
+		sources: func(broker string) string {
+			return fmt.Sprintf(`    - name: t
+      kafka: {brokers: [%[1]q], topic: in, group: crash, sessionTimeout: %[2]s}
+      schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
+      eventTime: {column: ts}
+    - name: m
+      kafka: {brokers: [%[1]q], topic: marks, group: crash, sessionTimeout: %[2]s}
+      schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: px, type: int}]
+      eventTime: {column: ts}
+`, broker, crashSessionTimeout)
+		},
+		topics: []string{"in", "marks"}, records: recs,
+		query: "SELECT t.sym, t.ts, t.q, m.ts AS mts, m.px FROM t JOIN m ON t.sym = m.sym AND t.ts BETWEEN m.ts AND m.ts + INTERVAL '100 milliseconds'",
+		want:  want,
+		rowOf: func(b []byte) (string, string, bool) {
+			var row struct {
+				Sym     string
+				TS, MTS time.Time
+				Q, PX   int64
+			}
+			if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
+				return "", "", false
+			}
+			return row.TS.Format(time.RFC3339Nano) + " " + row.MTS.Format(time.RFC3339Nano), fmt.Sprintf("%s q=%d px=%d", row.Sym, row.Q, row.PX), true
+		},
+	})
+}
+
+// TestKafkaCrashTableJoinExactlyOnce is the crash test for a stream-table
+// join, exactly-once: every trade from Kafka with its symbol's name from a
+// file. The table's rows are in each checkpoint, and the trades waiting
+// for the table too, so every trade is written once, named.
+func TestKafkaCrashTableJoinExactlyOnce(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "symbols.csv")
+	var lines strings.Builder
+	lines.WriteString("sym,name\n")
+	for i := range 20 {
+		fmt.Fprintf(&lines, "S%02d,Name %d\n", i, i*7)
+	}
+	if err := os.WriteFile(table, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	var trades []crashTrade
+	for _, tr := range crashInput() {
+		if tr.late {
+			continue // a late trade's time is another's: keep keys unique
+		}
+		trades = append(trades, tr)
+		var i int
+		fmt.Sscanf(tr.sym, "S%d", &i)
+		want[tr.ts.Format(time.RFC3339Nano)] = fmt.Sprintf("%s q=%d Name %d", tr.sym, tr.q, i*7)
+	}
+	job := tradesJob("SELECT t.sym, t.ts, t.q, s.name FROM t JOIN s ON t.sym = s.sym", want, func(b []byte) (string, string, bool) {
+		var row struct {
+			Sym, Name string
+			TS        time.Time
+			Q         int64
+		}
+		if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
+			return "", "", false
+		}
+		return row.TS.Format(time.RFC3339Nano), fmt.Sprintf("%s q=%d %s", row.Sym, row.Q, row.Name), true
+	})
+	trades0 := job.sources
+	job.sources = func(broker string) string {
+		return trades0(broker) + fmt.Sprintf(`    - name: s
+      file: {path: %q}
+      format: csv
+      schema: [{name: sym, type: string}, {name: name, type: string}]
+      table: {key: [sym]}
+`, table)
+	}
+	job.records = tradeRecords("in", trades)
+	kafkaCrashJob(t, crashExactlyOnce, job)
 }

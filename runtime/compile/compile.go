@@ -95,7 +95,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	}
 	checkBuffers(spec, prog, inputs, &ps)
 	checkMetrics(spec.Metrics, prog.Output, &ps)
-	switch several := (spec.Replicas != nil && *spec.Replicas > 1) || spec.Autoscaling != nil; {
+	switch several := spec.SeveralEngines(); {
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")

@@ -96,7 +96,11 @@ type SourceEnv struct {
 	// across restarts; StaticMembership says no other live engine has it.
 	Instance         string
 	StaticMembership bool
-	Logger           *slog.Logger
+	// Transaction, if not nil, is the exactly-once transaction a source
+	// opened before this one began, which commits this source's
+	// positions too, if it can take them.
+	Transaction Transaction
+	Logger      *slog.Logger
 }
 
 // SinkEnv is what a sink's or dead-letter sink's constructor is given.

@@ -93,7 +93,7 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	c := &checkpoints{store: store, every: st.CheckpointInterval.Duration, spare: make(chan []byte, 2)}
 	c.last.Interval = c.every
-	if (p.spec.Replicas != nil && *p.spec.Replicas > 1) || p.spec.Autoscaling != nil {
+	if p.spec.SeveralEngines() {
 		ps, ok := store.(checkpoint.PartitionStore)
 		if !ok {
 			store.Close()

@@ -23,14 +23,14 @@ func (p *Pipeline) open(opts Options) error {
 			opened, err := reg.OpenSource(connector.SourceEnv{
 				Query: p.spec, Source: src, Columns: p.inputs[name], Stateful: p.prog.Stateful(),
 				Group: opts.Group, Instance: opts.Instance, StaticMembership: opts.StaticMembership,
-				Logger: p.log,
+				Transaction: txn, Logger: p.log,
 			})
 			if err != nil {
 				return err
 			}
 			p.sources = append(p.sources, opened)
 			p.readers = append(p.readers, opened.Readers()...)
-			if t, ok := opened.(connector.Transactional); ok && t.Transaction() != nil {
+			if t, ok := opened.(connector.Transactional); ok && t.Transaction() != nil && txn == nil {
 				txn = t.Transaction()
 			}
 		}

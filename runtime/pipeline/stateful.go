@@ -85,6 +85,7 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	// is the one that names their columns.
 	s.out = failures{encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(names)}, fallback: p.prog.Source}
 	s.marks = newWatermarks(p.readers, p.timing, time.Now())
+	s.marks.shared = p.spec.SeveralEngines()
 	if l, ok := s.op.(tableLoader); ok {
 		origins := make([]*message.Origin, len(p.readers))
 		for i, r := range p.readers {

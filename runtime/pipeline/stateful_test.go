@@ -55,6 +55,30 @@ func TestWatermarks(t *testing.T) {
 	}
 }
 
+// TestWatermarksAway: a partition not assigned to this engine holds the
+// watermark back on one engine, where it is only not assigned yet (a
+// join's second topic, whose group assignment comes after the first's),
+// and not when several engines share the partitions, where another reads
+// it.
+func TestWatermarksAway(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		a, b := &message.Origin{Source: "trades"}, &message.Origin{Source: "marks"}
+		b.Away.Store(true)
+		t0 := time.Unix(1000, 0)
+		w := newWatermarks([]connector.Reader{originReader{a}, originReader{b}}, map[string]sourceTiming{"trades": {idle: time.Minute}, "marks": {idle: time.Minute}}, t0)
+		w.shared = shared
+		w.arrive(a, 100, 0, t0)
+		w.progress(a, 100)
+		want := int64(math.MinInt64)
+		if shared {
+			want = 100
+		}
+		if got := w.advance(t0); got != want {
+			t.Errorf("shared %v: watermark %d with marks not assigned here; want %d", shared, got, want)
+		}
+	}
+}
+
 // TestWatermarksIdlePerSource: each source's partitions go idle after that
 // source's own idleTimeout, so a join of a bursty stream with a steady one
 // can set each apart.

@@ -18,6 +18,11 @@ type watermarks struct {
 	timing  map[string]sourceTiming
 	parts   map[*message.Origin]*partMark
 	current int64
+	// shared says other engines read some of the sources' partitions: a
+	// partition away from this engine is theirs to wait for. On one
+	// engine, a partition not yet assigned (one source's, while the group
+	// assigns another's) still holds the watermark back.
+	shared bool
 }
 
 // sourceTiming is a source's event-time settings: how far out of order its
@@ -158,7 +163,7 @@ func (w *watermarks) advance(now time.Time) int64 {
 			continue
 		}
 		open = true
-		if o != nil && (o.Away.Load() || o.Generation.Load() != pm.gen) {
+		if o != nil && (w.shared && o.Away.Load() || o.Generation.Load() != pm.gen) {
 			// A partition another engine reads, or taken away, holds the
 			// watermark back no more (nor does it end the input).
 			continue

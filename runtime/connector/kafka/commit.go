@@ -40,6 +40,9 @@ func (s *Source) commitLoop(ctx context.Context, every time.Duration) {
 // commit commits the acknowledged offsets of parts, or of every assigned
 // partition when parts is nil.
 func (s *Source) commit(ctx context.Context, parts []int32) {
+	if s.owner != nil {
+		return // the owner's transactions commit this source's offsets
+	}
 	s.mu.Lock()
 	offsets := map[int32]kgo.EpochOffset{}
 	for p, next := range s.acked {

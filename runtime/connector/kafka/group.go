@@ -100,9 +100,9 @@ func (s *Source) loadEnds(ctx context.Context, cl *kgo.Client, parts []int32) {
 }
 
 // listEnds lists the topic's high watermarks, or its last stable offsets
-// for an exactly-once source, which reads only committed records.
+// for a source that reads only committed records.
 func (s *Source) listEnds(ctx context.Context, adm *kadm.Client) (kadm.ListedOffsets, error) {
-	if s.transactional {
+	if s.readCommitted {
 		return adm.ListCommittedOffsets(ctx, s.topic)
 	}
 	return adm.ListEndOffsets(ctx, s.topic)

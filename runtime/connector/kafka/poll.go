@@ -88,7 +88,7 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				return // an error, reported above, and no high watermark
 			}
 			hw := fp.HighWatermark
-			if s.sess != nil {
+			if s.readCommitted {
 				hw = fp.LastStableOffset // what a read_committed reader can reach
 			}
 			s.mu.Lock()
@@ -131,9 +131,9 @@ func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record) bool {
 const commitPollWait = 20 * time.Millisecond
 
 // commitRequest asks the poll loop to commit the transaction with the
-// partitions' next offsets.
+// next offsets of the partitions of its own topic and its followers'.
 type commitRequest struct {
-	next map[int32]int64
+	next map[*Source]map[int32]int64
 	done chan error
 }
 
@@ -150,10 +150,18 @@ func (s *Source) serveCommit(ctx context.Context) {
 // loop makes the commit, since polling while a transaction ends is not
 // allowed, unless it has ended.
 func (s *Source) CommitCheckpoint(ctx context.Context, last map[*message.Origin]int64) error {
-	next := map[int32]int64{}
-	for _, l := range s.lanes {
-		if off, ok := last[l.origin]; ok {
-			next[l.origin.Partition] = off + 1
+	s.mu.Lock()
+	sources := append([]*Source{s}, s.followers...)
+	s.mu.Unlock()
+	next := map[*Source]map[int32]int64{}
+	for _, src := range sources {
+		for _, l := range src.lanes {
+			if off, ok := last[l.origin]; ok {
+				if next[src] == nil {
+					next[src] = map[int32]int64{}
+				}
+				next[src][l.origin.Partition] = off + 1
+			}
 		}
 	}
 	req := commitRequest{next: next, done: make(chan error, 1)}
@@ -174,23 +182,24 @@ func (s *Source) CommitCheckpoint(ctx context.Context, last map[*message.Origin]
 
 // commitCheckpoint commits the open transaction, with the group's offsets
 // set to next rather than after the records polled, which the pipeline
-// may not have taken into its state yet, and begins the next transaction.
-func (s *Source) commitCheckpoint(ctx context.Context, next map[int32]int64) error {
+// may not have taken into its state yet, and begins the next. The
+// followers' topics, which the session does not know, go into its offset
+// commit by name.
+func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int32]int64) error {
 	commitCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
-		t := kmsg.NewTxnOffsetCommitRequestTopic()
-		t.Topic = s.topic
+		ids := map[string][16]byte{}
 		for _, rt := range req.Topics {
-			if rt.Topic == s.topic {
-				t.TopicID = rt.TopicID
-			}
-		}
-		for p, off := range next {
-			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, off, -1, &req.MemberID
-			t.Partitions = append(t.Partitions, rp)
+			ids[rt.Topic] = rt.TopicID
 		}
 		req.Topics = req.Topics[:0]
-		if len(t.Partitions) > 0 {
+		for src, offsets := range next {
+			t := kmsg.NewTxnOffsetCommitRequestTopic()
+			t.Topic, t.TopicID = src.topic, ids[src.topic]
+			for p, off := range offsets {
+				rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, off, -1, &req.MemberID
+				t.Partitions = append(t.Partitions, rp)
+			}
 			req.Topics = append(req.Topics, t)
 		}
 		return nil
@@ -202,11 +211,13 @@ func (s *Source) commitCheckpoint(ctx context.Context, next map[int32]int64) err
 	if !committed {
 		return errors.New("kafka: the transaction was aborted (the group rebalanced during it)")
 	}
-	s.mu.Lock()
-	for p, off := range next {
-		s.committed[p] = max(s.committed[p], off)
+	for src, offsets := range next {
+		src.mu.Lock()
+		for p, off := range offsets {
+			src.committed[p] = max(src.committed[p], off)
+		}
+		src.mu.Unlock()
 	}
-	s.mu.Unlock()
 	if err := s.sess.Begin(); err != nil {
 		return fmt.Errorf("kafka: beginning a transaction: %w", err)
 	}

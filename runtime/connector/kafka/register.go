@@ -61,16 +61,25 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 	if env.StaticMembership {
 		opts.Instance = env.Instance
 	}
+	exactlyOnce := false
 	if k := env.Query.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
-		// Unique among the group's live members, stable across a restart
-		// of the same member: a restarted engine fences the open
-		// transaction of the process it replaces.
-		opts.TransactionalID = group + "." + env.Instance
-		opts.Producer = k
-		if k.TransactionInterval != nil {
-			opts.TransactionInterval = k.TransactionInterval.Duration
+		exactlyOnce = true
+		owner, err := joined(env.Transaction)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", src.Name, err)
 		}
-		opts.Checkpointed = env.Stateful && env.Query.State != nil
+		opts.Owner = owner
+		if owner == nil {
+			// Unique among the group's live members, stable across a
+			// restart of the same member: a restarted engine fences the
+			// open transaction of the process it replaces.
+			opts.TransactionalID = group + "." + env.Instance
+			opts.Producer = k
+			if k.TransactionInterval != nil {
+				opts.TransactionInterval = k.TransactionInterval.Duration
+			}
+			opts.Checkpointed = env.Stateful && env.Query.State != nil
+		}
 	}
 	var opened topics
 	for _, topic := range src.Kafka.TopicNames() {
@@ -82,6 +91,10 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 			return nil, err
 		}
 		opened = append(opened, s)
+		if exactlyOnce && opts.Owner == nil {
+			// The source's other topics commit in this one's transactions.
+			opts.Owner, opts.TransactionalID = s, ""
+		}
 	}
 	return opened, nil
 }
@@ -106,7 +119,7 @@ func joined(t connector.Transaction) (*Source, error) {
 	if s, ok := t.(*Source); ok {
 		return s, nil
 	}
-	return nil, fmt.Errorf("a kafka sink cannot join a %s transaction", t.System())
+	return nil, fmt.Errorf("kafka cannot join a %s transaction", t.System())
 }
 
 func openSink(env connector.SinkEnv) (connector.Sink, error) {

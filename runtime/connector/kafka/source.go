@@ -76,6 +76,16 @@ type Source struct {
 	// transactional is set before the client exists, which the group may
 	// call back before Open has set sess.
 	transactional bool
+	// readCommitted says the client reads only committed records: an
+	// exactly-once source or one whose offsets commit in its transactions.
+	readCommitted bool
+	// owner, if set, is the exactly-once source whose transactions commit
+	// this source's offsets, with its own, at each checkpoint: this source
+	// commits none itself.
+	owner *Source
+	// followers are the sources whose offsets this one's transactions
+	// commit (their owner is this source).
+	followers []*Source
 	// epoch is the group's generation at the last assignment.
 	epoch int64
 	// commits, for a checkpointed exactly-once source, takes the
@@ -110,6 +120,13 @@ type Options struct {
 	// the pipeline's checkpoints (CommitCheckpoint) with their state,
 	// instead of every TransactionInterval.
 	Checkpointed bool
+	// Owner, if set, is the checkpointed exactly-once source (opened with
+	// TransactionalID and Checkpointed, in the same group) whose
+	// transactions commit this source's offsets with its own: a query that
+	// reads several topics, such as a join, commits all their offsets, its
+	// results and its state at once. The source reads only committed
+	// records and commits nothing itself.
+	Owner *Source
 	// Producer is the sink whose producer settings the transactional client
 	// takes; with TransactionalID only.
 	Producer *v1alpha1.KafkaSink
@@ -224,6 +241,17 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	)
 	var cl *kgo.Client
 	s.transactional = opts.TransactionalID != ""
+	s.owner = opts.Owner
+	s.readCommitted = s.transactional || s.owner != nil
+	if s.owner != nil {
+		if !s.owner.Transactional() || s.owner.commits == nil {
+			return nil, fmt.Errorf("source %s: its offsets can commit only in a checkpointed exactly-once source's transactions", source)
+		}
+		if s.owner.group != s.group {
+			return nil, fmt.Errorf("source %s: exactly-once commits its offsets with those of topic %s, in group %s, so it must read in that group, not %s", source, s.owner.topic, s.owner.group, s.group)
+		}
+		clientOpts = append(clientOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if s.transactional {
 		clientOpts = append(clientOpts, producerOptions(opts.Producer)...)
 		s.maxRecordBytes = v1alpha1.DefaultMaxBatchBytes
@@ -306,6 +334,12 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		}
 		go s.poll(s.ctx, interval)
 		close(s.commitDone) // the transactions commit
+	} else if s.owner != nil {
+		s.owner.mu.Lock()
+		s.owner.followers = append(s.owner.followers, s)
+		s.owner.mu.Unlock()
+		go s.poll(s.ctx, 0)
+		close(s.commitDone) // the owner's transactions commit
 	} else {
 		go s.poll(s.ctx, 0)
 		go s.commitLoop(s.ctx, opts.CommitInterval)
