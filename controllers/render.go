@@ -42,6 +42,14 @@ const (
 // names stay deterministic for idempotent creates.
 func childName(sq *v1alpha1.StreamQuery) string { return sq.Name + "-engine" }
 
+// stateClaimName names the PersistentVolumeClaim of spec.state.volume.
+func stateClaimName(sq *v1alpha1.StreamQuery) string { return sq.Name + "-state" }
+
+// stateVolume says the engines keep their checkpoints in the query's claim.
+func stateVolume(sq *v1alpha1.StreamQuery) bool {
+	return sq.Spec.State != nil && sq.Spec.State.Volume != nil
+}
+
 // selectorLabels select a query's engine pods.
 func selectorLabels(sq *v1alpha1.StreamQuery) map[string]string {
 	return map[string]string{
@@ -121,11 +129,10 @@ func mutateConfigMap(cm *corev1.ConfigMap, sq *v1alpha1.StreamQuery, manifest []
 //
 // A Deployment, not a StatefulSet: engines are interchangeable. Kafka
 // consumer groups assign partitions at run time, and a stateful query's
-// state lives in memory only: a restarted engine rebuilds it by reading its
-// partitions again from their last commit, which is held back until the
-// results that need those records are written (docs/sql.md, "Restarts").
-// No pod needs a stable name or its own volume, and a Deployment rolls a
-// spec change out with a surge.
+// checkpoints are in Kafka, where they follow the partitions, or in the
+// one claim of spec.state.volume, which only one engine uses. No pod needs
+// a stable name or a volume of its own, and a Deployment rolls a spec
+// change out with a surge (without one, under a claim: see below).
 //
 // The API server fills in defaults of the pod template (probe thresholds,
 // the strategy's surge, ...) that a rendered template lacks, so comparing
@@ -155,6 +162,11 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	d.Annotations[AnnotationTemplateHash] = th // the deployment controller keeps its own there
 	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
+	if stateVolume(sq) {
+		// The claim is ReadWriteOnce, and its directory has one writer:
+		// the new engine starts once the old one has stopped.
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	}
 	d.Spec.Template = t
 	return nil
 }
@@ -223,15 +235,31 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.Pod
 		RunAsGroup:     &uid,
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
-	if tp.SecurityContext != nil {
-		t.Spec.SecurityContext = tp.SecurityContext
-	}
-	t.Spec.Volumes = append([]corev1.Volume{{
+	mounts := []corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}}
+	t.Spec.Volumes = []corev1.Volume{{
 		Name: "manifest",
 		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: childName(sq)},
 		}},
-	}}, volumes...)
+	}}
+	if stateVolume(sq) {
+		// The claim's files belong to the engine's group, which a new
+		// volume's root does not.
+		t.Spec.SecurityContext.FSGroup = &uid
+		onMismatch := corev1.FSGroupChangeOnRootMismatch
+		t.Spec.SecurityContext.FSGroupChangePolicy = &onMismatch
+		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{
+			Name: v1alpha1.StateVolumeName,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: stateClaimName(sq),
+			}},
+		})
+		mounts = append(mounts, corev1.VolumeMount{Name: v1alpha1.StateVolumeName, MountPath: sq.Spec.State.Dir})
+	}
+	if tp.SecurityContext != nil {
+		t.Spec.SecurityContext = tp.SecurityContext
+	}
+	t.Spec.Volumes = append(t.Spec.Volumes, volumes...)
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
@@ -260,7 +288,7 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.Pod
 		LivenessProbe:            probe("/healthz", 10),
 		ReadinessProbe:           probe("/readyz", 5),
 		Resources:                sq.Spec.Resources,
-		VolumeMounts:             append([]corev1.VolumeMount{{Name: "manifest", MountPath: manifestDir, ReadOnly: true}}, tp.VolumeMounts...),
+		VolumeMounts:             append(mounts, tp.VolumeMounts...),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: &noEscalation,
 			ReadOnlyRootFilesystem:   &readOnly,

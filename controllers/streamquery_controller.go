@@ -98,7 +98,7 @@ type StreamQueryReconciler struct {
 // +kubebuilder:rbac:groups=streaming.sluice.dev,resources=streamqueries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps;services;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete
@@ -160,6 +160,9 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	if err := r.applyDisruptionBudget(ctx, &sq, name); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.applyStateVolume(ctx, &sq); err != nil {
 		return ctrl.Result{}, err
 	}
 	if r.ServiceMonitors != nil && *r.ServiceMonitors {
@@ -286,6 +289,63 @@ func (r *StreamQueryReconciler) applyDisruptionBudget(ctx context.Context, sq *v
 	}
 	if err := r.Delete(ctx, pdb); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting the PodDisruptionBudget %s: %w", name.Name, err)
+	}
+	return nil
+}
+
+// applyStateVolume keeps the claim of spec.state.volume while the spec
+// asks for one, and deletes it once it does not: its checkpoints are the
+// query's alone. A claim is created whole, then only grows, once bound:
+// Kubernetes refuses any other change, and a growth its storage class does
+// not allow, which is reported as an event and left at that.
+func (r *StreamQueryReconciler) applyStateVolume(ctx context.Context, sq *v1alpha1.StreamQuery) error {
+	name := types.NamespacedName{Namespace: sq.Namespace, Name: stateClaimName(sq)}
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Get(ctx, name, pvc)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading the PersistentVolumeClaim %s: %w", name.Name, err)
+	}
+	exists := err == nil
+	if !stateVolume(sq) {
+		if !exists || !metav1.IsControlledBy(pvc, sq) {
+			return nil
+		}
+		if err := r.Delete(ctx, pvc); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting the PersistentVolumeClaim %s: %w", name.Name, err)
+		}
+		return nil
+	}
+	v := sq.Spec.State.Volume
+	if !exists {
+		pvc = &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace, Labels: objectLabels(sq)},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: v.StorageClassName,
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.Size}},
+			},
+		}
+		if err := controllerutil.SetControllerReference(sq, pvc, r.Scheme); err != nil {
+			return fmt.Errorf("owning the PersistentVolumeClaim %s: %w", name.Name, err)
+		}
+		if err := r.Create(ctx, pvc); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating the PersistentVolumeClaim %s: %w", name.Name, err)
+		}
+		return nil
+	}
+	have := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	if v.Size.Cmp(have) <= 0 || pvc.Status.Phase != corev1.ClaimBound {
+		return nil
+	}
+	patch := client.MergeFrom(pvc.DeepCopy())
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = v.Size
+	switch err := r.Patch(ctx, pvc, patch); {
+	case apierrors.IsInvalid(err), apierrors.IsForbidden(err):
+		if r.Recorder != nil {
+			r.Recorder.Eventf(sq, pvc, corev1.EventTypeWarning, "StateVolumeNotExpanded", "Reconcile", "the claim %s stays at %s: %v", name.Name, have.String(), err)
+		}
+	case err != nil:
+		return fmt.Errorf("expanding the PersistentVolumeClaim %s to %s: %w", name.Name, v.Size.String(), err)
 	}
 	return nil
 }
@@ -818,6 +878,7 @@ func (r *StreamQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToQuery)).
 		Named("streamquery").
 		Complete(r)

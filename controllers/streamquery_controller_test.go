@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -1006,6 +1007,84 @@ func TestServiceWithClusterIPReplaced(t *testing.T) {
 		}
 		if svc.UID == old.UID || svc.Spec.ClusterIP != corev1.ClusterIPNone {
 			return fmt.Errorf("Service %s has cluster IP %s (uid %s, the old one's %s); want a new, headless one", svc.Name, svc.Spec.ClusterIP, svc.UID, old.UID)
+		}
+		return nil
+	})
+}
+
+// TestStateVolume: spec.state.volume gets a claim owned by the query,
+// mounted at spec.state.dir in engines that belong to the engine's group,
+// and replaced by stopping the old engine first; the claim goes once the
+// spec drops the volume.
+func TestStateVolume(t *testing.T) {
+	ctx := context.Background()
+	sq := newQuery(newNamespace(t), "stateful", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end")
+	class := "fast"
+	sq.Spec.State = &v1alpha1.StateSpec{Volume: &v1alpha1.StateVolume{Size: resource.MustParse("1Gi"), StorageClassName: &class}}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	var pvc corev1.PersistentVolumeClaim
+	claim := types.NamespacedName{Namespace: sq.Namespace, Name: sq.Name + "-state"}
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, claim, &pvc) })
+	size := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	if size.String() != "1Gi" || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "fast" ||
+		!slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) {
+		t.Errorf("claim %+v; want 1Gi of class fast, ReadWriteOnce", pvc.Spec)
+	}
+	if refs := pvc.OwnerReferences; len(refs) != 1 || refs[0].Name != sq.Name {
+		t.Errorf("owner references %+v; want the query", refs)
+	}
+	var d appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("strategy %s; want Recreate, one writer of the claim at a time", d.Spec.Strategy.Type)
+	}
+	pod := d.Spec.Template.Spec
+	i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == v1alpha1.StateVolumeName })
+	if i < 0 || pod.Volumes[i].PersistentVolumeClaim == nil || pod.Volumes[i].PersistentVolumeClaim.ClaimName != claim.Name {
+		t.Fatalf("volumes %+v; want %s of the claim %s", pod.Volumes, v1alpha1.StateVolumeName, claim.Name)
+	}
+	mounts := pod.Containers[0].VolumeMounts
+	if !slices.ContainsFunc(mounts, func(m corev1.VolumeMount) bool {
+		return m.Name == v1alpha1.StateVolumeName && m.MountPath == v1alpha1.DefaultStateDir && !m.ReadOnly
+	}) {
+		t.Errorf("mounts %+v; want the claim at %s", mounts, v1alpha1.DefaultStateDir)
+	}
+	if sc := pod.SecurityContext; sc == nil || sc.FSGroup == nil || *sc.FSGroup != engineUID {
+		t.Errorf("pod security context %+v; want fsGroup %d, the engine's", sc, engineUID)
+	}
+	// The claim is not bound here (no provisioner): a larger size waits,
+	// and the reconcile goes on.
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.State.Volume.Size = resource.MustParse("2Gi")
+		return k8s.Update(ctx, got)
+	})
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		if got.Status.ObservedGeneration != got.Generation || got.Status.Phase == v1alpha1.PhaseFailed {
+			return fmt.Errorf("status of generation %d, phase %s, after the claim grew; want generation %d reconciled", got.Status.ObservedGeneration, got.Status.Phase, got.Generation)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.State = nil
+		return k8s.Update(ctx, got)
+	})
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, claim, &pvc); err == nil && pvc.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("the claim remains once the spec has no volume")
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(ctx, key(sq), &d); err != nil {
+			return err
+		}
+		if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
+			return fmt.Errorf("strategy %s without a claim; want RollingUpdate", d.Spec.Strategy.Type)
 		}
 		return nil
 	})

@@ -93,7 +93,18 @@ func TestCRDValidation(t *testing.T) {
 			kafkaSource(s, map[string]any{})
 			s["autoscaling"] = map[string]any{"minReplicas": int64(2), "maxReplicas": int64(6), "backpressure": "Medium", "scaleDownStabilization": "10m"}
 		}, ""},
-		{"state of a datagen without dir", func(s map[string]any) { s["state"] = map[string]any{} }, "spec.state.dir is required"},
+		{"state of a datagen without dir", func(s map[string]any) { s["state"] = map[string]any{} }, "spec.state.dir or spec.state.volume is required"},
+		{"state of a datagen in a volume", func(s map[string]any) { s["state"] = map[string]any{"volume": map[string]any{"size": "1Gi"}} }, ""},
+		{"state volume without a size", func(s map[string]any) { s["state"] = map[string]any{"volume": map[string]any{}} }, "spec.state.volume.size: Required value"},
+		{"exactly-once state in a volume", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			kafkaSink(s, map[string]any{"delivery": "exactlyOnce"})
+			s["state"] = map[string]any{"volume": map[string]any{"size": "1Gi"}}
+		}, "remove spec.state.dir and spec.state.volume"},
+		{"state on several engines in a volume", func(s map[string]any) {
+			kafkaSource(s, map[string]any{})
+			s["replicas"], s["state"] = int64(3), map[string]any{"volume": map[string]any{"size": "1Gi"}}
+		}, "remove spec.state.dir and spec.state.volume"},
 		{"state of a datagen in a dir", func(s map[string]any) { s["state"] = map[string]any{"dir": "/state"} }, ""},
 		{"state of a kafka source in its topic", func(s map[string]any) { kafkaSource(s, map[string]any{}); s["state"] = map[string]any{} }, ""},
 		{"exactly-once state in a dir", func(s map[string]any) {

@@ -38,10 +38,12 @@ const (
 	DefaultMemoryPercent         = 90
 	DefaultStallTimeout          = 5 * time.Minute
 	DefaultCheckpointInterval    = 10 * time.Second
-	DefaultTargetLagSeconds      = 30
-	DefaultScaleUpWindow         = 30 * time.Second
-	DefaultScaleDownWindow       = 5 * time.Minute
-	DefaultMaxScaleStep          = 2
+	// DefaultStateDir is where spec.state.volume's claim is mounted.
+	DefaultStateDir         = "/var/lib/sluice/state"
+	DefaultTargetLagSeconds = 30
+	DefaultScaleUpWindow    = 30 * time.Second
+	DefaultScaleDownWindow  = 5 * time.Minute
+	DefaultMaxScaleStep     = 2
 )
 
 // Default fills every field left out that has a fixed default, as CRD
@@ -63,6 +65,9 @@ func (s *StreamQuerySpec) Default() {
 	}
 	if st := s.State; st != nil {
 		durationOr(&st.CheckpointInterval, DefaultCheckpointInterval)
+		if st.Volume != nil {
+			orDefault(&st.Dir, DefaultStateDir)
+		}
 	}
 	for i := range s.Metrics {
 		orDefault(&s.Metrics[i].MaxSeries, DefaultMetricSeries)

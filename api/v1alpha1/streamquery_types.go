@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -11,9 +12,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.sources.all(s, has(s.kafka) || has(s.table))",message="autoscaling needs kafka sources: only a consumer group divides a source between engines"
-// +kubebuilder:validation:XValidation:rule="!has(self.state) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling)) || (!has(self.state.dir) && !(has(self.sink.kafka) && has(self.sink.kafka.delivery) && self.sink.kafka.delivery == 'exactlyOnce'))",message="state on several engines moves with its partitions through Kafka: remove spec.state.dir, and deliver atLeastOnce (exactlyOnce needs one engine)"
-// +kubebuilder:validation:XValidation:rule="!has(self.state) || has(self.state.dir) || self.sources.exists(s, has(s.kafka))",message="spec.state.dir is required: only a query that reads Kafka can keep its checkpoints in a topic"
-// +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.state.dir) || !has(self.sink.kafka) || !has(self.sink.kafka.delivery) || self.sink.kafka.delivery != 'exactlyOnce'",message="an exactly-once query keeps its checkpoints in the Kafka topic <group>.checkpoints, in the transaction of its results: remove spec.state.dir"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling)) || (!has(self.state.dir) && !has(self.state.volume) && !(has(self.sink.kafka) && has(self.sink.kafka.delivery) && self.sink.kafka.delivery == 'exactlyOnce'))",message="state on several engines moves with its partitions through Kafka: remove spec.state.dir and spec.state.volume, and deliver atLeastOnce (exactlyOnce needs one engine)"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || has(self.state.dir) || has(self.state.volume) || self.sources.exists(s, has(s.kafka))",message="spec.state.dir or spec.state.volume is required: only a query that reads Kafka can keep its checkpoints in a topic"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || (!has(self.state.dir) && !has(self.state.volume)) || !has(self.sink.kafka) || !has(self.sink.kafka.delivery) || self.sink.kafka.delivery != 'exactlyOnce'",message="an exactly-once query keeps its checkpoints in the Kafka topic <group>.checkpoints, in the transaction of its results: remove spec.state.dir and spec.state.volume"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.
@@ -983,13 +984,28 @@ type StreamQueryList struct {
 	Items           []StreamQuery `json:"items"`
 }
 
+// StateVolume is the PersistentVolumeClaim of a query's checkpoints.
+type StateVolume struct {
+	// size is the storage the claim requests, e.g. 1Gi. A larger size later
+	// expands the claim, where its storage class allows it; a smaller one
+	// is refused by Kubernetes and left as it is.
+	Size resource.Quantity `json:"size"`
+
+	// storageClassName is the claim's storage class; the cluster's default
+	// class when unset. Fixed once the claim exists.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
 // StateSpec is where and how often a stateful query checkpoints its state.
 // +kubebuilder:validation:XValidation:rule="!has(self.checkpointInterval) || (duration(self.checkpointInterval) >= duration('100ms') && duration(self.checkpointInterval) <= duration('1h'))",message="checkpointInterval must be between 100ms and 1h, e.g. 10s"
 type StateSpec struct {
 	// dir is the directory the checkpoints are kept in: a local path for
-	// `engine run`; on Kubernetes, the mount path of a volume the engine
-	// pod has (spec.template), since the container's file system is
-	// read-only and a pod's own storage goes with it. Without dir, a query
+	// `engine run`; on Kubernetes, where volume's claim is mounted (by
+	// default /var/lib/sluice/state), or the mount path of a volume the
+	// engine pod has through spec.template, since the container's file
+	// system is read-only and a pod's own storage goes with it. Without
+	// dir or volume, a query
 	// that reads Kafka keeps its checkpoints in the compacted topic
 	// `<group>.checkpoints` on its first Kafka source's brokers, which the
 	// engine creates; an exactly-once query must (its checkpoints commit in
@@ -1006,6 +1022,15 @@ type StateSpec struct {
 	// checkpoint.
 	// +optional
 	CheckpointInterval *metav1.Duration `json:"checkpointInterval,omitempty"`
+
+	// volume, on Kubernetes, keeps the checkpoints in a PersistentVolumeClaim
+	// the operator creates for the query (`<name>-state`, owned by it, so
+	// deleted with it), mounted at dir. The engines are then replaced, on a
+	// spec change, by stopping the old one before the new one starts: the
+	// claim is ReadWriteOnce, and one directory has one writer. One engine
+	// only, and not with exactlyOnce.
+	// +optional
+	Volume *StateVolume `json:"volume,omitempty"`
 
 	// reset starts the query from empty state when the saved state was
 	// built by a query whose stateful part differs (other windows, keys or

@@ -339,11 +339,14 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	validateMetrics(&ps, s.Metrics)
 	if st := s.State; st != nil {
-		if st.Dir == "" && !slices.ContainsFunc(s.Sources, func(src Source) bool { return src.Kafka != nil }) {
-			ps.Add("spec.state.dir", "a directory to keep checkpoints in is required: only a query that reads Kafka can keep them in a topic")
+		if st.Dir == "" && st.Volume == nil && !slices.ContainsFunc(s.Sources, func(src Source) bool { return src.Kafka != nil }) {
+			ps.Add("spec.state.dir", "a directory to keep checkpoints in, or a volume, is required: only a query that reads Kafka can keep them in a topic")
+		}
+		if v := st.Volume; v != nil {
+			validateStateVolume(&ps, s)
 		}
 		if k := s.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
-			if st.Dir != "" {
+			if st.Dir != "" && st.Volume == nil {
 				ps.Add("spec.state.dir", "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove dir")
 			}
 			if k.TransactionInterval != nil {
@@ -351,7 +354,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 		}
 		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
-		if s.SeveralEngines() {
+		if s.SeveralEngines() && st.Volume == nil {
 			if st.Dir != "" || s.Sink.Kafka != nil && s.Sink.Kafka.Delivery == ExactlyOnce {
 				ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir, and deliver atLeastOnce (exactlyOnce needs one engine)")
 			}
@@ -475,12 +478,36 @@ func validateAutoscaling(ps *Problems, s *StreamQuerySpec) {
 	}
 }
 
+// validateStateVolume checks spec.state.volume: a claim of some size, for
+// one engine that is not exactly-once, mounted where nothing else is.
+func validateStateVolume(ps *Problems, s *StreamQuerySpec) {
+	const f = "spec.state.volume"
+	v := s.State.Volume
+	if v.Size.Sign() <= 0 {
+		ps.Add(f+".size", "a claim needs a size above 0, e.g. 1Gi")
+	}
+	if s.SeveralEngines() {
+		ps.Add(f, "a volume is one engine's: on several engines the state moves with its partitions through Kafka; remove volume (and dir)")
+	}
+	if k := s.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+		ps.Add(f, "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove volume (and dir)")
+	}
+	if s.Template == nil || s.State.Dir == "" {
+		return
+	}
+	for i, m := range s.Template.Spec.VolumeMounts {
+		if path.Clean(m.MountPath) == path.Clean(s.State.Dir) {
+			ps.Add(fmt.Sprintf("spec.template.spec.volumeMounts[%d].mountPath", i), "spec.state.volume's claim is mounted at %s, spec.state.dir", s.State.Dir)
+		}
+	}
+}
+
 // validateExactlyOnceSources checks that an exactly-once query's input
 // positions can commit in its transactions. Without state they are one
 // topic's offsets, polled. With state, the transaction of each checkpoint
 // commits the offsets of every Kafka topic read, in one group on one
 // cluster, and a file or generator is read again from the checkpoint's
-// position; stdin cannot be.
+// position.
 func validateExactlyOnceSources(ps *Problems, s *StreamQuerySpec) {
 	const f = "spec.sink.kafka.delivery"
 	if s.State == nil {
@@ -492,9 +519,7 @@ func validateExactlyOnceSources(ps *Problems, s *StreamQuerySpec) {
 	var first *KafkaSource
 	for i, src := range s.Sources {
 		switch k := src.Kafka; {
-		case src.Stdin != nil:
-			ps.Add(fmt.Sprintf("spec.sources[%d].stdin", i), "exactlyOnce reads its sources again from the last checkpoint after a crash, which stdin cannot")
-		case k == nil:
+		case k == nil: // stdin is refused with spec.state
 		case first == nil:
 			first = k
 		case !slices.Equal(k.Brokers, first.Brokers):
@@ -686,11 +711,14 @@ func validateTemplate(ps *Problems, t *EnginePodSpec) {
 		ps.Add(f+".volumes"+indexOf(err), "not a Kubernetes Volume: %v", errors.Unwrap(err))
 	}
 	for i, v := range volumes {
-		if v.Name == "manifest" {
+		switch v.Name {
+		case "manifest":
 			ps.Add(fmt.Sprintf("%s.volumes[%d].name", f, i), `the volume "manifest" is the operator's: the engine's manifest; name yours otherwise`)
+		case StateVolumeName:
+			ps.Add(fmt.Sprintf("%s.volumes[%d].name", f, i), `the volume %q is the operator's: spec.state.volume's claim; name yours otherwise`, StateVolumeName)
 		}
 	}
-	names := map[string]bool{"manifest": true}
+	names := map[string]bool{"manifest": true, StateVolumeName: true}
 	for _, v := range volumes {
 		names[v.Name] = true
 	}
@@ -715,6 +743,9 @@ func validateTemplate(ps *Problems, t *EnginePodSpec) {
 
 // EngineManifestDir is where the operator mounts an engine's manifest.
 const EngineManifestDir = "/etc/sluice"
+
+// StateVolumeName is the engine pod's volume of spec.state.volume's claim.
+const StateVolumeName = "sluice-state"
 
 // indexOf is "[i]" for the item of a list that did not decode.
 func indexOf(err error) string {

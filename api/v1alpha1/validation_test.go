@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -150,7 +151,33 @@ func TestValidate(t *testing.T) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), {Name: "q", Stdin: &StdinSource{}, Schema: []Column{{Name: "a", Type: "int"}}}}
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
-		}, "spec.sources[1].stdin", "which stdin cannot"},
+		}, "spec.sources[1].stdin", "standard input cannot be read again"},
+		{"state volume", func(s *StreamQuerySpec) {
+			s.State = &StateSpec{Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
+		}, "", ""},
+		{"empty state volume", func(s *StreamQuerySpec) {
+			s.State = &StateSpec{Volume: &StateVolume{}}
+		}, "spec.state.volume.size", "above 0"},
+		{"state volume on several engines", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Replicas = ptr(int32(2))
+			s.State = &StateSpec{Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
+		}, "spec.state.volume", "one engine's"},
+		{"exactly-once state volume", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.State = &StateSpec{Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
+		}, "spec.state.volume", "remove volume"},
+		{"state volume mounted over", func(s *StreamQuerySpec) {
+			s.State = &StateSpec{Dir: "/data", Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{
+				Volumes:      []runtime.RawExtension{{Raw: []byte(`{"name":"data","emptyDir":{}}`)}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data/"}},
+			}}
+		}, "spec.template.spec.volumeMounts[0].mountPath", "claim is mounted at /data"},
+		{"template's state volume", func(s *StreamQuerySpec) {
+			s.Template = &EngineTemplate{Spec: EnginePodSpec{Volumes: []runtime.RawExtension{{Raw: []byte(`{"name":"sluice-state","emptyDir":{}}`)}}}}
+		}, "spec.template.spec.volumes[0].name", "spec.state.volume's claim"},
 		{"exactly once without kafka", func(s *StreamQuerySpec) {
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{Dir: "/state"}

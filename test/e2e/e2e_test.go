@@ -18,6 +18,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,6 +42,7 @@ func TestE2E(t *testing.T) {
 	t.Run("sample", testSample)
 	t.Run("invalid-query", testInvalidQuery)
 	t.Run("engine-pod-deleted", testEnginePodDeleted)
+	t.Run("state-volume", testStateVolume)
 	t.Run("suspend-resume-delete", testSuspendResumeDelete)
 	t.Run("kafka-scale-at-least-once", func(t *testing.T) { testKafkaScale(t, "atLeastOnce") })
 	t.Run("kafka-scale-exactly-once", func(t *testing.T) { testKafkaScale(t, "exactlyOnce") })
@@ -293,6 +295,74 @@ func testEnginePodDeleted(t *testing.T) {
 	})
 	waitRow(t, ns, "large-trades", time.Minute, row{"Phase": "Running", "Ready": "1/1", "Health": "Healthy", "Restarts": "0"})
 	timing(t, "engine pod deleted -> replaced and Running again", time.Since(start))
+}
+
+// testStateVolume: a windowed query with spec.state.volume keeps its
+// checkpoints on the claim the operator makes, bound here to a hostPath
+// volume of the test's; the engine that replaces a deleted pod mounts the
+// claim again and restores the state from them.
+func testStateVolume(t *testing.T) {
+	ns := namespace(t, "e2e-state-volume")
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil { // hostPath takes no fsGroup
+		t.Fatal(err)
+	}
+	hostPath := corev1.HostPathDirectory
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-state"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName:              "e2e-state",
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: "windowed-state"},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &hostPath}},
+		},
+	}
+	if err := k8s.Create(ctx(t, 10*time.Second), pv); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k8s.Delete(ctx(t, 10*time.Second), pv) })
+	apply(t, ns, `apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: windowed}
+spec:
+  sources:
+    - name: trades
+      datagen: {generator: trades, keys: 5, rate: 1000}
+      eventTime: {column: ts}
+  query: SELECT window_start, symbol, count(*) AS trades FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol
+  sink: {"null": {}}
+  state: {checkpointInterval: 1s, volume: {size: 1Gi, storageClassName: e2e-state}}
+`)
+	waitRow(t, ns, "windowed", 2*time.Minute, row{"Phase": "Running", "Ready": "1/1"})
+	eventually(t, "checkpoints on the claim's volume", time.Minute, func() error {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.checkpoint"))
+		if len(files) == 0 {
+			return fmt.Errorf("no checkpoint in %s", dir)
+		}
+		return nil
+	})
+	old := enginePods(t, ns, "windowed")[0]
+	if err := k8s.Delete(ctx(t, 10*time.Second), &old); err != nil {
+		t.Fatal(err)
+	}
+	var doc *enginestatus.Document
+	eventually(t, "the new engine, restored from a checkpoint", 2*time.Minute, func() error {
+		pods := enginePods(t, ns, "windowed")
+		if len(pods) != 1 || pods[0].Name == old.Name || !podReady(&pods[0]) {
+			return fmt.Errorf("%d pods", len(pods))
+		}
+		var err error
+		if doc, err = engineStatus(pods[0].Status.PodIP); err != nil {
+			return err
+		}
+		if c := doc.Checkpoints; c == nil || c.Restored == nil {
+			return fmt.Errorf("checkpoints %+v: nothing restored", c)
+		}
+		return nil
+	})
+	t.Logf("the new engine restored checkpoint %d in %.3f s", doc.Checkpoints.Restored.ID, doc.Checkpoints.RestoreSeconds)
 }
 
 // testSuspendResumeDelete: suspend removes the engines and says so, resume
