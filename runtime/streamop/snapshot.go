@@ -178,21 +178,30 @@ func (a *windowAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	slices.SortFunc(keys, func(x, y *sessionKey) int { return int(x.seq) - int(y.seq) })
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
 	for _, k := range keys {
-		dst = origins.appendOwner(dst, k.source)
-		dst = appendValues(dst, k.keys)
-		dst = binary.AppendUvarint(dst, k.seq)
-		dst = binary.AppendUvarint(dst, uint64(len(k.sessions)))
-		for _, s := range k.sessions {
-			dst = binary.AppendVarint(dst, s.start)
-			dst = binary.AppendVarint(dst, s.end)
-			dst = binary.AppendUvarint(dst, uint64(len(s.rows)))
-			for _, row := range s.rows {
-				dst = binary.AppendVarint(dst, row.ts)
-				dst = appendValues(dst, row.args)
-			}
-		}
+		dst = appendSessionKey(dst, k, origins)
+	}
+	if !origins.partition {
+		a.tracked()
 	}
 	return binary.AppendUvarint(dst, a.keySeq)
+}
+
+// appendSessionKey appends a key and all its sessions.
+func appendSessionKey(dst []byte, k *sessionKey, origins *Origins) []byte {
+	dst = origins.appendOwner(dst, k.source)
+	dst = appendValues(dst, k.keys)
+	dst = binary.AppendUvarint(dst, k.seq)
+	dst = binary.AppendUvarint(dst, uint64(len(k.sessions)))
+	for _, s := range k.sessions {
+		dst = binary.AppendVarint(dst, s.start)
+		dst = binary.AppendVarint(dst, s.end)
+		dst = binary.AppendUvarint(dst, uint64(len(s.rows)))
+		for _, row := range s.rows {
+			dst = binary.AppendVarint(dst, row.ts)
+			dst = appendValues(dst, row.args)
+		}
+	}
+	return dst
 }
 
 // RestoreSnapshot implements Snapshotter.
@@ -208,73 +217,21 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	for range r.Count(3) {
 		start, end := r.Varint(), r.Varint()
 		n := r.Count(1 + nKeys + nFuncs)
-		win, open := a.windows[start]
-		if !open {
-			win = a.newWindow(start, end)
-			win.order = win.order[:0]
-			// Sized for the groups at once: a million groups grown one by
-			// one spend most of a restore rehashing.
-			win.groups = make(map[string]*group, n)
-		}
+		win := a.openWindow(start, end, n)
 		if len(a.interned) == 0 {
 			a.interned = make(map[string]string, 2*n)
 		}
 		a.reserveGroups(n)
 		for range n {
-			src := origins.readOwner(r)
-			readValues(r, a.keys.vals)
-			g := a.newGroup(win)
-			g.source = src
-			for i := range g.states {
-				aggregate.ReadState(r, &g.states[i])
-			}
-			g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
-			g.key = a.intern(string(a.keys.keyOf(g.keys, 0)))
-			if old := win.groups[g.key]; old != nil {
-				// The partition's group from before it moved away and came
-				// back (a partition's restore adds to an open window): the
-				// restored one takes its place.
-				win.order[slices.Index(win.order, old)] = g
-				a.recycle(old)
-			} else {
-				win.order = append(win.order, g)
-			}
-			win.groups[g.key] = g
-			a.groups++
+			a.readGroup(r, win, origins)
 		}
 		if r.Err() != nil {
 			break
 		}
-		if !open {
-			a.windows[start] = win
-			i, _ := slices.BinarySearch(a.starts, start)
-			a.starts = slices.Insert(a.starts, i, start)
-		}
 	}
 	a.peak = max(a.peak, a.groups)
 	for range r.Count(3) {
-		k := &sessionKey{source: origins.readOwner(r), keys: make([]value.Value, nKeys)}
-		readValues(r, k.keys)
-		k.seq = r.Uvarint()
-		for range r.Count(3) {
-			s := &session{start: r.Varint(), end: r.Varint()}
-			for range r.Count(1 + len(a.args)) {
-				row := sessionRow{ts: r.Varint(), args: make([]value.Value, len(a.args))}
-				readValues(r, row.args)
-				s.rows = append(s.rows, row)
-			}
-			k.sessions = append(k.sessions, s)
-			a.held += len(s.rows)
-		}
-		key := string(a.keys.keyOf(k.keys, 0))
-		if old := a.sessions[key]; old != nil {
-			// The partition's sessions from before it moved away and came
-			// back: the restored ones replace them.
-			for _, s := range old.sessions {
-				a.held -= len(s.rows)
-			}
-		}
-		a.sessions[key] = k
+		a.readSessionKey(r, origins)
 	}
 	a.keySeq = max(a.keySeq, r.Uvarint())
 	if err := r.Err(); err != nil {
@@ -283,6 +240,208 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if !slices.IsSorted(a.starts) {
 		return fmt.Errorf("reading window state: windows out of order")
 	}
+	if !origins.partition {
+		a.tracked()
+	}
+	return nil
+}
+
+// openWindow returns the open window that starts at start, opening it,
+// sized for n groups, if there is none.
+func (a *windowAgg) openWindow(start, end int64, n int) *window {
+	if win, open := a.windows[start]; open {
+		return win
+	}
+	win := a.newWindow(start, end)
+	win.order = win.order[:0]
+	// Sized for the groups at once: a million groups grown one by one
+	// spend most of a restore rehashing.
+	win.groups = make(map[string]*group, n)
+	a.windows[start] = win
+	i, _ := slices.BinarySearch(a.starts, start)
+	a.starts = slices.Insert(a.starts, i, start)
+	return win
+}
+
+// readGroup reads a group of win, which replaces the window's group of
+// its key, if any, in its place, or comes after the others.
+func (a *windowAgg) readGroup(r *value.Reader, win *window, origins *Origins) {
+	src := origins.readOwner(r)
+	readValues(r, a.keys.vals)
+	g := a.newGroup(win)
+	g.source = src
+	for i := range g.states {
+		aggregate.ReadState(r, &g.states[i])
+	}
+	g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
+	g.key = a.intern(string(a.keys.keyOf(g.keys, 0)))
+	if old := win.groups[g.key]; old != nil {
+		// The partition's group from before it moved away and came back
+		// (a partition's restore adds to an open window), or one that
+		// changed: the one read takes its place.
+		win.order[slices.Index(win.order, old)] = g
+		a.recycle(old)
+	} else {
+		win.order = append(win.order, g)
+	}
+	win.groups[g.key] = g
+	a.groups++
+	a.touch(g)
+}
+
+// readSessionKey reads a key's sessions, which replace those it has.
+func (a *windowAgg) readSessionKey(r *value.Reader, origins *Origins) {
+	k := &sessionKey{source: origins.readOwner(r), keys: make([]value.Value, len(a.keys.vals))}
+	readValues(r, k.keys)
+	k.seq = r.Uvarint()
+	for range r.Count(3) {
+		s := &session{start: r.Varint(), end: r.Varint()}
+		for range r.Count(1 + len(a.args)) {
+			row := sessionRow{ts: r.Varint(), args: make([]value.Value, len(a.args))}
+			readValues(r, row.args)
+			s.rows = append(s.rows, row)
+		}
+		k.sessions = append(k.sessions, s)
+		a.held += len(s.rows)
+	}
+	key := string(a.keys.keyOf(k.keys, 0))
+	if old := a.sessions[key]; old != nil {
+		// The partition's sessions from before it moved away and came
+		// back, or ones that changed: those read replace them.
+		for _, s := range old.sessions {
+			a.held -= len(s.rows)
+		}
+	}
+	a.sessions[key] = k
+	a.touchKey(k)
+}
+
+// windowChangesVersion is the first byte of a window operator's changes.
+const windowChangesVersion = 1
+
+// AppendChanges implements IncrementalSnapshotter: the windows closed, the
+// groups dropped from windows still open, the groups added to, made or
+// fired, whole; the session keys closed, and those changed with all their
+// sessions. Closes and drops come first: a group made again after its
+// key's was dropped is among the changed.
+func (a *windowAgg) AppendChanges(dst []byte, origins *Origins) []byte {
+	dst = append(dst, windowChangesVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(a.closedWindows)))
+	for _, start := range a.closedWindows {
+		dst = binary.AppendVarint(dst, start)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(a.droppedGroups)))
+	for _, d := range a.droppedGroups {
+		dst = binary.AppendVarint(dst, d.start)
+		dst = value.AppendBytes(dst, d.key)
+	}
+	// The groups still held, by window, each window's in the order they
+	// changed first, which for groups made since is their order in it.
+	byWindow := map[*window][]*group{}
+	for _, c := range a.changed {
+		if g := c.g; g.life == c.life {
+			byWindow[g.w] = append(byWindow[g.w], g)
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(byWindow)))
+	for _, start := range a.starts {
+		win := a.windows[start]
+		groups := byWindow[win]
+		if len(groups) == 0 {
+			continue
+		}
+		dst = binary.AppendVarint(dst, win.start)
+		dst = binary.AppendVarint(dst, win.end)
+		dst = binary.AppendUvarint(dst, uint64(len(groups)))
+		for _, g := range groups {
+			dst = origins.appendOwner(dst, g.source)
+			dst = appendValues(dst, g.keys)
+			for i := range g.states {
+				dst = aggregate.AppendState(dst, &g.states[i])
+			}
+			dst = appendBool(appendBool(dst, g.fired), g.updated)
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(a.closedKeys)))
+	for _, key := range a.closedKeys {
+		dst = value.AppendBytes(dst, key)
+	}
+	live := a.changedKeys[:0:0]
+	for _, k := range a.changedKeys {
+		// A key whose sessions closed, or were replaced, since is among
+		// the closed; only the keys still held are written.
+		if a.sessions[string(a.keys.keyOf(k.keys, 0))] == k {
+			live = append(live, k)
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(live)))
+	for _, k := range live {
+		dst = appendSessionKey(dst, k, origins)
+	}
+	a.tracked()
+	return binary.AppendUvarint(dst, a.keySeq)
+}
+
+// ApplyChanges implements IncrementalSnapshotter.
+func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != windowChangesVersion && r.Err() == nil {
+		return fmt.Errorf("window changes of version %d; this engine reads %d", v, windowChangesVersion)
+	}
+	for range r.Count(1) {
+		start := r.Varint()
+		if win := a.windows[start]; win != nil {
+			for _, g := range win.order {
+				a.recycle(g)
+			}
+			clear(win.groups)
+			delete(a.windows, start)
+			a.starts = slices.DeleteFunc(a.starts, func(s int64) bool { return s == start })
+			a.release(win)
+		}
+	}
+	dropped := map[*window]int{}
+	for range r.Count(2) {
+		start, key := r.Varint(), r.String()
+		win := a.windows[start]
+		if win == nil {
+			continue
+		}
+		if g := win.groups[key]; g != nil {
+			delete(win.groups, key)
+			a.recycle(g) // its w is now nil: taken out of the order below
+			dropped[win]++
+		}
+	}
+	for win := range dropped {
+		win.order = slices.DeleteFunc(win.order, func(g *group) bool { return g.w == nil })
+	}
+	nKeys, nFuncs := len(a.keys.vals), len(a.funcs)
+	for range r.Count(3) {
+		start, end := r.Varint(), r.Varint()
+		n := r.Count(1 + nKeys + nFuncs)
+		win := a.openWindow(start, end, n)
+		for range n {
+			a.readGroup(r, win, origins)
+		}
+	}
+	a.peak = max(a.peak, a.groups)
+	for range r.Count(1) {
+		key := r.String()
+		if old := a.sessions[key]; old != nil {
+			for _, s := range old.sessions {
+				a.held -= len(s.rows)
+			}
+			delete(a.sessions, key)
+		}
+	}
+	for range r.Count(3) {
+		a.readSessionKey(r, origins)
+	}
+	a.keySeq = r.Uvarint()
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading window changes: %w", err)
+	}
+	a.tracked()
 	return nil
 }
 

@@ -120,6 +120,136 @@ func TestWindowSnapshot(t *testing.T) {
 	}
 }
 
+// TestWindowChanges: a windowed aggregation rebuilt from a snapshot and
+// the changes after it (AppendChanges at random batches), as a chain of
+// checkpoints restores it, holds the very state of the operator that ran
+// throughout, byte for byte, at each change, and, rebuilt late in the
+// input, writes exactly what it writes for the rest: tumbling, hopping and
+// session windows, with allowed lateness, keys that come and go, over two
+// partitions. The changes of windows are a small part of the state.
+func TestWindowChanges(t *testing.T) {
+	s := int64(time.Second)
+	for name, w := range map[string]plan.Window{
+		"tumble":  {Kind: plan.Tumble, Time: colTS, Size: 30 * s, Slide: 30 * s},
+		"hop":     {Kind: plan.Hop, Time: colTS, Size: 30 * s, Slide: 10 * s},
+		"session": {Kind: plan.Session, Time: colTS, Gap: s / 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			newAgg := func() *windowAgg {
+				a := newWindowAgg(&plan.Aggregate{
+					Input: testScan, Window: w,
+					Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
+					Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+				})
+				a.allowed = 3 * s
+				return a
+			}
+			parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
+			origins := NewOrigins(parts)
+			step := func(a *windowAgg, i int, rows []testRow) []string {
+				b := batchOf(rows...)
+				b.Origin = parts[i%2]
+				out := new(message.Batch)
+				out.Reset(8)
+				var fail failures
+				// Partition 1 lags: its groups wait in windows whose other
+				// groups are written and dropped.
+				wm := laggingMark{mark: int64(i)*s/4 - 4*s, lagging: parts[1], lag: 2 * s}
+				a.Process(b, out, wm, &fail)
+				var errs errorList
+				a.Advance(wm, out, errs.add)
+				if len(fail)+len(errs) > 0 {
+					t.Fatal(fail, errs)
+				}
+				var got []string
+				for _, row := range out.Rows {
+					got = append(got, fmt.Sprint(row))
+				}
+				return got
+			}
+			// live takes the chain's snapshots; shadow, which never does,
+			// is the state to compare with.
+			live, shadow := newAgg(), newAgg()
+			var chain [][]byte
+			rebuild := func() *windowAgg {
+				a := newAgg()
+				for i, b := range chain {
+					r := value.NewReader(b)
+					apply := a.ApplyChanges
+					if i == 0 {
+						apply = a.RestoreSnapshot
+					}
+					if err := apply(r, origins); err != nil || r.Len() != 0 {
+						t.Fatalf("link %d of the chain: %v, %d bytes left", i, err, r.Len())
+					}
+				}
+				return a
+			}
+			var copied *windowAgg
+			rng := rand.New(rand.NewPCG(5, 6))
+			var changeBytes, changes, wholeBytes int
+			for i := range 400 {
+				var rows []testRow
+				for range 10 {
+					// A quarter second of event time a batch, some rows up to
+					// 5 s late: within the allowed lateness, or beyond it.
+					ts := time.Duration(int64(i)*s/4 + rng.Int64N(s/4) - rng.Int64N(2)*rng.Int64N(5*s))
+					k := rng.IntN(300)
+					if (i/60)%2 == 1 {
+						k = 300 + rng.IntN(300) // keys in bursts, which close
+					}
+					rows = append(rows, testRow{ts, fmt.Sprintf("K%d", k), rng.Int64N(100)})
+				}
+				want := step(live, i, rows)
+				step(shadow, i, rows)
+				if copied != nil {
+					if got := step(copied, i, rows); !slices.Equal(got, want) {
+						t.Fatalf("batch %d: the rebuilt operator wrote\n%v\nwant\n%v", i, got, want)
+					}
+				}
+				switch {
+				case i == 40:
+					chain = append(chain, live.AppendSnapshot(nil, origins))
+				case i > 40 && (rng.IntN(8) == 0 || i == 300):
+					b := live.AppendChanges(nil, origins)
+					changeBytes += len(b)
+					changes++
+					chain = append(chain, b)
+					whole := shadow.AppendSnapshot(nil, origins)
+					wholeBytes += len(whole)
+					if got := rebuild().AppendSnapshot(nil, origins); !slices.Equal(got, whole) {
+						t.Fatalf("batch %d: rebuilt from %d links, the state's snapshot has %d bytes, unlike the operator's %d", i, len(chain), len(got), len(whole))
+					}
+					if i == 300 {
+						copied = rebuild()
+					}
+				}
+			}
+			// A session key's changes are its sessions, whole; a window's
+			// are the groups rows went to.
+			if changes < 20 || w.Kind != plan.Session && changeBytes*3 > wholeBytes {
+				t.Errorf("%d changes of %d bytes on average; the state's snapshots %d", changes, changeBytes/max(changes, 1), wholeBytes/max(changes, 1))
+			}
+			t.Logf("%d links; changes of %d bytes on average, snapshots of %d", len(chain), changeBytes/changes, wholeBytes/changes)
+		})
+	}
+}
+
+// laggingMark is a watermark of mark, less lag for one partition, and the
+// least of the two for the pipeline.
+type laggingMark struct {
+	mark    int64
+	lagging *message.Origin
+	lag     int64
+}
+
+func (w laggingMark) For(o *message.Origin) int64 {
+	if o == nil || o == w.lagging {
+		return w.mark - w.lag
+	}
+	return w.mark
+}
+
 // TestSnapshotCorrupt: a truncated or altered snapshot is an error, never
 // a panic or half a state taken for the whole.
 func TestSnapshotCorrupt(t *testing.T) {
@@ -181,6 +311,53 @@ func BenchmarkWindowSnapshot(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(snap))/groups, "bytes/group")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/groups, "ns/group")
+}
+
+// BenchmarkWindowChanges is the cost of the checkpoint of
+// BenchmarkWindowSnapshot's million groups when it is a delta: the
+// changes after 10,000 rows to random groups, a second of input at 10,000
+// records/s. Only AppendChanges is timed.
+func BenchmarkWindowChanges(b *testing.B) {
+	sum, err := aggregate.New(aggregate.Sum, value.Int)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := newWindowAgg(&plan.Aggregate{
+		Input:  testScan,
+		Window: plan.Window{Kind: plan.Tumble, Time: colTS, Size: int64(time.Hour), Slide: int64(time.Hour)},
+		Keys:   []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sum, Arg: colV}},
+	})
+	const groups = 1_000_000
+	process := func(rows []testRow) {
+		out := new(message.Batch)
+		out.Reset(8)
+		var fail failures
+		a.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+	}
+	for i := 0; i < groups; i += 10_000 {
+		rows := make([]testRow, 10_000)
+		for j := range rows {
+			rows[j] = testRow{time.Duration(i + j), fmt.Sprintf("K%07d", i+j), int64(j)}
+		}
+		process(rows)
+	}
+	origins := NewOrigins(nil)
+	whole := a.AppendSnapshot(nil, origins)
+	rng := rand.New(rand.NewPCG(1, 2))
+	rows := make([]testRow, 10_000)
+	var delta []byte
+	for b.Loop() {
+		b.StopTimer()
+		for j := range rows {
+			rows[j] = testRow{time.Duration(rng.IntN(groups)), fmt.Sprintf("K%07d", rng.IntN(groups)), 1}
+		}
+		process(rows)
+		b.StartTimer()
+		delta = a.AppendChanges(delta[:0], origins)
+	}
+	b.ReportMetric(float64(len(delta)), "delta-bytes")
+	b.ReportMetric(float64(len(whole)), "whole-bytes")
 }
 
 // TestOverChanges: a moving aggregate rebuilt from its snapshot and the

@@ -50,6 +50,31 @@ type windowAgg struct {
 	keySeq   uint64
 	closing  []closingSession
 	held     int // rows held in sessions
+
+	// Once a whole snapshot is taken or restored (tracking), what changed
+	// since, for AppendChanges: the groups added to, made or fired, each
+	// with its life then (groups are reused); the groups dropped from
+	// windows that stay open; the windows closed; the session keys
+	// changed, and those closed.
+	tracking      bool
+	changed       []changedGroup
+	droppedGroups []droppedGroup
+	closedWindows []int64
+	changedKeys   []*sessionKey
+	closedKeys    []string
+}
+
+// changedGroup is a group changed since the last snapshot, as of its life
+// then: a group closed and reused since is another.
+type changedGroup struct {
+	g    *group
+	life uint32
+}
+
+// droppedGroup is a group dropped from a window still open.
+type droppedGroup struct {
+	start int64
+	key   string
 }
 
 type window struct {
@@ -68,6 +93,10 @@ type group struct {
 	// fired says the group's row was written when its window closed;
 	// updated that a late record changed it since (allowed lateness).
 	fired, updated bool
+	// changed says the group is among the operator's changed; life counts
+	// its reuses.
+	changed bool
+	life    uint32
 }
 
 type sessionKey struct {
@@ -75,6 +104,7 @@ type sessionKey struct {
 	keys     []value.Value
 	sessions []*session // by start
 	seq      uint64     // the order of the key's first row
+	changed  bool       // among the operator's changedKeys
 }
 
 // closingSession is a session the watermark closed, with its key.
@@ -212,8 +242,41 @@ func (a *windowAgg) addToWindows(ts int64, src owner) error {
 			g.dirty = true
 			a.dirty = append(a.dirty, g)
 		}
+		a.touch(g)
 	}
 	return nil
+}
+
+// touch notes, once a snapshot is taken, that g changed.
+func (a *windowAgg) touch(g *group) {
+	if a.tracking && !g.changed {
+		g.changed = true
+		a.changed = append(a.changed, changedGroup{g, g.life})
+	}
+}
+
+// touchKey notes, once a snapshot is taken, that a key's sessions changed.
+func (a *windowAgg) touchKey(sk *sessionKey) {
+	if a.tracking && !sk.changed {
+		sk.changed = true
+		a.changedKeys = append(a.changedKeys, sk)
+	}
+}
+
+// tracked starts, or starts again, tracking changes after a snapshot.
+func (a *windowAgg) tracked() {
+	for _, c := range a.changed {
+		c.g.changed = false
+	}
+	for _, k := range a.changedKeys {
+		k.changed = false
+	}
+	clear(a.changed)
+	clear(a.changedKeys)
+	clear(a.closedKeys)
+	a.changed, a.changedKeys, a.closedKeys = a.changed[:0], a.changedKeys[:0], a.closedKeys[:0]
+	a.droppedGroups, a.closedWindows = a.droppedGroups[:0], a.closedWindows[:0]
+	a.tracking = true
 }
 
 func (a *windowAgg) newWindow(start, end int64) *window {
@@ -278,7 +341,8 @@ func (a *windowAgg) intern(s string) string {
 // recycle keeps a closed group for reuse.
 func (a *windowAgg) recycle(g *group) {
 	clear(g.states)
-	g.w, g.dirty, g.key, g.source, g.fired, g.updated = nil, false, "", owner{}, false, false
+	g.w, g.dirty, g.key, g.source, g.fired, g.updated, g.changed = nil, false, "", owner{}, false, false, false
+	g.life++
 	a.freeGroups = append(a.freeGroups, g)
 	a.groups--
 }
@@ -351,6 +415,7 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 	a.held++
 	i := sort.Search(len(kept), func(i int) bool { return kept[i].start > merged.start })
 	sk.sessions = slices.Insert(kept, i, merged)
+	a.touchKey(sk)
 }
 
 // Advance implements Stateful. It drops no rows uncounted: every row it
@@ -378,7 +443,7 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		// watermark; the others are written, and dropped once the allowed
 		// lateness has passed too. A group a late record updated is
 		// written again.
-		waiting := win.order[:0]
+		waiting, drops := win.order[:0], len(a.droppedGroups)
 		for _, g := range win.order {
 			mark := wm.For(g.source.origin)
 			switch {
@@ -389,16 +454,22 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 				waiting = append(waiting, g)
 				continue
 			default:
-				if !a.node.EmitChanges && (!g.fired || g.updated) {
-					if err := a.emit(out, g); err != nil {
-						fail(err)
+				if !g.fired || g.updated {
+					if !a.node.EmitChanges {
+						if err := a.emit(out, g); err != nil {
+							fail(err)
+						}
 					}
+					g.fired, g.updated = true, false
+					a.touch(g)
 				}
-				g.fired, g.updated = true, false
 				if mark < win.end+a.allowed {
 					waiting = append(waiting, g)
 					continue
 				}
+			}
+			if a.tracking {
+				a.droppedGroups = append(a.droppedGroups, droppedGroup{start, g.key})
 			}
 			delete(win.groups, g.key)
 			a.recycle(g)
@@ -408,6 +479,11 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		if len(waiting) > 0 {
 			kept = append(kept, start)
 			continue
+		}
+		if a.tracking {
+			// The window's close says its groups' drops.
+			a.droppedGroups = a.droppedGroups[:drops]
+			a.closedWindows = append(a.closedWindows, start)
 		}
 		delete(a.windows, start)
 		a.release(win)
@@ -444,7 +520,7 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 			for _, s := range sk.sessions {
 				a.held -= len(s.rows)
 			}
-			delete(a.sessions, key)
+			a.closeKey(key)
 			continue
 		}
 		watermark := wm.For(sk.source.origin)
@@ -457,10 +533,15 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 			a.held -= len(s.rows)
 			n++
 		}
+		if n == 0 {
+			continue
+		}
 		clear(sk.sessions[:n])
 		sk.sessions = sk.sessions[n:]
 		if len(sk.sessions) == 0 {
-			delete(a.sessions, key)
+			a.closeKey(key)
+		} else {
+			a.touchKey(sk)
 		}
 	}
 	if len(a.closing) == 0 {
@@ -499,6 +580,14 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 	}
 	clear(a.closing)
 	a.closing = a.closing[:0]
+}
+
+// closeKey drops a session key whose sessions are all closed.
+func (a *windowAgg) closeKey(key string) {
+	delete(a.sessions, key)
+	if a.tracking {
+		a.closedKeys = append(a.closedKeys, key)
+	}
 }
 
 // Low implements Stateful.
