@@ -57,21 +57,7 @@ func TestWindowSnapshot(t *testing.T) {
 				batches = append(batches, b)
 			}
 			step := func(a *windowAgg, i int) []string {
-				out := new(message.Batch)
-				out.Reset(8)
-				var fail failures
-				wm := fixedMark(int64(i)*s - 2*s)
-				a.Process(batches[i], out, wm, &fail)
-				var errs errorList
-				a.Advance(wm, out, errs.add)
-				if len(fail)+len(errs) > 0 {
-					t.Fatal(fail, errs)
-				}
-				var got []string
-				for _, row := range out.Rows {
-					got = append(got, fmt.Sprint(row))
-				}
-				return got
+				return windowStep(t, a, batches[i], fixedMark(int64(i)*s-2*s))
 			}
 			whole, cut := newAgg(), newAgg()
 			var want, got []string
@@ -149,23 +135,9 @@ func TestWindowChanges(t *testing.T) {
 			step := func(a *windowAgg, i int, rows []testRow) []string {
 				b := batchOf(rows...)
 				b.Origin = parts[i%2]
-				out := new(message.Batch)
-				out.Reset(8)
-				var fail failures
 				// Partition 1 lags: its groups wait in windows whose other
 				// groups are written and dropped.
-				wm := laggingMark{mark: int64(i)*s/4 - 4*s, lagging: parts[1], lag: 2 * s}
-				a.Process(b, out, wm, &fail)
-				var errs errorList
-				a.Advance(wm, out, errs.add)
-				if len(fail)+len(errs) > 0 {
-					t.Fatal(fail, errs)
-				}
-				var got []string
-				for _, row := range out.Rows {
-					got = append(got, fmt.Sprint(row))
-				}
-				return got
+				return windowStep(t, a, b, laggingMark{mark: int64(i)*s/4 - 4*s, lagging: parts[1], lag: 2 * s})
 			}
 			// live takes the chain's snapshots; shadow, which never does,
 			// is the state to compare with.
@@ -173,16 +145,7 @@ func TestWindowChanges(t *testing.T) {
 			var chain [][]byte
 			rebuild := func() *windowAgg {
 				a := newAgg()
-				for i, b := range chain {
-					r := value.NewReader(b)
-					apply := a.ApplyChanges
-					if i == 0 {
-						apply = a.RestoreSnapshot
-					}
-					if err := apply(r, origins); err != nil || r.Len() != 0 {
-						t.Fatalf("link %d of the chain: %v, %d bytes left", i, err, r.Len())
-					}
-				}
+				restoreChain(t, a, chain, origins)
 				return a
 			}
 			var copied *windowAgg
@@ -233,6 +196,42 @@ func TestWindowChanges(t *testing.T) {
 			t.Logf("%d links; changes of %d bytes on average, snapshots of %d", len(chain), changeBytes/changes, wholeBytes/changes)
 		})
 	}
+}
+
+// restoreChain restores op from a chain of checkpoints' states: a
+// snapshot, then changes.
+func restoreChain(t *testing.T, op IncrementalSnapshotter, chain [][]byte, origins *Origins) {
+	t.Helper()
+	for i, b := range chain {
+		r := value.NewReader(b)
+		apply := op.ApplyChanges
+		if i == 0 {
+			apply = op.RestoreSnapshot
+		}
+		if err := apply(r, origins); err != nil || r.Len() != 0 {
+			t.Fatalf("link %d of the chain: %v, %d bytes left", i, err, r.Len())
+		}
+	}
+}
+
+// windowStep gives a the batch b at watermark wm, and returns the rows it
+// writes.
+func windowStep(t *testing.T, a *windowAgg, b *message.Batch, wm Watermark) []string {
+	t.Helper()
+	out := new(message.Batch)
+	out.Reset(8)
+	var fail failures
+	a.Process(b, out, wm, &fail)
+	var errs errorList
+	a.Advance(wm, out, errs.add)
+	if len(fail)+len(errs) > 0 {
+		t.Fatal(fail, errs)
+	}
+	var got []string
+	for _, row := range out.Rows {
+		got = append(got, fmt.Sprint(row))
+	}
+	return got
 }
 
 // laggingMark is a watermark of mark, less lag for one partition, and the
@@ -380,16 +379,7 @@ func TestOverChanges(t *testing.T) {
 		var chain [][]byte // a snapshot, then changes
 		rebuild := func() *overAgg {
 			o := newOverSum(t, spec...)
-			for i, b := range chain {
-				r := value.NewReader(b)
-				apply := o.ApplyChanges
-				if i == 0 {
-					apply = o.RestoreSnapshot
-				}
-				if err := apply(r, origins); err != nil || r.Len() != 0 {
-					t.Fatalf("link %d of the chain: %v, %d bytes left", i, err, r.Len())
-				}
-			}
+			restoreChain(t, o, chain, origins)
 			return o
 		}
 		var copied *overAgg // rebuilt at batch 300, then on its own
