@@ -218,9 +218,6 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		start, end := r.Varint(), r.Varint()
 		n := r.Count(1 + nKeys + nFuncs)
 		win := a.openWindow(start, end, n)
-		if len(a.interned) == 0 {
-			a.interned = make(map[string]string, 2*n)
-		}
 		a.reserveGroups(n)
 		for range n {
 			a.readGroup(r, win, origins)
@@ -263,29 +260,32 @@ func (a *windowAgg) openWindow(start, end int64, n int) *window {
 	return win
 }
 
-// readGroup reads a group of win, which replaces the window's group of
-// its key, if any, in its place, or comes after the others.
+// readGroup reads a group of win into the window's group of its key, in
+// its place, or into a new one after the others: a partition's group from
+// before it moved away and came back (a partition's restore adds to an
+// open window), or one that changed since the snapshot, takes the state
+// read.
 func (a *windowAgg) readGroup(r *value.Reader, win *window, origins *Origins) {
 	src := origins.readOwner(r)
 	readValues(r, a.keys.vals)
-	g := a.newGroup(win)
+	key := a.keys.keyOf(a.keys.vals, 0)
+	g := win.groups[string(key)]
+	if g == nil {
+		// The strings read are the operator's own already: interning them,
+		// two more lookups in a table of millions, would save no memory
+		// worth the restore's time.
+		g = a.takeGroup(win)
+		copy(g.keys, a.keys.vals)
+		g.key = string(key)
+		win.groups[g.key] = g
+		win.order = append(win.order, g)
+		a.groups++
+	}
 	g.source = src
 	for i := range g.states {
 		aggregate.ReadState(r, &g.states[i])
 	}
 	g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
-	g.key = a.intern(string(a.keys.keyOf(g.keys, 0)))
-	if old := win.groups[g.key]; old != nil {
-		// The partition's group from before it moved away and came back
-		// (a partition's restore adds to an open window), or one that
-		// changed: the one read takes its place.
-		win.order[slices.Index(win.order, old)] = g
-		a.recycle(old)
-	} else {
-		win.order = append(win.order, g)
-	}
-	win.groups[g.key] = g
-	a.groups++
 	a.touch(g)
 }
 

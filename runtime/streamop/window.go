@@ -292,6 +292,18 @@ func (a *windowAgg) newWindow(start, end int64) *window {
 
 // newGroup returns a group of win for the key in a.keys.vals.
 func (a *windowAgg) newGroup(win *window) *group {
+	g := a.takeGroup(win)
+	for i, v := range a.keys.vals {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(a.intern(v.Str()))
+		}
+		g.keys[i] = v
+	}
+	return g
+}
+
+// takeGroup returns a group of win, without keys.
+func (a *windowAgg) takeGroup(win *window) *group {
 	var g *group
 	if n := len(a.freeGroups); n > 0 {
 		g = a.freeGroups[n-1]
@@ -300,12 +312,6 @@ func (a *windowAgg) newGroup(win *window) *group {
 		g = &group{keys: make([]value.Value, len(a.keys.vals)), states: make([]aggregate.State, len(a.funcs))}
 	}
 	g.w = win
-	for i, v := range a.keys.vals {
-		if v.Kind() == value.KindString {
-			v = value.StringValue(a.intern(v.Str()))
-		}
-		g.keys[i] = v
-	}
 	return g
 }
 
