@@ -218,6 +218,16 @@ type KafkaSource struct {
 	// +kubebuilder:default=string
 	// +optional
 	KeyFormat KeyFormat `json:"keyFormat,omitempty"`
+	// partitionedBy declares the schema columns the topic's producer
+	// partitions by: records with equal values of them are in one
+	// partition. Without it, a topic whose schema has key columns is taken
+	// to be partitioned by them (the producer's default partitioner hashes
+	// the record key). A stateful query on several engines needs its keys
+	// to include these columns, so that each engine holds whole keys. At
+	// most 16.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	PartitionedBy []string `json:"partitionedBy,omitempty"`
 
 	// KafkaSecurity holds the tls and sasl settings.
 	KafkaSecurity `json:",inline"`

@@ -218,6 +218,13 @@ func (s *StreamQuerySpec) Validate() Problems {
 				keyCol = j
 			}
 		}
+		if k := src.Kafka; k != nil {
+			for j, name := range k.PartitionedBy {
+				if _, ok := cols[name]; !ok || slices.Contains(k.PartitionedBy[:j], name) {
+					ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a column of the schema, or is named twice", name)
+				}
+			}
+		}
 		if et := src.EventTime; et != nil {
 			if _, ok := cols[et.Column]; !ok && src.Datagen == nil {
 				ps.Add(f+".eventTime.column", "column %q is not in the schema", et.Column)
@@ -640,6 +647,25 @@ func validEnvName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// PartitionColumns are the columns a Kafka source's topic is partitioned
+// by: kafka.partitionedBy, else the columns read from the record key; nil
+// when they are not known, or for another source.
+func (s *Source) PartitionColumns() []string {
+	if s.Kafka == nil {
+		return nil
+	}
+	if len(s.Kafka.PartitionedBy) > 0 {
+		return s.Kafka.PartitionedBy
+	}
+	var keys []string
+	for _, c := range s.Schema {
+		if c.Key {
+			keys = append(keys, c.Name)
+		}
+	}
+	return keys
 }
 
 // Connector returns the spec key of the source's connector ("kafka",

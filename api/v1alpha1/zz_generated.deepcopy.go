@@ -529,6 +529,11 @@ func (in *KafkaSource) DeepCopyInto(out *KafkaSource) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.PartitionedBy != nil {
+		in, out := &in.PartitionedBy, &out.PartitionedBy
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	in.KafkaSecurity.DeepCopyInto(&out.KafkaSecurity)
 }
 

@@ -199,12 +199,12 @@ type crashJob struct {
 }
 
 // tradesJob is the crash job of query over crashInput, produced to the
-// topic in as source t, keyed by symbol.
+// topic in as source t, keyed (and so partitioned) by symbol.
 func tradesJob(query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) crashJob {
 	return crashJob{
 		sources: func(broker string) string {
 			return fmt.Sprintf(`    - name: t
-      kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: %s}
+      kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: %s, partitionedBy: [sym]}
       schema: [{name: sym, type: string}, {name: ts, type: timestamp}, {name: q, type: int}]
       eventTime: {column: ts}
 `, broker, crashSessionTimeout)

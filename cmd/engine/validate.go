@@ -44,6 +44,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintln(stdout, "Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment")
 	}
+	if p, ok := compile.StatePartitioning(&doc.Query.Spec, prog); ok {
+		fmt.Fprintf(stdout, "State: %s\n", p.Describe)
+	}
 	fmt.Fprint(stdout, plan.Explain(prog.Root()))
 	return exitOK
 }

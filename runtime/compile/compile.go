@@ -102,10 +102,80 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case several && prog.Join():
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a join's spans two sources, whose partitions the group assigns apart: run it on one engine")
 	}
+	if p, ok := StatePartitioning(spec, prog); ok && !p.Whole && spec.SeveralEngines() {
+		field := "spec.replicas"
+		if spec.Autoscaling != nil {
+			field = "spec.autoscaling"
+		}
+		ps.Add(field, "%s", p.Problem)
+	}
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
 	return prog, inputs, nil
+}
+
+// Partitioning is how a stateful query's state is keyed against the
+// partitions its engines divide.
+type Partitioning struct {
+	// Describe says it in a line, for engine validate.
+	Describe string
+	// Whole says each engine holds whole keys however many engines share
+	// the partitions; Problem, when not, why, and what to do.
+	Whole   bool
+	Problem string
+}
+
+// StatePartitioning returns the partitioning of a stateful query's state;
+// ok is false for a stateless one. Each engine holds the state of the
+// partitions it reads, so a key whose rows are in partitions of two
+// engines would be aggregated in two halves, both written, wrong. A table
+// join holds the whole table on every engine and is keyed by nothing else.
+func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (p Partitioning, ok bool) {
+	if !prog.Stateful() {
+		return Partitioning{}, false
+	}
+	const oneEngine = "run one engine (repartitioning rows by the key through Kafka is not built yet)"
+	key, isKeyed := prog.StateKey()
+	switch {
+	case prog.TableJoin():
+		return Partitioning{Describe: "a table join: every engine holds the whole table", Whole: true}, true
+	case !isKeyed:
+		return Partitioning{
+			Describe: "an interval join: one engine only",
+			Problem:  "on several engines, an interval join would need each pair's two rows on one engine, but the consumer group assigns the two topics' partitions apart: " + oneEngine,
+		}, true
+	case len(key.Keys) == 0:
+		return Partitioning{
+			Describe: "one group of all rows: one engine only",
+			Problem:  "on several engines, each engine aggregates the partitions it reads, and this query's state is one group of all rows (no key besides the window): " + oneEngine,
+		}, true
+	}
+	keys := strings.Join(key.Keys, ", ")
+	i := slices.IndexFunc(spec.Sources, func(s v1alpha1.Source) bool { return s.Name == key.Source })
+	if i < 0 || spec.Sources[i].Kafka == nil {
+		return Partitioning{Describe: fmt.Sprintf("keyed by %s, from %s, which engines do not divide: one engine only", keys, key.Source),
+			Problem: fmt.Sprintf("source %s is read whole by every engine: run one engine", key.Source)}, true
+	}
+	src := &spec.Sources[i]
+	parts := src.PartitionColumns()
+	how := "by " + strings.Join(parts, ", ") + " (kafka.partitionedBy)"
+	switch {
+	case len(parts) == 0:
+		how = "by nothing the spec declares (no key column in its schema, no kafka.partitionedBy)"
+	case len(src.Kafka.PartitionedBy) == 0:
+		how = "by its record key, " + strings.Join(parts, ", ")
+	}
+	p.Describe = fmt.Sprintf("keyed by %s; source %s is partitioned %s", keys, src.Name, how)
+	missing := slices.DeleteFunc(slices.Clone(parts), func(c string) bool { return slices.Contains(key.Columns, c) })
+	if p.Whole = len(parts) > 0 && len(missing) == 0; p.Whole {
+		p.Describe += ": each engine holds whole keys"
+		return p, true
+	}
+	p.Describe += ": one engine only"
+	p.Problem = fmt.Sprintf("on several engines, each engine aggregates the partitions it reads, so all rows of a key must be in one partition: the state is keyed by %s, and source %s is partitioned %s. Declare spec.sources[%d].kafka.partitionedBy if its producer partitions by columns among the keys, or %s",
+		keys, src.Name, how, i, oneEngine)
+	return p, true
 }
 
 // checkBuffers refuses a spec whose channels, full, would hold more than the

@@ -44,3 +44,61 @@ func TestStateProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysFollowPartitions: a stateful query on several engines runs only
+// when its state's keys include what its topic is partitioned by (its key
+// columns, or kafka.partitionedBy), and an interval join or an aggregate
+// of all rows not at all; a table join and a stateless query always.
+func TestKeysFollowPartitions(t *testing.T) {
+	bySymbol := "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
+	tests := []struct {
+		name, query string
+		key         string   // the schema's key column, if any
+		by          []string // kafka.partitionedBy
+		want        string   // "": accepted
+	}{
+		{"stateless", "SELECT symbol FROM trades", "", nil, ""},
+		{"by the record key", bySymbol, "symbol", nil, ""},
+		{"by partitionedBy", bySymbol, "", []string{"symbol"}, ""},
+		{"by a key among several", "SELECT window_start, symbol, venue, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol, venue", "", []string{"symbol"}, ""},
+		{"moving, by the record key", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "symbol", nil, ""},
+		{"unknown partitioning", bySymbol, "", nil, "source trades is partitioned by nothing the spec declares"},
+		{"keyed by another column", bySymbol, "id", nil, "the state is keyed by symbol, and source trades is partitioned by its record key, id"},
+		{"partitioned by more than the key", bySymbol, "", []string{"symbol", "venue"}, "partitioned by symbol, venue"},
+		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows"},
+		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "an interval join would need each pair's two rows on one engine"},
+		{"table join", "SELECT t.symbol, s.name FROM trades t JOIN names s ON t.symbol = s.symbol", "id", nil, ""},
+	}
+	for _, tt := range tests {
+		cols := []v1alpha1.Column{{Name: "id", Type: "text"}, {Name: "symbol", Type: "text"}, {Name: "venue", Type: "text"}, {Name: "price", Type: "double"}, {Name: "ts", Type: "timestamp"}}
+		for i := range cols {
+			cols[i].Key = cols[i].Name == tt.key
+		}
+		kafka := func(topic string) *v1alpha1.KafkaSource {
+			return &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: topic, PartitionedBy: tt.by}
+		}
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{
+				{Name: "trades", Kafka: kafka("trades"), Schema: cols},
+				{Name: "quotes", Kafka: kafka("quotes"), Schema: cols},
+				{Name: "names", File: &v1alpha1.FileSource{Path: "names.csv"}, Format: v1alpha1.FormatCSV, Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "name", Type: "text"}}, Table: &v1alpha1.TableSource{Key: []string{"symbol"}}},
+			},
+			Query:    tt.query,
+			Sink:     v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Replicas: new(int32(3)),
+		}
+		spec.Default()
+		_, _, err := Plan(spec)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: %v; want %q", tt.name, err, tt.want)
+		}
+		// On one engine every one of them runs.
+		spec.Replicas = new(int32(1))
+		if _, _, err := Plan(spec); err != nil {
+			t.Errorf("%s, one engine: %v", tt.name, err)
+		}
+	}
+}

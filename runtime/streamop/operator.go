@@ -160,6 +160,16 @@ func (p *Program) Join() bool {
 	return ok
 }
 
+// TableJoin reports whether the plan joins a stream with a table.
+func (p *Program) TableJoin() bool {
+	j, ok := p.stateful.(*plan.Join)
+	return ok && j.Kind == plan.TableJoin
+}
+
+// StateKey is what the state of a windowed or moving aggregate is keyed
+// by; ok is false for other plans.
+func (p *Program) StateKey() (plan.StateKey, bool) { return plan.StateKeyOf(p.stateful) }
+
 // Sources lists the sources the plan reads, in plan order.
 func (p *Program) Sources() []string { return plan.Sources(p.root) }
 
