@@ -9,6 +9,19 @@ import (
 
 // TestStateProblems: spec.state and exactly-once delivery are refused, with
 // what to do, where the query cannot honour them, and accepted where it can.
+// checkPlan checks that spec plans when want is empty, and otherwise fails
+// with a problem that says want.
+func checkPlan(t *testing.T, name string, spec *v1alpha1.StreamQuerySpec, want string) {
+	t.Helper()
+	_, _, err := Plan(spec)
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: %v", name, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s: %v; want %q", name, err, want)
+	}
+}
+
 func TestStateProblems(t *testing.T) {
 	windowed := "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
 	tests := []struct {
@@ -35,13 +48,7 @@ func TestStateProblems(t *testing.T) {
 			spec.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce
 		}
 		spec.Default()
-		_, _, err := Plan(spec)
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s: %v", tt.name, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%s: %v; want %q", tt.name, err, tt.want)
-		}
+		checkPlan(t, tt.name, spec, tt.want)
 	}
 }
 
@@ -88,17 +95,9 @@ func TestKeysFollowPartitions(t *testing.T) {
 			Replicas: new(int32(3)),
 		}
 		spec.Default()
-		_, _, err := Plan(spec)
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s: %v", tt.name, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%s: %v; want %q", tt.name, err, tt.want)
-		}
+		checkPlan(t, tt.name, spec, tt.want)
 		// On one engine every one of them runs.
 		spec.Replicas = new(int32(1))
-		if _, _, err := Plan(spec); err != nil {
-			t.Errorf("%s, one engine: %v", tt.name, err)
-		}
+		checkPlan(t, tt.name+", one engine", spec, "")
 	}
 }
