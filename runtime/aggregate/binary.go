@@ -57,11 +57,12 @@ func readCompSum(r *value.Reader) compSum { return compSum{hi: r.Float64(), lo: 
 
 // AppendFrame appends the frame's binary form to dst, for a checkpoint: its
 // rows, their numbering, and every call's running state, so that a frame
-// read back goes on exactly as w would. AppendFrameChanges writes what
-// changed after it.
+// read back (ReadFrame) goes on exactly as w would. AppendFrameChanges
+// writes what changed after it. AppendFrameSharing writes a key's frames
+// in less.
 func AppendFrame(dst []byte, w *Frame) []byte {
 	w.mark = w.first
-	return AppendFrameChanges(dst, w)
+	return appendFrame(dst, w, nil, false)
 }
 
 // AppendFrameChanges appends to dst what changed in w since the last
@@ -69,19 +70,79 @@ func AppendFrame(dst []byte, w *Frame) []byte {
 // rows pushed since, and every call's running state. A frame's rows stay
 // until they leave it, so that is far less than the frame when it is long.
 func AppendFrameChanges(dst []byte, w *Frame) []byte {
+	return appendFrame(dst, w, nil, false)
+}
+
+// AppendFrameSharing is AppendFrame, or AppendFrameChanges when changes
+// is set, for one of a key's frames, which all take the same rows: where
+// the rows it writes are, one for one, rows of an earlier frame of prior,
+// whose rows are written before (or read before, by ReadFrameSharing), it
+// writes that frame's index instead of them. A moving aggregate over 15
+// minutes, an hour and four hours thus writes each row once, not three
+// times.
+func AppendFrameSharing(dst []byte, w *Frame, prior []*Frame, changes bool) []byte {
+	if !changes {
+		w.mark = w.first
+	}
+	return appendFrame(dst, w, prior, true)
+}
+
+// appendFrame appends w's rows since its mark and its calls' states; with
+// sharing, in AppendFrameSharing's format.
+func appendFrame(dst []byte, w *Frame, prior []*Frame, sharing bool) []byte {
 	end := w.first + int64(w.n)
 	from := max(w.mark, w.first)
 	dst = binary.AppendVarint(dst, w.first)
 	dst = binary.AppendVarint(dst, from)
 	dst = binary.AppendUvarint(dst, uint64(end-from))
-	for q := from; q < end; q++ {
-		dst = binary.AppendVarint(dst, w.ts[w.slot(q)])
-		for i := range w.funcs {
-			dst = value.AppendBinary(dst, w.arg(q, i))
+	like := -1
+	for i := len(prior) - 1; i >= 0 && like < 0 && from < end; i-- {
+		if holdsRows(prior[i], w, from, end) {
+			like = i
+		}
+	}
+	if sharing {
+		dst = binary.AppendUvarint(dst, uint64(like+1))
+	}
+	if like < 0 {
+		for q := from; q < end; q++ {
+			dst = binary.AppendVarint(dst, w.ts[w.slot(q)])
+			for i := range w.funcs {
+				dst = value.AppendBinary(dst, w.arg(q, i))
+			}
 		}
 	}
 	w.mark = end
 	return appendFrameAccs(dst, w)
+}
+
+// holdsRows reports whether frame p holds w's rows from to end, numbered
+// alike, with the same times and arguments.
+func holdsRows(p, w *Frame, from, end int64) bool {
+	k := len(w.funcs)
+	if len(p.funcs) != k || p.first > from || p.first+int64(p.n) < end {
+		return false
+	}
+	for q := from; q < end; q++ {
+		ps, ws := p.slot(q), w.slot(q)
+		if p.ts[ps] != w.ts[ws] {
+			return false
+		}
+		for i := range k {
+			if p.args[ps*k+i] != w.args[ws*k+i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ReadFrameSharing reads what AppendFrameSharing wrote into w: whole into
+// a frame NewFrame made, or changes after the frame's rows; prior are the
+// key's frames read before w.
+func ReadFrameSharing(r *value.Reader, w *Frame, prior []*Frame) {
+	first, from := r.Varint(), r.Varint()
+	readFrameFrom(r, w, first, from, prior, true)
 }
 
 func appendFrameAccs(dst []byte, w *Frame) []byte {
@@ -125,10 +186,35 @@ func ReadFrameV1(r *value.Reader, w *Frame) {
 }
 
 func readFrame(r *value.Reader, w *Frame, first, from int64) {
-	added := r.Count(1 + len(w.funcs))
+	readFrameFrom(r, w, first, from, nil, false)
+}
+
+// readFrameFrom reads a frame's rows and state; with sharing, in the
+// format of AppendFrameSharing, whose rows may be those of a frame of
+// prior.
+func readFrameFrom(r *value.Reader, w *Frame, first, from int64, prior []*Frame, sharing bool) {
+	count := r.Uvarint()
+	var like *Frame
+	if sharing {
+		switch i := r.Uvarint(); {
+		case i == 0:
+		case i > uint64(len(prior)):
+			r.Fail(fmt.Errorf("frame: rows of frame %d, of %d before it", i-1, len(prior)))
+			return
+		default:
+			like = prior[i-1]
+		}
+	}
+	switch {
+	case like == nil && count > uint64(r.Len()/(1+len(w.funcs))):
+		r.Fail(fmt.Errorf("frame: %d rows: %w", count, value.ErrTruncated))
+	case like != nil && (count > uint64(like.n) || like.first > from || from+int64(count) > like.first+int64(like.n) || len(like.funcs) != len(w.funcs)):
+		r.Fail(fmt.Errorf("frame: %d rows from row %d of a frame that holds rows %d to %d", count, from, like.first, like.first+int64(like.n)))
+	}
 	if r.Err() != nil {
 		return
 	}
+	added := int(count)
 	if end := w.first + int64(w.n); first < w.first || from != max(end, first) {
 		r.Fail(fmt.Errorf("frame: changes from row %d (the frame beginning at %d) do not follow rows %d to %d", from, first, w.first, end))
 		return
@@ -151,6 +237,12 @@ func readFrame(r *value.Reader, w *Frame, first, from int64) {
 	}
 	for q := from; q < from+int64(added); q++ {
 		s := w.slot(q)
+		if like != nil {
+			ls := like.slot(q)
+			w.ts[s] = like.ts[ls]
+			copy(w.args[s*k:s*k+k], like.args[ls*k:ls*k+k])
+			continue
+		}
 		w.ts[s] = r.Varint()
 		for i := range k {
 			w.args[s*k+i] = r.Value()

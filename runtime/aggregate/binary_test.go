@@ -130,3 +130,65 @@ func TestFrameBinaryRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameSharing: a key's frames written with AppendFrameSharing, whole
+// and then their changes, read back into copies that give the same
+// results and rows at each step; a frame whose rows another holds (a long
+// RANGE behind another long one) refers to them instead of writing them,
+// and a frame that holds fewer (a short ROWS frame before it) is not
+// referred to.
+func TestFrameSharing(t *testing.T) {
+	sum, err := aggregate.New(aggregate.Sum, value.Int)
+	if err != nil {
+		t.Fatal(err)
+	}
+	funcs := []aggregate.Func{sum}
+	specs := []aggregate.FrameSpec{{Preceding: 3}, {Preceding: 1e9, Range: true}, {Preceding: 2e9, Range: true}}
+	live, copies, alone := make([]*aggregate.Frame, 3), make([]*aggregate.Frame, 3), aggregate.NewFrame(specs[2], funcs)
+	for i, s := range specs {
+		live[i], copies[i] = aggregate.NewFrame(s, funcs), aggregate.NewFrame(s, funcs)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	ts := int64(0)
+	var shared, unshared int
+	for step := range 40 {
+		for range 50 + r.IntN(50) {
+			ts += r.Int64N(5e6)
+			args := []value.Value{value.IntValue(r.Int64N(100))}
+			for _, f := range append(live, alone) {
+				if err := f.Push(ts, args); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		changes := step > 0
+		var b []byte
+		for i, f := range live {
+			before := len(b)
+			b = aggregate.AppendFrameSharing(b, f, live[:i], changes)
+			if i == 2 {
+				shared += len(b) - before
+			}
+		}
+		unshared += len(aggregate.AppendFrameSharing(nil, alone, nil, changes))
+		rd := value.NewReader(b)
+		for i, f := range copies {
+			aggregate.ReadFrameSharing(rd, f, copies[:i])
+		}
+		if rd.Err() != nil || rd.Len() != 0 {
+			t.Fatalf("step %d: %v, %d bytes left", step, rd.Err(), rd.Len())
+		}
+		for i := range live {
+			want, got := make([]value.Value, 1), make([]value.Value, 1)
+			live[i].Results(want)
+			copies[i].Results(got)
+			if want[0] != got[0] || live[i].Len() != copies[i].Len() {
+				t.Fatalf("step %d, frame %d: %v over %d rows read back; want %v over %d", step, i, got[0], copies[i].Len(), want[0], live[i].Len())
+			}
+		}
+	}
+	if shared*4 > unshared {
+		t.Errorf("the third frame took %d bytes referring to the second's rows; %d written alone", shared, unshared)
+	}
+	t.Logf("the long frame's rows: %d bytes written alone, %d referred to", unshared, shared)
+}

@@ -446,8 +446,9 @@ func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 }
 
 // overSnapshotVersion is the first byte of an OVER snapshot: version 2
-// gives each frame's changes a starting row (aggregate.AppendFrameChanges).
-const overSnapshotVersion = 2
+// gives each frame's changes a starting row; version 3 writes the rows a
+// key's frames share once (aggregate.AppendFrameSharing).
+const overSnapshotVersion = 3
 
 // AppendSnapshot implements Snapshotter: each key's frames, and the rows
 // waiting for the watermark, with the counters that order and sweep them.
@@ -467,7 +468,7 @@ func (o *overAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = binary.AppendUvarint(dst, uint64(n))
 	for _, k := range o.byKey {
 		if origins.holds(k.source) {
-			dst = o.appendKey(dst, k, origins, aggregate.AppendFrame)
+			dst = o.appendKey(dst, k, origins, false)
 		}
 	}
 	o.tracked()
@@ -493,7 +494,7 @@ func (o *overAgg) AppendChanges(dst []byte, origins *Origins) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(live)))
 	for _, k := range live {
-		dst = o.appendKey(dst, k, origins, aggregate.AppendFrameChanges)
+		dst = o.appendKey(dst, k, origins, true)
 	}
 	o.tracked()
 	return o.appendWaiting(dst, origins)
@@ -509,12 +510,14 @@ func (o *overAgg) tracked() {
 	o.dirty, o.removed, o.tracking = o.dirty[:0], o.removed[:0], true
 }
 
-func (o *overAgg) appendKey(dst []byte, k *overKey, origins *Origins, appendFrame func([]byte, *aggregate.Frame) []byte) []byte {
+// appendKey appends a key and its frames, whole or, with changes, what
+// changed since the last snapshot.
+func (o *overAgg) appendKey(dst []byte, k *overKey, origins *Origins, changes bool) []byte {
 	dst = origins.appendOwner(dst, k.source)
 	dst = appendValues(dst, k.keys)
 	dst = binary.AppendVarint(dst, k.newest)
-	for _, f := range k.frames {
-		dst = appendFrame(dst, f)
+	for i, f := range k.frames {
+		dst = aggregate.AppendFrameSharing(dst, f, k.frames[:i], changes)
 	}
 	return dst
 }
@@ -546,17 +549,14 @@ func (o *overAgg) appendWaiting(dst []byte, origins *Origins) []byte {
 	return binary.AppendUvarint(dst, uint64(o.pushed))
 }
 
-// RestoreSnapshot implements Snapshotter. It reads the first version too,
-// whose frames are whole.
+// RestoreSnapshot implements Snapshotter. It reads the earlier versions
+// too.
 func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	v := r.Byte()
 	if (v < 1 || v > overSnapshotVersion) && r.Err() == nil {
 		return fmt.Errorf("OVER state of snapshot version %d; this engine reads versions 1 to %d", v, overSnapshotVersion)
 	}
-	readFrame := aggregate.ReadFrame
-	if v == 1 {
-		readFrame = aggregate.ReadFrameV1
-	}
+	readFrame := frameReader(v)
 	if !origins.partition {
 		o.byKey, o.frames = map[string]*overKey{}, 0
 	}
@@ -566,11 +566,14 @@ func (o *overAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	return o.readWaiting(r, origins)
 }
 
-// ApplyChanges implements IncrementalSnapshotter.
+// ApplyChanges implements IncrementalSnapshotter. It reads the changes of
+// version 2 too.
 func (o *overAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
-	if v := r.Byte(); v != overSnapshotVersion && r.Err() == nil {
-		return fmt.Errorf("OVER changes of snapshot version %d; this engine reads %d", v, overSnapshotVersion)
+	v := r.Byte()
+	if (v < 2 || v > overSnapshotVersion) && r.Err() == nil {
+		return fmt.Errorf("OVER changes of snapshot version %d; this engine reads versions 2 to %d", v, overSnapshotVersion)
 	}
+	readFrame := frameReader(v)
 	vals := make([]value.Value, len(o.keys.vals))
 	for range r.Count(len(vals)) {
 		readValues(r, vals)
@@ -581,7 +584,7 @@ func (o *overAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 		}
 	}
 	for range r.Count(3) {
-		o.readKey(r, origins, aggregate.ReadFrame, false)
+		o.readKey(r, origins, readFrame, false)
 	}
 	return o.readWaiting(r, origins)
 }
@@ -589,7 +592,7 @@ func (o *overAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 // readKey reads a key and its frames, whole (into a new state of the key,
 // replacing any) or their changes (into the key's state, made anew if
 // there is none).
-func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*value.Reader, *aggregate.Frame), whole bool) {
+func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame frameReadFunc, whole bool) {
 	source := origins.readOwner(r)
 	vals := make([]value.Value, len(o.keys.vals))
 	readValues(r, vals)
@@ -607,11 +610,25 @@ func (o *overAgg) readKey(r *value.Reader, origins *Origins, readFrame func(*val
 		o.byKey[s] = k
 	}
 	k.source, k.newest = source, r.Varint()
-	for _, f := range k.frames {
+	for i, f := range k.frames {
 		before := f.Len()
-		readFrame(r, f)
+		readFrame(r, f, k.frames[:i])
 		o.frames += f.Len() - before
 	}
+}
+
+// frameReadFunc reads a key's frame, given the key's frames before it.
+type frameReadFunc func(r *value.Reader, f *aggregate.Frame, prior []*aggregate.Frame)
+
+// frameReader reads the frames of an OVER snapshot of version v.
+func frameReader(v byte) frameReadFunc {
+	switch v {
+	case 1:
+		return func(r *value.Reader, f *aggregate.Frame, _ []*aggregate.Frame) { aggregate.ReadFrameV1(r, f) }
+	case 2:
+		return func(r *value.Reader, f *aggregate.Frame, _ []*aggregate.Frame) { aggregate.ReadFrame(r, f) }
+	}
+	return aggregate.ReadFrameSharing
 }
 
 // readWaiting reads the rows waiting and the counters, and starts tracking
