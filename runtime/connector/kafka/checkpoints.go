@@ -107,13 +107,47 @@ func OpenCheckpointStore(topic string, clients []kgo.Opt, txn *Source, log *slog
 	return st, nil
 }
 
+// checkpointTopicConfigs bound how much of the checkpoint topic a restore
+// reads: its records are compacted once a segment rolls, which by Kafka's
+// defaults (1 GiB, 7 days) could keep gigabytes of old checkpoints to read
+// through at every start and every partition taken over. Segments roll at
+// 64 MiB or 10 minutes, and a rolled one is compacted within 10 minutes,
+// or as soon as a tenth of the log is stale.
+var checkpointTopicConfigs = map[string]string{
+	"cleanup.policy":            "compact",
+	"segment.bytes":             strconv.Itoa(64 << 20),
+	"segment.ms":                "600000",
+	"max.compaction.lag.ms":     "600000",
+	"min.cleanable.dirty.ratio": "0.1",
+}
+
+// basicTopicConfigs are those of checkpointTopicConfigs that a broker
+// without the log cleaner's settings (a test broker, some Kafka-compatible
+// ones) takes.
+var basicTopicConfigs = []string{"cleanup.policy", "segment.bytes", "segment.ms"}
+
 func (st *CheckpointStore) createTopic() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	compact := "compact"
-	resp, err := kadm.NewClient(st.cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, st.topic)
-	if err == nil {
-		err = resp.Err
+	create := func(names []string) error {
+		configs := map[string]*string{}
+		for name, v := range checkpointTopicConfigs {
+			if names == nil || slices.Contains(names, name) {
+				configs[name] = &v
+			}
+		}
+		resp, err := kadm.NewClient(st.cl).CreateTopic(ctx, 1, -1, configs, st.topic)
+		if err == nil {
+			err = resp.Err
+		}
+		return err
+	}
+	err := create(nil)
+	if errors.Is(err, kerr.InvalidConfig) {
+		if st.log != nil {
+			st.log.Warn("the brokers refused the log cleaner's settings of the checkpoint topic; created without them, its stale checkpoints are compacted as the brokers' defaults say", "component", "kafka", "topic", st.topic, "error", err)
+		}
+		err = create(basicTopicConfigs)
 	}
 	switch {
 	case err == nil:
