@@ -242,12 +242,17 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.Pod
 			LocalObjectReference: corev1.LocalObjectReference{Name: childName(sq)},
 		}},
 	}}
-	if stateVolume(sq) {
+	if tp.SecurityContext != nil {
+		t.Spec.SecurityContext = tp.SecurityContext.DeepCopy()
+	}
+	if sc := t.Spec.SecurityContext; stateVolume(sq) && sc.FSGroup == nil {
 		// The claim's files belong to the engine's group, which a new
-		// volume's root does not.
-		t.Spec.SecurityContext.FSGroup = &uid
+		// volume's root does not; a template's own fsGroup stands.
+		sc.FSGroup = &uid
 		onMismatch := corev1.FSGroupChangeOnRootMismatch
-		t.Spec.SecurityContext.FSGroupChangePolicy = &onMismatch
+		sc.FSGroupChangePolicy = &onMismatch
+	}
+	if stateVolume(sq) {
 		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{
 			Name: v1alpha1.StateVolumeName,
 			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
@@ -255,9 +260,6 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.Pod
 			}},
 		})
 		mounts = append(mounts, corev1.VolumeMount{Name: v1alpha1.StateVolumeName, MountPath: sq.Spec.State.Dir})
-	}
-	if tp.SecurityContext != nil {
-		t.Spec.SecurityContext = tp.SecurityContext
 	}
 	t.Spec.Volumes = append(t.Spec.Volumes, volumes...)
 	probe := func(path string, period int32) *corev1.Probe {

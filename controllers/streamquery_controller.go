@@ -334,7 +334,7 @@ func (r *StreamQueryReconciler) applyStateVolume(ctx context.Context, sq *v1alph
 		return nil
 	}
 	have := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
-	if v.Size.Cmp(have) <= 0 || pvc.Status.Phase != corev1.ClaimBound {
+	if v.Size.Cmp(have) <= 0 || pvc.Status.Phase != corev1.ClaimBound || !metav1.IsControlledBy(pvc, sq) {
 		return nil
 	}
 	patch := client.MergeFrom(pvc.DeepCopy())

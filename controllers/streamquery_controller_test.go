@@ -1054,6 +1054,20 @@ func TestStateVolume(t *testing.T) {
 	if sc := pod.SecurityContext; sc == nil || sc.FSGroup == nil || *sc.FSGroup != engineUID {
 		t.Errorf("pod security context %+v; want fsGroup %d, the engine's", sc, engineUID)
 	}
+	// A template's security context replaces the operator's, and is given
+	// the engine's fsGroup when it has none.
+	own := newQuery(sq.Namespace, "own-context", sq.Spec.Query)
+	own.Spec.State = sq.Spec.State.DeepCopy()
+	user := int64(1000)
+	own.Spec.Template = &v1alpha1.EngineTemplate{Spec: v1alpha1.EnginePodSpec{SecurityContext: &corev1.PodSecurityContext{RunAsUser: &user}}}
+	if err := k8s.Create(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	var od appsv1.Deployment
+	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(own), &od) })
+	if sc := od.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != user || sc.FSGroup == nil || *sc.FSGroup != engineUID {
+		t.Errorf("pod security context %+v; want the template's user %d and fsGroup %d", sc, user, engineUID)
+	}
 	// The claim is not bound here (no provisioner): a larger size waits,
 	// and the reconcile goes on.
 	eventually(t, 10*time.Second, func() error {

@@ -344,6 +344,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if a := s.Autoscaling; a != nil {
 		validateAutoscaling(&ps, s)
 	}
+	validateTopicsRead(&ps, s.Sources)
 	validateMetrics(&ps, s.Metrics)
 	if st := s.State; st != nil {
 		if st.Dir == "" && st.Volume == nil && !slices.ContainsFunc(s.Sources, func(src Source) bool { return src.Kafka != nil }) {
@@ -481,6 +482,28 @@ func validateAutoscaling(ps *Problems, s *StreamQuerySpec) {
 	for i, src := range s.Sources {
 		if c := src.Connector(); c != "" && c != "kafka" && src.Table == nil {
 			ps.Add(f, "spec.sources[%d] is a %s source, which every engine would read whole: only kafka sources are divided between engines, so only their queries autoscale", i, c)
+		}
+	}
+}
+
+// validateTopicsRead refuses two Kafka sources that read one topic in one
+// consumer group: the group would divide its partitions between them, and
+// each would read part of it.
+func validateTopicsRead(ps *Problems, sources []Source) {
+	type read struct{ brokers, group, topic string }
+	first := map[read]int{}
+	for i, src := range sources {
+		k := src.Kafka
+		if k == nil {
+			continue
+		}
+		for _, topic := range k.TopicNames() {
+			r := read{strings.Join(k.Brokers, ","), k.Group, topic}
+			if j, dup := first[r]; dup && j != i {
+				ps.Add(fmt.Sprintf("spec.sources[%d].kafka", i), "topic %s is read by spec.sources[%d] too, in the same consumer group, which would divide its partitions between them, each reading part: give one its own kafka.group (exactlyOnce, which commits in one group, cannot read a topic twice)", topic, j)
+				continue
+			}
+			first[r] = i
 		}
 	}
 }
@@ -650,8 +673,10 @@ func validEnvName(s string) bool {
 }
 
 // PartitionColumns are the columns a Kafka source's topic is partitioned
-// by: kafka.partitionedBy, else the columns read from the record key; nil
-// when they are not known, or for another source.
+// by: kafka.partitionedBy, else the column that is the whole record key
+// (keyFormat string); nil when they are not known, or for another source.
+// A JSON key's fields are not known to be its whole bytes, which the
+// producer hashes, in one order.
 func (s *Source) PartitionColumns() []string {
 	if s.Kafka == nil {
 		return nil
@@ -659,13 +684,15 @@ func (s *Source) PartitionColumns() []string {
 	if len(s.Kafka.PartitionedBy) > 0 {
 		return s.Kafka.PartitionedBy
 	}
-	var keys []string
+	if s.Kafka.KeyFormat == KeyFormatJSON {
+		return nil
+	}
 	for _, c := range s.Schema {
 		if c.Key {
-			keys = append(keys, c.Name)
+			return []string{c.Name}
 		}
 	}
-	return keys
+	return nil
 }
 
 // Connector returns the spec key of the source's connector ("kafka",

@@ -152,6 +152,18 @@ func TestValidate(t *testing.T) {
 			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].stdin", "standard input cannot be read again"},
+		{"a topic twice in one group", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
+			s.Sources[1].Name = "again"
+		}, "spec.sources[1].kafka", "topic trades is read by spec.sources[0] too"},
+		{"a topic twice in two groups", func(s *StreamQuerySpec) {
+			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
+			s.Sources[1].Name, s.Sources[1].Kafka.Group = "again", "another"
+		}, "", ""},
+		{"partitioned by no column", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.PartitionedBy = []string{"b"}
+		}, "spec.sources[0].kafka.partitionedBy[0]", "not a column of the schema"},
 		{"state volume", func(s *StreamQuerySpec) {
 			s.State = &StateSpec{Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
 		}, "", ""},

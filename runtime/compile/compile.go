@@ -99,8 +99,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")
-	case several && prog.Join():
-		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a join's spans two sources, whose partitions the group assigns apart: run it on one engine")
+	case several && prog.TableJoin():
+		// An interval join is refused on several engines below.
+		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
 	}
 	if p, ok := StatePartitioning(spec, prog); ok && !p.Whole && spec.SeveralEngines() {
 		field := "spec.replicas"
@@ -158,11 +159,15 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (
 			Problem: fmt.Sprintf("source %s is read whole by every engine: run one engine", key.Source)}, true
 	}
 	src := &spec.Sources[i]
+	if slices.Contains(key.Columns, "_partition") || slices.Contains(key.Columns, "_key") {
+		// The partition itself, or the record key that chose it.
+		return Partitioning{Describe: fmt.Sprintf("keyed by %s, which decide the partitions of source %s: each engine holds whole keys", keys, src.Name), Whole: true}, true
+	}
 	parts := src.PartitionColumns()
 	how := "by " + strings.Join(parts, ", ") + " (kafka.partitionedBy)"
 	switch {
 	case len(parts) == 0:
-		how = "by nothing the spec declares (no key column in its schema, no kafka.partitionedBy)"
+		how = "by nothing the spec declares (no key column that is the whole record key in its schema, no kafka.partitionedBy)"
 	case len(src.Kafka.PartitionedBy) == 0:
 		how = "by its record key, " + strings.Join(parts, ", ")
 	}

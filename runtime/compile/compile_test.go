@@ -70,6 +70,8 @@ func TestKeysFollowPartitions(t *testing.T) {
 		{"by a key among several", "SELECT window_start, symbol, venue, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol, venue", "", []string{"symbol"}, ""},
 		{"moving, by the record key", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "symbol", nil, ""},
 		{"unknown partitioning", bySymbol, "", nil, "source trades is partitioned by nothing the spec declares"},
+		{"by the record key itself", "SELECT window_start, _key, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, _key", "", nil, ""},
+		{"by the partition", "SELECT window_start, _partition, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, _partition", "", nil, ""},
 		{"keyed by another column", bySymbol, "id", nil, "the state is keyed by symbol, and source trades is partitioned by its record key, id"},
 		{"partitioned by more than the key", bySymbol, "", []string{"symbol", "venue"}, "partitioned by symbol, venue"},
 		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows"},
@@ -100,4 +102,14 @@ func TestKeysFollowPartitions(t *testing.T) {
 		spec.Replicas = new(int32(1))
 		checkPlan(t, tt.name+", one engine", spec, "")
 	}
+	// A JSON key's fields are not known to be how its producer hashes it.
+	cols := []v1alpha1.Column{{Name: "symbol", Type: "text", Key: true}, {Name: "ts", Type: "timestamp"}}
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources:  []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades", KeyFormat: v1alpha1.KeyFormatJSON}, Schema: cols}},
+		Query:    bySymbol,
+		Sink:     v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+		Replicas: new(int32(2)),
+	}
+	spec.Default()
+	checkPlan(t, "a JSON key", spec, "partitioned by nothing the spec declares")
 }

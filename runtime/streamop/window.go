@@ -233,6 +233,9 @@ func (a *windowAgg) addToWindows(ts int64, src owner) error {
 			a.groups++
 			a.peak = max(a.peak, a.groups)
 		}
+		// Before the aggregates take the row: a group made, or cleared,
+		// for a row that then fails stays in the state, and in its changes.
+		a.touch(g)
 		for i := range a.funcs {
 			if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
 				return err
@@ -242,7 +245,6 @@ func (a *windowAgg) addToWindows(ts int64, src owner) error {
 			g.dirty = true
 			a.dirty = append(a.dirty, g)
 		}
-		a.touch(g)
 	}
 	return nil
 }

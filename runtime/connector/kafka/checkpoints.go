@@ -143,7 +143,7 @@ func (st *CheckpointStore) createTopic() error {
 		return err
 	}
 	err := create(nil)
-	if errors.Is(err, kerr.InvalidConfig) {
+	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
 		if st.log != nil {
 			st.log.Warn("the brokers refused the log cleaner's settings of the checkpoint topic; created without them, its stale checkpoints are compacted as the brokers' defaults say", "component", "kafka", "topic", st.topic, "error", err)
 		}

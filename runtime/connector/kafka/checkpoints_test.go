@@ -6,14 +6,21 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // TestCheckpointStore saves whole checkpoints and deltas of 1 and of
@@ -195,5 +202,62 @@ func TestCheckpointStore(t *testing.T) {
 	}
 	if c, err := fst.Latest(ctx); c != nil || err != nil || fst.Highest() != 1 {
 		t.Errorf("a store whose only checkpoint was cut short: %v, %v, highest %d; want none, and 1", c, err, fst.Highest())
+	}
+}
+
+// TestFollowerMoved: once the group takes partitions of a follower (a
+// join's second topic) away, its owner refuses to commit a checkpoint,
+// whose offsets of those partitions would go with state that no longer
+// holds their rows: the engine stops, and its restart restores the last
+// committed checkpoint.
+func TestFollowerMoved(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "trades", "quotes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	spec := func(topic string) *v1alpha1.KafkaSource {
+		return &v1alpha1.KafkaSource{Brokers: brokers, Topic: topic, SessionTimeout: &metav1.Duration{Duration: 6 * time.Second}}
+	}
+	cols := append([]value.Column{{Name: "v", Type: value.String}}, schemas.KafkaMeta...)
+	owner, err := Open(spec("trades"), "t", v1alpha1.FormatJSON, cols, Options{
+		Group: "moved", Stateful: true, TransactionalID: "moved.a", Checkpointed: true,
+		Producer: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	follower, err := Open(spec("quotes"), "q", v1alpha1.FormatJSON, cols, Options{Group: "moved", Stateful: true, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for follower.lag(0) < 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // until it is assigned quotes
+	}
+	if err := owner.CommitCheckpoint(ctx, map[*message.Origin]int64{}); err != nil {
+		t.Fatalf("a checkpoint before any move: %v", err)
+	}
+	// Another member takes some of the quotes' partitions.
+	other, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("moved"), kgo.ConsumeTopics("quotes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for !follower.moved.Load() && time.Now().Before(deadline) {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		other.PollRecords(pctx, 1) // joins the group
+		cancel()
+	}
+	if !follower.moved.Load() {
+		t.Fatal("the follower kept its partitions when another member joined")
+	}
+	err = owner.CommitCheckpoint(ctx, map[*message.Origin]int64{})
+	if err == nil || !strings.Contains(err.Error(), "took partitions of topic quotes") {
+		t.Errorf("a checkpoint after the group took quotes' partitions: %v; want it refused", err)
 	}
 }

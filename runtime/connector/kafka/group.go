@@ -156,6 +156,9 @@ func (s *Source) refreshEnds(ctx context.Context, cl *kgo.Client) {
 // acknowledged, commits them, and only then lets the group move them.
 func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
 	parts := revoked[s.topic]
+	if s.owner != nil && len(parts) > 0 {
+		s.moved.Store(true)
+	}
 	if s.stateful && s.sess == nil {
 		s.newGeneration(parts)
 		s.commit(ctx, parts)
@@ -213,6 +216,9 @@ func (s *Source) forget(parts []int32) {
 }
 
 func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if s.owner != nil && len(lost[s.topic]) > 0 {
+		s.moved.Store(true)
+	}
 	s.newGeneration(lost[s.topic])
 	s.forget(lost[s.topic])
 	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])

@@ -153,6 +153,13 @@ func (s *Source) CommitCheckpoint(ctx context.Context, last map[*message.Origin]
 	s.mu.Lock()
 	sources := append([]*Source{s}, s.followers...)
 	s.mu.Unlock()
+	for _, f := range sources[1:] {
+		// The session aborts a transaction across a rebalance that took
+		// its own partitions; one that took a follower's must end too.
+		if f.moved.Load() {
+			return fmt.Errorf("kafka: the group took partitions of topic %s from this engine: the transaction would commit their offsets with state that no longer holds their rows", f.topic)
+		}
+	}
 	next := map[*Source]map[int32]int64{}
 	for _, src := range sources {
 		for _, l := range src.lanes {

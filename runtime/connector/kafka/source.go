@@ -86,6 +86,10 @@ type Source struct {
 	// followers are the sources whose offsets this one's transactions
 	// commit (their owner is this source).
 	followers []*Source
+	// moved says the group took partitions from this follower: the
+	// checkpoints would commit offsets of partitions it no longer reads,
+	// with state that no longer holds their rows.
+	moved atomic.Bool
 	// epoch is the group's generation at the last assignment.
 	epoch int64
 	// commits, for a checkpointed exactly-once source, takes the
