@@ -223,6 +223,7 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 		var err error
 		if i == 0 {
 			err = op.RestoreSnapshot(r, streamop.NewOrigins(origins(c)))
+			s.wholeRows = s.op.Size()
 		} else if inc, ok := op.(streamop.IncrementalSnapshotter); ok {
 			err = inc.ApplyChanges(r, streamop.NewOrigins(origins(c)))
 		} else {
@@ -318,12 +319,29 @@ func (c *checkpoints) buffer(last int) []byte {
 }
 
 // maxChain bounds the checkpoints a restore reads: a whole one and the
-// deltas after it; and maxChainRatio their bytes, to that many times the
-// whole one's.
+// deltas after it; and maxChainRatio their bytes, to that many times what
+// a whole checkpoint of the state would take now. A state that only grows
+// (frames that keep all their rows) thus goes on with deltas, which hold
+// what a whole one would add; one whose rows come and go gets a whole
+// checkpoint once the chain holds mostly rows long gone.
 const (
 	maxChain      = 32
-	maxChainRatio = 4
+	maxChainRatio = 2
 )
+
+// deltaDue reports whether the next checkpoint is to be a delta.
+func (s *statefulStage) deltaDue() bool {
+	if s.chainLen == 0 || s.chainLen >= maxChain {
+		return false
+	}
+	// The size of a whole checkpoint now, from the last one's bytes per
+	// row of state.
+	whole := s.wholeBytes
+	if s.wholeRows > 0 {
+		whole = int(int64(s.wholeBytes) * int64(s.op.Size()) / int64(s.wholeRows))
+	}
+	return s.chainBytes < maxChainRatio*whole
+}
 
 // checkpointDue reports whether a checkpoint is to be taken now.
 func (s *statefulStage) checkpointDue(now time.Time) bool {
@@ -441,7 +459,7 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current, SinkPosition: -1,
 	}
 	origins := streamop.NewOrigins(list)
-	if inc, ok := s.op.(streamop.IncrementalSnapshotter); ok && s.chainLen > 0 && s.chainLen < maxChain && s.chainBytes < maxChainRatio*s.wholeBytes {
+	if inc, ok := s.op.(streamop.IncrementalSnapshotter); ok && s.deltaDue() {
 		// The changes since the last checkpoint, while the chain to
 		// restore stays short and not much larger than a whole state.
 		c.State, c.Delta = inc.AppendChanges(s.p.ckpt.buffer(s.deltaBytes), origins), true
@@ -450,7 +468,7 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 		s.chainBytes += len(c.State)
 	} else {
 		c.State = s.op.(streamop.Snapshotter).AppendSnapshot(s.p.ckpt.buffer(s.wholeBytes), origins)
-		s.chainLen, s.wholeBytes, s.chainBytes = 1, len(c.State), len(c.State)
+		s.chainLen, s.wholeBytes, s.chainBytes, s.wholeRows = 1, len(c.State), len(c.State), s.op.Size()
 	}
 	return emit(message.Message{Kind: message.KindCheckpoint, Checkpoint: c})
 }

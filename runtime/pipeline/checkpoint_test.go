@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 )
 
 // checkpointSpec is a per-second count and sum by symbol over 2 × 20,000
@@ -256,5 +259,59 @@ func TestCheckpointOfAnotherQuery(t *testing.T) {
 	}
 	if _, err := New(checkpointSpec(dir, 0), Options{Sink: &collectSink{}}); err == nil || !strings.Contains(err.Error(), "checkpoint corrupt") {
 		t.Errorf("New over damaged checkpoints = %v; want an error", err)
+	}
+}
+
+// sizedState is a stateful operator of a given size, for the choice of a
+// whole checkpoint or a delta.
+type sizedState struct{ size int }
+
+func (s *sizedState) Process(_, _ *message.Batch, _ streamop.Watermark, _ streamop.Failures) (int, int) {
+	return 0, 0
+}
+func (s *sizedState) Advance(streamop.Watermark, *message.Batch, func(error)) int { return 0 }
+func (s *sizedState) Low() int64                                                  { return math.MaxInt64 }
+func (s *sizedState) Size() int                                                   { return s.size }
+
+// TestDeltaDue: deltas go on while the chain is short and holds less than
+// twice what a whole checkpoint of the state would now: on and on for a
+// state that only grows, whose deltas are what a whole one would add, and
+// not once the chain is mostly rows the state no longer holds.
+func TestDeltaDue(t *testing.T) {
+	op := &sizedState{}
+	s := &statefulStage{op: op}
+	whole := func(rows, bytes int) {
+		op.size = rows
+		s.chainLen, s.wholeBytes, s.chainBytes, s.wholeRows = 1, bytes, bytes, rows
+	}
+	delta := func(rows, bytes int) {
+		op.size = rows
+		s.chainLen++
+		s.chainBytes += bytes
+	}
+	whole(1000, 100_000)
+	for i := range 20 {
+		if !s.deltaDue() {
+			t.Fatalf("growing state, chain of %d: a whole checkpoint; want a delta", s.chainLen)
+		}
+		delta(1000*(i+2), 100_000) // each delta holds the rows added
+	}
+	whole(1000, 100_000)
+	delta(1000, 50_000) // as many rows come as go
+	if !s.deltaDue() {
+		t.Fatalf("steady state, chain of %d bytes against a whole of 100000: a whole checkpoint; want a delta", s.chainBytes)
+	}
+	delta(1000, 50_000)
+	if s.deltaDue() {
+		t.Fatalf("steady state, chain of %d bytes against a whole of 100000: a delta; want a whole checkpoint", s.chainBytes)
+	}
+	whole(1000, 100_000)
+	s.chainLen = maxChain
+	if s.deltaDue() {
+		t.Fatalf("a chain of %d: a delta; want a whole checkpoint", s.chainLen)
+	}
+	s.chainLen = 0
+	if s.deltaDue() {
+		t.Fatal("no chain: a delta; want a whole checkpoint")
 	}
 }

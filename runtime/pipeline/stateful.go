@@ -47,9 +47,11 @@ type statefulStage struct {
 	nextCheckpoint uint64 // the last ID taken
 	// The chain of checkpoints that restores the state as of the last
 	// one: how many, the bytes of the whole one, of all; and those of the
-	// last delta.
+	// last delta. wholeRows is the state's size (Stateful.Size) when the
+	// whole one was taken.
 	chainLen                           int
 	wholeBytes, chainBytes, deltaBytes int
+	wholeRows                          int
 	// owned are the partitions whose state the stage holds, for a query
 	// on several engines, whose state moves with its partitions.
 	owned map[*message.Origin]*ownedPartition
