@@ -245,14 +245,14 @@ func renderPodTemplate(sq *v1alpha1.StreamQuery, image, hash string) (corev1.Pod
 	if tp.SecurityContext != nil {
 		t.Spec.SecurityContext = tp.SecurityContext.DeepCopy()
 	}
-	if sc := t.Spec.SecurityContext; stateVolume(sq) && sc.FSGroup == nil {
-		// The claim's files belong to the engine's group, which a new
-		// volume's root does not; a template's own fsGroup stands.
-		sc.FSGroup = &uid
-		onMismatch := corev1.FSGroupChangeOnRootMismatch
-		sc.FSGroupChangePolicy = &onMismatch
-	}
 	if stateVolume(sq) {
+		if sc := t.Spec.SecurityContext; sc.FSGroup == nil {
+			// The claim's files belong to the engine's group, which a new
+			// volume's root does not; a template's own fsGroup stands.
+			sc.FSGroup = &uid
+			onMismatch := corev1.FSGroupChangeOnRootMismatch
+			sc.FSGroupChangePolicy = &onMismatch
+		}
 		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{
 			Name: v1alpha1.StateVolumeName,
 			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{

@@ -350,7 +350,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if st.Dir == "" && st.Volume == nil && !slices.ContainsFunc(s.Sources, func(src Source) bool { return src.Kafka != nil }) {
 			ps.Add("spec.state.dir", "a directory to keep checkpoints in, or a volume, is required: only a query that reads Kafka can keep them in a topic")
 		}
-		if v := st.Volume; v != nil {
+		if st.Volume != nil {
 			validateStateVolume(&ps, s)
 		}
 		if k := s.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {

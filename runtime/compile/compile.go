@@ -172,8 +172,8 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (
 		how = "by its record key, " + strings.Join(parts, ", ")
 	}
 	p.Describe = fmt.Sprintf("keyed by %s; source %s is partitioned %s", keys, src.Name, how)
-	missing := slices.DeleteFunc(slices.Clone(parts), func(c string) bool { return slices.Contains(key.Columns, c) })
-	if p.Whole = len(parts) > 0 && len(missing) == 0; p.Whole {
+	missing := slices.ContainsFunc(parts, func(c string) bool { return !slices.Contains(key.Columns, c) })
+	if p.Whole = len(parts) > 0 && !missing; p.Whole {
 		p.Describe += ": each engine holds whole keys"
 		return p, true
 	}

@@ -125,8 +125,8 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 		c.last.LastID = store.Highest()
 	case latest.Fingerprint != p.prog.StateFingerprint() && !st.Reset:
 		store.Close()
-		return fmt.Errorf("spec.state: the checkpoint in %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state, or give the query a store of its own (a directory, or a consumer group)",
-			c.store.Describe(), latest.ID, latest.Created.Format(time.RFC3339), latest.Plan, p.prog.StatePlan())
+		return fmt.Errorf("spec.state: %w, or give the query a store of its own (a directory, or a consumer group)",
+			p.anotherQuery("the checkpoint in "+c.store.Describe(), latest))
 	case latest.Fingerprint != p.prog.StateFingerprint():
 		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
 			"checkpoint", latest.ID, "store", c.store.Describe())
@@ -148,6 +148,13 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	p.ckpt = c
 	return nil
+}
+
+// anotherQuery is the error of checkpoint c, which what names, made by a
+// query whose stateful part differs from this one's.
+func (p *Pipeline) anotherQuery(what string, c *checkpoint.Checkpoint) error {
+	return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
+		what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.prog.StatePlan())
 }
 
 // seekRestored starts each reader that can seek (files, generators) after
@@ -369,8 +376,7 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) e
 	case c == nil:
 		return nil
 	case c.Fingerprint != s.p.prog.StateFingerprint() && !s.p.spec.State.Reset:
-		return fmt.Errorf("the checkpoint of partition %d of %s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
-			o.Partition, o.Source, c.ID, c.Created.Format(time.RFC3339), c.Plan, s.p.prog.StatePlan())
+		return s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
 	case c.Fingerprint != s.p.prog.StateFingerprint():
 		own.lastID = c.ID
 		return nil

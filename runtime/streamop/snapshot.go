@@ -158,15 +158,9 @@ func (a *windowAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = binary.AppendVarint(dst, win.end)
 		dst = binary.AppendUvarint(dst, uint64(n))
 		for _, g := range win.order {
-			if !origins.holds(g.source) {
-				continue
+			if origins.holds(g.source) {
+				dst = appendGroup(dst, g, origins)
 			}
-			dst = origins.appendOwner(dst, g.source)
-			dst = appendValues(dst, g.keys)
-			for i := range g.states {
-				dst = aggregate.AppendState(dst, &g.states[i])
-			}
-			dst = appendBool(appendBool(dst, g.fired), g.updated)
 		}
 	}
 	keys := make([]*sessionKey, 0, len(a.sessions))
@@ -260,6 +254,17 @@ func (a *windowAgg) openWindow(start, end int64, n int) *window {
 	return win
 }
 
+// appendGroup appends a group of a window: its owner, keys, aggregate
+// states and whether its row was written; readGroup reads it.
+func appendGroup(dst []byte, g *group, origins *Origins) []byte {
+	dst = origins.appendOwner(dst, g.source)
+	dst = appendValues(dst, g.keys)
+	for i := range g.states {
+		dst = aggregate.AppendState(dst, &g.states[i])
+	}
+	return appendBool(appendBool(dst, g.fired), g.updated)
+}
+
 // readGroup reads a group of win into the window's group of its key, in
 // its place, or into a new one after the others: a partition's group from
 // before it moved away and came back (a partition's restore adds to an
@@ -308,9 +313,7 @@ func (a *windowAgg) readSessionKey(r *value.Reader, origins *Origins) {
 	if old := a.sessions[key]; old != nil {
 		// The partition's sessions from before it moved away and came
 		// back, or ones that changed: those read replace them.
-		for _, s := range old.sessions {
-			a.held -= len(s.rows)
-		}
+		a.unhold(old)
 	}
 	a.sessions[key] = k
 	a.touchKey(k)
@@ -354,12 +357,7 @@ func (a *windowAgg) AppendChanges(dst []byte, origins *Origins) []byte {
 		dst = binary.AppendVarint(dst, win.end)
 		dst = binary.AppendUvarint(dst, uint64(len(groups)))
 		for _, g := range groups {
-			dst = origins.appendOwner(dst, g.source)
-			dst = appendValues(dst, g.keys)
-			for i := range g.states {
-				dst = aggregate.AppendState(dst, &g.states[i])
-			}
-			dst = appendBool(appendBool(dst, g.fired), g.updated)
+			dst = appendGroup(dst, g, origins)
 		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(a.closedKeys)))
@@ -399,7 +397,7 @@ func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 			a.release(win)
 		}
 	}
-	dropped := map[*window]int{}
+	dropped := map[*window]bool{}
 	for range r.Count(2) {
 		start, key := r.Varint(), r.String()
 		win := a.windows[start]
@@ -409,7 +407,7 @@ func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 		if g := win.groups[key]; g != nil {
 			delete(win.groups, key)
 			a.recycle(g) // its w is now nil: taken out of the order below
-			dropped[win]++
+			dropped[win] = true
 		}
 	}
 	for win := range dropped {
@@ -428,10 +426,8 @@ func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 	for range r.Count(1) {
 		key := r.String()
 		if old := a.sessions[key]; old != nil {
-			for _, s := range old.sessions {
-				a.held -= len(s.rows)
-			}
-			delete(a.sessions, key)
+			a.unhold(old)
+			a.closeKey(key)
 		}
 	}
 	for range r.Count(3) {

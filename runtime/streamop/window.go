@@ -382,9 +382,7 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 	gap := a.node.Window.Gap
 	sk := a.sessions[string(a.keys.buf)]
 	if sk != nil && !sk.source.current() {
-		for _, s := range sk.sessions {
-			a.held -= len(s.rows)
-		}
+		a.unhold(sk)
 		sk = nil
 	}
 	if sk == nil {
@@ -525,9 +523,7 @@ func (a *windowAgg) emit(out *message.Batch, g *group) error {
 func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(error)) {
 	for key, sk := range a.sessions {
 		if !sk.source.current() {
-			for _, s := range sk.sessions {
-				a.held -= len(s.rows)
-			}
+			a.unhold(sk)
 			a.closeKey(key)
 			continue
 		}
@@ -588,6 +584,14 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 	}
 	clear(a.closing)
 	a.closing = a.closing[:0]
+}
+
+// unhold takes a key's session rows out of the rows held, for a key
+// dropped or replaced.
+func (a *windowAgg) unhold(sk *sessionKey) {
+	for _, s := range sk.sessions {
+		a.held -= len(s.rows)
+	}
 }
 
 // closeKey drops a session key whose sessions are all closed.

@@ -16,12 +16,8 @@ func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	s.mu.Lock()
 	s.epoch = int64(generation)
 	for _, p := range parts {
-		// Open marks the lanes it makes after this.
-		if int(p) < len(s.lanes) {
-			s.lanes[p].origin.Epoch.Store(int64(generation))
-			s.lanes[p].origin.Away.Store(false)
-		}
 		s.assigned[p] = true
+		s.markAssigned(p) // or Open does, for lanes it makes after this
 		// A partition back from another member: its progress is the
 		// group's, loaded below and in onOffsetsFetched.
 		delete(s.highWater, p)
@@ -199,6 +195,15 @@ func (s *Source) newGeneration(parts []int32) {
 		if int(p) < len(s.lanes) {
 			s.lanes[p].origin.Generation.Add(1)
 		}
+	}
+}
+
+// markAssigned marks partition p's lane as read here, in the group's
+// current generation. s.mu is held.
+func (s *Source) markAssigned(p int32) {
+	if int(p) < len(s.lanes) {
+		s.lanes[p].origin.Epoch.Store(s.epoch)
+		s.lanes[p].origin.Away.Store(false)
 	}
 }
 

@@ -311,10 +311,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	s.mu.Lock()
 	s.lanes = lanes
 	for p := range s.assigned {
-		if int(p) < len(lanes) {
-			lanes[p].origin.Away.Store(false)
-			lanes[p].origin.Epoch.Store(s.epoch)
-		}
+		s.markAssigned(p)
 	}
 	s.mu.Unlock()
 	if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
