@@ -97,8 +97,11 @@ type Edge struct {
 
 // Records counts what happened to the records of a run, from the pipeline
 // to /status and the metrics. In = Out + Filtered + DeadLettered + Skipped +
-// Failed + Aggregated + Late + Revoked + Restored + InFlight, always: every
-// record read ends in exactly one of those, or is still in flight.
+// Failed + Aggregated + Late + Revoked + Restored + Repartitioned +
+// InFlight, always: every record read ends in exactly one of those, or is
+// still in flight. A repartitioned query's engine reads records twice:
+// from its source, and, as rows keyed by the state's key, from its
+// repartition topic; both count in In.
 type Records struct {
 	In           int64 `json:"in"`
 	Out          int64 `json:"out"`
@@ -120,7 +123,10 @@ type Records struct {
 	// Restored counts records read again after a restart from a checkpoint
 	// (spec.state) whose state already holds them: they are dropped.
 	Restored int64 `json:"restored"`
-	InFlight int64 `json:"inFlight"`
+	// Repartitioned counts rows written to the query's repartition topic,
+	// which this engine or another reads again.
+	Repartitioned int64 `json:"repartitioned,omitempty"`
+	InFlight      int64 `json:"inFlight"`
 	// Retries counts sink write attempts that were retried.
 	Retries int64 `json:"retries"`
 	// Results counts the rows a windowed aggregation or a join wrote. They are not

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,6 +80,21 @@ func TestKafkaRebalanceWindows(t *testing.T) {
 // would have had on one engine.
 func TestKafkaRebalanceMoving(t *testing.T) {
 	crashMoving(t, crashRebalance)
+}
+
+// TestKafkaRepartitionWindows is TestKafkaRebalanceWindows over a topic
+// keyed by trade: three engines, joining and leaving, repartition the rows
+// by symbol, and every window's row is the one engine's, with its full
+// count (some written again, equal), late records dropped as one engine
+// drops them.
+func TestKafkaRepartitionWindows(t *testing.T) {
+	crashWindows(t, crashRepartition)
+}
+
+// TestKafkaRepartitionMoving is TestKafkaRepartitionWindows for the moving
+// sum: every trade's frame is the one engine's.
+func TestKafkaRepartitionMoving(t *testing.T) {
+	crashMoving(t, crashRepartition)
 }
 
 // crashWindows is the windows' crash test, with checkpoints kept as mode
@@ -180,6 +196,10 @@ const (
 	// A joins again, each a rebalance, and the state moves with the
 	// partitions.
 	crashRebalance
+	// Three engines (replicas: 3) over a topic keyed by trade, not by the
+	// state's key: the engines repartition the rows by symbol through the
+	// group's repartition topic. A runs, B joins, C joins, A leaves.
+	crashRepartition
 )
 
 // crashJob is what a Kafka crash test runs: the manifest's sources, the
@@ -225,7 +245,16 @@ func tradeRecords(topic string, trades []crashTrade) []*kgo.Record {
 
 // kafkaCrashStateful is kafkaCrashJob of tradesJob(query, want, rowOf).
 func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) {
-	kafkaCrashJob(t, mode, tradesJob(query, want, rowOf))
+	job := tradesJob(query, want, rowOf)
+	if mode == crashRepartition {
+		// Keyed by trade: a symbol's trades are in every partition.
+		sources := job.sources
+		job.sources = func(broker string) string { return strings.Replace(sources(broker), ", partitionedBy: [sym]", "", 1) }
+		for i, r := range job.records {
+			r.Key = strconv.AppendInt(nil, int64(i), 10)
+		}
+	}
+	kafkaCrashJob(t, mode, job)
 }
 
 // kafkaCrashJob produces the job's records, 4 partitions a topic, at
@@ -245,7 +274,7 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 	defer c.Close()
 	brokers := c.ListenAddrs()
 	perTick, tick := 200, 20*time.Millisecond
-	if mode == crashRebalance {
+	if mode == crashRebalance || mode == crashRepartition {
 		perTick = 50 // 16 s of input: a rebalance takes seconds
 	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -295,6 +324,8 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	case crashRebalance:
 		replicas = "\n  replicas: 2"
+	case crashRepartition:
+		replicas = "\n  replicas: 3"
 	}
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
@@ -361,10 +392,16 @@ spec:
 	}
 
 	engines := []*exec.Cmd{start()}
-	if mode == crashRebalance {
-		// Each join is waited for until both engines own partitions.
+	if mode == crashRebalance || mode == crashRepartition {
+		// Each join is waited for until every engine owns partitions: of
+		// the input topic, and with repartitioning of the repartition
+		// topic too, each through a member of its own.
+		membersPerEngine := 1
+		if mode == crashRepartition {
+			membersPerEngine = 2
+		}
 		adm := kadm.NewClient(prod)
-		shared := func(what string) {
+		shared := func(what string, engines int) {
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				groups, err := adm.DescribeGroups(ctx, "crash")
@@ -376,26 +413,37 @@ spec:
 						}
 					}
 				}
-				if owners == 2 {
+				if owners == engines*membersPerEngine {
 					return
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s: %d engines own partitions after 60 s (%v)", what, owners, err)
+					t.Fatalf("%s: %d members own partitions after 60 s, want %d (%v)", what, owners, engines*membersPerEngine, err)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		}
 		waitFor("rows before B joins", func(w int) bool { return w >= len(want)/5 })
 		engines = append(engines, startInstance(t, dir, "crash-1"))
-		shared("B joins")
+		shared("B joins", 2)
 		at := written()
 		waitFor("rows on two engines", func(w int) bool { return w >= at+len(want)/10 })
-		engines[0].Process.Signal(syscall.SIGTERM)
-		waitExit(t, engines[0], "SIGTERM")
-		at = written()
-		waitFor("rows on B alone", func(w int) bool { return w >= at+len(want)/10 })
-		engines[0] = start()
-		shared("A joins again")
+		if mode == crashRepartition {
+			engines = append(engines, startInstance(t, dir, "crash-2"))
+			shared("C joins", 3)
+			at = written()
+			waitFor("rows on three engines", func(w int) bool { return w >= at+len(want)/10 })
+			engines[0].Process.Signal(syscall.SIGTERM)
+			waitExit(t, engines[0], "SIGTERM")
+			engines = engines[1:]
+			shared("A leaves", 2)
+		} else {
+			engines[0].Process.Signal(syscall.SIGTERM)
+			waitExit(t, engines[0], "SIGTERM")
+			at = written()
+			waitFor("rows on B alone", func(w int) bool { return w >= at+len(want)/10 })
+			engines[0] = start()
+			shared("A joins again", 2)
+		}
 	} else {
 		for k := range 3 {
 			waitFor(fmt.Sprintf("rows before kill %d", k+1), func(w int) bool { return w >= len(want)*(k+1)/4 })
@@ -442,7 +490,8 @@ spec:
 		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again across 3 kills", rows, len(seen), rows-len(seen))
 	default:
 		what := "3 kills"
-		if mode == crashRebalance {
+		switch mode {
+		case crashRebalance, crashRepartition:
 			what = "3 rebalances"
 		}
 		t.Logf("%d distinct rows, %d written: %d written again across %s, all equal", len(seen), rows, rows-len(seen), what)

@@ -280,6 +280,9 @@ func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
 		// Aggregations and joins write results, not the records they read.
 		line += fmt.Sprintf(", %d aggregated or joined, %d late, %d revoked, %d restored, %d results", c.Aggregated, c.Late, c.Revoked, c.Restored, c.Results)
 	}
+	if c.Repartitioned > 0 {
+		line += fmt.Sprintf(", %d repartitioned", c.Repartitioned)
+	}
 	return line + fmt.Sprintf(" (%.0f records/s)", rate)
 }
 

@@ -103,7 +103,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		// An interval join is refused on several engines below.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
 	}
-	if p, ok := StatePartitioning(spec, prog); ok && !p.Whole && spec.SeveralEngines() {
+	if p, ok := StatePartitioning(spec, prog); ok && !p.Whole && !p.Repartition && spec.SeveralEngines() {
 		field := "spec.replicas"
 		if spec.Autoscaling != nil {
 			field = "spec.autoscaling"
@@ -122,9 +122,12 @@ type Partitioning struct {
 	// Describe says it in a line, for engine validate.
 	Describe string
 	// Whole says each engine holds whole keys however many engines share
-	// the partitions; Problem, when not, why, and what to do.
-	Whole   bool
-	Problem string
+	// the partitions; Repartition, when not, that several engines pass the
+	// rows on through the repartition topic, keyed by the state's key, so
+	// that they do; Problem, when neither, why, and what to do.
+	Whole       bool
+	Repartition bool
+	Problem     string
 }
 
 // StatePartitioning returns the partitioning of a stateful query's state;
@@ -136,7 +139,7 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (
 	if !prog.Stateful() {
 		return Partitioning{}, false
 	}
-	const oneEngine = "run one engine (repartitioning rows by the key through Kafka is not built yet)"
+	const oneEngine = "run one engine (rows are repartitioned by key through Kafka for windowed and moving aggregates by a key only)"
 	key, isKeyed := prog.StateKey()
 	switch {
 	case prog.TableJoin():
@@ -177,10 +180,25 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (
 		p.Describe += ": each engine holds whole keys"
 		return p, true
 	}
+	if len(src.Kafka.TopicNames()) == 1 {
+		p.Repartition = true
+		p.Describe += fmt.Sprintf(": on several engines, rows are repartitioned by %s through the topic %s", keys, repartitionTopic(src))
+		return p, true
+	}
 	p.Describe += ": one engine only"
-	p.Problem = fmt.Sprintf("on several engines, each engine aggregates the partitions it reads, so all rows of a key must be in one partition: the state is keyed by %s, and source %s is partitioned %s. Declare spec.sources[%d].kafka.partitionedBy if its producer partitions by columns among the keys, or %s",
-		keys, src.Name, how, i, oneEngine)
+	p.Problem = fmt.Sprintf("on several engines, each engine aggregates the partitions it reads, so all rows of a key must be in one partition: the state is keyed by %s, and source %s is partitioned %s, and it reads several topics, which are not repartitioned. Declare spec.sources[%d].kafka.partitionedBy if its producer partitions by columns among the keys, or run one engine",
+		keys, src.Name, how, i)
 	return p, true
+}
+
+// repartitionTopic names the repartition topic of a source's rows, as the
+// Kafka connector makes it: <group>.repartition.0.
+func repartitionTopic(src *v1alpha1.Source) string {
+	group := src.Kafka.Group
+	if group == "" {
+		group = "<group>" // the query's: sluice.<namespace>.<name>
+	}
+	return group + ".repartition.0"
 }
 
 // checkBuffers refuses a spec whose channels, full, would hold more than the

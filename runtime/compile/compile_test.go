@@ -52,10 +52,12 @@ func TestStateProblems(t *testing.T) {
 	}
 }
 
-// TestKeysFollowPartitions: a stateful query on several engines runs only
-// when its state's keys include what its topic is partitioned by (its key
-// columns, or kafka.partitionedBy), and an interval join or an aggregate
-// of all rows not at all; a table join and a stateless query always.
+// TestKeysFollowPartitions: a stateful query on several engines runs as it
+// is when its state's keys include what its topic is partitioned by (its
+// key columns, or kafka.partitionedBy); a windowed or moving aggregate by
+// other keys is repartitioned through Kafka; an interval join or an
+// aggregate of all rows does not run; a table join and a stateless query
+// always do.
 func TestKeysFollowPartitions(t *testing.T) {
 	bySymbol := "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
 	tests := []struct {
@@ -63,20 +65,22 @@ func TestKeysFollowPartitions(t *testing.T) {
 		key         string   // the schema's key column, if any
 		by          []string // kafka.partitionedBy
 		want        string   // "": accepted
+		repartition bool     // accepted, repartitioned
 	}{
-		{"stateless", "SELECT symbol FROM trades", "", nil, ""},
-		{"by the record key", bySymbol, "symbol", nil, ""},
-		{"by partitionedBy", bySymbol, "", []string{"symbol"}, ""},
-		{"by a key among several", "SELECT window_start, symbol, venue, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol, venue", "", []string{"symbol"}, ""},
-		{"moving, by the record key", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "symbol", nil, ""},
-		{"unknown partitioning", bySymbol, "", nil, "source trades is partitioned by nothing the spec declares"},
-		{"by the record key itself", "SELECT window_start, _key, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, _key", "", nil, ""},
-		{"by the partition", "SELECT window_start, _partition, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, _partition", "", nil, ""},
-		{"keyed by another column", bySymbol, "id", nil, "the state is keyed by symbol, and source trades is partitioned by its record key, id"},
-		{"partitioned by more than the key", bySymbol, "", []string{"symbol", "venue"}, "partitioned by symbol, venue"},
-		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows"},
-		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "an interval join would need each pair's two rows on one engine"},
-		{"table join", "SELECT t.symbol, s.name FROM trades t JOIN names s ON t.symbol = s.symbol", "id", nil, ""},
+		{"stateless", "SELECT symbol FROM trades", "", nil, "", false},
+		{"by the record key", bySymbol, "symbol", nil, "", false},
+		{"by partitionedBy", bySymbol, "", []string{"symbol"}, "", false},
+		{"by a key among several", "SELECT window_start, symbol, venue, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol, venue", "", []string{"symbol"}, "", false},
+		{"moving, by the record key", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "symbol", nil, "", false},
+		{"unknown partitioning", bySymbol, "", nil, "", true},
+		{"by the record key itself", "SELECT window_start, _key, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, _key", "", nil, "", false},
+		{"by the partition", "SELECT window_start, _partition, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, _partition", "", nil, "", false},
+		{"keyed by another column", bySymbol, "id", nil, "", true},
+		{"moving, keyed by another column", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "id", nil, "", true},
+		{"partitioned by more than the key", bySymbol, "", []string{"symbol", "venue"}, "", true},
+		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows", false},
+		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "an interval join would need each pair's two rows on one engine", false},
+		{"table join", "SELECT t.symbol, s.name FROM trades t JOIN names s ON t.symbol = s.symbol", "id", nil, "", false},
 	}
 	for _, tt := range tests {
 		cols := []v1alpha1.Column{{Name: "id", Type: "text"}, {Name: "symbol", Type: "text"}, {Name: "venue", Type: "text"}, {Name: "price", Type: "double"}, {Name: "ts", Type: "timestamp"}}
@@ -98,6 +102,12 @@ func TestKeysFollowPartitions(t *testing.T) {
 		}
 		spec.Default()
 		checkPlan(t, tt.name, spec, tt.want)
+		if prog, _, err := Plan(spec); err == nil {
+			p, _ := StatePartitioning(spec, prog)
+			if p.Repartition != tt.repartition || tt.repartition && !strings.Contains(p.Describe, "repartitioned by symbol through the topic <group>.repartition.0") {
+				t.Errorf("%s: partitioning %+v; want repartition %v", tt.name, p, tt.repartition)
+			}
+		}
 		// On one engine every one of them runs.
 		spec.Replicas = new(int32(1))
 		checkPlan(t, tt.name+", one engine", spec, "")
@@ -111,5 +121,9 @@ func TestKeysFollowPartitions(t *testing.T) {
 		Replicas: new(int32(2)),
 	}
 	spec.Default()
-	checkPlan(t, "a JSON key", spec, "partitioned by nothing the spec declares")
+	checkPlan(t, "a JSON key", spec, "")
+	// Two topics of one source are not repartitioned.
+	spec.Sources[0].Kafka.Topics = []string{"trades.eu", "trades.us"}
+	spec.Sources[0].Kafka.Topic = ""
+	checkPlan(t, "two topics", spec, "it reads several topics, which are not repartitioned")
 }

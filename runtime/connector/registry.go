@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
@@ -100,7 +101,46 @@ type SourceEnv struct {
 	// opened before this one began, which commits this source's
 	// positions too, if it can take them.
 	Transaction Transaction
+	// Repartition, if not nil, says the source is read through its
+	// query's repartition topic: the rows the engines wrote there, keyed
+	// by the state's key, with the watermarks of the source's partitions.
+	Repartition *Repartition
 	Logger      *slog.Logger
+}
+
+// Repartition is a stateful query's repartition topic, through which
+// engines that each read some partitions of a source pass its rows on
+// keyed by the state's key, so that each engine holds whole keys.
+type Repartition struct {
+	// Key appends a row's key to dst (streamop.Program.PartitionKey). It
+	// is called from several goroutines at once.
+	Key func(dst []byte, row value.Row) []byte
+	// Upstream are the source's partitions this engine reads: the writer
+	// passes on the event-time progress of those it owns.
+	Upstream []*message.Origin
+	// Idle is the source's idle timeout: a partition that sent nothing
+	// for that long holds no watermark back.
+	Idle time.Duration
+}
+
+// RepartitionEnv is what a repartition writer's constructor is given.
+type RepartitionEnv struct {
+	// Source is the source whose rows are repartitioned; its system holds
+	// the topic.
+	Source *v1alpha1.Source
+	// Group is the consumer group of sources that name none, as in
+	// SourceEnv.
+	Group       string
+	Repartition *Repartition
+	Logger      *slog.Logger
+}
+
+// ProgressSink is a sink told of each batch once it is handled (written,
+// or given to the error policy), in the order of each origin's batches: a
+// repartition writer then passes on the origin's event-time progress
+// (Batch.MaxEventTime) after every row that made it.
+type ProgressSink interface {
+	Handled(b *message.Batch)
 }
 
 // SinkEnv is what a sink's or dead-letter sink's constructor is given.
@@ -123,10 +163,11 @@ type SinkEnv struct {
 // Constructors of the connectors, registered under the spec key that
 // selects them ("file", "kafka", ...).
 type (
-	SourceConstructor     func(env SourceEnv) (Source, error)
-	SinkConstructor       func(env SinkEnv) (Sink, error)
-	DeadLetterConstructor func(env SinkEnv) (DeadLetterSink, error)
-	StateStoreConstructor func(env StateStoreEnv) (checkpoint.Store, error)
+	SourceConstructor      func(env SourceEnv) (Source, error)
+	SinkConstructor        func(env SinkEnv) (Sink, error)
+	DeadLetterConstructor  func(env SinkEnv) (DeadLetterSink, error)
+	StateStoreConstructor  func(env StateStoreEnv) (checkpoint.Store, error)
+	RepartitionConstructor func(env RepartitionEnv) (Sink, error)
 )
 
 // Registry holds the connectors an engine ships, by spec key. An engine
@@ -137,6 +178,7 @@ type Registry struct {
 	sinks       map[string]SinkConstructor
 	deadLetters map[string]DeadLetterConstructor
 	stateStores map[string]StateStoreConstructor
+	repartition map[string]RepartitionConstructor
 }
 
 // NewRegistry returns an empty registry.
@@ -146,6 +188,7 @@ func NewRegistry() *Registry {
 		sinks:       map[string]SinkConstructor{},
 		deadLetters: map[string]DeadLetterConstructor{},
 		stateStores: map[string]StateStoreConstructor{},
+		repartition: map[string]RepartitionConstructor{},
 	}
 }
 
@@ -186,6 +229,12 @@ func (r *Registry) RegisterStateStore(key string, c StateStoreConstructor) {
 	register(r.stateStores, key, c)
 }
 
+// RegisterRepartition registers the constructor of the writer of a
+// repartition topic in the system of the sources of a spec key.
+func (r *Registry) RegisterRepartition(key string, c RepartitionConstructor) {
+	register(r.repartition, key, c)
+}
+
 func register[C any](m map[string]C, key string, c C) {
 	if _, dup := m[key]; dup {
 		panic("connector: " + key + " registered twice")
@@ -214,6 +263,16 @@ func (r *Registry) OpenSink(env SinkEnv) (Sink, error) {
 // OpenDeadLetter opens env.Spec as the dead-letter sink.
 func (r *Registry) OpenDeadLetter(env SinkEnv) (DeadLetterSink, error) {
 	c, err := lookup(r.deadLetters, env.Spec.Connector(), "dead-letter sink")
+	if err != nil {
+		return nil, err
+	}
+	return c(env)
+}
+
+// OpenRepartition opens the writer of the repartition topic of env's
+// source, in the source's system.
+func (r *Registry) OpenRepartition(env RepartitionEnv) (Sink, error) {
+	c, err := lookup(r.repartition, env.Source.Connector(), "repartitioning source "+env.Source.Name)
 	if err != nil {
 		return nil, err
 	}

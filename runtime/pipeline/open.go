@@ -17,13 +17,19 @@ func (p *Pipeline) open(opts Options) error {
 	// letters too.
 	var txn connector.Transaction
 	p.readers = opts.Readers
+	// The part of a repartitioned query after the repartition reads its
+	// topic instead of the source's.
+	var readRepartitioned *connector.Repartition
+	if rp := p.repartition; rp != nil && rp.Key == nil {
+		readRepartitioned = rp
+	}
 	if p.readers == nil {
 		for _, name := range p.prog.Sources() {
 			src := sourceNamed(p.spec, name)
 			opened, err := reg.OpenSource(connector.SourceEnv{
 				Query: p.spec, Source: src, Columns: p.inputs[name], Stateful: p.prog.Stateful(),
 				Group: opts.Group, Instance: opts.Instance, StaticMembership: opts.StaticMembership,
-				Transaction: txn, Logger: p.log,
+				Transaction: txn, Repartition: readRepartitioned, Logger: p.log,
 			})
 			if err != nil {
 				return err
@@ -37,6 +43,16 @@ func (p *Pipeline) open(opts Options) error {
 	}
 	p.txn = txn
 	p.sink = opts.Sink
+	if rp := p.repartition; rp != nil && rp.Key != nil {
+		for _, r := range p.readers {
+			rp.Upstream = append(rp.Upstream, r.Origin())
+		}
+		sink, err := reg.OpenRepartition(connector.RepartitionEnv{Source: sourceNamed(p.spec, p.prog.Source), Group: opts.Group, Repartition: rp, Logger: p.log})
+		if err != nil {
+			return err
+		}
+		p.sink = sink
+	}
 	if p.sink == nil {
 		names := make([]string, len(p.prog.Output))
 		for i, c := range p.prog.Output {

@@ -106,6 +106,13 @@ type Pipeline struct {
 	// batchEncoder, if set, is the sink's: workers encode their results for
 	// it, in parallel, rather than its one writer goroutine.
 	batchEncoder connector.BatchEncoder
+	// repartition, if set, makes the pipeline a part of a repartitioned
+	// query: the upstream part (Key set), which writes the repartition
+	// topic, or the part that reads it, whose batches carry the upstream
+	// partitions' event time (Batch.MaxEventTime). upstream is the
+	// latter's upstream part, which it runs and stops with itself.
+	repartition *connector.Repartition
+	upstream    *Pipeline
 	// lateToPolicy hands late records to the error policy; allowedLateness
 	// keeps windows open past their end for late records.
 	lateToPolicy    bool
@@ -140,15 +147,67 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	if part, ok := compile.StatePartitioning(spec, prog); ok && part.Repartition && spec.SeveralEngines() && opts.Readers == nil {
+		return newRepartitioned(spec, prog, schemas, opts)
+	}
+	return build(spec, prog, schemas, opts, nil)
+}
+
+// newRepartitioned builds the two parts of a stateful query whose engines
+// each read some partitions of its source, which is not partitioned by the
+// state's key: the upstream part runs the stateless part of the plan over
+// those partitions and writes the rows to the repartition topic, keyed by
+// the state's key; the pipeline returned reads the partitions of that
+// topic the group gives it, which hold whole keys, into the state.
+func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column, opts Options) (*Pipeline, error) {
+	upProg, ok := prog.Upstream()
+	key, keyed := prog.PartitionKey()
+	if !ok || !keyed {
+		return nil, fmt.Errorf("the plan cannot be repartitioned: %s", prog.StatePlan())
+	}
+	src := sourceNamed(spec, prog.Source)
+	idle := v1alpha1.DefaultIdleTimeout
+	if et := src.EventTime; et != nil && et.IdleTimeout.Duration > 0 {
+		idle = et.IdleTimeout.Duration
+	}
+	upSpec := spec.DeepCopy()
+	upSpec.State, upSpec.Metrics = nil, nil
+	upOpts := opts
+	upOpts.Sink, upOpts.DeadLetter = nil, nil
+	if opts.Logger != nil {
+		upOpts.Logger = opts.Logger.With("part", "upstream")
+	}
+	up, err := build(upSpec, upProg, schemas, upOpts, &connector.Repartition{Key: key, Idle: idle})
+	if err != nil {
+		return nil, err
+	}
+	// The upstream part passes the event time of every record it reads on
+	// to the repartitioned part, which orders its state by it.
+	up.eventTimes[prog.Source] = prog.EventTimeOf(prog.Source)
+	p, err := build(spec, prog, schemas, opts, &connector.Repartition{})
+	if err != nil {
+		up.close()
+		return nil, err
+	}
+	p.upstream = up
+	return p, nil
+}
+
+// build makes a pipeline of a planned spec and opens its connectors. With
+// rp, it is a part of a repartitioned query: rp.Key set, the upstream part,
+// which writes to the repartition topic; else the part that reads it.
+func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column, opts Options, rp *connector.Repartition) (*Pipeline, error) {
+	var err error
 	p := &Pipeline{
-		spec:      spec,
-		prog:      prog,
-		inputCols: schemas[prog.Source],
-		inputs:    schemas,
-		log:       opts.Logger,
-		stop:      make(chan struct{}),
-		strategy:  spec.ErrorPolicy.Strategy,
-		started:   time.Now(),
+		spec:        spec,
+		prog:        prog,
+		repartition: rp,
+		inputCols:   schemas[prog.Source],
+		inputs:      schemas,
+		log:         opts.Logger,
+		stop:        make(chan struct{}),
+		strategy:    spec.ErrorPolicy.Strategy,
+		started:     time.Now(),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -183,11 +242,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	if err := p.openCheckpoints(opts); err != nil {
-		p.closeReaders()
-		p.sink.Close()
-		if p.dlq != nil {
-			p.dlq.Close()
-		}
+		p.close()
 		return nil, err
 	}
 	p.seekRestored()
@@ -240,6 +295,15 @@ func (p *Pipeline) configure() {
 	}
 }
 
+// close closes what New opened, for a pipeline that does not run.
+func (p *Pipeline) close() {
+	p.closeReaders()
+	p.sink.Close()
+	if p.dlq != nil {
+		p.dlq.Close()
+	}
+}
+
 func (p *Pipeline) closeReaders() {
 	for _, r := range p.readers {
 		_ = r.Close()
@@ -254,6 +318,9 @@ func (p *Pipeline) closeReaders() {
 // longer than the shutdown timeout, Run aborts.
 func (p *Pipeline) Stop() {
 	p.stopOnce.Do(func() { close(p.stop) })
+	if p.upstream != nil {
+		p.upstream.Stop()
+	}
 }
 
 // fatal records the first error that ends the run and aborts it.
@@ -312,10 +379,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.ckpt != nil {
 		p.ckpt.startSaver(ctx, p)
 	}
+	var upstreamDone chan struct{}
+	if up := p.upstream; up != nil {
+		upstreamDone = make(chan struct{})
+		go func() {
+			defer close(upstreamDone)
+			if err := up.Run(ctx); err != nil && ctx.Err() == nil {
+				p.fatal(fmt.Errorf("repartitioning: %w", err))
+			}
+		}()
+	}
 	if p.direct {
 		p.runDirect(ctx, readCtx)
 	} else {
 		p.runPipelined(ctx, readCtx)
+	}
+	if upstreamDone != nil {
+		p.upstream.Stop()
+		<-upstreamDone
 	}
 	if p.ckpt != nil {
 		p.ckpt.stopSaver() // the last checkpoint acknowledges before the sources close

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -40,7 +41,9 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 	b := p.pool.Get(len(p.inputs[r.Origin().Source]))
 	p.stamp(b, r.Origin(), *seq)
 	err := r.Read(ctx, b, p.batchSize, p.linger, &b.Errors)
-	if n := b.Len() + b.Errors.Records; n > 0 {
+	// A batch of a repartition topic may hold only the upstream
+	// partitions' progress, its event time.
+	if n := b.Len() + b.Errors.Records; n > 0 || b.MaxEventTime != math.MinInt64 {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()

@@ -251,6 +251,9 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 	if ctx.Err() != nil || p.err() != nil {
 		return // a failed or aborted run acknowledges nothing more
 	}
+	if ps, ok := p.sink.(connector.ProgressSink); ok {
+		ps.Handled(b)
+	}
 	b.Ack()
 }
 

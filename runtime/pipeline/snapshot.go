@@ -137,7 +137,47 @@ func (p *Pipeline) Snapshot() Snapshot {
 	for i, e := range edges {
 		s.Edges[i] = e.snapshot()
 	}
+	if p.upstream != nil {
+		s.addUpstream(p.upstream.Snapshot())
+	}
 	return s
+}
+
+// addUpstream adds to a repartitioned query's snapshot that of its
+// upstream part: the records read from the source and what became of them
+// (rows written to the repartition topic count as Repartitioned), its
+// partitions, edges (named "upstream/...") and problems.
+func (s *Snapshot) addUpstream(up Snapshot) {
+	c, u := &s.Counts, up.Counts
+	c.In += u.In
+	c.Filtered += u.Filtered
+	c.DeadLettered += u.DeadLettered
+	c.Skipped += u.Skipped
+	c.Failed += u.Failed
+	c.Repartitioned += u.Out
+	c.InFlight += u.InFlight
+	c.Retries += u.Retries
+	s.Batches += up.Batches
+	s.Partitions += up.Partitions
+	s.Workers += up.Workers
+	s.ActiveWorkers += up.ActiveWorkers
+	for i := range s.StageErrors {
+		s.StageErrors[i] += up.StageErrors[i]
+	}
+	s.Sources = append(up.Sources, s.Sources...)
+	for _, e := range up.Edges {
+		e.Name = "upstream/" + e.Name
+		s.Edges = append(s.Edges, e)
+	}
+	if s.Unavailable == "" {
+		s.Unavailable = up.Unavailable
+	}
+	if s.LastError == "" {
+		s.LastError = up.LastError
+	}
+	if up.State == enginestatus.Failed {
+		s.State = enginestatus.Failed
+	}
 }
 
 // Metrics returns the query's business metrics (spec.metrics), nil if it

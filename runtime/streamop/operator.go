@@ -295,3 +295,47 @@ rows:
 	}
 	return filtered
 }
+
+// Upstream returns the stateless part below a windowed or moving
+// aggregate (its filter over the scan), which engines run over the
+// partitions they read before they repartition its rows by the state's
+// key; ok is false for other plans.
+func (p *Program) Upstream() (up *Program, ok bool) {
+	switch p.stateful.(type) {
+	case *plan.Aggregate, *plan.Over:
+	default:
+		return nil, false
+	}
+	up, err := Compile(p.stateful.Inputs()[0])
+	return up, err == nil
+}
+
+// PartitionKey returns the function that appends the identity of a row's
+// state key (GROUP BY, PARTITION BY; not the window) to dst: equal keys,
+// and only they, append equal bytes, so a hash of them sends each key to
+// one partition. A key that fails to evaluate appends nothing; the
+// stateful operator fails the row again, with its error. It is safe for
+// concurrent use. ok is false for plans other than windowed and moving
+// aggregates.
+func (p *Program) PartitionKey() (key func(dst []byte, row value.Row) []byte, ok bool) {
+	var exprs []expr.Expr
+	switch n := p.stateful.(type) {
+	case *plan.Aggregate:
+		exprs = n.Keys
+	case *plan.Over:
+		exprs = n.Partition
+	default:
+		return nil, false
+	}
+	return func(dst []byte, row value.Row) []byte {
+		start := len(dst)
+		for _, e := range exprs {
+			v, err := e.Eval(row)
+			if err != nil {
+				return dst[:start]
+			}
+			dst = appendKey(dst, v)
+		}
+		return dst
+	}, true
+}

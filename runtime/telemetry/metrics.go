@@ -95,7 +95,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		n       int64
 	}{{"in", s.Counts.In}, {"out", s.Counts.Out}, {"filtered", s.Counts.Filtered},
 		{"dead_lettered", s.Counts.DeadLettered}, {"skipped", s.Counts.Skipped}, {"failed", s.Counts.Failed},
-		{"aggregated", s.Counts.Aggregated}, {"late", s.Counts.Late}, {"revoked", s.Counts.Revoked}, {"restored", s.Counts.Restored}, {"results", s.Counts.Results}} {
+		{"aggregated", s.Counts.Aggregated}, {"late", s.Counts.Late}, {"revoked", s.Counts.Revoked}, {"restored", s.Counts.Restored}, {"results", s.Counts.Results},
+		{"repartitioned", s.Counts.Repartitioned}} {
 		counter("sluice_records_total", float64(o.n), o.outcome)
 	}
 	if c := s.Checkpoints; c != nil {

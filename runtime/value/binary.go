@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // The binary form of values is for state the engine saves and reads back
@@ -151,7 +152,14 @@ func (r *Reader) Count(min int) int {
 }
 
 // Value reads what AppendBinary wrote.
-func (r *Reader) Value() Value {
+func (r *Reader) Value() Value { return r.value(false) }
+
+// SharedValue reads what AppendBinary wrote, with a string that shares r's
+// memory rather than a copy: for a value that lives no longer than the
+// bytes read.
+func (r *Reader) SharedValue() Value { return r.value(true) }
+
+func (r *Reader) value(shared bool) Value {
 	k := Kind(r.Byte())
 	switch k {
 	case KindNull:
@@ -179,7 +187,11 @@ func (r *Reader) Value() Value {
 		}
 		return DecimalValue(r.Varint(), scale)
 	case KindString:
-		return StringValue(r.String())
+		if b := r.Bytes(); shared {
+			return StringValue(unsafe.String(unsafe.SliceData(b), len(b)))
+		} else {
+			return StringValue(string(b))
+		}
 	}
 	r.Fail(fmt.Errorf("unknown value kind %d", k))
 	return Value{}

@@ -34,6 +34,7 @@ type Lane struct {
 	stash   *fetched       // fetched in a later generation than the batch being filled
 	dec     decoder        // of the whole value, into row[:meta]
 	rec     *recordDecoder // instead of dec, when columns come from keys or headers
+	marks   *upstreamMarks // instead of both, for a repartition topic's rows and marks
 	width   int
 	meta    int // index of the first meta column
 	timer   *time.Timer
@@ -70,16 +71,20 @@ func (l *Lane) acked(_ uint64, lastOffset int64) { l.src.ack(l.origin.Partition,
 // partition never ends: Read returns nil when ctx ends.
 func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.Duration, errs *message.ErrorBatch) error {
 	var deadline time.Time
-	for b.Len()+errs.Records < max {
+	// taken counts the batch's records, rows and failed ones; a
+	// repartition topic's marks are not records, but they start the batch
+	// as well.
+	taken, started := 0, false
+	for taken < max {
 		if len(l.pending) == 0 && l.stash != nil {
-			if b.Len()+errs.Records > 0 {
+			if started {
 				return nil // a batch holds records of one generation
 			}
 			l.pending, l.gen, l.stash = l.stash.recs, l.stash.gen, nil
 		}
 		if len(l.pending) == 0 {
 			var f fetched
-			if b.Len()+errs.Records == 0 {
+			if !started {
 				select {
 				case f = <-l.ch:
 				case <-ctx.Done():
@@ -110,7 +115,7 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 					return nil
 				}
 			}
-			if b.Len()+errs.Records > 0 && f.gen != l.gen {
+			if started && f.gen != l.gen {
 				l.stash = &f
 				return nil
 			}
@@ -118,11 +123,17 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 		}
 		r := l.pending[0]
 		l.pending = l.pending[1:]
-		if b.Len()+errs.Records == 0 {
+		if !started {
 			b.Parent = traceparent(r)
 			b.Generation = l.gen
+			started = true
 		}
-		l.decode(b, errs, r)
+		if l.marks == nil {
+			l.decode(b, errs, r)
+			taken++
+		} else if l.decodeRepartitioned(b, errs, r) {
+			taken++
+		}
 		b.LastOffset = r.Offset
 	}
 	return nil

@@ -15,6 +15,7 @@ func Register(r *connector.Registry) {
 	r.RegisterSink("kafka", openSink)
 	r.RegisterDeadLetter("kafka", openDeadLetter)
 	r.RegisterStateStore("kafka", openCheckpointStore)
+	r.RegisterRepartition("kafka", func(env connector.RepartitionEnv) (connector.Sink, error) { return OpenRepartitioner(env) })
 }
 
 // topics is an opened Kafka source: one consumer per topic, since the group
@@ -81,10 +82,22 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 			opts.Checkpointed = env.Stateful && env.Query.State != nil
 		}
 	}
+	names := src.Kafka.TopicNames()
+	if env.Repartition != nil {
+		// The rows of the source's topic, repartitioned by this query's
+		// engines.
+		names = []string{RepartitionTopic(group)}
+		opts.Repartitioned = true
+	}
 	var opened topics
-	for _, topic := range src.Kafka.TopicNames() {
+	for _, topic := range names {
 		spec := *src.Kafka
 		spec.Topic, spec.Topics = topic, nil
+		if opts.Repartitioned {
+			// Every row the engines wrote is read, whatever the source's
+			// own start.
+			spec.StartOffset = "earliest"
+		}
 		s, err := Open(&spec, src.Name, src.Format, env.Columns, opts)
 		if err != nil {
 			_ = opened.Close()

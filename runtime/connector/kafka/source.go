@@ -156,6 +156,10 @@ type Options struct {
 	// restart; a graceful Close leaves the group, so that a member going
 	// away for good gives its partitions up at once.
 	Instance string
+	// Repartitioned says the topic is a repartition topic
+	// (RepartitionTopic): its records are rows in their binary form and
+	// the upstream partitions' marks, which set the batches' event time.
+	Repartitioned bool
 }
 
 // DefaultCommitInterval is how often a source commits acknowledged offsets.
@@ -302,6 +306,9 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		} else {
 			l.dec = format.NewJSONDecoder(valueCols)
 		}
+		if opts.Repartitioned {
+			l.marks = &upstreamMarks{}
+		}
 		l.origin.Acked = l.acked
 		// Read elsewhere until the group assigns it here, which it may have
 		// done already.
@@ -314,7 +321,9 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.markAssigned(p)
 	}
 	s.mu.Unlock()
-	if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
+	if opts.Repartitioned {
+		// Rows come whole, their key and header columns included.
+	} else if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}

@@ -1,0 +1,387 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// A repartition topic holds two kinds of records, told apart by the
+// value's first byte:
+//
+//	rowRecord   a row of the source, each value in its binary form
+//	            (value.AppendBinary), keyed by the state key's identity
+//	markRecord  the event-time progress of the upstream partitions one
+//	            engine reads: the upstream partition count (uvarint), the
+//	            entries (uvarint), and for each its partition (uvarint),
+//	            the latest event time handled (varint) and whether it is
+//	            idle (a byte); no key, sent to every partition
+//
+// A writer sends a partition's marks after the rows they cover, on one
+// producer, so a reader that has a mark has every row before it.
+const (
+	rowRecord  = 'r'
+	markRecord = 'w'
+)
+
+// RepartitionTopic is the topic through which the engines of the query
+// whose consumer group is group repartition its rows.
+func RepartitionTopic(group string) string { return group + ".repartition.0" }
+
+// repartitionRetention bounds how long rows wait in a repartition topic
+// for the engines that read them (documented in docs/manifest.md).
+const repartitionRetention = 7 * 24 * time.Hour
+
+// markInterval is how often a writer sends the marks that changed.
+const markInterval = 100 * time.Millisecond
+
+// Repartitioner writes a source's rows to its repartition topic, each to
+// the partition of its state key, and marks the progress of the upstream
+// partitions this engine reads. It is the sink of the stateless part of a
+// repartitioned query.
+type Repartitioner struct {
+	*Sink
+	upstream []*message.Origin
+	// partitions is the topic's partition count when the writer opened:
+	// marks go to each. (A partition added later stops the readers.)
+	partitions int32
+	idle       time.Duration
+	log        *slog.Logger
+	cancel     context.CancelFunc
+	done       chan struct{}
+
+	mu    sync.Mutex
+	marks map[*message.Origin]*upstreamProgress
+	buf   []byte
+}
+
+// upstreamProgress is what a writer knows of one upstream partition.
+type upstreamProgress struct {
+	max   int64     // the latest event time of the batches handled
+	last  time.Time // when the last batch was handled, or it came here
+	owned bool      // read here at the last marking
+	sent  int64     // max and idle at the last mark sent
+	idle  bool
+	ever  bool // a mark was sent
+}
+
+// OpenRepartitioner creates the repartition topic of env's source, with as
+// many partitions as the source's topic has, unless it exists, and
+// connects its producer.
+func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
+	src := env.Source
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	topic := RepartitionTopic(groupOf(src, env.Group))
+	opts, err := ClientOptions(src.Kafka.Brokers, &src.Kafka.KafkaSecurity)
+	if err != nil {
+		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
+	}
+	cl, err := kgo.NewClient(append(append(opts, producerOptions(nil)...), kgo.RecordPartitioner(keyPartitioner{}))...)
+	if err != nil {
+		return nil, fmt.Errorf("repartition topic %s: kafka client: %w", topic, err)
+	}
+	rp := env.Repartition
+	if err := createRepartitionTopic(cl, topic, int32(len(rp.Upstream)), log); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	partitions, err := partitionCount(cl, topic, log)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("repartition topic: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Repartitioner{
+		partitions: partitions,
+		Sink:       &Sink{cl: cl, topic: topic, enc: rowEncoder{}, keyCol: -1, keyOf: rp.Key, stopWatch: cancel},
+		upstream:   rp.Upstream, idle: rp.Idle, log: log, cancel: cancel, done: make(chan struct{}),
+		marks: map[*message.Origin]*upstreamProgress{},
+	}
+	now := time.Now()
+	for _, o := range rp.Upstream {
+		w.marks[o] = &upstreamProgress{max: math.MinInt64, last: now, sent: math.MinInt64}
+	}
+	go w.watch(ctx, cl, "repartition", []string{topic}, log)
+	go w.markLoop(ctx)
+	return w, nil
+}
+
+// createRepartitionTopic creates topic with partitions partitions, unless
+// it exists: with whatever count it has, rows still go by key.
+func createRepartitionTopic(cl *kgo.Client, topic string, partitions int32, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	retention := strconv.FormatInt(repartitionRetention.Milliseconds(), 10)
+	configs := map[string]*string{"retention.ms": &retention}
+	create := func(configs map[string]*string) error {
+		resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, configs, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		return err
+	}
+	err := create(configs)
+	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
+		log.Warn("the brokers refused the repartition topic's retention; created with their default", "component", "kafka", "topic", topic, "error", err)
+		err = create(nil)
+	}
+	switch {
+	case err == nil:
+		log.Info("created the repartition topic", "component", "kafka", "topic", topic, "partitions", partitions)
+	case errors.Is(err, kerr.TopicAlreadyExists):
+	default:
+		return fmt.Errorf("creating the repartition topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Handled implements connector.ProgressSink: b's rows are in the topic (or
+// with the error policy), so its event time may be marked.
+func (w *Repartitioner) Handled(b *message.Batch) {
+	o := b.Origin
+	if o == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.marks[o]
+	if m == nil {
+		return
+	}
+	m.last = time.Now()
+	if b.Generation == o.Generation.Load() {
+		m.max = max(m.max, b.MaxEventTime)
+	}
+}
+
+// markLoop sends the marks that changed, every markInterval.
+func (w *Repartitioner) markLoop(ctx context.Context) {
+	defer close(w.done)
+	t := time.NewTicker(markInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			w.mark(ctx, now)
+		}
+	}
+}
+
+// mark sends, to every partition of the topic, the progress of the
+// upstream partitions this engine reads, when any changed. An upstream
+// partition that sent nothing for the idle timeout is marked idle.
+func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	changed := false
+	entries := 0
+	for _, o := range w.upstream {
+		m := w.marks[o]
+		owned := !o.Away.Load()
+		if owned && !m.owned {
+			m.last = now // it came here: it is not idle yet
+		}
+		m.owned = owned
+		if !owned {
+			continue
+		}
+		entries++
+		idle := now.Sub(m.last) >= w.idle
+		if !m.ever || m.max != m.sent || idle != m.idle {
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	w.buf = append(w.buf[:0], markRecord)
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(w.upstream)))
+	w.buf = binary.AppendUvarint(w.buf, uint64(entries))
+	for _, o := range w.upstream {
+		m := w.marks[o]
+		if !m.owned {
+			continue
+		}
+		idle := now.Sub(m.last) >= w.idle
+		w.buf = binary.AppendUvarint(w.buf, uint64(o.Partition))
+		w.buf = binary.AppendVarint(w.buf, m.max)
+		w.buf = append(w.buf, boolByte(idle))
+		m.sent, m.idle, m.ever = m.max, idle, true
+	}
+	val := append([]byte(nil), w.buf...) // the producer keeps it until acknowledged
+	for p := range w.partitions {
+		w.cl.Produce(ctx, &kgo.Record{Topic: w.topic, Partition: p, Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil && ctx.Err() == nil {
+				// A later mark says as much: the readers' watermark waits.
+				w.log.Debug("kafka: a watermark mark was not written", "component", "kafka", "topic", w.topic, "error", err)
+			}
+		})
+	}
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Close implements connector.Sink.
+func (w *Repartitioner) Close() error {
+	w.cancel()
+	<-w.done
+	w.cl.Close()
+	return nil
+}
+
+// rowEncoder encodes a row for a repartition topic.
+type rowEncoder struct{}
+
+// Encode implements Encoder.
+func (rowEncoder) Encode(dst []byte, row value.Row) []byte {
+	dst = append(dst, rowRecord)
+	for _, v := range row {
+		dst = value.AppendBinary(dst, v)
+	}
+	return dst
+}
+
+// keyPartitioner sends a record with a key to the partition of its key's
+// hash, the same on every engine, and one without to the partition it
+// names (a mark).
+type keyPartitioner struct{}
+
+// ForTopic implements kgo.Partitioner.
+func (keyPartitioner) ForTopic(string) kgo.TopicPartitioner { return keyPartitioner{} }
+
+// RequiresConsistency implements kgo.TopicPartitioner.
+func (keyPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+
+// Partition implements kgo.TopicPartitioner.
+func (keyPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Key == nil {
+		return int(r.Partition)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(r.Key)
+	return int(h.Sum32() % uint32(n))
+}
+
+// upstreamMarks is what a lane of a repartition topic knows of the
+// upstream partitions' progress: the latest mark of each.
+type upstreamMarks struct {
+	count int // the upstream partitions; 0 before a mark
+	marks map[int32]upstreamMark
+}
+
+type upstreamMark struct {
+	max  int64
+	idle bool
+}
+
+// take reads a mark.
+func (u *upstreamMarks) take(b []byte) error {
+	r := value.NewReader(b)
+	count := r.Uvarint()
+	n := r.Count(3)
+	for range n {
+		p, maxEvt, idle := int32(r.Uvarint()), r.Varint(), r.Byte() == 1
+		if r.Err() != nil {
+			break
+		}
+		if u.marks == nil {
+			u.marks = map[int32]upstreamMark{}
+		}
+		m, ok := u.marks[p]
+		if ok {
+			// A partition that moved starts over on its new engine: what
+			// was handled stays handled.
+			maxEvt = max(maxEvt, m.max)
+		}
+		u.marks[p] = upstreamMark{max: maxEvt, idle: idle}
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("a malformed watermark mark: %w", err)
+	}
+	u.count = int(count)
+	return nil
+}
+
+// watermark is the least latest event time over the upstream partitions
+// that are not idle, as one engine reading them all would have it; the
+// least int64 while a partition has sent no mark yet, or all are idle.
+func (u *upstreamMarks) watermark() int64 {
+	if u.count == 0 || len(u.marks) < u.count {
+		return math.MinInt64
+	}
+	low, active := int64(math.MaxInt64), false
+	for _, m := range u.marks {
+		if !m.idle {
+			low, active = min(low, m.max), true
+		}
+	}
+	if !active {
+		return math.MinInt64
+	}
+	return low
+}
+
+// decodeRepartitioned takes a record of a repartition topic into b: a row,
+// or a mark, which moves b's event time. It reports whether the record
+// counts towards the batch's records (a mark does not).
+func (l *Lane) decodeRepartitioned(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) bool {
+	fail := func(err error) {
+		errs.Records++
+		errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
+			message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
+			r.Value[:min(len(r.Value), message.MaxDecodePayload)], fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
+	}
+	switch {
+	case len(r.Value) > 0 && r.Value[0] == markRecord:
+		if err := l.marks.take(r.Value[1:]); err != nil {
+			fail(err)
+			return true
+		}
+		if wm := l.marks.watermark(); wm != math.MinInt64 {
+			b.MaxEventTime = max(b.MaxEventTime, wm)
+		}
+		return false
+	case len(r.Value) > 0 && r.Value[0] == rowRecord:
+		row := b.Append(r.Offset)
+		rd := value.NewReader(r.Value[1:])
+		for i := range row {
+			row[i] = rd.SharedValue()
+		}
+		err := rd.Err()
+		if err == nil && rd.Len() > 0 {
+			err = fmt.Errorf("%d bytes after the row's %d values", rd.Len(), len(row))
+		}
+		if err != nil {
+			b.Truncate()
+			fail(fmt.Errorf("a malformed repartitioned row: %w", err))
+		}
+		return true
+	}
+	fail(errors.New("not a record of a repartition topic"))
+	return true
+}
