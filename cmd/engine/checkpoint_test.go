@@ -83,10 +83,11 @@ func TestKafkaRebalanceMoving(t *testing.T) {
 }
 
 // TestKafkaRepartitionWindows is TestKafkaRebalanceWindows over a topic
-// keyed by trade: three engines, joining and leaving, repartition the rows
-// by symbol, and every window's row is the one engine's, with its full
-// count (some written again, equal), late records dropped as one engine
-// drops them.
+// keyed by trade: three engines, joining, crashing and leaving, repartition
+// the rows by symbol, and every window's row is the one engine's, with its
+// full count (some written again, equal), late records dropped as one
+// engine drops them, and rows an engine wrote again to the repartition
+// topic after its crash counted once.
 func TestKafkaRepartitionWindows(t *testing.T) {
 	crashWindows(t, crashRepartition)
 }
@@ -198,7 +199,8 @@ const (
 	crashRebalance
 	// Three engines (replicas: 3) over a topic keyed by trade, not by the
 	// state's key: the engines repartition the rows by symbol through the
-	// group's repartition topic. A runs, B joins, C joins, A leaves.
+	// group's repartition topic. A runs, B joins, C joins, A is killed and
+	// restarted, B leaves.
 	crashRepartition
 )
 
@@ -432,10 +434,17 @@ spec:
 			shared("C joins", 3)
 			at = written()
 			waitFor("rows on three engines", func(w int) bool { return w >= at+len(want)/10 })
-			engines[0].Process.Signal(syscall.SIGTERM)
-			waitExit(t, engines[0], "SIGTERM")
-			engines = engines[1:]
-			shared("A leaves", 2)
+			// A crashes and comes back: its rows since its last commit
+			// are written to the repartition topic again.
+			engines[0].Process.Signal(syscall.SIGKILL)
+			engines[0].Wait()
+			engines[0] = start()
+			at = written()
+			waitFor("rows after A's crash", func(w int) bool { return w >= at+len(want)/10 })
+			engines[1].Process.Signal(syscall.SIGTERM)
+			waitExit(t, engines[1], "SIGTERM")
+			engines = slices.Delete(engines, 1, 2)
+			shared("B leaves", 2)
 		} else {
 			engines[0].Process.Signal(syscall.SIGTERM)
 			waitExit(t, engines[0], "SIGTERM")

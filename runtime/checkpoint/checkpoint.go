@@ -67,14 +67,24 @@ type Partition struct {
 	// the epoch, math.MinInt64 before any); Ended says it ended.
 	MaxEventTime int64
 	Ended        bool
+	// Upstream, for a partition of a repartition topic, is the offset of
+	// the last row the state took of each upstream partition, ascending
+	// by partition: rows an upstream engine writes again are told by it.
+	Upstream []UpstreamOffset
+}
+
+// UpstreamOffset is the offset of the last row of one upstream partition.
+type UpstreamOffset struct {
+	Partition int32
+	Offset    int64
 }
 
 // magic and version begin every encoded checkpoint.
 var magic = []byte("SLUICECP")
 
 // version 2 added SinkPosition, Delta and Epoch; a version 1 checkpoint
-// reads with no position, whole.
-const version = 2
+// reads with no position, whole. Version 3 added Partition.Upstream.
+const version = 3
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
 // short, altered, or of another format.
@@ -132,6 +142,13 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 		tail = append(tail, 0)
 	}
 	tail = binary.AppendVarint(tail, c.Epoch)
+	for _, p := range c.Partitions {
+		tail = binary.AppendUvarint(tail, uint64(len(p.Upstream)))
+		for _, u := range p.Upstream {
+			tail = binary.AppendVarint(tail, int64(u.Partition))
+			tail = binary.AppendVarint(tail, u.Offset)
+		}
+	}
 	sum := crc32.Update(crc32.Update(crc32.Checksum(head, castagnoli), castagnoli, c.State), castagnoli, tail)
 	return head, binary.LittleEndian.AppendUint32(tail, sum)
 }
@@ -166,6 +183,13 @@ func Decode(b []byte) (*Checkpoint, error) {
 		c.SinkPosition = r.Varint()
 		c.Delta = r.Byte() == 1
 		c.Epoch = r.Varint()
+	}
+	if v >= 3 {
+		for i := range c.Partitions {
+			for range r.Count(2) {
+				c.Partitions[i].Upstream = append(c.Partitions[i].Upstream, UpstreamOffset{Partition: int32(r.Varint()), Offset: r.Varint()})
+			}
+		}
 	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)

@@ -20,6 +20,7 @@ func sample(id uint64) *Checkpoint {
 		Partitions: []Partition{
 			{Source: "trades", Partition: 0, Offset: 99, MaxEventTime: 1000},
 			{Source: "trades", Partition: 1, Offset: -1, MaxEventTime: math.MinInt64, Ended: true},
+			{Source: "trades", Partition: 2, Offset: 7, MaxEventTime: 9, Upstream: []UpstreamOffset{{Partition: 0, Offset: 70}, {Partition: 3, Offset: 12}}},
 		},
 		State:        []byte{1, 2, 3},
 		SinkPosition: 5,
@@ -49,18 +50,28 @@ func TestEncodeDecode(t *testing.T) {
 	}
 }
 
-// TestDecodeVersion1: a checkpoint of the first format, without a sink
-// position, still reads, with none.
+// TestDecodeVersion1: checkpoints of the earlier formats still read: the
+// first without a sink position, the first two without upstream offsets.
 func TestDecodeVersion1(t *testing.T) {
 	c := sample(3)
+	for i := range c.Partitions {
+		c.Partitions[i].Upstream = nil
+	}
 	b := c.Encode()
-	// Version 2 is version 1 with the position's varint (5: one byte),
-	// the delta flag and the epoch's varint (0: one byte) before the
-	// checksum.
-	v1 := append([]byte{}, b[:len(b)-4-3]...)
-	v1[len(magic)] = 1
-	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
-	got, err := Decode(v1)
+	// Version 3 is version 2 with each partition's count of upstream
+	// offsets (0: one byte) before the checksum; version 2 is version 1
+	// with the position's varint (5: one byte), the delta flag and the
+	// epoch's varint (0: one byte) before them.
+	older := func(version byte, cut int) []byte {
+		old := append([]byte{}, b[:len(b)-4-cut]...)
+		old[len(magic)] = version
+		return binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli))
+	}
+	got, err := Decode(older(2, len(c.Partitions)))
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("version 2: Decode = %+v, %v; want %+v", got, err, c)
+	}
+	got, err = Decode(older(1, len(c.Partitions)+3))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -259,6 +259,9 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 			s.absorbed[o] = part.Offset
 		}
 		s.marks.restore(o, part.MaxEventTime, now)
+		if s.seen != nil {
+			s.seen.restore(o, o.Generation.Load(), part.Upstream)
+		}
 	}
 	s.marks.current = max(s.marks.current, last.Watermark)
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
@@ -390,6 +393,9 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) e
 		s.skip[o], s.absorbed[o] = part.Offset, part.Offset
 	}
 	s.marks.takeOver(o, part.MaxEventTime, c.Watermark, now)
+	if s.seen != nil {
+		s.seen.restore(o, gen, part.Upstream)
+	}
 	own.lastID = c.ID
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	s.p.ckpt.mu.Lock()
@@ -424,6 +430,9 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 		if pm := s.marks.parts[o]; pm != nil {
 			part.MaxEventTime, part.Ended = pm.max, pm.ended
 		}
+		if s.seen != nil {
+			part.Upstream = s.seen.offsets(o)
+		}
 		own.lastID++
 		c := &checkpoint.Checkpoint{
 			ID: own.lastID, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
@@ -457,6 +466,9 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 		parts[i] = checkpoint.Partition{Source: o.Source, Partition: o.Partition, Offset: off, MaxEventTime: math.MinInt64}
 		if pm := s.marks.parts[o]; pm != nil {
 			parts[i].MaxEventTime, parts[i].Ended = pm.max, pm.ended
+		}
+		if s.seen != nil {
+			parts[i].Upstream = s.seen.offsets(o)
 		}
 	}
 	s.nextCheckpoint++

@@ -55,6 +55,9 @@ type statefulStage struct {
 	// owned are the partitions whose state the stage holds, for a query
 	// on several engines, whose state moves with its partitions.
 	owned map[*message.Origin]*ownedPartition
+	// seen, for the part of a repartitioned query after the repartition,
+	// tells rows written again upstream; nil otherwise.
+	seen *upstreamSeen
 }
 
 // maxSpanLinks bounds the links of a results span: a minute's window over
@@ -98,6 +101,9 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	s.newBatches()
 	s.absorbed, s.skip = map[*message.Origin]int64{}, map[*message.Origin]int64{}
 	s.owned = map[*message.Origin]*ownedPartition{}
+	if rp := p.repartition; rp != nil && rp.Key == nil {
+		s.seen = newUpstreamSeen(p.inputs[p.prog.Source])
+	}
 	if c := p.ckpt; c != nil {
 		now := time.Now()
 		s.lastCheckpoint, s.nextCheckpoint = now, c.last.LastID
@@ -143,6 +149,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	}
 	if !s.dropRestored(b) {
 		return nil // read again after a restart: the restored state has it
+	}
+	if s.seen != nil {
+		s.p.stats.restored.Add(int64(s.seen.drop(b)))
 	}
 	if b.Origin != nil {
 		s.absorbed[b.Origin] = b.LastOffset
