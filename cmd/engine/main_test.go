@@ -148,6 +148,30 @@ func TestValidateExamples(t *testing.T) {
 	}
 }
 
+// TestValidateRepartition: the plan of a query repartitioned on several
+// engines names the step, its key and topic, between the filter the
+// engines run over the source's partitions and the aggregate they run
+// over the topic's; on one engine there is no such step.
+func TestValidateRepartition(t *testing.T) {
+	r := runEngine(t, repoRoot, nil, "validate", "-f", "examples/repartition.yaml")
+	want := `State: keyed by symbol; source trades is partitioned by its record key, id: on several engines, rows are repartitioned by symbol through the topic sluice.default.volume-by-symbol.repartition.0
+Output [window_start timestamp, symbol string, trades int, volume int]
+  Project window_start AS window_start, symbol AS symbol, count(*) AS trades, sum(quantity) AS volume
+    Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE count(*), sum(quantity)
+      Repartition by symbol through topic sluice.default.volume-by-symbol.repartition.0
+        Filter (quantity > 0)
+          Scan trades [`
+	if r.code != exitOK || !strings.Contains(r.stdout, want) {
+		t.Errorf("engine validate: exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	dir := t.TempDir()
+	b, _ := os.ReadFile(filepath.Join(repoRoot, "examples/repartition.yaml"))
+	os.WriteFile(filepath.Join(dir, "one.yaml"), bytes.Replace(b, []byte("replicas: 3"), []byte("replicas: 1"), 1), 0o644)
+	if r := runEngine(t, dir, nil, "validate", "-f", "one.yaml"); r.code != exitOK || strings.Contains(r.stdout, "Repartition by") {
+		t.Errorf("on one engine: exit %d\n%s%s\nwant no repartition step", r.code, r.stdout, r.stderr)
+	}
+}
+
 var summaryLine = regexp.MustCompile(`sluice: finished in \S+: (\d+) in, (\d+) out, (\d+) filtered, (\d+) dead-lettered, (\d+) skipped, (\d+) failed`)
 
 // TestRunQuickstart runs the README's first command and checks its rows.

@@ -44,10 +44,16 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintln(stdout, "Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment")
 	}
-	if p, ok := compile.StatePartitioning(&doc.Query.Spec, prog); ok {
+	var steps map[plan.Node]string
+	if p, ok := compile.StatePartitioning(&doc.Query.Spec, prog, consumerGroup(doc.Query.Namespace, doc.Query.Name)); ok {
 		fmt.Fprintf(stdout, "State: %s\n", p.Describe)
+		if p.Repartition && doc.Query.Spec.SeveralEngines() {
+			// Each engine runs what is below the step over the source's
+			// partitions it reads, and what is above over the topic's.
+			steps = map[plan.Node]string{prog.StateInput(): fmt.Sprintf("Repartition by %s through topic %s", p.Keys, p.Topic)}
+		}
 	}
-	fmt.Fprint(stdout, plan.Explain(prog.Root()))
+	fmt.Fprint(stdout, plan.ExplainSteps(prog.Root(), steps))
 	return exitOK
 }
 

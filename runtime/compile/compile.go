@@ -103,7 +103,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		// An interval join is refused on several engines below.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
 	}
-	if p, ok := StatePartitioning(spec, prog); ok && !p.Whole && !p.Repartition && spec.SeveralEngines() {
+	if p, ok := StatePartitioning(spec, prog, ""); ok && !p.Whole && !p.Repartition && spec.SeveralEngines() {
 		field := "spec.replicas"
 		if spec.Autoscaling != nil {
 			field = "spec.autoscaling"
@@ -128,14 +128,18 @@ type Partitioning struct {
 	Whole       bool
 	Repartition bool
 	Problem     string
+	// Keys and Topic, when Repartition, are what rows are keyed by and
+	// the topic they go through.
+	Keys, Topic string
 }
 
 // StatePartitioning returns the partitioning of a stateful query's state;
-// ok is false for a stateless one. Each engine holds the state of the
+// ok is false for a stateless one. group is the query's consumer group,
+// which names its repartition topic; empty when not known. Each engine holds the state of the
 // partitions it reads, so a key whose rows are in partitions of two
 // engines would be aggregated in two halves, both written, wrong. A table
 // join holds the whole table on every engine and is keyed by nothing else.
-func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (p Partitioning, ok bool) {
+func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, group string) (p Partitioning, ok bool) {
 	if !prog.Stateful() {
 		return Partitioning{}, false
 	}
@@ -181,8 +185,8 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (
 		return p, true
 	}
 	if len(src.Kafka.TopicNames()) == 1 {
-		p.Repartition = true
-		p.Describe += fmt.Sprintf(": on several engines, rows are repartitioned by %s through the topic %s", keys, repartitionTopic(src))
+		p.Repartition, p.Keys, p.Topic = true, keys, repartitionTopic(src, group)
+		p.Describe += fmt.Sprintf(": on several engines, rows are repartitioned by %s through the topic %s", keys, p.Topic)
 		return p, true
 	}
 	p.Describe += ": one engine only"
@@ -192,11 +196,14 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) (
 }
 
 // repartitionTopic names the repartition topic of a source's rows, as the
-// Kafka connector makes it: <group>.repartition.0.
-func repartitionTopic(src *v1alpha1.Source) string {
-	group := src.Kafka.Group
-	if group == "" {
-		group = "<group>" // the query's: sluice.<namespace>.<name>
+// Kafka connector makes it: <group>.repartition.0, of the source's group,
+// else the query's.
+func repartitionTopic(src *v1alpha1.Source, group string) string {
+	switch {
+	case src.Kafka.Group != "":
+		group = src.Kafka.Group
+	case group == "":
+		group = "<group>"
 	}
 	return group + ".repartition.0"
 }

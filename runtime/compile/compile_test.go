@@ -103,7 +103,7 @@ func TestKeysFollowPartitions(t *testing.T) {
 		spec.Default()
 		checkPlan(t, tt.name, spec, tt.want)
 		if prog, _, err := Plan(spec); err == nil {
-			p, _ := StatePartitioning(spec, prog)
+			p, _ := StatePartitioning(spec, prog, "")
 			if p.Repartition != tt.repartition || tt.repartition && !strings.Contains(p.Describe, "repartitioned by symbol through the topic <group>.repartition.0") {
 				t.Errorf("%s: partitioning %+v; want repartition %v", tt.name, p, tt.repartition)
 			}

@@ -147,7 +147,7 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if part, ok := compile.StatePartitioning(spec, prog); ok && part.Repartition && spec.SeveralEngines() && opts.Readers == nil {
+	if part, ok := compile.StatePartitioning(spec, prog, opts.Group); ok && part.Repartition && spec.SeveralEngines() && opts.Readers == nil {
 		return newRepartitioned(spec, prog, schemas, opts)
 	}
 	return build(spec, prog, schemas, opts, nil)

@@ -91,10 +91,20 @@ func describeColumns(cols []value.Column) string {
 
 // Explain renders a plan as an indented tree, the root first, with its output
 // schema.
-func Explain(n Node) string {
+func Explain(n Node) string { return ExplainSteps(n, nil) }
+
+// ExplainSteps is Explain with steps the engine runs between nodes: the
+// line of steps[n] comes where n would, and n under it.
+func ExplainSteps(n Node, steps map[Node]string) string {
 	var b strings.Builder
 	var walk func(n Node, depth int)
 	walk = func(n Node, depth int) {
+		if step, ok := steps[n]; ok {
+			b.WriteString(strings.Repeat("  ", depth))
+			b.WriteString(step)
+			b.WriteByte('\n')
+			depth++
+		}
 		b.WriteString(strings.Repeat("  ", depth))
 		b.WriteString(n.Describe())
 		b.WriteByte('\n')

@@ -296,6 +296,15 @@ rows:
 	return filtered
 }
 
+// StateInput is the input of the stateful node: what a repartitioned
+// query passes through its repartition topic; nil for a stateless plan.
+func (p *Program) StateInput() plan.Node {
+	if p.stateful == nil {
+		return nil
+	}
+	return p.stateful.Inputs()[0]
+}
+
 // Upstream returns the stateless part below a windowed or moving
 // aggregate (its filter over the scan), which engines run over the
 // partitions they read before they repartition its rows by the state's
@@ -306,7 +315,7 @@ func (p *Program) Upstream() (up *Program, ok bool) {
 	default:
 		return nil, false
 	}
-	up, err := Compile(p.stateful.Inputs()[0])
+	up, err := Compile(p.StateInput())
 	return up, err == nil
 }
 
