@@ -133,13 +133,17 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// 2. Check it with the engine's own planner. An invalid query creates
 	// nothing; engines of an earlier, valid version keep running.
 	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
-	if _, _, err := compile.Plan(&sq.Spec); err != nil {
+	prog, _, err := compile.Plan(&sq.Spec)
+	if err != nil {
 		var ps v1alpha1.Problems
 		msg := err.Error()
 		if errors.As(err, &ps) {
 			msg = describeProblems(&sq.Spec, ps)
 		}
 		return r.invalid(ctx, &sq, name, old, status, msg)
+	}
+	if p, ok := compile.StatePartitioning(&sq.Spec, prog, v1alpha1.ConsumerGroup(sq.Namespace, sq.Name)); ok {
+		status.State = p.Describe
 	}
 
 	// 3. Create or update what the query owns: its manifest, its engines and

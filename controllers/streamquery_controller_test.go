@@ -1103,3 +1103,33 @@ func TestStateVolume(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStateStatus: the status says how a stateful query's state is
+// divided, as the engines will run it: on one engine, all of it there;
+// scaled to three over a topic not keyed by the state's key, its rows
+// repartitioned through the group's topic, named.
+func TestStateStatus(t *testing.T) {
+	ctx := context.Background()
+	sq := newKafkaQuery(newNamespace(t), "states", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", 1)
+	sq.Spec.Sources[0].Schema = []v1alpha1.Column{{Name: "id", Type: "text", Key: true}, {Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	topic := "sluice." + sq.Namespace + ".states.repartition.0"
+	state := func(want string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			if got := getQuery(t, sq).Status.State; !strings.Contains(got, want) {
+				return fmt.Errorf("status.state %q; want %q in it", got, want)
+			}
+			return nil
+		})
+	}
+	state("keyed by symbol; source trades is partitioned by its record key, id: one engine holds every key (on several, its rows would be repartitioned by symbol through the topic " + topic + ")")
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		got.Spec.Replicas = ptr(int32(3))
+		return k8s.Update(ctx, got)
+	})
+	state("its rows are repartitioned by symbol through the topic " + topic + ", so each engine holds whole keys")
+}

@@ -32,3 +32,10 @@ func (s *StreamQuerySpec) RunMode() RunMode {
 func (s *StreamQuerySpec) SeveralEngines() bool {
 	return (s.Replicas != nil && *s.Replicas > 1) || s.Autoscaling != nil
 }
+
+// ConsumerGroup is the Kafka consumer group of the engines of the query
+// namespace/name, for its sources that name none: it also names the
+// query's internal topics (<group>.checkpoints, <group>.repartition.0).
+func ConsumerGroup(namespace, name string) string {
+	return "sluice." + namespace + "." + name
+}

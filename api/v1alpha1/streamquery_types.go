@@ -791,6 +791,13 @@ type StreamQueryStatus struct {
 	// +optional
 	Lag *Lag `json:"lag,omitempty"`
 
+	// state says how a stateful query's state is divided between its
+	// engines: each holds whole keys of the partitions it reads, or the
+	// rows are repartitioned by the state's key through a Kafka topic
+	// (named), or one engine holds it all.
+	// +optional
+	State string `json:"state,omitempty"`
+
 	// checkpoint is how recent the saved state is, for a query with
 	// spec.state whose engines have completed a checkpoint.
 	// +optional

@@ -154,7 +154,7 @@ func TestValidateExamples(t *testing.T) {
 // over the topic's; on one engine there is no such step.
 func TestValidateRepartition(t *testing.T) {
 	r := runEngine(t, repoRoot, nil, "validate", "-f", "examples/repartition.yaml")
-	want := `State: keyed by symbol; source trades is partitioned by its record key, id: on several engines, rows are repartitioned by symbol through the topic sluice.default.volume-by-symbol.repartition.0
+	want := `State: keyed by symbol; source trades is partitioned by its record key, id: its rows are repartitioned by symbol through the topic sluice.default.volume-by-symbol.repartition.0, so each engine holds whole keys
 Output [window_start timestamp, symbol string, trades int, volume int]
   Project window_start AS window_start, symbol AS symbol, count(*) AS trades, sum(quantity) AS volume
     Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE count(*), sum(quantity)

@@ -242,7 +242,7 @@ func consumerGroup(namespace, name string) string {
 	if namespace == "" {
 		namespace = "default"
 	}
-	return "sluice." + namespace + "." + name
+	return v1alpha1.ConsumerGroup(namespace, name)
 }
 
 // instanceName names this engine among its query's engines, stably across

@@ -186,7 +186,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	}
 	if len(src.Kafka.TopicNames()) == 1 {
 		p.Repartition, p.Keys, p.Topic = true, keys, repartitionTopic(src, group)
-		p.Describe += fmt.Sprintf(": on several engines, rows are repartitioned by %s through the topic %s", keys, p.Topic)
+		if spec.SeveralEngines() {
+			p.Describe += fmt.Sprintf(": its rows are repartitioned by %s through the topic %s, so each engine holds whole keys", keys, p.Topic)
+		} else {
+			p.Describe += fmt.Sprintf(": one engine holds every key (on several, its rows would be repartitioned by %s through the topic %s)", keys, p.Topic)
+		}
 		return p, true
 	}
 	p.Describe += ": one engine only"
