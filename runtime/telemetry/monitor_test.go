@@ -176,7 +176,7 @@ func TestCollector(t *testing.T) {
 	m, _ := newTestMonitor(src)
 	reg.MustRegister(NewCollector(m, false))
 	want := `
-# HELP sluice_records_total Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed, aggregated (into window groups), late (behind the watermark, dropped), revoked (in flight when their Kafka partition moved to another engine, which reads them again), restored (read again after a restart from a checkpoint that holds them, dropped); and results (rows a windowed aggregation wrote, outside the balance).
+# HELP sluice_records_total Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed, aggregated (into window groups), late (behind the watermark, dropped), revoked (in flight when their Kafka partition moved to another engine, which reads them again), restored (read again after a restart from a checkpoint that holds them, or written again to a repartition topic by an engine that crashed, dropped), repartitioned (rows written to the query's repartition topic, which an engine reads again as input); and results (rows a windowed aggregation wrote, outside the balance).
 # TYPE sluice_records_total counter
 sluice_records_total{outcome="aggregated"} 0
 sluice_records_total{outcome="dead_lettered"} 0
@@ -185,6 +185,7 @@ sluice_records_total{outcome="filtered"} 3
 sluice_records_total{outcome="in"} 10
 sluice_records_total{outcome="late"} 0
 sluice_records_total{outcome="out"} 6
+sluice_records_total{outcome="repartitioned"} 0
 sluice_records_total{outcome="restored"} 0
 sluice_records_total{outcome="results"} 0
 sluice_records_total{outcome="revoked"} 0
