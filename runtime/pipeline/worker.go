@@ -44,10 +44,12 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 	start := time.Now()
 	maxEvt := int64(math.MinInt64)
 	if rp := w.p.repartition; rp != nil && rp.Key == nil {
-		// Rows of a repartition topic come from many upstream partitions
-		// at once: their batch carries those partitions' progress.
-		maxEvt = in.MaxEventTime
-	} else if in.Origin != nil {
+		// Rows of a repartition topic passed the filter upstream, and
+		// come from many upstream partitions at once: their batch carries
+		// those partitions' progress. They go on as they are.
+		return in
+	}
+	if in.Origin != nil {
 		if t := w.p.eventTimes[in.Origin.Source]; t >= 0 {
 			// The watermark follows every record read, filtered or not,
 			// but for those the stateful operators refuse.

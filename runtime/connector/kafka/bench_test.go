@@ -183,3 +183,98 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkKafkaRepartition runs a one-minute tumbling count and sum by k
+// over a topic keyed by id, through one engine, twice on the same input in
+// each iteration: as one engine runs it, rows straight from the filter to
+// the state, and as each of several engines does (replicas: 2, here the
+// only member of its group), rows repartitioned by k through the group's
+// repartition topic and read back. It reports both rates, from the first
+// record read to the last taken into the state, and their ratio.
+func BenchmarkKafkaRepartition(b *testing.B) {
+	const n = 500_000
+	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
+	suffix := fmt.Sprintf("-%d", time.Now().UnixNano())
+	in := "in" + suffix
+	if brokers[0] == "" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		brokers = c.ListenAddrs()
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(in))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	adm := kadm.NewClient(prod)
+	if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, in); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		ts := t0.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)
+		recs[i] = &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":%d,"ts":%q}`, i, i%100, i%10, ts)}
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+
+	measure := func(run int, replicas int32, w *window) {
+		out := fmt.Sprintf("out-%d-%d%s", replicas, run, suffix)
+		if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, out); err != nil {
+			b.Fatal(err)
+		}
+		spec := kafkaSpec(brokers, in, out, "SELECT window_start, k, count(*) AS n, sum(seq) AS s FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k")
+		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		spec.Runtime = v1alpha1.RuntimeSpec{}
+		spec.Replicas = &replicas
+		p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: fmt.Sprintf("bench-%d-%d%s", replicas, run, suffix)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background()) }()
+		started := false
+		for {
+			c := p.Snapshot().Counts
+			if !started && c.In > 0 {
+				w.begin()
+				started = true
+			}
+			if c.Aggregated+c.Late == n {
+				if c.Late > 0 {
+					b.Fatalf("%d of %d records late", c.Late, n)
+				}
+				break
+			}
+			select {
+			case err := <-done:
+				b.Fatalf("the engine stopped early: %v (counts %+v)", err, c)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		w.end()
+		p.Stop()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	var direct, repartitioned window
+	run := 0
+	for b.Loop() {
+		run++
+		measure(run, 1, &direct)
+		measure(run, 2, &repartitioned)
+	}
+	records := float64(run * n)
+	directRate, repartitionedRate := records/direct.wall.Seconds(), records/repartitioned.wall.Seconds()
+	b.ReportMetric(directRate, "direct-records/s")
+	b.ReportMetric(repartitionedRate, "repartitioned-records/s")
+	b.ReportMetric(repartitionedRate/directRate, "repartitioned/direct")
+	b.ReportMetric(float64(direct.cpu.Nanoseconds())/records, "direct-cpu-ns/record")
+	b.ReportMetric(float64(repartitioned.cpu.Nanoseconds())/records, "repartitioned-cpu-ns/record")
+}
