@@ -73,7 +73,7 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 	var deadline time.Time
 	// taken counts the batch's records, rows and failed ones; a
 	// repartition topic's marks are not records, but they start the batch
-	// as well.
+	// as well, and its records of rows count a record per row.
 	taken, started := 0, false
 	for taken < max {
 		if len(l.pending) == 0 && l.stash != nil {
@@ -131,8 +131,9 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 		if l.marks == nil {
 			l.decode(b, errs, r)
 			taken++
-		} else if l.decodeRepartitioned(b, errs, r) {
-			taken++
+		} else {
+			// A record of rows is taken whole: the batch may go over max.
+			taken += l.decodeRepartitioned(b, errs, r)
 		}
 		b.LastOffset = r.Offset
 	}

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,20 +26,27 @@ import (
 // A repartition topic holds two kinds of records, told apart by the
 // value's first byte:
 //
-//	rowRecord   a row of the source, each value in its binary form
-//	            (value.AppendBinary), keyed by the state key's identity
+//	rowsRecord  rows of the source of one key partition, each value in
+//	            its binary form (value.AppendBinary), one after another:
+//	            the rows of a pipeline batch that go to one partition, so
+//	            that the per-record costs of producing and fetching are
+//	            paid once per batch and partition, not per row
 //	markRecord  the event-time progress of the upstream partitions one
 //	            engine reads: the upstream partition count (uvarint), the
 //	            entries (uvarint), and for each its partition (uvarint),
 //	            the latest event time handled (varint) and whether it is
-//	            idle (a byte); no key, sent to every partition
+//	            idle (a byte), sent to every partition
 //
 // A writer sends a partition's marks after the rows they cover, on one
 // producer, so a reader that has a mark has every row before it.
 const (
-	rowRecord  = 'r'
+	rowsRecord = 'r'
 	markRecord = 'w'
 )
+
+// maxRowsRecord bounds the value of a rows record, well under the brokers'
+// default largest message (1 MiB).
+const maxRowsRecord = 256 << 10
 
 // RepartitionTopic is the topic through which the engines of the query
 // whose consumer group is group repartition its rows.
@@ -57,6 +65,7 @@ const markInterval = 100 * time.Millisecond
 // repartitioned query.
 type Repartitioner struct {
 	*Sink
+	key      func(dst []byte, row value.Row) []byte
 	upstream []*message.Origin
 	// partitions is the topic's partition count when the writer opened:
 	// marks go to each. (A partition added later stops the readers.)
@@ -96,8 +105,8 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
 	}
 	// Uncompressed: the rows' binary form is compact, and compressing
-	// every row once more cost a tenth of the repartitioned query's CPU.
-	cl, err := kgo.NewClient(append(append(opts, producerOptions(&v1alpha1.KafkaSink{Compression: v1alpha1.CompressionNone})...), kgo.RecordPartitioner(keyPartitioner{}))...)
+	// them once more cost a tenth of the repartitioned query's CPU.
+	cl, err := kgo.NewClient(append(append(opts, producerOptions(&v1alpha1.KafkaSink{Compression: v1alpha1.CompressionNone})...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		return nil, fmt.Errorf("repartition topic %s: kafka client: %w", topic, err)
 	}
@@ -114,7 +123,8 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Repartitioner{
 		partitions: partitions,
-		Sink:       &Sink{cl: cl, topic: topic, enc: rowEncoder{}, keyCol: -1, keyOf: rp.Key, stopWatch: cancel},
+		Sink:       &Sink{cl: cl, topic: topic, keyCol: -1, stopWatch: cancel},
+		key:        rp.Key,
 		upstream:   rp.Upstream, idle: rp.Idle, log: log, cancel: cancel, done: make(chan struct{}),
 		marks: map[*message.Origin]*upstreamProgress{},
 	}
@@ -257,37 +267,141 @@ func (w *Repartitioner) Close() error {
 	return nil
 }
 
-// rowEncoder encodes a row for a repartition topic.
-type rowEncoder struct{}
-
-// Encode implements Encoder.
-func (rowEncoder) Encode(dst []byte, row value.Row) []byte {
-	dst = append(dst, rowRecord)
-	for _, v := range row {
-		dst = value.AppendBinary(dst, v)
-	}
-	return dst
+// rowsEncoding is a batch's rows encoded for the repartition topic: for
+// each of its partitions, the values of its records, and the rows each
+// holds.
+type rowsEncoding struct {
+	parts []partitionRows
+	key   []byte
 }
 
-// keyPartitioner sends a record with a key to the partition of its key's
-// hash, the same on every engine, and one without to the partition it
-// names (a mark).
-type keyPartitioner struct{}
+type partitionRows struct {
+	values [][]byte // each a rows record's value
+	rows   [][]int  // the batch's rows in each
+}
 
-// ForTopic implements kgo.Partitioner.
-func (keyPartitioner) ForTopic(string) kgo.TopicPartitioner { return keyPartitioner{} }
-
-// RequiresConsistency implements kgo.TopicPartitioner.
-func (keyPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
-
-// Partition implements kgo.TopicPartitioner.
-func (keyPartitioner) Partition(r *kgo.Record, n int) int {
-	if r.Key == nil {
-		return int(r.Partition)
+// Reset implements message.Encoding.
+func (e *rowsEncoding) Reset() {
+	for i := range e.parts {
+		p := &e.parts[i]
+		for j := range p.values {
+			p.values[j], p.rows[j] = p.values[j][:0], p.rows[j][:0]
+		}
+		p.values, p.rows = p.values[:0], p.rows[:0]
 	}
-	h := fnv.New32a()
-	_, _ = h.Write(r.Key)
-	return int(h.Sum32() % uint32(n))
+}
+
+// EncodeBatch implements connector.BatchEncoder: the workers encode the
+// rows, each into the record of its key's partition.
+func (w *Repartitioner) EncodeBatch(b *message.Batch) {
+	e, ok := b.Encoded.(*rowsEncoding)
+	if !ok {
+		e = new(rowsEncoding)
+		b.Encoded = e
+	}
+	w.encode(e, b.Rows)
+}
+
+// encode fills e from rows. It keeps no state of its own: any goroutine
+// may call it.
+func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
+	if len(e.parts) != int(w.partitions) {
+		e.parts = make([]partitionRows, w.partitions)
+	}
+	for i, row := range rows {
+		e.key = w.key(e.key[:0], row)
+		h := fnv.New32a()
+		_, _ = h.Write(e.key)
+		p := &e.parts[h.Sum32()%uint32(w.partitions)]
+		n := len(p.values)
+		if n == 0 || len(p.values[n-1]) >= maxRowsRecord {
+			if n < cap(p.values) {
+				p.values, p.rows = p.values[:n+1], p.rows[:n+1]
+			} else {
+				p.values, p.rows = append(p.values, nil), append(p.rows, nil)
+			}
+			p.values[n] = append(p.values[n][:0], rowsRecord)
+			n++
+		}
+		for _, v := range row {
+			p.values[n-1] = value.AppendBinary(p.values[n-1], v)
+		}
+		p.rows[n-1] = append(p.rows[n-1], i)
+	}
+}
+
+// Write implements connector.Sink.
+func (w *Repartitioner) Write(ctx context.Context, b *message.Batch) error {
+	done := make(chan error, 1)
+	w.WriteAsync(ctx, b, func(err error) { done <- err })
+	return <-done
+}
+
+// WriteAsync implements connector.AsyncSink: it produces a record of the
+// batch's rows to each partition their keys go to, and calls done once
+// the brokers answered for all: with nil, or with a *connector.RowsError
+// naming the rows of the records that failed.
+func (w *Repartitioner) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
+	e, ok := b.Encoded.(*rowsEncoding)
+	if !ok || e.rowCount() != len(b.Rows) {
+		e = new(rowsEncoding)
+		w.encode(e, b.Rows)
+	}
+	type record struct {
+		rec  kgo.Record
+		rows []int
+	}
+	var recs []record
+	for p, part := range e.parts {
+		for i, v := range part.values {
+			recs = append(recs, record{rec: kgo.Record{Topic: w.topic, Partition: int32(p), Value: v}, rows: part.rows[i]})
+		}
+	}
+	if len(recs) == 0 {
+		done(nil)
+		return
+	}
+	var mu sync.Mutex
+	var failed []int
+	var firstErr error
+	pending := len(recs)
+	for i := range recs {
+		w.cl.Produce(ctx, &recs[i].rec, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					if f := w.onFailure; f != nil {
+						f()
+					}
+				}
+				failed = append(failed, recs[i].rows...)
+			}
+			pending--
+			last := pending == 0
+			mu.Unlock()
+			if !last {
+				return
+			}
+			if firstErr != nil {
+				slices.Sort(failed)
+				done(&connector.RowsError{Rows: failed, Err: firstErr})
+				return
+			}
+			done(nil)
+		})
+	}
+}
+
+// rowCount is how many rows e holds.
+func (e *rowsEncoding) rowCount() int {
+	n := 0
+	for _, p := range e.parts {
+		for _, rows := range p.rows {
+			n += len(rows)
+		}
+	}
+	return n
 }
 
 // upstreamMarks is what a lane of a repartition topic knows of the
@@ -349,42 +463,43 @@ func (u *upstreamMarks) watermark() int64 {
 	return low
 }
 
-// decodeRepartitioned takes a record of a repartition topic into b: a row,
-// or a mark, which moves b's event time. It reports whether the record
-// counts towards the batch's records (a mark does not).
-func (l *Lane) decodeRepartitioned(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) bool {
-	fail := func(err error) {
+// decodeRepartitioned takes a record of a repartition topic into b: its
+// rows, or a mark, which moves b's event time. It returns how many records
+// of the batch it made: its rows, or 1 for a record that failed, and 0 for
+// a mark.
+func (l *Lane) decodeRepartitioned(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) int {
+	fail := func(err error) int {
 		errs.Records++
 		errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
 			message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
 			r.Value[:min(len(r.Value), message.MaxDecodePayload)], fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
+		return 1
 	}
 	switch {
 	case len(r.Value) > 0 && r.Value[0] == markRecord:
 		if err := l.marks.take(r.Value[1:]); err != nil {
-			fail(err)
-			return true
+			return fail(err)
 		}
 		if wm := l.marks.watermark(); wm != math.MinInt64 {
 			b.MaxEventTime = max(b.MaxEventTime, wm)
 		}
-		return false
-	case len(r.Value) > 0 && r.Value[0] == rowRecord:
-		row := b.Append(r.Offset)
+		return 0
+	case len(r.Value) > 0 && r.Value[0] == rowsRecord:
+		before := b.Len()
 		rd := value.NewReader(r.Value[1:])
-		for i := range row {
-			row[i] = rd.SharedValue()
+		for rd.Len() > 0 && rd.Err() == nil {
+			row := b.Append(r.Offset)
+			for i := range row {
+				row[i] = rd.SharedValue()
+			}
 		}
-		err := rd.Err()
-		if err == nil && rd.Len() > 0 {
-			err = fmt.Errorf("%d bytes after the row's %d values", rd.Len(), len(row))
+		if err := rd.Err(); err != nil {
+			for b.Len() > before {
+				b.Truncate()
+			}
+			return fail(fmt.Errorf("a malformed record of repartitioned rows: %w", err))
 		}
-		if err != nil {
-			b.Truncate()
-			fail(fmt.Errorf("a malformed repartitioned row: %w", err))
-		}
-		return true
+		return b.Len() - before
 	}
-	fail(errors.New("not a record of a repartition topic"))
-	return true
+	return fail(errors.New("not a record of a repartition topic"))
 }

@@ -39,10 +39,8 @@ type Sink struct {
 	cl        *kgo.Client
 	topic     string
 	enc       Encoder
-	keyCol    int // -1: no key
-	// keyOf, if set, appends a row's key instead of keyCol's text.
-	keyOf  func(dst []byte, row value.Row) []byte
-	shared bool // the client is an exactly-once source's; it closes it
+	keyCol    int  // -1: no key
+	shared    bool // the client is an exactly-once source's; it closes it
 
 	// writes are free batchWrites, each with a batch's records, tens of
 	// kilobytes: as many as can be in flight.
@@ -227,10 +225,7 @@ func (s *Sink) encode(buf []byte, ends []int, rows []value.Row) ([]byte, []int) 
 			buf = buf[:n-1]
 		}
 		ends = append(ends, len(buf))
-		switch {
-		case s.keyOf != nil:
-			buf = s.keyOf(buf, row)
-		case s.keyCol >= 0 && !row[s.keyCol].IsNull():
+		if s.keyCol >= 0 && !row[s.keyCol].IsNull() {
 			buf = row[s.keyCol].AppendText(buf)
 		}
 		ends = append(ends, len(buf))
