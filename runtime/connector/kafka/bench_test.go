@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
@@ -31,36 +32,9 @@ import (
 func BenchmarkKafkaFilter(b *testing.B) {
 	const n = 500_000
 	var err error
-	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
-	suffix := fmt.Sprintf("-%d", time.Now().UnixNano()) // topics of their own on a shared broker
-	in := "in" + suffix
-	if brokers[0] == "" {
-		var c *kfake.Cluster
-		pprof.Do(context.Background(), pprof.Labels("side", "broker"), func(context.Context) {
-			c, err = kfake.NewCluster(kfake.NumBrokers(1))
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		brokers = c.ListenAddrs()
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(in))
-	if err != nil {
-		b.Fatal(err)
-	}
-	adm := kadm.NewClient(prod)
-	if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, in); err != nil {
-		b.Fatal(err)
-	}
-	recs := make([]*kgo.Record, n)
-	for i := range recs {
-		recs[i] = &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%100), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":%d}`, i, i%100, i%10)}
-	}
-	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		b.Fatal(err)
-	}
-	defer prod.Close()
+	brokers, in, suffix, adm := benchInput(b, n, func(i int) *kgo.Record {
+		return &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%100), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":%d}`, i, i%100, i%10)}
+	})
 
 	var engine, raw window
 	run := 0
@@ -82,31 +56,9 @@ func BenchmarkKafkaFilter(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(ctx context.Context) { done <- p.Run(ctx) })
-		// Both rates are measured from the first record read, so that the
-		// engine's consumer-group join is not counted against it.
-		started := false
-		for {
-			c := p.Snapshot().Counts
-			if !started && c.In > 0 {
-				engine.begin()
-				started = true
-			}
-			if c.In == n && c.InFlight == 0 {
-				break
-			}
-			select {
-			case err := <-done:
-				b.Fatalf("the engine stopped early: %v (counts %+v)", err, c)
-			case <-time.After(time.Millisecond):
-			}
-		}
-		engine.end()
-		p.Stop()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+		pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(ctx context.Context) {
+			runUntil(ctx, b, p, &engine, func(c enginestatus.Records) bool { return c.In == n && c.InFlight == 0 })
+		})
 
 		var got int
 		pprof.Do(context.Background(), pprof.Labels("side", "franz-go"), func(context.Context) {
@@ -126,6 +78,75 @@ func BenchmarkKafkaFilter(b *testing.B) {
 	// while each program ran: steadier than the rates on a busy machine.
 	b.ReportMetric(float64(engine.cpu.Nanoseconds())/records, "engine-cpu-ns/record")
 	b.ReportMetric(float64(raw.cpu.Nanoseconds())/records, "franz-go-cpu-ns/record")
+}
+
+// benchInput produces n records, record(i) each, to a new topic of 4
+// partitions on the benchmark's brokers: KAFKA_BROKERS, else a kfake
+// cluster in the process, closed when the benchmark ends. It returns the
+// brokers, the topic, a suffix for the benchmark's other topics (their
+// own on a shared broker) and an admin client.
+func benchInput(b *testing.B, n int, record func(i int) *kgo.Record) (brokers []string, in, suffix string, adm *kadm.Client) {
+	brokers = strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
+	suffix = fmt.Sprintf("-%d", time.Now().UnixNano())
+	in = "in" + suffix
+	if brokers[0] == "" {
+		var c *kfake.Cluster
+		var err error
+		pprof.Do(context.Background(), pprof.Labels("side", "broker"), func(context.Context) {
+			c, err = kfake.NewCluster(kfake.NumBrokers(1))
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		brokers = c.ListenAddrs()
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(in))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(prod.Close)
+	adm = kadm.NewClient(prod)
+	if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, in); err != nil {
+		b.Fatal(err)
+	}
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = record(i)
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	return brokers, in, suffix, adm
+}
+
+// runUntil runs p until its counts are done, then stops it; w measures
+// from the first record read, so that the engine's consumer-group join is
+// not counted against it.
+func runUntil(ctx context.Context, b *testing.B, p *pipeline.Pipeline, w *window, done func(enginestatus.Records) bool) {
+	finished := make(chan error, 1)
+	go func() { finished <- p.Run(ctx) }()
+	started := false
+	for {
+		c := p.Snapshot().Counts
+		if !started && c.In > 0 {
+			w.begin()
+			started = true
+		}
+		if done(c) {
+			break
+		}
+		select {
+		case err := <-finished:
+			b.Fatalf("the engine stopped early: %v (counts %+v)", err, c)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	w.end()
+	p.Stop()
+	if err := <-finished; err != nil {
+		b.Fatal(err)
+	}
 }
 
 // window accumulates the wall-clock and process CPU time of measured spans.
@@ -193,35 +214,11 @@ func processCPU() time.Duration {
 // record read to the last taken into the state, and their ratio.
 func BenchmarkKafkaRepartition(b *testing.B) {
 	const n = 500_000
-	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
-	suffix := fmt.Sprintf("-%d", time.Now().UnixNano())
-	in := "in" + suffix
-	if brokers[0] == "" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		brokers = c.ListenAddrs()
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(in))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer prod.Close()
-	adm := kadm.NewClient(prod)
-	if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, in); err != nil {
-		b.Fatal(err)
-	}
 	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
-	recs := make([]*kgo.Record, n)
-	for i := range recs {
+	brokers, in, suffix, adm := benchInput(b, n, func(i int) *kgo.Record {
 		ts := t0.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)
-		recs[i] = &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":%d,"ts":%q}`, i, i%100, i%10, ts)}
-	}
-	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		b.Fatal(err)
-	}
+		return &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%d","seq":%d,"ts":%q}`, i, i%100, i%10, ts)}
+	})
 
 	measure := func(run int, replicas int32, w *window) {
 		out := fmt.Sprintf("out-%d-%d%s", replicas, run, suffix)
@@ -236,32 +233,12 @@ func BenchmarkKafkaRepartition(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- p.Run(context.Background()) }()
-		started := false
-		for {
-			c := p.Snapshot().Counts
-			if !started && c.In > 0 {
-				w.begin()
-				started = true
+		runUntil(context.Background(), b, p, w, func(c enginestatus.Records) bool {
+			if c.Late > 0 {
+				b.Fatalf("%d of %d records late", c.Late, n)
 			}
-			if c.Aggregated+c.Late == n {
-				if c.Late > 0 {
-					b.Fatalf("%d of %d records late", c.Late, n)
-				}
-				break
-			}
-			select {
-			case err := <-done:
-				b.Fatalf("the engine stopped early: %v (counts %+v)", err, c)
-			case <-time.After(time.Millisecond):
-			}
-		}
-		w.end()
-		p.Stop()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+			return c.Aggregated == n
+		})
 	}
 	var direct, repartitioned window
 	run := 0
