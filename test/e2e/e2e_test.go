@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,9 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -46,6 +49,7 @@ func TestE2E(t *testing.T) {
 	t.Run("suspend-resume-delete", testSuspendResumeDelete)
 	t.Run("kafka-scale-at-least-once", func(t *testing.T) { testKafkaScale(t, "atLeastOnce") })
 	t.Run("kafka-scale-exactly-once", func(t *testing.T) { testKafkaScale(t, "exactlyOnce") })
+	t.Run("kafka-repartition", testKafkaRepartition)
 	t.Run("rolling-update", testRollingUpdate)
 	t.Run("broker-outage", testBrokerOutage)
 	t.Run("slow-sink", testSlowSink)
@@ -438,6 +442,114 @@ func testKafkaScale(t *testing.T, delivery string) {
 	if delivery == "exactlyOnce" && dups != 0 {
 		t.Errorf("exactly-once wrote %d duplicates", dups)
 	}
+}
+
+// testKafkaRepartition: three engine pods count 10-second windows by k
+// over a topic keyed by id, whose partitions each hold every k: the
+// status names the repartition topic, the engines create it, and every
+// window's count and sum are the input's, each window written once or
+// again equal.
+func testKafkaRepartition(t *testing.T) {
+	ns := namespace(t, "e2e-repartition")
+	createTopic(t, "repart-in", 4)
+	createTopic(t, "repart-out", 4)
+	apply(t, ns, fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: volume}
+spec:
+  replicas: 3
+  sources:
+    - name: t
+      kafka: {brokers: [%q], topic: repart-in, sessionTimeout: 30s}
+      schema: [{name: id, type: string, key: true}, {name: k, type: string}, {name: seq, type: int}, {name: ts, type: timestamp}]
+      eventTime: {column: ts}
+  query: SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k
+  sink:
+    kafka: {brokers: [%q], topic: repart-out, key: k}
+  errorPolicy: {strategy: FailFast}
+  runtime: {parallelism: 2, batchSize: 100}
+  resources:
+    requests: {cpu: 50m, memory: 64Mi}
+    limits: {memory: 512Mi}
+`, brokerAddr(), brokerAddr()))
+	start := time.Now()
+	waitRow(t, ns, "volume", 3*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
+	timing(t, "3 repartitioning engines Running", time.Since(start))
+	topic := "sluice." + ns + ".volume.repartition.0"
+	if st := query(t, ns, "volume").Status.State; !strings.Contains(st, "its rows are repartitioned by k through the topic "+topic) {
+		t.Errorf("status.state %q; want the repartition through %s", st, topic)
+	}
+
+	// 8,000 records over 80 s of event time and 20 keys, each record keyed
+	// by its id; then one far ahead on each partition closes every window.
+	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	want := map[string]string{}
+	sums := map[string][2]int{}
+	var recs []*kgo.Record
+	for i := range 8000 {
+		k, ts := fmt.Sprintf("k%02d", i%20), t0.Add(time.Duration(i)*10*time.Millisecond)
+		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: fmt.Appendf(nil, `{"k":%q,"seq":%d,"ts":%q}`, k, i%7, ts.Format(time.RFC3339Nano))})
+		w := ts.Truncate(10*time.Second).Format(time.TimeOnly) + " " + k
+		s := sums[w]
+		sums[w] = [2]int{s[0] + 1, s[1] + i%7}
+	}
+	for w, s := range sums {
+		want[w] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
+	}
+	produce(t, "repart-in", recs)
+	end := kafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("repart-in"))
+	for p := range int32(4) {
+		if err := end.ProduceSync(ctx(t, 30*time.Second), &kgo.Record{Partition: p, Value: []byte(`{"k":"END","seq":0,"ts":"2024-01-02T11:00:00Z"}`)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var mu sync.Mutex
+	seen, wrong, rows := map[string]bool{}, []string{}, 0
+	cl := kafkaClient(t, kgo.ConsumeTopics("repart-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for c.Err() == nil {
+			cl.PollFetches(c).EachRecord(func(r *kgo.Record) {
+				var row struct {
+					WindowStart time.Time `json:"window_start"`
+					K           string
+					N, Total    int
+				}
+				if json.Unmarshal(r.Value, &row) != nil || row.K == "END" {
+					return
+				}
+				w, got := row.WindowStart.Format(time.TimeOnly)+" "+row.K, fmt.Sprintf("n=%d total=%d", row.N, row.Total)
+				mu.Lock()
+				defer mu.Unlock()
+				rows++
+				seen[w] = true
+				if want[w] != got {
+					wrong = append(wrong, fmt.Sprintf("%s: %s, want %s", w, got, want[w]))
+				}
+			})
+		}
+	}()
+	eventually(t, "every window of every key", 3*time.Minute, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) < len(want) {
+			return fmt.Errorf("%d of %d windows", len(seen), len(want))
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // a row written again may still be on its way
+	mu.Lock()
+	defer mu.Unlock()
+	if len(wrong) > 0 {
+		t.Errorf("%d windows differ from the input's, e.g. %s", len(wrong), wrong[0])
+	}
+	topics, err := kadm.NewClient(kafkaClient(t)).ListTopics(ctx(t, 10*time.Second), topic)
+	if err != nil || len(topics[topic].Partitions) != 4 {
+		t.Errorf("the repartition topic %s: %v, %v; want it with the input's 4 partitions", topic, topics[topic], err)
+	}
+	t.Logf("repartition: %d windows on 3 engines, %d rows written", len(want), rows)
 }
 
 // testAutoscaling: an engine held to 20 millicores, its input arriving
