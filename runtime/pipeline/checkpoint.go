@@ -123,11 +123,11 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	switch {
 	case latest == nil:
 		c.last.LastID = store.Highest()
-	case latest.Fingerprint != p.prog.StateFingerprint() && !st.Reset:
+	case latest.Fingerprint != p.stateFingerprint && !st.Reset:
 		store.Close()
 		return fmt.Errorf("spec.state: %w, or give the query a store of its own (a directory, or a consumer group)",
 			p.anotherQuery("the checkpoint in "+c.store.Describe(), latest))
-	case latest.Fingerprint != p.prog.StateFingerprint():
+	case latest.Fingerprint != p.stateFingerprint:
 		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
 			"checkpoint", latest.ID, "store", c.store.Describe())
 		c.last.LastID = max(latest.ID, store.Highest()) // numbering goes on
@@ -154,7 +154,7 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 // query whose stateful part differs from this one's.
 func (p *Pipeline) anotherQuery(what string, c *checkpoint.Checkpoint) error {
 	return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
-		what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.prog.StatePlan())
+		what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
 }
 
 // seekRestored starts each reader that can seek (files, generators) after
@@ -378,9 +378,9 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) e
 		return fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
 	case c == nil:
 		return nil
-	case c.Fingerprint != s.p.prog.StateFingerprint() && !s.p.spec.State.Reset:
+	case c.Fingerprint != s.p.stateFingerprint && !s.p.spec.State.Reset:
 		return s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
-	case c.Fingerprint != s.p.prog.StateFingerprint():
+	case c.Fingerprint != s.p.stateFingerprint:
 		own.lastID = c.ID
 		return nil
 	}
@@ -435,7 +435,7 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 		}
 		own.lastID++
 		c := &checkpoint.Checkpoint{
-			ID: own.lastID, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
+			ID: own.lastID, Fingerprint: s.p.stateFingerprint, Plan: s.p.statePlan,
 			Created: now.UTC(), Partitions: []checkpoint.Partition{part}, Watermark: s.marks.current, SinkPosition: -1,
 			Epoch: o.Epoch.Load(), Generation: own.gen,
 			State: s.op.(streamop.Snapshotter).AppendSnapshot(s.p.ckpt.buffer(0), streamop.PartitionOrigins(o)),
@@ -473,7 +473,7 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 	}
 	s.nextCheckpoint++
 	c := &checkpoint.Checkpoint{
-		ID: s.nextCheckpoint, Fingerprint: s.p.prog.StateFingerprint(), Plan: s.p.prog.StatePlan(),
+		ID: s.nextCheckpoint, Fingerprint: s.p.stateFingerprint, Plan: s.p.statePlan,
 		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current, SinkPosition: -1,
 	}
 	origins := streamop.NewOrigins(list)

@@ -113,6 +113,11 @@ type Pipeline struct {
 	// latter's upstream part, which it runs and stops with itself.
 	repartition *connector.Repartition
 	upstream    *Pipeline
+	// statePlan and stateFingerprint are what the checkpoints say of the
+	// state (streamop.Program.StatePlan): a partition of a repartition
+	// topic holds other keys than the source's partition of its number,
+	// so its state's plan says so.
+	statePlan, stateFingerprint string
 	// lateToPolicy hands late records to the error policy; allowedLateness
 	// keeps windows open past their end for late records.
 	lateToPolicy    bool
@@ -212,6 +217,11 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.statePlan = prog.StatePlan()
+	if rp != nil && rp.Key == nil {
+		p.statePlan += "Read through the repartition topic, partitioned by the keys\n"
+	}
+	p.stateFingerprint = streamop.Fingerprint(p.statePlan)
 	p.tracer = opts.Tracer // nil: no spans, and no cost for them
 	p.observer = opts.Observer
 	if p.observer == nil {

@@ -148,8 +148,11 @@ func (p *Program) StatePlan() string {
 }
 
 // StateFingerprint is a hash of StatePlan.
-func (p *Program) StateFingerprint() string {
-	sum := sha256.Sum256([]byte(p.StatePlan()))
+func (p *Program) StateFingerprint() string { return Fingerprint(p.StatePlan()) }
+
+// Fingerprint is the hash of a state plan that checkpoints keep.
+func Fingerprint(statePlan string) string {
+	sum := sha256.Sum256([]byte(statePlan))
 	return hex.EncodeToString(sum[:8])
 }
 
