@@ -33,7 +33,7 @@ const (
 func startEngine(t *testing.T, sq *v1alpha1.StreamQuery) (string, *atomic.Int32) {
 	t.Helper()
 	dir := t.TempDir()
-	manifest, _, err := renderManifest(sq)
+	manifest, _, err := renderManifest(sq, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,9 +77,14 @@ func objectLabels(sq *v1alpha1.StreamQuery) map[string]string {
 // without status, so the engine runs exactly what was applied. It leaves out
 // replicas and suspend, which say how many engines run, not what one does:
 // scaling or suspending must not change the manifest, nor the hash that
-// rolls the engines. Like every function here, it takes a query whose spec
-// is defaulted.
-func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
+// rolls the engines. One thing of the count a stateful query's engine
+// needs: whether it is one of several (v1alpha1.StreamQuerySpec.
+// SeveralEngines), which decides how it keeps its state, repartitions its
+// rows and waits for partitions. Several is rendered as replicas: 2, so
+// that going from one engine to several, or back, rolls the engines onto
+// the other plan, and no other scaling does. Like every function here, it
+// takes a query whose spec is defaulted.
+func renderManifest(sq *v1alpha1.StreamQuery, stateful bool) ([]byte, string, error) {
 	doc := v1alpha1.StreamQuery{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: sq.Name, Namespace: sq.Namespace},
@@ -88,6 +93,9 @@ func renderManifest(sq *v1alpha1.StreamQuery) ([]byte, string, error) {
 	// Nor what only the operator reads: the pods' template (their own hash
 	// rolls them), the disruption budget, the lag bounds.
 	doc.Spec.Replicas, doc.Spec.Suspend = nil, false
+	if stateful && sq.Spec.Replicas != nil && *sq.Spec.Replicas > 1 {
+		doc.Spec.Replicas = ptr(int32(2))
+	}
 	doc.Spec.Template, doc.Spec.PodDisruptionBudget = nil, nil
 	doc.Spec.Health.MaxLagRecords, doc.Spec.Health.MaxLagTime = nil, nil
 	b, err := yaml.Marshal(doc)

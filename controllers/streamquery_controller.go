@@ -148,7 +148,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	// 3. Create or update what the query owns: its manifest, its engines and
 	// their Service.
-	manifest, hash, err := renderManifest(&sq)
+	manifest, hash, err := renderManifest(&sq, prog.Stateful())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
