@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
@@ -21,8 +20,29 @@ type upstreamSeen struct {
 }
 
 type seenOffsets struct {
-	gen  uint64 // the partition's generation the offsets are of
-	last map[int32]int64
+	gen uint64 // the partition's generation the offsets are of
+	// last is by upstream partition, -1 for none: a row's lookup is an
+	// index, not a hash.
+	last []int64
+}
+
+// maxUpstreamPartitions bounds the partition numbers taken from rows.
+const maxUpstreamPartitions = 1 << 16
+
+// see notes the row of upstream partition p at off, and reports whether
+// the state took it already.
+func (s *seenOffsets) see(p, off int64) (again bool) {
+	if p < 0 || p >= maxUpstreamPartitions {
+		return false // not a partition: the row is not the engine's
+	}
+	for int64(len(s.last)) <= p {
+		s.last = append(s.last, -1)
+	}
+	if off <= s.last[p] {
+		return true
+	}
+	s.last[p] = off
+	return false
 }
 
 // newUpstreamSeen returns the tracker of rows of the given columns.
@@ -38,7 +58,7 @@ func newUpstreamSeen(cols []value.Column) *upstreamSeen {
 func (u *upstreamSeen) of(o *message.Origin, gen uint64) *seenOffsets {
 	s := u.parts[o]
 	if s == nil || s.gen != gen {
-		s = &seenOffsets{gen: gen, last: map[int32]int64{}}
+		s = &seenOffsets{gen: gen}
 		u.parts[o] = s
 	}
 	return s
@@ -53,11 +73,9 @@ func (u *upstreamSeen) drop(b *message.Batch) int {
 	seen := u.of(b.Origin, b.Generation)
 	kept := 0
 	for i, row := range b.Rows {
-		p, off := int32(row[u.partCol].Int()), row[u.offCol].Int()
-		if last, ok := seen.last[p]; ok && off <= last {
+		if seen.see(row[u.partCol].Int(), row[u.offCol].Int()) {
 			continue
 		}
-		seen.last[p] = off
 		b.Rows[kept], b.Offsets[kept] = row, b.Offsets[i]
 		kept++
 	}
@@ -72,9 +90,11 @@ func (u *upstreamSeen) offsets(o *message.Origin) []checkpoint.UpstreamOffset {
 	if s == nil || s.gen != o.Generation.Load() {
 		return nil
 	}
-	out := make([]checkpoint.UpstreamOffset, 0, len(s.last))
-	for _, p := range slices.Sorted(maps.Keys(s.last)) {
-		out = append(out, checkpoint.UpstreamOffset{Partition: p, Offset: s.last[p]})
+	var out []checkpoint.UpstreamOffset
+	for p, off := range s.last {
+		if off >= 0 {
+			out = append(out, checkpoint.UpstreamOffset{Partition: int32(p), Offset: off})
+		}
 	}
 	return out
 }
@@ -83,6 +103,6 @@ func (u *upstreamSeen) offsets(o *message.Origin) []checkpoint.UpstreamOffset {
 func (u *upstreamSeen) restore(o *message.Origin, gen uint64, offsets []checkpoint.UpstreamOffset) {
 	s := u.of(o, gen)
 	for _, up := range offsets {
-		s.last[up.Partition] = max(s.last[up.Partition], up.Offset)
+		s.see(int64(up.Partition), up.Offset)
 	}
 }
