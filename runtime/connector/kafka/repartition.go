@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"slices"
@@ -310,9 +309,7 @@ func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
 	}
 	for i, row := range rows {
 		e.key = w.key(e.key[:0], row)
-		h := fnv.New32a()
-		_, _ = h.Write(e.key)
-		p := &e.parts[h.Sum32()%uint32(w.partitions)]
+		p := &e.parts[fnv32a(e.key)%uint32(w.partitions)]
 		n := len(p.values)
 		if n == 0 || len(p.values[n-1]) >= maxRowsRecord {
 			if n < cap(p.values) {
@@ -328,6 +325,17 @@ func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
 		}
 		p.rows[n-1] = append(p.rows[n-1], i)
 	}
+}
+
+// fnv32a is the 32-bit FNV-1a hash of b, which sends a key to its
+// partition on every engine alike (hash/fnv's would allocate per row).
+func fnv32a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }
 
 // Write implements connector.Sink.

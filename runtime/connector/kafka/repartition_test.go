@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"encoding/binary"
+	"hash/fnv"
 	"math"
 	"testing"
 )
@@ -47,5 +48,17 @@ func TestUpstreamMarks(t *testing.T) {
 	step("a partition moved, its new engine behind", mark(3, upstreamEntry{0, 20, false}, upstreamEntry{1, 60, false}, upstreamEntry{2, 80, false}), 60)
 	if err := u.take(mark(3, upstreamEntry{0, 1, false})[:3]); err == nil {
 		t.Error("a mark cut short was taken")
+	}
+}
+
+// TestFNV32a: the partition hash is FNV-1a, as hash/fnv computes it: an
+// engine of another version must send a key where this one does.
+func TestFNV32a(t *testing.T) {
+	for _, key := range []string{"", "a", "symbol-42", "\x00\xff"} {
+		h := fnv.New32a()
+		h.Write([]byte(key))
+		if got, want := fnv32a([]byte(key)), h.Sum32(); got != want {
+			t.Errorf("fnv32a(%q) = %d; want %d", key, got, want)
+		}
 	}
 }
