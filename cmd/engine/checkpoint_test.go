@@ -489,6 +489,22 @@ spec:
 	if committed < len(job.records) {
 		t.Errorf("the group committed %d of the %d records of %v: a restart would read %d again", committed, len(job.records), job.topics, len(job.records)-committed)
 	}
+	if mode == crashRepartition {
+		// The engines deleted the repartition topic's records their
+		// group was past.
+		starts, err := kadm.NewClient(prod).ListStartOffsets(context.Background(), "crash.repartition.0")
+		if err == nil {
+			err = starts.Error()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts.Each(func(o kadm.ListedOffset) {
+			if o.Offset <= 0 {
+				t.Errorf("partition %d of the repartition topic begins at %d: its records read were not deleted", o.Partition, o.Offset)
+			}
+		})
+	}
 	time.Sleep(300 * time.Millisecond) // a row written late would still arrive
 	mu.Lock()
 	defer mu.Unlock()

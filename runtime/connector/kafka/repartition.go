@@ -412,6 +412,59 @@ func (e *rowsEncoding) rowCount() int {
 	return n
 }
 
+// purgeInterval is how often the readers of a repartition topic delete the
+// records of their partitions that their group has committed past.
+const purgeInterval = 10 * time.Second
+
+// purgeLoop deletes, every interval, the records of the repartition topic's
+// partitions this engine reads that the group's commits are past: no
+// reader needs them again (a partition's next owner starts at the commit),
+// and the topic then holds what is still to be read, not the retention's
+// worth of rows.
+func (s *Source) purgeLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.purge(ctx)
+		}
+	}
+}
+
+// purge deletes the records of the partitions read here that the group's
+// commits are past; the loop, and Close after its last commit, call it.
+func (s *Source) purge(ctx context.Context) {
+	offsets := kadm.Offsets{}
+	s.mu.Lock()
+	for p, c := range s.committed {
+		if s.assigned[p] && c > s.purged[p] {
+			offsets.Add(kadm.Offset{Topic: s.topic, Partition: p, At: c})
+		}
+	}
+	s.mu.Unlock()
+	if len(offsets) == 0 {
+		return
+	}
+	resp, err := kadm.NewClient(s.cl).DeleteRecords(ctx, offsets)
+	if err == nil {
+		err = resp.Error()
+	}
+	resp.Each(func(r kadm.DeleteRecordsResponse) {
+		if r.Err == nil {
+			s.mu.Lock()
+			s.purged[r.Partition] = r.LowWatermark
+			s.mu.Unlock()
+		}
+	})
+	if err != nil && ctx.Err() == nil && !s.purgeWarned.Swap(true) {
+		// The retention still bounds the topic.
+		s.log.Warn("kafka: cannot delete the repartition topic's records already read; its retention bounds it", "component", "kafka", "topic", s.topic, "error", err)
+	}
+}
+
 // upstreamMarks is what a lane of a repartition topic knows of the
 // upstream partitions' progress: the latest mark of each.
 type upstreamMarks struct {

@@ -41,6 +41,10 @@ type Source struct {
 	stateful  bool
 	lanes     []*Lane
 	log       *slog.Logger
+	// purged, for a repartition topic, is where each partition begins
+	// since this engine last deleted the records its group is past.
+	purged      map[int32]int64
+	purgeWarned atomic.Bool
 	// instanceID makes the source a static member of the group; empty for
 	// a dynamic one.
 	instanceID string
@@ -354,6 +358,10 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		go s.poll(s.ctx, 0)
 		go s.commitLoop(s.ctx, opts.CommitInterval)
 	}
+	if opts.Repartitioned && s.sess == nil && s.owner == nil {
+		s.purged = map[int32]int64{}
+		go s.purgeLoop(s.ctx, purgeInterval)
+	}
 	opened = true
 	return s, nil
 }
@@ -428,6 +436,9 @@ func (s *Source) Close() error {
 		return s.closeTransactional(ctx)
 	}
 	s.commit(ctx, nil)
+	if s.purged != nil {
+		s.purge(ctx)
+	}
 	// With BlockRebalanceOnPoll, leaving the group waits for the poller to
 	// allow the rebalance; the poller has stopped, so allow it here.
 	s.cl.AllowRebalance()
