@@ -115,6 +115,8 @@ type Repartition struct {
 	// Key appends a row's key to dst (streamop.Program.PartitionKey). It
 	// is called from several goroutines at once.
 	Key func(dst []byte, row value.Row) []byte
+	// Columns are the rows' columns: the source's.
+	Columns []value.Column
 	// Upstream are the source's partitions this engine reads: the writer
 	// passes on the event-time progress of those it owns.
 	Upstream []*message.Origin

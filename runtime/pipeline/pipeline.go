@@ -182,7 +182,7 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	if opts.Logger != nil {
 		upOpts.Logger = opts.Logger.With("part", "upstream")
 	}
-	up, err := build(upSpec, upProg, schemas, upOpts, &connector.Repartition{Key: key, Idle: idle})
+	up, err := build(upSpec, upProg, schemas, upOpts, &connector.Repartition{Key: key, Columns: schemas[prog.Source], Idle: idle})
 	if err != nil {
 		return nil, err
 	}

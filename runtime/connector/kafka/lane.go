@@ -35,9 +35,11 @@ type Lane struct {
 	dec     decoder        // of the whole value, into row[:meta]
 	rec     *recordDecoder // instead of dec, when columns come from keys or headers
 	marks   *upstreamMarks // instead of both, for a repartition topic's rows and marks
-	width   int
-	meta    int // index of the first meta column
-	timer   *time.Timer
+	// rowsSchema is the rowsSchema of a repartition topic's rows.
+	rowsSchema [8]byte
+	width      int
+	meta       int // index of the first meta column
+	timer      *time.Timer
 }
 
 // Origin implements connector.Reader.

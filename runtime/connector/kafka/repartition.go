@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,8 +26,9 @@ import (
 // A repartition topic holds two kinds of records, told apart by the
 // value's first byte:
 //
-//	rowsRecord  rows of the source of one key partition, each value in
-//	            its binary form (value.AppendBinary), one after another:
+//	rowsRecord  the rows' schema (rowsSchema, 8 bytes), then rows of the
+//	            source of one key partition, each value in its binary
+//	            form (value.AppendBinary), one after another:
 //	            the rows of a pipeline batch that go to one partition, so
 //	            that the per-record costs of producing and fetching are
 //	            paid once per batch and partition, not per row
@@ -65,6 +67,7 @@ const markInterval = 100 * time.Millisecond
 type Repartitioner struct {
 	*Sink
 	key      func(dst []byte, row value.Row) []byte
+	schema   [8]byte // rowsSchema of the rows
 	upstream []*message.Origin
 	// partitions is the topic's partition count when the writer opened:
 	// marks go to each. (A partition added later stops the readers.)
@@ -124,6 +127,7 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 		partitions: partitions,
 		Sink:       &Sink{cl: cl, topic: topic, keyCol: -1, stopWatch: cancel},
 		key:        rp.Key,
+		schema:     rowsSchema(rp.Columns),
 		upstream:   rp.Upstream, idle: rp.Idle, log: log, cancel: cancel, done: make(chan struct{}),
 		marks: map[*message.Origin]*upstreamProgress{},
 	}
@@ -317,7 +321,7 @@ func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
 			} else {
 				p.values, p.rows = append(p.values, nil), append(p.rows, nil)
 			}
-			p.values[n] = append(p.values[n][:0], rowsRecord)
+			p.values[n] = append(append(p.values[n][:0], rowsRecord), w.schema[:]...)
 			n++
 		}
 		for _, v := range row {
@@ -325,6 +329,16 @@ func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
 		}
 		p.rows[n-1] = append(p.rows[n-1], i)
 	}
+}
+
+// rowsSchema identifies the columns of repartitioned rows, names and
+// types in order, so that a reader never reads rows of another schema.
+func rowsSchema(cols []value.Column) [8]byte {
+	h := sha256.New()
+	for _, c := range cols {
+		fmt.Fprintf(h, "%s %s\n", c.Name, c.Type)
+	}
+	return [8]byte(h.Sum(nil))
 }
 
 // fnv32a is the 32-bit FNV-1a hash of b, which sends a key to its
@@ -545,9 +559,14 @@ func (l *Lane) decodeRepartitioned(b *message.Batch, errs *message.ErrorBatch, r
 			b.MaxEventTime = max(b.MaxEventTime, wm)
 		}
 		return 0
-	case len(r.Value) > 0 && r.Value[0] == rowsRecord:
+	case len(r.Value) > 9 && r.Value[0] == rowsRecord:
+		if [8]byte(r.Value[1:9]) != l.rowsSchema {
+			// Rows of an earlier version of the query, whose source had
+			// other columns: read into this one's, they would be wrong.
+			return fail(errors.New("rows of another schema of the source: the repartition topic holds rows an engine of another version of the query wrote"))
+		}
 		before := b.Len()
-		rd := value.NewReader(r.Value[1:])
+		rd := value.NewReader(r.Value[9:])
 		for rd.Len() > 0 && rd.Err() == nil {
 			row := b.Append(r.Offset)
 			for i := range row {

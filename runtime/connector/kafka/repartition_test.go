@@ -2,9 +2,16 @@ package kafka
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // mark encodes a mark of count upstream partitions with the given entries.
@@ -59,6 +66,70 @@ func TestFNV32a(t *testing.T) {
 		h.Write([]byte(key))
 		if got, want := fnv32a([]byte(key)), h.Sum32(); got != want {
 			t.Errorf("fnv32a(%q) = %d; want %d", key, got, want)
+		}
+	}
+}
+
+// TestRepartitionedRows: rows encoded by the writer, each to its key's
+// partition, read back equal; a record of rows of another schema, or cut
+// short, is a decode error, and none of its rows is taken.
+func TestRepartitionedRows(t *testing.T) {
+	cols := []value.Column{{Name: "k", Type: value.String}, {Name: "n", Type: value.Int}}
+	w := &Repartitioner{
+		key:        func(dst []byte, row value.Row) []byte { return append(dst, row[0].Str()...) },
+		schema:     rowsSchema(cols),
+		partitions: 2,
+	}
+	var rows []value.Row
+	for i := range 10 {
+		rows = append(rows, value.Row{value.StringValue(fmt.Sprintf("key%d", i%3)), value.IntValue(int64(i))})
+	}
+	var e rowsEncoding
+	w.encode(&e, rows)
+	if e.rowCount() != len(rows) {
+		t.Fatalf("%d rows encoded of %d", e.rowCount(), len(rows))
+	}
+	lane := func(schema []value.Column) *Lane {
+		return &Lane{origin: &message.Origin{Source: "t", Topic: "g.repartition.0"}, marks: &upstreamMarks{}, rowsSchema: rowsSchema(schema)}
+	}
+	read := func(l *Lane, v []byte) (*message.Batch, int) {
+		b := new(message.Batch)
+		b.Reset(len(cols))
+		return b, l.decodeRepartitioned(b, &b.Errors, &kgo.Record{Value: v, Topic: "g.repartition.0"})
+	}
+	got := 0
+	for p, part := range e.parts {
+		for i, v := range part.values {
+			b, n := read(lane(cols), v)
+			if n != b.Len() || b.Errors.Records != 0 {
+				t.Fatalf("partition %d: %d taken, %d rows, %d failed", p, n, b.Len(), b.Errors.Records)
+			}
+			for j, row := range b.Rows {
+				want := rows[part.rows[i][j]]
+				if !slices.EqualFunc(row, want, value.Equal) {
+					t.Errorf("partition %d: row %v; want %v", p, row, want)
+				}
+				if fnv32a([]byte(row[0].Str()))%2 != uint32(p) {
+					t.Errorf("key %s in partition %d", row[0].Str(), p)
+				}
+			}
+			got += b.Len()
+		}
+	}
+	if got != len(rows) {
+		t.Errorf("%d rows read of %d", got, len(rows))
+	}
+	v := e.parts[0].values[0]
+	other := []value.Column{{Name: "k", Type: value.String}, {Name: "n", Type: value.Double}}
+	for name, tc := range map[string]struct {
+		l *Lane
+		v []byte
+	}{"another schema": {lane(other), v}, "cut short": {lane(cols), v[:len(v)-1]}} {
+		b, n := read(tc.l, tc.v)
+		if n != 1 || b.Len() != 0 || b.Errors.Records != 1 || len(b.Errors.Events) != 1 {
+			t.Errorf("%s: %d taken, %d rows, %d failed; want 1 failed record and no row", name, n, b.Len(), b.Errors.Records)
+		} else {
+			t.Logf("%s: %s", name, b.Errors.Events[0].Error)
 		}
 	}
 }

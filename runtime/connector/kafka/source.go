@@ -311,7 +311,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			l.dec = format.NewJSONDecoder(valueCols)
 		}
 		if opts.Repartitioned {
-			l.marks = &upstreamMarks{}
+			l.marks, l.rowsSchema = &upstreamMarks{}, rowsSchema(cols)
 		}
 		l.origin.Acked = l.acked
 		// Read elsewhere until the group assigns it here, which it may have
