@@ -58,8 +58,8 @@ func TestExactlyOnceRebalance(t *testing.T) {
 	}
 	// Anything beyond the expected counts would be a duplicate: read on a
 	// little after both engines committed their last transaction.
-	out = readAll(t, brokers, "out", committed)
-	dead = readAll(t, brokers, "dlq", committed)
+	out = readAll(t, brokers, "out", len(out), committed)
+	dead = readAll(t, brokers, "dlq", len(dead), committed)
 	ids := checkPerKeyOrder(t, out)
 	if len(out) != n-bad || len(ids) != n-bad {
 		t.Errorf("%d results with %d distinct ids; want %d of each", len(out), len(ids), n-bad)
@@ -76,13 +76,14 @@ func TestExactlyOnceRebalance(t *testing.T) {
 	// read_uncommitted reader sees them. Their count shows the test did
 	// exercise aborts (it is not asserted: a rebalance may fall between two
 	// transactions).
-	all := readAll(t, brokers, "out")
+	all := readAll(t, brokers, "out", len(out))
 	t.Logf("engine 1 wrote %d, engine 2 wrote %d; %d committed results, %d records in the log including aborted ones",
 		p1.Snapshot().Counts.Out, p2.Snapshot().Counts.Out, len(out), len(all))
 }
 
-// readAll reads a topic to its end.
-func readAll(t *testing.T, brokers []string, topic string, opts ...kgo.Opt) []*kgo.Record {
+// readAll reads a topic to its end, which is past atLeast records: those
+// the caller read already.
+func readAll(t *testing.T, brokers []string, topic string, atLeast int, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
@@ -90,12 +91,15 @@ func readAll(t *testing.T, brokers []string, topic string, opts ...kgo.Opt) []*k
 	}
 	defer cl.Close()
 	var out []*kgo.Record
-	// The first fetch waits for the client to find the brokers; after it,
-	// a quiet half second is the end.
-	wait := 10 * time.Second
+	// Until the records known to be there are read, a fetch may wait (a
+	// loaded machine, the client finding the brokers); after them, a quiet
+	// half second is the end.
 	for {
+		wait := 500 * time.Millisecond
+		if len(out) < atLeast {
+			wait = 10 * time.Second
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		wait = 500 * time.Millisecond
 		fs := cl.PollFetches(ctx)
 		cancel()
 		if ctx.Err() != nil && len(fs.Records()) == 0 {

@@ -70,7 +70,7 @@ func TestWindowedRebalance(t *testing.T) {
 	var out []*kgo.Record
 	for len(out) < keys*windows && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
-		out = readAll(t, brokers, "out")
+		out = readAll(t, brokers, "out", len(out))
 	}
 	if len(out) < keys*windows {
 		s := p1.Snapshot()
