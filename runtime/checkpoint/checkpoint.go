@@ -83,7 +83,8 @@ type UpstreamOffset struct {
 var magic = []byte("SLUICECP")
 
 // version 2 added SinkPosition, Delta and Epoch; a version 1 checkpoint
-// reads with no position, whole. Version 3 added Partition.Upstream.
+// reads with no position, whole. Version 3 added Partition.Upstream, and
+// only checkpoints that have some are written in it.
 const version = 3
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
@@ -115,8 +116,14 @@ func (c *Checkpoint) WriteTo(w io.Writer) (int64, error) {
 // frame returns what comes before the state and after it, which ends in
 // the checksum of the whole.
 func (c *Checkpoint) frame() (head, tail []byte) {
+	// A checkpoint without upstream offsets is written as version 2, which
+	// engines of the version before can still read (a rollback).
+	v := uint64(2)
+	if slices.ContainsFunc(c.Partitions, func(p Partition) bool { return len(p.Upstream) > 0 }) {
+		v = version
+	}
 	head = append(head, magic...)
-	head = binary.AppendUvarint(head, version)
+	head = binary.AppendUvarint(head, v)
 	head = binary.AppendUvarint(head, c.ID)
 	head = value.AppendBytes(head, c.Fingerprint)
 	head = value.AppendBytes(head, c.Plan)
@@ -143,6 +150,9 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 	}
 	tail = binary.AppendVarint(tail, c.Epoch)
 	for _, p := range c.Partitions {
+		if v < 3 {
+			break
+		}
 		tail = binary.AppendUvarint(tail, uint64(len(p.Upstream)))
 		for _, u := range p.Upstream {
 			tail = binary.AppendVarint(tail, int64(u.Partition))

@@ -51,27 +51,30 @@ func TestEncodeDecode(t *testing.T) {
 }
 
 // TestDecodeVersion1: checkpoints of the earlier formats still read: the
-// first without a sink position, the first two without upstream offsets.
+// first without a sink position, the second without upstream offsets,
+// which is also how a checkpoint without them is written.
 func TestDecodeVersion1(t *testing.T) {
 	c := sample(3)
 	for i := range c.Partitions {
 		c.Partitions[i].Upstream = nil
 	}
 	b := c.Encode()
-	// Version 3 is version 2 with each partition's count of upstream
-	// offsets (0: one byte) before the checksum; version 2 is version 1
-	// with the position's varint (5: one byte), the delta flag and the
-	// epoch's varint (0: one byte) before them.
-	older := func(version byte, cut int) []byte {
-		old := append([]byte{}, b[:len(b)-4-cut]...)
-		old[len(magic)] = version
-		return binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli))
+	if b[len(magic)] != 2 {
+		t.Fatalf("a checkpoint without upstream offsets is written as version %d; want 2", b[len(magic)])
 	}
-	got, err := Decode(older(2, len(c.Partitions)))
-	if err != nil || !reflect.DeepEqual(got, c) {
+	if got, err := Decode(b); err != nil || !reflect.DeepEqual(got, c) {
 		t.Fatalf("version 2: Decode = %+v, %v; want %+v", got, err, c)
 	}
-	got, err = Decode(older(1, len(c.Partitions)+3))
+	if v3 := sample(3).Encode(); v3[len(magic)] != 3 {
+		t.Errorf("a checkpoint with upstream offsets is written as version %d; want 3", v3[len(magic)])
+	}
+	// Version 2 is version 1 with the position's varint (5: one byte),
+	// the delta flag and the epoch's varint (0: one byte) before the
+	// checksum.
+	v1 := append([]byte{}, b[:len(b)-4-3]...)
+	v1[len(magic)] = 1
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	got, err := Decode(v1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,6 +183,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		if t := s.p.eventTimes[b.Origin.Source]; t >= 0 {
 			for i, row := range b.Rows {
 				if v := row[t]; !v.IsNull() {
+					// A repartitioned batch's MaxEventTime is the upstream
+					// partitions' progress, not its rows' latest.
+					h.maxEvt = max(h.maxEvt, v.Nanos())
 					h.rows = append(h.rows, rowMark{ts: v.Nanos(), off: b.Offsets[i]})
 				}
 			}
@@ -252,6 +255,11 @@ func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 				k := h.done
 				for k < len(h.rows) && h.rows[k].ts < low {
 					k++
+				}
+				// Rows of one record share its offset (a repartition
+				// topic's): its offset is handled once all of them are.
+				for k > h.done && k < len(h.rows) && h.rows[k].off == h.rows[k-1].off {
+					k--
 				}
 				if k > h.done {
 					part := h.ack

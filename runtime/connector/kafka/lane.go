@@ -82,7 +82,8 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 			if started {
 				return nil // a batch holds records of one generation
 			}
-			l.pending, l.gen, l.stash = l.stash.recs, l.stash.gen, nil
+			l.adopt(*l.stash)
+			l.stash = nil
 		}
 		if len(l.pending) == 0 {
 			var f fetched
@@ -121,7 +122,7 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 				l.stash = &f
 				return nil
 			}
-			l.pending, l.gen = f.recs, f.gen
+			l.adopt(f)
 		}
 		r := l.pending[0]
 		l.pending = l.pending[1:]
@@ -140,6 +141,16 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 		b.LastOffset = r.Offset
 	}
 	return nil
+}
+
+// adopt makes f the records to read. Records of a generation not read
+// before come after the partition moved, from its last commit: the marks
+// of a repartition topic read in the former generation are past them.
+func (l *Lane) adopt(f fetched) {
+	if f.gen != l.gen && l.marks != nil {
+		*l.marks = upstreamMarks{}
+	}
+	l.pending, l.gen = f.recs, f.gen
 }
 
 func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) {

@@ -57,8 +57,12 @@ func RepartitionTopic(group string) string { return group + ".repartition.0" }
 // for the engines that read them (documented in docs/manifest.md).
 const repartitionRetention = 7 * 24 * time.Hour
 
-// markInterval is how often a writer sends the marks that changed.
-const markInterval = 100 * time.Millisecond
+// markInterval is how often a writer sends the marks that changed, and
+// markHeartbeat how often it sends them all the same.
+const (
+	markInterval  = 100 * time.Millisecond
+	markHeartbeat = time.Second
+)
 
 // Repartitioner writes a source's rows to its repartition topic, each to
 // the partition of its state key, and marks the progress of the upstream
@@ -77,9 +81,10 @@ type Repartitioner struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 
-	mu    sync.Mutex
-	marks map[*message.Origin]*upstreamProgress
-	buf   []byte
+	mu       sync.Mutex
+	marks    map[*message.Origin]*upstreamProgress
+	buf      []byte
+	lastMark time.Time // when marks were last sent
 }
 
 // upstreamProgress is what a writer knows of one upstream partition.
@@ -120,7 +125,7 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	partitions, err := partitionCount(cl, topic, log)
 	if err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("repartition topic: %w", err)
+		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Repartitioner{
@@ -227,9 +232,14 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
 			changed = true
 		}
 	}
-	if !changed {
+	if !changed && now.Sub(w.lastMark) < markHeartbeat {
 		return
 	}
+	// Unchanged marks go again now and then: a reader that starts after
+	// the last change (a restart, a partition that moved) must still hear
+	// of every upstream partition, and a mark the brokers lost is sent
+	// again.
+	w.lastMark = now
 	w.buf = append(w.buf[:0], markRecord)
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(w.upstream)))
 	w.buf = binary.AppendUvarint(w.buf, uint64(entries))
@@ -491,29 +501,31 @@ type upstreamMark struct {
 	idle bool
 }
 
-// take reads a mark.
+// take reads a mark. A malformed one changes nothing.
 func (u *upstreamMarks) take(b []byte) error {
 	r := value.NewReader(b)
 	count := r.Uvarint()
-	n := r.Count(3)
-	for range n {
-		p, maxEvt, idle := int32(r.Uvarint()), r.Varint(), r.Byte() == 1
-		if r.Err() != nil {
-			break
-		}
-		if u.marks == nil {
-			u.marks = map[int32]upstreamMark{}
-		}
-		m, ok := u.marks[p]
-		if ok {
-			// A partition that moved starts over on its new engine: what
-			// was handled stays handled.
-			maxEvt = max(maxEvt, m.max)
-		}
-		u.marks[p] = upstreamMark{max: maxEvt, idle: idle}
+	type entry struct {
+		p int32
+		m upstreamMark
+	}
+	var entries []entry
+	for range r.Count(3) {
+		entries = append(entries, entry{int32(r.Uvarint()), upstreamMark{max: r.Varint(), idle: r.Byte() == 1}})
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("a malformed watermark mark: %w", err)
+	}
+	if u.marks == nil {
+		u.marks = map[int32]upstreamMark{}
+	}
+	for _, e := range entries {
+		if old, ok := u.marks[e.p]; ok {
+			// A partition that moved starts over on its new engine: what
+			// was handled stays handled.
+			e.m.max = max(e.m.max, old.max)
+		}
+		u.marks[e.p] = e.m
 	}
 	u.count = int(count)
 	return nil

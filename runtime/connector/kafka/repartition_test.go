@@ -53,8 +53,11 @@ func TestUpstreamMarks(t *testing.T) {
 	step("the least goes idle", mark(3, upstreamEntry{0, 100, false}, upstreamEntry{1, 50, true}), 70)
 	step("all idle", mark(3, upstreamEntry{0, 100, true}, upstreamEntry{1, 50, true}, upstreamEntry{2, 70, true}), math.MinInt64)
 	step("a partition moved, its new engine behind", mark(3, upstreamEntry{0, 20, false}, upstreamEntry{1, 60, false}, upstreamEntry{2, 80, false}), 60)
-	if err := u.take(mark(3, upstreamEntry{0, 1, false})[:3]); err == nil {
+	if err := u.take(mark(3, upstreamEntry{1, 90, false}, upstreamEntry{0, 1, false})[:8]); err == nil {
 		t.Error("a mark cut short was taken")
+	}
+	if got := u.watermark(); got != 60 {
+		t.Errorf("a mark cut short moved the watermark to %d", got)
 	}
 }
 
