@@ -1112,6 +1112,7 @@ func TestStateStatus(t *testing.T) {
 	ctx := context.Background()
 	sq := newKafkaQuery(newNamespace(t), "states", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", 1)
 	sq.Spec.Sources[0].Schema = []v1alpha1.Column{{Name: "id", Type: "text", Key: true}, {Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}
+	sq.Spec.State = &v1alpha1.StateSpec{}
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
 	}

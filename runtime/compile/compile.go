@@ -103,12 +103,20 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		// An interval join is refused on several engines below.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
 	}
-	if p, ok := StatePartitioning(spec, prog, ""); ok && !p.Whole && !p.Repartition && spec.SeveralEngines() {
+	if p, ok := StatePartitioning(spec, prog, ""); ok && spec.SeveralEngines() {
 		field := "spec.replicas"
 		if spec.Autoscaling != nil {
 			field = "spec.autoscaling"
 		}
-		ps.Add(field, "%s", p.Problem)
+		switch {
+		case !p.Whole && !p.Repartition:
+			ps.Add(field, "%s", p.Problem)
+		case p.Repartition && spec.State == nil:
+			// Rebuilt by replay, a partition of the repartition topic,
+			// whose rows of many windows are interleaved, would write
+			// again windows already written, with part of their rows.
+			ps.Add(field, "on several engines, this query's rows are repartitioned by %s through Kafka, and each partition's state must move between engines with its checkpoints: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps them in the topic <group>.checkpoints", p.Keys)
+		}
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps

@@ -100,6 +100,13 @@ func TestKeysFollowPartitions(t *testing.T) {
 			Sink:     v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			Replicas: new(int32(3)),
 		}
+		if tt.repartition {
+			// Repartitioned, a partition's state moves with its
+			// checkpoints, which it needs.
+			spec.Default()
+			checkPlan(t, tt.name+", no state", spec, "each partition's state must move between engines with its checkpoints: add spec.state")
+			spec.State = &v1alpha1.StateSpec{}
+		}
 		spec.Default()
 		checkPlan(t, tt.name, spec, tt.want)
 		if prog, _, err := Plan(spec); err == nil {
@@ -119,11 +126,12 @@ func TestKeysFollowPartitions(t *testing.T) {
 		Query:    bySymbol,
 		Sink:     v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 		Replicas: new(int32(2)),
+		State:    &v1alpha1.StateSpec{},
 	}
 	spec.Default()
 	checkPlan(t, "a JSON key", spec, "")
 	// Two topics of one source are not repartitioned.
 	spec.Sources[0].Kafka.Topics = []string{"trades.eu", "trades.us"}
-	spec.Sources[0].Kafka.Topic = ""
+	spec.Sources[0].Kafka.Topic, spec.State = "", nil
 	checkPlan(t, "two topics", spec, "it reads several topics, which are not repartitioned")
 }

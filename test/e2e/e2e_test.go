@@ -466,6 +466,7 @@ spec:
   query: SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k
   sink:
     kafka: {brokers: [%q], topic: repart-out, key: k}
+  state: {checkpointInterval: 1s}
   errorPolicy: {strategy: FailFast}
   runtime: {parallelism: 2, batchSize: 100}
   resources:

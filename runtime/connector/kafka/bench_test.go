@@ -228,7 +228,9 @@ func BenchmarkKafkaRepartition(b *testing.B) {
 		spec := kafkaSpec(brokers, in, out, "SELECT window_start, k, count(*) AS n, sum(seq) AS s FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k")
 		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
 		spec.Runtime = v1alpha1.RuntimeSpec{}
-		spec.Replicas = &replicas
+		// Repartitioned, a query needs checkpoints; both take them, at
+		// the default interval.
+		spec.Replicas, spec.State = &replicas, &v1alpha1.StateSpec{}
 		p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: fmt.Sprintf("bench-%d-%d%s", replicas, run, suffix)})
 		if err != nil {
 			b.Fatal(err)
