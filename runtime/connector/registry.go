@@ -170,27 +170,30 @@ type (
 	DeadLetterConstructor  func(env SinkEnv) (DeadLetterSink, error)
 	StateStoreConstructor  func(env StateStoreEnv) (checkpoint.Store, error)
 	RepartitionConstructor func(env RepartitionEnv) (Sink, error)
+	RepartitionProbe       func(ctx context.Context, env RepartitionEnv) (bool, error)
 )
 
 // Registry holds the connectors an engine ships, by spec key. An engine
 // builds one at start (cmd/engine registers its bundle) and the pipeline
 // opens its sources and sinks through it, never naming a connector itself.
 type Registry struct {
-	sources     map[string]SourceConstructor
-	sinks       map[string]SinkConstructor
-	deadLetters map[string]DeadLetterConstructor
-	stateStores map[string]StateStoreConstructor
-	repartition map[string]RepartitionConstructor
+	sources           map[string]SourceConstructor
+	sinks             map[string]SinkConstructor
+	deadLetters       map[string]DeadLetterConstructor
+	stateStores       map[string]StateStoreConstructor
+	repartition       map[string]RepartitionConstructor
+	repartitionProbes map[string]RepartitionProbe
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{
-		sources:     map[string]SourceConstructor{},
-		sinks:       map[string]SinkConstructor{},
-		deadLetters: map[string]DeadLetterConstructor{},
-		stateStores: map[string]StateStoreConstructor{},
-		repartition: map[string]RepartitionConstructor{},
+		sources:           map[string]SourceConstructor{},
+		sinks:             map[string]SinkConstructor{},
+		deadLetters:       map[string]DeadLetterConstructor{},
+		stateStores:       map[string]StateStoreConstructor{},
+		repartition:       map[string]RepartitionConstructor{},
+		repartitionProbes: map[string]RepartitionProbe{},
 	}
 }
 
@@ -232,9 +235,11 @@ func (r *Registry) RegisterStateStore(key string, c StateStoreConstructor) {
 }
 
 // RegisterRepartition registers the constructor of the writer of a
-// repartition topic in the system of the sources of a spec key.
-func (r *Registry) RegisterRepartition(key string, c RepartitionConstructor) {
+// repartition topic in the system of the sources of a spec key, and the
+// probe of whether the topic exists.
+func (r *Registry) RegisterRepartition(key string, c RepartitionConstructor, probe RepartitionProbe) {
 	register(r.repartition, key, c)
+	register(r.repartitionProbes, key, probe)
 }
 
 func register[C any](m map[string]C, key string, c C) {
@@ -279,6 +284,17 @@ func (r *Registry) OpenRepartition(env RepartitionEnv) (Sink, error) {
 		return nil, err
 	}
 	return c(env)
+}
+
+// RepartitionExists reports whether env's source's repartition topic
+// exists, in the source's system: a query that ran on several engines
+// left rows and state there.
+func (r *Registry) RepartitionExists(ctx context.Context, env RepartitionEnv) (bool, error) {
+	c, ok := r.repartitionProbes[env.Source.Connector()]
+	if !ok {
+		return false, nil
+	}
+	return c(ctx, env)
 }
 
 // OpenStateStore opens the checkpoint store in the system of the first of

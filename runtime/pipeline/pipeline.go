@@ -152,11 +152,54 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if part, ok := compile.StatePartitioning(spec, prog, opts.Group); ok && part.Repartition && spec.SeveralEngines() && opts.Readers == nil {
-		return newRepartitioned(spec, prog, schemas, opts)
+	if part, ok := compile.StatePartitioning(spec, prog, opts.Group); ok && part.Repartition && opts.Readers == nil {
+		if spec.SeveralEngines() {
+			return newRepartitioned(spec, prog, schemas, opts)
+		}
+		if several, ok := stillRepartitioned(spec, prog, opts, part.Topic); ok {
+			return newRepartitioned(several, prog, schemas, opts)
+		}
 	}
 	return build(spec, prog, schemas, opts, nil)
 }
+
+// stillRepartitioned returns the spec as on several engines when a query
+// that one engine would run without repartitioning has a repartition
+// topic: it ran on several engines, and the rows not yet aggregated and
+// the state of its partitions are there. Read straight from the source,
+// which the upstream part committed past them, they would be lost. The
+// engine reads through the topic until it is deleted.
+func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, opts Options, topic string) (*v1alpha1.StreamQuerySpec, bool) {
+	reg := opts.Connectors
+	if reg == nil {
+		reg = connector.Builtins()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	exists, err := reg.RepartitionExists(ctx, connector.RepartitionEnv{Source: sourceNamed(spec, prog.Source), Group: opts.Group, Logger: log})
+	if err != nil {
+		// The source's own connection reports the brokers away.
+		log.Warn("cannot tell whether the query's repartition topic exists; reading the source directly", "topic", topic, "error", err)
+		return nil, false
+	}
+	if !exists {
+		return nil, false
+	}
+	several := spec.DeepCopy()
+	several.Replicas = ptr(int32(2))
+	if _, _, err := compile.Plan(several); err != nil {
+		log.Warn("the query's repartition topic exists, but the query cannot run as on several engines; reading the source directly: the rows still in the topic are not read", "topic", topic, "error", err)
+		return nil, false
+	}
+	log.Warn("the query's repartition topic exists: this engine reads through it, as on several engines, since rows and partition state of a run on several engines are there; delete the topic, once empty, to read the source directly", "topic", topic)
+	return several, true
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // newRepartitioned builds the two parts of a stateful query whose engines
 // each read some partitions of its source, which is not partitioned by the

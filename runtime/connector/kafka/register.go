@@ -15,7 +15,7 @@ func Register(r *connector.Registry) {
 	r.RegisterSink("kafka", openSink)
 	r.RegisterDeadLetter("kafka", openDeadLetter)
 	r.RegisterStateStore("kafka", openCheckpointStore)
-	r.RegisterRepartition("kafka", func(env connector.RepartitionEnv) (connector.Sink, error) { return OpenRepartitioner(env) })
+	r.RegisterRepartition("kafka", func(env connector.RepartitionEnv) (connector.Sink, error) { return OpenRepartitioner(env) }, repartitionExists)
 }
 
 // topics is an opened Kafka source: one consumer per topic, since the group

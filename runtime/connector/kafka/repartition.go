@@ -145,6 +145,26 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	return w, nil
 }
 
+// repartitionExists reports whether env's source's repartition topic
+// exists.
+func repartitionExists(ctx context.Context, env connector.RepartitionEnv) (bool, error) {
+	topic := RepartitionTopic(groupOf(env.Source, env.Group))
+	opts, err := ClientOptions(env.Source.Kafka.Brokers, &env.Source.Kafka.KafkaSecurity)
+	if err != nil {
+		return false, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return false, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("listing topic %s: %w", topic, err)
+	}
+	return topics.Has(topic), nil
+}
+
 // createRepartitionTopic creates topic with partitions partitions, unless
 // it exists: with whatever count it has, rows still go by key.
 func createRepartitionTopic(cl *kgo.Client, topic string, partitions int32, log *slog.Logger) error {
