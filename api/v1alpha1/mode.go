@@ -39,3 +39,7 @@ func (s *StreamQuerySpec) SeveralEngines() bool {
 func ConsumerGroup(namespace, name string) string {
 	return "sluice." + namespace + "." + name
 }
+
+// RepartitionTopic is the topic through which the engines of the query
+// whose consumer group is group pass its rows on by key.
+func RepartitionTopic(group string) string { return group + ".repartition.0" }

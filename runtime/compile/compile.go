@@ -208,8 +208,7 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 }
 
 // repartitionTopic names the repartition topic of a source's rows, as the
-// Kafka connector makes it: <group>.repartition.0, of the source's group,
-// else the query's.
+// Kafka connector makes it: of the source's group, else the query's.
 func repartitionTopic(src *v1alpha1.Source, group string) string {
 	switch {
 	case src.Kafka.Group != "":
@@ -217,7 +216,7 @@ func repartitionTopic(src *v1alpha1.Source, group string) string {
 	case group == "":
 		group = "<group>"
 	}
-	return group + ".repartition.0"
+	return v1alpha1.RepartitionTopic(group)
 }
 
 // checkBuffers refuses a spec whose channels, full, would hold more than the

@@ -190,7 +190,7 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 		return nil, false
 	}
 	several := spec.DeepCopy()
-	several.Replicas = ptr(int32(2))
+	several.Replicas = new(int32(2))
 	if _, _, err := compile.Plan(several); err != nil {
 		log.Warn("the query's repartition topic exists, but the query cannot run as on several engines; reading the source directly: the rows still in the topic are not read", "topic", topic, "error", err)
 		return nil, false
@@ -198,8 +198,6 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 	log.Warn("the query's repartition topic exists: this engine reads through it, as on several engines, since rows and partition state of a run on several engines are there; delete the topic, once empty, to read the source directly", "topic", topic)
 	return several, true
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // newRepartitioned builds the two parts of a stateful query whose engines
 // each read some partitions of its source, which is not partitioned by the

@@ -129,36 +129,49 @@ var basicTopicConfigs = []string{"cleanup.policy", "segment.bytes", "segment.ms"
 func (st *CheckpointStore) createTopic() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	created, refused, err := createTopic(ctx, st.cl, st.topic, 1, checkpointTopicConfigs, basicTopicConfigs)
+	if err != nil {
+		return fmt.Errorf("spec.state: creating the checkpoint topic %s: %w", st.topic, err)
+	}
+	if st.log != nil && refused != nil {
+		st.log.Warn("the brokers refused the log cleaner's settings of the checkpoint topic; created without them, its stale checkpoints are compacted as the brokers' defaults say", "component", "kafka", "topic", st.topic, "error", refused)
+	}
+	if st.log != nil && created {
+		st.log.Info("created the checkpoint topic", "component", "kafka", "topic", st.topic)
+	}
+	return nil
+}
+
+// createTopic creates topic with partitions and configs, unless it exists
+// (created is false then). Brokers that refuse some of the configs
+// (InvalidConfig, PolicyViolation: a test broker, some Kafka-compatible
+// ones) get the topic with those named in basic only, and refused is why.
+func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32, configs map[string]string, basic []string) (created bool, refused, err error) {
 	create := func(names []string) error {
-		configs := map[string]*string{}
-		for name, v := range checkpointTopicConfigs {
+		cfg := map[string]*string{}
+		for name, v := range configs {
 			if names == nil || slices.Contains(names, name) {
-				configs[name] = &v
+				cfg[name] = &v
 			}
 		}
-		resp, err := kadm.NewClient(st.cl).CreateTopic(ctx, 1, -1, configs, st.topic)
+		resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, cfg, topic)
 		if err == nil {
 			err = resp.Err
 		}
 		return err
 	}
-	err := create(nil)
+	err = create(nil)
 	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
-		if st.log != nil {
-			st.log.Warn("the brokers refused the log cleaner's settings of the checkpoint topic; created without them, its stale checkpoints are compacted as the brokers' defaults say", "component", "kafka", "topic", st.topic, "error", err)
-		}
-		err = create(basicTopicConfigs)
+		refused = err
+		err = create(basic)
 	}
 	switch {
 	case err == nil:
-		if st.log != nil {
-			st.log.Info("created the checkpoint topic", "component", "kafka", "topic", st.topic)
-		}
+		return true, refused, nil
 	case errors.Is(err, kerr.TopicAlreadyExists):
-	default:
-		return fmt.Errorf("spec.state: creating the checkpoint topic %s: %w", st.topic, err)
+		return false, refused, nil
 	}
-	return nil
+	return false, refused, err
 }
 
 // Highest implements checkpoint.Store.

@@ -23,16 +23,21 @@ func (s *Source) ack(p int32, next int64) {
 	s.mu.Unlock()
 }
 
-func (s *Source) commitLoop(ctx context.Context, every time.Duration) {
+func (s *Source) commitLoop(ctx context.Context, interval time.Duration) {
 	defer close(s.commitDone)
-	t := time.NewTicker(every)
+	every(ctx, interval, func(time.Time) { s.commit(ctx, nil) })
+}
+
+// every calls f at each tick of interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			s.commit(ctx, nil)
+		case now := <-t.C:
+			f(now)
 		}
 	}
 }

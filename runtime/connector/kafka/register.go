@@ -86,7 +86,7 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 	if env.Repartition != nil {
 		// The rows of the source's topic, repartitioned by this query's
 		// engines.
-		names = []string{RepartitionTopic(group)}
+		names = []string{v1alpha1.RepartitionTopic(group)}
 		opts.Repartitioned = true
 	}
 	var opened topics

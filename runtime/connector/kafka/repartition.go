@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -48,10 +47,6 @@ const (
 // maxRowsRecord bounds the value of a rows record, well under the brokers'
 // default largest message (1 MiB).
 const maxRowsRecord = 256 << 10
-
-// RepartitionTopic is the topic through which the engines of the query
-// whose consumer group is group repartition its rows.
-func RepartitionTopic(group string) string { return group + ".repartition.0" }
 
 // repartitionRetention bounds how long rows wait in a repartition topic
 // for the engines that read them (documented in docs/manifest.md).
@@ -106,7 +101,7 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	topic := RepartitionTopic(groupOf(src, env.Group))
+	topic := v1alpha1.RepartitionTopic(groupOf(src, env.Group))
 	opts, err := ClientOptions(src.Kafka.Brokers, &src.Kafka.KafkaSecurity)
 	if err != nil {
 		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
@@ -148,7 +143,7 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 // repartitionExists reports whether env's source's repartition topic
 // exists.
 func repartitionExists(ctx context.Context, env connector.RepartitionEnv) (bool, error) {
-	topic := RepartitionTopic(groupOf(env.Source, env.Group))
+	topic := v1alpha1.RepartitionTopic(groupOf(env.Source, env.Group))
 	opts, err := ClientOptions(env.Source.Kafka.Brokers, &env.Source.Kafka.KafkaSecurity)
 	if err != nil {
 		return false, err
@@ -170,26 +165,16 @@ func repartitionExists(ctx context.Context, env connector.RepartitionEnv) (bool,
 func createRepartitionTopic(cl *kgo.Client, topic string, partitions int32, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	retention := strconv.FormatInt(repartitionRetention.Milliseconds(), 10)
-	configs := map[string]*string{"retention.ms": &retention}
-	create := func(configs map[string]*string) error {
-		resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, configs, topic)
-		if err == nil {
-			err = resp.Err
-		}
-		return err
-	}
-	err := create(configs)
-	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
-		log.Warn("the brokers refused the repartition topic's retention; created with their default", "component", "kafka", "topic", topic, "error", err)
-		err = create(nil)
-	}
-	switch {
-	case err == nil:
-		log.Info("created the repartition topic", "component", "kafka", "topic", topic, "partitions", partitions)
-	case errors.Is(err, kerr.TopicAlreadyExists):
-	default:
+	configs := map[string]string{"retention.ms": strconv.FormatInt(repartitionRetention.Milliseconds(), 10)}
+	created, refused, err := createTopic(ctx, cl, topic, partitions, configs, nil)
+	if err != nil {
 		return fmt.Errorf("creating the repartition topic %s: %w", topic, err)
+	}
+	if refused != nil {
+		log.Warn("the brokers refused the repartition topic's retention; created with their default", "component", "kafka", "topic", topic, "error", refused)
+	}
+	if created {
+		log.Info("created the repartition topic", "component", "kafka", "topic", topic, "partitions", partitions)
 	}
 	return nil
 }
@@ -216,16 +201,7 @@ func (w *Repartitioner) Handled(b *message.Batch) {
 // markLoop sends the marks that changed, every markInterval.
 func (w *Repartitioner) markLoop(ctx context.Context) {
 	defer close(w.done)
-	t := time.NewTicker(markInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			w.mark(ctx, now)
-		}
-	}
+	every(ctx, markInterval, func(now time.Time) { w.mark(ctx, now) })
 }
 
 // mark sends, to every partition of the topic, the progress of the
@@ -465,17 +441,8 @@ const purgeInterval = 10 * time.Second
 // reader needs them again (a partition's next owner starts at the commit),
 // and the topic then holds what is still to be read, not the retention's
 // worth of rows.
-func (s *Source) purgeLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.purge(ctx)
-		}
-	}
+func (s *Source) purgeLoop(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func(time.Time) { s.purge(ctx) })
 }
 
 // purge deletes the records of the partitions read here that the group's

@@ -161,7 +161,7 @@ type Options struct {
 	// away for good gives its partitions up at once.
 	Instance string
 	// Repartitioned says the topic is a repartition topic
-	// (RepartitionTopic): its records are rows in their binary form and
+	// (v1alpha1.RepartitionTopic): its records are rows in their binary form and
 	// the upstream partitions' marks, which set the batches' event time.
 	Repartitioned bool
 }
@@ -325,11 +325,11 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.markAssigned(p)
 	}
 	s.mu.Unlock()
-	if opts.Repartitioned {
-		// Rows come whole, their key and header columns included.
-	} else if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
-		cl.Close()
-		return nil, fmt.Errorf("source %s: %w", source, err)
+	if !opts.Repartitioned { // a repartition topic's rows come whole, key and header columns included
+		if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("source %s: %w", source, err)
+		}
 	}
 	go s.watch(s.ctx, cl, "source "+source, spec.TopicNames(), s.log)
 	s.loading.Go(func() { s.refreshEnds(s.ctx, cl) })
