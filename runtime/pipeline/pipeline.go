@@ -156,7 +156,11 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 		if spec.SeveralEngines() {
 			return newRepartitioned(spec, prog, schemas, opts)
 		}
-		if several, ok := stillRepartitioned(spec, prog, opts, part.Topic); ok {
+		several, err := stillRepartitioned(spec, prog, opts, part.Topic)
+		if err != nil {
+			return nil, err
+		}
+		if several != nil {
 			return newRepartitioned(several, prog, schemas, opts)
 		}
 	}
@@ -165,11 +169,12 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 
 // stillRepartitioned returns the spec as on several engines when a query
 // that one engine would run without repartitioning has a repartition
-// topic: it ran on several engines, and the rows not yet aggregated and
-// the state of its partitions are there. Read straight from the source,
-// which the upstream part committed past them, they would be lost. The
-// engine reads through the topic until it is deleted.
-func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, opts Options, topic string) (*v1alpha1.StreamQuerySpec, bool) {
+// topic, else nil: it ran on several engines, and the rows not yet
+// aggregated and the state of its partitions are there. Read straight from
+// the source, which the upstream part committed past them, they would be
+// lost. The engine reads through the topic until it is deleted. Not
+// knowing is an error: a guess could lose them.
+func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, opts Options, topic string) (*v1alpha1.StreamQuerySpec, error) {
 	reg := opts.Connectors
 	if reg == nil {
 		reg = connector.Builtins()
@@ -181,22 +186,19 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	exists, err := reg.RepartitionExists(ctx, connector.RepartitionEnv{Source: sourceNamed(spec, prog.Source), Group: opts.Group, Logger: log})
-	if err != nil {
-		// The source's own connection reports the brokers away.
-		log.Warn("cannot tell whether the query's repartition topic exists; reading the source directly", "topic", topic, "error", err)
-		return nil, false
-	}
-	if !exists {
-		return nil, false
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("source %s: cannot tell whether the query's repartition topic %s exists, which would hold rows and state of a run on several engines: %w", prog.Source, topic, err)
+	case !exists:
+		return nil, nil
 	}
 	several := spec.DeepCopy()
 	several.Replicas = new(int32(2))
 	if _, _, err := compile.Plan(several); err != nil {
-		log.Warn("the query's repartition topic exists, but the query cannot run as on several engines; reading the source directly: the rows still in the topic are not read", "topic", topic, "error", err)
-		return nil, false
+		return nil, fmt.Errorf("the query's repartition topic %s holds rows and state of a run on several engines, which one engine reads through it, as on several, but the query cannot run so (%w); delete the topic to read the source directly, losing them", topic, err)
 	}
 	log.Warn("the query's repartition topic exists: this engine reads through it, as on several engines, since rows and partition state of a run on several engines are there; delete the topic, once empty, to read the source directly", "topic", topic)
-	return several, true
+	return several, nil
 }
 
 // newRepartitioned builds the two parts of a stateful query whose engines

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -157,7 +158,13 @@ func repartitionExists(ctx context.Context, env connector.RepartitionEnv) (bool,
 	if err != nil {
 		return false, fmt.Errorf("listing topic %s: %w", topic, err)
 	}
-	return topics.Has(topic), nil
+	switch td, ok := topics[topic]; {
+	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return false, nil
+	case td.Err != nil:
+		return false, fmt.Errorf("topic %s: %w", topic, td.Err)
+	}
+	return true, nil
 }
 
 // createRepartitionTopic creates topic with partitions partitions, unless
