@@ -81,12 +81,8 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	var store checkpoint.Store = &checkpoint.Dir{Path: st.Dir}
 	if st.Dir == "" {
-		reg := opts.Connectors
-		if reg == nil {
-			reg = connector.Builtins()
-		}
 		var err error
-		store, err = reg.OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: p.txn, Logger: p.log})
+		store, err = opts.registry().OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: p.txn, Logger: p.log})
 		if err != nil {
 			return err
 		}

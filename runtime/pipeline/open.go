@@ -9,10 +9,7 @@ import (
 // that opts does not give. What it opened before an error stays on p for
 // closeReaders and Run to close.
 func (p *Pipeline) open(opts Options) error {
-	reg := opts.Connectors
-	if reg == nil {
-		reg = connector.Builtins()
-	}
+	reg := opts.registry()
 	// An exactly-once source's transaction takes in the results and dead
 	// letters too.
 	var txn connector.Transaction
@@ -20,8 +17,8 @@ func (p *Pipeline) open(opts Options) error {
 	// The part of a repartitioned query after the repartition reads its
 	// topic instead of the source's.
 	var readRepartitioned *connector.Repartition
-	if rp := p.repartition; rp != nil && rp.Key == nil {
-		readRepartitioned = rp
+	if p.readsRepartition() {
+		readRepartitioned = p.repartition
 	}
 	if p.readers == nil {
 		for _, name := range p.prog.Sources() {
@@ -43,7 +40,7 @@ func (p *Pipeline) open(opts Options) error {
 	}
 	p.txn = txn
 	p.sink = opts.Sink
-	if rp := p.repartition; rp != nil && rp.Key != nil {
+	if rp := p.repartition; rp != nil && !p.readsRepartition() {
 		for _, r := range p.readers {
 			rp.Upstream = append(rp.Upstream, r.Origin())
 		}
@@ -75,6 +72,18 @@ func (p *Pipeline) open(opts Options) error {
 	}
 	return nil
 }
+
+// registry is the registry of the connectors opts opens.
+func (o Options) registry() *connector.Registry {
+	if o.Connectors == nil {
+		return connector.Builtins()
+	}
+	return o.Connectors
+}
+
+// readsRepartition says the pipeline is the part of a repartitioned query
+// that reads the repartition topic (its upstream part writes it).
+func (p *Pipeline) readsRepartition() bool { return p.repartition != nil && p.repartition.Key == nil }
 
 // sourceNamed returns the spec of the source the plan reads as name; the
 // compiler made sure it exists.

@@ -175,17 +175,13 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 // lost. The engine reads through the topic until it is deleted. Not
 // knowing is an error: a guess could lose them.
 func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, opts Options, topic string) (*v1alpha1.StreamQuerySpec, error) {
-	reg := opts.Connectors
-	if reg == nil {
-		reg = connector.Builtins()
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	exists, err := reg.RepartitionExists(ctx, connector.RepartitionEnv{Source: sourceNamed(spec, prog.Source), Group: opts.Group, Logger: log})
+	exists, err := opts.registry().RepartitionExists(ctx, connector.RepartitionEnv{Source: sourceNamed(spec, prog.Source), Group: opts.Group, Logger: log})
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("source %s: cannot tell whether the query's repartition topic %s exists, which would hold rows and state of a run on several engines: %w", prog.Source, topic, err)
@@ -261,7 +257,7 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.statePlan = prog.StatePlan()
-	if rp != nil && rp.Key == nil {
+	if p.readsRepartition() {
 		p.statePlan += "Read through the repartition topic, partitioned by the keys\n"
 	}
 	p.stateFingerprint = streamop.Fingerprint(p.statePlan)

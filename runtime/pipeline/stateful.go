@@ -101,7 +101,7 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	s.newBatches()
 	s.absorbed, s.skip = map[*message.Origin]int64{}, map[*message.Origin]int64{}
 	s.owned = map[*message.Origin]*ownedPartition{}
-	if rp := p.repartition; rp != nil && rp.Key == nil {
+	if p.readsRepartition() {
 		s.seen = newUpstreamSeen(p.inputs[p.prog.Source])
 	}
 	if c := p.ckpt; c != nil {

@@ -41,14 +41,14 @@ func (w *worker) finish(context.Context, emitFunc) {}
 // process runs one batch through the operator, releasing the input batch.
 // The result carries the input's error events and the operator's.
 func (w *worker) process(in *message.Batch) *message.Batch {
-	start := time.Now()
-	maxEvt := int64(math.MinInt64)
-	if rp := w.p.repartition; rp != nil && rp.Key == nil {
+	if w.p.readsRepartition() {
 		// Rows of a repartition topic passed the filter upstream, and
 		// come from many upstream partitions at once: their batch carries
 		// those partitions' progress. They go on as they are.
 		return in
 	}
+	start := time.Now()
+	maxEvt := int64(math.MinInt64)
 	if in.Origin != nil {
 		if t := w.p.eventTimes[in.Origin.Source]; t >= 0 {
 			// The watermark follows every record read, filtered or not,

@@ -367,9 +367,7 @@ func fnv32a(b []byte) uint32 {
 
 // Write implements connector.Sink.
 func (w *Repartitioner) Write(ctx context.Context, b *message.Batch) error {
-	done := make(chan error, 1)
-	w.WriteAsync(ctx, b, func(err error) { done <- err })
-	return <-done
+	return writeSync(ctx, b, w.WriteAsync)
 }
 
 // WriteAsync implements connector.AsyncSink: it produces a record of the

@@ -139,8 +139,13 @@ func producerOptions(spec *v1alpha1.KafkaSink) []kgo.Opt {
 // Write implements connector.Sink: it produces the batch's rows and waits
 // until the brokers acknowledged every one.
 func (s *Sink) Write(ctx context.Context, b *message.Batch) error {
+	return writeSync(ctx, b, s.WriteAsync)
+}
+
+// writeSync writes b with writeAsync and waits for its outcome.
+func writeSync(ctx context.Context, b *message.Batch, writeAsync func(context.Context, *message.Batch, func(error))) error {
 	done := make(chan error, 1)
-	s.WriteAsync(ctx, b, func(err error) { done <- err })
+	writeAsync(ctx, b, func(err error) { done <- err })
 	return <-done
 }
 
