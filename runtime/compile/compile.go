@@ -143,10 +143,11 @@ type Partitioning struct {
 
 // StatePartitioning returns the partitioning of a stateful query's state;
 // ok is false for a stateless one. group is the query's consumer group,
-// which names its repartition topic; empty when not known. Each engine holds the state of the
-// partitions it reads, so a key whose rows are in partitions of two
-// engines would be aggregated in two halves, both written, wrong. A table
-// join holds the whole table on every engine and is keyed by nothing else.
+// which names its repartition topic; empty when not known. Each engine
+// holds the state of the partitions it reads, so a key whose rows are in
+// partitions of two engines would be aggregated in two halves, both
+// written, wrong. A table join holds the whole table on every engine and
+// is keyed by nothing else.
 func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, group string) (p Partitioning, ok bool) {
 	if !prog.Stateful() {
 		return Partitioning{}, false
