@@ -396,11 +396,11 @@ spec:
 	engines := []*exec.Cmd{start()}
 	if mode == crashRebalance || mode == crashRepartition {
 		// Each join is waited for until every engine owns partitions: of
-		// the input topic, and with repartitioning of the repartition
+		// each input topic, and with repartitioning of the repartition
 		// topic too, each through a member of its own.
-		membersPerEngine := 1
+		membersPerEngine := len(job.topics)
 		if mode == crashRepartition {
-			membersPerEngine = 2
+			membersPerEngine++
 		}
 		adm := kadm.NewClient(prod)
 		shared := func(what string, engines int) {
@@ -882,6 +882,61 @@ func TestKafkaCrashSessionExactlyOnce(t *testing.T) {
 // Both topics' offsets commit in one transaction with the results and the
 // join's state, so every pair is written once whatever the kills.
 func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
+	kafkaCrashJob(t, crashExactlyOnce, intervalJoinJob())
+}
+
+// TestKafkaRepartitionIntervalJoin is the interval join of
+// TestKafkaCrashIntervalJoinExactlyOnce on three engines, at-least-once,
+// over topics keyed by record, not by the join's key: the engines
+// repartition both topics' rows by symbol through one topic, and every
+// pair is written, right, through joins, a crash, a leave and the scale
+// down to one engine. Every other mark comes about 300 ms of event time
+// late, within its source's maxOutOfOrderness (1 s), which the watermark
+// must keep through the repartition, or those marks are dropped late.
+func TestKafkaRepartitionIntervalJoin(t *testing.T) {
+	job := intervalJoinJob()
+	type held struct {
+		rec *kgo.Record
+		at  int
+	}
+	var recs []*kgo.Record
+	var late []held
+	marks := 0
+	for i, r := range job.records {
+		for len(late) > 0 && late[0].at <= i {
+			recs, late = append(recs, late[0].rec), late[1:]
+		}
+		if r.Topic == "marks" {
+			if marks++; marks%2 == 0 {
+				late = append(late, held{r, i + 400})
+				continue
+			}
+		}
+		recs = append(recs, r)
+	}
+	for _, h := range late {
+		recs = append(recs, h.rec)
+	}
+	for i, r := range recs {
+		r.Key = strconv.AppendInt(nil, int64(i), 10)
+	}
+	job.records = recs
+	sources := job.sources
+	job.sources = func(broker string) string {
+		// The second source, m, is the marks.
+		src := sources(broker)
+		i := strings.LastIndex(src, "eventTime: {column: ts}")
+		return src[:i] + "eventTime: {column: ts, maxOutOfOrderness: 1s}" + src[i+len("eventTime: {column: ts}"):]
+	}
+	if !strings.Contains(job.sources("b:9092"), "maxOutOfOrderness: 1s") {
+		t.Fatal("the marks' maxOutOfOrderness is not in the manifest")
+	}
+	kafkaCrashJob(t, crashRepartition, job)
+}
+
+// intervalJoinJob is the crash job of an interval join of two topics,
+// trades and marks, keyed by symbol.
+func intervalJoinJob() crashJob {
 	var trades []crashTrade
 	for _, tr := range crashInput() {
 		if !tr.late { // whether a late row is dropped depends on the topics' interleaving
@@ -915,7 +970,7 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 			}
 		}
 	}
-	kafkaCrashJob(t, crashExactlyOnce, crashJob{
+	return crashJob{
 		sources: func(broker string) string {
 			return fmt.Sprintf(`    - name: t
       kafka: {brokers: [%[1]q], topic: in, group: crash, sessionTimeout: %[2]s}
@@ -941,7 +996,7 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 			}
 			return row.TS.Format(time.RFC3339Nano) + " " + row.MTS.Format(time.RFC3339Nano), fmt.Sprintf("%s q=%d px=%d", row.Sym, row.Q, row.PX), true
 		},
-	})
+	}
 }
 
 // TestKafkaCrashTableJoinExactlyOnce is the crash test for a stream-table

@@ -75,6 +75,9 @@ type Partition struct {
 
 // UpstreamOffset is the offset of the last row of one upstream partition.
 type UpstreamOffset struct {
+	// Source names the partition's source where the topic holds rows of
+	// two (a join's); empty otherwise.
+	Source    string
 	Partition int32
 	Offset    int64
 }
@@ -84,8 +87,10 @@ var magic = []byte("SLUICECP")
 
 // version 2 added SinkPosition, Delta and Epoch; a version 1 checkpoint
 // reads with no position, whole. Version 3 added Partition.Upstream, and
-// only checkpoints that have some are written in it.
-const version = 3
+// version 4 UpstreamOffset.Source; a checkpoint is written in the earliest
+// version that holds it, which engines of earlier versions can read (a
+// rollback).
+const version = 4
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
 // short, altered, or of another format.
@@ -116,11 +121,14 @@ func (c *Checkpoint) WriteTo(w io.Writer) (int64, error) {
 // frame returns what comes before the state and after it, which ends in
 // the checksum of the whole.
 func (c *Checkpoint) frame() (head, tail []byte) {
-	// A checkpoint without upstream offsets is written as version 2, which
-	// engines of the version before can still read (a rollback).
 	v := uint64(2)
-	if slices.ContainsFunc(c.Partitions, func(p Partition) bool { return len(p.Upstream) > 0 }) {
-		v = version
+	for _, p := range c.Partitions {
+		for _, u := range p.Upstream {
+			v = max(v, 3)
+			if u.Source != "" {
+				v = 4
+			}
+		}
 	}
 	head = append(head, magic...)
 	head = binary.AppendUvarint(head, v)
@@ -155,6 +163,9 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 		}
 		tail = binary.AppendUvarint(tail, uint64(len(p.Upstream)))
 		for _, u := range p.Upstream {
+			if v >= 4 {
+				tail = value.AppendBytes(tail, u.Source)
+			}
 			tail = binary.AppendVarint(tail, int64(u.Partition))
 			tail = binary.AppendVarint(tail, u.Offset)
 		}
@@ -197,7 +208,12 @@ func Decode(b []byte) (*Checkpoint, error) {
 	if v >= 3 {
 		for i := range c.Partitions {
 			for range r.Count(2) {
-				c.Partitions[i].Upstream = append(c.Partitions[i].Upstream, UpstreamOffset{Partition: int32(r.Varint()), Offset: r.Varint()})
+				var u UpstreamOffset
+				if v >= 4 {
+					u.Source = r.String()
+				}
+				u.Partition, u.Offset = int32(r.Varint()), r.Varint()
+				c.Partitions[i].Upstream = append(c.Partitions[i].Upstream, u)
 			}
 		}
 	}

@@ -152,16 +152,13 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	if !prog.Stateful() {
 		return Partitioning{}, false
 	}
-	const oneEngine = "run one engine (rows are repartitioned by key through Kafka for windowed and moving aggregates by a key only)"
+	const oneEngine = "run one engine (rows are repartitioned by key through Kafka for windowed and moving aggregates by a key, and interval joins, only)"
 	key, isKeyed := prog.StateKey()
 	switch {
 	case prog.TableJoin():
 		return Partitioning{Describe: "a table join: every engine holds the whole table", Whole: true}, true
 	case !isKeyed:
-		return Partitioning{
-			Describe: "an interval join: one engine only",
-			Problem:  "on several engines, an interval join would need each pair's two rows on one engine, but the consumer group assigns the two topics' partitions apart: " + oneEngine,
-		}, true
+		return joinPartitioning(spec, prog, group), true
 	case len(key.Keys) == 0:
 		return Partitioning{
 			Describe: "one group of all rows: one engine only",
@@ -206,6 +203,38 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	p.Problem = fmt.Sprintf("on several engines, each engine aggregates the partitions it reads, so all rows of a key must be in one partition: the state is keyed by %s, and source %s is partitioned %s, and it reads several topics, which are not repartitioned. Declare spec.sources[%d].kafka.partitionedBy if its producer partitions by columns among the keys, or run one engine",
 		keys, src.Name, how, i)
 	return p, true
+}
+
+// joinPartitioning is the partitioning of an interval join's state. The
+// consumer group assigns the partitions of its two topics apart, even
+// where both are partitioned by the join's keys, so on several engines the
+// rows of both sources always go through one repartition topic, keyed by
+// the join's keys.
+func joinPartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, group string) Partitioning {
+	keys := prog.JoinKeys()
+	var topic string
+	for _, name := range prog.Sources() {
+		i := slices.IndexFunc(spec.Sources, func(s v1alpha1.Source) bool { return s.Name == name })
+		src := &spec.Sources[i]
+		if src.Kafka == nil || len(src.Kafka.TopicNames()) != 1 {
+			return Partitioning{
+				Describe: fmt.Sprintf("an interval join keyed by %s: one engine only", keys),
+				Problem:  fmt.Sprintf("on several engines, an interval join's rows are repartitioned by its keys through Kafka, which needs each source to be one Kafka topic: source %s is not; run one engine", name),
+			}
+		}
+		if topic == "" {
+			// The join's rows go through its first source's topic: both
+			// sources of one query share its consumer group.
+			topic = repartitionTopic(src, group)
+		}
+	}
+	p := Partitioning{Repartition: true, Keys: keys, Topic: topic}
+	if spec.SeveralEngines() {
+		p.Describe = fmt.Sprintf("an interval join keyed by %s: the rows of both sources are repartitioned by the keys through the topic %s, so each engine holds both sides of whole keys", keys, topic)
+	} else {
+		p.Describe = fmt.Sprintf("an interval join keyed by %s: one engine holds every key (on several, the rows of both sources would be repartitioned by the keys through the topic %s)", keys, topic)
+	}
+	return p
 }
 
 // repartitionTopic names the repartition topic of a source's rows, as the

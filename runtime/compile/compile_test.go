@@ -55,9 +55,10 @@ func TestStateProblems(t *testing.T) {
 // TestKeysFollowPartitions: a stateful query on several engines runs as it
 // is when its state's keys include what its topic is partitioned by (its
 // key columns, or kafka.partitionedBy); a windowed or moving aggregate by
-// other keys is repartitioned through Kafka; an interval join or an
-// aggregate of all rows does not run; a table join and a stateless query
-// always do.
+// other keys is repartitioned through Kafka, as is an interval join, even
+// of topics partitioned by its keys (the group assigns their partitions
+// apart); an aggregate of all rows, or a join of a source that is not one
+// topic, does not run; a table join and a stateless query always do.
 func TestKeysFollowPartitions(t *testing.T) {
 	bySymbol := "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
 	tests := []struct {
@@ -79,7 +80,7 @@ func TestKeysFollowPartitions(t *testing.T) {
 		{"moving, keyed by another column", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "id", nil, "", true},
 		{"partitioned by more than the key", bySymbol, "", []string{"symbol", "venue"}, "", true},
 		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows", false},
-		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "an interval join would need each pair's two rows on one engine", false},
+		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "", true},
 		{"table join", "SELECT t.symbol, s.name FROM trades t JOIN names s ON t.symbol = s.symbol", "id", nil, "", false},
 	}
 	for _, tt := range tests {
@@ -111,7 +112,11 @@ func TestKeysFollowPartitions(t *testing.T) {
 		checkPlan(t, tt.name, spec, tt.want)
 		if prog, _, err := Plan(spec); err == nil {
 			p, _ := StatePartitioning(spec, prog, "")
-			if p.Repartition != tt.repartition || tt.repartition && !strings.Contains(p.Describe, "repartitioned by symbol through the topic <group>.repartition.0") {
+			want := "repartitioned by symbol through the topic <group>.repartition.0"
+			if strings.HasPrefix(tt.name, "interval join") {
+				want = "the rows of both sources are repartitioned by the keys through the topic <group>.repartition.0"
+			}
+			if p.Repartition != tt.repartition || tt.repartition && !strings.Contains(p.Describe, want) {
 				t.Errorf("%s: partitioning %+v; want repartition %v", tt.name, p, tt.repartition)
 			}
 		}
@@ -134,4 +139,9 @@ func TestKeysFollowPartitions(t *testing.T) {
 	spec.Sources[0].Kafka.Topics = []string{"trades.eu", "trades.us"}
 	spec.Sources[0].Kafka.Topic, spec.State = "", nil
 	checkPlan(t, "two topics", spec, "it reads several topics, which are not repartitioned")
+	// A join of a source of two topics neither.
+	spec.Sources = append(spec.Sources, v1alpha1.Source{Name: "quotes", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "quotes"}, Schema: cols})
+	spec.Query = "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND"
+	spec.Default()
+	checkPlan(t, "a join of two topics", spec, "which needs each source to be one Kafka topic: source trades is not")
 }

@@ -112,17 +112,44 @@ type SourceEnv struct {
 // engines that each read some partitions of a source pass its rows on
 // keyed by the state's key, so that each engine holds whole keys.
 type Repartition struct {
-	// Key appends a row's key to dst (streamop.Program.PartitionKey). It
-	// is called from several goroutines at once.
+	// Sides are the sources whose rows go through the topic: the one of a
+	// windowed or moving aggregate, or both of an interval join, left
+	// first, each keyed by its side of the join's keys.
+	Sides []RepartitionSide
+	// Upstream are the sources' partitions this engine reads: the writer
+	// passes on the event-time progress of those it owns.
+	Upstream []*message.Origin
+}
+
+// RepartitionSide is one source whose rows go through a repartition
+// topic.
+type RepartitionSide struct {
+	Source string
+	// Key appends a row's key to dst (streamop.Program.PartitionKey); nil
+	// for the reader. It is called from several goroutines at once.
 	Key func(dst []byte, row value.Row) []byte
 	// Columns are the rows' columns: the source's.
 	Columns []value.Column
-	// Upstream are the source's partitions this engine reads: the writer
-	// passes on the event-time progress of those it owns.
-	Upstream []*message.Origin
 	// Idle is the source's idle timeout: a partition that sent nothing
 	// for that long holds no watermark back.
 	Idle time.Duration
+	// Bound is the source's maximum out-of-orderness, which a join's
+	// reader takes off each side's progress: its watermark is then the
+	// least of the two sides', as on one engine.
+	Bound time.Duration
+}
+
+// Writes says r is the writer's: the rows' keys are known.
+func (r *Repartition) Writes() bool { return len(r.Sides) > 0 && r.Sides[0].Key != nil }
+
+// Side returns the side of source's rows, or nil.
+func (r *Repartition) Side(source string) *RepartitionSide {
+	for i := range r.Sides {
+		if r.Sides[i].Source == source {
+			return &r.Sides[i]
+		}
+	}
+	return nil
 }
 
 // RepartitionEnv is what a repartition writer's constructor is given.

@@ -141,6 +141,10 @@ type Header struct {
 	Origin *Origin
 	// Generation is the origin's generation when the records were read.
 	Generation uint64
+	// Side is the source whose rows the batch holds, where it is not the
+	// origin's: a partition of a join's repartition topic holds rows of
+	// both of its sources, a batch those of one. Empty otherwise.
+	Side string
 	// LastOffset is the source offset of the last input record the batch covers,
 	// including records that were filtered or failed.
 	LastOffset int64
@@ -199,6 +203,14 @@ func (b *Batch) Len() int { return len(b.Rows) }
 
 // Width returns the number of values in each row.
 func (b *Batch) Width() int { return b.width }
+
+// SetWidth sets the width of the rows of a batch that has none yet: a
+// reader that learns from its first record which source's rows it reads.
+func (b *Batch) SetWidth(width int) {
+	if len(b.Rows) == 0 {
+		b.width = width
+	}
+}
 
 // Reset empties the batch for rows of the given width, keeping its memory.
 func (b *Batch) Reset(width int) {
@@ -290,9 +302,21 @@ func AckOf(b *Batch) (a Ack, ok bool) {
 func (b *Batch) Coordinates(i int) Coordinates {
 	c := Coordinates{Offset: b.Offsets[i]}
 	if o := b.Origin; o != nil {
-		c.Source, c.Partition, c.File, c.Topic = o.Source, o.Partition, o.File, o.Topic
+		c.Source, c.Partition, c.File, c.Topic = b.SourceName(), o.Partition, o.File, o.Topic
 	}
 	return c
+}
+
+// SourceName is the source whose rows the batch holds: its Side, else its
+// origin's; empty for a batch of no origin.
+func (h *Header) SourceName() string {
+	switch {
+	case h.Side != "":
+		return h.Side
+	case h.Origin != nil:
+		return h.Origin.Source
+	}
+	return ""
 }
 
 // Pool recycles batches so that steady-state processing allocates nothing.

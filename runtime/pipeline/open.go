@@ -20,8 +20,13 @@ func (p *Pipeline) open(opts Options) error {
 	if p.readsRepartition() {
 		readRepartitioned = p.repartition
 	}
+	sources := p.prog.Sources()
+	if readRepartitioned != nil {
+		// One topic holds the rows of every source: a join's two.
+		sources = sources[:1]
+	}
 	if p.readers == nil {
-		for _, name := range p.prog.Sources() {
+		for _, name := range sources {
 			src := sourceNamed(p.spec, name)
 			opened, err := reg.OpenSource(connector.SourceEnv{
 				Query: p.spec, Source: src, Columns: p.inputs[name], Stateful: p.prog.Stateful(),
@@ -40,7 +45,7 @@ func (p *Pipeline) open(opts Options) error {
 	}
 	p.txn = txn
 	p.sink = opts.Sink
-	if rp := p.repartition; rp != nil && !p.readsRepartition() {
+	if rp := p.repartition; rp != nil && rp.Writes() {
 		for _, r := range p.readers {
 			rp.Upstream = append(rp.Upstream, r.Origin())
 		}
@@ -83,7 +88,7 @@ func (o Options) registry() *connector.Registry {
 
 // readsRepartition says the pipeline is the part of a repartitioned query
 // that reads the repartition topic (its upstream part writes it).
-func (p *Pipeline) readsRepartition() bool { return p.repartition != nil && p.repartition.Key == nil }
+func (p *Pipeline) readsRepartition() bool { return p.repartition != nil && !p.repartition.Writes() }
 
 // sourceNamed returns the spec of the source the plan reads as name; the
 // compiler made sure it exists.

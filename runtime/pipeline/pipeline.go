@@ -205,14 +205,25 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 // topic the group gives it, which hold whole keys, into the state.
 func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column, opts Options) (*Pipeline, error) {
 	upProg, ok := prog.Upstream()
-	key, keyed := prog.PartitionKey()
-	if !ok || !keyed {
+	if !ok {
 		return nil, fmt.Errorf("the plan cannot be repartitioned: %s", prog.StatePlan())
 	}
-	src := sourceNamed(spec, prog.Source)
-	idle := v1alpha1.DefaultIdleTimeout
-	if et := src.EventTime; et != nil && et.IdleTimeout.Duration > 0 {
-		idle = et.IdleTimeout.Duration
+	write, read := &connector.Repartition{}, &connector.Repartition{}
+	for _, name := range prog.Sources() {
+		key, keyed := prog.PartitionKey(name)
+		if !keyed {
+			return nil, fmt.Errorf("the plan cannot be repartitioned: source %s has no key in %s", name, prog.StatePlan())
+		}
+		side := connector.RepartitionSide{Source: name, Columns: schemas[name], Idle: v1alpha1.DefaultIdleTimeout}
+		if et := sourceNamed(spec, name).EventTime; et != nil {
+			side.Bound = et.MaxOutOfOrderness.Duration
+			if et.IdleTimeout.Duration > 0 {
+				side.Idle = et.IdleTimeout.Duration
+			}
+		}
+		read.Sides = append(read.Sides, side)
+		side.Key = key
+		write.Sides = append(write.Sides, side)
 	}
 	upSpec := spec.DeepCopy()
 	upSpec.State, upSpec.Metrics = nil, nil
@@ -221,14 +232,16 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	if opts.Logger != nil {
 		upOpts.Logger = opts.Logger.With("part", "upstream")
 	}
-	up, err := build(upSpec, upProg, schemas, upOpts, &connector.Repartition{Key: key, Columns: schemas[prog.Source], Idle: idle})
+	up, err := build(upSpec, upProg, schemas, upOpts, write)
 	if err != nil {
 		return nil, err
 	}
 	// The upstream part passes the event time of every record it reads on
 	// to the repartitioned part, which orders its state by it.
-	up.eventTimes[prog.Source] = prog.EventTimeOf(prog.Source)
-	p, err := build(spec, prog, schemas, opts, &connector.Repartition{})
+	for _, name := range prog.Sources() {
+		up.eventTimes[name] = prog.EventTimeOf(name)
+	}
+	p, err := build(spec, prog, schemas, opts, read)
 	if err != nil {
 		up.close()
 		return nil, err
@@ -238,8 +251,8 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 }
 
 // build makes a pipeline of a planned spec and opens its connectors. With
-// rp, it is a part of a repartitioned query: rp.Key set, the upstream part,
-// which writes to the repartition topic; else the part that reads it.
+// rp, it is a part of a repartitioned query: the upstream part, which
+// writes to the repartition topic (rp.Writes), or the part that reads it.
 func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column, opts Options, rp *connector.Repartition) (*Pipeline, error) {
 	var err error
 	p := &Pipeline{
@@ -270,6 +283,13 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		return nil, err
 	}
 	p.configure()
+	if p.readsRepartition() && len(rp.Sides) > 1 {
+		// A join's repartition topic's lanes take each side's bound off
+		// its progress, the least of which is their event time.
+		t := p.timing[prog.Source]
+		t.bound = 0
+		p.timing[prog.Source] = t
+	}
 	p.stats.watermark.Store(math.MinInt64)
 	widest := prog.OutputWidth()
 	for _, cols := range schemas {

@@ -15,42 +15,61 @@ import (
 // owner, after the first copies: those rows, at or before the offset seen,
 // are dropped, as a restored state drops the records it holds.
 type upstreamSeen struct {
+	sides []seenSide
+	parts map[*message.Origin]*seenOffsets
+}
+
+// seenSide is a source whose rows the topic holds: the one of an
+// aggregate, or either of a join's, whose upstream partitions are apart.
+type seenSide struct {
+	source          string
 	partCol, offCol int // the rows' _partition and _offset
-	parts           map[*message.Origin]*seenOffsets
 }
 
 type seenOffsets struct {
 	gen uint64 // the partition's generation the offsets are of
-	// last is by upstream partition, -1 for none: a row's lookup is an
-	// index, not a hash.
-	last []int64
+	// last is by side, then by upstream partition, -1 for none: a row's
+	// lookup is an index, not a hash.
+	last [][]int64
 }
 
 // maxUpstreamPartitions bounds the partition numbers taken from rows.
 const maxUpstreamPartitions = 1 << 16
 
-// see notes the row of upstream partition p at off, and reports whether
-// the state took it already.
-func (s *seenOffsets) see(p, off int64) (again bool) {
+// see notes the row of upstream partition p of side at off, and reports
+// whether the state took it already.
+func (s *seenOffsets) see(side int, p, off int64) (again bool) {
 	if p < 0 || p >= maxUpstreamPartitions {
 		return false // not a partition: the row is not the engine's
 	}
-	for int64(len(s.last)) <= p {
-		s.last = append(s.last, -1)
+	last := &s.last[side]
+	for int64(len(*last)) <= p {
+		*last = append(*last, -1)
 	}
-	if off <= s.last[p] {
+	if off <= (*last)[p] {
 		return true
 	}
-	s.last[p] = off
+	(*last)[p] = off
 	return false
 }
 
-// newUpstreamSeen returns the tracker of rows of the given columns.
-func newUpstreamSeen(cols []value.Column) *upstreamSeen {
-	index := func(name string) int {
-		return slices.IndexFunc(cols, func(c value.Column) bool { return c.Name == name })
+// newUpstreamSeen returns the tracker of rows of the given sources, by
+// their columns.
+func newUpstreamSeen(sources []string, inputs map[string][]value.Column) *upstreamSeen {
+	u := &upstreamSeen{parts: map[*message.Origin]*seenOffsets{}}
+	for _, source := range sources {
+		cols := inputs[source]
+		index := func(name string) int {
+			return slices.IndexFunc(cols, func(c value.Column) bool { return c.Name == name })
+		}
+		u.sides = append(u.sides, seenSide{source: source, partCol: index("_partition"), offCol: index("_offset")})
 	}
-	return &upstreamSeen{partCol: index("_partition"), offCol: index("_offset"), parts: map[*message.Origin]*seenOffsets{}}
+	return u
+}
+
+// side returns the index of source's side, or -1.
+func (u *upstreamSeen) side(source string) int {
+	return slices.IndexFunc(u.sides, func(s seenSide) bool { return s.source == source })
 }
 
 // of returns the offsets seen of partition o in generation gen: none in
@@ -58,7 +77,7 @@ func newUpstreamSeen(cols []value.Column) *upstreamSeen {
 func (u *upstreamSeen) of(o *message.Origin, gen uint64) *seenOffsets {
 	s := u.parts[o]
 	if s == nil || s.gen != gen {
-		s = &seenOffsets{gen: gen}
+		s = &seenOffsets{gen: gen, last: make([][]int64, len(u.sides))}
 		u.parts[o] = s
 	}
 	return s
@@ -67,13 +86,18 @@ func (u *upstreamSeen) of(o *message.Origin, gen uint64) *seenOffsets {
 // drop takes out of b the rows the state took already, and returns how
 // many it took out.
 func (u *upstreamSeen) drop(b *message.Batch) int {
-	if b.Origin == nil || u.partCol < 0 || u.offCol < 0 {
+	side := u.side(b.SourceName())
+	if b.Origin == nil || side < 0 {
+		return 0
+	}
+	cols := u.sides[side]
+	if cols.partCol < 0 || cols.offCol < 0 {
 		return 0
 	}
 	seen := u.of(b.Origin, b.Generation)
 	kept := 0
 	for i, row := range b.Rows {
-		if seen.see(row[u.partCol].Int(), row[u.offCol].Int()) {
+		if seen.see(side, row[cols.partCol].Int(), row[cols.offCol].Int()) {
 			continue
 		}
 		b.Rows[kept], b.Offsets[kept] = row, b.Offsets[i]
@@ -84,25 +108,40 @@ func (u *upstreamSeen) drop(b *message.Batch) int {
 	return dropped
 }
 
-// offsets returns the offsets seen of partition o, for its checkpoint.
+// offsets returns the offsets seen of partition o, for its checkpoint: a
+// join's name their side's source.
 func (u *upstreamSeen) offsets(o *message.Origin) []checkpoint.UpstreamOffset {
 	s := u.parts[o]
 	if s == nil || s.gen != o.Generation.Load() {
 		return nil
 	}
 	var out []checkpoint.UpstreamOffset
-	for p, off := range s.last {
-		if off >= 0 {
-			out = append(out, checkpoint.UpstreamOffset{Partition: int32(p), Offset: off})
+	for side, last := range s.last {
+		source := ""
+		if len(u.sides) > 1 {
+			source = u.sides[side].source
+		}
+		for p, off := range last {
+			if off >= 0 {
+				out = append(out, checkpoint.UpstreamOffset{Source: source, Partition: int32(p), Offset: off})
+			}
 		}
 	}
 	return out
 }
 
 // restore sets the offsets seen of partition o from its checkpoint.
+// Offsets of a source the query does not read are not its own: the
+// checkpoint's plan, which names the sources, would have been refused.
 func (u *upstreamSeen) restore(o *message.Origin, gen uint64, offsets []checkpoint.UpstreamOffset) {
 	s := u.of(o, gen)
 	for _, up := range offsets {
-		s.see(int64(up.Partition), up.Offset)
+		side := 0
+		if up.Source != "" {
+			side = u.side(up.Source)
+		}
+		if side >= 0 {
+			s.see(side, int64(up.Partition), up.Offset)
+		}
 	}
 }

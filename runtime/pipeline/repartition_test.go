@@ -15,7 +15,7 @@ import (
 // and back.
 func TestUpstreamSeen(t *testing.T) {
 	cols := []value.Column{{Name: "k", Type: value.String}, {Name: "_partition", Type: value.Int}, {Name: "_offset", Type: value.Int}}
-	u := newUpstreamSeen(cols)
+	u := newUpstreamSeen([]string{"t"}, map[string][]value.Column{"t": cols})
 	o := &message.Origin{Source: "t", Partition: 0}
 	batch := func(gen uint64, rows ...[2]int64) *message.Batch {
 		b := new(message.Batch)

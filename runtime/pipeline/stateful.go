@@ -102,7 +102,7 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	s.absorbed, s.skip = map[*message.Origin]int64{}, map[*message.Origin]int64{}
 	s.owned = map[*message.Origin]*ownedPartition{}
 	if p.readsRepartition() {
-		s.seen = newUpstreamSeen(p.inputs[p.prog.Source])
+		s.seen = newUpstreamSeen(p.prog.Sources(), p.inputs)
 	}
 	if c := p.ckpt; c != nil {
 		now := time.Now()
@@ -180,7 +180,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		if n := len(s.spare); n > 0 {
 			h.rows, s.spare = s.spare[n-1][:0], s.spare[:n-1]
 		}
-		if t := s.p.eventTimes[b.Origin.Source]; t >= 0 {
+		if t := s.p.eventTimes[b.SourceName()]; t >= 0 {
 			for i, row := range b.Rows {
 				if v := row[t]; !v.IsNull() {
 					// A repartitioned batch's MaxEventTime is the upstream
@@ -320,7 +320,7 @@ func (s *statefulStage) trace(out *message.Batch, now time.Time) {
 func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	t := -1
 	if b.Origin != nil {
-		t = s.p.eventTimes[b.Origin.Source]
+		t = s.p.eventTimes[b.SourceName()]
 	}
 	if t < 0 {
 		return

@@ -61,8 +61,12 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 		}
 	}
 	if w.p.prog.Join() {
-		// A join's rows go to the stateful stage as they are.
+		// A join's rows go to the stateful stage as they are, or to the
+		// repartition topic.
 		in.MaxEventTime = maxEvt
+		if w.p.batchEncoder != nil {
+			w.p.batchEncoder.EncodeBatch(in)
+		}
 		return in
 	}
 	out := w.p.pool.Get(w.p.prog.WorkerWidth())
@@ -112,8 +116,8 @@ func (p *Pipeline) inputFailures() failures {
 // Fail implements streamop.Failures.
 func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
 	enc := f.encs[f.fallback]
-	if in.Origin != nil && f.encs[in.Origin.Source] != nil {
-		enc = f.encs[in.Origin.Source]
+	if e := f.encs[in.SourceName()]; e != nil {
+		enc = e
 	}
 	f.scratch = enc.Encode(f.scratch[:0], in.Rows[i])
 	eb := &f.out.Errors

@@ -53,7 +53,7 @@ func newIntervalJoin(n *plan.Join) *intervalJoin {
 
 // Process implements Stateful.
 func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
-	isLeft := in.Origin == nil || in.Origin.Source == j.left.source
+	isLeft := in.Origin == nil || in.SourceName() == j.left.source
 	s := &j.right
 	if isLeft {
 		s = &j.left

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -46,6 +47,10 @@ type Program struct {
 	stateful   plan.Node
 	postFilter *plan.Filter
 	postProj   *plan.Project
+	// passes, for the part below an interval join that repartitioned
+	// queries run upstream (Upstream), is the join whose two sources'
+	// rows the workers pass on as they are.
+	passes *plan.Join
 }
 
 // Root is the plan the program was compiled from.
@@ -156,17 +161,36 @@ func Fingerprint(statePlan string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Join reports whether the plan joins two sources; its workers then pass
-// rows on unchanged.
-func (p *Program) Join() bool {
-	_, ok := p.stateful.(*plan.Join)
-	return ok
+// Join reports whether the plan joins two sources, or is the part below
+// such a join (Upstream); its workers then pass rows on unchanged.
+func (p *Program) Join() bool { return p.join() != nil }
+
+// join is the join of the plan or below which it is; nil for others.
+func (p *Program) join() *plan.Join {
+	if j, ok := p.stateful.(*plan.Join); ok {
+		return j
+	}
+	return p.passes
 }
 
 // TableJoin reports whether the plan joins a stream with a table.
 func (p *Program) TableJoin() bool {
 	j, ok := p.stateful.(*plan.Join)
 	return ok && j.Kind == plan.TableJoin
+}
+
+// JoinKeys describes an interval join's keys ("a.k = b.k"); empty for
+// other plans.
+func (p *Program) JoinKeys() string {
+	j := p.join()
+	if j == nil {
+		return ""
+	}
+	keys := make([]string, len(j.LeftKeys))
+	for i := range j.LeftKeys {
+		keys[i] = j.LeftKeys[i].String() + " = " + j.RightKeys[i].String()
+	}
+	return strings.Join(keys, ", ")
 }
 
 // StateKey is what the state of a windowed or moving aggregate is keyed
@@ -178,7 +202,7 @@ func (p *Program) Sources() []string { return plan.Sources(p.root) }
 
 // EventTimeOf is the event-time column of a source's rows, or -1.
 func (p *Program) EventTimeOf(source string) int {
-	if j, ok := p.stateful.(*plan.Join); ok {
+	if j := p.join(); j != nil {
 		switch {
 		case j.Kind != plan.IntervalJoin:
 			return -1
@@ -309,12 +333,18 @@ func (p *Program) StateInput() plan.Node {
 }
 
 // Upstream returns the stateless part below a windowed or moving
-// aggregate (its filter over the scan), which engines run over the
-// partitions they read before they repartition its rows by the state's
-// key; ok is false for other plans.
+// aggregate (its filter over the scan), or below an interval join (the
+// scans of its two sources, whose rows it passes on as they are), which
+// engines run over the partitions they read before they repartition its
+// rows by the state's key; ok is false for other plans.
 func (p *Program) Upstream() (up *Program, ok bool) {
-	switch p.stateful.(type) {
+	switch n := p.stateful.(type) {
 	case *plan.Aggregate, *plan.Over:
+	case *plan.Join:
+		if n.Kind != plan.IntervalJoin {
+			return nil, false
+		}
+		return &Program{Source: n.Left.Source, InputWidth: len(n.Left.Cols), root: n, passes: n}, true
 	default:
 		return nil, false
 	}
@@ -322,21 +352,34 @@ func (p *Program) Upstream() (up *Program, ok bool) {
 	return up, err == nil
 }
 
-// PartitionKey returns the function that appends the identity of a row's
-// state key (GROUP BY, PARTITION BY; not the window) to dst: equal keys,
-// and only they, append equal bytes, so a hash of them sends each key to
-// one partition. A key that fails to evaluate appends nothing; the
-// stateful operator fails the row again, with its error. It is safe for
-// concurrent use. ok is false for plans other than windowed and moving
-// aggregates.
-func (p *Program) PartitionKey() (key func(dst []byte, row value.Row) []byte, ok bool) {
+// PartitionKey returns the function that appends the identity of the
+// state key (GROUP BY, PARTITION BY; not the window; an interval join's
+// keys on the side of source) of one of source's rows to dst: equal keys,
+// and only they, append equal bytes, on either side of a join too, so a
+// hash of them sends each key to one partition. A key that fails to
+// evaluate appends nothing; the stateful operator fails the row again,
+// with its error. It is safe for concurrent use. ok is false for plans
+// other than windowed and moving aggregates and interval joins, and for a
+// source the plan does not key.
+func (p *Program) PartitionKey(source string) (key func(dst []byte, row value.Row) []byte, ok bool) {
 	var exprs []expr.Expr
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
 		exprs = n.Keys
 	case *plan.Over:
 		exprs = n.Partition
-	default:
+	}
+	if j := p.join(); j != nil && j.Kind == plan.IntervalJoin {
+		switch source {
+		case j.Left.Source:
+			exprs = j.LeftKeys
+		case j.Right.Source:
+			exprs = j.RightKeys
+		}
+	} else if source != p.Source {
+		exprs = nil
+	}
+	if exprs == nil {
 		return nil, false
 	}
 	return func(dst []byte, row value.Row) []byte {

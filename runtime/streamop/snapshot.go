@@ -3,6 +3,7 @@ package streamop
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/sluice-dev/sluice/runtime/aggregate"
@@ -661,33 +662,63 @@ func (o *overAgg) readWaiting(r *value.Reader, origins *Origins) error {
 }
 
 // AppendSnapshot implements Snapshotter: each key's rows of both sides,
-// by the key's encoding, which is the same in every run.
+// by the key's encoding, which is the same in every run; with
+// PartitionOrigins, those of one partition, which a repartition topic's
+// partition holds whole keys of.
 func (j *intervalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(j.byKey)))
+	keys, low, held := 0, int64(math.MaxInt64), 0
+	for _, k := range j.byKey {
+		if j.holdsAny(k, origins) {
+			keys++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(keys))
 	for key, k := range j.byKey {
+		if !j.holdsAny(k, origins) {
+			continue
+		}
 		dst = value.AppendBytes(dst, key)
 		for _, rows := range [][]joinRow{k.left, k.right} {
-			dst = binary.AppendUvarint(dst, uint64(len(rows)))
+			n := 0
 			for _, r := range rows {
+				if origins.holds(r.source) {
+					n++
+				}
+			}
+			dst = binary.AppendUvarint(dst, uint64(n))
+			for _, r := range rows {
+				if !origins.holds(r.source) {
+					continue
+				}
 				dst = binary.AppendVarint(dst, r.ts)
 				dst = origins.appendOwner(dst, r.source)
 				dst = binary.AppendUvarint(dst, uint64(len(r.row)))
 				dst = appendValues(dst, r.row)
+				low, held = min(low, r.ts), held+1
 			}
 		}
 	}
-	dst = binary.AppendVarint(dst, j.low)
-	dst = binary.AppendUvarint(dst, uint64(j.held))
+	dst = binary.AppendVarint(dst, low)
+	dst = binary.AppendUvarint(dst, uint64(held))
 	return binary.AppendVarint(dst, j.sweptAt)
 }
 
-// RestoreSnapshot implements Snapshotter.
+// holdsAny reports whether a snapshot with origins holds any row of k.
+func (j *intervalJoin) holdsAny(k *joinKey, origins *Origins) bool {
+	return slices.ContainsFunc(k.left, func(r joinRow) bool { return origins.holds(r.source) }) ||
+		slices.ContainsFunc(k.right, func(r joinRow) bool { return origins.holds(r.source) })
+}
+
+// RestoreSnapshot implements Snapshotter. A partition's snapshot adds its
+// rows to the state; its keys are the partition's alone.
 func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
-	j.byKey = map[string]*joinKey{}
+	if !origins.partition {
+		j.byKey, j.low, j.held = map[string]*joinKey{}, math.MaxInt64, 0
+	}
 	readRows := func() []joinRow {
 		var rows []joinRow
 		for range r.Count(3) {
@@ -700,12 +731,23 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	}
 	for range r.Count(3) {
 		key := r.String()
-		k := &joinKey{left: readRows(), right: readRows()}
-		j.byKey[key] = k
+		left, right := readRows(), readRows()
+		k := j.byKey[key]
+		if k == nil {
+			k = &joinKey{}
+			j.byKey[key] = k
+		}
+		// Rows of the partition from before it moved away and came back
+		// are not current: the sweep drops them.
+		k.left, k.right = append(k.left, left...), append(k.right, right...)
 	}
-	j.low, j.held, j.sweptAt = r.Varint(), int(r.Uvarint()), r.Varint()
+	low, held, swept := r.Varint(), int(r.Uvarint()), r.Varint()
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading join state: %w", err)
+	}
+	j.low, j.held = min(j.low, low), j.held+held
+	if !origins.partition {
+		j.sweptAt = swept
 	}
 	return nil
 }

@@ -34,12 +34,10 @@ type Lane struct {
 	stash   *fetched       // fetched in a later generation than the batch being filled
 	dec     decoder        // of the whole value, into row[:meta]
 	rec     *recordDecoder // instead of dec, when columns come from keys or headers
-	marks   *upstreamMarks // instead of both, for a repartition topic's rows and marks
-	// rowsSchema is the rowsSchema of a repartition topic's rows.
-	rowsSchema [8]byte
-	width      int
-	meta       int // index of the first meta column
-	timer      *time.Timer
+	sides   *laneSides     // instead of both, for a repartition topic's rows and marks
+	width   int
+	meta    int // index of the first meta column
+	timer   *time.Timer
 }
 
 // Origin implements connector.Reader.
@@ -77,6 +75,9 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 	// repartition topic's marks are not records, but they start the batch
 	// as well, and its records of rows count a record per row.
 	taken, started := 0, false
+	if l.sides != nil {
+		l.sides.batch = -1
+	}
 	for taken < max {
 		if len(l.pending) == 0 && l.stash != nil {
 			if started {
@@ -125,13 +126,16 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 			l.adopt(f)
 		}
 		r := l.pending[0]
+		if l.sides != nil && !l.sides.fits(r) {
+			return nil
+		}
 		l.pending = l.pending[1:]
 		if !started {
 			b.Parent = traceparent(r)
 			b.Generation = l.gen
 			started = true
 		}
-		if l.marks == nil {
+		if l.sides == nil {
 			l.decode(b, errs, r)
 			taken++
 		} else {
@@ -147,8 +151,8 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 // before come after the partition moved, from its last commit: the marks
 // of a repartition topic read in the former generation are past them.
 func (l *Lane) adopt(f fetched) {
-	if f.gen != l.gen && l.marks != nil {
-		*l.marks = upstreamMarks{}
+	if f.gen != l.gen && l.sides != nil {
+		l.sides.reset()
 	}
 	l.pending, l.gen = f.recs, f.gen
 }

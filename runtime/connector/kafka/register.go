@@ -87,13 +87,13 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 		// The rows of the source's topic, repartitioned by this query's
 		// engines.
 		names = []string{v1alpha1.RepartitionTopic(group)}
-		opts.Repartitioned = true
+		opts.Repartition = env.Repartition
 	}
 	var opened topics
 	for _, topic := range names {
 		spec := *src.Kafka
 		spec.Topic, spec.Topics = topic, nil
-		if opts.Repartitioned {
+		if opts.Repartition != nil {
 			// Every row the engines wrote is read, whatever the source's
 			// own start.
 			spec.StartOffset = "earliest"

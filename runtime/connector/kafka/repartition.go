@@ -20,29 +20,36 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// A repartition topic holds two kinds of records, told apart by the
+// A repartition topic holds these kinds of records, told apart by the
 // value's first byte:
 //
-//	rowsRecord  the rows' schema (rowsSchema, 8 bytes), then rows of the
-//	            source of one key partition, each value in its binary
-//	            form (value.AppendBinary), one after another:
-//	            the rows of a pipeline batch that go to one partition, so
-//	            that the per-record costs of producing and fetching are
-//	            paid once per batch and partition, not per row
-//	markRecord  the event-time progress of the upstream partitions one
-//	            engine reads: the upstream partition count (uvarint), the
-//	            entries (uvarint), and for each its partition (uvarint),
-//	            the latest event time handled (varint) and whether it is
-//	            idle (a byte), sent to every partition
+//	rowsRecord      the rows' schema (rowsSchema, 8 bytes), then rows of
+//	                the source of one key partition, each value in its
+//	                binary form (value.AppendBinary), one after another:
+//	                the rows of a pipeline batch that go to one partition,
+//	                so that the per-record costs of producing and fetching
+//	                are paid once per batch and partition, not per row
+//	markRecord      the event-time progress of the upstream partitions one
+//	                engine reads: the upstream partition count (uvarint),
+//	                the entries (uvarint), and for each its partition
+//	                (uvarint), the latest event time handled (varint) and
+//	                whether it is idle (a byte), sent to every partition
+//	sideMarkRecord  of a topic that holds the rows of a join's two
+//	                sources: a markRecord of one source's partitions,
+//	                after its rows' schema (8 bytes)
 //
-// A writer sends a partition's marks after the rows they cover, on one
-// producer, so a reader that has a mark has every row before it.
+// A join's rows schemas name their source, so that a reader tells the
+// sides apart even where their columns are alike. A writer sends a
+// partition's marks after the rows they cover, on one producer, so a
+// reader that has a mark has every row before it.
 const (
-	rowsRecord = 'r'
-	markRecord = 'w'
+	rowsRecord     = 'r'
+	markRecord     = 'w'
+	sideMarkRecord = 'm'
 )
 
 // maxRowsRecord bounds the value of a rows record, well under the brokers'
@@ -66,13 +73,11 @@ const (
 // repartitioned query.
 type Repartitioner struct {
 	*Sink
-	key      func(dst []byte, row value.Row) []byte
-	schema   [8]byte // rowsSchema of the rows
+	sides    map[string]*writerSide // by source
 	upstream []*message.Origin
 	// partitions is the topic's partition count when the writer opened:
 	// marks go to each. (A partition added later stops the readers.)
 	partitions int32
-	idle       time.Duration
 	log        *slog.Logger
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -81,6 +86,16 @@ type Repartitioner struct {
 	marks    map[*message.Origin]*upstreamProgress
 	buf      []byte
 	lastMark time.Time // when marks were last sent
+}
+
+// writerSide is what a writer knows of one source whose rows it writes.
+type writerSide struct {
+	key    func(dst []byte, row value.Row) []byte
+	schema [8]byte // rowsSchema of the rows
+	idle   time.Duration
+	// joined says the topic holds a join's two sources: marks name their
+	// side.
+	joined bool
 }
 
 // upstreamProgress is what a writer knows of one upstream partition.
@@ -114,7 +129,16 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 		return nil, fmt.Errorf("repartition topic %s: kafka client: %w", topic, err)
 	}
 	rp := env.Repartition
-	if err := createRepartitionTopic(cl, topic, int32(len(rp.Upstream)), log); err != nil {
+	// As many partitions as the source has, or the larger of a join's.
+	perSource := map[string]int32{}
+	for _, o := range rp.Upstream {
+		perSource[o.Source]++
+	}
+	count := int32(0)
+	for _, n := range perSource {
+		count = max(count, n)
+	}
+	if err := createRepartitionTopic(cl, topic, count, log); err != nil {
 		cl.Close()
 		return nil, err
 	}
@@ -127,10 +151,12 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	w := &Repartitioner{
 		partitions: partitions,
 		Sink:       &Sink{cl: cl, topic: topic, keyCol: -1, stopWatch: cancel},
-		key:        rp.Key,
-		schema:     rowsSchema(rp.Columns),
-		upstream:   rp.Upstream, idle: rp.Idle, log: log, cancel: cancel, done: make(chan struct{}),
+		sides:      map[string]*writerSide{},
+		upstream:   rp.Upstream, log: log, cancel: cancel, done: make(chan struct{}),
 		marks: map[*message.Origin]*upstreamProgress{},
+	}
+	for i, side := range rp.Sides {
+		w.sides[side.Source] = &writerSide{key: side.Key, schema: sideSchema(rp, i), idle: side.Idle, joined: len(rp.Sides) > 1}
 	}
 	now := time.Now()
 	for _, o := range rp.Upstream {
@@ -213,12 +239,12 @@ func (w *Repartitioner) markLoop(ctx context.Context) {
 
 // mark sends, to every partition of the topic, the progress of the
 // upstream partitions this engine reads, when any changed. An upstream
-// partition that sent nothing for the idle timeout is marked idle.
+// partition that sent nothing for its source's idle timeout is marked
+// idle.
 func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	changed := false
-	entries := 0
 	for _, o := range w.upstream {
 		m := w.marks[o]
 		owned := !o.Away.Load()
@@ -229,8 +255,7 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
 		if !owned {
 			continue
 		}
-		entries++
-		idle := now.Sub(m.last) >= w.idle
+		idle := now.Sub(m.last) >= w.sides[o.Source].idle
 		if !m.ever || m.max != m.sent || idle != m.idle {
 			changed = true
 		}
@@ -243,29 +268,52 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
 	// of every upstream partition, and a mark the brokers lost is sent
 	// again.
 	w.lastMark = now
-	w.buf = append(w.buf[:0], markRecord)
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(w.upstream)))
-	w.buf = binary.AppendUvarint(w.buf, uint64(entries))
+	for source, side := range w.sides {
+		val := w.appendMark(w.buf[:0], source, side, now)
+		w.buf = val
+		val = append([]byte(nil), val...) // the producer keeps it until acknowledged
+		for p := range w.partitions {
+			w.cl.Produce(ctx, &kgo.Record{Topic: w.topic, Partition: p, Value: val}, func(_ *kgo.Record, err error) {
+				if err != nil && ctx.Err() == nil {
+					// A later mark says as much: the readers' watermark waits.
+					w.log.Debug("kafka: a watermark mark was not written", "component", "kafka", "topic", w.topic, "error", err)
+				}
+			})
+		}
+	}
+}
+
+// appendMark appends the mark of source's upstream partitions that this
+// engine owns.
+func (w *Repartitioner) appendMark(dst []byte, source string, side *writerSide, now time.Time) []byte {
+	if side.joined {
+		dst = append(append(dst, sideMarkRecord), side.schema[:]...)
+	} else {
+		dst = append(dst, markRecord)
+	}
+	count, entries := 0, 0
+	for _, o := range w.upstream {
+		if o.Source == source {
+			count++
+			if w.marks[o].owned {
+				entries++
+			}
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(count))
+	dst = binary.AppendUvarint(dst, uint64(entries))
 	for _, o := range w.upstream {
 		m := w.marks[o]
-		if !m.owned {
+		if o.Source != source || !m.owned {
 			continue
 		}
-		idle := now.Sub(m.last) >= w.idle
-		w.buf = binary.AppendUvarint(w.buf, uint64(o.Partition))
-		w.buf = binary.AppendVarint(w.buf, m.max)
-		w.buf = append(w.buf, boolByte(idle))
+		idle := now.Sub(m.last) >= side.idle
+		dst = binary.AppendUvarint(dst, uint64(o.Partition))
+		dst = binary.AppendVarint(dst, m.max)
+		dst = append(dst, boolByte(idle))
 		m.sent, m.idle, m.ever = m.max, idle, true
 	}
-	val := append([]byte(nil), w.buf...) // the producer keeps it until acknowledged
-	for p := range w.partitions {
-		w.cl.Produce(ctx, &kgo.Record{Topic: w.topic, Partition: p, Value: val}, func(_ *kgo.Record, err error) {
-			if err != nil && ctx.Err() == nil {
-				// A later mark says as much: the readers' watermark waits.
-				w.log.Debug("kafka: a watermark mark was not written", "component", "kafka", "topic", w.topic, "error", err)
-			}
-		})
-	}
+	return dst
 }
 
 func boolByte(b bool) byte {
@@ -315,17 +363,22 @@ func (w *Repartitioner) EncodeBatch(b *message.Batch) {
 		e = new(rowsEncoding)
 		b.Encoded = e
 	}
-	w.encode(e, b.Rows)
+	w.encode(e, b)
 }
 
-// encode fills e from rows. It keeps no state of its own: any goroutine
-// may call it.
-func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
+// encode fills e from b's rows. It keeps no state of its own: any
+// goroutine may call it.
+func (w *Repartitioner) encode(e *rowsEncoding, b *message.Batch) {
 	if len(e.parts) != int(w.partitions) {
 		e.parts = make([]partitionRows, w.partitions)
 	}
-	for i, row := range rows {
-		e.key = w.key(e.key[:0], row)
+	side := w.sides[b.SourceName()]
+	if side == nil {
+		// Not rows of the query's sources: the pipeline gives none.
+		return
+	}
+	for i, row := range b.Rows {
+		e.key = side.key(e.key[:0], row)
 		p := &e.parts[fnv32a(e.key)%uint32(w.partitions)]
 		n := len(p.values)
 		if n == 0 || len(p.values[n-1]) >= maxRowsRecord {
@@ -334,7 +387,7 @@ func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
 			} else {
 				p.values, p.rows = append(p.values, nil), append(p.rows, nil)
 			}
-			p.values[n] = append(append(p.values[n][:0], rowsRecord), w.schema[:]...)
+			p.values[n] = append(append(p.values[n][:0], rowsRecord), side.schema[:]...)
 			n++
 		}
 		for _, v := range row {
@@ -345,13 +398,29 @@ func (w *Repartitioner) encode(e *rowsEncoding, rows []value.Row) {
 }
 
 // rowsSchema identifies the columns of repartitioned rows, names and
-// types in order, so that a reader never reads rows of another schema.
-func rowsSchema(cols []value.Column) [8]byte {
+// types in order, so that a reader never reads rows of another schema;
+// with the source's name, for a join's, which the reader tells apart by
+// it.
+func rowsSchema(source string, cols []value.Column) [8]byte {
 	h := sha256.New()
+	if source != "" {
+		fmt.Fprintf(h, "source %s\n", source)
+	}
 	for _, c := range cols {
 		fmt.Fprintf(h, "%s %s\n", c.Name, c.Type)
 	}
 	return [8]byte(h.Sum(nil))
+}
+
+// sideSchema is the rowsSchema of rp's side i: of its columns alone when
+// the topic holds one source's rows (as before joins were repartitioned),
+// of its name and columns when it holds a join's two.
+func sideSchema(rp *connector.Repartition, i int) [8]byte {
+	side := rp.Sides[i]
+	if len(rp.Sides) == 1 {
+		return rowsSchema("", side.Columns)
+	}
+	return rowsSchema(side.Source, side.Columns)
 }
 
 // fnv32a is the 32-bit FNV-1a hash of b, which sends a key to its
@@ -375,10 +444,14 @@ func (w *Repartitioner) Write(ctx context.Context, b *message.Batch) error {
 // the brokers answered for all: with nil, or with a *connector.RowsError
 // naming the rows of the records that failed.
 func (w *Repartitioner) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
+	if w.sides[b.SourceName()] == nil {
+		done(fmt.Errorf("rows of source %s, which the repartition topic %s does not hold", b.SourceName(), w.topic))
+		return
+	}
 	e, ok := b.Encoded.(*rowsEncoding)
 	if !ok || e.rowCount() != len(b.Rows) {
 		e = new(rowsEncoding)
-		w.encode(e, b.Rows)
+		w.encode(e, b)
 	}
 	type record struct {
 		rec  kgo.Record
@@ -542,6 +615,81 @@ func (u *upstreamMarks) watermark() int64 {
 	return low
 }
 
+// laneSides is what a lane of a repartition topic knows of the sources
+// whose rows the topic holds: one, or a join's two.
+type laneSides struct {
+	sides []laneSide
+	// batch is the side of the rows of the batch being filled, -1 before
+	// its first: a batch holds rows of one side.
+	batch int
+}
+
+// laneSide is one source whose rows a repartition topic holds.
+type laneSide struct {
+	source string
+	schema [8]byte
+	width  int
+	// bound is the source's maximum out-of-orderness, which a join's lane
+	// takes off the side's progress (its stage then takes none off).
+	bound int64
+	marks upstreamMarks
+}
+
+// newLaneSides returns what a lane knows of rp's sources.
+func newLaneSides(rp *connector.Repartition) *laneSides {
+	ls := &laneSides{batch: -1}
+	for i, side := range rp.Sides {
+		ls.sides = append(ls.sides, laneSide{source: side.Source, schema: sideSchema(rp, i), width: len(side.Columns), bound: int64(side.Bound)})
+	}
+	return ls
+}
+
+// side returns the index of the side whose rows schema is at the start of
+// b, or -1.
+func (ls *laneSides) side(b []byte) int {
+	if len(b) < 8 {
+		return -1
+	}
+	return slices.IndexFunc(ls.sides, func(s laneSide) bool { return s.schema == [8]byte(b[:8]) })
+}
+
+// fits reports whether record r may go into the batch being filled: a
+// record of rows of the other side of a join begins the next batch.
+func (ls *laneSides) fits(r *kgo.Record) bool {
+	if ls.batch < 0 || len(r.Value) == 0 || r.Value[0] != rowsRecord {
+		return true
+	}
+	i := ls.side(r.Value[1:])
+	return i < 0 || i == ls.batch
+}
+
+// watermark is the least upstream progress over the sides, each less its
+// source's bound where there are two; the least int64 until every side's
+// is known.
+func (ls *laneSides) watermark() int64 {
+	if len(ls.sides) == 1 {
+		return ls.sides[0].marks.watermark()
+	}
+	low := int64(math.MaxInt64)
+	for i := range ls.sides {
+		s := &ls.sides[i]
+		wm := s.marks.watermark()
+		if wm == math.MinInt64 {
+			return math.MinInt64
+		}
+		low = min(low, streamop.Behind(wm, s.bound))
+	}
+	return low
+}
+
+// reset forgets the marks: a partition's records of a generation not read
+// before come from its last commit, before the marks read.
+func (ls *laneSides) reset() {
+	for i := range ls.sides {
+		ls.sides[i].marks = upstreamMarks{}
+	}
+}
+
 // decodeRepartitioned takes a record of a repartition topic into b: its
 // rows, or a mark, which moves b's event time. It returns how many records
 // of the batch it made: its rows, or 1 for a record that failed, and 0 for
@@ -554,20 +702,40 @@ func (l *Lane) decodeRepartitioned(b *message.Batch, errs *message.ErrorBatch, r
 			r.Value[:min(len(r.Value), message.MaxDecodePayload)], fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
 		return 1
 	}
+	ls := l.sides
+	var kind byte
+	if len(r.Value) > 0 {
+		kind = r.Value[0]
+	}
 	switch {
-	case len(r.Value) > 0 && r.Value[0] == markRecord:
-		if err := l.marks.take(r.Value[1:]); err != nil {
+	case kind == markRecord || kind == sideMarkRecord:
+		side, payload := 0, r.Value[1:]
+		if kind == sideMarkRecord {
+			side, payload = ls.side(payload), payload[min(len(payload), 8):]
+		}
+		if side < 0 || (kind == markRecord) != (len(ls.sides) == 1) {
+			return fail(errors.New("a watermark mark of another source: the repartition topic holds marks an engine of another version of the query wrote"))
+		}
+		if err := ls.sides[side].marks.take(payload); err != nil {
 			return fail(err)
 		}
-		if wm := l.marks.watermark(); wm != math.MinInt64 {
+		if wm := ls.watermark(); wm != math.MinInt64 {
 			b.MaxEventTime = max(b.MaxEventTime, wm)
 		}
 		return 0
-	case len(r.Value) > 9 && r.Value[0] == rowsRecord:
-		if [8]byte(r.Value[1:9]) != l.rowsSchema {
+	case kind == rowsRecord && len(r.Value) > 9:
+		side := ls.side(r.Value[1:])
+		if side < 0 {
 			// Rows of an earlier version of the query, whose source had
 			// other columns: read into this one's, they would be wrong.
 			return fail(errors.New("rows of another schema of the source: the repartition topic holds rows an engine of another version of the query wrote"))
+		}
+		if ls.batch < 0 {
+			ls.batch = side
+			if len(ls.sides) > 1 {
+				b.Side = ls.sides[side].source
+				b.SetWidth(ls.sides[side].width)
+			}
 		}
 		before := b.Len()
 		rd := value.NewReader(r.Value[9:])

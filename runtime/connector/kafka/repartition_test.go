@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -78,22 +79,27 @@ func TestFNV32a(t *testing.T) {
 // short, is a decode error, and none of its rows is taken.
 func TestRepartitionedRows(t *testing.T) {
 	cols := []value.Column{{Name: "k", Type: value.String}, {Name: "n", Type: value.Int}}
+	key := func(dst []byte, row value.Row) []byte { return append(dst, row[0].Str()...) }
+	rp := &connector.Repartition{Sides: []connector.RepartitionSide{{Source: "t", Key: key, Columns: cols}}}
 	w := &Repartitioner{
-		key:        func(dst []byte, row value.Row) []byte { return append(dst, row[0].Str()...) },
-		schema:     rowsSchema(cols),
+		sides:      map[string]*writerSide{"t": {key: key, schema: sideSchema(rp, 0)}},
 		partitions: 2,
 	}
-	var rows []value.Row
+	in := new(message.Batch)
+	in.Reset(len(cols))
+	in.Origin = &message.Origin{Source: "t"}
 	for i := range 10 {
-		rows = append(rows, value.Row{value.StringValue(fmt.Sprintf("key%d", i%3)), value.IntValue(int64(i))})
+		row := in.Append(int64(i))
+		row[0], row[1] = value.StringValue(fmt.Sprintf("key%d", i%3)), value.IntValue(int64(i))
 	}
+	rows := in.Rows
 	var e rowsEncoding
-	w.encode(&e, rows)
+	w.encode(&e, in)
 	if e.rowCount() != len(rows) {
 		t.Fatalf("%d rows encoded of %d", e.rowCount(), len(rows))
 	}
 	lane := func(schema []value.Column) *Lane {
-		return &Lane{origin: &message.Origin{Source: "t", Topic: "g.repartition.0"}, marks: &upstreamMarks{}, rowsSchema: rowsSchema(schema)}
+		return &Lane{origin: &message.Origin{Source: "t", Topic: "g.repartition.0"}, sides: newLaneSides(&connector.Repartition{Sides: []connector.RepartitionSide{{Source: "t", Columns: schema}}})}
 	}
 	read := func(l *Lane, v []byte) (*message.Batch, int) {
 		b := new(message.Batch)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -160,10 +161,11 @@ type Options struct {
 	// restart; a graceful Close leaves the group, so that a member going
 	// away for good gives its partitions up at once.
 	Instance string
-	// Repartitioned says the topic is a repartition topic
-	// (v1alpha1.RepartitionTopic): its records are rows in their binary form and
-	// the upstream partitions' marks, which set the batches' event time.
-	Repartitioned bool
+	// Repartition, if set, says the topic is a repartition topic
+	// (v1alpha1.RepartitionTopic) of these sources: its records are rows
+	// in their binary form and the upstream partitions' marks, which set
+	// the batches' event time.
+	Repartition *connector.Repartition
 }
 
 // DefaultCommitInterval is how often a source commits acknowledged offsets.
@@ -310,8 +312,8 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		} else {
 			l.dec = format.NewJSONDecoder(valueCols)
 		}
-		if opts.Repartitioned {
-			l.marks, l.rowsSchema = &upstreamMarks{}, rowsSchema(cols)
+		if opts.Repartition != nil {
+			l.sides = newLaneSides(opts.Repartition)
 		}
 		l.origin.Acked = l.acked
 		// Read elsewhere until the group assigns it here, which it may have
@@ -325,7 +327,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.markAssigned(p)
 	}
 	s.mu.Unlock()
-	if !opts.Repartitioned { // a repartition topic's rows come whole, key and header columns included
+	if opts.Repartition == nil { // a repartition topic's rows come whole, key and header columns included
 		if err := s.useSchema(spec, f, opts.Schema, cols); err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("source %s: %w", source, err)
@@ -358,7 +360,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		go s.poll(s.ctx, 0)
 		go s.commitLoop(s.ctx, opts.CommitInterval)
 	}
-	if opts.Repartitioned && s.sess == nil && s.owner == nil {
+	if opts.Repartition != nil && s.sess == nil && s.owner == nil {
 		s.purged = map[int32]int64{}
 		go s.purgeLoop(s.ctx, purgeInterval)
 	}
