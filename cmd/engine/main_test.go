@@ -170,6 +170,20 @@ Output [window_start timestamp, symbol string, trades int, volume int]
 	if r := runEngine(t, dir, nil, "validate", "-f", "one.yaml"); r.code != exitOK || strings.Contains(r.stdout, "Repartition by") {
 		t.Errorf("on one engine: exit %d\n%s%s\nwant no repartition step", r.code, r.stdout, r.stderr)
 	}
+	// An interval join: a step on each side, keyed by its keys, to one
+	// topic.
+	r = runEngine(t, repoRoot, nil, "validate", "-f", "examples/repartition-join.yaml")
+	want = `State: an interval join keyed by trades.symbol = quotes.symbol: the rows of both sources are repartitioned by the keys through the topic sluice.default.trades-with-quotes.repartition.0, so each engine holds both sides of whole keys
+Output [symbol string, ts timestamp, quantity int, bid double, quoted timestamp]
+  Project trades.symbol AS symbol, trades.ts AS ts, trades.quantity AS quantity, quotes.bid AS bid, quotes.ts AS quoted
+    IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 0s AND quotes.ts + 1s
+      Repartition by trades.symbol through topic sluice.default.trades-with-quotes.repartition.0
+        Scan trades [id string, symbol string, quantity int, ts timestamp, _key string, _partition int, _offset int, _timestamp timestamp]
+      Repartition by quotes.symbol through topic sluice.default.trades-with-quotes.repartition.0
+        Scan quotes [`
+	if r.code != exitOK || !strings.Contains(r.stdout, want) {
+		t.Errorf("engine validate of the join: exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want)
+	}
 }
 
 var summaryLine = regexp.MustCompile(`sluice: finished in \S+: (\d+) in, (\d+) out, (\d+) filtered, (\d+) dead-lettered, (\d+) skipped, (\d+) failed`)

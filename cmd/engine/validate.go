@@ -50,7 +50,10 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		if p.Repartition && doc.Query.Spec.SeveralEngines() {
 			// Each engine runs what is below the step over the source's
 			// partitions it reads, and what is above over the topic's.
-			steps = map[plan.Node]string{prog.StateInput(): fmt.Sprintf("Repartition by %s through topic %s", p.Keys, p.Topic)}
+			steps = map[plan.Node]string{}
+			for _, in := range prog.StateInputs() {
+				steps[in] = fmt.Sprintf("Repartition by %s through topic %s", prog.KeysOf(plan.Sources(in)[0]), p.Topic)
+			}
 		}
 	}
 	fmt.Fprint(stdout, plan.ExplainSteps(prog.Root(), steps))

@@ -52,7 +52,8 @@ func TestEncodeDecode(t *testing.T) {
 
 // TestDecodeVersion1: checkpoints of the earlier formats still read: the
 // first without a sink position, the second without upstream offsets,
-// which is also how a checkpoint without them is written.
+// which is also how a checkpoint without them is written, and each is
+// written in the earliest version that holds it.
 func TestDecodeVersion1(t *testing.T) {
 	c := sample(3)
 	for i := range c.Partitions {
@@ -67,6 +68,16 @@ func TestDecodeVersion1(t *testing.T) {
 	}
 	if v3 := sample(3).Encode(); v3[len(magic)] != 3 {
 		t.Errorf("a checkpoint with upstream offsets is written as version %d; want 3", v3[len(magic)])
+	}
+	// A join's upstream offsets name their source: version 4.
+	joined := sample(3)
+	joined.Partitions[2].Upstream = []UpstreamOffset{{Source: "trades", Partition: 0, Offset: 70}, {Source: "quotes", Partition: 0, Offset: 12}}
+	v4 := joined.Encode()
+	if v4[len(magic)] != 4 {
+		t.Errorf("a checkpoint with a join's upstream offsets is written as version %d; want 4", v4[len(magic)])
+	}
+	if got, err := Decode(v4); err != nil || !reflect.DeepEqual(got, joined) {
+		t.Fatalf("version 4: Decode = %+v, %v; want %+v", got, err, joined)
 	}
 	// Version 2 is version 1 with the position's varint (5: one byte),
 	// the delta flag and the epoch's varint (0: one byte) before the

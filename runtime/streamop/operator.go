@@ -323,13 +323,32 @@ rows:
 	return filtered
 }
 
-// StateInput is the input of the stateful node: what a repartitioned
-// query passes through its repartition topic; nil for a stateless plan.
-func (p *Program) StateInput() plan.Node {
+// StateInputs are the inputs of the stateful node: what a repartitioned
+// query passes through its repartition topic, one per source of a join;
+// nil for a stateless plan.
+func (p *Program) StateInputs() []plan.Node {
 	if p.stateful == nil {
 		return nil
 	}
-	return p.stateful.Inputs()[0]
+	return p.stateful.Inputs()
+}
+
+// KeysOf describes what the state of source's rows is keyed by: GROUP BY
+// or PARTITION BY, or an interval join's keys on its side.
+func (p *Program) KeysOf(source string) string {
+	if j := p.join(); j != nil {
+		exprs := j.LeftKeys
+		if source == j.Right.Source {
+			exprs = j.RightKeys
+		}
+		keys := make([]string, len(exprs))
+		for i, e := range exprs {
+			keys[i] = e.String()
+		}
+		return strings.Join(keys, ", ")
+	}
+	k, _ := p.StateKey()
+	return strings.Join(k.Keys, ", ")
 }
 
 // Upstream returns the stateless part below a windowed or moving
@@ -348,7 +367,7 @@ func (p *Program) Upstream() (up *Program, ok bool) {
 	default:
 		return nil, false
 	}
-	up, err := Compile(p.StateInput())
+	up, err := Compile(p.StateInputs()[0])
 	return up, err == nil
 }
 

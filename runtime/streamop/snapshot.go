@@ -704,6 +704,20 @@ func (j *intervalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	return binary.AppendVarint(dst, j.sweptAt)
 }
 
+// forget drops the rows of partition o.
+func (j *intervalJoin) forget(o *message.Origin) {
+	drop := func(rows []joinRow) []joinRow {
+		kept := slices.DeleteFunc(rows, func(r joinRow) bool { return r.source.origin == o })
+		j.held -= len(rows) - len(kept)
+		return kept
+	}
+	for key, k := range j.byKey {
+		if k.left, k.right = drop(k.left), drop(k.right); len(k.left)+len(k.right) == 0 {
+			delete(j.byKey, key)
+		}
+	}
+}
+
 // holdsAny reports whether a snapshot with origins holds any row of k.
 func (j *intervalJoin) holdsAny(k *joinKey, origins *Origins) bool {
 	return slices.ContainsFunc(k.left, func(r joinRow) bool { return origins.holds(r.source) }) ||
@@ -716,7 +730,11 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
-	if !origins.partition {
+	if origins.partition {
+		// What the operator held of the partition, from before it moved
+		// away and came back, is replaced.
+		j.forget(origins.list[0])
+	} else {
 		j.byKey, j.low, j.held = map[string]*joinKey{}, math.MaxInt64, 0
 	}
 	readRows := func() []joinRow {
@@ -737,8 +755,6 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 			k = &joinKey{}
 			j.byKey[key] = k
 		}
-		// Rows of the partition from before it moved away and came back
-		// are not current: the sweep drops them.
 		k.left, k.right = append(k.left, left...), append(k.right, right...)
 	}
 	low, held, swept := r.Varint(), int(r.Uvarint()), r.Varint()

@@ -475,7 +475,9 @@ func BenchmarkWindowRestore(b *testing.B) {
 // (PartitionOrigins) and added to a new operator, one partition after the
 // other as two engines would take them over, makes an operator that writes
 // exactly what the original writes for the rest of the input: windows of
-// every kind and moving aggregates over keys that follow partitions.
+// every kind, moving aggregates and interval joins over keys that follow
+// partitions (a join's two sides in one partition, as a repartition
+// topic's).
 func TestPartitionSnapshots(t *testing.T) {
 	s := int64(time.Second)
 	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
@@ -493,6 +495,11 @@ func TestPartitionSnapshots(t *testing.T) {
 				Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"}, Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}}})
 		},
 		"over": func() op { return newOverSum(t, aggregate.FrameSpec{Range: true, Preceding: 5 * s}) },
+		"join": func() op {
+			quotes := &plan.Scan{Source: "quotes", Cols: testScan.Cols}
+			return newIntervalJoin(&plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: quotes,
+				LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS, Upper: s})
+		},
 	}
 	for name, newOp := range ops {
 		t.Run(name, func(t *testing.T) {
@@ -508,6 +515,9 @@ func TestPartitionSnapshots(t *testing.T) {
 				}
 				b := batchOf(rows...)
 				b.Origin = parts[p]
+				if name == "join" && i/2%2 == 1 {
+					b.Side = "quotes" // the other side's rows, in the same partition
+				}
 				batches = append(batches, b)
 			}
 			step := func(a op, i int) []string {

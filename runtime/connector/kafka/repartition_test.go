@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -140,5 +141,88 @@ func TestRepartitionedRows(t *testing.T) {
 		} else {
 			t.Logf("%s: %s", name, b.Errors.Events[0].Error)
 		}
+	}
+}
+
+// TestRepartitionedSides: the rows of a join's two sources share a topic,
+// told apart by their schemas, which name the source even where the
+// columns are alike: a batch holds one side's rows, with its width, and
+// names it; each side's marks, as the writer makes them, move its own
+// progress, and the lane's event time is the least of the two, each less
+// its source's bound, once both are known. A mark without a side is
+// another writer's.
+func TestRepartitionedSides(t *testing.T) {
+	trades := []value.Column{{Name: "sym", Type: value.String}, {Name: "q", Type: value.Int}}
+	marks := []value.Column{{Name: "sym", Type: value.String}, {Name: "q", Type: value.Int}, {Name: "px", Type: value.Int}}
+	key := func(dst []byte, row value.Row) []byte { return append(dst, row[0].Str()...) }
+	rp := &connector.Repartition{Sides: []connector.RepartitionSide{
+		{Source: "t", Key: key, Columns: trades, Idle: time.Minute, Bound: 10},
+		{Source: "m", Key: key, Columns: trades, Idle: time.Minute, Bound: 300},
+	}}
+	if sideSchema(rp, 0) == sideSchema(rp, 1) {
+		t.Fatal("two sources of one schema share a rows schema")
+	}
+	rp.Sides[1].Columns = marks
+	ot, om := &message.Origin{Source: "t", Partition: 0}, &message.Origin{Source: "m", Partition: 0}
+	now := time.Now()
+	w := &Repartitioner{sides: map[string]*writerSide{}, partitions: 1, upstream: []*message.Origin{ot, om}, marks: map[*message.Origin]*upstreamProgress{
+		ot: {max: 1000, owned: true, last: now}, om: {max: 500, owned: true, last: now},
+	}}
+	for i, side := range rp.Sides {
+		w.sides[side.Source] = &writerSide{key: side.Key, schema: sideSchema(rp, i), idle: side.Idle, joined: true}
+	}
+	encode := func(o *message.Origin, cols []value.Column) []byte {
+		b := new(message.Batch)
+		b.Reset(len(cols))
+		b.Origin = o
+		row := b.Append(0)
+		for i := range row {
+			row[i] = value.IntValue(int64(i))
+		}
+		row[0] = value.StringValue("S1")
+		var e rowsEncoding
+		w.encode(&e, b)
+		return e.parts[0].values[0]
+	}
+	tRows, mRows := encode(ot, trades), encode(om, marks)
+	tMark := w.appendMark(nil, "t", w.sides["t"], now)
+	mMark := w.appendMark(nil, "m", w.sides["m"], now)
+
+	read := rp
+	read.Sides[0].Key, read.Sides[1].Key = nil, nil
+	l := &Lane{origin: &message.Origin{Source: "t", Topic: "g.repartition.0"}, sides: newLaneSides(read)}
+	b := new(message.Batch)
+	b.Reset(len(trades))
+	b.MaxEventTime = math.MinInt64
+	take := func(v []byte) int {
+		t.Helper()
+		if !l.sides.fits(&kgo.Record{Value: v}) {
+			t.Fatalf("a record of %q does not fit a batch of side %d", v[:1], l.sides.batch)
+		}
+		return l.decodeRepartitioned(b, &b.Errors, &kgo.Record{Value: v})
+	}
+	if n := take(tRows); n != 1 || b.Side != "t" || b.Width() != len(trades) {
+		t.Fatalf("rows of t: %d taken, side %q, width %d", n, b.Side, b.Width())
+	}
+	take(tMark)
+	if b.MaxEventTime != math.MinInt64 {
+		t.Errorf("event time %d before m's progress is known", b.MaxEventTime)
+	}
+	if l.sides.fits(&kgo.Record{Value: mRows}) {
+		t.Error("rows of m fit a batch of t's")
+	}
+	take(mMark)
+	if want := int64(200); b.MaxEventTime != want { // min(1000-10, 500-300)
+		t.Errorf("event time %d; want %d", b.MaxEventTime, want)
+	}
+	// The next batch holds m's rows, with m's width.
+	l.sides.batch = -1
+	b = new(message.Batch)
+	b.Reset(len(trades))
+	if n := take(mRows); n != 1 || b.Side != "m" || b.Width() != len(marks) || len(b.Rows[0]) != len(marks) {
+		t.Fatalf("rows of m: %d taken, side %q, width %d", n, b.Side, b.Width())
+	}
+	if n := take(append([]byte{markRecord}, mMark[9:]...)); n != 1 || b.Errors.Records != 1 {
+		t.Errorf("a mark without a side: %d taken, %d failed; want a failed record", n, b.Errors.Records)
 	}
 }
