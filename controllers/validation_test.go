@@ -129,7 +129,7 @@ func TestCRDValidation(t *testing.T) {
 			kafkaSource(s, map[string]any{})
 			kafkaSink(s, map[string]any{"delivery": "exactlyOnce"})
 			s["replicas"], s["state"] = int64(2), map[string]any{}
-		}, "state on several engines moves with its partitions through Kafka"},
+		}, ""},
 		{"autoscaling a datagen", func(s map[string]any) { s["autoscaling"] = map[string]any{"maxReplicas": int64(3)} }, "autoscaling needs kafka sources"},
 		{"autoscaling min above max", func(s map[string]any) {
 			kafkaSource(s, map[string]any{})

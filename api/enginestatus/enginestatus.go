@@ -219,6 +219,11 @@ type Checkpoints struct {
 	IntervalSeconds float64 `json:"intervalSeconds"`
 	// Completed counts the checkpoints this run saved.
 	Completed int64 `json:"completed"`
+	// Aborted counts the exactly-once transactions of this engine's
+	// partition checkpoints (several engines) that a rebalance aborted:
+	// each took every partition read here back to its last committed
+	// checkpoint.
+	Aborted int64 `json:"aborted,omitempty"`
 	// Last is the newest checkpoint this run saved, if any.
 	Last *Checkpoint `json:"last,omitempty"`
 	// Restored is the checkpoint the run started from, if any, and

@@ -362,10 +362,8 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 		}
 		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
-		if s.SeveralEngines() && st.Volume == nil {
-			if st.Dir != "" || s.Sink.Kafka != nil && s.Sink.Kafka.Delivery == ExactlyOnce {
-				ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir, and deliver atLeastOnce (exactlyOnce needs one engine)")
-			}
+		if s.SeveralEngines() && st.Volume == nil && st.Dir != "" {
+			ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir")
 		}
 		for i, src := range s.Sources {
 			if src.Kafka != nil && len(src.Kafka.Topics) > 1 {

@@ -75,6 +75,21 @@ func TestKafkaRebalanceWindows(t *testing.T) {
 	crashWindows(t, crashRebalance)
 }
 
+// TestKafkaRebalanceWindowsExactlyOnce is TestKafkaRebalanceWindows with
+// exactly-once delivery: each engine commits its partitions' checkpoints,
+// offsets and results in one transaction, and a transaction a rebalance
+// aborts takes every partition of the engine back to its last commit, so a
+// read_committed consumer sees every window once.
+func TestKafkaRebalanceWindowsExactlyOnce(t *testing.T) {
+	crashWindows(t, crashRebalanceExactlyOnce)
+}
+
+// TestKafkaRebalanceMovingExactlyOnce is TestKafkaRebalanceMoving with
+// exactly-once delivery: every trade's moving sum is written once.
+func TestKafkaRebalanceMovingExactlyOnce(t *testing.T) {
+	crashMoving(t, crashRebalanceExactlyOnce)
+}
+
 // TestKafkaRebalanceMoving is TestKafkaRebalanceWindows for the moving
 // sum: every trade's frames after a partition moved are the frames it
 // would have had on one engine.
@@ -188,6 +203,12 @@ func crashMoving(t *testing.T, mode crashMode) {
 // deliver results.
 type crashMode int
 
+// rebalances says the mode runs several engines, which join and leave,
+// rather than kill one.
+func (m crashMode) rebalances() bool {
+	return m == crashRebalance || m == crashRebalanceExactlyOnce || m == crashRepartition
+}
+
 const (
 	crashDirectory   crashMode = iota // spec.state.dir, at-least-once
 	crashKafkaTopic                   // the group's checkpoint topic, at-least-once
@@ -197,6 +218,8 @@ const (
 	// A joins again, each a rebalance, and the state moves with the
 	// partitions.
 	crashRebalance
+	// crashRebalance with exactly-once delivery.
+	crashRebalanceExactlyOnce
 	// Three engines (replicas: 3) over a topic keyed by trade, not by the
 	// state's key: the engines repartition the rows by symbol through the
 	// group's repartition topic. A runs, B joins, C joins, A is killed and
@@ -276,7 +299,7 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 	defer c.Close()
 	brokers := c.ListenAddrs()
 	perTick, tick := 200, 20*time.Millisecond
-	if mode == crashRebalance || mode == crashRepartition {
+	if mode.rebalances() {
 		perTick = 50 // 16 s of input: a rebalance takes seconds
 	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -325,6 +348,10 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 		delivery = ", delivery: exactlyOnce"
 		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	case crashRebalance:
+		replicas = "\n  replicas: 2"
+	case crashRebalanceExactlyOnce:
+		delivery = ", delivery: exactlyOnce"
+		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		replicas = "\n  replicas: 2"
 	case crashRepartition:
 		replicas = "\n  replicas: 3"
@@ -394,7 +421,7 @@ spec:
 	}
 
 	engines := []*exec.Cmd{start()}
-	if mode == crashRebalance || mode == crashRepartition {
+	if mode.rebalances() {
 		// Each join is waited for until every engine owns partitions: of
 		// each input topic, and with repartitioning of the repartition
 		// topic too, each through a member of its own.
@@ -522,12 +549,12 @@ spec:
 	switch {
 	case len(wrong) > 0:
 		t.Errorf("%d rows differ from the input's, e.g. %s", len(wrong), wrong[0])
-	case mode == crashExactlyOnce && rows != len(seen):
-		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again across 3 kills", rows, len(seen), rows-len(seen))
+	case (mode == crashExactlyOnce || mode == crashRebalanceExactlyOnce) && rows != len(seen):
+		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again", rows, len(seen), rows-len(seen))
 	default:
 		what := "3 kills"
 		switch mode {
-		case crashRebalance, crashRepartition:
+		case crashRebalance, crashRebalanceExactlyOnce, crashRepartition:
 			what = "3 rebalances"
 		}
 		t.Logf("%d distinct rows, %d written: %d written again across %s, all equal", len(seen), rows, rows-len(seen), what)

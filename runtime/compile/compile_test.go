@@ -120,6 +120,19 @@ func TestKeysFollowPartitions(t *testing.T) {
 				t.Errorf("%s: partitioning %+v; want repartition %v", tt.name, p, tt.repartition)
 			}
 		}
+		// Exactly-once on several engines holds for state whose keys
+		// follow the partitions, not through a repartition topic.
+		if prog, _, err := Plan(spec); err == nil && prog.Stateful() && !prog.TableJoin() {
+			eos := spec.DeepCopy()
+			eos.Sink.Kafka.Delivery, eos.State = v1alpha1.ExactlyOnce, &v1alpha1.StateSpec{}
+			eos.Sink.Kafka.TransactionInterval = nil // the checkpoints pace the transactions
+			eos.Default()
+			want := ""
+			if tt.repartition {
+				want = "exactly-once on several engines is built for queries whose state's keys follow their topics' partitions; this one's rows are repartitioned"
+			}
+			checkPlan(t, tt.name+", exactly once", eos, want)
+		}
 		// On one engine every one of them runs.
 		spec.Replicas = new(int32(1))
 		checkPlan(t, tt.name+", one engine", spec, "")

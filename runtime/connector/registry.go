@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -60,9 +61,18 @@ type CheckpointTransaction interface {
 	// CommitCheckpoint commits the open transaction with each partition of
 	// last read up to and including its offset, and opens the next. An
 	// error means nothing of the transaction is visible: the run must stop
-	// and restart from the last committed checkpoint.
+	// and restart from the last committed checkpoint, unless it is
+	// ErrTransactionAborted.
 	CommitCheckpoint(ctx context.Context, last map[*message.Origin]int64) error
 }
+
+// ErrTransactionAborted is the error of a CheckpointTransaction's commit
+// that aborted instead (the consumer group rebalanced during it), of a
+// source whose partitions' state is checkpointed apart (several engines):
+// nothing of the transaction is visible, and every partition read here
+// goes back to its last commit in a new generation, whose first records
+// restore its state from its last committed checkpoint. The run goes on.
+var ErrTransactionAborted = errors.New("the transaction aborted")
 
 // StateStoreEnv is what a state store's constructor is given.
 type StateStoreEnv struct {
@@ -105,7 +115,14 @@ type SourceEnv struct {
 	// query's repartition topic: the rows the engines wrote there, keyed
 	// by the state's key, with the watermarks of the source's partitions.
 	Repartition *Repartition
-	Logger      *slog.Logger
+	// Rewound, if not nil, says the state of each partition is
+	// checkpointed apart (several engines), so that an exactly-once
+	// source whose transaction aborts can take its partitions back to
+	// their last commit, each in a new generation, rather than fail: it
+	// calls Rewound then, before it reads any record of the new
+	// generations, and its commit returns ErrTransactionAborted.
+	Rewound func()
+	Logger  *slog.Logger
 }
 
 // Repartition is a stateful query's repartition topic, through which

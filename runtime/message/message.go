@@ -413,8 +413,17 @@ const (
 	KindEndOfStream
 	// KindCheckpoint carries the stateful stage's state after the batches
 	// sent before it, to the sink stage, which saves it once it has
-	// written those batches (spec.state).
+	// written those batches (spec.state). On several engines, each carries
+	// one partition's; with an exactly-once transaction, one of no
+	// partition then ends the round, and the transaction commits at it.
 	KindCheckpoint
+	// KindRewound follows, from the stateful stage to the sink stage, the
+	// results of state that an aborted exactly-once transaction rolled
+	// back (connector.ErrTransactionAborted): the stage has since taken
+	// its partitions back to their last commit. The sink drops the results
+	// and checkpoints between the abort and this message, which that
+	// state made.
+	KindRewound
 )
 
 // Message is one item on a data channel. It is sent by value: a batch travels as

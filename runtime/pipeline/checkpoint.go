@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -45,6 +46,10 @@ type checkpoints struct {
 	// when the sink stage saves them itself.
 	saves     chan *checkpoint.Checkpoint
 	saverDone chan struct{}
+	// round, with an exactly-once transaction on several engines, are the
+	// partitions' checkpoints saved in the open transaction, which its
+	// commit makes visible, with their offsets.
+	round []*checkpoint.Checkpoint
 
 	mu   sync.Mutex
 	last CheckpointStats
@@ -68,6 +73,11 @@ type CheckpointStats struct {
 	RestoreDuration time.Duration
 	// Interval is spec.state.checkpointInterval.
 	Interval time.Duration
+	// Aborted counts the exactly-once transactions of partition
+	// checkpoints (several engines) that aborted, the group having
+	// rebalanced during them: every partition went back to its last
+	// committed checkpoint.
+	Aborted int64
 }
 
 // openCheckpoints reads spec.state: the store (the directory, else one in
@@ -440,6 +450,11 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 			return false
 		}
 	}
+	if _, ok := s.p.txn.(connector.CheckpointTransaction); ok {
+		// The round's end: the transaction commits the partitions'
+		// checkpoints, offsets and the results before them at once.
+		return emit(message.Message{Kind: message.KindCheckpoint, Checkpoint: &checkpoint.Checkpoint{Created: now.UTC()}})
+	}
 	return true
 }
 
@@ -523,7 +538,8 @@ func (s *sinkStage) commitCheckpoint(ctx context.Context, c *checkpoint.Checkpoi
 
 // savePartition saves the checkpoint of a partition, unless the partition
 // was taken away since (its new owner restores the one before, and reads
-// from its offset), and acknowledges the partition up to its offset.
+// from its offset), and acknowledges the partition up to its offset; with
+// an exactly-once transaction, that waits for the round's commit.
 func (c *checkpoints) savePartition(ctx context.Context, p *Pipeline, ck *checkpoint.Checkpoint) {
 	part := ck.Partitions[0]
 	r, ok := p.readersByPartition()[partitionKey{part.Source, part.Partition}]
@@ -536,10 +552,54 @@ func (c *checkpoints) savePartition(ctx context.Context, p *Pipeline, ck *checkp
 		}
 		return
 	}
+	if _, ok := p.txn.(connector.CheckpointTransaction); ok {
+		c.round = append(c.round, ck)
+		return
+	}
 	if part.Offset >= 0 {
 		r.Origin().Acked(0, part.Offset)
 	}
 	c.saved(ck)
+}
+
+// commitRound commits the exactly-once transaction at the end of a round
+// of partition checkpoints: the results, dead letters and checkpoints
+// written since the last commit become visible with the offsets those
+// checkpoints hold the partitions' state of. A transaction the group's
+// rebalance aborted took every partition read here back to its last
+// commit: the stages follow (rewinds), and the run goes on.
+func (c *checkpoints) commitRound(ctx context.Context, p *Pipeline, txn connector.CheckpointTransaction) {
+	round := c.round
+	c.round = nil
+	readers := p.readersByPartition()
+	last := map[*message.Origin]int64{}
+	for _, ck := range round {
+		part := ck.Partitions[0]
+		if r, ok := readers[partitionKey{part.Source, part.Partition}]; ok && part.Offset >= 0 {
+			last[r.Origin()] = part.Offset
+		}
+	}
+	err := txn.CommitCheckpoint(ctx, last)
+	switch {
+	case errors.Is(err, connector.ErrTransactionAborted):
+		// The source rewound the partitions (rewinds) before it returned.
+		c.mu.Lock()
+		c.last.Aborted++
+		c.mu.Unlock()
+		p.log.Warn("exactly-once transaction aborted; every partition read here goes back to its last committed checkpoint, and the results since are computed and written again", "checkpoints", len(round), "reason", err)
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			p.fatal(fmt.Errorf("spec.state: committing the checkpoints of %d partitions: %w; the engine stops, and its restart restores the last committed checkpoints", len(round), err))
+		}
+		return
+	}
+	for o, off := range last {
+		o.Acked(0, off)
+	}
+	for _, ck := range round {
+		c.saved(ck)
+	}
 }
 
 // saved counts a checkpoint saved, and keeps its state's buffer for the
@@ -594,6 +654,10 @@ func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Chec
 		return
 	}
 	if c.partitions != nil {
+		if txn, ok := p.txn.(connector.CheckpointTransaction); ok && len(ck.Partitions) == 0 {
+			c.commitRound(ctx, p, txn)
+			return
+		}
 		c.savePartition(ctx, p, ck)
 		return
 	}

@@ -28,11 +28,15 @@ func (p *Pipeline) open(opts Options) error {
 	if p.readers == nil {
 		for _, name := range sources {
 			src := sourceNamed(p.spec, name)
-			opened, err := reg.OpenSource(connector.SourceEnv{
+			env := connector.SourceEnv{
 				Query: p.spec, Source: src, Columns: p.inputs[name], Stateful: p.prog.Stateful(),
 				Group: opts.Group, Instance: opts.Instance, StaticMembership: opts.StaticMembership,
 				Transaction: txn, Repartition: readRepartitioned, Logger: p.log,
-			})
+			}
+			if p.spec.SeveralEngines() && p.spec.State != nil && p.prog.Stateful() {
+				env.Rewound = func() { p.rewinds.Add(1) }
+			}
+			opened, err := reg.OpenSource(env)
 			if err != nil {
 				return err
 			}

@@ -123,10 +123,15 @@ type Pipeline struct {
 	lateToPolicy    bool
 	allowedLateness int64
 
-	pool      message.Pool
-	stats     stats
-	metrics   *usermetric.Set // spec.metrics, from the rows written
-	ckpt      *checkpoints    // spec.state's, nil without
+	pool    message.Pool
+	stats   stats
+	metrics *usermetric.Set // spec.metrics, from the rows written
+	ckpt    *checkpoints    // spec.state's, nil without
+	// rewinds counts the exactly-once transactions that aborted and took
+	// the partitions back to their last commit (connector.SourceEnv's
+	// Rewound), which the stateful stage, then the sink stage, follow
+	// (message.KindRewound).
+	rewinds   atomic.Uint64
 	edges     []*EdgeStats
 	committed []*message.Committed // per reader
 	sources   []connector.Source   // to close after their readers

@@ -36,6 +36,9 @@ import (
 type sinkStage struct {
 	p   *Pipeline
 	enc *format.JSONEncoder // failed rows, for their error events
+	// sources, for the upstream part of a repartitioned join, which writes
+	// the rows of two sources, encode each source's failed rows instead.
+	sources failures
 
 	retry *message.Batch // the rows of a batch a retry writes again
 
@@ -43,6 +46,11 @@ type sinkStage struct {
 	inFlight chan write          // started writes, in order, to the finisher
 	finished chan struct{}       // closed when the finisher returns
 	hold     writeHold
+	// rewinds is the pipeline's rewinds the stage has seen; dropping says
+	// the stateful stage has not followed the last yet: its results and
+	// checkpoints came from state the rewind rolled back.
+	rewinds  uint64
+	dropping bool
 }
 
 // write is a batch whose first write attempt was started.
@@ -76,6 +84,9 @@ func (p *Pipeline) newSinkStage(ctx context.Context, concurrent bool) *sinkStage
 		names[i] = c.Name
 	}
 	s := &sinkStage{p: p, enc: format.NewJSONEncoder(names)}
+	if p.prog.Join() && !p.prog.Stateful() {
+		s.sources = p.inputFailures()
+	}
 	if async, ok := p.sink.(connector.AsyncSink); ok && concurrent {
 		s.async = async
 		s.inFlight = make(chan write, connector.MaxWritesInFlight)
@@ -103,6 +114,24 @@ func (p *Pipeline) newSinkStage(ctx context.Context, concurrent bool) *sinkStage
 
 // take implements stage.
 func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) bool {
+	if n := s.p.rewinds.Load(); n != s.rewinds {
+		s.rewinds, s.dropping = n, true
+	}
+	switch {
+	case m.Kind == message.KindRewound:
+		s.dropping = false
+		return true
+	case s.dropping:
+		// Results and checkpoints of state the rewind rolled back: the
+		// stateful stage makes them again from the restored state.
+		if b := m.Batch; b != nil {
+			if b.EndRoot != nil {
+				b.EndRoot()
+			}
+			s.p.pool.Put(b)
+		}
+		return ctx.Err() == nil
+	}
 	if m.Kind == message.KindCheckpoint {
 		if s.async == nil {
 			s.commitCheckpoint(ctx, m.Checkpoint)
@@ -240,7 +269,11 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 			eb.Events = make([]message.ErrorEvent, len(failed))
 			var payload []byte
 			for j, i := range failed {
-				payload = s.enc.Encode(payload[:0], b.Rows[i])
+				enc := s.enc
+				if e := s.sources.encs[b.SourceName()]; e != nil {
+					enc = e
+				}
+				payload = enc.Encode(payload[:0], b.Rows[i])
 				eb.Events[j] = message.NewErrorEvent(b, "sink", b.Coordinates(i), payload[:len(payload)-1], msg)
 			}
 			span.failed(len(failed), eb.Events)

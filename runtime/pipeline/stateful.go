@@ -58,6 +58,8 @@ type statefulStage struct {
 	// seen, for the part of a repartitioned query after the repartition,
 	// tells rows written again upstream; nil otherwise.
 	seen *upstreamSeen
+	// rewinds is the pipeline's rewinds the stage has followed.
+	rewinds uint64
 }
 
 // maxSpanLinks bounds the links of a results span: a minute's window over
@@ -368,6 +370,9 @@ func (s *statefulStage) fail(err error) {
 
 // take implements stage.
 func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc) bool {
+	if !s.followRewind(emit) {
+		return false
+	}
 	switch m.Kind {
 	case message.KindEndOfStream:
 		s.ended(m.Origin)
@@ -396,15 +401,47 @@ func (s *statefulStage) interval() time.Duration {
 
 // tick implements ticker.
 func (s *statefulStage) tick(_ context.Context, now time.Time, emit emitFunc) bool {
-	if !s.emit(s.advanceByClock(now), emit) {
+	if !s.followRewind(emit) || !s.emit(s.advanceByClock(now), emit) {
 		return false
 	}
 	return !s.checkpointDue(now) || s.checkpoint(now, emit)
 }
 
+// followRewind tells the sink stage, once, that an aborted exactly-once
+// transaction took the partitions back to their last commit. Their
+// generations changed before it counted, so from here on the state of
+// the batches read before is not current, never emitted nor checkpointed,
+// and each partition's next batch restores its last committed checkpoint:
+// what the stage sent since the abort came from that state, and the sink
+// drops it up to this message.
+func (s *statefulStage) followRewind(emit emitFunc) bool {
+	n := s.p.rewinds.Load()
+	if n == s.rewinds {
+		return true
+	}
+	s.rewinds = n
+	if !emit(message.Message{Kind: message.KindRewound}) {
+		return false
+	}
+	// Each partition's state as of its last commit, now: a partition with
+	// no record after its commit would otherwise hold only state of the
+	// earlier generation, never emitted, until a record came.
+	now := time.Now()
+	for o := range s.owned {
+		if o.Away.Load() {
+			continue // taken away: its new owner restores it
+		}
+		if err := s.takeOver(o, o.Generation.Load(), now); err != nil {
+			s.p.fatal(fmt.Errorf("spec.state: restoring after an aborted transaction: %w", err))
+			return false
+		}
+	}
+	return true
+}
+
 // finish implements stage.
 func (s *statefulStage) finish(ctx context.Context, emit emitFunc) {
-	if ctx.Err() == nil && s.emit(s.end(), emit) && s.p.ckpt != nil && s.p.err() == nil {
+	if ctx.Err() == nil && s.followRewind(emit) && s.emit(s.end(), emit) && s.p.ckpt != nil && s.p.err() == nil {
 		// The state at the end of the input, or at a stop: a restart goes
 		// on from exactly here.
 		s.checkpoint(time.Now(), emit)

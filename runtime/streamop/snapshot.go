@@ -68,9 +68,12 @@ func PartitionOrigins(o *message.Origin) *Origins {
 }
 
 // holds reports whether a snapshot with these origins holds the state
-// owned by w: all of it, or only one partition's.
+// owned by w: all of it, or only one partition's; never what was built in
+// an earlier generation of its partition (before it moved away, or before
+// an aborted transaction took it back to its last commit), which the
+// operator no longer emits.
 func (o *Origins) holds(w owner) bool {
-	return !o.partition || w.origin == o.list[0]
+	return w.current() && (!o.partition || w.origin == o.list[0])
 }
 
 // appendOwner appends the owner's partition: its index plus one, 0 for no

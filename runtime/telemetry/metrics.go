@@ -52,6 +52,7 @@ var metricDefs = []struct {
 	{"sluice_source_committed_offset", "Offset up to which a source partition's records are all handled.", []string{"source", "topic", "partition"}},
 	{"sluice_tracing_enabled", "1 when spans are exported, else 0.", nil},
 	{"sluice_checkpoints_total", "Checkpoints of the query's state this engine saved (spec.state).", nil},
+	{"sluice_checkpoint_transactions_aborted_total", "Exactly-once transactions of this engine's partition checkpoints (several engines) that aborted, each taking every partition the engine reads back to its last committed checkpoint.", nil},
 	{"sluice_checkpoint_interval_seconds", "spec.state.checkpointInterval: how often the engine takes a checkpoint.", nil},
 	{"sluice_checkpoint_last_timestamp_seconds", "When the newest checkpoint this engine saved was taken, in seconds since the epoch: time() minus it is the checkpoint's age.", nil},
 	{"sluice_checkpoint_duration_seconds", "How long the newest checkpoint took, from taking the state to saving it.", nil},
@@ -101,6 +102,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c := s.Checkpoints; c != nil {
 		counter("sluice_checkpoints_total", float64(c.Completed))
+		counter("sluice_checkpoint_transactions_aborted_total", float64(c.Aborted))
 		gauge("sluice_checkpoint_interval_seconds", c.Interval.Seconds())
 		if c.Completed > 0 {
 			gauge("sluice_checkpoint_last_timestamp_seconds", float64(c.LastAt.UnixNano())/1e9)

@@ -300,7 +300,7 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		Latency:   enginestatus.Latency{P50: snap.LatencyP50.Seconds(), P99: snap.LatencyP99.Seconds()},
 	}
 	if c := snap.Checkpoints; c != nil {
-		doc.Checkpoints = &enginestatus.Checkpoints{IntervalSeconds: c.Interval.Seconds(), Completed: c.Completed}
+		doc.Checkpoints = &enginestatus.Checkpoints{IntervalSeconds: c.Interval.Seconds(), Completed: c.Completed, Aborted: c.Aborted}
 		if c.Completed > 0 {
 			doc.Checkpoints.Last = &enginestatus.Checkpoint{ID: c.LastID, Time: c.LastAt, AgeSeconds: now.Sub(c.LastAt).Seconds(),
 				DurationSeconds: c.LastDuration.Seconds(), StateBytes: c.LastBytes}

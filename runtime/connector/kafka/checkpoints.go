@@ -249,7 +249,7 @@ func (st *CheckpointStore) records(c *checkpoint.Checkpoint, keyOf func(int) []b
 // Latest implements checkpoint.Store. It reads the topic's committed
 // records to their end and returns the newest chain that is whole.
 func (st *CheckpointStore) Latest(ctx context.Context) (checkpoint.Chain, error) {
-	values, err := st.read(ctx)
+	values, err := st.read(ctx, false)
 	if err != nil || values == nil {
 		return nil, err
 	}
@@ -257,18 +257,22 @@ func (st *CheckpointStore) Latest(ctx context.Context) (checkpoint.Chain, error)
 }
 
 // read returns the latest value of each key of the topic's committed
-// records, nil for an empty topic.
-func (st *CheckpointStore) read(ctx context.Context) (map[string][]byte, error) {
+// records, nil for an empty topic. With settled, it first waits until
+// every transaction open when it began has ended: on several engines,
+// exactly-once, each engine writes its partitions' checkpoints in
+// transactions of its own, and one still open holds back the end a reader
+// of committed records reaches, which a partition's checkpoint committed
+// after it would then be beyond; the one open may also be a former
+// owner's, whose commit or abort decides the partition's state. (One
+// engine, the only writer, need not wait for its crashed predecessor's,
+// which only aborts.)
+func (st *CheckpointStore) read(ctx context.Context, settled bool) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	ends, err := kadm.NewClient(st.cl).ListCommittedOffsets(ctx, st.topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	end, err := st.stableEnd(ctx, settled)
 	if err != nil {
-		return nil, fmt.Errorf("listing the end of %s: %w", st.topic, err)
+		return nil, err
 	}
-	end, _ := ends.Lookup(st.topic, 0)
 	if end.Offset <= 0 {
 		return nil, nil
 	}
@@ -304,6 +308,42 @@ func (st *CheckpointStore) read(ctx context.Context) (map[string][]byte, error) 
 		})
 	}
 	return values, nil
+}
+
+// stableEnd returns the topic's end for a reader of committed records;
+// with settled, once it has reached the end of all its records as of the
+// call.
+func (st *CheckpointStore) stableEnd(ctx context.Context, settled bool) (kadm.ListedOffset, error) {
+	adm := kadm.NewClient(st.cl)
+	list := func(what string, f func(context.Context, ...string) (kadm.ListedOffsets, error)) (kadm.ListedOffset, error) {
+		ends, err := f(ctx, st.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return kadm.ListedOffset{}, fmt.Errorf("listing the %s of %s: %w", what, st.topic, err)
+		}
+		end, _ := ends.Lookup(st.topic, 0)
+		return end, nil
+	}
+	var all kadm.ListedOffset
+	if settled {
+		var err error
+		if all, err = list("end", adm.ListEndOffsets); err != nil {
+			return all, err
+		}
+	}
+	for {
+		stable, err := list("last stable offset", adm.ListCommittedOffsets)
+		if err != nil || stable.Offset >= all.Offset {
+			return stable, err
+		}
+		select {
+		case <-ctx.Done():
+			return stable, fmt.Errorf("reading %s: a transaction open at offset %d did not end: %w", st.topic, stable.Offset, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // chunk is a record of a checkpoint.
@@ -393,7 +433,7 @@ func (st *CheckpointStore) SavePartition(ctx context.Context, c *checkpoint.Chec
 
 // LatestPartition implements checkpoint.PartitionStore.
 func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, partition int32) (*checkpoint.Checkpoint, error) {
-	values, err := st.read(ctx)
+	values, err := st.read(ctx, true)
 	if err != nil || values == nil {
 		return nil, err
 	}

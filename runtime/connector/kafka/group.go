@@ -169,6 +169,9 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 		return
 	}
 	if s.sess != nil {
+		if len(parts) == 0 {
+			return // a cooperative rebalance that takes nothing from here
+		}
 		s.newGeneration(parts)
 		// The session aborts the open transaction at its end: the revoked
 		// partitions' records in it are read again by their new owner.

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 )
 
@@ -68,7 +69,14 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				s.log.Warn("kafka fetch failed; retrying", "component", "kafka", "topic", topic, "partition", p, "error", err)
 			}
 		})
+		rewinds := s.rewinds
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if s.rewinds != rewinds {
+				// A commit served while a lane was full aborted: these
+				// records are past the commit the client went back to,
+				// which it fetches again.
+				return
+			}
 			if int(fp.Partition) >= len(s.lanes) {
 				// A partition added after the start has no lane. Its records
 				// would wait unread, with no member of the group to read them,
@@ -110,7 +118,8 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 
 // hand gives a lane records, reporting whether it took them. While the lane
 // is full, it serves checkpoint commits: the checkpoint that would empty
-// the lane may be waiting for one.
+// the lane may be waiting for one. A commit that aborted and rewound the
+// partitions leaves the records untaken: the client reads them again.
 func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record) bool {
 	f := fetched{recs: recs, gen: l.origin.Generation.Load()}
 	for {
@@ -118,7 +127,11 @@ func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record) bool {
 		case l.ch <- f:
 			return true
 		case req := <-s.commits: // nil, never ready, unless checkpointed
+			rewinds := s.rewinds
 			req.done <- s.commitCheckpoint(ctx, req.next)
+			if s.rewinds != rewinds {
+				return false
+			}
 		case <-ctx.Done():
 			s.unhanded.Store(true)
 			return false
@@ -215,6 +228,16 @@ func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int3
 	if err != nil {
 		return fmt.Errorf("kafka: committing the transaction: %w", err)
 	}
+	if !committed && s.onRewind != nil {
+		// The session set the client back to the group's committed
+		// offsets; the records read since go as an earlier generation's.
+		s.rewind()
+		if err := s.sess.Begin(); err != nil {
+			return fmt.Errorf("kafka: beginning a transaction: %w", err)
+		}
+		s.log.Warn("kafka transaction aborted (the group rebalanced during it, or the group did not confirm this member in time); the partitions read here go back to their last committed checkpoint", "component", "kafka", "topic", s.topic)
+		return fmt.Errorf("kafka: %w (the group rebalanced during it, or did not confirm this member in time)", connector.ErrTransactionAborted)
+	}
 	if !committed {
 		return errors.New("kafka: the transaction was aborted (the group rebalanced during it)")
 	}
@@ -229,6 +252,26 @@ func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int3
 		return fmt.Errorf("kafka: beginning a transaction: %w", err)
 	}
 	return nil
+}
+
+// rewind makes the records read since the last commit of every partition
+// read here an earlier generation's, which the pipeline drops, and forgets
+// their acknowledgements: the client reads them again from the commit.
+// The poll loop calls it, so no record is handed to a lane until the
+// pipeline is told (onRewind).
+func (s *Source) rewind() {
+	s.mu.Lock()
+	parts := make([]int32, 0, len(s.assigned))
+	for p := range s.assigned {
+		parts = append(parts, p)
+	}
+	clear(s.acked)
+	clear(s.fetched)
+	s.inTxn = false
+	s.mu.Unlock()
+	s.newGeneration(parts)
+	s.rewinds++
+	s.onRewind()
 }
 
 // endTransaction waits until every record fetched in the open transaction

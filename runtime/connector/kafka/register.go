@@ -80,6 +80,9 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 				opts.TransactionInterval = k.TransactionInterval.Duration
 			}
 			opts.Checkpointed = env.Stateful && env.Query.State != nil
+			if opts.Checkpointed {
+				opts.OnRewind = env.Rewound
+			}
 		}
 	}
 	names := src.Kafka.TopicNames()

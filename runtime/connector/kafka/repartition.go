@@ -596,6 +596,19 @@ func (u *upstreamMarks) take(b []byte) error {
 	return nil
 }
 
+// idle reports whether every upstream partition has marked, idle.
+func (u *upstreamMarks) idle() bool {
+	if u.count == 0 || len(u.marks) < u.count {
+		return false
+	}
+	for _, m := range u.marks {
+		if !m.idle {
+			return false
+		}
+	}
+	return true
+}
+
 // watermark is the least latest event time over the upstream partitions
 // that are not idle, as one engine reading them all would have it; the
 // least int64 while a partition has sent no mark yet, or all are idle.
@@ -665,7 +678,8 @@ func (ls *laneSides) fits(r *kgo.Record) bool {
 
 // watermark is the least upstream progress over the sides, each less its
 // source's bound where there are two; the least int64 until every side's
-// is known.
+// is known. A side whose every upstream partition is idle holds nothing
+// back, as idle partitions do on one engine; none while all are.
 func (ls *laneSides) watermark() int64 {
 	if len(ls.sides) == 1 {
 		return ls.sides[0].marks.watermark()
@@ -673,11 +687,17 @@ func (ls *laneSides) watermark() int64 {
 	low := int64(math.MaxInt64)
 	for i := range ls.sides {
 		s := &ls.sides[i]
+		if s.marks.idle() {
+			continue
+		}
 		wm := s.marks.watermark()
 		if wm == math.MinInt64 {
 			return math.MinInt64
 		}
 		low = min(low, streamop.Behind(wm, s.bound))
+	}
+	if low == math.MaxInt64 {
+		return math.MinInt64
 	}
 	return low
 }

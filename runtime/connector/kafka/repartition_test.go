@@ -149,8 +149,8 @@ func TestRepartitionedRows(t *testing.T) {
 // columns are alike: a batch holds one side's rows, with its width, and
 // names it; each side's marks, as the writer makes them, move its own
 // progress, and the lane's event time is the least of the two, each less
-// its source's bound, once both are known. A mark without a side is
-// another writer's.
+// its source's bound, once both are known, leaving out a side that is all
+// idle. A mark without a side is another writer's.
 func TestRepartitionedSides(t *testing.T) {
 	trades := []value.Column{{Name: "sym", Type: value.String}, {Name: "q", Type: value.Int}}
 	marks := []value.Column{{Name: "sym", Type: value.String}, {Name: "q", Type: value.Int}, {Name: "px", Type: value.Int}}
@@ -214,6 +214,13 @@ func TestRepartitionedSides(t *testing.T) {
 	take(mMark)
 	if want := int64(200); b.MaxEventTime != want { // min(1000-10, 500-300)
 		t.Errorf("event time %d; want %d", b.MaxEventTime, want)
+	}
+	// m's only upstream partition goes idle: t's progress alone counts, as
+	// an idle partition's does not on one engine.
+	w.marks[om].last = now.Add(-2 * time.Minute)
+	take(w.appendMark(nil, "m", w.sides["m"], now))
+	if want := int64(990); b.MaxEventTime != want { // 1000-10
+		t.Errorf("event time with m idle %d; want %d", b.MaxEventTime, want)
 	}
 	// The next batch holds m's rows, with m's width.
 	l.sides.batch = -1

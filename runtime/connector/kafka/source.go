@@ -101,6 +101,10 @@ type Source struct {
 	// pipeline's checkpoint commits to the poll loop, which ends each
 	// transaction between two polls.
 	commits chan commitRequest
+	// onRewind is Options.OnRewind; rewinds counts the rewinds, for the
+	// poll loop, which makes them.
+	onRewind func()
+	rewinds  uint64
 	// maxRecordBytes is the most a record of the transactional client may
 	// hold (its batch limit).
 	maxRecordBytes int32
@@ -129,6 +133,13 @@ type Options struct {
 	// the pipeline's checkpoints (CommitCheckpoint) with their state,
 	// instead of every TransactionInterval.
 	Checkpointed bool
+	// OnRewind, with Checkpointed, says each partition's state is
+	// checkpointed apart (several engines): a transaction the group's
+	// rebalance aborts rewinds every partition read here to its last
+	// commit, in a new generation, then calls OnRewind, before any record
+	// of the new generation is read, and CommitCheckpoint returns
+	// connector.ErrTransactionAborted, rather than fail the source.
+	OnRewind func()
 	// Owner, if set, is the checkpointed exactly-once source (opened with
 	// TransactionalID and Checkpointed, in the same group) whose
 	// transactions commit this source's offsets with its own: a query that
@@ -346,6 +357,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		}
 		if opts.Checkpointed {
 			s.commits = make(chan commitRequest)
+			s.onRewind = opts.OnRewind
 			interval = 0
 		}
 		go s.poll(s.ctx, interval)
