@@ -513,9 +513,10 @@ type KafkaSink struct {
 	// transactionInterval is how often, with delivery exactlyOnce, the
 	// transaction commits and a new one begins: results become visible to
 	// read_committed readers at this pace. Defaults to 1s; 10ms to 30s, within
-	// the producer's 40s transaction timeout.
+	// the producer's 40s transaction timeout. With spec.state the
+	// transactions commit at the checkpoints instead, and it must be unset:
+	// so the engine defaults it, not the API server.
 	// +optional
-	// +kubebuilder:default="1s"
 	TransactionInterval *metav1.Duration `json:"transactionInterval,omitempty"`
 	// compression is the codec of the record batches produced: none, gzip,
 	// snappy, lz4 or zstd. Defaults to snappy, the codec that costs the

@@ -369,8 +369,15 @@ func (s *statefulStage) checkpointDue(now time.Time) bool {
 // rebalance), the partition's state from its latest checkpoint, which its
 // former owner saved, and skips what that state holds.
 func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) error {
+	_, err := s.restorePartition(o, gen, now)
+	return err
+}
+
+// restorePartition is takeOver; restored is the checkpoint it restored,
+// nil for none.
+func (s *statefulStage) restorePartition(o *message.Origin, gen uint64, now time.Time) (restored *checkpoint.Checkpoint, err error) {
 	if own, ok := s.owned[o]; ok && own.gen == gen {
-		return nil
+		return nil, nil
 	}
 	own := &ownedPartition{gen: gen}
 	s.owned[o] = own
@@ -381,18 +388,18 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) e
 	c, err := s.p.ckpt.partitions.LatestPartition(ctx, o.Source, o.Partition)
 	switch {
 	case err != nil:
-		return fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
+		return nil, fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
 	case c == nil:
-		return nil
+		return nil, nil
 	case c.Fingerprint != s.p.stateFingerprint && !s.p.spec.State.Reset:
-		return s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
+		return nil, s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
 	case c.Fingerprint != s.p.stateFingerprint:
 		own.lastID = c.ID
-		return nil
+		return nil, nil
 	}
 	r := value.NewReader(c.State)
 	if err := s.op.(streamop.Snapshotter).RestoreSnapshot(r, streamop.PartitionOrigins(o)); err != nil {
-		return fmt.Errorf("partition %d of %s, checkpoint %d: %w", o.Partition, o.Source, c.ID, err)
+		return nil, fmt.Errorf("partition %d of %s, checkpoint %d: %w", o.Partition, o.Source, c.ID, err)
 	}
 	part := c.Partitions[0]
 	if part.Offset >= 0 {
@@ -410,7 +417,7 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) e
 	s.p.log.Info("partition state restored from a checkpoint", "source", o.Source, "partition", o.Partition,
 		"checkpoint", c.ID, "epoch", c.Epoch, "taken", c.Created, "offset", part.Offset, "watermark", value.TimestampValue(c.Watermark).String(),
 		"store", s.p.ckpt.store.Describe())
-	return nil
+	return c, nil
 }
 
 // ownedPartition is a partition whose state the stage holds: in which
@@ -440,9 +447,14 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 			part.Upstream = s.seen.offsets(o)
 		}
 		own.lastID++
+		// The watermark the partition's records are judged by here, which
+		// its next owner keeps to: the pipeline's, unless the partition
+		// replays behind it (restored, with no record since, it may have
+		// nothing to replay: the pipeline's, which went on without it,
+		// would have its next owner drop its next records as late).
 		c := &checkpoint.Checkpoint{
 			ID: own.lastID, Fingerprint: s.p.stateFingerprint, Plan: s.p.statePlan,
-			Created: now.UTC(), Partitions: []checkpoint.Partition{part}, Watermark: s.marks.current, SinkPosition: -1,
+			Created: now.UTC(), Partitions: []checkpoint.Partition{part}, Watermark: s.marks.For(o), SinkPosition: -1,
 			Epoch: o.Epoch.Load(), Generation: own.gen,
 			State: s.op.(streamop.Snapshotter).AppendSnapshot(s.p.ckpt.buffer(0), streamop.PartitionOrigins(o)),
 		}

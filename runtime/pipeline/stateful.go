@@ -427,15 +427,28 @@ func (s *statefulStage) followRewind(emit emitFunc) bool {
 	// no record after its commit would otherwise hold only state of the
 	// earlier generation, never emitted, until a record came.
 	now := time.Now()
+	committed := int64(math.MaxInt64)
 	for o := range s.owned {
 		if o.Away.Load() {
 			continue // taken away: its new owner restores it
 		}
-		if err := s.takeOver(o, o.Generation.Load(), now); err != nil {
+		c, err := s.restorePartition(o, o.Generation.Load(), now)
+		if err != nil {
 			s.p.fatal(fmt.Errorf("spec.state: restoring after an aborted transaction: %w", err))
 			return false
 		}
+		if c != nil {
+			committed = min(committed, c.Watermark)
+		}
 	}
+	// The watermark goes back with the state: the rows that moved it on
+	// since the commit are read again. Kept, it would go into the next
+	// checkpoints, and a partition's next owner would drop those rows as
+	// late.
+	if committed == math.MaxInt64 {
+		committed = math.MinInt64
+	}
+	s.marks.current = committed
 	return true
 }
 

@@ -50,6 +50,7 @@ func TestE2E(t *testing.T) {
 	t.Run("kafka-scale-at-least-once", func(t *testing.T) { testKafkaScale(t, "atLeastOnce") })
 	t.Run("kafka-scale-exactly-once", func(t *testing.T) { testKafkaScale(t, "exactlyOnce") })
 	t.Run("kafka-repartition", testKafkaRepartition)
+	t.Run("kafka-exactly-once-windows", testKafkaExactlyOnceWindows)
 	t.Run("rolling-update", testRollingUpdate)
 	t.Run("broker-outage", testBrokerOutage)
 	t.Run("slow-sink", testSlowSink)
@@ -482,34 +483,123 @@ spec:
 	}
 
 	// 8,000 records over 80 s of event time and 20 keys, each record keyed
-	// by its id; then one far ahead on each partition closes every window.
+	// by its id.
+	recs, want := windowInput(8000, func(i int) []byte { return []byte(fmt.Sprint(i)) })
+	ww := watchWindows(t, "repart-out", want)
+	produce(t, "repart-in", recs)
+	endWindows(t, "repart-in")
+	rows := ww.waitAll(t)
+	topics, err := kadm.NewClient(kafkaClient(t)).ListTopics(ctx(t, 10*time.Second), topic)
+	if err != nil || len(topics[topic].Partitions) != 4 {
+		t.Errorf("the repartition topic %s: %v, %v; want it with the input's 4 partitions", topic, topics[topic], err)
+	}
+	t.Logf("repartition: %d windows on 3 engines, %d rows written", len(want), rows)
+}
+
+// testKafkaExactlyOnceWindows: the 10-second windows of testKafkaRepartition
+// over a topic keyed by k, exactly-once, on two engine pods scaled to three
+// mid-stream: the rebalance aborts the transactions open on the engines
+// that lose partitions, which go back to their last committed checkpoints,
+// and a read_committed consumer sees every window once, with its count and
+// sum.
+func testKafkaExactlyOnceWindows(t *testing.T) {
+	ns := namespace(t, "e2e-eos-windows")
+	createTopic(t, "eosw-in", 4)
+	createTopic(t, "eosw-out", 4)
+	apply(t, ns, fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: volume}
+spec:
+  replicas: 2
+  sources:
+    - name: t
+      kafka: {brokers: [%q], topic: eosw-in, sessionTimeout: 30s}
+      schema: [{name: k, type: string, key: true}, {name: seq, type: int}, {name: ts, type: timestamp}]
+      eventTime: {column: ts}
+  query: SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k
+  sink:
+    kafka: {brokers: [%q], topic: eosw-out, key: k, delivery: exactlyOnce}
+  state: {checkpointInterval: 1s}
+  errorPolicy: {strategy: FailFast}
+  runtime: {parallelism: 2, batchSize: 100}
+  resources:
+    requests: {cpu: 50m, memory: 64Mi}
+    limits: {memory: 512Mi}
+`, brokerAddr(), brokerAddr()))
+	waitRow(t, ns, "volume", 3*time.Minute, row{"Phase": "Running", "Ready": "2/2"})
+	if st := query(t, ns, "volume").Status.State; !strings.Contains(st, "each engine holds whole keys") {
+		t.Errorf("status.state %q; want whole keys on each engine", st)
+	}
+	recs, want := windowInput(8000, func(i int) []byte { return fmt.Appendf(nil, "k%02d", i%20) })
+	ww := watchWindows(t, "eosw-out", want, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	produce(t, "eosw-in", recs[:4000])
+	eventually(t, "windows of the first half", 2*time.Minute, func() error {
+		if n := ww.windows(); n < len(want)/4 {
+			return fmt.Errorf("%d windows", n)
+		}
+		return nil
+	})
+	start := time.Now()
+	kubectl(t, "", "scale", "sq", "volume", "-n", ns, "--replicas=3")
+	waitRow(t, ns, "volume", 2*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
+	timing(t, "exactly-once windows: kubectl scale --replicas=3 -> 3/3 Running", time.Since(start))
+	produce(t, "eosw-in", recs[4000:])
+	endWindows(t, "eosw-in")
+	rows := ww.waitAll(t)
+	if rows != len(want) {
+		t.Errorf("exactly-once wrote %d rows for %d windows", rows, len(want))
+	}
+	t.Logf("exactly-once windows: %d windows on 2 then 3 engines, %d rows written", len(want), rows)
+}
+
+// windowInput is n records over n/100 seconds of event time and 20 keys,
+// each record keyed by key(i), and the count and sum of each 10-second
+// window of each key.
+func windowInput(n int, key func(i int) []byte) ([]*kgo.Record, map[string]string) {
 	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
-	want := map[string]string{}
 	sums := map[string][2]int{}
 	var recs []*kgo.Record
-	for i := range 8000 {
+	for i := range n {
 		k, ts := fmt.Sprintf("k%02d", i%20), t0.Add(time.Duration(i)*10*time.Millisecond)
-		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: fmt.Appendf(nil, `{"k":%q,"seq":%d,"ts":%q}`, k, i%7, ts.Format(time.RFC3339Nano))})
+		recs = append(recs, &kgo.Record{Key: key(i), Value: fmt.Appendf(nil, `{"k":%q,"seq":%d,"ts":%q}`, k, i%7, ts.Format(time.RFC3339Nano))})
 		w := ts.Truncate(10*time.Second).Format(time.TimeOnly) + " " + k
 		s := sums[w]
 		sums[w] = [2]int{s[0] + 1, s[1] + i%7}
 	}
+	want := map[string]string{}
 	for w, s := range sums {
 		want[w] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
 	}
-	produce(t, "repart-in", recs)
-	end := kafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("repart-in"))
+	return recs, want
+}
+
+// endWindows writes a record far ahead in event time to each of the
+// topic's 4 partitions, which closes every window.
+func endWindows(t *testing.T, topic string) {
+	end := kafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic(topic))
 	for p := range int32(4) {
-		if err := end.ProduceSync(ctx(t, 30*time.Second), &kgo.Record{Partition: p, Value: []byte(`{"k":"END","seq":0,"ts":"2024-01-02T11:00:00Z"}`)}).FirstErr(); err != nil {
+		if err := end.ProduceSync(ctx(t, 30*time.Second), &kgo.Record{Partition: p, Key: []byte("END"), Value: []byte(`{"k":"END","seq":0,"ts":"2024-01-02T11:00:00Z"}`)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
 
-	var mu sync.Mutex
-	seen, wrong, rows := map[string]bool{}, []string{}, 0
-	cl := kafkaClient(t, kgo.ConsumeTopics("repart-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+// windowWatch reads the window rows written to a topic and checks each
+// against the input's.
+type windowWatch struct {
+	want  map[string]string
+	mu    sync.Mutex
+	seen  map[string]bool
+	wrong []string
+	rows  int
+}
+
+// watchWindows reads topic from its start until the test ends.
+func watchWindows(t *testing.T, topic string, want map[string]string, opts ...kgo.Opt) *windowWatch {
+	ww := &windowWatch{want: want, seen: map[string]bool{}}
+	cl := kafkaClient(t, append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	c, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go func() {
 		for c.Err() == nil {
 			cl.PollFetches(c).EachRecord(func(r *kgo.Record) {
@@ -522,35 +612,43 @@ spec:
 					return
 				}
 				w, got := row.WindowStart.Format(time.TimeOnly)+" "+row.K, fmt.Sprintf("n=%d total=%d", row.N, row.Total)
-				mu.Lock()
-				defer mu.Unlock()
-				rows++
-				seen[w] = true
+				ww.mu.Lock()
+				defer ww.mu.Unlock()
+				ww.rows++
+				ww.seen[w] = true
 				if want[w] != got {
-					wrong = append(wrong, fmt.Sprintf("%s: %s, want %s", w, got, want[w]))
+					ww.wrong = append(ww.wrong, fmt.Sprintf("%s: %s, want %s", w, got, want[w]))
 				}
 			})
 		}
 	}()
+	return ww
+}
+
+// windows is how many distinct windows were written.
+func (ww *windowWatch) windows() int {
+	ww.mu.Lock()
+	defer ww.mu.Unlock()
+	return len(ww.seen)
+}
+
+// waitAll waits for every window, checks that each row equals the
+// input's, and returns the rows written.
+func (ww *windowWatch) waitAll(t *testing.T) int {
+	t.Helper()
 	eventually(t, "every window of every key", 3*time.Minute, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(seen) < len(want) {
-			return fmt.Errorf("%d of %d windows", len(seen), len(want))
+		if n := ww.windows(); n < len(ww.want) {
+			return fmt.Errorf("%d of %d windows", n, len(ww.want))
 		}
 		return nil
 	})
 	time.Sleep(time.Second) // a row written again may still be on its way
-	mu.Lock()
-	defer mu.Unlock()
-	if len(wrong) > 0 {
-		t.Errorf("%d windows differ from the input's, e.g. %s", len(wrong), wrong[0])
+	ww.mu.Lock()
+	defer ww.mu.Unlock()
+	if len(ww.wrong) > 0 {
+		t.Errorf("%d windows differ from the input's, e.g. %s", len(ww.wrong), ww.wrong[0])
 	}
-	topics, err := kadm.NewClient(kafkaClient(t)).ListTopics(ctx(t, 10*time.Second), topic)
-	if err != nil || len(topics[topic].Partitions) != 4 {
-		t.Errorf("the repartition topic %s: %v, %v; want it with the input's 4 partitions", topic, topics[topic], err)
-	}
-	t.Logf("repartition: %d windows on 3 engines, %d rows written", len(want), rows)
+	return ww.rows
 }
 
 // testAutoscaling: an engine held to 20 millicores, its input arriving

@@ -351,6 +351,17 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		if interval <= 0 {
 			interval = v1alpha1.DefaultTransactionInterval
 		}
+		// The producer ID now, not at the first write: taking it fences
+		// this instance's predecessor and aborts the transaction it left
+		// open, whose checkpoints would otherwise hold back the end of the
+		// checkpoint topic that a partition's restore waits for.
+		fence, cancel := context.WithTimeout(s.ctx, time.Minute)
+		_, _, err := cl.ProducerID(fence)
+		cancel()
+		if err != nil {
+			s.sess.Close()
+			return nil, fmt.Errorf("source %s: taking the transactional id %s: %w", source, opts.TransactionalID, err)
+		}
 		if err := s.sess.Begin(); err != nil {
 			s.sess.Close()
 			return nil, fmt.Errorf("source %s: beginning a transaction: %w", source, err)
