@@ -56,13 +56,7 @@ func (s *StreamQuerySpec) Default() {
 	for i := range s.Sources {
 		s.Sources[i].Default()
 	}
-	// With state, an exactly-once query's transactions commit at its
-	// checkpoints, at the checkpoint interval.
-	paced := s.State != nil && s.Sink.Kafka != nil && s.Sink.Kafka.Delivery == ExactlyOnce && s.Sink.Kafka.TransactionInterval == nil
 	s.Sink.Default()
-	if paced {
-		s.Sink.Kafka.TransactionInterval = nil
-	}
 	if st := s.State; st != nil {
 		durationOr(&st.CheckpointInterval, DefaultCheckpointInterval)
 		if st.Volume != nil {
@@ -138,7 +132,8 @@ func (s *Sink) Default() {
 	orDefault(&s.Format, FormatJSON)
 	if k := s.Kafka; k != nil {
 		orDefault(&k.Delivery, AtLeastOnce)
-		durationOr(&k.TransactionInterval, DefaultTransactionInterval)
+		// TransactionInterval stays unset: the source defaults it, since
+		// with spec.state the checkpoints pace the transactions instead.
 		orDefault(&k.Compression, CompressionSnappy)
 		orDefault(&k.MaxBatchBytes, DefaultMaxBatchBytes)
 	}

@@ -213,6 +213,33 @@ func processCPU() time.Duration {
 // repartition topic and read back. It reports both rates, from the first
 // record read to the last taken into the state, and their ratio.
 func BenchmarkKafkaRepartition(b *testing.B) {
+	benchRepartition(b, func(brokers []string, in, out string) *v1alpha1.StreamQuerySpec {
+		spec := kafkaSpec(brokers, in, out, "SELECT window_start, k, count(*) AS n, sum(seq) AS s FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k")
+		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		return spec
+	}, 1)
+}
+
+// BenchmarkKafkaRepartitionJoin is BenchmarkKafkaRepartition for an
+// interval join of the topic with itself on id, read as two sources, each
+// in a group of its own: every record pairs with itself. Repartitioned,
+// both sources' rows go through the first one's repartition topic.
+func BenchmarkKafkaRepartitionJoin(b *testing.B) {
+	benchRepartition(b, func(brokers []string, in, out string) *v1alpha1.StreamQuerySpec {
+		spec := kafkaSpec(brokers, in, out, "SELECT t.id, t.k, u.seq FROM t JOIN u ON t.id = u.id AND t.ts BETWEEN u.ts - INTERVAL '1' SECOND AND u.ts + INTERVAL '1' SECOND")
+		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		other := *spec.Sources[0].DeepCopy()
+		other.Name = "u"
+		other.Kafka.Group = "other-" + out
+		spec.Sources = append(spec.Sources, other)
+		return spec
+	}, 2)
+}
+
+// benchRepartition runs the query spec makes over 500,000 records keyed
+// by id, as BenchmarkKafkaRepartition says; each record is taken into the
+// state perRecord times.
+func benchRepartition(b *testing.B, query func(brokers []string, in, out string) *v1alpha1.StreamQuerySpec, perRecord int) {
 	const n = 500_000
 	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
 	brokers, in, suffix, adm := benchInput(b, n, func(i int) *kgo.Record {
@@ -225,8 +252,7 @@ func BenchmarkKafkaRepartition(b *testing.B) {
 		if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, out); err != nil {
 			b.Fatal(err)
 		}
-		spec := kafkaSpec(brokers, in, out, "SELECT window_start, k, count(*) AS n, sum(seq) AS s FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k")
-		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		spec := query(brokers, in, out)
 		spec.Runtime = v1alpha1.RuntimeSpec{}
 		// Repartitioned, a query needs checkpoints; both take them, at
 		// the default interval.
@@ -239,7 +265,7 @@ func BenchmarkKafkaRepartition(b *testing.B) {
 			if c.Late > 0 {
 				b.Fatalf("%d of %d records late", c.Late, n)
 			}
-			return c.Aggregated == n
+			return c.Aggregated == int64(perRecord*n)
 		})
 	}
 	var direct, repartitioned window
@@ -249,7 +275,7 @@ func BenchmarkKafkaRepartition(b *testing.B) {
 		measure(run, 1, &direct)
 		measure(run, 2, &repartitioned)
 	}
-	records := float64(run * n)
+	records := float64(run * n * perRecord)
 	directRate, repartitionedRate := records/direct.wall.Seconds(), records/repartitioned.wall.Seconds()
 	b.ReportMetric(directRate, "direct-records/s")
 	b.ReportMetric(repartitionedRate, "repartitioned-records/s")
