@@ -931,7 +931,9 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 // pair is written, right, through joins, a crash, a leave and the scale
 // down to one engine. Every other mark comes about 300 ms of event time
 // late, within its source's maxOutOfOrderness (1 s), which the watermark
-// must keep through the repartition, or those marks are dropped late.
+// must keep through the repartition, or those marks are dropped late. The
+// trades declare no event time: their partitions of the topic must still
+// wait the default idle timeout, not none.
 func TestKafkaRepartitionIntervalJoin(t *testing.T) {
 	job := intervalJoinJob()
 	type held struct {
@@ -962,10 +964,12 @@ func TestKafkaRepartitionIntervalJoin(t *testing.T) {
 	job.records = recs
 	sources := job.sources
 	job.sources = func(broker string) string {
-		// The second source, m, is the marks.
+		// The second source, m, is the marks; the first, t, declares no
+		// event time, and has the query's time column's defaults.
 		src := sources(broker)
 		i := strings.LastIndex(src, "eventTime: {column: ts}")
-		return src[:i] + "eventTime: {column: ts, maxOutOfOrderness: 1s}" + src[i+len("eventTime: {column: ts}"):]
+		src = src[:i] + "eventTime: {column: ts, maxOutOfOrderness: 1s}" + src[i+len("eventTime: {column: ts}"):]
+		return strings.Replace(src, "      eventTime: {column: ts}\n", "", 1)
 	}
 	if !strings.Contains(job.sources("b:9092"), "maxOutOfOrderness: 1s") {
 		t.Fatal("the marks' maxOutOfOrderness is not in the manifest")

@@ -288,13 +288,6 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		return nil, err
 	}
 	p.configure()
-	if p.readsRepartition() && len(rp.Sides) > 1 {
-		// A join's repartition topic's lanes take each side's bound off
-		// its progress, the least of which is their event time.
-		t := p.timing[prog.Source]
-		t.bound = 0
-		p.timing[prog.Source] = t
-	}
 	p.stats.watermark.Store(math.MinInt64)
 	widest := prog.OutputWidth()
 	for _, cols := range schemas {
@@ -360,9 +353,17 @@ func (p *Pipeline) configure() {
 	for _, source := range p.prog.Sources() {
 		p.eventTimes[source] = p.prog.EventTimeOf(source)
 	}
+	// A join's repartition topic's lanes take each side's bound off its
+	// progress, the least of which is their event time: the stage takes
+	// none off again.
+	joinLanes := p.readsRepartition() && len(p.repartition.Sides) > 1
 	for _, src := range p.spec.Sources {
 		if et := src.EventTime; p.eventTimes[src.Name] >= 0 && et != nil {
-			p.timing[src.Name] = sourceTiming{bound: et.MaxOutOfOrderness.Duration, idle: et.IdleTimeout.Duration}
+			bound := et.MaxOutOfOrderness.Duration
+			if joinLanes {
+				bound = 0
+			}
+			p.timing[src.Name] = sourceTiming{bound: bound, idle: et.IdleTimeout.Duration}
 			p.lateToPolicy = p.lateToPolicy || et.LateRecords == v1alpha1.LateErrorPolicy
 			p.allowedLateness = max(p.allowedLateness, int64(et.AllowedLateness.Duration))
 		}
