@@ -1130,15 +1130,17 @@ spec:
 	// 8,000 records, 10 ms apart, over 20 keys; each 10-second window of a
 	// key has 50.
 	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
-	want := map[string]string{}
+	sums := map[string][2]int{}
 	var recs []*kgo.Record
 	for i := range 8000 {
 		k, ts := fmt.Sprintf("k%02d", i%20), t0.Add(time.Duration(i)*10*time.Millisecond)
 		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(k), Value: fmt.Appendf(nil, `{"k":%q,"seq":%d,"ts":%q}`, k, i%7, ts.Format(time.RFC3339Nano))})
 		w := ts.Truncate(10*time.Second).Format(time.TimeOnly) + " " + k
-		var n, total int
-		fmt.Sscanf(want[w], "n=%d total=%d", &n, &total)
-		want[w] = fmt.Sprintf("n=%d total=%d", n+1, total+i%7)
+		sums[w] = [2]int{sums[w][0] + 1, sums[w][1] + i%7}
+	}
+	want := map[string]string{}
+	for w, s := range sums {
+		want[w] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
 	}
 	consumeOpts := []kgo.Opt{kgo.SeedBrokers(broker), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
 	if delivery != "" {

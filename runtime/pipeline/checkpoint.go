@@ -367,15 +367,9 @@ func (s *statefulStage) checkpointDue(now time.Time) bool {
 // takeOver restores, when a partition's batch comes in a generation of
 // the partition not seen yet (it was assigned here, at start or by a
 // rebalance), the partition's state from its latest checkpoint, which its
-// former owner saved, and skips what that state holds.
-func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) error {
-	_, err := s.restorePartition(o, gen, now)
-	return err
-}
-
-// restorePartition is takeOver; restored is the checkpoint it restored,
-// nil for none.
-func (s *statefulStage) restorePartition(o *message.Origin, gen uint64, now time.Time) (restored *checkpoint.Checkpoint, err error) {
+// former owner saved, and skips what that state holds. restored is the
+// checkpoint it restored, nil for none.
+func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (restored *checkpoint.Checkpoint, err error) {
 	if own, ok := s.owned[o]; ok && own.gen == gen {
 		return nil, nil
 	}

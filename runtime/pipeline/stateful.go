@@ -144,7 +144,7 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		return s.advance(now, b.Read)
 	}
 	if c := s.p.ckpt; c != nil && c.partitions != nil && b.Origin != nil {
-		if err := s.takeOver(b.Origin, b.Generation, now); err != nil {
+		if _, err := s.takeOver(b.Origin, b.Generation, now); err != nil {
 			s.p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
 			return nil
 		}
@@ -432,7 +432,7 @@ func (s *statefulStage) followRewind(emit emitFunc) bool {
 		if o.Away.Load() {
 			continue // taken away: its new owner restores it
 		}
-		c, err := s.restorePartition(o, o.Generation.Load(), now)
+		c, err := s.takeOver(o, o.Generation.Load(), now)
 		if err != nil {
 			s.p.fatal(fmt.Errorf("spec.state: restoring after an aborted transaction: %w", err))
 			return false
