@@ -1142,56 +1142,10 @@ spec:
 	for w, s := range sums {
 		want[w] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
 	}
-	consumeOpts := []kgo.Opt{kgo.SeedBrokers(broker), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
-	if delivery != "" {
-		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	cons, err := kgo.NewClient(consumeOpts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var wrong []string
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		for ctx.Err() == nil {
-			cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				var row struct {
-					WindowStart time.Time `json:"window_start"`
-					K           string
-					N, Total    int
-				}
-				if json.Unmarshal(r.Value, &row) != nil || row.K == "END" {
-					return
-				}
-				w, got := row.WindowStart.Format(time.TimeOnly)+" "+row.K, fmt.Sprintf("n=%d total=%d", row.N, row.Total)
-				mu.Lock()
-				defer mu.Unlock()
-				seen[w]++
-				if want[w] != got {
-					wrong = append(wrong, fmt.Sprintf("%s: %s, want %s", w, got, want[w]))
-				}
-			})
-		}
-	}()
-	windows := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen)
-	}
-	wait := func(what string, n int) {
-		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for windows() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: %d of %d windows", what, windows(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	ww := watchWindows(ctx, t, broker, delivery != "", want)
+	wait := ww.wait
 	prod, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	if err != nil {
 		t.Fatal(err)
@@ -1201,7 +1155,7 @@ spec:
 	if err := prod.ProduceSync(ctx, recs[:4000]...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	wait("the first half's closed windows", 60)
+	wait(t, "the first half's closed windows", 60)
 	engines = append(engines, startInstance(t, dir, "c"))
 	if err := prod.ProduceSync(ctx, recs[4000:]...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -1218,18 +1172,13 @@ spec:
 			t.Fatal(err)
 		}
 	}
-	wait("every window", len(want))
+	wait(t, "every window", len(want))
 	for _, e := range engines {
 		e.Process.Signal(syscall.SIGTERM)
 		waitExit(t, e, "SIGTERM")
 	}
 	time.Sleep(300 * time.Millisecond) // a row written late would still arrive
-	mu.Lock()
-	defer mu.Unlock()
-	rows := 0
-	for _, n := range seen {
-		rows += n
-	}
+	rows, wrong := ww.result()
 	switch {
 	case len(wrong) > 0:
 		t.Errorf("%d rows differ from the input's, e.g. %s", len(wrong), wrong[0])
@@ -1237,4 +1186,239 @@ spec:
 		t.Errorf("exactly-once wrote %d rows for %d windows", rows, len(want))
 	}
 	t.Logf("%d windows, %d rows written", len(want), rows)
+}
+
+// windowWatch reads the rows a query of per-key windows (window_start, k,
+// n, total) writes to the topic out, and checks each against the row
+// wanted of its window, by its start's time of day and key.
+type windowWatch struct {
+	want  map[string]string
+	mu    sync.Mutex
+	seen  map[string]int // rows written, by window
+	wrong []string
+}
+
+// watchWindows reads the topic out of broker until ctx ends, the
+// committed records only where readCommitted says so.
+func watchWindows(ctx context.Context, t *testing.T, broker string, readCommitted bool, want map[string]string) *windowWatch {
+	opts := []kgo.Opt{kgo.SeedBrokers(broker), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+	if readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cons, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cons.Close)
+	w := &windowWatch{want: want, seen: map[string]int{}}
+	go func() {
+		for ctx.Err() == nil {
+			cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				var row struct {
+					WindowStart time.Time `json:"window_start"`
+					K           string
+					N, Total    int
+				}
+				if json.Unmarshal(r.Value, &row) != nil || row.K == "END" {
+					return
+				}
+				key, got := row.WindowStart.Format(time.TimeOnly)+" "+row.K, fmt.Sprintf("n=%d total=%d", row.N, row.Total)
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				w.seen[key]++
+				if want[key] != got {
+					w.wrong = append(w.wrong, fmt.Sprintf("%s: %s, want %s", key, got, want[key]))
+				}
+			})
+		}
+	}()
+	return w
+}
+
+// windows returns how many windows have a row.
+func (w *windowWatch) windows() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.seen)
+}
+
+// missing returns the windows wanted that have no row, in order.
+func (w *windowWatch) missing() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for k := range w.want {
+		if w.seen[k] == 0 {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// wait waits up to 90 s for n windows to have a row.
+func (w *windowWatch) wait(t *testing.T, what string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for w.windows() < n {
+		if time.Now().After(deadline) {
+			m := w.missing()
+			t.Fatalf("waiting for %s: %d of %d windows; missing %v", what, w.windows(), n, m[:min(len(m), 8)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// result returns the rows written, and those that differ from the ones
+// wanted.
+func (w *windowWatch) result() (rows int, wrong []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.seen {
+		rows += n
+	}
+	return rows, slices.Clone(w.wrong)
+}
+
+// TestKafkaRepartitionTakeOverAtEnd: two engines repartition by k a topic
+// of two partitions whose records are not keyed by it, each engine reading
+// one partition of the topic and one of the repartition topic. A's input
+// partition ends (a record far ahead) and its marks of that are committed
+// in both repartition partitions, while B's input partition holds the
+// last windows open. A is killed; B reads its own partition's end, then
+// takes A's partitions over. A's input partition has nothing left to read,
+// so B marks it with nothing handled: only the marks read before the
+// commit say it ended, and the repartition partition's checkpoint keeps
+// them as its reader state. Without that state the last windows of A's
+// repartition partition never closed, in every run.
+func TestKafkaRepartitionTakeOverAtEnd(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in", "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	broker := c.ListenAddrs()[0]
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "q.yaml"), fmt.Appendf(nil, `apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: ends}
+spec:
+  replicas: 2
+  sources:
+    - name: t
+      kafka: {brokers: [%q], topic: in, group: g, sessionTimeout: 6s}
+      schema: [{name: k, type: string}, {name: seq, type: int}, {name: ts, type: timestamp}]
+      eventTime: {column: ts, idleTimeout: 60s}
+  query: SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, k
+  sink:
+    kafka: {brokers: [%[1]q], topic: out, key: k}
+  state: {checkpointInterval: 200ms}
+`, broker), 0o644)
+	// Each partition: 100 records over 10 s and 8 keys, the same times in
+	// both, so each partition alone holds the last second's windows open.
+	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	sums := map[string][2]int{}
+	recs := map[int32][]*kgo.Record{}
+	for p := range int32(2) {
+		for i := range 100 {
+			k, ts, seq := fmt.Sprintf("k%d", i%8), t0.Add(time.Duration(i)*100*time.Millisecond), i%7+int(p)
+			recs[p] = append(recs[p], &kgo.Record{Topic: "in", Partition: p, Value: fmt.Appendf(nil, `{"k":%q,"seq":%d,"ts":%q}`, k, seq, ts.Format(time.RFC3339Nano))})
+			w := ts.Truncate(time.Second).Format(time.TimeOnly) + " " + k
+			sums[w] = [2]int{sums[w][0] + 1, sums[w][1] + seq}
+		}
+	}
+	want := map[string]string{}
+	for w, s := range sums {
+		want[w] = fmt.Sprintf("n=%d total=%d", s[0], s[1])
+	}
+	end := func(p int32) *kgo.Record {
+		return &kgo.Record{Topic: "in", Partition: p, Value: []byte(`{"k":"END","seq":0,"ts":"2024-01-02T11:00:00Z"}`)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ww := watchWindows(ctx, t, broker, false, want)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	adm := kadm.NewClient(prod)
+
+	a, b := startInstance(t, dir, "a"), startInstance(t, dir, "b")
+	defer func() {
+		for _, e := range []*exec.Cmd{a, b} {
+			e.Process.Kill()
+			e.Wait()
+		}
+	}()
+	// Each engine reads one partition of each topic, through a member of
+	// its own for each.
+	var mine int32
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		owned := map[string][]int32{} // by member's instance
+		groups, err := adm.DescribeGroups(ctx, "g")
+		if err == nil {
+			for _, m := range groups["g"].Members {
+				if as, ok := m.Assigned.AsConsumer(); ok && m.InstanceID != nil {
+					for _, tp := range as.Topics {
+						owned[*m.InstanceID] = append(owned[*m.InstanceID], tp.Partitions...)
+					}
+				}
+			}
+		}
+		if len(owned) == 4 && len(owned["a.in"]) == 1 && len(owned["b.in"]) == 1 {
+			mine = owned["a.in"][0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the engines do not share the partitions after 60 s: %v (%v)", owned, err)
+		}
+	}
+	theirs := 1 - mine
+	if err := prod.ProduceSync(ctx, append(append(recs[0], recs[1]...), end(mine))...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The last second's windows wait for B's partition.
+	ww.wait(t, "the windows both partitions passed", len(want)-8)
+	committed := func(topic string, p int32) int64 {
+		offsets, err := adm.FetchOffsets(ctx, "g")
+		if err != nil {
+			return -1
+		}
+		o, _ := offsets.Lookup(topic, p)
+		return o.At
+	}
+	waitCommitted := func(topic string, p int32, at int64) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); committed(topic, p) < at; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d of %s committed at %d after 30 s, want %d", p, topic, committed(topic, p), at)
+			}
+		}
+	}
+	waitCommitted("in", mine, int64(len(recs[mine])+1))
+	// A's marks of its partition's end went to both repartition partitions
+	// (every 100 ms): their commits pass them.
+	time.Sleep(500 * time.Millisecond)
+	ends, err := adm.ListEndOffsets(ctx, "g.repartition.0")
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) { waitCommitted(o.Topic, o.Partition, o.Offset) })
+	if n := ww.windows(); n != len(want)-8 {
+		t.Fatalf("%d windows written before B's partition ended, want %d: the test no longer holds the last ones open", n, len(want)-8)
+	}
+
+	a.Process.Signal(syscall.SIGKILL)
+	a.Wait()
+	if err := prod.ProduceSync(ctx, end(theirs)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	ww.wait(t, "every window, B having taken A's partitions over", len(want))
+	if _, wrong := ww.result(); len(wrong) > 0 {
+		t.Errorf("%d rows differ from the input's, e.g. %s", len(wrong), wrong[0])
+	}
 }

@@ -71,6 +71,12 @@ type Partition struct {
 	// the last row the state took of each upstream partition, ascending
 	// by partition: rows an upstream engine writes again are told by it.
 	Upstream []UpstreamOffset
+	// ReaderState is what the partition's reader needs besides Offset to
+	// read on from there (message.Header.ReaderState): for a partition of
+	// a repartition topic, the upstream partitions' event-time progress
+	// as of Offset, without which its next reader would wait for a mark
+	// of each that may never come. nil for none.
+	ReaderState []byte
 }
 
 // UpstreamOffset is the offset of the last row of one upstream partition.
@@ -86,11 +92,11 @@ type UpstreamOffset struct {
 var magic = []byte("SLUICECP")
 
 // version 2 added SinkPosition, Delta and Epoch; a version 1 checkpoint
-// reads with no position, whole. Version 3 added Partition.Upstream, and
-// version 4 UpstreamOffset.Source; a checkpoint is written in the earliest
-// version that holds it, which engines of earlier versions can read (a
-// rollback).
-const version = 4
+// reads with no position, whole. Version 3 added Partition.Upstream,
+// version 4 UpstreamOffset.Source and version 5 Partition.ReaderState; a
+// checkpoint is written in the earliest version that holds it, which
+// engines of earlier versions can read (a rollback).
+const version = 5
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
 // short, altered, or of another format.
@@ -126,8 +132,11 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 		for _, u := range p.Upstream {
 			v = max(v, 3)
 			if u.Source != "" {
-				v = 4
+				v = max(v, 4)
 			}
+		}
+		if p.ReaderState != nil {
+			v = 5
 		}
 	}
 	head = append(head, magic...)
@@ -168,6 +177,9 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 			}
 			tail = binary.AppendVarint(tail, int64(u.Partition))
 			tail = binary.AppendVarint(tail, u.Offset)
+		}
+		if v >= 5 {
+			tail = value.AppendBytes(tail, p.ReaderState)
 		}
 	}
 	sum := crc32.Update(crc32.Update(crc32.Checksum(head, castagnoli), castagnoli, c.State), castagnoli, tail)
@@ -214,6 +226,11 @@ func Decode(b []byte) (*Checkpoint, error) {
 				}
 				u.Partition, u.Offset = int32(r.Varint()), r.Varint()
 				c.Partitions[i].Upstream = append(c.Partitions[i].Upstream, u)
+			}
+			if v >= 5 {
+				if state := r.Bytes(); len(state) > 0 {
+					c.Partitions[i].ReaderState = bytes.Clone(state)
+				}
 			}
 		}
 	}

@@ -79,6 +79,16 @@ func TestDecodeVersion1(t *testing.T) {
 	if got, err := Decode(v4); err != nil || !reflect.DeepEqual(got, joined) {
 		t.Fatalf("version 4: Decode = %+v, %v; want %+v", got, err, joined)
 	}
+	// A repartition topic's partition keeps its reader's state: version 5.
+	marked := sample(3)
+	marked.Partitions[1].ReaderState = []byte{1, 2, 0, 7}
+	v5 := marked.Encode()
+	if v5[len(magic)] != 5 {
+		t.Errorf("a checkpoint with a reader's state is written as version %d; want 5", v5[len(magic)])
+	}
+	if got, err := Decode(v5); err != nil || !reflect.DeepEqual(got, marked) {
+		t.Fatalf("version 5: Decode = %+v, %v; want %+v", got, err, marked)
+	}
 	// Version 2 is version 1 with the position's varint (5: one byte),
 	// the delta flag and the epoch's varint (0: one byte) before the
 	// checksum.

@@ -104,6 +104,20 @@ type Origin struct {
 	// assigned to this one): its watermark holds this engine's back no
 	// more than a partition that ended.
 	Away atomic.Bool
+	// Resume is set by a stateful stage that restored the partition's
+	// state from a checkpoint: the reader state the checkpoint holds
+	// (Header.ReaderState), which the partition's reader takes up when it
+	// reads on in that generation.
+	Resume atomic.Pointer[Resume]
+}
+
+// Resume is a partition's reader state restored from a checkpoint, in the
+// generation of the partition it was restored in. State is nil when the
+// checkpoint held none, or there was no checkpoint: the reader then
+// starts from nothing but the offset.
+type Resume struct {
+	Generation uint64
+	State      []byte
 }
 
 // Committed tracks the offset up to which a partition's records are all
@@ -148,6 +162,13 @@ type Header struct {
 	// LastOffset is the source offset of the last input record the batch covers,
 	// including records that were filtered or failed.
 	LastOffset int64
+	// ReaderState is what the batch's reader needs besides LastOffset to
+	// read on after it as it would have (a repartition topic's upstream
+	// marks), in the reader's own encoding, which it never changes once
+	// handed out; nil when it needs nothing else, or has nothing new to
+	// say. A checkpoint keeps it with the offset, and gives it back
+	// through Origin.Resume.
+	ReaderState []byte
 	// Read is the monotonic time the source finished the batch, in nanoseconds
 	// since the pipeline started; for latency measurement.
 	Read int64

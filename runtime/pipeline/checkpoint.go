@@ -377,6 +377,7 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	s.owned[o] = own
 	delete(s.skip, o)
 	delete(s.absorbed, o)
+	delete(s.readerState, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := s.p.ckpt.partitions.LatestPartition(ctx, o.Source, o.Partition)
@@ -384,11 +385,13 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	case err != nil:
 		return nil, fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
 	case c == nil:
+		o.Resume.Store(&message.Resume{Generation: gen})
 		return nil, nil
 	case c.Fingerprint != s.p.stateFingerprint && !s.p.spec.State.Reset:
 		return nil, s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
 	case c.Fingerprint != s.p.stateFingerprint:
 		own.lastID = c.ID
+		o.Resume.Store(&message.Resume{Generation: gen})
 		return nil, nil
 	}
 	r := value.NewReader(c.State)
@@ -403,6 +406,12 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	if s.seen != nil {
 		s.seen.restore(o, gen, part.Upstream)
 	}
+	// The reader takes up its state as of the offset restored; until it
+	// says more, the partition's checkpoints keep that.
+	if part.ReaderState != nil {
+		s.readerState[o] = part.ReaderState
+	}
+	o.Resume.Store(&message.Resume{Generation: gen, State: part.ReaderState})
 	own.lastID = c.ID
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	s.p.ckpt.mu.Lock()
@@ -427,6 +436,7 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 	for o, own := range s.owned {
 		if own.gen != o.Generation.Load() {
 			delete(s.owned, o) // taken away: its new owner checkpoints it
+			delete(s.readerState, o)
 			continue
 		}
 		off, ok := s.absorbed[o]
@@ -440,6 +450,7 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 		if s.seen != nil {
 			part.Upstream = s.seen.offsets(o)
 		}
+		part.ReaderState = s.readerState[o]
 		own.lastID++
 		// The watermark the partition's records are judged by here, which
 		// its next owner keeps to: the pipeline's, unless the partition

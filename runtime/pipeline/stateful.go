@@ -43,6 +43,9 @@ type statefulStage struct {
 	// record of each partition the state holds, skip the offsets up to
 	// which a restored state holds a partition's records already.
 	absorbed, skip map[*message.Origin]int64
+	// readerState is the reader state (message.Header.ReaderState) as of
+	// each partition's absorbed offset, which its checkpoints keep.
+	readerState    map[*message.Origin][]byte
 	lastCheckpoint time.Time
 	nextCheckpoint uint64 // the last ID taken
 	// The chain of checkpoints that restores the state as of the last
@@ -102,6 +105,7 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	}
 	s.newBatches()
 	s.absorbed, s.skip = map[*message.Origin]int64{}, map[*message.Origin]int64{}
+	s.readerState = map[*message.Origin][]byte{}
 	s.owned = map[*message.Origin]*ownedPartition{}
 	if p.readsRepartition() {
 		s.seen = newUpstreamSeen(p.prog.Sources(), p.inputs)
@@ -157,6 +161,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	}
 	if b.Origin != nil {
 		s.absorbed[b.Origin] = b.LastOffset
+		if b.ReaderState != nil {
+			s.readerState[b.Origin] = b.ReaderState
+		}
 	}
 	// Lateness is judged against the watermark from before this batch.
 	s.marks.arrive(b.Origin, b.MaxEventTime, b.Generation, now)

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,11 +31,12 @@ type Lane struct {
 	origin  *message.Origin
 	ch      chan fetched
 	pending []*kgo.Record
-	gen     uint64         // the partition's generation when pending was fetched
-	stash   *fetched       // fetched in a later generation than the batch being filled
-	dec     decoder        // of the whole value, into row[:meta]
-	rec     *recordDecoder // instead of dec, when columns come from keys or headers
-	sides   *laneSides     // instead of both, for a repartition topic's rows and marks
+	gen     uint64          // the partition's generation when pending was fetched
+	stash   *fetched        // fetched in a later generation than the batch being filled
+	dec     decoder         // of the whole value, into row[:meta]
+	rec     *recordDecoder  // instead of dec, when columns come from keys or headers
+	sides   *laneSides      // instead of both, for a repartition topic's rows and marks
+	resumed *message.Resume // the restored reader state sides took up last
 	width   int
 	meta    int // index of the first meta column
 	timer   *time.Timer
@@ -134,6 +136,10 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 			b.Parent = traceparent(r)
 			b.Generation = l.gen
 			started = true
+			if l.sides != nil {
+				l.resume(b)
+				b.ReaderState = l.sides.readerState()
+			}
 		}
 		if l.sides == nil {
 			l.decode(b, errs, r)
@@ -155,6 +161,26 @@ func (l *Lane) adopt(f fetched) {
 		l.sides.reset()
 	}
 	l.pending, l.gen = f.recs, f.gen
+}
+
+// resume takes up the reader state the stateful stage restored with the
+// partition's state in this generation, if it did since the last look:
+// the upstream marks read before the partition's last commit, which the
+// marks read since may not make whole (an upstream partition with nothing
+// more to read is marked again by its new engine with nothing handled).
+func (l *Lane) resume(b *message.Batch) {
+	r := l.origin.Resume.Load()
+	if r == nil || r == l.resumed || r.Generation != l.gen {
+		return
+	}
+	l.resumed = r
+	if err := l.sides.resume(r.State); err != nil {
+		l.src.log.Warn("kafka: the restored upstream marks of a repartition topic's partition are not usable; waiting for marks", "component", "kafka",
+			"topic", l.origin.Topic, "partition", l.origin.Partition, "error", err)
+	}
+	if wm := l.sides.watermark(); wm != math.MinInt64 {
+		b.MaxEventTime = max(b.MaxEventTime, wm)
+	}
 }
 
 func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) {

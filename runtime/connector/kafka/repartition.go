@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -568,31 +569,75 @@ type upstreamMark struct {
 
 // take reads a mark. A malformed one changes nothing.
 func (u *upstreamMarks) take(b []byte) error {
-	r := value.NewReader(b)
-	count := r.Uvarint()
-	type entry struct {
-		p int32
-		m upstreamMark
-	}
-	var entries []entry
-	for range r.Count(3) {
-		entries = append(entries, entry{int32(r.Uvarint()), upstreamMark{max: r.Varint(), idle: r.Byte() == 1}})
-	}
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("a malformed watermark mark: %w", err)
+	count, entries, err := parseMark(b)
+	if err != nil {
+		return err
 	}
 	if u.marks == nil {
 		u.marks = map[int32]upstreamMark{}
 	}
-	for _, e := range entries {
-		if old, ok := u.marks[e.p]; ok {
+	for p, m := range entries {
+		if old, ok := u.marks[p]; ok {
 			// A partition that moved starts over on its new engine: what
 			// was handled stays handled.
-			e.m.max = max(e.m.max, old.max)
+			m.max = max(m.max, old.max)
 		}
-		u.marks[e.p] = e.m
+		u.marks[p] = m
 	}
-	u.count = int(count)
+	u.count = count
+	return nil
+}
+
+// parseMark reads a mark's upstream partition count and entries.
+func parseMark(b []byte) (count int, entries map[int32]upstreamMark, err error) {
+	r := value.NewReader(b)
+	count = int(r.Uvarint())
+	n := r.Count(3)
+	entries = make(map[int32]upstreamMark, n)
+	for range n {
+		entries[int32(r.Uvarint())] = upstreamMark{max: r.Varint(), idle: r.Byte() == 1}
+	}
+	if err := r.Err(); err != nil {
+		return 0, nil, fmt.Errorf("a malformed watermark mark: %w", err)
+	}
+	return count, entries, nil
+}
+
+// appendState appends the marks in a mark's form: what a reader that
+// read every mark so far knows.
+func (u *upstreamMarks) appendState(dst []byte) []byte {
+	parts := slices.Sorted(maps.Keys(u.marks))
+	dst = binary.AppendUvarint(dst, uint64(u.count))
+	dst = binary.AppendUvarint(dst, uint64(len(parts)))
+	for _, p := range parts {
+		m := u.marks[p]
+		dst = binary.AppendUvarint(dst, uint64(p))
+		dst = binary.AppendVarint(dst, m.max)
+		dst = append(dst, boolByte(m.idle))
+	}
+	return dst
+}
+
+// resume adds the marks of a reader state (appendState), read before the
+// marks read since: each upstream partition's progress is the later of
+// the two, and its idleness the one read since.
+func (u *upstreamMarks) resume(b []byte) error {
+	count, entries, err := parseMark(b)
+	if err != nil {
+		return err
+	}
+	if u.marks == nil {
+		u.marks = map[int32]upstreamMark{}
+	}
+	for p, m := range entries {
+		if now, ok := u.marks[p]; ok {
+			m.max, m.idle = max(m.max, now.max), now.idle
+		}
+		u.marks[p] = m
+	}
+	if u.count == 0 {
+		u.count = count
+	}
 	return nil
 }
 
@@ -635,6 +680,13 @@ type laneSides struct {
 	// batch is the side of the rows of the batch being filled, -1 before
 	// its first: a batch holds rows of one side.
 	batch int
+	// resumed says the marks include those of the partition's restored
+	// reader state in this generation (or that there was none): until
+	// then, the marks are only those read since the last commit, and the
+	// batches carry no reader state, lest a checkpoint keep a part of it.
+	resumed bool
+	// state is the marks' reader state, nil when they changed since.
+	state []byte
 }
 
 // laneSide is one source whose rows a repartition topic holds.
@@ -703,11 +755,55 @@ func (ls *laneSides) watermark() int64 {
 }
 
 // reset forgets the marks: a partition's records of a generation not read
-// before come from its last commit, before the marks read.
+// before come from its last commit, before the marks read. The reader
+// state restored with the partition's state says what was known there.
 func (ls *laneSides) reset() {
 	for i := range ls.sides {
 		ls.sides[i].marks = upstreamMarks{}
 	}
+	ls.resumed, ls.state = false, nil
+}
+
+// readerState returns the marks as a reader state (message.Header), each
+// side's marks in a mark's form, or nil while the restored one is not yet
+// taken up.
+func (ls *laneSides) readerState() []byte {
+	if !ls.resumed {
+		return nil
+	}
+	if ls.state == nil {
+		var b []byte
+		for i := range ls.sides {
+			b = value.AppendBytes(b, ls.sides[i].marks.appendState(nil))
+		}
+		ls.state = b
+	}
+	return ls.state
+}
+
+// resume takes up a restored reader state. One of another shape (of
+// another plan, which the checkpoint's fingerprint refuses) or malformed
+// adds nothing: the marks read since are still right, and complete once
+// every upstream partition marked again.
+func (ls *laneSides) resume(state []byte) error {
+	ls.resumed, ls.state = true, nil
+	if state == nil {
+		return nil
+	}
+	r := value.NewReader(state)
+	var parts [][]byte
+	for r.Len() > 0 && r.Err() == nil {
+		parts = append(parts, r.Bytes())
+	}
+	if err := r.Err(); err != nil || len(parts) != len(ls.sides) {
+		return fmt.Errorf("a restored reader state of %d sides, for %d (%v)", len(parts), len(ls.sides), err)
+	}
+	for i, b := range parts {
+		if err := ls.sides[i].marks.resume(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decodeRepartitioned takes a record of a repartition topic into b: its
@@ -736,9 +832,12 @@ func (l *Lane) decodeRepartitioned(b *message.Batch, errs *message.ErrorBatch, r
 		if side < 0 || (kind == markRecord) != (len(ls.sides) == 1) {
 			return fail(errors.New("a watermark mark of another source: the repartition topic holds marks an engine of another version of the query wrote"))
 		}
+		l.resume(b)
 		if err := ls.sides[side].marks.take(payload); err != nil {
 			return fail(err)
 		}
+		ls.state = nil
+		b.ReaderState = ls.readerState()
 		if wm := ls.watermark(); wm != math.MinInt64 {
 			b.MaxEventTime = max(b.MaxEventTime, wm)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
 	"slices"
 	"testing"
@@ -231,5 +232,79 @@ func TestRepartitionedSides(t *testing.T) {
 	}
 	if n := take(append([]byte{markRecord}, mMark[9:]...)); n != 1 || b.Errors.Records != 1 {
 		t.Errorf("a mark without a side: %d taken, %d failed; want a failed record", n, b.Errors.Records)
+	}
+}
+
+// TestResumedMarks: a partition of a repartition topic that moves to
+// another engine is read again from its last commit, and the marks read
+// before it are gone with the former lane. The upstream partitions' new
+// engine, with nothing left to read, marks them with nothing handled, so
+// without the marks as of the commit, kept in the partition's checkpoint
+// as its reader state, the partition's event time would never again pass
+// what the former owner had read (the last windows of a query scaled down
+// stayed open). A lane gives no reader state until it took up the
+// restored one, lest a checkpoint keep a part of it.
+func TestResumedMarks(t *testing.T) {
+	rp := &connector.Repartition{Sides: []connector.RepartitionSide{{Source: "t", Columns: []value.Column{{Name: "q", Type: value.Int}}, Idle: time.Minute}}}
+	const end, before = 5000, 100
+	markOf := func(count int, entries ...upstreamEntry) []byte {
+		return append([]byte{markRecord}, mark(count, entries...)...)
+	}
+	lane := func(gen uint64) *Lane {
+		l := &Lane{origin: &message.Origin{Source: "t", Topic: "g.repartition.0"}, sides: newLaneSides(rp), src: &Source{log: slog.New(slog.DiscardHandler)}}
+		l.adopt(fetched{gen: gen})
+		return l
+	}
+	take := func(l *Lane, v []byte) *message.Batch {
+		t.Helper()
+		b := new(message.Batch)
+		b.Reset(1)
+		l.resume(b)
+		b.ReaderState = l.sides.readerState()
+		if n := l.decodeRepartitioned(b, &b.Errors, &kgo.Record{Value: v}); n != 0 || b.Errors.Records != 0 {
+			t.Fatalf("a mark: %d records, %d failed", n, b.Errors.Records)
+		}
+		return b
+	}
+
+	// The former owner: engine A marks upstream partition 0 at its end,
+	// engine B partition 1 behind it; the partition commits there.
+	old := lane(1)
+	old.origin.Resume.Store(&message.Resume{Generation: 1})
+	take(old, markOf(2, upstreamEntry{0, end, false}))
+	b := take(old, markOf(2, upstreamEntry{1, before, false}))
+	if b.MaxEventTime != before || b.ReaderState == nil {
+		t.Fatalf("the former owner: event time %d, reader state %v; want %d and a state", b.MaxEventTime, b.ReaderState, before)
+	}
+	committed := b.ReaderState
+
+	// The new owner reads from the commit: B's mark of partition 1 at its
+	// end, then B's marks of both, partition 0 with nothing handled.
+	l := lane(2)
+	b = take(l, markOf(2, upstreamEntry{1, end, false}))
+	if b.MaxEventTime != math.MinInt64 || b.ReaderState != nil {
+		t.Fatalf("before the state is restored: event time %d, reader state %v; want none and none", b.MaxEventTime, b.ReaderState)
+	}
+	l.origin.Resume.Store(&message.Resume{Generation: 1, State: committed})
+	if b = take(l, markOf(2, upstreamEntry{0, math.MinInt64, false}, upstreamEntry{1, end, false})); b.MaxEventTime != math.MinInt64 {
+		t.Fatalf("a state restored in another generation was taken up: event time %d", b.MaxEventTime)
+	}
+	l.origin.Resume.Store(&message.Resume{Generation: 2, State: committed})
+	b = take(l, markOf(2, upstreamEntry{0, math.MinInt64, false}, upstreamEntry{1, end, false}))
+	if b.MaxEventTime != end || b.ReaderState == nil {
+		t.Fatalf("with the state restored: event time %d, reader state %v; want %d and a state", b.MaxEventTime, b.ReaderState, end)
+	}
+	// Its own reader state now holds both, for the partition's next owner.
+	next := lane(3)
+	next.origin.Resume.Store(&message.Resume{Generation: 3, State: b.ReaderState})
+	if b = take(next, markOf(2, upstreamEntry{0, math.MinInt64, true}, upstreamEntry{1, math.MinInt64, false})); b.MaxEventTime != end {
+		t.Errorf("the next owner: event time %d; want %d", b.MaxEventTime, end)
+	}
+
+	// A state of another shape adds nothing, and the marks read go on.
+	odd := lane(1)
+	odd.origin.Resume.Store(&message.Resume{Generation: 1, State: []byte{7}})
+	if b = take(odd, markOf(1, upstreamEntry{0, before, false})); b.MaxEventTime != before || b.ReaderState == nil {
+		t.Errorf("a malformed state: event time %d, reader state %v; want %d and a state", b.MaxEventTime, b.ReaderState, before)
 	}
 }
