@@ -114,6 +114,19 @@ func TestKafkaRepartitionMoving(t *testing.T) {
 	crashMoving(t, crashRepartition)
 }
 
+// TestKafkaRepartitionWindowsExactlyOnce is TestKafkaRepartitionWindows
+// with exactly-once delivery: the rows written to the repartition topic
+// commit with the offsets read, and every window is written once.
+func TestKafkaRepartitionWindowsExactlyOnce(t *testing.T) {
+	crashWindows(t, crashRepartitionExactlyOnce)
+}
+
+// TestKafkaRepartitionMovingExactlyOnce is TestKafkaRepartitionMoving with
+// exactly-once delivery: every trade's moving sum is written once.
+func TestKafkaRepartitionMovingExactlyOnce(t *testing.T) {
+	crashMoving(t, crashRepartitionExactlyOnce)
+}
+
 // crashWindows is the windows' crash test, with checkpoints kept as mode
 // says.
 func crashWindows(t *testing.T, mode crashMode) {
@@ -207,7 +220,17 @@ type crashMode int
 // rebalances says the mode runs several engines, which join and leave,
 // rather than kill one.
 func (m crashMode) rebalances() bool {
-	return m == crashRebalance || m == crashRebalanceExactlyOnce || m == crashRepartition
+	return m == crashRebalance || m == crashRebalanceExactlyOnce || m.repartitions()
+}
+
+// repartitions says the mode runs three engines that repartition the rows.
+func (m crashMode) repartitions() bool {
+	return m == crashRepartition || m == crashRepartitionExactlyOnce
+}
+
+// exactlyOnce says the mode delivers exactly once.
+func (m crashMode) exactlyOnce() bool {
+	return m == crashExactlyOnce || m == crashRebalanceExactlyOnce || m == crashRepartitionExactlyOnce
 }
 
 const (
@@ -227,6 +250,8 @@ const (
 	// group's repartition topic. A runs, B joins, C joins, A is killed and
 	// restarted, B leaves, and the query is scaled down to one engine.
 	crashRepartition
+	// crashRepartition with exactly-once delivery.
+	crashRepartitionExactlyOnce
 )
 
 // crashJob is what a Kafka crash test runs: the manifest's sources, the
@@ -273,7 +298,7 @@ func tradeRecords(topic string, trades []crashTrade) []*kgo.Record {
 // kafkaCrashStateful is kafkaCrashJob of tradesJob(query, want, rowOf).
 func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[string]string, rowOf func([]byte) (key, value string, ok bool)) {
 	job := tradesJob(query, want, rowOf)
-	if mode == crashRepartition {
+	if mode.repartitions() {
 		// Keyed by trade: a symbol's trades are in every partition.
 		sources := job.sources
 		job.sources = func(broker string) string { return strings.Replace(sources(broker), ", partitionedBy: [sym]", "", 1) }
@@ -357,6 +382,10 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 		replicas = "\n  replicas: 2"
 	case crashRepartition:
 		replicas = "\n  replicas: 3"
+	case crashRepartitionExactlyOnce:
+		delivery = ", delivery: exactlyOnce"
+		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		replicas = "\n  replicas: 3"
 	}
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
@@ -428,7 +457,7 @@ spec:
 		// each input topic, and with repartitioning of the repartition
 		// topic too, each through a member of its own.
 		membersPerEngine := len(job.topics)
-		if mode == crashRepartition {
+		if mode.repartitions() {
 			membersPerEngine++
 		}
 		adm := kadm.NewClient(prod)
@@ -458,7 +487,7 @@ spec:
 		shared("B joins", 2)
 		at := written()
 		waitFor("rows on two engines", func(w int) bool { return w >= at+len(want)/10 })
-		if mode == crashRepartition {
+		if mode.repartitions() {
 			engines = append(engines, startInstance(t, dir, "crash-2"))
 			shared("C joins", 3)
 			at = written()
@@ -539,7 +568,7 @@ spec:
 	if committed < len(job.records) {
 		t.Errorf("the group committed %d of the %d records of %v: a restart would read %d again", committed, len(job.records), job.topics, len(job.records)-committed)
 	}
-	if mode == crashRepartition {
+	if mode.repartitions() {
 		// The engines deleted the repartition topic's records their
 		// group was past.
 		starts, err := kadm.NewClient(prod).ListStartOffsets(context.Background(), "crash.repartition.0")
@@ -561,12 +590,12 @@ spec:
 	switch {
 	case len(wrong) > 0:
 		t.Errorf("%d rows differ from the input's, e.g. %s", len(wrong), wrong[0])
-	case (mode == crashExactlyOnce || mode == crashRebalanceExactlyOnce) && rows != len(seen):
+	case mode.exactlyOnce() && rows != len(seen):
 		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again", rows, len(seen), rows-len(seen))
 	default:
 		what := "3 kills"
 		switch mode {
-		case crashRebalance, crashRebalanceExactlyOnce, crashRepartition:
+		case crashRebalance, crashRebalanceExactlyOnce, crashRepartition, crashRepartitionExactlyOnce:
 			what = "3 rebalances"
 		}
 		t.Logf("%d distinct rows, %d written: %d written again across %s, all equal", len(seen), rows, rows-len(seen), what)

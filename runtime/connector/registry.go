@@ -178,6 +178,9 @@ type RepartitionEnv struct {
 	// SourceEnv.
 	Group       string
 	Repartition *Repartition
+	// Transaction, of an exactly-once upstream part, is its source's: the
+	// rows and marks written commit with the upstream offsets.
+	Transaction Transaction
 	Logger      *slog.Logger
 }
 

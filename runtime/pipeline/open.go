@@ -53,7 +53,7 @@ func (p *Pipeline) open(opts Options) error {
 		for _, r := range p.readers {
 			rp.Upstream = append(rp.Upstream, r.Origin())
 		}
-		sink, err := reg.OpenRepartition(connector.RepartitionEnv{Source: sourceNamed(p.spec, p.prog.Source), Group: opts.Group, Repartition: rp, Logger: p.log})
+		sink, err := reg.OpenRepartition(connector.RepartitionEnv{Source: sourceNamed(p.spec, p.prog.Source), Group: opts.Group, Repartition: rp, Transaction: txn, Logger: p.log})
 		if err != nil {
 			return err
 		}

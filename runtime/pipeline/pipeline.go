@@ -232,6 +232,12 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	}
 	upSpec := spec.DeepCopy()
 	upSpec.State, upSpec.Metrics = nil, nil
+	if k := upSpec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && spec.State != nil {
+		// Exactly-once, the upstream part's transactions, of the rows and
+		// marks written with the offsets read, keep the state's pace.
+		every := *spec.State.CheckpointInterval
+		k.TransactionInterval = &every
+	}
 	upOpts := opts
 	upOpts.Sink, upOpts.DeadLetter = nil, nil
 	if opts.Logger != nil {

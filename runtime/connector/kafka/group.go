@@ -158,12 +158,7 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 	if s.stateful && s.sess == nil {
 		s.newGeneration(parts)
 		s.commit(ctx, parts)
-		s.mu.Lock()
-		for _, p := range parts {
-			delete(s.acked, p)
-			delete(s.fetched, p)
-		}
-		s.mu.Unlock()
+		s.dropInFlight(parts)
 		s.forget(parts)
 		s.log.Info("kafka partitions revoked; the state built from them is dropped and rebuilt by their new owner", "component", "kafka", "topic", s.topic, "partitions", parts)
 		return
@@ -174,7 +169,9 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 		}
 		s.newGeneration(parts)
 		// The session aborts the open transaction at its end: the revoked
-		// partitions' records in it are read again by their new owner.
+		// partitions' records in it are read again by their new owner,
+		// and the transaction's end waits for none of them.
+		s.dropInFlight(parts)
 		s.forget(parts)
 		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
 		return
@@ -210,6 +207,18 @@ func (s *Source) markAssigned(p int32) {
 	}
 }
 
+// dropInFlight forgets what was fetched and acknowledged of parts, whose
+// records in flight the pipeline drops, being of an earlier generation:
+// none is waited for again.
+func (s *Source) dropInFlight(parts []int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		delete(s.acked, p)
+		delete(s.fetched, p)
+	}
+}
+
 // forget marks parts as no longer assigned here.
 func (s *Source) forget(parts []int32) {
 	s.mu.Lock()
@@ -228,6 +237,9 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 		s.moved.Store(true)
 	}
 	s.newGeneration(lost[s.topic])
+	if s.sess != nil {
+		s.dropInFlight(lost[s.topic]) // as at a revoke
+	}
 	s.forget(lost[s.topic])
 	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
 }

@@ -295,10 +295,14 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		case <-time.After(time.Millisecond):
 		}
 	}
+	// What others produce in the transaction waits until the next begins.
+	s.txnMu.Lock()
+	defer s.txnMu.Unlock()
 	committed, err := s.sess.End(ctx, kgo.TryCommit)
 	if err != nil {
 		return fmt.Errorf("kafka: ending a transaction: %w", err)
 	}
+	s.endedTransaction(committed)
 	s.mu.Lock()
 	s.inTxn = false
 	if committed {

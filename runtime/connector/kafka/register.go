@@ -75,6 +75,10 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 			// restart of the same member: a restarted engine fences the
 			// open transaction of the process it replaces.
 			opts.TransactionalID = group + "." + env.Instance
+			if env.Repartition != nil {
+				// The engine's upstream part has the other.
+				opts.TransactionalID += ".repartition"
+			}
 			opts.Producer = k
 			if k.TransactionInterval != nil {
 				opts.TransactionInterval = k.TransactionInterval.Duration

@@ -83,6 +83,10 @@ type Repartitioner struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 
+	// txn, of an exactly-once upstream part, is the source whose
+	// transactions the rows and marks are written in; nil otherwise.
+	txn *Source
+
 	mu       sync.Mutex
 	marks    map[*message.Origin]*upstreamProgress
 	buf      []byte
@@ -107,6 +111,10 @@ type upstreamProgress struct {
 	sent  int64     // max and idle at the last mark sent
 	idle  bool
 	ever  bool // a mark was sent
+	// committed, exactly-once, is max when the last transaction
+	// committed: an aborted one's rows are written again, after any mark
+	// of them, which must not have said they were written.
+	committed int64
 }
 
 // OpenRepartitioner creates the repartition topic of env's source, with as
@@ -119,15 +127,18 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	topic := v1alpha1.RepartitionTopic(groupOf(src, env.Group))
-	opts, err := ClientOptions(src.Kafka.Brokers, &src.Kafka.KafkaSecurity)
+	txn, err := joined(env.Transaction)
 	if err != nil {
 		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
 	}
-	// Uncompressed: the rows' binary form is compact, and compressing
-	// them once more cost a tenth of the repartitioned query's CPU.
-	cl, err := kgo.NewClient(append(append(opts, producerOptions(&v1alpha1.KafkaSink{Compression: v1alpha1.CompressionNone})...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	cl, err := repartitionProducer(src, txn)
 	if err != nil {
-		return nil, fmt.Errorf("repartition topic %s: kafka client: %w", topic, err)
+		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
+	}
+	closeOwn := func() {
+		if txn == nil {
+			cl.Close()
+		}
 	}
 	rp := env.Repartition
 	// As many partitions as the source has, or the larger of a join's.
@@ -140,32 +151,75 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 		count = max(count, n)
 	}
 	if err := createRepartitionTopic(cl, topic, count, log); err != nil {
-		cl.Close()
+		closeOwn()
 		return nil, err
 	}
 	partitions, err := partitionCount(cl, topic, log)
 	if err != nil {
-		cl.Close()
+		closeOwn()
 		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Repartitioner{
 		partitions: partitions,
-		Sink:       &Sink{cl: cl, topic: topic, keyCol: -1, stopWatch: cancel},
+		Sink:       &Sink{cl: cl, topic: topic, keyCol: -1, stopWatch: cancel, shared: txn != nil},
 		sides:      map[string]*writerSide{},
 		upstream:   rp.Upstream, log: log, cancel: cancel, done: make(chan struct{}),
-		marks: map[*message.Origin]*upstreamProgress{},
+		marks: map[*message.Origin]*upstreamProgress{}, txn: txn,
 	}
 	for i, side := range rp.Sides {
 		w.sides[side.Source] = &writerSide{key: side.Key, schema: sideSchema(rp, i), idle: side.Idle, joined: len(rp.Sides) > 1}
 	}
 	now := time.Now()
 	for _, o := range rp.Upstream {
-		w.marks[o] = &upstreamProgress{max: math.MinInt64, last: now, sent: math.MinInt64}
+		w.marks[o] = &upstreamProgress{max: math.MinInt64, last: now, sent: math.MinInt64, committed: math.MinInt64}
 	}
-	go w.watch(ctx, cl, "repartition", []string{topic}, log)
+	if txn != nil {
+		txn.onTransactionEnd(w.transactionEnded)
+	} else {
+		go w.watch(ctx, cl, "repartition", []string{topic}, log)
+	}
 	go w.markLoop(ctx)
 	return w, nil
+}
+
+// repartitionProducer returns the client that writes src's repartition
+// topic: txn's transactional one, exactly-once, whose partitioner sends
+// the topic's records to the partition they name; else one of its own.
+func repartitionProducer(src *v1alpha1.Source, txn *Source) (*kgo.Client, error) {
+	if txn != nil {
+		return txn.cl, nil
+	}
+	opts, err := ClientOptions(src.Kafka.Brokers, &src.Kafka.KafkaSecurity)
+	if err != nil {
+		return nil, err
+	}
+	// Uncompressed: the rows' binary form is compact, and compressing
+	// them once more cost a tenth of the repartitioned query's CPU.
+	cl, err := kgo.NewClient(append(append(opts, producerOptions(&v1alpha1.KafkaSink{Compression: v1alpha1.CompressionNone})...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// transactionEnded takes a transaction's outcome: the progress it marked
+// is written, or, aborted, its rows are read and written again, and the
+// marks go back to the last commit's progress, all sent again at the next
+// marking.
+func (w *Repartitioner) transactionEnded(committed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, m := range w.marks {
+		if committed {
+			m.committed = m.max
+		} else {
+			m.max, m.ever = m.committed, false
+		}
+	}
+	if !committed {
+		w.lastMark = time.Time{}
+	}
 }
 
 // repartitionExists reports whether env's source's repartition topic
@@ -232,17 +286,24 @@ func (w *Repartitioner) Handled(b *message.Batch) {
 	}
 }
 
-// markLoop sends the marks that changed, every markInterval.
+// markLoop sends the marks that changed, every markInterval; exactly-once,
+// in the open transaction.
 func (w *Repartitioner) markLoop(ctx context.Context) {
 	defer close(w.done)
-	every(ctx, markInterval, func(now time.Time) { w.mark(ctx, now) })
+	every(ctx, markInterval, func(now time.Time) {
+		if w.txn == nil {
+			w.mark(ctx, now)
+			return
+		}
+		w.txn.inTransaction(func() bool { return w.mark(ctx, now) })
+	})
 }
 
 // mark sends, to every partition of the topic, the progress of the
-// upstream partitions this engine reads, when any changed. An upstream
-// partition that sent nothing for its source's idle timeout is marked
-// idle.
-func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
+// upstream partitions this engine reads, when any changed, and reports
+// whether it did. An upstream partition that sent nothing for its
+// source's idle timeout is marked idle.
+func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	changed := false
@@ -262,7 +323,7 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
 		}
 	}
 	if !changed && now.Sub(w.lastMark) < markHeartbeat {
-		return
+		return false
 	}
 	// Unchanged marks go again now and then: a reader that starts after
 	// the last change (a restart, a partition that moved) must still hear
@@ -282,6 +343,7 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) {
 			})
 		}
 	}
+	return true
 }
 
 // appendMark appends the mark of source's upstream partitions that this
@@ -328,7 +390,9 @@ func boolByte(b bool) byte {
 func (w *Repartitioner) Close() error {
 	w.cancel()
 	<-w.done
-	w.cl.Close()
+	if w.txn == nil {
+		w.cl.Close()
+	}
 	return nil
 }
 

@@ -108,6 +108,15 @@ type Source struct {
 	// maxRecordBytes is the most a record of the transactional client may
 	// hold (its batch limit).
 	maxRecordBytes int32
+
+	// txnMu, of a transactional source, is held while a transaction ends
+	// and the next begins: a writer that produces in the transactions on
+	// its own time (a repartition writer's marks) holds it to produce
+	// (inTransaction). txnEnded are told of each transaction's outcome,
+	// under it; txnClosed says the last one ended.
+	txnMu     sync.Mutex
+	txnEnded  []func(committed bool)
+	txnClosed bool
 }
 
 // Options configure a source.
@@ -286,6 +295,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.sess, err = kgo.NewGroupTransactSession(append(clientOpts,
 			kgo.TransactionalID(opts.TransactionalID),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RecordPartitioner(repartitionPartitioner{topic: v1alpha1.RepartitionTopic(opts.Group), other: kgo.StickyKeyPartitioner(nil)}),
 		)...)
 		if err == nil {
 			cl = s.sess.Client()
@@ -383,12 +393,57 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		go s.poll(s.ctx, 0)
 		go s.commitLoop(s.ctx, opts.CommitInterval)
 	}
-	if opts.Repartition != nil && s.sess == nil && s.owner == nil {
+	if opts.Repartition != nil && s.owner == nil {
 		s.purged = map[int32]int64{}
 		go s.purgeLoop(s.ctx, purgeInterval)
 	}
 	opened = true
 	return s, nil
+}
+
+// repartitionPartitioner sends the records of a transactional client to
+// the group's repartition topic to the partition they name, which their
+// writer chose by their rows' key, and others as other does.
+type repartitionPartitioner struct {
+	topic string
+	other kgo.Partitioner
+}
+
+// ForTopic implements kgo.Partitioner.
+func (p repartitionPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == p.topic {
+		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	return p.other.ForTopic(topic)
+}
+
+// inTransaction calls produce while the transaction is open, so that what
+// it produces commits or aborts with the records read in it; not once the
+// last transaction ended. produce reports whether it produced anything.
+func (s *Source) inTransaction(produce func() bool) {
+	s.txnMu.Lock()
+	defer s.txnMu.Unlock()
+	if s.txnClosed || !produce() {
+		return
+	}
+	s.mu.Lock()
+	s.inTxn = true // what it produced commits at the next interval
+	s.mu.Unlock()
+}
+
+// onTransactionEnd has f told of each transaction's outcome, before the
+// next begins.
+func (s *Source) onTransactionEnd(f func(committed bool)) {
+	s.txnMu.Lock()
+	s.txnEnded = append(s.txnEnded, f)
+	s.txnMu.Unlock()
+}
+
+// endedTransaction tells of a transaction's outcome; s.txnMu is held.
+func (s *Source) endedTransaction(committed bool) {
+	for _, f := range s.txnEnded {
+		f(committed)
+	}
 }
 
 // partitionCount reads the topic's partition count, waiting a little for a
@@ -458,6 +513,9 @@ func (s *Source) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if s.sess != nil {
+		if s.purged != nil {
+			s.purge(ctx) // up to the last committed checkpoint
+		}
 		return s.closeTransactional(ctx)
 	}
 	s.commit(ctx, nil)
@@ -521,7 +579,13 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	if s.commits == nil && s.drained(nil) && !s.unhanded.Load() {
 		try = kgo.TryCommit
 	}
+	s.txnMu.Lock()
+	s.txnClosed = true
 	committed, err := s.sess.End(ctx, try)
+	if err == nil {
+		s.endedTransaction(committed)
+	}
+	s.txnMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("kafka: ending the last transaction: %w", err)
 	}
