@@ -95,7 +95,9 @@ var magic = []byte("SLUICECP")
 // reads with no position, whole. Version 3 added Partition.Upstream,
 // version 4 UpstreamOffset.Source and version 5 Partition.ReaderState; a
 // checkpoint is written in the earliest version that holds it, which
-// engines of earlier versions can read (a rollback).
+// engines of earlier versions can read (a rollback), except that a
+// repartition topic's partition always has a reader state, so its
+// checkpoints are version 5.
 const version = 5
 
 // ErrCorrupt is the error of a checkpoint whose bytes are not one: cut
@@ -135,7 +137,7 @@ func (c *Checkpoint) frame() (head, tail []byte) {
 				v = max(v, 4)
 			}
 		}
-		if p.ReaderState != nil {
+		if len(p.ReaderState) > 0 {
 			v = 5
 		}
 	}

@@ -234,8 +234,10 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	upSpec.State, upSpec.Metrics = nil, nil
 	if k := upSpec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && spec.State != nil {
 		// Exactly-once, the upstream part's transactions, of the rows and
-		// marks written with the offsets read, keep the state's pace.
+		// marks written with the offsets read, keep the state's pace,
+		// within the producer's transaction timeout.
 		every := *spec.State.CheckpointInterval
+		every.Duration = min(every.Duration, v1alpha1.MaxTransactionInterval)
 		k.TransactionInterval = &every
 	}
 	upOpts := opts

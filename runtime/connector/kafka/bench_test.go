@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -213,11 +214,29 @@ func processCPU() time.Duration {
 // repartition topic and read back. It reports both rates, from the first
 // record read to the last taken into the state, and their ratio.
 func BenchmarkKafkaRepartition(b *testing.B) {
+	benchRepartition(b, windowsByK, 1)
+}
+
+// BenchmarkKafkaRepartitionExactlyOnce is BenchmarkKafkaRepartition with
+// exactly-once delivery: both runs commit their results and state in
+// transactions, and the repartitioned one also the rows it writes to the
+// repartition topic, which the part after it reads only once committed.
+// The checkpoints, which pace the transactions, are 200 ms apart: at the
+// default, 10 s, the benchmark would time the interval.
+func BenchmarkKafkaRepartitionExactlyOnce(b *testing.B) {
 	benchRepartition(b, func(brokers []string, in, out string) *v1alpha1.StreamQuerySpec {
-		spec := kafkaSpec(brokers, in, out, "SELECT window_start, k, count(*) AS n, sum(seq) AS s FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k")
-		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		spec := windowsByK(brokers, in, out)
+		spec.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce
+		spec.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 200 * time.Millisecond}}
 		return spec
 	}, 1)
+}
+
+// windowsByK is the query of BenchmarkKafkaRepartition.
+func windowsByK(brokers []string, in, out string) *v1alpha1.StreamQuerySpec {
+	spec := kafkaSpec(brokers, in, out, "SELECT window_start, k, count(*) AS n, sum(seq) AS s FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k")
+	spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+	return spec
 }
 
 // BenchmarkKafkaRepartitionJoin is BenchmarkKafkaRepartition for an
@@ -255,8 +274,11 @@ func benchRepartition(b *testing.B, query func(brokers []string, in, out string)
 		spec := query(brokers, in, out)
 		spec.Runtime = v1alpha1.RuntimeSpec{}
 		// Repartitioned, a query needs checkpoints; both take them, at
-		// the default interval.
-		spec.Replicas, spec.State = &replicas, &v1alpha1.StateSpec{}
+		// the query's interval or the default.
+		spec.Replicas = &replicas
+		if spec.State == nil {
+			spec.State = &v1alpha1.StateSpec{}
+		}
 		p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: fmt.Sprintf("bench-%d-%d%s", replicas, run, suffix)})
 		if err != nil {
 			b.Fatal(err)

@@ -149,7 +149,8 @@ func (s *Source) refreshEnds(ctx context.Context, cl *kgo.Client) {
 }
 
 // onRevoked waits for the revoked partitions' records in flight to be
-// acknowledged, commits them, and only then lets the group move them.
+// acknowledged, commits them, and only then lets the group move them;
+// stateful or transactional, it lets them go at once (see the branches).
 func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
 	parts := revoked[s.topic]
 	if s.owner != nil && len(parts) > 0 {
@@ -245,13 +246,15 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 }
 
 // drained reports whether every record fetched for parts, or for every
-// partition when parts is nil, is acknowledged.
+// partition assigned here when parts is nil, is acknowledged: a partition
+// the group took away has its records read again by its new owner, and
+// their acknowledgements here are dropped.
 func (s *Source) drained(parts []int32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if parts == nil {
 		for p, f := range s.fetched {
-			if s.acked[p] < f {
+			if s.assigned[p] && s.acked[p] < f {
 				return false
 			}
 		}

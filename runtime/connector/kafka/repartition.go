@@ -86,6 +86,9 @@ type Repartitioner struct {
 	// txn, of an exactly-once upstream part, is the source whose
 	// transactions the rows and marks are written in; nil otherwise.
 	txn *Source
+	// maxRecord, if set, bounds a rows record's value below maxRowsRecord,
+	// within a transactional client's batch limit.
+	maxRecord int
 
 	mu       sync.Mutex
 	marks    map[*message.Origin]*upstreamProgress
@@ -119,7 +122,9 @@ type upstreamProgress struct {
 
 // OpenRepartitioner creates the repartition topic of env's source, with as
 // many partitions as the source's topic has, unless it exists, and
-// connects its producer.
+// connects its producer: its own, or, exactly-once, the transactional
+// client of env's Transaction, whose interval commits take the rows and
+// marks in.
 func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	src := env.Source
 	log := env.Logger
@@ -128,8 +133,13 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 	}
 	topic := v1alpha1.RepartitionTopic(groupOf(src, env.Group))
 	txn, err := joined(env.Transaction)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("repartition topic %s: %w", topic, err)
+	case txn != nil && (txn.commits != nil || txn.repartitionTopic != topic):
+		// Marks are produced between the interval commits, and the
+		// partitioner sends the rows where they name.
+		return nil, fmt.Errorf("repartition topic %s: the transactions of topic %s's source commit at checkpoints, or send records of %s by key: it cannot write the topic", topic, txn.topic, txn.repartitionTopic)
 	}
 	cl, err := repartitionProducer(src, txn)
 	if err != nil {
@@ -166,6 +176,9 @@ func OpenRepartitioner(env connector.RepartitionEnv) (*Repartitioner, error) {
 		sides:      map[string]*writerSide{},
 		upstream:   rp.Upstream, log: log, cancel: cancel, done: make(chan struct{}),
 		marks: map[*message.Origin]*upstreamProgress{}, txn: txn,
+	}
+	if txn != nil {
+		w.maxRecord = min(maxRowsRecord, int(txn.maxRecordBytes)/2)
 	}
 	for i, side := range rp.Sides {
 		w.sides[side.Source] = &writerSide{key: side.Key, schema: sideSchema(rp, i), idle: side.Idle, joined: len(rp.Sides) > 1}
@@ -442,11 +455,15 @@ func (w *Repartitioner) encode(e *rowsEncoding, b *message.Batch) {
 		// Not rows of the query's sources: the pipeline gives none.
 		return
 	}
+	limit := maxRowsRecord
+	if w.maxRecord > 0 {
+		limit = w.maxRecord
+	}
 	for i, row := range b.Rows {
 		e.key = side.key(e.key[:0], row)
 		p := &e.parts[fnv32a(e.key)%uint32(w.partitions)]
 		n := len(p.values)
-		if n == 0 || len(p.values[n-1]) >= maxRowsRecord {
+		if n == 0 || len(p.values[n-1]) >= limit {
 			if n < cap(p.values) {
 				p.values, p.rows = p.values[:n+1], p.rows[:n+1]
 			} else {
@@ -511,6 +528,13 @@ func (w *Repartitioner) Write(ctx context.Context, b *message.Batch) error {
 func (w *Repartitioner) WriteAsync(ctx context.Context, b *message.Batch, done func(error)) {
 	if w.sides[b.SourceName()] == nil {
 		done(fmt.Errorf("rows of source %s, which the repartition topic %s does not hold", b.SourceName(), w.topic))
+		return
+	}
+	if w.txn != nil && b.Origin != nil && b.Generation != b.Origin.Generation.Load() {
+		// Read before the partition moved: the transaction aborts, and
+		// its new owner writes them. Produced now, they could fall into
+		// the next transaction, or after the end of this one.
+		done(nil)
 		return
 	}
 	e, ok := b.Encoded.(*rowsEncoding)
@@ -632,7 +656,17 @@ type upstreamMark struct {
 }
 
 // take reads a mark. A malformed one changes nothing.
-func (u *upstreamMarks) take(b []byte) error {
+func (u *upstreamMarks) take(b []byte) error { return u.merge(b, true) }
+
+// resume adds the marks of a reader state (appendState), read before the
+// marks read since.
+func (u *upstreamMarks) resume(b []byte) error { return u.merge(b, false) }
+
+// merge adds a mark's entries, read after the marks held (later) or
+// before them. Each upstream partition's progress is the later of the two:
+// a partition that moved starts over on its new engine, and what was
+// handled stays handled. Its idleness, and the count, are the latest read.
+func (u *upstreamMarks) merge(b []byte, later bool) error {
 	count, entries, err := parseMark(b)
 	if err != nil {
 		return err
@@ -641,14 +675,17 @@ func (u *upstreamMarks) take(b []byte) error {
 		u.marks = map[int32]upstreamMark{}
 	}
 	for p, m := range entries {
-		if old, ok := u.marks[p]; ok {
-			// A partition that moved starts over on its new engine: what
-			// was handled stays handled.
-			m.max = max(m.max, old.max)
+		if held, ok := u.marks[p]; ok {
+			m.max = max(m.max, held.max)
+			if !later {
+				m.idle = held.idle
+			}
 		}
 		u.marks[p] = m
 	}
-	u.count = count
+	if later || u.count == 0 {
+		u.count = count
+	}
 	return nil
 }
 
@@ -680,29 +717,6 @@ func (u *upstreamMarks) appendState(dst []byte) []byte {
 		dst = append(dst, boolByte(m.idle))
 	}
 	return dst
-}
-
-// resume adds the marks of a reader state (appendState), read before the
-// marks read since: each upstream partition's progress is the later of
-// the two, and its idleness the one read since.
-func (u *upstreamMarks) resume(b []byte) error {
-	count, entries, err := parseMark(b)
-	if err != nil {
-		return err
-	}
-	if u.marks == nil {
-		u.marks = map[int32]upstreamMark{}
-	}
-	for p, m := range entries {
-		if now, ok := u.marks[p]; ok {
-			m.max, m.idle = max(m.max, now.max), now.idle
-		}
-		u.marks[p] = m
-	}
-	if u.count == 0 {
-		u.count = count
-	}
-	return nil
 }
 
 // idle reports whether every upstream partition has marked, idle.

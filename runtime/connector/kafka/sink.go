@@ -35,7 +35,7 @@ type Encoder interface {
 // lets the producer fill its own batches and keep the brokers busy.
 type Sink struct {
 	reachability
-	stopWatch context.CancelFunc // nil for a shared client, which its source watches
+	stopWatch context.CancelFunc // ends the watch of its own client; a shared one's source watches it
 	cl        *kgo.Client
 	topic     string
 	enc       Encoder

@@ -117,6 +117,9 @@ type Source struct {
 	txnMu     sync.Mutex
 	txnEnded  []func(committed bool)
 	txnClosed bool
+	// repartitionTopic is the topic whose records the transactional
+	// client sends to the partition they name (repartitionPartitioner).
+	repartitionTopic string
 }
 
 // Options configure a source.
@@ -287,6 +290,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		clientOpts = append(clientOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	if s.transactional {
+		s.repartitionTopic = v1alpha1.RepartitionTopic(opts.Group)
 		clientOpts = append(clientOpts, producerOptions(opts.Producer)...)
 		s.maxRecordBytes = v1alpha1.DefaultMaxBatchBytes
 		if opts.Producer != nil && opts.Producer.MaxBatchBytes > 0 {
@@ -295,7 +299,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.sess, err = kgo.NewGroupTransactSession(append(clientOpts,
 			kgo.TransactionalID(opts.TransactionalID),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.RecordPartitioner(repartitionPartitioner{topic: v1alpha1.RepartitionTopic(opts.Group), other: kgo.StickyKeyPartitioner(nil)}),
+			kgo.RecordPartitioner(repartitionPartitioner{topic: s.repartitionTopic, other: kgo.StickyKeyPartitioner(nil)}),
 		)...)
 		if err == nil {
 			cl = s.sess.Client()
