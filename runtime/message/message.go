@@ -87,9 +87,10 @@ type Origin struct {
 	Partition int32
 	File      string
 	Topic     string
-	// Acked receives the sequence number and last offset of each batch, in order,
-	// once every record derived from it has been written or handled. It may be nil.
-	Acked func(seq uint64, lastOffset int64)
+	// Acked receives the acknowledgement of each batch, in order, once
+	// every record derived from it has been written or handled. It may be
+	// nil.
+	Acked func(Ack)
 	// Generation counts the times the partition was taken away from this
 	// engine (a Kafka rebalance). Batches carry the generation they were
 	// read in; state built from an older one belongs to the partition's new
@@ -127,9 +128,9 @@ type Committed struct {
 	set    atomic.Bool
 }
 
-// Ack records that every record up to lastOffset is handled.
-func (c *Committed) Ack(_ uint64, lastOffset int64) {
-	c.offset.Store(lastOffset)
+// Ack records that every record up to a's last offset is handled.
+func (c *Committed) Ack(a Ack) {
+	c.offset.Store(a.LastOffset)
 	c.set.Store(true)
 }
 
@@ -293,12 +294,12 @@ func (b *Batch) CopyHeader(src *Batch) { b.Header, b.Errors = src.Header, src.Er
 // Ack acknowledges the batch to its origin, and the acknowledgements it
 // carries to theirs.
 func (b *Batch) Ack() {
-	if b.Origin != nil && b.Origin.Acked != nil {
-		b.Origin.Acked(b.Seq, b.LastOffset)
+	if a, ok := AckOf(b); ok && b.Origin.Acked != nil {
+		b.Origin.Acked(a)
 	}
 	for _, a := range b.Acks {
 		if a.Origin.Acked != nil {
-			a.Origin.Acked(a.Seq, a.LastOffset)
+			a.Origin.Acked(a)
 		}
 	}
 }
@@ -306,8 +307,12 @@ func (b *Batch) Ack() {
 // Ack is the acknowledgement of a batch that was consumed upstream of the
 // sink.
 type Ack struct {
-	Origin     *Origin
-	Seq        uint64
+	Origin *Origin
+	Seq    uint64
+	// Generation is the origin's generation the acknowledged records were
+	// read in: those of an earlier one are read again by the partition's
+	// next owner, and their acknowledgement says nothing of its reading.
+	Generation uint64
 	LastOffset int64
 }
 
@@ -316,7 +321,7 @@ func AckOf(b *Batch) (a Ack, ok bool) {
 	if b.Origin == nil {
 		return Ack{}, false
 	}
-	return Ack{Origin: b.Origin, Seq: b.Seq, LastOffset: b.LastOffset}, true
+	return Ack{Origin: b.Origin, Seq: b.Seq, Generation: b.Generation, LastOffset: b.LastOffset}, true
 }
 
 // Coordinates returns the source coordinates of row i.

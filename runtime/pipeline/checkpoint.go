@@ -574,7 +574,7 @@ func (c *checkpoints) savePartition(ctx context.Context, p *Pipeline, ck *checkp
 		return
 	}
 	if part.Offset >= 0 {
-		r.Origin().Acked(0, part.Offset)
+		r.Origin().Acked(message.Ack{Origin: r.Origin(), Generation: ck.Generation, LastOffset: part.Offset})
 	}
 	c.saved(ck)
 }
@@ -590,10 +590,11 @@ func (c *checkpoints) commitRound(ctx context.Context, p *Pipeline, txn connecto
 	c.round = nil
 	readers := p.readersByPartition()
 	last := map[*message.Origin]int64{}
+	gens := map[*message.Origin]uint64{}
 	for _, ck := range round {
 		part := ck.Partitions[0]
 		if r, ok := readers[partitionKey{part.Source, part.Partition}]; ok && part.Offset >= 0 {
-			last[r.Origin()] = part.Offset
+			last[r.Origin()], gens[r.Origin()] = part.Offset, ck.Generation
 		}
 	}
 	err := txn.CommitCheckpoint(ctx, last)
@@ -612,7 +613,7 @@ func (c *checkpoints) commitRound(ctx context.Context, p *Pipeline, txn connecto
 		return
 	}
 	for o, off := range last {
-		o.Acked(0, off)
+		o.Acked(message.Ack{Origin: o, Generation: gens[o], LastOffset: off})
 	}
 	for _, ck := range round {
 		c.saved(ck)
@@ -709,7 +710,8 @@ func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Chec
 	}
 	for i, part := range ck.Partitions {
 		if part.Offset >= 0 {
-			p.readers[i].Origin().Acked(0, part.Offset)
+			o := p.readers[i].Origin()
+			o.Acked(message.Ack{Origin: o, Generation: o.Generation.Load(), LastOffset: part.Offset})
 		}
 	}
 	c.saved(ck)

@@ -336,7 +336,7 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 			o.Acked = c.Ack
 		} else {
 			next := o.Acked
-			o.Acked = func(seq uint64, off int64) { c.Ack(seq, off); next(seq, off) }
+			o.Acked = func(a message.Ack) { c.Ack(a); next(a) }
 		}
 	}
 	if be, ok := p.sink.(connector.BatchEncoder); ok && !prog.Stateful() {

@@ -680,7 +680,8 @@ func TestAsyncSinkAcksInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		part := int32(i)
-		d.Origin().Acked = func(seq uint64, _ int64) {
+		d.Origin().Acked = func(a message.Ack) {
+			seq := a.Seq
 			mu.Lock()
 			defer mu.Unlock()
 			if seq != next[part] {

@@ -123,7 +123,8 @@ func TestWindowAcksFollowResults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.Origin().Acked = func(_ uint64, last int64) {
+		d.Origin().Acked = func(a message.Ack) {
+			last := a.LastOffset
 			// The record at sequence number last has event time epoch+last ms;
 			// its window starts at that rounded down to the window.
 			ts := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC).Add(time.Duration(last) * time.Millisecond)

@@ -65,8 +65,16 @@ func (l *Lane) Destination() (system, name string, partition int32) {
 // committed by the group. ok is false when there is none.
 func (l *Lane) Handled() (offset int64, ok bool) { return l.src.handled(l.origin.Partition) }
 
-// acked receives the pipeline's acknowledgements of this partition.
-func (l *Lane) acked(_ uint64, lastOffset int64) { l.src.ack(l.origin.Partition, lastOffset+1) }
+// acked receives the pipeline's acknowledgements of this partition. One of
+// records read before the partition last moved is dropped: assigned here
+// again, the partition reads them again, and the acknowledgement would
+// pass records fetched since and not yet handled.
+func (l *Lane) acked(a message.Ack) {
+	if a.Generation != l.origin.Generation.Load() {
+		return
+	}
+	l.src.ack(l.origin.Partition, a.LastOffset+1)
+}
 
 // Read implements connector.Reader: it waits for the partition's first
 // record, then fills the batch until it is full or linger passes. A Kafka

@@ -56,7 +56,8 @@ func TestPartitionAdded(t *testing.T) {
 	if err := lane.Read(ctx, &b, 10, 10*time.Millisecond, &errs); err != nil || b.Len() != 1 {
 		t.Fatalf("first read: %d rows, %v; want the one record", b.Len(), err)
 	}
-	lane.acked(0, b.LastOffset)
+	b.Origin = lane.Origin()
+	b.Ack()
 
 	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 1, "grow"); err != nil {
 		t.Fatal(err)
@@ -96,5 +97,27 @@ func TestPartitionAdded(t *testing.T) {
 	}
 	if o, ok := committed.Lookup("grow", 1); !ok || o.At != 0 {
 		t.Errorf("partition 1: committed %v (%v); want 0, where its records begin", o.At, ok)
+	}
+}
+
+// TestStaleAcknowledgement: an acknowledgement of records read before the
+// partition last moved is dropped. The partition, assigned here again, is
+// read again from its commit; taken, the acknowledgement would pass the
+// records fetched since, and a commit (or an exactly-once transaction's
+// end, which waits for them) would count them handled before they are.
+func TestStaleAcknowledgement(t *testing.T) {
+	s := &Source{assigned: map[int32]bool{0: true}, acked: map[int32]int64{}, fetched: map[int32]int64{0: 50}}
+	l := &Lane{src: s, origin: &message.Origin{Source: "t", Partition: 0}}
+	l.origin.Generation.Store(2)
+	l.acked(message.Ack{Origin: l.origin, Generation: 1, LastOffset: 99})
+	if got := s.acked[0]; got != 0 {
+		t.Fatalf("an acknowledgement of generation 1 in generation 2 set the partition's next offset to %d", got)
+	}
+	if s.drained(nil) {
+		t.Error("the records fetched in generation 2 are drained by an acknowledgement of generation 1")
+	}
+	l.acked(message.Ack{Origin: l.origin, Generation: 2, LastOffset: 49})
+	if got := s.acked[0]; got != 50 || !s.drained(nil) {
+		t.Errorf("after generation 2's acknowledgement: next offset %d, drained %v; want 50, true", got, s.drained(nil))
 	}
 }
