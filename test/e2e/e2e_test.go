@@ -50,6 +50,7 @@ func TestE2E(t *testing.T) {
 	t.Run("kafka-scale-at-least-once", func(t *testing.T) { testKafkaScale(t, "atLeastOnce") })
 	t.Run("kafka-scale-exactly-once", func(t *testing.T) { testKafkaScale(t, "exactlyOnce") })
 	t.Run("kafka-repartition", testKafkaRepartition)
+	t.Run("kafka-exactly-once-repartition", testKafkaExactlyOnceRepartition)
 	t.Run("kafka-exactly-once-windows", testKafkaExactlyOnceWindows)
 	t.Run("rolling-update", testRollingUpdate)
 	t.Run("broker-outage", testBrokerOutage)
@@ -451,9 +452,25 @@ func testKafkaScale(t *testing.T, delivery string) {
 // window's count and sum are the input's, each window written once or
 // again equal.
 func testKafkaRepartition(t *testing.T) {
-	ns := namespace(t, "e2e-repartition")
-	createTopic(t, "repart-in", 4)
-	createTopic(t, "repart-out", 4)
+	kafkaRepartition(t, "e2e-repartition", "repart", "atLeastOnce")
+}
+
+// testKafkaExactlyOnceRepartition is testKafkaRepartition exactly-once,
+// scaled down to two engines mid-stream: the upstream parts' transactions
+// commit the rows written to the repartition topic with the offsets read,
+// the parts after it their checkpoints with the results, and a
+// read_committed consumer sees every window once.
+func testKafkaExactlyOnceRepartition(t *testing.T) {
+	kafkaRepartition(t, "e2e-eos-repartition", "eosrep", "exactlyOnce")
+}
+
+// kafkaRepartition runs testKafkaRepartition in namespace ns, on topics
+// named after prefix, with delivery.
+func kafkaRepartition(t *testing.T, ns, prefix, delivery string) {
+	ns = namespace(t, ns)
+	in, out := prefix+"-in", prefix+"-out"
+	createTopic(t, in, 4)
+	createTopic(t, out, 4)
 	apply(t, ns, fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
 metadata: {name: volume}
@@ -461,22 +478,22 @@ spec:
   replicas: 3
   sources:
     - name: t
-      kafka: {brokers: [%q], topic: repart-in, sessionTimeout: 30s}
+      kafka: {brokers: [%q], topic: %s, sessionTimeout: 30s}
       schema: [{name: id, type: string, key: true}, {name: k, type: string}, {name: seq, type: int}, {name: ts, type: timestamp}]
       eventTime: {column: ts}
   query: SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k
   sink:
-    kafka: {brokers: [%q], topic: repart-out, key: k}
+    kafka: {brokers: [%q], topic: %s, key: k, delivery: %s}
   state: {checkpointInterval: 1s}
   errorPolicy: {strategy: FailFast}
   runtime: {parallelism: 2, batchSize: 100}
   resources:
     requests: {cpu: 50m, memory: 64Mi}
     limits: {memory: 512Mi}
-`, brokerAddr(), brokerAddr()))
+`, brokerAddr(), in, brokerAddr(), out, delivery))
 	start := time.Now()
 	waitRow(t, ns, "volume", 3*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
-	timing(t, "3 repartitioning engines Running", time.Since(start))
+	timing(t, delivery+": 3 repartitioning engines Running", time.Since(start))
 	topic := "sluice." + ns + ".volume.repartition.0"
 	if st := query(t, ns, "volume").Status.State; !strings.Contains(st, "its rows are repartitioned by k through the topic "+topic) {
 		t.Errorf("status.state %q; want the repartition through %s", st, topic)
@@ -485,15 +502,38 @@ spec:
 	// 8,000 records over 80 s of event time and 20 keys, each record keyed
 	// by its id.
 	recs, want := windowInput(8000, func(i int) []byte { return []byte(fmt.Sprint(i)) })
-	ww := watchWindows(t, "repart-out", want)
-	produce(t, "repart-in", recs)
-	endWindows(t, "repart-in")
+	var opts []kgo.Opt
+	if delivery == "exactlyOnce" {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	ww := watchWindows(t, out, want, opts...)
+	if delivery == "exactlyOnce" {
+		// Half, then a scale-down mid-stream: the engine that goes ends
+		// its transactions, and its partitions move to the two that stay.
+		produce(t, in, recs[:4000])
+		eventually(t, "windows of the first half", 2*time.Minute, func() error {
+			if n := ww.windows(); n < len(want)/4 {
+				return fmt.Errorf("%d windows", n)
+			}
+			return nil
+		})
+		start := time.Now()
+		kubectl(t, "", "scale", "sq", "volume", "-n", ns, "--replicas=2")
+		waitRow(t, ns, "volume", 2*time.Minute, row{"Phase": "Running", "Ready": "2/2"})
+		timing(t, "exactly-once repartition: kubectl scale --replicas=2 -> 2/2 Running", time.Since(start))
+		recs = recs[4000:]
+	}
+	produce(t, in, recs)
+	endWindows(t, in)
 	rows := ww.waitAll(t)
+	if delivery == "exactlyOnce" && rows != len(want) {
+		t.Errorf("exactly-once wrote %d rows for %d windows", rows, len(want))
+	}
 	topics, err := kadm.NewClient(kafkaClient(t)).ListTopics(ctx(t, 10*time.Second), topic)
 	if err != nil || len(topics[topic].Partitions) != 4 {
 		t.Errorf("the repartition topic %s: %v, %v; want it with the input's 4 partitions", topic, topics[topic], err)
 	}
-	t.Logf("repartition: %d windows on 3 engines, %d rows written", len(want), rows)
+	t.Logf("repartition, %s: %d windows, %d rows written", delivery, len(want), rows)
 }
 
 // testKafkaExactlyOnceWindows: the 10-second windows of testKafkaRepartition
