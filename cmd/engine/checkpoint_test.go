@@ -1133,12 +1133,7 @@ func TestKafkaScaleWhileIdleExactlyOnce(t *testing.T) {
 }
 
 func kafkaScaleWhileIdle(t *testing.T, delivery string) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	broker := c.ListenAddrs()[0]
+	broker := startKafka(t, 4, "in", "out")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "q.yaml"), fmt.Appendf(nil, `apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
@@ -1321,12 +1316,7 @@ func (w *windowWatch) result() (rows int, wrong []string) {
 // them as its reader state. Without that state the last windows of A's
 // repartition partition never closed, in every run.
 func TestKafkaRepartitionTakeOverAtEnd(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	broker := c.ListenAddrs()[0]
+	broker := startKafka(t, 2, "in", "out")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "q.yaml"), fmt.Appendf(nil, `apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery

@@ -350,7 +350,7 @@ func TestJaeger(t *testing.T) {
 	})
 
 	t.Run("kafka", func(t *testing.T) {
-		brokers := startKafka(t)
+		brokers := startKafka(t, 1, "trades", "frozen")
 		producer := manifestOf("kafka-producer", `[{name: trades, datagen: {generator: trades, count: 500}}]`,
 			"SELECT trade_id, symbol, price FROM trades", fmt.Sprintf(`{kafka: {brokers: [%q], topic: trades}}`, brokers), "")
 		// This engine speaks OTLP over gRPC.

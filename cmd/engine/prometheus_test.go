@@ -76,7 +76,7 @@ type scenario struct {
 // and reads a plausible value.
 func TestPrometheus(t *testing.T) {
 	promBin := testtools.Path(t, "prometheus")
-	brokers := startKafka(t)
+	brokers := startKafka(t, 1, "trades", "frozen")
 	recv := otlptest.Start()
 	defer recv.Close()
 
@@ -339,10 +339,11 @@ func readFIFO(path string, slow *atomic.Bool) {
 	}()
 }
 
-// startKafka starts a Kafka broker on loopback with the scenarios' topics.
-func startKafka(t *testing.T) string {
+// startKafka starts a Kafka broker on loopback, with topics of the given
+// partitions, until the test ends, and returns its address.
+func startKafka(t *testing.T, partitions int32, topics ...string) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "trades", "frozen"))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -378,6 +378,14 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	delete(s.skip, o)
 	delete(s.absorbed, o)
 	delete(s.readerState, o)
+	// The reader takes up the reader state restored, or learns that there
+	// is none, once the partition's state is settled.
+	resume := &message.Resume{Generation: gen}
+	defer func() {
+		if err == nil {
+			o.Resume.Store(resume)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := s.p.ckpt.partitions.LatestPartition(ctx, o.Source, o.Partition)
@@ -385,13 +393,11 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	case err != nil:
 		return nil, fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
 	case c == nil:
-		o.Resume.Store(&message.Resume{Generation: gen})
 		return nil, nil
 	case c.Fingerprint != s.p.stateFingerprint && !s.p.spec.State.Reset:
 		return nil, s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
 	case c.Fingerprint != s.p.stateFingerprint:
 		own.lastID = c.ID
-		o.Resume.Store(&message.Resume{Generation: gen})
 		return nil, nil
 	}
 	r := value.NewReader(c.State)
@@ -406,12 +412,12 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	if s.seen != nil {
 		s.seen.restore(o, gen, part.Upstream)
 	}
-	// The reader takes up its state as of the offset restored; until it
-	// says more, the partition's checkpoints keep that.
+	// Until the reader says more, the partition's checkpoints keep the
+	// reader state restored.
 	if part.ReaderState != nil {
 		s.readerState[o] = part.ReaderState
 	}
-	o.Resume.Store(&message.Resume{Generation: gen, State: part.ReaderState})
+	resume.State = part.ReaderState
 	own.lastID = c.ID
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	s.p.ckpt.mu.Lock()

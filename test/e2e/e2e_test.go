@@ -508,22 +508,12 @@ spec:
 	}
 	ww := watchWindows(t, out, want, opts...)
 	if delivery == "exactlyOnce" {
-		// Half, then a scale-down mid-stream: the engine that goes ends
-		// its transactions, and its partitions move to the two that stay.
-		produce(t, in, recs[:4000])
-		eventually(t, "windows of the first half", 2*time.Minute, func() error {
-			if n := ww.windows(); n < len(want)/4 {
-				return fmt.Errorf("%d windows", n)
-			}
-			return nil
-		})
-		start := time.Now()
-		kubectl(t, "", "scale", "sq", "volume", "-n", ns, "--replicas=2")
-		waitRow(t, ns, "volume", 2*time.Minute, row{"Phase": "Running", "Ready": "2/2"})
-		timing(t, "exactly-once repartition: kubectl scale --replicas=2 -> 2/2 Running", time.Since(start))
-		recs = recs[4000:]
+		// A scale-down mid-stream: the engine that goes ends its
+		// transactions, and its partitions move to the two that stay.
+		scaleMidStream(t, ns, in, recs, ww, 2, "exactly-once repartition")
+	} else {
+		produce(t, in, recs)
 	}
-	produce(t, in, recs)
 	endWindows(t, in)
 	rows := ww.waitAll(t)
 	if delivery == "exactlyOnce" && rows != len(want) {
@@ -572,24 +562,35 @@ spec:
 	}
 	recs, want := windowInput(8000, func(i int) []byte { return fmt.Appendf(nil, "k%02d", i%20) })
 	ww := watchWindows(t, "eosw-out", want, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	produce(t, "eosw-in", recs[:4000])
-	eventually(t, "windows of the first half", 2*time.Minute, func() error {
-		if n := ww.windows(); n < len(want)/4 {
-			return fmt.Errorf("%d windows", n)
-		}
-		return nil
-	})
-	start := time.Now()
-	kubectl(t, "", "scale", "sq", "volume", "-n", ns, "--replicas=3")
-	waitRow(t, ns, "volume", 2*time.Minute, row{"Phase": "Running", "Ready": "3/3"})
-	timing(t, "exactly-once windows: kubectl scale --replicas=3 -> 3/3 Running", time.Since(start))
-	produce(t, "eosw-in", recs[4000:])
+	scaleMidStream(t, ns, "eosw-in", recs, ww, 3, "exactly-once windows")
 	endWindows(t, "eosw-in")
 	rows := ww.waitAll(t)
 	if rows != len(want) {
 		t.Errorf("exactly-once wrote %d rows for %d windows", rows, len(want))
 	}
 	t.Logf("exactly-once windows: %d windows on 2 then 3 engines, %d rows written", len(want), rows)
+}
+
+// scaleMidStream produces the first half of recs to topic, waits for a
+// quarter of ww's windows, scales the query volume in ns to replicas and
+// waits for its pods, then produces the rest; what names the step's
+// timing.
+func scaleMidStream(t *testing.T, ns, topic string, recs []*kgo.Record, ww *windowWatch, replicas int, what string) {
+	t.Helper()
+	half := len(recs) / 2
+	produce(t, topic, recs[:half])
+	eventually(t, "windows of the first half", 2*time.Minute, func() error {
+		if n := ww.windows(); n < len(ww.want)/4 {
+			return fmt.Errorf("%d windows", n)
+		}
+		return nil
+	})
+	start := time.Now()
+	kubectl(t, "", "scale", "sq", "volume", "-n", ns, fmt.Sprintf("--replicas=%d", replicas))
+	ready := fmt.Sprintf("%d/%d", replicas, replicas)
+	waitRow(t, ns, "volume", 2*time.Minute, row{"Phase": "Running", "Ready": ready})
+	timing(t, fmt.Sprintf("%s: kubectl scale --replicas=%d -> %s Running", what, replicas, ready), time.Since(start))
+	produce(t, topic, recs[half:])
 }
 
 // windowInput is n records over n/100 seconds of event time and 20 keys,

@@ -376,20 +376,32 @@ func (w *Repartitioner) appendMark(dst []byte, source string, side *writerSide, 
 			}
 		}
 	}
-	dst = binary.AppendUvarint(dst, uint64(count))
-	dst = binary.AppendUvarint(dst, uint64(entries))
+	dst = appendMarkHead(dst, count, entries)
 	for _, o := range w.upstream {
 		m := w.marks[o]
 		if o.Source != source || !m.owned {
 			continue
 		}
 		idle := now.Sub(m.last) >= side.idle
-		dst = binary.AppendUvarint(dst, uint64(o.Partition))
-		dst = binary.AppendVarint(dst, m.max)
-		dst = append(dst, boolByte(idle))
+		dst = appendMarkEntry(dst, o.Partition, upstreamMark{max: m.max, idle: idle})
 		m.sent, m.idle, m.ever = m.max, idle, true
 	}
 	return dst
+}
+
+// appendMarkHead appends the start of a mark's payload: the upstream
+// partition count and how many entries follow, each of appendMarkEntry.
+// parseMark reads them.
+func appendMarkHead(dst []byte, count, entries int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(count))
+	return binary.AppendUvarint(dst, uint64(entries))
+}
+
+// appendMarkEntry appends a mark's entry of upstream partition p.
+func appendMarkEntry(dst []byte, p int32, m upstreamMark) []byte {
+	dst = binary.AppendUvarint(dst, uint64(p))
+	dst = binary.AppendVarint(dst, m.max)
+	return append(dst, boolByte(m.idle))
 }
 
 func boolByte(b bool) byte {
@@ -708,13 +720,9 @@ func parseMark(b []byte) (count int, entries map[int32]upstreamMark, err error) 
 // read every mark so far knows.
 func (u *upstreamMarks) appendState(dst []byte) []byte {
 	parts := slices.Sorted(maps.Keys(u.marks))
-	dst = binary.AppendUvarint(dst, uint64(u.count))
-	dst = binary.AppendUvarint(dst, uint64(len(parts)))
+	dst = appendMarkHead(dst, u.count, len(parts))
 	for _, p := range parts {
-		m := u.marks[p]
-		dst = binary.AppendUvarint(dst, uint64(p))
-		dst = binary.AppendVarint(dst, m.max)
-		dst = append(dst, boolByte(m.idle))
+		dst = appendMarkEntry(dst, p, u.marks[p])
 	}
 	return dst
 }
