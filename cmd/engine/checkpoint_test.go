@@ -964,6 +964,21 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 // trades declare no event time: their partitions of the topic must still
 // wait the default idle timeout, not none.
 func TestKafkaRepartitionIntervalJoin(t *testing.T) {
+	kafkaCrashJob(t, crashRepartition, repartitionIntervalJoinJob(t))
+}
+
+// TestKafkaRepartitionIntervalJoinExactlyOnce is
+// TestKafkaRepartitionIntervalJoin exactly-once: each engine's upstream
+// transaction commits the offsets of both topics with the rows it wrote
+// to the repartition topic, so every pair is written once.
+func TestKafkaRepartitionIntervalJoinExactlyOnce(t *testing.T) {
+	kafkaCrashJob(t, crashRepartitionExactlyOnce, repartitionIntervalJoinJob(t))
+}
+
+// repartitionIntervalJoinJob is intervalJoinJob over topics keyed by
+// record, with every other mark about 300 ms of event time late and the
+// trades without an event time of their own.
+func repartitionIntervalJoinJob(t *testing.T) crashJob {
 	job := intervalJoinJob()
 	type held struct {
 		rec *kgo.Record
@@ -1003,7 +1018,7 @@ func TestKafkaRepartitionIntervalJoin(t *testing.T) {
 	if !strings.Contains(job.sources("b:9092"), "maxOutOfOrderness: 1s") {
 		t.Fatal("the marks' maxOutOfOrderness is not in the manifest")
 	}
-	kafkaCrashJob(t, crashRepartition, job)
+	return job
 }
 
 // intervalJoinJob is the crash job of an interval join of two topics,

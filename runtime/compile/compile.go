@@ -111,8 +111,6 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		switch {
 		case !p.Whole && !p.Repartition:
 			ps.Add(field, "%s", p.Problem)
-		case p.Repartition && prog.Join() && spec.Sink.Kafka != nil && spec.Sink.Kafka.Delivery == v1alpha1.ExactlyOnce:
-			ps.Add("spec.sink.kafka.delivery", "exactly-once on several engines is built for windows and moving aggregates; this interval join's rows are repartitioned by %s through Kafka from two topics, whose offsets cannot yet commit in one transaction with them: deliver atLeastOnce, or run one engine", p.Keys)
 		case p.Repartition && spec.State == nil:
 			// Rebuilt by replay, a partition of the repartition topic,
 			// whose rows of many windows are interleaved, would write

@@ -120,19 +120,20 @@ func TestKeysFollowPartitions(t *testing.T) {
 				t.Errorf("%s: partitioning %+v; want repartition %v", tt.name, p, tt.repartition)
 			}
 		}
-		// Exactly-once on several engines holds for windows and moving
-		// aggregates, repartitioned or not, not yet for a repartitioned
-		// join, whose two topics' offsets would commit together.
+		// Exactly-once on several engines holds for windows, moving
+		// aggregates and interval joins, repartitioned or not.
 		if prog, _, err := Plan(spec); err == nil && prog.Stateful() && !prog.TableJoin() {
 			eos := spec.DeepCopy()
 			eos.Sink.Kafka.Delivery, eos.State = v1alpha1.ExactlyOnce, &v1alpha1.StateSpec{}
 			eos.Sink.Kafka.TransactionInterval = nil // the checkpoints pace the transactions
 			eos.Default()
-			want := ""
+			checkPlan(t, tt.name+", exactly once", eos, "")
 			if tt.repartition && prog.Join() {
-				want = "exactly-once on several engines is built for windows and moving aggregates; this interval join's rows are repartitioned"
+				// The upstream transaction commits both topics' offsets,
+				// for one group.
+				eos.Sources[1].Kafka.Group = "other"
+				checkPlan(t, tt.name+", exactly once, two groups", eos, "exactlyOnce commits every source's offsets in one transaction, for one consumer group")
 			}
-			checkPlan(t, tt.name+", exactly once", eos, want)
 		}
 		// On one engine every one of them runs.
 		spec.Replicas = new(int32(1))

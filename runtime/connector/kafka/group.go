@@ -153,6 +153,11 @@ func (s *Source) refreshEnds(ctx context.Context, cl *kgo.Client) {
 // stateful or transactional, it lets them go at once (see the branches).
 func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
 	parts := revoked[s.topic]
+	if s.driven() {
+		s.leaveTransaction(parts)
+		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
+		return
+	}
 	if s.owner != nil && len(parts) > 0 {
 		s.moved.Store(true)
 	}
@@ -217,6 +222,7 @@ func (s *Source) dropInFlight(parts []int32) {
 	for _, p := range parts {
 		delete(s.acked, p)
 		delete(s.fetched, p)
+		delete(s.txnFirst, p)
 	}
 }
 
@@ -234,6 +240,11 @@ func (s *Source) forget(parts []int32) {
 }
 
 func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	defer s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
+	if s.driven() {
+		s.leaveTransaction(lost[s.topic])
+		return
+	}
 	if s.owner != nil && len(lost[s.topic]) > 0 {
 		s.moved.Store(true)
 	}
@@ -242,7 +253,24 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 		s.dropInFlight(lost[s.topic]) // as at a revoke
 	}
 	s.forget(lost[s.topic])
-	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
+}
+
+// leaveTransaction lets a driven follower's partitions go at once, as an
+// exactly-once source's: the owner's open transaction, which holds rows
+// of their records, aborts, and their new owner reads the records after
+// the last commit. It waits for a transaction that is ending, whose
+// offsets of parts must commit before their new owner reads them, or not
+// at all.
+func (s *Source) leaveTransaction(parts []int32) {
+	if len(parts) == 0 {
+		return // a cooperative rebalance that takes nothing from here
+	}
+	s.owner.endMu.Lock()
+	defer s.owner.endMu.Unlock()
+	s.moved.Store(true)
+	s.newGeneration(parts)
+	s.dropInFlight(parts)
+	s.forget(parts)
 }
 
 // drained reports whether every record fetched for parts, or for every

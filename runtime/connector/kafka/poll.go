@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,7 +28,8 @@ func (s *Source) pollUntil(ctx context.Context, deadline time.Time) kgo.Fetches 
 // poll fetches records and hands each partition's to its lane, in order. A
 // full lane blocks the loop: backpressure reaches the broker as fewer fetches.
 // With a transaction interval (exactly-once), it also ends the transaction
-// every interval, between two polls.
+// every interval, between two polls, and polls its driven followers' clients
+// after its own.
 func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 	defer close(s.done)
 	var txnEnd time.Time
@@ -47,10 +49,18 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 			}
 		}
 		deadline := txnEnd
-		if s.commits != nil {
+		followers := s.drivenFollowers()
+		switch {
+		case s.commits != nil:
 			s.serveCommit(ctx)
 			// Short polls, so that a commit waits little for the next.
 			deadline = time.Now().Add(commitPollWait)
+		case len(followers) > 0:
+			// Short polls, so that the followers' records wait little
+			// while this source's topic is quiet.
+			if soon := time.Now().Add(commitPollWait); soon.Before(deadline) {
+				deadline = soon
+			}
 		}
 		fetches := s.pollUntil(ctx, deadline)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -59,61 +69,83 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 			}
 			return
 		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			switch {
-			case errors.Is(err, kerr.FencedInstanceID):
-				// Two processes with one instance id fence each other for
-				// ever: stop, and say why.
-				s.fail(fmt.Errorf("kafka: another member of group %s has instance id %s: each engine needs its own instance name (the pod name, or SLUICE_INSTANCE): %w", s.group, s.instanceID, err))
-			case !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
-				s.log.Warn("kafka fetch failed; retrying", "component", "kafka", "topic", topic, "partition", p, "error", err)
-			}
-		})
-		rewinds := s.rewinds
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if s.rewinds != rewinds {
-				// A commit served while a lane was full aborted: these
-				// records are past the commit the client went back to,
-				// which it fetches again.
-				return
-			}
-			if int(fp.Partition) >= len(s.lanes) {
-				// A partition added after the start has no lane. Its records
-				// would wait unread, with no member of the group to read them,
-				// and an exactly-once transaction would even commit their
-				// offsets: stop instead, and a restart, which sees every
-				// partition, reads it.
-				if len(fp.Records) > 0 && s.err() == nil {
-					if s.sess == nil {
-						s.commitStart(ctx, fp.Partition, fp.Records[0].Offset)
-					}
-					s.fail(fmt.Errorf("kafka: topic %s has partition %d, added after the engine started; restart the engine to read it", s.topic, fp.Partition))
-					s.unhanded.Store(true)
-				}
-				return
-			}
-			if fp.Topic != s.topic || fp.Err != nil {
-				return // an error, reported above, and no high watermark
-			}
-			hw := fp.HighWatermark
-			if s.readCommitted {
-				hw = fp.LastStableOffset // what a read_committed reader can reach
-			}
-			s.mu.Lock()
-			s.highWater[fp.Partition] = max(s.highWater[fp.Partition], hw)
-			s.mu.Unlock()
-			if len(fp.Records) == 0 {
-				return
-			}
-			if s.hand(ctx, s.lanes[fp.Partition], fp.Records) {
-				s.mu.Lock()
-				s.fetched[fp.Partition] = fp.Records[len(fp.Records)-1].Offset + 1
-				s.inTxn = true
-				s.mu.Unlock()
-			}
-		})
+		s.take(ctx, fetches)
 		s.cl.AllowRebalance()
+		for _, f := range followers {
+			// What the follower's client has fetched: a nil context
+			// does not wait.
+			fetches := f.cl.PollRecords(nil, 10_000)
+			if fetches.IsClientClosed() || ctx.Err() != nil {
+				if fetches.NumRecords() > 0 {
+					f.unhanded.Store(true)
+				}
+				f.cl.AllowRebalance()
+				return
+			}
+			f.take(ctx, fetches)
+			f.cl.AllowRebalance()
+		}
 	}
+}
+
+// take hands each partition's polled records to its lane, in order.
+func (s *Source) take(ctx context.Context, fetches kgo.Fetches) {
+	fetches.EachError(func(topic string, p int32, err error) {
+		switch {
+		case errors.Is(err, kerr.FencedInstanceID):
+			// Two processes with one instance id fence each other for
+			// ever: stop, and say why.
+			s.fail(fmt.Errorf("kafka: another member of group %s has instance id %s: each engine needs its own instance name (the pod name, or SLUICE_INSTANCE): %w", s.group, s.instanceID, err))
+		case !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+			s.log.Warn("kafka fetch failed; retrying", "component", "kafka", "topic", topic, "partition", p, "error", err)
+		}
+	})
+	rewinds := s.rewinds
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if s.rewinds != rewinds {
+			// A commit served while a lane was full aborted: these
+			// records are past the commit the client went back to,
+			// which it fetches again.
+			return
+		}
+		if int(fp.Partition) >= len(s.lanes) {
+			// A partition added after the start has no lane. Its records
+			// would wait unread, with no member of the group to read them,
+			// and an exactly-once transaction would even commit their
+			// offsets: stop instead, and a restart, which sees every
+			// partition, reads it.
+			if len(fp.Records) > 0 && s.err() == nil {
+				if s.sess == nil {
+					s.commitStart(ctx, fp.Partition, fp.Records[0].Offset)
+				}
+				s.fail(fmt.Errorf("kafka: topic %s has partition %d, added after the engine started; restart the engine to read it", s.topic, fp.Partition))
+				s.unhanded.Store(true)
+			}
+			return
+		}
+		if fp.Topic != s.topic || fp.Err != nil {
+			return // an error, reported above, and no high watermark
+		}
+		hw := fp.HighWatermark
+		if s.readCommitted {
+			hw = fp.LastStableOffset // what a read_committed reader can reach
+		}
+		s.mu.Lock()
+		s.highWater[fp.Partition] = max(s.highWater[fp.Partition], hw)
+		s.mu.Unlock()
+		if len(fp.Records) == 0 {
+			return
+		}
+		if s.hand(ctx, s.lanes[fp.Partition], fp.Records) {
+			s.mu.Lock()
+			s.fetched[fp.Partition] = fp.Records[len(fp.Records)-1].Offset + 1
+			s.inTxn = true
+			if _, ok := s.txnFirst[fp.Partition]; !ok && s.txnFirst != nil {
+				s.txnFirst[fp.Partition] = fp.Records[0].Offset
+			}
+			s.mu.Unlock()
+		}
+	})
 }
 
 // hand gives a lane records, reporting whether it took them. While the lane
@@ -202,29 +234,12 @@ func (s *Source) CommitCheckpoint(ctx context.Context, last map[*message.Origin]
 
 // commitCheckpoint commits the open transaction, with the group's offsets
 // set to next rather than after the records polled, which the pipeline
-// may not have taken into its state yet, and begins the next. The
-// followers' topics, which the session does not know, go into its offset
-// commit by name.
+// may not have taken into its state yet, and begins the next.
 func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int32]int64) error {
-	commitCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
-		ids := map[string][16]byte{}
-		for _, rt := range req.Topics {
-			ids[rt.Topic] = rt.TopicID
-		}
-		req.Topics = req.Topics[:0]
-		for src, offsets := range next {
-			t := kmsg.NewTxnOffsetCommitRequestTopic()
-			t.Topic, t.TopicID = src.topic, ids[src.topic]
-			for p, off := range offsets {
-				rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, off, -1, &req.MemberID
-				t.Partitions = append(t.Partitions, rp)
-			}
-			req.Topics = append(req.Topics, t)
-		}
-		return nil
-	})
-	committed, err := s.sess.End(commitCtx, kgo.TryCommit)
+	if next[s] == nil {
+		next[s] = map[int32]int64{} // none of what the session polled
+	}
+	committed, err := s.sess.End(withOffsets(ctx, next), kgo.TryCommit)
 	if err != nil {
 		return fmt.Errorf("kafka: committing the transaction: %w", err)
 	}
@@ -241,6 +256,53 @@ func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int3
 	if !committed {
 		return errors.New("kafka: the transaction was aborted (the group rebalanced during it)")
 	}
+	settle(next)
+	if err := s.sess.Begin(); err != nil {
+		return fmt.Errorf("kafka: beginning a transaction: %w", err)
+	}
+	return nil
+}
+
+// withOffsets has a transaction's offset commit take next's offsets of
+// its sources' topics in place of those the session would commit of
+// them. A follower's topic, which the session does not know, goes in by
+// name.
+func withOffsets(ctx context.Context, next map[*Source]map[int32]int64) context.Context {
+	if len(next) == 0 {
+		return ctx
+	}
+	return kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		ids := map[string][16]byte{}
+		for _, rt := range req.Topics {
+			ids[rt.Topic] = rt.TopicID
+		}
+		req.Topics = slices.DeleteFunc(req.Topics, func(rt kmsg.TxnOffsetCommitRequestTopic) bool {
+			for src := range next {
+				if src.topic == rt.Topic {
+					return true
+				}
+			}
+			return false
+		})
+		for src, offsets := range next {
+			if len(offsets) == 0 {
+				continue
+			}
+			t := kmsg.NewTxnOffsetCommitRequestTopic()
+			t.Topic, t.TopicID = src.topic, ids[src.topic]
+			for p, off := range offsets {
+				rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, off, -1, &req.MemberID
+				t.Partitions = append(t.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, t)
+		}
+		return nil
+	})
+}
+
+// settle notes next's offsets as committed.
+func settle(next map[*Source]map[int32]int64) {
 	for src, offsets := range next {
 		src.mu.Lock()
 		for p, off := range offsets {
@@ -248,10 +310,6 @@ func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int3
 		}
 		src.mu.Unlock()
 	}
-	if err := s.sess.Begin(); err != nil {
-		return fmt.Errorf("kafka: beginning a transaction: %w", err)
-	}
-	return nil
 }
 
 // rewind makes the records read since the last commit of every partition
@@ -274,31 +332,53 @@ func (s *Source) rewind() {
 	s.onRewind()
 }
 
-// endTransaction waits until every record fetched in the open transaction
-// was acknowledged, which means its results and dead letters were written
-// in the transaction, then commits the transaction with the offsets after
-// those records, and begins the next. The poll loop calls it between polls,
-// so nothing new enters the pipeline meanwhile. A transaction the session
-// aborts (a rebalance happened during it) rewinds the client to the last
-// committed offsets: its records are read and written again.
+// endTransaction waits until every record fetched in the open transaction,
+// of this source and its driven followers, was acknowledged, which means
+// its results and dead letters were written in the transaction, then
+// commits the transaction with the offsets after those records, and begins
+// the next. The poll loop calls it between polls, so nothing new enters the
+// pipeline meanwhile. A transaction the session aborts (a rebalance
+// happened during it), or that would commit offsets of partitions the
+// group took from a follower, rewinds every client to the last committed
+// offsets: its records are read and written again.
 func (s *Source) endTransaction(ctx context.Context) error {
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	followers := s.drivenFollowers()
 	s.mu.Lock()
 	inTxn := s.inTxn
 	s.mu.Unlock()
+	for _, f := range followers {
+		f.mu.Lock()
+		inTxn = inTxn || f.inTxn
+		f.mu.Unlock()
+	}
 	if !inTxn {
+		// Nothing of a partition the group took from a follower is in
+		// the transaction.
+		for _, f := range followers {
+			f.moved.Store(false)
+		}
 		return nil
 	}
-	for !s.drained(nil) {
+	for !s.drained(nil) || slices.ContainsFunc(followers, func(f *Source) bool { return !f.drained(nil) }) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Millisecond):
 		}
 	}
+	try := kgo.TryCommit
+	for _, f := range followers {
+		if f.moved.Swap(false) {
+			try = kgo.TryAbort
+		}
+	}
+	next := followerOffsets(followers)
 	// What others produce in the transaction waits until the next begins.
 	s.txnMu.Lock()
 	defer s.txnMu.Unlock()
-	committed, err := s.sess.End(ctx, kgo.TryCommit)
+	committed, err := s.sess.End(withOffsets(ctx, next), try)
 	if err != nil {
 		return fmt.Errorf("kafka: ending a transaction: %w", err)
 	}
@@ -314,6 +394,12 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		clear(s.fetched)
 	}
 	s.mu.Unlock()
+	if committed {
+		settle(next)
+	}
+	for _, f := range followers {
+		f.followedTransaction(committed)
+	}
 	if !committed {
 		s.log.Warn("kafka transaction aborted (the group rebalanced during it); its records will be read and written again", "component", "kafka", "topic", s.topic)
 	}
@@ -321,4 +407,55 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		return fmt.Errorf("kafka: beginning a transaction: %w", err)
 	}
 	return nil
+}
+
+// followerOffsets returns the offsets the followers' acknowledgements have
+// moved past their commits, of the partitions still assigned to them.
+func followerOffsets(followers []*Source) map[*Source]map[int32]int64 {
+	next := map[*Source]map[int32]int64{}
+	for _, f := range followers {
+		f.mu.Lock()
+		for p, off := range f.acked {
+			if c, ok := f.committed[p]; f.assigned[p] && (!ok || off > c) {
+				if next[f] == nil {
+					next[f] = map[int32]int64{}
+				}
+				next[f][p] = off
+			}
+		}
+		f.mu.Unlock()
+	}
+	return next
+}
+
+// followedTransaction takes the outcome of the owner's transaction, which
+// a driven follower's records were handed in: aborted, the client goes
+// back to each partition's first record handed in it, to read and write
+// them again.
+func (s *Source) followedTransaction(committed bool) {
+	rewind := map[int32]kgo.EpochOffset{}
+	s.mu.Lock()
+	if !committed {
+		for p, first := range s.txnFirst {
+			if s.assigned[p] {
+				rewind[p] = kgo.EpochOffset{Epoch: -1, Offset: first}
+			}
+		}
+		clear(s.acked)
+		clear(s.fetched)
+	}
+	clear(s.txnFirst)
+	s.inTxn = false
+	s.mu.Unlock()
+	if len(rewind) > 0 {
+		// The owner's poll loop, this client's poller, calls it, and the
+		// owner's endMu keeps the group's callbacks out.
+		s.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{s.topic: rewind})
+	}
+}
+
+// unsettled says a driven follower's offsets cannot commit: records it
+// fetched are not all handled, or the group took partitions from it.
+func (s *Source) unsettled() bool {
+	return !s.drained(nil) || s.unhanded.Load() || s.moved.Load()
 }

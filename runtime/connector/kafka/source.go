@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,16 +86,28 @@ type Source struct {
 	// exactly-once source or one whose offsets commit in its transactions.
 	readCommitted bool
 	// owner, if set, is the exactly-once source whose transactions commit
-	// this source's offsets, with its own, at each checkpoint: this source
-	// commits none itself.
+	// this source's offsets, with its own: this source commits none
+	// itself. An owner that commits at checkpoints leaves the follower its
+	// own poll loop; one that commits every interval polls the follower
+	// in its own loop (driven), so that nothing enters the pipeline from
+	// either while a transaction ends.
 	owner *Source
 	// followers are the sources whose offsets this one's transactions
 	// commit (their owner is this source).
 	followers []*Source
 	// moved says the group took partitions from this follower: the
-	// checkpoints would commit offsets of partitions it no longer reads,
-	// with state that no longer holds their rows.
+	// transaction would commit offsets of partitions it no longer reads,
+	// or, at a checkpoint, with state that no longer holds their rows.
 	moved atomic.Bool
+	// endMu, of an owner that commits every interval, is held from the
+	// wait for a transaction's records to the next transaction's begin;
+	// its followers' revokes take it, so that the group moves none of
+	// their partitions while a transaction decides on their offsets.
+	endMu sync.Mutex
+	// txnFirst, of a driven follower, is the offset of each partition's
+	// first record handed in the open transaction: where an abort sets
+	// the client back to.
+	txnFirst map[int32]int64
 	// epoch is the group's generation at the last assignment.
 	epoch int64
 	// commits, for a checkpointed exactly-once source, takes the
@@ -281,8 +294,8 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	s.owner = opts.Owner
 	s.readCommitted = s.transactional || s.owner != nil
 	if s.owner != nil {
-		if !s.owner.Transactional() || s.owner.commits == nil {
-			return nil, fmt.Errorf("source %s: its offsets can commit only in a checkpointed exactly-once source's transactions", source)
+		if !s.owner.Transactional() {
+			return nil, fmt.Errorf("source %s: its offsets can commit only in an exactly-once source's transactions", source)
 		}
 		if s.owner.group != s.group {
 			return nil, fmt.Errorf("source %s: exactly-once commits its offsets with those of topic %s, in group %s, so it must read in that group, not %s", source, s.owner.topic, s.owner.group, s.group)
@@ -388,10 +401,15 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		go s.poll(s.ctx, interval)
 		close(s.commitDone) // the transactions commit
 	} else if s.owner != nil {
+		if s.driven() {
+			s.txnFirst = map[int32]int64{}
+			close(s.done) // the owner's poll loop polls this source too
+		} else {
+			go s.poll(s.ctx, 0)
+		}
 		s.owner.mu.Lock()
 		s.owner.followers = append(s.owner.followers, s)
 		s.owner.mu.Unlock()
-		go s.poll(s.ctx, 0)
 		close(s.commitDone) // the owner's transactions commit
 	} else {
 		go s.poll(s.ctx, 0)
@@ -480,6 +498,20 @@ func partitionCount(cl *kgo.Client, topic string, log *slog.Logger) (int32, erro
 
 // Transactional reports whether the source is exactly-once.
 func (s *Source) Transactional() bool { return s.sess != nil }
+
+// driven says the source is a follower whose owner commits every interval
+// and polls it.
+func (s *Source) driven() bool { return s.owner != nil && s.owner.commits == nil }
+
+// drivenFollowers returns the followers this source's poll loop polls.
+func (s *Source) drivenFollowers() []*Source {
+	if s.commits != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.followers
+}
 
 // Lanes returns one reader per partition of the topic.
 func (s *Source) Lanes() []*Lane { return s.lanes }
@@ -577,21 +609,28 @@ func (s *Source) leave(ctx context.Context) {
 // output and the committed offsets agree.
 func (s *Source) closeTransactional(ctx context.Context) error {
 	defer s.sess.CloseAllowingRebalance()
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	followers := s.drivenFollowers()
 	try := kgo.TryAbort
 	// A checkpointed source's last checkpoint committed what its state
 	// holds; what came after is not in any checkpoint.
-	if s.commits == nil && s.drained(nil) && !s.unhanded.Load() {
+	if s.commits == nil && s.drained(nil) && !s.unhanded.Load() && !slices.ContainsFunc(followers, (*Source).unsettled) {
 		try = kgo.TryCommit
 	}
+	next := followerOffsets(followers)
 	s.txnMu.Lock()
 	s.txnClosed = true
-	committed, err := s.sess.End(ctx, try)
+	committed, err := s.sess.End(withOffsets(ctx, next), try)
 	if err == nil {
 		s.endedTransaction(committed)
 	}
 	s.txnMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("kafka: ending the last transaction: %w", err)
+	}
+	if committed {
+		settle(next)
 	}
 	s.leave(ctx)
 	if !committed {
