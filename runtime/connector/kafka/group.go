@@ -257,16 +257,20 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 
 // leaveTransaction lets a driven follower's partitions go at once, as an
 // exactly-once source's: the owner's open transaction, which holds rows
-// of their records, aborts, and their new owner reads the records after
-// the last commit. It waits for a transaction that is ending, whose
-// offsets of parts must commit before their new owner reads them, or not
-// at all.
+// of their records, aborts at its end, and their new owner reads the
+// records after the last commit.
+//
+// It does not wait for a transaction that is ending: the owner's End may
+// wait for the owner's rejoin, which waits for this member's, which waits
+// for this callback. Such a transaction may commit the partitions'
+// offsets, and rows of them, after their new owner read the commit before:
+// the rows are then written to the repartition topic twice, and the
+// stateful stage drops the second copies by their upstream offsets, as it
+// does a crashed engine's.
 func (s *Source) leaveTransaction(parts []int32) {
 	if len(parts) == 0 {
 		return // a cooperative rebalance that takes nothing from here
 	}
-	s.owner.endMu.Lock()
-	defer s.owner.endMu.Unlock()
 	s.moved.Store(true)
 	s.newGeneration(parts)
 	s.dropInFlight(parts)

@@ -342,8 +342,6 @@ func (s *Source) rewind() {
 // group took from a follower, rewinds every client to the last committed
 // offsets: its records are read and written again.
 func (s *Source) endTransaction(ctx context.Context) error {
-	s.endMu.Lock()
-	defer s.endMu.Unlock()
 	followers := s.drivenFollowers()
 	s.mu.Lock()
 	inTxn := s.inTxn
@@ -448,8 +446,9 @@ func (s *Source) followedTransaction(committed bool) {
 	s.inTxn = false
 	s.mu.Unlock()
 	if len(rewind) > 0 {
-		// The owner's poll loop, this client's poller, calls it, and the
-		// owner's endMu keeps the group's callbacks out.
+		// The owner's poll loop, this client's poller, calls it. A
+		// partition revoked meanwhile is skipped (its cursor is no longer
+		// used), and its new owner reads it from the last commit.
 		s.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{s.topic: rewind})
 	}
 }

@@ -99,11 +99,6 @@ type Source struct {
 	// transaction would commit offsets of partitions it no longer reads,
 	// or, at a checkpoint, with state that no longer holds their rows.
 	moved atomic.Bool
-	// endMu, of an owner that commits every interval, is held from the
-	// wait for a transaction's records to the next transaction's begin;
-	// its followers' revokes take it, so that the group moves none of
-	// their partitions while a transaction decides on their offsets.
-	endMu sync.Mutex
 	// txnFirst, of a driven follower, is the offset of each partition's
 	// first record handed in the open transaction: where an abort sets
 	// the client back to.
@@ -609,8 +604,6 @@ func (s *Source) leave(ctx context.Context) {
 // output and the committed offsets agree.
 func (s *Source) closeTransactional(ctx context.Context) error {
 	defer s.sess.CloseAllowingRebalance()
-	s.endMu.Lock()
-	defer s.endMu.Unlock()
 	followers := s.drivenFollowers()
 	try := kgo.TryAbort
 	// A checkpointed source's last checkpoint committed what its state
