@@ -341,8 +341,12 @@ type StdinSource struct{}
 // DatagenSource generates deterministic records: the same seed yields the same
 // records in the same order.
 type DatagenSource struct {
-	// generator names what is generated. trades: symbol, price, quantity, ts.
-	// +kubebuilder:validation:Enum=trades
+	// generator names what is generated. trades: trade_id, symbol, price,
+	// quantity, ts. nexmark-person, nexmark-auction and nexmark-bid: the
+	// Nexmark benchmark's events of that type, as its Beam and Flink
+	// generators make them (docs/nexmark.md); each partition makes every
+	// partitions-th event of the type, and seed and keys do not apply.
+	// +kubebuilder:validation:Enum=trades;nexmark-person;nexmark-auction;nexmark-bid
 	Generator string `json:"generator"`
 	// count is the number of records per partition; unset or 0 generates
 	// forever. At most 10^12.

@@ -127,7 +127,8 @@ func TestValidateBroken(t *testing.T) {
 // TestValidateExamples: every bundled example is valid.
 func TestValidateExamples(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "*.yaml"))
-	for _, f := range files {
+	nexmark, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "nexmark", "*.yaml"))
+	for _, f := range append(files, nexmark...) {
 		rel, _ := filepath.Rel(repoRoot, f)
 		r := runEngine(t, repoRoot, nil, "validate", "-f", rel)
 		if r.code != exitOK || !strings.HasPrefix(r.stdout, rel+": ok\nMode: ") {
@@ -593,5 +594,23 @@ func TestRunBatchStopped(t *testing.T) {
 	var end enginestatus.Termination
 	if err := json.Unmarshal(msg, &end); err != nil || !end.Failed || !strings.Contains(end.Summary, "stopped by a signal before the input ended") {
 		t.Errorf("termination message %q (%v); want a failed run, stopped before its input ended", msg, err)
+	}
+}
+
+// TestBenchNexmark: engine bench runs a Nexmark query over its share of
+// the events, and names what a query it cannot run needs.
+func TestBenchNexmark(t *testing.T) {
+	r := runEngine(t, repoRoot, nil, "bench", "-nexmark", "q2", "-events", "46000")
+	// 46 of every 50 events are bids.
+	if r.code != exitOK || !strings.Contains(r.stdout, "records:     42320 in") || !strings.Contains(r.stdout, "MOD(auction, 123)") {
+		t.Errorf("engine bench -nexmark q2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for q, want := range map[string]string{
+		"q5":  "nexmark q5 is not expressed yet: a join of two windowed aggregates",
+		"q99": "no nexmark query q99 (there are q0, q1, q2, q3, q11, q14, q22)",
+	} {
+		if r := runEngine(t, repoRoot, nil, "bench", "-nexmark", q); r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("engine bench -nexmark %s: exit %d\n%s; want %q", q, r.code, r.stderr, want)
+		}
 	}
 }

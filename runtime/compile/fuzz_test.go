@@ -13,7 +13,7 @@ import (
 // planner, which `engine validate`, `engine run` and the operator run on
 // whatever a user writes; every problem found is placed in the file.
 func FuzzManifest(f *testing.F) {
-	for _, pattern := range []string{"../../examples/*.yaml", "../../cmd/engine/testdata/validate/*.yaml", "../../config/samples/*.yaml"} {
+	for _, pattern := range []string{"../../examples/*.yaml", "../../examples/nexmark/*.yaml", "../../cmd/engine/testdata/validate/*.yaml", "../../config/samples/*.yaml"} {
 		files, _ := filepath.Glob(pattern)
 		for _, file := range files {
 			b, err := os.ReadFile(file)

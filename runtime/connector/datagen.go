@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/nexmark"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -39,6 +41,9 @@ type Datagen struct {
 	// cols maps each schema column to a generated field, or -1 when the
 	// schema the manifest declares names a column the generator lacks.
 	cols []int
+	// events, for a Nexmark generator, makes its events: each partition
+	// makes every partitions-th of them.
+	events *nexmark.Generator
 }
 
 // NewDatagen returns the reader of one partition. cols is the source's schema,
@@ -79,9 +84,18 @@ func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, co
 			}
 		}
 		if idx < 0 || gen[idx].Type != c.Type {
-			return nil, fmt.Errorf("source %s: the %s generator has no column %s %s (it has trade_id int, symbol string, price decimal(18,4), quantity int, ts timestamp)", source, spec.Generator, c.Name, c.Type)
+			has := make([]string, len(gen))
+			for j, g := range gen {
+				has[j] = g.Name + " " + g.Type.String()
+			}
+			return nil, fmt.Errorf("source %s: the %s generator has no column %s %s (it has %s)", source, spec.Generator, c.Name, c.Type, strings.Join(has, ", "))
 		}
 		d.cols = append(d.cols, idx)
+	}
+	if kind, ok := nexmark.KindOf(spec.Generator); ok {
+		if d.events, err = nexmark.New(kind, d.cols); err != nil {
+			return nil, fmt.Errorf("source %s: %w", source, err)
+		}
 	}
 	return d, nil
 }
@@ -139,6 +153,15 @@ func (d *Datagen) Read(ctx context.Context, b *message.Batch, max int, linger ti
 // SkipThrough implements Seeker: it generates the records up to offset
 // without emitting them, since each trade's price walks from the last.
 func (d *Datagen) SkipThrough(offset int64) {
+	if d.events != nil {
+		// A Nexmark event depends on its number only.
+		d.seq = offset + 1
+		if d.count > 0 {
+			d.seq = min(d.seq, d.count)
+		}
+		d.base = d.seq
+		return
+	}
 	row := make(value.Row, len(d.cols))
 	for d.seq <= offset && (d.count == 0 || d.seq < d.count) {
 		d.next(row)
@@ -147,8 +170,12 @@ func (d *Datagen) SkipThrough(offset int64) {
 	d.base = d.seq
 }
 
-// next generates the trade with sequence number d.seq into row.
+// next generates the record with sequence number d.seq into row.
 func (d *Datagen) next(row value.Row) {
+	if d.events != nil {
+		d.events.Fill(d.seq*d.partitions+int64(d.origin.Partition), row)
+		return
+	}
 	k := d.rng.IntN(len(d.symbols))
 	// A random walk of at most ±0.5% per trade, never below 1.0000.
 	p := d.prices[k]

@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
@@ -157,11 +157,11 @@ type window struct {
 	startCPU  time.Duration
 }
 
-func (w *window) begin() { w.start, w.startCPU = time.Now(), processCPU() }
+func (w *window) begin() { w.start, w.startCPU = time.Now(), bench.ProcessCPU() }
 
 func (w *window) end() {
 	w.wall += time.Since(w.start)
-	w.cpu += processCPU() - w.startCPU
+	w.cpu += bench.ProcessCPU() - w.startCPU
 }
 
 // rawConsumeProduce is the baseline: consume every record of in, keep those
@@ -195,15 +195,6 @@ func rawConsumeProduce(b *testing.B, brokers []string, in, out string, n int, w 
 	}
 	w.end()
 	return kept
-}
-
-// processCPU is the CPU time the process used so far, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkKafkaRepartition runs a one-minute tumbling count and sum by k

@@ -19,13 +19,57 @@ var Trades = []value.Column{
 	{Name: "ts", Type: value.Timestamp},
 }
 
+// The Nexmark benchmark's three event types, as its Flink SQL form names
+// their fields, lowercased as SQL reads names that are not quoted
+// (dateTime is datetime), so that its queries run as written. Prices are
+// in cents.
+var (
+	NexmarkPerson = []value.Column{
+		{Name: "id", Type: value.Int},
+		{Name: "name", Type: value.String},
+		{Name: "emailaddress", Type: value.String},
+		{Name: "creditcard", Type: value.String},
+		{Name: "city", Type: value.String},
+		{Name: "state", Type: value.String},
+		{Name: "datetime", Type: value.Timestamp},
+		{Name: "extra", Type: value.String},
+	}
+	NexmarkAuction = []value.Column{
+		{Name: "id", Type: value.Int},
+		{Name: "itemname", Type: value.String},
+		{Name: "description", Type: value.String},
+		{Name: "initialbid", Type: value.Int},
+		{Name: "reserve", Type: value.Int},
+		{Name: "datetime", Type: value.Timestamp},
+		{Name: "expires", Type: value.Timestamp},
+		{Name: "seller", Type: value.Int},
+		{Name: "category", Type: value.Int},
+		{Name: "extra", Type: value.String},
+	}
+	NexmarkBid = []value.Column{
+		{Name: "auction", Type: value.Int},
+		{Name: "bidder", Type: value.Int},
+		{Name: "price", Type: value.Int},
+		{Name: "channel", Type: value.String},
+		{Name: "url", Type: value.String},
+		{Name: "datetime", Type: value.Timestamp},
+		{Name: "extra", Type: value.String},
+	}
+)
+
 // Generator returns the schema of a named generator.
 func Generator(name string) ([]value.Column, error) {
 	switch name {
 	case "trades":
 		return Trades, nil
+	case "nexmark-person":
+		return NexmarkPerson, nil
+	case "nexmark-auction":
+		return NexmarkAuction, nil
+	case "nexmark-bid":
+		return NexmarkBid, nil
 	}
-	return nil, fmt.Errorf("unknown generator %q (want trades)", name)
+	return nil, fmt.Errorf("unknown generator %q (want trades, nexmark-person, nexmark-auction or nexmark-bid)", name)
 }
 
 // KafkaMeta are the columns every Kafka source has after its value's schema.

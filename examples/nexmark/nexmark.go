@@ -1,0 +1,69 @@
+// Package nexmark holds the queries of the Nexmark benchmark that Sluice
+// expresses, as manifests over the Nexmark generators (one file each,
+// q0.yaml and on), and the list of those it cannot yet, with what each
+// needs. engine bench --nexmark runs them; docs/nexmark.md has the figures.
+package nexmark
+
+import (
+	"embed"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+//go:embed *.yaml
+var manifests embed.FS
+
+// Queries returns the names of the queries Sluice expresses, in order:
+// q0, q1, ...
+func Queries() []string {
+	entries, _ := manifests.ReadDir(".")
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	slices.SortFunc(names, func(a, b string) int { return number(a) - number(b) })
+	return names
+}
+
+// number is the number of query qN.
+func number(name string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(name, "q"))
+	return n
+}
+
+// Manifest returns the manifest of query name (q1).
+func Manifest(name string) ([]byte, error) {
+	b, err := manifests.ReadFile(name + ".yaml")
+	if err != nil {
+		if reason, ok := Missing()[name]; ok {
+			return nil, fmt.Errorf("nexmark %s is not expressed yet: %s", name, reason)
+		}
+		return nil, fmt.Errorf("no nexmark query %s (there are %s)", name, strings.Join(Queries(), ", "))
+	}
+	return b, nil
+}
+
+// Missing returns the suite's queries Sluice cannot express yet, with the
+// feature each needs.
+func Missing() map[string]string {
+	return map[string]string{
+		"q4":  "aggregation over a join (the average winning price per category)",
+		"q5":  "a join of two windowed aggregates, and top-N per window (the hottest auctions)",
+		"q6":  "aggregation over a join, and OVER with ROWS over a join's results",
+		"q7":  "a join of a stream with its own windowed maximum",
+		"q8":  "a join of two windowed aggregates (window join)",
+		"q9":  "ROW_NUMBER over a join (the winning bid of each auction)",
+		"q10": "DATE_FORMAT, and a file sink partitioned by a column",
+		"q12": "processing-time windows (PROCTIME)",
+		"q13": "a table join on an expression (mod(auction, 10000) = key) as of processing time",
+		"q15": "continuous aggregation without a window, FILTER on aggregates and count(DISTINCT ...)",
+		"q16": "continuous aggregation without a window, FILTER on aggregates and count(DISTINCT ...)",
+		"q17": "continuous aggregation without a window, FILTER on aggregates",
+		"q18": "ROW_NUMBER (the last bid of each bidder and auction)",
+		"q19": "ROW_NUMBER top-N (the ten highest bids of each auction)",
+		"q20": "an unbounded join of two streams (each bid with its auction)",
+		"q21": "REGEXP_EXTRACT",
+	}
+}

@@ -1,0 +1,257 @@
+package nexmark_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"modernc.org/sqlite"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/examples/nexmark"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
+	gen "github.com/sluice-dev/sluice/runtime/connector/nexmark"
+	"github.com/sluice-dev/sluice/runtime/manifest"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// oracleCases are the SQLite forms of the queries: timestamps are integer
+// milliseconds (dt), and the columns named in times are turned back into
+// the engine's text; prices are integer cents, and a euro price is printed
+// with its three decimals.
+var oracleCases = map[string]struct {
+	counts map[string]int64 // records of each source
+	sqlite string
+	times  []int // the result's columns that are timestamps
+}{
+	"q0": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, price, dt, extra FROM bid`, times: []int{3}},
+	"q1": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, printf('%d.%03d', price*908/1000, price*908%1000), dt, extra FROM bid`, times: []int{3}},
+	"q2": {counts: map[string]int64{"bid": 46000}, sqlite: `SELECT auction, price FROM bid WHERE auction % 123 = 0`},
+	"q3": {counts: map[string]int64{"auction": 3000, "person": 1000}, sqlite: `SELECT P.name, P.city, P.state, A.id FROM auction A JOIN person P ON A.seller = P.id
+		WHERE A.category = 10 AND P.state IN ('OR', 'ID', 'CA')`},
+	// A session closes once a bidder's next bid is more than 10 s later,
+	// and ends 10 s after its last bid.
+	"q11": {counts: map[string]int64{"bid": 230_000}, sqlite: `WITH o AS (
+			SELECT bidder, dt, CASE WHEN dt - LAG(dt) OVER (PARTITION BY bidder ORDER BY dt) < 10000 THEN 0 ELSE 1 END AS brk FROM bid),
+		s AS (SELECT bidder, dt, SUM(brk) OVER (PARTITION BY bidder ORDER BY dt ROWS UNBOUNDED PRECEDING) AS sid FROM o)
+		SELECT bidder, count(*), min(dt), max(dt) + 10000 FROM s GROUP BY bidder, sid`, times: []int{2, 3}},
+	"q14": {counts: map[string]int64{"bid": 46000}, sqlite: `SELECT auction, bidder, printf('%d.%03d', price*908/1000, price*908%1000),
+			CASE WHEN dt / 3600000 % 24 BETWEEN 8 AND 18 THEN 'dayTime' WHEN dt / 3600000 % 24 <= 6 OR dt / 3600000 % 24 >= 20 THEN 'nightTime' ELSE 'otherTime' END,
+			dt, extra, length(extra) - length(replace(extra, 'c', ''))
+		FROM bid WHERE price * 908 > 1000000000 AND price * 908 < 50000000000`, times: []int{4}},
+	"q22": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, price, channel, dir(url, 4), dir(url, 5), dir(url, 6) FROM bid`},
+}
+
+// TestOracle runs each query Sluice expresses on a bounded run of the
+// generators and checks its rows against SQLite's over the same events,
+// made by the generator itself.
+func TestOracle(t *testing.T) {
+	if err := registerDir(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range nexmark.Queries() {
+		t.Run(q, func(t *testing.T) {
+			c, ok := oracleCases[q]
+			if !ok {
+				t.Fatalf("%s has no oracle case", q)
+			}
+			want := sqliteRows(t, c.counts, c.sqlite, c.times)
+			if len(want) == 0 {
+				t.Fatal("SQLite returned no rows: the case tests nothing")
+			}
+			got := engineRows(t, q, c.counts)
+			t.Logf("%d rows", len(got))
+			if !slices.Equal(got, want) {
+				t.Errorf("%d rows, SQLite %d", len(got), len(want))
+				for i := range min(len(got), len(want)) {
+					if got[i] != want[i] {
+						t.Errorf("first difference, in sorted order:\n engine %s\n sqlite %s", got[i], want[i])
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// engineRows runs query q with counts and returns its rows, each as its
+// columns' text joined by tabs, sorted.
+func engineRows(t *testing.T, q string, counts map[string]int64) []string {
+	t.Helper()
+	b, err := nexmark.Manifest(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := manifest.Parse(q+".yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &doc.Query.Spec
+	for i := range spec.Sources {
+		d := spec.Sources[i].Datagen
+		n, ok := counts[spec.Sources[i].Name]
+		if d == nil || !ok {
+			t.Fatalf("source %s: no count for it", spec.Sources[i].Name)
+		}
+		d.Count, d.Partitions = n, 1
+	}
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	spec.Sink = v1alpha1.Sink{File: &v1alpha1.FileSink{Path: out}}
+	spec.Runtime.Mode = v1alpha1.Direct
+	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		// The columns in the order written.
+		var fields []string
+		tok, err := dec.Token()
+		for err == nil && dec.More() {
+			if _, err = dec.Token(); err != nil { // the name
+				break
+			}
+			var v any
+			if err = dec.Decode(&v); err == nil {
+				fields = append(fields, fmt.Sprint(v))
+			}
+		}
+		if err != nil || tok != json.Delim('{') {
+			t.Fatalf("output line %q: %v", sc.Text(), err)
+		}
+		rows = append(rows, strings.Join(fields, "\t"))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+// registerDir registers, once per process, the SQLite function dir(s, n),
+// split_part(s, '/', n), which SQLite lacks.
+var registerDir = sync.OnceValue(func() error {
+	return sqlite.RegisterDeterministicScalarFunction("dir", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		parts := strings.Split(args[0].(string), "/")
+		if n := int(args[1].(int64)); n <= len(parts) {
+			return parts[n-1], nil
+		}
+		return "", nil
+	})
+})
+
+// sqliteRows loads the events counts says into SQLite and returns the
+// query's rows as engineRows does.
+func sqliteRows(t *testing.T, counts map[string]int64, query string, times []int) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tables := map[string]gen.Kind{"person": gen.Person, "auction": gen.Auction, "bid": gen.Bid}
+	for name, n := range counts {
+		kind := tables[name]
+		schema := kind.Columns()
+		cols, marks := make([]string, len(schema)), make([]string, len(schema))
+		all := make([]int, len(schema))
+		for i, c := range schema {
+			cols[i], marks[i], all[i] = c.Name, "?", i
+			if c.Name == "datetime" {
+				cols[i] = "dt"
+			}
+		}
+		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %s (%s)", name, strings.Join(cols, ", "))); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, err := tx.Prepare(fmt.Sprintf("INSERT INTO %s VALUES (%s)", name, strings.Join(marks, ", ")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := gen.New(kind, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := make(value.Row, len(schema))
+		args := make([]any, len(schema))
+		for i := range n {
+			g.Fill(i, row)
+			for k, v := range row {
+				switch v.Kind() {
+				case value.KindInt:
+					args[k] = v.Int()
+				case value.KindTimestamp:
+					args[k] = v.Nanos() / 1e6
+				default:
+					args[k] = v.Str()
+				}
+			}
+			if _, err := ins.Exec(args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := db.Query(query)
+	if err != nil {
+		t.Fatalf("SQLite: %v\n%s", err, query)
+	}
+	defer rs.Close()
+	names, _ := rs.Columns()
+	var rows []string
+	for rs.Next() {
+		vals := make([]any, len(names))
+		ptrs := make([]any, len(names))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		fields := make([]string, len(vals))
+		for i, v := range vals {
+			switch v := v.(type) {
+			case int64:
+				fields[i] = strconv.FormatInt(v, 10)
+				if slices.Contains(times, i) {
+					fields[i] = value.TimestampValue(v * 1e6).String()
+				}
+			default:
+				fields[i] = fmt.Sprint(v)
+			}
+		}
+		rows = append(rows, strings.Join(fields, "\t"))
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(rows)
+	return rows
+}
