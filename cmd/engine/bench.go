@@ -65,7 +65,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	runtime.ReadMemStats(&after)
 	s := p.Snapshot()
 	fmt.Fprintf(stdout, "query:       %s\n", *query)
-	fmt.Fprintf(stdout, "records:     %d in, %d out, %d filtered\n", s.Counts.In, s.Counts.Out, s.Counts.Filtered)
+	fmt.Fprintf(stdout, "records:     %d in, %d out, %d filtered", s.Counts.In, s.Counts.Out, s.Counts.Filtered)
+	if s.Counts.Results > 0 || s.Counts.Aggregated > 0 {
+		fmt.Fprintf(stdout, ", %d aggregated or joined, %d results", s.Counts.Aggregated, s.Counts.Results)
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "elapsed:     %s on GOMAXPROCS=%d, %d partitions, %d workers\n", elapsed.Round(time.Millisecond), runtime.GOMAXPROCS(0), *partitions, *parallelism)
 	fmt.Fprintf(stdout, "throughput:  %.0f records/s\n", float64(s.Counts.In)/elapsed.Seconds())
 	if cpu > 0 {

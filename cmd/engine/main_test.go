@@ -499,6 +499,10 @@ func waitExit(t *testing.T, cmd *exec.Cmd, what string) {
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
+		// Its goroutines, to its stderr (shown with SLUICE_TEST_LOG=1):
+		// where it is stuck.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(3 * time.Second)
 		t.Fatalf("the engine did not exit after %s", what)
 	}
 }

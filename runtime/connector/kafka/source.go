@@ -615,17 +615,30 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	s.txnMu.Lock()
 	s.txnClosed = true
 	committed, err := s.sess.End(withOffsets(ctx, next), try)
+	if err != nil && try == kgo.TryCommit {
+		// Close cancelled the poll loop in the middle of a transaction's
+		// end, whose outcome is unknown: it cannot be committed again,
+		// but aborting it, by bumping the producer's epoch, settles it.
+		// Left open, it would hold read_committed readers of what it
+		// wrote back until the brokers' transaction timeout.
+		s.log.Info("kafka: the last transaction cannot commit; aborting it", "component", "kafka", "topic", s.topic, "error", err)
+		committed, err = s.sess.End(ctx, kgo.TryAbort)
+	}
 	if err == nil {
 		s.endedTransaction(committed)
 	}
 	s.txnMu.Unlock()
+	// A static member leaves whatever the outcome: closed without leaving,
+	// it would hold its partitions, and every rebalance of the group, for
+	// the session timeout.
+	s.leave(ctx)
 	if err != nil {
+		s.log.Warn("kafka: ending the last transaction failed; the brokers abort it, or the successor fences it", "component", "kafka", "topic", s.topic, "error", err)
 		return fmt.Errorf("kafka: ending the last transaction: %w", err)
 	}
 	if committed {
 		settle(next)
 	}
-	s.leave(ctx)
 	if !committed {
 		s.mu.Lock()
 		s.log.Info("kafka: the last transaction was aborted; a successor reads its records again", "component", "kafka", "topic", s.topic, "fetched", s.fetched, "acked", s.acked)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
@@ -119,5 +121,69 @@ func TestStaleAcknowledgement(t *testing.T) {
 	l.acked(message.Ack{Origin: l.origin, Generation: 2, LastOffset: 49})
 	if got := s.acked[0]; got != 50 || !s.drained(nil) {
 		t.Errorf("after generation 2's acknowledgement: next offset %d, drained %v; want 50, true", got, s.drained(nil))
+	}
+}
+
+// TestCloseAfterUnconfirmedEnd: Close cancels the poll loop, which may be
+// in the middle of a transaction's end: the brokers may or may not have
+// committed it, and the client refuses to commit it again. Closing then
+// aborts it, which settles it either way, and leaves without an error,
+// rather than leave it to hold read_committed readers back until the
+// brokers' transaction timeout.
+func TestCloseAfterUnconfirmedEnd(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	reached := make(chan struct{})
+	var ends atomic.Int32
+	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if ends.Add(1) == 1 {
+			// The first transaction's end reaches the broker, which
+			// answers only once the client has given up on it.
+			close(reached)
+			time.Sleep(500 * time.Millisecond)
+		}
+		return nil, nil, false
+	})
+	cols := append([]value.Column{{Name: "v", Type: value.String}}, schemas.KafkaMeta...)
+	src, err := Open(&v1alpha1.KafkaSource{Brokers: brokers, Topic: "in"}, "t", v1alpha1.FormatJSON, cols, Options{
+		Group: "unconfirmed", TransactionalID: "unconfirmed.a", TransactionInterval: 100 * time.Millisecond,
+		Producer: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.inTransaction(func() bool {
+		return src.cl.ProduceSync(context.Background(), &kgo.Record{Topic: "out", Value: []byte("x")}).FirstErr() == nil
+	})
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the transaction did not end")
+	}
+	if err := src.Close(); err != nil {
+		t.Errorf("closing after a transaction's end was cut short: %v", err)
+	}
+	// Nothing is left open: read_committed readers reach the end.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stable, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := kadm.NewClient(cl).ListEndOffsets(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, e := stable["out"][0].Offset, end["out"][0].Offset; s != e {
+		t.Errorf("the output's last stable offset is %d, its end %d: a transaction is left open", s, e)
 	}
 }
