@@ -28,7 +28,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	query := fs.String("query", bench.Query, "the query, over the trades generator's table trades")
 	direct := fs.Bool("direct", false, "run in direct mode, one goroutine")
 	nexmarkQuery := fs.String("nexmark", "", "run a Nexmark query instead (q0, q1, ...; examples/nexmark), over the Nexmark generators, to a null sink")
-	events := fs.Int64("events", 10_000_000, "with -nexmark, the Nexmark event numbers to generate: each source makes its kind's share of them")
+	events := fs.Int64("events", 10_000_000, "with -nexmark, the Nexmark event numbers to generate: each source makes its kind's share of them, rounded up to a multiple of -partitions")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -101,7 +101,14 @@ func nexmarkSpec(name string, events int64, partitions, parallelism int, mode v1
 		if !ok {
 			return nil, fmt.Errorf("nexmark %s: source %s is not a Nexmark generator", name, spec.Sources[i].Name)
 		}
-		d.Count = (kind.Count(events) + parts - 1) / parts
+		n := kind.Count(events)
+		if n == 0 {
+			// A count of 0 would generate for ever.
+			return nil, fmt.Errorf("nexmark %s: -events %d holds no %s events (1 in 50 is a person, 3 an auction, 46 a bid)", name, events, kind)
+		}
+		// Each partition makes as many: the count rounds up to a multiple
+		// of the partitions.
+		d.Count = (n + parts - 1) / parts
 		d.Partitions = int32(parts)
 	}
 	spec.Sink = v1alpha1.Sink{Null: &v1alpha1.NullSink{}}

@@ -200,8 +200,8 @@ func TestDatagenRateLingers(t *testing.T) {
 
 // TestSkipThrough: a reader told to start after an offset gives the records
 // after it, with their offsets, as a reader that read from the start would:
-// lines (a CSV header still read), and generated trades, whose prices walk
-// from the ones skipped.
+// lines (a CSV header still read), generated trades, whose prices walk
+// from the ones skipped, and Nexmark events.
 func TestSkipThrough(t *testing.T) {
 	csvCols := []value.Column{{Name: "a", Type: value.Int}, {Name: "s", Type: value.String}}
 	input := "a,s\n1,x\n2,y\nbad\n4,z\n5,w\n"
@@ -229,30 +229,39 @@ func TestSkipThrough(t *testing.T) {
 		t.Errorf("skipping through line 0 gave %q; want everything, %q", got, all)
 	}
 
-	spec := &v1alpha1.DatagenSource{Generator: "trades", Count: 300, Seed: 5, Keys: 20}
-	whole := datagenRows(t, spec, 0, schemas.Trades)
-	d, err := NewDatagen("trades", spec, 0, schemas.Trades)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SkipThrough(99)
-	var rest []string
-	for err := error(nil); err != io.EOF; {
-		b := new(message.Batch)
-		b.Reset(len(schemas.Trades))
-		err = d.Read(context.Background(), b, 64, time.Millisecond, &message.ErrorBatch{})
-		if b.Len() > 0 && b.Offsets[0] != int64(100+len(rest)) {
-			t.Fatalf("a batch starts at offset %d; want %d", b.Offsets[0], 100+len(rest))
+	for _, tc := range []struct {
+		spec   *v1alpha1.DatagenSource
+		part   int32
+		schema []value.Column
+	}{
+		{&v1alpha1.DatagenSource{Generator: "trades", Count: 300, Seed: 5, Keys: 20}, 0, schemas.Trades},
+		// Each Nexmark event is made from its number alone.
+		{&v1alpha1.DatagenSource{Generator: "nexmark-bid", Count: 300, Partitions: 2}, 1, schemas.NexmarkBid},
+	} {
+		whole := datagenRows(t, tc.spec, tc.part, tc.schema)
+		d, err := NewDatagen("t", tc.spec, tc.part, tc.schema)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, row := range b.Rows {
-			parts := make([]string, len(row))
-			for i, v := range row {
-				parts[i] = v.String()
+		d.SkipThrough(99)
+		var rest []string
+		for err := error(nil); err != io.EOF; {
+			b := new(message.Batch)
+			b.Reset(len(tc.schema))
+			err = d.Read(context.Background(), b, 64, time.Millisecond, &message.ErrorBatch{})
+			if b.Len() > 0 && b.Offsets[0] != int64(100+len(rest)) {
+				t.Fatalf("%s: a batch starts at offset %d; want %d", tc.spec.Generator, b.Offsets[0], 100+len(rest))
 			}
-			rest = append(rest, strings.Join(parts, ","))
+			for _, row := range b.Rows {
+				parts := make([]string, len(row))
+				for i, v := range row {
+					parts[i] = v.String()
+				}
+				rest = append(rest, strings.Join(parts, ","))
+			}
 		}
-	}
-	if !slices.Equal(rest, whole[100:]) {
-		t.Errorf("after skipping 100 trades, %d trades differ from the whole run's last 200", len(rest))
+		if !slices.Equal(rest, whole[100:]) {
+			t.Errorf("%s: after skipping 100 records, %d records differ from the whole run's last 200", tc.spec.Generator, len(rest))
+		}
 	}
 }

@@ -23,9 +23,10 @@ const tradesInterval = int64(time.Millisecond)
 
 var tickers = []string{"AAPL", "MSFT", "GOOG", "AMZN", "META", "NVDA", "TSLA", "NFLX", "ORCL", "IBM"}
 
-// Datagen generates trades for one partition: a deterministic function of the
-// seed, the partition and the sequence number. trade_id is unique across
-// partitions; within a partition it and ts increase.
+// Datagen generates records for one partition: trades, a deterministic
+// function of the seed, the partition and the sequence number (trade_id is
+// unique across partitions; within a partition it and ts increase), or
+// Nexmark events, each a function of its number alone.
 type Datagen struct {
 	origin     *message.Origin
 	rng        *rand.Rand
@@ -150,8 +151,9 @@ func (d *Datagen) Read(ctx context.Context, b *message.Batch, max int, linger ti
 	return nil
 }
 
-// SkipThrough implements Seeker: it generates the records up to offset
-// without emitting them, since each trade's price walks from the last.
+// SkipThrough implements Seeker: it generates the trades up to offset
+// without emitting them, since each trade's price walks from the last; a
+// Nexmark partition goes straight to the next.
 func (d *Datagen) SkipThrough(offset int64) {
 	if d.events != nil {
 		// A Nexmark event depends on its number only.

@@ -615,16 +615,19 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	s.txnMu.Lock()
 	s.txnClosed = true
 	committed, err := s.sess.End(withOffsets(ctx, next), try)
+	unknown := false
 	if err != nil && try == kgo.TryCommit {
 		// Close cancelled the poll loop in the middle of a transaction's
-		// end, whose outcome is unknown: it cannot be committed again,
-		// but aborting it, by bumping the producer's epoch, settles it.
-		// Left open, it would hold read_committed readers of what it
-		// wrote back until the brokers' transaction timeout.
-		s.log.Info("kafka: the last transaction cannot commit; aborting it", "component", "kafka", "topic", s.topic, "error", err)
-		committed, err = s.sess.End(ctx, kgo.TryAbort)
+		// end, whose outcome is unknown (or the commit failed): it cannot
+		// be committed again, but an abort, by bumping the producer's
+		// epoch, settles it, committed or not. Left open, it would hold
+		// read_committed readers of what it wrote back until the
+		// brokers' transaction timeout.
+		s.log.Info("kafka: the last transaction cannot commit; aborting it, to settle it", "component", "kafka", "topic", s.topic, "error", err)
+		_, err = s.sess.End(ctx, kgo.TryAbort)
+		committed, unknown = false, true
 	}
-	if err == nil {
+	if err == nil && !unknown {
 		s.endedTransaction(committed)
 	}
 	s.txnMu.Unlock()
@@ -632,14 +635,16 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	// it would hold its partitions, and every rebalance of the group, for
 	// the session timeout.
 	s.leave(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
+		// The pipeline drops a source's Close error: say it here.
 		s.log.Warn("kafka: ending the last transaction failed; the brokers abort it, or the successor fences it", "component", "kafka", "topic", s.topic, "error", err)
 		return fmt.Errorf("kafka: ending the last transaction: %w", err)
-	}
-	if committed {
+	case unknown:
+		s.log.Info("kafka: the last transaction is settled, committed or not: its results and offsets commit together or not at all, and a successor reads on from what committed", "component", "kafka", "topic", s.topic)
+	case committed:
 		settle(next)
-	}
-	if !committed {
+	default:
 		s.mu.Lock()
 		s.log.Info("kafka: the last transaction was aborted; a successor reads its records again", "component", "kafka", "topic", s.topic, "fetched", s.fetched, "acked", s.acked)
 		s.mu.Unlock()

@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,21 +139,24 @@ func TestCloseAfterUnconfirmedEnd(t *testing.T) {
 	}
 	defer c.Close()
 	brokers := c.ListenAddrs()
-	reached := make(chan struct{})
+	reached, closing := make(chan struct{}), make(chan struct{})
 	var ends atomic.Int32
 	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if ends.Add(1) == 1 {
 			// The first transaction's end reaches the broker, which
-			// answers only once the client has given up on it.
+			// answers only once Close has cancelled the poll loop that
+			// waits for the answer.
 			close(reached)
-			time.Sleep(500 * time.Millisecond)
+			<-closing
+			time.Sleep(200 * time.Millisecond)
 		}
 		return nil, nil, false
 	})
+	var logs syncBuffer
 	cols := append([]value.Column{{Name: "v", Type: value.String}}, schemas.KafkaMeta...)
 	src, err := Open(&v1alpha1.KafkaSource{Brokers: brokers, Topic: "in"}, "t", v1alpha1.FormatJSON, cols, Options{
 		Group: "unconfirmed", TransactionalID: "unconfirmed.a", TransactionInterval: 100 * time.Millisecond,
-		Producer: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"},
+		Producer: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,8 +169,12 @@ func TestCloseAfterUnconfirmedEnd(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the transaction did not end")
 	}
+	close(closing)
 	if err := src.Close(); err != nil {
 		t.Errorf("closing after a transaction's end was cut short: %v", err)
+	}
+	if !strings.Contains(logs.String(), "the last transaction cannot commit; aborting it") {
+		t.Errorf("the transaction's end was not cut short, or its close did not abort it; the source logged:\n%s", logs.String())
 	}
 	// Nothing is left open: read_committed readers reach the end.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -186,4 +195,22 @@ func TestCloseAfterUnconfirmedEnd(t *testing.T) {
 	if s, e := stable["out"][0].Offset, end["out"][0].Offset; s != e {
 		t.Errorf("the output's last stable offset is %d, its end %d: a transaction is left open", s, e)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -20,9 +20,9 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"unsafe"
 
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
+	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -203,7 +203,7 @@ func (g *Generator) person(r *javaRandom, id, ts int64, row value.Row) {
 			}
 			b = append(b, byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
 		}
-		creditCard = unsafe.String(&b[0], len(b)) // b is not used again
+		creditCard = format.BytesString(b) // b is not used again
 	}
 	c := usCities[r.intN(int32(len(usCities)))]
 	s := usStates[r.intN(int32(len(usStates)))]
@@ -416,7 +416,7 @@ func (r *javaRandom) str(maxLength int32, special byte, keep bool) (string, int)
 	}
 	if keep {
 		b = b[first : last+1]
-		return unsafe.String(unsafe.SliceData(b), len(b)), len(b) // b is not used again
+		return format.BytesString(b), len(b) // b is not used again
 	}
 	return "", last + 1 - first
 }
@@ -462,7 +462,7 @@ func (r *javaRandom) exact(n int, keep bool) string {
 	if !keep {
 		return ""
 	}
-	return unsafe.String(&b[0], n) // b is not used again
+	return format.BytesString(b) // b is not used again
 }
 
 // channel is a bid's channel and its URL.
