@@ -153,11 +153,6 @@ func (s *Source) refreshEnds(ctx context.Context, cl *kgo.Client) {
 // stateful or transactional, it lets them go at once (see the branches).
 func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, timeout time.Duration) {
 	parts := revoked[s.topic]
-	if s.driven() {
-		s.leaveTransaction(parts)
-		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
-		return
-	}
 	if s.owner != nil && len(parts) > 0 {
 		s.moved.Store(true)
 	}
@@ -169,14 +164,24 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 		s.log.Info("kafka partitions revoked; the state built from them is dropped and rebuilt by their new owner", "component", "kafka", "topic", s.topic, "partitions", parts)
 		return
 	}
-	if s.sess != nil {
+	if s.sess != nil || s.driven() {
 		if len(parts) == 0 {
 			return // a cooperative rebalance that takes nothing from here
 		}
 		s.newGeneration(parts)
-		// The session aborts the open transaction at its end: the revoked
+		// The session aborts the open transaction at its end, as the
+		// owner does for a driven follower that moved: the revoked
 		// partitions' records in it are read again by their new owner,
 		// and the transaction's end waits for none of them.
+		//
+		// A driven follower does not wait for a transaction that is
+		// ending either: the owner's End may wait for the owner's
+		// rejoin, which waits for this member's, which waits for this
+		// callback. Such a transaction may commit the partitions'
+		// offsets, and rows of them, after their new owner read the
+		// commit before: the rows are then written to the repartition
+		// topic twice, and the stateful stage drops the second copies by
+		// their upstream offsets, as it does a crashed engine's.
 		s.dropInFlight(parts)
 		s.forget(parts)
 		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
@@ -240,41 +245,15 @@ func (s *Source) forget(parts []int32) {
 }
 
 func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	defer s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
-	if s.driven() {
-		s.leaveTransaction(lost[s.topic])
-		return
-	}
 	if s.owner != nil && len(lost[s.topic]) > 0 {
 		s.moved.Store(true)
 	}
 	s.newGeneration(lost[s.topic])
-	if s.sess != nil {
+	if s.sess != nil || s.driven() {
 		s.dropInFlight(lost[s.topic]) // as at a revoke
 	}
 	s.forget(lost[s.topic])
-}
-
-// leaveTransaction lets a driven follower's partitions go at once, as an
-// exactly-once source's: the owner's open transaction, which holds rows
-// of their records, aborts at its end, and their new owner reads the
-// records after the last commit.
-//
-// It does not wait for a transaction that is ending: the owner's End may
-// wait for the owner's rejoin, which waits for this member's, which waits
-// for this callback. Such a transaction may commit the partitions'
-// offsets, and rows of them, after their new owner read the commit before:
-// the rows are then written to the repartition topic twice, and the
-// stateful stage drops the second copies by their upstream offsets, as it
-// does a crashed engine's.
-func (s *Source) leaveTransaction(parts []int32) {
-	if len(parts) == 0 {
-		return // a cooperative rebalance that takes nothing from here
-	}
-	s.moved.Store(true)
-	s.newGeneration(parts)
-	s.dropInFlight(parts)
-	s.forget(parts)
+	s.log.Warn("kafka partitions lost; their records in flight will be read again", "component", "kafka", "partitions", lost[s.topic])
 }
 
 // drained reports whether every record fetched for parts, or for every
