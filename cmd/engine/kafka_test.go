@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -205,10 +206,38 @@ func startInstance(t *testing.T, dir, instance string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "SLUICE_INSTANCE="+instance)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		cmd.Stderr = os.Stderr
+		cmd.Stderr = &prefixedLines{prefix: []byte(instance + " "), w: os.Stderr}
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return cmd
+}
+
+// prefixedLines writes each whole line written to it to w after prefix,
+// so that the logs of several engines in one stream say whose each is.
+type prefixedLines struct {
+	prefix  []byte
+	w       io.Writer
+	partial []byte
+}
+
+func (p *prefixedLines) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	var out []byte
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			break
+		}
+		out = append(append(out, p.prefix...), p.partial[:i+1]...)
+		p.partial = p.partial[i+1:]
+	}
+	if len(out) > 0 {
+		if _, err := p.w.Write(out); err != nil {
+			return 0, err
+		}
+	}
+	p.partial = append([]byte(nil), p.partial...)
+	return len(b), nil
 }

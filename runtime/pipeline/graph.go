@@ -178,10 +178,10 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 	}()
 
 	active := slices.Clone(p.readers)
-	seqs := make([]uint64, len(active))
+	cursors := make([]readCursor, len(active))
 	for len(active) > 0 && readCtx.Err() == nil {
 		for i := 0; i < len(active); i++ {
-			b, err := p.read(readCtx, active[i], &seqs[i])
+			b, err := p.read(readCtx, active[i], &cursors[i])
 			if b != nil && !first(message.Message{Kind: message.KindBatch, Batch: b}) || ctx.Err() != nil {
 				return
 			}
@@ -194,7 +194,7 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 			}
 			first(message.Message{Kind: message.KindEndOfStream, Origin: active[i].Origin()})
 			active = slices.Delete(active, i, i+1)
-			seqs = slices.Delete(seqs, i, i+1)
+			cursors = slices.Delete(cursors, i, i+1)
 			i--
 		}
 	}

@@ -15,9 +15,9 @@ import (
 
 // readLoop is a source reader's goroutine.
 func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message]) {
-	var seq uint64
+	var cur readCursor
 	for readCtx.Err() == nil {
-		b, err := p.read(readCtx, r, &seq)
+		b, err := p.read(readCtx, r, &cur)
 		if b != nil && !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b}) {
 			return
 		}
@@ -34,16 +34,30 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 	}
 }
 
+// readCursor is what a reader's loop knows of the batches it sent on: how
+// many, and the generation of the last.
+type readCursor struct {
+	seq uint64
+	gen uint64
+}
+
 // read fills one batch from r, with the records that failed to decode as its
 // error events. It returns a nil batch when nothing was read.
-func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*message.Batch, error) {
+func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor) (*message.Batch, error) {
 	start := time.Now()
 	b := p.pool.Get(len(p.inputs[r.Origin().Source]))
-	p.stamp(b, r.Origin(), *seq)
+	p.stamp(b, r.Origin(), cur.seq)
 	err := r.Read(ctx, b, p.batchSize, p.linger, &b.Errors)
+	n := b.Len() + b.Errors.Records
 	// A batch of a repartition topic may hold only the upstream
-	// partitions' progress, its event time.
-	if n := b.Len() + b.Errors.Records; n > 0 || b.MaxEventTime != math.MinInt64 {
+	// partitions' progress, its event time, or nothing the reader can
+	// tell yet: the first of a generation of its partition goes on even
+	// then, since a stateful stage restores the partition's state when
+	// its first batch comes, and the reader may know no progress before
+	// it takes up the reader state restored with it (upstream partitions
+	// whose last marks only the checkpoint holds).
+	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
+	if n > 0 || b.MaxEventTime != math.MinInt64 || first {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()
@@ -67,7 +81,8 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, seq *uint64) (*
 		span.end(b, n)
 		p.observer.ObserveBatch(StageRead, time.Since(start), n, p.recorded(b.Trace))
 		p.debugBatch("batch read", b)
-		*seq++
+		cur.seq++
+		cur.gen = b.Generation
 		return b, err
 	}
 	p.pool.Put(b)
