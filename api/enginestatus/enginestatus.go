@@ -138,8 +138,8 @@ type Records struct {
 type EventTime struct {
 	// Watermark is the time before which no more records are expected.
 	Watermark time.Time `json:"watermark"`
-	// StateRows is the groups of open windows, or the rows held for moving
-	// aggregates.
+	// StateRows is the groups of open windows or of a continuous
+	// aggregation, or the rows held for moving aggregates.
 	StateRows int64 `json:"stateRows"`
 }
 

@@ -460,28 +460,7 @@ spec:
 		if mode.repartitions() {
 			membersPerEngine++
 		}
-		adm := kadm.NewClient(prod)
-		shared := func(what string, engines int) {
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				groups, err := adm.DescribeGroups(ctx, "crash")
-				owners := 0
-				if err == nil {
-					for _, m := range groups["crash"].Members {
-						if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 && len(a.Topics[0].Partitions) > 0 {
-							owners++
-						}
-					}
-				}
-				if owners == engines*membersPerEngine {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: %d members own partitions after 60 s, want %d (%v)", what, owners, engines*membersPerEngine, err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
+		shared := func(what string, engines int) { waitShared(t, prod, "crash", engines*membersPerEngine, what) }
 		waitFor("rows before B joins", func(w int) bool { return w >= len(want)/5 })
 		engines = append(engines, startInstance(t, dir, "crash-1"))
 		shared("B joins", 2)

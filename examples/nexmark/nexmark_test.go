@@ -38,6 +38,9 @@ var oracleCases = map[string]struct {
 	// columns, if set, are the only ones the sources make and the tables
 	// hold, for a case whose many events would otherwise be slow to load.
 	columns []string
+	// groups, for a continuous aggregation, is how many leading columns
+	// name a group: its result is the last row written of each.
+	groups int
 }{
 	"q0": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, price, dt, extra FROM bid`, times: []int{3}},
 	"q1": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, printf('%d.%03d', price*908/1000, price*908%1000), dt, extra FROM bid`, times: []int{3}},
@@ -56,6 +59,20 @@ var oracleCases = map[string]struct {
 			dt, extra, length(extra) - length(replace(extra, 'c', ''))
 		FROM bid WHERE price * 908 > 1000000000 AND price * 908 < 50000000000`, times: []int{4}},
 	"q10": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, price, dt, extra, '2024-01-01', '00:00' FROM bid`, times: []int{3}},
+	"q15": {counts: map[string]int64{"bid": 46000}, groups: 1, sqlite: `SELECT strftime('%Y-%m-%d', dt / 1000, 'unixepoch'),
+			count(*), count(*) FILTER (WHERE price < 10000), count(*) FILTER (WHERE price >= 10000 AND price < 1000000), count(*) FILTER (WHERE price >= 1000000),
+			count(DISTINCT bidder), count(DISTINCT bidder) FILTER (WHERE price < 10000), count(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000), count(DISTINCT bidder) FILTER (WHERE price >= 1000000),
+			count(DISTINCT auction), count(DISTINCT auction) FILTER (WHERE price < 10000), count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000), count(DISTINCT auction) FILTER (WHERE price >= 1000000)
+		FROM bid GROUP BY 1`, columns: []string{"auction", "bidder", "price", "datetime"}},
+	"q16": {counts: map[string]int64{"bid": 46000}, groups: 2, sqlite: `SELECT channel, strftime('%Y-%m-%d', dt / 1000, 'unixepoch'), max(strftime('%H:%M', dt / 1000, 'unixepoch')),
+			count(*), count(*) FILTER (WHERE price < 10000), count(*) FILTER (WHERE price >= 10000 AND price < 1000000), count(*) FILTER (WHERE price >= 1000000),
+			count(DISTINCT bidder), count(DISTINCT bidder) FILTER (WHERE price < 10000), count(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000), count(DISTINCT bidder) FILTER (WHERE price >= 1000000),
+			count(DISTINCT auction), count(DISTINCT auction) FILTER (WHERE price < 10000), count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000), count(DISTINCT auction) FILTER (WHERE price >= 1000000)
+		FROM bid GROUP BY 1, 2`, columns: []string{"auction", "bidder", "price", "channel", "datetime"}},
+	"q17": {counts: map[string]int64{"bid": 46000}, groups: 2, sqlite: `SELECT auction, strftime('%Y-%m-%d', dt / 1000, 'unixepoch'),
+			count(*), count(*) FILTER (WHERE price < 10000), count(*) FILTER (WHERE price >= 10000 AND price < 1000000), count(*) FILTER (WHERE price >= 1000000),
+			min(price), max(price), avg(price), sum(price)
+		FROM bid GROUP BY 1, 2`, columns: []string{"auction", "price", "datetime"}},
 	"q20": {counts: map[string]int64{"bid": 46000, "auction": 3000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.channel, B.url, B.dt, B.extra,
 			A.itemname, A.description, A.initialbid, A.reserve, A.dt, A.expires, A.seller, A.category, A.extra
 		FROM bid B JOIN auction A ON B.auction = A.id WHERE A.category = 10`, times: []int{5, 11, 12}},
@@ -79,7 +96,7 @@ func TestOracle(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatal("SQLite returned no rows: the case tests nothing")
 			}
-			got := engineRows(t, q, c.counts, c.columns)
+			got := engineRows(t, q, c.counts, c.columns, c.groups)
 			t.Logf("%d rows", len(got))
 			if !slices.Equal(got, want) {
 				t.Errorf("%d rows, SQLite %d", len(got), len(want))
@@ -95,8 +112,9 @@ func TestOracle(t *testing.T) {
 }
 
 // engineRows runs query q with counts and returns its rows, each as its
-// columns' text joined by tabs, sorted.
-func engineRows(t *testing.T, q string, counts map[string]int64, columns []string) []string {
+// columns' text joined by tabs, sorted; of a continuous aggregation whose
+// groups are named by its first groups columns, the last row of each.
+func engineRows(t *testing.T, q string, counts map[string]int64, columns []string, groups int) []string {
 	t.Helper()
 	b, err := nexmark.Manifest(q)
 	if err != nil {
@@ -144,6 +162,7 @@ func engineRows(t *testing.T, q string, counts map[string]int64, columns []strin
 		t.Fatal(err)
 	}
 	var rows []string
+	latest := map[string]int{} // a group's row in rows
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -164,7 +183,16 @@ func engineRows(t *testing.T, q string, counts map[string]int64, columns []strin
 		if err != nil || tok != json.Delim('{') {
 			t.Fatalf("output line %q: %v", sc.Text(), err)
 		}
-		rows = append(rows, strings.Join(fields, "\t"))
+		row := strings.Join(fields, "\t")
+		if groups > 0 {
+			group := strings.Join(fields[:groups], "\t")
+			if i, ok := latest[group]; ok {
+				rows[i] = row
+				continue
+			}
+			latest[group] = len(rows)
+		}
+		rows = append(rows, row)
 	}
 	slices.Sort(rows)
 	return rows

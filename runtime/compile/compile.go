@@ -93,12 +93,15 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }) {
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
 	}
+	if prog.Continuous() {
+		checkContinuous(spec, prog, &ps)
+	}
 	checkBuffers(spec, prog, inputs, &ps)
 	checkMetrics(spec.Metrics, prog.Output, &ps)
 	switch several := spec.SeveralEngines(); {
 	case spec.State == nil:
 	case !prog.Stateful():
-		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no windows, OVER or join")
+		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no GROUP BY, OVER or join")
 	case several && prog.TableJoin():
 		// An interval join is refused on several engines below.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
@@ -122,6 +125,33 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		return nil, nil, ps
 	}
 	return prog, inputs, nil
+}
+
+// checkContinuous checks what a continuous aggregation (GROUP BY
+// without a window) needs: its groups live for ever, so over Kafka, whose
+// offsets a restart reads on from, they must be checkpointed, or the
+// counts would start again from zero; and its result is a changelog, the
+// latest row of each group, which a Kafka sink keys by the group.
+func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps *v1alpha1.Problems) {
+	if spec.State == nil {
+		for _, name := range prog.Sources() {
+			if i := slices.IndexFunc(spec.Sources, func(s v1alpha1.Source) bool { return s.Name == name }); i >= 0 && spec.Sources[i].Kafka != nil {
+				ps.Add("spec.state", "a GROUP BY without a window keeps its groups for as long as the query runs: over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise start every group again from nothing")
+				break
+			}
+		}
+	}
+	k := spec.Sink.Kafka
+	if k == nil {
+		return
+	}
+	key, _ := prog.StateKey()
+	switch {
+	case k.Key == "":
+		ps.Add("spec.sink.kafka.key", "a GROUP BY without a window writes each group's row again whenever it changes: set key to the output column that names the group (GROUP BY %s), so that readers, and compaction, keep the latest row of each", strings.Join(key.Keys, ", "))
+	case prog.Aggregated(k.Key):
+		ps.Add("spec.sink.kafka.key", "%q is an aggregate, which changes with the group's rows: the key names the group (GROUP BY %s)", k.Key, strings.Join(key.Keys, ", "))
+	}
 }
 
 // Partitioning is how a stateful query's state is keyed against the

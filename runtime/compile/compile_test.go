@@ -3,6 +3,9 @@ package compile
 import (
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
@@ -46,6 +49,49 @@ func TestStateProblems(t *testing.T) {
 		}
 		if tt.exactly {
 			spec.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce
+		}
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}
+
+// TestContinuousProblems: a GROUP BY without a window over Kafka needs
+// spec.state, and its Kafka sink a key that names the group; over a file,
+// or with both, it plans.
+func TestContinuousProblems(t *testing.T) {
+	bySymbol := "SELECT symbol, count(*) AS n FROM trades GROUP BY symbol"
+	tests := []struct {
+		name, query string
+		file        bool // the source is a file, not Kafka
+		state       bool
+		key         string // the sink's
+		want        string // "": accepted
+	}{
+		{"over Kafka, no state", bySymbol, false, false, "symbol", "a GROUP BY without a window keeps its groups for as long as the query runs: over Kafka, add spec.state"},
+		{"over a file, no state", bySymbol, true, false, "symbol", ""},
+		{"no sink key", bySymbol, false, true, "", "set key to the output column that names the group (GROUP BY symbol)"},
+		{"keyed by an aggregate", bySymbol, false, true, "n", `"n" is an aggregate`},
+		{"keyed by the group", bySymbol, false, true, "symbol", ""},
+		{"one group", "SELECT 'all' AS k, count(*) AS n FROM trades", false, true, "k", ""},
+		{"allowed lateness", bySymbol, false, true, "symbol", "applies to queries over TUMBLE or HOP windows only"},
+	}
+	for _, tt := range tests {
+		src := v1alpha1.Source{Name: "trades", Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}
+		if tt.file {
+			src.File = &v1alpha1.FileSource{Path: "trades.json"}
+		} else {
+			src.Kafka = &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"}
+		}
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{src},
+			Query:   tt.query,
+			Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: tt.key}},
+		}
+		if tt.state {
+			spec.State = &v1alpha1.StateSpec{}
+		}
+		if tt.name == "allowed lateness" {
+			spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}
 		}
 		spec.Default()
 		checkPlan(t, tt.name, spec, tt.want)

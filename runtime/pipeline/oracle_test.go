@@ -299,7 +299,10 @@ func newOracleData(t *testing.T, name string, trades []trade, seed uint64) *orac
 			t.Fatalf("SQLite: %s: %v", q, err)
 		}
 	}
+	// t holds the on-time rows; every, all of them, late ones too, which
+	// a GROUP BY without a window takes.
 	exec(`CREATE TABLE t (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL, symbol TEXT NOT NULL, price INTEGER, qty INTEGER, ts INTEGER NOT NULL)`)
+	exec(`CREATE TABLE every (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL, symbol TEXT NOT NULL, price INTEGER, qty INTEGER, ts INTEGER NOT NULL)`)
 	tx, err := db.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -308,10 +311,11 @@ func newOracleData(t *testing.T, name string, trades []trade, seed uint64) *orac
 	if err != nil {
 		t.Fatal(err)
 	}
+	insEvery, err := tx.Prepare(`INSERT INTO every VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tr := range d.trades {
-		if tr.late {
-			continue
-		}
 		var price, qty any
 		if tr.hasPrice {
 			price = tr.cents
@@ -319,11 +323,18 @@ func newOracleData(t *testing.T, name string, trades []trade, seed uint64) *orac
 		if tr.hasQty {
 			qty = tr.qty
 		}
+		if _, err := insEvery.Exec(tr.seq, tr.id, tr.symbol, price, qty, tr.ts); err != nil {
+			t.Fatal(err)
+		}
+		if tr.late {
+			continue
+		}
 		if _, err := ins.Exec(tr.seq, tr.id, tr.symbol, price, qty, tr.ts); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ins.Close()
+	insEvery.Close()
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -520,6 +531,11 @@ type oracleCase struct {
 	inputs []oracleInput
 	// skip, if set, says why the case is skipped: an engine bug it finds.
 	skip string
+	// changelog says the query is a GROUP BY without a window, which
+	// takes every row, late ones too, and writes a group's row again at
+	// each change: its result is the last row written of each key, and
+	// sqlite's is over table every.
+	changelog bool
 }
 
 // oracleInput is one source of a join's spec, and how many of its records
@@ -602,8 +618,12 @@ func (c *oracleCase) run(t *testing.T) {
 	if err != nil {
 		t.Fatalf("engine query:\n\t%s\nRun: %v", c.query, err)
 	}
+	rowsWritten := sink.rows
+	if c.changelog {
+		rowsWritten = latestByKey(sink.rows, c.key)
+	}
 	var got [][]cell
-	for n, row := range sink.rows {
+	for n, row := range rowsWritten {
 		if len(row) != len(c.types) {
 			t.Fatalf("engine query:\n\t%s\nrow %d has %d columns, want %d: %v", c.query, n, len(row), len(c.types), row)
 		}
@@ -625,7 +645,7 @@ func (c *oracleCase) run(t *testing.T) {
 		if c.where != nil && !c.where(tr) {
 			continue
 		}
-		if tr.late {
+		if tr.late && !c.changelog {
 			late++
 		} else {
 			kept++
@@ -640,14 +660,34 @@ func (c *oracleCase) run(t *testing.T) {
 	if counts.Late != late {
 		fail("counts %+v: %d late, want %d (the rows with ts < the watermark left by the rows before them, that pass WHERE)", counts, counts.Late, late)
 	}
-	if c.results && (counts.Aggregated != kept || counts.Results != int64(len(got))) {
-		fail("counts %+v: %d aggregated and %d results; want %d on-time rows aggregated and the %d rows written", counts, counts.Aggregated, counts.Results, kept, len(got))
+	if c.results && (counts.Aggregated != kept || counts.Results != int64(len(sink.rows))) {
+		fail("counts %+v: %d aggregated and %d results; want %d on-time rows aggregated and the %d rows written", counts, counts.Aggregated, counts.Results, kept, len(sink.rows))
+	}
+	if c.changelog && len(sink.rows) <= len(got) {
+		fail("%d rows written for %d keys: a changelog writes a key's row at each change", len(sink.rows), len(got))
 	}
 	if !c.results && counts.Out != kept {
 		fail("counts %+v: %d out, want one row per on-time row, %d", counts, counts.Out, kept)
 	}
 
 	c.compare(t, fail, got, want)
+}
+
+// latestByKey is a changelog's table: the last row written of each key,
+// the first key columns of the rows, in the order the keys came.
+func latestByKey(rows []value.Row, key int) []value.Row {
+	at := map[string]int{}
+	var out []value.Row
+	for _, r := range rows {
+		k := fmt.Sprint(r[:key])
+		if i, ok := at[k]; ok {
+			out[i] = r
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, r)
+	}
+	return out
 }
 
 // compare sorts both sides by all columns and compares them row for row; on
@@ -811,6 +851,20 @@ func TestOracle(t *testing.T) {
 
 	cases := []oracleCase{
 		{
+			name: "Tumble1Minute/GroupByExpressionFilter",
+			data: dense, results: true, key: 3,
+			query: `SELECT window_start, window_end, qty % 4 AS bucket, count(*) AS n, count(*) FILTER (WHERE symbol IN ('AAPL', 'MSFT')) AS big_tech,
+				max(price) FILTER (WHERE price < 100) AS cheap_high
+				FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE)
+				WHERE qty IS NOT NULL
+				GROUP BY window_start, window_end, qty % 4`,
+			sqlite: `SELECT ws, ws + 60000, qty % 4, count(*), count(*) FILTER (WHERE symbol IN ('AAPL', 'MSFT')), max(price) FILTER (WHERE price < 10000)
+				FROM (SELECT *, ts - ts % 60000 AS ws FROM t WHERE qty IS NOT NULL)
+				GROUP BY ws, qty % 4`,
+			types: []colType{cTS, cTS, cInt, cInt, cInt, cDec2},
+			where: func(tr trade) bool { return tr.hasQty },
+		},
+		{
 			name: "Tumble1Minute/CountSumAvgMinMaxBySymbolHaving",
 			data: dense, results: true, key: 3,
 			query: `SELECT window_start, window_end, symbol, count(*) AS n, count(price) AS priced, sum(price) AS total,
@@ -903,6 +957,49 @@ func TestOracle(t *testing.T) {
 			types: []colType{cTS, cTS, cInt, cInt, cDbl},
 		},
 	}
+	// GROUP BY without a window: every row, late or not, in the order
+	// read, which first_value and last_value follow.
+	inArrival := "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+	cases = append(cases, oracleCase{
+		name: "Continuous/BySymbol",
+		data: dense, results: true, changelog: true, key: 1,
+		query: `SELECT symbol, count(*) AS n, count(price) AS priced, sum(price) AS total, avg(price) AS avg_price,
+			min(price) AS lo, max(price) AS hi, sum(qty) AS volume, count(DISTINCT qty) AS sizes, stddev(qty) AS sd,
+			first_value(price) AS open, last_value(price) AS close, max(ts) AS last_ts
+			FROM trades GROUP BY symbol`,
+		sqlite: `WITH y AS (SELECT *, first_value(price) OVER g AS fv, last_value(price) OVER g AS lv FROM every
+				WINDOW g AS (PARTITION BY symbol ORDER BY seq ` + inArrival + `))
+			SELECT symbol, count(*), count(price), sum(price), ` + decAvg("price", "") + `, min(price), max(price), sum(qty),
+			count(DISTINCT qty), ` + stddevOf("qty", "", 1, 0) + `, min(fv), min(lv), max(ts)
+			FROM y GROUP BY symbol`,
+		types: []colType{cStr, cInt, cInt, cDec2, cDec6, cDec2, cDec2, cInt, cInt, cDbl, cDec2, cDec2, cTS},
+	}, oracleCase{
+		name: "Continuous/WhereTwoKeys",
+		data: long, results: true, changelog: true, key: 2,
+		query: `SELECT symbol, qty, count(*) AS n, max(price) - min(price) AS spread
+			FROM trades WHERE qty >= 2 GROUP BY symbol, qty EMIT CHANGES`,
+		sqlite: `SELECT symbol, qty, count(*), max(price) - min(price) FROM every WHERE qty >= 2 GROUP BY symbol, qty`,
+		types:  []colType{cStr, cInt, cInt, cDec2},
+		where:  func(tr trade) bool { return tr.hasQty && tr.qty >= 2 },
+	}, oracleCase{
+		name: "Continuous/GroupByExpressionsFilter",
+		data: dense, results: true, changelog: true, key: 2,
+		query: `SELECT substr(symbol, 1, 1) AS initial, qty % 3 AS bucket, count(*) AS n, count(*) FILTER (WHERE price > 250) AS dear,
+			sum(qty) FILTER (WHERE price > 250) AS dear_volume, count(DISTINCT qty) FILTER (WHERE price <= 250) AS cheap_sizes,
+			avg(price) FILTER (WHERE id % 2 = 0) AS even_avg
+			FROM trades WHERE qty IS NOT NULL GROUP BY SUBSTR(symbol, 1, 1), qty%3`,
+		sqlite: `SELECT substr(symbol, 1, 1), qty % 3, count(*), count(*) FILTER (WHERE price > 25000), sum(qty) FILTER (WHERE price > 25000),
+			count(DISTINCT qty) FILTER (WHERE price <= 25000), ` + decAvg("CASE WHEN id % 2 = 0 THEN price END", "") + `
+			FROM every WHERE qty IS NOT NULL GROUP BY substr(symbol, 1, 1), qty % 3`,
+		types: []colType{cStr, cInt, cInt, cInt, cInt, cInt, cDec6},
+		where: func(tr trade) bool { return tr.hasQty },
+	}, oracleCase{
+		name: "Continuous/NoKey",
+		data: dense, results: true, changelog: true, key: 0,
+		query:  `SELECT count(*) AS n, count(DISTINCT symbol) AS symbols, sum(qty) AS volume, min(ts) AS first_ts FROM trades`,
+		sqlite: `SELECT count(*), count(DISTINCT symbol), sum(qty), min(ts) FROM every`,
+		types:  []colType{cInt, cInt, cInt, cTS},
+	})
 	// The smallest input of a bug the oracle found, waiting rows compacted
 	// in place in event-time order, which lost one: row 3 is out of order but on
 	// time (15 s, the watermark left by rows 1 and 2). Row 4 moves the

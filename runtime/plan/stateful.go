@@ -22,16 +22,21 @@ const (
 	Hop
 	// Session windows group a key's rows that are less than a gap apart.
 	Session
+	// Continuous is no window: a GROUP BY of the whole stream, whose
+	// groups live for ever and whose result is a changelog, each group's
+	// row written again whenever it changes.
+	Continuous
 )
 
-var windowNames = [...]string{Tumble: "TUMBLE", Hop: "HOP", Session: "SESSION"}
+var windowNames = [...]string{Tumble: "TUMBLE", Hop: "HOP", Session: "SESSION", Continuous: "CONTINUOUS"}
 
 func (k WindowKind) String() string { return windowNames[k] }
 
-// Window is a windowing table function over a source's event time.
+// Window is a windowing table function over a source's event time, or
+// Continuous, none.
 type Window struct {
 	Kind WindowKind
-	// Time is the event-time column of the input.
+	// Time is the event-time column of the input; nil for Continuous.
 	Time *expr.Column
 	// Size is the window length (Tumble, Hop), Slide how often a hop window
 	// starts, Gap the inactivity that ends a session; all in nanoseconds.
@@ -45,6 +50,8 @@ func (w Window) String() string {
 		return fmt.Sprintf("HOP(%s, slide %s, size %s)", w.Time.Name, d(w.Slide), d(w.Size))
 	case Session:
 		return fmt.Sprintf("SESSION(%s, gap %s)", w.Time.Name, d(w.Gap))
+	case Continuous:
+		return "CONTINUOUS"
 	}
 	return fmt.Sprintf("TUMBLE(%s, %s)", w.Time.Name, d(w.Size))
 }
@@ -68,7 +75,8 @@ func (a AggCall) String() string {
 
 // Aggregate groups its input's rows by window and key and aggregates each
 // group. Its rows are window_start, window_end, the keys, then the
-// aggregates, in that order.
+// aggregates, in that order; a Continuous aggregate's window bounds are
+// the least and greatest timestamps, and no query reads them.
 type Aggregate struct {
 	Input  Node
 	Window Window
@@ -78,6 +86,7 @@ type Aggregate struct {
 	Aggs     []AggCall
 	// EmitChanges emits a group's current row after every batch that
 	// changed it, instead of once when the watermark closes its window.
+	// A Continuous aggregate always does.
 	EmitChanges bool
 }
 
@@ -112,7 +121,7 @@ func (a *Aggregate) Describe() string {
 		parts[i] = c.String()
 	}
 	b.WriteString(" COMPUTE " + strings.Join(parts, ", "))
-	if a.EmitChanges {
+	if a.EmitChanges && a.Window.Kind != Continuous {
 		b.WriteString(" EMIT CHANGES")
 	}
 	return b.String()
@@ -174,7 +183,7 @@ func (o *Over) Describe() string {
 }
 
 // EventTime returns the event-time column of a plan's stateful node, or nil
-// for a stateless plan.
+// for a stateless plan and a continuous aggregation, which needs none.
 func EventTime(n Node) *expr.Column {
 	switch n := n.(type) {
 	case *Aggregate:

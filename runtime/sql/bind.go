@@ -45,6 +45,9 @@ func (b *binder) fail(loc int32, format string, args ...any) (expr.Expr, error) 
 }
 
 func (b *binder) bind(n *pg.Node) (expr.Expr, error) {
+	if e, ok := b.groupedExpr(n); ok {
+		return e, nil
+	}
 	switch {
 	case n.GetColumnRef() != nil:
 		return b.columnRef(n.GetColumnRef())
@@ -261,7 +264,7 @@ func (b *binder) funcCall(fc *pg.FuncCall) (expr.Expr, error) {
 	}
 	if aggregates[name] || fc.AggStar {
 		if b.group == nil {
-			return b.fail(fc.Location, "aggregate function %s is allowed only in the select list and HAVING of a windowed GROUP BY query, or with OVER", name)
+			return b.fail(fc.Location, "aggregate function %s is allowed only in the select list and HAVING of a GROUP BY query, or with OVER", name)
 		}
 		return b.aggregateCall(fc, name)
 	}

@@ -176,19 +176,16 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	}
 	switch {
 	case grouped && window == nil:
-		at := aggAt
-		if at < 0 && len(sel.GroupClause) > 0 {
-			at = location(sel.GroupClause[0])
-		}
-		b.errorf(max(at, 0), "aggregation on a stream needs windows: FROM TUMBLE(source, time_column, INTERVAL 'size'), HOP(...) or SESSION(...), GROUP BY window_start, window_end")
-		return nil
+		// A continuous aggregation: its result is a changelog, as with
+		// EMIT CHANGES, which it may say or not.
+		return b.aggregateQuery(node, &plan.Window{Kind: plan.Continuous}, sel, true)
 	case grouped:
 		return b.aggregateQuery(node, window, sel, emit)
 	case window != nil:
 		b.errorf(0, "a windowing table function needs GROUP BY window_start, window_end and aggregates")
 		return nil
 	case emit:
-		b.errorf(0, "EMIT CHANGES applies to windowed GROUP BY queries")
+		b.errorf(0, "EMIT CHANGES applies to GROUP BY queries")
 		return nil
 	case findCall(sel.TargetList, true) >= 0:
 		return b.overQuery(node, sel.TargetList)

@@ -28,13 +28,15 @@ func splitEmit(query string) (string, bool) {
 	return query[:loc[0]], true
 }
 
-// grouping is the scope of the select list and HAVING of a windowed GROUP BY
+// grouping is the scope of the select list and HAVING of a GROUP BY
 // query: its columns are the window bounds, the keys and the aggregates.
 type grouping struct {
 	agg   *plan.Aggregate
 	input scope
-	// keys maps a GROUP BY column to its output column.
-	keys map[string]int
+	// keys maps a GROUP BY column to its output column, and exprs the
+	// text of a GROUP BY expression (not a column) to its.
+	keys  map[string]int
+	exprs map[string]int
 	// calls maps an aggregate call's text to its output column.
 	calls map[string]int
 }
@@ -168,25 +170,48 @@ func (b *binder) positiveInterval(n *pg.Node) (int64, bool) {
 	return c.V.Nanos(), true
 }
 
-// aggregateQuery plans a windowed GROUP BY query over input, which reads
-// the window's source.
+// aggregateQuery plans a GROUP BY query over input, which reads the
+// window's source: windowed, or, with a Continuous window, of the whole
+// stream.
 func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectStmt, emit bool) plan.Node {
 	agg := &plan.Aggregate{Input: input, Window: *w, EmitChanges: emit}
-	g := &grouping{agg: agg, input: b.scope, keys: map[string]int{}, calls: map[string]int{}}
+	g := &grouping{agg: agg, input: b.scope, keys: map[string]int{}, exprs: map[string]int{}, calls: map[string]int{}}
+	continuous := w.Kind == plan.Continuous
 	var sawStart, sawEnd bool
-	var keyCols []*expr.Column
 	for _, item := range sel.GroupClause {
 		cr := item.GetColumnRef()
-		if cr == nil || isStar(cr) {
-			b.errorf(location(item), "GROUP BY takes columns: window_start, window_end and columns of %s", b.scope.table)
+		if cr != nil && isStar(cr) {
+			b.errorf(location(item), "GROUP BY takes columns and expressions of %s, not *", b.scope.table)
+			continue
+		}
+		if cr == nil {
+			// An expression of the input's columns: the select list and
+			// HAVING name it by writing it again.
+			e := b.expr(item)
+			if e == nil {
+				continue
+			}
+			if _, isConst := e.(*expr.Const); isConst {
+				b.errorf(location(item), "GROUP BY of a constant groups nothing; group by columns or expressions of %s", b.scope.table)
+				continue
+			}
+			text := e.String()
+			if _, dup := g.exprs[text]; dup {
+				continue
+			}
+			g.exprs[text] = 2 + len(agg.Keys)
+			agg.Keys, agg.KeyNames = append(agg.Keys, e), append(agg.KeyNames, text)
 			continue
 		}
 		name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-		switch name {
-		case "window_start":
+		switch {
+		case continuous && (name == "window_start" || name == "window_end"):
+			b.errorf(cr.Location, "%s is a column of windowed queries: FROM TUMBLE(source, time_column, INTERVAL 'size'), HOP(...) or SESSION(...)", name)
+			continue
+		case name == "window_start":
 			sawStart = true
 			continue
-		case "window_end":
+		case name == "window_end":
 			sawEnd = true
 			continue
 		}
@@ -197,10 +222,10 @@ func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectS
 		if _, dup := g.keys[name]; dup {
 			continue
 		}
-		g.keys[name] = 2 + len(keyCols)
-		keyCols = append(keyCols, e.(*expr.Column))
+		g.keys[name] = 2 + len(agg.Keys)
+		agg.Keys, agg.KeyNames = append(agg.Keys, e), append(agg.KeyNames, name)
 	}
-	if !sawStart || !sawEnd {
+	if !continuous && (!sawStart || !sawEnd) {
 		at := location(sel.FromClause[0]) // HAVING without GROUP BY
 		if len(sel.GroupClause) > 0 {
 			at = location(sel.GroupClause[0])
@@ -210,17 +235,17 @@ func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectS
 	if w.Kind == plan.Session && emit {
 		b.errorf(0, "EMIT CHANGES is not supported with SESSION windows")
 	}
-	for _, k := range keyCols {
-		agg.Keys = append(agg.Keys, k)
-		agg.KeyNames = append(agg.KeyNames, k.Name)
-	}
 	// Aggregate calls get their output columns in order of appearance; the
 	// key columns come first, so calls are numbered after the binding.
 	b.group = g
 	defer func() { b.group = nil }()
 	var node plan.Node = agg
 	var having expr.Expr
-	if sel.HavingClause != nil {
+	if continuous && sel.HavingClause != nil {
+		// A group that stops passing it would need a delete in the
+		// changelog, which is not built yet.
+		b.errorf(location(sel.HavingClause), "HAVING is not supported yet in a GROUP BY without a window (a continuous aggregation); filter its output downstream")
+	} else if sel.HavingClause != nil {
 		if having = b.expr(sel.HavingClause); having != nil && having.Type().Kind != value.KindBool && having.Type().Kind != value.KindNull {
 			b.errorf(location(sel.HavingClause), "HAVING must be bool, not %s", having.Type())
 			having = nil
@@ -237,14 +262,41 @@ func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectS
 	return node
 }
 
+// groupedExpr resolves n, an expression of a grouped select list or
+// HAVING, to the key column of the GROUP BY expression it writes again,
+// if it does; ok is false for anything else, which binds as usual.
+func (b *binder) groupedExpr(n *pg.Node) (e expr.Expr, ok bool) {
+	g := b.group
+	if g == nil || len(g.exprs) == 0 || n.GetColumnRef() != nil || n.GetAConst() != nil {
+		return nil, false
+	}
+	// Bound over the input's rows, quietly: an aggregate in it, or
+	// anything else that binds only over the groups, is no key.
+	errs := len(b.errs)
+	b.group = nil
+	in, err := b.bind(n)
+	b.group = g
+	b.errs = b.errs[:errs]
+	if err != nil {
+		return nil, false
+	}
+	i, ok := g.exprs[in.String()]
+	if !ok {
+		return nil, false
+	}
+	return &expr.Column{Index: i, Name: in.String(), T: in.Type()}, true
+}
+
 // groupedColumn resolves a column of a grouped select list or HAVING.
 func (b *binder) groupedColumn(cr *pg.ColumnRef) (expr.Expr, error) {
 	g := b.group
 	name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-	switch name {
-	case "window_start":
+	switch {
+	case g.agg.Window.Kind == plan.Continuous:
+		// Its window bounds are the whole of time, which no query reads.
+	case name == "window_start":
 		return &expr.Column{Index: 0, Name: name, T: value.Timestamp}, nil
-	case "window_end":
+	case name == "window_end":
 		return &expr.Column{Index: 1, Name: name, T: value.Timestamp}, nil
 	}
 	if i, ok := g.keys[name]; ok {
@@ -266,8 +318,8 @@ func (b *binder) groupedColumn(cr *pg.ColumnRef) (expr.Expr, error) {
 // returns the column that holds its result.
 func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	g := b.group
-	if fc.AggFilter != nil || len(fc.AggOrder) > 0 {
-		return b.fail(fc.Location, "FILTER and ORDER BY in aggregate calls are not supported")
+	if len(fc.AggOrder) > 0 {
+		return b.fail(fc.Location, "ORDER BY in aggregate calls is not supported")
 	}
 	call := plan.AggCall{}
 	kind, ok := aggregate.Lookup(name, fc.AggDistinct)
@@ -284,9 +336,12 @@ func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) 
 	case len(fc.Args) != 1:
 		return b.fail(fc.Location, "%s takes one argument", name)
 	}
-	// The argument is over the input rows, not the groups.
+	// The argument, and FILTER, are over the input rows, not the groups.
 	b.group = nil
 	arg, f, err := b.aggregateArg(fc, name, kind)
+	if err == nil && fc.AggFilter != nil {
+		arg, f, err = b.aggregateFilter(fc, name, arg, f)
+	}
 	b.group = g
 	if err != nil {
 		return nil, err
@@ -300,6 +355,39 @@ func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) 
 		g.agg.Aggs = append(g.agg.Aggs, call)
 	}
 	return &expr.Column{Index: i, Name: text, T: f.Type}, nil
+}
+
+// aggregateFilter binds the FILTER (WHERE condition) of an aggregate call
+// of f over arg, and returns the call over the rows it keeps: the
+// aggregates skip NULLs, so f(x) FILTER (WHERE c) is f(CASE WHEN c THEN x
+// END), and count(*) FILTER (WHERE c) count(CASE WHEN c THEN 1 END).
+// first_value and last_value take NULLs too, and are refused.
+func (b *binder) aggregateFilter(fc *pg.FuncCall, name string, arg expr.Expr, f aggregate.Func) (expr.Expr, aggregate.Func, error) {
+	pred := b.expr(fc.AggFilter)
+	if pred == nil {
+		return nil, f, errReported
+	}
+	if k := pred.Type().Kind; k != value.KindBool && k != value.KindNull {
+		_, err := b.fail(location(fc.AggFilter), "FILTER (WHERE ...) must be bool, not %s", pred.Type())
+		return nil, f, err
+	}
+	switch f.Kind {
+	case aggregate.FirstValue, aggregate.LastValue:
+		_, err := b.fail(fc.Location, "FILTER is not supported with %s", name)
+		return nil, f, err
+	case aggregate.CountStar:
+		arg = expr.NewConst(value.IntValue(1))
+		var err error
+		if f, err = aggregate.New(aggregate.Count, value.Int); err != nil {
+			return nil, f, err
+		}
+	}
+	filtered, err := expr.NewCase([]expr.When{{Cond: pred, Then: arg}}, nil)
+	if err != nil {
+		_, err = b.fail(location(fc.AggFilter), "%v", err)
+		return nil, f, err
+	}
+	return filtered, f, nil
 }
 
 // aggregateArg binds the argument of an aggregate call, nil for count(*),
@@ -353,7 +441,7 @@ func (b *binder) overQuery(input plan.Node, targets []*pg.Node) plan.Node {
 func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	o := b.over
 	if o == nil {
-		return b.fail(fc.Location, "OVER is not allowed in a windowed GROUP BY query or in WHERE")
+		return b.fail(fc.Location, "OVER is not allowed in a GROUP BY query or in WHERE")
 	}
 	wd := fc.Over
 	if wd.Name != "" || wd.Refname != "" {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -138,7 +139,30 @@ func (p *Program) Aggregates() bool {
 // which can stay open past their end for late records.
 func (p *Program) Windowed() bool {
 	a, ok := p.stateful.(*plan.Aggregate)
-	return ok && a.Window.Kind != plan.Session
+	return ok && (a.Window.Kind == plan.Tumble || a.Window.Kind == plan.Hop)
+}
+
+// Aggregated reports whether output column name of an aggregation is one
+// of its aggregates, as it is: a value that changes with the group's rows,
+// not one that names the group.
+func (p *Program) Aggregated(name string) bool {
+	a, ok := p.stateful.(*plan.Aggregate)
+	if !ok || p.postProj == nil {
+		return false
+	}
+	i := slices.Index(p.postProj.Names, name)
+	if i < 0 {
+		return false
+	}
+	c, ok := p.postProj.Exprs[i].(*expr.Column)
+	return ok && c.Index >= 2+len(a.Keys)
+}
+
+// Continuous reports whether the plan is a continuous aggregation (GROUP
+// BY without a window), whose result is a changelog of its groups.
+func (p *Program) Continuous() bool {
+	a, ok := p.stateful.(*plan.Aggregate)
+	return ok && a.Window.Kind == plan.Continuous
 }
 
 // StatePlan describes the stateful part of the plan: the operator and what
@@ -239,7 +263,7 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
 		a := newWindowAgg(n)
-		if n.Window.Kind != plan.Session {
+		if n.Window.Kind == plan.Tumble || n.Window.Kind == plan.Hop {
 			a.allowed = opts.AllowedLateness
 		}
 		return a

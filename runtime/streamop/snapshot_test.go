@@ -30,14 +30,15 @@ func TestWindowSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, w := range map[string]plan.Window{
-		"tumble":  {Kind: plan.Tumble, Time: colTS, Size: 10 * s, Slide: 10 * s},
-		"hop":     {Kind: plan.Hop, Time: colTS, Size: 10 * s, Slide: 3 * s},
-		"session": {Kind: plan.Session, Time: colTS, Gap: s / 5},
+		"tumble":     {Kind: plan.Tumble, Time: colTS, Size: 10 * s, Slide: 10 * s},
+		"hop":        {Kind: plan.Hop, Time: colTS, Size: 10 * s, Slide: 3 * s},
+		"session":    {Kind: plan.Session, Time: colTS, Gap: s / 5},
+		"continuous": {Kind: plan.Continuous},
 	} {
 		t.Run(name, func(t *testing.T) {
 			newAgg := func() *windowAgg {
 				return newWindowAgg(&plan.Aggregate{
-					Input: testScan, Window: w,
+					Input: testScan, Window: w, EmitChanges: w.Kind == plan.Continuous,
 					Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
 					Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}, {Func: avg, Arg: colV}, {Func: distinct, Arg: colV}},
 				})
@@ -116,18 +117,21 @@ func TestWindowSnapshot(t *testing.T) {
 func TestWindowChanges(t *testing.T) {
 	s := int64(time.Second)
 	for name, w := range map[string]plan.Window{
-		"tumble":  {Kind: plan.Tumble, Time: colTS, Size: 30 * s, Slide: 30 * s},
-		"hop":     {Kind: plan.Hop, Time: colTS, Size: 30 * s, Slide: 10 * s},
-		"session": {Kind: plan.Session, Time: colTS, Gap: s / 5},
+		"tumble":     {Kind: plan.Tumble, Time: colTS, Size: 30 * s, Slide: 30 * s},
+		"hop":        {Kind: plan.Hop, Time: colTS, Size: 30 * s, Slide: 10 * s},
+		"session":    {Kind: plan.Session, Time: colTS, Gap: s / 5},
+		"continuous": {Kind: plan.Continuous},
 	} {
 		t.Run(name, func(t *testing.T) {
 			newAgg := func() *windowAgg {
 				a := newWindowAgg(&plan.Aggregate{
-					Input: testScan, Window: w,
+					Input: testScan, Window: w, EmitChanges: w.Kind == plan.Continuous,
 					Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
 					Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
 				})
-				a.allowed = 3 * s
+				if w.Kind != plan.Continuous {
+					a.allowed = 3 * s
+				}
 				return a
 			}
 			parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}

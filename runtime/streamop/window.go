@@ -125,9 +125,12 @@ type sessionRow struct {
 
 func newWindowAgg(n *plan.Aggregate) *windowAgg {
 	a := &windowAgg{
-		node: n, time: n.Window.Time.Index, keys: newKeyEncoder(n.Keys),
+		node: n, time: -1, keys: newKeyEncoder(n.Keys),
 		windows: map[int64]*window{}, sessions: map[string]*sessionKey{}, interned: map[string]string{},
 		argv: make([]value.Value, len(n.Aggs)),
+	}
+	if n.Window.Time != nil {
+		a.time = n.Window.Time.Index
 	}
 	for _, c := range n.Aggs {
 		a.args = append(a.args, c.Arg)
@@ -160,12 +163,19 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	// is late only that far behind the watermark.
 	watermark := Behind(wm.For(in.Origin), a.allowed)
 	for i, row := range in.Rows {
-		ts, err := eventTime(row, a.time)
-		if err == nil {
-			if ts < watermark {
+		// A continuous aggregation has no event time, and no row is late
+		// for it: its rows are taken in the order they come, which is
+		// what first_value and last_value follow.
+		var ts int64
+		var err error
+		if w.Kind != plan.Continuous {
+			ts, err = eventTime(row, a.time)
+			if err == nil && ts < watermark {
 				late++
 				continue
 			}
+		}
+		if err == nil {
 			err = a.evalArgs(row)
 		}
 		if err == nil {
@@ -200,51 +210,63 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 }
 
 // addToWindows adds the row in a.argv, of key a.keys, to every window that
-// contains ts.
+// contains ts; a continuous aggregation's to its one window, of all time.
 func (a *windowAgg) addToWindows(ts int64, src owner) error {
 	w := a.node.Window
+	if w.Kind == plan.Continuous {
+		return a.addToWindow(math.MinInt64, math.MaxInt64, ts, src)
+	}
 	// The last window containing ts starts at ts rounded down to the slide;
 	// earlier ones every slide before, while they still contain ts.
 	last := ts - mod(ts, w.Slide)
 	for start := last; start > ts-w.Size; start -= w.Slide {
-		win := a.windows[start]
-		if win == nil {
-			win = a.newWindow(start, start+w.Size)
-			a.windows[start] = win
-			i, _ := slices.BinarySearch(a.starts, start)
-			a.starts = slices.Insert(a.starts, i, start)
+		if err := a.addToWindow(start, start+w.Size, ts, src); err != nil {
+			return err
 		}
-		g := win.groups[string(a.keys.buf)]
-		if g != nil && !g.source.current() {
-			// Built from records of a partition that has since moved away
-			// and come back: they are being read again.
-			clear(g.states)
-			g.source, g.fired, g.updated = src, false, false
+	}
+	return nil
+}
+
+// addToWindow adds the row in a.argv at ts, of key a.keys, to its group in
+// the window from start to end.
+func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
+	win := a.windows[start]
+	if win == nil {
+		win = a.newWindow(start, end)
+		a.windows[start] = win
+		i, _ := slices.BinarySearch(a.starts, start)
+		a.starts = slices.Insert(a.starts, i, start)
+	}
+	g := win.groups[string(a.keys.buf)]
+	if g != nil && !g.source.current() {
+		// Built from records of a partition that has since moved away
+		// and come back: they are being read again.
+		clear(g.states)
+		g.source, g.fired, g.updated = src, false, false
+	}
+	if g != nil && g.fired {
+		g.updated = true // a late record within the allowed lateness
+	}
+	if g == nil {
+		g = a.newGroup(win)
+		g.source = src
+		g.key = a.intern(string(a.keys.buf))
+		win.groups[g.key] = g
+		win.order = append(win.order, g)
+		a.groups++
+		a.peak = max(a.peak, a.groups)
+	}
+	// Before the aggregates take the row: a group made, or cleared, for a
+	// row that then fails stays in the state, and in its changes.
+	a.touch(g)
+	for i := range a.funcs {
+		if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
+			return err
 		}
-		if g != nil && g.fired {
-			g.updated = true // a late record within the allowed lateness
-		}
-		if g == nil {
-			g = a.newGroup(win)
-			g.source = src
-			g.key = a.intern(string(a.keys.buf))
-			win.groups[g.key] = g
-			win.order = append(win.order, g)
-			a.groups++
-			a.peak = max(a.peak, a.groups)
-		}
-		// Before the aggregates take the row: a group made, or cleared,
-		// for a row that then fails stays in the state, and in its changes.
-		a.touch(g)
-		for i := range a.funcs {
-			if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
-				return err
-			}
-		}
-		if a.node.EmitChanges && !g.dirty {
-			g.dirty = true
-			a.dirty = append(a.dirty, g)
-		}
+	}
+	if a.node.EmitChanges && !g.dirty {
+		g.dirty = true
+		a.dirty = append(a.dirty, g)
 	}
 	return nil
 }
@@ -507,7 +529,11 @@ func (a *windowAgg) emit(out *message.Batch, g *group) error {
 	for i := range a.funcs {
 		v, err := a.funcs[i].Result(&g.states[i])
 		if err != nil {
-			err = fmt.Errorf("window %s–%s key %v: %s: %w", row[0], row[1], g.keys, a.node.Aggs[i], err)
+			if a.node.Window.Kind == plan.Continuous {
+				err = fmt.Errorf("key %v: %s: %w", g.keys, a.node.Aggs[i], err)
+			} else {
+				err = fmt.Errorf("window %s–%s key %v: %s: %w", row[0], row[1], g.keys, a.node.Aggs[i], err)
+			}
 			out.Truncate()
 			return err
 		}
@@ -602,9 +628,14 @@ func (a *windowAgg) closeKey(key string) {
 	}
 }
 
-// Low implements Stateful.
+// Low implements Stateful. A continuous aggregation has written the
+// results of every row it took: its groups' rows go out after each batch,
+// and no window is to close.
 func (a *windowAgg) Low() int64 {
 	low := int64(math.MaxInt64)
+	if a.node.Window.Kind == plan.Continuous {
+		return low
+	}
 	if a.node.Window.Kind != plan.Session {
 		if len(a.starts) > 0 {
 			low = a.starts[0]

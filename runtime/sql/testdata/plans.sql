@@ -9,6 +9,9 @@ SELECT coalesce(note, 'none') AS note, greatest(price, 1.5), round(price, 2) AS 
 SELECT 1 + 2 * 3 AS folded, 'a' || 'b' AS s FROM trades
 SELECT symbol FROM trades WHERE symbol LIKE 'A%' AND note NOT ILIKE '%test%'
 SELECT sum(price) FROM trades GROUP BY symbol
+SELECT symbol, count(*) AS n, sum(price) AS volume, last_value(price) AS last FROM trades WHERE quantity > 10 GROUP BY symbol EMIT CHANGES
+SELECT count(*) AS n FROM trades
+SELECT date_trunc('hour', ts) AS hour, upper(symbol), count(*) FILTER (WHERE price > 100) AS big, count(DISTINCT quantity) FILTER (WHERE active) AS sizes, count(*) AS n FROM trades GROUP BY date_trunc('hour', ts), upper(symbol)
 SELECT nope, price + 'x' FROM trades WHERE symbol
 SELECT window_start, window_end, symbol, count(*) AS n, sum(price) AS volume, avg(price) AS avg_price FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) WHERE quantity > 10 GROUP BY window_start, window_end, symbol HAVING count(*) > 2
 SELECT window_end, symbol, max(price) - min(price) AS spread, count(DISTINCT quantity) AS sizes, stddev(price), first_value(price), last_value(price) FROM HOP(trades, ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE) GROUP BY window_start, window_end, symbol EMIT CHANGES
