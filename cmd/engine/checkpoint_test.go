@@ -478,12 +478,28 @@ spec:
 			engines[0] = start()
 			at = written()
 			waitFor("rows after A's crash", func(w int) bool { return w >= at+len(want)/10 })
+			if mode == crashRepartition {
+				// At least once, the engines read the whole input,
+				// ends included, before the scale-down below: the
+				// last engine then has no record of the upstream
+				// partitions to read, and learns their ends from the
+				// marks alone. (A mark not written before its offsets
+				// committed lost the ends, 1 run in 10 in CI.) Exactly
+				// once, the last engine reads the rest.
+				if err := <-produced; err != nil {
+					t.Fatal(err)
+				}
+				produced <- nil
+			}
 			engines[1].Process.Signal(syscall.SIGTERM)
 			waitExit(t, engines[1], "SIGTERM")
 			engines = slices.Delete(engines, 1, 2)
 			shared("B leaves", 2)
 			at = written()
-			waitFor("rows after B left", func(w int) bool { return w > at })
+			waitFor("rows after B left", func(w int) bool { return w > at || w == len(want) })
+			if mode == crashRepartition {
+				time.Sleep(time.Second) // the engines' marks of the ends, before they stop
+			}
 			// Scaled down to one engine, which would read the source
 			// directly: it reads on through the repartition topic, where
 			// the rows not yet aggregated and the partitions' state are.

@@ -198,20 +198,78 @@ spec:
 // An engine restarted under the same name is the same instance, as a
 // container restarted in its pod: it takes its partitions back as the same
 // static group member, and fences the killed one's transaction. Its logs
-// go to the test's output with SLUICE_TEST_LOG set.
+// go to the test's output with SLUICE_TEST_LOG set, and the last of the
+// test's engines' logs if the test fails.
 func startInstance(t *testing.T, dir, instance string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(engineBin, "run", "-f", "q.yaml", "--http", "")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SLUICE_INSTANCE="+instance)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	var w io.Writer = logsOf(t)
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		cmd.Stderr = &prefixedLines{prefix: []byte(instance + " "), w: os.Stderr}
+		w = io.MultiWriter(w, os.Stderr)
 	}
+	cmd.Stdout, cmd.Stderr = io.Discard, &prefixedLines{prefix: []byte(instance + " "), w: w}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return cmd
+}
+
+// engineLogs keeps the last lines of a test's engines' logs, to print if
+// the test fails: a failure in CI, which seldom shows again, then says
+// what the engines saw.
+type engineLogs struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// engineLogsKept bounds what engineLogs keeps, and engineLogsShown what a
+// failed test prints of it.
+const (
+	engineLogsKept  = 256 << 10
+	engineLogsShown = 96 << 10
+)
+
+// lastLines is the last whole lines of b within n bytes.
+func lastLines(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	b = b[len(b)-n:]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return b
+}
+
+var testLogs sync.Map // *testing.T -> *engineLogs
+
+// logsOf returns t's engine logs, which t prints if it fails.
+func logsOf(t *testing.T) *engineLogs {
+	l, loaded := testLogs.LoadOrStore(t, &engineLogs{})
+	logs := l.(*engineLogs)
+	if !loaded {
+		t.Cleanup(func() {
+			testLogs.Delete(t)
+			if t.Failed() {
+				logs.mu.Lock()
+				defer logs.mu.Unlock()
+				t.Logf("the engines' logs, the last %d bytes:\n%s", min(len(logs.buf), engineLogsShown), lastLines(logs.buf, engineLogsShown))
+			}
+		})
+	}
+	return logs
+}
+
+func (l *engineLogs) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, b...)
+	if len(l.buf) > 2*engineLogsKept {
+		l.buf = append([]byte(nil), lastLines(l.buf, engineLogsKept)...)
+	}
+	return len(b), nil
 }
 
 // prefixedLines writes each whole line written to it to w after prefix,

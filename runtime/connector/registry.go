@@ -187,9 +187,17 @@ type RepartitionEnv struct {
 // ProgressSink is a sink told of each batch once it is handled (written,
 // or given to the error policy), in the order of each origin's batches: a
 // repartition writer then passes on the origin's event-time progress
-// (Batch.MaxEventTime) after every row that made it.
+// (Batch.MaxEventTime) after every row that made it. It acknowledges the
+// batch itself, calling ack once that progress is written too: a source
+// then commits no offset before the progress of its records is in the
+// topic, where a partition's next owner, which reads on from the commit,
+// learns it.
 type ProgressSink interface {
-	Handled(b *message.Batch)
+	Handled(b *message.Batch, ack func())
+	// Settle writes the progress the handled batches' acknowledgements
+	// wait for, and gives them: the pipeline calls it once the last
+	// batches are handled, before its sources commit and close.
+	Settle(ctx context.Context)
 }
 
 // SinkEnv is what a sink's or dead-letter sink's constructor is given.

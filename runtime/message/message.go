@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"encoding/hex"
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
@@ -294,13 +295,33 @@ func (b *Batch) CopyHeader(src *Batch) { b.Header, b.Errors = src.Header, src.Er
 // Ack acknowledges the batch to its origin, and the acknowledgements it
 // carries to theirs.
 func (b *Batch) Ack() {
-	if a, ok := AckOf(b); ok && b.Origin.Acked != nil {
-		b.Origin.Acked(a)
+	if a, ok := AckOf(b); ok {
+		a.Acknowledge()
 	}
 	for _, a := range b.Acks {
-		if a.Origin.Acked != nil {
-			a.Origin.Acked(a)
+		a.Acknowledge()
+	}
+}
+
+// DeferredAck returns what Ack would acknowledge, as a function that does
+// it later: the batch itself may be reused meanwhile.
+func (b *Batch) DeferredAck() func() {
+	own, ok := AckOf(b)
+	acks := slices.Clone(b.Acks)
+	return func() {
+		if ok {
+			own.Acknowledge()
 		}
+		for _, a := range acks {
+			a.Acknowledge()
+		}
+	}
+}
+
+// Acknowledge gives a to its origin.
+func (a Ack) Acknowledge() {
+	if a.Origin.Acked != nil {
+		a.Origin.Acked(a)
 	}
 }
 

@@ -484,6 +484,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.ckpt != nil {
 		p.ckpt.stopSaver() // the last checkpoint acknowledges before the sources close
 	}
+	if ps, ok := p.sink.(connector.ProgressSink); ok && p.err() == nil {
+		// So does the progress of the last batches.
+		settleCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ps.Settle(settleCtx)
+		cancel()
+	}
 	p.closeReaders()
 	if err := p.sink.Close(); err != nil && p.err() == nil {
 		p.fatal(fmt.Errorf("sink: closing: %w", err))

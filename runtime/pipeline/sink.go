@@ -285,7 +285,8 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 		return // a failed or aborted run acknowledges nothing more
 	}
 	if ps, ok := p.sink.(connector.ProgressSink); ok {
-		ps.Handled(b)
+		ps.Handled(b, b.DeferredAck())
+		return
 	}
 	b.Ack()
 }

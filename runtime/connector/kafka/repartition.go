@@ -94,6 +94,12 @@ type Repartitioner struct {
 	marks    map[*message.Origin]*upstreamProgress
 	buf      []byte
 	lastMark time.Time // when marks were last sent
+	// acks are the acknowledgements of the batches handled since marks
+	// were last sent, in order, each given once marks of its progress
+	// are written: an upstream offset commits only after the progress of
+	// its records, which its partition's next owner, reading on from the
+	// commit, learns from the marks alone.
+	acks []func()
 }
 
 // writerSide is what a writer knows of one source whose rows it writes.
@@ -281,22 +287,22 @@ func createRepartitionTopic(cl *kgo.Client, topic string, partitions int32, log 
 }
 
 // Handled implements connector.ProgressSink: b's rows are in the topic (or
-// with the error policy), so its event time may be marked.
-func (w *Repartitioner) Handled(b *message.Batch) {
+// with the error policy), so its event time may be marked, and b is
+// acknowledged once it is.
+func (w *Repartitioner) Handled(b *message.Batch, ack func()) {
 	o := b.Origin
-	if o == nil {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	m := w.marks[o]
-	if m == nil {
+	if o == nil || m == nil {
+		ack() // no progress of an upstream partition to mark
 		return
 	}
 	m.last = time.Now()
 	if b.Generation == o.Generation.Load() {
 		m.max = max(m.max, b.MaxEventTime)
 	}
+	w.acks = append(w.acks, ack)
 }
 
 // markLoop sends the marks that changed, every markInterval; exactly-once,
@@ -313,9 +319,10 @@ func (w *Repartitioner) markLoop(ctx context.Context) {
 }
 
 // mark sends, to every partition of the topic, the progress of the
-// upstream partitions this engine reads, when any changed, and reports
-// whether it did. An upstream partition that sent nothing for its
-// source's idle timeout is marked idle.
+// upstream partitions this engine reads, when any changed or batches wait
+// for it, and reports whether it did; once the brokers have every mark,
+// those batches are acknowledged. An upstream partition that sent nothing
+// for its source's idle timeout is marked idle.
 func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -335,7 +342,7 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 			changed = true
 		}
 	}
-	if !changed && now.Sub(w.lastMark) < markHeartbeat {
+	if !changed && len(w.acks) == 0 && now.Sub(w.lastMark) < markHeartbeat {
 		return false
 	}
 	// Unchanged marks go again now and then: a reader that starts after
@@ -343,17 +350,43 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 	// of every upstream partition, and a mark the brokers lost is sent
 	// again.
 	w.lastMark = now
+	acks := w.acks
+	w.acks = nil
+	var mu sync.Mutex
+	failed, pending := false, len(w.sides)*int(w.partitions)
+	written := func(_ *kgo.Record, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed = true
+			if ctx.Err() == nil {
+				// A later mark says as much: the readers' watermark waits.
+				w.log.Debug("kafka: a watermark mark was not written", "component", "kafka", "topic", w.topic, "error", err)
+			}
+		}
+		if pending--; pending > 0 {
+			return
+		}
+		if failed {
+			// The batches wait for the next marks. The producer may call
+			// this at once, in mark, which holds w.mu.
+			go func() {
+				w.mu.Lock()
+				w.acks = append(w.acks, acks...)
+				w.mu.Unlock()
+			}()
+			return
+		}
+		for _, ack := range acks {
+			ack()
+		}
+	}
 	for source, side := range w.sides {
 		val := w.appendMark(w.buf[:0], source, side, now)
 		w.buf = val
 		val = append([]byte(nil), val...) // the producer keeps it until acknowledged
 		for p := range w.partitions {
-			w.cl.Produce(ctx, &kgo.Record{Topic: w.topic, Partition: p, Value: val}, func(_ *kgo.Record, err error) {
-				if err != nil && ctx.Err() == nil {
-					// A later mark says as much: the readers' watermark waits.
-					w.log.Debug("kafka: a watermark mark was not written", "component", "kafka", "topic", w.topic, "error", err)
-				}
-			})
+			w.cl.Produce(ctx, &kgo.Record{Topic: w.topic, Partition: p, Value: val}, written)
 		}
 	}
 	return true
@@ -409,6 +442,21 @@ func boolByte(b bool) byte {
 		return 1
 	}
 	return 0
+}
+
+// Settle implements connector.ProgressSink: it writes the marks the
+// handled batches wait for, exactly-once in the open transaction, and
+// waits for the brokers to have them, which acknowledges the batches.
+func (w *Repartitioner) Settle(ctx context.Context) {
+	now := time.Now()
+	if w.txn == nil {
+		w.mark(ctx, now)
+	} else {
+		w.txn.inTransaction(func() bool { return w.mark(ctx, now) })
+	}
+	if err := w.cl.Flush(ctx); err != nil {
+		w.log.Warn("kafka: the last watermark marks were not written; the next owners of the partitions read their last records again", "component", "kafka", "topic", w.topic, "error", err)
+	}
 }
 
 // Close implements connector.Sink.

@@ -1,17 +1,22 @@
 package kafka
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -306,5 +311,98 @@ func TestResumedMarks(t *testing.T) {
 	odd.origin.Resume.Store(&message.Resume{Generation: 1, State: []byte{7}})
 	if b = take(odd, markOf(1, upstreamEntry{0, before, false})); b.MaxEventTime != before || b.ReaderState == nil {
 		t.Errorf("a malformed state: event time %d, reader state %v; want %d and a state", b.MaxEventTime, b.ReaderState, before)
+	}
+}
+
+// TestMarkBeforeAck: a batch the writer handled is acknowledged only once
+// a mark of its progress is in the topic, so that its upstream offset
+// never commits ahead of the progress, which the partition's next owner,
+// reading on from the commit, learns from the marks alone; Settle writes
+// the last marks and gives what waits for them.
+func TestMarkBeforeAck(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	topic := v1alpha1.RepartitionTopic("g")
+	var holding atomic.Bool
+	release := make(chan struct{})
+	// Only the writer produces: its marks wait at the broker while held.
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if holding.Load() {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	cols := []value.Column{{Name: "k", Type: value.String}}
+	up := []*message.Origin{{Source: "t", Partition: 0, Topic: "in"}, {Source: "t", Partition: 1, Topic: "in"}}
+	w, err := OpenRepartitioner(connector.RepartitionEnv{
+		Source: &v1alpha1.Source{Name: "t", Kafka: &v1alpha1.KafkaSource{Brokers: c.ListenAddrs(), Topic: "in"}},
+		Group:  "g",
+		Repartition: &connector.Repartition{Upstream: up, Sides: []connector.RepartitionSide{{
+			Source: "t", Columns: cols, Idle: time.Minute,
+			Key: func(dst []byte, row value.Row) []byte { return append(dst, row[0].Str()...) },
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	handled := func(maxEvt int64) chan struct{} {
+		b := new(message.Batch)
+		b.Reset(len(cols))
+		b.Origin, b.MaxEventTime = up[0], maxEvt
+		acked := make(chan struct{})
+		w.Handled(b, func() { close(acked) })
+		return acked
+	}
+
+	holding.Store(true)
+	acked := handled(42)
+	select {
+	case <-acked:
+		t.Fatal("the batch was acknowledged before a mark of its progress was written")
+	case <-time.After(500 * time.Millisecond):
+	}
+	holding.Store(false)
+	close(release)
+	select {
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch was not acknowledged 10 s after the marks could be written")
+	}
+	// Each partition of the topic has the mark.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	marked := map[int32]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for len(marked) < 2 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if len(r.Value) == 0 || r.Value[0] != markRecord {
+				return
+			}
+			if _, entries, err := parseMark(r.Value[1:]); err == nil && entries[0].max == 42 {
+				marked[r.Partition] = true
+			}
+		})
+	}
+	if len(marked) < 2 {
+		t.Fatalf("the partitions with the mark of 42: %v; want both", marked)
+	}
+
+	// Settle gives what waits, without waiting for the next marking.
+	acked = handled(50)
+	settleCtx, cancelSettle := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelSettle()
+	w.Settle(settleCtx)
+	select {
+	case <-acked:
+	default:
+		t.Error("Settle returned before the batch handled was acknowledged")
 	}
 }
