@@ -141,6 +141,10 @@ type EventTime struct {
 	// StateRows is the groups of open windows or of a continuous
 	// aggregation, or the rows held for moving aggregates.
 	StateRows int64 `json:"stateRows"`
+	// ExpiredGroups counts the groups of a continuous aggregation dropped
+	// since the engine started, no row having changed them for
+	// spec.state.ttl.
+	ExpiredGroups int64 `json:"expiredGroups,omitempty"`
 }
 
 // Partition is how far one source partition has been handled.

@@ -42,6 +42,8 @@ const (
 
 	MinCheckpointInterval = 100 * time.Millisecond
 	MaxCheckpointInterval = time.Hour
+	MinStateTTL           = time.Second
+	MaxStateTTL           = 366 * 24 * time.Hour
 
 	MaxRetriesMax   = 100 // the bound of maxRetries
 	MaxRetryBackoff = time.Minute

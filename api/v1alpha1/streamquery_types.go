@@ -1021,6 +1021,7 @@ type StateVolume struct {
 
 // StateSpec is where and how often a stateful query checkpoints its state.
 // +kubebuilder:validation:XValidation:rule="!has(self.checkpointInterval) || (duration(self.checkpointInterval) >= duration('100ms') && duration(self.checkpointInterval) <= duration('1h'))",message="checkpointInterval must be between 100ms and 1h, e.g. 10s"
+// +kubebuilder:validation:XValidation:rule="!has(self.ttl) || (duration(self.ttl) >= duration('1s') && duration(self.ttl) <= duration('8784h'))",message="ttl must be between 1s and 8784h (366 days), e.g. 24h"
 type StateSpec struct {
 	// dir is the directory the checkpoints are kept in: a local path for
 	// `engine run`; on Kubernetes, where volume's claim is mounted (by
@@ -1053,6 +1054,14 @@ type StateSpec struct {
 	// only, and not with exactlyOnce.
 	// +optional
 	Volume *StateVolume `json:"volume,omitempty"`
+
+	// ttl, for a GROUP BY without a window (a continuous aggregation),
+	// drops a group that no row has changed for this long, in processing
+	// time: readers of the changelog keep its last row, and a later row of
+	// its key starts it again from nothing. 1s to 8784h (366 days). Unset,
+	// every group is kept, and the state grows with the distinct keys.
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
 
 	// reset starts the query from empty state when the saved state was
 	// built by a query whose stateful part differs (other windows, keys or

@@ -362,6 +362,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 		}
 		ps.checkDuration("spec.state.checkpointInterval", st.CheckpointInterval, MinCheckpointInterval, MaxCheckpointInterval, false)
+		ps.checkDuration("spec.state.ttl", st.TTL, MinStateTTL, MaxStateTTL, false)
 		if s.SeveralEngines() && st.Volume == nil && st.Dir != "" {
 			ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir")
 		}

@@ -102,6 +102,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no GROUP BY, OVER or join")
+	case spec.State.TTL != nil && !prog.Continuous():
+		ps.Add("spec.state.ttl", "applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds")
 	case several && prog.TableJoin():
 		// An interval join is refused on several engines below.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")

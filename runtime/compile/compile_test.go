@@ -74,6 +74,9 @@ func TestContinuousProblems(t *testing.T) {
 		{"keyed by the group", bySymbol, false, true, "symbol", ""},
 		{"one group", "SELECT 'all' AS k, count(*) AS n FROM trades", false, true, "k", ""},
 		{"allowed lateness", bySymbol, false, true, "symbol", "applies to queries over TUMBLE or HOP windows only"},
+		{"ttl", bySymbol, false, true, "symbol", ""},
+		{"ttl too short", bySymbol, false, true, "symbol", "spec.state.ttl"},
+		{"ttl of windows", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", false, true, "symbol", "spec.state.ttl: applies to a GROUP BY without a window"},
 	}
 	for _, tt := range tests {
 		src := v1alpha1.Source{Name: "trades", Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}
@@ -90,8 +93,13 @@ func TestContinuousProblems(t *testing.T) {
 		if tt.state {
 			spec.State = &v1alpha1.StateSpec{}
 		}
-		if tt.name == "allowed lateness" {
+		switch tt.name {
+		case "allowed lateness":
 			spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}
+		case "ttl", "ttl of windows":
+			spec.State.TTL = &metav1.Duration{Duration: time.Hour}
+		case "ttl too short":
+			spec.State.TTL = &metav1.Duration{Duration: time.Millisecond}
 		}
 		spec.Default()
 		checkPlan(t, tt.name, spec, tt.want)

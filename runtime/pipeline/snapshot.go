@@ -32,10 +32,12 @@ type Snapshot struct {
 	// ActiveWorkers is the number of partition workers running.
 	ActiveWorkers int64
 	// Stateful says the query has a stateful stage; Watermark (ns since the
-	// epoch, math.MinInt64 before any) and StateRows are its progress.
-	Stateful  bool
-	Watermark int64
-	StateRows int64
+	// epoch, math.MinInt64 before any) and StateRows are its progress, and
+	// ExpiredGroups the groups it dropped for spec.state.ttl.
+	Stateful      bool
+	Watermark     int64
+	StateRows     int64
+	ExpiredGroups int64
 	// Unavailable says why a connector cannot reach its service (Kafka
 	// brokers gone), while its client retries; empty when all can.
 	Unavailable string
@@ -88,6 +90,7 @@ func (p *Pipeline) Snapshot() Snapshot {
 		Stateful:      p.prog.Stateful(),
 		Watermark:     p.stats.watermark.Load(),
 		StateRows:     p.stats.stateRows.Load(),
+		ExpiredGroups: p.stats.expiredGroups.Load(),
 		Metrics:       p.metrics.Status(),
 	}
 	if st, ok := p.Checkpoints(); ok {

@@ -85,7 +85,11 @@ type heldAck struct {
 type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
-	s := &statefulStage{p: p, op: p.prog.NewStateful(streamop.StatefulOptions{AllowedLateness: p.allowedLateness}), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
+	opts := streamop.StatefulOptions{AllowedLateness: p.allowedLateness}
+	if st := p.spec.State; st != nil && st.TTL != nil {
+		opts.TTL = st.TTL.Duration
+	}
+	s := &statefulStage{p: p, op: p.prog.NewStateful(opts), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
 	s.in = p.inputFailures()
 	var names []string
 	for _, c := range p.prog.StatefulColumns() {
@@ -236,6 +240,9 @@ func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 		s.p.stats.watermark.Store(wm)
 	}
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
+	if e, ok := s.op.(streamop.Expirer); ok {
+		s.p.stats.expiredGroups.Store(e.Expired())
+	}
 	if s.raw.Len() > 0 {
 		s.out.out = s.next
 		records := s.next.Errors.Records

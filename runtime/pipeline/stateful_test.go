@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -336,5 +337,56 @@ func TestStatefulLatency(t *testing.T) {
 				t.Errorf("latency p50 %v, p99 %v in a run of %v; want above zero and within the run", s.LatencyP50, s.LatencyP99, run)
 			}
 		})
+	}
+}
+
+// pausingReader reads batches of symbols, each after its pause.
+type pausingReader struct {
+	o       *message.Origin
+	batches [][]string
+	pauses  []time.Duration
+	next    int
+}
+
+func (r *pausingReader) Origin() *message.Origin { return r.o }
+func (*pausingReader) Close() error              { return nil }
+func (r *pausingReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, _ *message.ErrorBatch) error {
+	if r.next == len(r.batches) {
+		return io.EOF
+	}
+	select {
+	case <-time.After(r.pauses[r.next]):
+	case <-ctx.Done():
+		return nil
+	}
+	for _, sym := range r.batches[r.next] {
+		row := b.Append(int64(r.next))
+		row[0], row[1], row[2] = value.StringValue(sym), value.NullValue(), value.IntValue(1)
+	}
+	b.LastOffset = int64(r.next)
+	r.next++
+	return nil
+}
+
+// TestContinuousTTLRun: spec.state.ttl drops a continuous aggregation's
+// group that no row changed for the ttl, and the next row of its key
+// starts it again; a group changed meanwhile goes on; the engine counts
+// the groups dropped.
+func TestContinuousTTLRun(t *testing.T) {
+	spec := fileSpec(filepath.Join(t.TempDir(), "unread.json"), v1alpha1.FormatJSON, "SELECT symbol, count(*) AS n FROM trades GROUP BY symbol", v1alpha1.FailFast)
+	spec.State = &v1alpha1.StateSpec{Dir: t.TempDir(), TTL: &metav1.Duration{Duration: 2 * time.Second}}
+	sink := &collectSink{}
+	// B is idle 2.8 s when it comes again, A 1.3 s.
+	r := &pausingReader{o: &message.Origin{Source: "trades"}, batches: [][]string{{"A", "B"}, {"A"}, {"A", "B"}}, pauses: []time.Duration{0, 1500 * time.Millisecond, 1300 * time.Millisecond}}
+	p, err := runPipeline(t, spec, Options{Sink: sink, Readers: []connector.Reader{r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"A,1", "B,1", "A,2", "A,3", "B,1"}
+	if got := sink.Rows(); !slices.Equal(got, want) {
+		t.Errorf("rows %q; want %q", got, want)
+	}
+	if got := p.Snapshot().ExpiredGroups; got != 1 {
+		t.Errorf("%d groups expired; want 1", got)
 	}
 }

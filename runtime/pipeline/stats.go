@@ -27,9 +27,10 @@ type stats struct {
 	in, out, filtered, deadLettered, skipped, failed atomic.Int64
 	aggregated, late, results, revoked, restored     atomic.Int64
 	// watermark is the stateful stage's event-time watermark (ns since the
-	// epoch), stateRows the groups or rows its operator holds.
-	watermark, stateRows atomic.Int64
-	retries, batches     atomic.Int64
+	// epoch), stateRows the groups or rows its operator holds, and
+	// expiredGroups the groups it dropped for spec.state.ttl.
+	watermark, stateRows, expiredGroups atomic.Int64
+	retries, batches                    atomic.Int64
 	// traced counts records written within a sampled trace.
 	traced        atomic.Int64
 	activeWorkers atomic.Int64

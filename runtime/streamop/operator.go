@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -256,6 +257,11 @@ type StatefulOptions struct {
 	// past their end (ns): late records update them, and they are written
 	// again.
 	AllowedLateness int64
+	// TTL drops a continuous aggregation's group that no row changed for
+	// that long (spec.state.ttl); 0 keeps every group. Clock reads the
+	// time it is measured in; nil is time.Now.
+	TTL   time.Duration
+	Clock func() time.Time
 }
 
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
@@ -263,8 +269,14 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
 		a := newWindowAgg(n)
-		if n.Window.Kind == plan.Tumble || n.Window.Kind == plan.Hop {
+		switch n.Window.Kind {
+		case plan.Tumble, plan.Hop:
 			a.allowed = opts.AllowedLateness
+		case plan.Continuous:
+			a.ttl = int64(opts.TTL)
+		}
+		if opts.Clock != nil {
+			a.clock = opts.Clock
 		}
 		return a
 	case *plan.Over:

@@ -210,6 +210,10 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if !origins.partition {
 		a.windows, a.starts, a.groups, a.held = map[int64]*window{}, nil, 0, 0
 		a.sessions = map[string]*sessionKey{}
+		a.idle = groupList{}
+	}
+	if a.ttl > 0 {
+		a.now = a.clock().UnixNano()
 	}
 	nKeys, nFuncs := len(a.keys.vals), len(a.funcs)
 	for range r.Count(3) {
@@ -296,6 +300,10 @@ func (a *windowAgg) readGroup(r *value.Reader, win *window, origins *Origins) {
 	}
 	g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
 	a.touch(g)
+	if a.ttl > 0 {
+		// Its idle time starts again with the restore.
+		a.idle.touch(g, a.now)
+	}
 }
 
 // readSessionKey reads a key's sessions, which replace those it has.
@@ -388,6 +396,9 @@ func (a *windowAgg) AppendChanges(dst []byte, origins *Origins) []byte {
 func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 	if v := r.Byte(); v != windowChangesVersion && r.Err() == nil {
 		return fmt.Errorf("window changes of version %d; this engine reads %d", v, windowChangesVersion)
+	}
+	if a.ttl > 0 {
+		a.now = a.clock().UnixNano()
 	}
 	for range r.Count(1) {
 		start := r.Varint()

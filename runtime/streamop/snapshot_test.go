@@ -582,3 +582,74 @@ func TestPartitionSnapshots(t *testing.T) {
 		})
 	}
 }
+
+// TestContinuousTTL: with a ttl, a continuous aggregation drops a group
+// that no row changed for that long, and a later row of its key starts it
+// again; a group changed meanwhile stays. The drops are among the changes
+// a delta checkpoint holds: a snapshot and the changes after it rebuild
+// the very state, idle times started again.
+func TestContinuousTTL(t *testing.T) {
+	s := time.Second
+	var now time.Time
+	a := newWindowAgg(&plan.Aggregate{
+		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
+		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+	})
+	a.ttl, a.clock = int64(10*s), func() time.Time { return now }
+	parts := []*message.Origin{{Source: "trades", Partition: 0}}
+	origins := NewOrigins(parts)
+	at := func(d time.Duration, rows ...testRow) []string {
+		t.Helper()
+		now = time.Unix(0, 0).Add(d)
+		b := batchOf(rows...)
+		b.Origin = parts[0]
+		out := new(message.Batch)
+		out.Reset(4)
+		var fail failures
+		a.Process(b, out, fixedMark(0), &fail)
+		var errs errorList
+		a.Advance(fixedMark(0), out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		var got []string
+		for _, row := range out.Rows {
+			got = append(got, fmt.Sprint(row[2:]))
+		}
+		return got
+	}
+	at(0, testRow{0, "A", 1}, testRow{0, "B", 2})
+	snap := a.AppendSnapshot(nil, origins) // changes are tracked from here
+	at(5*s, testRow{0, "C", 4})
+	at(6*s, testRow{0, "A", 10})
+	if at(9 * s); a.Size() != 3 || a.Expired() != 0 {
+		t.Fatalf("before the ttl: %d groups, %d expired; want 3 and 0", a.Size(), a.Expired())
+	}
+	if at(11 * s); a.Size() != 2 || a.Expired() != 1 {
+		t.Fatalf("B idle for the ttl: %d groups, %d expired; want 2 and 1", a.Size(), a.Expired())
+	}
+	if got := at(12*s, testRow{0, "B", 5}, testRow{0, "A", 1}); !slices.Equal(got, []string{"[B 5]", "[A 12]"}) {
+		t.Errorf("B again after it expired, and A: %v; want [[B 5] [A 12]]", got)
+	}
+	changes := a.AppendChanges(nil, origins)
+	rebuilt := newWindowAgg(a.node)
+	rebuilt.ttl, rebuilt.clock = a.ttl, a.clock
+	if err := rebuilt.RestoreSnapshot(value.NewReader(snap), origins); err != nil {
+		t.Fatal(err)
+	}
+	if err := rebuilt.ApplyChanges(value.NewReader(changes), origins); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rebuilt.AppendSnapshot(nil, origins), a.AppendSnapshot(nil, origins); !slices.Equal(got, want) {
+		t.Errorf("rebuilt from a snapshot and its changes, the state differs:\n%x\nwant\n%x", got, want)
+	}
+	// Restored at 12 s, C (last changed at 5 s) lives until 22 s there.
+	a = rebuilt
+	if at(21 * s); a.Size() != 3 {
+		t.Errorf("restored: %d groups at 21 s; want 3, their idle times started again", a.Size())
+	}
+	if at(23 * s); a.Size() != 0 {
+		t.Errorf("restored: %d groups at 23 s; want none", a.Size())
+	}
+}

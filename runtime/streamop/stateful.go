@@ -48,6 +48,12 @@ type Stateful interface {
 	Size() int
 }
 
+// Expirer is a stateful operator that drops state no row changed for a
+// while (spec.state.ttl): Expired counts what it dropped.
+type Expirer interface {
+	Expired() int64
+}
+
 // Watermark gives the event-time watermark that applies to the rows of a
 // partition: the pipeline's, or, while a partition that moved here from
 // another engine replays the records after its last commit, the

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sluice-dev/sluice/runtime/aggregate"
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -43,6 +44,18 @@ type windowAgg struct {
 	freeGroups  []*group
 	interned    map[string]string
 	peak        int // most groups held since the interned strings were last cleared
+
+	// ttl, for a continuous aggregation, drops a group that no row changed
+	// for that long, in nanoseconds of the clock (processing time); 0
+	// keeps every group. now is the clock at the batch being taken, idle
+	// orders the groups by their last change, and expired counts the
+	// groups dropped.
+	ttl       int64
+	clock     func() time.Time
+	now       int64
+	idle      groupList
+	expired   int64
+	lastSweep int64
 
 	// Session windows by key; keySeq numbers the keys as they appear, and
 	// closing collects the sessions that close at one watermark.
@@ -97,6 +110,49 @@ type group struct {
 	// its reuses.
 	changed bool
 	life    uint32
+	// touched is when a row last changed the group, and older and newer
+	// its neighbours in the operator's idle list, where listed says it is:
+	// with a ttl only.
+	touched      int64
+	older, newer *group
+	listed       bool
+}
+
+// groupList lists groups by their last change, the least recent first.
+type groupList struct{ oldest, newest *group }
+
+// touch makes g the most recently changed group, changed at now.
+func (l *groupList) touch(g *group, now int64) {
+	g.touched = now
+	if l.newest == g {
+		return
+	}
+	l.remove(g)
+	g.older, g.listed = l.newest, true
+	if l.newest != nil {
+		l.newest.newer = g
+	} else {
+		l.oldest = g
+	}
+	l.newest = g
+}
+
+// remove takes g out of the list, if it is in it.
+func (l *groupList) remove(g *group) {
+	if !g.listed {
+		return
+	}
+	if g.older != nil {
+		g.older.newer = g.newer
+	} else {
+		l.oldest = g.newer
+	}
+	if g.newer != nil {
+		g.newer.older = g.older
+	} else {
+		l.newest = g.older
+	}
+	g.older, g.newer, g.listed = nil, nil, false
 }
 
 type sessionKey struct {
@@ -132,6 +188,7 @@ func newWindowAgg(n *plan.Aggregate) *windowAgg {
 	if n.Window.Time != nil {
 		a.time = n.Window.Time.Index
 	}
+	a.clock = time.Now
 	for _, c := range n.Aggs {
 		a.args = append(a.args, c.Arg)
 		a.funcs = append(a.funcs, c.Func)
@@ -159,6 +216,11 @@ func (a *windowAgg) evalArgs(row value.Row) error {
 func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	w := a.node.Window
 	src := ownerOf(in)
+	if a.ttl > 0 {
+		// Before the rows: a group idle for the ttl starts again.
+		a.now = a.clock().UnixNano()
+		a.expire(a.now)
+	}
 	// Windows stay open for the allowed lateness past their end, so a row
 	// is late only that far behind the watermark.
 	watermark := Behind(wm.For(in.Origin), a.allowed)
@@ -259,6 +321,9 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 	// Before the aggregates take the row: a group made, or cleared, for a
 	// row that then fails stays in the state, and in its changes.
 	a.touch(g)
+	if a.ttl > 0 {
+		a.idle.touch(g, a.now)
+	}
 	for i := range a.funcs {
 		if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
 			return err
@@ -370,6 +435,7 @@ func (a *windowAgg) intern(s string) string {
 
 // recycle keeps a closed group for reuse.
 func (a *windowAgg) recycle(g *group) {
+	a.idle.remove(g)
 	clear(g.states)
 	g.w, g.dirty, g.key, g.source, g.fired, g.updated, g.changed = nil, false, "", owner{}, false, false, false
 	g.life++
@@ -454,6 +520,9 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	}
 	clear(a.errs)
 	a.errs = a.errs[:0]
+	if a.ttl > 0 {
+		a.expire(a.clock().UnixNano())
+	}
 	if a.node.Window.Kind == plan.Session {
 		a.closeSessions(wm, out, fail)
 		return 0
@@ -519,6 +588,40 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	a.starts = kept
 	return 0
 }
+
+// expire drops the groups of a continuous aggregation that no row changed
+// for the ttl: a reader of the changelog keeps their last rows, and a row
+// of the key later starts its group again, from nothing. It looks at most
+// every sixteenth of the ttl or every second, whichever is shorter, so a
+// group goes within that of its ttl.
+func (a *windowAgg) expire(now int64) {
+	if now-a.lastSweep < min(a.ttl/16, int64(time.Second)) {
+		return
+	}
+	a.lastSweep = now
+	var win *window
+	for g := a.idle.oldest; g != nil && now-g.touched >= a.ttl; g = a.idle.oldest {
+		win = g.w
+		delete(win.groups, g.key)
+		if a.tracking {
+			a.droppedGroups = append(a.droppedGroups, droppedGroup{win.start, g.key})
+		}
+		a.recycle(g) // its w is now nil: taken out of the order below
+		a.expired++
+	}
+	if win == nil {
+		return
+	}
+	win.order = slices.DeleteFunc(win.order, func(g *group) bool { return g.w == nil })
+	// The keys of the groups dropped would stay interned for ever.
+	if len(a.interned) > 4*a.peak+4096 {
+		clear(a.interned)
+		a.peak = a.groups
+	}
+}
+
+// Expired implements Expirer.
+func (a *windowAgg) Expired() int64 { return a.expired }
 
 // emit appends a group's row: window bounds, keys, aggregates. If an
 // aggregate cannot be computed, it appends nothing and returns the error.

@@ -28,7 +28,8 @@ var metricDefs = []struct {
 	labels     []string
 }{
 	{"sluice_records_total", "Records by outcome: in (read), out (written), filtered, dead_lettered, skipped, failed, aggregated (into window groups), late (behind the watermark, dropped), revoked (in flight when their Kafka partition moved to another engine, which reads them again), restored (read again after a restart from a checkpoint that holds them, or written again to a repartition topic by an engine that crashed, dropped), repartitioned (rows written to the query's repartition topic, which an engine reads again as input); and results (rows a windowed aggregation wrote, outside the balance).", []string{"outcome"}},
-	{"sluice_state_rows", "Groups of open windows, or rows held for moving aggregates, by the stateful stage.", nil},
+	{"sluice_state_rows", "Groups of open windows or of a continuous aggregation, or rows held for moving aggregates, by the stateful stage.", nil},
+	{"sluice_expired_groups_total", "Groups of a continuous aggregation the stateful stage dropped, no row having changed them for spec.state.ttl.", nil},
 	{"sluice_watermark_seconds", "The stateful stage's event-time watermark, in seconds since the epoch.", nil},
 	{"sluice_record_errors_total", "Records that failed, by the stage they failed in: decode, filter, project, late, aggregate, join, sink, other.", []string{"stage"}},
 	{"sluice_sink_retries_total", "Sink writes retried after a failure.", nil},
@@ -113,6 +114,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.Stateful {
 		gauge("sluice_state_rows", float64(s.StateRows))
+		counter("sluice_expired_groups_total", float64(s.ExpiredGroups))
 		if s.Watermark != math.MinInt64 && s.Watermark != math.MaxInt64 {
 			gauge("sluice_watermark_seconds", float64(s.Watermark)/1e9)
 		}

@@ -317,7 +317,7 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		}
 	}
 	if snap.Stateful {
-		doc.EventTime = &enginestatus.EventTime{StateRows: snap.StateRows}
+		doc.EventTime = &enginestatus.EventTime{StateRows: snap.StateRows, ExpiredGroups: snap.ExpiredGroups}
 		if snap.Watermark != math.MinInt64 && snap.Watermark != math.MaxInt64 {
 			doc.EventTime.Watermark = time.Unix(0, snap.Watermark).UTC()
 		}
