@@ -148,11 +148,19 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 		return
 	}
 	key, _ := prog.StateKey()
+	group := "GROUP BY " + strings.Join(key.Keys, ", ")
+	switch len(key.Keys) {
+	case 0:
+		group = "one group of all rows: a constant, such as 'all' AS k"
+	case 1:
+	default:
+		group += "; with several, an expression of them all, such as " + strings.Join(key.Keys, " || '/' || ") + " AS k"
+	}
 	switch {
 	case k.Key == "":
-		ps.Add("spec.sink.kafka.key", "a GROUP BY without a window writes each group's row again whenever it changes: set key to the output column that names the group (GROUP BY %s), so that readers, and compaction, keep the latest row of each", strings.Join(key.Keys, ", "))
-	case prog.Aggregated(k.Key):
-		ps.Add("spec.sink.kafka.key", "%q is an aggregate, which changes with the group's rows: the key names the group (GROUP BY %s)", k.Key, strings.Join(key.Keys, ", "))
+		ps.Add("spec.sink.kafka.key", "a GROUP BY without a window writes each group's row again whenever it changes: set key to the output column that names the group (%s), so that readers, and compaction, keep the latest row of each", group)
+	case !prog.NamesGroup(k.Key):
+		ps.Add("spec.sink.kafka.key", "%q does not name the group: the key of a GROUP BY without a window is computed from the group's keys alone, all of them (%s)", k.Key, group)
 	}
 }
 

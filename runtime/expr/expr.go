@@ -88,6 +88,20 @@ func Fold(e Expr) (Expr, error) {
 // children lists the operands of composite nodes, for folding.
 type parent interface{ operands() []Expr }
 
+// Columns appends to dst the index of each column e reads, once for each
+// time it reads it.
+func Columns(dst []int, e Expr) []int {
+	switch n := e.(type) {
+	case *Column:
+		return append(dst, n.Index)
+	case parent:
+		for _, c := range n.operands() {
+			dst = Columns(dst, c)
+		}
+	}
+	return dst
+}
+
 func allConst(e Expr) bool {
 	switch n := e.(type) {
 	case *Const:

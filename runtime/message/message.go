@@ -129,9 +129,19 @@ type Committed struct {
 	set    atomic.Bool
 }
 
-// Ack records that every record up to a's last offset is handled.
+// Ack records that every record up to a's last offset is handled. An
+// acknowledgement may come after a later one (a repartition writer's wait
+// for its marks): the offset only grows.
 func (c *Committed) Ack(a Ack) {
-	c.offset.Store(a.LastOffset)
+	for {
+		old := c.offset.Load()
+		if c.set.Load() && old >= a.LastOffset {
+			break
+		}
+		if c.offset.CompareAndSwap(old, a.LastOffset) {
+			break
+		}
+	}
 	c.set.Store(true)
 }
 
@@ -307,6 +317,13 @@ func (b *Batch) Ack() {
 // it later: the batch itself may be reused meanwhile.
 func (b *Batch) DeferredAck() func() {
 	own, ok := AckOf(b)
+	if len(b.Acks) == 0 {
+		return func() {
+			if ok {
+				own.Acknowledge()
+			}
+		}
+	}
 	acks := slices.Clone(b.Acks)
 	return func() {
 		if ok {

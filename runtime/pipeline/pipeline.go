@@ -59,6 +59,9 @@ type Options struct {
 	DeadLetter connector.DeadLetterSink
 	// Readers, if set, replace the readers of the spec's sources.
 	Readers []connector.Reader
+	// Clock, if set, is the processing time spec.state.ttl is measured
+	// in; nil is time.Now.
+	Clock func() time.Time
 	// Tracer records a span per batch per stage; nil records none.
 	Tracer trace.Tracer
 	// Observer receives per-batch durations and sizes; nil discards them.
@@ -81,6 +84,7 @@ type Options struct {
 // Pipeline is one run of a query.
 type Pipeline struct {
 	spec       *v1alpha1.StreamQuerySpec
+	clock      func() time.Time // Options.Clock
 	prog       *streamop.Program
 	inputCols  []value.Column
 	inputs     map[string][]value.Column // by source; a join reads two
@@ -278,6 +282,7 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		stop:        make(chan struct{}),
 		strategy:    spec.ErrorPolicy.Strategy,
 		started:     time.Now(),
+		clock:       opts.Clock,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

@@ -85,7 +85,7 @@ type heldAck struct {
 type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
-	opts := streamop.StatefulOptions{AllowedLateness: p.allowedLateness}
+	opts := streamop.StatefulOptions{AllowedLateness: p.allowedLateness, Clock: p.clock}
 	if st := p.spec.State; st != nil && st.TTL != nil {
 		opts.TTL = st.TTL.Duration
 	}

@@ -340,25 +340,32 @@ func TestStatefulLatency(t *testing.T) {
 	}
 }
 
-// pausingReader reads batches of symbols, each after its pause.
+// pausingReader reads batches of symbols, each after its pause on the
+// clock it moves.
 type pausingReader struct {
 	o       *message.Origin
 	batches [][]string
 	pauses  []time.Duration
 	next    int
+	mu      sync.Mutex
+	now     time.Time
+}
+
+func (r *pausingReader) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.now
 }
 
 func (r *pausingReader) Origin() *message.Origin { return r.o }
 func (*pausingReader) Close() error              { return nil }
-func (r *pausingReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, _ *message.ErrorBatch) error {
+func (r *pausingReader) Read(_ context.Context, b *message.Batch, _ int, _ time.Duration, _ *message.ErrorBatch) error {
 	if r.next == len(r.batches) {
 		return io.EOF
 	}
-	select {
-	case <-time.After(r.pauses[r.next]):
-	case <-ctx.Done():
-		return nil
-	}
+	r.mu.Lock()
+	r.now = r.now.Add(r.pauses[r.next])
+	r.mu.Unlock()
 	for _, sym := range r.batches[r.next] {
 		row := b.Append(int64(r.next))
 		row[0], row[1], row[2] = value.StringValue(sym), value.NullValue(), value.IntValue(1)
@@ -374,11 +381,12 @@ func (r *pausingReader) Read(ctx context.Context, b *message.Batch, _ int, _ tim
 // the groups dropped.
 func TestContinuousTTLRun(t *testing.T) {
 	spec := fileSpec(filepath.Join(t.TempDir(), "unread.json"), v1alpha1.FormatJSON, "SELECT symbol, count(*) AS n FROM trades GROUP BY symbol", v1alpha1.FailFast)
-	spec.State = &v1alpha1.StateSpec{Dir: t.TempDir(), TTL: &metav1.Duration{Duration: 2 * time.Second}}
+	spec.State = &v1alpha1.StateSpec{Dir: t.TempDir(), TTL: &metav1.Duration{Duration: time.Hour}}
+	spec.Runtime.Mode = v1alpha1.Direct // a batch is taken before the next is read
 	sink := &collectSink{}
-	// B is idle 2.8 s when it comes again, A 1.3 s.
-	r := &pausingReader{o: &message.Origin{Source: "trades"}, batches: [][]string{{"A", "B"}, {"A"}, {"A", "B"}}, pauses: []time.Duration{0, 1500 * time.Millisecond, 1300 * time.Millisecond}}
-	p, err := runPipeline(t, spec, Options{Sink: sink, Readers: []connector.Reader{r}})
+	// B is idle 100 minutes when it comes again, A 50: the ttl is an hour.
+	r := &pausingReader{o: &message.Origin{Source: "trades"}, batches: [][]string{{"A", "B"}, {"A"}, {"A", "B"}}, pauses: []time.Duration{0, 50 * time.Minute, 50 * time.Minute}, now: time.Unix(1_700_000_000, 0)}
+	p, err := runPipeline(t, spec, Options{Sink: sink, Readers: []connector.Reader{r}, Clock: r.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -379,6 +379,7 @@ func (b *binder) aggregateFilter(fc *pg.FuncCall, name string, arg expr.Expr, f 
 		arg = expr.NewConst(value.IntValue(1))
 		var err error
 		if f, err = aggregate.New(aggregate.Count, value.Int); err != nil {
+			_, err = b.fail(fc.Location, "%v", err)
 			return nil, f, err
 		}
 	}

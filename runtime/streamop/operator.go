@@ -143,10 +143,12 @@ func (p *Program) Windowed() bool {
 	return ok && (a.Window.Kind == plan.Tumble || a.Window.Kind == plan.Hop)
 }
 
-// Aggregated reports whether output column name of an aggregation is one
-// of its aggregates, as it is: a value that changes with the group's rows,
-// not one that names the group.
-func (p *Program) Aggregated(name string) bool {
+// NamesGroup reports whether output column name of an aggregation is
+// computed from its group's keys alone, all of them, so that its values
+// tell the groups apart (as far as the expression keeps them apart): not
+// from an aggregate, which changes with the group's rows, nor from some
+// of several keys. Of an aggregate of one group, any constant does.
+func (p *Program) NamesGroup(name string) bool {
 	a, ok := p.stateful.(*plan.Aggregate)
 	if !ok || p.postProj == nil {
 		return false
@@ -155,8 +157,14 @@ func (p *Program) Aggregated(name string) bool {
 	if i < 0 {
 		return false
 	}
-	c, ok := p.postProj.Exprs[i].(*expr.Column)
-	return ok && c.Index >= 2+len(a.Keys)
+	read := map[int]bool{}
+	for _, c := range expr.Columns(nil, p.postProj.Exprs[i]) {
+		if c < 2 || c >= 2+len(a.Keys) {
+			return false // the window's bounds, or an aggregate
+		}
+		read[c] = true
+	}
+	return len(read) == len(a.Keys)
 }
 
 // Continuous reports whether the plan is a continuous aggregation (GROUP

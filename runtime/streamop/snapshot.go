@@ -295,6 +295,7 @@ func (a *windowAgg) readGroup(r *value.Reader, win *window, origins *Origins) {
 		a.groups++
 	}
 	g.source = src
+	a.owned(src)
 	for i := range g.states {
 		aggregate.ReadState(r, &g.states[i])
 	}

@@ -653,3 +653,30 @@ func TestContinuousTTL(t *testing.T) {
 		t.Errorf("restored: %d groups at 23 s; want none", a.Size())
 	}
 }
+
+// TestContinuousKeeps: a continuous aggregation's groups outlive the end
+// of the input (a checkpoint then holds them, for a run that reads on),
+// and go when their partition moves to another engine, which holds them.
+func TestContinuousKeeps(t *testing.T) {
+	a := newWindowAgg(&plan.Aggregate{
+		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
+		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+	})
+	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
+	for i, rows := range [][]testRow{{{0, "A", 1}, {0, "B", 2}}, {{0, "C", 4}}} {
+		b := batchOf(rows...)
+		b.Origin = parts[i]
+		windowStep(t, a, b, fixedMark(0))
+	}
+	if windowStep(t, a, batchOf(), fixedMark(math.MaxInt64)); a.Size() != 3 {
+		t.Fatalf("at the end of the input: %d groups; want all 3", a.Size())
+	}
+	parts[1].Generation.Add(1) // partition 1 moved away
+	if windowStep(t, a, batchOf(), fixedMark(0)); a.Size() != 2 {
+		t.Errorf("partition 1 moved away: %d groups; want partition 0's 2", a.Size())
+	}
+	if got := a.Low(); got != math.MaxInt64 {
+		t.Errorf("Low %d; want none pending", got)
+	}
+}

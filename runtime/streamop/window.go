@@ -56,6 +56,10 @@ type windowAgg struct {
 	idle      groupList
 	expired   int64
 	lastSweep int64
+	// owners, for a continuous aggregation, are the partitions (in a
+	// generation) its groups were built from: one that moved away has
+	// its groups dropped, which its new owner holds.
+	owners map[owner]struct{}
 
 	// Session windows by key; keySeq numbers the keys as they appear, and
 	// closing collects the sessions that close at one watermark.
@@ -305,6 +309,7 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 		// and come back: they are being read again.
 		clear(g.states)
 		g.source, g.fired, g.updated = src, false, false
+		a.owned(src)
 	}
 	if g != nil && g.fired {
 		g.updated = true // a late record within the allowed lateness
@@ -312,6 +317,7 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 	if g == nil {
 		g = a.newGroup(win)
 		g.source = src
+		a.owned(src)
 		g.key = a.intern(string(a.keys.buf))
 		win.groups[g.key] = g
 		win.order = append(win.order, g)
@@ -523,6 +529,13 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	if a.ttl > 0 {
 		a.expire(a.clock().UnixNano())
 	}
+	if a.node.Window.Kind == plan.Continuous {
+		// Its one window never closes, not even at the end of the input:
+		// a checkpoint then still holds every group, for a run that
+		// reads on.
+		a.dropMoved()
+		return 0
+	}
 	if a.node.Window.Kind == plan.Session {
 		a.closeSessions(wm, out, fail)
 		return 0
@@ -617,6 +630,67 @@ func (a *windowAgg) expire(now int64) {
 	if len(a.interned) > 4*a.peak+4096 {
 		clear(a.interned)
 		a.peak = a.groups
+	}
+	if a.groups*4 < a.peak {
+		// Memory follows the groups held, not their peak: a map grown for
+		// four times as many, and free groups beyond a quarter of those
+		// held, go.
+		groups := make(map[string]*group, len(win.groups))
+		for k, g := range win.groups {
+			groups[k] = g
+		}
+		win.groups = groups
+		if keep := a.groups/4 + 1024; len(a.freeGroups) > keep {
+			clear(a.freeGroups[keep:])
+			a.freeGroups = a.freeGroups[:keep]
+		}
+		clear(a.interned)
+		a.peak = a.groups
+	}
+}
+
+// owned notes, for a continuous aggregation, that a group was built from
+// src.
+func (a *windowAgg) owned(src owner) {
+	if a.node.Window.Kind != plan.Continuous {
+		return
+	}
+	if a.owners == nil {
+		a.owners = map[owner]struct{}{}
+	}
+	a.owners[src] = struct{}{}
+}
+
+// dropMoved drops the groups of a continuous aggregation built from a
+// partition that has since moved to another engine, which holds them: a
+// window that closes drops such groups, but its never does. It looks at
+// the groups only when a partition moved.
+func (a *windowAgg) dropMoved() {
+	moved := false
+	for o := range a.owners {
+		if !o.current() {
+			delete(a.owners, o)
+			moved = true
+		}
+	}
+	if !moved {
+		return
+	}
+	for _, win := range a.windows {
+		n := len(win.order)
+		for _, g := range win.order {
+			if g.source.current() {
+				continue
+			}
+			delete(win.groups, g.key)
+			if a.tracking {
+				a.droppedGroups = append(a.droppedGroups, droppedGroup{win.start, g.key})
+			}
+			a.recycle(g) // its w is now nil: taken out of the order below
+		}
+		if len(win.groups) < n {
+			win.order = slices.DeleteFunc(win.order, func(g *group) bool { return g.w == nil })
+		}
 	}
 }
 

@@ -95,11 +95,13 @@ type Repartitioner struct {
 	buf      []byte
 	lastMark time.Time // when marks were last sent
 	// acks are the acknowledgements of the batches handled since marks
-	// were last sent, in order, each given once marks of its progress
-	// are written: an upstream offset commits only after the progress of
-	// its records, which its partition's next owner, reading on from the
-	// commit, learns from the marks alone.
-	acks []func()
+	// were last sent, each given once marks of its progress are written:
+	// an upstream offset commits only after the progress of its records,
+	// which its partition's next owner, reading on from the commit,
+	// learns from the marks alone. ackMu guards them, and is never held
+	// across a Produce, whose promise may run at once.
+	ackMu sync.Mutex
+	acks  []func()
 }
 
 // writerSide is what a writer knows of one source whose rows it writes.
@@ -302,7 +304,10 @@ func (w *Repartitioner) Handled(b *message.Batch, ack func()) {
 	if b.Generation == o.Generation.Load() {
 		m.max = max(m.max, b.MaxEventTime)
 	}
+	// After the progress: marks that take the acknowledgement carry it.
+	w.ackMu.Lock()
 	w.acks = append(w.acks, ack)
+	w.ackMu.Unlock()
 }
 
 // markLoop sends the marks that changed, every markInterval; exactly-once,
@@ -342,7 +347,11 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 			changed = true
 		}
 	}
-	if !changed && len(w.acks) == 0 && now.Sub(w.lastMark) < markHeartbeat {
+	w.ackMu.Lock()
+	acks := w.acks
+	w.acks = nil
+	w.ackMu.Unlock()
+	if !changed && len(acks) == 0 && now.Sub(w.lastMark) < markHeartbeat {
 		return false
 	}
 	// Unchanged marks go again now and then: a reader that starts after
@@ -350,8 +359,6 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 	// of every upstream partition, and a mark the brokers lost is sent
 	// again.
 	w.lastMark = now
-	acks := w.acks
-	w.acks = nil
 	var mu sync.Mutex
 	failed, pending := false, len(w.sides)*int(w.partitions)
 	written := func(_ *kgo.Record, err error) {
@@ -368,13 +375,10 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 			return
 		}
 		if failed {
-			// The batches wait for the next marks. The producer may call
-			// this at once, in mark, which holds w.mu.
-			go func() {
-				w.mu.Lock()
-				w.acks = append(w.acks, acks...)
-				w.mu.Unlock()
-			}()
+			// The batches wait for the next marks.
+			w.ackMu.Lock()
+			w.acks = append(w.acks, acks...)
+			w.ackMu.Unlock()
 			return
 		}
 		for _, ack := range acks {
