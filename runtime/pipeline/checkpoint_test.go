@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -313,5 +314,31 @@ func TestDeltaDue(t *testing.T) {
 	s.chainLen = 0
 	if s.deltaDue() {
 		t.Fatal("no chain: a delta; want a whole checkpoint")
+	}
+}
+
+// TestContinuousReadsOn: a continuous aggregation's groups outlive the end
+// of its input in the checkpoint, so a run that reads on (the generator
+// made longer) goes on counting from them: its last rows are those of one
+// run over the whole input.
+func TestContinuousReadsOn(t *testing.T) {
+	query := "SELECT symbol, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY symbol"
+	latest := func(rows []string) map[string]string {
+		m := map[string]string{}
+		for _, r := range rows {
+			m[strings.SplitN(r, ",", 2)[0]] = r
+		}
+		return m
+	}
+	whole := checkpointSpec("", 0, query)
+	_, want := runUntil(t, whole, time.Minute, false)
+
+	dir := t.TempDir()
+	first := checkpointSpec(dir, 0, query)
+	first.Sources[0].Datagen.Count /= 2
+	runUntil(t, first, time.Minute, false)
+	_, got := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false)
+	if g, w := latest(got), latest(want); !maps.Equal(g, w) || len(w) == 0 {
+		t.Errorf("read on from the first run's checkpoint, the last rows are %v; one run over the whole input writes %v", g, w)
 	}
 }
