@@ -367,6 +367,9 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		}
 	}
 	try := kgo.TryCommit
+	if s.spoiled.Swap(false) {
+		try = kgo.TryAbort
+	}
 	for _, f := range followers {
 		if f.moved.Swap(false) {
 			try = kgo.TryAbort

@@ -374,12 +374,18 @@ func (w *Repartitioner) mark(ctx context.Context, now time.Time) bool {
 		if pending--; pending > 0 {
 			return
 		}
-		if failed {
+		switch {
+		case failed && w.txn == nil:
 			// The batches wait for the next marks.
 			w.ackMu.Lock()
 			w.acks = append(w.acks, acks...)
 			w.ackMu.Unlock()
 			return
+		case failed:
+			// Exactly-once, the transaction the mark failed in aborts,
+			// and its records are read again; its end waits for these
+			// acknowledgements, which must not wait for it.
+			w.txn.spoiled.Store(true)
 		}
 		for _, ack := range acks {
 			ack()

@@ -99,6 +99,10 @@ type Source struct {
 	// transaction would commit offsets of partitions it no longer reads,
 	// or, at a checkpoint, with state that no longer holds their rows.
 	moved atomic.Bool
+	// spoiled says a record produced in the open transaction (a
+	// repartition writer's mark) failed: the transaction aborts, and its
+	// records are read and written again.
+	spoiled atomic.Bool
 	// txnFirst, of a driven follower, is the offset of each partition's
 	// first record handed in the open transaction: where an abort sets
 	// the client back to.
@@ -608,7 +612,7 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	try := kgo.TryAbort
 	// A checkpointed source's last checkpoint committed what its state
 	// holds; what came after is not in any checkpoint.
-	if s.commits == nil && s.drained(nil) && !s.unhanded.Load() && !slices.ContainsFunc(followers, (*Source).unsettled) {
+	if s.commits == nil && s.drained(nil) && !s.unhanded.Load() && !s.spoiled.Load() && !slices.ContainsFunc(followers, (*Source).unsettled) {
 		try = kgo.TryCommit
 	}
 	next := followerOffsets(followers)
