@@ -129,17 +129,17 @@ func init() {
 			if err := wantKinds(name, a, value.KindString, value.KindInt); err != nil {
 				return nil, err
 			}
+			// A part of the string, not a copy: nothing allocated per row.
 			return &call2{name: name, x: a[0], y: a[1], t: value.String, f: func(s, n value.Value) (value.Value, error) {
-				r := []rune(s.Str())
-				k := int(n.Int())
+				str, k := s.Str(), n.Int()
 				if k < 0 {
-					k = max(len(r)+k, 0)
+					k = max(int64(utf8.RuneCountInString(str))+k, 0)
 				}
-				k = min(k, len(r))
 				if right {
-					return value.StringValue(string(r[len(r)-k:])), nil
+					skip := max(int64(utf8.RuneCountInString(str))-k, 0)
+					return value.StringValue(substring(str, skip+1, math.MaxInt64)), nil
 				}
-				return value.StringValue(string(r[:k])), nil
+				return value.StringValue(substring(str, 1, k)), nil
 			}}, nil
 		}}
 	}
