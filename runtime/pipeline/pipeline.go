@@ -426,9 +426,14 @@ func (p *Pipeline) fatal(err error) {
 	}
 }
 
+// noteError makes msg the last error, unless an error ended the run: that
+// one stays, as the reason it failed (records failing after it, in
+// batches still in flight, would have hidden it).
 func (p *Pipeline) noteError(msg string) {
 	p.mu.Lock()
-	p.lastError = msg
+	if p.fatalErr == nil {
+		p.lastError = msg
+	}
 	p.mu.Unlock()
 }
 

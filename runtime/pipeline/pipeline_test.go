@@ -511,8 +511,8 @@ func TestBadInput(t *testing.T) {
 		if re.Event.Source.Offset != 2 || !strings.Contains(err.Error(), "line 2") {
 			t.Errorf("Run = %v; want the failure at line 2", err)
 		}
-		if s := p.Snapshot(); s.State != enginestatus.Failed || s.LastError == "" {
-			t.Errorf("state %v, last error %q; want Failed with the error", s.State, s.LastError)
+		if s := p.Snapshot(); s.State != enginestatus.Failed || s.LastError != err.Error() {
+			t.Errorf("state %v, last error %q; want Failed with the error that stopped it, %q", s.State, s.LastError, err)
 		}
 		checkIdentity(t, p.Snapshot().Counts)
 	})
