@@ -439,6 +439,16 @@ func (a *windowAgg) intern(s string) string {
 	return own
 }
 
+// dropGroup drops g from win, which stays open, noting it among the
+// changes, and keeps it for reuse; the caller takes it out of win.order.
+func (a *windowAgg) dropGroup(win *window, g *group) {
+	if a.tracking {
+		a.droppedGroups = append(a.droppedGroups, droppedGroup{win.start, g.key})
+	}
+	delete(win.groups, g.key)
+	a.recycle(g)
+}
+
 // recycle keeps a closed group for reuse.
 func (a *windowAgg) recycle(g *group) {
 	a.idle.remove(g)
@@ -578,11 +588,7 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 					continue
 				}
 			}
-			if a.tracking {
-				a.droppedGroups = append(a.droppedGroups, droppedGroup{start, g.key})
-			}
-			delete(win.groups, g.key)
-			a.recycle(g)
+			a.dropGroup(win, g)
 		}
 		clear(win.order[len(waiting):])
 		win.order = waiting
@@ -615,11 +621,7 @@ func (a *windowAgg) expire(now int64) {
 	var win *window
 	for g := a.idle.oldest; g != nil && now-g.touched >= a.ttl; g = a.idle.oldest {
 		win = g.w
-		delete(win.groups, g.key)
-		if a.tracking {
-			a.droppedGroups = append(a.droppedGroups, droppedGroup{win.start, g.key})
-		}
-		a.recycle(g) // its w is now nil: taken out of the order below
+		a.dropGroup(win, g) // its w is now nil: taken out of the order below
 		a.expired++
 	}
 	if win == nil {
@@ -682,11 +684,7 @@ func (a *windowAgg) dropMoved() {
 			if g.source.current() {
 				continue
 			}
-			delete(win.groups, g.key)
-			if a.tracking {
-				a.droppedGroups = append(a.droppedGroups, droppedGroup{win.start, g.key})
-			}
-			a.recycle(g) // its w is now nil: taken out of the order below
+			a.dropGroup(win, g) // its w is now nil: taken out of the order below
 		}
 		if len(win.groups) < n {
 			win.order = slices.DeleteFunc(win.order, func(g *group) bool { return g.w == nil })
