@@ -666,6 +666,20 @@ func watchWindows(t *testing.T, topic string, want map[string]string, opts ...kg
 	return ww
 }
 
+// missing lists the windows not yet written, in order.
+func (ww *windowWatch) missing() []string {
+	ww.mu.Lock()
+	defer ww.mu.Unlock()
+	var missing []string
+	for w := range ww.want {
+		if !ww.seen[w] {
+			missing = append(missing, w)
+		}
+	}
+	slices.Sort(missing)
+	return missing
+}
+
 // windows is how many distinct windows were written.
 func (ww *windowWatch) windows() int {
 	ww.mu.Lock()
@@ -678,8 +692,8 @@ func (ww *windowWatch) windows() int {
 func (ww *windowWatch) waitAll(t *testing.T) int {
 	t.Helper()
 	eventually(t, "every window of every key", 3*time.Minute, func() error {
-		if n := ww.windows(); n < len(ww.want) {
-			return fmt.Errorf("%d of %d windows", n, len(ww.want))
+		if missing := ww.missing(); len(missing) > 0 {
+			return fmt.Errorf("%d of %d windows; missing %s", len(ww.want)-len(missing), len(ww.want), strings.Join(missing[:min(len(missing), 12)], ", "))
 		}
 		return nil
 	})

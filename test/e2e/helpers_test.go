@@ -77,6 +77,9 @@ func namespace(t *testing.T, name string) string {
 		// The test's own context has ended by now.
 		c, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
+		if t.Failed() {
+			dumpNamespace(c, t, name)
+		}
 		_ = k8s.DeleteAllOf(c, &v1alpha1.StreamQuery{}, client.InNamespace(name))
 		_ = k8s.Delete(c, ns)
 		for c.Err() == nil {
@@ -88,6 +91,57 @@ func namespace(t *testing.T, name string) string {
 		t.Errorf("namespace %s was not deleted", name)
 	})
 	return name
+}
+
+// podLogs is where a failed test's pod logs are kept, a directory per
+// namespace, for CI to show.
+var podLogs = filepath.Join(os.TempDir(), "sluice-e2e-pods")
+
+// dumpNamespace, for a failed test, logs its queries' status and the last
+// lines of each pod's containers, the previous run's too, and keeps the
+// whole logs under podLogs: the namespace and its pods' logs go with it.
+func dumpNamespace(c context.Context, t *testing.T, ns string) {
+	var queries v1alpha1.StreamQueryList
+	if err := k8s.List(c, &queries, client.InNamespace(ns)); err == nil {
+		for _, q := range queries.Items {
+			status, _ := json.MarshalIndent(q.Status, "", "  ")
+			t.Logf("streamquery %s/%s status:\n%s", ns, q.Name, status)
+		}
+	}
+	var pods corev1.PodList
+	if err := k8s.List(c, &pods, client.InNamespace(ns)); err != nil {
+		t.Logf("pods of %s: %v", ns, err)
+		return
+	}
+	dir := filepath.Join(podLogs, ns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("pod logs: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			for _, previous := range []bool{true, false} {
+				if previous && cs.RestartCount == 0 {
+					continue
+				}
+				name := p.Name + "-" + cs.Name
+				if previous {
+					name += "-previous"
+				}
+				b, err := clientset.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: cs.Name, Previous: previous}).Do(c).Raw()
+				if err != nil {
+					t.Logf("logs of %s: %v", name, err)
+					continue
+				}
+				file := filepath.Join(dir, name+".log")
+				if err := os.WriteFile(file, b, 0o644); err != nil {
+					t.Logf("logs of %s: %v", name, err)
+				}
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("the last %d lines of %s (all of it in %s):\n%s", min(len(lines), 40), name, file, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
+	}
 }
 
 // apply applies a manifest in a namespace.
