@@ -59,6 +59,5 @@ func Missing() map[string]string {
 		"q13": "a table join on an expression (mod(auction, 10000) = key) as of processing time",
 		"q18": "ROW_NUMBER (the last bid of each bidder and auction)",
 		"q19": "ROW_NUMBER top-N (the ten highest bids of each auction)",
-		"q21": "REGEXP_EXTRACT",
 	}
 }

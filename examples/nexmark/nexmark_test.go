@@ -76,6 +76,13 @@ var oracleCases = map[string]struct {
 	"q20": {counts: map[string]int64{"bid": 46000, "auction": 3000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.channel, B.url, B.dt, B.extra,
 			A.itemname, A.description, A.initialbid, A.reserve, A.dt, A.expires, A.seller, A.category, A.extra
 		FROM bid B JOIN auction A ON B.auction = A.id WHERE A.category = 10`, times: []int{5, 11, 12}},
+	// The channel's id cut from the URL without a regular expression.
+	"q21": {counts: map[string]int64{"bid": 46000}, sqlite: `WITH b AS (
+			SELECT auction, bidder, price, channel, CASE WHEN instr(url, '&channel_id=') > 0 THEN substr(url, instr(url, '&channel_id=') + 12) END AS t FROM bid),
+		c AS (SELECT auction, bidder, price, channel, CASE WHEN instr(t, '&') > 0 THEN substr(t, 1, instr(t, '&') - 1) ELSE t END AS id FROM b)
+		SELECT auction, bidder, price, channel,
+			CASE lower(channel) WHEN 'apple' THEN '0' WHEN 'google' THEN '1' WHEN 'facebook' THEN '2' WHEN 'baidu' THEN '3' ELSE id END
+		FROM c WHERE id IS NOT NULL OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')`, columns: []string{"auction", "bidder", "price", "channel", "url"}},
 	"q22": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, price, channel, dir(url, 4), dir(url, 5), dir(url, 6) FROM bid`},
 }
 

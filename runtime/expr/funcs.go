@@ -207,10 +207,12 @@ func init() {
 			}
 			return &call3{name: name, x: a[0], y: a[1], z: a[2], t: value.String, f: splitPart}, nil
 		}},
-		"concat":   {1, -1, func(name string, a []Expr) (Expr, error) { return &Concat{Args: a}, nil }},
-		"coalesce": {1, -1, func(name string, a []Expr) (Expr, error) { return NewCoalesce(a) }},
-		"greatest": {1, -1, func(name string, a []Expr) (Expr, error) { return newExtreme(name, a, 1) }},
-		"least":    {1, -1, func(name string, a []Expr) (Expr, error) { return newExtreme(name, a, -1) }},
+		"regexp_extract": {2, 3, bindRegexpExtract},
+		"regexp_replace": {3, 4, bindRegexpReplace},
+		"concat":         {1, -1, func(name string, a []Expr) (Expr, error) { return &Concat{Args: a}, nil }},
+		"coalesce":       {1, -1, func(name string, a []Expr) (Expr, error) { return NewCoalesce(a) }},
+		"greatest":       {1, -1, func(name string, a []Expr) (Expr, error) { return newExtreme(name, a, 1) }},
+		"least":          {1, -1, func(name string, a []Expr) (Expr, error) { return newExtreme(name, a, -1) }},
 		"nullif": {2, 2, func(name string, a []Expr) (Expr, error) {
 			if !value.Comparable(a[0].Type(), a[1].Type()) {
 				return nil, typeErrorf("nullif compares %s with %s", a[0].Type(), a[1].Type())

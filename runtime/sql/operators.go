@@ -55,6 +55,12 @@ func (b *binder) aExpr(a *pg.A_Expr) (expr.Expr, error) {
 		switch op {
 		case "~~", "!~~", "~~*", "!~~*":
 			return expr.NewLike(l, r, op[0] == '!', strings.HasSuffix(op, "*"))
+		case "~", "!~", "~*", "!~*":
+			e, err := expr.NewRegexpMatch(l, r, op[0] == '!', strings.HasSuffix(op, "*"))
+			if err != nil {
+				return b.fail(a.Location, "%v", err)
+			}
+			return e, nil
 		}
 		return b.fail(a.Location, "unsupported operator %s", op)
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:

@@ -1,0 +1,304 @@
+package expr
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// Regular expressions are RE2's (Go's regexp): matching is linear in the
+// input whatever the pattern, which an engine fed by others' records needs,
+// so backreferences and lookaround are refused when the query is planned.
+// Patterns must be constants, compiled once.
+
+// compilePattern compiles the constant pattern argument p of the function
+// or operator name; fold makes it case-insensitive. A NULL pattern gives a
+// nil Regexp: the result is NULL.
+func compilePattern(name string, p Expr, fold bool) (*regexp.Regexp, error) {
+	c, ok := p.(*Const)
+	if !ok {
+		return nil, typeErrorf("%s takes a constant pattern, not %s", name, p)
+	}
+	if c.V.IsNull() {
+		return nil, nil
+	}
+	if c.T.Kind != value.KindString {
+		return nil, typeErrorf("%s takes a string pattern, not %s", name, c.T)
+	}
+	src := c.V.Str()
+	if fold {
+		src = "(?i)" + src
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, typeErrorf("%s: pattern %s: %v (patterns are RE2: no backreferences or lookaround)", name, c, err)
+	}
+	return re, nil
+}
+
+// RegexpMatch is x ~ pattern (POSIX regular expression match, PostgreSQL's
+// operator), ~* ignoring case, and their negations !~ and !~*: whether the
+// pattern matches anywhere in x.
+type RegexpMatch struct {
+	X, Pattern Expr
+	Not, Fold  bool
+	re         *regexp.Regexp
+}
+
+// NewRegexpMatch type-checks x ~ pattern and compiles the pattern.
+func NewRegexpMatch(x, pattern Expr, not, fold bool) (Expr, error) {
+	m := &RegexpMatch{X: x, Pattern: pattern, Not: not, Fold: fold}
+	if k := x.Type().Kind; k != value.KindString && k != value.KindNull {
+		return nil, typeErrorf("%s applies to strings, not %s", m.op(), x.Type())
+	}
+	re, err := compilePattern(m.op(), pattern, fold)
+	if err != nil {
+		return nil, err
+	}
+	if re == nil {
+		return &Const{T: value.Bool}, nil
+	}
+	m.re = re
+	return Fold(m)
+}
+
+func (m *RegexpMatch) op() string {
+	op := "~"
+	if m.Fold {
+		op += "*"
+	}
+	if m.Not {
+		op = "!" + op
+	}
+	return op
+}
+
+// Type implements Expr.
+func (m *RegexpMatch) Type() value.Type { return value.Bool }
+
+func (m *RegexpMatch) String() string {
+	return "(" + m.X.String() + " " + m.op() + " " + m.Pattern.String() + ")"
+}
+
+func (m *RegexpMatch) operands() []Expr { return []Expr{m.X, m.Pattern} }
+
+// Eval implements Expr.
+func (m *RegexpMatch) Eval(row value.Row) (value.Value, error) {
+	x, err := m.X.Eval(row)
+	if err != nil || x.IsNull() {
+		return value.Value{}, err
+	}
+	return value.BoolValue(m.re.MatchString(x.Str()) != m.Not), nil
+}
+
+// regexpExtract is regexp_extract(s, pattern[, group]), as in Flink: the
+// text the group (0, the default, is the whole match) matched in the
+// pattern's first match in s; NULL when the pattern does not match or the
+// group took no part in the match.
+type regexpExtract struct {
+	x, pattern, group Expr // group nil: 0
+	re                *regexp.Regexp
+}
+
+func bindRegexpExtract(name string, a []Expr) (Expr, error) {
+	kinds := []value.Kind{value.KindString, value.KindString, value.KindInt}
+	if err := wantKinds(name, a, kinds[:len(a)]...); err != nil {
+		return nil, err
+	}
+	re, err := compilePattern(name, a[1], false)
+	if err != nil {
+		return nil, err
+	}
+	if re == nil {
+		return &Const{T: value.String}, nil
+	}
+	e := &regexpExtract{x: a[0], pattern: a[1], re: re}
+	if len(a) == 3 {
+		e.group = a[2]
+		if c, ok := a[2].(*Const); ok && !c.V.IsNull() {
+			if _, err := e.groupOf(c.V); err != nil {
+				return nil, typeErrorf("%s: %v", name, err)
+			}
+		}
+	}
+	return e, nil
+}
+
+func (e *regexpExtract) Type() value.Type { return value.String }
+
+func (e *regexpExtract) String() string {
+	s := "regexp_extract(" + e.x.String() + ", " + e.pattern.String()
+	if e.group != nil {
+		s += ", " + e.group.String()
+	}
+	return s + ")"
+}
+
+func (e *regexpExtract) operands() []Expr {
+	if e.group == nil {
+		return []Expr{e.x, e.pattern}
+	}
+	return []Expr{e.x, e.pattern, e.group}
+}
+
+// groupOf checks a group number against the pattern's groups.
+func (e *regexpExtract) groupOf(v value.Value) (int, error) {
+	n := v.Int()
+	if n < 0 || n > int64(e.re.NumSubexp()) {
+		return 0, fmt.Errorf("group %d of a pattern with %d groups", n, e.re.NumSubexp())
+	}
+	return int(n), nil
+}
+
+func (e *regexpExtract) Eval(row value.Row) (value.Value, error) {
+	x, err := e.x.Eval(row)
+	if err != nil || x.IsNull() {
+		return value.Value{}, err
+	}
+	group := 0
+	if e.group != nil {
+		g, err := e.group.Eval(row)
+		if err != nil || g.IsNull() {
+			return value.Value{}, err
+		}
+		if group, err = e.groupOf(g); err != nil {
+			return value.Value{}, evalErr(e, err)
+		}
+	}
+	s := x.Str()
+	// One allocation, the match's indexes: Go's regexp has no form that
+	// fills a slice of the caller's.
+	m := e.re.FindStringSubmatchIndex(s)
+	if m == nil || m[2*group] < 0 {
+		return value.Value{}, nil
+	}
+	return value.StringValue(s[m[2*group]:m[2*group+1]]), nil
+}
+
+// regexpReplace is regexp_replace(s, pattern, replacement[, flags]), as in
+// PostgreSQL: the first match replaced, or every one with flag g; flag i
+// ignores case. In the replacement, \1 to \9 are the groups' text, \& the
+// whole match's, and \\ a backslash.
+type regexpReplace struct {
+	x, pattern, replacement, flags Expr // flags nil: none
+	re                             *regexp.Regexp
+	all                            bool
+	template                       string // in Go's Expand form
+}
+
+func bindRegexpReplace(name string, a []Expr) (Expr, error) {
+	kinds := []value.Kind{value.KindString, value.KindString, value.KindString, value.KindString}
+	if err := wantKinds(name, a, kinds[:len(a)]...); err != nil {
+		return nil, err
+	}
+	e := &regexpReplace{x: a[0], pattern: a[1], replacement: a[2]}
+	fold := false
+	if len(a) == 4 {
+		e.flags = a[3]
+		c, ok := a[3].(*Const)
+		if !ok {
+			return nil, typeErrorf("%s takes constant flags, not %s", name, a[3])
+		}
+		for _, f := range c.V.Str() {
+			switch f {
+			case 'g':
+				e.all = true
+			case 'i':
+				fold = true
+			default:
+				return nil, typeErrorf("%s: unknown flag %q (g replaces every match, i ignores case)", name, f)
+			}
+		}
+	}
+	re, err := compilePattern(name, a[1], fold)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := a[2].(*Const)
+	if !ok {
+		return nil, typeErrorf("%s takes a constant replacement, not %s", name, a[2])
+	}
+	if re == nil || c.V.IsNull() {
+		return &Const{T: value.String}, nil
+	}
+	e.re, e.template = re, expandTemplate(c.V.Str())
+	return e, nil
+}
+
+// expandTemplate rewrites a PostgreSQL replacement into Go's Expand form.
+func expandTemplate(r string) string {
+	var b strings.Builder
+	for i := 0; i < len(r); i++ {
+		switch c := r[i]; {
+		case c == '$':
+			b.WriteString("$$")
+		case c == '\\' && i+1 < len(r):
+			i++
+			switch d := r[i]; {
+			case d >= '1' && d <= '9':
+				b.WriteString("${" + string(d) + "}")
+			case d == '&':
+				b.WriteString("${0}")
+			default:
+				b.WriteByte(d)
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func (e *regexpReplace) Type() value.Type { return value.String }
+
+func (e *regexpReplace) String() string {
+	s := "regexp_replace(" + e.x.String() + ", " + e.pattern.String() + ", " + e.replacement.String()
+	if e.flags != nil {
+		s += ", " + e.flags.String()
+	}
+	return s + ")"
+}
+
+func (e *regexpReplace) operands() []Expr {
+	if e.flags == nil {
+		return []Expr{e.x, e.pattern, e.replacement}
+	}
+	return []Expr{e.x, e.pattern, e.replacement, e.flags}
+}
+
+func (e *regexpReplace) Eval(row value.Row) (value.Value, error) {
+	x, err := e.x.Eval(row)
+	if err != nil || x.IsNull() {
+		return value.Value{}, err
+	}
+	s := x.Str()
+	matches := e.re.FindAllStringSubmatchIndex(s, e.limit())
+	if matches == nil {
+		return x, nil
+	}
+	var out []byte
+	last := 0
+	for _, m := range matches {
+		out = append(out, s[last:m[0]]...)
+		out = e.re.ExpandString(out, e.template, s, m)
+		last = m[1]
+		if len(out) > MaxStringBytes {
+			return value.Value{}, evalErr(e, errStringTooLong("regexp_replace", int64(len(out))))
+		}
+	}
+	out = append(out, s[last:]...)
+	if len(out) > MaxStringBytes {
+		return value.Value{}, evalErr(e, errStringTooLong("regexp_replace", int64(len(out))))
+	}
+	return value.StringValue(string(out)), nil
+}
+
+// limit is how many matches to replace, for FindAll.
+func (e *regexpReplace) limit() int {
+	if e.all {
+		return -1
+	}
+	return 1
+}
