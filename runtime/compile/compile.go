@@ -138,14 +138,18 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 	if spec.State == nil {
 		for _, name := range prog.Sources() {
 			if i := slices.IndexFunc(spec.Sources, func(s v1alpha1.Source) bool { return s.Name == name }); i >= 0 && spec.Sources[i].Kafka != nil {
-				ps.Add("spec.state", "a GROUP BY without a window keeps its groups for as long as the query runs: over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise start every group again from nothing")
+				if prog.Distinct() {
+					ps.Add("spec.state", "SELECT DISTINCT keeps the rows it has written for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise write them again")
+				} else {
+					ps.Add("spec.state", "a GROUP BY without a window keeps its groups for as long as the query runs: over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise start every group again from nothing")
+				}
 				break
 			}
 		}
 	}
 	k := spec.Sink.Kafka
-	if k == nil {
-		return
+	if k == nil || prog.Distinct() {
+		return // SELECT DISTINCT writes each row once: a stream, keyed as any
 	}
 	key, _ := prog.StateKey()
 	group := "GROUP BY " + strings.Join(key.Keys, ", ")

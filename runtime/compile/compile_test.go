@@ -79,6 +79,9 @@ func TestContinuousProblems(t *testing.T) {
 		{"allowed lateness", bySymbol, false, true, "symbol", "applies to queries over TUMBLE or HOP windows only"},
 		{"ttl", bySymbol, false, true, "symbol", ""},
 		{"ttl too short", bySymbol, false, true, "symbol", "spec.state.ttl"},
+		{"distinct, no state", "SELECT DISTINCT symbol FROM trades", false, false, "", "SELECT DISTINCT keeps the rows it has written for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state"},
+		{"distinct, no sink key", "SELECT DISTINCT symbol FROM trades", false, true, "", ""},
+		{"distinct with ttl", "SELECT DISTINCT symbol, ts FROM trades", false, true, "", ""},
 		{"ttl of windows", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", false, true, "symbol", "spec.state.ttl: applies to a GROUP BY without a window"},
 	}
 	for _, tt := range tests {
@@ -99,7 +102,7 @@ func TestContinuousProblems(t *testing.T) {
 		switch tt.name {
 		case "allowed lateness":
 			spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}
-		case "ttl", "ttl of windows":
+		case "ttl", "ttl of windows", "distinct with ttl":
 			spec.State.TTL = &metav1.Duration{Duration: time.Hour}
 		case "ttl too short":
 			spec.State.TTL = &metav1.Duration{Duration: time.Millisecond}

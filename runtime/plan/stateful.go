@@ -88,6 +88,10 @@ type Aggregate struct {
 	// changed it, instead of once when the watermark closes its window.
 	// A Continuous aggregate always does.
 	EmitChanges bool
+	// Distinct, of a Continuous aggregate with no aggregates (SELECT
+	// DISTINCT), writes a group's row once, when the group starts, rather
+	// than at each change: its output is a stream, not a changelog.
+	Distinct bool
 }
 
 // Columns implements Node.
@@ -116,11 +120,16 @@ func (a *Aggregate) Describe() string {
 		}
 		b.WriteString(" BY " + strings.Join(parts, ", "))
 	}
-	parts := make([]string, len(a.Aggs))
-	for i, c := range a.Aggs {
-		parts[i] = c.String()
+	if a.Distinct {
+		b.WriteString(" DISTINCT")
 	}
-	b.WriteString(" COMPUTE " + strings.Join(parts, ", "))
+	if len(a.Aggs) > 0 {
+		parts := make([]string, len(a.Aggs))
+		for i, c := range a.Aggs {
+			parts[i] = c.String()
+		}
+		b.WriteString(" COMPUTE " + strings.Join(parts, ", "))
+	}
 	if a.EmitChanges && a.Window.Kind != Continuous {
 		b.WriteString(" EMIT CHANGES")
 	}

@@ -174,13 +174,19 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 		b.errorf(max(aggAt, 0), "aggregating or OVER on a join is not supported yet")
 		return nil
 	}
+	distinct := len(sel.DistinctClause) > 0
 	switch {
+	case distinct && (grouped || window != nil || emit || findCall(sel.TargetList, true) >= 0):
+		b.errorf(firstNodeLocation(sel.TargetList), "SELECT DISTINCT applies to a plain SELECT of a stream, not yet to GROUP BY, windows, EMIT CHANGES or OVER")
+		return nil
+	case distinct:
+		return b.distinctQuery(node, sel)
 	case grouped && window == nil:
 		// A continuous aggregation: its result is a changelog, as with
 		// EMIT CHANGES, which it may say or not.
-		return b.aggregateQuery(node, &plan.Window{Kind: plan.Continuous}, sel, true)
+		return b.aggregateQuery(node, &plan.Aggregate{Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true}, sel)
 	case grouped:
-		return b.aggregateQuery(node, window, sel, emit)
+		return b.aggregateQuery(node, &plan.Aggregate{Window: *window, EmitChanges: emit}, sel)
 	case window != nil:
 		b.errorf(0, "a windowing table function needs GROUP BY window_start, window_end and aggregates")
 		return nil
@@ -195,8 +201,8 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 
 // unsupported reports the clauses this version cannot run yet, each at its place.
 func (b *binder) unsupported(sel *pg.SelectStmt) {
-	if len(sel.DistinctClause) > 0 {
-		b.errorf(firstNodeLocation(sel.TargetList), "SELECT DISTINCT is not supported on a stream")
+	if len(sel.DistinctClause) > 0 && sel.DistinctClause[0].GetNode() != nil {
+		b.errorf(location(sel.DistinctClause[0]), "SELECT DISTINCT ON is not supported; SELECT DISTINCT is")
 	}
 	if len(sel.WindowClause) > 0 {
 		b.errorf(location(sel.WindowClause[0]), "named windows (WINDOW) are not supported; write the window in OVER (...)")

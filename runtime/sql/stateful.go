@@ -170,11 +170,30 @@ func (b *binder) positiveInterval(n *pg.Node) (int64, bool) {
 	return c.V.Nanos(), true
 }
 
+// distinctQuery plans SELECT DISTINCT over input: a continuous
+// aggregation grouped by the select list, without aggregates, that writes
+// each group's row once, when it starts.
+func (b *binder) distinctQuery(input plan.Node, sel *pg.SelectStmt) plan.Node {
+	grouped := &pg.SelectStmt{TargetList: sel.TargetList, FromClause: sel.FromClause}
+	for _, item := range sel.TargetList {
+		val := item.GetResTarget().GetVal()
+		if cr := val.GetColumnRef(); cr != nil && isStar(cr) {
+			b.errorf(cr.Location, "SELECT DISTINCT * is not supported; name the columns")
+			return nil
+		}
+		if val.GetAConst() == nil {
+			grouped.GroupClause = append(grouped.GroupClause, val)
+		}
+	}
+	return b.aggregateQuery(input, &plan.Aggregate{Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true, Distinct: true}, grouped)
+}
+
 // aggregateQuery plans a GROUP BY query over input, which reads the
 // window's source: windowed, or, with a Continuous window, of the whole
-// stream.
-func (b *binder) aggregateQuery(input plan.Node, w *plan.Window, sel *pg.SelectStmt, emit bool) plan.Node {
-	agg := &plan.Aggregate{Input: input, Window: *w, EmitChanges: emit}
+// stream. agg holds the window and how the groups are written.
+func (b *binder) aggregateQuery(input plan.Node, agg *plan.Aggregate, sel *pg.SelectStmt) plan.Node {
+	agg.Input = input
+	w, emit := &agg.Window, agg.EmitChanges
 	g := &grouping{agg: agg, input: b.scope, keys: map[string]int{}, exprs: map[string]int{}, calls: map[string]int{}}
 	continuous := w.Kind == plan.Continuous
 	var sawStart, sawEnd bool

@@ -174,6 +174,13 @@ func (p *Program) Continuous() bool {
 	return ok && a.Window.Kind == plan.Continuous
 }
 
+// Distinct reports whether the plan is a SELECT DISTINCT, a continuous
+// aggregation that writes each group's row once: a stream, not a changelog.
+func (p *Program) Distinct() bool {
+	a, ok := p.stateful.(*plan.Aggregate)
+	return ok && a.Distinct
+}
+
 // StatePlan describes the stateful part of the plan: the operator and what
 // is below it, which make the state. A checkpoint keeps its fingerprint,
 // StateFingerprint, and a plan with another cannot read the checkpoint; the

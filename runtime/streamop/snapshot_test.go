@@ -34,9 +34,16 @@ func TestWindowSnapshot(t *testing.T) {
 		"hop":        {Kind: plan.Hop, Time: colTS, Size: 10 * s, Slide: 3 * s},
 		"session":    {Kind: plan.Session, Time: colTS, Gap: s / 5},
 		"continuous": {Kind: plan.Continuous},
+		"distinct":   {Kind: plan.Continuous}, // SELECT DISTINCT sym, v: a key written before the cut is not written again
 	} {
 		t.Run(name, func(t *testing.T) {
 			newAgg := func() *windowAgg {
+				if name == "distinct" {
+					return newWindowAgg(&plan.Aggregate{
+						Input: testScan, Window: w, EmitChanges: true, Distinct: true,
+						Keys: []expr.Expr{colSym, colV}, KeyNames: []string{"sym", "v"},
+					})
+				}
 				return newWindowAgg(&plan.Aggregate{
 					Input: testScan, Window: w, EmitChanges: w.Kind == plan.Continuous,
 					Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},

@@ -304,6 +304,7 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 		a.starts = slices.Insert(a.starts, i, start)
 	}
 	g := win.groups[string(a.keys.buf)]
+	starts := g == nil || !g.source.current()
 	if g != nil && !g.source.current() {
 		// Built from records of a partition that has since moved away
 		// and come back: they are being read again.
@@ -324,12 +325,15 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 		a.groups++
 		a.peak = max(a.peak, a.groups)
 	}
-	// Before the aggregates take the row: a group made, or cleared, for a
-	// row that then fails stays in the state, and in its changes.
-	a.touch(g)
 	if a.ttl > 0 {
 		a.idle.touch(g, a.now)
 	}
+	if a.node.Distinct && !starts {
+		return nil // SELECT DISTINCT, a row seen before: nothing changes
+	}
+	// Before the aggregates take the row: a group made, or cleared, for a
+	// row that then fails stays in the state, and in its changes.
+	a.touch(g)
 	for i := range a.funcs {
 		if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
 			return err
