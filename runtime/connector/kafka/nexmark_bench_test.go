@@ -1,0 +1,108 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"runtime/pprof"
+	"testing"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	nexmarkqueries "github.com/sluice-dev/sluice/examples/nexmark"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
+	"github.com/sluice-dev/sluice/runtime/manifest"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+)
+
+// BenchmarkKafkaNexmark runs Nexmark q0 (pass-through), q1 (currency
+// conversion) and q2 (selection) Kafka in, Kafka out: their manifests
+// (examples/nexmark) with the bid generator replaced by a topic of 4
+// partitions holding its bids as JSON, which an engine writes first (the
+// generator to a Kafka sink: the Nexmark producer). In the same run on the
+// same topic, the baseline is plain franz-go consuming and producing every
+// record as it is. It reports both rates and their ratio, per query; the
+// broker is as for BenchmarkKafkaFilter.
+func BenchmarkKafkaNexmark(b *testing.B) {
+	const n = 400_000
+	brokers, in, suffix, adm := benchInput(b, 0, nil)
+	produceBids(b, brokers, in, n)
+	for _, q := range []string{"q0", "q1", "q2"} {
+		b.Run(q, func(b *testing.B) {
+			var engine, raw window
+			run := 0
+			for b.Loop() {
+				run++
+				out, rawOut := fmt.Sprintf("out-%s-engine-%d%s", q, run, suffix), fmt.Sprintf("out-%s-raw-%d%s", q, run, suffix)
+				if _, err := adm.CreateTopics(context.Background(), 4, 1, nil, out, rawOut); err != nil {
+					b.Fatal(err)
+				}
+				spec := nexmarkOverKafka(b, q, brokers, in, out)
+				var p *pipeline.Pipeline
+				var err error
+				pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(ctx context.Context) {
+					if p, err = pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: fmt.Sprintf("bench-%s-%d%s", q, run, suffix)}); err != nil {
+						b.Fatal(err)
+					}
+					runUntil(ctx, b, p, &engine, func(c enginestatus.Records) bool { return c.In == n && c.InFlight == 0 })
+				})
+				pprof.Do(context.Background(), pprof.Labels("side", "franz-go"), func(context.Context) {
+					if got := rawConsumeProduce(b, brokers, in, rawOut, n, &raw, func([]byte) bool { return true }); got != n {
+						b.Fatalf("the baseline passed %d records on, want %d", got, n)
+					}
+				})
+			}
+			records := float64(run * n)
+			engineRate, rawRate := records/engine.wall.Seconds(), records/raw.wall.Seconds()
+			b.ReportMetric(engineRate, "engine-records/s")
+			b.ReportMetric(rawRate, "franz-go-records/s")
+			b.ReportMetric(engineRate/rawRate, "engine/franz-go")
+			b.ReportMetric(float64(engine.cpu.Nanoseconds())/records, "engine-cpu-ns/record")
+			b.ReportMetric(float64(raw.cpu.Nanoseconds())/records, "franz-go-cpu-ns/record")
+		})
+	}
+}
+
+// produceBids writes n Nexmark bids to topic as JSON, with an engine: the
+// bid generator, in 4 partitions, to a Kafka sink.
+func produceBids(b *testing.B, brokers []string, topic string, n int64) {
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{Name: "bid", Datagen: &v1alpha1.DatagenSource{Generator: "nexmark-bid", Count: n / 4, Partitions: 4}}},
+		Query:   "SELECT * FROM bid",
+		Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topic}},
+	}
+	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if out := p.Snapshot().Counts.Out; out != n {
+		b.Fatalf("wrote %d bids, want %d", out, n)
+	}
+}
+
+// nexmarkOverKafka is Nexmark query q's spec reading its bids from topic
+// in and writing its results to topic out.
+func nexmarkOverKafka(b *testing.B, q string, brokers []string, in, out string) *v1alpha1.StreamQuerySpec {
+	text, err := nexmarkqueries.Manifest(q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := manifest.Parse(q+".yaml", text)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := &doc.Query.Spec
+	if len(spec.Sources) != 1 || spec.Sources[0].Datagen == nil || spec.Sources[0].Datagen.Generator != "nexmark-bid" {
+		b.Fatalf("nexmark %s does not read bids alone", q)
+	}
+	var schema []v1alpha1.Column
+	for _, c := range schemas.NexmarkBid {
+		schema = append(schema, v1alpha1.Column{Name: c.Name, Type: c.Type.String()})
+	}
+	spec.Sources[0] = v1alpha1.Source{Name: "bid", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: in}, Schema: schema}
+	spec.Sink = v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}}
+	return spec
+}
