@@ -39,6 +39,7 @@ const (
 	MaxBatchSize       = 65536
 	MaxBatchLinger     = time.Minute
 	MaxShutdownTimeout = time.Hour
+	MaxEmitInterval    = time.Hour
 
 	MinCheckpointInterval = 100 * time.Millisecond
 	MaxCheckpointInterval = time.Hour

@@ -80,6 +80,7 @@ func TestCRDBounds(t *testing.T) {
 		{"spec.errorPolicy", "retryBackoff", MaxRetryBackoff},
 		{"spec.runtime", "batchLinger", MaxBatchLinger},
 		{"spec.runtime", "shutdownTimeout", MaxShutdownTimeout},
+		{"spec.runtime", "emitInterval", MaxEmitInterval},
 		{"spec.state", "checkpointInterval", MaxCheckpointInterval},
 		{"spec.health", "queueSustained", MaxHealthWindow},
 		{"spec.health", "rateBaseline", MaxHealthWindow},

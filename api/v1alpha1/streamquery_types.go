@@ -631,6 +631,7 @@ const (
 // RuntimeSpec tunes the engine.
 // +kubebuilder:validation:XValidation:rule="!has(self.batchLinger) || (duration(self.batchLinger) >= duration('0s') && duration(self.batchLinger) <= duration('1m'))",message="batchLinger must be a duration between 0s and 1m, e.g. 5ms"
 // +kubebuilder:validation:XValidation:rule="!has(self.shutdownTimeout) || (duration(self.shutdownTimeout) > duration('0s') && duration(self.shutdownTimeout) <= duration('1h'))",message="shutdownTimeout must be a positive duration of at most 1h, e.g. 30s"
+// +kubebuilder:validation:XValidation:rule="!has(self.emitInterval) || (duration(self.emitInterval) >= duration('0s') && duration(self.emitInterval) <= duration('1h'))",message="emitInterval must be a duration between 0s and 1h, e.g. 1s"
 type RuntimeSpec struct {
 	// mode is pipelined (the default) or direct.
 	// +optional
@@ -666,6 +667,14 @@ type RuntimeSpec struct {
 	// +optional
 	// +kubebuilder:default="30s"
 	ShutdownTimeout *metav1.Duration `json:"shutdownTimeout,omitempty"`
+	// emitInterval, for a GROUP BY without a window (a continuous
+	// aggregation), writes each changed group's row at most once per
+	// interval, its latest, instead of after every batch that changed it:
+	// fewer rows for the same final table. Held rows are written before
+	// each checkpoint and at the end of the input. Unset or 0: after every
+	// batch. At most 1h.
+	// +optional
+	EmitInterval *metav1.Duration `json:"emitInterval,omitempty"`
 	// profiling serves Go's /debug/pprof on 127.0.0.1:6060 (ProfilingAddr),
 	// where only a process in the pod, or kubectl port-forward, reaches it;
 	// never on the status port. Off by default: profiles show the query's

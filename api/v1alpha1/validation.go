@@ -309,6 +309,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	ps.checkDuration("spec.runtime.batchLinger", rt.BatchLinger, 0, MaxBatchLinger, false)
 	ps.checkDuration("spec.runtime.shutdownTimeout", rt.ShutdownTimeout, 0, MaxShutdownTimeout, true)
+	ps.checkDuration("spec.runtime.emitInterval", rt.EmitInterval, 0, MaxEmitInterval, false)
 	h := s.Health
 	for _, pc := range []struct {
 		field string

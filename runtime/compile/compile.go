@@ -96,6 +96,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	if prog.Continuous() {
 		checkContinuous(spec, prog, &ps)
 	}
+	if ei := spec.Runtime.EmitInterval; ei != nil && ei.Duration > 0 && (!prog.Continuous() || prog.Distinct()) {
+		ps.Add("spec.runtime.emitInterval", "applies to a GROUP BY without a window, whose groups' rows are written again at each change; windows write theirs when they close, and other queries each row once")
+	}
 	checkBuffers(spec, prog, inputs, &ps)
 	checkMetrics(spec.Metrics, prog.Output, &ps)
 	switch several := spec.SeveralEngines(); {

@@ -82,6 +82,10 @@ func TestContinuousProblems(t *testing.T) {
 		{"distinct, no state", "SELECT DISTINCT symbol FROM trades", false, false, "", "SELECT DISTINCT keeps the rows it has written for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state"},
 		{"distinct, no sink key", "SELECT DISTINCT symbol FROM trades", false, true, "", ""},
 		{"distinct with ttl", "SELECT DISTINCT symbol, ts FROM trades", false, true, "", ""},
+		{"emit interval", bySymbol, false, true, "symbol", ""},
+		{"emit interval of windows", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", false, true, "symbol", "spec.runtime.emitInterval: applies to a GROUP BY without a window"},
+		{"emit interval of distinct", "SELECT DISTINCT symbol FROM trades", false, true, "", "spec.runtime.emitInterval: applies to a GROUP BY without a window"},
+		{"emit interval too long", bySymbol, false, true, "symbol", "spec.runtime.emitInterval"},
 		{"ttl of windows", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", false, true, "symbol", "spec.state.ttl: applies to a GROUP BY without a window"},
 	}
 	for _, tt := range tests {
@@ -104,6 +108,10 @@ func TestContinuousProblems(t *testing.T) {
 			spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}
 		case "ttl", "ttl of windows", "distinct with ttl":
 			spec.State.TTL = &metav1.Duration{Duration: time.Hour}
+		case "emit interval", "emit interval of windows", "emit interval of distinct":
+			spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}
+		case "emit interval too long":
+			spec.Runtime.EmitInterval = &metav1.Duration{Duration: 2 * time.Hour}
 		case "ttl too short":
 			spec.State.TTL = &metav1.Duration{Duration: time.Millisecond}
 		}

@@ -536,6 +536,9 @@ type oracleCase struct {
 	// each change: its result is the last row written of each key, and
 	// sqlite's is over table every.
 	changelog bool
+	// emitInterval, of a changelog, is spec.runtime.emitInterval: so long
+	// that each key's row is written once, at the end.
+	emitInterval time.Duration
 	// distinct says the query is a SELECT DISTINCT, which takes every
 	// row, late ones too, and writes each distinct row once: sqlite's is
 	// over table every.
@@ -618,6 +621,9 @@ func (c *oracleCase) run(t *testing.T) {
 			spec.Sources = append(spec.Sources, in.source)
 		}
 	}
+	if c.emitInterval > 0 {
+		spec.Runtime.EmitInterval = &metav1.Duration{Duration: c.emitInterval}
+	}
 	p, err := runPipeline(t, spec, Options{Sink: sink})
 	if err != nil {
 		t.Fatalf("engine query:\n\t%s\nRun: %v", c.query, err)
@@ -667,7 +673,9 @@ func (c *oracleCase) run(t *testing.T) {
 	if c.results && (counts.Aggregated != kept || counts.Results != int64(len(sink.rows))) {
 		fail("counts %+v: %d aggregated and %d results; want %d on-time rows aggregated and the %d rows written", counts, counts.Aggregated, counts.Results, kept, len(sink.rows))
 	}
-	if c.changelog && len(sink.rows) <= len(got) {
+	if c.emitInterval > 0 && len(sink.rows) != len(got) {
+		fail("%d rows written for %d keys: with an emit interval longer than the run, each key's is written once, at the end", len(sink.rows), len(got))
+	} else if c.changelog && c.emitInterval == 0 && len(sink.rows) <= len(got) {
 		fail("%d rows written for %d keys: a changelog writes a key's row at each change", len(sink.rows), len(got))
 	}
 	if !c.results && counts.Out != kept {
@@ -997,6 +1005,14 @@ func TestOracle(t *testing.T) {
 			FROM every WHERE qty IS NOT NULL GROUP BY substr(symbol, 1, 1), qty % 3`,
 		types: []colType{cStr, cInt, cInt, cInt, cInt, cInt, cDec6},
 		where: func(tr trade) bool { return tr.hasQty },
+	}, oracleCase{
+		name: "Continuous/WhereTwoKeysEmitInterval",
+		data: long, results: true, changelog: true, key: 2, emitInterval: time.Hour,
+		query: `SELECT symbol, qty, count(*) AS n, max(price) - min(price) AS spread
+			FROM trades WHERE qty >= 2 GROUP BY symbol, qty`,
+		sqlite: `SELECT symbol, qty, count(*), max(price) - min(price) FROM every WHERE qty >= 2 GROUP BY symbol, qty`,
+		types:  []colType{cStr, cInt, cInt, cDec2},
+		where:  func(tr trade) bool { return tr.hasQty && tr.qty >= 2 },
 	}, oracleCase{
 		name: "Continuous/NoKey",
 		data: dense, results: true, changelog: true, key: 0,

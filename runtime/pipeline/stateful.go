@@ -89,6 +89,9 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	if st := p.spec.State; st != nil && st.TTL != nil {
 		opts.TTL = st.TTL.Duration
 	}
+	if ei := p.spec.Runtime.EmitInterval; ei != nil {
+		opts.EmitInterval = ei.Duration
+	}
 	s := &statefulStage{p: p, op: p.prog.NewStateful(opts), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
 	s.in = p.inputFailures()
 	var names []string
@@ -468,6 +471,9 @@ func (s *statefulStage) followRewind(emit emitFunc) bool {
 
 // finish implements stage.
 func (s *statefulStage) finish(ctx context.Context, emit emitFunc) {
+	if f, ok := s.op.(streamop.Flusher); ok {
+		f.Flush() // what the emit interval holds back is written at the end
+	}
 	if ctx.Err() == nil && s.followRewind(emit) && s.emit(s.end(), emit) && s.p.ckpt != nil && s.p.err() == nil {
 		// The state at the end of the input, or at a stop: a restart goes
 		// on from exactly here.

@@ -277,6 +277,18 @@ type StatefulOptions struct {
 	// time it is measured in; nil is time.Now.
 	TTL   time.Duration
 	Clock func() time.Time
+	// EmitInterval holds back a continuous aggregation's changed rows
+	// for that long (spec.runtime.emitInterval), each group's latest then
+	// written once; 0 writes them after every batch.
+	EmitInterval time.Duration
+}
+
+// Flusher is a stateful operator that may hold back results for a while
+// (an emit interval).
+type Flusher interface {
+	// Flush makes the next Advance write what is held back; it reports
+	// whether anything is.
+	Flush() bool
 }
 
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
@@ -289,10 +301,14 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 			a.allowed = opts.AllowedLateness
 		case plan.Continuous:
 			a.ttl = int64(opts.TTL)
+			if !n.Distinct {
+				a.emitEvery = int64(opts.EmitInterval)
+			}
 		}
 		if opts.Clock != nil {
 			a.clock = opts.Clock
 		}
+		a.lastEmit = a.clock().UnixNano() // the first interval starts now
 		return a
 	case *plan.Over:
 		return newOverAgg(n)

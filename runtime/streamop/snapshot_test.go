@@ -687,3 +687,74 @@ func TestContinuousKeeps(t *testing.T) {
 		t.Errorf("Low %d; want none pending", got)
 	}
 }
+
+// TestContinuousEmitInterval: with an emit interval, the groups batches
+// changed are written at most once per interval, each as it is then, in
+// the order they first changed; Low holds the rows back meanwhile; Flush
+// writes them at once; a group expired while held is not written, and
+// one reused for another key is written once.
+func TestContinuousEmitInterval(t *testing.T) {
+	s := time.Second
+	var now time.Time
+	a := newWindowAgg(&plan.Aggregate{
+		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
+		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+	})
+	a.emitEvery, a.ttl, a.clock = int64(10*s), int64(30*s), func() time.Time { return now }
+	part := &message.Origin{Source: "trades", Partition: 0}
+	at := func(d time.Duration, rows ...testRow) []string {
+		t.Helper()
+		now = time.Unix(1000, 0).Add(d) // the clock of a run
+		out := new(message.Batch)
+		out.Reset(4)
+		var fail failures
+		if len(rows) > 0 {
+			b := batchOf(rows...)
+			b.Origin = part
+			a.Process(b, out, fixedMark(0), &fail)
+		}
+		var errs errorList
+		a.Advance(fixedMark(0), out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		got := []string{}
+		for _, row := range out.Rows {
+			got = append(got, fmt.Sprint(row[2:]))
+		}
+		return got
+	}
+	check := func(what string, got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(got, append([]string{}, want...)) {
+			t.Errorf("%s: wrote %v; want %v", what, got, want)
+		}
+	}
+	check("the first batch", at(0, testRow{0, "A", 1}, testRow{0, "B", 2}), "[A 1]", "[B 2]")
+	check("within the interval", at(3*s, testRow{0, "B", 3}, testRow{0, "C", 4}))
+	check("within the interval, again", at(6*s, testRow{0, "B", 5}))
+	if low := a.Low(); low != math.MinInt64 {
+		t.Errorf("Low with changes held back: %d; want the least", low)
+	}
+	check("the interval passed, no row", at(10*s), "[B 10]", "[C 4]")
+	if low := a.Low(); low != math.MaxInt64 {
+		t.Errorf("Low with nothing held back: %d; want the greatest", low)
+	}
+	check("changed again", at(12*s, testRow{0, "A", 1}))
+	if !a.Flush() {
+		t.Error("Flush with A held back reports nothing held")
+	}
+	check("flushed", at(13*s), "[A 2]")
+	if a.Flush() {
+		t.Error("Flush with nothing held back reports something")
+	}
+	// B, changed at 25 s and held back, expires at 56 s (30 s of ttl) while
+	// it waits; its group is reused for D, which is written once.
+	check("B held back", at(25*s, testRow{0, "B", 1}), "[B 11]")
+	check("B again", at(30*s, testRow{0, "B", 1}))
+	check("D, B expired", at(61*s, testRow{0, "D", 7}), "[D 7]")
+	if a.Size() != 1 {
+		t.Errorf("%d groups; want D alone", a.Size())
+	}
+}

@@ -56,6 +56,13 @@ type windowAgg struct {
 	idle      groupList
 	expired   int64
 	lastSweep int64
+	// emitEvery, for a continuous aggregation, holds back the groups a
+	// batch changed (dirty) for that long, in nanoseconds of the clock:
+	// each is then written once, as it is. lastEmit is when they last
+	// were, and flushDue makes the next Advance write them.
+	emitEvery int64
+	lastEmit  int64
+	flushDue  bool
 	// owners, for a continuous aggregation, are the partitions (in a
 	// generation) its groups were built from: one that moved away has
 	// its groups dropped, which its new owner holds.
@@ -260,19 +267,45 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		}
 		absorbed++
 	}
-	if a.node.EmitChanges {
-		for _, g := range a.dirty {
-			g.dirty = false
-			if !g.source.current() {
-				continue
-			}
-			if err := a.emit(out, g); err != nil {
-				a.errs = append(a.errs, err)
-			}
-		}
-		a.dirty = a.dirty[:0]
+	if a.node.EmitChanges && (a.emitEvery == 0 || a.emitDue()) {
+		a.errs = a.emitChanged(out, a.errs)
 	}
 	return late, absorbed
+}
+
+// emitDue reports whether the emit interval has passed since the changed
+// groups were last written.
+func (a *windowAgg) emitDue() bool {
+	return a.clock().UnixNano()-a.lastEmit >= a.emitEvery
+}
+
+// emitChanged writes the current row of each group changed since it was
+// last written, appending to errs the rows it could not compute.
+func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
+	if a.emitEvery > 0 {
+		a.lastEmit = a.clock().UnixNano()
+	}
+	for _, g := range a.dirty {
+		if !g.dirty {
+			continue // dropped since it changed, or listed again once reused
+		}
+		g.dirty = false
+		if !g.source.current() {
+			continue // its partition moved away: its new owner writes it
+		}
+		if err := a.emit(out, g); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	clear(a.dirty)
+	a.dirty = a.dirty[:0]
+	return errs
+}
+
+// Flush implements Flusher.
+func (a *windowAgg) Flush() bool {
+	a.flushDue = len(a.dirty) > 0
+	return a.flushDue
 }
 
 // addToWindows adds the row in a.argv, of key a.keys, to every window that
@@ -548,6 +581,12 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		// a checkpoint then still holds every group, for a run that
 		// reads on.
 		a.dropMoved()
+		if len(a.dirty) > 0 && (a.flushDue || a.emitDue()) {
+			for _, err := range a.emitChanged(out, nil) {
+				fail(err)
+			}
+		}
+		a.flushDue = false
 		return 0
 	}
 	if a.node.Window.Kind == plan.Session {
@@ -813,6 +852,11 @@ func (a *windowAgg) closeKey(key string) {
 func (a *windowAgg) Low() int64 {
 	low := int64(math.MaxInt64)
 	if a.node.Window.Kind == plan.Continuous {
+		if len(a.dirty) > 0 {
+			// Changes held back by the emit interval: the rows that made
+			// them are not handled until they are written.
+			return math.MinInt64
+		}
 		return low
 	}
 	if a.node.Window.Kind != plan.Session {
