@@ -3,6 +3,7 @@ package expr
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -13,10 +14,51 @@ import (
 // so backreferences and lookaround are refused when the query is planned.
 // Patterns must be constants, compiled once.
 
+// pattern is a compiled regular expression, with a literal every match
+// contains, if it has one: a string without it is not matched at all,
+// which strings.Contains finds much faster than the matcher, whose
+// unanchored search tries every position.
+type pattern struct {
+	*regexp.Regexp
+	literal string
+}
+
+// mayMatch reports whether s holds the literal every match contains.
+func (p *pattern) mayMatch(s string) bool {
+	return p.literal == "" || strings.Contains(s, p.literal)
+}
+
+// requiredLiteral is the longest literal that every match of re contains,
+// or "" (a case-folded literal is not one).
+func requiredLiteral(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return ""
+		}
+		return string(re.Rune)
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredLiteral(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiteral(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		longest := ""
+		for _, sub := range re.Sub {
+			if l := requiredLiteral(sub); len(l) > len(longest) {
+				longest = l
+			}
+		}
+		return longest
+	}
+	return ""
+}
+
 // compilePattern compiles the constant pattern argument p of the function
 // or operator name; fold makes it case-insensitive. A NULL pattern gives a
-// nil Regexp: the result is NULL.
-func compilePattern(name string, p Expr, fold bool) (*regexp.Regexp, error) {
+// nil pattern: the result is NULL.
+func compilePattern(name string, p Expr, fold bool) (*pattern, error) {
 	c, ok := p.(*Const)
 	if !ok {
 		return nil, typeErrorf("%s takes a constant pattern, not %s", name, p)
@@ -35,7 +77,11 @@ func compilePattern(name string, p Expr, fold bool) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, typeErrorf("%s: pattern %s: %v (patterns are RE2: no backreferences or lookaround)", name, c, err)
 	}
-	return re, nil
+	compiled := &pattern{Regexp: re}
+	if tree, err := syntax.Parse(src, syntax.Perl); err == nil {
+		compiled.literal = requiredLiteral(tree.Simplify())
+	}
+	return compiled, nil
 }
 
 // RegexpMatch is x ~ pattern (POSIX regular expression match, PostgreSQL's
@@ -44,7 +90,7 @@ func compilePattern(name string, p Expr, fold bool) (*regexp.Regexp, error) {
 type RegexpMatch struct {
 	X, Pattern Expr
 	Not, Fold  bool
-	re         *regexp.Regexp
+	re         *pattern
 }
 
 // NewRegexpMatch type-checks x ~ pattern and compiles the pattern.
@@ -90,7 +136,8 @@ func (m *RegexpMatch) Eval(row value.Row) (value.Value, error) {
 	if err != nil || x.IsNull() {
 		return value.Value{}, err
 	}
-	return value.BoolValue(m.re.MatchString(x.Str()) != m.Not), nil
+	s := x.Str()
+	return value.BoolValue((m.re.mayMatch(s) && m.re.MatchString(s)) != m.Not), nil
 }
 
 // regexpExtract is regexp_extract(s, pattern[, group]), as in Flink: the
@@ -99,7 +146,7 @@ func (m *RegexpMatch) Eval(row value.Row) (value.Value, error) {
 // group took no part in the match.
 type regexpExtract struct {
 	x, pattern, group Expr // group nil: 0
-	re                *regexp.Regexp
+	re                *pattern
 }
 
 func bindRegexpExtract(name string, a []Expr) (Expr, error) {
@@ -170,6 +217,9 @@ func (e *regexpExtract) Eval(row value.Row) (value.Value, error) {
 	s := x.Str()
 	// One allocation, the match's indexes: Go's regexp has no form that
 	// fills a slice of the caller's.
+	if !e.re.mayMatch(s) {
+		return value.Value{}, nil
+	}
 	m := e.re.FindStringSubmatchIndex(s)
 	if m == nil || m[2*group] < 0 {
 		return value.Value{}, nil
@@ -183,7 +233,7 @@ func (e *regexpExtract) Eval(row value.Row) (value.Value, error) {
 // whole match's, and \\ a backslash.
 type regexpReplace struct {
 	x, pattern, replacement, flags Expr // flags nil: none
-	re                             *regexp.Regexp
+	re                             *pattern
 	all                            bool
 	template                       string // in Go's Expand form
 }
@@ -274,6 +324,9 @@ func (e *regexpReplace) Eval(row value.Row) (value.Value, error) {
 		return value.Value{}, err
 	}
 	s := x.Str()
+	if !e.re.mayMatch(s) {
+		return x, nil
+	}
 	matches := e.re.FindAllStringSubmatchIndex(s, e.limit())
 	if matches == nil {
 		return x, nil
