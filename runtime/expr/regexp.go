@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -55,10 +56,19 @@ func requiredLiteral(re *syntax.Regexp) string {
 	return ""
 }
 
+// Flags of compilePattern.
+const (
+	// foldCase ignores case (~*, flag i).
+	foldCase = 1 << iota
+	// dotNewline lets . and [^...] match a newline, as PostgreSQL's do
+	// (Java's, and so Flink's, do not).
+	dotNewline
+)
+
 // compilePattern compiles the constant pattern argument p of the function
-// or operator name; fold makes it case-insensitive. A NULL pattern gives a
-// nil pattern: the result is NULL.
-func compilePattern(name string, p Expr, fold bool) (*pattern, error) {
+// or operator name, with flags. A NULL pattern gives a nil pattern: the
+// result is NULL.
+func compilePattern(name string, p Expr, flags int) (*pattern, error) {
 	c, ok := p.(*Const)
 	if !ok {
 		return nil, typeErrorf("%s takes a constant pattern, not %s", name, p)
@@ -70,7 +80,10 @@ func compilePattern(name string, p Expr, fold bool) (*pattern, error) {
 		return nil, typeErrorf("%s takes a string pattern, not %s", name, c.T)
 	}
 	src := c.V.Str()
-	if fold {
+	if flags&dotNewline != 0 {
+		src = "(?s)" + src
+	}
+	if flags&foldCase != 0 {
 		src = "(?i)" + src
 	}
 	re, err := regexp.Compile(src)
@@ -80,6 +93,11 @@ func compilePattern(name string, p Expr, fold bool) (*pattern, error) {
 	compiled := &pattern{Regexp: re}
 	if tree, err := syntax.Parse(src, syntax.Perl); err == nil {
 		compiled.literal = requiredLiteral(tree.Simplify())
+	}
+	if strings.ContainsRune(compiled.literal, utf8.RuneError) {
+		// The matcher reads a byte of invalid UTF-8 as U+FFFD, which
+		// strings.Contains does not.
+		compiled.literal = ""
 	}
 	return compiled, nil
 }
@@ -99,7 +117,11 @@ func NewRegexpMatch(x, pattern Expr, not, fold bool) (Expr, error) {
 	if k := x.Type().Kind; k != value.KindString && k != value.KindNull {
 		return nil, typeErrorf("%s applies to strings, not %s", m.op(), x.Type())
 	}
-	re, err := compilePattern(m.op(), pattern, fold)
+	flags := dotNewline
+	if fold {
+		flags |= foldCase
+	}
+	re, err := compilePattern(m.op(), pattern, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +176,7 @@ func bindRegexpExtract(name string, a []Expr) (Expr, error) {
 	if err := wantKinds(name, a, kinds[:len(a)]...); err != nil {
 		return nil, err
 	}
-	re, err := compilePattern(name, a[1], false)
+	re, err := compilePattern(name, a[1], 0)
 	if err != nil {
 		return nil, err
 	}
@@ -244,25 +266,28 @@ func bindRegexpReplace(name string, a []Expr) (Expr, error) {
 		return nil, err
 	}
 	e := &regexpReplace{x: a[0], pattern: a[1], replacement: a[2]}
-	fold := false
+	flags := dotNewline
 	if len(a) == 4 {
 		e.flags = a[3]
 		c, ok := a[3].(*Const)
 		if !ok {
 			return nil, typeErrorf("%s takes constant flags, not %s", name, a[3])
 		}
+		if c.V.IsNull() {
+			return &Const{T: value.String}, nil // strict, as PostgreSQL's
+		}
 		for _, f := range c.V.Str() {
 			switch f {
 			case 'g':
 				e.all = true
 			case 'i':
-				fold = true
+				flags |= foldCase
 			default:
 				return nil, typeErrorf("%s: unknown flag %q (g replaces every match, i ignores case)", name, f)
 			}
 		}
 	}
-	re, err := compilePattern(name, a[1], fold)
+	re, err := compilePattern(name, a[1], flags)
 	if err != nil {
 		return nil, err
 	}
@@ -291,8 +316,12 @@ func expandTemplate(r string) string {
 				b.WriteString("${" + string(d) + "}")
 			case d == '&':
 				b.WriteString("${0}")
+			case d == '\\':
+				b.WriteByte('\\')
 			default:
-				b.WriteByte(d)
+				// As PostgreSQL: a backslash before anything else stays.
+				b.WriteByte('\\')
+				i-- // the next character is written as it is
 			}
 		default:
 			b.WriteByte(c)
@@ -327,7 +356,12 @@ func (e *regexpReplace) Eval(row value.Row) (value.Value, error) {
 	if !e.re.mayMatch(s) {
 		return x, nil
 	}
-	matches := e.re.FindAllStringSubmatchIndex(s, e.limit())
+	var matches [][]int
+	if e.all {
+		matches = e.re.FindAllStringSubmatchIndex(s, -1)
+	} else if m := e.re.FindStringSubmatchIndex(s); m != nil {
+		matches = [][]int{m}
+	}
 	if matches == nil {
 		return x, nil
 	}
@@ -346,12 +380,4 @@ func (e *regexpReplace) Eval(row value.Row) (value.Value, error) {
 		return value.Value{}, evalErr(e, errStringTooLong("regexp_replace", int64(len(out))))
 	}
 	return value.StringValue(string(out)), nil
-}
-
-// limit is how many matches to replace, for FindAll.
-func (e *regexpReplace) limit() int {
-	if e.all {
-		return -1
-	}
-	return 1
 }

@@ -40,7 +40,7 @@ func TestLiteralPrefilter(t *testing.T) {
 	patterns := []string{`(&|^)ab=([^&]*)`, `a(b|c)+d`, `(ab){2}`, `x?ab`, `^ab$`, `b+a`, `(?i)AB`, `a|ab`}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, src := range patterns {
-		p, err := compilePattern("test", NewConst(value.StringValue(src)), false)
+		p, err := compilePattern("test", NewConst(value.StringValue(src)), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1029,10 +1029,10 @@ func TestOracle(t *testing.T) {
 		types:  []colType{cStr, cInt},
 	}, oracleCase{
 		name: "Distinct/ExpressionsWhere",
-		data: long, results: true, distinct: true, key: 3,
-		query:  `SELECT DISTINCT upper(substr(symbol, 1, 2)) AS prefix, qty % 4 AS m, 'x' AS c FROM trades WHERE price > 200`,
-		sqlite: `SELECT DISTINCT upper(substr(symbol, 1, 2)), qty % 4, 'x' FROM every WHERE price > 20000`,
-		types:  []colType{cStr, cInt, cStr},
+		data: long, results: true, distinct: true, key: 4,
+		query:  `SELECT DISTINCT upper(substr(symbol, 1, 2)) AS prefix, qty % 4 AS m, 'x' AS c, 1 + 1 AS two FROM trades WHERE price > 200`,
+		sqlite: `SELECT DISTINCT upper(substr(symbol, 1, 2)), qty % 4, 'x', 2 FROM every WHERE price > 20000`,
+		types:  []colType{cStr, cInt, cStr, cInt},
 		where:  func(tr trade) bool { return tr.hasPrice && tr.cents > 20000 },
 	})
 	// The smallest input of a bug the oracle found, waiting rows compacted

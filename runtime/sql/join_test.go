@@ -81,12 +81,16 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT t.symbol, count(*) AS n FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " GROUP BY t.symbol",
-			"count(*)", "aggregating or OVER on a join is not supported yet",
+			"count(*)", "aggregating, DISTINCT or OVER on a join is not supported yet",
+		},
+		{
+			"SELECT DISTINCT t.symbol, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
+			"SELECT", "aggregating, DISTINCT or OVER on a join is not supported yet",
 		},
 		{
 			// OVER has no aggregate's position: the error is at the start.
 			"SELECT t.symbol, avg(q.bid) OVER (PARTITION BY t.symbol ORDER BY t.ts ROWS 3 PRECEDING) AS a FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"SELECT", "aggregating or OVER on a join is not supported yet",
+			"SELECT", "aggregating, DISTINCT or OVER on a join is not supported yet",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON t.symbol = s.symbol",

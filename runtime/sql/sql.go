@@ -170,8 +170,8 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	}
 	aggAt := findCall(sel.TargetList, false)
 	grouped := len(sel.GroupClause) > 0 || sel.HavingClause != nil || aggAt >= 0
-	if b.right != nil && (grouped || findCall(sel.TargetList, true) >= 0) {
-		b.errorf(max(aggAt, 0), "aggregating or OVER on a join is not supported yet")
+	if b.right != nil && (grouped || len(sel.DistinctClause) > 0 || findCall(sel.TargetList, true) >= 0) {
+		b.errorf(max(aggAt, 0), "aggregating, DISTINCT or OVER on a join is not supported yet")
 		return nil
 	}
 	distinct := len(sel.DistinctClause) > 0

@@ -181,9 +181,15 @@ func (b *binder) distinctQuery(input plan.Node, sel *pg.SelectStmt) plan.Node {
 			b.errorf(cr.Location, "SELECT DISTINCT * is not supported; name the columns")
 			return nil
 		}
-		if val.GetAConst() == nil {
-			grouped.GroupClause = append(grouped.GroupClause, val)
+		// A constant is no key (GROUP BY refuses one): bound quietly,
+		// as the select list binds it again.
+		errs := len(b.errs)
+		e, err := b.bind(val)
+		b.errs = b.errs[:errs]
+		if _, isConst := e.(*expr.Const); err == nil && isConst {
+			continue
 		}
+		grouped.GroupClause = append(grouped.GroupClause, val)
 	}
 	return b.aggregateQuery(input, &plan.Aggregate{Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true, Distinct: true}, grouped)
 }

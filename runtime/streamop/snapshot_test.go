@@ -691,8 +691,8 @@ func TestContinuousKeeps(t *testing.T) {
 // TestContinuousEmitInterval: with an emit interval, the groups batches
 // changed are written at most once per interval, each as it is then, in
 // the order they first changed; Low holds the rows back meanwhile; Flush
-// writes them at once; a group expired while held is not written, and
-// one reused for another key is written once.
+// writes them at once; a group that expires while held is written as it
+// goes, and one reused for another key is written once.
 func TestContinuousEmitInterval(t *testing.T) {
 	s := time.Second
 	var now time.Time
@@ -749,11 +749,15 @@ func TestContinuousEmitInterval(t *testing.T) {
 	if a.Flush() {
 		t.Error("Flush with nothing held back reports something")
 	}
-	// B, changed at 25 s and held back, expires at 56 s (30 s of ttl) while
-	// it waits; its group is reused for D, which is written once.
-	check("B held back", at(25*s, testRow{0, "B", 1}), "[B 11]")
-	check("B again", at(30*s, testRow{0, "B", 1}))
-	check("D, B expired", at(61*s, testRow{0, "D", 7}), "[D 7]")
+	// B, changed at 30 s and held back, expires at 60 s (30 s of ttl)
+	// while it waits: its held row is written as it goes; its group is
+	// reused for D, which is written once.
+	check("B", at(25*s, testRow{0, "B", 1}), "[B 11]")
+	check("B held back", at(30*s, testRow{0, "B", 1}))
+	check("D, B expired", at(61*s, testRow{0, "D", 7}), "[B 12]", "[D 7]")
+	if low := a.Low(); low != math.MaxInt64 {
+		t.Errorf("Low with nothing held back but a group reused: %d; want the greatest", low)
+	}
 	if a.Size() != 1 {
 		t.Errorf("%d groups; want D alone", a.Size())
 	}

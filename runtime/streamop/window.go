@@ -63,6 +63,7 @@ type windowAgg struct {
 	emitEvery int64
 	lastEmit  int64
 	flushDue  bool
+	pending   int // groups in dirty still to write
 	// owners, for a continuous aggregation, are the partitions (in a
 	// generation) its groups were built from: one that moved away has
 	// its groups dropped, which its new owner holds.
@@ -230,7 +231,7 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	if a.ttl > 0 {
 		// Before the rows: a group idle for the ttl starts again.
 		a.now = a.clock().UnixNano()
-		a.expire(a.now)
+		a.expire(a.now, out)
 	}
 	// Windows stay open for the allowed lateness past their end, so a row
 	// is late only that far behind the watermark.
@@ -290,6 +291,7 @@ func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 			continue // dropped since it changed, or listed again once reused
 		}
 		g.dirty = false
+		a.pending--
 		if !g.source.current() {
 			continue // its partition moved away: its new owner writes it
 		}
@@ -304,7 +306,7 @@ func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 
 // Flush implements Flusher.
 func (a *windowAgg) Flush() bool {
-	a.flushDue = len(a.dirty) > 0
+	a.flushDue = a.pending > 0
 	return a.flushDue
 }
 
@@ -374,6 +376,7 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 	}
 	if a.node.EmitChanges && !g.dirty {
 		g.dirty = true
+		a.pending++
 		a.dirty = append(a.dirty, g)
 	}
 	return nil
@@ -489,6 +492,9 @@ func (a *windowAgg) dropGroup(win *window, g *group) {
 // recycle keeps a closed group for reuse.
 func (a *windowAgg) recycle(g *group) {
 	a.idle.remove(g)
+	if g.dirty {
+		a.pending--
+	}
 	clear(g.states)
 	g.w, g.dirty, g.key, g.source, g.fired, g.updated, g.changed = nil, false, "", owner{}, false, false, false
 	g.life++
@@ -568,20 +574,20 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 // Advance implements Stateful. It drops no rows uncounted: every row it
 // absorbed was counted then.
 func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	if a.ttl > 0 {
+		a.expire(a.clock().UnixNano(), out)
+	}
 	for _, err := range a.errs {
 		fail(err)
 	}
 	clear(a.errs)
 	a.errs = a.errs[:0]
-	if a.ttl > 0 {
-		a.expire(a.clock().UnixNano())
-	}
 	if a.node.Window.Kind == plan.Continuous {
 		// Its one window never closes, not even at the end of the input:
 		// a checkpoint then still holds every group, for a run that
 		// reads on.
 		a.dropMoved()
-		if len(a.dirty) > 0 && (a.flushDue || a.emitDue()) {
+		if a.pending > 0 && (a.flushDue || a.emitDue()) {
 			for _, err := range a.emitChanged(out, nil) {
 				fail(err)
 			}
@@ -652,11 +658,12 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 }
 
 // expire drops the groups of a continuous aggregation that no row changed
-// for the ttl: a reader of the changelog keeps their last rows, and a row
-// of the key later starts its group again, from nothing. It looks at most
+// for the ttl: a reader of the changelog keeps their last rows (a change
+// the emit interval holds back is written to out first), and a row of the
+// key later starts its group again, from nothing. It looks at most
 // every sixteenth of the ttl or every second, whichever is shorter, so a
 // group goes within that of its ttl.
-func (a *windowAgg) expire(now int64) {
+func (a *windowAgg) expire(now int64, out *message.Batch) {
 	if now-a.lastSweep < min(a.ttl/16, int64(time.Second)) {
 		return
 	}
@@ -664,6 +671,12 @@ func (a *windowAgg) expire(now int64) {
 	var win *window
 	for g := a.idle.oldest; g != nil && now-g.touched >= a.ttl; g = a.idle.oldest {
 		win = g.w
+		if g.dirty && g.source.current() {
+			// A change the emit interval held back goes out with it.
+			if err := a.emit(out, g); err != nil {
+				a.errs = append(a.errs, err)
+			}
+		}
 		a.dropGroup(win, g) // its w is now nil: taken out of the order below
 		a.expired++
 	}
@@ -852,7 +865,7 @@ func (a *windowAgg) closeKey(key string) {
 func (a *windowAgg) Low() int64 {
 	low := int64(math.MaxInt64)
 	if a.node.Window.Kind == plan.Continuous {
-		if len(a.dirty) > 0 {
+		if a.pending > 0 {
 			// Changes held back by the emit interval: the rows that made
 			// them are not handled until they are written.
 			return math.MinInt64

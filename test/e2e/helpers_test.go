@@ -78,7 +78,9 @@ func namespace(t *testing.T, name string) string {
 		c, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		if t.Failed() {
-			dumpNamespace(c, t, name)
+			dump, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			dumpNamespace(dump, t, name)
+			cancel()
 		}
 		_ = k8s.DeleteAllOf(c, &v1alpha1.StreamQuery{}, client.InNamespace(name))
 		_ = k8s.Delete(c, ns)
