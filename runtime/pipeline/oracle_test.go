@@ -1020,6 +1020,40 @@ func TestOracle(t *testing.T) {
 		sqlite: `SELECT count(*), count(DISTINCT symbol), sum(qty), min(ts) FROM every`,
 		types:  []colType{cInt, cInt, cInt, cTS},
 	})
+	// Subqueries in FROM and WITH queries, merged into the query that
+	// reads them; SQLite runs them as written, but for the window.
+	cases = append(cases, oracleCase{
+		name: "Subquery/TumbleOverWith",
+		data: dense, results: true, key: 3,
+		query: `WITH sized AS (SELECT symbol, qty * 2 AS double_qty, price AS p, ts FROM trades WHERE qty >= 2),
+				dear AS (SELECT symbol, double_qty, ts FROM sized WHERE p > 150)
+			SELECT window_start, window_end, symbol, count(*) AS n, sum(double_qty) AS s
+			FROM TUMBLE(dear, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol`,
+		sqlite: `WITH sized AS (SELECT symbol, qty * 2 AS double_qty, price AS p, ts FROM t WHERE qty >= 2),
+				dear AS (SELECT symbol, double_qty, ts FROM sized WHERE p > 15000)
+			SELECT ws, ws + 60000, symbol, count(*), sum(double_qty) FROM (SELECT *, ts - ts % 60000 AS ws FROM dear) GROUP BY ws, symbol`,
+		types: []colType{cTS, cTS, cStr, cInt, cInt},
+		where: func(tr trade) bool { return tr.hasQty && tr.qty >= 2 && tr.hasPrice && tr.cents > 15000 },
+	}, oracleCase{
+		name: "Subquery/ContinuousFromSubquery",
+		data: dense, results: true, changelog: true, key: 1,
+		query: `SELECT x.s, count(*) AS n, max(x.p) AS hi FROM (SELECT substr(symbol, 1, 2) AS s, price AS p FROM trades WHERE price > 100) AS x
+			WHERE p < 400 GROUP BY x.s`,
+		sqlite: `SELECT x.s, count(*), max(x.p) FROM (SELECT substr(symbol, 1, 2) AS s, price AS p FROM every WHERE price > 10000) AS x
+			WHERE p < 40000 GROUP BY x.s`,
+		types: []colType{cStr, cInt, cDec2},
+		where: func(tr trade) bool { return tr.hasPrice && tr.cents > 10000 && tr.cents < 40000 },
+	}, oracleCase{
+		name: "Subquery/StarWhereNull",
+		data: dense, results: true, distinct: true, key: 2,
+		// The query's WHERE reads only the subquery's rows: where qty is
+		// NULL, the subquery's WHERE is NULL, and the cast of 'none',
+		// an error, is never computed.
+		query:  `SELECT DISTINCT * FROM (SELECT id, qty FROM trades WHERE qty > 0) AS x WHERE CAST(coalesce(CAST(qty AS string), 'none') AS int) = qty`,
+		sqlite: `SELECT DISTINCT * FROM (SELECT id, qty FROM every WHERE qty > 0) AS x`,
+		types:  []colType{cInt, cInt},
+		where:  func(tr trade) bool { return tr.hasQty && tr.qty > 0 },
+	})
 	// SELECT DISTINCT: every row, late or not; each distinct row once.
 	cases = append(cases, oracleCase{
 		name: "Distinct/Columns",

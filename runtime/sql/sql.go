@@ -147,8 +147,8 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 		b.errorf(firstLocation(sel.Larg), "UNION, INTERSECT and EXCEPT are not supported")
 		return nil
 	}
-	if sel.WithClause != nil {
-		b.errorf(sel.WithClause.Location, "WITH is not supported")
+	if !b.flatten(sel, nil) {
+		return nil
 	}
 	if len(sel.ValuesLists) > 0 {
 		b.errorf(0, "VALUES is not supported; read rows from a source")
