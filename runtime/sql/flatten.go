@@ -103,8 +103,12 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 		if len(rf.Functions) != 1 {
 			return true
 		}
-		fc := rf.Functions[0].GetList().GetItems()[0].GetFuncCall()
-		if fc == nil || len(fc.Args) == 0 {
+		items := rf.Functions[0].GetList().GetItems()
+		if len(items) == 0 {
+			return true
+		}
+		fc := items[0].GetFuncCall()
+		if fc == nil || len(fc.Args) == 0 || len(fc.Funcname) == 0 {
 			return true
 		}
 		src := fc.Args[0].GetColumnRef()
@@ -228,7 +232,7 @@ func (b *binder) merge(sel *pg.SelectStmt, d *derived, alias string, args []*pg.
 	}
 	for _, t := range sel.TargetList {
 		// A column keeps its name when its expression takes its place.
-		if rt := t.GetResTarget(); rt.Name == "" {
+		if rt := t.GetResTarget(); rt != nil && rt.Name == "" {
 			if cr := rt.GetVal().GetColumnRef(); cr != nil && !isStar(cr) {
 				rt.Name = impliedName(rt.Val)
 			}
@@ -306,11 +310,13 @@ func eachNode(n *pg.Node, f func(*pg.Node) bool) {
 // impliedName is the name PostgreSQL gives an unnamed select-list item: a
 // column's own, a function's or a cast's name, else ?column?.
 func impliedName(n *pg.Node) string {
-	switch v := n.Node.(type) {
+	switch v := n.GetNode().(type) {
 	case *pg.Node_ColumnRef:
 		return v.ColumnRef.Fields[len(v.ColumnRef.Fields)-1].GetString_().GetSval()
 	case *pg.Node_FuncCall:
-		return v.FuncCall.Funcname[len(v.FuncCall.Funcname)-1].GetString_().GetSval()
+		if len(v.FuncCall.Funcname) > 0 {
+			return v.FuncCall.Funcname[len(v.FuncCall.Funcname)-1].GetString_().GetSval()
+		}
 	case *pg.Node_TypeCast:
 		return impliedName(v.TypeCast.Arg)
 	}

@@ -427,6 +427,8 @@ func FuzzPlan(f *testing.F) {
 		"SELECT t.symbol, t.price, q.bid FROM trades AS t JOIN quotes AS q ON t.symbol = q.symbol AND q.ts BETWEEN t.ts - INTERVAL '5' SECOND AND t.ts",
 		"SELECT t.symbol, s.name FROM trades AS t LEFT JOIN symbols AS s ON t.symbol = s.symbol WHERE s.name IS NOT NULL",
 		"SELECT symbol, count(*) FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol HAVING sum(quantity) > 10 EMIT CHANGES",
+		"WITH a AS (SELECT symbol, price * 2 AS p, ts FROM trades WHERE quantity > 1), b AS (SELECT * FROM a WHERE p > 3) SELECT window_start, count(*) FROM TUMBLE(b, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+		"SELECT DISTINCT x.s, upper(x.s) FROM (SELECT symbol AS s FROM trades WHERE symbol ~ '^A' AND regexp_extract(symbol, '(A)(.)', 2) IS NOT NULL) AS x",
 	} {
 		f.Add(q)
 	}
