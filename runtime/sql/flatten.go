@@ -3,7 +3,6 @@ package sql
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -21,14 +20,20 @@ import (
 // source, and errors point into the subquery's text where its
 // expressions are.
 
-// derived is a flattened subquery: the source it reads, its WHERE, and
-// its columns by name.
+// MaxMergedNodes bounds the expression nodes that merging subqueries
+// copies into a query: each use of a subquery's column is a copy of its
+// expression, so WITH queries that each use the one before twice would
+// double the query, and its work per record, with each.
+const MaxMergedNodes = 20_000
+
+// derived is a merged subquery: the source it reads, its WHERE, and its
+// columns by name (two may share one, as in PostgreSQL, until a
+// reference to it is ambiguous).
 type derived struct {
 	from  *pg.Node // a RangeVar of a source
 	where *pg.Node // nil: none
 	names []string
 	exprs []*pg.Node
-	at    int32 // where the subquery is, for errors
 	what  string
 }
 
@@ -44,17 +49,22 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 		if ctes = maps.Clone(ctes); ctes == nil {
 			ctes = map[string]*derived{}
 		}
+		seen := map[string]bool{}
 		for _, n := range w.Ctes {
 			cte := n.GetCommonTableExpr()
 			q := cte.GetCtequery().GetSelectStmt()
-			if q == nil {
-				b.errorf(cte.Location, "a WITH query must be a SELECT")
+			switch {
+			case q == nil:
+				b.errorf(cte.GetLocation(), "a WITH query must be a SELECT")
 				return false
-			}
-			if len(cte.Aliascolnames) > 0 {
+			case seen[cte.Ctename]:
+				b.errorf(cte.Location, "WITH query name %q specified more than once", cte.Ctename)
+				return false
+			case len(cte.Aliascolnames) > 0:
 				b.errorf(cte.Location, "column names after a WITH query's name are not supported; name them with AS in its select list")
 				return false
 			}
+			seen[cte.Ctename] = true
 			d := b.derive(q, ctes, cte.Location, fmt.Sprintf("WITH query %s", cte.Ctename))
 			if d == nil {
 				return false
@@ -71,25 +81,33 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 	case item.GetRangeSubselect() != nil:
 		rs := item.GetRangeSubselect()
 		q := rs.GetSubquery().GetSelectStmt()
-		if q == nil || rs.Lateral {
-			b.errorf(location(item), "unsupported subquery in FROM")
+		at := max(firstNodeLocation(q.GetTargetList()), 0)
+		switch {
+		case q == nil:
+			b.errorf(at, "unsupported subquery in FROM")
+			return false
+		case rs.Lateral:
+			b.errorf(at, "LATERAL is not supported")
+			return false
+		case len(rs.GetAlias().GetColnames()) > 0:
+			b.errorf(at, "column names after a subquery's alias are not supported; name them with AS in its select list")
 			return false
 		}
-		d := b.derive(q, ctes, firstNodeLocation(q.TargetList), "the subquery in FROM")
+		d := b.derive(q, ctes, at, "the subquery in FROM")
 		if d == nil {
 			return false
 		}
-		alias := ""
-		if rs.Alias != nil {
-			alias = rs.Alias.Aliasname
-		}
 		sel.FromClause[0] = proto.Clone(d.from).(*pg.Node)
-		return b.merge(sel, d, alias, nil)
+		return b.merge(sel, d, rs.GetAlias().GetAliasname(), nil)
 	case item.GetRangeVar() != nil:
 		rv := item.GetRangeVar()
 		d, ok := ctes[rv.Relname]
 		if !ok || rv.Schemaname != "" {
 			return true
+		}
+		if len(rv.GetAlias().GetColnames()) > 0 {
+			b.errorf(rv.Location, "column names after a WITH query's alias are not supported; name them with AS in its select list")
+			return false
 		}
 		alias := rv.Relname
 		if rv.Alias != nil {
@@ -120,6 +138,10 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 		if !ok {
 			return true
 		}
+		alias := name
+		if rf.Alias != nil {
+			alias = rf.Alias.Aliasname
+		}
 		rv := d.from.GetRangeVar()
 		src.Fields[0] = pg.MakeStrNode(rv.Relname)
 		if rv.Alias != nil {
@@ -131,7 +153,7 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 		}
 		// The function's own arguments name q's columns too, but for the
 		// first.
-		return b.merge(sel, d, name, fc.Args[1:])
+		return b.merge(sel, d, alias, fc.Args[1:])
 	case item.GetJoinExpr() != nil:
 		for _, side := range []*pg.Node{item.GetJoinExpr().Larg, item.GetJoinExpr().Rarg} {
 			if rv := side.GetRangeVar(); rv != nil && ctes[rv.Relname] != nil {
@@ -143,8 +165,9 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 	return true
 }
 
-// derive flattens q, a subquery or WITH query (what, at at), and checks it
-// only filters and computes columns of one source.
+// derive flattens q, a subquery or WITH query (what, at at), checks it
+// only filters and computes columns of one source, and binds its
+// expressions once, so that those no one reads are checked too.
 func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, what string) *derived {
 	if !b.flatten(q, ctes) {
 		return nil
@@ -155,10 +178,10 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 		problem = "UNION, INTERSECT and EXCEPT"
 	case len(q.ValuesLists) > 0:
 		problem = "VALUES"
-	case len(q.GroupClause) > 0 || q.HavingClause != nil || findCall(q.TargetList, false) >= 0:
-		problem = "GROUP BY and aggregates"
-	case findCall(q.TargetList, true) >= 0:
-		problem = "OVER"
+	case len(q.TargetList) == 0:
+		problem = "an empty select list"
+	case len(q.GroupClause) > 0 || q.HavingClause != nil:
+		problem = "GROUP BY and HAVING"
 	case len(q.DistinctClause) > 0:
 		problem = "DISTINCT"
 	case len(q.SortClause) > 0 || q.LimitCount != nil || q.LimitOffset != nil:
@@ -167,6 +190,8 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 		problem = "WINDOW"
 	case len(q.FromClause) != 1 || q.FromClause[0].GetRangeVar() == nil:
 		problem = "reading anything but one source (a join, a windowing function, several sources)"
+	default:
+		problem = statefulCall(q)
 	}
 	if problem != "" {
 		b.errorf(at, "%s may only filter and compute columns of one source yet: %s is not supported in it", what, problem)
@@ -178,28 +203,84 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 		b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
 		return nil
 	}
-	d := &derived{from: q.FromClause[0], where: q.WhereClause, at: at, what: what}
+	d := &derived{from: q.FromClause[0], where: q.WhereClause, what: what}
+	inner := scope{table: rv.Relname, cols: cols}
+	if rv.Alias != nil {
+		inner.alias = rv.Alias.Aliasname
+	}
+	outer := b.scope
+	b.scope = inner
+	defer func() { b.scope = outer }()
+	errs := len(b.errs)
+	if q.WhereClause != nil {
+		b.expr(q.WhereClause)
+	}
 	for _, t := range q.TargetList {
 		rt := t.GetResTarget()
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStar(cr) {
+			if len(cr.Fields) == 2 && !inner.names(cr.Fields[0].GetString_().GetSval()) {
+				b.errorf(cr.Location, "missing FROM-clause entry for table %q", cr.Fields[0].GetString_().GetSval())
+				continue
+			}
 			for _, c := range cols {
 				d.names = append(d.names, c.Name)
 				d.exprs = append(d.exprs, columnRef(c.Name, cr.Location))
 			}
 			continue
 		}
-		name := rt.Name
+		name := rt.GetName()
 		if name == "" {
-			name = impliedName(rt.Val)
+			name = outputName(rt.GetVal())
 		}
-		if slices.Contains(d.names, name) {
-			b.errorf(rt.Location, "%s has two columns named %s; name one apart with AS", what, name)
-			return nil
+		b.expr(rt.GetVal())
+		val := rt.GetVal()
+		if s := val.GetAConst(); s != nil && s.GetSval() != nil {
+			// A string literal is text once it is a subquery's column, as
+			// in PostgreSQL: its context no longer gives it a type.
+			val = &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{
+				Arg: val, TypeName: &pg.TypeName{Names: []*pg.Node{pg.MakeStrNode("text")}, Location: s.Location}, Location: s.Location,
+			}}}
 		}
 		d.names = append(d.names, name)
-		d.exprs = append(d.exprs, rt.Val)
+		d.exprs = append(d.exprs, val)
+	}
+	if len(b.errs) > errs {
+		return nil
 	}
 	return d
+}
+
+// statefulCall names an aggregate, OVER or subquery anywhere in q's
+// select list or WHERE, or returns "".
+func statefulCall(q *pg.SelectStmt) string {
+	found := ""
+	look := func(n *pg.Node) bool {
+		switch {
+		case found != "":
+			return false
+		case n.GetSubLink() != nil:
+			found = "a subquery in an expression"
+		case n.GetFuncCall() != nil:
+			fc := n.GetFuncCall()
+			name := ""
+			if len(fc.Funcname) > 0 {
+				name = strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
+			}
+			switch {
+			case fc.Over != nil:
+				found = "OVER"
+			case aggregates[name] || fc.AggStar || fc.AggFilter != nil:
+				found = "an aggregate"
+			}
+		}
+		return found == ""
+	}
+	for _, n := range append([]*pg.Node{q.WhereClause}, q.TargetList...) {
+		if n != nil {
+			eachNode(n, look)
+		}
+	}
+	return found
 }
 
 // merge replaces sel's references to d's columns, named alias, by their
@@ -207,40 +288,68 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 // sel's, which is then evaluated only for the rows d's passes.
 func (b *binder) merge(sel *pg.SelectStmt, d *derived, alias string, args []*pg.Node) bool {
 	ok := true
+	fail := func(at int32, format string, a ...any) bool {
+		b.errorf(at, format, a...)
+		ok = false
+		return false
+	}
+	copyOf := func(at int32, e *pg.Node) *pg.Node {
+		c := proto.Clone(e).(*pg.Node)
+		eachNode(c, func(*pg.Node) bool { b.merged++; return true })
+		if b.merged > MaxMergedNodes && ok {
+			fail(at, "the query's subqueries expand to more than %d expression nodes: each use of a subquery's column is a copy of its expression", MaxMergedNodes)
+		}
+		return c
+	}
 	replace := func(n *pg.Node) bool {
 		cr := n.GetColumnRef()
 		if cr == nil {
-			return true
+			return ok
 		}
-		switch {
-		case len(cr.Fields) == 2 && cr.Fields[0].GetString_().GetSval() != alias,
-			len(cr.Fields) > 2, isStar(cr):
-			return false // not d's, or expanded below
+		var qualifier string
+		switch len(cr.Fields) {
+		case 1:
+		case 2:
+			qualifier = cr.Fields[0].GetString_().GetSval()
+			if qualifier != alias {
+				return fail(cr.Location, "missing FROM-clause entry for table %q", qualifier)
+			}
+		default:
+			return false // the binder says what is wrong
+		}
+		if isStar(cr) {
+			return false // expanded below
 		}
 		name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-		i := slices.Index(d.names, name)
-		if i < 0 {
-			if len(cr.Fields) == 1 && (name == "window_start" || name == "window_end") {
-				return false // a windowing function's
+		var at []int
+		for i, n := range d.names {
+			if n == name {
+				at = append(at, i)
 			}
-			b.errorf(cr.Location, "column %q is not in the select list of %s (it has %s)", name, d.what, strings.Join(d.names, ", "))
-			ok = false
-			return false
 		}
-		n.Node = proto.Clone(d.exprs[i]).(*pg.Node).Node
+		switch {
+		case len(at) == 0 && (name == "window_start" || name == "window_end"):
+			return false // a windowing function's
+		case len(at) == 0:
+			return fail(cr.Location, "column %q is not in the select list of %s (it has %s)", name, d.what, strings.Join(d.names, ", "))
+		case len(at) > 1:
+			return fail(cr.Location, "column reference %q is ambiguous: %s has %d columns of that name", name, d.what, len(at))
+		}
+		n.Node = copyOf(cr.Location, d.exprs[at[0]]).Node
 		return false
 	}
 	for _, t := range sel.TargetList {
-		// A column keeps its name when its expression takes its place.
-		if rt := t.GetResTarget(); rt != nil && rt.Name == "" {
-			if cr := rt.GetVal().GetColumnRef(); cr != nil && !isStar(cr) {
-				rt.Name = impliedName(rt.Val)
+		// An item keeps the name it has here when a subquery's
+		// expression takes the place of its columns.
+		if rt := t.GetResTarget(); rt != nil && rt.Name == "" && rt.Val != nil {
+			if cr := rt.Val.GetColumnRef(); cr == nil || !isStar(cr) {
+				rt.Name = outputName(rt.Val)
 			}
 		}
 	}
 	for _, part := range [][]*pg.Node{sel.TargetList, {sel.WhereClause}, sel.GroupClause, {sel.HavingClause}, args} {
 		for _, n := range part {
-			if n != nil {
+			if n != nil && ok {
 				eachNode(n, replace)
 			}
 		}
@@ -249,13 +358,13 @@ func (b *binder) merge(sel *pg.SelectStmt, d *derived, alias string, args []*pg.
 	for _, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		cr := rt.GetVal().GetColumnRef()
-		if cr == nil || !isStar(cr) || len(cr.Fields) == 2 && cr.Fields[0].GetString_().GetSval() != alias {
+		if cr == nil || !isStar(cr) || len(cr.Fields) > 2 {
 			targets = append(targets, t)
 			continue
 		}
 		for i, name := range d.names {
 			targets = append(targets, &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{
-				Name: name, Val: proto.Clone(d.exprs[i]).(*pg.Node), Location: rt.Location,
+				Name: name, Val: copyOf(rt.Location, d.exprs[i]), Location: rt.Location,
 			}}})
 		}
 	}
@@ -307,22 +416,11 @@ func eachNode(n *pg.Node, f func(*pg.Node) bool) {
 	walk(n.ProtoReflect())
 }
 
-// impliedName is the name PostgreSQL gives an unnamed select-list item: a
-// column's own, a function's or a cast's name, else ?column?.
-func impliedName(n *pg.Node) string {
-	switch v := n.GetNode().(type) {
-	case *pg.Node_ColumnRef:
-		return v.ColumnRef.Fields[len(v.ColumnRef.Fields)-1].GetString_().GetSval()
-	case *pg.Node_FuncCall:
-		if len(v.FuncCall.Funcname) > 0 {
-			return v.FuncCall.Funcname[len(v.FuncCall.Funcname)-1].GetString_().GetSval()
-		}
-	case *pg.Node_TypeCast:
-		return impliedName(v.TypeCast.Arg)
-	}
-	return "?column?"
-}
-
 func columnRef(name string, at int32) *pg.Node {
 	return &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(name)}, Location: at}}}
 }
+
+// sameErrors is whether two errors say the same at the same place: a
+// subquery's expression is bound where it is, and again wherever it is
+// used.
+func sameErrors(a, b *Error) bool { return a.Offset == b.Offset && a.Msg == b.Msg }

@@ -7,6 +7,7 @@ package sql
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -102,7 +103,7 @@ func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error)
 	node := b.selectStmt(sel, emit)
 	if len(b.errs) > 0 {
 		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Offset < b.errs[j].Offset })
-		return nil, b.errs
+		return nil, slices.CompactFunc(b.errs, sameErrors)
 	}
 	return node, nil
 }
@@ -125,6 +126,8 @@ type binder struct {
 	// sources read as tables, with their key columns.
 	right  *scope
 	tables Tables
+	// merged counts the expression nodes merging subqueries copied.
+	merged int
 }
 
 func (b *binder) errorf(loc int32, format string, args ...any) {

@@ -101,8 +101,16 @@ func TestErrorPositions(t *testing.T) {
 		{"WITH RECURSIVE x AS (SELECT symbol FROM trades) SELECT * FROM x", "WITH", "WITH RECURSIVE is not supported"},
 		{"SELECT nope FROM (SELECT symbol FROM trades) x", "nope", `column "nope" is not in the select list of the subquery in FROM (it has symbol)`},
 		{"SELECT x.price FROM (SELECT symbol FROM trades) x", "x.price", `column "price" is not in the select list of the subquery in FROM (it has symbol)`},
-		{"SELECT * FROM (SELECT symbol, count(*) FROM trades GROUP BY symbol) x", "symbol, count", "the subquery in FROM may only filter and compute columns of one source yet: GROUP BY and aggregates is not supported in it"},
-		{"WITH a AS (SELECT symbol AS s, price AS s FROM trades) SELECT * FROM a", "price AS s", "WITH query a has two columns named s"},
+		{"SELECT * FROM (SELECT symbol, count(*) FROM trades GROUP BY symbol) x", "symbol, count", "the subquery in FROM may only filter and compute columns of one source yet: GROUP BY and HAVING is not supported in it"},
+		{"SELECT * FROM (SELECT symbol, (max(price) > 1) IS TRUE AS m FROM trades) x", "symbol, (max", "an aggregate is not supported in it"},
+		{"SELECT trades.price FROM (SELECT price * 2 AS p FROM trades) x", "trades.price", `missing FROM-clause entry for table "trades"`},
+		{"SELECT trades.* FROM (SELECT upper(symbol) AS s FROM trades) y", "trades.*", `missing FROM-clause entry for table "trades"`},
+		{"SELECT a FROM (SELECT symbol FROM trades) AS x(a)", "symbol FROM", "column names after a subquery's alias are not supported"},
+		{"WITH a AS (SELECT symbol FROM trades), a AS (SELECT price FROM trades) SELECT * FROM a", "a AS (SELECT price", `WITH query name "a" specified more than once`},
+		{"WITH q AS (SELECT symbol, nosuch(price) AS bad FROM trades) SELECT symbol FROM q", "nosuch(price)", "unknown function nosuch"},
+		{"WITH unused AS (SELECT nope FROM trades) SELECT symbol FROM trades", "nope", `unknown column "nope"`},
+		{"SELECT x FROM (SELECT '5' AS x FROM trades) q WHERE x > 3", "'5' AS x", "cannot compare string with int"},
+		{"WITH a AS (SELECT symbol AS s, price AS s FROM trades) SELECT s FROM a", "s FROM a", `column reference "s" is ambiguous: WITH query a has 2 columns of that name`},
 		{"WITH a (x) AS (SELECT symbol FROM trades) SELECT * FROM a", "a (x)", "column names after a WITH query's name are not supported"},
 		{"WITH a AS (SELECT symbol FROM nosuch) SELECT * FROM a", "nosuch", `unknown source "nosuch"`},
 		{"WITH a AS (SELECT symbol, ts FROM trades) SELECT * FROM a JOIN trades t ON a.symbol = t.symbol", "a JOIN", "joins of WITH queries are not supported yet"},
@@ -412,6 +420,21 @@ func TestEval(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("SELECT %s = %s; want %s", tt.expr, got, tt.want)
 		}
+	}
+}
+
+// TestMergedSubqueriesBounded: WITH queries that each use the one before
+// twice would double the merged query with each; the copies are bounded.
+func TestMergedSubqueriesBounded(t *testing.T) {
+	var q strings.Builder
+	q.WriteString("WITH c0 AS (SELECT price + price AS p FROM trades)")
+	for i := 1; i < 30; i++ {
+		fmt.Fprintf(&q, ", c%d AS (SELECT p + p AS p FROM c%d)", i, i-1)
+	}
+	q.WriteString(" SELECT p FROM c29")
+	_, err := sql.Plan(q.String(), catalog)
+	if err == nil || !strings.Contains(err.Error(), "expand to more than 20000 expression nodes") {
+		t.Fatalf("Plan of 30 doubling WITH queries: %v; want the bound", err)
 	}
 }
 
