@@ -62,6 +62,7 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				deadline = soon
 			}
 		}
+		gens := s.generations()
 		fetches := s.pollUntil(ctx, deadline)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			if fetches.NumRecords() > 0 {
@@ -69,11 +70,12 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 			}
 			return
 		}
-		s.take(ctx, fetches)
+		s.take(ctx, fetches, gens)
 		s.cl.AllowRebalance()
 		for _, f := range followers {
 			// What the follower's client has fetched: a nil context
 			// does not wait.
+			gens := f.generations()
 			fetches := f.cl.PollRecords(nil, 10_000)
 			if fetches.IsClientClosed() || ctx.Err() != nil {
 				if fetches.NumRecords() > 0 {
@@ -82,14 +84,15 @@ func (s *Source) poll(ctx context.Context, txnInterval time.Duration) {
 				f.cl.AllowRebalance()
 				return
 			}
-			f.take(ctx, fetches)
+			f.take(ctx, fetches, gens)
 			f.cl.AllowRebalance()
 		}
 	}
 }
 
-// take hands each partition's polled records to its lane, in order.
-func (s *Source) take(ctx context.Context, fetches kgo.Fetches) {
+// take hands each partition's polled records to its lane, in order; gens
+// are the lanes' generations before the poll.
+func (s *Source) take(ctx context.Context, fetches kgo.Fetches, gens []uint64) {
 	fetches.EachError(func(topic string, p int32, err error) {
 		switch {
 		case errors.Is(err, kerr.FencedInstanceID):
@@ -136,7 +139,7 @@ func (s *Source) take(ctx context.Context, fetches kgo.Fetches) {
 		if len(fp.Records) == 0 {
 			return
 		}
-		if s.hand(ctx, s.lanes[fp.Partition], fp.Records) {
+		if s.hand(ctx, s.lanes[fp.Partition], fp.Records, gens[fp.Partition]) {
 			s.mu.Lock()
 			s.fetched[fp.Partition] = fp.Records[len(fp.Records)-1].Offset + 1
 			s.inTxn = true
@@ -148,12 +151,25 @@ func (s *Source) take(ctx context.Context, fetches kgo.Fetches) {
 	})
 }
 
-// hand gives a lane records, reporting whether it took them. While the lane
-// is full, it serves checkpoint commits: the checkpoint that would empty
-// the lane may be waiting for one. A commit that aborted and rewound the
-// partitions leaves the records untaken: the client reads them again.
-func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record) bool {
-	f := fetched{recs: recs, gen: l.origin.Generation.Load()}
+// hand gives a lane records polled in generation gen of its partition,
+// reporting whether it took them. While the lane is full, it serves
+// checkpoint commits: the checkpoint that would empty the lane may be
+// waiting for one. A commit that aborted and rewound the partitions
+// leaves the records untaken: the client reads them again.
+//
+// Records of a partition revoked since they were polled are not handed
+// on: an exactly-once source's rebalance does not wait for the poll loop,
+// and in the partition's next generation they would pass for records
+// read after it, from a restored state that does not hold them (the
+// transaction aborts; the partition's owner reads them from the commit).
+func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record, gen uint64) bool {
+	s.mu.Lock()
+	current := s.assigned[l.origin.Partition] && l.origin.Generation.Load() == gen
+	s.mu.Unlock()
+	if !current {
+		return false
+	}
+	f := fetched{recs: recs, gen: gen}
 	for {
 		select {
 		case l.ch <- f:
@@ -169,6 +185,15 @@ func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record) bool {
 			return false
 		}
 	}
+}
+
+// generations are the lanes' partitions' generations, by partition.
+func (s *Source) generations() []uint64 {
+	gens := make([]uint64, len(s.lanes))
+	for i, l := range s.lanes {
+		gens[i] = l.origin.Generation.Load()
+	}
+	return gens
 }
 
 // commitPollWait is how long a checkpointed source's poll waits for

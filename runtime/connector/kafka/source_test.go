@@ -126,6 +126,50 @@ func TestStaleAcknowledgement(t *testing.T) {
 	}
 }
 
+// TestRevokedWhileHanding: an exactly-once source's rebalance does not wait
+// for the poll loop. A partition revoked while the loop hands an earlier
+// partition of the same poll to a full lane has its polled records
+// dropped: handed on, they would pass for records of its next generation
+// (and the stateful stage would restore the partition's state for them,
+// and checkpoint it with its owner's). A partition still assigned gets
+// its records in the generation they were polled in.
+func TestRevokedWhileHanding(t *testing.T) {
+	s := &Source{topic: "t", sess: &kgo.GroupTransactSession{}, assigned: map[int32]bool{0: true, 1: true},
+		highWater: map[int32]int64{}, fetched: map[int32]int64{}, acked: map[int32]int64{}, log: slog.New(slog.DiscardHandler)}
+	for p := range int32(2) {
+		s.lanes = append(s.lanes, &Lane{src: s, origin: &message.Origin{Source: "t", Topic: "t", Partition: p}, ch: make(chan fetched)})
+	}
+	recs := func(p int32) []*kgo.Record {
+		return []*kgo.Record{{Topic: "t", Partition: p, Offset: 7, Value: []byte("{}")}}
+	}
+	fetches := kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "t", Partitions: []kgo.FetchPartition{
+		{Partition: 0, Records: recs(0)}, {Partition: 1, Records: recs(1)},
+	}}}}}
+	gens := s.generations()
+	taken := make(chan struct{})
+	go func() {
+		s.take(context.Background(), fetches, gens)
+		close(taken)
+	}()
+	// Lane 0 is full: take waits in hand. Partition 1 is revoked meanwhile.
+	time.Sleep(50 * time.Millisecond)
+	s.onRevoked(context.Background(), map[string][]int32{"t": {1}}, time.Second)
+	f := <-s.lanes[0].ch
+	if f.gen != 0 {
+		t.Errorf("partition 0's records handed in generation %d; want 0, the one they were polled in", f.gen)
+	}
+	select {
+	case f := <-s.lanes[1].ch:
+		t.Fatalf("partition 1, revoked after the poll, had its records handed on in generation %d (now %d)", f.gen, s.lanes[1].origin.Generation.Load())
+	case <-taken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("take did not return")
+	}
+	if _, ok := s.fetched[1]; ok {
+		t.Error("partition 1's records, not handed on, count as fetched")
+	}
+}
+
 // TestCloseAfterUnconfirmedEnd: Close cancels the poll loop, which may be
 // in the middle of a transaction's end: the brokers may or may not have
 // committed it, and the client refuses to commit it again. Closing then
