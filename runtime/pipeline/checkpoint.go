@@ -440,8 +440,10 @@ type ownedPartition struct {
 // holds the state of, in the partition's current generation.
 func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool {
 	for o, own := range s.owned {
-		if own.gen != o.Generation.Load() {
-			delete(s.owned, o) // taken away: its new owner checkpoints it
+		if own.gen != o.Generation.Load() || o.Away.Load() {
+			// Taken away: its new owner checkpoints it, and must not
+			// restore this engine's state of it.
+			delete(s.owned, o)
 			delete(s.readerState, o)
 			continue
 		}
