@@ -1649,6 +1649,17 @@ func TestOracleJoins(t *testing.T) {
 				FROM t LEFT JOIN s ON t.symbol = s.symbol AND s.lot >= 20`,
 			types: []colType{cInt, cStr, cStr, cInt},
 		},
+		oracleCase{
+			// The table's key matched by an expression of the stream's
+			// columns: the odd quantities look up no symbol.
+			name: "TableJoin/LeftExpressionKey",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, t.symbol, s.name, s.lot
+				FROM trades t LEFT JOIN symbols s ON s.symbol = CASE WHEN t.qty % 2 = 0 THEN t.symbol ELSE 'none' END`,
+			sqlite: `SELECT t.id, t.symbol, s.name, s.lot
+				FROM t LEFT JOIN s ON s.symbol = CASE WHEN t.qty % 2 = 0 THEN t.symbol ELSE 'none' END`,
+			types: []colType{cInt, cStr, cStr, cInt},
+		},
 	)
 	for i := range cases {
 		c := &cases[i]

@@ -54,7 +54,7 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		// again as a plain condition, which reports its errors: the
 		// recognisers' own are dropped.
 		var l, r expr.Expr
-		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols)); return ok }) {
+		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols), isTable); return ok }) {
 			j.LeftKeys = append(j.LeftKeys, l)
 			j.RightKeys = append(j.RightKeys, r)
 			continue
@@ -149,9 +149,15 @@ func conjuncts(n *pg.Node) []*pg.Node {
 
 // keyPair recognises `a = b` between a left and a right column, and returns
 // each side's column over its own rows.
-func (b *binder) keyPair(n *pg.Node, leftWidth int) (l, r expr.Expr, ok bool) {
+func (b *binder) keyPair(n *pg.Node, leftWidth int, table bool) (l, r expr.Expr, ok bool) {
 	a := n.GetAExpr()
-	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(a) != "=" || a.Lexpr.GetColumnRef() == nil || a.Rexpr.GetColumnRef() == nil {
+	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(a) != "=" {
+		return nil, nil, false
+	}
+	if a.Lexpr.GetColumnRef() == nil || a.Rexpr.GetColumnRef() == nil {
+		if table {
+			return b.expressionKey(a, leftWidth)
+		}
 		return nil, nil, false
 	}
 	x, errX := b.columnRef(a.Lexpr.GetColumnRef())
@@ -172,6 +178,33 @@ func (b *binder) keyPair(n *pg.Node, leftWidth int) (l, r expr.Expr, ok bool) {
 	right := *cy
 	right.Index -= leftWidth
 	return cx, &right, true
+}
+
+// expressionKey recognises a table join's key of an expression of the
+// stream's columns and a column of the table, of one type:
+// mod(b.auction, 10000) = s.key. The stream's rows look up the table by
+// the expression's value.
+func (b *binder) expressionKey(a *pg.A_Expr, leftWidth int) (l, r expr.Expr, ok bool) {
+	x, errX := b.bind(a.Lexpr)
+	y, errY := b.bind(a.Rexpr)
+	if errX != nil || errY != nil {
+		return nil, nil, false
+	}
+	ofStream := func(e expr.Expr) bool {
+		cols := expr.Columns(nil, e)
+		return len(cols) > 0 && slices.Max(cols) < leftWidth
+	}
+	col, isCol := y.(*expr.Column)
+	if !isCol || col.Index < leftWidth {
+		x, y = y, x
+		col, isCol = y.(*expr.Column)
+	}
+	if !isCol || col.Index < leftWidth || !ofStream(x) || x.Type() != col.T {
+		return nil, nil, false // bound again as a condition
+	}
+	right := *col
+	right.Index -= leftWidth
+	return x, &right, true
 }
 
 // timeBounds recognises the time condition of an interval join:

@@ -52,6 +52,11 @@ func TestJoinErrorPositions(t *testing.T) {
 			"t.note = s.name", "a join with table symbols matches its whole key, [symbol], with equalities in ON; found [name]",
 		},
 		{
+			// Of one type: an int expression does not look up a string key.
+			"SELECT * FROM trades t JOIN symbols s ON length(t.symbol) = s.symbol",
+			"length(t.symbol) = s.symbol", "cannot compare int with string",
+		},
+		{
 			"SELECT * FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol AND t.note = s.name",
 			"t.symbol = s.symbol AND", "a join with table symbols matches its whole key, [symbol], with equalities in ON; found [name symbol]",
 		},
@@ -203,6 +208,11 @@ func TestJoinPlans(t *testing.T) {
 		{
 			"SELECT t.price, s.name FROM trades t LEFT JOIN symbols s ON s.symbol = t.symbol",
 			"TableJoin LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
+		},
+		{
+			// A table's key may be matched by an expression of the stream.
+			"SELECT t.price, s.name FROM trades t JOIN symbols s ON s.symbol = upper(t.note) AND t.price > 1",
+			"TableJoin JOIN table symbols ON upper(trades.note) = symbols.symbol AND (trades.price > 1)",
 		},
 		{
 			"SELECT t.price, s.name FROM trades t JOIN symbols s ON t.symbol = s.symbol AND s.sector <> 'Energy'",
