@@ -346,7 +346,9 @@ type DatagenSource struct {
 	// Nexmark benchmark's events of that type, as its Beam and Flink
 	// generators make them (docs/nexmark.md); each partition makes every
 	// partitions-th event of the type, and seed and keys do not apply.
-	// +kubebuilder:validation:Enum=trades;nexmark-person;nexmark-auction;nexmark-bid
+	// nexmark-side-input: key and value, the rows (i, 'i') of Nexmark
+	// q13's side input, to read as a table.
+	// +kubebuilder:validation:Enum=trades;nexmark-person;nexmark-auction;nexmark-bid;nexmark-side-input
 	Generator string `json:"generator"`
 	// count is the number of records per partition; unset or 0 generates
 	// forever. At most 10^12.

@@ -53,6 +53,8 @@ var oracleCases = map[string]struct {
 			SELECT bidder, dt, CASE WHEN dt - LAG(dt) OVER (PARTITION BY bidder ORDER BY dt) < 10000 THEN 0 ELSE 1 END AS brk FROM bid),
 		s AS (SELECT bidder, dt, SUM(brk) OVER (PARTITION BY bidder ORDER BY dt ROWS UNBOUNDED PRECEDING) AS sid FROM o)
 		SELECT bidder, count(*), min(dt), max(dt) + 10000 FROM s GROUP BY bidder, sid`, times: []int{2, 3}, columns: []string{"bidder", "datetime"}},
+	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value
+		FROM bid B JOIN side_input S ON B.auction % 10000 = S.key`, times: []int{3}, columns: []string{"auction", "bidder", "price", "datetime", "key", "value"}},
 	// Only nightTime: 46,000 bids span 5 s of event time after midnight.
 	"q14": {counts: map[string]int64{"bid": 46000}, sqlite: `SELECT auction, bidder, printf('%d.%03d', price*908/1000, price*908%1000),
 			CASE WHEN dt / 3600000 % 24 BETWEEN 8 AND 18 THEN 'dayTime' WHEN dt / 3600000 % 24 <= 6 OR dt / 3600000 % 24 >= 20 THEN 'nightTime' ELSE 'otherTime' END,
@@ -227,7 +229,7 @@ func sqliteRows(t *testing.T, counts map[string]int64, columns []string, query s
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	tables := map[string]gen.Kind{"person": gen.Person, "auction": gen.Auction, "bid": gen.Bid}
+	tables := map[string]gen.Kind{"person": gen.Person, "auction": gen.Auction, "bid": gen.Bid, "side_input": gen.SideInput}
 	for name, n := range counts {
 		kind := tables[name]
 		var cols, marks []string

@@ -29,12 +29,20 @@ import (
 // Kind is the type of event a generator makes.
 type Kind int
 
-// The event types, in the order of their share of the event numbers.
+// The event types, in the order of their share of the event numbers, and
+// the side input of q13, which is not an event.
 const (
 	Person Kind = iota
 	Auction
 	Bid
+	// SideInput is the rows of q13's bounded side input: key i and value
+	// i as text, for i from 0, as the suites' side_input.txt has them
+	// (SideInputGenerator: 10,000 rows).
+	SideInput
 )
+
+// SideInputRows is how many rows the suites' side input has.
+const SideInputRows = 10_000
 
 // The suites' default configuration (Beam's GeneratorConfig and
 // NexmarkConfiguration).
@@ -85,13 +93,15 @@ func (k Kind) Columns() []value.Column {
 		return schemas.NexmarkPerson
 	case Auction:
 		return schemas.NexmarkAuction
+	case SideInput:
+		return schemas.NexmarkSideInput
 	}
 	return schemas.NexmarkBid
 }
 
 // KindOf returns the kind a generator name (nexmark-bid) makes.
 func KindOf(generator string) (Kind, bool) {
-	for _, k := range []Kind{Person, Auction, Bid} {
+	for _, k := range []Kind{Person, Auction, Bid, SideInput} {
 		if k.String() == generator {
 			return k, true
 		}
@@ -131,13 +141,18 @@ func (k Kind) String() string {
 		return "nexmark-person"
 	case Auction:
 		return "nexmark-auction"
+	case SideInput:
+		return "nexmark-side-input"
 	}
 	return "nexmark-bid"
 }
 
-// EventID is the event number of the kind's i-th event (from 0).
+// EventID is the event number of the kind's i-th event (from 0); a side
+// input row's is its number.
 func (k Kind) EventID(i int64) int64 {
 	switch k {
+	case SideInput:
+		return i
 	case Person:
 		return i/personProportion*totalProportion + i%personProportion
 	case Auction:
@@ -146,10 +161,13 @@ func (k Kind) EventID(i int64) int64 {
 	return i/bidProportion*totalProportion + personProportion + auctionProportion + i%bidProportion
 }
 
-// Count is how many of the event numbers below events are the kind's.
+// Count is how many of the event numbers below events are the kind's; the
+// side input has its SideInputRows whatever the events.
 func (k Kind) Count(events int64) int64 {
 	first, share := int64(0), int64(personProportion)
 	switch k {
+	case SideInput:
+		return SideInputRows
 	case Auction:
 		first, share = personProportion, auctionProportion
 	case Bid:
@@ -164,6 +182,16 @@ func timestamp(n int64) int64 { return Epoch + n*interEventMicros/1000 }
 
 // Fill makes the kind's i-th event into row.
 func (g *Generator) Fill(i int64, row value.Row) {
+	if g.kind == SideInput {
+		for k, c := range g.cols {
+			if c == 0 {
+				row[k] = value.IntValue(i)
+			} else {
+				row[k] = value.StringValue(strconv.FormatInt(i, 10))
+			}
+		}
+		return
+	}
 	id := g.kind.EventID(i)
 	r := newJavaRandom(id)
 	ts := timestamp(id)

@@ -3,6 +3,7 @@ package nexmark
 import (
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -279,6 +280,29 @@ func TestGolden(t *testing.T) {
 			if v.String() != fields[i] {
 				t.Errorf("%s 0, %s: %q; want %q", k, k.Columns()[i].Name, v.String(), fields[i])
 			}
+		}
+	}
+}
+
+// TestSideInput: q13's side input is the suites' side_input.txt, row i
+// being key i and value "i", 10,000 rows whatever the events.
+func TestSideInput(t *testing.T) {
+	kind, ok := KindOf("nexmark-side-input")
+	if !ok || kind != SideInput {
+		t.Fatalf("KindOf(nexmark-side-input) = %v, %v", kind, ok)
+	}
+	if n := kind.Count(5_000_000); n != SideInputRows {
+		t.Errorf("Count = %d; want %d", n, SideInputRows)
+	}
+	g, err := New(SideInput, []int{1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make(value.Row, 2)
+	for _, i := range []int64{0, 1, 9999} {
+		g.Fill(i, row)
+		if row[0].Str() != strconv.FormatInt(i, 10) || row[1].Int() != i {
+			t.Errorf("row %d = %v; want [%d %d]", i, row, i, i)
 		}
 	}
 }

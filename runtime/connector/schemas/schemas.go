@@ -46,6 +46,12 @@ var (
 		{Name: "category", Type: value.Int},
 		{Name: "extra", Type: value.String},
 	}
+	// NexmarkSideInput is q13's side input, as the suites' side_input.txt
+	// (read as CSV into key BIGINT, value VARCHAR).
+	NexmarkSideInput = []value.Column{
+		{Name: "key", Type: value.Int},
+		{Name: "value", Type: value.String},
+	}
 	NexmarkBid = []value.Column{
 		{Name: "auction", Type: value.Int},
 		{Name: "bidder", Type: value.Int},
@@ -68,6 +74,8 @@ func Generator(name string) ([]value.Column, error) {
 		return NexmarkAuction, nil
 	case "nexmark-bid":
 		return NexmarkBid, nil
+	case "nexmark-side-input":
+		return NexmarkSideInput, nil
 	}
 	return nil, fmt.Errorf("unknown generator %q (want trades, nexmark-person, nexmark-auction or nexmark-bid)", name)
 }
