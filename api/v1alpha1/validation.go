@@ -171,7 +171,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 		if d := src.Datagen; d != nil {
 			if d.Generator == "" {
-				ps.Add(f+".datagen.generator", "name a generator (trades, nexmark-person, nexmark-auction or nexmark-bid)")
+				ps.Add(f+".datagen.generator", "name a generator (trades, nexmark-person, nexmark-auction, nexmark-bid or nexmark-side-input)")
 			}
 			ps.checkRange(f+".datagen.count", d.Count, 0, MaxDatagenCount)
 			ps.checkRange(f+".datagen.rate", d.Rate, 0, MaxDatagenRate)

@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"fmt"
 	"slices"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -54,10 +55,21 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		// again as a plain condition, which reports its errors: the
 		// recognisers' own are dropped.
 		var l, r expr.Expr
-		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols), isTable); return ok }) {
+		// A table's key column not matched yet may be matched by an
+		// expression of the stream's columns.
+		freeKey := func(col *expr.Column) bool {
+			name := col.Name[len(right.Source)+1:]
+			return isTable && slices.Contains(keys, name) && !slices.ContainsFunc(j.RightKeys, func(k expr.Expr) bool { return k.(*expr.Column).Name == col.Name })
+		}
+		var mismatch *Error
+		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols), freeKey, &mismatch); return ok }) {
 			j.LeftKeys = append(j.LeftKeys, l)
 			j.RightKeys = append(j.RightKeys, r)
 			continue
+		}
+		if mismatch != nil {
+			b.errs = append(b.errs, mismatch)
+			return nil
 		}
 		if !isTable && !haveTime && b.quietly(func() bool { return b.timeBounds(c, j, len(lscope.cols)) }) {
 			haveTime = true
@@ -149,16 +161,13 @@ func conjuncts(n *pg.Node) []*pg.Node {
 
 // keyPair recognises `a = b` between a left and a right column, and returns
 // each side's column over its own rows.
-func (b *binder) keyPair(n *pg.Node, leftWidth int, table bool) (l, r expr.Expr, ok bool) {
+func (b *binder) keyPair(n *pg.Node, leftWidth int, freeKey func(*expr.Column) bool, mismatch **Error) (l, r expr.Expr, ok bool) {
 	a := n.GetAExpr()
 	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(a) != "=" {
 		return nil, nil, false
 	}
 	if a.Lexpr.GetColumnRef() == nil || a.Rexpr.GetColumnRef() == nil {
-		if table {
-			return b.expressionKey(a, leftWidth)
-		}
-		return nil, nil, false
+		return b.expressionKey(a, leftWidth, freeKey, mismatch)
 	}
 	x, errX := b.columnRef(a.Lexpr.GetColumnRef())
 	y, errY := b.columnRef(a.Rexpr.GetColumnRef())
@@ -181,10 +190,11 @@ func (b *binder) keyPair(n *pg.Node, leftWidth int, table bool) (l, r expr.Expr,
 }
 
 // expressionKey recognises a table join's key of an expression of the
-// stream's columns and a column of the table, of one type:
-// mod(b.auction, 10000) = s.key. The stream's rows look up the table by
-// the expression's value.
-func (b *binder) expressionKey(a *pg.A_Expr, leftWidth int) (l, r expr.Expr, ok bool) {
+// stream's columns and a key column of the table not matched yet (free),
+// of one kind and scale: mod(b.auction, 10000) = s.key. The stream's rows
+// look up the table by the expression's value. Any other equality is a
+// condition of ON.
+func (b *binder) expressionKey(a *pg.A_Expr, leftWidth int, free func(*expr.Column) bool, mismatch **Error) (l, r expr.Expr, ok bool) {
 	x, errX := b.bind(a.Lexpr)
 	y, errY := b.bind(a.Rexpr)
 	if errX != nil || errY != nil {
@@ -199,8 +209,14 @@ func (b *binder) expressionKey(a *pg.A_Expr, leftWidth int) (l, r expr.Expr, ok 
 		x, y = y, x
 		col, isCol = y.(*expr.Column)
 	}
-	if !isCol || col.Index < leftWidth || !ofStream(x) || x.Type() != col.T {
+	if !isCol || col.Index < leftWidth || !ofStream(x) || !free(col) {
 		return nil, nil, false // bound again as a condition
+	}
+	if t := x.Type(); t.Kind != col.T.Kind || t.Scale != col.T.Scale {
+		// The key's bytes are its value's, of its type: a value of
+		// another kind or scale would match nothing.
+		*mismatch = &Error{Offset: int(location(&pg.Node{Node: &pg.Node_AExpr{AExpr: a}})), Msg: fmt.Sprintf("the table's key %s is %s and %s is %s: cast the expression to %[2]s", col.Name, col.T, x, t)}
+		return nil, nil, false
 	}
 	right := *col
 	right.Index -= leftWidth

@@ -52,9 +52,9 @@ func TestJoinErrorPositions(t *testing.T) {
 			"t.note = s.name", "a join with table symbols matches its whole key, [symbol], with equalities in ON; found [name]",
 		},
 		{
-			// Of one type: an int expression does not look up a string key.
+			// Of one kind: an int expression does not look up a string key.
 			"SELECT * FROM trades t JOIN symbols s ON length(t.symbol) = s.symbol",
-			"length(t.symbol) = s.symbol", "cannot compare int with string",
+			"length(t.symbol) = s.symbol", "the table's key symbols.symbol is string and length(trades.symbol) is int: cast the expression to string",
 		},
 		{
 			"SELECT * FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol AND t.note = s.name",
@@ -213,6 +213,12 @@ func TestJoinPlans(t *testing.T) {
 			// A table's key may be matched by an expression of the stream.
 			"SELECT t.price, s.name FROM trades t JOIN symbols s ON s.symbol = upper(t.note) AND t.price > 1",
 			"TableJoin JOIN table symbols ON upper(trades.note) = symbols.symbol AND (trades.price > 1)",
+		},
+		{
+			// An expression equated with a column that is not the key, or
+			// with the key matched already, is a condition of ON.
+			"SELECT t.price, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol AND s.sector = upper(t.note) AND s.symbol = upper(t.note)",
+			"TableJoin LEFT JOIN table symbols ON trades.symbol = symbols.symbol AND ((symbols.sector = upper(trades.note)) AND (symbols.symbol = upper(trades.note)))",
 		},
 		{
 			"SELECT t.price, s.name FROM trades t JOIN symbols s ON t.symbol = s.symbol AND s.sector <> 'Energy'",

@@ -77,7 +77,7 @@ func Generator(name string) ([]value.Column, error) {
 	case "nexmark-side-input":
 		return NexmarkSideInput, nil
 	}
-	return nil, fmt.Errorf("unknown generator %q (want trades, nexmark-person, nexmark-auction or nexmark-bid)", name)
+	return nil, fmt.Errorf("unknown generator %q (want trades, nexmark-person, nexmark-auction, nexmark-bid or nexmark-side-input)", name)
 }
 
 // KafkaMeta are the columns every Kafka source has after its value's schema.
