@@ -726,12 +726,13 @@ func testAutoscaling(t *testing.T) {
 	apply(t, ns, manifest)
 	var most int32
 	eventually(t, "engines added for the lag", 4*time.Minute, func() error {
-		// The input keeps coming, 5000 records a poll (about 20,000 a
-		// second), until engines are added or 150k are waiting: one
-		// engine at 20 millicores reads 2000 to 7000 a second here.
-		if n < 150000 {
-			produce(t, "elastic-in", keyed(n, n+5000))
-			n += 5000
+		// The input keeps coming, 20,000 records a poll (some 50,000 a
+		// second), until engines are added or 200k are waiting: one
+		// engine at 20 millicores reads 2000 to 10,000 a second here,
+		// and at 5000 a poll it could keep up on a quiet machine.
+		if n < 200000 {
+			produce(t, "elastic-in", keyed(n, n+20000))
+			n += 20000
 		}
 		st := query(t, ns, "elastic").Status
 		if a := st.Autoscaling; a != nil {
