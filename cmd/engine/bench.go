@@ -15,7 +15,6 @@ import (
 	"github.com/sluice-dev/sluice/runtime/bench"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/connector/nexmark"
-	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -85,15 +84,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // events event numbers, each source's made by partitions partitions, to a
 // null sink.
 func nexmarkSpec(name string, events int64, partitions, parallelism int, mode v1alpha1.ExecutionMode) (*v1alpha1.StreamQuerySpec, error) {
-	b, err := nexmarkqueries.Manifest(name)
+	spec, err := nexmarkqueries.Spec(name)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := manifest.Parse(name+".yaml", b)
-	if err != nil {
-		return nil, err
-	}
-	spec := &doc.Query.Spec
 	parts := int64(max(partitions, 1))
 	for i := range spec.Sources {
 		d := spec.Sources[i].Datagen

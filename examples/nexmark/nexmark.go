@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/manifest"
 )
 
 //go:embed *.yaml
@@ -43,6 +46,20 @@ func Manifest(name string) ([]byte, error) {
 		return nil, fmt.Errorf("no nexmark query %s (there are %s)", name, strings.Join(Queries(), ", "))
 	}
 	return b, nil
+}
+
+// Spec returns the spec of query name's manifest, as written: its
+// generators' counts and its sink are the example's.
+func Spec(name string) (*v1alpha1.StreamQuerySpec, error) {
+	b, err := Manifest(name)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := manifest.Parse(name+".yaml", b)
+	if err != nil {
+		return nil, err
+	}
+	return &doc.Query.Spec, nil
 }
 
 // Missing returns the suite's queries Sluice cannot express yet, with the

@@ -22,7 +22,6 @@ import (
 	"github.com/sluice-dev/sluice/examples/nexmark"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	gen "github.com/sluice-dev/sluice/runtime/connector/nexmark"
-	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -125,15 +124,10 @@ func TestOracle(t *testing.T) {
 // groups are named by its first groups columns, the last row of each.
 func engineRows(t *testing.T, q string, counts map[string]int64, columns []string, groups int) []string {
 	t.Helper()
-	b, err := nexmark.Manifest(q)
+	spec, err := nexmark.Spec(q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := manifest.Parse(q+".yaml", b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &doc.Query.Spec
 	for i := range spec.Sources {
 		d := spec.Sources[i].Datagen
 		n, ok := counts[spec.Sources[i].Name]

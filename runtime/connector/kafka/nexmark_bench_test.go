@@ -11,7 +11,6 @@ import (
 	nexmarkqueries "github.com/sluice-dev/sluice/examples/nexmark"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
-	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
@@ -86,15 +85,10 @@ func produceBids(b *testing.B, brokers []string, topic string, n int64) {
 // nexmarkOverKafka is Nexmark query q's spec reading its bids from topic
 // in and writing its results to topic out.
 func nexmarkOverKafka(b *testing.B, q string, brokers []string, in, out string) *v1alpha1.StreamQuerySpec {
-	text, err := nexmarkqueries.Manifest(q)
+	spec, err := nexmarkqueries.Spec(q)
 	if err != nil {
 		b.Fatal(err)
 	}
-	doc, err := manifest.Parse(q+".yaml", text)
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := &doc.Query.Spec
 	if len(spec.Sources) != 1 || spec.Sources[0].Datagen == nil || spec.Sources[0].Datagen.Generator != "nexmark-bid" {
 		b.Fatalf("nexmark %s does not read bids alone", q)
 	}
