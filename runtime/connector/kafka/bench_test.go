@@ -71,16 +71,20 @@ func BenchmarkKafkaFilter(b *testing.B) {
 			b.Fatalf("the baseline kept %d records, want %d", got, n/2)
 		}
 	}
-	records := float64(run * n)
-	engineRate := records / engine.wall.Seconds()
-	rawRate := records / raw.wall.Seconds()
-	b.ReportMetric(engineRate, "engine-records/s")
-	b.ReportMetric(rawRate, "franz-go-records/s")
-	b.ReportMetric(engineRate/rawRate, "engine/franz-go")
-	// The CPU time of the whole process (the broker's included) per record,
-	// while each program ran: steadier than the rates on a busy machine.
-	b.ReportMetric(float64(engine.cpu.Nanoseconds())/records, "engine-cpu-ns/record")
-	b.ReportMetric(float64(raw.cpu.Nanoseconds())/records, "franz-go-cpu-ns/record")
+	reportAgainst(b, float64(run*n), "engine", &engine, "franz-go", &raw)
+}
+
+// reportAgainst reports the rates of records measured by w, named name,
+// and by base, named baseName, their ratio, and the CPU time of the whole
+// process (the broker's included, unless it runs apart) per record while
+// each ran: steadier than the rates on a busy machine.
+func reportAgainst(b *testing.B, records float64, name string, w *window, baseName string, base *window) {
+	rate, baseRate := records/w.wall.Seconds(), records/base.wall.Seconds()
+	b.ReportMetric(rate, name+"-records/s")
+	b.ReportMetric(baseRate, baseName+"-records/s")
+	b.ReportMetric(rate/baseRate, name+"/"+baseName)
+	b.ReportMetric(float64(w.cpu.Nanoseconds())/records, name+"-cpu-ns/record")
+	b.ReportMetric(float64(base.cpu.Nanoseconds())/records, baseName+"-cpu-ns/record")
 }
 
 // benchInput produces n records, record(i) each, to a new topic of 4
@@ -290,11 +294,5 @@ func benchRepartition(b *testing.B, query func(brokers []string, in, out string)
 		measure(run, 1, &direct)
 		measure(run, 2, &repartitioned)
 	}
-	records := float64(run * n * perRecord)
-	directRate, repartitionedRate := records/direct.wall.Seconds(), records/repartitioned.wall.Seconds()
-	b.ReportMetric(directRate, "direct-records/s")
-	b.ReportMetric(repartitionedRate, "repartitioned-records/s")
-	b.ReportMetric(repartitionedRate/directRate, "repartitioned/direct")
-	b.ReportMetric(float64(direct.cpu.Nanoseconds())/records, "direct-cpu-ns/record")
-	b.ReportMetric(float64(repartitioned.cpu.Nanoseconds())/records, "repartitioned-cpu-ns/record")
+	reportAgainst(b, float64(run*n*perRecord), "repartitioned", &repartitioned, "direct", &direct)
 }

@@ -51,13 +51,7 @@ func BenchmarkKafkaNexmark(b *testing.B) {
 					}
 				})
 			}
-			records := float64(run * n)
-			engineRate, rawRate := records/engine.wall.Seconds(), records/raw.wall.Seconds()
-			b.ReportMetric(engineRate, "engine-records/s")
-			b.ReportMetric(rawRate, "franz-go-records/s")
-			b.ReportMetric(engineRate/rawRate, "engine/franz-go")
-			b.ReportMetric(float64(engine.cpu.Nanoseconds())/records, "engine-cpu-ns/record")
-			b.ReportMetric(float64(raw.cpu.Nanoseconds())/records, "franz-go-cpu-ns/record")
+			reportAgainst(b, float64(run*n), "engine", &engine, "franz-go", &raw)
 		})
 	}
 }
