@@ -590,6 +590,16 @@ func TestPartitionSnapshots(t *testing.T) {
 	}
 }
 
+// continuousSum is SELECT sym, sum(v) FROM ... GROUP BY sym, a continuous
+// aggregation.
+func continuousSum(t *testing.T) *windowAgg {
+	return newWindowAgg(&plan.Aggregate{
+		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
+		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
+		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
+	})
+}
+
 // TestContinuousTTL: with a ttl, a continuous aggregation drops a group
 // that no row changed for that long, and a later row of its key starts it
 // again; a group changed meanwhile stays. The drops are among the changes
@@ -598,11 +608,7 @@ func TestPartitionSnapshots(t *testing.T) {
 func TestContinuousTTL(t *testing.T) {
 	s := time.Second
 	var now time.Time
-	a := newWindowAgg(&plan.Aggregate{
-		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
-		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
-		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
-	})
+	a := continuousSum(t)
 	a.ttl, a.clock = int64(10*s), func() time.Time { return now }
 	parts := []*message.Origin{{Source: "trades", Partition: 0}}
 	origins := NewOrigins(parts)
@@ -665,11 +671,7 @@ func TestContinuousTTL(t *testing.T) {
 // of the input (a checkpoint then holds them, for a run that reads on),
 // and go when their partition moves to another engine, which holds them.
 func TestContinuousKeeps(t *testing.T) {
-	a := newWindowAgg(&plan.Aggregate{
-		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
-		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
-		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
-	})
+	a := continuousSum(t)
 	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
 	for i, rows := range [][]testRow{{{0, "A", 1}, {0, "B", 2}}, {{0, "C", 4}}} {
 		b := batchOf(rows...)
@@ -696,11 +698,7 @@ func TestContinuousKeeps(t *testing.T) {
 func TestContinuousEmitInterval(t *testing.T) {
 	s := time.Second
 	var now time.Time
-	a := newWindowAgg(&plan.Aggregate{
-		Input: testScan, Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true,
-		Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
-		Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}},
-	})
+	a := continuousSum(t)
 	a.emitEvery, a.ttl, a.clock = int64(10*s), int64(30*s), func() time.Time { return now }
 	part := &message.Origin{Source: "trades", Partition: 0}
 	at := func(d time.Duration, rows ...testRow) []string {
