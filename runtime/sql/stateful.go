@@ -181,11 +181,8 @@ func (b *binder) distinctQuery(input plan.Node, sel *pg.SelectStmt) plan.Node {
 			b.errorf(cr.Location, "SELECT DISTINCT * is not supported; name the columns")
 			return nil
 		}
-		// A constant is no key (GROUP BY refuses one): bound quietly,
-		// as the select list binds it again.
-		errs := len(b.errs)
-		e, err := b.bind(val)
-		b.errs = b.errs[:errs]
+		// A constant is no key (GROUP BY refuses one).
+		e, err := b.bindQuietly(val)
 		if _, isConst := e.(*expr.Const); err == nil && isConst {
 			continue
 		}
@@ -295,13 +292,9 @@ func (b *binder) groupedExpr(n *pg.Node) (e expr.Expr, ok bool) {
 	if g == nil || len(g.exprs) == 0 || n.GetColumnRef() != nil || n.GetAConst() != nil {
 		return nil, false
 	}
-	// Bound over the input's rows, quietly: an aggregate in it, or
-	// anything else that binds only over the groups, is no key.
-	errs := len(b.errs)
-	b.group = nil
-	in, err := b.bind(n)
-	b.group = g
-	b.errs = b.errs[:errs]
+	// Bound over the input's rows: an aggregate in it, or anything else
+	// that binds only over the groups, is no key.
+	in, err := b.bindQuietly(n)
 	if err != nil {
 		return nil, false
 	}
@@ -310,6 +303,17 @@ func (b *binder) groupedExpr(n *pg.Node) (e expr.Expr, ok bool) {
 		return nil, false
 	}
 	return &expr.Column{Index: i, Name: in.String(), T: in.Type()}, true
+}
+
+// bindQuietly binds n over the input's rows, not the groups, and drops
+// the errors it records: a look at what n is, which is bound again, with
+// its errors, where it stands.
+func (b *binder) bindQuietly(n *pg.Node) (expr.Expr, error) {
+	errs, g := len(b.errs), b.group
+	b.group = nil
+	e, err := b.bind(n)
+	b.group, b.errs = g, b.errs[:errs]
+	return e, err
 }
 
 // groupedColumn resolves a column of a grouped select list or HAVING.
