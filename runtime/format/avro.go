@@ -1,0 +1,433 @@
+package format
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// WriterSchemas returns the text of the Avro schema a schema registry holds
+// for an id. Its errors are the record's: it retries what can be retried
+// itself.
+type WriterSchemas func(id uint32) (string, error)
+
+// AvroDecoder decodes Avro binary records into rows: plain, every record
+// written with one schema, or in the schema registry wire format (a zero
+// byte, the writer schema's id in four bytes, then the Avro binary), each
+// record with the schema of its id.
+//
+// A writer schema's fields are matched to the columns by name, as Avro
+// resolves a writer schema to a reader's: fields the query does not read
+// are skipped without being decoded; a column the writer lacks is the
+// reader schema's default, or NULL when the columns were declared without
+// one. Strings point into the record's bytes.
+type AvroDecoder struct {
+	cols   []value.Column
+	byName map[string]int
+	reader *avroNode // the reader record schema, nil if the columns were declared alone
+
+	plain   *avroProgram  // the program of a plain decoder
+	writers WriterSchemas // a registry decoder's schemas
+	byID    map[uint32]*avroProgram
+}
+
+// avroProgram reads records of one writer schema into the columns.
+type avroProgram struct {
+	id       uint32
+	steps    []avroStep
+	defaults []avroDefault
+	err      error // why the writer schema cannot be read, for each record of it
+}
+
+type avroStep struct {
+	name string
+	node *avroNode
+	col  int // -1 to skip the field
+	to   value.Type
+}
+
+type avroDefault struct {
+	col int
+	v   value.Value
+}
+
+// NewAvroDecoder returns a decoder into cols. reader, if not empty, is the
+// reader schema: a record with a field for each column, whose defaults
+// fill fields that writers lack. writers, for the wire format, gives writer
+// schemas by id; when it is nil every record is plain Avro written with
+// reader.
+func NewAvroDecoder(cols []value.Column, reader string, writers WriterSchemas) (*AvroDecoder, error) {
+	d := &AvroDecoder{cols: cols, byName: make(map[string]int, len(cols)), writers: writers}
+	for i, c := range cols {
+		d.byName[c.Name] = i
+	}
+	if reader != "" {
+		nd, _, err := parseAvroSchema(reader)
+		if err != nil {
+			return nil, err
+		}
+		if nd.kind != avroRecord {
+			return nil, fmt.Errorf("avro schema: is %s; records are read from a record schema", nd.text)
+		}
+		d.reader = nd
+		for _, c := range cols {
+			f := d.readerField(c.Name)
+			if f == nil {
+				return nil, fmt.Errorf("column %s: the avro schema has no field %s", c.Name, c.Name)
+			}
+			if err := f.node.readable(c.Type); err != nil {
+				return nil, fmt.Errorf("column %s: avro field %s %w", c.Name, c.Name, err)
+			}
+		}
+	}
+	if writers == nil {
+		if d.reader == nil {
+			return nil, errors.New("avro: plain records need the schema they were written with")
+		}
+		d.plain = d.compile(0, d.reader)
+		if d.plain.err != nil {
+			return nil, d.plain.err
+		}
+		return d, nil
+	}
+	d.byID = map[uint32]*avroProgram{}
+	return d, nil
+}
+
+func (d *AvroDecoder) readerField(name string) *avroField {
+	for i := range d.reader.fields {
+		if d.reader.fields[i].name == name {
+			return &d.reader.fields[i]
+		}
+	}
+	return nil
+}
+
+// compile plans the reading of records written with w.
+func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
+	p := &avroProgram{id: id}
+	if w.kind != avroRecord {
+		p.err = fmt.Errorf("the writer schema is %s, not a record", w.text)
+		return p
+	}
+	seen := make([]bool, len(d.cols))
+	for _, f := range w.fields {
+		s := avroStep{name: f.name, node: f.node, col: -1}
+		if i, ok := d.byName[f.name]; ok {
+			if err := f.node.readable(d.cols[i].Type); err != nil {
+				p.err = fmt.Errorf("field %s %w (column %s)", f.name, err, d.cols[i].Name)
+				return p
+			}
+			s.col, s.to, seen[i] = i, d.cols[i].Type, true
+		}
+		p.steps = append(p.steps, s)
+	}
+	for i, c := range d.cols {
+		if seen[i] || d.reader == nil {
+			continue // declared columns alone: an absent field is NULL
+		}
+		f := d.readerField(c.Name).def
+		if !f.HasDefault() {
+			p.err = fmt.Errorf("the writer schema has no field %s, and the reader schema gives it no default", c.Name)
+			return p
+		}
+		v, err := defaultValue(f, c.Type)
+		if err != nil {
+			p.err = err
+			return p
+		}
+		if !v.IsNull() {
+			p.defaults = append(p.defaults, avroDefault{col: i, v: v})
+		}
+	}
+	return p
+}
+
+// Decode parses one record into row, which has one value per column and is
+// all NULL.
+func (d *AvroDecoder) Decode(rec []byte, row value.Row) error {
+	if d.plain != nil {
+		return d.plain.decode(rec, row)
+	}
+	if len(rec) < 5 || rec[0] != 0 {
+		return errors.New("not in the schema registry wire format: want a zero byte and a 4-byte schema id before the Avro data")
+	}
+	id := binary.BigEndian.Uint32(rec[1:5])
+	p := d.byID[id]
+	if p == nil {
+		p = d.writer(id)
+		d.byID[id] = p
+	}
+	if err := p.decode(rec[5:], row); err != nil {
+		return fmt.Errorf("schema id %d: %w", id, err)
+	}
+	return nil
+}
+
+func (d *AvroDecoder) writer(id uint32) *avroProgram {
+	text, err := d.writers(id)
+	if err != nil {
+		return &avroProgram{id: id, err: err}
+	}
+	w, _, err := parseAvroSchema(text)
+	if err != nil {
+		return &avroProgram{id: id, err: err}
+	}
+	return d.compile(id, w)
+}
+
+func (p *avroProgram) decode(b []byte, row value.Row) error {
+	if p.err != nil {
+		return p.err
+	}
+	r := avroReader{b: b}
+	for _, s := range p.steps {
+		if s.col < 0 {
+			r.skip(s.node, 0)
+		} else {
+			row[s.col] = r.read(s.node, s.to)
+		}
+		if r.err != nil {
+			return fmt.Errorf("field %s at byte %d: %w", s.name, r.i, r.err)
+		}
+	}
+	if r.i != len(b) {
+		return fmt.Errorf("%d bytes after the record's last field", len(b)-r.i)
+	}
+	for _, df := range p.defaults {
+		row[df.col] = df.v
+	}
+	return nil
+}
+
+var (
+	errAvroShort   = errors.New("the record ends inside a value")
+	errAvroVarint  = errors.New("malformed variable-length integer")
+	errAvroLength  = errors.New("negative length")
+	errAvroBranch  = errors.New("union branch out of range")
+	errAvroSymbol  = errors.New("enum symbol out of range")
+	errAvroDepth   = fmt.Errorf("values nested deeper than %d", maxAvroDepth)
+	errAvroRange   = errors.New("out of range for the column's type")
+	errAvroDecimal = errors.New("decimal wider than the column's precision")
+	errAvroUTF8    = errors.New("invalid UTF-8")
+)
+
+// avroReader reads Avro binary values. Its first error stops it: later
+// reads return zero values.
+type avroReader struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (r *avroReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+		r.i = len(r.b)
+	}
+}
+
+// long reads a zig-zag variable-length integer, Avro's int and long.
+func (r *avroReader) long() int64 {
+	var u uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if r.i >= len(r.b) {
+			r.fail(errAvroShort)
+			return 0
+		}
+		c := r.b[r.i]
+		r.i++
+		u |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return int64(u>>1) ^ -int64(u&1)
+		}
+	}
+	r.fail(errAvroVarint)
+	return 0
+}
+
+// bytes reads n bytes, or a length and that many bytes when n < 0.
+func (r *avroReader) bytes(n int64) []byte {
+	if n < 0 {
+		if n = r.long(); n < 0 {
+			r.fail(errAvroLength)
+			return nil
+		}
+	}
+	if n > int64(len(r.b)-r.i) {
+		r.fail(errAvroShort)
+		return nil
+	}
+	b := r.b[r.i : r.i+int(n)]
+	r.i += int(n)
+	return b
+}
+
+// read reads a value of nd as type to, which readable accepted.
+func (r *avroReader) read(nd *avroNode, to value.Type) value.Value {
+	switch nd.kind {
+	case avroNull:
+		return value.NullValue()
+	case avroBoolean:
+		b := r.bytes(1)
+		if b == nil {
+			return value.NullValue()
+		}
+		return value.BoolValue(b[0] != 0)
+	case avroInt, avroLong:
+		n := r.long()
+		switch to.Kind {
+		case value.KindInt:
+			return value.IntValue(n)
+		case value.KindDouble:
+			return value.DoubleValue(float64(n))
+		case value.KindDecimal:
+			u, err := value.Rescale(n, 0, to.Scale)
+			if err != nil || !value.FitsPrecision(u, to.Precision) {
+				r.fail(errAvroDecimal)
+			}
+			return value.DecimalValue(u, to.Scale)
+		default: // timestamp
+			unit := nd.timeUnit()
+			if n > math.MaxInt64/unit || n < math.MinInt64/unit {
+				r.fail(errAvroRange)
+			}
+			return value.TimestampValue(n * unit)
+		}
+	case avroFloat:
+		b := r.bytes(4)
+		if b == nil {
+			return value.NullValue()
+		}
+		return value.DoubleValue(float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
+	case avroDouble:
+		b := r.bytes(8)
+		if b == nil {
+			return value.NullValue()
+		}
+		return value.DoubleValue(math.Float64frombits(binary.LittleEndian.Uint64(b)))
+	case avroString, avroBytes, avroFixed:
+		n := int64(-1)
+		if nd.kind == avroFixed {
+			n = int64(nd.size)
+		}
+		b := r.bytes(n)
+		if r.err != nil {
+			return value.NullValue()
+		}
+		if nd.logical == avro.Decimal {
+			return r.decimal(b, nd.scale, to)
+		}
+		if !utf8.Valid(b) {
+			r.fail(errAvroUTF8)
+		}
+		return value.StringValue(bytesString(b))
+	case avroEnum:
+		n := r.long()
+		if n < 0 || n >= int64(len(nd.symbols)) {
+			r.fail(errAvroSymbol)
+			return value.NullValue()
+		}
+		return value.StringValue(nd.symbols[n])
+	case avroUnion:
+		n := r.long()
+		if n < 0 || n >= int64(len(nd.branches)) {
+			r.fail(errAvroBranch)
+			return value.NullValue()
+		}
+		return r.read(nd.branches[n], to)
+	}
+	// readable refused the other kinds for a column.
+	r.fail(fmt.Errorf("%s read as a column", nd.text))
+	return value.NullValue()
+}
+
+// decimal reads the big-endian two's complement unscaled value of a
+// decimal of the given scale.
+func (r *avroReader) decimal(b []byte, scale int, to value.Type) value.Value {
+	var u int64
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		u = -1
+	}
+	for j, c := range b {
+		// A byte shifted out must be the sign's.
+		if top := u >> 55; j >= 8 && top != 0 && top != -1 {
+			r.fail(errAvroDecimal)
+			return value.NullValue()
+		}
+		u = u<<8 | int64(c)
+	}
+	if to.Kind == value.KindDouble {
+		return value.DoubleValue(float64(u) / math.Pow10(scale))
+	}
+	u, err := value.Rescale(u, uint8(scale), to.Scale)
+	if err != nil || !value.FitsPrecision(u, to.Precision) {
+		r.fail(errAvroDecimal)
+	}
+	return value.DecimalValue(u, to.Scale)
+}
+
+// skip reads past a value of nd.
+func (r *avroReader) skip(nd *avroNode, depth int) {
+	if depth > maxAvroDepth {
+		r.fail(errAvroDepth)
+		return
+	}
+	switch nd.kind {
+	case avroNull:
+	case avroBoolean:
+		r.bytes(1)
+	case avroInt, avroLong, avroEnum:
+		r.long()
+	case avroFloat:
+		r.bytes(4)
+	case avroDouble:
+		r.bytes(8)
+	case avroString, avroBytes:
+		r.bytes(-1)
+	case avroFixed:
+		r.bytes(int64(nd.size))
+	case avroRecord:
+		for _, f := range nd.fields {
+			if r.skip(f.node, depth+1); r.err != nil {
+				return
+			}
+		}
+	case avroUnion:
+		n := r.long()
+		if n < 0 || n >= int64(len(nd.branches)) {
+			r.fail(errAvroBranch)
+			return
+		}
+		r.skip(nd.branches[n], depth+1)
+	case avroArray, avroMap:
+		for r.err == nil {
+			n := r.long()
+			if n == 0 {
+				return
+			}
+			if n < 0 {
+				// A negative count is followed by the block's size in bytes.
+				if r.bytes(-1); r.err != nil {
+					return
+				}
+				continue
+			}
+			if nd.items.empty && nd.kind == avroArray {
+				continue // n values of no bytes each
+			}
+			for ; n > 0 && r.err == nil; n-- {
+				if nd.kind == avroMap {
+					r.bytes(-1)
+				}
+				r.skip(nd.items, depth+1)
+			}
+		}
+	}
+}

@@ -1,0 +1,356 @@
+package format_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/sluice-dev/sluice/runtime/format"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// bidSchema has fields the tests' columns do not read, of every kind the
+// decoder skips.
+const bidSchema = `{"type": "record", "name": "Bid", "namespace": "nexmark", "fields": [
+	{"name": "auction", "type": "long"},
+	{"name": "bidder", "type": ["null", "long"]},
+	{"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}},
+	{"name": "tags", "type": {"type": "array", "items": "string"}},
+	{"name": "channel", "type": "string"},
+	{"name": "extra", "type": {"type": "map", "values": ["null", "double", {"type": "record", "name": "Note", "fields": [{"name": "n", "type": "int"}, {"name": "f", "type": {"type": "fixed", "name": "F4", "size": 4}}]}]}},
+	{"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["BUY", "SELL"]}},
+	{"name": "ratio", "type": "float"},
+	{"name": "ok", "type": "boolean"},
+	{"name": "next", "type": ["null", "Note"]},
+	{"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}}
+]}`
+
+func bid(i int) map[string]any {
+	var bidder any
+	if i%3 != 0 {
+		bidder = int64(i * 7)
+	}
+	extra := map[string]any{}
+	for j := range i % 4 {
+		switch j % 3 {
+		case 0:
+			extra[fmt.Sprint("k", j)] = nil
+		case 1:
+			extra[fmt.Sprint("k", j)] = map[string]any{"double": float64(j) / 4}
+		default:
+			extra[fmt.Sprint("k", j)] = map[string]any{"nexmark.Note": map[string]any{"n": int32(j), "f": [4]byte{1, 2, 3, 4}}}
+		}
+	}
+	var next any
+	if i%2 == 0 {
+		next = map[string]any{"nexmark.Note": map[string]any{"n": int32(-i), "f": [4]byte{}}}
+	}
+	return map[string]any{
+		"auction": int64(1000 + i),
+		"bidder":  bidder,
+		"price":   big.NewRat(int64(i*137-5000), 100),
+		"tags":    strings.Fields(strings.Repeat("t ", i%5)),
+		"channel": fmt.Sprintf("channel-%d-é", i%7),
+		"extra":   extra,
+		"kind":    []string{"BUY", "SELL"}[i%2],
+		"ratio":   float32(i) / 8,
+		"ok":      i%2 == 1,
+		"next":    next,
+		"ts":      time.UnixMilli(1_700_000_000_000 + int64(i)*1001).UTC(),
+	}
+}
+
+func marshalAvro(t testing.TB, schema string, v any) []byte {
+	t.Helper()
+	b, err := avro.Marshal(avro.MustParse(schema), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAvroDecodeAgainstLibrary decodes records that hamba/avro, an
+// independent implementation, encoded: every field the columns name is
+// read, the others skipped, whatever their type.
+func TestAvroDecodeAgainstLibrary(t *testing.T) {
+	cols := []value.Column{
+		{Name: "ts", Type: value.Timestamp}, {Name: "channel", Type: value.String},
+		{Name: "bidder", Type: value.Int}, {Name: "price", Type: value.Decimal(14, 3)},
+		{Name: "kind", Type: value.String}, {Name: "ratio", Type: value.Double}, {Name: "ok", Type: value.Bool},
+	}
+	d, err := format.NewAvroDecoder(cols, "", func(id uint32) (string, error) {
+		if id != 7 {
+			return "", fmt.Errorf("no schema %d", id)
+		}
+		return bidSchema, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make(value.Row, len(cols))
+	for i := range 200 {
+		in := bid(i)
+		rec := append(format.AvroWireHeader(7), marshalAvro(t, bidSchema, in)...)
+		clear(row)
+		if err := d.Decode(rec, row); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		want := []string{
+			in["ts"].(time.Time).Format(time.RFC3339Nano),
+			in["channel"].(string),
+			"NULL",
+			in["price"].(*big.Rat).FloatString(3),
+			in["kind"].(string),
+			fmt.Sprint(float64(in["ratio"].(float32))),
+			fmt.Sprint(in["ok"]),
+		}
+		if b, ok := in["bidder"].(int64); ok {
+			want[2] = fmt.Sprint(b)
+		}
+		got := make([]string, len(row))
+		for j, v := range row {
+			got[j] = v.String()
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("record %d:\n got %q\nwant %q", i, got, want)
+		}
+	}
+}
+
+// TestAvroEncodeAgainstLibrary has hamba/avro decode what the encoder wrote,
+// with the schema AvroSchemaOf gave.
+func TestAvroEncodeAgainstLibrary(t *testing.T) {
+	cols := []value.Column{
+		{Name: "b", Type: value.Bool}, {Name: "n", Type: value.Int}, {Name: "d", Type: value.Double},
+		{Name: "s", Type: value.String}, {Name: "m", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp},
+	}
+	schema, err := format.AvroSchemaOf(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := format.NewAvroEncoder(cols, format.AvroWireHeader(300))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 500 {
+		row := value.Row{
+			value.BoolValue(i%2 == 0), value.IntValue(rng.Int64() >> rng.IntN(64)), value.DoubleValue(rng.NormFloat64()),
+			value.StringValue(strings.Repeat("ü", i%9)), value.DecimalValue(rng.Int64N(2e18)-1e18>>rng.IntN(64), 4),
+			value.TimestampValue(rng.Int64N(4e18) - 2e18),
+		}
+		if i%5 == 0 {
+			row[i%len(row)] = value.NullValue()
+		}
+		b := enc.Encode(nil, row)
+		if id := binary.BigEndian.Uint32(b[1:5]); b[0] != 0 || id != 300 {
+			t.Fatalf("header % x", b[:5])
+		}
+		var got map[string]any
+		if err := avro.Unmarshal(avro.MustParse(schema), b[5:], &got); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		for j, c := range cols {
+			g, v := got[c.Name], row[j]
+			if v.IsNull() {
+				if g != nil {
+					t.Fatalf("row %d %s: got %v, want null", i, c.Name, g)
+				}
+				continue
+			}
+			var s string
+			switch g := g.(type) {
+			case *big.Rat:
+				s = g.FloatString(4)
+			case time.Time:
+				s = g.UTC().Format("2006-01-02 15:04:05.000000")
+			default:
+				s = fmt.Sprint(g)
+			}
+			want := v.String()
+			if c.Type.Kind == value.KindTimestamp {
+				// Truncate rounds toward the zero time, year 1: down.
+				want = v.Time().Truncate(time.Microsecond).Format("2006-01-02 15:04:05.000000")
+			}
+			if c.Type.Kind == value.KindDouble {
+				want = fmt.Sprint(v.Double())
+			}
+			if s != want {
+				t.Fatalf("row %d %s: got %s, want %s", i, c.Name, s, want)
+			}
+		}
+	}
+}
+
+// TestAvroEvolution reads records of two writer schemas through a reader
+// schema: a field the old writer lacks takes the reader's default, a
+// field the reader dropped is skipped, int widens to long and double, and a
+// writer whose field cannot be read fails each of its records, naming it.
+func TestAvroEvolution(t *testing.T) {
+	v1 := `{"type":"record","name":"T","fields":[{"name":"sym","type":"string"},{"name":"qty","type":"int"},{"name":"old","type":"string"}]}`
+	v2 := `{"type":"record","name":"T","fields":[{"name":"qty","type":"long"},{"name":"sym","type":"string"},{"name":"venue","type":"string"}]}`
+	bad := `{"type":"record","name":"T","fields":[{"name":"sym","type":"string"},{"name":"qty","type":"string"}]}`
+	reader := `{"type":"record","name":"T","fields":[{"name":"sym","type":"string"},{"name":"qty","type":"long"},{"name":"venue","type":"string","default":"XNAS"},{"name":"px","type":["null","double"],"default":null}]}`
+	cols, err := format.AvroColumns(reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cols); got != "[{sym string} {qty int} {venue string} {px double}]" {
+		t.Fatalf("columns %s", got)
+	}
+	schemas := map[uint32]string{1: v1, 2: v2, 3: bad}
+	d, err := format.NewAvroDecoder(cols, reader, func(id uint32) (string, error) { return schemas[id], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id   uint32
+		rec  map[string]any
+		want string
+	}{
+		{1, map[string]any{"sym": "MSFT", "qty": int32(5), "old": "x"}, "MSFT|5|XNAS|NULL"},
+		{2, map[string]any{"sym": "AAPL", "qty": int64(1) << 40, "venue": "XLON"}, "AAPL|1099511627776|XLON|NULL"},
+		{3, map[string]any{"sym": "IBM", "qty": "7"}, "error: schema id 3: field qty is string, which does not read as int (column qty)"},
+	} {
+		row := make(value.Row, len(cols))
+		err := d.Decode(append(format.AvroWireHeader(tc.id), marshalAvro(t, schemas[tc.id], tc.rec)...), row)
+		got := fmt.Sprint(row[0], "|", row[1], "|", row[2], "|", row[3])
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("schema %d: got %s, want %s", tc.id, got, tc.want)
+		}
+	}
+	// A reader field without a default that the writer lacks.
+	strict := strings.Replace(reader, `"default":"XNAS"`, `"doc":"none"`, 1)
+	d, err = format.NewAvroDecoder(cols, strict, func(uint32) (string, error) { return v1, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Decode(append(format.AvroWireHeader(1), marshalAvro(t, v1, map[string]any{"sym": "a", "qty": int32(1), "old": ""})...), make(value.Row, len(cols)))
+	if err == nil || !strings.Contains(err.Error(), "schema id 1: the writer schema has no field venue, and the reader schema gives it no default") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestAvroMalformed feeds every truncation and random corruptions of valid
+// records: each decodes or fails, never panics or hangs, and a truncated
+// record always fails.
+func TestAvroMalformed(t *testing.T) {
+	cols := []value.Column{{Name: "channel", Type: value.String}, {Name: "price", Type: value.Decimal(18, 2)}}
+	d, err := format.NewAvroDecoder(cols, bidSchema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make(value.Row, len(cols))
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 40 {
+		rec := marshalAvro(t, bidSchema, bid(i))
+		for n := range len(rec) {
+			if err := d.Decode(rec[:n], row); err == nil {
+				t.Fatalf("record %d cut at %d of %d bytes decoded", i, n, len(rec))
+			}
+		}
+		for range 200 {
+			c := append([]byte(nil), rec...)
+			c[rng.IntN(len(c))] = byte(rng.Uint32())
+			_ = d.Decode(c, row)
+		}
+	}
+	// A huge count of empty items takes no time.
+	huge := `{"type":"record","name":"H","fields":[{"name":"a","type":{"type":"array","items":"null"}},{"name":"channel","type":"string"}]}`
+	d, err = format.NewAvroDecoder([]value.Column{{Name: "channel", Type: value.String}}, huge, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := binary.AppendUvarint(nil, uint64(1<<62)<<1)
+	rec = append(rec, 0, 4, 'o', 'k')
+	if err := d.Decode(rec, row[:1]); err != nil || row[0].Str() != "ok" {
+		t.Fatalf("got %v, %v", row[0], err)
+	}
+}
+
+func TestAvroColumnsRefused(t *testing.T) {
+	for _, tc := range []struct{ field, want string }{
+		{`{"type":"array","items":"int"}`, "field f is array; columns are scalar"},
+		{`["null","int","string"]`, "field f is the union [null, int, string]"},
+		{`{"type":"bytes","logicalType":"decimal","precision":30,"scale":2}`, "field f is decimal(30,2), wider than the 18 digits"},
+		{`"bytes"`, "field f is bytes, which has no SQL type here"},
+	} {
+		_, err := format.AvroColumns(`{"type":"record","name":"R","fields":[{"name":"f","type":` + tc.field + `}]}`)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.field, err, tc.want)
+		}
+	}
+	if _, err := format.AvroSchemaOf([]value.Column{{Name: "count(*)", Type: value.Int}}); err == nil || !strings.Contains(err.Error(), "give it an alias") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// BenchmarkAvroDecode decodes the same records with the engine's decoder
+// and with hamba/avro into a struct of the read fields, its fastest path;
+// the ratio is the engine's records per second over the library's.
+func BenchmarkAvroDecode(b *testing.B) {
+	const schema = `{"type":"record","name":"Bid","fields":[
+		{"name":"auction","type":"long"},{"name":"bidder","type":"long"},{"name":"price","type":"long"},
+		{"name":"channel","type":"string"},{"name":"url","type":"string"},
+		{"name":"dateTime","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"extra","type":"string"}]}`
+	type bidRow struct {
+		Auction  int64     `avro:"auction"`
+		Bidder   int64     `avro:"bidder"`
+		Price    int64     `avro:"price"`
+		Channel  string    `avro:"channel"`
+		URL      string    `avro:"url"`
+		DateTime time.Time `avro:"dateTime"`
+		Extra    string    `avro:"extra"`
+	}
+	s := avro.MustParse(schema)
+	recs := make([][]byte, 1024)
+	for i := range recs {
+		var err error
+		recs[i], err = avro.Marshal(s, bidRow{
+			Auction: int64(1000 + i), Bidder: int64(i * 31), Price: int64(i * 997 % 100000),
+			Channel: "channel-" + fmt.Sprint(i%100), URL: "https://www.nexmark.com/item.htm?query=" + fmt.Sprint(i),
+			DateTime: time.UnixMilli(1_700_000_000_000 + int64(i)), Extra: strings.Repeat("x", i%32),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	cols, err := format.AvroColumns(schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := format.NewAvroDecoder(cols, schema, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	row := make(value.Row, len(cols))
+	var v bidRow
+	var engine, library time.Duration
+	for b.Loop() {
+		start := time.Now()
+		for _, r := range recs {
+			clear(row)
+			if err := d.Decode(r, row); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mid := time.Now()
+		for _, r := range recs {
+			if err := avro.Unmarshal(s, r, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		engine, library = engine+mid.Sub(start), library+time.Since(mid)
+	}
+	n := float64(b.N * len(recs))
+	b.ReportMetric(n/engine.Seconds(), "engine-rec/s")
+	b.ReportMetric(n/library.Seconds(), "hamba-rec/s")
+	b.ReportMetric(library.Seconds()/engine.Seconds(), "engine/hamba")
+	b.ReportMetric(testing.AllocsPerRun(10, func() { _ = d.Decode(recs[1], row) }), "engine-allocs/rec")
+}
