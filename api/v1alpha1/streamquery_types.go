@@ -130,12 +130,19 @@ type Source struct {
 	// +optional
 	Datagen *DatagenSource `json:"datagen,omitempty"`
 
-	// format is the encoding of each record: json (one object per line) or csv
-	// (with a header line). Ignored by datagen, which produces typed records.
-	// +kubebuilder:validation:Enum=json;csv
+	// format is the encoding of each record: json (one object per line), csv
+	// (with a header line) or avro (Kafka record values; see avro). Ignored by
+	// datagen, which produces typed records.
+	// +kubebuilder:validation:Enum=json;csv;avro
 	// +kubebuilder:default=json
 	// +optional
 	Format Format `json:"format,omitempty"`
+
+	// avro says how records of format avro are written: with one schema,
+	// or with the schemas a schema registry holds. Set one of its schema and
+	// registry, or both.
+	// +optional
+	Avro *AvroFormat `json:"avro,omitempty"`
 
 	// schema lists the columns of the source, in order. A datagen source may omit
 	// it: it then has its generator's schema.
@@ -172,7 +179,68 @@ type Format string
 const (
 	FormatJSON Format = "json"
 	FormatCSV  Format = "csv"
+	FormatAvro Format = "avro"
 )
+
+// AvroFormat is how Avro records are written.
+type AvroFormat struct {
+	// schema is an Avro record schema in its JSON form. For a source
+	// without registry, every record value is plain Avro binary written
+	// with it. With a registry it is the reader schema: each record's
+	// writer schema is resolved to it by field name, and its defaults fill
+	// the fields an older writer lacks. A source that declares no columns
+	// has one per field of it. Sources only, at most 1 MiB.
+	// +kubebuilder:validation:MaxLength=1048576
+	// +optional
+	Schema string `json:"schema,omitempty"`
+	// registry is a Confluent-compatible schema registry: records are in
+	// its wire format, a zero byte and a 4-byte schema id before the Avro
+	// data. A source reads each writer schema by its id, once; a sink
+	// registers the results' schema under its subject when it starts.
+	// +optional
+	Registry *SchemaRegistry `json:"registry,omitempty"`
+}
+
+// SchemaRegistry is a Confluent-compatible schema registry, with optional
+// basic authentication whose username and password are read, when the
+// engine starts, from environment variables or files.
+// +kubebuilder:validation:XValidation:rule="!(has(self.usernameEnv) && has(self.usernameFile)) && !(has(self.passwordEnv) && has(self.passwordFile))",message="set at most one of usernameEnv and usernameFile, and of passwordEnv and passwordFile"
+// +kubebuilder:validation:XValidation:rule="(has(self.usernameEnv) || has(self.usernameFile)) == (has(self.passwordEnv) || has(self.passwordFile))",message="basic authentication needs both a username and a password"
+type SchemaRegistry struct {
+	// url is the registry's base URL, such as http://schema-registry:8081.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url"`
+	// subject is the subject a sink registers its schema under. Defaults
+	// to <topic>-value, the topic name strategy. Sinks only.
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	Subject string `json:"subject,omitempty"`
+	// usernameEnv names the environment variable that holds the basic
+	// authentication username.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +optional
+	UsernameEnv string `json:"usernameEnv,omitempty"`
+	// usernameFile is the path of a file that holds the username. A
+	// trailing line break is ignored.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	UsernameFile string `json:"usernameFile,omitempty"`
+	// passwordEnv names the environment variable that holds the password.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +optional
+	PasswordEnv string `json:"passwordEnv,omitempty"`
+	// passwordFile is the path of a file that holds the password. A
+	// trailing line break is ignored.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	PasswordFile string `json:"passwordFile,omitempty"`
+	// caFile is a PEM file of the certificates that verify an https
+	// registry, instead of the system's.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	CAFile string `json:"caFile,omitempty"`
+}
 
 // KafkaSource reads a Kafka topic, or several as one stream.
 // +kubebuilder:validation:XValidation:rule="!has(self.sessionTimeout) || (duration(self.sessionTimeout) >= duration('1s') && duration(self.sessionTimeout) <= duration('30m'))",message="sessionTimeout must be a duration between 1s and 30m"
@@ -471,12 +539,20 @@ type Sink struct {
 	// +optional
 	Kafka *KafkaSink `json:"kafka,omitempty"`
 
-	// format is the encoding of each result: json or csv (with a header line).
-	// Dead-letter entries are always json.
-	// +kubebuilder:validation:Enum=json;csv
+	// format is the encoding of each result: json, csv (with a header line)
+	// or avro (a Kafka sink's record values; see avro). Dead-letter entries
+	// are always json.
+	// +kubebuilder:validation:Enum=json;csv;avro
 	// +kubebuilder:default=json
 	// +optional
 	Format Format `json:"format,omitempty"`
+
+	// avro, for format avro, names the schema registry the results' schema
+	// is registered with. Without it, each record is plain Avro binary of
+	// the schema `engine validate` shows. The schema is always derived from
+	// the query's output columns; avro.schema is not for sinks.
+	// +optional
+	Avro *AvroFormat `json:"avro,omitempty"`
 }
 
 // StdoutSink writes results to standard output.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -136,8 +137,15 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if n != 1 {
 			ps.Add(f, "set exactly one of kafka, file, stdin and datagen (found %d)", n)
 		}
-		if src.Format != "" && src.Format != FormatJSON && src.Format != FormatCSV {
-			ps.Add(f+".format", "unknown format %q (want json or csv)", src.Format)
+		switch src.Format {
+		case "", FormatJSON, FormatCSV:
+			if src.Avro != nil {
+				ps.Add(f+".avro", "applies to format avro")
+			}
+		case FormatAvro:
+			validateAvroSource(&ps, f, &src)
+		default:
+			ps.Add(f+".format", "unknown format %q (want json, csv or avro)", src.Format)
 		}
 		if k := src.Kafka; k != nil {
 			validateBrokers(&ps, f+".kafka.brokers", k.Brokers)
@@ -185,7 +193,8 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(f+".datagen", "partitions × keys is %d, more than %d: each partition keeps a price per symbol", n, MaxDatagenSymbols)
 			}
 		}
-		if c := src.Connector(); c != "" && c != "datagen" && len(src.Schema) == 0 {
+		fromAvro := src.Format == FormatAvro && src.Avro != nil && src.Avro.Schema != ""
+		if c := src.Connector(); c != "" && c != "datagen" && len(src.Schema) == 0 && !fromAvro {
 			ps.Add(f+".schema", "a %s source needs a schema", src.Connector())
 		}
 		if len(src.Schema) > MaxColumns {
@@ -271,7 +280,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	if ep.DeadLetter != nil {
 		validateSink(&ps, "spec.errorPolicy.deadLetter", ep.DeadLetter)
-		if ep.DeadLetter.Format == FormatCSV {
+		if f := ep.DeadLetter.Format; f == FormatCSV || f == FormatAvro {
 			ps.Add("spec.errorPolicy.deadLetter.format", "dead-letter entries are always json")
 		}
 	}
@@ -571,8 +580,23 @@ func validateSink(ps *Problems, f string, s *Sink) {
 	if s.File != nil && s.File.Path == "" {
 		ps.Add(f+".file.path", "a file sink needs a path")
 	}
-	if s.Format != "" && s.Format != FormatJSON && s.Format != FormatCSV {
-		ps.Add(f+".format", "unknown format %q (want json or csv)", s.Format)
+	switch s.Format {
+	case "", FormatJSON, FormatCSV:
+		if s.Avro != nil {
+			ps.Add(f+".avro", "applies to format avro")
+		}
+	case FormatAvro:
+		if s.Kafka == nil && s.Null == nil {
+			ps.Add(f+".format", "avro records are written to Kafka topics; a file or stdout takes json or csv lines")
+		}
+		if a := s.Avro; a != nil {
+			if a.Schema != "" {
+				ps.Add(f+".avro.schema", "is for sources: a sink's schema is derived from the query's output columns (engine validate shows it)")
+			}
+			validateRegistry(ps, f+".avro.registry", a.Registry)
+		}
+	default:
+		ps.Add(f+".format", "unknown format %q (want json, csv or avro)", s.Format)
 	}
 	if k := s.Kafka; k != nil {
 		validateBrokers(ps, f+".kafka.brokers", k.Brokers)
@@ -588,6 +612,42 @@ func validateSink(ps *Problems, f string, s *Sink) {
 			// in one request, 100 MiB.
 			ps.checkRange(f+".kafka.maxBatchBytes", int64(k.MaxBatchBytes), 1024, MaxBatchBytesMax)
 		}
+	}
+}
+
+// validateAvroSource checks the avro settings of a source of format avro.
+func validateAvroSource(ps *Problems, f string, src *Source) {
+	if src.Kafka == nil {
+		ps.Add(f+".format", "avro is read from Kafka record values; a file or stdin holds json or csv lines")
+	}
+	a := src.Avro
+	if a == nil || a.Schema == "" && a.Registry == nil {
+		ps.Add(f+".avro", "format avro needs avro.schema, the schema every record is written with, or avro.registry, the schema registry that holds each record's")
+		return
+	}
+	if r := a.Registry; r != nil {
+		if r.Subject != "" {
+			ps.Add(f+".avro.registry.subject", "is for sinks: a source reads each record's schema by the id the record carries")
+		}
+		if a.Schema == "" && len(src.Schema) == 0 {
+			ps.Add(f+".schema", "declare the columns to read, or give avro.schema, the reader schema they are taken from: the registry's schemas are read as records come, not when the query is planned")
+		}
+	}
+	validateRegistry(ps, f+".avro.registry", a.Registry)
+}
+
+// validateRegistry checks a schema registry's address and credentials.
+func validateRegistry(ps *Problems, f string, r *SchemaRegistry) {
+	if r == nil {
+		return
+	}
+	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		ps.Add(f+".url", "%q is not an http or https URL, such as http://schema-registry:8081", r.URL)
+	}
+	user, pass := r.UsernameEnv != "" || r.UsernameFile != "", r.PasswordEnv != "" || r.PasswordFile != ""
+	if user || pass {
+		validateSecretRef(ps, f, "username", r.UsernameEnv, r.UsernameFile)
+		validateSecretRef(ps, f, "password", r.PasswordEnv, r.PasswordFile)
 	}
 }
 

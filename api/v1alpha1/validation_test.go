@@ -38,6 +38,33 @@ func TestValidate(t *testing.T) {
 			s.Sources[0].Schema = []Column{{Name: "a", Type: "int"}, {Name: "a", Type: "int"}}
 		}, "spec.sources[0].schema[1].name", "already declared"},
 		{"bad format", func(s *StreamQuerySpec) { s.Sources[0].Format = "xml" }, "spec.sources[0].format", "unknown format"},
+		{"avro from a file", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", File: &FileSource{Path: "x"}, Format: FormatAvro, Avro: &AvroFormat{Schema: "{}"}}
+		}, "spec.sources[0].format", "avro is read from Kafka record values"},
+		{"avro without schema or registry", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro, Avro: &AvroFormat{}}
+		}, "spec.sources[0].avro", "needs avro.schema"},
+		{"avro registry without columns", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
+				Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}}
+		}, "spec.sources[0].schema", "declare the columns to read, or give avro.schema"},
+		{"avro source subject", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
+				Schema: []Column{{Name: "a", Type: "int"}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", Subject: "s"}}}
+		}, "spec.sources[0].avro.registry.subject", "is for sinks"},
+		{"avro registry url", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
+				Schema: []Column{{Name: "a", Type: "int"}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "r:8081"}}}
+		}, "spec.sources[0].avro.registry.url", "not an http or https URL"},
+		{"avro registry password alone", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
+				Schema: []Column{{Name: "a", Type: "int"}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", PasswordEnv: "P"}}}
+		}, "spec.sources[0].avro.registry", "set usernameEnv or usernameFile"},
+		{"avro settings for json", func(s *StreamQuerySpec) { s.Sources[0].Avro = &AvroFormat{Schema: "{}"} }, "spec.sources[0].avro", "applies to format avro"},
+		{"avro to stdout", func(s *StreamQuerySpec) { s.Sink.Format = FormatAvro }, "spec.sink.format", "avro records are written to Kafka topics"},
+		{"avro sink schema", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "o"}, Format: FormatAvro, Avro: &AvroFormat{Schema: "{}"}}
+		}, "spec.sink.avro.schema", "is for sources"},
 		{"event time column", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", File: &FileSource{Path: "x"}, Schema: []Column{{Name: "a", Type: "int"}}, EventTime: &EventTime{Column: "ts"}}
 		}, "spec.sources[0].eventTime.column", "not in the schema"},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
+	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/streamop"
@@ -57,7 +58,26 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprint(stdout, plan.ExplainSteps(prog.Root(), steps))
+	printAvro(stdout, &doc.Query.Spec, prog)
 	return exitOK
+}
+
+// printAvro shows the Avro schema of an avro sink's records.
+func printAvro(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) {
+	if spec.Sink.Format != v1alpha1.FormatAvro {
+		return
+	}
+	schema, _ := format.AvroSchemaOf(prog.Output) // Plan accepted it
+	switch a := spec.Sink.Avro; {
+	case a != nil && a.Registry != nil && spec.Sink.Kafka != nil:
+		subject := a.Registry.Subject
+		if subject == "" {
+			subject = spec.Sink.Kafka.Topic + "-value"
+		}
+		fmt.Fprintf(w, "Sink: Avro records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", subject, a.Registry.URL, schema)
+	default:
+		fmt.Fprintf(w, "Sink: plain Avro records of the schema:\n%s\n", schema)
+	}
 }
 
 // check decides what is wrong with a manifest: the problems of its structure,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
+	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/sql"
 	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -88,6 +89,11 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		t := prog.EventTimeOf(src.Name)
 		if et := src.EventTime; t >= 0 && et != nil && et.Column != inputs[src.Name][t].Name {
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, inputs[src.Name][t].Name)
+		}
+	}
+	if spec.Sink.Format == v1alpha1.FormatAvro {
+		if _, err := format.AvroSchemaOf(prog.Output); err != nil {
+			ps.Add("spec.sink.format", "%v", err)
 		}
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }) {
@@ -385,6 +391,14 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		}
 		return cols, err
 	}
+	if a := src.Avro; src.Format == v1alpha1.FormatAvro && a != nil && a.Schema != "" && len(src.Schema) == 0 {
+		cols, err := format.AvroColumns(a.Schema)
+		if err != nil {
+			ps.Add(f+".avro.schema", "%v", err)
+			return nil, err
+		}
+		return withKafkaMeta(src, f, cols, ps), nil
+	}
 	cols := make([]value.Column, len(src.Schema))
 	var firstErr error
 	for j, c := range src.Schema {
@@ -403,6 +417,26 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		}
 		cols[j] = value.Column{Name: c.Name, Type: t}
 	}
+	if a := src.Avro; src.Format == v1alpha1.FormatAvro && a != nil && a.Schema != "" && firstErr == nil {
+		// The declared columns read from the value must be fields of the
+		// reader schema, of types that read as theirs.
+		var valueCols []value.Column
+		for j, c := range src.Schema {
+			if !c.Key && c.Header == "" {
+				valueCols = append(valueCols, cols[j])
+			}
+		}
+		if _, err := format.NewAvroDecoder(valueCols, a.Schema, func(uint32) (string, error) { return "", nil }); err != nil {
+			ps.Add(f+".avro.schema", "%v", err)
+			firstErr = err
+		}
+	}
+	return withKafkaMeta(src, f, cols, ps), firstErr
+}
+
+// withKafkaMeta appends a Kafka source's metadata columns to the columns of
+// its records, and checks the source's event time column.
+func withKafkaMeta(src v1alpha1.Source, f string, cols []value.Column, ps *v1alpha1.Problems) []value.Column {
 	if src.Kafka != nil {
 		// A Kafka record's key, partition, offset and timestamp are columns
 		// too, after the schema's. Schema columns read from the key or a
@@ -414,14 +448,14 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		}
 		cols = append(cols, schemas.KafkaMeta...)
 	}
-	if et := src.EventTime; et != nil && firstErr == nil {
+	if et := src.EventTime; et != nil {
 		for _, c := range cols {
-			if c.Name == et.Column && c.Type.Kind != value.KindTimestamp {
+			if c.Name == et.Column && c.Type.Kind != value.KindTimestamp && c.Type.Kind != value.KindNull {
 				ps.Add(f+".eventTime.column", "column %s is %s; event time must be a timestamp", c.Name, c.Type)
 			}
 		}
 	}
-	return cols, firstErr
+	return cols
 }
 
 // distinctNames reports whether every column has a name of its own.

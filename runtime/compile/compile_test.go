@@ -228,3 +228,37 @@ func TestKeysFollowPartitions(t *testing.T) {
 	spec.Default()
 	checkPlan(t, "a join of two topics", spec, "which needs each source to be one Kafka topic: source trades is not")
 }
+
+// TestAvroProblems: a source's columns come from its Avro schema, or are
+// checked against it; an Avro sink's columns must make an Avro record.
+func TestAvroProblems(t *testing.T) {
+	const trade = `{"type":"record","name":"T","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":["null","int"]},
+		{"name":"tags","type":{"type":"array","items":"string"}}]}`
+	tests := []struct {
+		name, schema, query string
+		cols                []v1alpha1.Column
+		want                string
+	}{
+		{"derived", `{"type":"record","name":"T","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":["null","int"]}]}`,
+			"SELECT symbol, qty + 1 AS q FROM trades", nil, ""},
+		{"derived array", trade, "SELECT symbol FROM trades", nil, "spec.sources[0].avro.schema: avro schema: field tags is array; columns are scalar"},
+		{"declared", trade, "SELECT symbol, qty FROM trades", []v1alpha1.Column{{Name: "qty", Type: "double"}, {Name: "symbol", Type: "string"}}, ""},
+		{"declared, no field", trade, "SELECT symbol FROM trades", []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "venue", Type: "string"}},
+			"column venue: the avro schema has no field venue"},
+		{"declared, wrong type", trade, "SELECT symbol FROM trades", []v1alpha1.Column{{Name: "symbol", Type: "int"}},
+			"column symbol: avro field symbol is string, which does not read as int"},
+		{"declared key column", trade, "SELECT symbol, k FROM trades", []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "k", Type: "string", Key: true}}, ""},
+		{"bad json", `{"type":`, "SELECT 1 AS one FROM trades", nil, "spec.sources[0].avro.schema: avro schema:"},
+		{"sink name", `{"type":"record","name":"T","fields":[{"name":"qty","type":"int"}]}`, "SELECT qty + 1 FROM trades", nil,
+			"spec.sink.format: column \"?column?\" is not an Avro field name"},
+	}
+	for _, tt := range tests {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"},
+				Format: v1alpha1.FormatAvro, Avro: &v1alpha1.AvroFormat{Schema: tt.schema}, Schema: tt.cols}},
+			Query: tt.query,
+			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}, Format: v1alpha1.FormatAvro},
+		}
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}

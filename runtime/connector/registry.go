@@ -204,9 +204,9 @@ type ProgressSink interface {
 type SinkEnv struct {
 	// Spec is the sink's spec.
 	Spec *v1alpha1.Sink
-	// Columns names the result columns, in order; empty for a dead-letter
+	// Columns are the result columns, in order; empty for a dead-letter
 	// sink, whose entries have a fixed shape.
-	Columns []string
+	Columns []value.Column
 	// Transaction, if not nil, is the exactly-once source's transaction
 	// the sink writes in.
 	Transaction Transaction

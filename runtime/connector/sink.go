@@ -14,12 +14,21 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// NewEncoder returns the encoder of a format for the given column names.
-func NewEncoder(f v1alpha1.Format, names []string) Encoder {
-	if f == v1alpha1.FormatCSV {
+// NewEncoder returns the encoder of a format for the given columns. Avro
+// records are plain Avro binary of the schema format.AvroSchemaOf gives.
+func NewEncoder(f v1alpha1.Format, cols []value.Column) Encoder {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	switch f {
+	case v1alpha1.FormatCSV:
 		return format.NewCSVEncoder(names)
+	case v1alpha1.FormatAvro:
+		return format.NewAvroEncoder(cols, nil)
 	}
 	return format.NewJSONEncoder(names)
 }

@@ -16,12 +16,24 @@ const AvroRecordName = "sluice.Row"
 // field per column, each a union of null and the column's type. Timestamps
 // are timestamp-micros, decimals bytes of logical type decimal.
 func AvroSchemaOf(cols []value.Column) (string, error) {
+	type logical struct {
+		Type        string `json:"type"`
+		LogicalType string `json:"logicalType"`
+		Precision   uint8  `json:"precision,omitempty"`
+		Scale       uint8  `json:"scale,omitempty"`
+	}
 	type field struct {
 		Name    string `json:"name"`
 		Type    []any  `json:"type"`
 		Default any    `json:"default"`
 	}
-	fields := make([]field, 0, len(cols))
+	type record struct {
+		Type      string  `json:"type"`
+		Name      string  `json:"name"`
+		Namespace string  `json:"namespace"`
+		Fields    []field `json:"fields"`
+	}
+	r := record{Type: "record", Name: "Row", Namespace: "sluice", Fields: make([]field, 0, len(cols))}
 	for _, c := range cols {
 		if !avroName(c.Name) {
 			return "", fmt.Errorf("column %q is not an Avro field name ([A-Za-z_][A-Za-z0-9_]*): give it an alias", c.Name)
@@ -37,15 +49,15 @@ func AvroSchemaOf(cols []value.Column) (string, error) {
 		case value.KindString:
 			t = "string"
 		case value.KindDecimal:
-			t = map[string]any{"type": "bytes", "logicalType": "decimal", "precision": c.Type.Precision, "scale": c.Type.Scale}
+			t = logical{Type: "bytes", LogicalType: "decimal", Precision: c.Type.Precision, Scale: c.Type.Scale}
 		case value.KindTimestamp:
-			t = map[string]any{"type": "long", "logicalType": "timestamp-micros"}
+			t = logical{Type: "long", LogicalType: "timestamp-micros"}
 		default:
 			return "", fmt.Errorf("column %s is %s, which Avro records do not hold", c.Name, c.Type)
 		}
-		fields = append(fields, field{Name: c.Name, Type: []any{"null", t}})
+		r.Fields = append(r.Fields, field{Name: c.Name, Type: []any{"null", t}})
 	}
-	b, err := json.Marshal(map[string]any{"type": "record", "name": "Row", "namespace": "sluice", "fields": fields})
+	b, err := json.Marshal(r)
 	return string(b), err
 }
 
@@ -143,3 +155,6 @@ func appendAvroDecimal(dst []byte, u int64) []byte {
 	}
 	return dst
 }
+
+// Header appends nothing: Avro records have no header of their own.
+func (e *AvroEncoder) Header(dst []byte) []byte { return dst }

@@ -28,7 +28,7 @@ func (s *Source) useSchema(spec *v1alpha1.KafkaSource, f v1alpha1.Format, schema
 		return fmt.Errorf("schema: %d columns declared, but the source has %d besides its metadata", len(schema), len(cols)-len(schemas.KafkaMeta))
 	}
 	for _, l := range s.lanes {
-		d, err := newRecordDecoder(spec.KeyFormat, f, schema, cols[:len(schema)])
+		d, err := s.newRecordDecoder(spec.KeyFormat, f, schema, cols[:len(schema)])
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ type headerColumn struct {
 
 // newRecordDecoder returns the decoder of one lane. cols are schema's
 // columns, typed.
-func newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column, cols []value.Column) (*recordDecoder, error) {
+func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []v1alpha1.Column, cols []value.Column) (*recordDecoder, error) {
 	d := &recordDecoder{}
 	var valueCols []value.Column
 	for j, c := range schema {
@@ -93,14 +93,32 @@ func newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Format, schema []
 	}
 	// A value none of whose columns are read is not decoded at all.
 	if len(valueCols) > 0 {
-		if f == v1alpha1.FormatCSV {
-			d.value = format.NewCSVDecoderInOrder(valueCols)
-		} else {
-			d.value = format.NewJSONDecoder(valueCols)
+		var err error
+		if d.value, err = s.valueDecoder(f, valueCols); err != nil {
+			return nil, err
 		}
 		d.valueRow = make(value.Row, len(valueCols))
 	}
 	return d, nil
+}
+
+// valueDecoder returns a decoder of record values of format f into cols.
+// Each lane has its own: decoders keep state.
+func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column) (decoder, error) {
+	switch f {
+	case v1alpha1.FormatCSV:
+		return format.NewCSVDecoderInOrder(cols), nil
+	case v1alpha1.FormatAvro:
+		if s.avro == nil {
+			return nil, errors.New("format avro needs avro.schema or avro.registry")
+		}
+		var writers format.WriterSchemas
+		if s.registry != nil {
+			writers = s.registry.writerSchema
+		}
+		return format.NewAvroDecoder(cols, s.avro.Schema, writers)
+	}
+	return format.NewJSONDecoder(cols), nil
 }
 
 // decode fills row, all NULL, from r. Strings point into the record's bytes.

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -150,7 +151,13 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 			}
 		}
 		if l.sides == nil {
-			l.decode(b, errs, r)
+			if err := l.decode(b, errs, r); err != nil {
+				// Not the record's fault: it is read again after a
+				// restart, as the source's end leaves its offset
+				// uncommitted.
+				l.src.fail(fmt.Errorf("source %s: %s/%d offset %d: %w", l.origin.Source, r.Topic, r.Partition, r.Offset, err))
+				return nil
+			}
 			taken++
 		} else {
 			// A record of rows is taken whole: the batch may go over max.
@@ -191,7 +198,10 @@ func (l *Lane) resume(b *message.Batch) {
 	}
 }
 
-func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) {
+// decode appends r's row to b, or its error event to errs. It returns an
+// error only when the record could not be read for a reason of the
+// source's (its schema registry unavailable): the source must stop.
+func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) error {
 	row := b.Append(r.Offset)
 	var err error
 	if l.rec != nil {
@@ -199,13 +209,17 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 	} else {
 		err = l.dec.Decode(r.Value, row[:l.meta])
 	}
+	if errors.Is(err, errRegistryUnavailable) {
+		b.Truncate()
+		return err
+	}
 	if err != nil {
 		b.Truncate()
 		errs.Records++
 		errs.Events = append(errs.Events, message.NewErrorEvent(b, "decode",
 			message.Coordinates{Source: l.origin.Source, Partition: r.Partition, Offset: r.Offset, Topic: r.Topic},
 			r.Value[:min(len(r.Value), message.MaxDecodePayload)], fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
-		return
+		return nil
 	}
 	if r.Key != nil {
 		row[l.meta] = value.StringValue(format.BytesString(r.Key))
@@ -213,6 +227,7 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 	row[l.meta+1] = value.IntValue(int64(r.Partition))
 	row[l.meta+2] = value.IntValue(r.Offset)
 	row[l.meta+3] = value.TimeValue(r.Timestamp)
+	return nil
 }
 
 // traceparent reads a record's W3C trace context header.

@@ -58,7 +58,7 @@ func (s *Source) System() string { return "kafka" }
 func openSource(env connector.SourceEnv) (connector.Source, error) {
 	src := env.Source
 	group := groupOf(src, env.Group)
-	opts := Options{Group: group, Schema: src.Schema, Stateful: env.Stateful, Logger: env.Logger.With("source", src.Name)}
+	opts := Options{Group: group, Schema: src.Schema, Avro: src.Avro, Stateful: env.Stateful, Logger: env.Logger.With("source", src.Name)}
 	if env.StaticMembership {
 		opts.Instance = env.Instance
 	}
@@ -149,12 +149,18 @@ func openSink(env connector.SinkEnv) (connector.Sink, error) {
 	}
 	spec := env.Spec.Kafka
 	key := -1
-	for i, name := range env.Columns {
-		if spec.Key != "" && name == spec.Key {
+	for i, c := range env.Columns {
+		if spec.Key != "" && c.Name == spec.Key {
 			key = i
 		}
 	}
-	return OpenSink(spec, connector.NewEncoder(env.Spec.Format, env.Columns), key, txn, env.Logger)
+	enc := connector.NewEncoder(env.Spec.Format, env.Columns)
+	if a := env.Spec.Avro; env.Spec.Format == v1alpha1.FormatAvro && a != nil && a.Registry != nil {
+		if enc, err = registeredAvroEncoder(a.Registry, spec.Topic, env.Columns, env.Logger); err != nil {
+			return nil, fmt.Errorf("sink: %w", err)
+		}
+	}
+	return OpenSink(spec, enc, key, txn, env.Logger)
 }
 
 func openDeadLetter(env connector.SinkEnv) (connector.DeadLetterSink, error) {

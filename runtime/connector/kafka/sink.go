@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/freelist"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -39,6 +40,7 @@ type Sink struct {
 	cl        *kgo.Client
 	topic     string
 	enc       Encoder
+	lines     bool // enc writes lines, whose line break a record does not keep
 	keyCol    int  // -1: no key
 	shared    bool // the client is an exactly-once source's; it closes it
 
@@ -64,7 +66,8 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int, txn *Source, lo
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: shared}
+	_, binary := enc.(*format.AvroEncoder)
+	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: shared, lines: !binary}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -226,7 +229,7 @@ func (s *Sink) EncodeBatch(b *message.Batch) {
 func (s *Sink) encode(buf []byte, ends []int, rows []value.Row) ([]byte, []int) {
 	for _, row := range rows {
 		buf = s.enc.Encode(buf, row)
-		if n := len(buf); n > 0 && buf[n-1] == '\n' {
+		if n := len(buf); s.lines && n > 0 && buf[n-1] == '\n' {
 			buf = buf[:n-1]
 		}
 		ends = append(ends, len(buf))

@@ -22,7 +22,6 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -32,10 +31,14 @@ import (
 // order. Offsets are committed only up to what the pipeline acknowledged.
 type Source struct {
 	reachability
-	cl    *kgo.Client
-	sess  *kgo.GroupTransactSession // exactly-once only
-	group string
-	topic string
+	cl *kgo.Client
+	// avro is how values of format avro are written; registry, if they
+	// are in the schema registry wire format, the registry's client.
+	avro     *v1alpha1.AvroFormat
+	registry *schemaRegistry
+	sess     *kgo.GroupTransactSession // exactly-once only
+	group    string
+	topic    string
 	// A partition without a committed offset starts at its first record at
 	// or after startTime, else at its end when latest, else at its start.
 	startTime time.Time
@@ -138,6 +141,8 @@ type Source struct {
 type Options struct {
 	// Group is the consumer group.
 	Group string
+	// Avro is how values of format avro are written.
+	Avro *v1alpha1.AvroFormat
 	// CommitInterval is how often acknowledged offsets are committed.
 	CommitInterval time.Duration
 	// RevokeTimeout bounds the wait, on a rebalance, for a revoked
@@ -329,6 +334,15 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		return nil, fmt.Errorf("source %s: kafka client: %w", source, err)
 	}
 	s.cl = cl
+	if a := opts.Avro; f == v1alpha1.FormatAvro && a != nil {
+		s.avro = a
+		if a.Registry != nil {
+			if s.registry, err = newSchemaRegistry(s.ctx, a.Registry, s.log); err != nil {
+				cl.Close()
+				return nil, fmt.Errorf("source %s: %w", source, err)
+			}
+		}
+	}
 	partitions, err := partitionCount(cl, spec.Topic, opts.Logger)
 	if err != nil {
 		cl.Close()
@@ -344,10 +358,9 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			width:  len(cols),
 			meta:   len(valueCols),
 		}
-		if f == v1alpha1.FormatCSV {
-			l.dec = format.NewCSVDecoderInOrder(valueCols)
-		} else {
-			l.dec = format.NewJSONDecoder(valueCols)
+		if l.dec, err = s.valueDecoder(f, valueCols); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("source %s: %w", source, err)
 		}
 		if opts.Repartition != nil {
 			l.sides = newLaneSides(opts.Repartition)

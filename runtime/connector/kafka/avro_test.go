@@ -1,0 +1,205 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
+)
+
+// schemaRegistry returns the URL of a schema registry and a client of it.
+// No schema registry runs here (they are Java services): srfake, franz-go's
+// in-process implementation of the registry's REST API, stands in for one,
+// unless SCHEMA_REGISTRY_URL names a real one. opts configure srfake only.
+func schemaRegistry(t *testing.T, opts ...srfake.Option) (string, *sr.Client) {
+	t.Helper()
+	url := os.Getenv("SCHEMA_REGISTRY_URL")
+	if url == "" {
+		reg := srfake.New(opts...)
+		t.Cleanup(reg.Close)
+		url = reg.URL()
+	}
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, cl
+}
+
+// avroRecord encodes v with schema in the registry's wire format.
+func avroRecord(t *testing.T, id int, schema string, v any) *kgo.Record {
+	t.Helper()
+	b, err := avro.Marshal(avro.MustParse(schema), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Value: append(binary.BigEndian.AppendUint32([]byte{0}, uint32(id)), b...)}
+}
+
+// TestAvroRegistryPipeline runs a query from Avro records of two schema
+// versions, resolved to a reader schema, to an Avro sink whose schema the
+// engine registers, through the real client and a registry's REST API.
+// Records the reader cannot read go to the dead letters with their schema
+// ids; the results decode with hamba/avro and the registered schema.
+func TestAvroRegistryPipeline(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	ctx := context.Background()
+	brokers := cluster(t, 1, "trades", "out", "dlq")
+	subject := brokers[0] + "-" + t.Name() // unique on a shared registry
+	v1 := `{"type":"record","name":"Trade","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":"int"},
+		{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}}]}`
+	v2 := `{"type":"record","name":"Trade","fields":[{"name":"symbol","type":"string"},{"name":"venue","type":"string"},
+		{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},{"name":"qty","type":"long"},
+		{"name":"note","type":["null",{"type":"map","values":"string"}]}]}`
+	bad := `{"type":"record","name":"Trade","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":"string"}]}`
+	reader := `{"type":"record","name":"Trade","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":"long"},
+		{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},{"name":"venue","type":"string","default":"XNAS"}]}`
+	ids := map[string]int{}
+	for name, s := range map[string]string{"v1": v1, "v2": v2, "bad": bad} {
+		// Each under a subject of its own: the registry would refuse bad
+		// as an incompatible next version.
+		id, err := reg.RegisterSchema(ctx, subject+"-"+name, sr.Schema{Schema: s, Type: sr.TypeAvro}, -1, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = id
+	}
+	unknown := slices.Max([]int{ids["v1"], ids["v2"], ids["bad"]}) + 1000
+	wrongMagic := avroRecord(t, ids["v1"], v1, map[string]any{"symbol": "X", "qty": int32(1), "price": big.NewRat(1, 1)})
+	wrongMagic.Value[0] = 1
+	produce(t, brokers, "trades",
+		avroRecord(t, ids["v1"], v1, map[string]any{"symbol": "MSFT", "qty": int32(300), "price": big.NewRat(41251, 100)}),
+		avroRecord(t, ids["v2"], v2, map[string]any{"symbol": "AAPL", "venue": "XLON", "price": big.NewRat(-5, 100), "qty": int64(1) << 40,
+			"note": map[string]any{"map": map[string]any{"a": "b"}}}),
+		avroRecord(t, ids["bad"], bad, map[string]any{"symbol": "IBM", "qty": "7"}),
+		wrongMagic,
+		avroRecord(t, unknown, v1, map[string]any{"symbol": "X", "qty": int32(1), "price": big.NewRat(1, 1)}),
+		avroRecord(t, ids["v1"], v1, map[string]any{"symbol": "GOOG", "qty": int32(2), "price": big.NewRat(1, 100)}),
+	)
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name:   "trades",
+			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "trades"},
+			Format: v1alpha1.FormatAvro,
+			Avro:   &v1alpha1.AvroFormat{Schema: reader, Registry: &v1alpha1.SchemaRegistry{URL: url}},
+		}},
+		Query: "SELECT symbol, venue, price * qty AS notional, qty > 100 AS big, _offset AS at FROM trades",
+		Sink: v1alpha1.Sink{
+			Kafka:  &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out", Key: "symbol"},
+			Format: v1alpha1.FormatAvro,
+			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url, Subject: subject + "-out"}},
+		},
+		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
+	}
+	p, stop := run(t, spec, "avro")
+	out := consume(t, brokers, "out", 3)
+	registered, err := reg.SchemaByVersion(ctx, subject+"-out", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range out {
+		if id := binary.BigEndian.Uint32(r.Value[1:5]); r.Value[0] != 0 || int(id) != registered.ID {
+			t.Fatalf("record header % x; want schema id %d", r.Value[:5], registered.ID)
+		}
+		var row map[string]any
+		if err := avro.Unmarshal(avro.MustParse(registered.Schema.Schema), r.Value[5:], &row); err != nil {
+			t.Fatalf("record %q: %v", r.Value, err)
+		}
+		got = append(got, fmt.Sprintf("%s %v %v %s %v %v", r.Key, row["symbol"], row["venue"], row["notional"].(*big.Rat).FloatString(2), row["big"], row["at"]))
+	}
+	want := []string{
+		"MSFT MSFT XNAS 123753.00 true 0",
+		"AAPL AAPL XLON -54975581388.80 true 1",
+		"GOOG GOOG XNAS 0.02 false 5",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("results:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var dead []string
+	for _, r := range consume(t, brokers, "dlq", 3) {
+		for _, h := range r.Headers {
+			if h.Key == "sluice.error" {
+				dead = append(dead, string(h.Value))
+			}
+		}
+		if len(r.Value) == 0 {
+			t.Errorf("dead letter without the record's value")
+		}
+	}
+	for i, w := range []string{
+		fmt.Sprintf("offset 2: schema id %d: field qty is string, which does not read as int (column qty)", ids["bad"]),
+		"offset 3: not in the schema registry wire format",
+		fmt.Sprintf("offset 4: schema id %d: the registry at %s has no schema %d", unknown, url, unknown),
+	} {
+		if i >= len(dead) || !strings.Contains(dead[i], w) {
+			t.Errorf("dead letter %d: got %q, want %q", i, dead, w)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Snapshot().Counts; c.Out != 3 || c.DeadLettered != 3 {
+		t.Errorf("counts %+v; want 3 out, 3 dead-lettered", c)
+	}
+}
+
+// TestAvroRegistryRefused: a registry that refuses the engine's
+// credentials stops the source, naming the registry, rather than hand
+// every record to the error policy; the record is not committed.
+func TestAvroRegistryRefused(t *testing.T) {
+	if os.Getenv("SCHEMA_REGISTRY_URL") != "" {
+		t.Skip("needs a registry that checks credentials: srfake")
+	}
+	url, _ := schemaRegistry(t, srfake.WithAuth("Basic "+base64.StdEncoding.EncodeToString([]byte("sluice:right"))))
+	brokers := cluster(t, 1, "in", "out", "dlq")
+	schema := `{"type":"record","name":"R","fields":[{"name":"n","type":"long"}]}`
+	produce(t, brokers, "in", avroRecord(t, 1, schema, map[string]any{"n": int64(1)}))
+	t.Setenv("REGISTRY_USER", "sluice")
+	t.Setenv("REGISTRY_PASSWORD", "wrong")
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name:   "t",
+			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "in"},
+			Format: v1alpha1.FormatAvro,
+			Avro: &v1alpha1.AvroFormat{Schema: schema, Registry: &v1alpha1.SchemaRegistry{
+				URL: url, UsernameEnv: "REGISTRY_USER", PasswordEnv: "REGISTRY_PASSWORD"}},
+		}},
+		Query:       "SELECT n FROM t",
+		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
+	}
+	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: "refused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		p.Stop()
+		t.Fatalf("the engine still runs, with counts %+v", p.Snapshot().Counts)
+	}
+	if err == nil || !strings.Contains(err.Error(), "offset 0: schema id 1: schema registry unavailable: the registry at "+url+" answered 403") {
+		t.Fatalf("run ended with %v; want the registry's refusal", err)
+	}
+	if c := p.Snapshot().Counts; c.In != 0 || c.DeadLettered != 0 {
+		t.Errorf("counts %+v; want nothing read or dead-lettered", c)
+	}
+}
