@@ -229,13 +229,14 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 		if k := src.Kafka; k != nil {
 			for j, name := range k.PartitionedBy {
-				if _, ok := cols[name]; !ok || slices.Contains(k.PartitionedBy[:j], name) {
+				if _, ok := cols[name]; !ok && !fromAvro || slices.Contains(k.PartitionedBy[:j], name) {
 					ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a column of the schema, or is named twice", name)
 				}
 			}
 		}
 		if et := src.EventTime; et != nil {
-			if _, ok := cols[et.Column]; !ok && src.Datagen == nil {
+			// Columns from a generator or an Avro schema are checked when planned.
+			if _, ok := cols[et.Column]; !ok && src.Datagen == nil && !fromAvro {
 				ps.Add(f+".eventTime.column", "column %q is not in the schema", et.Column)
 			}
 			ps.checkDuration(f+".eventTime.maxOutOfOrderness", &et.MaxOutOfOrderness, 0, MaxOutOfOrderness, false)

@@ -397,6 +397,15 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 			ps.Add(f+".avro.schema", "%v", err)
 			return nil, err
 		}
+		has := func(name string) bool { return slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name }) }
+		if et := src.EventTime; et != nil && !has(et.Column) {
+			ps.Add(f+".eventTime.column", "column %q is not a field of the Avro schema", et.Column)
+		}
+		for j, name := range src.Kafka.PartitionedBy {
+			if !has(name) {
+				ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a field of the Avro schema", name)
+			}
+		}
 		return withKafkaMeta(src, f, cols, ps), nil
 	}
 	cols := make([]value.Column, len(src.Schema))

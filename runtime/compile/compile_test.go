@@ -262,3 +262,23 @@ func TestAvroProblems(t *testing.T) {
 		checkPlan(t, tt.name, spec, tt.want)
 	}
 }
+
+// TestAvroEventTime: the event time column of a source whose columns come
+// from its Avro schema is checked against the schema's fields.
+func TestAvroEventTime(t *testing.T) {
+	for col, want := range map[string]string{
+		"ts":   "",
+		"when": `spec.sources[0].eventTime.column: column "when" is not a field of the Avro schema`,
+		"n":    "spec.sources[0].eventTime.column: column n is int; event time must be a timestamp",
+	} {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "s", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "s"},
+				Format: v1alpha1.FormatAvro, EventTime: &v1alpha1.EventTime{Column: col},
+				Avro: &v1alpha1.AvroFormat{Schema: `{"type":"record","name":"T","fields":[{"name":"n","type":"long"},
+					{"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}}]}`}}},
+			Query: "SELECT n FROM s",
+			Sink:  v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+		}
+		checkPlan(t, col, spec, want)
+	}
+}
