@@ -397,7 +397,9 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 			ps.Add(f+".avro.schema", "%v", err)
 			return nil, err
 		}
-		has := func(name string) bool { return slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name }) }
+		has := func(name string) bool {
+			return slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name })
+		}
 		if et := src.EventTime; et != nil && !has(et.Column) {
 			ps.Add(f+".eventTime.column", "column %q is not a field of the Avro schema", et.Column)
 		}
