@@ -437,7 +437,7 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 				valueCols = append(valueCols, cols[j])
 			}
 		}
-		if _, err := format.NewAvroDecoder(valueCols, a.Schema, func(uint32) (string, error) { return "", nil }); err != nil {
+		if err := format.CheckAvroColumns(valueCols, a.Schema); err != nil {
 			ps.Add(f+".avro.schema", "%v", err)
 			firstErr = err
 		}

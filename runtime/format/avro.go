@@ -12,10 +12,33 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// WriterSchemas returns the text of the Avro schema a schema registry holds
-// for an id. Its errors are the record's: it retries what can be retried
-// itself.
-type WriterSchemas func(id uint32) (string, error)
+// WriterSchemas returns the schema a schema registry holds for an id. It
+// retries what can be retried itself; an error it returns is the record's,
+// unless it says the registry is unavailable, which a decoder does not
+// remember.
+type WriterSchemas func(id uint32) (WriterSchema, error)
+
+// WriterSchema is a schema of a registry: its type, AVRO or PROTOBUF, its
+// text, and the schemas it references, each before those that reference
+// it.
+type WriterSchema struct {
+	Type       string
+	Text       string
+	References []SchemaReference
+}
+
+// SchemaReference is a schema another references: by the name its
+// referrer imports it by (a .proto file name; for Avro, unused: the named
+// types it defines), and its text.
+type SchemaReference struct {
+	Name, Text string
+}
+
+// Schema types of a registry.
+const (
+	SchemaAvro     = "AVRO"
+	SchemaProtobuf = "PROTOBUF"
+)
 
 // AvroDecoder decodes Avro binary records into rows: plain, every record
 // written with one schema, or in the schema registry wire format (a zero
@@ -100,6 +123,13 @@ func NewAvroDecoder(cols []value.Column, reader string, writers WriterSchemas) (
 	return d, nil
 }
 
+// CheckAvroColumns checks that each column is a field of the reader
+// schema, of a type that reads as the column's.
+func CheckAvroColumns(cols []value.Column, reader string) error {
+	_, err := NewAvroDecoder(cols, reader, func(uint32) (WriterSchema, error) { return WriterSchema{}, nil })
+	return err
+}
+
 func (d *AvroDecoder) readerField(name string) *avroField {
 	for i := range d.reader.fields {
 		if d.reader.fields[i].name == name {
@@ -161,7 +191,10 @@ func (d *AvroDecoder) Decode(rec []byte, row value.Row) error {
 	id := binary.BigEndian.Uint32(rec[1:5])
 	p := d.byID[id]
 	if p == nil {
-		p = d.writer(id)
+		var err error
+		if p, err = d.writer(id); err != nil {
+			return fmt.Errorf("schema id %d: %w", id, err)
+		}
 		d.byID[id] = p
 	}
 	if err := p.decode(rec[5:], row); err != nil {
@@ -170,16 +203,23 @@ func (d *AvroDecoder) Decode(rec []byte, row value.Row) error {
 	return nil
 }
 
-func (d *AvroDecoder) writer(id uint32) *avroProgram {
-	text, err := d.writers(id)
-	if err != nil {
-		return &avroProgram{id: id, err: err}
+// writer returns the program of the writer schema of id, or nil if the
+// registry could not be asked, which the next record of id asks again.
+func (d *AvroDecoder) writer(id uint32) (*avroProgram, error) {
+	ws, err := d.writers(id)
+	switch {
+	case errors.Is(err, ErrRegistryUnavailable):
+		return nil, err
+	case err != nil:
+		return &avroProgram{id: id, err: err}, nil
+	case ws.Type != SchemaAvro:
+		return &avroProgram{id: id, err: fmt.Errorf("the registry's schema is %s, not Avro", ws.Type)}, nil
 	}
-	w, _, err := parseAvroSchema(text)
+	w, err := parseAvroSchemas(ws)
 	if err != nil {
-		return &avroProgram{id: id, err: err}
+		return &avroProgram{id: id, err: err}, nil
 	}
-	return d.compile(id, w)
+	return d.compile(id, w), nil
 }
 
 func (p *avroProgram) decode(b []byte, row value.Row) error {
@@ -431,3 +471,9 @@ func (r *avroReader) skip(nd *avroNode, depth int) {
 		}
 	}
 }
+
+// ErrRegistryUnavailable marks a writer schema that could not be had for
+// want of the registry, not because of the record: a decoder asks again
+// for the next record, and a reader stops rather than hand records to the
+// error policy.
+var ErrRegistryUnavailable = errors.New("schema registry unavailable")

@@ -68,6 +68,22 @@ func parseAvroSchema(text string) (*avroNode, avro.Schema, error) {
 	return buildAvroNode(s, map[string]*avroNode{}), s, nil
 }
 
+// parseAvroSchemas parses a registry's schema after the schemas it
+// references, whose named types it may use.
+func parseAvroSchemas(ws WriterSchema) (*avroNode, error) {
+	cache := &avro.SchemaCache{}
+	for _, r := range ws.References {
+		if _, err := avro.ParseWithCache(r.Text, "", cache); err != nil {
+			return nil, fmt.Errorf("avro schema %s, referenced: %w", r.Name, err)
+		}
+	}
+	s, err := avro.ParseWithCache(ws.Text, "", cache)
+	if err != nil {
+		return nil, fmt.Errorf("avro schema: %w", err)
+	}
+	return buildAvroNode(s, map[string]*avroNode{}), nil
+}
+
 func buildAvroNode(s avro.Schema, named map[string]*avroNode) *avroNode {
 	if r, ok := s.(*avro.RefSchema); ok {
 		s = r.Schema()

@@ -84,11 +84,11 @@ func TestAvroDecodeAgainstLibrary(t *testing.T) {
 		{Name: "bidder", Type: value.Int}, {Name: "price", Type: value.Decimal(14, 3)},
 		{Name: "kind", Type: value.String}, {Name: "ratio", Type: value.Double}, {Name: "ok", Type: value.Bool},
 	}
-	d, err := format.NewAvroDecoder(cols, "", func(id uint32) (string, error) {
+	d, err := format.NewAvroDecoder(cols, "", func(id uint32) (format.WriterSchema, error) {
 		if id != 7 {
-			return "", fmt.Errorf("no schema %d", id)
+			return format.WriterSchema{}, fmt.Errorf("no schema %d", id)
 		}
-		return bidSchema, nil
+		return format.WriterSchema{Type: format.SchemaAvro, Text: bidSchema}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,9 @@ func TestAvroEvolution(t *testing.T) {
 		t.Fatalf("columns %s", got)
 	}
 	schemas := map[uint32]string{1: v1, 2: v2, 3: bad}
-	d, err := format.NewAvroDecoder(cols, reader, func(id uint32) (string, error) { return schemas[id], nil })
+	d, err := format.NewAvroDecoder(cols, reader, func(id uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaAvro, Text: schemas[id]}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,7 @@ func TestAvroEvolution(t *testing.T) {
 	}
 	// A reader field without a default that the writer lacks.
 	strict := strings.Replace(reader, `"default":"XNAS"`, `"doc":"none"`, 1)
-	d, err = format.NewAvroDecoder(cols, strict, func(uint32) (string, error) { return v1, nil })
+	d, err = format.NewAvroDecoder(cols, strict, func(uint32) (format.WriterSchema, error) { return format.WriterSchema{Type: format.SchemaAvro, Text: v1}, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,7 +209,7 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 	} else {
 		err = l.dec.Decode(r.Value, row[:l.meta])
 	}
-	if errors.Is(err, errRegistryUnavailable) {
+	if errors.Is(err, format.ErrRegistryUnavailable) {
 		b.Truncate()
 		return err
 	}

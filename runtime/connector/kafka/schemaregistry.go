@@ -21,10 +21,6 @@ import (
 // error policy for want of the registry.
 const registryPatience = 30 * time.Second
 
-// errRegistryUnavailable marks a lookup that failed for want of the
-// registry, not because of the record.
-var errRegistryUnavailable = errors.New("schema registry unavailable")
-
 // schemaRegistry is a client of a Confluent-compatible schema registry,
 // with the writer schemas it read, which never change for an id.
 type schemaRegistry struct {
@@ -34,7 +30,7 @@ type schemaRegistry struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	schemas map[uint32]string
+	schemas map[uint32]format.WriterSchema
 }
 
 // newSchemaRegistry reads r's credentials and returns its client. Its
@@ -64,42 +60,86 @@ func newSchemaRegistry(ctx context.Context, r *v1alpha1.SchemaRegistry, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("avro.registry: %w", err)
 	}
-	return &schemaRegistry{ctx: ctx, cl: cl, url: r.URL, log: log, schemas: map[uint32]string{}}, nil
+	return &schemaRegistry{ctx: ctx, cl: cl, url: r.URL, log: log, schemas: map[uint32]format.WriterSchema{}}, nil
 }
 
-// writerSchema returns the schema of id. A registry that does not know the
-// id fails the record; one that cannot be reached is retried for
-// registryPatience, and then fails with errRegistryUnavailable.
-func (r *schemaRegistry) writerSchema(id uint32) (string, error) {
+// writerSchema returns the schema of id, with the schemas it references.
+// A registry that does not know the id fails the record; one that cannot be
+// reached is retried for registryPatience, and then fails with
+// format.ErrRegistryUnavailable.
+func (r *schemaRegistry) writerSchema(id uint32) (format.WriterSchema, error) {
 	r.mu.Lock()
-	s, ok := r.schemas[id]
+	ws, ok := r.schemas[id]
 	r.mu.Unlock()
 	if ok {
-		return s, nil
+		return ws, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, registryPatience)
 	defer cancel()
+	var got sr.Schema
+	err := r.retry(ctx, fmt.Sprintf("schema %d", id), func() (err error) {
+		got, err = r.cl.SchemaByID(ctx, int(id))
+		return err
+	})
+	if err != nil {
+		return ws, err
+	}
+	ws = format.WriterSchema{Type: got.Type.String(), Text: got.Schema}
+	if ws.References, err = r.references(ctx, got.References, map[string]bool{}); err != nil {
+		return ws, err
+	}
+	r.mu.Lock()
+	r.schemas[id] = ws
+	r.mu.Unlock()
+	return ws, nil
+}
+
+// references returns the schemas refs name, and those they reference,
+// each after its own references.
+func (r *schemaRegistry) references(ctx context.Context, refs []sr.SchemaReference, seen map[string]bool) ([]format.SchemaReference, error) {
+	var out []format.SchemaReference
+	for _, ref := range refs {
+		if seen[ref.Name] {
+			continue
+		}
+		seen[ref.Name] = true
+		var got sr.SubjectSchema
+		err := r.retry(ctx, fmt.Sprintf("subject %s version %d, referenced as %s,", ref.Subject, ref.Version, ref.Name), func() (err error) {
+			got, err = r.cl.SchemaByVersion(ctx, ref.Subject, ref.Version)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		deeper, err := r.references(ctx, got.References, seen)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, deeper...), format.SchemaReference{Name: ref.Name, Text: got.Schema.Schema})
+	}
+	return out, nil
+}
+
+// retry calls get until it succeeds, the registry says what was asked
+// for does not exist (the record's error), or refuses the engine, or ctx
+// ends (both format.ErrRegistryUnavailable).
+func (r *schemaRegistry) retry(ctx context.Context, what string, get func() error) error {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		got, err := r.cl.SchemaByID(ctx, int(id))
+		err := get()
 		var re *sr.ResponseError
 		switch {
-		case err == nil && got.Type != sr.TypeAvro:
-			return "", fmt.Errorf("the registry's schema %d is %s, not Avro", id, got.Type)
 		case err == nil:
-			r.mu.Lock()
-			r.schemas[id] = got.Schema
-			r.mu.Unlock()
-			return got.Schema, nil
+			return nil
 		case errors.As(err, &re) && re.StatusCode == http.StatusNotFound:
-			return "", fmt.Errorf("the registry at %s has no schema %d", r.url, id)
+			return fmt.Errorf("the registry at %s has no %s", r.url, what)
 		case errors.As(err, &re) && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
 			// Refused (authentication, a bad request): waiting will not help.
-			return "", fmt.Errorf("%w: the registry at %s answered %d: %s", errRegistryUnavailable, r.url, re.StatusCode, re.Message)
+			return fmt.Errorf("%w: the registry at %s answered %d: %s", format.ErrRegistryUnavailable, r.url, re.StatusCode, re.Message)
 		}
-		r.log.Warn("kafka: the schema registry did not answer; retrying", "component", "kafka", "registry", r.url, "schema_id", id, "error", err)
+		r.log.Warn("kafka: the schema registry did not answer; retrying", "component", "kafka", "registry", r.url, "asked", what, "error", err)
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("%w: no answer from %s for %s: %v", errRegistryUnavailable, r.url, registryPatience, err)
+			return fmt.Errorf("%w: no answer from %s for %s: %v", format.ErrRegistryUnavailable, r.url, registryPatience, err)
 		case <-time.After(wait):
 		}
 	}
