@@ -229,7 +229,9 @@ func TestAvroEvolution(t *testing.T) {
 	}
 	// A reader field without a default that the writer lacks.
 	strict := strings.Replace(reader, `"default":"XNAS"`, `"doc":"none"`, 1)
-	d, err = format.NewAvroDecoder(cols, strict, func(uint32) (format.WriterSchema, error) { return format.WriterSchema{Type: format.SchemaAvro, Text: v1}, nil })
+	d, err = format.NewAvroDecoder(cols, strict, func(uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaAvro, Text: v1}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
