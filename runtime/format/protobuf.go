@@ -166,14 +166,14 @@ func ProtobufColumns(schema, message string) ([]value.Column, error) {
 
 // protoStep reads one field of a message into a column.
 type protoStep struct {
-	name  string
-	col   int
-	to    value.Type
-	kind  protoreflect.Kind // of the value, inside a wrapper
-	wire  protowire.Type
-	msg   bool // a wrapper or Timestamp message around the value
-	ts    bool // a Timestamp
-	enum  protoreflect.EnumValueDescriptors
+	name string
+	col  int
+	to   value.Type
+	kind protoreflect.Kind // of the value, inside a wrapper
+	wire protowire.Type
+	msg  bool // a wrapper or Timestamp message around the value
+	ts   bool // a Timestamp
+	enum protoreflect.EnumValueDescriptors
 }
 
 // protoProgram reads messages of one writer message type into the columns.
