@@ -131,9 +131,9 @@ type Source struct {
 	Datagen *DatagenSource `json:"datagen,omitempty"`
 
 	// format is the encoding of each record: json (one object per line), csv
-	// (with a header line) or avro (Kafka record values; see avro). Ignored by
-	// datagen, which produces typed records.
-	// +kubebuilder:validation:Enum=json;csv;avro
+	// (with a header line), avro or protobuf (Kafka record values; see avro
+	// and protobuf). Ignored by datagen, which produces typed records.
+	// +kubebuilder:validation:Enum=json;csv;avro;protobuf
 	// +kubebuilder:default=json
 	// +optional
 	Format Format `json:"format,omitempty"`
@@ -143,6 +143,12 @@ type Source struct {
 	// registry, or both.
 	// +optional
 	Avro *AvroFormat `json:"avro,omitempty"`
+
+	// protobuf says how records of format protobuf are written: as
+	// messages of one type of a .proto schema, or with the schemas a schema
+	// registry holds. Set one of its schema and registry, or both.
+	// +optional
+	Protobuf *ProtobufFormat `json:"protobuf,omitempty"`
 
 	// schema lists the columns of the source, in order. A datagen source may omit
 	// it: it then has its generator's schema.
@@ -177,9 +183,10 @@ type Format string
 
 // The record encodings.
 const (
-	FormatJSON Format = "json"
-	FormatCSV  Format = "csv"
-	FormatAvro Format = "avro"
+	FormatJSON     Format = "json"
+	FormatCSV      Format = "csv"
+	FormatAvro     Format = "avro"
+	FormatProtobuf Format = "protobuf"
 )
 
 // AvroFormat is how Avro records are written.
@@ -197,6 +204,29 @@ type AvroFormat struct {
 	// its wire format, a zero byte and a 4-byte schema id before the Avro
 	// data. A source reads each writer schema by its id, once; a sink
 	// registers the results' schema under its subject when it starts.
+	// +optional
+	Registry *SchemaRegistry `json:"registry,omitempty"`
+}
+
+// ProtobufFormat is how Protobuf messages are written.
+type ProtobufFormat struct {
+	// schema is the text of a .proto file, which may import the standard
+	// files (google/protobuf/timestamp.proto, ...). For a source without
+	// registry, every record value is a plain message of its type message.
+	// With a registry it names the columns: each record's writer schema is
+	// read and its fields matched to them by name. A source that declares
+	// no columns has one per field of message. Sources only, at most 1 MiB.
+	// +kubebuilder:validation:MaxLength=1048576
+	// +optional
+	Schema string `json:"schema,omitempty"`
+	// message is the full name of the message type in schema, such as
+	// markets.Trade. Defaults to the file's first message.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Message string `json:"message,omitempty"`
+	// registry is a Confluent-compatible schema registry: records are in
+	// its wire format, a zero byte, a 4-byte schema id and the message's
+	// indexes in that schema before the message.
 	// +optional
 	Registry *SchemaRegistry `json:"registry,omitempty"`
 }
@@ -539,10 +569,10 @@ type Sink struct {
 	// +optional
 	Kafka *KafkaSink `json:"kafka,omitempty"`
 
-	// format is the encoding of each result: json, csv (with a header line)
-	// or avro (a Kafka sink's record values; see avro). Dead-letter entries
-	// are always json.
-	// +kubebuilder:validation:Enum=json;csv;avro
+	// format is the encoding of each result: json, csv (with a header
+	// line), avro or protobuf (a Kafka sink's record values; see avro and
+	// protobuf). Dead-letter entries are always json.
+	// +kubebuilder:validation:Enum=json;csv;avro;protobuf
 	// +kubebuilder:default=json
 	// +optional
 	Format Format `json:"format,omitempty"`
@@ -553,6 +583,13 @@ type Sink struct {
 	// the query's output columns; avro.schema is not for sinks.
 	// +optional
 	Avro *AvroFormat `json:"avro,omitempty"`
+
+	// protobuf, for format protobuf, names the schema registry the
+	// results' schema is registered with. Without it, each record is a
+	// plain message of the schema `engine validate` shows. The schema is
+	// always derived from the query's output columns.
+	// +optional
+	Protobuf *ProtobufFormat `json:"protobuf,omitempty"`
 }
 
 // StdoutSink writes results to standard output.

@@ -139,14 +139,12 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 		switch src.Format {
 		case "", FormatJSON, FormatCSV:
-			if src.Avro != nil {
-				ps.Add(f+".avro", "applies to format avro")
-			}
-		case FormatAvro:
-			validateAvroSource(&ps, f, &src)
+		case FormatAvro, FormatProtobuf:
+			validateSchemaSource(&ps, f, &src)
 		default:
-			ps.Add(f+".format", "unknown format %q (want json, csv or avro)", src.Format)
+			ps.Add(f+".format", "unknown format %q (want json, csv, avro or protobuf)", src.Format)
 		}
+		validateFormatFields(&ps, f, src.Format, src.Avro != nil, src.Protobuf != nil)
 		if k := src.Kafka; k != nil {
 			validateBrokers(&ps, f+".kafka.brokers", k.Brokers)
 			if len(k.Topics) > MaxTopics {
@@ -193,8 +191,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(f+".datagen", "partitions × keys is %d, more than %d: each partition keeps a price per symbol", n, MaxDatagenSymbols)
 			}
 		}
-		fromAvro := src.Format == FormatAvro && src.Avro != nil && src.Avro.Schema != ""
-		if c := src.Connector(); c != "" && c != "datagen" && len(src.Schema) == 0 && !fromAvro {
+		_, formatSchema, _ := src.FormatSchema()
+		fromSchema := formatSchema != "" // the columns are its fields
+		if c := src.Connector(); c != "" && c != "datagen" && len(src.Schema) == 0 && !fromSchema {
 			ps.Add(f+".schema", "a %s source needs a schema", src.Connector())
 		}
 		if len(src.Schema) > MaxColumns {
@@ -229,14 +228,14 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 		if k := src.Kafka; k != nil {
 			for j, name := range k.PartitionedBy {
-				if _, ok := cols[name]; !ok && !fromAvro || slices.Contains(k.PartitionedBy[:j], name) {
+				if _, ok := cols[name]; !ok && !fromSchema || slices.Contains(k.PartitionedBy[:j], name) {
 					ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a column of the schema, or is named twice", name)
 				}
 			}
 		}
 		if et := src.EventTime; et != nil {
-			// Columns from a generator or an Avro schema are checked when planned.
-			if _, ok := cols[et.Column]; !ok && src.Datagen == nil && !fromAvro {
+			// Columns from a generator or a format's schema are checked when planned.
+			if _, ok := cols[et.Column]; !ok && src.Datagen == nil && !fromSchema {
 				ps.Add(f+".eventTime.column", "column %q is not in the schema", et.Column)
 			}
 			ps.checkDuration(f+".eventTime.maxOutOfOrderness", &et.MaxOutOfOrderness, 0, MaxOutOfOrderness, false)
@@ -281,7 +280,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	if ep.DeadLetter != nil {
 		validateSink(&ps, "spec.errorPolicy.deadLetter", ep.DeadLetter)
-		if f := ep.DeadLetter.Format; f == FormatCSV || f == FormatAvro {
+		if f := ep.DeadLetter.Format; f != "" && f != FormatJSON {
 			ps.Add("spec.errorPolicy.deadLetter.format", "dead-letter entries are always json")
 		}
 	}
@@ -583,12 +582,9 @@ func validateSink(ps *Problems, f string, s *Sink) {
 	}
 	switch s.Format {
 	case "", FormatJSON, FormatCSV:
-		if s.Avro != nil {
-			ps.Add(f+".avro", "applies to format avro")
-		}
-	case FormatAvro:
+	case FormatAvro, FormatProtobuf:
 		if s.Kafka == nil && s.Null == nil {
-			ps.Add(f+".format", "avro records are written to Kafka topics; a file or stdout takes json or csv lines")
+			ps.Add(f+".format", "%s records are written to Kafka topics; a file or stdout takes json or csv lines", s.Format)
 		}
 		if a := s.Avro; a != nil {
 			if a.Schema != "" {
@@ -596,9 +592,16 @@ func validateSink(ps *Problems, f string, s *Sink) {
 			}
 			validateRegistry(ps, f+".avro.registry", a.Registry)
 		}
+		if p := s.Protobuf; p != nil {
+			if p.Schema != "" || p.Message != "" {
+				ps.Add(f+".protobuf", "schema and message are for sources: a sink's schema is derived from the query's output columns (engine validate shows it)")
+			}
+			validateRegistry(ps, f+".protobuf.registry", p.Registry)
+		}
 	default:
-		ps.Add(f+".format", "unknown format %q (want json, csv or avro)", s.Format)
+		ps.Add(f+".format", "unknown format %q (want json, csv, avro or protobuf)", s.Format)
 	}
+	validateFormatFields(ps, f, s.Format, s.Avro != nil, s.Protobuf != nil)
 	if k := s.Kafka; k != nil {
 		validateBrokers(ps, f+".kafka.brokers", k.Brokers)
 		validateKafkaSecurity(ps, f+".kafka", &k.KafkaSecurity)
@@ -616,25 +619,73 @@ func validateSink(ps *Problems, f string, s *Sink) {
 	}
 }
 
-// validateAvroSource checks the avro settings of a source of format avro.
-func validateAvroSource(ps *Problems, f string, src *Source) {
-	if src.Kafka == nil {
-		ps.Add(f+".format", "avro is read from Kafka record values; a file or stdin holds json or csv lines")
+// validateFormatFields checks that the avro and protobuf settings are set
+// only for their formats.
+func validateFormatFields(ps *Problems, f string, format Format, avro, protobuf bool) {
+	if avro && format != FormatAvro {
+		ps.Add(f+".avro", "applies to format avro")
 	}
-	a := src.Avro
-	if a == nil || a.Schema == "" && a.Registry == nil {
-		ps.Add(f+".avro", "format avro needs avro.schema, the schema every record is written with, or avro.registry, the schema registry that holds each record's")
+	if protobuf && format != FormatProtobuf {
+		ps.Add(f+".protobuf", "applies to format protobuf")
+	}
+}
+
+// validateSchemaSource checks the settings of a source of format avro or
+// protobuf.
+func validateSchemaSource(ps *Problems, f string, src *Source) {
+	if src.Kafka == nil {
+		ps.Add(f+".format", "%s is read from Kafka record values; a file or stdin holds json or csv lines", src.Format)
+	}
+	field, schema, reg := src.FormatSchema()
+	if schema == "" && reg == nil {
+		what := "every record is written with"
+		if field == "protobuf" {
+			what = "of the messages of every record"
+		}
+		ps.Add(f+"."+field, "format %s needs %s.schema, the schema %s, or %s.registry, the schema registry that holds each record's", src.Format, field, what, field)
 		return
 	}
-	if r := a.Registry; r != nil {
-		if r.Subject != "" {
-			ps.Add(f+".avro.registry.subject", "is for sinks: a source reads each record's schema by the id the record carries")
+	if p := src.Protobuf; p != nil && p.Message != "" && p.Schema == "" {
+		ps.Add(f+".protobuf.message", "names a message of protobuf.schema, which is not set: with a registry, each record names its own")
+	}
+	if reg != nil {
+		if reg.Subject != "" {
+			ps.Add(f+"."+field+".registry.subject", "is for sinks: a source reads each record's schema by the id the record carries")
 		}
-		if a.Schema == "" && len(src.Schema) == 0 {
-			ps.Add(f+".schema", "declare the columns to read, or give avro.schema, the reader schema they are taken from: the registry's schemas are read as records come, not when the query is planned")
+		if schema == "" && len(src.Schema) == 0 {
+			ps.Add(f+".schema", "declare the columns to read, or give %s.schema, which they are taken from: the registry's schemas are read as records come, not when the query is planned", field)
 		}
 	}
-	validateRegistry(ps, f+".avro.registry", a.Registry)
+	validateRegistry(ps, f+"."+field+".registry", reg)
+}
+
+// Registry returns the schema registry of a sink of format avro or
+// protobuf, or nil.
+func (s *Sink) Registry() *SchemaRegistry {
+	switch {
+	case s.Format == FormatAvro && s.Avro != nil:
+		return s.Avro.Registry
+	case s.Format == FormatProtobuf && s.Protobuf != nil:
+		return s.Protobuf.Registry
+	}
+	return nil
+}
+
+// FormatSchema returns the settings of a source of format avro or
+// protobuf: the name of its settings' field, their schema, and registry.
+// All are empty for other formats.
+func (s *Source) FormatSchema() (field, schema string, registry *SchemaRegistry) {
+	switch {
+	case s.Format == FormatAvro && s.Avro != nil:
+		return "avro", s.Avro.Schema, s.Avro.Registry
+	case s.Format == FormatAvro:
+		return "avro", "", nil
+	case s.Format == FormatProtobuf && s.Protobuf != nil:
+		return "protobuf", s.Protobuf.Schema, s.Protobuf.Registry
+	case s.Format == FormatProtobuf:
+		return "protobuf", "", nil
+	}
+	return "", "", nil
 }
 
 // validateRegistry checks a schema registry's address and credentials.

@@ -4,10 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
-	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/streamop"
@@ -58,26 +58,25 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprint(stdout, plan.ExplainSteps(prog.Root(), steps))
-	printAvro(stdout, &doc.Query.Spec, prog)
+	printSinkSchema(stdout, &doc.Query.Spec, prog)
 	return exitOK
 }
 
-// printAvro shows the Avro schema of an avro sink's records.
-func printAvro(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) {
-	if spec.Sink.Format != v1alpha1.FormatAvro {
+// printSinkSchema shows the schema of an avro or protobuf sink's records.
+func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) {
+	schema, _ := compile.SinkSchema(&spec.Sink, prog.Output) // Plan accepted it
+	if schema == "" {
 		return
 	}
-	schema, _ := format.AvroSchemaOf(prog.Output) // Plan accepted it
-	switch a := spec.Sink.Avro; {
-	case a != nil && a.Registry != nil && spec.Sink.Kafka != nil:
-		subject := a.Registry.Subject
+	if r := spec.Sink.Registry(); r != nil && spec.Sink.Kafka != nil {
+		subject := r.Subject
 		if subject == "" {
 			subject = spec.Sink.Kafka.Topic + "-value"
 		}
-		fmt.Fprintf(w, "Sink: Avro records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", subject, a.Registry.URL, schema)
-	default:
-		fmt.Fprintf(w, "Sink: plain Avro records of the schema:\n%s\n", schema)
+		fmt.Fprintf(w, "Sink: %s records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", spec.Sink.Format, subject, r.URL, strings.TrimSpace(schema))
+		return
 	}
+	fmt.Fprintf(w, "Sink: plain %s records of the schema:\n%s\n", spec.Sink.Format, strings.TrimSpace(schema))
 }
 
 // check decides what is wrong with a manifest: the problems of its structure,

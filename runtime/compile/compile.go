@@ -91,10 +91,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, inputs[src.Name][t].Name)
 		}
 	}
-	if spec.Sink.Format == v1alpha1.FormatAvro {
-		if _, err := format.AvroSchemaOf(prog.Output); err != nil {
-			ps.Add("spec.sink.format", "%v", err)
-		}
+	if _, err := SinkSchema(&spec.Sink, prog.Output); err != nil {
+		ps.Add("spec.sink.format", "%v", err)
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }) {
 		ps.Add("spec.sink.kafka.key", "%q is not an output column of the query", k.Key)
@@ -391,21 +389,21 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		}
 		return cols, err
 	}
-	if a := src.Avro; src.Format == v1alpha1.FormatAvro && a != nil && a.Schema != "" && len(src.Schema) == 0 {
-		cols, err := format.AvroColumns(a.Schema)
+	if field, schema, _ := src.FormatSchema(); schema != "" && len(src.Schema) == 0 {
+		cols, err := formatColumns(&src)
 		if err != nil {
-			ps.Add(f+".avro.schema", "%v", err)
+			ps.Add(f+"."+field+".schema", "%v", err)
 			return nil, err
 		}
 		has := func(name string) bool {
 			return slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name })
 		}
 		if et := src.EventTime; et != nil && !has(et.Column) {
-			ps.Add(f+".eventTime.column", "column %q is not a field of the Avro schema", et.Column)
+			ps.Add(f+".eventTime.column", "column %q is not a field of %s.schema", et.Column, field)
 		}
 		for j, name := range src.Kafka.PartitionedBy {
 			if !has(name) {
-				ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a field of the Avro schema", name)
+				ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a field of %s.schema", name, field)
 			}
 		}
 		return withKafkaMeta(src, f, cols, ps), nil
@@ -428,17 +426,17 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		}
 		cols[j] = value.Column{Name: c.Name, Type: t}
 	}
-	if a := src.Avro; src.Format == v1alpha1.FormatAvro && a != nil && a.Schema != "" && firstErr == nil {
+	if field, schema, _ := src.FormatSchema(); schema != "" && firstErr == nil {
 		// The declared columns read from the value must be fields of the
-		// reader schema, of types that read as theirs.
+		// format's schema, of types that read as theirs.
 		var valueCols []value.Column
 		for j, c := range src.Schema {
 			if !c.Key && c.Header == "" {
 				valueCols = append(valueCols, cols[j])
 			}
 		}
-		if err := format.CheckAvroColumns(valueCols, a.Schema); err != nil {
-			ps.Add(f+".avro.schema", "%v", err)
+		if err := checkFormatColumns(&src, valueCols); err != nil {
+			ps.Add(f+"."+field+".schema", "%v", err)
 			firstErr = err
 		}
 	}
@@ -479,4 +477,34 @@ func distinctNames(cols []value.Column) bool {
 		seen[c.Name] = true
 	}
 	return true
+}
+
+// formatColumns returns the columns of a source of format avro or
+// protobuf that come from its schema.
+func formatColumns(src *v1alpha1.Source) ([]value.Column, error) {
+	if src.Format == v1alpha1.FormatAvro {
+		return format.AvroColumns(src.Avro.Schema)
+	}
+	return format.ProtobufColumns(src.Protobuf.Schema, src.Protobuf.Message)
+}
+
+// checkFormatColumns checks the declared columns of a source of format
+// avro or protobuf against its schema.
+func checkFormatColumns(src *v1alpha1.Source, cols []value.Column) error {
+	if src.Format == v1alpha1.FormatAvro {
+		return format.CheckAvroColumns(cols, src.Avro.Schema)
+	}
+	return format.CheckProtobufColumns(cols, src.Protobuf.Schema, src.Protobuf.Message)
+}
+
+// SinkSchema returns the schema of a sink's records of format avro or
+// protobuf for the output columns, or "" for other formats.
+func SinkSchema(sink *v1alpha1.Sink, out []value.Column) (string, error) {
+	switch sink.Format {
+	case v1alpha1.FormatAvro:
+		return format.AvroSchemaOf(out)
+	case v1alpha1.FormatProtobuf:
+		return format.ProtobufSchemaOf(out)
+	}
+	return "", nil
 }

@@ -268,7 +268,7 @@ func TestAvroProblems(t *testing.T) {
 func TestAvroEventTime(t *testing.T) {
 	for col, want := range map[string]string{
 		"ts":   "",
-		"when": `spec.sources[0].eventTime.column: column "when" is not a field of the Avro schema`,
+		"when": `spec.sources[0].eventTime.column: column "when" is not a field of avro.schema`,
 		"n":    "spec.sources[0].eventTime.column: column n is int; event time must be a timestamp",
 	} {
 		spec := &v1alpha1.StreamQuerySpec{

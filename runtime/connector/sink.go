@@ -18,7 +18,7 @@ import (
 )
 
 // NewEncoder returns the encoder of a format for the given columns. Avro
-// records are plain Avro binary of the schema format.AvroSchemaOf gives.
+// and Protobuf records are plain: without a registry's header.
 func NewEncoder(f v1alpha1.Format, cols []value.Column) Encoder {
 	names := make([]string, len(cols))
 	for i, c := range cols {
@@ -29,6 +29,8 @@ func NewEncoder(f v1alpha1.Format, cols []value.Column) Encoder {
 		return format.NewCSVEncoder(names)
 	case v1alpha1.FormatAvro:
 		return format.NewAvroEncoder(cols, nil)
+	case v1alpha1.FormatProtobuf:
+		return format.NewProtobufEncoder(cols, nil)
 	}
 	return format.NewJSONEncoder(names)
 }

@@ -240,6 +240,13 @@ func NewProtobufDecoder(cols []value.Column, schema, message string, writers Wri
 	return d, nil
 }
 
+// CheckProtobufColumns checks that each column is a field of the message
+// of schema, of a type that reads as the column's.
+func CheckProtobufColumns(cols []value.Column, schema, message string) error {
+	_, err := NewProtobufDecoder(cols, schema, message, func(uint32) (WriterSchema, error) { return WriterSchema{}, nil })
+	return err
+}
+
 // protoReadable reports why values of field f cannot be read into a
 // column of type to, or nil if they can.
 func protoReadable(f protoreflect.FieldDescriptor, to value.Type) error {

@@ -108,15 +108,18 @@ func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column) (decoder, 
 	switch f {
 	case v1alpha1.FormatCSV:
 		return format.NewCSVDecoderInOrder(cols), nil
-	case v1alpha1.FormatAvro:
-		if s.avro == nil {
-			return nil, errors.New("format avro needs avro.schema or avro.registry")
-		}
+	case v1alpha1.FormatAvro, v1alpha1.FormatProtobuf:
 		var writers format.WriterSchemas
 		if s.registry != nil {
 			writers = s.registry.writerSchema
 		}
-		return format.NewAvroDecoder(cols, s.avro.Schema, writers)
+		switch {
+		case s.avro != nil:
+			return format.NewAvroDecoder(cols, s.avro.Schema, writers)
+		case s.protobuf != nil:
+			return format.NewProtobufDecoder(cols, s.protobuf.Schema, s.protobuf.Message, writers)
+		}
+		return nil, fmt.Errorf("format %s needs %[1]s.schema or %[1]s.registry", f)
 	}
 	return format.NewJSONDecoder(cols), nil
 }

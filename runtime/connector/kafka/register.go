@@ -58,7 +58,7 @@ func (s *Source) System() string { return "kafka" }
 func openSource(env connector.SourceEnv) (connector.Source, error) {
 	src := env.Source
 	group := groupOf(src, env.Group)
-	opts := Options{Group: group, Schema: src.Schema, Avro: src.Avro, Stateful: env.Stateful, Logger: env.Logger.With("source", src.Name)}
+	opts := Options{Group: group, Schema: src.Schema, Avro: src.Avro, Protobuf: src.Protobuf, Stateful: env.Stateful, Logger: env.Logger.With("source", src.Name)}
 	if env.StaticMembership {
 		opts.Instance = env.Instance
 	}
@@ -155,8 +155,8 @@ func openSink(env connector.SinkEnv) (connector.Sink, error) {
 		}
 	}
 	enc := connector.NewEncoder(env.Spec.Format, env.Columns)
-	if a := env.Spec.Avro; env.Spec.Format == v1alpha1.FormatAvro && a != nil && a.Registry != nil {
-		if enc, err = registeredAvroEncoder(a.Registry, spec.Topic, env.Columns, env.Logger); err != nil {
+	if reg := env.Spec.Registry(); reg != nil {
+		if enc, err = registeredEncoder(env.Spec.Format, reg, spec.Topic, env.Columns, env.Logger); err != nil {
 			return nil, fmt.Errorf("sink: %w", err)
 		}
 	}

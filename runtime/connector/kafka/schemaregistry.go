@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -147,19 +148,26 @@ func (r *schemaRegistry) retry(ctx context.Context, what string, get func() erro
 
 // register registers schema under subject, or finds it registered, and
 // returns its id.
-func (r *schemaRegistry) register(ctx context.Context, subject, schema string) (uint32, error) {
-	id, err := r.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: schema, Type: sr.TypeAvro}, -1, -1)
+func (r *schemaRegistry) register(ctx context.Context, subject string, schema sr.Schema) (uint32, error) {
+	id, err := r.cl.RegisterSchema(ctx, subject, schema, -1, -1)
 	if err != nil {
 		return 0, fmt.Errorf("registering the results' schema under subject %s at %s: %w", subject, r.url, err)
 	}
 	return uint32(id), nil
 }
 
-// registeredAvroEncoder registers the schema of rows of cols under r's
-// subject, <topic>-value by default, and returns their encoder, which
-// writes each record after the registered id.
-func registeredAvroEncoder(r *v1alpha1.SchemaRegistry, topic string, cols []value.Column, log *slog.Logger) (*format.AvroEncoder, error) {
-	schema, err := format.AvroSchemaOf(cols)
+// registeredEncoder registers the schema of rows of cols, of format f
+// (avro or protobuf), under r's subject, <topic>-value by default, and
+// returns their encoder, which writes each record after the registered id.
+func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, topic string, cols []value.Column, log *slog.Logger) (connector.Encoder, error) {
+	schema := sr.Schema{Type: sr.TypeAvro}
+	var err error
+	if f == v1alpha1.FormatProtobuf {
+		schema.Type = sr.TypeProtobuf
+		schema.Schema, err = format.ProtobufSchemaOf(cols)
+	} else {
+		schema.Schema, err = format.AvroSchemaOf(cols)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +185,9 @@ func registeredAvroEncoder(r *v1alpha1.SchemaRegistry, topic string, cols []valu
 	if err != nil {
 		return nil, err
 	}
-	log.Info("kafka: the results' Avro schema is registered", "component", "kafka", "registry", r.URL, "subject", subject, "schema_id", id)
+	log.Info("kafka: the results' schema is registered", "component", "kafka", "registry", r.URL, "subject", subject, "schema_id", id, "format", f)
+	if f == v1alpha1.FormatProtobuf {
+		return format.NewProtobufEncoder(cols, format.ProtobufWireHeader(id)), nil
+	}
 	return format.NewAvroEncoder(cols, format.AvroWireHeader(id)), nil
 }

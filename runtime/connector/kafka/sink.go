@@ -66,7 +66,11 @@ func OpenSink(spec *v1alpha1.KafkaSink, enc Encoder, keyCol int, txn *Source, lo
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	_, binary := enc.(*format.AvroEncoder)
+	var binary bool
+	switch enc.(type) {
+	case *format.AvroEncoder, *format.ProtobufEncoder:
+		binary = true
+	}
 	s := &Sink{cl: cl, topic: spec.Topic, enc: enc, keyCol: keyCol, shared: shared, lines: !binary}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -32,9 +32,11 @@ import (
 type Source struct {
 	reachability
 	cl *kgo.Client
-	// avro is how values of format avro are written; registry, if they
-	// are in the schema registry wire format, the registry's client.
+	// avro and protobuf are how values of those formats are written;
+	// registry, if they are in the schema registry wire format, the
+	// registry's client.
 	avro     *v1alpha1.AvroFormat
+	protobuf *v1alpha1.ProtobufFormat
 	registry *schemaRegistry
 	sess     *kgo.GroupTransactSession // exactly-once only
 	group    string
@@ -141,8 +143,9 @@ type Source struct {
 type Options struct {
 	// Group is the consumer group.
 	Group string
-	// Avro is how values of format avro are written.
-	Avro *v1alpha1.AvroFormat
+	// Avro and Protobuf are how values of those formats are written.
+	Avro     *v1alpha1.AvroFormat
+	Protobuf *v1alpha1.ProtobufFormat
 	// CommitInterval is how often acknowledged offsets are committed.
 	CommitInterval time.Duration
 	// RevokeTimeout bounds the wait, on a rebalance, for a revoked
@@ -334,13 +337,17 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		return nil, fmt.Errorf("source %s: kafka client: %w", source, err)
 	}
 	s.cl = cl
-	if a := opts.Avro; f == v1alpha1.FormatAvro && a != nil {
-		s.avro = a
-		if a.Registry != nil {
-			if s.registry, err = newSchemaRegistry(s.ctx, a.Registry, s.log); err != nil {
-				cl.Close()
-				return nil, fmt.Errorf("source %s: %w", source, err)
-			}
+	var reg *v1alpha1.SchemaRegistry
+	switch {
+	case f == v1alpha1.FormatAvro && opts.Avro != nil:
+		s.avro, reg = opts.Avro, opts.Avro.Registry
+	case f == v1alpha1.FormatProtobuf && opts.Protobuf != nil:
+		s.protobuf, reg = opts.Protobuf, opts.Protobuf.Registry
+	}
+	if reg != nil {
+		if s.registry, err = newSchemaRegistry(s.ctx, reg, s.log); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("source %s: %w", source, err)
 		}
 	}
 	partitions, err := partitionCount(cl, spec.Topic, opts.Logger)

@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
@@ -202,4 +206,112 @@ func TestAvroRegistryRefused(t *testing.T) {
 	if c := p.Snapshot().Counts; c.In != 0 || c.DeadLettered != 0 {
 		t.Errorf("counts %+v; want nothing read or dead-lettered", c)
 	}
+}
+
+// TestProtobufRegistryPipeline runs a query from Protobuf messages of two
+// schema versions, one of them nested in its file, to a Protobuf sink
+// whose schema the engine registers, through the real client and a
+// registry's REST API. The results decode with the protobuf module and the
+// registered schema.
+func TestProtobufRegistryPipeline(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	ctx := context.Background()
+	brokers := cluster(t, 1, "orders", "out", "dlq")
+	subject := brokers[0] + "-" + t.Name()
+	v1 := `syntax = "proto3"; package shop; message Order { string customer = 1; int64 cents = 2; }`
+	v2 := `syntax = "proto3"; package shop;
+import "google/protobuf/timestamp.proto";
+message Envelope { message Order { int32 cents = 2; string customer = 1; optional string coupon = 3; google.protobuf.Timestamp at = 4; } }`
+	ids := map[string]int{}
+	for name, s := range map[string]string{"v1": v1, "v2": v2} {
+		id, err := reg.RegisterSchema(ctx, subject+"-"+name, sr.Schema{Schema: s, Type: sr.TypeProtobuf}, -1, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = id
+	}
+	message := func(id int, indexes []byte, fields ...protoField) *kgo.Record {
+		b := append(binary.BigEndian.AppendUint32([]byte{0}, uint32(id)), indexes...)
+		for _, f := range fields {
+			b = f(b)
+		}
+		return &kgo.Record{Value: b}
+	}
+	produce(t, brokers, "orders",
+		message(ids["v1"], []byte{0}, protoString(1, "ada"), protoVarint(2, 1250)),
+		// Envelope.Order: a count of 2 (zig-zag 4), indexes 0 and 0.
+		message(ids["v2"], []byte{4, 0, 0}, protoString(1, "bob"), protoVarint(2, 99), protoString(3, "SPRING")),
+		message(ids["v2"], []byte{0}, protoString(1, "eve")), // Envelope has no field customer: NULL
+	)
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name:   "orders",
+			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "orders"},
+			Format: v1alpha1.FormatProtobuf,
+			Schema: []v1alpha1.Column{{Name: "customer", Type: "string"}, {Name: "cents", Type: "decimal(10,2)"}, {Name: "coupon", Type: "string"}},
+			Protobuf: &v1alpha1.ProtobufFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
+		}},
+		Query: "SELECT coalesce(customer, 'nobody') AS customer, cents / 100 AS dollars, coupon FROM orders",
+		Sink: v1alpha1.Sink{
+			Kafka:    &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"},
+			Format:   v1alpha1.FormatProtobuf,
+			Protobuf: &v1alpha1.ProtobufFormat{Registry: &v1alpha1.SchemaRegistry{URL: url, Subject: subject + "-out"}},
+		},
+		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
+	}
+	_, stop := run(t, spec, "protobuf")
+	out := consume(t, brokers, "out", 3)
+	registered, err := reg.SchemaByVersion(ctx, subject+"-out", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if registered.Type != sr.TypeProtobuf {
+		t.Fatalf("registered a %s schema", registered.Type)
+	}
+	c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(map[string]string{"out.proto": registered.Schema.Schema})})}
+	files, err := c.Compile(ctx, "out.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := files[0].Messages().ByName("Row")
+	var got []string
+	for _, r := range out {
+		want := append(binary.BigEndian.AppendUint32([]byte{0}, uint32(registered.ID)), 0)
+		if string(r.Value[:6]) != string(want) {
+			t.Fatalf("record header % x; want % x", r.Value[:6], want)
+		}
+		m := dynamicpb.NewMessage(md)
+		if err := proto.Unmarshal(r.Value[6:], m); err != nil {
+			t.Fatalf("record %q: %v", r.Value, err)
+		}
+		var fields []string
+		for i := range md.Fields().Len() {
+			f := md.Fields().Get(i)
+			if !m.Has(f) {
+				fields = append(fields, "NULL")
+				continue
+			}
+			fields = append(fields, fmt.Sprint(m.Get(f).Interface()))
+		}
+		got = append(got, strings.Join(fields, " "))
+	}
+	want := []string{"ada 12.500000 NULL", "bob 0.990000 SPRING", "nobody NULL NULL"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("results:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// protoField appends one field of a message.
+type protoField func([]byte) []byte
+
+func protoString(num protowire.Number, s string) protoField {
+	return func(b []byte) []byte { return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s) }
+}
+
+func protoVarint(num protowire.Number, v uint64) protoField {
+	return func(b []byte) []byte { return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v) }
 }
