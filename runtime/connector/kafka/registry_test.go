@@ -245,10 +245,10 @@ message Envelope { message Order { int32 cents = 2; string customer = 1; optiona
 	)
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{{
-			Name:   "orders",
-			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "orders"},
-			Format: v1alpha1.FormatProtobuf,
-			Schema: []v1alpha1.Column{{Name: "customer", Type: "string"}, {Name: "cents", Type: "decimal(10,2)"}, {Name: "coupon", Type: "string"}},
+			Name:     "orders",
+			Kafka:    &v1alpha1.KafkaSource{Brokers: brokers, Topic: "orders"},
+			Format:   v1alpha1.FormatProtobuf,
+			Schema:   []v1alpha1.Column{{Name: "customer", Type: "string"}, {Name: "cents", Type: "decimal(10,2)"}, {Name: "coupon", Type: "string"}},
 			Protobuf: &v1alpha1.ProtobufFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
 		}},
 		Query: "SELECT coalesce(customer, 'nobody') AS customer, cents / 100 AS dollars, coupon FROM orders",
@@ -309,9 +309,13 @@ message Envelope { message Order { int32 cents = 2; string customer = 1; optiona
 type protoField func([]byte) []byte
 
 func protoString(num protowire.Number, s string) protoField {
-	return func(b []byte) []byte { return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s) }
+	return func(b []byte) []byte {
+		return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
+	}
 }
 
 func protoVarint(num protowire.Number, v uint64) protoField {
-	return func(b []byte) []byte { return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v) }
+	return func(b []byte) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
+	}
 }
