@@ -86,6 +86,11 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 	// repartition topic's marks are not records, but they start the batch
 	// as well, and its records of rows count a record per row.
 	taken, started := 0, false
+	select {
+	case <-l.src.dead:
+		return l.src.err()
+	default:
+	}
 	if l.sides != nil {
 		l.sides.batch = -1
 	}
@@ -140,7 +145,6 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 		if l.sides != nil && !l.sides.fits(r) {
 			return nil
 		}
-		l.pending = l.pending[1:]
 		if !started {
 			b.Parent = traceparent(r)
 			b.Generation = l.gen
@@ -152,17 +156,18 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 		}
 		if l.sides == nil {
 			if err := l.decode(b, errs, r); err != nil {
-				// Not the record's fault: it is read again after a
-				// restart, as the source's end leaves its offset
-				// uncommitted.
+				// Not the record's fault: it stays unread, and the batch
+				// ends before it, so that its offset is never committed
+				// and a restarted engine reads it again.
 				l.src.fail(fmt.Errorf("source %s: %s/%d offset %d: %w", l.origin.Source, r.Topic, r.Partition, r.Offset, err))
-				return nil
+				return l.src.err()
 			}
 			taken++
 		} else {
 			// A record of rows is taken whole: the batch may go over max.
 			taken += l.decodeRepartitioned(b, errs, r)
 		}
+		l.pending = l.pending[1:]
 		b.LastOffset = r.Offset
 	}
 	return nil

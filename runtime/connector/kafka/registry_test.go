@@ -2,10 +2,12 @@ package kafka_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
@@ -29,12 +32,12 @@ import (
 // schemaRegistry returns the URL of a schema registry and a client of it.
 // No schema registry runs here (they are Java services): srfake, franz-go's
 // in-process implementation of the registry's REST API, stands in for one,
-// unless SCHEMA_REGISTRY_URL names a real one. opts configure srfake only.
-func schemaRegistry(t *testing.T, opts ...srfake.Option) (string, *sr.Client) {
+// unless SCHEMA_REGISTRY_URL names a real one.
+func schemaRegistry(t *testing.T) (string, *sr.Client) {
 	t.Helper()
 	url := os.Getenv("SCHEMA_REGISTRY_URL")
 	if url == "" {
-		reg := srfake.New(opts...)
+		reg := srfake.New()
 		t.Cleanup(reg.Close)
 		url = reg.URL()
 	}
@@ -163,30 +166,50 @@ func TestAvroRegistryPipeline(t *testing.T) {
 	}
 }
 
-// TestAvroRegistryRefused: a registry that refuses the engine's
-// credentials stops the source, naming the registry, rather than hand
-// every record to the error policy; the record is not committed.
+// TestAvroRegistryRefused: a registry that refuses the engine stops the
+// source at the record whose schema it refused, naming the registry,
+// rather than hand records to the error policy, and that record's offset
+// is never committed, however many records follow it. The registry is a
+// handler in the test that checks the engine's basic authentication and
+// refuses schema 2: srfake cannot refuse one schema.
 func TestAvroRegistryRefused(t *testing.T) {
-	if os.Getenv("SCHEMA_REGISTRY_URL") != "" {
-		t.Skip("needs a registry that checks credentials: srfake")
-	}
-	url, _ := schemaRegistry(t, srfake.WithAuth("Basic "+base64.StdEncoding.EncodeToString([]byte("sluice:right"))))
-	brokers := cluster(t, 1, "in", "out", "dlq")
 	schema := `{"type":"record","name":"R","fields":[{"name":"n","type":"long"}]}`
-	produce(t, brokers, "in", avroRecord(t, 1, schema, map[string]any{"n": int64(1)}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		user, pass, _ := r.BasicAuth()
+		switch {
+		case user != "sluice" || pass != "right":
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error_code": 40101, "message": "who are you"})
+		case r.URL.Path == "/schemas/ids/1":
+			_ = json.NewEncoder(w).Encode(map[string]any{"schema": schema})
+		default:
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error_code": 40301, "message": "not yours"})
+		}
+	}))
+	defer srv.Close()
+	brokers := cluster(t, 1, "in", "out", "dlq")
+	ids := append([]int{1, 2}, slices.Repeat([]int{1}, 3000)...)
+	var recs []*kgo.Record
+	for i, id := range ids {
+		recs = append(recs, avroRecord(t, id, schema, map[string]any{"n": int64(i)}))
+	}
+	produce(t, brokers, "in", recs...)
 	t.Setenv("REGISTRY_USER", "sluice")
-	t.Setenv("REGISTRY_PASSWORD", "wrong")
+	t.Setenv("REGISTRY_PASSWORD", "right")
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{{
 			Name:   "t",
 			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "in"},
 			Format: v1alpha1.FormatAvro,
 			Avro: &v1alpha1.AvroFormat{Schema: schema, Registry: &v1alpha1.SchemaRegistry{
-				URL: url, UsernameEnv: "REGISTRY_USER", PasswordEnv: "REGISTRY_PASSWORD"}},
+				URL: srv.URL, UsernameEnv: "REGISTRY_USER", PasswordEnv: "REGISTRY_PASSWORD"}},
 		}},
 		Query:       "SELECT n FROM t",
 		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
+		Runtime:     v1alpha1.RuntimeSpec{BatchSize: 4, ChannelCapacity: 64},
 	}
 	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All(), Group: "refused"})
 	if err != nil {
@@ -200,12 +223,26 @@ func TestAvroRegistryRefused(t *testing.T) {
 		p.Stop()
 		t.Fatalf("the engine still runs, with counts %+v", p.Snapshot().Counts)
 	}
-	if err == nil || !strings.Contains(err.Error(), "offset 0: schema id 1: schema registry unavailable: the registry at "+url+" answered 403") {
+	if err == nil || !strings.Contains(err.Error(), "in/0 offset 1: schema id 2: schema registry unavailable: the registry at "+srv.URL+" answered 403: not yours") {
 		t.Fatalf("run ended with %v; want the registry's refusal", err)
 	}
-	if c := p.Snapshot().Counts; c.In != 0 || c.DeadLettered != 0 {
-		t.Errorf("counts %+v; want nothing read or dead-lettered", c)
+	if c := p.Snapshot().Counts; c.DeadLettered != 0 {
+		t.Errorf("counts %+v; want nothing dead-lettered", c)
 	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offsets, err := kadm.NewClient(cl).FetchOffsets(context.Background(), "refused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets.Each(func(o kadm.OffsetResponse) {
+		if o.At > 1 {
+			t.Errorf("committed offset %d of %s/%d is past the record the source stopped at (offset 1)", o.At, o.Topic, o.Partition)
+		}
+	})
 }
 
 // TestProtobufRegistryPipeline runs a query from Protobuf messages of two
