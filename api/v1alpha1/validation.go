@@ -659,6 +659,15 @@ func validateSchemaSource(ps *Problems, f string, src *Source) {
 	validateRegistry(ps, f+"."+field+".registry", reg)
 }
 
+// KafkaPartitionedBy returns a Kafka source's kafka.partitionedBy, or nil
+// for other sources.
+func (s *Source) KafkaPartitionedBy() []string {
+	if s.Kafka == nil {
+		return nil
+	}
+	return s.Kafka.PartitionedBy
+}
+
 // Registry returns the schema registry of a sink of format avro or
 // protobuf, or nil.
 func (s *Sink) Registry() *SchemaRegistry {

@@ -401,7 +401,7 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		if et := src.EventTime; et != nil && !has(et.Column) {
 			ps.Add(f+".eventTime.column", "column %q is not a field of %s.schema", et.Column, field)
 		}
-		for j, name := range src.Kafka.PartitionedBy {
+		for j, name := range src.KafkaPartitionedBy() {
 			if !has(name) {
 				ps.Add(fmt.Sprintf("%s.kafka.partitionedBy[%d]", f, j), "%q is not a field of %s.schema", name, field)
 			}

@@ -282,3 +282,15 @@ func TestAvroEventTime(t *testing.T) {
 		checkPlan(t, col, spec, want)
 	}
 }
+
+// TestAvroFromFile: a file source of format avro is refused, and planning
+// it does not fail on its missing Kafka settings (a review found a panic).
+func TestAvroFromFile(t *testing.T) {
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{Name: "s", File: &v1alpha1.FileSource{Path: "x"}, Format: v1alpha1.FormatAvro,
+			Avro: &v1alpha1.AvroFormat{Schema: `{"type":"record","name":"T","fields":[{"name":"n","type":"long"}]}`}}},
+		Query: "SELECT n FROM s",
+		Sink:  v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+	}
+	checkPlan(t, "file", spec, "spec.sources[0].format: avro is read from Kafka record values")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
@@ -52,8 +53,8 @@ const (
 // one. Strings point into the record's bytes.
 type AvroDecoder struct {
 	cols   []value.Column
-	byName map[string]int
-	reader *avroNode // the reader record schema, nil if the columns were declared alone
+	byName map[string]int // the column of each name, and of each reader field alias
+	reader *avroNode      // the reader record schema, nil if the columns were declared alone
 
 	plain   *avroProgram  // the program of a plain decoder
 	writers WriterSchemas // a registry decoder's schemas
@@ -99,13 +100,24 @@ func NewAvroDecoder(cols []value.Column, reader string, writers WriterSchemas) (
 			return nil, fmt.Errorf("avro schema: is %s; records are read from a record schema", nd.text)
 		}
 		d.reader = nd
-		for _, c := range cols {
+		for i, c := range cols {
 			f := d.readerField(c.Name)
 			if f == nil {
 				return nil, fmt.Errorf("column %s: the avro schema has no field %s", c.Name, c.Name)
 			}
 			if err := f.node.readable(c.Type); err != nil {
 				return nil, fmt.Errorf("column %s: avro field %s %w", c.Name, c.Name, err)
+			}
+			if f.def.HasDefault() {
+				if _, err := defaultValue(f.def, c.Type); err != nil {
+					return nil, fmt.Errorf("column %s: %w", c.Name, err)
+				}
+			}
+			// A writer's field may have the name the reader's had before.
+			for _, a := range f.aliases {
+				if _, taken := d.byName[a]; !taken {
+					d.byName[a] = i
+				}
 			}
 		}
 	}
@@ -149,12 +161,15 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 	seen := make([]bool, len(d.cols))
 	for _, f := range w.fields {
 		s := avroStep{name: f.name, node: f.node, col: -1}
-		if i, ok := d.byName[f.name]; ok {
+		if i, ok := d.byName[f.name]; ok && !seen[i] {
 			if err := f.node.readable(d.cols[i].Type); err != nil {
 				p.err = fmt.Errorf("field %s %w (column %s)", f.name, err, d.cols[i].Name)
 				return p
 			}
 			s.col, s.to, seen[i] = i, d.cols[i].Type, true
+			if d.reader != nil {
+				s.node = resolveEnums(f.node, d.readerField(d.cols[i].Name).node)
+			}
 		}
 		p.steps = append(p.steps, s)
 	}
@@ -195,6 +210,9 @@ func (d *AvroDecoder) Decode(rec []byte, row value.Row) error {
 		if p, err = d.writer(id); err != nil {
 			return fmt.Errorf("schema id %d: %w", id, err)
 		}
+		if len(d.byID) >= maxWriterSchemas {
+			clear(d.byID) // records with made-up ids: the registry remembers the real ones
+		}
 		d.byID[id] = p
 	}
 	if err := p.decode(rec[5:], row); err != nil {
@@ -228,13 +246,14 @@ func (p *avroProgram) decode(b []byte, row value.Row) error {
 	}
 	r := avroReader{b: b}
 	for _, s := range p.steps {
+		at := r.i
 		if s.col < 0 {
 			r.skip(s.node, 0)
 		} else {
 			row[s.col] = r.read(s.node, s.to)
 		}
 		if r.err != nil {
-			return fmt.Errorf("field %s at byte %d: %w", s.name, r.i, r.err)
+			return fmt.Errorf("field %s at byte %d: %w", s.name, at, r.err)
 		}
 	}
 	if r.i != len(b) {
@@ -246,9 +265,14 @@ func (p *avroProgram) decode(b []byte, row value.Row) error {
 	return nil
 }
 
+// maxWriterSchemas bounds the writer schemas a decoder remembers.
+const maxWriterSchemas = 1024
+
 var (
 	errAvroShort   = errors.New("the record ends inside a value")
 	errAvroVarint  = errors.New("malformed variable-length integer")
+	errAvroInt     = errors.New("int beyond 32 bits")
+	errAvroBoolean = errors.New("boolean byte neither 0 nor 1")
 	errAvroLength  = errors.New("negative length")
 	errAvroBranch  = errors.New("union branch out of range")
 	errAvroSymbol  = errors.New("enum symbol out of range")
@@ -283,6 +307,9 @@ func (r *avroReader) long() int64 {
 		}
 		c := r.b[r.i]
 		r.i++
+		if shift == 63 && c > 1 {
+			break // more than 64 bits
+		}
 		u |= uint64(c&0x7f) << shift
 		if c < 0x80 {
 			return int64(u>>1) ^ -int64(u&1)
@@ -319,9 +346,15 @@ func (r *avroReader) read(nd *avroNode, to value.Type) value.Value {
 		if b == nil {
 			return value.NullValue()
 		}
+		if b[0] > 1 {
+			r.fail(errAvroBoolean)
+		}
 		return value.BoolValue(b[0] != 0)
 	case avroInt, avroLong:
 		n := r.long()
+		if nd.kind == avroInt && n != int64(int32(n)) {
+			r.fail(errAvroInt)
+		}
 		switch to.Kind {
 		case value.KindInt:
 			return value.IntValue(n)
@@ -374,6 +407,9 @@ func (r *avroReader) read(nd *avroNode, to value.Type) value.Value {
 			r.fail(errAvroSymbol)
 			return value.NullValue()
 		}
+		if nd.unknown != nil && nd.unknown[n] {
+			r.fail(fmt.Errorf("enum symbol %s is not the reader's, which has no default", nd.symbols[n]))
+		}
 		return value.StringValue(nd.symbols[n])
 	case avroUnion:
 		n := r.long()
@@ -391,6 +427,15 @@ func (r *avroReader) read(nd *avroNode, to value.Type) value.Value {
 // decimal reads the big-endian two's complement unscaled value of a
 // decimal of the given scale.
 func (r *avroReader) decimal(b []byte, scale int, to value.Type) value.Value {
+	if to.Kind == value.KindDouble && len(b) > 8 {
+		// Wider than an int64: as a big integer, rarely.
+		u := new(big.Int).SetBytes(b)
+		if b[0]&0x80 != 0 {
+			u.Sub(u, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+		}
+		f, _ := new(big.Float).SetInt(u).Float64()
+		return value.DoubleValue(f / math.Pow10(scale))
+	}
 	var u int64
 	if len(b) > 0 && b[0]&0x80 != 0 {
 		u = -1

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 
@@ -45,16 +48,20 @@ type avroNode struct {
 	scale    int              // decimal scale
 	size     int              // fixed size
 	symbols  []string         // enum symbols
-	fields   []avroField      // record fields
-	items    *avroNode        // array items, map values
-	branches []*avroNode      // union branches
-	empty    bool             // encodes in no bytes (null, a record of such)
+	unknown  []bool           // symbols a reader's enum lacks, without default; nil for none
+	enumDef  string           // an enum's default symbol, if hasDef
+	hasDef   bool
+	fields   []avroField // record fields
+	items    *avroNode   // array items, map values
+	branches []*avroNode // union branches
+	empty    bool        // encodes in no bytes (null, a record of such)
 }
 
 type avroField struct {
-	name string
-	node *avroNode
-	def  *avro.Field // for its default
+	name    string
+	aliases []string
+	node    *avroNode
+	def     *avro.Field // for its default
 }
 
 // parseAvroSchema parses the JSON text of an Avro schema. Each parse has a
@@ -114,9 +121,11 @@ func buildAvroNode(s avro.Schema, named map[string]*avroNode) *avroNode {
 		nd.empty = nd.kind == avroNull
 	case *avro.FixedSchema:
 		nd.kind, nd.size = avroFixed, s.Size()
+		nd.empty = nd.size == 0
 		named[s.FullName()] = nd
 	case *avro.EnumSchema:
 		nd.kind, nd.symbols = avroEnum, s.Symbols()
+		nd.enumDef, nd.hasDef = s.Default(), s.HasDefault()
 		nd.text = "enum " + s.FullName()
 		named[s.FullName()] = nd
 	case *avro.RecordSchema:
@@ -125,7 +134,7 @@ func buildAvroNode(s avro.Schema, named map[string]*avroNode) *avroNode {
 		nd.empty = true
 		for _, f := range s.Fields() {
 			c := buildAvroNode(f.Type(), named)
-			nd.fields = append(nd.fields, avroField{name: f.Name(), node: c, def: f})
+			nd.fields = append(nd.fields, avroField{name: f.Name(), aliases: f.Aliases(), node: c, def: f})
 			// A field of the record itself is in a union, never empty.
 			nd.empty = nd.empty && c.empty && c != nd
 		}
@@ -287,6 +296,22 @@ func defaultValue(f *avro.Field, to value.Type) (value.Value, error) {
 		nd = nd.branches[0] // a union's default is of its first branch
 	}
 	bad := fmt.Errorf("field %s: default %v does not read as %s", f.Name(), d, to)
+	if b, ok := defaultBytes(d); ok {
+		// bytes and fixed defaults: text, or a decimal's unscaled value.
+		r := avroReader{b: b}
+		var v value.Value
+		if nd.logical == avro.Decimal {
+			v = r.decimal(b, nd.scale, to)
+		} else if to.Kind == value.KindString && utf8.Valid(b) {
+			v = value.StringValue(string(b))
+		} else {
+			return value.Value{}, bad
+		}
+		if r.err != nil {
+			return value.Value{}, fmt.Errorf("field %s: default: %w", f.Name(), r.err)
+		}
+		return v, nil
+	}
 	switch to.Kind {
 	case value.KindBool:
 		if b, ok := d.(bool); ok {
@@ -333,10 +358,58 @@ func defaultValue(f *avro.Field, to value.Type) (value.Value, error) {
 				return value.DecimalValue(u, to.Scale), nil
 			}
 		case value.KindTimestamp:
-			if u := nd.timeUnit(); u != 0 && n == math.Trunc(n) {
+			if u := nd.timeUnit(); u != 0 && n == math.Trunc(n) && math.Abs(n) < float64(math.MaxInt64/u) {
 				return value.TimestampValue(int64(n) * u), nil
 			}
 		}
 	}
 	return value.Value{}, bad
+}
+
+// defaultBytes returns the bytes of a bytes or fixed default, which the
+// schema parser holds as a byte slice or array.
+func defaultBytes(d any) ([]byte, bool) {
+	if b, ok := d.([]byte); ok {
+		return b, true
+	}
+	v := reflect.ValueOf(d)
+	if v.Kind() != reflect.Array || v.Type().Elem().Kind() != reflect.Uint8 {
+		return nil, false
+	}
+	b := make([]byte, v.Len())
+	reflect.Copy(reflect.ValueOf(b), v)
+	return b, true
+}
+
+// resolveEnums returns w, a writer's type, with the symbols of its enums
+// resolved to the reader's enum r, as Avro resolves them: a symbol the
+// reader lacks reads as the reader's default, or fails the record.
+func resolveEnums(w, r *avroNode) *avroNode {
+	rt, ok := r.nullable()
+	if !ok || rt.kind != avroEnum {
+		return w
+	}
+	c := *w
+	switch w.kind {
+	case avroEnum:
+		c.symbols, c.unknown = make([]string, len(w.symbols)), make([]bool, len(w.symbols))
+		for i, sym := range w.symbols {
+			switch {
+			case slices.Contains(rt.symbols, sym):
+				c.symbols[i] = sym
+			case rt.hasDef:
+				c.symbols[i] = rt.enumDef
+			default:
+				c.symbols[i], c.unknown[i] = sym, true
+			}
+		}
+	case avroUnion:
+		c.branches = make([]*avroNode, len(w.branches))
+		for i, b := range w.branches {
+			c.branches[i] = resolveEnums(b, r)
+		}
+	default:
+		return w
+	}
+	return &c
 }

@@ -358,3 +358,91 @@ func BenchmarkAvroDecode(b *testing.B) {
 	b.ReportMetric(library.Seconds()/engine.Seconds(), "engine/hamba")
 	b.ReportMetric(testing.AllocsPerRun(10, func() { _ = d.Decode(recs[1], row) }), "engine-allocs/rec")
 }
+
+// TestAvroResolution: what Avro's schema resolution does beyond names and
+// defaults. A reader field's alias matches the writer's field; a writer's
+// enum symbol the reader lacks reads as the reader's default, or fails the
+// record; bytes defaults read as decimals. A review found each silently
+// wrong or failing.
+func TestAvroResolution(t *testing.T) {
+	writer := `{"type":"record","name":"T","fields":[{"name":"quantity","type":"long"},
+		{"name":"side","type":{"type":"enum","name":"Side","symbols":["BUY","SELL","HOLD"]}},
+		{"name":"mood","type":{"type":"enum","name":"Mood","symbols":["UP","MEH"]}}]}`
+	reader := `{"type":"record","name":"T","fields":[{"name":"qty","aliases":["quantity"],"type":"long","default":0},
+		{"name":"side","type":{"type":"enum","name":"Side","symbols":["BUY","SELL","OTHER"],"default":"OTHER"}},
+		{"name":"mood","type":["null",{"type":"enum","name":"Mood","symbols":["UP"]}],"default":null},
+		{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2},"default":"\u0001\u0000"}]}`
+	cols, err := format.AvroColumns(reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := format.NewAvroDecoder(cols, reader, func(uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaAvro, Text: writer}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		side, mood, want string
+	}{
+		{"SELL", "UP", "42|SELL|UP|2.56"},
+		{"HOLD", "UP", "42|OTHER|UP|2.56"},
+		{"BUY", "MEH", "error: schema id 1: field mood at byte 2: enum symbol MEH is not the reader's, which has no default"},
+	} {
+		row := make(value.Row, len(cols))
+		rec := marshalAvro(t, writer, map[string]any{"quantity": int64(42), "side": tc.side, "mood": tc.mood})
+		err := d.Decode(append(format.AvroWireHeader(1), rec...), row)
+		got := fmt.Sprint(row[0], "|", row[1], "|", row[2], "|", row[3])
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("got %s, want %s", got, tc.want)
+		}
+	}
+	// A default that does not read as its column is refused up front.
+	bad := strings.Replace(reader, `"default":"\u0001\u0000"`, `"default":"\u0010\u0000\u0000\u0000"`, 1)
+	if _, err := format.NewAvroDecoder(cols, bad, nil); err == nil || !strings.Contains(err.Error(), "column price: field price: default: decimal wider") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestAvroStrict: data Avro's specification does not allow fails the
+// record, and a decimal wider than 64 bits reads as a double.
+func TestAvroStrict(t *testing.T) {
+	schema := `{"type":"record","name":"T","fields":[{"name":"i","type":"int"},{"name":"b","type":"boolean"},
+		{"name":"d","type":{"type":"fixed","name":"D","size":16,"logicalType":"decimal","precision":38,"scale":2}},
+		{"name":"z","type":{"type":"array","items":{"type":"fixed","name":"Z","size":0}}}]}`
+	cols := []value.Column{{Name: "i", Type: value.Int}, {Name: "b", Type: value.Bool}, {Name: "d", Type: value.Double}}
+	d, err := format.NewAvroDecoder(cols, schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0}
+	rec := func(i []byte, b byte, z []byte) []byte {
+		return append(append(append(append(i, b), wide...), z...), 0)
+	}
+	row := make(value.Row, len(cols))
+	for _, tc := range []struct {
+		name string
+		rec  []byte
+		want string
+	}{
+		{"ok", rec([]byte{2}, 1, nil), "1|true|-9.295429630892704e+16"},
+		{"int beyond 32 bits", rec([]byte{0x80, 0x80, 0x80, 0x80, 0x10}, 1, nil), "error: field i at byte 0: int beyond 32 bits"},
+		{"long beyond 64 bits", rec([]byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 1, nil), "error: field i at byte 0: malformed variable-length integer"},
+		{"boolean 2", rec([]byte{2}, 2, nil), "error: field b at byte 1: boolean byte neither 0 nor 1"},
+		// 2^62 items of no bytes each take no time.
+		{"empty items", rec([]byte{2}, 0, binary.AppendUvarint(nil, uint64(1<<62)<<1)), "1|false|-9.295429630892704e+16"},
+	} {
+		clear(row)
+		err := d.Decode(tc.rec, row)
+		got := fmt.Sprint(row[0], "|", row[1], "|", row[2])
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

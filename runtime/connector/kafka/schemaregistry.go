@@ -131,9 +131,11 @@ func (r *schemaRegistry) retry(ctx context.Context, what string, get func() erro
 		switch {
 		case err == nil:
 			return nil
-		case errors.As(err, &re) && re.StatusCode == http.StatusNotFound:
+		case errors.As(err, &re) && notFound(re.ErrorCode):
 			return fmt.Errorf("the registry at %s has no %s", r.url, what)
-		case errors.As(err, &re) && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
+		case errors.As(err, &re) && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests && re.StatusCode != http.StatusRequestTimeout:
+			// A 404 without the registry's own code is not the registry
+			// answering (a wrong path, a proxy): not the record's fault.
 			// Refused (authentication, a bad request): waiting will not help.
 			return fmt.Errorf("%w: the registry at %s answered %d: %s", format.ErrRegistryUnavailable, r.url, re.StatusCode, re.Message)
 		}
@@ -191,3 +193,7 @@ func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, topic stri
 	}
 	return format.NewAvroEncoder(cols, format.AvroWireHeader(id)), nil
 }
+
+// notFound reports whether a registry's error code says a subject (40401),
+// a version (40402) or a schema (40403) does not exist.
+func notFound(code int) bool { return code >= 40401 && code <= 40403 }
