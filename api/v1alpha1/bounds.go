@@ -21,6 +21,7 @@ const (
 	DefaultMetricSeries = 1000
 	MaxColumns          = 1024
 	MaxQueryLength      = 256 << 10 // characters, as the API server counts them
+	MaxFormatSchema     = 1 << 20   // characters of an avro or protobuf schema
 	MaxTableKeys        = 64
 	MaxBrokers          = 64
 	MaxTopics           = 16

@@ -27,6 +27,8 @@ func TestCRDBounds(t *testing.T) {
 		{"spec.metrics[].maxSeries", MaxMetricSeries},
 		{"spec.sources[].schema", MaxColumns},
 		{"spec.query", MaxQueryLength},
+		{"spec.sources[].avro.schema", MaxFormatSchema},
+		{"spec.sources[].protobuf.schema", MaxFormatSchema},
 		{"spec.sources[].table.key", MaxTableKeys},
 		{"spec.sources[].kafka.brokers", MaxBrokers},
 		{"spec.sink.kafka.brokers", MaxBrokers},

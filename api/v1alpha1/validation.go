@@ -637,6 +637,9 @@ func validateSchemaSource(ps *Problems, f string, src *Source) {
 		ps.Add(f+".format", "%s is read from Kafka record values; a file or stdin holds json or csv lines", src.Format)
 	}
 	field, schema, reg := src.FormatSchema()
+	if n := utf8.RuneCountInString(schema); n > MaxFormatSchema {
+		ps.Add(f+"."+field+".schema", "is %d characters long, more than the %d allowed", n, MaxFormatSchema)
+	}
 	if schema == "" && reg == nil {
 		what := "every record is written with"
 		if field == "protobuf" {

@@ -159,9 +159,19 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 		return p
 	}
 	seen := make([]bool, len(d.cols))
+	// A reader's alias stands for a writer's field only when the writer
+	// has no field of the reader field's own name.
+	named := map[string]bool{}
+	for _, f := range w.fields {
+		named[f.name] = true
+	}
 	for _, f := range w.fields {
 		s := avroStep{name: f.name, node: f.node, col: -1}
-		if i, ok := d.byName[f.name]; ok && !seen[i] {
+		i, ok := d.byName[f.name]
+		if ok && d.cols[i].Name != f.name && named[d.cols[i].Name] {
+			ok = false
+		}
+		if ok && !seen[i] {
 			if err := f.node.readable(d.cols[i].Type); err != nil {
 				p.err = fmt.Errorf("field %s %w (column %s)", f.name, err, d.cols[i].Name)
 				return p

@@ -446,3 +446,22 @@ func TestAvroStrict(t *testing.T) {
 		}
 	}
 }
+
+// TestAvroAliasYields: a reader field's alias matches a writer's field
+// only when the writer has none of the reader field's own name.
+func TestAvroAliasYields(t *testing.T) {
+	writer := `{"type":"record","name":"T","fields":[{"name":"cost","type":"string"},{"name":"price","type":"long"}]}`
+	reader := `{"type":"record","name":"T","fields":[{"name":"price","aliases":["cost"],"type":"long"}]}`
+	cols := []value.Column{{Name: "price", Type: value.Int}}
+	d, err := format.NewAvroDecoder(cols, reader, func(uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaAvro, Text: writer}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make(value.Row, 1)
+	rec := marshalAvro(t, writer, map[string]any{"cost": "1", "price": int64(2)})
+	if err := d.Decode(append(format.AvroWireHeader(1), rec...), row); err != nil || row[0].String() != "2" {
+		t.Errorf("got %v, %v; want 2", row[0], err)
+	}
+}

@@ -166,14 +166,15 @@ func ProtobufColumns(schema, message string) ([]value.Column, error) {
 
 // protoStep reads one field of a message into a column.
 type protoStep struct {
-	name string
-	col  int
-	to   value.Type
-	kind protoreflect.Kind // of the value, inside a wrapper
-	wire protowire.Type
-	msg  bool // a wrapper or Timestamp message around the value
-	ts   bool // a Timestamp
-	enum protoreflect.EnumValueDescriptors
+	name  string
+	col   int
+	to    value.Type
+	kind  protoreflect.Kind // of the value, inside a wrapper
+	wire  protowire.Type
+	msg   bool // a wrapper or Timestamp message around the value
+	ts    bool // a Timestamp
+	enum  protoreflect.EnumValueDescriptors
+	oneof []int // the columns of the other fields of its oneof
 }
 
 // protoProgram reads messages of one writer message type into the columns.
@@ -332,6 +333,17 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 		}
 		p.steps = append(p.steps, s)
 	}
+	for i := range p.steps {
+		o := fields.ByName(protoreflect.Name(p.steps[i].name)).ContainingOneof()
+		if o == nil || o.IsSynthetic() {
+			continue // a proto3 optional field is a oneof of its own
+		}
+		for j := range p.steps {
+			if j != i && fields.ByName(protoreflect.Name(p.steps[j].name)).ContainingOneof() == o {
+				p.steps[i].oneof = append(p.steps[i].oneof, p.steps[j].col)
+			}
+		}
+	}
 	return p
 }
 
@@ -367,6 +379,10 @@ func (d *ProtobufDecoder) Decode(rec []byte, row value.Row) error {
 	if p == nil {
 		if p, err = d.writer(id, path); err != nil {
 			return fmt.Errorf("schema id %d: %w", id, err)
+		}
+		if len(d.byKey) >= maxWriterSchemas {
+			clear(d.byKey) // records with made-up ids or indexes
+			clear(d.files)
 		}
 		d.byKey[string(key)] = p
 	}
@@ -449,28 +465,34 @@ func (p *protoProgram) decode(b []byte, row value.Row) error {
 		row[z.col] = z.v
 	}
 	for at := 0; at < len(b); {
+		start := at // errors point at the field's tag
 		num, typ, n := protowire.ConsumeTag(b[at:])
 		if n < 0 {
-			return fmt.Errorf("byte %d: %w", at, protowire.ParseError(n))
+			return fmt.Errorf("byte %d: %w", start, protowire.ParseError(n))
 		}
 		at += n
 		s := p.step(num)
 		if s == nil {
 			n = protowire.ConsumeFieldValue(num, typ, b[at:])
 			if n < 0 {
-				return fmt.Errorf("field %d at byte %d: %w", num, at, protowire.ParseError(n))
+				return fmt.Errorf("field %d at byte %d: %w", num, start, protowire.ParseError(n))
 			}
 			at += n
 			continue
 		}
 		if typ != s.wire {
-			return fmt.Errorf("field %s at byte %d: wire type %d, want %d", s.name, at, typ, s.wire)
+			return fmt.Errorf("field %s at byte %d: wire type %d, want %d", s.name, start, typ, s.wire)
 		}
-		v, n, err := s.read(b[at:])
+		// A message field read before in this record merges with this
+		// one; a message column is NULL until its field is read.
+		v, n, err := s.read(b[at:], row[s.col])
 		if err != nil {
-			return fmt.Errorf("field %s at byte %d: %w", s.name, at, err)
+			return fmt.Errorf("field %s at byte %d: %w", s.name, start, err)
 		}
 		row[s.col] = v
+		for _, o := range s.oneof {
+			row[o] = value.NullValue() // the oneof's last field read is its value
+		}
 		at += n
 	}
 	return nil
@@ -482,7 +504,8 @@ var (
 )
 
 // read reads the field's value at the start of b, of the step's wire type.
-func (s *protoStep) read(b []byte) (value.Value, int, error) {
+// A message field merges into prev, its value so far, unless that is NULL.
+func (s *protoStep) read(b []byte, prev value.Value) (value.Value, int, error) {
 	if !s.msg {
 		return readProtoScalar(s.kind, s.wire, b, s.enum, s.to)
 	}
@@ -491,9 +514,18 @@ func (s *protoStep) read(b []byte) (value.Value, int, error) {
 		return value.Value{}, 0, protowire.ParseError(n)
 	}
 	// A wrapper's value is field 1; a Timestamp's seconds 1 and nanos 2.
-	// Absent fields are zero.
+	// Absent fields are zero, or what an earlier occurrence set.
 	var secs, nanos int64
 	v, err := protoConvert(s.kind, 0, nil, s.enum, s.to)
+	if !prev.IsNull() {
+		v = prev
+		if s.ts {
+			secs, nanos = prev.Nanos()/1e9, prev.Nanos()%1e9
+			if nanos < 0 {
+				secs, nanos = secs-1, nanos+1e9
+			}
+		}
+	}
 	for at := 0; at < len(body) && err == nil; {
 		num, typ, m := protowire.ConsumeTag(body[at:])
 		if m < 0 {

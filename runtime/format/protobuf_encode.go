@@ -49,6 +49,12 @@ func ProtobufSchemaOf(cols []value.Column) (string, error) {
 		fmt.Fprintf(&b, "  %s %s = %d;\n", t, c.Name, i+1)
 	}
 	b.WriteString("}\n")
+	// protoc refuses some column names together (x_1 and x1 have the same
+	// JSON name): what registries and code generators would refuse is
+	// refused when the query is planned.
+	if _, err := compileProto(b.String(), nil); err != nil {
+		return "", fmt.Errorf("the results' Protobuf schema: %w; give the columns other names", err)
+	}
 	return b.String(), nil
 }
 
@@ -98,7 +104,7 @@ func (e *ProtobufEncoder) Encode(dst []byte, row value.Row) []byte {
 			dst = protowire.AppendString(dst, v.Str())
 		case value.KindDecimal:
 			dst = protowire.AppendTag(dst, num, protowire.BytesType)
-			// The text is at most 20 bytes: its length fits in one byte.
+			// The text is at most 21 bytes: its length fits in one byte.
 			at := len(dst)
 			dst = v.AppendText(append(dst, 0))
 			dst[at] = byte(len(dst) - at - 1)
