@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 
@@ -463,5 +464,58 @@ func TestAvroAliasYields(t *testing.T) {
 	rec := marshalAvro(t, writer, map[string]any{"cost": "1", "price": int64(2)})
 	if err := d.Decode(append(format.AvroWireHeader(1), rec...), row); err != nil || row[0].String() != "2" {
 		t.Errorf("got %v, %v; want 2", row[0], err)
+	}
+}
+
+// FuzzAvroDecode: any bytes, plain or in the registry wire format, decode
+// into values of the columns' types, valid UTF-8, or fail with a message;
+// never a panic or a hang.
+func FuzzAvroDecode(f *testing.F) {
+	for i := range 8 {
+		rec := marshalAvro(f, bidSchema, bid(i))
+		f.Add(rec)
+		f.Add(append(format.AvroWireHeader(7), rec...))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0, 7})
+	cols := []value.Column{
+		{Name: "ts", Type: value.Timestamp}, {Name: "channel", Type: value.String}, {Name: "bidder", Type: value.Int},
+		{Name: "price", Type: value.Decimal(14, 3)}, {Name: "kind", Type: value.String}, {Name: "ratio", Type: value.Double},
+	}
+	plain, err := format.NewAvroDecoder(cols, bidSchema, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	wire, err := format.NewAvroDecoder(cols, "", func(uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaAvro, Text: bidSchema}, nil
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		for _, d := range []*format.AvroDecoder{plain, wire} {
+			checkDecoded(t, cols, rec, d.Decode)
+		}
+	})
+}
+
+// checkDecoded decodes rec and checks that a decoded row holds values of
+// the columns' types, strings valid UTF-8, and that an error has a text.
+func checkDecoded(t *testing.T, cols []value.Column, rec []byte, decode func([]byte, value.Row) error) {
+	t.Helper()
+	r := make(value.Row, len(cols))
+	if err := decode(rec, r); err != nil {
+		if err.Error() == "" {
+			t.Errorf("Decode(% x) returned an error with no text", rec)
+		}
+		return
+	}
+	for i, v := range r {
+		if v.Kind() != value.KindNull && v.Kind() != cols[i].Type.Kind {
+			t.Errorf("Decode(% x): %s = %v; want a %v or NULL", rec, cols[i].Name, v, cols[i].Type)
+		}
+		if v.Kind() == value.KindString && !utf8.ValidString(v.Str()) {
+			t.Errorf("Decode(% x): %s is not UTF-8", rec, cols[i].Name)
+		}
 	}
 }

@@ -528,3 +528,36 @@ func TestProtobufSchemaOfRefused(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// FuzzProtobufDecode: any bytes, plain or in the registry wire format,
+// decode into values of the columns' types, valid UTF-8, or fail with a
+// message; never a panic or a hang.
+func FuzzProtobufDecode(f *testing.F) {
+	md := compileTestProto(f, bidProto, "nexmark.Bid")
+	for i := range 8 {
+		rec := protoBid(f, md, i)
+		f.Add(rec)
+		f.Add(append(format.ProtobufWireHeader(3), rec...))
+		f.Add(append(append(format.AvroWireHeader(3), 2, 2), rec...))
+	}
+	f.Add([]byte{})
+	cols := []value.Column{
+		{Name: "ts", Type: value.Timestamp}, {Name: "channel", Type: value.String}, {Name: "bidder", Type: value.Int},
+		{Name: "price", Type: value.Decimal(14, 2)}, {Name: "kind", Type: value.String}, {Name: "maybe", Type: value.Int},
+		{Name: "big", Type: value.Double}, {Name: "n", Type: value.Int},
+	}
+	plain, err := format.NewProtobufDecoder(cols[:7], bidProto, "nexmark.Bid", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	wire, err := format.NewProtobufDecoder(cols, "", "", func(uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaProtobuf, Text: bidProto}, nil
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		checkDecoded(t, cols[:7], rec, plain.Decode)
+		checkDecoded(t, cols, rec, wire.Decode)
+	})
+}
