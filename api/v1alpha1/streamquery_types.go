@@ -110,7 +110,7 @@ type StreamQuerySpec struct {
 // Source is one input of a query. Exactly one connector field is set.
 // +kubebuilder:validation:XValidation:rule="(has(self.kafka) ? 1 : 0) + (has(self.file) ? 1 : 0) + (has(self.stdin) ? 1 : 0) + (has(self.datagen) ? 1 : 0) == 1",message="set exactly one of kafka, file, stdin and datagen"
 // +kubebuilder:validation:XValidation:rule="has(self.kafka) || !has(self.schema) || self.schema.all(c, !(has(c.key) && c.key) && !has(c.header))",message="only a kafka source has record keys and headers to take columns from"
-// +kubebuilder:validation:XValidation:rule="!has(self.kafka) || (has(self.kafka.keyFormat) && self.kafka.keyFormat == 'json') || !has(self.schema) || self.schema.filter(c, has(c.key) && c.key).size() <= 1",message="with keyFormat string the whole key is one column; use keyFormat json for several key columns"
+// +kubebuilder:validation:XValidation:rule="!has(self.kafka) || (has(self.kafka.keyFormat) && self.kafka.keyFormat != 'string') || !has(self.schema) || self.schema.filter(c, has(c.key) && c.key).size() <= 1",message="with keyFormat string the whole key is one column; use keyFormat json, avro or protobuf for several key columns"
 type Source struct {
 	// name is the table name of this source in the query.
 	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
@@ -310,9 +310,13 @@ type KafkaSource struct {
 	// +kubebuilder:default="45s"
 	SessionTimeout *metav1.Duration `json:"sessionTimeout,omitempty"`
 	// keyFormat is how the schema's key columns are read from the record
-	// key: string, the whole key as the one key column's text, or json, an
-	// object whose fields fill the key columns of the same names.
-	// +kubebuilder:validation:Enum=string;json
+	// key: string, the whole key as the one key column's text; json, an
+	// object whose fields fill the key columns of the same names; avro or
+	// protobuf, a key in the schema registry wire format of the source's
+	// format and registry, a record or message whose fields fill the key
+	// columns of the same names (an Avro key of one primitive type fills
+	// the one key column).
+	// +kubebuilder:validation:Enum=string;json;avro;protobuf
 	// +kubebuilder:default=string
 	// +optional
 	KeyFormat KeyFormat `json:"keyFormat,omitempty"`
@@ -340,6 +344,10 @@ const (
 	KeyFormatString KeyFormat = "string"
 	// KeyFormatJSON reads the key as a JSON object, one field per key column.
 	KeyFormatJSON KeyFormat = "json"
+	// KeyFormatAvro and KeyFormatProtobuf read the key in the schema
+	// registry wire format, one field per key column.
+	KeyFormatAvro     KeyFormat = "avro"
+	KeyFormatProtobuf KeyFormat = "protobuf"
 )
 
 // KafkaSecurity is how a Kafka client protects its connections and

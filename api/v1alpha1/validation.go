@@ -167,8 +167,12 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 			switch k.KeyFormat {
 			case "", KeyFormatString, KeyFormatJSON:
+			case KeyFormatAvro, KeyFormatProtobuf:
+				if _, _, reg := src.FormatSchema(); string(src.Format) != string(k.KeyFormat) || reg == nil {
+					ps.Add(f+".kafka.keyFormat", "keyFormat %[1]s reads keys in the schema registry wire format: set format %[1]s with %[1]s.registry, which holds the keys' schemas too", k.KeyFormat)
+				}
 			default:
-				ps.Add(f+".kafka.keyFormat", "unknown key format %q (want string or json)", k.KeyFormat)
+				ps.Add(f+".kafka.keyFormat", "unknown key format %q (want string, json, avro or protobuf)", k.KeyFormat)
 			}
 			validateKafkaSecurity(&ps, f+".kafka", &k.KafkaSecurity)
 		}
@@ -217,9 +221,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 				ps.Add(cf+".key", "only a kafka source has record keys; this source reads every column from its records")
 			case src.Kafka == nil && c.Header != "":
 				ps.Add(cf+".header", "only a kafka source has record headers; this source reads every column from its records")
-			case c.Key && src.Kafka.KeyFormat != KeyFormatJSON:
+			case c.Key && (src.Kafka.KeyFormat == "" || src.Kafka.KeyFormat == KeyFormatString):
 				if keyCol >= 0 {
-					ps.Add(cf+".key", "with keyFormat string the whole key is one column, already schema[%d]; set kafka.keyFormat: json to read several fields of a JSON key", keyCol)
+					ps.Add(cf+".key", "with keyFormat string the whole key is one column, already schema[%d]; set kafka.keyFormat: json (or avro, protobuf) to read several fields of a structured key", keyCol)
 				}
 			}
 			if c.Key && keyCol < 0 {
@@ -808,7 +812,7 @@ func (s *Source) PartitionColumns() []string {
 	if len(s.Kafka.PartitionedBy) > 0 {
 		return s.Kafka.PartitionedBy
 	}
-	if s.Kafka.KeyFormat == KeyFormatJSON {
+	if s.Kafka.KeyFormat != "" && s.Kafka.KeyFormat != KeyFormatString {
 		return nil
 	}
 	for _, c := range s.Schema {

@@ -267,8 +267,12 @@ func TestValidate(t *testing.T) {
 		}, "spec.sources[0].schema[0].header", "only a kafka source"},
 		{"bad key format", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
-			s.Sources[0].Kafka.KeyFormat = "avro"
+			s.Sources[0].Kafka.KeyFormat = "xml"
 		}, "spec.sources[0].kafka.keyFormat", "unknown key format"},
+		{"avro keys of json values", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"}, Column{Name: "k", Type: "string", Key: true}, Column{Name: "r", Type: "string", Key: true})
+			s.Sources[0].Kafka.KeyFormat = KeyFormatAvro
+		}, "spec.sources[0].kafka.keyFormat", "set format avro with avro.registry"},
 
 		// TLS and SASL.
 		{"tls and sasl", func(s *StreamQuerySpec) {

@@ -155,7 +155,16 @@ func (d *AvroDecoder) readerField(name string) *avroField {
 func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 	p := &avroProgram{id: id}
 	if w.kind != avroRecord {
-		p.err = fmt.Errorf("the writer schema is %s, not a record", w.text)
+		// A record key is often of one primitive type: its one column.
+		if len(d.cols) != 1 || d.reader != nil {
+			p.err = fmt.Errorf("the writer schema is %s, not a record", w.text)
+			return p
+		}
+		if err := w.readable(d.cols[0].Type); err != nil {
+			p.err = fmt.Errorf("the writer schema %w (column %s)", err, d.cols[0].Name)
+			return p
+		}
+		p.steps = []avroStep{{name: d.cols[0].Name, node: w, col: 0, to: d.cols[0].Type}}
 		return p
 	}
 	seen := make([]bool, len(d.cols))

@@ -519,3 +519,32 @@ func checkDecoded(t *testing.T, cols []value.Column, rec []byte, decode func([]b
 		}
 	}
 }
+
+// TestAvroPrimitiveKey: a writer schema of one primitive type, as record
+// keys often have, fills the decoder's one column; with more columns it
+// fails the record.
+func TestAvroPrimitiveKey(t *testing.T) {
+	schemas := map[uint32]string{1: `"string"`, 2: `["null","long"]`}
+	writers := func(id uint32) (format.WriterSchema, error) {
+		return format.WriterSchema{Type: format.SchemaAvro, Text: schemas[id]}, nil
+	}
+	one, err := format.NewAvroDecoder([]value.Column{{Name: "account", Type: value.String}}, "", writers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make(value.Row, 1)
+	if err := one.Decode(append(format.AvroWireHeader(1), marshalAvro(t, `"string"`, "acct-9")...), row); err != nil || row[0].Str() != "acct-9" {
+		t.Errorf("got %v, %v", row[0], err)
+	}
+	if err := one.Decode(append(format.AvroWireHeader(2), marshalAvro(t, `["null","long"]`, int64(5))...), row); err == nil {
+		t.Errorf("a long key read as a string column: %v", row[0])
+	}
+	two, err := format.NewAvroDecoder([]value.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, "", writers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = two.Decode(append(format.AvroWireHeader(2), marshalAvro(t, `["null","long"]`, int64(5))...), make(value.Row, 2))
+	if err == nil || !strings.Contains(err.Error(), "schema id 2: the writer schema is [null, long], not a record") {
+		t.Errorf("got %v", err)
+	}
+}

@@ -46,8 +46,8 @@ type recordDecoder struct {
 	valueRow value.Row // what value decodes into
 	valuePos []int     // the row position of each of valueRow's columns
 
-	keyJSON *format.JSONDecoder // keyFormat json; nil for string
-	keyRow  value.Row           // what keyJSON decodes into
+	keyDec  decoder   // keyFormat json, avro or protobuf; nil for string
+	keyRow  value.Row // what keyDec decodes into
 	keyCols []value.Column
 	keyPos  []int
 
@@ -86,15 +86,23 @@ func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Forma
 			return nil, fmt.Errorf("schema: %d key columns, but with keyFormat string the whole key is one column", len(d.keyCols))
 		}
 	case v1alpha1.KeyFormatJSON:
-		d.keyJSON = format.NewJSONDecoder(d.keyCols)
-		d.keyRow = make(value.Row, len(d.keyCols))
+		d.keyDec = format.NewJSONDecoder(d.keyCols)
+	case v1alpha1.KeyFormatAvro, v1alpha1.KeyFormatProtobuf:
+		// Keys have schemas of their own in the values' registry.
+		var err error
+		if d.keyDec, err = s.valueDecoder(v1alpha1.Format(keyFormat), d.keyCols, true); err != nil {
+			return nil, fmt.Errorf("keyFormat %s: %w", keyFormat, err)
+		}
 	default:
-		return nil, fmt.Errorf("keyFormat: unknown key format %q (want string or json)", keyFormat)
+		return nil, fmt.Errorf("keyFormat: unknown key format %q (want string, json, avro or protobuf)", keyFormat)
+	}
+	if d.keyDec != nil {
+		d.keyRow = make(value.Row, len(d.keyCols))
 	}
 	// A value none of whose columns are read is not decoded at all.
 	if len(valueCols) > 0 {
 		var err error
-		if d.value, err = s.valueDecoder(f, valueCols); err != nil {
+		if d.value, err = s.valueDecoder(f, valueCols, false); err != nil {
 			return nil, err
 		}
 		d.valueRow = make(value.Row, len(valueCols))
@@ -102,9 +110,11 @@ func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Forma
 	return d, nil
 }
 
-// valueDecoder returns a decoder of record values of format f into cols.
-// Each lane has its own: decoders keep state.
-func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column) (decoder, error) {
+// valueDecoder returns a decoder of record values of format f into cols,
+// or of keys: keys of format avro or protobuf have no schema in the
+// manifest, only the registry's. Each lane has its own: decoders keep
+// state.
+func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column, keys bool) (decoder, error) {
 	switch f {
 	case v1alpha1.FormatCSV:
 		return format.NewCSVDecoderInOrder(cols), nil
@@ -114,8 +124,12 @@ func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column) (decoder, 
 			writers = s.registry.writerSchema
 		}
 		switch {
+		case s.avro != nil && keys:
+			return format.NewAvroDecoder(cols, "", writers)
 		case s.avro != nil:
 			return format.NewAvroDecoder(cols, s.avro.Schema, writers)
+		case s.protobuf != nil && keys:
+			return format.NewProtobufDecoder(cols, "", "", writers)
 		case s.protobuf != nil:
 			return format.NewProtobufDecoder(cols, s.protobuf.Schema, s.protobuf.Message, writers)
 		}
@@ -158,7 +172,7 @@ func (d *recordDecoder) decodeKey(key []byte, row value.Row) error {
 	if key == nil || len(d.keyCols) == 0 {
 		return nil
 	}
-	if d.keyJSON == nil {
+	if d.keyDec == nil {
 		v, err := parseText(d.keyCols[0], key)
 		if err != nil {
 			return fmt.Errorf("column %s (key): %w", d.keyCols[0].Name, err)
@@ -167,7 +181,7 @@ func (d *recordDecoder) decodeKey(key []byte, row value.Row) error {
 		return nil
 	}
 	clear(d.keyRow)
-	if err := d.keyJSON.Decode(key, d.keyRow); err != nil {
+	if err := d.keyDec.Decode(key, d.keyRow); err != nil {
 		return fmt.Errorf("key: %w", err)
 	}
 	for i, p := range d.keyPos {

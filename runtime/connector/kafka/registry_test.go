@@ -166,6 +166,68 @@ func TestAvroRegistryPipeline(t *testing.T) {
 	}
 }
 
+// TestAvroKeysPipeline: key columns read from Avro record keys in the
+// registry's wire format (schemas of their own, in the values' registry),
+// value columns from Avro values; a key the registry does not know is the
+// record's error.
+func TestAvroKeysPipeline(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	ctx := context.Background()
+	brokers := cluster(t, 1, "payments", "out", "dlq")
+	subject := brokers[0] + "-" + t.Name()
+	keySchema := `{"type":"record","name":"Key","fields":[{"name":"account","type":"long"},{"name":"region","type":"string"}]}`
+	valueSchema := `{"type":"record","name":"Payment","fields":[{"name":"amount","type":"double"}]}`
+	keyID, err := reg.RegisterSchema(ctx, subject+"-key", sr.Schema{Schema: keySchema, Type: sr.TypeAvro}, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valueID, err := reg.RegisterSchema(ctx, subject+"-value", sr.Schema{Schema: valueSchema, Type: sr.TypeAvro}, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(keyID int, key map[string]any, amount float64) *kgo.Record {
+		r := avroRecord(t, valueID, valueSchema, map[string]any{"amount": amount})
+		r.Key = avroRecord(t, keyID, keySchema, key).Value
+		return r
+	}
+	produce(t, brokers, "payments",
+		record(keyID, map[string]any{"account": int64(7), "region": "eu"}, 2.5),
+		record(keyID+1000, map[string]any{"account": int64(8), "region": "us"}, 3),
+		record(keyID, map[string]any{"account": int64(9), "region": "us"}, 4),
+	)
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name:  "payments",
+			Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: "payments", KeyFormat: v1alpha1.KeyFormatAvro},
+			Schema: []v1alpha1.Column{
+				{Name: "region", Type: "string", Key: true}, {Name: "amount", Type: "double"}, {Name: "account", Type: "int", Key: true},
+			},
+			Format: v1alpha1.FormatAvro,
+			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
+		}},
+		Query:       "SELECT account, region, amount FROM payments",
+		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
+	}
+	_, stop := run(t, spec, "avro-keys")
+	var got []string
+	for _, r := range consume(t, brokers, "out", 2) {
+		got = append(got, string(r.Value))
+	}
+	want := []string{`{"account":7,"region":"eu","amount":2.5}`, `{"account":9,"region":"us","amount":4}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("results:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	dead := consume(t, brokers, "dlq", 1)
+	wantErr := fmt.Sprintf("offset 1: key: schema id %d: the registry at %s has no schema %d", keyID+1000, url, keyID+1000)
+	if i := slices.IndexFunc(dead[0].Headers, func(h kgo.RecordHeader) bool { return h.Key == "sluice.error" }); i < 0 || !strings.Contains(string(dead[0].Headers[i].Value), wantErr) {
+		t.Errorf("dead letter headers %v; want an error with %q", dead[0].Headers, wantErr)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestAvroRegistryRefused: a registry that refuses the engine stops the
 // source at the record whose schema it refused, naming the registry,
 // rather than hand records to the error policy, and that record's offset

@@ -365,7 +365,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			width:  len(cols),
 			meta:   len(valueCols),
 		}
-		if l.dec, err = s.valueDecoder(f, valueCols); err != nil {
+		if l.dec, err = s.valueDecoder(f, valueCols, false); err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("source %s: %w", source, err)
 		}
