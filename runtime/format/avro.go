@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
@@ -56,6 +58,7 @@ type AvroDecoder struct {
 	byName map[string]int // the column of each name, and of each reader field alias
 	reader *avroNode      // the reader record schema, nil if the columns were declared alone
 
+	keys    bool          // of record keys, whose schema may be one primitive type
 	plain   *avroProgram  // the program of a plain decoder
 	writers WriterSchemas // a registry decoder's schemas
 	byID    map[uint32]*avroProgram
@@ -135,6 +138,18 @@ func NewAvroDecoder(cols []value.Column, reader string, writers WriterSchemas) (
 	return d, nil
 }
 
+// NewAvroKeyDecoder returns a decoder of record keys into cols, in the
+// registry wire format: as NewAvroDecoder's, but a key whose schema is one
+// primitive type, not a record, fills the one column.
+func NewAvroKeyDecoder(cols []value.Column, writers WriterSchemas) (*AvroDecoder, error) {
+	d, err := NewAvroDecoder(cols, "", writers)
+	if err != nil {
+		return nil, err
+	}
+	d.keys = true
+	return d, nil
+}
+
 // CheckAvroColumns checks that each column is a field of the reader
 // schema, of a type that reads as the column's.
 func CheckAvroColumns(cols []value.Column, reader string) error {
@@ -156,7 +171,7 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 	p := &avroProgram{id: id}
 	if w.kind != avroRecord {
 		// A record key is often of one primitive type: its one column.
-		if len(d.cols) != 1 || d.reader != nil {
+		if !d.keys || len(d.cols) != 1 {
 			p.err = fmt.Errorf("the writer schema is %s, not a record", w.text)
 			return p
 		}
@@ -191,6 +206,12 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 			}
 		}
 		p.steps = append(p.steps, s)
+	}
+	if d.reader == nil && !slices.Contains(seen, true) {
+		// Not one column by name: a schema of something else, or columns
+		// misnamed, which would read as NULL in every record.
+		p.err = fmt.Errorf("the writer schema %s has none of the columns (%s)", w.text, columnNames(d.cols))
+		return p
 	}
 	for i, c := range d.cols {
 		if seen[i] || d.reader == nil {
@@ -541,3 +562,12 @@ func (r *avroReader) skip(nd *avroNode, depth int) {
 // for the next record, and a reader stops rather than hand records to the
 // error policy.
 var ErrRegistryUnavailable = errors.New("schema registry unavailable")
+
+// columnNames lists the names of cols for a message.
+func columnNames(cols []value.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}

@@ -520,15 +520,15 @@ func checkDecoded(t *testing.T, cols []value.Column, rec []byte, decode func([]b
 	}
 }
 
-// TestAvroPrimitiveKey: a writer schema of one primitive type, as record
-// keys often have, fills the decoder's one column; with more columns it
-// fails the record.
+// TestAvroPrimitiveKey: a key's writer schema of one primitive type fills
+// the key decoder's one column; with more columns, or for values, it fails
+// the record.
 func TestAvroPrimitiveKey(t *testing.T) {
 	schemas := map[uint32]string{1: `"string"`, 2: `["null","long"]`}
 	writers := func(id uint32) (format.WriterSchema, error) {
 		return format.WriterSchema{Type: format.SchemaAvro, Text: schemas[id]}, nil
 	}
-	one, err := format.NewAvroDecoder([]value.Column{{Name: "account", Type: value.String}}, "", writers)
+	one, err := format.NewAvroKeyDecoder([]value.Column{{Name: "account", Type: value.String}}, writers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,12 +539,26 @@ func TestAvroPrimitiveKey(t *testing.T) {
 	if err := one.Decode(append(format.AvroWireHeader(2), marshalAvro(t, `["null","long"]`, int64(5))...), row); err == nil {
 		t.Errorf("a long key read as a string column: %v", row[0])
 	}
-	two, err := format.NewAvroDecoder([]value.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, "", writers)
+	two, err := format.NewAvroKeyDecoder([]value.Column{{Name: "a", Type: value.Int}, {Name: "b", Type: value.Int}}, writers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = two.Decode(append(format.AvroWireHeader(2), marshalAvro(t, `["null","long"]`, int64(5))...), make(value.Row, 2))
 	if err == nil || !strings.Contains(err.Error(), "schema id 2: the writer schema is [null, long], not a record") {
 		t.Errorf("got %v", err)
+	}
+	values, err := format.NewAvroDecoder([]value.Column{{Name: "account", Type: value.String}}, "", writers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = values.Decode(append(format.AvroWireHeader(1), marshalAvro(t, `"string"`, "acct-9")...), row)
+	if err == nil || !strings.Contains(err.Error(), "the writer schema is string, not a record") {
+		t.Errorf("a value: got %v", err)
+	}
+	misnamed := `{"type":"record","name":"K","fields":[{"name":"acct","type":"string"}]}`
+	schemas[3] = misnamed
+	err = one.Decode(append(format.AvroWireHeader(3), marshalAvro(t, misnamed, map[string]any{"acct": "x"})...), row)
+	if err == nil || !strings.Contains(err.Error(), "the writer schema record K has none of the columns (account)") {
+		t.Errorf("no column by name: got %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -292,6 +293,12 @@ func protoReadable(f protoreflect.FieldDescriptor, to value.Type) error {
 func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgram {
 	p := &protoProgram{byNum: map[protowire.Number]int{}}
 	fields := m.Fields()
+	if !slices.ContainsFunc(d.cols, func(c value.Column) bool { return fields.ByName(protoreflect.Name(c.Name)) != nil }) {
+		// Not one column by name: a message of something else, or columns
+		// misnamed, which would read as NULL in every record.
+		p.err = fmt.Errorf("message %s has none of the columns (%s)", m.FullName(), columnNames(d.cols))
+		return p
+	}
 	for i := range fields.Len() {
 		f := fields.Get(i)
 		col, ok := d.byName[string(f.Name())]

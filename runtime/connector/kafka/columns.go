@@ -124,12 +124,14 @@ func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column, keys bool)
 			writers = s.registry.writerSchema
 		}
 		switch {
-		case s.avro != nil && keys:
-			return format.NewAvroDecoder(cols, "", writers)
+		case keys && writers == nil:
+			return nil, fmt.Errorf("%s keys are read in the schema registry wire format: the source's format needs a registry", f)
+		case keys && f == v1alpha1.FormatAvro:
+			return format.NewAvroKeyDecoder(cols, writers)
+		case keys:
+			return format.NewProtobufDecoder(cols, "", "", writers)
 		case s.avro != nil:
 			return format.NewAvroDecoder(cols, s.avro.Schema, writers)
-		case s.protobuf != nil && keys:
-			return format.NewProtobufDecoder(cols, "", "", writers)
 		case s.protobuf != nil:
 			return format.NewProtobufDecoder(cols, s.protobuf.Schema, s.protobuf.Message, writers)
 		}

@@ -40,7 +40,9 @@ type Lane struct {
 	resumed *message.Resume // the restored reader state sides took up last
 	width   int
 	meta    int // index of the first meta column
-	timer   *time.Timer
+	// binaryKey says keys are Avro or Protobuf: _key, which is text, is NULL.
+	binaryKey bool
+	timer     *time.Timer
 }
 
 // Origin implements connector.Reader.
@@ -226,7 +228,7 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 			r.Value[:min(len(r.Value), message.MaxDecodePayload)], fmt.Sprintf("%s/%d offset %d: %v", r.Topic, r.Partition, r.Offset, err)))
 		return nil
 	}
-	if r.Key != nil {
+	if r.Key != nil && !l.binaryKey {
 		row[l.meta] = value.StringValue(format.BytesString(r.Key))
 	}
 	row[l.meta+1] = value.IntValue(int64(r.Partition))

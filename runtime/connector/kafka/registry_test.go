@@ -205,7 +205,7 @@ func TestAvroKeysPipeline(t *testing.T) {
 			Format: v1alpha1.FormatAvro,
 			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
 		}},
-		Query:       "SELECT account, region, amount FROM payments",
+		Query:       "SELECT account, region, amount, _key FROM payments",
 		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
 	}
@@ -214,7 +214,8 @@ func TestAvroKeysPipeline(t *testing.T) {
 	for _, r := range consume(t, brokers, "out", 2) {
 		got = append(got, string(r.Value))
 	}
-	want := []string{`{"account":7,"region":"eu","amount":2.5}`, `{"account":9,"region":"us","amount":4}`}
+	// _key is text: NULL for a binary key.
+	want := []string{`{"account":7,"region":"eu","amount":2.5,"_key":null}`, `{"account":9,"region":"us","amount":4,"_key":null}`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("results:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -340,7 +341,9 @@ message Envelope { message Order { int32 cents = 2; string customer = 1; optiona
 		message(ids["v1"], []byte{0}, protoString(1, "ada"), protoVarint(2, 1250)),
 		// Envelope.Order: a count of 2 (zig-zag 4), indexes 0 and 0.
 		message(ids["v2"], []byte{4, 0, 0}, protoString(1, "bob"), protoVarint(2, 99), protoString(3, "SPRING")),
-		message(ids["v2"], []byte{0}, protoString(1, "eve")), // Envelope has no field customer: NULL
+		// Envelope, the file's first message, has none of the columns: the
+		// record's error.
+		message(ids["v2"], []byte{0}, protoString(1, "eve")),
 	)
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{{
@@ -359,7 +362,7 @@ message Envelope { message Order { int32 cents = 2; string customer = 1; optiona
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
 	}
 	_, stop := run(t, spec, "protobuf")
-	out := consume(t, brokers, "out", 3)
+	out := consume(t, brokers, "out", 2)
 	registered, err := reg.SchemaByVersion(ctx, subject+"-out", -1)
 	if err != nil {
 		t.Fatal(err)
@@ -395,9 +398,14 @@ message Envelope { message Order { int32 cents = 2; string customer = 1; optiona
 		}
 		got = append(got, strings.Join(fields, " "))
 	}
-	want := []string{"ada 12.500000 NULL", "bob 0.990000 SPRING", "nobody NULL NULL"}
+	want := []string{"ada 12.500000 NULL", "bob 0.990000 SPRING"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("results:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	dead := consume(t, brokers, "dlq", 1)
+	wantErr := fmt.Sprintf("offset 2: schema id %d: message shop.Envelope has none of the columns (customer, cents, coupon)", ids["v2"])
+	if i := slices.IndexFunc(dead[0].Headers, func(h kgo.RecordHeader) bool { return h.Key == "sluice.error" }); i < 0 || !strings.Contains(string(dead[0].Headers[i].Value), wantErr) {
+		t.Errorf("dead letter headers %v; want an error with %q", dead[0].Headers, wantErr)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -359,11 +359,12 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	lanes := make([]*Lane, 0, partitions)
 	for p := range partitions {
 		l := &Lane{
-			src:    s,
-			origin: &message.Origin{Source: source, Partition: p, Topic: spec.Topic},
-			ch:     make(chan fetched, 4),
-			width:  len(cols),
-			meta:   len(valueCols),
+			src:       s,
+			origin:    &message.Origin{Source: source, Partition: p, Topic: spec.Topic},
+			ch:        make(chan fetched, 4),
+			width:     len(cols),
+			meta:      len(valueCols),
+			binaryKey: spec.KeyFormat == v1alpha1.KeyFormatAvro || spec.KeyFormat == v1alpha1.KeyFormatProtobuf,
 		}
 		if l.dec, err = s.valueDecoder(f, valueCols, false); err != nil {
 			cl.Close()
