@@ -273,6 +273,11 @@ func TestValidate(t *testing.T) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"}, Column{Name: "k", Type: "string", Key: true}, Column{Name: "r", Type: "string", Key: true})
 			s.Sources[0].Kafka.KeyFormat = KeyFormatAvro
 		}, "spec.sources[0].kafka.keyFormat", "set format avro with avro.registry"},
+		{"avro keys without key columns", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Format, s.Sources[0].Kafka.KeyFormat = FormatAvro, KeyFormatAvro
+			s.Sources[0].Avro = &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}
+		}, "spec.sources[0].kafka.keyFormat", "the schema declares none (key: true)"},
 
 		// TLS and SASL.
 		{"tls and sasl", func(s *StreamQuerySpec) {
