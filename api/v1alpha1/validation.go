@@ -678,6 +678,15 @@ func (s *Source) KafkaPartitionedBy() []string {
 	return s.Kafka.PartitionedBy
 }
 
+// SubjectOf returns the subject a sink's schema is registered under for
+// topic: subject, or <topic>-value, the topic name strategy.
+func (r *SchemaRegistry) SubjectOf(topic string) string {
+	if r.Subject != "" {
+		return r.Subject
+	}
+	return topic + "-value"
+}
+
 // Registry returns the schema registry of a sink of format avro or
 // protobuf, or nil.
 func (s *Sink) Registry() *SchemaRegistry {

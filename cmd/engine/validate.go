@@ -69,11 +69,7 @@ func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop
 		return
 	}
 	if r := spec.Sink.Registry(); r != nil && spec.Sink.Kafka != nil {
-		subject := r.Subject
-		if subject == "" {
-			subject = spec.Sink.Kafka.Topic + "-value"
-		}
-		fmt.Fprintf(w, "Sink: %s records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", spec.Sink.Format, subject, r.URL, strings.TrimSpace(schema))
+		fmt.Fprintf(w, "Sink: %s records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", spec.Sink.Format, r.SubjectOf(spec.Sink.Kafka.Topic), r.URL, strings.TrimSpace(schema))
 		return
 	}
 	fmt.Fprintf(w, "Sink: plain %s records of the schema:\n%s\n", spec.Sink.Format, strings.TrimSpace(schema))

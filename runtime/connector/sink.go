@@ -20,10 +20,7 @@ import (
 // NewEncoder returns the encoder of a format for the given columns. Avro
 // and Protobuf records are plain: without a registry's header.
 func NewEncoder(f v1alpha1.Format, cols []value.Column) Encoder {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-	}
+	names := value.Names(cols)
 	switch f {
 	case v1alpha1.FormatCSV:
 		return format.NewCSVEncoder(names)

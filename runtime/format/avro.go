@@ -68,7 +68,7 @@ type AvroDecoder struct {
 type avroProgram struct {
 	id       uint32
 	steps    []avroStep
-	defaults []avroDefault
+	defaults []columnValue
 	err      error // why the writer schema cannot be read, for each record of it
 }
 
@@ -79,7 +79,9 @@ type avroStep struct {
 	to   value.Type
 }
 
-type avroDefault struct {
+// columnValue is the value a column takes when a record lacks its field: a
+// reader default, or a Protobuf field's zero value.
+type columnValue struct {
 	col int
 	v   value.Value
 }
@@ -210,7 +212,7 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 	if d.reader == nil && !slices.Contains(seen, true) {
 		// Not one column by name: a schema of something else, or columns
 		// misnamed, which would read as NULL in every record.
-		p.err = fmt.Errorf("the writer schema %s has none of the columns (%s)", w.text, columnNames(d.cols))
+		p.err = fmt.Errorf("the writer schema %s has none of the columns (%s)", w.text, strings.Join(value.Names(d.cols), ", "))
 		return p
 	}
 	for i, c := range d.cols {
@@ -228,7 +230,7 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 			return p
 		}
 		if !v.IsNull() {
-			p.defaults = append(p.defaults, avroDefault{col: i, v: v})
+			p.defaults = append(p.defaults, columnValue{col: i, v: v})
 		}
 	}
 	return p
@@ -562,12 +564,3 @@ func (r *avroReader) skip(nd *avroNode, depth int) {
 // for the next record, and a reader stops rather than hand records to the
 // error policy.
 var ErrRegistryUnavailable = errors.New("schema registry unavailable")
-
-// columnNames lists the names of cols for a message.
-func columnNames(cols []value.Column) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-	}
-	return strings.Join(names, ", ")
-}

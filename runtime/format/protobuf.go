@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/bufbuild/protocompile"
@@ -183,7 +184,7 @@ type protoProgram struct {
 	steps []protoStep
 	byNum map[protowire.Number]int // the step of each read field
 	dense []int16                  // byNum for small field numbers, step+1
-	zeros []avroDefault            // columns of fields without presence
+	zeros []columnValue            // columns of fields without presence
 	err   error
 }
 
@@ -296,7 +297,7 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 	if !slices.ContainsFunc(d.cols, func(c value.Column) bool { return fields.ByName(protoreflect.Name(c.Name)) != nil }) {
 		// Not one column by name: a message of something else, or columns
 		// misnamed, which would read as NULL in every record.
-		p.err = fmt.Errorf("message %s has none of the columns (%s)", m.FullName(), columnNames(d.cols))
+		p.err = fmt.Errorf("message %s has none of the columns (%s)", m.FullName(), strings.Join(value.Names(d.cols), ", "))
 		return p
 	}
 	for i := range fields.Len() {
@@ -329,7 +330,7 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 				p.err = fmt.Errorf("field %s: %w", f.Name(), err)
 				return p
 			}
-			p.zeros = append(p.zeros, avroDefault{col: col, v: zero})
+			p.zeros = append(p.zeros, columnValue{col: col, v: zero})
 		}
 		p.byNum[f.Number()] = len(p.steps)
 		if f.Number() < 256 {

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // sinkStage writes batches to the sink. Each batch's error events go to the
@@ -79,11 +80,7 @@ func (s *sinkStage) startWrite(b *message.Batch, start time.Time) stageSpan {
 // newSinkStage returns the sink stage of a run under ctx; concurrent allows
 // an AsyncSink's writes to overlap (pipelined mode).
 func (p *Pipeline) newSinkStage(ctx context.Context, concurrent bool) *sinkStage {
-	names := make([]string, len(p.prog.Output))
-	for i, c := range p.prog.Output {
-		names[i] = c.Name
-	}
-	s := &sinkStage{p: p, enc: format.NewJSONEncoder(names)}
+	s := &sinkStage{p: p, enc: format.NewJSONEncoder(value.Names(p.prog.Output))}
 	if p.prog.Join() && !p.prog.Stateful() {
 		s.sources = p.inputFailures()
 	}

@@ -94,13 +94,9 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	}
 	s := &statefulStage{p: p, op: p.prog.NewStateful(opts), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
 	s.in = p.inputFailures()
-	var names []string
-	for _, c := range p.prog.StatefulColumns() {
-		names = append(names, c.Name)
-	}
 	// The operator's rows have no origin: the encoder of the plan's source
 	// is the one that names their columns.
-	s.out = failures{encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(names)}, fallback: p.prog.Source}
+	s.out = failures{encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(value.Names(p.prog.StatefulColumns()))}, fallback: p.prog.Source}
 	s.marks = newWatermarks(p.readers, p.timing, time.Now())
 	s.marks.shared = p.spec.SeveralEngines()
 	if l, ok := s.op.(tableLoader); ok {

@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/streamop"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // worker is a partition worker: the stage that runs the plan's stateless
@@ -104,11 +105,7 @@ type failures struct {
 func (p *Pipeline) inputFailures() failures {
 	f := failures{encs: map[string]*format.JSONEncoder{}, fallback: p.prog.Source}
 	for source, cols := range p.inputs {
-		names := make([]string, len(cols))
-		for i, c := range cols {
-			names[i] = c.Name
-		}
-		f.encs[source] = format.NewJSONEncoder(names)
+		f.encs[source] = format.NewJSONEncoder(value.Names(cols))
 	}
 	return f
 }

@@ -62,6 +62,15 @@ type Column struct {
 	Type Type
 }
 
+// Names returns the names of cols, in order.
+func Names(cols []Column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}
+
 // Type is a column's SQL type. Precision and Scale are set for decimals only.
 type Type struct {
 	Kind      Kind

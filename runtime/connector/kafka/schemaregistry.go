@@ -179,10 +179,7 @@ func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, topic stri
 	if err != nil {
 		return nil, err
 	}
-	subject := r.Subject
-	if subject == "" {
-		subject = topic + "-value"
-	}
+	subject := r.SubjectOf(topic)
 	id, err := reg.register(ctx, subject, schema)
 	if err != nil {
 		return nil, err
