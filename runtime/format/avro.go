@@ -97,7 +97,7 @@ func NewAvroDecoder(cols []value.Column, reader string, writers WriterSchemas) (
 		d.byName[c.Name] = i
 	}
 	if reader != "" {
-		nd, _, err := parseAvroSchema(reader)
+		nd, err := parseAvroSchema(reader, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +275,7 @@ func (d *AvroDecoder) writer(id uint32) (*avroProgram, error) {
 	case ws.Type != SchemaAvro:
 		return &avroProgram{id: id, err: fmt.Errorf("the registry's schema is %s, not Avro", ws.Type)}, nil
 	}
-	w, err := parseAvroSchemas(ws)
+	w, err := parseAvroSchema(ws.Text, ws.References)
 	if err != nil {
 		return &avroProgram{id: id, err: err}, nil
 	}

@@ -64,27 +64,18 @@ type avroField struct {
 	def     *avro.Field // for its default
 }
 
-// parseAvroSchema parses the JSON text of an Avro schema. Each parse has a
-// cache of its own, so that a name defined by one schema (an earlier version
-// of the same record) is never taken for another's.
-func parseAvroSchema(text string) (*avroNode, avro.Schema, error) {
-	s, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("avro schema: %w", err)
-	}
-	return buildAvroNode(s, map[string]*avroNode{}), s, nil
-}
-
-// parseAvroSchemas parses a registry's schema after the schemas it
-// references, whose named types it may use.
-func parseAvroSchemas(ws WriterSchema) (*avroNode, error) {
+// parseAvroSchema parses the JSON text of an Avro schema after the schemas
+// it references, whose named types it may use. Each parse has a cache of
+// its own, so that a name defined by one schema (an earlier version of the
+// same record) is never taken for another's.
+func parseAvroSchema(text string, refs []SchemaReference) (*avroNode, error) {
 	cache := &avro.SchemaCache{}
-	for _, r := range ws.References {
+	for _, r := range refs {
 		if _, err := avro.ParseWithCache(r.Text, "", cache); err != nil {
 			return nil, fmt.Errorf("avro schema %s, referenced: %w", r.Name, err)
 		}
 	}
-	s, err := avro.ParseWithCache(ws.Text, "", cache)
+	s, err := avro.ParseWithCache(text, "", cache)
 	if err != nil {
 		return nil, fmt.Errorf("avro schema: %w", err)
 	}
@@ -211,7 +202,7 @@ func (nd *avroNode) sqlType() (value.Type, error) {
 // AvroColumns returns the columns of an Avro record schema: one per field,
 // of the field's SQL type.
 func AvroColumns(schema string) ([]value.Column, error) {
-	nd, _, err := parseAvroSchema(schema)
+	nd, err := parseAvroSchema(schema, nil)
 	if err != nil {
 		return nil, err
 	}
