@@ -35,23 +35,25 @@ type schemaRegistry struct {
 }
 
 // newSchemaRegistry reads r's credentials and returns its client. Its
-// lookups end with ctx.
-func newSchemaRegistry(ctx context.Context, r *v1alpha1.SchemaRegistry, log *slog.Logger) (*schemaRegistry, error) {
+// lookups end with ctx. f, the format whose settings r is, names them in
+// errors.
+func newSchemaRegistry(ctx context.Context, f v1alpha1.Format, r *v1alpha1.SchemaRegistry, log *slog.Logger) (*schemaRegistry, error) {
+	section := string(f) + ".registry"
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if r.CAFile != "" {
 		cfg, err := tlsConfig(&v1alpha1.KafkaTLS{Enabled: true, CAFile: r.CAFile})
 		if err != nil {
-			return nil, fmt.Errorf("avro.registry: %w", err)
+			return nil, fmt.Errorf("%s: %w", section, err)
 		}
 		transport.TLSClientConfig = cfg
 	}
 	opts := []sr.ClientOpt{sr.URLs(r.URL), sr.HTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: transport}), sr.UserAgent("sluice")}
 	if r.UsernameEnv != "" || r.UsernameFile != "" {
-		user, err := readSecret("avro.registry", "username", r.UsernameEnv, r.UsernameFile)
+		user, err := readSecret(section, "username", r.UsernameEnv, r.UsernameFile)
 		if err != nil {
 			return nil, err
 		}
-		pass, err := readSecret("avro.registry", "password", r.PasswordEnv, r.PasswordFile)
+		pass, err := readSecret(section, "password", r.PasswordEnv, r.PasswordFile)
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +61,7 @@ func newSchemaRegistry(ctx context.Context, r *v1alpha1.SchemaRegistry, log *slo
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("avro.registry: %w", err)
+		return nil, fmt.Errorf("%s: %w", section, err)
 	}
 	return &schemaRegistry{ctx: ctx, cl: cl, url: r.URL, log: log, schemas: map[uint32]format.WriterSchema{}}, nil
 }
@@ -175,7 +177,7 @@ func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, topic stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), registryPatience)
 	defer cancel()
-	reg, err := newSchemaRegistry(ctx, r, log)
+	reg, err := newSchemaRegistry(ctx, f, r, log)
 	if err != nil {
 		return nil, err
 	}

@@ -345,7 +345,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.protobuf, reg = opts.Protobuf, opts.Protobuf.Registry
 	}
 	if reg != nil {
-		if s.registry, err = newSchemaRegistry(s.ctx, reg, s.log); err != nil {
+		if s.registry, err = newSchemaRegistry(s.ctx, f, reg, s.log); err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("source %s: %w", source, err)
 		}
