@@ -67,7 +67,6 @@ func Spec(name string) (*v1alpha1.StreamQuerySpec, error) {
 func Missing() map[string]string {
 	return map[string]string{
 		"q4":  "aggregation over a join (the average winning price per category)",
-		"q5":  "a join of two windowed aggregates, and top-N per window (the hottest auctions)",
 		"q6":  "aggregation over a join, and OVER with ROWS over a join's results",
 		"q7":  "a join of a stream with its own windowed maximum",
 		"q8":  "a join of two windowed aggregates (window join)",

@@ -52,6 +52,13 @@ var oracleCases = map[string]struct {
 			SELECT bidder, dt, CASE WHEN dt - LAG(dt) OVER (PARTITION BY bidder ORDER BY dt) < 10000 THEN 0 ELSE 1 END AS brk FROM bid),
 		s AS (SELECT bidder, dt, SUM(brk) OVER (PARTITION BY bidder ORDER BY dt ROWS UNBOUNDED PRECEDING) AS sid FROM o)
 		SELECT bidder, count(*), min(dt), max(dt) + 10000 FROM s GROUP BY bidder, sid`, times: []int{2, 3}, columns: []string{"bidder", "datetime"}},
+	// The suite's join of each window's counts with their maximum: a
+	// bid is in the five windows of 10 s that start on the 2 s before it.
+	"q5": {counts: map[string]int64{"bid": 230_000}, sqlite: `WITH w AS (
+			SELECT auction, (dt / 2000 - k) * 2000 AS ws FROM bid, (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4)),
+		c AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY auction, ws),
+		m AS (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
+		SELECT c.auction, c.num, c.ws, c.ws + 10000 FROM c JOIN m ON c.ws = m.ws AND c.num >= m.maxn`, times: []int{2, 3}, columns: []string{"auction", "datetime"}},
 	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value
 		FROM bid B JOIN side_input S ON B.auction % 10000 = S.key`, times: []int{3}, columns: []string{"auction", "bidder", "price", "datetime", "key", "value"}},
 	// Only nightTime: 46,000 bids span 5 s of event time after midnight.

@@ -34,8 +34,8 @@ type StateKey struct {
 	Columns []string
 }
 
-// StateKeyOf returns the key of the state of n, a windowed aggregation or
-// a moving aggregate; ok is false for any other node (a join keys two
+// StateKeyOf returns the key of the state of n, a windowed aggregation, a
+// top-N of one or a moving aggregate; ok is false for any other node (a join keys two
 // sources' states).
 func StateKeyOf(n Node) (k StateKey, ok bool) {
 	var input Node
@@ -45,6 +45,14 @@ func StateKeyOf(n Node) (k StateKey, ok bool) {
 		input, keys = n.Input, n.Keys
 	case *Over:
 		input, keys = n.Input, n.Partition
+	case *TopN:
+		// Its partition's groups must be in one engine, so that it ranks
+		// them all: they are keyed by the partition's GROUP BY keys.
+		agg, rankKeys, ok := n.RankedAggregate()
+		if !ok {
+			return StateKey{}, false
+		}
+		input, keys = agg.Input, rankKeys
 	default:
 		return StateKey{}, false
 	}

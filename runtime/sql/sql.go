@@ -150,6 +150,9 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 		b.errorf(firstLocation(sel.Larg), "UNION, INTERSECT and EXCEPT are not supported")
 		return nil
 	}
+	if node, ok := b.topNQuery(sel, emit); ok {
+		return node
+	}
 	if !b.flatten(sel, nil) {
 		return nil
 	}

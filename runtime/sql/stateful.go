@@ -481,6 +481,9 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	if fc.AggStar {
 		kind, ok = aggregate.CountStar, name == "count"
 	}
+	if _, ranks := rankFuncs[name]; ranks {
+		return b.fail(fc.Location, "%s ranks the rows of a window top-N only: SELECT ... FROM (SELECT ..., %s() OVER (PARTITION BY window_start, window_end ORDER BY ...) AS r FROM (a windowed GROUP BY)) WHERE r <= N", name, strings.ToUpper(name))
+	}
 	if !ok {
 		return b.fail(fc.Location, "%s is not supported OVER a window; use count, sum, avg, min, max, stddev, first_value or last_value", name)
 	}

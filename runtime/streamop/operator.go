@@ -53,6 +53,10 @@ type Program struct {
 	// queries run upstream (Upstream), is the join whose two sources'
 	// rows the workers pass on as they are.
 	passes *plan.Join
+	// rank, of a window top-N, ranks the rows of postProj, and ranked are
+	// the filters and projections above it, the root first.
+	rank   *plan.TopN
+	ranked []plan.Node
 }
 
 // Root is the plan the program was compiled from.
@@ -60,10 +64,29 @@ func (p *Program) Root() plan.Node { return p.root }
 
 // Compile compiles a plan of an optional Project over an optional Filter
 // over either a Scan, or a stateful node (Aggregate, Over or Join) over an
-// optional Filter over a Scan, or over the two scans of a join.
+// optional Filter over a Scan, or over the two scans of a join; or of
+// filters and projections over a TopN over such a plan of a tumbling or
+// hopping Aggregate.
 func Compile(root plan.Node) (*Program, error) {
 	p := &Program{Output: root.Columns(), root: root}
 	n := root
+	for {
+		switch m := n.(type) {
+		case *plan.Project, *plan.Filter:
+			p.ranked = append(p.ranked, m)
+			n = m.Inputs()[0]
+			continue
+		case *plan.TopN:
+			p.rank = m
+			n = m.Input
+		}
+		break
+	}
+	if p.rank == nil {
+		p.ranked, n = nil, root
+	} else if agg, _, ok := p.rank.RankedAggregate(); !ok || agg.EmitChanges || (agg.Window.Kind != plan.Tumble && agg.Window.Kind != plan.Hop) {
+		return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.rank.Describe(), p.rank.Input.Describe())
+	}
 	if pr, ok := n.(*plan.Project); ok {
 		p.proj = pr
 		n = pr.Input
@@ -94,7 +117,7 @@ func Compile(root plan.Node) (*Program, error) {
 		}
 	}
 	scan, ok := n.(*plan.Scan)
-	if !ok {
+	if !ok || (p.rank != nil && p.stateful == nil) {
 		return nil, fmt.Errorf("cannot run plan node %q yet", n.Describe())
 	}
 	p.Source = scan.Source
@@ -235,7 +258,12 @@ func (p *Program) JoinKeys() string {
 
 // StateKey is what the state of a windowed or moving aggregate is keyed
 // by; ok is false for other plans.
-func (p *Program) StateKey() (plan.StateKey, bool) { return plan.StateKeyOf(p.stateful) }
+func (p *Program) StateKey() (plan.StateKey, bool) {
+	if p.rank != nil {
+		return plan.StateKeyOf(p.rank)
+	}
+	return plan.StateKeyOf(p.stateful)
+}
 
 // Sources lists the sources the plan reads, in plan order.
 func (p *Program) Sources() []string { return plan.Sources(p.root) }
@@ -296,6 +324,7 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
 		a := newWindowAgg(n)
+		a.whole = p.rank != nil
 		switch n.Window.Kind {
 		case plan.Tumble, plan.Hop:
 			a.allowed = opts.AllowedLateness
@@ -322,9 +351,23 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 }
 
 // NewPost returns the operator for the stateful node's rows: HAVING and the
-// select list.
+// select list, and of a top-N the ranking and what is above it.
 func (p *Program) NewPost() Operator {
-	return newMap(p.postFilter, p.postProj, p.StatefulWidth())
+	post := newMap(p.postFilter, p.postProj, p.StatefulWidth())
+	if p.rank == nil {
+		return post
+	}
+	c := &chain{ops: []Operator{post, newRanker(p.rank)}, widths: []int{len(p.rank.Input.Columns()), len(p.rank.Columns())}}
+	for i := len(p.ranked) - 1; i >= 0; i-- {
+		switch n := p.ranked[i].(type) {
+		case *plan.Filter:
+			c.ops = append(c.ops, newMap(n, nil, len(n.Columns())))
+		case *plan.Project:
+			c.ops = append(c.ops, newMap(nil, n, len(n.Input.Columns())))
+		}
+		c.widths = append(c.widths, len(p.ranked[i].Columns()))
+	}
+	return c
 }
 
 // New returns a fresh operator for one worker.
@@ -452,6 +495,9 @@ func (p *Program) PartitionKey(source string) (key func(dst []byte, row value.Ro
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
 		exprs = n.Keys
+		if p.rank != nil {
+			_, exprs, _ = p.rank.RankedAggregate()
+		}
 	case *plan.Over:
 		exprs = n.Partition
 	}

@@ -23,6 +23,10 @@ import (
 type windowAgg struct {
 	node    *plan.Aggregate
 	allowed int64 // allowed lateness, ns
+	// whole writes a window's groups all in one Advance, for a top-N that
+	// ranks them: none while the groups of a partition that is replaying
+	// wait for its watermark.
+	whole bool
 	time    int
 	keys    *keyEncoder
 	args    []expr.Expr
@@ -612,6 +616,10 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		// watermark; the others are written, and dropped once the allowed
 		// lateness has passed too. A group a late record updated is
 		// written again.
+		if a.whole && a.waits(win, wm) {
+			kept = append(kept, start)
+			continue
+		}
 		waiting, drops := win.order[:0], len(a.droppedGroups)
 		for _, g := range win.order {
 			mark := wm.For(g.source.origin)
@@ -655,6 +663,17 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	}
 	a.starts = kept
 	return 0
+}
+
+// waits reports whether a group of win waits for the watermark of a
+// partition that is replaying.
+func (a *windowAgg) waits(win *window, wm Watermark) bool {
+	for _, g := range win.order {
+		if g.source.current() && wm.For(g.source.origin) < win.end {
+			return true
+		}
+	}
+	return false
 }
 
 // expire drops the groups of a continuous aggregation that no row changed
