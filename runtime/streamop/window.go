@@ -27,11 +27,11 @@ type windowAgg struct {
 	// ranks them: none while the groups of a partition that is replaying
 	// wait for its watermark.
 	whole bool
-	time    int
-	keys    *keyEncoder
-	args    []expr.Expr
-	funcs   []aggregate.Func
-	argv    []value.Value
+	time  int
+	keys  *keyEncoder
+	args  []expr.Expr
+	funcs []aggregate.Func
+	argv  []value.Value
 
 	// Tumbling and hopping windows by start, and the starts in order.
 	windows map[int64]*window
