@@ -85,6 +85,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	for i, src := range spec.Sources {
 		if et := src.EventTime; et != nil && et.AllowedLateness.Duration > 0 && !prog.Windowed() {
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "applies to queries over TUMBLE or HOP windows only")
+		} else if et != nil && et.AllowedLateness.Duration > 0 && prog.Ranked() {
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a window top-N ranks a window's rows once, when the window closes, and a late record would change ranks already written: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close")
 		}
 		t := prog.EventTimeOf(src.Name)
 		if et := src.EventTime; t >= 0 && et != nil && et.Column != inputs[src.Name][t].Name {
@@ -210,6 +212,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 		return Partitioning{Describe: "a table join: every engine holds the whole table", Whole: true}, true
 	case !isKeyed:
 		return joinPartitioning(spec, prog, group), true
+	case len(key.Keys) == 0 && prog.Ranked():
+		return Partitioning{
+			Describe: "a top-N of all groups of each window: one engine only",
+			Problem:  "on several engines, each engine aggregates the partitions it reads, and this top-N ranks all groups of a window together (its PARTITION BY has no key besides the window): " + oneEngine,
+		}, true
 	case len(key.Keys) == 0:
 		return Partitioning{
 			Describe: "one group of all rows: one engine only",

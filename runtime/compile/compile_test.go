@@ -128,6 +128,11 @@ func TestContinuousProblems(t *testing.T) {
 // apart); an aggregate of all rows, or a join of a source that is not one
 // topic, does not run; a table join and a stateless query always do.
 func TestKeysFollowPartitions(t *testing.T) {
+	// The venues of each window, or each symbol's, of the most rows.
+	topN := func(partition string) string {
+		return "SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY " + partition + " ORDER BY n DESC) AS r FROM (" +
+			"SELECT window_start, window_end, symbol, venue, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol, venue) c) t WHERE r <= 2"
+	}
 	bySymbol := "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
 	tests := []struct {
 		name, query string
@@ -148,6 +153,9 @@ func TestKeysFollowPartitions(t *testing.T) {
 		{"moving, keyed by another column", "SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS a FROM trades", "id", nil, "", true},
 		{"partitioned by more than the key", bySymbol, "", []string{"symbol", "venue"}, "", true},
 		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows", false},
+		{"top-N per symbol, by the record key", topN("window_start, symbol"), "symbol", nil, "", false},
+		{"top-N per symbol, keyed by another column", topN("window_start, symbol"), "id", nil, "", true},
+		{"top-N of all groups", topN("window_start, window_end"), "symbol", nil, "this top-N ranks all groups of a window together", false},
 		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "", true},
 		{"table join", "SELECT t.symbol, s.name FROM trades t JOIN names s ON t.symbol = s.symbol", "id", nil, "", false},
 	}
@@ -227,6 +235,23 @@ func TestKeysFollowPartitions(t *testing.T) {
 	spec.Query = "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND"
 	spec.Default()
 	checkPlan(t, "a join of two topics", spec, "which needs each source to be one Kafka topic: source trades is not")
+}
+
+// TestTopNLateness: a window top-N ranks a window once, so late records
+// cannot update it.
+func TestTopNLateness(t *testing.T) {
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{Name: "trades", File: &v1alpha1.FileSource{Path: "trades.csv"}, Format: v1alpha1.FormatCSV,
+			Schema:    []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}},
+			EventTime: &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}}},
+		Query: "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (" +
+			"SELECT window_start AS ws, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol) c) t WHERE r <= 2",
+		Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+	}
+	spec.Default()
+	checkPlan(t, "allowed lateness", spec, "spec.sources[0].eventTime.allowedLateness: a window top-N ranks a window's rows once")
+	spec.Sources[0].EventTime.AllowedLateness.Duration = 0
+	checkPlan(t, "no allowed lateness", spec, "")
 }
 
 // TestAvroProblems: a source's columns come from its Avro schema, or are

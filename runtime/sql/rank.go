@@ -190,7 +190,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		b.scope.table = middleCTE
 	}
 	var node plan.Node = ranking
-	if !b.rankLimit(sel, top, at) {
+	if !b.rankLimit(sel, top, at, call.Location) {
 		return nil, true
 	}
 	if sel.WhereClause != nil {
@@ -328,8 +328,9 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node) *plan.TopN {
 }
 
 // rankLimit takes from sel's WHERE the condition on the rank, rank <= N,
-// rank < N or rank = 1, as top's Limit, and leaves the rest.
-func (b *binder) rankLimit(sel *pg.SelectStmt, top *plan.TopN, rankColumn int) bool {
+// rank < N or rank = 1, as top's Limit, and leaves the rest. Without a
+// WHERE, it reports its absence at the ranking call, callAt.
+func (b *binder) rankLimit(sel *pg.SelectStmt, top *plan.TopN, rankColumn int, callAt int32) bool {
 	var conjuncts []*pg.Node
 	var split func(n *pg.Node)
 	split = func(n *pg.Node) {
@@ -394,7 +395,10 @@ func (b *binder) rankLimit(sel *pg.SelectStmt, top *plan.TopN, rankColumn int) b
 		top.Limit = limit
 	}
 	if found < 0 {
-		at := max(location(sel.WhereClause), 0)
+		at := callAt
+		if sel.WhereClause != nil {
+			at = location(sel.WhereClause)
+		}
 		b.errorf(at, "a top-N needs WHERE %s <= N, which bounds the rows it writes of each window", top.RankName)
 		return false
 	}

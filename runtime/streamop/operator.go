@@ -166,6 +166,10 @@ func (p *Program) Windowed() bool {
 	return ok && (a.Window.Kind == plan.Tumble || a.Window.Kind == plan.Hop)
 }
 
+// Ranked reports whether the plan is a window top-N, which ranks each
+// window's groups once, when it closes.
+func (p *Program) Ranked() bool { return p.rank != nil }
+
 // NamesGroup reports whether output column name of an aggregation is
 // computed from its group's keys alone, all of them, so that its values
 // tell the groups apart (as far as the expression keeps them apart): not
