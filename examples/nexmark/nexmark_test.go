@@ -59,6 +59,10 @@ var oracleCases = map[string]struct {
 		c AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY auction, ws),
 		m AS (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
 		SELECT c.auction, c.num, c.ws, c.ws + 10000 FROM c JOIN m ON c.ws = m.ws AND c.num >= m.maxn`, times: []int{2, 3}, columns: []string{"auction", "datetime"}},
+	// The suite's join of the bids with each window's maximum price, for
+	// the bids from the window's end - 10 s to its end.
+	"q7": {counts: map[string]int64{"bid": 460_000}, sqlite: `WITH m AS (SELECT dt / 10000 * 10000 + 10000 AS we, max(price) AS maxprice FROM bid GROUP BY dt / 10000)
+		SELECT B.auction, B.price, B.bidder, B.dt, B.extra FROM bid B JOIN m ON B.price = m.maxprice AND B.dt BETWEEN m.we - 10000 AND m.we`, times: []int{3}},
 	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value
 		FROM bid B JOIN side_input S ON B.auction % 10000 = S.key`, times: []int{3}, columns: []string{"auction", "bidder", "price", "datetime", "key", "value"}},
 	// Only nightTime: 46,000 bids span 5 s of event time after midnight.

@@ -46,8 +46,16 @@ func StateKeyOf(n Node) (k StateKey, ok bool) {
 	case *Over:
 		input, keys = n.Input, n.Partition
 	case *TopN:
-		// Its partition's groups must be in one engine, so that it ranks
-		// them all: they are keyed by the partition's GROUP BY keys.
+		// Its partition's groups, or rows, must be in one engine, so that
+		// it ranks them all: they are keyed by the partition's keys.
+		if n.Window != nil {
+			rowKeys, ok := n.RowKeys()
+			if !ok {
+				return StateKey{}, false
+			}
+			input, keys = n.Input, rowKeys
+			break
+		}
 		agg, rankKeys, ok := n.RankedAggregate()
 		if !ok {
 			return StateKey{}, false

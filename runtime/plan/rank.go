@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -53,13 +54,19 @@ func (k SortKey) String() string {
 }
 
 // TopN is a window top-N: of each partition of its input's rows, the rows
-// ranked at most Limit by Order, each with its rank. Its input is the rows
-// of a tumbling or hopping windowed aggregation, and its partitions are
+// ranked at most Limit by Order, each with its rank. Its partitions are
 // each within one window (PARTITION BY window_start or window_end), so
-// that a partition's rows all come when their window closes, and are
-// ranked then, once. Its rows are the input's columns, then the rank.
+// that a partition's rows are all known when their window closes, and are
+// ranked then, once.
+//
+// Its input is either the rows of a tumbling or hopping windowed
+// aggregation, Window nil; or, with Window, the rows of a source, which
+// the top-N assigns to windows itself and keeps the top of. Its rows are
+// the input's columns, with Window window_start and window_end, then the
+// rank; Partition and Order are over them but the rank.
 type TopN struct {
 	Input     Node
+	Window    *Window
 	Func      RankFunc
 	Partition []expr.Expr
 	Order     []SortKey
@@ -70,7 +77,29 @@ type TopN struct {
 
 // Columns implements Node.
 func (t *TopN) Columns() []value.Column {
-	return append(append([]value.Column(nil), t.Input.Columns()...), value.Column{Name: t.RankName, Type: value.Int})
+	cols := append([]value.Column(nil), t.Input.Columns()...)
+	if t.Window != nil {
+		cols = append(cols, value.Column{Name: "window_start", Type: value.Timestamp}, value.Column{Name: "window_end", Type: value.Timestamp})
+	}
+	return append(cols, value.Column{Name: t.RankName, Type: value.Int})
+}
+
+// RowKeys returns, of a top-N of a source's rows (Window set), the
+// partition's expressions but the window bounds: what the state is keyed
+// by, over the input's rows. ok is false if a partition expression reads
+// the window bounds but as itself.
+func (t *TopN) RowKeys() (keys []expr.Expr, ok bool) {
+	width := len(t.Input.Columns())
+	for _, p := range t.Partition {
+		if c, isColumn := p.(*expr.Column); isColumn && c.Index >= width {
+			continue
+		}
+		if slices.ContainsFunc(expr.Columns(nil, p), func(c int) bool { return c >= width }) {
+			return nil, false
+		}
+		keys = append(keys, p)
+	}
+	return keys, true
 }
 
 // Inputs implements Node.
@@ -86,7 +115,11 @@ func (t *TopN) Describe() string {
 	for i, o := range t.Order {
 		order[i] = o.String()
 	}
-	return fmt.Sprintf("TopN %s() <= %d PARTITION BY %s ORDER BY %s", t.Func, t.Limit, strings.Join(parts, ", "), strings.Join(order, ", "))
+	over := ""
+	if t.Window != nil {
+		over = " OF " + t.Window.String()
+	}
+	return fmt.Sprintf("TopN%s %s() <= %d PARTITION BY %s ORDER BY %s", over, t.Func, t.Limit, strings.Join(parts, ", "), strings.Join(order, ", "))
 }
 
 // RankedAggregate returns the windowed aggregation a top-N ranks the rows
@@ -97,7 +130,7 @@ func (t *TopN) Describe() string {
 // projections, or a partition expression is not a column of its window
 // bounds or keys.
 func (t *TopN) RankedAggregate() (agg *Aggregate, keys []expr.Expr, ok bool) {
-	if agg = aggregateBelow(t.Input); agg == nil {
+	if agg = aggregateBelow(t.Input); agg == nil || t.Window != nil {
 		return nil, nil, false
 	}
 	for _, p := range t.Partition {

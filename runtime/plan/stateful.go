@@ -201,6 +201,10 @@ func EventTime(n Node) *expr.Column {
 		return n.Time
 	case *Join:
 		return n.LeftTime
+	case *TopN:
+		if n.Window != nil {
+			return n.Window.Time
+		}
 	}
 	for _, in := range n.Inputs() {
 		if c := EventTime(in); c != nil {

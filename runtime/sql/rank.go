@@ -106,15 +106,8 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 			with = nil
 		}
 	}
-	switch {
-	case emit:
+	if emit {
 		b.errorf(call.Location, "EMIT CHANGES does not apply to a window top-N: it writes each window's top rows once, when the window closes")
-		return nil, true
-	case inner == nil:
-		b.errorf(call.Location, "a top-N ranks the rows of a windowed GROUP BY: FROM (SELECT ... FROM TUMBLE(...) GROUP BY window_start, window_end, ...), a subquery or WITH query")
-		return nil, true
-	case inner.WithClause != nil && with != nil:
-		b.errorf(location(inner.WithClause.Ctes[0]), "WITH inside the query a top-N ranks is not supported when the top-N has WITH queries too; move them to the outermost WITH")
 		return nil, true
 	}
 	b.refuseRanked(sel, "the query of a top-N's ranked rows", false)
@@ -122,31 +115,64 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	if len(b.errs) > 0 {
 		return nil, true
 	}
-	if with != nil {
-		inner.WithClause = with
-	}
-	ranked := b.selectStmt(inner, false)
-	if ranked == nil {
-		return nil, true
-	}
-	if !isWindowAggregate(ranked) {
-		b.errorf(call.Location, "a top-N ranks the rows of a TUMBLE or HOP windowed GROUP BY; the query it ranks is not one")
-		return nil, true
-	}
-
-	// The ranking query, over the ranked query's rows.
-	b.scope = scope{table: innerAlias, cols: ranked.Columns()}
-	if innerAlias == "" {
-		b.scope.table = innerCTE
-	}
-	b.right, b.group, b.over = nil, nil, nil
-	below := ranked
-	if middle.WhereClause != nil {
-		if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
-			below = &plan.Filter{Input: below, Predicate: pred}
+	var below plan.Node
+	var window *plan.Window
+	if rf := middle.FromClause[0].GetRangeFunction(); rf != nil {
+		// A top-N of a source's rows, in the windows of the function.
+		middle.WithClause = with
+		if !b.flatten(middle, nil) {
+			return nil, true
+		}
+		scan, w := b.windowFunction(middle.FromClause[0].GetRangeFunction())
+		if scan == nil {
+			return nil, true
+		}
+		if w.Kind == plan.Session {
+			b.errorf(call.Location, "a top-N ranks the rows of TUMBLE or HOP windows, not SESSION windows, which close key by key")
+			return nil, true
+		}
+		below, window = scan, w
+		// WHERE filters the source's rows before they are ranked.
+		if middle.WhereClause != nil {
+			if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
+				below = &plan.Filter{Input: below, Predicate: pred}
+			}
+		}
+		b.scope.cols = append(slices.Clone(scan.Cols), value.Column{Name: "window_start", Type: value.Timestamp}, value.Column{Name: "window_end", Type: value.Timestamp})
+	} else {
+		switch {
+		case inner == nil:
+			b.errorf(call.Location, "a top-N ranks the rows of a windowed GROUP BY, FROM (SELECT ... FROM TUMBLE(...) GROUP BY window_start, window_end, ...), or of a windowing function, FROM TUMBLE(...)")
+			return nil, true
+		case inner.WithClause != nil && with != nil:
+			b.errorf(location(inner.WithClause.Ctes[0]), "WITH inside the query a top-N ranks is not supported when the top-N has WITH queries too; move them to the outermost WITH")
+			return nil, true
+		}
+		if with != nil {
+			inner.WithClause = with
+		}
+		ranked := b.selectStmt(inner, false)
+		if ranked == nil {
+			return nil, true
+		}
+		if !isWindowAggregate(ranked) {
+			b.errorf(call.Location, "a top-N ranks the rows of a TUMBLE or HOP windowed GROUP BY; the query it ranks is not one")
+			return nil, true
+		}
+		// The ranking query, over the ranked query's rows.
+		b.scope = scope{table: innerAlias, cols: ranked.Columns()}
+		if innerAlias == "" {
+			b.scope.table = innerCTE
+		}
+		below = ranked
+		if middle.WhereClause != nil {
+			if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
+				below = &plan.Filter{Input: below, Predicate: pred}
+			}
 		}
 	}
-	top := b.rankSpec(call, below)
+	b.right, b.group, b.over = nil, nil, nil
+	top := b.rankSpec(call, below, window)
 	if top == nil {
 		return nil, true
 	}
@@ -178,7 +204,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		b.errorf(rt.Location, "output column %q is also produced by another item of the ranking query; give one an alias with AS", top.RankName)
 		return nil, true
 	}
-	rank := &expr.Column{Index: len(below.Columns()), Name: top.RankName, T: value.Int}
+	rank := &expr.Column{Index: len(top.Columns()) - 1, Name: top.RankName, T: value.Int}
 	ranking.Exprs = slices.Insert(ranking.Exprs, at, expr.Expr(rank))
 	ranking.Names = slices.Insert(ranking.Names, at, top.RankName)
 	ranking.Input = top
@@ -261,8 +287,10 @@ func (b *binder) condition(n *pg.Node, clause string) expr.Expr {
 	return pred
 }
 
-// rankSpec binds the ranking call over below's rows.
-func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node) *plan.TopN {
+// rankSpec binds the ranking call over below's rows: a windowed
+// aggregation's, or with window a source's, which the scope has with
+// their window bounds.
+func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window) *plan.TopN {
 	name := strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
 	wd := fc.Over
 	switch {
@@ -282,23 +310,36 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node) *plan.TopN {
 		b.errorf(wd.Location, "%s needs ORDER BY: a top-N ranks each window's rows by it", name)
 		return nil
 	}
-	top := &plan.TopN{Input: below, Func: rankFuncs[name]}
-	var window bool
+	top := &plan.TopN{Input: below, Window: window, Func: rankFuncs[name]}
+	width := len(below.Columns()) // the window bounds' columns follow, with window
+	bound := func(e expr.Expr) bool {
+		c, ok := e.(*expr.Column)
+		return ok && c.Index >= width
+	}
+	readsBounds := func(e expr.Expr) bool { return slices.ContainsFunc(expr.Columns(nil, e), func(c int) bool { return c >= width }) }
+	var byWindow bool
 	for _, p := range wd.PartitionClause {
 		e := b.expr(p)
 		if e == nil {
 			continue
 		}
 		top.Partition = append(top.Partition, e)
+		if window != nil {
+			if !bound(e) && readsBounds(e) {
+				b.errorf(location(p), "a top-N partitions by window_start, window_end and expressions of the source's columns; %s computes with the window's bounds", e)
+			}
+			byWindow = byWindow || bound(e)
+			continue
+		}
 		probe := &plan.TopN{Input: below, Partition: []expr.Expr{e}}
 		_, keys, ok := probe.RankedAggregate()
 		if !ok {
 			b.errorf(location(p), "a top-N partitions by window_start, window_end and GROUP BY keys of the query it ranks, each as its column; %s is not one", e)
 			continue
 		}
-		window = window || len(keys) == 0
+		byWindow = byWindow || len(keys) == 0
 	}
-	if !window && len(b.errs) == 0 {
+	if !byWindow && len(b.errs) == 0 {
 		b.errorf(wd.Location, "a top-N ranks the rows of each window: PARTITION BY window_start, window_end[, keys]")
 	}
 	for _, o := range wd.OrderClause {
@@ -309,6 +350,10 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node) *plan.TopN {
 		}
 		if sb.UseOp != nil {
 			b.errorf(location(o), "ORDER BY ... USING is not supported")
+			continue
+		}
+		if window != nil && readsBounds(e) {
+			b.errorf(location(o), "a top-N of a source's rows orders them by the source's columns: the window's bounds are the same for every row of a window")
 			continue
 		}
 		key := plan.SortKey{Expr: e, Desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC}

@@ -82,10 +82,28 @@ func Compile(root plan.Node) (*Program, error) {
 		}
 		break
 	}
-	if p.rank == nil {
+	switch {
+	case p.rank == nil:
 		p.ranked, n = nil, root
-	} else if agg, _, ok := p.rank.RankedAggregate(); !ok || agg.EmitChanges || (agg.Window.Kind != plan.Tumble && agg.Window.Kind != plan.Hop) {
-		return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.rank.Describe(), p.rank.Input.Describe())
+	case p.rank.Window != nil:
+		// A top-N of a source's rows is the stateful node; the filters
+		// and projections above it run after it, the workers the filter
+		// below it.
+		p.stateful, p.rank = p.rank, nil
+		if f, ok := n.(*plan.Filter); ok {
+			p.filter = f
+			n = f.Input
+		}
+		scan, ok := n.(*plan.Scan)
+		if _, keyed := p.stateful.(*plan.TopN).RowKeys(); !ok || !keyed {
+			return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.stateful.Describe(), n.Describe())
+		}
+		p.Source, p.InputWidth = scan.Source, len(scan.Cols)
+		return p, nil
+	default:
+		if agg, _, ok := p.rank.RankedAggregate(); !ok || agg.EmitChanges || (agg.Window.Kind != plan.Tumble && agg.Window.Kind != plan.Hop) {
+			return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.rank.Describe(), p.rank.Input.Describe())
+		}
 	}
 	if pr, ok := n.(*plan.Project); ok {
 		p.proj = pr
@@ -153,7 +171,7 @@ func (p *Program) Stateful() bool { return p.stateful != nil }
 // its results are not the input's records.
 func (p *Program) Aggregates() bool {
 	switch p.stateful.(type) {
-	case *plan.Aggregate, *plan.Join:
+	case *plan.Aggregate, *plan.Join, *plan.TopN:
 		return true
 	}
 	return false
@@ -167,8 +185,11 @@ func (p *Program) Windowed() bool {
 }
 
 // Ranked reports whether the plan is a window top-N, which ranks each
-// window's groups once, when it closes.
-func (p *Program) Ranked() bool { return p.rank != nil }
+// window's groups or rows once, when it closes.
+func (p *Program) Ranked() bool {
+	_, rows := p.stateful.(*plan.TopN)
+	return p.rank != nil || rows
+}
 
 // NamesGroup reports whether output column name of an aggregation is
 // computed from its group's keys alone, all of them, so that its values
@@ -350,6 +371,8 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 			return newTableJoin(n)
 		}
 		return newIntervalJoin(n)
+	case *plan.TopN:
+		return newWindowRank(n)
 	}
 	return nil
 }
@@ -357,11 +380,17 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 // NewPost returns the operator for the stateful node's rows: HAVING and the
 // select list, and of a top-N the ranking and what is above it.
 func (p *Program) NewPost() Operator {
-	post := newMap(p.postFilter, p.postProj, p.StatefulWidth())
-	if p.rank == nil {
-		return post
+	c := &chain{}
+	width := p.StatefulWidth()
+	if p.postFilter != nil || p.postProj != nil || (p.rank == nil && len(p.ranked) == 0) {
+		if p.postProj != nil {
+			width = len(p.postProj.Exprs)
+		}
+		c.ops, c.widths = append(c.ops, newMap(p.postFilter, p.postProj, p.StatefulWidth())), append(c.widths, width)
 	}
-	c := &chain{ops: []Operator{post, newRanker(p.rank)}, widths: []int{len(p.rank.Input.Columns()), len(p.rank.Columns())}}
+	if p.rank != nil {
+		c.ops, c.widths = append(c.ops, newRanker(p.rank)), append(c.widths, len(p.rank.Columns()))
+	}
 	for i := len(p.ranked) - 1; i >= 0; i-- {
 		switch n := p.ranked[i].(type) {
 		case *plan.Filter:
@@ -370,6 +399,9 @@ func (p *Program) NewPost() Operator {
 			c.ops = append(c.ops, newMap(nil, n, len(n.Input.Columns())))
 		}
 		c.widths = append(c.widths, len(p.ranked[i].Columns()))
+	}
+	if len(c.ops) == 1 {
+		return c.ops[0]
 	}
 	return c
 }
@@ -472,7 +504,7 @@ func (p *Program) KeysOf(source string) string {
 // rows by the state's key; ok is false for other plans.
 func (p *Program) Upstream() (up *Program, ok bool) {
 	switch n := p.stateful.(type) {
-	case *plan.Aggregate, *plan.Over:
+	case *plan.Aggregate, *plan.Over, *plan.TopN:
 	case *plan.Join:
 		if n.Kind != plan.IntervalJoin {
 			return nil, false
@@ -504,6 +536,8 @@ func (p *Program) PartitionKey(source string) (key func(dst []byte, row value.Ro
 		}
 	case *plan.Over:
 		exprs = n.Partition
+	case *plan.TopN:
+		exprs, _ = n.RowKeys()
 	}
 	if j := p.join(); j != nil && j.Kind == plan.IntervalJoin {
 		switch source {

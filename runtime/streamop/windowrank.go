@@ -1,0 +1,426 @@
+package streamop
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// windowRank runs a window top-N of a source's rows: it assigns each row
+// to its tumbling or hopping windows and keeps, of each window and
+// partition key, only the rows that can still rank within the limit, in
+// rank order. When the watermark closes a window it writes them, ranked.
+type windowRank struct {
+	node  *plan.TopN
+	time  int
+	width int // of the input rows
+	keys  *keyEncoder
+	order []expr.Expr
+	ord   []value.Value // the order values of the row being taken
+
+	windows map[int64]*rankWindow
+	starts  []int64
+	rows    int // rows held
+	free    []*rankedRow
+}
+
+type rankWindow struct {
+	start, end int64
+	parts      map[string]*rankPart
+	order      []*rankPart // in order of first row
+}
+
+// rankPart is the rows of one partition of a window that can still rank
+// within the limit, best first, ties in the order they came.
+type rankPart struct {
+	key  string
+	rows []*rankedRow
+}
+
+type rankedRow struct {
+	row value.Row     // the input row, its strings the operator's own
+	ord []value.Value // its order values
+	src owner
+}
+
+func newWindowRank(n *plan.TopN) *windowRank {
+	r := &windowRank{node: n, time: n.Window.Time.Index, width: len(n.Input.Columns()), windows: map[int64]*rankWindow{}}
+	keys, _ := n.RowKeys()
+	r.keys = newKeyEncoder(keys)
+	for _, k := range n.Order {
+		r.order = append(r.order, k.Expr)
+	}
+	r.ord = make([]value.Value, len(r.order))
+	return r
+}
+
+// Process implements Stateful.
+func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	src := ownerOf(in)
+	watermark := wm.For(in.Origin)
+	w := r.node.Window
+	for i, row := range in.Rows {
+		ts, err := eventTime(row, r.time)
+		if err == nil && ts < watermark {
+			late++
+			continue
+		}
+		if err == nil {
+			err = r.keys.encode(row, 0)
+		}
+		for j, e := range r.order {
+			if err != nil {
+				break
+			}
+			r.ord[j], err = e.Eval(row)
+		}
+		if err != nil {
+			fail.Fail(in, i, "rank", err)
+			continue
+		}
+		last := ts - mod(ts, w.Slide)
+		for start := last; start > ts-w.Size; start -= w.Slide {
+			r.add(start, start+w.Size, row, src)
+		}
+		absorbed++
+	}
+	return late, absorbed
+}
+
+// add offers the row in r.keys and r.ord to its partition of the window
+// from start to end.
+func (r *windowRank) add(start, end int64, row value.Row, src owner) {
+	part := r.part(r.window(start, end), r.keys.buf)
+	at := r.position(part, r.ord)
+	if at == len(part.rows) && at > 0 && r.past(part.rows, r.ord) {
+		return // it would rank past the limit
+	}
+	r.insert(part, at, r.take(row, src))
+}
+
+// window returns the open window from start to end, opening it if it is
+// not.
+func (r *windowRank) window(start, end int64) *rankWindow {
+	win := r.windows[start]
+	if win == nil {
+		win = &rankWindow{start: start, end: end, parts: map[string]*rankPart{}}
+		r.windows[start] = win
+		i, _ := slices.BinarySearch(r.starts, start)
+		r.starts = slices.Insert(r.starts, i, start)
+	}
+	return win
+}
+
+// part returns the partition of key in win, adding it if it has none.
+func (r *windowRank) part(win *rankWindow, key []byte) *rankPart {
+	part := win.parts[string(key)]
+	if part == nil {
+		part = &rankPart{key: string(key)}
+		win.parts[part.key] = part
+		win.order = append(win.order, part)
+	}
+	return part
+}
+
+// position is where a row of order values ord goes in part: after the
+// rows it is not better than, so that ties keep the order they came in.
+func (r *windowRank) position(part *rankPart, ord []value.Value) int {
+	at, _ := slices.BinarySearchFunc(part.rows, ord, func(held *rankedRow, ord []value.Value) int {
+		if r.compare(held.ord, ord) <= 0 {
+			return -1
+		}
+		return 1
+	})
+	return at
+}
+
+// insert puts h at at in part and drops the rows that then rank past the
+// limit.
+func (r *windowRank) insert(part *rankPart, at int, h *rankedRow) {
+	part.rows = slices.Insert(part.rows, at, h)
+	r.rows++
+	r.trim(part)
+}
+
+// past reports whether a row of order values ord, after rows, would rank
+// past the limit.
+func (r *windowRank) past(rows []*rankedRow, ord []value.Value) bool {
+	n := int64(len(rows))
+	tie := r.compare(rows[n-1].ord, ord) == 0
+	switch r.node.Func {
+	case plan.RowNumber:
+		return n >= r.node.Limit
+	case plan.Rank:
+		return !tie && n >= r.node.Limit
+	}
+	return false // DENSE_RANK: trim decides
+}
+
+// trim drops the rows of part that rank past the limit.
+func (r *windowRank) trim(part *rankPart) {
+	limit := r.node.Limit
+	keep := len(part.rows)
+	switch r.node.Func {
+	case plan.RowNumber:
+		keep = int(min(limit, int64(keep)))
+	case plan.Rank:
+		// The rows tied with the limit's row rank within it too.
+		if int64(keep) > limit {
+			keep = int(limit)
+			for keep < len(part.rows) && r.compare(part.rows[keep-1].ord, part.rows[keep].ord) == 0 {
+				keep++
+			}
+		}
+	case plan.DenseRank:
+		dense := int64(1)
+		for i := 1; i < len(part.rows); i++ {
+			if r.compare(part.rows[i-1].ord, part.rows[i].ord) != 0 {
+				if dense++; dense > limit {
+					keep = i
+					break
+				}
+			}
+		}
+	}
+	for _, dropped := range part.rows[keep:] {
+		r.release(dropped)
+	}
+	clear(part.rows[keep:])
+	part.rows = part.rows[:keep]
+}
+
+// take returns a held row of row, its order values r.ord and number r.seq.
+func (r *windowRank) take(row value.Row, src owner) *rankedRow {
+	var h *rankedRow
+	if n := len(r.free); n > 0 {
+		h, r.free = r.free[n-1], r.free[:n-1]
+	} else {
+		h = &rankedRow{row: make(value.Row, r.width), ord: make([]value.Value, len(r.order))}
+	}
+	// Its strings are cloned: state must not keep input buffers alive.
+	for i, v := range row {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(strings.Clone(v.Str()))
+		}
+		h.row[i] = v
+	}
+	for i, v := range r.ord {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(strings.Clone(v.Str()))
+		}
+		h.ord[i] = v
+	}
+	h.src = src
+	return h
+}
+
+func (r *windowRank) release(h *rankedRow) {
+	clear(h.row)
+	clear(h.ord)
+	h.src = owner{}
+	r.free = append(r.free, h)
+	r.rows--
+}
+
+// compare orders two rows' order values: negative if a ranks first.
+func (r *windowRank) compare(a, b []value.Value) int {
+	for j, key := range r.node.Order {
+		x, y := a[j], b[j]
+		if x.IsNull() || y.IsNull() {
+			if c := compareNulls(x, y, key.NullsFirst); c != 0 {
+				return c
+			}
+			continue
+		}
+		c := value.Compare(x, y)
+		if key.Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// Advance implements Stateful: it writes the windows the watermark closed,
+// each partition's rows in rank order with their window and rank, and
+// drops them. A window whose rows include a replaying partition's waits
+// for that partition's watermark, whole; rows of a partition that moved
+// away are its new owner's to rank.
+func (r *windowRank) Advance(wm Watermark, out *message.Batch, _ func(error)) (dropped int) {
+	watermark := wm.For(nil)
+	kept := r.starts[:0]
+	for i, start := range r.starts {
+		win := r.windows[start]
+		if win.end > watermark {
+			kept = append(kept, r.starts[i:]...)
+			break
+		}
+		if r.waits(win, wm) {
+			kept = append(kept, start)
+			continue
+		}
+		for _, part := range win.order {
+			r.emit(out, win, part)
+			for _, h := range part.rows {
+				r.release(h)
+			}
+		}
+		delete(r.windows, start)
+	}
+	r.starts = kept
+	return 0
+}
+
+// waits reports whether a row of win waits for the watermark of a
+// partition that is replaying.
+func (r *windowRank) waits(win *rankWindow, wm Watermark) bool {
+	for _, part := range win.order {
+		for _, h := range part.rows {
+			if h.src.current() && wm.For(h.src.origin) < win.end {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// emit appends a partition's current rows, ranked.
+func (r *windowRank) emit(out *message.Batch, win *rankWindow, part *rankPart) {
+	var prev *rankedRow
+	var pos, rank, dense int64
+	for _, h := range part.rows {
+		if !h.src.current() {
+			continue
+		}
+		pos++
+		switch {
+		case prev == nil:
+			rank, dense = 1, 1
+		case r.compare(prev.ord, h.ord) != 0:
+			rank, dense = pos, dense+1
+		}
+		prev = h
+		n := pos
+		switch r.node.Func {
+		case plan.Rank:
+			n = rank
+		case plan.DenseRank:
+			n = dense
+		}
+		if n > r.node.Limit {
+			break
+		}
+		row := out.Append(0)
+		copy(row, h.row)
+		row[r.width], row[r.width+1], row[r.width+2] = value.TimestampValue(win.start), value.TimestampValue(win.end), value.IntValue(n)
+	}
+}
+
+// Low implements Stateful: the start of the earliest open window.
+func (r *windowRank) Low() int64 {
+	if len(r.starts) == 0 {
+		return math.MaxInt64
+	}
+	return r.starts[0]
+}
+
+// Size implements Stateful: the rows held.
+func (r *windowRank) Size() int { return r.rows }
+
+// AppendSnapshot implements Snapshotter: the open windows in order, each
+// partition's rows held, in rank order.
+func (r *windowRank) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	held := func(part *rankPart) int {
+		n := 0
+		for _, h := range part.rows {
+			if origins.holds(h.src) {
+				n++
+			}
+		}
+		return n
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(r.starts)))
+	for _, start := range r.starts {
+		win := r.windows[start]
+		dst = binary.AppendVarint(dst, win.start)
+		dst = binary.AppendVarint(dst, win.end)
+		parts := 0
+		for _, part := range win.order {
+			if held(part) > 0 {
+				parts++
+			}
+		}
+		dst = binary.AppendUvarint(dst, uint64(parts))
+		for _, part := range win.order {
+			n := held(part)
+			if n == 0 {
+				continue
+			}
+			dst = value.AppendBytes(dst, part.key)
+			dst = binary.AppendUvarint(dst, uint64(n))
+			for _, h := range part.rows {
+				if origins.holds(h.src) {
+					dst = origins.appendOwner(dst, h.src)
+					dst = appendValues(dst, h.row)
+					dst = appendValues(dst, h.ord)
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// RestoreSnapshot implements Snapshotter. A partition's snapshot adds its
+// rows to those held, each where it ranks.
+func (r *windowRank) RestoreSnapshot(rd *value.Reader, origins *Origins) error {
+	if v := rd.Byte(); v != snapshotVersion && rd.Err() == nil {
+		return fmt.Errorf("top-N state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	if !origins.partition {
+		for _, win := range r.windows {
+			for _, part := range win.order {
+				for _, h := range part.rows {
+					r.release(h)
+				}
+			}
+		}
+		r.windows, r.starts = map[int64]*rankWindow{}, nil
+	}
+	for range rd.Count(3) {
+		start, end := rd.Varint(), rd.Varint()
+		if end <= start {
+			rd.Fail(fmt.Errorf("window %d to %d", start, end))
+		}
+		win := r.window(start, end)
+		for range rd.Count(2) {
+			part := r.part(win, rd.Bytes())
+			for range rd.Count(1 + r.width + len(r.order)) {
+				h := r.take(nil, origins.readOwner(rd))
+				readValues(rd, h.row)
+				readValues(rd, h.ord)
+				if rd.Err() != nil {
+					r.free = append(r.free, h)
+					break
+				}
+				r.insert(part, r.position(part, h.ord), h)
+			}
+		}
+		if rd.Err() != nil {
+			break
+		}
+	}
+	if err := rd.Err(); err != nil {
+		return fmt.Errorf("reading top-N state: %w", err)
+	}
+	return nil
+}
