@@ -119,10 +119,27 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	var window *plan.Window
 	if rf := middle.FromClause[0].GetRangeFunction(); rf != nil {
 		// A top-N of a source's rows, in the windows of the function.
+		if src := windowSource(rf); with != nil && slices.ContainsFunc(with.Ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == src }) {
+			// Merging the WITH query expands * to its columns: the
+			// window's bounds, which * selects too, follow them.
+			var items []*pg.Node
+			for _, t := range middle.TargetList {
+				items = append(items, t)
+				if cr := t.GetResTarget().GetVal().GetColumnRef(); cr != nil && isStar(cr) {
+					for _, name := range []string{"window_start", "window_end"} {
+						items = append(items, &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Name: name, Val: columnRef(name, cr.Location), Location: cr.Location}}})
+					}
+				}
+			}
+			middle.TargetList = items
+		}
 		middle.WithClause = with
 		if !b.flatten(middle, nil) {
 			return nil, true
 		}
+		// Merging a WITH query expands * to its columns.
+		callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
+		call = rankCall(middle.TargetList[callItem])
 		scan, w := b.windowFunction(middle.FromClause[0].GetRangeFunction())
 		if scan == nil {
 			return nil, true
@@ -230,6 +247,22 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	return b.project(node, sel.TargetList), true
 }
 
+// windowSource names the source of a windowing function, or is "".
+func windowSource(rf *pg.RangeFunction) string {
+	if len(rf.Functions) != 1 {
+		return ""
+	}
+	items := rf.Functions[0].GetList().GetItems()
+	if len(items) == 0 || items[0].GetFuncCall() == nil || len(items[0].GetFuncCall().Args) == 0 {
+		return ""
+	}
+	cr := items[0].GetFuncCall().Args[0].GetColumnRef()
+	if cr == nil || len(cr.Fields) != 1 {
+		return ""
+	}
+	return cr.Fields[0].GetString_().GetSval()
+}
+
 // isWindowAggregate reports whether n is a tumbling or hopping windowed
 // aggregation under filters and projections.
 func isWindowAggregate(n plan.Node) bool {
@@ -316,7 +349,9 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window)
 		c, ok := e.(*expr.Column)
 		return ok && c.Index >= width
 	}
-	readsBounds := func(e expr.Expr) bool { return slices.ContainsFunc(expr.Columns(nil, e), func(c int) bool { return c >= width }) }
+	readsBounds := func(e expr.Expr) bool {
+		return slices.ContainsFunc(expr.Columns(nil, e), func(c int) bool { return c >= width })
+	}
 	var byWindow bool
 	for _, p := range wd.PartitionClause {
 		e := b.expr(p)

@@ -3,6 +3,7 @@ package streamop
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -190,4 +191,233 @@ func (f *postFailures) Fail(in *message.Batch, i int, _ string, err error) {
 		i   int
 		err error
 	}{in, i, err})
+}
+
+// rankOfRows computes, by the definitions, the rows a window top-N of
+// rows writes: of each window from start to start + size (starting every
+// slide) and symbol, each row in it with its rank, if within the limit.
+// Rows tie for ROW_NUMBER in the order of rows.
+func rankOfRows(rows []testRow, nulls map[int]bool, node *plan.TopN) []string {
+	w := node.Window
+	key := node.Order[0]
+	value := func(i int) (int64, bool) { return rows[i].v, !nulls[i] }
+	before := func(i, j int) bool {
+		a, aok := value(i)
+		b, bok := value(j)
+		switch {
+		case !aok && !bok:
+			return false
+		case !aok:
+			return key.NullsFirst
+		case !bok:
+			return !key.NullsFirst
+		case key.Desc:
+			return a > b
+		}
+		return a < b
+	}
+	var out []string
+	starts := map[int64]bool{}
+	for _, r := range rows {
+		ts := int64(r.ts)
+		for start := ts - mod(ts, w.Slide); start > ts-w.Size; start -= w.Slide {
+			starts[start] = true
+		}
+	}
+	for start := range starts {
+		in := func(i int) bool { return int64(rows[i].ts) >= start && int64(rows[i].ts) < start+w.Size }
+		for i, r := range rows {
+			if !in(i) {
+				continue
+			}
+			var strictly, ties int64
+			distinct := map[string]bool{}
+			for j, o := range rows {
+				if !in(j) || o.sym != r.sym {
+					continue
+				}
+				switch {
+				case before(j, i):
+					strictly++
+					k := "NULL"
+					if v, ok := value(j); ok {
+						k = fmt.Sprint(v)
+					}
+					distinct[k] = true
+				case j < i && !before(i, j):
+					ties++
+				}
+			}
+			rank := map[plan.RankFunc]int64{plan.RowNumber: 1 + strictly + ties, plan.Rank: 1 + strictly, plan.DenseRank: 1 + int64(len(distinct))}[node.Func]
+			if rank <= node.Limit {
+				v := fmt.Sprint(r.v)
+				if nulls[i] {
+					v = "NULL"
+				}
+				out = append(out, fmt.Sprintf("%d %s %s %d %d %d", int64(r.ts), r.sym, v, start, start+w.Size, rank))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// rankRows runs op over the batches, advancing the watermark to 2 s
+// before each batch's first row, then to the end, and returns what it
+// writes as rankOfRows does.
+func rankRows(t *testing.T, op Stateful, batches []*message.Batch) []string {
+	t.Helper()
+	out := new(message.Batch)
+	out.Reset(6)
+	feedRank(t, op, batches, out)
+	op.Advance(fixedMark(math.MaxInt64), out, func(err error) { t.Error(err) })
+	return rowsText(out)
+}
+
+// feedRank runs op over the batches, advancing the watermark to 2 s
+// before each batch's first row, its rows written to out.
+func feedRank(t *testing.T, op Stateful, batches []*message.Batch, out *message.Batch) {
+	t.Helper()
+	var fails failures
+	for _, b := range batches {
+		mark := fixedMark(b.Rows[0][0].Nanos() - int64(2*time.Second))
+		op.Process(b, out, mark, &fails)
+		op.Advance(mark, out, func(err error) { t.Error(err) })
+	}
+	if len(fails) > 0 {
+		t.Fatalf("failures: %v", fails)
+	}
+}
+
+func rowsText(out *message.Batch) []string {
+	var got []string
+	for _, row := range out.Rows {
+		got = append(got, fmt.Sprintf("%d %s %s %d %d %d", row[0].Nanos(), row[1].Str(), row[2], row[3].Nanos(), row[4].Nanos(), row[5].Int()))
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestWindowRankAgainstDefinition runs random top-Ns of rows, in
+// tumbling and hopping windows, a little out of order, with ties and
+// NULLs, against the definitions; and each again restored midway from a
+// snapshot, whole or of each partition, which must write the same.
+func TestWindowRankAgainstDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	s := int64(time.Second)
+	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
+	for trial := range 60 {
+		var rows []testRow
+		nulls := map[int]bool{}
+		for i := range 200 {
+			ts := time.Duration(int64(i)*s/5 + rng.Int64N(s)) // a little out of order
+			rows = append(rows, testRow{ts, fmt.Sprint("s", rng.IntN(3)), rng.Int64N(6)})
+			if rng.IntN(8) == 0 {
+				nulls[i] = true
+			}
+		}
+		w := &plan.Window{Kind: plan.Tumble, Time: colTS, Size: 5 * s, Slide: 5 * s}
+		if trial%2 == 1 {
+			w = &plan.Window{Kind: plan.Hop, Time: colTS, Size: 6 * s, Slide: 2 * s}
+		}
+		node := &plan.TopN{
+			Input: testScan, Window: w, Func: plan.RankFunc(rng.IntN(3)), Limit: 1 + rng.Int64N(3), RankName: "r",
+			Partition: []expr.Expr{&expr.Column{Index: 3, Name: "window_start", T: value.Timestamp}, colSym},
+			Order:     []plan.SortKey{{Expr: colV, Desc: rng.IntN(2) == 0, NullsFirst: rng.IntN(2) == 0}},
+		}
+		var batches []*message.Batch
+		for i := 0; i < len(rows); i += 10 {
+			b := batchOf(rows[i : i+10]...)
+			for j := range b.Rows {
+				if nulls[i+j] {
+					b.Rows[j][2] = value.Value{}
+				}
+			}
+			b.Origin = parts[i/10%2]
+			batches = append(batches, b)
+		}
+		want := rankOfRows(rows, nulls, node)
+		name := fmt.Sprintf("trial %d, %s, %s <= %d ORDER BY %s", trial, w, node.Func, node.Limit, node.Order[0])
+		if got := rankRows(t, newWindowRank(node), batches); !slices.Equal(got, want) {
+			t.Fatalf("%s: got\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		// Restored from a snapshot after half the batches: whole, or one
+		// partition's after the other's, which add to each other. Each
+		// partition's ranking is then the same, but for the order of ties
+		// of two partitions, which ROW_NUMBER numbers.
+		for _, whole := range []bool{true, false} {
+			if !whole && node.Func == plan.RowNumber {
+				continue
+			}
+			first := newWindowRank(node)
+			out := new(message.Batch)
+			out.Reset(6)
+			feedRank(t, first, batches[:10], out)
+			restored := newWindowRank(node)
+			var snaps [][]byte
+			if whole {
+				snaps = append(snaps, first.AppendSnapshot(nil, NewOrigins(parts)))
+			} else {
+				for _, p := range parts {
+					snaps = append(snaps, first.AppendSnapshot(nil, PartitionOrigins(p)))
+				}
+			}
+			for i, snap := range snaps {
+				origins := NewOrigins(parts)
+				if !whole {
+					origins = PartitionOrigins(parts[i])
+				}
+				if err := restored.RestoreSnapshot(value.NewReader(snap), origins); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if restored.Size() != first.Size() || first.Size() == 0 {
+				t.Fatalf("%s: %d rows restored of %d", name, restored.Size(), first.Size())
+			}
+			feedRank(t, restored, batches[10:], out)
+			restored.Advance(fixedMark(math.MaxInt64), out, func(err error) { t.Error(err) })
+			if got := rowsText(out); !slices.Equal(got, want) {
+				t.Fatalf("%s, restored (whole %v): got\n%s\nwant\n%s", name, whole, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
+}
+
+// TestWindowRankWaits: a window whose rows include a replaying
+// partition's is written whole once that partition's watermark passes
+// its end, not before; a corrupt snapshot of it is refused.
+func TestWindowRankWaits(t *testing.T) {
+	node := &plan.TopN{
+		Input: testScan, Window: &plan.Window{Kind: plan.Tumble, Time: colTS, Size: int64(time.Minute), Slide: int64(time.Minute)},
+		Func: plan.RowNumber, Limit: 2, RankName: "r",
+		Partition: []expr.Expr{&expr.Column{Index: 3, Name: "window_start", T: value.Timestamp}},
+		Order:     []plan.SortKey{{Expr: colV, Desc: true, NullsFirst: true}},
+	}
+	op := newWindowRank(node)
+	a, b := &message.Origin{Partition: 0}, &message.Origin{Partition: 1}
+	first, second := batchOf(testRow{time.Second, "x", 1}, testRow{2 * time.Second, "y", 5}), batchOf(testRow{3 * time.Second, "z", 3})
+	first.Origin, second.Origin = a, b
+	out := new(message.Batch)
+	out.Reset(6)
+	var fails failures
+	op.Process(first, out, fixedMark(0), &fails)
+	op.Process(second, out, fixedMark(0), &fails)
+	snap := op.AppendSnapshot(nil, NewOrigins([]*message.Origin{a, b}))
+	op.Advance(originMark{wm: int64(2 * time.Minute), behind: int64(time.Second), replaying: b}, out, func(err error) { t.Error(err) })
+	if out.Len() != 0 {
+		t.Fatalf("%d rows written while partition 1 replays the window; want none", out.Len())
+	}
+	op.Advance(fixedMark(int64(2*time.Minute)), out, func(err error) { t.Error(err) })
+	var got []string
+	for _, row := range out.Rows {
+		got = append(got, fmt.Sprint(row[1].Str(), " ", row[5].Int()))
+	}
+	if want := []string{"y 1", "z 2"}; !slices.Equal(got, want) || len(fails) > 0 {
+		t.Errorf("rows %q, failures %v; want %q", got, fails, want)
+	}
+	for n := range len(snap) {
+		if err := newWindowRank(node).RestoreSnapshot(value.NewReader(snap[:n]), NewOrigins([]*message.Origin{a, b})); err == nil {
+			t.Fatalf("a snapshot cut to %d of %d bytes restored without an error", n, len(snap))
+		}
+	}
 }
