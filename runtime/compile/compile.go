@@ -214,8 +214,8 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 		return joinPartitioning(spec, prog, group), true
 	case len(key.Keys) == 0 && prog.Ranked():
 		return Partitioning{
-			Describe: "a top-N of all groups of each window: one engine only",
-			Problem:  "on several engines, each engine aggregates the partitions it reads, and this top-N ranks all groups of a window together (its PARTITION BY has no key besides the window): " + oneEngine,
+			Describe: "a top-N of all groups or rows of each window: one engine only",
+			Problem:  "on several engines, each engine ranks the partitions it reads, and this top-N ranks all groups or rows of a window together (its PARTITION BY has no key besides the window): " + oneEngine,
 		}, true
 	case len(key.Keys) == 0:
 		return Partitioning{

@@ -133,6 +133,10 @@ func TestKeysFollowPartitions(t *testing.T) {
 		return "SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY " + partition + " ORDER BY n DESC) AS r FROM (" +
 			"SELECT window_start, window_end, symbol, venue, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol, venue) c) t WHERE r <= 2"
 	}
+	// Each window's, or each symbol's, trades of the highest price.
+	topRows := func(partition string) string {
+		return "SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY " + partition + " ORDER BY price DESC) AS r FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE)) t WHERE r <= 2"
+	}
 	bySymbol := "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
 	tests := []struct {
 		name, query string
@@ -155,7 +159,10 @@ func TestKeysFollowPartitions(t *testing.T) {
 		{"all rows", "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end", "symbol", nil, "one group of all rows", false},
 		{"top-N per symbol, by the record key", topN("window_start, symbol"), "symbol", nil, "", false},
 		{"top-N per symbol, keyed by another column", topN("window_start, symbol"), "id", nil, "", true},
-		{"top-N of all groups", topN("window_start, window_end"), "symbol", nil, "this top-N ranks all groups of a window together", false},
+		{"top-N of all groups", topN("window_start, window_end"), "symbol", nil, "this top-N ranks all groups or rows of a window together", false},
+		{"top-N of rows per symbol, by the record key", topRows("window_start, symbol"), "symbol", nil, "", false},
+		{"top-N of rows per symbol, keyed by another column", topRows("window_start, symbol"), "id", nil, "", true},
+		{"top-N of all rows", topRows("window_end"), "symbol", nil, "this top-N ranks all groups or rows of a window together", false},
 		{"interval join", "SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND", "symbol", nil, "", true},
 		{"table join", "SELECT t.symbol, s.name FROM trades t JOIN names s ON t.symbol = s.symbol", "id", nil, "", false},
 	}

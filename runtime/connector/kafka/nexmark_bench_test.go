@@ -18,8 +18,8 @@ import (
 )
 
 // BenchmarkKafkaNexmark runs Nexmark q0 (pass-through), q1 (currency
-// conversion), q2 (selection) and q5 (hot items, a window top-N) Kafka
-// in, Kafka out: their manifests
+// conversion), q2 (selection), q5 (hot items) and q7 (highest bid), the
+// last two window top-Ns, Kafka in, Kafka out: their manifests
 // (examples/nexmark) with the bid generator replaced by a topic of 4
 // partitions holding its bids as JSON, which an engine writes first (the
 // generator to a Kafka sink: the Nexmark producer). In the same run on the
@@ -45,7 +45,7 @@ func BenchmarkKafkaNexmark(b *testing.B) {
 // benchmarkNexmarkFormat runs the queries of BenchmarkKafkaNexmark over the
 // n bids of topic in, in format f.
 func benchmarkNexmarkFormat(b *testing.B, f v1alpha1.Format, brokers []string, in, suffix string, adm *kadm.Client, n int) {
-	for _, q := range []string{"q0", "q1", "q2", "q5"} {
+	for _, q := range []string{"q0", "q1", "q2", "q5", "q7"} {
 		b.Run(fmt.Sprintf("%s/%s", f, q), func(b *testing.B) {
 			var engine, raw window
 			run := 0
