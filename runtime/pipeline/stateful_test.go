@@ -56,6 +56,33 @@ func TestWatermarks(t *testing.T) {
 	}
 }
 
+// TestWatermarksReplaying: a partition that first sends after the
+// watermark moved on (idle until then) replays by its own watermark, and
+// Replaying says how far behind it is until it catches up.
+func TestWatermarksReplaying(t *testing.T) {
+	a, b := &message.Origin{Source: "s", Partition: 0}, &message.Origin{Source: "s", Partition: 1}
+	t0 := time.Unix(1000, 0)
+	w := newWatermarks([]connector.Reader{originReader{a}, originReader{b}}, map[string]sourceTiming{"s": {idle: time.Second}}, t0)
+	w.arrive(a, 100, 0, t0.Add(2*time.Second))
+	w.progress(a, 100)
+	if got := w.advance(t0.Add(2 * time.Second)); got != 100 {
+		t.Fatalf("watermark %d with partition 1 idle; want 100", got)
+	}
+	if got := w.Replaying(); got != math.MaxInt64 {
+		t.Fatalf("replaying %d before partition 1 sent anything; want none", got)
+	}
+	w.arrive(b, 40, 0, t0.Add(3*time.Second))
+	w.progress(b, 40)
+	if got := w.Replaying(); got != 40 {
+		t.Fatalf("replaying %d; want partition 1's own watermark, 40", got)
+	}
+	w.arrive(b, 120, 0, t0.Add(4*time.Second))
+	w.progress(b, 120)
+	if got := w.Replaying(); got != math.MaxInt64 {
+		t.Fatalf("replaying %d once partition 1 caught up; want none", got)
+	}
+}
+
 // TestWatermarksAway: a partition not assigned to this engine holds the
 // watermark back on one engine, where it is only not assigned yet (a
 // join's second topic, whose group assignment comes after the first's),

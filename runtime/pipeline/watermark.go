@@ -149,6 +149,17 @@ func (w *watermarks) For(o *message.Origin) int64 {
 	return max(wm, pm.floor)
 }
 
+// Replaying implements streamop.Replays.
+func (w *watermarks) Replaying() int64 {
+	least := int64(math.MaxInt64)
+	for o, pm := range w.parts {
+		if o != nil && pm.replaying && o.Generation.Load() == pm.gen {
+			least = min(least, w.For(o))
+		}
+	}
+	return least
+}
+
 func (w *watermarks) ended(o *message.Origin) {
 	if pm := w.parts[o]; pm != nil {
 		pm.ended = true

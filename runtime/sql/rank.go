@@ -204,13 +204,14 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		}
 	}
 	var ranking *plan.Project
+	errs := len(b.errs)
 	if len(items) > 0 {
 		ranking, _ = b.project(top, items).(*plan.Project)
 	} else {
 		ranking = &plan.Project{Input: top}
 	}
-	if ranking == nil {
-		return nil, true
+	if ranking == nil || len(b.errs) > errs {
+		return nil, true // at would not be the rank's place
 	}
 	rt := middle.TargetList[callItem].GetResTarget()
 	top.RankName = rt.Name
@@ -475,6 +476,13 @@ func (b *binder) rankLimit(sel *pg.SelectStmt, top *plan.TopN, rankColumn int, c
 		top.Limit = limit
 	}
 	if found < 0 {
+		if sel.WhereClause != nil {
+			// Its own errors first: a misnamed rank column, say.
+			errs := len(b.errs)
+			if b.expr(sel.WhereClause); len(b.errs) > errs {
+				return false
+			}
+		}
 		at := callAt
 		if sel.WhereClause != nil {
 			at = location(sel.WhereClause)

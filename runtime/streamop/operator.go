@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -53,10 +54,13 @@ type Program struct {
 	// queries run upstream (Upstream), is the join whose two sources'
 	// rows the workers pass on as they are.
 	passes *plan.Join
-	// rank, of a window top-N, ranks the rows of postProj, and ranked are
-	// the filters and projections above it, the root first.
-	rank   *plan.TopN
-	ranked []plan.Node
+	// rank, of a window top-N of a windowed aggregation, ranks the rows
+	// of postProj that rankFilter passes, and ranked are the filters and
+	// projections above it, the root first; of a top-N of a source's
+	// rows, the stateful node, ranked are those above it.
+	rank       *plan.TopN
+	rankFilter *plan.Filter
+	ranked     []plan.Node
 }
 
 // Root is the plan the program was compiled from.
@@ -103,6 +107,10 @@ func Compile(root plan.Node) (*Program, error) {
 	default:
 		if agg, _, ok := p.rank.RankedAggregate(); !ok || agg.EmitChanges || (agg.Window.Kind != plan.Tumble && agg.Window.Kind != plan.Hop) {
 			return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.rank.Describe(), p.rank.Input.Describe())
+		}
+		if f, ok := n.(*plan.Filter); ok {
+			p.rankFilter = f // the ranking query's WHERE
+			n = f.Input
 		}
 	}
 	if pr, ok := n.(*plan.Project); ok {
@@ -237,6 +245,11 @@ func (p *Program) StatePlan() string {
 	if p.stateful == nil {
 		return ""
 	}
+	if p.rank != nil {
+		// The groups are keyed, across engines, by the ranking's keys.
+		k, _ := p.StateKey()
+		return plan.Explain(p.stateful) + "Ranked by " + strings.Join(k.Keys, ", ") + "\n"
+	}
 	return plan.Explain(p.stateful)
 }
 
@@ -349,7 +362,7 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	switch n := p.stateful.(type) {
 	case *plan.Aggregate:
 		a := newWindowAgg(n)
-		a.whole = p.rank != nil
+		a.whole, a.ranked = p.rank != nil, math.MinInt64
 		switch n.Window.Kind {
 		case plan.Tumble, plan.Hop:
 			a.allowed = opts.AllowedLateness
@@ -387,6 +400,9 @@ func (p *Program) NewPost() Operator {
 			width = len(p.postProj.Exprs)
 		}
 		c.ops, c.widths = append(c.ops, newMap(p.postFilter, p.postProj, p.StatefulWidth())), append(c.widths, width)
+	}
+	if p.rankFilter != nil {
+		c.ops, c.widths = append(c.ops, newMap(p.rankFilter, nil, width)), append(c.widths, width)
 	}
 	if p.rank != nil {
 		c.ops, c.widths = append(c.ops, newRanker(p.rank)), append(c.widths, len(p.rank.Columns()))

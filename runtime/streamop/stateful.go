@@ -62,6 +62,22 @@ type Watermark interface {
 	For(o *message.Origin) int64
 }
 
+// Replays is a Watermark that knows the partitions replaying: Replaying
+// is the least of their watermarks, math.MaxInt64 when none is. Rows of
+// a window before it may still come, from a partition that has none in
+// it yet.
+type Replays interface {
+	Watermark
+	Replaying() int64
+}
+
+// replayBefore reports whether a partition replaying may still bring
+// rows to a window that ends at end.
+func replayBefore(wm Watermark, end int64) bool {
+	r, ok := wm.(Replays)
+	return ok && r.Replaying() < end
+}
+
 // Behind returns the event time d before t, or math.MinInt64, the time
 // before any, where that would wrap: a watermark less an allowance.
 func Behind(t, d int64) int64 {

@@ -25,13 +25,17 @@ type windowAgg struct {
 	allowed int64 // allowed lateness, ns
 	// whole writes a window's groups all in one Advance, for a top-N that
 	// ranks them: none while the groups of a partition that is replaying
-	// wait for its watermark.
-	whole bool
-	time  int
-	keys  *keyEncoder
-	args  []expr.Expr
-	funcs []aggregate.Func
-	argv  []value.Value
+	// wait for its watermark, and windows in order. ranked is the end of
+	// the last window written: a row of a window ranked already, from a
+	// partition that replays (or came late from idleness), is late for
+	// it, or the window would be ranked again of its rows alone.
+	whole  bool
+	ranked int64
+	time   int
+	keys   *keyEncoder
+	args   []expr.Expr
+	funcs  []aggregate.Func
+	argv   []value.Value
 
 	// Tumbling and hopping windows by start, and the starts in order.
 	windows map[int64]*window
@@ -248,7 +252,7 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		var err error
 		if w.Kind != plan.Continuous {
 			ts, err = eventTime(row, a.time)
-			if err == nil && ts < watermark {
+			if err == nil && (ts < watermark || a.whole && ts-mod(ts, w.Slide)+w.Size <= a.ranked) {
 				late++
 				continue
 			}
@@ -324,7 +328,7 @@ func (a *windowAgg) addToWindows(ts int64, src owner) error {
 	// The last window containing ts starts at ts rounded down to the slide;
 	// earlier ones every slide before, while they still contain ts.
 	last := ts - mod(ts, w.Slide)
-	for start := last; start > ts-w.Size; start -= w.Slide {
+	for start := last; start > ts-w.Size && (!a.whole || start+w.Size > a.ranked); start -= w.Slide {
 		if err := a.addToWindow(start, start+w.Size, ts, src); err != nil {
 			return err
 		}
@@ -616,9 +620,12 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		// watermark; the others are written, and dropped once the allowed
 		// lateness has passed too. A group a late record updated is
 		// written again.
-		if a.whole && a.waits(win, wm) {
-			kept = append(kept, start)
-			continue
+		if a.whole {
+			if a.waits(win, wm) {
+				kept = append(kept, a.starts[i:]...)
+				break
+			}
+			a.ranked = win.end
 		}
 		waiting, drops := win.order[:0], len(a.droppedGroups)
 		for _, g := range win.order {
@@ -666,8 +673,12 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 }
 
 // waits reports whether a group of win waits for the watermark of a
-// partition that is replaying.
+// partition that is replaying, or such a partition may still bring rows
+// to win.
 func (a *windowAgg) waits(win *window, wm Watermark) bool {
+	if replayBefore(wm, win.end) {
+		return true
+	}
 	for _, g := range win.order {
 		if g.source.current() && wm.For(g.source.origin) < win.end {
 			return true

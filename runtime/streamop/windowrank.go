@@ -27,8 +27,13 @@ type windowRank struct {
 
 	windows map[int64]*rankWindow
 	starts  []int64
-	rows    int // rows held
-	free    []*rankedRow
+	// ranked is the end of the last window written: a row of a window
+	// ranked already, from a partition that replays (or came late from
+	// idleness), is late for it, or the window would be ranked again of
+	// its rows alone.
+	ranked int64
+	rows   int // rows held
+	free   []*rankedRow
 }
 
 type rankWindow struct {
@@ -51,7 +56,7 @@ type rankedRow struct {
 }
 
 func newWindowRank(n *plan.TopN) *windowRank {
-	r := &windowRank{node: n, time: n.Window.Time.Index, width: len(n.Input.Columns()), windows: map[int64]*rankWindow{}}
+	r := &windowRank{node: n, time: n.Window.Time.Index, width: len(n.Input.Columns()), windows: map[int64]*rankWindow{}, ranked: math.MinInt64}
 	keys, _ := n.RowKeys()
 	r.keys = newKeyEncoder(keys)
 	for _, k := range n.Order {
@@ -68,7 +73,7 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 	w := r.node.Window
 	for i, row := range in.Rows {
 		ts, err := eventTime(row, r.time)
-		if err == nil && ts < watermark {
+		if err == nil && (ts < watermark || ts-mod(ts, w.Slide)+w.Size <= r.ranked) {
 			late++
 			continue
 		}
@@ -86,7 +91,7 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 			continue
 		}
 		last := ts - mod(ts, w.Slide)
-		for start := last; start > ts-w.Size; start -= w.Slide {
+		for start := last; start > ts-w.Size && start+w.Size > r.ranked; start -= w.Slide {
 			r.add(start, start+w.Size, row, src)
 		}
 		absorbed++
@@ -265,9 +270,10 @@ func (r *windowRank) Advance(wm Watermark, out *message.Batch, _ func(error)) (d
 			break
 		}
 		if r.waits(win, wm) {
-			kept = append(kept, start)
-			continue
+			kept = append(kept, r.starts[i:]...) // windows are written in order
+			break
 		}
+		r.ranked = win.end
 		for _, part := range win.order {
 			r.emit(out, win, part)
 			for _, h := range part.rows {
@@ -281,8 +287,12 @@ func (r *windowRank) Advance(wm Watermark, out *message.Batch, _ func(error)) (d
 }
 
 // waits reports whether a row of win waits for the watermark of a
-// partition that is replaying.
+// partition that is replaying, or such a partition may still bring rows
+// to win.
 func (r *windowRank) waits(win *rankWindow, wm Watermark) bool {
+	if replayBefore(wm, win.end) {
+		return true
+	}
 	for _, part := range win.order {
 		for _, h := range part.rows {
 			if h.src.current() && wm.For(h.src.origin) < win.end {

@@ -19,7 +19,7 @@ SELECT window_start, window_end, symbol, count(*) FROM SESSION(trades, ts, INTER
 SELECT symbol, ts, avg(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN INTERVAL '15' MINUTE PRECEDING AND CURRENT ROW) AS ma15, max(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 10 PRECEDING AND CURRENT ROW) AS hi10 FROM trades WHERE active
 -- A window top-N: the symbols of each minute with the most trades, ties kept.
 SELECT symbol, n, ws FROM (SELECT symbol, n, ws, RANK() OVER (PARTITION BY ws, we ORDER BY n DESC) AS r FROM (SELECT symbol, count(*) AS n, window_start AS ws, window_end AS we FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) c) t WHERE r <= 3 AND n > 1
--- Of each symbol's hop windows, the two of the highest total, with WITH queries and the rank selected.
+-- Of each hop window's symbols, the two of the highest total, with WITH queries and the rank selected.
 WITH t AS (SELECT symbol, ts, price FROM trades WHERE active), s AS (SELECT window_start, window_end, symbol, sum(price) AS total FROM HOP(t, ts, INTERVAL '10' SECOND, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol), r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_end ORDER BY total DESC NULLS LAST, symbol) AS rn FROM s) SELECT * FROM r WHERE rn < 3
 -- A window top-N of a source's rows: each symbol's two largest trades of each minute, from a WITH query.
 WITH big AS (SELECT symbol, price * quantity AS notional, ts FROM trades WHERE quantity > 0) SELECT window_end, symbol, notional FROM (SELECT *, DENSE_RANK() OVER (PARTITION BY window_start, window_end, symbol ORDER BY notional DESC) AS r FROM TUMBLE(big, ts, INTERVAL '1' MINUTE) WHERE notional > 10) t WHERE r <= 2
