@@ -71,7 +71,5 @@ func Missing() map[string]string {
 		"q8":  "a join of two windowed aggregates (window join)",
 		"q9":  "ROW_NUMBER over a join (the winning bid of each auction)",
 		"q12": "processing-time windows (PROCTIME)",
-		"q18": "ROW_NUMBER (the last bid of each bidder and auction)",
-		"q19": "ROW_NUMBER top-N (the ten highest bids of each auction)",
 	}
 }

@@ -48,7 +48,7 @@ func StateKeyOf(n Node) (k StateKey, ok bool) {
 	case *TopN:
 		// Its partition's groups, or rows, must be in one engine, so that
 		// it ranks them all: they are keyed by the partition's keys.
-		if n.Window != nil {
+		if n.Rows() {
 			rowKeys, ok := n.RowKeys()
 			if !ok {
 				return StateKey{}, false

@@ -53,17 +53,23 @@ func (k SortKey) String() string {
 	return s
 }
 
-// TopN is a window top-N: of each partition of its input's rows, the rows
-// ranked at most Limit by Order, each with its rank. Its partitions are
-// each within one window (PARTITION BY window_start or window_end), so
-// that a partition's rows are all known when their window closes, and are
-// ranked then, once.
+// TopN is a top-N: of each partition of its input's rows, the rows ranked
+// at most Limit by Order, each with its rank.
 //
-// Its input is either the rows of a tumbling or hopping windowed
-// aggregation, Window nil; or, with Window, the rows of a source, which
-// the top-N assigns to windows itself and keeps the top of. Its rows are
-// the input's columns, with Window window_start and window_end, then the
-// rank; Partition and Order are over them but the rank.
+// A window top-N's partitions are each within one window (PARTITION BY
+// window_start or window_end), so that a partition's rows are all known
+// when their window closes, and are ranked then, once. Its input is either
+// the rows of a tumbling or hopping windowed aggregation, Window nil; or,
+// with Window, the rows of a source, which the top-N assigns to windows
+// itself and keeps the top of.
+//
+// A top-N of a source's rows without a window (Rows, Window nil) ranks
+// each partition's rows so far, with ROW_NUMBER, and writes a changelog:
+// the row of each rank whenever it changes.
+//
+// Its rows are the input's columns, with Window window_start and
+// window_end, then the rank; Partition and Order are over them but the
+// rank.
 type TopN struct {
 	Input     Node
 	Window    *Window
@@ -84,8 +90,12 @@ func (t *TopN) Columns() []value.Column {
 	return append(cols, value.Column{Name: t.RankName, Type: value.Int})
 }
 
-// RowKeys returns, of a top-N of a source's rows (Window set), the
-// partition's expressions but the window bounds: what the state is keyed
+// Rows reports whether the top-N ranks a source's rows, not a windowed
+// aggregation's.
+func (t *TopN) Rows() bool { return aggregateBelow(t.Input) == nil }
+
+// RowKeys returns, of a top-N of a source's rows, the partition's
+// expressions but the window bounds: what the state is keyed
 // by, over the input's rows. ok is false if a partition expression reads
 // the window bounds but as itself.
 func (t *TopN) RowKeys() (keys []expr.Expr, ok bool) {

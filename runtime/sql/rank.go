@@ -94,19 +94,22 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		return nil, false
 	}
 	// The WITH queries the ranking and ranked queries are not passed on
-	// to the ranked one, which reads the others.
+	// to the ranked one, which reads the others; a WITH query that only
+	// filters a source is merged into the ranking query, as any.
+	inner, innerAlias, innerCTE := fromQuery(middle, sel.WithClause)
+	rf := middle.FromClause[0].GetRangeFunction()
+	ofSource := rf == nil && (inner == nil || !grouped(inner))
 	with := sel.WithClause
-	inner, innerAlias, innerCTE := fromQuery(middle, with)
 	if with != nil {
 		with = &pg.WithClause{Location: with.Location, Ctes: slices.DeleteFunc(slices.Clone(with.Ctes), func(n *pg.Node) bool {
 			name := n.GetCommonTableExpr().GetCtename()
-			return name == middleCTE || name == innerCTE
+			return name == middleCTE || name == innerCTE && !ofSource
 		})}
 		if len(with.Ctes) == 0 {
 			with = nil
 		}
 	}
-	if emit {
+	if emit && !ofSource {
 		b.errorf(call.Location, "EMIT CHANGES does not apply to a window top-N: it writes each window's top rows once, when the window closes")
 		return nil, true
 	}
@@ -117,7 +120,30 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	}
 	var below plan.Node
 	var window *plan.Window
-	if rf := middle.FromClause[0].GetRangeFunction(); rf != nil {
+	switch {
+	case ofSource:
+		// A top-N of a source's rows without a window: a changelog.
+		middle.WithClause = with
+		if !b.flatten(middle, nil) {
+			return nil, true
+		}
+		callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
+		call = rankCall(middle.TargetList[callItem])
+		node, _ := b.from(middle.FromClause)
+		scan, ok := node.(*plan.Scan)
+		if !ok {
+			if node != nil {
+				b.errorf(call.Location, "a top-N ranks the rows of one source, of a windowed GROUP BY or of a windowing function")
+			}
+			return nil, true
+		}
+		below = scan
+		if middle.WhereClause != nil {
+			if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
+				below = &plan.Filter{Input: below, Predicate: pred}
+			}
+		}
+	case rf != nil:
 		// A top-N of a source's rows, in the windows of the function.
 		if src := windowSource(rf); with != nil && slices.ContainsFunc(with.Ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == src }) {
 			// Merging the WITH query expands * to its columns: the
@@ -156,11 +182,8 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 			}
 		}
 		b.scope.cols = append(slices.Clone(scan.Cols), value.Column{Name: "window_start", Type: value.Timestamp}, value.Column{Name: "window_end", Type: value.Timestamp})
-	} else {
+	default:
 		switch {
-		case inner == nil:
-			b.errorf(call.Location, "a top-N ranks the rows of a windowed GROUP BY, FROM (SELECT ... FROM TUMBLE(...) GROUP BY window_start, window_end, ...), or of a windowing function, FROM TUMBLE(...)")
-			return nil, true
 		case inner.WithClause != nil && with != nil:
 			b.errorf(location(inner.WithClause.Ctes[0]), "WITH inside the query a top-N ranks is not supported when the top-N has WITH queries too; move them to the outermost WITH")
 			return nil, true
@@ -189,7 +212,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		}
 	}
 	b.right, b.group, b.over = nil, nil, nil
-	top := b.rankSpec(call, below, window)
+	top := b.rankSpec(call, below, window, ofSource)
 	if top == nil {
 		return nil, true
 	}
@@ -264,6 +287,11 @@ func windowSource(rf *pg.RangeFunction) string {
 	return cr.Fields[0].GetString_().GetSval()
 }
 
+// grouped reports whether q aggregates.
+func grouped(q *pg.SelectStmt) bool {
+	return len(q.GroupClause) > 0 || q.HavingClause != nil || len(q.DistinctClause) > 0 || findCall(q.TargetList, false) >= 0
+}
+
 // isWindowAggregate reports whether n is a tumbling or hopping windowed
 // aggregation under filters and projections.
 func isWindowAggregate(n plan.Node) bool {
@@ -323,8 +351,8 @@ func (b *binder) condition(n *pg.Node, clause string) expr.Expr {
 
 // rankSpec binds the ranking call over below's rows: a windowed
 // aggregation's, or with window a source's, which the scope has with
-// their window bounds.
-func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window) *plan.TopN {
+// their window bounds, or of a source without a window (changelog).
+func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window, changelog bool) *plan.TopN {
 	name := strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
 	wd := fc.Over
 	switch {
@@ -343,6 +371,9 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window)
 	case len(wd.OrderClause) == 0:
 		b.errorf(wd.Location, "%s needs ORDER BY: a top-N ranks each window's rows by it", name)
 		return nil
+	case changelog && rankFuncs[name] != plan.RowNumber:
+		b.errorf(fc.Location, "a top-N without a window writes the row of each rank whenever it changes, keyed by the partition and rank: it ranks with ROW_NUMBER, whose ranks are each one row's; %s ranks the rows of windows", strings.ToUpper(name))
+		return nil
 	}
 	top := &plan.TopN{Input: below, Window: window, Func: rankFuncs[name]}
 	width := len(below.Columns()) // the window bounds' columns follow, with window
@@ -360,6 +391,9 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window)
 			continue
 		}
 		top.Partition = append(top.Partition, e)
+		if changelog {
+			continue
+		}
 		if window != nil {
 			if !bound(e) && readsBounds(e) {
 				b.errorf(location(p), "a top-N partitions by window_start, window_end and expressions of the source's columns; %s computes with the window's bounds", e)
@@ -375,7 +409,7 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window)
 		}
 		byWindow = byWindow || len(keys) == 0
 	}
-	if !byWindow && len(b.errs) == 0 {
+	if !byWindow && !changelog && len(b.errs) == 0 {
 		b.errorf(wd.Location, "a top-N ranks the rows of each window: PARTITION BY window_start, window_end[, keys]")
 	}
 	for _, o := range wd.OrderClause {

@@ -89,7 +89,7 @@ func Compile(root plan.Node) (*Program, error) {
 	switch {
 	case p.rank == nil:
 		p.ranked, n = nil, root
-	case p.rank.Window != nil:
+	case p.rank.Rows():
 		// A top-N of a source's rows is the stateful node; the filters
 		// and projections above it run after it, the workers the filter
 		// below it.
@@ -224,10 +224,16 @@ func (p *Program) NamesGroup(name string) bool {
 }
 
 // Continuous reports whether the plan is a continuous aggregation (GROUP
-// BY without a window), whose result is a changelog of its groups.
+// BY without a window), whose result is a changelog of its groups, or a
+// top-N without a window, a changelog of its ranks.
 func (p *Program) Continuous() bool {
-	a, ok := p.stateful.(*plan.Aggregate)
-	return ok && a.Window.Kind == plan.Continuous
+	switch n := p.stateful.(type) {
+	case *plan.Aggregate:
+		return n.Window.Kind == plan.Continuous
+	case *plan.TopN:
+		return n.Window == nil
+	}
+	return false
 }
 
 // Distinct reports whether the plan is a SELECT DISTINCT, a continuous
@@ -385,6 +391,9 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 		}
 		return newIntervalJoin(n)
 	case *plan.TopN:
+		if n.Window == nil {
+			return newTopRows(n, opts)
+		}
 		return newWindowRank(n)
 	}
 	return nil

@@ -102,23 +102,7 @@ func (r *ranker) comparePartition(k1, k2 int) int {
 // compareOrder orders the rows k1 and k2 of one partition by rank.
 func (r *ranker) compareOrder(k1, k2 int) int {
 	w := len(r.exprs)
-	for j, key := range r.node.Order {
-		a, b := r.vals[k1*w+r.parts+j], r.vals[k2*w+r.parts+j]
-		if a.IsNull() || b.IsNull() {
-			if c := compareNulls(a, b, key.NullsFirst); c != 0 {
-				return c
-			}
-			continue
-		}
-		c := value.Compare(a, b)
-		if key.Desc {
-			c = -c
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	return 0
+	return compareSortKeys(r.node.Order, r.vals[k1*w+r.parts:(k1+1)*w], r.vals[k2*w+r.parts:(k2+1)*w])
 }
 
 // compareNulls orders two values of one type, NULLs equal to each other

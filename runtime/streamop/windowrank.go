@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
-	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -18,13 +16,8 @@ import (
 // partition key, only the rows that can still rank within the limit, in
 // rank order. When the watermark closes a window it writes them, ranked.
 type windowRank struct {
-	node  *plan.TopN
-	time  int
-	width int // of the input rows
-	keys  *keyEncoder
-	order []expr.Expr
-	ord   []value.Value // the order values of the row being taken
-
+	rowRanking
+	time    int
 	windows map[int64]*rankWindow
 	starts  []int64
 	// ranked is the end of the last window written: a row of a window
@@ -32,8 +25,6 @@ type windowRank struct {
 	// idleness), is late for it, or the window would be ranked again of
 	// its rows alone.
 	ranked int64
-	rows   int // rows held
-	free   []*rankedRow
 }
 
 type rankWindow struct {
@@ -49,21 +40,8 @@ type rankPart struct {
 	rows []*rankedRow
 }
 
-type rankedRow struct {
-	row value.Row     // the input row, its strings the operator's own
-	ord []value.Value // its order values
-	src owner
-}
-
 func newWindowRank(n *plan.TopN) *windowRank {
-	r := &windowRank{node: n, time: n.Window.Time.Index, width: len(n.Input.Columns()), windows: map[int64]*rankWindow{}, ranked: math.MinInt64}
-	keys, _ := n.RowKeys()
-	r.keys = newKeyEncoder(keys)
-	for _, k := range n.Order {
-		r.order = append(r.order, k.Expr)
-	}
-	r.ord = make([]value.Value, len(r.order))
-	return r
+	return &windowRank{rowRanking: newRowRanking(n), time: n.Window.Time.Index, windows: map[int64]*rankWindow{}, ranked: math.MinInt64}
 }
 
 // Process implements Stateful.
@@ -78,13 +56,7 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 			continue
 		}
 		if err == nil {
-			err = r.keys.encode(row, 0)
-		}
-		for j, e := range r.order {
-			if err != nil {
-				break
-			}
-			r.ord[j], err = e.Eval(row)
+			err = r.eval(row)
 		}
 		if err != nil {
 			fail.Fail(in, i, "rank", err)
@@ -103,11 +75,11 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 // from start to end.
 func (r *windowRank) add(start, end int64, row value.Row, src owner) {
 	part := r.part(r.window(start, end), r.keys.buf)
-	at := r.position(part, r.ord)
+	at := r.position(part.rows, r.ord)
 	if at == len(part.rows) && at > 0 && r.past(part.rows, r.ord) {
 		return // it would rank past the limit
 	}
-	r.insert(part, at, r.take(row, src))
+	part.rows = r.insert(part.rows, at, r.take(row, src))
 }
 
 // window returns the open window from start to end, opening it if it is
@@ -132,127 +104,6 @@ func (r *windowRank) part(win *rankWindow, key []byte) *rankPart {
 		win.order = append(win.order, part)
 	}
 	return part
-}
-
-// position is where a row of order values ord goes in part: after the
-// rows it is not better than, so that ties keep the order they came in.
-func (r *windowRank) position(part *rankPart, ord []value.Value) int {
-	at, _ := slices.BinarySearchFunc(part.rows, ord, func(held *rankedRow, ord []value.Value) int {
-		if r.compare(held.ord, ord) <= 0 {
-			return -1
-		}
-		return 1
-	})
-	return at
-}
-
-// insert puts h at at in part and drops the rows that then rank past the
-// limit.
-func (r *windowRank) insert(part *rankPart, at int, h *rankedRow) {
-	part.rows = slices.Insert(part.rows, at, h)
-	r.rows++
-	r.trim(part)
-}
-
-// past reports whether a row of order values ord, after rows, would rank
-// past the limit.
-func (r *windowRank) past(rows []*rankedRow, ord []value.Value) bool {
-	n := int64(len(rows))
-	tie := r.compare(rows[n-1].ord, ord) == 0
-	switch r.node.Func {
-	case plan.RowNumber:
-		return n >= r.node.Limit
-	case plan.Rank:
-		return !tie && n >= r.node.Limit
-	}
-	return false // DENSE_RANK: trim decides
-}
-
-// trim drops the rows of part that rank past the limit.
-func (r *windowRank) trim(part *rankPart) {
-	limit := r.node.Limit
-	keep := len(part.rows)
-	switch r.node.Func {
-	case plan.RowNumber:
-		keep = int(min(limit, int64(keep)))
-	case plan.Rank:
-		// The rows tied with the limit's row rank within it too.
-		if int64(keep) > limit {
-			keep = int(limit)
-			for keep < len(part.rows) && r.compare(part.rows[keep-1].ord, part.rows[keep].ord) == 0 {
-				keep++
-			}
-		}
-	case plan.DenseRank:
-		dense := int64(1)
-		for i := 1; i < len(part.rows); i++ {
-			if r.compare(part.rows[i-1].ord, part.rows[i].ord) != 0 {
-				if dense++; dense > limit {
-					keep = i
-					break
-				}
-			}
-		}
-	}
-	for _, dropped := range part.rows[keep:] {
-		r.release(dropped)
-	}
-	clear(part.rows[keep:])
-	part.rows = part.rows[:keep]
-}
-
-// take returns a held row of row, its order values r.ord and number r.seq.
-func (r *windowRank) take(row value.Row, src owner) *rankedRow {
-	var h *rankedRow
-	if n := len(r.free); n > 0 {
-		h, r.free = r.free[n-1], r.free[:n-1]
-	} else {
-		h = &rankedRow{row: make(value.Row, r.width), ord: make([]value.Value, len(r.order))}
-	}
-	// Its strings are cloned: state must not keep input buffers alive.
-	for i, v := range row {
-		if v.Kind() == value.KindString {
-			v = value.StringValue(strings.Clone(v.Str()))
-		}
-		h.row[i] = v
-	}
-	for i, v := range r.ord {
-		if v.Kind() == value.KindString {
-			v = value.StringValue(strings.Clone(v.Str()))
-		}
-		h.ord[i] = v
-	}
-	h.src = src
-	return h
-}
-
-func (r *windowRank) release(h *rankedRow) {
-	clear(h.row)
-	clear(h.ord)
-	h.src = owner{}
-	r.free = append(r.free, h)
-	r.rows--
-}
-
-// compare orders two rows' order values: negative if a ranks first.
-func (r *windowRank) compare(a, b []value.Value) int {
-	for j, key := range r.node.Order {
-		x, y := a[j], b[j]
-		if x.IsNull() || y.IsNull() {
-			if c := compareNulls(x, y, key.NullsFirst); c != 0 {
-				return c
-			}
-			continue
-		}
-		c := value.Compare(x, y)
-		if key.Desc {
-			c = -c
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	return 0
 }
 
 // Advance implements Stateful: it writes the windows the watermark closed,
@@ -422,7 +273,7 @@ func (r *windowRank) RestoreSnapshot(rd *value.Reader, origins *Origins) error {
 					r.free = append(r.free, h)
 					break
 				}
-				r.insert(part, r.position(part, h.ord), h)
+				part.rows = r.insert(part.rows, r.position(part.rows, h.ord), h)
 			}
 		}
 		if rd.Err() != nil {

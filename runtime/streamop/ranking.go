@@ -1,0 +1,181 @@
+package streamop
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// rowRanking keeps, of partitions of a source's rows, the rows that rank
+// within a top-N's limit, in rank order: the part the top-Ns of rows with
+// and without windows share.
+type rowRanking struct {
+	node  *plan.TopN
+	width int // of the input rows
+	keys  *keyEncoder
+	order []expr.Expr
+	ord   []value.Value // the order values of the row being taken
+	rows  int           // rows held
+	free  []*rankedRow
+}
+
+// rankedRow is a row a top-N holds.
+type rankedRow struct {
+	row value.Row     // the input row, its strings the operator's own
+	ord []value.Value // its order values
+	src owner
+}
+
+func newRowRanking(n *plan.TopN) rowRanking {
+	keys, _ := n.RowKeys()
+	r := rowRanking{node: n, width: len(n.Input.Columns()), keys: newKeyEncoder(keys)}
+	for _, k := range n.Order {
+		r.order = append(r.order, k.Expr)
+	}
+	r.ord = make([]value.Value, len(r.order))
+	return r
+}
+
+// eval evaluates the partition key of row into r.keys and its order
+// values into r.ord.
+func (r *rowRanking) eval(row value.Row) error {
+	if err := r.keys.encode(row, 0); err != nil {
+		return err
+	}
+	for j, e := range r.order {
+		v, err := e.Eval(row)
+		if err != nil {
+			return err
+		}
+		r.ord[j] = v
+	}
+	return nil
+}
+
+// position is where a row of order values ord goes in rows: after the
+// rows it is not better than, so that ties keep the order they came in.
+func (r *rowRanking) position(rows []*rankedRow, ord []value.Value) int {
+	at, _ := slices.BinarySearchFunc(rows, ord, func(held *rankedRow, ord []value.Value) int {
+		if r.compare(held.ord, ord) <= 0 {
+			return -1
+		}
+		return 1
+	})
+	return at
+}
+
+// insert puts h at at in rows and drops the rows that then rank past the
+// limit.
+func (r *rowRanking) insert(rows []*rankedRow, at int, h *rankedRow) []*rankedRow {
+	r.rows++
+	return r.trim(slices.Insert(rows, at, h))
+}
+
+// past reports whether a row of order values ord, after rows, would rank
+// past the limit.
+func (r *rowRanking) past(rows []*rankedRow, ord []value.Value) bool {
+	n := int64(len(rows))
+	tie := r.compare(rows[n-1].ord, ord) == 0
+	switch r.node.Func {
+	case plan.RowNumber:
+		return n >= r.node.Limit
+	case plan.Rank:
+		return !tie && n >= r.node.Limit
+	}
+	return false // DENSE_RANK: trim decides
+}
+
+// trim drops the rows that rank past the limit.
+func (r *rowRanking) trim(rows []*rankedRow) []*rankedRow {
+	limit := r.node.Limit
+	keep := len(rows)
+	switch r.node.Func {
+	case plan.RowNumber:
+		keep = int(min(limit, int64(keep)))
+	case plan.Rank:
+		// The rows tied with the limit's row rank within it too.
+		if int64(keep) > limit {
+			keep = int(limit)
+			for keep < len(rows) && r.compare(rows[keep-1].ord, rows[keep].ord) == 0 {
+				keep++
+			}
+		}
+	case plan.DenseRank:
+		dense := int64(1)
+		for i := 1; i < len(rows); i++ {
+			if r.compare(rows[i-1].ord, rows[i].ord) != 0 {
+				if dense++; dense > limit {
+					keep = i
+					break
+				}
+			}
+		}
+	}
+	for _, dropped := range rows[keep:] {
+		r.release(dropped)
+	}
+	clear(rows[keep:])
+	return rows[:keep]
+}
+
+// take returns a held row of row, its order values r.ord.
+func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
+	var h *rankedRow
+	if n := len(r.free); n > 0 {
+		h, r.free = r.free[n-1], r.free[:n-1]
+	} else {
+		h = &rankedRow{row: make(value.Row, r.width), ord: make([]value.Value, len(r.order))}
+	}
+	// Its strings are cloned: state must not keep input buffers alive.
+	for i, v := range row {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(strings.Clone(v.Str()))
+		}
+		h.row[i] = v
+	}
+	for i, v := range r.ord {
+		if v.Kind() == value.KindString {
+			v = value.StringValue(strings.Clone(v.Str()))
+		}
+		h.ord[i] = v
+	}
+	h.src = src
+	return h
+}
+
+func (r *rowRanking) release(h *rankedRow) {
+	clear(h.row)
+	clear(h.ord)
+	h.src = owner{}
+	r.free = append(r.free, h)
+	r.rows--
+}
+
+// compare orders two rows' order values: negative if a ranks first.
+func (r *rowRanking) compare(a, b []value.Value) int { return compareSortKeys(r.node.Order, a, b) }
+
+// compareSortKeys orders two rows' values of keys: negative if a comes
+// first.
+func compareSortKeys(keys []plan.SortKey, a, b []value.Value) int {
+	for j, key := range keys {
+		x, y := a[j], b[j]
+		if x.IsNull() || y.IsNull() {
+			if c := compareNulls(x, y, key.NullsFirst); c != 0 {
+				return c
+			}
+			continue
+		}
+		c := value.Compare(x, y)
+		if key.Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
