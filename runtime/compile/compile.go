@@ -147,9 +147,13 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 	if spec.State == nil {
 		for _, name := range prog.Sources() {
 			if i := slices.IndexFunc(spec.Sources, func(s v1alpha1.Source) bool { return s.Name == name }); i >= 0 && spec.Sources[i].Kafka != nil {
-				if prog.Distinct() {
+				_, _, ranks := prog.RankKey()
+				switch {
+				case prog.Distinct():
 					ps.Add("spec.state", "SELECT DISTINCT keeps the rows it has written for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise write them again")
-				} else {
+				case ranks:
+					ps.Add("spec.state", "a top-N without a window keeps each partition's top rows for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise rank every partition again from nothing")
+				default:
 					ps.Add("spec.state", "a GROUP BY without a window keeps its groups for as long as the query runs: over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise start every group again from nothing")
 				}
 				break
@@ -161,6 +165,19 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 		return // SELECT DISTINCT writes each row once: a stream, keyed as any
 	}
 	key, _ := prog.StateKey()
+	if rank, needed, ok := prog.RankKey(); ok {
+		names := strings.Join(key.Keys, ", ")
+		if needed {
+			names += ", and " + rank
+		}
+		switch {
+		case k.Key == "":
+			ps.Add("spec.sink.kafka.key", "a top-N without a window writes the row of each rank again whenever it changes: set key to the output column that names the partition and rank (PARTITION BY %s), so that readers, and compaction, keep the latest row of each", names)
+		case !prog.NamesGroup(k.Key):
+			ps.Add("spec.sink.kafka.key", "%q does not name the partition and rank: the key of a top-N without a window is computed from its PARTITION BY columns alone, all of them, and its rank if it keeps more than one row (%s)", k.Key, names)
+		}
+		return
+	}
 	group := "GROUP BY " + strings.Join(key.Keys, ", ")
 	switch len(key.Keys) {
 	case 0:

@@ -60,6 +60,9 @@ func TestStateProblems(t *testing.T) {
 // or with both, it plans.
 func TestContinuousProblems(t *testing.T) {
 	bySymbol := "SELECT symbol, count(*) AS n FROM trades GROUP BY symbol"
+	// Each symbol's latest row, and its three latest.
+	latest := "SELECT symbol, ts FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) t WHERE r <= 1"
+	top3 := "SELECT symbol || '/' || CAST(r AS string) AS k, ts FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) t WHERE r < 4"
 	tests := []struct {
 		name, query string
 		file        bool // the source is a file, not Kafka
@@ -87,6 +90,15 @@ func TestContinuousProblems(t *testing.T) {
 		{"emit interval of distinct", "SELECT DISTINCT symbol FROM trades", false, true, "", "spec.runtime.emitInterval: applies to a GROUP BY without a window"},
 		{"emit interval too long", bySymbol, false, true, "symbol", "spec.runtime.emitInterval"},
 		{"ttl of windows", "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol", false, true, "symbol", "spec.state.ttl: applies to a GROUP BY without a window"},
+		{"top-N, no state", latest, false, false, "symbol", "a top-N without a window keeps each partition's top rows for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state"},
+		{"top-N, no sink key", latest, false, true, "", "set key to the output column that names the partition and rank (PARTITION BY symbol)"},
+		{"top-N keyed by its partition", latest, false, true, "symbol", ""},
+		{"top-N keyed by another column", latest, false, true, "ts", `"ts" does not name the partition and rank`},
+		{"top 3 keyed by its partition", top3, false, true, "symbol", `"symbol" does not name the partition and rank: the key of a top-N without a window is computed from its PARTITION BY columns alone, all of them, and its rank if it keeps more than one row (symbol, and r)`},
+		{"top 3 keyed by partition and rank", top3, false, true, "k", ""},
+		{"top-N ttl", latest, false, true, "symbol", ""},
+		{"top-N emit interval", latest, false, true, "symbol", ""},
+		{"top-N of RANK", "SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) t WHERE r <= 1", false, true, "symbol", "it ranks with ROW_NUMBER, whose ranks are each one row's"},
 	}
 	for _, tt := range tests {
 		src := v1alpha1.Source{Name: "trades", Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}
@@ -106,9 +118,9 @@ func TestContinuousProblems(t *testing.T) {
 		switch tt.name {
 		case "allowed lateness":
 			spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}
-		case "ttl", "ttl of windows", "distinct with ttl":
+		case "ttl", "ttl of windows", "distinct with ttl", "top-N ttl":
 			spec.State.TTL = &metav1.Duration{Duration: time.Hour}
-		case "emit interval", "emit interval of windows", "emit interval of distinct":
+		case "emit interval", "emit interval of windows", "emit interval of distinct", "top-N emit interval":
 			spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}
 		case "emit interval too long":
 			spec.Runtime.EmitInterval = &metav1.Duration{Duration: 2 * time.Hour}

@@ -205,6 +205,9 @@ func (p *Program) Ranked() bool {
 // from an aggregate, which changes with the group's rows, nor from some
 // of several keys. Of an aggregate of one group, any constant does.
 func (p *Program) NamesGroup(name string) bool {
+	if t, ok := p.stateful.(*plan.TopN); ok && t.Window == nil {
+		return p.namesRank(t, name)
+	}
 	a, ok := p.stateful.(*plan.Aggregate)
 	if !ok || p.postProj == nil {
 		return false
@@ -221,6 +224,72 @@ func (p *Program) NamesGroup(name string) bool {
 		read[c] = true
 	}
 	return len(read) == len(a.Keys)
+}
+
+// namesRank reports whether output column name of a top-N without a
+// window is computed from its partition's columns, all of them, and its
+// rank, unless it keeps one row per partition: its values tell the ranks
+// apart.
+func (p *Program) namesRank(t *plan.TopN, name string) bool {
+	if len(p.ranked) == 0 {
+		return false
+	}
+	root, ok := p.ranked[0].(*plan.Project)
+	i := -1
+	if ok {
+		i = slices.Index(root.Names, name)
+	}
+	if i < 0 {
+		return false
+	}
+	// The top-N's columns the output column reads, through the
+	// projections below it.
+	read := expr.Columns(nil, root.Exprs[i])
+	for _, n := range p.ranked[1:] {
+		if pr, ok := n.(*plan.Project); ok {
+			var below []int
+			for _, c := range read {
+				below = expr.Columns(below, pr.Exprs[c])
+			}
+			read = below
+		}
+	}
+	want := map[int]bool{}
+	for _, e := range t.Partition {
+		c, ok := e.(*expr.Column)
+		if !ok {
+			return false // an expression's value may not tell keys apart
+		}
+		want[c.Index] = true
+	}
+	rank := len(t.Columns()) - 1
+	if t.Limit > 1 {
+		want[rank] = true
+	}
+	got := map[int]bool{}
+	for _, c := range read {
+		if !want[c] && c != rank {
+			return false
+		}
+		got[c] = true
+	}
+	for c := range want {
+		if !got[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// RankKey, of a top-N without a window, names its rank column and says
+// whether a changelog's key needs it, with more than one row per
+// partition; ok is false for other plans.
+func (p *Program) RankKey() (rank string, needed, ok bool) {
+	t, ok := p.stateful.(*plan.TopN)
+	if !ok || t.Window != nil {
+		return "", false, false
+	}
+	return t.RankName, t.Limit > 1, true
 }
 
 // Continuous reports whether the plan is a continuous aggregation (GROUP

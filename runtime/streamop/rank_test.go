@@ -1,8 +1,10 @@
 package streamop
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -513,5 +515,170 @@ func TestTopNFingerprint(t *testing.T) {
 	}
 	if prints["by sym"] != prints["by sym, top 3"] || len(distinct) != 3 {
 		t.Errorf("fingerprints %v; want the two by sym alike, the others apart", prints)
+	}
+}
+
+// changelogOf keeps, of the rows a top-N without a window wrote (ts, sym,
+// v, rank), the latest of each symbol and rank, as a reader of the
+// changelog does.
+func changelogOf(out *message.Batch) []string {
+	latest := map[string]string{}
+	for _, row := range out.Rows {
+		latest[fmt.Sprint(row[1].Str(), " ", row[3].Int())] = fmt.Sprintf("%d %s %s %d", row[0].Nanos(), row[1].Str(), row[2], row[3].Int())
+	}
+	return slices.Sorted(maps.Values(latest))
+}
+
+// TestTopRowsAgainstDefinition: a top-N without a window's changelog,
+// read to its latest row per partition and rank, is ROW_NUMBER's top N
+// of all rows (ties in the order they came), however the rows come in
+// batches; restored midway from a snapshot, whole or partition by
+// partition, it writes the same.
+func TestTopRowsAgainstDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}
+	for trial := range 40 {
+		var rows []testRow
+		for i := range 300 {
+			rows = append(rows, testRow{time.Duration(i), fmt.Sprint("s", rng.IntN(4)), rng.Int64N(8)})
+		}
+		node := &plan.TopN{Input: testScan, Func: plan.RowNumber, Limit: 1 + rng.Int64N(4), RankName: "r",
+			Partition: []expr.Expr{colSym}, Order: []plan.SortKey{{Expr: colV, Desc: rng.IntN(2) == 0}}}
+		// One symbol per partition, so that ties come in one order
+		// however the partitions' batches interleave.
+		var each [2][]*message.Batch
+		for p := range 2 {
+			var mine []testRow
+			for _, r := range rows {
+				if (r.sym == "s0" || r.sym == "s1") == (p == 0) {
+					mine = append(mine, r)
+				}
+			}
+			for i := 0; i < len(mine); i += 7 {
+				b := batchOf(mine[i:min(i+7, len(mine))]...)
+				b.Origin = parts[p]
+				each[p] = append(each[p], b)
+			}
+		}
+		// The partitions' batches interleaved at random, each's in order.
+		var batches []*message.Batch
+		for len(each[0])+len(each[1]) > 0 {
+			p := rng.IntN(2)
+			if len(each[p]) == 0 {
+				p = 1 - p
+			}
+			batches, each[p] = append(batches, each[p][0]), each[p][1:]
+		}
+		var want []string
+		for _, sym := range []string{"s0", "s1", "s2", "s3"} {
+			var mine []testRow
+			for _, r := range rows {
+				if r.sym == sym {
+					mine = append(mine, r)
+				}
+			}
+			slices.SortStableFunc(mine, func(a, b testRow) int {
+				if node.Order[0].Desc {
+					return cmp.Compare(b.v, a.v)
+				}
+				return cmp.Compare(a.v, b.v)
+			})
+			for i, r := range mine[:min(int64(len(mine)), node.Limit)] {
+				want = append(want, fmt.Sprintf("%d %s %d %d", int64(r.ts), sym, r.v, i+1))
+			}
+		}
+		slices.Sort(want)
+		run := func(op Stateful, batches []*message.Batch, out *message.Batch) {
+			var fails failures
+			for _, b := range batches {
+				op.Process(b, out, fixedMark(0), &fails)
+				op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+			}
+			if len(fails) > 0 {
+				t.Fatal(fails)
+			}
+		}
+		out := new(message.Batch)
+		out.Reset(4)
+		run(newTopRows(node, StatefulOptions{}), batches, out)
+		name := fmt.Sprintf("trial %d, ROW_NUMBER <= %d ORDER BY %s", trial, node.Limit, node.Order[0])
+		if got := changelogOf(out); !slices.Equal(got, want) {
+			t.Fatalf("%s: got\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, whole := range []bool{true, false} {
+			first, restored := newTopRows(node, StatefulOptions{}), newTopRows(node, StatefulOptions{})
+			out := new(message.Batch)
+			out.Reset(4)
+			half := len(batches) / 2
+			run(first, batches[:half], out)
+			if whole {
+				if err := restored.RestoreSnapshot(value.NewReader(first.AppendSnapshot(nil, NewOrigins(parts))), NewOrigins(parts)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for _, p := range parts {
+					if err := restored.RestoreSnapshot(value.NewReader(first.AppendSnapshot(nil, PartitionOrigins(p))), PartitionOrigins(p)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if restored.Size() != first.Size() {
+				t.Fatalf("%s: %d rows restored of %d", name, restored.Size(), first.Size())
+			}
+			run(restored, batches[half:], out)
+			if got := changelogOf(out); !slices.Equal(got, want) {
+				t.Fatalf("%s, restored (whole %v): got\n%s\nwant\n%s", name, whole, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
+}
+
+// TestTopRowsEmitAndExpire: with an emit interval a partition's changes
+// are written once per interval, as they then are; with a ttl, a
+// partition no row changed for that long is dropped, and its next row
+// starts it again; a partition whose source partition moved away is
+// dropped, not written.
+func TestTopRowsEmitAndExpire(t *testing.T) {
+	now := time.Unix(0, 0)
+	clock := func() time.Time { return now }
+	node := &plan.TopN{Input: testScan, Func: plan.RowNumber, Limit: 2, RankName: "r",
+		Partition: []expr.Expr{colSym}, Order: []plan.SortKey{{Expr: colV, Desc: true, NullsFirst: true}}}
+	op := newTopRows(node, StatefulOptions{EmitInterval: time.Second, TTL: time.Minute, Clock: clock})
+	out := new(message.Batch)
+	out.Reset(4)
+	var fails failures
+	a := &message.Origin{Partition: 0}
+	in := func(rows ...testRow) {
+		b := batchOf(rows...)
+		b.Origin = a
+		op.Process(b, out, fixedMark(0), &fails)
+		op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	}
+	in(testRow{0, "x", 1}, testRow{1, "x", 5})
+	in(testRow{2, "x", 3})
+	if out.Len() != 0 || op.Low() != math.MinInt64 {
+		t.Fatalf("%d rows written, low %d, within the emit interval; want none, and the rows held back unacknowledged", out.Len(), op.Low())
+	}
+	now = now.Add(time.Second)
+	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	if got := changelogOf(out); out.Len() != 2 || !slices.Equal(got, []string{"1 x 5 1", "2 x 3 2"}) || op.Low() != math.MaxInt64 {
+		t.Fatalf("after the interval %d rows, %q; want x's two, once each", out.Len(), got)
+	}
+	now = now.Add(2 * time.Minute)
+	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	if op.Size() != 0 || op.Expired() != 1 {
+		t.Fatalf("%d rows held, %d expired after the ttl; want none, one partition", op.Size(), op.Expired())
+	}
+	in(testRow{3, "x", 2}) // the interval has passed: written at once
+	if row := out.Rows[out.Len()-1]; row[2].Int() != 2 || row[3].Int() != 1 {
+		t.Errorf("after expiry, x's row %v; want v 2 of rank 1, a partition started again", row)
+	}
+	written := out.Len()
+	in(testRow{4, "x", 9}) // held back
+	a.Generation.Add(1)    // the partition moved away
+	now = now.Add(time.Second)
+	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	if out.Len() != written || op.Size() != 0 {
+		t.Errorf("%d rows written, %d held after the partition moved away; want none, and none", out.Len()-written, op.Size())
 	}
 }

@@ -178,4 +178,3 @@ func compareSortKeys(keys []plan.SortKey, a, b []value.Value) int {
 	}
 	return 0
 }
-
