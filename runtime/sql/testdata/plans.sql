@@ -23,3 +23,6 @@ SELECT symbol, n, ws FROM (SELECT symbol, n, ws, RANK() OVER (PARTITION BY ws, w
 WITH t AS (SELECT symbol, ts, price FROM trades WHERE active), s AS (SELECT window_start, window_end, symbol, sum(price) AS total FROM HOP(t, ts, INTERVAL '10' SECOND, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol), r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_end ORDER BY total DESC NULLS LAST, symbol) AS rn FROM s) SELECT * FROM r WHERE rn < 3
 -- A window top-N of a source's rows: each symbol's two largest trades of each minute, from a WITH query.
 WITH big AS (SELECT symbol, price * quantity AS notional, ts FROM trades WHERE quantity > 0) SELECT window_end, symbol, notional FROM (SELECT *, DENSE_RANK() OVER (PARTITION BY window_start, window_end, symbol ORDER BY notional DESC) AS r FROM TUMBLE(big, ts, INTERVAL '1' MINUTE) WHERE notional > 10) t WHERE r <= 2
+-- A top-N without a window, a changelog: each symbol's latest trade, and each's three largest of the active, from a subquery.
+SELECT symbol, price, ts FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) t WHERE r = 1
+SELECT r, s, q FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY s ORDER BY q DESC NULLS LAST) AS r FROM (SELECT upper(symbol) AS s, quantity AS q FROM trades WHERE active) a) t WHERE r <= 3
