@@ -17,9 +17,12 @@ type rowRanking struct {
 	width int // of the input rows
 	keys  *keyEncoder
 	order []expr.Expr
-	ord   []value.Value // the order values of the row being taken
-	rows  int           // rows held
-	free  []*rankedRow
+	// column, of each order expression that is a column of the row, is
+	// its index, else -1: a held row's order value is then its column's.
+	column []int
+	ord    []value.Value // the order values of the row being taken
+	rows   int           // rows held
+	free   []*rankedRow
 }
 
 // rankedRow is a row a top-N holds.
@@ -34,6 +37,12 @@ func newRowRanking(n *plan.TopN) rowRanking {
 	r := rowRanking{node: n, width: len(n.Input.Columns()), keys: newKeyEncoder(keys)}
 	for _, k := range n.Order {
 		r.order = append(r.order, k.Expr)
+		c, ok := k.Expr.(*expr.Column)
+		if !ok || c.Index >= r.width {
+			r.column = append(r.column, -1)
+		} else {
+			r.column = append(r.column, c.Index)
+		}
 	}
 	r.ord = make([]value.Value, len(r.order))
 	return r
@@ -127,20 +136,44 @@ func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
 	if n := len(r.free); n > 0 {
 		h, r.free = r.free[n-1], r.free[:n-1]
 	} else {
-		h = &rankedRow{row: make(value.Row, r.width), ord: make([]value.Value, len(r.order))}
+		vals := make([]value.Value, r.width+len(r.order))
+		h = &rankedRow{row: vals[:r.width:r.width], ord: vals[r.width:]}
 	}
-	// Its strings are cloned: state must not keep input buffers alive.
+	// Its strings are copied, all into one allocation: state must not
+	// keep input buffers alive.
+	size := 0
+	for _, v := range row {
+		if v.Kind() == value.KindString {
+			size += len(v.Str())
+		}
+	}
+	for j, v := range r.ord {
+		if r.column[j] < 0 && v.Kind() == value.KindString {
+			size += len(v.Str())
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	own := func(v value.Value) value.Value {
+		switch {
+		case v.Kind() != value.KindString:
+			return v
+		case v.Str() == "":
+			return value.StringValue("") // not a pointer into the input
+		}
+		at := b.Len()
+		b.WriteString(v.Str())
+		return value.StringValue(b.String()[at:])
+	}
 	for i, v := range row {
-		if v.Kind() == value.KindString {
-			v = value.StringValue(strings.Clone(v.Str()))
-		}
-		h.row[i] = v
+		h.row[i] = own(v)
 	}
-	for i, v := range r.ord {
-		if v.Kind() == value.KindString {
-			v = value.StringValue(strings.Clone(v.Str()))
+	for j, v := range r.ord {
+		if c := r.column[j]; c >= 0 && len(row) > 0 {
+			h.ord[j] = h.row[c]
+		} else {
+			h.ord[j] = own(v)
 		}
-		h.ord[i] = v
 	}
 	h.src = src
 	return h

@@ -47,7 +47,9 @@ type topRows struct {
 type topPart struct {
 	key  string
 	rows []*rankedRow
-	src  owner
+	// first holds rows' first row, without an allocation of its own.
+	first [1]*rankedRow
+	src   owner
 	// from is the first rank (from 0) changed since the rows were last
 	// written, -1 for none.
 	from int
@@ -117,6 +119,7 @@ func (t *topRows) Process(in, out *message.Batch, _ Watermark, fail Failures) (l
 		p := t.parts[string(t.keys.buf)]
 		if p == nil {
 			p = &topPart{key: string(t.keys.buf), src: src, from: -1}
+			p.rows = p.first[:0]
 			t.parts[p.key] = p
 			t.owned(src)
 		}
@@ -312,6 +315,7 @@ func (t *topRows) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 			t.drop(p)
 		}
 		p := &topPart{key: string(key), src: src, from: -1}
+		p.rows = p.first[:0]
 		for range r.Count(t.width + len(t.order)) {
 			h := t.take(nil, src)
 			readValues(r, h.row)
