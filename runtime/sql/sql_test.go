@@ -157,7 +157,7 @@ func TestErrorPositions(t *testing.T) {
 		{"SELECT * FROM (SELECT nope, n, RANK() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (SELECT symbol, count(*) AS n, window_start AS ws, window_end AS we FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) c) t WHERE r <= 1", "nope", "unknown column \"nope\""},
 		{"SELECT * FROM (SELECT n, n, RANK() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (SELECT symbol, count(*) AS n, window_start AS ws, window_end AS we FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) c) t WHERE r <= 1", "n, RANK", "output column \"n\" is also produced"},
 		{"WITH x AS (SELECT *, RANK() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (SELECT symbol, count(*) AS n, window_start AS ws, window_end AS we FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) c) SELECT * FROM x AS y WHERE x.r <= 1", "x.r", "unknown table \"x\""},
-		{"SELECT symbol, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts) FROM trades", "ROW_NUMBER()", "row_number ranks the rows of a window top-N only"},
+		{"SELECT symbol, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts) FROM trades", "ROW_NUMBER()", "row_number ranks rows in a top-N only"},
 		{"SELECT symbol, count(*) FROM trades GROUP BY symbol HAVING count(*) > 1", "count(*) > 1", "HAVING is not supported yet in a GROUP BY without a window"},
 		{"SELECT symbol FROM trades EMIT CHANGES", "SELECT", "EMIT CHANGES applies to GROUP BY queries"},
 		{"SELECT date_trunc('minute', ts), count(*) FROM trades GROUP BY date_trunc('hour', ts)", "ts)", `column "ts" must be in GROUP BY`},

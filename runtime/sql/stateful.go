@@ -482,7 +482,7 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 		kind, ok = aggregate.CountStar, name == "count"
 	}
 	if _, ranks := rankFuncs[name]; ranks {
-		return b.fail(fc.Location, "%s ranks the rows of a window top-N only: SELECT ... FROM (SELECT ..., %s() OVER (PARTITION BY window_start, window_end ORDER BY ...) AS r FROM (a windowed GROUP BY)) WHERE r <= N", name, strings.ToUpper(name))
+		return b.fail(fc.Location, "%s ranks rows in a top-N only: SELECT ... FROM (SELECT ..., %s() OVER (PARTITION BY ... ORDER BY ...) AS r FROM source) WHERE r <= N (see docs/sql.md, Window top-N)", name, strings.ToUpper(name))
 	}
 	if !ok {
 		return b.fail(fc.Location, "%s is not supported OVER a window; use count, sum, avg, min, max, stddev, first_value or last_value", name)
