@@ -83,10 +83,12 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce for a stateful query commits its state with its results and offsets: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps checkpoints in the Kafka topic <group>.checkpoints")
 	}
 	for i, src := range spec.Sources {
-		if et := src.EventTime; et != nil && et.AllowedLateness.Duration > 0 && !prog.Windowed() {
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "applies to queries over TUMBLE or HOP windows only")
-		} else if et != nil && et.AllowedLateness.Duration > 0 && prog.Ranked() {
+		switch et := src.EventTime; {
+		case et == nil || et.AllowedLateness.Duration == 0:
+		case prog.Ranked() && !prog.Continuous():
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a window top-N ranks a window's rows once, when the window closes, and a late record would change ranks already written: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close")
+		case !prog.Windowed():
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "applies to queries over TUMBLE or HOP windows only")
 		}
 		t := prog.EventTimeOf(src.Name)
 		if et := src.EventTime; t >= 0 && et != nil && et.Column != inputs[src.Name][t].Name {

@@ -58,7 +58,7 @@ func TestWatermarks(t *testing.T) {
 
 // TestWatermarksReplaying: a partition that first sends after the
 // watermark moved on (idle until then) replays by its own watermark, and
-// Replaying says how far behind it is until it catches up.
+// Replaying says how far behind it is until it catches up, or goes idle.
 func TestWatermarksReplaying(t *testing.T) {
 	a, b := &message.Origin{Source: "s", Partition: 0}, &message.Origin{Source: "s", Partition: 1}
 	t0 := time.Unix(1000, 0)
@@ -73,11 +73,19 @@ func TestWatermarksReplaying(t *testing.T) {
 	}
 	w.arrive(b, 40, 0, t0.Add(3*time.Second))
 	w.progress(b, 40)
+	w.advance(t0.Add(3 * time.Second))
 	if got := w.Replaying(); got != 40 {
 		t.Fatalf("replaying %d; want partition 1's own watermark, 40", got)
 	}
-	w.arrive(b, 120, 0, t0.Add(4*time.Second))
-	w.progress(b, 120)
+	w.arrive(a, 200, 0, t0.Add(5*time.Second))
+	w.progress(a, 200)
+	w.advance(t0.Add(5 * time.Second))
+	if got := w.Replaying(); got != math.MaxInt64 {
+		t.Fatalf("replaying %d once partition 1 is idle; want none: it may never send again", got)
+	}
+	w.arrive(b, 250, 0, t0.Add(6*time.Second))
+	w.progress(b, 250)
+	w.advance(t0.Add(6 * time.Second))
 	if got := w.Replaying(); got != math.MaxInt64 {
 		t.Fatalf("replaying %d once partition 1 caught up; want none", got)
 	}

@@ -23,6 +23,9 @@ type watermarks struct {
 	// engine, a partition not yet assigned (one source's, while the group
 	// assigns another's) still holds the watermark back.
 	shared bool
+	// replaying is the least watermark of the partitions replaying that
+	// are not idle, as of the last advance; math.MaxInt64 for none.
+	replaying int64
 }
 
 // sourceTiming is a source's event-time settings: how far out of order its
@@ -73,7 +76,7 @@ type partMark struct {
 func (pm *partMark) mark() int64 { return streamop.Behind(pm.max, pm.bound) }
 
 func newWatermarks(readers []connector.Reader, timing map[string]sourceTiming, now time.Time) watermarks {
-	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, current: math.MinInt64}
+	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, current: math.MinInt64, replaying: math.MaxInt64}
 	for _, r := range readers {
 		pm := w.newPart(r.Origin().Source)
 		pm.last = now
@@ -149,16 +152,11 @@ func (w *watermarks) For(o *message.Origin) int64 {
 	return max(wm, pm.floor)
 }
 
-// Replaying implements streamop.Replays.
-func (w *watermarks) Replaying() int64 {
-	least := int64(math.MaxInt64)
-	for o, pm := range w.parts {
-		if o != nil && pm.replaying && o.Generation.Load() == pm.gen {
-			least = min(least, w.For(o))
-		}
-	}
-	return least
-}
+// Replaying implements streamop.Replays: of the partitions replaying, the
+// least watermark as of the last advance. A replaying partition that went
+// idle, as for the watermark, holds nothing back: it may never send
+// again.
+func (w *watermarks) Replaying() int64 { return w.replaying }
 
 func (w *watermarks) ended(o *message.Origin) {
 	if pm := w.parts[o]; pm != nil {
@@ -168,6 +166,7 @@ func (w *watermarks) ended(o *message.Origin) {
 
 // advance recomputes the watermark and returns it.
 func (w *watermarks) advance(now time.Time) int64 {
+	replaying := int64(math.MaxInt64)
 	low, active, open := int64(math.MaxInt64), false, false
 	for o, pm := range w.parts {
 		if pm.ended {
@@ -179,12 +178,17 @@ func (w *watermarks) advance(now time.Time) int64 {
 			// watermark back no more (nor does it end the input).
 			continue
 		}
-		if now.Sub(pm.last) >= pm.idle || pm.replaying {
+		if now.Sub(pm.last) >= pm.idle {
+			continue
+		}
+		if pm.replaying {
+			replaying = min(replaying, w.For(o))
 			continue
 		}
 		active = true
 		low = min(low, pm.mark())
 	}
+	w.replaying = replaying
 	switch {
 	case !open:
 		w.current = math.MaxInt64 // every partition finished

@@ -2,6 +2,7 @@ package streamop
 
 import (
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -107,21 +108,16 @@ func (r *rowRanking) trim(rows []*rankedRow) []*rankedRow {
 	case plan.Rank:
 		// The rows tied with the limit's row rank within it too.
 		if int64(keep) > limit {
-			keep = int(limit)
-			for keep < len(rows) && r.compare(rows[keep-1].ord, rows[keep].ord) == 0 {
-				keep++
-			}
+			keep = r.tiesEnd(rows, int(limit)-1)
 		}
 	case plan.DenseRank:
-		dense := int64(1)
-		for i := 1; i < len(rows); i++ {
-			if r.compare(rows[i-1].ord, rows[i].ord) != 0 {
-				if dense++; dense > limit {
-					keep = i
-					break
-				}
-			}
+		// Each rank is a run of ties: found by binary search, so that
+		// many ties cost no more than a few.
+		i := 0
+		for dense := int64(1); i < len(rows) && dense <= limit; dense++ {
+			i = r.tiesEnd(rows, i)
 		}
+		keep = i
 	}
 	for _, dropped := range rows[keep:] {
 		r.release(dropped)
@@ -129,6 +125,14 @@ func (r *rowRanking) trim(rows []*rankedRow) []*rankedRow {
 	clear(rows[keep:])
 	return rows[:keep]
 }
+
+// tiesEnd is the end of the run of rows tied with rows[i].
+func (r *rowRanking) tiesEnd(rows []*rankedRow, i int) int {
+	return i + 1 + sort.Search(len(rows)-i-1, func(j int) bool { return r.compare(rows[i].ord, rows[i+1+j].ord) != 0 })
+}
+
+// maxFree bounds the held rows kept for reuse.
+const maxFree = 1024
 
 // take returns a held row of row, its order values r.ord.
 func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
@@ -180,11 +184,33 @@ func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
 }
 
 func (r *rowRanking) release(h *rankedRow) {
+	r.recycle(h)
+	r.rows--
+}
+
+// recycle keeps h, not held, for reuse.
+func (r *rowRanking) recycle(h *rankedRow) {
 	clear(h.row)
 	clear(h.ord)
 	h.src = owner{}
-	r.free = append(r.free, h)
-	r.rows--
+	if len(r.free) < maxFree {
+		r.free = append(r.free, h)
+	}
+}
+
+// prune releases the rows of a partition's earlier generation: its new
+// owner, or this engine reading it again, ranks them anew.
+func (r *rowRanking) prune(rows []*rankedRow) []*rankedRow {
+	kept := rows[:0]
+	for _, h := range rows {
+		if h.src.current() {
+			kept = append(kept, h)
+		} else {
+			r.release(h)
+		}
+	}
+	clear(rows[len(kept):])
+	return kept
 }
 
 // compare orders two rows' order values: negative if a ranks first.

@@ -202,8 +202,13 @@ func appendSessionKey(dst []byte, k *sessionKey, origins *Origins) []byte {
 	return dst
 }
 
-// RestoreSnapshot implements Snapshotter.
+// RestoreSnapshot implements Snapshotter. Of a top-N's aggregation, the
+// windows it holds are open again, whatever was ranked here since, as
+// windowRank's are.
 func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if a.whole {
+		a.ranked = math.MinInt64
+	}
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("window state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
@@ -395,6 +400,9 @@ func (a *windowAgg) AppendChanges(dst []byte, origins *Origins) []byte {
 
 // ApplyChanges implements IncrementalSnapshotter.
 func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
+	if a.whole {
+		a.ranked = math.MinInt64 // as RestoreSnapshot
+	}
 	if v := r.Byte(); v != windowChangesVersion && r.Err() == nil {
 		return fmt.Errorf("window changes of version %d; this engine reads %d", v, windowChangesVersion)
 	}

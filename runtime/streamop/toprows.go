@@ -321,7 +321,7 @@ func (t *topRows) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 			readValues(r, h.row)
 			readValues(r, h.ord)
 			if r.Err() != nil {
-				t.free = append(t.free, h)
+				t.recycle(h)
 				break
 			}
 			p.rows = t.insert(p.rows, t.position(p.rows, h.ord), h)

@@ -38,6 +38,28 @@ type rankWindow struct {
 type rankPart struct {
 	key  string
 	rows []*rankedRow
+	// owners are the source partitions, in a generation, its rows came
+	// from: when one is no longer current, its rows go.
+	owners []owner
+}
+
+// prune drops part's rows of a source partition's earlier generation
+// (before it was revoked, or before an aborted transaction): its new
+// owner, or this engine reading it again, ranks them anew. It looks at
+// the rows only when one of their owners changed.
+func (r *windowRank) prune(part *rankPart) {
+	if !slices.ContainsFunc(part.owners, func(o owner) bool { return !o.current() }) {
+		return
+	}
+	part.owners = slices.DeleteFunc(part.owners, func(o owner) bool { return !o.current() })
+	part.rows = r.rowRanking.prune(part.rows)
+}
+
+// own notes that part holds a row of src.
+func (part *rankPart) own(src owner) {
+	if !slices.Contains(part.owners, src) {
+		part.owners = append(part.owners, src)
+	}
 }
 
 func newWindowRank(n *plan.TopN) *windowRank {
@@ -75,10 +97,12 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 // from start to end.
 func (r *windowRank) add(start, end int64, row value.Row, src owner) {
 	part := r.part(r.window(start, end), r.keys.buf)
+	r.prune(part)
 	at := r.position(part.rows, r.ord)
 	if at == len(part.rows) && at > 0 && r.past(part.rows, r.ord) {
 		return // it would rank past the limit
 	}
+	part.own(src)
 	part.rows = r.insert(part.rows, at, r.take(row, src))
 }
 
@@ -210,17 +234,30 @@ func (r *windowRank) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		}
 		return n
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(r.starts)))
-	for _, start := range r.starts {
-		win := r.windows[start]
-		dst = binary.AppendVarint(dst, win.start)
-		dst = binary.AppendVarint(dst, win.end)
-		parts := 0
+	partsOf := func(win *rankWindow) int {
+		n := 0
 		for _, part := range win.order {
 			if held(part) > 0 {
-				parts++
+				n++
 			}
 		}
+		return n
+	}
+	wins := 0
+	for _, start := range r.starts {
+		if partsOf(r.windows[start]) > 0 {
+			wins++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(wins))
+	for _, start := range r.starts {
+		win := r.windows[start]
+		parts := partsOf(win)
+		if parts == 0 {
+			continue
+		}
+		dst = binary.AppendVarint(dst, win.start)
+		dst = binary.AppendVarint(dst, win.end)
 		dst = binary.AppendUvarint(dst, uint64(parts))
 		for _, part := range win.order {
 			n := held(part)
@@ -243,7 +280,15 @@ func (r *windowRank) AppendSnapshot(dst []byte, origins *Origins) []byte {
 
 // RestoreSnapshot implements Snapshotter. A partition's snapshot adds its
 // rows to those held, each where it ranks.
+//
+// The windows it holds are open again, whatever was ranked here since:
+// after a rewind, the results of the aborted transaction are gone; a
+// partition taken over brings windows its keys were not ranked in here.
+// Its records before the checkpoint's watermark are late by the
+// partition's floor (watermarks.takeOver), so that windows closed before
+// the checkpoint are not ranked again.
 func (r *windowRank) RestoreSnapshot(rd *value.Reader, origins *Origins) error {
+	r.ranked = math.MinInt64
 	if v := rd.Byte(); v != snapshotVersion && rd.Err() == nil {
 		return fmt.Errorf("top-N state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
@@ -270,9 +315,11 @@ func (r *windowRank) RestoreSnapshot(rd *value.Reader, origins *Origins) error {
 				readValues(rd, h.row)
 				readValues(rd, h.ord)
 				if rd.Err() != nil {
-					r.free = append(r.free, h)
+					r.recycle(h)
 					break
 				}
+				r.prune(part)
+				part.own(h.src)
 				part.rows = r.insert(part.rows, r.position(part.rows, h.ord), h)
 			}
 		}
