@@ -115,6 +115,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no GROUP BY, OVER or join")
 	case spec.State.TTL != nil && !prog.Continuous():
 		ps.Add("spec.state.ttl", "applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds")
+	case spec.State.TTL != nil && rankNeeded(prog):
+		ps.Add("spec.state.ttl", "applies to a top-N without a window of one row per partition (rank <= 1): a partition that expired and starts again with fewer rows would leave its earlier rows at the ranks after, as the changelog has no deletes")
 	case several && prog.TableJoin():
 		// An interval join is refused on several engines below.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
@@ -194,6 +196,13 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 	case !prog.NamesGroup(k.Key):
 		ps.Add("spec.sink.kafka.key", "%q does not name the group: the key of a GROUP BY without a window is computed from the group's keys alone, all of them (%s)", k.Key, group)
 	}
+}
+
+// rankNeeded reports whether prog is a top-N without a window that keeps
+// more than one row per partition.
+func rankNeeded(prog *streamop.Program) bool {
+	_, needed, ok := prog.RankKey()
+	return ok && needed
 }
 
 // Partitioning is how a stateful query's state is keyed against the

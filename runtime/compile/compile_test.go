@@ -97,6 +97,7 @@ func TestContinuousProblems(t *testing.T) {
 		{"top 3 keyed by its partition", top3, false, true, "symbol", `"symbol" does not name the partition and rank: the key of a top-N without a window is computed from its PARTITION BY columns alone, all of them, and its rank if it keeps more than one row (symbol, and r)`},
 		{"top 3 keyed by partition and rank", top3, false, true, "k", ""},
 		{"top-N ttl", latest, false, true, "symbol", ""},
+		{"top 3 ttl", top3, false, true, "k", "spec.state.ttl: applies to a top-N without a window of one row per partition"},
 		{"top-N emit interval", latest, false, true, "symbol", ""},
 		{"top-N of RANK", "SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) t WHERE r <= 1", false, true, "symbol", "it ranks with ROW_NUMBER, whose ranks are each one row's"},
 	}
@@ -118,7 +119,7 @@ func TestContinuousProblems(t *testing.T) {
 		switch tt.name {
 		case "allowed lateness":
 			spec.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}
-		case "ttl", "ttl of windows", "distinct with ttl", "top-N ttl":
+		case "ttl", "ttl of windows", "distinct with ttl", "top-N ttl", "top 3 ttl":
 			spec.State.TTL = &metav1.Duration{Duration: time.Hour}
 		case "emit interval", "emit interval of windows", "emit interval of distinct", "top-N emit interval":
 			spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}

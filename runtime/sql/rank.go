@@ -260,6 +260,12 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	if !b.rankLimit(sel, top, at, call.Location) {
 		return nil, true
 	}
+	if sel.WhereClause != nil && ofSource {
+		// A rank's new row that it dropped would leave the rank's earlier
+		// row standing in the changelog, which has no deletes.
+		b.errorf(location(sel.WhereClause), "a top-N without a window takes no condition but the rank's in its outer WHERE: a rank's row it filtered out would leave the rank's earlier row in the changelog. Filter in the ranking query's WHERE, before the rows are ranked")
+		return nil, true
+	}
 	if sel.WhereClause != nil {
 		if pred := b.condition(sel.WhereClause, "WHERE"); pred != nil {
 			node = &plan.Filter{Input: node, Predicate: pred}
@@ -369,7 +375,7 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window,
 		b.errorf(wd.Location, "%s ranks a whole partition: a frame (ROWS, RANGE) does not apply", name)
 		return nil
 	case len(wd.OrderClause) == 0:
-		b.errorf(wd.Location, "%s needs ORDER BY: a top-N ranks each window's rows by it", name)
+		b.errorf(wd.Location, "%s needs ORDER BY: a top-N ranks each partition's rows by it", name)
 		return nil
 	case changelog && rankFuncs[name] != plan.RowNumber:
 		b.errorf(fc.Location, "a top-N without a window writes the row of each rank whenever it changes, keyed by the partition and rank: it ranks with ROW_NUMBER, whose ranks are each one row's; %s ranks the rows of windows", strings.ToUpper(name))
@@ -521,7 +527,7 @@ func (b *binder) rankLimit(sel *pg.SelectStmt, top *plan.TopN, rankColumn int, c
 		if sel.WhereClause != nil {
 			at = location(sel.WhereClause)
 		}
-		b.errorf(at, "a top-N needs WHERE %s <= N, which bounds the rows it writes of each window", top.RankName)
+		b.errorf(at, "a top-N needs WHERE %s <= N, which bounds the rows it keeps of each partition", top.RankName)
 		return false
 	}
 	conjuncts = slices.Delete(conjuncts, found, found+1)

@@ -753,3 +753,28 @@ func TestWindowRankGenerations(t *testing.T) {
 		t.Errorf("after the rewind: %d late, %q; want none late, %q", late, got, want)
 	}
 }
+
+// TestTopRowsGenerations: rows of a partition read again in its source
+// partition's next generation (revoked and assigned again, or an aborted
+// transaction) build it anew, and are written, though no Advance dropped
+// the earlier generation's first.
+func TestTopRowsGenerations(t *testing.T) {
+	node := &plan.TopN{Input: testScan, Func: plan.RowNumber, Limit: 2, RankName: "r",
+		Partition: []expr.Expr{colSym}, Order: []plan.SortKey{{Expr: colV, Desc: true, NullsFirst: true}}}
+	op := newTopRows(node, StatefulOptions{})
+	a := &message.Origin{Partition: 0}
+	out := new(message.Batch)
+	out.Reset(4)
+	var fails failures
+	first := batchOf(testRow{0, "x", 10}, testRow{1, "x", 8})
+	first.Origin = a
+	op.Process(first, out, fixedMark(0), &fails)
+	a.Generation.Add(1)
+	again := batchOf(testRow{0, "x", 10}, testRow{1, "x", 8}, testRow{2, "x", 9})
+	again.Origin, again.Generation = a, 1
+	op.Process(again, out, fixedMark(0), &fails)
+	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	if got, want := changelogOf(out), []string{"0 x 10 1", "2 x 9 2"}; !slices.Equal(got, want) || op.Size() != 2 {
+		t.Errorf("changelog %q, %d rows held; want %q, 2", got, op.Size(), want)
+	}
+}

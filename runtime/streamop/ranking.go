@@ -143,6 +143,10 @@ func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
 		vals := make([]value.Value, r.width+len(r.order))
 		h = &rankedRow{row: vals[:r.width:r.width], ord: vals[r.width:]}
 	}
+	h.src = src
+	if row == nil {
+		return h // a restore reads its values
+	}
 	// Its strings are copied, all into one allocation: state must not
 	// keep input buffers alive.
 	size := 0
@@ -173,13 +177,12 @@ func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
 		h.row[i] = own(v)
 	}
 	for j, v := range r.ord {
-		if c := r.column[j]; c >= 0 && len(row) > 0 {
+		if c := r.column[j]; c >= 0 {
 			h.ord[j] = h.row[c]
 		} else {
 			h.ord[j] = own(v)
 		}
 	}
-	h.src = src
 	return h
 }
 

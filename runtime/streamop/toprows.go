@@ -117,6 +117,12 @@ func (t *topRows) Process(in, out *message.Batch, _ Watermark, fail Failures) (l
 		}
 		absorbed++
 		p := t.parts[string(t.keys.buf)]
+		if p != nil && !p.src.current() {
+			// Built in its source partition's earlier generation: the rows
+			// read again build it anew.
+			t.drop(p)
+			p = nil
+		}
 		if p == nil {
 			p = &topPart{key: string(t.keys.buf), src: src, from: -1}
 			p.rows = p.first[:0]
@@ -258,8 +264,10 @@ func (t *topRows) Expired() int64 { return t.expired }
 // Low implements Stateful: every row's results are written once taken,
 // but those an emit interval holds back.
 func (t *topRows) Low() int64 {
-	if len(t.changed) > 0 {
-		return math.MinInt64
+	for _, p := range t.changed {
+		if p.from >= 0 {
+			return math.MinInt64
+		}
 	}
 	return math.MaxInt64
 }
