@@ -93,6 +93,10 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	if call == nil {
 		return nil, false
 	}
+	if len(middle.FromClause) != 1 {
+		b.errorf(call.Location, "a top-N ranks the rows of one source, of a windowed GROUP BY or of a windowing function, in its FROM")
+		return nil, true
+	}
 	// The WITH queries the ranking and ranked queries are not passed on
 	// to the ranked one, which reads the others; a WITH query that only
 	// filters a source is merged into the ranking query, as any.
