@@ -58,24 +58,12 @@ rows:
 		}
 		return r.compareOrder(a, b)
 	})
-	var rank, dense, pos int64
+	var ranks rankCounter
 	for j, k := range r.sorted {
-		switch {
-		case j == 0 || r.comparePartition(r.sorted[j-1], k) != 0:
-			rank, dense, pos = 1, 1, 1
-		default:
-			pos++
-			if r.compareOrder(r.sorted[j-1], k) != 0 {
-				rank, dense = pos, dense+1
-			}
+		if j == 0 || r.comparePartition(r.sorted[j-1], k) != 0 {
+			ranks = rankCounter{fn: r.node.Func}
 		}
-		n := pos
-		switch r.node.Func {
-		case plan.Rank:
-			n = rank
-		case plan.DenseRank:
-			n = dense
-		}
+		n := ranks.next(ranks.pos > 0 && r.compareOrder(r.sorted[j-1], k) == 0)
 		if n > r.node.Limit {
 			continue // ranks only grow within a partition: skip to the next
 		}
@@ -86,6 +74,28 @@ rows:
 	}
 	clear(r.vals) // drop string references
 	return 0
+}
+
+// rankCounter numbers a partition's rows, in rank order, by its function.
+type rankCounter struct {
+	fn               plan.RankFunc
+	pos, rank, dense int64
+}
+
+// next returns the rank of the partition's next row, which ties with the
+// one before or not.
+func (r *rankCounter) next(tie bool) int64 {
+	r.pos++
+	if !tie {
+		r.rank, r.dense = r.pos, r.dense+1
+	}
+	switch r.fn {
+	case plan.Rank:
+		return r.rank
+	case plan.DenseRank:
+		return r.dense
+	}
+	return r.pos
 }
 
 // comparePartition orders the rows k1 and k2 by their partition.

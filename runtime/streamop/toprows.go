@@ -34,7 +34,7 @@ type topRows struct {
 	// dropped.
 	ttl       int64
 	now       int64
-	idle      topList
+	idle      idleList[topPart, *topPart]
 	expired   int64
 	lastSweep int64
 	// owners are the source partitions, in a generation, that partitions
@@ -53,44 +53,11 @@ type topPart struct {
 	// from is the first rank (from 0) changed since the rows were last
 	// written, -1 for none.
 	from int
-	// touched is when a row last changed it; older and newer are its
-	// neighbours in the idle list, where listed says it is.
-	touched      int64
-	older, newer *topPart
-	listed       bool
+	// idle places it in the idle list: with a ttl only.
+	idle idleLinks[topPart]
 }
 
-// topList lists partitions by their last change, the least recent first.
-type topList struct{ oldest, newest *topPart }
-
-func (l *topList) touch(p *topPart, now int64) {
-	l.remove(p)
-	p.touched, p.listed = now, true
-	p.older, p.newer = l.newest, nil
-	if l.newest != nil {
-		l.newest.newer = p
-	} else {
-		l.oldest = p
-	}
-	l.newest = p
-}
-
-func (l *topList) remove(p *topPart) {
-	if !p.listed {
-		return
-	}
-	if p.older != nil {
-		p.older.newer = p.newer
-	} else {
-		l.oldest = p.newer
-	}
-	if p.newer != nil {
-		p.newer.older = p.older
-	} else {
-		l.newest = p.older
-	}
-	p.older, p.newer, p.listed = nil, nil, false
-}
+func (p *topPart) links() *idleLinks[topPart] { return &p.idle }
 
 func newTopRows(n *plan.TopN, opts StatefulOptions) *topRows {
 	t := &topRows{rowRanking: newRowRanking(n), parts: map[string]*topPart{}, clock: time.Now,
@@ -211,7 +178,7 @@ func (t *topRows) expire(now int64, out *message.Batch) {
 		return
 	}
 	t.lastSweep = now
-	for p := t.idle.oldest; p != nil && now-p.touched >= t.ttl; p = t.idle.oldest {
+	for p := t.idle.oldest; p != nil && now-p.idle.touched >= t.ttl; p = t.idle.oldest {
 		if p.from >= 0 {
 			t.emitChanged(out)
 		}

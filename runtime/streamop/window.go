@@ -61,7 +61,7 @@ type windowAgg struct {
 	ttl       int64
 	clock     func() time.Time
 	now       int64
-	idle      groupList
+	idle      idleList[group, *group]
 	expired   int64
 	lastSweep int64
 	// emitEvery, for a continuous aggregation, holds back the groups a
@@ -130,50 +130,11 @@ type group struct {
 	// its reuses.
 	changed bool
 	life    uint32
-	// touched is when a row last changed the group, and older and newer
-	// its neighbours in the operator's idle list, where listed says it is:
-	// with a ttl only.
-	touched      int64
-	older, newer *group
-	listed       bool
+	// idle places it in the operator's idle list: with a ttl only.
+	idle idleLinks[group]
 }
 
-// groupList lists groups by their last change, the least recent first.
-type groupList struct{ oldest, newest *group }
-
-// touch makes g the most recently changed group, changed at now.
-func (l *groupList) touch(g *group, now int64) {
-	g.touched = now
-	if l.newest == g {
-		return
-	}
-	l.remove(g)
-	g.older, g.listed = l.newest, true
-	if l.newest != nil {
-		l.newest.newer = g
-	} else {
-		l.oldest = g
-	}
-	l.newest = g
-}
-
-// remove takes g out of the list, if it is in it.
-func (l *groupList) remove(g *group) {
-	if !g.listed {
-		return
-	}
-	if g.older != nil {
-		g.older.newer = g.newer
-	} else {
-		l.oldest = g.newer
-	}
-	if g.newer != nil {
-		g.newer.older = g.older
-	} else {
-		l.newest = g.older
-	}
-	g.older, g.newer, g.listed = nil, nil, false
-}
+func (g *group) links() *idleLinks[group] { return &g.idle }
 
 type sessionKey struct {
 	source   owner
@@ -699,7 +660,7 @@ func (a *windowAgg) expire(now int64, out *message.Batch) {
 	}
 	a.lastSweep = now
 	var win *window
-	for g := a.idle.oldest; g != nil && now-g.touched >= a.ttl; g = a.idle.oldest {
+	for g := a.idle.oldest; g != nil && now-g.idle.touched >= a.ttl; g = a.idle.oldest {
 		win = g.w
 		if g.dirty && g.source.current() {
 			// A change the emit interval held back goes out with it.

@@ -181,26 +181,13 @@ func (r *windowRank) waits(win *rankWindow, wm Watermark) bool {
 // emit appends a partition's current rows, ranked.
 func (r *windowRank) emit(out *message.Batch, win *rankWindow, part *rankPart) {
 	var prev *rankedRow
-	var pos, rank, dense int64
+	ranks := rankCounter{fn: r.node.Func}
 	for _, h := range part.rows {
 		if !h.src.current() {
 			continue
 		}
-		pos++
-		switch {
-		case prev == nil:
-			rank, dense = 1, 1
-		case r.compare(prev.ord, h.ord) != 0:
-			rank, dense = pos, dense+1
-		}
+		n := ranks.next(prev != nil && r.compare(prev.ord, h.ord) == 0)
 		prev = h
-		n := pos
-		switch r.node.Func {
-		case plan.Rank:
-			n = rank
-		case plan.DenseRank:
-			n = dense
-		}
 		if n > r.node.Limit {
 			break
 		}
