@@ -74,6 +74,15 @@ func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []v
 	return lr
 }
 
+// Prune makes the reader decode only the columns read says (nil: all), of
+// a JSON source; the others are NULL. CSV fields are all split, and
+// converted as the query reads them or not.
+func (lr *LineReader) Prune(read []bool) {
+	if d, ok := lr.dec.(*format.JSONDecoder); ok && read != nil {
+		d.Prune(read)
+	}
+}
+
 // OpenFile opens a file source.
 func OpenFile(source string, spec *v1alpha1.FileSource, f v1alpha1.Format, cols []value.Column, maxBytes int) (*LineReader, error) {
 	file, err := os.Open(spec.Path)

@@ -97,6 +97,9 @@ type SourceEnv struct {
 	Source *v1alpha1.Source
 	// Columns are the source's columns, as planned.
 	Columns []value.Column
+	// Read, if not nil, says which of Columns the query reads: a source
+	// may leave the others NULL rather than decode them. Nil reads all.
+	Read []bool
 	// Stateful says the query keeps state across batches, so a source with
 	// partitions that move between engines must let the state follow.
 	Stateful bool
@@ -397,12 +400,15 @@ func openFileSource(env SourceEnv) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.Prune(env.Read)
 	return Partitions{r}, nil
 }
 
 func openStdinSource(env SourceEnv) (Source, error) {
 	src := env.Source
-	return Partitions{OpenStdin(src.Name, src.Format, env.Columns, int(src.MaxRecordBytes))}, nil
+	r := OpenStdin(src.Name, src.Format, env.Columns, int(src.MaxRecordBytes))
+	r.Prune(env.Read)
+	return Partitions{r}, nil
 }
 
 func openDatagenSource(env SourceEnv) (Source, error) {

@@ -59,6 +59,7 @@ type AvroDecoder struct {
 	reader *avroNode      // the reader record schema, nil if the columns were declared alone
 
 	keys    bool          // of record keys, whose schema may be one primitive type
+	skip    []bool        // per column: not read (Prune), its field skipped
 	plain   *avroProgram  // the program of a plain decoder
 	writers WriterSchemas // a registry decoder's schemas
 	byID    map[uint32]*avroProgram
@@ -159,6 +160,21 @@ func CheckAvroColumns(cols []value.Column, reader string) error {
 	return err
 }
 
+// Prune makes the decoder decode only the columns read says, and skip the
+// others' fields, which stay NULL: a query's unread columns cost only
+// their skipping. Which columns a writer schema must have, and how they
+// resolve, is as before: only the decoding is left out.
+func (d *AvroDecoder) Prune(read []bool) {
+	d.skip = unread(read)
+	if d.plain != nil {
+		d.plain = d.compile(0, d.reader)
+	}
+	clear(d.byID)
+}
+
+// skips reports whether column i is not read.
+func (d *AvroDecoder) skips(i int) bool { return d.skip != nil && d.skip[i] }
+
 func (d *AvroDecoder) readerField(name string) *avroField {
 	for i := range d.reader.fields {
 		if d.reader.fields[i].name == name {
@@ -202,9 +218,12 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 				p.err = fmt.Errorf("field %s %w (column %s)", f.name, err, d.cols[i].Name)
 				return p
 			}
-			s.col, s.to, seen[i] = i, d.cols[i].Type, true
-			if d.reader != nil {
-				s.node = resolveEnums(f.node, d.readerField(d.cols[i].Name).node)
+			seen[i] = true
+			if !d.skips(i) {
+				s.col, s.to = i, d.cols[i].Type
+				if d.reader != nil {
+					s.node = resolveEnums(f.node, d.readerField(d.cols[i].Name).node)
+				}
 			}
 		}
 		p.steps = append(p.steps, s)
@@ -229,7 +248,7 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 			p.err = err
 			return p
 		}
-		if !v.IsNull() {
+		if !v.IsNull() && !d.skips(i) {
 			p.defaults = append(p.defaults, columnValue{col: i, v: v})
 		}
 	}

@@ -17,6 +17,7 @@ type JSONDecoder struct {
 	cols  []value.Column
 	index map[string]int
 	keys  [][]byte // per column: its name as a JSON string and a colon
+	skip  []bool   // per column: not read (Prune), its value skipped
 }
 
 // NewJSONDecoder returns a decoder for rows of the given columns.
@@ -27,6 +28,25 @@ func NewJSONDecoder(cols []value.Column) *JSONDecoder {
 		d.keys[i] = append(AppendJSONString(nil, c.Name), ':')
 	}
 	return d
+}
+
+// Prune makes the decoder parse only the columns read says, and skip the
+// others' values, which stay NULL: a query's unread columns cost only
+// their scan. A value skipped is checked as JSON, not as its column's type.
+func (d *JSONDecoder) Prune(read []bool) { d.skip = unread(read) }
+
+// unread is the complement of read, or nil when every column is read.
+func unread(read []bool) []bool {
+	var skip []bool
+	for i, r := range read {
+		if !r {
+			if skip == nil {
+				skip = make([]bool, len(read))
+			}
+			skip[i] = true
+		}
+	}
+	return skip
 }
 
 // SyntaxError is malformed JSON at a byte offset of the line.
@@ -74,6 +94,9 @@ func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
 			i, ok = d.index[bytesString(key)]
 		}
 		p.space()
+		if ok && d.skip != nil && d.skip[i] {
+			ok, next = false, i+1
+		}
 		if ok {
 			v, err := p.value(d.cols[i])
 			if err != nil {

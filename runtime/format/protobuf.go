@@ -202,6 +202,19 @@ type ProtobufDecoder struct {
 	writers WriterSchemas
 	byKey   map[string]*protoProgram // by the id and indexes bytes of the wire header
 	files   map[uint32]protoreflect.FileDescriptor
+	skip    []bool                         // per column: not read (Prune), its field skipped
+	message protoreflect.MessageDescriptor // a plain decoder's
+}
+
+// Prune makes the decoder decode only the columns read says, and skip the
+// others' fields, which stay NULL: a query's unread columns cost only
+// their skipping. Which columns a message must have is as before.
+func (d *ProtobufDecoder) Prune(read []bool) {
+	d.skip = unread(read)
+	if d.plain != nil {
+		d.plain = d.compile(d.message)
+	}
+	clear(d.byKey)
 }
 
 // NewProtobufDecoder returns a decoder into cols. schema, if not empty, is
@@ -232,7 +245,7 @@ func NewProtobufDecoder(cols []value.Column, schema, message string, writers Wri
 			}
 		}
 		if writers == nil {
-			d.plain = d.compile(m)
+			d.plain, d.message = d.compile(m), m
 			return d, d.plain.err
 		}
 	}
@@ -310,6 +323,9 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 		if err := protoReadable(f, to); err != nil {
 			p.err = fmt.Errorf("field %s %w (column %s)", f.Name(), err, d.cols[col].Name)
 			return p
+		}
+		if d.skip != nil && d.skip[col] {
+			continue // not read: skipped as any field no column names
 		}
 		s := protoStep{name: string(f.Name()), col: col, to: to, kind: f.Kind()}
 		if s.kind == protoreflect.MessageKind {

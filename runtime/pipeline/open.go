@@ -36,6 +36,10 @@ func (p *Pipeline) open(opts Options) error {
 			if p.spec.SeveralEngines() && p.spec.State != nil && p.prog.Stateful() {
 				env.Rewound = func() { p.rewinds.Add(1) }
 			}
+			if readRepartitioned == nil {
+				// A repartition topic's rows come whole.
+				env.Read = p.reads[name]
+			}
 			opened, err := reg.OpenSource(env)
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/usermetric"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -79,6 +81,10 @@ type Options struct {
 	// no other live engine of the query has (a pod name, not a host name
 	// that several local engines share).
 	StaticMembership bool
+	// reads, for the upstream part of a repartitioned query, are the
+	// columns of each source the whole query reads (readColumns), which
+	// its own plan, the stateless part, does not say.
+	reads map[string][]bool
 }
 
 // Pipeline is one run of a query.
@@ -88,6 +94,7 @@ type Pipeline struct {
 	prog       *streamop.Program
 	inputCols  []value.Column
 	inputs     map[string][]value.Column // by source; a join reads two
+	reads      map[string][]bool         // by source: the columns read, which sources decode
 	readers    []connector.Reader
 	sink       connector.Sink
 	dlq        connector.DeadLetterSink
@@ -206,6 +213,20 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 	return several, nil
 }
 
+// readColumns returns which columns of each source a query reads: those
+// its plan reads, and the event-time column the watermark follows.
+func readColumns(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column) map[string][]bool {
+	reads := plan.ReadColumns(prog.Root())
+	for name, read := range reads {
+		if et := sourceNamed(spec, name).EventTime; et != nil {
+			if i := slices.IndexFunc(schemas[name], func(c value.Column) bool { return c.Name == et.Column }); i >= 0 && i < len(read) {
+				read[i] = true
+			}
+		}
+	}
+	return reads
+}
+
 // newRepartitioned builds the two parts of a stateful query whose engines
 // each read some partitions of its source, which is not partitioned by the
 // state's key: the upstream part runs the stateless part of the plan over
@@ -246,6 +267,7 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	}
 	upOpts := opts
 	upOpts.Sink, upOpts.DeadLetter = nil, nil
+	upOpts.reads = readColumns(spec, prog, schemas)
 	if opts.Logger != nil {
 		upOpts.Logger = opts.Logger.With("part", "upstream")
 	}
@@ -278,6 +300,7 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		repartition: rp,
 		inputCols:   schemas[prog.Source],
 		inputs:      schemas,
+		reads:       opts.reads,
 		log:         opts.Logger,
 		stop:        make(chan struct{}),
 		strategy:    spec.ErrorPolicy.Strategy,
@@ -286,6 +309,9 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.reads == nil {
+		p.reads = readColumns(spec, prog, schemas)
 	}
 	p.statePlan = prog.StatePlan()
 	if p.readsRepartition() {

@@ -807,3 +807,35 @@ func TestAsyncSinkHold(t *testing.T) {
 		checkIdentity(t, p.Snapshot().Counts)
 	})
 }
+
+// TestUnreadColumns: a source decodes only the columns the query reads, so
+// a bad value in a column no one reads fails nothing, and a row that fails
+// is dead-lettered with the columns read, not NULLs for the others.
+func TestUnreadColumns(t *testing.T) {
+	path := writeFile(t, "trades.jsonl", strings.Join([]string{
+		`{"symbol":"AAPL","price":1.5,"quantity":2}`,
+		`{"symbol":"MSFT","price":"not a number","quantity":4}`,
+		`{"symbol":"NVDA","price":3,"quantity":0}`,
+	}, "\n")+"\n")
+	dlq := &memDeadLetter{}
+	sink := &collectSink{}
+	p, err := runPipeline(t, fileSpec(path, v1alpha1.FormatJSON, "SELECT symbol, 8 / quantity AS q FROM trades", v1alpha1.DeadLetter), Options{Sink: sink, DeadLetter: dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sink.Rows(), []string{"AAPL,4", "MSFT,2"}; !slices.Equal(got, want) {
+		t.Errorf("rows %q; want %q, the unread price not decoded", got, want)
+	}
+	if len(dlq.events) != 1 || string(dlq.events[0].Payload) != `{"symbol":"NVDA","quantity":0}` {
+		t.Errorf("dead letters %+v; want the one of NVDA, with the columns read", dlq.events)
+	}
+	// Read, the bad price fails its record.
+	dlq = &memDeadLetter{}
+	if _, err := runPipeline(t, fileSpec(path, v1alpha1.FormatJSON, "SELECT symbol, price FROM trades", v1alpha1.DeadLetter), Options{Sink: &collectSink{}, DeadLetter: dlq}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.events) != 1 || dlq.events[0].Stage != "decode" {
+		t.Errorf("dead letters %+v; want MSFT's price, which the query reads", dlq.events)
+	}
+	checkIdentity(t, p.Snapshot().Counts)
+}

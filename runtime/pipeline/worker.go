@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -99,24 +100,52 @@ type failures struct {
 	fallback string                         // the source of rows without an origin
 	out      *message.Batch                 // the batch whose errors Fail adds to
 	scratch  []byte
+	// read, by source, are the positions of the columns encs encode, when
+	// the query reads (and the source decodes) only some: the others are
+	// NULL, not the record's, and are left out. row holds them.
+	read map[string][]int
+	row  value.Row
 }
 
 // inputFailures returns failures for rows of the plan's sources.
 func (p *Pipeline) inputFailures() failures {
-	f := failures{encs: map[string]*format.JSONEncoder{}, fallback: p.prog.Source}
+	f := failures{encs: map[string]*format.JSONEncoder{}, fallback: p.prog.Source, read: map[string][]int{}}
 	for source, cols := range p.inputs {
-		f.encs[source] = format.NewJSONEncoder(value.Names(cols))
+		read := p.reads[source]
+		if read == nil || !slices.Contains(read, false) {
+			f.encs[source] = format.NewJSONEncoder(value.Names(cols))
+			continue
+		}
+		var names []string
+		for i, c := range cols {
+			if i < len(read) && read[i] {
+				names = append(names, c.Name)
+				f.read[source] = append(f.read[source], i)
+			}
+		}
+		if f.read[source] == nil {
+			f.read[source] = []int{} // no column read: an empty object
+		}
+		f.encs[source] = format.NewJSONEncoder(names)
 	}
 	return f
 }
 
 // Fail implements streamop.Failures.
 func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
-	enc := f.encs[f.fallback]
-	if e := f.encs[in.SourceName()]; e != nil {
-		enc = e
+	source := f.fallback
+	if _, ok := f.encs[in.SourceName()]; ok {
+		source = in.SourceName()
 	}
-	f.scratch = enc.Encode(f.scratch[:0], in.Rows[i])
+	row := in.Rows[i]
+	if read, ok := f.read[source]; ok {
+		f.row = f.row[:0]
+		for _, c := range read {
+			f.row = append(f.row, row[c])
+		}
+		row = f.row
+	}
+	f.scratch = f.encs[source].Encode(f.scratch[:0], row)
 	eb := &f.out.Errors
 	eb.Records++
 	ev := message.NewErrorEvent(in, stage, in.Coordinates(i), f.scratch[:len(f.scratch)-1], err.Error())

@@ -505,3 +505,54 @@ func FuzzPlan(f *testing.F) {
 		}
 	})
 }
+
+// TestReadColumns: a plan reads the columns its expressions use and those
+// it passes to its output, through every kind of node, and no others.
+func TestReadColumns(t *testing.T) {
+	cat := sql.Catalog{
+		"trades": catalog["trades"], // symbol, price, quantity, ts, score, active, note
+		"quotes": {{Name: "symbol", Type: value.String}, {Name: "bid", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp}, {Name: "venue", Type: value.String}},
+		"names":  {{Name: "symbol", Type: value.String}, {Name: "name", Type: value.String}, {Name: "sector", Type: value.String}},
+	}
+	tables := sql.Tables{"names": {"symbol"}}
+	for _, tt := range []struct {
+		query string
+		want  map[string]string // each source's columns read
+	}{
+		{"SELECT * FROM trades", map[string]string{"trades": "symbol price quantity ts score active note"}},
+		{"SELECT symbol FROM trades WHERE quantity > 1", map[string]string{"trades": "symbol quantity"}},
+		{"SELECT upper(s) FROM (SELECT symbol AS s, price AS p FROM trades WHERE active) x", map[string]string{"trades": "symbol active"}},
+		{"SELECT window_start, symbol, sum(price) FILTER (WHERE score > 0) FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) WHERE active GROUP BY window_start, window_end, symbol HAVING count(*) > 1",
+			map[string]string{"trades": "symbol price ts score active"}},
+		{"SELECT symbol, count(*) FROM trades GROUP BY symbol", map[string]string{"trades": "symbol"}},
+		{"SELECT note, avg(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM trades", map[string]string{"trades": "symbol price ts note"}},
+		{"SELECT t.symbol, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol AND q.ts BETWEEN t.ts - INTERVAL '1' SECOND AND t.ts AND q.venue <> t.note",
+			map[string]string{"trades": "symbol ts note", "quotes": "symbol bid ts venue"}},
+		{"SELECT t.price, n.name FROM trades t JOIN names n ON t.symbol = n.symbol", map[string]string{"trades": "symbol price", "names": "symbol name"}},
+		{"SELECT symbol, n FROM (SELECT *, RANK() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (SELECT window_start AS ws, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol) c) x WHERE r <= 2",
+			map[string]string{"trades": "symbol ts"}},
+		{"SELECT price FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, symbol ORDER BY quantity DESC) AS r FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) WHERE active) x WHERE r <= 1",
+			map[string]string{"trades": "symbol price quantity ts active"}},
+		{"SELECT note FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) x WHERE r <= 1", map[string]string{"trades": "symbol ts note"}},
+		{"SELECT DISTINCT symbol FROM trades", map[string]string{"trades": "symbol"}},
+		{"SELECT count(*) FROM trades", map[string]string{"trades": ""}},
+	} {
+		root, err := sql.PlanTables(tt.query, cat, tables)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		got := map[string]string{}
+		for source, read := range plan.ReadColumns(root) {
+			var names []string
+			for i, r := range read {
+				if r {
+					names = append(names, cat[source][i].Name)
+				}
+			}
+			got[source] = strings.Join(names, " ")
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: reads %v; want %v", tt.query, got, tt.want)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Forma
 	case v1alpha1.KeyFormatAvro, v1alpha1.KeyFormatProtobuf:
 		// Keys have schemas of their own in the values' registry.
 		var err error
-		if d.keyDec, err = s.valueDecoder(v1alpha1.Format(keyFormat), d.keyCols, true); err != nil {
+		if d.keyDec, err = s.valueDecoder(v1alpha1.Format(keyFormat), d.keyCols, true, s.readOf(d.keyPos, 0)); err != nil {
 			return nil, fmt.Errorf("keyFormat %s: %w", keyFormat, err)
 		}
 	default:
@@ -100,9 +100,9 @@ func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Forma
 		d.keyRow = make(value.Row, len(d.keyCols))
 	}
 	// A value none of whose columns are read is not decoded at all.
-	if len(valueCols) > 0 {
+	if read := s.readOf(d.valuePos, 0); len(valueCols) > 0 && (read == nil || slices.Contains(read, true)) {
 		var err error
-		if d.value, err = s.valueDecoder(f, valueCols, false); err != nil {
+		if d.value, err = s.valueDecoder(f, valueCols, false, read); err != nil {
 			return nil, err
 		}
 		d.valueRow = make(value.Row, len(valueCols))
@@ -110,11 +110,37 @@ func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Forma
 	return d, nil
 }
 
+// readOf returns which of the columns at pos (or, without pos, the first
+// n) the query reads; nil when it reads all of the source's.
+func (s *Source) readOf(pos []int, n int) []bool {
+	if s.read == nil {
+		return nil
+	}
+	if pos == nil {
+		return s.read[:n]
+	}
+	read := make([]bool, len(pos))
+	for i, p := range pos {
+		read[i] = s.read[p]
+	}
+	return read
+}
+
 // valueDecoder returns a decoder of record values of format f into cols,
 // or of keys: keys of format avro or protobuf have no schema in the
 // manifest, only the registry's. Each lane has its own: decoders keep
-// state.
-func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column, keys bool) (decoder, error) {
+// state. read, if not nil, says which of cols are read: the others are
+// not decoded, where the format allows.
+func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column, keys bool, read []bool) (decoder, error) {
+	d, err := s.formatDecoder(f, cols, keys)
+	if p, ok := d.(interface{ Prune([]bool) }); ok && err == nil && read != nil {
+		p.Prune(read)
+	}
+	return d, err
+}
+
+// formatDecoder returns the decoder valueDecoder prunes.
+func (s *Source) formatDecoder(f v1alpha1.Format, cols []value.Column, keys bool) (decoder, error) {
 	switch f {
 	case v1alpha1.FormatCSV:
 		return format.NewCSVDecoderInOrder(cols), nil

@@ -38,7 +38,9 @@ type Source struct {
 	avro     *v1alpha1.AvroFormat
 	protobuf *v1alpha1.ProtobufFormat
 	registry *schemaRegistry
-	sess     *kgo.GroupTransactSession // exactly-once only
+	// read says which columns the query reads, nil all (Options.Read).
+	read []bool
+	sess *kgo.GroupTransactSession // exactly-once only
 	group    string
 	topic    string
 	// A partition without a committed offset starts at its first record at
@@ -143,6 +145,9 @@ type Source struct {
 type Options struct {
 	// Group is the consumer group.
 	Group string
+	// Read, if not nil, says which columns the query reads (the columns
+	// Open is given): the others are left NULL, undecoded.
+	Read []bool
 	// Avro and Protobuf are how values of those formats are written.
 	Avro     *v1alpha1.AvroFormat
 	Protobuf *v1alpha1.ProtobufFormat
@@ -336,6 +341,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	if err != nil {
 		return nil, fmt.Errorf("source %s: kafka client: %w", source, err)
 	}
+	s.read = opts.Read
 	s.cl = cl
 	var reg *v1alpha1.SchemaRegistry
 	switch {
@@ -366,7 +372,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			meta:      len(valueCols),
 			binaryKey: spec.KeyFormat == v1alpha1.KeyFormatAvro || spec.KeyFormat == v1alpha1.KeyFormatProtobuf,
 		}
-		if l.dec, err = s.valueDecoder(f, valueCols, false); err != nil {
+		if l.dec, err = s.valueDecoder(f, valueCols, false, s.readOf(nil, len(valueCols))); err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("source %s: %w", source, err)
 		}
