@@ -39,10 +39,10 @@ type Source struct {
 	protobuf *v1alpha1.ProtobufFormat
 	registry *schemaRegistry
 	// read says which columns the query reads, nil all (Options.Read).
-	read []bool
-	sess *kgo.GroupTransactSession // exactly-once only
-	group    string
-	topic    string
+	read  []bool
+	sess  *kgo.GroupTransactSession // exactly-once only
+	group string
+	topic string
 	// A partition without a committed offset starts at its first record at
 	// or after startTime, else at its end when latest, else at its start.
 	startTime time.Time
