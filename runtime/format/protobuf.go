@@ -177,6 +177,10 @@ type protoStep struct {
 	ts    bool // a Timestamp
 	enum  protoreflect.EnumValueDescriptors
 	oneof []int // the columns of the other fields of its oneof
+	// clear, of a field of a oneof that is not read (no column names it,
+	// or Prune), skips its value: it only makes the oneof's fields read
+	// NULL, as it is the oneof's value now.
+	clear bool
 }
 
 // protoProgram reads messages of one writer message type into the columns.
@@ -313,10 +317,12 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 		p.err = fmt.Errorf("message %s has none of the columns (%s)", m.FullName(), strings.Join(value.Names(d.cols), ", "))
 		return p
 	}
+	var unread []protoreflect.FieldDescriptor // fields of oneofs not read
 	for i := range fields.Len() {
 		f := fields.Get(i)
 		col, ok := d.byName[string(f.Name())]
 		if !ok {
+			unread = append(unread, f)
 			continue
 		}
 		to := d.cols[col].Type
@@ -325,7 +331,8 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 			return p
 		}
 		if d.skip != nil && d.skip[col] {
-			continue // not read: skipped as any field no column names
+			unread = append(unread, f) // skipped as any field no column names
+			continue
 		}
 		s := protoStep{name: string(f.Name()), col: col, to: to, kind: f.Kind()}
 		if s.kind == protoreflect.MessageKind {
@@ -348,27 +355,38 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 			}
 			p.zeros = append(p.zeros, columnValue{col: col, v: zero})
 		}
-		p.byNum[f.Number()] = len(p.steps)
-		if f.Number() < 256 {
-			for len(p.dense) <= int(f.Number()) {
-				p.dense = append(p.dense, 0)
-			}
-			p.dense[f.Number()] = int16(len(p.steps) + 1)
+		p.add(s, f.Number())
+	}
+	read := len(p.steps)
+	for _, f := range unread {
+		if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
+			p.add(protoStep{name: string(f.Name()), col: -1, clear: true}, f.Number())
 		}
-		p.steps = append(p.steps, s)
 	}
 	for i := range p.steps {
 		o := fields.ByName(protoreflect.Name(p.steps[i].name)).ContainingOneof()
 		if o == nil || o.IsSynthetic() {
 			continue // a proto3 optional field is a oneof of its own
 		}
-		for j := range p.steps {
+		for j := range p.steps[:read] {
 			if j != i && fields.ByName(protoreflect.Name(p.steps[j].name)).ContainingOneof() == o {
 				p.steps[i].oneof = append(p.steps[i].oneof, p.steps[j].col)
 			}
 		}
 	}
 	return p
+}
+
+// add adds a step for field number num.
+func (p *protoProgram) add(s protoStep, num protowire.Number) {
+	p.byNum[num] = len(p.steps)
+	if num < 256 {
+		for len(p.dense) <= int(num) {
+			p.dense = append(p.dense, 0)
+		}
+		p.dense[num] = int16(len(p.steps) + 1)
+	}
+	p.steps = append(p.steps, s)
 }
 
 // protoWire is the wire type of a scalar kind.
@@ -496,12 +514,17 @@ func (p *protoProgram) decode(b []byte, row value.Row) error {
 		}
 		at += n
 		s := p.step(num)
-		if s == nil {
+		if s == nil || s.clear {
 			n = protowire.ConsumeFieldValue(num, typ, b[at:])
 			if n < 0 {
 				return fmt.Errorf("field %d at byte %d: %w", num, start, protowire.ParseError(n))
 			}
 			at += n
+			if s != nil {
+				for _, o := range s.oneof {
+					row[o] = value.NullValue() // the oneof's value is this field's now
+				}
+			}
 			continue
 		}
 		if typ != s.wire {

@@ -442,7 +442,8 @@ message Field {
 // TestProtobufMergeAndOneof: as the protobuf module reads them, a message
 // field written twice merges (a review found the second replacing the
 // first), and of a oneof's fields the last one written is set, the others
-// absent.
+// absent: also when the last is a field no column names, or that the
+// query does not read (Prune).
 func TestProtobufMergeAndOneof(t *testing.T) {
 	const schema = `syntax = "proto3";
 import "google/protobuf/timestamp.proto";
@@ -480,6 +481,15 @@ message M {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withoutB, err := format.NewProtobufDecoder(cols[:3], schema, "M", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreadB, err := format.NewProtobufDecoder(cols, schema, "M", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreadB.Prune([]bool{true, true, true, false})
 	for _, rec := range [][]byte{
 		slices.Concat(ts(100, 5), ts(200, 0)),
 		slices.Concat(ts(100, 0), ts(0, 7)),
@@ -516,6 +526,17 @@ message M {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("% x:\n got %q\nwant %q", rec, got, want)
+		}
+		for name, d := range map[string]*format.ProtobufDecoder{"without b": withoutB, "b unread": unreadB} {
+			row := make(value.Row, len(cols))
+			if err := d.Decode(rec, row); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range row[:3] {
+				if v.String() != want[i] {
+					t.Errorf("%s, % x: column %s %v; want %s", name, rec, cols[i].Name, v, want[i])
+				}
+			}
 		}
 	}
 }

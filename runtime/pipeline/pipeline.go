@@ -214,8 +214,14 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 }
 
 // readColumns returns which columns of each source a query reads: those
-// its plan reads, and the event-time column the watermark follows.
+// its plan reads, and the event-time column the watermark follows. Of a
+// query whose state holds its input rows (a join, OVER, a top-N of rows),
+// every column is read: a checkpoint restored into a query that reads more
+// would hold rows without them.
 func readColumns(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column) map[string][]bool {
+	if prog.HoldsRows() {
+		return map[string][]bool{}
+	}
 	reads := plan.ReadColumns(prog.Root())
 	for name, read := range reads {
 		if et := sourceNamed(spec, name).EventTime; et != nil {
@@ -267,7 +273,9 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	}
 	upOpts := opts
 	upOpts.Sink, upOpts.DeadLetter = nil, nil
-	upOpts.reads = readColumns(spec, prog, schemas)
+	// Every column: rows in the repartition topic outlive a change of the
+	// query, which may read more of them.
+	upOpts.reads = map[string][]bool{}
 	if opts.Logger != nil {
 		upOpts.Logger = opts.Logger.With("part", "upstream")
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/bench"
+	"github.com/sluice-dev/sluice/runtime/compile"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -838,4 +839,28 @@ func TestUnreadColumns(t *testing.T) {
 		t.Errorf("dead letters %+v; want MSFT's price, which the query reads", dlq.events)
 	}
 	checkIdentity(t, p.Snapshot().Counts)
+}
+
+// TestReadColumnsOfState: a query whose state holds its input rows (a
+// join, OVER, a top-N of rows) reads every column, so that a checkpoint
+// restored into a query that reads more has them; an aggregation's state
+// holds values its plan names, and it reads only the columns it uses.
+func TestReadColumnsOfState(t *testing.T) {
+	for query, pruned := range map[string]bool{
+		"SELECT symbol, count(*) FROM trades GROUP BY symbol":                                                                   true,
+		"SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM trades": false,
+		"SELECT symbol FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts) AS r FROM trades) x WHERE r <= 1":    false,
+	} {
+		spec := fileSpec("trades.jsonl", v1alpha1.FormatJSON, query, v1alpha1.FailFast)
+		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		spec.Default()
+		prog, schemas, err := compile.Plan(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := readColumns(spec, prog, schemas)["trades"]
+		if got := read != nil && slices.Contains(read, false); got != pruned {
+			t.Errorf("%s: reads %v; want some columns left unread %v", query, read, pruned)
+		}
+	}
 }

@@ -131,13 +131,17 @@ func (p *Pipeline) inputFailures() failures {
 	return f
 }
 
-// Fail implements streamop.Failures.
-func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
-	source := f.fallback
-	if _, ok := f.encs[in.SourceName()]; ok {
-		source = in.SourceName()
+// encode appends a row of source as a JSON object, of the columns read;
+// ok is false, and nothing appended, for a source it has no encoder of
+// but the fallback's.
+func (f *failures) encode(dst []byte, source string, row value.Row) (out []byte, ok bool) {
+	if _, ok := f.encs[source]; !ok {
+		source = f.fallback
 	}
-	row := in.Rows[i]
+	enc, ok := f.encs[source]
+	if !ok {
+		return dst, false
+	}
 	if read, ok := f.read[source]; ok {
 		f.row = f.row[:0]
 		for _, c := range read {
@@ -145,7 +149,12 @@ func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
 		}
 		row = f.row
 	}
-	f.scratch = f.encs[source].Encode(f.scratch[:0], row)
+	return enc.Encode(dst, row), true
+}
+
+// Fail implements streamop.Failures.
+func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
+	f.scratch, _ = f.encode(f.scratch[:0], in.SourceName(), in.Rows[i])
 	eb := &f.out.Errors
 	eb.Records++
 	ev := message.NewErrorEvent(in, stage, in.Coordinates(i), f.scratch[:len(f.scratch)-1], err.Error())

@@ -192,6 +192,19 @@ func (p *Program) Windowed() bool {
 	return ok && (a.Window.Kind == plan.Tumble || a.Window.Kind == plan.Hop)
 }
 
+// HoldsRows reports whether the plan's state holds input rows whole (a
+// join's, OVER's waiting rows, a top-N's of rows), rather than values
+// computed from them.
+func (p *Program) HoldsRows() bool {
+	switch n := p.stateful.(type) {
+	case *plan.Join, *plan.Over:
+		return true
+	case *plan.TopN:
+		return n.Rows()
+	}
+	return false
+}
+
 // Ranked reports whether the plan is a window top-N, which ranks each
 // window's groups or rows once, when it closes.
 func (p *Program) Ranked() bool {

@@ -99,10 +99,11 @@ func (s *Source) newRecordDecoder(keyFormat v1alpha1.KeyFormat, f v1alpha1.Forma
 	if d.keyDec != nil {
 		d.keyRow = make(value.Row, len(d.keyCols))
 	}
-	// A value none of whose columns are read is not decoded at all.
-	if read := s.readOf(d.valuePos, 0); len(valueCols) > 0 && (read == nil || slices.Contains(read, true)) {
+	// A value none of whose columns are declared is not decoded at all;
+	// one none of whose columns are read still is, for its errors.
+	if len(valueCols) > 0 {
 		var err error
-		if d.value, err = s.valueDecoder(f, valueCols, false, read); err != nil {
+		if d.value, err = s.valueDecoder(f, valueCols, false, s.readOf(d.valuePos, 0)); err != nil {
 			return nil, err
 		}
 		d.valueRow = make(value.Row, len(valueCols))
