@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,23 @@ func NewDatagen(source string, spec *v1alpha1.DatagenSource, partition int32, co
 		}
 	}
 	return d, nil
+}
+
+// Prune makes a Nexmark generator make only the columns read says (nil:
+// all), leaving the others NULL: an event's strings no one reads are not
+// built. The trades generator makes every column, which costs little.
+func (d *Datagen) Prune(read []bool) {
+	if d.events == nil || read == nil {
+		return
+	}
+	cols := slices.Clone(d.cols)
+	for k := range cols {
+		if k < len(read) && !read[k] {
+			cols[k] = -1
+		}
+	}
+	// The columns checked in NewDatagen: no error.
+	d.events, _ = nexmark.New(d.events.Kind(), cols)
 }
 
 // Origin implements Reader.

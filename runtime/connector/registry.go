@@ -420,6 +420,7 @@ func openDatagenSource(env SourceEnv) (Source, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.Prune(env.Read)
 		readers[i] = d
 	}
 	return readers, nil

@@ -112,7 +112,8 @@ func KindOf(generator string) (Kind, bool) {
 // Generator makes the events of one kind into rows of some of its columns.
 type Generator struct {
 	kind Kind
-	// cols are, for each column of a row, its index in kind's schema.
+	// cols are, for each column of a row, its index in kind's schema, or
+	// -1 for a column left NULL (not read).
 	cols []int
 	// read says which columns are read: the strings of the others are
 	// drawn, since the fields after them depend on the draws, but not
@@ -121,11 +122,14 @@ type Generator struct {
 }
 
 // New returns the generator of kind's events into rows of cols, indexes
-// of kind's schema.
+// of kind's schema; a column of index -1 is left NULL.
 func New(kind Kind, cols []int) (*Generator, error) {
 	g := &Generator{kind: kind, cols: cols}
 	schema := kind.Columns()
 	for _, c := range cols {
+		if c == -1 {
+			continue
+		}
 		if c < 0 || c >= len(schema) {
 			return nil, fmt.Errorf("nexmark: no column %d in the %d of the %s events", c, len(schema), kind)
 		}
@@ -133,6 +137,9 @@ func New(kind Kind, cols []int) (*Generator, error) {
 	}
 	return g, nil
 }
+
+// Kind is the kind of events g makes.
+func (g *Generator) Kind() Kind { return g.kind }
 
 // String names the kind as its generator does.
 func (k Kind) String() string {
@@ -184,9 +191,10 @@ func timestamp(n int64) int64 { return Epoch + n*interEventMicros/1000 }
 func (g *Generator) Fill(i int64, row value.Row) {
 	if g.kind == SideInput {
 		for k, c := range g.cols {
-			if c == 0 {
+			switch c {
+			case 0:
 				row[k] = value.IntValue(i)
-			} else {
+			case 1:
 				row[k] = value.StringValue(strconv.FormatInt(i, 10))
 			}
 		}
