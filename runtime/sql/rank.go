@@ -131,8 +131,6 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		if !b.flatten(middle, nil) {
 			return nil, true
 		}
-		callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
-		call = rankCall(middle.TargetList[callItem])
 		node, _ := b.from(middle.FromClause)
 		scan, ok := node.(*plan.Scan)
 		if !ok {
@@ -142,11 +140,6 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 			return nil, true
 		}
 		below = scan
-		if middle.WhereClause != nil {
-			if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
-				below = &plan.Filter{Input: below, Predicate: pred}
-			}
-		}
 	case rf != nil:
 		// A top-N of a source's rows, in the windows of the function.
 		if src := windowSource(rf); with != nil && slices.ContainsFunc(with.Ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == src }) {
@@ -167,9 +160,6 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		if !b.flatten(middle, nil) {
 			return nil, true
 		}
-		// Merging a WITH query expands * to its columns.
-		callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
-		call = rankCall(middle.TargetList[callItem])
 		scan, w := b.windowFunction(middle.FromClause[0].GetRangeFunction())
 		if scan == nil {
 			return nil, true
@@ -179,13 +169,6 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 			return nil, true
 		}
 		below, window = scan, w
-		// WHERE filters the source's rows before they are ranked.
-		if middle.WhereClause != nil {
-			if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
-				below = &plan.Filter{Input: below, Predicate: pred}
-			}
-		}
-		b.scope.cols = append(slices.Clone(scan.Cols), value.Column{Name: "window_start", Type: value.Timestamp}, value.Column{Name: "window_end", Type: value.Timestamp})
 	default:
 		switch {
 		case inner.WithClause != nil && with != nil:
@@ -209,12 +192,16 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 			b.scope.table = innerCTE
 		}
 		below = ranked
-		if middle.WhereClause != nil {
-			if pred := b.condition(middle.WhereClause, "WHERE"); pred != nil {
-				below = &plan.Filter{Input: below, Predicate: pred}
-			}
-		}
 	}
+	// The ranking query's WHERE filters the rows before they are ranked:
+	// of a window, the source's, whose bounds it does not see.
+	below = b.where(below, middle.WhereClause)
+	if window != nil {
+		b.scope.cols = append(slices.Clone(below.Columns()), value.Column{Name: "window_start", Type: value.Timestamp}, value.Column{Name: "window_end", Type: value.Timestamp})
+	}
+	// Merging a WITH query or subquery expands * to its columns.
+	callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
+	call = rankCall(middle.TargetList[callItem])
 	b.right, b.group, b.over = nil, nil, nil
 	top := b.rankSpec(call, below, window, ofSource)
 	if top == nil {
@@ -270,11 +257,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		b.errorf(location(sel.WhereClause), "a top-N without a window takes no condition but the rank's in its outer WHERE: a rank's row it filtered out would leave the rank's earlier row in the changelog. Filter in the ranking query's WHERE, before the rows are ranked")
 		return nil, true
 	}
-	if sel.WhereClause != nil {
-		if pred := b.condition(sel.WhereClause, "WHERE"); pred != nil {
-			node = &plan.Filter{Input: node, Predicate: pred}
-		}
-	}
+	node = b.where(node, sel.WhereClause)
 	if len(b.errs) > 0 {
 		return nil, true
 	}
@@ -346,7 +329,19 @@ func (b *binder) refuseRanked(q *pg.SelectStmt, what string, ranking bool) {
 	}
 }
 
-// condition binds a WHERE that must be bool.
+// where filters input by a WHERE clause, n, if there is one.
+func (b *binder) where(input plan.Node, n *pg.Node) plan.Node {
+	if n == nil {
+		return input
+	}
+	if pred := b.condition(n, "WHERE"); pred != nil {
+		return &plan.Filter{Input: input, Predicate: pred}
+	}
+	return input
+}
+
+// condition binds a condition of clause (WHERE, HAVING), which must be
+// bool.
 func (b *binder) condition(n *pg.Node, clause string) expr.Expr {
 	pred := b.expr(n)
 	if pred == nil {

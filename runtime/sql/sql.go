@@ -165,15 +165,7 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if node == nil {
 		return nil
 	}
-	if sel.WhereClause != nil {
-		if pred := b.expr(sel.WhereClause); pred != nil {
-			if k := pred.Type().Kind; k != value.KindBool && k != value.KindNull {
-				b.errorf(location(sel.WhereClause), "WHERE must be bool, not %s", pred.Type())
-			} else {
-				node = &plan.Filter{Input: node, Predicate: pred}
-			}
-		}
-	}
+	node = b.where(node, sel.WhereClause)
 	aggAt := findCall(sel.TargetList, false)
 	grouped := len(sel.GroupClause) > 0 || sel.HavingClause != nil || aggAt >= 0
 	if b.right != nil && (grouped || len(sel.DistinctClause) > 0 || findCall(sel.TargetList, true) >= 0) {

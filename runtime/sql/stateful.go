@@ -268,10 +268,7 @@ func (b *binder) aggregateQuery(input plan.Node, agg *plan.Aggregate, sel *pg.Se
 		// changelog, which is not built yet.
 		b.errorf(location(sel.HavingClause), "HAVING is not supported yet in a GROUP BY without a window (a continuous aggregation); filter its output downstream")
 	} else if sel.HavingClause != nil {
-		if having = b.expr(sel.HavingClause); having != nil && having.Type().Kind != value.KindBool && having.Type().Kind != value.KindNull {
-			b.errorf(location(sel.HavingClause), "HAVING must be bool, not %s", having.Type())
-			having = nil
-		}
+		having = b.condition(sel.HavingClause, "HAVING")
 	}
 	proj := b.project(agg, sel.TargetList)
 	if having != nil {
