@@ -92,7 +92,7 @@ func (t *TopN) Columns() []value.Column {
 
 // Rows reports whether the top-N ranks a source's rows, not a windowed
 // aggregation's.
-func (t *TopN) Rows() bool { return aggregateBelow(t.Input) == nil }
+func (t *TopN) Rows() bool { return AggregateBelow(t.Input) == nil }
 
 // RowKeys returns, of a top-N of a source's rows, the partition's
 // expressions but the window bounds: what the state is keyed
@@ -140,12 +140,13 @@ func (t *TopN) Describe() string {
 // projections, or a partition expression is not a column of its window
 // bounds or keys.
 func (t *TopN) RankedAggregate() (agg *Aggregate, keys []expr.Expr, ok bool) {
-	if agg = aggregateBelow(t.Input); agg == nil || t.Window != nil {
+	if agg = AggregateBelow(t.Input); agg == nil || t.Window != nil {
 		return nil, nil, false
 	}
 	for _, p := range t.Partition {
-		i, ok := aggregateColumn(t.Input, p)
-		if !ok {
+		// A window bound or a key, as the aggregation writes it.
+		below, i, ok := passedOn(t.Input, p)
+		if !ok || below != agg || i >= 2+len(agg.Keys) {
 			return nil, nil, false
 		}
 		if i >= 2 {
@@ -155,35 +156,16 @@ func (t *TopN) RankedAggregate() (agg *Aggregate, keys []expr.Expr, ok bool) {
 	return agg, keys, true
 }
 
-// aggregateColumn traces e, a column of n's rows, through filters and
-// projections that pass columns on unchanged, to the column of the
-// aggregation below that it is, if that is a window bound or a key.
-func aggregateColumn(n Node, e expr.Expr) (int, bool) {
-	col, isColumn := e.(*expr.Column)
-	if !isColumn {
-		return 0, false
-	}
-	switch n := n.(type) {
-	case *Aggregate:
-		return col.Index, col.Index < 2+len(n.Keys)
-	case *Filter:
-		return aggregateColumn(n.Input, e)
-	case *Project:
-		return aggregateColumn(n.Input, n.Exprs[col.Index])
-	}
-	return 0, false
-}
-
-// aggregateBelow is the aggregation under n's filters and projections, or
+// AggregateBelow is the aggregation under n's filters and projections, or
 // nil.
-func aggregateBelow(n Node) *Aggregate {
+func AggregateBelow(n Node) *Aggregate {
 	switch n := n.(type) {
 	case *Aggregate:
 		return n
 	case *Filter:
-		return aggregateBelow(n.Input)
+		return AggregateBelow(n.Input)
 	case *Project:
-		return aggregateBelow(n.Input)
+		return AggregateBelow(n.Input)
 	}
 	return nil
 }

@@ -94,6 +94,13 @@ type Aggregate struct {
 	Distinct bool
 }
 
+// WholeWindows reports whether a's rows of a window all come at once, when
+// the window closes: of tumbling or hopping windows, without EMIT
+// CHANGES. A top-N ranks only such rows.
+func (a *Aggregate) WholeWindows() bool {
+	return !a.EmitChanges && (a.Window.Kind == Tumble || a.Window.Kind == Hop)
+}
+
 // Columns implements Node.
 func (a *Aggregate) Columns() []value.Column {
 	cols := []value.Column{{Name: "window_start", Type: value.Timestamp}, {Name: "window_end", Type: value.Timestamp}}

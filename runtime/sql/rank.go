@@ -182,7 +182,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		if ranked == nil {
 			return nil, true
 		}
-		if !isWindowAggregate(ranked) {
+		if agg := plan.AggregateBelow(ranked); agg == nil || !agg.WholeWindows() {
 			b.errorf(call.Location, "a top-N ranks the rows of a TUMBLE or HOP windowed GROUP BY; the query it ranks is not one")
 			return nil, true
 		}
@@ -283,21 +283,6 @@ func windowSource(rf *pg.RangeFunction) string {
 // grouped reports whether q aggregates.
 func grouped(q *pg.SelectStmt) bool {
 	return len(q.GroupClause) > 0 || q.HavingClause != nil || len(q.DistinctClause) > 0 || findCall(q.TargetList, false) >= 0
-}
-
-// isWindowAggregate reports whether n is a tumbling or hopping windowed
-// aggregation under filters and projections.
-func isWindowAggregate(n plan.Node) bool {
-	for {
-		switch m := n.(type) {
-		case *plan.Filter, *plan.Project:
-			n = m.Inputs()[0]
-		case *plan.Aggregate:
-			return !m.EmitChanges && (m.Window.Kind == plan.Tumble || m.Window.Kind == plan.Hop)
-		default:
-			return false
-		}
-	}
 }
 
 // refuseRanked reports what the outer or ranking query of a top-N may not

@@ -105,7 +105,7 @@ func Compile(root plan.Node) (*Program, error) {
 		p.Source, p.InputWidth = scan.Source, len(scan.Cols)
 		return p, nil
 	default:
-		if agg, _, ok := p.rank.RankedAggregate(); !ok || agg.EmitChanges || (agg.Window.Kind != plan.Tumble && agg.Window.Kind != plan.Hop) {
+		if agg, _, ok := p.rank.RankedAggregate(); !ok || !agg.WholeWindows() {
 			return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.rank.Describe(), p.rank.Input.Describe())
 		}
 		if f, ok := n.(*plan.Filter); ok {
@@ -635,16 +635,11 @@ func (p *Program) Upstream() (up *Program, ok bool) {
 // source the plan does not key.
 func (p *Program) PartitionKey(source string) (key func(dst []byte, row value.Row) []byte, ok bool) {
 	var exprs []expr.Expr
-	switch n := p.stateful.(type) {
-	case *plan.Aggregate:
-		exprs = n.Keys
-		if p.rank != nil {
-			_, exprs, _ = p.rank.RankedAggregate()
-		}
-	case *plan.Over:
-		exprs = n.Partition
-	case *plan.TopN:
-		exprs, _ = n.RowKeys()
+	switch {
+	case p.rank != nil:
+		exprs, _ = plan.KeyExprs(p.rank)
+	case p.stateful != nil:
+		exprs, _ = plan.KeyExprs(p.stateful)
 	}
 	if j := p.join(); j != nil && j.Kind == plan.IntervalJoin {
 		switch source {
