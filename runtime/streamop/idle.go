@@ -1,5 +1,7 @@
 package streamop
 
+import "time"
+
 // idleLinks place an item in an idleList: when it last changed, and its
 // neighbours.
 type idleLinks[E any] struct {
@@ -18,7 +20,21 @@ type idler[E any] interface {
 // a top-N without a window) by their last change, the least recent
 // first, so that a ttl finds the expired ones without looking at the
 // others.
-type idleList[E any, P idler[E]] struct{ oldest, newest P }
+type idleList[E any, P idler[E]] struct {
+	oldest, newest P
+	lastSweep      int64 // when sweepDue last said so
+}
+
+// sweepDue reports whether it is time, at now, to look for items idle
+// for the ttl: at most every sixteenth of the ttl or every second,
+// whichever is shorter, so that an item goes within that of its ttl.
+func (l *idleList[E, P]) sweepDue(now, ttl int64) bool {
+	if now-l.lastSweep < min(ttl/16, int64(time.Second)) {
+		return false
+	}
+	l.lastSweep = now
+	return true
+}
 
 // touch makes p the most recently changed item, changed at now.
 func (l *idleList[E, P]) touch(p P, now int64) {

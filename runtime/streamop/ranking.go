@@ -186,6 +186,30 @@ func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
 	return h
 }
 
+// appendRow appends a held row's values, then its order values, to a
+// snapshot; readRow reads them.
+func appendRow(dst []byte, h *rankedRow) []byte {
+	return appendValues(appendValues(dst, h.row), h.ord)
+}
+
+// readRow reads a held row of src that appendRow wrote; nil when the
+// reader fails.
+func (r *rowRanking) readRow(rd *value.Reader, src owner) *rankedRow {
+	h := r.take(nil, src)
+	readValues(rd, h.row)
+	readValues(rd, h.ord)
+	if rd.Err() != nil {
+		r.recycle(h)
+		return nil
+	}
+	for j, c := range r.column {
+		if c >= 0 {
+			h.ord[j] = h.row[c] // its column's string, not a second copy
+		}
+	}
+	return h
+}
+
 func (r *rowRanking) release(h *rankedRow) {
 	r.recycle(h)
 	r.rows--

@@ -215,7 +215,7 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if !origins.partition {
 		a.windows, a.starts, a.groups, a.held = map[int64]*window{}, nil, 0, 0
 		a.sessions = map[string]*sessionKey{}
-		a.idle = idleList[group, *group]{}
+		a.idle = idleList[group, *group]{lastSweep: a.idle.lastSweep}
 	}
 	if a.ttl > 0 {
 		a.now = a.clock().UnixNano()

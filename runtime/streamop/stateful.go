@@ -207,6 +207,34 @@ type owner struct {
 
 func ownerOf(b *message.Batch) owner { return owner{origin: b.Origin, gen: b.Generation} }
 
+// ownerSet is the partitions, each in a generation, that state was built
+// from: that one moved away is noticed without looking at the state.
+type ownerSet map[owner]struct{}
+
+// add notes that state was built from o.
+func (s *ownerSet) add(o owner) {
+	if o.origin == nil {
+		return // never moves
+	}
+	if *s == nil {
+		*s = ownerSet{}
+	}
+	(*s)[o] = struct{}{}
+}
+
+// moved forgets the owners no longer current, and reports whether there
+// were any: then state built from them is to be dropped.
+func (s ownerSet) moved() bool {
+	moved := false
+	for o := range s {
+		if !o.current() {
+			delete(s, o)
+			moved = true
+		}
+	}
+	return moved
+}
+
 // current reports whether the partition is still in the generation the
 // state was built in.
 func (o owner) current() bool {

@@ -32,15 +32,14 @@ type topRows struct {
 	// ttl drops a partition no row changed for that long (ns of clock),
 	// idle lists them by their last change, and expired counts those
 	// dropped.
-	ttl       int64
-	now       int64
-	idle      idleList[topPart, *topPart]
-	expired   int64
-	lastSweep int64
+	ttl     int64
+	now     int64
+	idle    idleList[topPart, *topPart]
+	expired int64
 	// owners are the source partitions, in a generation, that partitions
 	// were built from: one that moved away has its partitions dropped,
 	// which its new owner holds.
-	owners map[owner]struct{}
+	owners ownerSet
 }
 
 // topPart is a partition's top rows, best first.
@@ -61,7 +60,7 @@ func (p *topPart) links() *idleLinks[topPart] { return &p.idle }
 
 func newTopRows(n *plan.TopN, opts StatefulOptions) *topRows {
 	t := &topRows{rowRanking: newRowRanking(n), parts: map[string]*topPart{}, clock: time.Now,
-		emitEvery: int64(opts.EmitInterval), ttl: int64(opts.TTL), owners: map[owner]struct{}{}}
+		emitEvery: int64(opts.EmitInterval), ttl: int64(opts.TTL)}
 	if opts.Clock != nil {
 		t.clock = opts.Clock
 	}
@@ -94,7 +93,7 @@ func (t *topRows) Process(in, out *message.Batch, _ Watermark, fail Failures) (l
 			p = &topPart{key: string(t.keys.buf), src: src, from: -1}
 			p.rows = p.first[:0]
 			t.parts[p.key] = p
-			t.owned(src)
+			t.owners.add(src)
 		}
 		at := t.position(p.rows, t.ord)
 		if at > 0 && at == len(p.rows) && t.past(p.rows, t.ord) {
@@ -174,10 +173,9 @@ func (t *topRows) Flush() bool {
 // again, from nothing. It looks at most every sixteenth of the ttl or
 // every second, whichever is shorter.
 func (t *topRows) expire(now int64, out *message.Batch) {
-	if now-t.lastSweep < min(t.ttl/16, int64(time.Second)) {
+	if !t.idle.sweepDue(now, t.ttl) {
 		return
 	}
-	t.lastSweep = now
 	for p := t.idle.oldest; p != nil && now-p.idle.touched >= t.ttl; p = t.idle.oldest {
 		if p.from >= 0 {
 			t.emitChanged(out)
@@ -197,25 +195,11 @@ func (t *topRows) drop(p *topPart) {
 	delete(t.parts, p.key)
 }
 
-// owned notes that a partition was built from src.
-func (t *topRows) owned(src owner) {
-	if src.origin != nil {
-		t.owners[src] = struct{}{}
-	}
-}
-
 // dropMoved drops the partitions built from a source partition that has
 // since moved to another engine, which holds them. It looks at them only
 // when a source partition moved.
 func (t *topRows) dropMoved() {
-	moved := false
-	for o := range t.owners {
-		if !o.current() {
-			moved = true
-			delete(t.owners, o)
-		}
-	}
-	if !moved {
+	if !t.owners.moved() {
 		return
 	}
 	for _, p := range t.parts {
@@ -261,8 +245,7 @@ func (t *topRows) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = value.AppendBytes(dst, p.key)
 		dst = binary.AppendUvarint(dst, uint64(len(p.rows)))
 		for _, h := range p.rows {
-			dst = appendValues(dst, h.row)
-			dst = appendValues(dst, h.ord)
+			dst = appendRow(dst, h)
 		}
 	}
 	return dst
@@ -292,11 +275,8 @@ func (t *topRows) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		p := &topPart{key: string(key), src: src, from: -1}
 		p.rows = p.first[:0]
 		for range r.Count(t.width + len(t.order)) {
-			h := t.take(nil, src)
-			readValues(r, h.row)
-			readValues(r, h.ord)
-			if r.Err() != nil {
-				t.recycle(h)
+			h := t.readRow(r, src)
+			if h == nil {
 				break
 			}
 			p.rows = t.insert(p.rows, t.position(p.rows, h.ord), h)
@@ -305,7 +285,7 @@ func (t *topRows) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 			break
 		}
 		t.parts[p.key] = p
-		t.owned(src)
+		t.owners.add(src)
 		if t.ttl > 0 {
 			t.idle.touch(p, t.now)
 		}

@@ -58,12 +58,11 @@ type windowAgg struct {
 	// keeps every group. now is the clock at the batch being taken, idle
 	// orders the groups by their last change, and expired counts the
 	// groups dropped.
-	ttl       int64
-	clock     func() time.Time
-	now       int64
-	idle      idleList[group, *group]
-	expired   int64
-	lastSweep int64
+	ttl     int64
+	clock   func() time.Time
+	now     int64
+	idle    idleList[group, *group]
+	expired int64
 	// emitEvery, for a continuous aggregation, holds back the groups a
 	// batch changed (dirty) for that long, in nanoseconds of the clock:
 	// each is then written once, as it is. lastEmit is when they last
@@ -75,7 +74,7 @@ type windowAgg struct {
 	// owners, for a continuous aggregation, are the partitions (in a
 	// generation) its groups were built from: one that moved away has
 	// its groups dropped, which its new owner holds.
-	owners map[owner]struct{}
+	owners ownerSet
 
 	// Session windows by key; keySeq numbers the keys as they appear, and
 	// closing collects the sessions that close at one watermark.
@@ -655,10 +654,9 @@ func (a *windowAgg) waits(win *window, wm Watermark) bool {
 // every sixteenth of the ttl or every second, whichever is shorter, so a
 // group goes within that of its ttl.
 func (a *windowAgg) expire(now int64, out *message.Batch) {
-	if now-a.lastSweep < min(a.ttl/16, int64(time.Second)) {
+	if !a.idle.sweepDue(now, a.ttl) {
 		return
 	}
-	a.lastSweep = now
 	var win *window
 	for g := a.idle.oldest; g != nil && now-g.idle.touched >= a.ttl; g = a.idle.oldest {
 		win = g.w
@@ -704,10 +702,7 @@ func (a *windowAgg) owned(src owner) {
 	if a.node.Window.Kind != plan.Continuous {
 		return
 	}
-	if a.owners == nil {
-		a.owners = map[owner]struct{}{}
-	}
-	a.owners[src] = struct{}{}
+	a.owners.add(src)
 }
 
 // dropMoved drops the groups of a continuous aggregation built from a
@@ -715,14 +710,7 @@ func (a *windowAgg) owned(src owner) {
 // window that closes drops such groups, but its never does. It looks at
 // the groups only when a partition moved.
 func (a *windowAgg) dropMoved() {
-	moved := false
-	for o := range a.owners {
-		if !o.current() {
-			delete(a.owners, o)
-			moved = true
-		}
-	}
-	if !moved {
+	if !a.owners.moved() {
 		return
 	}
 	for _, win := range a.windows {

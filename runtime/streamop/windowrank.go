@@ -73,7 +73,8 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 	w := r.node.Window
 	for i, row := range in.Rows {
 		ts, err := eventTime(row, r.time)
-		if err == nil && (ts < watermark || ts-mod(ts, w.Slide)+w.Size <= r.ranked) {
+		last := ts - mod(ts, w.Slide) // the start of its last window
+		if err == nil && (ts < watermark || last+w.Size <= r.ranked) {
 			late++
 			continue
 		}
@@ -84,7 +85,6 @@ func (r *windowRank) Process(in, _ *message.Batch, wm Watermark, fail Failures) 
 			fail.Fail(in, i, "rank", err)
 			continue
 		}
-		last := ts - mod(ts, w.Slide)
 		for start := last; start > ts-w.Size && start+w.Size > r.ranked; start -= w.Slide {
 			r.add(start, start+w.Size, row, src)
 		}
@@ -255,9 +255,7 @@ func (r *windowRank) AppendSnapshot(dst []byte, origins *Origins) []byte {
 			dst = binary.AppendUvarint(dst, uint64(n))
 			for _, h := range part.rows {
 				if origins.holds(h.src) {
-					dst = origins.appendOwner(dst, h.src)
-					dst = appendValues(dst, h.row)
-					dst = appendValues(dst, h.ord)
+					dst = appendRow(origins.appendOwner(dst, h.src), h)
 				}
 			}
 		}
@@ -298,11 +296,8 @@ func (r *windowRank) RestoreSnapshot(rd *value.Reader, origins *Origins) error {
 		for range rd.Count(2) {
 			part := r.part(win, rd.Bytes())
 			for range rd.Count(1 + r.width + len(r.order)) {
-				h := r.take(nil, origins.readOwner(rd))
-				readValues(rd, h.row)
-				readValues(rd, h.ord)
-				if rd.Err() != nil {
-					r.recycle(h)
+				h := r.readRow(rd, origins.readOwner(rd))
+				if h == nil {
 					break
 				}
 				r.prune(part)
