@@ -59,7 +59,7 @@ type AvroDecoder struct {
 	reader *avroNode      // the reader record schema, nil if the columns were declared alone
 
 	keys    bool          // of record keys, whose schema may be one primitive type
-	skip    []bool        // per column: not read (Prune), its field skipped
+	skip    unreadColumns // not read (Prune), their fields skipped
 	plain   *avroProgram  // the program of a plain decoder
 	writers WriterSchemas // a registry decoder's schemas
 	byID    map[uint32]*avroProgram
@@ -172,9 +172,6 @@ func (d *AvroDecoder) Prune(read []bool) {
 	clear(d.byID)
 }
 
-// skips reports whether column i is not read.
-func (d *AvroDecoder) skips(i int) bool { return d.skip != nil && d.skip[i] }
-
 func (d *AvroDecoder) readerField(name string) *avroField {
 	for i := range d.reader.fields {
 		if d.reader.fields[i].name == name {
@@ -219,7 +216,7 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 				return p
 			}
 			seen[i] = true
-			if !d.skips(i) {
+			if !d.skip.has(i) {
 				s.col, s.to = i, d.cols[i].Type
 				if d.reader != nil {
 					s.node = resolveEnums(f.node, d.readerField(d.cols[i].Name).node)
@@ -248,7 +245,7 @@ func (d *AvroDecoder) compile(id uint32, w *avroNode) *avroProgram {
 			p.err = err
 			return p
 		}
-		if !v.IsNull() && !d.skips(i) {
+		if !v.IsNull() && !d.skip.has(i) {
 			p.defaults = append(p.defaults, columnValue{col: i, v: v})
 		}
 	}

@@ -16,8 +16,8 @@ import (
 type JSONDecoder struct {
 	cols  []value.Column
 	index map[string]int
-	keys  [][]byte // per column: its name as a JSON string and a colon
-	skip  []bool   // per column: not read (Prune), its value skipped
+	keys  [][]byte      // per column: its name as a JSON string and a colon
+	skip  unreadColumns // not read (Prune), their values skipped
 }
 
 // NewJSONDecoder returns a decoder for rows of the given columns.
@@ -35,9 +35,16 @@ func NewJSONDecoder(cols []value.Column) *JSONDecoder {
 // their scan. A value skipped is checked as JSON, not as its column's type.
 func (d *JSONDecoder) Prune(read []bool) { d.skip = unread(read) }
 
+// unreadColumns are the columns a decoder leaves NULL (Prune); nil when
+// it decodes all.
+type unreadColumns []bool
+
+// has reports whether column i is not read.
+func (u unreadColumns) has(i int) bool { return u != nil && u[i] }
+
 // unread is the complement of read, or nil when every column is read.
-func unread(read []bool) []bool {
-	var skip []bool
+func unread(read []bool) unreadColumns {
+	var skip unreadColumns
 	for i, r := range read {
 		if !r {
 			if skip == nil {
@@ -94,7 +101,7 @@ func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
 			i, ok = d.index[bytesString(key)]
 		}
 		p.space()
-		if ok && d.skip != nil && d.skip[i] {
+		if ok && d.skip.has(i) {
 			ok, next = false, i+1
 		}
 		if ok {

@@ -206,7 +206,7 @@ type ProtobufDecoder struct {
 	writers WriterSchemas
 	byKey   map[string]*protoProgram // by the id and indexes bytes of the wire header
 	files   map[uint32]protoreflect.FileDescriptor
-	skip    []bool                         // per column: not read (Prune), its field skipped
+	skip    unreadColumns                  // not read (Prune), their fields skipped
 	message protoreflect.MessageDescriptor // a plain decoder's
 }
 
@@ -330,7 +330,7 @@ func (d *ProtobufDecoder) compile(m protoreflect.MessageDescriptor) *protoProgra
 			p.err = fmt.Errorf("field %s %w (column %s)", f.Name(), err, d.cols[col].Name)
 			return p
 		}
-		if d.skip != nil && d.skip[col] {
+		if d.skip.has(col) {
 			unread = append(unread, f) // skipped as any field no column names
 			continue
 		}
