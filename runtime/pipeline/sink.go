@@ -266,11 +266,9 @@ func (s *sinkStage) deliver(ctx context.Context, b *message.Batch, started *writ
 			eb.Events = make([]message.ErrorEvent, len(failed))
 			var payload []byte
 			for j, i := range failed {
-				var ok bool
 				if _, known := s.sources.encs[b.SourceName()]; known {
-					payload, ok = s.sources.encode(payload[:0], b.SourceName(), b.Rows[i])
-				}
-				if !ok {
+					payload = s.sources.encode(payload[:0], b.SourceName(), b.Rows[i])
+				} else {
 					payload = s.enc.Encode(payload[:0], b.Rows[i])
 				}
 				eb.Events[j] = message.NewErrorEvent(b, "sink", b.Coordinates(i), payload[:len(payload)-1], msg)

@@ -131,16 +131,13 @@ func (p *Pipeline) inputFailures() failures {
 	return f
 }
 
-// encode appends a row of source as a JSON object, of the columns read;
-// ok is false, and nothing appended, for a source it has no encoder of
-// but the fallback's.
-func (f *failures) encode(dst []byte, source string, row value.Row) (out []byte, ok bool) {
-	if _, ok := f.encs[source]; !ok {
-		source = f.fallback
-	}
+// encode appends a row of source (or, of a source it has no encoder of,
+// the fallback's) as a JSON object, of the columns read.
+func (f *failures) encode(dst []byte, source string, row value.Row) []byte {
 	enc, ok := f.encs[source]
 	if !ok {
-		return dst, false
+		source = f.fallback
+		enc = f.encs[source]
 	}
 	if read, ok := f.read[source]; ok {
 		f.row = f.row[:0]
@@ -149,12 +146,12 @@ func (f *failures) encode(dst []byte, source string, row value.Row) (out []byte,
 		}
 		row = f.row
 	}
-	return enc.Encode(dst, row), true
+	return enc.Encode(dst, row)
 }
 
 // Fail implements streamop.Failures.
 func (f *failures) Fail(in *message.Batch, i int, stage string, err error) {
-	f.scratch, _ = f.encode(f.scratch[:0], in.SourceName(), in.Rows[i])
+	f.scratch = f.encode(f.scratch[:0], in.SourceName(), in.Rows[i])
 	eb := &f.out.Errors
 	eb.Records++
 	ev := message.NewErrorEvent(in, stage, in.Coordinates(i), f.scratch[:len(f.scratch)-1], err.Error())
