@@ -78,8 +78,8 @@ func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []v
 // a JSON source; the others are NULL. CSV fields are all split, and
 // converted as the query reads them or not.
 func (lr *LineReader) Prune(read []bool) {
-	if d, ok := lr.dec.(*format.JSONDecoder); ok && read != nil {
-		d.Prune(read)
+	if p, ok := lr.dec.(format.Pruner); ok && read != nil {
+		p.Prune(read)
 	}
 }
 

@@ -35,6 +35,12 @@ func NewJSONDecoder(cols []value.Column) *JSONDecoder {
 // their scan. A value skipped is checked as JSON, not as its column's type.
 func (d *JSONDecoder) Prune(read []bool) { d.skip = unread(read) }
 
+// Pruner is a decoder that can leave the columns a query does not read
+// undecoded: Prune says which it reads (JSON, Avro, Protobuf).
+type Pruner interface {
+	Prune(read []bool)
+}
+
 // unreadColumns are the columns a decoder leaves NULL (Prune); nil when
 // it decodes all.
 type unreadColumns []bool

@@ -13,7 +13,7 @@ import (
 // read undecoded.
 type columnReader interface {
 	Decode(rec []byte, row value.Row) error
-	Prune(read []bool)
+	format.Pruner
 }
 
 // TestReadSkipsUnread: a decoder told which columns are read decodes

@@ -134,7 +134,7 @@ func (s *Source) readOf(pos []int, n int) []bool {
 // not decoded, where the format allows.
 func (s *Source) valueDecoder(f v1alpha1.Format, cols []value.Column, keys bool, read []bool) (decoder, error) {
 	d, err := s.formatDecoder(f, cols, keys)
-	if p, ok := d.(interface{ Prune([]bool) }); ok && err == nil && read != nil {
+	if p, ok := d.(format.Pruner); ok && err == nil && read != nil {
 		p.Prune(read)
 	}
 	return d, err
