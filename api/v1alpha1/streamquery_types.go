@@ -163,9 +163,12 @@ type Source struct {
 	EventTime *EventTime `json:"eventTime,omitempty"`
 
 	// table reads the source as a table, the latest row per key, which a
-	// query joins streams with: FROM stream JOIN table ON the whole key. The
-	// source must end (a file, stdin, or datagen with a count): streams wait
-	// until it was read once, and later rows update it.
+	// query joins streams with: FROM stream JOIN table ON the whole key. A
+	// file, stdin or datagen with a count is read to its end before streams
+	// join; a Kafka topic (compacted, typically) is read by every engine
+	// whole, from its start, in no group, up to where it ended when the
+	// engine started, before streams join; later rows update it, and a
+	// tombstone (a record without a value) deletes its key's row.
 	// +optional
 	Table *TableSource `json:"table,omitempty"`
 

@@ -266,8 +266,11 @@ func (s *StreamQuerySpec) Validate() Problems {
 					ps.Add(fmt.Sprintf("%s.table.key[%d]", f, k), "column %q is not in the schema", c)
 				}
 			}
-			if src.Kafka != nil || src.Datagen != nil && src.Datagen.Count == 0 {
-				ps.Add(f+".table", "a table source must end: a file, stdin, or datagen with a count (Kafka tables are not supported yet)")
+			if src.Datagen != nil && src.Datagen.Count == 0 {
+				ps.Add(f+".table", "a table source must end or be a Kafka topic: a file, stdin, datagen with a count, or kafka")
+			}
+			if src.Kafka != nil {
+				validateKafkaTable(&ps, f, &src)
 			}
 		}
 		if src.MaxRecordBytes != 0 {
@@ -951,3 +954,24 @@ func indexOf(err error) string {
 
 // percent is a percentage from 0% to 100%.
 var percent = regexp.MustCompile(`^(100|[1-9]?[0-9])%$`)
+
+// validateKafkaTable checks what a Kafka table source needs: key columns
+// read from the record key, where a tombstone names the row it deletes,
+// and none of a group member's settings.
+func validateKafkaTable(ps *Problems, f string, src *Source) {
+	k := src.Kafka
+	for i, name := range src.Table.Key {
+		for _, c := range src.Schema {
+			if c.Name == name && !c.Key {
+				ps.Add(fmt.Sprintf("%s.table.key[%d]", f, i), "a Kafka table's key columns come from the record key, where a tombstone names the row it deletes: declare column %q with key: true", name)
+			}
+		}
+	}
+	// sessionTimeout, which the API server defaults, does not apply.
+	if k.StartOffset != "" && k.StartOffset != "earliest" {
+		ps.Add(f+".kafka.startOffset", "a Kafka table is read from its start (earliest), not %s", k.StartOffset)
+	}
+	if k.Group != "" {
+		ps.Add(f+".kafka.group", "a Kafka table is read whole by every engine, in no consumer group; remove group")
+	}
+}

@@ -8,6 +8,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,11 +23,20 @@ type Reader interface {
 	// Read appends up to max records to b, waiting at most linger for more once
 	// it has one. Records that cannot be decoded are appended to errs instead,
 	// with their coordinates and payload, and set b.LastOffset. It returns
-	// io.EOF, possibly with records in b, when the partition is exhausted.
+	// io.EOF, possibly with records in b, when the partition is exhausted,
+	// and ErrLoaded, once, possibly with records in b, when a table's
+	// partition that does not end has returned every record it held when
+	// the source opened.
 	Read(ctx context.Context, b *message.Batch, max int, linger time.Duration, errs *message.ErrorBatch) error
 	// Close releases the partition.
 	Close() error
 }
+
+// ErrLoaded is what a Reader of a table's partition that does not end
+// returns once it has returned every record the partition held when the
+// source opened: the table is as complete as the source can tell, and
+// streams may join with it.
+var ErrLoaded = errors.New("table partition loaded")
 
 // Seeker is a reader that can start after an offset: a query restored from
 // a checkpoint then does not read again the records its state holds.

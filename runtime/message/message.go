@@ -221,6 +221,10 @@ type Batch struct {
 	// Encoded is the rows as the sink writes them, encoded ahead by a
 	// worker (connector.BatchEncoder), or nil. Its form is the sink's own.
 	Encoded Encoding
+	// Deletes are the offsets, ascending, of the rows of a table source
+	// that delete their key's row (Kafka tombstones): only their key
+	// columns are set. Offsets, not indexes, since a stage may drop rows.
+	Deletes []int64
 
 	width  int
 	values []value.Value
@@ -257,6 +261,7 @@ func (b *Batch) Reset(width int) {
 	clear(b.Acks)
 	b.Acks = b.Acks[:0]
 	b.Derived = false
+	b.Deletes = b.Deletes[:0]
 	if b.Encoded != nil {
 		b.Encoded.Reset()
 	}
@@ -481,6 +486,10 @@ const (
 	// one partition's; with an exactly-once transaction, one of no
 	// partition then ends the round, and the transaction commits at it.
 	KindCheckpoint
+	// KindLoaded says that an origin, a table source's partition that
+	// does not end (a Kafka topic), has had every record it held when the
+	// source opened read: a table join may join with the table from here.
+	KindLoaded
 	// KindRewound follows, from the stateful stage to the sink stage, the
 	// results of state that an aborted exactly-once transaction rolled
 	// back (connector.ErrTransactionAborted): the stage has since taken

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 )
 
@@ -184,6 +185,10 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 			b, err := p.read(readCtx, active[i], &cursors[i])
 			if b != nil && !first(message.Message{Kind: message.KindBatch, Batch: b}) || ctx.Err() != nil {
 				return
+			}
+			if err == connector.ErrLoaded {
+				first(message.Message{Kind: message.KindLoaded, Origin: active[i].Origin()})
+				continue
 			}
 			if err == nil {
 				continue

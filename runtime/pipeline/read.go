@@ -21,6 +21,14 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 		if b != nil && !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b}) {
 			return
 		}
+		if err == connector.ErrLoaded {
+			// A table's partition holds what it held at the start: a
+			// table join may join with it.
+			if !out.send(ctx, message.Message{Kind: message.KindLoaded, Origin: r.Origin()}) {
+				return
+			}
+			continue
+		}
 		if err == io.EOF {
 			// The partition has no more records, as opposed to a stop: a
 			// stateful stage may close its windows.
@@ -56,7 +64,7 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor
 	// its first batch comes, and the reader may know no progress before
 	// it takes up the reader state restored with it (upstream partitions
 	// whose last marks only the checkpoint holds).
-	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
+	first := (err == nil || err == connector.ErrLoaded) && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
 	if n > 0 || b.MaxEventTime != math.MinInt64 || first {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)

@@ -353,18 +353,24 @@ func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	b.Rows, b.Offsets = b.Rows[:kept], b.Offsets[:kept]
 }
 
-// tableLoader is a stateful operator that reads a table source to its end
-// before it joins streams with it.
+// tableLoader is a stateful operator that reads a table source to its end,
+// or to where it ended when it opened, before it joins streams with it.
 type tableLoader interface {
 	Begin(origins []*message.Origin)
-	Ended(o *message.Origin)
+	Loaded(o *message.Origin)
 }
 
 // ended notes the end of partition o.
 func (s *statefulStage) ended(o *message.Origin) {
 	s.marks.ended(o)
+	s.loaded(o)
+}
+
+// loaded notes that partition o of a table holds what it held when its
+// source opened.
+func (s *statefulStage) loaded(o *message.Origin) {
 	if l, ok := s.op.(tableLoader); ok {
-		l.Ended(o)
+		l.Loaded(o)
 	}
 }
 
@@ -389,6 +395,9 @@ func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc
 	switch m.Kind {
 	case message.KindEndOfStream:
 		s.ended(m.Origin)
+		return s.emit(s.advanceByClock(time.Now()), emit)
+	case message.KindLoaded:
+		s.loaded(m.Origin)
 		return s.emit(s.advanceByClock(time.Now()), emit)
 	case message.KindBatch:
 		now := time.Now()

@@ -185,14 +185,15 @@ func (j *intervalJoin) Size() int { return j.held }
 
 // tableJoin looks the rows of a stream up in a table: the latest row per
 // key of the table source. Stream rows wait until the table source has been
-// read to its end once, so that every row sees the whole table; after that,
-// table rows update it as they come.
+// read to its end once (a Kafka table: to where each partition ended when
+// it opened), so that every row sees the whole table; after that, table
+// rows update it as they come, and tombstones (Batch.Deletes) delete.
 type tableJoin struct {
 	node    *plan.Join
 	stream  side
 	table   side
 	rows    map[string]value.Row
-	parts   map[*message.Origin]bool // table partitions not yet read to the end
+	parts   map[*message.Origin]bool // table partitions not yet loaded
 	loaded  bool
 	waiting []joinRow // stream rows that came before the table was loaded
 	nulls   value.Row
@@ -218,8 +219,9 @@ func (t *tableJoin) Begin(origins []*message.Origin) {
 	t.loaded = len(t.parts) == 0
 }
 
-// Ended tells the join that partition o has no more rows.
-func (t *tableJoin) Ended(o *message.Origin) {
+// Loaded tells the join that table partition o holds what it will hold
+// at the start: it ended, or was read to where it ended when it opened.
+func (t *tableJoin) Loaded(o *message.Origin) {
 	if t.parts[o] {
 		delete(t.parts, o)
 		t.loaded = len(t.parts) == 0
@@ -229,12 +231,20 @@ func (t *tableJoin) Ended(o *message.Origin) {
 // Process implements Stateful.
 func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil && in.Origin.Source == t.table.source {
+		deletes := in.Deletes
 		for i, row := range in.Rows {
+			for len(deletes) > 0 && deletes[0] < in.Offsets[i] {
+				deletes = deletes[1:] // a tombstone a stage dropped
+			}
 			if err := t.table.keys.encode(row, 0); err != nil {
 				fail.Fail(in, i, "join", err)
 				continue
 			}
-			t.rows[string(t.table.keys.buf)] = ownValues(row)
+			if len(deletes) > 0 && deletes[0] == in.Offsets[i] {
+				delete(t.rows, string(t.table.keys.buf))
+			} else {
+				t.rows[string(t.table.keys.buf)] = ownValues(row)
+			}
 			absorbed++
 		}
 		return 0, absorbed

@@ -45,8 +45,8 @@ func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 // commit commits the acknowledged offsets of parts, or of every assigned
 // partition when parts is nil.
 func (s *Source) commit(ctx context.Context, parts []int32) {
-	if s.owner != nil {
-		return // the owner's transactions commit this source's offsets
+	if s.owner != nil || s.table != nil {
+		return // the owner's transactions commit this source's offsets; a table's, none
 	}
 	s.mu.Lock()
 	offsets := map[int32]kgo.EpochOffset{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -19,6 +20,9 @@ import (
 type fetched struct {
 	recs []*kgo.Record
 	gen  uint64
+	// loaded, with no records, says a table's partition is loaded: the
+	// records before it hold all it held when its source opened.
+	loaded bool
 }
 
 // decoder is what a lane needs of a format.
@@ -42,7 +46,10 @@ type Lane struct {
 	meta    int // index of the first meta column
 	// binaryKey says keys are Avro or Protobuf: _key, which is text, is NULL.
 	binaryKey bool
-	timer     *time.Timer
+	// table says the lane reads a table's partition: a tombstone deletes
+	// its key's row.
+	table bool
+	timer *time.Timer
 }
 
 // Origin implements connector.Reader.
@@ -137,6 +144,9 @@ func (l *Lane) Read(ctx context.Context, b *message.Batch, max int, linger time.
 					return nil
 				}
 			}
+			if f.loaded {
+				return connector.ErrLoaded
+			}
 			if started && f.gen != l.gen {
 				l.stash = &f
 				return nil
@@ -211,9 +221,17 @@ func (l *Lane) resume(b *message.Batch) {
 func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record) error {
 	row := b.Append(r.Offset)
 	var err error
-	if l.rec != nil {
+	switch {
+	case l.table && r.Value == nil && r.Key == nil:
+		err = errTombstoneWithoutKey
+	case l.table && r.Value == nil:
+		// The table's key columns all come from the record key.
+		if err = l.rec.decodeKey(r.Key, row[:l.meta]); err == nil {
+			b.Deletes = append(b.Deletes, r.Offset)
+		}
+	case l.rec != nil:
 		err = l.rec.decode(r, row[:l.meta])
-	} else {
+	default:
 		err = l.dec.Decode(r.Value, row[:l.meta])
 	}
 	if errors.Is(err, format.ErrRegistryUnavailable) {
@@ -236,6 +254,8 @@ func (l *Lane) decode(b *message.Batch, errs *message.ErrorBatch, r *kgo.Record)
 	row[l.meta+3] = value.TimeValue(r.Timestamp)
 	return nil
 }
+
+var errTombstoneWithoutKey = errors.New("a tombstone without a key: it names no row of the table to delete")
 
 // traceparent reads a record's W3C trace context header.
 func traceparent(r *kgo.Record) message.TraceContext {

@@ -147,6 +147,9 @@ func (s *Source) take(ctx context.Context, fetches kgo.Fetches, gens []uint64) {
 				s.txnFirst[fp.Partition] = fp.Records[0].Offset
 			}
 			s.mu.Unlock()
+			if s.table != nil {
+				s.loadedBy(ctx, fp.Partition, fp.Records)
+			}
 		}
 	})
 }

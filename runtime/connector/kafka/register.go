@@ -62,8 +62,13 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 	if env.StaticMembership {
 		opts.Instance = env.Instance
 	}
+	if src.Table != nil {
+		// Every engine reads the whole table, in no group and in no
+		// transaction: it commits nothing.
+		opts.Table, opts.Group, opts.Instance = true, "", ""
+	}
 	exactlyOnce := false
-	if k := env.Query.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
+	if k := env.Query.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && src.Table == nil {
 		exactlyOnce = true
 		owner, err := joined(env.Transaction)
 		if err != nil {

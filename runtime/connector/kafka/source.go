@@ -57,6 +57,9 @@ type Source struct {
 	// instanceID makes the source a static member of the group; empty for
 	// a dynamic one.
 	instanceID string
+	// table, for a table source (Options.Table), is its partitions'
+	// loading; nil for a member of a group.
+	table *tableLoad
 
 	ctx        context.Context // ends with Close
 	cancel     context.CancelFunc
@@ -214,6 +217,14 @@ type Options struct {
 	// in their binary form and the upstream partitions' marks, which set
 	// the batches' event time.
 	Repartition *connector.Repartition
+	// Table makes the source a table's: it reads every partition from its
+	// start, committed records only, in no group, commits nothing, and
+	// its lanes return connector.ErrLoaded once they have returned every
+	// record their partition held at the start. A record without a value
+	// (a tombstone) is a row of its key columns only, whose offset the
+	// batch's Deletes list. Group, transactions, Instance and startOffset
+	// do not apply.
+	Table bool
 }
 
 // DefaultCommitInterval is how often a source commits acknowledged offsets.
@@ -277,11 +288,19 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		start = kgo.NewOffset().AtEnd()
 	}
 	s.startTime, s.latest = startTime, spec.StartOffset == "latest"
+	if opts.Table {
+		s.table = &tableLoad{marked: map[int32]bool{}, seen: map[int32]int64{}}
+		s.group, s.instanceID, start = "", "", kgo.NewOffset().AtStart()
+		s.startTime, s.latest = time.Time{}, false
+	}
 	groupOpts, err := ClientOptions(spec.Brokers, &spec.KafkaSecurity)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
-	if spec.SessionTimeout != nil {
+	if s.table != nil {
+		s.table.opts = groupOpts
+	}
+	if spec.SessionTimeout != nil && s.table == nil {
 		groupOpts = append(groupOpts, kgo.SessionTimeout(spec.SessionTimeout.Duration))
 	}
 	if s.instanceID != "" {
@@ -301,10 +320,15 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		kgo.OnPartitionsLost(s.onLost),
 		kgo.OnOffsetsFetched(s.onOffsetsFetched),
 	)
+	if s.table != nil {
+		clientOpts = append(groupOpts, kgo.ConsumeTopics(spec.Topic), kgo.ConsumeResetOffset(start),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		opts.TransactionalID, opts.Owner = "", nil
+	}
 	var cl *kgo.Client
 	s.transactional = opts.TransactionalID != ""
 	s.owner = opts.Owner
-	s.readCommitted = s.transactional || s.owner != nil
+	s.readCommitted = s.transactional || s.owner != nil || s.table != nil
 	if s.owner != nil {
 		if !s.owner.Transactional() {
 			return nil, fmt.Errorf("source %s: its offsets can commit only in an exactly-once source's transactions", source)
@@ -329,6 +353,8 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		if err == nil {
 			cl = s.sess.Client()
 		}
+	} else if s.table != nil {
+		cl, err = kgo.NewClient(clientOpts...)
 	} else {
 		// A rebalance waits until the revoked partitions' records in flight
 		// are written and committed (onRevoked), and the poll loop lets it
@@ -387,6 +413,13 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	}
 	s.mu.Lock()
 	s.lanes = lanes
+	if s.table != nil {
+		for p := range partitions {
+			s.assigned[p], s.groupKnown[p] = true, true
+			l := lanes[p]
+			l.table = true
+		}
+	}
 	for p := range s.assigned {
 		s.markAssigned(p)
 	}
@@ -437,6 +470,10 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.owner.followers = append(s.owner.followers, s)
 		s.owner.mu.Unlock()
 		close(s.commitDone) // the owner's transactions commit
+	} else if s.table != nil {
+		go s.poll(s.ctx, 0)
+		close(s.commitDone) // a table commits nothing
+		s.loading.Go(func() { s.loadTable(s.ctx) })
 	} else {
 		go s.poll(s.ctx, 0)
 		go s.commitLoop(s.ctx, opts.CommitInterval)
@@ -579,6 +616,10 @@ func (s *Source) Close() error {
 			s.purge(ctx) // up to the last committed checkpoint
 		}
 		return s.closeTransactional(ctx)
+	}
+	if s.table != nil {
+		s.cl.Close()
+		return nil
 	}
 	s.commit(ctx, nil)
 	if s.purged != nil {

@@ -1,0 +1,164 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// produceTxn writes recs to their partitions in one transaction, which
+// commits or aborts: each partition's log ends with the transaction's
+// marker, which the client reads past without a record.
+func produceTxn(t *testing.T, brokers []string, topic string, commit bool, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID(fmt.Sprintf("table-test-%t", commit)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceTo writes recs to the partitions they name, outside transactions.
+func produceTo(t *testing.T, brokers []string, topic string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tableRec(p int32, key, value string) *kgo.Record {
+	r := &kgo.Record{Partition: p, Key: []byte(key)}
+	if value != "" {
+		r.Value = []byte(value)
+	}
+	return r
+}
+
+// TestKafkaTableJoin: a stream joins a table read from a Kafka topic, through
+// the engine and the real client. The table's three partitions end three
+// ways when the query starts: after a record (a tombstone), after an
+// aborted transaction's record and marker, and empty. The trades written before the start wait until the table is
+// loaded, and each sees the table as it stood then: a deleted key and an
+// aborted row are not in it. Rows and tombstones written later update it.
+func TestKafkaTableJoin(t *testing.T) {
+	brokers := cluster(t, 3, "symbols", "trades", "out")
+	trades, out := "trades", "out"
+	produceTo(t, brokers, "symbols",
+		tableRec(0, "AAPL", `{"name": "Apple"}`),
+		tableRec(0, "IBM", `{"name": "IBM"}`),
+		tableRec(0, "IBM", ""), // a tombstone: the last record of partition 0
+	)
+	produceTxn(t, brokers, "symbols", true,
+		tableRec(1, "MSFT", `{"name": "Microsoft"}`),
+		tableRec(1, "MSFT", `{"name": "Microsoft Corp"}`),
+	)
+	// Partition 1 ends with an aborted transaction, after a committed one:
+	// no record is left to read after the committed ones.
+	produceTxn(t, brokers, "symbols", false, tableRec(1, "GOOG", `{"name": "Alphabet"}`))
+	var first []*kgo.Record
+	for i, sym := range []string{"AAPL", "IBM", "MSFT", "GOOG", "XYZ"} {
+		first = append(first, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, `{"symbol": %q, "qty": %d}`, sym, i)})
+	}
+	produceTo(t, brokers, trades, first...)
+
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{
+			{
+				Name:   "trades",
+				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: trades},
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}},
+			},
+			{
+				Name:   "symbols",
+				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
+				Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
+				Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
+			},
+		},
+		Query: "SELECT t.qty, t.symbol, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym",
+		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}},
+	}
+	p, stop := run(t, spec, "table")
+	want := []string{
+		`{"qty":0,"symbol":"AAPL","name":"Apple"}`,
+		`{"qty":1,"symbol":"IBM","name":null}`,
+		`{"qty":2,"symbol":"MSFT","name":"Microsoft Corp"}`,
+		`{"qty":3,"symbol":"GOOG","name":null}`,
+		`{"qty":4,"symbol":"XYZ","name":null}`,
+	}
+	// The sink's partitions take the rows in any order.
+	got := map[string]bool{}
+	for _, r := range consume(t, brokers, out, len(want)) {
+		got[string(r.Value)] = true
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no row %s; got %v", w, got)
+		}
+	}
+
+	// Later rows update the table as they are read: a trade read after
+	// them sees them. The two topics are read apart, so trades go on until
+	// one does.
+	produceTo(t, brokers, "symbols", tableRec(2, "XYZ", `{"name": "Xyz"}`), tableRec(0, "AAPL", ""))
+	seen := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	n := len(want)
+	for qty := 100; !seen["XYZ"] || !seen["AAPL"]; qty += 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the table's updates were not seen: %v", seen)
+		}
+		produceTo(t, brokers, trades,
+			&kgo.Record{Value: fmt.Appendf(nil, `{"symbol": "XYZ", "qty": %d}`, qty)},
+			&kgo.Record{Value: fmt.Appendf(nil, `{"symbol": "AAPL", "qty": %d}`, qty+1)})
+		n += 2
+		for _, r := range consume(t, brokers, out, n) {
+			var row struct {
+				Qty    int
+				Symbol string
+				Name   *string
+			}
+			if err := json.Unmarshal(r.Value, &row); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case row.Qty < qty:
+			case row.Symbol == "XYZ" && row.Name != nil && *row.Name == "Xyz":
+				seen["XYZ"] = true
+			case row.Symbol == "AAPL" && row.Name == nil:
+				seen["AAPL"] = true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The table's records: five at the start (the aborted one is not
+	// read), two since.
+	if c := p.Snapshot().Counts; c.Results != int64(n) || c.In != int64(n+7) || c.InFlight != 0 {
+		t.Errorf("counts %+v; want %d results of %d records in", c, n, n+7)
+	}
+}
