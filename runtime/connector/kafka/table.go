@@ -34,7 +34,7 @@ type tableLoad struct {
 	seen map[int32]int64
 	// opts make the probes' client: the source's own client's fetches
 	// wait, up to their max wait, on the connection a probe would take.
-	opts []kgo.Opt
+	opts   []kgo.Opt
 	probes *kgo.Client
 }
 
