@@ -315,6 +315,28 @@ func TestValidate(t *testing.T) {
 		{"dead letter tls", func(s *StreamQuerySpec) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "dlq", KafkaSecurity: KafkaSecurity{TLS: &KafkaTLS{KeyFile: "k"}}}}}
 		}, "spec.errorPolicy.deadLetter.kafka.tls", "go together"},
+		{"kafka table", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "sym", Type: "string", Key: true}, Column{Name: "name", Type: "string"})
+			s.Sources[0].Table = &TableSource{Key: []string{"sym"}}
+			s.Sources[0].Default() // startOffset earliest and a sessionTimeout, as the API server sets them
+		}, "", ""},
+		{"kafka table keyed by a value column", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "sym", Type: "string"}, Column{Name: "name", Type: "string"})
+			s.Sources[0].Table = &TableSource{Key: []string{"sym"}}
+		}, "spec.sources[0].table.key[0]", `declare column "sym" with key: true`},
+		{"kafka table from latest", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "sym", Type: "string", Key: true})
+			s.Sources[0].Table = &TableSource{Key: []string{"sym"}}
+			s.Sources[0].Kafka.StartOffset = "latest"
+		}, "spec.sources[0].kafka.startOffset", "read from its start (earliest), not latest"},
+		{"kafka table in a group", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "sym", Type: "string", Key: true})
+			s.Sources[0].Table = &TableSource{Key: []string{"sym"}}
+			s.Sources[0].Kafka.Group = "g"
+		}, "spec.sources[0].kafka.group", "in no consumer group"},
+		{"endless datagen table", func(s *StreamQuerySpec) {
+			s.Sources[0].Table = &TableSource{Key: []string{"symbol"}}
+		}, "spec.sources[0].table", "must end or be a Kafka topic"},
 	}
 	for _, tt := range tests {
 		s := validSpec()

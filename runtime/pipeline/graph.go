@@ -122,6 +122,7 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 	}
 
 	var wg, workersWG sync.WaitGroup
+	ends := p.newTableEnds(p.readers)
 	for k, r := range p.readers {
 		w := k % n
 		wg.Go(func() {
@@ -130,7 +131,7 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 					close(workerIn[w].ch)
 				}
 			}()
-			p.readLoop(ctx, readCtx, r, workerIn[w])
+			p.readLoop(ctx, readCtx, r, workerIn[w], ends)
 		})
 	}
 	for w := range n {
@@ -182,22 +183,25 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 	cursors := make([]readCursor, len(active))
 	for len(active) > 0 && readCtx.Err() == nil {
 		for i := 0; i < len(active); i++ {
-			b, err := p.read(readCtx, active[i], &cursors[i])
+			r := active[i]
+			b, err := p.read(readCtx, r, &cursors[i])
 			if b != nil && !first(message.Message{Kind: message.KindBatch, Batch: b}) || ctx.Err() != nil {
 				return
 			}
-			if err == connector.ErrLoaded {
-				first(message.Message{Kind: message.KindLoaded, Origin: active[i].Origin()})
+			switch err {
+			case nil:
 				continue
-			}
-			if err == nil {
-				continue
-			}
-			if err != io.EOF {
+			case connector.ErrLoaded:
+				// Read further, a Kafka table would wait for records
+				// between the streams' batches: the table is as it was
+				// at the start, which keeps the run deterministic.
+				first(message.Message{Kind: message.KindLoaded, Origin: r.Origin()})
+			case io.EOF:
+				first(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
+			default:
 				p.fatal(err)
 				return
 			}
-			first(message.Message{Kind: message.KindEndOfStream, Origin: active[i].Origin()})
 			active = slices.Delete(active, i, i+1)
 			cursors = slices.Delete(cursors, i, i+1)
 			i--

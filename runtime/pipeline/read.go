@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/connector"
@@ -14,7 +15,13 @@ import (
 )
 
 // readLoop is a source reader's goroutine.
-func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message]) {
+func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message], ends *tableEnds) {
+	table := ends.isTable(r)
+	stop := func() {}
+	if table {
+		readCtx, stop = context.WithCancel(readCtx)
+		defer stop()
+	}
 	var cur readCursor
 	for readCtx.Err() == nil {
 		b, err := p.read(readCtx, r, &cur)
@@ -27,12 +34,16 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 			if !out.send(ctx, message.Message{Kind: message.KindLoaded, Origin: r.Origin()}) {
 				return
 			}
+			ends.stopAfterStreams(readCtx, stop)
 			continue
 		}
 		if err == io.EOF {
 			// The partition has no more records, as opposed to a stop: a
 			// stateful stage may close its windows.
 			out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
+			if !table {
+				ends.streamEnded()
+			}
 			return
 		}
 		if err != nil {
@@ -40,6 +51,53 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 			return
 		}
 	}
+}
+
+// tableEnds ends the reading of a table whose partitions do not end (a
+// Kafka topic's) once nothing is left to join with it: when every stream
+// has ended, each of its partitions stops as soon as it is loaded. A
+// batch query, a file of trades joined with a Kafka table, then ends.
+type tableEnds struct {
+	tables      map[string]bool // the table sources, by name
+	left        atomic.Int64    // streams' partitions not ended
+	streamsDone chan struct{}
+}
+
+func (p *Pipeline) newTableEnds(readers []connector.Reader) *tableEnds {
+	e := &tableEnds{tables: map[string]bool{}, streamsDone: make(chan struct{})}
+	for i := range p.spec.Sources {
+		if src := &p.spec.Sources[i]; src.Table != nil {
+			e.tables[src.Name] = true
+		}
+	}
+	for _, r := range readers {
+		if !e.isTable(r) {
+			e.left.Add(1)
+		}
+	}
+	return e
+}
+
+// isTable says r reads a table's partition.
+func (e *tableEnds) isTable(r connector.Reader) bool { return e.tables[r.Origin().Source] }
+
+// streamEnded notes that a stream's partition ended.
+func (e *tableEnds) streamEnded() {
+	if e.left.Add(-1) == 0 {
+		close(e.streamsDone)
+	}
+}
+
+// stopAfterStreams calls stop, which ends readCtx, a loaded table
+// partition's, once every stream has ended.
+func (e *tableEnds) stopAfterStreams(readCtx context.Context, stop context.CancelFunc) {
+	go func() {
+		select {
+		case <-e.streamsDone:
+			stop()
+		case <-readCtx.Done():
+		}
+	}()
 }
 
 // readCursor is what a reader's loop knows of the batches it sent on: how
@@ -64,7 +122,7 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor
 	// its first batch comes, and the reader may know no progress before
 	// it takes up the reader state restored with it (upstream partitions
 	// whose last marks only the checkpoint holds).
-	first := (err == nil || err == connector.ErrLoaded) && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
+	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
 	if n > 0 || b.MaxEventTime != math.MinInt64 || first {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
 // produceTxn writes recs to their partitions in one transaction, which
@@ -160,5 +163,109 @@ func TestKafkaTableJoin(t *testing.T) {
 	// read), two since.
 	if c := p.Snapshot().Counts; c.Results != int64(n) || c.In != int64(n+7) || c.InFlight != 0 {
 		t.Errorf("counts %+v; want %d results of %d records in", c, n, n+7)
+	}
+}
+
+// TestKafkaTableRestart: with spec.state, a table join's table is in its
+// checkpoints. A restarted engine restores it, reads the topic again from
+// its start, skipping what the checkpoint holds, and takes in what was
+// written since, a tombstone here, before it joins the trades written
+// meanwhile.
+func TestKafkaTableRestart(t *testing.T) {
+	brokers := cluster(t, 2, "symbols", "trades", "out")
+	produceTo(t, brokers, "symbols",
+		tableRec(0, "AAPL", `{"name": "Apple"}`),
+		tableRec(1, "MSFT", `{"name": "Microsoft"}`),
+	)
+	produceTo(t, brokers, "trades", &kgo.Record{Value: []byte(`{"symbol": "MSFT", "qty": 1}`)})
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{
+			{
+				Name:   "trades",
+				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "trades"},
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}},
+			},
+			{
+				Name:   "symbols",
+				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
+				Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
+				Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
+			},
+		},
+		Query: "SELECT t.qty, t.symbol, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym",
+		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		State: &v1alpha1.StateSpec{},
+	}
+	_, stop := run(t, spec, "table-restart")
+	if got := consume(t, brokers, "out", 1); string(got[0].Value) != `{"qty":1,"symbol":"MSFT","name":"Microsoft"}` {
+		t.Errorf("first run: %s", got[0].Value)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	produceTo(t, brokers, "symbols", tableRec(1, "MSFT", ""))
+	produceTo(t, brokers, "trades", &kgo.Record{Value: []byte(`{"symbol": "MSFT", "qty": 2}`)},
+		&kgo.Record{Value: []byte(`{"symbol": "AAPL", "qty": 3}`)})
+	p, stop := run(t, spec, "table-restart")
+	got := map[string]bool{}
+	for _, r := range consume(t, brokers, "out", 3) {
+		got[string(r.Value)] = true
+	}
+	for _, w := range []string{`{"qty":2,"symbol":"MSFT","name":null}`, `{"qty":3,"symbol":"AAPL","name":"Apple"}`} {
+		if !got[w] {
+			t.Errorf("second run: no row %s; got %v", w, got)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The two table records of the first run are in the checkpoint.
+	if c := p.Snapshot().Counts; c.Restored != 2 || c.Results != 2 {
+		t.Errorf("second run: counts %+v; want 2 restored, 2 results", c)
+	}
+}
+
+// TestKafkaTableEndsWithStreams: a file of trades joined with a Kafka table
+// is a batch query. The table's topic does not end, but the run does, once
+// the trades are read and joined, pipelined and direct.
+func TestKafkaTableEndsWithStreams(t *testing.T) {
+	brokers := cluster(t, 2, "symbols", "out")
+	produceTo(t, brokers, "symbols", tableRec(0, "AAPL", `{"name": "Apple"}`), tableRec(1, "MSFT", `{"name": "Microsoft"}`))
+	trades := t.TempDir() + "/trades.csv"
+	if err := os.WriteFile(trades, []byte("symbol,qty\nMSFT,1\nAAPL,2\nIBM,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []v1alpha1.ExecutionMode{v1alpha1.Pipelined, v1alpha1.Direct} {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{
+				{
+					Name: "trades", File: &v1alpha1.FileSource{Path: trades}, Format: v1alpha1.FormatCSV,
+					Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}},
+				},
+				{
+					Name:   "symbols",
+					Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
+					Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
+					Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
+				},
+			},
+			Query:   "SELECT t.qty, s.name FROM trades t JOIN symbols s ON t.symbol = s.sym",
+			Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+			Runtime: v1alpha1.RuntimeSpec{Mode: mode},
+		}
+		p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = p.Run(ctx)
+		timedOut := ctx.Err()
+		cancel()
+		if err != nil || timedOut != nil {
+			t.Fatalf("%s: the run did not end by itself: %v, %v", mode, err, timedOut)
+		}
+		if c := p.Snapshot().Counts; c.Results != 2 || c.In != 5 {
+			t.Errorf("%s: counts %+v; want 2 results of 5 records", mode, c)
+		}
 	}
 }
