@@ -812,8 +812,11 @@ func (t *tableJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	return dst
 }
 
-// RestoreSnapshot implements Snapshotter. The table's partitions that had
-// ended stay ended: their readers start after the rows the state holds.
+// RestoreSnapshot implements Snapshotter. The streams wait again for every
+// table partition of this run (Begin), whatever the snapshot's were: one
+// that had ended ends again at once, its reader starting after the rows
+// the state holds, and a Kafka table's may hold rows written since the
+// checkpoint, which must be read before the streams join.
 func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
@@ -830,13 +833,9 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		}
 		t.rows[string(t.table.keys.buf)] = row
 	}
-	clear(t.parts)
 	for range r.Count(1) {
-		if o := origins.readOwner(r).origin; o != nil {
-			t.parts[o] = true
-		}
+		origins.readOwner(r) // the partitions not loaded then
 	}
-	t.loaded = len(t.parts) == 0
 	t.waiting = t.waiting[:0]
 	for range r.Count(1 + t.stream.width) {
 		jr := joinRow{source: origins.readOwner(r), row: make(value.Row, t.stream.width)}
