@@ -46,7 +46,10 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		}
 		catalog[src.Name] = cols
 		if src.Table != nil {
-			tables[src.Name] = src.Table.Key
+			tables[src.Name] = sql.Table{Key: src.Table.Key}
+			if et := src.EventTime; et != nil {
+				tables[src.Name] = sql.Table{Key: src.Table.Key, Time: et.Column}
+			}
 		}
 	}
 	if spec.Query == "" || namesBroken {

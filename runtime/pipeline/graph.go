@@ -194,8 +194,9 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 			case connector.ErrLoaded:
 				// Read further, a Kafka table would wait for records
 				// between the streams' batches: the table is as it was
-				// at the start, which keeps the run deterministic.
-				first(message.Message{Kind: message.KindLoaded, Origin: r.Origin()})
+				// at the start, which keeps the run deterministic, and
+				// has ended for this run.
+				first(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 			case io.EOF:
 				first(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 			default:

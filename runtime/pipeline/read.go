@@ -17,7 +17,7 @@ import (
 // readLoop is a source reader's goroutine.
 func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message], ends *tableEnds) {
 	table := ends.isTable(r)
-	stop := func() {}
+	stop, reading := func() {}, readCtx
 	if table {
 		readCtx, stop = context.WithCancel(readCtx)
 		defer stop()
@@ -50,6 +50,11 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 			p.fatal(err)
 			return
 		}
+	}
+	if table && reading.Err() == nil {
+		// Stopped with the streams (tableEnds): for this run the
+		// partition has ended, and the watermark does not wait for it.
+		out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 	}
 }
 

@@ -334,8 +334,8 @@ func (s *statefulStage) trace(out *message.Batch, now time.Time) {
 // stage late, for the error policy, instead of a count.
 func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	t := -1
-	if b.Origin != nil {
-		t = s.p.eventTimes[b.SourceName()]
+	if src := sourceNamed(s.p.spec, b.SourceName()); b.Origin != nil && (src == nil || src.Table == nil) {
+		t = s.p.eventTimes[b.SourceName()] // a table's rows are versions, never late
 	}
 	if t < 0 {
 		return

@@ -39,6 +39,11 @@ type Join struct {
 	// On is the rest of ON, over the joined row: a pair matches only where
 	// it is TRUE. Nil when ON has only keys and time bounds.
 	On expr.Expr
+	// AsOf, for a TableJoin FOR SYSTEM_TIME AS OF, is the left rows' time
+	// column: each left row joins the version of its key's table row that
+	// was current at its time, the latest whose TableTime, a column of the
+	// right rows, is not after it. Nil for a join with the table as read.
+	AsOf, TableTime *expr.Column
 }
 
 // Columns implements Node.
@@ -64,7 +69,11 @@ func (j *Join) Describe() string {
 		on = " AND " + j.On.String()
 	}
 	if j.Kind == TableJoin {
-		return fmt.Sprintf("TableJoin %s table %s ON %s%s", kind, j.Right.Source, strings.Join(keys, " AND "), on)
+		asOf := ""
+		if j.AsOf != nil {
+			asOf = fmt.Sprintf(" FOR SYSTEM_TIME AS OF %s (versions by %s)", j.AsOf.Name, j.TableTime.Name)
+		}
+		return fmt.Sprintf("TableJoin %s table %s%s ON %s%s", kind, j.Right.Source, asOf, strings.Join(keys, " AND "), on)
 	}
 	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
 		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)

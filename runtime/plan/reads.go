@@ -78,6 +78,10 @@ func ReadColumns(root Node) map[string][]bool {
 			if n.RightTime != nil {
 				mark(right, n.RightTime)
 			}
+			if n.AsOf != nil {
+				mark(left, n.AsOf)
+				mark(right, n.TableTime)
+			}
 			need(n.Left, left)
 			need(n.Right, right)
 		default:

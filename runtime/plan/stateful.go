@@ -207,6 +207,9 @@ func EventTime(n Node) *expr.Column {
 	case *Over:
 		return n.Time
 	case *Join:
+		if n.AsOf != nil {
+			return n.AsOf
+		}
 		return n.LeftTime
 	case *TopN:
 		if n.Window != nil {

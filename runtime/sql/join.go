@@ -44,9 +44,20 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		b.errorf(location(je.Larg), "%s is a table; write the stream first: stream JOIN table", left.Source)
 		return nil
 	}
-	keys, isTable := b.tables[right.Source]
+	table, isTable := b.tables[right.Source]
+	keys := table.Key
 	if isTable {
 		j.Kind = plan.TableJoin
+	}
+	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {
+		if !isTable {
+			c.used = true
+			b.errorf(c.at, "FOR SYSTEM_TIME AS OF applies to a table, and %s is a stream: give it table: {key: [...]} in the manifest", right.Source)
+			return nil
+		}
+		if !b.temporal(j, c, len(lscope.cols)) {
+			return nil
+		}
 	}
 	var residual []expr.Expr
 	haveTime := false

@@ -26,7 +26,7 @@ var joinCatalog = sql.Catalog{
 	},
 }
 
-var joinTables = sql.Tables{"symbols": {"symbol"}}
+var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}}
 
 // within5s is the time bound of the interval joins below.
 const within5s = " AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND"

@@ -65,8 +65,17 @@ func Plan(query string, catalog Catalog) (plan.Node, error) {
 	return PlanTables(query, catalog, nil)
 }
 
-// Tables maps the sources read as tables to their key columns.
-type Tables map[string][]string
+// Table is a source read as a table.
+type Table struct {
+	// Key are its key columns.
+	Key []string
+	// Time is the column of its rows' version time (the source's event
+	// time), which a join FOR SYSTEM_TIME AS OF needs; "" if none.
+	Time string
+}
+
+// Tables maps the sources read as tables to what the query needs of them.
+type Tables map[string]Table
 
 // PlanTables is Plan for a catalog some of whose sources are tables, which a
 // stream can be joined with.
@@ -75,6 +84,7 @@ func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error)
 	if at := tokenOverflow(query); at >= 0 {
 		return nil, Errors{{Offset: at, Msg: fmt.Sprintf("the query has more than %d tokens; PostgreSQL's parser nests chained operators in each other, and a chain this long could overflow its stack", MaxTokens)}}
 	}
+	query, asOfs := splitAsOf(query)
 	tree, err := pg.Parse(query)
 	if err != nil {
 		var pe *pgparser.Error
@@ -99,8 +109,9 @@ func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error)
 	if sel == nil {
 		return nil, Errors{{Offset: int(raw.StmtLocation), Msg: "only SELECT statements are supported"}}
 	}
-	b := &binder{query: query, catalog: catalog, tables: tables}
+	b := &binder{query: query, catalog: catalog, tables: tables, asOfs: asOfs}
 	node := b.selectStmt(sel, emit)
+	b.unusedAsOf()
 	if len(b.errs) > 0 {
 		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Offset < b.errs[j].Offset })
 		return nil, slices.CompactFunc(b.errs, sameErrors)
@@ -126,6 +137,8 @@ type binder struct {
 	// sources read as tables, with their key columns.
 	right  *scope
 	tables Tables
+	// asOfs are the query's FOR SYSTEM_TIME AS OF clauses.
+	asOfs []*asOf
 	// merged counts the expression nodes merging subqueries copied.
 	merged int
 }

@@ -491,7 +491,7 @@ func FuzzPlan(f *testing.F) {
 		"quotes":  {{Name: "symbol", Type: value.String}, {Name: "bid", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp}},
 		"symbols": {{Name: "symbol", Type: value.String}, {Name: "name", Type: value.String}},
 	}
-	tables := sql.Tables{"symbols": {"symbol"}}
+	tables := sql.Tables{"symbols": {Key: []string{"symbol"}}}
 	f.Fuzz(func(t *testing.T, q string) {
 		root, err := sql.PlanTables(q, joined, tables)
 		for _, e := range sql.AsErrors(err) {
@@ -514,7 +514,7 @@ func TestReadColumns(t *testing.T) {
 		"quotes": {{Name: "symbol", Type: value.String}, {Name: "bid", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp}, {Name: "venue", Type: value.String}},
 		"names":  {{Name: "symbol", Type: value.String}, {Name: "name", Type: value.String}, {Name: "sector", Type: value.String}},
 	}
-	tables := sql.Tables{"names": {"symbol"}}
+	tables := sql.Tables{"names": {Key: []string{"symbol"}}}
 	for _, tt := range []struct {
 		query string
 		want  map[string]string // each source's columns read

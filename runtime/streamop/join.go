@@ -269,8 +269,19 @@ func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
 	if err := t.stream.keys.encode(row, 0); err != nil {
 		return err
 	}
-	match, ok := t.rows[string(t.stream.keys.buf)]
-	if !ok || hasNull(t.stream.keys.vals) {
+	var match value.Row
+	if !hasNull(t.stream.keys.vals) {
+		match = t.rows[string(t.stream.keys.buf)]
+	}
+	return t.emit(out, row, match)
+}
+
+// emit writes row joined with match, its table row; with none (nil), or
+// one the rest of ON fails, a LEFT JOIN writes it with NULLs and a JOIN
+// nothing.
+func (t *tableJoin) emit(out *message.Batch, row, match value.Row) error {
+	matched := match != nil
+	if !matched {
 		if !t.node.Outer {
 			return nil
 		}
@@ -279,9 +290,7 @@ func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
 	o := out.Append(0)
 	copy(o, row)
 	copy(o[len(row):], match)
-	if ok {
-		// The rest of ON decides the match: a LEFT JOIN keeps the row with
-		// NULLs where it fails.
+	if matched {
 		pass, err := holds(t.node.On, o)
 		switch {
 		case err != nil:

@@ -1,9 +1,13 @@
 package streamop
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -88,5 +92,170 @@ func TestTableJoinLoadAndDelete(t *testing.T) {
 	}
 	if got, want := tableStep(t, restored, streamBatch(testRow{0, "A", 4})), []string{"A:4=10"}; !slices.Equal(got, want) {
 		t.Fatalf("restored, then: %v, want %v", got, want)
+	}
+}
+
+// newTestTemporalJoin joins trades (ts, sym, v) LEFT JOIN a table of the
+// same columns keyed by sym FOR SYSTEM_TIME AS OF trades.ts, its versions
+// by its ts.
+func newTestTemporalJoin() *temporalJoin {
+	table := &plan.Scan{Source: "table", Cols: testScan.Cols}
+	return newTemporalJoin(&plan.Join{Kind: plan.TableJoin, Left: testScan, Right: table, Outer: true,
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS})
+}
+
+// TestTemporalJoinAgainstDefinition: random table versions (some of them
+// deletions) and stream rows, arriving out of order under a watermark that
+// never passes a row still to come, but for a few stream rows sent late on
+// purpose. Each stream row that is not late joins the version of its key
+// with the latest time not after its own, the last to arrive among equal
+// times, or NULLs when there is none or it is a deletion; the rows come
+// out in time order. Each run is also restored midway from a snapshot.
+func TestTemporalJoinAgainstDefinition(t *testing.T) {
+	table := &message.Origin{Source: "table", Partition: 0}
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	for run := range 50 {
+		rng := rand.New(rand.NewPCG(uint64(run), 7))
+		type event struct {
+			table   bool
+			deleted bool
+			row     testRow
+		}
+		var events []event
+		for range 200 + rng.IntN(200) {
+			e := event{table: rng.IntN(3) == 0, row: testRow{time.Duration(rng.IntN(100)) * time.Second, fmt.Sprintf("K%d", rng.IntN(5)), rng.Int64N(1000)}}
+			e.deleted = e.table && rng.IntN(5) == 0
+			events = append(events, e)
+		}
+		// Mostly in time order, each event moved back a little.
+		slices.SortStableFunc(events, func(a, b event) int {
+			return cmp.Compare(a.row.ts+time.Duration(rng.IntN(8))*time.Second, b.row.ts)
+		})
+		restoreAt := rng.IntN(len(events))
+		j := newTestTemporalJoin()
+		j.Begin([]*message.Origin{stream, table})
+		j.Loaded(table)
+		var got, want []string
+		var wantRows []struct {
+			ts  time.Duration
+			seq int
+			out string
+		}
+		late := 0
+		wm := int64(math.MinInt64)
+		for i, e := range events {
+			if i == restoreAt {
+				snap := j.AppendSnapshot(nil, NewOrigins([]*message.Origin{stream, table}))
+				j = newTestTemporalJoin()
+				j.Begin([]*message.Origin{stream, table})
+				r := value.NewReader(snap)
+				if err := j.RestoreSnapshot(r, NewOrigins([]*message.Origin{stream, table})); err != nil || r.Len() != 0 {
+					t.Fatalf("run %d: restore: %v, %d bytes left", run, err, r.Len())
+				}
+				j.Loaded(table)
+			}
+			b := batchOf(e.row)
+			b.Offsets[0] = int64(i)
+			b.Origin = stream
+			if e.table {
+				b.Origin = table
+				if e.deleted {
+					b.Deletes = []int64{int64(i)}
+				}
+			}
+			out := new(message.Batch)
+			out.Reset(6)
+			var fail failures
+			var errs errorList
+			l, _ := j.Process(b, out, fixedMark(wm), &fail)
+			late += l
+			// The watermark: the earliest time still to come, now and
+			// then held back; a stream row is sent late now and then.
+			next := int64(math.MaxInt64)
+			for _, f := range events[i+1:] {
+				next = min(next, int64(f.row.ts))
+			}
+			if rng.IntN(3) > 0 && next != math.MaxInt64 {
+				wm = max(wm, next)
+			}
+			if i+1 < len(events) && !events[i+1].table && rng.IntN(30) == 0 && wm > 0 {
+				events[i+1].row.ts = time.Duration(wm) - time.Second // late
+			}
+			if i == len(events)-1 {
+				wm = math.MaxInt64
+			}
+			j.Advance(fixedMark(wm), out, errs.add)
+			if len(fail)+len(errs) > 0 {
+				t.Fatal(fail, errs)
+			}
+			for _, row := range out.Rows {
+				got = append(got, fmt.Sprintf("%v %s %v=%v", time.Duration(row[0].Nanos()), row[1], row[2], row[5]))
+			}
+		}
+		for i, e := range events {
+			if e.table || e.row.ts < 0 {
+				continue
+			}
+			match := "NULL"
+			best := time.Duration(-1)
+			for _, f := range events {
+				if f.table && f.row.sym == e.row.sym && f.row.ts <= e.row.ts && f.row.ts >= best {
+					best, match = f.row.ts, fmt.Sprint(f.row.v)
+					if f.deleted {
+						match = "NULL"
+					}
+				}
+			}
+			wantRows = append(wantRows, struct {
+				ts  time.Duration
+				seq int
+				out string
+			}{e.row.ts, i, fmt.Sprintf("%v %s %v=%s", e.row.ts, e.row.sym, e.row.v, match)})
+		}
+		slices.SortStableFunc(wantRows, func(a, b struct {
+			ts  time.Duration
+			seq int
+			out string
+		}) int {
+			return cmp.Compare(a.ts, b.ts)
+		})
+		for _, w := range wantRows {
+			want = append(want, w.out)
+		}
+		// The late rows are not joined: take them out of want.
+		if late > 0 {
+			var kept []string
+			gotSet := map[string]int{}
+			for _, g := range got {
+				gotSet[g]++
+			}
+			for _, w := range want {
+				if gotSet[w] > 0 {
+					gotSet[w]--
+					kept = append(kept, w)
+				}
+			}
+			if len(want)-len(kept) != late {
+				t.Fatalf("run %d: %d rows late, %d missing", run, late, len(want)-len(kept))
+			}
+			want = kept
+		}
+		if !slices.Equal(got, want) {
+			for i := range max(len(got), len(want)) {
+				g, w := "", ""
+				if i < len(got) {
+					g = got[i]
+				}
+				if i < len(want) {
+					w = want[i]
+				}
+				if g != w {
+					t.Fatalf("run %d (restored at %d): row %d: %q, want %q", run, restoreAt, i, g, w)
+				}
+			}
+		}
+		if len(j.pending) != 0 {
+			t.Fatalf("run %d: %d rows still wait at the end", run, len(j.pending))
+		}
 	}
 }

@@ -398,6 +398,10 @@ func (p *Program) Sources() []string { return plan.Sources(p.root) }
 func (p *Program) EventTimeOf(source string) int {
 	if j := p.join(); j != nil {
 		switch {
+		case j.AsOf != nil && source == j.Left.Source:
+			return j.AsOf.Index
+		case j.AsOf != nil && source == j.Right.Source:
+			return j.TableTime.Index
 		case j.Kind != plan.IntervalJoin:
 			return -1
 		case source == j.Left.Source:
@@ -468,6 +472,9 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	case *plan.Over:
 		return newOverAgg(n)
 	case *plan.Join:
+		if n.AsOf != nil {
+			return newTemporalJoin(n)
+		}
 		if n.Kind == plan.TableJoin {
 			return newTableJoin(n)
 		}

@@ -1,6 +1,7 @@
 package streamop
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -842,6 +843,70 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		readValues(r, jr.row)
 		t.waiting = append(t.waiting, jr)
 	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading table join state: %w", err)
+	}
+	return nil
+}
+
+// AppendSnapshot implements Snapshotter: each key's versions, by the key's
+// encoding, and the stream rows waiting. Like a table join's, it is the
+// state of one engine, which holds the whole table.
+func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(j.versions)))
+	for key, vs := range j.versions {
+		dst = value.AppendBytes(dst, key)
+		dst = binary.AppendUvarint(dst, uint64(len(vs)))
+		for _, v := range vs {
+			dst = binary.AppendVarint(dst, v.ts)
+			if v.row == nil {
+				dst = append(dst, 0)
+				continue
+			}
+			dst = appendValues(append(dst, 1), v.row)
+		}
+	}
+	// In time and arrival order, which a restore numbers them in.
+	pending := slices.SortedFunc(slices.Values(j.pending), func(a, b asOfRow) int {
+		return cmp.Or(cmp.Compare(a.ts, b.ts), cmp.Compare(a.seq, b.seq))
+	})
+	dst = binary.AppendUvarint(dst, uint64(len(pending)))
+	for _, r := range pending {
+		dst = binary.AppendVarint(dst, r.ts)
+		dst = origins.appendOwner(dst, r.source)
+		dst = appendValues(dst, r.row)
+	}
+	return dst
+}
+
+// RestoreSnapshot implements Snapshotter. As a table join's, it waits for
+// the table partitions of this run (Begin) to be loaded again.
+func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	j.versions, j.held, j.pending, j.seq = map[string][]version{}, 0, j.pending[:0], 0
+	for range r.Count(3) {
+		key := r.String()
+		vs := make([]version, 0, r.Count(2))
+		for range cap(vs) {
+			v := version{ts: r.Varint()}
+			if r.Byte() == 1 {
+				v.row = make(value.Row, j.table.width)
+				readValues(r, v.row)
+			}
+			vs = append(vs, v)
+		}
+		j.versions[key], j.held = vs, j.held+len(vs)
+	}
+	for range r.Count(2 + j.stream.width) {
+		j.seq++
+		w := asOfRow{ts: r.Varint(), seq: j.seq, source: origins.readOwner(r), row: make(value.Row, j.stream.width)}
+		readValues(r, w.row)
+		j.pending = append(j.pending, w)
+	}
+	// Sorted, as they were written, which is heap order.
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading table join state: %w", err)
 	}

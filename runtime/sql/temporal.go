@@ -1,0 +1,124 @@
+package sql
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// asOf is a FOR SYSTEM_TIME AS OF clause of the query: `table FOR
+// SYSTEM_TIME AS OF s.ts [AS] t`, as Flink SQL writes a join with a
+// versioned table as of the stream row's time. PostgreSQL has no such
+// clause, so it is blanked out before parsing, keeping every offset.
+type asOf struct {
+	at     int32         // offset of FOR
+	table  int32         // offset of the table name before it: its RangeVar's location
+	column *pg.ColumnRef // the time column after AS OF
+	used   bool
+}
+
+// splitAsOf returns query with its FOR SYSTEM_TIME AS OF clauses blanked
+// out, and the clauses. A clause whose time is not a column reference
+// stays, for the parser to report.
+func splitAsOf(query string) (string, []*asOf) {
+	scan, err := pg.Scan(query)
+	if err != nil {
+		return query, nil // the parser says what is wrong
+	}
+	toks := scan.Tokens
+	word := func(i int) string { return strings.ToLower(query[toks[i].Start:toks[i].End]) }
+	var clauses []*asOf
+	blank := []byte(query)
+	for i := 1; i+4 < len(toks); i++ {
+		if toks[i].Token != pg.Token_FOR || toks[i+1].Token != pg.Token_IDENT || word(i+1) != "system_time" ||
+			toks[i+2].Token != pg.Token_AS || toks[i+3].Token != pg.Token_OF || toks[i-1].Token != pg.Token_IDENT {
+			continue
+		}
+		// The time: a column, qualified or not.
+		j := i + 4
+		if toks[j].Token != pg.Token_IDENT {
+			continue
+		}
+		fields := []*pg.Node{pg.MakeStrNode(identifier(query[toks[j].Start:toks[j].End]))}
+		if j+2 < len(toks) && toks[j+1].Token == pg.Token_ASCII_46 && toks[j+2].Token == pg.Token_IDENT {
+			fields = append(fields, pg.MakeStrNode(identifier(query[toks[j+2].Start:toks[j+2].End])))
+			j += 2
+		}
+		c := &asOf{at: toks[i].Start, table: toks[i-1].Start, column: &pg.ColumnRef{Fields: fields, Location: toks[i+4].Start}}
+		for k := toks[i].Start; k < toks[j].End; k++ {
+			if blank[k] != '\n' {
+				blank[k] = ' '
+			}
+		}
+		clauses = append(clauses, c)
+		i = j
+	}
+	return string(blank), clauses
+}
+
+// identifier is the name an identifier token stands for: folded to lower
+// case, or as written between double quotes.
+func identifier(tok string) string {
+	if len(tok) >= 2 && tok[0] == '"' {
+		return strings.ReplaceAll(tok[1:len(tok)-1], `""`, `"`)
+	}
+	return strings.ToLower(tok)
+}
+
+// asOfAt returns the FOR SYSTEM_TIME AS OF clause of the table named at
+// offset loc, if it has one.
+func (b *binder) asOfAt(loc int32) *asOf {
+	for _, c := range b.asOfs {
+		if c.table == loc {
+			return c
+		}
+	}
+	return nil
+}
+
+// temporal makes j, a join of a stream with a table, a join as of the
+// stream row's time: c's column, of the stream, and the table's version
+// time, its event-time column.
+func (b *binder) temporal(j *plan.Join, c *asOf, leftWidth int) bool {
+	c.used = true
+	e, err := b.columnRef(c.column)
+	if err != nil {
+		return false
+	}
+	col := e.(*expr.Column)
+	if col.Index >= leftWidth {
+		b.errorf(c.column.Location, "FOR SYSTEM_TIME AS OF takes the time of the stream's row, a column of %s, not of the table", j.Left.Source)
+		return false
+	}
+	if col.T.Kind != value.KindTimestamp {
+		b.errorf(c.column.Location, "FOR SYSTEM_TIME AS OF takes a timestamp column; %s is %s", col.Name, col.T)
+		return false
+	}
+	name := b.tables[j.Right.Source].Time
+	if name == "" {
+		b.errorf(c.at, "a join FOR SYSTEM_TIME AS OF joins each row with the version of the table's row at its time: give source %s an eventTime, the column of its rows' version time", j.Right.Source)
+		return false
+	}
+	for i, rc := range j.Right.Cols {
+		if rc.Name == name {
+			j.AsOf, j.TableTime = col, &expr.Column{Index: i, Name: j.Right.Source + "." + name, T: rc.Type}
+			return true
+		}
+	}
+	b.errorf(c.at, "table %s has no column %s, its eventTime", j.Right.Source, name)
+	return false
+}
+
+// unusedAsOf reports the FOR SYSTEM_TIME AS OF clauses no join took: of a
+// stream, or of a source read alone.
+func (b *binder) unusedAsOf() {
+	for _, c := range b.asOfs {
+		if !c.used {
+			b.errorf(c.at, "FOR SYSTEM_TIME AS OF applies to the table of a join: stream JOIN table FOR SYSTEM_TIME AS OF stream.time")
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package streamop
+
+import (
+	"cmp"
+	"container/heap"
+	"math"
+	"slices"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// temporalJoin joins a stream with a versioned table as of each stream
+// row's event time (FOR SYSTEM_TIME AS OF): the row joins the version of
+// its key's table row that was current then, the latest whose version
+// time is not after the row's. A row waits until the watermark passes its
+// time, since table versions up to it may still come, and until the table
+// is loaded. The result does not depend on how fast either source is
+// read.
+type temporalJoin struct {
+	*tableJoin
+	// versions are each key's versions, by version time, arrival order
+	// within one time: the latest at or before the watermark (the one a
+	// row not yet late may still join), and those after it.
+	versions map[string][]version
+	held     int // versions held
+	pending  asOfRows
+	seq      uint64
+	// stamp is the table's column of a record's timestamp (Kafka's
+	// _timestamp), a tombstone's version time, -1 if there is none.
+	stamp int
+}
+
+// version is a table row as of a time; nil row for a deletion.
+type version struct {
+	ts  int64
+	row value.Row
+}
+
+// asOfRow is a stream row waiting for the watermark to pass its time.
+type asOfRow struct {
+	ts     int64
+	seq    uint64
+	row    value.Row
+	source owner
+}
+
+// asOfRows is a heap of the waiting rows, earliest first, in arrival
+// order within one time.
+type asOfRows []asOfRow
+
+func (h asOfRows) Len() int { return len(h) }
+func (h asOfRows) Less(i, j int) bool {
+	return h[i].ts < h[j].ts || h[i].ts == h[j].ts && h[i].seq < h[j].seq
+}
+func (h asOfRows) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *asOfRows) Push(x any)   { *h = append(*h, x.(asOfRow)) }
+func (h *asOfRows) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = asOfRow{}
+	*h = old[:len(old)-1]
+	return r
+}
+
+func newTemporalJoin(n *plan.Join) *temporalJoin {
+	j := &temporalJoin{tableJoin: newTableJoin(n), versions: map[string][]version{}, stamp: -1}
+	j.stream.time, j.table.time = n.AsOf.Index, n.TableTime.Index
+	for i, c := range n.Right.Cols {
+		if c.Name == "_timestamp" && c.Type.Kind == value.KindTimestamp {
+			j.stamp = i
+		}
+	}
+	return j
+}
+
+// Process implements Stateful: table rows add versions, stream rows wait.
+func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	if in.Origin != nil && in.Origin.Source == j.table.source {
+		floor := j.floor(wm)
+		deletes := in.Deletes
+		for i, row := range in.Rows {
+			for len(deletes) > 0 && deletes[0] < in.Offsets[i] {
+				deletes = deletes[1:]
+			}
+			deleted := len(deletes) > 0 && deletes[0] == in.Offsets[i]
+			col := j.table.time
+			if deleted && row[col].IsNull() && j.stamp >= 0 {
+				col = j.stamp // a tombstone has only its key and record timestamp
+			}
+			ts, err := eventTime(row, col)
+			if err == nil {
+				err = j.table.keys.encode(row, 0)
+			}
+			if err != nil {
+				fail.Fail(in, i, "join", err)
+				continue
+			}
+			v := version{ts: ts}
+			if !deleted {
+				v.row = ownValues(row)
+			}
+			j.add(string(j.table.keys.buf), v, floor)
+			absorbed++
+		}
+		return 0, absorbed
+	}
+	watermark := wm.For(in.Origin)
+	src := ownerOf(in)
+	for i, row := range in.Rows {
+		ts, err := eventTime(row, j.stream.time)
+		if err != nil {
+			fail.Fail(in, i, "join", err)
+			continue
+		}
+		if ts < watermark {
+			late++
+			continue
+		}
+		j.seq++
+		heap.Push(&j.pending, asOfRow{ts: ts, seq: j.seq, row: ownValues(row), source: src})
+		absorbed++
+	}
+	return late, absorbed
+}
+
+// floor is the earliest time a row still to join may have: that of the
+// earliest row waiting, or of a row to come, which is not late: the
+// pipeline's watermark, or a replaying partition's, which is behind it.
+func (j *temporalJoin) floor(wm Watermark) int64 {
+	floor := wm.For(nil)
+	if r, ok := wm.(Replays); ok {
+		floor = min(floor, r.Replaying())
+	}
+	if len(j.pending) > 0 {
+		floor = min(floor, j.pending[0].ts)
+	}
+	return floor
+}
+
+// add inserts v among key's versions, after those of its time, and drops
+// the versions no row not yet late can join.
+func (j *temporalJoin) add(key string, v version, floor int64) {
+	vs := j.versions[key]
+	at, _ := slices.BinarySearchFunc(vs, v.ts+1, func(x version, ts int64) int { return cmp.Compare(x.ts, ts) })
+	vs = slices.Insert(vs, at, v)
+	j.held++
+	j.versions[key] = j.prune(key, vs, floor)
+}
+
+// prune drops the versions before the latest one at or before floor, and
+// the key itself when what is left is one deletion at or before floor.
+func (j *temporalJoin) prune(key string, vs []version, floor int64) []version {
+	last, _ := slices.BinarySearchFunc(vs, floor+1, func(x version, ts int64) int { return cmp.Compare(x.ts, ts) })
+	if drop := last - 1; drop > 0 {
+		clear(vs[:drop])
+		vs = vs[drop:]
+		j.held -= drop
+	}
+	if len(vs) == 1 && vs[0].row == nil && vs[0].ts <= floor {
+		delete(j.versions, key)
+		j.held--
+		return nil
+	}
+	return vs
+}
+
+// Advance implements Stateful: once the table is loaded, the rows the
+// watermark passed join their key's version at their time, in time order.
+func (j *temporalJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	if !j.loaded {
+		return 0
+	}
+	watermark := wm.For(nil)
+	for len(j.pending) > 0 && j.pending[0].ts < watermark {
+		r := heap.Pop(&j.pending).(asOfRow)
+		if !r.source.current() {
+			continue // counted as aggregated when it came; its new owner joins it
+		}
+		if err := j.lookupAt(out, r, min(j.floor(wm), r.ts)); err != nil {
+			fail(err)
+		}
+	}
+	return 0
+}
+
+// lookupAt emits r joined with its key's version at r's time.
+func (j *temporalJoin) lookupAt(out *message.Batch, r asOfRow, floor int64) error {
+	if err := j.stream.keys.encode(r.row, 0); err != nil {
+		return err
+	}
+	var match value.Row
+	if !hasNull(j.stream.keys.vals) {
+		key := string(j.stream.keys.buf)
+		vs := j.versions[key]
+		at, _ := slices.BinarySearchFunc(vs, r.ts+1, func(x version, ts int64) int { return cmp.Compare(x.ts, ts) })
+		if at > 0 {
+			match = vs[at-1].row
+		}
+		if len(vs) > 1 {
+			j.versions[key] = j.prune(key, vs, floor)
+		}
+	}
+	return j.emit(out, r.row, match)
+}
+
+// Low implements Stateful: the earliest waiting row's time; nothing is
+// acknowledged while the table is not loaded.
+func (j *temporalJoin) Low() int64 {
+	switch {
+	case !j.loaded && len(j.pending) > 0:
+		return math.MinInt64
+	case len(j.pending) > 0:
+		return j.pending[0].ts
+	}
+	return math.MaxInt64
+}
+
+// Size implements Stateful: the versions and the waiting rows.
+func (j *temporalJoin) Size() int { return j.held + len(j.pending) }
