@@ -1661,6 +1661,38 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cStr, cStr, cInt},
 		},
 	)
+
+	// Quotes as a versioned table, joined as of each trade's time: the
+	// trades are late by the watermark rule of the interval joins, since
+	// both sources have event time; the quotes are versions, none late.
+	versioned := jd.quotesInput(false)
+	versioned.source.Table = &v1alpha1.TableSource{Key: []string{"symbol"}}
+	asOfInputs := []oracleInput{jd.tradesInput(interval), versioned}
+	// The quote of the trade's symbol with the latest time not after the
+	// trade's, the last read among equal times.
+	const asOf = `(SELECT q2.seq FROM q AS q2 WHERE q2.symbol = t.symbol AND q2.ts <= t.ts ORDER BY q2.ts DESC, q2.seq DESC LIMIT 1)`
+	cases = append(cases,
+		oracleCase{
+			name: "TemporalJoin/Left",
+			data: interval, inputs: asOfInputs, results: true, key: 1,
+			query: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.price - q.bid AS edge, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades t LEFT JOIN quotes FOR SYSTEM_TIME AS OF t.ts AS q ON t.symbol = q.symbol`,
+			sqlite: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.price - q.bid, t.ts, q.ts
+				FROM t LEFT JOIN q ON q.seq = ` + asOf,
+			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cDec2, cTS, cTS},
+		},
+		oracleCase{
+			// The rest of ON decides whether the version at the trade's
+			// time matches, not which version.
+			name: "TemporalJoin/InnerResidualOn",
+			data: interval, inputs: asOfInputs, results: true, key: 1,
+			query: `SELECT t.id, q.qid, q.bid
+				FROM trades t JOIN quotes FOR SYSTEM_TIME AS OF t.ts q ON q.symbol = t.symbol AND q.bid < t.price`,
+			sqlite: `SELECT t.id, q.qid, q.bid
+				FROM t JOIN q ON q.seq = ` + asOf + ` AND q.bid < t.price`,
+			types: []colType{cInt, cInt, cDec2},
+		},
+	)
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.name, c.run)

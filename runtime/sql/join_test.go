@@ -24,9 +24,15 @@ var joinCatalog = sql.Catalog{
 		{Name: "name", Type: value.String},
 		{Name: "sector", Type: value.String},
 	},
+	"rates": {
+		{Name: "currency", Type: value.String},
+		{Name: "rate", Type: value.Decimal(18, 6)},
+		{Name: "ts", Type: value.Timestamp},
+	},
 }
 
-var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}}
+// joinTables: symbols has no version time, rates does (its eventTime, ts).
+var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}, "rates": {Key: []string{"currency"}, Time: "ts"}}
 
 // within5s is the time bound of the interval joins below.
 const within5s = " AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND"
@@ -103,7 +109,32 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
-			"nosuch", `unknown source "nosuch" (the manifest defines quotes, symbols, trades)`,
+			"nosuch", `unknown source "nosuch" (the manifest defines quotes, rates, symbols, trades)`,
+		},
+		{
+			"SELECT t.price FROM trades t JOIN symbols FOR SYSTEM_TIME AS OF t.ts AS s ON t.symbol = s.symbol",
+			"FOR SYSTEM_TIME", "a join FOR SYSTEM_TIME AS OF joins each row with the version of the table's row at its time: give source symbols an eventTime, the column of its rows' version time",
+		},
+		{
+			// quotes is an unreserved keyword of PostgreSQL's, as a name.
+			"SELECT t.price FROM trades t JOIN quotes FOR SYSTEM_TIME AS OF t.ts AS q ON t.symbol = q.symbol" + within5s,
+			"FOR SYSTEM_TIME", "FOR SYSTEM_TIME AS OF applies to a table, and quotes is a stream: give it table: {key: [...]} in the manifest",
+		},
+		{
+			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF r.ts AS r ON t.note = r.currency",
+			"r.ts AS r", "FOR SYSTEM_TIME AS OF takes the time of the stream's row, a column of trades, not of the table",
+		},
+		{
+			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.quantity AS r ON t.note = r.currency",
+			"t.quantity", "FOR SYSTEM_TIME AS OF takes a timestamp column; trades.quantity is int",
+		},
+		{
+			"SELECT price FROM trades FOR SYSTEM_TIME AS OF ts WHERE price > 1",
+			"FOR SYSTEM_TIME", "FOR SYSTEM_TIME AS OF applies to the table of a join: stream JOIN table FOR SYSTEM_TIME AS OF stream.time",
+		},
+		{
+			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.nope AS r ON t.note = r.currency",
+			"t.nope", `unknown column "nope" in trades or rates (it has symbol, price, quantity, ts, score, active, note, rates.currency, rates.rate, rates.ts)`,
 		},
 	}
 	for _, tt := range tests {
@@ -223,6 +254,16 @@ func TestJoinPlans(t *testing.T) {
 		{
 			"SELECT t.price, s.name FROM trades t JOIN symbols s ON t.symbol = s.symbol AND s.sector <> 'Energy'",
 			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol AND (symbols.sector <> 'Energy')",
+		},
+		{
+			// Flink's form, FOR SYSTEM_TIME AS OF before the alias.
+			"SELECT t.price * r.rate AS usd FROM trades t LEFT JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
+			"TableJoin LEFT JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency",
+		},
+		{
+			// In any case, over lines, without AS.
+			"SELECT t.price * rates.rate AS usd FROM trades t JOIN rates for system_time\n as of t.ts ON rates.currency = t.note",
+			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency",
 		},
 		{
 			// A BETWEEN of other columns is part of the rest of ON, before the

@@ -33,18 +33,22 @@ func splitAsOf(query string) (string, []*asOf) {
 	word := func(i int) string { return strings.ToLower(query[toks[i].Start:toks[i].End]) }
 	var clauses []*asOf
 	blank := []byte(query)
+	// A name: an identifier, or a keyword PostgreSQL takes as one.
+	name := func(i int) bool {
+		return toks[i].Token == pg.Token_IDENT || toks[i].KeywordKind == pg.KeywordKind_UNRESERVED_KEYWORD || toks[i].KeywordKind == pg.KeywordKind_COL_NAME_KEYWORD
+	}
 	for i := 1; i+4 < len(toks); i++ {
 		if toks[i].Token != pg.Token_FOR || toks[i+1].Token != pg.Token_IDENT || word(i+1) != "system_time" ||
-			toks[i+2].Token != pg.Token_AS || toks[i+3].Token != pg.Token_OF || toks[i-1].Token != pg.Token_IDENT {
+			toks[i+2].Token != pg.Token_AS || toks[i+3].Token != pg.Token_OF || !name(i-1) {
 			continue
 		}
 		// The time: a column, qualified or not.
 		j := i + 4
-		if toks[j].Token != pg.Token_IDENT {
+		if !name(j) {
 			continue
 		}
 		fields := []*pg.Node{pg.MakeStrNode(identifier(query[toks[j].Start:toks[j].End]))}
-		if j+2 < len(toks) && toks[j+1].Token == pg.Token_ASCII_46 && toks[j+2].Token == pg.Token_IDENT {
+		if j+2 < len(toks) && toks[j+1].Token == pg.Token_ASCII_46 && name(j+2) {
 			fields = append(fields, pg.MakeStrNode(identifier(query[toks[j+2].Start:toks[j+2].End])))
 			j += 2
 		}

@@ -27,7 +27,7 @@ func TestZZReviewStarveInternal(t *testing.T) {
 	}
 	defer c.Close()
 	brokers := c.ListenAddrs()
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("tbl"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("tbl"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16<<10))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -40,6 +40,18 @@ func TestZZReviewStarveInternal(t *testing.T) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	stop := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Key: []byte(fmt.Sprint("L", i)), Value: []byte(`{"name":"l"}`)})
+		}
+	}()
+	defer close(stop)
 	cols := append([]value.Column{{Name: "sym", Type: value.String}, {Name: "name", Type: value.String}}, schemas.KafkaMeta...)
 	schema := []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}}
 	src, err := Open(&v1alpha1.KafkaSource{Brokers: brokers, Topic: "tbl"}, "t", v1alpha1.FormatJSON, cols, Options{Table: true, Schema: schema})
@@ -62,32 +74,22 @@ func TestZZReviewStarveInternal(t *testing.T) {
 		}
 	}
 	t.Log("partition 0 loaded; it is no longer read")
-	stop := make(chan struct{})
-	go func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Key: []byte(fmt.Sprint("L", i)), Value: []byte(`{"name":"l"}`)})
-		}
-	}()
-	defer close(stop)
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()
-	n := 0
+	n, last := 0, 0
 	for rctx.Err() == nil {
 		var b message.Batch
 		var errs message.ErrorBatch
 		b.Reset(len(cols))
 		err := l1.Read(rctx, &b, 500, time.Millisecond, &errs)
 		n += b.Len()
+		if len(l1.pending) > last { t.Logf("chunk: pending %d after %d read; fetched %v", len(l1.pending), n, func() any { src.mu.Lock(); defer src.mu.Unlock(); return fmt.Sprint(src.fetched) }()) }
+		last = len(l1.pending)
 		if errors.Is(err, connector.ErrLoaded) {
 			t.Logf("partition 1 loaded after %d records; lane 0 holds %d; fetched0=%v", n, len(l0.ch), src.fetched)
 			return
 		}
-		time.Sleep(2 * time.Millisecond) // a pipeline busy with the table rows
+		time.Sleep(10 * time.Millisecond) // a pipeline busy with the table rows
 	}
 	t.Errorf("partition 1 never loaded: %d of 200000 records read; lane 0 holds %d fetches", n, len(l0.ch))
 }
