@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector/bundle"
@@ -267,5 +269,66 @@ func TestKafkaTableEndsWithStreams(t *testing.T) {
 		if c := p.Snapshot().Counts; c.Results != 2 || c.In != 5 {
 			t.Errorf("%s: counts %+v; want 2 results of 5 records", mode, c)
 		}
+	}
+}
+
+// TestKafkaTableAsOf: orders join the rate of their currency as of their
+// own time, from a Kafka table of rates with versions by its event time; a
+// tombstone's version time is its record's timestamp. The result does not
+// depend on when each topic is read: every record is written before the
+// query starts, and each order still sees the rate of its time.
+func TestKafkaTableAsOf(t *testing.T) {
+	brokers := cluster(t, 1, "rates", "orders", "out")
+	at := func(hhmm string) time.Time {
+		ts, err := time.Parse(time.RFC3339, "2024-01-02T"+hhmm+":00Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	rate := func(hhmm, r string) *kgo.Record {
+		return &kgo.Record{Key: []byte("EUR"), Value: fmt.Appendf(nil, `{"rate": %s, "ts": %q}`, r, at(hhmm).Format(time.RFC3339))}
+	}
+	tombstone := &kgo.Record{Key: []byte("EUR"), Timestamp: at("10:10")}
+	produceTo(t, brokers, "rates", rate("10:00", "1.0"), rate("10:05", "1.1"), tombstone, rate("10:20", "1.3"))
+	var orders []*kgo.Record
+	for i, hhmm := range []string{"10:25", "10:01", "10:12", "10:06", "11:00"} {
+		orders = append(orders, &kgo.Record{Value: fmt.Appendf(nil, `{"id": %d, "currency": "EUR", "ts": %q}`, i, at(hhmm).Format(time.RFC3339))})
+	}
+	produceTo(t, brokers, "orders", orders...)
+	// The rates' partition goes idle soon, and holds the watermark back
+	// no more; the orders' does not.
+	bound := metav1.Duration{Duration: 30 * time.Minute}
+	quick := &v1alpha1.EventTime{Column: "ts", MaxOutOfOrderness: bound, IdleTimeout: &metav1.Duration{Duration: 200 * time.Millisecond}}
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{
+			{
+				Name:      "orders",
+				Kafka:     &v1alpha1.KafkaSource{Brokers: brokers, Topic: "orders"},
+				Schema:    []v1alpha1.Column{{Name: "id", Type: "int"}, {Name: "currency", Type: "string"}, {Name: "ts", Type: "timestamp"}},
+				EventTime: &v1alpha1.EventTime{Column: "ts", MaxOutOfOrderness: bound},
+			},
+			{
+				Name:      "rates",
+				Kafka:     &v1alpha1.KafkaSource{Brokers: brokers, Topic: "rates"},
+				Schema:    []v1alpha1.Column{{Name: "currency", Type: "string", Key: true}, {Name: "rate", Type: "decimal(10,2)"}, {Name: "ts", Type: "timestamp"}},
+				Table:     &v1alpha1.TableSource{Key: []string{"currency"}},
+				EventTime: quick,
+			},
+		},
+		Query: `SELECT o.id, r.rate FROM orders o LEFT JOIN rates FOR SYSTEM_TIME AS OF o.ts AS r ON o.currency = r.currency`,
+		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+	}
+	// With 30 minutes out of order allowed, orders wait until one 30
+	// minutes after them is read, 11:00, which itself waits, and until
+	// the rates' partition is idle.
+	run(t, spec, "as-of")
+	var got []string
+	for _, r := range consume(t, brokers, "out", 4) {
+		got = append(got, string(r.Value))
+	}
+	want := []string{`{"id":1,"rate":1.00}`, `{"id":3,"rate":1.10}`, `{"id":2,"rate":null}`, `{"id":0,"rate":1.30}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v\nwant %v (in time order)", got, want)
 	}
 }
