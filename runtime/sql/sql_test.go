@@ -483,6 +483,7 @@ func FuzzPlan(f *testing.F) {
 		"SELECT symbol, count(*) FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol HAVING sum(quantity) > 10 EMIT CHANGES",
 		"WITH a AS (SELECT symbol, price * 2 AS p, ts FROM trades WHERE quantity > 1), b AS (SELECT * FROM a WHERE p > 3) SELECT window_start, count(*) FROM TUMBLE(b, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
 		"SELECT DISTINCT x.s, upper(x.s) FROM (SELECT symbol AS s FROM trades WHERE symbol ~ '^A' AND regexp_extract(symbol, '(A)(.)', 2) IS NOT NULL) AS x",
+		"SELECT t.symbol, r.bid FROM trades t LEFT JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON t.symbol = r.symbol AND r.bid > 1",
 	} {
 		f.Add(q)
 	}
@@ -490,8 +491,9 @@ func FuzzPlan(f *testing.F) {
 		"trades":  catalog["trades"],
 		"quotes":  {{Name: "symbol", Type: value.String}, {Name: "bid", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp}},
 		"symbols": {{Name: "symbol", Type: value.String}, {Name: "name", Type: value.String}},
+		"rates":   {{Name: "symbol", Type: value.String}, {Name: "bid", Type: value.Decimal(18, 4)}, {Name: "ts", Type: value.Timestamp}},
 	}
-	tables := sql.Tables{"symbols": {Key: []string{"symbol"}}}
+	tables := sql.Tables{"symbols": {Key: []string{"symbol"}}, "rates": {Key: []string{"symbol"}, Time: "ts"}}
 	f.Fuzz(func(t *testing.T, q string) {
 		root, err := sql.PlanTables(q, joined, tables)
 		for _, e := range sql.AsErrors(err) {
