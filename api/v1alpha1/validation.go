@@ -569,6 +569,7 @@ func validateExactlyOnceSources(ps *Problems, s *StreamQuerySpec) {
 	for i, src := range s.Sources {
 		switch k := src.Kafka; {
 		case k == nil: // stdin is refused with spec.state
+		case src.Table != nil: // read whole by every engine, committing nothing
 		case first == nil:
 			first = k
 		case !slices.Equal(k.Brokers, first.Brokers):

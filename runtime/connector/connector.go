@@ -38,6 +38,14 @@ type Reader interface {
 // streams may join with it.
 var ErrLoaded = errors.New("table partition loaded")
 
+// Stopper is a reader the pipeline may stop reading before it ends: a
+// loaded table partition that does not end, once the streams joined with
+// it have, or at once in direct mode. Stop releases what it holds, so that
+// the partitions read with it go on.
+type Stopper interface {
+	Stop()
+}
+
 // Seeker is a reader that can start after an offset: a query restored from
 // a checkpoint then does not read again the records its state holds.
 type Seeker interface {

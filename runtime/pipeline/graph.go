@@ -196,6 +196,9 @@ func (p *Pipeline) runDirect(ctx, readCtx context.Context) {
 				// between the streams' batches: the table is as it was
 				// at the start, which keeps the run deterministic, and
 				// has ended for this run.
+				if st, ok := r.(connector.Stopper); ok {
+					st.Stop()
+				}
 				first(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 			case io.EOF:
 				first(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})

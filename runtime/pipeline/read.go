@@ -54,6 +54,9 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 	if table && reading.Err() == nil {
 		// Stopped with the streams (tableEnds): for this run the
 		// partition has ended, and the watermark does not wait for it.
+		if st, ok := r.(connector.Stopper); ok {
+			st.Stop()
+		}
 		out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 	}
 }

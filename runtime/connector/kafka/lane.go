@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,6 +51,9 @@ type Lane struct {
 	// its key's row.
 	table bool
 	timer *time.Timer
+	// stopped is closed by Stop: nothing is handed to the lane any more.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 // Origin implements connector.Reader.
@@ -57,6 +61,12 @@ func (l *Lane) Origin() *message.Origin { return l.origin }
 
 // Close implements connector.Reader; the Source closes the client.
 func (l *Lane) Close() error { return nil }
+
+// Stop implements connector.Stopper: what the poll loop would hand to the
+// lane is dropped, so that a full lane no one reads does not hold up the
+// source's other partitions. The partition is still fetched: a stopped
+// lane is a table's, in a run about to end or in direct mode.
+func (l *Lane) Stop() { l.stopOnce.Do(func() { close(l.stopped) }) }
 
 // Unavailable returns why the source's brokers are unreachable, or nil.
 func (l *Lane) Unavailable() error { return l.src.Unavailable() }

@@ -177,6 +177,8 @@ func (s *Source) hand(ctx context.Context, l *Lane, recs []*kgo.Record, gen uint
 		select {
 		case l.ch <- f:
 			return true
+		case <-l.stopped:
+			return false // read no more (Lane.Stop)
 		case req := <-s.commits: // nil, never ready, unless checkpointed
 			rewinds := s.rewinds
 			req.done <- s.commitCheckpoint(ctx, req.next)

@@ -394,6 +394,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			src:       s,
 			origin:    &message.Origin{Source: source, Partition: p, Topic: spec.Topic},
 			ch:        make(chan fetched, 4),
+			stopped:   make(chan struct{}),
 			width:     len(cols),
 			meta:      len(valueCols),
 			binaryKey: spec.KeyFormat == v1alpha1.KeyFormatAvro || spec.KeyFormat == v1alpha1.KeyFormatProtobuf,

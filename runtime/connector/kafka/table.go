@@ -168,6 +168,7 @@ func (s *Source) markLoaded(ctx context.Context, p int32) {
 	l := s.lanes[p]
 	select {
 	case l.ch <- fetched{loaded: true, gen: l.origin.Generation.Load()}:
+	case <-l.stopped:
 	case <-ctx.Done():
 	}
 }
