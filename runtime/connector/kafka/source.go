@@ -289,7 +289,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	}
 	s.startTime, s.latest = startTime, spec.StartOffset == "latest"
 	if opts.Table {
-		s.table = &tableLoad{marked: map[int32]bool{}, seen: map[int32]int64{}}
+		s.table = &tableLoad{marked: map[int32]bool{}, seen: map[int32]int64{}, probed: map[int32]int64{}}
 		s.group, s.instanceID, start = "", "", kgo.NewOffset().AtStart()
 		s.startTime, s.latest = time.Time{}, false
 	}

@@ -36,6 +36,13 @@ type tableLoad struct {
 	// wait, up to their max wait, on the connection a probe would take.
 	opts   []kgo.Opt
 	probes *kgo.Client
+	// probed is, per partition, where the last probe stopped, short of
+	// the end: the next goes on from there.
+	probed map[int32]int64
+	// leaders and topicID are the probes' metadata, nil until looked up,
+	// and again after a probe fails.
+	leaders map[int32]int32
+	topicID [16]byte
 }
 
 // tableLookInterval is how often a table source looks at its partitions
@@ -88,7 +95,9 @@ func (s *Source) loadTable(ctx context.Context) {
 				stalled = append(stalled, p) // marked below, without a probe
 				continue
 			}
-			if last, ok := s.table.seen[p]; ok && last == pos {
+			// A partition whose lane has records to read waits for the
+			// pipeline, not for records the client reads past.
+			if last, ok := s.table.seen[p]; ok && last == pos && len(s.lanes[p].ch) == 0 {
 				stalled = append(stalled, p)
 			}
 			s.table.seen[p] = pos
@@ -201,6 +210,7 @@ func (s *Source) tailEmpty(ctx context.Context, p int32) bool {
 	if from >= end {
 		return true
 	}
+	from = max(from, s.table.probed[p])
 	if s.table.probes == nil {
 		cl, err := kgo.NewClient(s.table.opts...)
 		if err != nil {
@@ -211,27 +221,36 @@ func (s *Source) tailEmpty(ctx context.Context, p int32) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	meta, err := kadm.NewClient(s.table.probes).Metadata(ctx, s.topic)
-	if err != nil {
-		s.log.Debug("kafka: table probe: metadata", "component", "kafka", "topic", s.topic, "error", err)
-		return false
+	if s.table.leaders == nil {
+		meta, err := kadm.NewClient(s.table.probes).Metadata(ctx, s.topic)
+		if err != nil {
+			s.log.Debug("kafka: table probe: metadata", "component", "kafka", "topic", s.topic, "error", err)
+			return false
+		}
+		detail, ok := meta.Topics[s.topic]
+		if !ok || detail.Err != nil {
+			return false
+		}
+		s.table.leaders, s.table.topicID = map[int32]int32{}, detail.ID
+		for _, pd := range detail.Partitions {
+			s.table.leaders[pd.Partition] = pd.Leader
+		}
 	}
-	detail, ok := meta.Topics[s.topic]
-	if !ok || detail.Err != nil {
-		return false
-	}
-	leader := detail.Partitions[p].Leader
-	if leader < 0 {
+	leader, ok := s.table.leaders[p]
+	if !ok || leader < 0 {
+		s.table.leaders = nil
 		return false
 	}
 	// Each round reads at least one whole batch; a partition is a few
 	// rounds past its records at most, unless its tail is long runs of
 	// aborted transactions, which the next looks go on with.
+	defer func() { s.table.probed[p] = from }()
 	for range 16 {
-		next, data, err := s.probe(ctx, int(leader), detail.ID, p, from)
+		next, data, err := s.probe(ctx, int(leader), s.table.topicID, p, from)
 		switch {
 		case err != nil:
 			s.log.Debug("kafka: table probe failed", "component", "kafka", "topic", s.topic, "partition", p, "error", err)
+			s.table.leaders = nil // a leader that moved, say
 			return false
 		case data:
 			return false // a record the client has yet to hand on
@@ -244,6 +263,11 @@ func (s *Source) tailEmpty(ctx context.Context, p int32) bool {
 	}
 	return false
 }
+
+// probeBytes bounds what a probe fetches: the brokers return the first
+// batch whole even when it is larger, and the batches of a tail the client
+// reads past, markers and aborted records, are small.
+const probeBytes = 64 << 10
 
 // The bits of a record batch's attributes that say it is a transaction's
 // and a control batch (a transaction marker).
@@ -258,12 +282,12 @@ const (
 func (s *Source) probe(ctx context.Context, broker int, topicID [16]byte, p int32, from int64) (next int64, data bool, err error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
-	req.MaxBytes = 1 << 20
+	req.MaxBytes = probeBytes
 	req.IsolationLevel = 1 // read_committed
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic, rt.TopicID = s.topic, topicID
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, from, 1<<20
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, from, probeBytes
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := s.table.probes.Broker(broker).Request(ctx, req)
