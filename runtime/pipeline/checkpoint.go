@@ -163,6 +163,21 @@ func (p *Pipeline) anotherQuery(what string, c *checkpoint.Checkpoint) error {
 		what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
 }
 
+// rereadTables returns the partitions of tables that are read again from
+// their start in every run, since their readers cannot start after an
+// offset (a Kafka topic's, in no group): their rows are not checkpointed.
+func (p *Pipeline) rereadTables() map[*message.Origin]bool {
+	rereads := map[*message.Origin]bool{}
+	for _, r := range p.readers {
+		if src := sourceNamed(p.spec, r.Origin().Source); src != nil && src.Table != nil {
+			if _, seeks := r.(connector.Seeker); !seeks {
+				rereads[r.Origin()] = true
+			}
+		}
+	}
+	return rereads
+}
+
 // seekRestored starts each reader that can seek (files, generators) after
 // the records the restored state holds, rather than have the stateful stage
 // drop them as they come again; Kafka partitions start at the committed
@@ -260,7 +275,7 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 	last := chain.Last()
 	for _, part := range last.Partitions {
 		o := origin(part)
-		if part.Offset >= 0 {
+		if part.Offset >= 0 && !s.rereads[o] {
 			s.skip[o] = part.Offset
 			s.absorbed[o] = part.Offset
 		}

@@ -23,6 +23,10 @@ type statefulStage struct {
 	p     *Pipeline
 	op    streamop.Stateful
 	post  streamop.Operator
+	// rereads are the table partitions read again from their start in
+	// every run (rereadTables): a checkpoint's offsets of them skip
+	// nothing.
+	rereads map[*message.Origin]bool
 	in    failures // error events of input rows
 	out   failures // error events of emitted rows
 	marks watermarks
@@ -92,7 +96,9 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	if ei := p.spec.Runtime.EmitInterval; ei != nil {
 		opts.EmitInterval = ei.Duration
 	}
-	s := &statefulStage{p: p, op: p.prog.NewStateful(opts), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}}
+	rereads := p.rereadTables()
+	opts.RereadTable = len(rereads) > 0
+	s := &statefulStage{p: p, op: p.prog.NewStateful(opts), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}, rereads: rereads}
 	s.in = p.inputFailures()
 	// The operator's rows have no origin: the encoder of the plan's source
 	// is the one that names their columns.

@@ -197,11 +197,14 @@ type tableJoin struct {
 	loaded  bool
 	waiting []joinRow // stream rows that came before the table was loaded
 	nulls   value.Row
+	// reread leaves the table's rows out of snapshots
+	// (StatefulOptions.RereadTable).
+	reread bool
 }
 
-func newTableJoin(n *plan.Join) *tableJoin {
+func newTableJoin(n *plan.Join, reread bool) *tableJoin {
 	return &tableJoin{
-		node:   n,
+		node: n, reread: reread,
 		stream: side{source: n.Left.Source, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
 		table:  side{source: n.Right.Source, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
 		rows:   map[string]value.Row{}, parts: map[*message.Origin]bool{},

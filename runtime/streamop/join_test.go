@@ -20,7 +20,7 @@ import (
 func newTestTableJoin() *tableJoin {
 	table := &plan.Scan{Source: "table", Cols: testScan.Cols}
 	return newTableJoin(&plan.Join{Kind: plan.TableJoin, Left: testScan, Right: table, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}})
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}}, false)
 }
 
 // tableStep feeds b to j and returns what comes out, each row as the
@@ -101,7 +101,7 @@ func TestTableJoinLoadAndDelete(t *testing.T) {
 func newTestTemporalJoin() *temporalJoin {
 	table := &plan.Scan{Source: "table", Cols: testScan.Cols}
 	return newTemporalJoin(&plan.Join{Kind: plan.TableJoin, Left: testScan, Right: table, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS})
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS}, false)
 }
 
 // TestTemporalJoinAgainstDefinition: random table versions (some of them
@@ -256,6 +256,52 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 		}
 		if len(j.pending) != 0 {
 			t.Fatalf("run %d: %d rows still wait at the end", run, len(j.pending))
+		}
+	}
+}
+
+// TestTableJoinRereadNotSnapshot: a table read again whole in every run
+// (StatefulOptions.RereadTable) is not in the snapshot, of either kind of
+// table join; the waiting stream rows are.
+func TestTableJoinRereadNotSnapshot(t *testing.T) {
+	table := &message.Origin{Source: "table", Partition: 0}
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	origins := NewOrigins([]*message.Origin{stream, table})
+	scan := &plan.Scan{Source: "table", Cols: testScan.Cols}
+	for _, asOf := range []bool{false, true} {
+		n := &plan.Join{Kind: plan.TableJoin, Left: testScan, Right: scan, Outer: true, LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}}
+		if asOf {
+			n.AsOf, n.TableTime = colTS, colTS
+		}
+		op := func() interface {
+			Stateful
+			Snapshotter
+			Begin([]*message.Origin)
+		} {
+			if asOf {
+				return newTemporalJoin(n, true)
+			}
+			return newTableJoin(n, true)
+		}
+		j := op()
+		j.Begin([]*message.Origin{stream, table})
+		out := new(message.Batch)
+		out.Reset(6)
+		var fail failures
+		tb := batchOf(testRow{0, "A", 10})
+		tb.Origin = table
+		j.Process(tb, out, fixedMark(0), &fail)
+		sb := batchOf(testRow{time.Second, "A", 1})
+		sb.Origin = stream
+		j.Process(sb, out, fixedMark(0), &fail)
+		restored := op()
+		restored.Begin([]*message.Origin{stream, table})
+		r := value.NewReader(j.AppendSnapshot(nil, origins))
+		if err := restored.RestoreSnapshot(r, origins); err != nil || len(fail) > 0 {
+			t.Fatal(err, fail)
+		}
+		if got := restored.Size(); got != 1 {
+			t.Errorf("as of %t: %d rows restored; want the waiting stream row alone", asOf, got)
 		}
 	}
 }

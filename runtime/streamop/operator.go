@@ -439,6 +439,11 @@ type StatefulOptions struct {
 	// for that long (spec.runtime.emitInterval), each group's latest then
 	// written once; 0 writes them after every batch.
 	EmitInterval time.Duration
+	// RereadTable says a table join's table is read again from its start
+	// in every run (a Kafka topic's, which no checkpoint starts after), so
+	// its rows are left out of snapshots: restored, a row whose tombstone
+	// compaction removed meanwhile would come back for good.
+	RereadTable bool
 }
 
 // Flusher is a stateful operator that may hold back results for a while
@@ -473,10 +478,10 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 		return newOverAgg(n)
 	case *plan.Join:
 		if n.AsOf != nil {
-			return newTemporalJoin(n)
+			return newTemporalJoin(n, opts.RereadTable)
 		}
 		if n.Kind == plan.TableJoin {
-			return newTableJoin(n)
+			return newTableJoin(n, opts.RereadTable)
 		}
 		return newIntervalJoin(n)
 	case *plan.TopN:

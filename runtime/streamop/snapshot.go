@@ -797,9 +797,13 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 // them. The stream rows joined already are not state.
 func (t *tableJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(t.rows)))
-	for _, row := range t.rows {
-		dst = appendValues(dst, row)
+	if t.reread {
+		dst = binary.AppendUvarint(dst, 0) // read again whole
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(len(t.rows)))
+		for _, row := range t.rows {
+			dst = appendValues(dst, row)
+		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(t.parts)))
 	for o := range t.parts {
@@ -854,8 +858,12 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 // state of one engine, which holds the whole table.
 func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(j.versions)))
-	for key, vs := range j.versions {
+	versions := j.versions
+	if j.reread {
+		versions = nil // read again whole
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(versions)))
+	for key, vs := range versions {
 		dst = value.AppendBytes(dst, key)
 		dst = binary.AppendUvarint(dst, uint64(len(vs)))
 		for _, v := range vs {

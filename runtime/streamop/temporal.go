@@ -64,8 +64,8 @@ func (h *asOfRows) Pop() any {
 	return r
 }
 
-func newTemporalJoin(n *plan.Join) *temporalJoin {
-	j := &temporalJoin{tableJoin: newTableJoin(n), versions: map[string][]version{}, stamp: -1}
+func newTemporalJoin(n *plan.Join, reread bool) *temporalJoin {
+	j := &temporalJoin{tableJoin: newTableJoin(n, reread), versions: map[string][]version{}, stamp: -1}
 	j.stream.time, j.table.time = n.AsOf.Index, n.TableTime.Index
 	for i, c := range n.Right.Cols {
 		if c.Name == "_timestamp" && c.Type.Kind == value.KindTimestamp {
