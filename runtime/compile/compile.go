@@ -86,6 +86,11 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce for a stateful query commits its state with its results and offsets: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps checkpoints in the Kafka topic <group>.checkpoints")
 	}
 	for i, src := range spec.Sources {
+		if src.Table != nil && src.Name != prog.JoinedTable() && slices.Contains(prog.Sources(), src.Name) {
+			// Its tombstones would come out as rows of NULLs, and each
+			// engine would write every row.
+			ps.Add(fmt.Sprintf("spec.sources[%d].table", i), "%s is a table, which a query reads only joined with a stream: stream JOIN %[1]s ON ...; remove table to read it as a stream", src.Name)
+		}
 		switch et := src.EventTime; {
 		case et == nil || et.AllowedLateness.Duration == 0:
 		case prog.Ranked() && !prog.Continuous():

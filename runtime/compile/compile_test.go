@@ -339,3 +339,47 @@ func TestAvroFromFile(t *testing.T) {
 	}
 	checkPlan(t, "file", spec, "spec.sources[0].format: avro is read from Kafka record values")
 }
+
+// TestKafkaTableProblems: a Kafka table is a join's table only, commits
+// nothing, so it is no exactly-once source, and joined as of a time needs
+// its version time.
+func TestKafkaTableProblems(t *testing.T) {
+	kafkaStream := v1alpha1.Source{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades", Group: "g"},
+		Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}
+	fileStream := v1alpha1.Source{Name: "trades", File: &v1alpha1.FileSource{Path: "trades.csv"}, Format: v1alpha1.FormatCSV,
+		Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}
+	table := v1alpha1.Source{Name: "names", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "names"},
+		Schema: []v1alpha1.Column{{Name: "symbol", Type: "text", Key: true}, {Name: "name", Type: "text"}, {Name: "ts", Type: "timestamp"}},
+		Table:  &v1alpha1.TableSource{Key: []string{"symbol"}}}
+	versioned := table
+	versioned.EventTime = &v1alpha1.EventTime{Column: "ts"}
+	join := "SELECT t.symbol, n.name FROM trades t LEFT JOIN names n ON t.symbol = n.symbol"
+	asOf := "SELECT t.symbol, n.name FROM trades t LEFT JOIN names FOR SYSTEM_TIME AS OF t.ts AS n ON t.symbol = n.symbol"
+	tests := []struct {
+		name    string
+		sources []v1alpha1.Source
+		query   string
+		exactly bool
+		want    string // "": accepted
+	}{
+		{"joined", []v1alpha1.Source{kafkaStream, table}, join, false, ""},
+		{"read alone", []v1alpha1.Source{kafkaStream, table}, "SELECT symbol, name FROM names", false, "names is a table, which a query reads only joined with a stream"},
+		// The stream's group is the transaction's; the table has none.
+		{"exactly once with a Kafka stream", []v1alpha1.Source{kafkaStream, table}, join, true, ""},
+		{"exactly once with a file stream", []v1alpha1.Source{fileStream, table}, join, true, "exactlyOnce needs a kafka source"},
+		{"as of, versioned", []v1alpha1.Source{kafkaStream, versioned}, asOf, false, ""},
+		{"as of, no version time", []v1alpha1.Source{kafkaStream, table}, asOf, false, "give source names an eventTime"},
+	}
+	for _, tt := range tests {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: tt.sources, Query: tt.query,
+			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		if tt.exactly {
+			spec.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce
+		}
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}

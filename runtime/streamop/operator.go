@@ -363,9 +363,14 @@ func (p *Program) join() *plan.Join {
 }
 
 // TableJoin reports whether the plan joins a stream with a table.
-func (p *Program) TableJoin() bool {
-	j, ok := p.stateful.(*plan.Join)
-	return ok && j.Kind == plan.TableJoin
+func (p *Program) TableJoin() bool { return p.JoinedTable() != "" }
+
+// JoinedTable is the source a stream is joined with as a table; "" if none.
+func (p *Program) JoinedTable() string {
+	if j, ok := p.stateful.(*plan.Join); ok && j.Kind == plan.TableJoin {
+		return j.Right.Source
+	}
+	return ""
 }
 
 // JoinKeys describes an interval join's keys ("a.k = b.k"); empty for
