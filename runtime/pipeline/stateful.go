@@ -20,16 +20,16 @@ import (
 // what it emits, and holds each input batch's acknowledgement until the
 // results derived from it are emitted.
 type statefulStage struct {
-	p     *Pipeline
-	op    streamop.Stateful
-	post  streamop.Operator
+	p    *Pipeline
+	op   streamop.Stateful
+	post streamop.Operator
 	// rereads are the table partitions read again from their start in
 	// every run (rereadTables): a checkpoint's offsets of them skip
 	// nothing.
 	rereads map[*message.Origin]bool
-	in    failures // error events of input rows
-	out   failures // error events of emitted rows
-	marks watermarks
+	in      failures // error events of input rows
+	out     failures // error events of emitted rows
+	marks   watermarks
 	// spare recycles the rows of released acknowledgements.
 	spare [][]rowMark
 	// held are the acknowledgements not yet released, per origin in order,
