@@ -254,8 +254,8 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 				}
 			}
 		}
-		if len(j.pending) != 0 {
-			t.Fatalf("run %d: %d rows still wait at the end", run, len(j.pending))
+		if j.pending.len() != 0 {
+			t.Fatalf("run %d: %d rows still wait at the end", run, j.pending.len())
 		}
 	}
 }
@@ -303,5 +303,72 @@ func TestTableJoinRereadNotSnapshot(t *testing.T) {
 		if got := restored.Size(); got != 1 {
 			t.Errorf("as of %t: %d rows restored; want the waiting stream row alone", asOf, got)
 		}
+	}
+}
+
+// BenchmarkTableJoins joins batches of 512 stream rows in time order with a
+// table of 1,000 keys, a new version of one key every 8 stream rows: with
+// the table as read, and as of each row's time (the rows wait for the
+// watermark, one batch behind, and versions are pruned as it passes).
+//
+//	go test -run '^$' -bench BenchmarkTableJoins -benchmem ./runtime/streamop/
+func BenchmarkTableJoins(b *testing.B) {
+	table := &message.Origin{Source: "table", Partition: 0}
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	scan := &plan.Scan{Source: "table", Cols: testScan.Cols}
+	const batch, keys = 512, 1000
+	for _, asOf := range []bool{false, true} {
+		name := "as-read"
+		if asOf {
+			name = "as-of"
+		}
+		b.Run(name, func(b *testing.B) {
+			n := &plan.Join{Kind: plan.TableJoin, Left: testScan, Right: scan, Outer: true, LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}}
+			var j interface {
+				Stateful
+				Begin([]*message.Origin)
+				Loaded(*message.Origin)
+			}
+			if asOf {
+				n.AsOf, n.TableTime = colTS, colTS
+				j = newTemporalJoin(n, false)
+			} else {
+				j = newTableJoin(n, false)
+			}
+			j.Begin([]*message.Origin{stream, table})
+			j.Loaded(table)
+			syms := make([]string, keys)
+			for k := range syms {
+				syms[k] = fmt.Sprintf("K%04d", k)
+			}
+			sb, tb, out := new(message.Batch), new(message.Batch), new(message.Batch)
+			var fail failures
+			var errs errorList
+			ts := int64(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				sb.Reset(3)
+				tb.Reset(3)
+				sb.Origin, tb.Origin = stream, table
+				for r := range batch {
+					ts += int64(time.Millisecond)
+					row := sb.Append(int64(i + r))
+					row[0], row[1], row[2] = value.TimestampValue(ts), value.StringValue(syms[(i+r)%keys]), value.IntValue(int64(r))
+					if r%8 == 0 {
+						v := tb.Append(int64(i + r))
+						v[0], v[1], v[2] = value.TimestampValue(ts), value.StringValue(syms[(i+r*7)%keys]), value.IntValue(int64(r))
+					}
+				}
+				wm := fixedMark(ts - batch*int64(time.Millisecond))
+				out.Reset(6)
+				j.Process(tb, out, wm, &fail)
+				j.Process(sb, out, wm, &fail)
+				j.Advance(wm, out, errs.add)
+			}
+			if len(fail)+len(errs) > 0 {
+				b.Fatal(fail, errs)
+			}
+		})
 	}
 }

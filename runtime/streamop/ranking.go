@@ -3,7 +3,6 @@ package streamop
 import (
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -148,39 +147,20 @@ func (r *rowRanking) take(row value.Row, src owner) *rankedRow {
 		return h // a restore reads its values
 	}
 	// Its strings are copied, all into one allocation: state must not
-	// keep input buffers alive.
-	size := 0
-	for _, v := range row {
-		if v.Kind() == value.KindString {
-			size += len(v.Str())
-		}
-	}
+	// keep input buffers alive. The order values of plain columns share
+	// the row's.
+	copy(h.row, row)
 	for j, v := range r.ord {
-		if r.column[j] < 0 && v.Kind() == value.KindString {
-			size += len(v.Str())
-		}
-	}
-	var b strings.Builder
-	b.Grow(size)
-	own := func(v value.Value) value.Value {
-		switch {
-		case v.Kind() != value.KindString:
-			return v
-		case v.Str() == "":
-			return value.StringValue("") // not a pointer into the input
-		}
-		at := b.Len()
-		b.WriteString(v.Str())
-		return value.StringValue(b.String()[at:])
-	}
-	for i, v := range row {
-		h.row[i] = own(v)
-	}
-	for j, v := range r.ord {
-		if c := r.column[j]; c >= 0 {
-			h.ord[j] = h.row[c]
+		if r.column[j] < 0 {
+			h.ord[j] = v
 		} else {
-			h.ord[j] = own(v)
+			h.ord[j] = value.Value{}
+		}
+	}
+	ownStrings(h.row, h.ord)
+	for j, c := range r.column {
+		if c >= 0 {
+			h.ord[j] = h.row[c]
 		}
 	}
 	return h

@@ -1,7 +1,6 @@
 package streamop
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -876,9 +875,7 @@ func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		}
 	}
 	// In time and arrival order, which a restore numbers them in.
-	pending := slices.SortedFunc(slices.Values(j.pending), func(a, b asOfRow) int {
-		return cmp.Or(cmp.Compare(a.ts, b.ts), cmp.Compare(a.seq, b.seq))
-	})
+	pending := j.pending.all()
 	dst = binary.AppendUvarint(dst, uint64(len(pending)))
 	for _, r := range pending {
 		dst = binary.AppendVarint(dst, r.ts)
@@ -894,7 +891,7 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
-	j.versions, j.held, j.pending, j.seq = map[string][]version{}, 0, j.pending[:0], 0
+	j.versions, j.held, j.pending, j.seq = map[string][]version{}, 0, asOfRows{}, 0
 	for range r.Count(3) {
 		key := r.String()
 		vs := make([]version, 0, r.Count(2))
@@ -912,9 +909,8 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 		j.seq++
 		w := asOfRow{ts: r.Varint(), seq: j.seq, source: origins.readOwner(r), row: make(value.Row, j.stream.width)}
 		readValues(r, w.row)
-		j.pending = append(j.pending, w)
+		j.pending.push(w)
 	}
-	// Sorted, as they were written, which is heap order.
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading table join state: %w", err)
 	}

@@ -187,13 +187,42 @@ func appendKey(dst []byte, v value.Value) []byte {
 // batch must not keep the batch's input buffers alive.
 func ownValues(vals []value.Value) []value.Value {
 	out := make([]value.Value, len(vals))
-	for i, v := range vals {
-		if v.Kind() == value.KindString {
-			v = value.StringValue(strings.Clone(v.Str()))
-		}
-		out[i] = v
-	}
+	copy(out, vals)
+	ownStrings(out)
 	return out
+}
+
+// ownStrings points the strings of each of parts at copies of them, all
+// in one allocation.
+func ownStrings(parts ...[]value.Value) {
+	size := 0
+	for _, vals := range parts {
+		for _, v := range vals {
+			if v.Kind() == value.KindString {
+				size += len(v.Str())
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, vals := range parts {
+		for _, v := range vals {
+			if v.Kind() == value.KindString {
+				b.WriteString(v.Str())
+			}
+		}
+	}
+	all, at := b.String(), 0
+	for _, vals := range parts {
+		for i, v := range vals {
+			if v.Kind() == value.KindString {
+				n := len(v.Str())
+				// An empty string is "", not a pointer into the input.
+				vals[i] = value.StringValue(all[at : at+n])
+				at += n
+			}
+		}
+	}
 }
 
 // owner is the source partition, and its generation, that state was built

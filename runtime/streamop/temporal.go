@@ -2,7 +2,6 @@ package streamop
 
 import (
 	"cmp"
-	"container/heap"
 	"math"
 	"slices"
 
@@ -46,23 +45,49 @@ type asOfRow struct {
 	source owner
 }
 
-// asOfRows is a heap of the waiting rows, earliest first, in arrival
-// order within one time.
-type asOfRows []asOfRow
-
-func (h asOfRows) Len() int { return len(h) }
-func (h asOfRows) Less(i, j int) bool {
-	return h[i].ts < h[j].ts || h[i].ts == h[j].ts && h[i].seq < h[j].seq
+// asOfRows are the waiting rows, in time order, in arrival order within
+// one time: rows mostly come in time order, so a row goes at the end, or
+// a little before it, and rows leave from the front.
+type asOfRows struct {
+	rows []asOfRow
+	head int // rows[:head] have left
 }
-func (h asOfRows) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *asOfRows) Push(x any)   { *h = append(*h, x.(asOfRow)) }
-func (h *asOfRows) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = asOfRow{}
-	*h = old[:len(old)-1]
+
+func (q *asOfRows) len() int { return len(q.rows) - q.head }
+
+// first is the earliest row; the queue is not empty.
+func (q *asOfRows) first() *asOfRow { return &q.rows[q.head] }
+
+// push adds r after the rows of its time and before later ones.
+func (q *asOfRows) push(r asOfRow) {
+	n := len(q.rows)
+	if n == q.head || q.rows[n-1].ts <= r.ts {
+		q.rows = append(q.rows, r)
+		return
+	}
+	at, _ := slices.BinarySearchFunc(q.rows[q.head:], r.ts+1, func(x asOfRow, ts int64) int { return cmp.Compare(x.ts, ts) })
+	q.rows = slices.Insert(q.rows, q.head+at, r)
+}
+
+// pop takes the earliest row out; the queue is not empty.
+func (q *asOfRows) pop() asOfRow {
+	r := q.rows[q.head]
+	q.rows[q.head] = asOfRow{}
+	q.head++
+	if q.head == len(q.rows) {
+		q.rows, q.head = q.rows[:0], 0
+	} else if q.head >= 1024 && q.head*2 >= len(q.rows) {
+		// Move the rest to the front, so that the slice does not grow
+		// without end while rows keep waiting.
+		n := copy(q.rows, q.rows[q.head:])
+		clear(q.rows[n:])
+		q.rows, q.head = q.rows[:n], 0
+	}
 	return r
 }
+
+// all are the waiting rows, in order.
+func (q *asOfRows) all() []asOfRow { return q.rows[q.head:] }
 
 func newTemporalJoin(n *plan.Join, reread bool) *temporalJoin {
 	j := &temporalJoin{tableJoin: newTableJoin(n, reread), versions: map[string][]version{}, stamp: -1}
@@ -119,7 +144,7 @@ func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			continue
 		}
 		j.seq++
-		heap.Push(&j.pending, asOfRow{ts: ts, seq: j.seq, row: ownValues(row), source: src})
+		j.pending.push(asOfRow{ts: ts, seq: j.seq, row: ownValues(row), source: src})
 		absorbed++
 	}
 	return late, absorbed
@@ -133,8 +158,8 @@ func (j *temporalJoin) floor(wm Watermark) int64 {
 	if r, ok := wm.(Replays); ok {
 		floor = min(floor, r.Replaying())
 	}
-	if len(j.pending) > 0 {
-		floor = min(floor, j.pending[0].ts)
+	if j.pending.len() > 0 {
+		floor = min(floor, j.pending.first().ts)
 	}
 	return floor
 }
@@ -146,7 +171,9 @@ func (j *temporalJoin) add(key string, v version, floor int64) {
 	at, _ := slices.BinarySearchFunc(vs, v.ts+1, func(x version, ts int64) int { return cmp.Compare(x.ts, ts) })
 	vs = slices.Insert(vs, at, v)
 	j.held++
-	j.versions[key] = j.prune(key, vs, floor)
+	if vs = j.prune(key, vs, floor); vs != nil {
+		j.versions[key] = vs
+	}
 }
 
 // prune drops the versions before the latest one at or before floor, and
@@ -173,8 +200,8 @@ func (j *temporalJoin) Advance(wm Watermark, out *message.Batch, fail func(error
 		return 0
 	}
 	watermark := wm.For(nil)
-	for len(j.pending) > 0 && j.pending[0].ts < watermark {
-		r := heap.Pop(&j.pending).(asOfRow)
+	for j.pending.len() > 0 && j.pending.first().ts < watermark {
+		r := j.pending.pop()
 		if !r.source.current() {
 			continue // counted as aggregated when it came; its new owner joins it
 		}
@@ -192,14 +219,18 @@ func (j *temporalJoin) lookupAt(out *message.Batch, r asOfRow, floor int64) erro
 	}
 	var match value.Row
 	if !hasNull(j.stream.keys.vals) {
-		key := string(j.stream.keys.buf)
-		vs := j.versions[key]
+		vs := j.versions[string(j.stream.keys.buf)]
 		at, _ := slices.BinarySearchFunc(vs, r.ts+1, func(x version, ts int64) int { return cmp.Compare(x.ts, ts) })
 		if at > 0 {
 			match = vs[at-1].row
 		}
-		if len(vs) > 1 {
-			j.versions[key] = j.prune(key, vs, floor)
+		if len(vs) > 1 && vs[1].ts <= floor {
+			// Versions to drop: the key's string, which a lookup does
+			// without, only then.
+			key := string(j.stream.keys.buf)
+			if vs = j.prune(key, vs, floor); vs != nil {
+				j.versions[key] = vs
+			}
 		}
 	}
 	return j.emit(out, r.row, match)
@@ -209,13 +240,13 @@ func (j *temporalJoin) lookupAt(out *message.Batch, r asOfRow, floor int64) erro
 // acknowledged while the table is not loaded.
 func (j *temporalJoin) Low() int64 {
 	switch {
-	case !j.loaded && len(j.pending) > 0:
+	case !j.loaded && j.pending.len() > 0:
 		return math.MinInt64
-	case len(j.pending) > 0:
-		return j.pending[0].ts
+	case j.pending.len() > 0:
+		return j.pending.first().ts
 	}
 	return math.MaxInt64
 }
 
 // Size implements Stateful: the versions and the waiting rows.
-func (j *temporalJoin) Size() int { return j.held + len(j.pending) }
+func (j *temporalJoin) Size() int { return j.held + j.pending.len() }
