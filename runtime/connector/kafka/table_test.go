@@ -53,6 +53,20 @@ func produceTo(t *testing.T, brokers []string, topic string, recs ...*kgo.Record
 	}
 }
 
+// symbolsTable is the tests' table, symbols: names by symbol, the record
+// key.
+func symbolsTable(brokers []string) v1alpha1.Source {
+	return v1alpha1.Source{
+		Name:   "symbols",
+		Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
+		Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
+		Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
+	}
+}
+
+// tradeColumns are the columns of the tests' trades.
+var tradeColumns = []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}}
+
 func tableRec(p int32, key, value string) *kgo.Record {
 	r := &kgo.Record{Partition: p, Key: []byte(key)}
 	if value != "" {
@@ -93,14 +107,9 @@ func TestKafkaTableJoin(t *testing.T) {
 			{
 				Name:   "trades",
 				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: trades},
-				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}},
+				Schema: tradeColumns,
 			},
-			{
-				Name:   "symbols",
-				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
-				Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
-				Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
-			},
+			symbolsTable(brokers),
 		},
 		Query: "SELECT t.qty, t.symbol, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym",
 		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}},
@@ -183,17 +192,8 @@ func TestKafkaTableRestart(t *testing.T) {
 	produceTo(t, brokers, "trades", &kgo.Record{Value: []byte(`{"symbol": "MSFT", "qty": 1}`)})
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{
-			{
-				Name:   "trades",
-				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "trades"},
-				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}},
-			},
-			{
-				Name:   "symbols",
-				Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
-				Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
-				Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
-			},
+			{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: "trades"}, Schema: tradeColumns},
+			symbolsTable(brokers),
 		},
 		Query: "SELECT t.qty, t.symbol, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym",
 		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
@@ -243,14 +243,9 @@ func TestKafkaTableEndsWithStreams(t *testing.T) {
 			Sources: []v1alpha1.Source{
 				{
 					Name: "trades", File: &v1alpha1.FileSource{Path: trades}, Format: v1alpha1.FormatCSV,
-					Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}},
+					Schema: tradeColumns,
 				},
-				{
-					Name:   "symbols",
-					Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "symbols"},
-					Schema: []v1alpha1.Column{{Name: "sym", Type: "string", Key: true}, {Name: "name", Type: "string"}},
-					Table:  &v1alpha1.TableSource{Key: []string{"sym"}},
-				},
+				symbolsTable(brokers),
 			},
 			Query:   "SELECT t.qty, s.name FROM trades t JOIN symbols s ON t.symbol = s.sym",
 			Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
