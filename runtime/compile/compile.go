@@ -244,6 +244,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	const oneEngine = "run one engine (rows are repartitioned by key through Kafka for windowed and moving aggregates by a key, and interval joins, only)"
 	key, isKeyed := prog.StateKey()
 	switch {
+	case prog.TemporalJoin():
+		return Partitioning{
+			Describe: "a join as of each row's time with a table: one engine only",
+			Problem:  "on several engines, a partition that moves replays its rows on another engine, whose table may have forgotten the versions they join, being past them: run one engine for a join FOR SYSTEM_TIME AS OF",
+		}, true
 	case prog.TableJoin():
 		return Partitioning{Describe: "a table join: every engine holds the whole table", Whole: true}, true
 	case !isKeyed:

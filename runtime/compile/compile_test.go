@@ -369,6 +369,8 @@ func TestKafkaTableProblems(t *testing.T) {
 		{"exactly once with a file stream", []v1alpha1.Source{fileStream, table}, join, true, "exactlyOnce needs a kafka source"},
 		{"as of, versioned", []v1alpha1.Source{kafkaStream, versioned}, asOf, false, ""},
 		{"as of, no version time", []v1alpha1.Source{kafkaStream, table}, asOf, false, "give source names an eventTime"},
+		{"as of, two engines", []v1alpha1.Source{kafkaStream, versioned}, asOf, false, "run one engine for a join FOR SYSTEM_TIME AS OF"},
+		{"as read, two engines", []v1alpha1.Source{kafkaStream, table}, join, false, ""},
 	}
 	for _, tt := range tests {
 		spec := &v1alpha1.StreamQuerySpec{
@@ -378,6 +380,10 @@ func TestKafkaTableProblems(t *testing.T) {
 		}
 		if tt.exactly {
 			spec.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce
+		}
+		if strings.HasSuffix(tt.name, "two engines") {
+			two := int32(2)
+			spec.Replicas, spec.State = &two, nil
 		}
 		spec.Default()
 		checkPlan(t, tt.name, spec, tt.want)

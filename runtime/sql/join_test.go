@@ -133,6 +133,16 @@ func TestJoinErrorPositions(t *testing.T) {
 			"FOR SYSTEM_TIME", "FOR SYSTEM_TIME AS OF applies to the table of a join: stream JOIN table FOR SYSTEM_TIME AS OF stream.time",
 		},
 		{
+			// A reserved word after the dot is a column's name.
+			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.end AS r ON t.note = r.currency",
+			"t.end", `unknown column "end" in trades or rates (it has symbol, price, quantity, ts, score, active, note, rates.currency, rates.rate, rates.ts)`,
+		},
+		{
+			// The join's error alone: the clause is not said to be unused.
+			"SELECT t.price FROM trades t RIGHT JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON t.note = r.currency",
+			"rates", "only JOIN and LEFT JOIN are supported",
+		},
+		{
 			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.nope AS r ON t.note = r.currency",
 			"t.nope", `unknown column "nope" in trades or rates (it has symbol, price, quantity, ts, score, active, note, rates.currency, rates.rate, rates.ts)`,
 		},
@@ -259,6 +269,12 @@ func TestJoinPlans(t *testing.T) {
 			// Flink's form, FOR SYSTEM_TIME AS OF before the alias.
 			"SELECT t.price * r.rate AS usd FROM trades t LEFT JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
 			"TableJoin LEFT JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency",
+		},
+		{
+			// With comments between its words; a reserved word as the
+			// column after a dot.
+			"SELECT r.rate FROM trades t JOIN rates -- versioned\n FOR /* as of */ SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
+			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency",
 		},
 		{
 			// In any case, over lines, without AS.

@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -29,7 +30,10 @@ func splitAsOf(query string) (string, []*asOf) {
 	if err != nil {
 		return query, nil // the parser says what is wrong
 	}
-	toks := scan.Tokens
+	// Comments may come between the clause's words.
+	toks := slices.DeleteFunc(scan.Tokens, func(t *pg.ScanToken) bool {
+		return t.Token == pg.Token_SQL_COMMENT || t.Token == pg.Token_C_COMMENT
+	})
 	word := func(i int) string { return strings.ToLower(query[toks[i].Start:toks[i].End]) }
 	var clauses []*asOf
 	blank := []byte(query)
@@ -48,7 +52,8 @@ func splitAsOf(query string) (string, []*asOf) {
 			continue
 		}
 		fields := []*pg.Node{pg.MakeStrNode(identifier(query[toks[j].Start:toks[j].End]))}
-		if j+2 < len(toks) && toks[j+1].Token == pg.Token_ASCII_46 && name(j+2) {
+		// After a dot, any keyword is a name (t.end).
+		if j+2 < len(toks) && toks[j+1].Token == pg.Token_ASCII_46 && (name(j+2) || toks[j+2].KeywordKind != pg.KeywordKind_NO_KEYWORD) {
 			fields = append(fields, pg.MakeStrNode(identifier(query[toks[j+2].Start:toks[j+2].End])))
 			j += 2
 		}
@@ -118,8 +123,12 @@ func (b *binder) temporal(j *plan.Join, c *asOf, leftWidth int) bool {
 }
 
 // unusedAsOf reports the FOR SYSTEM_TIME AS OF clauses no join took: of a
-// stream, or of a source read alone.
+// stream, or of a source read alone. A query with other errors may not
+// have reached its join: they say what is wrong.
 func (b *binder) unusedAsOf() {
+	if len(b.errs) > 0 {
+		return
+	}
 	for _, c := range b.asOfs {
 		if !c.used {
 			b.errorf(c.at, "FOR SYSTEM_TIME AS OF applies to the table of a join: stream JOIN table FOR SYSTEM_TIME AS OF stream.time")

@@ -339,6 +339,10 @@ func (t *tableJoin) Low() int64 {
 // Size implements Stateful: the table's rows and the stream rows waiting.
 func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) }
 
+// Pending is the number of stream rows waiting: restored, they are
+// written without being read again.
+func (t *tableJoin) Pending() int { return len(t.waiting) }
+
 func hasNull(vals []value.Value) bool {
 	for _, v := range vals {
 		if v.IsNull() {

@@ -192,15 +192,31 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 				got = append(got, fmt.Sprintf("%v %s %v=%v", time.Duration(row[0].Nanos()), row[1], row[2], row[5]))
 			}
 		}
+		// A deletion is at its time, or at the latest of the versions of
+		// its key read before it, if later.
+		at := make([]time.Duration, len(events))
+		latest := map[string]time.Duration{}
+		for i, e := range events {
+			if !e.table {
+				continue
+			}
+			at[i] = e.row.ts
+			if l, ok := latest[e.row.sym]; ok && e.deleted {
+				at[i] = max(at[i], l)
+			}
+			if l, ok := latest[e.row.sym]; !ok || at[i] > l {
+				latest[e.row.sym] = at[i]
+			}
+		}
 		for i, e := range events {
 			if e.table || e.row.ts < 0 {
 				continue
 			}
 			match := "NULL"
 			best := time.Duration(-1)
-			for _, f := range events {
-				if f.table && f.row.sym == e.row.sym && f.row.ts <= e.row.ts && f.row.ts >= best {
-					best, match = f.row.ts, fmt.Sprint(f.row.v)
+			for k, f := range events {
+				if f.table && f.row.sym == e.row.sym && at[k] <= e.row.ts && at[k] >= best {
+					best, match = at[k], fmt.Sprint(f.row.v)
 					if f.deleted {
 						match = "NULL"
 					}
@@ -370,5 +386,48 @@ func BenchmarkTableJoins(b *testing.B) {
 				b.Fatal(fail, errs)
 			}
 		})
+	}
+}
+
+// TestTemporalJoinForgets: versions no row can join any more are dropped
+// by a sweep once the watermark passes them, though their keys get no new
+// version and no row; a deleted key goes whole. A row of a partition that
+// comes to replay behind what was forgotten is late, not joined with a
+// version that is no longer the one of its time.
+func TestTemporalJoinForgets(t *testing.T) {
+	table := &message.Origin{Source: "table", Partition: 0}
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	j := newTestTemporalJoin()
+	j.Begin([]*message.Origin{stream, table})
+	j.Loaded(table)
+	out := new(message.Batch)
+	out.Reset(6)
+	var fail failures
+	var errs errorList
+	var rows []testRow
+	for i := range 100 {
+		rows = append(rows, testRow{time.Duration(i) * time.Second, "A", int64(i)}, testRow{time.Duration(i) * time.Second, fmt.Sprintf("D%d", i), 0})
+	}
+	tb := batchOf(rows...)
+	tb.Origin = table
+	for i := range 100 {
+		tb.Deletes = append(tb.Deletes, int64(2*i+1)) // the D keys, deleted at once
+	}
+	j.Process(tb, out, fixedMark(math.MinInt64), &fail)
+	if j.Size() != 200 {
+		t.Fatalf("%d versions held; want 200", j.Size())
+	}
+	j.Advance(fixedMark(int64(200*time.Second)), out, errs.add)
+	if j.Size() != 1 || len(j.versions) != 1 {
+		t.Fatalf("after the watermark passed them: %d versions of %d keys; want A's last alone", j.Size(), len(j.versions))
+	}
+	// A partition replaying from before what was forgotten.
+	sb := batchOf(testRow{50 * time.Second, "A", 7})
+	sb.Origin = stream
+	if late, _ := j.Process(sb, out, originMark{wm: int64(200 * time.Second), behind: math.MinInt64, replaying: stream}, &fail); late != 1 {
+		t.Errorf("a row behind the forgotten versions: %d late; want 1", late)
+	}
+	if len(fail)+len(errs) > 0 || out.Len() != 0 {
+		t.Fatal(fail, errs, out.Len())
 	}
 }

@@ -365,6 +365,13 @@ func (p *Program) join() *plan.Join {
 // TableJoin reports whether the plan joins a stream with a table.
 func (p *Program) TableJoin() bool { return p.JoinedTable() != "" }
 
+// TemporalJoin reports whether the plan joins a stream with a table as of
+// each row's time (FOR SYSTEM_TIME AS OF).
+func (p *Program) TemporalJoin() bool {
+	j, ok := p.stateful.(*plan.Join)
+	return ok && j.AsOf != nil
+}
+
 // JoinedTable is the source a stream is joined with as a table; "" if none.
 func (p *Program) JoinedTable() string {
 	if j, ok := p.stateful.(*plan.Join); ok && j.Kind == plan.TableJoin {

@@ -16,7 +16,7 @@ import (
 // time is not after the row's. A row waits until the watermark passes its
 // time, since table versions up to it may still come, and until the table
 // is loaded. The result does not depend on how fast either source is
-// read.
+// read, as long as no table partition is idle with versions to come.
 type temporalJoin struct {
 	*tableJoin
 	// versions are each key's versions, by version time, arrival order
@@ -26,6 +26,15 @@ type temporalJoin struct {
 	held     int // versions held
 	pending  asOfRows
 	seq      uint64
+	// pruned is the latest time versions were forgotten up to: a row
+	// before it, of a partition that came to replay since, is late, as
+	// the version it joins may be gone.
+	pruned int64
+	// sweptAt is the floor of the last sweep of every key's versions, and
+	// rows the rows taken since: a sweep visits every key, so it waits
+	// for rows enough to pay for it.
+	sweptAt int64
+	rows    int
 	// stamp is the table's column of a record's timestamp (Kafka's
 	// _timestamp), a tombstone's version time, -1 if there is none.
 	stamp int
@@ -90,7 +99,8 @@ func (q *asOfRows) pop() asOfRow {
 func (q *asOfRows) all() []asOfRow { return q.rows[q.head:] }
 
 func newTemporalJoin(n *plan.Join, reread bool) *temporalJoin {
-	j := &temporalJoin{tableJoin: newTableJoin(n, reread), versions: map[string][]version{}, stamp: -1}
+	j := &temporalJoin{tableJoin: newTableJoin(n, reread), versions: map[string][]version{}, stamp: -1,
+		pruned: math.MinInt64, sweptAt: math.MinInt64}
 	j.stream.time, j.table.time = n.AsOf.Index, n.TableTime.Index
 	for i, c := range n.Right.Cols {
 		if c.Name == "_timestamp" && c.Type.Kind == value.KindTimestamp {
@@ -122,6 +132,12 @@ func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 				fail.Fail(in, i, "join", err)
 				continue
 			}
+			if vs := j.versions[string(j.table.keys.buf)]; deleted && len(vs) > 0 {
+				// Written after the versions it deletes, it is not
+				// before them, whatever their event times.
+				ts = max(ts, vs[len(vs)-1].ts)
+			}
+			j.rows++
 			v := version{ts: ts}
 			if !deleted {
 				v.row = ownValues(row)
@@ -139,10 +155,11 @@ func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			fail.Fail(in, i, "join", err)
 			continue
 		}
-		if ts < watermark {
+		if ts < watermark || ts < j.pruned {
 			late++
 			continue
 		}
+		j.rows++
 		j.seq++
 		j.pending.push(asOfRow{ts: ts, seq: j.seq, row: ownValues(row), source: src})
 		absorbed++
@@ -184,13 +201,32 @@ func (j *temporalJoin) prune(key string, vs []version, floor int64) []version {
 		clear(vs[:drop])
 		vs = vs[drop:]
 		j.held -= drop
+		j.pruned = max(j.pruned, floor)
 	}
 	if len(vs) == 1 && vs[0].row == nil && vs[0].ts <= floor {
 		delete(j.versions, key)
 		j.held--
+		j.pruned = max(j.pruned, floor)
 		return nil
 	}
 	return vs
+}
+
+// sweep prunes every key's versions, once the floor moved on and enough
+// rows came since the last sweep: a key that gets no new version and is
+// not looked up is pruned only so.
+func (j *temporalJoin) sweep(floor int64) {
+	if floor <= j.sweptAt || j.rows < len(j.versions)/8 {
+		return
+	}
+	j.sweptAt, j.rows = floor, 0
+	for key, vs := range j.versions {
+		if len(vs) > 1 || vs[0].row == nil {
+			if vs = j.prune(key, vs, floor); vs != nil {
+				j.versions[key] = vs
+			}
+		}
+	}
 }
 
 // Advance implements Stateful: once the table is loaded, the rows the
@@ -209,6 +245,7 @@ func (j *temporalJoin) Advance(wm Watermark, out *message.Batch, fail func(error
 			fail(err)
 		}
 	}
+	j.sweep(j.floor(wm))
 	return 0
 }
 
@@ -250,3 +287,7 @@ func (j *temporalJoin) Low() int64 {
 
 // Size implements Stateful: the versions and the waiting rows.
 func (j *temporalJoin) Size() int { return j.held + j.pending.len() }
+
+// Pending is the number of stream rows waiting: restored, they are
+// written without being read again.
+func (j *temporalJoin) Pending() int { return j.pending.len() }
