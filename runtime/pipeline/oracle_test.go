@@ -1662,6 +1662,18 @@ func TestOracleJoins(t *testing.T) {
 		},
 	)
 
+	// UNION ALL of the two streams: every row of each, none late (no
+	// state), the decimals of one scale in the wider precision.
+	cases = append(cases, oracleCase{
+		name: "UnionAll/TradesAndQuotes",
+		data: table, inputs: []oracleInput{jd.tradesInput(table), jd.quotesInput(false)}, key: 1,
+		query: `SELECT t.id, t.symbol, t.price * t.qty AS amount, t.symbol || '/t' AS s FROM trades t
+			UNION ALL SELECT qid, symbol, bid, symbol || '/q' FROM quotes`,
+		sqlite: `SELECT id, symbol, price * qty, symbol || '/t' FROM t
+			UNION ALL SELECT qid, symbol, bid, symbol || '/q' FROM q`,
+		types: []colType{cInt, cStr, cDec2, cStr},
+	})
+
 	// Quotes as a versioned table, joined as of each trade's time: the
 	// trades are late by the watermark rule of the interval joins, since
 	// both sources have event time; the quotes are versions, none late.

@@ -63,6 +63,10 @@ func ReadColumns(root Node) map[string][]bool {
 				mark(in, n.Window.Time)
 			}
 			need(n.Input, in)
+		case *Union:
+			for _, b := range n.Branches {
+				need(b, out)
+			}
 		case *Join:
 			joined := append([]bool(nil), out...)
 			if n.On != nil {

@@ -175,7 +175,7 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 	problem := ""
 	switch {
 	case q.Op != pg.SetOperation_SETOP_NONE:
-		problem = "UNION, INTERSECT and EXCEPT"
+		problem = "UNION ALL (the whole query may be one), INTERSECT and EXCEPT"
 	case len(q.ValuesLists) > 0:
 		problem = "VALUES"
 	case len(q.TargetList) == 0:

@@ -308,3 +308,44 @@ func TestJoinPlans(t *testing.T) {
 		}
 	}
 }
+
+// TestUnionAll: UNION ALL of stateless queries of sources of their own,
+// through WITH queries too, its columns named as the first branch's; and
+// what it refuses, at its place.
+func TestUnionAll(t *testing.T) {
+	root, err := sql.PlanTables(`WITH big AS (SELECT symbol, price, ts FROM trades WHERE quantity > 100)
+		SELECT symbol, CAST(price AS decimal(12,6)) AS level, ts FROM big
+		UNION ALL SELECT symbol, CAST(bid AS decimal(10,6)), ts FROM quotes WHERE bid > 1
+		UNION ALL SELECT currency, rate, ts FROM rates`, joinCatalog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, ok := root.(*plan.Union)
+	if !ok || len(u.Branches) != 3 {
+		t.Fatalf("plan %s; want a UnionAll of three branches", root.Describe())
+	}
+	if got, want := fmt.Sprint(u.Columns()), fmt.Sprint([]value.Column{{Name: "symbol", Type: value.String}, {Name: "level", Type: value.Decimal(18, 6)}, {Name: "ts", Type: value.Timestamp}}); got != want {
+		t.Errorf("columns %s; want %s: the first branch's names, decimals of one scale in the widest precision", got, want)
+	}
+	for _, tt := range []struct{ query, at, msg string }{
+		{"SELECT symbol FROM trades UNION SELECT symbol FROM quotes", "symbol FROM trades", "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL"},
+		{"SELECT symbol FROM trades INTERSECT SELECT symbol FROM quotes", "symbol FROM trades", "INTERSECT and EXCEPT are not supported"},
+		{"SELECT symbol FROM trades UNION ALL SELECT symbol, bid FROM quotes", "symbol, bid", "each branch of UNION ALL has as many columns as the first, 1; this one has 2"},
+		{"SELECT symbol, quantity FROM trades UNION ALL SELECT symbol, bid FROM quotes", "symbol, bid", "column 2 of UNION ALL, quantity, is int in the first branch and decimal(10,2) in this one: cast one to the other's type"},
+		{"SELECT price FROM trades UNION ALL SELECT bid FROM quotes", "bid FROM", "column 1 of UNION ALL, price, is decimal(18,4) in the first branch and decimal(10,2) in this one: cast one to the other's type"},
+		{"SELECT symbol FROM trades UNION ALL SELECT note FROM trades", "note FROM", "each branch of UNION ALL reads a source of its own; trades is read by an earlier one"},
+		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes GROUP BY symbol", "symbol FROM quotes", "a branch of UNION ALL filters and computes the columns of a source; aggregating, joining, OVER and top-N are not supported in it yet"},
+		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes ORDER BY symbol", "symbol", "ORDER BY is not supported on a stream; results are written as they come"},
+		{"SELECT * FROM (SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes) u", "SELECT *", "the subquery in FROM may only filter and compute columns of one source yet: UNION ALL (the whole query may be one), INTERSECT and EXCEPT is not supported in it"},
+	} {
+		_, err := sql.PlanTables(tt.query, joinCatalog, joinTables)
+		es := sql.AsErrors(err)
+		if len(es) == 0 || es[0].Msg != tt.msg {
+			t.Errorf("PlanTables(%q) = %v; want %q", tt.query, err, tt.msg)
+			continue
+		}
+		if !strings.HasPrefix(tt.query[es[0].Offset:], tt.at) {
+			t.Errorf("PlanTables(%q): error at %q; want it at %q", tt.query, tt.query[es[0].Offset:], tt.at)
+		}
+	}
+}

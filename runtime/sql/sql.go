@@ -160,8 +160,7 @@ func (s *scope) names(q string) bool { return q == s.table || q == s.alias }
 
 func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if sel.Op != pg.SetOperation_SETOP_NONE {
-		b.errorf(firstLocation(sel.Larg), "UNION, INTERSECT and EXCEPT are not supported")
-		return nil
+		return b.unionAll(sel, emit)
 	}
 	if node, ok := b.topNQuery(sel, emit); ok {
 		return node

@@ -538,6 +538,7 @@ func TestReadColumns(t *testing.T) {
 		{"SELECT note FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts DESC) AS r FROM trades) x WHERE r <= 1", map[string]string{"trades": "symbol ts note"}},
 		{"SELECT DISTINCT symbol FROM trades", map[string]string{"trades": "symbol"}},
 		{"SELECT count(*) FROM trades", map[string]string{"trades": ""}},
+		{"SELECT symbol, ts FROM trades WHERE active UNION ALL SELECT venue, ts FROM quotes", map[string]string{"trades": "symbol ts active", "quotes": "ts venue"}},
 	} {
 		root, err := sql.PlanTables(tt.query, cat, tables)
 		if err != nil {

@@ -61,6 +61,9 @@ type Program struct {
 	rank       *plan.TopN
 	rankFilter *plan.Filter
 	ranked     []plan.Node
+	// branches, of a UNION ALL, are the programs of its branches, by
+	// source: each a stateless program.
+	branches map[string]*Program
 }
 
 // Root is the plan the program was compiled from.
@@ -73,6 +76,9 @@ func (p *Program) Root() plan.Node { return p.root }
 // hopping Aggregate.
 func Compile(root plan.Node) (*Program, error) {
 	p := &Program{Output: root.Columns(), root: root}
+	if u, ok := root.(*plan.Union); ok {
+		return compileUnion(p, u)
+	}
 	n := root
 	for {
 		switch m := n.(type) {
@@ -148,6 +154,26 @@ func Compile(root plan.Node) (*Program, error) {
 	}
 	p.Source = scan.Source
 	p.InputWidth = len(scan.Cols)
+	return p, nil
+}
+
+// compileUnion compiles each branch of u, a stateless program of a source
+// of its own; p's Source and InputWidth are the first branch's.
+func compileUnion(p *Program, u *plan.Union) (*Program, error) {
+	p.branches = map[string]*Program{}
+	for i, b := range u.Branches {
+		bp, err := Compile(b)
+		switch {
+		case err != nil:
+			return nil, err
+		case bp.Stateful() || bp.branches != nil || p.branches[bp.Source] != nil:
+			return nil, fmt.Errorf("cannot run plan node %q yet: each branch must be a stateless query of a source of its own", u.Describe())
+		}
+		p.branches[bp.Source] = bp
+		if i == 0 {
+			p.Source, p.InputWidth = bp.Source, bp.InputWidth
+		}
+	}
 	return p, nil
 }
 
@@ -539,7 +565,22 @@ func (p *Program) NewPost() Operator {
 
 // New returns a fresh operator for one worker.
 func (p *Program) New() Operator {
+	if p.branches != nil {
+		u := unionMap{}
+		for source, b := range p.branches {
+			u[source] = b.New().(*Map)
+		}
+		return u
+	}
 	return newMap(p.filter, p.proj, p.InputWidth)
+}
+
+// unionMap runs each source's rows through its UNION ALL branch.
+type unionMap map[string]*Map
+
+// Process implements Operator.
+func (u unionMap) Process(in, out *message.Batch, fail Failures) (filtered int) {
+	return u[in.SourceName()].Process(in, out, fail)
 }
 
 func newMap(filter *plan.Filter, proj *plan.Project, inputWidth int) *Map {
