@@ -327,6 +327,10 @@ func TestUnionAll(t *testing.T) {
 	if got, want := fmt.Sprint(u.Columns()), fmt.Sprint([]value.Column{{Name: "symbol", Type: value.String}, {Name: "level", Type: value.Decimal(18, 6)}, {Name: "ts", Type: value.Timestamp}}); got != want {
 		t.Errorf("columns %s; want %s: the first branch's names, decimals of one scale in the widest precision", got, want)
 	}
+	// A later branch names no column: its names may repeat.
+	if _, err := sql.PlanTables("SELECT symbol, note FROM trades UNION ALL SELECT symbol, symbol FROM quotes", joinCatalog, nil); err != nil {
+		t.Errorf("a later branch with a name twice: %v", err)
+	}
 	for _, tt := range []struct{ query, at, msg string }{
 		{"SELECT symbol FROM trades UNION SELECT symbol FROM quotes", "symbol FROM trades", "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL"},
 		{"SELECT symbol FROM trades INTERSECT SELECT symbol FROM quotes", "symbol FROM trades", "INTERSECT and EXCEPT are not supported"},

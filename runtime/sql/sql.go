@@ -139,6 +139,10 @@ type binder struct {
 	tables Tables
 	// asOfs are the query's FOR SYSTEM_TIME AS OF clauses.
 	asOfs []*asOf
+	// unnamed says the select list being bound names no output column:
+	// a later branch of UNION ALL, named as the first, whose names may
+	// repeat.
+	unnamed bool
 	// merged counts the expression nodes merging subqueries copied.
 	merged int
 }
@@ -298,7 +302,7 @@ func (b *binder) project(input plan.Node, targets []*pg.Node) plan.Node {
 	seen := map[string]int32{}
 	tooWide := false
 	add := func(e expr.Expr, name string, loc int32) {
-		if prev, dup := seen[name]; dup {
+		if prev, dup := seen[name]; dup && !b.unnamed {
 			b.errorf(loc, "output column %q is also produced at offset %d; give one an alias with AS", name, prev)
 			return
 		}

@@ -60,9 +60,9 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 			}
 			br.WithClause = sel.WithClause // each branch may read the union's WITH queries
 		}
-		b.scope, b.right, b.group, b.over = scope{}, nil, nil, nil
+		b.scope, b.right, b.group, b.over, b.unnamed = scope{}, nil, nil, nil, i > 0
 		node := b.selectStmt(br, false)
-		b.scope, b.right, b.group, b.over = outer, right, group, over
+		b.scope, b.right, b.group, b.over, b.unnamed = outer, right, group, over, false
 		if node == nil {
 			return nil
 		}
