@@ -327,6 +327,10 @@ func TestUnionAll(t *testing.T) {
 	if got, want := fmt.Sprint(u.Columns()), fmt.Sprint([]value.Column{{Name: "symbol", Type: value.String}, {Name: "level", Type: value.Decimal(18, 6)}, {Name: "ts", Type: value.Timestamp}}); got != want {
 		t.Errorf("columns %s; want %s: the first branch's names, decimals of one scale in the widest precision", got, want)
 	}
+	// A branch's own error alone: its missing column is no mismatch too.
+	checkErrorList(t, "SELECT nosuch, symbol FROM trades UNION ALL SELECT symbol, bid FROM quotes", []struct{ at, msg string }{
+		{"nosuch", `unknown column "nosuch" in trades (it has symbol, price, quantity, ts, score, active, note)`},
+	})
 	// A later branch names no column: its names may repeat.
 	if _, err := sql.PlanTables("SELECT symbol, note FROM trades UNION ALL SELECT symbol, symbol FROM quotes", joinCatalog, nil); err != nil {
 		t.Errorf("a later branch with a name twice: %v", err)
@@ -335,11 +339,17 @@ func TestUnionAll(t *testing.T) {
 		{"SELECT symbol FROM trades UNION SELECT symbol FROM quotes", "symbol FROM trades", "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL"},
 		{"SELECT symbol FROM trades INTERSECT SELECT symbol FROM quotes", "symbol FROM trades", "INTERSECT and EXCEPT are not supported"},
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol, bid FROM quotes", "symbol, bid", "each branch of UNION ALL has as many columns as the first, 1; this one has 2"},
-		{"SELECT symbol, quantity FROM trades UNION ALL SELECT symbol, bid FROM quotes", "symbol, bid", "column 2 of UNION ALL, quantity, is int in the first branch and decimal(10,2) in this one: cast one to the other's type"},
-		{"SELECT price FROM trades UNION ALL SELECT bid FROM quotes", "bid FROM", "column 1 of UNION ALL, price, is decimal(18,4) in the first branch and decimal(10,2) in this one: cast one to the other's type"},
+		{"SELECT symbol, quantity FROM trades UNION ALL SELECT symbol, bid FROM quotes", "symbol, bid", "column 2 of UNION ALL, quantity, is int in branch 1 and decimal(10,2) in this one: cast one to the other's type"},
+		{"SELECT price FROM trades UNION ALL SELECT bid FROM quotes", "bid FROM", "column 1 of UNION ALL, price, is decimal(18,4) in branch 1 and decimal(10,2) in this one: cast one to the other's type"},
 		{"SELECT symbol FROM trades UNION ALL SELECT note FROM trades", "note FROM", "each branch of UNION ALL reads a source of its own; trades is read by an earlier one"},
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes GROUP BY symbol", "symbol FROM quotes", "a branch of UNION ALL filters and computes the columns of a source; aggregating, joining, OVER and top-N are not supported in it yet"},
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes ORDER BY symbol", "symbol", "ORDER BY is not supported on a stream; results are written as they come"},
+		// Three branches: at the first SELECT, the offending clause, or the branch.
+		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes UNION SELECT currency FROM rates", "symbol FROM trades", "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL"},
+		{"SELECT symbol FROM trades UNION SELECT symbol FROM quotes UNION ALL SELECT currency FROM rates", "symbol FROM trades", "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL"},
+		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes UNION ALL SELECT currency FROM rates LIMIT 5", "5", "LIMIT and OFFSET are not supported on a stream"},
+		{"(SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes OFFSET 3) UNION ALL SELECT currency FROM rates", "3)", "LIMIT and OFFSET are not supported on a stream"},
+		{"SELECT NULL AS a FROM trades UNION ALL SELECT symbol FROM quotes UNION ALL SELECT rate FROM rates", "rate FROM", "column 1 of UNION ALL, a, is string in branch 2 and decimal(18,6) in this one: cast one to the other's type"},
 		{"SELECT * FROM (SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes) u", "SELECT *", "the subquery in FROM may only filter and compute columns of one source yet: UNION ALL (the whole query may be one), INTERSECT and EXCEPT is not supported in it"},
 	} {
 		_, err := sql.PlanTables(tt.query, joinCatalog, joinTables)

@@ -15,21 +15,8 @@ import (
 // column, but that decimals of one scale may differ in precision. The
 // union's columns are named as the first branch's.
 func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
-	switch {
-	case sel.Op != pg.SetOperation_SETOP_UNION:
-		b.errorf(firstLocation(sel.Larg), "INTERSECT and EXCEPT are not supported")
-		return nil
-	case !sel.All:
-		b.errorf(firstLocation(sel.Larg), "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL")
-		return nil
-	case emit:
+	if emit {
 		b.errorf(0, "EMIT CHANGES applies to GROUP BY queries")
-		return nil
-	case len(sel.SortClause) > 0:
-		b.errorf(location(sel.SortClause[0]), "ORDER BY is not supported on a stream; results are written as they come")
-		return nil
-	case sel.LimitCount != nil || sel.LimitOffset != nil:
-		b.errorf(firstLocation(sel.Larg), "LIMIT and OFFSET are not supported on a stream")
 		return nil
 	}
 	var branches []*pg.SelectStmt
@@ -39,17 +26,14 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 			branches = append(branches, s)
 			return true
 		}
-		if s.Op != pg.SetOperation_SETOP_UNION || !s.All || len(s.SortClause) > 0 || s.LimitCount != nil || s.WithClause != nil {
-			b.errorf(firstLocation(s.Larg), "a branch of UNION ALL is a SELECT, or another UNION ALL")
-			return false
-		}
-		return collect(s.Larg) && collect(s.Rarg)
+		return b.setOperation(s, s == sel) && collect(s.Larg) && collect(s.Rarg)
 	}
-	if !collect(sel.Larg) || !collect(sel.Rarg) {
+	if !collect(sel) {
 		return nil
 	}
 	u := &plan.Union{}
 	sources := map[string]bool{}
+	typedBy := []int{} // the branch each column's type comes from
 	outer, right, group, over := b.scope, b.right, b.group, b.over
 	for i, br := range branches {
 		at := firstLocation(br)
@@ -60,10 +44,13 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 			}
 			br.WithClause = sel.WithClause // each branch may read the union's WITH queries
 		}
+		errs := len(b.errs)
 		b.scope, b.right, b.group, b.over, b.unnamed = scope{}, nil, nil, nil, i > 0
 		node := b.selectStmt(br, false)
 		b.scope, b.right, b.group, b.over, b.unnamed = outer, right, group, over, false
-		if node == nil {
+		if node == nil || len(b.errs) > errs {
+			// A column that failed to bind is missing: its columns would
+			// not compare.
 			return nil
 		}
 		if plan.EventTime(node) != nil || hasStateful(node) {
@@ -79,6 +66,7 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 		cols := node.Columns()
 		if i == 0 {
 			u.Cols = slices.Clone(cols)
+			typedBy = make([]int, len(cols))
 			u.Branches = append(u.Branches, node)
 			continue
 		}
@@ -92,7 +80,7 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 				continue
 			}
 			if want.Type.Kind == value.KindNull {
-				u.Cols[c].Type = col.Type // NULL in the first branch takes the type of a later one
+				u.Cols[c].Type, typedBy[c] = col.Type, i // NULL so far takes the type of a later branch
 				continue
 			}
 			if col.Type.Kind == value.KindNull {
@@ -103,12 +91,45 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 				u.Cols[c].Type.Precision = max(want.Type.Precision, col.Type.Precision)
 				continue
 			}
-			b.errorf(at, "column %d of UNION ALL, %s, is %s in the first branch and %s in this one: cast one to the other's type", c+1, want.Name, want.Type, col.Type)
+			b.errorf(at, "column %d of UNION ALL, %s, is %s in branch %d and %s in this one: cast one to the other's type", c+1, want.Name, want.Type, typedBy[c]+1, col.Type)
 			return nil
 		}
 		u.Branches = append(u.Branches, node)
 	}
 	return u
+}
+
+// setOperation reports whether s, a set operation of the query (top, its
+// whole statement), is one of UNION ALL, and says why not where it is not.
+func (b *binder) setOperation(s *pg.SelectStmt, top bool) bool {
+	at := firstLocation(leftmost(s))
+	switch {
+	case s.Op != pg.SetOperation_SETOP_UNION:
+		b.errorf(at, "INTERSECT and EXCEPT are not supported")
+	case !s.All:
+		b.errorf(at, "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL")
+	case len(s.SortClause) > 0:
+		b.errorf(location(s.SortClause[0]), "ORDER BY is not supported on a stream; results are written as they come")
+	case s.LimitCount != nil:
+		b.errorf(location(s.LimitCount), "LIMIT and OFFSET are not supported on a stream")
+	case s.LimitOffset != nil:
+		b.errorf(location(s.LimitOffset), "LIMIT and OFFSET are not supported on a stream")
+	case s.IntoClause != nil || len(s.LockingClause) > 0:
+		b.errorf(at, "only SELECT statements are supported")
+	case s.WithClause != nil && !top:
+		b.errorf(at, "a WITH inside UNION ALL is not supported; put its WITH queries at the start of the query")
+	default:
+		return true
+	}
+	return false
+}
+
+// leftmost is the first SELECT of a tree of set operations.
+func leftmost(s *pg.SelectStmt) *pg.SelectStmt {
+	for s.Op != pg.SetOperation_SETOP_NONE {
+		s = s.Larg
+	}
+	return s
 }
 
 // hasStateful reports whether n or a node below it keeps state.

@@ -580,7 +580,15 @@ type unionMap map[string]*Map
 
 // Process implements Operator.
 func (u unionMap) Process(in, out *message.Batch, fail Failures) (filtered int) {
-	return u[in.SourceName()].Process(in, out, fail)
+	m := u[in.SourceName()]
+	if m == nil {
+		err := fmt.Errorf("no branch of UNION ALL reads source %q", in.SourceName())
+		for i := range in.Rows {
+			fail.Fail(in, i, "project", err)
+		}
+		return 0
+	}
+	return m.Process(in, out, fail)
 }
 
 func newMap(filter *plan.Filter, proj *plan.Project, inputWidth int) *Map {
