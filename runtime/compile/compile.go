@@ -46,10 +46,11 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		}
 		catalog[src.Name] = cols
 		if src.Table != nil {
-			tables[src.Name] = sql.Table{Key: src.Table.Key}
+			t := sql.Table{Key: src.Table.Key}
 			if et := src.EventTime; et != nil {
-				tables[src.Name] = sql.Table{Key: src.Table.Key, Time: et.Column}
+				t.Time = et.Column
 			}
+			tables[src.Name] = t
 		}
 	}
 	if spec.Query == "" || namesBroken {

@@ -169,10 +169,8 @@ func (p *Pipeline) anotherQuery(what string, c *checkpoint.Checkpoint) error {
 func (p *Pipeline) rereadTables() map[*message.Origin]bool {
 	rereads := map[*message.Origin]bool{}
 	for _, r := range p.readers {
-		if src := sourceNamed(p.spec, r.Origin().Source); src != nil && src.Table != nil {
-			if _, seeks := r.(connector.Seeker); !seeks {
-				rereads[r.Origin()] = true
-			}
+		if _, seeks := r.(connector.Seeker); p.tables[r.Origin().Source] && !seeks {
+			rereads[r.Origin()] = true
 		}
 	}
 	return rereads

@@ -114,6 +114,8 @@ type Pipeline struct {
 	// for none.
 	timing     map[string]sourceTiming
 	eventTimes map[string]int
+	// tables are the sources read as tables, by name.
+	tables map[string]bool
 	// batchEncoder, if set, is the sink's: workers encode their results for
 	// it, in parallel, rather than its one writer goroutine.
 	batchEncoder connector.BatchEncoder
@@ -397,6 +399,12 @@ func (p *Pipeline) configure() {
 	p.backoff = p.spec.ErrorPolicy.RetryBackoff.Duration
 	p.eventTimes = map[string]int{}
 	p.timing = map[string]sourceTiming{}
+	p.tables = map[string]bool{}
+	for _, src := range p.spec.Sources {
+		if src.Table != nil {
+			p.tables[src.Name] = true
+		}
+	}
 	for _, source := range p.prog.Sources() {
 		p.eventTimes[source] = p.prog.EventTimeOf(source)
 	}

@@ -66,18 +66,13 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 // has ended, each of its partitions stops as soon as it is loaded. A
 // batch query, a file of trades joined with a Kafka table, then ends.
 type tableEnds struct {
-	tables      map[string]bool // the table sources, by name
+	tables      map[string]bool // the table sources, by name (Pipeline.tables)
 	left        atomic.Int64    // streams' partitions not ended
 	streamsDone chan struct{}
 }
 
 func (p *Pipeline) newTableEnds(readers []connector.Reader) *tableEnds {
-	e := &tableEnds{tables: map[string]bool{}, streamsDone: make(chan struct{})}
-	for i := range p.spec.Sources {
-		if src := &p.spec.Sources[i]; src.Table != nil {
-			e.tables[src.Name] = true
-		}
-	}
+	e := &tableEnds{tables: p.tables, streamsDone: make(chan struct{})}
 	for _, r := range readers {
 		if !e.isTable(r) {
 			e.left.Add(1)

@@ -340,7 +340,7 @@ func (s *statefulStage) trace(out *message.Batch, now time.Time) {
 // stage late, for the error policy, instead of a count.
 func (s *statefulStage) lateToPolicy(b *message.Batch) {
 	t := -1
-	if src := sourceNamed(s.p.spec, b.SourceName()); b.Origin != nil && (src == nil || src.Table == nil) {
+	if b.Origin != nil && !s.p.tables[b.SourceName()] {
 		t = s.p.eventTimes[b.SourceName()] // a table's rows are versions, never late
 	}
 	if t < 0 {

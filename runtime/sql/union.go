@@ -53,7 +53,7 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 			// not compare.
 			return nil
 		}
-		if plan.EventTime(node) != nil || hasStateful(node) {
+		if hasStateful(node) {
 			b.errorf(at, "a branch of UNION ALL filters and computes the columns of a source; aggregating, joining, OVER and top-N are not supported in it yet")
 			return nil
 		}

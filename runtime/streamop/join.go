@@ -234,16 +234,14 @@ func (t *tableJoin) Loaded(o *message.Origin) {
 // Process implements Stateful.
 func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil && in.Origin.Source == t.table.source {
-		deletes := in.Deletes
+		deletes := tombstones(in.Deletes)
 		for i, row := range in.Rows {
-			for len(deletes) > 0 && deletes[0] < in.Offsets[i] {
-				deletes = deletes[1:] // a tombstone a stage dropped
-			}
+			deleted := deletes.at(in.Offsets[i])
 			if err := t.table.keys.encode(row, 0); err != nil {
 				fail.Fail(in, i, "join", err)
 				continue
 			}
-			if len(deletes) > 0 && deletes[0] == in.Offsets[i] {
+			if deleted {
 				delete(t.rows, string(t.table.keys.buf))
 			} else {
 				t.rows[string(t.table.keys.buf)] = ownValues(row)
@@ -342,6 +340,19 @@ func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) }
 // Pending is the number of stream rows waiting: restored, they are
 // written without being read again.
 func (t *tableJoin) Pending() int { return len(t.waiting) }
+
+// tombstones are the offsets of a table batch's deletions (Batch.Deletes),
+// ascending, read along with its rows.
+type tombstones []int64
+
+// at reports whether the row at offset off, after the rows asked about
+// before, is a deletion. Offsets of rows a stage dropped are passed over.
+func (t *tombstones) at(off int64) bool {
+	for len(*t) > 0 && (*t)[0] < off {
+		*t = (*t)[1:]
+	}
+	return len(*t) > 0 && (*t)[0] == off
+}
 
 func hasNull(vals []value.Value) bool {
 	for _, v := range vals {

@@ -114,12 +114,9 @@ func newTemporalJoin(n *plan.Join, reread bool) *temporalJoin {
 func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil && in.Origin.Source == j.table.source {
 		floor := j.floor(wm)
-		deletes := in.Deletes
+		deletes := tombstones(in.Deletes)
 		for i, row := range in.Rows {
-			for len(deletes) > 0 && deletes[0] < in.Offsets[i] {
-				deletes = deletes[1:]
-			}
-			deleted := len(deletes) > 0 && deletes[0] == in.Offsets[i]
+			deleted := deletes.at(in.Offsets[i])
 			col := j.table.time
 			if deleted && row[col].IsNull() && j.stamp >= 0 {
 				col = j.stamp // a tombstone has only its key and record timestamp

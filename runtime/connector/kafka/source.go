@@ -417,8 +417,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	if s.table != nil {
 		for p := range partitions {
 			s.assigned[p], s.groupKnown[p] = true, true
-			l := lanes[p]
-			l.table = true
+			lanes[p].table = true
 		}
 	}
 	for p := range s.assigned {

@@ -87,10 +87,7 @@ func (s *Source) loadTable(ctx context.Context) {
 			if s.table.marked[p] {
 				continue
 			}
-			pos, _ := s.next(p)
-			if f, ok := s.fetched[p]; ok {
-				pos = max(pos, f)
-			}
+			pos := s.position(p)
 			if pos >= end {
 				stalled = append(stalled, p) // marked below, without a probe
 				continue
@@ -164,6 +161,17 @@ func (s *Source) listTable(ctx context.Context, adm *kadm.Client) error {
 	return nil
 }
 
+// position is where partition p's reading stands: the next offset after
+// what was handed to its lane, or acknowledged, or where it begins. s.mu
+// is held.
+func (s *Source) position(p int32) int64 {
+	pos, _ := s.next(p)
+	if f, ok := s.fetched[p]; ok {
+		pos = max(pos, f)
+	}
+	return pos
+}
+
 // markLoaded tells partition p's lane, once, that it is loaded: after the
 // records handed to it so far, which hold every record before its end.
 func (s *Source) markLoaded(ctx context.Context, p int32) {
@@ -201,11 +209,7 @@ func (s *Source) loadedBy(ctx context.Context, p int32, recs []*kgo.Record) {
 // probes again.
 func (s *Source) tailEmpty(ctx context.Context, p int32) bool {
 	s.mu.Lock()
-	from, _ := s.next(p)
-	if f, ok := s.fetched[p]; ok {
-		from = max(from, f)
-	}
-	end := s.table.ends[p]
+	from, end := s.position(p), s.table.ends[p]
 	s.mu.Unlock()
 	if from >= end {
 		return true
