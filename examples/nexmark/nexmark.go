@@ -69,7 +69,6 @@ func Missing() map[string]string {
 		"q4":  "aggregation over a join (the average winning price per category)",
 		"q6":  "aggregation over a join, and OVER with ROWS over a join's results",
 		"q8":  "a join of two windowed aggregates (window join)",
-		"q9":  "ROW_NUMBER over a join (the winning bid of each auction)",
 		"q12": "processing-time windows (PROCTIME)",
 	}
 }

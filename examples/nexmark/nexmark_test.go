@@ -73,6 +73,13 @@ var oracleCases = map[string]struct {
 			SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder, auction ORDER BY dt DESC, rowid) AS rn FROM bid) WHERE rn <= 1`, times: []int{5}},
 	"q19": {counts: map[string]int64{"bid": 46000}, groups: []int{0, 7}, sqlite: `SELECT auction, bidder, price, channel, url, dt, extra, rn FROM (
 			SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC, rowid) AS rn FROM bid) WHERE rn <= 10`, times: []int{5}},
+	// The highest bid of each auction while it was open; ties rank in
+	// the order the join wrote them, that of the bids in one partition.
+	"q9": {counts: map[string]int64{"bid": 46000, "auction": 3000}, groups: []int{0}, sqlite: `SELECT id, itemname, description, initialbid, reserve, dt, expires, seller, category, extra,
+			auction, bidder, price, bdt, bextra FROM (
+			SELECT A.*, B.auction, B.bidder, B.price, B.dt AS bdt, B.extra AS bextra,
+				ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dt, B.rowid) AS rn
+			FROM auction A JOIN bid B ON A.id = B.auction AND B.dt BETWEEN A.dt AND A.expires) WHERE rn <= 1`, times: []int{5, 6, 13}},
 	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value
 		FROM bid B JOIN side_input S ON B.auction % 10000 = S.key`, times: []int{3}, columns: []string{"auction", "bidder", "price", "datetime", "key", "value"}},
 	// Only nightTime: 46,000 bids span 5 s of event time after midnight.
@@ -168,7 +175,7 @@ func engineRows(t *testing.T, q string, counts map[string]int64, columns []strin
 			}
 		}
 		d.Count, d.Partitions = n, 1
-		if q != "q11" && q != "q18" && q != "q19" && n%2 == 0 {
+		if q != "q9" && q != "q11" && q != "q18" && q != "q19" && n%2 == 0 {
 			d.Count, d.Partitions = n/2, 2
 		}
 	}

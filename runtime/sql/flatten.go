@@ -142,6 +142,13 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 		if rf.Alias != nil {
 			alias = rf.Alias.Aliasname
 		}
+		if d.from.GetJoinExpr() != nil {
+			// The join is FROM's, and the windowing function over its rows
+			// waits for the binder to bind it.
+			sel.FromClause[0] = proto.Clone(d.from).(*pg.Node)
+			b.joinWindow = rf
+			return b.merge(sel, d, alias, fc.Args[1:])
+		}
 		rv := d.from.GetRangeVar()
 		src.Fields[0] = pg.MakeStrNode(rv.Relname)
 		if rv.Alias != nil {
@@ -169,11 +176,15 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 // only filters and computes columns of one source, and binds its
 // expressions once, so that those no one reads are checked too.
 func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, what string) *derived {
+	window := b.joinWindow
 	if !b.flatten(q, ctes) {
 		return nil
 	}
 	problem := ""
 	switch {
+	case b.joinWindow != window:
+		b.joinWindow = window
+		problem = "a windowing function"
 	case q.Op != pg.SetOperation_SETOP_NONE:
 		problem = "UNION ALL (the whole query may be one), INTERSECT and EXCEPT"
 	case len(q.ValuesLists) > 0:
@@ -188,29 +199,36 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 		problem = "ORDER BY and LIMIT"
 	case len(q.WindowClause) > 0:
 		problem = "WINDOW"
-	case len(q.FromClause) != 1 || q.FromClause[0].GetRangeVar() == nil:
-		problem = "reading anything but one source (a join, a windowing function, several sources)"
+	case len(q.FromClause) != 1 || q.FromClause[0].GetRangeVar() == nil && q.FromClause[0].GetJoinExpr() == nil:
+		problem = "reading anything but one source or one join (a windowing function, several sources)"
 	default:
 		problem = statefulCall(q)
 	}
 	if problem != "" {
-		b.errorf(at, "%s may only filter and compute columns of one source yet: %s is not supported in it", what, problem)
-		return nil
-	}
-	rv := q.FromClause[0].GetRangeVar()
-	cols, ok := b.catalog[rv.Relname]
-	if !ok || rv.Schemaname != "" {
-		b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
+		b.errorf(at, "%s may only filter and compute columns of one source or join yet: %s is not supported in it", what, problem)
 		return nil
 	}
 	d := &derived{from: q.FromClause[0], where: q.WhereClause, what: what}
-	inner := scope{table: rv.Relname, cols: cols}
-	if rv.Alias != nil {
-		inner.alias = rv.Alias.Aliasname
+	outer, outerRight := b.scope, b.right
+	defer func() { b.scope, b.right = outer, outerRight }()
+	if je := d.from.GetJoinExpr(); je != nil {
+		// Bound here for its scope; FROM binds it again, with the query
+		// it is merged into.
+		if b.join(je) == nil {
+			return nil
+		}
+	} else {
+		rv := d.from.GetRangeVar()
+		cols, ok := b.catalog[rv.Relname]
+		if !ok || rv.Schemaname != "" {
+			b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
+			return nil
+		}
+		b.scope, b.right = scope{table: rv.Relname, cols: cols}, nil
+		if rv.Alias != nil {
+			b.scope.alias = rv.Alias.Aliasname
+		}
 	}
-	outer := b.scope
-	b.scope = inner
-	defer func() { b.scope = outer }()
 	errs := len(b.errs)
 	if q.WhereClause != nil {
 		b.expr(q.WhereClause)
@@ -218,13 +236,21 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 	for _, t := range q.TargetList {
 		rt := t.GetResTarget()
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStar(cr) {
-			if len(cr.Fields) == 2 && !inner.names(cr.Fields[0].GetString_().GetSval()) {
+			if b.right == nil && len(cr.Fields) == 2 && !b.scope.names(cr.Fields[0].GetString_().GetSval()) {
 				b.errorf(cr.Location, "missing FROM-clause entry for table %q", cr.Fields[0].GetString_().GetSval())
 				continue
 			}
-			for _, c := range cols {
-				d.names = append(d.names, c.Name)
-				d.exprs = append(d.exprs, columnRef(c.Name, cr.Location))
+			for _, in := range b.starScopes(cr) {
+				for _, c := range in.cols {
+					d.names = append(d.names, c.Name)
+					if b.right == nil {
+						d.exprs = append(d.exprs, columnRef(c.Name, cr.Location))
+						continue
+					}
+					// A join's columns of one name are told apart by their
+					// table.
+					d.exprs = append(d.exprs, qualifiedRef(in, c.Name, cr.Location))
+				}
 			}
 			continue
 		}
@@ -414,6 +440,15 @@ func eachNode(n *pg.Node, f func(*pg.Node) bool) {
 		})
 	}
 	walk(n.ProtoReflect())
+}
+
+// qualifiedRef refers to column name of s, by its alias if it has one.
+func qualifiedRef(s *scope, name string, at int32) *pg.Node {
+	table := s.table
+	if s.alias != "" {
+		table = s.alias
+	}
+	return &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(table), pg.MakeStrNode(name)}, Location: at}}}
 }
 
 func columnRef(name string, at int32) *pg.Node {

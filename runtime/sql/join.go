@@ -3,6 +3,7 @@ package sql
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
@@ -306,4 +307,47 @@ func (b *binder) timeBound(n *pg.Node) (*expr.Column, int64, bool) {
 		return nil, 0, false
 	}
 	return e.(*expr.Column), sign * d, true
+}
+
+// windowOverJoin binds the windowing function over a WITH query of a join
+// (b.joinWindow) over j's rows. Its time column must be one the watermark
+// follows: the time bound's column of either stream of an interval join,
+// the AS OF column of a join as of a time, a column of the stream of a
+// table join.
+func (b *binder) windowOverJoin(j *plan.Join) *plan.Window {
+	rf := b.joinWindow
+	b.joinWindow = nil
+	fc, kind, _, ok := b.windowCall(rf)
+	if !ok {
+		return nil
+	}
+	w := b.windowArgs(fc, kind, "the join")
+	if w == nil {
+		return nil
+	}
+	leftWidth := len(j.Left.Cols)
+	var times []*expr.Column
+	switch {
+	case j.AsOf != nil:
+		times = []*expr.Column{j.AsOf}
+	case j.Kind == plan.TableJoin:
+		if w.Time.Index < leftWidth {
+			return w
+		}
+		b.errorf(location(fc.Args[1]), "a window over a join with a table is over the time of the stream, %s; %s is the table's", j.Left.Source, w.Time.Name)
+		return nil
+	default:
+		right := *j.RightTime
+		right.Index += leftWidth
+		times = []*expr.Column{j.LeftTime, &right}
+	}
+	var names []string
+	for _, t := range times {
+		if t.Index == w.Time.Index {
+			return w
+		}
+		names = append(names, t.Name)
+	}
+	b.errorf(location(fc.Args[1]), "a window over a join is over the event time of one of its streams, which the watermark follows: %s, not %s", strings.Join(names, " or "), w.Time.Name)
+	return nil
 }

@@ -91,17 +91,41 @@ func TestJoinErrorPositions(t *testing.T) {
 			"trades ON", "both sides of the join are called trades; give one an alias",
 		},
 		{
-			"SELECT t.symbol, count(*) AS n FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " GROUP BY t.symbol",
-			"count(*)", "aggregating, DISTINCT or OVER on a join is not supported yet",
-		},
-		{
-			"SELECT DISTINCT t.symbol, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"SELECT", "aggregating, DISTINCT or OVER on a join is not supported yet",
-		},
-		{
-			// OVER has no aggregate's position: the error is at the start.
 			"SELECT t.symbol, avg(q.bid) OVER (PARTITION BY t.symbol ORDER BY t.ts ROWS 3 PRECEDING) AS a FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"SELECT", "aggregating, DISTINCT or OVER on a join is not supported yet",
+			"avg(q.bid) OVER", "OVER on a join is not supported yet; a join's rows may be aggregated with GROUP BY, or ranked with ROW_NUMBER in a subquery",
+		},
+		{
+			// A window over a join's rows is over an event time the
+			// watermark follows.
+			"WITH j AS (SELECT t.symbol, t.ts AS tts, q.ts AS qts, t.ts + INTERVAL '1' SECOND AS later FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT window_start, count(*) FROM TUMBLE(j, later, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"t.ts + INTERVAL '1' SECOND AS", "the second argument of TUMBLE is the event-time column, a timestamp column of the join",
+		},
+		{
+			"WITH j AS (SELECT q.ts, s.rate FROM quotes q JOIN rates FOR SYSTEM_TIME AS OF q.ts AS s ON s.currency = q.symbol) SELECT window_start, count(*) FROM TUMBLE(j, s.ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"s.ts, INTERVAL", `missing FROM-clause entry for table "s"`,
+		},
+		{
+			"WITH j AS (SELECT q.ts AS qts, r.ts AS rts FROM quotes q JOIN rates FOR SYSTEM_TIME AS OF q.ts AS r ON r.currency = q.symbol) SELECT window_start, count(*) FROM TUMBLE(j, rts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			// At the column's expression in the WITH query.
+			"r.ts AS rts", "a window over a join is over the event time of one of its streams, which the watermark follows: quotes.ts, not rates.ts",
+		},
+		{
+			"WITH j AS (SELECT t.symbol, r.ts FROM trades t JOIN rates r ON r.currency = t.note) SELECT window_start, count(*) FROM TUMBLE(j, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"r.ts FROM", "a window over a join with a table is over the time of the stream, trades; rates.ts is the table's",
+		},
+		{
+			"WITH j AS (SELECT t.ts, s.sector FROM trades t JOIN symbols s ON t.symbol = s.symbol), k AS (SELECT * FROM TUMBLE(j, ts, INTERVAL '1' MINUTE)) SELECT window_start, count(*) FROM k GROUP BY window_start, window_end",
+			"k AS", "WITH query k may only filter and compute columns of one source or join yet: a windowing function is not supported in it",
+		},
+		{
+			// Two columns of one name, as in PostgreSQL.
+			"WITH j AS (SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT symbol, count(*) FROM j GROUP BY symbol",
+			"symbol, count(*) FROM j", `column reference "symbol" is ambiguous: WITH query j has 2 columns of that name`,
+		},
+		{
+			"WITH j AS (SELECT t.symbol, q.bid, q.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") " +
+				"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY bid DESC) AS rn FROM TUMBLE(j, ts, INTERVAL '1' MINUTE)) WHERE rn <= 1",
+			"ROW_NUMBER", "a top-N of the rows of a join's windows is not supported yet; a top-N of a join's rows without a window is",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON t.symbol = s.symbol",
@@ -350,7 +374,7 @@ func TestUnionAll(t *testing.T) {
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes UNION ALL SELECT currency FROM rates LIMIT 5", "5", "LIMIT and OFFSET are not supported on a stream"},
 		{"(SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes OFFSET 3) UNION ALL SELECT currency FROM rates", "3)", "LIMIT and OFFSET are not supported on a stream"},
 		{"SELECT NULL AS a FROM trades UNION ALL SELECT symbol FROM quotes UNION ALL SELECT rate FROM rates", "rate FROM", "column 1 of UNION ALL, a, is string in branch 2 and decimal(18,6) in this one: cast one to the other's type"},
-		{"SELECT * FROM (SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes) u", "SELECT *", "the subquery in FROM may only filter and compute columns of one source yet: UNION ALL (the whole query may be one), INTERSECT and EXCEPT is not supported in it"},
+		{"SELECT * FROM (SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes) u", "SELECT *", "the subquery in FROM may only filter and compute columns of one source or join yet: UNION ALL (the whole query may be one), INTERSECT and EXCEPT is not supported in it"},
 	} {
 		_, err := sql.PlanTables(tt.query, joinCatalog, joinTables)
 		es := sql.AsErrors(err)
@@ -360,6 +384,77 @@ func TestUnionAll(t *testing.T) {
 		}
 		if !strings.HasPrefix(tt.query[es[0].Offset:], tt.at) {
 			t.Errorf("PlanTables(%q): error at %q; want it at %q", tt.query, tt.query[es[0].Offset:], tt.at)
+		}
+	}
+}
+
+// TestPlansOverJoins: GROUP BY, DISTINCT and ROW_NUMBER top-Ns over the
+// rows of a join, read directly, from a subquery or a WITH query, and
+// windows over them by either stream's time.
+func TestPlansOverJoins(t *testing.T) {
+	const scans = "Scan trades [symbol string, price decimal(18,4), quantity int, ts timestamp, score double, active bool, note string]\n"
+	const quotes = "Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n"
+	const interval = "IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s\n"
+	tests := []struct{ query, explain string }{
+		{
+			"SELECT t.symbol, count(*) AS n, max(q.bid) AS top FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " GROUP BY t.symbol",
+			"Output [symbol string, n int, top decimal(10,2)]\n" +
+				"  Project symbol AS symbol, count(*) AS n, max(quotes.bid) AS top\n" +
+				"    Aggregate CONTINUOUS BY trades.symbol COMPUTE count(*), max(quotes.bid)\n" +
+				"      " + interval + "        " + scans + "        " + quotes,
+		},
+		{
+			"SELECT DISTINCT t.symbol, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
+			"Output [symbol string, bid decimal(10,2)]\n" +
+				"  Project symbol AS symbol, bid AS bid\n" +
+				"    Aggregate CONTINUOUS BY trades.symbol, quotes.bid DISTINCT\n" +
+				"      " + interval + "        " + scans + "        " + quotes,
+		},
+		{
+			// The WITH query's WHERE filters the joined rows; the window is
+			// over the quotes' time.
+			"WITH j AS (SELECT t.symbol, t.price * 2 AS p2, q.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " WHERE q.bid > 1) " +
+				"SELECT window_start, symbol, sum(p2) FROM TUMBLE(j, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol",
+			"Output [window_start timestamp, symbol string, sum decimal(18,4)]\n" +
+				"  Project window_start AS window_start, symbol AS symbol, sum((trades.price * 2)) AS sum\n" +
+				"    Aggregate TUMBLE(quotes.ts, 1m0s) BY trades.symbol COMPUTE sum((trades.price * 2))\n" +
+				"      Filter (quotes.bid > 1)\n" +
+				"        " + interval + "          " + scans + "          " + quotes,
+		},
+		{
+			"WITH j AS (SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol) " +
+				"SELECT window_start, sector, count(*) AS n FROM HOP(j, ts, INTERVAL '1' MINUTE, INTERVAL '2' MINUTE) AS w GROUP BY window_start, window_end, w.sector",
+			"Output [window_start timestamp, sector string, n int]\n" +
+				"  Project window_start AS window_start, sector AS sector, count(*) AS n\n" +
+				"    Aggregate HOP(trades.ts, slide 1m0s, size 2m0s) BY symbols.sector COMPUTE count(*)\n" +
+				"      TableJoin JOIN table symbols ON trades.symbol = symbols.symbol\n" +
+				"        " + scans + "        Scan symbols [symbol string, name string, sector string]\n",
+		},
+		{
+			"SELECT sector, count(*) FROM (SELECT s.sector FROM trades t JOIN symbols s ON t.symbol = s.symbol) x GROUP BY sector",
+			"Output [sector string, count int]\n" +
+				"  Project sector AS sector, count(*) AS count\n" +
+				"    Aggregate CONTINUOUS BY symbols.sector COMPUTE count(*)\n" +
+				"      TableJoin JOIN table symbols ON trades.symbol = symbols.symbol\n" +
+				"        " + scans + "        Scan symbols [symbol string, name string, sector string]\n",
+		},
+		{
+			"SELECT symbol, bid, rn FROM (SELECT t.symbol, q.bid, ROW_NUMBER() OVER (PARTITION BY t.symbol ORDER BY q.bid DESC) AS rn FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") WHERE rn <= 2",
+			"Output [symbol string, bid decimal(10,2), rn int]\n" +
+				"  Project symbol AS symbol, bid AS bid, rn AS rn\n" +
+				"    Project trades.symbol AS symbol, quotes.bid AS bid, rn AS rn\n" +
+				"      TopN ROW_NUMBER() <= 2 PARTITION BY trades.symbol ORDER BY quotes.bid DESC\n" +
+				"        " + interval + "          " + scans + "          " + quotes,
+		},
+	}
+	for _, tt := range tests {
+		n, err := sql.PlanTables(tt.query, joinCatalog, joinTables)
+		if err != nil {
+			t.Errorf("PlanTables(%q): %v", tt.query, err)
+			continue
+		}
+		if got := plan.Explain(n); got != tt.explain {
+			t.Errorf("PlanTables(%q):\n%s\nwant\n%s", tt.query, got, tt.explain)
 		}
 	}
 }

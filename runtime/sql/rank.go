@@ -131,15 +131,17 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		if !b.flatten(middle, nil) {
 			return nil, true
 		}
+		// Of a source's rows or of a join's.
 		node, _ := b.from(middle.FromClause)
-		scan, ok := node.(*plan.Scan)
-		if !ok {
-			if node != nil {
-				b.errorf(call.Location, "a top-N ranks the rows of one source, of a windowed GROUP BY or of a windowing function")
-			}
+		switch node.(type) {
+		case *plan.Scan, *plan.Join:
+			below = node
+		case nil:
+			return nil, true
+		default:
+			b.errorf(call.Location, "a top-N ranks the rows of one source or join, of a windowed GROUP BY or of a windowing function")
 			return nil, true
 		}
-		below = scan
 	case rf != nil:
 		// A top-N of a source's rows, in the windows of the function.
 		if src := windowSource(rf); with != nil && slices.ContainsFunc(with.Ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == src }) {
@@ -158,6 +160,11 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 		}
 		middle.WithClause = with
 		if !b.flatten(middle, nil) {
+			return nil, true
+		}
+		if b.joinWindow != nil {
+			b.joinWindow = nil
+			b.errorf(call.Location, "a top-N of the rows of a join's windows is not supported yet; a top-N of a join's rows without a window is")
 			return nil, true
 		}
 		scan, w := b.windowFunction(middle.FromClause[0].GetRangeFunction())
@@ -202,7 +209,10 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	// Merging a WITH query or subquery expands * to its columns.
 	callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
 	call = rankCall(middle.TargetList[callItem])
-	b.right, b.group, b.over = nil, nil, nil
+	if _, joined := below.(*plan.Join); !joined {
+		b.right = nil
+	}
+	b.group, b.over = nil, nil
 	top := b.rankSpec(call, below, window, ofSource)
 	if top == nil {
 		return nil, true
@@ -212,7 +222,9 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	at := 0
 	for _, t := range items[:callItem] {
 		if cr := t.GetResTarget().GetVal().GetColumnRef(); cr != nil && isStar(cr) {
-			at += len(b.scope.cols)
+			for _, s := range b.starScopes(cr) {
+				at += len(s.cols)
+			}
 		} else {
 			at++
 		}
@@ -243,7 +255,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 
 	// The outer query, over the ranking query's rows: WHERE keeps the top
 	// ranks.
-	b.scope = scope{table: middleAlias, cols: ranking.Columns()}
+	b.scope, b.right = scope{table: middleAlias, cols: ranking.Columns()}, nil
 	if middleAlias == "" {
 		b.scope.table = middleCTE
 	}

@@ -145,6 +145,10 @@ type binder struct {
 	unnamed bool
 	// merged counts the expression nodes merging subqueries copied.
 	merged int
+	// joinWindow is the windowing function over a WITH query of a join
+	// that FROM names, which was merged into the query: FROM binds it
+	// over the join.
+	joinWindow *pg.RangeFunction
 }
 
 func (b *binder) errorf(loc int32, format string, args ...any) {
@@ -184,8 +188,8 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	node = b.where(node, sel.WhereClause)
 	aggAt := findCall(sel.TargetList, false)
 	grouped := len(sel.GroupClause) > 0 || sel.HavingClause != nil || aggAt >= 0
-	if b.right != nil && (grouped || len(sel.DistinctClause) > 0 || findCall(sel.TargetList, true) >= 0) {
-		b.errorf(max(aggAt, 0), "aggregating, DISTINCT or OVER on a join is not supported yet")
+	if at := findCall(sel.TargetList, true); b.right != nil && at >= 0 {
+		b.errorf(at, "OVER on a join is not supported yet; a join's rows may be aggregated with GROUP BY, or ranked with ROW_NUMBER in a subquery")
 		return nil
 	}
 	distinct := len(sel.DistinctClause) > 0
@@ -251,7 +255,14 @@ func (b *binder) from(items []*pg.Node) (plan.Node, *plan.Window) {
 	if rv == nil {
 		switch {
 		case items[0].GetJoinExpr() != nil:
-			if j := b.join(items[0].GetJoinExpr()); j != nil {
+			j := b.join(items[0].GetJoinExpr())
+			switch {
+			case j == nil:
+			case b.joinWindow != nil:
+				if w := b.windowOverJoin(j.(*plan.Join)); w != nil {
+					return j, w
+				}
+			default:
 				return j, nil
 			}
 		case items[0].GetRangeSubselect() != nil:

@@ -101,7 +101,7 @@ func TestErrorPositions(t *testing.T) {
 		{"WITH RECURSIVE x AS (SELECT symbol FROM trades) SELECT * FROM x", "WITH", "WITH RECURSIVE is not supported"},
 		{"SELECT nope FROM (SELECT symbol FROM trades) x", "nope", `column "nope" is not in the select list of the subquery in FROM (it has symbol)`},
 		{"SELECT x.price FROM (SELECT symbol FROM trades) x", "x.price", `column "price" is not in the select list of the subquery in FROM (it has symbol)`},
-		{"SELECT * FROM (SELECT symbol, count(*) FROM trades GROUP BY symbol) x", "symbol, count", "the subquery in FROM may only filter and compute columns of one source yet: GROUP BY and HAVING is not supported in it"},
+		{"SELECT * FROM (SELECT symbol, count(*) FROM trades GROUP BY symbol) x", "symbol, count", "the subquery in FROM may only filter and compute columns of one source or join yet: GROUP BY and HAVING is not supported in it"},
 		{"SELECT * FROM (SELECT symbol, (max(price) > 1) IS TRUE AS m FROM trades) x", "symbol, (max", "an aggregate is not supported in it"},
 		{"SELECT trades.price FROM (SELECT price * 2 AS p FROM trades) x", "trades.price", `missing FROM-clause entry for table "trades"`},
 		{"SELECT trades.* FROM (SELECT upper(symbol) AS s FROM trades) y", "trades.*", `missing FROM-clause entry for table "trades"`},

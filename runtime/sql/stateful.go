@@ -50,19 +50,19 @@ type overs struct {
 	inputLen int
 }
 
-// windowFunction reads a windowing table function in FROM:
-// TUMBLE(source, time_column, size), HOP(source, time_column, slide, size) or
-// SESSION(source, time_column, gap).
-func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window) {
+// windowCall returns the windowing function call of a table function in
+// FROM, its kind and how to write it, after checking its number of
+// arguments; ok is false after an error.
+func (b *binder) windowCall(rf *pg.RangeFunction) (fc *pg.FuncCall, kind plan.WindowKind, usage string, ok bool) {
 	if len(rf.Functions) != 1 {
 		b.errorf(firstLocation(nil), "ROWS FROM is not supported")
-		return nil, nil
+		return nil, 0, "", false
 	}
 	items := rf.Functions[0].GetList().GetItems()
-	fc := items[0].GetFuncCall()
+	fc = items[0].GetFuncCall()
 	if fc == nil {
 		b.errorf(location(items[0]), "unsupported table function")
-		return nil, nil
+		return nil, 0, "", false
 	}
 	name := strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
 	kind, nargs := plan.Tumble, 3
@@ -74,20 +74,31 @@ func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window)
 		kind = plan.Session
 	default:
 		b.errorf(fc.Location, "unknown table function %s; the windowing functions are TUMBLE, HOP and SESSION", name)
-		return nil, nil
+		return nil, 0, "", false
 	}
-	usage := map[plan.WindowKind]string{
+	usage = map[plan.WindowKind]string{
 		plan.Tumble:  "TUMBLE(source, time_column, INTERVAL 'size')",
 		plan.Hop:     "HOP(source, time_column, INTERVAL 'slide', INTERVAL 'size')",
 		plan.Session: "SESSION(source, time_column, INTERVAL 'gap')",
 	}[kind]
 	if len(fc.Args) != nargs {
 		b.errorf(fc.Location, "%s takes %d arguments: %s", strings.ToUpper(name), nargs, usage)
+		return nil, 0, "", false
+	}
+	return fc, kind, usage, true
+}
+
+// windowFunction reads a windowing table function in FROM:
+// TUMBLE(source, time_column, size), HOP(source, time_column, slide, size) or
+// SESSION(source, time_column, gap).
+func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window) {
+	fc, kind, usage, ok := b.windowCall(rf)
+	if !ok {
 		return nil, nil
 	}
 	src := fc.Args[0].GetColumnRef()
 	if src == nil || len(src.Fields) != 1 {
-		b.errorf(location(fc.Args[0]), "the first argument of %s names the source: %s", strings.ToUpper(name), usage)
+		b.errorf(location(fc.Args[0]), "the first argument of %s names the source: %s", kind, usage)
 		return nil, nil
 	}
 	table := src.Fields[0].GetString_().GetSval()
@@ -100,22 +111,32 @@ func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window)
 	if rf.Alias != nil {
 		b.scope.alias = rf.Alias.Aliasname
 	}
+	w := b.windowArgs(fc, kind, table)
+	if w == nil {
+		return nil, nil
+	}
+	return &plan.Scan{Source: table, Cols: cols}, w
+}
+
+// windowArgs binds a windowing function's time column, of what it
+// windows, and its intervals.
+func (b *binder) windowArgs(fc *pg.FuncCall, kind plan.WindowKind, of string) *plan.Window {
 	w := &plan.Window{Kind: kind}
 	t := b.expr(fc.Args[1])
 	if t == nil {
-		return nil, nil
+		return nil
 	}
 	col, ok := t.(*expr.Column)
 	if !ok || col.T.Kind != value.KindTimestamp {
-		b.errorf(location(fc.Args[1]), "the second argument of %s is the event-time column, a timestamp column of %s", strings.ToUpper(name), table)
-		return nil, nil
+		b.errorf(location(fc.Args[1]), "the second argument of %s is the event-time column, a timestamp column of %s", kind, of)
+		return nil
 	}
 	w.Time = col
 	var durations []int64
 	for _, a := range fc.Args[2:] {
 		d, ok := b.positiveInterval(a)
 		if !ok {
-			return nil, nil
+			return nil
 		}
 		durations = append(durations, d)
 	}
@@ -126,17 +147,17 @@ func (b *binder) windowFunction(rf *pg.RangeFunction) (*plan.Scan, *plan.Window)
 		w.Slide, w.Size = durations[0], durations[1]
 		if w.Size%w.Slide != 0 {
 			b.errorf(location(fc.Args[3]), "a HOP window's size must be a whole multiple of its slide")
-			return nil, nil
+			return nil
 		}
 		if n := w.Size / w.Slide; n > MaxHopWindows {
 			// Each record is added to size/slide windows.
 			b.errorf(location(fc.Args[3]), "a HOP window's size is %d times its slide, more than the %d allowed: each record updates that many windows", n, MaxHopWindows)
-			return nil, nil
+			return nil
 		}
 	case plan.Session:
 		w.Gap = durations[0]
 	}
-	return &plan.Scan{Source: table, Cols: cols}, w
+	return w
 }
 
 // Bounds of the numbers that size a stateful query's state and work.

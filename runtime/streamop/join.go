@@ -21,6 +21,11 @@ type intervalJoin struct {
 	low         int64 // least event time held; math.MaxInt64 when none
 	held        int
 	sweptAt     int64 // the watermark at the last eviction sweep
+	// leftDue and rightDue are the keys of each side's rows by the rows'
+	// times, so that an advance visits the keys whose rows it ends, not
+	// every key: one side read far ahead of the other holds many.
+	leftDue, rightDue dueKeys
+	sweeps            uint64 // advances that visited keys
 }
 
 // side is one input of a join.
@@ -33,6 +38,11 @@ type side struct {
 
 type joinKey struct {
 	left, right []joinRow
+	name        string // in byKey
+	// visited is the advance that last visited the key; gone, that it
+	// left byKey, as due entries may still name it.
+	visited uint64
+	gone    bool
 }
 
 type joinRow struct {
@@ -79,8 +89,8 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		}
 		k := j.byKey[string(s.keys.buf)]
 		if k == nil {
-			k = &joinKey{}
-			j.byKey[string(s.keys.buf)] = k
+			k = &joinKey{name: string(s.keys.buf)}
+			j.byKey[k.name] = k
 		}
 		// left.ts ∈ [right.ts - Lower, right.ts + Upper]
 		lower, upper := j.node.Lower, j.node.Upper
@@ -108,8 +118,10 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		}
 		if isLeft {
 			k.left = append(k.left, joinRow{ts: ts, row: ownValues(row), source: src})
+			j.leftDue.push(due{ts: ts, key: k})
 		} else {
 			k.right = append(k.right, joinRow{ts: ts, row: ownValues(row), source: src})
+			j.rightDue.push(due{ts: ts, key: k})
 		}
 		j.held++
 		j.low = min(j.low, ts)
@@ -151,30 +163,135 @@ func (j *intervalJoin) Advance(wm Watermark, out *message.Batch, fail func(error
 		return 0
 	}
 	j.sweptAt = watermark
-	j.low = math.MaxInt64
-	for key, k := range j.byKey {
-		k.left = j.keep(k.left, wm, j.node.Lower)
-		k.right = j.keep(k.right, wm, j.node.Upper)
-		if len(k.left) == 0 && len(k.right) == 0 {
-			delete(j.byKey, key)
-		}
-	}
+	j.sweeps++
+	j.expire(&j.leftDue, wm, watermark, j.node.Lower)
+	j.expire(&j.rightDue, wm, watermark, j.node.Upper)
+	j.low = min(j.leftDue.low(), j.rightDue.low())
 	return 0
 }
 
-// keep drops the rows no future row can match and returns the rest.
-func (j *intervalJoin) keep(rows []joinRow, wm Watermark, reach int64) []joinRow {
-	kept := rows[:0]
+// expire visits the keys of a side's rows that the watermark ended (reach
+// after their time), each once, and drops the rows of both sides no
+// future row can match.
+func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64) {
+	end := endedBefore(watermark, reach)
+	for len(*d) > 0 && (*d)[0].ts < end {
+		k := d.pop().key
+		if k.gone || k.visited == j.sweeps {
+			continue
+		}
+		k.visited = j.sweeps
+		k.left = j.keep(k.left, &j.leftDue, k, wm, endedBefore(watermark, j.node.Lower), j.node.Lower)
+		k.right = j.keep(k.right, &j.rightDue, k, wm, endedBefore(watermark, j.node.Upper), j.node.Upper)
+		if len(k.left) == 0 && len(k.right) == 0 {
+			delete(j.byKey, k.name)
+			k.gone = true
+		}
+	}
+}
+
+// keep drops the rows of k's side no future row can match and returns the
+// rest; end is when the pipeline's watermark ends rows. A row a partition
+// replaying keeps past it is due again at the next advance.
+func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark, end, reach int64) []joinRow {
+	kept, again := rows[:0], false
 	for _, r := range rows {
 		if r.source.current() && r.ts+reach >= wm.For(r.source.origin) {
 			kept = append(kept, r)
-			j.low = min(j.low, r.ts)
+			again = again || r.ts < end
 			continue
 		}
 		j.held--
 	}
 	clear(rows[len(kept):])
+	if again {
+		d.push(due{ts: end, key: k})
+	}
 	return kept
+}
+
+// endedBefore is the time before which a row that matches rows up to
+// reach after it can match no more under watermark: watermark - reach,
+// held within the int64 range (reach is negative for bounds such as
+// BETWEEN r.ts + INTERVAL '1' MINUTE AND ...).
+func endedBefore(watermark, reach int64) int64 {
+	if reach < 0 && watermark > math.MaxInt64+reach {
+		return math.MaxInt64
+	}
+	return Behind(watermark, reach)
+}
+
+// due is a held row's time and its key.
+type due struct {
+	ts  int64
+	key *joinKey
+}
+
+// dueKeys is a min-heap of one side's rows' keys by the rows' times. Rows
+// come mostly in time order, so a push seldom moves. An entry whose row
+// is gone stays until its time comes: its key is then visited for
+// nothing.
+type dueKeys []due
+
+func (h *dueKeys) push(d due) {
+	*h = append(*h, d)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].ts <= s[i].ts {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+func (h *dueKeys) pop() due {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = due{}
+	s = s[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && s[l].ts < s[least].ts {
+			least = l
+		}
+		if r < n && s[r].ts < s[least].ts {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[least], s[i] = s[i], s[least]
+		i = least
+	}
+	*h = s
+	return top
+}
+
+// low is the earliest time of an entry, at or before the earliest row the
+// side holds; math.MaxInt64 when none.
+func (h dueKeys) low() int64 {
+	if len(h) == 0 {
+		return math.MaxInt64
+	}
+	return h[0].ts
+}
+
+// rebuild makes the entries those of the rows j holds, after a restore.
+func (j *intervalJoin) rebuild() {
+	j.leftDue, j.rightDue = j.leftDue[:0], j.rightDue[:0]
+	for name, k := range j.byKey {
+		k.name = name
+		for _, r := range k.left {
+			j.leftDue.push(due{ts: r.ts, key: k})
+		}
+		for _, r := range k.right {
+			j.rightDue.push(due{ts: r.ts, key: k})
+		}
+	}
 }
 
 // Low implements Stateful.

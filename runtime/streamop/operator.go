@@ -64,6 +64,11 @@ type Program struct {
 	// branches, of a UNION ALL, are the programs of its branches, by
 	// source: each a stateless program.
 	branches map[string]*Program
+	// joined, of a stateful node over a join, is the join, and
+	// joinFilter the WHERE between them; the stateful stage runs both
+	// (afterJoin).
+	joined     *plan.Join
+	joinFilter *plan.Filter
 }
 
 // Root is the plan the program was compiled from.
@@ -73,7 +78,8 @@ func (p *Program) Root() plan.Node { return p.root }
 // over either a Scan, or a stateful node (Aggregate, Over or Join) over an
 // optional Filter over a Scan, or over the two scans of a join; or of
 // filters and projections over a TopN over such a plan of a tumbling or
-// hopping Aggregate.
+// hopping Aggregate. An Aggregate or a TopN of rows may read a join, through
+// a Filter, in place of a Scan.
 func Compile(root plan.Node) (*Program, error) {
 	p := &Program{Output: root.Columns(), root: root}
 	if u, ok := root.(*plan.Union); ok {
@@ -103,6 +109,9 @@ func Compile(root plan.Node) (*Program, error) {
 		if f, ok := n.(*plan.Filter); ok {
 			p.filter = f
 			n = f.Input
+		}
+		if p.overJoin(n) {
+			return p, nil
 		}
 		scan, ok := n.(*plan.Scan)
 		if _, keyed := p.stateful.(*plan.TopN).RowKeys(); !ok || !keyed {
@@ -147,6 +156,9 @@ func Compile(root plan.Node) (*Program, error) {
 			p.filter = f
 			n = f.Input
 		}
+		if _, isAgg := p.stateful.(*plan.Aggregate); isAgg && p.overJoin(n) {
+			return p, nil
+		}
 	}
 	scan, ok := n.(*plan.Scan)
 	if !ok || (p.rank != nil && p.stateful == nil) {
@@ -155,6 +167,20 @@ func Compile(root plan.Node) (*Program, error) {
 	p.Source = scan.Source
 	p.InputWidth = len(scan.Cols)
 	return p, nil
+}
+
+// overJoin makes p, whose stateful node reads n through p.filter, one
+// over a join, if n is a join: the workers pass the sources' rows on as
+// they are, and the stateful stage joins them, filters the joined rows
+// and runs the stateful node over them.
+func (p *Program) overJoin(n plan.Node) bool {
+	j, ok := n.(*plan.Join)
+	if !ok {
+		return false
+	}
+	p.joined, p.joinFilter, p.filter = j, p.filter, nil
+	p.Source, p.InputWidth = j.Left.Source, len(j.Left.Cols)
+	return true
 }
 
 // compileUnion compiles each branch of u, a stateless program of a source
@@ -222,6 +248,9 @@ func (p *Program) Windowed() bool {
 // join's, OVER's waiting rows, a top-N's of rows), rather than values
 // computed from them.
 func (p *Program) HoldsRows() bool {
+	if p.joined != nil {
+		return true
+	}
 	switch n := p.stateful.(type) {
 	case *plan.Join, *plan.Over:
 		return true
@@ -385,8 +414,15 @@ func (p *Program) join() *plan.Join {
 	if j, ok := p.stateful.(*plan.Join); ok {
 		return j
 	}
+	if p.joined != nil {
+		return p.joined
+	}
 	return p.passes
 }
+
+// AfterJoin reports whether the plan aggregates or ranks the rows of a
+// join.
+func (p *Program) AfterJoin() bool { return p.joined != nil }
 
 // TableJoin reports whether the plan joins a stream with a table.
 func (p *Program) TableJoin() bool { return p.JoinedTable() != "" }
@@ -394,13 +430,13 @@ func (p *Program) TableJoin() bool { return p.JoinedTable() != "" }
 // TemporalJoin reports whether the plan joins a stream with a table as of
 // each row's time (FOR SYSTEM_TIME AS OF).
 func (p *Program) TemporalJoin() bool {
-	j, ok := p.stateful.(*plan.Join)
-	return ok && j.AsOf != nil
+	j := p.join()
+	return j != nil && j.AsOf != nil
 }
 
 // JoinedTable is the source a stream is joined with as a table; "" if none.
 func (p *Program) JoinedTable() string {
-	if j, ok := p.stateful.(*plan.Join); ok && j.Kind == plan.TableJoin {
+	if j := p.join(); j != nil && j.Kind == plan.TableJoin {
 		return j.Right.Source
 	}
 	return ""
@@ -441,6 +477,11 @@ func (p *Program) EventTimeOf(source string) int {
 		case j.AsOf != nil && source == j.Right.Source:
 			return j.TableTime.Index
 		case j.Kind != plan.IntervalJoin:
+			// A window over a table join's rows is over the stream's time.
+			if a, ok := p.stateful.(*plan.Aggregate); ok && p.joined != nil && source == j.Left.Source &&
+				a.Window.Time != nil && a.Window.Time.Index < len(j.Left.Cols) {
+				return a.Window.Time.Index
+			}
 			return -1
 		case source == j.Left.Source:
 			return j.LeftTime.Index
@@ -494,7 +535,16 @@ type Flusher interface {
 
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
 func (p *Program) NewStateful(opts StatefulOptions) Stateful {
-	switch n := p.stateful.(type) {
+	top := p.newStateful(p.stateful, opts)
+	if p.joined == nil {
+		return top
+	}
+	return newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), top)
+}
+
+// newStateful returns a fresh operator of stateful node n.
+func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
+	switch n := n.(type) {
 	case *plan.Aggregate:
 		a := newWindowAgg(n)
 		a.whole, a.ranked = p.rank != nil, math.MinInt64

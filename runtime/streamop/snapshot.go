@@ -737,6 +737,7 @@ func (j *intervalJoin) forget(o *message.Origin) {
 	for key, k := range j.byKey {
 		if k.left, k.right = drop(k.left), drop(k.right); len(k.left)+len(k.right) == 0 {
 			delete(j.byKey, key)
+			k.gone = true
 		}
 	}
 }
@@ -788,6 +789,7 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	if !origins.partition {
 		j.sweptAt = swept
 	}
+	j.rebuild()
 	return nil
 }
 

@@ -1,0 +1,207 @@
+package streamop
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// afterJoin runs a stateful operator (an aggregation or a top-N) over the
+// rows of a join, filtered by the WHERE between them: the join's rows are
+// a stream of their own, appended to and never taken back, which the
+// second operator takes as it would a source's.
+//
+// Its watermark is the join's: every row the join writes from now on has
+// its event times (of either side) at or after the least of the pipeline's
+// watermark and the earliest row the join holds (Low), since a row the join
+// takes is not late and a row it writes pairs one it takes with one it
+// holds. The bound is taken before each step of the join, as a step may
+// write rows of the rows it then lets go.
+type afterJoin struct {
+	join Stateful
+	// where is the filter between the join and top, nil for none.
+	where *Map
+	top   Stateful
+	// span is how far apart the event times of a joined row's two sides
+	// may be: an input row's results are out once the top's Low is past
+	// its time by that much.
+	span int64
+	// mark is the top's watermark; it only moves forward, and a
+	// checkpoint keeps it, so that a window the top closed stays closed.
+	mark        int64
+	joined, mid *message.Batch
+	// errs are the failures of joined rows (in WHERE or the top), which
+	// are not input records: they go to the next Advance's fail, as a
+	// window's result that fails.
+	errs []error
+}
+
+func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful) *afterJoin {
+	a := &afterJoin{join: join, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}}
+	width := len(j.Columns())
+	a.joined.Reset(width)
+	a.mid.Reset(width)
+	if where != nil {
+		a.where = newMap(where, nil, width)
+	}
+	if j.Kind == plan.IntervalJoin {
+		a.span = max(abs(j.Lower), abs(j.Upper))
+	}
+	return a
+}
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// topMark is the top's watermark: the pipeline's, held back to the join's
+// bound, as of before the join's next step.
+type topMark struct {
+	wm    Watermark
+	bound int64
+}
+
+// For implements Watermark.
+func (t topMark) For(o *message.Origin) int64 { return min(t.wm.For(o), t.bound) }
+
+// step moves the top's watermark to the bound of what the join writes
+// from now on, and returns it.
+func (a *afterJoin) step(wm Watermark) topMark {
+	a.mark = max(a.mark, min(wm.For(nil), a.join.Low()))
+	return topMark{wm: wm, bound: a.mark}
+}
+
+// Process implements Stateful. The late rows and those absorbed are the
+// join's input's; rows the top finds late, which the bound should make
+// none, are counted late too.
+func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	mark := a.step(wm)
+	late, absorbed = a.join.Process(in, a.joined, wm, fail)
+	return late + a.feed(out, mark), absorbed
+}
+
+// feed passes the join's rows, through WHERE, to the top, and returns
+// the rows the top found late.
+func (a *afterJoin) feed(out *message.Batch, mark topMark) (late int) {
+	if a.joined.Len() == 0 {
+		return 0
+	}
+	rows := a.joined
+	if a.where != nil {
+		a.mid.Reset(a.joined.Width())
+		a.where.Process(a.joined, a.mid, a)
+		rows = a.mid
+	}
+	late, _ = a.top.Process(rows, out, mark, a)
+	a.joined.Reset(a.joined.Width())
+	return late
+}
+
+// Fail implements Failures for the joined rows.
+func (a *afterJoin) Fail(_ *message.Batch, _ int, stage string, err error) {
+	a.errs = append(a.errs, fmt.Errorf("%s of a joined row: %w", stage, err))
+}
+
+// Advance implements Stateful: the join first, then the top, up to the
+// bound of what the join writes after it. The rows the join drops for a
+// partition that moved are input rows; the top's are joined rows, never
+// counted.
+func (a *afterJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	mark := a.step(wm)
+	dropped = a.join.Advance(wm, a.joined, fail)
+	a.feed(out, mark)
+	// The join let rows go: what it writes next may be later still.
+	a.top.Advance(a.step(wm), out, fail)
+	for _, err := range a.errs {
+		fail(err)
+	}
+	clear(a.errs)
+	a.errs = a.errs[:0]
+	return dropped
+}
+
+// Low implements Stateful: the earliest input row whose results are still
+// to come, in the join, or in the top, where a joined row's time may be
+// span after the time of the input row it came from.
+func (a *afterJoin) Low() int64 {
+	low := a.top.Low()
+	if low != math.MaxInt64 {
+		low = Behind(low, a.span)
+	}
+	return min(low, a.join.Low())
+}
+
+// Size implements Stateful: the rows the join holds and the top's groups
+// or rows.
+func (a *afterJoin) Size() int { return a.join.Size() + a.top.Size() }
+
+// Begin and Loaded pass a table join's partitions on (tableLoader).
+func (a *afterJoin) Begin(origins []*message.Origin) {
+	if l, ok := a.join.(interface{ Begin([]*message.Origin) }); ok {
+		l.Begin(origins)
+	}
+}
+
+// Loaded tells a table join that a table partition is loaded.
+func (a *afterJoin) Loaded(o *message.Origin) {
+	if l, ok := a.join.(interface{ Loaded(*message.Origin) }); ok {
+		l.Loaded(o)
+	}
+}
+
+// Pending is the stream rows a table join holds back: restored, they are
+// written without being read again.
+func (a *afterJoin) Pending() int {
+	if p, ok := a.join.(interface{ Pending() int }); ok {
+		return p.Pending()
+	}
+	return 0
+}
+
+// Expired implements Expirer: the top's groups that a TTL dropped.
+func (a *afterJoin) Expired() int64 {
+	if e, ok := a.top.(Expirer); ok {
+		return e.Expired()
+	}
+	return 0
+}
+
+// Flush implements Flusher: the top's changes an emit interval holds.
+func (a *afterJoin) Flush() bool {
+	f, ok := a.top.(Flusher)
+	return ok && f.Flush()
+}
+
+// AppendSnapshot implements Snapshotter: the top's watermark, the join's
+// state, the top's.
+func (a *afterJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendVarint(dst, a.mark)
+	dst = a.join.(Snapshotter).AppendSnapshot(dst, origins)
+	return a.top.(Snapshotter).AppendSnapshot(dst, origins)
+}
+
+// RestoreSnapshot implements Snapshotter.
+func (a *afterJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("state after a join of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	a.mark = r.Varint()
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading the state after a join: %w", err)
+	}
+	if err := a.join.(Snapshotter).RestoreSnapshot(r, origins); err != nil {
+		return fmt.Errorf("the join: %w", err)
+	}
+	if err := a.top.(Snapshotter).RestoreSnapshot(r, origins); err != nil {
+		return fmt.Errorf("after the join: %w", err)
+	}
+	return nil
+}
