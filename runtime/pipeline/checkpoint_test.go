@@ -130,6 +130,29 @@ func TestCheckpointRestoreJoin(t *testing.T) {
 	}, 20_000, false)
 }
 
+// TestCheckpointRestoreAfterJoin is TestCheckpointRestore for windows of
+// an interval join's rows: the join's rows and the windows' groups are
+// restored together, with the windows' watermark, so that each window is
+// written whole, and equal, across a restart.
+func TestCheckpointRestoreAfterJoin(t *testing.T) {
+	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+		s := bench.Spec(bench.Config{Records: 40_000, Partitions: 2, Keys: 5, Rate: rate, BatchSize: 100, Linger: time.Millisecond})
+		a := s.Sources[0]
+		a.Name = "a"
+		b := *a.DeepCopy()
+		b.Name = "b"
+		b.Datagen.Seed = 99
+		s.Sources = []v1alpha1.Source{a, b}
+		s.Query = `WITH j AS (SELECT a.symbol, b.ts, a.quantity * b.quantity AS q FROM a JOIN b
+				ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds')
+			SELECT window_start, symbol, count(*) AS n, sum(q) AS q FROM TUMBLE(j, ts, INTERVAL '10 milliseconds') GROUP BY window_start, window_end, symbol`
+		if dir != "" {
+			s.State = &v1alpha1.StateSpec{Dir: dir, CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+		}
+		return s
+	}, 5_000, false)
+}
+
 // TestCheckpointRestoreTableJoin is TestCheckpointRestore for a stream
 // looked up in a table (a file of the latest name per symbol): the table's
 // rows are state, which a restarted run restores instead of reading the

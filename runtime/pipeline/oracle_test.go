@@ -1594,6 +1594,70 @@ func TestOracleJoins(t *testing.T) {
 		},
 	}
 
+	// The trades late by their own watermark: a window over a table
+	// join's rows follows the stream's time alone.
+	own := slices.Clone(jd.table.trades)
+	markLate(own)
+	ownData := newOracleData(t, "join-trades-own", own, 11)
+	jd.load(t, ownData.db)
+
+	// Aggregations of a join's rows. A pair's times may be either row's,
+	// up to 5 s before the watermark: the windows close by the join's
+	// bound, and not one pair is late.
+	cases = append(cases,
+		oracleCase{
+			name: "AfterJoin/TumbleByQuoteTime",
+			data: interval, inputs: intervalInputs, results: true, key: 3,
+			query: `WITH j AS (
+					SELECT t.symbol, t.qty, q.bid, q.ts FROM trades t JOIN quotes q
+					ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND
+					WHERE t.qty >= 3)
+				SELECT window_start, window_end, symbol, count(*) AS n, sum(qty) AS qty, max(bid) AS top
+				FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol`,
+			sqlite: `SELECT q.ts / 10000 * 10000, q.ts / 10000 * 10000 + 10000, t.symbol, count(*), sum(t.qty), max(q.bid)
+				FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000
+				WHERE t.qty >= 3 GROUP BY 1, 2, 3`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt, cDec2},
+		},
+		oracleCase{
+			name: "AfterJoin/HopByTradeTime",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `WITH j AS (
+					SELECT t.price - q.bid AS edge, t.ts FROM trades t JOIN quotes q
+					ON t.symbol = q.symbol AND q.ts BETWEEN t.ts - INTERVAL '2' SECOND AND t.ts)
+				SELECT window_start, window_end, count(*) AS n, min(edge) AS low, max(edge) AS high
+				FROM HOP(j, ts, INTERVAL '2' SECOND, INTERVAL '4' SECOND) GROUP BY window_start, window_end`,
+			// Each pair is in the two windows that start on the 2 s
+			// boundaries at and before its trade's.
+			sqlite: `SELECT b - k * 2000, b - k * 2000 + 4000, count(*), min(edge), max(edge)
+				FROM (SELECT t.ts / 2000 * 2000 AS b, t.price - q.bid AS edge
+					FROM t JOIN qt AS q ON q.symbol = t.symbol AND t.ts BETWEEN q.ts AND q.ts + 2000),
+					(SELECT 0 AS k UNION ALL SELECT 1)
+				GROUP BY 1, 2`,
+			types: []colType{cTS, cTS, cInt, cDec2, cDec2},
+		},
+		oracleCase{
+			// Windows of trades of the symbols listed, by the trades' time:
+			// the table's rows come first, and the trades wait for them.
+			name: "AfterJoin/TumbleOverTable",
+			data: ownData, inputs: []oracleInput{jd.tradesInput(ownData), jd.tableInput()}, results: true, key: 3,
+			query: `WITH j AS (SELECT t.ts, t.qty * s.lot AS shares, s.name FROM trades t JOIN symbols s ON t.symbol = s.symbol)
+				SELECT window_start, window_end, name, count(*) AS n, sum(shares) AS shares
+				FROM TUMBLE(j, ts, INTERVAL '5' SECOND) GROUP BY window_start, window_end, name`,
+			sqlite: `SELECT t.ts / 5000 * 5000, t.ts / 5000 * 5000 + 5000, s.name, count(*), sum(t.qty * s.lot)
+				FROM t JOIN s ON t.symbol = s.symbol GROUP BY 1, 2, 3`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt},
+		},
+		oracleCase{
+			name: "AfterJoin/ContinuousOverTable",
+			data: jd.table, inputs: []oracleInput{jd.tradesInput(jd.table), jd.tableInput()}, results: true, changelog: true, key: 1,
+			query: `SELECT s.name, count(*) AS n, sum(t.qty * s.lot) AS shares
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol GROUP BY s.name`,
+			sqlite: `SELECT s.name, count(*), sum(t.qty * s.lot) FROM t JOIN s ON t.symbol = s.symbol GROUP BY s.name`,
+			types: []colType{cStr, cInt, cInt},
+		},
+	)
+
 	// The table joins: every stream row, none late.
 	table := jd.table
 	tradesTable := []oracleInput{jd.tradesInput(table), jd.tableInput()}

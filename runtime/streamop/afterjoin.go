@@ -34,14 +34,23 @@ type afterJoin struct {
 	// checkpoint keeps it, so that a window the top closed stays closed.
 	mark        int64
 	joined, mid *message.Batch
+	// stream and time, of a window over a table join's rows, are the
+	// stream and its event-time column: the join takes late rows, which
+	// are dropped before it, as an interval join drops them. time is -1
+	// otherwise.
+	stream string
+	time   int
 	// errs are the failures of joined rows (in WHERE or the top), which
 	// are not input records: they go to the next Advance's fail, as a
 	// window's result that fails.
 	errs []error
 }
 
-func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful) *afterJoin {
-	a := &afterJoin{join: join, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}}
+func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful, streamTime int) *afterJoin {
+	a := &afterJoin{join: join, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}, time: -1}
+	if j.Kind == plan.TableJoin && j.AsOf == nil {
+		a.stream, a.time = j.Left.Source, streamTime
+	}
 	width := len(j.Columns())
 	a.joined.Reset(width)
 	a.mid.Reset(width)
@@ -83,8 +92,33 @@ func (a *afterJoin) step(wm Watermark) topMark {
 // none, are counted late too.
 func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	mark := a.step(wm)
-	late, absorbed = a.join.Process(in, a.joined, wm, fail)
-	return late + a.feed(out, mark), absorbed
+	if a.time >= 0 && in.SourceName() == a.stream {
+		late = a.dropLate(in, wm, fail)
+	}
+	joinLate, absorbed := a.join.Process(in, a.joined, wm, fail)
+	return late + joinLate + a.feed(out, mark), absorbed
+}
+
+// dropLate takes out of in, a batch of a table join's stream, its late
+// rows, and fails those without an event time.
+func (a *afterJoin) dropLate(in *message.Batch, wm Watermark, fail Failures) (late int) {
+	watermark := wm.For(in.Origin)
+	kept := 0
+	for i, row := range in.Rows {
+		ts, err := eventTime(row, a.time)
+		switch {
+		case err != nil:
+			fail.Fail(in, i, "join", err)
+			continue
+		case ts < watermark:
+			late++
+			continue
+		}
+		in.Rows[kept], in.Offsets[kept] = row, in.Offsets[i]
+		kept++
+	}
+	in.Rows, in.Offsets = in.Rows[:kept], in.Offsets[:kept]
+	return late
 }
 
 // feed passes the join's rows, through WHERE, to the top, and returns

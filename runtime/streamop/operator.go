@@ -539,7 +539,7 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	if p.joined == nil {
 		return top
 	}
-	return newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), top)
+	return newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), top, p.EventTimeOf(p.joined.Left.Source))
 }
 
 // newStateful returns a fresh operator of stateful node n.
