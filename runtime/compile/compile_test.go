@@ -389,3 +389,37 @@ func TestKafkaTableProblems(t *testing.T) {
 		checkPlan(t, tt.name, spec, tt.want)
 	}
 }
+
+// TestAfterJoinProblems: an aggregation of a join's rows runs on one
+// engine, at least once, without allowed lateness.
+func TestAfterJoinProblems(t *testing.T) {
+	schema := []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "qty", Type: "bigint"}, {Name: "ts", Type: "timestamp"}}
+	stream := func(name string) v1alpha1.Source {
+		return v1alpha1.Source{Name: name, Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: name, Group: "g"},
+			Schema: schema, EventTime: &v1alpha1.EventTime{Column: "ts"}}
+	}
+	const windowed = `WITH j AS (SELECT a.symbol, a.qty, b.ts FROM a JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '1' SECOND AND b.ts)
+		SELECT window_start, symbol, sum(qty) AS q FROM TUMBLE(j, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol`
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.StreamQuerySpec)
+		want string // "": accepted
+	}{
+		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
+		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas, s.State = &two, nil }, "run one engine to aggregate or rank a join's rows"},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce }, "exactlyOnce is not supported yet for an aggregation or top-N of a join's rows"},
+		{"allowed lateness", func(s *v1alpha1.StreamQuerySpec) {
+			s.Sources[1].EventTime.AllowedLateness = metav1.Duration{Duration: time.Second}
+		}, "a join drops late records before its rows reach the window"},
+	}
+	for _, tt := range tests {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{stream("a"), stream("b")}, Query: windowed,
+			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		tt.edit(spec)
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}
