@@ -1654,7 +1654,7 @@ func TestOracleJoins(t *testing.T) {
 			query: `SELECT s.name, count(*) AS n, sum(t.qty * s.lot) AS shares
 				FROM trades t JOIN symbols s ON t.symbol = s.symbol GROUP BY s.name`,
 			sqlite: `SELECT s.name, count(*), sum(t.qty * s.lot) FROM t JOIN s ON t.symbol = s.symbol GROUP BY s.name`,
-			types: []colType{cStr, cInt, cInt},
+			types:  []colType{cStr, cInt, cInt},
 		},
 	)
 
