@@ -1620,6 +1620,22 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cTS, cTS, cStr, cInt, cInt, cDec2},
 		},
 		oracleCase{
+			// The symbols of the most pairs in each window, ties included.
+			name: "AfterJoin/WindowTopN",
+			data: interval, inputs: intervalInputs, results: true, key: 3,
+			query: `WITH j AS (
+					SELECT t.symbol, q.ts FROM trades t JOIN quotes q
+					ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND),
+				c AS (SELECT window_start, window_end, symbol, count(*) AS n FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol)
+				SELECT window_start, window_end, symbol, n FROM (
+					SELECT *, RANK() OVER (PARTITION BY window_start, window_end ORDER BY n DESC) AS r FROM c) WHERE r <= 1`,
+			sqlite: `WITH c AS (SELECT q.ts / 10000 * 10000 AS ws, t.symbol AS symbol, count(*) AS n
+					FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000 GROUP BY 1, 2),
+				m AS (SELECT ws, max(n) AS top FROM c GROUP BY ws)
+				SELECT c.ws, c.ws + 10000, c.symbol, c.n FROM c JOIN m ON c.ws = m.ws AND c.n = m.top`,
+			types: []colType{cTS, cTS, cStr, cInt},
+		},
+		oracleCase{
 			name: "AfterJoin/HopByTradeTime",
 			data: interval, inputs: intervalInputs, results: true, key: 2,
 			query: `WITH j AS (
