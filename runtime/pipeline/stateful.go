@@ -105,6 +105,12 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 	s.out = failures{encs: map[string]*format.JSONEncoder{p.prog.Source: format.NewJSONEncoder(value.Names(p.prog.StatefulColumns()))}, fallback: p.prog.Source}
 	s.marks = newWatermarks(p.readers, p.timing, time.Now())
 	s.marks.shared = p.spec.SeveralEngines()
+	for source, t := range p.eventTimes {
+		if t < 0 {
+			// A table joined as read: its rows have no time to wait for.
+			s.marks.timeless[source] = true
+		}
+	}
 	if l, ok := s.op.(tableLoader); ok {
 		origins := make([]*message.Origin, len(p.readers))
 		for i, r := range p.readers {
@@ -241,6 +247,11 @@ func (s *statefulStage) advanceByClock(now time.Time) *message.Batch {
 func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 	wm := s.marks.advance(now)
 	s.p.stats.revoked.Add(int64(s.op.Advance(&s.marks, s.raw, s.fail)))
+	if m, ok := s.op.(mover); ok {
+		if err := m.Moved(); err != nil {
+			s.p.fatal(err)
+		}
+	}
 	if wm != math.MaxInt64 { // the end of input is not a time to report
 		s.p.stats.watermark.Store(wm)
 	}
@@ -357,6 +368,12 @@ func (s *statefulStage) lateToPolicy(b *message.Batch) {
 		kept++
 	}
 	b.Rows, b.Offsets = b.Rows[:kept], b.Offsets[:kept]
+}
+
+// mover is a stateful operator whose state cannot follow a partition that
+// moves to another engine: Moved says one did.
+type mover interface {
+	Moved() error
 }
 
 // tableLoader is a stateful operator that reads a table source to its end,

@@ -56,6 +56,30 @@ func TestWatermarks(t *testing.T) {
 	}
 }
 
+// TestWatermarksTimeless: the partitions of a source whose rows have no
+// event time in the query (a table joined as read, updated all the while)
+// never hold the watermark back, but keep the input open.
+func TestWatermarksTimeless(t *testing.T) {
+	trades, table := &message.Origin{Source: "trades"}, &message.Origin{Source: "symbols"}
+	t0 := time.Unix(1000, 0)
+	w := newWatermarks([]connector.Reader{originReader{trades}, originReader{table}}, map[string]sourceTiming{"trades": {idle: time.Minute}}, t0)
+	w.timeless["symbols"] = true
+	for i := range 5 {
+		now := t0.Add(time.Duration(i) * time.Second)
+		w.arrive(table, math.MinInt64, 0, now)
+		w.progress(table, math.MinInt64)
+		w.arrive(trades, int64(100*(i+1)), 0, now)
+		w.progress(trades, int64(100*(i+1)))
+		if got := w.advance(now); got != int64(100*(i+1)) {
+			t.Fatalf("watermark %d while the table is read; want the trades' %d", got, 100*(i+1))
+		}
+	}
+	w.ended(trades)
+	if got := w.advance(t0.Add(6 * time.Second)); got != 500 {
+		t.Fatalf("watermark %d once the trades ended and the table goes on; want 500, the input still open", got)
+	}
+}
+
 // TestWatermarksReplaying: a partition that first sends after the
 // watermark moved on (idle until then) replays by its own watermark, and
 // Replaying says how far behind it is until it catches up, or goes idle.

@@ -26,6 +26,10 @@ type watermarks struct {
 	// replaying is the least watermark of the partitions replaying that
 	// are not idle, as of the last advance; math.MaxInt64 for none.
 	replaying int64
+	// timeless are the sources whose rows have no event time in the
+	// query (a table joined as read): they never hold the watermark
+	// back, though their partitions keep the input open.
+	timeless map[string]bool
 }
 
 // sourceTiming is a source's event-time settings: how far out of order its
@@ -76,7 +80,7 @@ type partMark struct {
 func (pm *partMark) mark() int64 { return streamop.Behind(pm.max, pm.bound) }
 
 func newWatermarks(readers []connector.Reader, timing map[string]sourceTiming, now time.Time) watermarks {
-	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, current: math.MinInt64, replaying: math.MaxInt64}
+	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, current: math.MinInt64, replaying: math.MaxInt64, timeless: map[string]bool{}}
 	for _, r := range readers {
 		pm := w.newPart(r.Origin().Source)
 		pm.last = now
@@ -178,7 +182,7 @@ func (w *watermarks) advance(now time.Time) int64 {
 			// watermark back no more (nor does it end the input).
 			continue
 		}
-		if now.Sub(pm.last) >= pm.idle {
+		if now.Sub(pm.last) >= pm.idle || o != nil && w.timeless[o.Source] {
 			continue
 		}
 		if pm.replaying {

@@ -447,6 +447,17 @@ func TestPlansOverJoins(t *testing.T) {
 				"        " + interval + "          " + scans + "          " + quotes,
 		},
 	}
+	// The ranking query's WHERE filters the joined rows before they are
+	// ranked; its columns are either source's.
+	tests = append(tests, struct{ query, explain string }{
+		"SELECT * FROM (SELECT t.symbol, q.bid, ROW_NUMBER() OVER (PARTITION BY t.symbol ORDER BY q.bid) AS rn FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " WHERE q.bid > 0) WHERE rn <= 3",
+		"Output [symbol string, bid decimal(10,2), rn int]\n" +
+			"  Project symbol AS symbol, bid AS bid, rn AS rn\n" +
+			"    Project trades.symbol AS symbol, quotes.bid AS bid, rn AS rn\n" +
+			"      TopN ROW_NUMBER() <= 3 PARTITION BY trades.symbol ORDER BY quotes.bid\n" +
+			"        Filter (quotes.bid > 0)\n" +
+			"          " + interval + "            " + scans + "            " + quotes,
+	})
 	for _, tt := range tests {
 		n, err := sql.PlanTables(tt.query, joinCatalog, joinTables)
 		if err != nil {

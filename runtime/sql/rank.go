@@ -202,6 +202,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	}
 	// The ranking query's WHERE filters the rows before they are ranked:
 	// of a window, the source's, whose bounds it does not see.
+	_, joined := below.(*plan.Join)
 	below = b.where(below, middle.WhereClause)
 	if window != nil {
 		b.scope.cols = append(slices.Clone(below.Columns()), value.Column{Name: "window_start", Type: value.Timestamp}, value.Column{Name: "window_end", Type: value.Timestamp})
@@ -209,7 +210,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	// Merging a WITH query or subquery expands * to its columns.
 	callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
 	call = rankCall(middle.TargetList[callItem])
-	if _, joined := below.(*plan.Join); !joined {
+	if !joined {
 		b.right = nil
 	}
 	b.group, b.over = nil, nil

@@ -2,6 +2,7 @@ package streamop
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -20,7 +21,10 @@ import (
 // watermark and the earliest row the join holds (Low), since a row the join
 // takes is not late and a row it writes pairs one it takes with one it
 // holds. The bound is taken before each step of the join, as a step may
-// write rows of the rows it then lets go.
+// write rows of the rows it then lets go. The join judges its rows late
+// by that watermark too, where a partition's own is behind it (a
+// partition back from idleness): a row the windows after it have closed
+// for is late once, before the join.
 type afterJoin struct {
 	join Stateful
 	// where is the filter between the join and top, nil for none.
@@ -44,6 +48,10 @@ type afterJoin struct {
 	// are not input records: they go to the next Advance's fail, as a
 	// window's result that fails.
 	errs []error
+	// owners are the partitions the state was built from: joined rows
+	// are two partitions' each, so a partition that moved away (a
+	// consumer-group rebalance) leaves state no one can take apart.
+	owners ownerSet
 }
 
 func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful, streamTime int) *afterJoin {
@@ -80,6 +88,24 @@ type topMark struct {
 // For implements Watermark.
 func (t topMark) For(o *message.Origin) int64 { return min(t.wm.For(o), t.bound) }
 
+// joinMark is the join's watermark: a partition's own, but never behind
+// the top's.
+type joinMark struct {
+	wm    Watermark
+	floor int64
+}
+
+// For implements Watermark.
+func (j joinMark) For(o *message.Origin) int64 { return max(j.wm.For(o), j.floor) }
+
+// Replaying implements Replays.
+func (j joinMark) Replaying() int64 {
+	if r, ok := j.wm.(Replays); ok {
+		return max(r.Replaying(), j.floor)
+	}
+	return math.MaxInt64
+}
+
 // step moves the top's watermark to the bound of what the join writes
 // from now on, and returns it.
 func (a *afterJoin) step(wm Watermark) topMark {
@@ -92,11 +118,22 @@ func (a *afterJoin) step(wm Watermark) topMark {
 // none, are counted late too.
 func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	mark := a.step(wm)
+	a.owners.add(ownerOf(in))
+	joinWM := joinMark{wm: wm, floor: a.mark}
 	if a.time >= 0 && in.SourceName() == a.stream {
-		late = a.dropLate(in, wm, fail)
+		late = a.dropLate(in, joinWM, fail)
 	}
-	joinLate, absorbed := a.join.Process(in, a.joined, wm, fail)
+	joinLate, absorbed := a.join.Process(in, a.joined, joinWM, fail)
 	return late + joinLate + a.feed(out, mark), absorbed
+}
+
+// Moved reports a partition the state was built from that moved away
+// since: the engine must start again from its last commit or checkpoint.
+func (a *afterJoin) Moved() error {
+	if !a.owners.moved() {
+		return nil
+	}
+	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): the state of an aggregation or top-N of a join's rows holds rows of two partitions each, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
 }
 
 // dropLate takes out of in, a batch of a table join's stream, its late
@@ -149,8 +186,11 @@ func (a *afterJoin) Fail(_ *message.Batch, _ int, stage string, err error) {
 // counted.
 func (a *afterJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	mark := a.step(wm)
-	dropped = a.join.Advance(wm, a.joined, fail)
-	a.feed(out, mark)
+	dropped = a.join.Advance(joinMark{wm: wm, floor: a.mark}, a.joined, fail)
+	if late := a.feed(out, mark); late > 0 {
+		// None should be: the join wrote them behind its own bound.
+		a.errs = append(a.errs, fmt.Errorf("%d joined rows came behind the watermark of what reads the join, and were left out", late))
+	}
 	// The join let rows go: what it writes next may be later still.
 	a.top.Advance(a.step(wm), out, fail)
 	for _, err := range a.errs {

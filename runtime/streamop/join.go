@@ -23,8 +23,11 @@ type intervalJoin struct {
 	sweptAt     int64 // the watermark at the last eviction sweep
 	// leftDue and rightDue are the keys of each side's rows by the rows'
 	// times, so that an advance visits the keys whose rows it ends, not
-	// every key: one side read far ahead of the other holds many.
+	// every key: one side read far ahead of the other holds many. again
+	// are the entries of rows a replaying partition keeps past their end,
+	// due again at the next advance.
 	leftDue, rightDue dueKeys
+	again             []dueAgain
 	sweeps            uint64 // advances that visited keys
 }
 
@@ -166,8 +169,19 @@ func (j *intervalJoin) Advance(wm Watermark, out *message.Batch, fail func(error
 	j.sweeps++
 	j.expire(&j.leftDue, wm, watermark, j.node.Lower)
 	j.expire(&j.rightDue, wm, watermark, j.node.Upper)
+	for _, a := range j.again {
+		a.side.push(a.due)
+	}
+	clear(j.again)
+	j.again = j.again[:0]
 	j.low = min(j.leftDue.low(), j.rightDue.low())
 	return 0
+}
+
+// dueAgain is an entry to push again once an advance's visits are done.
+type dueAgain struct {
+	side *dueKeys
+	due
 }
 
 // expire visits the keys of a side's rows that the watermark ended (reach
@@ -192,21 +206,21 @@ func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64) 
 
 // keep drops the rows of k's side no future row can match and returns the
 // rest; end is when the pipeline's watermark ends rows. A row a partition
-// replaying keeps past it is due again at the next advance.
+// replaying keeps past it is due again at the next advance, by its time,
+// which Low then still covers.
 func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark, end, reach int64) []joinRow {
-	kept, again := rows[:0], false
+	kept := rows[:0]
 	for _, r := range rows {
 		if r.source.current() && r.ts+reach >= wm.For(r.source.origin) {
+			if r.ts < end {
+				j.again = append(j.again, dueAgain{side: d, due: due{ts: r.ts, key: k}})
+			}
 			kept = append(kept, r)
-			again = again || r.ts < end
 			continue
 		}
 		j.held--
 	}
 	clear(rows[len(kept):])
-	if again {
-		d.push(due{ts: end, key: k})
-	}
 	return kept
 }
 
@@ -215,10 +229,13 @@ func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark
 // held within the int64 range (reach is negative for bounds such as
 // BETWEEN r.ts + INTERVAL '1' MINUTE AND ...).
 func endedBefore(watermark, reach int64) int64 {
-	if reach < 0 && watermark > math.MaxInt64+reach {
+	switch {
+	case reach >= 0:
+		return Behind(watermark, reach)
+	case watermark > math.MaxInt64+reach:
 		return math.MaxInt64
 	}
-	return Behind(watermark, reach)
+	return watermark - reach
 }
 
 // due is a held row's time and its key.

@@ -431,3 +431,75 @@ func TestTemporalJoinForgets(t *testing.T) {
 		t.Fatal(fail, errs, out.Len())
 	}
 }
+
+// TestIntervalJoinForgets: an interval join forgets each row once the
+// watermark passes the last time a partner could come, with bounds below
+// the other side's time (a negative reach) too, visiting only the keys
+// whose rows end; a row of a partition replaying behind the watermark
+// stays, and the join's low mark covers it, until its own watermark
+// passes it.
+func TestIntervalJoinForgets(t *testing.T) {
+	quotes := &plan.Scan{Source: "quotes", Cols: testScan.Cols}
+	colQTS := *colTS
+	// trades.ts BETWEEN quotes.ts + 1s AND quotes.ts + 2s: a trade
+	// matches quotes up to 1 s before it, a quote trades up to 2 s after.
+	j := newIntervalJoin(&plan.Join{Left: testScan, Right: quotes, LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym},
+		LeftTime: colTS, RightTime: &colQTS, Lower: -int64(time.Second), Upper: int64(2 * time.Second)})
+	out := new(message.Batch)
+	out.Reset(6)
+	var fail failures
+	var errs errorList
+	step := func(b *message.Batch, wm Watermark) {
+		t.Helper()
+		if b != nil {
+			j.Process(b, out, wm, &fail)
+		}
+		j.Advance(wm, out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+	}
+	trade := batchOf(testRow{10 * time.Second, "A", 1})
+	trade.Origin = &message.Origin{Source: "trades"}
+	quote := batchOf(testRow{10 * time.Second, "B", 2})
+	quote.Origin = &message.Origin{Source: "quotes"}
+	step(trade, fixedMark(0))
+	step(quote, fixedMark(0))
+	// Each key has rows on one side only: no pair, and no key is visited
+	// through the other side.
+	for _, c := range []struct {
+		wm        time.Duration
+		held      int
+		low       int64
+		pairsSeen int
+	}{
+		{9 * time.Second, 2, int64(10 * time.Second), 0},
+		// The trade may meet quotes up to 9 s: gone past it; the quote
+		// meets trades up to 12 s.
+		{11 * time.Second, 1, int64(10 * time.Second), 0},
+		{13 * time.Second, 0, math.MaxInt64, 0},
+	} {
+		step(nil, fixedMark(int64(c.wm)))
+		if j.Size() != c.held || j.Low() != c.low || out.Len() != c.pairsSeen {
+			t.Errorf("at watermark %s: %d rows held, low %d, %d pairs; want %d, %d, %d", c.wm, j.Size(), j.Low(), out.Len(), c.held, c.low, c.pairsSeen)
+		}
+	}
+	if len(j.byKey) != 0 {
+		t.Errorf("%d keys left", len(j.byKey))
+	}
+
+	// A quote of a partition replaying at 50 s, under a watermark of
+	// 100 s: it stays, by its own watermark, and Low covers it.
+	replaying := &message.Origin{Source: "quotes", Partition: 1}
+	late := batchOf(testRow{60 * time.Second, "C", 3})
+	late.Origin = replaying
+	step(late, originMark{wm: int64(100 * time.Second), behind: int64(50 * time.Second), replaying: replaying})
+	step(nil, originMark{wm: int64(101 * time.Second), behind: int64(55 * time.Second), replaying: replaying})
+	if j.Size() != 1 || j.Low() > int64(60*time.Second) {
+		t.Errorf("a replaying partition's row: %d held, low %s; want it held, low at most 60s", j.Size(), time.Duration(j.Low()))
+	}
+	step(nil, originMark{wm: int64(102 * time.Second), behind: int64(63 * time.Second), replaying: replaying})
+	if j.Size() != 0 || j.Low() != math.MaxInt64 {
+		t.Errorf("past the replaying partition's own watermark: %d held, low %d; want none", j.Size(), j.Low())
+	}
+}
