@@ -42,6 +42,10 @@ var oracleCases = map[string]struct {
 	// the last row written of each.
 	// name a group: its result is the last row written of each.
 	groups []int
+	// summed, for windows of processing time, whose rows depend on when
+	// the engine read the bids, says the result is each first column's
+	// sum of the second over the windows.
+	summed bool
 }{
 	"q0": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, price, dt, extra FROM bid`, times: []int{3}},
 	"q1": {counts: map[string]int64{"bid": 4600}, sqlite: `SELECT auction, bidder, printf('%d.%03d', price*908/1000, price*908%1000), dt, extra FROM bid`, times: []int{3}},
@@ -80,6 +84,8 @@ var oracleCases = map[string]struct {
 			SELECT A.*, B.auction, B.bidder, B.price, B.dt AS bdt, B.extra AS bextra,
 				ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dt, B.rowid) AS rn
 			FROM auction A JOIN bid B ON A.id = B.auction AND B.dt BETWEEN A.dt AND A.expires) WHERE rn <= 1`, times: []int{5, 6, 13}},
+	// Windows of processing time: each bidder's bids over all windows.
+	"q12": {counts: map[string]int64{"bid": 46000}, summed: true, sqlite: `SELECT bidder, count(*) FROM bid GROUP BY bidder`, columns: []string{"bidder"}},
 	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value
 		FROM bid B JOIN side_input S ON B.auction % 10000 = S.key`, times: []int{3}, columns: []string{"auction", "bidder", "price", "datetime", "key", "value"}},
 	// Only nightTime: 46,000 bids span 5 s of event time after midnight.
@@ -133,6 +139,9 @@ func TestOracle(t *testing.T) {
 				t.Fatal("SQLite returned no rows: the case tests nothing")
 			}
 			got := engineRows(t, q, c.counts, c.columns, c.groups)
+			if c.summed {
+				got = sumOverWindows(t, got)
+			}
 			t.Logf("%d rows", len(got))
 			if !slices.Equal(got, want) {
 				t.Errorf("%d rows, SQLite %d", len(got), len(want))
@@ -232,6 +241,27 @@ func engineRows(t *testing.T, q string, counts map[string]int64, columns []strin
 	}
 	slices.Sort(rows)
 	return rows
+}
+
+// sumOverWindows turns rows of a key, a count and a window into each
+// key's sum of the counts, sorted.
+func sumOverWindows(t *testing.T, rows []string) []string {
+	t.Helper()
+	sums := map[string]int64{}
+	for _, row := range rows {
+		f := strings.Split(row, "\t")
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("row %q: %v", row, err)
+		}
+		sums[f[0]] += n
+	}
+	var out []string
+	for k, n := range sums {
+		out = append(out, k+"\t"+strconv.FormatInt(n, 10))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // registerDir registers, once per process, the SQLite function dir(s, n),

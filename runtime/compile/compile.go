@@ -100,6 +100,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		}
 		switch et := src.EventTime; {
 		case et == nil || et.AllowedLateness.Duration == 0:
+		case prog.ProcTime():
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "windows of processing time (PROCTIME()) take every record when it is processed: none is late")
 		case prog.AfterJoin():
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a join drops late records before its rows reach the window: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records")
 		case prog.Ranked() && !prog.Continuous():

@@ -423,3 +423,26 @@ func TestAfterJoinProblems(t *testing.T) {
 		checkPlan(t, tt.name, spec, tt.want)
 	}
 }
+
+// TestProcessingTimeProblems: windows of processing time take no late
+// records, so allowedLateness is refused.
+func TestProcessingTimeProblems(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		lateness time.Duration
+		want     string
+	}{
+		{"plain", 0, ""},
+		{"allowed lateness", time.Second, "windows of processing time (PROCTIME()) take every record when it is processed: none is late"},
+	} {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "trades", File: &v1alpha1.FileSource{Path: "trades.csv"}, Format: v1alpha1.FormatCSV,
+				Schema:    []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}},
+				EventTime: &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: c.lateness}}}},
+			Query: "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, PROCTIME(), INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol",
+			Sink:  v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+		}
+		spec.Default()
+		checkPlan(t, c.name, spec, c.want)
+	}
+}

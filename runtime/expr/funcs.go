@@ -238,6 +238,8 @@ func init() {
 		}},
 		"now":               {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
 		"current_timestamp": {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
+		// Flink's processing-time attribute: the time a row is processed.
+		"proctime": {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
 		"date_trunc":        {2, 2, bindDateTrunc},
 		"date_part":         {2, 2, bindExtract},
 		"extract":           {2, 2, bindExtract},

@@ -434,6 +434,34 @@ func (r *pausingReader) Read(_ context.Context, b *message.Batch, _ int, _ time.
 	return nil
 }
 
+// TestProcessingTimeWindows: windows of PROCTIME() hold the rows of the
+// time they were processed, whatever their event time, and close as the
+// clock passes their end; the input's end closes the rest.
+func TestProcessingTimeWindows(t *testing.T) {
+	spec := fileSpec(filepath.Join(t.TempDir(), "unread.json"), v1alpha1.FormatJSON, `WITH t AS (SELECT *, PROCTIME() AS pt FROM trades)
+		SELECT window_start, symbol, count(*) AS n FROM TUMBLE(t, pt, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol`, v1alpha1.FailFast)
+	spec.Runtime.Mode = v1alpha1.Direct // a batch is taken before the next is read
+	sink := &collectSink{}
+	// At 0 s, 30 s and 90 s into a minute: the third batch is in the
+	// next minute, whose start closes the first.
+	start := time.Unix(1_700_000_040, 0) // a minute's start
+	r := &pausingReader{o: &message.Origin{Source: "trades"}, batches: [][]string{{"A", "B"}, {"A"}, {"A", "B"}}, pauses: []time.Duration{0, 30 * time.Second, 60 * time.Second}, now: start}
+	p, err := runPipeline(t, spec, Options{Sink: sink, Readers: []connector.Reader{r}, Clock: r.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := start.UTC().Format("2006-01-02T15:04:05Z"), start.Add(time.Minute).UTC().Format("2006-01-02T15:04:05Z")
+	got := sink.Rows()
+	want := []string{first + ",A,2", first + ",B,1", second + ",A,1", second + ",B,1"}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q; want %q", got, want)
+	}
+	if c := p.Snapshot().Counts; c.Aggregated != 5 || c.Late != 0 || c.Results != 4 {
+		t.Errorf("counts %+v; want 5 aggregated, none late, 4 results", c)
+	}
+}
+
 // TestContinuousTTLRun: spec.state.ttl drops a continuous aggregation's
 // group that no row changed for the ttl, and the next row of its key
 // starts it again; a group changed meanwhile goes on; the engine counts

@@ -33,11 +33,15 @@ var windowNames = [...]string{Tumble: "TUMBLE", Hop: "HOP", Session: "SESSION", 
 func (k WindowKind) String() string { return windowNames[k] }
 
 // Window is a windowing table function over a source's event time, or
-// Continuous, none.
+// its processing time, or Continuous, none.
 type Window struct {
 	Kind WindowKind
-	// Time is the event-time column of the input; nil for Continuous.
+	// Time is the event-time column of the input; nil for Continuous and
+	// for processing time.
 	Time *expr.Column
+	// ProcTime windows rows by the time they are processed (PROCTIME()),
+	// and closes windows as the clock passes their end.
+	ProcTime bool
 	// Size is the window length (Tumble, Hop), Slide how often a hop window
 	// starts, Gap the inactivity that ends a session; all in nanoseconds.
 	Size, Slide, Gap int64
@@ -45,15 +49,19 @@ type Window struct {
 
 func (w Window) String() string {
 	d := func(ns int64) string { return time.Duration(ns).String() }
+	by := "PROCTIME()"
+	if w.Time != nil {
+		by = w.Time.Name
+	}
 	switch w.Kind {
 	case Hop:
-		return fmt.Sprintf("HOP(%s, slide %s, size %s)", w.Time.Name, d(w.Slide), d(w.Size))
+		return fmt.Sprintf("HOP(%s, slide %s, size %s)", by, d(w.Slide), d(w.Size))
 	case Session:
-		return fmt.Sprintf("SESSION(%s, gap %s)", w.Time.Name, d(w.Gap))
+		return fmt.Sprintf("SESSION(%s, gap %s)", by, d(w.Gap))
 	case Continuous:
 		return "CONTINUOUS"
 	}
-	return fmt.Sprintf("TUMBLE(%s, %s)", w.Time.Name, d(w.Size))
+	return fmt.Sprintf("TUMBLE(%s, %s)", by, d(w.Size))
 }
 
 // AggCall is one aggregate function call: its function and argument, an

@@ -325,6 +325,10 @@ func (b *binder) windowOverJoin(j *plan.Join) *plan.Window {
 	if w == nil {
 		return nil
 	}
+	if w.ProcTime {
+		b.errorf(location(fc.Args[1]), "a window over a join is over the event time of one of its streams; processing-time windows of a join's rows are not supported yet")
+		return nil
+	}
 	leftWidth := len(j.Left.Cols)
 	var times []*expr.Column
 	switch {

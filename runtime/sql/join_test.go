@@ -1,6 +1,7 @@
 package sql_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestJoinErrorPositions(t *testing.T) {
 			// A window over a join's rows is over an event time the
 			// watermark follows.
 			"WITH j AS (SELECT t.symbol, t.ts AS tts, q.ts AS qts, t.ts + INTERVAL '1' SECOND AS later FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT window_start, count(*) FROM TUMBLE(j, later, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
-			"t.ts + INTERVAL '1' SECOND AS", "the second argument of TUMBLE is the event-time column, a timestamp column of the join",
+			"t.ts + INTERVAL '1' SECOND AS", "the second argument of TUMBLE is the event-time column, a timestamp column of the join, or PROCTIME()",
 		},
 		{
 			"WITH j AS (SELECT q.ts, s.rate FROM quotes q JOIN rates FOR SYSTEM_TIME AS OF q.ts AS s ON s.currency = q.symbol) SELECT window_start, count(*) FROM TUMBLE(j, s.ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
@@ -466,6 +467,40 @@ func TestPlansOverJoins(t *testing.T) {
 		}
 		if got := plan.Explain(n); got != tt.explain {
 			t.Errorf("PlanTables(%q):\n%s\nwant\n%s", tt.query, got, tt.explain)
+		}
+	}
+}
+
+// TestProcessingTimePlans: PROCTIME() as a window's time, directly or as
+// a WITH query's column; refused where it is not supported yet.
+func TestProcessingTimePlans(t *testing.T) {
+	for _, q := range []string{
+		"SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, PROCTIME(), INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol",
+		"WITH b AS (SELECT *, PROCTIME() AS p_time FROM trades) SELECT window_start, symbol, count(*) AS n FROM TUMBLE(b, p_time, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol",
+	} {
+		n, err := sql.PlanTables(q, joinCatalog, joinTables)
+		if err != nil {
+			t.Errorf("PlanTables(%q): %v", q, err)
+			continue
+		}
+		if got := plan.Explain(n); !strings.Contains(got, "Aggregate TUMBLE(PROCTIME(), 10s) BY symbol COMPUTE count(*)\n") {
+			t.Errorf("PlanTables(%q):\n%s\nwant a window of processing time", q, got)
+		}
+	}
+	for _, c := range []struct{ query, at, msg string }{
+		{
+			"WITH j AS (SELECT t.symbol, PROCTIME() AS pt FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT window_start, count(*) FROM TUMBLE(j, pt, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"PROCTIME() AS pt", "a window over a join is over the event time of one of its streams; processing-time windows of a join's rows are not supported yet",
+		},
+		{
+			"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price DESC) AS rn FROM TUMBLE(trades, PROCTIME(), INTERVAL '1' MINUTE)) WHERE rn <= 1",
+			"ROW_NUMBER", "a top-N of the rows of processing-time windows is not supported yet; a top-N of a processing-time GROUP BY is",
+		},
+	} {
+		_, err := sql.PlanTables(c.query, joinCatalog, joinTables)
+		var errs sql.Errors
+		if !errors.As(err, &errs) || len(errs) == 0 || errs[0].Msg != c.msg || !strings.HasPrefix(c.query[errs[0].Offset:], c.at) {
+			t.Errorf("PlanTables(%q) = %v; want %q at %q", c.query, err, c.msg, c.at)
 		}
 	}
 }

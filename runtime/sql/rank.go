@@ -175,6 +175,10 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 			b.errorf(call.Location, "a top-N ranks the rows of TUMBLE or HOP windows, not SESSION windows, which close key by key")
 			return nil, true
 		}
+		if w.ProcTime {
+			b.errorf(call.Location, "a top-N of the rows of processing-time windows is not supported yet; a top-N of a processing-time GROUP BY is")
+			return nil, true
+		}
 		below, window = scan, w
 	default:
 		switch {

@@ -127,8 +127,9 @@ func (b *binder) windowArgs(fc *pg.FuncCall, kind plan.WindowKind, of string) *p
 		return nil
 	}
 	col, ok := t.(*expr.Column)
-	if !ok || col.T.Kind != value.KindTimestamp {
-		b.errorf(location(fc.Args[1]), "the second argument of %s is the event-time column, a timestamp column of %s", kind, of)
+	_, w.ProcTime = t.(*expr.Now)
+	if !w.ProcTime && (!ok || col.T.Kind != value.KindTimestamp) {
+		b.errorf(location(fc.Args[1]), "the second argument of %s is the event-time column, a timestamp column of %s, or PROCTIME()", kind, of)
 		return nil
 	}
 	w.Time = col

@@ -244,6 +244,12 @@ func (p *Program) Windowed() bool {
 	return ok && (a.Window.Kind == plan.Tumble || a.Window.Kind == plan.Hop)
 }
 
+// ProcTime reports whether the plan aggregates windows of processing time.
+func (p *Program) ProcTime() bool {
+	a, ok := p.stateful.(*plan.Aggregate)
+	return ok && a.Window.ProcTime
+}
+
 // HoldsRows reports whether the plan's state holds input rows whole (a
 // join's, OVER's waiting rows, a top-N's of rows), rather than values
 // computed from them.

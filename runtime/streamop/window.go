@@ -204,13 +204,22 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	// Windows stay open for the allowed lateness past their end, so a row
 	// is late only that far behind the watermark.
 	watermark := Behind(wm.For(in.Origin), a.allowed)
+	// Processing time is read once a batch: the batch's rows are
+	// processed together, and none is late.
+	var now int64
+	if w.ProcTime {
+		now, watermark = a.clock().UnixNano(), math.MinInt64
+	}
 	for i, row := range in.Rows {
 		// A continuous aggregation has no event time, and no row is late
 		// for it: its rows are taken in the order they come, which is
 		// what first_value and last_value follow.
 		var ts int64
 		var err error
-		if w.Kind != plan.Continuous {
+		switch {
+		case w.ProcTime:
+			ts = now
+		case w.Kind != plan.Continuous:
 			ts, err = eventTime(row, a.time)
 			if err == nil && (ts < watermark || a.whole && ts-mod(ts, w.Slide)+w.Size <= a.ranked) {
 				late++
@@ -563,6 +572,11 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		a.flushDue = false
 		return 0
 	}
+	if a.node.Window.ProcTime && wm.For(nil) != math.MaxInt64 {
+		// Windows of processing time close as the clock passes their end;
+		// at the end of the input, all of them.
+		wm = fixedTime(a.clock().UnixNano())
+	}
 	if a.node.Window.Kind == plan.Session {
 		a.closeSessions(wm, out, fail)
 		return 0
@@ -631,6 +645,13 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	a.starts = kept
 	return 0
 }
+
+// fixedTime is a watermark that is the same for every partition: the
+// clock, for windows of processing time.
+type fixedTime int64
+
+// For implements Watermark.
+func (t fixedTime) For(*message.Origin) int64 { return int64(t) }
 
 // waits reports whether a group of win waits for the watermark of a
 // partition that is replaying, or such a partition may still bring rows
