@@ -239,10 +239,10 @@ func init() {
 		"now":               {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
 		"current_timestamp": {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
 		// Flink's processing-time attribute: the time a row is processed.
-		"proctime": {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
-		"date_trunc":        {2, 2, bindDateTrunc},
-		"date_part":         {2, 2, bindExtract},
-		"extract":           {2, 2, bindExtract},
+		"proctime":   {0, 0, func(string, []Expr) (Expr, error) { return &Now{}, nil }},
+		"date_trunc": {2, 2, bindDateTrunc},
+		"date_part":  {2, 2, bindExtract},
+		"extract":    {2, 2, bindExtract},
 		"to_timestamp": {1, 1, func(name string, a []Expr) (Expr, error) {
 			if !a[0].Type().Numeric() && a[0].Type().Kind != value.KindNull {
 				return nil, typeErrorf("to_timestamp takes seconds since the epoch, not %s", a[0].Type())
