@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -243,16 +244,28 @@ func engineRows(t *testing.T, q string, counts map[string]int64, columns []strin
 	return rows
 }
 
-// sumOverWindows turns rows of a key, a count and a window into each
-// key's sum of the counts, sorted.
+// sumOverWindows turns rows of a key, a count and a 10-second window into
+// each key's sum of the counts, sorted, after checking that no key's
+// window is written twice.
 func sumOverWindows(t *testing.T, rows []string) []string {
 	t.Helper()
 	sums := map[string]int64{}
+	seen := map[string]bool{}
 	for _, row := range rows {
 		f := strings.Split(row, "\t")
 		n, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {
 			t.Fatalf("row %q: %v", row, err)
+		}
+		start, err1 := time.Parse(time.RFC3339Nano, f[2])
+		end, err2 := time.Parse(time.RFC3339Nano, f[3])
+		if err1 != nil || err2 != nil || end.Sub(start) != 10*time.Second {
+			t.Fatalf("row %q: want a window of 10 s", row)
+		}
+		if window := f[0] + "@" + f[2]; seen[window] {
+			t.Fatalf("bidder %s's window of %s written twice", f[0], f[2])
+		} else {
+			seen[window] = true
 		}
 		sums[f[0]] += n
 	}

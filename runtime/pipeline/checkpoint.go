@@ -282,7 +282,11 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 			s.seen.restore(o, o.Generation.Load(), part.Upstream)
 		}
 	}
-	s.marks.current = max(s.marks.current, last.Watermark)
+	if last.Watermark != math.MaxInt64 {
+		// The end of the last run's input is no time: a run that reads on
+		// judges its records by the partitions' restored progress.
+		s.marks.current = max(s.marks.current, last.Watermark)
+	}
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	if p, ok := s.op.(interface{ Pending() int }); ok {
 		// Rows waiting for the watermark in the restored state are records

@@ -201,10 +201,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	// each batch is acknowledged once the results of its rows are out.
 	if a, ok := message.AckOf(b); ok && s.p.ckpt == nil {
 		h := heldAck{ack: a, maxEvt: b.MaxEventTime, gen: b.Generation}
-		if s.p.prog.ProcTime() {
-			// Its rows are in the windows of the time they were processed,
-			// which was before now.
-			h.maxEvt = s.processingTime()
+		if p, ok := s.op.(interface{ ProcessedAt() int64 }); ok && s.p.prog.ProcTime() {
+			// Its rows are in the windows of the time they were processed.
+			h.maxEvt = p.ProcessedAt()
 		}
 		if n := len(s.spare); n > 0 {
 			h.rows, s.spare = s.spare[n-1][:0], s.spare[:n-1]
@@ -379,14 +378,6 @@ func (s *statefulStage) lateToPolicy(b *message.Batch) {
 // moves to another engine: Moved says one did.
 type mover interface {
 	Moved() error
-}
-
-// processingTime is the clock of windows of processing time (Options.Clock).
-func (s *statefulStage) processingTime() int64 {
-	if s.p.clock != nil {
-		return s.p.clock().UnixNano()
-	}
-	return time.Now().UnixNano()
 }
 
 // tableLoader is a stateful operator that reads a table source to its end,

@@ -71,6 +71,9 @@ type windowAgg struct {
 	lastEmit  int64
 	flushDue  bool
 	pending   int // groups in dirty still to write
+	// processedAt, of windows of processing time, is the latest time of
+	// their clock read (processingTime).
+	processedAt int64
 	// owners, for a continuous aggregation, are the partitions (in a
 	// generation) its groups were built from: one that moved away has
 	// its groups dropped, which its new owner holds.
@@ -208,7 +211,7 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	// processed together, and none is late.
 	var now int64
 	if w.ProcTime {
-		now, watermark = a.clock().UnixNano(), math.MinInt64
+		now, watermark = a.processingTime(), math.MinInt64
 	}
 	for i, row := range in.Rows {
 		// A continuous aggregation has no event time, and no row is late
@@ -575,7 +578,7 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	if a.node.Window.ProcTime && wm.For(nil) != math.MaxInt64 {
 		// Windows of processing time close as the clock passes their end;
 		// at the end of the input, all of them.
-		wm = fixedTime(a.clock().UnixNano())
+		wm = fixedTime(a.processingTime())
 	}
 	if a.node.Window.Kind == plan.Session {
 		a.closeSessions(wm, out, fail)
@@ -645,6 +648,19 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	a.starts = kept
 	return 0
 }
+
+// processingTime reads the clock of windows of processing time, which
+// never goes back, even when the wall clock does: a row never goes to a
+// window already written.
+func (a *windowAgg) processingTime() int64 {
+	a.processedAt = max(a.processedAt, a.clock().UnixNano())
+	return a.processedAt
+}
+
+// ProcessedAt is the processing time of the last batch taken, the time of
+// its rows' windows: its records are acknowledged once the windows open at
+// that time are written.
+func (a *windowAgg) ProcessedAt() int64 { return a.processedAt }
 
 // fixedTime is a watermark that is the same for every partition: the
 // clock, for windows of processing time.

@@ -43,4 +43,16 @@ func TestProcessingTimeCloses(t *testing.T) {
 	if len(fail)+len(errs) > 0 || out.Len() != 1 || out.Rows[0][0].Nanos() != int64(100*time.Second) || out.Rows[0][3].Int() != 2 {
 		t.Fatalf("at 110 s: rows %v, failures %v %v; want the window of 100 s with both rows", out.Rows, fail, errs)
 	}
+	// The wall clock steps back to 105 s: processing time does not, and
+	// the row goes to the window of 110 s, not to the one written.
+	now = now.Add(-5 * time.Second)
+	op.Process(batchOf(testRow{time.Hour, "A", 1}), out, fixedMark(math.MinInt64), &fail)
+	if at := op.(interface{ ProcessedAt() int64 }).ProcessedAt(); at != int64(110*time.Second) {
+		t.Errorf("processed at %s after the clock stepped back to 105 s; want 110 s", time.Duration(at))
+	}
+	op.Advance(fixedMark(math.MinInt64), out, errs.add)
+	op.Advance(fixedMark(math.MaxInt64), out, errs.add) // the end of the input
+	if out.Len() != 2 || out.Rows[1][0].Nanos() != int64(110*time.Second) || out.Rows[1][3].Int() != 1 {
+		t.Errorf("rows %v; want the window of 110 s with the third row, once the input ended", out.Rows)
+	}
 }
