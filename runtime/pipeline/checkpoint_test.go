@@ -115,20 +115,7 @@ func TestCheckpointRestoreMoving(t *testing.T) {
 // join of two generated streams: the rows each side holds for the other
 // survive a restart, so no pair is lost or made twice over.
 func TestCheckpointRestoreJoin(t *testing.T) {
-	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
-		s := bench.Spec(bench.Config{Records: 40_000, Partitions: 2, Keys: 5, Rate: rate, BatchSize: 100, Linger: time.Millisecond})
-		a := s.Sources[0]
-		a.Name = "a"
-		b := *a.DeepCopy()
-		b.Name = "b"
-		b.Datagen.Seed = 99
-		s.Sources = []v1alpha1.Source{a, b}
-		s.Query = "SELECT a.symbol, a.ts AS ats, b.ts AS bts, a.quantity AS aq, b.quantity AS bq FROM a JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds'"
-		if dir != "" {
-			s.State = &v1alpha1.StateSpec{Dir: dir, CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
-		}
-		return s
-	}, 20_000, false)
+	checkpointRestoreWith(t, twoStreams("SELECT a.symbol, a.ts AS ats, b.ts AS bts, a.quantity AS aq, b.quantity AS bq FROM a JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds'"), 20_000, false)
 }
 
 // TestCheckpointRestoreAfterJoin is TestCheckpointRestore for windows of
@@ -136,7 +123,15 @@ func TestCheckpointRestoreJoin(t *testing.T) {
 // restored together, with the windows' watermark, so that each window is
 // written whole, and equal, across a restart.
 func TestCheckpointRestoreAfterJoin(t *testing.T) {
-	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+	checkpointRestoreWith(t, twoStreams(`WITH j AS (SELECT a.symbol, b.ts, a.quantity * b.quantity AS q FROM a JOIN b
+			ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds')
+		SELECT window_start, symbol, count(*) AS n, sum(q) AS q FROM TUMBLE(j, ts, INTERVAL '10 milliseconds') GROUP BY window_start, window_end, symbol`), 5_000, false)
+}
+
+// twoStreams is the spec of query over two generated streams of trades, a
+// and b, of 2 × 20,000 records each, checkpointing every 100ms into dir.
+func twoStreams(query string) func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+	return func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
 		s := bench.Spec(bench.Config{Records: 40_000, Partitions: 2, Keys: 5, Rate: rate, BatchSize: 100, Linger: time.Millisecond})
 		a := s.Sources[0]
 		a.Name = "a"
@@ -144,14 +139,12 @@ func TestCheckpointRestoreAfterJoin(t *testing.T) {
 		b.Name = "b"
 		b.Datagen.Seed = 99
 		s.Sources = []v1alpha1.Source{a, b}
-		s.Query = `WITH j AS (SELECT a.symbol, b.ts, a.quantity * b.quantity AS q FROM a JOIN b
-				ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds')
-			SELECT window_start, symbol, count(*) AS n, sum(q) AS q FROM TUMBLE(j, ts, INTERVAL '10 milliseconds') GROUP BY window_start, window_end, symbol`
+		s.Query = query
 		if dir != "" {
 			s.State = &v1alpha1.StateSpec{Dir: dir, CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
 		}
 		return s
-	}, 5_000, false)
+	}
 }
 
 // TestCheckpointRestoreTableJoin is TestCheckpointRestore for a stream

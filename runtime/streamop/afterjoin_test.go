@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/sql"
 )
 
 // TestAfterJoinLateOnce: a row of a partition behind the watermark (back
@@ -15,17 +14,9 @@ import (
 // then dropped by the window: every input row is either late or absorbed,
 // and each pair is in a window.
 func TestAfterJoinLateOnce(t *testing.T) {
-	root, err := sql.Plan(`WITH j AS (SELECT t.sym, q.ts FROM trades t JOIN quotes q
+	p := compileSQL(t, `WITH j AS (SELECT t.sym, q.ts FROM trades t JOIN quotes q
 			ON t.sym = q.sym AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND)
-		SELECT window_start, sym, count(*) AS n FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`,
-		sql.Catalog{"trades": testScan.Cols, "quotes": testScan.Cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+		SELECT window_start, sym, count(*) AS n FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`)
 	op := p.NewStateful(StatefulOptions{})
 	if _, ok := op.(*afterJoin); !ok {
 		t.Fatalf("%T, want an afterJoin", op)
@@ -57,16 +48,8 @@ func TestAfterJoinLateOnce(t *testing.T) {
 // TestAfterJoinMoved: once a partition its state was built from moves
 // away, the state cannot be taken apart, and Moved says so.
 func TestAfterJoinMoved(t *testing.T) {
-	root, err := sql.Plan(`SELECT t.sym, count(*) AS n FROM trades t JOIN quotes q
-			ON t.sym = q.sym AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND GROUP BY t.sym`,
-		sql.Catalog{"trades": testScan.Cols, "quotes": testScan.Cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compileSQL(t, `SELECT t.sym, count(*) AS n FROM trades t JOIN quotes q
+			ON t.sym = q.sym AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND GROUP BY t.sym`)
 	op := p.NewStateful(StatefulOptions{}).(*afterJoin)
 	out := new(message.Batch)
 	out.Reset(p.StatefulWidth())

@@ -100,19 +100,11 @@ func TestRankerAgainstDefinition(t *testing.T) {
 // query's WHERE, if not "".
 func topNProgram(t *testing.T, where ...string) *Program {
 	t.Helper()
-	root, err := sql.Plan(`SELECT ws, sym, n, r, 100 / (CASE WHEN sym = 'zero' THEN 0 ELSE n END) AS inv FROM (
+	return compileSQL(t, `SELECT ws, sym, n, r, 100 / (CASE WHEN sym = 'zero' THEN 0 ELSE n END) AS inv FROM (
 		SELECT *, RANK() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (
 			SELECT window_start AS ws, sym, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, sym
 		) c `+strings.Join(where, "")+`
-	) ranked WHERE r <= 2`, sql.Catalog{"trades": testScan.Cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	) ranked WHERE r <= 2`)
 }
 
 // originMark is the watermark wm for every partition but one, which is

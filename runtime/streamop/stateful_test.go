@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/sql"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -384,4 +385,19 @@ func TestEmitChangesOverflow(t *testing.T) {
 	if len(errs) != 0 {
 		t.Errorf("the error came again: %v", errs)
 	}
+}
+
+// compileSQL compiles query over trades and quotes, two sources of
+// testScan's columns.
+func compileSQL(t *testing.T, query string) *Program {
+	t.Helper()
+	root, err := sql.Plan(query, sql.Catalog{"trades": testScan.Cols, "quotes": testScan.Cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

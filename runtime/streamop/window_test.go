@@ -6,23 +6,14 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/message"
-	"github.com/sluice-dev/sluice/runtime/sql"
 )
 
 // TestProcessingTimeCloses: a window of processing time holds the rows
 // processed in it, whatever their event time, and closes once the clock
 // passes its end, without a watermark or another row.
 func TestProcessingTimeCloses(t *testing.T) {
-	root, err := sql.Plan(`WITH t AS (SELECT *, PROCTIME() AS pt FROM trades)
-		SELECT window_start, sym, count(*) AS n FROM TUMBLE(t, pt, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`,
-		sql.Catalog{"trades": testScan.Cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compileSQL(t, `WITH t AS (SELECT *, PROCTIME() AS pt FROM trades)
+		SELECT window_start, sym, count(*) AS n FROM TUMBLE(t, pt, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`)
 	now := time.Unix(100, 0)
 	op := p.NewStateful(StatefulOptions{Clock: func() time.Time { return now }})
 	out := new(message.Batch)
