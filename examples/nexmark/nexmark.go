@@ -68,6 +68,5 @@ func Missing() map[string]string {
 	return map[string]string{
 		"q4": "an aggregation of an aggregation's changelog (the average winning price per category, retractions)",
 		"q6": "OVER of an aggregation's changelog (each seller's last ten winning prices, retractions)",
-		"q8": "a join of two windowed aggregates (window join)",
 	}
 }

@@ -78,6 +78,12 @@ var oracleCases = map[string]struct {
 			SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder, auction ORDER BY dt DESC, rowid) AS rn FROM bid) WHERE rn <= 1`, times: []int{5}},
 	"q19": {counts: map[string]int64{"bid": 46000}, groups: []int{0, 7}, sqlite: `SELECT auction, bidder, price, channel, url, dt, extra, rn FROM (
 			SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC, rowid) AS rn FROM bid) WHERE rn <= 10`, times: []int{5}},
+	// The suite's join of the people and the sellers of each 10-second
+	// window, each grouped first.
+	"q8": {counts: map[string]int64{"person": 3000, "auction": 9000}, sqlite: `SELECT P.id, P.name, P.starttime FROM
+			(SELECT id, name, dt / 10000 * 10000 AS starttime FROM person GROUP BY id, name, dt / 10000) P
+			JOIN (SELECT seller, dt / 10000 * 10000 AS starttime FROM auction GROUP BY seller, dt / 10000) A
+			ON P.id = A.seller AND P.starttime = A.starttime`, times: []int{2}},
 	// The highest bid of each auction while it was open; ties rank in
 	// the order the join wrote them, that of the bids in one partition.
 	"q9": {counts: map[string]int64{"bid": 46000, "auction": 3000}, groups: []int{0}, sqlite: `SELECT id, itemname, description, initialbid, reserve, dt, expires, seller, category, extra,
