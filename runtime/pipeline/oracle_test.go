@@ -1665,6 +1665,29 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cTS, cTS, cStr, cInt, cInt},
 		},
 		oracleCase{
+			// A moving sum of each name's shares over the 5 s before each
+			// trade, the trades' peers of one time included.
+			name: "AfterJoin/OverTable",
+			data: ownData, inputs: []oracleInput{jd.tradesInput(ownData), jd.tableInput()}, results: true, key: 1,
+			query: `SELECT t.id, s.name, sum(t.qty * s.lot) OVER (PARTITION BY s.name ORDER BY t.ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) AS shares5
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol`,
+			sqlite: `SELECT t.id, s.name, sum(t.qty * s.lot) OVER (PARTITION BY s.name ORDER BY t.ts RANGE BETWEEN 5000 PRECEDING AND CURRENT ROW)
+				FROM t JOIN s ON t.symbol = s.symbol`,
+			types: []colType{cInt, cStr, cInt},
+		},
+		oracleCase{
+			// The pairs of each symbol in the 2 s before each, by the
+			// quotes' time: RANGE frames, whose peers of one time are
+			// counted together, whatever order they come in.
+			name: "AfterJoin/OverInterval",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, count(*) OVER (PARTITION BY t.symbol ORDER BY q.ts RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW) AS n
+				FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND`,
+			sqlite: `SELECT t.id, q.qid, count(*) OVER (PARTITION BY t.symbol ORDER BY q.ts RANGE BETWEEN 2000 PRECEDING AND CURRENT ROW)
+				FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000`,
+			types: []colType{cInt, cInt, cInt},
+		},
+		oracleCase{
 			name: "AfterJoin/ContinuousOverTable",
 			data: jd.table, inputs: []oracleInput{jd.tradesInput(jd.table), jd.tableInput()}, results: true, changelog: true, key: 1,
 			query: `SELECT s.name, count(*) AS n, sum(t.qty * s.lot) AS shares

@@ -329,29 +329,40 @@ func (b *binder) windowOverJoin(j *plan.Join) *plan.Window {
 		b.errorf(location(fc.Args[1]), "a window over a join is over the event time of one of its streams; processing-time windows of a join's rows are not supported yet")
 		return nil
 	}
+	if !b.joinTime(j, w.Time, location(fc.Args[1]), "a window") {
+		return nil
+	}
+	return w
+}
+
+// joinTime reports whether t, the time column of a window or OVER (what)
+// over j's rows, at at, is one the watermark follows: the time bound's
+// column of either stream of an interval join, the AS OF column of a join
+// as of a time, a column of the stream of a table join.
+func (b *binder) joinTime(j *plan.Join, t *expr.Column, at int32, what string) bool {
 	leftWidth := len(j.Left.Cols)
 	var times []*expr.Column
 	switch {
 	case j.AsOf != nil:
 		times = []*expr.Column{j.AsOf}
 	case j.Kind == plan.TableJoin:
-		if w.Time.Index < leftWidth {
-			return w
+		if t.Index < leftWidth {
+			return true
 		}
-		b.errorf(location(fc.Args[1]), "a window over a join with a table is over the time of the stream, %s; %s is the table's", j.Left.Source, w.Time.Name)
-		return nil
+		b.errorf(at, "%s over a join with a table is over the time of the stream, %s; %s is the table's", what, j.Left.Source, t.Name)
+		return false
 	default:
 		right := *j.RightTime
 		right.Index += leftWidth
 		times = []*expr.Column{j.LeftTime, &right}
 	}
 	var names []string
-	for _, t := range times {
-		if t.Index == w.Time.Index {
-			return w
+	for _, c := range times {
+		if c.Index == t.Index {
+			return true
 		}
-		names = append(names, t.Name)
+		names = append(names, c.Name)
 	}
-	b.errorf(location(fc.Args[1]), "a window over a join is over the event time of one of its streams, which the watermark follows: %s, not %s", strings.Join(names, " or "), w.Time.Name)
-	return nil
+	b.errorf(at, "%s over a join is over the event time of one of its streams, which the watermark follows: %s, not %s", what, strings.Join(names, " or "), t.Name)
+	return false
 }

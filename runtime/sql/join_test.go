@@ -92,8 +92,9 @@ func TestJoinErrorPositions(t *testing.T) {
 			"trades ON", "both sides of the join are called trades; give one an alias",
 		},
 		{
-			"SELECT t.symbol, avg(q.bid) OVER (PARTITION BY t.symbol ORDER BY t.ts ROWS 3 PRECEDING) AS a FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"avg(q.bid) OVER", "OVER on a join is not supported yet; a join's rows may be aggregated with GROUP BY, or ranked with ROW_NUMBER in a subquery",
+			// OVER over a join orders by a time the watermark follows.
+			"SELECT t.symbol, avg(r.rate) OVER (PARTITION BY t.symbol ORDER BY r.ts ROWS 3 PRECEDING) AS a FROM trades t JOIN rates r ON r.currency = t.note",
+			"r.ts ROWS", "OVER over a join with a table is over the time of the stream, trades; rates.ts is the table's",
 		},
 		{
 			// A window over a join's rows is over an event time the
@@ -448,6 +449,14 @@ func TestPlansOverJoins(t *testing.T) {
 				"        " + interval + "          " + scans + "          " + quotes,
 		},
 	}
+	// OVER over a join's rows, by either stream's time.
+	tests = append(tests, struct{ query, explain string }{
+		"SELECT t.symbol, avg(q.bid) OVER (PARTITION BY t.symbol ORDER BY q.ts ROWS 3 PRECEDING) AS a FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s,
+		"Output [symbol string, a decimal(18,6)]\n" +
+			"  Project trades.symbol AS symbol, avg(quotes.bid) OVER (ROWS 3 PRECEDING) AS a\n" +
+			"    Over PARTITION BY trades.symbol ORDER BY quotes.ts COMPUTE avg(quotes.bid) OVER (ROWS 3 PRECEDING)\n" +
+			"      " + interval + "        " + scans + "        " + quotes,
+	})
 	// The ranking query's WHERE filters the joined rows before they are
 	// ranked; its columns are either source's.
 	tests = append(tests, struct{ query, explain string }{

@@ -188,10 +188,6 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	node = b.where(node, sel.WhereClause)
 	aggAt := findCall(sel.TargetList, false)
 	grouped := len(sel.GroupClause) > 0 || sel.HavingClause != nil || aggAt >= 0
-	if at := findCall(sel.TargetList, true); b.right != nil && at >= 0 {
-		b.errorf(at, "OVER on a join is not supported yet; a join's rows may be aggregated with GROUP BY, or ranked with ROW_NUMBER in a subquery")
-		return nil
-	}
 	distinct := len(sel.DistinctClause) > 0
 	switch {
 	case distinct && (grouped || window != nil || emit || findCall(sel.TargetList, true) >= 0):

@@ -527,6 +527,13 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	if !isCol || tc.T.Kind != value.KindTimestamp || sb.SortbyDir == pg.SortByDir_SORTBY_DESC {
 		return b.fail(location(sb.Node), "OVER orders by the event-time column, a timestamp column, ascending")
 	}
+	in := o.node.Input
+	if f, ok := in.(*plan.Filter); ok {
+		in = f.Input
+	}
+	if j, ok := in.(*plan.Join); ok && !b.joinTime(j, tc, location(sb.Node), "OVER") {
+		return nil, errReported
+	}
 	opts := wd.FrameOptions
 	const bounded = frameStartOffsetPreceded | frameEndCurrentRow
 	if opts&frameNonDefault == 0 || opts&frameGroups != 0 || opts&bounded != bounded || opts&frameExclude != 0 {

@@ -156,7 +156,7 @@ func Compile(root plan.Node) (*Program, error) {
 			p.filter = f
 			n = f.Input
 		}
-		if _, isAgg := p.stateful.(*plan.Aggregate); isAgg && p.overJoin(n) {
+		if p.overJoin(n) {
 			return p, nil
 		}
 	}
@@ -230,6 +230,9 @@ func (p *Program) Stateful() bool { return p.stateful != nil }
 // Aggregates reports whether the plan aggregates or joins rows, so that
 // its results are not the input's records.
 func (p *Program) Aggregates() bool {
+	if p.joined != nil {
+		return true // the rows of a join are results, whatever reads them
+	}
 	switch p.stateful.(type) {
 	case *plan.Aggregate, *plan.Join, *plan.TopN:
 		return true
@@ -483,10 +486,10 @@ func (p *Program) EventTimeOf(source string) int {
 		case j.AsOf != nil && source == j.Right.Source:
 			return j.TableTime.Index
 		case j.Kind != plan.IntervalJoin:
-			// A window over a table join's rows is over the stream's time.
-			if a, ok := p.stateful.(*plan.Aggregate); ok && p.joined != nil && source == j.Left.Source &&
-				a.Window.Time != nil && a.Window.Time.Index < len(j.Left.Cols) {
-				return a.Window.Time.Index
+			// A window or OVER over a table join's rows is over the
+			// stream's time.
+			if t := plan.EventTime(p.stateful); p.joined != nil && source == j.Left.Source && t != nil && t.Index < len(j.Left.Cols) {
+				return t.Index
 			}
 			return -1
 		case source == j.Left.Source:
