@@ -87,7 +87,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		// An aborted transaction takes its partitions back to their last
 		// commit, and the state built from them with them; a joined row
 		// is built from two partitions, which no one owns.
-		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for an aggregation or top-N of a join's rows: use atLeastOnce with spec.state")
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for an aggregation, OVER or top-N of a join's rows: use atLeastOnce with spec.state")
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() && spec.State == nil {
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce for a stateful query commits its state with its results and offsets: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps checkpoints in the Kafka topic <group>.checkpoints")
@@ -103,7 +103,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		case prog.ProcTime():
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "windows of processing time (PROCTIME()) take every record when it is processed: none is late")
 		case prog.AfterJoin():
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a join drops late records before its rows reach the window: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records")
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a join drops late records before its rows reach what reads them: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records")
 		case prog.Ranked() && !prog.Continuous():
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a window top-N ranks a window's rows once, when the window closes, and a late record would change ranks already written: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close")
 		case !prog.Windowed():
@@ -257,8 +257,8 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	switch {
 	case prog.AfterJoin():
 		return Partitioning{
-			Describe: "an aggregation or top-N of a join's rows: one engine only",
-			Problem:  "on several engines, the rows of a join are each engine's, and its aggregation or top-N is keyed by other columns than the join's, which no one repartition keeps together: run one engine to aggregate or rank a join's rows",
+			Describe: "an aggregation, OVER or top-N of a join's rows: one engine only",
+			Problem:  "on several engines, the rows of a join are each engine's, and their aggregation, OVER or top-N is keyed by other columns than the join's, which no one repartition keeps together: run one engine to aggregate or rank a join's rows",
 		}, true
 	case prog.TemporalJoin():
 		return Partitioning{

@@ -407,10 +407,10 @@ func TestAfterJoinProblems(t *testing.T) {
 	}{
 		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
 		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas, s.State = &two, nil }, "run one engine to aggregate or rank a join's rows"},
-		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce }, "exactlyOnce is not supported yet for an aggregation or top-N of a join's rows"},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce }, "exactlyOnce is not supported yet for an aggregation, OVER or top-N of a join's rows"},
 		{"allowed lateness", func(s *v1alpha1.StreamQuerySpec) {
 			s.Sources[1].EventTime.AllowedLateness = metav1.Duration{Duration: time.Second}
-		}, "a join drops late records before its rows reach the window"},
+		}, "a join drops late records before its rows reach what reads them"},
 	}
 	for _, tt := range tests {
 		spec := &v1alpha1.StreamQuerySpec{

@@ -290,8 +290,12 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 	s.p.stats.stateRows.Store(int64(s.op.Size()))
 	if p, ok := s.op.(interface{ Pending() int }); ok {
 		// Rows waiting for the watermark in the restored state are records
-		// this run writes without reading them: they count as read.
+		// this run writes without reading them: they count as read, and,
+		// of a join, whose rows are results, as joined.
 		s.p.stats.in.Add(int64(p.Pending()))
+		if s.p.prog.Aggregates() {
+			s.p.stats.aggregated.Add(int64(p.Pending()))
+		}
 	}
 	s.p.ckpt.mu.Lock()
 	s.p.ckpt.last.RestoreDuration = time.Since(now)

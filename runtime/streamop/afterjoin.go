@@ -11,8 +11,8 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// afterJoin runs a stateful operator (an aggregation or a top-N) over the
-// rows of a join, filtered by the WHERE between them: the join's rows are
+// afterJoin runs a stateful operator (an aggregation, OVER or a top-N)
+// over the rows of a join, filtered by the WHERE between them: the join's rows are
 // a stream of their own, appended to and never taken back, which the
 // second operator takes as it would a source's.
 //
@@ -114,8 +114,7 @@ func (a *afterJoin) step(wm Watermark) topMark {
 }
 
 // Process implements Stateful. The late rows and those absorbed are the
-// join's input's; rows the top finds late, which the bound should make
-// none, are counted late too.
+// join's input's.
 func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	mark := a.step(wm)
 	a.owners.add(ownerOf(in))
@@ -124,7 +123,8 @@ func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		late = a.dropLate(in, joinWM, fail)
 	}
 	joinLate, absorbed := a.join.Process(in, a.joined, joinWM, fail)
-	return late + joinLate + a.feed(out, mark), absorbed
+	a.feedLate(out, mark)
+	return late + joinLate, absorbed
 }
 
 // Moved reports a partition the state was built from that moved away
@@ -133,7 +133,7 @@ func (a *afterJoin) Moved() error {
 	if !a.owners.moved() {
 		return nil
 	}
-	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): the state of an aggregation or top-N of a join's rows holds rows of two partitions each, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
+	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): the state of an aggregation, OVER or top-N of a join's rows holds rows of two partitions each, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
 }
 
 // dropLate takes out of in, a batch of a table join's stream, its late
@@ -175,6 +175,15 @@ func (a *afterJoin) feed(out *message.Batch, mark topMark) (late int) {
 	return late
 }
 
+// feedLate feeds the join's rows to the top; a joined row it finds late,
+// which none should be, as the join wrote it behind its own bound, is an
+// error, not a record.
+func (a *afterJoin) feedLate(out *message.Batch, mark topMark) {
+	if late := a.feed(out, mark); late > 0 {
+		a.errs = append(a.errs, fmt.Errorf("%d joined rows came behind the watermark of what reads the join, and were left out", late))
+	}
+}
+
 // Fail implements Failures for the joined rows.
 func (a *afterJoin) Fail(_ *message.Batch, _ int, stage string, err error) {
 	a.errs = append(a.errs, fmt.Errorf("%s of a joined row: %w", stage, err))
@@ -187,10 +196,7 @@ func (a *afterJoin) Fail(_ *message.Batch, _ int, stage string, err error) {
 func (a *afterJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	mark := a.step(wm)
 	dropped = a.join.Advance(joinMark{wm: wm, floor: a.mark}, a.joined, fail)
-	if late := a.feed(out, mark); late > 0 {
-		// None should be: the join wrote them behind its own bound.
-		a.errs = append(a.errs, fmt.Errorf("%d joined rows came behind the watermark of what reads the join, and were left out", late))
-	}
+	a.feedLate(out, mark)
 	// The join let rows go: what it writes next may be later still.
 	a.top.Advance(a.step(wm), out, fail)
 	for _, err := range a.errs {
