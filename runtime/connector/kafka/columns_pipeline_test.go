@@ -57,10 +57,7 @@ func TestKeyAndHeaderColumnsPipeline(t *testing.T) {
 		}
 	}
 	dead := consume(t, brokers, "dlq", 1)
-	h := map[string]string{}
-	for _, kv := range dead[0].Headers {
-		h[kv.Key] = string(kv.Value)
-	}
+	h := headersOf(dead[0])
 	if h["sluice.stage"] != "decode" || h["sluice.original.offset"] != "2" || !strings.Contains(h["sluice.error"], "offset 2: key: invalid JSON") ||
 		string(dead[0].Value) != `{"id": 3, "amount": 4}` {
 		t.Errorf("dead letter %q with headers %v", dead[0].Value, h)

@@ -91,6 +91,15 @@ func consume(t *testing.T, brokers []string, topic string, n int, opts ...kgo.Op
 	return out
 }
 
+// headersOf is a record's headers by key, each as text.
+func headersOf(r *kgo.Record) map[string]string {
+	h := map[string]string{}
+	for _, kv := range r.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	return h
+}
+
 // run runs spec until stop is called; stop returns Run's error.
 func run(t *testing.T, spec *v1alpha1.StreamQuerySpec, group string) (*pipeline.Pipeline, func() error) {
 	t.Helper()
@@ -229,10 +238,7 @@ func TestPoisonRecords(t *testing.T) {
 	consume(t, brokers, "out", 200-bad)
 	dead := consume(t, brokers, "dlq", bad)
 	for _, r := range dead {
-		h := map[string]string{}
-		for _, kv := range r.Headers {
-			h[kv.Key] = string(kv.Value)
-		}
+		h := headersOf(r)
 		if h["sluice.stage"] != "decode" || h["sluice.original.topic"] != "in" || h["sluice.original.offset"] == "" ||
 			h["sluice.correlation_id"] == "" || !strings.Contains(h["sluice.error"], "offset") || len(h["traceparent"]) != 55 {
 			t.Errorf("dead letter headers %v", h)

@@ -36,10 +36,7 @@ func TestKafkaUnionAll(t *testing.T) {
 		}
 	}
 	dead := consume(t, brokers, "dlq", 1)
-	h := map[string]string{}
-	for _, kv := range dead[0].Headers {
-		h[kv.Key] = string(kv.Value)
-	}
+	h := headersOf(dead[0])
 	if h["sluice.original.topic"] != "quotes" || h["sluice.original.offset"] != "1" {
 		t.Errorf("dead letter headers %v; want quotes' offset 1", h)
 	}
