@@ -12,9 +12,9 @@ import (
 )
 
 // afterJoin runs a stateful operator (an aggregation, OVER or a top-N)
-// over the rows of a join, filtered by the WHERE between them: the join's rows are
-// a stream of their own, appended to and never taken back, which the
-// second operator takes as it would a source's.
+// over the rows of a join, filtered by the WHERE between them: the join's
+// rows are a stream of their own, appended to and never taken back, which
+// the second operator takes as it would a source's.
 //
 // Its watermark is the join's: every row the join writes from now on has
 // its event times (of either side) at or after the least of the pipeline's
@@ -38,12 +38,6 @@ type afterJoin struct {
 	// checkpoint keeps it, so that a window the top closed stays closed.
 	mark        int64
 	joined, mid *message.Batch
-	// stream and time, of a window over a table join's rows, are the
-	// stream and its event-time column: the join takes late rows, which
-	// are dropped before it, as an interval join drops them. time is -1
-	// otherwise.
-	stream string
-	time   int
 	// errs are the failures of joined rows (in WHERE or the top), which
 	// are not input records: they go to the next Advance's fail, as a
 	// window's result that fails.
@@ -54,11 +48,8 @@ type afterJoin struct {
 	owners ownerSet
 }
 
-func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful, streamTime int) *afterJoin {
-	a := &afterJoin{join: join, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}, time: -1}
-	if j.Kind == plan.TableJoin && j.AsOf == nil {
-		a.stream, a.time = j.Left.Source, streamTime
-	}
+func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful) *afterJoin {
+	a := &afterJoin{join: join, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}}
 	width := len(j.Columns())
 	a.joined.Reset(width)
 	a.mid.Reset(width)
@@ -118,13 +109,9 @@ func (a *afterJoin) step(wm Watermark) topMark {
 func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	mark := a.step(wm)
 	a.owners.add(ownerOf(in))
-	joinWM := joinMark{wm: wm, floor: a.mark}
-	if a.time >= 0 && in.SourceName() == a.stream {
-		late = a.dropLate(in, joinWM, fail)
-	}
-	joinLate, absorbed := a.join.Process(in, a.joined, joinWM, fail)
-	a.feedLate(out, mark)
-	return late + joinLate, absorbed
+	late, absorbed = a.join.Process(in, a.joined, joinMark{wm: wm, floor: a.mark}, fail)
+	a.feed(out, mark)
+	return late, absorbed
 }
 
 // Moved reports a partition the state was built from that moved away
@@ -136,33 +123,12 @@ func (a *afterJoin) Moved() error {
 	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): the state of an aggregation, OVER or top-N of a join's rows holds rows of two partitions each, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
 }
 
-// dropLate takes out of in, a batch of a table join's stream, its late
-// rows, and fails those without an event time.
-func (a *afterJoin) dropLate(in *message.Batch, wm Watermark, fail Failures) (late int) {
-	watermark := wm.For(in.Origin)
-	kept := 0
-	for i, row := range in.Rows {
-		ts, err := eventTime(row, a.time)
-		switch {
-		case err != nil:
-			fail.Fail(in, i, "join", err)
-			continue
-		case ts < watermark:
-			late++
-			continue
-		}
-		in.Rows[kept], in.Offsets[kept] = row, in.Offsets[i]
-		kept++
-	}
-	in.Rows, in.Offsets = in.Rows[:kept], in.Offsets[:kept]
-	return late
-}
-
-// feed passes the join's rows, through WHERE, to the top, and returns
-// the rows the top found late.
-func (a *afterJoin) feed(out *message.Batch, mark topMark) (late int) {
+// feed passes the join's rows, through WHERE, to the top. A joined row
+// the top finds late, which none should be, as the join wrote it behind
+// its own bound, is an error, not a record.
+func (a *afterJoin) feed(out *message.Batch, mark topMark) {
 	if a.joined.Len() == 0 {
-		return 0
+		return
 	}
 	rows := a.joined
 	if a.where != nil {
@@ -170,18 +136,10 @@ func (a *afterJoin) feed(out *message.Batch, mark topMark) (late int) {
 		a.where.Process(a.joined, a.mid, a)
 		rows = a.mid
 	}
-	late, _ = a.top.Process(rows, out, mark, a)
-	a.joined.Reset(a.joined.Width())
-	return late
-}
-
-// feedLate feeds the join's rows to the top; a joined row it finds late,
-// which none should be, as the join wrote it behind its own bound, is an
-// error, not a record.
-func (a *afterJoin) feedLate(out *message.Batch, mark topMark) {
-	if late := a.feed(out, mark); late > 0 {
+	if late, _ := a.top.Process(rows, out, mark, a); late > 0 {
 		a.errs = append(a.errs, fmt.Errorf("%d joined rows came behind the watermark of what reads the join, and were left out", late))
 	}
+	a.joined.Reset(a.joined.Width())
 }
 
 // Fail implements Failures for the joined rows.
@@ -196,7 +154,7 @@ func (a *afterJoin) Fail(_ *message.Batch, _ int, stage string, err error) {
 func (a *afterJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	mark := a.step(wm)
 	dropped = a.join.Advance(joinMark{wm: wm, floor: a.mark}, a.joined, fail)
-	a.feedLate(out, mark)
+	a.feed(out, mark)
 	// The join let rows go: what it writes next may be later still.
 	a.top.Advance(a.step(wm), out, fail)
 	for _, err := range a.errs {

@@ -336,10 +336,14 @@ type tableJoin struct {
 	reread bool
 }
 
+// newTableJoin returns a join of n's stream with its table. Its stream has
+// no event time, unless a window or OVER over the join's rows sets
+// stream.time: the join then drops the stream's late rows, as an interval
+// join does.
 func newTableJoin(n *plan.Join, reread bool) *tableJoin {
 	return &tableJoin{
 		node: n, reread: reread,
-		stream: side{source: n.Left.Source, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
+		stream: side{source: n.Left.Source, time: -1, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
 		table:  side{source: n.Right.Source, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
 		rows:   map[string]value.Row{}, parts: map[*message.Origin]bool{},
 		nulls: make(value.Row, len(n.Right.Cols)),
@@ -384,7 +388,19 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		}
 		return 0, absorbed
 	}
+	watermark := wm.For(in.Origin)
 	for i, row := range in.Rows {
+		if t.stream.time >= 0 {
+			ts, err := eventTime(row, t.stream.time)
+			switch {
+			case err != nil:
+				fail.Fail(in, i, "join", err)
+				continue
+			case ts < watermark:
+				late++
+				continue
+			}
+		}
 		if !t.loaded {
 			t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
 			absorbed++
@@ -396,7 +412,7 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		}
 		absorbed++
 	}
-	return 0, absorbed
+	return late, absorbed
 }
 
 // lookup emits row joined with its table row, or with NULLs for LEFT JOIN.

@@ -548,7 +548,7 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	if p.joined == nil {
 		return top
 	}
-	return newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), top, p.EventTimeOf(p.joined.Left.Source))
+	return newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), top)
 }
 
 // newStateful returns a fresh operator of stateful node n.
@@ -578,7 +578,9 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 			return newTemporalJoin(n, opts.RereadTable)
 		}
 		if n.Kind == plan.TableJoin {
-			return newTableJoin(n, opts.RereadTable)
+			t := newTableJoin(n, opts.RereadTable)
+			t.stream.time = p.EventTimeOf(n.Left.Source) // of a window or OVER over the join's rows
+			return t
 		}
 		return newIntervalJoin(n)
 	case *plan.TopN:
