@@ -31,12 +31,12 @@ func TestAfterJoinLateOnce(t *testing.T) {
 	quote := batchOf(testRow{97 * time.Second, "A", 2})
 	quote.Origin = quotes
 	// The trade is held, and the windows' watermark is at it.
-	op.Process(trade, out, fixedMark(0), &fail)
-	op.Advance(fixedMark(int64(100*time.Second)), out, errs.add)
+	op.Process(trade, out, fixedTime(0), &fail)
+	op.Advance(fixedTime(int64(100*time.Second)), out, errs.add)
 	// The quotes' partition comes back, at its own watermark of 90 s.
 	behind := originMark{wm: int64(100 * time.Second), behind: int64(90 * time.Second), replaying: quotes}
 	late, absorbed := op.Process(quote, out, behind, &fail)
-	op.Advance(fixedMark(math.MaxInt64), out, errs.add)
+	op.Advance(fixedTime(math.MaxInt64), out, errs.add)
 	if late != 1 || absorbed != 0 || len(fail)+len(errs) > 0 {
 		t.Errorf("the quote behind the windows: %d late, %d absorbed, failures %v %v; want it late once", late, absorbed, fail, errs)
 	}
@@ -57,7 +57,7 @@ func TestAfterJoinMoved(t *testing.T) {
 	trades := &message.Origin{Source: "trades"}
 	b := batchOf(testRow{time.Second, "A", 1})
 	b.Origin = trades
-	op.Process(b, out, fixedMark(0), &fail)
+	op.Process(b, out, fixedTime(0), &fail)
 	if err := op.Moved(); err != nil {
 		t.Fatalf("Moved before any partition moved: %v", err)
 	}

@@ -32,9 +32,9 @@ func tableStep(t *testing.T, j *tableJoin, b *message.Batch) []string {
 	var fail failures
 	var errs errorList
 	if b != nil {
-		j.Process(b, out, fixedMark(0), &fail)
+		j.Process(b, out, fixedTime(0), &fail)
 	}
-	j.Advance(fixedMark(0), out, errs.add)
+	j.Advance(fixedTime(0), out, errs.add)
 	if len(fail)+len(errs) > 0 {
 		t.Fatal(fail, errs)
 	}
@@ -167,7 +167,7 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 			out.Reset(6)
 			var fail failures
 			var errs errorList
-			l, _ := j.Process(b, out, fixedMark(wm), &fail)
+			l, _ := j.Process(b, out, fixedTime(wm), &fail)
 			late += l
 			// The watermark: the earliest time still to come, now and
 			// then held back; a stream row is sent late now and then.
@@ -184,7 +184,7 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 			if i == len(events)-1 {
 				wm = math.MaxInt64
 			}
-			j.Advance(fixedMark(wm), out, errs.add)
+			j.Advance(fixedTime(wm), out, errs.add)
 			if len(fail)+len(errs) > 0 {
 				t.Fatal(fail, errs)
 			}
@@ -306,10 +306,10 @@ func TestTableJoinRereadNotSnapshot(t *testing.T) {
 		var fail failures
 		tb := batchOf(testRow{0, "A", 10})
 		tb.Origin = table
-		j.Process(tb, out, fixedMark(0), &fail)
+		j.Process(tb, out, fixedTime(0), &fail)
 		sb := batchOf(testRow{time.Second, "A", 1})
 		sb.Origin = stream
-		j.Process(sb, out, fixedMark(0), &fail)
+		j.Process(sb, out, fixedTime(0), &fail)
 		restored := op()
 		restored.Begin([]*message.Origin{stream, table})
 		r := value.NewReader(j.AppendSnapshot(nil, origins))
@@ -376,7 +376,7 @@ func BenchmarkTableJoins(b *testing.B) {
 						v[0], v[1], v[2] = value.TimestampValue(ts), value.StringValue(syms[(i+r*7)%keys]), value.IntValue(int64(r))
 					}
 				}
-				wm := fixedMark(ts - batch*int64(time.Millisecond))
+				wm := fixedTime(ts - batch*int64(time.Millisecond))
 				out.Reset(6)
 				j.Process(tb, out, wm, &fail)
 				j.Process(sb, out, wm, &fail)
@@ -413,11 +413,11 @@ func TestTemporalJoinForgets(t *testing.T) {
 	for i := range 100 {
 		tb.Deletes = append(tb.Deletes, int64(2*i+1)) // the D keys, deleted at once
 	}
-	j.Process(tb, out, fixedMark(math.MinInt64), &fail)
+	j.Process(tb, out, fixedTime(math.MinInt64), &fail)
 	if j.Size() != 200 {
 		t.Fatalf("%d versions held; want 200", j.Size())
 	}
-	j.Advance(fixedMark(int64(200*time.Second)), out, errs.add)
+	j.Advance(fixedTime(int64(200*time.Second)), out, errs.add)
 	if j.Size() != 1 || len(j.versions) != 1 {
 		t.Fatalf("after the watermark passed them: %d versions of %d keys; want A's last alone", j.Size(), len(j.versions))
 	}
@@ -463,8 +463,8 @@ func TestIntervalJoinForgets(t *testing.T) {
 	trade.Origin = &message.Origin{Source: "trades"}
 	quote := batchOf(testRow{10 * time.Second, "B", 2})
 	quote.Origin = &message.Origin{Source: "quotes"}
-	step(trade, fixedMark(0))
-	step(quote, fixedMark(0))
+	step(trade, fixedTime(0))
+	step(quote, fixedTime(0))
 	// Each key has rows on one side only: no pair, and no key is visited
 	// through the other side.
 	for _, c := range []struct {
@@ -479,7 +479,7 @@ func TestIntervalJoinForgets(t *testing.T) {
 		{11 * time.Second, 1, int64(10 * time.Second), 0},
 		{13 * time.Second, 0, math.MaxInt64, 0},
 	} {
-		step(nil, fixedMark(int64(c.wm)))
+		step(nil, fixedTime(int64(c.wm)))
 		if j.Size() != c.held || j.Low() != c.low || out.Len() != c.pairsSeen {
 			t.Errorf("at watermark %s: %d rows held, low %d, %d pairs; want %d, %d, %d", c.wm, j.Size(), j.Low(), out.Len(), c.held, c.low, c.pairsSeen)
 		}

@@ -78,8 +78,8 @@ func (p *Program) Root() plan.Node { return p.root }
 // over either a Scan, or a stateful node (Aggregate, Over or Join) over an
 // optional Filter over a Scan, or over the two scans of a join; or of
 // filters and projections over a TopN over such a plan of a tumbling or
-// hopping Aggregate. An Aggregate or a TopN of rows may read a join, through
-// a Filter, in place of a Scan.
+// hopping Aggregate. An Aggregate, an Over or a TopN of rows may read a
+// join, through a Filter, in place of a Scan.
 func Compile(root plan.Node) (*Program, error) {
 	p := &Program{Output: root.Columns(), root: root}
 	if u, ok := root.(*plan.Union); ok {
@@ -429,8 +429,8 @@ func (p *Program) join() *plan.Join {
 	return p.passes
 }
 
-// AfterJoin reports whether the plan aggregates or ranks the rows of a
-// join.
+// AfterJoin reports whether the plan aggregates, ranks or computes moving
+// aggregates of the rows of a join.
 func (p *Program) AfterJoin() bool { return p.joined != nil }
 
 // TableJoin reports whether the plan joins a stream with a table.

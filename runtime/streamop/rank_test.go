@@ -152,14 +152,14 @@ func testTopNProgram(t *testing.T, where string) {
 	raw.Reset(p.StatefulWidth())
 	var fails failures
 	for _, in := range []*message.Batch{first, second} {
-		op.Process(in, raw, fixedMark(0), &fails)
+		op.Process(in, raw, fixedTime(0), &fails)
 	}
 	minute := int64(time.Minute)
 	op.Advance(originMark{wm: 2 * minute, behind: minute / 2, replaying: b}, raw, func(err error) { t.Error(err) })
 	if raw.Len() != 0 {
 		t.Fatalf("%d rows written while partition 1 replays the window; want none until its groups are complete", raw.Len())
 	}
-	op.Advance(fixedMark(2*minute), raw, func(err error) { t.Error(err) })
+	op.Advance(fixedTime(2*minute), raw, func(err error) { t.Error(err) })
 	out := new(message.Batch)
 	out.Reset(p.OutputWidth())
 	var post postFailures
@@ -275,7 +275,7 @@ func rankRows(t *testing.T, op Stateful, batches []*message.Batch) []string {
 	out := new(message.Batch)
 	out.Reset(6)
 	feedRank(t, op, batches, out)
-	op.Advance(fixedMark(math.MaxInt64), out, func(err error) { t.Error(err) })
+	op.Advance(fixedTime(math.MaxInt64), out, func(err error) { t.Error(err) })
 	return rowsText(out)
 }
 
@@ -285,7 +285,7 @@ func feedRank(t *testing.T, op Stateful, batches []*message.Batch, out *message.
 	t.Helper()
 	var fails failures
 	for _, b := range batches {
-		mark := fixedMark(b.Rows[0][0].Nanos() - int64(2*time.Second))
+		mark := fixedTime(b.Rows[0][0].Nanos() - int64(2*time.Second))
 		op.Process(b, out, mark, &fails)
 		op.Advance(mark, out, func(err error) { t.Error(err) })
 	}
@@ -380,7 +380,7 @@ func TestWindowRankAgainstDefinition(t *testing.T) {
 				t.Fatalf("%s: %d rows restored of %d", name, restored.Size(), first.Size())
 			}
 			feedRank(t, restored, batches[10:], out)
-			restored.Advance(fixedMark(math.MaxInt64), out, func(err error) { t.Error(err) })
+			restored.Advance(fixedTime(math.MaxInt64), out, func(err error) { t.Error(err) })
 			if got := rowsText(out); !slices.Equal(got, want) {
 				t.Fatalf("%s, restored (whole %v): got\n%s\nwant\n%s", name, whole, strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
@@ -405,14 +405,14 @@ func TestWindowRankWaits(t *testing.T) {
 	out := new(message.Batch)
 	out.Reset(6)
 	var fails failures
-	op.Process(first, out, fixedMark(0), &fails)
-	op.Process(second, out, fixedMark(0), &fails)
+	op.Process(first, out, fixedTime(0), &fails)
+	op.Process(second, out, fixedTime(0), &fails)
 	snap := op.AppendSnapshot(nil, NewOrigins([]*message.Origin{a, b}))
 	op.Advance(originMark{wm: int64(2 * time.Minute), behind: int64(time.Second), replaying: b}, out, func(err error) { t.Error(err) })
 	if out.Len() != 0 {
 		t.Fatalf("%d rows written while partition 1 replays the window; want none", out.Len())
 	}
-	op.Advance(fixedMark(int64(2*time.Minute)), out, func(err error) { t.Error(err) })
+	op.Advance(fixedTime(int64(2*time.Minute)), out, func(err error) { t.Error(err) })
 	var got []string
 	for _, row := range out.Rows {
 		got = append(got, fmt.Sprint(row[1].Str(), " ", row[5].Int()))
@@ -458,12 +458,12 @@ func TestRankedOnce(t *testing.T) {
 		raw := new(message.Batch)
 		raw.Reset(p.StatefulWidth())
 		var fails failures
-		op.Process(first, raw, fixedMark(0), &fails)
+		op.Process(first, raw, fixedTime(0), &fails)
 		op.Advance(originMark{wm: 2 * minute, behind: minute / 2, replaying: b}, raw, func(err error) { t.Error(err) })
 		if raw.Len() != 0 {
 			t.Errorf("%s: %d rows written while partition 1, replaying, may bring rows to the window", name, raw.Len())
 		}
-		op.Advance(fixedMark(2*minute), raw, func(err error) { t.Error(err) })
+		op.Advance(fixedTime(2*minute), raw, func(err error) { t.Error(err) })
 		written := raw.Len()
 		if written == 0 {
 			t.Fatalf("%s: the window was not written", name)
@@ -471,7 +471,7 @@ func TestRankedOnce(t *testing.T) {
 		second := batchOf(testRow{7 * time.Second, "v", 7}, testRow{8 * time.Second, "v", 8}, testRow{61 * time.Second, "v", 9})
 		second.Origin = b
 		late, absorbed := op.Process(second, raw, originMark{wm: 2 * minute, behind: 0, replaying: b}, &fails)
-		op.Advance(fixedMark(3*minute), raw, func(err error) { t.Error(err) })
+		op.Advance(fixedTime(3*minute), raw, func(err error) { t.Error(err) })
 		if late != 2 || absorbed != 1 || raw.Len() != written+1 {
 			t.Errorf("%s: late %d, absorbed %d, %d rows written after the first %d; want 2 late, 1 absorbed and one row, of the next window", name, late, absorbed, raw.Len()-written, written)
 		}
@@ -583,8 +583,8 @@ func TestTopRowsAgainstDefinition(t *testing.T) {
 		run := func(op Stateful, batches []*message.Batch, out *message.Batch) {
 			var fails failures
 			for _, b := range batches {
-				op.Process(b, out, fixedMark(0), &fails)
-				op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+				op.Process(b, out, fixedTime(0), &fails)
+				op.Advance(fixedTime(0), out, func(err error) { t.Error(err) })
 			}
 			if len(fails) > 0 {
 				t.Fatal(fails)
@@ -643,8 +643,8 @@ func TestTopRowsEmitAndExpire(t *testing.T) {
 	in := func(rows ...testRow) {
 		b := batchOf(rows...)
 		b.Origin = a
-		op.Process(b, out, fixedMark(0), &fails)
-		op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+		op.Process(b, out, fixedTime(0), &fails)
+		op.Advance(fixedTime(0), out, func(err error) { t.Error(err) })
 	}
 	in(testRow{0, "x", 1}, testRow{1, "x", 5})
 	in(testRow{2, "x", 3})
@@ -652,12 +652,12 @@ func TestTopRowsEmitAndExpire(t *testing.T) {
 		t.Fatalf("%d rows written, low %d, within the emit interval; want none, and the rows held back unacknowledged", out.Len(), op.Low())
 	}
 	now = now.Add(time.Second)
-	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	op.Advance(fixedTime(0), out, func(err error) { t.Error(err) })
 	if got := changelogOf(out); out.Len() != 2 || !slices.Equal(got, []string{"1 x 5 1", "2 x 3 2"}) || op.Low() != math.MaxInt64 {
 		t.Fatalf("after the interval %d rows, %q; want x's two, once each", out.Len(), got)
 	}
 	now = now.Add(2 * time.Minute)
-	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	op.Advance(fixedTime(0), out, func(err error) { t.Error(err) })
 	if op.Size() != 0 || op.Expired() != 1 {
 		t.Fatalf("%d rows held, %d expired after the ttl; want none, one partition", op.Size(), op.Expired())
 	}
@@ -669,7 +669,7 @@ func TestTopRowsEmitAndExpire(t *testing.T) {
 	in(testRow{4, "x", 9}) // held back
 	a.Generation.Add(1)    // the partition moved away
 	now = now.Add(time.Second)
-	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	op.Advance(fixedTime(0), out, func(err error) { t.Error(err) })
 	if out.Len() != written || op.Size() != 0 {
 		t.Errorf("%d rows written, %d held after the partition moved away; want none, and none", out.Len()-written, op.Size())
 	}
@@ -707,12 +707,12 @@ func TestWindowRankGenerations(t *testing.T) {
 		out.Reset(6)
 		first := batchOf(testRow{time.Second, "x", 10}, testRow{2 * time.Second, "x", 8})
 		first.Origin = a
-		op.Process(first, out, fixedMark(0), &fails)
+		op.Process(first, out, fixedTime(0), &fails)
 		a.Generation.Add(1) // revoked, and assigned again: read again
 		again := batchOf(testRow{time.Second, "x", 10}, testRow{2 * time.Second, "x", 8})
 		again.Origin, again.Generation = a, 1
-		op.Process(again, out, fixedMark(0), &fails)
-		op.Advance(fixedMark(int64(2*time.Minute)), out, func(err error) { t.Error(err) })
+		op.Process(again, out, fixedTime(0), &fails)
+		op.Advance(fixedTime(int64(2*time.Minute)), out, func(err error) { t.Error(err) })
 		if got, want := windowRankText(out), []string{"x v=10 r=1", "x v=8 r=2"}; !slices.Equal(got, want) {
 			t.Errorf("%s, read again: %q; want %q", f, got, want)
 		}
@@ -725,12 +725,12 @@ func TestWindowRankGenerations(t *testing.T) {
 	out.Reset(6)
 	first := batchOf(testRow{time.Second, "x", 5})
 	first.Origin = a
-	op.Process(first, out, fixedMark(0), &fails)
+	op.Process(first, out, fixedTime(0), &fails)
 	snap := op.AppendSnapshot(nil, PartitionOrigins(a)) // the commit
 	rest := batchOf(testRow{2 * time.Second, "x", 9}, testRow{61 * time.Second, "x", 1})
 	rest.Origin = a
-	op.Process(rest, out, fixedMark(0), &fails)
-	op.Advance(fixedMark(int64(time.Minute)), out, func(err error) { t.Error(err) })
+	op.Process(rest, out, fixedTime(0), &fails)
+	op.Advance(fixedTime(int64(time.Minute)), out, func(err error) { t.Error(err) })
 	// The transaction aborts: what it wrote is gone; the partition's next
 	// generation restores the commit and reads the rest again.
 	out.Reset(6)
@@ -739,8 +739,8 @@ func TestWindowRankGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	rest.Generation = 1
-	late, _ := op.Process(rest, out, fixedMark(0), &fails)
-	op.Advance(fixedMark(int64(3*time.Minute)), out, func(err error) { t.Error(err) })
+	late, _ := op.Process(rest, out, fixedTime(0), &fails)
+	op.Advance(fixedTime(int64(3*time.Minute)), out, func(err error) { t.Error(err) })
 	if got, want := windowRankText(out), []string{"x v=9 r=1", "x v=1 r=1"}; late != 0 || !slices.Equal(got, want) {
 		t.Errorf("after the rewind: %d late, %q; want none late, %q", late, got, want)
 	}
@@ -760,12 +760,12 @@ func TestTopRowsGenerations(t *testing.T) {
 	var fails failures
 	first := batchOf(testRow{0, "x", 10}, testRow{1, "x", 8})
 	first.Origin = a
-	op.Process(first, out, fixedMark(0), &fails)
+	op.Process(first, out, fixedTime(0), &fails)
 	a.Generation.Add(1)
 	again := batchOf(testRow{0, "x", 10}, testRow{1, "x", 8}, testRow{2, "x", 9})
 	again.Origin, again.Generation = a, 1
-	op.Process(again, out, fixedMark(0), &fails)
-	op.Advance(fixedMark(0), out, func(err error) { t.Error(err) })
+	op.Process(again, out, fixedTime(0), &fails)
+	op.Advance(fixedTime(0), out, func(err error) { t.Error(err) })
 	if got, want := changelogOf(out), []string{"0 x 10 1", "2 x 9 2"}; !slices.Equal(got, want) || op.Size() != 2 {
 		t.Errorf("changelog %q, %d rows held; want %q, 2", got, op.Size(), want)
 	}

@@ -65,7 +65,7 @@ func TestWindowSnapshot(t *testing.T) {
 				batches = append(batches, b)
 			}
 			step := func(a *windowAgg, i int) []string {
-				return windowStep(t, a, batches[i], fixedMark(int64(i)*s-2*s))
+				return windowStep(t, a, batches[i], fixedTime(int64(i)*s-2*s))
 			}
 			whole, cut := newAgg(), newAgg()
 			var want, got []string
@@ -96,7 +96,7 @@ func TestWindowSnapshot(t *testing.T) {
 				out := new(message.Batch)
 				out.Reset(8)
 				var errs errorList
-				a.Advance(fixedMark(math.MaxInt64), out, errs.add)
+				a.Advance(fixedTime(math.MaxInt64), out, errs.add)
 				var rows []string
 				for _, row := range out.Rows {
 					rows = append(rows, fmt.Sprint(row))
@@ -267,7 +267,7 @@ func TestSnapshotCorrupt(t *testing.T) {
 	out := new(message.Batch)
 	out.Reset(4)
 	var fail failures
-	a.Process(batchOf(testRow{0, "A", 1}, testRow{time.Second / 2, "B", 2}), out, fixedMark(0), &fail)
+	a.Process(batchOf(testRow{0, "A", 1}, testRow{time.Second / 2, "B", 2}), out, fixedTime(0), &fail)
 	snap := a.AppendSnapshot(nil, NewOrigins(nil))
 	for n := range len(snap) {
 		if err := newSessions(t, time.Second).RestoreSnapshot(value.NewReader(snap[:n]), NewOrigins(nil)); err == nil {
@@ -308,7 +308,7 @@ func BenchmarkWindowSnapshot(b *testing.B) {
 		out := new(message.Batch)
 		out.Reset(8)
 		var fail failures
-		a.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+		a.Process(batchOf(rows...), out, fixedTime(math.MinInt64), &fail)
 	}
 	if a.Size() != groups {
 		b.Fatalf("%d groups", a.Size())
@@ -343,7 +343,7 @@ func BenchmarkWindowChanges(b *testing.B) {
 		out := new(message.Batch)
 		out.Reset(8)
 		var fail failures
-		a.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+		a.Process(batchOf(rows...), out, fixedTime(math.MinInt64), &fail)
 	}
 	for i := 0; i < groups; i += 10_000 {
 		rows := make([]testRow, 10_000)
@@ -468,7 +468,7 @@ func BenchmarkWindowRestore(b *testing.B) {
 		out := new(message.Batch)
 		out.Reset(8)
 		var fail failures
-		a.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+		a.Process(batchOf(rows...), out, fixedTime(math.MinInt64), &fail)
 	}
 	origins := NewOrigins(nil)
 	snap := a.AppendSnapshot(nil, origins)
@@ -535,7 +535,7 @@ func TestPartitionSnapshots(t *testing.T) {
 				out := new(message.Batch)
 				out.Reset(8)
 				var fail failures
-				wm := fixedMark(int64(i)*s/2 - 2*s)
+				wm := fixedTime(int64(i)*s/2 - 2*s)
 				a.Process(batches[i], out, wm, &fail)
 				var errs errorList
 				a.Advance(wm, out, errs.add)
@@ -620,9 +620,9 @@ func TestContinuousTTL(t *testing.T) {
 		out := new(message.Batch)
 		out.Reset(4)
 		var fail failures
-		a.Process(b, out, fixedMark(0), &fail)
+		a.Process(b, out, fixedTime(0), &fail)
 		var errs errorList
-		a.Advance(fixedMark(0), out, errs.add)
+		a.Advance(fixedTime(0), out, errs.add)
 		if len(fail)+len(errs) > 0 {
 			t.Fatal(fail, errs)
 		}
@@ -676,13 +676,13 @@ func TestContinuousKeeps(t *testing.T) {
 	for i, rows := range [][]testRow{{{0, "A", 1}, {0, "B", 2}}, {{0, "C", 4}}} {
 		b := batchOf(rows...)
 		b.Origin = parts[i]
-		windowStep(t, a, b, fixedMark(0))
+		windowStep(t, a, b, fixedTime(0))
 	}
-	if windowStep(t, a, batchOf(), fixedMark(math.MaxInt64)); a.Size() != 3 {
+	if windowStep(t, a, batchOf(), fixedTime(math.MaxInt64)); a.Size() != 3 {
 		t.Fatalf("at the end of the input: %d groups; want all 3", a.Size())
 	}
 	parts[1].Generation.Add(1) // partition 1 moved away
-	if windowStep(t, a, batchOf(), fixedMark(0)); a.Size() != 2 {
+	if windowStep(t, a, batchOf(), fixedTime(0)); a.Size() != 2 {
 		t.Errorf("partition 1 moved away: %d groups; want partition 0's 2", a.Size())
 	}
 	if got := a.Low(); got != math.MaxInt64 {
@@ -710,10 +710,10 @@ func TestContinuousEmitInterval(t *testing.T) {
 		if len(rows) > 0 {
 			b := batchOf(rows...)
 			b.Origin = part
-			a.Process(b, out, fixedMark(0), &fail)
+			a.Process(b, out, fixedTime(0), &fail)
 		}
 		var errs errorList
-		a.Advance(fixedMark(0), out, errs.add)
+		a.Advance(fixedTime(0), out, errs.add)
 		if len(fail)+len(errs) > 0 {
 			t.Fatal(fail, errs)
 		}

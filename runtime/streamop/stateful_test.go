@@ -46,11 +46,6 @@ func batchOf(rows ...testRow) *message.Batch {
 	return b
 }
 
-// fixedMark is a watermark that is the same for every partition.
-type fixedMark int64
-
-func (w fixedMark) For(*message.Origin) int64 { return int64(w) }
-
 // failures collects the input rows that fail.
 type failures []error
 
@@ -89,11 +84,11 @@ func overStep(t *testing.T, o *overAgg, wm time.Duration, rows ...testRow) (out 
 	out.Reset(len(testScan.Cols) + len(o.node.Calls))
 	var fail failures
 	pending := len(o.pending)
-	late, absorbed := o.Process(batchOf(rows...), out, fixedMark(math.MinInt64), &fail)
+	late, absorbed := o.Process(batchOf(rows...), out, fixedTime(math.MinInt64), &fail)
 	if late != 0 || len(fail) != 0 {
 		t.Fatalf("late %d, failed %v", late, fail)
 	}
-	dropped := o.Advance(fixedMark(wm), out, errs.add)
+	dropped := o.Advance(fixedTime(wm), out, errs.add)
 	if left := len(o.pending); pending+absorbed != out.Len()+len(errs)+left {
 		t.Errorf("%d rows waited and %d came, but %d were written, %d failed and %d wait", pending, absorbed, out.Len(), len(errs), left)
 	}
@@ -317,11 +312,11 @@ func TestSessionOrder(t *testing.T) {
 		out := new(message.Batch)
 		out.Reset(4)
 		var fail failures
-		if _, absorbed := a.Process(batchOf(rows...), out, fixedMark(0), &fail); absorbed != len(rows) || len(fail) > 0 {
+		if _, absorbed := a.Process(batchOf(rows...), out, fixedTime(0), &fail); absorbed != len(rows) || len(fail) > 0 {
 			t.Fatalf("absorbed %d of %d, failed %v", absorbed, len(rows), fail)
 		}
 		var errs errorList
-		a.Advance(fixedMark(time.Minute), out, errs.add)
+		a.Advance(fixedTime(time.Minute), out, errs.add)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -367,21 +362,21 @@ func TestEmitChangesOverflow(t *testing.T) {
 	out.Reset(4)
 	var fail failures
 	in := batchOf(testRow{0, "A", math.MaxInt64}, testRow{time.Second, "A", 1}, testRow{0, "B", 2})
-	if _, absorbed := a.Process(in, out, fixedMark(0), &fail); absorbed != 3 || len(fail) > 0 {
+	if _, absorbed := a.Process(in, out, fixedTime(0), &fail); absorbed != 3 || len(fail) > 0 {
 		t.Fatalf("absorbed %d of 3, failed %v", absorbed, fail)
 	}
 	if out.Len() != 1 || out.Rows[0][2].Str() != "B" || out.Rows[0][3].Int() != 2 {
 		t.Errorf("rows %v, want B's only", out.Rows)
 	}
 	var errs errorList
-	if dropped := a.Advance(fixedMark(0), out, errs.add); dropped != 0 {
+	if dropped := a.Advance(fixedTime(0), out, errs.add); dropped != 0 {
 		t.Errorf("Advance dropped %d rows, want 0: they were aggregated", dropped)
 	}
 	if len(errs) != 1 || !errors.Is(errs[0], value.ErrOverflow) || !strings.Contains(errs[0].Error(), "key [A]") {
 		t.Fatalf("errors %v, want one overflow of key A", errs)
 	}
 	errs = nil
-	a.Advance(fixedMark(0), out, errs.add)
+	a.Advance(fixedTime(0), out, errs.add)
 	if len(errs) != 0 {
 		t.Errorf("the error came again: %v", errs)
 	}
