@@ -663,7 +663,7 @@ func (a *windowAgg) processingTime() int64 {
 func (a *windowAgg) ProcessedAt() int64 { return a.processedAt }
 
 // fixedTime is a watermark that is the same for every partition: the
-// clock, for windows of processing time (and the tests' watermarks).
+// clock, for windows of processing time.
 type fixedTime int64
 
 // For implements Watermark.
