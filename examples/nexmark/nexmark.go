@@ -66,7 +66,6 @@ func Spec(name string) (*v1alpha1.StreamQuerySpec, error) {
 // feature each needs.
 func Missing() map[string]string {
 	return map[string]string{
-		"q4": "an aggregation of an aggregation's changelog (the average winning price per category, retractions)",
 		"q6": "OVER of an aggregation's changelog (each seller's last ten winning prices, retractions)",
 	}
 }

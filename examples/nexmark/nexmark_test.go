@@ -91,6 +91,11 @@ var oracleCases = map[string]struct {
 			SELECT A.*, B.auction, B.bidder, B.price, B.dt AS bdt, B.extra AS bextra,
 				ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dt, B.rowid) AS rn
 			FROM auction A JOIN bid B ON A.id = B.auction AND B.dt BETWEEN A.dt AND A.expires) WHERE rn <= 1`, times: []int{5, 6, 13}},
+	// The average winning price of each category's auctions.
+	"q4": {counts: map[string]int64{"bid": 46000, "auction": 3000}, groups: []int{0}, sqlite: `SELECT category, avg(final) FROM (
+			SELECT A.id, A.category, max(B.price) AS final
+			FROM auction A JOIN bid B ON A.id = B.auction AND B.dt BETWEEN A.dt AND A.expires GROUP BY A.id, A.category)
+		GROUP BY category`},
 	// Windows of processing time: each bidder's bids over all windows.
 	"q12": {counts: map[string]int64{"bid": 46000}, summed: true, sqlite: `SELECT bidder, count(*) FROM bid GROUP BY bidder`, columns: []string{"bidder"}},
 	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value

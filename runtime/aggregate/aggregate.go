@@ -263,6 +263,79 @@ func (f *Func) Add(s *State, v value.Value, ts int64) error {
 	return nil
 }
 
+// Retracts reports whether a row added to a State can be taken out of it
+// again (Remove): COUNT, SUM and AVG keep no more than a count and a sum,
+// which subtraction undoes.
+func (k Kind) Retracts() bool {
+	switch k {
+	case CountStar, Count, Sum, Avg:
+		return true
+	}
+	return false
+}
+
+// Remove takes v, added to s before, out of it again: the state is then
+// as if v had never been added. It applies to the kinds that retract
+// (Kind.Retracts). A double sum's compensated terms come back to within
+// rounding of the sum of the doubles left, but an infinity or NaN, once
+// added, would leave NaN behind: a sum or average of doubles that may be
+// taken back takes finite doubles only (Retractable), and Remove refuses
+// others.
+func (f *Func) Remove(s *State, v value.Value) error {
+	switch f.Kind {
+	case CountStar:
+		s.n--
+		return nil
+	case Count, Sum, Avg:
+	default:
+		return fmt.Errorf("%s cannot take a row back out", f.Kind)
+	}
+	if v.IsNull() {
+		return nil
+	}
+	switch {
+	case f.Kind == Count:
+	case f.Arg.Kind == value.KindDouble:
+		x, err := f.finite(v)
+		if err != nil {
+			return err
+		}
+		s.fsum.add(-x)
+	default:
+		x, err := f.exact(v)
+		if err != nil {
+			return err
+		}
+		s.sum = s.sum.sub(x)
+	}
+	s.n--
+	if s.n == 0 {
+		// Drop the rounding residue of everything that came and went.
+		s.sum, s.fsum = int128{}, compSum{}
+	}
+	return nil
+}
+
+// Retractable returns an error if v, once added, could not be taken
+// out again: an infinity or NaN of a sum or average of doubles, which
+// subtraction cannot undo.
+func (f *Func) Retractable(v value.Value) error {
+	if f.Arg.Kind == value.KindDouble && (f.Kind == Sum || f.Kind == Avg) && !v.IsNull() {
+		_, err := f.finite(v)
+		return err
+	}
+	return nil
+}
+
+// finite returns v, an argument of a double sum, as a finite double.
+func (f *Func) finite(v value.Value) (float64, error) {
+	x, err := f.float(v)
+	if err == nil && !finite(x) {
+		err = fmt.Errorf("%s of rows that may be taken back out (an aggregation of a changelog) takes finite doubles only, not %v", f.Kind, x)
+	}
+	return x, err
+}
+
 // Result returns the aggregate of the rows added to s so far.
 func (f *Func) Result(s *State) (value.Value, error) {
 	switch f.Kind {

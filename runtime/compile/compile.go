@@ -83,7 +83,11 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 			ps.Add("spec.query", "output column %s is an interval, which sinks cannot write; cast it or extract epoch from it", c.Name)
 		}
 	}
-	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.AfterJoin() {
+	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Changes() {
+		// An aborted transaction takes its partitions back to their last
+		// commit; an outer group holds rows built from many.
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for an aggregation of a GROUP BY's rows: use atLeastOnce with spec.state")
+	} else if k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.AfterJoin() {
 		// An aborted transaction takes its partitions back to their last
 		// commit, and the state built from them with them; a joined row
 		// is built from two partitions, which no one owns.
@@ -134,6 +138,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no GROUP BY, OVER or join")
 	case spec.State.TTL != nil && !prog.Continuous():
 		ps.Add("spec.state.ttl", "applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds")
+	case spec.State.TTL != nil && prog.Changes():
+		ps.Add("spec.state.ttl", "is not supported yet for an aggregation of a GROUP BY's rows: an inner group that expired would leave its last row in the outer groups for ever")
 	case spec.State.TTL != nil && rankNeeded(prog):
 		ps.Add("spec.state.ttl", "applies to a top-N without a window of one row per partition (rank <= 1): a partition that expired and starts again with fewer rows would leave its earlier rows at the ranks after, as the changelog has no deletes")
 	case several && prog.TableJoin():
@@ -255,6 +261,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	const oneEngine = "run one engine (rows are repartitioned by key through Kafka for windowed and moving aggregates by a key, and interval joins, only)"
 	key, isKeyed := prog.StateKey()
 	switch {
+	case prog.Changes():
+		return Partitioning{
+			Describe: "an aggregation of a GROUP BY's rows: one engine only",
+			Problem:  "on several engines, each engine would aggregate the rows of the groups it holds, and an outer group holds the rows of inner groups of every partition: run one engine to aggregate a GROUP BY's rows",
+		}, true
 	case prog.AfterJoin():
 		return Partitioning{
 			Describe: "an aggregation, OVER or top-N of a join's rows: one engine only",

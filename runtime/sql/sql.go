@@ -173,6 +173,9 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if node, ok := b.topNQuery(sel, emit); ok {
 		return node
 	}
+	if node, ok := b.changesQuery(sel); ok {
+		return node
+	}
 	if !b.flatten(sel, nil) {
 		return nil
 	}

@@ -2,6 +2,7 @@ package sql
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,8 +249,11 @@ func (b *binder) aggregateQuery(input plan.Node, agg *plan.Aggregate, sel *pg.Se
 			continue
 		}
 		name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+		bound := name == "window_start" || name == "window_end"
 		switch {
-		case continuous && (name == "window_start" || name == "window_end"):
+		case bound && continuous && slices.ContainsFunc(b.scope.cols, func(c value.Column) bool { return c.Name == name }):
+			// A column of the input: of windows that a query aggregates.
+		case bound && continuous:
 			b.errorf(cr.Location, "%s is a column of windowed queries: FROM TUMBLE(source, time_column, INTERVAL 'size'), HOP(...) or SESSION(...)", name)
 			continue
 		case name == "window_start":
@@ -383,6 +387,9 @@ func (b *binder) aggregateCall(fc *pg.FuncCall, name string) (expr.Expr, error) 
 		return b.fail(fc.Location, "unknown aggregate function %s", name)
 	case len(fc.Args) != 1:
 		return b.fail(fc.Location, "%s takes one argument", name)
+	}
+	if !kind.Retracts() && plan.AggregateBelow(g.agg.Input) != nil {
+		return b.fail(fc.Location, "%s of the rows of a GROUP BY is not supported yet: each row of an inner group replaces the group's earlier row, whose values the outer aggregation takes back out, as count, sum and avg can", strings.ToLower(kind.String()))
 	}
 	// The argument, and FILTER, are over the input rows, not the groups.
 	b.group = nil

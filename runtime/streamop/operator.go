@@ -69,6 +69,11 @@ type Program struct {
 	// (afterJoin).
 	joined     *plan.Join
 	joinFilter *plan.Filter
+	// inner, of an aggregation of another's rows, is the aggregation
+	// below, and innerProj its select list; the stateful stage runs both
+	// (changeAgg), and the stateful node is the outer aggregation.
+	inner     *plan.Aggregate
+	innerProj *plan.Project
 }
 
 // Root is the plan the program was compiled from.
@@ -152,6 +157,15 @@ func Compile(root plan.Node) (*Program, error) {
 		p.stateful, p.postFilter, p.postProj = n, p.filter, p.proj
 		p.filter, p.proj = nil, nil
 		n = n.Inputs()[0]
+		if inner := plan.AggregateBelow(n); inner != nil {
+			// An aggregation of another's rows, through its select list.
+			proj, ok := n.(*plan.Project)
+			if _, outer := p.stateful.(*plan.Aggregate); !ok || !outer || proj.Input != inner || plan.AggregateBelow(inner.Input) != nil {
+				return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.stateful.Describe(), n.Describe())
+			}
+			p.inner, p.innerProj = inner, proj
+			n = inner.Input
+		}
 		if f, ok := n.(*plan.Filter); ok {
 			p.filter = f
 			n = f.Input
@@ -218,7 +232,11 @@ func (p *Program) WorkerWidth() int {
 // EventTime is the input column of the event time that a stateful plan
 // orders by, or -1 for a stateless plan.
 func (p *Program) EventTime() int {
-	if c := plan.EventTime(p.root); c != nil {
+	n := p.root
+	if p.inner != nil {
+		n = p.inner // the outer aggregation's rows have no time
+	}
+	if c := plan.EventTime(n); c != nil {
 		return c.Index
 	}
 	return -1
@@ -243,15 +261,28 @@ func (p *Program) Aggregates() bool {
 // Windowed reports whether the plan aggregates tumbling or hopping windows,
 // which can stay open past their end for late records.
 func (p *Program) Windowed() bool {
-	a, ok := p.stateful.(*plan.Aggregate)
+	a, ok := p.windows().(*plan.Aggregate)
 	return ok && (a.Window.Kind == plan.Tumble || a.Window.Kind == plan.Hop)
 }
 
 // ProcTime reports whether the plan aggregates windows of processing time.
 func (p *Program) ProcTime() bool {
-	a, ok := p.stateful.(*plan.Aggregate)
+	a, ok := p.windows().(*plan.Aggregate)
 	return ok && a.Window.ProcTime
 }
+
+// windows is the stateful node whose windows the plan's rows go in: of
+// an aggregation of another's rows, the inner one.
+func (p *Program) windows() plan.Node {
+	if p.inner != nil {
+		return p.inner
+	}
+	return p.stateful
+}
+
+// Changes reports whether the plan aggregates the rows of another
+// aggregation, each a change of its group's row.
+func (p *Program) Changes() bool { return p.inner != nil }
 
 // HoldsRows reports whether the plan's state holds input rows whole (a
 // join's, OVER's waiting rows, a top-N's of rows), rather than values
@@ -488,7 +519,7 @@ func (p *Program) EventTimeOf(source string) int {
 		case j.Kind != plan.IntervalJoin:
 			// A window or OVER over a table join's rows is over the
 			// stream's time.
-			if t := plan.EventTime(p.stateful); p.joined != nil && source == j.Left.Source && t != nil && t.Index < len(j.Left.Cols) {
+			if t := plan.EventTime(p.windows()); p.joined != nil && source == j.Left.Source && t != nil && t.Index < len(j.Left.Cols) {
 				return t.Index
 			}
 			return -1
@@ -545,6 +576,17 @@ type Flusher interface {
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
 func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	top := p.newStateful(p.stateful, opts)
+	if p.inner != nil {
+		// The inner aggregation writes every change at once: the outer's
+		// emit interval holds back what it writes.
+		innerOpts := opts
+		innerOpts.EmitInterval = 0
+		inner := p.newStateful(p.inner, innerOpts)
+		if p.joined != nil {
+			inner = newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), inner)
+		}
+		return newChangeAgg(p.inner, p.innerProj, inner, top.(*windowAgg))
+	}
 	if p.joined == nil {
 		return top
 	}

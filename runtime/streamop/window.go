@@ -248,10 +248,68 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		}
 		absorbed++
 	}
+	a.emitBatch(out)
+	return late, absorbed
+}
+
+// emitBatch writes, with EMIT CHANGES, the groups a batch changed, unless
+// the emit interval holds them back.
+func (a *windowAgg) emitBatch(out *message.Batch) {
 	if a.node.EmitChanges && (a.emitEvery == 0 || a.emitDue()) {
 		a.errs = a.emitChanged(out, a.errs)
 	}
-	return late, absorbed
+}
+
+// change replaces, in a continuous aggregation of a changelog, a row it
+// took before, old, by its new version, row; either may be nil, for none.
+// The old row's values are taken out of its group first; a new row that
+// fails is then left out, so that the group holds neither.
+func (a *windowAgg) change(old, row value.Row) error {
+	if old != nil {
+		if err := a.retract(old); err != nil {
+			return err
+		}
+	}
+	if row == nil {
+		return nil
+	}
+	if err := a.evalArgs(row); err != nil {
+		return err
+	}
+	for i := range a.funcs {
+		if err := a.funcs[i].Retractable(a.argv[i]); err != nil {
+			return err
+		}
+	}
+	if err := a.keys.encode(row, 0); err != nil {
+		return err
+	}
+	return a.addToWindow(math.MinInt64, math.MaxInt64, 0, owner{})
+}
+
+// retract takes the values of row, which its group took, back out of it.
+func (a *windowAgg) retract(row value.Row) error {
+	if err := a.evalArgs(row); err != nil {
+		return err
+	}
+	if err := a.keys.encode(row, 0); err != nil {
+		return err
+	}
+	var g *group
+	if win := a.windows[math.MinInt64]; win != nil {
+		g = win.groups[string(a.keys.buf)]
+	}
+	if g == nil {
+		return fmt.Errorf("key %v: no group holds the row to take back out", a.keys.vals)
+	}
+	a.touch(g)
+	for i := range a.funcs {
+		if err := a.funcs[i].Remove(&g.states[i], a.argv[i]); err != nil {
+			return err
+		}
+	}
+	a.changedGroup(g)
+	return nil
 }
 
 // emitDue reports whether the emit interval has passed since the changed
@@ -354,12 +412,18 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 			return err
 		}
 	}
+	a.changedGroup(g)
+	return nil
+}
+
+// changedGroup lists g, with EMIT CHANGES, among the groups whose rows are
+// to be written.
+func (a *windowAgg) changedGroup(g *group) {
 	if a.node.EmitChanges && !g.dirty {
 		g.dirty = true
 		a.pending++
 		a.dirty = append(a.dirty, g)
 	}
-	return nil
 }
 
 // touch notes, once a snapshot is taken, that g changed.

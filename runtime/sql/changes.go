@@ -1,0 +1,125 @@
+package sql
+
+import (
+	"slices"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/plan"
+)
+
+// changesQuery binds sel if it aggregates the rows of a GROUP BY, read
+// through a subquery or WITH query: a GROUP BY without a window (a
+// changelog, whose groups' rows each replace the one before), or of
+// windows. Its result is a changelog, as with EMIT CHANGES, which it may
+// say or not. ok is false, and nothing reported, if it is not one.
+//
+// Each row of the inner GROUP BY replaces the earlier row of its group,
+// whose values the outer aggregation takes back out before it adds the
+// new ones (a retraction), so the outer groups hold the latest row of
+// each inner group: the batch query's answer over the rows read so far.
+func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
+	if sel.Op != pg.SetOperation_SETOP_NONE || !grouped(sel) {
+		return nil, false
+	}
+	inner, alias, cte := fromQuery(sel, sel.WithClause)
+	if inner == nil || inner.Op != pg.SetOperation_SETOP_NONE || !grouped(inner) {
+		return nil, false
+	}
+	at := max(firstNodeLocation(sel.TargetList), 0)
+	if len(sel.DistinctClause) > 0 {
+		b.errorf(at, "SELECT DISTINCT of the rows of a GROUP BY is not supported; GROUP BY the columns instead")
+		return nil, true
+	}
+	if findCall(sel.TargetList, true) >= 0 {
+		b.errorf(findCall(sel.TargetList, true), "OVER of the rows of a GROUP BY is not supported yet")
+		return nil, true
+	}
+	if sel.WhereClause != nil {
+		// A changed row it filtered out would take its group's earlier
+		// row out of an outer group, which might then hold none, and the
+		// changelog has no deletes.
+		b.errorf(location(sel.WhereClause), "an aggregation of the rows of a GROUP BY takes no WHERE yet: filter in the inner query, before its GROUP BY")
+		return nil, true
+	}
+	b.unsupported(sel)
+	// The WITH query read is not passed on to the inner query, which
+	// reads the others.
+	if with := sel.WithClause; with != nil {
+		with = &pg.WithClause{Location: with.Location, Ctes: slices.DeleteFunc(slices.Clone(with.Ctes), func(n *pg.Node) bool {
+			return n.GetCommonTableExpr().GetCtename() == cte
+		})}
+		switch {
+		case len(with.Ctes) == 0:
+		case inner.WithClause != nil:
+			b.errorf(location(inner.WithClause.Ctes[0]), "WITH inside a query that another aggregates is not supported when the outer query has WITH queries too; move them to the outermost WITH")
+			return nil, true
+		default:
+			inner.WithClause = with
+		}
+	}
+	below := b.selectStmt(inner, false)
+	if below == nil || len(b.errs) > 0 {
+		return nil, true
+	}
+	agg := plan.AggregateBelow(below)
+	switch {
+	case agg == nil:
+		b.errorf(at, "an aggregation reads the rows of a GROUP BY in its subquery or WITH query; this one is not one")
+		return nil, true
+	case plan.AggregateBelow(agg.Input) != nil:
+		b.errorf(at, "an aggregation of an aggregation of a GROUP BY is not supported: one level of GROUP BY over another")
+		return nil, true
+	}
+	if proj, ok := below.(*plan.Project); !ok || proj.Input != agg {
+		// A changed row it filtered out would take its group's earlier
+		// row out of an outer group, which might then hold none.
+		b.errorf(location(inner.HavingClause), "HAVING in a query another aggregates is not supported yet")
+		return nil, true
+	}
+	b.scope, b.right, b.group, b.over = scope{table: alias, cols: below.Columns()}, nil, nil, nil
+	if alias == "" {
+		b.scope.table = cte
+	}
+	outer := &plan.Aggregate{Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true}
+	node := b.aggregateQuery(below, outer, sel)
+	if len(b.errs) > 0 {
+		return nil, true
+	}
+	// An outer group is of the inner groups' keys alone, so that every
+	// row of an inner group updates one outer group: a row that moved to
+	// another would leave its earlier group, which might then hold none.
+	for _, item := range sel.GroupClause {
+		e, err := b.bindQuietly(item)
+		if err != nil {
+			continue
+		}
+		if !readsKeysOnly(below, expr.Columns(nil, e)) {
+			b.errorf(location(item), "an aggregation of the rows of a GROUP BY groups by columns of the inner GROUP BY's keys (or window bounds), which its changes keep: a key computed from an aggregate would move an inner group's row from one outer group to another, leaving a group that may hold none, and the changelog has no deletes")
+		}
+	}
+	return node, true
+}
+
+// readsKeysOnly reports whether cols, columns of node, are computed from
+// the window bounds and keys of the Aggregate below it alone, through the
+// filters and projections above it.
+func readsKeysOnly(node plan.Node, cols []int) bool {
+	for {
+		switch n := node.(type) {
+		case *plan.Project:
+			var below []int
+			for _, c := range cols {
+				below = expr.Columns(below, n.Exprs[c])
+			}
+			cols, node = below, n.Input
+		case *plan.Filter:
+			node = n.Input
+		case *plan.Aggregate:
+			return !slices.ContainsFunc(cols, func(c int) bool { return c >= 2+len(n.Keys) })
+		default:
+			return false
+		}
+	}
+}

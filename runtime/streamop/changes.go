@@ -1,0 +1,218 @@
+package streamop
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/sluice-dev/sluice/runtime/expr"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// changeAgg aggregates the rows of another aggregation (inner): a GROUP
+// BY without a window, whose rows are a changelog, each replacing its
+// group's row before, or of windows. It keeps the latest row of each
+// inner group that the outer aggregation holds, and when a group's row
+// changes takes the earlier one's values back out of its outer group
+// before it adds the new one's (a retraction): the outer groups are then
+// the batch query's over the inner groups' latest rows.
+type changeAgg struct {
+	inner Stateful
+	// keys is how many leading columns of the inner rows name their
+	// group: the window bounds and the GROUP BY keys.
+	keys int
+	// proj is the inner query's select list, which makes the rows the
+	// outer aggregation reads, in made.
+	proj  []expr.Expr
+	made  value.Row
+	outer *windowAgg
+	// last is the inner query's row, as proj made it, of each inner group
+	// the outer groups hold, by the group's encoded key.
+	last map[string]value.Row
+	// changed are the inner rows of a step; errs the failures of making
+	// or aggregating them, which are not input records: they go to the
+	// next Advance's fail.
+	changed *message.Batch
+	errs    []error
+	keyBuf  []byte
+	// owners are the partitions the state was built from: an outer group
+	// holds rows of many, so a partition that moved away leaves state no
+	// one can take apart.
+	owners ownerSet
+}
+
+func newChangeAgg(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, outer *windowAgg) *changeAgg {
+	c := &changeAgg{
+		inner: innerOp, keys: 2 + len(inner.Keys), proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), outer: outer,
+		last: map[string]value.Row{}, changed: &message.Batch{},
+	}
+	c.changed.Reset(len(inner.Columns()))
+	return c
+}
+
+// Process implements Stateful. The late rows and those absorbed are the
+// inner aggregation's input's.
+func (c *changeAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	c.owners.add(ownerOf(in))
+	late, absorbed = c.inner.Process(in, c.changed, wm, fail)
+	c.feed(out)
+	return late, absorbed
+}
+
+// feed replaces, in the outer groups, each inner group's earlier row by
+// the one the inner aggregation just wrote, in the order written, and
+// then writes the outer groups that changed.
+func (c *changeAgg) feed(out *message.Batch) {
+	if c.changed.Len() == 0 {
+		return
+	}
+	for _, row := range c.changed.Rows {
+		c.keyBuf = c.keyBuf[:0]
+		for _, v := range row[:c.keys] {
+			c.keyBuf = appendKey(c.keyBuf, v)
+		}
+		old := c.last[string(c.keyBuf)]
+		made, err := c.make(row)
+		if err == nil {
+			err = c.outer.change(old, made)
+		}
+		if err != nil {
+			c.errs = append(c.errs, fmt.Errorf("group %v of the aggregated query: %w", row[2:c.keys], err))
+			made = nil
+		}
+		switch {
+		case made != nil && old != nil:
+			copy(old, made)
+			ownStrings(old)
+		case made != nil:
+			c.last[string(c.keyBuf)] = ownValues(made)
+		case old != nil:
+			delete(c.last, string(c.keyBuf))
+		}
+	}
+	c.changed.Reset(c.changed.Width())
+	c.outer.emitBatch(out)
+}
+
+// make computes the inner query's select list of one of its rows; the
+// row is only good until the next.
+func (c *changeAgg) make(row value.Row) (value.Row, error) {
+	for i, e := range c.proj {
+		v, err := e.Eval(row)
+		if err != nil {
+			return nil, err
+		}
+		c.made[i] = v
+	}
+	return c.made, nil
+}
+
+// Advance implements Stateful: the inner aggregation first, whose windows
+// may close, then the outer, whose emit interval may be up.
+func (c *changeAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
+	dropped = c.inner.Advance(wm, c.changed, fail)
+	c.feed(out)
+	c.outer.Advance(wm, out, fail)
+	for _, err := range c.errs {
+		fail(err)
+	}
+	clear(c.errs)
+	c.errs = c.errs[:0]
+	return dropped
+}
+
+// Moved reports a partition the state was built from that moved away
+// since: the engine must start again from its last commit or checkpoint.
+func (c *changeAgg) Moved() error {
+	if m, ok := c.inner.(interface{ Moved() error }); ok {
+		if err := m.Moved(); err != nil {
+			return err
+		}
+	}
+	if !c.owners.moved() {
+		return nil
+	}
+	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): an aggregation of a GROUP BY's rows holds the rows of many partitions in each group, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
+}
+
+// Low implements Stateful: the inner aggregation's, or, while the outer
+// holds changes back (an emit interval), the time before any.
+func (c *changeAgg) Low() int64 { return min(c.inner.Low(), c.outer.Low()) }
+
+// Size implements Stateful: the groups of both aggregations.
+func (c *changeAgg) Size() int { return c.inner.Size() + c.outer.Size() }
+
+// Flush implements Flusher: the outer's changes an emit interval holds.
+func (c *changeAgg) Flush() bool { return c.outer.Flush() }
+
+// ProcessedAt is the inner windows' processing time (ProcessedAt).
+func (c *changeAgg) ProcessedAt() int64 {
+	if p, ok := c.inner.(interface{ ProcessedAt() int64 }); ok {
+		return p.ProcessedAt()
+	}
+	return math.MinInt64
+}
+
+// Begin and Loaded pass a table join's partitions on (tableLoader).
+func (c *changeAgg) Begin(origins []*message.Origin) {
+	if l, ok := c.inner.(interface{ Begin([]*message.Origin) }); ok {
+		l.Begin(origins)
+	}
+}
+
+// Loaded tells a table join below that a table partition is loaded.
+func (c *changeAgg) Loaded(o *message.Origin) {
+	if l, ok := c.inner.(interface{ Loaded(*message.Origin) }); ok {
+		l.Loaded(o)
+	}
+}
+
+// Pending is the stream rows a table join below holds back.
+func (c *changeAgg) Pending() int {
+	if p, ok := c.inner.(interface{ Pending() int }); ok {
+		return p.Pending()
+	}
+	return 0
+}
+
+// AppendSnapshot implements Snapshotter: the inner aggregation's state,
+// the latest row of each inner group, the outer's state.
+func (c *changeAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = c.inner.(Snapshotter).AppendSnapshot(dst, origins)
+	dst = binary.AppendUvarint(dst, uint64(len(c.last)))
+	for key, row := range c.last {
+		dst = value.AppendBytes(dst, key)
+		dst = appendValues(dst, row)
+	}
+	return c.outer.AppendSnapshot(dst, origins)
+}
+
+// RestoreSnapshot implements Snapshotter.
+func (c *changeAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("state of an aggregation of a GROUP BY's rows of snapshot version %d; this engine reads %d", v, snapshotVersion)
+	}
+	if err := c.inner.(Snapshotter).RestoreSnapshot(r, origins); err != nil {
+		return fmt.Errorf("the aggregated query: %w", err)
+	}
+	width := len(c.made)
+	n := r.Count(1 + width)
+	clear(c.last)
+	for range n {
+		key := r.String()
+		row := make(value.Row, width)
+		readValues(r, row)
+		c.last[key] = row
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading the aggregated query's rows: %w", err)
+	}
+	if err := c.outer.RestoreSnapshot(r, origins); err != nil {
+		return fmt.Errorf("the aggregation of its rows: %w", err)
+	}
+	return nil
+}
