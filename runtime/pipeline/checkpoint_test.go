@@ -360,6 +360,50 @@ func TestContinuousReadsOn(t *testing.T) {
 	}
 }
 
+// TestCheckpointRestoreChanges: an aggregation of a GROUP BY's rows keeps
+// the inner groups, the latest row of each that the outer groups hold,
+// and the outer groups; killed or stopped midway and started again from
+// its checkpoints, or read on from the checkpoint of a run whose input
+// ended, its last rows are one uninterrupted run's. Without the latest
+// rows restored, the second run would add each inner group's next row
+// without taking its earlier one out.
+func TestCheckpointRestoreChanges(t *testing.T) {
+	query := `SELECT initial, count(*) AS symbols, sum(n) AS n, sum(q) AS q, avg(q) AS avg_q
+		FROM (SELECT substr(symbol, 1, 1) AS initial, symbol, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY symbol) s
+		GROUP BY initial`
+	latest := func(rows []string) map[string]string {
+		m := map[string]string{}
+		for _, r := range rows {
+			m[strings.SplitN(r, ",", 2)[0]] = r
+		}
+		return m
+	}
+	_, whole := runUntil(t, checkpointSpec("", 0, query), time.Minute, false)
+	want := latest(whole)
+	if len(want) < 2 {
+		t.Fatalf("the uninterrupted run's last rows %v: want several groups", want)
+	}
+	for _, abort := range []bool{true, false} {
+		dir := t.TempDir()
+		p1, first := runUntil(t, checkpointSpec(dir, 20_000, query), 600*time.Millisecond, abort)
+		if st, _ := p1.Checkpoints(); st.Completed == 0 || len(first) == 0 {
+			t.Fatalf("the first run saved %d checkpoints and wrote %d rows", st.Completed, len(first))
+		}
+		p2, second := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false)
+		checkIdentity(t, p2.Snapshot().Counts)
+		if got := latest(append(first, second...)); !maps.Equal(got, want) {
+			t.Errorf("killed %v: the last rows over both runs are %v; one run writes %v", abort, got, want)
+		}
+	}
+	dir := t.TempDir()
+	half := checkpointSpec(dir, 0, query)
+	half.Sources[0].Datagen.Count /= 2
+	runUntil(t, half, time.Minute, false)
+	if _, got := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false); !maps.Equal(latest(got), want) {
+		t.Errorf("read on from the first run's checkpoint, the last rows are %v; one run over the whole input writes %v", latest(got), want)
+	}
+}
+
 // TestWindowsReadOn: a windowed query reads on from the checkpoint of a
 // run whose input ended (its watermark then the end of time): the second
 // run's records are judged by the partitions' progress, not that end, so
