@@ -424,6 +424,41 @@ func TestAfterJoinProblems(t *testing.T) {
 	}
 }
 
+// TestChangesProblems: an aggregation of a GROUP BY's rows runs on one
+// engine, at least once, with spec.state over Kafka, and keyed by its
+// groups; no ttl yet.
+func TestChangesProblems(t *testing.T) {
+	const query = `SELECT initial, count(*) AS symbols, sum(n) AS n
+		FROM (SELECT substr(symbol, 1, 1) AS initial, symbol, count(*) AS n FROM trades GROUP BY symbol) s GROUP BY initial`
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.StreamQuerySpec)
+		want string // "": accepted
+	}{
+		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
+		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas = &two }, "run one engine to aggregate a GROUP BY's rows"},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce }, "exactlyOnce is not supported yet for an aggregation of a GROUP BY's rows"},
+		{"ttl", func(s *v1alpha1.StreamQuerySpec) { s.State.TTL = &metav1.Duration{Duration: time.Hour} }, "spec.state.ttl: is not supported yet for an aggregation of a GROUP BY's rows"},
+		{"no state", func(s *v1alpha1.StreamQuerySpec) { s.State = nil }, "a GROUP BY without a window keeps its groups for as long as the query runs"},
+		{"key of the inner group", func(s *v1alpha1.StreamQuerySpec) {
+			s.Query = strings.Replace(query, "SELECT initial,", "SELECT initial, max(initial) AS k,", 1)
+		}, "max of the rows of a GROUP BY is not supported yet"},
+		{"no key", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Key = "" }, "set key to the output column that names the group"},
+	}
+	for _, tt := range tests {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades", Group: "g"},
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}},
+			Query: query,
+			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "initial"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		tt.edit(spec)
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}
+
 // TestProcessingTimeProblems: windows of processing time take no late
 // records, so allowedLateness is refused.
 func TestProcessingTimeProblems(t *testing.T) {

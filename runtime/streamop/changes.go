@@ -79,18 +79,16 @@ func (c *changeAgg) feed(out *message.Batch) {
 		if err == nil {
 			err = c.outer.change(old, made)
 		}
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("group %v of the aggregated query: %w", row[2:c.keys], err))
-			made = nil
-		}
 		switch {
-		case made != nil && old != nil:
+		case err != nil:
+			// The outer group keeps the earlier row, as a reader of the
+			// inner query's changelog would.
+			c.errs = append(c.errs, fmt.Errorf("group %v of the aggregated query: %w", row[2:c.keys], err))
+		case old != nil:
 			copy(old, made)
 			ownStrings(old)
-		case made != nil:
+		default:
 			c.last[string(c.keyBuf)] = ownValues(made)
-		case old != nil:
-			delete(c.last, string(c.keyBuf))
 		}
 	}
 	c.changed.Reset(c.changed.Width())

@@ -36,6 +36,8 @@ type windowAgg struct {
 	args   []expr.Expr
 	funcs  []aggregate.Func
 	argv   []value.Value
+	// olds are the arguments of a row taken back out (change).
+	olds []value.Value
 
 	// Tumbling and hopping windows by start, and the starts in order.
 	windows map[int64]*window
@@ -261,17 +263,14 @@ func (a *windowAgg) emitBatch(out *message.Batch) {
 }
 
 // change replaces, in a continuous aggregation of a changelog, a row it
-// took before, old, by its new version, row; either may be nil, for none.
-// The old row's values are taken out of its group first; a new row that
-// fails is then left out, so that the group holds neither.
+// took before, old (nil for none), by its new version, row: the old row's
+// values are taken out of its group and the new row's added. The outer
+// keys are of the inner group's keys alone, so both rows are of one group.
+// A new row that fails changes nothing: the group keeps the earlier row,
+// as a reader of the changelog would.
 func (a *windowAgg) change(old, row value.Row) error {
-	if old != nil {
-		if err := a.retract(old); err != nil {
-			return err
-		}
-	}
-	if row == nil {
-		return nil
+	if err := a.keys.encode(row, 0); err != nil {
+		return err
 	}
 	if err := a.evalArgs(row); err != nil {
 		return err
@@ -281,20 +280,17 @@ func (a *windowAgg) change(old, row value.Row) error {
 			return err
 		}
 	}
-	if err := a.keys.encode(row, 0); err != nil {
-		return err
+	if old != nil {
+		if err := a.retract(old); err != nil {
+			return err
+		}
 	}
 	return a.addToWindow(math.MinInt64, math.MaxInt64, 0, owner{})
 }
 
-// retract takes the values of row, which its group took, back out of it.
-func (a *windowAgg) retract(row value.Row) error {
-	if err := a.evalArgs(row); err != nil {
-		return err
-	}
-	if err := a.keys.encode(row, 0); err != nil {
-		return err
-	}
+// retract takes the values of old, which the group of the key in a.keys
+// took, back out of it.
+func (a *windowAgg) retract(old value.Row) error {
 	var g *group
 	if win := a.windows[math.MinInt64]; win != nil {
 		g = win.groups[string(a.keys.buf)]
@@ -302,13 +298,25 @@ func (a *windowAgg) retract(row value.Row) error {
 	if g == nil {
 		return fmt.Errorf("key %v: no group holds the row to take back out", a.keys.vals)
 	}
+	// Each argument is checked before any is taken out.
+	olds := a.olds[:0]
+	for _, e := range a.args {
+		v := value.IntValue(1) // count(*)
+		if e != nil {
+			var err error
+			if v, err = e.Eval(old); err != nil {
+				return err
+			}
+		}
+		olds = append(olds, v)
+	}
+	a.olds = olds
 	a.touch(g)
 	for i := range a.funcs {
-		if err := a.funcs[i].Remove(&g.states[i], a.argv[i]); err != nil {
+		if err := a.funcs[i].Remove(&g.states[i], olds[i]); err != nil {
 			return err
 		}
 	}
-	a.changedGroup(g)
 	return nil
 }
 

@@ -1,0 +1,86 @@
+package sql_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/sql"
+)
+
+// TestChangesPlans: an aggregation of a GROUP BY's rows, read through a
+// subquery or a WITH query, is an Aggregate over the inner query's
+// select list over its Aggregate; of windows, its window bounds are
+// columns it may group by.
+func TestChangesPlans(t *testing.T) {
+	const scan = "Scan trades [symbol string, price decimal(18,4), quantity int, ts timestamp, score double, active bool, note string]\n"
+	tests := []struct{ query, explain string }{
+		{
+			"SELECT initial, count(*) AS symbols, avg(total) AS a FROM (SELECT substr(symbol, 1, 1) AS initial, symbol, sum(price) AS total FROM trades GROUP BY symbol) s GROUP BY initial",
+			"Output [initial string, symbols int, a decimal(18,8)]\n" +
+				"  Project initial AS initial, count(*) AS symbols, avg(total) AS a\n" +
+				"    Aggregate CONTINUOUS BY initial COMPUTE count(*), avg(total)\n" +
+				"      Project substr(symbol, 1, 1) AS initial, symbol AS symbol, sum(price) AS total\n" +
+				"        Aggregate CONTINUOUS BY symbol COMPUTE sum(price)\n" +
+				"          " + scan,
+		},
+		{
+			"WITH w AS (SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol) " +
+				"SELECT window_start, sum(n) AS n FROM w GROUP BY window_start EMIT CHANGES",
+			"Output [window_start timestamp, n int]\n" +
+				"  Project window_start AS window_start, sum(n) AS n\n" +
+				"    Aggregate CONTINUOUS BY window_start COMPUTE sum(n)\n" +
+				"      Project window_start AS window_start, symbol AS symbol, count(*) AS n\n" +
+				"        Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE count(*)\n" +
+				"          " + scan,
+		},
+	}
+	for _, tt := range tests {
+		n, err := sql.Plan(tt.query, catalog)
+		if err != nil {
+			t.Errorf("Plan(%q): %v", tt.query, err)
+			continue
+		}
+		if got := plan.Explain(n); got != tt.explain {
+			t.Errorf("Plan(%q):\n%s\nwant\n%s", tt.query, got, tt.explain)
+		}
+	}
+}
+
+// TestChangesErrors: what an aggregation of a GROUP BY's rows cannot do
+// yet is refused at its place.
+func TestChangesErrors(t *testing.T) {
+	inner := "(SELECT symbol, count(*) AS n, max(price) AS hi FROM trades GROUP BY symbol) s"
+	tests := []struct {
+		query  string
+		at     string // the text at the error's offset
+		substr string
+	}{
+		{"SELECT n, count(*) FROM " + inner + " GROUP BY n", "n", "groups by columns of the inner GROUP BY's keys"},
+		{"SELECT count(*) FROM " + inner + " GROUP BY hi > 5", "hi > 5", "groups by columns of the inner GROUP BY's keys"},
+		{"SELECT symbol, max(hi) FROM " + inner + " GROUP BY symbol", "max(hi)", "max of the rows of a GROUP BY is not supported yet"},
+		{"SELECT symbol, count(DISTINCT n) FROM " + inner + " GROUP BY symbol", "count(DISTINCT", "count(distinct) of the rows of a GROUP BY is not supported yet"},
+		{"SELECT symbol, sum(n) FROM " + inner + " WHERE n > 1 GROUP BY symbol", "n > 1", "takes no WHERE yet"},
+		{"SELECT DISTINCT symbol FROM " + inner, "symbol FROM", "SELECT DISTINCT of the rows of a GROUP BY"},
+		{"SELECT symbol, sum(n) FROM (SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol HAVING count(*) > 1) w GROUP BY symbol",
+			"count(*) > 1", "HAVING in a query another aggregates"},
+		{"SELECT symbol, sum(k) FROM (SELECT symbol, count(*) AS k FROM " + inner + " GROUP BY symbol) x GROUP BY symbol", "symbol, sum(k)", "one level of GROUP BY over another"},
+		{"SELECT symbol, sum(n) OVER (PARTITION BY symbol ORDER BY symbol) FROM " + inner + " GROUP BY symbol", "sum(n) OVER", "OVER of the rows of a GROUP BY"},
+		{"SELECT window_start, sum(n) FROM " + inner + " GROUP BY window_start", "window_start, sum(n)", `unknown column "window_start" in s`},
+	}
+	for _, tt := range tests {
+		_, err := sql.Plan(tt.query, catalog)
+		es := sql.AsErrors(err)
+		if len(es) == 0 {
+			t.Errorf("Plan(%q) = %v; want an error containing %q", tt.query, err, tt.substr)
+			continue
+		}
+		e := es[0]
+		if !strings.Contains(e.Msg, tt.substr) {
+			t.Errorf("Plan(%q) error %q; want it to contain %q", tt.query, e.Msg, tt.substr)
+		}
+		if e.Offset < 0 || e.Offset > len(tt.query) || !strings.HasPrefix(tt.query[e.Offset:], tt.at) {
+			t.Errorf("Plan(%q) error at offset %d (%q); want it at %q", tt.query, e.Offset, tt.query[min(max(e.Offset, 0), len(tt.query)):], tt.at)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package streamop
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/runtime/message"
+)
+
+// TestChangeAggKeepsEarlierRow: an inner group's row that cannot be made
+// (its select list fails) or aggregated (an infinite double, which could
+// never be taken out again) changes nothing, and is an error event: the
+// outer group keeps the group's earlier row, as a reader of the inner
+// query's changelog would, and takes that one out at the next change.
+func TestChangeAggKeepsEarlierRow(t *testing.T) {
+	p := compileSQL(t, `SELECT initial, count(*) AS n, sum(r) AS r, sum(d) AS d
+		FROM (SELECT substr(sym, 1, 1) AS initial, sym, 10 / sum(v) AS r, CAST(sum(v) AS double) * 1e305 AS d FROM trades GROUP BY sym) s
+		GROUP BY initial`)
+	op := p.NewStateful(StatefulOptions{})
+	if _, ok := op.(*changeAgg); !ok {
+		t.Fatalf("%T, want a changeAgg", op)
+	}
+	var written []string
+	step := func(v int64) (failed int) {
+		t.Helper()
+		out := new(message.Batch)
+		out.Reset(p.StatefulWidth())
+		var fail failures
+		var errs errorList
+		op.Process(batchOf(testRow{time.Second, "AB", v}), out, fixedTime(math.MinInt64), &fail)
+		op.Advance(fixedTime(math.MinInt64), out, errs.add)
+		if len(fail) > 0 {
+			t.Fatalf("input rows failed: %v", fail)
+		}
+		for _, row := range out.Rows {
+			written = append(written, fmt.Sprint(row[2:]))
+		}
+		return len(errs)
+	}
+	if failed := step(2); failed != 0 {
+		t.Fatalf("%d failures of the first row", failed)
+	}
+	if failed := step(-2); failed != 1 { // 10 / 0
+		t.Errorf("%d failures of a row whose select list fails; want 1", failed)
+	}
+	if failed := step(5000); failed != 1 { // 5e308
+		t.Errorf("%d failures of a row of an infinite double; want 1", failed)
+	}
+	if failed := step(-4997); failed != 0 {
+		t.Errorf("%d failures of the last row", failed)
+	}
+	// The group's sums are 2, then 0 and 5000, which fail, then 3.
+	if want := []string{"[A 1 5 2e+305]", "[A 1 3 3e+305]"}; !slices.Equal(written, want) {
+		t.Errorf("rows written %v; want %v", written, want)
+	}
+}
