@@ -862,3 +862,58 @@ func BenchmarkFramePushRange3(b *testing.B) {
 		step()
 	}
 }
+
+// TestRemove: the kinds that retract come back, after Remove, to the
+// state of the rows left, exactly for ints and decimals; a double sum
+// refuses what it could not take out again; other kinds cannot retract.
+func TestRemove(t *testing.T) {
+	ints := []value.Value{value.IntValue(7), value.NullValue(), value.IntValue(math.MaxInt64), value.IntValue(-3)}
+	for _, kind := range []aggregate.Kind{aggregate.CountStar, aggregate.Count, aggregate.Sum, aggregate.Avg} {
+		if !kind.Retracts() {
+			t.Errorf("%s does not retract", kind)
+		}
+		f, err := aggregate.New(kind, value.Int)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all, left aggregate.State
+		for i, v := range ints {
+			if err := f.Add(&all, v, 0); err != nil {
+				t.Fatal(err)
+			}
+			if i != 2 {
+				f.Add(&left, v, 0)
+			}
+		}
+		if err := f.Remove(&all, ints[2]); err != nil {
+			t.Fatalf("%s: Remove: %v", kind, err)
+		}
+		got, err1 := f.Result(&all)
+		want, err2 := f.Result(&left)
+		if err1 != nil || err2 != nil || got.String() != want.String() {
+			t.Errorf("%s: after Remove %v (%v); the rows left give %v (%v)", kind, got, err1, want, err2)
+		}
+	}
+	f, _ := aggregate.New(aggregate.Sum, value.Double)
+	var s aggregate.State
+	f.Add(&s, value.DoubleValue(1e16), 0)
+	f.Add(&s, value.DoubleValue(1), 0)
+	f.Remove(&s, value.DoubleValue(1e16))
+	if got, _ := f.Result(&s); got.Double() != 1 {
+		t.Errorf("1e16 + 1 - 1e16 = %v; want 1", got)
+	}
+	for _, x := range []float64{math.Inf(1), math.NaN()} {
+		if err := f.Retractable(value.DoubleValue(x)); err == nil {
+			t.Errorf("Retractable(%v) of a double sum = nil; want an error", x)
+		}
+		if err := f.Remove(&s, value.DoubleValue(x)); err == nil {
+			t.Errorf("Remove(%v) of a double sum = nil; want an error", x)
+		}
+	}
+	for _, kind := range []aggregate.Kind{aggregate.Min, aggregate.CountDistinct, aggregate.StddevSamp, aggregate.LastValue} {
+		f, _ := aggregate.New(kind, value.Int)
+		if kind.Retracts() || f.Remove(&aggregate.State{}, value.IntValue(1)) == nil {
+			t.Errorf("%s retracts", kind)
+		}
+	}
+}
