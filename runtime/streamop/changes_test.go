@@ -57,3 +57,38 @@ func TestChangeAggKeepsEarlierRow(t *testing.T) {
 		t.Errorf("rows written %v; want %v", written, want)
 	}
 }
+
+// TestChangeAggOfWindows: a window's row written again, for a late
+// record within the allowed lateness, replaces its earlier row in the
+// outer group rather than adding to it.
+func TestChangeAggOfWindows(t *testing.T) {
+	p := compileSQL(t, `SELECT sym, count(*) AS windows, sum(n) AS n
+		FROM (SELECT window_start, sym, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym) w
+		GROUP BY sym`)
+	op := p.NewStateful(StatefulOptions{AllowedLateness: int64(30 * time.Second)})
+	var written []string
+	step := func(wm time.Duration, rows ...testRow) {
+		t.Helper()
+		out := new(message.Batch)
+		out.Reset(p.StatefulWidth())
+		var fail failures
+		var errs errorList
+		mark := fixedTime(int64(wm))
+		if late, _ := op.Process(batchOf(rows...), out, mark, &fail); late > 0 || len(fail) > 0 {
+			t.Fatalf("%d late, failures %v", late, fail)
+		}
+		op.Advance(mark, out, errs.add)
+		if len(errs) > 0 {
+			t.Fatalf("failures %v", errs)
+		}
+		for _, row := range out.Rows {
+			written = append(written, fmt.Sprint(row[2:]))
+		}
+	}
+	step(0, testRow{time.Second, "A", 1}, testRow{2 * time.Second, "A", 1})
+	step(10 * time.Second)                                 // the window closes
+	step(12*time.Second, testRow{3 * time.Second, "A", 1}) // late, within the allowed lateness
+	if want := []string{"[A 1 2]", "[A 1 3]"}; !slices.Equal(written, want) {
+		t.Errorf("rows written %v; want %v", written, want)
+	}
+}
