@@ -279,7 +279,7 @@ func (k Kind) Retracts() bool {
 // (Kind.Retracts). A double sum's compensated terms come back to within
 // rounding of the sum of the doubles left, but an infinity or NaN, once
 // added, would leave NaN behind: a sum or average of doubles that may be
-// taken back takes finite doubles only (Retractable), and Remove refuses
+// taken back takes finite doubles only (CheckReplace), and Remove refuses
 // others.
 func (f *Func) Remove(s *State, v value.Value) error {
 	switch f.Kind {
@@ -316,13 +316,42 @@ func (f *Func) Remove(s *State, v value.Value) error {
 	return nil
 }
 
-// Retractable returns an error if v, once added, could not be taken
-// out again: an infinity or NaN of a sum or average of doubles, which
-// subtraction cannot undo.
-func (f *Func) Retractable(v value.Value) error {
-	if f.Arg.Kind == value.KindDouble && (f.Kind == Sum || f.Kind == Avg) && !v.IsNull() {
-		_, err := f.finite(v)
-		return err
+// CheckReplace returns an error if taking old out of s (unless hasOld is
+// false) and adding v, with Remove and Add, would fail or leave a state
+// that rows could not be taken out of again: an argument that is not of
+// the argument's type, an infinity or NaN of a sum or average of doubles,
+// or such a sum past the range of a double, which subtraction cannot
+// undo. Called first, it makes the replacement all or nothing.
+func (f *Func) CheckReplace(s *State, old value.Value, hasOld bool, v value.Value) error {
+	if !f.Kind.Retracts() {
+		return fmt.Errorf("%s cannot take a row back out", f.Kind)
+	}
+	if f.Kind != Sum && f.Kind != Avg {
+		return nil
+	}
+	if f.Arg.Kind != value.KindDouble {
+		if !v.IsNull() {
+			_, err := f.exact(v)
+			return err
+		}
+		return nil
+	}
+	// The sum after each step, as Remove and then Add would leave it.
+	sum := s.fsum.value()
+	for i, x := range [2]value.Value{old, v} {
+		if x.IsNull() || i == 0 && !hasOld {
+			continue
+		}
+		d, err := f.finite(x)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			d = -d
+		}
+		if sum += d; !finite(sum) {
+			return fmt.Errorf("%s of rows that may be taken back out (an aggregation of a changelog) would pass the range of a double", f.Kind)
+		}
 	}
 	return nil
 }

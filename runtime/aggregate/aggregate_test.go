@@ -903,12 +903,33 @@ func TestRemove(t *testing.T) {
 		t.Errorf("1e16 + 1 - 1e16 = %v; want 1", got)
 	}
 	for _, x := range []float64{math.Inf(1), math.NaN()} {
-		if err := f.Retractable(value.DoubleValue(x)); err == nil {
-			t.Errorf("Retractable(%v) of a double sum = nil; want an error", x)
+		if err := f.CheckReplace(&s, value.Value{}, false, value.DoubleValue(x)); err == nil {
+			t.Errorf("CheckReplace(%v) of a double sum = nil; want an error", x)
 		}
 		if err := f.Remove(&s, value.DoubleValue(x)); err == nil {
 			t.Errorf("Remove(%v) of a double sum = nil; want an error", x)
 		}
+	}
+	// A sum past the range of a double, which subtraction could not undo,
+	// is refused, after a removal too.
+	var big aggregate.State
+	f.Add(&big, value.DoubleValue(-1.5e308), 0)
+	f.Add(&big, value.DoubleValue(1e308), 0)
+	f.Add(&big, value.DoubleValue(-1e308), 0) // -1.5e308
+	if err := f.CheckReplace(&big, value.Value{}, false, value.DoubleValue(-1e308)); err == nil {
+		t.Error("CheckReplace of a sum to -2.5e308 = nil; want an error")
+	}
+	if err := f.CheckReplace(&big, value.DoubleValue(1e308), true, value.DoubleValue(1e308)); err == nil {
+		t.Error("CheckReplace through -1.5e308 - 1e308 = nil; want an error")
+	}
+	if err := f.CheckReplace(&big, value.DoubleValue(1e308), true, value.NullValue()); err == nil {
+		t.Error("CheckReplace of a removal to -2.5e308 = nil; want an error")
+	}
+	if err := f.CheckReplace(&big, value.DoubleValue(1e308), true, value.DoubleValue(-1)); err == nil {
+		t.Error("CheckReplace of a removal to -2.5e308 and then -1 = nil; want an error")
+	}
+	if err := f.CheckReplace(&big, value.DoubleValue(-1.5e308), true, value.DoubleValue(-1e308)); err != nil {
+		t.Errorf("CheckReplace of -1.5e308 by -1e308 = %v; want nil", err)
 	}
 	for _, kind := range []aggregate.Kind{aggregate.Min, aggregate.CountDistinct, aggregate.StddevSamp, aggregate.LastValue} {
 		f, _ := aggregate.New(kind, value.Int)

@@ -102,6 +102,22 @@ func Columns(dst []int, e Expr) []int {
 	return dst
 }
 
+// ReadsClock reports whether e reads the clock (now()), so that two
+// evaluations of it over one row may differ.
+func ReadsClock(e Expr) bool {
+	switch n := e.(type) {
+	case *Now:
+		return true
+	case parent:
+		for _, c := range n.operands() {
+			if ReadsClock(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func allConst(e Expr) bool {
 	switch n := e.(type) {
 	case *Const:

@@ -44,12 +44,14 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		return nil, true
 	}
 	b.unsupported(sel)
-	// The WITH query read is not passed on to the inner query, which
-	// reads the others.
+	// The inner query, a WITH query, may read the WITH queries before it;
+	// a subquery, all of them.
 	if with := sel.WithClause; with != nil {
-		with = &pg.WithClause{Location: with.Location, Ctes: slices.DeleteFunc(slices.Clone(with.Ctes), func(n *pg.Node) bool {
-			return n.GetCommonTableExpr().GetCtename() == cte
-		})}
+		ctes := with.Ctes
+		if i := slices.IndexFunc(ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == cte }); cte != "" && i >= 0 {
+			ctes = ctes[:i]
+		}
+		with = &pg.WithClause{Location: with.Location, Ctes: slices.Clone(ctes)}
 		switch {
 		case len(with.Ctes) == 0:
 		case inner.WithClause != nil:
@@ -95,8 +97,8 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		if err != nil {
 			continue
 		}
-		if !readsKeysOnly(below, expr.Columns(nil, e)) {
-			b.errorf(location(item), "an aggregation of the rows of a GROUP BY groups by columns of the inner GROUP BY's keys (or window bounds), which its changes keep: a key computed from an aggregate would move an inner group's row from one outer group to another, leaving a group that may hold none, and the changelog has no deletes")
+		if expr.ReadsClock(e) || !readsKeysOnly(below, expr.Columns(nil, e)) {
+			b.errorf(location(item), "an aggregation of the rows of a GROUP BY groups by columns of the inner GROUP BY's keys (or window bounds), which its changes keep: a key computed from an aggregate, or from the clock (now()), would move an inner group's row from one outer group to another, leaving a group that may hold none, and the changelog has no deletes")
 		}
 	}
 	return node, true
@@ -104,13 +106,16 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 
 // readsKeysOnly reports whether cols, columns of node, are computed from
 // the window bounds and keys of the Aggregate below it alone, through the
-// filters and projections above it.
+// filters and projections above it, without the clock.
 func readsKeysOnly(node plan.Node, cols []int) bool {
 	for {
 		switch n := node.(type) {
 		case *plan.Project:
 			var below []int
 			for _, c := range cols {
+				if expr.ReadsClock(n.Exprs[c]) {
+					return false
+				}
 				below = expr.Columns(below, n.Exprs[c])
 			}
 			cols, node = below, n.Input

@@ -35,6 +35,16 @@ func TestChangesPlans(t *testing.T) {
 				"          " + scan,
 		},
 	}
+	// A WITH query after the one read may read it.
+	tests = append(tests, struct{ query, explain string }{
+		"WITH g AS (SELECT symbol, count(*) AS n FROM trades GROUP BY symbol), h AS (SELECT * FROM g) SELECT symbol, sum(n) AS n FROM g GROUP BY symbol",
+		"Output [symbol string, n int]\n" +
+			"  Project symbol AS symbol, sum(n) AS n\n" +
+			"    Aggregate CONTINUOUS BY symbol COMPUTE sum(n)\n" +
+			"      Project symbol AS symbol, count(*) AS n\n" +
+			"        Aggregate CONTINUOUS BY symbol COMPUTE count(*)\n" +
+			"          " + scan,
+	})
 	for _, tt := range tests {
 		n, err := sql.Plan(tt.query, catalog)
 		if err != nil {
@@ -66,6 +76,8 @@ func TestChangesErrors(t *testing.T) {
 			"count(*) > 1", "HAVING in a query another aggregates"},
 		{"SELECT symbol, sum(k) FROM (SELECT symbol, count(*) AS k FROM " + inner + " GROUP BY symbol) x GROUP BY symbol", "symbol, sum(k)", "one level of GROUP BY over another"},
 		{"SELECT symbol, sum(n) OVER (PARTITION BY symbol ORDER BY symbol) FROM " + inner + " GROUP BY symbol", "sum(n) OVER", "OVER of the rows of a GROUP BY"},
+		{"SELECT t, sum(n) FROM (SELECT symbol, now() AS t, count(*) AS n FROM trades GROUP BY symbol) s GROUP BY t", "t", "or from the clock"},
+		{"SELECT count(*) FROM " + inner + " GROUP BY date_trunc('second', now())", "date_trunc", "or from the clock"},
 		{"SELECT window_start, sum(n) FROM " + inner + " GROUP BY window_start", "window_start, sum(n)", `unknown column "window_start" in s`},
 	}
 	for _, tt := range tests {

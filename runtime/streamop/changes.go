@@ -1,6 +1,7 @@
 package streamop
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,8 +20,18 @@ import (
 // changes takes the earlier one's values back out of its outer group
 // before it adds the new one's (a retraction): the outer groups are then
 // the batch query's over the inner groups' latest rows.
+//
+// It keeps, of each inner group's latest row, the outer aggregates'
+// arguments, the values it added, which it takes out again as they were
+// (an argument such as now() would not evaluate to them twice).
 type changeAgg struct {
 	inner Stateful
+	// windows, of an inner aggregation of windows, is that aggregation:
+	// the rows of a window it has let go are never written again, and
+	// their arguments are forgotten, their starts and keys in starts, a
+	// min-heap.
+	windows *windowAgg
+	starts  windowKeys
 	// keys is how many leading columns of the inner rows name their
 	// group: the window bounds and the GROUP BY keys.
 	keys int
@@ -29,9 +40,9 @@ type changeAgg struct {
 	proj  []expr.Expr
 	made  value.Row
 	outer *windowAgg
-	// last is the inner query's row, as proj made it, of each inner group
-	// the outer groups hold, by the group's encoded key.
-	last map[string]value.Row
+	// last is the outer aggregates' arguments of each inner group's
+	// latest row, which the outer groups hold, by the group's encoded key.
+	last map[string][]value.Value
 	// changed are the inner rows of a step; errs the failures of making
 	// or aggregating them, which are not input records: they go to the
 	// next Advance's fail.
@@ -44,10 +55,16 @@ type changeAgg struct {
 	owners ownerSet
 }
 
-func newChangeAgg(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, outer *windowAgg) *changeAgg {
+// newChangeAgg returns the aggregation outer of the rows of inner, made by
+// proj; innerOp is inner's operator, windows itself (or wrapped in the
+// join it reads).
+func newChangeAgg(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, windows, outer *windowAgg) *changeAgg {
 	c := &changeAgg{
 		inner: innerOp, keys: 2 + len(inner.Keys), proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), outer: outer,
-		last: map[string]value.Row{}, changed: &message.Batch{},
+		last: map[string][]value.Value{}, changed: &message.Batch{},
+	}
+	if inner.Window.Kind != plan.Continuous {
+		c.windows = windows
 	}
 	c.changed.Reset(len(inner.Columns()))
 	return c
@@ -75,20 +92,27 @@ func (c *changeAgg) feed(out *message.Batch) {
 			c.keyBuf = appendKey(c.keyBuf, v)
 		}
 		old := c.last[string(c.keyBuf)]
+		var args []value.Value
+		changed := false
 		made, err := c.make(row)
 		if err == nil {
-			err = c.outer.change(old, made)
+			args, changed, err = c.outer.change(old, made)
 		}
 		switch {
 		case err != nil:
 			// The outer group keeps the earlier row, as a reader of the
 			// inner query's changelog would.
 			c.errs = append(c.errs, fmt.Errorf("group %v of the aggregated query: %w", row[2:c.keys], err))
+		case !changed:
 		case old != nil:
-			copy(old, made)
+			copy(old, args)
 			ownStrings(old)
 		default:
-			c.last[string(c.keyBuf)] = ownValues(made)
+			key := string(c.keyBuf)
+			c.last[key] = ownValues(args)
+			if c.windows != nil {
+				heap.Push(&c.starts, windowKey{start: row[0].Nanos(), key: key})
+			}
 		}
 	}
 	c.changed.Reset(c.changed.Width())
@@ -113,6 +137,7 @@ func (c *changeAgg) make(row value.Row) (value.Row, error) {
 func (c *changeAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	dropped = c.inner.Advance(wm, c.changed, fail)
 	c.feed(out)
+	c.forget()
 	c.outer.Advance(wm, out, fail)
 	for _, err := range c.errs {
 		fail(err)
@@ -120,6 +145,42 @@ func (c *changeAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	clear(c.errs)
 	c.errs = c.errs[:0]
 	return dropped
+}
+
+// forget drops the arguments of the rows of the windows the inner
+// aggregation has let go, which it never writes again: at the end of the
+// input, all of them, so that a run that reads on from its checkpoint
+// adds the rest of a window to the earlier rows rather than replace them,
+// as a plain windowed query writes a window that spans the two runs
+// twice.
+func (c *changeAgg) forget() {
+	if c.windows == nil {
+		return
+	}
+	held := c.windows.Low() // the earliest window it holds
+	for len(c.starts) > 0 && c.starts[0].start < held {
+		delete(c.last, heap.Pop(&c.starts).(windowKey).key)
+	}
+}
+
+// windowKey is the key of an inner window's row and the window's start.
+type windowKey struct {
+	start int64
+	key   string
+}
+
+// windowKeys is a min-heap of windowKey by start (container/heap).
+type windowKeys []windowKey
+
+func (h windowKeys) Len() int           { return len(h) }
+func (h windowKeys) Less(i, j int) bool { return h[i].start < h[j].start }
+func (h windowKeys) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *windowKeys) Push(x any)        { *h = append(*h, x.(windowKey)) }
+func (h *windowKeys) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // Moved reports a partition the state was built from that moved away
@@ -177,14 +238,14 @@ func (c *changeAgg) Pending() int {
 }
 
 // AppendSnapshot implements Snapshotter: the inner aggregation's state,
-// the latest row of each inner group, the outer's state.
+// the arguments of each inner group's latest row, the outer's state.
 func (c *changeAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
 	dst = c.inner.(Snapshotter).AppendSnapshot(dst, origins)
 	dst = binary.AppendUvarint(dst, uint64(len(c.last)))
-	for key, row := range c.last {
+	for key, args := range c.last {
 		dst = value.AppendBytes(dst, key)
-		dst = appendValues(dst, row)
+		dst = appendValues(dst, args)
 	}
 	return c.outer.AppendSnapshot(dst, origins)
 }
@@ -197,15 +258,25 @@ func (c *changeAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if err := c.inner.(Snapshotter).RestoreSnapshot(r, origins); err != nil {
 		return fmt.Errorf("the aggregated query: %w", err)
 	}
-	width := len(c.made)
+	width := len(c.outer.funcs)
 	n := r.Count(1 + width)
 	clear(c.last)
+	c.starts = c.starts[:0]
 	for range n {
 		key := r.String()
-		row := make(value.Row, width)
-		readValues(r, row)
-		c.last[key] = row
+		args := make([]value.Value, width)
+		readValues(r, args)
+		c.last[key] = args
+		if c.windows != nil {
+			// A window row's key starts with its window's start, as
+			// appendKey writes a timestamp: its kind, then 8 bytes.
+			if len(key) < 9 {
+				return fmt.Errorf("reading the aggregated query's rows: a window's key of %d bytes", len(key))
+			}
+			c.starts = append(c.starts, windowKey{start: int64(binary.LittleEndian.Uint64([]byte(key[1:9]))), key: key})
+		}
 	}
+	heap.Init(&c.starts)
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading the aggregated query's rows: %w", err)
 	}

@@ -52,6 +52,7 @@ func TestChangeAggKeepsEarlierRow(t *testing.T) {
 	if failed := step(-4997); failed != 0 {
 		t.Errorf("%d failures of the last row", failed)
 	}
+	step(0) // the inner group's row is written again, the same: nothing changes
 	// The group's sums are 2, then 0 and 5000, which fail, then 3.
 	if want := []string{"[A 1 5 2e+305]", "[A 1 3 3e+305]"}; !slices.Equal(written, want) {
 		t.Errorf("rows written %v; want %v", written, want)
@@ -90,5 +91,15 @@ func TestChangeAggOfWindows(t *testing.T) {
 	step(12*time.Second, testRow{3 * time.Second, "A", 1}) // late, within the allowed lateness
 	if want := []string{"[A 1 2]", "[A 1 3]"}; !slices.Equal(written, want) {
 		t.Errorf("rows written %v; want %v", written, want)
+	}
+	// Once the inner aggregation lets the windows go, their rows are
+	// never written again, and are forgotten.
+	c := op.(*changeAgg)
+	for i := range 100 {
+		at := time.Duration(20+10*i) * time.Second
+		step(at, testRow{at, "A", 1})
+	}
+	if len(c.last) > 5 || len(c.starts) != len(c.last) {
+		t.Errorf("after 100 windows, the latest rows of %d inner groups held (%d starts); want those of the windows within the allowed lateness", len(c.last), len(c.starts))
 	}
 }

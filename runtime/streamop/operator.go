@@ -581,11 +581,12 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 		// emit interval holds back what it writes.
 		innerOpts := opts
 		innerOpts.EmitInterval = 0
-		inner := p.newStateful(p.inner, innerOpts)
+		windows := p.newStateful(p.inner, innerOpts)
+		inner := windows
 		if p.joined != nil {
-			inner = newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), inner)
+			inner = newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), windows)
 		}
-		return newChangeAgg(p.inner, p.innerProj, inner, top.(*windowAgg))
+		return newChangeAgg(p.inner, p.innerProj, inner, windows.(*windowAgg), top.(*windowAgg))
 	}
 	if p.joined == nil {
 		return top

@@ -36,8 +36,8 @@ type windowAgg struct {
 	args   []expr.Expr
 	funcs  []aggregate.Func
 	argv   []value.Value
-	// olds are the arguments of a row taken back out (change).
-	olds []value.Value
+	// cmp is sameArgs' buffer.
+	cmp []byte
 
 	// Tumbling and hopping windows by start, and the starts in order.
 	windows map[int64]*window
@@ -262,62 +262,66 @@ func (a *windowAgg) emitBatch(out *message.Batch) {
 	}
 }
 
-// change replaces, in a continuous aggregation of a changelog, a row it
-// took before, old (nil for none), by its new version, row: the old row's
-// values are taken out of its group and the new row's added. The outer
-// keys are of the inner group's keys alone, so both rows are of one group.
-// A new row that fails changes nothing: the group keeps the earlier row,
-// as a reader of the changelog would.
-func (a *windowAgg) change(old, row value.Row) error {
+// change replaces, in a continuous aggregation of a changelog, the
+// arguments of a row it took before, old (nil for none), by those of the
+// row's new version, row, which it returns (in a.argv, good until the next
+// call); changed is false if they are the same, and nothing was done. The
+// outer keys are of the inner group's keys alone, so both rows are of one
+// group. A new row that fails changes nothing: the group keeps the earlier
+// row, as a reader of the changelog would.
+func (a *windowAgg) change(old []value.Value, row value.Row) (args []value.Value, changed bool, err error) {
 	if err := a.keys.encode(row, 0); err != nil {
-		return err
+		return nil, false, err
 	}
 	if err := a.evalArgs(row); err != nil {
-		return err
+		return nil, false, err
 	}
-	for i := range a.funcs {
-		if err := a.funcs[i].Retractable(a.argv[i]); err != nil {
-			return err
-		}
+	if old != nil && a.sameArgs(old) {
+		return a.argv, false, nil
 	}
-	if old != nil {
-		if err := a.retract(old); err != nil {
-			return err
-		}
-	}
-	return a.addToWindow(math.MinInt64, math.MaxInt64, 0, owner{})
-}
-
-// retract takes the values of old, which the group of the key in a.keys
-// took, back out of it.
-func (a *windowAgg) retract(old value.Row) error {
 	var g *group
 	if win := a.windows[math.MinInt64]; win != nil {
 		g = win.groups[string(a.keys.buf)]
 	}
-	if g == nil {
-		return fmt.Errorf("key %v: no group holds the row to take back out", a.keys.vals)
+	if g == nil && old != nil {
+		return nil, false, fmt.Errorf("key %v: no group holds the row to take back out", a.keys.vals)
 	}
-	// Each argument is checked before any is taken out.
-	olds := a.olds[:0]
-	for _, e := range a.args {
-		v := value.IntValue(1) // count(*)
-		if e != nil {
-			var err error
-			if v, err = e.Eval(old); err != nil {
-				return err
+	// Every argument is checked before any state changes.
+	var empty aggregate.State
+	for i := range a.funcs {
+		s := &empty
+		if g != nil {
+			s = &g.states[i]
+		}
+		var was value.Value
+		if old != nil {
+			was = old[i]
+		}
+		if err := a.funcs[i].CheckReplace(s, was, old != nil, a.argv[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	if old != nil {
+		a.touch(g)
+		for i := range a.funcs {
+			if err := a.funcs[i].Remove(&g.states[i], old[i]); err != nil {
+				return nil, false, err
 			}
 		}
-		olds = append(olds, v)
 	}
-	a.olds = olds
-	a.touch(g)
-	for i := range a.funcs {
-		if err := a.funcs[i].Remove(&g.states[i], olds[i]); err != nil {
-			return err
+	return a.argv, true, a.addToWindow(math.MinInt64, math.MaxInt64, 0, owner{})
+}
+
+// sameArgs reports whether a.argv are the values of args, NULLs equal.
+func (a *windowAgg) sameArgs(args []value.Value) bool {
+	for i, v := range a.argv {
+		a.cmp = appendKey(a.cmp[:0], v)
+		n := len(a.cmp)
+		if a.cmp = appendKey(a.cmp, args[i]); string(a.cmp[:n]) != string(a.cmp[n:]) {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // emitDue reports whether the emit interval has passed since the changed
