@@ -1,7 +1,6 @@
 package sql_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -81,18 +80,6 @@ func TestChangesErrors(t *testing.T) {
 		{"SELECT window_start, sum(n) FROM " + inner + " GROUP BY window_start", "window_start, sum(n)", `unknown column "window_start" in s`},
 	}
 	for _, tt := range tests {
-		_, err := sql.Plan(tt.query, catalog)
-		es := sql.AsErrors(err)
-		if len(es) == 0 {
-			t.Errorf("Plan(%q) = %v; want an error containing %q", tt.query, err, tt.substr)
-			continue
-		}
-		e := es[0]
-		if !strings.Contains(e.Msg, tt.substr) {
-			t.Errorf("Plan(%q) error %q; want it to contain %q", tt.query, e.Msg, tt.substr)
-		}
-		if e.Offset < 0 || e.Offset > len(tt.query) || !strings.HasPrefix(tt.query[e.Offset:], tt.at) {
-			t.Errorf("Plan(%q) error at offset %d (%q); want it at %q", tt.query, e.Offset, tt.query[min(max(e.Offset, 0), len(tt.query)):], tt.at)
-		}
+		checkFirstError(t, tt.query, tt.at, tt.substr)
 	}
 }

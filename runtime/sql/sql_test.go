@@ -220,19 +220,26 @@ func TestErrorPositions(t *testing.T) {
 		t.Errorf("Plan(operators in a string and comments) = %v; want a plan", err)
 	}
 	for _, tt := range tests {
-		_, err := sql.Plan(tt.query, catalog)
-		es := sql.AsErrors(err)
-		if len(es) == 0 {
-			t.Errorf("Plan(%q) = %v; want an error containing %q", tt.query, err, tt.substr)
-			continue
-		}
-		e := es[0]
-		if !strings.Contains(e.Msg, tt.substr) {
-			t.Errorf("Plan(%q) error %q; want it to contain %q", tt.query, e.Msg, tt.substr)
-		}
-		if e.Offset < 0 || e.Offset > len(tt.query) || !strings.HasPrefix(tt.query[e.Offset:], tt.at) {
-			t.Errorf("Plan(%q) error at offset %d (%q); want it at %q", tt.query, e.Offset, tt.query[min(max(e.Offset, 0), len(tt.query)):], tt.at)
-		}
+		checkFirstError(t, tt.query, tt.at, tt.substr)
+	}
+}
+
+// checkFirstError plans query and checks its first error: its message
+// contains substr, and it is at the text at.
+func checkFirstError(t *testing.T, query, at, substr string) {
+	t.Helper()
+	_, err := sql.Plan(query, catalog)
+	es := sql.AsErrors(err)
+	if len(es) == 0 {
+		t.Errorf("Plan(%q) = %v; want an error containing %q", query, err, substr)
+		return
+	}
+	e := es[0]
+	if !strings.Contains(e.Msg, substr) {
+		t.Errorf("Plan(%q) error %q; want it to contain %q", query, e.Msg, substr)
+	}
+	if e.Offset < 0 || e.Offset > len(query) || !strings.HasPrefix(query[e.Offset:], at) {
+		t.Errorf("Plan(%q) error at offset %d (%q); want it at %q", query, e.Offset, query[min(max(e.Offset, 0), len(query)):], at)
 	}
 }
 
