@@ -27,6 +27,7 @@ import (
 // for is late once, before the join.
 type afterJoin struct {
 	join Stateful
+	tableJoinOf
 	// where is the filter between the join and top, nil for none.
 	where *Map
 	top   Stateful
@@ -49,7 +50,7 @@ type afterJoin struct {
 }
 
 func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful) *afterJoin {
-	a := &afterJoin{join: join, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}}
+	a := &afterJoin{join: join, tableJoinOf: tableJoinOf{join}, top: top, mark: math.MinInt64, joined: &message.Batch{}, mid: &message.Batch{}}
 	width := len(j.Columns())
 	a.joined.Reset(width)
 	a.mid.Reset(width)
@@ -180,24 +181,28 @@ func (a *afterJoin) Low() int64 {
 // or rows.
 func (a *afterJoin) Size() int { return a.join.Size() + a.top.Size() }
 
-// Begin and Loaded pass a table join's partitions on (tableLoader).
-func (a *afterJoin) Begin(origins []*message.Origin) {
-	if l, ok := a.join.(interface{ Begin([]*message.Origin) }); ok {
+// tableJoinOf passes a table join's partitions on, to the operator that
+// runs it (tableLoader), and tells what it holds back.
+type tableJoinOf struct{ op Stateful }
+
+// Begin passes the partitions on.
+func (t tableJoinOf) Begin(origins []*message.Origin) {
+	if l, ok := t.op.(interface{ Begin([]*message.Origin) }); ok {
 		l.Begin(origins)
 	}
 }
 
 // Loaded tells a table join that a table partition is loaded.
-func (a *afterJoin) Loaded(o *message.Origin) {
-	if l, ok := a.join.(interface{ Loaded(*message.Origin) }); ok {
+func (t tableJoinOf) Loaded(o *message.Origin) {
+	if l, ok := t.op.(interface{ Loaded(*message.Origin) }); ok {
 		l.Loaded(o)
 	}
 }
 
 // Pending is the stream rows a table join holds back: restored, they are
 // written without being read again.
-func (a *afterJoin) Pending() int {
-	if p, ok := a.join.(interface{ Pending() int }); ok {
+func (t tableJoinOf) Pending() int {
+	if p, ok := t.op.(interface{ Pending() int }); ok {
 		return p.Pending()
 	}
 	return 0

@@ -26,6 +26,7 @@ import (
 // (an argument such as now() would not evaluate to them twice).
 type changeAgg struct {
 	inner Stateful
+	tableJoinOf
 	// windows, of an inner aggregation of windows, is that aggregation:
 	// the rows of a window it has let go are never written again, and
 	// their arguments are forgotten, their starts and keys in starts, a
@@ -60,7 +61,7 @@ type changeAgg struct {
 // join it reads).
 func newChangeAgg(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, windows, outer *windowAgg) *changeAgg {
 	c := &changeAgg{
-		inner: innerOp, keys: 2 + len(inner.Keys), proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), outer: outer,
+		inner: innerOp, tableJoinOf: tableJoinOf{innerOp}, keys: 2 + len(inner.Keys), proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), outer: outer,
 		last: map[string][]value.Value{}, changed: &message.Batch{},
 	}
 	if inner.Window.Kind != plan.Continuous {
@@ -213,28 +214,6 @@ func (c *changeAgg) ProcessedAt() int64 {
 		return p.ProcessedAt()
 	}
 	return math.MinInt64
-}
-
-// Begin and Loaded pass a table join's partitions on (tableLoader).
-func (c *changeAgg) Begin(origins []*message.Origin) {
-	if l, ok := c.inner.(interface{ Begin([]*message.Origin) }); ok {
-		l.Begin(origins)
-	}
-}
-
-// Loaded tells a table join below that a table partition is loaded.
-func (c *changeAgg) Loaded(o *message.Origin) {
-	if l, ok := c.inner.(interface{ Loaded(*message.Origin) }); ok {
-		l.Loaded(o)
-	}
-}
-
-// Pending is the stream rows a table join below holds back.
-func (c *changeAgg) Pending() int {
-	if p, ok := c.inner.(interface{ Pending() int }); ok {
-		return p.Pending()
-	}
-	return 0
 }
 
 // AppendSnapshot implements Snapshotter: the inner aggregation's state,
