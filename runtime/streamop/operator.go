@@ -605,14 +605,15 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 			a.allowed = opts.AllowedLateness
 		case plan.Continuous:
 			a.ttl = int64(opts.TTL)
-			if !n.Distinct {
-				a.emitEvery = int64(opts.EmitInterval)
-			}
 		}
 		if opts.Clock != nil {
 			a.clock = opts.Clock
 		}
-		a.lastEmit = a.clock().UnixNano() // the first interval starts now
+		var every time.Duration
+		if n.Window.Kind == plan.Continuous && !n.Distinct {
+			every = opts.EmitInterval
+		}
+		a.pace = newPacer(a.clock, every)
 		return a
 	case *plan.Over:
 		return newOverAgg(n)

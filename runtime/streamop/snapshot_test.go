@@ -699,7 +699,8 @@ func TestContinuousEmitInterval(t *testing.T) {
 	s := time.Second
 	var now time.Time
 	a := continuousSum(t)
-	a.emitEvery, a.ttl, a.clock = int64(10*s), int64(30*s), func() time.Time { return now }
+	a.ttl, a.clock = int64(30*s), func() time.Time { return now }
+	a.pace = pacer{clock: a.clock, every: int64(10 * s)}
 	part := &message.Origin{Source: "trades", Partition: 0}
 	at := func(d time.Duration, rows ...testRow) []string {
 		t.Helper()

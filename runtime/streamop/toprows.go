@@ -21,14 +21,11 @@ type topRows struct {
 	parts map[string]*topPart
 
 	// changed lists the partitions changed since their rows were last
-	// written, each with the first rank changed (from); with an emit
-	// interval (emitEvery, ns of clock), they are written at most that
-	// often, each as it then is.
-	changed   []*topPart
-	clock     func() time.Time
-	emitEvery int64
-	lastEmit  int64
-	flushDue  bool
+	// written, each with the first rank changed (from); pace holds them
+	// back for the emit interval, if there is one.
+	changed []*topPart
+	clock   func() time.Time
+	pace    pacer
 	// ttl drops a partition no row changed for that long (ns of clock),
 	// idle lists them by their last change, and expired counts those
 	// dropped.
@@ -59,12 +56,11 @@ type topPart struct {
 func (p *topPart) links() *idleLinks[topPart] { return &p.idle }
 
 func newTopRows(n *plan.TopN, opts StatefulOptions) *topRows {
-	t := &topRows{rowRanking: newRowRanking(n), parts: map[string]*topPart{}, clock: time.Now,
-		emitEvery: int64(opts.EmitInterval), ttl: int64(opts.TTL)}
+	t := &topRows{rowRanking: newRowRanking(n), parts: map[string]*topPart{}, clock: time.Now, ttl: int64(opts.TTL)}
 	if opts.Clock != nil {
 		t.clock = opts.Clock
 	}
-	t.lastEmit = t.clock().UnixNano()
+	t.pace = newPacer(t.clock, opts.EmitInterval)
 	return t
 }
 
@@ -102,7 +98,7 @@ func (t *topRows) Process(in, out *message.Batch, _ Watermark, fail Failures) (l
 		p.rows = t.insert(p.rows, at, t.take(row, src))
 		t.change(p, at)
 	}
-	if t.emitEvery == 0 || t.emitDue() {
+	if t.pace.afterBatch() {
 		t.emitChanged(out)
 	}
 	return 0, absorbed
@@ -120,14 +116,10 @@ func (t *topRows) change(p *topPart, at int) {
 	}
 }
 
-func (t *topRows) emitDue() bool { return t.clock().UnixNano()-t.lastEmit >= t.emitEvery }
-
 // emitChanged writes the changed rows of each partition changed since
 // they were last written.
 func (t *topRows) emitChanged(out *message.Batch) {
-	if t.emitEvery > 0 {
-		t.lastEmit = t.clock().UnixNano()
-	}
+	t.pace.written()
 	for _, p := range t.changed {
 		if p.from < 0 {
 			continue // dropped since
@@ -154,17 +146,15 @@ func (t *topRows) Advance(_ Watermark, out *message.Batch, _ func(error)) (dropp
 		t.expire(t.now, out)
 	}
 	t.dropMoved()
-	if len(t.changed) > 0 && (t.flushDue || t.emitDue()) {
+	if t.pace.atAdvance(len(t.changed) > 0) {
 		t.emitChanged(out)
 	}
-	t.flushDue = false
 	return 0
 }
 
 // Flush implements Flusher.
 func (t *topRows) Flush() bool {
-	t.flushDue = len(t.changed) > 0
-	return t.flushDue
+	return t.pace.flushHeld(len(t.changed) > 0)
 }
 
 // expire drops the partitions no row changed for the ttl: a reader of the

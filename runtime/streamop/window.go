@@ -65,14 +65,11 @@ type windowAgg struct {
 	now     int64
 	idle    idleList[group, *group]
 	expired int64
-	// emitEvery, for a continuous aggregation, holds back the groups a
-	// batch changed (dirty) for that long, in nanoseconds of the clock:
-	// each is then written once, as it is. lastEmit is when they last
-	// were, and flushDue makes the next Advance write them.
-	emitEvery int64
-	lastEmit  int64
-	flushDue  bool
-	pending   int // groups in dirty still to write
+	// pace, for a continuous aggregation with an emit interval, holds
+	// back the groups a batch changed (dirty): each is then written once,
+	// as it is.
+	pace    pacer
+	pending int // groups in dirty still to write
 	// processedAt, of windows of processing time, is the latest time of
 	// their clock read (processingTime).
 	processedAt int64
@@ -257,7 +254,7 @@ func (a *windowAgg) Process(in, out *message.Batch, wm Watermark, fail Failures)
 // emitBatch writes, with EMIT CHANGES, the groups a batch changed, unless
 // the emit interval holds them back.
 func (a *windowAgg) emitBatch(out *message.Batch) {
-	if a.node.EmitChanges && (a.emitEvery == 0 || a.emitDue()) {
+	if a.node.EmitChanges && a.pace.afterBatch() {
 		a.errs = a.emitChanged(out, a.errs)
 	}
 }
@@ -324,18 +321,10 @@ func (a *windowAgg) sameArgs(args []value.Value) bool {
 	return true
 }
 
-// emitDue reports whether the emit interval has passed since the changed
-// groups were last written.
-func (a *windowAgg) emitDue() bool {
-	return a.clock().UnixNano()-a.lastEmit >= a.emitEvery
-}
-
 // emitChanged writes the current row of each group changed since it was
 // last written, appending to errs the rows it could not compute.
 func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
-	if a.emitEvery > 0 {
-		a.lastEmit = a.clock().UnixNano()
-	}
+	a.pace.written()
 	for _, g := range a.dirty {
 		if !g.dirty {
 			continue // dropped since it changed, or listed again once reused
@@ -356,8 +345,7 @@ func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 
 // Flush implements Flusher.
 func (a *windowAgg) Flush() bool {
-	a.flushDue = a.pending > 0
-	return a.flushDue
+	return a.pace.flushHeld(a.pending > 0)
 }
 
 // addToWindows adds the row in a.argv, of key a.keys, to every window that
@@ -643,12 +631,11 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		// a checkpoint then still holds every group, for a run that
 		// reads on.
 		a.dropMoved()
-		if a.pending > 0 && (a.flushDue || a.emitDue()) {
+		if a.pace.atAdvance(a.pending > 0) {
 			for _, err := range a.emitChanged(out, nil) {
 				fail(err)
 			}
 		}
-		a.flushDue = false
 		return 0
 	}
 	if a.node.Window.ProcTime && wm.For(nil) != math.MaxInt64 {
