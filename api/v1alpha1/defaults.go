@@ -135,6 +135,7 @@ func (s *Sink) Default() {
 		// TransactionInterval stays unset: the source defaults it, since
 		// with spec.state the checkpoints pace the transactions instead.
 		orDefault(&k.Compression, CompressionSnappy)
+		orDefault(&k.KeyFormat, KeyFormatString)
 		orDefault(&k.MaxBatchBytes, DefaultMaxBatchBytes)
 	}
 }

@@ -627,10 +627,20 @@ type KafkaSink struct {
 	Brokers []string `json:"brokers"`
 	// topic is the topic to write.
 	Topic string `json:"topic"`
-	// key is the output column whose text is each record's key. Records with
+	// key is the output column that makes each record's key. Records with
 	// the same key go to the same partition, in order. Unset: no key.
 	// +optional
 	Key string `json:"key,omitempty"`
+	// keyFormat is how the key column is written: string, its text; json,
+	// an object with the column as its one field; avro or protobuf, in
+	// the schema registry wire format of the sink's format and registry, a
+	// record or message with the column as its one field, whose schema
+	// the engine registers under the subject <topic>-key. A source's key
+	// columns read all four back.
+	// +kubebuilder:validation:Enum=string;json;avro;protobuf
+	// +kubebuilder:default=string
+	// +optional
+	KeyFormat KeyFormat `json:"keyFormat,omitempty"`
 	// delivery is the guarantee for results written here. atLeastOnce (the
 	// default) may write a record again after a crash; exactlyOnce writes
 	// results, dead letters and the source's offsets in one Kafka

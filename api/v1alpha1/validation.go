@@ -306,6 +306,18 @@ func (s *StreamQuerySpec) Validate() Problems {
 			ps.Add("spec.sink.kafka.delivery", "unknown delivery %q (want atLeastOnce or exactlyOnce)", k.Delivery)
 		}
 		ps.checkDuration("spec.sink.kafka.transactionInterval", k.TransactionInterval, 10*time.Millisecond, MaxTransactionInterval, false)
+		switch k.KeyFormat {
+		case "", KeyFormatString:
+		case KeyFormatJSON, KeyFormatAvro, KeyFormatProtobuf:
+			if k.Key == "" {
+				ps.Add("spec.sink.kafka.keyFormat", "keyFormat %s writes the key column: set key to an output column", k.KeyFormat)
+			}
+			if k.KeyFormat != KeyFormatJSON && (string(s.Sink.Format) != string(k.KeyFormat) || s.Sink.Registry() == nil) {
+				ps.Add("spec.sink.kafka.keyFormat", "keyFormat %[1]s writes keys in the schema registry wire format: set format %[1]s with %[1]s.registry, which registers the keys' schema too", k.KeyFormat)
+			}
+		default:
+			ps.Add("spec.sink.kafka.keyFormat", "unknown key format %q (want string, json, avro or protobuf)", k.KeyFormat)
+		}
 	}
 	if ep.MaxRetries != nil {
 		ps.checkRange("spec.errorPolicy.maxRetries", int64(*ep.MaxRetries), 0, MaxRetriesMax)

@@ -278,6 +278,19 @@ func TestValidate(t *testing.T) {
 			s.Sources[0].Format, s.Sources[0].Kafka.KeyFormat = FormatAvro, KeyFormatAvro
 			s.Sources[0].Avro = &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}
 		}, "spec.sources[0].kafka.keyFormat", "the schema declares none (key: true)"},
+		{"sink keys in avro", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Format: FormatAvro, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}},
+				Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: KeyFormatAvro}}
+		}, "", ""},
+		{"sink keys in json without a key", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", KeyFormat: KeyFormatJSON}}
+		}, "spec.sink.kafka.keyFormat", "set key to an output column"},
+		{"sink keys in protobuf of json values", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: KeyFormatProtobuf}}
+		}, "spec.sink.kafka.keyFormat", "set format protobuf with protobuf.registry"},
+		{"sink keys in xml", func(s *StreamQuerySpec) {
+			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: "xml"}}
+		}, "spec.sink.kafka.keyFormat", "unknown key format"},
 
 		// TLS and SASL.
 		{"tls and sasl", func(s *StreamQuerySpec) {

@@ -160,12 +160,28 @@ func openSink(env connector.SinkEnv) (connector.Sink, error) {
 		}
 	}
 	enc := connector.NewEncoder(env.Spec.Format, env.Columns)
-	if reg := env.Spec.Registry(); reg != nil {
-		if enc, err = registeredEncoder(env.Spec.Format, reg, spec.Topic, env.Columns, env.Logger); err != nil {
+	reg := env.Spec.Registry()
+	if reg != nil {
+		if enc, err = registeredEncoder(env.Spec.Format, reg, reg.SubjectOf(spec.Topic), "results", env.Columns, env.Logger); err != nil {
 			return nil, fmt.Errorf("sink: %w", err)
 		}
 	}
-	return OpenSink(spec, enc, key, txn, env.Logger)
+	s, err := OpenSink(spec, enc, key, txn, env.Logger)
+	if err != nil || key < 0 {
+		return s, err
+	}
+	// The key column alone, in its format.
+	keyCols := env.Columns[key : key+1]
+	switch spec.KeyFormat {
+	case v1alpha1.KeyFormatJSON:
+		s.keyEnc, s.keyLines = connector.NewEncoder(v1alpha1.FormatJSON, keyCols), true
+	case v1alpha1.KeyFormatAvro, v1alpha1.KeyFormatProtobuf:
+		if s.keyEnc, err = registeredEncoder(v1alpha1.Format(spec.KeyFormat), reg, spec.Topic+"-key", "keys", keyCols, env.Logger); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sink: the key: %w", err)
+		}
+	}
+	return s, nil
 }
 
 func openDeadLetter(env connector.SinkEnv) (connector.DeadLetterSink, error) {

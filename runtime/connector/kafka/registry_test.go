@@ -426,3 +426,86 @@ func protoVarint(num protowire.Number, v uint64) protoField {
 		return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
 	}
 }
+
+// TestSinkKeyFormats: a sink writes its key column as JSON, or Avro or
+// Protobuf in the registry's wire format with a schema it registers under
+// <topic>-key; a source's key columns read each back.
+func TestSinkKeyFormats(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	topics := []string{"payments"}
+	formats := []v1alpha1.KeyFormat{v1alpha1.KeyFormatString, v1alpha1.KeyFormatJSON, v1alpha1.KeyFormatAvro, v1alpha1.KeyFormatProtobuf}
+	for _, kf := range formats {
+		topics = append(topics, "keyed-"+string(kf), "read-"+string(kf))
+	}
+	brokers := cluster(t, 1, topics...) // renamed, against a real Kafka
+	produce(t, brokers, topics[0],
+		&kgo.Record{Value: []byte(`{"account":7,"amount":2.5}`)},
+		&kgo.Record{Value: []byte(`{"account":null,"amount":3}`)},
+		&kgo.Record{Value: []byte(`{"account":9,"amount":4}`)},
+	)
+	registry := &v1alpha1.SchemaRegistry{URL: url}
+	for i, kf := range formats {
+		t.Run(string(kf), func(t *testing.T) {
+			topic, readTopic := topics[1+2*i], topics[2+2*i]
+			sink := v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topic, Key: "account", KeyFormat: kf}}
+			source := v1alpha1.Source{Name: "keyed", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: topic, KeyFormat: kf},
+				Schema: []v1alpha1.Column{{Name: "account", Type: "int", Key: true}, {Name: "amount", Type: "double"}}}
+			switch kf {
+			case v1alpha1.KeyFormatAvro:
+				sink.Format, sink.Avro = v1alpha1.FormatAvro, &v1alpha1.AvroFormat{Registry: registry}
+				source.Format, source.Avro = v1alpha1.FormatAvro, &v1alpha1.AvroFormat{Registry: registry}
+			case v1alpha1.KeyFormatProtobuf:
+				sink.Format, sink.Protobuf = v1alpha1.FormatProtobuf, &v1alpha1.ProtobufFormat{Registry: registry}
+				source.Format, source.Protobuf = v1alpha1.FormatProtobuf, &v1alpha1.ProtobufFormat{Registry: registry}
+			}
+			write := &v1alpha1.StreamQuerySpec{
+				Sources: []v1alpha1.Source{{Name: "payments", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: topics[0]},
+					Schema: []v1alpha1.Column{{Name: "account", Type: "int"}, {Name: "amount", Type: "double"}}}},
+				Query: "SELECT account, amount FROM payments",
+				Sink:  sink,
+			}
+			_, stop := run(t, write, "write-"+string(kf))
+			recs := consume(t, brokers, topic, 3)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if recs[1].Key != nil {
+				t.Errorf("the key of a NULL account: %q; want none", recs[1].Key)
+			}
+			switch kf {
+			case v1alpha1.KeyFormatString:
+				if string(recs[0].Key) != "7" {
+					t.Errorf("key %q; want 7", recs[0].Key)
+				}
+			case v1alpha1.KeyFormatJSON:
+				if string(recs[0].Key) != `{"account":7}` {
+					t.Errorf("key %q; want {\"account\":7}", recs[0].Key)
+				}
+			default:
+				// The key's schema is registered under <topic>-key, and
+				// the key is in the wire format with its id.
+				ss, err := reg.SchemaByVersion(context.Background(), topic+"-key", -1)
+				if err != nil {
+					t.Fatalf("the key's subject: %v", err)
+				}
+				if k := recs[0].Key; len(k) < 5 || k[0] != 0 || int(binary.BigEndian.Uint32(k[1:5])) != ss.ID {
+					t.Errorf("key % x; want the wire format with schema id %d", k, ss.ID)
+				}
+			}
+			read := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{source}, Query: "SELECT account, amount FROM keyed",
+				Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: readTopic}}}
+			_, stop = run(t, read, "read-"+string(kf))
+			var got []string
+			for _, r := range consume(t, brokers, readTopic, 3) {
+				got = append(got, string(r.Value))
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{`{"account":7,"amount":2.5}`, `{"account":null,"amount":3}`, `{"account":9,"amount":4}`}
+			if !slices.Equal(got, want) {
+				t.Errorf("read back %v; want %v", got, want)
+			}
+		})
+	}
+}

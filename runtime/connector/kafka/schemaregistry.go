@@ -161,9 +161,10 @@ func (r *schemaRegistry) register(ctx context.Context, subject string, schema sr
 }
 
 // registeredEncoder registers the schema of rows of cols, of format f
-// (avro or protobuf), under r's subject, <topic>-value by default, and
-// returns their encoder, which writes each record after the registered id.
-func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, topic string, cols []value.Column, log *slog.Logger) (connector.Encoder, error) {
+// (avro or protobuf), under subject in r, and returns their encoder, which
+// writes each record after the registered id; what names them in the log
+// (the results, their keys).
+func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, subject, what string, cols []value.Column, log *slog.Logger) (connector.Encoder, error) {
 	schema := sr.Schema{Type: sr.TypeAvro}
 	var err error
 	if f == v1alpha1.FormatProtobuf {
@@ -181,12 +182,11 @@ func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, topic stri
 	if err != nil {
 		return nil, err
 	}
-	subject := r.SubjectOf(topic)
 	id, err := reg.register(ctx, subject, schema)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("kafka: the results' schema is registered", "component", "kafka", "registry", r.URL, "subject", subject, "schema_id", id, "format", f)
+	log.Info("kafka: the "+what+"' schema is registered", "component", "kafka", "registry", r.URL, "subject", subject, "schema_id", id, "format", f)
 	if f == v1alpha1.FormatProtobuf {
 		return format.NewProtobufEncoder(cols, format.ProtobufWireHeader(id)), nil
 	}

@@ -42,6 +42,10 @@ type Sink struct {
 	enc       Encoder
 	lines     bool // enc writes lines, whose line break a record does not keep
 	keyCol    int  // -1: no key
+	// keyEnc, if set, encodes the key column (alone in its row) as the
+	// record key, in lines if keyLines; otherwise the key is its text.
+	keyEnc   Encoder
+	keyLines bool
 	shared    bool // the client is an exactly-once source's; it closes it
 
 	// writes are free batchWrites, each with a batch's records, tens of
@@ -237,7 +241,14 @@ func (s *Sink) encode(buf []byte, ends []int, rows []value.Row) ([]byte, []int) 
 			buf = buf[:n-1]
 		}
 		ends = append(ends, len(buf))
-		if s.keyCol >= 0 && !row[s.keyCol].IsNull() {
+		switch {
+		case s.keyCol < 0 || row[s.keyCol].IsNull():
+		case s.keyEnc != nil:
+			buf = s.keyEnc.Encode(buf, row[s.keyCol:s.keyCol+1])
+			if n := len(buf); s.keyLines && n > 0 && buf[n-1] == '\n' {
+				buf = buf[:n-1]
+			}
+		default:
 			buf = row[s.keyCol].AppendText(buf)
 		}
 		ends = append(ends, len(buf))
