@@ -46,7 +46,7 @@ type Sink struct {
 	// record key, in lines if keyLines; otherwise the key is its text.
 	keyEnc   Encoder
 	keyLines bool
-	shared    bool // the client is an exactly-once source's; it closes it
+	shared   bool // the client is an exactly-once source's; it closes it
 
 	// writes are free batchWrites, each with a batch's records, tens of
 	// kilobytes: as many as can be in flight.
