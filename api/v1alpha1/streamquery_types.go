@@ -149,6 +149,14 @@ type Source struct {
 	// registry holds. Set one of its schema and registry, or both.
 	// +optional
 	Protobuf *ProtobufFormat `json:"protobuf,omitempty"`
+	// jsonSchema, of format json, is a JSON Schema (draft 2020-12 unless
+	// its $schema names another) that each record's value must satisfy
+	// before it is decoded: one that does not is an error for the error
+	// policy, naming the places that break it. It may refer to its own
+	// parts only. At most 256 KiB.
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	JSONSchema string `json:"jsonSchema,omitempty"`
 
 	// schema lists the columns of the source, in order. A datagen source may omit
 	// it: it then has its generator's schema.

@@ -457,6 +457,13 @@ func mebibytes(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<2
 // generator's.
 func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Column, error) {
 	f := fmt.Sprintf("spec.sources[%d]", i)
+	if src.JSONSchema != "" {
+		if (src.Format != "" && src.Format != v1alpha1.FormatJSON) || src.Datagen != nil {
+			ps.Add(f+".jsonSchema", "checks the records of a source of format json read from a file, stdin or Kafka")
+		} else if _, err := format.CompileJSONSchema(src.JSONSchema); err != nil {
+			ps.Add(f+".jsonSchema", "%v", err)
+		}
+	}
 	if src.Datagen != nil && len(src.Schema) == 0 {
 		cols, err := schemas.Generator(src.Datagen.Generator)
 		if err != nil {

@@ -424,6 +424,29 @@ func TestAfterJoinProblems(t *testing.T) {
 	}
 }
 
+// TestJSONSchemaProblems: a source's jsonSchema is compiled when the query
+// is planned, and applies to JSON records read from bytes only.
+func TestJSONSchemaProblems(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*v1alpha1.Source)
+		want string
+	}{
+		{"valid", func(*v1alpha1.Source) {}, ""},
+		{"not a schema", func(s *v1alpha1.Source) { s.JSONSchema = `{"type": "nope"}` }, "spec.sources[0].jsonSchema: \"jsonSchema#\" is not valid against metaschema"},
+		{"a file", func(s *v1alpha1.Source) { s.JSONSchema = `{"$ref": "file:///etc/passwd"}` }, "spec.sources[0].jsonSchema: failing loading"},
+		{"csv", func(s *v1alpha1.Source) { s.Format = v1alpha1.FormatCSV }, "spec.sources[0].jsonSchema: checks the records of a source of format json"},
+	} {
+		src := v1alpha1.Source{Name: "trades", File: &v1alpha1.FileSource{Path: "trades.jsonl"},
+			Schema:     []v1alpha1.Column{{Name: "symbol", Type: "text"}},
+			JSONSchema: `{"type": "object", "required": ["symbol"]}`}
+		c.edit(&src)
+		spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{src}, Query: "SELECT symbol FROM trades", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
+		spec.Default()
+		checkPlan(t, c.name, spec, c.want)
+	}
+}
+
 // TestChangesProblems: an aggregation of a GROUP BY's rows runs on one
 // engine, at least once, with spec.state over Kafka, and keyed by its
 // groups; no ttl yet.

@@ -74,6 +74,21 @@ func NewLineReader(source, name string, r io.Reader, f v1alpha1.Format, cols []v
 	return lr
 }
 
+// CheckSchema makes the reader of a JSON source check each record against
+// jsonSchema (spec.sources[].jsonSchema), if it is set.
+func (lr *LineReader) CheckSchema(jsonSchema string) error {
+	d, ok := lr.dec.(*format.JSONDecoder)
+	if jsonSchema == "" || !ok {
+		return nil
+	}
+	s, err := format.CompileJSONSchema(jsonSchema)
+	if err != nil {
+		return fmt.Errorf("source %s: jsonSchema: %w", lr.origin.Source, err)
+	}
+	d.CheckSchema(s)
+	return nil
+}
+
 // Prune makes the reader decode only the columns read says (nil: all), of
 // a JSON source; the others are NULL. CSV fields are all split, and
 // converted as the query reads them or not.

@@ -400,6 +400,10 @@ func openFileSource(env SourceEnv) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.CheckSchema(src.JSONSchema); err != nil {
+		r.Close()
+		return nil, err
+	}
 	r.Prune(env.Read)
 	return Partitions{r}, nil
 }
@@ -407,6 +411,9 @@ func openFileSource(env SourceEnv) (Source, error) {
 func openStdinSource(env SourceEnv) (Source, error) {
 	src := env.Source
 	r := OpenStdin(src.Name, src.Format, env.Columns, int(src.MaxRecordBytes))
+	if err := r.CheckSchema(src.JSONSchema); err != nil {
+		return nil, err
+	}
 	r.Prune(env.Read)
 	return Partitions{r}, nil
 }

@@ -18,6 +18,8 @@ type JSONDecoder struct {
 	index map[string]int
 	keys  [][]byte      // per column: its name as a JSON string and a colon
 	skip  unreadColumns // not read (Prune), their values skipped
+	// schema, if set, checks each value first (CheckSchema).
+	schema *JSONSchema
 }
 
 // NewJSONDecoder returns a decoder for rows of the given columns.
@@ -29,6 +31,11 @@ func NewJSONDecoder(cols []value.Column) *JSONDecoder {
 	}
 	return d
 }
+
+// CheckSchema makes the decoder check each value against s before it
+// decodes it: a value that breaks it is the record's error, a
+// *SchemaViolation.
+func (d *JSONDecoder) CheckSchema(s *JSONSchema) { d.schema = s }
 
 // Prune makes the decoder parse only the columns read says, and skip the
 // others' values, which stay NULL: a query's unread columns cost only
@@ -74,6 +81,11 @@ func (e *SyntaxError) Error() string {
 
 // Decode parses line into row, which has one value per column and is all NULL.
 func (d *JSONDecoder) Decode(line []byte, row value.Row) error {
+	if d.schema != nil {
+		if err := d.schema.Check(line); err != nil {
+			return err
+		}
+	}
 	p := jsonParser{b: line}
 	p.space()
 	if !p.consume('{') {

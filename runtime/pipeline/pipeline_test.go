@@ -864,3 +864,35 @@ func TestReadColumnsOfState(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONSchemaSource: a source's jsonSchema checks each record before
+// it is decoded; one that breaks it is dead-lettered at stage decode,
+// naming its line and the places that break the schema.
+func TestJSONSchemaSource(t *testing.T) {
+	path := writeFile(t, "schema.jsonl", `{"symbol":"AAPL","price":1.5,"quantity":1}
+{"symbol":"AAPL","price":1.5,"quantity":-3}
+{"symbol":"MSFT","price":2}
+{"symbol":"GOOG","price":3,"quantity":3}
+`)
+	spec := fileSpec(path, v1alpha1.FormatJSON, "SELECT symbol, quantity FROM trades", v1alpha1.DeadLetter)
+	spec.Sources[0].JSONSchema = `{"type":"object","required":["symbol","quantity"],"properties":{"quantity":{"type":"integer","minimum":0}}}`
+	dlq := &memDeadLetter{}
+	sink := &collectSink{}
+	p, err := runPipeline(t, spec, Options{Sink: sink, DeadLetter: dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.Rows(); len(got) != 2 {
+		t.Errorf("wrote %v; want the 2 records that satisfy the schema", got)
+	}
+	want := map[int64]string{2: "jsonSchema: at '/quantity': minimum: got -3, want 0", 3: "jsonSchema: at '': missing property 'quantity'"}
+	if len(dlq.events) != len(want) {
+		t.Fatalf("dead letters %+v; want %d", dlq.events, len(want))
+	}
+	for _, ev := range dlq.events {
+		if w := want[ev.Source.Offset]; w == "" || !strings.Contains(ev.Error, w) || !strings.Contains(ev.Error, fmt.Sprintf("line %d", ev.Source.Offset)) || ev.Stage != "decode" {
+			t.Errorf("dead letter of line %d at stage %s: %q; want it to name the line and contain %q", ev.Source.Offset, ev.Stage, ev.Error, w)
+		}
+	}
+	checkIdentity(t, p.Snapshot().Counts)
+}

@@ -164,7 +164,11 @@ func (s *Source) formatDecoder(f v1alpha1.Format, cols []value.Column, keys bool
 		}
 		return nil, fmt.Errorf("format %s needs %[1]s.schema or %[1]s.registry", f)
 	}
-	return format.NewJSONDecoder(cols), nil
+	d := format.NewJSONDecoder(cols)
+	if !keys && s.jsonSchema != nil {
+		d.CheckSchema(s.jsonSchema)
+	}
+	return d, nil
 }
 
 // decode fills row, all NULL, from r. Strings point into the record's bytes.

@@ -617,3 +617,34 @@ func checkPerKeyOrder(t *testing.T, out []*kgo.Record) map[int]int {
 	}
 	return ids
 }
+
+// TestJSONSchemaKafka: a Kafka source's jsonSchema checks each value; one
+// that breaks it is a dead letter naming the place, the others results.
+func TestJSONSchemaKafka(t *testing.T) {
+	topics := []string{"payments", "out", "dlq"}
+	brokers := cluster(t, 1, topics...)
+	produce(t, brokers, topics[0],
+		&kgo.Record{Value: []byte(`{"account":7,"amount":2.5}`)},
+		&kgo.Record{Value: []byte(`{"account":"8","amount":3}`)},
+	)
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{Name: "payments", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: topics[0]},
+			Schema:     []v1alpha1.Column{{Name: "account", Type: "int"}, {Name: "amount", Type: "double"}},
+			JSONSchema: `{"properties": {"account": {"type": "integer"}}}`}},
+		Query:       "SELECT account, amount FROM payments",
+		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topics[1]}},
+		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topics[2]}}},
+	}
+	_, stop := run(t, spec, "json-schema")
+	out := consume(t, brokers, topics[1], 1)
+	dead := consume(t, brokers, topics[2], 1)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if string(out[0].Value) != `{"account":7,"amount":2.5}` {
+		t.Errorf("result %s; want the payment that satisfies the schema", out[0].Value)
+	}
+	if h := headersOf(dead[0]); !strings.Contains(h["sluice.error"], "jsonSchema: at '/account': got string, want integer") || h["sluice.stage"] != "decode" {
+		t.Errorf("dead letter headers %v; want the schema's violation at stage decode", h)
+	}
+}

@@ -58,7 +58,7 @@ func (s *Source) System() string { return "kafka" }
 func openSource(env connector.SourceEnv) (connector.Source, error) {
 	src := env.Source
 	group := groupOf(src, env.Group)
-	opts := Options{Group: group, Schema: src.Schema, Avro: src.Avro, Protobuf: src.Protobuf, Stateful: env.Stateful, Read: env.Read, Logger: env.Logger.With("source", src.Name)}
+	opts := Options{Group: group, Schema: src.Schema, Avro: src.Avro, Protobuf: src.Protobuf, JSONSchema: src.JSONSchema, Stateful: env.Stateful, Read: env.Read, Logger: env.Logger.With("source", src.Name)}
 	if env.StaticMembership {
 		opts.Instance = env.Instance
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
+	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -37,7 +38,9 @@ type Source struct {
 	// registry's client.
 	avro     *v1alpha1.AvroFormat
 	protobuf *v1alpha1.ProtobufFormat
-	registry *schemaRegistry
+	// jsonSchema checks JSON values, if set.
+	jsonSchema *format.JSONSchema
+	registry   *schemaRegistry
 	// read says which columns the query reads, nil all (Options.Read).
 	read  []bool
 	sess  *kgo.GroupTransactSession // exactly-once only
@@ -154,6 +157,9 @@ type Options struct {
 	// Avro and Protobuf are how values of those formats are written.
 	Avro     *v1alpha1.AvroFormat
 	Protobuf *v1alpha1.ProtobufFormat
+	// JSONSchema, of format json, is the JSON Schema each value must
+	// satisfy, if set.
+	JSONSchema string
 	// CommitInterval is how often acknowledged offsets are committed.
 	CommitInterval time.Duration
 	// RevokeTimeout bounds the wait, on a rebalance, for a revoked
@@ -375,6 +381,12 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		s.avro, reg = opts.Avro, opts.Avro.Registry
 	case f == v1alpha1.FormatProtobuf && opts.Protobuf != nil:
 		s.protobuf, reg = opts.Protobuf, opts.Protobuf.Registry
+	}
+	if opts.JSONSchema != "" && f == v1alpha1.FormatJSON {
+		if s.jsonSchema, err = format.CompileJSONSchema(opts.JSONSchema); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("source %s: jsonSchema: %w", source, err)
+		}
 	}
 	if reg != nil {
 		if s.registry, err = newSchemaRegistry(s.ctx, f, reg, s.log); err != nil {
