@@ -293,6 +293,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if f := ep.DeadLetter.Format; f != "" && f != FormatJSON {
 			ps.Add("spec.errorPolicy.deadLetter.format", "dead-letter entries are always json")
 		}
+		if k := ep.DeadLetter.Kafka; k != nil && (k.Key != "" || k.KeyFormat != "" && k.KeyFormat != KeyFormatString) {
+			ps.Add("spec.errorPolicy.deadLetter.kafka.key", "dead letters are written without a key: remove key and keyFormat")
+		}
 	}
 	if k := s.Sink.Kafka; k != nil {
 		switch k.Delivery {

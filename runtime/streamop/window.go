@@ -171,6 +171,7 @@ func newWindowAgg(n *plan.Aggregate) *windowAgg {
 		a.time = n.Window.Time.Index
 	}
 	a.clock = time.Now
+	a.pace.clock = a.clock
 	for _, c := range n.Aggs {
 		a.args = append(a.args, c.Arg)
 		a.funcs = append(a.funcs, c.Func)

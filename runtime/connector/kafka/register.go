@@ -159,28 +159,31 @@ func openSink(env connector.SinkEnv) (connector.Sink, error) {
 			key = i
 		}
 	}
-	enc := connector.NewEncoder(env.Spec.Format, env.Columns)
+	// The key's schema first: a refused one leaves nothing registered.
+	var keyEnc connector.Encoder
 	reg := env.Spec.Registry()
+	if key >= 0 {
+		keyCols := env.Columns[key : key+1] // the key column alone, in its format
+		switch spec.KeyFormat {
+		case v1alpha1.KeyFormatJSON:
+			keyEnc = connector.NewEncoder(v1alpha1.FormatJSON, keyCols)
+		case v1alpha1.KeyFormatAvro, v1alpha1.KeyFormatProtobuf:
+			if keyEnc, err = registeredEncoder(v1alpha1.Format(spec.KeyFormat), reg, spec.Topic+"-key", "keys", keyCols, env.Logger); err != nil {
+				return nil, fmt.Errorf("sink: %w", err)
+			}
+		}
+	}
+	enc := connector.NewEncoder(env.Spec.Format, env.Columns)
 	if reg != nil {
 		if enc, err = registeredEncoder(env.Spec.Format, reg, reg.SubjectOf(spec.Topic), "results", env.Columns, env.Logger); err != nil {
 			return nil, fmt.Errorf("sink: %w", err)
 		}
 	}
 	s, err := OpenSink(spec, enc, key, txn, env.Logger)
-	if err != nil || key < 0 {
-		return s, err
+	if err != nil {
+		return nil, err
 	}
-	// The key column alone, in its format.
-	keyCols := env.Columns[key : key+1]
-	switch spec.KeyFormat {
-	case v1alpha1.KeyFormatJSON:
-		s.keyEnc, s.keyLines = connector.NewEncoder(v1alpha1.FormatJSON, keyCols), true
-	case v1alpha1.KeyFormatAvro, v1alpha1.KeyFormatProtobuf:
-		if s.keyEnc, err = registeredEncoder(v1alpha1.Format(spec.KeyFormat), reg, spec.Topic+"-key", "keys", keyCols, env.Logger); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("sink: the key: %w", err)
-		}
-	}
+	s.keyEnc, s.keyLines = keyEnc, spec.KeyFormat == v1alpha1.KeyFormatJSON
 	return s, nil
 }
 

@@ -150,12 +150,12 @@ func (r *schemaRegistry) retry(ctx context.Context, what string, get func() erro
 	}
 }
 
-// register registers schema under subject, or finds it registered, and
-// returns its id.
-func (r *schemaRegistry) register(ctx context.Context, subject string, schema sr.Schema) (uint32, error) {
+// register registers schema, of what (the results, their keys), under
+// subject, or finds it registered, and returns its id.
+func (r *schemaRegistry) register(ctx context.Context, subject, what string, schema sr.Schema) (uint32, error) {
 	id, err := r.cl.RegisterSchema(ctx, subject, schema, -1, -1)
 	if err != nil {
-		return 0, fmt.Errorf("registering the results' schema under subject %s at %s: %w", subject, r.url, err)
+		return 0, fmt.Errorf("registering the %s' schema under subject %s at %s: %w", what, subject, r.url, err)
 	}
 	return uint32(id), nil
 }
@@ -182,7 +182,7 @@ func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, subject, w
 	if err != nil {
 		return nil, err
 	}
-	id, err := reg.register(ctx, subject, schema)
+	id, err := reg.register(ctx, subject, what, schema)
 	if err != nil {
 		return nil, err
 	}
