@@ -369,6 +369,8 @@ func TestUnionAll(t *testing.T) {
 		{"SELECT price FROM trades UNION ALL SELECT bid FROM quotes", "bid FROM", "column 1 of UNION ALL, price, is decimal(18,4) in branch 1 and decimal(10,2) in this one: cast one to the other's type"},
 		{"SELECT symbol FROM trades UNION ALL SELECT note FROM trades", "note FROM", "each branch of UNION ALL reads a source of its own; trades is read by an earlier one"},
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes GROUP BY symbol", "symbol FROM quotes", "a branch of UNION ALL filters and computes the columns of a source; aggregating, joining, OVER and top-N are not supported in it yet"},
+		{"WITH j AS (SELECT t.symbol, q.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT symbol FROM trades UNION ALL SELECT symbol FROM TUMBLE(j, ts, INTERVAL '1' MINUTE)",
+			"TUMBLE(j", "a windowing table function needs GROUP BY window_start, window_end and aggregates"},
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes ORDER BY symbol", "symbol", "ORDER BY is not supported on a stream; results are written as they come"},
 		// Three branches: at the first SELECT, the offending clause, or the branch.
 		{"SELECT symbol FROM trades UNION ALL SELECT symbol FROM quotes UNION SELECT currency FROM rates", "symbol FROM trades", "UNION without ALL removes duplicates, which a stream cannot know it has seen the last of: write UNION ALL"},

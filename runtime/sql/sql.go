@@ -176,6 +176,10 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if node, ok := b.changesQuery(sel); ok {
 		return node
 	}
+	var fromAt int32 // the FROM item as written, before merging replaces it
+	if len(sel.FromClause) > 0 {
+		fromAt = location(sel.FromClause[0])
+	}
 	if !b.flatten(sel, nil) {
 		return nil
 	}
@@ -205,7 +209,7 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	case grouped:
 		return b.aggregateQuery(node, &plan.Aggregate{Window: *window, EmitChanges: emit}, sel)
 	case window != nil:
-		b.errorf(0, "a windowing table function needs GROUP BY window_start, window_end and aggregates")
+		b.errorf(fromAt, "a windowing table function needs GROUP BY window_start, window_end and aggregates")
 		return nil
 	case emit:
 		b.errorf(0, "EMIT CHANGES applies to GROUP BY queries")
