@@ -153,6 +153,31 @@ func TestValidateExamples(t *testing.T) {
 // engines names the step, its key and topic, between the filter the
 // engines run over the source's partitions and the aggregate they run
 // over the topic's; on one engine there is no such step.
+// TestValidateSinkKeys: validate shows the schema of an Avro sink's keys
+// and the subject it is registered under.
+func TestValidateSinkKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "keys.yaml"), []byte(`apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: keys}
+spec:
+  sources:
+    - name: trades
+      datagen: {generator: trades, count: 10}
+  query: SELECT symbol, count(*) AS n FROM trades GROUP BY symbol
+  sink:
+    format: avro
+    avro: {registry: {url: "http://registry:8081"}}
+    kafka: {brokers: ["kafka:9092"], topic: counts, key: symbol, keyFormat: avro}
+`), 0o644)
+	r := runEngine(t, dir, nil, "validate", "-f", "keys.yaml")
+	want := `Keys: symbol, their schema registered under subject counts-key:
+{"type":"record","name":"Row","namespace":"sluice","fields":[{"name":"symbol","type":["null","string"],"default":null}]}`
+	if r.code != exitOK || !strings.Contains(r.stdout, want) {
+		t.Errorf("engine validate: exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want)
+	}
+}
+
 func TestValidateRepartition(t *testing.T) {
 	r := runEngine(t, repoRoot, nil, "validate", "-f", "examples/repartition.yaml")
 	want := `State: keyed by symbol; source trades is partitioned by its record key, id: its rows are repartitioned by symbol through the topic sluice.default.volume-by-symbol.repartition.0, so each engine holds whole keys

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/streamop"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
@@ -69,7 +71,12 @@ func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop
 		return
 	}
 	if r := spec.Sink.Registry(); r != nil && spec.Sink.Kafka != nil {
-		fmt.Fprintf(w, "Sink: %s records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", spec.Sink.Format, r.SubjectOf(spec.Sink.Kafka.Topic), r.URL, strings.TrimSpace(schema))
+		k := spec.Sink.Kafka
+		fmt.Fprintf(w, "Sink: %s records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", spec.Sink.Format, r.SubjectOf(k.Topic), r.URL, strings.TrimSpace(schema))
+		if i := slices.IndexFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }); i >= 0 && string(k.KeyFormat) == string(spec.Sink.Format) {
+			key, _ := compile.SinkSchema(&spec.Sink, prog.Output[i:i+1])
+			fmt.Fprintf(w, "Keys: %s, their schema registered under subject %s-key:\n%s\n", k.Key, k.Topic, strings.TrimSpace(key))
+		}
 		return
 	}
 	fmt.Fprintf(w, "Sink: plain %s records of the schema:\n%s\n", spec.Sink.Format, strings.TrimSpace(schema))
