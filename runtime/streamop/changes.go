@@ -54,6 +54,10 @@ type changeAgg struct {
 	// holds rows of many, so a partition that moved away leaves state no
 	// one can take apart.
 	owners ownerSet
+	// Once a snapshot is taken or restored (tracking), the keys of last
+	// set and dropped since, for AppendChanges.
+	tracking   bool
+	set, gone  map[string]struct{}
 }
 
 // newChangeAgg returns the aggregation outer of the rows of inner, made by
@@ -108,9 +112,11 @@ func (c *changeAgg) feed(out *message.Batch) {
 		case old != nil:
 			copy(old, args)
 			ownStrings(old)
+			c.touch(string(c.keyBuf))
 		default:
 			key := string(c.keyBuf)
 			c.last[key] = ownValues(args)
+			c.touch(key)
 			if c.windows != nil {
 				heap.Push(&c.starts, windowKey{start: row[0].Nanos(), key: key})
 			}
@@ -160,8 +166,31 @@ func (c *changeAgg) forget() {
 	}
 	held := c.windows.Low() // the earliest window it holds
 	for len(c.starts) > 0 && c.starts[0].start < held {
-		delete(c.last, heap.Pop(&c.starts).(windowKey).key)
+		key := heap.Pop(&c.starts).(windowKey).key
+		delete(c.last, key)
+		if c.tracking {
+			delete(c.set, key)
+			c.gone[key] = struct{}{}
+		}
 	}
+}
+
+// touch notes, once a snapshot is taken, that key's arguments were set.
+func (c *changeAgg) touch(key string) {
+	if c.tracking {
+		delete(c.gone, key)
+		c.set[key] = struct{}{}
+	}
+}
+
+// tracked starts, or starts again, tracking changes after a snapshot.
+func (c *changeAgg) tracked() {
+	c.tracking = true
+	if c.set == nil {
+		c.set, c.gone = map[string]struct{}{}, map[string]struct{}{}
+	}
+	clear(c.set)
+	clear(c.gone)
 }
 
 // windowKey is the key of an inner window's row and the window's start.
@@ -226,6 +255,7 @@ func (c *changeAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = value.AppendBytes(dst, key)
 		dst = appendValues(dst, args)
 	}
+	c.tracked()
 	return c.outer.AppendSnapshot(dst, origins)
 }
 
@@ -237,29 +267,106 @@ func (c *changeAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if err := c.inner.(Snapshotter).RestoreSnapshot(r, origins); err != nil {
 		return fmt.Errorf("the aggregated query: %w", err)
 	}
-	width := len(c.outer.funcs)
-	n := r.Count(1 + width)
 	clear(c.last)
+	if err := c.readLast(r, c.last); err != nil {
+		return err
+	}
 	c.starts = c.starts[:0]
-	for range n {
-		key := r.String()
-		args := make([]value.Value, width)
-		readValues(r, args)
-		c.last[key] = args
-		if c.windows != nil {
-			// A window row's key starts with its window's start, as
-			// appendKey writes a timestamp: its kind, then 8 bytes.
-			if len(key) < 9 {
-				return fmt.Errorf("reading the aggregated query's rows: a window's key of %d bytes", len(key))
-			}
-			c.starts = append(c.starts, windowKey{start: int64(binary.LittleEndian.Uint64([]byte(key[1:9]))), key: key})
+	for key := range c.last {
+		if err := c.pushStart(key); err != nil {
+			return err
 		}
 	}
 	heap.Init(&c.starts)
+	c.tracked()
+	if err := c.outer.RestoreSnapshot(r, origins); err != nil {
+		return fmt.Errorf("the aggregation of its rows: %w", err)
+	}
+	return nil
+}
+
+// readLast reads entries of last, each a key and its arguments, into m.
+func (c *changeAgg) readLast(r *value.Reader, m map[string][]value.Value) error {
+	width := len(c.outer.funcs)
+	for range r.Count(1 + width) {
+		key := r.String()
+		args := make([]value.Value, width)
+		readValues(r, args)
+		m[key] = args
+	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading the aggregated query's rows: %w", err)
 	}
-	if err := c.outer.RestoreSnapshot(r, origins); err != nil {
+	return nil
+}
+
+// pushStart lists key, of an inner window's row, by its window's start.
+func (c *changeAgg) pushStart(key string) error {
+	if c.windows == nil {
+		return nil
+	}
+	// A window row's key starts with its window's start, as appendKey
+	// writes a timestamp: its kind, then 8 bytes.
+	if len(key) < 9 {
+		return fmt.Errorf("reading the aggregated query's rows: a window's key of %d bytes", len(key))
+	}
+	heap.Push(&c.starts, windowKey{start: int64(binary.LittleEndian.Uint64([]byte(key[1:9]))), key: key})
+	return nil
+}
+
+// changeDeltas is a changeAgg whose inner aggregation writes its changes
+// since a snapshot (a windowAgg, not a join): its checkpoints may be
+// deltas too.
+type changeDeltas struct{ *changeAgg }
+
+// AppendChanges implements IncrementalSnapshotter: the inner aggregation's
+// changes, the arguments set and dropped, the outer's changes.
+func (c changeDeltas) AppendChanges(dst []byte, origins *Origins) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = c.inner.(IncrementalSnapshotter).AppendChanges(dst, origins)
+	dst = binary.AppendUvarint(dst, uint64(len(c.set)))
+	for key := range c.set {
+		dst = value.AppendBytes(dst, key)
+		dst = appendValues(dst, c.last[key])
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(c.gone)))
+	for key := range c.gone {
+		dst = value.AppendBytes(dst, key)
+	}
+	c.tracked()
+	return c.outer.AppendChanges(dst, origins)
+}
+
+// ApplyChanges implements IncrementalSnapshotter.
+func (c changeDeltas) ApplyChanges(r *value.Reader, origins *Origins) error {
+	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
+		return fmt.Errorf("changes of an aggregation of a GROUP BY's rows of version %d; this engine reads %d", v, snapshotVersion)
+	}
+	if err := c.inner.(IncrementalSnapshotter).ApplyChanges(r, origins); err != nil {
+		return fmt.Errorf("the aggregated query: %w", err)
+	}
+	set := make(map[string][]value.Value)
+	if err := c.readLast(r, set); err != nil {
+		return err
+	}
+	for key, args := range set {
+		if _, held := c.last[key]; !held {
+			if err := c.pushStart(key); err != nil {
+				return err
+			}
+		}
+		c.last[key] = args
+	}
+	for range r.Count(1) {
+		delete(c.last, r.String())
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("reading the aggregated query's rows: %w", err)
+	}
+	// A key dropped leaves its start behind, which forget pops at its
+	// window's end as it would the key's: a key names its window.
+	c.tracked()
+	if err := c.outer.ApplyChanges(r, origins); err != nil {
 		return fmt.Errorf("the aggregation of its rows: %w", err)
 	}
 	return nil

@@ -586,7 +586,11 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 		if p.joined != nil {
 			inner = newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), windows)
 		}
-		return newChangeAgg(p.inner, p.innerProj, inner, windows.(*windowAgg), top.(*windowAgg))
+		c := newChangeAgg(p.inner, p.innerProj, inner, windows.(*windowAgg), top.(*windowAgg))
+		if p.joined != nil {
+			return c // a join writes whole snapshots only
+		}
+		return changeDeltas{c}
 	}
 	if p.joined == nil {
 		return top
