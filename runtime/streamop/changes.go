@@ -56,8 +56,8 @@ type changeAgg struct {
 	owners ownerSet
 	// Once a snapshot is taken or restored (tracking), the keys of last
 	// set and dropped since, for AppendChanges.
-	tracking   bool
-	set, gone  map[string]struct{}
+	tracking  bool
+	set, gone map[string]struct{}
 }
 
 // newChangeAgg returns the aggregation outer of the rows of inner, made by
