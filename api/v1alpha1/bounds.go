@@ -22,6 +22,7 @@ const (
 	MaxColumns          = 1024
 	MaxQueryLength      = 256 << 10 // characters, as the API server counts them
 	MaxFormatSchema     = 1 << 20   // characters of an avro or protobuf schema
+	MaxJSONSchema       = 1 << 18   // characters of a source's jsonSchema
 	MaxTableKeys        = 64
 	MaxBrokers          = 64
 	MaxTopics           = 16

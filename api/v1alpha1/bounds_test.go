@@ -29,6 +29,7 @@ func TestCRDBounds(t *testing.T) {
 		{"spec.query", MaxQueryLength},
 		{"spec.sources[].avro.schema", MaxFormatSchema},
 		{"spec.sources[].protobuf.schema", MaxFormatSchema},
+		{"spec.sources[].jsonSchema", MaxJSONSchema},
 		{"spec.sources[].table.key", MaxTableKeys},
 		{"spec.sources[].kafka.brokers", MaxBrokers},
 		{"spec.sink.kafka.brokers", MaxBrokers},

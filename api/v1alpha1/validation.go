@@ -179,6 +179,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 			validateKafkaSecurity(&ps, f+".kafka", &k.KafkaSecurity)
 		}
+		if n := utf8.RuneCountInString(src.JSONSchema); n > MaxJSONSchema {
+			ps.Add(f+".jsonSchema", "is %d characters long, more than the %d allowed", n, MaxJSONSchema)
+		}
 		if src.File != nil && src.File.Path == "" {
 			ps.Add(f+".file.path", "a file source needs a path")
 		}

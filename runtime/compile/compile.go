@@ -458,8 +458,11 @@ func mebibytes(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<2
 func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Column, error) {
 	f := fmt.Sprintf("spec.sources[%d]", i)
 	if src.JSONSchema != "" {
+		fromValue := slices.ContainsFunc(src.Schema, func(c v1alpha1.Column) bool { return !c.Key && c.Header == "" })
 		if (src.Format != "" && src.Format != v1alpha1.FormatJSON) || src.Datagen != nil {
 			ps.Add(f+".jsonSchema", "checks the records of a source of format json read from a file, stdin or Kafka")
+		} else if src.Kafka != nil && !fromValue {
+			ps.Add(f+".jsonSchema", "checks record values, and this source reads no column from them, all from the key or headers")
 		} else if _, err := format.CompileJSONSchema(src.JSONSchema); err != nil {
 			ps.Add(f+".jsonSchema", "%v", err)
 		}

@@ -436,6 +436,10 @@ func TestJSONSchemaProblems(t *testing.T) {
 		{"not a schema", func(s *v1alpha1.Source) { s.JSONSchema = `{"type": "nope"}` }, "spec.sources[0].jsonSchema: \"jsonSchema#\" is not valid against metaschema"},
 		{"a file", func(s *v1alpha1.Source) { s.JSONSchema = `{"$ref": "file:///etc/passwd"}` }, "spec.sources[0].jsonSchema: failing loading"},
 		{"csv", func(s *v1alpha1.Source) { s.Format = v1alpha1.FormatCSV }, "spec.sources[0].jsonSchema: checks the records of a source of format json"},
+		{"no value column", func(s *v1alpha1.Source) {
+			s.File, s.Kafka = nil, &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}
+			s.Schema[0].Key = true
+		}, "spec.sources[0].jsonSchema: checks record values, and this source reads no column from them"},
 	} {
 		src := v1alpha1.Source{Name: "trades", File: &v1alpha1.FileSource{Path: "trades.jsonl"},
 			Schema:     []v1alpha1.Column{{Name: "symbol", Type: "text"}},

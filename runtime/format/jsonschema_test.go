@@ -46,6 +46,23 @@ func TestJSONSchema(t *testing.T) {
 			t.Errorf("%s: %v; want %q", c.value, err, c.want)
 		}
 	}
+	// Numbers the library would take hours over, or fail on, are refused
+	// first; many violations make a message of bounded length.
+	huge := `{"account":7,"amount":1e1000001}`
+	if err := d.Decode([]byte(huge), make(value.Row, 2)); err == nil || !strings.Contains(err.Error(), "at '/amount': the number 1e1000001") {
+		t.Errorf("%s: %v; want the number refused", huge, err)
+	}
+	unique, err := CompileJSONSchema(`{"uniqueItems": true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unique.Check([]byte(`[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,2e999999]`)); err == nil {
+		t.Error("an array with a number of a huge exponent passed uniqueItems")
+	}
+	tags := `{"account":7,"amount":1,"tags":[` + strings.Repeat(`"abcdefghijklmnop",`, 5000) + `"a"]}`
+	if err := d.Decode([]byte(tags), make(value.Row, 2)); err == nil || len(err.Error()) > 2200 || !strings.HasSuffix(err.Error(), "; and 4992 more") {
+		t.Errorf("5000 violations: a message of %d bytes, ending %q; want at most about 2 KiB, with the rest counted", len(err.Error()), err.Error()[max(0, len(err.Error())-40):])
+	}
 	for _, c := range []struct{ schema, want string }{
 		{`{"$ref": "file:///etc/passwd"}`, `no URLLoader registered for "file:///etc/passwd"`},
 		{`{"$ref": "https://example.com/schema.json"}`, "no URLLoader registered"},
