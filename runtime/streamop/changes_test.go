@@ -109,7 +109,7 @@ func TestChangeAggOfWindows(t *testing.T) {
 // snapshot and the changes after it holds the latest rows the operator
 // holds, and writes what it writes: of windows, whose rows are forgotten
 // as they close and written again within the allowed lateness, and of a
-// GROUP BY without a window.
+// GROUP BY without a window; across the end of an input too.
 func TestChangeAggDeltas(t *testing.T) {
 	s := int64(time.Second)
 	for name, query := range map[string]string{
@@ -130,6 +130,10 @@ func TestChangeAggDeltas(t *testing.T) {
 				var fail failures
 				var errs errorList
 				mark := fixedTime(int64(i)*s/4 - s)
+				if i == 350 {
+					// The end of an input, and a run that reads on.
+					mark = fixedTime(math.MaxInt64)
+				}
 				op.Process(batchOf(rows...), out, mark, &fail)
 				op.Advance(mark, out, errs.add)
 				if len(fail)+len(errs) > 0 {
@@ -175,7 +179,7 @@ func TestChangeAggDeltas(t *testing.T) {
 				switch {
 				case i == 40:
 					chain = append(chain, live.AppendSnapshot(nil, origins))
-				case i > 40 && (rng.IntN(8) == 0 || i == 300):
+				case i > 40 && (rng.IntN(8) == 0 || i == 300 || i == 350):
 					chain = append(chain, live.AppendChanges(nil, origins))
 					deltas++
 					r := rebuild()
