@@ -1,7 +1,6 @@
 package streamop
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,10 +28,10 @@ type changeAgg struct {
 	tableJoinOf
 	// windows, of an inner aggregation of windows, is that aggregation:
 	// the rows of a window it has let go are never written again, and
-	// their arguments are forgotten, their starts and keys in starts, a
-	// min-heap.
+	// their arguments are forgotten, their keys in starts by their
+	// windows' starts.
 	windows *windowAgg
-	starts  windowKeys
+	starts  timeHeap[string]
 	// keys is how many leading columns of the inner rows name their
 	// group: the window bounds and the GROUP BY keys.
 	keys int
@@ -118,7 +117,7 @@ func (c *changeAgg) feed(out *message.Batch) {
 			c.last[key] = ownValues(args)
 			c.touch(key)
 			if c.windows != nil {
-				heap.Push(&c.starts, windowKey{start: row[0].Nanos(), key: key})
+				c.starts.push(timed[string]{ts: row[0].Nanos(), key: key})
 			}
 		}
 	}
@@ -165,8 +164,8 @@ func (c *changeAgg) forget() {
 		return
 	}
 	held := c.windows.Low() // the earliest window it holds
-	for len(c.starts) > 0 && c.starts[0].start < held {
-		key := heap.Pop(&c.starts).(windowKey).key
+	for c.starts.low() < held {
+		key := c.starts.pop().key
 		delete(c.last, key)
 		if c.tracking {
 			delete(c.set, key)
@@ -191,26 +190,6 @@ func (c *changeAgg) tracked() {
 	}
 	clear(c.set)
 	clear(c.gone)
-}
-
-// windowKey is the key of an inner window's row and the window's start.
-type windowKey struct {
-	start int64
-	key   string
-}
-
-// windowKeys is a min-heap of windowKey by start (container/heap).
-type windowKeys []windowKey
-
-func (h windowKeys) Len() int           { return len(h) }
-func (h windowKeys) Less(i, j int) bool { return h[i].start < h[j].start }
-func (h windowKeys) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *windowKeys) Push(x any)        { *h = append(*h, x.(windowKey)) }
-func (h *windowKeys) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // Moved reports a partition the state was built from that moved away
@@ -277,7 +256,6 @@ func (c *changeAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 			return err
 		}
 	}
-	heap.Init(&c.starts)
 	c.tracked()
 	if err := c.outer.RestoreSnapshot(r, origins); err != nil {
 		return fmt.Errorf("the aggregation of its rows: %w", err)
@@ -310,7 +288,7 @@ func (c *changeAgg) pushStart(key string) error {
 	if len(key) < 9 {
 		return fmt.Errorf("reading the aggregated query's rows: a window's key of %d bytes", len(key))
 	}
-	heap.Push(&c.starts, windowKey{start: int64(binary.LittleEndian.Uint64([]byte(key[1:9]))), key: key})
+	c.starts.push(timed[string]{ts: int64(binary.LittleEndian.Uint64([]byte(key[1:9]))), key: key})
 	return nil
 }
 

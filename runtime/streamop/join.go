@@ -239,63 +239,13 @@ func endedBefore(watermark, reach int64) int64 {
 }
 
 // due is a held row's time and its key.
-type due struct {
-	ts  int64
-	key *joinKey
-}
+type due = timed[*joinKey]
 
 // dueKeys is a min-heap of one side's rows' keys by the rows' times. Rows
 // come mostly in time order, so a push seldom moves. An entry whose row
 // is gone stays until its time comes: its key is then visited for
 // nothing.
-type dueKeys []due
-
-func (h *dueKeys) push(d due) {
-	*h = append(*h, d)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		parent := (i - 1) / 2
-		if s[parent].ts <= s[i].ts {
-			break
-		}
-		s[parent], s[i] = s[i], s[parent]
-		i = parent
-	}
-}
-
-func (h *dueKeys) pop() due {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = due{}
-	s = s[:n]
-	for i := 0; ; {
-		least, l, r := i, 2*i+1, 2*i+2
-		if l < n && s[l].ts < s[least].ts {
-			least = l
-		}
-		if r < n && s[r].ts < s[least].ts {
-			least = r
-		}
-		if least == i {
-			break
-		}
-		s[least], s[i] = s[i], s[least]
-		i = least
-	}
-	*h = s
-	return top
-}
-
-// low is the earliest time of an entry, at or before the earliest row the
-// side holds; math.MaxInt64 when none.
-func (h dueKeys) low() int64 {
-	if len(h) == 0 {
-		return math.MaxInt64
-	}
-	return h[0].ts
-}
+type dueKeys = timeHeap[*joinKey]
 
 // rebuild makes the entries those of the rows j holds, after a restore.
 func (j *intervalJoin) rebuild() {
