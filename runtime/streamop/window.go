@@ -413,18 +413,12 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 			return err
 		}
 	}
-	a.changedGroup(g)
-	return nil
-}
-
-// changedGroup lists g, with EMIT CHANGES, among the groups whose rows are
-// to be written.
-func (a *windowAgg) changedGroup(g *group) {
 	if a.node.EmitChanges && !g.dirty {
 		g.dirty = true
 		a.pending++
 		a.dirty = append(a.dirty, g)
 	}
+	return nil
 }
 
 // touch notes, once a snapshot is taken, that g changed.
