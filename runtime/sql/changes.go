@@ -32,8 +32,8 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		b.errorf(at, "SELECT DISTINCT of the rows of a GROUP BY is not supported; GROUP BY the columns instead")
 		return nil, true
 	}
-	if findCall(sel.TargetList, true) >= 0 {
-		b.errorf(findCall(sel.TargetList, true), "OVER of the rows of a GROUP BY is not supported yet")
+	if overAt := findCall(sel.TargetList, true); overAt >= 0 {
+		b.errorf(overAt, "OVER of the rows of a GROUP BY is not supported yet")
 		return nil, true
 	}
 	if sel.WhereClause != nil {
