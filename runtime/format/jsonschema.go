@@ -37,13 +37,7 @@ func CompileJSONSchema(text string) (*JSONSchema, error) {
 	}
 	s, err := c.Compile(jsonSchemaURL)
 	if err != nil {
-		var parts []string
-		for _, l := range strings.Split(strings.ReplaceAll(err.Error(), jsonSchemaURL, "jsonSchema"), "\n") {
-			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
-				parts = append(parts, l)
-			}
-		}
-		return nil, fmt.Errorf("%s", joinBounded(parts))
+		return nil, fmt.Errorf("%s", joinBounded(errorLines(strings.ReplaceAll(err.Error(), jsonSchemaURL, "jsonSchema"))))
 	}
 	return &JSONSchema{schema: s}, nil
 }
@@ -94,18 +88,24 @@ func (s *JSONSchema) Check(value []byte) (err error) {
 		return nil
 	}
 	// The first line names the schema; each of the others a violation.
-	lines := strings.Split(err.Error(), "\n")
-	var parts []string
-	for _, l := range lines[1:] {
-		if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	if len(parts) == 0 {
-		parts = lines
+	parts := errorLines(err.Error())
+	if len(parts) > 1 {
+		parts = parts[1:]
 	}
 	slices.Sort(parts) // by place: the library's order varies
 	return &SchemaViolation{Msg: joinBounded(parts)}
+}
+
+// errorLines are the lines of the library's message, each without its
+// indent and list mark, the empty ones left out.
+func errorLines(msg string) []string {
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 // joinBounded joins parts with "; ", the first maxViolations of them, and
