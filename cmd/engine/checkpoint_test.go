@@ -401,6 +401,10 @@ spec:
 
 	var mu sync.Mutex
 	seen := map[string]int{}
+	// Where each row was written: a row written twice, exactly once,
+	// names its records, to find their transactions in the engines' logs.
+	writes := map[string][]string{}
+	began := time.Now()
 	var wrong []string
 	rows := 0
 	ctx, cancel := context.WithCancel(context.Background())
@@ -421,6 +425,7 @@ spec:
 				defer mu.Unlock()
 				rows++
 				seen[k]++
+				writes[k] = append(writes[k], fmt.Sprintf("partition %d offset %d producer %d/%d at %.3fs", r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch, time.Since(began).Seconds()))
 				if w := want[k]; w != v {
 					wrong = append(wrong, fmt.Sprintf("%s: %s, want %s", k, v, w))
 				}
@@ -586,7 +591,14 @@ spec:
 	case len(wrong) > 0:
 		t.Errorf("%d rows differ from the input's, e.g. %s", len(wrong), wrong[0])
 	case mode.exactlyOnce() && rows != len(seen):
-		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again", rows, len(seen), rows-len(seen))
+		var again []string
+		for k, n := range seen {
+			if n > 1 {
+				again = append(again, fmt.Sprintf("%s: %s", k, strings.Join(writes[k], "; ")))
+			}
+		}
+		slices.Sort(again)
+		t.Errorf("%d rows written for %d distinct: exactly-once wrote %d again (the test began at %s):\n%s", rows, len(seen), rows-len(seen), began.UTC().Format(time.RFC3339Nano), strings.Join(again[:min(len(again), 8)], "\n"))
 	default:
 		what := "3 kills"
 		switch mode {

@@ -454,12 +454,13 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		// open, whose checkpoints would otherwise hold back the end of the
 		// checkpoint topic that a partition's restore waits for.
 		fence, cancel := context.WithTimeout(s.ctx, time.Minute)
-		_, _, err := cl.ProducerID(fence)
+		id, epoch, err := cl.ProducerID(fence)
 		cancel()
 		if err != nil {
 			s.sess.Close()
 			return nil, fmt.Errorf("source %s: taking the transactional id %s: %w", source, opts.TransactionalID, err)
 		}
+		s.log.Info("kafka: took the transactional id, fencing its earlier holder", "component", "kafka", "transactionalID", opts.TransactionalID, "producerID", id, "producerEpoch", epoch)
 		if err := s.sess.Begin(); err != nil {
 			s.sess.Close()
 			return nil, fmt.Errorf("source %s: beginning a transaction: %w", source, err)
