@@ -277,7 +277,7 @@ func (s *statefulStage) restore(chain checkpoint.Chain, now time.Time) error {
 			s.skip[o] = part.Offset
 			s.absorbed[o] = part.Offset
 		}
-		s.marks.restore(o, part.MaxEventTime, now)
+		s.marks.restore(o, o.Generation.Load(), part.MaxEventTime, now)
 		if s.seen != nil {
 			s.seen.restore(o, o.Generation.Load(), part.Upstream)
 		}
@@ -421,15 +421,23 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 		own.lastID = c.ID
 		return nil, nil
 	}
+	if o.Generation.Load() != gen || o.Away.Load() {
+		// The group took the partition away while the restore waited for
+		// the store: its new owner restores it. Its next batch here, in a
+		// later generation, takes it over again.
+		delete(s.owned, o)
+		s.p.log.Info("a partition moved away while its state was restored; left to its new owner", "source", o.Source, "partition", o.Partition, "checkpoint", c.ID)
+		return nil, nil
+	}
 	r := value.NewReader(c.State)
-	if err := s.op.(streamop.Snapshotter).RestoreSnapshot(r, streamop.PartitionOrigins(o)); err != nil {
+	if err := s.op.(streamop.Snapshotter).RestoreSnapshot(r, streamop.PartitionOriginsAt(o, gen)); err != nil {
 		return nil, fmt.Errorf("partition %d of %s, checkpoint %d: %w", o.Partition, o.Source, c.ID, err)
 	}
 	part := c.Partitions[0]
 	if part.Offset >= 0 {
 		s.skip[o], s.absorbed[o] = part.Offset, part.Offset
 	}
-	s.marks.takeOver(o, part.MaxEventTime, c.Watermark, now)
+	s.marks.takeOver(o, gen, part.MaxEventTime, c.Watermark, now)
 	if s.seen != nil {
 		s.seen.restore(o, gen, part.Upstream)
 	}

@@ -94,23 +94,24 @@ func (w *watermarks) newPart(source string) *partMark {
 	return &partMark{max: math.MinInt64, bound: int64(t.bound), idle: t.idle, floor: math.MinInt64}
 }
 
-// restore sets partition o's progress from a checkpoint: the latest event
-// time it had sent, as if the batch that brought it had just arrived.
-func (w *watermarks) restore(o *message.Origin, maxEvt int64, now time.Time) {
+// restore sets partition o's progress, in generation gen, from a
+// checkpoint: the latest event time it had sent, as if the batch that
+// brought it had just arrived.
+func (w *watermarks) restore(o *message.Origin, gen uint64, maxEvt int64, now time.Time) {
 	pm := w.parts[o]
 	if pm == nil {
 		pm = w.newPart(o.Source)
 		w.parts[o] = pm
 	}
-	pm.max, pm.seen, pm.gen, pm.last = maxEvt, true, o.Generation.Load(), now
+	pm.max, pm.seen, pm.gen, pm.last = maxEvt, true, gen, now
 }
 
 // takeOver sets partition o's progress from the checkpoint of another
 // engine, whose watermark then was floor: o's records are judged by its
 // own watermark until it catches up with this engine's, as a partition
 // that comes back is, and never by one below floor.
-func (w *watermarks) takeOver(o *message.Origin, maxEvt, floor int64, now time.Time) {
-	w.restore(o, maxEvt, now)
+func (w *watermarks) takeOver(o *message.Origin, gen uint64, maxEvt, floor int64, now time.Time) {
+	w.restore(o, gen, maxEvt, now)
 	pm := w.parts[o]
 	pm.floor, pm.replaying = floor, w.current != math.MinInt64
 }

@@ -45,8 +45,10 @@ type Origins struct {
 	list  []*message.Origin
 	index map[*message.Origin]int
 	// partition says the snapshot is of list[0]'s state alone
-	// (PartitionOrigins).
+	// (PartitionOrigins), and gen is the generation of the partition a
+	// restore of it is for.
 	partition bool
+	gen       uint64
 }
 
 // NewOrigins returns a table of the given partitions, in order.
@@ -63,8 +65,15 @@ func NewOrigins(list []*message.Origin) *Origins {
 // rather than replace it: the state of a partition that moves between
 // engines with it, built from its records alone when the query's keys
 // follow partitions.
-func PartitionOrigins(o *message.Origin) *Origins {
-	return &Origins{list: []*message.Origin{o}, index: map[*message.Origin]int{o: 0}, partition: true}
+func PartitionOrigins(o *message.Origin) *Origins { return PartitionOriginsAt(o, o.Generation.Load()) }
+
+// PartitionOriginsAt is PartitionOrigins for a restore of the partition
+// in generation gen: the state restored is of that generation, so that
+// it is not current, nor written, if the partition moved away meanwhile
+// (a restore waits for the checkpoint store, and the group may rebalance
+// while it does).
+func PartitionOriginsAt(o *message.Origin, gen uint64) *Origins {
+	return &Origins{list: []*message.Origin{o}, index: map[*message.Origin]int{o: 0}, partition: true, gen: gen}
 }
 
 // holds reports whether a snapshot with these origins holds the state
@@ -91,7 +100,8 @@ func (o *Origins) appendOwner(dst []byte, w owner) []byte {
 	return binary.AppendUvarint(dst, uint64(i)+1)
 }
 
-// readOwner reads an owner, of its partition's current generation.
+// readOwner reads an owner, of its partition's current generation, or of
+// the generation a partition's restore is for.
 func (o *Origins) readOwner(r *value.Reader) owner {
 	i := r.Uvarint()
 	if i == 0 {
@@ -102,6 +112,9 @@ func (o *Origins) readOwner(r *value.Reader) owner {
 		return owner{}
 	}
 	origin := o.list[i-1]
+	if o.partition {
+		return owner{origin: origin, gen: o.gen}
+	}
 	return owner{origin: origin, gen: origin.Generation.Load()}
 }
 
