@@ -106,6 +106,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		case et == nil || et.AllowedLateness.Duration == 0:
 		case prog.ProcTime():
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "windows of processing time (PROCTIME()) take every record when it is processed: none is late")
+		case prog.WindowJoin():
+			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a window join joins each window's rows once, when both sides have closed it, and a late record would change a row already joined: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close")
 		case prog.AfterJoin():
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a join drops late records before its rows reach what reads them: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records")
 		case prog.Ranked() && !prog.Continuous():
@@ -265,6 +267,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 		return Partitioning{
 			Describe: "an aggregation of a GROUP BY's rows: one engine only",
 			Problem:  "on several engines, each engine would aggregate the rows of the groups it holds, and an outer group holds the rows of inner groups of every partition: run one engine to aggregate a GROUP BY's rows",
+		}, true
+	case prog.WindowJoin():
+		return Partitioning{
+			Describe: "a window join: one engine only",
+			Problem:  "on several engines, each engine would aggregate the partitions it reads, and a window join's sides are keyed by their own GROUP BYs, which no one repartition keeps together with the join's keys: run one engine for a window join",
 		}, true
 	case prog.AfterJoin():
 		return Partitioning{

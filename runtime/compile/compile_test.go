@@ -486,6 +486,48 @@ func TestChangesProblems(t *testing.T) {
 	}
 }
 
+// TestWindowJoinProblems: a window join runs on one engine, joins each
+// window once (no allowed lateness), and keeps its event times.
+func TestWindowJoinProblems(t *testing.T) {
+	const query = `SELECT T.symbol, T.ws, T.n, Q.n AS quotes
+		FROM (SELECT symbol, window_start AS ws, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY symbol, window_start, window_end) T
+		JOIN (SELECT symbol, window_start AS ws, count(*) AS n FROM TUMBLE(quotes, ts, INTERVAL '1' SECOND) GROUP BY symbol, window_start, window_end) Q
+		ON T.symbol = Q.symbol AND T.ws = Q.ws`
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.StreamQuerySpec)
+		want string // "": accepted
+	}{
+		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce }, ""},
+		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas = &two }, "run one engine for a window join"},
+		{"allowed lateness", func(s *v1alpha1.StreamQuerySpec) {
+			s.Sources[1].EventTime = &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Second}}
+		}, "a window join joins each window's rows once"},
+		{"another event time", func(s *v1alpha1.StreamQuerySpec) {
+			s.Sources[1].Schema = append(s.Sources[1].Schema, v1alpha1.Column{Name: "at", Type: "timestamp"})
+			s.Sources[1].EventTime = &v1alpha1.EventTime{Column: "at"}
+		}, "the query's event time for quotes is ts"},
+	}
+	for _, tt := range tests {
+		kafka := func(topic string) *v1alpha1.KafkaSource {
+			return &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: topic, Group: "g"}
+		}
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{
+				{Name: "trades", Kafka: kafka("trades"), Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}},
+				{Name: "quotes", Kafka: kafka("quotes"), Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}},
+			},
+			Query: query,
+			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		tt.edit(spec)
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}
+
 // TestProcessingTimeProblems: windows of processing time take no late
 // records, so allowedLateness is refused.
 func TestProcessingTimeProblems(t *testing.T) {

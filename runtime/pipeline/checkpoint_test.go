@@ -128,6 +128,17 @@ func TestCheckpointRestoreAfterJoin(t *testing.T) {
 		SELECT window_start, symbol, count(*) AS n, sum(q) AS q FROM TUMBLE(j, ts, INTERVAL '10 milliseconds') GROUP BY window_start, window_end, symbol`), 5_000, false)
 }
 
+// TestCheckpointRestoreWindowJoin is TestCheckpointRestore for a window
+// join: both sides' windows are restored, with the rows one side wrote
+// while the other still held the window, so that each window is joined
+// once, whole, across a restart.
+func TestCheckpointRestoreWindowJoin(t *testing.T) {
+	checkpointRestoreWith(t, twoStreams(`SELECT A.symbol, A.ws, A.n AS an, B.n AS bn, A.q + B.q AS q
+		FROM (SELECT symbol, window_start AS ws, count(*) AS n, sum(quantity) AS q FROM TUMBLE(a, ts, INTERVAL '10 milliseconds') GROUP BY symbol, window_start, window_end) A
+		JOIN (SELECT symbol, window_start AS ws, count(*) AS n, sum(quantity) AS q FROM TUMBLE(b, ts, INTERVAL '10 milliseconds') WHERE quantity > 10 GROUP BY symbol, window_start, window_end) B
+		ON A.symbol = B.symbol AND A.ws = B.ws`), 5_000, false)
+}
+
 // twoStreams is the spec of query over two generated streams of trades, a
 // and b, of 2 × 20,000 records each, checkpointing every 100ms into dir.
 func twoStreams(query string) func(dir string, rate int64) *v1alpha1.StreamQuerySpec {

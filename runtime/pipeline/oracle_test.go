@@ -1486,9 +1486,17 @@ func (jd *joinData) load(t *testing.T, db *sql.DB) {
 }
 
 // The sources of the joins' specs.
-func (jd *joinData) tradesInput(d *oracleData) oracleInput {
+func (jd *joinData) tradesInput(d *oracleData) oracleInput { return jd.tradesInputWhere(d, nil) }
+
+// tradesInputWhere is tradesInput for a query that filters the trades by
+// where before it judges them late: those it drops are neither late nor
+// kept, but filtered.
+func (jd *joinData) tradesInputWhere(d *oracleData, where func(trade) bool) oracleInput {
 	in := oracleInput{source: oracleSpec(d.path, "").Sources[0]}
 	for _, tr := range d.trades {
+		if where != nil && !where(tr) {
+			continue
+		}
 		if tr.late {
 			in.late++
 		} else {
@@ -1624,6 +1632,41 @@ func TestOracleJoins(t *testing.T) {
 				FROM t JOIN qt AS q ON q.symbol = t.symbol AND t.ts BETWEEN q.ts AND q.ts + 2000
 				WHERE t.qty >= 3 AND q.symbol <> 'BRK.B'`,
 			types: []colType{cInt, cInt, cInt, cDec2, cTS, cTS},
+		},
+		{
+			// A window join of two GROUP BYs of 10-second windows, each
+			// side with its WHERE or HAVING, the joined rows filtered.
+			name: "WindowJoin/TumbleBySymbol",
+			data: interval, inputs: []oracleInput{jd.tradesInputWhere(interval, func(tr trade) bool { return tr.hasQty && tr.qty >= 2 }), jd.quotesInput(true)},
+			results: true, key: 2,
+			query: `SELECT T.symbol, T.ws, T.n, T.volume, Q.quotes, Q.hi
+				FROM (SELECT symbol, window_start AS ws, count(*) AS n, sum(qty) AS volume FROM TUMBLE(trades, ts, INTERVAL '10' SECOND)
+					WHERE qty >= 2 GROUP BY symbol, window_start, window_end) T
+				JOIN (SELECT symbol, window_start AS ws, count(*) AS quotes, max(bid) AS hi FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND)
+					GROUP BY symbol, window_start, window_end HAVING count(*) > 1) Q
+				ON T.symbol = Q.symbol AND T.ws = Q.ws
+				WHERE T.n > 1`,
+			sqlite: `SELECT T.symbol, T.ws, T.n, T.volume, Q.quotes, Q.hi
+				FROM (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS n, sum(qty) AS volume FROM t WHERE qty >= 2 GROUP BY symbol, ws) T
+				JOIN (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS quotes, max(bid) AS hi FROM qt GROUP BY symbol, ws HAVING count(*) > 1) Q
+				ON T.symbol = Q.symbol AND T.ws = Q.ws
+				WHERE T.n > 1`,
+			types: []colType{cStr, cTS, cInt, cInt, cInt, cDec2},
+		},
+		{
+			// Hopping windows matched by their ends, a residual ON.
+			name: "WindowJoin/HopByEnd",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `WITH t AS (SELECT symbol, window_end AS we, count(*) AS n, max(price) AS hi FROM HOP(trades, ts, INTERVAL '5' SECOND, INTERVAL '15' SECOND) GROUP BY symbol, window_start, window_end),
+				q AS (SELECT symbol, window_end AS we, count(*) AS n, min(bid) AS lo FROM HOP(quotes, ts, INTERVAL '5' SECOND, INTERVAL '15' SECOND) GROUP BY symbol, window_start, window_end)
+				SELECT t.symbol, t.we, t.n AS trades, q.n AS quotes, t.hi - q.lo AS spread FROM t JOIN q ON t.we = q.we AND t.symbol = q.symbol AND t.hi > q.lo`,
+			sqlite: `WITH w AS (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2),
+				th AS (SELECT symbol, ts - ts % 5000 + 15000 - 5000 * k AS we, price FROM t, w),
+				qh AS (SELECT symbol, ts - ts % 5000 + 15000 - 5000 * k AS we, bid FROM qt, w),
+				tt AS (SELECT symbol, we, count(*) AS n, max(price) AS hi FROM th GROUP BY symbol, we),
+				qq AS (SELECT symbol, we, count(*) AS n, min(bid) AS lo FROM qh GROUP BY symbol, we)
+				SELECT tt.symbol, tt.we, tt.n, qq.n, tt.hi - qq.lo FROM tt JOIN qq ON tt.we = qq.we AND tt.symbol = qq.symbol AND tt.hi > qq.lo`,
+			types: []colType{cStr, cTS, cInt, cInt, cDec2},
 		},
 		{
 			// Both bounds below the quote's time: Upper is negative.

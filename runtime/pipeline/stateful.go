@@ -193,6 +193,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	s.marks.progress(b.Origin, b.MaxEventTime)
 	st := &s.p.stats
 	st.late.Add(int64(late))
+	if f, ok := s.op.(streamop.Filterer); ok {
+		st.filtered.Add(int64(f.TakeFiltered()))
+	}
 
 	if s.p.prog.Aggregates() {
 		st.aggregated.Add(int64(absorbed))

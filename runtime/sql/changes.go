@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -44,22 +45,8 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		return nil, true
 	}
 	b.unsupported(sel)
-	// The inner query, a WITH query, may read the WITH queries before it;
-	// a subquery, all of them.
-	if with := sel.WithClause; with != nil {
-		ctes := with.Ctes
-		if i := slices.IndexFunc(ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == cte }); cte != "" && i >= 0 {
-			ctes = ctes[:i]
-		}
-		with = &pg.WithClause{Location: with.Location, Ctes: slices.Clone(ctes)}
-		switch {
-		case len(with.Ctes) == 0:
-		case inner.WithClause != nil:
-			b.errorf(location(inner.WithClause.Ctes[0]), "WITH inside a query that another aggregates is not supported when the outer query has WITH queries too; move them to the outermost WITH")
-			return nil, true
-		default:
-			inner.WithClause = with
-		}
+	if !b.passWith(sel.WithClause, inner, cte, "a query that another aggregates") {
+		return nil, true
 	}
 	below := b.selectStmt(inner, false)
 	if below == nil || len(b.errs) > 0 {
@@ -127,4 +114,36 @@ func readsKeysOnly(node plan.Node, cols []int) bool {
 			return false
 		}
 	}
+}
+
+// passWith gives inner, a subquery of a query with WITH queries with, or
+// its WITH query named cte, the WITH queries it may read: a WITH query
+// those before it, a subquery all of them. what names inner in the error
+// when it has WITH queries of its own too; it returns false after one.
+func (b *binder) passWith(with *pg.WithClause, inner *pg.SelectStmt, cte, what string) bool {
+	if with == nil {
+		return true
+	}
+	ctes := with.Ctes
+	if i := slices.IndexFunc(ctes, func(n *pg.Node) bool { return n.GetCommonTableExpr().GetCtename() == cte }); cte != "" && i >= 0 {
+		ctes = ctes[:i]
+	}
+	switch {
+	case len(ctes) == 0:
+		return true
+	case inner.WithClause != nil:
+		b.errorf(location(inner.WithClause.Ctes[0]), "WITH inside %s is not supported when the outer query has WITH queries too; move them to the outermost WITH", what)
+		return false
+	default:
+		// Copies: binding a query merges its WITH queries in place, and
+		// the two sides of a join may read the same ones. A GROUP BY is
+		// left out: the query would merge it, and cannot.
+		inner.WithClause = &pg.WithClause{Location: with.Location}
+		for _, n := range ctes {
+			if q := n.GetCommonTableExpr().GetCtequery().GetSelectStmt(); q == nil || !grouped(q) {
+				inner.WithClause.Ctes = append(inner.WithClause.Ctes, proto.Clone(n).(*pg.Node))
+			}
+		}
+	}
+	return true
 }

@@ -48,7 +48,12 @@ func fromQuery(sel *pg.SelectStmt, with *pg.WithClause) (q *pg.SelectStmt, alias
 	if len(sel.FromClause) != 1 {
 		return nil, "", ""
 	}
-	item := sel.FromClause[0]
+	return queryOf(sel.FromClause[0], with)
+}
+
+// queryOf returns the query of a FROM item that is a subquery, or names
+// one of the WITH queries with, as fromQuery does; nil for another.
+func queryOf(item *pg.Node, with *pg.WithClause) (q *pg.SelectStmt, alias, cte string) {
 	if rs := item.GetRangeSubselect(); rs != nil && !rs.Lateral && len(rs.GetAlias().GetColnames()) == 0 {
 		return rs.GetSubquery().GetSelectStmt(), rs.GetAlias().GetAliasname(), ""
 	}

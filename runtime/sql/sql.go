@@ -176,6 +176,9 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if node, ok := b.changesQuery(sel); ok {
 		return node
 	}
+	if node, ok := b.windowJoinQuery(sel); ok {
+		return node
+	}
 	var fromAt int32 // the FROM item as written, before merging replaces it
 	if len(sel.FromClause) > 0 {
 		fromAt = location(sel.FromClause[0])

@@ -228,7 +228,13 @@ func TestErrorPositions(t *testing.T) {
 // contains substr, and it is at the text at.
 func checkFirstError(t *testing.T, query, at, substr string) {
 	t.Helper()
-	_, err := sql.Plan(query, catalog)
+	checkFirstErrorIn(t, catalog, query, at, substr)
+}
+
+// checkFirstErrorIn is checkFirstError with the sources of cat.
+func checkFirstErrorIn(t *testing.T, cat sql.Catalog, query, at, substr string) {
+	t.Helper()
+	_, err := sql.Plan(query, cat)
 	es := sql.AsErrors(err)
 	if len(es) == 0 {
 		t.Errorf("Plan(%q) = %v; want an error containing %q", query, err, substr)

@@ -141,6 +141,14 @@ func Compile(root plan.Node) (*Program, error) {
 		p.filter = f
 		n = f.Input
 	}
+	if j, ok := n.(*plan.WindowJoin); ok {
+		// As for a join; the stateful stage runs each side's WHERE too.
+		left, _ := plan.WindowSideOf(j.Left)
+		p.stateful, p.postFilter, p.postProj = j, p.filter, p.proj
+		p.filter, p.proj = nil, nil
+		p.Source, p.InputWidth = left.Scan.Source, len(left.Scan.Cols)
+		return p, nil
+	}
 	if j, ok := n.(*plan.Join); ok {
 		// The workers pass each source's rows on as they are; the join and
 		// everything above it run in the stateful stage.
@@ -252,7 +260,7 @@ func (p *Program) Aggregates() bool {
 		return true // the rows of a join are results, whatever reads them
 	}
 	switch p.stateful.(type) {
-	case *plan.Aggregate, *plan.Join, *plan.TopN:
+	case *plan.Aggregate, *plan.Join, *plan.TopN, *plan.WindowJoin:
 		return true
 	}
 	return false
@@ -447,7 +455,14 @@ func Fingerprint(statePlan string) string {
 
 // Join reports whether the plan joins two sources, or is the part below
 // such a join (Upstream); its workers then pass rows on unchanged.
-func (p *Program) Join() bool { return p.join() != nil }
+func (p *Program) Join() bool { return p.join() != nil || p.WindowJoin() }
+
+// WindowJoin reports whether the plan joins the rows of two windowed
+// aggregations (a window join).
+func (p *Program) WindowJoin() bool {
+	_, ok := p.stateful.(*plan.WindowJoin)
+	return ok
+}
 
 // join is the join of the plan or below which it is; nil for others.
 func (p *Program) join() *plan.Join {
@@ -510,6 +525,14 @@ func (p *Program) Sources() []string { return plan.Sources(p.root) }
 
 // EventTimeOf is the event-time column of a source's rows, or -1.
 func (p *Program) EventTimeOf(source string) int {
+	if j, ok := p.stateful.(*plan.WindowJoin); ok {
+		for _, side := range j.Inputs() {
+			if s, _ := plan.WindowSideOf(side); s.Scan.Source == source {
+				return s.Agg.Window.Time.Index
+			}
+		}
+		return -1
+	}
 	if j := p.join(); j != nil {
 		switch {
 		case j.AsOf != nil && source == j.Left.Source:
@@ -636,6 +659,8 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 			return newTopRows(n, opts)
 		}
 		return newWindowRank(n)
+	case *plan.WindowJoin:
+		return newWindowJoin(n, opts)
 	}
 	return nil
 }

@@ -48,6 +48,14 @@ type Stateful interface {
 	Size() int
 }
 
+// Filterer is a stateful operator that filters its input rows itself
+// (a window join's sides' WHERE), rather than the workers.
+type Filterer interface {
+	// TakeFiltered returns how many input rows it filtered out since the
+	// last call.
+	TakeFiltered() int
+}
+
 // Expirer is a stateful operator that drops state no row changed for a
 // while (spec.state.ttl): Expired counts what it dropped.
 type Expirer interface {
