@@ -960,6 +960,63 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 	kafkaCrashJob(t, crashExactlyOnce, intervalJoinJob())
 }
 
+// TestKafkaCrashWindowJoinExactlyOnce is the crash test for a window join
+// of the topics of TestKafkaCrashIntervalJoinExactlyOnce, exactly-once:
+// each second's trades and marks of a symbol, counted and summed by side,
+// joined. Both sides' windows, and both topics' offsets, commit with the
+// results, so every window's row is written once, whole, whatever the
+// kills.
+func TestKafkaCrashWindowJoinExactlyOnce(t *testing.T) {
+	job := intervalJoinJob()
+	type sums struct{ trades, q, marks, px int64 }
+	bySecond := map[string]*sums{}
+	at := func(sym string, ts time.Time) *sums {
+		k := ts.Truncate(time.Second).Format(time.TimeOnly) + " " + sym
+		if bySecond[k] == nil {
+			bySecond[k] = &sums{}
+		}
+		return bySecond[k]
+	}
+	for _, r := range job.records {
+		var row struct {
+			Sym   string
+			TS    time.Time
+			Q, PX int64
+		}
+		if err := json.Unmarshal(r.Value, &row); err != nil {
+			t.Fatal(err)
+		}
+		s := at(row.Sym, row.TS)
+		if r.Topic == "marks" {
+			s.marks, s.px = s.marks+1, s.px+row.PX
+		} else {
+			s.trades, s.q = s.trades+1, s.q+row.Q
+		}
+	}
+	job.want = map[string]string{}
+	for k, s := range bySecond {
+		if s.trades > 0 && s.marks > 0 {
+			job.want[k] = fmt.Sprintf("trades=%d q=%d marks=%d px=%d", s.trades, s.q, s.marks, s.px)
+		}
+	}
+	job.query = `SELECT T.sym, T.ws, T.n AS trades, T.q, M.n AS marks, M.px
+		FROM (SELECT sym, window_start AS ws, count(*) AS n, sum(q) AS q FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY sym, window_start, window_end) T
+		JOIN (SELECT sym, window_start AS ws, count(*) AS n, sum(px) AS px FROM TUMBLE(m, ts, INTERVAL '1' SECOND) GROUP BY sym, window_start, window_end) M
+		ON T.sym = M.sym AND T.ws = M.ws`
+	job.rowOf = func(b []byte) (string, string, bool) {
+		var row struct {
+			Sym                  string
+			WS                   time.Time
+			Trades, Q, Marks, PX int64
+		}
+		if err := json.Unmarshal(b, &row); err != nil || row.Sym == "END" {
+			return "", "", false
+		}
+		return row.WS.Format(time.TimeOnly) + " " + row.Sym, fmt.Sprintf("trades=%d q=%d marks=%d px=%d", row.Trades, row.Q, row.Marks, row.PX), true
+	}
+	kafkaCrashJob(t, crashExactlyOnce, job)
+}
+
 // TestKafkaRepartitionIntervalJoin is the interval join of
 // TestKafkaCrashIntervalJoinExactlyOnce on three engines, at-least-once,
 // over topics keyed by record, not by the join's key: the engines
