@@ -186,6 +186,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	s.next.Errors.Events = append(s.next.Errors.Events, b.Errors.Events...)
 	s.next.Errors.Records += b.Errors.Records
 	s.in.out = s.next
+	if f, ok := s.op.(streamop.Filterer); ok {
+		s.p.stats.filtered.Add(int64(f.Filter(b, &s.in)))
+	}
 	if s.p.lateToPolicy {
 		s.lateToPolicy(b)
 	}
@@ -193,9 +196,6 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 	s.marks.progress(b.Origin, b.MaxEventTime)
 	st := &s.p.stats
 	st.late.Add(int64(late))
-	if f, ok := s.op.(streamop.Filterer); ok {
-		st.filtered.Add(int64(f.TakeFiltered()))
-	}
 
 	if s.p.prog.Aggregates() {
 		st.aggregated.Add(int64(absorbed))

@@ -136,14 +136,32 @@ func (b *binder) passWith(with *pg.WithClause, inner *pg.SelectStmt, cte, what s
 		return false
 	default:
 		// Copies: binding a query merges its WITH queries in place, and
-		// the two sides of a join may read the same ones. A GROUP BY is
-		// left out: the query would merge it, and cannot.
+		// the two sides of a join may read the same ones. A GROUP BY the
+		// query does not name is left out: it would merge it, and cannot
+		// (one it names is refused there, with the reason).
 		inner.WithClause = &pg.WithClause{Location: with.Location}
 		for _, n := range ctes {
-			if q := n.GetCommonTableExpr().GetCtequery().GetSelectStmt(); q == nil || !grouped(q) {
+			c := n.GetCommonTableExpr()
+			if q := c.GetCtequery().GetSelectStmt(); q == nil || !grouped(q) || names(inner, c.Ctename) {
 				inner.WithClause.Ctes = append(inner.WithClause.Ctes, proto.Clone(n).(*pg.Node))
 			}
 		}
 	}
 	return true
+}
+
+// names reports whether q reads a source or WITH query called name: a
+// FROM item of it, or a windowing function's first argument.
+func names(q *pg.SelectStmt, name string) bool {
+	found := false
+	eachNode(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: q}}, func(n *pg.Node) bool {
+		if rv := n.GetRangeVar(); rv != nil && rv.Relname == name {
+			found = true
+		}
+		if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && cr.Fields[0].GetString_().GetSval() == name {
+			found = true
+		}
+		return !found
+	})
+	return found
 }

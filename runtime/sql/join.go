@@ -198,7 +198,21 @@ func (b *binder) keyPair(n *pg.Node, leftWidth int, freeKey func(*expr.Column) b
 	}
 	right := *cy
 	right.Index -= leftWidth
-	return cx, &right, true
+	if cx.T == cy.T || cx.T.Kind == value.KindNull || cy.T.Kind == value.KindNull {
+		return cx, &right, true
+	}
+	// Numbers of two kinds or scales: a key's bytes are its value's, of
+	// its type, so both widen to one type, as a comparison would. A
+	// table's key keeps its own type: the stream's column must be cast.
+	if freeKey(cy) {
+		*mismatch = &Error{Offset: int(location(n)), Msg: fmt.Sprintf("the table's key %s is %s and %s is %s: cast %[3]s to %[2]s", cy.Name, cy.T, cx, cx.T)}
+		return nil, nil, false
+	}
+	t, err := expr.CommonType("a join key", cx, &right)
+	if err != nil {
+		return nil, nil, false
+	}
+	return expr.Coerce(cx, t), expr.Coerce(&right, t), true
 }
 
 // expressionKey recognises a table join's key of an expression of the

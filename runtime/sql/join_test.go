@@ -277,6 +277,12 @@ func TestJoinPlans(t *testing.T) {
 			"TableJoin LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
 		},
 		{
+			// Keys of two kinds or scales of numbers widen to one type: a
+			// key's bytes are its value's, and would never be equal.
+			"SELECT t.price, q.bid FROM trades t JOIN quotes q ON t.price = q.bid" + within5s,
+			"IntervalJoin JOIN ON trades.price = CAST(quotes.bid AS decimal(18,4)) AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s",
+		},
+		{
 			// A table's key may be matched by an expression of the stream.
 			"SELECT t.price, s.name FROM trades t JOIN symbols s ON s.symbol = upper(t.note) AND t.price > 1",
 			"TableJoin JOIN table symbols ON upper(trades.note) = symbols.symbol AND (trades.price > 1)",
@@ -513,5 +519,18 @@ func TestProcessingTimePlans(t *testing.T) {
 		if !errors.As(err, &errs) || len(errs) == 0 || errs[0].Msg != c.msg || !strings.HasPrefix(c.query[errs[0].Offset:], c.at) {
 			t.Errorf("PlanTables(%q) = %v; want %q at %q", c.query, err, c.msg, c.at)
 		}
+	}
+}
+
+// TestTableKeyOfAnotherType: a table's key column keeps its type; a
+// stream's column of another kind of number must be cast to it.
+func TestTableKeyOfAnotherType(t *testing.T) {
+	cat := sql.Catalog{"trades": joinCatalog["trades"], "lots": {{Name: "size", Type: value.Int}, {Name: "label", Type: value.String}}}
+	q := "SELECT t.symbol, l.label FROM trades t JOIN lots l ON t.price = l.size"
+	_, err := sql.PlanTables(q, cat, sql.Tables{"lots": {Key: []string{"size"}}})
+	es := sql.AsErrors(err)
+	want := "the table's key lots.size is int and trades.price is decimal(18,4): cast trades.price to int"
+	if len(es) == 0 || es[0].Msg != want || !strings.HasPrefix(q[es[0].Offset:], "t.price = l.size") {
+		t.Errorf("PlanTables(%q) = %v; want %q at t.price", q, err, want)
 	}
 }

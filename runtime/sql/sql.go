@@ -176,7 +176,7 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if node, ok := b.changesQuery(sel); ok {
 		return node
 	}
-	if node, ok := b.windowJoinQuery(sel); ok {
+	if node, ok := b.windowJoinQuery(sel, emit); ok {
 		return node
 	}
 	var fromAt int32 // the FROM item as written, before merging replaces it

@@ -20,8 +20,9 @@ import (
 //	ON P.id = A.seller AND P.starttime = A.starttime
 //
 // The joined rows may be filtered (WHERE) and computed (the select list).
-// ok is false, and nothing reported, if sel is not such a join.
-func (b *binder) windowJoinQuery(sel *pg.SelectStmt) (plan.Node, bool) {
+// ok is false, and nothing reported, if sel is not such a join; emit says
+// the statement ends with EMIT CHANGES, which it refuses.
+func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	if sel.Op != pg.SetOperation_SETOP_NONE || len(sel.FromClause) != 1 {
 		return nil, false
 	}
@@ -53,6 +54,10 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		return nil, true
 	}
 	b.unsupported(sel)
+	if emit {
+		b.errorf(0, "EMIT CHANGES applies to GROUP BY queries; a window join writes each window's joined rows once, when both sides have closed it")
+		return nil, true
+	}
 	at := max(firstNodeLocation(sel.TargetList), 0)
 	switch {
 	case len(sel.DistinctClause) > 0 || grouped(sel):
@@ -91,9 +96,9 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		var l, r expr.Expr
 		var mismatch *Error
 		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols), never, &mismatch); return ok }) {
-			lb, lok := plan.WindowBound(left, l.(*expr.Column).Index)
-			rb, rok := plan.WindowBound(right, r.(*expr.Column).Index)
-			if lok && rok && lb == rb && windows < 0 {
+			lc, lcol := l.(*expr.Column)
+			rc, rcol := r.(*expr.Column)
+			if lcol && rcol && windows < 0 && sameBound(left, lc.Index, right, rc.Index) {
 				// The windows' pair goes first: the operator joins each
 				// window's rows by it.
 				windows = len(j.LeftKeys)
@@ -182,4 +187,12 @@ func itemAt(n *pg.Node) int32 {
 		return max(firstNodeLocation(q.TargetList), 0)
 	}
 	return location(n)
+}
+
+// sameBound reports whether column l of left and column r of right are
+// the same bound of their windows, both the start or both the end.
+func sameBound(left plan.Node, l int, right plan.Node, r int) bool {
+	lb, lok := plan.WindowBound(left, l)
+	rb, rok := plan.WindowBound(right, r)
+	return lok && rok && lb == rb
 }

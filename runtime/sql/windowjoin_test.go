@@ -45,6 +45,22 @@ func TestWindowJoinPlans(t *testing.T) {
 				"          Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n",
 		},
 	}
+	// Keys of two kinds of numbers widen to one type, or they would never
+	// be equal.
+	tests = append(tests, struct{ query, explain string }{
+		"SELECT T.symbol, T.q, Q.hi FROM " + windowSides + "ON T.q = Q.hi AND T.ws = Q.ws",
+		"Output [symbol string, q int, hi decimal(10,2)]\n" +
+			"  Project t.symbol AS symbol, t.q AS q, q.hi AS hi\n" +
+			"    WindowJoin JOIN ON t.ws = q.ws AND CAST(t.q AS decimal(18,2)) = CAST(q.hi AS decimal(18,2))\n" +
+			"      Project symbol AS symbol, window_start AS ws, window_end AS we, sum(quantity) AS q\n" +
+			"        Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE sum(quantity)\n" +
+			"          Filter (quantity > 0)\n" +
+			"            Scan trades [symbol string, price decimal(18,4), quantity int, ts timestamp, score double, active bool, note string]\n" +
+			"      Project symbol AS symbol, window_start AS ws, max(bid) AS hi\n" +
+			"        Filter (count(*) > 1)\n" +
+			"          Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE count(*), max(bid)\n" +
+			"            Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n",
+	})
 	for _, tt := range tests {
 		n, err := sql.Plan(tt.query, joinCatalog)
 		if err != nil {
@@ -77,6 +93,10 @@ func TestWindowJoinErrors(t *testing.T) {
 		{"SELECT T.symbol, sum(q) OVER (PARTITION BY T.symbol ORDER BY T.ws) FROM " + windowSides + "ON T.ws = Q.ws", "sum(q) OVER", "OVER of a join of two GROUP BYs' windows"},
 		{"SELECT * FROM " + windowSides + "ON T.ws = Q.ws ORDER BY T.ws", "T.ws", "ORDER BY is not supported"},
 		{"SELECT * FROM " + windowSides + "ON T.ws = Q.ws AND nope > 1", "nope", `unknown column "nope"`},
+		{"SELECT * FROM " + windowSides + "ON T.ws = Q.ws EMIT CHANGES", "SELECT", "EMIT CHANGES applies to GROUP BY queries; a window join"},
+		// A grouped WITH query the side reads is refused with the reason.
+		{"WITH h AS (SELECT symbol, count(*) AS c FROM trades GROUP BY symbol), t AS (SELECT symbol, window_start AS ws, count(*) AS n FROM TUMBLE(h, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) " +
+			"SELECT * FROM t JOIN (SELECT symbol, window_start AS ws FROM TUMBLE(quotes, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) Q ON t.ws = Q.ws", "h AS", "WITH query h may only filter and compute columns"},
 	}
 	for _, tt := range tests {
 		checkFirstErrorIn(t, joinCatalog, tt.query, tt.at, tt.substr)

@@ -48,12 +48,15 @@ type Stateful interface {
 	Size() int
 }
 
-// Filterer is a stateful operator that filters its input rows itself
-// (a window join's sides' WHERE), rather than the workers.
+// Filterer is a stateful operator whose input rows a WHERE of its own
+// filters (a window join's sides'), which the workers cannot run, as they
+// pass a join's rows on as they are: the stateful stage filters them
+// first, as a worker would, before it judges them late.
 type Filterer interface {
-	// TakeFiltered returns how many input rows it filtered out since the
-	// last call.
-	TakeFiltered() int
+	// Filter drops, in place, the rows of in that its WHERE rejects, and
+	// those it fails on, which go to fail; it returns how many it
+	// rejected.
+	Filter(in *message.Batch, fail Failures) (filtered int)
 }
 
 // Expirer is a stateful operator that drops state no row changed for a

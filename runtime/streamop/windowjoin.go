@@ -2,6 +2,7 @@ package streamop
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -24,9 +25,11 @@ type windowJoin struct {
 	sides [2]*windowSide
 	node  *plan.WindowJoin
 	size  int64 // of the windows, the same on both sides
-	// filtered counts the input rows the sides' WHERE dropped since
-	// TakeFiltered.
-	filtered int
+	// owners are the partitions the state was built from: a window's
+	// joined rows are two sources' partitions' each, so a partition that
+	// moved away (a consumer-group rebalance) leaves windows no one can
+	// join whole.
+	owners ownerSet
 	// errs are the failures of the aggregations' rows (in HAVING, the
 	// select lists or ON), which are not input records: they go to the
 	// next Advance's fail, as a window's result that fails.
@@ -36,13 +39,13 @@ type windowJoin struct {
 // windowSide is one side of a window join.
 type windowSide struct {
 	source string
-	where  *Map // nil: none
+	where  expr.Expr // nil: none
 	agg    *windowAgg
 	post   *Map
 	keys   *keyEncoder
 	// end says the window key is the window's end, not its start.
-	end                    bool
-	passed, aggOut, posted *message.Batch
+	end            bool
+	aggOut, posted *message.Batch
 	// held are the rows written, by window start, not joined yet.
 	held map[int64][]value.Row
 	rows int
@@ -60,15 +63,19 @@ func newWindowJoin(n *plan.WindowJoin, opts StatefulOptions) *windowJoin {
 		s := &windowSide{
 			source: ws.Scan.Source, agg: newWindowAgg(ws.Agg),
 			post: newMap(ws.Having, ws.Proj, len(ws.Agg.Columns())), keys: newKeyEncoder(keys), end: bound == 1,
-			passed: &message.Batch{}, aggOut: &message.Batch{}, posted: &message.Batch{}, held: map[int64][]value.Row{},
+			aggOut: &message.Batch{}, posted: &message.Batch{}, held: map[int64][]value.Row{},
 		}
-		s.agg.ranked = math.MinInt64
+		// A window goes out all at once, when no partition replaying (one
+		// back from another engine, or late from the start, judged by its
+		// own watermark) can bring rows to it any more, as for a top-N:
+		// the other side's rows of it are let go once it is joined.
+		s.agg.whole, s.agg.ranked = true, math.MinInt64
 		if opts.Clock != nil {
 			s.agg.clock = opts.Clock
 		}
 		s.agg.pace = newPacer(s.agg.clock, 0)
 		if ws.Where != nil {
-			s.where = newMap(ws.Where, nil, len(ws.Scan.Cols))
+			s.where = ws.Where.Predicate
 		}
 		s.aggOut.Reset(len(ws.Agg.Columns()))
 		s.posted.Reset(len(side.Columns()))
@@ -78,33 +85,65 @@ func newWindowJoin(n *plan.WindowJoin, opts StatefulOptions) *windowJoin {
 	return j
 }
 
-// Process implements Stateful: the rows of a side's source go through
-// its WHERE to its aggregation. The rows its WHERE drops are filtered
-// (TakeFiltered), as a worker's WHERE would count them.
-func (j *windowJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+// side is the side that reads in's source; nil for none.
+func (j *windowJoin) side(in *message.Batch) *windowSide {
 	for _, s := range j.sides {
-		if s.source != in.SourceName() {
+		if s.source == in.SourceName() {
+			return s
+		}
+	}
+	return nil
+}
+
+// Filter implements Filterer: a side's WHERE, before its rows are judged
+// late, as the workers run a query's WHERE.
+func (j *windowJoin) Filter(in *message.Batch, fail Failures) (filtered int) {
+	s := j.side(in)
+	if s == nil || s.where == nil {
+		return 0
+	}
+	kept := 0
+	for i, row := range in.Rows {
+		v, err := s.where.Eval(row)
+		switch {
+		case err != nil:
+			fail.Fail(in, i, "filter", err)
+			continue
+		case v.Kind() != value.KindBool || !v.Bool():
+			filtered++
 			continue
 		}
-		rows := in
-		if s.where != nil {
-			s.passed.Reset(in.Width())
-			s.passed.Header = in.Header
-			j.filtered += s.where.Process(in, s.passed, fail)
-			rows = s.passed
-		}
-		l, a := s.agg.Process(rows, s.aggOut, wm, fail)
-		late, absorbed = late+l, absorbed+a
-		j.take(s)
+		in.Rows[kept], in.Offsets[kept] = row, in.Offsets[i]
+		kept++
 	}
+	in.Rows, in.Offsets = in.Rows[:kept], in.Offsets[:kept]
+	return filtered
+}
+
+// Process implements Stateful: the rows of a side's source, which Filter
+// passed, go to its aggregation.
+func (j *windowJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	s := j.side(in)
+	if s == nil {
+		err := fmt.Errorf("no side of the window join reads source %q", in.SourceName())
+		for i := range in.Rows {
+			fail.Fail(in, i, "join", err)
+		}
+		return 0, 0
+	}
+	j.owners.add(ownerOf(in))
+	late, absorbed = s.agg.Process(in, s.aggOut, wm, fail)
+	j.take(s)
 	return late, absorbed
 }
 
-// TakeFiltered implements Filterer.
-func (j *windowJoin) TakeFiltered() int {
-	n := j.filtered
-	j.filtered = 0
-	return n
+// Moved reports a partition the state was built from that moved away
+// since: the engine must start again from its last commit or checkpoint.
+func (j *windowJoin) Moved() error {
+	if !j.owners.moved() {
+		return nil
+	}
+	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): a window join holds each window's rows of two sources' partitions until both sides close it, which another engine cannot take up, so the engine stops, to start again from its last commit or checkpoint; run one engine for a window join")
 }
 
 // take passes the rows the side's aggregation wrote through its HAVING
@@ -147,7 +186,7 @@ func (j *windowJoin) Advance(wm Watermark, out *message.Batch, fail func(error))
 	var done []int64
 	for _, s := range j.sides {
 		for start := range s.held {
-			if start <= Behind(watermark, j.size) && !j.sides[0].agg.holds(start) && !j.sides[1].agg.holds(start) && !slices.Contains(done, start) {
+			if start <= Behind(watermark, j.size) && !replayBefore(wm, start+j.size) && !j.sides[0].agg.holds(start) && !j.sides[1].agg.holds(start) && !slices.Contains(done, start) {
 				done = append(done, start)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 )
 
 // slowOrigin is a watermark at which one partition's own is behind the
-// pipeline's, as for a partition replaying.
+// pipeline's, without saying it replays (originMark does): one side's
+// aggregation then writes a window the other's holds.
 type slowOrigin struct {
 	mark, slow int64
 	origin     *message.Origin
@@ -45,10 +47,11 @@ func TestWindowJoinWaitsForBothSides(t *testing.T) {
 	var fail failures
 	var errs errorList
 	op.Process(from(trades, testRow{time.Second, "A", 1}, testRow{2 * time.Second, "A", 2}, testRow{3 * time.Second, "B", 7}), out, fixedTime(math.MinInt64), &fail)
-	op.Process(from(quotes, testRow{1500 * time.Millisecond, "A", 5}, testRow{4 * time.Second, "A", -1}, testRow{5 * time.Second, "C", 3}), out, fixedTime(math.MinInt64), &fail)
-	if f := op.(Filterer).TakeFiltered(); f != 1 {
-		t.Errorf("%d rows filtered; want the quote of v -1", f)
+	q := from(quotes, testRow{1500 * time.Millisecond, "A", 5}, testRow{4 * time.Second, "A", -1}, testRow{5 * time.Second, "C", 3})
+	if f := op.(Filterer).Filter(q, &fail); f != 1 || q.Len() != 2 {
+		t.Errorf("%d rows filtered, %d left; want the quote of v -1 filtered", f, q.Len())
 	}
+	op.Process(q, out, fixedTime(math.MinInt64), &fail)
 	// The trades' window closes; the quotes' waits for their partition.
 	op.Advance(slowOrigin{mark: int64(20 * time.Second), slow: 0, origin: quotes}, out, errs.add)
 	if out.Len() != 0 || op.Size() != 4 || op.Low() != 0 {
@@ -76,5 +79,52 @@ func TestWindowJoinWaitsForBothSides(t *testing.T) {
 	}
 	if len(fail) > 0 || len(errs) > 0 {
 		t.Errorf("failures %v, errors %v", fail, errs)
+	}
+}
+
+// TestWindowJoinWaitsForReplay: a window is not joined while a partition
+// replaying may still bring rows to it, on either side, though neither
+// side's aggregation holds a group of it from that partition yet.
+func TestWindowJoinWaitsForReplay(t *testing.T) {
+	p := compileSQL(t, `SELECT T.sym, T.ws, T.n, Q.n AS qn
+		FROM (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) T
+		JOIN (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) Q
+		ON T.sym = Q.sym AND T.ws = Q.ws`)
+	trades, q1, q2 := &message.Origin{Source: "trades"}, &message.Origin{Source: "quotes"}, &message.Origin{Source: "quotes", Partition: 1}
+	from := func(o *message.Origin, rows ...testRow) *message.Batch {
+		b := batchOf(rows...)
+		b.Origin = o
+		return b
+	}
+	op := p.NewStateful(StatefulOptions{})
+	out := new(message.Batch)
+	out.Reset(p.StatefulWidth())
+	var fail failures
+	var errs errorList
+	op.Process(from(trades, testRow{time.Second, "x", 1}), out, fixedTime(math.MinInt64), &fail)
+	op.Process(from(q1, testRow{2 * time.Second, "x", 1}), out, fixedTime(math.MinInt64), &fail)
+	replaying := originMark{wm: int64(20 * time.Second), behind: 0, replaying: q2}
+	op.Advance(replaying, out, errs.add)
+	if out.Len() != 0 {
+		t.Fatalf("joined %v while partition 1 of quotes replays before the window's end", out.Rows)
+	}
+	late, absorbed := op.Process(from(q2, testRow{3 * time.Second, "x", 1}), out, replaying, &fail)
+	if late != 0 || absorbed != 1 {
+		t.Fatalf("the replaying partition's row: %d late, %d absorbed; want it absorbed", late, absorbed)
+	}
+	op.Advance(fixedTime(int64(30*time.Second)), out, errs.add)
+	if out.Len() != 1 || out.Rows[0][2].Int() != 1 || out.Rows[0][5].Int() != 2 {
+		t.Errorf("joined %v; want one row, of 1 trade and 2 quotes", out.Rows)
+	}
+	if len(fail)+len(errs) > 0 {
+		t.Errorf("failures %v, errors %v", fail, errs)
+	}
+	// A partition the state was built from moves away: the engine stops.
+	if err := op.(interface{ Moved() error }).Moved(); err != nil {
+		t.Fatalf("Moved() = %v before any partition moved", err)
+	}
+	q1.Generation.Add(1)
+	if err := op.(interface{ Moved() error }).Moved(); err == nil || !strings.Contains(err.Error(), "run one engine for a window join") {
+		t.Errorf("Moved() = %v after a partition moved; want the engine to stop", err)
 	}
 }
