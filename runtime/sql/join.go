@@ -116,17 +116,28 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	// The rest of ON decides which pairs match, inside the join: for a
 	// LEFT JOIN a stream row whose table row fails it still comes out,
 	// with NULLs, which a filter after the join would drop.
-	if len(residual) > 0 {
-		j.On = residual[0]
-		if len(residual) > 1 {
-			var err error
-			if j.On, err = expr.NewLogic(false, residual...); err != nil {
-				b.errorf(location(je.Quals), "%v", err)
-				return nil
-			}
-		}
+	var ok bool
+	if j.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
+		return nil
 	}
 	return j
+}
+
+// conjunction is the AND of conds, the rest of a join's ON at at; nil for
+// none. ok is false after an error.
+func (b *binder) conjunction(conds []expr.Expr, at int32) (e expr.Expr, ok bool) {
+	switch len(conds) {
+	case 0:
+		return nil, true
+	case 1:
+		return conds[0], true
+	}
+	e, err := expr.NewLogic(false, conds...)
+	if err != nil {
+		b.errorf(at, "%v", err)
+		return nil, false
+	}
+	return e, true
 }
 
 // quietly runs a recogniser of a join condition, and drops the errors it

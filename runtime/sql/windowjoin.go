@@ -120,15 +120,9 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 	}
 	j.LeftKeys[0], j.LeftKeys[windows] = j.LeftKeys[windows], j.LeftKeys[0]
 	j.RightKeys[0], j.RightKeys[windows] = j.RightKeys[windows], j.RightKeys[0]
-	if len(residual) > 0 {
-		j.On = residual[0]
-		if len(residual) > 1 {
-			var err error
-			if j.On, err = expr.NewLogic(false, residual...); err != nil {
-				b.errorf(location(je.Quals), "%v", err)
-				return nil, true
-			}
-		}
+	var ok bool
+	if j.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
+		return nil, true
 	}
 	node := b.where(j, sel.WhereClause)
 	if node == nil || len(b.errs) > 0 {

@@ -12,19 +12,18 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// slowOrigin is a watermark at which one partition's own is behind the
-// pipeline's, without saying it replays (originMark does): one side's
-// aggregation then writes a window the other's holds.
-type slowOrigin struct {
-	mark, slow int64
-	origin     *message.Origin
-}
+// slowOrigin is originMark without saying which partition replays (it
+// has no Replaying): one side's aggregation then writes a window the
+// other's holds.
+type slowOrigin struct{ m originMark }
 
-func (w slowOrigin) For(o *message.Origin) int64 {
-	if o != nil && o == w.origin {
-		return w.slow
-	}
-	return w.mark
+func (w slowOrigin) For(o *message.Origin) int64 { return w.m.For(o) }
+
+// batchFrom is a batch of rows of partition o.
+func batchFrom(o *message.Origin, rows ...testRow) *message.Batch {
+	b := batchOf(rows...)
+	b.Origin = o
+	return b
 }
 
 // TestWindowJoinWaitsForBothSides: a window one side's aggregation has
@@ -36,24 +35,19 @@ func TestWindowJoinWaitsForBothSides(t *testing.T) {
 		JOIN (SELECT sym, window_start AS ws, sum(v) AS v FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND) WHERE v > 0 GROUP BY sym, window_start, window_end) Q
 		ON T.sym = Q.sym AND T.ws = Q.ws`)
 	trades, quotes := &message.Origin{Source: "trades"}, &message.Origin{Source: "quotes"}
-	from := func(o *message.Origin, rows ...testRow) *message.Batch {
-		b := batchOf(rows...)
-		b.Origin = o
-		return b
-	}
 	op := p.NewStateful(StatefulOptions{})
 	out := new(message.Batch)
 	out.Reset(p.StatefulWidth())
 	var fail failures
 	var errs errorList
-	op.Process(from(trades, testRow{time.Second, "A", 1}, testRow{2 * time.Second, "A", 2}, testRow{3 * time.Second, "B", 7}), out, fixedTime(math.MinInt64), &fail)
-	q := from(quotes, testRow{1500 * time.Millisecond, "A", 5}, testRow{4 * time.Second, "A", -1}, testRow{5 * time.Second, "C", 3})
+	op.Process(batchFrom(trades, testRow{time.Second, "A", 1}, testRow{2 * time.Second, "A", 2}, testRow{3 * time.Second, "B", 7}), out, fixedTime(math.MinInt64), &fail)
+	q := batchFrom(quotes, testRow{1500 * time.Millisecond, "A", 5}, testRow{4 * time.Second, "A", -1}, testRow{5 * time.Second, "C", 3})
 	if f := op.(Filterer).Filter(q, &fail); f != 1 || q.Len() != 2 {
 		t.Errorf("%d rows filtered, %d left; want the quote of v -1 filtered", f, q.Len())
 	}
 	op.Process(q, out, fixedTime(math.MinInt64), &fail)
 	// The trades' window closes; the quotes' waits for their partition.
-	op.Advance(slowOrigin{mark: int64(20 * time.Second), slow: 0, origin: quotes}, out, errs.add)
+	op.Advance(slowOrigin{originMark{wm: int64(20 * time.Second), behind: 0, replaying: quotes}}, out, errs.add)
 	if out.Len() != 0 || op.Size() != 4 || op.Low() != 0 {
 		t.Fatalf("with the quotes' window open: %d rows written, %d held, low %d; want none, the quotes' 2 groups and the trades' 2 rows, 0", out.Len(), op.Size(), op.Low())
 	}
@@ -91,24 +85,19 @@ func TestWindowJoinWaitsForReplay(t *testing.T) {
 		JOIN (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) Q
 		ON T.sym = Q.sym AND T.ws = Q.ws`)
 	trades, q1, q2 := &message.Origin{Source: "trades"}, &message.Origin{Source: "quotes"}, &message.Origin{Source: "quotes", Partition: 1}
-	from := func(o *message.Origin, rows ...testRow) *message.Batch {
-		b := batchOf(rows...)
-		b.Origin = o
-		return b
-	}
 	op := p.NewStateful(StatefulOptions{})
 	out := new(message.Batch)
 	out.Reset(p.StatefulWidth())
 	var fail failures
 	var errs errorList
-	op.Process(from(trades, testRow{time.Second, "x", 1}), out, fixedTime(math.MinInt64), &fail)
-	op.Process(from(q1, testRow{2 * time.Second, "x", 1}), out, fixedTime(math.MinInt64), &fail)
+	op.Process(batchFrom(trades, testRow{time.Second, "x", 1}), out, fixedTime(math.MinInt64), &fail)
+	op.Process(batchFrom(q1, testRow{2 * time.Second, "x", 1}), out, fixedTime(math.MinInt64), &fail)
 	replaying := originMark{wm: int64(20 * time.Second), behind: 0, replaying: q2}
 	op.Advance(replaying, out, errs.add)
 	if out.Len() != 0 {
 		t.Fatalf("joined %v while partition 1 of quotes replays before the window's end", out.Rows)
 	}
-	late, absorbed := op.Process(from(q2, testRow{3 * time.Second, "x", 1}), out, replaying, &fail)
+	late, absorbed := op.Process(batchFrom(q2, testRow{3 * time.Second, "x", 1}), out, replaying, &fail)
 	if late != 0 || absorbed != 1 {
 		t.Fatalf("the replaying partition's row: %d late, %d absorbed; want it absorbed", late, absorbed)
 	}
