@@ -28,8 +28,71 @@ func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 		// The group may assign before Open has set s.cl.
 		s.loading.Go(func() { s.loadEnds(s.ctx, cl, parts) })
 	}
+	closed := s.closed
 	s.mu.Unlock()
 	s.log.Info("kafka partitions assigned", "component", "kafka", "topic", s.topic, "partitions", parts)
+	if s.transactional && !closed {
+		s.revokeUntold(cl)
+	}
+}
+
+// revokeUntold revokes, as onRevoked would, the partitions an exactly-once
+// source takes as its own that the group's coordinator no longer assigns
+// this member. franz-go's transaction session passes on only the first
+// revoke of a transaction: until the transaction ends (it aborts), it
+// skips the callback of any other. A second rebalance that takes more
+// partitions from this engine within one transaction (several engines
+// joining one after the other) would leave them taken as read here: their
+// state restored after the abort, and their windows written here as by
+// their new owner. Each assignment is the end of a rebalance, so the
+// partitions are looked at after every one, in a group that is stable;
+// in one rebalancing again, the next assignment looks.
+func (s *Source) revokeUntold(cl *kgo.Client) {
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	member, _ := cl.GroupMetadata()
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, s.group)
+	if err == nil {
+		err = groups.Error()
+	}
+	if err != nil {
+		s.log.Warn("kafka: describing the group to check this engine's partitions failed; the next rebalance checks again", "component", "kafka", "group", s.group, "error", err)
+		return
+	}
+	g := groups[s.group]
+	if g.State != "Stable" {
+		return
+	}
+	i := slices.IndexFunc(g.Members, func(m kadm.DescribedGroupMember) bool { return m.MemberID == member })
+	if i < 0 {
+		return
+	}
+	a, ok := g.Members[i].Assigned.AsConsumer()
+	if !ok {
+		return
+	}
+	now := map[int32]bool{}
+	for _, t := range a.Topics {
+		if t.Topic == s.topic {
+			for _, p := range t.Partitions {
+				now[p] = true
+			}
+		}
+	}
+	s.mu.Lock()
+	var untold []int32
+	for p := range s.assigned {
+		if !now[p] {
+			untold = append(untold, p)
+		}
+	}
+	s.mu.Unlock()
+	if len(untold) == 0 {
+		return
+	}
+	slices.Sort(untold)
+	s.log.Warn("kafka: the group took partitions from this engine in a rebalance the transaction session did not report (a second within one transaction); revoking them now", "component", "kafka", "topic", s.topic, "partitions", untold)
+	s.onRevoked(ctx, map[string][]int32{s.topic: untold}, 0)
 }
 
 // onOffsetsFetched takes the group's committed offsets of the partitions
