@@ -36,18 +36,42 @@ func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	}
 }
 
-// revokeUntold revokes, as onRevoked would, the partitions an exactly-once
-// source takes as its own that the group's coordinator no longer assigns
-// this member. franz-go's transaction session passes on only the first
-// revoke of a transaction: until the transaction ends (it aborts), it
-// skips the callback of any other. A second rebalance that takes more
-// partitions from this engine within one transaction (several engines
-// joining one after the other) would leave them taken as read here: their
-// state restored after the abort, and their windows written here as by
-// their new owner. Each assignment is the end of a rebalance, so the
-// partitions are looked at after every one, in a group that is stable;
-// in one rebalancing again, the next assignment looks.
+// revokeUntold revokes the partitions an exactly-once source takes as its
+// own that the group's coordinator no longer assigns this member, in the
+// generation of the assignment just made. franz-go's transaction session
+// passes on only the first revoke of a transaction: until the transaction
+// ends, it skips the callback of any other. A second rebalance that takes
+// more partitions from this engine within one transaction (several
+// engines joining one after the other) would leave them taken as read
+// here: their state restored after the abort, and their windows written
+// here as by their new owner. Each assignment ends a rebalance, so the
+// partitions are looked at after every one; a group rebalancing again is
+// looked at by the next assignment, and a describe that fails is tried
+// again until it succeeds or the generation changes.
 func (s *Source) revokeUntold(cl *kgo.Client) {
+	_, gen := cl.GroupMetadata()
+	if s.checkAssignment(cl, gen) {
+		return
+	}
+	s.loading.Go(func() {
+		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			if _, now := cl.GroupMetadata(); now != gen || s.checkAssignment(cl, gen) {
+				return
+			}
+		}
+	})
+}
+
+// checkAssignment revokes, in one step, the partitions taken as read here
+// that the coordinator's assignment of this member in generation gen
+// lacks, and spoils the open transaction, which must abort: they may have
+// results in it. It reports false if the group could not be described.
+func (s *Source) checkAssignment(cl *kgo.Client, gen int32) bool {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	member, _ := cl.GroupMetadata()
@@ -55,21 +79,21 @@ func (s *Source) revokeUntold(cl *kgo.Client) {
 	if err == nil {
 		err = groups.Error()
 	}
-	if err != nil {
-		s.log.Warn("kafka: describing the group to check this engine's partitions failed; the next rebalance checks again", "component", "kafka", "group", s.group, "error", err)
-		return
+	switch {
+	case s.ctx.Err() != nil:
+		return true // closing
+	case err != nil:
+		s.log.Warn("kafka: describing the group to check this engine's partitions failed; trying again", "component", "kafka", "group", s.group, "error", err)
+		return false
 	}
 	g := groups[s.group]
-	if g.State != "Stable" {
-		return
-	}
 	i := slices.IndexFunc(g.Members, func(m kadm.DescribedGroupMember) bool { return m.MemberID == member })
-	if i < 0 {
-		return
+	if g.State != "Stable" || i < 0 {
+		return true // rebalancing again: the next assignment looks
 	}
 	a, ok := g.Members[i].Assigned.AsConsumer()
 	if !ok {
-		return
+		return true
 	}
 	now := map[int32]bool{}
 	for _, t := range a.Topics {
@@ -81,18 +105,25 @@ func (s *Source) revokeUntold(cl *kgo.Client) {
 	}
 	s.mu.Lock()
 	var untold []int32
-	for p := range s.assigned {
-		if !now[p] {
-			untold = append(untold, p)
+	if s.epoch == int64(gen) {
+		for p := range s.assigned {
+			if !now[p] {
+				untold = append(untold, p)
+			}
 		}
 	}
-	s.mu.Unlock()
-	if len(untold) == 0 {
-		return
+	if len(untold) > 0 {
+		s.newGeneration(untold)
+		s.dropInFlightLocked(untold)
+		s.forgetLocked(untold)
+		s.spoiled.Store(true)
 	}
-	slices.Sort(untold)
-	s.log.Warn("kafka: the group took partitions from this engine in a rebalance the transaction session did not report (a second within one transaction); revoking them now", "component", "kafka", "topic", s.topic, "partitions", untold)
-	s.onRevoked(ctx, map[string][]int32{s.topic: untold}, 0)
+	s.mu.Unlock()
+	if len(untold) > 0 {
+		slices.Sort(untold)
+		s.log.Warn("kafka: the group took partitions from this engine in a rebalance the transaction session did not report (a second within one transaction); they are revoked now, and the open transaction aborts", "component", "kafka", "topic", s.topic, "partitions", untold)
+	}
+	return true
 }
 
 // onOffsetsFetched takes the group's committed offsets of the partitions
@@ -287,6 +318,11 @@ func (s *Source) markAssigned(p int32) {
 func (s *Source) dropInFlight(parts []int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropInFlightLocked(parts)
+}
+
+// dropInFlightLocked is dropInFlight with s.mu held.
+func (s *Source) dropInFlightLocked(parts []int32) {
 	for _, p := range parts {
 		delete(s.acked, p)
 		delete(s.fetched, p)
@@ -298,6 +334,11 @@ func (s *Source) dropInFlight(parts []int32) {
 func (s *Source) forget(parts []int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetLocked(parts)
+}
+
+// forgetLocked is forget with s.mu held.
+func (s *Source) forgetLocked(parts []int32) {
 	for _, p := range parts {
 		delete(s.assigned, p)
 		delete(s.highWater, p)

@@ -269,7 +269,11 @@ func (s *Source) commitCheckpoint(ctx context.Context, next map[*Source]map[int3
 	if next[s] == nil {
 		next[s] = map[int32]int64{} // none of what the session polled
 	}
-	committed, err := s.sess.End(withOffsets(ctx, next), kgo.TryCommit)
+	try := kgo.TryCommit
+	if s.spoiled.Swap(false) {
+		try = kgo.TryAbort
+	}
+	committed, err := s.sess.End(withOffsets(ctx, next), try)
 	if err != nil {
 		return fmt.Errorf("kafka: committing the transaction: %w", err)
 	}

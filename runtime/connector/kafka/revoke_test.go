@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -101,12 +102,19 @@ func TestRevokeInOpenTransaction(t *testing.T) {
 	}
 	for members := 2; members <= 3; members++ {
 		join()
-		waitFor("the source to agree with the group", func() bool {
+		waitFor(fmt.Sprintf("the source to agree with the group of %d members", members), func() bool {
 			parts, ok := coordinator(members)
 			return ok && len(parts) < 6 && slices.Equal(parts, mine())
 		})
 	}
-	if src.sess == nil || !src.transactional {
-		t.Fatal("the source is not exactly-once")
+	// The second revoke, untold, took the partitions' records out of the
+	// open transaction, which must abort.
+	if !src.spoiled.Load() {
+		t.Error("the open transaction is not marked to abort")
+	}
+	for _, l := range src.lanes {
+		if away, owned := l.origin.Away.Load(), slices.Contains(mine(), l.origin.Partition); away == owned {
+			t.Errorf("partition %d: away %v, owned %v", l.origin.Partition, away, owned)
+		}
 	}
 }

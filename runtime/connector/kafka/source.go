@@ -112,9 +112,10 @@ type Source struct {
 	// transaction would commit offsets of partitions it no longer reads,
 	// or, at a checkpoint, with state that no longer holds their rows.
 	moved atomic.Bool
-	// spoiled says a record produced in the open transaction (a
-	// repartition writer's mark) failed: the transaction aborts, and its
-	// records are read and written again.
+	// spoiled says the open transaction must abort, its records read and
+	// written again: a record produced in it (a repartition writer's
+	// mark) failed, or the group took partitions with results in it
+	// without the transaction session saying so (checkAssignment).
 	spoiled atomic.Bool
 	// txnFirst, of a driven follower, is the offset of each partition's
 	// first record handed in the open transaction: where an abort sets
