@@ -30,6 +30,13 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 	if je == nil {
 		return nil, false
 	}
+	for _, side := range []*pg.Node{je.Larg, je.Rarg} {
+		rs := side.GetRangeSubselect()
+		if q := rs.GetSubquery().GetSelectStmt(); q != nil && len(rs.GetAlias().GetColnames()) > 0 && grouped(q) {
+			b.errorf(itemAt(side), "column names after a subquery's alias are not supported; name them with AS in its select list")
+			return nil, true
+		}
+	}
 	lq, lalias, lcte := queryOf(je.Larg, sel.WithClause)
 	rq, ralias, rcte := queryOf(je.Rarg, sel.WithClause)
 	lgrouped := lq != nil && lq.Op == pg.SetOperation_SETOP_NONE && grouped(lq)
@@ -80,7 +87,7 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 	ls, _ := plan.WindowSideOf(left)
 	rs, _ := plan.WindowSideOf(right)
 	switch lw, rw := ls.Agg.Window, rs.Agg.Window; {
-	case lw.Kind != rw.Kind || lw.Size != rw.Size || lw.Slide != rw.Slide:
+	case lw.Size != rw.Size || lw.Slide != rw.Slide: // a TUMBLE's slide is its size, as a HOP's may be
 		b.errorf(itemAt(je.Rarg), "a window join joins the rows of the same windows: %s here is joined with %s", lw, rw)
 		return nil, true
 	case ls.Scan.Source == rs.Scan.Source:

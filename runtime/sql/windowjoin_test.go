@@ -45,6 +45,20 @@ func TestWindowJoinPlans(t *testing.T) {
 				"          Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n",
 		},
 	}
+	// A TUMBLE's windows are a HOP's of a slide equal to its size.
+	tests = append(tests, struct{ query, explain string }{
+		"SELECT T.symbol, T.ws FROM (SELECT symbol, window_start AS ws FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) T " +
+			"JOIN (SELECT symbol, window_start AS ws FROM HOP(quotes, ts, INTERVAL '60' SECOND, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) Q ON T.ws = Q.ws",
+		"Output [symbol string, ws timestamp]\n" +
+			"  Project t.symbol AS symbol, t.ws AS ws\n" +
+			"    WindowJoin JOIN ON t.ws = q.ws\n" +
+			"      Project symbol AS symbol, window_start AS ws\n" +
+			"        Aggregate TUMBLE(ts, 1m0s) BY symbol\n" +
+			"          Scan trades [symbol string, price decimal(18,4), quantity int, ts timestamp, score double, active bool, note string]\n" +
+			"      Project symbol AS symbol, window_start AS ws\n" +
+			"        Aggregate HOP(ts, slide 1m0s, size 1m0s) BY symbol\n" +
+			"          Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n",
+	})
 	// Keys of two kinds of numbers widen to one type, or they would never
 	// be equal.
 	tests = append(tests, struct{ query, explain string }{
@@ -93,6 +107,8 @@ func TestWindowJoinErrors(t *testing.T) {
 		{"SELECT T.symbol, sum(q) OVER (PARTITION BY T.symbol ORDER BY T.ws) FROM " + windowSides + "ON T.ws = Q.ws", "sum(q) OVER", "OVER of a join of two GROUP BYs' windows"},
 		{"SELECT * FROM " + windowSides + "ON T.ws = Q.ws ORDER BY T.ws", "T.ws", "ORDER BY is not supported"},
 		{"SELECT * FROM " + windowSides + "ON T.ws = Q.ws AND nope > 1", "nope", `unknown column "nope"`},
+		{"SELECT * FROM " + trades + " JOIN (SELECT symbol, window_start FROM TUMBLE(quotes, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) AS Q(s, ws) ON T.ws = Q.ws",
+			"symbol, window_start FROM TUMBLE(quotes", "column names after a subquery's alias are not supported"},
 		{"SELECT * FROM " + windowSides + "ON T.ws = Q.ws EMIT CHANGES", "SELECT", "EMIT CHANGES applies to GROUP BY queries; a window join"},
 		// A grouped WITH query the side reads is refused with the reason.
 		{"WITH h AS (SELECT symbol, count(*) AS c FROM trades GROUP BY symbol), t AS (SELECT symbol, window_start AS ws, count(*) AS n FROM TUMBLE(h, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) " +
