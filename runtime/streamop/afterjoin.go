@@ -42,7 +42,7 @@ type afterJoin struct {
 	// errs are the failures of joined rows (in WHERE or the top), which
 	// are not input records: they go to the next Advance's fail, as a
 	// window's result that fails.
-	errs []error
+	errs pendingErrors
 	// owners are the partitions the state was built from: joined rows
 	// are two partitions' each, so a partition that moved away (a
 	// consumer-group rebalance) leaves state no one can take apart.
@@ -158,11 +158,7 @@ func (a *afterJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	a.feed(out, mark)
 	// The join let rows go: what it writes next may be later still.
 	a.top.Advance(a.step(wm), out, fail)
-	for _, err := range a.errs {
-		fail(err)
-	}
-	clear(a.errs)
-	a.errs = a.errs[:0]
+	a.errs.flush(fail)
 	return dropped
 }
 

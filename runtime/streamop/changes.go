@@ -47,7 +47,7 @@ type changeAgg struct {
 	// or aggregating them, which are not input records: they go to the
 	// next Advance's fail.
 	changed *message.Batch
-	errs    []error
+	errs    pendingErrors
 	keyBuf  []byte
 	// owners are the partitions the state was built from: an outer group
 	// holds rows of many, so a partition that moved away leaves state no
@@ -145,11 +145,7 @@ func (c *changeAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	c.feed(out)
 	c.forget()
 	c.outer.Advance(wm, out, fail)
-	for _, err := range c.errs {
-		fail(err)
-	}
-	clear(c.errs)
-	c.errs = c.errs[:0]
+	c.errs.flush(fail)
 	return dropped
 }
 

@@ -48,6 +48,20 @@ type Stateful interface {
 	Size() int
 }
 
+// pendingErrors are the failures of an operator's own rows (a window's
+// result, a joined row), which are not input records: they wait for the
+// next Advance, which passes them to its fail.
+type pendingErrors []error
+
+// flush passes the errors to fail and forgets them.
+func (p *pendingErrors) flush(fail func(error)) {
+	for _, err := range *p {
+		fail(err)
+	}
+	clear(*p)
+	*p = (*p)[:0]
+}
+
 // Filterer is a stateful operator whose input rows a WHERE of its own
 // filters (a window join's sides'), which the workers cannot run, as they
 // pass a join's rows on as they are: the stateful stage filters them

@@ -47,7 +47,7 @@ type windowAgg struct {
 	// errs are the EMIT CHANGES rows Process could not compute. Process
 	// reports failures of input rows only; these go to the next Advance's
 	// fail, like the rows that fail when their window closes.
-	errs []error
+	errs pendingErrors
 	// Closed windows and their groups are reused, and key strings interned,
 	// so that steady state allocates nothing per group either.
 	freeWindows []*window
@@ -616,11 +616,7 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 	if a.ttl > 0 {
 		a.expire(a.clock().UnixNano(), out)
 	}
-	for _, err := range a.errs {
-		fail(err)
-	}
-	clear(a.errs)
-	a.errs = a.errs[:0]
+	a.errs.flush(fail)
 	if a.node.Window.Kind == plan.Continuous {
 		// Its one window never closes, not even at the end of the input:
 		// a checkpoint then still holds every group, for a run that
