@@ -504,11 +504,7 @@ func (p *Program) JoinKeys() string {
 	if j == nil {
 		return ""
 	}
-	keys := make([]string, len(j.LeftKeys))
-	for i := range j.LeftKeys {
-		keys[i] = j.LeftKeys[i].String() + " = " + j.RightKeys[i].String()
-	}
-	return strings.Join(keys, ", ")
+	return strings.Join(plan.KeyPairs(j.LeftKeys, j.RightKeys), ", ")
 }
 
 // StateKey is what the state of a windowed or moving aggregate is keyed
@@ -660,7 +656,7 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 		}
 		return newWindowRank(n)
 	case *plan.WindowJoin:
-		return newWindowJoin(n, opts)
+		return newWindowJoin(n, func(a *plan.Aggregate) *windowAgg { return p.newStateful(a, opts).(*windowAgg) })
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ type windowJoin struct {
 	// errs are the failures of the aggregations' rows (in HAVING, the
 	// select lists or ON), which are not input records: they go to the
 	// next Advance's fail, as a window's result that fails.
-	errs []error
+	errs pendingErrors
 }
 
 // windowSide is one side of a window join.
@@ -51,7 +51,9 @@ type windowSide struct {
 	rows int
 }
 
-func newWindowJoin(n *plan.WindowJoin, opts StatefulOptions) *windowJoin {
+// newWindowJoin returns the operator of n, each side's aggregation made
+// by newAgg.
+func newWindowJoin(n *plan.WindowJoin, newAgg func(*plan.Aggregate) *windowAgg) *windowJoin {
 	j := &windowJoin{node: n}
 	for i, side := range []plan.Node{n.Left, n.Right} {
 		ws, _ := plan.WindowSideOf(side)
@@ -61,7 +63,7 @@ func newWindowJoin(n *plan.WindowJoin, opts StatefulOptions) *windowJoin {
 		}
 		bound, _ := plan.WindowBound(side, keys[0].(*expr.Column).Index)
 		s := &windowSide{
-			source: ws.Scan.Source, agg: newWindowAgg(ws.Agg),
+			source: ws.Scan.Source, agg: newAgg(ws.Agg),
 			post: newMap(ws.Having, ws.Proj, len(ws.Agg.Columns())), keys: newKeyEncoder(keys), end: bound == 1,
 			aggOut: &message.Batch{}, posted: &message.Batch{}, held: map[int64][]value.Row{},
 		}
@@ -69,11 +71,7 @@ func newWindowJoin(n *plan.WindowJoin, opts StatefulOptions) *windowJoin {
 		// back from another engine, or late from the start, judged by its
 		// own watermark) can bring rows to it any more, as for a top-N:
 		// the other side's rows of it are let go once it is joined.
-		s.agg.whole, s.agg.ranked = true, math.MinInt64
-		if opts.Clock != nil {
-			s.agg.clock = opts.Clock
-		}
-		s.agg.pace = newPacer(s.agg.clock, 0)
+		s.agg.whole = true
 		if ws.Where != nil {
 			s.where = ws.Where.Predicate
 		}
@@ -104,12 +102,12 @@ func (j *windowJoin) Filter(in *message.Batch, fail Failures) (filtered int) {
 	}
 	kept := 0
 	for i, row := range in.Rows {
-		v, err := s.where.Eval(row)
+		ok, err := holds(s.where, row)
 		switch {
 		case err != nil:
 			fail.Fail(in, i, "filter", err)
 			continue
-		case v.Kind() != value.KindBool || !v.Bool():
+		case !ok:
 			filtered++
 			continue
 		}
@@ -195,11 +193,7 @@ func (j *windowJoin) Advance(wm Watermark, out *message.Batch, fail func(error))
 	for _, start := range done {
 		j.join(start, out)
 	}
-	for _, err := range j.errs {
-		fail(err)
-	}
-	clear(j.errs)
-	j.errs = j.errs[:0]
+	j.errs.flush(fail)
 	return 0
 }
 
