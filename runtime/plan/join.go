@@ -56,10 +56,7 @@ func (j *Join) Inputs() []Node { return []Node{j.Left, j.Right} }
 
 // Describe implements Node.
 func (j *Join) Describe() string {
-	keys := make([]string, len(j.LeftKeys))
-	for i := range j.LeftKeys {
-		keys[i] = j.LeftKeys[i].String() + " = " + j.RightKeys[i].String()
-	}
+	keys := KeyPairs(j.LeftKeys, j.RightKeys)
 	kind := "JOIN"
 	if j.Outer {
 		kind = "LEFT JOIN"
@@ -77,4 +74,14 @@ func (j *Join) Describe() string {
 	}
 	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
 		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
+}
+
+// KeyPairs describes a join's equality keys, a pair of a left and a
+// right expression each: "l = r".
+func KeyPairs(left, right []expr.Expr) []string {
+	keys := make([]string, len(left))
+	for i := range left {
+		keys[i] = left[i].String() + " = " + right[i].String()
+	}
+	return keys
 }

@@ -38,15 +38,11 @@ func (j *WindowJoin) Inputs() []Node { return []Node{j.Left, j.Right} }
 
 // Describe implements Node.
 func (j *WindowJoin) Describe() string {
-	keys := make([]string, len(j.LeftKeys))
-	for i := range j.LeftKeys {
-		keys[i] = j.LeftKeys[i].String() + " = " + j.RightKeys[i].String()
-	}
 	on := ""
 	if j.On != nil {
 		on = " AND " + j.On.String()
 	}
-	return "WindowJoin JOIN ON " + strings.Join(keys, " AND ") + on
+	return "WindowJoin JOIN ON " + strings.Join(KeyPairs(j.LeftKeys, j.RightKeys), " AND ") + on
 }
 
 // WindowSide is a side of a WindowJoin, taken apart: the aggregation,
