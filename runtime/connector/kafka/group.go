@@ -49,8 +49,8 @@ func (s *Source) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 // looked at by the next assignment, and a describe that fails is tried
 // again until it succeeds or the generation changes.
 func (s *Source) revokeUntold(cl *kgo.Client) {
-	_, gen := cl.GroupMetadata()
-	if s.checkAssignment(cl, gen) {
+	member, gen := cl.GroupMetadata()
+	if s.checkAssignment(cl, member, gen) {
 		return
 	}
 	s.loading.Go(func() {
@@ -60,7 +60,7 @@ func (s *Source) revokeUntold(cl *kgo.Client) {
 				return
 			case <-time.After(wait):
 			}
-			if _, now := cl.GroupMetadata(); now != gen || s.checkAssignment(cl, gen) {
+			if _, now := cl.GroupMetadata(); now != gen || s.checkAssignment(cl, member, gen) {
 				return
 			}
 		}
@@ -71,10 +71,9 @@ func (s *Source) revokeUntold(cl *kgo.Client) {
 // that the coordinator's assignment of this member in generation gen
 // lacks, and spoils the open transaction, which must abort: they may have
 // results in it. It reports false if the group could not be described.
-func (s *Source) checkAssignment(cl *kgo.Client, gen int32) bool {
+func (s *Source) checkAssignment(cl *kgo.Client, member string, gen int32) bool {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	member, _ := cl.GroupMetadata()
 	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, s.group)
 	if err == nil {
 		err = groups.Error()
@@ -113,9 +112,7 @@ func (s *Source) checkAssignment(cl *kgo.Client, gen int32) bool {
 		}
 	}
 	if len(untold) > 0 {
-		s.newGeneration(untold)
-		s.dropInFlightLocked(untold)
-		s.forgetLocked(untold)
+		s.letGoLocked(untold)
 		s.spoiled.Store(true)
 	}
 	s.mu.Unlock()
@@ -262,7 +259,6 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 		if len(parts) == 0 {
 			return // a cooperative rebalance that takes nothing from here
 		}
-		s.newGeneration(parts)
 		// The session aborts the open transaction at its end, as the
 		// owner does for a driven follower that moved: the revoked
 		// partitions' records in it are read again by their new owner,
@@ -276,8 +272,9 @@ func (s *Source) onRevoked(ctx context.Context, revoked map[string][]int32, time
 		// commit before: the rows are then written to the repartition
 		// topic twice, and the stateful stage drops the second copies by
 		// their upstream offsets, as it does a crashed engine's.
-		s.dropInFlight(parts)
-		s.forget(parts)
+		s.mu.Lock()
+		s.letGoLocked(parts)
+		s.mu.Unlock()
 		s.log.Info("kafka partitions revoked; the open transaction will abort", "component", "kafka", "topic", s.topic, "partitions", parts)
 		return
 	}
@@ -319,6 +316,15 @@ func (s *Source) dropInFlight(parts []int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropInFlightLocked(parts)
+}
+
+// letGoLocked lets parts go at once, without waiting for their records in
+// flight, whose transaction aborts: what was read of them becomes an
+// earlier owner's, and they are no longer assigned here. s.mu is held.
+func (s *Source) letGoLocked(parts []int32) {
+	s.newGeneration(parts)
+	s.dropInFlightLocked(parts)
+	s.forgetLocked(parts)
 }
 
 // dropInFlightLocked is dropInFlight with s.mu held.
