@@ -66,12 +66,12 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 		return nil, true
 	}
 	at := max(firstNodeLocation(sel.TargetList), 0)
-	switch {
+	switch overAt := findCall(sel.TargetList, true); {
 	case len(sel.DistinctClause) > 0 || grouped(sel):
 		b.errorf(at, "a join of two GROUP BYs' windows is not aggregated, ranked or made DISTINCT again yet: it may filter (WHERE) and compute columns of the joined rows")
 		return nil, true
-	case findCall(sel.TargetList, true) >= 0:
-		b.errorf(findCall(sel.TargetList, true), "OVER of a join of two GROUP BYs' windows is not supported yet")
+	case overAt >= 0:
+		b.errorf(overAt, "OVER of a join of two GROUP BYs' windows is not supported yet")
 		return nil, true
 	}
 	left, lscope := b.windowJoinSide(sel.WithClause, lq, lalias, lcte, je.Larg)
