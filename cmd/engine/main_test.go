@@ -149,10 +149,6 @@ func TestValidateExamples(t *testing.T) {
 	}
 }
 
-// TestValidateRepartition: the plan of a query repartitioned on several
-// engines names the step, its key and topic, between the filter the
-// engines run over the source's partitions and the aggregate they run
-// over the topic's; on one engine there is no such step.
 // TestValidateSinkKeys: validate shows the schema of an Avro sink's keys
 // and the subject it is registered under.
 func TestValidateSinkKeys(t *testing.T) {
@@ -178,6 +174,10 @@ spec:
 	}
 }
 
+// TestValidateRepartition: the plan of a query repartitioned on several
+// engines names the step, its key and topic, between the filter the
+// engines run over the source's partitions and the aggregate they run
+// over the topic's; on one engine there is no such step.
 func TestValidateRepartition(t *testing.T) {
 	r := runEngine(t, repoRoot, nil, "validate", "-f", "examples/repartition.yaml")
 	want := `State: keyed by symbol; source trades is partitioned by its record key, id: its rows are repartitioned by symbol through the topic sluice.default.volume-by-symbol.repartition.0, so each engine holds whole keys
