@@ -44,15 +44,56 @@ type Join struct {
 	// was current at its time, the latest whose TableTime, a column of the
 	// right rows, is not after it. Nil for a join with the table as read.
 	AsOf, TableTime *expr.Column
+	// Lookups are the further tables of a join of more than two inputs,
+	// `stream JOIN t1 ON ... JOIN t2 ON ...`, after a TableJoin as read:
+	// each row joined so far is looked up in each in turn.
+	Lookups []*Lookup
+}
+
+// Lookup is a further table of a table join: the rows joined so far are
+// looked up in it by its whole key. Its columns follow theirs.
+type Lookup struct {
+	Table *Scan
+	// Keys are over the rows joined so far, TableKeys over the table's;
+	// together they equate every key column of the table.
+	Keys, TableKeys []expr.Expr
+	// Outer keeps the rows that match nothing, with NULL columns of the
+	// table (LEFT JOIN).
+	Outer bool
+	// On is the rest of ON, over the row joined so far and the table's.
+	On expr.Expr
+}
+
+// Tables are the scans of a table join's tables, the first and its
+// lookups'; nil for an interval join.
+func (j *Join) Tables() []*Scan {
+	if j.Kind != TableJoin {
+		return nil
+	}
+	tables := []*Scan{j.Right}
+	for _, l := range j.Lookups {
+		tables = append(tables, l.Table)
+	}
+	return tables
 }
 
 // Columns implements Node.
 func (j *Join) Columns() []value.Column {
-	return append(append([]value.Column(nil), j.Left.Cols...), j.Right.Cols...)
+	cols := append(append([]value.Column(nil), j.Left.Cols...), j.Right.Cols...)
+	for _, l := range j.Lookups {
+		cols = append(cols, l.Table.Cols...)
+	}
+	return cols
 }
 
 // Inputs implements Node.
-func (j *Join) Inputs() []Node { return []Node{j.Left, j.Right} }
+func (j *Join) Inputs() []Node {
+	in := []Node{j.Left, j.Right}
+	for _, l := range j.Lookups {
+		in = append(in, l.Table)
+	}
+	return in
+}
 
 // Describe implements Node.
 func (j *Join) Describe() string {
@@ -70,10 +111,26 @@ func (j *Join) Describe() string {
 		if j.AsOf != nil {
 			asOf = fmt.Sprintf(" FOR SYSTEM_TIME AS OF %s (versions by %s)", j.AsOf.Name, j.TableTime.Name)
 		}
-		return fmt.Sprintf("TableJoin %s table %s%s ON %s%s", kind, j.Right.Source, asOf, strings.Join(keys, " AND "), on)
+		d := fmt.Sprintf("TableJoin %s table %s%s ON %s%s", kind, j.Right.Source, asOf, strings.Join(keys, " AND "), on)
+		for _, l := range j.Lookups {
+			d += " " + l.describe()
+		}
+		return d
 	}
 	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
 		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
+}
+
+func (l *Lookup) describe() string {
+	kind := "JOIN"
+	if l.Outer {
+		kind = "LEFT JOIN"
+	}
+	on := ""
+	if l.On != nil {
+		on = " AND " + l.On.String()
+	}
+	return fmt.Sprintf("%s table %s ON %s%s", kind, l.Table.Source, strings.Join(KeyPairs(l.Keys, l.TableKeys), " AND "), on)
 }
 
 // KeyPairs describes a join's equality keys, a pair of a left and a

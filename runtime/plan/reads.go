@@ -86,8 +86,21 @@ func ReadColumns(root Node) map[string][]bool {
 				mark(left, n.AsOf)
 				mark(right, n.TableTime)
 			}
+			for _, l := range n.Lookups {
+				mark(joined, l.Keys...)
+				if l.On != nil {
+					mark(joined, l.On)
+				}
+			}
 			need(n.Left, left)
-			need(n.Right, right)
+			at := width + len(n.Right.Cols)
+			need(n.Right, joined[width:at])
+			for _, l := range n.Lookups {
+				table := joined[at : at+len(l.Table.Cols)]
+				mark(table, l.TableKeys...)
+				need(l.Table, table)
+				at += len(l.Table.Cols)
+			}
 		default:
 			// A node this walk does not know: every column below it.
 			for _, in := range n.Inputs() {

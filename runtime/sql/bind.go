@@ -139,10 +139,7 @@ func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 	default:
 		return b.fail(cr.Location, "column reference has too many parts")
 	}
-	scopes := []*scope{&b.scope}
-	if b.right != nil {
-		scopes = append(scopes, b.right)
-	}
+	scopes := b.scopes()
 	if qual != "" {
 		var in []*scope
 		for _, s := range scopes {
@@ -167,11 +164,11 @@ func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 			case s:
 				return b.fail(cr.Location, "column %q is ambiguous: %s has more than one column of that name", name, s.table)
 			default:
-				return b.fail(cr.Location, "column %q is in both %s and %s; qualify it, as %s.%s", name, b.scope.table, b.right.table, b.right.table, name)
+				return b.fail(cr.Location, "column %q is in both %s and %s; qualify it, as %s.%s", name, foundIn.table, s.table, s.table, name)
 			}
 			foundIn = s
 			qualified := name
-			if b.right != nil {
+			if b.joined != nil {
 				qualified = s.table + "." + name
 			}
 			found = &expr.Column{Index: s.offset + i, Name: qualified, T: c.Type}
@@ -180,21 +177,26 @@ func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 	if found != nil {
 		return found, nil
 	}
-	table := b.scope.table
-	if b.right != nil {
-		table += " or " + b.right.table
+	var tables []string
+	for _, s := range b.scopes() {
+		tables = append(tables, s.table)
 	}
+	table := strings.Join(tables, " or ")
 	return b.fail(cr.Location, "unknown column %q in %s (it has %s)", name, table, b.columnNames())
 }
+
+// scopes are the tables a column may be of: the query's first, and a
+// join's others.
+func (b *binder) scopes() []*scope { return append([]*scope{&b.scope}, b.joined...) }
 
 func (b *binder) columnNames() string {
 	var names []string
 	for _, c := range b.scope.cols {
 		names = append(names, c.Name)
 	}
-	if b.right != nil {
-		for _, c := range b.right.cols {
-			names = append(names, b.right.table+"."+c.Name)
+	for _, s := range b.joined {
+		for _, c := range s.cols {
+			names = append(names, s.table+"."+c.Name)
 		}
 	}
 	return strings.Join(names, ", ")

@@ -67,7 +67,7 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		b.errorf(location(inner.HavingClause), "HAVING in a query another aggregates is not supported yet")
 		return nil, true
 	}
-	b.scope, b.right, b.group, b.over = scope{table: alias, cols: below.Columns()}, nil, nil, nil
+	b.scope, b.joined, b.group, b.over = scope{table: alias, cols: below.Columns()}, nil, nil, nil
 	if alias == "" {
 		b.scope.table = cte
 	}

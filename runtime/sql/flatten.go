@@ -209,8 +209,8 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 		return nil
 	}
 	d := &derived{from: q.FromClause[0], where: q.WhereClause, what: what}
-	outer, outerRight := b.scope, b.right
-	defer func() { b.scope, b.right = outer, outerRight }()
+	outer, outerJoined := b.scope, b.joined
+	defer func() { b.scope, b.joined = outer, outerJoined }()
 	if je := d.from.GetJoinExpr(); je != nil {
 		// Bound here for its scope; FROM binds it again, with the query
 		// it is merged into.
@@ -224,7 +224,7 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 			b.errorf(rv.Location, "unknown source %q (the manifest defines %s)", qualified(rv), b.sourceNames())
 			return nil
 		}
-		b.scope, b.right = scope{table: rv.Relname, cols: cols}, nil
+		b.scope, b.joined = scope{table: rv.Relname, cols: cols}, nil
 		if rv.Alias != nil {
 			b.scope.alias = rv.Alias.Aliasname
 		}
@@ -236,14 +236,14 @@ func (b *binder) derive(q *pg.SelectStmt, ctes map[string]*derived, at int32, wh
 	for _, t := range q.TargetList {
 		rt := t.GetResTarget()
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStar(cr) {
-			if b.right == nil && len(cr.Fields) == 2 && !b.scope.names(cr.Fields[0].GetString_().GetSval()) {
+			if b.joined == nil && len(cr.Fields) == 2 && !b.scope.names(cr.Fields[0].GetString_().GetSval()) {
 				b.errorf(cr.Location, "missing FROM-clause entry for table %q", cr.Fields[0].GetString_().GetSval())
 				continue
 			}
 			for _, in := range b.starScopes(cr) {
 				for _, c := range in.cols {
 					d.names = append(d.names, c.Name)
-					if b.right == nil {
+					if b.joined == nil {
 						d.exprs = append(d.exprs, columnRef(c.Name, cr.Location))
 						continue
 					}

@@ -13,21 +13,16 @@ import (
 )
 
 // join binds `left JOIN right ON ...`: an interval join of two streams, or
-// a stream joined with a table. Conditions of ON other than the keys and
-// the time bounds are returned as a filter over the joined rows.
+// a stream joined with a table, and then with further tables (lookup).
+// Conditions of ON other than the keys and the time bounds decide which
+// pairs match, inside the join.
 func (b *binder) join(je *pg.JoinExpr) plan.Node {
-	outer := false
-	switch je.Jointype {
-	case pg.JoinType_JOIN_INNER:
-	case pg.JoinType_JOIN_LEFT:
-		outer = true
-	default:
-		b.errorf(location(je.Rarg), "only JOIN and LEFT JOIN are supported")
+	outer, ok := b.joinType(je)
+	if !ok {
 		return nil
 	}
-	if je.IsNatural || len(je.UsingClause) > 0 || je.Quals == nil {
-		b.errorf(location(je.Rarg), "a join needs ON with its conditions")
-		return nil
+	if inner := je.Larg.GetJoinExpr(); inner != nil {
+		return b.lookup(je, inner, outer)
 	}
 	left, lscope := b.joinSide(je.Larg)
 	right, rscope := b.joinSide(je.Rarg)
@@ -39,14 +34,13 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		return nil
 	}
 	rscope.offset = len(lscope.cols)
-	b.scope, b.right = *lscope, rscope
+	b.scope, b.joined = *lscope, []*scope{rscope}
 	j := &plan.Join{Left: left, Right: right, Outer: outer}
 	if _, isTable := b.tables[left.Source]; isTable {
 		b.errorf(location(je.Larg), "%s is a table; write the stream first: stream JOIN table", left.Source)
 		return nil
 	}
 	table, isTable := b.tables[right.Source]
-	keys := table.Key
 	if isTable {
 		j.Kind = plan.TableJoin
 	}
@@ -60,50 +54,27 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 			return nil
 		}
 	}
-	var residual []expr.Expr
 	haveTime := false
-	for _, c := range conjuncts(je.Quals) {
-		// A condition that is neither a key nor the time bound is bound
-		// again as a plain condition, which reports its errors: the
-		// recognisers' own are dropped.
-		var l, r expr.Expr
-		// A table's key column not matched yet may be matched by an
-		// expression of the stream's columns.
-		freeKey := func(col *expr.Column) bool {
-			name := col.Name[len(right.Source)+1:]
-			return isTable && slices.Contains(keys, name) && !slices.ContainsFunc(j.RightKeys, func(k expr.Expr) bool { return k.(*expr.Column).Name == col.Name })
-		}
-		var mismatch *Error
-		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, len(lscope.cols), freeKey, &mismatch); return ok }) {
-			j.LeftKeys = append(j.LeftKeys, l)
-			j.RightKeys = append(j.RightKeys, r)
-			continue
-		}
-		if mismatch != nil {
-			b.errs = append(b.errs, mismatch)
-			return nil
-		}
-		if !isTable && !haveTime && b.quietly(func() bool { return b.timeBounds(c, j, len(lscope.cols)) }) {
-			haveTime = true
-			continue
-		}
-		if e := b.expr(c); e != nil {
-			residual = append(residual, e)
+	var timeBound func(c *pg.Node) bool
+	if !isTable {
+		timeBound = func(c *pg.Node) bool {
+			if !haveTime && b.quietly(func() bool { return b.timeBounds(c, j, len(lscope.cols)) }) {
+				haveTime = true
+				return true
+			}
+			return false
 		}
 	}
+	var residual []expr.Expr
+	j.LeftKeys, j.RightKeys, residual, ok = b.onConditions(je.Quals, len(lscope.cols), right.Source, table.Key, timeBound)
 	switch {
+	case !ok:
+		return nil
 	case len(j.LeftKeys) == 0:
 		b.errorf(location(je.Quals), "a join needs at least one equality of a column of %s and one of %s in ON", left.Source, right.Source)
 		return nil
 	case isTable:
-		var got []string
-		for _, k := range j.RightKeys {
-			got = append(got, k.(*expr.Column).Name[len(right.Source)+1:])
-		}
-		slices.Sort(got)
-		want := slices.Sorted(slices.Values(keys))
-		if !slices.Equal(got, want) {
-			b.errorf(location(je.Quals), "a join with table %s matches its whole key, %v, with equalities in ON; found %v", right.Source, want, got)
+		if !b.wholeKey(je.Quals, right.Source, table.Key, j.RightKeys) {
 			return nil
 		}
 	case outer:
@@ -116,11 +87,147 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	// The rest of ON decides which pairs match, inside the join: for a
 	// LEFT JOIN a stream row whose table row fails it still comes out,
 	// with NULLs, which a filter after the join would drop.
-	var ok bool
 	if j.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
 		return nil
 	}
 	return j
+}
+
+// joinType reports whether je is a LEFT JOIN, or a JOIN; ok is false
+// after an error, for other joins and joins without ON.
+func (b *binder) joinType(je *pg.JoinExpr) (outer, ok bool) {
+	switch je.Jointype {
+	case pg.JoinType_JOIN_INNER:
+	case pg.JoinType_JOIN_LEFT:
+		outer = true
+	default:
+		b.errorf(location(je.Rarg), "only JOIN and LEFT JOIN are supported")
+		return false, false
+	}
+	if je.IsNatural || len(je.UsingClause) > 0 || je.Quals == nil {
+		b.errorf(location(je.Rarg), "a join needs ON with its conditions")
+		return false, false
+	}
+	return outer, true
+}
+
+// lookup binds `... JOIN table ON ...` after the join inner: each row it
+// joins is looked up in a further table, by the table's whole key.
+func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
+	j, _ := b.join(inner).(*plan.Join)
+	if j == nil {
+		return nil
+	}
+	table, tscope := b.joinSide(je.Rarg)
+	if table == nil {
+		return nil
+	}
+	key, isTable := b.tables[table.Source]
+	switch {
+	case !isTable:
+		b.errorf(location(je.Rarg), "a join of more than two inputs joins a stream with tables: %s is a stream (give it table: {key: [...]} in the manifest to read it as one)", table.Source)
+		return nil
+	case j.Kind != plan.TableJoin:
+		b.errorf(location(je.Rarg), "a join of two streams is not joined with a table yet: join the tables with one of the streams, or aggregate the join's rows")
+		return nil
+	}
+	c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation())
+	if c != nil || j.AsOf != nil {
+		at := location(je.Rarg)
+		if c != nil {
+			c.used, at = true, c.at
+		}
+		b.errorf(at, "a join FOR SYSTEM_TIME AS OF joins one table yet: join the stream with one table as of its time, or with several as read")
+		return nil
+	}
+	for _, s := range b.scopes() {
+		switch {
+		case s.table == tscope.table:
+			b.errorf(location(je.Rarg), "%s is joined already; a join reads each source once yet", tscope.table)
+			return nil
+		case s.names(tscope.table):
+			b.errorf(location(je.Rarg), "two inputs of the join are called %s; give one another alias", tscope.table)
+			return nil
+		case tscope.alias != "" && s.names(tscope.alias):
+			b.errorf(location(je.Rarg), "two inputs of the join are called %s; give one another alias", tscope.alias)
+			return nil
+		}
+	}
+	width := len(j.Columns())
+	tscope.offset = width
+	b.joined = append(b.joined, tscope)
+	l := &plan.Lookup{Table: table, Outer: outer}
+	var residual []expr.Expr
+	var ok bool
+	l.Keys, l.TableKeys, residual, ok = b.onConditions(je.Quals, width, table.Source, key.Key, nil)
+	switch {
+	case !ok:
+		return nil
+	case len(l.Keys) == 0:
+		b.errorf(location(je.Quals), "a join needs at least one equality of a column of the inputs before %s and one of it in ON", table.Source)
+		return nil
+	case !b.wholeKey(je.Quals, table.Source, key.Key, l.TableKeys):
+		return nil
+	}
+	if l.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
+		return nil
+	}
+	j.Lookups = append(j.Lookups, l)
+	return j
+}
+
+// onConditions sorts the conditions of a join's ON, whose right input,
+// source, has its columns from leftWidth: the equality keys, each a pair
+// of an expression over the rows before and one over the right input's
+// own; the time bound, which timeBound (nil for a table) recognises; and
+// the rest. keys are a table's key columns, nil for a stream. ok is false
+// after an error.
+func (b *binder) onConditions(quals *pg.Node, leftWidth int, source string, keys []string, timeBound func(*pg.Node) bool) (left, right, residual []expr.Expr, ok bool) {
+	for _, c := range conjuncts(quals) {
+		// A condition that is neither a key nor the time bound is bound
+		// again as a plain condition, which reports its errors: the
+		// recognisers' own are dropped.
+		var l, r expr.Expr
+		// A table's key column not matched yet may be matched by an
+		// expression of the columns before it.
+		freeKey := func(col *expr.Column) bool {
+			name := col.Name[len(source)+1:]
+			return slices.Contains(keys, name) && !slices.ContainsFunc(right, func(k expr.Expr) bool { return k.(*expr.Column).Name == col.Name })
+		}
+		var mismatch *Error
+		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, leftWidth, freeKey, &mismatch); return ok }) {
+			left = append(left, l)
+			right = append(right, r)
+			continue
+		}
+		if mismatch != nil {
+			b.errs = append(b.errs, mismatch)
+			return nil, nil, nil, false
+		}
+		if timeBound != nil && timeBound(c) {
+			continue
+		}
+		if e := b.expr(c); e != nil {
+			residual = append(residual, e)
+		}
+	}
+	return left, right, residual, true
+}
+
+// wholeKey reports whether the right keys of a join with table source
+// equate every column of its key, and reports an error at quals if not.
+func (b *binder) wholeKey(quals *pg.Node, source string, keys []string, right []expr.Expr) bool {
+	var got []string
+	for _, k := range right {
+		got = append(got, k.(*expr.Column).Name[len(source)+1:])
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(keys))
+	if !slices.Equal(got, want) {
+		b.errorf(location(quals), "a join with table %s matches its whole key, %v, with equalities in ON; found %v", source, want, got)
+		return false
+	}
+	return true
 }
 
 // conjunction is the AND of conds, the rest of a join's ON at at; nil for

@@ -25,6 +25,11 @@ var joinCatalog = sql.Catalog{
 		{Name: "name", Type: value.String},
 		{Name: "sector", Type: value.String},
 	},
+	"sectors": {
+		{Name: "sector", Type: value.String},
+		{Name: "label", Type: value.String},
+		{Name: "weight", Type: value.Int},
+	},
 	"rates": {
 		{Name: "currency", Type: value.String},
 		{Name: "rate", Type: value.Decimal(18, 6)},
@@ -32,8 +37,9 @@ var joinCatalog = sql.Catalog{
 	},
 }
 
-// joinTables: symbols has no version time, rates does (its eventTime, ts).
-var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}, "rates": {Key: []string{"currency"}, Time: "ts"}}
+// joinTables: symbols and sectors have no version time, rates does (its
+// eventTime, ts).
+var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}, "sectors": {Key: []string{"sector"}}, "rates": {Key: []string{"currency"}, Time: "ts"}}
 
 // within5s is the time bound of the interval joins below.
 const within5s = " AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND"
@@ -131,11 +137,51 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON t.symbol = s.symbol",
-			"trades t JOIN quotes", "each side of a join is a source; joins of joins and subqueries are not supported",
+			"symbols s ON t.symbol", "a join of two streams is not joined with a table yet: join the tables with one of the streams, or aggregate the join's rows",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN quotes q ON q.symbol = t.symbol",
+			"quotes q ON", "a join of more than two inputs joins a stream with tables: quotes is a stream (give it table: {key: [...]} in the manifest to read it as one)",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
+			"FOR SYSTEM_TIME AS OF t.ts AS r", "a join FOR SYSTEM_TIME AS OF joins one table yet: join the stream with one table as of its time, or with several as read",
+		},
+		{
+			"SELECT * FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note JOIN symbols s ON t.symbol = s.symbol",
+			"symbols s ON", "a join FOR SYSTEM_TIME AS OF joins one table yet: join the stream with one table as of its time, or with several as read",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON t.note = b.symbol",
+			"symbols b ON", "symbols is joined already; a join reads each source once yet",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors s ON s.sector = 'x'",
+			"sectors s ON", "two inputs of the join are called s; give one another alias",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.label = s.name",
+			"x.label = s.name", "a join with table sectors matches its whole key, [sector], with equalities in ON; found [label]",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN sectors x ON x.weight > 1",
+			"x.weight > 1", "a join needs at least one equality of a column of the inputs before sectors and one of it in ON",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector JOIN sectors y ON y.sector = t.note",
+			"sectors y ON", "sectors is joined already; a join reads each source once yet",
+		},
+		{
+			"SELECT sector FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector",
+			"sector FROM", `column "sector" is in both symbols and sectors; qualify it, as sectors.sector`,
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol FULL JOIN sectors x ON x.sector = s.sector",
+			"sectors x ON", "only JOIN and LEFT JOIN are supported",
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
-			"nosuch", `unknown source "nosuch" (the manifest defines quotes, rates, symbols, trades)`,
+			"nosuch", `unknown source "nosuch" (the manifest defines quotes, rates, sectors, symbols, trades)`,
 		},
 		{
 			"SELECT t.price FROM trades t JOIN symbols FOR SYSTEM_TIME AS OF t.ts AS s ON t.symbol = s.symbol",
@@ -318,6 +364,16 @@ func TestJoinPlans(t *testing.T) {
 			// time bound as after it.
 			"SELECT t.price, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.price BETWEEN q.bid AND q.bid + 1" + within5s,
 			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s AND ((trades.price >= quotes.bid) AND (trades.price <= (quotes.bid + 1)))",
+		},
+		{
+			// More tables, looked up in turn: a key of a table joined
+			// before, or of the stream.
+			"SELECT t.price, s.name, x.label FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN sectors x ON x.sector = s.sector AND x.weight > 0",
+			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > 0)",
+		},
+		{
+			"SELECT label FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN sectors ON upper(t.note) = sectors.sector AND s.name IS NOT NULL",
+			"TableJoin LEFT JOIN table symbols ON trades.symbol = symbols.symbol JOIN table sectors ON upper(trades.note) = sectors.sector AND (symbols.name IS NOT NULL)",
 		},
 		{
 			"SELECT t.price, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " AND t.price BETWEEN q.bid AND q.bid + 1",

@@ -220,7 +220,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 	callItem = slices.IndexFunc(middle.TargetList, func(n *pg.Node) bool { return rankCall(n) != nil })
 	call = rankCall(middle.TargetList[callItem])
 	if !joined {
-		b.right = nil
+		b.joined = nil
 	}
 	b.group, b.over = nil, nil
 	top := b.rankSpec(call, below, window, ofSource)
@@ -265,7 +265,7 @@ func (b *binder) topNQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool) {
 
 	// The outer query, over the ranking query's rows: WHERE keeps the top
 	// ranks.
-	b.scope, b.right = scope{table: middleAlias, cols: ranking.Columns()}, nil
+	b.scope, b.joined = scope{table: middleAlias, cols: ranking.Columns()}, nil
 	if middleAlias == "" {
 		b.scope.table = middleCTE
 	}

@@ -133,9 +133,10 @@ type binder struct {
 	// columns and aggregate calls; over collects OVER calls.
 	group *grouping
 	over  *overs
-	// right is a join's right table, nil without a join; tables are the
-	// sources read as tables, with their key columns.
-	right  *scope
+	// joined are the tables a join joins with b.scope, its first input,
+	// in order; nil without a join. tables are the sources read as
+	// tables, with their key columns.
+	joined []*scope
 	tables Tables
 	// asOfs are the query's FOR SYSTEM_TIME AS OF clauses.
 	asOfs []*asOf
@@ -156,7 +157,7 @@ func (b *binder) errorf(loc int32, format string, args ...any) {
 }
 
 // scope is a table a query reads: its name, alias and columns. A join's
-// right table has its columns after the left's, from offset.
+// further inputs have their columns after those before, from offset.
 type scope struct {
 	table, alias string
 	cols         []value.Column
@@ -377,10 +378,7 @@ func isStar(cr *pg.ColumnRef) bool {
 
 // starScopes returns the tables whose columns * or t.* selects.
 func (b *binder) starScopes(cr *pg.ColumnRef) []*scope {
-	all := []*scope{&b.scope}
-	if b.right != nil {
-		all = append(all, b.right)
-	}
+	all := b.scopes()
 	if len(cr.Fields) == 1 {
 		return all
 	}

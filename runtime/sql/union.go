@@ -34,7 +34,7 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 	u := &plan.Union{}
 	sources := map[string]bool{}
 	typedBy := []int{} // the branch each column's type comes from
-	outer, right, group, over := b.scope, b.right, b.group, b.over
+	outer, joined, group, over := b.scope, b.joined, b.group, b.over
 	for i, br := range branches {
 		at := firstLocation(br)
 		if sel.WithClause != nil {
@@ -45,9 +45,9 @@ func (b *binder) unionAll(sel *pg.SelectStmt, emit bool) plan.Node {
 			br.WithClause = sel.WithClause // each branch may read the union's WITH queries
 		}
 		errs := len(b.errs)
-		b.scope, b.right, b.group, b.over, b.unnamed = scope{}, nil, nil, nil, i > 0
+		b.scope, b.joined, b.group, b.over, b.unnamed = scope{}, nil, nil, nil, i > 0
 		node := b.selectStmt(br, false)
-		b.scope, b.right, b.group, b.over, b.unnamed = outer, right, group, over, false
+		b.scope, b.joined, b.group, b.over, b.unnamed = outer, joined, group, over, false
 		if node == nil || len(b.errs) > errs {
 			// A column that failed to bind is missing: its columns would
 			// not compare.

@@ -95,7 +95,7 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 		return nil, true
 	}
 	rscope.offset = len(lscope.cols)
-	b.scope, b.right, b.group, b.over = *lscope, rscope, nil, nil
+	b.scope, b.joined, b.group, b.over = *lscope, []*scope{rscope}, nil, nil
 	var residual []expr.Expr
 	never := func(*expr.Column) bool { return false }
 	windows := -1
