@@ -97,7 +97,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce for a stateful query commits its state with its results and offsets: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps checkpoints in the Kafka topic <group>.checkpoints")
 	}
 	for i, src := range spec.Sources {
-		if src.Table != nil && src.Name != prog.JoinedTable() && slices.Contains(prog.Sources(), src.Name) {
+		if src.Table != nil && !slices.Contains(prog.JoinedTables(), src.Name) && slices.Contains(prog.Sources(), src.Name) {
 			// Its tombstones would come out as rows of NULLs, and each
 			// engine would write every row.
 			ps.Add(fmt.Sprintf("spec.sources[%d].table", i), "%s is a table, which a query reads only joined with a stream: stream JOIN %[1]s ON ...; remove table to read it as a stream", src.Name)
@@ -284,7 +284,7 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 			Problem:  "on several engines, a partition that moves replays its rows on another engine, whose table may have forgotten the versions they join, being past them: run one engine for a join FOR SYSTEM_TIME AS OF",
 		}, true
 	case prog.TableJoin():
-		return Partitioning{Describe: "a table join: every engine holds the whole table", Whole: true}, true
+		return Partitioning{Describe: "a table join: every engine holds the whole of each table", Whole: true}, true
 	case !isKeyed:
 		return joinPartitioning(spec, prog, group), true
 	case len(key.Keys) == 0 && prog.Ranked():

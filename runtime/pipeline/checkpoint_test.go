@@ -163,22 +163,50 @@ func twoStreams(query string) func(dir string, rate int64) *v1alpha1.StreamQuery
 // rows are state, which a restarted run restores instead of reading the
 // file again, so that every trade after the restart still finds its name.
 func TestCheckpointRestoreTableJoin(t *testing.T) {
-	table := filepath.Join(t.TempDir(), "symbols.jsonl")
-	// AAPL's second row replaces its first; AMZN and META have none.
-	lines := `{"symbol":"AAPL","name":"Apple (old)"}` + "\n" + `{"symbol":"MSFT","name":"Microsoft"}` + "\n" +
-		`{"symbol":"GOOG","name":"Alphabet"}` + "\n" + `{"symbol":"AAPL","name":"Apple"}` + "\n"
-	if err := os.WriteFile(table, []byte(lines), 0o644); err != nil {
-		t.Fatal(err)
+	checkpointRestoreTables(t, "SELECT t.symbol, t.ts, t.quantity, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol", 40_000, false)
+}
+
+// TestCheckpointRestoreTableJoins is TestCheckpointRestoreTableJoin for
+// a join of three inputs, the second table looked up by the first's
+// name: both tables' rows are restored.
+func TestCheckpointRestoreTableJoins(t *testing.T) {
+	checkpointRestoreTables(t, "SELECT t.symbol, t.ts, t.quantity, s.name, x.sector FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.name = s.name", 15_000, true)
+}
+
+// checkpointRestoreTables is TestCheckpointRestore for query, which joins
+// trades with the table symbols, and with sectors if sectors, and writes
+// at least least rows.
+func checkpointRestoreTables(t *testing.T, query string, least int, sectors bool) {
+	dir := t.TempDir()
+	tables := []v1alpha1.Source{{
+		// AAPL's second row replaces its first; AMZN and META have none.
+		Name: "symbols", Table: &v1alpha1.TableSource{Key: []string{"symbol"}},
+		Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "name", Type: "string"}},
+	}, {
+		// Microsoft is in no sector.
+		Name: "sectors", Table: &v1alpha1.TableSource{Key: []string{"name"}},
+		Schema: []v1alpha1.Column{{Name: "name", Type: "string"}, {Name: "sector", Type: "string"}},
+	}}
+	lines := []string{
+		`{"symbol":"AAPL","name":"Apple (old)"}` + "\n" + `{"symbol":"MSFT","name":"Microsoft"}` + "\n" +
+			`{"symbol":"GOOG","name":"Alphabet"}` + "\n" + `{"symbol":"AAPL","name":"Apple"}` + "\n",
+		`{"name":"Apple","sector":"Hardware"}` + "\n" + `{"name":"Alphabet","sector":"Advertising"}` + "\n",
+	}
+	if !sectors {
+		tables = tables[:1]
+	}
+	for i := range tables {
+		path := filepath.Join(dir, tables[i].Name+".jsonl")
+		if err := os.WriteFile(path, []byte(lines[i]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tables[i].File, tables[i].Format = &v1alpha1.FileSource{Path: path}, v1alpha1.FormatJSON
 	}
 	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
-		s := checkpointSpec(dir, rate, "SELECT t.symbol, t.ts, t.quantity, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol")
-		s.Sources = append(s.Sources, v1alpha1.Source{
-			Name: "symbols", File: &v1alpha1.FileSource{Path: table}, Format: v1alpha1.FormatJSON,
-			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "name", Type: "string"}},
-			Table:  &v1alpha1.TableSource{Key: []string{"symbol"}},
-		})
+		s := checkpointSpec(dir, rate, query)
+		s.Sources = append(s.Sources, tables...)
 		return s
-	}, 40_000, false)
+	}, least, false)
 }
 
 func checkpointRestore(t *testing.T, query string, least int) {

@@ -1360,6 +1360,30 @@ var oracleTable = []symbolRow{
 	{"V", "Visa", 0, false},
 }
 
+// lotRow is a row of the lots table, keyed by lot; hasLot false is NULL.
+type lotRow struct {
+	lot    int64
+	hasLot bool
+	label  string
+}
+
+// oracleLots is the lots table's file, the second table of a join of
+// three inputs, looked up by the symbols' lot or the trades' qty: lots 3, 7
+// and 25 are not in it, 10 comes twice (the second row wins), and a row
+// has a NULL lot, which matches nothing.
+var oracleLots = []lotRow{
+	{100, true, "round lot"},
+	{50, true, "half lot"},
+	{10, true, "ten"},
+	{1, true, "single"},
+	{75, true, "three quarters"},
+	{0, false, "no lot"},
+	{20, true, "score"},
+	{10, true, "tens"},
+	{2, true, "pair"},
+	{5, true, "five"},
+}
+
 // joinData is the data of the joins: trades in data.db's t, on-time rows
 // only for the interval joins (all rows for the table joins, whose data is
 // a second oracleData of the same trades), quotes in q with their late
@@ -1369,6 +1393,7 @@ type joinData struct {
 	quotes          []quote
 	quotesPath      string
 	tablePath       string
+	lotsPath        string
 }
 
 func newJoinData(t *testing.T) *joinData {
@@ -1435,6 +1460,22 @@ func newJoinData(t *testing.T) *joinData {
 	if err := os.WriteFile(jd.tablePath, []byte(tb.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var lb strings.Builder
+	for _, row := range oracleLots {
+		m := map[string]any{"label": row.label}
+		if row.hasLot {
+			m["lot"] = row.lot
+		}
+		line, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb.Write(append(line, '\n'))
+	}
+	jd.lotsPath = filepath.Join(dir, "lots.jsonl")
+	if err := os.WriteFile(jd.lotsPath, []byte(lb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range []*oracleData{jd.interval, jd.table} {
 		jd.load(t, d.db)
 	}
@@ -1482,6 +1523,23 @@ func (jd *joinData) load(t *testing.T, db *sql.DB) {
 			lot = row.lot
 		}
 		exec(`INSERT INTO s VALUES (?, ?, ?)`, sym, row.name, lot)
+	}
+	exec(`CREATE TABLE l (lot INTEGER, label TEXT NOT NULL)`)
+	lots := map[lotRow]string{}
+	var lotOrder []lotRow
+	for _, row := range oracleLots {
+		k := lotRow{lot: row.lot, hasLot: row.hasLot}
+		if _, ok := lots[k]; !ok {
+			lotOrder = append(lotOrder, k)
+		}
+		lots[k] = row.label
+	}
+	for _, k := range lotOrder {
+		var lot any
+		if k.hasLot {
+			lot = k.lot
+		}
+		exec(`INSERT INTO l VALUES (?, ?)`, lot, lots[k])
 	}
 }
 
@@ -1532,6 +1590,17 @@ func (jd *joinData) tableInput() oracleInput {
 			Table:  &v1alpha1.TableSource{Key: []string{"symbol"}},
 		},
 		kept: int64(len(oracleTable)),
+	}
+}
+
+func (jd *joinData) lotsInput() oracleInput {
+	return oracleInput{
+		source: v1alpha1.Source{
+			Name: "lots", File: &v1alpha1.FileSource{Path: jd.lotsPath}, Format: v1alpha1.FormatJSON,
+			Schema: []v1alpha1.Column{{Name: "lot", Type: "int"}, {Name: "label", Type: "string"}},
+			Table:  &v1alpha1.TableSource{Key: []string{"lot"}},
+		},
+		kept: int64(len(oracleLots)),
 	}
 }
 
@@ -1752,6 +1821,28 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cTS, cTS, cStr, cInt, cInt},
 		},
 		oracleCase{
+			// Windows of a join of three inputs: the trades' lots' labels.
+			name: "AfterJoin/TumbleOverTables",
+			data: ownData, inputs: []oracleInput{jd.tradesInput(ownData), jd.tableInput(), jd.lotsInput()}, results: true, key: 3,
+			query: `WITH j AS (SELECT t.ts, t.qty * s.lot AS shares, l.label FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN lots l ON l.lot = s.lot)
+				SELECT window_start, window_end, label, count(*) AS n, sum(shares) AS shares
+				FROM TUMBLE(j, ts, INTERVAL '5' SECOND) GROUP BY window_start, window_end, label`,
+			sqlite: `SELECT t.ts / 5000 * 5000, t.ts / 5000 * 5000 + 5000, l.label, count(*), sum(t.qty * s.lot)
+				FROM t JOIN s ON t.symbol = s.symbol LEFT JOIN l ON l.lot = s.lot GROUP BY 1, 2, 3`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt},
+		},
+		oracleCase{
+			// A moving count of each label's trades over the 5 s before
+			// each, over three inputs.
+			name: "AfterJoin/OverTables",
+			data: ownData, inputs: []oracleInput{jd.tradesInput(ownData), jd.tableInput(), jd.lotsInput()}, results: true, key: 1,
+			query: `SELECT t.id, l.label, count(*) OVER (PARTITION BY l.label ORDER BY t.ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) AS n5
+				FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN lots l ON l.lot = t.qty`,
+			sqlite: `SELECT t.id, l.label, count(*) OVER (PARTITION BY l.label ORDER BY t.ts RANGE BETWEEN 5000 PRECEDING AND CURRENT ROW)
+				FROM t LEFT JOIN s ON t.symbol = s.symbol JOIN l ON l.lot = t.qty`,
+			types: []colType{cInt, cStr, cInt},
+		},
+		oracleCase{
 			// A moving sum of each name's shares over the 5 s before each
 			// trade, the trades' peers of one time included.
 			name: "AfterJoin/OverTable",
@@ -1849,6 +1940,55 @@ func TestOracleJoins(t *testing.T) {
 			sqlite: `SELECT t.id, t.symbol, s.name, s.lot
 				FROM t LEFT JOIN s ON s.symbol = CASE WHEN t.qty % 2 = 0 THEN t.symbol ELSE 'none' END`,
 			types: []colType{cInt, cStr, cStr, cInt},
+		},
+	)
+
+	// Joins of a stream with two tables: the second looked up by a column
+	// of the first or of the stream.
+	threeInputs := []oracleInput{jd.tradesInput(table), jd.tableInput(), jd.lotsInput()}
+	cases = append(cases,
+		oracleCase{
+			name: "TableJoins/LeftLeft",
+			data: table, inputs: threeInputs, results: true, key: 1,
+			query: `SELECT t.id, t.symbol, s.name, s.lot, l.label, t.qty * s.lot AS shares
+				FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol LEFT JOIN lots l ON l.lot = s.lot`,
+			sqlite: `SELECT t.id, t.symbol, s.name, s.lot, l.label, t.qty * s.lot
+				FROM t LEFT JOIN s ON t.symbol = s.symbol LEFT JOIN l ON l.lot = s.lot`,
+			types: []colType{cInt, cStr, cStr, cInt, cStr, cInt},
+		},
+		oracleCase{
+			// The rest of each ON decides whether its table's row matches:
+			// an inner join's drops the row, a LEFT JOIN's gives NULLs.
+			name: "TableJoins/InnerLeftResidualOn",
+			data: table, inputs: threeInputs, results: true, key: 1,
+			query: `SELECT t.id, s.name, l.label, t.qty
+				FROM trades t JOIN symbols s ON s.symbol = t.symbol AND t.qty > 1
+				LEFT JOIN lots l ON s.lot = l.lot AND l.label <> 'ten' AND t.qty < 8`,
+			sqlite: `SELECT t.id, s.name, l.label, t.qty
+				FROM t JOIN s ON s.symbol = t.symbol AND t.qty > 1
+				LEFT JOIN l ON s.lot = l.lot AND l.label <> 'ten' AND t.qty < 8`,
+			types: []colType{cInt, cStr, cStr, cInt},
+		},
+		oracleCase{
+			// The second table looked up by the stream's column; WHERE over
+			// all three.
+			name: "TableJoins/LeftInnerWhere",
+			data: table, inputs: threeInputs, results: true, key: 1,
+			query: `SELECT t.id, t.symbol, s.name, l.label
+				FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN lots l ON l.lot = t.qty
+				WHERE s.name IS NULL OR l.label <> s.name`,
+			sqlite: `SELECT t.id, t.symbol, s.name, l.label
+				FROM t LEFT JOIN s ON t.symbol = s.symbol JOIN l ON l.lot = t.qty
+				WHERE s.name IS NULL OR l.label <> s.name`,
+			types: []colType{cInt, cStr, cStr, cStr},
+		},
+		oracleCase{
+			name: "TableJoins/Continuous",
+			data: table, inputs: threeInputs, results: true, changelog: true, key: 1,
+			query: `SELECT l.label, count(*) AS n, sum(t.qty * s.lot) AS shares
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN lots l ON l.lot = s.lot GROUP BY l.label`,
+			sqlite: `SELECT l.label, count(*), sum(t.qty * s.lot) FROM t JOIN s ON t.symbol = s.symbol JOIN l ON l.lot = s.lot GROUP BY l.label`,
+			types:  []colType{cStr, cInt, cInt},
 		},
 	)
 

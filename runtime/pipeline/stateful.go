@@ -97,7 +97,10 @@ func (p *Pipeline) newStatefulStage() *statefulStage {
 		opts.EmitInterval = ei.Duration
 	}
 	rereads := p.rereadTables()
-	opts.RereadTable = len(rereads) > 0
+	opts.RereadTables = map[string]bool{}
+	for o := range rereads {
+		opts.RereadTables[o.Source] = true
+	}
 	s := &statefulStage{p: p, op: p.prog.NewStateful(opts), post: p.prog.NewPost(), held: map[*message.Origin][]heldAck{}, rereads: rereads}
 	s.in = p.inputFailures()
 	// The operator's rows have no origin: the encoder of the plan's source

@@ -268,46 +268,82 @@ func (j *intervalJoin) Low() int64 { return j.low }
 func (j *intervalJoin) Size() int { return j.held }
 
 // tableJoin looks the rows of a stream up in a table: the latest row per
-// key of the table source. Stream rows wait until the table source has been
-// read to its end once (a Kafka table: to where each partition ended when
-// it opened), so that every row sees the whole table; after that, table
-// rows update it as they come, and tombstones (Batch.Deletes) delete.
+// key of the table source; then, for a join of more than two inputs, the
+// rows joined so far in each further table (lookups). Stream rows wait
+// until the tables have been read to their end once (a Kafka table: to
+// where each partition ended when it opened), so that every row sees the
+// whole tables; after that, table rows update them as they come, and
+// tombstones (Batch.Deletes) delete.
 type tableJoin struct {
 	node    *plan.Join
 	stream  side
 	table   side
 	rows    map[string]value.Row
+	lookups []*lookup
 	parts   map[*message.Origin]bool // table partitions not yet loaded
 	loaded  bool
-	waiting []joinRow // stream rows that came before the table was loaded
+	waiting []joinRow // stream rows that came before the tables were loaded
 	nulls   value.Row
 	// reread leaves the table's rows out of snapshots
-	// (StatefulOptions.RereadTable).
+	// (StatefulOptions.RereadTables).
 	reread bool
 }
 
-// newTableJoin returns a join of n's stream with its table. Its stream has
-// no event time, unless a window or OVER over the join's rows sets
+// lookup is a further table of a table join: the rows joined before it
+// are looked up in it by keys, an encoder over their columns.
+type lookup struct {
+	*plan.Lookup
+	table  side
+	keys   *keyEncoder
+	rows   map[string]value.Row
+	nulls  value.Row
+	reread bool
+}
+
+// newTableJoin returns a join of n's stream with its tables. Its stream
+// has no event time, unless a window or OVER over the join's rows sets
 // stream.time: the join then drops the stream's late rows, as an interval
-// join does.
-func newTableJoin(n *plan.Join, reread bool) *tableJoin {
-	return &tableJoin{
-		node: n, reread: reread,
+// join does. The tables of reread are read again whole after a restore.
+func newTableJoin(n *plan.Join, reread map[string]bool) *tableJoin {
+	t := &tableJoin{
+		node: n, reread: reread[n.Right.Source],
 		stream: side{source: n.Left.Source, time: -1, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
 		table:  side{source: n.Right.Source, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
 		rows:   map[string]value.Row{}, parts: map[*message.Origin]bool{},
 		nulls: make(value.Row, len(n.Right.Cols)),
 	}
+	for _, l := range n.Lookups {
+		t.lookups = append(t.lookups, &lookup{
+			Lookup: l, reread: reread[l.Table.Source],
+			table: side{source: l.Table.Source, width: len(l.Table.Cols), keys: newKeyEncoder(l.TableKeys)},
+			keys:  newKeyEncoder(l.Keys), rows: map[string]value.Row{}, nulls: make(value.Row, len(l.Table.Cols)),
+		})
+	}
+	return t
 }
 
-// Begin tells the join the table's partitions, which it waits for.
+// Begin tells the join the tables' partitions, which it waits for.
 func (t *tableJoin) Begin(origins []*message.Origin) {
 	for _, o := range origins {
-		if o.Source == t.table.source {
+		if rows, _ := t.tableRows(o.Source); rows != nil {
 			t.parts[o] = true
 		}
 	}
 	t.loaded = len(t.parts) == 0
+}
+
+// tableRows returns the rows and side of the table source, nil if it
+// is not one of the join's tables.
+func (t *tableJoin) tableRows(source string) (map[string]value.Row, *side) {
+	if source == t.table.source {
+		return t.rows, &t.table
+	}
+	for _, l := range t.lookups {
+		if source == l.table.source {
+			return l.rows, &l.table
+		}
+	}
+	return nil, nil
 }
 
 // Loaded tells the join that table partition o holds what it will hold
@@ -321,22 +357,24 @@ func (t *tableJoin) Loaded(o *message.Origin) {
 
 // Process implements Stateful.
 func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
-	if in.Origin != nil && in.Origin.Source == t.table.source {
-		deletes := tombstones(in.Deletes)
-		for i, row := range in.Rows {
-			deleted := deletes.at(in.Offsets[i])
-			if err := t.table.keys.encode(row, 0); err != nil {
-				fail.Fail(in, i, "join", err)
-				continue
+	if in.Origin != nil {
+		if rows, table := t.tableRows(in.Origin.Source); rows != nil {
+			deletes := tombstones(in.Deletes)
+			for i, row := range in.Rows {
+				deleted := deletes.at(in.Offsets[i])
+				if err := table.keys.encode(row, 0); err != nil {
+					fail.Fail(in, i, "join", err)
+					continue
+				}
+				if deleted {
+					delete(rows, string(table.keys.buf))
+				} else {
+					rows[string(table.keys.buf)] = ownValues(row)
+				}
+				absorbed++
 			}
-			if deleted {
-				delete(t.rows, string(t.table.keys.buf))
-			} else {
-				t.rows[string(t.table.keys.buf)] = ownValues(row)
-			}
-			absorbed++
+			return 0, absorbed
 		}
-		return 0, absorbed
 	}
 	watermark := wm.For(in.Origin)
 	for i, row := range in.Rows {
@@ -377,33 +415,51 @@ func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
 	return t.emit(out, row, match)
 }
 
-// emit writes row joined with match, its table row; with none (nil), or
-// one the rest of ON fails, a LEFT JOIN writes it with NULLs and a JOIN
-// nothing.
+// emit writes row joined with match, its table row, then with the row of
+// each further table the row joined so far looks up.
 func (t *tableJoin) emit(out *message.Batch, row, match value.Row) error {
-	matched := match != nil
-	if !matched {
-		if !t.node.Outer {
-			return nil
-		}
-		match = t.nulls
-	}
 	o := out.Append(0)
 	copy(o, row)
-	copy(o[len(row):], match)
-	if matched {
-		pass, err := holds(t.node.On, o)
-		switch {
-		case err != nil:
-			out.Truncate()
-			return err
-		case !pass && t.node.Outer:
-			copy(o[len(row):], t.nulls)
-		case !pass:
-			out.Truncate()
+	ok, err := joinMatch(o, len(row), match, t.nulls, t.node.Outer, t.node.On)
+	at := len(row) + t.table.width
+	for _, l := range t.lookups {
+		if !ok || err != nil {
+			break
 		}
+		if err = l.keys.encode(o, 0); err != nil {
+			break
+		}
+		match = nil
+		if !hasNull(l.keys.vals) {
+			match = l.rows[string(l.keys.buf)]
+		}
+		ok, err = joinMatch(o, at, match, l.nulls, l.Outer, l.On)
+		at += l.table.width
 	}
-	return nil
+	if !ok || err != nil {
+		out.Truncate()
+	}
+	return err
+}
+
+// joinMatch writes match, a table's row for the row joined so far,
+// o[:at], into o from at; with none (nil), or one the rest of ON, on,
+// fails, a LEFT JOIN (outer) writes NULLs and a JOIN nothing: ok is false
+// then, and after an error.
+func joinMatch(o value.Row, at int, match, nulls value.Row, outer bool, on expr.Expr) (ok bool, err error) {
+	if match == nil {
+		copy(o[at:], nulls)
+		return outer, nil
+	}
+	copy(o[at:], match)
+	pass, err := holds(on, o)
+	switch {
+	case err != nil:
+		return false, err
+	case !pass && outer:
+		copy(o[at:], nulls)
+	}
+	return pass || outer, nil
 }
 
 // Advance implements Stateful: once the table is loaded, the stream rows
@@ -434,8 +490,14 @@ func (t *tableJoin) Low() int64 {
 	return math.MaxInt64
 }
 
-// Size implements Stateful: the table's rows and the stream rows waiting.
-func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) }
+// Size implements Stateful: the tables' rows and the stream rows waiting.
+func (t *tableJoin) Size() int {
+	n := len(t.rows) + len(t.waiting)
+	for _, l := range t.lookups {
+		n += len(l.rows)
+	}
+	return n
+}
 
 // Pending is the number of stream rows waiting: restored, they are
 // written without being read again.

@@ -20,7 +20,7 @@ import (
 func newTestTableJoin() *tableJoin {
 	table := &plan.Scan{Source: "table", Cols: testScan.Cols}
 	return newTableJoin(&plan.Join{Kind: plan.TableJoin, Left: testScan, Right: table, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}}, false)
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}}, nil)
 }
 
 // tableStep feeds b to j and returns what comes out, each row as the
@@ -95,13 +95,97 @@ func TestTableJoinLoadAndDelete(t *testing.T) {
 	}
 }
 
+// TestTableJoinLookups: a join of a stream with two tables, trades JOIN
+// table ON sym LEFT JOIN names ON table.v = names.v AND names.sym <>
+// 'bad'. Stream rows wait for both tables; the second is looked up by a
+// column of the first; a row of the first table that misses drops the
+// stream row (JOIN), one of the second that misses or fails ON gets NULLs
+// (LEFT JOIN). Both tables are in the snapshot, but one read again whole.
+func TestTableJoinLookups(t *testing.T) {
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	tablePart := &message.Origin{Source: "table", Partition: 0}
+	namesPart := &message.Origin{Source: "names", Partition: 0}
+	all := []*message.Origin{stream, tablePart, namesPart}
+	origins := NewOrigins(all)
+	namesV := &expr.Column{Index: 2, Name: "names.v", T: value.Int}
+	notBad, err := expr.NewCompare(expr.Ne, &expr.Column{Index: 7, Name: "names.sym", T: value.String}, expr.NewConst(value.StringValue("bad")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &plan.Join{Kind: plan.TableJoin, Left: testScan, Right: &plan.Scan{Source: "table", Cols: testScan.Cols},
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym},
+		Lookups: []*plan.Lookup{{
+			Table: &plan.Scan{Source: "names", Cols: testScan.Cols}, Outer: true, On: notBad,
+			Keys: []expr.Expr{&expr.Column{Index: 5, Name: "table.v", T: value.Int}}, TableKeys: []expr.Expr{namesV},
+		}}}
+	batch := func(o *message.Origin, deletes []int64, rows ...testRow) *message.Batch {
+		b := batchOf(rows...)
+		b.Origin, b.Deletes = o, deletes
+		return b
+	}
+	step := func(j *tableJoin, b *message.Batch) []string {
+		t.Helper()
+		out := new(message.Batch)
+		out.Reset(9)
+		var fail failures
+		var errs errorList
+		if b != nil {
+			j.Process(b, out, fixedTime(0), &fail)
+		}
+		j.Advance(fixedTime(0), out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		var got []string
+		for _, row := range out.Rows {
+			got = append(got, fmt.Sprintf("%s:%v=%v=%v", row[1], row[2], row[5], row[7]))
+		}
+		return got
+	}
+	j := newTableJoin(n, nil)
+	j.Begin(all)
+	step(j, batch(stream, nil, testRow{0, "A", 1}, testRow{0, "B", 2}, testRow{0, "C", 3}, testRow{0, "D", 4}))
+	step(j, batch(tablePart, nil, testRow{0, "A", 10}, testRow{0, "B", 20}, testRow{0, "D", 30}))
+	// ten, twenty and bad, then twenty deleted: offsets 0 to 3.
+	step(j, batch(namesPart, []int64{3}, testRow{0, "ten", 10}, testRow{0, "twenty", 20}, testRow{0, "bad", 30}, testRow{0, "", 20}))
+	j.Loaded(tablePart)
+	if got := step(j, nil); got != nil {
+		t.Fatalf("joined before the second table was loaded: %v", got)
+	}
+	j.Loaded(namesPart)
+	if got, want := step(j, nil), []string{"A:1=10=ten", "B:2=20=NULL", "D:4=30=NULL"}; !slices.Equal(got, want) {
+		t.Fatalf("once loaded: %v, want %v", got, want)
+	}
+	if got, want := j.Size(), 3+2; got != want {
+		t.Errorf("Size %d, want %d: the tables' rows", got, want)
+	}
+	for _, reread := range []map[string]bool{nil, {"names": true}} {
+		j.lookups[0].reread = reread["names"] // as a run with these options snapshots
+		restored := newTableJoin(n, reread)
+		restored.Begin(all)
+		r := value.NewReader(j.AppendSnapshot(nil, origins))
+		if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
+			t.Fatalf("restore: %v, %d bytes left", err, r.Len())
+		}
+		restored.Loaded(tablePart)
+		restored.Loaded(namesPart)
+		want := []string{"A:5=10=ten"}
+		if reread != nil {
+			want = []string{"A:5=10=NULL"} // names is read again, from its start
+		}
+		if got := step(restored, batch(stream, nil, testRow{0, "A", 5})); !slices.Equal(got, want) {
+			t.Errorf("restored, reread %v: %v, want %v", reread, got, want)
+		}
+	}
+}
+
 // newTestTemporalJoin joins trades (ts, sym, v) LEFT JOIN a table of the
 // same columns keyed by sym FOR SYSTEM_TIME AS OF trades.ts, its versions
 // by its ts.
 func newTestTemporalJoin() *temporalJoin {
 	table := &plan.Scan{Source: "table", Cols: testScan.Cols}
 	return newTemporalJoin(&plan.Join{Kind: plan.TableJoin, Left: testScan, Right: table, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS}, false)
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS}, nil)
 }
 
 // TestTemporalJoinAgainstDefinition: random table versions (some of them
@@ -277,7 +361,7 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 }
 
 // TestTableJoinRereadNotSnapshot: a table read again whole in every run
-// (StatefulOptions.RereadTable) is not in the snapshot, of either kind of
+// (StatefulOptions.RereadTables) is not in the snapshot, of either kind of
 // table join; the waiting stream rows are.
 func TestTableJoinRereadNotSnapshot(t *testing.T) {
 	table := &message.Origin{Source: "table", Partition: 0}
@@ -295,9 +379,9 @@ func TestTableJoinRereadNotSnapshot(t *testing.T) {
 			Begin([]*message.Origin)
 		} {
 			if asOf {
-				return newTemporalJoin(n, true)
+				return newTemporalJoin(n, map[string]bool{"table": true})
 			}
-			return newTableJoin(n, true)
+			return newTableJoin(n, map[string]bool{"table": true})
 		}
 		j := op()
 		j.Begin([]*message.Origin{stream, table})
@@ -347,9 +431,9 @@ func BenchmarkTableJoins(b *testing.B) {
 			}
 			if asOf {
 				n.AsOf, n.TableTime = colTS, colTS
-				j = newTemporalJoin(n, false)
+				j = newTemporalJoin(n, nil)
 			} else {
-				j = newTableJoin(n, false)
+				j = newTableJoin(n, nil)
 			}
 			j.Begin([]*message.Origin{stream, table})
 			j.Loaded(table)

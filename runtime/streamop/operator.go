@@ -480,7 +480,7 @@ func (p *Program) join() *plan.Join {
 func (p *Program) AfterJoin() bool { return p.joined != nil }
 
 // TableJoin reports whether the plan joins a stream with a table.
-func (p *Program) TableJoin() bool { return p.JoinedTable() != "" }
+func (p *Program) TableJoin() bool { return len(p.JoinedTables()) > 0 }
 
 // TemporalJoin reports whether the plan joins a stream with a table as of
 // each row's time (FOR SYSTEM_TIME AS OF).
@@ -489,12 +489,18 @@ func (p *Program) TemporalJoin() bool {
 	return j != nil && j.AsOf != nil
 }
 
-// JoinedTable is the source a stream is joined with as a table; "" if none.
-func (p *Program) JoinedTable() string {
-	if j := p.join(); j != nil && j.Kind == plan.TableJoin {
-		return j.Right.Source
+// JoinedTables are the sources a stream is joined with as tables, in
+// order; nil if none.
+func (p *Program) JoinedTables() []string {
+	j := p.join()
+	if j == nil {
+		return nil
 	}
-	return ""
+	var names []string
+	for _, t := range j.Tables() {
+		names = append(names, t.Source)
+	}
+	return names
 }
 
 // JoinKeys describes an interval join's keys ("a.k = b.k"); empty for
@@ -577,11 +583,12 @@ type StatefulOptions struct {
 	// for that long (spec.runtime.emitInterval), each group's latest then
 	// written once; 0 writes them after every batch.
 	EmitInterval time.Duration
-	// RereadTable says a table join's table is read again from its start
-	// in every run (a Kafka topic's, which no checkpoint starts after), so
-	// its rows are left out of snapshots: restored, a row whose tombstone
-	// compaction removed meanwhile would come back for good.
-	RereadTable bool
+	// RereadTables are the sources of a table join's tables read again
+	// from their start in every run (a Kafka topic's, which no checkpoint
+	// starts after), whose rows are left out of snapshots: restored, a row
+	// whose tombstone compaction removed meanwhile would come back for
+	// good.
+	RereadTables map[string]bool
 }
 
 // Flusher is a stateful operator that may hold back results for a while
@@ -642,10 +649,10 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 		return newOverAgg(n)
 	case *plan.Join:
 		if n.AsOf != nil {
-			return newTemporalJoin(n, opts.RereadTable)
+			return newTemporalJoin(n, opts.RereadTables)
 		}
 		if n.Kind == plan.TableJoin {
-			t := newTableJoin(n, opts.RereadTable)
+			t := newTableJoin(n, opts.RereadTables)
 			t.stream.time = p.EventTimeOf(n.Left.Source) // of a window or OVER over the join's rows
 			return t
 		}

@@ -807,18 +807,12 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 }
 
 // AppendSnapshot implements Snapshotter: the table's rows, the table
-// partitions not yet read to their end, and the stream rows waiting for
-// them. The stream rows joined already are not state.
+// partitions not yet read to their end, the stream rows waiting for them,
+// and the further tables' rows, each table's but those read again whole.
+// The stream rows joined already are not state.
 func (t *tableJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
-	if t.reread {
-		dst = binary.AppendUvarint(dst, 0) // read again whole
-	} else {
-		dst = binary.AppendUvarint(dst, uint64(len(t.rows)))
-		for _, row := range t.rows {
-			dst = appendValues(dst, row)
-		}
-	}
+	dst = appendTableRows(dst, t.rows, t.reread)
 	dst = binary.AppendUvarint(dst, uint64(len(t.parts)))
 	for o := range t.parts {
 		dst = origins.appendOwner(dst, owner{origin: o})
@@ -828,7 +822,39 @@ func (t *tableJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = origins.appendOwner(dst, r.source)
 		dst = appendValues(dst, r.row)
 	}
+	for _, l := range t.lookups {
+		dst = appendTableRows(dst, l.rows, l.reread)
+	}
 	return dst
+}
+
+// appendTableRows appends a table's rows; none for one read again whole.
+func appendTableRows(dst []byte, rows map[string]value.Row, reread bool) []byte {
+	if reread {
+		return binary.AppendUvarint(dst, 0)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(rows)))
+	for _, row := range rows {
+		dst = appendValues(dst, row)
+	}
+	return dst
+}
+
+// readTableRows reads a table's rows, keyed by the table's keys.
+func readTableRows(r *value.Reader, table *side) (map[string]value.Row, error) {
+	rows := map[string]value.Row{}
+	for range r.Count(table.width) {
+		row := make(value.Row, table.width)
+		readValues(r, row)
+		if r.Err() != nil {
+			break
+		}
+		if err := table.keys.encode(row, 0); err != nil {
+			return nil, fmt.Errorf("reading table join state of %s: %w", table.source, err)
+		}
+		rows[string(table.keys.buf)] = row
+	}
+	return rows, nil
 }
 
 // RestoreSnapshot implements Snapshotter. The streams wait again for every
@@ -840,17 +866,9 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
-	t.rows = map[string]value.Row{}
-	for range r.Count(t.table.width) {
-		row := make(value.Row, t.table.width)
-		readValues(r, row)
-		if r.Err() != nil {
-			break
-		}
-		if err := t.table.keys.encode(row, 0); err != nil {
-			return fmt.Errorf("reading table join state: %w", err)
-		}
-		t.rows[string(t.table.keys.buf)] = row
+	var err error
+	if t.rows, err = readTableRows(r, &t.table); err != nil {
+		return err
 	}
 	for range r.Count(1) {
 		origins.readOwner(r) // the partitions not loaded then
@@ -860,6 +878,11 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		jr := joinRow{source: origins.readOwner(r), row: make(value.Row, t.stream.width)}
 		readValues(r, jr.row)
 		t.waiting = append(t.waiting, jr)
+	}
+	for _, l := range t.lookups {
+		if l.rows, err = readTableRows(r, &l.table); err != nil {
+			return err
+		}
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading table join state: %w", err)

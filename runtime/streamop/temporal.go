@@ -98,7 +98,7 @@ func (q *asOfRows) pop() asOfRow {
 // all are the waiting rows, in order.
 func (q *asOfRows) all() []asOfRow { return q.rows[q.head:] }
 
-func newTemporalJoin(n *plan.Join, reread bool) *temporalJoin {
+func newTemporalJoin(n *plan.Join, reread map[string]bool) *temporalJoin {
 	j := &temporalJoin{tableJoin: newTableJoin(n, reread), versions: map[string][]version{}, stamp: -1,
 		pruned: math.MinInt64, sweptAt: math.MinInt64}
 	j.stream.time, j.table.time = n.AsOf.Index, n.TableTime.Index

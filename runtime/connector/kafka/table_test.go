@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -223,6 +224,65 @@ func TestKafkaTableRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The table's three records, read again, and the two new trades.
+	if c := p.Snapshot().Counts; c.Restored != 0 || c.In != 5 || c.Results != 2 {
+		t.Errorf("second run: counts %+v; want 5 records in, none restored, 2 results", c)
+	}
+}
+
+// TestKafkaTablesRestart: a stream joined with two tables, a Kafka topic's
+// and a file's, restarted from a checkpoint: the Kafka table is read again
+// whole, as in TestKafkaTableRestart, and the file's rows are restored
+// from the checkpoint, its reader starting after them.
+func TestKafkaTablesRestart(t *testing.T) {
+	brokers := cluster(t, 2, "symbols", "trades", "out")
+	produceTo(t, brokers, "symbols",
+		tableRec(0, "AAPL", `{"name": "Apple"}`),
+		tableRec(1, "MSFT", `{"name": "Microsoft"}`),
+	)
+	sectors := filepath.Join(t.TempDir(), "sectors.jsonl")
+	if err := os.WriteFile(sectors, []byte(`{"name": "Apple", "sector": "Hardware"}`+"\n"+`{"name": "Microsoft", "sector": "Software"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	produceTo(t, brokers, "trades", &kgo.Record{Value: []byte(`{"symbol": "MSFT", "qty": 1}`)})
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{
+			{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: "trades"}, Schema: tradeColumns},
+			symbolsTable(brokers),
+			{
+				Name: "sectors", File: &v1alpha1.FileSource{Path: sectors}, Format: v1alpha1.FormatJSON,
+				Schema: []v1alpha1.Column{{Name: "name", Type: "string"}, {Name: "sector", Type: "string"}},
+				Table:  &v1alpha1.TableSource{Key: []string{"name"}},
+			},
+		},
+		Query: "SELECT t.qty, t.symbol, s.name, x.sector FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym LEFT JOIN sectors x ON x.name = s.name",
+		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		State: &v1alpha1.StateSpec{},
+	}
+	_, stop := run(t, spec, "tables-restart")
+	if got := consume(t, brokers, "out", 1); string(got[0].Value) != `{"qty":1,"symbol":"MSFT","name":"Microsoft","sector":"Software"}` {
+		t.Errorf("first run: %s", got[0].Value)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	produceTo(t, brokers, "symbols", tableRec(1, "MSFT", ""))
+	produceTo(t, brokers, "trades", &kgo.Record{Value: []byte(`{"symbol": "MSFT", "qty": 2}`)},
+		&kgo.Record{Value: []byte(`{"symbol": "AAPL", "qty": 3}`)})
+	p, stop := run(t, spec, "tables-restart")
+	got := map[string]bool{}
+	for _, r := range consume(t, brokers, "out", 3) {
+		got[string(r.Value)] = true
+	}
+	for _, w := range []string{`{"qty":2,"symbol":"MSFT","name":null,"sector":null}`, `{"qty":3,"symbol":"AAPL","name":"Apple","sector":"Hardware"}`} {
+		if !got[w] {
+			t.Errorf("second run: no row %s; got %v", w, got)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The Kafka table's three records, read again, and the two new
+	// trades; none of the file's.
 	if c := p.Snapshot().Counts; c.Restored != 0 || c.In != 5 || c.Results != 2 {
 		t.Errorf("second run: counts %+v; want 5 records in, none restored, 2 results", c)
 	}
