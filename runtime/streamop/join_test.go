@@ -408,20 +408,18 @@ func TestTableJoinRereadNotSnapshot(t *testing.T) {
 
 // BenchmarkTableJoins joins batches of 512 stream rows in time order with a
 // table of 1,000 keys, a new version of one key every 8 stream rows: with
-// the table as read, and as of each row's time (the rows wait for the
-// watermark, one batch behind, and versions are pruned as it passes).
+// the table as read, as of each row's time (the rows wait for the
+// watermark, one batch behind, and versions are pruned as it passes), and
+// as read then looked up in a second table by a column of the first.
 //
 //	go test -run '^$' -bench BenchmarkTableJoins -benchmem ./runtime/streamop/
 func BenchmarkTableJoins(b *testing.B) {
 	table := &message.Origin{Source: "table", Partition: 0}
 	stream := &message.Origin{Source: "trades", Partition: 0}
 	scan := &plan.Scan{Source: "table", Cols: testScan.Cols}
+	names := &message.Origin{Source: "names", Partition: 0}
 	const batch, keys = 512, 1000
-	for _, asOf := range []bool{false, true} {
-		name := "as-read"
-		if asOf {
-			name = "as-of"
-		}
+	for _, name := range []string{"as-read", "as-of", "two-tables"} {
 		b.Run(name, func(b *testing.B) {
 			n := &plan.Join{Kind: plan.TableJoin, Left: testScan, Right: scan, Outer: true, LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}}
 			var j interface {
@@ -429,19 +427,37 @@ func BenchmarkTableJoins(b *testing.B) {
 				Begin([]*message.Origin)
 				Loaded(*message.Origin)
 			}
-			if asOf {
+			width := 6
+			switch name {
+			case "as-of":
 				n.AsOf, n.TableTime = colTS, colTS
 				j = newTemporalJoin(n, nil)
-			} else {
+			case "two-tables":
+				// The table's v looks up the names table, which has every
+				// value of it.
+				n.Lookups = []*plan.Lookup{{Table: &plan.Scan{Source: "names", Cols: testScan.Cols}, Outer: true,
+					Keys: []expr.Expr{&expr.Column{Index: 5, Name: "table.v", T: value.Int}}, TableKeys: []expr.Expr{colV}}}
+				j, width = newTableJoin(n, nil), 9
+			default:
 				j = newTableJoin(n, nil)
 			}
-			j.Begin([]*message.Origin{stream, table})
+			j.Begin([]*message.Origin{stream, table, names})
 			j.Loaded(table)
+			nb, out := new(message.Batch), new(message.Batch)
+			nb.Reset(3)
+			nb.Origin = names
+			for r := range batch {
+				v := nb.Append(int64(r))
+				v[0], v[1], v[2] = value.TimestampValue(0), value.StringValue(fmt.Sprintf("N%d", r)), value.IntValue(int64(r))
+			}
+			out.Reset(width)
+			j.Process(nb, out, fixedTime(0), new(failures))
+			j.Loaded(names)
 			syms := make([]string, keys)
 			for k := range syms {
 				syms[k] = fmt.Sprintf("K%04d", k)
 			}
-			sb, tb, out := new(message.Batch), new(message.Batch), new(message.Batch)
+			sb, tb := new(message.Batch), new(message.Batch)
 			var fail failures
 			var errs errorList
 			ts := int64(0)
@@ -461,7 +477,7 @@ func BenchmarkTableJoins(b *testing.B) {
 					}
 				}
 				wm := fixedTime(ts - batch*int64(time.Millisecond))
-				out.Reset(6)
+				out.Reset(width)
 				j.Process(tb, out, wm, &fail)
 				j.Process(sb, out, wm, &fail)
 				j.Advance(wm, out, errs.add)
