@@ -162,10 +162,14 @@ func (b *binder) flatten(sel *pg.SelectStmt, ctes map[string]*derived) bool {
 		// first.
 		return b.merge(sel, d, alias, fc.Args[1:])
 	case item.GetJoinExpr() != nil:
-		for _, side := range []*pg.Node{item.GetJoinExpr().Larg, item.GetJoinExpr().Rarg} {
-			if rv := side.GetRangeVar(); rv != nil && ctes[rv.Relname] != nil {
-				b.errorf(rv.Location, "each side of a join is a source; joins of WITH queries are not supported yet")
-				return false
+		// Every input, of a join of more than two too: the left side of
+		// a join of three is a join.
+		for je := item.GetJoinExpr(); je != nil; je = je.Larg.GetJoinExpr() {
+			for _, side := range []*pg.Node{je.Larg, je.Rarg} {
+				if rv := side.GetRangeVar(); rv != nil && ctes[rv.Relname] != nil {
+					b.errorf(rv.Location, "each side of a join is a source; joins of WITH queries are not supported yet")
+					return false
+				}
 			}
 		}
 	}

@@ -192,7 +192,7 @@ func (b *binder) onConditions(quals *pg.Node, leftWidth int, source string, keys
 		// expression of the columns before it.
 		freeKey := func(col *expr.Column) bool {
 			name := col.Name[len(source)+1:]
-			return slices.Contains(keys, name) && !slices.ContainsFunc(right, func(k expr.Expr) bool { return k.(*expr.Column).Name == col.Name })
+			return slices.Contains(keys, name) && !slices.ContainsFunc(right, func(k expr.Expr) bool { return keyColumn(k).Name == col.Name })
 		}
 		var mismatch *Error
 		if b.quietly(func() (ok bool) { l, r, ok = b.keyPair(c, leftWidth, freeKey, &mismatch); return ok }) {
@@ -219,7 +219,7 @@ func (b *binder) onConditions(quals *pg.Node, leftWidth int, source string, keys
 func (b *binder) wholeKey(quals *pg.Node, source string, keys []string, right []expr.Expr) bool {
 	var got []string
 	for _, k := range right {
-		got = append(got, k.(*expr.Column).Name[len(source)+1:])
+		got = append(got, keyColumn(k).Name[len(source)+1:])
 	}
 	slices.Sort(got)
 	want := slices.Sorted(slices.Values(keys))
@@ -228,6 +228,15 @@ func (b *binder) wholeKey(quals *pg.Node, source string, keys []string, right []
 		return false
 	}
 	return true
+}
+
+// keyColumn is the right input's column of a join key over its rows,
+// which keyPair may have widened to the left's type with a cast.
+func keyColumn(k expr.Expr) *expr.Column {
+	if c, ok := k.(*expr.Cast); ok {
+		k = c.X
+	}
+	return k.(*expr.Column)
 }
 
 // conjunction is the AND of conds, the rest of a join's ON at at; nil for
@@ -262,7 +271,7 @@ func (b *binder) quietly(recognise func() bool) bool {
 func (b *binder) joinSide(n *pg.Node) (*plan.Scan, *scope) {
 	rv := n.GetRangeVar()
 	if rv == nil {
-		b.errorf(location(n), "each side of a join is a source; joins of joins and subqueries are not supported")
+		b.errorf(location(n), "each side of a join is a source, joined left to right; joins of subqueries and of joins in parentheses are not supported")
 		return nil, nil
 	}
 	cols, ok := b.catalog[rv.Relname]

@@ -176,6 +176,29 @@ func TestJoinErrorPositions(t *testing.T) {
 			"sector FROM", `column "sector" is in both symbols and sectors; qualify it, as sectors.sector`,
 		},
 		{
+			// A WITH query as any input of a join of three.
+			"WITH trades AS (SELECT * FROM trades WHERE price > 1) SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector",
+			"trades t JOIN symbols", "each side of a join is a source; joins of WITH queries are not supported yet",
+		},
+		{
+			"WITH symbols AS (SELECT * FROM symbols) SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector",
+			"symbols s ON", "each side of a join is a source; joins of WITH queries are not supported yet",
+		},
+		{
+			"SELECT * FROM trades t JOIN (symbols s JOIN sectors x ON x.sector = s.sector) ON t.symbol = s.symbol",
+			"symbols s JOIN sectors", "each side of a join is a source, joined left to right; joins of subqueries and of joins in parentheses are not supported",
+		},
+		{
+			// A table's column that is not its key, equated with a column
+			// of another type: the pair is widened, and still not the key.
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector AND x.weight = t.price",
+			"x.sector = s.sector AND", "a join with table sectors matches its whole key, [sector], with equalities in ON; found [sector weight]",
+		},
+		{
+			"SELECT * FROM trades t JOIN sectors x ON x.weight = t.price AND x.sector = t.symbol",
+			"x.weight = t.price", "a join with table sectors matches its whole key, [sector], with equalities in ON; found [sector weight]",
+		},
+		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol FULL JOIN sectors x ON x.sector = s.sector",
 			"sectors x ON", "only JOIN and LEFT JOIN are supported",
 		},
@@ -370,6 +393,11 @@ func TestJoinPlans(t *testing.T) {
 			// before, or of the stream.
 			"SELECT t.price, s.name, x.label FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN sectors x ON x.sector = s.sector AND x.weight > 0",
 			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > 0)",
+		},
+		{
+			// Four inputs; a table with a version time joined as read.
+			"SELECT label, r.rate FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector LEFT JOIN rates r ON r.currency = t.note AND x.weight > 2",
+			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol JOIN table sectors ON symbols.sector = sectors.sector LEFT JOIN table rates ON trades.note = rates.currency AND (sectors.weight > 2)",
 		},
 		{
 			"SELECT label FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN sectors ON upper(t.note) = sectors.sector AND s.name IS NOT NULL",

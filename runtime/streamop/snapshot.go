@@ -840,8 +840,10 @@ func appendTableRows(dst []byte, rows map[string]value.Row, reread bool) []byte 
 	return dst
 }
 
-// readTableRows reads a table's rows, keyed by the table's keys.
-func readTableRows(r *value.Reader, table *side) (map[string]value.Row, error) {
+// readTableRows reads a table's rows, keyed by the table's keys; none
+// are kept for a table read again whole (reread), whose snapshot, of a
+// run that did not, may hold rows deleted since.
+func readTableRows(r *value.Reader, table *side, reread bool) (map[string]value.Row, error) {
 	rows := map[string]value.Row{}
 	for range r.Count(table.width) {
 		row := make(value.Row, table.width)
@@ -853,6 +855,9 @@ func readTableRows(r *value.Reader, table *side) (map[string]value.Row, error) {
 			return nil, fmt.Errorf("reading table join state of %s: %w", table.source, err)
 		}
 		rows[string(table.keys.buf)] = row
+	}
+	if reread {
+		clear(rows)
 	}
 	return rows, nil
 }
@@ -867,7 +872,7 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
 	var err error
-	if t.rows, err = readTableRows(r, &t.table); err != nil {
+	if t.rows, err = readTableRows(r, &t.table, t.reread); err != nil {
 		return err
 	}
 	for range r.Count(1) {
@@ -880,7 +885,7 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		t.waiting = append(t.waiting, jr)
 	}
 	for _, l := range t.lookups {
-		if l.rows, err = readTableRows(r, &l.table); err != nil {
+		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
 			return err
 		}
 	}
@@ -942,6 +947,9 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 			vs = append(vs, v)
 		}
 		j.versions[key], j.held = vs, j.held+len(vs)
+	}
+	if j.reread {
+		j.versions, j.held = map[string][]version{}, 0 // as a table join's
 	}
 	for range r.Count(2 + j.stream.width) {
 		j.seq++
