@@ -3,6 +3,7 @@ package format
 import (
 	"bytes"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -186,10 +187,7 @@ func (p *jsonParser) stringBytes() (s []byte, escaped, ascii bool, err error) {
 		return nil, false, false, p.fail("want a string")
 	}
 	start := p.i
-	i := start
-	for i < len(p.b) && plainStringByte[p.b[i]] {
-		i++
-	}
+	i := start + plainPrefix(p.b[start:])
 	if i < len(p.b) && p.b[i] == '"' {
 		p.i = i + 1
 		return p.b[start:i], false, true, nil
@@ -222,8 +220,45 @@ func (p *jsonParser) stringBytes() (s []byte, escaped, ascii bool, err error) {
 			}
 			p.i++
 		}
+		p.i += plainPrefix(p.b[p.i:])
 	}
 	return nil, false, false, p.fail("unterminated string")
+}
+
+// plainPrefix returns the length of the longest prefix of s of bytes a
+// JSON string holds as they are (plainStringByte), eight bytes at a time.
+func plainPrefix[T string | []byte](s T) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		// Loaded as one word: the compiler combines the eight loads.
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if m := specialBytes(w); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(s) && plainStringByte[s[i]] {
+		i++
+	}
+	return i
+}
+
+// Words of a byte repeated eight times.
+const (
+	eachByte  = 0x0101010101010101
+	highBits  = 0x8080808080808080
+	quotes    = eachByte * '"'
+	backslash = eachByte * '\\'
+)
+
+// specialBytes returns the high bits of the bytes of w, the first string
+// byte lowest, that a JSON string cannot hold as they are: control
+// characters, the quote, the backslash, and bytes beyond ASCII; 0 if
+// there is none. A subtraction's borrow may flag bytes after a flagged
+// one, never before, so the lowest bit set is exact.
+func specialBytes(w uint64) uint64 {
+	q, b := w^quotes, w^backslash
+	return ((w-eachByte*0x20)&^w | (q-eachByte)&^q | (b-eachByte)&^b | w) & highBits
 }
 
 // plainStringByte holds the bytes a string's scan passes without a second
@@ -514,12 +549,12 @@ func validEscapes(s []byte) bool {
 func unescape(s []byte) []byte {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 >= len(s) {
-			out = append(out, c)
-			continue
+		j := bytes.IndexByte(s[i:], '\\')
+		if j < 0 || i+j+1 >= len(s) {
+			return append(out, s[i:]...)
 		}
-		i++
+		out = append(out, s[i:i+j]...)
+		i += j + 1
 		switch s[i] {
 		case 'b':
 			out = append(out, '\b')

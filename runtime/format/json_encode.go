@@ -71,6 +71,9 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
+		if i += plainPrefix(s[i:]); i == len(s) {
+			break
+		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			// Bytes that are not UTF-8 become U+FFFD, as encoding/json does,
@@ -83,9 +86,6 @@ func AppendJSONString(dst []byte, s string) []byte {
 				continue
 			}
 			i += size - 1
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
 		dst = append(dst, s[start:i]...)

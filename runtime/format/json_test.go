@@ -826,9 +826,20 @@ func FuzzJSONDecode(f *testing.F) {
 	})
 }
 
+// bidColumns and bidLine are a Nexmark bid, as the nexmark-bid generator
+// writes it in JSON: long strings, one with escapes.
+var bidColumns = []value.Column{
+	{Name: "auction", Type: value.Int}, {Name: "bidder", Type: value.Int}, {Name: "price", Type: value.Int},
+	{Name: "channel", Type: value.String}, {Name: "url", Type: value.String},
+	{Name: "datetime", Type: value.Timestamp}, {Name: "extra", Type: value.String},
+}
+
+const bidLine = `{"auction":1000,"bidder":1001,"price":32530001,"channel":"Google","url":"https://www.nexmark.com/jol/liu/fmf/item.htm?query=1",` +
+	`"datetime":"2024-01-01T00:00:00Z","extra":"sbolvyqwgticfdrwdyiyofziYMU\\Z` + "`" + `UaTQO][NX\\RM]WPYTOuwogvszlx"}`
+
 // BenchmarkJSONDecode decodes records of a few shapes: small keyed events,
-// and trades with a decimal and a timestamp; with the schema's field order
-// and shuffled, with an unknown field.
+// trades with a decimal and a timestamp, with the schema's field order
+// and shuffled, with an unknown field; and Nexmark bids.
 func BenchmarkJSONDecode(b *testing.B) {
 	events := []value.Column{{Name: "id", Type: value.Int}, {Name: "k", Type: value.String}, {Name: "seq", Type: value.Int}}
 	trades := []value.Column{
@@ -843,6 +854,7 @@ func BenchmarkJSONDecode(b *testing.B) {
 		{"event", events, `{"id":123456,"k":"k42","seq":7}`},
 		{"event-shuffled", events, `{"seq":7,"k":"k42","extra":[1,{"a":"b"}],"id":123456}`},
 		{"trade", trades, `{"symbol":"MSFT","price":412.5125,"quantity":300,"ts":"2026-11-29T10:00:00.123Z"}`},
+		{"bid", bidColumns, bidLine},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := format.NewJSONDecoder(bc.cols)
@@ -857,5 +869,23 @@ func BenchmarkJSONDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkJSONEncode encodes a Nexmark bid, decoded from bidLine.
+func BenchmarkJSONEncode(b *testing.B) {
+	row := make(value.Row, len(bidColumns))
+	if err := format.NewJSONDecoder(bidColumns).Decode([]byte(bidLine), row); err != nil {
+		b.Fatal(err)
+	}
+	e := format.NewJSONEncoder(value.Names(bidColumns))
+	var dst []byte
+	b.SetBytes(int64(len(bidLine)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = e.Encode(dst[:0], row)
+	}
+	if string(dst) != bidLine+"\n" {
+		b.Fatalf("encoded %s; want %s", dst, bidLine)
 	}
 }
