@@ -2024,6 +2024,19 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cDec2, cTS, cTS},
 		},
 		oracleCase{
+			// Then a table as read, by the quote's symbol: trades whose
+			// quote is missing find no symbol either.
+			name: "TemporalJoin/LeftThenTable",
+			data: interval, inputs: append(asOfInputs, jd.tableInput()), results: true, key: 1,
+			query: `SELECT t.id, q.qid, q.bid, s.name, s.lot
+				FROM trades t LEFT JOIN quotes FOR SYSTEM_TIME AS OF t.ts AS q ON t.symbol = q.symbol
+				LEFT JOIN symbols s ON s.symbol = q.symbol`,
+			sqlite: `SELECT t.id, q.qid, q.bid, s.name, s.lot
+				FROM t LEFT JOIN q ON q.seq = ` + asOf + `
+				LEFT JOIN s ON s.symbol = q.symbol`,
+			types: []colType{cInt, cInt, cDec2, cStr, cInt},
+		},
+		oracleCase{
 			// The rest of ON decides whether the version at the trade's
 			// time matches, not which version.
 			name: "TemporalJoin/InnerResidualOn",

@@ -131,13 +131,9 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
 		b.errorf(location(je.Rarg), "a join of two streams is not joined with a table yet: join the tables with one of the streams, or aggregate the join's rows")
 		return nil
 	}
-	c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation())
-	if c != nil || j.AsOf != nil {
-		at := location(je.Rarg)
-		if c != nil {
-			c.used, at = true, c.at
-		}
-		b.errorf(at, "a join FOR SYSTEM_TIME AS OF joins one table yet: join the stream with one table as of its time, or with several as read")
+	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {
+		c.used = true
+		b.errorf(c.at, "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read")
 		return nil
 	}
 	for _, s := range b.scopes() {

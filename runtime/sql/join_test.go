@@ -145,11 +145,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
-			"FOR SYSTEM_TIME AS OF t.ts AS r", "a join FOR SYSTEM_TIME AS OF joins one table yet: join the stream with one table as of its time, or with several as read",
-		},
-		{
-			"SELECT * FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note JOIN symbols s ON t.symbol = s.symbol",
-			"symbols s ON", "a join FOR SYSTEM_TIME AS OF joins one table yet: join the stream with one table as of its time, or with several as read",
+			"FOR SYSTEM_TIME AS OF t.ts AS r", "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read",
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON t.note = b.symbol",
@@ -393,6 +389,11 @@ func TestJoinPlans(t *testing.T) {
 			// before, or of the stream.
 			"SELECT t.price, s.name, x.label FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN sectors x ON x.sector = s.sector AND x.weight > 0",
 			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > 0)",
+		},
+		{
+			// The first table as of the stream row's time, the next as read.
+			"SELECT r.rate, s.name FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols s ON t.symbol = s.symbol",
+			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
 		},
 		{
 			// Four inputs; a table with a version time joined as read.

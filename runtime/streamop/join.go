@@ -491,8 +491,11 @@ func (t *tableJoin) Low() int64 {
 }
 
 // Size implements Stateful: the tables' rows and the stream rows waiting.
-func (t *tableJoin) Size() int {
-	n := len(t.rows) + len(t.waiting)
+func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) + t.lookupRows() }
+
+// lookupRows is the number of rows the further tables hold.
+func (t *tableJoin) lookupRows() int {
+	n := 0
 	for _, l := range t.lookups {
 		n += len(l.rows)
 	}

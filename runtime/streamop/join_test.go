@@ -181,6 +181,71 @@ func TestTableJoinLookups(t *testing.T) {
 	}
 }
 
+// TestTemporalJoinLookups: a join as of a time, then a table as read,
+// trades JOIN table FOR SYSTEM_TIME AS OF trades.ts LEFT JOIN names ON
+// table.v = names.v: the further table's rows are absorbed, not taken for
+// stream rows, and kept in a snapshot, which restores them.
+func TestTemporalJoinLookups(t *testing.T) {
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	tablePart := &message.Origin{Source: "table", Partition: 0}
+	namesPart := &message.Origin{Source: "names", Partition: 0}
+	all := []*message.Origin{stream, tablePart, namesPart}
+	n := &plan.Join{Kind: plan.TableJoin, Left: testScan, Right: &plan.Scan{Source: "table", Cols: testScan.Cols},
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS,
+		Lookups: []*plan.Lookup{{
+			Table: &plan.Scan{Source: "names", Cols: testScan.Cols}, Outer: true,
+			Keys: []expr.Expr{&expr.Column{Index: 5, Name: "table.v", T: value.Int}}, TableKeys: []expr.Expr{colV},
+		}}}
+	batch := func(o *message.Origin, rows ...testRow) *message.Batch {
+		b := batchOf(rows...)
+		b.Origin = o
+		return b
+	}
+	run := func(j *temporalJoin, b *message.Batch, wm int64) []string {
+		t.Helper()
+		out := new(message.Batch)
+		out.Reset(9)
+		var fail failures
+		var errs errorList
+		if b != nil {
+			j.Process(b, out, fixedTime(0), &fail)
+		}
+		j.Advance(fixedTime(wm), out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		var got []string
+		for _, row := range out.Rows {
+			got = append(got, fmt.Sprintf("%s:%v=%v=%v", row[1], row[2], row[5], row[7]))
+		}
+		return got
+	}
+	j := newTemporalJoin(n, nil)
+	j.Begin(all)
+	run(j, batch(tablePart, testRow{0, "A", 10}, testRow{2 * time.Second, "A", 20}), 0)
+	run(j, batch(namesPart, testRow{0, "ten", 10}, testRow{0, "twenty", 20}), 0)
+	j.Loaded(tablePart)
+	j.Loaded(namesPart)
+	if got, want := run(j, batch(stream, testRow{time.Second, "A", 1}), int64(1500*time.Millisecond)), []string{"A:1=10=ten"}; !slices.Equal(got, want) {
+		t.Fatalf("joined: %v, want %v", got, want)
+	}
+	origins := NewOrigins(all)
+	restored := newTemporalJoin(n, nil)
+	restored.Begin(all)
+	r := value.NewReader(j.AppendSnapshot(nil, origins))
+	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
+		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
+	}
+	if got, want := restored.Size(), j.Size(); got != want || got < 3 {
+		t.Errorf("restored %d rows of state; want %d, the names' among them", got, want)
+	}
+	restored.Loaded(tablePart)
+	restored.Loaded(namesPart)
+	if got, want := run(restored, batch(stream, testRow{3 * time.Second, "A", 2}), int64(4*time.Second)), []string{"A:2=20=twenty"}; !slices.Equal(got, want) {
+		t.Errorf("restored: %v, want %v", got, want)
+	}
+}
+
 // newTestTemporalJoin joins trades (ts, sym, v) LEFT JOIN a table of the
 // same columns keyed by sym FOR SYSTEM_TIME AS OF trades.ts, its versions
 // by its ts.

@@ -896,8 +896,9 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 }
 
 // AppendSnapshot implements Snapshotter: each key's versions, by the key's
-// encoding, and the stream rows waiting. Like a table join's, it is the
-// state of one engine, which holds the whole table.
+// encoding, the stream rows waiting, and the further tables' rows. Like a
+// table join's, it is the state of one engine, which holds the whole
+// table.
 func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
 	versions := j.versions
@@ -924,6 +925,9 @@ func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = binary.AppendVarint(dst, r.ts)
 		dst = origins.appendOwner(dst, r.source)
 		dst = appendValues(dst, r.row)
+	}
+	for _, l := range j.lookups {
+		dst = appendTableRows(dst, l.rows, l.reread)
 	}
 	return dst
 }
@@ -956,6 +960,12 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 		w := asOfRow{ts: r.Varint(), seq: j.seq, source: origins.readOwner(r), row: make(value.Row, j.stream.width)}
 		readValues(r, w.row)
 		j.pending.push(w)
+	}
+	for _, l := range j.lookups {
+		var err error
+		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
+			return err
+		}
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading table join state: %w", err)

@@ -110,8 +110,12 @@ func newTemporalJoin(n *plan.Join, reread map[string]bool) *temporalJoin {
 	return j
 }
 
-// Process implements Stateful: table rows add versions, stream rows wait.
+// Process implements Stateful: table rows add versions, or, of a further
+// table, replace their key's row; stream rows wait.
 func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	if in.Origin != nil && in.Origin.Source != j.table.source && in.Origin.Source != j.stream.source {
+		return j.tableJoin.Process(in, out, wm, fail)
+	}
 	if in.Origin != nil && in.Origin.Source == j.table.source {
 		floor := j.floor(wm)
 		deletes := tombstones(in.Deletes)
@@ -282,8 +286,9 @@ func (j *temporalJoin) Low() int64 {
 	return math.MaxInt64
 }
 
-// Size implements Stateful: the versions and the waiting rows.
-func (j *temporalJoin) Size() int { return j.held + j.pending.len() }
+// Size implements Stateful: the versions, the waiting rows and the
+// further tables' rows.
+func (j *temporalJoin) Size() int { return j.held + j.pending.len() + j.lookupRows() }
 
 // Pending is the number of stream rows waiting: restored, they are
 // written without being read again.
