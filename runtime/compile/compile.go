@@ -92,6 +92,10 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		// commit, and the state built from them with them; a joined row
 		// is built from two partitions, which no one owns.
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for an aggregation, OVER or top-N of a join's rows: use atLeastOnce with spec.state")
+	} else if k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.PairsLookedUp() {
+		// Pairs wait for the tables as state, each built from two
+		// partitions, which no one owns.
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for a join of two streams with tables: use atLeastOnce with spec.state")
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() && spec.State == nil {
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce for a stateful query commits its state with its results and offsets: add spec.state (e.g. state: {checkpointInterval: 1s}), which keeps checkpoints in the Kafka topic <group>.checkpoints")
@@ -277,6 +281,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 		return Partitioning{
 			Describe: "an aggregation, OVER or top-N of a join's rows: one engine only",
 			Problem:  "on several engines, the rows of a join are each engine's, and their aggregation, OVER or top-N is keyed by other columns than the join's, which no one repartition keeps together: run one engine to aggregate or rank a join's rows",
+		}, true
+	case prog.PairsLookedUp():
+		return Partitioning{
+			Describe: "a join of two streams, then tables: one engine only",
+			Problem:  "on several engines, an interval join's rows are repartitioned by its keys through Kafka, and the tables' rows, every engine's, are not: run one engine to join two streams with tables",
 		}, true
 	case prog.TemporalJoin():
 		return Partitioning{

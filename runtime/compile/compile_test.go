@@ -550,3 +550,42 @@ func TestProcessingTimeProblems(t *testing.T) {
 		checkPlan(t, c.name, spec, c.want)
 	}
 }
+
+// TestPairsLookedUpProblems: two streams joined and then looked up in a
+// table run on one engine, at least once.
+func TestPairsLookedUpProblems(t *testing.T) {
+	const query = `SELECT t.symbol, q.ts, s.name FROM trades t JOIN quotes q
+		ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts + INTERVAL '1' SECOND
+		LEFT JOIN symbols s ON s.symbol = t.symbol`
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.StreamQuerySpec)
+		want string // "": accepted
+	}{
+		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce },
+			"exactlyOnce is not supported yet for a join of two streams with tables"},
+		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas = &two },
+			"run one engine to join two streams with tables"},
+	}
+	for _, tt := range tests {
+		kafka := func(topic string) *v1alpha1.KafkaSource {
+			return &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: topic, Group: "g"}
+		}
+		columns := []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{
+				{Name: "trades", Kafka: kafka("trades"), Schema: columns},
+				{Name: "quotes", Kafka: kafka("quotes"), Schema: columns},
+				{Name: "symbols", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "symbols"}, Schema: []v1alpha1.Column{{Name: "symbol", Type: "text", Key: true}, {Name: "name", Type: "text"}},
+					Table: &v1alpha1.TableSource{Key: []string{"symbol"}}},
+			},
+			Query: query,
+			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		tt.edit(spec)
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}

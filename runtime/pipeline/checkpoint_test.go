@@ -118,6 +118,28 @@ func TestCheckpointRestoreJoin(t *testing.T) {
 	checkpointRestoreWith(t, twoStreams("SELECT a.symbol, a.ts AS ats, b.ts AS bts, a.quantity AS aq, b.quantity AS bq FROM a JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds'"), 20_000, false)
 }
 
+// TestCheckpointRestoreJoinTable is TestCheckpointRestoreJoin for pairs
+// looked up in a table (a file of names by symbol): the table's rows are
+// restored with the join's, so that every pair after the restart still
+// finds its name.
+func TestCheckpointRestoreJoinTable(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "symbols.jsonl")
+	lines := `{"symbol":"AAPL","name":"Apple"}` + "\n" + `{"symbol":"MSFT","name":"Microsoft"}` + "\n"
+	if err := os.WriteFile(table, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := twoStreams("SELECT a.symbol, a.ts AS ats, b.ts AS bts, a.quantity AS aq, b.quantity AS bq, s.name FROM a JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '3 milliseconds' AND b.ts + INTERVAL '3 milliseconds' LEFT JOIN symbols s ON s.symbol = b.symbol")
+	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+		s := spec(dir, rate)
+		s.Sources = append(s.Sources, v1alpha1.Source{
+			Name: "symbols", File: &v1alpha1.FileSource{Path: table}, Format: v1alpha1.FormatJSON,
+			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "name", Type: "string"}},
+			Table:  &v1alpha1.TableSource{Key: []string{"symbol"}},
+		})
+		return s
+	}, 20_000, false)
+}
+
 // TestCheckpointRestoreAfterJoin is TestCheckpointRestore for windows of
 // an interval join's rows: the join's rows and the windows' groups are
 // restored together, with the windows' watermark, so that each window is

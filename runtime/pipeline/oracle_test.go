@@ -1776,6 +1776,21 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cTS, cTS, cStr, cInt, cInt, cDec2},
 		},
 		oracleCase{
+			// Windows of pairs looked up in a table, by the quotes' time.
+			name: "AfterJoin/TumbleOverPairsAndTable",
+			data: interval, inputs: append(intervalInputs[:2:2], jd.tableInput()), results: true, key: 3,
+			query: `WITH j AS (
+					SELECT s.name, t.qty, q.ts FROM trades t JOIN quotes q
+					ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND
+					LEFT JOIN symbols s ON s.symbol = q.symbol)
+				SELECT window_start, window_end, name, count(*) AS n, sum(qty) AS qty
+				FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, name`,
+			sqlite: `SELECT q.ts / 10000 * 10000, q.ts / 10000 * 10000 + 10000, s.name, count(*), sum(t.qty)
+				FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000
+				LEFT JOIN s ON s.symbol = q.symbol GROUP BY 1, 2, 3`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt},
+		},
+		oracleCase{
 			// The symbols of the most pairs in each window, ties included.
 			name: "AfterJoin/WindowTopN",
 			data: interval, inputs: intervalInputs, results: true, key: 3,
@@ -1942,6 +1957,23 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cStr, cStr, cInt},
 		},
 	)
+
+	// The pairs of two streams looked up in two tables, by a column of
+	// either stream.
+	cases = append(cases, oracleCase{
+		name: "IntervalJoin5SecondsEitherWay/ThenTables",
+		data: interval, inputs: append(intervalInputs[:2:2], jd.tableInput(), jd.lotsInput()), results: true, key: 2,
+		query: `SELECT t.id, q.qid, s.name, l.label, t.price - q.bid AS edge
+			FROM trades t JOIN quotes q
+			ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND
+			LEFT JOIN symbols s ON s.symbol = q.symbol
+			JOIN lots l ON l.lot = t.qty AND l.label <> s.name`,
+		sqlite: `SELECT t.id, q.qid, s.name, l.label, t.price - q.bid
+			FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000
+			LEFT JOIN s ON s.symbol = q.symbol
+			JOIN l ON l.lot = t.qty AND l.label <> s.name`,
+		types: []colType{cInt, cInt, cStr, cStr, cDec2},
+	})
 
 	// Joins of a stream with two tables: the second looked up by a column
 	// of the first or of the stream.

@@ -45,8 +45,8 @@ type Join struct {
 	// right rows, is not after it. Nil for a join with the table as read.
 	AsOf, TableTime *expr.Column
 	// Lookups are the further tables of a join of more than two inputs,
-	// `stream JOIN t1 ON ... JOIN t2 ON ...`, after a TableJoin as read:
-	// each row joined so far is looked up in each in turn.
+	// `stream JOIN t1 ON ... JOIN t2 ON ...` or `s1 JOIN s2 ON ... JOIN t
+	// ON ...`: each row joined so far is looked up in each in turn.
 	Lookups []*Lookup
 }
 
@@ -64,13 +64,13 @@ type Lookup struct {
 	On expr.Expr
 }
 
-// Tables are the scans of a table join's tables, the first and its
-// lookups'; nil for an interval join.
+// Tables are the scans of a join's tables: a table join's first, and the
+// lookups'.
 func (j *Join) Tables() []*Scan {
-	if j.Kind != TableJoin {
-		return nil
+	var tables []*Scan
+	if j.Kind == TableJoin {
+		tables = append(tables, j.Right)
 	}
-	tables := []*Scan{j.Right}
 	for _, l := range j.Lookups {
 		tables = append(tables, l.Table)
 	}
@@ -117,8 +117,13 @@ func (j *Join) Describe() string {
 		}
 		return d
 	}
-	return fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
+	// A join of two streams.
+	d := fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
 		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
+	for _, l := range j.Lookups {
+		d += " " + l.describe()
+	}
+	return d
 }
 
 func (l *Lookup) describe() string {

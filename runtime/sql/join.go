@@ -123,12 +123,8 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
 		return nil
 	}
 	key, isTable := b.tables[table.Source]
-	switch {
-	case !isTable:
-		b.errorf(location(je.Rarg), "a join of more than two inputs joins a stream with tables: %s is a stream (give it table: {key: [...]} in the manifest to read it as one)", table.Source)
-		return nil
-	case j.Kind != plan.TableJoin:
-		b.errorf(location(je.Rarg), "a join of two streams is not joined with a table yet: join the tables with one of the streams, or aggregate the join's rows")
+	if !isTable {
+		b.errorf(location(je.Rarg), "the inputs of a join after the first two are tables: %s is a stream (give it table: {key: [...]} in the manifest to read it as one)", table.Source)
 		return nil
 	}
 	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {

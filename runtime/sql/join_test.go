@@ -136,12 +136,8 @@ func TestJoinErrorPositions(t *testing.T) {
 			"ROW_NUMBER", "a top-N of the rows of a join's windows is not supported yet; a top-N of a join's rows without a window is",
 		},
 		{
-			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON t.symbol = s.symbol",
-			"symbols s ON t.symbol", "a join of two streams is not joined with a table yet: join the tables with one of the streams, or aggregate the join's rows",
-		},
-		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN quotes q ON q.symbol = t.symbol",
-			"quotes q ON", "a join of more than two inputs joins a stream with tables: quotes is a stream (give it table: {key: [...]} in the manifest to read it as one)",
+			"quotes q ON", "the inputs of a join after the first two are tables: quotes is a stream (give it table: {key: [...]} in the manifest to read it as one)",
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
@@ -389,6 +385,11 @@ func TestJoinPlans(t *testing.T) {
 			// before, or of the stream.
 			"SELECT t.price, s.name, x.label FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN sectors x ON x.sector = s.sector AND x.weight > 0",
 			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > 0)",
+		},
+		{
+			// Two streams, then a table: the pairs are looked up in it.
+			"SELECT t.price, q.bid, s.name FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " LEFT JOIN symbols s ON s.symbol = q.symbol",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s LEFT JOIN table symbols ON quotes.symbol = symbols.symbol",
 		},
 		{
 			// The first table as of the stream row's time, the next as read.

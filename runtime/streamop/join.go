@@ -312,14 +312,22 @@ func newTableJoin(n *plan.Join, reread map[string]bool) *tableJoin {
 		rows:   map[string]value.Row{}, parts: map[*message.Origin]bool{},
 		nulls: make(value.Row, len(n.Right.Cols)),
 	}
-	for _, l := range n.Lookups {
-		t.lookups = append(t.lookups, &lookup{
+	t.lookups = newLookups(n.Lookups, reread)
+	return t
+}
+
+// newLookups returns a join's further tables; those of reread are read
+// again whole after a restore.
+func newLookups(list []*plan.Lookup, reread map[string]bool) []*lookup {
+	var lookups []*lookup
+	for _, l := range list {
+		lookups = append(lookups, &lookup{
 			Lookup: l, reread: reread[l.Table.Source],
 			table: side{source: l.Table.Source, width: len(l.Table.Cols), keys: newKeyEncoder(l.TableKeys)},
 			keys:  newKeyEncoder(l.Keys), rows: map[string]value.Row{}, nulls: make(value.Row, len(l.Table.Cols)),
 		})
 	}
-	return t
+	return lookups
 }
 
 // Begin tells the join the tables' partitions, which it waits for.
@@ -359,21 +367,7 @@ func (t *tableJoin) Loaded(o *message.Origin) {
 func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil {
 		if rows, table := t.tableRows(in.Origin.Source); rows != nil {
-			deletes := tombstones(in.Deletes)
-			for i, row := range in.Rows {
-				deleted := deletes.at(in.Offsets[i])
-				if err := table.keys.encode(row, 0); err != nil {
-					fail.Fail(in, i, "join", err)
-					continue
-				}
-				if deleted {
-					delete(rows, string(table.keys.buf))
-				} else {
-					rows[string(table.keys.buf)] = ownValues(row)
-				}
-				absorbed++
-			}
-			return 0, absorbed
+			return 0, absorbTable(in, rows, table, fail)
 		}
 	}
 	watermark := wm.For(in.Origin)
@@ -421,25 +415,54 @@ func (t *tableJoin) emit(out *message.Batch, row, match value.Row) error {
 	o := out.Append(0)
 	copy(o, row)
 	ok, err := joinMatch(o, len(row), match, t.nulls, t.node.Outer, t.node.On)
-	at := len(row) + t.table.width
-	for _, l := range t.lookups {
-		if !ok || err != nil {
-			break
-		}
-		if err = l.keys.encode(o, 0); err != nil {
-			break
-		}
-		match = nil
-		if !hasNull(l.keys.vals) {
-			match = l.rows[string(l.keys.buf)]
-		}
-		ok, err = joinMatch(o, at, match, l.nulls, l.Outer, l.On)
-		at += l.table.width
+	if ok && err == nil {
+		ok, err = lookUp(o, len(row)+t.table.width, t.lookups)
 	}
 	if !ok || err != nil {
 		out.Truncate()
 	}
 	return err
+}
+
+// lookUp writes into o, from at, the row of each further table that the
+// row joined before it, o[:at] and then more, looks up; ok is false if one
+// of them drops the row (a JOIN that finds none), and after an error.
+func lookUp(o value.Row, at int, lookups []*lookup) (ok bool, err error) {
+	for _, l := range lookups {
+		if err = l.keys.encode(o, 0); err != nil {
+			return false, err
+		}
+		var match value.Row
+		if !hasNull(l.keys.vals) {
+			match = l.rows[string(l.keys.buf)]
+		}
+		if ok, err = joinMatch(o, at, match, l.nulls, l.Outer, l.On); !ok || err != nil {
+			return false, err
+		}
+		at += l.table.width
+	}
+	return true, nil
+}
+
+// absorbTable takes the rows of in, a table's batch, into rows by the
+// table's key: the latest row per key, a tombstone (Batch.Deletes)
+// deleting its key's row. It returns the rows it took.
+func absorbTable(in *message.Batch, rows map[string]value.Row, table *side, fail Failures) (absorbed int) {
+	deletes := tombstones(in.Deletes)
+	for i, row := range in.Rows {
+		deleted := deletes.at(in.Offsets[i])
+		if err := table.keys.encode(row, 0); err != nil {
+			fail.Fail(in, i, "join", err)
+			continue
+		}
+		if deleted {
+			delete(rows, string(table.keys.buf))
+		} else {
+			rows[string(table.keys.buf)] = ownValues(row)
+		}
+		absorbed++
+	}
+	return absorbed
 }
 
 // joinMatch writes match, a table's row for the row joined so far,
@@ -491,12 +514,12 @@ func (t *tableJoin) Low() int64 {
 }
 
 // Size implements Stateful: the tables' rows and the stream rows waiting.
-func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) + t.lookupRows() }
+func (t *tableJoin) Size() int { return len(t.rows) + len(t.waiting) + rowsOf(t.lookups) }
 
-// lookupRows is the number of rows the further tables hold.
-func (t *tableJoin) lookupRows() int {
+// rowsOf is the number of rows the tables of lookups hold.
+func rowsOf(lookups []*lookup) int {
 	n := 0
-	for _, l := range t.lookups {
+	for _, l := range lookups {
 		n += len(l.rows)
 	}
 	return n

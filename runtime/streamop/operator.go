@@ -482,6 +482,13 @@ func (p *Program) AfterJoin() bool { return p.joined != nil }
 // TableJoin reports whether the plan joins a stream with a table.
 func (p *Program) TableJoin() bool { return len(p.JoinedTables()) > 0 }
 
+// PairsLookedUp reports whether the plan joins two streams and then looks
+// their pairs up in tables.
+func (p *Program) PairsLookedUp() bool {
+	j := p.join()
+	return j != nil && j.Kind == plan.IntervalJoin && len(j.Lookups) > 0
+}
+
 // TemporalJoin reports whether the plan joins a stream with a table as of
 // each row's time (FOR SYSTEM_TIME AS OF).
 func (p *Program) TemporalJoin() bool {
@@ -655,6 +662,9 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 			t := newTableJoin(n, opts.RereadTables)
 			t.stream.time = p.EventTimeOf(n.Left.Source) // of a window or OVER over the join's rows
 			return t
+		}
+		if len(n.Lookups) > 0 {
+			return newLookupAfter(n, newIntervalJoin(n), opts.RereadTables)
 		}
 		return newIntervalJoin(n)
 	case *plan.TopN:

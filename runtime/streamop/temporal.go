@@ -288,7 +288,7 @@ func (j *temporalJoin) Low() int64 {
 
 // Size implements Stateful: the versions, the waiting rows and the
 // further tables' rows.
-func (j *temporalJoin) Size() int { return j.held + j.pending.len() + j.lookupRows() }
+func (j *temporalJoin) Size() int { return j.held + j.pending.len() + rowsOf(j.lookups) }
 
 // Pending is the number of stream rows waiting: restored, they are
 // written without being read again.
