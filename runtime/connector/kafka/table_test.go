@@ -288,6 +288,60 @@ func TestKafkaTablesRestart(t *testing.T) {
 	}
 }
 
+// TestKafkaPairsWithTable: the pairs of two Kafka streams, trades and
+// quotes, looked up in a Kafka table, which the engine reads whole and
+// no consumer group: a table's records are not taken for a stream's. Both
+// streams' records are written before the query starts, so pairs may be
+// made before the table is read, and wait for it. A pair whose symbol the
+// table lacks gets NULL.
+func TestKafkaPairsWithTable(t *testing.T) {
+	brokers := cluster(t, 2, "symbols", "trades", "quotes", "out")
+	produceTo(t, brokers, "symbols", tableRec(0, "AAPL", `{"name": "Apple"}`), tableRec(1, "MSFT", `{"name": "Microsoft"}`))
+	var trades, quotes []*kgo.Record
+	for i, sym := range []string{"AAPL", "MSFT", "XYZ"} {
+		ts := fmt.Sprintf("2026-12-07T00:00:0%dZ", i)
+		trades = append(trades, &kgo.Record{Value: fmt.Appendf(nil, `{"symbol": %q, "qty": %d, "ts": %q}`, sym, i, ts)})
+		quotes = append(quotes, &kgo.Record{Value: fmt.Appendf(nil, `{"symbol": %q, "bid": %d, "ts": %q}`, sym, 10*i, ts)})
+	}
+	produceTo(t, brokers, "trades", trades...)
+	produceTo(t, brokers, "quotes", quotes...)
+	at := &v1alpha1.EventTime{Column: "ts", MaxOutOfOrderness: metav1.Duration{Duration: time.Second}}
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{
+			{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: "trades"}, EventTime: at,
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "qty", Type: "int"}, {Name: "ts", Type: "timestamp"}}},
+			{Name: "quotes", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: "quotes"}, EventTime: at,
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "bid", Type: "int"}, {Name: "ts", Type: "timestamp"}}},
+			symbolsTable(brokers),
+		},
+		Query: `SELECT t.qty, q.bid, t.symbol, s.name FROM trades t JOIN quotes q
+			ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts
+			LEFT JOIN symbols s ON s.sym = t.symbol`,
+		Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+	}
+	p, stop := run(t, spec, "pairs-table")
+	got := map[string]bool{}
+	for _, r := range consume(t, brokers, "out", 3) {
+		got[string(r.Value)] = true
+	}
+	for _, w := range []string{
+		`{"qty":0,"bid":0,"symbol":"AAPL","name":"Apple"}`,
+		`{"qty":1,"bid":10,"symbol":"MSFT","name":"Microsoft"}`,
+		`{"qty":2,"bid":20,"symbol":"XYZ","name":null}`,
+	} {
+		if !got[w] {
+			t.Errorf("no row %s; got %v", w, got)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The six stream records and the table's two.
+	if c := p.Snapshot().Counts; c.Results != 3 || c.In != 8 || c.InFlight != 0 {
+		t.Errorf("counts %+v; want 3 results of 8 records in", c)
+	}
+}
+
 // TestKafkaTableEndsWithStreams: a file of trades joined with a Kafka table
 // is a batch query. The table's topic does not end, but the run does, once
 // the trades are read and joined, pipelined and direct.
