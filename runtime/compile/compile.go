@@ -148,8 +148,9 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 		ps.Add("spec.state.ttl", "is not supported yet for an aggregation of a GROUP BY's rows: an inner group that expired would leave its last row in the outer groups for ever")
 	case spec.State.TTL != nil && rankNeeded(prog):
 		ps.Add("spec.state.ttl", "applies to a top-N without a window of one row per partition (rank <= 1): a partition that expired and starts again with fewer rows would leave its earlier rows at the ranks after, as the changelog has no deletes")
-	case several && prog.TableJoin():
-		// An interval join is refused on several engines below.
+	case several && prog.TableJoin() && !prog.PairsLookedUp():
+		// An interval join is refused on several engines below, with
+		// tables or without.
 		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
 	}
 	if p, ok := StatePartitioning(spec, prog, ""); ok && spec.SeveralEngines() {

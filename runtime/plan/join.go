@@ -50,8 +50,9 @@ type Join struct {
 	Lookups []*Lookup
 }
 
-// Lookup is a further table of a table join: the rows joined so far are
-// looked up in it by its whole key. Its columns follow theirs.
+// Lookup is a further table of a join: the rows joined so far, of a
+// stream and a table or of two streams, are looked up in it by its whole
+// key. Its columns follow theirs.
 type Lookup struct {
 	Table *Scan
 	// Keys are over the rows joined so far, TableKeys over the table's;

@@ -129,7 +129,11 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
 	}
 	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {
 		c.used = true
-		b.errorf(c.at, "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read")
+		if j.Kind == plan.IntervalJoin {
+			b.errorf(c.at, "the tables after a join of two streams are joined as read yet, not FOR SYSTEM_TIME AS OF")
+		} else {
+			b.errorf(c.at, "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read")
+		}
 		return nil
 	}
 	for _, s := range b.scopes() {

@@ -144,6 +144,10 @@ func TestJoinErrorPositions(t *testing.T) {
 			"FOR SYSTEM_TIME AS OF t.ts AS r", "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read",
 		},
 		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
+			"FOR SYSTEM_TIME AS OF t.ts AS r", "the tables after a join of two streams are joined as read yet, not FOR SYSTEM_TIME AS OF",
+		},
+		{
 			"SELECT * FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON t.note = b.symbol",
 			"symbols b ON", "symbols is joined already; a join reads each source once yet",
 		},

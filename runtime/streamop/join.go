@@ -289,8 +289,8 @@ type tableJoin struct {
 	reread bool
 }
 
-// lookup is a further table of a table join: the rows joined before it
-// are looked up in it by keys, an encoder over their columns.
+// lookup is a further table of a join (plan.Lookup): the rows joined
+// before it are looked up in it by keys, an encoder over their columns.
 type lookup struct {
 	*plan.Lookup
 	table  side

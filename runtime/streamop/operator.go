@@ -479,7 +479,8 @@ func (p *Program) join() *plan.Join {
 // aggregates of the rows of a join.
 func (p *Program) AfterJoin() bool { return p.joined != nil }
 
-// TableJoin reports whether the plan joins a stream with a table.
+// TableJoin reports whether the plan joins a stream with a table, or two
+// streams' pairs with tables.
 func (p *Program) TableJoin() bool { return len(p.JoinedTables()) > 0 }
 
 // PairsLookedUp reports whether the plan joins two streams and then looks
