@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,20 +28,32 @@ func newTestTableJoin() *tableJoin {
 // stream's v and the table's v.
 func tableStep(t *testing.T, j *tableJoin, b *message.Batch) []string {
 	t.Helper()
+	return joinStep(t, j, b, 6, 0, 1, 2, 5)
+}
+
+// joinStep feeds b, if any, to op, under a watermark at 0, advances op to
+// wm, and returns what comes out, rows of width: each as the value of the
+// column cols[0], then ":", then those of the others between "=".
+func joinStep(t *testing.T, op Stateful, b *message.Batch, width int, wm int64, cols ...int) []string {
+	t.Helper()
 	out := new(message.Batch)
-	out.Reset(6)
+	out.Reset(width)
 	var fail failures
 	var errs errorList
 	if b != nil {
-		j.Process(b, out, fixedTime(0), &fail)
+		op.Process(b, out, fixedTime(0), &fail)
 	}
-	j.Advance(fixedTime(0), out, errs.add)
+	op.Advance(fixedTime(wm), out, errs.add)
 	if len(fail)+len(errs) > 0 {
 		t.Fatal(fail, errs)
 	}
 	var got []string
 	for _, row := range out.Rows {
-		got = append(got, fmt.Sprintf("%s:%v=%v", row[1], row[2], row[5]))
+		vals := make([]string, len(cols)-1)
+		for i, c := range cols[1:] {
+			vals[i] = fmt.Sprint(row[c])
+		}
+		got = append(got, fmt.Sprintf("%v:%s", row[cols[0]], strings.Join(vals, "=")))
 	}
 	return got
 }
@@ -126,22 +139,7 @@ func TestTableJoinLookups(t *testing.T) {
 	}
 	step := func(j *tableJoin, b *message.Batch) []string {
 		t.Helper()
-		out := new(message.Batch)
-		out.Reset(9)
-		var fail failures
-		var errs errorList
-		if b != nil {
-			j.Process(b, out, fixedTime(0), &fail)
-		}
-		j.Advance(fixedTime(0), out, errs.add)
-		if len(fail)+len(errs) > 0 {
-			t.Fatal(fail, errs)
-		}
-		var got []string
-		for _, row := range out.Rows {
-			got = append(got, fmt.Sprintf("%s:%v=%v=%v", row[1], row[2], row[5], row[7]))
-		}
-		return got
+		return joinStep(t, j, b, 9, 0, 1, 2, 5, 7)
 	}
 	j := newTableJoin(n, nil)
 	j.Begin(all)
@@ -203,22 +201,7 @@ func TestTemporalJoinLookups(t *testing.T) {
 	}
 	run := func(j *temporalJoin, b *message.Batch, wm int64) []string {
 		t.Helper()
-		out := new(message.Batch)
-		out.Reset(9)
-		var fail failures
-		var errs errorList
-		if b != nil {
-			j.Process(b, out, fixedTime(0), &fail)
-		}
-		j.Advance(fixedTime(wm), out, errs.add)
-		if len(fail)+len(errs) > 0 {
-			t.Fatal(fail, errs)
-		}
-		var got []string
-		for _, row := range out.Rows {
-			got = append(got, fmt.Sprintf("%s:%v=%v=%v", row[1], row[2], row[5], row[7]))
-		}
-		return got
+		return joinStep(t, j, b, 9, wm, 1, 2, 5, 7)
 	}
 	j := newTemporalJoin(n, nil)
 	j.Begin(all)

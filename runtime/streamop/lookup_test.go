@@ -1,7 +1,6 @@
 package streamop
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -42,22 +41,7 @@ func TestLookupAfterPairs(t *testing.T) {
 	}
 	step := func(a *lookupAfter, b *message.Batch) []string {
 		t.Helper()
-		out := new(message.Batch)
-		out.Reset(9)
-		var fail failures
-		var errs errorList
-		if b != nil {
-			a.Process(b, out, fixedTime(0), &fail)
-		}
-		a.Advance(fixedTime(0), out, errs.add)
-		if len(fail)+len(errs) > 0 {
-			t.Fatal(fail, errs)
-		}
-		var got []string
-		for _, row := range out.Rows {
-			got = append(got, fmt.Sprintf("%s:%v=%v=%v", row[1], row[2], row[5], row[7]))
-		}
-		return got
+		return joinStep(t, a, b, 9, 0, 1, 2, 5, 7)
 	}
 	a := newOp()
 	step(a, batch(trades, testRow{0, "A", 1}, testRow{0, "B", 2}))
