@@ -1666,6 +1666,19 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cDec2, cTS, cTS},
 		},
 		{
+			// Every on-time trade: with the quotes it pairs with, or once
+			// with NULLs when the watermark passes the last time a quote
+			// could; the rest of ON decides which quotes pair.
+			name: "IntervalJoin5SecondsEitherWay/Left",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.ts AS trade_ts
+				FROM trades t LEFT JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '2' SECOND AND q.ts + INTERVAL '1' SECOND AND q.bid < t.price`,
+			sqlite: `SELECT t.id, q.qid, t.symbol, t.price, q.bid, t.ts
+				FROM t LEFT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 2000 AND q.ts + 1000 AND q.bid < t.price`,
+			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cTS},
+		},
+		{
 			// The quote's time first: q.ts ∈ [t.ts - 2 s, t.ts], the trade 0 to
 			// 2 s after the quote. The ON condition on prices and WHERE filter
 			// the pairs.
@@ -1774,6 +1787,20 @@ func TestOracleJoins(t *testing.T) {
 				FROM t JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 5000 AND q.ts + 5000
 				WHERE t.qty >= 3 GROUP BY 1, 2, 3`,
 			types: []colType{cTS, cTS, cStr, cInt, cInt, cDec2},
+		},
+		oracleCase{
+			// Windows of a LEFT JOIN's rows by the trades' time: the trades
+			// without a quote count once each.
+			name: "AfterJoin/TumbleOverLeftJoin",
+			data: interval, inputs: intervalInputs, results: true, key: 3,
+			query: `WITH j AS (
+					SELECT t.symbol, t.ts, q.qid FROM trades t LEFT JOIN quotes q
+					ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts + INTERVAL '1' SECOND)
+				SELECT window_start, window_end, symbol, count(*) AS n, count(qid) AS quoted
+				FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol`,
+			sqlite: `SELECT t.ts / 10000 * 10000, t.ts / 10000 * 10000 + 10000, t.symbol, count(*), count(q.qid)
+				FROM t LEFT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 1000 GROUP BY 1, 2, 3`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt},
 		},
 		oracleCase{
 			// Windows of pairs looked up in a table, by the quotes' time.

@@ -77,9 +77,6 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		if !b.wholeKey(je.Quals, right.Source, table.Key, j.RightKeys) {
 			return nil
 		}
-	case outer:
-		b.errorf(location(je.Rarg), "LEFT JOIN is supported with tables only; two streams join with JOIN")
-		return nil
 	case !haveTime:
 		b.errorf(location(je.Quals), "a join of two streams needs a time bound in ON: left.ts BETWEEN right.ts - INTERVAL 'a' AND right.ts + INTERVAL 'b'")
 		return nil
@@ -488,6 +485,9 @@ func (b *binder) joinTime(j *plan.Join, t *expr.Column, at int32, what string) b
 		}
 		b.errorf(at, "%s over a join with a table is over the time of the stream, %s; %s is the table's", what, j.Left.Source, t.Name)
 		return false
+	case j.Outer:
+		// The right's time of a left row that matched nothing is NULL.
+		times = []*expr.Column{j.LeftTime}
 	default:
 		right := *j.RightTime
 		right.Index += leftWidth

@@ -82,8 +82,8 @@ func TestJoinErrorPositions(t *testing.T) {
 			"t.symbol = q.symbol", "a join of two streams needs a time bound in ON: left.ts BETWEEN right.ts - INTERVAL 'a' AND right.ts + INTERVAL 'b'",
 		},
 		{
-			"SELECT * FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"quotes q ON", "LEFT JOIN is supported with tables only; two streams join with JOIN",
+			"SELECT * FROM trades t RIGHT JOIN quotes q ON t.symbol = q.symbol" + within5s,
+			"quotes q ON", "only JOIN and LEFT JOIN are supported",
 		},
 		{
 			"SELECT * FROM trades t FULL JOIN quotes q ON t.symbol = q.symbol" + within5s,
@@ -116,6 +116,12 @@ func TestJoinErrorPositions(t *testing.T) {
 			"WITH j AS (SELECT q.ts AS qts, r.ts AS rts FROM quotes q JOIN rates FOR SYSTEM_TIME AS OF q.ts AS r ON r.currency = q.symbol) SELECT window_start, count(*) FROM TUMBLE(j, rts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
 			// At the column's expression in the WITH query.
 			"r.ts AS rts", "a window over a join is over the event time of one of its streams, which the watermark follows: quotes.ts, not rates.ts",
+		},
+		{
+			// The right's time of a LEFT JOIN is NULL for a left row that
+			// matched nothing.
+			"WITH j AS (SELECT t.symbol, q.ts AS qts FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT window_start, count(*) FROM TUMBLE(j, qts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"q.ts AS qts", "a window over a join is over the event time of one of its streams, which the watermark follows: trades.ts, not quotes.ts",
 		},
 		{
 			"WITH j AS (SELECT t.symbol, r.ts FROM trades t JOIN rates r ON r.currency = t.note) SELECT window_start, count(*) FROM TUMBLE(j, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
@@ -389,6 +395,10 @@ func TestJoinPlans(t *testing.T) {
 			// before, or of the stream.
 			"SELECT t.price, s.name, x.label FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN sectors x ON x.sector = s.sector AND x.weight > 0",
 			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > 0)",
+		},
+		{
+			"SELECT t.price, q.bid FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " AND q.bid > 0",
+			"IntervalJoin LEFT JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s AND (quotes.bid > 0)",
 		},
 		{
 			// Two streams, then a table: the pairs are looked up in it.

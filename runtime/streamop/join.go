@@ -12,7 +12,8 @@ import (
 // intervalJoin joins two streams: each side keeps its rows, by key, while a
 // row of the other side can still match them; a pair is emitted when the
 // second of its rows arrives. Rows leave as the watermark passes the last
-// time a partner could have.
+// time a partner could have; of a LEFT JOIN, a left row that matched
+// nothing is emitted then, with NULLs, and one with a NULL key at once.
 type intervalJoin struct {
 	node        *plan.Join
 	left, right side
@@ -29,6 +30,9 @@ type intervalJoin struct {
 	leftDue, rightDue dueKeys
 	again             []dueAgain
 	sweeps            uint64 // advances that visited keys
+	// partners are the left rows a right row matches first, marked
+	// matched once the right row is taken whole.
+	partners []int
 }
 
 // side is one input of a join.
@@ -52,6 +56,8 @@ type joinRow struct {
 	ts     int64
 	row    value.Row
 	source owner
+	// matched says a left row of a LEFT JOIN was written in a pair.
+	matched bool
 }
 
 func newIntervalJoin(n *plan.Join) *intervalJoin {
@@ -88,6 +94,9 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		}
 		if hasNull(s.keys.vals) {
 			absorbed++ // NULL keys match nothing
+			if isLeft && j.node.Outer {
+				j.unmatched(out, row)
+			}
 			continue
 		}
 		k := j.byKey[string(s.keys.buf)]
@@ -98,16 +107,23 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		// left.ts ∈ [right.ts - Lower, right.ts + Upper]
 		lower, upper := j.node.Lower, j.node.Upper
 		pairs := out.Len()
+		matched := false
+		j.partners = j.partners[:0]
 		if isLeft {
 			for _, r := range k.right {
 				if err == nil && r.source.current() && ts >= r.ts-lower && ts <= r.ts+upper {
-					err = j.emit(out, row, r.row)
+					var ok bool
+					ok, err = j.emit(out, row, r.row)
+					matched = matched || ok
 				}
 			}
 		} else {
-			for _, l := range k.left {
+			for li, l := range k.left {
 				if err == nil && l.source.current() && l.ts >= ts-lower && l.ts <= ts+upper {
-					err = j.emit(out, l.row, row)
+					var ok bool
+					if ok, err = j.emit(out, l.row, row); ok && !l.matched {
+						j.partners = append(j.partners, li)
+					}
 				}
 			}
 		}
@@ -119,8 +135,11 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			fail.Fail(in, i, "join", err)
 			continue
 		}
+		for _, li := range j.partners {
+			k.left[li].matched = true
+		}
 		if isLeft {
-			k.left = append(k.left, joinRow{ts: ts, row: ownValues(row), source: src})
+			k.left = append(k.left, joinRow{ts: ts, row: ownValues(row), source: src, matched: matched})
 			j.leftDue.push(due{ts: ts, key: k})
 		} else {
 			k.right = append(k.right, joinRow{ts: ts, row: ownValues(row), source: src})
@@ -133,8 +152,9 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 	return late, absorbed
 }
 
-// emit writes a pair, if the rest of ON holds for it.
-func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) error {
+// emit writes a pair, if the rest of ON holds for it, and reports whether
+// it did.
+func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) (bool, error) {
 	row := out.Append(0)
 	copy(row, left)
 	copy(row[len(left):], right)
@@ -142,7 +162,15 @@ func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) error {
 	if !ok {
 		out.Truncate()
 	}
-	return err
+	return ok, err
+}
+
+// unmatched writes a left row of a LEFT JOIN that matched nothing, with
+// NULLs for the right's columns.
+func (j *intervalJoin) unmatched(out *message.Batch, left value.Row) {
+	row := out.Append(0)
+	copy(row, left)
+	clear(row[len(left):j.width])
 }
 
 // holds reports whether a join's rest of ON is TRUE for a joined row.
@@ -167,8 +195,8 @@ func (j *intervalJoin) Advance(wm Watermark, out *message.Batch, fail func(error
 	}
 	j.sweptAt = watermark
 	j.sweeps++
-	j.expire(&j.leftDue, wm, watermark, j.node.Lower)
-	j.expire(&j.rightDue, wm, watermark, j.node.Upper)
+	j.expire(&j.leftDue, wm, watermark, j.node.Lower, out)
+	j.expire(&j.rightDue, wm, watermark, j.node.Upper, out)
 	for _, a := range j.again {
 		a.side.push(a.due)
 	}
@@ -186,8 +214,9 @@ type dueAgain struct {
 
 // expire visits the keys of a side's rows that the watermark ended (reach
 // after their time), each once, and drops the rows of both sides no
-// future row can match.
-func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64) {
+// future row can match, writing a LEFT JOIN's left rows that matched none
+// to out.
+func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64, out *message.Batch) {
 	end := endedBefore(watermark, reach)
 	for len(*d) > 0 && (*d)[0].ts < end {
 		k := d.pop().key
@@ -195,8 +224,8 @@ func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64) 
 			continue
 		}
 		k.visited = j.sweeps
-		k.left = j.keep(k.left, &j.leftDue, k, wm, endedBefore(watermark, j.node.Lower), j.node.Lower)
-		k.right = j.keep(k.right, &j.rightDue, k, wm, endedBefore(watermark, j.node.Upper), j.node.Upper)
+		k.left = j.keep(k.left, &j.leftDue, k, wm, endedBefore(watermark, j.node.Lower), j.node.Lower, out)
+		k.right = j.keep(k.right, &j.rightDue, k, wm, endedBefore(watermark, j.node.Upper), j.node.Upper, nil)
 		if len(k.left) == 0 && len(k.right) == 0 {
 			delete(j.byKey, k.name)
 			k.gone = true
@@ -207,16 +236,22 @@ func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64) 
 // keep drops the rows of k's side no future row can match and returns the
 // rest; end is when the pipeline's watermark ends rows. A row a partition
 // replaying keeps past it is due again at the next advance, by its time,
-// which Low then still covers.
-func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark, end, reach int64) []joinRow {
+// which Low then still covers. Of the left side of a LEFT JOIN (out not
+// nil), a row that ends unmatched is written with NULLs; one whose
+// partition moved away is its new owner's.
+func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark, end, reach int64, out *message.Batch) []joinRow {
 	kept := rows[:0]
 	for _, r := range rows {
-		if r.source.current() && r.ts+reach >= wm.For(r.source.origin) {
+		current := r.source.current()
+		if current && r.ts+reach >= wm.For(r.source.origin) {
 			if r.ts < end {
 				j.again = append(j.again, dueAgain{side: d, due: due{ts: r.ts, key: k}})
 			}
 			kept = append(kept, r)
 			continue
+		}
+		if current && !r.matched && out != nil && j.node.Outer {
+			j.unmatched(out, r.row)
 		}
 		j.held--
 	}

@@ -653,3 +653,63 @@ func TestIntervalJoinForgets(t *testing.T) {
 		t.Errorf("past the replaying partition's own watermark: %d held, low %d; want none", j.Size(), j.Low())
 	}
 }
+
+// TestIntervalJoinLeft: trades LEFT JOIN quotes ON sym within a second AND
+// quotes.v > trades.v. A trade that pairs is written in its pairs only; one
+// that pairs with none, or only with quotes ON fails for, is written once
+// with NULLs when the watermark passes its last chance, across a snapshot
+// and restore too; one with a NULL key at once.
+func TestIntervalJoinLeft(t *testing.T) {
+	trades := &message.Origin{Source: "trades", Partition: 0}
+	quotes := &message.Origin{Source: "quotes", Partition: 0}
+	all := []*message.Origin{trades, quotes}
+	above, err := expr.NewCompare(expr.Gt, &expr.Column{Index: 5, Name: "quotes.v", T: value.Int}, colV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true,
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
+		Lower: int64(time.Second), Upper: int64(time.Second), On: above}
+	batch := func(o *message.Origin, rows ...testRow) *message.Batch {
+		b := batchOf(rows...)
+		b.Origin = o
+		return b
+	}
+	step := func(j *intervalJoin, b *message.Batch, wm time.Duration) []string {
+		t.Helper()
+		return joinStep(t, j, b, 6, int64(wm), 1, 2, 5)
+	}
+	j := newIntervalJoin(n)
+	// A pairs with a quote; B's quote fails ON; C has none.
+	step(j, batch(trades, testRow{0, "A", 1}, testRow{0, "B", 5}, testRow{0, "C", 1}), 0)
+	nullKey := batch(trades, testRow{0, "", 7})
+	nullKey.Rows[0][1] = value.Value{}
+	if got, want := step(j, nullKey, 0), []string{"NULL:7=NULL"}; !slices.Equal(got, want) {
+		t.Errorf("a NULL key: %v, want %v at once", got, want)
+	}
+	if got, want := step(j, batch(quotes, testRow{500 * time.Millisecond, "A", 10}, testRow{500 * time.Millisecond, "B", 2}), 0), []string{"A:1=10"}; !slices.Equal(got, want) {
+		t.Fatalf("pairs: %v, want %v", got, want)
+	}
+	origins := NewOrigins(all)
+	restored := newIntervalJoin(n)
+	r := value.NewReader(j.AppendSnapshot(nil, origins))
+	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
+		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
+	}
+	for _, op := range []*intervalJoin{j, restored} {
+		if got := step(op, nil, 900*time.Millisecond); got != nil {
+			t.Errorf("written before a quote could no longer come: %v", got)
+		}
+		if got, want := step(op, nil, 1500*time.Millisecond), []string{"B:5=NULL", "C:1=NULL"}; !slices.Equal(sorted(got), want) {
+			t.Errorf("once no quote can come: %v, want %v", got, want)
+		}
+		if got := step(op, nil, time.Hour); got != nil {
+			t.Errorf("written again: %v", got)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}

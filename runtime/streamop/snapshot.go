@@ -715,7 +715,7 @@ func (j *intervalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 			continue
 		}
 		dst = value.AppendBytes(dst, key)
-		for _, rows := range [][]joinRow{k.left, k.right} {
+		for side, rows := range [][]joinRow{k.left, k.right} {
 			n := 0
 			for _, r := range rows {
 				if origins.holds(r.source) {
@@ -731,6 +731,9 @@ func (j *intervalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 				dst = origins.appendOwner(dst, r.source)
 				dst = binary.AppendUvarint(dst, uint64(len(r.row)))
 				dst = appendValues(dst, r.row)
+				if side == 0 && j.node.Outer {
+					dst = appendBool(dst, r.matched)
+				}
 				low, held = min(low, r.ts), held+1
 			}
 		}
@@ -774,19 +777,22 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	} else {
 		j.byKey, j.low, j.held = map[string]*joinKey{}, math.MaxInt64, 0
 	}
-	readRows := func() []joinRow {
+	readRows := func(flagged bool) []joinRow {
 		var rows []joinRow
 		for range r.Count(3) {
 			jr := joinRow{ts: r.Varint(), source: origins.readOwner(r)}
 			jr.row = make(value.Row, r.Count(1))
 			readValues(r, jr.row)
+			if flagged {
+				jr.matched = r.Byte() == 1
+			}
 			rows = append(rows, jr)
 		}
 		return rows
 	}
 	for range r.Count(3) {
 		key := r.String()
-		left, right := readRows(), readRows()
+		left, right := readRows(j.node.Outer), readRows(false)
 		k := j.byKey[key]
 		if k == nil {
 			k = &joinKey{}
