@@ -658,7 +658,8 @@ func TestIntervalJoinForgets(t *testing.T) {
 // quotes.v > trades.v. A trade that pairs is written in its pairs only; one
 // that pairs with none, or only with quotes ON fails for, is written once
 // with NULLs when the watermark passes its last chance, across a snapshot
-// and restore too; one with a NULL key at once.
+// and restore too, whole or partition by partition; one with a NULL key at
+// once.
 func TestIntervalJoinLeft(t *testing.T) {
 	trades := &message.Origin{Source: "trades", Partition: 0}
 	quotes := &message.Origin{Source: "quotes", Partition: 0}
@@ -696,7 +697,16 @@ func TestIntervalJoinLeft(t *testing.T) {
 	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
 		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
 	}
-	for _, op := range []*intervalJoin{j, restored} {
+	// Partition by partition, as on several engines, where the state of
+	// each moves with its partition.
+	moved := newIntervalJoin(n)
+	for _, o := range all {
+		r := value.NewReader(j.AppendSnapshot(nil, PartitionOrigins(o)))
+		if err := moved.RestoreSnapshot(r, PartitionOrigins(o)); err != nil || r.Len() != 0 {
+			t.Fatalf("restore of %s: %v, %d bytes left", o.Source, err, r.Len())
+		}
+	}
+	for _, op := range []*intervalJoin{j, restored, moved} {
 		if got := step(op, nil, 900*time.Millisecond); got != nil {
 			t.Errorf("written before a quote could no longer come: %v", got)
 		}
