@@ -957,7 +957,7 @@ func TestKafkaCrashSessionExactlyOnce(t *testing.T) {
 // Both topics' offsets commit in one transaction with the results and the
 // join's state, so every pair is written once whatever the kills.
 func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
-	kafkaCrashJob(t, crashExactlyOnce, intervalJoinJob())
+	kafkaCrashJob(t, crashExactlyOnce, intervalJoinJob(false))
 }
 
 // TestKafkaCrashWindowJoinExactlyOnce is the crash test for a window join
@@ -967,7 +967,7 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 // results, so every window's row is written once, whole, whatever the
 // kills.
 func TestKafkaCrashWindowJoinExactlyOnce(t *testing.T) {
-	job := intervalJoinJob()
+	job := intervalJoinJob(false)
 	type sums struct{ trades, q, marks, px int64 }
 	bySecond := map[string]*sums{}
 	at := func(sym string, ts time.Time) *sums {
@@ -1028,22 +1028,24 @@ func TestKafkaCrashWindowJoinExactlyOnce(t *testing.T) {
 // trades declare no event time: their partitions of the topic must still
 // wait the default idle timeout, not none.
 func TestKafkaRepartitionIntervalJoin(t *testing.T) {
-	kafkaCrashJob(t, crashRepartition, repartitionIntervalJoinJob(t))
+	kafkaCrashJob(t, crashRepartition, repartitionIntervalJoinJob(t, false))
 }
 
 // TestKafkaRepartitionIntervalJoinExactlyOnce is
-// TestKafkaRepartitionIntervalJoin exactly-once: each engine's upstream
-// transaction commits the offsets of both topics with the rows it wrote
-// to the repartition topic, so every pair is written once.
+// TestKafkaRepartitionIntervalJoin exactly-once, and a LEFT JOIN: each
+// engine's upstream transaction commits the offsets of both topics with
+// the rows it wrote to the repartition topic, so every pair is written
+// once, and every trade that pairs with no mark once with NULLs, which of
+// them paired moving with the partitions' state.
 func TestKafkaRepartitionIntervalJoinExactlyOnce(t *testing.T) {
-	kafkaCrashJob(t, crashRepartitionExactlyOnce, repartitionIntervalJoinJob(t))
+	kafkaCrashJob(t, crashRepartitionExactlyOnce, repartitionIntervalJoinJob(t, true))
 }
 
 // repartitionIntervalJoinJob is intervalJoinJob over topics keyed by
 // record, with every other mark about 300 ms of event time late and the
 // trades without an event time of their own.
-func repartitionIntervalJoinJob(t *testing.T) crashJob {
-	job := intervalJoinJob()
+func repartitionIntervalJoinJob(t *testing.T, left bool) crashJob {
+	job := intervalJoinJob(left)
 	type held struct {
 		rec *kgo.Record
 		at  int
@@ -1086,8 +1088,8 @@ func repartitionIntervalJoinJob(t *testing.T) crashJob {
 }
 
 // intervalJoinJob is the crash job of an interval join of two topics,
-// trades and marks, keyed by symbol.
-func intervalJoinJob() crashJob {
+// trades and marks, keyed by symbol; a LEFT JOIN if left.
+func intervalJoinJob(left bool) crashJob {
 	var trades []crashTrade
 	for _, tr := range crashInput() {
 		if !tr.late { // whether a late row is dropped depends on the topics' interleaving
@@ -1115,11 +1117,21 @@ func intervalJoinJob() crashJob {
 		bySym[m.sym] = append(bySym[m.sym], m)
 	}
 	for _, tr := range trades {
+		paired := false
 		for _, m := range bySym[tr.sym] {
 			if d := tr.ts.Sub(m.ts); d >= 0 && d <= 100*time.Millisecond {
 				want[tr.ts.Format(time.RFC3339Nano)+" "+m.ts.Format(time.RFC3339Nano)] = fmt.Sprintf("%s q=%d px=%d", tr.sym, tr.q, m.px)
+				paired = true
 			}
 		}
+		if left && !paired {
+			// NULL mts and px: the zero time and 0.
+			want[tr.ts.Format(time.RFC3339Nano)+" "+time.Time{}.Format(time.RFC3339Nano)] = fmt.Sprintf("%s q=%d px=0", tr.sym, tr.q)
+		}
+	}
+	join := "JOIN"
+	if left {
+		join = "LEFT JOIN"
 	}
 	return crashJob{
 		sources: func(broker string) string {
@@ -1134,7 +1146,7 @@ func intervalJoinJob() crashJob {
 `, broker, crashSessionTimeout)
 		},
 		topics: []string{"in", "marks"}, records: recs,
-		query: "SELECT t.sym, t.ts, t.q, m.ts AS mts, m.px FROM t JOIN m ON t.sym = m.sym AND t.ts BETWEEN m.ts AND m.ts + INTERVAL '100 milliseconds'",
+		query: "SELECT t.sym, t.ts, t.q, m.ts AS mts, m.px FROM t " + join + " m ON t.sym = m.sym AND t.ts BETWEEN m.ts AND m.ts + INTERVAL '100 milliseconds'",
 		want:  want,
 		rowOf: func(b []byte) (string, string, bool) {
 			var row struct {
