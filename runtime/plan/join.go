@@ -34,7 +34,7 @@ type Join struct {
 	LeftTime, RightTime *expr.Column
 	Lower, Upper        int64
 	// Outer keeps left rows that match nothing, with NULL right columns
-	// (LEFT JOIN, table joins only).
+	// (LEFT JOIN).
 	Outer bool
 	// On is the rest of ON, over the joined row: a pair matches only where
 	// it is TRUE. Nil when ON has only keys and time bounds.

@@ -296,8 +296,17 @@ func (j *intervalJoin) rebuild() {
 	}
 }
 
-// Low implements Stateful.
-func (j *intervalJoin) Low() int64 { return j.low }
+// Low implements Stateful. Of a LEFT JOIN, a right row's record waits
+// too while a left row it may have paired with is held, up to Upper after
+// it: were the left row's record read again alone (a restart without a
+// checkpoint), it would be written with NULLs besides its pair.
+func (j *intervalJoin) Low() int64 {
+	left := j.leftDue.low()
+	if !j.node.Outer || left == math.MaxInt64 {
+		return j.low
+	}
+	return min(j.low, Behind(left, max(j.node.Upper, 0)))
+}
 
 // Size implements Stateful: the rows held on both sides.
 func (j *intervalJoin) Size() int { return j.held }

@@ -723,3 +723,28 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestIntervalJoinLeftHoldsPartners: of a LEFT JOIN, a right row's record
+// is not acknowledged while a left row it paired with is held, though the
+// right row has left the state: read again alone, the left row would be
+// written with NULLs besides its pair.
+func TestIntervalJoinLeftHoldsPartners(t *testing.T) {
+	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true,
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
+		Lower: int64(time.Second), Upper: int64(time.Second)}
+	j := newIntervalJoin(n)
+	quote := batchOf(testRow{time.Second, "A", 1})
+	quote.Origin = &message.Origin{Source: "quotes", Partition: 0}
+	trade := batchOf(testRow{1500 * time.Millisecond, "A", 2})
+	trade.Origin = &message.Origin{Source: "trades", Partition: 0}
+	joinStep(t, j, quote, 6, 0, 1)
+	if got := joinStep(t, j, trade, 6, int64(2100*time.Millisecond), 1, 2, 5); len(got) != 1 {
+		t.Fatalf("the pair: %v", got)
+	}
+	if j.Size() != 1 {
+		t.Fatalf("%d rows held; want the trade alone, the quote having ended", j.Size())
+	}
+	if low := j.Low(); low > int64(time.Second) {
+		t.Errorf("Low %v: the quote's record would be acknowledged while its trade is held", time.Duration(low))
+	}
+}
