@@ -99,28 +99,18 @@ func (j *Join) Inputs() []Node {
 // Describe implements Node.
 func (j *Join) Describe() string {
 	keys := KeyPairs(j.LeftKeys, j.RightKeys)
-	kind := "JOIN"
-	if j.Outer {
-		kind = "LEFT JOIN"
-	}
-	on := ""
-	if j.On != nil {
-		on = " AND " + j.On.String()
-	}
+	kind, on := joinWords(j.Outer, j.On)
+	var d string
 	if j.Kind == TableJoin {
 		asOf := ""
 		if j.AsOf != nil {
 			asOf = fmt.Sprintf(" FOR SYSTEM_TIME AS OF %s (versions by %s)", j.AsOf.Name, j.TableTime.Name)
 		}
-		d := fmt.Sprintf("TableJoin %s table %s%s ON %s%s", kind, j.Right.Source, asOf, strings.Join(keys, " AND "), on)
-		for _, l := range j.Lookups {
-			d += " " + l.describe()
-		}
-		return d
+		d = fmt.Sprintf("TableJoin %s table %s%s ON %s%s", kind, j.Right.Source, asOf, strings.Join(keys, " AND "), on)
+	} else {
+		d = fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
+			j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
 	}
-	// A join of two streams.
-	d := fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
-		j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
 	for _, l := range j.Lookups {
 		d += " " + l.describe()
 	}
@@ -128,15 +118,21 @@ func (j *Join) Describe() string {
 }
 
 func (l *Lookup) describe() string {
-	kind := "JOIN"
-	if l.Outer {
+	kind, on := joinWords(l.Outer, l.On)
+	return fmt.Sprintf("%s table %s ON %s%s", kind, l.Table.Source, strings.Join(KeyPairs(l.Keys, l.TableKeys), " AND "), on)
+}
+
+// joinWords are a join's kind and the rest of its ON, as Describe writes
+// them: "LEFT JOIN" and " AND cond".
+func joinWords(outer bool, on expr.Expr) (kind, rest string) {
+	kind = "JOIN"
+	if outer {
 		kind = "LEFT JOIN"
 	}
-	on := ""
-	if l.On != nil {
-		on = " AND " + l.On.String()
+	if on != nil {
+		rest = " AND " + on.String()
 	}
-	return fmt.Sprintf("%s table %s ON %s%s", kind, l.Table.Source, strings.Join(KeyPairs(l.Keys, l.TableKeys), " AND "), on)
+	return kind, rest
 }
 
 // KeyPairs describes a join's equality keys, a pair of a left and a

@@ -324,8 +324,7 @@ type tableJoin struct {
 	table   side
 	rows    map[string]value.Row
 	lookups []*lookup
-	parts   map[*message.Origin]bool // table partitions not yet loaded
-	loaded  bool
+	tableLoad
 	waiting []joinRow // stream rows that came before the tables were loaded
 	nulls   value.Row
 	// reread leaves the table's rows out of snapshots
@@ -349,15 +348,14 @@ type lookup struct {
 // stream.time: the join then drops the stream's late rows, as an interval
 // join does. The tables of reread are read again whole after a restore.
 func newTableJoin(n *plan.Join, reread map[string]bool) *tableJoin {
-	t := &tableJoin{
+	return &tableJoin{
 		node: n, reread: reread[n.Right.Source],
-		stream: side{source: n.Left.Source, time: -1, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
-		table:  side{source: n.Right.Source, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
-		rows:   map[string]value.Row{}, parts: map[*message.Origin]bool{},
-		nulls: make(value.Row, len(n.Right.Cols)),
+		stream:  side{source: n.Left.Source, time: -1, width: len(n.Left.Cols), keys: newKeyEncoder(n.LeftKeys)},
+		table:   side{source: n.Right.Source, width: len(n.Right.Cols), keys: newKeyEncoder(n.RightKeys)},
+		rows:    map[string]value.Row{},
+		lookups: newLookups(n.Lookups, reread),
+		nulls:   make(value.Row, len(n.Right.Cols)),
 	}
-	t.lookups = newLookups(n.Lookups, reread)
-	return t
 }
 
 // newLookups returns a join's further tables; those of reread are read
@@ -376,12 +374,7 @@ func newLookups(list []*plan.Lookup, reread map[string]bool) []*lookup {
 
 // Begin tells the join the tables' partitions, which it waits for.
 func (t *tableJoin) Begin(origins []*message.Origin) {
-	for _, o := range origins {
-		if rows, _ := t.tableRows(o.Source); rows != nil {
-			t.parts[o] = true
-		}
-	}
-	t.loaded = len(t.parts) == 0
+	t.wait(origins, func(source string) bool { rows, _ := t.tableRows(source); return rows != nil })
 }
 
 // tableRows returns the rows and side of the table source, nil if it
@@ -390,20 +383,49 @@ func (t *tableJoin) tableRows(source string) (map[string]value.Row, *side) {
 	if source == t.table.source {
 		return t.rows, &t.table
 	}
-	for _, l := range t.lookups {
-		if source == l.table.source {
-			return l.rows, &l.table
-		}
+	if l := lookupOf(t.lookups, source); l != nil {
+		return l.rows, &l.table
 	}
 	return nil, nil
 }
 
+// lookupOf is the further table of source, nil if source is not one.
+func lookupOf(lookups []*lookup, source string) *lookup {
+	for _, l := range lookups {
+		if l.table.source == source {
+			return l
+		}
+	}
+	return nil
+}
+
+// tableLoad is the table partitions a join waits for, each until it holds
+// what it held when its source opened.
+type tableLoad struct {
+	parts  map[*message.Origin]bool // not yet loaded
+	loaded bool
+}
+
+// wait adds the partitions of origins whose source isTable says is a
+// table to those waited for.
+func (l *tableLoad) wait(origins []*message.Origin, isTable func(source string) bool) {
+	if l.parts == nil {
+		l.parts = map[*message.Origin]bool{}
+	}
+	for _, o := range origins {
+		if isTable(o.Source) {
+			l.parts[o] = true
+		}
+	}
+	l.loaded = len(l.parts) == 0
+}
+
 // Loaded tells the join that table partition o holds what it will hold
 // at the start: it ended, or was read to where it ended when it opened.
-func (t *tableJoin) Loaded(o *message.Origin) {
-	if t.parts[o] {
-		delete(t.parts, o)
-		t.loaded = len(t.parts) == 0
+func (l *tableLoad) Loaded(o *message.Origin) {
+	if l.parts[o] {
+		delete(l.parts, o)
+		l.loaded = len(l.parts) == 0
 	}
 }
 

@@ -20,8 +20,7 @@ import (
 type lookupAfter struct {
 	join    Stateful
 	lookups []*lookup
-	parts   map[*message.Origin]bool // table partitions not yet loaded
-	loaded  bool
+	tableLoad
 	width   int            // of the join's pairs
 	pairs   *message.Batch // what the join wrote in one step
 	waiting []value.Row
@@ -31,7 +30,7 @@ type lookupAfter struct {
 }
 
 func newLookupAfter(n *plan.Join, join Stateful, reread map[string]bool) *lookupAfter {
-	a := &lookupAfter{join: join, lookups: newLookups(n.Lookups, reread), parts: map[*message.Origin]bool{},
+	a := &lookupAfter{join: join, lookups: newLookups(n.Lookups, reread),
 		width: len(n.Left.Cols) + len(n.Right.Cols), pairs: &message.Batch{}}
 	a.pairs.Reset(a.width)
 	return a
@@ -39,38 +38,14 @@ func newLookupAfter(n *plan.Join, join Stateful, reread map[string]bool) *lookup
 
 // Begin tells the operator the tables' partitions, which it waits for.
 func (a *lookupAfter) Begin(origins []*message.Origin) {
-	for _, o := range origins {
-		if a.lookupOf(o.Source) != nil {
-			a.parts[o] = true
-		}
-	}
-	a.loaded = len(a.parts) == 0
-}
-
-// Loaded tells the operator that table partition o holds what it will
-// hold at the start.
-func (a *lookupAfter) Loaded(o *message.Origin) {
-	if a.parts[o] {
-		delete(a.parts, o)
-		a.loaded = len(a.parts) == 0
-	}
-}
-
-// lookupOf is the further table of source, nil if source is not one.
-func (a *lookupAfter) lookupOf(source string) *lookup {
-	for _, l := range a.lookups {
-		if l.table.source == source {
-			return l
-		}
-	}
-	return nil
+	a.wait(origins, func(source string) bool { return lookupOf(a.lookups, source) != nil })
 }
 
 // Process implements Stateful: a table's rows replace their key's, the
 // streams' go to the join, whose pairs are looked up.
 func (a *lookupAfter) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil {
-		if l := a.lookupOf(in.Origin.Source); l != nil {
+		if l := lookupOf(a.lookups, in.Origin.Source); l != nil {
 			return 0, absorbTable(in, l.rows, &l.table, fail)
 		}
 	}
@@ -137,9 +112,7 @@ func (a *lookupAfter) Size() int { return a.join.Size() + rowsOf(a.lookups) + le
 func (a *lookupAfter) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
 	dst = a.join.(Snapshotter).AppendSnapshot(dst, origins)
-	for _, l := range a.lookups {
-		dst = appendTableRows(dst, l.rows, l.reread)
-	}
+	dst = appendLookups(dst, a.lookups)
 	dst = binary.AppendUvarint(dst, uint64(len(a.waiting)))
 	for _, row := range a.waiting {
 		dst = appendValues(dst, row)
@@ -156,11 +129,8 @@ func (a *lookupAfter) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if err := a.join.(Snapshotter).RestoreSnapshot(r, origins); err != nil {
 		return fmt.Errorf("the join: %w", err)
 	}
-	for _, l := range a.lookups {
-		var err error
-		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
-			return err
-		}
+	if err := readLookups(r, a.lookups); err != nil {
+		return err
 	}
 	a.waiting = a.waiting[:0]
 	for range r.Count(a.width) {

@@ -828,10 +828,7 @@ func (t *tableJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = origins.appendOwner(dst, r.source)
 		dst = appendValues(dst, r.row)
 	}
-	for _, l := range t.lookups {
-		dst = appendTableRows(dst, l.rows, l.reread)
-	}
-	return dst
+	return appendLookups(dst, t.lookups)
 }
 
 // appendTableRows appends a table's rows; none for one read again whole.
@@ -844,6 +841,25 @@ func appendTableRows(dst []byte, rows map[string]value.Row, reread bool) []byte 
 		dst = appendValues(dst, row)
 	}
 	return dst
+}
+
+// appendLookups appends the rows of a join's further tables, in turn.
+func appendLookups(dst []byte, lookups []*lookup) []byte {
+	for _, l := range lookups {
+		dst = appendTableRows(dst, l.rows, l.reread)
+	}
+	return dst
+}
+
+// readLookups reads the rows of a join's further tables, appendLookups'.
+func readLookups(r *value.Reader, lookups []*lookup) error {
+	for _, l := range lookups {
+		var err error
+		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readTableRows reads a table's rows, keyed by the table's keys; none
@@ -890,10 +906,8 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		readValues(r, jr.row)
 		t.waiting = append(t.waiting, jr)
 	}
-	for _, l := range t.lookups {
-		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
-			return err
-		}
+	if err := readLookups(r, t.lookups); err != nil {
+		return err
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading table join state: %w", err)
@@ -932,10 +946,7 @@ func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = origins.appendOwner(dst, r.source)
 		dst = appendValues(dst, r.row)
 	}
-	for _, l := range j.lookups {
-		dst = appendTableRows(dst, l.rows, l.reread)
-	}
-	return dst
+	return appendLookups(dst, j.lookups)
 }
 
 // RestoreSnapshot implements Snapshotter. As a table join's, it waits for
@@ -967,11 +978,8 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 		readValues(r, w.row)
 		j.pending.push(w)
 	}
-	for _, l := range j.lookups {
-		var err error
-		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
-			return err
-		}
+	if err := readLookups(r, j.lookups); err != nil {
+		return err
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading table join state: %w", err)

@@ -113,8 +113,10 @@ func newTemporalJoin(n *plan.Join, reread map[string]bool) *temporalJoin {
 // Process implements Stateful: table rows add versions, or, of a further
 // table, replace their key's row; stream rows wait.
 func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
-	if in.Origin != nil && in.Origin.Source != j.table.source && in.Origin.Source != j.stream.source {
-		return j.tableJoin.Process(in, out, wm, fail)
+	if in.Origin != nil {
+		if l := lookupOf(j.lookups, in.Origin.Source); l != nil {
+			return 0, absorbTable(in, l.rows, &l.table, fail)
+		}
 	}
 	if in.Origin != nil && in.Origin.Source == j.table.source {
 		floor := j.floor(wm)
