@@ -213,8 +213,10 @@ type AvroFormat struct {
 	Schema string `json:"schema,omitempty"`
 	// registry is a Confluent-compatible schema registry: records are in
 	// its wire format, a zero byte and a 4-byte schema id before the Avro
-	// data. A source reads each writer schema by its id, once; a sink
-	// registers the results' schema under its subject when it starts.
+	// data. A source reads each writer schema by its id, once, and without
+	// schema and columns takes its reader schema from the latest version
+	// of its subject when the engine starts; a sink registers the results'
+	// schema under its subject when it starts.
 	// +optional
 	Registry *SchemaRegistry `json:"registry,omitempty"`
 }
@@ -230,14 +232,17 @@ type ProtobufFormat struct {
 	// +kubebuilder:validation:MaxLength=1048576
 	// +optional
 	Schema string `json:"schema,omitempty"`
-	// message is the full name of the message type in schema, such as
-	// markets.Trade. Defaults to the file's first message.
+	// message is the full name of the message type in schema, or in the
+	// registry's latest schema, such as markets.Trade. Defaults to the
+	// file's first message.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Message string `json:"message,omitempty"`
 	// registry is a Confluent-compatible schema registry: records are in
 	// its wire format, a zero byte, a 4-byte schema id and the message's
-	// indexes in that schema before the message.
+	// indexes in that schema before the message. A source without schema
+	// and columns takes its columns from message (or the first message) of
+	// the latest version of its subject when the engine starts.
 	// +optional
 	Registry *SchemaRegistry `json:"registry,omitempty"`
 }
@@ -252,8 +257,11 @@ type SchemaRegistry struct {
 	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
 	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
-	// subject is the subject a sink registers its schema under. Defaults
-	// to <topic>-value, the topic name strategy. Sinks only.
+	// subject, of a sink, is the subject it registers its schema under;
+	// of a source that declares neither columns nor a schema, the subject
+	// whose latest schema, read when the engine starts, gives its columns
+	// and is its reader schema. Defaults to <topic>-value, the topic name
+	// strategy; a source of several topics names it.
 	// +kubebuilder:validation:MaxLength=255
 	// +optional
 	Subject string `json:"subject,omitempty"`

@@ -202,7 +202,9 @@ func (s *StreamQuerySpec) Validate() Problems {
 			}
 		}
 		_, formatSchema, _ := src.FormatSchema()
-		fromSchema := formatSchema != "" // the columns are its fields
+		// The columns are the fields of the format's schema, or of the
+		// registry's latest.
+		fromSchema := formatSchema != "" || src.LatestSchemaSubject() != ""
 		if c := src.Connector(); c != "" && c != "datagen" && len(src.Schema) == 0 && !fromSchema {
 			ps.Add(f+".schema", "a %s source needs a schema", src.Connector())
 		}
@@ -677,18 +679,40 @@ func validateSchemaSource(ps *Problems, f string, src *Source) {
 		ps.Add(f+"."+field, "format %s needs %s.schema, the schema %s, or %s.registry, the schema registry that holds each record's", src.Format, field, what, field)
 		return
 	}
-	if p := src.Protobuf; p != nil && p.Message != "" && p.Schema == "" {
-		ps.Add(f+".protobuf.message", "names a message of protobuf.schema, which is not set: with a registry, each record names its own")
+	latest := src.LatestSchemaSubject() != ""
+	if p := src.Protobuf; p != nil && p.Message != "" && p.Schema == "" && !latest {
+		ps.Add(f+".protobuf.message", "names a message of protobuf.schema, which is not set, or of the registry's latest schema, which is read only when the source declares no columns: each record names its own")
 	}
 	if reg != nil {
-		if reg.Subject != "" {
-			ps.Add(f+"."+field+".registry.subject", "is for sinks: a source reads each record's schema by the id the record carries")
-		}
-		if schema == "" && len(src.Schema) == 0 {
-			ps.Add(f+".schema", "declare the columns to read, or give %s.schema, which they are taken from: the registry's schemas are read as records come, not when the query is planned", field)
+		switch {
+		case reg.Subject != "" && !latest:
+			ps.Add(f+"."+field+".registry.subject", "names the subject whose latest schema gives a source's columns, read only when the source declares neither columns nor %s.schema: each record's schema is read by the id it carries", field)
+		case latest && reg.Subject == "" && len(src.Kafka.Topics) > 1:
+			ps.Add(f+"."+field+".registry.subject", "the source reads %d topics: name the subject whose latest schema gives its columns, or declare them", len(src.Kafka.Topics))
 		}
 	}
 	validateRegistry(ps, f+"."+field+".registry", reg)
+}
+
+// LatestSchemaSubject returns the subject whose latest schema gives the
+// columns of a Kafka source of format avro or protobuf with a registry
+// that declares neither columns nor a schema, or "" for other sources.
+// The schema is read when the query is planned by an engine or the
+// operator, which then plan the source as if it had been given as the
+// format's schema (connector.Registry.ResolveSchemas).
+func (s *Source) LatestSchemaSubject() string {
+	_, schema, reg := s.FormatSchema()
+	if reg == nil || schema != "" || len(s.Schema) > 0 || s.Kafka == nil {
+		return ""
+	}
+	if reg.Subject != "" {
+		return reg.Subject
+	}
+	topic := s.Kafka.Topic
+	if topic == "" && len(s.Kafka.Topics) > 0 {
+		topic = s.Kafka.Topics[0] // the only one: several need a subject
+	}
+	return reg.SubjectOf(topic)
 }
 
 // KafkaPartitionedBy returns a Kafka source's kafka.partitionedBy, or nil

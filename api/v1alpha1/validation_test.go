@@ -44,14 +44,30 @@ func TestValidate(t *testing.T) {
 		{"avro without schema or registry", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro, Avro: &AvroFormat{}}
 		}, "spec.sources[0].avro", "needs avro.schema"},
-		{"avro registry without columns", func(s *StreamQuerySpec) {
+		{"avro registry's latest schema", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
 				Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}}
-		}, "spec.sources[0].schema", "declare the columns to read, or give avro.schema"},
-		{"avro source subject", func(s *StreamQuerySpec) {
+		}, "", ""},
+		{"avro registry's latest schema of a subject", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topics: []string{"t1", "t2"}}, Format: FormatAvro,
+				Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", Subject: "trades"}}}
+		}, "", ""},
+		{"avro registry's latest schema of several topics", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topics: []string{"t1", "t2"}}, Format: FormatAvro,
+				Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}}
+		}, "spec.sources[0].avro.registry.subject", "reads 2 topics: name the subject"},
+		{"avro source subject with columns", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
 				Schema: []Column{{Name: "a", Type: "int"}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", Subject: "s"}}}
-		}, "spec.sources[0].avro.registry.subject", "is for sinks"},
+		}, "spec.sources[0].avro.registry.subject", "read only when the source declares neither columns nor avro.schema"},
+		{"protobuf message of the registry's latest schema", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatProtobuf,
+				Protobuf: &ProtobufFormat{Message: "m.Trade", Registry: &SchemaRegistry{URL: "http://r:8081"}}}
+		}, "", ""},
+		{"protobuf message of no schema", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatProtobuf,
+				Schema: []Column{{Name: "a", Type: "int"}}, Protobuf: &ProtobufFormat{Message: "m.Trade", Registry: &SchemaRegistry{URL: "http://r:8081"}}}
+		}, "spec.sources[0].protobuf.message", "names a message of protobuf.schema, which is not set"},
 		{"avro registry url", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
 				Schema: []Column{{Name: "a", Type: "int"}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "r:8081"}}}

@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runCmd(ctx, args[1:], stderr)
 	case "validate":
-		return validateCmd(args[1:], stdout, stderr)
+		return validateCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

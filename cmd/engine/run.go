@@ -81,7 +81,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		return cannotStart(err)
 	}
-	if _, ds := check(doc); len(ds) > 0 {
+	if _, ds := check(ctx, doc, logger); len(ds) > 0 {
 		return cannotStart(ds)
 	}
 	telemetry.RouteOTelLogs(logger)

@@ -1,21 +1,26 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/compile"
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
+	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/manifest"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/streamop"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-func validateCmd(args []string, stdout, stderr io.Writer) int {
+func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("f", "", "the StreamQuery manifest to check")
@@ -35,12 +40,22 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	}
-	prog, diags := check(doc)
+	// The registry's warnings, if it does not answer at once.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, diags := check(ctx, doc, log)
 	if len(diags) > 0 {
 		printProblems(stderr, diags)
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	prog := c.prog
+	for _, r := range c.resolved {
+		fmt.Fprintf(stdout, "Source %s: the fields of the latest schema of subject %s at %s, version %d (schema id %d), read now:\n", r.Source, r.Subject, r.Registry, r.Version, r.ID)
+		cols := c.inputs[r.Source]
+		for _, col := range cols[:len(cols)-len(schemas.KafkaMeta)] {
+			fmt.Fprintf(stdout, "  %s %s\n", col.Name, col.Type)
+		}
+	}
 	switch doc.Query.Spec.RunMode() {
 	case v1alpha1.Batch:
 		fmt.Fprintln(stdout, "Mode: Batch: every source ends; on Kubernetes the query runs once, as a Job")
@@ -82,16 +97,33 @@ func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop
 	fmt.Fprintf(w, "Sink: plain %s records of the schema:\n%s\n", spec.Sink.Format, strings.TrimSpace(schema))
 }
 
+// checked is a manifest's plan.
+type checked struct {
+	prog     *streamop.Program
+	inputs   map[string][]value.Column  // by source
+	resolved []connector.ResolvedSchema // the registries' latest schemas read
+}
+
 // check decides what is wrong with a manifest: the problems of its structure,
 // its spec and its query, in file order. validate and run both ask it, so
-// that they never disagree; the plan is nil when there are problems.
-func check(doc *manifest.Document) (*streamop.Program, v1alpha1.Problems) {
-	prog, _, err := compile.Plan(&doc.Query.Spec)
-	diags := append(doc.Structural(), doc.Locate(err)...)
-	if len(diags) > 0 {
-		return nil, diags.Sorted()
+// that they never disagree; there is no plan when there are problems. First
+// it reads the registry's latest schema of each source whose columns are
+// its fields, into the manifest's spec.
+func check(ctx context.Context, doc *manifest.Document, log *slog.Logger) (checked, v1alpha1.Problems) {
+	resolved, err := bundle.All().ResolveSchemas(ctx, &doc.Query.Spec, log)
+	unread := doc.Locate(err)
+	prog, inputs, err := compile.Plan(&doc.Query.Spec)
+	diags := append(doc.Structural(), unread...)
+	for _, p := range doc.Locate(err) {
+		// A source whose schema could not be read: why, not that it was not.
+		if !slices.ContainsFunc(unread, func(u v1alpha1.Problem) bool { return u.Field == p.Field }) {
+			diags = append(diags, p)
+		}
 	}
-	return prog, nil
+	if len(diags) > 0 {
+		return checked{}, diags.Sorted()
+	}
+	return checked{prog: prog, inputs: inputs, resolved: resolved}, nil
 }
 
 // load reads a manifest and fills its defaults.

@@ -491,6 +491,14 @@ func sourceSchema(src v1alpha1.Source, i int, ps *v1alpha1.Problems) ([]value.Co
 		}
 		return cols, err
 	}
+	if subject := src.LatestSchemaSubject(); subject != "" {
+		// connector.Registry.ResolveSchemas reads it before the query is
+		// planned, unless the source has other problems.
+		field, _, reg := src.FormatSchema()
+		err := fmt.Errorf("the columns are the fields of the latest schema of subject %s at %s, which is read once the source has no other problem", subject, reg.URL)
+		ps.Add(f+"."+field+".registry", "%v", err)
+		return nil, err
+	}
 	if field, schema, _ := src.FormatSchema(); schema != "" && len(src.Schema) == 0 {
 		cols, err := formatColumns(&src)
 		if err != nil {

@@ -229,7 +229,18 @@ type (
 	StateStoreConstructor  func(env StateStoreEnv) (checkpoint.Store, error)
 	RepartitionConstructor func(env RepartitionEnv) (Sink, error)
 	RepartitionProbe       func(ctx context.Context, env RepartitionEnv) (bool, error)
+	// SchemaResolver reads the latest schema of src's subject from its
+	// schema registry (v1alpha1.Source.LatestSchemaSubject) and sets it
+	// as the source's format schema, as if the manifest had given it.
+	SchemaResolver func(ctx context.Context, src *v1alpha1.Source, log *slog.Logger) (ResolvedSchema, error)
 )
+
+// ResolvedSchema is the registered schema that gave a source its columns.
+type ResolvedSchema struct {
+	Source, Registry, Subject string
+	// Version is the subject's version, and ID the schema's id.
+	Version, ID int
+}
 
 // Registry holds the connectors an engine ships, by spec key. An engine
 // builds one at start (cmd/engine registers its bundle) and the pipeline
@@ -241,6 +252,7 @@ type Registry struct {
 	stateStores       map[string]StateStoreConstructor
 	repartition       map[string]RepartitionConstructor
 	repartitionProbes map[string]RepartitionProbe
+	schemaResolvers   map[string]SchemaResolver
 }
 
 // NewRegistry returns an empty registry.
@@ -252,6 +264,7 @@ func NewRegistry() *Registry {
 		stateStores:       map[string]StateStoreConstructor{},
 		repartition:       map[string]RepartitionConstructor{},
 		repartitionProbes: map[string]RepartitionProbe{},
+		schemaResolvers:   map[string]SchemaResolver{},
 	}
 }
 
@@ -298,6 +311,53 @@ func (r *Registry) RegisterStateStore(key string, c StateStoreConstructor) {
 func (r *Registry) RegisterRepartition(key string, c RepartitionConstructor, probe RepartitionProbe) {
 	register(r.repartition, key, c)
 	register(r.repartitionProbes, key, probe)
+}
+
+// RegisterSchemaResolver registers the reader of the latest schemas of
+// the schema registries of the sources of a spec key.
+func (r *Registry) RegisterSchemaResolver(key string, c SchemaResolver) {
+	register(r.schemaResolvers, key, c)
+}
+
+// ResolveSchemas sets the format schema of each source of spec whose
+// columns are those of its registry's latest schema
+// (v1alpha1.Source.LatestSchemaSubject) to that schema, read now, and
+// says which it was: the spec is then planned as if its manifest had
+// given them. It changes spec, which the caller copies first if it keeps
+// the manifest's. A source with problems of its own (Validate) is left for
+// the planner to report them. A registry that does not answer is retried
+// for a while; log, if not nil, says so. What could not be read is the
+// error, as v1alpha1.Problems of the sources' registries.
+func (r *Registry) ResolveSchemas(ctx context.Context, spec *v1alpha1.StreamQuerySpec, log *slog.Logger) ([]ResolvedSchema, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var resolved []ResolvedSchema
+	var ps v1alpha1.Problems
+	invalid := spec.Validate()
+	for i := range spec.Sources {
+		src := &spec.Sources[i]
+		f := fmt.Sprintf("spec.sources[%d]", i)
+		if src.LatestSchemaSubject() == "" || slices.ContainsFunc(invalid, func(p v1alpha1.Problem) bool {
+			return p.Field == f || strings.HasPrefix(p.Field, f+".")
+		}) {
+			continue
+		}
+		field, _, _ := src.FormatSchema()
+		c, err := lookup(r.schemaResolvers, src.Connector(), "source "+src.Name)
+		if err == nil {
+			var got ResolvedSchema
+			if got, err = c(ctx, src, log); err == nil {
+				resolved = append(resolved, got)
+				continue
+			}
+		}
+		ps.Add(f+"."+field+".registry", "%v", err)
+	}
+	if len(ps) > 0 {
+		return resolved, ps
+	}
+	return resolved, nil
 }
 
 func register[C any](m map[string]C, key string, c C) {

@@ -166,6 +166,9 @@ type Pipeline struct {
 func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	spec = spec.DeepCopy()
 	spec.Default()
+	if _, err := opts.registry().ResolveSchemas(context.Background(), spec, opts.Logger); err != nil {
+		return nil, err
+	}
 	prog, schemas, err := compile.Plan(spec)
 	if err != nil {
 		return nil, err

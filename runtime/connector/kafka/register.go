@@ -16,6 +16,7 @@ func Register(r *connector.Registry) {
 	r.RegisterDeadLetter("kafka", openDeadLetter)
 	r.RegisterStateStore("kafka", openCheckpointStore)
 	r.RegisterRepartition("kafka", func(env connector.RepartitionEnv) (connector.Sink, error) { return OpenRepartitioner(env) }, repartitionExists)
+	r.RegisterSchemaResolver("kafka", resolveLatestSchema)
 }
 
 // topics is an opened Kafka source: one consumer per topic, since the group

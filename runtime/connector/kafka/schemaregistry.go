@@ -196,3 +196,50 @@ func registeredEncoder(f v1alpha1.Format, r *v1alpha1.SchemaRegistry, subject, w
 // notFound reports whether a registry's error code says a subject (40401),
 // a version (40402) or a schema (40403) does not exist.
 func notFound(code int) bool { return code >= 40401 && code <= 40403 }
+
+// resolveLatestSchema reads the latest schema of src's subject
+// (v1alpha1.Source.LatestSchemaSubject) and makes it src's schema: the
+// reader schema of format avro, the .proto of format protobuf, whose
+// fields are the source's columns. A registry that does not answer is
+// retried for registryPatience.
+func resolveLatestSchema(ctx context.Context, src *v1alpha1.Source, log *slog.Logger) (connector.ResolvedSchema, error) {
+	_, _, r := src.FormatSchema()
+	subject := src.LatestSchemaSubject()
+	resolved := connector.ResolvedSchema{Source: src.Name, Registry: r.URL, Subject: subject}
+	ctx, cancel := context.WithTimeout(ctx, registryPatience)
+	defer cancel()
+	reg, err := newSchemaRegistry(ctx, src.Format, r, log)
+	if err != nil {
+		return resolved, err
+	}
+	var got sr.SubjectSchema
+	err = reg.retry(ctx, "subject "+subject, func() (err error) {
+		got, err = reg.cl.SchemaByVersion(ctx, subject, -1)
+		return err
+	})
+	if err != nil {
+		return resolved, fmt.Errorf("the columns are the fields of the latest schema of subject %s: %w", subject, err)
+	}
+	resolved.Version, resolved.ID = got.Version, got.ID
+	want := sr.TypeAvro
+	if src.Format == v1alpha1.FormatProtobuf {
+		want = sr.TypeProtobuf
+	}
+	switch {
+	case got.Type != want:
+		return resolved, fmt.Errorf("the latest schema of subject %s (version %d, id %d) is a %s schema, and format %s reads %s", subject, got.Version, got.ID, got.Type, src.Format, want)
+	case len(got.References) > 0:
+		return resolved, fmt.Errorf("the latest schema of subject %s (version %d, id %d) references other schemas (%s), which a source's columns are not taken from: declare the columns to read", subject, got.Version, got.ID, got.References[0].Name)
+	}
+	// The manifest as if it had given the schema, which a subject would
+	// then contradict.
+	if src.Format == v1alpha1.FormatProtobuf {
+		src.Protobuf.Schema = got.Schema.Schema
+		src.Protobuf.Registry.Subject = ""
+	} else {
+		src.Avro.Schema = got.Schema.Schema
+		src.Avro.Registry.Subject = ""
+	}
+	log.Info("kafka: the source's columns are the fields of its subject's latest schema", "component", "kafka", "source", src.Name, "registry", r.URL, "subject", subject, "version", got.Version, "schema_id", got.ID)
+	return resolved, nil
+}

@@ -1,0 +1,159 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/compile"
+	"github.com/sluice-dev/sluice/runtime/connector/bundle"
+)
+
+// TestLatestSchemaPipeline runs a query over a source that declares
+// neither columns nor a schema: its columns are the fields of the latest
+// schema of the topic's subject, read from the registry when the pipeline
+// is made, and that schema is the reader schema, whose default fills the
+// field the older version's records lack.
+func TestLatestSchemaPipeline(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	ctx := context.Background()
+	topic := "latest"
+	brokers := cluster(t, 1, topic, "out")
+	subject := topic + "-value" // the topic name strategy
+	v1 := `{"type":"record","name":"Trade","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":"int"}]}`
+	v2 := `{"type":"record","name":"Trade","fields":[{"name":"symbol","type":"string"},{"name":"qty","type":"long"},
+		{"name":"venue","type":"string","default":"XNAS"}]}`
+	var ids []int
+	for _, s := range []string{v1, v2} {
+		id, err := reg.RegisterSchema(ctx, subject, sr.Schema{Schema: s, Type: sr.TypeAvro}, -1, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	produce(t, brokers, topic,
+		avroRecord(t, ids[0], v1, map[string]any{"symbol": "MSFT", "qty": int32(300)}),
+		avroRecord(t, ids[1], v2, map[string]any{"symbol": "AAPL", "qty": int64(1) << 40, "venue": "XLON"}),
+	)
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name:   "trades",
+			Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: topic},
+			Format: v1alpha1.FormatAvro,
+			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
+		}},
+		Query: "SELECT symbol, qty * 2 AS twice, venue FROM trades",
+		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+	}
+	_, stop := run(t, spec, "latest")
+	var got []string
+	for _, r := range consume(t, brokers, "out", 2) {
+		got = append(got, string(r.Value))
+	}
+	want := []string{
+		`{"symbol":"MSFT","twice":600,"venue":"XNAS"}`,
+		`{"symbol":"AAPL","twice":2199023255552,"venue":"XLON"}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("results:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Sources[0].Avro.Schema != "" {
+		t.Error("the pipeline changed the caller's spec")
+	}
+}
+
+// TestResolveSchemas reads the latest schema of each source that takes its
+// columns from its registry, and refuses what cannot be planned so, each
+// with its source's field.
+func TestResolveSchemas(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	ctx := context.Background()
+	prefix := strings.ReplaceAll(t.Name(), "/", "-") + fmt.Sprint(len(url)) + "-"
+	register := func(subject string, s sr.Schema) {
+		t.Helper()
+		if _, err := reg.RegisterSchema(ctx, prefix+subject, s, -1, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	register("quotes-value", sr.Schema{Type: sr.TypeProtobuf, Schema: `syntax = "proto3";
+package m;
+message Trade { string symbol = 1; int64 qty = 2; }
+message Quote { string symbol = 1; double bid = 2; }
+`})
+	register("trades-value", sr.Schema{Type: sr.TypeAvro, Schema: `{"type":"record","name":"T","fields":[{"name":"symbol","type":"string"},{"name":"price","type":"double"}]}`})
+	register("lib", sr.Schema{Type: sr.TypeAvro, Schema: `{"type":"record","name":"Lib","fields":[{"name":"a","type":"int"}]}`})
+	register("refs-value", sr.Schema{Type: sr.TypeAvro, Schema: `{"type":"record","name":"R","fields":[{"name":"lib","type":"Lib"}]}`,
+		References: []sr.SchemaReference{{Name: "Lib", Subject: prefix + "lib", Version: 1}}})
+
+	source := func(name, topic string, f v1alpha1.Format) v1alpha1.Source {
+		src := v1alpha1.Source{Name: name, Format: f, Kafka: &v1alpha1.KafkaSource{Brokers: []string{"127.0.0.1:1"}, Topic: prefix + topic}}
+		if f == v1alpha1.FormatAvro {
+			src.Avro = &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}}
+		} else {
+			src.Protobuf = &v1alpha1.ProtobufFormat{Message: "m.Quote", Registry: &v1alpha1.SchemaRegistry{URL: url}}
+		}
+		return src
+	}
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{source("trades", "trades", v1alpha1.FormatAvro), source("quotes", "quotes", v1alpha1.FormatProtobuf)},
+		Query:   "SELECT t.symbol, t.price, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t._timestamp BETWEEN q._timestamp - INTERVAL '1' SECOND AND q._timestamp",
+		Sink:    v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+	}
+	spec.Sources[1].Protobuf.Registry.Subject = prefix + "quotes-value"
+	spec.Sources[1].Kafka.Topic = "elsewhere" // the subject is named
+	resolved, err := bundle.All().ResolveSchemas(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resolved) != 2 || resolved[0].Subject != prefix+"trades-value" || resolved[1].Source != "quotes" || resolved[1].Version != 1 || resolved[0].ID == 0 {
+		t.Errorf("resolved %+v", resolved)
+	}
+	_, inputs, err := compile.Plan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"trades": "symbol string, price double", "quotes": "symbol string, bid double"} {
+		var cols []string
+		for _, c := range inputs[name] {
+			if !strings.HasPrefix(c.Name, "_") {
+				cols = append(cols, c.Name+" "+c.Type.String())
+			}
+		}
+		if got := strings.Join(cols, ", "); got != want {
+			t.Errorf("%s: columns %s; want %s", name, got, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		src    v1alpha1.Source
+		field  string
+		substr string
+	}{
+		{"no subject", source("t", "none", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "has no subject " + prefix + "none-value"},
+		{"another type", source("t", "quotes", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "is a PROTOBUF schema, and format avro reads AVRO"},
+		{"references", source("t", "refs", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "references other schemas (Lib)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{tc.src}, Query: "SELECT * FROM t", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
+			_, err := bundle.All().ResolveSchemas(ctx, spec, nil)
+			var ps v1alpha1.Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Field != tc.field || !strings.Contains(ps[0].Message, tc.substr) {
+				t.Fatalf("got %v; want %s: ...%s...", err, tc.field, tc.substr)
+			}
+			// The planner says it is not read, not what it is not.
+			_, _, err = compile.Plan(spec)
+			if err == nil || !strings.Contains(err.Error(), "which is read once the source has no other problem") {
+				t.Errorf("plan: %v", err)
+			}
+		})
+	}
+}
