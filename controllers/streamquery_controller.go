@@ -133,22 +133,33 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// 2. Check it with the engine's own planner. An invalid query creates
 	// nothing; engines of an earlier, valid version keep running.
 	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
-	prog, _, err := compile.Plan(&sq.Spec)
-	if err != nil {
-		var ps v1alpha1.Problems
-		msg := err.Error()
-		if errors.As(err, &ps) {
-			msg = describeProblems(&sq.Spec, ps)
+	// Of a query whose columns are a registry's latest schema, which only
+	// its engines read (with their credentials, as they start), only the
+	// structure is checked here: the engines plan it, and fail, saying
+	// why, if it cannot run. Whether it keeps state is not known: as if
+	// it did, so that several engines know they are several.
+	stateful := true
+	if len(sq.Spec.LatestSchemaSources()) == 0 {
+		prog, _, err := compile.Plan(&sq.Spec)
+		if err != nil {
+			var ps v1alpha1.Problems
+			msg := err.Error()
+			if errors.As(err, &ps) {
+				msg = describeProblems(&sq.Spec, ps)
+			}
+			return r.invalid(ctx, &sq, name, old, status, msg)
 		}
-		return r.invalid(ctx, &sq, name, old, status, msg)
-	}
-	if p, ok := compile.StatePartitioning(&sq.Spec, prog, v1alpha1.ConsumerGroup(sq.Namespace, sq.Name)); ok {
-		status.State = p.Describe
+		if p, ok := compile.StatePartitioning(&sq.Spec, prog, v1alpha1.ConsumerGroup(sq.Namespace, sq.Name)); ok {
+			status.State = p.Describe
+		}
+		stateful = prog.Stateful()
+	} else if ps := sq.Spec.Validate(); len(ps) > 0 {
+		return r.invalid(ctx, &sq, name, old, status, describeProblems(&sq.Spec, ps))
 	}
 
 	// 3. Create or update what the query owns: its manifest, its engines and
 	// their Service.
-	manifest, hash, err := renderManifest(&sq, prog.Stateful())
+	manifest, hash, err := renderManifest(&sq, stateful)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

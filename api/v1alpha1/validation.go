@@ -694,12 +694,26 @@ func validateSchemaSource(ps *Problems, f string, src *Source) {
 	validateRegistry(ps, f+"."+field+".registry", reg)
 }
 
+// LatestSchemaSources returns the indexes of the sources whose columns
+// are their registries' latest schemas (LatestSchemaSubject), which only
+// the engines read, with their credentials, when they start: the operator
+// cannot plan the query.
+func (s *StreamQuerySpec) LatestSchemaSources() []int {
+	var out []int
+	for i := range s.Sources {
+		if s.Sources[i].LatestSchemaSubject() != "" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // LatestSchemaSubject returns the subject whose latest schema gives the
 // columns of a Kafka source of format avro or protobuf with a registry
 // that declares neither columns nor a schema, or "" for other sources.
-// The schema is read when the query is planned by an engine or the
-// operator, which then plan the source as if it had been given as the
-// format's schema (connector.Registry.ResolveSchemas).
+// An engine reads the schema before it plans the query, which it then
+// plans as if the schema had been given as the format's
+// (connector.Registry.ResolveSchemas).
 func (s *Source) LatestSchemaSubject() string {
 	_, schema, reg := s.FormatSchema()
 	if reg == nil || schema != "" || len(s.Schema) > 0 || s.Kafka == nil {

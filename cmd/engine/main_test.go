@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -644,6 +648,63 @@ func TestBenchNexmark(t *testing.T) {
 	} {
 		if r := runEngine(t, repoRoot, nil, "bench", "-nexmark", q); r.code != exitUsage || !strings.Contains(r.stderr, want) {
 			t.Errorf("engine bench -nexmark %s: exit %d\n%s; want %q", q, r.code, r.stderr, want)
+		}
+	}
+}
+
+// TestValidateLatestSchema: validate reads the latest schema of a source
+// that takes its columns from its registry (srfake, franz-go's in-process
+// implementation of the registry's REST API: no registry runs here) and
+// shows them; a subject not registered is the problem of the source's
+// registry, at its place in the file, for validate and run alike.
+func TestValidateLatestSchema(t *testing.T) {
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := `{"type":"record","name":"T","fields":[{"name":"symbol","type":"string"},{"name":"price","type":"double"},{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}}]}`
+	if _, err := cl.RegisterSchema(context.Background(), "trades-value", sr.Schema{Schema: schema, Type: sr.TypeAvro}, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	manifest := func(topic string) string {
+		return `apiVersion: streaming.sluice.dev/v1alpha1
+kind: StreamQuery
+metadata: {name: latest}
+spec:
+  sources:
+    - name: trades
+      kafka: {brokers: ["127.0.0.1:1"], topic: ` + topic + `}
+      format: avro
+      avro:
+        registry: {url: "` + reg.URL() + `"}
+  query: SELECT symbol, price FROM trades WHERE price > 10
+  sink: {stdout: {}}
+`
+	}
+	os.WriteFile(filepath.Join(dir, "latest.yaml"), []byte(manifest("trades")), 0o644)
+	os.WriteFile(filepath.Join(dir, "unregistered.yaml"), []byte(manifest("quotes")), 0o644)
+	r := runEngine(t, dir, nil, "validate", "-f", "latest.yaml")
+	want := `latest.yaml: ok
+Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment
+Source trades: the fields of the latest schema of subject trades-value at ` + reg.URL() + `, version 1 (schema id 1), read now:
+  symbol string
+  price double
+  ts timestamp
+`
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("engine validate: exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	for _, cmd := range []string{"validate", "run"} {
+		r := runEngine(t, dir, nil, cmd, "-f", "unregistered.yaml", "--http", "")
+		if cmd == "validate" {
+			r = runEngine(t, dir, nil, cmd, "-f", "unregistered.yaml")
+		}
+		want := "unregistered.yaml:10:19: spec.sources[0].avro.registry: the columns are the fields of the latest schema of subject quotes-value: the registry at " + reg.URL() + " has no subject quotes-value\n1 problem found\n"
+		if r.code != exitFailed || r.stderr != want {
+			t.Errorf("engine %s of an unregistered subject: exit %d\n%s%s\nwant\n%s", cmd, r.code, r.stdout, r.stderr, want)
 		}
 	}
 }

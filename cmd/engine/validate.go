@@ -48,6 +48,12 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	switch doc.Query.Spec.RunMode() {
+	case v1alpha1.Batch:
+		fmt.Fprintln(stdout, "Mode: Batch: every source ends; on Kubernetes the query runs once, as a Job")
+	default:
+		fmt.Fprintln(stdout, "Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment")
+	}
 	prog := c.prog
 	for _, r := range c.resolved {
 		fmt.Fprintf(stdout, "Source %s: the fields of the latest schema of subject %s at %s, version %d (schema id %d), read now:\n", r.Source, r.Subject, r.Registry, r.Version, r.ID)
@@ -55,12 +61,6 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		for _, col := range cols[:len(cols)-len(schemas.KafkaMeta)] {
 			fmt.Fprintf(stdout, "  %s %s\n", col.Name, col.Type)
 		}
-	}
-	switch doc.Query.Spec.RunMode() {
-	case v1alpha1.Batch:
-		fmt.Fprintln(stdout, "Mode: Batch: every source ends; on Kubernetes the query runs once, as a Job")
-	default:
-		fmt.Fprintln(stdout, "Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment")
 	}
 	var steps map[plan.Node]string
 	if p, ok := compile.StatePartitioning(&doc.Query.Spec, prog, consumerGroup(doc.Query.Namespace, doc.Query.Name)); ok {
@@ -110,16 +110,9 @@ type checked struct {
 // it reads the registry's latest schema of each source whose columns are
 // its fields, into the manifest's spec.
 func check(ctx context.Context, doc *manifest.Document, log *slog.Logger) (checked, v1alpha1.Problems) {
-	resolved, err := bundle.All().ResolveSchemas(ctx, &doc.Query.Spec, log)
-	unread := doc.Locate(err)
-	prog, inputs, err := compile.Plan(&doc.Query.Spec)
-	diags := append(doc.Structural(), unread...)
-	for _, p := range doc.Locate(err) {
-		// A source whose schema could not be read: why, not that it was not.
-		if !slices.ContainsFunc(unread, func(u v1alpha1.Problem) bool { return u.Field == p.Field }) {
-			diags = append(diags, p)
-		}
-	}
+	resolved, unread := bundle.All().ResolveSchemas(ctx, &doc.Query.Spec, log)
+	prog, inputs, err := compile.PlanRead(&doc.Query.Spec, unread)
+	diags := append(doc.Structural(), doc.Locate(err)...)
 	if len(diags) > 0 {
 		return checked{}, diags.Sorted()
 	}

@@ -7,6 +7,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,7 +39,7 @@ func (v Validator) SetupWithManager(mgr ctrl.Manager) error {
 
 // ValidateCreate refuses a query the engine could not run.
 func (Validator) ValidateCreate(_ context.Context, sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
-	return nil, validate(sq)
+	return validate(sq)
 }
 
 // ValidateUpdate refuses a new spec the engine could not run. An update
@@ -49,7 +50,7 @@ func (Validator) ValidateUpdate(_ context.Context, old, sq *v1alpha1.StreamQuery
 	if apiequality.Semantic.DeepEqual(old.Spec, sq.Spec) {
 		return nil, nil
 	}
-	return nil, validate(sq)
+	return validate(sq)
 }
 
 // ValidateDelete admits every deletion.
@@ -59,13 +60,30 @@ func (Validator) ValidateDelete(context.Context, *v1alpha1.StreamQuery) (admissi
 
 // validate compiles the query as the controller does, its defaults filled,
 // and turns its problems into a Kubernetes Invalid error: kubectl prints
-// each as "field: Invalid value: line L, column C: message".
-func validate(sq *v1alpha1.StreamQuery) error {
+// each as "field: Invalid value: line L, column C: message". A query whose
+// columns are a registry's latest schema is only checked for its
+// structure, with a warning that says so.
+func validate(sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
 	spec := sq.Spec.DeepCopy()
 	spec.Default()
-	_, _, err := compile.Plan(spec)
+	var err error
+	var warnings admission.Warnings
+	if latest := spec.LatestSchemaSources(); len(latest) > 0 {
+		// Only the engines read the registries, with their credentials:
+		// the structure is checked, and they plan the query.
+		for _, i := range latest {
+			src := &spec.Sources[i]
+			_, _, reg := src.FormatSchema()
+			warnings = append(warnings, fmt.Sprintf("spec.sources[%d]: the columns of source %s are the fields of the latest schema of subject %s at %s, which its engines read as they start: the query is checked then (engine validate checks it now, where the registry can be reached)", i, src.Name, src.LatestSchemaSubject(), reg.URL))
+		}
+		if ps := spec.Validate(); len(ps) > 0 {
+			err = ps
+		}
+	} else {
+		_, _, err = compile.Plan(spec)
+	}
 	if err == nil {
-		return nil
+		return warnings, nil
 	}
 	var ps v1alpha1.Problems
 	if !errors.As(err, &ps) {
@@ -75,5 +93,5 @@ func validate(sq *v1alpha1.StreamQuery) error {
 	for i, p := range ps {
 		errs[i] = &field.Error{Type: field.ErrorTypeInvalid, Field: p.Field, BadValue: field.OmitValueType{}, Detail: p.InQuery(spec.Query)}
 	}
-	return apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind("StreamQuery").GroupKind(), sq.Name, errs)
+	return warnings, apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind("StreamQuery").GroupKind(), sq.Name, errs)
 }

@@ -58,3 +58,22 @@ func TestValidator(t *testing.T) {
 		t.Errorf("ValidateDelete: %v", err)
 	}
 }
+
+// TestValidatorLatestSchema: a query whose source takes its columns from
+// its registry's latest schema, which only the engines read, is admitted
+// with a warning that says so, and its structure is still checked.
+func TestValidatorLatestSchema(t *testing.T) {
+	ctx := context.Background()
+	q := query("SELECT price FROM trades")
+	q.Spec.Sources[0] = v1alpha1.Source{Name: "trades", Format: v1alpha1.FormatAvro,
+		Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"},
+		Avro:  &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: "http://r:8081"}}}
+	w, err := Validator{}.ValidateCreate(ctx, q)
+	if err != nil || len(w) != 1 || !strings.Contains(w[0], "spec.sources[0]: the columns of source trades are the fields of the latest schema of subject trades-value at http://r:8081, which its engines read as they start") {
+		t.Errorf("ValidateCreate: %v, warnings %q; want admitted with a warning", err, w)
+	}
+	q.Spec.Runtime.BatchSize = 1 << 20
+	if w, err := (Validator{}).ValidateCreate(ctx, q); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.runtime.batchSize") || len(w) != 1 {
+		t.Errorf("with a problem of its structure: %v, warnings %q; want it refused, with the warning", err, w)
+	}
+}

@@ -7,6 +7,7 @@
 package compile
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -617,4 +618,22 @@ func SinkSchema(sink *v1alpha1.Sink, out []value.Column) (string, error) {
 		return format.ProtobufSchemaOf(out)
 	}
 	return "", nil
+}
+
+// PlanRead plans spec once connector.Registry.ResolveSchemas has read the
+// latest schemas its sources take their columns from into it; unread is
+// its error. When some could not be read, the query is not planned (a
+// source without its columns would fail it everywhere): the error is why
+// they could not, and the problems of the spec's structure.
+func PlanRead(spec *v1alpha1.StreamQuerySpec, unread error) (*streamop.Program, map[string][]value.Column, error) {
+	if unread == nil {
+		return Plan(spec)
+	}
+	var ps v1alpha1.Problems
+	if !errors.As(unread, &ps) {
+		return nil, nil, unread
+	}
+	spec = spec.DeepCopy()
+	spec.Default()
+	return nil, nil, append(ps, spec.Validate()...)
 }
