@@ -172,7 +172,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 					ps.Add(f+".kafka.keyFormat", "keyFormat %[1]s reads keys in the schema registry wire format: set format %[1]s with %[1]s.registry, which holds the keys' schemas too", k.KeyFormat)
 				}
 				if !slices.ContainsFunc(src.Schema, func(c Column) bool { return c.Key }) {
-					ps.Add(f+".kafka.keyFormat", "keyFormat %s reads key columns, and the schema declares none (key: true)", k.KeyFormat)
+					ps.Add(f+".kafka.keyFormat", "keyFormat %s reads key columns, and the schema declares none (key: true): declare all the source's columns, the key's among them (a source that declares columns does not take them from the registry's latest schema)", k.KeyFormat)
 				}
 			default:
 				ps.Add(f+".kafka.keyFormat", "unknown key format %q (want string, json, avro or protobuf)", k.KeyFormat)

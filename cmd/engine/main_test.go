@@ -697,14 +697,22 @@ Source trades: the fields of the latest schema of subject trades-value at ` + re
 	if r.code != exitOK || !strings.HasPrefix(r.stdout, want) {
 		t.Errorf("engine validate: exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want)
 	}
-	for _, cmd := range []string{"validate", "run"} {
-		r := runEngine(t, dir, nil, cmd, "-f", "unregistered.yaml", "--http", "")
-		if cmd == "validate" {
-			r = runEngine(t, dir, nil, cmd, "-f", "unregistered.yaml")
-		}
-		want := "unregistered.yaml:10:19: spec.sources[0].avro.registry: the columns are the fields of the latest schema of subject quotes-value: the registry at " + reg.URL() + " has no subject quotes-value\n1 problem found\n"
-		if r.code != exitFailed || r.stderr != want {
-			t.Errorf("engine %s of an unregistered subject: exit %d\n%s%s\nwant\n%s", cmd, r.code, r.stdout, r.stderr, want)
+	// A query that checkpoints its state: a new version would change the
+	// columns of the rows it holds.
+	stateful := strings.Replace(manifest("trades"), "  query: SELECT symbol, price FROM trades WHERE price > 10\n",
+		"  query: SELECT window_start, symbol, max(price) AS high FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol\n  state: {dir: state}\n", 1)
+	stateful = strings.Replace(stateful, "      format: avro\n", "      format: avro\n      eventTime: {column: ts}\n", 1)
+	os.WriteFile(filepath.Join(dir, "stateful.yaml"), []byte(stateful), 0o644)
+	for _, args := range [][]string{{"validate"}, {"run", "--http", ""}} {
+		for file, want := range map[string]string{
+			"unregistered.yaml": "unregistered.yaml:10:19: spec.sources[0].avro.registry: the columns are the fields of the latest schema of subject quotes-value: the registry at " + reg.URL() + " has no subject quotes-value\n1 problem found\n",
+			"stateful.yaml":     "stateful.yaml:11:19: spec.sources[0].avro.registry: the columns are the fields of the registry's latest schema, read as each engine starts, which a new version would change; the query keeps state of its rows (spec.state checkpoints it), which would then not read: declare the columns, or give avro.schema\n1 problem found\n",
+		} {
+			// run logs the schemas it read before it says why it cannot.
+			r := runEngine(t, dir, nil, append(args, "-f", file)...)
+			if r.code != exitFailed || !strings.HasSuffix(r.stderr, "\n"+want) && r.stderr != want {
+				t.Errorf("engine %s -f %s: exit %d\n%s%s\nwant\n%s", args[0], file, r.code, r.stdout, r.stderr, want)
+			}
 		}
 	}
 }

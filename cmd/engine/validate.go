@@ -111,7 +111,7 @@ type checked struct {
 // its fields, into the manifest's spec.
 func check(ctx context.Context, doc *manifest.Document, log *slog.Logger) (checked, v1alpha1.Problems) {
 	resolved, unread := bundle.All().ResolveSchemas(ctx, &doc.Query.Spec, log)
-	prog, inputs, err := compile.PlanRead(&doc.Query.Spec, unread)
+	prog, inputs, err := compile.PlanRead(&doc.Query.Spec, connector.Sources(resolved), unread)
 	diags := append(doc.Structural(), doc.Locate(err)...)
 	if len(diags) > 0 {
 		return checked{}, diags.Sorted()

@@ -621,19 +621,42 @@ func SinkSchema(sink *v1alpha1.Sink, out []value.Column) (string, error) {
 }
 
 // PlanRead plans spec once connector.Registry.ResolveSchemas has read the
-// latest schemas its sources take their columns from into it; unread is
-// its error. When some could not be read, the query is not planned (a
-// source without its columns would fail it everywhere): the error is why
-// they could not, and the problems of the spec's structure.
-func PlanRead(spec *v1alpha1.StreamQuerySpec, unread error) (*streamop.Program, map[string][]value.Column, error) {
-	if unread == nil {
-		return Plan(spec)
+// latest schemas its sources take their columns from into it: resolved
+// names those sources, and unread is its error. When some could not be
+// read, the query is not planned (a source without its columns would fail
+// it everywhere): the error is why they could not, and the problems of
+// the spec's structure. A query that keeps state of such a source's rows
+// from one run or engine to another (spec.state, several engines) is
+// refused: a new version of the schema, taken when an engine starts, would
+// change its columns, and the state's.
+func PlanRead(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) (*streamop.Program, map[string][]value.Column, error) {
+	if unread != nil {
+		var ps v1alpha1.Problems
+		if !errors.As(unread, &ps) {
+			return nil, nil, unread
+		}
+		spec = spec.DeepCopy()
+		spec.Default()
+		return nil, nil, append(ps, spec.Validate()...)
+	}
+	prog, inputs, err := Plan(spec)
+	if err != nil || len(resolved) == 0 || !prog.Stateful() || (spec.State == nil && !spec.SeveralEngines()) {
+		return prog, inputs, err
 	}
 	var ps v1alpha1.Problems
-	if !errors.As(unread, &ps) {
-		return nil, nil, unread
+	for i, src := range spec.Sources {
+		if slices.Contains(resolved, src.Name) {
+			field, _, _ := src.FormatSchema()
+			ps.Add(fmt.Sprintf("spec.sources[%d].%s.registry", i, field), "the columns are the fields of the registry's latest schema, read as each engine starts, which a new version would change; the query keeps state of its rows (%s), which would then not read: declare the columns, or give %s.schema", keeps(spec), field)
+		}
 	}
-	spec = spec.DeepCopy()
-	spec.Default()
-	return nil, nil, append(ps, spec.Validate()...)
+	return nil, nil, ps
+}
+
+// keeps says where a stateful query keeps its state beyond an engine's run.
+func keeps(spec *v1alpha1.StreamQuerySpec) string {
+	if spec.State != nil {
+		return "spec.state checkpoints it"
+	}
+	return "its engines pass it, and its rows, between them"
 }

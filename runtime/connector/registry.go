@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/checkpoint"
+	"github.com/sluice-dev/sluice/runtime/format"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
@@ -235,6 +236,21 @@ type (
 	SchemaResolver func(ctx context.Context, src *v1alpha1.Source, log *slog.Logger) (ResolvedSchema, error)
 )
 
+// Sources are the names of the sources of resolved.
+func Sources(resolved []ResolvedSchema) []string {
+	names := make([]string, len(resolved))
+	for i, r := range resolved {
+		names[i] = r.Source
+	}
+	return names
+}
+
+// SchemaPatience bounds the reading of a spec's latest schemas
+// (ResolveSchemas) from registries that do not answer: an engine reads
+// them before it serves its probes, and says why it cannot start within
+// the 20 s its liveness probe gives it.
+const SchemaPatience = 15 * time.Second
+
 // ResolvedSchema is the registered schema that gave a source its columns.
 type ResolvedSchema struct {
 	Source, Registry, Subject string
@@ -332,8 +348,13 @@ func (r *Registry) ResolveSchemas(ctx context.Context, spec *v1alpha1.StreamQuer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithTimeout(ctx, SchemaPatience)
+	defer cancel()
 	var resolved []ResolvedSchema
 	var ps v1alpha1.Problems
+	// unavailable are the registries that did not answer, which the
+	// sources after are not kept waiting for again.
+	unavailable := map[string]error{}
 	invalid := spec.Validate()
 	for i := range spec.Sources {
 		src := &spec.Sources[i]
@@ -343,13 +364,19 @@ func (r *Registry) ResolveSchemas(ctx context.Context, spec *v1alpha1.StreamQuer
 		}) {
 			continue
 		}
-		field, _, _ := src.FormatSchema()
+		field, _, reg := src.FormatSchema()
 		c, err := lookup(r.schemaResolvers, src.Connector(), "source "+src.Name)
+		if err == nil {
+			err = unavailable[reg.URL]
+		}
 		if err == nil {
 			var got ResolvedSchema
 			if got, err = c(ctx, src, log); err == nil {
 				resolved = append(resolved, got)
 				continue
+			}
+			if errors.Is(err, format.ErrRegistryUnavailable) {
+				unavailable[reg.URL] = err
 			}
 		}
 		ps.Add(f+"."+field+".registry", "%v", err)

@@ -166,10 +166,11 @@ type Pipeline struct {
 func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	spec = spec.DeepCopy()
 	spec.Default()
-	if _, err := opts.registry().ResolveSchemas(context.Background(), spec, opts.Logger); err != nil {
+	resolved, err := opts.registry().ResolveSchemas(context.Background(), spec, opts.Logger)
+	if err != nil {
 		return nil, err
 	}
-	prog, schemas, err := compile.Plan(spec)
+	prog, schemas, err := compile.PlanRead(spec, connector.Sources(resolved), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -92,6 +96,7 @@ message Quote { string symbol = 1; double bid = 2; }
 	register("lib", sr.Schema{Type: sr.TypeAvro, Schema: `{"type":"record","name":"Lib","fields":[{"name":"a","type":"int"}]}`})
 	register("refs-value", sr.Schema{Type: sr.TypeAvro, Schema: `{"type":"record","name":"R","fields":[{"name":"lib","type":"Lib"}]}`,
 		References: []sr.SchemaReference{{Name: "Lib", Subject: prefix + "lib", Version: 1}}})
+	register("arrays-value", sr.Schema{Type: sr.TypeAvro, Schema: `{"type":"record","name":"A","fields":[{"name":"tags","type":{"type":"array","items":"string"}}]}`})
 
 	source := func(name, topic string, f v1alpha1.Format) v1alpha1.Source {
 		src := v1alpha1.Source{Name: name, Format: f, Kafka: &v1alpha1.KafkaSource{Brokers: []string{"127.0.0.1:1"}, Topic: prefix + topic}}
@@ -141,6 +146,17 @@ message Quote { string symbol = 1; double bid = 2; }
 		{"no subject", source("t", "none", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "has no subject " + prefix + "none-value"},
 		{"another type", source("t", "quotes", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "is a PROTOBUF schema, and format avro reads AVRO"},
 		{"references", source("t", "refs", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "references other schemas (Lib)"},
+		{"no columns", source("t", "arrays", v1alpha1.FormatAvro), "spec.sources[0].avro.registry", "the latest schema of subject " + prefix + "arrays-value (version 1, id "},
+		{"no message", func() v1alpha1.Source {
+			src := source("t", "quotes", v1alpha1.FormatProtobuf)
+			src.Protobuf.Message = "m.Order"
+			return src
+		}(), "spec.sources[0].protobuf.registry", "protobuf schema: no message m.Order"},
+		{"no event time", func() v1alpha1.Source {
+			src := source("t", "trades", v1alpha1.FormatAvro)
+			src.EventTime = &v1alpha1.EventTime{Column: "ts"}
+			return src
+		}(), "spec.sources[0].avro.registry", "has no field ts, the source's eventTime.column"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{tc.src}, Query: "SELECT * FROM t", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
@@ -155,5 +171,38 @@ message Quote { string symbol = 1; double bid = 2; }
 				t.Errorf("plan: %v", err)
 			}
 		})
+	}
+}
+
+// TestResolveSchemasUnavailable: a registry that does not answer is asked
+// until the resolution's deadline, once: the next source of the same
+// registry is not kept waiting again, and both say why.
+func TestResolveSchemasUnavailable(t *testing.T) {
+	var asked sync.Map
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(r.URL.Path, true)
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(reg.Close)
+	spec := &v1alpha1.StreamQuerySpec{Query: "SELECT * FROM a", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
+	for _, name := range []string{"a", "b"} {
+		spec.Sources = append(spec.Sources, v1alpha1.Source{Name: name, Format: v1alpha1.FormatAvro,
+			Kafka: &v1alpha1.KafkaSource{Brokers: []string{"127.0.0.1:1"}, Topic: name},
+			Avro:  &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: reg.URL}}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := bundle.All().ResolveSchemas(ctx, spec, nil)
+	var ps v1alpha1.Problems
+	if !errors.As(err, &ps) || len(ps) != 2 {
+		t.Fatalf("got %v; want a problem of each source", err)
+	}
+	for i, p := range ps {
+		if !strings.Contains(p.Message, "no answer from "+reg.URL) || p.Field != fmt.Sprintf("spec.sources[%d].avro.registry", i) {
+			t.Errorf("problem %d: %s: %s", i, p.Field, p.Message)
+		}
+	}
+	if _, ok := asked.Load("/subjects/b-value/versions/latest"); ok {
+		t.Error("the second source's subject was asked for after the registry did not answer")
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -127,6 +129,10 @@ func (r *schemaRegistry) references(ctx context.Context, refs []sr.SchemaReferen
 // for does not exist (the record's error), or refuses the engine, or ctx
 // ends (both format.ErrRegistryUnavailable).
 func (r *schemaRegistry) retry(ctx context.Context, what string, get func() error) error {
+	var patience time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		patience = time.Until(deadline)
+	}
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		err := get()
 		var re *sr.ResponseError
@@ -144,7 +150,7 @@ func (r *schemaRegistry) retry(ctx context.Context, what string, get func() erro
 		r.log.Warn("kafka: the schema registry did not answer; retrying", "component", "kafka", "registry", r.url, "asked", what, "error", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: no answer from %s for %s: %v", format.ErrRegistryUnavailable, r.url, registryPatience, err)
+			return fmt.Errorf("%w: no answer from %s within %s: %v", format.ErrRegistryUnavailable, r.url, patience.Round(time.Second), err)
 		case <-time.After(wait):
 		}
 	}
@@ -201,16 +207,16 @@ func notFound(code int) bool { return code >= 40401 && code <= 40403 }
 // (v1alpha1.Source.LatestSchemaSubject) and makes it src's schema: the
 // reader schema of format avro, the .proto of format protobuf, whose
 // fields are the source's columns. A registry that does not answer is
-// retried for registryPatience.
+// retried until ctx ends. A schema the source cannot take its columns
+// from is refused here, naming its subject and version, rather than by
+// the planner as the manifest's own.
 func resolveLatestSchema(ctx context.Context, src *v1alpha1.Source, log *slog.Logger) (connector.ResolvedSchema, error) {
 	_, _, r := src.FormatSchema()
 	subject := src.LatestSchemaSubject()
 	resolved := connector.ResolvedSchema{Source: src.Name, Registry: r.URL, Subject: subject}
-	ctx, cancel := context.WithTimeout(ctx, registryPatience)
-	defer cancel()
 	reg, err := newSchemaRegistry(ctx, src.Format, r, log)
 	if err != nil {
-		return resolved, err
+		return resolved, fmt.Errorf("reading the latest schema of subject %s: %w", subject, err)
 	}
 	var got sr.SubjectSchema
 	err = reg.retry(ctx, "subject "+subject, func() (err error) {
@@ -221,23 +227,47 @@ func resolveLatestSchema(ctx context.Context, src *v1alpha1.Source, log *slog.Lo
 		return resolved, fmt.Errorf("the columns are the fields of the latest schema of subject %s: %w", subject, err)
 	}
 	resolved.Version, resolved.ID = got.Version, got.ID
+	which := fmt.Sprintf("the latest schema of subject %s (version %d, id %d)", subject, got.Version, got.ID)
 	want := sr.TypeAvro
 	if src.Format == v1alpha1.FormatProtobuf {
 		want = sr.TypeProtobuf
 	}
+	text := got.Schema.Schema
 	switch {
 	case got.Type != want:
-		return resolved, fmt.Errorf("the latest schema of subject %s (version %d, id %d) is a %s schema, and format %s reads %s", subject, got.Version, got.ID, got.Type, src.Format, want)
+		return resolved, fmt.Errorf("%s is a %s schema, and format %s reads %s", which, got.Type, src.Format, want)
 	case len(got.References) > 0:
-		return resolved, fmt.Errorf("the latest schema of subject %s (version %d, id %d) references other schemas (%s), which a source's columns are not taken from: declare the columns to read", subject, got.Version, got.ID, got.References[0].Name)
+		return resolved, fmt.Errorf("%s references other schemas (%s), which a source's columns are not taken from: declare the columns to read", which, got.References[0].Name)
+	case utf8.RuneCountInString(text) > v1alpha1.MaxFormatSchema:
+		return resolved, fmt.Errorf("%s is longer than the %d characters a source's schema may have: declare the columns to read", which, v1alpha1.MaxFormatSchema)
+	}
+	var cols []value.Column
+	if src.Format == v1alpha1.FormatProtobuf {
+		cols, err = format.ProtobufColumns(text, src.Protobuf.Message)
+	} else {
+		cols, err = format.AvroColumns(text)
+	}
+	if err != nil {
+		return resolved, fmt.Errorf("%s: %w", which, err)
+	}
+	named := func(name string) bool {
+		return slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name })
+	}
+	if et := src.EventTime; et != nil && !named(et.Column) {
+		return resolved, fmt.Errorf("%s has no field %s, the source's eventTime.column", which, et.Column)
+	}
+	for _, name := range src.KafkaPartitionedBy() {
+		if !named(name) {
+			return resolved, fmt.Errorf("%s has no field %s, of the source's kafka.partitionedBy", which, name)
+		}
 	}
 	// The manifest as if it had given the schema, which a subject would
 	// then contradict.
 	if src.Format == v1alpha1.FormatProtobuf {
-		src.Protobuf.Schema = got.Schema.Schema
+		src.Protobuf.Schema = text
 		src.Protobuf.Registry.Subject = ""
 	} else {
-		src.Avro.Schema = got.Schema.Schema
+		src.Avro.Schema = text
 		src.Avro.Registry.Subject = ""
 	}
 	log.Info("kafka: the source's columns are the fields of its subject's latest schema", "component", "kafka", "source", src.Name, "registry", r.URL, "subject", subject, "version", got.Version, "schema_id", got.ID)
