@@ -957,7 +957,7 @@ func TestKafkaCrashSessionExactlyOnce(t *testing.T) {
 // Both topics' offsets commit in one transaction with the results and the
 // join's state, so every pair is written once whatever the kills.
 func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
-	kafkaCrashJob(t, crashExactlyOnce, intervalJoinJob(false))
+	kafkaCrashJob(t, crashExactlyOnce, intervalJoinJob("JOIN"))
 }
 
 // TestKafkaCrashWindowJoinExactlyOnce is the crash test for a window join
@@ -967,7 +967,7 @@ func TestKafkaCrashIntervalJoinExactlyOnce(t *testing.T) {
 // results, so every window's row is written once, whole, whatever the
 // kills.
 func TestKafkaCrashWindowJoinExactlyOnce(t *testing.T) {
-	job := intervalJoinJob(false)
+	job := intervalJoinJob("JOIN")
 	type sums struct{ trades, q, marks, px int64 }
 	bySecond := map[string]*sums{}
 	at := func(sym string, ts time.Time) *sums {
@@ -1028,24 +1028,24 @@ func TestKafkaCrashWindowJoinExactlyOnce(t *testing.T) {
 // trades declare no event time: their partitions of the topic must still
 // wait the default idle timeout, not none.
 func TestKafkaRepartitionIntervalJoin(t *testing.T) {
-	kafkaCrashJob(t, crashRepartition, repartitionIntervalJoinJob(t, false))
+	kafkaCrashJob(t, crashRepartition, repartitionIntervalJoinJob(t, "JOIN"))
 }
 
 // TestKafkaRepartitionIntervalJoinExactlyOnce is
-// TestKafkaRepartitionIntervalJoin exactly-once, and a LEFT JOIN: each
+// TestKafkaRepartitionIntervalJoin exactly-once, and a FULL JOIN: each
 // engine's upstream transaction commits the offsets of both topics with
 // the rows it wrote to the repartition topic, so every pair is written
-// once, and every trade that pairs with no mark once with NULLs, which of
-// them paired moving with the partitions' state.
+// once, and every trade and mark that pairs with nothing once with NULLs,
+// which of them paired moving with the partitions' state.
 func TestKafkaRepartitionIntervalJoinExactlyOnce(t *testing.T) {
-	kafkaCrashJob(t, crashRepartitionExactlyOnce, repartitionIntervalJoinJob(t, true))
+	kafkaCrashJob(t, crashRepartitionExactlyOnce, repartitionIntervalJoinJob(t, "FULL JOIN"))
 }
 
 // repartitionIntervalJoinJob is intervalJoinJob over topics keyed by
 // record, with every other mark about 300 ms of event time late and the
 // trades without an event time of their own.
-func repartitionIntervalJoinJob(t *testing.T, left bool) crashJob {
-	job := intervalJoinJob(left)
+func repartitionIntervalJoinJob(t *testing.T, join string) crashJob {
+	job := intervalJoinJob(join)
 	type held struct {
 		rec *kgo.Record
 		at  int
@@ -1088,8 +1088,11 @@ func repartitionIntervalJoinJob(t *testing.T, left bool) crashJob {
 }
 
 // intervalJoinJob is the crash job of an interval join of two topics,
-// trades and marks, keyed by symbol; a LEFT JOIN if left.
-func intervalJoinJob(left bool) crashJob {
+// trades and marks, keyed by symbol: a JOIN, a LEFT JOIN or a FULL JOIN
+// (join). Of a FULL JOIN, every seventh trade has a mark of a symbol no
+// trade has besides.
+func intervalJoinJob(join string) crashJob {
+	left, full := join != "JOIN", join == "FULL JOIN"
 	var trades []crashTrade
 	for _, tr := range crashInput() {
 		if !tr.late { // whether a late row is dropped depends on the topics' interleaving
@@ -1105,8 +1108,11 @@ func intervalJoinJob(left bool) crashJob {
 	var marks []mark
 	for i, tr := range trades {
 		recs = append(recs, tradeRecords("in", trades[i:i+1])...)
-		if i%3 == 0 {
-			m := mark{tr.sym, tr.ts, i % 13}
+		for _, m := range []mark{{tr.sym, tr.ts, i % 13}, {"alone-" + tr.sym, tr.ts, i % 11}} {
+			switch {
+			case m.sym == tr.sym && i%3 != 0, m.sym != tr.sym && (!full || i%7 != 1):
+				continue
+			}
 			marks = append(marks, m)
 			recs = append(recs, &kgo.Record{Topic: "marks", Key: []byte(m.sym), Value: fmt.Appendf(nil, `{"sym":%q,"ts":%q,"px":%d}`, m.sym, m.ts.Format(time.RFC3339Nano), m.px)})
 		}
@@ -1129,9 +1135,11 @@ func intervalJoinJob(left bool) crashJob {
 			want[tr.ts.Format(time.RFC3339Nano)+" "+time.Time{}.Format(time.RFC3339Nano)] = fmt.Sprintf("%s q=%d px=0", tr.sym, tr.q)
 		}
 	}
-	join := "JOIN"
-	if left {
-		join = "LEFT JOIN"
+	for _, m := range marks {
+		if strings.HasPrefix(m.sym, "alone-") {
+			// NULL sym, ts and q.
+			want[time.Time{}.Format(time.RFC3339Nano)+" "+m.ts.Format(time.RFC3339Nano)] = fmt.Sprintf(" q=0 px=%d", m.px)
+		}
 	}
 	return crashJob{
 		sources: func(broker string) string {

@@ -127,6 +127,13 @@ func TestCheckpointRestoreLeftJoin(t *testing.T) {
 	checkpointRestoreWith(t, twoStreams("SELECT a.symbol, a.ts AS ats, b.ts AS bts, a.quantity AS aq, b.quantity AS bq FROM a LEFT JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '1 milliseconds' AND b.ts + INTERVAL '1 milliseconds' AND b.quantity > a.quantity"), 20_000, false)
 }
 
+// TestCheckpointRestoreFullJoin is TestCheckpointRestoreLeftJoin for a
+// FULL JOIN, whose rows of either stream that paired with nothing are
+// written with NULLs: which rows of b have paired is state too.
+func TestCheckpointRestoreFullJoin(t *testing.T) {
+	checkpointRestoreWith(t, twoStreams("SELECT a.symbol, b.symbol AS bsymbol, a.ts AS ats, b.ts AS bts, a.quantity AS aq, b.quantity AS bq FROM a FULL JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '1 milliseconds' AND b.ts + INTERVAL '2 milliseconds' AND b.quantity > a.quantity"), 20_000, false)
+}
+
 // TestCheckpointRestoreJoinTable is TestCheckpointRestoreJoin for pairs
 // looked up in a table (a file of names by symbol): the table's rows are
 // restored with the join's, so that every pair after the restart still

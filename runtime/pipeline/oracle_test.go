@@ -1679,6 +1679,30 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cTS},
 		},
 		{
+			// Every on-time quote: with the trades it pairs with, or once
+			// with NULLs when the watermark passes the last time a trade
+			// could (its time plus 2 s), or at once for a NULL symbol.
+			name: "IntervalJoin5SecondsEitherWay/Right",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, q.symbol, t.price, q.bid, q.ts AS quote_ts
+				FROM trades t RIGHT JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '2' SECOND AND q.ts + INTERVAL '1' SECOND AND q.bid < t.price`,
+			sqlite: `SELECT t.id, q.qid, q.symbol, t.price, q.bid, q.ts
+				FROM t RIGHT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 2000 AND q.ts + 1000 AND q.bid < t.price`,
+			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cTS},
+		},
+		{
+			// Every on-time trade and quote, paired or alone.
+			name: "IntervalJoin5SecondsEitherWay/Full",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT t.id, q.qid, t.symbol, q.symbol AS qsymbol, t.ts AS trade_ts, q.ts AS quote_ts
+				FROM trades t FULL JOIN quotes q
+				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts + INTERVAL '3' SECOND AND q.bid < t.price`,
+			sqlite: `SELECT t.id, q.qid, t.symbol, q.symbol, t.ts, q.ts
+				FROM t FULL JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 3000 AND q.bid < t.price`,
+			types: []colType{cInt, cInt, cStr, cStr, cTS, cTS},
+		},
+		{
 			// The quote's time first: q.ts ∈ [t.ts - 2 s, t.ts], the trade 0 to
 			// 2 s after the quote. The ON condition on prices and WHERE filter
 			// the pairs.
@@ -1800,6 +1824,20 @@ func TestOracleJoins(t *testing.T) {
 				FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol`,
 			sqlite: `SELECT t.ts / 10000 * 10000, t.ts / 10000 * 10000 + 10000, t.symbol, count(*), count(q.qid)
 				FROM t LEFT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 1000 GROUP BY 1, 2, 3`,
+			types: []colType{cTS, cTS, cStr, cInt, cInt},
+		},
+		oracleCase{
+			// Windows of a RIGHT JOIN's rows by the quotes' time: the
+			// quotes without a trade count once each.
+			name: "AfterJoin/TumbleOverRightJoin",
+			data: interval, inputs: intervalInputs, results: true, key: 3,
+			query: `WITH j AS (
+					SELECT q.symbol, q.ts, t.id FROM trades t RIGHT JOIN quotes q
+					ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts + INTERVAL '2' SECOND)
+				SELECT window_start, window_end, symbol, count(*) AS n, count(id) AS traded
+				FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol`,
+			sqlite: `SELECT q.ts / 10000 * 10000, q.ts / 10000 * 10000 + 10000, q.symbol, count(*), count(t.id)
+				FROM t RIGHT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 2000 GROUP BY 1, 2, 3`,
 			types: []colType{cTS, cTS, cStr, cInt, cInt},
 		},
 		oracleCase{

@@ -34,8 +34,9 @@ type Join struct {
 	LeftTime, RightTime *expr.Column
 	Lower, Upper        int64
 	// Outer keeps left rows that match nothing, with NULL right columns
-	// (LEFT JOIN).
-	Outer bool
+	// (LEFT JOIN); RightOuter, of an IntervalJoin, keeps right rows that
+	// match nothing, with NULL left columns (RIGHT JOIN). Both: FULL JOIN.
+	Outer, RightOuter bool
 	// On is the rest of ON, over the joined row: a pair matches only where
 	// it is TRUE. Nil when ON has only keys and time bounds.
 	On expr.Expr
@@ -100,6 +101,12 @@ func (j *Join) Inputs() []Node {
 func (j *Join) Describe() string {
 	keys := KeyPairs(j.LeftKeys, j.RightKeys)
 	kind, on := joinWords(j.Outer, j.On)
+	switch {
+	case j.RightOuter && j.Outer:
+		kind = "FULL JOIN"
+	case j.RightOuter:
+		kind = "RIGHT JOIN"
+	}
 	var d string
 	if j.Kind == TableJoin {
 		asOf := ""

@@ -17,11 +17,15 @@ import (
 // Conditions of ON other than the keys and the time bounds decide which
 // pairs match, inside the join.
 func (b *binder) join(je *pg.JoinExpr) plan.Node {
-	outer, ok := b.joinType(je)
+	outer, rightOuter, ok := b.joinType(je)
 	if !ok {
 		return nil
 	}
 	if inner := je.Larg.GetJoinExpr(); inner != nil {
+		if rightOuter {
+			b.errorf(location(je.Rarg), "the inputs of a join after the first two are tables, joined with JOIN or LEFT JOIN: a RIGHT or FULL JOIN would keep the table's rows, which are not a stream")
+			return nil
+		}
 		return b.lookup(je, inner, outer)
 	}
 	left, lscope := b.joinSide(je.Larg)
@@ -35,7 +39,7 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	}
 	rscope.offset = len(lscope.cols)
 	b.scope, b.joined = *lscope, []*scope{rscope}
-	j := &plan.Join{Left: left, Right: right, Outer: outer}
+	j := &plan.Join{Left: left, Right: right, Outer: outer, RightOuter: rightOuter}
 	if _, isTable := b.tables[left.Source]; isTable {
 		b.errorf(location(je.Larg), "%s is a table; write the stream first: stream JOIN table", left.Source)
 		return nil
@@ -43,6 +47,10 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	table, isTable := b.tables[right.Source]
 	if isTable {
 		j.Kind = plan.TableJoin
+		if rightOuter {
+			b.errorf(location(je.Rarg), "%s is a table: a join with a table is a JOIN or a LEFT JOIN, which keep the stream's rows; a RIGHT or FULL JOIN would keep the table's, which are not a stream", right.Source)
+			return nil
+		}
 	}
 	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {
 		if !isTable {
@@ -90,22 +98,27 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	return j
 }
 
-// joinType reports whether je is a LEFT JOIN, or a JOIN; ok is false
+// joinType reports whether je keeps the left rows that match nothing
+// (LEFT or FULL JOIN) and the right's (RIGHT or FULL JOIN); ok is false
 // after an error, for other joins and joins without ON.
-func (b *binder) joinType(je *pg.JoinExpr) (outer, ok bool) {
+func (b *binder) joinType(je *pg.JoinExpr) (outer, rightOuter, ok bool) {
 	switch je.Jointype {
 	case pg.JoinType_JOIN_INNER:
 	case pg.JoinType_JOIN_LEFT:
 		outer = true
+	case pg.JoinType_JOIN_RIGHT:
+		rightOuter = true
+	case pg.JoinType_JOIN_FULL:
+		outer, rightOuter = true, true
 	default:
-		b.errorf(location(je.Rarg), "only JOIN and LEFT JOIN are supported")
-		return false, false
+		b.errorf(location(je.Rarg), "only JOIN, LEFT JOIN, RIGHT JOIN and FULL JOIN are supported")
+		return false, false, false
 	}
 	if je.IsNatural || len(je.UsingClause) > 0 || je.Quals == nil {
 		b.errorf(location(je.Rarg), "a join needs ON with its conditions")
-		return false, false
+		return false, false, false
 	}
-	return outer, true
+	return outer, rightOuter, true
 }
 
 // lookup binds `... JOIN table ON ...` after the join inner: each row it
@@ -485,9 +498,16 @@ func (b *binder) joinTime(j *plan.Join, t *expr.Column, at int32, what string) b
 		}
 		b.errorf(at, "%s over a join with a table is over the time of the stream, %s; %s is the table's", what, j.Left.Source, t.Name)
 		return false
+	case j.Outer && j.RightOuter:
+		b.errorf(at, "%s over a FULL JOIN's rows is not supported: each stream's time is NULL in the other's rows that matched nothing, and the watermark follows the two", what)
+		return false
 	case j.Outer:
 		// The right's time of a left row that matched nothing is NULL.
 		times = []*expr.Column{j.LeftTime}
+	case j.RightOuter:
+		right := *j.RightTime
+		right.Index += leftWidth
+		times = []*expr.Column{&right}
 	default:
 		right := *j.RightTime
 		right.Index += leftWidth

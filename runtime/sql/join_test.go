@@ -82,12 +82,8 @@ func TestJoinErrorPositions(t *testing.T) {
 			"t.symbol = q.symbol", "a join of two streams needs a time bound in ON: left.ts BETWEEN right.ts - INTERVAL 'a' AND right.ts + INTERVAL 'b'",
 		},
 		{
-			"SELECT * FROM trades t RIGHT JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"quotes q ON", "only JOIN and LEFT JOIN are supported",
-		},
-		{
-			"SELECT * FROM trades t FULL JOIN quotes q ON t.symbol = q.symbol" + within5s,
-			"quotes q ON", "only JOIN and LEFT JOIN are supported",
+			"SELECT * FROM trades t CROSS JOIN quotes q",
+			"quotes q", "a join needs ON with its conditions",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND",
@@ -116,6 +112,15 @@ func TestJoinErrorPositions(t *testing.T) {
 			"WITH j AS (SELECT q.ts AS qts, r.ts AS rts FROM quotes q JOIN rates FOR SYSTEM_TIME AS OF q.ts AS r ON r.currency = q.symbol) SELECT window_start, count(*) FROM TUMBLE(j, rts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
 			// At the column's expression in the WITH query.
 			"r.ts AS rts", "a window over a join is over the event time of one of its streams, which the watermark follows: quotes.ts, not rates.ts",
+		},
+		{
+			// Of a RIGHT JOIN, the left's.
+			"WITH j AS (SELECT q.symbol, t.ts AS tts FROM trades t RIGHT JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT window_start, count(*) FROM TUMBLE(j, tts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"t.ts AS tts", "a window over a join is over the event time of one of its streams, which the watermark follows: quotes.ts, not trades.ts",
+		},
+		{
+			"WITH j AS (SELECT q.symbol, t.ts FROM trades t FULL JOIN quotes q ON t.symbol = q.symbol" + within5s + ") SELECT symbol, count(*) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM j",
+			"t.ts FROM", "OVER over a FULL JOIN's rows is not supported: each stream's time is NULL in the other's rows that matched nothing, and the watermark follows the two",
 		},
 		{
 			// The right's time of a LEFT JOIN is NULL for a left row that
@@ -202,7 +207,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol FULL JOIN sectors x ON x.sector = s.sector",
-			"sectors x ON", "only JOIN and LEFT JOIN are supported",
+			"sectors x ON", "the inputs of a join after the first two are tables, joined with JOIN or LEFT JOIN: a RIGHT or FULL JOIN would keep the table's rows, which are not a stream",
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
@@ -237,7 +242,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		{
 			// The join's error alone: the clause is not said to be unused.
 			"SELECT t.price FROM trades t RIGHT JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON t.note = r.currency",
-			"rates", "only JOIN and LEFT JOIN are supported",
+			"rates", "rates is a table: a join with a table is a JOIN or a LEFT JOIN, which keep the stream's rows; a RIGHT or FULL JOIN would keep the table's, which are not a stream",
 		},
 		{
 			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.nope AS r ON t.note = r.currency",
@@ -399,6 +404,14 @@ func TestJoinPlans(t *testing.T) {
 		{
 			"SELECT t.price, q.bid FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " AND q.bid > 0",
 			"IntervalJoin LEFT JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s AND (quotes.bid > 0)",
+		},
+		{
+			"SELECT t.price, q.bid FROM trades t RIGHT JOIN quotes q ON t.symbol = q.symbol" + within5s,
+			"IntervalJoin RIGHT JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s",
+		},
+		{
+			"SELECT t.price, q.bid, s.name FROM trades t FULL JOIN quotes q ON t.symbol = q.symbol" + within5s + " LEFT JOIN symbols s ON s.symbol = q.symbol",
+			"IntervalJoin FULL JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s LEFT JOIN table symbols ON quotes.symbol = symbols.symbol",
 		},
 		{
 			// Two streams, then a table: the pairs are looked up in it.

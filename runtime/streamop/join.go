@@ -13,7 +13,8 @@ import (
 // row of the other side can still match them; a pair is emitted when the
 // second of its rows arrives. Rows leave as the watermark passes the last
 // time a partner could have; of a LEFT JOIN, a left row that matched
-// nothing is emitted then, with NULLs, and one with a NULL key at once.
+// nothing is emitted then, with NULLs, and one with a NULL key at once; a
+// RIGHT JOIN's right rows alike, and a FULL JOIN's of either side.
 type intervalJoin struct {
 	node        *plan.Join
 	left, right side
@@ -30,8 +31,8 @@ type intervalJoin struct {
 	leftDue, rightDue dueKeys
 	again             []dueAgain
 	sweeps            uint64 // advances that visited keys
-	// partners are the left rows a right row matches first, marked
-	// matched once the right row is taken whole.
+	// partners are the rows of the other side a row matches first,
+	// marked matched once the row is taken whole.
 	partners []int
 }
 
@@ -56,7 +57,8 @@ type joinRow struct {
 	ts     int64
 	row    value.Row
 	source owner
-	// matched says a left row of a LEFT JOIN was written in a pair.
+	// matched says the row was written in a pair (kept for a side whose
+	// rows that match nothing are written: a LEFT JOIN's left).
 	matched bool
 }
 
@@ -94,8 +96,8 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		}
 		if hasNull(s.keys.vals) {
 			absorbed++ // NULL keys match nothing
-			if isLeft && j.node.Outer {
-				j.unmatched(out, row)
+			if j.outer(isLeft) {
+				j.unmatched(out, row, isLeft)
 			}
 			continue
 		}
@@ -109,21 +111,25 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		pairs := out.Len()
 		matched := false
 		j.partners = j.partners[:0]
+		others := k.left
 		if isLeft {
-			for _, r := range k.right {
-				if err == nil && r.source.current() && ts >= r.ts-lower && ts <= r.ts+upper {
-					var ok bool
-					ok, err = j.emit(out, row, r.row)
-					matched = matched || ok
-				}
+			others = k.right
+		}
+		for oi, o := range others {
+			if err != nil || !o.source.current() {
+				continue
 			}
-		} else {
-			for li, l := range k.left {
-				if err == nil && l.source.current() && l.ts >= ts-lower && l.ts <= ts+upper {
-					var ok bool
-					if ok, err = j.emit(out, l.row, row); ok && !l.matched {
-						j.partners = append(j.partners, li)
-					}
+			var ok bool
+			switch {
+			case isLeft && ts >= o.ts-lower && ts <= o.ts+upper:
+				ok, err = j.emit(out, row, o.row)
+			case !isLeft && o.ts >= ts-lower && o.ts <= ts+upper:
+				ok, err = j.emit(out, o.row, row)
+			}
+			if ok {
+				matched = true
+				if !o.matched {
+					j.partners = append(j.partners, oi)
 				}
 			}
 		}
@@ -135,14 +141,14 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			fail.Fail(in, i, "join", err)
 			continue
 		}
-		for _, li := range j.partners {
-			k.left[li].matched = true
+		for _, oi := range j.partners {
+			others[oi].matched = true
 		}
 		if isLeft {
 			k.left = append(k.left, joinRow{ts: ts, row: ownValues(row), source: src, matched: matched})
 			j.leftDue.push(due{ts: ts, key: k})
 		} else {
-			k.right = append(k.right, joinRow{ts: ts, row: ownValues(row), source: src})
+			k.right = append(k.right, joinRow{ts: ts, row: ownValues(row), source: src, matched: matched})
 			j.rightDue.push(due{ts: ts, key: k})
 		}
 		j.held++
@@ -165,12 +171,26 @@ func (j *intervalJoin) emit(out *message.Batch, left, right value.Row) (bool, er
 	return ok, err
 }
 
-// unmatched writes a left row of a LEFT JOIN that matched nothing, with
-// NULLs for the right's columns.
-func (j *intervalJoin) unmatched(out *message.Batch, left value.Row) {
+// outer reports whether the rows of a side that match nothing are
+// written: a LEFT JOIN's left, a RIGHT JOIN's right, a FULL JOIN's both.
+func (j *intervalJoin) outer(left bool) bool {
+	if left {
+		return j.node.Outer
+	}
+	return j.node.RightOuter
+}
+
+// unmatched writes a row of an outer side that matched nothing, with NULLs
+// for the other side's columns.
+func (j *intervalJoin) unmatched(out *message.Batch, r value.Row, left bool) {
 	row := out.Append(0)
-	copy(row, left)
-	clear(row[len(left):j.width])
+	if left {
+		copy(row, r)
+		clear(row[j.left.width:j.width])
+		return
+	}
+	clear(row[:j.left.width])
+	copy(row[j.left.width:], r)
 }
 
 // holds reports whether a join's rest of ON is TRUE for a joined row.
@@ -214,8 +234,8 @@ type dueAgain struct {
 
 // expire visits the keys of a side's rows that the watermark ended (reach
 // after their time), each once, and drops the rows of both sides no
-// future row can match, writing a LEFT JOIN's left rows that matched none
-// to out.
+// future row can match, writing an outer side's rows that matched none to
+// out.
 func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64, out *message.Batch) {
 	end := endedBefore(watermark, reach)
 	for len(*d) > 0 && (*d)[0].ts < end {
@@ -224,8 +244,8 @@ func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64, 
 			continue
 		}
 		k.visited = j.sweeps
-		k.left = j.keep(k.left, &j.leftDue, k, wm, endedBefore(watermark, j.node.Lower), j.node.Lower, out)
-		k.right = j.keep(k.right, &j.rightDue, k, wm, endedBefore(watermark, j.node.Upper), j.node.Upper, nil)
+		k.left = j.keep(k.left, true, &j.leftDue, k, wm, endedBefore(watermark, j.node.Lower), j.node.Lower, out)
+		k.right = j.keep(k.right, false, &j.rightDue, k, wm, endedBefore(watermark, j.node.Upper), j.node.Upper, out)
 		if len(k.left) == 0 && len(k.right) == 0 {
 			delete(j.byKey, k.name)
 			k.gone = true
@@ -233,13 +253,13 @@ func (j *intervalJoin) expire(d *dueKeys, wm Watermark, watermark, reach int64, 
 	}
 }
 
-// keep drops the rows of k's side no future row can match and returns the
-// rest; end is when the pipeline's watermark ends rows. A row a partition
-// replaying keeps past it is due again at the next advance, by its time,
-// which Low then still covers. Of the left side of a LEFT JOIN (out not
-// nil), a row that ends unmatched is written with NULLs; one whose
+// keep drops the rows of k's side (left, or the right) no future row can
+// match and returns the rest; end is when the pipeline's watermark ends
+// rows. A row a partition replaying keeps past it is due again at the
+// next advance, by its time, which Low then still covers. Of an outer
+// side, a row that ends unmatched is written to out with NULLs; one whose
 // partition moved away is its new owner's.
-func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark, end, reach int64, out *message.Batch) []joinRow {
+func (j *intervalJoin) keep(rows []joinRow, left bool, d *dueKeys, k *joinKey, wm Watermark, end, reach int64, out *message.Batch) []joinRow {
 	kept := rows[:0]
 	for _, r := range rows {
 		current := r.source.current()
@@ -250,8 +270,8 @@ func (j *intervalJoin) keep(rows []joinRow, d *dueKeys, k *joinKey, wm Watermark
 			kept = append(kept, r)
 			continue
 		}
-		if current && !r.matched && out != nil && j.node.Outer {
-			j.unmatched(out, r.row)
+		if current && !r.matched && j.outer(left) {
+			j.unmatched(out, r.row, left)
 		}
 		j.held--
 	}
@@ -299,13 +319,18 @@ func (j *intervalJoin) rebuild() {
 // Low implements Stateful. Of a LEFT JOIN, a right row's record waits
 // too while a left row it may have paired with is held, up to Upper after
 // it: were the left row's record read again alone (a restart without a
-// checkpoint), it would be written with NULLs besides its pair.
+// checkpoint), it would be written with NULLs besides its pair. Of a
+// RIGHT JOIN, a left row's record waits alike for the right rows it may
+// have paired with, up to Lower after it; of a FULL JOIN, both.
 func (j *intervalJoin) Low() int64 {
-	left := j.leftDue.low()
-	if !j.node.Outer || left == math.MaxInt64 {
-		return j.low
+	low := j.low
+	if left := j.leftDue.low(); j.node.Outer && left != math.MaxInt64 {
+		low = min(low, Behind(left, max(j.node.Upper, 0)))
 	}
-	return min(j.low, Behind(left, max(j.node.Upper, 0)))
+	if right := j.rightDue.low(); j.node.RightOuter && right != math.MaxInt64 {
+		low = min(low, Behind(right, max(j.node.Lower, 0)))
+	}
+	return low
 }
 
 // Size implements Stateful: the rows held on both sides.

@@ -748,3 +748,98 @@ func TestIntervalJoinLeftHoldsPartners(t *testing.T) {
 		t.Errorf("Low %v: the quote's record would be acknowledged while its trade is held", time.Duration(low))
 	}
 }
+
+// TestIntervalJoinFull: of a FULL JOIN, every row of either side that
+// paired with nothing, or only with rows ON fails for, is written once
+// with NULLs for the other's, when no row of the other can come; one with
+// a NULL key at once. Which rows paired (a quote only by a later trade
+// too) survives a restore, whole or partition by partition.
+func TestIntervalJoinFull(t *testing.T) {
+	trades := &message.Origin{Source: "trades", Partition: 0}
+	quotes := &message.Origin{Source: "quotes", Partition: 0}
+	all := []*message.Origin{trades, quotes}
+	above, err := expr.NewCompare(expr.Gt, &expr.Column{Index: 5, Name: "quotes.v", T: value.Int}, colV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true, RightOuter: true,
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
+		Lower: int64(time.Second), Upper: int64(time.Second), On: above}
+	batch := func(o *message.Origin, rows ...testRow) *message.Batch {
+		b := batchOf(rows...)
+		b.Origin = o
+		return b
+	}
+	step := func(j *intervalJoin, b *message.Batch, wm time.Duration) []string {
+		t.Helper()
+		return joinStep(t, j, b, 6, int64(wm), 1, 2, 5)
+	}
+	j := newIntervalJoin(n)
+	// A pairs with a quote; B's quote fails ON; C has none.
+	step(j, batch(trades, testRow{0, "A", 1}, testRow{0, "B", 5}, testRow{0, "C", 1}), 0)
+	nullKey := batch(quotes, testRow{0, "", 7})
+	nullKey.Rows[0][1] = value.Value{}
+	if got, want := step(j, nullKey, 0), []string{"NULL:NULL=7"}; !slices.Equal(got, want) {
+		t.Errorf("a quote's NULL key: %v, want %v at once", got, want)
+	}
+	// D has no trade; E's comes after it.
+	quoteRows := []testRow{{500 * time.Millisecond, "A", 10}, {500 * time.Millisecond, "B", 2}, {500 * time.Millisecond, "D", 4}, {500 * time.Millisecond, "E", 20}}
+	if got, want := step(j, batch(quotes, quoteRows...), 0), []string{"A:1=10"}; !slices.Equal(got, want) {
+		t.Fatalf("pairs: %v, want %v", got, want)
+	}
+	if got, want := step(j, batch(trades, testRow{600 * time.Millisecond, "E", 3}), 0), []string{"E:3=20"}; !slices.Equal(got, want) {
+		t.Fatalf("a trade after its quote: %v, want %v", got, want)
+	}
+	origins := NewOrigins(all)
+	restored := newIntervalJoin(n)
+	r := value.NewReader(j.AppendSnapshot(nil, origins))
+	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
+		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
+	}
+	moved := newIntervalJoin(n)
+	for _, o := range all {
+		r := value.NewReader(j.AppendSnapshot(nil, PartitionOrigins(o)))
+		if err := moved.RestoreSnapshot(r, PartitionOrigins(o)); err != nil || r.Len() != 0 {
+			t.Fatalf("restore of %s: %v, %d bytes left", o.Source, err, r.Len())
+		}
+	}
+	for _, op := range []*intervalJoin{j, restored, moved} {
+		if got := step(op, nil, 900*time.Millisecond); got != nil {
+			t.Errorf("written before a row of the other side could no longer come: %v", got)
+		}
+		if got, want := step(op, nil, 1500*time.Millisecond), []string{"B:5=NULL", "C:1=NULL"}; !slices.Equal(sorted(got), want) {
+			t.Errorf("once no quote can come: %v, want %v", got, want)
+		}
+		if got, want := step(op, nil, 1600*time.Millisecond), []string{"NULL:NULL=2", "NULL:NULL=4"}; !slices.Equal(sorted(got), want) {
+			t.Errorf("once no trade can come: %v, want %v", got, want)
+		}
+		if got := step(op, nil, time.Hour); got != nil {
+			t.Errorf("written again: %v", got)
+		}
+	}
+}
+
+// TestIntervalJoinRightHoldsPartners: of a RIGHT JOIN, a left row's
+// record is not acknowledged while a right row it paired with is held,
+// though the left row has left the state: read again alone, the right row
+// would be written with NULLs besides its pair.
+func TestIntervalJoinRightHoldsPartners(t *testing.T) {
+	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, RightOuter: true,
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
+		Lower: int64(time.Second), Upper: int64(time.Second)}
+	j := newIntervalJoin(n)
+	trade := batchOf(testRow{time.Second, "A", 1})
+	trade.Origin = &message.Origin{Source: "trades", Partition: 0}
+	quote := batchOf(testRow{1500 * time.Millisecond, "A", 2})
+	quote.Origin = &message.Origin{Source: "quotes", Partition: 0}
+	joinStep(t, j, trade, 6, 0, 1)
+	if got := joinStep(t, j, quote, 6, int64(2100*time.Millisecond), 1, 2, 5); len(got) != 1 {
+		t.Fatalf("the pair: %v", got)
+	}
+	if j.Size() != 1 {
+		t.Fatalf("%d rows held; want the quote alone, the trade having ended", j.Size())
+	}
+	if low := j.Low(); low > int64(time.Second) {
+		t.Errorf("Low %v: the trade's record would be acknowledged while its quote is held", time.Duration(low))
+	}
+}

@@ -731,7 +731,7 @@ func (j *intervalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 				dst = origins.appendOwner(dst, r.source)
 				dst = binary.AppendUvarint(dst, uint64(len(r.row)))
 				dst = appendValues(dst, r.row)
-				if side == 0 && j.node.Outer {
+				if j.outer(side == 0) {
 					dst = appendBool(dst, r.matched)
 				}
 				low, held = min(low, r.ts), held+1
@@ -792,7 +792,7 @@ func (j *intervalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	}
 	for range r.Count(3) {
 		key := r.String()
-		left, right := readRows(j.node.Outer), readRows(false)
+		left, right := readRows(j.outer(true)), readRows(j.outer(false))
 		k := j.byKey[key]
 		if k == nil {
 			k = &joinKey{}
