@@ -18,13 +18,13 @@ import (
 // registry's latest schema, which only its engines read (with their
 // credentials, as they start), runs on a check of its structure alone; its
 // engines' manifest says they are several, as a stateful query's does,
-// since whether it keeps state is not known here. One whose structure is
-// wrong is invalid, as any other.
+// since whether it keeps state is not known here. One whose structure, or
+// query's syntax, is wrong is invalid, as any other.
 func TestSchemaFromRegistry(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	query := func(name string, topics ...string) *v1alpha1.StreamQuery {
-		sq := newKafkaQuery(ns, name, "SELECT symbol, venue FROM trades", 3)
+	query := func(name, sql string, topics ...string) *v1alpha1.StreamQuery {
+		sq := newKafkaQuery(ns, name, sql, 3)
 		src := &sq.Spec.Sources[0]
 		src.Schema = nil
 		if len(topics) > 0 {
@@ -36,9 +36,10 @@ func TestSchemaFromRegistry(t *testing.T) {
 		}
 		return sq
 	}
-	good := query("good")
+	good := query("good", "SELECT symbol, venue FROM trades")
 	// Of which subject's latest schema, the engines could not tell.
-	bad := query("bad", "trades", "quotes")
+	bad := query("bad", "SELECT symbol, venue FROM trades", "trades", "quotes")
+	syntax := query("syntax", "SELECT symbol, venue FROM trades WHERE")
 	eventually(t, 20*time.Second, func() error {
 		var d appsv1.Deployment
 		return k8s.Get(ctx, key(good), &d)
@@ -57,6 +58,10 @@ func TestSchemaFromRegistry(t *testing.T) {
 		c := meta.FindStatusCondition(getQuery(t, bad).Status.Conditions, ConditionReady)
 		if c == nil || c.Reason != ReasonInvalidQuery || !strings.Contains(c.Message, "spec.sources[0].avro.registry.subject: the source reads 2 topics: name the subject") {
 			return fmt.Errorf("Ready condition %+v; want InvalidQuery, and why", c)
+		}
+		c = meta.FindStatusCondition(getQuery(t, syntax).Status.Conditions, ConditionReady)
+		if c == nil || c.Reason != ReasonInvalidQuery || !strings.Contains(c.Message, "syntax error at end of input") {
+			return fmt.Errorf("Ready condition %+v; want InvalidQuery of the syntax error", c)
 		}
 		return nil
 	})

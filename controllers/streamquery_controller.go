@@ -135,9 +135,10 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	name := types.NamespacedName{Namespace: sq.Namespace, Name: childName(&sq)}
 	// Of a query whose columns are a registry's latest schema, which only
 	// its engines read (with their credentials, as they start), only the
-	// structure is checked here: the engines plan it, and fail, saying
-	// why, if it cannot run. Whether it keeps state is not known: as if
-	// it did, so that several engines know they are several.
+	// structure and the query's syntax are checked here: the engines plan
+	// it, and fail, saying why, if it cannot run. Whether it keeps state
+	// is not known: as if it did, so that several engines know they are
+	// several.
 	stateful := true
 	if len(sq.Spec.LatestSchemaSources()) == 0 {
 		prog, _, err := compile.Plan(&sq.Spec)
@@ -153,7 +154,9 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			status.State = p.Describe
 		}
 		stateful = prog.Stateful()
-	} else if ps := sq.Spec.Validate(); len(ps) > 0 {
+	} else if err := compile.CheckUnplanned(&sq.Spec); err != nil {
+		var ps v1alpha1.Problems
+		errors.As(err, &ps)
 		return r.invalid(ctx, &sq, name, old, status, describeProblems(&sq.Spec, ps))
 	}
 

@@ -62,7 +62,7 @@ func (Validator) ValidateDelete(context.Context, *v1alpha1.StreamQuery) (admissi
 // and turns its problems into a Kubernetes Invalid error: kubectl prints
 // each as "field: Invalid value: line L, column C: message". A query whose
 // columns are a registry's latest schema is only checked for its
-// structure, with a warning that says so.
+// structure and syntax, with a warning that says so.
 func validate(sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
 	spec := sq.Spec.DeepCopy()
 	spec.Default()
@@ -70,15 +70,14 @@ func validate(sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
 	var warnings admission.Warnings
 	if latest := spec.LatestSchemaSources(); len(latest) > 0 {
 		// Only the engines read the registries, with their credentials:
-		// the structure is checked, and they plan the query.
+		// the structure and the syntax are checked, and they plan the
+		// query.
 		for _, i := range latest {
 			src := &spec.Sources[i]
 			_, _, reg := src.FormatSchema()
 			warnings = append(warnings, fmt.Sprintf("spec.sources[%d]: the columns of source %s are the fields of the latest schema of subject %s at %s, which its engines read as they start: the query is checked then (engine validate checks it now, where the registry can be reached)", i, src.Name, src.LatestSchemaSubject(), reg.URL))
 		}
-		if ps := spec.Validate(); len(ps) > 0 {
-			err = ps
-		}
+		err = compile.CheckUnplanned(spec)
 	} else {
 		_, _, err = compile.Plan(spec)
 	}

@@ -61,7 +61,8 @@ func TestValidator(t *testing.T) {
 
 // TestValidatorLatestSchema: a query whose source takes its columns from
 // its registry's latest schema, which only the engines read, is admitted
-// with a warning that says so, and its structure is still checked.
+// with a warning that says so, and its structure and syntax are still
+// checked.
 func TestValidatorLatestSchema(t *testing.T) {
 	ctx := context.Background()
 	q := query("SELECT price FROM trades")
@@ -73,7 +74,9 @@ func TestValidatorLatestSchema(t *testing.T) {
 		t.Errorf("ValidateCreate: %v, warnings %q; want admitted with a warning", err, w)
 	}
 	q.Spec.Runtime.BatchSize = 1 << 20
-	if w, err := (Validator{}).ValidateCreate(ctx, q); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.runtime.batchSize") || len(w) != 1 {
-		t.Errorf("with a problem of its structure: %v, warnings %q; want it refused, with the warning", err, w)
+	q.Spec.Query = "SELECT price FROM trades WHERE"
+	if w, err := (Validator{}).ValidateCreate(ctx, q); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.runtime.batchSize") ||
+		!strings.Contains(err.Error(), "spec.query: Invalid value: line 1, column 31: syntax error at end of input") || len(w) != 1 {
+		t.Errorf("with problems of its structure and syntax: %v, warnings %q; want it refused, with the warning", err, w)
 	}
 }

@@ -63,13 +63,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	// run of validate reports them all.
 	root, err := sql.PlanTables(spec.Query, catalog, tables)
 	if err != nil {
-		for _, e := range sql.AsErrors(err) {
-			ps = append(ps, v1alpha1.Problem{Field: "spec.query", Offset: e.Offset, Message: e.Msg})
-		}
-		if len(ps) == 0 {
-			ps.Add("spec.query", "%v", err)
-		}
-		return nil, nil, ps
+		return nil, nil, append(ps, queryProblems(err)...)
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps
@@ -620,24 +614,55 @@ func SinkSchema(sink *v1alpha1.Sink, out []value.Column) (string, error) {
 	return "", nil
 }
 
+// queryProblems are the problems of spec.query of an error of the SQL
+// front end.
+func queryProblems(err error) v1alpha1.Problems {
+	var ps v1alpha1.Problems
+	for _, e := range sql.AsErrors(err) {
+		ps = append(ps, v1alpha1.Problem{Field: "spec.query", Offset: e.Offset, Message: e.Msg})
+	}
+	if len(ps) == 0 {
+		ps.Add("spec.query", "%v", err)
+	}
+	return ps
+}
+
+// CheckUnplanned checks what can be checked of a spec that cannot be
+// planned yet, some of whose sources take their columns from their
+// registries' latest schemas (v1alpha1.StreamQuerySpec.LatestSchemaSources),
+// which only its engines read: its structure, and the query's syntax.
+func CheckUnplanned(spec *v1alpha1.StreamQuerySpec) error {
+	spec = spec.DeepCopy()
+	spec.Default()
+	ps := spec.Validate()
+	if spec.Query != "" {
+		if err := sql.CheckSyntax(spec.Query); err != nil {
+			ps = append(ps, queryProblems(err)...)
+		}
+	}
+	if len(ps) > 0 {
+		return ps
+	}
+	return nil
+}
+
 // PlanRead plans spec once connector.Registry.ResolveSchemas has read the
 // latest schemas its sources take their columns from into it: resolved
 // names those sources, and unread is its error. When some could not be
 // read, the query is not planned (a source without its columns would fail
-// it everywhere): the error is why they could not, and the problems of
-// the spec's structure. A query that keeps state of such a source's rows
+// it everywhere): the error is why they could not, and CheckUnplanned's
+// problems. A query that keeps state of such a source's rows
 // from one run or engine to another (spec.state, several engines) is
 // refused: a new version of the schema, taken when an engine starts, would
 // change its columns, and the state's.
 func PlanRead(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) (*streamop.Program, map[string][]value.Column, error) {
 	if unread != nil {
-		var ps v1alpha1.Problems
+		var ps, more v1alpha1.Problems
 		if !errors.As(unread, &ps) {
 			return nil, nil, unread
 		}
-		spec = spec.DeepCopy()
-		spec.Default()
-		return nil, nil, append(ps, spec.Validate()...)
+		errors.As(CheckUnplanned(spec), &more)
+		return nil, nil, append(ps, more...)
 	}
 	prog, inputs, err := Plan(spec)
 	if err != nil || len(resolved) == 0 || !prog.Stateful() || (spec.State == nil && !spec.SeveralEngines()) {

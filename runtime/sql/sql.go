@@ -80,43 +80,68 @@ type Tables map[string]Table
 // PlanTables is Plan for a catalog some of whose sources are tables, which a
 // stream can be joined with.
 func PlanTables(query string, catalog Catalog, tables Tables) (plan.Node, error) {
-	query, emit := splitEmit(query)
-	if at := tokenOverflow(query); at >= 0 {
-		return nil, Errors{{Offset: at, Msg: fmt.Sprintf("the query has more than %d tokens; PostgreSQL's parser nests chained operators in each other, and a chain this long could overflow its stack", MaxTokens)}}
-	}
-	query, asOfs := splitAsOf(query)
-	tree, err := pg.Parse(query)
+	p, err := parse(query)
 	if err != nil {
-		var pe *pgparser.Error
-		if errors.As(err, &pe) {
-			return nil, Errors{{Offset: max(pe.Cursorpos-1, -1), Msg: pe.Message}}
-		}
-		return nil, Errors{{Offset: -1, Msg: err.Error()}}
+		return nil, err
 	}
-	switch len(tree.Stmts) {
-	case 0:
-		return nil, Errors{{Offset: 0, Msg: "the query is empty"}}
-	case 1:
-	default:
-		at := int(tree.Stmts[1].StmtLocation)
-		for at < len(query) && strings.ContainsRune(" \t\r\n", rune(query[at])) {
-			at++
-		}
-		return nil, Errors{{Offset: at, Msg: "the query must be one SELECT statement, found another statement here"}}
-	}
-	raw := tree.Stmts[0]
-	sel := raw.Stmt.GetSelectStmt()
-	if sel == nil {
-		return nil, Errors{{Offset: int(raw.StmtLocation), Msg: "only SELECT statements are supported"}}
-	}
-	b := &binder{query: query, catalog: catalog, tables: tables, asOfs: asOfs}
-	node := b.selectStmt(sel, emit)
+	b := &binder{query: p.query, catalog: catalog, tables: tables, asOfs: p.asOfs}
+	node := b.selectStmt(p.sel, p.emit)
 	b.unusedAsOf()
 	if len(b.errs) > 0 {
 		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Offset < b.errs[j].Offset })
 		return nil, slices.CompactFunc(b.errs, sameErrors)
 	}
 	return node, nil
+}
+
+// parsed is a query parsed: its one SELECT statement, whether it ends in
+// EMIT CHANGES, and its FOR SYSTEM_TIME AS OF clauses, which the parser
+// does not take and which are cut out of query.
+type parsed struct {
+	query string
+	sel   *pg.SelectStmt
+	emit  bool
+	asOfs []*asOf
+}
+
+// CheckSyntax parses query as PlanTables does, and returns what is wrong
+// with its syntax, for a query whose sources' columns are not known yet.
+func CheckSyntax(query string) error {
+	_, err := parse(query)
+	return err
+}
+
+func parse(query string) (parsed, error) {
+	query, emit := splitEmit(query)
+	if at := tokenOverflow(query); at >= 0 {
+		return parsed{}, Errors{{Offset: at, Msg: fmt.Sprintf("the query has more than %d tokens; PostgreSQL's parser nests chained operators in each other, and a chain this long could overflow its stack", MaxTokens)}}
+	}
+	query, asOfs := splitAsOf(query)
+	tree, err := pg.Parse(query)
+	if err != nil {
+		var pe *pgparser.Error
+		if errors.As(err, &pe) {
+			return parsed{}, Errors{{Offset: max(pe.Cursorpos-1, -1), Msg: pe.Message}}
+		}
+		return parsed{}, Errors{{Offset: -1, Msg: err.Error()}}
+	}
+	switch len(tree.Stmts) {
+	case 0:
+		return parsed{}, Errors{{Offset: 0, Msg: "the query is empty"}}
+	case 1:
+	default:
+		at := int(tree.Stmts[1].StmtLocation)
+		for at < len(query) && strings.ContainsRune(" \t\r\n", rune(query[at])) {
+			at++
+		}
+		return parsed{}, Errors{{Offset: at, Msg: "the query must be one SELECT statement, found another statement here"}}
+	}
+	raw := tree.Stmts[0]
+	sel := raw.Stmt.GetSelectStmt()
+	if sel == nil {
+		return parsed{}, Errors{{Offset: int(raw.StmtLocation), Msg: "only SELECT statements are supported"}}
+	}
+	return parsed{query: query, sel: sel, emit: emit, asOfs: asOfs}, nil
 }
 
 // binder resolves and type-checks one statement, collecting every error.
