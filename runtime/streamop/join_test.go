@@ -691,22 +691,7 @@ func TestIntervalJoinLeft(t *testing.T) {
 	if got, want := step(j, batch(quotes, testRow{500 * time.Millisecond, "A", 10}, testRow{500 * time.Millisecond, "B", 2}), 0), []string{"A:1=10"}; !slices.Equal(got, want) {
 		t.Fatalf("pairs: %v, want %v", got, want)
 	}
-	origins := NewOrigins(all)
-	restored := newIntervalJoin(n)
-	r := value.NewReader(j.AppendSnapshot(nil, origins))
-	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
-		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
-	}
-	// Partition by partition, as on several engines, where the state of
-	// each moves with its partition.
-	moved := newIntervalJoin(n)
-	for _, o := range all {
-		r := value.NewReader(j.AppendSnapshot(nil, PartitionOrigins(o)))
-		if err := moved.RestoreSnapshot(r, PartitionOrigins(o)); err != nil || r.Len() != 0 {
-			t.Fatalf("restore of %s: %v, %d bytes left", o.Source, err, r.Len())
-		}
-	}
-	for _, op := range []*intervalJoin{j, restored, moved} {
+	for _, op := range withRestores(t, j, n, all) {
 		if got := step(op, nil, 900*time.Millisecond); got != nil {
 			t.Errorf("written before a quote could no longer come: %v", got)
 		}
@@ -717,6 +702,27 @@ func TestIntervalJoinLeft(t *testing.T) {
 			t.Errorf("written again: %v", got)
 		}
 	}
+}
+
+// withRestores returns j, and joins of n restored from its snapshot,
+// whole and partition by partition (as on several engines, where the
+// state of each moves with its partition), of the partitions all.
+func withRestores(t *testing.T, j *intervalJoin, n *plan.Join, all []*message.Origin) []*intervalJoin {
+	t.Helper()
+	origins := NewOrigins(all)
+	restored := newIntervalJoin(n)
+	r := value.NewReader(j.AppendSnapshot(nil, origins))
+	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
+		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
+	}
+	moved := newIntervalJoin(n)
+	for _, o := range all {
+		r := value.NewReader(j.AppendSnapshot(nil, PartitionOrigins(o)))
+		if err := moved.RestoreSnapshot(r, PartitionOrigins(o)); err != nil || r.Len() != 0 {
+			t.Fatalf("restore of %s: %v, %d bytes left", o.Source, err, r.Len())
+		}
+	}
+	return []*intervalJoin{j, restored, moved}
 }
 
 func sorted(s []string) []string {
@@ -790,20 +796,7 @@ func TestIntervalJoinFull(t *testing.T) {
 	if got, want := step(j, batch(trades, testRow{600 * time.Millisecond, "E", 3}), 0), []string{"E:3=20"}; !slices.Equal(got, want) {
 		t.Fatalf("a trade after its quote: %v, want %v", got, want)
 	}
-	origins := NewOrigins(all)
-	restored := newIntervalJoin(n)
-	r := value.NewReader(j.AppendSnapshot(nil, origins))
-	if err := restored.RestoreSnapshot(r, origins); err != nil || r.Len() != 0 {
-		t.Fatalf("restore: %v, %d bytes left", err, r.Len())
-	}
-	moved := newIntervalJoin(n)
-	for _, o := range all {
-		r := value.NewReader(j.AppendSnapshot(nil, PartitionOrigins(o)))
-		if err := moved.RestoreSnapshot(r, PartitionOrigins(o)); err != nil || r.Len() != 0 {
-			t.Fatalf("restore of %s: %v, %d bytes left", o.Source, err, r.Len())
-		}
-	}
-	for _, op := range []*intervalJoin{j, restored, moved} {
+	for _, op := range withRestores(t, j, n, all) {
 		if got := step(op, nil, 900*time.Millisecond); got != nil {
 			t.Errorf("written before a row of the other side could no longer come: %v", got)
 		}
