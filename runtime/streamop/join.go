@@ -106,25 +106,29 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			k = &joinKey{name: string(s.keys.buf)}
 			j.byKey[k.name] = k
 		}
-		// left.ts ∈ [right.ts - Lower, right.ts + Upper]
+		// left.ts ∈ [right.ts - Lower, right.ts + Upper]: the other side's
+		// times that pair with ts are [lo, hi].
 		lower, upper := j.node.Lower, j.node.Upper
+		others, lo, hi := k.left, addTime(ts, -lower), addTime(ts, upper)
+		if isLeft {
+			others, lo, hi = k.right, addTime(ts, -upper), addTime(ts, lower)
+		}
 		pairs := out.Len()
 		matched := false
 		j.partners = j.partners[:0]
-		others := k.left
-		if isLeft {
-			others = k.right
-		}
-		for oi, o := range others {
-			if err != nil || !o.source.current() {
+		for oi := range others {
+			o := &others[oi]
+			if o.ts < lo || o.ts > hi || !o.source.current() {
 				continue
 			}
 			var ok bool
-			switch {
-			case isLeft && ts >= o.ts-lower && ts <= o.ts+upper:
+			if isLeft {
 				ok, err = j.emit(out, row, o.row)
-			case !isLeft && o.ts >= ts-lower && o.ts <= ts+upper:
+			} else {
 				ok, err = j.emit(out, o.row, row)
+			}
+			if err != nil {
+				break
 			}
 			if ok {
 				matched = true
@@ -277,6 +281,17 @@ func (j *intervalJoin) keep(rows []joinRow, left bool, d *dueKeys, k *joinKey, w
 	}
 	clear(rows[len(kept):])
 	return kept
+}
+
+// addTime is t + d within the int64 range.
+func addTime(t, d int64) int64 {
+	switch {
+	case d > 0 && t > math.MaxInt64-d:
+		return math.MaxInt64
+	case d < 0 && t < math.MinInt64-d:
+		return math.MinInt64
+	}
+	return t + d
 }
 
 // endedBefore is the time before which a row that matches rows up to
