@@ -1681,7 +1681,7 @@ func TestOracleJoins(t *testing.T) {
 		{
 			// Every on-time quote: with the trades it pairs with, or once
 			// with NULLs when the watermark passes the last time a trade
-			// could (its time plus 2 s), or at once for a NULL symbol.
+			// could (its time plus Upper, 1 s), or at once for a NULL symbol.
 			name: "IntervalJoin5SecondsEitherWay/Right",
 			data: interval, inputs: intervalInputs, results: true, key: 2,
 			query: `SELECT t.id, q.qid, q.symbol, t.price, q.bid, q.ts AS quote_ts

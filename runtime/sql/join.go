@@ -23,7 +23,7 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 	}
 	if inner := je.Larg.GetJoinExpr(); inner != nil {
 		if rightOuter {
-			b.errorf(location(je.Rarg), "the inputs of a join after the first two are tables, joined with JOIN or LEFT JOIN: a RIGHT or FULL JOIN would keep the table's rows, which are not a stream")
+			b.errorf(location(je.Rarg), "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN")
 			return nil
 		}
 		return b.lookup(je, inner, outer)

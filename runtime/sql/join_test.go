@@ -207,7 +207,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol FULL JOIN sectors x ON x.sector = s.sector",
-			"sectors x ON", "the inputs of a join after the first two are tables, joined with JOIN or LEFT JOIN: a RIGHT or FULL JOIN would keep the table's rows, which are not a stream",
+			"sectors x ON", "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN",
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
