@@ -211,6 +211,13 @@ func TestCheckpointRestoreTableJoins(t *testing.T) {
 	checkpointRestoreTables(t, "SELECT t.symbol, t.ts, t.quantity, s.name, x.sector FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.name = s.name", 15_000, true)
 }
 
+// TestCheckpointRestoreTableTwice is TestCheckpointRestoreTableJoins with
+// a table joined twice, each input with an ON of its own: each input's
+// rows are restored.
+func TestCheckpointRestoreTableTwice(t *testing.T) {
+	checkpointRestoreTables(t, "SELECT t.symbol, t.ts, t.quantity, s.name, x.sector, y.sector AS again FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.name = s.name LEFT JOIN sectors y ON y.name = s.name AND t.quantity > 50", 15_000, true)
+}
+
 // checkpointRestoreTables is TestCheckpointRestore for query, which joins
 // trades with the table symbols, and with sectors if sectors, and writes
 // at least least rows.

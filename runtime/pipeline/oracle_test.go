@@ -2054,6 +2054,27 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cStr, cStr, cInt, cStr, cInt},
 		},
 		oracleCase{
+			// A table twice, first and again: each trade's lot by its
+			// quantity, and its symbol's.
+			name: "TableJoins/FirstTableAgain",
+			data: table, inputs: threeInputs, results: true, key: 1,
+			query: `SELECT t.id, a.label AS by_qty, s.name, b.label AS by_symbol
+				FROM trades t LEFT JOIN lots a ON a.lot = t.qty LEFT JOIN symbols s ON t.symbol = s.symbol LEFT JOIN lots b ON b.lot = s.lot`,
+			sqlite: `SELECT t.id, a.label, s.name, b.label
+				FROM t LEFT JOIN l AS a ON a.lot = t.qty LEFT JOIN s ON t.symbol = s.symbol LEFT JOIN l AS b ON b.lot = s.lot`,
+			types: []colType{cInt, cStr, cStr, cStr},
+		},
+		oracleCase{
+			// A further table twice, the second an inner join.
+			name: "TableJoins/LookupTwice",
+			data: table, inputs: threeInputs, results: true, key: 1,
+			query: `SELECT t.id, s.name, a.label AS by_qty, b.label AS by_symbol
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN lots a ON a.lot = t.qty JOIN lots b ON b.lot = s.lot AND b.label <> a.label`,
+			sqlite: `SELECT t.id, s.name, a.label, b.label
+				FROM t JOIN s ON t.symbol = s.symbol LEFT JOIN l AS a ON a.lot = t.qty JOIN l AS b ON b.lot = s.lot AND b.label <> a.label`,
+			types: []colType{cInt, cStr, cStr, cStr},
+		},
+		oracleCase{
 			// The rest of each ON decides whether its table's row matches:
 			// an inner join's drops the row, a LEFT JOIN's gives NULLs.
 			name: "TableJoins/InnerLeftResidualOn",
@@ -2086,6 +2107,16 @@ func TestOracleJoins(t *testing.T) {
 				FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN lots l ON l.lot = s.lot GROUP BY l.label`,
 			sqlite: `SELECT l.label, count(*), sum(t.qty * s.lot) FROM t JOIN s ON t.symbol = s.symbol JOIN l ON l.lot = s.lot GROUP BY l.label`,
 			types:  []colType{cStr, cInt, cInt},
+		},
+		oracleCase{
+			// Groups by a column of each input of a table joined twice:
+			// two keys of one name.
+			name: "TableJoins/GroupByTableTwice",
+			data: table, inputs: threeInputs, results: true, changelog: true, key: 2,
+			query: `SELECT a.label AS by_qty, b.label AS by_symbol, count(*) AS n
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN lots a ON a.lot = t.qty JOIN lots b ON b.lot = s.lot GROUP BY a.label, b.label`,
+			sqlite: `SELECT a.label, b.label, count(*) FROM t JOIN s ON t.symbol = s.symbol JOIN l AS a ON a.lot = t.qty JOIN l AS b ON b.lot = s.lot GROUP BY a.label, b.label`,
+			types:  []colType{cStr, cStr, cInt},
 		},
 	)
 

@@ -5,6 +5,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
@@ -117,14 +118,19 @@ func ExplainSteps(n Node, steps map[Node]string) string {
 	return b.String()
 }
 
-// Sources lists the names of the sources a plan scans, in plan order.
+// Sources lists the names of the sources a plan scans, in plan order,
+// each once.
 func Sources(n Node) []string {
 	if s, ok := n.(*Scan); ok {
 		return []string{s.Source}
 	}
 	var out []string
 	for _, in := range n.Inputs() {
-		out = append(out, Sources(in)...)
+		for _, s := range Sources(in) {
+			if !slices.Contains(out, s) { // a table joined twice is read once
+				out = append(out, s)
+			}
+		}
 	}
 	return out
 }

@@ -159,17 +159,19 @@ func (b *binder) columnRef(cr *pg.ColumnRef) (expr.Expr, error) {
 			if c.Name != name {
 				continue
 			}
-			switch foundIn {
-			case nil:
-			case s:
+			switch {
+			case foundIn == nil:
+			case foundIn == s:
 				return b.fail(cr.Location, "column %q is ambiguous: %s has more than one column of that name", name, s.table)
+			case foundIn.table == s.table:
+				return b.fail(cr.Location, "column %q is in both inputs of table %s; qualify it by an alias, as %s.%s", name, s.table, s.alias, name)
 			default:
-				return b.fail(cr.Location, "column %q is in both %s and %s; qualify it, as %s.%s", name, foundIn.table, s.table, s.table, name)
+				return b.fail(cr.Location, "column %q is in both %s and %s; qualify it, as %s.%s", name, b.refName(foundIn), b.refName(s), b.refName(s), name)
 			}
 			foundIn = s
 			qualified := name
 			if b.joined != nil {
-				qualified = s.table + "." + name
+				qualified = s.qualifier() + "." + name
 			}
 			found = &expr.Column{Index: s.offset + i, Name: qualified, T: c.Type}
 		}
@@ -196,7 +198,7 @@ func (b *binder) columnNames() string {
 	}
 	for _, s := range b.joined {
 		for _, c := range s.cols {
-			names = append(names, s.table+"."+c.Name)
+			names = append(names, b.refName(s)+"."+c.Name)
 		}
 	}
 	return strings.Join(names, ", ")

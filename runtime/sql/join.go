@@ -148,13 +148,19 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
 	}
 	for _, s := range b.scopes() {
 		switch {
-		case s.table == tscope.table:
-			b.errorf(location(je.Rarg), "%s is joined already; a join reads each source once yet", tscope.table)
+		case s.table == tscope.table && j.AsOf != nil && j.Right.Source == table.Source:
+			b.errorf(location(je.Rarg), "%s is joined FOR SYSTEM_TIME AS OF already; only a table joined as read may be joined again", tscope.table)
 			return nil
+		case s.table == tscope.table && (tscope.alias == "" || s.alias == ""):
+			b.errorf(location(je.Rarg), "%s is joined already; to join it again, give each of its inputs an alias", tscope.table)
+			return nil
+		case s.table == tscope.table:
+			tscope.again++
 		case s.names(tscope.table):
 			b.errorf(location(je.Rarg), "two inputs of the join are called %s; give one another alias", tscope.table)
 			return nil
-		case tscope.alias != "" && s.names(tscope.alias):
+		}
+		if tscope.alias != "" && (s.names(tscope.alias) || tscope.alias == tscope.table && tscope.again > 0) {
 			b.errorf(location(je.Rarg), "two inputs of the join are called %s; give one another alias", tscope.alias)
 			return nil
 		}
@@ -197,7 +203,7 @@ func (b *binder) onConditions(quals *pg.Node, leftWidth int, source string, keys
 		// A table's key column not matched yet may be matched by an
 		// expression of the columns before it.
 		freeKey := func(col *expr.Column) bool {
-			name := col.Name[len(source)+1:]
+			name := unqualified(col.Name)
 			return slices.Contains(keys, name) && !slices.ContainsFunc(right, func(k expr.Expr) bool { return keyColumn(k).Name == col.Name })
 		}
 		var mismatch *Error
@@ -225,7 +231,7 @@ func (b *binder) onConditions(quals *pg.Node, leftWidth int, source string, keys
 func (b *binder) wholeKey(quals *pg.Node, source string, keys []string, right []expr.Expr) bool {
 	var got []string
 	for _, k := range right {
-		got = append(got, keyColumn(k).Name[len(source)+1:])
+		got = append(got, unqualified(keyColumn(k).Name))
 	}
 	slices.Sort(got)
 	want := slices.Sorted(slices.Values(keys))
@@ -235,6 +241,10 @@ func (b *binder) wholeKey(quals *pg.Node, source string, keys []string, right []
 	}
 	return true
 }
+
+// unqualified is a join's column name without its table's qualifier,
+// which may have dots (a quoted alias); a column's name has none.
+func unqualified(name string) string { return name[strings.LastIndexByte(name, '.')+1:] }
 
 // keyColumn is the right input's column of a join key over its rows,
 // which keyPair may have widened to the left's type with a cast.

@@ -159,8 +159,32 @@ func TestJoinErrorPositions(t *testing.T) {
 			"FOR SYSTEM_TIME AS OF t.ts AS r", "the tables after a join of two streams are joined as read yet, not FOR SYSTEM_TIME AS OF",
 		},
 		{
-			"SELECT * FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON t.note = b.symbol",
-			"symbols b ON", "symbols is joined already; a join reads each source once yet",
+			"SELECT * FROM trades t JOIN symbols ON t.symbol = symbols.symbol JOIN symbols b ON t.note = b.symbol",
+			"symbols b ON", "symbols is joined already; to join it again, give each of its inputs an alias",
+		},
+		{
+			"SELECT a.name, symbols.sector FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON t.note = b.symbol",
+			"symbols.sector", `column "sector" is in both inputs of table symbols; qualify it by an alias, as b.sector`,
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors trades ON trades.sector = s.sector",
+			"sectors trades", "two inputs of the join are called trades; give one another alias",
+		},
+		{
+			"SELECT * FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols symbols ON symbols.symbol = t.note",
+			"symbols symbols", "two inputs of the join are called symbols; give one another alias",
+		},
+		{
+			"SELECT symbols.* FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON b.symbol = t.note",
+			"symbols.*", "symbols.* is ambiguous: table symbols is joined more than once; name an input by its alias, as b.*",
+		},
+		{
+			"SELECT sector FROM trades t JOIN sectors x ON x.sector = t.note JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON b.symbol = t.note",
+			"sector FROM", `column "sector" is in both sectors and a; qualify it, as a.sector`,
+		},
+		{
+			"SELECT t.price FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON t.note = r.currency JOIN rates r2 ON r2.currency = t.symbol",
+			"rates r2 ON", "rates is joined FOR SYSTEM_TIME AS OF already; only a table joined as read may be joined again",
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors s ON s.sector = 'x'",
@@ -175,8 +199,8 @@ func TestJoinErrorPositions(t *testing.T) {
 			"x.weight > 1", "a join needs at least one equality of a column of the inputs before sectors and one of it in ON",
 		},
 		{
-			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector JOIN sectors y ON y.sector = t.note",
-			"sectors y ON", "sectors is joined already; a join reads each source once yet",
+			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector JOIN sectors x ON x.sector = t.note",
+			"sectors x ON x.sector = t", "two inputs of the join are called x; give one another alias",
 		},
 		{
 			"SELECT sector FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors x ON x.sector = s.sector",
@@ -404,6 +428,12 @@ func TestJoinPlans(t *testing.T) {
 		{
 			"SELECT t.price, q.bid FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " AND q.bid > 0",
 			"IntervalJoin LEFT JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s AND (quotes.bid > 0)",
+		},
+		{
+			// A table twice: the second's columns are named by its number,
+			// which an alias's change leaves alone.
+			"SELECT t.price, s.name, b.name AS noted FROM trades t JOIN symbols s ON t.symbol = s.symbol LEFT JOIN symbols b ON b.symbol = t.note AND b.sector <> s.sector",
+			"TableJoin JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table symbols ON trades.note = symbols#2.symbol AND (symbols#2.sector <> symbols.sector)",
 		},
 		{
 			"SELECT t.price, q.bid FROM trades t RIGHT JOIN quotes q ON t.symbol = q.symbol" + within5s,

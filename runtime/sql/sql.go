@@ -187,10 +187,33 @@ type scope struct {
 	table, alias string
 	cols         []value.Column
 	offset       int
+	// again is how many times the table was joined before this input
+	// (a table joined again): its columns are named by the table and the
+	// input's number, table#2, which tells them from the first's and,
+	// unlike its alias, stays when the query changes the alias.
+	again int
 }
 
 // names reports whether q names the table.
 func (s *scope) names(q string) bool { return q == s.table || q == s.alias }
+
+// qualifier is the name of the table's columns in a join: the table's,
+// or, of a table joined again, the table's and the input's number.
+func (s *scope) qualifier() string {
+	if s.again > 0 {
+		return fmt.Sprintf("%s#%d", s.table, s.again+1)
+	}
+	return s.table
+}
+
+// refName is how a query names s in a column reference: by its table, or
+// by its alias when the table is joined more than once.
+func (b *binder) refName(s *scope) string {
+	if s.alias != "" && slices.ContainsFunc(b.joined, func(o *scope) bool { return o.table == s.table && o.again > 0 }) {
+		return s.alias
+	}
+	return s.table
+}
 
 func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 	if sel.Op != pg.SetOperation_SETOP_NONE {
@@ -408,12 +431,20 @@ func (b *binder) starScopes(cr *pg.ColumnRef) []*scope {
 		return all
 	}
 	q := cr.Fields[0].GetString_().GetSval()
+	var named []*scope
 	for _, s := range all {
 		if s.names(q) {
-			return []*scope{s}
+			named = append(named, s)
 		}
 	}
-	b.errorf(cr.Location, "unknown table %q in %s.*", q, q)
+	switch len(named) {
+	case 0:
+		b.errorf(cr.Location, "unknown table %q in %s.*", q, q)
+	case 1:
+		return named
+	default:
+		b.errorf(cr.Location, "%s.* is ambiguous: table %s is joined more than once; name an input by its alias, as %s.*", q, q, named[len(named)-1].alias)
+	}
 	return nil
 }
 

@@ -267,10 +267,11 @@ func (b *binder) aggregateQuery(input plan.Node, agg *plan.Aggregate, sel *pg.Se
 		if err != nil {
 			continue
 		}
-		if _, dup := g.keys[name]; dup {
+		key := groupKey(name, e)
+		if _, dup := g.keys[key]; dup {
 			continue
 		}
-		g.keys[name] = 2 + len(agg.Keys)
+		g.keys[key] = 2 + len(agg.Keys)
 		agg.Keys, agg.KeyNames = append(agg.Keys, e), append(agg.KeyNames, name)
 	}
 	if !continuous && (!sawStart || !sawEnd) {
@@ -351,19 +352,30 @@ func (b *binder) groupedColumn(cr *pg.ColumnRef) (expr.Expr, error) {
 	case name == "window_end":
 		return &expr.Column{Index: 1, Name: name, T: value.Timestamp}, nil
 	}
-	if i, ok := g.keys[name]; ok {
-		return &expr.Column{Index: i, Name: name, T: g.agg.Keys[i-2].Type()}, nil
-	}
 	// An unknown column gets the usual message; a known one that is not
 	// grouped gets this one.
 	saved := b.group
 	b.group = nil
-	_, err := b.columnRef(cr)
+	e, err := b.columnRef(cr)
 	b.group = saved
 	if err != nil {
 		return nil, err
 	}
+	if i, ok := g.keys[groupKey(name, e)]; ok {
+		return &expr.Column{Index: i, Name: name, T: g.agg.Keys[i-2].Type()}, nil
+	}
 	return b.fail(cr.Location, "column %q must be in GROUP BY or inside an aggregate function", name)
+}
+
+// groupKey names a GROUP BY column, bound to e, among the keys: by the
+// column of the input it is, qualified in a join (of one table twice, or
+// of two inputs with columns of one name, a.sector and b.sector are two
+// keys), or by its name.
+func groupKey(name string, e expr.Expr) string {
+	if c, ok := e.(*expr.Column); ok {
+		return c.Name
+	}
+	return name
 }
 
 // aggregateCall binds an aggregate function call of a grouped query and

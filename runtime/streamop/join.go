@@ -2,6 +2,7 @@ package streamop
 
 import (
 	"math"
+	"slices"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -414,30 +415,47 @@ func newLookups(list []*plan.Lookup, reread map[string]bool) []*lookup {
 
 // Begin tells the join the tables' partitions, which it waits for.
 func (t *tableJoin) Begin(origins []*message.Origin) {
-	t.wait(origins, func(source string) bool { rows, _ := t.tableRows(source); return rows != nil })
+	t.wait(origins, func(source string) bool { return source == t.table.source || isLookup(t.lookups, source) })
 }
 
-// tableRows returns the rows and side of the table source, nil if it
-// is not one of the join's tables.
-func (t *tableJoin) tableRows(source string) (map[string]value.Row, *side) {
-	if source == t.table.source {
-		return t.rows, &t.table
+// absorb takes in, if it is a batch of one of the join's tables, into
+// each of its inputs of that table (a table may be joined twice), and
+// reports whether it was.
+func (t *tableJoin) absorb(in *message.Batch, fail Failures) (absorbed int, ok bool) {
+	absorbed, ok = absorbLookups(in, t.lookups, fail)
+	if in.Origin.Source == t.table.source {
+		if ok {
+			fail = noFailures{} // told already
+		}
+		absorbed, ok = absorbTable(in, t.rows, &t.table, fail), true
 	}
-	if l := lookupOf(t.lookups, source); l != nil {
-		return l.rows, &l.table
-	}
-	return nil, nil
+	return absorbed, ok
 }
 
-// lookupOf is the further table of source, nil if source is not one.
-func lookupOf(lookups []*lookup, source string) *lookup {
+// isLookup reports whether source is a further table of a join.
+func isLookup(lookups []*lookup, source string) bool {
+	return slices.ContainsFunc(lookups, func(l *lookup) bool { return l.table.source == source })
+}
+
+// absorbLookups takes in, if it is a batch of a further table, into each
+// lookup of that table (a table may be joined twice), and reports whether
+// it was. A row that fails, fails in each alike (the key columns are the
+// table's): it is told once.
+func absorbLookups(in *message.Batch, lookups []*lookup, fail Failures) (absorbed int, ok bool) {
 	for _, l := range lookups {
-		if l.table.source == source {
-			return l
+		if l.table.source == in.Origin.Source {
+			absorbed = absorbTable(in, l.rows, &l.table, fail)
+			fail, ok = noFailures{}, true
 		}
 	}
-	return nil
+	return absorbed, ok
 }
+
+// noFailures drops the failures told already.
+type noFailures struct{}
+
+// Fail implements Failures.
+func (noFailures) Fail(*message.Batch, int, string, error) {}
 
 // tableLoad is the table partitions a join waits for, each until it holds
 // what it held when its source opened.
@@ -472,8 +490,8 @@ func (l *tableLoad) Loaded(o *message.Origin) {
 // Process implements Stateful.
 func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil {
-		if rows, table := t.tableRows(in.Origin.Source); rows != nil {
-			return 0, absorbTable(in, rows, table, fail)
+		if absorbed, ok := t.absorb(in, fail); ok {
+			return 0, absorbed
 		}
 	}
 	watermark := wm.For(in.Origin)

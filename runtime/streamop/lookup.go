@@ -38,15 +38,15 @@ func newLookupAfter(n *plan.Join, join Stateful, reread map[string]bool) *lookup
 
 // Begin tells the operator the tables' partitions, which it waits for.
 func (a *lookupAfter) Begin(origins []*message.Origin) {
-	a.wait(origins, func(source string) bool { return lookupOf(a.lookups, source) != nil })
+	a.wait(origins, func(source string) bool { return isLookup(a.lookups, source) })
 }
 
 // Process implements Stateful: a table's rows replace their key's, the
 // streams' go to the join, whose pairs are looked up.
 func (a *lookupAfter) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil {
-		if l := lookupOf(a.lookups, in.Origin.Source); l != nil {
-			return 0, absorbTable(in, l.rows, &l.table, fail)
+		if absorbed, ok := absorbLookups(in, a.lookups, fail); ok {
+			return 0, absorbed
 		}
 	}
 	late, absorbed = a.join.Process(in, a.pairs, wm, fail)

@@ -114,8 +114,8 @@ func newTemporalJoin(n *plan.Join, reread map[string]bool) *temporalJoin {
 // table, replace their key's row; stream rows wait.
 func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil {
-		if l := lookupOf(j.lookups, in.Origin.Source); l != nil {
-			return 0, absorbTable(in, l.rows, &l.table, fail)
+		if absorbed, ok := absorbLookups(in, j.lookups, fail); ok {
+			return 0, absorbed
 		}
 	}
 	if in.Origin != nil && in.Origin.Source == j.table.source {
