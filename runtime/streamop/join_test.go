@@ -730,28 +730,38 @@ func sorted(s []string) []string {
 	return s
 }
 
-// TestIntervalJoinLeftHoldsPartners: of a LEFT JOIN, a right row's record
+// TestIntervalJoinHoldsPartners: of a LEFT JOIN, a right row's record
 // is not acknowledged while a left row it paired with is held, though the
 // right row has left the state: read again alone, the left row would be
-// written with NULLs besides its pair.
-func TestIntervalJoinLeftHoldsPartners(t *testing.T) {
-	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
-		Lower: int64(time.Second), Upper: int64(time.Second)}
-	j := newIntervalJoin(n)
-	quote := batchOf(testRow{time.Second, "A", 1})
-	quote.Origin = &message.Origin{Source: "quotes", Partition: 0}
-	trade := batchOf(testRow{1500 * time.Millisecond, "A", 2})
-	trade.Origin = &message.Origin{Source: "trades", Partition: 0}
-	joinStep(t, j, quote, 6, 0, 1)
-	if got := joinStep(t, j, trade, 6, int64(2100*time.Millisecond), 1, 2, 5); len(got) != 1 {
-		t.Fatalf("the pair: %v", got)
-	}
-	if j.Size() != 1 {
-		t.Fatalf("%d rows held; want the trade alone, the quote having ended", j.Size())
-	}
-	if low := j.Low(); low > int64(time.Second) {
-		t.Errorf("Low %v: the quote's record would be acknowledged while its trade is held", time.Duration(low))
+// written with NULLs besides its pair. Of a RIGHT JOIN, the mirror.
+func TestIntervalJoinHoldsPartners(t *testing.T) {
+	for _, outer := range []string{"left", "right"} {
+		t.Run(outer, func(t *testing.T) {
+			n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols},
+				Outer: outer == "left", RightOuter: outer == "right",
+				LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
+				Lower: int64(time.Second), Upper: int64(time.Second)}
+			j := newIntervalJoin(n)
+			// The inner side's row first, at 1 s; the outer side's at 1.5 s.
+			first, second := &message.Origin{Source: "quotes", Partition: 0}, &message.Origin{Source: "trades", Partition: 0}
+			if outer == "right" {
+				first, second = second, first
+			}
+			early := batchOf(testRow{time.Second, "A", 1})
+			early.Origin = first
+			late := batchOf(testRow{1500 * time.Millisecond, "A", 2})
+			late.Origin = second
+			joinStep(t, j, early, 6, 0, 1)
+			if got := joinStep(t, j, late, 6, int64(2100*time.Millisecond), 1, 2, 5); len(got) != 1 {
+				t.Fatalf("the pair: %v", got)
+			}
+			if j.Size() != 1 {
+				t.Fatalf("%d rows held; want the outer side's alone, the other having ended", j.Size())
+			}
+			if low := j.Low(); low > int64(time.Second) {
+				t.Errorf("Low %v: the %s's record would be acknowledged while its partner is held", time.Duration(low), first.Source)
+			}
+		})
 	}
 }
 
@@ -809,31 +819,6 @@ func TestIntervalJoinFull(t *testing.T) {
 		if got := step(op, nil, time.Hour); got != nil {
 			t.Errorf("written again: %v", got)
 		}
-	}
-}
-
-// TestIntervalJoinRightHoldsPartners: of a RIGHT JOIN, a left row's
-// record is not acknowledged while a right row it paired with is held,
-// though the left row has left the state: read again alone, the right row
-// would be written with NULLs besides its pair.
-func TestIntervalJoinRightHoldsPartners(t *testing.T) {
-	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, RightOuter: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
-		Lower: int64(time.Second), Upper: int64(time.Second)}
-	j := newIntervalJoin(n)
-	trade := batchOf(testRow{time.Second, "A", 1})
-	trade.Origin = &message.Origin{Source: "trades", Partition: 0}
-	quote := batchOf(testRow{1500 * time.Millisecond, "A", 2})
-	quote.Origin = &message.Origin{Source: "quotes", Partition: 0}
-	joinStep(t, j, trade, 6, 0, 1)
-	if got := joinStep(t, j, quote, 6, int64(2100*time.Millisecond), 1, 2, 5); len(got) != 1 {
-		t.Fatalf("the pair: %v", got)
-	}
-	if j.Size() != 1 {
-		t.Fatalf("%d rows held; want the quote alone, the trade having ended", j.Size())
-	}
-	if low := j.Low(); low > int64(time.Second) {
-		t.Errorf("Low %v: the trade's record would be acknowledged while its quote is held", time.Duration(low))
 	}
 }
 
