@@ -167,6 +167,11 @@ func TestJoinErrorPositions(t *testing.T) {
 			"symbols.sector", `column "sector" is in both inputs of table symbols; qualify it by an alias, as b.sector`,
 		},
 		{
+			// A GROUP BY key is the column it binds to, not its name.
+			"SELECT b.sector, count(*) FROM trades t JOIN symbols a ON t.symbol = a.symbol JOIN symbols b ON b.symbol = t.note GROUP BY a.sector",
+			"b.sector", `column "sector" must be in GROUP BY or inside an aggregate function`,
+		},
+		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN sectors trades ON trades.sector = s.sector",
 			"sectors trades", "two inputs of the join are called trades; give one another alias",
 		},
