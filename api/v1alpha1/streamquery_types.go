@@ -214,7 +214,7 @@ type AvroFormat struct {
 	// registry is a Confluent-compatible schema registry: records are in
 	// its wire format, a zero byte and a 4-byte schema id before the Avro
 	// data. A source reads each writer schema by its id, once, and without
-	// schema and columns takes its reader schema from the latest version
+	// schema and value columns takes its reader schema from the latest version
 	// of its subject when the engine starts; a sink registers the results'
 	// schema under its subject when it starts.
 	// +optional
@@ -241,7 +241,7 @@ type ProtobufFormat struct {
 	// registry is a Confluent-compatible schema registry: records are in
 	// its wire format, a zero byte, a 4-byte schema id and the message's
 	// indexes in that schema before the message. A source without schema
-	// and columns takes its columns from message (or the first message) of
+	// and value columns takes its columns from message (or the first message) of
 	// the latest version of its subject when the engine starts.
 	// +optional
 	Registry *SchemaRegistry `json:"registry,omitempty"`
@@ -258,7 +258,7 @@ type SchemaRegistry struct {
 	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
 	// subject, of a sink, is the subject it registers its schema under;
-	// of a source that declares neither columns nor a schema, the subject
+	// of a source that declares neither value columns nor a schema, the subject
 	// whose latest schema, read when the engine starts, gives its columns
 	// and is its reader schema. Defaults to <topic>-value, the topic name
 	// strategy; a source of several topics names it.

@@ -172,7 +172,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 					ps.Add(f+".kafka.keyFormat", "keyFormat %[1]s reads keys in the schema registry wire format: set format %[1]s with %[1]s.registry, which holds the keys' schemas too", k.KeyFormat)
 				}
 				if !slices.ContainsFunc(src.Schema, func(c Column) bool { return c.Key }) {
-					ps.Add(f+".kafka.keyFormat", "keyFormat %s reads key columns, and the schema declares none (key: true): declare all the source's columns, the key's among them (a source that declares columns does not take them from the registry's latest schema)", k.KeyFormat)
+					ps.Add(f+".kafka.keyFormat", "keyFormat %s reads key columns, and the schema declares none (key: true)", k.KeyFormat)
 				}
 			default:
 				ps.Add(f+".kafka.keyFormat", "unknown key format %q (want string, json, avro or protobuf)", k.KeyFormat)
@@ -686,7 +686,7 @@ func validateSchemaSource(ps *Problems, f string, src *Source) {
 	if reg != nil {
 		switch {
 		case reg.Subject != "" && !latest:
-			ps.Add(f+"."+field+".registry.subject", "names the subject whose latest schema gives a source's columns, read only when the source declares neither columns nor %s.schema: each record's schema is read by the id it carries", field)
+			ps.Add(f+"."+field+".registry.subject", "names the subject whose latest schema gives a source's columns, read only when the source declares neither columns of the value nor %s.schema: each record's schema is read by the id it carries", field)
 		case latest && reg.Subject == "" && len(src.Kafka.Topics) > 1:
 			ps.Add(f+"."+field+".registry.subject", "the source reads %d topics: name the subject whose latest schema gives its columns, or declare them", len(src.Kafka.Topics))
 		}
@@ -709,14 +709,16 @@ func (s *StreamQuerySpec) LatestSchemaSources() []int {
 }
 
 // LatestSchemaSubject returns the subject whose latest schema gives the
-// columns of a Kafka source of format avro or protobuf with a registry
-// that declares neither columns nor a schema, or "" for other sources.
+// value's columns of a Kafka source of format avro or protobuf with a
+// registry that declares neither value columns (it may declare columns
+// of the key and headers) nor a schema, or "" for other sources.
 // An engine reads the schema before it plans the query, which it then
 // plans as if the schema had been given as the format's
 // (connector.Registry.ResolveSchemas).
 func (s *Source) LatestSchemaSubject() string {
 	_, schema, reg := s.FormatSchema()
-	if reg == nil || schema != "" || len(s.Schema) > 0 || s.Kafka == nil {
+	fromValue := slices.ContainsFunc(s.Schema, func(c Column) bool { return !c.Key && c.Header == "" })
+	if reg == nil || schema != "" || fromValue || s.Kafka == nil {
 		return ""
 	}
 	if reg.Subject != "" {

@@ -59,7 +59,11 @@ func TestValidate(t *testing.T) {
 		{"avro source subject with columns", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
 				Schema: []Column{{Name: "a", Type: "int"}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", Subject: "s"}}}
-		}, "spec.sources[0].avro.registry.subject", "read only when the source declares neither columns nor avro.schema"},
+		}, "spec.sources[0].avro.registry.subject", "read only when the source declares neither columns of the value nor avro.schema"},
+		{"avro registry's latest schema after key columns", func(s *StreamQuerySpec) {
+			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t", KeyFormat: KeyFormatAvro}, Format: FormatAvro,
+				Schema: []Column{{Name: "account", Type: "int", Key: true}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}}
+		}, "", ""},
 		{"protobuf message of the registry's latest schema", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatProtobuf,
 				Protobuf: &ProtobufFormat{Message: "m.Trade", Registry: &SchemaRegistry{URL: "http://r:8081"}}}

@@ -206,3 +206,53 @@ func TestResolveSchemasUnavailable(t *testing.T) {
 		t.Error("the second source's subject was asked for after the registry did not answer")
 	}
 }
+
+// TestLatestSchemaKeys: a source that declares only its key's columns
+// (keyFormat avro) takes the value's from the latest schema of its subject:
+// after the key's, in the schema's order.
+func TestLatestSchemaKeys(t *testing.T) {
+	url, reg := schemaRegistry(t)
+	ctx := context.Background()
+	brokers := cluster(t, 1, "payments", "out")
+	subject := brokers[0] + "-" + t.Name() // unique on a shared registry
+	keySchema := `{"type":"record","name":"Key","fields":[{"name":"account","type":"long"}]}`
+	valueSchema := `{"type":"record","name":"Payment","fields":[{"name":"amount","type":"double"},{"name":"memo","type":"string"}]}`
+	keyID, err := reg.RegisterSchema(ctx, subject+"-key", sr.Schema{Schema: keySchema, Type: sr.TypeAvro}, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valueID, err := reg.RegisterSchema(ctx, subject+"-value", sr.Schema{Schema: valueSchema, Type: sr.TypeAvro}, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := avroRecord(t, valueID, valueSchema, map[string]any{"amount": 2.5, "memo": "rent"})
+	r.Key = avroRecord(t, keyID, keySchema, map[string]any{"account": int64(7)}).Value
+	produce(t, brokers, "payments", r)
+	source := v1alpha1.Source{
+		Name:   "payments",
+		Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "payments", KeyFormat: v1alpha1.KeyFormatAvro},
+		Schema: []v1alpha1.Column{{Name: "account", Type: "int", Key: true}},
+		Format: v1alpha1.FormatAvro,
+		Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url, Subject: subject + "-value"}},
+	}
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{source},
+		Query:   "SELECT * FROM payments",
+		Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+	}
+	_, stop := run(t, spec, "latest-keys")
+	got := consume(t, brokers, "out", 1)
+	if want := `{"account":7,"amount":2.5,"memo":"rent","_key":null,"_partition":0,"_offset":0,`; !strings.HasPrefix(string(got[0].Value), want) {
+		t.Errorf("result %s; want it to begin %s", got[0].Value, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A key column named as a field of the value is refused.
+	clash := *spec.DeepCopy()
+	clash.Sources[0].Schema[0].Name = "memo"
+	_, err = bundle.All().ResolveSchemas(ctx, &clash, nil)
+	if err == nil || !strings.Contains(err.Error(), "has a field memo, which the source declares as a column of the key or a header") {
+		t.Errorf("a key column named as a field of the value: %v", err)
+	}
+}

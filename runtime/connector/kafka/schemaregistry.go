@@ -206,7 +206,8 @@ func notFound(code int) bool { return code >= 40401 && code <= 40403 }
 // resolveLatestSchema reads the latest schema of src's subject
 // (v1alpha1.Source.LatestSchemaSubject) and makes it src's schema: the
 // reader schema of format avro, the .proto of format protobuf, whose
-// fields are the source's columns. A registry that does not answer is
+// fields are the source's columns, after those of the key and headers it
+// declares. A registry that does not answer is
 // retried until ctx ends. A schema the source cannot take its columns
 // from is refused here, naming its subject and version, rather than by
 // the planner as the manifest's own.
@@ -259,6 +260,16 @@ func resolveLatestSchema(ctx context.Context, src *v1alpha1.Source, log *slog.Lo
 	for _, name := range src.KafkaPartitionedBy() {
 		if !named(name) {
 			return resolved, fmt.Errorf("%s has no field %s, of the source's kafka.partitionedBy", which, name)
+		}
+	}
+	if len(src.Schema) > 0 {
+		// Columns of the key or headers declared: the value's follow them,
+		// declared as the manifest would.
+		for _, c := range cols {
+			if slices.ContainsFunc(src.Schema, func(d v1alpha1.Column) bool { return d.Name == c.Name }) {
+				return resolved, fmt.Errorf("%s has a field %s, which the source declares as a column of the key or a header: rename one", which, c.Name)
+			}
+			src.Schema = append(src.Schema, v1alpha1.Column{Name: c.Name, Type: c.Type.String()})
 		}
 	}
 	// The manifest as if it had given the schema, which a subject would

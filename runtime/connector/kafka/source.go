@@ -401,6 +401,9 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
 	valueCols := cols[:len(cols)-len(schemas.KafkaMeta)]
+	// Columns of the key or headers: useSchema gives each lane a decoder
+	// of the value's columns alone, but of a repartition topic's rows.
+	wholeValues := opts.Repartition != nil || !slices.ContainsFunc(opts.Schema, func(c v1alpha1.Column) bool { return c.Key || c.Header != "" })
 	lanes := make([]*Lane, 0, partitions)
 	for p := range partitions {
 		l := &Lane{
@@ -412,9 +415,11 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			meta:      len(valueCols),
 			binaryKey: spec.KeyFormat == v1alpha1.KeyFormatAvro || spec.KeyFormat == v1alpha1.KeyFormatProtobuf,
 		}
-		if l.dec, err = s.valueDecoder(f, valueCols, false, s.readOf(nil, len(valueCols))); err != nil {
-			cl.Close()
-			return nil, fmt.Errorf("source %s: %w", source, err)
+		if wholeValues {
+			if l.dec, err = s.valueDecoder(f, valueCols, false, s.readOf(nil, len(valueCols))); err != nil {
+				cl.Close()
+				return nil, fmt.Errorf("source %s: %w", source, err)
+			}
 		}
 		if opts.Repartition != nil {
 			l.sides = newLaneSides(opts.Repartition)
