@@ -258,10 +258,12 @@ type SchemaRegistry struct {
 	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
 	// subject, of a sink, is the subject it registers its schema under;
-	// of a source that declares neither value columns nor a schema, the subject
-	// whose latest schema, read when the engine starts, gives its columns
-	// and is its reader schema. Defaults to <topic>-value, the topic name
-	// strategy; a source of several topics names it.
+	// of a source that declares neither value columns nor a schema, the
+	// subject whose latest schema, read when the engine starts, gives the
+	// value's columns and is its reader schema. Defaults to <topic>-value,
+	// the topic name strategy; a source of several topics names it, and so
+	// does one that declares columns of its key or headers, which reads
+	// no value without it.
 	// +kubebuilder:validation:MaxLength=255
 	// +optional
 	Subject string `json:"subject,omitempty"`

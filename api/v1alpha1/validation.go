@@ -710,15 +710,17 @@ func (s *StreamQuerySpec) LatestSchemaSources() []int {
 
 // LatestSchemaSubject returns the subject whose latest schema gives the
 // value's columns of a Kafka source of format avro or protobuf with a
-// registry that declares neither value columns (it may declare columns
-// of the key and headers) nor a schema, or "" for other sources.
+// registry that declares neither value columns nor a schema, or "" for
+// other sources. A source that declares columns of its key or headers
+// reads no value unless its registry names the subject.
 // An engine reads the schema before it plans the query, which it then
-// plans as if the schema had been given as the format's
+// plans as if the schema had been given as the format's, and the value's
+// columns declared after those of the key and headers
 // (connector.Registry.ResolveSchemas).
 func (s *Source) LatestSchemaSubject() string {
 	_, schema, reg := s.FormatSchema()
 	fromValue := slices.ContainsFunc(s.Schema, func(c Column) bool { return !c.Key && c.Header == "" })
-	if reg == nil || schema != "" || fromValue || s.Kafka == nil {
+	if reg == nil || schema != "" || fromValue || s.Kafka == nil || len(s.Schema) > 0 && reg.Subject == "" {
 		return ""
 	}
 	if reg.Subject != "" {

@@ -62,7 +62,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.sources[0].avro.registry.subject", "read only when the source declares neither columns of the value nor avro.schema"},
 		{"avro registry's latest schema after key columns", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t", KeyFormat: KeyFormatAvro}, Format: FormatAvro,
-				Schema: []Column{{Name: "account", Type: "int", Key: true}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}}
+				Schema: []Column{{Name: "account", Type: "int", Key: true}}, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", Subject: "t-value"}}}
 		}, "", ""},
 		{"protobuf message of the registry's latest schema", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatProtobuf,
@@ -431,5 +431,38 @@ func TestRunMode(t *testing.T) {
 		if got := s.RunMode(); got != tc.want {
 			t.Errorf("%s: %s; want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestLatestSchemaSubject: which sources take their value's columns from
+// the registry's latest schema. One that declares only its key's columns
+// reads no value, as before, unless its registry names the subject.
+func TestLatestSchemaSubject(t *testing.T) {
+	source := func(subject string, cols ...Column) *Source {
+		return &Source{Name: "t", Kafka: &KafkaSource{Brokers: []string{"k:9092"}, Topic: "t"}, Format: FormatAvro,
+			Schema: cols, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081", Subject: subject}}}
+	}
+	key := Column{Name: "account", Type: "int", Key: true}
+	header := Column{Name: "src", Type: "string", Header: "src"}
+	value := Column{Name: "amount", Type: "double"}
+	for _, tc := range []struct {
+		name string
+		src  *Source
+		want string
+	}{
+		{"no columns", source(""), "t-value"},
+		{"no columns, a subject", source("payments"), "payments"},
+		{"key columns", source("", key), ""},
+		{"key and header columns, a subject", source("payments", key, header), "payments"},
+		{"a value column", source("payments", key, value), ""},
+	} {
+		if got := tc.src.LatestSchemaSubject(); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	withSchema := source("")
+	withSchema.Avro.Schema = `{"type":"record","name":"T","fields":[]}`
+	if got := withSchema.LatestSchemaSubject(); got != "" {
+		t.Errorf("with avro.schema: %q", got)
 	}
 }

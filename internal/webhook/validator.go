@@ -75,7 +75,7 @@ func validate(sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
 		for _, i := range latest {
 			src := &spec.Sources[i]
 			_, _, reg := src.FormatSchema()
-			warnings = append(warnings, fmt.Sprintf("spec.sources[%d]: the columns of source %s are the fields of the latest schema of subject %s at %s, which its engines read as they start: the query is checked then (engine validate checks it now, where the registry can be reached)", i, src.Name, src.LatestSchemaSubject(), reg.URL))
+			warnings = append(warnings, fmt.Sprintf("spec.sources[%d]: the value's columns of source %s are the fields of the latest schema of subject %s at %s, which its engines read as they start: the query is checked then (engine validate checks it now, where the registry can be reached)", i, src.Name, src.LatestSchemaSubject(), reg.URL))
 		}
 		err = compile.CheckUnplanned(spec)
 	} else {

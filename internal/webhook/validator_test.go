@@ -70,7 +70,7 @@ func TestValidatorLatestSchema(t *testing.T) {
 		Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"},
 		Avro:  &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: "http://r:8081"}}}
 	w, err := Validator{}.ValidateCreate(ctx, q)
-	if err != nil || len(w) != 1 || !strings.Contains(w[0], "spec.sources[0]: the columns of source trades are the fields of the latest schema of subject trades-value at http://r:8081, which its engines read as they start") {
+	if err != nil || len(w) != 1 || !strings.Contains(w[0], "spec.sources[0]: the value's columns of source trades are the fields of the latest schema of subject trades-value at http://r:8081, which its engines read as they start") {
 		t.Errorf("ValidateCreate: %v, warnings %q; want admitted with a warning", err, w)
 	}
 	q.Spec.Runtime.BatchSize = 1 << 20

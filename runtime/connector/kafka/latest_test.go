@@ -208,8 +208,9 @@ func TestResolveSchemasUnavailable(t *testing.T) {
 }
 
 // TestLatestSchemaKeys: a source that declares only its key's columns
-// (keyFormat avro) takes the value's from the latest schema of its subject:
-// after the key's, in the schema's order.
+// (keyFormat avro) and names its subject takes the value's from the
+// subject's latest schema: after the key's, in the schema's order. Its
+// partitionedBy may name a key column.
 func TestLatestSchemaKeys(t *testing.T) {
 	url, reg := schemaRegistry(t)
 	ctx := context.Background()
@@ -230,7 +231,7 @@ func TestLatestSchemaKeys(t *testing.T) {
 	produce(t, brokers, "payments", r)
 	source := v1alpha1.Source{
 		Name:   "payments",
-		Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "payments", KeyFormat: v1alpha1.KeyFormatAvro},
+		Kafka:  &v1alpha1.KafkaSource{Brokers: brokers, Topic: "payments", KeyFormat: v1alpha1.KeyFormatAvro, PartitionedBy: []string{"account"}},
 		Schema: []v1alpha1.Column{{Name: "account", Type: "int", Key: true}},
 		Format: v1alpha1.FormatAvro,
 		Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url, Subject: subject + "-value"}},
@@ -248,11 +249,16 @@ func TestLatestSchemaKeys(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	// A key column named as a field of the value is refused.
+	// A key column named as a field of the value is refused, and the
+	// source left as it was.
 	clash := *spec.DeepCopy()
 	clash.Sources[0].Schema[0].Name = "memo"
+	clash.Sources[0].Kafka.PartitionedBy = nil
 	_, err = bundle.All().ResolveSchemas(ctx, &clash, nil)
 	if err == nil || !strings.Contains(err.Error(), "has a field memo, which the source declares as a column of the key or a header") {
 		t.Errorf("a key column named as a field of the value: %v", err)
+	}
+	if n := len(clash.Sources[0].Schema); n != 1 {
+		t.Errorf("%d columns after the clash; want the one declared", n)
 	}
 }

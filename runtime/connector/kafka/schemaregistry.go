@@ -251,8 +251,11 @@ func resolveLatestSchema(ctx context.Context, src *v1alpha1.Source, log *slog.Lo
 	if err != nil {
 		return resolved, fmt.Errorf("%s: %w", which, err)
 	}
+	declared := func(name string) bool {
+		return slices.ContainsFunc(src.Schema, func(d v1alpha1.Column) bool { return d.Name == name })
+	}
 	named := func(name string) bool {
-		return slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name })
+		return declared(name) || slices.ContainsFunc(cols, func(c value.Column) bool { return c.Name == name })
 	}
 	if et := src.EventTime; et != nil && !named(et.Column) {
 		return resolved, fmt.Errorf("%s has no field %s, the source's eventTime.column", which, et.Column)
@@ -266,9 +269,11 @@ func resolveLatestSchema(ctx context.Context, src *v1alpha1.Source, log *slog.Lo
 		// Columns of the key or headers declared: the value's follow them,
 		// declared as the manifest would.
 		for _, c := range cols {
-			if slices.ContainsFunc(src.Schema, func(d v1alpha1.Column) bool { return d.Name == c.Name }) {
+			if declared(c.Name) {
 				return resolved, fmt.Errorf("%s has a field %s, which the source declares as a column of the key or a header: rename one", which, c.Name)
 			}
+		}
+		for _, c := range cols {
 			src.Schema = append(src.Schema, v1alpha1.Column{Name: c.Name, Type: c.Type.String()})
 		}
 	}

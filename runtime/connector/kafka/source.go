@@ -401,9 +401,11 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
 	valueCols := cols[:len(cols)-len(schemas.KafkaMeta)]
-	// Columns of the key or headers: useSchema gives each lane a decoder
-	// of the value's columns alone, but of a repartition topic's rows.
-	wholeValues := opts.Repartition != nil || !slices.ContainsFunc(opts.Schema, func(c v1alpha1.Column) bool { return c.Key || c.Header != "" })
+	// A lane decodes whole values into its rows when no column comes from
+	// the key or a header; otherwise useSchema gives it a decoder of the
+	// value's columns alone. A repartition topic's rows are decoded by
+	// the lane's sides.
+	wholeValues := opts.Repartition == nil && !slices.ContainsFunc(opts.Schema, func(c v1alpha1.Column) bool { return c.Key || c.Header != "" })
 	lanes := make([]*Lane, 0, partitions)
 	for p := range partitions {
 		l := &Lane{
