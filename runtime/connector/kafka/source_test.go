@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/connector/schemas"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -257,4 +258,28 @@ func (w *syncBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// TestOpenKeyColumnsWithReaderSchema: a source of format avro with a
+// reader schema of the value's fields and a column from the record key
+// opens, read directly and through a repartition topic: no lane decodes
+// whole values with the key's column among them (which the reader schema
+// lacks).
+func TestOpenKeyColumnsWithReaderSchema(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "payments", v1alpha1.RepartitionTopic("g")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	declared := []v1alpha1.Column{{Name: "account", Type: "int", Key: true}, {Name: "amount", Type: "double"}}
+	cols := append([]value.Column{{Name: "account", Type: value.Int}, {Name: "amount", Type: value.Double}}, schemas.KafkaMeta...)
+	reader := &v1alpha1.AvroFormat{Schema: `{"type":"record","name":"P","fields":[{"name":"amount","type":"double"}]}`}
+	for _, rp := range []*connector.Repartition{nil, {Sides: []connector.RepartitionSide{{Source: "t", Columns: cols[:2], Idle: time.Minute}}}} {
+		src, err := Open(&v1alpha1.KafkaSource{Brokers: c.ListenAddrs(), Topic: "payments"}, "t", v1alpha1.FormatAvro, cols,
+			Options{Group: "g", Schema: declared, Avro: reader, Repartition: rp})
+		if err != nil {
+			t.Fatalf("repartitioned %v: %v", rp != nil, err)
+		}
+		src.Close()
+	}
 }
