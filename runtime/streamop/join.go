@@ -299,15 +299,7 @@ func addTime(t, d int64) int64 {
 // reach after it can match no more under watermark: watermark - reach,
 // held within the int64 range (reach is negative for bounds such as
 // BETWEEN r.ts + INTERVAL '1' MINUTE AND ...).
-func endedBefore(watermark, reach int64) int64 {
-	switch {
-	case reach >= 0:
-		return Behind(watermark, reach)
-	case watermark > math.MaxInt64+reach:
-		return math.MaxInt64
-	}
-	return watermark - reach
-}
+func endedBefore(watermark, reach int64) int64 { return addTime(watermark, -reach) }
 
 // due is a held row's time and its key.
 type due = timed[*joinKey]
