@@ -661,25 +661,8 @@ func TestIntervalJoinForgets(t *testing.T) {
 // and restore too, whole or partition by partition; one with a NULL key at
 // once.
 func TestIntervalJoinLeft(t *testing.T) {
-	trades := &message.Origin{Source: "trades", Partition: 0}
-	quotes := &message.Origin{Source: "quotes", Partition: 0}
+	trades, quotes, n, batch, step := outerJoinTest(t, false)
 	all := []*message.Origin{trades, quotes}
-	above, err := expr.NewCompare(expr.Gt, &expr.Column{Index: 5, Name: "quotes.v", T: value.Int}, colV)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
-		Lower: int64(time.Second), Upper: int64(time.Second), On: above}
-	batch := func(o *message.Origin, rows ...testRow) *message.Batch {
-		b := batchOf(rows...)
-		b.Origin = o
-		return b
-	}
-	step := func(j *intervalJoin, b *message.Batch, wm time.Duration) []string {
-		t.Helper()
-		return joinStep(t, j, b, 6, int64(wm), 1, 2, 5)
-	}
 	j := newIntervalJoin(n)
 	// A pairs with a quote; B's quote fails ON; C has none.
 	step(j, batch(trades, testRow{0, "A", 1}, testRow{0, "B", 5}, testRow{0, "C", 1}), 0)
@@ -702,6 +685,34 @@ func TestIntervalJoinLeft(t *testing.T) {
 			t.Errorf("written again: %v", got)
 		}
 	}
+}
+
+// outerJoinTest returns what the outer join tests use: the partitions of
+// trades and quotes, a LEFT JOIN (a FULL JOIN if full) of the two by
+// symbol within a second either way whose rest of ON is quotes.v >
+// trades.v, a batch of a partition's rows, and a step of a join that
+// says its rows as symbol:trades.v=quotes.v.
+func outerJoinTest(t *testing.T, full bool) (trades, quotes *message.Origin, n *plan.Join, batch func(*message.Origin, ...testRow) *message.Batch, step func(*intervalJoin, *message.Batch, time.Duration) []string) {
+	t.Helper()
+	trades = &message.Origin{Source: "trades", Partition: 0}
+	quotes = &message.Origin{Source: "quotes", Partition: 0}
+	above, err := expr.NewCompare(expr.Gt, &expr.Column{Index: 5, Name: "quotes.v", T: value.Int}, colV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true, RightOuter: full,
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
+		Lower: int64(time.Second), Upper: int64(time.Second), On: above}
+	batch = func(o *message.Origin, rows ...testRow) *message.Batch {
+		b := batchOf(rows...)
+		b.Origin = o
+		return b
+	}
+	step = func(j *intervalJoin, b *message.Batch, wm time.Duration) []string {
+		t.Helper()
+		return joinStep(t, j, b, 6, int64(wm), 1, 2, 5)
+	}
+	return trades, quotes, n, batch, step
 }
 
 // withRestores returns j, and joins of n restored from its snapshot,
@@ -771,25 +782,8 @@ func TestIntervalJoinHoldsPartners(t *testing.T) {
 // a NULL key at once. Which rows paired (a quote only by a later trade
 // too) survives a restore, whole or partition by partition.
 func TestIntervalJoinFull(t *testing.T) {
-	trades := &message.Origin{Source: "trades", Partition: 0}
-	quotes := &message.Origin{Source: "quotes", Partition: 0}
+	trades, quotes, n, batch, step := outerJoinTest(t, true)
 	all := []*message.Origin{trades, quotes}
-	above, err := expr.NewCompare(expr.Gt, &expr.Column{Index: 5, Name: "quotes.v", T: value.Int}, colV)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &plan.Join{Kind: plan.IntervalJoin, Left: testScan, Right: &plan.Scan{Source: "quotes", Cols: testScan.Cols}, Outer: true, RightOuter: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, LeftTime: colTS, RightTime: colTS,
-		Lower: int64(time.Second), Upper: int64(time.Second), On: above}
-	batch := func(o *message.Origin, rows ...testRow) *message.Batch {
-		b := batchOf(rows...)
-		b.Origin = o
-		return b
-	}
-	step := func(j *intervalJoin, b *message.Batch, wm time.Duration) []string {
-		t.Helper()
-		return joinStep(t, j, b, 6, int64(wm), 1, 2, 5)
-	}
 	j := newIntervalJoin(n)
 	// A pairs with a quote; B's quote fails ON; C has none.
 	step(j, batch(trades, testRow{0, "A", 1}, testRow{0, "B", 5}, testRow{0, "C", 1}), 0)
