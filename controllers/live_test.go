@@ -107,7 +107,7 @@ func TestStatusFromRealEngine(t *testing.T) {
 	ctx := context.Background()
 	sq := newQuery(newNamespace(t), "live", "SELECT trade_id, symbol, price FROM trades")
 	sq.Spec.Sources[0].Datagen.Rate = 5000
-	sq.Spec.Sink = v1alpha1.Sink{File: &v1alpha1.FileSink{Path: "out.fifo"}}
+	sq.Spec.Sink = &v1alpha1.Sink{File: &v1alpha1.FileSink{Path: "out.fifo"}}
 	sq.Spec.Runtime = v1alpha1.RuntimeSpec{ChannelCapacity: 4, BatchSize: 50}
 	sq.Spec.Health = v1alpha1.HealthSpec{QueueSustained: &metav1.Duration{Duration: 2 * time.Second}, StallTimeout: &metav1.Duration{Duration: 3 * time.Second}}
 	if err := k8s.Create(ctx, sq); err != nil {

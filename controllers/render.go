@@ -344,7 +344,7 @@ func mutateService(s *corev1.Service, sq *v1alpha1.StreamQuery) {
 func describeProblems(spec *v1alpha1.StreamQuerySpec, ps v1alpha1.Problems) string {
 	msgs := make([]string, len(ps))
 	for i, p := range ps {
-		msgs[i] = p.Field + ": " + p.InQuery(spec.Query)
+		msgs[i] = p.Field + ": " + p.InQuery(spec)
 	}
 	return strings.Join(msgs, "; ")
 }

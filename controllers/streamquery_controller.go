@@ -141,7 +141,7 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// several.
 	stateful := true
 	if len(sq.Spec.LatestSchemaSources()) == 0 {
-		prog, _, err := compile.Plan(&sq.Spec)
+		stmts, _, err := compile.PlanSet(&sq.Spec, nil, nil)
 		if err != nil {
 			var ps v1alpha1.Problems
 			msg := err.Error()
@@ -150,10 +150,18 @@ func (r *StreamQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			}
 			return r.invalid(ctx, &sq, name, old, status, msg)
 		}
-		if p, ok := compile.StatePartitioning(&sq.Spec, prog, v1alpha1.ConsumerGroup(sq.Namespace, sq.Name)); ok {
-			status.State = p.Describe
+		stateful = false
+		var states []string
+		for _, st := range stmts {
+			stateful = stateful || st.Prog.Stateful()
+			if p, ok := compile.StatePartitioning(st.Spec, st.Prog, v1alpha1.ConsumerGroup(sq.Namespace, sq.Name)); ok {
+				if st.Name != "" {
+					p.Describe = st.Name + ": " + p.Describe
+				}
+				states = append(states, p.Describe)
+			}
 		}
-		stateful = prog.Stateful()
+		status.State = strings.Join(states, "; ")
 	} else if err := compile.CheckUnplanned(&sq.Spec); err != nil {
 		var ps v1alpha1.Problems
 		errors.As(err, &ps)

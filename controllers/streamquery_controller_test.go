@@ -37,7 +37,7 @@ func newQuery(ns, name, query string) *v1alpha1.StreamQuery {
 		Spec: v1alpha1.StreamQuerySpec{
 			Sources: []v1alpha1.Source{{Name: "trades", Datagen: &v1alpha1.DatagenSource{Generator: "trades", Rate: 100}}},
 			Query:   query,
-			Sink:    v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+			Sink:    &v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
 		},
 	}
 }

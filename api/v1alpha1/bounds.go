@@ -13,6 +13,7 @@ import (
 // them), and docs/manifest.md lists them all.
 const (
 	MaxSources       = 16
+	MaxStatements    = 16
 	MaxMetrics       = 32
 	MaxMetricLabels  = 8
 	MaxMetricBuckets = 64

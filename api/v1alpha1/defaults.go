@@ -56,7 +56,12 @@ func (s *StreamQuerySpec) Default() {
 	for i := range s.Sources {
 		s.Sources[i].Default()
 	}
-	s.Sink.Default()
+	if s.Sink != nil {
+		s.Sink.Default()
+	}
+	for i := range s.Statements {
+		s.Statements[i].Sink.Default()
+	}
 	if st := s.State; st != nil {
 		durationOr(&st.CheckpointInterval, DefaultCheckpointInterval)
 		if st.Volume != nil {

@@ -65,4 +65,11 @@ type UserMetric struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100000
 	MaxSeries int32 `json:"maxSeries,omitempty"`
+
+	// statement, of a statement set (spec.statements), names the
+	// statement whose rows the metric is computed from. Required then, and
+	// only then.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Statement string `json:"statement,omitempty"`
 }

@@ -9,12 +9,13 @@ import (
 
 // StreamQuerySpec is what a user asks for: sources, one SQL query over them, a sink
 // for its results and a policy for records that cannot be processed.
+// +kubebuilder:validation:XValidation:rule="has(self.statements) ? !has(self.query) && !has(self.sink) : has(self.query) && has(self.sink)",message="set query and sink, or statements (each with its query and sink)"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.sources.all(s, has(s.kafka) || has(s.table))",message="autoscaling needs kafka sources: only a consumer group divides a source between engines"
 // +kubebuilder:validation:XValidation:rule="!has(self.state) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling)) || (!has(self.state.dir) && !has(self.state.volume))",message="state on several engines moves with its partitions through Kafka: remove spec.state.dir and spec.state.volume"
 // +kubebuilder:validation:XValidation:rule="!has(self.state) || has(self.state.dir) || has(self.state.volume) || self.sources.exists(s, has(s.kafka))",message="spec.state.dir or spec.state.volume is required: only a query that reads Kafka can keep its checkpoints in a topic"
-// +kubebuilder:validation:XValidation:rule="!has(self.state) || (!has(self.state.dir) && !has(self.state.volume)) || !has(self.sink.kafka) || !has(self.sink.kafka.delivery) || self.sink.kafka.delivery != 'exactlyOnce'",message="an exactly-once query keeps its checkpoints in the Kafka topic <group>.checkpoints, in the transaction of its results: remove spec.state.dir and spec.state.volume"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || (!has(self.state.dir) && !has(self.state.volume)) || !has(self.sink) || !has(self.sink.kafka) || !has(self.sink.kafka.delivery) || self.sink.kafka.delivery != 'exactlyOnce'",message="an exactly-once query keeps its checkpoints in the Kafka topic <group>.checkpoints, in the transaction of its results: remove spec.state.dir and spec.state.volume"
 type StreamQuerySpec struct {
 	// sources are the inputs of the query. Each source's name is the table name the
 	// query reads it by.
@@ -25,13 +26,26 @@ type StreamQuerySpec struct {
 	Sources []Source `json:"sources"`
 
 	// query is one SQL SELECT statement in the PostgreSQL dialect, at most
-	// 262144 characters.
+	// 262144 characters. Required unless statements are given.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=262144
-	Query string `json:"query"`
+	Query string `json:"query,omitempty"`
 
-	// sink receives the query's results.
-	Sink Sink `json:"sink"`
+	// sink receives the query's results. Required with query.
+	// +optional
+	Sink *Sink `json:"sink,omitempty"`
+
+	// statements, instead of query and sink, are several queries over the
+	// sources, each with a sink of its own (a statement set): the sources
+	// are read and decoded once, and each statement takes every record. At
+	// most 16.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Statements []Statement `json:"statements,omitempty"`
 
 	// errorPolicy decides what happens to a record that cannot be decoded, evaluated
 	// or written.
@@ -105,6 +119,24 @@ type StreamQuerySpec struct {
 	// operator's (docs/manifest.md, "Engine pods").
 	// +optional
 	Template *EngineTemplate `json:"template,omitempty"`
+}
+
+// Statement is one query of a statement set, with the sink of its results.
+type Statement struct {
+	// name names the statement in the engine's status, logs and dead
+	// letters, and business metrics name it to count its rows.
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9-]*$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// query is one SQL SELECT statement in the PostgreSQL dialect, at most
+	// 262144 characters.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=262144
+	Query string `json:"query"`
+
+	// sink receives the statement's results.
+	Sink Sink `json:"sink"`
 }
 
 // Source is one input of a query. Exactly one connector field is set.

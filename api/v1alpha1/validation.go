@@ -55,13 +55,23 @@ func (p Problem) String() string {
 }
 
 // InQuery is the problem's message as a resource shows it: a problem inside
-// spec.query is placed by line and column of query, the spec's query.
-func (p Problem) InQuery(query string) string {
-	if p.Field == "spec.query" && p.Offset >= 0 {
-		line, col := LineColumn(query, p.Offset)
-		return fmt.Sprintf("line %d, column %d: %s", line, col, p.Message)
+// spec.query, or a statement's query, is placed by line and column of the
+// spec's query it is in.
+func (p Problem) InQuery(spec *StreamQuerySpec) string {
+	if p.Offset < 0 {
+		return p.Message
 	}
-	return p.Message
+	query, ok := spec.Query, p.Field == "spec.query"
+	for i := range spec.Statements {
+		if p.Field == fmt.Sprintf("spec.statements[%d].query", i) {
+			query, ok = spec.Statements[i].Query, true
+		}
+	}
+	if !ok {
+		return p.Message
+	}
+	line, col := LineColumn(query, p.Offset)
+	return fmt.Sprintf("line %d, column %d: %s", line, col, p.Message)
 }
 
 // Problems is every problem found in a spec or its manifest; an error when
@@ -114,11 +124,10 @@ func (s *StreamQuerySpec) Validate() Problems {
 	if len(s.Sources) > MaxSources {
 		ps.Add("spec.sources", "at most %d sources are allowed, found %d", MaxSources, len(s.Sources))
 	}
-	if s.Query == "" {
-		ps.Add("spec.query", "a query is required")
-	}
-	if n := utf8.RuneCountInString(s.Query); n > MaxQueryLength {
-		ps.Add("spec.query", "is %d characters long, more than the %d allowed", n, MaxQueryLength)
+	if len(s.Statements) == 0 {
+		validateQuery(&ps, "spec.query", s.Query)
+	} else if s.Query != "" {
+		ps.Add("spec.query", "set query and sink, or statements, each with its query and sink, not both")
 	}
 	seen := map[string]int{}
 	for i, src := range s.Sources {
@@ -282,7 +291,17 @@ func (s *StreamQuerySpec) Validate() Problems {
 			ps.checkRange(f+".maxRecordBytes", int64(src.MaxRecordBytes), 64, MaxRecordBytesMax)
 		}
 	}
-	validateSink(&ps, "spec.sink", &s.Sink)
+	switch {
+	case len(s.Statements) > 0:
+		if s.Sink != nil {
+			ps.Add("spec.sink", "set query and sink, or statements, each with its query and sink, not both")
+		}
+		validateStatements(&ps, s)
+	case s.Sink == nil:
+		ps.Add("spec.sink", "a sink for the query's results is required")
+	default:
+		validateResultSink(&ps, "spec.sink", s, s.Sink)
+	}
 	ep := s.ErrorPolicy
 	switch ep.Strategy {
 	case "", FailFast, Skip:
@@ -300,31 +319,6 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 		if k := ep.DeadLetter.Kafka; k != nil && (k.Key != "" || k.KeyFormat != "" && k.KeyFormat != KeyFormatString) {
 			ps.Add("spec.errorPolicy.deadLetter.kafka.key", "dead letters are written without a key: remove key and keyFormat")
-		}
-	}
-	if k := s.Sink.Kafka; k != nil {
-		switch k.Delivery {
-		case "", AtLeastOnce:
-		case ExactlyOnce:
-			validateExactlyOnceSources(&ps, s)
-			if dl := ep.DeadLetter; dl != nil && dl.Kafka == nil && dl.Null == nil {
-				ps.Add("spec.sink.kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
-			}
-		default:
-			ps.Add("spec.sink.kafka.delivery", "unknown delivery %q (want atLeastOnce or exactlyOnce)", k.Delivery)
-		}
-		ps.checkDuration("spec.sink.kafka.transactionInterval", k.TransactionInterval, 10*time.Millisecond, MaxTransactionInterval, false)
-		switch k.KeyFormat {
-		case "", KeyFormatString:
-		case KeyFormatJSON, KeyFormatAvro, KeyFormatProtobuf:
-			if k.Key == "" {
-				ps.Add("spec.sink.kafka.keyFormat", "keyFormat %s writes the key column: set key to an output column", k.KeyFormat)
-			}
-			if k.KeyFormat != KeyFormatJSON && (string(s.Sink.Format) != string(k.KeyFormat) || s.Sink.Registry() == nil) {
-				ps.Add("spec.sink.kafka.keyFormat", "keyFormat %[1]s writes keys in the schema registry wire format: set format %[1]s with %[1]s.registry, which registers the keys' schema too", k.KeyFormat)
-			}
-		default:
-			ps.Add("spec.sink.kafka.keyFormat", "unknown key format %q (want string, json, avro or protobuf)", k.KeyFormat)
 		}
 	}
 	if ep.MaxRetries != nil {
@@ -386,6 +380,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 	}
 	validateTopicsRead(&ps, s.Sources)
 	validateMetrics(&ps, s.Metrics)
+	validateMetricStatements(&ps, s)
 	if st := s.State; st != nil {
 		if st.Dir == "" && st.Volume == nil && !slices.ContainsFunc(s.Sources, func(src Source) bool { return src.Kafka != nil }) {
 			ps.Add("spec.state.dir", "a directory to keep checkpoints in, or a volume, is required: only a query that reads Kafka can keep them in a topic")
@@ -393,7 +388,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if st.Volume != nil {
 			validateStateVolume(&ps, s)
 		}
-		if k := s.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+		if k := s.ExactlyOnceSink(); k != nil {
 			if st.Dir != "" && st.Volume == nil {
 				ps.Add("spec.state.dir", "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove dir")
 			}
@@ -434,6 +429,105 @@ func (s *StreamQuerySpec) Validate() Problems {
 		}
 	}
 	return ps
+}
+
+// validateResultSink checks a query's sink, at f: its connector, and what
+// its Kafka producer is told.
+func validateResultSink(ps *Problems, f string, s *StreamQuerySpec, sink *Sink) {
+	validateSink(ps, f, sink)
+	ep := s.ErrorPolicy
+	if k := sink.Kafka; k != nil {
+		switch k.Delivery {
+		case "", AtLeastOnce:
+		case ExactlyOnce:
+			validateExactlyOnceSources(ps, s)
+			if dl := ep.DeadLetter; dl != nil && dl.Kafka == nil && dl.Null == nil {
+				ps.Add(f+".kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
+			}
+		default:
+			ps.Add(f+".kafka.delivery", "unknown delivery %q (want atLeastOnce or exactlyOnce)", k.Delivery)
+		}
+		ps.checkDuration(f+".kafka.transactionInterval", k.TransactionInterval, 10*time.Millisecond, MaxTransactionInterval, false)
+		switch k.KeyFormat {
+		case "", KeyFormatString:
+		case KeyFormatJSON, KeyFormatAvro, KeyFormatProtobuf:
+			if k.Key == "" {
+				ps.Add(f+".kafka.keyFormat", "keyFormat %s writes the key column: set key to an output column", k.KeyFormat)
+			}
+			if k.KeyFormat != KeyFormatJSON && (string(sink.Format) != string(k.KeyFormat) || sink.Registry() == nil) {
+				ps.Add(f+".kafka.keyFormat", "keyFormat %[1]s writes keys in the schema registry wire format: set format %[1]s with %[1]s.registry, which registers the keys' schema too", k.KeyFormat)
+			}
+		default:
+			ps.Add(f+".kafka.keyFormat", "unknown key format %q (want string, json, avro or protobuf)", k.KeyFormat)
+		}
+	}
+}
+
+// validateQuery checks that a query, at f, is there and not too long.
+func validateQuery(ps *Problems, f, query string) {
+	if query == "" {
+		ps.Add(f, "a query is required")
+	}
+	if n := utf8.RuneCountInString(query); n > MaxQueryLength {
+		ps.Add(f, "is %d characters long, more than the %d allowed", n, MaxQueryLength)
+	}
+}
+
+// validateStatements checks a statement set: named statements, each with
+// a query and a sink, and none of what a set does not support yet.
+func validateStatements(ps *Problems, s *StreamQuerySpec) {
+	if len(s.Statements) > MaxStatements {
+		ps.Add("spec.statements", "at most %d statements are allowed, found %d", MaxStatements, len(s.Statements))
+	}
+	seen := map[string]int{}
+	for i := range s.Statements {
+		st := &s.Statements[i]
+		f := fmt.Sprintf("spec.statements[%d]", i)
+		switch {
+		case st.Name == "":
+			ps.Add(f+".name", "a statement needs a name, which its status, logs and metrics show")
+		case !statementName.MatchString(st.Name):
+			ps.Add(f+".name", "%q is not a valid name: use lower-case letters, digits and -, starting with a letter, at most 63", st.Name)
+		}
+		if j, dup := seen[st.Name]; dup && st.Name != "" {
+			ps.Add(f+".name", "statement name %q is already used by spec.statements[%d]", st.Name, j)
+		}
+		seen[st.Name] = i
+		validateQuery(ps, f+".query", st.Query)
+		validateResultSink(ps, f+".sink", s, &st.Sink)
+		if k := st.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+			ps.Add(f+".sink.kafka.delivery", "exactlyOnce is not supported yet in a statement set: use atLeastOnce, or a StreamQuery of its own for this statement")
+		}
+	}
+	if s.State != nil {
+		ps.Add("spec.state", "a statement set does not keep state in checkpoints yet: remove spec.state, or make a StreamQuery of each statement that needs it")
+	}
+}
+
+// validateMetricStatements checks that each business metric of a statement
+// set names one of its statements, and none of a single query does.
+func validateMetricStatements(ps *Problems, s *StreamQuerySpec) {
+	for i, m := range s.Metrics {
+		f := fmt.Sprintf("spec.metrics[%d].statement", i)
+		switch {
+		case len(s.Statements) == 0 && m.Statement != "":
+			ps.Add(f, "names a statement of spec.statements, which this query has none of: remove it")
+		case len(s.Statements) == 0:
+		case m.Statement == "":
+			ps.Add(f, "name the statement whose rows the metric counts, one of %s", statementNames(s.Statements))
+		case !slices.ContainsFunc(s.Statements, func(st Statement) bool { return st.Name == m.Statement }):
+			ps.Add(f, "%q is not a statement: want one of %s", m.Statement, statementNames(s.Statements))
+		}
+	}
+}
+
+// statementNames lists the statements' names for a message.
+func statementNames(sts []Statement) string {
+	names := make([]string, len(sts))
+	for i, st := range sts {
+		names[i] = st.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // validateMetrics checks what spec.metrics says without the query's
@@ -502,6 +596,10 @@ func validateMetrics(ps *Problems, ms []UserMetric) {
 
 var metricName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
+// statementName is what a statement may be named: a DNS label, as it may name
+// things of Kubernetes one day.
+var statementName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
 // validateAutoscaling checks spec.autoscaling, which Default has filled.
 func validateAutoscaling(ps *Problems, s *StreamQuerySpec) {
 	a := s.Autoscaling
@@ -558,7 +656,7 @@ func validateStateVolume(ps *Problems, s *StreamQuerySpec) {
 	if s.SeveralEngines() {
 		ps.Add(f, "a volume is one engine's: on several engines the state moves with its partitions through Kafka; remove volume (and dir)")
 	}
-	if k := s.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+	if s.ExactlyOnceSink() != nil {
 		ps.Add(f, "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove volume (and dir)")
 	}
 	if s.Template == nil || s.State.Dir == "" {

@@ -16,7 +16,7 @@ func validSpec() StreamQuerySpec {
 	return StreamQuerySpec{
 		Sources: []Source{{Name: "trades", Datagen: &DatagenSource{Generator: "trades"}}},
 		Query:   "SELECT symbol FROM trades",
-		Sink:    Sink{Stdout: &StdoutSink{}},
+		Sink:    &Sink{Stdout: &StdoutSink{}},
 	}
 }
 
@@ -83,12 +83,12 @@ func TestValidate(t *testing.T) {
 		{"avro settings for json", func(s *StreamQuerySpec) { s.Sources[0].Avro = &AvroFormat{Schema: "{}"} }, "spec.sources[0].avro", "applies to format avro"},
 		{"avro to stdout", func(s *StreamQuerySpec) { s.Sink.Format = FormatAvro }, "spec.sink.format", "avro records are written to Kafka topics"},
 		{"avro sink schema", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "o"}, Format: FormatAvro, Avro: &AvroFormat{Schema: "{}"}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "o"}, Format: FormatAvro, Avro: &AvroFormat{Schema: "{}"}}
 		}, "spec.sink.avro.schema", "is for sources"},
 		{"event time column", func(s *StreamQuerySpec) {
 			s.Sources[0] = Source{Name: "t", File: &FileSource{Path: "x"}, Schema: []Column{{Name: "a", Type: "int"}}, EventTime: &EventTime{Column: "ts"}}
 		}, "spec.sources[0].eventTime.column", "not in the schema"},
-		{"no sink", func(s *StreamQuerySpec) { s.Sink = Sink{} }, "spec.sink", "exactly one"},
+		{"no sink", func(s *StreamQuerySpec) { s.Sink = &Sink{} }, "spec.sink", "exactly one"},
 		{"dead letter without sink", func(s *StreamQuerySpec) { s.ErrorPolicy.Strategy = DeadLetter }, "spec.errorPolicy.deadLetter", "needs a deadLetter sink"},
 		{"csv dead letters", func(s *StreamQuerySpec) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Stdout: &StdoutSink{}, Format: FormatCSV}}
@@ -143,7 +143,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.sources[0].kafka.sessionTimeout", "between 1s and 30m"},
 		{"long transactions", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce, TransactionInterval: &metav1.Duration{Duration: time.Minute}}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce, TransactionInterval: &metav1.Duration{Duration: time.Minute}}}
 		}, "spec.sink.kafka.transactionInterval", "between 10ms and 30s"},
 		{"many replicas", func(s *StreamQuerySpec) { r := int32(129); s.Replicas = &r }, "spec.replicas", "at most 128"},
 		{"long query", func(s *StreamQuerySpec) { s.Query = "SELECT symbol FROM trades" + strings.Repeat(" ", MaxQueryLength) }, "spec.query", "more than the 262144 allowed"},
@@ -169,34 +169,34 @@ func TestValidate(t *testing.T) {
 		{"exactly once from several topics", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
 			s.Sources[0].Kafka.Topic, s.Sources[0].Kafka.Topics = "", []string{"a", "b"}
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 		}, "spec.sink.kafka.delivery", "of one topic"},
 		{"exactly once of a join", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "", ""},
 		{"exactly once of a join without state", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 		}, "spec.sink.kafka.delivery", "without spec.state needs exactly one source"},
 		{"exactly once over two groups", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Group = "q", "quotes", "other"
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].kafka.group", "one consumer group"},
 		{"exactly once over two clusters", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Brokers = "q", "quotes", []string{"c:9092"}
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].kafka.brokers", "on one cluster"},
 		{"exactly once from stdin", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), {Name: "q", Stdin: &StdinSource{}, Schema: []Column{{Name: "a", Type: "int"}}}}
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].stdin", "standard input cannot be read again"},
 		{"a topic twice in one group", func(s *StreamQuerySpec) {
@@ -224,7 +224,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.state.volume", "one engine's"},
 		{"exactly-once state volume", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
 		}, "spec.state.volume", "remove volume"},
 		{"state volume mounted over", func(s *StreamQuerySpec) {
@@ -238,7 +238,7 @@ func TestValidate(t *testing.T) {
 			s.Template = &EngineTemplate{Spec: EnginePodSpec{Volumes: []runtime.RawExtension{{Raw: []byte(`{"name":"sluice-state","emptyDir":{}}`)}}}}
 		}, "spec.template.spec.volumes[0].name", "spec.state.volume's claim"},
 		{"exactly once without kafka", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{Dir: "/state"}
 		}, "spec.sink.kafka.delivery", "needs a kafka source"},
 		{"start at a time", func(s *StreamQuerySpec) {
@@ -252,14 +252,14 @@ func TestValidate(t *testing.T) {
 
 		// Kafka producer settings.
 		{"producer settings", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: CompressionZstd,
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: CompressionZstd,
 				Linger: &metav1.Duration{Duration: 5 * time.Millisecond}, MaxBatchBytes: 1 << 20}}
 		}, "", ""},
 		{"unknown codec", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: "brotli"}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Compression: "brotli"}}
 		}, "spec.sink.kafka.compression", "unknown codec"},
 		{"negative linger", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Linger: &metav1.Duration{Duration: -time.Millisecond}}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Linger: &metav1.Duration{Duration: -time.Millisecond}}}
 		}, "spec.sink.kafka.linger", "between 0s and 1m"},
 		{"tiny dead-letter batches", func(s *StreamQuerySpec) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "dlq", MaxBatchBytes: 100}}}
@@ -299,17 +299,17 @@ func TestValidate(t *testing.T) {
 			s.Sources[0].Avro = &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}}
 		}, "spec.sources[0].kafka.keyFormat", "the schema declares none (key: true)"},
 		{"sink keys in avro", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Format: FormatAvro, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}},
+			s.Sink = &Sink{Format: FormatAvro, Avro: &AvroFormat{Registry: &SchemaRegistry{URL: "http://r:8081"}},
 				Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: KeyFormatAvro}}
 		}, "", ""},
 		{"sink keys in json without a key", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", KeyFormat: KeyFormatJSON}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", KeyFormat: KeyFormatJSON}}
 		}, "spec.sink.kafka.keyFormat", "set key to an output column"},
 		{"sink keys in protobuf of json values", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: KeyFormatProtobuf}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: KeyFormatProtobuf}}
 		}, "spec.sink.kafka.keyFormat", "set format protobuf with protobuf.registry"},
 		{"sink keys in xml", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: "xml"}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "a", KeyFormat: "xml"}}
 		}, "spec.sink.kafka.keyFormat", "unknown key format"},
 
 		// TLS and SASL.
@@ -343,7 +343,7 @@ func TestValidate(t *testing.T) {
 			s.Sources[0].Kafka.SASL = &KafkaSASL{Mechanism: SASLPlain, UsernameEnv: "1USER", PasswordEnv: "P"}
 		}, "spec.sources[0].kafka.sasl.usernameEnv", "not an environment variable name"},
 		{"sink sasl", func(s *StreamQuerySpec) {
-			s.Sink = Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", KafkaSecurity: KafkaSecurity{SASL: &KafkaSASL{Mechanism: SASLPlain, PasswordEnv: "P"}}}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", KafkaSecurity: KafkaSecurity{SASL: &KafkaSASL{Mechanism: SASLPlain, PasswordEnv: "P"}}}}
 		}, "spec.sink.kafka.sasl", "set usernameEnv or usernameFile"},
 		{"dead letter tls", func(s *StreamQuerySpec) {
 			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "dlq", KafkaSecurity: KafkaSecurity{TLS: &KafkaTLS{KeyFile: "k"}}}}}

@@ -105,7 +105,7 @@ func nexmarkSpec(name string, events int64, partitions, parallelism int, mode v1
 		d.Count = (n + parts - 1) / parts
 		d.Partitions = int32(parts)
 	}
-	spec.Sink = v1alpha1.Sink{Null: &v1alpha1.NullSink{}}
+	spec.Sink = &v1alpha1.Sink{Null: &v1alpha1.NullSink{}}
 	spec.Runtime.Mode = mode
 	spec.Runtime.Parallelism = int32(parallelism)
 	spec.Runtime.BatchLinger = &metav1.Duration{Duration: time.Millisecond}

@@ -132,7 +132,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	monitor := telemetry.NewMonitor(p, buildVersion(), telemetry.ThresholdsFor(doc.Query.Spec.Health),
 		logger.With("component", "health", "pipeline", doc.Query.Name))
 	reg.MustRegister(telemetry.NewCollector(monitor, tracing != nil))
-	if set := p.Metrics(); set != nil {
+	for _, set := range p.Metrics() {
 		reg.MustRegister(telemetry.NewUserMetrics(set))
 	}
 	sup := supervisor{

@@ -54,7 +54,6 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	default:
 		fmt.Fprintln(stdout, "Mode: Continuous: a source reads without end; on Kubernetes the query runs as a Deployment")
 	}
-	prog := c.prog
 	for _, r := range c.resolved {
 		fmt.Fprintf(stdout, "Source %s: the fields of the latest schema of subject %s at %s, version %d (schema id %d), read now:\n", r.Source, r.Subject, r.Registry, r.Version, r.ID)
 		cols := c.inputs[r.Source]
@@ -62,10 +61,23 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			fmt.Fprintf(stdout, "  %s %s\n", col.Name, col.Type)
 		}
 	}
+	group := consumerGroup(doc.Query.Namespace, doc.Query.Name)
+	for _, st := range c.statements {
+		if st.Name != "" {
+			fmt.Fprintf(stdout, "\nStatement %s, to the %s sink:\n", st.Name, st.Spec.Sink.Connector())
+		}
+		printPlan(stdout, st.Spec, st.Prog, group)
+	}
+	return exitOK
+}
+
+// printPlan shows how a query keeps its state, its plan and the schema of
+// its sink's records.
+func printPlan(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, group string) {
 	var steps map[plan.Node]string
-	if p, ok := compile.StatePartitioning(&doc.Query.Spec, prog, consumerGroup(doc.Query.Namespace, doc.Query.Name)); ok {
-		fmt.Fprintf(stdout, "State: %s\n", p.Describe)
-		if p.Repartition && doc.Query.Spec.SeveralEngines() {
+	if p, ok := compile.StatePartitioning(spec, prog, group); ok {
+		fmt.Fprintf(w, "State: %s\n", p.Describe)
+		if p.Repartition && spec.SeveralEngines() {
 			// Each engine runs what is below the step over the source's
 			// partitions it reads, and what is above over the topic's.
 			steps = map[plan.Node]string{}
@@ -74,14 +86,13 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			}
 		}
 	}
-	fmt.Fprint(stdout, plan.ExplainSteps(prog.Root(), steps))
-	printSinkSchema(stdout, &doc.Query.Spec, prog)
-	return exitOK
+	fmt.Fprint(w, plan.ExplainSteps(prog.Root(), steps))
+	printSinkSchema(w, spec, prog)
 }
 
 // printSinkSchema shows the schema of an avro or protobuf sink's records.
 func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) {
-	schema, _ := compile.SinkSchema(&spec.Sink, prog.Output) // Plan accepted it
+	schema, _ := compile.SinkSchema(spec.Sink, prog.Output) // Plan accepted it
 	if schema == "" {
 		return
 	}
@@ -89,7 +100,7 @@ func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop
 		k := spec.Sink.Kafka
 		fmt.Fprintf(w, "Sink: %s records in the schema registry wire format, their schema registered under subject %s at %s:\n%s\n", spec.Sink.Format, r.SubjectOf(k.Topic), r.URL, strings.TrimSpace(schema))
 		if i := slices.IndexFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }); i >= 0 && string(k.KeyFormat) == string(spec.Sink.Format) {
-			key, _ := compile.SinkSchema(&spec.Sink, prog.Output[i:i+1])
+			key, _ := compile.SinkSchema(spec.Sink, prog.Output[i:i+1])
 			fmt.Fprintf(w, "Keys: %s, their schema registered under subject %s-key:\n%s\n", k.Key, k.Topic, strings.TrimSpace(key))
 		}
 		return
@@ -99,9 +110,9 @@ func printSinkSchema(w io.Writer, spec *v1alpha1.StreamQuerySpec, prog *streamop
 
 // checked is a manifest's plan.
 type checked struct {
-	prog     *streamop.Program
-	inputs   map[string][]value.Column  // by source
-	resolved []connector.ResolvedSchema // the registries' latest schemas read
+	statements []compile.Statement        // one, but of a statement set
+	inputs     map[string][]value.Column  // by source
+	resolved   []connector.ResolvedSchema // the registries' latest schemas read
 }
 
 // check decides what is wrong with a manifest: the problems of its structure,
@@ -111,12 +122,12 @@ type checked struct {
 // its fields, into the manifest's spec.
 func check(ctx context.Context, doc *manifest.Document, log *slog.Logger) (checked, v1alpha1.Problems) {
 	resolved, unread := bundle.All().ResolveSchemas(ctx, &doc.Query.Spec, log)
-	prog, inputs, err := compile.PlanRead(&doc.Query.Spec, connector.Sources(resolved), unread)
+	stmts, inputs, err := compile.PlanSet(&doc.Query.Spec, connector.Sources(resolved), unread)
 	diags := append(doc.Structural(), doc.Locate(err)...)
 	if len(diags) > 0 {
 		return checked{}, diags.Sorted()
 	}
-	return checked{prog: prog, inputs: inputs, resolved: resolved}, nil
+	return checked{statements: stmts, inputs: inputs, resolved: resolved}, nil
 }
 
 // load reads a manifest and fills its defaults.

@@ -201,7 +201,7 @@ func engineRows(t *testing.T, q string, counts map[string]int64, columns []strin
 		}
 	}
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	spec.Sink = v1alpha1.Sink{File: &v1alpha1.FileSink{Path: out}}
+	spec.Sink = &v1alpha1.Sink{File: &v1alpha1.FileSink{Path: out}}
 	spec.Runtime.Mode = v1alpha1.Direct
 	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
 	if err != nil {

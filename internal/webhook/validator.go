@@ -79,7 +79,7 @@ func validate(sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
 		}
 		err = compile.CheckUnplanned(spec)
 	} else {
-		_, _, err = compile.Plan(spec)
+		_, _, err = compile.PlanSet(spec, nil, nil)
 	}
 	if err == nil {
 		return warnings, nil
@@ -90,7 +90,7 @@ func validate(sq *v1alpha1.StreamQuery) (admission.Warnings, error) {
 	}
 	errs := make(field.ErrorList, len(ps))
 	for i, p := range ps {
-		errs[i] = &field.Error{Type: field.ErrorTypeInvalid, Field: p.Field, BadValue: field.OmitValueType{}, Detail: p.InQuery(spec.Query)}
+		errs[i] = &field.Error{Type: field.ErrorTypeInvalid, Field: p.Field, BadValue: field.OmitValueType{}, Detail: p.InQuery(spec)}
 	}
 	return warnings, apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind("StreamQuery").GroupKind(), sq.Name, errs)
 }

@@ -17,7 +17,7 @@ func query(sql string) *v1alpha1.StreamQuery {
 		Spec: v1alpha1.StreamQuerySpec{
 			Sources: []v1alpha1.Source{{Name: "trades", Datagen: &v1alpha1.DatagenSource{Generator: "trades"}}},
 			Query:   sql,
-			Sink:    v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+			Sink:    &v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
 		},
 	}
 }

@@ -46,7 +46,7 @@ func Spec(c Config) *v1alpha1.StreamQuerySpec {
 			},
 		}},
 		Query: c.Query,
-		Sink:  v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		Sink:  &v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
 		Runtime: v1alpha1.RuntimeSpec{
 			Mode: c.Mode, Parallelism: int32(c.Parallelism),
 			ChannelCapacity: int32(c.ChannelCapacity), BatchSize: int32(c.BatchSize),

@@ -24,11 +24,14 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// Plan checks a spec, defaulted (the caller's is left as it is), and plans
-// its query. It returns the program and the
+// Plan checks a spec of one query (not a statement set, see PlanSet),
+// defaulted (the caller's is left as it is), and plans its query. It returns the program and the
 // columns of each source it reads; a nil error means the spec can run, and
 // otherwise the error is the spec's v1alpha1.Problems.
 func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value.Column, error) {
+	if len(spec.Statements) > 0 {
+		return nil, nil, errors.New("a statement set has a program per statement: plan it with PlanSet")
+	}
 	spec = spec.DeepCopy()
 	spec.Default()
 	ps := spec.Validate()
@@ -119,7 +122,7 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.column", i), "is %s, but the query's event time for %s is %s; they must be the same column", et.Column, src.Name, inputs[src.Name][t].Name)
 		}
 	}
-	if _, err := SinkSchema(&spec.Sink, prog.Output); err != nil {
+	if _, err := SinkSchema(spec.Sink, prog.Output); err != nil {
 		ps.Add("spec.sink.format", "%v", err)
 	}
 	if k := spec.Sink.Kafka; k != nil && k.Key != "" && !slices.ContainsFunc(prog.Output, func(c value.Column) bool { return c.Name == k.Key }) {
@@ -635,9 +638,15 @@ func CheckUnplanned(spec *v1alpha1.StreamQuerySpec) error {
 	spec = spec.DeepCopy()
 	spec.Default()
 	ps := spec.Validate()
-	if spec.Query != "" {
-		if err := sql.CheckSyntax(spec.Query); err != nil {
-			ps = append(ps, queryProblems(err)...)
+	for i, one := range spec.StatementSpecs() {
+		if one.Query == "" {
+			continue
+		}
+		if err := sql.CheckSyntax(one.Query); err != nil {
+			for _, p := range queryProblems(err) {
+				p.Field = spec.StatementField(i, p.Field)
+				ps = append(ps, p)
+			}
 		}
 	}
 	if len(ps) > 0 {

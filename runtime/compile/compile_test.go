@@ -44,7 +44,7 @@ func TestStateProblems(t *testing.T) {
 			Sources: []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"},
 				Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}},
 			Query: tt.query,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			State: tt.state,
 		}
 		if tt.exactly {
@@ -111,7 +111,7 @@ func TestContinuousProblems(t *testing.T) {
 		spec := &v1alpha1.StreamQuerySpec{
 			Sources: []v1alpha1.Source{src},
 			Query:   tt.query,
-			Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: tt.key}},
+			Sink:    &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: tt.key}},
 		}
 		if tt.state {
 			spec.State = &v1alpha1.StateSpec{}
@@ -194,7 +194,7 @@ func TestKeysFollowPartitions(t *testing.T) {
 				{Name: "names", File: &v1alpha1.FileSource{Path: "names.csv"}, Format: v1alpha1.FormatCSV, Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "name", Type: "text"}}, Table: &v1alpha1.TableSource{Key: []string{"symbol"}}},
 			},
 			Query:    tt.query,
-			Sink:     v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Sink:     &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			Replicas: new(int32(3)),
 		}
 		if tt.repartition {
@@ -240,7 +240,7 @@ func TestKeysFollowPartitions(t *testing.T) {
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources:  []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades", KeyFormat: v1alpha1.KeyFormatJSON}, Schema: cols}},
 		Query:    bySymbol,
-		Sink:     v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+		Sink:     &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 		Replicas: new(int32(2)),
 		State:    &v1alpha1.StateSpec{},
 	}
@@ -266,7 +266,7 @@ func TestTopNLateness(t *testing.T) {
 			EventTime: &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: time.Minute}}}},
 		Query: "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY ws ORDER BY n DESC) AS r FROM (" +
 			"SELECT window_start AS ws, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol) c) t WHERE r <= 2",
-		Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+		Sink: &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
 	}
 	spec.Default()
 	checkPlan(t, "allowed lateness", spec, "spec.sources[0].eventTime.allowedLateness: a window top-N ranks a window's rows once")
@@ -302,7 +302,7 @@ func TestAvroProblems(t *testing.T) {
 			Sources: []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"},
 				Format: v1alpha1.FormatAvro, Avro: &v1alpha1.AvroFormat{Schema: tt.schema}, Schema: tt.cols}},
 			Query: tt.query,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}, Format: v1alpha1.FormatAvro},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}, Format: v1alpha1.FormatAvro},
 		}
 		checkPlan(t, tt.name, spec, tt.want)
 	}
@@ -322,7 +322,7 @@ func TestAvroEventTime(t *testing.T) {
 				Avro: &v1alpha1.AvroFormat{Schema: `{"type":"record","name":"T","fields":[{"name":"n","type":"long"},
 					{"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}}]}`}}},
 			Query: "SELECT n FROM s",
-			Sink:  v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+			Sink:  &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
 		}
 		checkPlan(t, col, spec, want)
 	}
@@ -335,7 +335,7 @@ func TestAvroFromFile(t *testing.T) {
 		Sources: []v1alpha1.Source{{Name: "s", File: &v1alpha1.FileSource{Path: "x"}, Format: v1alpha1.FormatAvro,
 			Avro: &v1alpha1.AvroFormat{Schema: `{"type":"record","name":"T","fields":[{"name":"n","type":"long"}]}`}}},
 		Query: "SELECT n FROM s",
-		Sink:  v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+		Sink:  &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
 	}
 	checkPlan(t, "file", spec, "spec.sources[0].format: avro is read from Kafka record values")
 }
@@ -375,7 +375,7 @@ func TestKafkaTableProblems(t *testing.T) {
 	for _, tt := range tests {
 		spec := &v1alpha1.StreamQuerySpec{
 			Sources: tt.sources, Query: tt.query,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			State: &v1alpha1.StateSpec{},
 		}
 		if tt.exactly {
@@ -415,7 +415,7 @@ func TestAfterJoinProblems(t *testing.T) {
 	for _, tt := range tests {
 		spec := &v1alpha1.StreamQuerySpec{
 			Sources: []v1alpha1.Source{stream("a"), stream("b")}, Query: windowed,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			State: &v1alpha1.StateSpec{},
 		}
 		tt.edit(spec)
@@ -445,7 +445,7 @@ func TestJSONSchemaProblems(t *testing.T) {
 			Schema:     []v1alpha1.Column{{Name: "symbol", Type: "text"}},
 			JSONSchema: `{"type": "object", "required": ["symbol"]}`}
 		c.edit(&src)
-		spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{src}, Query: "SELECT symbol FROM trades", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
+		spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{src}, Query: "SELECT symbol FROM trades", Sink: &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
 		spec.Default()
 		checkPlan(t, c.name, spec, c.want)
 	}
@@ -477,7 +477,7 @@ func TestChangesProblems(t *testing.T) {
 			Sources: []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades", Group: "g"},
 				Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}},
 			Query: query,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "initial"}},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "initial"}},
 			State: &v1alpha1.StateSpec{},
 		}
 		tt.edit(spec)
@@ -519,7 +519,7 @@ func TestWindowJoinProblems(t *testing.T) {
 				{Name: "quotes", Kafka: kafka("quotes"), Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}},
 			},
 			Query: query,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			State: &v1alpha1.StateSpec{},
 		}
 		tt.edit(spec)
@@ -544,7 +544,7 @@ func TestProcessingTimeProblems(t *testing.T) {
 				Schema:    []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}},
 				EventTime: &v1alpha1.EventTime{Column: "ts", AllowedLateness: metav1.Duration{Duration: c.lateness}}}},
 			Query: "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, PROCTIME(), INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol",
-			Sink:  v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+			Sink:  &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
 		}
 		spec.Default()
 		checkPlan(t, c.name, spec, c.want)
@@ -581,7 +581,7 @@ func TestPairsLookedUpProblems(t *testing.T) {
 					Table: &v1alpha1.TableSource{Key: []string{"symbol"}}},
 			},
 			Query: query,
-			Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
 			State: &v1alpha1.StateSpec{},
 		}
 		tt.edit(spec)

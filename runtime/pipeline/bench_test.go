@@ -150,7 +150,7 @@ func BenchmarkJSONFile(b *testing.B) {
 			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "price", Type: "decimal(18,4)"}, {Name: "quantity", Type: "int"}, {Name: "ts", Type: "timestamp"}},
 		}},
 		Query: "SELECT symbol, price, quantity, ts FROM trades WHERE quantity > 0",
-		Sink:  v1alpha1.Sink{File: &v1alpha1.FileSink{Path: filepath.Join(dir, "engine.jsonl")}},
+		Sink:  &v1alpha1.Sink{File: &v1alpha1.FileSink{Path: filepath.Join(dir, "engine.jsonl")}},
 	}
 	var engineTime, baseTime time.Duration
 	var records, runs int64

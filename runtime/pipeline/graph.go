@@ -131,7 +131,7 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 					close(workerIn[w].ch)
 				}
 			}()
-			p.readLoop(ctx, readCtx, r, workerIn[w], ends)
+			p.readLoop(readCtx, r, func(m message.Message) bool { return workerIn[w].send(ctx, m) }, ends)
 		})
 	}
 	for w := range n {

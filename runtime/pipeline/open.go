@@ -64,7 +64,7 @@ func (p *Pipeline) open(opts Options) error {
 		p.sink = sink
 	}
 	if p.sink == nil {
-		sink, err := reg.OpenSink(connector.SinkEnv{Spec: &p.spec.Sink, Columns: p.prog.Output, Transaction: txn, Resumable: p.spec.State != nil, Logger: p.log})
+		sink, err := reg.OpenSink(connector.SinkEnv{Spec: p.spec.Sink, Columns: p.prog.Output, Transaction: txn, Resumable: p.spec.State != nil, Logger: p.log})
 		if err != nil {
 			return err
 		}

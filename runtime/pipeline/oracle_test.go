@@ -569,7 +569,7 @@ func oracleSpec(path, query string) *v1alpha1.StreamQuerySpec {
 			EventTime: &v1alpha1.EventTime{Column: "ts", MaxOutOfOrderness: metav1.Duration{Duration: oracleBound}},
 		}},
 		Query:       query,
-		Sink:        v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		Sink:        &v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.FailFast},
 		Runtime:     v1alpha1.RuntimeSpec{Mode: v1alpha1.Direct, BatchSize: 1},
 	}

@@ -55,8 +55,12 @@ type Options struct {
 	// Connectors open the spec's sources and sinks; nil is
 	// connector.Builtins(), which has no Kafka.
 	Connectors *connector.Registry
-	// Sink, if set, replaces the spec's sink; the pipeline closes it.
+	// Sink, if set, replaces the sink of a spec of one query; the
+	// pipeline closes it.
 	Sink connector.Sink
+	// Sinks, if set, replace the sinks of a statement set's statements,
+	// by name; the pipeline closes them.
+	Sinks map[string]connector.Sink
 	// DeadLetter, if set, replaces the spec's dead-letter sink.
 	DeadLetter connector.DeadLetterSink
 	// Readers, if set, replace the readers of the spec's sources.
@@ -126,6 +130,9 @@ type Pipeline struct {
 	// latter's upstream part, which it runs and stops with itself.
 	repartition *connector.Repartition
 	upstream    *Pipeline
+	// parts, of a statement set, are its statements, each a pipeline of
+	// its own over the sources this one reads (set.go).
+	parts []*statement
 	// statePlan and stateFingerprint are what the checkpoints say of the
 	// state (streamop.Program.StatePlan): a partition of a repartition
 	// topic holds other keys than the source's partition of its number,
@@ -169,6 +176,13 @@ func New(spec *v1alpha1.StreamQuerySpec, opts Options) (*Pipeline, error) {
 	resolved, err := opts.registry().ResolveSchemas(context.Background(), spec, opts.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if len(spec.Statements) > 0 {
+		stmts, schemas, err := compile.PlanSet(spec, connector.Sources(resolved), nil)
+		if err != nil {
+			return nil, err
+		}
+		return newSet(spec, stmts, schemas, opts)
 	}
 	prog, schemas, err := compile.PlanRead(spec, connector.Sources(resolved), nil)
 	if err != nil {
@@ -269,7 +283,7 @@ func newRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, sc
 	}
 	upSpec := spec.DeepCopy()
 	upSpec.State, upSpec.Metrics = nil, nil
-	if k := upSpec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && spec.State != nil {
+	if k := upSpec.ExactlyOnceSink(); k != nil && spec.State != nil {
 		// Exactly-once, the upstream part's transactions, of the rows and
 		// marks written with the offsets read, keep the state's pace,
 		// within the producer's transaction timeout.
@@ -353,9 +367,7 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 	// it (a burst of window results) goes back to the garbage collector,
 	// so that the free batches never pin more than the batches in flight.
 	p.pool.MaxValues = 2 * p.batchSize * widest
-	var id [4]byte
-	_, _ = rand.Read(id[:])
-	p.runID = hex.EncodeToString(id[:])
+	p.runID = newRunID()
 
 	if err := p.open(opts); err != nil {
 		p.closeReaders()
@@ -388,6 +400,14 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		p.batchEncoder = be
 	}
 	return p, nil
+}
+
+// newRunID returns a random name for a run, which batches' correlation
+// ids start with.
+func newRunID() string {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	return hex.EncodeToString(id[:])
 }
 
 // configure reads the spec, defaulted by New.
@@ -487,6 +507,9 @@ func (p *Pipeline) noteError(msg string) {
 // ends or a record fails under FailFast. It returns nil after a complete run
 // or a clean stop.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.parts != nil {
+		return p.runSet(ctx)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p.mu.Lock()
@@ -495,21 +518,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// readCtx ends reading on Stop while the rest drains under ctx.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	go func() {
-		select {
-		case <-p.stop:
-			p.state.CompareAndSwap(running, draining)
-			stopReading()
-			t := time.NewTimer(p.shutdownTimeout)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				p.fatal(fmt.Errorf("shutdown timeout %v passed while draining", p.shutdownTimeout))
-			case <-ctx.Done():
-			}
-		case <-ctx.Done():
-		}
-	}()
+	go p.drainOnStop(ctx, stopReading)
 
 	p.log.Info("pipeline starting", "run", p.runID, "mode", p.spec.Runtime.Mode,
 		"partitions", len(p.readers), "parallelism", p.parallelism,
@@ -573,6 +582,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.state.Store(finished)
 	p.log.Info("pipeline finished", "run", p.runID)
 	return nil
+}
+
+// drainOnStop waits for Stop, then stops the reading and gives the run the
+// shutdown timeout to drain what it read before aborting it; or for ctx
+// to end.
+func (p *Pipeline) drainOnStop(ctx context.Context, stopReading context.CancelFunc) {
+	select {
+	case <-p.stop:
+		p.state.CompareAndSwap(running, draining)
+		stopReading()
+		t := time.NewTimer(p.shutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			p.fatal(fmt.Errorf("shutdown timeout %v passed while draining", p.shutdownTimeout))
+		case <-ctx.Done():
+		}
+	case <-ctx.Done():
+	}
 }
 
 func (p *Pipeline) err() error {

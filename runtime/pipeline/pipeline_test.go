@@ -409,7 +409,7 @@ func fileSpec(path string, format v1alpha1.Format, query string, strategy v1alph
 			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "price", Type: "decimal(18,4)"}, {Name: "quantity", Type: "int"}},
 		}},
 		Query:       query,
-		Sink:        v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		Sink:        &v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: strategy},
 	}
 	if strategy == v1alpha1.DeadLetter {

@@ -14,8 +14,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// readLoop is a source reader's goroutine.
-func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, out *edge[message.Message], ends *tableEnds) {
+// readLoop is a source reader's goroutine: it sends what it reads on
+// through send, which reports false when the run is ending.
+func (p *Pipeline) readLoop(readCtx context.Context, r connector.Reader, send func(message.Message) bool, ends *tableEnds) {
 	table := ends.isTable(r)
 	stop, reading := func() {}, readCtx
 	if table {
@@ -25,13 +26,13 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 	var cur readCursor
 	for readCtx.Err() == nil {
 		b, err := p.read(readCtx, r, &cur)
-		if b != nil && !out.send(ctx, message.Message{Kind: message.KindBatch, Batch: b}) {
+		if b != nil && !send(message.Message{Kind: message.KindBatch, Batch: b}) {
 			return
 		}
 		if err == connector.ErrLoaded {
 			// A table's partition holds what it held at the start: a
 			// table join may join with it.
-			if !out.send(ctx, message.Message{Kind: message.KindLoaded, Origin: r.Origin()}) {
+			if !send(message.Message{Kind: message.KindLoaded, Origin: r.Origin()}) {
 				return
 			}
 			ends.stopAfterStreams(readCtx, stop)
@@ -40,7 +41,7 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 		if err == io.EOF {
 			// The partition has no more records, as opposed to a stop: a
 			// stateful stage may close its windows.
-			out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
+			send(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 			if !table {
 				ends.streamEnded()
 			}
@@ -57,7 +58,7 @@ func (p *Pipeline) readLoop(ctx, readCtx context.Context, r connector.Reader, ou
 		if st, ok := r.(connector.Stopper); ok {
 			st.Stop()
 		}
-		out.send(ctx, message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
+		send(message.Message{Kind: message.KindEndOfStream, Origin: r.Origin()})
 	}
 }
 

@@ -46,6 +46,18 @@ type Snapshot struct {
 	// Checkpoints is what the run did of checkpoints (spec.state), nil
 	// without.
 	Checkpoints *CheckpointStats
+	// Statements, of a statement set, are its statements' own states and
+	// counts; Counts then has the records read once, and what became of
+	// them summed over the statements.
+	Statements []StatementSnapshot
+}
+
+// StatementSnapshot is the state of one statement of a statement set.
+type StatementSnapshot struct {
+	Name      string
+	State     enginestatus.State
+	Counts    enginestatus.Records
+	LastError string
 }
 
 // availability is a connector that knows whether its service is reachable.
@@ -87,7 +99,7 @@ func (p *Pipeline) Snapshot() Snapshot {
 		Workers:       p.parallelism,
 		Traced:        p.stats.traced.Load(),
 		ActiveWorkers: p.stats.activeWorkers.Load(),
-		Stateful:      p.prog.Stateful(),
+		Stateful:      p.prog != nil && p.prog.Stateful(),
 		Watermark:     p.stats.watermark.Load(),
 		StateRows:     p.stats.stateRows.Load(),
 		ExpiredGroups: p.stats.expiredGroups.Load(),
@@ -143,6 +155,9 @@ func (p *Pipeline) Snapshot() Snapshot {
 	if p.upstream != nil {
 		s.addUpstream(p.upstream.Snapshot())
 	}
+	if p.parts != nil {
+		p.setSnapshot(&s)
+	}
 	return s
 }
 
@@ -183,11 +198,15 @@ func (s *Snapshot) addUpstream(up Snapshot) {
 	}
 }
 
-// Metrics returns the query's business metrics (spec.metrics), nil if it
-// declares none.
-func (p *Pipeline) Metrics() *usermetric.Set {
-	if len(p.metrics.Metrics()) == 0 {
-		return nil
+// Metrics returns the query's business metrics (spec.metrics), a set of
+// each statement's of a statement set; nil if it declares none.
+func (p *Pipeline) Metrics() []*usermetric.Set {
+	var sets []*usermetric.Set
+	if len(p.metrics.Metrics()) > 0 {
+		sets = append(sets, p.metrics)
 	}
-	return p.metrics
+	for _, part := range p.parts {
+		sets = append(sets, part.p.Metrics()...)
+	}
+	return sets
 }

@@ -146,7 +146,7 @@ func TestTraceOfDecodeErrors(t *testing.T) {
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources:     []v1alpha1.Source{{Name: "t", File: &v1alpha1.FileSource{Path: path}, Schema: []v1alpha1.Column{{Name: "id", Type: "int"}}}},
 		Query:       "SELECT id FROM t",
-		Sink:        v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
+		Sink:        &v1alpha1.Sink{Null: &v1alpha1.NullSink{}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.Skip},
 	}
 	spans, _, err := traced(t, spec, pipeline.Options{})

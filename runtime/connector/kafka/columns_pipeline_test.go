@@ -34,7 +34,7 @@ func TestKeyAndHeaderColumnsPipeline(t *testing.T) {
 			},
 		}},
 		Query:       "SELECT id, account, tenant, amount, _key FROM payments",
-		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:        &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
 	}
 	p, stop := run(t, spec, "columns")

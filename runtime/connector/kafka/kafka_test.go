@@ -144,7 +144,7 @@ func kafkaSpec(brokers []string, in, out, query string) *v1alpha1.StreamQuerySpe
 			Schema: []v1alpha1.Column{{Name: "id", Type: "int"}, {Name: "k", Type: "string"}, {Name: "seq", Type: "int"}},
 		}},
 		Query:   query,
-		Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out, Key: "k"}},
+		Sink:    &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out, Key: "k"}},
 		Runtime: v1alpha1.RuntimeSpec{Parallelism: 4, ChannelCapacity: 2, BatchSize: 64},
 	}
 }
@@ -632,7 +632,7 @@ func TestJSONSchemaKafka(t *testing.T) {
 			Schema:     []v1alpha1.Column{{Name: "account", Type: "int"}, {Name: "amount", Type: "double"}},
 			JSONSchema: `{"properties": {"account": {"type": "integer"}}}`}},
 		Query:       "SELECT account, amount FROM payments",
-		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topics[1]}},
+		Sink:        &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topics[1]}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topics[2]}}},
 	}
 	_, stop := run(t, spec, "json-schema")

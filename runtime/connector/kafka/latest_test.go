@@ -52,7 +52,7 @@ func TestLatestSchemaPipeline(t *testing.T) {
 			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
 		}},
 		Query: "SELECT symbol, qty * 2 AS twice, venue FROM trades",
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 	}
 	_, stop := run(t, spec, "latest")
 	var got []string
@@ -110,7 +110,7 @@ message Quote { string symbol = 1; double bid = 2; }
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{source("trades", "trades", v1alpha1.FormatAvro), source("quotes", "quotes", v1alpha1.FormatProtobuf)},
 		Query:   "SELECT t.symbol, t.price, q.bid FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t._timestamp BETWEEN q._timestamp - INTERVAL '1' SECOND AND q._timestamp",
-		Sink:    v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
+		Sink:    &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}},
 	}
 	spec.Sources[1].Protobuf.Registry.Subject = prefix + "quotes-value"
 	spec.Sources[1].Kafka.Topic = "elsewhere" // the subject is named
@@ -159,7 +159,7 @@ message Quote { string symbol = 1; double bid = 2; }
 		}(), "spec.sources[0].avro.registry", "has no field ts, the source's eventTime.column"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{tc.src}, Query: "SELECT * FROM t", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
+			spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{tc.src}, Query: "SELECT * FROM t", Sink: &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
 			_, err := bundle.All().ResolveSchemas(ctx, spec, nil)
 			var ps v1alpha1.Problems
 			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Field != tc.field || !strings.Contains(ps[0].Message, tc.substr) {
@@ -184,7 +184,7 @@ func TestResolveSchemasUnavailable(t *testing.T) {
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(reg.Close)
-	spec := &v1alpha1.StreamQuerySpec{Query: "SELECT * FROM a", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
+	spec := &v1alpha1.StreamQuerySpec{Query: "SELECT * FROM a", Sink: &v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}}
 	for _, name := range []string{"a", "b"} {
 		spec.Sources = append(spec.Sources, v1alpha1.Source{Name: name, Format: v1alpha1.FormatAvro,
 			Kafka: &v1alpha1.KafkaSource{Brokers: []string{"127.0.0.1:1"}, Topic: name},
@@ -239,7 +239,7 @@ func TestLatestSchemaKeys(t *testing.T) {
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{source},
 		Query:   "SELECT * FROM payments",
-		Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:    &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 	}
 	_, stop := run(t, spec, "latest-keys")
 	got := consume(t, brokers, "out", 1)

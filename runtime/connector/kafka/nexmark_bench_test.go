@@ -82,7 +82,7 @@ func produceBids(b *testing.B, brokers []string, topic string, f v1alpha1.Format
 	spec := &v1alpha1.StreamQuerySpec{
 		Sources: []v1alpha1.Source{{Name: "bid", Datagen: &v1alpha1.DatagenSource{Generator: "nexmark-bid", Count: n / 4, Partitions: 4}}},
 		Query:   "SELECT * FROM bid",
-		Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topic}, Format: f},
+		Sink:    &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topic}, Format: f},
 	}
 	p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
 	if err != nil {
@@ -118,6 +118,6 @@ func nexmarkOverKafka(b *testing.B, q string, f v1alpha1.Format, brokers []strin
 		}
 		spec.Sources[0].Avro = &v1alpha1.AvroFormat{Schema: avroSchema}
 	}
-	spec.Sink = v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}, Format: f}
+	spec.Sink = &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}, Format: f}
 	return spec
 }

@@ -69,7 +69,7 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 		opts.Table, opts.Group, opts.Instance = true, "", ""
 	}
 	exactlyOnce := false
-	if k := env.Query.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && src.Table == nil {
+	if k := env.Query.ExactlyOnceSink(); k != nil && src.Table == nil {
 		exactlyOnce = true
 		owner, err := joined(env.Transaction)
 		if err != nil {

@@ -106,7 +106,7 @@ func TestAvroRegistryPipeline(t *testing.T) {
 			Avro:   &v1alpha1.AvroFormat{Schema: reader, Registry: &v1alpha1.SchemaRegistry{URL: url}},
 		}},
 		Query: "SELECT symbol, venue, price * qty AS notional, qty > 100 AS big, _offset AS at FROM trades",
-		Sink: v1alpha1.Sink{
+		Sink: &v1alpha1.Sink{
 			Kafka:  &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out", Key: "symbol"},
 			Format: v1alpha1.FormatAvro,
 			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url, Subject: subject + "-out"}},
@@ -206,7 +206,7 @@ func TestAvroKeysPipeline(t *testing.T) {
 			Avro:   &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
 		}},
 		Query:       "SELECT account, region, amount, _key FROM payments",
-		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:        &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
 	}
 	_, stop := run(t, spec, "avro-keys")
@@ -270,7 +270,7 @@ func TestAvroRegistryRefused(t *testing.T) {
 				URL: srv.URL, UsernameEnv: "REGISTRY_USER", PasswordEnv: "REGISTRY_PASSWORD"}},
 		}},
 		Query:       "SELECT n FROM t",
-		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:        &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
 		Runtime:     v1alpha1.RuntimeSpec{BatchSize: 4, ChannelCapacity: 64},
 	}
@@ -354,7 +354,7 @@ message Envelope { message Order { int32 cents = 2; string customer = 1; optiona
 			Protobuf: &v1alpha1.ProtobufFormat{Registry: &v1alpha1.SchemaRegistry{URL: url}},
 		}},
 		Query: "SELECT coalesce(customer, 'nobody') AS customer, cents / 100 AS dollars, coupon FROM orders",
-		Sink: v1alpha1.Sink{
+		Sink: &v1alpha1.Sink{
 			Kafka:    &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"},
 			Format:   v1alpha1.FormatProtobuf,
 			Protobuf: &v1alpha1.ProtobufFormat{Registry: &v1alpha1.SchemaRegistry{URL: url, Subject: subject + "-out"}},
@@ -462,7 +462,7 @@ func TestSinkKeyFormats(t *testing.T) {
 				Sources: []v1alpha1.Source{{Name: "payments", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: topics[0]},
 					Schema: []v1alpha1.Column{{Name: "account", Type: "int"}, {Name: "amount", Type: "double"}}}},
 				Query: "SELECT account, amount FROM payments",
-				Sink:  sink,
+				Sink:  &sink,
 			}
 			_, stop := run(t, write, "write-"+string(kf))
 			recs := consume(t, brokers, topic, 3)
@@ -493,7 +493,7 @@ func TestSinkKeyFormats(t *testing.T) {
 				}
 			}
 			read := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{source}, Query: "SELECT account, amount FROM keyed",
-				Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: readTopic}}}
+				Sink: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: readTopic}}}
 			_, stop = run(t, read, "read-"+string(kf))
 			var got []string
 			for _, r := range consume(t, brokers, readTopic, 3) {

@@ -325,7 +325,7 @@ func TestSecurePipeline(t *testing.T) {
 			Schema: []v1alpha1.Column{{Name: "id", Type: "int"}},
 		}},
 		Query: "SELECT id FROM t",
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out", KafkaSecurity: sec}},
+		Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out", KafkaSecurity: sec}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{
 			Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq", KafkaSecurity: sec},
 		}},

@@ -113,7 +113,7 @@ func TestKafkaTableJoin(t *testing.T) {
 			symbolsTable(brokers),
 		},
 		Query: "SELECT t.qty, t.symbol, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym",
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}},
+		Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: out}},
 	}
 	p, stop := run(t, spec, "table")
 	want := []string{
@@ -197,7 +197,7 @@ func TestKafkaTableRestart(t *testing.T) {
 			symbolsTable(brokers),
 		},
 		Query: "SELECT t.qty, t.symbol, s.name FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym",
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		State: &v1alpha1.StateSpec{},
 	}
 	_, stop := run(t, spec, "table-restart")
@@ -255,7 +255,7 @@ func TestKafkaTablesRestart(t *testing.T) {
 			},
 		},
 		Query: "SELECT t.qty, t.symbol, s.name, x.sector FROM trades t LEFT JOIN symbols s ON t.symbol = s.sym LEFT JOIN sectors x ON x.name = s.name",
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		State: &v1alpha1.StateSpec{},
 	}
 	_, stop := run(t, spec, "tables-restart")
@@ -317,7 +317,7 @@ func TestKafkaPairsWithTable(t *testing.T) {
 		Query: `SELECT t.qty, q.bid, t.symbol, s.name FROM trades t JOIN quotes q
 			ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts
 			LEFT JOIN symbols s ON s.sym = t.symbol`,
-		Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 	}
 	p, stop := run(t, spec, "pairs-table")
 	got := map[string]bool{}
@@ -362,7 +362,7 @@ func TestKafkaTableEndsWithStreams(t *testing.T) {
 				symbolsTable(brokers),
 			},
 			Query:   "SELECT t.qty, s.name FROM trades t JOIN symbols s ON t.symbol = s.sym",
-			Sink:    v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+			Sink:    &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 			Runtime: v1alpha1.RuntimeSpec{Mode: mode},
 		}
 		p, err := pipeline.New(spec, pipeline.Options{Connectors: bundle.All()})
@@ -427,7 +427,7 @@ func TestKafkaTableAsOf(t *testing.T) {
 			},
 		},
 		Query: `SELECT o.id, r.rate FROM orders o LEFT JOIN rates FOR SYSTEM_TIME AS OF o.ts AS r ON o.currency = r.currency`,
-		Sink:  v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 	}
 	// With 30 minutes out of order allowed, orders wait until one 30
 	// minutes after them is read, 11:00, which itself waits, and until

@@ -22,7 +22,7 @@ func TestKafkaUnionAll(t *testing.T) {
 			{Name: "quotes", Kafka: &v1alpha1.KafkaSource{Brokers: brokers, Topic: "quotes"}, Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "bid", Type: "int"}}},
 		},
 		Query:       "SELECT symbol, qty AS n, 'trade' AS kind FROM trades WHERE qty > 0 UNION ALL SELECT symbol, bid, 'quote' FROM quotes",
-		Sink:        v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
+		Sink:        &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "out"}},
 		ErrorPolicy: v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}},
 	}
 	p, stop := run(t, spec, "union")

@@ -1,0 +1,542 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/compile"
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
+)
+
+// A statement set (spec.statements) runs as one pipeline per statement,
+// each a whole pipeline of its own query and sink, behind a pipeline that
+// reads and decodes the sources once: its readers' batches go to a tee
+// reader of each statement that reads their source, which copies them
+// into the statement's own batches. A record's acknowledgement reaches its
+// source once every statement that reads it has acknowledged it, so that
+// an offset is committed only when each statement has written or handled
+// what came of the record. The statements share the dead-letter sink.
+
+// newSet opens the sources of a statement set once and builds the pipeline
+// of each statement over them.
+func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas map[string][]value.Column, opts Options) (*Pipeline, error) {
+	set := &Pipeline{
+		spec:     spec,
+		inputs:   schemas,
+		log:      opts.Logger,
+		stop:     make(chan struct{}),
+		started:  time.Now(),
+		strategy: spec.ErrorPolicy.Strategy,
+		observer: noObserver{},
+		tables:   map[string]bool{},
+	}
+	if set.log == nil {
+		set.log = slog.New(slog.DiscardHandler)
+	}
+	set.stats.watermark.Store(math.MinInt64)
+	rt := spec.Runtime
+	set.capacity, set.batchSize = int(rt.ChannelCapacity), int(rt.BatchSize)
+	set.linger, set.shutdownTimeout = rt.BatchLinger.Duration, rt.ShutdownTimeout.Duration
+	for _, src := range spec.Sources {
+		if src.Table != nil {
+			set.tables[src.Name] = true
+		}
+	}
+	set.runID = newRunID()
+	widest := 0
+	for _, cols := range schemas {
+		widest = max(widest, len(cols))
+	}
+	set.pool.MaxValues = 2 * set.batchSize * widest
+
+	// The sources any statement reads, each once, decoding the columns any
+	// of them reads.
+	var names []string
+	stateful := false
+	reads := map[string][]bool{}
+	all := map[string]bool{}
+	for _, st := range stmts {
+		stateful = stateful || st.Prog.Stateful()
+		r := readColumns(st.Spec, st.Prog, schemas)
+		for _, name := range st.Prog.Sources() {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+			read, some := r[name]
+			switch {
+			case !some || all[name]:
+				all[name] = true
+				delete(reads, name)
+			case reads[name] == nil:
+				reads[name] = slices.Clone(read)
+			default:
+				for i, v := range read {
+					reads[name][i] = reads[name][i] || v
+				}
+			}
+		}
+	}
+	reg := opts.registry()
+	if opts.Readers != nil {
+		set.readers = opts.Readers
+	}
+	for _, name := range names {
+		if opts.Readers != nil {
+			break
+		}
+		env := connector.SourceEnv{
+			Query: spec, Source: sourceNamed(spec, name), Columns: schemas[name], Stateful: stateful,
+			Group: opts.Group, Instance: opts.Instance, StaticMembership: opts.StaticMembership,
+			Logger: set.log, Read: reads[name],
+		}
+		opened, err := reg.OpenSource(env)
+		if err != nil {
+			set.closeReaders()
+			return nil, err
+		}
+		set.sources = append(set.sources, opened)
+		set.readers = append(set.readers, opened.Readers()...)
+	}
+	if set.strategy == v1alpha1.DeadLetter {
+		dlq := opts.DeadLetter
+		if dlq == nil {
+			opened, err := reg.OpenDeadLetter(connector.SinkEnv{Spec: spec.ErrorPolicy.DeadLetter, Logger: set.log})
+			if err != nil {
+				set.closeReaders()
+				return nil, err
+			}
+			dlq = opened
+		}
+		set.dlq = &sharedDeadLetter{sink: dlq}
+	}
+	set.pool.Keep = len(set.readers) * (2 + set.capacity)
+
+	// Each reader's acknowledgements reach its origin once every
+	// statement that reads its source has given its own.
+	set.committed = make([]*message.Committed, len(set.readers))
+	readersOf := map[string][]int{}
+	for i, r := range set.readers {
+		o := r.Origin()
+		readersOf[o.Source] = append(readersOf[o.Source], i)
+		c := new(message.Committed)
+		set.committed[i] = c
+		next := o.Acked
+		statements := 0
+		for _, st := range stmts {
+			if slices.Contains(st.Prog.Sources(), o.Source) {
+				statements++
+			}
+		}
+		gather := &ackGather{of: statements, acks: map[uint64]int{}}
+		o.Acked = func(a message.Ack) {
+			if !gather.add(a) {
+				return
+			}
+			c.Ack(a)
+			if next != nil {
+				next(a)
+			}
+		}
+	}
+
+	for _, st := range stmts {
+		part := &statement{name: st.Name}
+		for _, name := range st.Prog.Sources() {
+			for _, i := range readersOf[name] {
+				t := &teeReader{
+					from: set.readers[i], part: part,
+					in: newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity),
+				}
+				part.tees = append(part.tees, t)
+			}
+			part.sources = append(part.sources, name)
+		}
+		popts := opts
+		popts.Readers = make([]connector.Reader, len(part.tees))
+		for i, t := range part.tees {
+			popts.Readers[i] = t
+		}
+		popts.DeadLetter = set.dlq
+		popts.Sink = opts.Sinks[st.Name]
+		if opts.Logger != nil {
+			popts.Logger = opts.Logger.With("statement", st.Name)
+		}
+		p, err := build(st.Spec, st.Prog, schemas, popts, nil)
+		if err != nil {
+			set.closeStatements()
+			set.closeReaders()
+			if set.dlq != nil {
+				set.dlq.(*sharedDeadLetter).sink.Close()
+			}
+			return nil, fmt.Errorf("statement %s: %w", st.Name, err)
+		}
+		part.p = p
+		set.parts = append(set.parts, part)
+	}
+	// Decode failures go to the first statement that reads their source
+	// alone, which hands them to the error policy once.
+	for _, name := range names {
+		for _, part := range set.parts {
+			if i := slices.Index(part.sources, name); i >= 0 {
+				for _, t := range part.tees {
+					if t.from.Origin().Source == name {
+						t.errors = true
+					}
+				}
+				break
+			}
+		}
+	}
+	return set, nil
+}
+
+// statement is one statement of a set: its pipeline and the tee readers
+// that feed it.
+type statement struct {
+	name    string
+	p       *Pipeline
+	sources []string
+	tees    []*teeReader
+	// ended counts its tee readers whose input ended or stopped; when the
+	// last one has, a stop of the set stops the statement, which then
+	// drains what it holds.
+	ended atomic.Int32
+	// waiting counts the records of batches in its tee readers' edges.
+	waiting atomic.Int64
+}
+
+// closeStatements closes the statements built so far, for a set that does
+// not run.
+func (p *Pipeline) closeStatements() {
+	for _, part := range p.parts {
+		part.p.close()
+	}
+}
+
+// ackGather passes on an origin's acknowledgement of a batch once each of
+// the statements reading it has given it. Each acknowledges its batches in
+// order, so a batch's last acknowledgement comes after its predecessors'.
+type ackGather struct {
+	of   int
+	mu   sync.Mutex
+	acks map[uint64]int // by batch sequence number
+}
+
+func (g *ackGather) add(a message.Ack) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.acks[a.Seq] + 1
+	if n < g.of {
+		g.acks[a.Seq] = n
+		return false
+	}
+	delete(g.acks, a.Seq)
+	return true
+}
+
+// sharedDeadLetter is the set's dead-letter sink as each statement sees
+// it: writes in turn, and closed by the set, after every statement.
+type sharedDeadLetter struct {
+	mu   sync.Mutex
+	sink connector.DeadLetterSink
+}
+
+func (s *sharedDeadLetter) Write(ctx context.Context, events []message.ErrorEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sink.Write(ctx, events)
+}
+
+func (s *sharedDeadLetter) Close() error { return nil }
+
+// teeItem is what a tee reader takes: a message of its source's reader,
+// whose batch each statement that reads it copies.
+type teeItem struct {
+	kind  message.Kind
+	batch *sharedBatch
+}
+
+// sharedBatch is a batch read once for several statements: the last to
+// copy it returns it to the pool.
+type sharedBatch struct {
+	b    *message.Batch
+	refs atomic.Int32
+	pool *message.Pool
+}
+
+func (s *sharedBatch) release() {
+	if s.refs.Add(-1) == 0 {
+		s.pool.Put(s.b)
+	}
+}
+
+// teeReader is a statement's reader of a source partition that the set
+// reads: it takes the set's batches of the partition, in order, and
+// copies them into the statement's. Its origin is the partition's, which
+// the stateful stages read the generation of.
+type teeReader struct {
+	from connector.Reader
+	part *statement
+	in   *edge[teeItem]
+	// errors says the statement hands the partition's decode failures to
+	// the error policy: the first that reads it. The others acknowledge a
+	// batch of failures alone at once.
+	errors bool
+	// returned and gen mirror the statement's read cursor (Pipeline.read),
+	// which passes on an empty batch only as the first of a generation.
+	returned bool
+	gen      uint64
+	stopped  atomic.Bool
+}
+
+// Origin implements connector.Reader.
+func (t *teeReader) Origin() *message.Origin { return t.from.Origin() }
+
+// Read implements connector.Reader: it takes the set's next batch of the
+// partition into b. The batch's sequence number is the set's, which the
+// acknowledgements are gathered by.
+func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, errs *message.ErrorBatch) error {
+	for {
+		var it teeItem
+		var ok bool
+		select {
+		case it, ok = <-t.in.ch:
+		case <-ctx.Done():
+			return nil
+		}
+		switch {
+		case !ok:
+			// The set stopped reading: once each of the statement's
+			// readers has, the statement drains and ends.
+			t.end()
+			<-ctx.Done()
+			return nil
+		case it.kind == message.KindLoaded:
+			return connector.ErrLoaded
+		case it.kind == message.KindEndOfStream:
+			t.end()
+			return io.EOF
+		}
+		sb := it.batch
+		src := sb.b
+		t.part.waiting.Add(-t.records(src))
+		n := src.Len() + len(src.Deletes)
+		if t.errors {
+			n += src.Errors.Records
+		}
+		if n == 0 && src.MaxEventTime == math.MinInt64 && t.returned && src.Generation == t.gen {
+			// Nothing the statement's read would pass on (a batch of
+			// decode failures another statement handles): acknowledged
+			// here, as its pipeline would have.
+			if a, ok := message.AckOf(src); ok {
+				a.Acknowledge()
+			}
+			sb.release()
+			continue
+		}
+		copyBatch(b, src)
+		b.MaxEventTime = src.MaxEventTime
+		if t.errors {
+			*errs = src.Errors
+			errs.Events = slices.Clone(src.Errors.Events)
+		}
+		t.returned, t.gen = true, src.Generation
+		sb.release()
+		return nil
+	}
+}
+
+// records returns the records of the set's batch b that the statement
+// counts: its rows, and its decode failures if it handles them.
+func (t *teeReader) records(b *message.Batch) int64 {
+	if b == nil {
+		return 0
+	}
+	n := b.Len()
+	if t.errors {
+		n += b.Errors.Records
+	}
+	return int64(n)
+}
+
+// end notes that this reader's input ended or stopped, and stops the
+// statement when it was the last of its readers to.
+func (t *teeReader) end() {
+	if t.stopped.Swap(true) {
+		return
+	}
+	if int(t.part.ended.Add(1)) == len(t.part.tees) {
+		t.part.p.Stop()
+	}
+}
+
+// Stop implements connector.Stopper: a statement stops reading a table
+// partition once its streams ended; the set's reader stops with the set's.
+func (t *teeReader) Stop() {}
+
+// Close implements connector.Reader; the set closes the partition's
+// reader.
+func (t *teeReader) Close() error { return nil }
+
+// copyBatch makes b, stamped by a statement's read, the copy of src, one
+// of the set's batches.
+func copyBatch(b, src *message.Batch) {
+	h := &b.Header
+	h.Seq, h.Generation, h.Side = src.Seq, src.Generation, src.Side
+	h.LastOffset, h.ReaderState, h.Parent = src.LastOffset, src.ReaderState, src.Parent
+	b.SetWidth(src.Width())
+	for i, row := range src.Rows {
+		copy(b.Append(src.Offsets[i]), row)
+	}
+	b.Deletes = append(b.Deletes, src.Deletes...)
+}
+
+// runSet runs a statement set: a reader goroutine per source partition,
+// whose batches each statement reading the source takes through its tee
+// reader, and each statement's pipeline. A statement that fails fails the
+// set; a stop stops the reading, and each statement drains what it took.
+func (p *Pipeline) runSet(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p.mu.Lock()
+	p.cancel = cancel
+	p.mu.Unlock()
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go p.drainOnStop(ctx, stopReading)
+
+	p.log.Info("statement set starting", "run", p.runID, "statements", len(p.parts), "partitions", len(p.readers))
+	p.state.Store(running)
+	var wg sync.WaitGroup
+	for _, part := range p.parts {
+		wg.Go(func() {
+			if err := part.p.Run(ctx); err != nil && p.err() == nil {
+				p.fatal(fmt.Errorf("statement %s: %w", part.name, err))
+			}
+		})
+	}
+	ends := p.newTableEnds(p.readers)
+	for _, r := range p.readers {
+		var tees []*teeReader
+		for _, part := range p.parts {
+			for _, t := range part.tees {
+				if t.from == r {
+					tees = append(tees, t)
+				}
+			}
+		}
+		wg.Go(func() {
+			defer func() {
+				for _, t := range tees {
+					close(t.in.ch)
+				}
+			}()
+			p.readLoop(readCtx, r, func(m message.Message) bool {
+				it := teeItem{kind: m.Kind}
+				if m.Kind == message.KindBatch {
+					it.batch = &sharedBatch{b: m.Batch, pool: &p.pool}
+					it.batch.refs.Store(int32(len(tees)))
+				}
+				for _, t := range tees {
+					n := t.records(m.Batch)
+					t.part.waiting.Add(n)
+					if !t.in.send(ctx, it) {
+						t.part.waiting.Add(-n)
+						return false
+					}
+				}
+				return true
+			}, ends)
+		})
+	}
+	wg.Wait()
+	p.closeReaders()
+	if p.dlq != nil {
+		if err := p.dlq.(*sharedDeadLetter).sink.Close(); err != nil && p.err() == nil {
+			p.fatal(fmt.Errorf("dead-letter sink: closing: %w", err))
+		}
+	}
+	err := p.err()
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		p.state.Store(failed)
+		p.log.Error("statement set failed", "run", p.runID, "error", err)
+		return err
+	}
+	p.state.Store(finished)
+	p.log.Info("statement set finished", "run", p.runID)
+	return nil
+}
+
+// setSnapshot adds to the snapshot of a statement set's reading that of
+// each statement. The records read are counted once; what became of them
+// is summed over the statements, each of which takes every record of the
+// sources it reads, and Statements shows each. A record is in flight
+// until every statement has handled it.
+func (p *Pipeline) setSnapshot(s *Snapshot) {
+	c := &s.Counts
+	read := c.In
+	*c = enginestatus.Records{In: read}
+	s.Watermark = math.MaxInt64
+	for _, part := range p.parts {
+		ps := part.p.Snapshot()
+		s.Statements = append(s.Statements, StatementSnapshot{Name: part.name, State: ps.State, Counts: ps.Counts, LastError: ps.LastError})
+		pc := ps.Counts
+		c.Out += pc.Out
+		c.Filtered += pc.Filtered
+		c.DeadLettered += pc.DeadLettered
+		c.Skipped += pc.Skipped
+		c.Failed += pc.Failed
+		c.Aggregated += pc.Aggregated
+		c.Late += pc.Late
+		c.Results += pc.Results
+		c.Revoked += pc.Revoked
+		c.Restored += pc.Restored
+		c.Retries += pc.Retries
+		// Records the set read that the statement has not taken yet, in
+		// its tee readers' edges, are in flight too.
+		c.InFlight = max(c.InFlight, pc.InFlight+part.waiting.Load())
+		s.Workers += ps.Workers
+		s.ActiveWorkers += ps.ActiveWorkers
+		s.Traced += ps.Traced
+		s.LatencyP50 = max(s.LatencyP50, ps.LatencyP50)
+		s.LatencyP99 = max(s.LatencyP99, ps.LatencyP99)
+		for i := range s.StageErrors {
+			s.StageErrors[i] += ps.StageErrors[i]
+		}
+		for _, e := range ps.Edges {
+			e.Name = part.name + "/" + e.Name
+			s.Edges = append(s.Edges, e)
+		}
+		if ps.Stateful {
+			s.Stateful = true
+			s.Watermark = min(s.Watermark, ps.Watermark)
+			s.StateRows += ps.StateRows
+			s.ExpiredGroups += ps.ExpiredGroups
+		}
+		s.Metrics = append(s.Metrics, ps.Metrics...)
+		if ps.Unavailable != "" && !strings.Contains(s.Unavailable, ps.Unavailable) {
+			s.Unavailable = strings.TrimPrefix(s.Unavailable+"; "+ps.Unavailable, "; ")
+		}
+		if s.LastError == "" && ps.LastError != "" {
+			s.LastError = "statement " + part.name + ": " + ps.LastError
+		}
+	}
+	if !s.Stateful {
+		s.Watermark = math.MinInt64
+	}
+}

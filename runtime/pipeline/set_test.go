@@ -1,0 +1,276 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/enginestatus"
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/connector"
+	"github.com/sluice-dev/sluice/runtime/message"
+)
+
+// setSpec makes spec a statement set of the queries, each written to a
+// file of its name in dir.
+func setSpec(spec *v1alpha1.StreamQuerySpec, dir string, queries map[string]string) *v1alpha1.StreamQuerySpec {
+	spec.Query, spec.Sink = "", nil
+	names := make([]string, 0, len(queries))
+	for name := range queries {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		spec.Statements = append(spec.Statements, v1alpha1.Statement{
+			Name: name, Query: queries[name], Sink: v1alpha1.Sink{File: &v1alpha1.FileSink{Path: filepath.Join(dir, name+".jsonl")}},
+		})
+	}
+	return spec
+}
+
+// sortedLines reads a file's lines, sorted.
+func sortedLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	slices.Sort(lines)
+	return lines
+}
+
+// TestStatementSet runs three statements over one generator, a filter, a
+// window aggregation and a projection, and checks that each writes what
+// it writes run alone, with the records read once and counted for each.
+func TestStatementSet(t *testing.T) {
+	const records, partitions = 20_000, 4
+	queries := map[string]string{
+		"big":    "SELECT symbol, price, quantity FROM trades WHERE quantity > 50",
+		"counts": "SELECT window_start, symbol, count(*) AS n, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
+		"all":    "SELECT * FROM trades",
+	}
+	for _, mode := range []v1alpha1.ExecutionMode{v1alpha1.Pipelined, v1alpha1.Direct} {
+		t.Run(string(mode), func(t *testing.T) {
+			alone, together := t.TempDir(), t.TempDir()
+			base := datagenSpec("", records/partitions, partitions, 2, 4, 256)
+			base.Runtime.Mode = mode
+			set := setSpec(base.DeepCopy(), together, queries)
+			p, err := runPipeline(t, set, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, one := range setSpec(base.DeepCopy(), alone, queries).StatementSpecs() {
+				if _, err := runPipeline(t, one, Options{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for name := range queries {
+				want, got := sortedLines(t, filepath.Join(alone, name+".jsonl")), sortedLines(t, filepath.Join(together, name+".jsonl"))
+				if len(want) < 2 || !slices.Equal(got, want) {
+					t.Errorf("statement %s wrote %d rows, alone %d; or they differ", name, len(got), len(want))
+				}
+			}
+			s := p.Snapshot()
+			c := s.Counts
+			if c.In != records || c.InFlight != 0 || s.State != enginestatus.Finished {
+				t.Errorf("set counts %+v, state %s; want %d records read, none in flight, finished", c, s.State, records)
+			}
+			if len(s.Statements) != 3 {
+				t.Fatalf("statements %+v; want 3", s.Statements)
+			}
+			var out int64
+			for _, st := range s.Statements {
+				if st.Counts.In != records || st.Counts.InFlight != 0 || st.State != enginestatus.Finished {
+					t.Errorf("statement %s: counts %+v, state %s; want every record taken and handled", st.Name, st.Counts, st.State)
+				}
+				checkIdentity(t, st.Counts)
+				out += st.Counts.Out
+			}
+			if c.Out != out || c.Aggregated == 0 || c.Filtered == 0 {
+				t.Errorf("set counts %+v; want the statements' outcomes summed (out %d)", c, out)
+			}
+			for _, src := range s.Sources {
+				if src.Committed != records/partitions-1 {
+					t.Errorf("partition %d committed %d; want %d, its last", src.Partition, src.Committed, records/partitions-1)
+				}
+			}
+			if mode == v1alpha1.Pipelined && !slices.ContainsFunc(s.Edges, func(e EdgeSnapshot) bool { return strings.HasPrefix(e.Name, "counts/") }) {
+				t.Errorf("edges %v: want the statements' own, named by them", s.Edges)
+			}
+		})
+	}
+}
+
+// TestStatementSetBadInput checks that a record that cannot be decoded is
+// handed to the error policy once, not once per statement, and that its
+// offset is committed with the rest.
+func TestStatementSetBadInput(t *testing.T) {
+	content, bad := badInput()
+	path := writeFile(t, "bad.jsonl", content)
+	dir := t.TempDir()
+	spec := setSpec(fileSpec(path, v1alpha1.FormatJSON, "", v1alpha1.DeadLetter), dir, map[string]string{
+		"a": "SELECT symbol, price FROM trades",
+		"b": "SELECT symbol FROM trades WHERE quantity > 3",
+	})
+	dlq := &memDeadLetter{}
+	p, err := runPipeline(t, spec, Options{DeadLetter: dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.events) != len(bad) {
+		t.Errorf("dead-lettered %d records, want %d, once each", len(dlq.events), len(bad))
+	}
+	if a, b := sortedLines(t, filepath.Join(dir, "a.jsonl")), sortedLines(t, filepath.Join(dir, "b.jsonl")); len(a) != 7 || len(b) != 4 {
+		t.Errorf("wrote %d and %d rows; want 7 and 4", len(a), len(b))
+	}
+	s := p.Snapshot()
+	if c := s.Counts; c.In != 13 || c.DeadLettered != 6 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
+		t.Errorf("counts %+v; want 13 read, 6 dead-lettered, 11 written, 3 filtered", c)
+	}
+	if src := s.Sources; len(src) != 1 || src[0].Committed != 13 {
+		t.Errorf("progress %+v; want line 13 committed", src)
+	}
+	for _, st := range s.Statements {
+		checkIdentity(t, st.Counts)
+	}
+}
+
+// TestStatementSetFails checks that a statement that fails fails the set,
+// saying which, and that the others stop.
+func TestStatementSetFails(t *testing.T) {
+	dir := t.TempDir()
+	spec := setSpec(datagenSpec("", 0, 2, 2, 4, 64), dir, map[string]string{
+		"fine":  "SELECT symbol FROM trades",
+		"fails": "SELECT CAST(symbol AS int) AS n FROM trades",
+	})
+	spec.Sources[0].Datagen.Rate = 10_000
+	p, err := New(spec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "statement fails: ") || ctx.Err() != nil {
+		t.Fatalf("run: %v; want the failing statement named", err)
+	}
+	s := p.Snapshot()
+	if s.State != enginestatus.Failed || !strings.Contains(s.LastError, "statement fails") {
+		t.Errorf("state %s, last error %q; want failed, saying which statement", s.State, s.LastError)
+	}
+}
+
+// TestStatementSetStop stops an endless statement set and checks that
+// each statement drains what was read: nothing is left in flight, and
+// every partition's last batch read is acknowledged.
+func TestStatementSetStop(t *testing.T) {
+	dir := t.TempDir()
+	spec := setSpec(datagenSpec("", 0, 3, 2, 4, 64), dir, map[string]string{
+		"a": "SELECT symbol FROM trades",
+		"b": "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end",
+	})
+	spec.Sources[0].Datagen.Rate = 20_000
+	p, err := New(spec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	for p.Snapshot().Counts.In < 2_000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the set did not stop")
+	}
+	s := p.Snapshot()
+	if s.Counts.InFlight != 0 || s.State != enginestatus.Finished {
+		t.Errorf("counts %+v, state %s; want nothing in flight after a stop", s.Counts, s.State)
+	}
+	for _, st := range s.Statements {
+		if st.Counts.In != s.Counts.In {
+			t.Errorf("statement %s took %d records of %d read", st.Name, st.Counts.In, s.Counts.In)
+		}
+	}
+	if lines := sortedLines(t, filepath.Join(dir, "a.jsonl")); int64(len(lines)) != s.Counts.In {
+		t.Errorf("statement a wrote %d rows of %d read", len(lines), s.Counts.In)
+	}
+}
+
+// TestStatementSetCommits checks that a partition's offsets are committed
+// only as far as every statement has written: one statement's sink holds
+// its first write while the other writes what the set's bounded edges let
+// it, since the slowest statement paces the reading.
+func TestStatementSetCommits(t *testing.T) {
+	const records, partitions = 4_000, 2
+	spec := setSpec(datagenSpec("", records/partitions, partitions, 2, 4, 64), t.TempDir(), map[string]string{
+		"fast": "SELECT symbol FROM trades",
+		"slow": "SELECT symbol FROM trades WHERE quantity > 10",
+	})
+	release := make(chan struct{})
+	fast, slow := &collectSink{}, &collectSink{delay: func() time.Duration { <-release; return 0 }}
+	p, err := New(spec, Options{Sinks: map[string]connector.Sink{"fast": fast, "slow": slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	// Until the fast statement has written all it can.
+	written := -1
+	deadline := time.Now().Add(60 * time.Second)
+	for n := len(fast.Rows()); (n != written || n == 0) && time.Now().Before(deadline); n = len(fast.Rows()) {
+		written = n
+		time.Sleep(200 * time.Millisecond)
+	}
+	s := p.Snapshot()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(fast.Rows()) != records || written >= records {
+		t.Fatalf("the fast statement wrote %d rows of %d, %d while the slow one wrote none; want the slow one to hold the reading back", len(fast.Rows()), records, written)
+	}
+	for _, src := range s.Sources {
+		if src.Committed != -1 {
+			t.Errorf("partition %d committed %d while a statement had written nothing; want nothing committed", src.Partition, src.Committed)
+		}
+	}
+	if s.Counts.InFlight == 0 {
+		t.Errorf("counts %+v: want the records the slow statement holds in flight", s.Counts)
+	}
+	for _, src := range p.Snapshot().Sources {
+		if src.Committed != records/partitions-1 {
+			t.Errorf("partition %d committed %d at the end; want %d", src.Partition, src.Committed, records/partitions-1)
+		}
+	}
+}
+
+// TestAckGather checks that an origin hears of a batch once every
+// statement reading it has acknowledged it, in order.
+func TestAckGather(t *testing.T) {
+	g := &ackGather{of: 2, acks: map[uint64]int{}}
+	var passed []uint64
+	ack := func(seq uint64) {
+		if g.add(message.Ack{Seq: seq}) {
+			passed = append(passed, seq)
+		}
+	}
+	ack(0)
+	ack(1)
+	ack(0)
+	ack(2)
+	ack(1)
+	if !slices.Equal(passed, []uint64{0, 1}) || len(g.acks) != 1 {
+		t.Errorf("passed %v, pending %v; want 0 and 1 passed, 2 pending", passed, g.acks)
+	}
+}
