@@ -133,6 +133,8 @@ type Pipeline struct {
 	// parts, of a statement set, are its statements, each a pipeline of
 	// its own over the sources this one reads (set.go).
 	parts []*statement
+	// gathers, of a statement set, gather each reader's acknowledgements.
+	gathers []*ackGather
 	// statePlan and stateFingerprint are what the checkpoints say of the
 	// state (streamop.Program.StatePlan): a partition of a repartition
 	// topic holds other keys than the source's partition of its number,

@@ -140,6 +140,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 			}
 		}
 		gather := &ackGather{of: statements, acks: map[uint64]int{}}
+		set.gathers = append(set.gathers, gather)
 		o.Acked = func(a message.Ack) {
 			if !gather.add(a) {
 				return

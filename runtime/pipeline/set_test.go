@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,6 +92,7 @@ func TestStatementSet(t *testing.T) {
 				checkIdentity(t, st.Counts)
 				out += st.Counts.Out
 			}
+			checkGathered(t, p)
 			if c.Out != out || c.Aggregated == 0 || c.Filtered == 0 {
 				t.Errorf("set counts %+v; want the statements' outcomes summed (out %d)", c, out)
 			}
@@ -112,31 +114,39 @@ func TestStatementSet(t *testing.T) {
 func TestStatementSetBadInput(t *testing.T) {
 	content, bad := badInput()
 	path := writeFile(t, "bad.jsonl", content)
-	dir := t.TempDir()
-	spec := setSpec(fileSpec(path, v1alpha1.FormatJSON, "", v1alpha1.DeadLetter), dir, map[string]string{
-		"a": "SELECT symbol, price FROM trades",
-		"b": "SELECT symbol FROM trades WHERE quantity > 3",
-	})
-	dlq := &memDeadLetter{}
-	p, err := runPipeline(t, spec, Options{DeadLetter: dlq})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(dlq.events) != len(bad) {
-		t.Errorf("dead-lettered %d records, want %d, once each", len(dlq.events), len(bad))
-	}
-	if a, b := sortedLines(t, filepath.Join(dir, "a.jsonl")), sortedLines(t, filepath.Join(dir, "b.jsonl")); len(a) != 7 || len(b) != 4 {
-		t.Errorf("wrote %d and %d rows; want 7 and 4", len(a), len(b))
-	}
-	s := p.Snapshot()
-	if c := s.Counts; c.In != 13 || c.DeadLettered != 6 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
-		t.Errorf("counts %+v; want 13 read, 6 dead-lettered, 11 written, 3 filtered", c)
-	}
-	if src := s.Sources; len(src) != 1 || src[0].Committed != 13 {
-		t.Errorf("progress %+v; want line 13 committed", src)
-	}
-	for _, st := range s.Statements {
-		checkIdentity(t, st.Counts)
+	// A batch of one record makes batches of decode failures alone, which
+	// the second statement acknowledges without its pipeline.
+	for _, batch := range []int32{1, 0} {
+		t.Run(fmt.Sprint("batch", batch), func(t *testing.T) {
+			dir := t.TempDir()
+			spec := setSpec(fileSpec(path, v1alpha1.FormatJSON, "", v1alpha1.DeadLetter), dir, map[string]string{
+				"a": "SELECT symbol, price FROM trades",
+				"b": "SELECT symbol FROM trades WHERE quantity > 3",
+			})
+			spec.Runtime.BatchSize = batch
+			dlq := &memDeadLetter{}
+			p, err := runPipeline(t, spec, Options{DeadLetter: dlq})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dlq.events) != len(bad) {
+				t.Errorf("dead-lettered %d records, want %d, once each", len(dlq.events), len(bad))
+			}
+			if a, b := sortedLines(t, filepath.Join(dir, "a.jsonl")), sortedLines(t, filepath.Join(dir, "b.jsonl")); len(a) != 7 || len(b) != 4 {
+				t.Errorf("wrote %d and %d rows; want 7 and 4", len(a), len(b))
+			}
+			s := p.Snapshot()
+			if c := s.Counts; c.In != 13 || c.DeadLettered != 6 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
+				t.Errorf("counts %+v; want 13 read, 6 dead-lettered, 11 written, 3 filtered", c)
+			}
+			if src := s.Sources; len(src) != 1 || src[0].Committed != 13 {
+				t.Errorf("progress %+v; want line 13 committed", src)
+			}
+			for _, st := range s.Statements {
+				checkIdentity(t, st.Counts)
+			}
+			checkGathered(t, p)
+		})
 	}
 }
 
@@ -251,6 +261,17 @@ func TestStatementSetCommits(t *testing.T) {
 	for _, src := range p.Snapshot().Sources {
 		if src.Committed != records/partitions-1 {
 			t.Errorf("partition %d committed %d at the end; want %d", src.Partition, src.Committed, records/partitions-1)
+		}
+	}
+}
+
+// checkGathered checks that every statement of a set that ended
+// acknowledged every batch it took.
+func checkGathered(t *testing.T, p *Pipeline) {
+	t.Helper()
+	for i, g := range p.gathers {
+		if len(g.acks) > 0 {
+			t.Errorf("reader %d: batches %v not acknowledged by every statement", i, g.acks)
 		}
 	}
 }
