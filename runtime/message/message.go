@@ -167,6 +167,10 @@ type Header struct {
 	Origin *Origin
 	// Generation is the origin's generation when the records were read.
 	Generation uint64
+	// Statement, of a statement set, numbers the statement whose copy of
+	// the origin's batch this is among those that read the origin, so
+	// that its acknowledgements can be told from the others'.
+	Statement int
 	// Side is the source whose rows the batch holds, where it is not the
 	// origin's: a partition of a join's repartition topic holds rows of
 	// both of its sources, a batch those of one. Empty otherwise.
@@ -357,6 +361,8 @@ type Ack struct {
 	// next owner, and their acknowledgement says nothing of its reading.
 	Generation uint64
 	LastOffset int64
+	// Statement is the batch's Header.Statement.
+	Statement int
 }
 
 // AckOf returns the acknowledgement of b; ok is false if b has no origin.
@@ -364,7 +370,7 @@ func AckOf(b *Batch) (a Ack, ok bool) {
 	if b.Origin == nil {
 		return Ack{}, false
 	}
-	return Ack{Origin: b.Origin, Seq: b.Seq, Generation: b.Generation, LastOffset: b.LastOffset}, true
+	return Ack{Origin: b.Origin, Seq: b.Seq, Generation: b.Generation, LastOffset: b.LastOffset, Statement: b.Statement}, true
 }
 
 // Coordinates returns the source coordinates of row i.

@@ -139,10 +139,11 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 				statements++
 			}
 		}
-		gather := &ackGather{of: statements, acks: map[uint64]int{}}
+		gather := newAckGather(statements)
 		set.gathers = append(set.gathers, gather)
 		o.Acked = func(a message.Ack) {
-			if !gather.add(a) {
+			a, ok := gather.add(a)
+			if !ok {
 				return
 			}
 			c.Ack(a)
@@ -155,10 +156,21 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 	for _, st := range stmts {
 		part := &statement{name: st.Name}
 		for _, name := range st.Prog.Sources() {
+			// The statements before it that read the source.
+			before := 0
+			for _, p := range set.parts {
+				if slices.Contains(p.sources, name) {
+					before++
+				}
+			}
 			for _, i := range readersOf[name] {
 				t := &teeReader{
-					from: set.readers[i], part: part,
-					in: newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity),
+					from: set.readers[i], part: part, statement: before,
+					// Decode failures go to the first statement that
+					// reads their source alone, which hands them to the
+					// error policy once.
+					errors: before == 0,
+					in:     newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity),
 				}
 				part.tees = append(part.tees, t)
 			}
@@ -186,20 +198,6 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		part.p = p
 		set.parts = append(set.parts, part)
 	}
-	// Decode failures go to the first statement that reads their source
-	// alone, which hands them to the error policy once.
-	for _, name := range names {
-		for _, part := range set.parts {
-			if i := slices.Index(part.sources, name); i >= 0 {
-				for _, t := range part.tees {
-					if t.from.Origin().Source == name {
-						t.errors = true
-					}
-				}
-				break
-			}
-		}
-	}
 	return set, nil
 }
 
@@ -226,25 +224,51 @@ func (p *Pipeline) closeStatements() {
 	}
 }
 
-// ackGather passes on an origin's acknowledgement of a batch once each of
-// the statements reading it has given it. Each acknowledges its batches in
-// order, so a batch's last acknowledgement comes after its predecessors'.
+// ackGather passes on an origin's acknowledgements as far as each of the
+// statements reading it has given them: the least offset they all
+// acknowledged. A statement may acknowledge a batch in parts (a stateful
+// stage's rows below its low mark), and its acknowledgements' offsets
+// only grow within a generation of the origin; those of an earlier one
+// say nothing of the reading since it moved.
 type ackGather struct {
-	of   int
 	mu   sync.Mutex
-	acks map[uint64]int // by batch sequence number
+	gen  uint64
+	upTo []int64 // by statement, the last offset it acknowledged in gen; none is math.MinInt64
+	sent int64   // the offset passed on in gen
 }
 
-func (g *ackGather) add(a message.Ack) bool {
+func newAckGather(statements int) *ackGather {
+	g := &ackGather{upTo: make([]int64, statements)}
+	g.reset(0)
+	return g
+}
+
+func (g *ackGather) reset(gen uint64) {
+	g.gen, g.sent = gen, math.MinInt64
+	for i := range g.upTo {
+		g.upTo[i] = math.MinInt64
+	}
+}
+
+// add takes a statement's acknowledgement and returns the one to pass on,
+// if any.
+func (g *ackGather) add(a message.Ack) (message.Ack, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := g.acks[a.Seq] + 1
-	if n < g.of {
-		g.acks[a.Seq] = n
-		return false
+	switch {
+	case a.Generation < g.gen:
+		return message.Ack{}, false
+	case a.Generation > g.gen:
+		g.reset(a.Generation)
 	}
-	delete(g.acks, a.Seq)
-	return true
+	g.upTo[a.Statement] = max(g.upTo[a.Statement], a.LastOffset)
+	low := slices.Min(g.upTo)
+	if low == math.MinInt64 || low <= g.sent {
+		return message.Ack{}, false
+	}
+	g.sent = low
+	a.LastOffset, a.Statement = low, 0
+	return a, true
 }
 
 // sharedDeadLetter is the set's dead-letter sink as each statement sees
@@ -291,6 +315,9 @@ type teeReader struct {
 	from connector.Reader
 	part *statement
 	in   *edge[teeItem]
+	// statement numbers the statement among those reading the partition
+	// (message.Header.Statement).
+	statement int
 	// errors says the statement hands the partition's decode failures to
 	// the error policy: the first that reads it. The others acknowledge a
 	// batch of failures alone at once.
@@ -342,12 +369,14 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 			// decode failures another statement handles): acknowledged
 			// here, as its pipeline would have.
 			if a, ok := message.AckOf(src); ok {
+				a.Statement = t.statement
 				a.Acknowledge()
 			}
 			sb.release()
 			continue
 		}
 		copyBatch(b, src)
+		b.Statement = t.statement
 		b.MaxEventTime = src.MaxEventTime
 		if t.errors {
 			*errs = src.Errors

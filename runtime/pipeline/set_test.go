@@ -113,6 +113,9 @@ func TestStatementSet(t *testing.T) {
 // offset is committed with the rest.
 func TestStatementSetBadInput(t *testing.T) {
 	content, bad := badInput()
+	// The last line bad too: its batch's acknowledgement is the last.
+	content += `{"symbol":` + "\n"
+	bad[14] = "invalid JSON"
 	path := writeFile(t, "bad.jsonl", content)
 	// A batch of one record makes batches of decode failures alone, which
 	// the second statement acknowledges without its pipeline.
@@ -136,11 +139,11 @@ func TestStatementSetBadInput(t *testing.T) {
 				t.Errorf("wrote %d and %d rows; want 7 and 4", len(a), len(b))
 			}
 			s := p.Snapshot()
-			if c := s.Counts; c.In != 13 || c.DeadLettered != 6 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
-				t.Errorf("counts %+v; want 13 read, 6 dead-lettered, 11 written, 3 filtered", c)
+			if c := s.Counts; c.In != 14 || c.DeadLettered != 7 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
+				t.Errorf("counts %+v; want 14 read, 7 dead-lettered, 11 written, 3 filtered", c)
 			}
-			if src := s.Sources; len(src) != 1 || src[0].Committed != 13 {
-				t.Errorf("progress %+v; want line 13 committed", src)
+			if src := s.Sources; len(src) != 1 || src[0].Committed != 14 {
+				t.Errorf("progress %+v; want line 14 committed", src)
 			}
 			for _, st := range s.Statements {
 				checkIdentity(t, st.Counts)
@@ -266,32 +269,37 @@ func TestStatementSetCommits(t *testing.T) {
 }
 
 // checkGathered checks that every statement of a set that ended
-// acknowledged every batch it took.
+// acknowledged the last of every partition it read.
 func checkGathered(t *testing.T, p *Pipeline) {
 	t.Helper()
 	for i, g := range p.gathers {
-		if len(g.acks) > 0 {
-			t.Errorf("reader %d: batches %v not acknowledged by every statement", i, g.acks)
+		if slices.Min(g.upTo) != slices.Max(g.upTo) {
+			t.Errorf("reader %d: the statements acknowledged up to %v", i, g.upTo)
 		}
 	}
 }
 
-// TestAckGather checks that an origin hears of a batch once every
-// statement reading it has acknowledged it, in order.
+// TestAckGather checks that an origin hears of offsets once every
+// statement reading it has acknowledged them, in parts or whole, and
+// nothing of an earlier generation's.
 func TestAckGather(t *testing.T) {
-	g := &ackGather{of: 2, acks: map[uint64]int{}}
-	var passed []uint64
-	ack := func(seq uint64) {
-		if g.add(message.Ack{Seq: seq}) {
-			passed = append(passed, seq)
+	g := newAckGather(2)
+	var passed []int64
+	ack := func(statement int, gen uint64, offset int64) {
+		if a, ok := g.add(message.Ack{Statement: statement, Generation: gen, LastOffset: offset}); ok {
+			passed = append(passed, a.LastOffset)
 		}
 	}
-	ack(0)
-	ack(1)
-	ack(0)
-	ack(2)
-	ack(1)
-	if !slices.Equal(passed, []uint64{0, 1}) || len(g.acks) != 1 {
-		t.Errorf("passed %v, pending %v; want 0 and 1 passed, 2 pending", passed, g.acks)
+	ack(0, 0, 10)
+	ack(0, 0, 20)
+	ack(1, 0, 5) // a part of the first batch
+	ack(1, 0, 10)
+	ack(1, 0, 30)
+	ack(0, 0, 30)
+	ack(1, 1, 8) // the partition moved and came back: read again from 8
+	ack(0, 0, 40)
+	ack(0, 1, 9)
+	if want := []int64{5, 10, 20, 30, 8}; !slices.Equal(passed, want) {
+		t.Errorf("passed %v; want %v", passed, want)
 	}
 }
