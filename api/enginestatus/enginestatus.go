@@ -53,6 +53,12 @@ type Document struct {
 	Checkpoints *Checkpoints `json:"checkpoints,omitempty"`
 	// Metrics are the query's business metrics (spec.metrics), if any.
 	Metrics []UserMetric `json:"metrics,omitempty"`
+	// Statements, of a statement set (spec.statements), are each
+	// statement's state and counts. Records then counts the records read
+	// once, as in, and what became of them summed over the statements,
+	// each of which takes every record of the sources it reads; a record
+	// is in flight until every statement has handled it.
+	Statements []Statement `json:"statements,omitempty"`
 	// Warnings are what a user should know that is not a health problem:
 	// a business metric at its series limit.
 	Warnings []string `json:"warnings,omitempty"`
@@ -190,6 +196,15 @@ type Termination struct {
 	Failed bool `json:"failed"`
 	// Records are the run's final counts.
 	Records Records `json:"records"`
+}
+
+// Statement is the state of one statement of a statement set.
+type Statement struct {
+	Name     string  `json:"name"`
+	Pipeline State   `json:"pipeline"`
+	Records  Records `json:"records"`
+	// LastError is the statement's most recent error, empty if none.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // UserMetric is a business metric's state.

@@ -274,16 +274,28 @@ func summary(s pipeline.Snapshot, elapsed time.Duration, err error) string {
 	if elapsed > 0 {
 		rate = float64(c.In) / elapsed.Seconds()
 	}
-	line := fmt.Sprintf("sluice: %s in %s: %d in, %d out, %d filtered, %d dead-lettered, %d skipped, %d failed",
-		verdict, elapsed.Round(time.Millisecond), c.In, c.Out, c.Filtered, c.DeadLettered, c.Skipped, c.Failed)
-	if s.Stateful {
-		// Aggregations and joins write results, not the records they read.
-		line += fmt.Sprintf(", %d aggregated or joined, %d late, %d revoked, %d restored, %d results", c.Aggregated, c.Late, c.Revoked, c.Restored, c.Results)
+	line := fmt.Sprintf("sluice: %s in %s: %d in", verdict, elapsed.Round(time.Millisecond), c.In)
+	if len(s.Statements) == 0 {
+		line += ", " + outcomes(c, s.Stateful)
+	}
+	// Each statement takes every record of the sources it reads.
+	for _, st := range s.Statements {
+		line += "; statement " + st.Name + ": " + outcomes(st.Counts, st.Stateful)
 	}
 	if c.Repartitioned > 0 {
 		line += fmt.Sprintf(", %d repartitioned", c.Repartitioned)
 	}
 	return line + fmt.Sprintf(" (%.0f records/s)", rate)
+}
+
+// outcomes says what became of the records a query took.
+func outcomes(c enginestatus.Records, stateful bool) string {
+	line := fmt.Sprintf("%d out, %d filtered, %d dead-lettered, %d skipped, %d failed", c.Out, c.Filtered, c.DeadLettered, c.Skipped, c.Failed)
+	if stateful {
+		// Aggregations and joins write results, not the records they read.
+		line += fmt.Sprintf(", %d aggregated or joined, %d late, %d revoked, %d restored, %d results", c.Aggregated, c.Late, c.Revoked, c.Restored, c.Results)
+	}
+	return line
 }
 
 func showProgress(ctx context.Context, w io.Writer, p *pipeline.Pipeline) {

@@ -524,7 +524,7 @@ func (p *Pipeline) setSnapshot(s *Snapshot) {
 	s.Watermark = math.MaxInt64
 	for _, part := range p.parts {
 		ps := part.p.Snapshot()
-		s.Statements = append(s.Statements, StatementSnapshot{Name: part.name, State: ps.State, Counts: ps.Counts, LastError: ps.LastError})
+		s.Statements = append(s.Statements, StatementSnapshot{Name: part.name, State: ps.State, Counts: ps.Counts, LastError: ps.LastError, Stateful: ps.Stateful})
 		pc := ps.Counts
 		c.Out += pc.Out
 		c.Filtered += pc.Filtered

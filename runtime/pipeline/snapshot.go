@@ -58,6 +58,8 @@ type StatementSnapshot struct {
 	State     enginestatus.State
 	Counts    enginestatus.Records
 	LastError string
+	// Stateful says the statement has a stateful stage.
+	Stateful bool
 }
 
 // availability is a connector that knows whether its service is reachable.

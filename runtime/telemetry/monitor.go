@@ -311,6 +311,9 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		}
 	}
 	doc.Metrics = snap.Metrics
+	for _, st := range snap.Statements {
+		doc.Statements = append(doc.Statements, enginestatus.Statement{Name: st.Name, Pipeline: st.State, Records: st.Counts, LastError: st.LastError})
+	}
 	for _, um := range snap.Metrics {
 		if w := um.Warning(); w != "" {
 			doc.Warnings = append(doc.Warnings, w)
