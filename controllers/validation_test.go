@@ -192,6 +192,41 @@ func TestCRDValidation(t *testing.T) {
 				},
 			}
 		}, ""},
+		{"statements", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			s["statements"] = []any{
+				map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"stdout": map[string]any{}}},
+				map[string]any{"name": "prices", "query": "SELECT price FROM trades", "sink": map[string]any{"null": map[string]any{}}},
+			}
+		}, ""},
+		{"statements and a query", func(s map[string]any) {
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"stdout": map[string]any{}}}}
+		}, "set query and sink, or statements"},
+		{"neither statements nor a sink", func(s map[string]any) { delete(s, "sink") }, "set query and sink, or statements"},
+		{"statement names twice", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			st := map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"stdout": map[string]any{}}}
+			s["statements"] = []any{st, st}
+		}, "Duplicate value"},
+		{"statement without a sink", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{}}}
+		}, "set exactly one of stdout, file, null and kafka"},
+		{"statement set with state", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"stdout": map[string]any{}}}}
+			s["state"] = map[string]any{"dir": "/state"}
+		}, "a statement set does not keep state"},
+		{"statement set exactly once", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			s["sources"] = []any{map[string]any{"name": "trades", "kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "t"}, "schema": []any{map[string]any{"name": "symbol", "type": "text"}}}}
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "o", "delivery": "exactlyOnce"}}}}
+		}, "exactlyOnce is not supported yet in a statement set"},
 		{"engine template setting POD_NAME", func(s map[string]any) {
 			s["template"] = map[string]any{"spec": map[string]any{"env": []any{map[string]any{"name": "POD_NAME", "value": "x"}}}}
 		}, "POD_NAME and POD_NAMESPACE are set by the operator"},

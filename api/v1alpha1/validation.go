@@ -494,10 +494,14 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 		}
 		seen[st.Name] = i
 		validateQuery(ps, f+".query", st.Query)
-		validateResultSink(ps, f+".sink", s, &st.Sink)
-		if k := st.Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+		sink := st.Sink
+		if k := sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
 			ps.Add(f+".sink.kafka.delivery", "exactlyOnce is not supported yet in a statement set: use atLeastOnce, or a StreamQuery of its own for this statement")
+			// Nothing more to say of what it would need.
+			k := *k
+			k.Delivery, sink.Kafka = AtLeastOnce, &k
 		}
+		validateResultSink(ps, f+".sink", s, &sink)
 	}
 	if s.State != nil {
 		ps.Add("spec.state", "a statement set does not keep state in checkpoints yet: remove spec.state, or make a StreamQuery of each statement that needs it")

@@ -80,3 +80,31 @@ func TestValidatorLatestSchema(t *testing.T) {
 		t.Errorf("with problems of its structure and syntax: %v, warnings %q; want it refused, with the warning", err, w)
 	}
 }
+
+// TestValidatorStatements: a statement set is admitted, and one with a
+// problem in a statement's query is refused, placed in that query; one of
+// a registry's latest schema gets its syntax checked statement by
+// statement.
+func TestValidatorStatements(t *testing.T) {
+	ctx := context.Background()
+	q := query("")
+	q.Spec.Query, q.Spec.Sink = "", nil
+	q.Spec.Statements = []v1alpha1.Statement{
+		{Name: "copy", Query: "SELECT price FROM trades", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}},
+		{Name: "big", Query: "SELECT price FROM trades\nWHERE quantity > 1", Sink: v1alpha1.Sink{Stdout: &v1alpha1.StdoutSink{}}},
+	}
+	if _, err := (Validator{}).ValidateCreate(ctx, q); err != nil {
+		t.Errorf("ValidateCreate: %v; want a valid statement set admitted", err)
+	}
+	q.Spec.Statements[1].Query = "SELECT price FROM trades\nWHERE quantit > 1"
+	if _, err := (Validator{}).ValidateCreate(ctx, q); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `spec.statements[1].query: Invalid value: line 2, column 7: unknown column "quantit"`) {
+		t.Errorf("ValidateCreate: %v; want it refused, placed in the second statement's query", err)
+	}
+	q.Spec.Sources[0] = v1alpha1.Source{Name: "trades", Format: v1alpha1.FormatAvro,
+		Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades"},
+		Avro:  &v1alpha1.AvroFormat{Registry: &v1alpha1.SchemaRegistry{URL: "http://r:8081"}}}
+	q.Spec.Statements[1].Query = "SELECT price FROM trades WHERE"
+	if _, err := (Validator{}).ValidateCreate(ctx, q); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.statements[1].query: Invalid value: line 1, column 31: syntax error at end of input") {
+		t.Errorf("ValidateCreate of the latest schema's: %v; want the second statement's syntax error", err)
+	}
+}

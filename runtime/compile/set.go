@@ -45,6 +45,15 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 	inputs := map[string][]value.Column{}
 	var set []Statement
 	for i, one := range spec.StatementSpecs() {
+		// Validate refused spec.state and exactly-once sinks, which a set
+		// does not support yet: the statements are planned without them,
+		// so that what they would need is not said.
+		one.State = nil
+		if k := one.ExactlyOnceSink(); k != nil {
+			sink, kafka := *one.Sink, *k
+			kafka.Delivery, sink.Kafka = v1alpha1.AtLeastOnce, &kafka
+			one.Sink = &sink
+		}
 		prog, cols, err := PlanRead(one, resolved, unread)
 		if err == nil && spec.SeveralEngines() {
 			if p, ok := StatePartitioning(one, prog, ""); ok && p.Repartition {
