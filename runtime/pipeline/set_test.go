@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/usermetric"
 )
 
 // setSpec makes spec a statement set of the queries, each written to a
@@ -150,6 +152,38 @@ func TestStatementSetBadInput(t *testing.T) {
 			}
 			checkGathered(t, p)
 		})
+	}
+}
+
+// TestStatementSetMetrics checks that a business metric counts the rows
+// of the statement it names, over that statement's output columns.
+func TestStatementSetMetrics(t *testing.T) {
+	content, _ := badInput()
+	spec := setSpec(fileSpec(writeFile(t, "bad.jsonl", content), v1alpha1.FormatJSON, "", v1alpha1.Skip), t.TempDir(), map[string]string{
+		"all":   "SELECT symbol FROM trades",
+		"large": "SELECT symbol, quantity AS q FROM trades WHERE quantity > 3",
+	})
+	spec.Metrics = []v1alpha1.UserMetric{
+		{Name: "rows_total", Type: v1alpha1.Counter, Statement: "all"},
+		{Name: "large_total", Type: v1alpha1.Counter, Value: "q", Statement: "large"},
+	}
+	p, err := runPipeline(t, spec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, set := range p.Metrics() {
+		for _, m := range set.Metrics() {
+			m.Each(func(se *usermetric.Series) { got[m.Name] += se.Value })
+		}
+	}
+	// 8 trades decode (the bad price of line 4 is read by neither), and
+	// the quantities above 3 are 4, 5, 6 and 7.
+	if want := map[string]float64{"sluice_user_rows_total": 8, "sluice_user_large_total": 22}; !maps.Equal(got, want) {
+		t.Errorf("metrics %v; want %v", got, want)
+	}
+	if s := p.Snapshot(); len(s.Metrics) != 2 {
+		t.Errorf("status metrics %+v; want both statements'", s.Metrics)
 	}
 }
 
