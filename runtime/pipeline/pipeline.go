@@ -509,9 +509,6 @@ func (p *Pipeline) noteError(msg string) {
 // ends or a record fails under FailFast. It returns nil after a complete run
 // or a clean stop.
 func (p *Pipeline) Run(ctx context.Context) error {
-	if p.parts != nil {
-		return p.runSet(ctx)
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p.mu.Lock()
@@ -521,6 +518,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	go p.drainOnStop(ctx, stopReading)
+	if p.parts != nil {
+		return p.runSet(ctx, readCtx)
+	}
 
 	p.log.Info("pipeline starting", "run", p.runID, "mode", p.spec.Runtime.Mode,
 		"partitions", len(p.readers), "parallelism", p.parallelism,

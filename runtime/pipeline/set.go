@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
@@ -436,17 +436,8 @@ func copyBatch(b, src *message.Batch) {
 // runSet runs a statement set: a reader goroutine per source partition,
 // whose batches each statement reading the source takes through its tee
 // reader, and each statement's pipeline. A statement that fails fails the
-// set; a stop stops the reading, and each statement drains what it took.
-func (p *Pipeline) runSet(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	p.mu.Lock()
-	p.cancel = cancel
-	p.mu.Unlock()
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
-	go p.drainOnStop(ctx, stopReading)
-
+// set; a stop ends readCtx, and each statement drains what it took.
+func (p *Pipeline) runSet(ctx, readCtx context.Context) error {
 	p.log.Info("statement set starting", "run", p.runID, "statements", len(p.parts), "partitions", len(p.readers))
 	p.state.Store(running)
 	var wg sync.WaitGroup
