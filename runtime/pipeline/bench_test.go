@@ -358,3 +358,56 @@ func BenchmarkRestore1M(b *testing.B) {
 	b.ReportMetric(float64(restore.Milliseconds())/float64(b.N), "restore-ms")
 	b.ReportMetric(float64(size)/(1<<20), "checkpoint-MiB")
 }
+
+// BenchmarkStatementSet runs two statements over a file of JSON trades, a
+// filter and the per-minute volume, as a statement set, which decodes the
+// file once, and as two queries one after the other, which decode it once
+// each: records read per second of each, in one run, the process's CPU
+// time per record of each (the set runs its statements at once, on
+// several cores), and their ratios.
+func BenchmarkStatementSet(b *testing.B) {
+	const n = 500_000
+	in := writeTrades(b, n)
+	spec := &v1alpha1.StreamQuerySpec{
+		Sources: []v1alpha1.Source{{
+			Name: "trades", File: &v1alpha1.FileSource{Path: in},
+			Schema:    []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "price", Type: "decimal(18,4)"}, {Name: "quantity", Type: "int"}, {Name: "ts", Type: "timestamp"}},
+			EventTime: &v1alpha1.EventTime{Column: "ts"},
+		}},
+		Statements: []v1alpha1.Statement{
+			{Name: "large", Query: "SELECT symbol, price, quantity, ts FROM trades WHERE quantity > 500", Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}},
+			{Name: "volume", Query: tumblingQuery, Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}},
+		},
+	}
+	var setCPU, apartCPU time.Duration
+	run := func(spec *v1alpha1.StreamQuerySpec, cpu *time.Duration) time.Duration {
+		start, startCPU := time.Now(), bench.ProcessCPU()
+		defer func() { *cpu += bench.ProcessCPU() - startCPU }()
+		p, err := New(spec, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if in := p.Snapshot().Counts.In; in != n {
+			b.Fatalf("read %d records, want %d", in, n)
+		}
+		return time.Since(start)
+	}
+	var set, apart time.Duration
+	for b.Loop() {
+		set += run(spec, &setCPU)
+		for _, one := range spec.StatementSpecs() {
+			apart += run(one, &apartCPU)
+		}
+	}
+	records := float64(b.N * n)
+	setRate, apartRate := records/set.Seconds(), records/apart.Seconds()
+	b.ReportMetric(setRate, "set-records/s")
+	b.ReportMetric(apartRate, "apart-records/s")
+	b.ReportMetric(setRate/apartRate, "set/apart")
+	b.ReportMetric(float64(setCPU.Nanoseconds())/records, "set-cpu-ns/record")
+	b.ReportMetric(float64(apartCPU.Nanoseconds())/records, "apart-cpu-ns/record")
+	b.ReportMetric(float64(setCPU)/float64(apartCPU), "set/apart-cpu")
+}
