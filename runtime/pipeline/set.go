@@ -139,18 +139,14 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 				statements++
 			}
 		}
-		gather := newAckGather(statements)
-		set.gathers = append(set.gathers, gather)
-		o.Acked = func(a message.Ack) {
-			a, ok := gather.add(a)
-			if !ok {
-				return
-			}
+		gather := newAckGather(statements, func(a message.Ack) {
 			c.Ack(a)
 			if next != nil {
 				next(a)
 			}
-		}
+		})
+		set.gathers = append(set.gathers, gather)
+		o.Acked = gather.add
 	}
 
 	for _, st := range stmts {
@@ -171,6 +167,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 					// error policy once.
 					errors: before == 0,
 					in:     newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity),
+					gather: set.gathers[i], gone: make(chan struct{}),
 				}
 				part.tees = append(part.tees, t)
 			}
@@ -229,16 +226,28 @@ func (p *Pipeline) closeStatements() {
 // acknowledged. A statement may acknowledge a batch in parts (a stateful
 // stage's rows below its low mark), and its acknowledgements' offsets
 // only grow within a generation of the origin; those of an earlier one
-// say nothing of the reading since it moved.
+// say nothing of the reading since it moved. It passes them on in order,
+// under its lock.
 type ackGather struct {
 	mu   sync.Mutex
+	pass func(message.Ack)
 	gen  uint64
-	upTo []int64 // by statement, the last offset it acknowledged in gen; none is math.MinInt64
-	sent int64   // the offset passed on in gen
+	// upTo is, by statement, the last offset it acknowledged in gen
+	// (none is math.MinInt64), and skips the batches its tee reader
+	// acknowledges for it once it has acknowledged what came before.
+	upTo  []int64
+	skips [][]skip
+	// gone are the statements that no longer read the origin.
+	gone []bool
+	sent int64 // the offset passed on in gen
 }
 
-func newAckGather(statements int) *ackGather {
-	g := &ackGather{upTo: make([]int64, statements)}
+// skip is a batch a statement's pipeline never sees: handled once the
+// statement has acknowledged through after, the batch before it.
+type skip struct{ after, to int64 }
+
+func newAckGather(statements int, pass func(message.Ack)) *ackGather {
+	g := &ackGather{pass: pass, upTo: make([]int64, statements), skips: make([][]skip, statements), gone: make([]bool, statements)}
 	g.reset(0)
 	return g
 }
@@ -247,28 +256,73 @@ func (g *ackGather) reset(gen uint64) {
 	g.gen, g.sent = gen, math.MinInt64
 	for i := range g.upTo {
 		g.upTo[i] = math.MinInt64
+		g.skips[i] = g.skips[i][:0]
 	}
 }
 
-// add takes a statement's acknowledgement and returns the one to pass on,
-// if any.
-func (g *ackGather) add(a message.Ack) (message.Ack, bool) {
+// add takes a statement's acknowledgement (message.Origin.Acked).
+func (g *ackGather) add(a message.Ack) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	switch {
-	case a.Generation < g.gen:
-		return message.Ack{}, false
-	case a.Generation > g.gen:
-		g.reset(a.Generation)
+	if !g.generation(a.Generation) {
+		return
 	}
 	g.upTo[a.Statement] = max(g.upTo[a.Statement], a.LastOffset)
-	low := slices.Min(g.upTo)
-	if low == math.MinInt64 || low <= g.sent {
-		return message.Ack{}, false
+	g.passOn(a)
+}
+
+// skip takes a batch of the origin that statement s's pipeline does not
+// see, of generation gen, up to offset to, after the batch its pipeline
+// saw last, whose last offset is after (math.MinInt64 if none).
+func (g *ackGather) skip(s int, gen uint64, after, to int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.generation(gen) {
+		return
+	}
+	g.skips[s] = append(g.skips[s], skip{after: after, to: to})
+	g.passOn(message.Ack{Generation: gen})
+}
+
+// leave drops statement s: it reads the origin no more.
+func (g *ackGather) leave(s int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gone[s] = true
+	g.passOn(message.Ack{Generation: g.gen})
+}
+
+// generation moves to gen if it is later, and says whether what comes of
+// gen counts.
+func (g *ackGather) generation(gen uint64) bool {
+	switch {
+	case gen < g.gen:
+		return false
+	case gen > g.gen:
+		g.reset(gen)
+	}
+	return true
+}
+
+// passOn applies the skips each statement has reached and passes on a,
+// with the least offset of the statements that read on, if it grew.
+func (g *ackGather) passOn(a message.Ack) {
+	low, reading := int64(math.MaxInt64), false
+	for s := range g.upTo {
+		for len(g.skips[s]) > 0 && g.skips[s][0].after <= g.upTo[s] {
+			g.upTo[s] = max(g.upTo[s], g.skips[s][0].to)
+			g.skips[s] = g.skips[s][1:]
+		}
+		if !g.gone[s] {
+			low, reading = min(low, g.upTo[s]), true
+		}
+	}
+	if !reading || low == math.MinInt64 || low <= g.sent {
+		return
 	}
 	g.sent = low
 	a.LastOffset, a.Statement = low, 0
-	return a, true
+	g.pass(a)
 }
 
 // sharedDeadLetter is the set's dead-letter sink as each statement sees
@@ -326,6 +380,15 @@ type teeReader struct {
 	// which passes on an empty batch only as the first of a generation.
 	returned bool
 	gen      uint64
+	// last is the last offset of the batch it returned last.
+	last int64
+	// gather is its origin's (ackGather).
+	gather *ackGather
+	// gone is closed when the statement reads the partition no more: it
+	// stopped reading a table, or its run ended. The set then sends it
+	// nothing, and gathers no acknowledgement of it.
+	gone     chan struct{}
+	goneOnce sync.Once
 	stopped  atomic.Bool
 }
 
@@ -347,9 +410,12 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 		switch {
 		case !ok:
 			// The set stopped reading: once each of the statement's
-			// readers has, the statement drains and ends.
+			// readers has, the statement drains and ends. In direct
+			// mode its one goroutine goes on to its other readers.
 			t.end()
-			<-ctx.Done()
+			if !t.part.p.direct {
+				<-ctx.Done()
+			}
 			return nil
 		case it.kind == message.KindLoaded:
 			return connector.ErrLoaded
@@ -359,19 +425,16 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 		}
 		sb := it.batch
 		src := sb.b
-		t.part.waiting.Add(-t.records(src))
+		t.part.waiting.Add(-t.records(sb))
 		n := src.Len() + len(src.Deletes)
 		if t.errors {
 			n += src.Errors.Records
 		}
 		if n == 0 && src.MaxEventTime == math.MinInt64 && t.returned && src.Generation == t.gen {
 			// Nothing the statement's read would pass on (a batch of
-			// decode failures another statement handles): acknowledged
-			// here, as its pipeline would have.
-			if a, ok := message.AckOf(src); ok {
-				a.Statement = t.statement
-				a.Acknowledge()
-			}
+			// decode failures another statement handles): handled once
+			// the statement has acknowledged the batch before it.
+			t.gather.skip(t.statement, src.Generation, t.last, src.LastOffset)
 			sb.release()
 			continue
 		}
@@ -382,21 +445,21 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 			*errs = src.Errors
 			errs.Events = slices.Clone(src.Errors.Events)
 		}
-		t.returned, t.gen = true, src.Generation
+		t.returned, t.gen, t.last = true, src.Generation, src.LastOffset
 		sb.release()
 		return nil
 	}
 }
 
-// records returns the records of the set's batch b that the statement
-// counts: its rows, and its decode failures if it handles them.
-func (t *teeReader) records(b *message.Batch) int64 {
-	if b == nil {
+// records returns the records of the set's batch sb, if any, that the
+// statement counts: its rows, and its decode failures if it handles them.
+func (t *teeReader) records(sb *sharedBatch) int64 {
+	if sb == nil {
 		return 0
 	}
-	n := b.Len()
+	n := sb.b.Len()
 	if t.errors {
-		n += b.Errors.Records
+		n += sb.b.Errors.Records
 	}
 	return int64(n)
 }
@@ -413,8 +476,80 @@ func (t *teeReader) end() {
 }
 
 // Stop implements connector.Stopper: a statement stops reading a table
-// partition once its streams ended; the set's reader stops with the set's.
-func (t *teeReader) Stop() {}
+// partition once its streams ended; the set's reader reads on for the
+// other statements.
+func (t *teeReader) Stop() { t.leave() }
+
+// leave detaches the reader from the set: the set sends it nothing more,
+// what it holds is released, and its statement's acknowledgements of the
+// partition are not waited for.
+func (t *teeReader) leave() {
+	t.goneOnce.Do(func() {
+		close(t.gone)
+		t.gather.leave(t.statement)
+		t.drain()
+	})
+}
+
+// drain releases what waits in the reader's edge, once it is gone.
+func (t *teeReader) drain() {
+	for {
+		select {
+		case it, ok := <-t.in.ch:
+			if !ok {
+				return
+			}
+			t.part.waiting.Add(-t.records(it.batch))
+			if it.batch != nil {
+				it.batch.release()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// give sends it to the reader, blocking while its edge is full, unless
+// ctx ends first (false) or the reader leaves.
+func (t *teeReader) give(ctx context.Context, it teeItem) bool {
+	n := t.records(it.batch)
+	select {
+	case <-t.gone:
+		if it.batch != nil {
+			it.batch.release()
+		}
+		return true
+	default:
+	}
+	t.part.waiting.Add(n)
+	e := t.in
+	e.stats.sends.Add(1)
+	select {
+	case e.ch <- it:
+	default:
+		e.stats.blocked.Add(1)
+		e.stats.blockedFor.start(time.Now())
+		select {
+		case e.ch <- it:
+		case <-t.gone:
+			t.part.waiting.Add(-n)
+			if it.batch != nil {
+				it.batch.release()
+			}
+		case <-ctx.Done():
+			t.part.waiting.Add(-n)
+			e.stats.blockedFor.stop(time.Now())
+			return false
+		}
+		e.stats.blockedFor.stop(time.Now())
+	}
+	select {
+	case <-t.gone:
+		t.drain() // it may have left while this was sent
+	default:
+	}
+	return true
+}
 
 // Close implements connector.Reader; the set closes the partition's
 // reader.
@@ -443,7 +578,12 @@ func (p *Pipeline) runSet(ctx, readCtx context.Context) error {
 	var wg sync.WaitGroup
 	for _, part := range p.parts {
 		wg.Go(func() {
-			if err := part.p.Run(ctx); err != nil && p.err() == nil {
+			err := part.p.Run(ctx)
+			// Whatever the others read is nothing to it now.
+			for _, t := range part.tees {
+				t.leave()
+			}
+			if err != nil && p.err() == nil {
 				p.fatal(fmt.Errorf("statement %s: %w", part.name, err))
 			}
 		})
@@ -471,10 +611,7 @@ func (p *Pipeline) runSet(ctx, readCtx context.Context) error {
 					it.batch.refs.Store(int32(len(tees)))
 				}
 				for _, t := range tees {
-					n := t.records(m.Batch)
-					t.part.waiting.Add(n)
-					if !t.in.send(ctx, it) {
-						t.part.waiting.Add(-n)
+					if !t.give(ctx, it) {
 						return false
 					}
 				}

@@ -3,19 +3,24 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/connector"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/usermetric"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // setSpec makes spec a statement set of the queries, each written to a
@@ -212,46 +217,198 @@ func TestStatementSetFails(t *testing.T) {
 	}
 }
 
-// TestStatementSetStop stops an endless statement set and checks that
-// each statement drains what was read: nothing is left in flight, and
-// every partition's last batch read is acknowledged.
+// TestStatementSetStop stops an endless statement set, in both modes,
+// and checks that each statement drains what was read: nothing is left in
+// flight, and the stop does not wait for the shutdown timeout.
 func TestStatementSetStop(t *testing.T) {
-	dir := t.TempDir()
-	spec := setSpec(datagenSpec("", 0, 3, 2, 4, 64), dir, map[string]string{
+	for _, mode := range []v1alpha1.ExecutionMode{v1alpha1.Pipelined, v1alpha1.Direct} {
+		t.Run(string(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			spec := setSpec(datagenSpec("", 0, 3, 2, 4, 64), dir, map[string]string{
+				"a": "SELECT symbol FROM trades",
+				"b": "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end",
+			})
+			spec.Runtime.Mode = mode
+			spec.Runtime.ShutdownTimeout = &metav1.Duration{Duration: 20 * time.Second}
+			spec.Sources[0].Datagen.Rate = 20_000
+			p, err := New(spec, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+			for p.Snapshot().Counts.In < 2_000 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			p.Stop()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("the set did not stop")
+			}
+			s := p.Snapshot()
+			if s.Counts.InFlight != 0 || s.State != enginestatus.Finished {
+				t.Errorf("counts %+v, state %s; want nothing in flight after a stop", s.Counts, s.State)
+			}
+			for _, st := range s.Statements {
+				if st.Counts.In != s.Counts.In {
+					t.Errorf("statement %s took %d records of %d read", st.Name, st.Counts.In, s.Counts.In)
+				}
+			}
+			if lines := sortedLines(t, filepath.Join(dir, "a.jsonl")); int64(len(lines)) != s.Counts.In {
+				t.Errorf("statement a wrote %d rows of %d read", len(lines), s.Counts.In)
+			}
+		})
+	}
+}
+
+// TestStatementSetSkipWaits checks that a batch a statement's pipeline
+// never sees (decode failures another statement handles) counts as
+// handled for it only once it has handled the batches before it.
+func TestStatementSetSkipWaits(t *testing.T) {
+	path := writeFile(t, "in.jsonl", "{\"symbol\":\"A\",\"price\":1,\"quantity\":1}\n{\"symbol\":\n{\"symbol\":\"B\",\"price\":1,\"quantity\":2}\n{\"symbol\":\n")
+	spec := setSpec(fileSpec(path, v1alpha1.FormatJSON, "", v1alpha1.Skip), t.TempDir(), map[string]string{
 		"a": "SELECT symbol FROM trades",
-		"b": "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end",
+		"b": "SELECT symbol FROM trades",
 	})
-	spec.Sources[0].Datagen.Rate = 20_000
-	p, err := New(spec, Options{})
+	spec.Runtime.BatchSize = 1 // a batch of each line: two of a decode failure alone
+	release := make(chan struct{})
+	fast, slow := &collectSink{}, &collectSink{delay: func() time.Duration { <-release; return 0 }}
+	p, err := New(spec, Options{Sinks: map[string]connector.Sink{"a": fast, "b": slow}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
-	for p.Snapshot().Counts.In < 2_000 {
-		time.Sleep(10 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	for (len(fast.Rows()) < 2 || p.Snapshot().Counts.Skipped < 2) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	p.Stop()
+	s := p.Snapshot()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Sources[0].Committed; c != -1 {
+		t.Errorf("line %d committed while statement b had written nothing", c)
+	}
+	if c := p.Snapshot().Sources[0].Committed; c != 4 {
+		t.Errorf("line %d committed at the end; want 4", c)
+	}
+}
+
+// Readers of a stream and of a table that does not end, which the
+// pipeline reads as it would a Kafka topic's (runtime/connector/kafka
+// tests the real one): the table changes every millisecond after it
+// loaded.
+type (
+	testStream struct {
+		origin  *message.Origin
+		n, next int // n < 0: without end
+		pause   time.Duration
+	}
+	testTable struct {
+		origin *message.Origin
+		reads  atomic.Int64
+		loaded bool
+	}
+)
+
+func (r *testStream) Origin() *message.Origin { return r.origin }
+func (*testStream) Close() error              { return nil }
+func (r *testStream) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, _ *message.ErrorBatch) error {
+	if r.n >= 0 && r.next >= r.n {
+		return io.EOF
+	}
 	select {
-	case err := <-done:
+	case <-time.After(r.pause):
+	case <-ctx.Done():
+		return nil
+	}
+	row := b.Append(int64(r.next))
+	row[0], row[1] = value.StringValue("A"), value.IntValue(1)
+	b.LastOffset = int64(r.next)
+	r.next++
+	return nil
+}
+
+func (r *testTable) Origin() *message.Origin { return r.origin }
+func (*testTable) Close() error              { return nil }
+func (*testTable) Stop()                     {}
+func (r *testTable) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, _ *message.ErrorBatch) error {
+	if r.loaded {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	n := r.reads.Add(1)
+	row := b.Append(n)
+	row[0], row[1] = value.StringValue("A"), value.StringValue("name")
+	b.LastOffset = n
+	if !r.loaded {
+		r.loaded = true
+		return connector.ErrLoaded
+	}
+	return nil
+}
+
+// tableSetSpec is a statement set of each stream joined with the table
+// symbols.
+func tableSetSpec(mode v1alpha1.ExecutionMode, streams ...string) *v1alpha1.StreamQuerySpec {
+	spec := &v1alpha1.StreamQuerySpec{Runtime: v1alpha1.RuntimeSpec{Mode: mode, ShutdownTimeout: &metav1.Duration{Duration: 20 * time.Second}}}
+	for _, s := range streams {
+		spec.Sources = append(spec.Sources, v1alpha1.Source{Name: s, File: &v1alpha1.FileSource{Path: "unused"},
+			Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "quantity", Type: "int"}}})
+		spec.Statements = append(spec.Statements, v1alpha1.Statement{Name: "of-" + s,
+			Query: "SELECT t.symbol, s.name FROM " + s + " t JOIN symbols s ON t.symbol = s.symbol", Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}})
+	}
+	spec.Sources = append(spec.Sources, v1alpha1.Source{Name: "symbols", File: &v1alpha1.FileSource{Path: "unused"}, Table: &v1alpha1.TableSource{Key: []string{"symbol"}},
+		Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "name", Type: "string"}}})
+	return spec
+}
+
+// TestStatementSetTables checks statements joined with a table that does
+// not end: each statement stops reading it when its own streams end (in
+// direct mode, once it loaded), and the set reads it on for the others
+// without waiting for the one that stopped.
+func TestStatementSetTables(t *testing.T) {
+	run := func(t *testing.T, spec *v1alpha1.StreamQuerySpec, readers ...connector.Reader) *Pipeline {
+		p, err := New(spec, Options{Readers: readers})
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the set did not stop")
-	}
-	s := p.Snapshot()
-	if s.Counts.InFlight != 0 || s.State != enginestatus.Finished {
-		t.Errorf("counts %+v, state %s; want nothing in flight after a stop", s.Counts, s.State)
-	}
-	for _, st := range s.Statements {
-		if st.Counts.In != s.Counts.In {
-			t.Errorf("statement %s took %d records of %d read", st.Name, st.Counts.In, s.Counts.In)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.Run(ctx); err != nil || ctx.Err() != nil {
+			t.Fatalf("run: %v; want it to end with its streams", err)
 		}
+		return p
 	}
-	if lines := sortedLines(t, filepath.Join(dir, "a.jsonl")); int64(len(lines)) != s.Counts.In {
-		t.Errorf("statement a wrote %d rows of %d read", len(lines), s.Counts.In)
-	}
+	t.Run("direct", func(t *testing.T) {
+		trades := &testStream{origin: &message.Origin{Source: "trades"}, n: 200, pause: 2 * time.Millisecond}
+		p := run(t, tableSetSpec(v1alpha1.Direct, "trades"), trades, &testTable{origin: &message.Origin{Source: "symbols"}})
+		if s := p.Snapshot(); s.Statements[0].Counts.Results != 200 {
+			t.Errorf("statement %+v; want 200 trades joined", s.Statements[0])
+		}
+	})
+	t.Run("one ends first", func(t *testing.T) {
+		trades := &testStream{origin: &message.Origin{Source: "trades"}, n: 10, pause: time.Millisecond}
+		orders := &testStream{origin: &message.Origin{Source: "orders"}, n: 1000, pause: time.Millisecond}
+		table := &testTable{origin: &message.Origin{Source: "symbols"}}
+		p := run(t, tableSetSpec(v1alpha1.Pipelined, "trades", "orders"), trades, orders, table)
+		s := p.Snapshot()
+		if s.Statements[0].Counts.Results != 10 || s.Statements[1].Counts.Results != 1000 {
+			t.Errorf("statements %+v; want 10 trades and 1000 orders joined", s.Statements)
+		}
+		if table.reads.Load() < 500 {
+			t.Errorf("the table was read %d times while the orders were; want it read on after the trades ended", table.reads.Load())
+		}
+	})
 }
 
 // TestStatementSetCommits checks that a partition's offsets are committed
@@ -317,23 +474,23 @@ func checkGathered(t *testing.T, p *Pipeline) {
 // statement reading it has acknowledged them, in parts or whole, and
 // nothing of an earlier generation's.
 func TestAckGather(t *testing.T) {
-	g := newAckGather(2)
 	var passed []int64
+	g := newAckGather(3, func(a message.Ack) { passed = append(passed, a.LastOffset) })
 	ack := func(statement int, gen uint64, offset int64) {
-		if a, ok := g.add(message.Ack{Statement: statement, Generation: gen, LastOffset: offset}); ok {
-			passed = append(passed, a.LastOffset)
-		}
+		g.add(message.Ack{Statement: statement, Generation: gen, LastOffset: offset})
 	}
+	g.leave(2) // the third reads the origin no more
 	ack(0, 0, 10)
 	ack(0, 0, 20)
 	ack(1, 0, 5) // a part of the first batch
 	ack(1, 0, 10)
+	g.skip(1, 0, 30, 35) // after the batch up to 30, one it never sees
 	ack(1, 0, 30)
-	ack(0, 0, 30)
+	ack(0, 0, 35)
 	ack(1, 1, 8) // the partition moved and came back: read again from 8
 	ack(0, 0, 40)
 	ack(0, 1, 9)
-	if want := []int64{5, 10, 20, 30, 8}; !slices.Equal(passed, want) {
+	if want := []int64{5, 10, 20, 35, 8}; !slices.Equal(passed, want) {
 		t.Errorf("passed %v; want %v", passed, want)
 	}
 }
