@@ -104,18 +104,10 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 			// engine would write every row.
 			ps.Add(fmt.Sprintf("spec.sources[%d].table", i), "%s is a table, which a query reads only joined with a stream: stream JOIN %[1]s ON ...; remove table to read it as a stream", src.Name)
 		}
-		switch et := src.EventTime; {
-		case et == nil || et.AllowedLateness.Duration == 0:
-		case prog.ProcTime():
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "windows of processing time (PROCTIME()) take every record when it is processed: none is late")
-		case prog.WindowJoin():
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a window join joins each window's rows once, when both sides have closed it, and a late record would change a row already joined: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close")
-		case prog.AfterJoin():
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a join drops late records before its rows reach what reads them: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records")
-		case prog.Ranked() && !prog.Continuous():
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "a window top-N ranks a window's rows once, when the window closes, and a late record would change ranks already written: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close")
-		case !prog.Windowed():
-			ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "applies to queries over TUMBLE or HOP windows only")
+		if et := src.EventTime; et != nil && et.AllowedLateness.Duration > 0 {
+			if msg := latenessProblem(prog); msg != "" {
+				ps.Add(fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i), "%s", msg)
+			}
 		}
 		t := prog.EventTimeOf(src.Name)
 		if et := src.EventTime; t >= 0 && et != nil && et.Column != inputs[src.Name][t].Name {
@@ -131,10 +123,10 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	if prog.Continuous() {
 		checkContinuous(spec, prog, &ps)
 	}
-	if ei := spec.Runtime.EmitInterval; ei != nil && ei.Duration > 0 && (!prog.Continuous() || prog.Distinct()) {
-		ps.Add("spec.runtime.emitInterval", "applies to a GROUP BY without a window, whose groups' rows are written again at each change; windows write theirs when they close, and other queries each row once")
+	if ei := spec.Runtime.EmitInterval; ei != nil && ei.Duration > 0 && !emitsChanges(prog) {
+		ps.Add("spec.runtime.emitInterval", "%s", emitChangesOnly)
 	}
-	checkBuffers(spec, prog, inputs, &ps)
+	checkChannels(spec, bufferEdges(spec, prog), bufferWidth(prog, inputs), &ps)
 	checkMetrics(spec.Metrics, prog.Output, &ps)
 	switch several := spec.SeveralEngines(); {
 	case spec.State == nil:
@@ -171,6 +163,35 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	}
 	return prog, inputs, nil
 }
+
+// lateWindowsOnly and emitChangesOnly say what allowedLateness and
+// emitInterval apply to.
+const (
+	lateWindowsOnly = "applies to queries over TUMBLE or HOP windows only"
+	emitChangesOnly = "applies to a GROUP BY without a window, whose groups' rows are written again at each change; windows write theirs when they close, and other queries each row once"
+)
+
+// latenessProblem says why a source's eventTime.allowedLateness does not
+// apply to prog, or "" if it does.
+func latenessProblem(prog *streamop.Program) string {
+	switch {
+	case prog.ProcTime():
+		return "windows of processing time (PROCTIME()) take every record when it is processed: none is late"
+	case prog.WindowJoin():
+		return "a window join joins each window's rows once, when both sides have closed it, and a late record would change a row already joined: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close"
+	case prog.AfterJoin():
+		return "a join drops late records before its rows reach what reads them: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records"
+	case prog.Ranked() && !prog.Continuous():
+		return "a window top-N ranks a window's rows once, when the window closes, and a late record would change ranks already written: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close"
+	case !prog.Windowed():
+		return lateWindowsOnly
+	}
+	return ""
+}
+
+// emitsChanges says prog writes a changelog that spec.runtime.emitInterval
+// paces: a GROUP BY without a window.
+func emitsChanges(prog *streamop.Program) bool { return prog.Continuous() && !prog.Distinct() }
 
 // checkContinuous checks what a continuous aggregation (GROUP BY
 // without a window) needs: its groups live for ever, so over Kafka, whose
@@ -390,28 +411,40 @@ func repartitionTopic(src *v1alpha1.Source, group string) string {
 	return v1alpha1.RepartitionTopic(group)
 }
 
-// checkBuffers refuses a spec whose channels, full, would hold more than the
-// engine container's memory limit, when one is set. The estimate is a floor:
-// every edge's capacity of batches of batchSize rows of the widest row, each
-// value its 32 bytes before any string it holds; readers, workers, state and
-// the sink's writes in flight come on top.
-func checkBuffers(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, inputs map[string][]value.Column, ps *v1alpha1.Problems) {
+// bufferEdges returns the channels of prog's pipeline that checkChannels
+// counts: one edge into each worker, at least one worker when the
+// partitions are not known yet, and one out of them; a stateful plan has
+// one more.
+func bufferEdges(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program) int64 {
+	edges := int64(max(spec.Runtime.Parallelism, 1)) + 1
+	if prog.Stateful() {
+		edges++
+	}
+	return edges
+}
+
+// bufferWidth returns the widest row of prog's pipeline: its output's or
+// a source's.
+func bufferWidth(prog *streamop.Program, inputs map[string][]value.Column) int {
+	width := prog.OutputWidth()
+	for _, cols := range inputs {
+		width = max(width, len(cols))
+	}
+	return width
+}
+
+// checkChannels refuses a spec whose edges channels, full, would hold more
+// than the engine container's memory limit, when one is set. The estimate
+// is a floor: every edge's capacity of batches of batchSize rows of width
+// values, each its 32 bytes before any string it holds; readers, workers,
+// state and the sink's writes in flight come on top.
+func checkChannels(spec *v1alpha1.StreamQuerySpec, edges int64, width int, ps *v1alpha1.Problems) {
 	limit, ok := spec.Resources.Limits[corev1.ResourceMemory]
 	if !ok || limit.IsZero() {
 		return
 	}
 	rt := spec.Runtime
 	capacity, batch := int64(rt.ChannelCapacity), int64(rt.BatchSize)
-	// One edge into each worker, at least one worker when the partitions
-	// are not known yet, and one out of them; a stateful plan has one more.
-	edges := int64(max(rt.Parallelism, 1)) + 1
-	if prog.Stateful() {
-		edges++
-	}
-	width := prog.OutputWidth()
-	for _, cols := range inputs {
-		width = max(width, len(cols))
-	}
 	need := edges * capacity * batch * int64(width) * int64(unsafe.Sizeof(value.Value{}))
 	if need > limit.Value() {
 		ps.Add("spec.runtime", "the channels alone need at least %s when full (%d edges × %d batches × %d records × %d columns × %d bytes), more than the memory limit of %s in spec.resources.limits.memory; lower channelCapacity or batchSize, or raise the limit",
@@ -677,6 +710,13 @@ func PlanRead(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) (
 	if err != nil || len(resolved) == 0 || !prog.Stateful() || (spec.State == nil && !spec.SeveralEngines()) {
 		return prog, inputs, err
 	}
+	return nil, nil, changingSchemaProblems(spec, resolved)
+}
+
+// changingSchemaProblems refuse a query that keeps state of the rows of
+// the sources resolved, whose columns are their registries' latest
+// schemas, beyond one engine's run.
+func changingSchemaProblems(spec *v1alpha1.StreamQuerySpec, resolved []string) v1alpha1.Problems {
 	var ps v1alpha1.Problems
 	for i, src := range spec.Sources {
 		if slices.Contains(resolved, src.Name) {
@@ -684,7 +724,7 @@ func PlanRead(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) (
 			ps.Add(fmt.Sprintf("spec.sources[%d].%s.registry", i, field), "the columns are the fields of the registry's latest schema, read as each engine starts, which a new version would change; the query keeps state of its rows (%s), which would then not read: declare the columns, or give %s.schema", keeps(spec), field)
 		}
 	}
-	return nil, nil, ps
+	return ps
 }
 
 // keeps says where a stateful query keeps its state beyond an engine's run.

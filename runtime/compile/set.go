@@ -3,6 +3,9 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/runtime/streamop"
@@ -25,6 +28,12 @@ type Statement struct {
 // error means the spec can run, and otherwise the error is the spec's
 // v1alpha1.Problems, each at its place in the spec: spec.query of a
 // statement's spec is spec.statements[i].query.
+//
+// A statement is planned as the query it would be alone on one engine;
+// what the statements share is checked of them all: the sources'
+// allowedLateness and runtime.emitInterval apply if they apply to one
+// statement, the channels of all of them must fit the memory limit, and on
+// several engines each statement must hold whole keys.
 func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([]Statement, map[string][]value.Column, error) {
 	if len(spec.Statements) == 0 {
 		prog, inputs, err := PlanRead(spec, resolved, unread)
@@ -42,46 +51,143 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 	for _, p := range ps {
 		seen[p] = true
 	}
+	add := func(p v1alpha1.Problem) {
+		if !seen[p] {
+			seen[p] = true
+			ps = append(ps, p)
+		}
+	}
 	inputs := map[string][]value.Column{}
 	var set []Statement
 	for i, one := range spec.StatementSpecs() {
-		// Validate refused spec.state and exactly-once sinks, which a set
-		// does not support yet: the statements are planned without them,
-		// so that what they would need is not said.
-		one.State = nil
-		if k := one.ExactlyOnceSink(); k != nil {
-			sink, kafka := *one.Sink, *k
-			kafka.Delivery, sink.Kafka = v1alpha1.AtLeastOnce, &kafka
-			one.Sink = &sink
-		}
-		prog, cols, err := PlanRead(one, resolved, unread)
-		if err == nil && spec.SeveralEngines() {
-			if p, ok := StatePartitioning(one, prog, ""); ok && p.Repartition {
-				err = v1alpha1.Problems{{Field: "spec.query", Offset: -1, Message: fmt.Sprintf("on several engines, this statement's rows would be repartitioned by %s through Kafka, which a statement set does not do yet: run one engine, or make a StreamQuery of this statement", p.Keys)}}
-			}
-		}
+		prog, cols, err := PlanRead(alone(one), resolved, unread)
 		var more v1alpha1.Problems
 		switch {
 		case err == nil:
 		case errors.As(err, &more):
 			for _, p := range more {
-				p.Field = spec.StatementField(i, p.Field)
-				if !seen[p] {
-					seen[p] = true
-					ps = append(ps, p)
-				}
+				add(statementProblem(spec, i, p))
 			}
 			continue
 		default:
 			return nil, nil, err
 		}
-		for name, c := range cols {
-			inputs[name] = c
-		}
+		maps(inputs, cols)
 		set = append(set, Statement{Name: spec.Statements[i].Name, Spec: one, Prog: prog})
+	}
+	if len(set) == len(spec.Statements) {
+		for _, p := range checkShared(spec, set, inputs, resolved) {
+			add(p)
+		}
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
 	return set, inputs, nil
+}
+
+// maps adds the columns of src to dst.
+func maps(dst, src map[string][]value.Column) {
+	for name, c := range src {
+		dst[name] = c
+	}
+}
+
+// alone returns the spec a statement is planned by: as one engine's query,
+// without what the set shares, which checkShared checks of all
+// statements, and without spec.state and exactlyOnce, which Validate
+// refused of a set, so that what the statement would need of them is not
+// said.
+func alone(one *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
+	a := *one
+	a.State, a.Replicas, a.Autoscaling = nil, nil, nil
+	a.Runtime.EmitInterval = nil
+	a.Resources = corev1.ResourceRequirements{}
+	if k := a.ExactlyOnceSink(); k != nil {
+		sink, kafka := *a.Sink, *k
+		kafka.Delivery, sink.Kafka = v1alpha1.AtLeastOnce, &kafka
+		a.Sink = &sink
+	}
+	a.Sources = slices.Clone(a.Sources)
+	for i := range a.Sources {
+		if et := a.Sources[i].EventTime; et != nil {
+			et := *et
+			et.AllowedLateness.Duration = 0
+			a.Sources[i].EventTime = &et
+		}
+	}
+	return &a
+}
+
+// statementProblem places p, a problem of statement i's own spec, in the
+// set's spec. A statement that needs spec.state says so.
+func statementProblem(spec *v1alpha1.StreamQuerySpec, i int, p v1alpha1.Problem) v1alpha1.Problem {
+	if p.Field == "spec.state" {
+		p.Field, p.Offset = "spec.query", -1
+		p.Message = "the statement needs spec.state, which a statement set does not keep yet: make a StreamQuery of its own for it (" + p.Message + ")"
+	}
+	p.Field = spec.StatementField(i, p.Field)
+	return p
+}
+
+// checkShared checks what the statements of a set share (see PlanSet).
+func checkShared(spec *v1alpha1.StreamQuerySpec, set []Statement, inputs map[string][]value.Column, resolved []string) v1alpha1.Problems {
+	var ps v1alpha1.Problems
+	for i, src := range spec.Sources {
+		if et := src.EventTime; et == nil || et.AllowedLateness.Duration == 0 {
+			continue
+		}
+		f := fmt.Sprintf("spec.sources[%d].eventTime.allowedLateness", i)
+		windowed := false
+		for _, st := range set {
+			if !slices.Contains(st.Prog.Sources(), src.Name) {
+				continue
+			}
+			switch msg := latenessProblem(st.Prog); msg {
+			case "":
+				windowed = true
+			case lateWindowsOnly:
+				// Nothing to it: it keeps no windows open.
+			default:
+				ps.Add(f, "statement %s: %s", st.Name, msg)
+			}
+		}
+		if !windowed {
+			ps.Add(f, "%s; no statement reading %s has one", lateWindowsOnly, src.Name)
+		}
+	}
+	if ei := spec.Runtime.EmitInterval; ei != nil && ei.Duration > 0 && !slices.ContainsFunc(set, func(st Statement) bool { return emitsChanges(st.Prog) }) {
+		ps.Add("spec.runtime.emitInterval", "%s; no statement is one", emitChangesOnly)
+	}
+	var edges int64
+	width := 0
+	for _, st := range set {
+		// Its pipeline's, and those from each source it reads.
+		edges += bufferEdges(spec, st.Prog) + int64(len(st.Prog.Sources()))
+		width = max(width, bufferWidth(st.Prog, inputs))
+	}
+	checkChannels(spec, edges, width, &ps)
+	if !spec.SeveralEngines() {
+		return ps
+	}
+	field := "spec.replicas"
+	if spec.Autoscaling != nil {
+		field = "spec.autoscaling"
+	}
+	for i, st := range set {
+		several := *st.Spec
+		several.State = nil
+		p, ok := StatePartitioning(&several, st.Prog, "")
+		switch {
+		case !ok || p.Whole:
+		case p.Repartition:
+			ps.Add(spec.StatementField(i, "spec.query"), "on several engines, this statement's rows would be repartitioned by %s through Kafka, which a statement set does not do yet: run one engine, or make a StreamQuery of its own for this statement", p.Keys)
+		default:
+			ps.Add(field, "statement %s: %s", st.Name, p.Problem)
+		}
+		if st.Prog.Stateful() && len(resolved) > 0 {
+			ps = append(ps, changingSchemaProblems(spec, resolved)...)
+		}
+	}
+	return ps
 }

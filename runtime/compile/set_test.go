@@ -1,0 +1,95 @@
+package compile
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// TestPlanSet: a statement set plans each statement as the query it would
+// be alone, places each statement's problems in it, and checks what the
+// statements share of them all.
+func TestPlanSet(t *testing.T) {
+	const (
+		plain    = "SELECT symbol FROM trades"
+		windowed = "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
+		allRows  = "SELECT window_start, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end"
+		changes  = "SELECT symbol, count(*) AS n FROM trades GROUP BY symbol"
+		joined   = "WITH j AS (SELECT t.symbol, q.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts) " +
+			"SELECT window_start, symbol, count(*) AS n FROM TUMBLE(j, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"
+	)
+	set := func(kafka bool, queries ...string) *v1alpha1.StreamQuerySpec {
+		spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{{Name: "trades", File: &v1alpha1.FileSource{Path: "t.jsonl"},
+			Schema:    []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}},
+			EventTime: &v1alpha1.EventTime{Column: "ts"}}}}
+		quotes := spec.Sources[0]
+		quotes.Name, quotes.EventTime = "quotes", &v1alpha1.EventTime{Column: "ts"}
+		spec.Sources = append(spec.Sources, quotes)
+		if kafka {
+			for i := range spec.Sources {
+				spec.Sources[i].File, spec.Sources[i].Kafka = nil, &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: spec.Sources[i].Name}
+			}
+		}
+		for i, q := range queries {
+			spec.Statements = append(spec.Statements, v1alpha1.Statement{Name: string(rune('a' + i)), Query: q, Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}})
+		}
+		return spec
+	}
+	late := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
+		spec.Sources[0].EventTime.AllowedLateness = metav1.Duration{Duration: time.Minute}
+		return spec
+	}
+	engines := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
+		spec.Replicas = new(int32(3))
+		return spec
+	}
+	emit := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
+		spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}
+		return spec
+	}
+	tests := []struct {
+		name string
+		spec *v1alpha1.StreamQuerySpec
+		want string // "": accepted
+	}{
+		{"two statements", set(false, plain, windowed), ""},
+		{"a problem placed in its statement", set(false, plain, "SELECT symbl FROM trades"), `spec.statements[1].query (offset 7): unknown column "symbl"`},
+		{"allowedLateness of one windowed statement", late(set(false, plain, windowed)), ""},
+		{"allowedLateness of none", late(set(false, plain, plain)), "allowedLateness: applies to queries over TUMBLE or HOP windows only; no statement reading trades has one"},
+		{"allowedLateness of a join's rows", late(set(false, windowed, joined)), "allowedLateness: statement b: a join drops late records"},
+		{"emitInterval of one GROUP BY", emit(set(false, plain, changes)), ""},
+		{"emitInterval of none", emit(set(false, plain, windowed)), "spec.runtime.emitInterval: applies to a GROUP BY without a window"},
+		{"GROUP BY without a window over Kafka", set(true, plain, changes), "spec.statements[1].query: the statement needs spec.state, which a statement set does not keep yet"},
+		{"several engines, stateless", engines(set(true, plain, plain)), ""},
+		{"several engines, repartitioned", engines(set(true, plain, windowed)), "spec.statements[1].query: on several engines, this statement's rows would be repartitioned by symbol through Kafka, which a statement set does not do yet"},
+		{"several engines, one group", engines(set(true, allRows)), "spec.replicas: statement a: on several engines, each engine aggregates"},
+	}
+	for _, tt := range tests {
+		_, _, err := PlanSet(tt.spec, nil, nil)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: %v; want %q", tt.name, err, tt.want)
+		}
+	}
+
+	// The channels of every statement, and those from the source to each,
+	// count against the memory limit: each statement alone fits.
+	spec := set(false, plain, plain, plain, plain)
+	spec.Runtime.ChannelCapacity, spec.Runtime.BatchSize = 64, 4096
+	spec.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("150Mi")}
+	if _, _, err := PlanSet(spec, nil, nil); err == nil || !strings.Contains(err.Error(), "the channels alone need at least 192 MiB when full (12 edges") {
+		t.Errorf("four statements' channels: %v; want them refused together", err)
+	}
+	spec.Statements = spec.Statements[:1]
+	if _, _, err := PlanSet(spec, nil, nil); err != nil {
+		t.Errorf("one statement's channels: %v", err)
+	}
+}
