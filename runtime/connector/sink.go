@@ -204,6 +204,7 @@ type DeadLetterEntry struct {
 	Payload       *string             `json:"payload,omitempty"`
 	PayloadBase64 string              `json:"payload_base64,omitempty"`
 	Traceparent   string              `json:"traceparent,omitempty"`
+	Statement     string              `json:"statement,omitempty"`
 }
 
 // DeadLetterWriter writes error events as JSON lines.
@@ -240,7 +241,7 @@ func (d *DeadLetterWriter) Write(_ context.Context, events []message.ErrorEvent)
 	for _, ev := range events {
 		e := DeadLetterEntry{
 			Time: now, CorrelationID: ev.CorrelationID, Stage: ev.Stage, Error: ev.Error,
-			Source: ev.Source, Traceparent: ev.Traceparent,
+			Source: ev.Source, Traceparent: ev.Traceparent, Statement: ev.Statement,
 		}
 		if utf8.Valid(ev.Payload) {
 			p := string(ev.Payload)

@@ -447,6 +447,10 @@ type ErrorEvent struct {
 	Payload []byte `json:"-"`
 	// Traceparent is the W3C trace context of the record, if any.
 	Traceparent string `json:"traceparent,omitempty"`
+	// Statement, of a statement set, names the statement the record
+	// failed in; empty for a failure to decode it, which is every
+	// statement's.
+	Statement string `json:"statement,omitempty"`
 }
 
 // MaxDecodePayload bounds the payload a decode error event keeps of its

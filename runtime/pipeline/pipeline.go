@@ -135,6 +135,8 @@ type Pipeline struct {
 	parts []*statement
 	// gathers, of a statement set, gather each reader's acknowledgements.
 	gathers []*ackGather
+	// statement names the statement of a set this pipeline runs.
+	statement string
 	// statePlan and stateFingerprint are what the checkpoints say of the
 	// state (streamop.Program.StatePlan): a partition of a repartition
 	// topic holds other keys than the source's partition of its number,

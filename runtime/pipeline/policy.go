@@ -16,6 +16,13 @@ import (
 // handle applies the error policy to the events of one batch, whose root
 // span is root.
 func (p *Pipeline) handle(ctx context.Context, eb message.ErrorBatch, root message.TraceContext) {
+	if p.statement != "" {
+		for i := range eb.Events {
+			if eb.Events[i].Stage != "decode" { // a decode failure is every statement's
+				eb.Events[i].Statement = p.statement
+			}
+		}
+	}
 	if len(eb.Events) > 0 {
 		p.noteError(eb.Events[len(eb.Events)-1].Error)
 	}

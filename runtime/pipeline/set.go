@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,9 @@ import (
 // newSet opens the sources of a statement set once and builds the pipeline
 // of each statement over them.
 func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas map[string][]value.Column, opts Options) (*Pipeline, error) {
+	if opts.Sink != nil {
+		return nil, errors.New("pipeline: Options.Sink replaces the sink of a query; a statement set's are replaced by Options.Sinks")
+	}
 	set := &Pipeline{
 		spec:     spec,
 		inputs:   schemas,
@@ -103,8 +107,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		}
 		opened, err := reg.OpenSource(env)
 		if err != nil {
-			set.closeReaders()
-			return nil, err
+			return set.fail(stmts, opts, err)
 		}
 		set.sources = append(set.sources, opened)
 		set.readers = append(set.readers, opened.Readers()...)
@@ -114,8 +117,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		if dlq == nil {
 			opened, err := reg.OpenDeadLetter(connector.SinkEnv{Spec: spec.ErrorPolicy.DeadLetter, Logger: set.log})
 			if err != nil {
-				set.closeReaders()
-				return nil, err
+				return set.fail(stmts, opts, err)
 			}
 			dlq = opened
 		}
@@ -185,13 +187,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		}
 		p, err := build(st.Spec, st.Prog, schemas, popts, nil)
 		if err != nil {
-			set.closeStatements()
-			set.closeReaders()
-			if set.dlq != nil {
-				set.dlq.(*sharedDeadLetter).sink.Close()
-			}
-			return nil, fmt.Errorf("statement %s: %w", st.Name, err)
+			return set.fail(stmts, opts, fmt.Errorf("statement %s: %w", st.Name, err))
 		}
+		p.statement = st.Name
 		part.p = p
 		set.parts = append(set.parts, part)
 	}
@@ -213,12 +211,22 @@ type statement struct {
 	waiting atomic.Int64
 }
 
-// closeStatements closes the statements built so far, for a set that does
-// not run.
-func (p *Pipeline) closeStatements() {
+// fail closes what newSet opened, and the sinks opts gave the statements
+// not built, for a set that does not run, and returns err.
+func (p *Pipeline) fail(stmts []compile.Statement, opts Options, err error) (*Pipeline, error) {
 	for _, part := range p.parts {
 		part.p.close()
 	}
+	for _, st := range stmts[len(p.parts):] {
+		if s := opts.Sinks[st.Name]; s != nil {
+			s.Close()
+		}
+	}
+	p.closeReaders()
+	if p.dlq != nil {
+		p.dlq.(*sharedDeadLetter).sink.Close()
+	}
+	return nil, err
 }
 
 // ackGather passes on an origin's acknowledgements as far as each of the

@@ -117,7 +117,8 @@ func TestStatementSet(t *testing.T) {
 
 // TestStatementSetBadInput checks that a record that cannot be decoded is
 // handed to the error policy once, not once per statement, and that its
-// offset is committed with the rest.
+// offset is committed with the rest; a record that fails in a statement's
+// query is that statement's, which its dead letter names.
 func TestStatementSetBadInput(t *testing.T) {
 	content, bad := badInput()
 	// The last line bad too: its batch's acknowledgement is the last.
@@ -130,8 +131,9 @@ func TestStatementSetBadInput(t *testing.T) {
 		t.Run(fmt.Sprint("batch", batch), func(t *testing.T) {
 			dir := t.TempDir()
 			spec := setSpec(fileSpec(path, v1alpha1.FormatJSON, "", v1alpha1.DeadLetter), dir, map[string]string{
-				"a": "SELECT symbol, price FROM trades",
-				"b": "SELECT symbol FROM trades WHERE quantity > 3",
+				"a":     "SELECT symbol, price FROM trades",
+				"b":     "SELECT symbol FROM trades WHERE quantity > 3",
+				"casts": "SELECT CAST(symbol AS int) AS n FROM trades",
 			})
 			spec.Runtime.BatchSize = batch
 			dlq := &memDeadLetter{}
@@ -139,15 +141,22 @@ func TestStatementSetBadInput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(dlq.events) != len(bad) {
-				t.Errorf("dead-lettered %d records, want %d, once each", len(dlq.events), len(bad))
+			byStatement := map[string]int{}
+			for _, ev := range dlq.events {
+				if (ev.Stage == "decode") != (ev.Statement == "") {
+					t.Errorf("dead letter of stage %s names statement %q", ev.Stage, ev.Statement)
+				}
+				byStatement[ev.Statement]++
+			}
+			if want := map[string]int{"": len(bad), "casts": 7}; !maps.Equal(byStatement, want) {
+				t.Errorf("dead letters by statement %v; want %v: the records that failed to decode once each, and each good one in casts", byStatement, want)
 			}
 			if a, b := sortedLines(t, filepath.Join(dir, "a.jsonl")), sortedLines(t, filepath.Join(dir, "b.jsonl")); len(a) != 7 || len(b) != 4 {
 				t.Errorf("wrote %d and %d rows; want 7 and 4", len(a), len(b))
 			}
 			s := p.Snapshot()
-			if c := s.Counts; c.In != 14 || c.DeadLettered != 7 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
-				t.Errorf("counts %+v; want 14 read, 7 dead-lettered, 11 written, 3 filtered", c)
+			if c := s.Counts; c.In != 14 || c.DeadLettered != 14 || c.Out != 11 || c.Filtered != 3 || c.InFlight != 0 {
+				t.Errorf("counts %+v; want 14 read, 14 dead-lettered, 11 written, 3 filtered", c)
 			}
 			if src := s.Sources; len(src) != 1 || src[0].Committed != 14 {
 				t.Errorf("progress %+v; want line 14 committed", src)

@@ -72,8 +72,12 @@ type Source interface {
 type sample struct {
 	at     time.Time
 	counts enginestatus.Records
-	util   float64 // the fullest edge's utilization
-	edge   string  // the fullest edge
+	// taken counts the records the query took: those read, and of a
+	// statement set those each statement took, whose failures the
+	// counts sum.
+	taken int64
+	util  float64 // the fullest edge's utilization
+	edge  string  // the fullest edge
 	// inputWaiting: some source's channel held batches, so the workers had
 	// input they had not taken yet.
 	inputWaiting bool
@@ -189,7 +193,13 @@ func (m *Monitor) Run(ctx context.Context) {
 // Sample takes one sample now and logs health and backpressure transitions.
 func (m *Monitor) Sample() {
 	snap := m.src.Snapshot()
-	s := sample{at: m.now(), counts: snap.Counts}
+	s := sample{at: m.now(), counts: snap.Counts, taken: snap.Counts.In}
+	if len(snap.Statements) > 0 {
+		s.taken = 0
+		for _, st := range snap.Statements {
+			s.taken += st.Counts.In
+		}
+	}
 	fullest := ""
 	for _, e := range snap.Edges {
 		if e.Utilization > 0 && e.Utilization >= s.util {
@@ -451,7 +461,7 @@ func (m *Monitor) checks(snap pipeline.Snapshot, worst enginestatus.Edge) []engi
 
 	errs := enginestatus.Check{Name: enginestatus.CheckErrorRate, Status: enginestatus.Healthy, Threshold: th.ErrorRate}
 	if old, cur, ok := m.window(th.ErrorWindow); ok {
-		if in := cur.counts.In - old.counts.In; in > 0 {
+		if in := cur.taken - old.taken; in > 0 {
 			errs.Value = float64(errorsOf(cur.counts)-errorsOf(old.counts)) / float64(in)
 		}
 		if errs.Value > th.ErrorRate {

@@ -154,6 +154,28 @@ func TestErrorRateAndRates(t *testing.T) {
 	}
 }
 
+// TestErrorRateOfStatements: of a statement set, the error rate is the
+// share of the records each statement took that failed in it: one
+// statement failing a record in ten of four, not one in ten of all read.
+func TestErrorRateOfStatements(t *testing.T) {
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running}}
+	m, c := newTestMonitor(src)
+	for i := range 11 {
+		n := int64(i) * 1000
+		ok := enginestatus.Records{In: n, Out: n}
+		failing := enginestatus.Records{In: n, Out: n * 9 / 10, Skipped: n / 10}
+		src.snap.Statements = []pipeline.StatementSnapshot{{Name: "a", Counts: failing}, {Name: "b", Counts: ok}, {Name: "c", Counts: ok}, {Name: "d", Counts: ok}}
+		src.snap.Counts = enginestatus.Records{In: n, Out: 3*n + n*9/10, Skipped: n / 10}
+		m.Sample()
+		if i < 10 {
+			c.t = c.t.Add(time.Second)
+		}
+	}
+	if status, value, _ := check(t, m, "error_rate"); status != "Healthy" || value < 0.024 || value > 0.026 {
+		t.Errorf("error_rate %s %v; want Healthy at 0.025", status, value)
+	}
+}
+
 // TestFailedPipelineIsUnhealthy: a failed pipeline outranks every other check.
 func TestFailedPipelineIsUnhealthy(t *testing.T) {
 	src := &script{snap: pipeline.Snapshot{State: enginestatus.Failed, LastError: "boom"}}

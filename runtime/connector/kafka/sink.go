@@ -360,6 +360,9 @@ func (d *DeadLetter) Write(ctx context.Context, events []message.ErrorEvent) err
 			{Key: "sluice.correlation_id", Value: []byte(ev.CorrelationID)},
 			{Key: "sluice.source", Value: src},
 		}
+		if ev.Statement != "" {
+			headers = append(headers, kgo.RecordHeader{Key: "sluice.statement", Value: []byte(ev.Statement)})
+		}
 		if ev.Source.Topic != "" {
 			headers = append(headers,
 				kgo.RecordHeader{Key: "sluice.original.topic", Value: []byte(ev.Source.Topic)},
