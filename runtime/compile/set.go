@@ -73,7 +73,7 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 			return nil, nil, err
 		}
 		maps(inputs, cols)
-		set = append(set, Statement{Name: spec.Statements[i].Name, Spec: one, Prog: prog})
+		set = append(set, Statement{Name: spec.Statements[i].Name, Spec: ownSettings(one, prog), Prog: prog})
 	}
 	if len(set) == len(spec.Statements) {
 		for _, p := range checkShared(spec, set, inputs, resolved) {
@@ -117,6 +117,28 @@ func alone(one *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 		}
 	}
 	return &a
+}
+
+// ownSettings returns the spec a statement runs by: without the shared
+// settings that do not apply to it, which its pipeline would otherwise
+// apply as a single query's (allowedLateness judges late records against
+// the watermark minus it).
+func ownSettings(one *v1alpha1.StreamQuerySpec, prog *streamop.Program) *v1alpha1.StreamQuerySpec {
+	own := *one
+	if !emitsChanges(prog) {
+		own.Runtime.EmitInterval = nil
+	}
+	if latenessProblem(prog) != "" {
+		own.Sources = slices.Clone(own.Sources)
+		for i := range own.Sources {
+			if et := own.Sources[i].EventTime; et != nil && et.AllowedLateness.Duration > 0 {
+				et := *et
+				et.AllowedLateness.Duration = 0
+				own.Sources[i].EventTime = &et
+			}
+		}
+	}
+	return &own
 }
 
 // statementProblem places p, a problem of statement i's own spec, in the

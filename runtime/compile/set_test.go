@@ -80,6 +80,17 @@ func TestPlanSet(t *testing.T) {
 		}
 	}
 
+	// A statement runs without the shared settings that do not apply to it.
+	stmts, _, err := PlanSet(emit(late(set(false, plain, windowed, changes))), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, w := stmts[0].Spec, stmts[1].Spec; p.Sources[0].EventTime.AllowedLateness.Duration != 0 || p.Runtime.EmitInterval != nil ||
+		w.Sources[0].EventTime.AllowedLateness.Duration != time.Minute {
+		t.Errorf("the plain statement's allowedLateness %v and emitInterval %v; the windowed one's allowedLateness %v; want none, none and 1m",
+			p.Sources[0].EventTime.AllowedLateness, p.Runtime.EmitInterval, w.Sources[0].EventTime.AllowedLateness)
+	}
+
 	// The channels of every statement, and those from the source to each,
 	// count against the memory limit: each statement alone fits.
 	spec := set(false, plain, plain, plain, plain)

@@ -126,7 +126,11 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor
 	// its first batch comes, and the reader may know no progress before
 	// it takes up the reader state restored with it (upstream partitions
 	// whose last marks only the checkpoint holds).
-	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
+	//
+	// A statement of a set takes the set's batches, which the set's read
+	// passed on: an empty one of its own is nothing.
+	_, tee := r.(*teeReader)
+	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen) && !tee
 	if n > 0 || b.MaxEventTime != math.MinInt64 || first {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)

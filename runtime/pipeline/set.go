@@ -288,7 +288,13 @@ func (g *ackGather) skip(s int, gen uint64, after, to int64) {
 	if !g.generation(gen) {
 		return
 	}
-	g.skips[s] = append(g.skips[s], skip{after: after, to: to})
+	if q := g.skips[s]; len(q) > 0 && q[len(q)-1].after == after {
+		// After the same batch as the last: one skip, so that they
+		// are as many as the statement's batches in flight at most.
+		q[len(q)-1].to = max(q[len(q)-1].to, to)
+	} else {
+		g.skips[s] = append(q, skip{after: after, to: to})
+	}
 	g.passOn(message.Ack{Generation: gen})
 }
 
@@ -384,12 +390,11 @@ type teeReader struct {
 	// the error policy: the first that reads it. The others acknowledge a
 	// batch of failures alone at once.
 	errors bool
-	// returned and gen mirror the statement's read cursor (Pipeline.read),
-	// which passes on an empty batch only as the first of a generation.
+	// returned says it returned a batch, of generation gen, whose last
+	// offset is last.
 	returned bool
 	gen      uint64
-	// last is the last offset of the batch it returned last.
-	last int64
+	last     int64
 	// gather is its origin's (ackGather).
 	gather *ackGather
 	// gone is closed when the statement reads the partition no more: it
@@ -434,15 +439,16 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 		sb := it.batch
 		src := sb.b
 		t.part.waiting.Add(-t.records(sb))
-		n := src.Len() + len(src.Deletes)
-		if t.errors {
-			n += src.Errors.Records
-		}
-		if n == 0 && src.MaxEventTime == math.MinInt64 && t.returned && src.Generation == t.gen {
+		if t.records(sb) == 0 && src.MaxEventTime == math.MinInt64 {
 			// Nothing the statement's read would pass on (a batch of
-			// decode failures another statement handles): handled once
-			// the statement has acknowledged the batch before it.
-			t.gather.skip(t.statement, src.Generation, t.last, src.LastOffset)
+			// decode failures another statement handles, the first
+			// batch of a generation): handled once the statement has
+			// acknowledged the batch before it in the generation.
+			after := int64(math.MinInt64)
+			if t.returned && t.gen == src.Generation {
+				after = t.last
+			}
+			t.gather.skip(t.statement, src.Generation, after, src.LastOffset)
 			sb.release()
 			continue
 		}
@@ -484,17 +490,26 @@ func (t *teeReader) end() {
 }
 
 // Stop implements connector.Stopper: a statement stops reading a table
-// partition once its streams ended; the set's reader reads on for the
-// other statements.
-func (t *teeReader) Stop() { t.leave() }
+// partition once its streams ended (in direct mode, once it loaded); the
+// set's reader reads on for the other statements. For the statement, the
+// partition has ended.
+func (t *teeReader) Stop() {
+	t.leave(true)
+	t.end()
+}
 
-// leave detaches the reader from the set: the set sends it nothing more,
-// what it holds is released, and its statement's acknowledgements of the
-// partition are not waited for.
-func (t *teeReader) leave() {
+// leave detaches the reader from the set: the set sends it nothing more
+// and what it holds is released. handled says the statement handled what
+// it took of the partition, as when it stopped reading it or its run
+// ended well: its acknowledgements are not waited for any more. A
+// statement whose run failed, or was aborted, acknowledges nothing more,
+// and the partition's offsets stay where it left them.
+func (t *teeReader) leave(handled bool) {
 	t.goneOnce.Do(func() {
 		close(t.gone)
-		t.gather.leave(t.statement)
+		if handled {
+			t.gather.leave(t.statement)
+		}
 		t.drain()
 	})
 }
@@ -589,7 +604,7 @@ func (p *Pipeline) runSet(ctx, readCtx context.Context) error {
 			err := part.p.Run(ctx)
 			// Whatever the others read is nothing to it now.
 			for _, t := range part.tees {
-				t.leave()
+				t.leave(err == nil && ctx.Err() == nil)
 			}
 			if err != nil && p.err() == nil {
 				p.fatal(fmt.Errorf("statement %s: %w", part.name, err))
@@ -618,8 +633,15 @@ func (p *Pipeline) runSet(ctx, readCtx context.Context) error {
 					it.batch = &sharedBatch{b: m.Batch, pool: &p.pool}
 					it.batch.refs.Store(int32(len(tees)))
 				}
-				for _, t := range tees {
+				for i, t := range tees {
 					if !t.give(ctx, it) {
+						// Aborted: what the others would have taken is
+						// no one's.
+						for range tees[i:] {
+							if it.batch != nil {
+								it.batch.release()
+							}
+						}
 						return false
 					}
 				}

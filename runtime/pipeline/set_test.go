@@ -503,3 +503,80 @@ func TestAckGather(t *testing.T) {
 		t.Errorf("passed %v; want %v", passed, want)
 	}
 }
+
+// TestStatementSetFailureCommitsNothing checks that when a statement
+// fails, the records the others wrote are not committed for it: a
+// single query acknowledges nothing after a failure, and neither does a
+// statement of a set.
+func TestStatementSetFailureCommitsNothing(t *testing.T) {
+	spec := &v1alpha1.StreamQuerySpec{Sources: []v1alpha1.Source{{Name: "trades", File: &v1alpha1.FileSource{Path: "unused"},
+		Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "quantity", Type: "int"}}}}}
+	for _, name := range []string{"fine", "fails"} {
+		spec.Statements = append(spec.Statements, v1alpha1.Statement{Name: name, Query: "SELECT symbol FROM trades", Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}})
+	}
+	spec.ErrorPolicy.MaxRetries = new(int32(0))
+	fine := &collectSink{}
+	// The failing sink's first write fails once the other has written.
+	fails := &collectSink{delay: func() time.Duration {
+		for len(fine.Rows()) < 50 {
+			time.Sleep(time.Millisecond)
+		}
+		return 0
+	}, fail: func(*message.Batch, int) bool { return true }}
+	stream := &testStream{origin: &message.Origin{Source: "trades"}, n: -1, pause: time.Millisecond}
+	p, err := New(spec, Options{Readers: []connector.Reader{stream}, Sinks: map[string]connector.Sink{"fine": fine, "fails": fails}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "statement fails: ") {
+		t.Fatalf("run: %v; want statement fails to fail it", err)
+	}
+	if c := p.Snapshot().Sources[0].Committed; c != -1 || len(fine.Rows()) < 50 {
+		t.Errorf("committed %d after statement fine wrote %d rows and fails none; want nothing committed", c, len(fine.Rows()))
+	}
+}
+
+// TestStatementSetDirectStop stops direct-mode sets: one with a partition
+// of which nothing was read, which stays uncommitted, and one joined with
+// a table it stopped reading once loaded; neither waits for the shutdown
+// timeout.
+func TestStatementSetDirectStop(t *testing.T) {
+	stop := func(t *testing.T, spec *v1alpha1.StreamQuerySpec, readers ...connector.Reader) *Pipeline {
+		spec.Runtime.Mode = v1alpha1.Direct
+		spec.Runtime.ShutdownTimeout = &metav1.Duration{Duration: 20 * time.Second}
+		p, err := New(spec, Options{Readers: readers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background()) }()
+		for p.Snapshot().Counts.In < 100 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		p.Stop()
+		if err := <-done; err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		return p
+	}
+	t.Run("a partition never read", func(t *testing.T) {
+		spec := &v1alpha1.StreamQuerySpec{}
+		for _, s := range []string{"trades", "orders"} {
+			spec.Sources = append(spec.Sources, v1alpha1.Source{Name: s, File: &v1alpha1.FileSource{Path: "unused"},
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "string"}, {Name: "quantity", Type: "int"}}})
+			spec.Statements = append(spec.Statements, v1alpha1.Statement{Name: "of-" + s, Query: "SELECT symbol FROM " + s, Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}})
+		}
+		trades := &testStream{origin: &message.Origin{Source: "trades"}, n: -1, pause: time.Hour}
+		orders := &testStream{origin: &message.Origin{Source: "orders"}, n: -1, pause: time.Millisecond}
+		s := stop(t, spec, trades, orders).Snapshot()
+		if s.Sources[0].Committed != -1 || s.Sources[1].Committed < 99 {
+			t.Errorf("progress %+v; want nothing of trades committed, the orders read", s.Sources)
+		}
+	})
+	t.Run("a table", func(t *testing.T) {
+		trades := &testStream{origin: &message.Origin{Source: "trades"}, n: -1, pause: time.Millisecond}
+		stop(t, tableSetSpec(v1alpha1.Direct, "trades"), trades, &testTable{origin: &message.Origin{Source: "symbols"}})
+	})
+}
