@@ -222,7 +222,7 @@ func (r *StreamQueryReconciler) observeJob(ctx context.Context, sq *v1alpha1.Str
 			// Its pods are gone (garbage-collected): what they said stays.
 			c.Records, c.Summary = o.Records, o.Summary
 		}
-		status.Health, status.Backpressure, status.Throughput, status.Lag, status.Checkpoint = "", nil, nil, nil, nil
+		status.Health, status.Backpressure, status.Throughput, status.Lag, status.Checkpoint, status.Statements = "", nil, nil, nil, nil, nil
 	}
 	switch {
 	case ended && !failed:

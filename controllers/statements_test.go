@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +12,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
 // TestStatementSet: a statement set gets its engines, whose manifest holds
-// every statement, and status.state says how each statement keeps state;
+// every statement, status.state says how each statement keeps state and
+// status.statements each statement's rates over the engines;
 // a set with a problem in one statement is InvalidQuery, saying which and
 // where in its query.
 func TestStatementSet(t *testing.T) {
@@ -46,6 +49,28 @@ func TestStatementSet(t *testing.T) {
 	if m := cm.Data[manifestKey]; !strings.Contains(m, "name: copy") || !strings.Contains(m, "topic: totals") {
 		t.Errorf("the engines' manifest should hold both statements:\n%s", m)
 	}
+	// Two engines of the good set report each statement's rates: the
+	// status sums them by statement, with the first last error.
+	for i, e := range []struct {
+		copied, totals float64
+		lastError      string
+	}{{100, 5, ""}, {50, 2, "sink write failed"}} {
+		pod := enginePod(t, good, fmt.Sprintf("good-engine-%d", i), true, 0, "")
+		engineAddrs.Store(pod.Name, fakeEngine(t, enginestatus.Document{Health: enginestatus.Healthy, Statements: []enginestatus.Statement{
+			{Name: "copy", Rates: enginestatus.Rates{Output: e.copied}},
+			{Name: "totals", Rates: enginestatus.Rates{Output: e.totals, Error: 1}, LastError: e.lastError},
+		}}))
+	}
+	eventually(t, 15*time.Second, func() error {
+		want := []v1alpha1.StatementStatus{
+			{Name: "copy", OutputRecordsPerSecond: "150", ErrorRecordsPerSecond: "0"},
+			{Name: "totals", OutputRecordsPerSecond: "7", ErrorRecordsPerSecond: "2", LastError: "good-engine-1: sink write failed"},
+		}
+		if got := getQuery(t, good).Status.Statements; !slices.Equal(got, want) {
+			return fmt.Errorf("status.statements %+v; want %+v", got, want)
+		}
+		return nil
+	})
 	eventually(t, 10*time.Second, func() error {
 		if got := getQuery(t, good).Status.State; !strings.HasPrefix(got, "totals: keyed by symbol") {
 			return fmt.Errorf("status.state %q; want the stateful statement's partitioning, named", got)

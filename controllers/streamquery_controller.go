@@ -516,6 +516,13 @@ func (r *StreamQueryReconciler) observeEngines(ctx context.Context, sq *v1alpha1
 			InputRecordsPerSecond:  strconv.FormatFloat(in, 'f', 0, 64),
 			OutputRecordsPerSecond: strconv.FormatFloat(out, 'f', 0, 64),
 		}
+		for _, st := range f.statements {
+			status.Statements = append(status.Statements, v1alpha1.StatementStatus{
+				Name: st.name, LastError: st.lastError,
+				OutputRecordsPerSecond: strconv.FormatFloat(st.out, 'f', 0, 64),
+				ErrorRecordsPerSecond:  strconv.FormatFloat(st.errs, 'f', 0, 64),
+			})
+		}
 	}
 	if lastError == "" {
 		// An engine that failed says why only in its last words: a
@@ -675,6 +682,16 @@ type folded struct {
 	watermark time.Time
 	// checkpoint is the oldest of the engines' newest checkpoints.
 	checkpoint time.Time
+	// statements are a statement set's statements' summed rates, in the
+	// order the engines report them, and their first last errors.
+	statements []foldedStatement
+}
+
+// foldedStatement is what the engines' reports say of one statement.
+type foldedStatement struct {
+	name      string
+	out, errs float64
+	lastError string
 }
 
 // foldReports combines the engines' reports: the worst health and
@@ -709,6 +726,19 @@ func foldReports(reports []engineReport) folded {
 			}
 			if c := doc.Checkpoints; c != nil && c.Last != nil && (f.checkpoint.IsZero() || c.Last.Time.Before(f.checkpoint)) {
 				f.checkpoint = c.Last.Time
+			}
+			for _, st := range doc.Statements {
+				i := slices.IndexFunc(f.statements, func(s foldedStatement) bool { return s.name == st.Name })
+				if i < 0 {
+					i = len(f.statements)
+					f.statements = append(f.statements, foldedStatement{name: st.Name})
+				}
+				s := &f.statements[i]
+				s.out += st.Rates.Output
+				s.errs += st.Rates.Error
+				if s.lastError == "" && st.LastError != "" {
+					s.lastError = rep.pod + ": " + st.LastError
+				}
 			}
 		}
 		if healthRank[h] > healthRank[f.health] {

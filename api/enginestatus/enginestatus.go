@@ -203,6 +203,9 @@ type Statement struct {
 	Name     string  `json:"name"`
 	Pipeline State   `json:"pipeline"`
 	Records  Records `json:"records"`
+	// Rates are the statement's: records it took, rows it wrote and
+	// records that failed in it, per second.
+	Rates Rates `json:"rates"`
 	// LastError is the statement's most recent error, empty if none.
 	LastError string `json:"lastError,omitempty"`
 }

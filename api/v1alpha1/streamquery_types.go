@@ -988,6 +988,12 @@ type StreamQueryStatus struct {
 	// throughput is the sum of the engine pods' rates.
 	// +optional
 	Throughput *Throughput `json:"throughput,omitempty"`
+	// statements, of a statement set, are each statement's rates, summed
+	// over the engine pods, and its last error.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Statements []StatementStatus `json:"statements,omitempty"`
 	// lag is how far behind its input the query is, for engines that know
 	// (Kafka sources, stateful queries).
 	// +optional
@@ -1025,6 +1031,23 @@ type StreamQueryStatus struct {
 	// spec, once the run has ended.
 	// +optional
 	Completion *Completion `json:"completion,omitempty"`
+}
+
+// StatementStatus is how one statement of a statement set is doing.
+type StatementStatus struct {
+	// name is the statement's.
+	Name string `json:"name"`
+	// outputRecordsPerSecond is the rate the statement writes its
+	// results.
+	// +optional
+	OutputRecordsPerSecond string `json:"outputRecordsPerSecond,omitempty"`
+	// errorRecordsPerSecond is the rate records fail in the statement.
+	// +optional
+	ErrorRecordsPerSecond string `json:"errorRecordsPerSecond,omitempty"`
+	// lastError is the most recent error an engine reported of the
+	// statement.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
 }
 
 // AutoscalingStatus is what the autoscaler decided and why.

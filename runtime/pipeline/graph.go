@@ -103,6 +103,7 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 	producers := make([]atomic.Int32, n)
 	for w := range n {
 		workerIn[w] = p.newEdge("source->worker-" + strconv.Itoa(w))
+		workerIn[w].stats.input = true
 	}
 	var toSink, fromWorkers *edge[message.Message]
 	if p.prog.Stateful() {

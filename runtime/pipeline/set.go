@@ -171,6 +171,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 					in:     newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity),
 					gather: set.gathers[i], gone: make(chan struct{}),
 				}
+				t.in.stats.input = true
 				part.tees = append(part.tees, t)
 			}
 			part.sources = append(part.sources, name)

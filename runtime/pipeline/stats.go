@@ -56,7 +56,10 @@ func (s *stats) counts() enginestatus.Records {
 
 // EdgeStats measures one channel between stages.
 type EdgeStats struct {
-	Name       string
+	Name string
+	// input says the edge carries a source's batches to what reads them
+	// first: a worker, or a statement of a set.
+	input      bool
 	capacity   int
 	depth      func() int
 	sends      atomic.Int64
@@ -76,6 +79,9 @@ type EdgeSnapshot struct {
 	BlockedSeconds float64 `json:"blockedSeconds"`
 	// ReceiveWaitSeconds is the time the receiver spent waiting for a message.
 	ReceiveWaitSeconds float64 `json:"receiveWaitSeconds"`
+	// Input says the edge carries a source's batches to what reads them
+	// first: batches waiting in it are input not taken yet.
+	Input bool `json:"input,omitempty"`
 }
 
 func (e *EdgeStats) snapshot() EdgeSnapshot {
@@ -87,6 +93,7 @@ func (e *EdgeStats) snapshot() EdgeSnapshot {
 		Sends:        e.sends.Load(),
 		BlockedSends: e.blocked.Load(), BlockedSeconds: e.blockedFor.read(now).Seconds(),
 		ReceiveWaitSeconds: e.waitedFor.read(now).Seconds(),
+		Input:              e.input,
 	}
 }
 

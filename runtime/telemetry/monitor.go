@@ -12,7 +12,6 @@ import (
 	"math"
 	"runtime/debug"
 	"runtime/metrics"
-	"strings"
 	"sync"
 	"time"
 
@@ -76,8 +75,10 @@ type sample struct {
 	// statement set those each statement took, whose failures the
 	// counts sum.
 	taken int64
-	util  float64 // the fullest edge's utilization
-	edge  string  // the fullest edge
+	// statements are a statement set's statements' counts.
+	statements []enginestatus.Records
+	util       float64 // the fullest edge's utilization
+	edge       string  // the fullest edge
 	// inputWaiting: some source's channel held batches, so the workers had
 	// input they had not taken yet.
 	inputWaiting bool
@@ -198,6 +199,7 @@ func (m *Monitor) Sample() {
 		s.taken = 0
 		for _, st := range snap.Statements {
 			s.taken += st.Counts.In
+			s.statements = append(s.statements, st.Counts)
 		}
 	}
 	fullest := ""
@@ -205,7 +207,7 @@ func (m *Monitor) Sample() {
 		if e.Utilization > 0 && e.Utilization >= s.util {
 			s.util, fullest = e.Utilization, e.Name
 		}
-		if strings.HasPrefix(e.Name, "source->") && e.Depth > 0 {
+		if e.Input && e.Depth > 0 {
 			s.inputWaiting = true
 		}
 	}
@@ -321,8 +323,8 @@ func (m *Monitor) statusLocked(snap pipeline.Snapshot) enginestatus.Document {
 		}
 	}
 	doc.Metrics = snap.Metrics
-	for _, st := range snap.Statements {
-		doc.Statements = append(doc.Statements, enginestatus.Statement{Name: st.Name, Pipeline: st.State, Records: st.Counts, LastError: st.LastError})
+	for i, st := range snap.Statements {
+		doc.Statements = append(doc.Statements, enginestatus.Statement{Name: st.Name, Pipeline: st.State, Records: st.Counts, Rates: m.statementRates(i), LastError: st.LastError})
 	}
 	for _, um := range snap.Metrics {
 		if w := um.Warning(); w != "" {
@@ -392,15 +394,31 @@ const pressureWindow = 3 * time.Second
 const rateWindow = 10 * time.Second
 
 func (m *Monitor) rates() enginestatus.Rates {
-	var r enginestatus.Rates
 	if old, cur, ok := m.window(rateWindow); ok {
-		if dt := cur.at.Sub(old.at).Seconds(); dt > 0 {
-			r.Input = float64(cur.counts.In-old.counts.In) / dt
-			// Output is rows written, whatever made them: a stateful
-			// query writes results, not the records it read.
-			r.Output = float64(written(cur.counts)-written(old.counts)) / dt
-			r.Error = float64(errorsOf(cur.counts)-errorsOf(old.counts)) / dt
-		}
+		return ratesOf(old.counts, cur.counts, cur.at.Sub(old.at))
+	}
+	return enginestatus.Rates{}
+}
+
+// statementRates returns the rates of statement i of a set, over the
+// samples of it in the last rateWindow.
+func (m *Monitor) statementRates(i int) enginestatus.Rates {
+	old, cur, ok := m.window(rateWindow)
+	if !ok || i >= len(old.statements) || i >= len(cur.statements) {
+		return enginestatus.Rates{}
+	}
+	return ratesOf(old.statements[i], cur.statements[i], cur.at.Sub(old.at))
+}
+
+// ratesOf returns the rates of the counts from old to cur, d apart.
+func ratesOf(old, cur enginestatus.Records, d time.Duration) enginestatus.Rates {
+	var r enginestatus.Rates
+	if dt := d.Seconds(); dt > 0 {
+		r.Input = float64(cur.In-old.In) / dt
+		// Output is rows written, whatever made them: a stateful query
+		// writes results, not the records it read.
+		r.Output = float64(written(cur)-written(old)) / dt
+		r.Error = float64(errorsOf(cur)-errorsOf(old)) / dt
 	}
 	return r
 }

@@ -21,7 +21,7 @@ func (s *script) Snapshot() pipeline.Snapshot { return s.snap }
 
 func edges(util float64) []pipeline.EdgeSnapshot {
 	return []pipeline.EdgeSnapshot{
-		{Name: "source->worker-0", Depth: 1, Capacity: 10, Utilization: 0.1},
+		{Name: "source->worker-0", Depth: 1, Capacity: 10, Utilization: 0.1, Input: true},
 		{Name: "workers->sink", Depth: int(util * 10), Capacity: 10, Utilization: util},
 	}
 }
@@ -156,7 +156,8 @@ func TestErrorRateAndRates(t *testing.T) {
 
 // TestErrorRateOfStatements: of a statement set, the error rate is the
 // share of the records each statement took that failed in it: one
-// statement failing a record in ten of four, not one in ten of all read.
+// statement failing a record in ten of four, not one in ten of all read;
+// and each statement has rates of its own.
 func TestErrorRateOfStatements(t *testing.T) {
 	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running}}
 	m, c := newTestMonitor(src)
@@ -173,6 +174,11 @@ func TestErrorRateOfStatements(t *testing.T) {
 	}
 	if status, value, _ := check(t, m, "error_rate"); status != "Healthy" || value < 0.024 || value > 0.026 {
 		t.Errorf("error_rate %s %v; want Healthy at 0.025", status, value)
+	}
+	// Each statement's rates are its own.
+	doc := m.Status()
+	if len(doc.Statements) != 4 || doc.Statements[0].Rates != (enginestatus.Rates{Input: 1000, Output: 900, Error: 100}) || doc.Statements[1].Rates != (enginestatus.Rates{Input: 1000, Output: 1000}) {
+		t.Errorf("statements %+v; want a's rates 1000 in, 900 out, 100 failing, and b's 1000 in and out", doc.Statements)
 	}
 }
 
@@ -255,7 +261,7 @@ func TestBackpressureLevelHolds(t *testing.T) {
 // for the stall timeout is Unhealthy and Stalled says why; progress, an idle
 // pipeline, or an unreachable service each reset the count.
 func TestProgressCheck(t *testing.T) {
-	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running, Edges: []pipeline.EdgeSnapshot{{Name: "source->worker-0", Capacity: 10}}}}
+	src := &script{snap: pipeline.Snapshot{State: enginestatus.Running, Edges: []pipeline.EdgeSnapshot{{Name: "source->worker-0", Capacity: 10, Input: true}}}}
 	m, c := newTestMonitor(src)
 	m.thresholds.Stall = 10 * time.Second
 	tick := func(seconds int) {
@@ -305,7 +311,7 @@ func TestProgressCheck(t *testing.T) {
 	}
 	// Input waiting in a source channel is pending work too.
 	src.snap.Counts = enginestatus.Records{In: 150, Out: 150}
-	src.snap.Edges = []pipeline.EdgeSnapshot{{Name: "source->worker-0", Depth: 3, Capacity: 10, Utilization: 0.3}}
+	src.snap.Edges = []pipeline.EdgeSnapshot{{Name: "source->worker-0", Depth: 3, Capacity: 10, Utilization: 0.3, Input: true}}
 	tick(11)
 	if why := m.Stalled(); why == "" {
 		t.Errorf("input waiting 11s, nothing read: live; want stalled")
