@@ -220,7 +220,15 @@ func TestCRDValidation(t *testing.T) {
 			delete(s, "sink")
 			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"stdout": map[string]any{}}}}
 			s["state"] = map[string]any{"dir": "/state"}
-		}, "a statement set does not keep state"},
+		}, ""},
+		{"statement set with state on several engines", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			kafkaSource(s, map[string]any{})
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"stdout": map[string]any{}}}}
+			s["state"] = map[string]any{}
+			s["replicas"] = int64(2)
+		}, "a statement set keeps state on one engine only"},
 		{"statement set exactly once", func(s map[string]any) {
 			delete(s, "query")
 			delete(s, "sink")

@@ -503,8 +503,8 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 		}
 		validateResultSink(ps, f+".sink", s, &sink)
 	}
-	if s.State != nil {
-		ps.Add("spec.state", "a statement set does not keep state in checkpoints yet: remove spec.state, or make a StreamQuery of each statement that needs it")
+	if s.State != nil && s.SeveralEngines() {
+		ps.Add("spec.state", "a statement set keeps state on one engine only, yet: run one engine, or make a StreamQuery of each statement that keeps state")
 	}
 }
 

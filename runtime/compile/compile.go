@@ -132,12 +132,8 @@ func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value
 	case spec.State == nil:
 	case !prog.Stateful():
 		ps.Add("spec.state", "the query keeps no state to checkpoint: it has no GROUP BY, OVER or join")
-	case spec.State.TTL != nil && !prog.Continuous():
-		ps.Add("spec.state.ttl", "applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds")
-	case spec.State.TTL != nil && prog.Changes():
-		ps.Add("spec.state.ttl", "is not supported yet for an aggregation of a GROUP BY's rows: an inner group that expired would leave its last row in the outer groups for ever")
-	case spec.State.TTL != nil && rankNeeded(prog):
-		ps.Add("spec.state.ttl", "applies to a top-N without a window of one row per partition (rank <= 1): a partition that expired and starts again with fewer rows would leave its earlier rows at the ranks after, as the changelog has no deletes")
+	case spec.State.TTL != nil && ttlProblem(prog) != "":
+		ps.Add("spec.state.ttl", "%s", ttlProblem(prog))
 	case several && prog.TableJoin() && !prog.PairsLookedUp():
 		// An interval join is refused on several engines below, with
 		// tables or without.
@@ -185,6 +181,23 @@ func latenessProblem(prog *streamop.Program) string {
 		return "a window top-N ranks a window's rows once, when the window closes, and a late record would change ranks already written: remove allowedLateness, or raise eventTime.maxOutOfOrderness to wait for late records before windows close"
 	case !prog.Windowed():
 		return lateWindowsOnly
+	}
+	return ""
+}
+
+// ttlChangesOnly says what spec.state.ttl applies to.
+const ttlChangesOnly = "applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds"
+
+// ttlProblem says why spec.state.ttl does not apply to prog, or "" if it
+// does.
+func ttlProblem(prog *streamop.Program) string {
+	switch {
+	case !prog.Continuous():
+		return ttlChangesOnly
+	case prog.Changes():
+		return "is not supported yet for an aggregation of a GROUP BY's rows: an inner group that expired would leave its last row in the outer groups for ever"
+	case rankNeeded(prog):
+		return "applies to a top-N without a window of one row per partition (rank <= 1): a partition that expired and starts again with fewer rows would leave its earlier rows at the ranks after, as the changelog has no deletes"
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -61,6 +62,13 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 	var set []Statement
 	for i, one := range spec.StatementSpecs() {
 		prog, cols, err := PlanRead(alone(one), resolved, unread)
+		if spec.State != nil && (err == nil && prog.Stateful() || needsState(err)) {
+			// Again with spec.state, which it keeps.
+			withState := alone(one)
+			withState.State = one.State.DeepCopy()
+			withState.State.TTL = nil // checkShared
+			prog, cols, err = PlanRead(withState, resolved, unread)
+		}
 		var more v1alpha1.Problems
 		switch {
 		case err == nil:
@@ -95,9 +103,9 @@ func maps(dst, src map[string][]value.Column) {
 
 // alone returns the spec a statement is planned by: as one engine's query,
 // without what the set shares, which checkShared checks of all
-// statements, and without spec.state and exactlyOnce, which Validate
-// refused of a set, so that what the statement would need of them is not
-// said.
+// statements, without spec.state, which a statement that keeps state is
+// planned with again, and without exactlyOnce, which Validate refused of a
+// set, so that what the statement would need of it is not said.
 func alone(one *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 	a := *one
 	a.State, a.Replicas, a.Autoscaling = nil, nil, nil
@@ -119,12 +127,27 @@ func alone(one *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 	return &a
 }
 
+// needsState says err has a problem of spec.state, which a query planned
+// without it has only if it needs it.
+func needsState(err error) bool {
+	var ps v1alpha1.Problems
+	return errors.As(err, &ps) && slices.ContainsFunc(ps, func(p v1alpha1.Problem) bool { return p.Field == "spec.state" })
+}
+
 // ownSettings returns the spec a statement runs by: without the shared
 // settings that do not apply to it, which its pipeline would otherwise
 // apply as a single query's (allowedLateness judges late records against
-// the watermark minus it).
+// the watermark minus it; a stateless statement checkpoints nothing).
 func ownSettings(one *v1alpha1.StreamQuerySpec, prog *streamop.Program) *v1alpha1.StreamQuerySpec {
 	own := *one
+	switch {
+	case own.State == nil:
+	case !prog.Stateful():
+		own.State = nil
+	case own.State.TTL != nil && ttlProblem(prog) != "":
+		own.State = own.State.DeepCopy()
+		own.State.TTL = nil
+	}
 	if !emitsChanges(prog) {
 		own.Runtime.EmitInterval = nil
 	}
@@ -142,13 +165,13 @@ func ownSettings(one *v1alpha1.StreamQuerySpec, prog *streamop.Program) *v1alpha
 }
 
 // statementProblem places p, a problem of statement i's own spec, in the
-// set's spec. A statement that needs spec.state says so.
+// set's spec; one of a field the statements share names the statement.
 func statementProblem(spec *v1alpha1.StreamQuerySpec, i int, p v1alpha1.Problem) v1alpha1.Problem {
-	if p.Field == "spec.state" {
-		p.Field, p.Offset = "spec.query", -1
-		p.Message = "the statement needs spec.state, which a statement set does not keep yet: make a StreamQuery of its own for it (" + p.Message + ")"
+	if own := spec.StatementField(i, p.Field); own != p.Field {
+		p.Field = own
+	} else if !strings.HasPrefix(p.Field, "spec.metrics[") {
+		p.Message = "statement " + spec.Statements[i].Name + ": " + p.Message
 	}
-	p.Field = spec.StatementField(i, p.Field)
 	return p
 }
 
@@ -180,6 +203,26 @@ func checkShared(spec *v1alpha1.StreamQuerySpec, set []Statement, inputs map[str
 	}
 	if ei := spec.Runtime.EmitInterval; ei != nil && ei.Duration > 0 && !slices.ContainsFunc(set, func(st Statement) bool { return emitsChanges(st.Prog) }) {
 		ps.Add("spec.runtime.emitInterval", "%s; no statement is one", emitChangesOnly)
+	}
+	if st := spec.State; st != nil {
+		if !slices.ContainsFunc(set, func(st Statement) bool { return st.Prog.Stateful() }) {
+			ps.Add("spec.state", "no statement keeps state to checkpoint: none has a GROUP BY, OVER or join")
+		}
+		if st.TTL != nil {
+			applies := false
+			for _, s := range set {
+				switch msg := ttlProblem(s.Prog); msg {
+				case "":
+					applies = true
+				case ttlChangesOnly:
+				default:
+					ps.Add("spec.state.ttl", "statement %s: %s", s.Name, msg)
+				}
+			}
+			if !applies {
+				ps.Add("spec.state.ttl", "%s; no statement is one", ttlChangesOnly)
+			}
+		}
 	}
 	var edges int64
 	width := 0

@@ -49,6 +49,13 @@ func TestPlanSet(t *testing.T) {
 		spec.Replicas = new(int32(3))
 		return spec
 	}
+	state := func(spec *v1alpha1.StreamQuerySpec, ttl bool) *v1alpha1.StreamQuerySpec {
+		spec.State = &v1alpha1.StateSpec{}
+		if ttl {
+			spec.State.TTL = &metav1.Duration{Duration: time.Hour}
+		}
+		return spec
+	}
 	emit := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 		spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}
 		return spec
@@ -65,7 +72,11 @@ func TestPlanSet(t *testing.T) {
 		{"allowedLateness of a join's rows", late(set(false, windowed, joined)), "allowedLateness: statement b: a join drops late records"},
 		{"emitInterval of one GROUP BY", emit(set(false, plain, changes)), ""},
 		{"emitInterval of none", emit(set(false, plain, windowed)), "spec.runtime.emitInterval: applies to a GROUP BY without a window"},
-		{"GROUP BY without a window over Kafka", set(true, plain, changes), "spec.statements[1].query: the statement needs spec.state, which a statement set does not keep yet"},
+		{"GROUP BY without a window over Kafka", set(true, plain, changes), "spec.state: statement b: a GROUP BY without a window keeps its groups"},
+		{"GROUP BY without a window over Kafka, with state", state(set(true, plain, changes), false), ""},
+		{"state of stateless statements", state(set(true, plain, plain), false), "spec.state: no statement keeps state to checkpoint"},
+		{"ttl of one GROUP BY", state(set(true, plain, windowed, changes), true), ""},
+		{"ttl of none", state(set(true, plain, windowed), true), "spec.state.ttl: applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds; no statement is one"},
 		{"several engines, stateless", engines(set(true, plain, plain)), ""},
 		{"several engines, repartitioned", engines(set(true, plain, windowed)), "spec.statements[1].query: on several engines, this statement's rows would be repartitioned by symbol through Kafka, which a statement set does not do yet"},
 		{"several engines, one group", engines(set(true, allRows)), "spec.replicas: statement a: on several engines, each engine aggregates"},
@@ -89,6 +100,16 @@ func TestPlanSet(t *testing.T) {
 		w.Sources[0].EventTime.AllowedLateness.Duration != time.Minute {
 		t.Errorf("the plain statement's allowedLateness %v and emitInterval %v; the windowed one's allowedLateness %v; want none, none and 1m",
 			p.Sources[0].EventTime.AllowedLateness, p.Runtime.EmitInterval, w.Sources[0].EventTime.AllowedLateness)
+	}
+
+	// Of spec.state, a stateless statement keeps nothing, and only a
+	// GROUP BY without a window its ttl.
+	stmts, _, err = PlanSet(state(set(true, plain, windowed, changes), true), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, w, c := stmts[0].Spec.State, stmts[1].Spec.State, stmts[2].Spec.State; p != nil || w == nil || w.TTL != nil || c == nil || c.TTL == nil {
+		t.Errorf("states %+v, %+v, %+v; want none, one without ttl, one with", p, w, c)
 	}
 
 	// The channels of every statement, and those from the source to each,

@@ -86,7 +86,10 @@ type StateStoreEnv struct {
 	// Transaction, if not nil, is the exactly-once source's transaction
 	// the checkpoints are written in.
 	Transaction Transaction
-	Logger      *slog.Logger
+	// Statement, if not empty, names the statement of a statement set
+	// whose state the store keeps, apart from the others'.
+	Statement string
+	Logger    *slog.Logger
 }
 
 // SourceEnv is what a source's constructor is given.

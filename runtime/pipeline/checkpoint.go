@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -89,10 +90,12 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	if st == nil {
 		return nil
 	}
-	var store checkpoint.Store = &checkpoint.Dir{Path: st.Dir}
+	// A statement of a set keeps its checkpoints apart: in a directory,
+	// or a topic, of its name.
+	var store checkpoint.Store = &checkpoint.Dir{Path: filepath.Join(st.Dir, opts.statement)}
 	if st.Dir == "" {
 		var err error
-		store, err = opts.registry().OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: p.txn, Logger: p.log})
+		store, err = opts.registry().OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: p.txn, Statement: opts.statement, Logger: p.log})
 		if err != nil {
 			return err
 		}
@@ -190,6 +193,20 @@ func (p *Pipeline) seekRestored() {
 			sk.SkipThrough(part.Offset)
 		}
 	}
+}
+
+// restoredOffset returns the offset of origin o's partition that the
+// restored checkpoint holds the state of; false without one.
+func (p *Pipeline) restoredOffset(o *message.Origin) (int64, bool) {
+	if p.ckpt == nil || p.ckpt.restored == nil {
+		return 0, false
+	}
+	for _, part := range p.ckpt.restored.Last().Partitions {
+		if part.Source == o.Source && part.Partition == o.Partition && part.Offset >= 0 {
+			return part.Offset, true
+		}
+	}
+	return 0, false
 }
 
 // partitionKey names a source partition across runs, as a checkpoint does.
@@ -616,7 +633,7 @@ func (c *checkpoints) savePartition(ctx context.Context, p *Pipeline, ck *checkp
 		return
 	}
 	if part.Offset >= 0 {
-		r.Origin().Acked(message.Ack{Origin: r.Origin(), Generation: ck.Generation, LastOffset: part.Offset})
+		r.Origin().Acked(message.Ack{Origin: r.Origin(), Generation: ck.Generation, LastOffset: part.Offset, Statement: statementOf(r)})
 	}
 	c.saved(ck)
 }
@@ -753,7 +770,7 @@ func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Chec
 	for i, part := range ck.Partitions {
 		if part.Offset >= 0 {
 			o := p.readers[i].Origin()
-			o.Acked(message.Ack{Origin: o, Generation: o.Generation.Load(), LastOffset: part.Offset})
+			o.Acked(message.Ack{Origin: o, Generation: o.Generation.Load(), LastOffset: part.Offset, Statement: statementOf(p.readers[i])})
 		}
 	}
 	c.saved(ck)

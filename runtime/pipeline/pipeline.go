@@ -85,6 +85,9 @@ type Options struct {
 	// no other live engine of the query has (a pod name, not a host name
 	// that several local engines share).
 	StaticMembership bool
+	// statement names the statement of a set the pipeline runs, whose
+	// checkpoints are kept apart from the others'.
+	statement string
 	// reads, for the upstream part of a repartitioned query, are the
 	// columns of each source the whole query reads (readColumns), which
 	// its own plan, the stateless part, does not say.

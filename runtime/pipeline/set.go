@@ -183,6 +183,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		}
 		popts.DeadLetter = set.dlq
 		popts.Sink = opts.Sinks[st.Name]
+		popts.statement = st.Name
 		if opts.Logger != nil {
 			popts.Logger = opts.Logger.With("statement", st.Name)
 		}
@@ -194,7 +195,44 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		part.p = p
 		set.parts = append(set.parts, part)
 	}
+	set.seekRestoredSet()
 	return set, nil
+}
+
+// statementOf returns the number of r's statement among those reading its
+// origin (message.Header.Statement): 0 but for a tee reader.
+func statementOf(r connector.Reader) int {
+	if t, ok := r.(*teeReader); ok {
+		return t.statement
+	}
+	return 0
+}
+
+// seekRestoredSet starts each partition the set's readers can start after an
+// offset (files, generators) after the least of the offsets its
+// statements' restored states hold, if each that reads it restored one:
+// each statement's stateful stage drops what it reads again that its
+// state holds. A table is read again whole, as its statements do not
+// checkpoint a table they read through tee readers (rereadTables).
+func (p *Pipeline) seekRestoredSet() {
+	for _, r := range p.readers {
+		sk, ok := r.(connector.Seeker)
+		if !ok || p.tables[r.Origin().Source] {
+			continue
+		}
+		from, all := int64(math.MaxInt64), true
+		for _, part := range p.parts {
+			if !slices.Contains(part.sources, r.Origin().Source) {
+				continue
+			}
+			off, restored := part.p.restoredOffset(r.Origin())
+			all = all && restored
+			from = min(from, off)
+		}
+		if all && from != math.MaxInt64 && from >= 0 {
+			sk.SkipThrough(from)
+		}
+	}
 }
 
 // statement is one statement of a set: its pipeline and the tee readers
@@ -718,6 +756,10 @@ func (p *Pipeline) setSnapshot(s *Snapshot) {
 			s.ExpiredGroups += ps.ExpiredGroups
 		}
 		s.Metrics = append(s.Metrics, ps.Metrics...)
+		if c := ps.Checkpoints; c != nil && (s.Checkpoints == nil || c.LastAt.Before(s.Checkpoints.LastAt)) {
+			// The oldest statement's: how much a restart reads again.
+			s.Checkpoints = c
+		}
 		if ps.Unavailable != "" && !strings.Contains(s.Unavailable, ps.Unavailable) {
 			s.Unavailable = strings.TrimPrefix(s.Unavailable+"; "+ps.Unavailable, "; ")
 		}

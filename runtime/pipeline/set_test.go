@@ -580,3 +580,73 @@ func TestStatementSetDirectStop(t *testing.T) {
 		stop(t, tableSetSpec(v1alpha1.Direct, "trades"), trades, &testTable{origin: &message.Origin{Source: "symbols"}})
 	})
 }
+
+// TestStatementSetCheckpoints kills a statement set with spec.state midway
+// and starts it again: each stateful statement restores its own
+// checkpoint and drops what it reads again that its state holds, so that
+// its file, cut back to the checkpoint and written on, holds what the
+// uninterrupted set writes. A stateless statement checkpoints nothing and
+// reads everything again, so the set then reads from the start; without
+// one, from the least of the statements' checkpoints.
+func TestStatementSetCheckpoints(t *testing.T) {
+	queries := map[string]string{
+		"windows": "SELECT window_start, symbol, count(*) AS n, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
+		"moving":  movingQuery5s,
+	}
+	for _, stateless := range []bool{true, false} {
+		t.Run(fmt.Sprint("stateless ", stateless), func(t *testing.T) {
+			qs := maps.Clone(queries)
+			if stateless {
+				qs["copy"] = "SELECT symbol, ts, quantity FROM trades"
+			}
+			spec := func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+				s := setSpec(checkpointSpec("", rate), dir, qs)
+				s.State = &v1alpha1.StateSpec{Dir: filepath.Join(dir, "state"), CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+				return s
+			}
+			want, got := t.TempDir(), t.TempDir()
+			if _, err := runPipeline(t, spec(want, 0), Options{}); err != nil {
+				t.Fatal(err)
+			}
+			// Killed midway, then run to the end.
+			p, err := New(spec(got, 20_000), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx) }()
+			for p.Snapshot().Checkpoints == nil || p.Snapshot().Checkpoints.Completed < 3 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			read := p.Snapshot().Counts.In
+			p, err = runPipeline(t, spec(got, 0), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := p.Snapshot()
+			for name := range qs {
+				if w, g := sortedLines(t, filepath.Join(want, name+".jsonl")), sortedLines(t, filepath.Join(got, name+".jsonl")); !slices.Equal(w, g) {
+					t.Errorf("statement %s wrote %d rows across the restart, %d uninterrupted; or they differ", name, len(g), len(w))
+				}
+			}
+			var restored int64
+			for _, st := range s.Statements {
+				restored += st.Counts.Restored
+			}
+			switch {
+			case restored == 0:
+				t.Errorf("statements %+v: want the records read again that their states held dropped", s.Statements)
+			case stateless && s.Counts.In != 40_000:
+				t.Errorf("read %d records after the restart; want all 40000 again, for the stateless statement", s.Counts.In)
+			case !stateless && s.Counts.In+read < 40_000+1 || !stateless && s.Counts.In >= 40_000:
+				t.Errorf("read %d records, then %d after the restart; want the second run to start after the first's checkpoints", read, s.Counts.In)
+			}
+			if c := s.Checkpoints; c == nil || c.RestoredID == 0 {
+				t.Errorf("checkpoints %+v; want the restored one shown", c)
+			}
+		})
+	}
+}

@@ -79,7 +79,11 @@ func openCheckpointStore(env connector.StateStoreEnv) (checkpoint.Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("spec.state: %w", err)
 	}
-	return OpenCheckpointStore(CheckpointTopic(groupOf(env.Source, env.Group)), clients, txn, env.Logger)
+	topic := CheckpointTopic(groupOf(env.Source, env.Group))
+	if env.Statement != "" {
+		topic += "." + env.Statement
+	}
+	return OpenCheckpointStore(topic, clients, txn, env.Logger)
 }
 
 // OpenCheckpointStore opens the store in topic, creating it (compacted, one
