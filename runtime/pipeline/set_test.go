@@ -647,6 +647,11 @@ func TestStatementSetCheckpoints(t *testing.T) {
 			if c := s.Checkpoints; c == nil || c.RestoredID == 0 {
 				t.Errorf("checkpoints %+v; want the restored one shown", c)
 			}
+			for _, src := range s.Sources {
+				if src.Committed != 19_999 {
+					t.Errorf("partition %d committed %d at the end; want 19999, by each statement's last checkpoint", src.Partition, src.Committed)
+				}
+			}
 		})
 	}
 }
