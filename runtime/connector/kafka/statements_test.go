@@ -1,10 +1,13 @@
 package kafka_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
@@ -65,5 +68,53 @@ func TestStatementSetKafka(t *testing.T) {
 	}
 	if dead := consume(t, brokers, "dlq", 1); len(dead) != 1 {
 		t.Errorf("%d dead letters; want 1", len(dead))
+	}
+}
+
+// TestStatementSetKafkaState runs a statement set with spec.state over a
+// topic: the stateful statement keeps its checkpoints in a topic of its
+// own, <group>.checkpoints.<statement>, and the group's offsets reach the
+// end only with its last checkpoint.
+func TestStatementSetKafkaState(t *testing.T) {
+	brokers := cluster(t, 4, "in", "copy", "counts")
+	const n = 2000
+	produce(t, brokers, "in", keyedInput(n, 20)...)
+	spec := kafkaSpec(brokers, "in", "", "")
+	spec.Query, spec.Sink = "", nil
+	spec.Sources[0].Kafka.PartitionedBy = []string{"k"}
+	spec.Statements = []v1alpha1.Statement{
+		{Name: "copy", Query: "SELECT id, k, seq FROM t", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "copy", Key: "k"}}},
+		{Name: "counts", Query: "SELECT k, count(*) AS n FROM t GROUP BY k", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "counts", Key: "k"}}},
+	}
+	spec.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+	_, stop := run(t, spec, "statements-state")
+	consume(t, brokers, "copy", n)
+	// The latest count of each key is its total.
+	latest := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range consume(t, brokers, "counts", 1) {
+			latest[string(r.Key)] = string(r.Value)
+		}
+		if len(latest) == 20 && latest["k00"] == `{"k":"k00","n":100}` {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	committedAll(t, brokers, "statements-state", "in")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !topics.Has("statements-state.checkpoints.counts") || topics.Has("statements-state.checkpoints") {
+		t.Errorf("topics %v; want the stateful statement's checkpoints in statements-state.checkpoints.counts", topics.Names())
 	}
 }
