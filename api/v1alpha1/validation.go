@@ -401,14 +401,11 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if s.SeveralEngines() && st.Volume == nil && st.Dir != "" {
 			ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir")
 		}
-		for i, src := range s.Sources {
-			if src.Kafka != nil && len(src.Kafka.Topics) > 1 {
-				ps.Add(fmt.Sprintf("spec.sources[%d].kafka.topics", i), "spec.state does not support a source of several topics yet: make one source per topic")
-			}
-		}
-		for i, src := range s.Sources {
-			if src.Stdin != nil {
-				ps.Add(fmt.Sprintf("spec.sources[%d].stdin", i), "standard input cannot be read again from a position, so a checkpoint of it means nothing to the next run: spec.state needs sources that can (kafka, file, datagen)")
+		if len(s.Statements) == 0 && !s.ofSet {
+			// Of a set, those of sources its stateful statements read,
+			// which its planner knows.
+			for i := range s.Sources {
+				ps = append(ps, s.StateSourceProblems(i)...)
 			}
 		}
 	}
@@ -506,6 +503,20 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 	if s.State != nil && s.SeveralEngines() {
 		ps.Add("spec.state", "a statement set keeps state on one engine only, yet: run one engine, or make a StreamQuery of each statement that keeps state")
 	}
+}
+
+// StateSourceProblems are the problems of source i of a query that keeps
+// its state in checkpoints (spec.state), which it reads.
+func (s *StreamQuerySpec) StateSourceProblems(i int) Problems {
+	var ps Problems
+	src := &s.Sources[i]
+	if src.Kafka != nil && len(src.Kafka.Topics) > 1 {
+		ps.Add(fmt.Sprintf("spec.sources[%d].kafka.topics", i), "spec.state does not support a source of several topics yet: make one source per topic")
+	}
+	if src.Stdin != nil {
+		ps.Add(fmt.Sprintf("spec.sources[%d].stdin", i), "standard input cannot be read again from a position, so a checkpoint of it means nothing to the next run: spec.state needs sources that can (kafka, file, datagen)")
+	}
+	return ps
 }
 
 // validateMetricStatements checks that each business metric of a statement

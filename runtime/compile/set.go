@@ -67,14 +67,18 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 			withState := alone(one)
 			withState.State = one.State.DeepCopy()
 			withState.State.TTL = nil // checkShared
-			prog, cols, err = PlanRead(withState, resolved, unread)
+			// Plan, not PlanRead: checkShared refuses the registries'
+			// latest schemas of the sources it reads, not all.
+			prog, cols, err = Plan(withState)
 		}
 		var more v1alpha1.Problems
 		switch {
 		case err == nil:
 		case errors.As(err, &more):
 			for _, p := range more {
-				add(statementProblem(spec, i, p))
+				if !seen[p] { // else the set's own, found by Validate
+					add(statementProblem(spec, i, p))
+				}
 			}
 			continue
 		default:
@@ -90,6 +94,10 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 	}
 	if len(ps) > 0 {
 		return nil, nil, ps
+	}
+	if len(set) < len(spec.Statements) {
+		// A statement's problems were all the set's own: there are some.
+		return nil, nil, errors.New("compile: a statement of the set could not be planned, and no problem says why")
 	}
 	return set, inputs, nil
 }
@@ -208,6 +216,11 @@ func checkShared(spec *v1alpha1.StreamQuerySpec, set []Statement, inputs map[str
 		if !slices.ContainsFunc(set, func(st Statement) bool { return st.Prog.Stateful() }) {
 			ps.Add("spec.state", "no statement keeps state to checkpoint: none has a GROUP BY, OVER or join")
 		}
+		for i, src := range spec.Sources {
+			if slices.ContainsFunc(set, func(st Statement) bool { return st.Prog.Stateful() && slices.Contains(st.Prog.Sources(), src.Name) }) {
+				ps = append(ps, spec.StateSourceProblems(i)...)
+			}
+		}
 		if st.TTL != nil {
 			applies := false
 			for _, s := range set {
@@ -232,6 +245,19 @@ func checkShared(spec *v1alpha1.StreamQuerySpec, set []Statement, inputs map[str
 		width = max(width, bufferWidth(st.Prog, inputs))
 	}
 	checkChannels(spec, edges, width, &ps)
+	for _, st := range set {
+		if st.Prog.Stateful() && (spec.State != nil || spec.SeveralEngines()) {
+			// Its state outlives an engine's run: a new version of a
+			// latest schema it reads would change its columns.
+			var read []string
+			for _, name := range resolved {
+				if slices.Contains(st.Prog.Sources(), name) {
+					read = append(read, name)
+				}
+			}
+			ps = append(ps, changingSchemaProblems(spec, read)...)
+		}
+	}
 	if !spec.SeveralEngines() {
 		return ps
 	}
@@ -249,9 +275,6 @@ func checkShared(spec *v1alpha1.StreamQuerySpec, set []Statement, inputs map[str
 			ps.Add(spec.StatementField(i, "spec.query"), "on several engines, this statement's rows would be repartitioned by %s through Kafka, which a statement set does not do yet: run one engine, or make a StreamQuery of its own for this statement", p.Keys)
 		default:
 			ps.Add(field, "statement %s: %s", st.Name, p.Problem)
-		}
-		if st.Prog.Stateful() && len(resolved) > 0 {
-			ps = append(ps, changingSchemaProblems(spec, resolved)...)
 		}
 	}
 	return ps

@@ -112,6 +112,26 @@ func TestPlanSet(t *testing.T) {
 		t.Errorf("states %+v, %+v, %+v; want none, one without ttl, one with", p, w, c)
 	}
 
+	// With spec.state, a source only stateless statements read needs not
+	// be read again from a position, nor keep its columns across runs.
+	stdin := state(set(false, windowed, "SELECT symbol FROM quotes"), false)
+	stdin.Sources[0].File.Path = "t.jsonl"
+	stdin.Sources[1].File, stdin.Sources[1].Stdin = nil, &v1alpha1.StdinSource{}
+	stdin.State.Dir = "state"
+	if _, _, err := PlanSet(stdin, nil, nil); err != nil {
+		t.Errorf("stdin read by a stateless statement: %v", err)
+	}
+	if _, _, err := PlanSet(stdin, []string{"quotes"}, nil); err != nil {
+		t.Errorf("a latest schema read by a stateless statement: %v", err)
+	}
+	if _, _, err := PlanSet(stdin, []string{"trades"}, nil); err == nil || !strings.Contains(err.Error(), "the columns are the fields of the registry's latest schema") {
+		t.Errorf("a latest schema read by a stateful statement: %v; want it refused", err)
+	}
+	stdin.Statements[1].Query = "SELECT symbol, count(*) AS n FROM quotes GROUP BY symbol"
+	if _, _, err := PlanSet(stdin, nil, nil); err == nil || !strings.Contains(err.Error(), "spec.sources[1].stdin: standard input cannot be read again") {
+		t.Errorf("stdin read by a stateful statement: %v; want it refused", err)
+	}
+
 	// The channels of every statement, and those from the source to each,
 	// count against the memory limit: each statement alone fits.
 	spec := set(false, plain, plain, plain, plain)

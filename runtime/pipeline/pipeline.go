@@ -463,6 +463,9 @@ func (p *Pipeline) close() {
 	if p.dlq != nil {
 		p.dlq.Close()
 	}
+	if p.ckpt != nil {
+		p.ckpt.store.Close()
+	}
 }
 
 func (p *Pipeline) closeReaders() {

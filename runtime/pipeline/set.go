@@ -434,6 +434,9 @@ type teeReader struct {
 	returned bool
 	gen      uint64
 	last     int64
+	// checked says the statement's restored checkpoint was checked
+	// against what the set committed (checkRestored).
+	checked bool
 	// gather is its origin's (ackGather).
 	gather *ackGather
 	// gone is closed when the statement reads the partition no more: it
@@ -478,6 +481,10 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 		sb := it.batch
 		src := sb.b
 		t.part.waiting.Add(-t.records(sb))
+		if err := t.checkRestored(); err != nil {
+			sb.release()
+			return err
+		}
 		if t.records(sb) == 0 && src.MaxEventTime == math.MinInt64 {
 			// Nothing the statement's read would pass on (a batch of
 			// decode failures another statement handles, the first
@@ -502,6 +509,30 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 		sb.release()
 		return nil
 	}
+}
+
+// checkRestored refuses, at the partition's first batch, a statement
+// whose restored checkpoint holds the partition's state only up to an
+// offset before the one the set's group committed (a Kafka partition's):
+// the others committed the records between without it (it was not in the
+// set, or under another name), and its state would miss them. While it is
+// in the set, the offsets committed wait for its checkpoints.
+func (t *teeReader) checkRestored() error {
+	if t.checked {
+		return nil
+	}
+	t.checked = true
+	h, ok := t.from.(handledReporter)
+	if !ok {
+		return nil
+	}
+	restored, ok := t.part.p.restoredOffset(t.from.Origin())
+	if handled, known := h.Handled(); ok && known && handled > restored {
+		o := t.from.Origin()
+		return fmt.Errorf("the statement's checkpoint in %s holds the state of partition %d of source %s up to offset %d, but the set's offsets of it were committed up to %d without the statement (it was not in the set, or under another name), and its state would miss the records between; delete its checkpoints to start it from empty state",
+			t.part.p.ckpt.store.Describe(), o.Partition, o.Source, restored, handled)
+	}
+	return nil
 }
 
 // records returns the records of the set's batch sb, if any, that the
@@ -719,6 +750,7 @@ func (p *Pipeline) setSnapshot(s *Snapshot) {
 	read := c.In
 	*c = enginestatus.Records{In: read}
 	s.Watermark = math.MaxInt64
+	var checkpoints []statementCheckpoints
 	for _, part := range p.parts {
 		ps := part.p.Snapshot()
 		s.Statements = append(s.Statements, StatementSnapshot{Name: part.name, State: ps.State, Counts: ps.Counts, LastError: ps.LastError, Stateful: ps.Stateful})
@@ -756,9 +788,8 @@ func (p *Pipeline) setSnapshot(s *Snapshot) {
 			s.ExpiredGroups += ps.ExpiredGroups
 		}
 		s.Metrics = append(s.Metrics, ps.Metrics...)
-		if c := ps.Checkpoints; c != nil && (s.Checkpoints == nil || c.LastAt.Before(s.Checkpoints.LastAt)) {
-			// The oldest statement's: how much a restart reads again.
-			s.Checkpoints = c
+		if c := ps.Checkpoints; c != nil {
+			checkpoints = append(checkpoints, statementCheckpoints{c, ps.State == enginestatus.Finished || ps.State == enginestatus.Failed})
 		}
 		if ps.Unavailable != "" && !strings.Contains(s.Unavailable, ps.Unavailable) {
 			s.Unavailable = strings.TrimPrefix(s.Unavailable+"; "+ps.Unavailable, "; ")
@@ -770,4 +801,34 @@ func (p *Pipeline) setSnapshot(s *Snapshot) {
 	if !s.Stateful {
 		s.Watermark = math.MinInt64
 	}
+	s.Checkpoints = oldestCheckpoints(checkpoints)
+}
+
+// statementCheckpoints are a statement's checkpoint stats, and whether its
+// run ended.
+type statementCheckpoints struct {
+	stats *CheckpointStats
+	ended bool
+}
+
+// oldestCheckpoints returns the checkpoint stats of a set: those of the
+// statement whose last checkpoint is the oldest, of those still running
+// if any (how much a restart reads again; one that ended checkpoints no
+// more), with the checkpoints of all counted.
+func oldestCheckpoints(of []statementCheckpoints) *CheckpointStats {
+	var oldest *CheckpointStats
+	var completed int64
+	running := slices.ContainsFunc(of, func(c statementCheckpoints) bool { return !c.ended })
+	for _, c := range of {
+		completed += c.stats.Completed
+		if (!running || !c.ended) && (oldest == nil || c.stats.LastAt.Before(oldest.LastAt)) {
+			oldest = c.stats
+		}
+	}
+	if oldest == nil {
+		return nil
+	}
+	all := *oldest
+	all.Completed = completed
+	return &all
 }

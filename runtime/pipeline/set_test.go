@@ -582,9 +582,10 @@ func TestStatementSetDirectStop(t *testing.T) {
 }
 
 // TestStatementSetCheckpoints kills a statement set with spec.state midway
-// and starts it again: each stateful statement restores its own
-// checkpoint and drops what it reads again that its state holds, so that
-// its file, cut back to the checkpoint and written on, holds what the
+// and starts it again, one statement's newest checkpoints lost, so that
+// the statements restore checkpoints of different offsets: each restores
+// its own and drops what it reads again that its state holds, so that its
+// file, cut back to the checkpoint and written on, holds what the
 // uninterrupted set writes. A stateless statement checkpoints nothing and
 // reads everything again, so the set then reads from the start; without
 // one, from the least of the statements' checkpoints.
@@ -616,12 +617,21 @@ func TestStatementSetCheckpoints(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- p.Run(ctx) }()
-			for p.Snapshot().Checkpoints == nil || p.Snapshot().Checkpoints.Completed < 3 {
+			for p.Snapshot().Checkpoints == nil || p.Snapshot().Checkpoints.Completed < 8 {
 				time.Sleep(10 * time.Millisecond)
 			}
 			cancel()
 			<-done
 			read := p.Snapshot().Counts.In
+			files, err := os.ReadDir(filepath.Join(got, "state", "moving"))
+			if err != nil || len(files) < 3 {
+				t.Fatalf("checkpoints of moving %v (%v); want at least 3", files, err)
+			}
+			for _, f := range files[len(files)-2:] { // by name: by number
+				if err := os.Remove(filepath.Join(got, "state", "moving", f.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
 			p, err = runPipeline(t, spec(got, 0), Options{})
 			if err != nil {
 				t.Fatal(err)

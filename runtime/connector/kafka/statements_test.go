@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
@@ -117,4 +119,76 @@ func TestStatementSetKafkaState(t *testing.T) {
 	if !topics.Has("statements-state.checkpoints.counts") || topics.Has("statements-state.checkpoints") {
 		t.Errorf("topics %v; want the stateful statement's checkpoints in statements-state.checkpoints.counts", topics.Names())
 	}
+}
+
+// TestStatementSetStatementBack: a stateful statement taken out of a set
+// with spec.state, whose offsets the others then commit without it, and
+// put back, is refused: its checkpoint is behind what was committed, and
+// its state would miss the records between.
+func TestStatementSetStatementBack(t *testing.T) {
+	brokers := cluster(t, 2, "in", "copy", "sums", "counts")
+	const n = 200
+	spec := func(counts bool) *v1alpha1.StreamQuerySpec {
+		s := kafkaSpec(brokers, "in", "", "")
+		s.Query, s.Sink = "", nil
+		s.Sources[0].Kafka.PartitionedBy = []string{"k"}
+		s.Statements = []v1alpha1.Statement{
+			{Name: "copy", Query: "SELECT id, k, seq FROM t", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "copy", Key: "k"}}},
+			{Name: "sums", Query: "SELECT k, sum(seq) AS s FROM t GROUP BY k", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "sums", Key: "k"}}},
+		}
+		if counts {
+			s.Statements = append(s.Statements, v1alpha1.Statement{Name: "counts", Query: "SELECT k, count(*) AS n FROM t GROUP BY k", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "counts", Key: "k"}}})
+		}
+		s.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+		return s
+	}
+	for round, counts := range []bool{true, false} {
+		produce(t, brokers, "in", keyedInput(n, 4)...)
+		_, stop := run(t, spec(counts), "back")
+		consume(t, brokers, "copy", (round+1)*n)
+		deadline := time.Now().Add(30 * time.Second)
+		for !committed(t, brokers, "back", "in") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		committedAll(t, brokers, "back", "in")
+	}
+	produce(t, brokers, "in", keyedInput(n, 4)...)
+	p, stop := run(t, spec(true), "back")
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Snapshot().State != enginestatus.Failed && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := stop()
+	if err == nil || !strings.Contains(err.Error(), "statement counts: ") || !strings.Contains(err.Error(), "without the statement") {
+		t.Errorf("run: %v; want the statement put back refused, its checkpoint behind the set's offsets", err)
+	}
+}
+
+// committed says the group's committed offsets reached the topic's end.
+func committed(t *testing.T, brokers []string, group, topic string) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		return false
+	}
+	offsets, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		return false
+	}
+	all := true
+	ends.Each(func(end kadm.ListedOffset) {
+		if c, ok := offsets.Lookup(topic, end.Partition); end.Offset > 0 && (!ok || c.At != end.Offset) {
+			all = false
+		}
+	})
+	return all
 }
