@@ -27,7 +27,7 @@ func (s *StreamQuerySpec) StatementSpecs() []*StreamQuerySpec {
 	for i := range s.Statements {
 		st := &s.Statements[i]
 		one := *s
-		one.Statements, one.ofSet = nil, true
+		one.Statements = nil
 		one.Query = st.Query
 		one.Sink = &st.Sink
 		one.Metrics = nil

@@ -115,11 +115,6 @@ type StreamQuerySpec struct {
 	// +optional
 	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
-	// ofSet says the spec is that of a statement of a set
-	// (StatementSpecs), whose sources the set's planner checks against the
-	// statements that read them.
-	ofSet bool
-
 	// template customises the engine pods: labels and annotations,
 	// placement, the service account, variables and volumes of the engine
 	// container, sidecars. What the engine needs to run stays the

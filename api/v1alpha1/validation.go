@@ -116,7 +116,14 @@ func (ps *Problems) Add(field, format string, args ...any) {
 // Validate checks what the structure of a spec can say, without planning its
 // query: exactly one connector per source and sink, unique source names, a
 // dead-letter sink where the policy needs one, and values in range.
-func (s *StreamQuerySpec) Validate() Problems {
+func (s *StreamQuerySpec) Validate() Problems { return s.validate(false) }
+
+// ValidateStatement is Validate of the spec of a statement of a set
+// (StatementSpecs), but for what spec.state asks of the sources, which the
+// set's planner checks of the sources the statements that keep state read.
+func (s *StreamQuerySpec) ValidateStatement() Problems { return s.validate(true) }
+
+func (s *StreamQuerySpec) validate(statement bool) Problems {
 	var ps Problems
 	if len(s.Sources) == 0 {
 		ps.Add("spec.sources", "at least one source is required")
@@ -401,7 +408,7 @@ func (s *StreamQuerySpec) Validate() Problems {
 		if s.SeveralEngines() && st.Volume == nil && st.Dir != "" {
 			ps.Add("spec.state", "state on several engines moves with its partitions through Kafka: remove spec.state.dir")
 		}
-		if len(s.Statements) == 0 && !s.ofSet {
+		if len(s.Statements) == 0 && !statement {
 			// Of a set, those of sources its stateful statements read,
 			// which its planner knows.
 			for i := range s.Sources {

@@ -29,12 +29,17 @@ import (
 // columns of each source it reads; a nil error means the spec can run, and
 // otherwise the error is the spec's v1alpha1.Problems.
 func Plan(spec *v1alpha1.StreamQuerySpec) (*streamop.Program, map[string][]value.Column, error) {
+	return plan(spec, (*v1alpha1.StreamQuerySpec).Validate)
+}
+
+// plan is Plan, checking the spec's structure with validate.
+func plan(spec *v1alpha1.StreamQuerySpec, validate func(*v1alpha1.StreamQuerySpec) v1alpha1.Problems) (*streamop.Program, map[string][]value.Column, error) {
 	if len(spec.Statements) > 0 {
 		return nil, nil, errors.New("a statement set has a program per statement: plan it with PlanSet")
 	}
 	spec = spec.DeepCopy()
 	spec.Default()
-	ps := spec.Validate()
+	ps := validate(spec)
 	catalog := sql.Catalog{}
 	tables := sql.Tables{}
 	inputs := map[string][]value.Column{}

@@ -67,9 +67,10 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 			withState := alone(one)
 			withState.State = one.State.DeepCopy()
 			withState.State.TTL = nil // checkShared
-			// Plan, not PlanRead: checkShared refuses the registries'
-			// latest schemas of the sources it reads, not all.
-			prog, cols, err = Plan(withState)
+			// Not PlanRead: checkShared refuses the registries' latest
+			// schemas of the sources it reads, not all, and checks what
+			// spec.state asks of them.
+			prog, cols, err = plan(withState, (*v1alpha1.StreamQuerySpec).ValidateStatement)
 		}
 		var more v1alpha1.Problems
 		switch {
