@@ -118,6 +118,10 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor
 	b := p.pool.Get(len(p.inputs[r.Origin().Source]))
 	p.stamp(b, r.Origin(), cur.seq)
 	err := r.Read(ctx, b, p.batchSize, p.linger, &b.Errors)
+	if err == errNoBatch {
+		p.pool.Put(b)
+		return nil, nil
+	}
 	n := b.Len() + b.Errors.Records
 	// A batch of a repartition topic may hold only the upstream
 	// partitions' progress, its event time, or nothing the reader can
@@ -127,11 +131,10 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor
 	// it takes up the reader state restored with it (upstream partitions
 	// whose last marks only the checkpoint holds).
 	//
-	// A statement of a set takes the set's batches, which the set's read
-	// passed on: an empty one of its own is nothing.
+	// A statement of a set passes on every batch of the set's it takes.
 	_, tee := r.(*teeReader)
-	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen) && !tee
-	if n > 0 || b.MaxEventTime != math.MinInt64 || first {
+	first := err == nil && ctx.Err() == nil && (cur.seq == 0 || b.Generation != cur.gen)
+	if n > 0 || b.MaxEventTime != math.MinInt64 || first || tee && err == nil {
 		p.stats.in.Add(int64(n))
 		p.stats.batches.Add(1)
 		b.Read = time.Since(p.started).Nanoseconds()

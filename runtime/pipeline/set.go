@@ -279,22 +279,16 @@ type ackGather struct {
 	mu   sync.Mutex
 	pass func(message.Ack)
 	gen  uint64
-	// upTo is, by statement, the last offset it acknowledged in gen
-	// (none is math.MinInt64), and skips the batches its tee reader
-	// acknowledges for it once it has acknowledged what came before.
-	upTo  []int64
-	skips [][]skip
+	// upTo is, by statement, the last offset it acknowledged in gen;
+	// none is math.MinInt64.
+	upTo []int64
 	// gone are the statements that no longer read the origin.
 	gone []bool
 	sent int64 // the offset passed on in gen
 }
 
-// skip is a batch a statement's pipeline never sees: handled once the
-// statement has acknowledged through after, the batch before it.
-type skip struct{ after, to int64 }
-
 func newAckGather(statements int, pass func(message.Ack)) *ackGather {
-	g := &ackGather{pass: pass, upTo: make([]int64, statements), skips: make([][]skip, statements), gone: make([]bool, statements)}
+	g := &ackGather{pass: pass, upTo: make([]int64, statements), gone: make([]bool, statements)}
 	g.reset(0)
 	return g
 }
@@ -303,7 +297,6 @@ func (g *ackGather) reset(gen uint64) {
 	g.gen, g.sent = gen, math.MinInt64
 	for i := range g.upTo {
 		g.upTo[i] = math.MinInt64
-		g.skips[i] = g.skips[i][:0]
 	}
 }
 
@@ -311,30 +304,14 @@ func (g *ackGather) reset(gen uint64) {
 func (g *ackGather) add(a message.Ack) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.generation(a.Generation) {
+	switch {
+	case a.Generation < g.gen:
 		return
+	case a.Generation > g.gen:
+		g.reset(a.Generation)
 	}
 	g.upTo[a.Statement] = max(g.upTo[a.Statement], a.LastOffset)
 	g.passOn(a)
-}
-
-// skip takes a batch of the origin that statement s's pipeline does not
-// see, of generation gen, up to offset to, after the batch its pipeline
-// saw last, whose last offset is after (math.MinInt64 if none).
-func (g *ackGather) skip(s int, gen uint64, after, to int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.generation(gen) {
-		return
-	}
-	if q := g.skips[s]; len(q) > 0 && q[len(q)-1].after == after {
-		// After the same batch as the last: one skip, so that they
-		// are as many as the statement's batches in flight at most.
-		q[len(q)-1].to = max(q[len(q)-1].to, to)
-	} else {
-		g.skips[s] = append(q, skip{after: after, to: to})
-	}
-	g.passOn(message.Ack{Generation: gen})
 }
 
 // leave drops statement s: it reads the origin no more.
@@ -345,29 +322,13 @@ func (g *ackGather) leave(s int) {
 	g.passOn(message.Ack{Generation: g.gen})
 }
 
-// generation moves to gen if it is later, and says whether what comes of
-// gen counts.
-func (g *ackGather) generation(gen uint64) bool {
-	switch {
-	case gen < g.gen:
-		return false
-	case gen > g.gen:
-		g.reset(gen)
-	}
-	return true
-}
-
-// passOn applies the skips each statement has reached and passes on a,
-// with the least offset of the statements that read on, if it grew.
+// passOn passes on a, with the least offset of the statements that read
+// on, if it grew.
 func (g *ackGather) passOn(a message.Ack) {
 	low, reading := int64(math.MaxInt64), false
-	for s := range g.upTo {
-		for len(g.skips[s]) > 0 && g.skips[s][0].after <= g.upTo[s] {
-			g.upTo[s] = max(g.upTo[s], g.skips[s][0].to)
-			g.skips[s] = g.skips[s][1:]
-		}
+	for s, off := range g.upTo {
 		if !g.gone[s] {
-			low, reading = min(low, g.upTo[s]), true
+			low, reading = min(low, off), true
 		}
 	}
 	if !reading || low == math.MinInt64 || low <= g.sent {
@@ -429,11 +390,6 @@ type teeReader struct {
 	// the error policy: the first that reads it. The others acknowledge a
 	// batch of failures alone at once.
 	errors bool
-	// returned says it returned a batch, of generation gen, whose last
-	// offset is last.
-	returned bool
-	gen      uint64
-	last     int64
 	// checked says the statement's restored checkpoint was checked
 	// against what the set committed (checkRestored).
 	checked bool
@@ -450,8 +406,14 @@ type teeReader struct {
 // Origin implements connector.Reader.
 func (t *teeReader) Origin() *message.Origin { return t.from.Origin() }
 
+// errNoBatch is what a tee reader returns when it has no batch: the
+// set's reading stopped, or ctx ended.
+var errNoBatch = errors.New("no batch")
+
 // Read implements connector.Reader: it takes the set's next batch of the
-// partition into b. The batch's sequence number is the set's, which the
+// partition into b, even an empty one (decode failures another statement
+// handles), which its statement's pipeline passes on like any, so that
+// its acknowledgement, and checkpoint, cover its offsets in order. The batch's sequence number is the set's, which the
 // acknowledgements are gathered by.
 func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, errs *message.ErrorBatch) error {
 	for {
@@ -460,7 +422,7 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 		select {
 		case it, ok = <-t.in.ch:
 		case <-ctx.Done():
-			return nil
+			return errNoBatch
 		}
 		switch {
 		case !ok:
@@ -471,7 +433,7 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 			if !t.part.p.direct {
 				<-ctx.Done()
 			}
-			return nil
+			return errNoBatch
 		case it.kind == message.KindLoaded:
 			return connector.ErrLoaded
 		case it.kind == message.KindEndOfStream:
@@ -485,19 +447,6 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 			sb.release()
 			return err
 		}
-		if t.records(sb) == 0 && src.MaxEventTime == math.MinInt64 {
-			// Nothing the statement's read would pass on (a batch of
-			// decode failures another statement handles, the first
-			// batch of a generation): handled once the statement has
-			// acknowledged the batch before it in the generation.
-			after := int64(math.MinInt64)
-			if t.returned && t.gen == src.Generation {
-				after = t.last
-			}
-			t.gather.skip(t.statement, src.Generation, after, src.LastOffset)
-			sb.release()
-			continue
-		}
 		copyBatch(b, src)
 		b.Statement = t.statement
 		b.MaxEventTime = src.MaxEventTime
@@ -505,7 +454,6 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 			*errs = src.Errors
 			errs.Events = slices.Clone(src.Errors.Events)
 		}
-		t.returned, t.gen, t.last = true, src.Generation, src.LastOffset
 		sb.release()
 		return nil
 	}
