@@ -341,6 +341,7 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 		strategy:    spec.ErrorPolicy.Strategy,
 		started:     time.Now(),
 		clock:       opts.Clock,
+		statement:   opts.statement,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

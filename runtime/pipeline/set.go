@@ -93,12 +93,10 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		}
 	}
 	reg := opts.registry()
-	if opts.Readers != nil {
-		set.readers = opts.Readers
-	}
+	set.readers = opts.Readers
 	for _, name := range names {
 		if opts.Readers != nil {
-			break
+			break // the caller's
 		}
 		env := connector.SourceEnv{
 			Query: spec, Source: sourceNamed(spec, name), Columns: schemas[name], Stateful: stateful,
@@ -191,7 +189,6 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		if err != nil {
 			return set.fail(stmts, opts, fmt.Errorf("statement %s: %w", st.Name, err))
 		}
-		p.statement = st.Name
 		part.p = p
 		set.parts = append(set.parts, part)
 	}
