@@ -149,9 +149,25 @@ func kafkaSpec(brokers []string, in, out, query string) *v1alpha1.StreamQuerySpe
 	}
 }
 
-// committedAll waits until the group's committed offsets reach the topic's
-// end offsets.
+// committedAll checks that the group's committed offsets reach the
+// topic's end offsets.
 func committedAll(t *testing.T, brokers []string, group, topic string) {
+	t.Helper()
+	for _, behind := range uncommitted(t, brokers, group, topic) {
+		t.Error(behind)
+	}
+}
+
+// committed says the group's committed offsets reach the topic's end
+// offsets.
+func committed(t *testing.T, brokers []string, group, topic string) bool {
+	t.Helper()
+	return len(uncommitted(t, brokers, group, topic)) == 0
+}
+
+// uncommitted says of each partition of topic whose group's committed
+// offset is not its end offset where each is.
+func uncommitted(t *testing.T, brokers []string, group, topic string) []string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -168,12 +184,14 @@ func committedAll(t *testing.T, brokers []string, group, topic string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var behind []string
 	ends.Each(func(end kadm.ListedOffset) {
 		c, ok := committed.Lookup(topic, end.Partition)
 		if end.Offset > 0 && (!ok || c.At != end.Offset) {
-			t.Errorf("partition %d: committed %v; want the end offset %d", end.Partition, c.At, end.Offset)
+			behind = append(behind, fmt.Sprintf("partition %d: committed %v; want the end offset %d", end.Partition, c.At, end.Offset))
 		}
 	})
+	return behind
 }
 
 // TestOrderingAndCommit: 8 partitions, 50 keys, 4 workers: every record

@@ -167,32 +167,6 @@ func TestStatementSetStatementBack(t *testing.T) {
 	}
 }
 
-// committed says the group's committed offsets reached the topic's end.
-func committed(t *testing.T, brokers []string, group, topic string) bool {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		return false
-	}
-	offsets, err := adm.FetchOffsets(context.Background(), group)
-	if err != nil {
-		return false
-	}
-	all := true
-	ends.Each(func(end kadm.ListedOffset) {
-		if c, ok := offsets.Lookup(topic, end.Partition); end.Offset > 0 && (!ok || c.At != end.Offset) {
-			all = false
-		}
-	})
-	return all
-}
-
 // TestStatementSetDecodeFailuresState: a batch of records that do not
 // decode, which the first statement handles, is passed on empty through
 // the second, stateful one, whose checkpoint then covers it: after a
