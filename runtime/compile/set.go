@@ -3,6 +3,7 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -85,7 +86,7 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 		default:
 			return nil, nil, err
 		}
-		maps(inputs, cols)
+		maps.Copy(inputs, cols)
 		set = append(set, Statement{Name: spec.Statements[i].Name, Spec: ownSettings(one, prog), Prog: prog})
 	}
 	if len(set) == len(spec.Statements) {
@@ -103,13 +104,6 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 	return set, inputs, nil
 }
 
-// maps adds the columns of src to dst.
-func maps(dst, src map[string][]value.Column) {
-	for name, c := range src {
-		dst[name] = c
-	}
-}
-
 // alone returns the spec a statement is planned by: as one engine's query,
 // without what the set shares, which checkShared checks of all
 // statements, without spec.state, which a statement that keeps state is
@@ -125,15 +119,22 @@ func alone(one *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 		kafka.Delivery, sink.Kafka = v1alpha1.AtLeastOnce, &kafka
 		a.Sink = &sink
 	}
-	a.Sources = slices.Clone(a.Sources)
-	for i := range a.Sources {
-		if et := a.Sources[i].EventTime; et != nil {
+	a.Sources = withoutLateness(a.Sources)
+	return &a
+}
+
+// withoutLateness returns a copy of sources without eventTime's
+// allowedLateness, the caller's left as they are.
+func withoutLateness(sources []v1alpha1.Source) []v1alpha1.Source {
+	sources = slices.Clone(sources)
+	for i := range sources {
+		if et := sources[i].EventTime; et != nil && et.AllowedLateness.Duration > 0 {
 			et := *et
 			et.AllowedLateness.Duration = 0
-			a.Sources[i].EventTime = &et
+			sources[i].EventTime = &et
 		}
 	}
-	return &a
+	return sources
 }
 
 // needsState says err has a problem of spec.state, which a query planned
@@ -161,14 +162,7 @@ func ownSettings(one *v1alpha1.StreamQuerySpec, prog *streamop.Program) *v1alpha
 		own.Runtime.EmitInterval = nil
 	}
 	if latenessProblem(prog) != "" {
-		own.Sources = slices.Clone(own.Sources)
-		for i := range own.Sources {
-			if et := own.Sources[i].EventTime; et != nil && et.AllowedLateness.Duration > 0 {
-				et := *et
-				et.AllowedLateness.Duration = 0
-				own.Sources[i].EventTime = &et
-			}
-		}
+		own.Sources = withoutLateness(own.Sources)
 	}
 	return &own
 }
