@@ -28,7 +28,10 @@ func newEdge[T any](p *Pipeline, name string, capacity int) *edge[T] {
 
 // send delivers m, blocking while the channel is full, unless ctx ends first.
 // Only the time spent blocked is measured, so a free channel costs nothing.
-func (e *edge[T]) send(ctx context.Context, m T) bool {
+func (e *edge[T]) send(ctx context.Context, m T) bool { return e.sendUnless(ctx, nil, m) }
+
+// sendUnless is send, which also gives up, false, when unless closes.
+func (e *edge[T]) sendUnless(ctx context.Context, unless <-chan struct{}, m T) bool {
 	e.stats.sends.Add(1)
 	select {
 	case e.ch <- m:
@@ -41,6 +44,8 @@ func (e *edge[T]) send(ctx context.Context, m T) bool {
 	select {
 	case e.ch <- m:
 		return true
+	case <-unless:
+		return false
 	case <-ctx.Done():
 		return false
 	}

@@ -410,50 +410,44 @@ var errNoBatch = errors.New("no batch")
 // Read implements connector.Reader: it takes the set's next batch of the
 // partition into b, even an empty one (decode failures another statement
 // handles), which its statement's pipeline passes on like any, so that
-// its acknowledgement, and checkpoint, cover its offsets in order. The batch's sequence number is the set's, which the
-// acknowledgements are gathered by.
+// its acknowledgement, and checkpoint, cover its offsets in order.
 func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Duration, errs *message.ErrorBatch) error {
-	for {
-		var it teeItem
-		var ok bool
-		select {
-		case it, ok = <-t.in.ch:
-		case <-ctx.Done():
-			return errNoBatch
-		}
-		switch {
-		case !ok:
-			// The set stopped reading: once each of the statement's
-			// readers has, the statement drains and ends. In direct
-			// mode its one goroutine goes on to its other readers.
-			t.end()
-			if !t.part.p.direct {
-				<-ctx.Done()
-			}
-			return errNoBatch
-		case it.kind == message.KindLoaded:
-			return connector.ErrLoaded
-		case it.kind == message.KindEndOfStream:
-			t.end()
-			return io.EOF
-		}
-		sb := it.batch
-		src := sb.b
-		t.part.waiting.Add(-t.records(sb))
-		if err := t.checkRestored(); err != nil {
-			sb.release()
-			return err
-		}
-		copyBatch(b, src)
-		b.Statement = t.statement
-		b.MaxEventTime = src.MaxEventTime
-		if t.errors {
-			*errs = src.Errors
-			errs.Events = slices.Clone(src.Errors.Events)
-		}
-		sb.release()
-		return nil
+	var it teeItem
+	var ok bool
+	select {
+	case it, ok = <-t.in.ch:
+	case <-ctx.Done():
+		return errNoBatch
 	}
+	switch {
+	case !ok:
+		// The set stopped reading: once each of the statement's readers
+		// has, the statement drains and ends. In direct mode its one
+		// goroutine goes on to its other readers.
+		t.end()
+		if !t.part.p.direct {
+			<-ctx.Done()
+		}
+		return errNoBatch
+	case it.kind == message.KindLoaded:
+		return connector.ErrLoaded
+	case it.kind == message.KindEndOfStream:
+		t.end()
+		return io.EOF
+	}
+	sb := it.batch
+	defer sb.release()
+	t.part.waiting.Add(-t.records(sb))
+	if err := t.checkRestored(); err != nil {
+		return err
+	}
+	copyBatch(b, sb.b)
+	b.Statement = t.statement
+	if t.errors {
+		*errs = sb.b.Errors
+		errs.Events = slices.Clone(sb.b.Errors.Events)
+	}
+	return nil
 }
 
 // checkRestored refuses, at the partition's first batch, a statement
@@ -551,35 +545,16 @@ func (t *teeReader) drain() {
 // ctx ends first (false) or the reader leaves.
 func (t *teeReader) give(ctx context.Context, it teeItem) bool {
 	n := t.records(it.batch)
-	select {
-	case <-t.gone:
-		if it.batch != nil {
+	t.part.waiting.Add(n)
+	if !t.in.sendUnless(ctx, t.gone, it) {
+		t.part.waiting.Add(-n)
+		if ctx.Err() != nil {
+			return false
+		}
+		if it.batch != nil { // it left
 			it.batch.release()
 		}
 		return true
-	default:
-	}
-	t.part.waiting.Add(n)
-	e := t.in
-	e.stats.sends.Add(1)
-	select {
-	case e.ch <- it:
-	default:
-		e.stats.blocked.Add(1)
-		e.stats.blockedFor.start(time.Now())
-		select {
-		case e.ch <- it:
-		case <-t.gone:
-			t.part.waiting.Add(-n)
-			if it.batch != nil {
-				it.batch.release()
-			}
-		case <-ctx.Done():
-			t.part.waiting.Add(-n)
-			e.stats.blockedFor.stop(time.Now())
-			return false
-		}
-		e.stats.blockedFor.stop(time.Now())
 	}
 	select {
 	case <-t.gone:
@@ -599,6 +574,7 @@ func copyBatch(b, src *message.Batch) {
 	h := &b.Header
 	h.Seq, h.Generation, h.Side = src.Seq, src.Generation, src.Side
 	h.LastOffset, h.ReaderState, h.Parent = src.LastOffset, src.ReaderState, src.Parent
+	b.MaxEventTime = src.MaxEventTime
 	b.SetWidth(src.Width())
 	for i, row := range src.Rows {
 		copy(b.Append(src.Offsets[i]), row)
