@@ -85,8 +85,13 @@ func Fold(e Expr) (Expr, error) {
 	return &Const{V: v, T: e.Type()}, nil
 }
 
-// children lists the operands of composite nodes, for folding.
-type parent interface{ operands() []Expr }
+// parent is a composite node: operands lists its operands, for folding and
+// walking; withOperands returns a copy of it with its operands, in that
+// order, replaced.
+type parent interface {
+	operands() []Expr
+	withOperands(ops []Expr) Expr
+}
 
 // Columns appends to dst the index of each column e reads, once for each
 // time it reads it.

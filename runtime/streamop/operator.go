@@ -740,7 +740,7 @@ func (u unionMap) Process(in, out *message.Batch, fail Failures) (filtered int) 
 }
 
 func newMap(filter *plan.Filter, proj *plan.Project, inputWidth int) *Map {
-	m := &Map{identity: proj == nil}
+	m := &Map{identity: proj == nil, width: inputWidth}
 	if filter != nil {
 		m.Predicate = filter.Predicate
 	}
@@ -754,6 +754,14 @@ func newMap(filter *plan.Filter, proj *plan.Project, inputWidth int) *Map {
 			}
 		}
 	}
+	exprs, shared := expr.Share(inputWidth, append([]expr.Expr{m.Predicate}, m.Exprs...)...)
+	if shared > 0 {
+		m.Predicate, m.Exprs = exprs[0], exprs[1:]
+		m.pending = make(value.Row, shared)
+		for i := range m.pending {
+			m.pending[i] = value.Pending()
+		}
+	}
 	return m
 }
 
@@ -762,12 +770,21 @@ type Map struct {
 	Predicate expr.Expr
 	Exprs     []expr.Expr
 	identity  bool
+	width     int // of the input rows
+	// pending holds a value.Pending() for each subexpression the predicate
+	// and the select list share (expr.Share): a row is copied into wide
+	// and pending appended, the columns where they keep their values.
+	pending, wide value.Row
 }
 
 // Process implements Operator.
 func (m *Map) Process(in, out *message.Batch, fail Failures) (filtered int) {
 rows:
 	for i, row := range in.Rows {
+		if m.pending != nil {
+			m.wide = append(append(m.wide[:0], row[:m.width]...), m.pending...)
+			row = m.wide
+		}
 		if m.Predicate != nil {
 			v, err := m.Predicate.Eval(row)
 			if err != nil {

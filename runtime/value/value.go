@@ -170,6 +170,17 @@ type Value struct {
 // NullValue returns NULL.
 func NullValue() Value { return Value{} }
 
+// kindPending marks a value not computed yet; no column or expression has it.
+const kindPending Kind = 255
+
+// Pending returns the mark of a value not computed yet: the column a
+// shared subexpression keeps its value in holds it until the expression is
+// first evaluated for the row. It is no SQL value and never leaves the row.
+func Pending() Value { return Value{kind: kindPending} }
+
+// IsPending reports whether v is Pending().
+func (v Value) IsPending() bool { return v.kind == kindPending }
+
 // BoolValue returns a bool value.
 func BoolValue(b bool) Value {
 	v := Value{kind: KindBool}
