@@ -21,7 +21,8 @@ func TestMapSharesSubexpressions(t *testing.T) {
 		query  string
 		shared int
 	}{
-		{`SELECT upper(sym) AS a, lower(upper(sym)) AS b FROM trades WHERE upper(sym) <> 'X'`, 1},
+		{`SELECT upper(sym) AS a, lower(UPPER(sym)) AS b FROM trades WHERE Upper( sym ) <> 'X'`, 1},
+		{`SELECT abs(v) * 2 AS a FROM trades WHERE abs(v) * 2 > 3`, 1},
 		// Nexmark q21's shape: the WHERE's regexp_extract is the ELSE's.
 		{`SELECT v, CASE WHEN lower(sym) = 'a' THEN '0' WHEN lower(sym) = 'b' THEN '1'
 		    ELSE regexp_extract(sym, '(x+)(y*)', 2) END AS id
