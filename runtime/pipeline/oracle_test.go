@@ -1760,6 +1760,56 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cStr, cTS, cInt, cInt, cInt, cDec2},
 		},
 		{
+			// An outer window join: each side's windows that match nothing
+			// in the other, with NULLs, and a residual ON that lets some
+			// pairs fail.
+			name: "WindowJoin/FullTumbleBySymbol",
+			data: interval, inputs: []oracleInput{jd.tradesInputWhere(interval, func(tr trade) bool { return tr.hasQty && tr.qty >= 4 }), jd.quotesInput(true)},
+			results: true, key: 4,
+			query: `SELECT T.symbol, Q.symbol AS qsym, T.ws, Q.ws AS qws, T.n, Q.quotes, Q.hi
+				FROM (SELECT symbol, window_start AS ws, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND)
+					WHERE qty >= 4 GROUP BY symbol, window_start, window_end) T
+				FULL JOIN (SELECT symbol, window_start AS ws, count(*) AS quotes, max(bid) AS hi FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND)
+					GROUP BY symbol, window_start, window_end HAVING count(*) > 1) Q
+				ON T.symbol = Q.symbol AND T.ws = Q.ws AND T.n < Q.quotes`,
+			sqlite: `SELECT T.symbol, Q.symbol, T.ws, Q.ws, T.n, Q.quotes, Q.hi
+				FROM (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS n FROM t WHERE qty >= 4 GROUP BY symbol, ws) T
+				FULL JOIN (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS quotes, max(bid) AS hi FROM qt GROUP BY symbol, ws HAVING count(*) > 1) Q
+				ON T.symbol = Q.symbol AND T.ws = Q.ws AND T.n < Q.quotes`,
+			types: []colType{cStr, cStr, cTS, cTS, cInt, cInt, cDec2},
+		},
+		{
+			name: "WindowJoin/LeftTumbleBySymbol",
+			data: interval, inputs: intervalInputs, results: true, key: 2,
+			query: `SELECT T.symbol, T.ws, T.n, Q.quotes
+				FROM (SELECT symbol, window_start AS ws, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY symbol, window_start, window_end) T
+				LEFT JOIN (SELECT symbol, window_start AS ws, count(*) AS quotes FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND)
+					GROUP BY symbol, window_start, window_end HAVING max(bid) > 50) Q
+				ON T.symbol = Q.symbol AND T.ws = Q.ws
+				WHERE Q.quotes IS NULL OR Q.quotes > 1`,
+			sqlite: `SELECT T.symbol, T.ws, T.n, Q.quotes
+				FROM (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS n FROM t GROUP BY symbol, ws) T
+				LEFT JOIN (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS quotes FROM qt GROUP BY symbol, ws HAVING max(bid) > 5000) Q
+				ON T.symbol = Q.symbol AND T.ws = Q.ws
+				WHERE Q.quotes IS NULL OR Q.quotes > 1`,
+			types: []colType{cStr, cTS, cInt, cInt},
+		},
+		{
+			name: "WindowJoin/RightHopByEnd",
+			data: interval, inputs: []oracleInput{jd.tradesInputWhere(interval, func(tr trade) bool { return tr.hasQty && tr.qty >= 5 }), jd.quotesInput(true)},
+			results: true, key: 2,
+			query: `WITH t AS (SELECT symbol, window_end AS we, count(*) AS n FROM HOP(trades, ts, INTERVAL '5' SECOND, INTERVAL '15' SECOND) WHERE qty >= 5 GROUP BY symbol, window_start, window_end),
+				q AS (SELECT symbol, window_end AS we, count(*) AS n FROM HOP(quotes, ts, INTERVAL '5' SECOND, INTERVAL '15' SECOND) GROUP BY symbol, window_start, window_end)
+				SELECT q.symbol, q.we, t.n AS trades, q.n AS quotes FROM t RIGHT JOIN q ON t.we = q.we AND t.symbol = q.symbol`,
+			sqlite: `WITH w AS (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2),
+				th AS (SELECT symbol, ts - ts % 5000 + 15000 - 5000 * k AS we FROM t, w WHERE qty >= 5),
+				qh AS (SELECT symbol, ts - ts % 5000 + 15000 - 5000 * k AS we FROM qt, w),
+				tt AS (SELECT symbol, we, count(*) AS n FROM th GROUP BY symbol, we),
+				qq AS (SELECT symbol, we, count(*) AS n FROM qh GROUP BY symbol, we)
+				SELECT qq.symbol, qq.we, tt.n, qq.n FROM tt RIGHT JOIN qq ON tt.we = qq.we AND tt.symbol = qq.symbol`,
+			types: []colType{cStr, cTS, cInt, cInt},
+		},
+		{
 			// Hopping windows matched by their ends, a residual ON.
 			name: "WindowJoin/HopByEnd",
 			data: interval, inputs: intervalInputs, results: true, key: 2,

@@ -100,13 +100,7 @@ func (j *Join) Inputs() []Node {
 // Describe implements Node.
 func (j *Join) Describe() string {
 	keys := KeyPairs(j.LeftKeys, j.RightKeys)
-	kind, on := joinWords(j.Outer, j.On)
-	switch {
-	case j.RightOuter && j.Outer:
-		kind = "FULL JOIN"
-	case j.RightOuter:
-		kind = "RIGHT JOIN"
-	}
+	kind, on := joinWords(j.Outer, j.RightOuter, j.On)
 	var d string
 	if j.Kind == TableJoin {
 		asOf := ""
@@ -125,16 +119,23 @@ func (j *Join) Describe() string {
 }
 
 func (l *Lookup) describe() string {
-	kind, on := joinWords(l.Outer, l.On)
+	kind, on := joinWords(l.Outer, false, l.On)
 	return fmt.Sprintf("%s table %s ON %s%s", kind, l.Table.Source, strings.Join(KeyPairs(l.Keys, l.TableKeys), " AND "), on)
 }
 
 // joinWords are a join's kind and the rest of its ON, as Describe writes
-// them: "LEFT JOIN" and " AND cond".
-func joinWords(outer bool, on expr.Expr) (kind, rest string) {
-	kind = "JOIN"
-	if outer {
+// them: "LEFT JOIN" and " AND cond". Outer keeps the left rows that match
+// nothing, rightOuter the right's.
+func joinWords(outer, rightOuter bool, on expr.Expr) (kind, rest string) {
+	switch {
+	case outer && rightOuter:
+		kind = "FULL JOIN"
+	case outer:
 		kind = "LEFT JOIN"
+	case rightOuter:
+		kind = "RIGHT JOIN"
+	default:
+		kind = "JOIN"
 	}
 	if on != nil {
 		rest = " AND " + on.String()

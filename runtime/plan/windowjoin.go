@@ -16,9 +16,14 @@ import (
 //
 // A window's rows of both sides are complete once both aggregations have
 // closed it, so each window is joined once, and nothing of it is kept
-// after: the state is the two aggregations' open windows.
+// after: the state is the two aggregations' open windows. An outer window
+// join writes then, too, the window's rows of a side that match nothing,
+// with NULL columns of the other side.
 type WindowJoin struct {
 	Left, Right Node
+	// Outer keeps the left rows that match nothing (LEFT JOIN),
+	// RightOuter the right's (RIGHT JOIN); both: FULL JOIN.
+	Outer, RightOuter bool
 	// LeftKeys and RightKeys are the equality keys, over each side's
 	// rows; the first pair is the two sides' window bounds, both
 	// window_start or both window_end columns.
@@ -38,11 +43,8 @@ func (j *WindowJoin) Inputs() []Node { return []Node{j.Left, j.Right} }
 
 // Describe implements Node.
 func (j *WindowJoin) Describe() string {
-	on := ""
-	if j.On != nil {
-		on = " AND " + j.On.String()
-	}
-	return "WindowJoin JOIN ON " + strings.Join(KeyPairs(j.LeftKeys, j.RightKeys), " AND ") + on
+	kind, on := joinWords(j.Outer, j.RightOuter, j.On)
+	return "WindowJoin " + kind + " ON " + strings.Join(KeyPairs(j.LeftKeys, j.RightKeys), " AND ") + on
 }
 
 // WindowSide is a side of a WindowJoin, taken apart: the aggregation,

@@ -111,11 +111,11 @@ func (b *binder) joinType(je *pg.JoinExpr) (outer, rightOuter, ok bool) {
 	case pg.JoinType_JOIN_FULL:
 		outer, rightOuter = true, true
 	default:
-		b.errorf(location(je.Rarg), "only JOIN, LEFT JOIN, RIGHT JOIN and FULL JOIN are supported")
+		b.errorf(itemAt(je.Rarg), "only JOIN, LEFT JOIN, RIGHT JOIN and FULL JOIN are supported")
 		return false, false, false
 	}
 	if je.IsNatural || len(je.UsingClause) > 0 || je.Quals == nil {
-		b.errorf(location(je.Rarg), "a join needs ON with its conditions")
+		b.errorf(itemAt(je.Rarg), "a join needs ON with its conditions")
 		return false, false, false
 	}
 	return outer, rightOuter, true

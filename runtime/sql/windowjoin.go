@@ -52,12 +52,8 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 		b.errorf(at, "a join of the rows of a GROUP BY joins those of another, of the same windows (a window join); a stream or a subquery without GROUP BY joined with them is not supported yet")
 		return nil, true
 	}
-	switch {
-	case je.Jointype != pg.JoinType_JOIN_INNER:
-		b.errorf(itemAt(je.Rarg), "a join of two GROUP BYs' windows is a JOIN; LEFT JOIN and the other outer joins are not supported yet")
-		return nil, true
-	case je.IsNatural || len(je.UsingClause) > 0 || je.Quals == nil:
-		b.errorf(itemAt(je.Rarg), "a join needs ON with its conditions")
+	outer, rightOuter, ok := b.joinType(je)
+	if !ok {
 		return nil, true
 	}
 	b.unsupported(sel)
@@ -83,7 +79,7 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 		b.errorf(itemAt(je.Rarg), "both sides of the join are called %s; give one an alias", rscope.table)
 		return nil, true
 	}
-	j := &plan.WindowJoin{Left: left, Right: right}
+	j := &plan.WindowJoin{Left: left, Right: right, Outer: outer, RightOuter: rightOuter}
 	ls, _ := plan.WindowSideOf(left)
 	rs, _ := plan.WindowSideOf(right)
 	switch lw, rw := ls.Agg.Window, rs.Agg.Window; {
@@ -127,7 +123,6 @@ func (b *binder) windowJoinQuery(sel *pg.SelectStmt, emit bool) (plan.Node, bool
 	}
 	j.LeftKeys[0], j.LeftKeys[windows] = j.LeftKeys[windows], j.LeftKeys[0]
 	j.RightKeys[0], j.RightKeys[windows] = j.RightKeys[windows], j.RightKeys[0]
-	var ok bool
 	if j.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
 		return nil, true
 	}

@@ -1,6 +1,7 @@
 package sql_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sluice-dev/sluice/runtime/plan"
@@ -59,6 +60,23 @@ func TestWindowJoinPlans(t *testing.T) {
 			"        Aggregate HOP(ts, slide 1m0s, size 1m0s) BY symbol\n" +
 			"          Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n",
 	})
+	// Outer window joins.
+	for _, kind := range []string{"LEFT JOIN", "RIGHT JOIN", "FULL JOIN"} {
+		tests = append(tests, struct{ query, explain string }{
+			"SELECT T.symbol, Q.symbol AS quoted, T.ws, Q.hi FROM " + strings.Replace(windowSides, "JOIN", kind, 1) + "ON T.symbol = Q.symbol AND T.ws = Q.ws AND Q.hi > 1",
+			"Output [symbol string, quoted string, ws timestamp, hi decimal(10,2)]\n" +
+				"  Project t.symbol AS symbol, q.symbol AS quoted, t.ws AS ws, q.hi AS hi\n" +
+				"    WindowJoin " + kind + " ON t.ws = q.ws AND t.symbol = q.symbol AND (q.hi > 1)\n" +
+				"      Project symbol AS symbol, window_start AS ws, window_end AS we, sum(quantity) AS q\n" +
+				"        Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE sum(quantity)\n" +
+				"          Filter (quantity > 0)\n" +
+				"            Scan trades [symbol string, price decimal(18,4), quantity int, ts timestamp, score double, active bool, note string]\n" +
+				"      Project symbol AS symbol, window_start AS ws, max(bid) AS hi\n" +
+				"        Filter (count(*) > 1)\n" +
+				"          Aggregate TUMBLE(ts, 1m0s) BY symbol COMPUTE count(*), max(bid)\n" +
+				"            Scan quotes [symbol string, bid decimal(10,2), ts timestamp]\n",
+		})
+	}
 	// Keys of two kinds of numbers widen to one type, or they would never
 	// be equal.
 	tests = append(tests, struct{ query, explain string }{
@@ -99,7 +117,7 @@ func TestWindowJoinErrors(t *testing.T) {
 		{"SELECT * FROM " + windowSides + "ON T.symbol = Q.symbol", "T.symbol = Q.symbol", "add t.window_start = q.window_start to ON"},
 		{"SELECT * FROM " + windowSides + "ON T.symbol = Q.symbol AND T.we = Q.ws", "T.symbol = Q.symbol", "matches the two sides' windows"},
 		{"SELECT * FROM " + trades + " JOIN quotes ON T.symbol = quotes.symbol", "quotes ON", "a stream or a subquery without GROUP BY"},
-		{"SELECT * FROM " + trades + " LEFT JOIN (SELECT symbol, window_start AS ws FROM TUMBLE(quotes, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) Q ON T.ws = Q.ws", "symbol, window_start AS ws FROM TUMBLE(quotes", "LEFT JOIN"},
+		{"SELECT T.ws FROM " + trades + " LEFT JOIN (SELECT symbol, window_start AS ws FROM TUMBLE(quotes, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) Q USING (ws)", "symbol, window_start AS ws FROM TUMBLE(quotes", "a join needs ON"},
 		{"SELECT * FROM " + trades + " JOIN (SELECT symbol, window_start AS ws FROM TUMBLE(quotes, ts, INTERVAL '2' MINUTE) GROUP BY symbol, window_start, window_end) Q ON T.ws = Q.ws", "symbol, window_start AS ws FROM TUMBLE(quotes", "TUMBLE(ts, 1m0s) here is joined with TUMBLE(ts, 2m0s)"},
 		{"SELECT * FROM " + trades + " JOIN (SELECT symbol, count(*) AS c FROM quotes GROUP BY symbol) Q ON T.symbol = Q.symbol", "symbol, count(*) AS c", "it has no window"},
 		{"SELECT * FROM " + trades + " JOIN (SELECT symbol, window_start AS ws FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY symbol, window_start, window_end) Q ON T.ws = Q.ws", "symbol, window_start AS ws FROM TUMBLE(trades", "of a source with itself"},

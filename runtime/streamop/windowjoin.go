@@ -198,29 +198,58 @@ func (j *windowJoin) Advance(wm Watermark, out *message.Batch, fail func(error))
 }
 
 // join writes the pairs of window start's rows of the two sides with
-// equal keys, and lets the window's rows go.
+// equal keys, and of an outer join the rows of a side that match nothing
+// (a NULL key matches nothing), with NULL columns of the other, and lets
+// the window's rows go. A row a pair of which fails in ON is that
+// failure's: it is not written with NULLs.
 func (j *windowJoin) join(start int64, out *message.Batch) {
 	left, right := j.sides[0], j.sides[1]
-	byKey := map[string][]value.Row{}
-	for _, row := range right.held[start] {
+	rights := right.held[start]
+	byKey := map[string][]int{}
+	for i, row := range rights {
 		if right.keys.encode(row, 0) == nil && !hasNull(right.keys.vals) {
-			byKey[string(right.keys.buf)] = append(byKey[string(right.keys.buf)], row)
+			byKey[string(right.keys.buf)] = append(byKey[string(right.keys.buf)], i)
 		}
 	}
+	var rightDone []bool // matched or failed, by index in rights
+	if j.node.RightOuter {
+		rightDone = make([]bool, len(rights))
+	}
+	width := len(j.node.Columns())
 	for _, l := range left.held[start] {
-		if left.keys.encode(l, 0) != nil || hasNull(left.keys.vals) {
-			continue
-		}
-		for _, r := range byKey[string(left.keys.buf)] {
-			row := out.Append(0)
-			copy(row, l)
-			copy(row[len(l):], r)
-			if ok, err := holds(j.node.On, row); err != nil || !ok {
-				out.Truncate()
+		done := false
+		if left.keys.encode(l, 0) == nil && !hasNull(left.keys.vals) {
+			for _, i := range byKey[string(left.keys.buf)] {
+				row := out.Append(0)
+				copy(row, l)
+				copy(row[len(l):], rights[i])
+				ok, err := holds(j.node.On, row)
 				if err != nil {
 					j.errs = append(j.errs, fmt.Errorf("ON of a window's joined row: %w", err))
 				}
+				if !ok || err != nil {
+					out.Truncate()
+				}
+				if ok || err != nil {
+					done = true
+					if rightDone != nil {
+						rightDone[i] = true
+					}
+				}
 			}
+		}
+		if !done && j.node.Outer {
+			row := out.Append(0)
+			copy(row, l)
+			clear(row[len(l):width])
+		}
+	}
+	for i, r := range rights {
+		if rightDone != nil && !rightDone[i] {
+			row := out.Append(0)
+			at := width - len(r)
+			clear(row[:at])
+			copy(row[at:], r)
 		}
 	}
 	for _, s := range j.sides {
