@@ -117,3 +117,47 @@ func TestWindowJoinWaitsForReplay(t *testing.T) {
 		t.Errorf("Moved() = %v after a partition moved; want the engine to stop", err)
 	}
 }
+
+// TestWindowJoinOuterFailures: a FULL window join writes the rows of
+// each side that match nothing, a NULL key's too, with NULLs; a pair
+// whose ON fails is an error, and neither of its rows is written with
+// NULLs.
+func TestWindowJoinOuterFailures(t *testing.T) {
+	p := compileSQL(t, `SELECT T.sym, T.n, Q.sym AS qsym, Q.n AS qn
+		FROM (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) T
+		FULL JOIN (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) Q
+		ON T.sym = Q.sym AND T.ws = Q.ws AND 10 / (Q.n - 2) > 0`)
+	trades, quotes := &message.Origin{Source: "trades"}, &message.Origin{Source: "quotes"}
+	op := p.NewStateful(StatefulOptions{})
+	out := new(message.Batch)
+	out.Reset(p.StatefulWidth())
+	var fail failures
+	var errs errorList
+	// a: one trade, three quotes, a pair; b: one and two, ON divides by
+	// zero; c: a trade alone; d: quotes alone; a NULL key on each side.
+	op.Process(batchFrom(trades, testRow{time.Second, "a", 1}, testRow{time.Second, "b", 1}, testRow{time.Second, "c", 1}), out, fixedTime(math.MinInt64), &fail)
+	op.Process(batchFrom(quotes, testRow{time.Second, "a", 1}, testRow{time.Second, "a", 1}, testRow{time.Second, "a", 1},
+		testRow{time.Second, "b", 1}, testRow{time.Second, "b", 1}, testRow{time.Second, "d", 1}), out, fixedTime(math.MinInt64), &fail)
+	nulls := batchFrom(trades, testRow{time.Second, "", 1})
+	nulls.Rows[0][1] = value.NullValue()
+	op.Process(nulls, out, fixedTime(math.MinInt64), &fail)
+	nulls = batchFrom(quotes, testRow{time.Second, "", 1})
+	nulls.Rows[0][1] = value.NullValue()
+	op.Process(nulls, out, fixedTime(math.MinInt64), &fail)
+	op.Advance(fixedTime(int64(20*time.Second)), out, errs.add)
+	var got []string // sym, n of each side
+	for _, row := range out.Rows {
+		got = append(got, fmt.Sprintf("%v %v | %v %v", row[0], row[2], row[3], row[5]))
+	}
+	slices.Sort(got)
+	want := []string{"NULL 1 | NULL NULL", "NULL NULL | NULL 1", "NULL NULL | d 1", "a 1 | a 3", "c 1 | NULL NULL"}
+	if !slices.Equal(got, want) {
+		t.Errorf("joined\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "ON of a window's joined row") || !strings.Contains(errs[0].Error(), "division by zero") {
+		t.Errorf("errors %v; want b's pair's division by zero", errs)
+	}
+	if len(fail) > 0 || op.Size() != 0 {
+		t.Errorf("failures %v, %d held", fail, op.Size())
+	}
+}
