@@ -108,7 +108,8 @@ func (s *sharer) id(e Expr) int {
 	case *Column:
 		key = "column " + strconv.Itoa(n.Index) + " " + n.T.String()
 	case *Const:
-		key = fmt.Sprintf("const %s %d %q", n.T, n.V.Scale(), n.V.String())
+		// The value's kind: a NULL of type string renders as 'NULL' does.
+		key = fmt.Sprintf("const %s %s %d %q", n.T, n.V.Kind(), n.V.Scale(), n.V.String())
 	case parent:
 		ops := n.operands()
 		ids := make([]string, len(ops))

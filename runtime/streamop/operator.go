@@ -811,6 +811,7 @@ rows:
 			dst[j] = v
 		}
 	}
+	clear(m.wide) // the last row's strings, which the batch no longer holds
 	return filtered
 }
 

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-dev/sluice/runtime/message"
+	"github.com/sluice-dev/sluice/runtime/value"
 )
 
 // TestMapSharesSubexpressions: a Map evaluates each subexpression its
@@ -41,6 +43,10 @@ func TestMapSharesSubexpressions(t *testing.T) {
 		{`SELECT substr(sym, 1, 2) AS a, substr(sym, 1, 3) AS b, abs(v) AS c, abs(v + 1) AS d,
 		    CAST(v AS string) AS e, CAST(CAST(v AS double) AS string) AS f FROM trades`, 0},
 		{`SELECT sym || 'a'', ''b' AS a, sym || 'a'', ''c' AS b FROM trades`, 0},
+		// A NULL of type string is not the string 'NULL'.
+		{`SELECT upper(sym) || 'NULL' AS a, upper(sym) || CAST(NULL AS string) AS b FROM trades`, 1},
+		{`SELECT CASE WHEN v > 0 THEN upper(sym) ELSE NULL END AS a, CASE WHEN v > 0 THEN upper(sym) ELSE 'NULL' END AS b FROM trades`, 1},
+		{`SELECT coalesce(nullif(sym, 'a'), 'NULL') AS a, coalesce(nullif(sym, 'a'), NULL) AS b FROM trades WHERE coalesce(nullif(sym, 'a'), NULL) IS NULL`, 2},
 		// Arithmetic costs no more than a look at a kept value.
 		{`SELECT v + 1 AS a, v + 1 AS b FROM trades WHERE v + 1 > 0`, 0},
 		// The clock is read at each place.
@@ -69,7 +75,16 @@ func TestMapSharesSubexpressions(t *testing.T) {
 				for i := range rows {
 					rows[i] = testRow{ts: time.Duration(i) * time.Second, sym: syms[r.IntN(len(syms))], v: r.Int64N(7) - 3}
 				}
-				got, want := runMap(shared, batchOf(rows...)), runMap(plain, batchOf(rows...))
+				in := func() *message.Batch {
+					b := batchOf(rows...)
+					for i, row := range b.Rows { // NULLs, as any column may hold
+						if i%5 == 1 {
+							row[1+i%2] = value.NullValue()
+						}
+					}
+					return b
+				}
+				got, want := runMap(shared, in()), runMap(plain, in())
 				if !slices.Equal(got, want) {
 					t.Fatalf("shared:\n%v\nas written:\n%v", got, want)
 				}
@@ -86,7 +101,11 @@ func runMap(m *Map, in *message.Batch) []string {
 	filtered := m.Process(in, out, &fails)
 	var res []string
 	for _, row := range out.Rows {
-		res = append(res, fmt.Sprint(row))
+		var s strings.Builder
+		for _, v := range row { // the kind too: 'NULL' and NULL print alike
+			fmt.Fprintf(&s, "%s %q, ", v.Kind(), v.String())
+		}
+		res = append(res, s.String())
 	}
 	for _, err := range fails {
 		res = append(res, "failed: "+err.Error())
