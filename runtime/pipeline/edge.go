@@ -14,12 +14,15 @@ type edge[T any] struct {
 }
 
 func (p *Pipeline) newEdge(name string) *edge[message.Message] {
-	return newEdge[message.Message](p, name, p.capacity)
+	return newEdge[message.Message](p, name, p.capacity, false)
 }
 
-func newEdge[T any](p *Pipeline, name string, capacity int) *edge[T] {
+// newEdge returns an edge of p named name; input says it carries a
+// source's batches to what reads them first (EdgeStats.Input), which is
+// set before the edge's stats are shared with Snapshot.
+func newEdge[T any](p *Pipeline, name string, capacity int, input bool) *edge[T] {
 	e := &edge[T]{ch: make(chan T, capacity)}
-	e.stats = &EdgeStats{Name: name, capacity: capacity, depth: func() int { return len(e.ch) }}
+	e.stats = &EdgeStats{Name: name, capacity: capacity, depth: func() int { return len(e.ch) }, input: input}
 	p.mu.Lock()
 	p.edges = append(p.edges, e.stats)
 	p.mu.Unlock()

@@ -102,8 +102,7 @@ func (p *Pipeline) runPipelined(ctx, readCtx context.Context) {
 	workerIn := make([]*edge[message.Message], n)
 	producers := make([]atomic.Int32, n)
 	for w := range n {
-		workerIn[w] = p.newEdge("source->worker-" + strconv.Itoa(w))
-		workerIn[w].stats.input = true
+		workerIn[w] = newEdge[message.Message](p, "source->worker-"+strconv.Itoa(w), p.capacity, true)
 	}
 	var toSink, fromWorkers *edge[message.Message]
 	if p.prog.Stateful() {

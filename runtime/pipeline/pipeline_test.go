@@ -896,3 +896,47 @@ func TestJSONSchemaSource(t *testing.T) {
 	}
 	checkIdentity(t, p.Snapshot().Counts)
 }
+
+// TestSnapshotWhileStarting: Snapshot, which the server and the monitor
+// call at any time, reads the edges' stats while the run builds its graph
+// (run with -race: an edge's flag set after it was shared raced).
+func TestSnapshotWhileStarting(t *testing.T) {
+	for _, mode := range []string{"pipelined", "set"} {
+		spec := datagenSpec("SELECT symbol, price FROM trades", 2000, 2, 2, 4, 64)
+		if mode == "set" {
+			spec.Statements = []v1alpha1.Statement{
+				{Name: "a", Query: spec.Query, Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}},
+				{Name: "b", Query: "SELECT symbol FROM trades", Sink: v1alpha1.Sink{Null: &v1alpha1.NullSink{}}},
+			}
+			spec.Query, spec.Sink = "", nil
+		} else {
+			spec.Sink = &v1alpha1.Sink{Null: &v1alpha1.NullSink{}}
+		}
+		p, err := New(spec, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background()) }()
+		inputs := 0
+	snap:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("%s: %v", mode, err)
+				}
+				break snap
+			default:
+				for _, e := range p.Snapshot().Edges {
+					if e.Input {
+						inputs++
+					}
+				}
+			}
+		}
+		if inputs == 0 {
+			t.Errorf("%s: no snapshot during the run saw an input edge", mode)
+		}
+	}
+}

@@ -166,10 +166,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 					// reads their source alone, which hands them to the
 					// error policy once.
 					errors: before == 0,
-					in:     newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity),
+					in:     newEdge[teeItem](set, fmt.Sprintf("%s-%d->%s", name, set.readers[i].Origin().Partition, st.Name), set.capacity, true),
 					gather: set.gathers[i], gone: make(chan struct{}),
 				}
-				t.in.stats.input = true
 				part.tees = append(part.tees, t)
 			}
 			part.sources = append(part.sources, name)
