@@ -10,7 +10,6 @@ import (
 // StreamQuerySpec is what a user asks for: sources, one SQL query over them, a sink
 // for its results and a policy for records that cannot be processed.
 // +kubebuilder:validation:XValidation:rule="has(self.statements) ? !has(self.query) && !has(self.sink) : has(self.query) && has(self.sink)",message="set query and sink, or statements (each with its query and sink)"
-// +kubebuilder:validation:XValidation:rule="!has(self.statements) || !has(self.state) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling))",message="a statement set keeps state on one engine only, yet: run one engine, or make a StreamQuery of each statement that keeps state"
 // +kubebuilder:validation:XValidation:rule="!has(self.statements) || self.statements.all(s, !has(s.sink.kafka) || !has(s.sink.kafka.delivery) || s.sink.kafka.delivery != 'exactlyOnce')",message="exactlyOnce is not supported yet in a statement set: use atLeastOnce, or a StreamQuery of its own for the statement"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas >= 1 || (has(self.suspend) && self.suspend)",message="replicas must be at least 1, or 0 with suspend: true"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || self.sources.all(s, has(s.kafka) || has(s.table))",message="replicas above 1 need kafka sources: each engine would read any other source whole and write every result once per engine"

@@ -507,9 +507,6 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 		}
 		validateResultSink(ps, f+".sink", s, &sink)
 	}
-	if s.State != nil && s.SeveralEngines() {
-		ps.Add("spec.state", "a statement set keeps state on one engine only, yet: run one engine, or make a StreamQuery of each statement that keeps state")
-	}
 }
 
 // StateSourceProblems are the problems of source i of a query that keeps

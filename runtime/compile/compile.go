@@ -142,7 +142,7 @@ func plan(spec *v1alpha1.StreamQuerySpec, validate func(*v1alpha1.StreamQuerySpe
 	case several && prog.TableJoin() && !prog.PairsLookedUp():
 		// An interval join is refused on several engines below, with
 		// tables or without.
-		ps.Add("spec.state", "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine")
+		ps.Add("spec.state", "%s", tableStateOnOneEngine)
 	}
 	if p, ok := StatePartitioning(spec, prog, ""); ok && spec.SeveralEngines() {
 		field := "spec.replicas"
@@ -166,8 +166,10 @@ func plan(spec *v1alpha1.StreamQuerySpec, validate func(*v1alpha1.StreamQuerySpe
 }
 
 // lateWindowsOnly and emitChangesOnly say what allowedLateness and
-// emitInterval apply to.
+// emitInterval apply to; tableStateOnOneEngine why spec.state of a table
+// join is refused on several engines.
 const (
+	tableStateOnOneEngine = "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine"
 	lateWindowsOnly = "applies to queries over TUMBLE or HOP windows only"
 	emitChangesOnly = "applies to a GROUP BY without a window, whose groups' rows are written again at each change; windows write theirs when they close, and other queries each row once"
 )

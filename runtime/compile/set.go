@@ -261,6 +261,10 @@ func checkShared(spec *v1alpha1.StreamQuerySpec, set []Statement, inputs map[str
 		field = "spec.autoscaling"
 	}
 	for i, st := range set {
+		if spec.State != nil && st.Prog.TableJoin() && !st.Prog.PairsLookedUp() {
+			ps.Add("spec.state", "statement %s: %s", st.Name, tableStateOnOneEngine)
+			continue
+		}
 		several := *st.Spec
 		several.State = nil
 		p, ok := StatePartitioning(&several, st.Prog, "")

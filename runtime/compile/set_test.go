@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,18 @@ func TestPlanSet(t *testing.T) {
 		}
 		return spec
 	}
+	// keyed: the topics are partitioned by symbol, and quotes is a table
+	// of a symbol's latest quote.
+	keyed := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
+		for i := range spec.Sources {
+			spec.Sources[i].Kafka.PartitionedBy = []string{"symbol"}
+		}
+		quotes := &spec.Sources[1]
+		quotes.EventTime, quotes.Table = nil, &v1alpha1.TableSource{Key: []string{"symbol"}}
+		quotes.Schema = slices.Clone(quotes.Schema)
+		quotes.Schema[0].Key = true
+		return spec
+	}
 	emit := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 		spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}
 		return spec
@@ -80,6 +93,10 @@ func TestPlanSet(t *testing.T) {
 		{"several engines, stateless", engines(set(true, plain, plain)), ""},
 		{"several engines, repartitioned", engines(set(true, plain, windowed)), "spec.statements[1].query: on several engines, this statement's rows would be repartitioned by symbol through Kafka, which a statement set does not do yet"},
 		{"several engines, one group", engines(set(true, allRows)), "spec.replicas: statement a: on several engines, each engine aggregates"},
+		{"several engines, state", state(engines(keyed(set(true, plain, windowed, "SELECT symbol, ts, count(*) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS n FROM trades"))), false), ""},
+		{"several engines, a table join", engines(keyed(set(true, windowed, "SELECT t.symbol, t.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol"))), ""},
+		{"several engines, state of a table join", state(engines(keyed(set(true, windowed, "SELECT t.symbol, t.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol"))), false),
+			"spec.state: statement b: on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's"},
 	}
 	for _, tt := range tests {
 		_, _, err := PlanSet(tt.spec, nil, nil)

@@ -2,6 +2,9 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +214,154 @@ func TestStatementSetDecodeFailuresState(t *testing.T) {
 		t.Errorf("second run: %v, counts %+v; want it to run on, the bad records read in the first", err, p.Snapshot().Counts)
 	}
 	committedAll(t, brokers, "decode", "in")
+}
+
+// TestStatementSetRebalance runs a statement set with spec.state on two
+// engines, in one consumer group, while the second joins and later leaves:
+// each stateful statement's state of a partition that moves goes with it,
+// through the statement's checkpoint topic, so that every window of the
+// first is written whole and every moving sum of the second counts its
+// key's nine records before, though the group committed the partitions
+// past them; the third, stateless, writes every record it keeps. A row
+// written again after a move (at least once) is the same row.
+func TestStatementSetRebalance(t *testing.T) {
+	brokers := cluster(t, 8, "in", "windows", "moving", "evens")
+	const keys, perKey = 24, 300
+	base := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	// Each key has a record every 20ms of event time, seq 0 to 299: 50 in
+	// each one-second window.
+	var recs []*kgo.Record
+	for i := range perKey {
+		for k := range keys {
+			ts := base.Add(time.Duration(i) * 20 * time.Millisecond)
+			recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
+				Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, i*keys+k, k, i, ts.Format(time.RFC3339Nano))})
+		}
+	}
+	// A last record per key, far ahead, closes every window before it.
+	for k := range keys {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
+			Value: fmt.Appendf(nil, `{"id":-1,"k":"k%02d","seq":-1,"ts":%q}`, k, base.Add(time.Hour).Format(time.RFC3339Nano))})
+	}
+	spec := kafkaSpec(brokers, "in", "", "")
+	spec.Query, spec.Sink = "", nil
+	src := &spec.Sources[0]
+	src.Schema = append(src.Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+	src.EventTime = &v1alpha1.EventTime{Column: "ts", IdleTimeout: &metav1.Duration{Duration: 3 * time.Second}}
+	src.Kafka.SessionTimeout = &metav1.Duration{Duration: 6 * time.Second}
+	src.Kafka.PartitionedBy = []string{"k"}
+	sink := func(topic string) v1alpha1.Sink {
+		return v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: topic, Key: "k"}}
+	}
+	spec.Statements = []v1alpha1.Statement{
+		{Name: "windows", Query: "SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, k", Sink: sink("windows")},
+		{Name: "moving", Query: "SELECT k, seq, sum(seq) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS s10 FROM t", Sink: sink("moving")},
+		{Name: "evens", Query: "SELECT k, seq FROM t WHERE seq % 2 = 0", Sink: sink("evens")},
+	}
+	spec.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 200 * time.Millisecond}}
+	two := int32(2)
+	spec.Replicas = &two
+
+	n := len(recs) - keys
+	produce(t, brokers, "in", recs[:n/3]...)
+	p1, stop1 := runInstance(t, spec, "set-rebalance", "a")
+	consume(t, brokers, "windows", keys) // some windows closed
+	p2, stop2 := runInstance(t, spec, "set-rebalance", "b")
+	waitShared(t, brokers, "set-rebalance")
+	produce(t, brokers, "in", recs[n/3:2*n/3]...)
+	deadline := time.Now().Add(30 * time.Second)
+	for p2.Snapshot().Counts.Results == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p2.Snapshot().Counts.Results == 0 {
+		t.Fatal("the second engine wrote no results from its partitions")
+	}
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, brokers, "in", recs[2*n/3:]...)
+
+	// What each statement must write, by row key: every window of every
+	// key, every record's moving sum, every even record.
+	windows := perKey * 20 / 1000
+	type row struct {
+		WindowStart time.Time `json:"window_start"`
+		K           string
+		N, Total    int
+		Seq, S10    int
+	}
+	want := map[string]map[string]string{"windows": {}, "moving": {}, "evens": {}}
+	for k := range keys {
+		key := fmt.Sprintf("k%02d", k)
+		for w := range windows {
+			total := 0
+			for seq := 50 * w; seq < 50*w+50; seq++ {
+				total += seq
+			}
+			want["windows"][fmt.Sprintf("%s %s", base.Add(time.Duration(w)*time.Second).Format(time.TimeOnly), key)] = fmt.Sprintf("n=%d total=%d", 50, total)
+		}
+		for seq := range perKey {
+			s10 := 0
+			for s := max(seq-9, 0); s <= seq; s++ {
+				s10 += s
+			}
+			want["moving"][fmt.Sprintf("%s %d", key, seq)] = fmt.Sprint(s10)
+			if seq%2 == 0 {
+				want["evens"][fmt.Sprintf("%s %d", key, seq)] = ""
+			}
+		}
+	}
+	rowOf := map[string]func(row) (string, string){
+		"windows": func(r row) (string, string) {
+			return fmt.Sprintf("%s %s", r.WindowStart.Format(time.TimeOnly), r.K), fmt.Sprintf("n=%d total=%d", r.N, r.Total)
+		},
+		"moving": func(r row) (string, string) { return fmt.Sprintf("%s %d", r.K, r.Seq), fmt.Sprint(r.S10) },
+		"evens":  func(r row) (string, string) { return fmt.Sprintf("%s %d", r.K, r.Seq), "" },
+	}
+	got := map[string]map[string]string{}
+	for _, stmt := range []string{"windows", "moving", "evens"} {
+		got[stmt] = map[string]string{}
+		var out []*kgo.Record
+		deadline = time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			out = readAll(t, brokers, stmt, len(out))
+			for _, r := range out {
+				var v row
+				if err := json.Unmarshal(r.Value, &v); err != nil {
+					t.Fatalf("%s: %q: %v", stmt, r.Value, err)
+				}
+				if v.Seq < 0 {
+					continue // the records far ahead
+				}
+				key, value := rowOf[stmt](v)
+				if w, ok := want[stmt][key]; !ok || w != value {
+					t.Errorf("%s: row %s is %q; want %q", stmt, key, value, w)
+				}
+				got[stmt][key] = value
+			}
+			if len(got[stmt]) >= len(want[stmt]) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(got[stmt]) != len(want[stmt]) {
+			var missing []string
+			for key := range want[stmt] {
+				if _, ok := got[stmt][key]; !ok {
+					missing = append(missing, key)
+				}
+			}
+			slices.Sort(missing)
+			t.Errorf("%s: %d distinct rows of %d written; missing %d, e.g. %v", stmt, len(got[stmt]), len(want[stmt]), len(missing), missing[:min(len(missing), 5)])
+		}
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !committed(t, brokers, "set-rebalance", "in") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stop1(); err != nil {
+		t.Fatal(err)
+	}
+	committedAll(t, brokers, "set-rebalance", "in")
+	t.Logf("engine a: %+v; engine b: %+v", p1.Snapshot().Counts, p2.Snapshot().Counts)
 }
