@@ -452,6 +452,9 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	}
 	part := c.Partitions[0]
 	if part.Offset >= 0 {
+		if err := s.p.checkBehind(o, part.Offset); err != nil {
+			return nil, err
+		}
 		s.skip[o], s.absorbed[o] = part.Offset, part.Offset
 	}
 	s.marks.takeOver(o, gen, part.MaxEventTime, c.Watermark, now)

@@ -450,25 +450,49 @@ func (t *teeReader) Read(ctx context.Context, b *message.Batch, _ int, _ time.Du
 }
 
 // checkRestored refuses, at the partition's first batch, a statement
-// whose restored checkpoint holds the partition's state only up to an
-// offset before the one the set's group committed (a Kafka partition's):
-// the others committed the records between without it (it was not in the
-// set, or under another name), and its state would miss them. While it is
-// in the set, the offsets committed wait for its checkpoints.
+// whose checkpoint restored when the run started is behind the set's
+// committed offsets (see behind); on several engines, where a partition's
+// state is restored when it is assigned, the stateful stage asks behind
+// then.
 func (t *teeReader) checkRestored() error {
 	if t.checked {
 		return nil
 	}
 	t.checked = true
+	restored, ok := t.part.p.restoredOffset(t.from.Origin())
+	if !ok {
+		return nil
+	}
+	return t.behind(restored)
+}
+
+// behind refuses a statement whose restored checkpoint holds the
+// partition's state only up to offset restored, before the one the set's
+// group committed (a Kafka partition's): the others committed the records
+// between without it (it was not in the set, or under another name), and
+// its state would miss them. While it is in the set, the offsets committed
+// wait for its checkpoints.
+func (t *teeReader) behind(restored int64) error {
 	h, ok := t.from.(handledReporter)
 	if !ok {
 		return nil
 	}
-	restored, ok := t.part.p.restoredOffset(t.from.Origin())
-	if handled, known := h.Handled(); ok && known && handled > restored {
+	if handled, known := h.Handled(); known && handled > restored {
 		o := t.from.Origin()
 		return fmt.Errorf("the statement's checkpoint in %s holds the state of partition %d of source %s up to offset %d, but the set's offsets of it were committed up to %d without the statement (it was not in the set, or under another name), and its state would miss the records between; delete its checkpoints to start it from empty state",
 			t.part.p.ckpt.store.Describe(), o.Partition, o.Source, restored, handled)
+	}
+	return nil
+}
+
+// checkBehind refuses, for a statement of a set, the state of origin o's
+// partition restored up to offset restored when the set committed more
+// of it without the statement (teeReader.behind).
+func (p *Pipeline) checkBehind(o *message.Origin, restored int64) error {
+	for _, r := range p.readers {
+		if t, ok := r.(*teeReader); ok && t.from.Origin() == o {
+			return t.behind(restored)
+		}
 	}
 	return nil
 }

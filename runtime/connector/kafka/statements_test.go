@@ -127,8 +127,17 @@ func TestStatementSetKafkaState(t *testing.T) {
 // TestStatementSetStatementBack: a stateful statement taken out of a set
 // with spec.state, whose offsets the others then commit without it, and
 // put back, is refused: its checkpoint is behind what was committed, and
-// its state would miss the records between.
+// its state would miss the records between. On several engines, where a
+// partition's state is restored when it is assigned, as on one.
 func TestStatementSetStatementBack(t *testing.T) {
+	for _, engines := range []int32{1, 2} {
+		t.Run(fmt.Sprintf("%d engines", engines), func(t *testing.T) { statementBack(t, engines) })
+	}
+}
+
+// statementBack is TestStatementSetStatementBack with replicas: engines, of
+// which one runs.
+func statementBack(t *testing.T, engines int32) {
 	brokers := cluster(t, 2, "in", "copy", "sums", "counts")
 	const n = 200
 	spec := func(counts bool) *v1alpha1.StreamQuerySpec {
@@ -143,6 +152,7 @@ func TestStatementSetStatementBack(t *testing.T) {
 			s.Statements = append(s.Statements, v1alpha1.Statement{Name: "counts", Query: "SELECT k, count(*) AS n FROM t GROUP BY k", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "counts", Key: "k"}}})
 		}
 		s.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+		s.Replicas = &engines
 		return s
 	}
 	for round, counts := range []bool{true, false} {
