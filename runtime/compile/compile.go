@@ -170,8 +170,8 @@ func plan(spec *v1alpha1.StreamQuerySpec, validate func(*v1alpha1.StreamQuerySpe
 // join is refused on several engines.
 const (
 	tableStateOnOneEngine = "on several engines, state moves with its partitions for windows and moving aggregates; a table join's table is every engine's: checkpoint it on one engine"
-	lateWindowsOnly = "applies to queries over TUMBLE or HOP windows only"
-	emitChangesOnly = "applies to a GROUP BY without a window, whose groups' rows are written again at each change; windows write theirs when they close, and other queries each row once"
+	lateWindowsOnly       = "applies to queries over TUMBLE or HOP windows only"
+	emitChangesOnly       = "applies to a GROUP BY without a window, whose groups' rows are written again at each change; windows write theirs when they close, and other queries each row once"
 )
 
 // latenessProblem says why a source's eventTime.allowedLateness does not
