@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Store keeps a query's checkpoints.
@@ -43,6 +44,9 @@ type PartitionStore interface {
 	// reads back whole, preferring, of two with one ID, the later epoch;
 	// nil if there is none.
 	LatestPartition(ctx context.Context, source string, partition int32) (*Checkpoint, error)
+	// NewestPartition returns when the newest checkpoint of a partition
+	// the store holds was taken; false if it holds none.
+	NewestPartition(ctx context.Context) (time.Time, bool, error)
 }
 
 // Dir is a Store in a local directory (engine run's, or a volume's on

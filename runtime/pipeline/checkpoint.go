@@ -102,7 +102,20 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	c := &checkpoints{store: store, every: st.CheckpointInterval.Duration, spare: make(chan []byte, 2)}
 	c.last.Interval = c.every
-	if p.spec.SeveralEngines() {
+	var chain checkpoint.Chain
+	partitioned := p.spec.SeveralEngines()
+	if !partitioned {
+		var err error
+		if chain, err = c.store.Latest(context.Background()); err != nil {
+			store.Close()
+			return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
+		}
+		if partitioned, err = p.partitionedBefore(store, chain); err != nil {
+			store.Close()
+			return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
+		}
+	}
+	if partitioned {
 		ps, ok := store.(checkpoint.PartitionStore)
 		if !ok {
 			store.Close()
@@ -119,11 +132,6 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 		}
 		p.ckpt = c
 		return nil
-	}
-	chain, err := c.store.Latest(context.Background())
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
 	}
 	var latest *checkpoint.Checkpoint
 	if chain != nil {
@@ -164,6 +172,27 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 func (p *Pipeline) anotherQuery(what string, c *checkpoint.Checkpoint) error {
 	return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
 		what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
+}
+
+// partitionedBefore reports whether one engine is to keep the state in
+// the checkpoints of single partitions, as on several engines: the query
+// ran on several engines since the newest checkpoint of the whole state,
+// chain's (if any), and the state is in its partitions' checkpoints, which
+// the engine then restores as each partition's first batch comes, and
+// writes on. (Restoring the chain instead would go back to the state
+// before those runs, which the group committed past.)
+func (p *Pipeline) partitionedBefore(store checkpoint.Store, chain checkpoint.Chain) (bool, error) {
+	ps, ok := store.(checkpoint.PartitionStore)
+	if !ok {
+		return false, nil
+	}
+	newest, found, err := ps.NewestPartition(context.Background())
+	if err != nil || !found || chain != nil && !newest.After(chain.Last().Created) {
+		return false, err
+	}
+	p.log.Warn("the state is in checkpoints of single partitions, newer than any of the whole state: the query ran on several engines since; this engine keeps them so, as on several engines",
+		"store", store.Describe(), "newest", newest)
+	return true, nil
 }
 
 // rereadTables returns the partitions of tables that are read again from

@@ -441,27 +441,8 @@ func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, p
 	if err != nil || values == nil {
 		return nil, err
 	}
-	prefix := fmt.Sprintf("partition/%s/%d/", source, partition)
-	chunks := map[partitionCheckpoint][]chunk{}
-	for key, v := range values {
-		rest, ok := strings.CutPrefix(key, prefix)
-		if !ok {
-			continue
-		}
-		var pc partitionCheckpoint
-		var index int
-		if _, err := fmt.Sscanf(rest, "%d/%d/%d", &pc.id, &pc.epoch, &index); err != nil {
-			continue
-		}
-		r := value.NewReader(v)
-		cid, i, n, _ := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Byte()
-		if r.Err() != nil || cid != pc.id || i != uint64(index) || n == 0 || n > 1<<20 {
-			chunks[pc] = append(chunks[pc], chunk{index: -1})
-			continue
-		}
-		chunks[pc] = append(chunks[pc], chunk{index: index, count: int(n), data: v[len(v)-r.Len():]})
-	}
 	scope := fmt.Sprintf("%s/%d", source, partition)
+	chunks := partitionChunks(values)[scope]
 	known := map[partitionCheckpoint]int{}
 	order := make([]partitionCheckpoint, 0, len(chunks))
 	for pc, cs := range chunks {
@@ -494,6 +475,66 @@ func (st *CheckpointStore) LatestPartition(ctx context.Context, source string, p
 		return nil, fmt.Errorf("%s, partition %s: %w", st.topic, scope, errors.Join(errs...))
 	}
 	return nil, nil
+}
+
+// NewestPartition implements checkpoint.PartitionStore: of the newest
+// readable checkpoint of each partition, the latest taken.
+func (st *CheckpointStore) NewestPartition(ctx context.Context) (time.Time, bool, error) {
+	values, err := st.read(ctx, true)
+	if err != nil || values == nil {
+		return time.Time{}, false, err
+	}
+	var newest time.Time
+	found := false
+	for _, chunks := range partitionChunks(values) {
+		for pc, cs := range chunks {
+			if cutShort(cs) {
+				continue
+			}
+			if c, err := assemble(pc.id, cs); err == nil && (!found || c.Created.After(newest)) {
+				newest, found = c.Created, true
+			}
+		}
+	}
+	return newest, found, nil
+}
+
+// partitionChunks returns the chunks of the partitions' checkpoints
+// values holds, by the partition's scope ("source/partition") and
+// checkpoint; an unreadable chunk has index -1.
+func partitionChunks(values map[string][]byte) map[string]map[partitionCheckpoint][]chunk {
+	scopes := map[string]map[partitionCheckpoint][]chunk{}
+	for key, v := range values {
+		rest, ok := strings.CutPrefix(key, "partition/")
+		if !ok {
+			continue
+		}
+		// The source's name may hold slashes: the four numbers are last.
+		fields := strings.Split(rest, "/")
+		if len(fields) < 5 {
+			continue
+		}
+		at := len(fields) - 4
+		scope := strings.Join(fields[:at+1], "/")
+		var pc partitionCheckpoint
+		var index int
+		if _, err := fmt.Sscanf(strings.Join(fields[at+1:], "/"), "%d/%d/%d", &pc.id, &pc.epoch, &index); err != nil {
+			continue
+		}
+		chunks := scopes[scope]
+		if chunks == nil {
+			chunks = map[partitionCheckpoint][]chunk{}
+			scopes[scope] = chunks
+		}
+		r := value.NewReader(v)
+		cid, i, n, _ := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Byte()
+		if r.Err() != nil || cid != pc.id || i != uint64(index) || n == 0 || n > 1<<20 {
+			chunks[pc] = append(chunks[pc], chunk{index: -1})
+			continue
+		}
+		chunks[pc] = append(chunks[pc], chunk{index: index, count: int(n), data: v[len(v)-r.Len():]})
+	}
+	return scopes
 }
 
 // cutShort reports whether a checkpoint's chunks are those of a write a

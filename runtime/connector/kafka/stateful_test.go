@@ -125,3 +125,103 @@ func TestWindowedRebalance(t *testing.T) {
 	c1, c2 := p1.Snapshot().Counts, p2.Snapshot().Counts
 	t.Logf("engine 1: %+v; engine 2: %+v; %d windows written twice (at-least-once)", c1, c2, duplicates)
 }
+
+// TestStateBackToOneEngine: a query with spec.state that ran on several
+// engines, whose state is in its partitions' checkpoints, runs on one
+// engine again: the engine restores each partition's state from them,
+// as an engine of several would, and writes on in them, rather than
+// start from the whole state's checkpoint of before, or none. Windows
+// open across the change are written whole. Of a statement set, each
+// stateful statement's.
+func TestStateBackToOneEngine(t *testing.T) {
+	for _, set := range []bool{false, true} {
+		t.Run(fmt.Sprintf("set=%t", set), func(t *testing.T) { backToOneEngine(t, set) })
+	}
+}
+
+func backToOneEngine(t *testing.T, set bool) {
+	brokers := cluster(t, 4, "in", "out", "copy")
+	const keys, perKey = 8, 200
+	base := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range perKey {
+		for k := range keys {
+			ts := base.Add(time.Duration(i) * 20 * time.Millisecond)
+			recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
+				Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, i*keys+k, k, i, ts.Format(time.RFC3339Nano))})
+		}
+	}
+	for k := range keys {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
+			Value: fmt.Appendf(nil, `{"id":-1,"k":"k%02d","seq":-1,"ts":%q}`, k, base.Add(time.Hour).Format(time.RFC3339Nano))})
+	}
+	const query = "SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, k"
+	spec := func(engines int32) *v1alpha1.StreamQuerySpec {
+		s := kafkaSpec(brokers, "in", "out", query)
+		s.Sources[0].Schema = append(s.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		s.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts"}
+		s.Sources[0].Kafka.PartitionedBy = []string{"k"}
+		s.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+		s.Replicas = &engines
+		if set {
+			s.Statements = []v1alpha1.Statement{
+				{Name: "windows", Query: query, Sink: *s.Sink},
+				{Name: "copy", Query: "SELECT id, k, seq FROM t", Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "copy", Key: "k"}}},
+			}
+			s.Query, s.Sink = "", nil
+		}
+		return s
+	}
+	// On "several" engines (one runs), to the middle of a window: seq 0
+	// to 74 of every key, window 1 (50 to 99) open.
+	half := 75 * keys
+	produce(t, brokers, "in", recs[:half]...)
+	_, stop := run(t, spec(2), "back-to-one")
+	deadline := time.Now().Add(30 * time.Second)
+	for !committed(t, brokers, "back-to-one", "in") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	committedAll(t, brokers, "back-to-one", "in")
+	// On one engine, the rest.
+	produce(t, brokers, "in", recs[half:]...)
+	p, stop := run(t, spec(1), "back-to-one")
+	windows := perKey * 20 / 1000
+	got := map[string]string{}
+	deadline = time.Now().Add(30 * time.Second)
+	var out []*kgo.Record
+	for len(got) < keys*windows && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		out = readAll(t, brokers, "out", len(out))
+		for _, r := range out {
+			var v struct {
+				WindowStart time.Time `json:"window_start"`
+				K           string
+				N, Total    int
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Fatalf("%q: %v", r.Value, err)
+			}
+			w := int(v.WindowStart.Sub(base) / time.Second)
+			total := 0
+			for seq := 50 * w; seq < 50*w+50; seq++ {
+				total += seq
+			}
+			if v.N != 50 || v.Total != total {
+				t.Errorf("window %d of %s: count %d, sum %d; want the whole window, 50 and %d", w, v.K, v.N, v.Total, total)
+			}
+			got[fmt.Sprintf("%d %s", w, v.K)] = ""
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != keys*windows {
+		t.Errorf("%d windows written; want %d", len(got), keys*windows)
+	}
+	if c := p.Snapshot().Counts; c.InFlight != keys {
+		t.Errorf("counts %+v on one engine; want the records far ahead, one a key, in flight", c)
+	}
+}
