@@ -32,6 +32,9 @@ const (
 	// AnnotationGeneration, on the engine Deployment, is the generation of
 	// the query whose spec it runs: the last valid one.
 	AnnotationGeneration = "sluice.dev/generation"
+	// AnnotationStatements, on the engine Deployment of a statement set
+	// with spec.state, names the set's statements as last rendered.
+	AnnotationStatements = "sluice.dev/statements"
 	engineContainerName  = "engine"
 	manifestKey          = "query.yaml"
 	manifestDir          = v1alpha1.EngineManifestDir
@@ -48,6 +51,19 @@ func stateClaimName(sq *v1alpha1.StreamQuery) string { return sq.Name + "-state"
 // stateVolume says the engines keep their checkpoints in the query's claim.
 func stateVolume(sq *v1alpha1.StreamQuery) bool {
 	return sq.Spec.State != nil && sq.Spec.State.Volume != nil
+}
+
+// statementNames names, for AnnotationStatements, the statements of a
+// set with spec.state; "" for a query, or a set without state.
+func statementNames(sq *v1alpha1.StreamQuery) string {
+	if sq.Spec.State == nil {
+		return ""
+	}
+	names := make([]string, len(sq.Spec.Statements))
+	for i, st := range sq.Spec.Statements {
+		names[i] = st.Name
+	}
+	return strings.Join(names, ",")
 }
 
 // selectorLabels select a query's engine pods.
@@ -153,6 +169,17 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[AnnotationGeneration] = strconv.FormatInt(sq.Generation, 10)
+	// Engines of a set with other statements must not share its consumer
+	// group: the old ones commit offsets without the new statements'
+	// checkpoints, which a new engine would then find behind them, and
+	// refuse. A change of the statements replaces the engines all at once.
+	statements := statementNames(sq)
+	restate := statements != d.Annotations[AnnotationStatements]
+	if statements == "" {
+		delete(d.Annotations, AnnotationStatements)
+	} else {
+		d.Annotations[AnnotationStatements] = statements
+	}
 	replicas := engineReplicas(sq, d)
 	d.Spec.Replicas = &replicas
 	t, err := renderPodTemplate(sq, image, hash)
@@ -170,9 +197,10 @@ func mutateDeployment(d *appsv1.Deployment, sq *v1alpha1.StreamQuery, image, has
 	d.Annotations[AnnotationTemplateHash] = th // the deployment controller keeps its own there
 	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(sq)}
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
-	if stateVolume(sq) {
+	if stateVolume(sq) || (restate && statements != "") {
 		// The claim is ReadWriteOnce, and its directory has one writer:
-		// the new engine starts once the old one has stopped.
+		// the new engine starts once the old one has stopped. Likewise
+		// engines of a set's other statements (above).
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	}
 	d.Spec.Template = t

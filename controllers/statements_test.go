@@ -82,3 +82,60 @@ func TestStatementSet(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStatementSetRollout: the engines of a statement set with spec.state
+// are replaced all at once (Recreate) when its statements change, so that
+// engines of other statements never share its consumer group, and rolled
+// (RollingUpdate) on other changes.
+func TestStatementSetRollout(t *testing.T) {
+	ctx := context.Background()
+	sq := newKafkaQuery(newNamespace(t), "rollout", "", 2)
+	sq.Spec.Query, sq.Spec.Sink = "", nil
+	sq.Spec.Sources[0].Kafka.PartitionedBy = []string{"symbol"}
+	statement := func(name, query string) v1alpha1.Statement {
+		return v1alpha1.Statement{Name: name, Query: query, Sink: v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"kafka:9092"}, Topic: name}}}
+	}
+	sq.Spec.Statements = []v1alpha1.Statement{
+		statement("copy", "SELECT symbol, price FROM trades"),
+		statement("totals", "SELECT symbol, sum(quantity) AS q FROM TUMBLE(trades, _timestamp, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"),
+	}
+	sq.Spec.State = &v1alpha1.StateSpec{}
+	if err := k8s.Create(ctx, sq); err != nil {
+		t.Fatal(err)
+	}
+	update := func(mutate func(*v1alpha1.StreamQuery)) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			got := getQuery(t, sq)
+			mutate(got)
+			return k8s.Update(ctx, got)
+		})
+	}
+	hash := ""
+	rolledOut := func(what string, want appsv1.DeploymentStrategyType, statements string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			var d appsv1.Deployment
+			if err := k8s.Get(ctx, key(sq), &d); err != nil {
+				return err
+			}
+			if h := d.Spec.Template.Annotations[AnnotationSpecHash]; h == hash {
+				return fmt.Errorf("%s: the template is not rendered again", what)
+			}
+			if d.Spec.Strategy.Type != want || d.Annotations[AnnotationStatements] != statements {
+				return fmt.Errorf("%s: strategy %s, statements %q; want %s, %q", what, d.Spec.Strategy.Type, d.Annotations[AnnotationStatements], want, statements)
+			}
+			hash = d.Spec.Template.Annotations[AnnotationSpecHash]
+			return nil
+		})
+	}
+	rolledOut("created", appsv1.RecreateDeploymentStrategyType, "copy,totals")
+	update(func(q *v1alpha1.StreamQuery) { q.Spec.Statements[0].Query = "SELECT symbol FROM trades" })
+	rolledOut("a statement's query changed", appsv1.RollingUpdateDeploymentStrategyType, "copy,totals")
+	update(func(q *v1alpha1.StreamQuery) {
+		q.Spec.Statements = append(q.Spec.Statements, statement("counts", "SELECT symbol, count(*) AS n FROM TUMBLE(trades, _timestamp, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol"))
+	})
+	rolledOut("a statement added", appsv1.RecreateDeploymentStrategyType, "copy,totals,counts")
+	update(func(q *v1alpha1.StreamQuery) { q.Spec.Runtime.BatchSize = 256 })
+	rolledOut("the runtime changed", appsv1.RollingUpdateDeploymentStrategyType, "copy,totals,counts")
+}
