@@ -116,6 +116,9 @@ func ParseDecimal(t value.Type, b []byte) (value.Value, error) {
 // ParseTimestamp parses an RFC 3339 timestamp, a "YYYY-MM-DD hh:mm:ss[.fff]"
 // timestamp in UTC, or a date.
 func ParseTimestamp(b []byte) (value.Value, error) {
+	if v, ok := parseUTC(b); ok {
+		return v, nil
+	}
 	s := bytesString(b)
 	for _, layout := range timestampLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -126,6 +129,67 @@ func ParseTimestamp(b []byte) (value.Value, error) {
 		}
 	}
 	return value.Value{}, fmt.Errorf("invalid timestamp %s (want RFC 3339, e.g. 2024-01-02T15:04:05Z)", quoted(b))
+}
+
+// parseUTC parses the common form of a timestamp, as sinks write it:
+// YYYY-MM-DDThh:mm:ss[.f{1,9}]Z (or a space for the T), of a year 1678 to
+// 2261, without the time package's general parser. ok is false for
+// anything else, which ParseTimestamp's layouts take, or refuse with
+// their message.
+func parseUTC(b []byte) (v value.Value, ok bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ') || b[13] != ':' || b[16] != ':' || b[len(b)-1] != 'Z' {
+		return value.Value{}, false
+	}
+	num := func(s []byte) (int64, bool) {
+		n := int64(0)
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int64(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(b[0:4])
+	month, ok2 := num(b[5:7])
+	day, ok3 := num(b[8:10])
+	hour, ok4 := num(b[11:13])
+	minute, ok5 := num(b[14:16])
+	sec, ok6 := num(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || year < 1678 || year > 2261 || month < 1 || month > 12 ||
+		day < 1 || day > int64(daysIn(month, year)) || hour > 23 || minute > 59 || sec > 59 {
+		return value.Value{}, false
+	}
+	nanos := int64(0)
+	if frac := b[19 : len(b)-1]; len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return value.Value{}, false
+		}
+		n, ok := num(frac[1:])
+		if !ok {
+			return value.Value{}, false
+		}
+		for range 10 - len(frac) {
+			n *= 10
+		}
+		nanos = n
+	}
+	secs := value.DaysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec
+	return value.TimestampValue(secs*1e9 + nanos), true
+}
+
+// daysIn returns the days of a month of a year.
+func daysIn(month, year int64) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // Timestamps are nanoseconds since the epoch in an int64: 1677 to 2262.

@@ -21,11 +21,18 @@ import (
 type worker struct {
 	p  *Pipeline
 	op streamop.Operator
+	// passThrough says the operator leaves every row as it is: the input
+	// batch goes on, not a copy of it.
+	passThrough bool
 	failures
 }
 
 func (p *Pipeline) newWorker() *worker {
-	return &worker{p: p, op: p.prog.New(), failures: p.inputFailures()}
+	w := &worker{p: p, op: p.prog.New(), failures: p.inputFailures()}
+	if m, ok := w.op.(*streamop.Map); ok {
+		w.passThrough = m.PassesThrough()
+	}
+	return w
 }
 
 // take implements stage.
@@ -71,22 +78,30 @@ func (w *worker) process(in *message.Batch) *message.Batch {
 		}
 		return in
 	}
-	out := w.p.pool.Get(w.p.prog.WorkerWidth())
-	out.CopyHeader(in)
+	out := in
+	if !w.passThrough {
+		out = w.p.pool.Get(w.p.prog.WorkerWidth())
+		out.CopyHeader(in)
+	}
 	out.MaxEventTime = maxEvt
 	// The span is the batch's before the operator runs, so that the error
 	// events of the rows it fails on carry it.
 	span := w.p.startSpan("batch.process", stageParent(in), start, trace.SpanKindInternal)
 	out.Trace = span.context(in.Trace)
 	events, records := len(out.Errors.Events), out.Errors.Records
-	w.out = out
-	filtered := w.op.Process(in, out, w)
-	w.p.stats.filtered.Add(int64(filtered))
+	filtered := 0
+	if !w.passThrough {
+		w.out = out
+		filtered = w.op.Process(in, out, w)
+		w.p.stats.filtered.Add(int64(filtered))
+	}
 	if w.p.batchEncoder != nil {
 		w.p.batchEncoder.EncodeBatch(out)
 	}
 	n := in.Len()
-	w.p.pool.Put(in)
+	if !w.passThrough {
+		w.p.pool.Put(in)
+	}
 	span.failed(out.Errors.Records-records, out.Errors.Events[events:])
 	span.end(out, out.Len(), attribute.Int("sluice.records_in", n), attribute.Int("sluice.filtered", filtered))
 	w.p.observer.ObserveBatch(StageProcess, time.Since(start), n, w.p.recorded(out.Trace))

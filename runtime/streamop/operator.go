@@ -777,6 +777,10 @@ type Map struct {
 	pending, wide value.Row
 }
 
+// PassesThrough reports whether the Map leaves every row as it is: no
+// WHERE, and a select list of the input columns in their order.
+func (m *Map) PassesThrough() bool { return m.identity && m.Predicate == nil }
+
 // Process implements Operator.
 func (m *Map) Process(in, out *message.Batch, fail Failures) (filtered int) {
 rows:
