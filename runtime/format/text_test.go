@@ -68,3 +68,18 @@ func TestParseUTC(t *testing.T) {
 		t.Errorf("parseUTC read %d of 200,000 timestamps; want most of them", fast)
 	}
 }
+
+// BenchmarkParseTimestamp parses the common form, with milliseconds, and
+// one of the other layouts.
+func BenchmarkParseTimestamp(b *testing.B) {
+	for _, s := range []string{"2024-01-01T00:00:12.123Z", "2024-01-01T00:00:12+02:00"} {
+		b.Run(s, func(b *testing.B) {
+			in := []byte(s)
+			for b.Loop() {
+				if _, err := ParseTimestamp(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

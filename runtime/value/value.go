@@ -292,37 +292,9 @@ func AppendDouble(dst []byte, f float64) []byte {
 }
 
 // AppendTimestamp appends an RFC 3339 timestamp with as many fractional digits as
-// it needs, in UTC: time.RFC3339Nano's form, without the time package's
-// general formatter, as sinks write one for every timestamp of every row.
+// needed, in UTC.
 func AppendTimestamp(dst []byte, ns int64) []byte {
-	secs, nanos := ns/1e9, ns%1e9
-	if nanos < 0 {
-		secs, nanos = secs-1, nanos+1e9
-	}
-	days, rem := secs/86400, secs%86400
-	if rem < 0 {
-		days, rem = days-1, rem+86400
-	}
-	year, month, day := civil(days)
-	dst = append(dst,
-		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+rem/36000), byte('0'+rem/3600%10), ':', byte('0'+rem%3600/600), byte('0'+rem%3600/60%10), ':',
-		byte('0'+rem%60/10), byte('0'+rem%10))
-	if nanos != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i >= 1; i-- {
-			frac[i] = byte('0' + nanos%10)
-			nanos /= 10
-		}
-		n := 10
-		for frac[n-1] == '0' {
-			n--
-		}
-		dst = append(dst, frac[:n]...)
-	}
-	return append(dst, 'Z')
+	return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
 }
 
 // DaysFromCivil returns the days since 1970-01-01 of a proleptic
@@ -340,31 +312,6 @@ func DaysFromCivil(year, month, day int64) int64 {
 	doy := (153*mp+2)/5 + day - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return era*146097 + doe - 719468
-}
-
-// civil returns the proleptic Gregorian date of days since 1970-01-01
-// (DaysFromCivil inverted): timestamps' years are 1677 to 2262, four
-// digits.
-func civil(days int64) (year, month, day int64) {
-	days += 719468
-	era := days / 146097
-	if days < 0 {
-		era = (days - 146096) / 146097
-	}
-	doe := days - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	day = doy - (153*mp+2)/5 + 1
-	month = mp + 3
-	if month > 12 {
-		month -= 12
-	}
-	year = yoe + era*400
-	if month <= 2 {
-		year++
-	}
-	return year, month, day
 }
 
 // Equal reports whether a and b are the same value of the same kind; NULL equals

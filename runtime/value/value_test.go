@@ -2,7 +2,6 @@ package value_test
 
 import (
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -559,38 +558,6 @@ func TestCompareNaN(t *testing.T) {
 	for _, tt := range tests {
 		if got := value.Compare(tt.a, tt.b); got != tt.want {
 			t.Errorf("Compare(%s, %s) = %d; want %d", show(tt.a), show(tt.b), got, tt.want)
-		}
-	}
-}
-
-// TestAppendTimestamp: the timestamp's text is time.RFC3339Nano's, in UTC,
-// across the whole range, at the edges of days, months, leap years and
-// fractions.
-func TestAppendTimestamp(t *testing.T) {
-	ns := []int64{math.MinInt64, math.MaxInt64, 0, -1, 1, 1e9, -1e9, 999_999_999, -999_999_999, 123_000_000, 100}
-	for _, day := range []string{"1700-02-28", "1700-03-01", "1899-12-31", "1900-02-28", "1900-03-01", "1969-12-31", "2000-02-29", "2000-03-01",
-		"2100-02-28", "2100-03-01", "2024-12-31", "2025-01-01", "2262-04-11"} {
-		d, err := time.Parse(time.DateOnly, day)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns = append(ns, d.UnixNano(), d.UnixNano()-1, d.Add(24*time.Hour-time.Nanosecond).UnixNano())
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 100_000 {
-		n := r.Int64()
-		if r.IntN(2) == 0 {
-			n = -n
-		}
-		if r.IntN(4) == 0 {
-			n -= n % 1e6 // milliseconds, as most data has
-		}
-		ns = append(ns, n)
-	}
-	for _, n := range ns {
-		want := time.Unix(0, n).UTC().AppendFormat(nil, time.RFC3339Nano)
-		if got := value.AppendTimestamp([]byte("x"), n); string(got) != "x"+string(want) {
-			t.Fatalf("AppendTimestamp(%d) = %s; want %s", n, got[1:], want)
 		}
 	}
 }
