@@ -940,3 +940,39 @@ func TestSnapshotWhileStarting(t *testing.T) {
 		}
 	}
 }
+
+// TestPassThrough: the workers of a query that leaves every row as it is
+// (a select list of every column in order, without WHERE) pass their input
+// batches on rather than copy them, and write what a query that copies
+// them writes: every good record, the bad ones dead-lettered.
+func TestPassThrough(t *testing.T) {
+	content, bad := badInput()
+	path := writeFile(t, "bad.jsonl", content)
+	run := func(query string, passes bool) ([]string, int, enginestatus.Records) {
+		t.Helper()
+		spec := fileSpec(path, v1alpha1.FormatJSON, query, v1alpha1.DeadLetter)
+		spec.Runtime.BatchSize = 4
+		p, err := New(spec, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.newWorker().passThrough; got != passes {
+			t.Errorf("%s: the workers pass their batches on: %t; want %t", query, got, passes)
+		}
+		p.close()
+		sink, dlq := &collectSink{}, &memDeadLetter{}
+		p, err = runPipeline(t, spec, Options{Sink: sink, DeadLetter: dlq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sink.Rows(), len(dlq.events), p.Snapshot().Counts
+	}
+	rows, dead, counts := run("SELECT * FROM trades", true)
+	wantRows, wantDead, wantCounts := run("SELECT symbol, price, quantity FROM trades WHERE quantity IS NULL OR quantity IS NOT NULL", false)
+	if !slices.Equal(rows, wantRows) || dead != wantDead || dead != len(bad) || counts.Out != wantCounts.Out || counts.DeadLettered != wantCounts.DeadLettered {
+		t.Errorf("passed through: %d rows %v, %d dead letters, counts %+v; copied: %d rows %v, %d dead letters (of %d bad), counts %+v",
+			len(rows), rows, dead, counts, len(wantRows), wantRows, wantDead, len(bad), wantCounts)
+	}
+	run("SELECT symbol, price FROM trades", false)
+	run("SELECT * FROM trades WHERE price > 0", false)
+}
