@@ -156,7 +156,11 @@ func (p *Pipeline) read(ctx context.Context, r connector.Reader, cur *readCursor
 		}
 		span.failed(b.Errors.Records, b.Errors.Events) // records that did not decode
 		span.end(b, n)
-		p.observer.ObserveBatch(StageRead, time.Since(start), n, p.recorded(b.Trace))
+		if !tee {
+			// A statement's copy of the set's batch was read, and
+			// observed, once, by the set.
+			p.observer.ObserveBatch(StageRead, time.Since(start), n, p.recorded(b.Trace))
+		}
 		p.debugBatch("batch read", b)
 		cur.seq++
 		cur.gen = b.Generation

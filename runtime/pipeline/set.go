@@ -43,11 +43,14 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		stop:     make(chan struct{}),
 		started:  time.Now(),
 		strategy: spec.ErrorPolicy.Strategy,
-		observer: noObserver{},
+		observer: opts.Observer, // the read stage's, once a batch read
 		tables:   map[string]bool{},
 	}
 	if set.log == nil {
 		set.log = slog.New(slog.DiscardHandler)
+	}
+	if set.observer == nil {
+		set.observer = noObserver{}
 	}
 	set.stats.watermark.Store(math.MinInt64)
 	rt := spec.Runtime

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,12 +69,14 @@ func TestStatementSet(t *testing.T) {
 			base := datagenSpec("", records/partitions, partitions, 2, 4, 256)
 			base.Runtime.Mode = mode
 			set := setSpec(base.DeepCopy(), together, queries)
-			p, err := runPipeline(t, set, Options{})
+			observed := &stageRecords{}
+			p, err := runPipeline(t, set, Options{Observer: observed})
 			if err != nil {
 				t.Fatal(err)
 			}
+			observedAlone := &stageRecords{}
 			for _, one := range setSpec(base.DeepCopy(), alone, queries).StatementSpecs() {
-				if _, err := runPipeline(t, one, Options{}); err != nil {
+				if _, err := runPipeline(t, one, Options{Observer: observedAlone}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -100,6 +103,11 @@ func TestStatementSet(t *testing.T) {
 				out += st.Counts.Out
 			}
 			checkGathered(t, p)
+			// The read stage observes each batch once, as the set reads
+			// it; each statement processes its own copy, as alone.
+			if r, pr, alone := observed.records(StageRead), observed.records(StageProcess), observedAlone.records(StageProcess); r != records || pr != alone {
+				t.Errorf("the read stage observed %d records, the process stage %d; want %d, and %d as the statements alone", r, pr, records, alone)
+			}
 			if c.Out != out || c.Aggregated == 0 || c.Filtered == 0 {
 				t.Errorf("set counts %+v; want the statements' outcomes summed (out %d)", c, out)
 			}
@@ -664,4 +672,25 @@ func TestStatementSetCheckpoints(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stageRecords is an Observer that counts the records each stage observed.
+type stageRecords struct {
+	mu sync.Mutex
+	n  map[Stage]int
+}
+
+func (o *stageRecords) ObserveBatch(stage Stage, _ time.Duration, records int, _ message.TraceContext) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[Stage]int{}
+	}
+	o.n[stage] += records
+}
+
+func (o *stageRecords) records(stage Stage) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[stage]
 }
