@@ -96,19 +96,35 @@ func splitPart(s, delim, n value.Value) (value.Value, error) {
 	if k == 0 {
 		return value.Value{}, errors.New("field position must not be zero")
 	}
-	var parts []string
-	if delim.Str() == "" {
-		parts = []string{s.Str()}
-	} else {
-		parts = strings.Split(s.Str(), delim.Str())
-	}
-	if k < 0 {
-		k = int64(len(parts)) + k + 1
-	}
-	if k < 1 || k > int64(len(parts)) {
+	str, d := s.Str(), delim.Str()
+	if d == "" {
+		// The whole string is the one field.
+		if k == 1 || k == -1 {
+			return s, nil
+		}
 		return value.StringValue(""), nil
 	}
-	return value.StringValue(parts[k-1]), nil
+	if k < 0 {
+		// From the end: the fields as strings.Split cuts them, left to
+		// right, which a delimiter that overlaps itself ("aa" in "aaa")
+		// makes differ from cutting right to left.
+		k += int64(strings.Count(str, d)) + 2
+		if k < 1 {
+			return value.StringValue(""), nil
+		}
+	}
+	// The k-th field, a substring of s: no copy, no slice of fields.
+	for ; k > 1; k-- {
+		i := strings.Index(str, d)
+		if i < 0 {
+			return value.StringValue(""), nil
+		}
+		str = str[i+len(d):]
+	}
+	if i := strings.Index(str, d); i >= 0 {
+		str = str[:i]
+	}
+	return value.StringValue(str), nil
 }
 
 func reverseString(s string) string {
