@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	direct := fs.Bool("direct", false, "run in direct mode, one goroutine")
 	nexmarkQuery := fs.String("nexmark", "", "run a Nexmark query instead (q0, q1, ...; examples/nexmark), over the Nexmark generators, to a null sink")
 	events := fs.Int64("events", 10_000_000, "with -nexmark, the Nexmark event numbers to generate: each source makes its kind's share of them, rounded up to a multiple of -partitions")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -55,12 +58,28 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "engine bench: %v\n", err)
+			return exitFailed
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "engine bench: %v\n", err)
+			return exitFailed
+		}
+	}
 	start, startCPU := time.Now(), bench.ProcessCPU()
-	if err := p.Run(ctx); err != nil {
+	err = p.Run(ctx)
+	elapsed, cpu := time.Since(start), bench.ProcessCPU()-startCPU
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "engine bench: %v\n", err)
 		return exitFailed
 	}
-	elapsed, cpu := time.Since(start), bench.ProcessCPU()-startCPU
 	runtime.ReadMemStats(&after)
 	s := p.Snapshot()
 	fmt.Fprintf(stdout, "query:       %s\n", *query)

@@ -637,10 +637,15 @@ func TestRunBatchStopped(t *testing.T) {
 // TestBenchNexmark: engine bench runs a Nexmark query over its share of
 // the events, and names what a query it cannot run needs.
 func TestBenchNexmark(t *testing.T) {
-	r := runEngine(t, repoRoot, nil, "bench", "-nexmark", "q2", "-events", "46000")
+	profile := filepath.Join(t.TempDir(), "cpu.pprof")
+	r := runEngine(t, repoRoot, nil, "bench", "-nexmark", "q2", "-events", "46000", "-cpuprofile", profile)
 	// 46 of every 50 events are bids.
 	if r.code != exitOK || !strings.Contains(r.stdout, "records:     42320 in") || !strings.Contains(r.stdout, "MOD(auction, 123)") {
 		t.Errorf("engine bench -nexmark q2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A CPU profile of the run, gzipped protobuf as pprof writes it.
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("-cpuprofile wrote %d bytes (%v); want a gzipped profile", len(b), err)
 	}
 	for q, want := range map[string]string{
 		"q6":  "nexmark q6 is not expressed yet: OVER of an aggregation's changelog",
