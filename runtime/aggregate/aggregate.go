@@ -192,7 +192,25 @@ type State struct {
 	m2   float64                  // STDDEV: Welford's sum of squared deviations from the mean
 	ts   int64                    // FIRST_VALUE and LAST_VALUE: the event time of v
 	v    value.Value              // MIN, MAX, FIRST_VALUE and LAST_VALUE
-	set  map[value.Value]struct{} // COUNT(DISTINCT): the distinct values, by key
+	set  map[value.Value]struct{} // COUNT(DISTINCT): the distinct values, by key, but
+	ints map[int64]struct{}       // the whole numbers', by their value: a map of them is a fast one
+}
+
+// addDistinct adds k, a COUNT(DISTINCT) key (Func.key), to s's set of
+// distinct values: a whole number (of an int or a decimal, normalized to
+// scale 0) to ints, anything else to set.
+func (s *State) addDistinct(k value.Value) {
+	if k.Kind() == value.KindDecimal && k.Scale() == 0 {
+		if s.ints == nil {
+			s.ints = make(map[int64]struct{})
+		}
+		s.ints[k.Unscaled()] = struct{}{}
+		return
+	}
+	if s.set == nil {
+		s.set = make(map[value.Value]struct{})
+	}
+	s.set[k] = struct{}{}
 }
 
 // Add folds v, the argument of a row with event time ts in nanoseconds, into s.
@@ -225,10 +243,7 @@ func (f *Func) Add(s *State, v value.Value, ts int64) error {
 	switch f.Kind {
 	case Count:
 	case CountDistinct:
-		if s.set == nil {
-			s.set = make(map[value.Value]struct{})
-		}
-		s.set[f.key(v)] = struct{}{}
+		s.addDistinct(f.key(v))
 	case Sum, Avg:
 		if f.Arg.Kind == value.KindDouble {
 			x, err := f.float(v)
@@ -371,7 +386,7 @@ func (f *Func) Result(s *State) (value.Value, error) {
 	case CountStar, Count:
 		return value.IntValue(s.n), nil
 	case CountDistinct:
-		return value.IntValue(int64(len(s.set))), nil
+		return value.IntValue(int64(len(s.set) + len(s.ints))), nil
 	}
 	if s.n == 0 {
 		return value.NullValue(), nil

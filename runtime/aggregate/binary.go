@@ -20,12 +20,17 @@ func AppendState(dst []byte, s *State) []byte {
 	}
 	dst = binary.AppendVarint(dst, s.ts)
 	dst = value.AppendBinary(dst, s.v)
-	if s.set == nil {
+	if s.set == nil && s.ints == nil {
 		return binary.AppendUvarint(dst, 0)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(s.set))+1)
+	// The whole numbers as the keys they were made from (Func.key), so
+	// that the form is one whatever map holds them.
+	dst = binary.AppendUvarint(dst, uint64(len(s.set)+len(s.ints))+1)
 	for v := range s.set {
 		dst = value.AppendBinary(dst, v)
+	}
+	for x := range s.ints {
+		dst = value.AppendBinary(dst, value.DecimalValue(x, 0))
 	}
 	return dst
 }
@@ -39,11 +44,13 @@ func ReadState(r *value.Reader, s *State) {
 	s.fsum.hi, s.fsum.lo, s.mean, s.m2 = r.Float64(), r.Float64(), r.Float64(), r.Float64()
 	s.ts = r.Varint()
 	s.v = r.Value()
-	s.set = nil
+	s.set, s.ints = nil, nil
 	if n := r.Count(1); n > 0 {
-		s.set = make(map[value.Value]struct{}, n-1)
 		for range n - 1 {
-			s.set[r.Value()] = struct{}{}
+			s.addDistinct(r.Value())
+		}
+		if s.set == nil && s.ints == nil {
+			s.set = map[value.Value]struct{}{} // an empty set, as written
 		}
 	}
 }

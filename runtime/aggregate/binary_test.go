@@ -17,7 +17,7 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 	args := map[value.Type][]value.Value{
 		value.Int:            {iv(math.MaxInt64), iv(3), null(), iv(math.MaxInt64), iv(-7), iv(3)},
 		value.Double:         {fv(1e100), fv(0.1), fv(-1e100), null(), fv(0.1), fv(math.NaN()), fv(2.5)},
-		value.Decimal(18, 2): {dv(999_999_999_999_999_999, 2), dv(5, 2), dv(999_999_999_999_999_999, 2), dv(-999_999_999_999_999_999, 2), null()},
+		value.Decimal(18, 2): {dv(700, 2), dv(999_999_999_999_999_999, 2), dv(5, 2), dv(999_999_999_999_999_999, 2), dv(-999_999_999_999_999_999, 2), null(), dv(700, 2), dv(5, 2)},
 		value.String:         {sv("b"), sv("a"), null(), sv("c"), sv("a")},
 		value.Timestamp:      {tv(5), tv(1), tv(9), null()},
 	}
