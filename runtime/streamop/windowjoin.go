@@ -255,6 +255,11 @@ func (j *windowJoin) join(start int64, out *message.Batch) {
 	for _, s := range j.sides {
 		s.rows -= len(s.held[start])
 		delete(s.held, start)
+		// Joined once: a row of it that comes now, from a partition
+		// judged by a watermark of its own (one that first sends only
+		// now), is late on either side, as on the side that wrote it,
+		// rather than open it again to be joined alone.
+		s.agg.ranked = max(s.agg.ranked, start+j.size)
 	}
 }
 

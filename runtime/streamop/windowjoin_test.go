@@ -161,3 +161,38 @@ func TestWindowJoinOuterFailures(t *testing.T) {
 		t.Errorf("failures %v, %d held", fail, op.Size())
 	}
 }
+
+// TestWindowJoinJoinedOnce: a window is joined once. A row of it from a
+// partition that first sends after the join, judged by a watermark of its
+// own, is late, on the side that had no row of the window as on the other:
+// it does not open the window again to be joined alone, which a LEFT JOIN
+// would write with NULLs beside a match it had.
+func TestWindowJoinJoinedOnce(t *testing.T) {
+	p := compileSQL(t, `SELECT T.sym, T.n, Q.sym AS qsym, Q.n AS qn
+		FROM (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) T
+		LEFT JOIN (SELECT sym, window_start AS ws, count(*) AS n FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND) GROUP BY sym, window_start, window_end) Q
+		ON T.sym = Q.sym AND T.ws = Q.ws`)
+	for _, first := range []string{"trades", "quotes"} {
+		op := p.NewStateful(StatefulOptions{})
+		out := new(message.Batch)
+		out.Reset(p.StatefulWidth())
+		var fail failures
+		var errs errorList
+		other := map[string]string{"trades": "quotes", "quotes": "trades"}[first]
+		op.Process(batchFrom(&message.Origin{Source: first}, testRow{time.Second, "a", 1}), out, fixedTime(math.MinInt64), &fail)
+		op.Advance(fixedTime(int64(20*time.Second)), out, errs.add)
+		joined := out.Len()
+		// A partition of the other source sends its first row only now.
+		later := &message.Origin{Source: other, Partition: 1}
+		own := originMark{wm: int64(20 * time.Second), behind: math.MinInt64, replaying: later}
+		late, absorbed := op.Process(batchFrom(later, testRow{2 * time.Second, "a", 1}), out, own, &fail)
+		op.Advance(fixedTime(int64(30*time.Second)), out, errs.add)
+		if late != 1 || absorbed != 0 || out.Len() != joined {
+			t.Errorf("%s first: the row of the joined window from %s was %d late, %d absorbed; rows %v (joined %d); want it late, nothing written again",
+				first, other, late, absorbed, out.Rows, joined)
+		}
+		if len(fail)+len(errs) > 0 {
+			t.Errorf("failures %v, errors %v", fail, errs)
+		}
+	}
+}
