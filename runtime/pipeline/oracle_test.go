@@ -1688,7 +1688,7 @@ func TestOracleJoins(t *testing.T) {
 				FROM trades t RIGHT JOIN quotes q
 				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '2' SECOND AND q.ts + INTERVAL '1' SECOND AND q.bid < t.price`,
 			sqlite: `SELECT t.id, q.qid, q.symbol, t.price, q.bid, q.ts
-				FROM t RIGHT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 2000 AND q.ts + 1000 AND q.bid < t.price`,
+				FROM qt AS q LEFT JOIN t ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 2000 AND q.ts + 1000 AND q.bid < t.price`,
 			types: []colType{cInt, cInt, cStr, cDec2, cDec2, cTS},
 		},
 		{
@@ -1699,7 +1699,10 @@ func TestOracleJoins(t *testing.T) {
 				FROM trades t FULL JOIN quotes q
 				ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts + INTERVAL '3' SECOND AND q.bid < t.price`,
 			sqlite: `SELECT t.id, q.qid, t.symbol, q.symbol, t.ts, q.ts
-				FROM t FULL JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 3000 AND q.bid < t.price`,
+				FROM t LEFT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 3000 AND q.bid < t.price
+				UNION ALL
+				SELECT NULL, q.qid, NULL, q.symbol, NULL, q.ts FROM qt AS q
+				WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 3000 AND q.bid < t.price)`,
 			types: []colType{cInt, cInt, cStr, cStr, cTS, cTS},
 		},
 		{
@@ -1772,10 +1775,10 @@ func TestOracleJoins(t *testing.T) {
 				FULL JOIN (SELECT symbol, window_start AS ws, count(*) AS quotes, max(bid) AS hi FROM TUMBLE(quotes, ts, INTERVAL '10' SECOND)
 					GROUP BY symbol, window_start, window_end HAVING count(*) > 1) Q
 				ON T.symbol = Q.symbol AND T.ws = Q.ws AND T.n < Q.quotes`,
-			sqlite: `SELECT T.symbol, Q.symbol, T.ws, Q.ws, T.n, Q.quotes, Q.hi
-				FROM (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS n FROM t WHERE qty >= 4 GROUP BY symbol, ws) T
-				FULL JOIN (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS quotes, max(bid) AS hi FROM qt GROUP BY symbol, ws HAVING count(*) > 1) Q
-				ON T.symbol = Q.symbol AND T.ws = Q.ws AND T.n < Q.quotes`,
+			sqlite: `WITH tw AS MATERIALIZED (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS n FROM t WHERE qty >= 4 GROUP BY symbol, ws),
+				qw AS MATERIALIZED (SELECT symbol, ts - ts % 10000 AS ws, count(*) AS quotes, max(bid) AS hi FROM qt GROUP BY symbol, ws HAVING count(*) > 1)
+				SELECT tw.symbol, qw.symbol, tw.ws, qw.ws, tw.n, qw.quotes, qw.hi
+				FROM tw FULL JOIN qw ON tw.symbol = qw.symbol AND tw.ws = qw.ws AND tw.n < qw.quotes`,
 			types: []colType{cStr, cStr, cTS, cTS, cInt, cInt, cDec2},
 		},
 		{
@@ -1804,9 +1807,9 @@ func TestOracleJoins(t *testing.T) {
 			sqlite: `WITH w AS (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2),
 				th AS (SELECT symbol, ts - ts % 5000 + 15000 - 5000 * k AS we FROM t, w WHERE qty >= 5),
 				qh AS (SELECT symbol, ts - ts % 5000 + 15000 - 5000 * k AS we FROM qt, w),
-				tt AS (SELECT symbol, we, count(*) AS n FROM th GROUP BY symbol, we),
-				qq AS (SELECT symbol, we, count(*) AS n FROM qh GROUP BY symbol, we)
-				SELECT qq.symbol, qq.we, tt.n, qq.n FROM tt RIGHT JOIN qq ON tt.we = qq.we AND tt.symbol = qq.symbol`,
+				tt AS MATERIALIZED (SELECT symbol, we, count(*) AS n FROM th GROUP BY symbol, we),
+				qq AS MATERIALIZED (SELECT symbol, we, count(*) AS n FROM qh GROUP BY symbol, we)
+				SELECT qq.symbol, qq.we, tt.n, qq.n FROM qq LEFT JOIN tt ON tt.we = qq.we AND tt.symbol = qq.symbol`,
 			types: []colType{cStr, cTS, cInt, cInt},
 		},
 		{
@@ -1887,7 +1890,7 @@ func TestOracleJoins(t *testing.T) {
 				SELECT window_start, window_end, symbol, count(*) AS n, count(id) AS traded
 				FROM TUMBLE(j, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, symbol`,
 			sqlite: `SELECT q.ts / 10000 * 10000, q.ts / 10000 * 10000 + 10000, q.symbol, count(*), count(t.id)
-				FROM t RIGHT JOIN qt AS q ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 2000 GROUP BY 1, 2, 3`,
+				FROM qt AS q LEFT JOIN t ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - 1000 AND q.ts + 2000 GROUP BY 1, 2, 3`,
 			types: []colType{cTS, cTS, cStr, cInt, cInt},
 		},
 		oracleCase{
