@@ -49,8 +49,7 @@ func (s *Shared) Eval(row value.Row) (value.Value, error) {
 // for them (0: exprs are returned as they are). Subexpressions that read
 // the clock are not shared.
 func Share(width int, exprs ...Expr) ([]Expr, int) {
-	s := sharer{ids: map[string]int{}, width: width}
-	s.nodes = map[Expr]int{}
+	s := sharer{ids: map[string]int{}, nodes: map[Expr]int{}, slots: map[int]*Shared{}, width: width}
 	for _, e := range exprs {
 		if e != nil {
 			s.id(e)
@@ -65,10 +64,6 @@ func Share(width int, exprs ...Expr) ([]Expr, int) {
 			s.count(e, seen)
 		}
 	}
-	if !s.any {
-		return exprs, 0
-	}
-	s.slots = map[int]*Shared{}
 	out := make([]Expr, len(exprs))
 	for i, e := range exprs {
 		if e != nil {
@@ -92,7 +87,6 @@ type sharer struct {
 	// values (keeping its value costs less than evaluating it again); it
 	// reads the clock (two evaluations may differ: not shared).
 	costly, clock []bool
-	any           bool // a subexpression worth sharing occurs twice
 	slots         map[int]*Shared
 }
 
@@ -145,7 +139,6 @@ func (s *sharer) count(e Expr, seen []bool) {
 	id := s.nodes[e]
 	s.uses[id]++
 	if s.shared(id, s.total) && seen[id] {
-		s.any = true
 		return
 	}
 	seen[id] = true

@@ -106,11 +106,10 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	partitioned := p.spec.SeveralEngines()
 	if !partitioned {
 		var err error
-		if chain, err = c.store.Latest(context.Background()); err != nil {
-			store.Close()
-			return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
+		if chain, err = c.store.Latest(context.Background()); err == nil {
+			partitioned, err = p.partitionedBefore(store, chain)
 		}
-		if partitioned, err = p.partitionedBefore(store, chain); err != nil {
+		if err != nil {
 			store.Close()
 			return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
 		}

@@ -215,7 +215,7 @@ func (j *windowJoin) join(start int64, out *message.Batch) {
 	if j.node.RightOuter {
 		rightDone = make([]bool, len(rights))
 	}
-	width := len(j.node.Columns())
+	width := out.Width()
 	for _, l := range left.held[start] {
 		done := false
 		if left.keys.encode(l, 0) == nil && !hasNull(left.keys.vals) {
