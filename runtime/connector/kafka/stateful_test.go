@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
 // TestWindowedRebalance runs a windowed query keyed like its input topic
@@ -22,24 +23,8 @@ import (
 func TestWindowedRebalance(t *testing.T) {
 	brokers := cluster(t, 8, "in", "out")
 	const keys, perKey = 24, 300
-	base := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
-	// Each key has a record every 20ms of event time: 50 per one-second
-	// window. The input is produced in three parts, in event-time order.
-	var recs []*kgo.Record
-	for i := range perKey {
-		for k := range keys {
-			ts := base.Add(time.Duration(i) * 20 * time.Millisecond)
-			recs = append(recs, &kgo.Record{
-				Key:   fmt.Appendf(nil, "k%02d", k),
-				Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, i*keys+k, k, i, ts.Format(time.RFC3339Nano)),
-			})
-		}
-	}
-	// A last record per key, far ahead, closes every window before it.
-	for k := range keys {
-		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
-			Value: fmt.Appendf(nil, `{"id":-1,"k":"k%02d","seq":-1,"ts":%q}`, k, base.Add(time.Hour).Format(time.RFC3339Nano))})
-	}
+	// The input is produced in three parts, in event-time order.
+	recs := timedInput(keys, perKey)
 	spec := func() *v1alpha1.StreamQuerySpec {
 		s := kafkaSpec(brokers, "in", "out", "SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, k")
 		s.Sources[0].Schema = append(s.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
@@ -47,26 +32,9 @@ func TestWindowedRebalance(t *testing.T) {
 		s.Sources[0].Kafka.SessionTimeout = &metav1.Duration{Duration: 6 * time.Second}
 		return s
 	}
-	n := len(recs) - keys
-	produce(t, brokers, "in", recs[:n/3]...)
-	p1, stop1 := run(t, spec(), "windowed")
-	consume(t, brokers, "out", keys) // some windows closed
-	p2, stop2 := run(t, spec(), "windowed")
-	waitShared(t, brokers, "windowed")
-	produce(t, brokers, "in", recs[n/3:2*n/3]...)
-	deadline := time.Now().Add(30 * time.Second)
-	for p2.Snapshot().Counts.Results == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if p2.Snapshot().Counts.Results == 0 {
-		t.Fatal("the second engine wrote no window results from its partitions")
-	}
-	if err := stop2(); err != nil {
-		t.Fatal(err)
-	}
-	produce(t, brokers, "in", recs[2*n/3:]...)
+	p1, stop1, p2 := joinAndLeave(t, brokers, recs, keys, "windowed", "out", func(string) (*pipeline.Pipeline, func() error) { return run(t, spec(), "windowed") })
 	windows := perKey * 20 / 1000 // one-second windows per key
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var out []*kgo.Record
 	for len(out) < keys*windows && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
@@ -96,11 +64,8 @@ func TestWindowedRebalance(t *testing.T) {
 			t.Fatalf("result %q: window_start: %v", r.Value, err)
 		}
 		// Window w of a key holds seq 50w … 50w+49.
-		w := int(start.Sub(base) / time.Second)
-		wantTotal := 0
-		for seq := 50 * w; seq < 50*w+50; seq++ {
-			wantTotal += seq
-		}
+		w := int(start.Sub(timedBase) / time.Second)
+		wantTotal := windowTotal(w)
 		if v.N != 50 || v.Total != wantTotal {
 			t.Errorf("window %s key %s: count %d, sum %d; want the full window, 50 and %d", v.WindowStart, v.K, v.N, v.Total, wantTotal)
 		}
@@ -114,7 +79,7 @@ func TestWindowedRebalance(t *testing.T) {
 		var missing []string
 		for k := range keys {
 			for w := range windows {
-				id := base.Add(time.Duration(w)*time.Second).Format(time.RFC3339) + fmt.Sprintf(" k%02d", k)
+				id := timedBase.Add(time.Duration(w)*time.Second).Format(time.RFC3339) + fmt.Sprintf(" k%02d", k)
 				if seen[id] == 0 {
 					missing = append(missing, id)
 				}
@@ -142,19 +107,7 @@ func TestStateBackToOneEngine(t *testing.T) {
 func backToOneEngine(t *testing.T, set bool) {
 	brokers := cluster(t, 4, "in", "out", "copy")
 	const keys, perKey = 8, 200
-	base := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
-	var recs []*kgo.Record
-	for i := range perKey {
-		for k := range keys {
-			ts := base.Add(time.Duration(i) * 20 * time.Millisecond)
-			recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
-				Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, i*keys+k, k, i, ts.Format(time.RFC3339Nano))})
-		}
-	}
-	for k := range keys {
-		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
-			Value: fmt.Appendf(nil, `{"id":-1,"k":"k%02d","seq":-1,"ts":%q}`, k, base.Add(time.Hour).Format(time.RFC3339Nano))})
-	}
+	recs := timedInput(keys, perKey)
 	const query = "SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, k"
 	spec := func(engines int32) *v1alpha1.StreamQuerySpec {
 		s := kafkaSpec(brokers, "in", "out", query)
@@ -207,11 +160,8 @@ func backToOneEngine(t *testing.T, set bool) {
 			if err := json.Unmarshal(r.Value, &v); err != nil {
 				t.Fatalf("%q: %v", r.Value, err)
 			}
-			w := int(v.WindowStart.Sub(base) / time.Second)
-			total := 0
-			for seq := 50 * w; seq < 50*w+50; seq++ {
-				total += seq
-			}
+			w := int(v.WindowStart.Sub(timedBase) / time.Second)
+			total := windowTotal(w)
 			if v.N != 50 || v.Total != total {
 				t.Errorf("window %d of %s: count %d, sum %d; want the whole window, 50 and %d", w, v.K, v.N, v.Total, total)
 			}
@@ -227,4 +177,68 @@ func backToOneEngine(t *testing.T, set bool) {
 	if c := p.Snapshot().Counts; c.In != int64(len(recs)-half) {
 		t.Errorf("counts %+v on one engine; want the %d records after the committed offsets read", c, len(recs)-half)
 	}
+}
+
+// timedBase is the event time of timedInput's first records.
+var timedBase = time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+
+// timedInput is perKey records of each of keys keys, k00, k01, ..., in
+// event-time order: a key's record seq i (from 0) is at timedBase plus
+// 20ms times i, 50 in each one-second window; then one record per key, of
+// seq -1, an hour ahead, which closes every window before it.
+func timedInput(keys, perKey int) []*kgo.Record {
+	var recs []*kgo.Record
+	for i := range perKey {
+		for k := range keys {
+			ts := timedBase.Add(time.Duration(i) * 20 * time.Millisecond)
+			recs = append(recs, &kgo.Record{
+				Key:   fmt.Appendf(nil, "k%02d", k),
+				Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, i*keys+k, k, i, ts.Format(time.RFC3339Nano)),
+			})
+		}
+	}
+	for k := range keys {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
+			Value: fmt.Appendf(nil, `{"id":-1,"k":"k%02d","seq":-1,"ts":%q}`, k, timedBase.Add(time.Hour).Format(time.RFC3339Nano))})
+	}
+	return recs
+}
+
+// windowTotal is the sum of the seq of a key's timedInput records in its
+// one-second window w (from 0): seq 50w to 50w+49.
+func windowTotal(w int) int {
+	total := 0
+	for seq := 50 * w; seq < 50*w+50; seq++ {
+		total += seq
+	}
+	return total
+}
+
+// joinAndLeave runs recs, timedInput's of keys keys, through two engines
+// in group, which start starts as instances "a" and "b" of it: a reads
+// the first third of the records, until it wrote keys rows to topic out
+// (its first windows closed), b joins it, the two share the second third
+// until b wrote results, and b stops, gracefully, before the rest is
+// produced. It returns a, still running, its stop, and b.
+func joinAndLeave(t *testing.T, brokers []string, recs []*kgo.Record, keys int, group, out string, start func(instance string) (*pipeline.Pipeline, func() error)) (a *pipeline.Pipeline, stopA func() error, b *pipeline.Pipeline) {
+	t.Helper()
+	n := len(recs) - keys
+	produce(t, brokers, "in", recs[:n/3]...)
+	a, stopA = start("a")
+	consume(t, brokers, out, keys)
+	b, stopB := start("b")
+	waitShared(t, brokers, group)
+	produce(t, brokers, "in", recs[n/3:2*n/3]...)
+	deadline := time.Now().Add(30 * time.Second)
+	for b.Snapshot().Counts.Results == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.Snapshot().Counts.Results == 0 {
+		t.Fatal("the second engine wrote no results from its partitions")
+	}
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, brokers, "in", recs[2*n/3:]...)
+	return a, stopA, b
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/enginestatus"
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/runtime/pipeline"
 )
 
 // TestStatementSetKafka runs a statement set over a topic of 8
@@ -237,22 +238,9 @@ func TestStatementSetDecodeFailuresState(t *testing.T) {
 func TestStatementSetRebalance(t *testing.T) {
 	brokers := cluster(t, 8, "in", "windows", "moving", "evens")
 	const keys, perKey = 24, 300
-	base := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
 	// Each key has a record every 20ms of event time, seq 0 to 299: 50 in
 	// each one-second window.
-	var recs []*kgo.Record
-	for i := range perKey {
-		for k := range keys {
-			ts := base.Add(time.Duration(i) * 20 * time.Millisecond)
-			recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
-				Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, i*keys+k, k, i, ts.Format(time.RFC3339Nano))})
-		}
-	}
-	// A last record per key, far ahead, closes every window before it.
-	for k := range keys {
-		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k),
-			Value: fmt.Appendf(nil, `{"id":-1,"k":"k%02d","seq":-1,"ts":%q}`, k, base.Add(time.Hour).Format(time.RFC3339Nano))})
-	}
+	recs := timedInput(keys, perKey)
 	spec := kafkaSpec(brokers, "in", "", "")
 	spec.Query, spec.Sink = "", nil
 	src := &spec.Sources[0]
@@ -272,24 +260,9 @@ func TestStatementSetRebalance(t *testing.T) {
 	two := int32(2)
 	spec.Replicas = &two
 
-	n := len(recs) - keys
-	produce(t, brokers, "in", recs[:n/3]...)
-	p1, stop1 := runInstance(t, spec, "set-rebalance", "a")
-	consume(t, brokers, "windows", keys) // some windows closed
-	p2, stop2 := runInstance(t, spec, "set-rebalance", "b")
-	waitShared(t, brokers, "set-rebalance")
-	produce(t, brokers, "in", recs[n/3:2*n/3]...)
-	deadline := time.Now().Add(30 * time.Second)
-	for p2.Snapshot().Counts.Results == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if p2.Snapshot().Counts.Results == 0 {
-		t.Fatal("the second engine wrote no results from its partitions")
-	}
-	if err := stop2(); err != nil {
-		t.Fatal(err)
-	}
-	produce(t, brokers, "in", recs[2*n/3:]...)
+	p1, stop1, p2 := joinAndLeave(t, brokers, recs, keys, "set-rebalance", "windows", func(instance string) (*pipeline.Pipeline, func() error) {
+		return runInstance(t, spec, "set-rebalance", instance)
+	})
 
 	// What each statement must write, by row key: every window of every
 	// key, every record's moving sum, every even record.
@@ -304,11 +277,8 @@ func TestStatementSetRebalance(t *testing.T) {
 	for k := range keys {
 		key := fmt.Sprintf("k%02d", k)
 		for w := range windows {
-			total := 0
-			for seq := 50 * w; seq < 50*w+50; seq++ {
-				total += seq
-			}
-			want["windows"][fmt.Sprintf("%s %s", base.Add(time.Duration(w)*time.Second).Format(time.TimeOnly), key)] = fmt.Sprintf("n=%d total=%d", 50, total)
+			total := windowTotal(w)
+			want["windows"][fmt.Sprintf("%s %s", timedBase.Add(time.Duration(w)*time.Second).Format(time.TimeOnly), key)] = fmt.Sprintf("n=%d total=%d", 50, total)
 		}
 		for seq := range perKey {
 			s10 := 0
@@ -332,7 +302,7 @@ func TestStatementSetRebalance(t *testing.T) {
 	for _, stmt := range []string{"windows", "moving", "evens"} {
 		got[stmt] = map[string]string{}
 		var out []*kgo.Record
-		deadline = time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
 			out = readAll(t, brokers, stmt, len(out))
 			for _, r := range out {
@@ -365,7 +335,7 @@ func TestStatementSetRebalance(t *testing.T) {
 			t.Errorf("%s: %d distinct rows of %d written; missing %d, e.g. %v", stmt, len(got[stmt]), len(want[stmt]), len(missing), missing[:min(len(missing), 5)])
 		}
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !committed(t, brokers, "set-rebalance", "in") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
