@@ -103,14 +103,7 @@ func TestStatementSetRollout(t *testing.T) {
 	if err := k8s.Create(ctx, sq); err != nil {
 		t.Fatal(err)
 	}
-	update := func(mutate func(*v1alpha1.StreamQuery)) {
-		t.Helper()
-		eventually(t, 10*time.Second, func() error {
-			got := getQuery(t, sq)
-			mutate(got)
-			return k8s.Update(ctx, got)
-		})
-	}
+	update := func(mutate func(*v1alpha1.StreamQuery)) { t.Helper(); updateQuery(t, sq, mutate) }
 	hash := ""
 	rolledOut := func(what string, want appsv1.DeploymentStrategyType, statements string) {
 		t.Helper()

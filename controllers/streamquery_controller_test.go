@@ -67,6 +67,16 @@ func getQuery(t *testing.T, sq *v1alpha1.StreamQuery) *v1alpha1.StreamQuery {
 	return &got
 }
 
+// updateQuery changes sq's spec by mutate, again on a conflict.
+func updateQuery(t *testing.T, sq *v1alpha1.StreamQuery, mutate func(*v1alpha1.StreamQuery)) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		got := getQuery(t, sq)
+		mutate(got)
+		return k8s.Update(context.Background(), got)
+	})
+}
+
 func key(sq *v1alpha1.StreamQuery) types.NamespacedName {
 	return types.NamespacedName{Namespace: sq.Namespace, Name: childName(sq)}
 }
@@ -197,14 +207,7 @@ func TestUpdateSuspendResume(t *testing.T) {
 	eventually(t, 10*time.Second, func() error { return k8s.Get(ctx, key(sq), &d) })
 	hash := d.Spec.Template.Annotations[AnnotationSpecHash]
 
-	update := func(mutate func(*v1alpha1.StreamQuery)) {
-		t.Helper()
-		eventually(t, 10*time.Second, func() error {
-			got := getQuery(t, sq)
-			mutate(got)
-			return k8s.Update(ctx, got)
-		})
-	}
+	update := func(mutate func(*v1alpha1.StreamQuery)) { t.Helper(); updateQuery(t, sq, mutate) }
 	update(func(q *v1alpha1.StreamQuery) { q.Spec.Query = "SELECT symbol, price FROM trades" })
 	eventually(t, 10*time.Second, func() error {
 		if err := k8s.Get(ctx, key(sq), &d); err != nil {
