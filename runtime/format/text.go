@@ -174,8 +174,8 @@ func parseUTC(b []byte) (v value.Value, ok bool) {
 		}
 		nanos = n
 	}
-	secs := value.DaysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec
-	return value.TimestampValue(secs*1e9 + nanos), true
+	t := time.Date(int(year), time.Month(month), int(day), int(hour), int(minute), int(sec), int(nanos), time.UTC)
+	return value.TimestampValue(t.UnixNano()), true
 }
 
 // daysIn returns the days of a month of a year.

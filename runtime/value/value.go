@@ -297,23 +297,6 @@ func AppendTimestamp(dst []byte, ns int64) []byte {
 	return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
 }
 
-// DaysFromCivil returns the days since 1970-01-01 of a proleptic
-// Gregorian date (Howard Hinnant's days_from_civil).
-func DaysFromCivil(year, month, day int64) int64 {
-	if month <= 2 {
-		year--
-	}
-	era := year / 400
-	if year < 0 {
-		era = (year - 399) / 400
-	}
-	yoe := year - era*400
-	mp := (month + 9) % 12
-	doy := (153*mp+2)/5 + day - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
-}
-
 // Equal reports whether a and b are the same value of the same kind; NULL equals
 // NULL here. It is for tests and keys, not SQL's three-valued '='.
 func Equal(a, b Value) bool {
