@@ -227,7 +227,7 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	}
 	if !origins.partition {
 		a.windows, a.starts, a.groups, a.held = map[int64]*window{}, nil, 0, 0
-		a.sessions = map[string]*sessionKey{}
+		a.clearSessions()
 		a.idle = idleList[group, *group]{lastSweep: a.idle.lastSweep}
 	}
 	if a.ttl > 0 {
@@ -340,14 +340,15 @@ func (a *windowAgg) readSessionKey(r *value.Reader, origins *Origins) {
 		k.sessions = append(k.sessions, s)
 		a.held += len(s.rows)
 	}
-	key := string(a.keys.keyOf(k.keys, 0))
-	if old := a.sessions[key]; old != nil {
+	k.name = string(a.keys.keyOf(k.keys, 0))
+	if old := a.sessions[k.name]; old != nil {
 		// The partition's sessions from before it moved away and came
 		// back, or ones that changed: those read replace them.
 		a.unhold(old)
 	}
-	a.sessions[key] = k
+	a.sessions[k.name] = k
 	a.touchKey(k)
+	a.queue(k)
 }
 
 // windowChangesVersion is the first byte of a window operator's changes.

@@ -1,8 +1,10 @@
 package streamop
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -395,4 +397,148 @@ func compileSQL(t *testing.T, query string) *Program {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// partitionMarks is a watermark of each partition's own, and the least of
+// them for the pipeline.
+type partitionMarks map[*message.Origin]int64
+
+func (w partitionMarks) For(o *message.Origin) int64 {
+	if o != nil {
+		return w[o]
+	}
+	return slices.Min(slices.Collect(maps.Values(w)))
+}
+
+// TestSessionsCloseByPartition: session windows over three partitions,
+// each at a watermark of its own, its keys' rows out of order within the
+// bound: each Advance closes every session its partition's watermark
+// ends and none other, Low is the earliest start held, and in the end the
+// sessions written are those of the rows grouped by gaps at once, but for
+// the sessions of a partition that moved away (a generation later), which
+// its new owner writes: none of its keys is held after the next Advance.
+func TestSessionsCloseByPartition(t *testing.T) {
+	const gap = int64(time.Second)
+	parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}, {Source: "trades", Partition: 2}}
+	type row struct {
+		ts  int64
+		key string
+		v   int64
+	}
+	// sessionsOf groups each key's rows by gaps, as a batch query does.
+	sessionsOf := func(rows []row) []string {
+		byKey := map[string][]row{}
+		for _, r := range rows {
+			byKey[r.key] = append(byKey[r.key], r)
+		}
+		var out []string
+		for key, rs := range byKey {
+			slices.SortFunc(rs, func(x, y row) int { return cmp.Compare(x.ts, y.ts) })
+			start, end, sum := rs[0].ts, rs[0].ts+gap, int64(0)
+			for _, r := range rs {
+				if r.ts >= end {
+					out = append(out, fmt.Sprint(start, end, key, sum))
+					start, sum = r.ts, 0
+				}
+				end, sum = max(end, r.ts+gap), sum+r.v
+			}
+			out = append(out, fmt.Sprint(start, end, key, sum))
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(11, 11))
+	a := newSessions(t, time.Duration(gap))
+	marks := partitionMarks{}
+	clocks := make([]int64, len(parts))
+	var kept []row  // rows whose sessions are written here
+	var moved []row // partition 2's rows before it moved
+	var written []string
+	movedAt := int64(0) // partition 2's watermark at its last Advance before the move
+	for step := range 400 {
+		if step == 200 {
+			movedAt = marks[parts[2]]
+			parts[2].Generation.Add(1)
+		}
+		p := step % len(parts)
+		clocks[p] += rng.Int64N(gap)
+		var rows []testRow
+		for range rng.IntN(30) {
+			// Keys of partition p only, as keyed partitions have them;
+			// rows up to 2 s out of order, none behind the watermark.
+			r := row{ts: clocks[p] - rng.Int64N(2*gap), key: fmt.Sprintf("K%d", p+len(parts)*rng.IntN(8)), v: rng.Int64N(100)}
+			r.ts = max(r.ts, marks[parts[p]])
+			rows = append(rows, testRow{time.Duration(r.ts), r.key, r.v})
+			if p == 2 && step < 200 {
+				moved = append(moved, r)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		b := batchOf(rows...)
+		b.Origin, b.Generation = parts[p], parts[p].Generation.Load()
+		marks[parts[p]] = max(marks[parts[p]], clocks[p]-2*gap)
+		out := new(message.Batch)
+		out.Reset(4)
+		var fail failures
+		if late, _ := a.Process(b, out, marks, &fail); late > 0 || len(fail) > 0 {
+			t.Fatalf("step %d: %d rows late, failures %v", step, late, fail)
+		}
+		var errs errorList
+		a.Advance(marks, out, errs.add)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		for i, r := range out.Rows {
+			if i > 0 && r[0].Nanos() < out.Rows[i-1][0].Nanos() {
+				t.Errorf("step %d: a session of %v written after one of %v", step, r[0], out.Rows[i-1][0])
+			}
+			written = append(written, fmt.Sprint(r[0].Nanos(), r[1].Nanos(), r[2].Str(), r[3].Int()))
+		}
+		low, held := int64(math.MaxInt64), 0
+		for _, sk := range a.sessions {
+			if !sk.source.current() {
+				t.Fatalf("step %d: key %v of a partition that moved away still held", step, sk.keys)
+			}
+			for _, s := range sk.sessions {
+				if s.end <= marks[sk.source.origin] {
+					t.Fatalf("step %d: key %v's session %d to %d held past its partition's watermark %d", step, sk.keys, s.start, s.end, marks[sk.source.origin])
+				}
+				held += len(s.rows)
+			}
+			if len(sk.sessions) > 0 {
+				low = min(low, sk.sessions[0].start)
+			}
+		}
+		if got := a.Low(); got != low {
+			t.Fatalf("step %d: Low %d, the earliest start held %d", step, got, low)
+		}
+		if a.Size() != held {
+			t.Fatalf("step %d: Size %d, rows held %d", step, a.Size(), held)
+		}
+	}
+	out := new(message.Batch)
+	out.Reset(4)
+	var errs errorList
+	a.Advance(fixedTime(math.MaxInt64), out, errs.add)
+	for _, r := range out.Rows {
+		written = append(written, fmt.Sprint(r[0].Nanos(), r[1].Nanos(), r[2].Str(), r[3].Int()))
+	}
+	want, dropped := sessionsOf(kept), 0
+	for _, s := range sessionsOf(moved) {
+		var end int64
+		fmt.Sscan(strings.Fields(s)[1], &end)
+		if end <= movedAt {
+			want = append(want, s) // closed before the move
+		} else {
+			dropped++
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(written)
+	if len(want) < 150 || dropped == 0 {
+		t.Fatalf("only %d sessions, %d of them dropped as moved", len(want), dropped)
+	}
+	if !slices.Equal(written, want) {
+		t.Errorf("wrote %d sessions, want %d:\n%v\nwant\n%v", len(written), len(want), written, want)
+	}
 }

@@ -84,6 +84,14 @@ type windowAgg struct {
 	keySeq   uint64
 	closing  []closingSession
 	held     int // rows held in sessions
+	// sessionEnds queues each partition's keys (in a generation) by the
+	// end of their first session as it was when queued, which sessions
+	// only extend: Advance looks at the keys the watermark may close, not
+	// at every key. sessionStarts queues the keys by their first session's
+	// start, for Low. An entry is stale once its key's has another time
+	// (sessionKey.endAt, startAt) or its key is no longer held.
+	sessionEnds   map[owner]*timeHeap[*sessionKey]
+	sessionStarts timeHeap[*sessionKey]
 
 	// Once a whole snapshot is taken or restored (tracking), what changed
 	// since, for AppendChanges: the groups added to, made or fired, each
@@ -138,11 +146,17 @@ type group struct {
 func (g *group) links() *idleLinks[group] { return &g.idle }
 
 type sessionKey struct {
+	name     string // in the operator's sessions
 	source   owner
 	keys     []value.Value
 	sessions []*session // by start
 	seq      uint64     // the order of the key's first row
 	changed  bool       // among the operator's changedKeys
+	// endAt and startAt are the times of the key's entries in the
+	// operator's queues (sessionEnds, sessionStarts), if queued: the
+	// entries of other times are stale.
+	endAt, startAt         int64
+	endQueued, startQueued bool
 }
 
 // closingSession is a session the watermark closed, with its key.
@@ -164,12 +178,13 @@ type sessionRow struct {
 func newWindowAgg(n *plan.Aggregate) *windowAgg {
 	a := &windowAgg{
 		node: n, time: -1, keys: newKeyEncoder(n.Keys),
-		windows: map[int64]*window{}, sessions: map[string]*sessionKey{}, interned: map[string]string{},
+		windows: map[int64]*window{}, interned: map[string]string{},
 		argv: make([]value.Value, len(n.Aggs)),
 	}
 	if n.Window.Time != nil {
 		a.time = n.Window.Time.Index
 	}
+	a.clearSessions()
 	a.clock = time.Now
 	a.pace.clock = a.clock
 	for _, c := range n.Aggs {
@@ -572,9 +587,9 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 		sk = nil
 	}
 	if sk == nil {
-		sk = &sessionKey{keys: ownValues(a.keys.vals), source: src, seq: a.keySeq}
+		sk = &sessionKey{name: string(a.keys.buf), keys: ownValues(a.keys.vals), source: src, seq: a.keySeq}
 		a.keySeq++
-		a.sessions[string(a.keys.buf)] = sk
+		a.sessions[sk.name] = sk
 	}
 	// The row joins the largest session it touches, which takes the rows
 	// of the others it bridges: copying the largest for each row would make
@@ -608,7 +623,41 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 	i := sort.Search(len(kept), func(i int) bool { return kept[i].start > merged.start })
 	sk.sessions = slices.Insert(kept, i, merged)
 	a.touchKey(sk)
+	a.queue(sk)
 }
+
+// clearSessions drops every session key.
+func (a *windowAgg) clearSessions() {
+	a.sessions = map[string]*sessionKey{}
+	a.sessionEnds = map[owner]*timeHeap[*sessionKey]{}
+	a.sessionStarts = nil
+}
+
+// queue keeps a key's entries in the queues up to date with its first
+// session, after its sessions changed. Its end entry stays while the end
+// only grew: that key is looked at early, and queued again then.
+func (a *windowAgg) queue(sk *sessionKey) {
+	if len(sk.sessions) == 0 {
+		return
+	}
+	first := sk.sessions[0]
+	if !sk.endQueued || first.end < sk.endAt {
+		h := a.sessionEnds[sk.source]
+		if h == nil {
+			h = &timeHeap[*sessionKey]{}
+			a.sessionEnds[sk.source] = h
+		}
+		h.push(timed[*sessionKey]{ts: first.end, key: sk})
+		sk.endAt, sk.endQueued = first.end, true
+	}
+	if !sk.startQueued || first.start != sk.startAt {
+		a.sessionStarts.push(timed[*sessionKey]{ts: first.start, key: sk})
+		sk.startAt, sk.startQueued = first.start, true
+	}
+}
+
+// holdsKey says a key is the operator's, not one closed or replaced since.
+func (a *windowAgg) holdsKey(sk *sessionKey) bool { return a.sessions[sk.name] == sk }
 
 // Advance implements Stateful. It drops no rows uncounted: every row it
 // absorbed was counted then.
@@ -848,33 +897,52 @@ func (a *windowAgg) emit(out *message.Batch, g *group) error {
 // order their keys appeared, so that the output does not depend on the
 // order of a map.
 func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(error)) {
-	for key, sk := range a.sessions {
-		if !sk.source.current() {
-			a.unhold(sk)
-			a.closeKey(key)
-			continue
-		}
-		watermark := wm.For(sk.source.origin)
-		n := 0
-		for _, s := range sk.sessions {
-			if s.end > watermark {
-				break
+	for src, h := range a.sessionEnds {
+		if !src.current() {
+			// The partition moved away: its new owner holds its keys.
+			for _, e := range *h {
+				if sk := e.key; a.holdsKey(sk) {
+					a.unhold(sk)
+					a.closeKey(sk.name)
+				}
 			}
-			a.closing = append(a.closing, closingSession{key: sk, s: s})
-			a.held -= len(s.rows)
-			n++
-		}
-		if n == 0 {
+			delete(a.sessionEnds, src)
 			continue
 		}
-		clear(sk.sessions[:n])
-		sk.sessions = sk.sessions[n:]
-		if len(sk.sessions) == 0 {
-			a.closeKey(key)
-		} else {
-			a.touchKey(sk)
+		watermark := wm.For(src.origin)
+		for len(*h) > 0 && h.low() <= watermark {
+			e := h.pop()
+			sk := e.key
+			if !sk.endQueued || sk.endAt != e.ts || !a.holdsKey(sk) {
+				continue
+			}
+			sk.endQueued = false
+			n := 0
+			for _, s := range sk.sessions {
+				if s.end > watermark {
+					break
+				}
+				a.closing = append(a.closing, closingSession{key: sk, s: s})
+				a.held -= len(s.rows)
+				n++
+			}
+			clear(sk.sessions[:n])
+			sk.sessions = sk.sessions[n:]
+			switch {
+			case len(sk.sessions) == 0:
+				a.closeKey(sk.name)
+			case n > 0:
+				a.touchKey(sk)
+				fallthrough
+			default:
+				a.queue(sk)
+			}
+		}
+		if len(*h) == 0 {
+			delete(a.sessionEnds, src)
 		}
 	}
+	a.sessionLow() // drops the stale entries of the keys closed
 	if len(a.closing) == 0 {
 		return
 	}
@@ -948,12 +1016,18 @@ func (a *windowAgg) Low() int64 {
 		}
 		return low
 	}
-	for _, sk := range a.sessions {
-		if len(sk.sessions) > 0 {
-			low = min(low, sk.sessions[0].start)
+	return a.sessionLow()
+}
+
+// sessionLow is the earliest start of a session held, math.MaxInt64 when
+// none is; it drops the stale entries it passes.
+func (a *windowAgg) sessionLow() int64 {
+	for h := &a.sessionStarts; len(*h) > 0; h.pop() {
+		if e := (*h)[0]; e.key.startQueued && e.key.startAt == e.ts && a.holdsKey(e.key) {
+			return e.ts
 		}
 	}
-	return low
+	return math.MaxInt64
 }
 
 // Size implements Stateful: groups of open windows, or rows of open sessions.
