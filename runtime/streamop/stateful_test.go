@@ -465,7 +465,7 @@ func TestSessionsCloseByPartition(t *testing.T) {
 		for range rng.IntN(30) {
 			// Keys of partition p only, as keyed partitions have them;
 			// rows up to 2 s out of order, none behind the watermark.
-			r := row{ts: clocks[p] - rng.Int64N(2*gap), key: fmt.Sprintf("K%d", p+len(parts)*rng.IntN(8)), v: rng.Int64N(100)}
+			r := row{ts: clocks[p] - rng.Int64N(2*gap), key: fmt.Sprintf("K%d", p+len(parts)*rng.IntN(30)), v: rng.Int64N(100)}
 			r.ts = max(r.ts, marks[parts[p]])
 			rows = append(rows, testRow{time.Duration(r.ts), r.key, r.v})
 			if p == 2 && step < 200 {
