@@ -234,7 +234,14 @@ func TestCRDValidation(t *testing.T) {
 			delete(s, "sink")
 			s["sources"] = []any{map[string]any{"name": "trades", "kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "t"}, "schema": []any{map[string]any{"name": "symbol", "type": "text"}}}}
 			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "o", "delivery": "exactlyOnce"}}}}
-		}, "exactlyOnce is not supported yet in a statement set"},
+		}, ""},
+		{"statement set exactly once with state", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			s["sources"] = []any{map[string]any{"name": "trades", "kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "t"}, "schema": []any{map[string]any{"name": "symbol", "type": "text"}}}}
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "o", "delivery": "exactlyOnce"}}}}
+			s["state"] = map[string]any{}
+		}, "exactlyOnce in a statement set is not supported yet with spec.state"},
 		{"engine template setting POD_NAME", func(s map[string]any) {
 			s["template"] = map[string]any{"spec": map[string]any{"env": []any{map[string]any{"name": "POD_NAME", "value": "x"}}}}
 		}, "POD_NAME and POD_NAMESPACE are set by the operator"},

@@ -6,8 +6,15 @@ import (
 )
 
 // ExactlyOnceSink returns the query's Kafka sink if it writes exactly once,
-// else nil; a statement set has none.
+// else nil. Of a statement set, it is the first statement's that does: the
+// statements' exactly-once sinks write through one transactional producer,
+// with the settings of that one, which the others' match (Validate).
 func (s *StreamQuerySpec) ExactlyOnceSink() *KafkaSink {
+	for i := range s.Statements {
+		if k := s.Statements[i].Sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
+			return k
+		}
+	}
 	if s.Sink == nil || s.Sink.Kafka == nil || s.Sink.Kafka.Delivery != ExactlyOnce {
 		return nil
 	}

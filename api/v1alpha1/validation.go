@@ -444,9 +444,21 @@ func validateResultSink(ps *Problems, f string, s *StreamQuerySpec, sink *Sink) 
 		switch k.Delivery {
 		case "", AtLeastOnce:
 		case ExactlyOnce:
-			validateExactlyOnceSources(ps, s)
-			if dl := ep.DeadLetter; dl != nil && dl.Kafka == nil && dl.Null == nil {
+			const why = "exactlyOnce writes in the transaction of the first kafka source's client, on its cluster"
+			src := s.transactionSource()
+			if src != nil && !slices.Equal(k.Brokers, src.Brokers) {
+				ps.Add(f+".kafka.brokers", "%s: use its brokers, %v", why, src.Brokers)
+			}
+			if k != s.ExactlyOnceSink() {
+				break // a set's later statement: the first's problems are the set's
+			}
+			validateExactlyOnceSources(ps, f+".kafka.delivery", s)
+			switch dl := ep.DeadLetter; {
+			case dl == nil:
+			case dl.Kafka == nil && dl.Null == nil:
 				ps.Add(f+".kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
+			case dl.Kafka != nil && src != nil && !slices.Equal(dl.Kafka.Brokers, src.Brokers):
+				ps.Add("spec.errorPolicy.deadLetter.kafka.brokers", "%s, dead letters too: use its brokers, %v", why, src.Brokers)
 			}
 		default:
 			ps.Add(f+".kafka.delivery", "unknown delivery %q (want atLeastOnce or exactlyOnce)", k.Delivery)
@@ -500,13 +512,52 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 		validateQuery(ps, f+".query", st.Query)
 		sink := st.Sink
 		if k := sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
-			ps.Add(f+".sink.kafka.delivery", "exactlyOnce is not supported yet in a statement set: use atLeastOnce, or a StreamQuery of its own for this statement")
-			// Nothing more to say of what it would need.
-			k := *k
-			k.Delivery, sink.Kafka = AtLeastOnce, &k
+			validateSharedTransaction(ps, f+".sink.kafka", s, k)
+			if s.State != nil {
+				ps.Add(f+".sink.kafka.delivery", "exactlyOnce in a statement set is not supported yet with spec.state: remove spec.state (the set's statements must then be stateless), use atLeastOnce, or a StreamQuery of its own for this statement")
+				// Nothing more to say of what it would need.
+				k := *k
+				k.Delivery, sink.Kafka = AtLeastOnce, &k
+			}
 		}
 		validateResultSink(ps, f+".sink", s, &sink)
 	}
+}
+
+// validateSharedTransaction checks an exactly-once sink of a statement
+// set, at f, against the first, whose settings the transactional producer
+// they write through takes.
+func validateSharedTransaction(ps *Problems, f string, s *StreamQuerySpec, k *KafkaSink) {
+	first := s.ExactlyOnceSink()
+	if k == first {
+		return
+	}
+	const why = "the exactly-once statements of a set write through one transactional producer, with the first one's settings"
+	if !equalDurations(k.TransactionInterval, first.TransactionInterval) {
+		ps.Add(f+".transactionInterval", "%s: set the same transactionInterval as the first (%s)", why, durationOrDefault(first.TransactionInterval))
+	}
+	if k.Compression != first.Compression {
+		ps.Add(f+".compression", "%s: set the same compression as the first (%q)", why, first.Compression)
+	}
+	if !equalDurations(k.Linger, first.Linger) {
+		ps.Add(f+".linger", "%s: set the same linger as the first (%s)", why, durationOrDefault(first.Linger))
+	}
+	if k.MaxBatchBytes != first.MaxBatchBytes {
+		ps.Add(f+".maxBatchBytes", "%s: set the same maxBatchBytes as the first (%d)", why, first.MaxBatchBytes)
+	}
+}
+
+// equalDurations says two optional durations are both unset or equal.
+func equalDurations(a, b *metav1.Duration) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Duration == b.Duration
+}
+
+// durationOrDefault shows an optional duration, "unset" for none.
+func durationOrDefault(d *metav1.Duration) string {
+	if d == nil {
+		return "unset"
+	}
+	return d.Duration.String()
 }
 
 // StateSourceProblems are the problems of source i of a query that keeps
@@ -694,21 +745,19 @@ func validateStateVolume(ps *Problems, s *StreamQuerySpec) {
 // commits the offsets of every Kafka topic read, in one group on one
 // cluster, and a file or generator is read again from the checkpoint's
 // position.
-func validateExactlyOnceSources(ps *Problems, s *StreamQuerySpec) {
-	const f = "spec.sink.kafka.delivery"
+func validateExactlyOnceSources(ps *Problems, f string, s *StreamQuerySpec) {
 	if s.State == nil {
 		if len(s.Sources) != 1 || s.Sources[0].Kafka == nil || len(s.Sources[0].Kafka.Topics) > 1 {
 			ps.Add(f, "exactlyOnce without spec.state needs exactly one source, a kafka one of one topic: the transaction commits its offsets with the results")
 		}
 		return
 	}
-	var first *KafkaSource
+	first := s.transactionSource()
 	for i, src := range s.Sources {
 		switch k := src.Kafka; {
 		case k == nil: // stdin is refused with spec.state
 		case src.Table != nil: // read whole by every engine, committing nothing
-		case first == nil:
-			first = k
+		case k == first:
 		case !slices.Equal(k.Brokers, first.Brokers):
 			ps.Add(fmt.Sprintf("spec.sources[%d].kafka.brokers", i), "exactlyOnce commits every source's offsets in one transaction, on one cluster: use the brokers of the first kafka source, %v", first.Brokers)
 		case k.Group != first.Group:
@@ -718,6 +767,17 @@ func validateExactlyOnceSources(ps *Problems, s *StreamQuerySpec) {
 	if first == nil {
 		ps.Add(f, "exactlyOnce needs a kafka source, whose transactions commit the results with the input's offsets")
 	}
+}
+
+// transactionSource is the Kafka source whose client an exactly-once
+// query's transactions run on: its first that is not a table.
+func (s *StreamQuerySpec) transactionSource() *KafkaSource {
+	for _, src := range s.Sources {
+		if src.Kafka != nil && src.Table == nil {
+			return src.Kafka
+		}
+	}
+	return nil
 }
 
 func validateSink(ps *Problems, f string, s *Sink) {

@@ -143,7 +143,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.sources[0].kafka.sessionTimeout", "between 1s and 30m"},
 		{"long transactions", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce, TransactionInterval: &metav1.Duration{Duration: time.Minute}}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce, TransactionInterval: &metav1.Duration{Duration: time.Minute}}}
 		}, "spec.sink.kafka.transactionInterval", "between 10ms and 30s"},
 		{"many replicas", func(s *StreamQuerySpec) { r := int32(129); s.Replicas = &r }, "spec.replicas", "at most 128"},
 		{"long query", func(s *StreamQuerySpec) { s.Query = "SELECT symbol FROM trades" + strings.Repeat(" ", MaxQueryLength) }, "spec.query", "more than the 262144 allowed"},
@@ -169,34 +169,34 @@ func TestValidate(t *testing.T) {
 		{"exactly once from several topics", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
 			s.Sources[0].Kafka.Topic, s.Sources[0].Kafka.Topics = "", []string{"a", "b"}
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 		}, "spec.sink.kafka.delivery", "of one topic"},
 		{"exactly once of a join", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "", ""},
 		{"exactly once of a join without state", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 		}, "spec.sink.kafka.delivery", "without spec.state needs exactly one source"},
 		{"exactly once over two groups", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Group = "q", "quotes", "other"
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].kafka.group", "one consumer group"},
 		{"exactly once over two clusters", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Brokers = "q", "quotes", []string{"c:9092"}
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].kafka.brokers", "on one cluster"},
 		{"exactly once from stdin", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), {Name: "q", Stdin: &StdinSource{}, Schema: []Column{{Name: "a", Type: "int"}}}}
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{}
 		}, "spec.sources[1].stdin", "standard input cannot be read again"},
 		{"a topic twice in one group", func(s *StreamQuerySpec) {
@@ -224,7 +224,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.state.volume", "one engine's"},
 		{"exactly-once state volume", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{Volume: &StateVolume{Size: resource.MustParse("1Gi")}}
 		}, "spec.state.volume", "remove volume"},
 		{"state volume mounted over", func(s *StreamQuerySpec) {
@@ -238,7 +238,7 @@ func TestValidate(t *testing.T) {
 			s.Template = &EngineTemplate{Spec: EnginePodSpec{Volumes: []runtime.RawExtension{{Raw: []byte(`{"name":"sluice-state","emptyDir":{}}`)}}}}
 		}, "spec.template.spec.volumes[0].name", "spec.state.volume's claim"},
 		{"exactly once without kafka", func(s *StreamQuerySpec) {
-			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 			s.State = &StateSpec{Dir: "/state"}
 		}, "spec.sink.kafka.delivery", "needs a kafka source"},
 		{"start at a time", func(s *StreamQuerySpec) {
@@ -367,6 +367,34 @@ func TestValidate(t *testing.T) {
 			s.Sources[0].Table = &TableSource{Key: []string{"sym"}}
 			s.Sources[0].Kafka.Group = "g"
 		}, "spec.sources[0].kafka.group", "in no consumer group"},
+		{"exactly once to another cluster", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+		}, "spec.sink.kafka.brokers", "use its brokers, [k:9092]"},
+		{"exactly-once dead letters to another cluster", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+			s.ErrorPolicy = ErrorPolicy{Strategy: DeadLetter, DeadLetter: &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "dlq"}}}
+		}, "spec.errorPolicy.deadLetter.kafka.brokers", "dead letters too"},
+		{"statement set exactly once", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+		}, "", ""},
+		{"statement set exactly once with state", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.State = &StateSpec{}
+		}, "spec.statements[1].sink.kafka.delivery", "not supported yet with spec.state"},
+		{"statement set exactly once of two transaction intervals", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.Statements[2].Sink.Kafka.TransactionInterval = &metav1.Duration{Duration: time.Second}
+		}, "spec.statements[2].sink.kafka.transactionInterval", "the same transactionInterval as the first (unset)"},
+		{"statement set exactly once of two compressions", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.Statements[2].Sink.Kafka.Compression = CompressionZstd
+		}, "spec.statements[2].sink.kafka.compression", "the same compression"},
+		{"statement set exactly once to another cluster", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.Statements[2].Sink.Kafka.Brokers = []string{"b:9092"}
+		}, "spec.statements[2].sink.kafka.brokers", "use its brokers"},
 		{"endless datagen table", func(s *StreamQuerySpec) {
 			s.Sources[0].Table = &TableSource{Key: []string{"symbol"}}
 		}, "spec.sources[0].table", "must end or be a Kafka topic"},
@@ -390,6 +418,18 @@ func TestValidate(t *testing.T) {
 		if !found {
 			t.Errorf("%s: Validate() = %v; want a problem in %s containing %q", tt.name, ps, tt.field, tt.substr)
 		}
+	}
+}
+
+// exactlyOnceSet makes s a statement set over a Kafka source: a statement
+// to stdout, and two that write exactly once.
+func exactlyOnceSet(s *StreamQuerySpec) {
+	s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+	s.Query, s.Sink = "", nil
+	s.Statements = []Statement{
+		{Name: "all", Query: "SELECT a FROM trades", Sink: Sink{Stdout: &StdoutSink{}}},
+		{Name: "even", Query: "SELECT a FROM trades WHERE a % 2 = 0", Sink: Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "even", Delivery: ExactlyOnce}}},
+		{Name: "odd", Query: "SELECT a FROM trades WHERE a % 2 = 1", Sink: Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "odd", Delivery: ExactlyOnce}}},
 	}
 }
 

@@ -129,6 +129,12 @@ type SourceEnv struct {
 	// calls Rewound then, before it reads any record of the new
 	// generations, and its commit returns ErrTransactionAborted.
 	Rewound func()
+	// Aborted, if not nil, is told when an exactly-once transaction that
+	// commits every interval (not at checkpoints) aborts: the records read
+	// since the last commit are read again, in the same generation, and
+	// their acknowledgements are forgotten. It is called before any of
+	// them is read again, once every record read was acknowledged.
+	Aborted func()
 	Logger  *slog.Logger
 }
 

@@ -52,6 +52,12 @@ func (p *Pipeline) open(opts Options) error {
 		}
 	}
 	p.txn = txn
+	if opts.transaction != nil {
+		// A statement's: its sink writes in its set's transaction, which
+		// the set's source commits; the statement's pipeline has none of
+		// its own to commit or checkpoint in.
+		txn = opts.transaction
+	}
 	p.sink = opts.Sink
 	if rp := p.repartition; rp != nil && rp.Writes() {
 		for _, r := range p.readers {

@@ -88,6 +88,9 @@ type Options struct {
 	// statement names the statement of a set the pipeline runs, whose
 	// checkpoints are kept apart from the others'.
 	statement string
+	// transaction, of a statement that writes exactly once, is its set's
+	// exactly-once transaction, which its sink writes in.
+	transaction connector.Transaction
 	// reads, for the upstream part of a repartitioned query, are the
 	// columns of each source the whole query reads (readColumns), which
 	// its own plan, the stateless part, does not say.

@@ -97,6 +97,12 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 	}
 	reg := opts.registry()
 	set.readers = opts.Readers
+	// The transaction of a set with statements that write exactly once
+	// (ExactlyOnceSink): its source commits the offsets in it once every
+	// statement has written or handled the records (the gathered
+	// acknowledgements), and those statements' sinks and the dead letters
+	// write in it. The others' sinks write at least once.
+	var txn connector.Transaction
 	for _, name := range names {
 		if opts.Readers != nil {
 			break // the caller's
@@ -105,6 +111,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 			Query: spec, Source: sourceNamed(spec, name), Columns: schemas[name], Stateful: stateful,
 			Group: opts.Group, Instance: opts.Instance, StaticMembership: opts.StaticMembership,
 			Logger: set.log, Read: reads[name],
+			// What the statements acknowledged of the records read again
+			// says nothing of them now.
+			Aborted: set.forgetAcks,
 		}
 		opened, err := reg.OpenSource(env)
 		if err != nil {
@@ -112,11 +121,14 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		}
 		set.sources = append(set.sources, opened)
 		set.readers = append(set.readers, opened.Readers()...)
+		if t, ok := opened.(connector.Transactional); ok && t.Transaction() != nil && txn == nil {
+			txn = t.Transaction()
+		}
 	}
 	if set.strategy == v1alpha1.DeadLetter {
 		dlq := opts.DeadLetter
 		if dlq == nil {
-			opened, err := reg.OpenDeadLetter(connector.SinkEnv{Spec: spec.ErrorPolicy.DeadLetter, Logger: set.log})
+			opened, err := reg.OpenDeadLetter(connector.SinkEnv{Spec: spec.ErrorPolicy.DeadLetter, Transaction: txn, Logger: set.log})
 			if err != nil {
 				return set.fail(stmts, opts, err)
 			}
@@ -184,6 +196,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		popts.DeadLetter = set.dlq
 		popts.Sink = opts.Sinks[st.Name]
 		popts.statement = st.Name
+		if k := st.Spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
+			popts.transaction = txn
+		}
 		if opts.Logger != nil {
 			popts.Logger = opts.Logger.With("statement", st.Name)
 		}
@@ -296,6 +311,22 @@ func (g *ackGather) reset(gen uint64) {
 	g.gen, g.sent = gen, math.MinInt64
 	for i := range g.upTo {
 		g.upTo[i] = math.MinInt64
+	}
+}
+
+// forget forgets the acknowledgements of the generation: the records
+// they were of are read again.
+func (g *ackGather) forget() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reset(g.gen)
+}
+
+// forgetAcks forgets what the statements acknowledged of every origin
+// (connector.SourceEnv.Aborted).
+func (p *Pipeline) forgetAcks() {
+	for _, g := range p.gathers {
+		g.forget()
 	}
 }
 

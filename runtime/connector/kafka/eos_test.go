@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,22 @@ import (
 // middle of the run and leaves again. Transactions open across a rebalance
 // abort and their records are written again, so a read_committed reader
 // sees every result, and every dead letter, exactly once, in per-key order.
+// A statement set does as a query: its statements that write exactly once
+// (all ids; the even ones) write in the transactions of its source, as do
+// its dead letters, and one that writes at least once (the odd ones) writes
+// outside them, each id at least once.
 func TestExactlyOnceRebalance(t *testing.T) {
-	brokers := cluster(t, 8, "in", "out", "dlq")
+	for _, set := range []bool{false, true} {
+		name := "query"
+		if set {
+			name = "statement set"
+		}
+		t.Run(name, func(t *testing.T) { exactlyOnceRebalance(t, set) })
+	}
+}
+
+func exactlyOnceRebalance(t *testing.T, set bool) {
+	brokers := cluster(t, 8, "in", "out", "evens", "odds", "dlq")
 	const n, keys = 6000, 30
 	recs := keyedInput(n, keys)
 	bad := 0
@@ -34,6 +49,16 @@ func TestExactlyOnceRebalance(t *testing.T) {
 		s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce
 		s.Sink.Kafka.TransactionInterval = &metav1.Duration{Duration: 50 * time.Millisecond}
 		s.ErrorPolicy = v1alpha1.ErrorPolicy{Strategy: v1alpha1.DeadLetter, DeadLetter: &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: brokers, Topic: "dlq"}}}
+		if set {
+			evens, odds := *s.Sink.Kafka, v1alpha1.KafkaSink{Brokers: brokers, Topic: "odds", Key: "k"}
+			evens.Topic = "evens"
+			s.Statements = []v1alpha1.Statement{
+				{Name: "odds", Query: "SELECT id, k, seq FROM t WHERE id % 2 = 1", Sink: v1alpha1.Sink{Kafka: &odds}},
+				{Name: "all", Query: s.Query, Sink: *s.Sink},
+				{Name: "evens", Query: "SELECT id, k, seq FROM t WHERE id % 2 = 0", Sink: v1alpha1.Sink{Kafka: &evens}},
+			}
+			s.Query, s.Sink = "", nil
+		}
 		return s
 	}
 	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
@@ -72,6 +97,36 @@ func TestExactlyOnceRebalance(t *testing.T) {
 			t.Errorf("dead letter %q is not a poison record", r.Value)
 		}
 	}
+	transactional(t, "out", out, true)
+	transactional(t, "dlq", dead, true)
+	if set {
+		evens := readAll(t, brokers, "evens", 1, committed)
+		ids := checkPerKeyOrder(t, evens)
+		for id := range ids {
+			if id%2 != 0 {
+				t.Errorf("id %d in evens", id)
+			}
+		}
+		if want := len(out) - len(out)/2; len(evens) != len(ids) || len(ids) < want-1 || len(ids) > want+1 {
+			t.Errorf("%d evens with %d distinct ids; want about %d, each once", len(evens), len(ids), want)
+		}
+		transactional(t, "evens", evens, true)
+		// At least once: the odd ids of aborted transactions are there
+		// too, each at least once, written again after ids after them.
+		odds := readAll(t, brokers, "odds", 1)
+		oddIDs := map[int]bool{}
+		for _, r := range odds {
+			var v struct{ ID int }
+			if err := json.Unmarshal(r.Value, &v); err != nil || v.ID%2 != 1 {
+				t.Fatalf("odds: %q (%v)", r.Value, err)
+			}
+			oddIDs[v.ID] = true
+		}
+		if len(oddIDs)+len(evens) != len(out) {
+			t.Errorf("%d distinct odd ids and %d even; want %d in all", len(oddIDs), len(evens), len(out))
+		}
+		transactional(t, "odds", odds, false)
+	}
 	// Uncommitted writes of aborted transactions are in the log too; a
 	// read_uncommitted reader sees them. Their count shows the test did
 	// exercise aborts (it is not asserted: a rebalance may fall between two
@@ -79,6 +134,17 @@ func TestExactlyOnceRebalance(t *testing.T) {
 	all := readAll(t, brokers, "out", len(out))
 	t.Logf("engine 1 wrote %d, engine 2 wrote %d; %d committed results, %d records in the log including aborted ones",
 		p1.Snapshot().Counts.Out, p2.Snapshot().Counts.Out, len(out), len(all))
+}
+
+// transactional checks that the records read from topic were, or were
+// not, written in transactions.
+func transactional(t *testing.T, topic string, recs []*kgo.Record, want bool) {
+	t.Helper()
+	for _, r := range recs {
+		if r.Attrs.IsTransactional() != want {
+			t.Fatalf("a record of %s (%q) written in a transaction: %v; want %v", topic, r.Value, r.Attrs.IsTransactional(), want)
+		}
+	}
 }
 
 // readAll reads a topic to its end, which is past atLeast records: those

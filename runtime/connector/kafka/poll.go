@@ -437,6 +437,9 @@ func (s *Source) endTransaction(ctx context.Context) error {
 	}
 	if !committed {
 		s.log.Warn("kafka transaction aborted (the group rebalanced during it); its records will be read and written again", "component", "kafka", "topic", s.topic)
+		if s.onAbort != nil {
+			s.onAbort()
+		}
 	}
 	if err := s.sess.Begin(); err != nil {
 		return fmt.Errorf("kafka: beginning a transaction: %w", err)

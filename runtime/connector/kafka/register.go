@@ -92,6 +92,8 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 			opts.Checkpointed = env.Stateful && env.Query.State != nil
 			if opts.Checkpointed {
 				opts.OnRewind = env.Rewound
+			} else {
+				opts.OnAbort = env.Aborted
 			}
 		}
 	}

@@ -131,6 +131,8 @@ type Source struct {
 	// poll loop, which makes them.
 	onRewind func()
 	rewinds  uint64
+	// onAbort is Options.OnAbort.
+	onAbort func()
 	// maxRecordBytes is the most a record of the transactional client may
 	// hold (its batch limit).
 	maxRecordBytes int32
@@ -187,6 +189,9 @@ type Options struct {
 	// of the new generation is read, and CommitCheckpoint returns
 	// connector.ErrTransactionAborted, rather than fail the source.
 	OnRewind func()
+	// OnAbort, without Checkpointed, is called when a transaction aborts,
+	// before its records are read again (connector.SourceEnv.Aborted).
+	OnAbort func()
 	// Owner, if set, is the checkpointed exactly-once source (opened with
 	// TransactionalID and Checkpointed, in the same group) whose
 	// transactions commit this source's offsets with its own: a query that
@@ -477,6 +482,8 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 			s.commits = make(chan commitRequest)
 			s.onRewind = opts.OnRewind
 			interval = 0
+		} else {
+			s.onAbort = opts.OnAbort
 		}
 		go s.poll(s.ctx, interval)
 		close(s.commitDone) // the transactions commit
