@@ -340,6 +340,10 @@ func (a *windowAgg) readSessionKey(r *value.Reader, origins *Origins) {
 		k.sessions = append(k.sessions, s)
 		a.held += len(s.rows)
 	}
+	if len(k.sessions) == 0 && r.Err() == nil {
+		// A key is written with its sessions, and closed with its last.
+		r.Fail(fmt.Errorf("session key %v without sessions", k.keys))
+	}
 	k.name = string(a.keys.keyOf(k.keys, 0))
 	if old := a.sessions[k.name]; old != nil {
 		// The partition's sessions from before it moved away and came
@@ -400,7 +404,7 @@ func (a *windowAgg) AppendChanges(dst []byte, origins *Origins) []byte {
 	for _, k := range a.changedKeys {
 		// A key whose sessions closed, or were replaced, since is among
 		// the closed; only the keys still held are written.
-		if a.sessions[string(a.keys.keyOf(k.keys, 0))] == k {
+		if a.holdsKey(k) {
 			live = append(live, k)
 		}
 	}

@@ -542,3 +542,35 @@ func TestSessionsCloseByPartition(t *testing.T) {
 		t.Errorf("wrote %d sessions, want %d:\n%v\nwant\n%v", len(written), len(want), written, want)
 	}
 }
+
+// TestSessionQueuesBounded: a session that stays open (a key in every
+// batch) keeps the queues' earliest entries where they are; the stale
+// entries of the keys that come and go behind it are dropped all the
+// same, so that the queues hold about as many entries as keys.
+func TestSessionQueuesBounded(t *testing.T) {
+	a := newSessions(t, time.Second)
+	step := 100 * time.Millisecond
+	for i := range 20_000 {
+		ts := time.Duration(i) * step
+		b := batchOf(testRow{ts, "hot", 1}, testRow{ts, fmt.Sprintf("k%d", i), 1})
+		out := new(message.Batch)
+		out.Reset(4)
+		var fail failures
+		wm := fixedTime(int64(ts - 5*step))
+		a.Process(b, out, wm, &fail)
+		var errs errorList
+		a.Advance(wm, out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		if i > 100 && len(out.Rows) != 1 {
+			t.Fatalf("batch %d: %d sessions closed; want 1", i, len(out.Rows))
+		}
+		if n := a.ends + len(a.sessionStarts); n > 4*len(a.sessions)+64+4 {
+			t.Fatalf("batch %d: %d entries queued for %d keys", i, n, len(a.sessions))
+		}
+	}
+	if a.Low() != 0 {
+		t.Errorf("Low %d; want 0, the start of the session still open", a.Low())
+	}
+}

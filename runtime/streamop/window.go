@@ -85,13 +85,18 @@ type windowAgg struct {
 	closing  []closingSession
 	held     int // rows held in sessions
 	// sessionEnds queues each partition's keys (in a generation) by the
-	// end of their first session as it was when queued, which sessions
-	// only extend: Advance looks at the keys the watermark may close, not
-	// at every key. sessionStarts queues the keys by their first session's
-	// start, for Low. An entry is stale once its key's has another time
-	// (sessionKey.endAt, startAt) or its key is no longer held.
+	// end of their first session as it was when queued, or earlier: Advance
+	// looks at the keys the watermark may close, not at every key. A row
+	// extends a session's end without queuing its key again (the key is
+	// looked at early, and queued again then); one that makes an earlier
+	// first session queues it again. sessionStarts queues the keys by
+	// their first session's start, for Low. An entry is stale once its
+	// key's has another time (sessionKey.endAt, startAt) or its key is no
+	// longer held; ends counts the entries of sessionEnds, stale ones too,
+	// which compactQueues drops when they outnumber the keys.
 	sessionEnds   map[owner]*timeHeap[*sessionKey]
 	sessionStarts timeHeap[*sessionKey]
+	ends          int
 
 	// Once a whole snapshot is taken or restored (tracking), what changed
 	// since, for AppendChanges: the groups added to, made or fired, each
@@ -630,7 +635,24 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 func (a *windowAgg) clearSessions() {
 	a.sessions = map[string]*sessionKey{}
 	a.sessionEnds = map[owner]*timeHeap[*sessionKey]{}
-	a.sessionStarts = nil
+	a.sessionStarts, a.ends = nil, 0
+}
+
+// compactQueues queues the keys held again, without the stale entries,
+// once these may outnumber them: a stale entry below a live one stays
+// until that one goes (a session open for long, a partition behind), and
+// keeps its key's rows.
+func (a *windowAgg) compactQueues() {
+	if n := a.ends + len(a.sessionStarts); n < 64 || n <= 4*len(a.sessions) {
+		return
+	}
+	a.sessionEnds = map[owner]*timeHeap[*sessionKey]{}
+	clear(a.sessionStarts)
+	a.sessionStarts, a.ends = a.sessionStarts[:0], 0
+	for _, sk := range a.sessions {
+		sk.endQueued, sk.startQueued = false, false
+		a.queue(sk)
+	}
 }
 
 // queue keeps a key's entries in the queues up to date with its first
@@ -648,6 +670,7 @@ func (a *windowAgg) queue(sk *sessionKey) {
 			a.sessionEnds[sk.source] = h
 		}
 		h.push(timed[*sessionKey]{ts: first.end, key: sk})
+		a.ends++
 		sk.endAt, sk.endQueued = first.end, true
 	}
 	if !sk.startQueued || first.start != sk.startAt {
@@ -897,21 +920,25 @@ func (a *windowAgg) emit(out *message.Batch, g *group) error {
 // order their keys appeared, so that the output does not depend on the
 // order of a map.
 func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(error)) {
+	a.compactQueues()
 	for src, h := range a.sessionEnds {
 		if !src.current() {
-			// The partition moved away: its new owner holds its keys.
+			// The partition moved away: its new owner holds its keys,
+			// each of which has a live entry here among the stale.
 			for _, e := range *h {
 				if sk := e.key; a.holdsKey(sk) {
 					a.unhold(sk)
 					a.closeKey(sk.name)
 				}
 			}
+			a.ends -= len(*h)
 			delete(a.sessionEnds, src)
 			continue
 		}
 		watermark := wm.For(src.origin)
 		for len(*h) > 0 && h.low() <= watermark {
 			e := h.pop()
+			a.ends--
 			sk := e.key
 			if !sk.endQueued || sk.endAt != e.ts || !a.holdsKey(sk) {
 				continue
@@ -928,15 +955,14 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 			}
 			clear(sk.sessions[:n])
 			sk.sessions = sk.sessions[n:]
-			switch {
-			case len(sk.sessions) == 0:
+			if len(sk.sessions) == 0 {
 				a.closeKey(sk.name)
-			case n > 0:
-				a.touchKey(sk)
-				fallthrough
-			default:
-				a.queue(sk)
+				continue
 			}
+			if n > 0 {
+				a.touchKey(sk)
+			}
+			a.queue(sk)
 		}
 		if len(*h) == 0 {
 			delete(a.sessionEnds, src)
@@ -982,11 +1008,13 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 }
 
 // unhold takes a key's session rows out of the rows held, for a key
-// dropped or replaced.
+// dropped or replaced, and lets them go: a stale entry of the queues may
+// keep the key a while.
 func (a *windowAgg) unhold(sk *sessionKey) {
 	for _, s := range sk.sessions {
 		a.held -= len(s.rows)
 	}
+	sk.sessions = nil
 }
 
 // closeKey drops a session key whose sessions are all closed.
