@@ -86,7 +86,7 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 		default:
 			return nil, nil, err
 		}
-		if k := one.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() {
+		if k := one.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() && spec.State == nil {
 			// Its state would need a checkpoint in each transaction, which
 			// the statements would have to take together (spec.state is
 			// refused with exactlyOnce in a set).

@@ -69,6 +69,15 @@ func TestPlanSet(t *testing.T) {
 		quotes.Schema[0].Key = true
 		return spec
 	}
+	// exactly: over trades alone, each statement writes exactly once.
+	exactly := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
+		spec.Sources = spec.Sources[:1]
+		for i := range spec.Statements {
+			st := &spec.Statements[i]
+			st.Sink = v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: st.Name, Delivery: v1alpha1.ExactlyOnce}}
+		}
+		return spec
+	}
 	emit := func(spec *v1alpha1.StreamQuerySpec) *v1alpha1.StreamQuerySpec {
 		spec.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second}
 		return spec
@@ -91,6 +100,9 @@ func TestPlanSet(t *testing.T) {
 		{"ttl of one GROUP BY", state(set(true, plain, windowed, changes), true), ""},
 		{"ttl of none", state(set(true, plain, windowed), true), "spec.state.ttl: applies to a GROUP BY without a window, whose groups live until they expire; the state of windows, OVER frames and joins ends with their time bounds; no statement is one"},
 		{"several engines, stateless", engines(set(true, plain, plain)), ""},
+		{"exactly once, stateless", exactly(set(true, plain, plain)), ""},
+		{"exactly once, a window", exactly(set(true, plain, windowed)), "spec.statements[1].sink.kafka.delivery: exactlyOnce in a statement set is supported for stateless statements only yet"},
+		{"exactly once, state", state(exactly(set(true, plain, windowed)), false), "spec.statements[1].sink.kafka.delivery: exactlyOnce in a statement set is not supported yet with spec.state"},
 		{"several engines, repartitioned", engines(set(true, plain, windowed)), "spec.statements[1].query: on several engines, this statement's rows would be repartitioned by symbol through Kafka, which a statement set does not do yet"},
 		{"several engines, one group", engines(set(true, allRows)), "spec.replicas: statement a: on several engines, each engine aggregates"},
 		{"several engines, state", state(engines(keyed(set(true, plain, windowed, "SELECT symbol, ts, count(*) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS n FROM trades"))), false), ""},
