@@ -25,7 +25,7 @@ import (
 // Records written after the last commit and before a kill are written
 // again; the test reports how many per crash.
 func TestKafkaCrashAtLeastOnce(t *testing.T) {
-	crashes := kafkaCrash(t, "atLeastOnce", 3)
+	crashes := kafkaCrash(t, "atLeastOnce", 3, false)
 	for i, c := range crashes {
 		t.Logf("crash %d: killed after %d distinct ids; %d duplicates; the restarted engine wrote its first record %s after it started",
 			i+1, c.distinctAtKill, c.duplicates, c.resumeAfter.Round(time.Millisecond))
@@ -43,9 +43,21 @@ const crashSessionTimeout = 30 * time.Second
 // TestKafkaCrashExactlyOnce is the crash test with delivery exactlyOnce: a
 // read_committed reader sees every id exactly once.
 func TestKafkaCrashExactlyOnce(t *testing.T) {
-	for i, c := range kafkaCrash(t, "exactlyOnce", 3) {
+	for i, c := range kafkaCrash(t, "exactlyOnce", 3, false) {
 		if c.duplicates != 0 {
 			t.Errorf("exactly-once, crash %d: %d duplicates", i+1, c.duplicates)
+		}
+	}
+}
+
+// TestKafkaCrashExactlyOnceSet is the exactly-once crash test of a
+// statement set whose two statements write the even and the odd ids to
+// the one output topic, each in the set's transactions: a read_committed
+// reader sees every id exactly once.
+func TestKafkaCrashExactlyOnceSet(t *testing.T) {
+	for i, c := range kafkaCrash(t, "exactlyOnce", 3, true) {
+		if c.duplicates != 0 {
+			t.Errorf("exactly-once set, crash %d: %d duplicates", i+1, c.duplicates)
 		}
 	}
 }
@@ -64,8 +76,9 @@ type crash struct {
 // the engine with SIGKILL kills times, evenly through the input, restarting
 // it after each; then it waits for every id in the output. It returns each
 // crash's costs, seen by a reader that reads committed records for
-// exactlyOnce.
-func kafkaCrash(t *testing.T, delivery string, kills int) []crash {
+// exactlyOnce. With statements, the engine runs a statement set of two
+// statements, one writing the even ids, the other the odd ones.
+func kafkaCrash(t *testing.T, delivery string, kills int, statements bool) []crash {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +110,14 @@ func kafkaCrash(t *testing.T, delivery string, kills int) []crash {
 	}()
 
 	dir := t.TempDir()
+	sink := fmt.Sprintf("{kafka: {brokers: [%q], topic: out, key: k, delivery: %s, transactionInterval: 200ms}}", brokers[0], delivery)
+	query := fmt.Sprintf("  query: SELECT id, k FROM t\n  sink: %s\n", sink)
+	if statements {
+		query = fmt.Sprintf(`  statements:
+    - {name: evens, query: "SELECT id, k FROM t WHERE id %% 2 = 0", sink: %s}
+    - {name: odds, query: "SELECT id, k FROM t WHERE id %% 2 = 1", sink: %[1]s}
+`, sink)
+	}
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
 metadata: {name: crash}
@@ -105,10 +126,8 @@ spec:
     - name: t
       kafka: {brokers: [%q], topic: in, group: crash, sessionTimeout: %s}
       schema: [{name: id, type: int}, {name: k, type: string}]
-  query: SELECT id, k FROM t
-  sink: {kafka: {brokers: [%q], topic: out, key: k, delivery: %s, transactionInterval: 200ms}}
-  runtime: {parallelism: 2, batchSize: 200}
-`, brokers[0], crashSessionTimeout, brokers[0], delivery)
+%s  runtime: {parallelism: 2, batchSize: 200}
+`, brokers[0], crashSessionTimeout, query)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
 	start := func() *exec.Cmd { return startInstance(t, dir, "crash-0") }
 
