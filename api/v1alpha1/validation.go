@@ -537,13 +537,17 @@ func validateSharedTransaction(ps *Problems, f string, s *StreamQuerySpec, k *Ka
 		ps.Add(f+".transactionInterval", "%s: set the same transactionInterval as the first (%s)", why, durationOrDefault(first.TransactionInterval))
 	}
 	if k.Compression != first.Compression {
-		ps.Add(f+".compression", "%s: set the same compression as the first (%q)", why, first.Compression)
+		ps.Add(f+".compression", "%s: set the same compression as the first (%s)", why, cmp.Or(string(first.Compression), "unset"))
 	}
 	if !equalDurations(k.Linger, first.Linger) {
 		ps.Add(f+".linger", "%s: set the same linger as the first (%s)", why, durationOrDefault(first.Linger))
 	}
 	if k.MaxBatchBytes != first.MaxBatchBytes {
-		ps.Add(f+".maxBatchBytes", "%s: set the same maxBatchBytes as the first (%d)", why, first.MaxBatchBytes)
+		bytes := "unset"
+		if first.MaxBatchBytes != 0 {
+			bytes = fmt.Sprint(first.MaxBatchBytes)
+		}
+		ps.Add(f+".maxBatchBytes", "%s: set the same maxBatchBytes as the first (%s)", why, bytes)
 	}
 }
 
