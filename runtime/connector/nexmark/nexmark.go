@@ -479,24 +479,21 @@ func (r *javaRandom) exact(n int, keep bool) string {
 	if n <= 0 {
 		return ""
 	}
-	var b []byte
-	if keep {
-		b = make([]byte, n)
+	if !keep {
+		// The draws alone, one per six characters.
+		r.skip((n + 5) / 6)
+		return ""
 	}
+	b := make([]byte, n)
 	var x int32
 	left := 0
 	for k := range n {
 		if left == 0 {
 			x, left = r.next(32), 6
 		}
-		if keep {
-			b[k] = byte('a' + x%26)
-		}
+		b[k] = byte('a' + x%26)
 		x /= 26
 		left--
-	}
-	if !keep {
-		return ""
 	}
 	return format.BytesString(b) // b is not used again
 }

@@ -29,6 +29,16 @@ func TestJavaRandom(t *testing.T) {
 	if got := r.int64(); got != -4962768465676381896 {
 		t.Errorf("new Random(0).nextLong() = %d; Java gives -4962768465676381896", got)
 	}
+	// skip(n) is n draws.
+	for n := range 300 {
+		drawn, skipped := newJavaRandom(int64(n)), newJavaRandom(int64(n))
+		for range n {
+			drawn.next(32)
+		}
+		if skipped.skip(n); skipped.seed != drawn.seed {
+			t.Fatalf("skip(%d) left seed %#x; %d draws leave %#x", n, skipped.seed, n, drawn.seed)
+		}
+	}
 	// nextInt(bound) is uniform below bound, for powers of two and not.
 	for _, bound := range []int32{1, 2, 13, 26, 1 << 20, 1_000_000_007} {
 		r := newJavaRandom(int64(bound))

@@ -20,6 +20,22 @@ func (r *javaRandom) next(bits uint) int32 {
 	return int32(r.seed >> (48 - bits))
 }
 
+// skip advances the generator n steps, as n calls of next would, in
+// O(log n) steps: a step is the affine map x -> multiplier*x + 0xB
+// modulo 2^48, and n of them compose by squaring. (The products wrap
+// modulo 2^64, of which 2^48 is a divisor.)
+func (r *javaRandom) skip(n int) {
+	mul, add := int64(javaMultiplier), int64(0xB) // 2^i steps
+	nMul, nAdd := int64(1), int64(0)              // the steps taken so far
+	for ; n > 0; n >>= 1 {
+		if n&1 == 1 {
+			nMul, nAdd = nMul*mul&javaMask, (nAdd*mul+add)&javaMask
+		}
+		mul, add = mul*mul&javaMask, (add*mul+add)&javaMask
+	}
+	r.seed = (r.seed*nMul + nAdd) & javaMask
+}
+
 // intN is Java's nextInt(bound), for bound > 0.
 func (r *javaRandom) intN(bound int32) int32 {
 	x := r.next(31)
