@@ -184,6 +184,10 @@ func (w *watermarks) advance(now time.Time) int64 {
 			continue
 		}
 		if now.Sub(pm.last) >= pm.idle || o != nil && w.timeless[o.Source] {
+			// It may never send again: replaying, it holds its own
+			// windows back no more either (For), as a partition taken
+			// over quiet would for ever.
+			pm.replaying = false
 			continue
 		}
 		if pm.replaying {

@@ -3,6 +3,8 @@ package kafka_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -241,4 +243,109 @@ func joinAndLeave(t *testing.T, brokers []string, recs []*kgo.Record, keys int, 
 	}
 	produce(t, brokers, "in", recs[2*n/3:]...)
 	return a, stopA, b
+}
+
+// TestQuietPartitionMoves: a partition that moves to a second engine with
+// its state (spec.state on several engines) and then stays quiet has its
+// state restored there all the same, from its checkpoint, so that its
+// windows close with the other partitions' watermark: every key's first
+// window is written whole, those of the quiet partition's keys too, by
+// the engine it moved to.
+func TestQuietPartitionMoves(t *testing.T) {
+	brokers := cluster(t, 4, "in", "out")
+	const keys, perKey = 24, 10
+	spec := func() *v1alpha1.StreamQuerySpec {
+		s := kafkaSpec(brokers, "in", "out", "SELECT window_start, k, count(*) AS n, sum(seq) AS total FROM TUMBLE(t, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, k")
+		s.Sources[0].Schema = append(s.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
+		s.Sources[0].EventTime = &v1alpha1.EventTime{Column: "ts", IdleTimeout: &metav1.Duration{Duration: time.Second}}
+		s.Sources[0].Kafka.SessionTimeout = &metav1.Duration{Duration: 6 * time.Second}
+		s.Sources[0].Kafka.PartitionedBy = []string{"k"}
+		s.State = &v1alpha1.StateSpec{CheckpointInterval: &metav1.Duration{Duration: 100 * time.Millisecond}}
+		s.Replicas = new(int32(2))
+		return s
+	}
+	record := func(k, seq int, ts time.Time) *kgo.Record {
+		return &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, seq*keys+k, k, seq, ts.Format(time.RFC3339Nano))}
+	}
+	// The first window of every key, on one engine.
+	var first []*kgo.Record
+	for seq := range perKey {
+		for k := range keys {
+			first = append(first, record(k, seq, timedBase.Add(time.Duration(seq)*50*time.Millisecond)))
+		}
+	}
+	produce(t, brokers, "in", first...)
+	partitionOf := map[int]int32{}
+	for i, r := range first {
+		partitionOf[i%keys] = r.Partition
+	}
+	a, stopA := runInstance(t, spec(), "quiet", "a")
+	deadline := time.Now().Add(30 * time.Second)
+	for (a.Snapshot().Counts.In < int64(len(first)) || !committed(t, brokers, "quiet", "in")) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A second engine takes partitions over, one of which stays quiet.
+	b, stopB := runInstance(t, spec(), "quiet", "b")
+	waitShared(t, brokers, "quiet")
+	quiet := int32(-1)
+	for quiet < 0 && time.Now().Before(deadline) {
+		for _, src := range b.Snapshot().Sources {
+			if src.Lag >= 0 && slices.Contains(slices.Collect(maps.Values(partitionOf)), src.Partition) {
+				quiet = src.Partition
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if quiet < 0 {
+		t.Fatal("the second engine reports no partition of the keys assigned")
+	}
+	// The other keys go on two windows later, which closes the first on
+	// both engines once the quiet partition is idle. They keep sending
+	// (the same records again), so that their partitions are never all
+	// idle with it, which would hold the watermark where it was.
+	var later []*kgo.Record
+	quietKeys := 0
+	for k := range keys {
+		if partitionOf[k] == quiet {
+			quietKeys++
+			continue
+		}
+		later = append(later, record(k, 100, timedBase.Add(2500*time.Millisecond)))
+	}
+	got := map[string]bool{}
+	for len(got) < keys && time.Now().Before(deadline) {
+		produce(t, brokers, "in", later...)
+		time.Sleep(100 * time.Millisecond)
+		for _, r := range readAll(t, brokers, "out", len(got)) {
+			var v struct {
+				WindowStart time.Time `json:"window_start"`
+				K           string
+				N, Total    int
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Fatalf("%q: %v", r.Value, err)
+			}
+			if !v.WindowStart.Equal(timedBase) {
+				t.Fatalf("window %s of %s written; only the first is closed", v.WindowStart, v.K)
+			}
+			if v.N != perKey || v.Total != perKey*(perKey-1)/2 {
+				t.Errorf("first window of %s: count %d, sum %d; want %d and %d", v.K, v.N, v.Total, perKey, perKey*(perKey-1)/2)
+			}
+			got[v.K] = true
+		}
+	}
+	for _, stop := range []func() error{stopB, stopA} {
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != keys {
+		var missing []string
+		for k := range keys {
+			if name := fmt.Sprintf("k%02d", k); !got[name] {
+				missing = append(missing, fmt.Sprintf("%s (partition %d)", name, partitionOf[k]))
+			}
+		}
+		t.Errorf("the first windows of %d keys written; want %d: missing %v (partition %d, of %d keys, quiet on the second engine)", len(got), keys, missing, quiet, quietKeys)
+	}
 }
