@@ -82,7 +82,9 @@ func TestWatermarksTimeless(t *testing.T) {
 
 // TestWatermarksReplaying: a partition that first sends after the
 // watermark moved on (idle until then) replays by its own watermark, and
-// Replaying says how far behind it is until it catches up, or goes idle.
+// Replaying says how far behind it is until it catches up, or goes idle;
+// idle, it holds its own windows back no more either (a partition taken
+// over that stays quiet would for ever).
 func TestWatermarksReplaying(t *testing.T) {
 	a, b := &message.Origin{Source: "s", Partition: 0}, &message.Origin{Source: "s", Partition: 1}
 	t0 := time.Unix(1000, 0)
@@ -106,6 +108,9 @@ func TestWatermarksReplaying(t *testing.T) {
 	w.advance(t0.Add(5 * time.Second))
 	if got := w.Replaying(); got != math.MaxInt64 {
 		t.Fatalf("replaying %d once partition 1 is idle; want none: it may never send again", got)
+	}
+	if got := w.For(b); got != 200 {
+		t.Fatalf("partition 1's windows close at %d once it is idle; want the watermark, 200", got)
 	}
 	w.arrive(b, 250, 0, t0.Add(6*time.Second))
 	w.progress(b, 250)
