@@ -476,10 +476,7 @@ func (s *statefulStage) takeOverAssigned(now time.Time) bool {
 		if o == nil || o.Away.Load() {
 			continue
 		}
-		if t, ok := r.(*teeReader); ok {
-			r = t.from
-		}
-		if h, ok := r.(handledReporter); ok {
+		if h, ok := copiedFrom(r).(handledReporter); ok {
 			if _, known := h.Handled(); !known {
 				// The group's offset of it is not loaded yet, which a
 				// statement of a set checks its state against

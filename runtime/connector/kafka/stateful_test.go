@@ -245,13 +245,26 @@ func joinAndLeave(t *testing.T, brokers []string, recs []*kgo.Record, keys int, 
 	return a, stopA, b
 }
 
-// TestQuietPartitionMoves: a partition that moves to a second engine with
+// TestQuietPartitionMoves: a partition that moves to another engine with
 // its state (spec.state on several engines) and then stays quiet has its
 // state restored there all the same, from its checkpoint, so that its
 // windows close with the other partitions' watermark: every key's first
 // window is written whole, those of the quiet partition's keys too, by
-// the engine it moved to.
+// the engine it moved to. Either a second engine joins, fresh, and takes
+// it over, or the second leaves and the first, whose watermark has moved,
+// takes it back, replaying it by its own watermark until it has nothing
+// left to read.
 func TestQuietPartitionMoves(t *testing.T) {
+	for _, leave := range []bool{false, true} {
+		name := "join"
+		if leave {
+			name = "leave"
+		}
+		t.Run(name, func(t *testing.T) { quietPartitionMoves(t, leave) })
+	}
+}
+
+func quietPartitionMoves(t *testing.T, leave bool) {
 	brokers := cluster(t, 4, "in", "out")
 	const keys, perKey = 24, 10
 	spec := func() *v1alpha1.StreamQuerySpec {
@@ -267,7 +280,7 @@ func TestQuietPartitionMoves(t *testing.T) {
 	record := func(k, seq int, ts time.Time) *kgo.Record {
 		return &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k), Value: fmt.Appendf(nil, `{"id":%d,"k":"k%02d","seq":%d,"ts":%q}`, seq*keys+k, k, seq, ts.Format(time.RFC3339Nano))}
 	}
-	// The first window of every key, on one engine.
+	// The first window of every key.
 	var first []*kgo.Record
 	for seq := range perKey {
 		for k := range keys {
@@ -279,22 +292,56 @@ func TestQuietPartitionMoves(t *testing.T) {
 	for i, r := range first {
 		partitionOf[i%keys] = r.Partition
 	}
-	a, stopA := runInstance(t, spec(), "quiet", "a")
-	deadline := time.Now().Add(30 * time.Second)
-	for (a.Snapshot().Counts.In < int64(len(first)) || !committed(t, brokers, "quiet", "in")) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	// A second engine takes partitions over, one of which stays quiet.
-	b, stopB := runInstance(t, spec(), "quiet", "b")
-	waitShared(t, brokers, "quiet")
-	quiet := int32(-1)
-	for quiet < 0 && time.Now().Before(deadline) {
-		for _, src := range b.Snapshot().Sources {
-			if src.Lag >= 0 && slices.Contains(slices.Collect(maps.Values(partitionOf)), src.Partition) {
-				quiet = src.Partition
+	keyed := slices.Collect(maps.Values(partitionOf))
+	// quietOf is a partition of the keys that p reads, or -1.
+	quietOf := func(p *pipeline.Pipeline) int32 {
+		for _, src := range p.Snapshot().Sources {
+			if src.Lag >= 0 && slices.Contains(keyed, src.Partition) {
+				return src.Partition
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return -1
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	readAllOf := func(ps ...*pipeline.Pipeline) {
+		t.Helper()
+		for time.Now().Before(deadline) {
+			in := int64(0)
+			for _, p := range ps {
+				in += p.Snapshot().Counts.In
+			}
+			if in >= int64(len(first)) && committed(t, brokers, "quiet", "in") {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("the first windows' records were not all read and committed")
+	}
+	a, stopA := runInstance(t, spec(), "quiet", "a")
+	quiet := int32(-1)
+	var b *pipeline.Pipeline
+	var stopB func() error
+	if leave {
+		// Both engines read the first windows; the second leaves, and
+		// the first takes its partitions back, one of which stays quiet.
+		b, stopB = runInstance(t, spec(), "quiet", "b")
+		waitShared(t, brokers, "quiet")
+		readAllOf(a, b)
+		for quiet < 0 && time.Now().Before(deadline) {
+			quiet = quietOf(b)
+		}
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// The first engine reads the first windows; a second joins and
+		// takes partitions over, one of which stays quiet.
+		readAllOf(a)
+		b, stopB = runInstance(t, spec(), "quiet", "b")
+		waitShared(t, brokers, "quiet")
+		for quiet < 0 && time.Now().Before(deadline) {
+			quiet = quietOf(b)
+		}
 	}
 	if quiet < 0 {
 		t.Fatal("the second engine reports no partition of the keys assigned")
@@ -339,6 +386,9 @@ func TestQuietPartitionMoves(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if leave && b.Snapshot().Counts.Results != 0 {
+		t.Errorf("the engine that left wrote %d results; want none, no window having closed while it read", b.Snapshot().Counts.Results)
+	}
 	if len(got) != keys {
 		var missing []string
 		for k := range keys {
@@ -346,6 +396,6 @@ func TestQuietPartitionMoves(t *testing.T) {
 				missing = append(missing, fmt.Sprintf("%s (partition %d)", name, partitionOf[k]))
 			}
 		}
-		t.Errorf("the first windows of %d keys written; want %d: missing %v (partition %d, of %d keys, quiet on the second engine)", len(got), keys, missing, quiet, quietKeys)
+		t.Errorf("the first windows of %d keys written; want %d: missing %v (partition %d, of %d keys, quiet after it moved)", len(got), keys, missing, quiet, quietKeys)
 	}
 }
