@@ -395,7 +395,9 @@ func (s *StreamQuerySpec) validate(statement bool) Problems {
 		if st.Volume != nil {
 			validateStateVolume(&ps, s)
 		}
-		if k := s.ExactlyOnceSink(); k != nil {
+		if k := s.ExactlyOnceSink(); k != nil && len(s.Statements) == 0 {
+			// A set's exactlyOnce is refused with spec.state at its
+			// statements (validateStatements).
 			if st.Dir != "" && st.Volume == nil {
 				ps.Add("spec.state.dir", "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove dir")
 			}
@@ -446,7 +448,7 @@ func validateResultSink(ps *Problems, f string, s *StreamQuerySpec, sink *Sink) 
 		case ExactlyOnce:
 			const why = "exactlyOnce writes in the transaction of the first kafka source's client, on its cluster"
 			src := s.transactionSource()
-			if src != nil && !slices.Equal(k.Brokers, src.Brokers) {
+			if src != nil && !sameCluster(k.Brokers, src.Brokers) {
 				ps.Add(f+".kafka.brokers", "%s: use its brokers, %v", why, src.Brokers)
 			}
 			if k != s.ExactlyOnceSink() {
@@ -457,7 +459,7 @@ func validateResultSink(ps *Problems, f string, s *StreamQuerySpec, sink *Sink) 
 			case dl == nil:
 			case dl.Kafka == nil && dl.Null == nil:
 				ps.Add(f+".kafka.delivery", "exactlyOnce writes dead letters in the same transaction, so the deadLetter sink must be kafka (or null)")
-			case dl.Kafka != nil && src != nil && !slices.Equal(dl.Kafka.Brokers, src.Brokers):
+			case dl.Kafka != nil && src != nil && !sameCluster(dl.Kafka.Brokers, src.Brokers):
 				ps.Add("spec.errorPolicy.deadLetter.kafka.brokers", "%s, dead letters too: use its brokers, %v", why, src.Brokers)
 			}
 		default:
@@ -730,7 +732,7 @@ func validateStateVolume(ps *Problems, s *StreamQuerySpec) {
 	if s.SeveralEngines() {
 		ps.Add(f, "a volume is one engine's: on several engines the state moves with its partitions through Kafka; remove volume (and dir)")
 	}
-	if s.ExactlyOnceSink() != nil {
+	if s.ExactlyOnceSink() != nil && len(s.Statements) == 0 {
 		ps.Add(f, "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove volume (and dir)")
 	}
 	if s.Template == nil || s.State.Dir == "" {
@@ -771,6 +773,13 @@ func validateExactlyOnceSources(ps *Problems, f string, s *StreamQuerySpec) {
 	if first == nil {
 		ps.Add(f, "exactlyOnce needs a kafka source, whose transactions commit the results with the input's offsets")
 	}
+}
+
+// sameCluster says two lists of bootstrap brokers may be of one cluster:
+// they share a broker. (Lists in another order, or a part of the other,
+// are; the same brokers under other names cannot be told.)
+func sameCluster(a, b []string) bool {
+	return slices.ContainsFunc(a, func(broker string) bool { return slices.Contains(b, broker) })
 }
 
 // transactionSource is the Kafka source whose client an exactly-once

@@ -371,6 +371,11 @@ func TestValidate(t *testing.T) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
 			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"b:9092"}, Topic: "out", Delivery: ExactlyOnce}}
 		}, "spec.sink.kafka.brokers", "use its brokers, [k:9092]"},
+		{"exactly once to the cluster, brokers in another order", func(s *StreamQuerySpec) {
+			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
+			s.Sources[0].Kafka.Brokers = []string{"k:9092", "l:9092"}
+			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"l:9092"}, Topic: "out", Delivery: ExactlyOnce}}
+		}, "", ""},
 		{"exactly-once dead letters to another cluster", func(s *StreamQuerySpec) {
 			s.Sources[0] = kafkaSource(Column{Name: "a", Type: "int"})
 			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
@@ -418,6 +423,23 @@ func TestValidate(t *testing.T) {
 		if !found {
 			t.Errorf("%s: Validate() = %v; want a problem in %s containing %q", tt.name, ps, tt.field, tt.substr)
 		}
+	}
+}
+
+// TestValidateExactlyOnceSetWithState: a statement set that writes exactly
+// once with spec.state is refused at each such statement, and only there:
+// what spec.state and a transaction interval would mean to a single
+// exactly-once query is not said of it.
+func TestValidateExactlyOnceSetWithState(t *testing.T) {
+	s := validSpec()
+	exactlyOnceSet(&s)
+	s.State = &StateSpec{Dir: "/state"}
+	for i := 1; i <= 2; i++ {
+		s.Statements[i].Sink.Kafka.TransactionInterval = &metav1.Duration{Duration: time.Second}
+	}
+	ps := s.Validate()
+	if len(ps) != 2 || ps[0].Field != "spec.statements[1].sink.kafka.delivery" || ps[1].Field != "spec.statements[2].sink.kafka.delivery" {
+		t.Errorf("Validate() = %v; want the refusal of exactlyOnce with spec.state at statements 1 and 2 alone", ps)
 	}
 }
 

@@ -86,12 +86,8 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 		default:
 			return nil, nil, err
 		}
-		if k := one.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Stateful() && spec.State == nil {
-			// Its state would need a checkpoint in each transaction, which
-			// the statements would have to take together (spec.state is
-			// refused with exactlyOnce in a set).
-			add(v1alpha1.Problem{Field: fmt.Sprintf("spec.statements[%d].sink.kafka.delivery", i), Offset: -1,
-				Message: "exactlyOnce in a statement set is supported for stateless statements only yet (filters and projections): this one keeps state; use atLeastOnce, or a StreamQuery of its own for it"})
+		if spec.ExactlyOnceSink() != nil && spec.State == nil && prog.Stateful() {
+			add(exactlyOnceStateful(spec, i))
 		}
 		maps.Copy(inputs, cols)
 		set = append(set, Statement{Name: spec.Statements[i].Name, Spec: ownSettings(one, prog), Prog: prog})
@@ -109,6 +105,23 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 		return nil, nil, errors.New("compile: a statement of the set could not be planned, and no problem says why")
 	}
 	return set, inputs, nil
+}
+
+// exactlyOnceStateful is the problem of statement i, which keeps state, in
+// a set that writes exactly once (without spec.state, the set's only
+// form yet). Written exactly once, its state would need a checkpoint in
+// each transaction, taken by all the statements together. Written at
+// least once, it would hold the set's commits back: a transaction commits
+// once every statement has handled every record read, and it handles a
+// record only when its results are written (a window's when the window
+// closes), while the set reads nothing more until the commit.
+func exactlyOnceStateful(spec *v1alpha1.StreamQuerySpec, i int) v1alpha1.Problem {
+	if k := spec.Statements[i].Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
+		return v1alpha1.Problem{Field: fmt.Sprintf("spec.statements[%d].sink.kafka.delivery", i), Offset: -1,
+			Message: "exactlyOnce in a statement set is supported for stateless statements only yet (filters and projections): this one keeps state; use atLeastOnce in a set without exactly-once statements, or a StreamQuery of its own for it"}
+	}
+	return v1alpha1.Problem{Field: fmt.Sprintf("spec.statements[%d].query", i), Offset: -1,
+		Message: "this statement keeps state (windows, OVER, joins, GROUP BY), which a statement set with exactly-once statements does not support yet: each transaction waits for every statement to handle every record read, and this one handles a record only once its results are written; make it a StreamQuery of its own"}
 }
 
 // alone returns the spec a statement is planned by: as one engine's query,

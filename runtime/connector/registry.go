@@ -133,7 +133,9 @@ type SourceEnv struct {
 	// commits every interval (not at checkpoints) aborts: the records read
 	// since the last commit are read again, in the same generation, and
 	// their acknowledgements are forgotten. It is called before any of
-	// them is read again, once every record read was acknowledged.
+	// them is read again, once every record read of the partitions still
+	// assigned was acknowledged (those of partitions taken away may be in
+	// flight, in an earlier generation).
 	Aborted func()
 	Logger  *slog.Logger
 }

@@ -139,8 +139,11 @@ type Pipeline struct {
 	// parts, of a statement set, are its statements, each a pipeline of
 	// its own over the sources this one reads (set.go).
 	parts []*statement
-	// gathers, of a statement set, gather each reader's acknowledgements.
-	gathers []*ackGather
+	// gathers, of a statement set, gather each reader's acknowledgements;
+	// gathersMu guards their list, which an exactly-once source may read
+	// (forgetAcks) while the set is made.
+	gathers   []*ackGather
+	gathersMu sync.Mutex
 	// statement names the statement of a set this pipeline runs.
 	statement string
 	// statePlan and stateFingerprint are what the checkpoints say of the

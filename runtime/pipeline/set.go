@@ -97,6 +97,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 	}
 	reg := opts.registry()
 	set.readers = opts.Readers
+	if opts.Readers != nil && spec.ExactlyOnceSink() != nil {
+		return set.fail(stmts, opts, errors.New("pipeline: a statement set with exactly-once statements opens its sources, whose transaction they write in; Options.Readers replaces them"))
+	}
 	// The transaction of a set with statements that write exactly once
 	// (ExactlyOnceSink): its source commits the offsets in it once every
 	// statement has written or handled the records (the gathered
@@ -160,7 +163,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 				next(a)
 			}
 		})
+		set.gathersMu.Lock()
 		set.gathers = append(set.gathers, gather)
+		set.gathersMu.Unlock()
 		o.Acked = gather.add
 	}
 
@@ -333,6 +338,8 @@ func (g *ackGather) forget() {
 // forgetAcks forgets what the statements acknowledged of every origin
 // (connector.SourceEnv.Aborted).
 func (p *Pipeline) forgetAcks() {
+	p.gathersMu.Lock()
+	defer p.gathersMu.Unlock()
 	for _, g := range p.gathers {
 		g.forget()
 	}
