@@ -154,14 +154,7 @@ func backToOneEngine(t *testing.T, set bool) {
 		time.Sleep(100 * time.Millisecond)
 		out = readAll(t, brokers, "out", len(out))
 		for _, r := range out {
-			var v struct {
-				WindowStart time.Time `json:"window_start"`
-				K           string
-				N, Total    int
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Fatalf("%q: %v", r.Value, err)
-			}
+			v := windowRowOf(t, r)
 			w := int(v.WindowStart.Sub(timedBase) / time.Second)
 			total := windowTotal(w)
 			if v.N != 50 || v.Total != total {
@@ -179,6 +172,24 @@ func backToOneEngine(t *testing.T, set bool) {
 	if c := p.Snapshot().Counts; c.In != int64(len(recs)-half) {
 		t.Errorf("counts %+v on one engine; want the %d records after the committed offsets read", c, len(recs)-half)
 	}
+}
+
+// windowRow is a result of the tests' windowed query: a key's count and
+// sum of seq in a window.
+type windowRow struct {
+	WindowStart time.Time `json:"window_start"`
+	K           string
+	N, Total    int
+}
+
+// windowRowOf decodes a windowRow.
+func windowRowOf(t *testing.T, r *kgo.Record) windowRow {
+	t.Helper()
+	var v windowRow
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		t.Fatalf("%q: %v", r.Value, err)
+	}
+	return v
 }
 
 // timedBase is the event time of timedInput's first records.
@@ -364,14 +375,7 @@ func quietPartitionMoves(t *testing.T, leave bool) {
 		produce(t, brokers, "in", later...)
 		time.Sleep(100 * time.Millisecond)
 		for _, r := range readAll(t, brokers, "out", len(got)) {
-			var v struct {
-				WindowStart time.Time `json:"window_start"`
-				K           string
-				N, Total    int
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Fatalf("%q: %v", r.Value, err)
-			}
+			v := windowRowOf(t, r)
 			if !v.WindowStart.Equal(timedBase) {
 				t.Fatalf("window %s of %s written; only the first is closed", v.WindowStart, v.K)
 			}
