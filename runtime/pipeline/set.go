@@ -319,14 +319,6 @@ func (g *ackGather) reset(gen uint64) {
 	}
 }
 
-// copiedFrom is the reader a statement's tee reader copies from, else r.
-func copiedFrom(r connector.Reader) connector.Reader {
-	if t, ok := r.(*teeReader); ok {
-		return t.from
-	}
-	return r
-}
-
 // forget forgets the acknowledgements of the generation: the records
 // they were of are read again.
 func (g *ackGather) forget() {

@@ -456,40 +456,10 @@ func (s *statefulStage) interval() time.Duration {
 
 // tick implements ticker.
 func (s *statefulStage) tick(_ context.Context, now time.Time, emit emitFunc) bool {
-	if !s.followRewind(emit) || !s.takeOverAssigned(now) || !s.emit(s.advanceByClock(now), emit) {
+	if !s.followRewind(emit) || !s.emit(s.advanceByClock(now), emit) {
 		return false
 	}
 	return !s.checkpointDue(now) || s.checkpoint(now, emit)
-}
-
-// takeOverAssigned restores, with state by partition (several engines),
-// the state of each partition assigned here since its state was settled,
-// before any record of it comes: a partition that moved here quiet would
-// otherwise hold its windows unwritten until its next record. A batch of
-// a partition takes it over too (batch), if it comes first.
-func (s *statefulStage) takeOverAssigned(now time.Time) bool {
-	if c := s.p.ckpt; c == nil || c.partitions == nil {
-		return true
-	}
-	for _, r := range s.p.readers {
-		o := r.Origin()
-		if o == nil || o.Away.Load() {
-			continue
-		}
-		if h, ok := copiedFrom(r).(handledReporter); ok {
-			if _, known := h.Handled(); !known {
-				// The group's offset of it is not loaded yet, which a
-				// statement of a set checks its state against
-				// (checkBehind).
-				continue
-			}
-		}
-		if _, err := s.takeOver(o, o.Generation.Load(), now); err != nil {
-			s.p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
-			return false
-		}
-	}
-	return true
 }
 
 // followRewind tells the sink stage, once, that an aborted exactly-once

@@ -83,15 +83,10 @@ func TestWatermarksTimeless(t *testing.T) {
 // TestWatermarksReplaying: a partition that first sends after the
 // watermark moved on (idle until then) replays by its own watermark, and
 // Replaying says how far behind it is until it catches up, or goes idle.
-// Idle with records left to read, it judges them by its own watermark
-// when they come; idle with none (its lag 0), it holds its own windows
-// back no more either (a partition taken over that stays quiet would for
-// ever).
 func TestWatermarksReplaying(t *testing.T) {
 	a, b := &message.Origin{Source: "s", Partition: 0}, &message.Origin{Source: "s", Partition: 1}
 	t0 := time.Unix(1000, 0)
-	lag := int64(-1) // b's: not known
-	w := newWatermarks([]connector.Reader{originReader{a}, laggingReader{originReader{b}, &lag}}, map[string]sourceTiming{"s": {idle: time.Second}}, t0)
+	w := newWatermarks([]connector.Reader{originReader{a}, originReader{b}}, map[string]sourceTiming{"s": {idle: time.Second}}, t0)
 	w.arrive(a, 100, 0, t0.Add(2*time.Second))
 	w.progress(a, 100)
 	if got := w.advance(t0.Add(2 * time.Second)); got != 100 {
@@ -111,17 +106,6 @@ func TestWatermarksReplaying(t *testing.T) {
 	w.advance(t0.Add(5 * time.Second))
 	if got := w.Replaying(); got != math.MaxInt64 {
 		t.Fatalf("replaying %d once partition 1 is idle; want none: it may never send again", got)
-	}
-	for _, lag = range []int64{-1, 3} {
-		w.advance(t0.Add(5 * time.Second))
-		if got := w.For(b); got != 40 {
-			t.Fatalf("partition 1's windows close at %d once it is idle, its lag %d; want its own watermark, 40", got, lag)
-		}
-	}
-	lag = 0
-	w.advance(t0.Add(5 * time.Second))
-	if got := w.For(b); got != 200 {
-		t.Fatalf("partition 1's windows close at %d once it is idle with nothing left to read; want the watermark, 200", got)
 	}
 	w.arrive(b, 250, 0, t0.Add(6*time.Second))
 	w.progress(b, 250)
@@ -273,14 +257,6 @@ func (originReader) Close() error              { return nil }
 func (originReader) Read(context.Context, *message.Batch, int, time.Duration, *message.ErrorBatch) error {
 	return io.EOF
 }
-
-// laggingReader is an originReader that knows its partition's lag.
-type laggingReader struct {
-	originReader
-	lag *int64
-}
-
-func (r laggingReader) Lag() int64 { return *r.lag }
 
 // TestLateRecordsToErrorPolicy: with lateRecords: ErrorPolicy a record
 // behind the watermark becomes an error event of stage late, which the

@@ -18,10 +18,6 @@ type watermarks struct {
 	timing  map[string]sourceTiming
 	parts   map[*message.Origin]*partMark
 	current int64
-	// laggers are the readers that know their partitions' lag, by
-	// partition: a replaying partition that goes idle with nothing left to
-	// read has caught up.
-	laggers map[*message.Origin]lagger
 	// shared says other engines read some of the sources' partitions: a
 	// partition away from this engine is theirs to wait for. On one
 	// engine, a partition not yet assigned (one source's, while the group
@@ -84,14 +80,11 @@ type partMark struct {
 func (pm *partMark) mark() int64 { return streamop.Behind(pm.max, pm.bound) }
 
 func newWatermarks(readers []connector.Reader, timing map[string]sourceTiming, now time.Time) watermarks {
-	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, laggers: map[*message.Origin]lagger{}, current: math.MinInt64, replaying: math.MaxInt64, timeless: map[string]bool{}}
+	w := watermarks{timing: timing, parts: map[*message.Origin]*partMark{}, current: math.MinInt64, replaying: math.MaxInt64, timeless: map[string]bool{}}
 	for _, r := range readers {
 		pm := w.newPart(r.Origin().Source)
 		pm.last = now
 		w.parts[r.Origin()] = pm
-		if l, ok := copiedFrom(r).(lagger); ok {
-			w.laggers[r.Origin()] = l
-		}
 	}
 	return w
 }
@@ -99,13 +92,6 @@ func newWatermarks(readers []connector.Reader, timing map[string]sourceTiming, n
 func (w *watermarks) newPart(source string) *partMark {
 	t := w.timingOf(source)
 	return &partMark{max: math.MinInt64, bound: int64(t.bound), idle: t.idle, floor: math.MinInt64}
-}
-
-// caughtUp says partition o has nothing left to read: its reader knows
-// its lag, and it is 0.
-func (w *watermarks) caughtUp(o *message.Origin) bool {
-	l := w.laggers[o]
-	return l != nil && l.Lag() == 0
 }
 
 // restore sets partition o's progress, in generation gen, from a
@@ -198,13 +184,6 @@ func (w *watermarks) advance(now time.Time) int64 {
 			continue
 		}
 		if now.Sub(pm.last) >= pm.idle || o != nil && w.timeless[o.Source] {
-			if pm.replaying && w.caughtUp(o) {
-				// Nothing left to read again: it holds its own windows
-				// back no more either (For), as a partition taken over
-				// quiet would for ever. One with records still to read
-				// replays them when they come.
-				pm.replaying = false
-			}
 			continue
 		}
 		if pm.replaying {
