@@ -2053,6 +2053,30 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cStr, cInt},
 		},
 		oracleCase{
+			// The WHERE's leading conjuncts of the stream's columns drop
+			// rows before the join.
+			name: "TableJoin/InnerWhereStreamFirst",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, s.name, t.qty
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol
+				WHERE t.qty > 3 AND s.lot >= 20 AND t.qty < 9`,
+			sqlite: `SELECT t.id, s.name, t.qty
+				FROM t JOIN s ON t.symbol = s.symbol
+				WHERE t.qty > 3 AND s.lot >= 20 AND t.qty < 9`,
+			types: []colType{cInt, cStr, cInt},
+		},
+		oracleCase{
+			name: "TableJoin/LeftWhereStreamFirst",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, t.symbol, s.name
+				FROM trades t LEFT JOIN symbols s ON t.symbol = s.symbol
+				WHERE t.qty % 2 = 0 AND s.name IS NULL`,
+			sqlite: `SELECT t.id, t.symbol, s.name
+				FROM t LEFT JOIN s ON t.symbol = s.symbol
+				WHERE t.qty % 2 = 0 AND s.name IS NULL`,
+			types: []colType{cInt, cStr, cStr},
+		},
+		oracleCase{
 			// An ON condition of a LEFT JOIN besides the key decides which
 			// table row matches, not which stream rows stay.
 			name: "TableJoin/LeftResidualOn",

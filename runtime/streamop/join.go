@@ -363,6 +363,51 @@ type tableJoin struct {
 	// reread leaves the table's rows out of snapshots
 	// (StatefulOptions.RereadTables).
 	reread bool
+	// early are the leading conjuncts of the WHERE above the join that
+	// read the stream's columns alone (earlyConjuncts): a stream row one
+	// of them makes FALSE is dropped before it is joined.
+	early []expr.Expr
+}
+
+// earlyConjuncts returns the conjuncts of f's predicate, a WHERE over a
+// join's rows, from the first up to one that reads a column at or past
+// width (the stream's columns come first) or the clock. The WHERE drops a
+// row that one of them makes FALSE at that conjunct, having evaluated the
+// same ones before it over the same columns: dropping it before the join
+// writes the same rows and fails the same records, without joining a row
+// to drop it (q3 joins every auction to keep a tenth). A row that makes
+// one fail, or NULL, is joined, for the WHERE to judge.
+func earlyConjuncts(f *plan.Filter, width int) []expr.Expr {
+	if f == nil {
+		return nil
+	}
+	conjuncts := []expr.Expr{f.Predicate}
+	if l, ok := f.Predicate.(*expr.Logic); ok && !l.Or {
+		conjuncts = l.Args
+	}
+	var early []expr.Expr
+	for _, c := range conjuncts {
+		if expr.ReadsClock(c) || slices.ContainsFunc(expr.Columns(nil, c), func(i int) bool { return i >= width }) {
+			break
+		}
+		early = append(early, c)
+	}
+	return early
+}
+
+// dropsEarly says a conjunct of early makes the stream row FALSE, the
+// ones before it TRUE or NULL.
+func (t *tableJoin) dropsEarly(row value.Row) bool {
+	for _, c := range t.early {
+		v, err := c.Eval(row)
+		switch {
+		case err != nil:
+			return false // the WHERE's to fail, after the join
+		case !v.IsNull() && !v.Bool():
+			return true
+		}
+	}
+	return false
 }
 
 // lookup is a further table of a join (plan.Lookup): the rows joined
@@ -513,8 +558,12 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	return late, absorbed
 }
 
-// lookup emits row joined with its table row, or with NULLs for LEFT JOIN.
+// lookup emits row joined with its table row, or with NULLs for LEFT JOIN,
+// unless the WHERE above drops it (dropsEarly).
 func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
+	if t.dropsEarly(row) {
+		return nil
+	}
 	if err := t.stream.keys.encode(row, 0); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/plan"
+	"github.com/sluice-dev/sluice/runtime/sql"
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
@@ -869,5 +870,93 @@ func BenchmarkIntervalJoin(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestTableJoinDropsEarly: the leading conjuncts of a WHERE over a table
+// join's rows that read the stream's columns alone drop a stream row
+// before it is joined (earlyConjuncts, dropsEarly); the join and the WHERE
+// then write the same rows and fail the same records as without, over
+// random rows with NULLs, for inner and left joins, a division that fails,
+// a conjunct of the table first, an OR, and the clock.
+func TestTableJoinDropsEarly(t *testing.T) {
+	const cols = "SELECT t.sym, t.v, s.v AS listed FROM trades t "
+	for _, tt := range []struct {
+		query string
+		early int
+	}{
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v > 50 AND s.v < 500", 1},
+		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE t.v % 3 = 0 AND t.v < 80 AND s.v IS NULL", 2},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE 100 / (t.v - 50) > 1 AND t.v > 10 AND s.v > 3", 2},
+		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE t.v > 10 AND 100 / (t.v - 50) > 1", 2},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE s.v > 5 AND t.v > 50", 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v > 10 AND 100 / (s.v - 5) > 1", 1}, // NULL, then a failure
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v IS NULL OR t.v > 90", 1},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.ts < now() AND t.v > 5", 0},
+	} {
+		root, err := sql.PlanTables(tt.query, sql.Catalog{"trades": testScan.Cols, "symbols": testScan.Cols}, sql.Tables{"symbols": {Key: []string{"sym"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, table := &message.Origin{Source: "trades"}, &message.Origin{Source: "symbols"}
+		run := func(early bool) (rows []string, failed, dropped int) {
+			j := p.NewStateful(StatefulOptions{}).(*tableJoin)
+			if len(j.early) != tt.early {
+				t.Fatalf("%s: %d conjuncts early; want %d", tt.query, len(j.early), tt.early)
+			}
+			if !early {
+				j.early = nil
+			}
+			j.Begin([]*message.Origin{stream, table})
+			rng := rand.New(rand.NewPCG(3, 3))
+			batch := func(o *message.Origin, n int) *message.Batch {
+				b := new(message.Batch)
+				b.Reset(len(testScan.Cols))
+				b.Origin = o
+				for i := range n {
+					row := b.Append(int64(i))
+					row[0] = value.TimestampValue(int64(i))
+					row[1] = value.StringValue(fmt.Sprintf("S%d", rng.IntN(12)))
+					if rng.IntN(8) > 0 {
+						row[2] = value.IntValue(rng.Int64N(100))
+					}
+					if o == table { // S0 to S9, v its number
+						row[1], row[2] = value.StringValue(fmt.Sprintf("S%d", i)), value.IntValue(int64(i))
+					}
+				}
+				return b
+			}
+			var fail failures
+			j.Process(batch(table, 10), nil, fixedTime(0), &fail)
+			j.Loaded(table)
+			post := p.NewPost()
+			for range 20 {
+				raw, out := new(message.Batch), new(message.Batch)
+				raw.Reset(p.StatefulWidth())
+				out.Reset(len(p.Output))
+				j.Process(batch(stream, 200), raw, fixedTime(0), &fail)
+				dropped += post.Process(raw, out, &fail)
+				for _, row := range out.Rows {
+					rows = append(rows, fmt.Sprint(row))
+				}
+			}
+			return rows, len(fail), dropped
+		}
+		wantRows, wantFailed, wantDropped := run(false)
+		rows, failed, dropped := run(true)
+		if !slices.Equal(rows, wantRows) || failed != wantFailed {
+			t.Errorf("%s: %d rows and %d failures, %d of them dropped after the join; without dropping early %d rows and %d failures",
+				tt.query, len(rows), failed, dropped, len(wantRows), wantFailed)
+		}
+		if tt.early > 0 && dropped >= wantDropped {
+			t.Errorf("%s: the WHERE dropped %d rows after the join; without dropping early %d", tt.query, dropped, wantDropped)
+		}
+		if len(wantRows) == 0 || len(wantRows) == 4000 {
+			t.Errorf("%s: %d rows: the WHERE decides nothing", tt.query, len(wantRows))
+		}
 	}
 }
