@@ -395,6 +395,22 @@ func earlyConjuncts(f *plan.Filter, width int) []expr.Expr {
 	return early
 }
 
+// joinCannotFail says a table join fails no row itself: its stream keys
+// are columns, and it has no other ON condition and no further table,
+// whose expressions could fail a row that the WHERE would drop (one
+// dropped early would not fail).
+func joinCannotFail(n *plan.Join) bool {
+	if n.On != nil || len(n.Lookups) > 0 {
+		return false
+	}
+	for _, k := range n.LeftKeys {
+		if _, ok := k.(*expr.Column); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // dropsEarly says a conjunct of early makes the stream row FALSE, the
 // ones before it TRUE or NULL.
 func (t *tableJoin) dropsEarly(row value.Row) bool {

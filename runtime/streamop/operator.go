@@ -662,7 +662,7 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 		if n.Kind == plan.TableJoin {
 			t := newTableJoin(n, opts.RereadTables)
 			t.stream.time = p.EventTimeOf(n.Left.Source) // of a window or OVER over the join's rows
-			if p.stateful == plan.Node(n) {
+			if p.stateful == plan.Node(n) && joinCannotFail(n) {
 				// The WHERE right above the join, not one over the rows
 				// of an aggregation of them.
 				t.early = earlyConjuncts(p.postFilter, len(n.Left.Cols))
