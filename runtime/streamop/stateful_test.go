@@ -566,7 +566,7 @@ func TestSessionQueuesBounded(t *testing.T) {
 		if i > 100 && len(out.Rows) != 1 {
 			t.Fatalf("batch %d: %d sessions closed; want 1", i, len(out.Rows))
 		}
-		if n := a.ends + len(a.sessionStarts); n > 4*len(a.sessions)+64+4 {
+		if n := a.queued(); n > 4*len(a.sessions)+64+4 {
 			t.Fatalf("batch %d: %d entries queued for %d keys", i, n, len(a.sessions))
 		}
 	}

@@ -92,11 +92,9 @@ type windowAgg struct {
 	// first session queues it again. sessionStarts queues the keys by
 	// their first session's start, for Low. An entry is stale once its
 	// key's has another time (sessionKey.endAt, startAt) or its key is no
-	// longer held; ends counts the entries of sessionEnds, stale ones too,
-	// which compactQueues drops when they outnumber the keys.
+	// longer held; compactQueues drops them when they outnumber the keys.
 	sessionEnds   map[owner]*timeHeap[*sessionKey]
 	sessionStarts timeHeap[*sessionKey]
-	ends          int
 
 	// Once a whole snapshot is taken or restored (tracking), what changed
 	// since, for AppendChanges: the groups added to, made or fired, each
@@ -634,8 +632,23 @@ func (a *windowAgg) addToSession(ts int64, src owner) {
 // clearSessions drops every session key.
 func (a *windowAgg) clearSessions() {
 	a.sessions = map[string]*sessionKey{}
+	a.clearQueues()
+}
+
+// clearQueues empties the queues of session keys.
+func (a *windowAgg) clearQueues() {
 	a.sessionEnds = map[owner]*timeHeap[*sessionKey]{}
-	a.sessionStarts, a.ends = nil, 0
+	clear(a.sessionStarts)
+	a.sessionStarts = a.sessionStarts[:0]
+}
+
+// queued is the number of entries in the queues, stale ones too.
+func (a *windowAgg) queued() int {
+	n := len(a.sessionStarts)
+	for _, h := range a.sessionEnds {
+		n += len(*h)
+	}
+	return n
 }
 
 // compactQueues queues the keys held again, without the stale entries,
@@ -643,12 +656,10 @@ func (a *windowAgg) clearSessions() {
 // until that one goes (a session open for long, a partition behind), and
 // keeps its key's rows.
 func (a *windowAgg) compactQueues() {
-	if n := a.ends + len(a.sessionStarts); n < 64 || n <= 4*len(a.sessions) {
+	if n := a.queued(); n < 64 || n <= 4*len(a.sessions) {
 		return
 	}
-	a.sessionEnds = map[owner]*timeHeap[*sessionKey]{}
-	clear(a.sessionStarts)
-	a.sessionStarts, a.ends = a.sessionStarts[:0], 0
+	a.clearQueues()
 	for _, sk := range a.sessions {
 		sk.endQueued, sk.startQueued = false, false
 		a.queue(sk)
@@ -670,7 +681,6 @@ func (a *windowAgg) queue(sk *sessionKey) {
 			a.sessionEnds[sk.source] = h
 		}
 		h.push(timed[*sessionKey]{ts: first.end, key: sk})
-		a.ends++
 		sk.endAt, sk.endQueued = first.end, true
 	}
 	if !sk.startQueued || first.start != sk.startAt {
@@ -931,14 +941,12 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 					a.closeKey(sk.name)
 				}
 			}
-			a.ends -= len(*h)
 			delete(a.sessionEnds, src)
 			continue
 		}
 		watermark := wm.For(src.origin)
 		for len(*h) > 0 && h.low() <= watermark {
 			e := h.pop()
-			a.ends--
 			sk := e.key
 			if !sk.endQueued || sk.endAt != e.ts || !a.holdsKey(sk) {
 				continue
