@@ -535,35 +535,33 @@ func validateSharedTransaction(ps *Problems, f string, s *StreamQuerySpec, k *Ka
 		return
 	}
 	const why = "the exactly-once statements of a set write through one transactional producer, with the first one's settings"
-	if !equalDurations(k.TransactionInterval, first.TransactionInterval) {
-		ps.Add(f+".transactionInterval", "%s: set the same transactionInterval as the first (%s)", why, durationOrDefault(first.TransactionInterval))
-	}
-	if k.Compression != first.Compression {
-		ps.Add(f+".compression", "%s: set the same compression as the first (%s)", why, cmp.Or(string(first.Compression), "unset"))
-	}
-	if !equalDurations(k.Linger, first.Linger) {
-		ps.Add(f+".linger", "%s: set the same linger as the first (%s)", why, durationOrDefault(first.Linger))
-	}
-	if k.MaxBatchBytes != first.MaxBatchBytes {
-		bytes := "unset"
-		if first.MaxBatchBytes != 0 {
-			bytes = fmt.Sprint(first.MaxBatchBytes)
+	// Each setting shown, "unset" for none: equal settings show alike.
+	for _, c := range []struct{ field, own, first string }{
+		{"transactionInterval", shownDuration(k.TransactionInterval), shownDuration(first.TransactionInterval)},
+		{"compression", cmp.Or(string(k.Compression), "unset"), cmp.Or(string(first.Compression), "unset")},
+		{"linger", shownDuration(k.Linger), shownDuration(first.Linger)},
+		{"maxBatchBytes", shownBytes(k.MaxBatchBytes), shownBytes(first.MaxBatchBytes)},
+	} {
+		if c.own != c.first {
+			ps.Add(f+"."+c.field, "%s: set the same %s as the first (%s)", why, c.field, c.first)
 		}
-		ps.Add(f+".maxBatchBytes", "%s: set the same maxBatchBytes as the first (%s)", why, bytes)
 	}
 }
 
-// equalDurations says two optional durations are both unset or equal.
-func equalDurations(a, b *metav1.Duration) bool {
-	return a == nil && b == nil || a != nil && b != nil && a.Duration == b.Duration
-}
-
-// durationOrDefault shows an optional duration, "unset" for none.
-func durationOrDefault(d *metav1.Duration) string {
+// shownDuration shows an optional duration, "unset" for none.
+func shownDuration(d *metav1.Duration) string {
 	if d == nil {
 		return "unset"
 	}
 	return d.Duration.String()
+}
+
+// shownBytes shows a byte limit, "unset" for 0.
+func shownBytes(n int32) string {
+	if n == 0 {
+		return "unset"
+	}
+	return fmt.Sprint(n)
 }
 
 // StateSourceProblems are the problems of source i of a query that keeps
