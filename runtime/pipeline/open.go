@@ -46,9 +46,7 @@ func (p *Pipeline) open(opts Options) error {
 			}
 			p.sources = append(p.sources, opened)
 			p.readers = append(p.readers, opened.Readers()...)
-			if t, ok := opened.(connector.Transactional); ok && t.Transaction() != nil && txn == nil {
-				txn = t.Transaction()
-			}
+			txn = firstTransaction(txn, opened)
 		}
 	}
 	p.txn = txn
@@ -86,6 +84,15 @@ func (p *Pipeline) open(opts Options) error {
 		p.dlq = dlq
 	}
 	return nil
+}
+
+// firstTransaction is txn, the exactly-once transaction of a source opened
+// before, or else opened's, if any.
+func firstTransaction(txn connector.Transaction, opened connector.Source) connector.Transaction {
+	if t, ok := opened.(connector.Transactional); ok && txn == nil {
+		return t.Transaction()
+	}
+	return txn
 }
 
 // registry is the registry of the connectors opts opens.

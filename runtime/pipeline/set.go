@@ -124,9 +124,7 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		}
 		set.sources = append(set.sources, opened)
 		set.readers = append(set.readers, opened.Readers()...)
-		if t, ok := opened.(connector.Transactional); ok && t.Transaction() != nil && txn == nil {
-			txn = t.Transaction()
-		}
+		txn = firstTransaction(txn, opened)
 	}
 	if set.strategy == v1alpha1.DeadLetter {
 		dlq := opts.DeadLetter
