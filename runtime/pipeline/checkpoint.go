@@ -564,7 +564,7 @@ func (s *statefulStage) checkpointPartitions(now time.Time, emit emitFunc) bool 
 // emitted. It is called between batches, with nothing pending in s.next.
 func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 	s.lastCheckpoint = now
-	if f, ok := s.op.(streamop.Flusher); ok && f.Flush() && !s.emit(s.advanceByClock(now), emit) {
+	if f, ok := s.op.(streamop.Flusher); ok && f.Flush() && !s.advanceByClock(now, emit) {
 		// The rows the emit interval holds back go before the state
 		// that has their changes: a restore would not write them again.
 		return false

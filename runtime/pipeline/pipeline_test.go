@@ -46,6 +46,8 @@ type collectSink struct {
 	tries   map[uint64]int
 	flushed atomic.Bool
 	closed  atomic.Bool
+	// largest is the most rows a batch written held.
+	largest int
 }
 
 func (s *collectSink) Write(ctx context.Context, b *message.Batch) error {
@@ -63,6 +65,7 @@ func (s *collectSink) Write(ctx context.Context, b *message.Batch) error {
 			return errors.New("injected sink failure")
 		}
 	}
+	s.largest = max(s.largest, b.Len())
 	for _, r := range b.Rows {
 		parts := make([]string, len(r))
 		for i, v := range r {

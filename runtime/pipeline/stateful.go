@@ -89,7 +89,7 @@ type heldAck struct {
 type rowMark struct{ ts, off int64 }
 
 func (p *Pipeline) newStatefulStage() *statefulStage {
-	opts := streamop.StatefulOptions{AllowedLateness: p.allowedLateness, Clock: p.clock}
+	opts := streamop.StatefulOptions{AllowedLateness: p.allowedLateness, Clock: p.clock, MaxRows: p.batchSize}
 	if st := p.spec.State; st != nil && st.TTL != nil {
 		opts.TTL = st.TTL.Duration
 	}
@@ -152,8 +152,8 @@ func (s *statefulStage) newBatches() {
 	s.next.CorrelationID = s.p.runID + "-" + strconv.FormatUint(s.next.ID, 10)
 }
 
-// batch takes an input batch and returns a batch for the sink, or nil.
-func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
+// batch takes an input batch and emits the results it completes.
+func (s *statefulStage) batch(b *message.Batch, now time.Time, emit emitFunc) bool {
 	start := time.Now()
 	defer s.p.pool.Put(b) // the operator keeps copies of what it holds
 	if b.EndRoot != nil {
@@ -163,16 +163,16 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		// Read before its partition moved to another engine, which reads
 		// these records again.
 		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
-		return s.advance(now, b.Read)
+		return s.advance(now, b.Read, emit)
 	}
 	if c := s.p.ckpt; c != nil && c.partitions != nil && b.Origin != nil {
 		if _, err := s.takeOver(b.Origin, b.Generation, now); err != nil {
 			s.p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
-			return nil
+			return true
 		}
 	}
 	if !s.dropRestored(b) {
-		return nil // read again after a restart: the restored state has it
+		return true // read again after a restart: the restored state has it
 	}
 	if s.seen != nil {
 		s.p.stats.restored.Add(int64(s.seen.drop(b)))
@@ -231,9 +231,9 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 		s.links = append(s.links, trace.Link{SpanContext: spanContext(tc)})
 	}
 	n := b.Len()
-	out := s.advance(now, b.Read)
+	ok := s.advance(now, b.Read, emit)
 	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.p.recorded(s.next.Trace))
-	return out
+	return ok
 }
 
 // end is the end of the input. If every partition ended, the watermark is
@@ -241,22 +241,35 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time) *message.Batch {
 // windows stay unwritten, their records unacknowledged, so a successor
 // reads them again and writes the windows whole, where closing them now
 // would write them with part of their rows.
-func (s *statefulStage) end() *message.Batch { return s.advanceByClock(time.Now()) }
+func (s *statefulStage) end(emit emitFunc) bool { return s.advanceByClock(time.Now(), emit) }
 
 // advanceByClock advances when no input batch arrived: at a tick, at the end
 // of a partition or of the input. What it completes became due now.
-func (s *statefulStage) advanceByClock(now time.Time) *message.Batch {
-	return s.advance(now, now.Sub(s.p.started).Nanoseconds())
+func (s *statefulStage) advanceByClock(now time.Time, emit emitFunc) bool {
+	return s.advance(now, now.Sub(s.p.started).Nanoseconds(), emit)
 }
 
 // advance moves the watermark, emits what it completes, releases the
-// acknowledgements it can and returns the batch for the sink, if any. read
-// is when the input that made its results due left its source (nanoseconds
+// acknowledgements it can and sends the batches for the sink. read is
+// when the input that made its results due left its source (nanoseconds
 // into the run): a result's latency is counted from then, so it measures
-// the engine, not the wait for a window to close.
-func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
+// the engine, not the wait for a window to close. An operator with more
+// to write than a batch holds (a window's close, an emit interval's
+// changes) writes a batch's worth at a time (StatefulOptions.MaxRows):
+// each goes on before it writes more, so memory holds a batch of results,
+// not all of them, and the acknowledgements go with the last.
+func (s *statefulStage) advance(now time.Time, read int64, emit emitFunc) bool {
 	wm := s.marks.advance(now)
-	s.p.stats.revoked.Add(int64(s.op.Advance(&s.marks, s.raw, s.fail)))
+	for {
+		s.p.stats.revoked.Add(int64(s.op.Advance(&s.marks, s.raw, s.fail)))
+		if s.raw.Len() < s.p.batchSize {
+			break
+		}
+		s.postProcess()
+		if !s.send(now, read, emit) {
+			return false
+		}
+	}
 	if m, ok := s.op.(mover); ok {
 		if err := m.Moved(); err != nil {
 			s.p.fatal(err)
@@ -269,19 +282,7 @@ func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 	if e, ok := s.op.(streamop.Expirer); ok {
 		s.p.stats.expiredGroups.Store(e.Expired())
 	}
-	if s.raw.Len() > 0 {
-		s.out.out = s.next
-		records := s.next.Errors.Records
-		dropped := s.post.Process(s.raw, s.next, &s.out)
-		if s.p.prog.Aggregates() {
-			// A result row HAVING or the select list drops or fails on is
-			// not a record read: it is neither filtered nor failed.
-			s.next.Errors.Records = records
-		} else {
-			s.p.stats.filtered.Add(int64(dropped)) // rows of moving aggregates are records
-		}
-		s.raw.Reset(s.p.prog.StatefulWidth())
-	}
+	s.postProcess()
 	// Everything before the operator's low mark has had its results
 	// emitted: those batches may be acknowledged, in order per origin.
 	low := s.op.Low()
@@ -315,15 +316,39 @@ func (s *statefulStage) advance(now time.Time, read int64) *message.Batch {
 		}
 		s.held[o] = q[:copy(q, q[i:])]
 	}
+	return s.send(now, read, emit)
+}
+
+// postProcess applies HAVING and the select list to the operator's rows.
+func (s *statefulStage) postProcess() {
+	if s.raw.Len() == 0 {
+		return
+	}
+	s.out.out = s.next
+	records := s.next.Errors.Records
+	dropped := s.post.Process(s.raw, s.next, &s.out)
+	if s.p.prog.Aggregates() {
+		// A result row HAVING or the select list drops or fails on is
+		// not a record read: it is neither filtered nor failed.
+		s.next.Errors.Records = records
+	} else {
+		s.p.stats.filtered.Add(int64(dropped)) // rows of moving aggregates are records
+	}
+	s.raw.Reset(s.p.prog.StatefulWidth())
+}
+
+// send emits the batch for the sink, unless it holds nothing, and starts
+// the next.
+func (s *statefulStage) send(now time.Time, read int64, emit emitFunc) bool {
 	out := s.next
 	if out.Len() == 0 && len(out.Acks) == 0 && out.Errors.Records == 0 && len(out.Errors.Events) == 0 {
-		return nil
+		return true
 	}
 	out.Read = read
 	s.trace(out, now)
 	s.p.pool.Put(s.raw)
 	s.newBatches()
-	return out
+	return emit(message.Message{Kind: message.KindBatch, Batch: out})
 }
 
 // trace gives out, results about to go to the sink, a trace of its own:
@@ -428,13 +453,13 @@ func (s *statefulStage) take(_ context.Context, m message.Message, emit emitFunc
 	switch m.Kind {
 	case message.KindEndOfStream:
 		s.ended(m.Origin)
-		return s.emit(s.advanceByClock(time.Now()), emit)
+		return s.advanceByClock(time.Now(), emit)
 	case message.KindLoaded:
 		s.loaded(m.Origin)
-		return s.emit(s.advanceByClock(time.Now()), emit)
+		return s.advanceByClock(time.Now(), emit)
 	case message.KindBatch:
 		now := time.Now()
-		if !s.emit(s.batch(m.Batch, now), emit) {
+		if !s.batch(m.Batch, now, emit) {
 			return false
 		}
 		if s.checkpointDue(now) {
@@ -456,7 +481,7 @@ func (s *statefulStage) interval() time.Duration {
 
 // tick implements ticker.
 func (s *statefulStage) tick(_ context.Context, now time.Time, emit emitFunc) bool {
-	if !s.followRewind(emit) || !s.emit(s.advanceByClock(now), emit) {
+	if !s.followRewind(emit) || !s.advanceByClock(now, emit) {
 		return false
 	}
 	return !s.checkpointDue(now) || s.checkpoint(now, emit)
@@ -512,15 +537,11 @@ func (s *statefulStage) finish(ctx context.Context, emit emitFunc) {
 	if f, ok := s.op.(streamop.Flusher); ok {
 		f.Flush() // what the emit interval holds back is written at the end
 	}
-	if ctx.Err() == nil && s.followRewind(emit) && s.emit(s.end(), emit) && s.p.ckpt != nil && s.p.err() == nil {
+	if ctx.Err() == nil && s.followRewind(emit) && s.end(emit) && s.p.ckpt != nil && s.p.err() == nil {
 		// The state at the end of the input, or at a stop: a restart goes
 		// on from exactly here.
 		s.checkpoint(time.Now(), emit)
 	}
 	s.p.pool.Put(s.raw)
 	s.p.pool.Put(s.next)
-}
-
-func (s *statefulStage) emit(b *message.Batch, emit emitFunc) bool {
-	return b == nil || emit(message.Message{Kind: message.KindBatch, Batch: b})
 }

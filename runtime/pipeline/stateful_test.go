@@ -485,3 +485,51 @@ func TestContinuousTTLRun(t *testing.T) {
 		t.Errorf("%d groups expired; want 1", got)
 	}
 }
+
+// TestResultsInBatchesOfBatchSize: a window that closes with more groups
+// than a batch holds, and an emit interval that holds back every group's
+// changes to the end, write their results in batches of
+// spec.runtime.batchSize rows, not one batch of them all: the same rows
+// as with batches large enough, every record accounted for.
+func TestResultsInBatchesOfBatchSize(t *testing.T) {
+	for _, c := range []struct {
+		name, query string
+		emit        time.Duration
+	}{
+		{"window", "SELECT window_start, price, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, price", 0},
+		{"emit interval", "SELECT price, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY price", time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			run := func(batch int) ([]string, int) {
+				spec := datagenSpec(c.query, 5000, 2, 1, 4, batch)
+				if c.emit > 0 {
+					spec.Runtime.EmitInterval = &metav1.Duration{Duration: c.emit}
+				}
+				sink := &collectSink{}
+				p, err := runPipeline(t, spec, Options{Sink: sink})
+				if err != nil {
+					t.Fatal(err)
+				}
+				counts := p.Snapshot().Counts
+				if counts.Aggregated != 10000 {
+					t.Errorf("batch size %d: counts %+v; want every record aggregated", batch, counts)
+				}
+				checkIdentity(t, counts)
+				rows := sink.Rows()
+				slices.Sort(rows)
+				return rows, sink.largest
+			}
+			want, largest := run(20000)
+			if largest < 1000 {
+				t.Fatalf("at most %d rows a batch with batches of 20,000: too few to test batches of 32", largest)
+			}
+			got, largest := run(32)
+			if largest > 32 {
+				t.Errorf("a batch of %d rows written; want at most 32", largest)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%d rows in batches of 32, %d in batches of 20,000; not the same", len(got), len(want))
+			}
+		})
+	}
+}

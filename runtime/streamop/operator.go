@@ -597,6 +597,14 @@ type StatefulOptions struct {
 	// whose tombstone compaction removed meanwhile would come back for
 	// good.
 	RereadTables map[string]bool
+	// MaxRows, if positive, is how many rows an Advance writes before it
+	// keeps the rest for the next (a batch's size): a window's close or an
+	// emit interval's changes go out a batch at a time, and the caller
+	// calls Advance again while one fills its output. A top-N partition's
+	// ranks go whole, so a batch may hold a few rows more; a session's
+	// close, a join's and an OVER's rows, and a window whose rows are
+	// ranked together are written at once.
+	MaxRows int
 }
 
 // Flusher is a stateful operator that may hold back results for a while
@@ -610,6 +618,14 @@ type Flusher interface {
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
 func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	top := p.newStateful(p.stateful, opts)
+	// Only the operator whose rows are the results stops at MaxRows: a
+	// wrapper reads all its inner operators write.
+	switch t := top.(type) {
+	case *windowAgg:
+		t.maxRows = opts.MaxRows
+	case *topRows:
+		t.maxRows = opts.MaxRows
+	}
 	if p.inner != nil {
 		// The inner aggregation writes every change at once: the outer's
 		// emit interval holds back what it writes.

@@ -33,6 +33,10 @@ func (p *pacer) written() {
 	}
 }
 
+// writtenInPart notes that the changes held were written in part (a
+// batch's worth): the next Advance writes on, due or not.
+func (p *pacer) writtenInPart() { p.flush = true }
+
 // atAdvance reports whether an Advance writes the changes held, if held
 // says there are any: when a flush asks for them, or they are due.
 func (p *pacer) atAdvance(held bool) bool {

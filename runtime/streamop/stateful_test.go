@@ -574,3 +574,100 @@ func TestSessionQueuesBounded(t *testing.T) {
 		t.Errorf("Low %d; want 0, the start of the session still open", a.Low())
 	}
 }
+
+// TestResultsInBatches: with MaxRows, a window's close and the changes an
+// emit interval held back are written a batch at a time. Each Advance
+// writes at most MaxRows rows (a top-N partition's ranks go whole: up to
+// the limit less one more), the rows still to write hold Low back (their
+// records stay unacknowledged), and Advance called again while a batch
+// fills writes, in all, what the operator without MaxRows writes at once,
+// in the same order.
+func TestResultsInBatches(t *testing.T) {
+	const maxRows = 16
+	cases := []struct {
+		name, query string
+		emit        time.Duration
+		over        int // more than maxRows a batch may hold
+		// held reports whether Low holds back the rows still to write,
+		// next the first of them.
+		held func(low int64, next value.Row) bool
+	}{
+		{"tumble", `SELECT window_start, sym, count(*) AS n, sum(v) AS s
+			FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`, 0, 0,
+			func(low int64, next value.Row) bool { return low <= next[0].Nanos() }},
+		{"hop", `SELECT window_start, sym, count(*) AS n
+			FROM HOP(trades, ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`, 0, 0,
+			func(low int64, next value.Row) bool { return low <= next[0].Nanos() }},
+		{"continuous", `SELECT sym, count(*) AS n, sum(v) AS s FROM trades GROUP BY sym`, time.Second, 0,
+			func(low int64, _ value.Row) bool { return low == math.MinInt64 }},
+		{"top-N", `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY sym ORDER BY v DESC) AS r FROM trades) B
+			WHERE r <= 3`, time.Second, 2,
+			func(low int64, _ value.Row) bool { return low == math.MinInt64 }},
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	var batches []*message.Batch
+	for i := range 400 {
+		var rows []testRow
+		for j := range 25 {
+			rows = append(rows, testRow{time.Duration(i*25+j) * 5 * time.Millisecond, fmt.Sprint("s", rng.IntN(300)), rng.Int64N(1000)})
+		}
+		batches = append(batches, batchOf(rows...))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := compileSQL(t, c.query)
+			// run feeds the batches, the clock 100 ms on each, and
+			// returns the rows written and the most one Advance wrote.
+			run := func(maxRows int) (written []string, most int) {
+				now := time.Unix(0, 0)
+				op := p.NewStateful(StatefulOptions{EmitInterval: c.emit, Clock: func() time.Time { return now }, MaxRows: maxRows})
+				out := new(message.Batch)
+				out.Reset(p.StatefulWidth())
+				advance := func(wm fixedTime) {
+					for low, more := int64(0), false; ; more = true {
+						op.Advance(wm, out, func(err error) { t.Error(err) })
+						if more && out.Len() > 0 && !c.held(low, out.Rows[0]) {
+							t.Fatalf("low %d after a full batch, with rows still to write (%v): their records would be acknowledged", low, out.Rows[0])
+						}
+						most = max(most, out.Len())
+						for _, row := range out.Rows {
+							written = append(written, fmt.Sprint(row))
+						}
+						full := maxRows > 0 && out.Len() >= maxRows
+						out.Reset(p.StatefulWidth())
+						if !full {
+							return
+						}
+						low = op.Low()
+					}
+				}
+				var fails failures
+				for _, b := range batches {
+					now = now.Add(100 * time.Millisecond)
+					wm := fixedTime(b.Rows[b.Len()-1][0].Nanos())
+					op.Process(b, out, wm, &fails)
+					advance(wm)
+				}
+				if f, ok := op.(Flusher); ok {
+					f.Flush()
+				}
+				advance(fixedTime(math.MaxInt64))
+				if len(fails) > 0 {
+					t.Fatal(fails)
+				}
+				return written, most
+			}
+			whole, mostWhole := run(0)
+			inBatches, most := run(maxRows)
+			if mostWhole < 4*maxRows {
+				t.Fatalf("at most %d rows written at once without MaxRows: too few to test it", mostWhole)
+			}
+			if most > maxRows+c.over {
+				t.Errorf("%d rows written by one Advance; want at most %d", most, maxRows+c.over)
+			}
+			if !slices.Equal(inBatches, whole) {
+				t.Errorf("%d rows written in batches, %d at once; not the same rows in the same order", len(inBatches), len(whole))
+			}
+		})
+	}
+}

@@ -37,6 +37,8 @@ type topRows struct {
 	// were built from: one that moved away has its partitions dropped,
 	// which its new owner holds.
 	owners ownerSet
+	// maxRows is StatefulOptions.MaxRows.
+	maxRows int
 }
 
 // topPart is a partition's top rows, best first.
@@ -117,24 +119,35 @@ func (t *topRows) change(p *topPart, at int) {
 }
 
 // emitChanged writes the changed rows of each partition changed since
-// they were last written.
+// they were last written, until out holds maxRows rows (if set): the rest
+// are written at the next Advance.
 func (t *topRows) emitChanged(out *message.Batch) {
 	t.pace.written()
-	for _, p := range t.changed {
-		if p.from < 0 {
-			continue // dropped since
-		}
-		if p.src.current() {
-			for i := p.from; i < len(p.rows); i++ {
-				row := out.Append(0)
-				copy(row, p.rows[i].row)
-				row[t.width] = value.IntValue(int64(i) + 1)
-			}
-		}
-		p.from = -1
+	k := 0
+	for ; k < len(t.changed) && (t.maxRows <= 0 || out.Len() < t.maxRows); k++ {
+		t.emitPart(out, t.changed[k])
 	}
-	clear(t.changed)
-	t.changed = t.changed[:0]
+	n := copy(t.changed, t.changed[k:])
+	clear(t.changed[n:])
+	t.changed = t.changed[:n]
+	if n > 0 {
+		t.pace.writtenInPart()
+	}
+}
+
+// emitPart writes p's rows from its first changed rank on, if changed.
+func (t *topRows) emitPart(out *message.Batch, p *topPart) {
+	if p.from < 0 {
+		return // dropped since, or written
+	}
+	if p.src.current() {
+		for i := p.from; i < len(p.rows); i++ {
+			row := out.Append(0)
+			copy(row, p.rows[i].row)
+			row[t.width] = value.IntValue(int64(i) + 1)
+		}
+	}
+	p.from = -1
 }
 
 // Advance implements Stateful: it drops idle and moved partitions and
@@ -167,9 +180,7 @@ func (t *topRows) expire(now int64, out *message.Batch) {
 		return
 	}
 	for p := t.idle.oldest; p != nil && now-p.idle.touched >= t.ttl; p = t.idle.oldest {
-		if p.from >= 0 {
-			t.emitChanged(out)
-		}
+		t.emitPart(out, p) // a change the emit interval holds back
 		t.drop(p)
 		t.expired++
 	}

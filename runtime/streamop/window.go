@@ -70,6 +70,9 @@ type windowAgg struct {
 	// as it is.
 	pace    pacer
 	pending int // groups in dirty still to write
+	// maxRows is StatefulOptions.MaxRows: how many rows Advance writes
+	// before it keeps the rest of a window's close or of the changes held.
+	maxRows int
 	// processedAt, of windows of processing time, is the latest time of
 	// their clock read (processingTime).
 	processedAt int64
@@ -341,10 +344,18 @@ func (a *windowAgg) sameArgs(args []value.Value) bool {
 }
 
 // emitChanged writes the current row of each group changed since it was
-// last written, appending to errs the rows it could not compute.
+// last written, until out is full (full): the rest are written at the
+// next Advance. It appends to errs the rows it could not compute.
 func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 	a.pace.written()
-	for _, g := range a.dirty {
+	for k, g := range a.dirty {
+		if a.full(out) {
+			rest := copy(a.dirty, a.dirty[k:])
+			clear(a.dirty[rest:])
+			a.dirty = a.dirty[:rest]
+			a.pace.writtenInPart()
+			return errs
+		}
 		if !g.dirty {
 			continue // dropped since it changed, or listed again once reused
 		}
@@ -360,6 +371,12 @@ func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 	clear(a.dirty)
 	a.dirty = a.dirty[:0]
 	return errs
+}
+
+// full reports whether out holds the rows an Advance writes at most. A
+// window whose rows are ranked together goes whole.
+func (a *windowAgg) full(out *message.Batch) bool {
+	return a.maxRows > 0 && !a.whole && out.Len() >= a.maxRows
 }
 
 // Flush implements Flusher.
@@ -741,7 +758,14 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 			a.ranked = win.end
 		}
 		waiting, drops := win.order[:0], len(a.droppedGroups)
-		for _, g := range win.order {
+		full := false
+		for j, g := range win.order {
+			if a.full(out) {
+				// The rest wait for the next Advance, this window and
+				// those after it open till then.
+				waiting, full = append(waiting, win.order[j:]...), true
+				break
+			}
 			mark := wm.For(g.source.origin)
 			switch {
 			case !g.source.current():
@@ -769,6 +793,10 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		}
 		clear(win.order[len(waiting):])
 		win.order = waiting
+		if full {
+			kept = append(kept, a.starts[i:]...)
+			break
+		}
 		if len(waiting) > 0 {
 			kept = append(kept, start)
 			continue
