@@ -39,10 +39,15 @@ type statefulStage struct {
 	// the sink, with the acknowledgements and error events to go with it.
 	raw, next *message.Batch
 	// links are the traced input batches since the last results, at most
-	// maxSpanLinks, which the results' span links to; inputs counts them
-	// all.
+	// maxSpanLinks, which the results' spans link to; inputs counts them
+	// all. linked says results were traced with them: they are forgotten
+	// once the last batch of those results is sent.
 	links  []trace.Link
 	inputs int
+	linked bool
+	// sending is the time spent sending results on since the input batch
+	// came: the wait for the sink, not the stage's own work.
+	sending time.Duration
 	// With checkpoints (spec.state): absorbed is the offset of the last
 	// record of each partition the state holds, skip the offsets up to
 	// which a restored state holds a partition's records already.
@@ -152,27 +157,47 @@ func (s *statefulStage) newBatches() {
 	s.next.CorrelationID = s.p.runID + "-" + strconv.FormatUint(s.next.ID, 10)
 }
 
-// batch takes an input batch and emits the results it completes.
+// batch takes an input batch and emits the results it completes; false
+// means the run is ending.
 func (s *statefulStage) batch(b *message.Batch, now time.Time, emit emitFunc) bool {
 	start := time.Now()
 	defer s.p.pool.Put(b) // the operator keeps copies of what it holds
+	processed, due := s.process(b, now)
 	if b.EndRoot != nil {
-		defer b.EndRoot() // the batch's way ends in the state
+		b.EndRoot() // the batch's way ends in the state, before its results go on
 	}
+	if !due {
+		return true
+	}
+	n := b.Len()
+	s.sending = 0
+	ok := s.advance(now, b.Read, emit)
+	if processed {
+		s.p.observer.ObserveBatch(StageProcess, time.Since(start)-s.sending, n, s.p.recorded(s.next.Trace))
+	}
+	return ok
+}
+
+// process feeds an input batch to the operator and holds its
+// acknowledgement; processed says it did. due says whether the watermark
+// moves on and results are due: not for a batch the restored state holds
+// already, but for one read before its partition moved away, which is
+// dropped.
+func (s *statefulStage) process(b *message.Batch, now time.Time) (processed, due bool) {
 	if b.Origin != nil && b.Generation != b.Origin.Generation.Load() {
 		// Read before its partition moved to another engine, which reads
 		// these records again.
 		s.p.stats.revoked.Add(int64(b.Len() + b.Errors.Records))
-		return s.advance(now, b.Read, emit)
+		return false, true
 	}
 	if c := s.p.ckpt; c != nil && c.partitions != nil && b.Origin != nil {
 		if _, err := s.takeOver(b.Origin, b.Generation, now); err != nil {
 			s.p.fatal(fmt.Errorf("spec.state: restoring: %w", err))
-			return true
+			return false, false
 		}
 	}
 	if !s.dropRestored(b) {
-		return true // read again after a restart: the restored state has it
+		return false, false // read again after a restart: the restored state has it
 	}
 	if s.seen != nil {
 		s.p.stats.restored.Add(int64(s.seen.drop(b)))
@@ -230,13 +255,10 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time, emit emitFunc) bo
 	if tc := s.p.recorded(b.Trace); tc.Flags&1 != 0 && len(s.links) < maxSpanLinks {
 		s.links = append(s.links, trace.Link{SpanContext: spanContext(tc)})
 	}
-	n := b.Len()
-	ok := s.advance(now, b.Read, emit)
-	s.p.observer.ObserveBatch(StageProcess, time.Since(start), n, s.p.recorded(s.next.Trace))
-	return ok
+	return true, true
 }
 
-// end is the end of the input. If every partition ended, the watermark is
+// end is the end of the input; false means the run is ending. If every partition ended, the watermark is
 // the end of time and every window closes. After a stop it is not: open
 // windows stay unwritten, their records unacknowledged, so a successor
 // reads them again and writes the windows whole, where closing them now
@@ -244,7 +266,8 @@ func (s *statefulStage) batch(b *message.Batch, now time.Time, emit emitFunc) bo
 func (s *statefulStage) end(emit emitFunc) bool { return s.advanceByClock(time.Now(), emit) }
 
 // advanceByClock advances when no input batch arrived: at a tick, at the end
-// of a partition or of the input. What it completes became due now.
+// of a partition or of the input. What it completes became due now. false
+// means the run is ending.
 func (s *statefulStage) advanceByClock(now time.Time, emit emitFunc) bool {
 	return s.advance(now, now.Sub(s.p.started).Nanoseconds(), emit)
 }
@@ -257,7 +280,8 @@ func (s *statefulStage) advanceByClock(now time.Time, emit emitFunc) bool {
 // to write than a batch holds (a window's close, an emit interval's
 // changes) writes a batch's worth at a time (StatefulOptions.MaxRows):
 // each goes on before it writes more, so memory holds a batch of results,
-// not all of them, and the acknowledgements go with the last.
+// not all of them, and the acknowledgements go with the last. false means
+// the run is ending.
 func (s *statefulStage) advance(now time.Time, read int64, emit emitFunc) bool {
 	wm := s.marks.advance(now)
 	for {
@@ -316,7 +340,11 @@ func (s *statefulStage) advance(now time.Time, read int64, emit emitFunc) bool {
 		}
 		s.held[o] = q[:copy(q, q[i:])]
 	}
-	return s.send(now, read, emit)
+	ok := s.send(now, read, emit)
+	if s.linked {
+		s.links, s.inputs, s.linked = s.links[:0], 0, false
+	}
+	return ok
 }
 
 // postProcess applies HAVING and the select list to the operator's rows.
@@ -338,7 +366,7 @@ func (s *statefulStage) postProcess() {
 }
 
 // send emits the batch for the sink, unless it holds nothing, and starts
-// the next.
+// the next; false means the run is ending.
 func (s *statefulStage) send(now time.Time, read int64, emit emitFunc) bool {
 	out := s.next
 	if out.Len() == 0 && len(out.Acks) == 0 && out.Errors.Records == 0 && len(out.Errors.Events) == 0 {
@@ -348,7 +376,10 @@ func (s *statefulStage) send(now time.Time, read int64, emit emitFunc) bool {
 	s.trace(out, now)
 	s.p.pool.Put(s.raw)
 	s.newBatches()
-	return emit(message.Message{Kind: message.KindBatch, Batch: out})
+	start := time.Now()
+	ok := emit(message.Message{Kind: message.KindBatch, Batch: out})
+	s.sending += time.Since(start)
+	return ok
 }
 
 // trace gives out, results about to go to the sink, a trace of its own:
@@ -379,7 +410,7 @@ func (s *statefulStage) trace(out *message.Batch, now time.Time) {
 			ev.Traceparent = out.Trace.Traceparent()
 		}
 	}
-	s.links, s.inputs = s.links[:0], 0
+	s.linked = true
 }
 
 // lateToPolicy takes the late rows out of b and makes each an error event of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -495,9 +496,13 @@ func TestResultsInBatchesOfBatchSize(t *testing.T) {
 	for _, c := range []struct {
 		name, query string
 		emit        time.Duration
+		// changes: a window's EMIT CHANGES, whose rows depend on the
+		// batches; each group's last row is compared.
+		changes bool
 	}{
-		{"window", "SELECT window_start, price, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, price", 0},
-		{"emit interval", "SELECT price, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY price", time.Hour},
+		{"window", "SELECT window_start, price, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, price", 0, false},
+		{"emit interval", "SELECT price, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY price", time.Hour, false},
+		{"window changes", "SELECT window_start, price, count(*) AS n FROM HOP(trades, ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, price EMIT CHANGES", 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			run := func(batch int) ([]string, int) {
@@ -516,6 +521,13 @@ func TestResultsInBatchesOfBatchSize(t *testing.T) {
 				}
 				checkIdentity(t, counts)
 				rows := sink.Rows()
+				if c.changes {
+					last := map[string]string{}
+					for _, r := range rows {
+						last[r[:strings.LastIndexByte(r, ',')]] = r
+					}
+					rows = slices.Collect(maps.Values(last))
+				}
 				slices.Sort(rows)
 				return rows, sink.largest
 			}
@@ -524,12 +536,50 @@ func TestResultsInBatchesOfBatchSize(t *testing.T) {
 				t.Fatalf("at most %d rows a batch with batches of 20,000: too few to test batches of 32", largest)
 			}
 			got, largest := run(32)
-			if largest > 32 {
+			if !c.changes && largest > 32 {
 				t.Errorf("a batch of %d rows written; want at most 32", largest)
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("%d rows in batches of 32, %d in batches of 20,000; not the same", len(got), len(want))
 			}
 		})
+	}
+}
+
+// processTimes is an Observer that keeps the longest process time of a
+// batch of the stateful stage.
+type processTimes struct {
+	mu      sync.Mutex
+	batches int
+	longest time.Duration
+}
+
+func (o *processTimes) ObserveBatch(stage Stage, d time.Duration, _ int, _ message.TraceContext) {
+	if stage != StageProcess {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batches++
+	o.longest = max(o.longest, d)
+}
+
+// TestProcessTimeOwn: the stateful stage's process time of a batch is its
+// own work, not the sink's write of the results it sends on (direct mode,
+// where the stage writes them itself): with a sink that takes 250 ms a
+// write, every batch's process time is less than that.
+func TestProcessTimeOwn(t *testing.T) {
+	spec := datagenSpec("SELECT price, count(*) AS n FROM trades GROUP BY price", 200, 1, 1, 4, 50)
+	spec.Runtime.Mode = v1alpha1.Direct
+	obs := &processTimes{}
+	sink := &collectSink{delay: func() time.Duration { return 250 * time.Millisecond }}
+	if _, err := runPipeline(t, spec, Options{Sink: sink, Observer: obs}); err != nil {
+		t.Fatal(err)
+	}
+	if obs.batches == 0 || len(sink.Rows()) == 0 {
+		t.Fatalf("%d batches processed, %d rows written; want some", obs.batches, len(sink.Rows()))
+	}
+	if obs.longest >= 250*time.Millisecond {
+		t.Errorf("a batch's process time %v: it holds the sink's write of 250 ms", obs.longest)
 	}
 }

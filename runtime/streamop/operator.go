@@ -597,13 +597,15 @@ type StatefulOptions struct {
 	// whose tombstone compaction removed meanwhile would come back for
 	// good.
 	RereadTables map[string]bool
-	// MaxRows, if positive, is how many rows an Advance writes before it
-	// keeps the rest for the next (a batch's size): a window's close or an
-	// emit interval's changes go out a batch at a time, and the caller
-	// calls Advance again while one fills its output. A top-N partition's
-	// ranks go whole, so a batch may hold a few rows more; a session's
-	// close, a join's and an OVER's rows, and a window whose rows are
-	// ranked together are written at once.
+	// MaxRows, if positive, is how many rows the operator writes to one
+	// output before it keeps the rest for the next Advance (a batch's
+	// size): a window's close, and the changes of a continuous aggregation
+	// or of a top-N without a window (after a batch, or held back by an
+	// emit interval), go out a batch at a time, and the caller calls
+	// Advance again while one fills its output. A top-N partition's ranks
+	// go whole, so a batch may hold a few rows more; a session's close, a
+	// window's EMIT CHANGES, a join's and an OVER's rows, and a window
+	// whose rows are ranked together are written at once.
 	MaxRows int
 }
 

@@ -795,3 +795,41 @@ func TestRestoreOfMovedPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedInPartDelta: the changes after a window closed a batch at a
+// time (MaxRows) are as small as after one closed at once: its close says
+// its groups' drops, which are not listed one by one.
+func TestClosedInPartDelta(t *testing.T) {
+	p := compileSQL(t, `SELECT window_start, sym, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, sym`)
+	parts := []*message.Origin{{Source: "trades", Partition: 0}}
+	origins := NewOrigins(parts)
+	delta := func(maxRows int) int {
+		op := p.NewStateful(StatefulOptions{MaxRows: maxRows})
+		var rows []testRow
+		for i := range 1000 {
+			rows = append(rows, testRow{time.Duration(i) * time.Millisecond, fmt.Sprint("s", i), 1})
+		}
+		b := batchOf(rows...)
+		b.Origin = parts[0]
+		out := new(message.Batch)
+		out.Reset(p.StatefulWidth())
+		var fails failures
+		op.Process(b, out, fixedTime(math.MinInt64), &fails)
+		op.(Snapshotter).AppendSnapshot(nil, origins)
+		for {
+			out.Reset(p.StatefulWidth())
+			op.Advance(fixedTime(int64(20*time.Second)), out, func(err error) { t.Error(err) })
+			if maxRows <= 0 || out.Len() < maxRows {
+				break
+			}
+		}
+		if op.Size() != 0 || len(fails) > 0 {
+			t.Fatalf("MaxRows %d: %d groups held after the close, failures %v", maxRows, op.Size(), fails)
+		}
+		return len(op.(IncrementalSnapshotter).AppendChanges(nil, origins))
+	}
+	whole, inPart := delta(0), delta(16)
+	if inPart != whole {
+		t.Errorf("changes after the window's close: %d bytes closed a batch at a time, %d at once", inPart, whole)
+	}
+}

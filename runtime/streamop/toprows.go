@@ -37,7 +37,8 @@ type topRows struct {
 	// were built from: one that moved away has its partitions dropped,
 	// which its new owner holds.
 	owners ownerSet
-	// maxRows is StatefulOptions.MaxRows.
+	// maxRows is StatefulOptions.MaxRows: how many rows an Advance writes
+	// before it keeps the rest of the changed partitions for the next.
 	maxRows int
 }
 
@@ -123,16 +124,16 @@ func (t *topRows) change(p *topPart, at int) {
 // are written at the next Advance.
 func (t *topRows) emitChanged(out *message.Batch) {
 	t.pace.written()
-	k := 0
-	for ; k < len(t.changed) && (t.maxRows <= 0 || out.Len() < t.maxRows); k++ {
-		t.emitPart(out, t.changed[k])
+	for k, p := range t.changed {
+		if t.maxRows > 0 && out.Len() >= t.maxRows {
+			t.changed = t.changed[:keepFrom(t.changed, k)]
+			t.pace.writtenInPart()
+			return
+		}
+		t.emitPart(out, p)
 	}
-	n := copy(t.changed, t.changed[k:])
-	clear(t.changed[n:])
-	t.changed = t.changed[:n]
-	if n > 0 {
-		t.pace.writtenInPart()
-	}
+	clear(t.changed)
+	t.changed = t.changed[:0]
 }
 
 // emitPart writes p's rows from its first changed rank on, if changed.

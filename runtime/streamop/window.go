@@ -129,6 +129,10 @@ type window struct {
 	start, end int64
 	groups     map[string]*group
 	order      []*group // in order of first row, for a stable output
+	// dropsListed says droppedGroups may list groups of the window dropped
+	// by an Advance before the one that closes it (a window closed a
+	// batch at a time, or whose groups waited for a replaying partition).
+	dropsListed bool
 }
 
 type group struct {
@@ -344,15 +348,17 @@ func (a *windowAgg) sameArgs(args []value.Value) bool {
 }
 
 // emitChanged writes the current row of each group changed since it was
-// last written, until out is full (full): the rest are written at the
-// next Advance. It appends to errs the rows it could not compute.
+// last written, appending to errs the rows it could not compute. A
+// continuous aggregation's stop once out is full (full), and the next
+// Advance writes on; a window's EMIT CHANGES, whose Advance closes windows
+// but writes no changes, are written all at once (as many as the rows of
+// a batch times the windows each is in).
 func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 	a.pace.written()
+	continuous := a.node.Window.Kind == plan.Continuous
 	for k, g := range a.dirty {
-		if a.full(out) {
-			rest := copy(a.dirty, a.dirty[k:])
-			clear(a.dirty[rest:])
-			a.dirty = a.dirty[:rest]
+		if continuous && a.full(out) {
+			a.dirty = a.dirty[:keepFrom(a.dirty, k)]
 			a.pace.writtenInPart()
 			return errs
 		}
@@ -793,6 +799,7 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		}
 		clear(win.order[len(waiting):])
 		win.order = waiting
+		win.dropsListed = win.dropsListed || len(a.droppedGroups) > drops
 		if full {
 			kept = append(kept, a.starts[i:]...)
 			break
@@ -804,6 +811,9 @@ func (a *windowAgg) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 		if a.tracking {
 			// The window's close says its groups' drops.
 			a.droppedGroups = a.droppedGroups[:drops]
+			if win.dropsListed {
+				a.droppedGroups = slices.DeleteFunc(a.droppedGroups, func(d droppedGroup) bool { return d.start == start })
+			}
 			a.closedWindows = append(a.closedWindows, start)
 		}
 		delete(a.windows, start)

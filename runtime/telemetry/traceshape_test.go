@@ -215,11 +215,12 @@ func TestTraceOfFailures(t *testing.T) {
 // TestTraceOfWindows: the results of a window are a trace of their own, the
 // root span stateful.emit linked to the batch.process spans of the input
 // batches aggregated, with a correlation id of the documented form, and
-// their sink.write its child.
+// their sink.write its child. A window's results span several batches
+// (more groups than a batch holds): each links the inputs.
 func TestTraceOfWindows(t *testing.T) {
 	spec := bench.Spec(bench.Config{
 		Query:   "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
-		Records: 5000, Partitions: 1, BatchSize: 100,
+		Records: 5000, Partitions: 1, BatchSize: 4,
 	})
 	spans, p, err := traced(t, spec, pipeline.Options{})
 	if err != nil {
