@@ -139,11 +139,11 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	switch {
 	case latest == nil:
 		c.last.LastID = store.Highest()
-	case latest.Fingerprint != p.stateFingerprint && !st.Reset:
+	case !p.restores(latest) && !st.Reset:
 		store.Close()
 		return fmt.Errorf("spec.state: %w, or give the query a store of its own (a directory, or a consumer group)",
 			p.anotherQuery("the checkpoint in "+c.store.Describe(), latest))
-	case latest.Fingerprint != p.stateFingerprint:
+	case !p.restores(latest):
 		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
 			"checkpoint", latest.ID, "store", c.store.Describe())
 		c.last.LastID = max(latest.ID, store.Highest()) // numbering goes on
@@ -164,6 +164,14 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	}
 	p.ckpt = c
 	return nil
+}
+
+// restores reports whether the query restores checkpoint c: one its
+// stateful part took, or one of the same part whose rows hold every column
+// (taken before rows held only the columns read, or by a query that read
+// them all).
+func (p *Pipeline) restores(c *checkpoint.Checkpoint) bool {
+	return c.Fingerprint == p.stateFingerprint || c.Fingerprint == p.wholeRowsFingerprint
 }
 
 // anotherQuery is the error of checkpoint c, which what names, made by a
@@ -460,9 +468,9 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 		return nil, fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
 	case c == nil:
 		return nil, nil
-	case c.Fingerprint != s.p.stateFingerprint && !s.p.spec.State.Reset:
+	case !s.p.restores(c) && !s.p.spec.State.Reset:
 		return nil, s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
-	case c.Fingerprint != s.p.stateFingerprint:
+	case !s.p.restores(c):
 		own.lastID = c.ID
 		return nil, nil
 	}

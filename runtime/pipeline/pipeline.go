@@ -17,6 +17,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,8 +150,10 @@ type Pipeline struct {
 	// statePlan and stateFingerprint are what the checkpoints say of the
 	// state (streamop.Program.StatePlan): a partition of a repartition
 	// topic holds other keys than the source's partition of its number,
-	// so its state's plan says so.
-	statePlan, stateFingerprint string
+	// so its state's plan says so, and held rows' columns are said
+	// (heldColumns). wholeRowsFingerprint is that of the plan whose rows
+	// hold every column, whose checkpoints the query restores too.
+	statePlan, stateFingerprint, wholeRowsFingerprint string
 	// lateToPolicy hands late records to the error policy; allowedLateness
 	// keeps windows open past their end for late records.
 	lateToPolicy    bool
@@ -247,14 +250,12 @@ func stillRepartitioned(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, 
 }
 
 // readColumns returns which columns of each source a query reads: those
-// its plan reads, and the event-time column the watermark follows. Of a
-// query whose state holds its input rows (a join, OVER, a top-N of rows),
-// every column is read: a checkpoint restored into a query that reads more
-// would hold rows without them.
+// its plan reads, and the event-time column the watermark follows. A query
+// whose state holds its input rows (a join, OVER, a top-N of rows) holds
+// those columns of them, the others NULL: its state plan says which
+// (heldColumns), so that a checkpoint of rows without a column the query
+// reads is not restored.
 func readColumns(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[string][]value.Column) map[string][]bool {
-	if prog.HoldsRows() {
-		return map[string][]bool{}
-	}
 	reads := plan.ReadColumns(prog.Root())
 	for name, read := range reads {
 		if et := sourceNamed(spec, name).EventTime; et != nil {
@@ -264,6 +265,29 @@ func readColumns(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas
 		}
 	}
 	return reads
+}
+
+// heldColumns says, for the state plan of a query whose state holds its
+// input rows, the columns the rows of each source hold, where they are not
+// all: the others are NULL, and a query that reads one of them cannot use
+// the state. The rows of every column say nothing, so that a checkpoint of
+// them (the only kind before rows held some) serves any query.
+func heldColumns(sources []string, reads map[string][]bool, schemas map[string][]value.Column) string {
+	var held strings.Builder
+	for _, name := range sources {
+		read := reads[name]
+		if read == nil || !slices.Contains(read, false) {
+			continue
+		}
+		var names []string
+		for i, c := range schemas[name] {
+			if i < len(read) && read[i] {
+				names = append(names, c.Name)
+			}
+		}
+		fmt.Fprintf(&held, "Rows of %s hold the columns %s\n", name, strings.Join(names, ", "))
+	}
+	return held.String()
 }
 
 // newRepartitioned builds the two parts of a stateful query whose engines
@@ -358,6 +382,10 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 	p.statePlan = prog.StatePlan()
 	if p.readsRepartition() {
 		p.statePlan += "Read through the repartition topic, partitioned by the keys\n"
+	}
+	p.wholeRowsFingerprint = streamop.Fingerprint(p.statePlan)
+	if prog.HoldsRows() && !p.readsRepartition() { // the topic's rows are whole
+		p.statePlan += heldColumns(prog.Sources(), p.reads, schemas)
 	}
 	p.stateFingerprint = streamop.Fingerprint(p.statePlan)
 	p.tracer = opts.Tracer // nil: no spans, and no cost for them
