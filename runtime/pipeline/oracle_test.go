@@ -2066,6 +2066,17 @@ func TestOracleJoins(t *testing.T) {
 			types: []colType{cInt, cStr, cInt},
 		},
 		oracleCase{
+			name: "TableJoin/InnerWhereTableFirst",
+			data: table, inputs: tradesTable, results: true, key: 1,
+			query: `SELECT t.id, s.name, t.qty
+				FROM trades t JOIN symbols s ON t.symbol = s.symbol
+				WHERE s.lot >= 20 AND t.qty > 3`,
+			sqlite: `SELECT t.id, s.name, t.qty
+				FROM t JOIN s ON t.symbol = s.symbol
+				WHERE s.lot >= 20 AND t.qty > 3`,
+			types: []colType{cInt, cStr, cInt},
+		},
+		oracleCase{
 			name: "TableJoin/LeftWhereStreamFirst",
 			data: table, inputs: tradesTable, results: true, key: 1,
 			query: `SELECT t.id, t.symbol, s.name

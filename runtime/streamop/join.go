@@ -365,19 +365,25 @@ type tableJoin struct {
 	reread bool
 	// early are the leading conjuncts of the WHERE above the join that
 	// read the stream's columns alone (earlyConjuncts): a stream row one
-	// of them makes FALSE is dropped before it is joined.
-	early []expr.Expr
+	// of them makes FALSE is dropped before it is joined. tableEarly are
+	// those that read the table's alone (Program.tableConjuncts), of an
+	// inner join: a table row one of them makes FALSE is dropped as it is
+	// read, as if deleted, its columns placed in scratch, a row of the
+	// join's width, to evaluate them.
+	early, tableEarly []expr.Expr
+	scratch           value.Row
 }
 
 // earlyConjuncts returns the conjuncts of f's predicate, a WHERE over a
-// join's rows, from the first up to one that reads a column at or past
-// width (the stream's columns come first) or the clock. The WHERE drops a
-// row that one of them makes FALSE at that conjunct, having evaluated the
-// same ones before it over the same columns: dropping it before the join
-// writes the same rows and fails the same records, without joining a row
-// to drop it (q3 joins every auction to keep a tenth). A row that makes
-// one fail, or NULL, is joined, for the WHERE to judge.
-func earlyConjuncts(f *plan.Filter, width int) []expr.Expr {
+// join's rows, from the first up to one that reads a column outside
+// [from, to) (the stream's columns come first, then the table's) or the
+// clock. The WHERE drops a row that one of them makes FALSE at that
+// conjunct, having evaluated the same ones before it over the same
+// columns: dropping it before the join writes the same rows and fails the
+// same records, without joining a row to drop it (q3 joins every auction
+// to keep a tenth). A row that makes one fail, or NULL, is joined, for
+// the WHERE to judge.
+func earlyConjuncts(f *plan.Filter, from, to int) []expr.Expr {
 	if f == nil {
 		return nil
 	}
@@ -387,7 +393,7 @@ func earlyConjuncts(f *plan.Filter, width int) []expr.Expr {
 	}
 	var early []expr.Expr
 	for _, c := range conjuncts {
-		if expr.ReadsClock(c) || slices.ContainsFunc(expr.Columns(nil, c), func(i int) bool { return i >= width }) {
+		if expr.ReadsClock(c) || slices.ContainsFunc(expr.Columns(nil, c), func(i int) bool { return i < from || i >= to }) {
 			break
 		}
 		early = append(early, c)
@@ -413,8 +419,21 @@ func joinCannotFail(n *plan.Join) bool {
 
 // dropsEarly says a conjunct of early makes the stream row FALSE, the
 // ones before it TRUE or NULL.
-func (t *tableJoin) dropsEarly(row value.Row) bool {
-	for _, c := range t.early {
+func (t *tableJoin) dropsEarly(row value.Row) bool { return falseOf(t.early, row) }
+
+// dropsTableRow says a conjunct of tableEarly makes the table row FALSE,
+// the ones before it TRUE or NULL.
+func (t *tableJoin) dropsTableRow(row value.Row) bool {
+	copy(t.scratch[t.stream.width:], row)
+	drop := falseOf(t.tableEarly, t.scratch)
+	clear(t.scratch)
+	return drop
+}
+
+// falseOf says a conjunct of conjuncts makes row FALSE, the ones before
+// it TRUE or NULL.
+func falseOf(conjuncts []expr.Expr, row value.Row) bool {
+	for _, c := range conjuncts {
 		v, err := c.Eval(row)
 		switch {
 		case err != nil:
@@ -480,7 +499,11 @@ func (t *tableJoin) absorb(in *message.Batch, fail Failures) (absorbed int, ok b
 		if ok {
 			fail = noFailures{} // told already
 		}
-		absorbed, ok = absorbTable(in, t.rows, &t.table, fail), true
+		var drop func(value.Row) bool
+		if len(t.tableEarly) > 0 {
+			drop = t.dropsTableRow
+		}
+		absorbed, ok = absorbTable(in, t.rows, &t.table, fail, drop), true
 	}
 	return absorbed, ok
 }
@@ -497,7 +520,7 @@ func isLookup(lookups []*lookup, source string) bool {
 func absorbLookups(in *message.Batch, lookups []*lookup, fail Failures) (absorbed int, ok bool) {
 	for _, l := range lookups {
 		if l.table.source == in.Origin.Source {
-			absorbed = absorbTable(in, l.rows, &l.table, fail)
+			absorbed = absorbTable(in, l.rows, &l.table, fail, nil)
 			fail, ok = noFailures{}, true
 		}
 	}
@@ -627,8 +650,9 @@ func lookUp(o value.Row, at int, lookups []*lookup) (ok bool, err error) {
 
 // absorbTable takes the rows of in, a table's batch, into rows by the
 // table's key: the latest row per key, a tombstone (Batch.Deletes)
-// deleting its key's row. It returns the rows it took.
-func absorbTable(in *message.Batch, rows map[string]value.Row, table *side, fail Failures) (absorbed int) {
+// deleting its key's row, as does a row drop (if set) says no row the
+// join writes would keep. It returns the rows it took.
+func absorbTable(in *message.Batch, rows map[string]value.Row, table *side, fail Failures, drop func(value.Row) bool) (absorbed int) {
 	deletes := tombstones(in.Deletes)
 	for i, row := range in.Rows {
 		deleted := deletes.at(in.Offsets[i])
@@ -636,7 +660,7 @@ func absorbTable(in *message.Batch, rows map[string]value.Row, table *side, fail
 			fail.Fail(in, i, "join", err)
 			continue
 		}
-		if deleted {
+		if deleted || drop != nil && drop(row) {
 			delete(rows, string(table.keys.buf))
 		} else {
 			rows[string(table.keys.buf)] = ownValues(row)

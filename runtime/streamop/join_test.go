@@ -875,30 +875,37 @@ func BenchmarkIntervalJoin(b *testing.B) {
 
 // TestTableJoinDropsEarly: the leading conjuncts of a WHERE over a table
 // join's rows that read the stream's columns alone drop a stream row
-// before it is joined (earlyConjuncts, dropsEarly); the join and the WHERE
-// then write the same rows and fail the same records as without, over
-// random rows with NULLs, for inner and left joins, a division that fails,
-// a conjunct of the table first, an OR, and the clock. A join that can
-// fail a row itself (an ON condition besides the key, a key expression, a
-// further table) drops nothing early: the row would not fail.
+// before it is joined (earlyConjuncts, dropsEarly); those of an inner
+// join that read the table's alone drop a table row as it is read, a
+// later version of its key too (tableConjuncts, dropsTableRow). The join
+// and the WHERE then write the same rows and fail the same records as
+// without, over random rows with NULLs, for inner and left joins, a
+// division that fails, a conjunct of the other side first, an OR, the
+// clock, and table rows that change. A join that can fail a row itself
+// (an ON condition besides the key, a key expression, a further table)
+// drops nothing early: the row would not fail.
 func TestTableJoinDropsEarly(t *testing.T) {
 	const cols = "SELECT t.sym, t.v, s.v AS listed FROM trades t "
 	for _, tt := range []struct {
-		query string
-		early int
+		query        string
+		early, table int
 	}{
-		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v > 50 AND s.v < 500", 1},
-		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE t.v % 3 = 0 AND t.v < 80 AND s.v IS NULL", 2},
-		{cols + "JOIN symbols s ON t.sym = s.sym WHERE 100 / (t.v - 50) > 1 AND t.v > 10 AND s.v > 3", 2},
-		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE t.v > 10 AND 100 / (t.v - 50) > 1", 2},
-		{cols + "JOIN symbols s ON t.sym = s.sym WHERE s.v > 5 AND t.v > 50", 0},
-		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v > 10 AND 100 / (s.v - 5) > 1", 1}, // NULL, then a failure
-		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v IS NULL OR t.v > 90", 1},
-		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.ts < now() AND t.v > 5", 0},
-		{cols + "JOIN symbols s ON t.sym = s.sym AND 100 / (t.v - 50) > 0 WHERE t.v > 60", 0},
-		{cols + "LEFT JOIN symbols s ON t.sym = s.sym AND 100 / (t.v - 50) > 0 WHERE t.v > 60", 0},
-		{cols + "JOIN symbols s ON CAST(100 / (t.v - 50) AS string) = s.sym WHERE t.v > 60", 0},
-		{cols + "JOIN symbols s ON t.sym = s.sym LEFT JOIN symbols x ON x.sym = CAST(100 / (t.v - 50) AS string) WHERE t.v > 60", 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v > 50 AND s.v < 500", 1, 0},
+		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE t.v % 3 = 0 AND t.v < 80 AND s.v IS NULL", 2, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE 100 / (t.v - 50) > 1 AND t.v > 10 AND s.v > 3", 2, 0},
+		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE t.v > 10 AND 100 / (t.v - 50) > 1", 2, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE s.v > 5 AND t.v > 50", 0, 1},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE s.v > 3 AND 100 / (s.v - 5) > 1 AND t.v > 10", 0, 2},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE s.v IS NULL OR s.v > 7", 0, 1},
+		{cols + "LEFT JOIN symbols s ON t.sym = s.sym WHERE s.v > 5", 0, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v > 10 AND 100 / (s.v - 5) > 1", 1, 0}, // NULL, then a failure
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.v IS NULL OR t.v > 90", 1, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym WHERE t.ts < now() AND t.v > 5", 0, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym AND 100 / (t.v - 50) > 0 WHERE t.v > 60", 0, 0},
+		{cols + "LEFT JOIN symbols s ON t.sym = s.sym AND 100 / (t.v - 50) > 0 WHERE t.v > 60", 0, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym AND 100 / (t.v - 50) > 0 WHERE s.v > 6", 0, 0},
+		{cols + "JOIN symbols s ON CAST(100 / (t.v - 50) AS string) = s.sym WHERE t.v > 60", 0, 0},
+		{cols + "JOIN symbols s ON t.sym = s.sym LEFT JOIN symbols x ON x.sym = CAST(100 / (t.v - 50) AS string) WHERE t.v > 60", 0, 0},
 	} {
 		root, err := sql.PlanTables(tt.query, sql.Catalog{"trades": testScan.Cols, "symbols": testScan.Cols}, sql.Tables{"symbols": {Key: []string{"sym"}}})
 		if err != nil {
@@ -911,11 +918,14 @@ func TestTableJoinDropsEarly(t *testing.T) {
 		stream, table := &message.Origin{Source: "trades"}, &message.Origin{Source: "symbols"}
 		run := func(early bool) (rows []string, failed, dropped int) {
 			j := p.NewStateful(StatefulOptions{}).(*tableJoin)
-			if len(j.early) != tt.early {
-				t.Fatalf("%s: %d conjuncts early; want %d", tt.query, len(j.early), tt.early)
+			if len(j.early) != tt.early || len(j.tableEarly) != tt.table {
+				t.Fatalf("%s: %d conjuncts early of the stream, %d of the table; want %d and %d", tt.query, len(j.early), len(j.tableEarly), tt.early, tt.table)
+			}
+			if kept := strings.Contains(p.StatePlan(), "Table rows kept where"); kept != (tt.table > 0) {
+				t.Fatalf("%s: state plan\n%s\nsays the table rows kept: %v; want %v", tt.query, p.StatePlan(), kept, tt.table > 0)
 			}
 			if !early {
-				j.early = nil
+				j.early, j.tableEarly = nil, nil
 			}
 			j.Begin([]*message.Origin{stream, table})
 			rng := rand.New(rand.NewPCG(3, 3))
@@ -930,17 +940,39 @@ func TestTableJoinDropsEarly(t *testing.T) {
 					if rng.IntN(8) > 0 {
 						row[2] = value.IntValue(rng.Int64N(100))
 					}
-					if o == table { // S0 to S9, v its number
-						row[1], row[2] = value.StringValue(fmt.Sprintf("S%d", i)), value.IntValue(int64(i))
-					}
+				}
+				return b
+			}
+			// The table: S0 to S9, v its number but S3's NULL; later v
+			// nine less its number, S4's NULL.
+			symbols := func(v func(i int64) value.Value) *message.Batch {
+				b := new(message.Batch)
+				b.Reset(len(testScan.Cols))
+				b.Origin = table
+				for i := range int64(10) {
+					row := b.Append(i)
+					row[1], row[2] = value.StringValue(fmt.Sprintf("S%d", i)), v(i)
 				}
 				return b
 			}
 			var fail failures
-			j.Process(batch(table, 10), nil, fixedTime(0), &fail)
+			j.Process(symbols(func(i int64) value.Value {
+				if i == 3 {
+					return value.NullValue()
+				}
+				return value.IntValue(i)
+			}), nil, fixedTime(0), &fail)
 			j.Loaded(table)
 			post := p.NewPost()
-			for range 20 {
+			for k := range 20 {
+				if k == 10 {
+					j.Process(symbols(func(i int64) value.Value {
+						if i == 4 {
+							return value.NullValue()
+						}
+						return value.IntValue(9 - i)
+					}), nil, fixedTime(0), &fail)
+				}
 				raw, out := new(message.Batch), new(message.Batch)
 				raw.Reset(p.StatefulWidth())
 				out.Reset(len(p.Output))
@@ -958,7 +990,7 @@ func TestTableJoinDropsEarly(t *testing.T) {
 			t.Errorf("%s: %d rows and %d failures, %d of them dropped after the join; without dropping early %d rows and %d failures",
 				tt.query, len(rows), failed, dropped, len(wantRows), wantFailed)
 		}
-		if tt.early > 0 && dropped >= wantDropped {
+		if tt.early+tt.table > 0 && dropped >= wantDropped {
 			t.Errorf("%s: the WHERE dropped %d rows after the join; without dropping early %d", tt.query, dropped, wantDropped)
 		}
 		if len(wantRows)+wantFailed == 0 || len(wantRows) == 4000 {
