@@ -33,14 +33,6 @@ func (p *pacer) written() {
 	}
 }
 
-// keepFrom moves list[from:], what is left to write, to the front of
-// list, clears the rest, and returns its length.
-func keepFrom[T any](list []*T, from int) int {
-	n := copy(list, list[from:])
-	clear(list[n:])
-	return n
-}
-
 // writtenInPart notes that the changes held were written in part (a
 // batch's worth): the next Advance writes on, due or not.
 func (p *pacer) writtenInPart() { p.flush = true }

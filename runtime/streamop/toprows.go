@@ -22,8 +22,10 @@ type topRows struct {
 
 	// changed lists the partitions changed since their rows were last
 	// written, each with the first rank changed (from); pace holds them
-	// back for the emit interval, if there is one.
+	// back for the emit interval, if there is one. Those before written
+	// are written already, of changes written a batch at a time.
 	changed []*topPart
+	written int
 	clock   func() time.Time
 	pace    pacer
 	// ttl drops a partition no row changed for that long (ns of clock),
@@ -124,16 +126,15 @@ func (t *topRows) change(p *topPart, at int) {
 // are written at the next Advance.
 func (t *topRows) emitChanged(out *message.Batch) {
 	t.pace.written()
-	for k, p := range t.changed {
+	for ; t.written < len(t.changed); t.written++ {
 		if t.maxRows > 0 && out.Len() >= t.maxRows {
-			t.changed = t.changed[:keepFrom(t.changed, k)]
 			t.pace.writtenInPart()
 			return
 		}
-		t.emitPart(out, p)
+		t.emitPart(out, t.changed[t.written])
 	}
 	clear(t.changed)
-	t.changed = t.changed[:0]
+	t.changed, t.written = t.changed[:0], 0
 }
 
 // emitPart writes p's rows from its first changed rank on, if changed.
@@ -160,7 +161,7 @@ func (t *topRows) Advance(_ Watermark, out *message.Batch, _ func(error)) (dropp
 		t.expire(t.now, out)
 	}
 	t.dropMoved()
-	if t.pace.atAdvance(len(t.changed) > 0) {
+	if t.pace.atAdvance(t.written < len(t.changed)) {
 		t.emitChanged(out)
 	}
 	return 0
@@ -168,7 +169,7 @@ func (t *topRows) Advance(_ Watermark, out *message.Batch, _ func(error)) (dropp
 
 // Flush implements Flusher.
 func (t *topRows) Flush() bool {
-	return t.pace.flushHeld(len(t.changed) > 0)
+	return t.pace.flushHeld(t.written < len(t.changed))
 }
 
 // expire drops the partitions no row changed for the ttl: a reader of the
@@ -217,7 +218,7 @@ func (t *topRows) Expired() int64 { return t.expired }
 // Low implements Stateful: every row's results are written once taken,
 // but those an emit interval holds back.
 func (t *topRows) Low() int64 {
-	for _, p := range t.changed {
+	for _, p := range t.changed[t.written:] {
 		if p.from >= 0 {
 			return math.MinInt64
 		}
@@ -263,7 +264,8 @@ func (t *topRows) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 		for _, p := range t.parts {
 			t.drop(p)
 		}
-		t.changed = t.changed[:0]
+		clear(t.changed)
+		t.changed, t.written = t.changed[:0], 0
 	}
 	if t.ttl > 0 {
 		t.now = t.clock().UnixNano() // idle times start again

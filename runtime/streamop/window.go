@@ -44,6 +44,7 @@ type windowAgg struct {
 	starts  []int64
 	groups  int
 	dirty   []*group // EMIT CHANGES: groups changed by the current batch
+	written int      // of dirty, written already: of changes written a batch at a time
 	// errs are the EMIT CHANGES rows Process could not compute. Process
 	// reports failures of input rows only; these go to the next Advance's
 	// fail, like the rows that fail when their window closes.
@@ -356,9 +357,9 @@ func (a *windowAgg) sameArgs(args []value.Value) bool {
 func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 	a.pace.written()
 	continuous := a.node.Window.Kind == plan.Continuous
-	for k, g := range a.dirty {
+	for ; a.written < len(a.dirty); a.written++ {
+		g := a.dirty[a.written]
 		if continuous && a.full(out) {
-			a.dirty = a.dirty[:keepFrom(a.dirty, k)]
 			a.pace.writtenInPart()
 			return errs
 		}
@@ -375,7 +376,7 @@ func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 		}
 	}
 	clear(a.dirty)
-	a.dirty = a.dirty[:0]
+	a.dirty, a.written = a.dirty[:0], 0
 	return errs
 }
 
