@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,16 +139,19 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	if chain != nil {
 		latest = chain.Last()
 	}
+	var refused error
+	if latest != nil {
+		refused = p.cannotRestore("the checkpoint in "+c.store.Describe(), latest)
+	}
 	switch {
 	case latest == nil:
 		c.last.LastID = store.Highest()
-	case !p.restores(latest) && !st.Reset:
+	case refused != nil && !st.Reset:
 		store.Close()
-		return fmt.Errorf("spec.state: %w, or give the query a store of its own (a directory, or a consumer group)",
-			p.anotherQuery("the checkpoint in "+c.store.Describe(), latest))
-	case !p.restores(latest):
-		p.log.Warn("the checkpoint holds the state of another query; starting from empty state (spec.state.reset)",
-			"checkpoint", latest.ID, "store", c.store.Describe())
+		return fmt.Errorf("spec.state: %w, or give the query a store of its own (a directory, or a consumer group)", refused)
+	case refused != nil:
+		p.log.Warn("the checkpoint holds state this query cannot use; starting from empty state (spec.state.reset)",
+			"checkpoint", latest.ID, "store", c.store.Describe(), "reason", refused)
 		c.last.LastID = max(latest.ID, store.Highest()) // numbering goes on
 	default:
 		c.restored = chain
@@ -166,19 +172,20 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	return nil
 }
 
-// restores reports whether the query restores checkpoint c: one its
-// stateful part took, or one of the same part whose rows hold every column
-// (taken before rows held only the columns read, or by a query that read
-// them all).
-func (p *Pipeline) restores(c *checkpoint.Checkpoint) bool {
-	return c.Fingerprint == p.stateFingerprint || c.Fingerprint == p.wholeRowsFingerprint
-}
-
-// anotherQuery is the error of checkpoint c, which what names, made by a
-// query whose stateful part differs from this one's.
-func (p *Pipeline) anotherQuery(what string, c *checkpoint.Checkpoint) error {
-	return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
-		what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
+// cannotRestore says why the query cannot restore checkpoint c, which
+// what names: a query whose stateful part differs took it, or its held
+// rows lack a column this query reads (heldColumns); nil if it can.
+func (p *Pipeline) cannotRestore(what string, c *checkpoint.Checkpoint) error {
+	if c.Fingerprint != p.stateFingerprint {
+		return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
+			what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
+	}
+	if missing := missingColumns(c.Plan, p.reads, p.inputs); len(missing) > 0 {
+		name := slices.Min(slices.Collect(maps.Keys(missing)))
+		return fmt.Errorf("%s (%d, taken %s) holds rows of %s without the columns %s, which this query reads: the state holds the columns the query that took it read. Set spec.state.reset: true to start from empty state",
+			what, c.ID, c.Created.Format(time.RFC3339), name, strings.Join(missing[name], ", "))
+	}
+	return nil
 }
 
 // partitionedBefore reports whether one engine is to keep the state in
@@ -463,14 +470,20 @@ func (s *statefulStage) takeOver(o *message.Origin, gen uint64, now time.Time) (
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := s.p.ckpt.partitions.LatestPartition(ctx, o.Source, o.Partition)
+	var refused error
+	if c != nil {
+		refused = s.p.cannotRestore(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
+	}
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("partition %d of %s: %w", o.Partition, o.Source, err)
 	case c == nil:
 		return nil, nil
-	case !s.p.restores(c) && !s.p.spec.State.Reset:
-		return nil, s.p.anotherQuery(fmt.Sprintf("the checkpoint of partition %d of %s", o.Partition, o.Source), c)
-	case !s.p.restores(c):
+	case refused != nil && !s.p.spec.State.Reset:
+		return nil, refused
+	case refused != nil:
+		s.p.log.Warn("the checkpoint of a partition holds state this query cannot use; the partition starts from empty state (spec.state.reset)",
+			"source", o.Source, "partition", o.Partition, "checkpoint", c.ID, "reason", refused)
 		own.lastID = c.ID
 		return nil, nil
 	}

@@ -535,37 +535,47 @@ func TestWindowsReadOn(t *testing.T) {
 }
 
 // TestCheckpointOfHeldColumns: a query whose state holds its input rows
-// (OVER's) holds the columns it reads, the others NULL. Its checkpoint is
-// refused by the query changed to read another column, naming the columns
-// held; a checkpoint of whole rows, of a query that reads every column (as
-// all such queries did before), is restored by one that reads fewer.
+// (OVER's) holds the columns it reads, the others NULL, and its
+// checkpoints say which. A query changed to read another column refuses
+// them, naming it (with reset, it starts from empty state); one changed to
+// read fewer restores them, as it restores a checkpoint of whole rows (of
+// a query that reads every column, as all such queries did before).
 func TestCheckpointOfHeldColumns(t *testing.T) {
 	const over = "sum(quantity) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s"
-	some := "SELECT symbol, " + over + " FROM trades"
+	fewer := "SELECT symbol, " + over + " FROM trades"
+	some := "SELECT symbol, quantity, " + over + " FROM trades"
 	more := "SELECT symbol, price, " + over + " FROM trades"
 	every := "SELECT *, " + over + " FROM trades"
 	restored := func(p *Pipeline) uint64 { st, _ := p.Checkpoints(); return st.RestoredID }
 	taken := func(p *Pipeline) uint64 { st, _ := p.Checkpoints(); return st.LastID }
-
-	dir := t.TempDir()
-	first, _ := runUntil(t, checkpointSpec(dir, 20_000, some), 600*time.Millisecond, false)
-	if taken(first) == 0 {
-		t.Fatal("no checkpoint taken")
-	}
-	_, err := New(checkpointSpec(dir, 0, more), Options{Sink: &collectSink{}})
-	if err == nil || !strings.Contains(err.Error(), "holds the state of another query") || !strings.Contains(err.Error(), "Rows of trades hold the columns symbol, quantity, ts") {
-		t.Fatalf("New of a query that reads a column the held rows lack = %v; want the checkpoint refused, naming the columns held", err)
-	}
-	if again, _ := runUntil(t, checkpointSpec(dir, 0, some), time.Minute, false); restored(again) != taken(first) {
-		t.Errorf("the same query restored checkpoint %d; want %d", restored(again), taken(first))
-	}
-
-	whole := t.TempDir()
-	first, _ = runUntil(t, checkpointSpec(whole, 20_000, every), 600*time.Millisecond, false)
-	if taken(first) == 0 {
-		t.Fatal("no checkpoint taken")
-	}
-	if fewer, _ := runUntil(t, checkpointSpec(whole, 0, some), time.Minute, false); restored(fewer) != taken(first) {
-		t.Errorf("a query reading fewer columns restored checkpoint %d of whole rows; want %d", restored(fewer), taken(first))
+	for _, c := range []struct {
+		first, then string
+		refused     string // the error's words; "" restores
+	}{
+		{some, more, "holds rows of trades without the columns price, which this query reads"},
+		{some, fewer, ""},
+		{some, some, ""},
+		{every, fewer, ""},
+	} {
+		dir := t.TempDir()
+		first, _ := runUntil(t, checkpointSpec(dir, 20_000, c.first), 600*time.Millisecond, false)
+		if taken(first) == 0 {
+			t.Fatal("no checkpoint taken")
+		}
+		spec := checkpointSpec(dir, 0, c.then)
+		if c.refused != "" {
+			_, err := New(spec, Options{Sink: &collectSink{}})
+			if err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "spec.state.reset") {
+				t.Errorf("%s after %s: New = %v; want the checkpoint refused, %q", c.then, c.first, err, c.refused)
+			}
+			spec.State.Reset = true
+			if p, _ := runUntil(t, spec, time.Minute, false); restored(p) != 0 || p.Snapshot().Counts.Restored != 0 {
+				t.Errorf("%s after %s, with reset: checkpoint %d restored; want empty state", c.then, c.first, restored(p))
+			}
+			continue
+		}
+		if then, _ := runUntil(t, spec, time.Minute, false); restored(then) != taken(first) {
+			t.Errorf("%s after %s: restored checkpoint %d; want %d", c.then, c.first, restored(then), taken(first))
+		}
 	}
 }

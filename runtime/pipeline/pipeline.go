@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -150,10 +151,9 @@ type Pipeline struct {
 	// statePlan and stateFingerprint are what the checkpoints say of the
 	// state (streamop.Program.StatePlan): a partition of a repartition
 	// topic holds other keys than the source's partition of its number,
-	// so its state's plan says so, and held rows' columns are said
-	// (heldColumns). wholeRowsFingerprint is that of the plan whose rows
-	// hold every column, whose checkpoints the query restores too.
-	statePlan, stateFingerprint, wholeRowsFingerprint string
+	// so its state's plan says so, and the plan says the columns its held
+	// rows hold (heldColumns).
+	statePlan, stateFingerprint string
 	// lateToPolicy hands late records to the error policy; allowedLateness
 	// keeps windows open past their end for late records.
 	lateToPolicy    bool
@@ -267,11 +267,17 @@ func readColumns(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas
 	return reads
 }
 
-// heldColumns says, for the state plan of a query whose state holds its
-// input rows, the columns the rows of each source hold, where they are not
-// all: the others are NULL, and a query that reads one of them cannot use
-// the state. The rows of every column say nothing, so that a checkpoint of
-// them (the only kind before rows held some) serves any query.
+// heldRowsLine begins the line of a state plan that says which columns
+// held rows of a source hold (heldColumns): the source's name follows,
+// then heldColumnsWord, then the columns' names as a JSON array.
+const heldRowsLine, heldColumnsWord = "Rows of ", " hold only the columns "
+
+// heldColumns returns the lines of the state plan of a query whose state
+// holds its input rows that say which columns the rows of each source
+// hold, where they are not all: the others are NULL. A checkpoint's plan
+// says them (missingColumns), and its fingerprint leaves them out, so
+// that a query that reads fewer columns restores it and one that reads
+// another does not. Rows of every column say nothing, as all did before.
 func heldColumns(sources []string, reads map[string][]bool, schemas map[string][]value.Column) string {
 	var held strings.Builder
 	for _, name := range sources {
@@ -279,15 +285,42 @@ func heldColumns(sources []string, reads map[string][]bool, schemas map[string][
 		if read == nil || !slices.Contains(read, false) {
 			continue
 		}
-		var names []string
+		names := []string{}
 		for i, c := range schemas[name] {
-			if i < len(read) && read[i] {
+			if read[i] {
 				names = append(names, c.Name)
 			}
 		}
-		fmt.Fprintf(&held, "Rows of %s hold the columns %s\n", name, strings.Join(names, ", "))
+		list, _ := json.Marshal(names) // strings
+		fmt.Fprintf(&held, "%s%s%s%s\n", heldRowsLine, name, heldColumnsWord, list)
 	}
 	return held.String()
+}
+
+// missingColumns returns, of each source, the columns a query reads
+// (reads) that the rows of a checkpoint of state plan statePlan lack: those
+// its heldColumns lines leave out. A line that cannot be read lacks every
+// column.
+func missingColumns(statePlan string, reads map[string][]bool, schemas map[string][]value.Column) map[string][]string {
+	missing := map[string][]string{}
+	for line := range strings.Lines(statePlan) {
+		rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), heldRowsLine)
+		if !ok {
+			continue
+		}
+		name, list, ok := strings.Cut(rest, heldColumnsWord)
+		var held []string
+		if ok {
+			ok = json.Unmarshal([]byte(list), &held) == nil
+		}
+		read := reads[name]
+		for i, c := range schemas[name] {
+			if (read == nil || read[i]) && (!ok || !slices.Contains(held, c.Name)) {
+				missing[name] = append(missing[name], c.Name)
+			}
+		}
+	}
+	return missing
 }
 
 // newRepartitioned builds the two parts of a stateful query whose engines
@@ -383,11 +416,12 @@ func build(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, schemas map[s
 	if p.readsRepartition() {
 		p.statePlan += "Read through the repartition topic, partitioned by the keys\n"
 	}
-	p.wholeRowsFingerprint = streamop.Fingerprint(p.statePlan)
+	// Which columns held rows hold is said, not hashed: a query that reads
+	// fewer restores the state (cannotRestore).
+	p.stateFingerprint = streamop.Fingerprint(p.statePlan)
 	if prog.HoldsRows() && !p.readsRepartition() { // the topic's rows are whole
 		p.statePlan += heldColumns(prog.Sources(), p.reads, schemas)
 	}
-	p.stateFingerprint = streamop.Fingerprint(p.statePlan)
 	p.tracer = opts.Tracer // nil: no spans, and no cost for them
 	p.observer = opts.Observer
 	if p.observer == nil {

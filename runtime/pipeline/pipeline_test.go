@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -850,8 +851,8 @@ func TestUnreadColumns(t *testing.T) {
 func TestReadColumnsOfState(t *testing.T) {
 	for query, held := range map[string]string{
 		"SELECT symbol, count(*) FROM trades GROUP BY symbol":                                                                   "",
-		"SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM trades": "Rows of trades hold the columns symbol, price, ts\n",
-		"SELECT symbol FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts) AS r FROM trades) x WHERE r <= 1":    "Rows of trades hold the columns symbol, ts\n",
+		"SELECT symbol, avg(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM trades": `Rows of trades hold only the columns ["symbol","price","ts"]` + "\n",
+		"SELECT symbol FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts) AS r FROM trades) x WHERE r <= 1":    `Rows of trades hold only the columns ["symbol","ts"]` + "\n",
 	} {
 		spec := fileSpec(writeFile(t, "trades.jsonl", ""), v1alpha1.FormatJSON, query, v1alpha1.FailFast)
 		spec.Sources[0].Schema = append(spec.Sources[0].Schema, v1alpha1.Column{Name: "ts", Type: "timestamp"})
@@ -860,6 +861,7 @@ func TestReadColumnsOfState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		p.close()
 		if read := p.reads["trades"]; !slices.Contains(read, false) {
 			t.Errorf("%s: reads %v; want some columns left unread", query, read)
 		}
@@ -979,4 +981,31 @@ func TestPassThrough(t *testing.T) {
 	}
 	run("SELECT symbol, price FROM trades", false)
 	run("SELECT * FROM trades WHERE price > 0", false)
+}
+
+// TestMissingColumns: the columns a query reads that a checkpoint's held
+// rows lack are those its plan's held-columns lines leave out; a plan
+// without such a line holds whole rows, and a line that cannot be read
+// holds no column.
+func TestMissingColumns(t *testing.T) {
+	cols := []value.Column{{Name: "symbol"}, {Name: "price"}, {Name: "ts"}}
+	schemas := map[string][]value.Column{"trades": cols, "quotes": cols}
+	reads := map[string][]bool{"trades": {true, true, false}, "quotes": {true, false, true}}
+	held := heldColumns([]string{"trades", "quotes"}, map[string][]bool{"trades": {true, false, true}, "quotes": {true, true, true}}, schemas)
+	if want := `Rows of trades hold only the columns ["symbol","ts"]` + "\n"; held != want {
+		t.Fatalf("held columns %q; want %q", held, want)
+	}
+	for _, c := range []struct {
+		plan string
+		want map[string][]string
+	}{
+		{"Scan trades\n" + held, map[string][]string{"trades": {"price"}}},
+		{"Scan trades\n", map[string][]string{}},
+		{`Rows of quotes hold only the columns ["symbol","ts"]` + "\n", map[string][]string{}},
+		{`Rows of quotes hold only the columns [symbol]` + "\n", map[string][]string{"quotes": {"symbol", "ts"}}},
+	} {
+		if got := missingColumns(c.plan, reads, schemas); !maps.EqualFunc(got, c.want, slices.Equal) {
+			t.Errorf("missing columns of %q: %v; want %v", c.plan, got, c.want)
+		}
+	}
 }
