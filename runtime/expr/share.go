@@ -267,3 +267,18 @@ func (e *regexpReplace) withOperands(ops []Expr) Expr {
 	}
 	return &n
 }
+
+// Describe returns a description of e by which two expressions are alike
+// only when they compute alike: each subexpression's kind, type and text
+// with its operands named by number, its constants' types and values
+// quoted (Share's numbering). String, which renders SQL, tells apart less:
+// an integer division and a double one of the same text.
+func Describe(e Expr) string {
+	s := sharer{ids: map[string]int{}, nodes: map[Expr]int{}}
+	s.id(e)
+	keys := make([]string, len(s.ids))
+	for k, id := range s.ids {
+		keys[id] = k
+	}
+	return strings.Join(keys, "; ")
+}

@@ -93,6 +93,11 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	if st == nil {
 		return nil
 	}
+	if table, sql, described := p.prog.KeptTable(); described != nil && !p.rereads(table) {
+		// A table read again in each run is in no checkpoint.
+		p.keptTable = described
+		p.statePlan += keptTable(table, sql, described)
+	}
 	// A statement of a set keeps its checkpoints apart: in a directory,
 	// or a topic, of its name.
 	var store checkpoint.Store = &checkpoint.Dir{Path: filepath.Join(st.Dir, opts.statement)}
@@ -180,6 +185,10 @@ func (p *Pipeline) cannotRestore(what string, c *checkpoint.Checkpoint) error {
 		return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
 			what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
 	}
+	if kept, ok := keptTableOf(c.Plan); !ok || kept != nil && !slices.Equal(kept, p.keptTable) {
+		return fmt.Errorf("%s (%d, taken %s) holds a table whose rows were kept by other conditions of its WHERE than this query's, which a row they dropped may pass: its state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
+			what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
+	}
 	if missing := missingColumns(c.Plan, p.reads, p.inputs); len(missing) > 0 {
 		name := slices.Min(slices.Collect(maps.Keys(missing)))
 		return fmt.Errorf("%s (%d, taken %s) holds rows of %s without the columns %s, which this query reads: the state holds the columns the query that took it read. Set spec.state.reset: true to start from empty state",
@@ -207,6 +216,17 @@ func (p *Pipeline) partitionedBefore(store checkpoint.Store, chain checkpoint.Ch
 	p.log.Warn("the state is in checkpoints of single partitions, newer than any of the whole state: the query ran on several engines since; this engine keeps them so, as on several engines",
 		"store", store.Describe(), "newest", newest)
 	return true, nil
+}
+
+// rereads reports whether the table source of that name is read again
+// from its start in every run (rereadTables).
+func (p *Pipeline) rereads(source string) bool {
+	for o := range p.rereadTables() {
+		if o.Source == source {
+			return true
+		}
+	}
+	return false
 }
 
 // rereadTables returns the partitions of tables that are read again from

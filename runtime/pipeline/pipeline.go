@@ -154,6 +154,9 @@ type Pipeline struct {
 	// so its state's plan says so, and the plan says the columns its held
 	// rows hold (heldColumns).
 	statePlan, stateFingerprint string
+	// keptTable are the conditions, described, by which a table join's
+	// table keeps its rows in the checkpoints (keptTable); nil for all.
+	keptTable []string
 	// lateToPolicy hands late records to the error policy; allowedLateness
 	// keeps windows open past their end for late records.
 	lateToPolicy    bool
@@ -321,6 +324,39 @@ func missingColumns(statePlan string, reads map[string][]bool, schemas map[strin
 		}
 	}
 	return missing
+}
+
+// keptTableLine begins the line of a state plan that says by which
+// conditions of its WHERE a table join keeps its table's rows
+// (streamop.Program.KeptTable): the table's name follows, then the
+// conditions' SQL after keptTableWhere, then after keptTableAs their
+// descriptions as a JSON array. A checkpoint's plan says them
+// (keptTableOf), and its fingerprint leaves them out: a query that keeps
+// more of the table cannot restore it, any query can one of every row.
+const keptTableLine, keptTableWhere, keptTableAs = "Table ", " keeps the rows where ", " described as "
+
+// keptTable returns the kept-table line of described, conditions of SQL
+// sql, of the rows of table.
+func keptTable(table, sql string, described []string) string {
+	list, _ := json.Marshal(described) // strings
+	return keptTableLine + table + keptTableWhere + sql + keptTableAs + string(list) + "\n"
+}
+
+// keptTableOf returns the conditions, described, by which the table in a
+// checkpoint of state plan statePlan was kept: none for every row. ok is
+// false for a line that cannot be read.
+func keptTableOf(statePlan string) (described []string, ok bool) {
+	for line := range strings.Lines(statePlan) {
+		if !strings.HasPrefix(line, keptTableLine) {
+			continue
+		}
+		i := strings.LastIndex(line, keptTableAs)
+		if i < 0 || json.Unmarshal([]byte(strings.TrimSpace(line[i+len(keptTableAs):])), &described) != nil || described == nil {
+			return nil, false
+		}
+		return described, true
+	}
+	return nil, true
 }
 
 // newRepartitioned builds the two parts of a stateful query whose engines

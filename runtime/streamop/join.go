@@ -424,9 +424,10 @@ func (t *tableJoin) dropsEarly(row value.Row) bool { return falseOf(t.early, row
 // dropsTableRow says a conjunct of tableEarly makes the table row FALSE,
 // the ones before it TRUE or NULL.
 func (t *tableJoin) dropsTableRow(row value.Row) bool {
-	copy(t.scratch[t.stream.width:], row)
+	table := t.scratch[t.stream.width:]
+	copy(table, row)
 	drop := falseOf(t.tableEarly, t.scratch)
-	clear(t.scratch)
+	clear(table) // its strings
 	return drop
 }
 
@@ -649,9 +650,9 @@ func lookUp(o value.Row, at int, lookups []*lookup) (ok bool, err error) {
 }
 
 // absorbTable takes the rows of in, a table's batch, into rows by the
-// table's key: the latest row per key, a tombstone (Batch.Deletes)
-// deleting its key's row, as does a row drop (if set) says no row the
-// join writes would keep. It returns the rows it took.
+// table's key: the latest row per key. A tombstone (Batch.Deletes)
+// deletes its key's row, and so does a row that drop (if set) says no row
+// the join writes would keep. It returns the rows it took.
 func absorbTable(in *message.Batch, rows map[string]value.Row, table *side, fail Failures, drop func(value.Row) bool) (absorbed int) {
 	deletes := tombstones(in.Deletes)
 	for i, row := range in.Rows {

@@ -431,9 +431,9 @@ func (p *Program) Distinct() bool {
 // StatePlan describes the stateful part of the plan: the operator and what
 // is below it, which make the state. A checkpoint keeps its fingerprint,
 // StateFingerprint, and a plan with another cannot read the checkpoint; the
-// HAVING and select list above it do not matter to the state, but the
-// conditions of the WHERE by which a table join keeps its table's rows
-// (tableConjuncts) do.
+// HAVING and select list above it do not matter to the state. (The
+// conditions by which a table join keeps its table's rows, KeptTable, do,
+// but a table of more rows serves: they are said apart.)
 func (p *Program) StatePlan() string {
 	if p.stateful == nil {
 		return ""
@@ -443,14 +443,24 @@ func (p *Program) StatePlan() string {
 		k, _ := p.StateKey()
 		return plan.Explain(p.stateful) + "Ranked by " + strings.Join(k.Keys, ", ") + "\n"
 	}
-	if kept := p.tableConjuncts(); len(kept) > 0 {
-		conds := make([]string, len(kept))
-		for i, c := range kept {
-			conds[i] = c.String()
-		}
-		return plan.Explain(p.stateful) + "Table rows kept where " + strings.Join(conds, " AND ") + "\n"
-	}
 	return plan.Explain(p.stateful)
+}
+
+// KeptTable returns, of a table join that keeps only the table rows that
+// the leading table conditions of its WHERE do not make FALSE
+// (tableConjuncts), the table's source and those conditions: as SQL, and
+// as expr.Describe tells them apart; none when it keeps every row.
+func (p *Program) KeptTable() (table, sql string, described []string) {
+	kept := p.tableConjuncts()
+	if len(kept) == 0 {
+		return "", "", nil
+	}
+	texts := make([]string, len(kept))
+	described = make([]string, len(kept))
+	for i, c := range kept {
+		texts[i], described[i] = c.String(), expr.Describe(c)
+	}
+	return p.stateful.(*plan.Join).Right.Source, strings.Join(texts, " AND "), described
 }
 
 // tableConjuncts returns the leading conditions of the WHERE right above

@@ -33,6 +33,20 @@ func (p *pacer) written() {
 	}
 }
 
+// unwritten returns list and written, the place in it up to which it is
+// written, once written in part: once written passes half the list, what
+// is left is moved to the front, so that changes made while a backlog is
+// written a batch at a time do not grow the list without end, at a
+// constant cost a change.
+func unwritten[T any](list []*T, written int) ([]*T, int) {
+	if written <= len(list)/2 {
+		return list, written
+	}
+	n := copy(list, list[written:])
+	clear(list[n:])
+	return list[:n], 0
+}
+
 // writtenInPart notes that the changes held were written in part (a
 // batch's worth): the next Advance writes on, due or not.
 func (p *pacer) writtenInPart() { p.flush = true }

@@ -677,3 +677,55 @@ func TestResultsInBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesListBounded: a continuous aggregation (and a top-N of rows)
+// whose changes an emit interval held back, then written a batch
+// (MaxRows) at a time while each batch changes as many new groups, never
+// drains its list of changes to the end: the list (dirty, changed) stays
+// about the size of the backlog, not growing by every change made.
+func TestChangesListBounded(t *testing.T) {
+	const maxRows = 16
+	for _, c := range []struct{ name, query string }{
+		{"continuous", `SELECT sym, count(*) AS n FROM trades GROUP BY sym`},
+		{"top-N", `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY sym ORDER BY v DESC) AS r FROM trades) B WHERE r <= 3`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := compileSQL(t, c.query)
+			now := time.Unix(0, 0)
+			op := p.NewStateful(StatefulOptions{EmitInterval: time.Second, Clock: func() time.Time { return now }, MaxRows: maxRows})
+			listLen := func() (int, int) {
+				switch o := op.(type) {
+				case *windowAgg:
+					return len(o.dirty), o.pending
+				case *topRows:
+					return len(o.changed), len(o.changed) - o.written
+				}
+				t.Fatalf("%T", op)
+				return 0, 0
+			}
+			out := new(message.Batch)
+			out.Reset(p.StatefulWidth())
+			var fails failures
+			key := 0
+			peakBacklog := 0
+			for i := range 3000 {
+				now = now.Add(100 * time.Millisecond)
+				var rows []testRow
+				for range maxRows {
+					rows = append(rows, testRow{time.Duration(i) * time.Millisecond, fmt.Sprint("k", key), int64(key)})
+					key++
+				}
+				op.Process(batchOf(rows...), out, fixedTime(math.MinInt64), &fails)
+				op.Advance(fixedTime(math.MinInt64), out, func(err error) { t.Error(err) })
+				out.Reset(p.StatefulWidth())
+				_, backlog := listLen()
+				peakBacklog = max(peakBacklog, backlog)
+			}
+			n, backlog := listLen()
+			t.Logf("list of changes %d long, %d of them still to write (peak %d)", n, backlog, peakBacklog)
+			if n > 4*peakBacklog+4*maxRows {
+				t.Errorf("list of changes %d long for %d still to write: it grows by every change while a backlog lasts", n, backlog)
+			}
+		})
+	}
+}

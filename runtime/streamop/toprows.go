@@ -128,6 +128,7 @@ func (t *topRows) emitChanged(out *message.Batch) {
 	t.pace.written()
 	for ; t.written < len(t.changed); t.written++ {
 		if t.maxRows > 0 && out.Len() >= t.maxRows {
+			t.changed, t.written = unwritten(t.changed, t.written)
 			t.pace.writtenInPart()
 			return
 		}

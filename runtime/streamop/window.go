@@ -360,6 +360,7 @@ func (a *windowAgg) emitChanged(out *message.Batch, errs []error) []error {
 	for ; a.written < len(a.dirty); a.written++ {
 		g := a.dirty[a.written]
 		if continuous && a.full(out) {
+			a.dirty, a.written = unwritten(a.dirty, a.written)
 			a.pace.writtenInPart()
 			return errs
 		}
