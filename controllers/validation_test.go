@@ -241,7 +241,14 @@ func TestCRDValidation(t *testing.T) {
 			s["sources"] = []any{map[string]any{"name": "trades", "kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "t"}, "schema": []any{map[string]any{"name": "symbol", "type": "text"}}}}
 			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "o", "delivery": "exactlyOnce"}}}}
 			s["state"] = map[string]any{}
-		}, "exactlyOnce in a statement set is not supported yet with spec.state"},
+		}, ""},
+		{"statement set exactly once with state in a directory", func(s map[string]any) {
+			delete(s, "query")
+			delete(s, "sink")
+			s["sources"] = []any{map[string]any{"name": "trades", "kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "t"}, "schema": []any{map[string]any{"name": "symbol", "type": "text"}}}}
+			s["statements"] = []any{map[string]any{"name": "copy", "query": "SELECT symbol FROM trades", "sink": map[string]any{"kafka": map[string]any{"brokers": []any{"k:9092"}, "topic": "o", "delivery": "exactlyOnce"}}}}
+			s["state"] = map[string]any{"dir": "/state"}
+		}, "a statement set that writes exactly once with spec.state keeps its checkpoints in the Kafka topics"},
 		{"engine template setting POD_NAME", func(s map[string]any) {
 			s["template"] = map[string]any{"spec": map[string]any{"env": []any{map[string]any{"name": "POD_NAME", "value": "x"}}}}
 		}, "POD_NAME and POD_NAMESPACE are set by the operator"},

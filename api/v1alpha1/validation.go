@@ -395,13 +395,12 @@ func (s *StreamQuerySpec) validate(statement bool) Problems {
 		if st.Volume != nil {
 			validateStateVolume(&ps, s)
 		}
-		if k := s.ExactlyOnceSink(); k != nil && len(s.Statements) == 0 {
-			// A set's exactlyOnce is refused with spec.state at its
-			// statements (validateStatements).
+		if k := s.ExactlyOnceSink(); k != nil {
 			if st.Dir != "" && st.Volume == nil {
 				ps.Add("spec.state.dir", "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove dir")
 			}
-			if k.TransactionInterval != nil {
+			// A set's statements' sinks are told at each (validateStatements).
+			if k.TransactionInterval != nil && len(s.Statements) == 0 {
 				ps.Add("spec.sink.kafka.transactionInterval", "with spec.state, the transaction commits at each checkpoint: set spec.state.checkpointInterval instead")
 			}
 		}
@@ -515,11 +514,11 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 		sink := st.Sink
 		if k := sink.Kafka; k != nil && k.Delivery == ExactlyOnce {
 			validateSharedTransaction(ps, f+".sink.kafka", s, k)
-			if s.State != nil {
-				ps.Add(f+".sink.kafka.delivery", "exactlyOnce in a statement set is not supported yet with spec.state: remove spec.state (the set's statements must then be stateless), use atLeastOnce, or a StreamQuery of its own for this statement")
-				// Nothing more to say of what it would need.
-				k := *k
-				k.Delivery, sink.Kafka = AtLeastOnce, &k
+			if s.State != nil && k.TransactionInterval != nil {
+				ps.Add(f+".sink.kafka.transactionInterval", "with spec.state, the set's transaction commits at each checkpoint, which every statement with state takes: set spec.state.checkpointInterval instead")
+			}
+			if s.State != nil && s.SeveralEngines() {
+				ps.Add(f+".sink.kafka.delivery", "a statement set that writes exactly once with spec.state runs on one engine yet: remove replicas above 1 and autoscaling, use atLeastOnce, or a StreamQuery of its own for this statement")
 			}
 		}
 		validateResultSink(ps, f+".sink", s, &sink)
@@ -730,7 +729,7 @@ func validateStateVolume(ps *Problems, s *StreamQuerySpec) {
 	if s.SeveralEngines() {
 		ps.Add(f, "a volume is one engine's: on several engines the state moves with its partitions through Kafka; remove volume (and dir)")
 	}
-	if s.ExactlyOnceSink() != nil && len(s.Statements) == 0 {
+	if s.ExactlyOnceSink() != nil {
 		ps.Add(f, "an exactly-once query commits its checkpoints in the Kafka transaction of its results and offsets, so they are kept in the topic <group>.checkpoints: remove volume (and dir)")
 	}
 	if s.Template == nil || s.State.Dir == "" {

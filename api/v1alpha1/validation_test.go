@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,7 +388,12 @@ func TestValidate(t *testing.T) {
 		{"statement set exactly once with state", func(s *StreamQuerySpec) {
 			exactlyOnceSet(s)
 			s.State = &StateSpec{}
-		}, "spec.statements[1].sink.kafka.delivery", "not supported yet with spec.state"},
+		}, "", ""},
+		{"statement set exactly once with state on several engines", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.State = &StateSpec{}
+			s.Replicas = new(int32(2))
+		}, "spec.statements[1].sink.kafka.delivery", "runs on one engine yet"},
 		{"statement set exactly once of two transaction intervals", func(s *StreamQuerySpec) {
 			exactlyOnceSet(s)
 			s.Statements[2].Sink.Kafka.TransactionInterval = &metav1.Duration{Duration: time.Second}
@@ -427,9 +433,9 @@ func TestValidate(t *testing.T) {
 }
 
 // TestValidateExactlyOnceSetWithState: a statement set that writes exactly
-// once with spec.state is refused at each such statement, and only there:
-// what spec.state and a transaction interval would mean to a single
-// exactly-once query is not said of it.
+// once with spec.state keeps its checkpoints in Kafka, in the set's
+// transactions, which commit at each checkpoint: a directory is refused,
+// and each exactly-once statement's transaction interval, at its sink.
 func TestValidateExactlyOnceSetWithState(t *testing.T) {
 	s := validSpec()
 	exactlyOnceSet(&s)
@@ -437,9 +443,12 @@ func TestValidateExactlyOnceSetWithState(t *testing.T) {
 	for i := 1; i <= 2; i++ {
 		s.Statements[i].Sink.Kafka.TransactionInterval = &metav1.Duration{Duration: time.Second}
 	}
-	ps := s.Validate()
-	if len(ps) != 2 || ps[0].Field != "spec.statements[1].sink.kafka.delivery" || ps[1].Field != "spec.statements[2].sink.kafka.delivery" {
-		t.Errorf("Validate() = %v; want the refusal of exactlyOnce with spec.state at statements 1 and 2 alone", ps)
+	var fields []string
+	for _, p := range s.Validate() {
+		fields = append(fields, p.Field)
+	}
+	if want := []string{"spec.state.dir", "spec.statements[1].sink.kafka.transactionInterval", "spec.statements[2].sink.kafka.transactionInterval"}; !slices.Equal(slices.Sorted(slices.Values(fields)), want) {
+		t.Errorf("Validate() at %v; want problems at %v", fields, want)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	kafkaconn "github.com/sluice-dev/sluice/runtime/connector/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -65,6 +66,15 @@ func TestKafkaCrashWindowsRestored(t *testing.T) {
 // sees every window once.
 func TestKafkaCrashWindowsExactlyOnce(t *testing.T) {
 	crashWindows(t, crashExactlyOnce)
+}
+
+// TestKafkaCrashWindowsExactlyOnceSet is TestKafkaCrashWindowsExactlyOnce
+// of a statement set: the windows, and the trades of q above 90 to
+// another topic, both exactly once. The windows' state is checkpointed at
+// each of the set's transactions, which commit it with both statements'
+// results and the offsets: every window's row is written once.
+func TestKafkaCrashWindowsExactlyOnceSet(t *testing.T) {
+	crashWindows(t, crashExactlyOnceSet)
 }
 
 // TestKafkaRebalanceWindows is TestKafkaCrashWindowsRestored on two
@@ -230,7 +240,7 @@ func (m crashMode) repartitions() bool {
 
 // exactlyOnce says the mode delivers exactly once.
 func (m crashMode) exactlyOnce() bool {
-	return m == crashExactlyOnce || m == crashRebalanceExactlyOnce || m == crashRepartitionExactlyOnce
+	return m == crashExactlyOnce || m == crashRebalanceExactlyOnce || m == crashRepartitionExactlyOnce || m == crashExactlyOnceSet
 }
 
 const (
@@ -252,6 +262,10 @@ const (
 	crashRepartition
 	// crashRepartition with exactly-once delivery.
 	crashRepartitionExactlyOnce
+	// crashExactlyOnce of a statement set: the query, and a filter of the
+	// trades to another topic, both exactly once, the query's state
+	// checkpointed at each of the set's transactions.
+	crashExactlyOnceSet
 )
 
 // crashJob is what a Kafka crash test runs: the manifest's sources, the
@@ -319,7 +333,7 @@ func kafkaCrashStateful(t *testing.T, mode crashMode, query string, want map[str
 // wanted must be written.
 func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 	want, rowOf := job.want, job.rowOf
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, append(job.topics, "out")...))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, append(job.topics, "out", "big")...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +385,7 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 	switch mode {
 	case crashDirectory:
 		stateDir = fmt.Sprintf("dir: %q, ", filepath.Join(dir, "state"))
-	case crashExactlyOnce:
+	case crashExactlyOnce, crashExactlyOnceSet:
 		delivery = ", delivery: exactlyOnce"
 		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	case crashRebalance:
@@ -387,15 +401,26 @@ func kafkaCrashJob(t *testing.T, mode crashMode, job crashJob) {
 		consumeOpts = append(consumeOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		replicas = "\n  replicas: 3"
 	}
+	result := fmt.Sprintf(`  query: %q
+  sink: {kafka: {brokers: [%q], topic: out, key: sym%s}}
+`, job.query, brokers[0], delivery)
+	if mode == crashExactlyOnceSet {
+		result = fmt.Sprintf(`  statements:
+    - name: rows
+      query: %q
+      sink: {kafka: {brokers: [%q], topic: out, key: sym%s}}
+    - name: big
+      query: "SELECT sym, ts, q FROM t WHERE q > 90"
+      sink: {kafka: {brokers: [%q], topic: big%s}}
+`, job.query, brokers[0], delivery, brokers[0], delivery)
+	}
 	manifest := fmt.Sprintf(`apiVersion: streaming.sluice.dev/v1alpha1
 kind: StreamQuery
 metadata: {name: crash}
 spec:
   sources:
-%s  query: %q
-  sink: {kafka: {brokers: [%q], topic: out, key: sym%s}}
-  state: {%scheckpointInterval: 200ms}%s
-`, job.sources(brokers[0]), job.query, brokers[0], delivery, stateDir, replicas)
+%s%s  state: {%scheckpointInterval: 200ms}%s
+`, job.sources(brokers[0]), result, stateDir, replicas)
 	os.WriteFile(filepath.Join(dir, "q.yaml"), []byte(manifest), 0o644)
 	start := func() *exec.Cmd { return startInstance(t, dir, "crash-0") }
 
@@ -537,6 +562,9 @@ spec:
 			waitFor(fmt.Sprintf("rows before kill %d", k+1), func(w int) bool { return w >= len(want)*(k+1)/4 })
 			engines[0].Process.Signal(syscall.SIGKILL)
 			engines[0].Wait()
+			if mode == crashExactlyOnceSet {
+				checkpointCommitted(t, brokers, "crash", "crash.checkpoints.rows", job.topics[0])
+			}
 			engines[0] = start()
 		}
 	}
@@ -547,6 +575,9 @@ spec:
 	for _, e := range engines {
 		e.Process.Signal(syscall.SIGTERM)
 		waitExit(t, e, "SIGTERM")
+	}
+	if mode == crashExactlyOnceSet {
+		checkpointsTransactional(t, brokers, "crash.checkpoints.rows")
 	}
 	// Every input record is committed, in the group, for each topic:
 	// a restart would read none again.
@@ -606,6 +637,78 @@ spec:
 			what = "3 rebalances"
 		}
 		t.Logf("%d distinct rows, %d written: %d written again across %s, all equal", len(seen), rows, rows-len(seen), what)
+	}
+}
+
+// checkpointCommitted checks that the latest checkpoint in topic, read
+// committed, holds the state as of the offsets the group committed of
+// input: each partition's last record in it is the one before the
+// group's offset. A statement set's checkpoints commit so, in the
+// transactions of the results and offsets (connector.RoundTransaction),
+// whenever the engine is killed. It is quick: a longer wait before the
+// restart leaves a backlog, read in another order across partitions,
+// and the late records of the test's input are late no more.
+func checkpointCommitted(t *testing.T, brokers []string, group, topic, input string) {
+	t.Helper()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	offsets, err := kadm.NewClient(adm).FetchOffsets(context.Background(), group)
+	if err == nil {
+		err = offsets.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := kafkaconn.OpenCheckpointStore(topic, []kgo.Opt{kgo.SeedBrokers(brokers...)}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	chain, err := store.Latest(context.Background())
+	if err != nil || chain == nil {
+		t.Fatalf("the latest checkpoint in %s: %v, %v", topic, chain, err)
+	}
+	for _, part := range chain.Last().Partitions {
+		o, ok := offsets.Lookup(input, part.Partition)
+		if !ok && part.Offset < 0 {
+			continue
+		}
+		if !ok || o.At != part.Offset+1 {
+			t.Errorf("checkpoint %d holds partition %d of %s up to offset %d; the group committed %d (%v): they commit apart", chain.Last().ID, part.Partition, input, part.Offset, o.At, ok)
+		}
+	}
+}
+
+// checkpointsTransactional checks that every record of topic, a statement
+// set's checkpoints, was written in a transaction: one written apart is
+// read at once, ahead of the offsets and results it goes with.
+func checkpointsTransactional(t *testing.T, brokers []string, topic string) {
+	t.Helper()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	records := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fetches := cons.PollFetches(ctx)
+		cancel()
+		if fetches.NumRecords() == 0 {
+			break
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			records++
+			if !r.Attrs.IsTransactional() {
+				t.Errorf("a record of %s at offset %d written outside a transaction", topic, r.Offset)
+			}
+		})
+	}
+	if records == 0 {
+		t.Errorf("no record in %s", topic)
 	}
 }
 

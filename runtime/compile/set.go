@@ -108,20 +108,20 @@ func PlanSet(spec *v1alpha1.StreamQuerySpec, resolved []string, unread error) ([
 }
 
 // exactlyOnceStateful is the problem of statement i, which keeps state, in
-// a set that writes exactly once (without spec.state, the set's only
-// form yet). Written exactly once, its state would need a checkpoint in
-// each transaction, taken by all the statements together. Written at
-// least once, it would hold the set's commits back: a transaction commits
-// once every statement has handled every record read, and it handles a
-// record only when its results are written (a window's when the window
-// closes), while the set reads nothing more until the commit.
+// a set that writes exactly once without spec.state. Written exactly once,
+// its state needs a checkpoint in each transaction, which spec.state
+// takes. Written at least once, it would hold the set's commits back: a
+// transaction commits once every statement has handled every record read,
+// and without checkpoints it handles a record only when its results are
+// written (a window's when the window closes), while the set reads nothing
+// more until the commit.
 func exactlyOnceStateful(spec *v1alpha1.StreamQuerySpec, i int) v1alpha1.Problem {
 	if k := spec.Statements[i].Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
 		return v1alpha1.Problem{Field: fmt.Sprintf("spec.statements[%d].sink.kafka.delivery", i), Offset: -1,
-			Message: "exactlyOnce in a statement set is supported for stateless statements only yet (filters and projections): this one keeps state; use atLeastOnce in a set without exactly-once statements, or a StreamQuery of its own for it"}
+			Message: "this statement keeps state (windows, OVER, joins, GROUP BY), which exactly once needs checkpointed in each transaction: add spec.state, or use atLeastOnce in a set without exactly-once statements"}
 	}
 	return v1alpha1.Problem{Field: fmt.Sprintf("spec.statements[%d].query", i), Offset: -1,
-		Message: "this statement keeps state (windows, OVER, joins, GROUP BY), which a statement set with exactly-once statements does not support yet: each transaction waits for every statement to handle every record read, and this one handles a record only once its results are written; make it a StreamQuery of its own"}
+		Message: "this statement keeps state (windows, OVER, joins, GROUP BY), which in a statement set with exactly-once statements needs spec.state: each transaction waits for every statement to handle every record read, and without checkpoints this one handles a record only once its results are written; add spec.state, or make it a StreamQuery of its own"}
 }
 
 // alone returns the spec a statement is planned by: as one engine's query,

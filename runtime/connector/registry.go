@@ -67,6 +67,23 @@ type CheckpointTransaction interface {
 	CommitCheckpoint(ctx context.Context, last map[*message.Origin]int64) error
 }
 
+// RoundTransaction is an exactly-once transaction that commits every
+// interval, once every record read in it is handled (a statement set's):
+// its source stops reading at the round's end and waits. A statement that
+// keeps state (spec.state) handles its records by a checkpoint, which it
+// takes once it has taken every record read in the round, and writes in
+// the transaction; it writes nothing more until the round commits, since
+// what it wrote after the checkpoint would commit with it.
+type RoundTransaction interface {
+	Transaction
+	// Ending returns the round that is ending, 0 if none is, and the
+	// offset of the last record read in it of each partition it read.
+	Ending() (round uint64, last map[*message.Origin]int64)
+	// AwaitCommit waits until round has ended; an error if it did not
+	// commit, or the source failed.
+	AwaitCommit(ctx context.Context, round uint64) error
+}
+
 // ErrTransactionAborted is the error of a CheckpointTransaction's commit
 // that aborted instead (the consumer group rebalanced during it), of a
 // source whose partitions' state is checkpointed apart (several engines):

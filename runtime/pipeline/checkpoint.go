@@ -103,7 +103,11 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 	var store checkpoint.Store = &checkpoint.Dir{Path: filepath.Join(st.Dir, opts.statement)}
 	if st.Dir == "" {
 		var err error
-		store, err = opts.registry().OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: p.txn, Statement: opts.statement, Logger: p.log})
+		txn := p.txn
+		if p.round != nil {
+			txn = p.round // the set's: its checkpoints commit with the round
+		}
+		store, err = opts.registry().OpenStateStore(p.spec.Sources, connector.StateStoreEnv{Group: opts.Group, Transaction: txn, Statement: opts.statement, Logger: p.log})
 		if err != nil {
 			return err
 		}
@@ -462,7 +466,33 @@ func (s *statefulStage) deltaDue() bool {
 
 // checkpointDue reports whether a checkpoint is to be taken now.
 func (s *statefulStage) checkpointDue(now time.Time) bool {
-	return s.p.ckpt != nil && now.Sub(s.lastCheckpoint) >= s.p.ckpt.every
+	switch {
+	case s.p.ckpt == nil:
+		return false
+	case s.p.round != nil:
+		return s.roundEnds()
+	}
+	return now.Sub(s.lastCheckpoint) >= s.p.ckpt.every
+}
+
+// roundEnds says, of a statement that checkpoints at its set's rounds
+// (connector.RoundTransaction), that a round is ending of which the state
+// holds every record read: its checkpoint, now, handles them, and the
+// round commits once every statement has handled them.
+func (s *statefulStage) roundEnds() bool {
+	n, last := s.p.round.Ending()
+	if n <= s.round {
+		return false
+	}
+	for o, off := range last {
+		absorbed, ok := s.absorbed[o]
+		skip, skips := s.skip[o]
+		if (!ok || absorbed < off) && (!skips || skip < off) {
+			return false
+		}
+	}
+	s.round = n
+	return true
 }
 
 // takeOver restores, when a partition's batch comes in a generation of
@@ -771,7 +801,7 @@ func (c *checkpoints) saved(ck *checkpoint.Checkpoint) {
 // transaction commits at each checkpoint: no write may then start before
 // the checkpoint is saved and committed.
 func (c *checkpoints) startSaver(ctx context.Context, p *Pipeline) {
-	if _, ok := p.txn.(connector.CheckpointTransaction); ok {
+	if _, ok := p.txn.(connector.CheckpointTransaction); ok || p.round != nil {
 		return
 	}
 	// One waits while another is saved: a store slower than the interval
@@ -839,10 +869,24 @@ func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Chec
 			return
 		}
 	}
+	var round uint64
+	if p.round != nil {
+		round, _ = p.round.Ending() // which the acknowledgements let end
+	}
 	for i, part := range ck.Partitions {
 		if part.Offset >= 0 {
 			o := p.readers[i].Origin()
 			o.Acked(message.Ack{Origin: o, Generation: o.Generation.Load(), LastOffset: part.Offset, Statement: statementOf(p.readers[i])})
+		}
+	}
+	if round > 0 {
+		// What the sink writes after the checkpoint would commit with it,
+		// and a restore would write it again.
+		if err := p.round.AwaitCommit(ctx, round); err != nil {
+			if ctx.Err() == nil {
+				p.fatal(fmt.Errorf("spec.state: checkpoint %d: %w; the engine stops, and its restart restores the last committed checkpoints", ck.ID, err))
+			}
+			return
 		}
 	}
 	c.saved(ck)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -630,6 +633,121 @@ func TestCheckpointOfKeptTable(t *testing.T) {
 		}
 		if err == nil {
 			p.close()
+		}
+	}
+}
+
+// heldRound is a connector.RoundTransaction whose rounds the test ends:
+// a round ends (begins to end, with nothing read to wait for) when begin
+// is called, and commits when commit is. (No Kafka source here: the
+// sink's order is what is tested, and the Kafka tests run the real one.)
+type heldRound struct {
+	mu              sync.Mutex
+	ending, ended   uint64
+	changed         chan struct{}
+	awaited, passed atomic.Int64 // AwaitCommit calls, and returns
+}
+
+func (*heldRound) System() string { return "test" }
+
+func (r *heldRound) Ending() (uint64, map[*message.Origin]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ending == r.ended {
+		return 0, nil
+	}
+	return r.ending, map[*message.Origin]int64{}
+}
+
+func (r *heldRound) AwaitCommit(ctx context.Context, round uint64) error {
+	r.awaited.Add(1)
+	defer r.passed.Add(1)
+	for {
+		r.mu.Lock()
+		ended, changed := r.ended, r.changed
+		r.mu.Unlock()
+		if ended >= round {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *heldRound) step(end bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if end {
+		r.ended = r.ending
+	} else {
+		r.ending++
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// TestRoundHoldsWrites: a stateful statement of a set that checkpoints at
+// the set's transaction rounds (Options.round) checkpoints when a round
+// ends, and its sink, one that writes a batch at a time or several at
+// once (AsyncSink, as Kafka's), writes nothing after the checkpoint until
+// the round commits: what it wrote would commit with the checkpoint, and
+// a restore of it would write it again.
+func TestRoundHoldsWrites(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(fmt.Sprintf("async %v", async), func(t *testing.T) { roundHoldsWrites(t, async) })
+	}
+}
+
+func roundHoldsWrites(t *testing.T, async bool) {
+	spec := checkpointSpec(t.TempDir(), 20_000, "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '10 milliseconds') GROUP BY window_start, window_end, symbol")
+	spec.State.CheckpointInterval.Duration = time.Hour // the rounds' alone
+	round := &heldRound{changed: make(chan struct{})}
+	sink := &collectSink{}
+	opts := Options{Sink: sink, round: round}
+	if async {
+		as := &asyncSink{collectSink: sink}
+		defer as.wg.Wait()
+		opts.Sink = as
+	}
+	p, err := New(spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s", what)
+			}
+		}
+	}
+	rows := func() int { return len(sink.Rows()) }
+	wait("results", func() bool { return rows() > 0 })
+	for n := int64(1); n <= 3; n++ {
+		round.step(false)
+		wait("the round's checkpoint", func() bool { return round.awaited.Load() == n })
+		held := rows()
+		time.Sleep(200 * time.Millisecond) // windows of 10 ms close meanwhile
+		if got := rows(); got != held {
+			t.Fatalf("round %d: %d rows written after the checkpoint, before the commit", n, got-held)
+		}
+		if st, _ := p.Checkpoints(); st.Completed != n-1 {
+			t.Errorf("round %d: %d checkpoints completed before the commit; want %d", n, st.Completed, n-1)
+		}
+		round.step(true)
+		wait("rows after the commit", func() bool { return rows() > held })
+		if st, _ := p.Checkpoints(); st.Completed != n {
+			t.Errorf("round %d: %d checkpoints completed after the commit; want %d", n, st.Completed, n)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func (p *Pipeline) open(opts Options) error {
 			txn = firstTransaction(txn, opened)
 		}
 	}
-	p.txn = txn
+	p.txn, p.round = txn, opts.round
 	if opts.transaction != nil {
 		// A statement's: its sink writes in its set's transaction, which
 		// the set's source commits; the statement's pipeline has none of

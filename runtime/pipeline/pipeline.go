@@ -93,6 +93,10 @@ type Options struct {
 	// transaction, of a statement that writes exactly once, is its set's
 	// exactly-once transaction, which its sink writes in.
 	transaction connector.Transaction
+	// round, of a stateful statement of a set that writes exactly once
+	// with spec.state, is the set's transaction: the statement
+	// checkpoints at each round's end, in it (connector.RoundTransaction).
+	round connector.RoundTransaction
 	// reads, for the upstream part of a repartitioned query, are the
 	// columns of each source the whole query reads (readColumns), which
 	// its own plan, the stateless part, does not say.
@@ -101,16 +105,19 @@ type Options struct {
 
 // Pipeline is one run of a query.
 type Pipeline struct {
-	spec       *v1alpha1.StreamQuerySpec
-	clock      func() time.Time // Options.Clock
-	prog       *streamop.Program
-	inputCols  []value.Column
-	inputs     map[string][]value.Column // by source; a join reads two
-	reads      map[string][]bool         // by source: the columns read, which sources decode
-	readers    []connector.Reader
-	sink       connector.Sink
-	dlq        connector.DeadLetterSink
-	txn        connector.Transaction // an exactly-once source's, or nil
+	spec      *v1alpha1.StreamQuerySpec
+	clock     func() time.Time // Options.Clock
+	prog      *streamop.Program
+	inputCols []value.Column
+	inputs    map[string][]value.Column // by source; a join reads two
+	reads     map[string][]bool         // by source: the columns read, which sources decode
+	readers   []connector.Reader
+	sink      connector.Sink
+	dlq       connector.DeadLetterSink
+	txn       connector.Transaction // an exactly-once source's, or nil
+	// round, of a statement that checkpoints at its set's rounds
+	// (Options.round), is the set's transaction; nil otherwise.
+	round      connector.RoundTransaction
 	log        *slog.Logger
 	tracer     trace.Tracer
 	observer   Observer

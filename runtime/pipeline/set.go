@@ -202,6 +202,9 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		if k := st.Spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
 			popts.transaction = txn
 		}
+		if r, ok := txn.(connector.RoundTransaction); ok && spec.State != nil && st.Prog.Stateful() {
+			popts.round = r
+		}
 		if opts.Logger != nil {
 			popts.Logger = opts.Logger.With("statement", st.Name)
 		}

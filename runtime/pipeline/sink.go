@@ -136,7 +136,7 @@ func (s *sinkStage) take(ctx context.Context, m message.Message, _ emitFunc) boo
 		}
 		// After the writes started before it.
 		w := write{checkpoint: m.Checkpoint}
-		if _, ok := s.p.txn.(connector.CheckpointTransaction); ok {
+		if _, ok := s.p.txn.(connector.CheckpointTransaction); ok || s.p.round != nil {
 			// A write started before the commit would commit with it, and
 			// its results with the state before them.
 			w.committed = make(chan struct{})

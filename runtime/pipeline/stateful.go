@@ -72,7 +72,14 @@ type statefulStage struct {
 	seen *upstreamSeen
 	// rewinds is the pipeline's rewinds the stage has followed.
 	rewinds uint64
+	// round is the last round of the set's transaction checkpointed at
+	// (Pipeline.round).
+	round uint64
 }
+
+// roundLook is how often a stage that checkpoints at its set's rounds
+// looks for a round's end.
+const roundLook = 10 * time.Millisecond
 
 // maxSpanLinks bounds the links of a results span: a minute's window over
 // a busy stream aggregates thousands of batches.
@@ -506,6 +513,11 @@ func (s *statefulStage) interval() time.Duration {
 	d := min(max(s.marks.shortestIdle()/4, 10*time.Millisecond), time.Second)
 	if s.p.ckpt != nil {
 		d = min(d, s.p.ckpt.every)
+	}
+	if s.p.round != nil {
+		// A round's end waits for this stage's checkpoint, and its source
+		// reads nothing meanwhile: no batch comes to look for it.
+		d = min(d, roundLook)
 	}
 	return d
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -393,6 +394,7 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		}
 		return nil
 	}
+	s.rounds.begin(s.lastFetched())
 	for !s.drained(nil) || slices.ContainsFunc(followers, func(f *Source) bool { return !f.drained(nil) }) {
 		select {
 		case <-ctx.Done():
@@ -414,6 +416,7 @@ func (s *Source) endTransaction(ctx context.Context) error {
 	s.txnMu.Lock()
 	defer s.txnMu.Unlock()
 	committed, err := s.sess.End(withOffsets(ctx, next), try)
+	s.rounds.end(err == nil && committed)
 	if err != nil {
 		return fmt.Errorf("kafka: ending a transaction: %w", err)
 	}
@@ -497,4 +500,101 @@ func (s *Source) followedTransaction(committed bool) {
 // fetched are not all handled, or the group took partitions from it.
 func (s *Source) unsettled() bool {
 	return !s.drained(nil) || s.unhanded.Load() || s.moved.Load()
+}
+
+// lastFetched returns the offset of the last record handed to a lane of
+// each assigned partition, by its lane's origin.
+func (s *Source) lastFetched() map[*message.Origin]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := map[*message.Origin]int64{}
+	for _, l := range s.lanes {
+		p := l.origin.Partition
+		if f, ok := s.fetched[p]; ok && s.assigned[p] {
+			last[l.origin] = f - 1
+		}
+	}
+	return last
+}
+
+// rounds tells a statement set's stateful statements when an exactly-once
+// transaction ends and whether it committed (connector.RoundTransaction).
+type rounds struct {
+	mu sync.Mutex
+	// changed is closed, and replaced, when a round begins to end or ends.
+	changed chan struct{}
+	// ending is the last round that began to end, last its partitions'
+	// last records; ended the last round that ended. aborted are the
+	// rounds that ended without a commit (rare: a rebalance).
+	ending, ended uint64
+	last          map[*message.Origin]int64
+	aborted       map[uint64]bool
+}
+
+func (r *rounds) begin(last map[*message.Origin]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ending++
+	r.last = last
+	r.changedNow()
+}
+
+func (r *rounds) end(committed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended == r.ending {
+		return // nothing was ending
+	}
+	r.ended = r.ending
+	if !committed {
+		if r.aborted == nil {
+			r.aborted = map[uint64]bool{}
+		}
+		r.aborted[r.ended] = true
+	}
+	r.changedNow()
+}
+
+// changedNow wakes those waiting for a change; r.mu is held.
+func (r *rounds) changedNow() {
+	if r.changed != nil {
+		close(r.changed)
+	}
+	r.changed = make(chan struct{})
+}
+
+// Ending implements connector.RoundTransaction.
+func (s *Source) Ending() (round uint64, last map[*message.Origin]int64) {
+	s.rounds.mu.Lock()
+	defer s.rounds.mu.Unlock()
+	if s.rounds.ending == s.rounds.ended {
+		return 0, nil
+	}
+	return s.rounds.ending, s.rounds.last
+}
+
+// AwaitCommit implements connector.RoundTransaction.
+func (s *Source) AwaitCommit(ctx context.Context, round uint64) error {
+	for {
+		s.rounds.mu.Lock()
+		ended, aborted, changed := s.rounds.ended, s.rounds.aborted[round], s.rounds.changed
+		if changed == nil {
+			s.rounds.changedNow()
+			changed = s.rounds.changed
+		}
+		s.rounds.mu.Unlock()
+		switch {
+		case ended >= round && aborted:
+			return fmt.Errorf("kafka: %w (the group rebalanced during it, or the commit failed)", connector.ErrTransactionAborted)
+		case ended >= round:
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-s.dead:
+			return errors.New("kafka: the source failed before the transaction committed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

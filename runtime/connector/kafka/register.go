@@ -89,11 +89,18 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 			if k.TransactionInterval != nil {
 				opts.TransactionInterval = k.TransactionInterval.Duration
 			}
-			opts.Checkpointed = env.Stateful && env.Query.State != nil
+			// A query with state commits at its checkpoints; a statement
+			// set every interval, its statements with state checkpointing
+			// at each commit (connector.RoundTransaction), every
+			// checkpoint interval.
+			opts.Checkpointed = env.Stateful && env.Query.State != nil && len(env.Query.Statements) == 0
 			if opts.Checkpointed {
 				opts.OnRewind = env.Rewound
 			} else {
 				opts.OnAbort = env.Aborted
+				if st := env.Query.State; st != nil && st.CheckpointInterval != nil {
+					opts.TransactionInterval = st.CheckpointInterval.Duration
+				}
 			}
 		}
 	}

@@ -145,6 +145,9 @@ type Source struct {
 	txnMu     sync.Mutex
 	txnEnded  []func(committed bool)
 	txnClosed bool
+	// rounds says, of a statement set's transactions, which is ending and
+	// which ended (connector.RoundTransaction).
+	rounds rounds
 	// repartitionTopic is the topic whose records the transactional
 	// client sends to the partition they name (repartitionPartitioner).
 	repartitionTopic string
@@ -730,6 +733,7 @@ func (s *Source) closeTransactional(ctx context.Context) error {
 	if err == nil && !unknown {
 		s.endedTransaction(committed)
 	}
+	s.rounds.end(err == nil && !unknown && committed)
 	s.txnMu.Unlock()
 	// A static member leaves whatever the outcome: closed without leaving,
 	// it would hold its partitions, and every rebalance of the group, for
