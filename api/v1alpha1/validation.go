@@ -520,6 +520,9 @@ func validateStatements(ps *Problems, s *StreamQuerySpec) {
 			if s.State != nil && s.SeveralEngines() {
 				ps.Add(f+".sink.kafka.delivery", "a statement set that writes exactly once with spec.state runs on one engine yet: remove replicas above 1 and autoscaling, use atLeastOnce, or a StreamQuery of its own for this statement")
 			}
+			if s.State != nil && s.Runtime.Mode == Direct {
+				ps.Add(f+".sink.kafka.delivery", "a statement set that writes exactly once with spec.state runs pipelined: its stateful statements look for each transaction's end as time passes, which direct mode does not; remove spec.runtime.mode: direct")
+			}
 		}
 		validateResultSink(ps, f+".sink", s, &sink)
 	}
@@ -749,9 +752,10 @@ func validateStateVolume(ps *Problems, s *StreamQuerySpec) {
 // cluster, and a file or generator is read again from the checkpoint's
 // position.
 func validateExactlyOnceSources(ps *Problems, f string, s *StreamQuerySpec) {
-	if s.State == nil {
+	if s.State == nil || len(s.Statements) > 0 {
+		// A set's transaction is its source's, with state too.
 		if len(s.Sources) != 1 || s.Sources[0].Kafka == nil || len(s.Sources[0].Kafka.Topics) > 1 {
-			ps.Add(f, "exactlyOnce without spec.state needs exactly one source, a kafka one of one topic: the transaction commits its offsets with the results")
+			ps.Add(f, "exactlyOnce without spec.state, or in a statement set, needs exactly one source, a kafka one of one topic: the transaction commits its offsets with the results")
 		}
 		return
 	}

@@ -182,7 +182,7 @@ func TestValidate(t *testing.T) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "q", "quotes"
 			s.Sink = &Sink{Kafka: &KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Delivery: ExactlyOnce}}
-		}, "spec.sink.kafka.delivery", "without spec.state needs exactly one source"},
+		}, "spec.sink.kafka.delivery", "without spec.state, or in a statement set, needs exactly one source"},
 		{"exactly once over two groups", func(s *StreamQuerySpec) {
 			s.Sources = []Source{kafkaSource(Column{Name: "a", Type: "int"}), kafkaSource(Column{Name: "a", Type: "int"})}
 			s.Sources[1].Name, s.Sources[1].Kafka.Topic, s.Sources[1].Kafka.Group = "q", "quotes", "other"
@@ -389,6 +389,17 @@ func TestValidate(t *testing.T) {
 			exactlyOnceSet(s)
 			s.State = &StateSpec{}
 		}, "", ""},
+		{"statement set exactly once with state, of two sources", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.State = &StateSpec{}
+			s.Sources = append(s.Sources, kafkaSource(Column{Name: "a", Type: "int"}))
+			s.Sources[1].Name, s.Sources[1].Kafka.Topic = "other", "t2"
+		}, "spec.statements[1].sink.kafka.delivery", "in a statement set, needs exactly one source"},
+		{"statement set exactly once with state, direct", func(s *StreamQuerySpec) {
+			exactlyOnceSet(s)
+			s.State = &StateSpec{}
+			s.Runtime.Mode = Direct
+		}, "spec.statements[1].sink.kafka.delivery", "runs pipelined"},
 		{"statement set exactly once with state on several engines", func(s *StreamQuerySpec) {
 			exactlyOnceSet(s)
 			s.State = &StateSpec{}

@@ -17,10 +17,11 @@ import (
 	"testing"
 	"time"
 
-	kafkaconn "github.com/sluice-dev/sluice/runtime/connector/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	kafkaconn "github.com/sluice-dev/sluice/runtime/connector/kafka"
 )
 
 // crashTrade is a record of the stateful crash tests' input.
@@ -645,9 +646,10 @@ spec:
 // input: each partition's last record in it is the one before the
 // group's offset. A statement set's checkpoints commit so, in the
 // transactions of the results and offsets (connector.RoundTransaction),
-// whenever the engine is killed. It is quick: a longer wait before the
-// restart leaves a backlog, read in another order across partitions,
-// and the late records of the test's input are late no more.
+// whenever the engine is killed. It is quick, since the engine waits
+// for it: a restart after a longer wait has a backlog to read, in
+// another order across partitions, in which the input's late records
+// are no longer late.
 func checkpointCommitted(t *testing.T, brokers []string, group, topic, input string) {
 	t.Helper()
 	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))

@@ -54,6 +54,11 @@ type Checkpoint struct {
 	// checkpoint was taken, which tells a checkpoint of a partition since
 	// taken away; it is not saved.
 	Generation uint64
+	// Round, of a statement that checkpoints at its set's transaction
+	// rounds (connector.RoundTransaction), is the round it was taken at
+	// the end of, whose commit the sink waits for; 0 for one taken
+	// otherwise (a stop's). It is not saved.
+	Round uint64
 }
 
 // Partition is a source partition's place in a checkpoint.

@@ -79,8 +79,11 @@ type RoundTransaction interface {
 	// Ending returns the round that is ending, 0 if none is, and the
 	// offset of the last record read in it of each partition it read.
 	Ending() (round uint64, last map[*message.Origin]int64)
-	// AwaitCommit waits until round has ended; an error if it did not
-	// commit, or the source failed.
+	// AwaitCommit, called once a statement's checkpoint of round is
+	// written, waits until round has ended; an error if it did not
+	// commit, or the source failed. A round ends once every statement
+	// that checkpoints at the rounds (SourceEnv.RoundCheckpoints) has
+	// called it, as well as every record read being handled.
 	AwaitCommit(ctx context.Context, round uint64) error
 }
 
@@ -139,6 +142,10 @@ type SourceEnv struct {
 	// query's repartition topic: the rows the engines wrote there, keyed
 	// by the state's key, with the watermarks of the source's partitions.
 	Repartition *Repartition
+	// RoundCheckpoints, of a statement set's exactly-once source with
+	// spec.state, is how many statements checkpoint at the end of each of
+	// its transactions (RoundTransaction).
+	RoundCheckpoints int
 	// Rewound, if not nil, says the state of each partition is
 	// checkpointed apart (several engines), so that an exactly-once
 	// source whose transaction aborts can take its partitions back to

@@ -126,6 +126,10 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 			return fmt.Errorf("spec.state: reading the checkpoints in %s: %w", c.store.Describe(), err)
 		}
 	}
+	if partitioned && p.round != nil {
+		store.Close()
+		return errors.New("spec.state: the state is in checkpoints of single partitions, of a run on several engines, and a statement set that writes exactly once checkpoints it whole at each transaction, on one engine: set spec.state.reset: true to start from empty state, or keep its statements atLeastOnce")
+	}
 	if partitioned {
 		ps, ok := store.(checkpoint.PartitionStore)
 		if !ok {
@@ -491,7 +495,7 @@ func (s *statefulStage) roundEnds() bool {
 			return false
 		}
 	}
-	s.round = n
+	s.round, s.roundDue = n, true
 	return true
 }
 
@@ -664,6 +668,9 @@ func (s *statefulStage) checkpoint(now time.Time, emit emitFunc) bool {
 	c := &checkpoint.Checkpoint{
 		ID: s.nextCheckpoint, Fingerprint: s.p.stateFingerprint, Plan: s.p.statePlan,
 		Created: now.UTC(), Partitions: parts, Watermark: s.marks.current, SinkPosition: -1,
+	}
+	if s.roundDue {
+		c.Round, s.roundDue = s.round, false
 	}
 	origins := streamop.NewOrigins(list)
 	if inc, ok := s.op.(streamop.IncrementalSnapshotter); ok && s.deltaDue() {
@@ -869,20 +876,18 @@ func (c *checkpoints) save(ctx context.Context, p *Pipeline, ck *checkpoint.Chec
 			return
 		}
 	}
-	var round uint64
-	if p.round != nil {
-		round, _ = p.round.Ending() // which the acknowledgements let end
-	}
 	for i, part := range ck.Partitions {
 		if part.Offset >= 0 {
 			o := p.readers[i].Origin()
 			o.Acked(message.Ack{Origin: o, Generation: o.Generation.Load(), LastOffset: part.Offset, Statement: statementOf(p.readers[i])})
 		}
 	}
-	if round > 0 {
+	if ck.Round > 0 {
 		// What the sink writes after the checkpoint would commit with it,
-		// and a restore would write it again.
-		if err := p.round.AwaitCommit(ctx, round); err != nil {
+		// and a restore would write it again. (A stop's checkpoint, of no
+		// round, goes with the last transaction, which commits if it holds
+		// every record read, or aborts.)
+		if err := p.round.AwaitCommit(ctx, ck.Round); err != nil {
 			if ctx.Err() == nil {
 				p.fatal(fmt.Errorf("spec.state: checkpoint %d: %w; the engine stops, and its restart restores the last committed checkpoints", ck.ID, err))
 			}

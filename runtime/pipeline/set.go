@@ -106,6 +106,16 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 	// acknowledgements), and those statements' sinks and the dead letters
 	// write in it. The others' sinks write at least once.
 	var txn connector.Transaction
+	// With spec.state, its stateful statements checkpoint at the end of
+	// each transaction, which waits for them (RoundTransaction).
+	roundCheckpoints := 0
+	if spec.State != nil && spec.ExactlyOnceSink() != nil {
+		for _, st := range stmts {
+			if st.Prog.Stateful() {
+				roundCheckpoints++
+			}
+		}
+	}
 	for _, name := range names {
 		if opts.Readers != nil {
 			break // the caller's
@@ -116,7 +126,8 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 			Logger: set.log, Read: reads[name],
 			// What the statements acknowledged of the records read again
 			// says nothing of them now.
-			Aborted: set.forgetAcks,
+			Aborted:          set.forgetAcks,
+			RoundCheckpoints: roundCheckpoints,
 		}
 		opened, err := reg.OpenSource(env)
 		if err != nil {
@@ -203,6 +214,8 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 			popts.transaction = txn
 		}
 		if r, ok := txn.(connector.RoundTransaction); ok && spec.State != nil && st.Prog.Stateful() {
+			// Of a set's source, which commits in rounds: a checkpointed
+			// source, of a single query's, commits at its checkpoints.
 			popts.round = r
 		}
 		if opts.Logger != nil {

@@ -73,8 +73,9 @@ type statefulStage struct {
 	// rewinds is the pipeline's rewinds the stage has followed.
 	rewinds uint64
 	// round is the last round of the set's transaction checkpointed at
-	// (Pipeline.round).
-	round uint64
+	// (Pipeline.round); roundDue says the next checkpoint is its.
+	round    uint64
+	roundDue bool
 }
 
 // roundLook is how often a stage that checkpoints at its set's rounds

@@ -386,7 +386,7 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		inTxn = inTxn || f.inTxn
 		f.mu.Unlock()
 	}
-	if !inTxn {
+	if !inTxn && !s.rounds.always {
 		// Nothing of a partition the group took from a follower is in
 		// the transaction.
 		for _, f := range followers {
@@ -395,7 +395,7 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		return nil
 	}
 	s.rounds.begin(s.lastFetched())
-	for !s.drained(nil) || slices.ContainsFunc(followers, func(f *Source) bool { return !f.drained(nil) }) {
+	for !s.drained(nil) || slices.ContainsFunc(followers, func(f *Source) bool { return !f.drained(nil) }) || !s.rounds.checkpointed() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -416,9 +416,8 @@ func (s *Source) endTransaction(ctx context.Context) error {
 	s.txnMu.Lock()
 	defer s.txnMu.Unlock()
 	committed, err := s.sess.End(withOffsets(ctx, next), try)
-	s.rounds.end(err == nil && committed)
 	if err != nil {
-		return fmt.Errorf("kafka: ending a transaction: %w", err)
+		return fmt.Errorf("kafka: ending a transaction: %w", err) // the source fails: AwaitCommit returns
 	}
 	s.endedTransaction(committed)
 	s.mu.Lock()
@@ -447,6 +446,8 @@ func (s *Source) endTransaction(ctx context.Context) error {
 	if err := s.sess.Begin(); err != nil {
 		return fmt.Errorf("kafka: beginning a transaction: %w", err)
 	}
+	// Once the next began: a statement the end releases writes in it.
+	s.rounds.end(committed)
 	return nil
 }
 
@@ -520,7 +521,10 @@ func (s *Source) lastFetched() map[*message.Origin]int64 {
 // rounds tells a statement set's stateful statements when an exactly-once
 // transaction ends and whether it committed (connector.RoundTransaction).
 type rounds struct {
-	mu sync.Mutex
+	// always ends a round every interval, records read in it or not
+	// (Options.Rounds).
+	always bool
+	mu     sync.Mutex
 	// changed is closed, and replaced, when a round begins to end or ends.
 	changed chan struct{}
 	// ending is the last round that began to end, last its partitions'
@@ -529,13 +533,24 @@ type rounds struct {
 	ending, ended uint64
 	last          map[*message.Origin]int64
 	aborted       map[uint64]bool
+	// parties statements checkpoint at each round (Options.Rounds), of
+	// which arrived have, of the round ending.
+	parties, arrived int
+}
+
+// checkpointed says every statement that checkpoints at the rounds has
+// written its checkpoint of the round ending.
+func (r *rounds) checkpointed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.arrived >= r.parties
 }
 
 func (r *rounds) begin(last map[*message.Origin]int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ending++
-	r.last = last
+	r.last, r.arrived = last, 0
 	r.changedNow()
 }
 
@@ -555,7 +570,8 @@ func (r *rounds) end(committed bool) {
 	r.changedNow()
 }
 
-// changedNow wakes those waiting for a change; r.mu is held.
+// changedNow wakes those waiting for a change; r.mu is held. (Open makes
+// the first channel; a source made otherwise, in a test, has none.)
 func (r *rounds) changedNow() {
 	if r.changed != nil {
 		close(r.changed)
@@ -575,13 +591,14 @@ func (s *Source) Ending() (round uint64, last map[*message.Origin]int64) {
 
 // AwaitCommit implements connector.RoundTransaction.
 func (s *Source) AwaitCommit(ctx context.Context, round uint64) error {
+	s.rounds.mu.Lock()
+	if round == s.rounds.ending && s.rounds.ended < round {
+		s.rounds.arrived++
+	}
+	s.rounds.mu.Unlock()
 	for {
 		s.rounds.mu.Lock()
 		ended, aborted, changed := s.rounds.ended, s.rounds.aborted[round], s.rounds.changed
-		if changed == nil {
-			s.rounds.changedNow()
-			changed = s.rounds.changed
-		}
 		s.rounds.mu.Unlock()
 		switch {
 		case ended >= round && aborted:

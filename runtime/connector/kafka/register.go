@@ -98,8 +98,10 @@ func openSource(env connector.SourceEnv) (connector.Source, error) {
 				opts.OnRewind = env.Rewound
 			} else {
 				opts.OnAbort = env.Aborted
-				if st := env.Query.State; st != nil && st.CheckpointInterval != nil {
-					opts.TransactionInterval = st.CheckpointInterval.Duration
+				if st := env.Query.State; st != nil && st.CheckpointInterval != nil && env.RoundCheckpoints > 0 {
+					// Within the producer's transaction timeout.
+					opts.TransactionInterval = min(st.CheckpointInterval.Duration, v1alpha1.MaxTransactionInterval)
+					opts.Rounds = env.RoundCheckpoints
 				}
 			}
 		}

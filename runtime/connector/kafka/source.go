@@ -195,6 +195,13 @@ type Options struct {
 	// OnAbort, without Checkpointed, is called when a transaction aborts,
 	// before its records are read again (connector.SourceEnv.Aborted).
 	OnAbort func()
+	// Rounds, without Checkpointed, makes every TransactionInterval the
+	// end of a round (connector.RoundTransaction), records read in it or
+	// not, which waits for the checkpoints of that many statements: a
+	// statement set's stateful statements checkpoint at each, and write
+	// results of no record read (a window closed by the clock) in the
+	// transaction, which must commit too.
+	Rounds int
 	// Owner, if set, is the checkpointed exactly-once source (opened with
 	// TransactionalID and Checkpointed, in the same group) whose
 	// transactions commit this source's offsets with its own: a query that
@@ -277,6 +284,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	s := &Source{
 		group: opts.Group, topic: spec.Topic, stateful: opts.Stateful, log: opts.Logger,
 		done: make(chan struct{}), commitDone: make(chan struct{}), dead: make(chan struct{}),
+		rounds:   rounds{changed: make(chan struct{}), always: opts.Rounds > 0, parties: opts.Rounds},
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
 		highWater: map[int32]int64{}, begin: map[int32]int64{}, groupKnown: map[int32]bool{},
 	}
