@@ -709,20 +709,14 @@ func roundHoldsWrites(t *testing.T, async bool) {
 	opts := Options{Sink: sink, round: round}
 	if async {
 		as := &asyncSink{collectSink: sink}
-		defer as.wg.Wait()
+		t.Cleanup(as.wg.Wait) // after the run stops
 		opts.Sink = as
 	}
 	p, err := New(spec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runUntilTestEnds(t, p)
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {

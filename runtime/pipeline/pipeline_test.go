@@ -129,6 +129,18 @@ func runPipeline(t *testing.T, spec *v1alpha1.StreamQuerySpec, opts Options) (*P
 	return p, err
 }
 
+// runUntilTestEnds runs p until the test ends, then cancels it and waits
+// for the run to return.
+func runUntilTestEnds(t *testing.T, p *Pipeline) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
 // checkIdentity asserts that every record read is accounted for.
 func checkIdentity(t *testing.T, c enginestatus.Records) {
 	t.Helper()

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -45,13 +44,7 @@ func TestStatefulReceiveWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runUntilTestEnds(t, p)
 	wait := func(edge string) float64 {
 		for _, e := range p.Snapshot().Edges {
 			if e.Name == edge {
