@@ -189,20 +189,18 @@ func (p *Pipeline) openCheckpoints(opts Options) error {
 // what names: a query whose stateful part differs took it, or its held
 // rows lack a column this query reads (heldColumns); nil if it can.
 func (p *Pipeline) cannotRestore(what string, c *checkpoint.Checkpoint) error {
+	var why string
 	if c.Fingerprint != p.stateFingerprint {
-		return fmt.Errorf("%s (%d, taken %s) holds the state of another query, whose state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
-			what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
-	}
-	if kept, ok := keptTableOf(c.Plan); !ok || kept != nil && !slices.Equal(kept, p.keptTable) {
-		return fmt.Errorf("%s (%d, taken %s) holds a table whose rows were kept by other conditions of its WHERE than this query's, which a row they dropped may pass: its state is\n%s\nand this query's is\n%s\nSet spec.state.reset: true to start from empty state",
-			what, c.ID, c.Created.Format(time.RFC3339), c.Plan, p.statePlan)
-	}
-	if missing := missingColumns(c.Plan, p.reads, p.inputs); len(missing) > 0 {
+		why = fmt.Sprintf("holds the state of another query, whose state is\n%s\nand this query's is\n%s\n", c.Plan, p.statePlan)
+	} else if kept, ok := keptTableOf(c.Plan); !ok || kept != nil && !slices.Equal(kept, p.keptTable) {
+		why = fmt.Sprintf("holds a table whose rows were kept by other conditions of its WHERE than this query's, which a row they dropped may pass: its state is\n%s\nand this query's is\n%s\n", c.Plan, p.statePlan)
+	} else if missing := missingColumns(c.Plan, p.reads, p.inputs); len(missing) > 0 {
 		name := slices.Min(slices.Collect(maps.Keys(missing)))
-		return fmt.Errorf("%s (%d, taken %s) holds rows of %s without the columns %s, which this query reads: the state holds the columns the query that took it read. Set spec.state.reset: true to start from empty state",
-			what, c.ID, c.Created.Format(time.RFC3339), name, strings.Join(missing[name], ", "))
+		why = fmt.Sprintf("holds rows of %s without the columns %s, which this query reads: the state holds the columns the query that took it read. ", name, strings.Join(missing[name], ", "))
+	} else {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s (%d, taken %s) %sSet spec.state.reset: true to start from empty state", what, c.ID, c.Created.Format(time.RFC3339), why)
 }
 
 // partitionedBefore reports whether one engine is to keep the state in

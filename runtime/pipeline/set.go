@@ -107,13 +107,15 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 	// write in it. The others' sinks write at least once.
 	var txn connector.Transaction
 	// With spec.state, its stateful statements checkpoint at the end of
-	// each transaction, which waits for them (RoundTransaction).
+	// each transaction, which waits for them (RoundTransaction): the
+	// source is told how many before it opens, and each is given it below.
+	atRounds := func(st compile.Statement) bool {
+		return spec.State != nil && spec.ExactlyOnceSink() != nil && st.Prog.Stateful()
+	}
 	roundCheckpoints := 0
-	if spec.State != nil && spec.ExactlyOnceSink() != nil {
-		for _, st := range stmts {
-			if st.Prog.Stateful() {
-				roundCheckpoints++
-			}
+	for _, st := range stmts {
+		if atRounds(st) {
+			roundCheckpoints++
 		}
 	}
 	for _, name := range names {
@@ -213,9 +215,11 @@ func newSet(spec *v1alpha1.StreamQuerySpec, stmts []compile.Statement, schemas m
 		if k := st.Spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce {
 			popts.transaction = txn
 		}
-		if r, ok := txn.(connector.RoundTransaction); ok && spec.State != nil && st.Prog.Stateful() {
-			// Of a set's source, which commits in rounds: a checkpointed
-			// source, of a single query's, commits at its checkpoints.
+		if atRounds(st) {
+			r, ok := txn.(connector.RoundTransaction)
+			if !ok {
+				return set.fail(stmts, opts, fmt.Errorf("statement %s: its state is checkpointed at the set's transactions, which its source does not commit in rounds", st.Name))
+			}
 			popts.round = r
 		}
 		if opts.Logger != nil {

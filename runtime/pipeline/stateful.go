@@ -266,11 +266,12 @@ func (s *statefulStage) process(b *message.Batch, now time.Time) (processed, due
 	return true, true
 }
 
-// end is the end of the input; false means the run is ending. If every partition ended, the watermark is
-// the end of time and every window closes. After a stop it is not: open
-// windows stay unwritten, their records unacknowledged, so a successor
-// reads them again and writes the windows whole, where closing them now
-// would write them with part of their rows.
+// end is the end of the input; false means the run is ending. If every
+// partition ended, the watermark is the end of time and every window
+// closes. After a stop it is not: open windows stay unwritten, their
+// records unacknowledged, so a successor reads them again and writes the
+// windows whole, where closing them now would write them with part of
+// their rows.
 func (s *statefulStage) end(emit emitFunc) bool { return s.advanceByClock(time.Now(), emit) }
 
 // advanceByClock advances when no input batch arrived: at a tick, at the end

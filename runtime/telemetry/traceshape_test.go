@@ -219,7 +219,7 @@ func TestTraceOfFailures(t *testing.T) {
 // (more groups than a batch holds): each links the inputs.
 func TestTraceOfWindows(t *testing.T) {
 	spec := bench.Spec(bench.Config{
-		Query:   "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
+		Query: "SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, symbol",
 		// Few records, so that the exporter's queue keeps every span.
 		Records: 1000, Partitions: 1, BatchSize: 4, Keys: 20,
 	})

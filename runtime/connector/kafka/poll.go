@@ -386,7 +386,7 @@ func (s *Source) endTransaction(ctx context.Context) error {
 		inTxn = inTxn || f.inTxn
 		f.mu.Unlock()
 	}
-	if !inTxn && !s.rounds.always {
+	if !inTxn && s.rounds.parties == 0 {
 		// Nothing of a partition the group took from a follower is in
 		// the transaction.
 		for _, f := range followers {
@@ -521,10 +521,7 @@ func (s *Source) lastFetched() map[*message.Origin]int64 {
 // rounds tells a statement set's stateful statements when an exactly-once
 // transaction ends and whether it committed (connector.RoundTransaction).
 type rounds struct {
-	// always ends a round every interval, records read in it or not
-	// (Options.Rounds).
-	always bool
-	mu     sync.Mutex
+	mu sync.Mutex
 	// changed is closed, and replaced, when a round begins to end or ends.
 	changed chan struct{}
 	// ending is the last round that began to end, last its partitions'
@@ -534,7 +531,8 @@ type rounds struct {
 	last          map[*message.Origin]int64
 	aborted       map[uint64]bool
 	// parties statements checkpoint at each round (Options.Rounds), of
-	// which arrived have, of the round ending.
+	// which arrived have, of the round ending. With parties, a round ends
+	// every interval, records read in it or not. parties is set by Open.
 	parties, arrived int
 }
 

@@ -284,7 +284,7 @@ func Open(spec *v1alpha1.KafkaSource, source string, f v1alpha1.Format, cols []v
 	s := &Source{
 		group: opts.Group, topic: spec.Topic, stateful: opts.Stateful, log: opts.Logger,
 		done: make(chan struct{}), commitDone: make(chan struct{}), dead: make(chan struct{}),
-		rounds:   rounds{changed: make(chan struct{}), always: opts.Rounds > 0, parties: opts.Rounds},
+		rounds:   rounds{changed: make(chan struct{}), parties: opts.Rounds},
 		assigned: map[int32]bool{}, acked: map[int32]int64{}, committed: map[int32]int64{}, fetched: map[int32]int64{},
 		highWater: map[int32]int64{}, begin: map[int32]int64{}, groupKnown: map[int32]bool{},
 	}
