@@ -1,7 +1,6 @@
-// Package nexmark holds the queries of the Nexmark benchmark that Sluice
-// expresses, as manifests over the Nexmark generators (one file each,
-// q0.yaml and on), and the list of those it cannot yet, with what each
-// needs. engine bench --nexmark runs them; docs/nexmark.md has the figures.
+// Package nexmark holds the queries of the Nexmark benchmark, q0 to q22, as
+// manifests over the Nexmark generators (one file each, q0.yaml and on).
+// engine bench --nexmark runs them; docs/nexmark.md has the figures.
 package nexmark
 
 import (
@@ -18,8 +17,7 @@ import (
 //go:embed *.yaml
 var manifests embed.FS
 
-// Queries returns the names of the queries Sluice expresses, in order:
-// q0, q1, ...
+// Queries returns the names of the queries, in order: q0, q1, ...
 func Queries() []string {
 	entries, _ := manifests.ReadDir(".")
 	var names []string
@@ -40,9 +38,6 @@ func number(name string) int {
 func Manifest(name string) ([]byte, error) {
 	b, err := manifests.ReadFile(name + ".yaml")
 	if err != nil {
-		if reason, ok := Missing()[name]; ok {
-			return nil, fmt.Errorf("nexmark %s is not expressed yet: %s", name, reason)
-		}
 		return nil, fmt.Errorf("no nexmark query %s (there are %s)", name, strings.Join(Queries(), ", "))
 	}
 	return b, nil
@@ -60,12 +55,4 @@ func Spec(name string) (*v1alpha1.StreamQuerySpec, error) {
 		return nil, err
 	}
 	return &doc.Query.Spec, nil
-}
-
-// Missing returns the suite's queries Sluice cannot express yet, with the
-// feature each needs.
-func Missing() map[string]string {
-	return map[string]string{
-		"q6": "OVER of an aggregation's changelog (each seller's last ten winning prices, retractions)",
-	}
 }

@@ -96,6 +96,12 @@ var oracleCases = map[string]struct {
 			SELECT A.id, A.category, max(B.price) AS final
 			FROM auction A JOIN bid B ON A.id = B.auction AND B.dt BETWEEN A.dt AND A.expires GROUP BY A.id, A.category)
 		GROUP BY category`},
+	// The average of each seller's auction's winning price and its ten
+	// auctions before, in the order of their start.
+	"q6": {counts: map[string]int64{"bid": 46000, "auction": 3000}, groups: []int{0}, sqlite: `SELECT id, seller,
+			avg(final) OVER (PARTITION BY seller ORDER BY dt, id ROWS BETWEEN 10 PRECEDING AND CURRENT ROW) FROM (
+			SELECT A.id, A.seller, A.dt, max(B.price) AS final
+			FROM auction A JOIN bid B ON A.id = B.auction AND B.dt BETWEEN A.dt AND A.expires GROUP BY A.id, A.seller, A.dt)`},
 	// Windows of processing time: each bidder's bids over all windows.
 	"q12": {counts: map[string]int64{"bid": 46000}, summed: true, sqlite: `SELECT bidder, count(*) FROM bid GROUP BY bidder`, columns: []string{"bidder"}},
 	"q13": {counts: map[string]int64{"bid": 46000, "side_input": 10000}, sqlite: `SELECT B.auction, B.bidder, B.price, B.dt, S.value

@@ -127,10 +127,8 @@ func (w *Frame) Push(ts int64, args []value.Value) error {
 	}
 	// Check every argument before adding any, so that an error leaves the
 	// frame as it was.
-	for i := range w.funcs {
-		if err := w.funcs[i].check(args[i]); err != nil {
-			return err
-		}
+	if err := w.Check(args); err != nil {
+		return err
 	}
 	for w.n > 0 && w.expired(ts) {
 		w.evict()
@@ -172,6 +170,37 @@ func (w *Frame) Results(out []value.Value) error {
 		out[i] = v
 	}
 	return first
+}
+
+// Check reports the error Push would return for args, an argument one of
+// the calls cannot take, without pushing them.
+func (w *Frame) Check(args []value.Value) error {
+	if len(args) != len(w.funcs) {
+		return fmt.Errorf("aggregate frame: %d arguments for %d aggregate calls", len(args), len(w.funcs))
+	}
+	for i := range w.funcs {
+		if err := w.funcs[i].check(args[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reset empties the frame, as NewFrame returns it, keeping its memory:
+// a caller that computes the frames of a run of rows pushes them again
+// from a fresh start.
+func (w *Frame) Reset() {
+	clear(w.args)
+	for i := range w.accs {
+		a := &w.accs[i]
+		counts, deque := a.counts, a.deque
+		clear(counts)
+		deque.head, deque.n = 0, 0
+		*a = frameAcc{counts: counts, deque: deque}
+	}
+	w.first += int64(w.n)
+	w.n = 0
+	w.mark = w.first
 }
 
 // slot returns the ring slot of row q.

@@ -46,7 +46,12 @@ func ReadColumns(root Node) map[string][]bool {
 		case *Over:
 			in := passed(n.Input, out)
 			mark(in, n.Partition...)
-			mark(in, n.Time)
+			if n.Time != nil {
+				mark(in, n.Time)
+			}
+			for _, k := range n.Order {
+				mark(in, k.Expr)
+			}
 			for _, c := range n.Calls {
 				if c.Arg != nil {
 					mark(in, c.Arg)

@@ -174,9 +174,16 @@ func (o OverCall) String() string {
 // Over appends to each input row the moving aggregates of its partition
 // key, over the rows in event-time order. Its rows are the input's columns,
 // then one column per call.
+//
+// Over the rows of a GROUP BY without a window (a changelog, each row
+// replacing its group's earlier one), Time is nil and the rows are in
+// Order, then in the order of their groups' keys: each group's latest row
+// has its place in its partition, and a change rewrites the rows whose
+// frames hold it.
 type Over struct {
 	Input     Node
 	Time      *expr.Column
+	Order     []SortKey
 	Partition []expr.Expr
 	Calls     []OverCall
 }
@@ -203,7 +210,17 @@ func (o *Over) Describe() string {
 	for i, c := range o.Calls {
 		calls[i] = c.String()
 	}
-	return fmt.Sprintf("Over PARTITION BY %s ORDER BY %s COMPUTE %s", strings.Join(parts, ", "), o.Time.Name, strings.Join(calls, ", "))
+	var order string
+	if o.Time != nil {
+		order = o.Time.Name
+	} else {
+		keys := make([]string, len(o.Order))
+		for i, k := range o.Order {
+			keys[i] = k.String()
+		}
+		order = strings.Join(keys, ", ")
+	}
+	return fmt.Sprintf("Over PARTITION BY %s ORDER BY %s COMPUTE %s", strings.Join(parts, ", "), order, strings.Join(calls, ", "))
 }
 
 // EventTime returns the event-time column of a plan's stateful node, or nil

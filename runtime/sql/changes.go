@@ -10,18 +10,22 @@ import (
 	"github.com/sluice-dev/sluice/runtime/plan"
 )
 
-// changesQuery binds sel if it aggregates the rows of a GROUP BY, read
-// through a subquery or WITH query: a GROUP BY without a window (a
-// changelog, whose groups' rows each replace the one before), or of
-// windows. Its result is a changelog, as with EMIT CHANGES, which it may
-// say or not. ok is false, and nothing reported, if it is not one.
+// changesQuery binds sel if it aggregates the rows of a GROUP BY, or
+// computes moving aggregates (OVER) of them, read through a subquery or
+// WITH query: a GROUP BY without a window (a changelog, whose groups'
+// rows each replace the one before), or, aggregated, of windows. Its
+// result is a changelog, as with EMIT CHANGES, which it may say or not.
+// ok is false, and nothing reported, if it is not one.
 //
 // Each row of the inner GROUP BY replaces the earlier row of its group,
 // whose values the outer aggregation takes back out before it adds the
 // new ones (a retraction), so the outer groups hold the latest row of
 // each inner group: the batch query's answer over the rows read so far.
+// OVER keeps each inner group's latest row in its place in its partition,
+// and a change writes again the rows whose frames hold it.
 func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
-	if sel.Op != pg.SetOperation_SETOP_NONE || !grouped(sel) {
+	overAt := findCall(sel.TargetList, true)
+	if sel.Op != pg.SetOperation_SETOP_NONE || (!grouped(sel) && overAt < 0) {
 		return nil, false
 	}
 	inner, alias, cte := fromQuery(sel, sel.WithClause)
@@ -29,23 +33,27 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		return nil, false
 	}
 	at := max(firstNodeLocation(sel.TargetList), 0)
+	what := "an aggregation of the rows of a GROUP BY"
+	if !grouped(sel) {
+		what = "OVER of the rows of a GROUP BY"
+	}
 	if len(sel.DistinctClause) > 0 {
 		b.errorf(at, "SELECT DISTINCT of the rows of a GROUP BY is not supported; GROUP BY the columns instead")
 		return nil, true
 	}
-	if overAt := findCall(sel.TargetList, true); overAt >= 0 {
-		b.errorf(overAt, "OVER of the rows of a GROUP BY is not supported yet")
+	if grouped(sel) && overAt >= 0 {
+		b.errorf(overAt, "OVER in an aggregation of the rows of a GROUP BY is not supported: OVER of a GROUP BY's rows is, in a query without GROUP BY or aggregates of its own")
 		return nil, true
 	}
 	if sel.WhereClause != nil {
 		// A changed row it filtered out would take its group's earlier
-		// row out of an outer group, which might then hold none, and the
-		// changelog has no deletes.
-		b.errorf(location(sel.WhereClause), "an aggregation of the rows of a GROUP BY takes no WHERE yet: filter in the inner query, before its GROUP BY")
+		// row out of an outer group, or a frame, which might then hold
+		// none, and the changelog has no deletes.
+		b.errorf(location(sel.WhereClause), "%s takes no WHERE yet: filter in the inner query, before its GROUP BY", what)
 		return nil, true
 	}
 	b.unsupported(sel)
-	if !b.passWith(sel.WithClause, inner, cte, "a query that another aggregates") {
+	if !b.passWith(sel.WithClause, inner, cte, "a query whose GROUP BY another reads") {
 		return nil, true
 	}
 	below := b.selectStmt(inner, false)
@@ -67,9 +75,21 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		b.errorf(location(inner.HavingClause), "HAVING in a query another aggregates is not supported yet")
 		return nil, true
 	}
+	if overAt >= 0 && agg.Window.Kind != plan.Continuous {
+		// Each window's row would stay in its partition for ever.
+		b.errorf(overAt, "OVER of the rows of a windowed GROUP BY is not supported yet: OVER reads the rows of a GROUP BY without a window, a changelog of its groups")
+		return nil, true
+	}
 	b.scope, b.joined, b.group, b.over = scope{table: alias, cols: below.Columns()}, nil, nil, nil
 	if alias == "" {
 		b.scope.table = cte
+	}
+	if overAt >= 0 {
+		node := b.overQuery(below, sel.TargetList, true)
+		if len(b.errs) > 0 {
+			return nil, true
+		}
+		return node, true
 	}
 	outer := &plan.Aggregate{Window: plan.Window{Kind: plan.Continuous}, EmitChanges: true}
 	node := b.aggregateQuery(below, outer, sel)

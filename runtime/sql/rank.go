@@ -438,15 +438,7 @@ func (b *binder) rankSpec(fc *pg.FuncCall, below plan.Node, window *plan.Window,
 			b.errorf(location(o), "a top-N of a source's rows orders them by the source's columns: the window's bounds are the same for every row of a window")
 			continue
 		}
-		key := plan.SortKey{Expr: e, Desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC}
-		switch sb.SortbyNulls {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			key.NullsFirst = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-		default:
-			key.NullsFirst = key.Desc
-		}
-		top.Order = append(top.Order, key)
+		top.Order = append(top.Order, sortKey(e, sb))
 	}
 	if len(b.errs) > 0 {
 		return nil
@@ -558,4 +550,18 @@ func (b *binder) isColumn(n *pg.Node, col int) bool {
 	e, err := b.bindQuietly(n)
 	c, ok := e.(*expr.Column)
 	return err == nil && ok && c.Index == col
+}
+
+// sortKey is the ORDER BY item sb, whose expression is e: NULLs last
+// ascending and first descending unless it says, as in PostgreSQL.
+func sortKey(e expr.Expr, sb *pg.SortBy) plan.SortKey {
+	key := plan.SortKey{Expr: e, Desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC}
+	switch sb.SortbyNulls {
+	case pg.SortByNulls_SORTBY_NULLS_FIRST:
+		key.NullsFirst = true
+	case pg.SortByNulls_SORTBY_NULLS_LAST:
+	default:
+		key.NullsFirst = key.Desc
+	}
+	return key
 }

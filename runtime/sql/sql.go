@@ -267,7 +267,7 @@ func (b *binder) selectStmt(sel *pg.SelectStmt, emit bool) plan.Node {
 		b.errorf(0, "EMIT CHANGES applies to GROUP BY queries")
 		return nil
 	case findCall(sel.TargetList, true) >= 0:
-		return b.overQuery(node, sel.TargetList)
+		return b.overQuery(node, sel.TargetList, false)
 	}
 	return b.project(node, sel.TargetList)
 }

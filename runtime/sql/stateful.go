@@ -49,6 +49,9 @@ type overs struct {
 	spec     string // PARTITION BY and ORDER BY of the first call
 	specLoc  int32
 	inputLen int
+	// changes says the rows are a GROUP BY's (changesQuery), ordered by
+	// ORDER BY, not by an event time.
+	changes bool
 }
 
 // windowCall returns the windowing function call of a table function in
@@ -493,9 +496,10 @@ const (
 	frameExclude             = 0x08000 | 0x10000 | 0x20000
 )
 
-// overQuery plans a select list with moving aggregates over input.
-func (b *binder) overQuery(input plan.Node, targets []*pg.Node) plan.Node {
-	o := &overs{node: &plan.Over{Input: input}, calls: map[string]int{}, inputLen: len(input.Columns())}
+// overQuery plans a select list with moving aggregates over input; over
+// the rows of a GROUP BY without a window if changes says so.
+func (b *binder) overQuery(input plan.Node, targets []*pg.Node, changes bool) plan.Node {
+	o := &overs{node: &plan.Over{Input: input}, calls: map[string]int{}, inputLen: len(input.Columns()), changes: changes}
 	b.over = o
 	defer func() { b.over = nil }()
 	proj := b.project(o.node, targets)
@@ -532,25 +536,13 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	for _, p := range wd.PartitionClause {
 		if e := b.expr(p); e != nil {
 			partition = append(partition, e)
+			if o.changes {
+				b.keysOnly(e, location(p), "partitions")
+			}
 		}
 	}
-	if len(wd.OrderClause) != 1 {
-		return b.fail(wd.Location, "OVER needs ORDER BY the event-time column")
-	}
-	sb := wd.OrderClause[0].GetSortBy()
-	t := b.expr(sb.Node)
-	if t == nil {
-		return nil, errReported
-	}
-	tc, isCol := t.(*expr.Column)
-	if !isCol || tc.T.Kind != value.KindTimestamp || sb.SortbyDir == pg.SortByDir_SORTBY_DESC {
-		return b.fail(location(sb.Node), "OVER orders by the event-time column, a timestamp column, ascending")
-	}
-	in := o.node.Input
-	if f, ok := in.(*plan.Filter); ok {
-		in = f.Input
-	}
-	if j, ok := in.(*plan.Join); ok && !b.joinTime(j, tc, location(sb.Node), "OVER") {
+	order, ok := b.overOrder(wd, o)
+	if !ok {
 		return nil, errReported
 	}
 	opts := wd.FrameOptions
@@ -559,13 +551,16 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 		return b.fail(wd.Location, "an OVER frame must be ROWS BETWEEN n PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL 'd' PRECEDING AND CURRENT ROW: a stream's frames need a bound")
 	}
 	frame := aggregate.FrameSpec{Range: opts&frameRange != 0}
-	if frame.Range {
+	switch {
+	case frame.Range && o.changes:
+		return b.fail(wd.Location, "OVER of the rows of a GROUP BY takes ROWS BETWEEN n PRECEDING AND CURRENT ROW: its rows are in the order of ORDER BY, not of an event time that RANGE would measure")
+	case frame.Range:
 		d, ok := b.positiveInterval(wd.StartOffset)
 		if !ok {
 			return nil, errReported
 		}
 		frame.Preceding = d
-	} else {
+	default:
 		e := b.expr(wd.StartOffset)
 		c, isConst := e.(*expr.Const)
 		if e == nil || !isConst || c.V.Kind() != value.KindInt || c.V.Int() < 0 || c.V.Int() > MaxFrameRows {
@@ -577,10 +572,10 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 	for i, p := range partition {
 		keys[i] = p.String()
 	}
-	spec := strings.Join(keys, ", ") + " ORDER BY " + tc.Name
+	spec := strings.Join(keys, ", ") + " ORDER BY " + order
 	if o.spec == "" {
 		o.spec, o.specLoc = spec, wd.Location
-		o.node.Partition, o.node.Time = partition, tc
+		o.node.Partition = partition
 	} else if spec != o.spec {
 		return b.fail(wd.Location, "every OVER of a query must have the same PARTITION BY and ORDER BY (the first, at offset %d, has PARTITION BY %s)", o.specLoc, o.spec)
 	}
@@ -600,6 +595,76 @@ func (b *binder) overCall(fc *pg.FuncCall, name string) (expr.Expr, error) {
 		o.node.Calls = append(o.node.Calls, call)
 	}
 	return &expr.Column{Index: i, Name: text, T: f.Type}, nil
+}
+
+// overOrder binds the ORDER BY of window definition wd, sets it on o's
+// node if it is the first, and says it: of a stream, the event-time
+// column; of the rows of a GROUP BY, expressions of its keys.
+func (b *binder) overOrder(wd *pg.WindowDef, o *overs) (string, bool) {
+	if o.changes {
+		if len(wd.OrderClause) == 0 {
+			b.errorf(wd.Location, "OVER of the rows of a GROUP BY needs ORDER BY columns of its keys, which give each group's row its place")
+			return "", false
+		}
+		var order []plan.SortKey
+		texts := make([]string, 0, len(wd.OrderClause))
+		for _, n := range wd.OrderClause {
+			sb := n.GetSortBy()
+			e := b.expr(sb.Node)
+			if e == nil {
+				return "", false
+			}
+			if sb.UseOp != nil {
+				b.errorf(location(n), "ORDER BY ... USING is not supported")
+				return "", false
+			}
+			if !b.keysOnly(e, location(n), "orders") {
+				return "", false
+			}
+			key := sortKey(e, sb)
+			order, texts = append(order, key), append(texts, key.String())
+		}
+		if o.spec == "" {
+			o.node.Order = order
+		}
+		return strings.Join(texts, ", "), true
+	}
+	if len(wd.OrderClause) != 1 {
+		b.errorf(wd.Location, "OVER needs ORDER BY the event-time column")
+		return "", false
+	}
+	sb := wd.OrderClause[0].GetSortBy()
+	t := b.expr(sb.Node)
+	if t == nil {
+		return "", false
+	}
+	tc, isCol := t.(*expr.Column)
+	if !isCol || tc.T.Kind != value.KindTimestamp || sb.SortbyDir == pg.SortByDir_SORTBY_DESC {
+		b.errorf(location(sb.Node), "OVER orders by the event-time column, a timestamp column, ascending")
+		return "", false
+	}
+	in := o.node.Input
+	if f, ok := in.(*plan.Filter); ok {
+		in = f.Input
+	}
+	if j, ok := in.(*plan.Join); ok && !b.joinTime(j, tc, location(sb.Node), "OVER") {
+		return "", false
+	}
+	if o.spec == "" {
+		o.node.Time = tc
+	}
+	return tc.Name, true
+}
+
+// keysOnly reports whether e, over the rows of a GROUP BY (b.over's
+// input), is computed from its keys alone, without the clock, and says
+// why not at at if not: what OVER does with it (partitions, orders).
+func (b *binder) keysOnly(e expr.Expr, at int32, what string) bool {
+	if !expr.ReadsClock(e) && readsKeysOnly(b.over.node.Input, expr.Columns(nil, e)) {
+		return true
+	}
+	b.errorf(at, "OVER of the rows of a GROUP BY %s them by columns of its keys, which its changes keep: a value computed from an aggregate, or from the clock (now()), would move a group's row to another place", what)
+	return false
 }
 
 // findCall returns the offset of the first call in a select list of an

@@ -166,9 +166,10 @@ func Compile(root plan.Node) (*Program, error) {
 		p.filter, p.proj = nil, nil
 		n = n.Inputs()[0]
 		if inner := plan.AggregateBelow(n); inner != nil {
-			// An aggregation of another's rows, through its select list.
+			// An aggregation, or OVER, of another's rows, through its
+			// select list.
 			proj, ok := n.(*plan.Project)
-			if _, outer := p.stateful.(*plan.Aggregate); !ok || !outer || proj.Input != inner || plan.AggregateBelow(inner.Input) != nil {
+			if !ok || proj.Input != inner || plan.AggregateBelow(inner.Input) != nil {
 				return nil, fmt.Errorf("cannot run plan node %q over %q yet", p.stateful.Describe(), n.Describe())
 			}
 			p.inner, p.innerProj = inner, proj
@@ -263,7 +264,7 @@ func (p *Program) Aggregates() bool {
 	case *plan.Aggregate, *plan.Join, *plan.TopN, *plan.WindowJoin:
 		return true
 	}
-	return false
+	return p.inner != nil // OVER of a GROUP BY's rows
 }
 
 // Windowed reports whether the plan aggregates tumbling or hopping windows,
@@ -288,9 +289,18 @@ func (p *Program) windows() plan.Node {
 	return p.stateful
 }
 
-// Changes reports whether the plan aggregates the rows of another
-// aggregation, each a change of its group's row.
+// Changes reports whether the plan aggregates, or computes moving
+// aggregates (OVER) of, the rows of another aggregation, each a change of
+// its group's row.
 func (p *Program) Changes() bool { return p.inner != nil }
+
+// OverChanges reports whether the plan computes moving aggregates (OVER)
+// of the rows of a GROUP BY: its rows are a changelog keyed by the inner
+// groups.
+func (p *Program) OverChanges() bool {
+	_, over := p.stateful.(*plan.Over)
+	return over && p.inner != nil
+}
 
 // HoldsRows reports whether the plan's state holds input rows whole (a
 // join's, OVER's waiting rows, a top-N's of rows), rather than values
@@ -300,8 +310,10 @@ func (p *Program) HoldsRows() bool {
 		return true
 	}
 	switch n := p.stateful.(type) {
-	case *plan.Join, *plan.Over:
+	case *plan.Join:
 		return true
+	case *plan.Over:
+		return p.inner == nil // of a GROUP BY's rows, its groups' values
 	case *plan.TopN:
 		return n.Rows()
 	}
@@ -325,6 +337,9 @@ func (p *Program) NamesGroup(name string) bool {
 		return p.namesRank(t, name)
 	}
 	a, ok := p.stateful.(*plan.Aggregate)
+	if p.OverChanges() {
+		a, ok = p.inner, true // its rows are the inner groups'
+	}
 	if !ok || p.postProj == nil {
 		return false
 	}
@@ -332,8 +347,21 @@ func (p *Program) NamesGroup(name string) bool {
 	if i < 0 {
 		return false
 	}
+	cols := expr.Columns(nil, p.postProj.Exprs[i])
+	if p.OverChanges() {
+		// Through OVER, whose own columns are its calls', and the inner
+		// query's select list.
+		var below []int
+		for _, c := range cols {
+			if c >= len(p.innerProj.Exprs) || expr.ReadsClock(p.innerProj.Exprs[c]) {
+				return false
+			}
+			below = expr.Columns(below, p.innerProj.Exprs[c])
+		}
+		cols = below
+	}
 	read := map[int]bool{}
-	for _, c := range expr.Columns(nil, p.postProj.Exprs[i]) {
+	for _, c := range cols {
 		if c < 2 || c >= 2+len(a.Keys) {
 			return false // the window's bounds, or an aggregate
 		}
@@ -418,7 +446,7 @@ func (p *Program) Continuous() bool {
 	case *plan.TopN:
 		return n.Window == nil
 	}
-	return false
+	return p.OverChanges()
 }
 
 // Distinct reports whether the plan is a SELECT DISTINCT, a continuous
@@ -655,6 +683,22 @@ type Flusher interface {
 
 // NewStateful returns a fresh stateful operator; nil for a stateless plan.
 func (p *Program) NewStateful(opts StatefulOptions) Stateful {
+	var inner Stateful
+	var windows *windowAgg
+	if p.inner != nil {
+		// The inner aggregation writes every change at once: the outer's
+		// emit interval holds back what it writes.
+		innerOpts := opts
+		innerOpts.EmitInterval = 0
+		windows = p.newStateful(p.inner, innerOpts).(*windowAgg)
+		inner = windows
+		if p.joined != nil {
+			inner = newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), windows)
+		}
+		if o, ok := p.stateful.(*plan.Over); ok {
+			return newChangeOver(p.inner, p.innerProj, inner, o, opts)
+		}
+	}
 	top := p.newStateful(p.stateful, opts)
 	// Only the operator whose rows are the results stops at MaxRows: a
 	// wrapper reads all its inner operators write.
@@ -665,16 +709,7 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 		t.maxRows = opts.MaxRows
 	}
 	if p.inner != nil {
-		// The inner aggregation writes every change at once: the outer's
-		// emit interval holds back what it writes.
-		innerOpts := opts
-		innerOpts.EmitInterval = 0
-		windows := p.newStateful(p.inner, innerOpts)
-		inner := windows
-		if p.joined != nil {
-			inner = newAfterJoin(p.joined, p.joinFilter, p.newStateful(p.joined, opts), windows)
-		}
-		c := newChangeAgg(p.inner, p.innerProj, inner, windows.(*windowAgg), top.(*windowAgg))
+		c := newChangeAgg(p.inner, p.innerProj, inner, windows, top.(*windowAgg))
 		if p.joined != nil {
 			return c // a join writes whole snapshots only
 		}
