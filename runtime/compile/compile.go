@@ -89,7 +89,7 @@ func plan(spec *v1alpha1.StreamQuerySpec, validate func(*v1alpha1.StreamQuerySpe
 	if k := spec.Sink.Kafka; k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.Changes() {
 		// An aborted transaction takes its partitions back to their last
 		// commit; an outer group holds rows built from many.
-		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for an aggregation of a GROUP BY's rows: use atLeastOnce with spec.state")
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for %s: use atLeastOnce with spec.state", changesOf(prog))
 	} else if k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.AfterJoin() {
 		// An aborted transaction takes its partitions back to their last
 		// commit, and the state built from them with them; a joined row
@@ -202,11 +202,19 @@ func ttlProblem(prog *streamop.Program) string {
 	case !prog.Continuous():
 		return ttlChangesOnly
 	case prog.Changes():
-		return "is not supported yet for an aggregation of a GROUP BY's rows: an inner group that expired would leave its last row in the outer groups for ever"
+		return fmt.Sprintf("is not supported yet for %s: an inner group that expired would leave its last row in the outer groups, or frames, for ever", changesOf(prog))
 	case rankNeeded(prog):
 		return "applies to a top-N without a window of one row per partition (rank <= 1): a partition that expired and starts again with fewer rows would leave its earlier rows at the ranks after, as the changelog has no deletes"
 	}
 	return ""
+}
+
+// changesOf names what prog, of a GROUP BY's rows (Changes), computes.
+func changesOf(prog *streamop.Program) string {
+	if prog.OverChanges() {
+		return "OVER of a GROUP BY's rows"
+	}
+	return "an aggregation of a GROUP BY's rows"
 }
 
 // emitsChanges says prog writes a changelog that spec.runtime.emitInterval
@@ -224,6 +232,8 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 			if i := slices.IndexFunc(spec.Sources, func(s v1alpha1.Source) bool { return s.Name == name }); i >= 0 && spec.Sources[i].Kafka != nil {
 				_, _, ranks := prog.RankKey()
 				switch {
+				case prog.OverChanges():
+					ps.Add("spec.state", "OVER of a GROUP BY's rows keeps the groups and their rows for as long as the query runs: over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise start every group and frame again from nothing")
 				case prog.Distinct():
 					ps.Add("spec.state", "SELECT DISTINCT keeps the rows it has written for as long as the query runs (or spec.state.ttl): over Kafka, add spec.state (e.g. state: {checkpointInterval: 10s}) so that they outlive a restart, which would otherwise write them again")
 				case ranks:
@@ -240,6 +250,19 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 		return // SELECT DISTINCT writes each row once: a stream, keyed as any
 	}
 	key, _ := prog.StateKey()
+	if keys, ok := prog.OverChangesKeys(); ok {
+		group := "GROUP BY " + strings.Join(keys, ", ")
+		if len(keys) > 1 {
+			group += "; with several, an expression of them all"
+		}
+		switch {
+		case k.Key == "":
+			ps.Add("spec.sink.kafka.key", "OVER of a GROUP BY's rows writes each group's row again whenever it, or a row its frames hold, changes: set key to the output column that names the inner group (%s), so that readers, and compaction, keep the latest row of each", group)
+		case !prog.NamesGroup(k.Key):
+			ps.Add("spec.sink.kafka.key", "%q does not name the inner group: the key of OVER of a GROUP BY's rows is computed from the inner group's keys alone, all of them (%s)", k.Key, group)
+		}
+		return
+	}
 	if rank, needed, ok := prog.RankKey(); ok {
 		names := strings.Join(key.Keys, ", ")
 		if needed {
@@ -307,6 +330,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 	const oneEngine = "run one engine (rows are repartitioned by key through Kafka for windowed and moving aggregates by a key, and interval joins, only)"
 	key, isKeyed := prog.StateKey()
 	switch {
+	case prog.OverChanges():
+		return Partitioning{
+			Describe: "OVER of a GROUP BY's rows: one engine only",
+			Problem:  "on several engines, each engine would hold the rows of the groups it aggregates, and a frame holds the rows of groups of every partition: run one engine for OVER of a GROUP BY's rows",
+		}, true
 	case prog.Changes():
 		return Partitioning{
 			Describe: "an aggregation of a GROUP BY's rows: one engine only",

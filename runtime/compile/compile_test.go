@@ -486,6 +486,48 @@ func TestChangesProblems(t *testing.T) {
 	}
 }
 
+// TestOverChangesProblems: OVER of a GROUP BY's rows runs on one engine,
+// at least once, with spec.state over Kafka, and keyed by its inner
+// groups; an emit interval paces it; no ttl yet.
+func TestOverChangesProblems(t *testing.T) {
+	const query = `SELECT symbol, initial, sum(n) OVER (PARTITION BY initial ORDER BY symbol ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS n4
+		FROM (SELECT substr(symbol, 1, 1) AS initial, symbol, count(*) AS n FROM trades GROUP BY symbol) s`
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.StreamQuerySpec)
+		want string // "": accepted
+	}{
+		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
+		{"emit interval", func(s *v1alpha1.StreamQuerySpec) { s.Runtime.EmitInterval = &metav1.Duration{Duration: time.Second} }, ""},
+		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas = &two }, "run one engine for OVER of a GROUP BY's rows"},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce }, "exactlyOnce is not supported yet for OVER of a GROUP BY's rows"},
+		{"ttl", func(s *v1alpha1.StreamQuerySpec) { s.State.TTL = &metav1.Duration{Duration: time.Hour} }, "spec.state.ttl: is not supported yet for OVER of a GROUP BY's rows"},
+		{"no state", func(s *v1alpha1.StreamQuerySpec) { s.State = nil }, "OVER of a GROUP BY's rows keeps the groups and their rows"},
+		{"no key", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Key = "" }, "set key to the output column that names the inner group (GROUP BY symbol)"},
+		{"key of the group and its frame", func(s *v1alpha1.StreamQuerySpec) {
+			s.Query = strings.Replace(query, "AS n4", "AS n4, symbol || '/' || CAST(sum(n) OVER (PARTITION BY initial ORDER BY symbol ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS string) AS k", 1)
+			s.Sink.Kafka.Key = "k"
+		}, `"k" does not name the inner group`},
+		{"key of a constant", func(s *v1alpha1.StreamQuerySpec) {
+			s.Query = strings.Replace(query, "SELECT symbol,", "SELECT symbol, 'all' AS k,", 1)
+			s.Sink.Kafka.Key = "k"
+		}, `"k" does not name the inner group`},
+		{"key of an aggregate", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Key = "n4" }, `"n4" does not name the inner group`},
+	}
+	for _, tt := range tests {
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{{Name: "trades", Kafka: &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: "trades", Group: "g"},
+				Schema: []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}}},
+			Query: query,
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out", Key: "symbol"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		tt.edit(spec)
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
+	}
+}
+
 // TestWindowJoinProblems: a window join runs on one engine, joins each
 // window once (no allowed lateness), and keeps its event times.
 func TestWindowJoinProblems(t *testing.T) {

@@ -449,7 +449,7 @@ func TestContinuousReadsOn(t *testing.T) {
 
 // TestCheckpointRestoreChanges: an aggregation of a GROUP BY's rows keeps
 // the inner groups, the latest row of each that the outer groups hold,
-// and the outer groups; killed or stopped midway and started again from
+// and the outer groups (OVER of them, each group's latest row); killed or stopped midway and started again from
 // its checkpoints, or read on from the checkpoint of a run whose input
 // ended, its last rows are one uninterrupted run's. Without the latest
 // rows restored, the second run would add each inner group's next row
@@ -464,6 +464,13 @@ func TestCheckpointRestoreChanges(t *testing.T) {
 		`SELECT symbol, sum(n) AS n, sum(q) AS q
 		FROM (SELECT window_start, symbol, count(*) AS n, sum(quantity) AS q FROM TUMBLE(trades, ts, INTERVAL '3' SECOND) GROUP BY window_start, window_end, symbol) w
 		GROUP BY symbol`,
+		// OVER of a GROUP BY's rows: the groups of each symbol's seconds,
+		// of which the second run changes the later only; without the
+		// earlier ones' rows restored, its frames would lack them.
+		`SELECT symbol || '@' || CAST(sec AS string) AS k,
+			sum(n) OVER (PARTITION BY symbol ORDER BY sec ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS n3,
+			avg(q) OVER (PARTITION BY symbol ORDER BY sec ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS avg_q3
+		FROM (SELECT symbol, date_trunc('second', ts) AS sec, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY symbol, date_trunc('second', ts)) s`,
 	} {
 		checkpointRestoreChanges(t, query)
 	}
@@ -497,9 +504,9 @@ func checkpointRestoreChanges(t *testing.T, query string) {
 	dir := t.TempDir()
 	half := checkpointSpec(dir, 0, query)
 	half.Sources[0].Datagen.Count /= 2
-	runUntil(t, half, time.Minute, false)
-	if _, got := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false); !maps.Equal(latest(got), want) {
-		t.Errorf("read on from the first run's checkpoint, the last rows are %v; one run over the whole input writes %v", latest(got), want)
+	_, first := runUntil(t, half, time.Minute, false)
+	if _, got := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false); !maps.Equal(latest(append(first, got...)), want) {
+		t.Errorf("read on from the first run's checkpoint, the last rows over both runs are %v; one run over the whole input writes %v", latest(append(first, got...)), want)
 	}
 }
 

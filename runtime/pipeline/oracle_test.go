@@ -1064,6 +1064,34 @@ func TestOracle(t *testing.T) {
 		sqlite: `SELECT ws, count(*), sum(n) FROM (SELECT ts - ts % 60000 AS ws, symbol, count(*) AS n FROM t GROUP BY ws, symbol) GROUP BY ws`,
 		types:  []colType{cTS, cInt, cInt},
 	})
+	// OVER of a GROUP BY's rows: each inner group's latest row, with its
+	// frames over the latest rows of the groups before it; ties of ORDER
+	// BY in the order of the groups' keys.
+	w := func(n int) string {
+		return fmt.Sprintf(" OVER (ORDER BY length(symbol) DESC, symbol ROWS BETWEEN %d PRECEDING AND CURRENT ROW)", n)
+	}
+	cases = append(cases, oracleCase{
+		name: "Changes/OverOfContinuous",
+		data: dense, results: true, changelog: true, key: 1,
+		query: `SELECT symbol, n,
+				sum(n) OVER (ORDER BY length(symbol) DESC ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS n3,
+				avg(hi) OVER (ORDER BY length(symbol) DESC ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) AS hi6,
+				min(volume) OVER (ORDER BY length(symbol) DESC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS volume2,
+				count(volume) OVER (ORDER BY length(symbol) DESC ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS with_volume4
+			FROM (SELECT symbol, count(*) AS n, max(price) AS hi, sum(qty) AS volume FROM trades GROUP BY symbol) s`,
+		sqlite: `SELECT symbol, n, sum(n)` + w(2) + `, ` + decAvg("hi", w(5)) + `, min(volume)` + w(1) + `, count(volume)` + w(3) + `
+			FROM (SELECT symbol, count(*) AS n, max(price) AS hi, sum(qty) AS volume FROM every GROUP BY symbol)`,
+		types: []colType{cStr, cInt, cInt, cDec6, cInt, cInt},
+	}, oracleCase{
+		name: "Changes/OverPartitioned",
+		data: long, results: true, changelog: true, key: 1, emitInterval: time.Hour,
+		query: `SELECT symbol, sum(n) OVER (PARTITION BY length(symbol) ORDER BY symbol DESC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS n2
+			FROM (SELECT symbol, count(*) AS n FROM trades WHERE qty >= 2 GROUP BY symbol) s`,
+		sqlite: `SELECT symbol, sum(n) OVER (PARTITION BY length(symbol) ORDER BY symbol DESC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+			FROM (SELECT symbol, count(*) AS n FROM every WHERE qty >= 2 GROUP BY symbol)`,
+		types: []colType{cStr, cInt},
+		where: func(tr trade) bool { return tr.hasQty && tr.qty >= 2 },
+	})
 	// Subqueries in FROM and WITH queries, merged into the query that
 	// reads them; SQLite runs them as written, but for the window.
 	cases = append(cases, oracleCase{

@@ -74,10 +74,59 @@ func TestChangesErrors(t *testing.T) {
 		{"SELECT symbol, sum(n) FROM (SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol HAVING count(*) > 1) w GROUP BY symbol",
 			"count(*) > 1", "HAVING in a query another aggregates"},
 		{"SELECT symbol, sum(k) FROM (SELECT symbol, count(*) AS k FROM " + inner + " GROUP BY symbol) x GROUP BY symbol", "symbol, sum(k)", "one level of GROUP BY over another"},
-		{"SELECT symbol, sum(n) OVER (PARTITION BY symbol ORDER BY symbol) FROM " + inner + " GROUP BY symbol", "sum(n) OVER", "OVER of the rows of a GROUP BY"},
+		{"SELECT symbol, sum(n) OVER (PARTITION BY symbol ORDER BY symbol) FROM " + inner + " GROUP BY symbol", "sum(n) OVER", "OVER in an aggregation of the rows of a GROUP BY is not supported"},
 		{"SELECT t, sum(n) FROM (SELECT symbol, now() AS t, count(*) AS n FROM trades GROUP BY symbol) s GROUP BY t", "t", "or from the clock"},
 		{"SELECT count(*) FROM " + inner + " GROUP BY date_trunc('second', now())", "date_trunc", "or from the clock"},
 		{"SELECT window_start, sum(n) FROM " + inner + " GROUP BY window_start", "window_start, sum(n)", `unknown column "window_start" in s`},
+	}
+	for _, tt := range tests {
+		checkFirstError(t, tt.query, tt.at, tt.substr)
+	}
+}
+
+// TestOverChangesPlans: OVER of a GROUP BY's rows is an Over ordered by
+// ORDER BY, of no event time, over the inner query's select list over its
+// Aggregate; its partitions and order may be computed from the keys.
+func TestOverChangesPlans(t *testing.T) {
+	const scan = "Scan trades [symbol string, price decimal(18,4), quantity int, ts timestamp, score double, active bool, note string]\n"
+	query := "SELECT symbol, avg(hi) OVER (PARTITION BY initial ORDER BY length(symbol) DESC, symbol ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a, " +
+		"count(hi) OVER (PARTITION BY initial ORDER BY length(symbol) DESC, symbol ROWS 4 PRECEDING) AS c " +
+		"FROM (SELECT substr(symbol, 1, 1) AS initial, symbol, max(price) AS hi FROM trades GROUP BY symbol) s"
+	want := "Output [symbol string, a decimal(18,8), c int]\n" +
+		"  Project symbol AS symbol, avg(hi) OVER (ROWS 2 PRECEDING) AS a, count(hi) OVER (ROWS 4 PRECEDING) AS c\n" +
+		"    Over PARTITION BY initial ORDER BY length(symbol) DESC, symbol COMPUTE avg(hi) OVER (ROWS 2 PRECEDING), count(hi) OVER (ROWS 4 PRECEDING)\n" +
+		"      Project substr(symbol, 1, 1) AS initial, symbol AS symbol, max(price) AS hi\n" +
+		"        Aggregate CONTINUOUS BY symbol COMPUTE max(price)\n" +
+		"          " + scan
+	n, err := sql.Plan(query, catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Explain(n); got != want {
+		t.Errorf("Plan(%q):\n%s\nwant\n%s", query, got, want)
+	}
+}
+
+// TestOverChangesErrors: what OVER of a GROUP BY's rows cannot do is
+// refused at its place.
+func TestOverChangesErrors(t *testing.T) {
+	inner := "(SELECT symbol, count(*) AS n, max(price) AS hi FROM trades GROUP BY symbol) s"
+	tests := []struct {
+		query  string
+		at     string // the text at the error's offset
+		substr string
+	}{
+		{"SELECT symbol, sum(n) OVER (ORDER BY n ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM " + inner, "n ROWS", "orders them by columns of its keys"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol || CAST(now() AS string) ROWS 1 PRECEDING) FROM " + inner, "symbol ||", "or from the clock"},
+		{"SELECT symbol, sum(n) OVER (PARTITION BY hi > 1 ORDER BY symbol ROWS 1 PRECEDING) FROM " + inner, "hi > 1", "partitions them by columns of its keys"},
+		{"SELECT symbol, sum(n) OVER (PARTITION BY symbol ROWS 1 PRECEDING) FROM " + inner, "(PARTITION", "needs ORDER BY columns of its keys"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol RANGE BETWEEN INTERVAL '1' SECOND PRECEDING AND CURRENT ROW) FROM " + inner, "(ORDER", "takes ROWS BETWEEN n PRECEDING AND CURRENT ROW"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol) FROM " + inner, "(ORDER", "a stream's frames need a bound"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol ROWS 1 PRECEDING) FROM " + inner + " WHERE n > 1", "n > 1", "OVER of the rows of a GROUP BY takes no WHERE yet"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol ROWS 1 PRECEDING) FROM (SELECT window_start, symbol, count(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, symbol) w",
+			"sum(n) OVER", "OVER of the rows of a windowed GROUP BY is not supported yet"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol ROWS 1 PRECEDING), count(*) OVER (ORDER BY n ROWS 1 PRECEDING) FROM " + inner, "n ROWS", "orders them by columns of its keys"},
+		{"SELECT symbol, sum(n) OVER (ORDER BY symbol ROWS 1 PRECEDING), count(*) OVER (ORDER BY symbol DESC ROWS 1 PRECEDING) FROM " + inner, "(ORDER BY symbol DESC", "every OVER of a query must have the same PARTITION BY and ORDER BY"},
 	}
 	for _, tt := range tests {
 		checkFirstError(t, tt.query, tt.at, tt.substr)

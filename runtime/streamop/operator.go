@@ -294,6 +294,19 @@ func (p *Program) windows() plan.Node {
 // its group's row.
 func (p *Program) Changes() bool { return p.inner != nil }
 
+// OverChangesKeys, of OVER of a GROUP BY's rows (OverChanges), describes
+// the inner GROUP BY's keys, which name its rows; ok is false for other
+// plans.
+func (p *Program) OverChangesKeys() (keys []string, ok bool) {
+	if !p.OverChanges() {
+		return nil, false
+	}
+	for _, k := range p.inner.Keys {
+		keys = append(keys, k.String())
+	}
+	return keys, true
+}
+
 // OverChanges reports whether the plan computes moving aggregates (OVER)
 // of the rows of a GROUP BY: its rows are a changelog keyed by the inner
 // groups.
