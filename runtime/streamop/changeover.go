@@ -41,6 +41,7 @@ type changeOver struct {
 	// reads, in made.
 	proj  []expr.Expr
 	made  value.Row
+	args  []value.Value // of the calls, computed from made
 	part  *keyEncoder
 	order []expr.Expr
 	// ties orders rows of equal ORDER BY values by their groups' keys,
@@ -101,7 +102,7 @@ func newChangeOver(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, 
 	c := &changeOver{
 		inner: innerOp, tableJoinOf: tableJoinOf{innerOp}, node: over, keys: 2 + len(inner.Keys),
 		proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), part: newKeyEncoder(over.Partition),
-		ties: make([]plan.SortKey, len(inner.Keys)), results: make([]value.Value, len(over.Calls)),
+		ties: make([]plan.SortKey, len(inner.Keys)), args: make([]value.Value, len(over.Calls)), results: make([]value.Value, len(over.Calls)),
 		byKey: map[string]*changeRow{}, parts: map[string]*changePart{}, changed: &message.Batch{},
 	}
 	for _, k := range over.Order {
@@ -186,7 +187,7 @@ func (c *changeOver) change(row value.Row) error {
 	if r != nil && slices.EqualFunc(r.row, c.made, value.Equal) {
 		return nil // a group's row written again as it was
 	}
-	args := make([]value.Value, len(c.node.Calls))
+	args := c.args
 	for i, call := range c.node.Calls {
 		if call.Arg == nil {
 			continue // count(*)
@@ -211,9 +212,11 @@ func (c *changeOver) change(row value.Row) error {
 		if r, err = c.place(string(c.keyBuf), row[2:c.keys]); err != nil {
 			return err
 		}
+		r.row, r.args = make(value.Row, len(c.made)), make([]value.Value, len(args))
 	}
-	r.row, r.args = ownValues(c.made), args
-	ownStrings(r.args)
+	copy(r.row, c.made)
+	copy(r.args, args)
+	ownStrings(r.row, r.args)
 	c.mark(r)
 	return nil
 }
