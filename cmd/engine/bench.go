@@ -5,9 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +29,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	nexmarkQuery := fs.String("nexmark", "", "run a Nexmark query instead (q0, q1, ...; examples/nexmark), over the Nexmark generators, to a null sink")
 	events := fs.Int64("events", 10_000_000, "with -nexmark, the Nexmark event numbers to generate: each source makes its kind's share of them, rounded up to a multiple of -partitions")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file, with what the run allocated (go tool pprof -sample_index=alloc_space)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -58,14 +57,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	stopProfile := func() {}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "engine bench: %v\n", err)
-			return exitFailed
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if stopProfile, err = startCPUProfile(*cpuProfile); err != nil {
 			fmt.Fprintf(stderr, "engine bench: %v\n", err)
 			return exitFailed
 		}
@@ -73,12 +67,16 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	start, startCPU := time.Now(), bench.ProcessCPU()
 	err = p.Run(ctx)
 	elapsed, cpu := time.Since(start), bench.ProcessCPU()-startCPU
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
 		fmt.Fprintf(stderr, "engine bench: %v\n", err)
 		return exitFailed
+	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			fmt.Fprintf(stderr, "engine bench: %v\n", err)
+			return exitFailed
+		}
 	}
 	runtime.ReadMemStats(&after)
 	s := p.Snapshot()

@@ -635,24 +635,24 @@ func TestRunBatchStopped(t *testing.T) {
 }
 
 // TestBenchNexmark: engine bench runs a Nexmark query over its share of
-// the events, and names what a query it cannot run needs.
+// the events, with profiles if asked, and lists the queries for one it
+// does not know.
 func TestBenchNexmark(t *testing.T) {
-	profile := filepath.Join(t.TempDir(), "cpu.pprof")
-	r := runEngine(t, repoRoot, nil, "bench", "-nexmark", "q2", "-events", "46000", "-cpuprofile", profile)
+	profile, heap := filepath.Join(t.TempDir(), "cpu.pprof"), filepath.Join(t.TempDir(), "heap.pprof")
+	r := runEngine(t, repoRoot, nil, "bench", "-nexmark", "q2", "-events", "46000", "-cpuprofile", profile, "-memprofile", heap)
 	// 46 of every 50 events are bids.
 	if r.code != exitOK || !strings.Contains(r.stdout, "records:     42320 in") || !strings.Contains(r.stdout, "MOD(auction, 123)") {
 		t.Errorf("engine bench -nexmark q2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	// A CPU profile of the run, gzipped protobuf as pprof writes it.
-	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		t.Errorf("-cpuprofile wrote %d bytes (%v); want a gzipped profile", len(b), err)
-	}
-	for q, want := range map[string]string{
-		"q99": "no nexmark query q99 (there are q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22)",
-	} {
-		if r := runEngine(t, repoRoot, nil, "bench", "-nexmark", q); r.code != exitUsage || !strings.Contains(r.stderr, want) {
-			t.Errorf("engine bench -nexmark %s: exit %d\n%s; want %q", q, r.code, r.stderr, want)
+	// Profiles, gzipped protobuf as pprof writes them.
+	for flag, path := range map[string]string{"-cpuprofile": profile, "-memprofile": heap} {
+		if b, err := os.ReadFile(path); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s wrote %d bytes (%v); want a gzipped profile", flag, len(b), err)
 		}
+	}
+	const want = "no nexmark query q99 (there are q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22)"
+	if r := runEngine(t, repoRoot, nil, "bench", "-nexmark", "q99"); r.code != exitUsage || !strings.Contains(r.stderr, want) {
+		t.Errorf("engine bench -nexmark q99: exit %d\n%s; want %q", r.code, r.stderr, want)
 	}
 }
 

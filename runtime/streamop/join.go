@@ -35,6 +35,9 @@ type intervalJoin struct {
 	// partners are the rows of the other side a row matches first,
 	// marked matched once the row is taken whole.
 	partners []int
+	// rows holds the rows' values, which end about in the order they
+	// came.
+	rows rowChunks
 }
 
 // side is one input of a join.
@@ -150,10 +153,10 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			others[oi].matched = true
 		}
 		if isLeft {
-			k.left = append(k.left, joinRow{ts: ts, row: ownValues(row), source: src, matched: matched})
+			k.left = append(k.left, joinRow{ts: ts, row: j.rows.own(row), source: src, matched: matched})
 			j.leftDue.push(due{ts: ts, key: k})
 		} else {
-			k.right = append(k.right, joinRow{ts: ts, row: ownValues(row), source: src, matched: matched})
+			k.right = append(k.right, joinRow{ts: ts, row: j.rows.own(row), source: src, matched: matched})
 			j.rightDue.push(due{ts: ts, key: k})
 		}
 		j.held++

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unsafe"
 
 	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/message"
@@ -214,6 +215,51 @@ func ownValues(vals []value.Value) []value.Value {
 	out := make([]value.Value, len(vals))
 	copy(out, vals)
 	ownStrings(out)
+	return out
+}
+
+// rowChunks copies rows, with their strings cloned, into chunks of values
+// and of bytes: an allocation a chunk, not a row, for state whose rows end
+// in about the order they came (a join's, which end with its time bound).
+// A chunk lives while any of its rows does.
+type rowChunks struct {
+	free  []value.Value
+	bytes []byte
+}
+
+// chunkValues and chunkBytes are the sizes of the chunks; a string of
+// more than a quarter of chunkBytes has an allocation of its own.
+const (
+	chunkValues = 1024
+	chunkBytes  = 16 << 10
+)
+
+// own returns a copy of row, as ownValues does.
+func (c *rowChunks) own(row value.Row) value.Row {
+	n := len(row)
+	if n > cap(c.free)-len(c.free) {
+		c.free = make([]value.Value, 0, max(chunkValues, n))
+	}
+	at := len(c.free)
+	c.free = append(c.free, row...)
+	out := c.free[at : at+n : at+n]
+	for i, v := range out {
+		if v.Kind() != value.KindString || len(v.Str()) == 0 {
+			continue
+		}
+		str := v.Str()
+		if len(str) > chunkBytes/4 {
+			out[i] = value.StringValue(strings.Clone(str))
+			continue
+		}
+		if len(str) > cap(c.bytes)-len(c.bytes) {
+			c.bytes = make([]byte, 0, chunkBytes)
+		}
+		from := len(c.bytes)
+		// The bytes are never written again: appends go past them.
+		c.bytes = append(c.bytes, str...)
+		out[i] = value.StringValue(unsafe.String(&c.bytes[from], len(str)))
+	}
 	return out
 }
 
