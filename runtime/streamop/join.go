@@ -361,7 +361,11 @@ type tableJoin struct {
 	rows    map[string]value.Row
 	lookups []*lookup
 	tableLoad
-	waiting []joinRow // stream rows that came before the tables were loaded
+	// waiting are the stream rows that came before the tables were
+	// loaded, or while others waited, which go out an Advance at a time,
+	// at most maxRows rows (StatefulOptions.MaxRows) an Advance if set.
+	waiting []joinRow
+	maxRows int
 	nulls   value.Row
 	// reread leaves the table's rows out of snapshots
 	// (StatefulOptions.RereadTables).
@@ -587,8 +591,12 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 				continue
 			}
 		}
-		if !t.loaded {
-			t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
+		if !t.loaded || len(t.waiting) > 0 {
+			// Behind the rows waiting, in order; one the WHERE drops
+			// need not wait.
+			if !t.dropsEarly(row) {
+				t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
+			}
 			absorbed++
 			continue
 		}
@@ -695,12 +703,15 @@ func joinMatch(o value.Row, at int, match, nulls value.Row, outer bool, on expr.
 }
 
 // Advance implements Stateful: once the table is loaded, the stream rows
-// that waited for it go out, in the order they came.
+// that waited for it go out, in the order they came, a batch at a time
+// (maxRows) if set: the caller calls Advance again while out fills.
 func (t *tableJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) (dropped int) {
 	if !t.loaded || len(t.waiting) == 0 {
 		return 0
 	}
-	for _, r := range t.waiting {
+	n := 0
+	for ; n < len(t.waiting) && (t.maxRows <= 0 || out.Len() < t.maxRows); n++ {
+		r := t.waiting[n]
 		if !r.source.current() {
 			continue // counted as aggregated when it came; its new owner joins it
 		}
@@ -708,8 +719,8 @@ func (t *tableJoin) Advance(wm Watermark, out *message.Batch, fail func(error)) 
 			fail(err)
 		}
 	}
-	clear(t.waiting)
-	t.waiting = t.waiting[:0]
+	clear(t.waiting[:n])
+	t.waiting = t.waiting[n:]
 	return dropped
 }
 

@@ -109,6 +109,50 @@ func TestTableJoinLoadAndDelete(t *testing.T) {
 	}
 }
 
+// TestTableJoinWaitingInBatches: with MaxRows, the stream rows that
+// waited for the table go out a batch at a time, in the order they came,
+// rows read meanwhile behind them; nothing is acknowledged until the last
+// is written (Low).
+func TestTableJoinWaitingInBatches(t *testing.T) {
+	part := &message.Origin{Source: "table", Partition: 0}
+	stream := &message.Origin{Source: "trades", Partition: 0}
+	j := newTestTableJoin()
+	j.maxRows = 4
+	j.Begin([]*message.Origin{stream, part})
+	var rows []testRow
+	for i := range 10 {
+		rows = append(rows, testRow{0, "A", int64(i)})
+	}
+	b := batchOf(rows...)
+	b.Origin = stream
+	tableStep(t, j, b)
+	table := batchOf(testRow{0, "A", 100})
+	table.Origin = part
+	tableStep(t, j, table)
+	j.Loaded(part)
+	var got []string
+	for range 2 {
+		step := tableStep(t, j, nil)
+		if len(step) != 4 || j.Low() != math.MinInt64 {
+			t.Fatalf("an Advance wrote %v, Low %d; want 4 rows, and the rest held", step, j.Low())
+		}
+		got = append(got, step...)
+	}
+	late := batchOf(testRow{0, "A", 10})
+	late.Origin = stream
+	got = append(got, tableStep(t, j, late)...) // behind the last two
+	if j.Low() != math.MaxInt64 {
+		t.Errorf("Low %d once every row is written", j.Low())
+	}
+	var want []string
+	for i := range 11 {
+		want = append(want, fmt.Sprintf("A:%d=100", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("written %v; want %v", got, want)
+	}
+}
+
 // TestTableJoinLookups: a join of a stream with two tables, trades JOIN
 // table ON sym LEFT JOIN names ON table.v = names.v AND names.sym <>
 // 'bad'. Stream rows wait for both tables; the second is looked up by a

@@ -680,9 +680,11 @@ type StatefulOptions struct {
 	// or of a top-N without a window (after a batch, or held back by an
 	// emit interval), go out a batch at a time, and the caller calls
 	// Advance again while one fills its output. A top-N partition's ranks
-	// go whole, so a batch may hold a few rows more; a session's close, a
-	// window's EMIT CHANGES, a join's and an OVER's rows, and a window
-	// whose rows are ranked together are written at once.
+	// go whole, so a batch may hold a few rows more; a table join's
+	// stream rows that waited for its tables go a batch at a time too. A
+	// session's close, a window's EMIT CHANGES, an interval join's and an
+	// OVER's rows, and a window whose rows are ranked together are written
+	// at once.
 	MaxRows int
 }
 
@@ -719,6 +721,8 @@ func (p *Program) NewStateful(opts StatefulOptions) Stateful {
 	case *windowAgg:
 		t.maxRows = opts.MaxRows
 	case *topRows:
+		t.maxRows = opts.MaxRows
+	case *tableJoin:
 		t.maxRows = opts.MaxRows
 	}
 	if p.inner != nil {
