@@ -16,6 +16,7 @@
 package nexmark
 
 import (
+	"slices"
 	"fmt"
 	"math"
 	"strconv"
@@ -119,6 +120,27 @@ type Generator struct {
 	// drawn, since the fields after them depend on the draws, but not
 	// made.
 	read [10]bool
+	// at is, for each column read, its place in a row plus one; 0 for
+	// the others.
+	at [10]int
+	// draws is how many of an event's fields (fieldsDrawn) are drawn:
+	// those up to the last that makes a column read. The draws after it
+	// would make nothing read, and each event's draws start from its own
+	// seed.
+	draws int
+}
+
+// fieldsDrawn lists, for each kind, the fields an event draws, in the
+// suites' order, each as the columns it makes: event n's id and time are
+// n's, drawn from nothing.
+var fieldsDrawn = map[Kind][][]int{
+	// first and last names, email, credit card, city, state, extra
+	Person: {{1}, {2}, {3}, {4}, {5}, {7}},
+	// seller, category, initial bid, expiry, item name, description,
+	// reserve (the initial bid plus a price), extra
+	Auction: {{7}, {8}, {3}, {6}, {1}, {2}, {4}, {9}},
+	// auction, bidder, price, channel and URL, extra
+	Bid: {{0}, {1}, {2}, {3, 4}, {6}},
 }
 
 // New returns the generator of kind's events into rows of cols, indexes
@@ -126,14 +148,22 @@ type Generator struct {
 func New(kind Kind, cols []int) (*Generator, error) {
 	g := &Generator{kind: kind, cols: cols}
 	schema := kind.Columns()
-	for _, c := range cols {
+	for k, c := range cols {
 		if c == -1 {
 			continue
 		}
 		if c < 0 || c >= len(schema) {
 			return nil, fmt.Errorf("nexmark: no column %d in the %d of the %s events", c, len(schema), kind)
 		}
-		g.read[c] = true
+		if g.read[c] {
+			return nil, fmt.Errorf("nexmark: column %d twice", c)
+		}
+		g.read[c], g.at[c] = true, k+1
+	}
+	for i, makes := range fieldsDrawn[kind] {
+		if slices.ContainsFunc(makes, func(c int) bool { return g.read[c] }) {
+			g.draws = i + 1
+		}
 	}
 	return g, nil
 }
@@ -213,24 +243,41 @@ func (g *Generator) Fill(i int64, row value.Row) {
 	}
 }
 
+// set writes v as column col of the event's row, if it is read.
+func (g *Generator) set(row value.Row, col int, v value.Value) {
+	if k := g.at[col]; k > 0 {
+		row[k-1] = v
+	}
+}
+
+// person makes a person's row. Each field is drawn in the suites' order,
+// up to the last one read (g.draws): each return below stops there.
 func (g *Generator) person(r *javaRandom, id, ts int64, row value.Row) {
 	const name, email, card, city, state, extra = 1, 2, 3, 4, 5, 7
+	g.set(row, 0, value.IntValue(lastPerson(id)+firstPersonID))
+	g.set(row, 6, value.TimestampValue(ts*1e6))
+	if g.draws < 1 {
+		return
+	}
 	first, last := firstNames[r.intN(int32(len(firstNames)))], lastNames[r.intN(int32(len(lastNames)))]
-	var fullName string
 	if g.read[name] {
-		fullName = first + " " + last
+		g.set(row, name, value.StringValue(first+" "+last))
+	}
+	if g.draws < 2 {
+		return
 	}
 	user, userLen := r.str(7, ' ', g.read[email])
 	host, hostLen := r.str(5, ' ', g.read[email])
-	var address string
 	if g.read[email] {
-		address = user + "@" + host + ".com"
+		g.set(row, email, value.StringValue(user+"@"+host+".com"))
+	}
+	if g.draws < 3 {
+		return
 	}
 	var digits [4]int32
 	for k := range digits {
 		digits[k] = r.intN(10_000)
 	}
-	var creditCard string
 	if g.read[card] {
 		b := make([]byte, 0, 19)
 		for k, d := range digits {
@@ -239,116 +286,117 @@ func (g *Generator) person(r *javaRandom, id, ts int64, row value.Row) {
 			}
 			b = append(b, byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
 		}
-		creditCard = format.BytesString(b) // b is not used again
+		g.set(row, card, value.StringValue(format.BytesString(b))) // b is not used again
+	}
+	if g.draws < 4 {
+		return
 	}
 	c := usCities[r.intN(int32(len(usCities)))]
+	g.set(row, city, value.StringValue(c))
+	if g.draws < 5 {
+		return
+	}
 	s := usStates[r.intN(int32(len(usStates)))]
+	g.set(row, state, value.StringValue(s))
+	if g.draws < 6 {
+		return
+	}
 	size := 8 + len(first) + 1 + len(last) + userLen + 1 + hostLen + 4 + 19 + len(c) + len(s)
-	more := r.extra(size, avgPersonBytes, g.read[extra])
-	for k, col := range g.cols {
-		switch col {
-		case 0:
-			row[k] = value.IntValue(lastPerson(id) + firstPersonID)
-		case name:
-			row[k] = value.StringValue(fullName)
-		case email:
-			row[k] = value.StringValue(address)
-		case card:
-			row[k] = value.StringValue(creditCard)
-		case city:
-			row[k] = value.StringValue(c)
-		case state:
-			row[k] = value.StringValue(s)
-		case 6:
-			row[k] = value.TimestampValue(ts * 1e6)
-		case extra:
-			row[k] = value.StringValue(more)
-		}
-	}
+	g.set(row, extra, value.StringValue(r.extra(size, avgPersonBytes, g.read[extra])))
 }
 
+// auction makes an auction's row, as person does.
 func (g *Generator) auction(r *javaRandom, id, ts int64, row value.Row) {
-	const itemName, description, extra = 1, 2, 9
-	var seller int64
+	const itemName, description, initialBid, reserve, expires, seller, category, extra = 1, 2, 3, 4, 6, 7, 8, 9
+	g.set(row, 0, value.IntValue(lastAuction(id)+firstAuctionID))
+	g.set(row, 5, value.TimestampValue(ts*1e6))
+	if g.draws < 1 {
+		return
+	}
+	var by int64
 	if r.intN(hotSellersRatio) > 0 {
-		seller = lastPerson(id) / hotRatio * hotRatio
+		by = lastPerson(id) / hotRatio * hotRatio
 	} else {
-		seller = r.nextPerson(id)
+		by = r.nextPerson(id)
 	}
-	category := firstCategory + int64(r.intN(numCategories))
-	initialBid := r.price()
-	expires := ts + r.auctionLength(id, ts)
+	g.set(row, seller, value.IntValue(by+firstPersonID))
+	if g.draws < 2 {
+		return
+	}
+	g.set(row, category, value.IntValue(firstCategory+int64(r.intN(numCategories))))
+	if g.draws < 3 {
+		return
+	}
+	initial := r.price()
+	g.set(row, initialBid, value.IntValue(initial))
+	if g.draws < 4 {
+		return
+	}
+	g.set(row, expires, value.TimestampValue((ts+r.auctionLength(id, ts))*1e6))
+	if g.draws < 5 {
+		return
+	}
 	name, nameLen := r.str(20, ' ', g.read[itemName])
-	desc, descLen := r.str(100, ' ', g.read[description])
-	reserve := initialBid + r.price()
-	more := r.extra(8+nameLen+descLen+8*5, avgAuctionBytes, g.read[extra])
-	for k, col := range g.cols {
-		switch col {
-		case 0:
-			row[k] = value.IntValue(lastAuction(id) + firstAuctionID)
-		case itemName:
-			row[k] = value.StringValue(name)
-		case description:
-			row[k] = value.StringValue(desc)
-		case 3:
-			row[k] = value.IntValue(initialBid)
-		case 4:
-			row[k] = value.IntValue(reserve)
-		case 5:
-			row[k] = value.TimestampValue(ts * 1e6)
-		case 6:
-			row[k] = value.TimestampValue(expires * 1e6)
-		case 7:
-			row[k] = value.IntValue(seller + firstPersonID)
-		case 8:
-			row[k] = value.IntValue(category)
-		case extra:
-			row[k] = value.StringValue(more)
-		}
+	g.set(row, itemName, value.StringValue(name))
+	if g.draws < 6 {
+		return
 	}
+	desc, descLen := r.str(100, ' ', g.read[description])
+	g.set(row, description, value.StringValue(desc))
+	if g.draws < 7 {
+		return
+	}
+	g.set(row, reserve, value.IntValue(initial+r.price()))
+	if g.draws < 8 {
+		return
+	}
+	g.set(row, extra, value.StringValue(r.extra(8+nameLen+descLen+8*5, avgAuctionBytes, g.read[extra])))
 }
 
+// bid makes a bid's row, as person does.
 func (g *Generator) bid(r *javaRandom, id, ts int64, row value.Row) {
-	const extra = 6
-	var auction int64
-	if r.intN(hotAuctionRatio) > 0 {
-		auction = lastAuction(id) / hotRatio * hotRatio
-	} else {
-		auction = r.nextAuction(id)
+	const auction, bidder, price, channelName, url, extra = 0, 1, 2, 3, 4, 6
+	g.set(row, 5, value.TimestampValue(ts*1e6))
+	if g.draws < 1 {
+		return
 	}
-	var bidder int64
+	var of int64
+	if r.intN(hotAuctionRatio) > 0 {
+		of = lastAuction(id) / hotRatio * hotRatio
+	} else {
+		of = r.nextAuction(id)
+	}
+	g.set(row, auction, value.IntValue(of+firstAuctionID))
+	if g.draws < 2 {
+		return
+	}
+	var by int64
 	if r.intN(hotBiddersRatio) > 0 {
 		// The second of the batch: hot bidders are not hot sellers.
-		bidder = lastPerson(id)/hotRatio*hotRatio + 1
+		by = lastPerson(id)/hotRatio*hotRatio + 1
 	} else {
-		bidder = r.nextPerson(id)
+		by = r.nextPerson(id)
 	}
-	price := r.price()
+	g.set(row, bidder, value.IntValue(by+firstPersonID))
+	if g.draws < 3 {
+		return
+	}
+	g.set(row, price, value.IntValue(r.price()))
+	if g.draws < 4 {
+		return
+	}
 	var ch channel
 	if r.intN(hotChannelsRatio) > 0 {
 		ch = hotChannels()[r.intN(int32(len(hotChannelNames)))]
 	} else {
 		ch = channelTable()[r.intN(channels)]
 	}
-	more := r.extra(8*4, avgBidBytes, g.read[extra])
-	for k, col := range g.cols {
-		switch col {
-		case 0:
-			row[k] = value.IntValue(auction + firstAuctionID)
-		case 1:
-			row[k] = value.IntValue(bidder + firstPersonID)
-		case 2:
-			row[k] = value.IntValue(price)
-		case 3:
-			row[k] = value.StringValue(ch.name)
-		case 4:
-			row[k] = value.StringValue(ch.url)
-		case 5:
-			row[k] = value.TimestampValue(ts * 1e6)
-		case extra:
-			row[k] = value.StringValue(more)
-		}
+	g.set(row, channelName, value.StringValue(ch.name))
+	g.set(row, url, value.StringValue(ch.url))
+	if g.draws < 5 {
+		return
 	}
+	g.set(row, extra, value.StringValue(r.extra(8*4, avgBidBytes, g.read[extra])))
 }
 
 // lastPerson is the base-0 id of the last person made at or before event

@@ -2,6 +2,7 @@ package nexmark
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,24 +98,52 @@ func all(k Kind) []int {
 }
 
 // TestColumnsChosen: an event's fields do not depend on which columns are
-// made: the strings not read are drawn all the same.
+// made, in which order: the strings not read before one read are drawn
+// all the same, and the fields after the last read are not drawn.
 func TestColumnsChosen(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
 	for _, k := range []Kind{Person, Auction, Bid} {
 		whole, _ := New(k, all(k))
+		if whole.draws != len(fieldsDrawn[k]) {
+			t.Errorf("%s with every column draws %d fields of %d", k, whole.draws, len(fieldsDrawn[k]))
+		}
+		var choices [][]int
 		for c := range k.Columns() {
-			one, err := New(k, []int{c})
+			choices = append(choices, []int{c})
+		}
+		for range 30 {
+			cols := rng.Perm(len(k.Columns()))[:1+rng.IntN(len(k.Columns()))]
+			cols = append(cols, -1) // left NULL
+			rng.Shuffle(len(cols), func(i, j int) { cols[i], cols[j] = cols[j], cols[i] })
+			choices = append(choices, cols)
+		}
+		for _, cols := range choices {
+			some, err := New(k, cols)
 			if err != nil {
 				t.Fatal(err)
 			}
-			full, part := make(value.Row, len(k.Columns())), make(value.Row, 1)
+			full, part := make(value.Row, len(k.Columns())), make(value.Row, len(cols))
 			for i := range int64(200) {
 				whole.Fill(i, full)
-				one.Fill(i, part)
-				if !value.Equal(full[c], part[0]) {
-					t.Fatalf("%s event %d, column %s: %v alone, %v with the others", k, i, k.Columns()[c].Name, part[0], full[c])
+				clear(part)
+				some.Fill(i, part)
+				for j, c := range cols {
+					want := value.NullValue()
+					if c >= 0 {
+						want = full[c]
+					}
+					if !value.Equal(part[j], want) {
+						t.Fatalf("%s event %d, columns %v: column %d is %v, %v with every column", k, i, cols, c, part[j], want)
+					}
 				}
 			}
 		}
+	}
+	if g, _ := New(Auction, []int{0, 7, 5}); g.draws != 1 {
+		t.Errorf("auctions' ids, sellers and times draw %d fields; want the seller's alone", g.draws)
+	}
+	if _, err := New(Bid, []int{2, 2}); err == nil {
+		t.Error("a column made twice: no error")
 	}
 }
 
