@@ -16,9 +16,9 @@
 package nexmark
 
 import (
-	"slices"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 
