@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -772,6 +773,61 @@ func TestFrameAllocs(t *testing.T) {
 		if allocs := testing.AllocsPerRun(1000, step); allocs != 0 {
 			t.Errorf("%+v: Push+Results: %v allocations per row, want 0", spec, allocs)
 		}
+	}
+}
+
+// TestFrameReset: a frame Reset and filled again gives what a new frame
+// given the same rows gives, for every function (the MIN and MAX deques,
+// COUNT(DISTINCT)'s counts, the double sums), and, refilled to its size,
+// allocates nothing.
+func TestFrameReset(t *testing.T) {
+	cols := testColumns(false)
+	funcs, colOf := frameFuncs(t, cols)
+	r := rand.New(rand.NewPCG(9, 9))
+	row := func() []value.Value {
+		vals := make([]value.Value, len(cols))
+		for c, col := range cols {
+			vals[c] = col.gen(r)
+		}
+		args := make([]value.Value, len(funcs))
+		for i := range funcs {
+			args[i] = vals[colOf[i]]
+		}
+		return args
+	}
+	spec := aggregate.FrameSpec{Preceding: 10}
+	reused := aggregate.NewFrame(spec, funcs)
+	got, want := make([]value.Value, len(funcs)), make([]value.Value, len(funcs))
+	for run := range 50 {
+		reused.Reset()
+		fresh := aggregate.NewFrame(spec, funcs)
+		for i := range 1 + r.IntN(30) {
+			args := row()
+			if err := reused.Push(int64(i), args); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.Push(int64(i), args); err != nil {
+				t.Fatal(err)
+			}
+			errGot, errWant := reused.Results(got), fresh.Results(want)
+			if (errGot == nil) != (errWant == nil) || !slices.EqualFunc(got, want, value.Equal) {
+				t.Fatalf("run %d, row %d: reset %v (%v), new %v (%v)", run, i, got, errGot, want, errWant)
+			}
+		}
+	}
+	cycle := make([][]value.Value, 11)
+	for j := range cycle {
+		cycle[j] = row()
+	}
+	fill := func() {
+		reused.Reset()
+		for j, args := range cycle {
+			_ = reused.Push(int64(j), args)
+		}
+	}
+	fill()
+	if allocs := testing.AllocsPerRun(100, fill); allocs != 0 {
+		t.Errorf("Reset and 11 pushes: %v allocations, want 0", allocs)
 	}
 }
 

@@ -130,15 +130,19 @@ func (w *Frame) Push(ts int64, args []value.Value) error {
 	if err := w.Check(args); err != nil {
 		return err
 	}
+	evicted := false
 	for w.n > 0 && w.expired(ts) {
 		w.evict()
+		evicted = true
 	}
 	switch c := len(w.ts); {
 	case w.n == c:
 		w.resize(2 * c)
-	case c > minRows && w.n < c/4:
+	case evicted && c > minRows && w.n < c/4:
 		// Halving at a quarter full, not at half, keeps a frame whose size
-		// hovers around a power of two from resizing back and forth.
+		// hovers around a power of two from resizing back and forth; only
+		// as rows leave, so that a frame Reset to be filled again keeps
+		// its ring.
 		w.resize(c / 2)
 	}
 	q := w.first + int64(w.n)

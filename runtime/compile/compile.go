@@ -251,10 +251,7 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 	}
 	key, _ := prog.StateKey()
 	if keys, ok := prog.OverChangesKeys(); ok {
-		group := "GROUP BY " + strings.Join(keys, ", ")
-		if len(keys) > 1 {
-			group += "; with several, an expression of them all"
-		}
+		group := groupHint(keys)
 		switch {
 		case k.Key == "":
 			ps.Add("spec.sink.kafka.key", "OVER of a GROUP BY's rows writes each group's row again whenever it, or a row its frames hold, changes: set key to the output column that names the inner group (%s), so that readers, and compaction, keep the latest row of each", group)
@@ -276,20 +273,25 @@ func checkContinuous(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, ps 
 		}
 		return
 	}
-	group := "GROUP BY " + strings.Join(key.Keys, ", ")
-	switch len(key.Keys) {
-	case 0:
-		group = "one group of all rows: a constant, such as 'all' AS k"
-	case 1:
-	default:
-		group += "; with several, an expression of them all, such as " + strings.Join(key.Keys, " || '/' || ") + " AS k"
-	}
+	group := groupHint(key.Keys)
 	switch {
 	case k.Key == "":
 		ps.Add("spec.sink.kafka.key", "a GROUP BY without a window writes each group's row again whenever it changes: set key to the output column that names the group (%s), so that readers, and compaction, keep the latest row of each", group)
 	case !prog.NamesGroup(k.Key):
 		ps.Add("spec.sink.kafka.key", "%q does not name the group: the key of a GROUP BY without a window is computed from the group's keys alone, all of them (%s)", k.Key, group)
 	}
+}
+
+// groupHint says what names the groups of GROUP BY keys, for a Kafka
+// sink's key.
+func groupHint(keys []string) string {
+	switch len(keys) {
+	case 0:
+		return "one group of all rows: a constant, such as 'all' AS k"
+	case 1:
+		return "GROUP BY " + keys[0]
+	}
+	return "GROUP BY " + strings.Join(keys, ", ") + "; with several, an expression of them all, such as " + strings.Join(keys, " || '/' || ") + " AS k"
 }
 
 // rankNeeded reports whether prog is a top-N without a window that keeps

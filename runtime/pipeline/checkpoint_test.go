@@ -455,7 +455,7 @@ func TestContinuousReadsOn(t *testing.T) {
 // rows restored, the second run would add each inner group's next row
 // without taking its earlier one out.
 func TestCheckpointRestoreChanges(t *testing.T) {
-	for _, query := range []string{
+	for i, query := range []string{
 		`SELECT initial, count(*) AS symbols, sum(n) AS n, sum(q) AS q, avg(q) AS avg_q
 		FROM (SELECT substr(symbol, 1, 1) AS initial, symbol, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY symbol) s
 		GROUP BY initial`,
@@ -472,11 +472,15 @@ func TestCheckpointRestoreChanges(t *testing.T) {
 			avg(q) OVER (PARTITION BY symbol ORDER BY sec ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS avg_q3
 		FROM (SELECT symbol, date_trunc('second', ts) AS sec, count(*) AS n, sum(quantity) AS q FROM trades GROUP BY symbol, date_trunc('second', ts)) s`,
 	} {
-		checkpointRestoreChanges(t, query)
+		checkpointRestoreChanges(t, query, i < 2)
 	}
 }
 
-func checkpointRestoreChanges(t *testing.T, query string) {
+// checkpointRestoreChanges runs query as TestCheckpointRestoreChanges
+// says; rewritesAll says a run that reads on from the checkpoint of one
+// whose input ended writes every group again, as the aggregations do,
+// where OVER of the groups of each second writes the later seconds'.
+func checkpointRestoreChanges(t *testing.T, query string, rewritesAll bool) {
 	latest := func(rows []string) map[string]string {
 		m := map[string]string{}
 		for _, r := range rows {
@@ -505,8 +509,12 @@ func checkpointRestoreChanges(t *testing.T, query string) {
 	half := checkpointSpec(dir, 0, query)
 	half.Sources[0].Datagen.Count /= 2
 	_, first := runUntil(t, half, time.Minute, false)
-	if _, got := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false); !maps.Equal(latest(append(first, got...)), want) {
-		t.Errorf("read on from the first run's checkpoint, the last rows over both runs are %v; one run over the whole input writes %v", latest(append(first, got...)), want)
+	_, got := runUntil(t, checkpointSpec(dir, 0, query), time.Minute, false)
+	if !rewritesAll {
+		got = append(first, got...)
+	}
+	if !maps.Equal(latest(got), want) {
+		t.Errorf("read on from the first run's checkpoint, the last rows are %v; one run over the whole input writes %v", latest(got), want)
 	}
 }
 

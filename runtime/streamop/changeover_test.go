@@ -14,13 +14,16 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// changeOverQuery is OVER of a GROUP BY's rows with frames of three
-// widths, partitions and an order computed from the group's key, and an
+// changeOverQuery is OVER of a GROUP BY's rows with frames of five
+// widths, the widest of values (so that a change's last row reached
+// shows), partitions and an order computed from the group's key, and an
 // ORDER BY of many ties, which the groups' keys order.
 const changeOverQuery = `SELECT sym, grp, n2, n, s,
 		sum(s) OVER (PARTITION BY grp ORDER BY n2 DESC ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s3,
 		max(s) OVER (PARTITION BY grp ORDER BY n2 DESC ROWS BETWEEN 0 PRECEDING AND CURRENT ROW) AS m1,
-		count(*) OVER (PARTITION BY grp ORDER BY n2 DESC ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS c5
+		count(*) OVER (PARTITION BY grp ORDER BY n2 DESC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS c2,
+		count(DISTINCT n) OVER (PARTITION BY grp ORDER BY n2 DESC ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS d4,
+		sum(s) OVER (PARTITION BY grp ORDER BY n2 DESC ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS s5
 	FROM (SELECT sym, substr(sym, 1, 1) AS grp, length(sym) AS n2, count(*) AS n, sum(v) AS s FROM trades GROUP BY sym) g`
 
 // changeOverModel computes changeOverQuery's rows as a batch query would,
@@ -34,13 +37,19 @@ func changeOverModel(counts, sums map[string]int64) map[string]string {
 	for grp, syms := range parts {
 		slices.SortFunc(syms, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(a, b)) })
 		for i, sym := range syms {
-			var s3, m1 int64 = 0, math.MinInt64
+			var s3, s5 int64
 			for j := max(i-2, 0); j <= i; j++ {
 				s3 += sums[syms[j]]
 			}
-			m1 = max(m1, sums[sym])
-			c5 := i - max(i-4, 0) + 1
-			want[sym] = fmt.Sprint([]any{sym, grp, len(sym), counts[sym], sums[sym], s3, m1, c5})
+			for j := max(i-4, 0); j <= i; j++ {
+				s5 += sums[syms[j]]
+			}
+			distinct := map[int64]bool{}
+			for j := max(i-3, 0); j <= i; j++ {
+				distinct[counts[syms[j]]] = true
+			}
+			c2 := i - max(i-1, 0) + 1
+			want[sym] = fmt.Sprint([]any{sym, grp, len(sym), counts[sym], sums[sym], s3, sums[sym], c2, len(distinct), s5})
 		}
 	}
 	return want
@@ -140,13 +149,32 @@ func TestChangeOverEmitInterval(t *testing.T) {
 	if out.Len() != 0 || op.Low() != math.MinInt64 {
 		t.Fatalf("%d rows written, Low %d, within the interval; want none, and the time before any", out.Len(), op.Low())
 	}
-	if !op.(Flusher).Flush() {
-		t.Fatal("Flush reports nothing held")
+	// Restored from a snapshot taken while they are held, the rows are
+	// still to be written.
+	origins := NewOrigins(nil)
+	restored := p.NewStateful(StatefulOptions{EmitInterval: time.Second, Clock: func() time.Time { return now }})
+	if err := restored.(Snapshotter).RestoreSnapshot(value.NewReader(op.(Snapshotter).AppendSnapshot(nil, origins)), origins); err != nil {
+		t.Fatal(err)
 	}
-	op.Advance(fixedTime(math.MinInt64), out, errs.add)
-	var got []string
-	for _, row := range out.Rows {
-		got = append(got, fmt.Sprint(row))
+	if restored.Low() != math.MinInt64 {
+		t.Errorf("restored, Low %d; want the time before any, rows held", restored.Low())
+	}
+	var got, gotRestored []string
+	for _, o := range []struct {
+		op  Stateful
+		got *[]string
+	}{{op, &got}, {restored, &gotRestored}} {
+		if !o.op.(Flusher).Flush() {
+			t.Fatal("Flush reports nothing held")
+		}
+		out.Reset(p.StatefulWidth())
+		o.op.Advance(fixedTime(math.MinInt64), out, errs.add)
+		for _, row := range out.Rows {
+			*o.got = append(*o.got, fmt.Sprint(row))
+		}
+	}
+	if !slices.Equal(gotRestored, got) {
+		t.Errorf("restored, written %v; want %v", gotRestored, got)
 	}
 	want := changeOverModel(map[string]int64{"A": 3, "AB": 3}, map[string]int64{"A": 6, "AB": 6})
 	if len(got) != 2 || got[0] != want["AB"] || got[1] != want["A"] || op.Low() != math.MaxInt64 {
