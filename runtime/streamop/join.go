@@ -46,6 +46,29 @@ type side struct {
 	time   int
 	width  int
 	keys   *keyEncoder
+	// early, of an interval join's side, are the leading conjuncts of the
+	// WHERE right above the join that read this side's columns alone
+	// (intervalJoin.dropEarly): a row one of them makes FALSE is dropped
+	// before it is held. They read the joined row's columns: the side's
+	// row is placed in scratch, at its place in it.
+	early   []expr.Expr
+	scratch value.Row
+	at      int
+}
+
+// dropsEarly says a conjunct of s.early makes row, of this side, FALSE,
+// the ones before it TRUE or NULL.
+func (s *side) dropsEarly(row value.Row) bool {
+	if len(s.early) == 0 {
+		return false
+	}
+	if s.scratch == nil {
+		return falseOf(s.early, row) // the left side's columns come first
+	}
+	copy(s.scratch[s.at:], row)
+	drop := falseOf(s.early, s.scratch)
+	clear(s.scratch[s.at:]) // its strings
+	return drop
 }
 
 type joinKey struct {
@@ -76,6 +99,38 @@ func newIntervalJoin(n *plan.Join) *intervalJoin {
 	}
 }
 
+// dropEarly makes each side of j, an interval join, drop its rows that a
+// leading conjunct of where, the WHERE right above it, reading that
+// side's columns alone, makes FALSE, before they are held (earlyConjuncts):
+// the WHERE would drop every row joined with one. Only when the join
+// fails no row itself (its keys are columns, no other ON condition, no
+// further table: one dropped early would not fail), and only on a side
+// whose rows decide no NULL row of the other: not the left of a RIGHT
+// JOIN, whose right rows that match nothing are written with NULLs (a
+// condition such as l.x IS NULL would then keep them), nor the right of a
+// LEFT JOIN.
+func (j *intervalJoin) dropEarly(where *plan.Filter) {
+	n := j.node
+	if n.On != nil || len(n.Lookups) > 0 || !allColumns(n.LeftKeys) || !allColumns(n.RightKeys) {
+		return
+	}
+	if !n.RightOuter {
+		j.left.early = earlyConjuncts(where, 0, j.left.width)
+	}
+	if !n.Outer {
+		j.right.early = earlyConjuncts(where, j.left.width, j.width)
+		j.right.scratch, j.right.at = make(value.Row, j.width), j.left.width
+	}
+}
+
+// allColumns says every expression of exprs is a column.
+func allColumns(exprs []expr.Expr) bool {
+	return !slices.ContainsFunc(exprs, func(e expr.Expr) bool {
+		_, ok := e.(*expr.Column)
+		return !ok
+	})
+}
+
 // Process implements Stateful.
 func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	isLeft := in.Origin == nil || in.SourceName() == j.left.source
@@ -89,6 +144,10 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 		ts, err := eventTime(row, s.time)
 		if err == nil && ts < watermark {
 			late++
+			continue
+		}
+		if err == nil && s.dropsEarly(row) {
+			absorbed++ // every row joined with it is dropped by the WHERE
 			continue
 		}
 		if err == nil {
@@ -413,15 +472,7 @@ func earlyConjuncts(f *plan.Filter, from, to int) []expr.Expr {
 // whose expressions could fail a row that the WHERE would drop (one
 // dropped early would not fail).
 func joinCannotFail(n *plan.Join) bool {
-	if n.On != nil || len(n.Lookups) > 0 {
-		return false
-	}
-	for _, k := range n.LeftKeys {
-		if _, ok := k.(*expr.Column); !ok {
-			return false
-		}
-	}
-	return true
+	return n.On == nil && len(n.Lookups) == 0 && allColumns(n.LeftKeys)
 }
 
 // dropsEarly says a conjunct of early makes the stream row FALSE, the

@@ -1042,3 +1042,88 @@ func TestTableJoinDropsEarly(t *testing.T) {
 		}
 	}
 }
+
+// TestIntervalJoinDropsEarly: of an interval join, a row that a leading
+// condition of the WHERE reading its side's columns alone makes FALSE is
+// dropped before it is held, on a side whose rows decide no NULL row of
+// the other; the rows written (NULL rows of outer joins included), the
+// records failed and the rows unmatched are those without dropping early.
+func TestIntervalJoinDropsEarly(t *testing.T) {
+	const cols = "SELECT t.sym, t.v, q.v AS qv FROM trades t "
+	const on = " ON t.sym = q.sym AND t.ts BETWEEN q.ts - INTERVAL '3' SECOND AND q.ts + INTERVAL '3' SECOND"
+	for _, tt := range []struct {
+		query       string
+		left, right int
+	}{
+		{cols + "JOIN quotes q" + on + " WHERE t.v > 50 AND q.v < 60", 1, 0},
+		{cols + "JOIN quotes q" + on + " WHERE q.v > 50 AND t.v < 60", 0, 1},
+		{cols + "JOIN quotes q" + on + " WHERE t.v % 3 = 0 AND 100 / (t.v - 51) > 1 AND q.v > 3", 2, 0},
+		{cols + "JOIN quotes q" + on + " WHERE t.v IS NULL OR t.v > 90", 1, 0},
+		{cols + "LEFT JOIN quotes q" + on + " WHERE t.v > 40 AND q.v IS NULL", 1, 0},
+		{cols + "LEFT JOIN quotes q" + on + " WHERE q.v > 40 OR q.v IS NULL", 0, 0},
+		{cols + "RIGHT JOIN quotes q" + on + " WHERE q.v > 40 AND t.v IS NULL", 0, 1},
+		{cols + "RIGHT JOIN quotes q" + on + " WHERE t.v IS NULL OR t.v > 70", 0, 0},
+		{cols + "FULL JOIN quotes q" + on + " WHERE t.v > 40 AND q.v > 40", 0, 0},
+		{cols + "JOIN quotes q" + on + " AND 100 / (t.v - 50) > 0 WHERE t.v > 60", 0, 0},
+		{cols + "JOIN quotes q" + on + " WHERE t.ts < now() AND t.v > 5", 0, 0},
+	} {
+		p := compileSQL(t, tt.query)
+		run := func(early bool) (rows []string, failed, dropped int) {
+			j := p.NewStateful(StatefulOptions{}).(*intervalJoin)
+			if len(j.left.early) != tt.left || len(j.right.early) != tt.right {
+				t.Fatalf("%s: %d conditions early of the left, %d of the right; want %d and %d", tt.query, len(j.left.early), len(j.right.early), tt.left, tt.right)
+			}
+			if !early {
+				j.left.early, j.right.early = nil, nil
+			}
+			trades, quotes := &message.Origin{Source: "trades"}, &message.Origin{Source: "quotes"}
+			rng := rand.New(rand.NewPCG(4, 4))
+			batch := func(o *message.Origin, k int) *message.Batch {
+				b := new(message.Batch)
+				b.Reset(len(testScan.Cols))
+				b.Origin = o
+				for i := range 50 {
+					row := b.Append(int64(i))
+					row[0] = value.TimestampValue(int64(k)*int64(time.Second) + rng.Int64N(int64(time.Second)))
+					row[1] = value.StringValue(fmt.Sprintf("S%d", rng.IntN(100)))
+					if rng.IntN(8) > 0 {
+						row[2] = value.IntValue(rng.Int64N(100))
+					}
+				}
+				return b
+			}
+			post := p.NewPost()
+			var fail failures
+			for k := range 40 {
+				raw, out := new(message.Batch), new(message.Batch)
+				raw.Reset(p.StatefulWidth())
+				out.Reset(len(p.Output))
+				wm := fixedTime(int64(k-5) * int64(time.Second))
+				j.Process(batch(trades, k), raw, wm, &fail)
+				j.Process(batch(quotes, k), raw, wm, &fail)
+				if k == 39 {
+					wm = fixedTime(math.MaxInt64)
+				}
+				j.Advance(wm, raw, func(err error) { fail = append(fail, err) })
+				dropped += post.Process(raw, out, &fail)
+				for _, row := range out.Rows {
+					rows = append(rows, fmt.Sprint(row))
+				}
+			}
+			slices.Sort(rows)
+			return rows, len(fail), dropped
+		}
+		wantRows, wantFailed, wantDropped := run(false)
+		rows, failed, dropped := run(true)
+		if !slices.Equal(rows, wantRows) || failed != wantFailed {
+			t.Errorf("%s: %d rows and %d failures, %d of them dropped after the join; without dropping early %d rows and %d failures",
+				tt.query, len(rows), failed, dropped, len(wantRows), wantFailed)
+		}
+		if tt.left+tt.right > 0 && dropped >= wantDropped {
+			t.Errorf("%s: the WHERE dropped %d rows after the join; without dropping early %d", tt.query, dropped, wantDropped)
+		}
+		if len(wantRows)+wantFailed == 0 || wantDropped == 0 {
+			t.Errorf("%s: %d rows, %d failures, %d dropped: the WHERE decides nothing", tt.query, len(wantRows), wantFailed, wantDropped)
+		}
+	}
+}

@@ -781,7 +781,13 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 		if len(n.Lookups) > 0 {
 			return newLookupAfter(n, newIntervalJoin(n), opts.RereadTables)
 		}
-		return newIntervalJoin(n)
+		j := newIntervalJoin(n)
+		if p.stateful == plan.Node(n) {
+			// The WHERE right above the join, not one over the rows of
+			// an aggregation of them.
+			j.dropEarly(p.postFilter)
+		}
+		return j
 	case *plan.TopN:
 		if n.Window == nil {
 			return newTopRows(n, opts)
