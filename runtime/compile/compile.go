@@ -95,6 +95,10 @@ func plan(spec *v1alpha1.StreamQuerySpec, validate func(*v1alpha1.StreamQuerySpe
 		// commit, and the state built from them with them; a joined row
 		// is built from two partitions, which no one owns.
 		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for an aggregation, OVER or top-N of a join's rows: use atLeastOnce with spec.state")
+	} else if k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.MoreStreams() {
+		// The rows joined so far wait for the next stream as state, each
+		// built from several partitions, which no one owns.
+		ps.Add("spec.sink.kafka.delivery", "exactlyOnce is not supported yet for a join of more than two streams: use atLeastOnce with spec.state")
 	} else if k != nil && k.Delivery == v1alpha1.ExactlyOnce && prog.PairsLookedUp() {
 		// Pairs wait for the tables as state, each built from two
 		// partitions, which no one owns.
@@ -351,6 +355,11 @@ func StatePartitioning(spec *v1alpha1.StreamQuerySpec, prog *streamop.Program, g
 		return Partitioning{
 			Describe: "an aggregation, OVER or top-N of a join's rows: one engine only",
 			Problem:  "on several engines, the rows of a join are each engine's, and their aggregation, OVER or top-N is keyed by other columns than the join's, which no one repartition keeps together: run one engine to aggregate or rank a join's rows",
+		}, true
+	case prog.MoreStreams():
+		return Partitioning{
+			Describe: "a join of more than two streams: one engine only",
+			Problem:  "on several engines, an interval join's rows are repartitioned by its keys through Kafka, and a further stream is joined by other keys, which no one repartition keeps together: run one engine to join more than two streams",
 		}, true
 	case prog.PairsLookedUp():
 		return Partitioning{

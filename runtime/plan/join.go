@@ -49,6 +49,66 @@ type Join struct {
 	// `stream JOIN t1 ON ... JOIN t2 ON ...` or `s1 JOIN s2 ON ... JOIN t
 	// ON ...`: each row joined so far is looked up in each in turn.
 	Lookups []*Lookup
+	// Streams are the further streams of an interval join of more than
+	// two, `s1 JOIN s2 ON ... JOIN s3 ON ...`: the rows joined so far
+	// are joined with each in turn, within a time bound, as the first two
+	// are. Their columns follow the first two's; a join has Streams or
+	// Lookups, not both.
+	Streams []*StreamStep
+}
+
+// StreamStep is a further stream of an interval join: the rows joined so
+// far pair with its rows of equal keys whose times are within a bound.
+type StreamStep struct {
+	Stream *Scan
+	// Keys are over the rows joined so far, StreamKeys over the stream's.
+	Keys, StreamKeys []expr.Expr
+	// A pair matches when
+	// stream.time - Lower <= time <= stream.time + Upper, where Time is a
+	// column of the rows joined so far (an event time of an input before
+	// it) and StreamTime the stream's.
+	Time, StreamTime *expr.Column
+	Lower, Upper     int64
+	// On is the rest of ON, over the rows joined so far and the stream's.
+	On expr.Expr
+}
+
+// Join returns the interval join of the rows joined before step i of
+// j.Streams with the stream of that step, as a plan of two inputs: a
+// left input of the rows joined so far, a scan of no source.
+func (j *Join) Join(i int) *Join {
+	s := j.Streams[i]
+	var before []value.Column
+	if i == 0 {
+		before = append(append(before, j.Left.Cols...), j.Right.Cols...)
+	} else {
+		before = j.Join(i - 1).Columns()
+	}
+	return &Join{
+		Kind: IntervalJoin, Left: &Scan{Cols: before}, Right: s.Stream, LeftKeys: s.Keys, RightKeys: s.StreamKeys,
+		LeftTime: s.Time, RightTime: s.StreamTime, Lower: s.Lower, Upper: s.Upper, On: s.On,
+	}
+}
+
+// Span is how far apart the event times of the inputs of one of j's
+// rows may be, of an interval join: the bounds of its two streams, and
+// of each further stream with the rows before it.
+func (j *Join) Span() int64 {
+	if j.Kind != IntervalJoin {
+		return 0
+	}
+	span := max(abs(j.Lower), abs(j.Upper))
+	for _, s := range j.Streams {
+		span += max(abs(s.Lower), abs(s.Upper))
+	}
+	return span
+}
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // Lookup is a further table of a join: the rows joined so far, of a
@@ -85,6 +145,9 @@ func (j *Join) Columns() []value.Column {
 	for _, l := range j.Lookups {
 		cols = append(cols, l.Table.Cols...)
 	}
+	for _, s := range j.Streams {
+		cols = append(cols, s.Stream.Cols...)
+	}
 	return cols
 }
 
@@ -93,6 +156,9 @@ func (j *Join) Inputs() []Node {
 	in := []Node{j.Left, j.Right}
 	for _, l := range j.Lookups {
 		in = append(in, l.Table)
+	}
+	for _, s := range j.Streams {
+		in = append(in, s.Stream)
 	}
 	return in
 }
@@ -114,6 +180,11 @@ func (j *Join) Describe() string {
 	}
 	for _, l := range j.Lookups {
 		d += " " + l.describe()
+	}
+	for _, s := range j.Streams {
+		_, on := joinWords(false, false, s.On)
+		d += fmt.Sprintf(" JOIN stream %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", s.Stream.Source, strings.Join(KeyPairs(s.Keys, s.StreamKeys), " AND "),
+			s.Time.Name, s.StreamTime.Name, time.Duration(s.Lower), s.StreamTime.Name, time.Duration(s.Upper), on)
 	}
 	return d
 }

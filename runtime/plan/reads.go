@@ -97,6 +97,13 @@ func ReadColumns(root Node) map[string][]bool {
 					mark(joined, l.On)
 				}
 			}
+			for _, s := range n.Streams {
+				mark(joined, s.Keys...)
+				mark(joined, s.Time)
+				if s.On != nil {
+					mark(joined, s.On)
+				}
+			}
 			need(n.Left, left)
 			at := width + len(n.Right.Cols)
 			need(n.Right, joined[width:at])
@@ -105,6 +112,13 @@ func ReadColumns(root Node) map[string][]bool {
 				mark(table, l.TableKeys...)
 				need(l.Table, table)
 				at += len(l.Table.Cols)
+			}
+			for _, s := range n.Streams {
+				stream := joined[at : at+len(s.Stream.Cols)]
+				mark(stream, s.StreamKeys...)
+				mark(stream, s.StreamTime)
+				need(s.Stream, stream)
+				at += len(s.Stream.Cols)
 			}
 		default:
 			// A node this walk does not know: every column below it.

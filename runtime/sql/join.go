@@ -22,11 +22,7 @@ func (b *binder) join(je *pg.JoinExpr) plan.Node {
 		return nil
 	}
 	if inner := je.Larg.GetJoinExpr(); inner != nil {
-		if rightOuter {
-			b.errorf(location(je.Rarg), "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN")
-			return nil
-		}
-		return b.lookup(je, inner, outer)
+		return b.lookup(je, inner, outer, rightOuter)
 	}
 	left, lscope := b.joinSide(je.Larg)
 	right, rscope := b.joinSide(je.Rarg)
@@ -122,8 +118,9 @@ func (b *binder) joinType(je *pg.JoinExpr) (outer, rightOuter, ok bool) {
 }
 
 // lookup binds `... JOIN table ON ...` after the join inner: each row it
-// joins is looked up in a further table, by the table's whole key.
-func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
+// joins is looked up in a further table, by the table's whole key; or
+// `... JOIN stream ON ...` after a join of streams (streamStep).
+func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Node {
 	j, _ := b.join(inner).(*plan.Join)
 	if j == nil {
 		return nil
@@ -133,8 +130,20 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
 		return nil
 	}
 	key, isTable := b.tables[table.Source]
-	if !isTable {
+	switch {
+	case !isTable && j.Kind == plan.IntervalJoin && len(j.Lookups) == 0:
+		return b.streamStep(je, j, table, tscope, outer || rightOuter)
+	case !isTable && j.Kind == plan.IntervalJoin:
+		b.errorf(location(je.Rarg), "%s is a stream, after a table: join the streams first, then the tables", table.Source)
+		return nil
+	case !isTable:
 		b.errorf(location(je.Rarg), "the inputs of a join after the first two are tables: %s is a stream (give it table: {key: [...]} in the manifest to read it as one)", table.Source)
+		return nil
+	case rightOuter:
+		b.errorf(location(je.Rarg), "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN")
+		return nil
+	case len(j.Streams) > 0:
+		b.errorf(location(je.Rarg), "tables after a join of more than two streams are not supported yet: join %s with two streams, or the streams without it", table.Source)
 		return nil
 	}
 	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {
@@ -185,6 +194,70 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer bool) plan.Node {
 		return nil
 	}
 	j.Lookups = append(j.Lookups, l)
+	return j
+}
+
+// streamStep binds `... JOIN stream ON ...` after j, an interval join of
+// two streams or more: the rows j joins pair with the stream's of equal
+// keys within a time bound on an event time of an input before it.
+func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, sscope *scope, outer bool) plan.Node {
+	switch {
+	case outer:
+		b.errorf(location(je.Rarg), "a stream after the first two is joined with JOIN; LEFT, RIGHT and FULL JOIN of it are not supported yet")
+		return nil
+	case j.Outer || j.RightOuter:
+		b.errorf(location(je.Rarg), "a join of more than two streams is of JOINs yet: the first two are joined with an outer join")
+		return nil
+	}
+	for _, s := range b.scopes() {
+		if s.table == sscope.table || s.names(sscope.table) || sscope.alias != "" && s.names(sscope.alias) {
+			b.errorf(location(je.Rarg), "two inputs of the join are called %s; a stream is joined once, each input with its own name", sscope.table)
+			return nil
+		}
+	}
+	width := len(j.Columns())
+	sscope.offset = width
+	b.joined = append(b.joined, sscope)
+	// The event times of the inputs before it, in the rows j joins.
+	times := []int{j.LeftTime.Index, len(j.Left.Cols) + j.RightTime.Index}
+	at := len(j.Left.Cols) + len(j.Right.Cols)
+	for _, s := range j.Streams {
+		times = append(times, at+s.StreamTime.Index)
+		at += len(s.Stream.Cols)
+	}
+	bound := &plan.Join{}
+	haveTime := false
+	timeBound := func(c *pg.Node) bool {
+		if !haveTime && b.quietly(func() bool { return b.timeBounds(c, bound, width) }) {
+			haveTime = true
+			return true
+		}
+		return false
+	}
+	step := &plan.StreamStep{Stream: stream}
+	var residual []expr.Expr
+	var ok bool
+	step.Keys, step.StreamKeys, residual, ok = b.onConditions(je.Quals, width, stream.Source, nil, timeBound)
+	switch {
+	case !ok:
+		return nil
+	case len(step.Keys) == 0:
+		b.errorf(location(je.Quals), "a join needs at least one equality of a column of the inputs before %s and one of it in ON", stream.Source)
+		return nil
+	case !haveTime:
+		b.errorf(location(je.Quals), "a join of streams needs a time bound in ON: %s.ts BETWEEN ts - INTERVAL 'a' AND ts + INTERVAL 'b', ts the event time of an input before it", stream.Source)
+		return nil
+	case !slices.Contains(times, bound.LeftTime.Index):
+		// The watermark follows the inputs' event times: a row joined
+		// so far is late, and leaves the join's state, by them.
+		b.errorf(location(je.Quals), "the time bound of %s is on %s, which is no input's event time: bound it by the time of an input before it, that of its own time bound", stream.Source, bound.LeftTime.Name)
+		return nil
+	}
+	step.Time, step.StreamTime, step.Lower, step.Upper = bound.LeftTime, bound.RightTime, bound.Lower, bound.Upper
+	if step.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
+		return nil
+	}
+	j.Streams = append(j.Streams, step)
 	return j
 }
 

@@ -31,10 +31,14 @@ type afterJoin struct {
 	// where is the filter between the join and top, nil for none.
 	where *Map
 	top   Stateful
-	// span is how far apart the event times of a joined row's two sides
+	// span is how far apart the event times of a joined row's inputs
 	// may be: an input row's results are out once the top's Low is past
 	// its time by that much.
 	span int64
+	// topSource, of a join of more than two streams, is the source of the
+	// top's own stream, whose rows go to the top directly: the top is the
+	// interval join of the join's rows with it.
+	topSource string
 	// mark is the top's watermark; it only moves forward, and a
 	// checkpoint keeps it, so that a window the top closed stays closed.
 	mark        int64
@@ -57,17 +61,25 @@ func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful) *afterJo
 	if where != nil {
 		a.where = newMap(where, nil, width)
 	}
-	if j.Kind == plan.IntervalJoin {
-		a.span = max(abs(j.Lower), abs(j.Upper))
-	}
+	a.span = j.Span()
 	return a
 }
 
-func abs(d int64) int64 {
-	if d < 0 {
-		return -d
+// newStreamJoins returns the operator of n, an interval join of more than
+// two streams: each further stream's interval join (plan.Join.Join) is
+// the top of an afterJoin whose join is the streams' before it, reading
+// the rows that one writes and its stream's rows.
+func newStreamJoins(n *plan.Join) Stateful {
+	first := *n
+	first.Streams = nil
+	var op Stateful = newIntervalJoin(&first)
+	before := &first
+	for i, s := range n.Streams {
+		a := newAfterJoin(before, nil, op, newIntervalJoin(n.Join(i)))
+		a.span, a.topSource = before.Span(), s.Stream.Source
+		op, before = a, &plan.Join{Kind: plan.IntervalJoin, Left: first.Left, Right: first.Right, Lower: n.Lower, Upper: n.Upper, Streams: n.Streams[:i+1]}
 	}
-	return d
+	return op
 }
 
 // topMark is the top's watermark: the pipeline's, held back to the join's
@@ -110,6 +122,9 @@ func (a *afterJoin) step(wm Watermark) topMark {
 func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	mark := a.step(wm)
 	a.owners.add(ownerOf(in))
+	if a.topSource != "" && in.Origin != nil && in.SourceName() == a.topSource {
+		return a.top.Process(in, out, mark, fail)
+	}
 	late, absorbed = a.join.Process(in, a.joined, joinMark{wm: wm, floor: a.mark}, fail)
 	a.feed(out, mark)
 	return late, absorbed

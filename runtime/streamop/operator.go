@@ -567,6 +567,12 @@ func (p *Program) PairsLookedUp() bool {
 	return j != nil && j.Kind == plan.IntervalJoin && len(j.Lookups) > 0
 }
 
+// MoreStreams reports whether the plan joins more than two streams.
+func (p *Program) MoreStreams() bool {
+	j := p.join()
+	return j != nil && len(j.Streams) > 0
+}
+
 // TemporalJoin reports whether the plan joins a stream with a table as of
 // each row's time (FOR SYSTEM_TIME AS OF).
 func (p *Program) TemporalJoin() bool {
@@ -626,6 +632,13 @@ func (p *Program) EventTimeOf(source string) int {
 			return j.AsOf.Index
 		case j.AsOf != nil && source == j.Right.Source:
 			return j.TableTime.Index
+		case j.Kind == plan.IntervalJoin && source != j.Left.Source && source != j.Right.Source:
+			for _, s := range j.Streams {
+				if source == s.Stream.Source {
+					return s.StreamTime.Index
+				}
+			}
+			return -1
 		case j.Kind != plan.IntervalJoin:
 			// A window or OVER over a table join's rows is over the
 			// stream's time.
@@ -780,6 +793,9 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 		}
 		if len(n.Lookups) > 0 {
 			return newLookupAfter(n, newIntervalJoin(n), opts.RereadTables)
+		}
+		if len(n.Streams) > 0 {
+			return newStreamJoins(n)
 		}
 		j := newIntervalJoin(n)
 		if p.stateful == plan.Node(n) {
