@@ -11,10 +11,19 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// joinCatalog has two streams, trades and quotes, and a table, symbols,
-// keyed by symbol.
+// joinCatalog has three streams, trades, quotes and fills, and tables.
 var joinCatalog = sql.Catalog{
 	"trades": catalog["trades"],
+	"fills": {
+		{Name: "symbol", Type: value.String},
+		{Name: "qty", Type: value.Int},
+		{Name: "at", Type: value.Timestamp},
+		{Name: "ts", Type: value.Timestamp},
+	},
+	"fills2": {
+		{Name: "symbol", Type: value.String},
+		{Name: "ts", Type: value.Timestamp},
+	},
 	"quotes": {
 		{Name: "symbol", Type: value.String},
 		{Name: "bid", Type: value.Decimal(10, 2)},
@@ -151,6 +160,47 @@ func TestJoinErrorPositions(t *testing.T) {
 			"quotes q ON", "the inputs of a join after the first two are tables: quotes is a stream (give it table: {key: [...]} in the manifest to read it as one)",
 		},
 		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills f ON", "a stream after the first two is joined with JOIN; LEFT, RIGHT and FULL JOIN of it are not supported yet",
+		},
+		{
+			"SELECT * FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills f ON", "a join of more than two streams is of JOINs yet: the first two are joined with an outer join",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol",
+			"f.symbol = t.symbol", "a join of streams needs a time bound in ON: fills.ts BETWEEN ts - INTERVAL 'a' AND ts + INTERVAL 'b', ts the event time of an input before it",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"f.ts BETWEEN", "a join needs at least one equality of a column of the inputs before fills and one of it in ON",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.at BETWEEN f.ts AND f.ts + INTERVAL '1' SECOND",
+			"f.symbol = t.symbol", "a join of streams needs a time bound in ON: fills.ts BETWEEN ts - INTERVAL 'a' AND ts + INTERVAL 'b', ts the event time of an input before it",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN f.at AND f.at + INTERVAL '1' SECOND JOIN fills g ON g.symbol = t.symbol AND g.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"f.symbol = t.symbol", "a join of streams needs a time bound in ON: fills.ts BETWEEN ts - INTERVAL 'a' AND ts + INTERVAL 'b', ts the event time of an input before it",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN fills g ON g.symbol = t.symbol AND g.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills g ON", "two inputs of the join are called fills; a stream is joined once, each input with its own name",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" JOIN fills2 g ON g.symbol = t.symbol AND g.ts BETWEEN f.at AND f.at + INTERVAL '1' SECOND",
+			"g.symbol = t.symbol", "the time bound of fills2 is on fills.at, which is no input's event time: bound it by the time of an input before it, that of its own time bound",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol",
+			"symbols s ON", "tables after a join of more than two streams are not supported yet: join symbols with two streams, or the streams without it",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills f ON", "fills is a stream, after a table: join the streams first, then the tables",
+		},
+		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
 			"FOR SYSTEM_TIME AS OF t.ts AS r", "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read",
 		},
@@ -240,7 +290,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
-			"nosuch", `unknown source "nosuch" (the manifest defines quotes, rates, sectors, symbols, trades)`,
+			"nosuch", `unknown source "nosuch" (the manifest defines fills, fills2, quotes, rates, sectors, symbols, trades)`,
 		},
 		{
 			"SELECT t.price FROM trades t JOIN symbols FOR SYSTEM_TIME AS OF t.ts AS s ON t.symbol = s.symbol",
@@ -380,6 +430,22 @@ func TestJoinPlans(t *testing.T) {
 		{
 			"SELECT t.price, s.name FROM trades t LEFT JOIN symbols s ON s.symbol = t.symbol",
 			"TableJoin LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
+		},
+		{
+			// A fourth stream bound by the third's time.
+			"SELECT t.price, g.ts AS g_ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" JOIN fills2 g ON g.symbol = f.symbol AND g.ts BETWEEN f.ts - INTERVAL '1' SECOND AND f.ts",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
+				" JOIN stream fills2 ON fills.symbol = fills2.symbol AND fills.ts BETWEEN fills2.ts - 0s AND fills2.ts + 1s",
+		},
+		{
+			// A third stream bound by the second's time, either way round.
+			"SELECT t.price, f.qty FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" JOIN fills f ON q.symbol = f.symbol AND q.ts BETWEEN f.ts - INTERVAL '2' SECOND AND f.ts AND f.qty > 1",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" JOIN stream fills ON quotes.symbol = fills.symbol AND quotes.ts BETWEEN fills.ts - 2s AND fills.ts + 0s AND (fills.qty > 1)",
 		},
 		{
 			// Keys of two kinds or scales of numbers widen to one type: a
