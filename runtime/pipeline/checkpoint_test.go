@@ -159,6 +159,24 @@ func TestCheckpointRestoreJoinTable(t *testing.T) {
 	}, 20_000, false)
 }
 
+// TestCheckpointRestoreThreeStreams is TestCheckpointRestoreJoin for a
+// join of three streams: the pairs of the first two waiting for the third
+// are restored with the rows both joins hold, so that no triple is lost
+// or made twice over.
+func TestCheckpointRestoreThreeStreams(t *testing.T) {
+	spec := twoStreams("SELECT a.symbol, a.ts AS ats, b.ts AS bts, c.ts AS cts, a.quantity AS aq, b.quantity AS bq, c.quantity AS cq FROM a " +
+		"JOIN b ON a.symbol = b.symbol AND a.ts BETWEEN b.ts - INTERVAL '2 milliseconds' AND b.ts + INTERVAL '2 milliseconds' " +
+		"JOIN c ON c.symbol = a.symbol AND c.ts BETWEEN b.ts - INTERVAL '1 milliseconds' AND b.ts + INTERVAL '2 milliseconds' AND c.quantity > a.quantity")
+	checkpointRestoreWith(t, func(dir string, rate int64) *v1alpha1.StreamQuerySpec {
+		s := spec(dir, rate)
+		c := *s.Sources[1].DeepCopy()
+		c.Name = "c"
+		c.Datagen.Seed = 7
+		s.Sources = append(s.Sources, c)
+		return s
+	}, 20_000, false)
+}
+
 // TestCheckpointRestoreAfterJoin is TestCheckpointRestore for windows of
 // an interval join's rows: the join's rows and the windows' groups are
 // restored together, with the windows' watermark, so that each window is

@@ -35,9 +35,6 @@ type intervalJoin struct {
 	// partners are the rows of the other side a row matches first,
 	// marked matched once the row is taken whole.
 	partners []int
-	// rows holds the rows' values, which end about in the order they
-	// came.
-	rows rowChunks
 }
 
 // side is one input of a join.
@@ -54,6 +51,9 @@ type side struct {
 	early   []expr.Expr
 	scratch value.Row
 	at      int
+	// rows holds the values of an interval join's rows of this side,
+	// which end about in the order they came.
+	rows rowChunks
 }
 
 // dropsEarly says a conjunct of s.early makes row, of this side, FALSE,
@@ -212,10 +212,10 @@ func (j *intervalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 			others[oi].matched = true
 		}
 		if isLeft {
-			k.left = append(k.left, joinRow{ts: ts, row: j.rows.own(row), source: src, matched: matched})
+			k.left = append(k.left, joinRow{ts: ts, row: s.rows.own(row), source: src, matched: matched})
 			j.leftDue.push(due{ts: ts, key: k})
 		} else {
-			k.right = append(k.right, joinRow{ts: ts, row: j.rows.own(row), source: src, matched: matched})
+			k.right = append(k.right, joinRow{ts: ts, row: s.rows.own(row), source: src, matched: matched})
 			j.rightDue.push(due{ts: ts, key: k})
 		}
 		j.held++

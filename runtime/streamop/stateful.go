@@ -220,8 +220,9 @@ func ownValues(vals []value.Value) []value.Value {
 
 // rowChunks copies rows, with their strings cloned, into chunks of values
 // and of bytes: an allocation a chunk, not a row, for state whose rows end
-// in about the order they came (a join's, which end with its time bound).
-// A chunk lives while any of its rows does.
+// in about the order they came (one side of an interval join's, which
+// end with its time bound: each side has its own, as their bounds
+// differ). A chunk lives while any of its rows does.
 type rowChunks struct {
 	free  []value.Value
 	bytes []byte
@@ -244,10 +245,14 @@ func (c *rowChunks) own(row value.Row) value.Row {
 	c.free = append(c.free, row...)
 	out := c.free[at : at+n : at+n]
 	for i, v := range out {
-		if v.Kind() != value.KindString || len(v.Str()) == 0 {
+		if v.Kind() != value.KindString {
 			continue
 		}
 		str := v.Str()
+		if len(str) == 0 {
+			out[i] = value.StringValue("") // not a pointer into the input
+			continue
+		}
 		if len(str) > chunkBytes/4 {
 			out[i] = value.StringValue(strings.Clone(str))
 			continue

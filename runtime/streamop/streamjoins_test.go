@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-dev/sluice/runtime/message"
 	"github.com/sluice-dev/sluice/runtime/sql"
@@ -200,5 +201,27 @@ func TestStreamJoinsHoldAcknowledgement(t *testing.T) {
 	}
 	if n := feed("c", 5*s+8*s/10, 5*s+s/2); n != 1 {
 		t.Errorf("%d rows of c's row; want the triple", n)
+	}
+}
+
+// TestRowChunks: a row copied into chunks holds its own strings, an
+// empty one included (not a pointer into the input, which it would keep
+// alive), and appending to it does not write over the next.
+func TestRowChunks(t *testing.T) {
+	var c rowChunks
+	input := []byte("hello, world")
+	str := unsafe.String(&input[0], len(input))
+	a := c.own(value.Row{value.StringValue(str[:5]), value.StringValue(str[5:5]), value.IntValue(1)})
+	b := c.own(value.Row{value.StringValue(str[7:]), value.IntValue(2)})
+	copy(input, "XXXXXXXXXXXX")
+	if a[0].Str() != "hello" || b[0].Str() != "world" {
+		t.Errorf("held %q and %q after the input changed; want hello and world", a[0].Str(), b[0].Str())
+	}
+	if p := unsafe.StringData(a[1].Str()); p != nil && uintptr(unsafe.Pointer(p)) >= uintptr(unsafe.Pointer(&input[0])) && uintptr(unsafe.Pointer(p)) < uintptr(unsafe.Pointer(&input[0]))+uintptr(len(input)) {
+		t.Error("the empty string points into the input")
+	}
+	_ = append(a, value.IntValue(9))
+	if b[0].Str() != "world" {
+		t.Errorf("appending to a row wrote over the next: %v", b)
 	}
 }
