@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -590,6 +591,48 @@ func TestProcessingTimeProblems(t *testing.T) {
 		}
 		spec.Default()
 		checkPlan(t, c.name, spec, c.want)
+	}
+}
+
+// TestMoreStreamsProblems: a join of more than two streams runs on one
+// engine, at least once.
+func TestMoreStreamsProblems(t *testing.T) {
+	const query = `SELECT t.symbol, q.ts, f.ts AS fts FROM trades t JOIN quotes q
+		ON t.symbol = q.symbol AND t.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts + INTERVAL '1' SECOND
+		JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND`
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.StreamQuerySpec)
+		want string // "": accepted
+	}{
+		{"one engine", func(*v1alpha1.StreamQuerySpec) {}, ""},
+		{"exactly once", func(s *v1alpha1.StreamQuerySpec) { s.Sink.Kafka.Delivery = v1alpha1.ExactlyOnce },
+			"exactlyOnce is not supported yet for a join of more than two streams"},
+		{"two engines", func(s *v1alpha1.StreamQuerySpec) { two := int32(2); s.Replicas = &two },
+			"run one engine to join more than two streams"},
+		{"another event time", func(s *v1alpha1.StreamQuerySpec) {
+			s.Sources[2].Schema = append(s.Sources[2].Schema, v1alpha1.Column{Name: "at", Type: "timestamp"})
+			s.Sources[2].EventTime = &v1alpha1.EventTime{Column: "at"}
+		}, "the query's event time for fills is ts"},
+	}
+	for _, tt := range tests {
+		kafka := func(topic string) *v1alpha1.KafkaSource {
+			return &v1alpha1.KafkaSource{Brokers: []string{"k:9092"}, Topic: topic, Group: "g"}
+		}
+		columns := []v1alpha1.Column{{Name: "symbol", Type: "text"}, {Name: "ts", Type: "timestamp"}}
+		spec := &v1alpha1.StreamQuerySpec{
+			Sources: []v1alpha1.Source{
+				{Name: "trades", Kafka: kafka("trades"), Schema: columns},
+				{Name: "quotes", Kafka: kafka("quotes"), Schema: columns},
+				{Name: "fills", Kafka: kafka("fills"), Schema: slices.Clone(columns)},
+			},
+			Query: query,
+			Sink:  &v1alpha1.Sink{Kafka: &v1alpha1.KafkaSink{Brokers: []string{"k:9092"}, Topic: "out"}},
+			State: &v1alpha1.StateSpec{},
+		}
+		tt.edit(spec)
+		spec.Default()
+		checkPlan(t, tt.name, spec, tt.want)
 	}
 }
 
