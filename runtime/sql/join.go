@@ -210,10 +210,17 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 		return nil
 	}
 	for _, s := range b.scopes() {
-		if s.table == sscope.table || s.names(sscope.table) || sscope.alias != "" && s.names(sscope.alias) {
-			b.errorf(location(je.Rarg), "two inputs of the join are called %s; a stream is joined once, each input with its own name", sscope.table)
-			return nil
+		name := ""
+		switch {
+		case s.table == sscope.table || s.names(sscope.table):
+			name = sscope.table
+		case sscope.alias != "" && s.names(sscope.alias):
+			name = sscope.alias
+		default:
+			continue
 		}
+		b.errorf(location(je.Rarg), "two inputs of the join are called %s; a stream is joined once, each input with its own name", name)
+		return nil
 	}
 	width := len(j.Columns())
 	sscope.offset = width

@@ -193,6 +193,10 @@ func TestJoinErrorPositions(t *testing.T) {
 			"g.symbol = t.symbol", "the time bound of fills2 is on fills.at, which is no input's event time: bound it by the time of an input before it, that of its own time bound",
 		},
 		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills t ON t.symbol = q.symbol AND t.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND",
+			"fills t ON", "two inputs of the join are called t; a stream is joined once, each input with its own name",
+		},
+		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol",
 			"symbols s ON", "tables after a join of more than two streams are not supported yet: join symbols with two streams, or the streams without it",
 		},

@@ -2,7 +2,6 @@ package streamop
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 
@@ -123,7 +122,10 @@ func (a *afterJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	mark := a.step(wm)
 	a.owners.add(ownerOf(in))
 	if a.topSource != "" && in.Origin != nil && in.SourceName() == a.topSource {
-		return a.top.Process(in, out, mark, fail)
+		// Its rows are late by the pipeline's watermark, as any
+		// stream's (and as the pipeline's late-record policy judges
+		// them); the top lets rows go by its own, held back.
+		return a.top.Process(in, out, wm, fail)
 	}
 	late, absorbed = a.join.Process(in, a.joined, joinMark{wm: wm, floor: a.mark}, fail)
 	a.feed(out, mark)
@@ -136,7 +138,11 @@ func (a *afterJoin) Moved() error {
 	if !a.owners.moved() {
 		return nil
 	}
-	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): the state of an aggregation, OVER or top-N of a join's rows holds rows of two partitions each, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
+	what := "an aggregation, OVER or top-N of a join's rows"
+	if a.topSource != "" {
+		what = "a join of more than two streams"
+	}
+	return fmt.Errorf("a partition of this query moved to another engine (a consumer-group rebalance): the state of %s holds rows of several partitions each, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query", what)
 }
 
 // feed passes the join's rows, through WHERE, to the top. A joined row

@@ -14,26 +14,59 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// TestStreamJoins: a join of three streams writes each triple of rows of
-// one key within the bounds once, whatever the order the streams' rows
-// come in, none late: a pair of the first two whose earlier row, by
-// which the third is bound, is behind the watermark when its later one
-// comes (the later up to 5 s after, the watermark 3 s behind) is still
-// joined with the third stream. No row's record could be acknowledged
-// (Low) before the last triple it is in is written. Restored from a
+// bound is a stream's time bound in a join of streams: its time within
+// [lo, hi] of the time of the stream ref, an earlier one.
+type bound struct {
+	ref    int
+	lo, hi time.Duration
+}
+
+// TestStreamJoins: a join of three or four streams writes each tuple of
+// rows of one key within the bounds once, whatever the order the streams'
+// rows come in, none late: rows joined so far whose earlier row, by which
+// a further stream is bound, is behind the watermark when they are made
+// (the second stream's row up to 5 s after the first's, the watermark 3 s
+// behind) are still joined with it. No row's record could be acknowledged
+// (Low) before the last tuple it is in is written. Restored from a
 // snapshot midway, the operator writes what it writes.
 func TestStreamJoins(t *testing.T) {
-	// The third stream bound by the first's time, then by the second's.
-	for _, by := range []string{"a", "b"} {
-		t.Run("by "+by, func(t *testing.T) { streamJoins(t, by) })
+	for name, bounds := range map[string][]bound{
+		// The second stream's bound is on the first's time, b.ts ∈ [a.ts, a.ts + 5 s].
+		"third by a": {{0, 0, 5 * time.Second}, {0, -2 * time.Second, 2 * time.Second}},
+		"third by b": {{0, 0, 5 * time.Second}, {1, -2 * time.Second, 2 * time.Second}},
+		// The third far after the first, further than the second may be.
+		"fourth by the third": {{0, 0, 5 * time.Second}, {0, 6 * time.Second, 8 * time.Second}, {2, -time.Second, time.Second}},
+	} {
+		t.Run(name, func(t *testing.T) { streamJoins(t, bounds) })
 	}
 }
 
-func streamJoins(t *testing.T, by string) {
-	query := `SELECT a.v AS av, b.v AS bv, c.v AS cv FROM a
-		JOIN b ON a.sym = b.sym AND a.ts BETWEEN b.ts - INTERVAL '5' SECOND AND b.ts
-		JOIN c ON c.sym = a.sym AND c.ts BETWEEN ` + by + `.ts - INTERVAL '2' SECOND AND ` + by + `.ts + INTERVAL '2' SECOND`
-	root, err := sql.Plan(query, sql.Catalog{"a": testScan.Cols, "b": testScan.Cols, "c": testScan.Cols})
+func streamJoins(t *testing.T, bounds []bound) {
+	names := []string{"a", "b", "c", "d"}[:len(bounds)+1]
+	query := "SELECT "
+	for i, n := range names {
+		if i > 0 {
+			query += ", "
+		}
+		query += n + ".v AS " + n + "v"
+	}
+	query += " FROM a"
+	catalog := sql.Catalog{"a": testScan.Cols}
+	term := func(ref string, d time.Duration) string {
+		switch {
+		case d > 0:
+			return fmt.Sprintf("%s.ts + INTERVAL '%d milliseconds'", ref, d.Milliseconds())
+		case d < 0:
+			return fmt.Sprintf("%s.ts - INTERVAL '%d milliseconds'", ref, -d.Milliseconds())
+		}
+		return ref + ".ts"
+	}
+	for i, b := range bounds {
+		n, ref := names[i+1], names[b.ref]
+		catalog[n] = testScan.Cols
+		query += fmt.Sprintf(" JOIN %s ON %s.sym = %s.sym AND %s.ts BETWEEN %s AND %s", n, n, ref, n, term(ref, b.lo), term(ref, b.hi))
+	}
+	root, err := sql.Plan(query, catalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +77,12 @@ func streamJoins(t *testing.T, by string) {
 	if !p.MoreStreams() {
 		t.Fatal("MoreStreams is false")
 	}
-	origins := map[string]*message.Origin{"a": {Source: "a"}, "b": {Source: "b"}, "c": {Source: "c"}}
+	origins := map[string]*message.Origin{}
+	var list []*message.Origin
+	for _, n := range names {
+		origins[n] = &message.Origin{Source: n}
+		list = append(list, origins[n])
+	}
 	rng := rand.New(rand.NewPCG(11, 12))
 	type row struct {
 		ts   int64
@@ -58,7 +96,7 @@ func streamJoins(t *testing.T, by string) {
 	for k := range 120 {
 		now := int64(k) * int64(time.Second) / 4
 		step := map[string]*message.Batch{}
-		for _, src := range []string{"a", "b", "c"} {
+		for _, src := range names {
 			b := new(message.Batch)
 			b.Reset(len(testScan.Cols))
 			b.Origin = origins[src]
@@ -74,22 +112,28 @@ func streamJoins(t *testing.T, by string) {
 		}
 		steps = append(steps, step)
 	}
+	// The tuples within the bounds, each as its rows' v.
 	var want []string
-	for _, a := range all["a"] {
-		for _, b := range all["b"] {
-			if a.sym != b.sym || a.ts < b.ts-int64(5*time.Second) || a.ts > b.ts {
-				continue
+	var extend func(tuple []row)
+	extend = func(tuple []row) {
+		if len(tuple) == len(names) {
+			vs := make([]int64, len(tuple))
+			for i, r := range tuple {
+				vs[i] = r.v
 			}
-			at := a.ts
-			if by == "b" {
-				at = b.ts
-			}
-			for _, c := range all["c"] {
-				if c.sym == a.sym && c.ts >= at-int64(2*time.Second) && c.ts <= at+int64(2*time.Second) {
-					want = append(want, fmt.Sprint(a.v, b.v, c.v))
-				}
+			want = append(want, fmt.Sprint(vs))
+			return
+		}
+		b := bounds[len(tuple)-1]
+		ref := tuple[b.ref]
+		for _, r := range all[names[len(tuple)]] {
+			if r.sym == ref.sym && r.ts >= ref.ts+int64(b.lo) && r.ts <= ref.ts+int64(b.hi) {
+				extend(append(slices.Clone(tuple), r))
 			}
 		}
+	}
+	for _, a := range all["a"] {
+		extend([]row{a})
 	}
 	slices.Sort(want)
 	byV := map[int64]row{}
@@ -106,7 +150,7 @@ func streamJoins(t *testing.T, by string) {
 			wm := fixedTime(int64(k)*int64(time.Second)/4 - int64(3*time.Second))
 			var fail failures
 			var errs errorList
-			for _, src := range []string{"b", "c", "a"} {
+			for _, src := range slices.Backward(names) {
 				if late, _ := op.Process(steps[k][src], out, wm, &fail); late > 0 {
 					t.Fatalf("step %d: %d rows of %s late", k, late, src)
 				}
@@ -119,15 +163,17 @@ func streamJoins(t *testing.T, by string) {
 				t.Fatalf("step %d: failures %v %v", k, fail, errs)
 			}
 			for _, r := range out.Rows {
-				got = append(got, fmt.Sprint(r[2].Int(), r[5].Int(), r[8].Int()))
-				for _, c := range []int{2, 5, 8} {
-					in := byV[r[c].Int()]
+				vs := make([]int64, len(names))
+				for i := range names {
+					vs[i] = r[3*i+2].Int()
+					in := byV[vs[i]]
 					for j := in.step; j < k; j++ {
 						if in.ts < lows[j] {
 							t.Fatalf("row %d (%s) written at step %d, its record acknowledged at step %d: Low %d", in.v, time.Duration(in.ts), k, j, lows[j])
 						}
 					}
 				}
+				got = append(got, fmt.Sprint(vs))
 			}
 			lows[k] = op.Low()
 		}
@@ -135,7 +181,7 @@ func streamJoins(t *testing.T, by string) {
 	}
 	op := p.NewStateful(StatefulOptions{})
 	first := run(op, 0, 60)
-	snapOrigins := NewOrigins([]*message.Origin{origins["a"], origins["b"], origins["c"]})
+	snapOrigins := NewOrigins(list)
 	restored := p.NewStateful(StatefulOptions{})
 	if err := restored.(Snapshotter).RestoreSnapshot(value.NewReader(op.(Snapshotter).AppendSnapshot(nil, snapOrigins)), snapOrigins); err != nil {
 		t.Fatal(err)
@@ -147,7 +193,7 @@ func streamJoins(t *testing.T, by string) {
 	got := append(first, rest...)
 	slices.Sort(got)
 	if !slices.Equal(got, want) || len(want) < 100 {
-		t.Errorf("%d rows written; %d triples within the bounds", len(got), len(want))
+		t.Errorf("%d rows written; %d tuples within the bounds", len(got), len(want))
 		for i := range min(len(got), len(want)) {
 			if got[i] != want[i] {
 				t.Errorf("first difference: %s, want %s", got[i], want[i])
@@ -223,5 +269,95 @@ func TestRowChunks(t *testing.T) {
 	_ = append(a, value.IntValue(9))
 	if b[0].Str() != "world" {
 		t.Errorf("appending to a row wrote over the next: %v", b)
+	}
+}
+
+// TestStreamJoinsLateFurther: a further stream's row behind the
+// pipeline's watermark is late, as any stream's (and as the late-record
+// policy, which judges records before the operator, says), though the
+// first join still holds an earlier row it would pair with.
+func TestStreamJoinsLateFurther(t *testing.T) {
+	root, err := sql.Plan(`SELECT a.v AS av, b.v AS bv, c.v AS cv FROM a
+		JOIN b ON a.sym = b.sym AND a.ts BETWEEN b.ts - INTERVAL '5' SECOND AND b.ts
+		JOIN c ON c.sym = a.sym AND c.ts BETWEEN a.ts AND a.ts + INTERVAL '10' SECOND`,
+		sql.Catalog{"a": testScan.Cols, "b": testScan.Cols, "c": testScan.Cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := p.NewStateful(StatefulOptions{})
+	s := int64(time.Second)
+	feed := func(src string, ts, wm int64) (late, written int) {
+		t.Helper()
+		b := batchOf(testRow{time.Duration(ts), "X", 1})
+		b.Origin = &message.Origin{Source: src}
+		out := new(message.Batch)
+		out.Reset(p.StatefulWidth())
+		var fail failures
+		var errs errorList
+		late, _ = op.Process(b, out, fixedTime(wm), &fail)
+		op.Advance(fixedTime(wm), out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		return late, out.Len()
+	}
+	feed("a", 0, -10*s)
+	feed("b", 4*s, -10*s)
+	if late, n := feed("c", 2*s, 3*s); late != 1 || n != 0 {
+		t.Errorf("c's row at 2 s, the watermark at 3 s: %d late, %d rows; want it late, none", late, n)
+	}
+	if late, n := feed("c", 3*s, 3*s); late != 0 || n != 1 {
+		t.Errorf("c's row at 3 s, the watermark at 3 s: %d late, %d rows; want the triple", late, n)
+	}
+}
+
+// TestStreamJoinsHoldAcknowledgementFour: of four streams, the rows of
+// the first three waiting for the fourth keep the first's record
+// unacknowledged though the third is 7.9 s after it, further than the
+// first two's bound: each further stream's bound adds to how far apart a
+// row's times may be.
+func TestStreamJoinsHoldAcknowledgementFour(t *testing.T) {
+	root, err := sql.Plan(`SELECT a.v AS av, d.v AS dv FROM a
+		JOIN b ON a.sym = b.sym AND a.ts BETWEEN b.ts - INTERVAL '5' SECOND AND b.ts
+		JOIN c ON c.sym = a.sym AND c.ts BETWEEN a.ts + INTERVAL '6' SECOND AND a.ts + INTERVAL '8' SECOND
+		JOIN d ON d.sym = c.sym AND d.ts BETWEEN c.ts - INTERVAL '1' SECOND AND c.ts + INTERVAL '1' SECOND`,
+		sql.Catalog{"a": testScan.Cols, "b": testScan.Cols, "c": testScan.Cols, "d": testScan.Cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := p.NewStateful(StatefulOptions{})
+	ms := int64(time.Millisecond)
+	feed := func(src string, ts, wm int64) int {
+		t.Helper()
+		b := batchOf(testRow{time.Duration(ts), "X", 1})
+		b.Origin = &message.Origin{Source: src}
+		out := new(message.Batch)
+		out.Reset(p.StatefulWidth())
+		var fail failures
+		var errs errorList
+		op.Process(b, out, fixedTime(wm), &fail)
+		op.Advance(fixedTime(wm), out, errs.add)
+		if len(fail)+len(errs) > 0 {
+			t.Fatal(fail, errs)
+		}
+		return out.Len()
+	}
+	feed("a", 0, -ms)
+	feed("b", 0, -ms)
+	feed("c", 7900*ms, -ms)
+	feed("b", 8500*ms, 8500*ms) // the first two joins let their rows go
+	if low := op.Low(); low > 0 {
+		t.Errorf("Low %s with a's row, at 0, in the rows waiting for d: its record would be acknowledged", time.Duration(low))
+	}
+	if n := feed("d", 8600*ms, 8500*ms); n != 1 {
+		t.Errorf("%d rows of d's row; want the four joined", n)
 	}
 }
