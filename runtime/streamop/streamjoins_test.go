@@ -211,41 +211,17 @@ func streamJoins(t *testing.T, bounds []bound) {
 // unacknowledged (Low) until the pair can meet no more rows: the pair is
 // held by the second row's time, 4 s after the first's.
 func TestStreamJoinsHoldAcknowledgement(t *testing.T) {
-	root, err := sql.Plan(`SELECT a.v AS av, b.v AS bv, c.v AS cv FROM a
+	op, feed := streamJoinsOp(t, `SELECT a.v AS av, b.v AS bv, c.v AS cv FROM a
 		JOIN b ON a.sym = b.sym AND a.ts BETWEEN b.ts - INTERVAL '5' SECOND AND b.ts
-		JOIN c ON c.sym = a.sym AND c.ts BETWEEN b.ts - INTERVAL '2' SECOND AND b.ts + INTERVAL '2' SECOND`,
-		sql.Catalog{"a": testScan.Cols, "b": testScan.Cols, "c": testScan.Cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := p.NewStateful(StatefulOptions{})
+		JOIN c ON c.sym = a.sym AND c.ts BETWEEN b.ts - INTERVAL '2' SECOND AND b.ts + INTERVAL '2' SECOND`, "a", "b", "c")
 	s := int64(time.Second)
-	feed := func(src string, ts, wm int64) int {
-		t.Helper()
-		b := batchOf(testRow{time.Duration(ts), "X", 1})
-		b.Origin = &message.Origin{Source: src}
-		out := new(message.Batch)
-		out.Reset(p.StatefulWidth())
-		var fail failures
-		var errs errorList
-		op.Process(b, out, fixedTime(wm), &fail)
-		op.Advance(fixedTime(wm), out, errs.add)
-		if len(fail)+len(errs) > 0 {
-			t.Fatal(fail, errs)
-		}
-		return out.Len()
-	}
 	feed("a", 0, -s)
 	feed("b", 4*s, s)
 	feed("b", 5*s+s/2+1, 5*s+s/2) // the watermark past a's row and its bound
 	if low := op.Low(); low > 0 {
 		t.Errorf("Low %s with a's row, at 0, in a pair waiting for c: its record would be acknowledged", time.Duration(low))
 	}
-	if n := feed("c", 5*s+8*s/10, 5*s+s/2); n != 1 {
+	if _, n := feed("c", 5*s+8*s/10, 5*s+s/2); n != 1 {
 		t.Errorf("%d rows of c's row; want the triple", n)
 	}
 }
@@ -277,34 +253,10 @@ func TestRowChunks(t *testing.T) {
 // policy, which judges records before the operator, says), though the
 // first join still holds an earlier row it would pair with.
 func TestStreamJoinsLateFurther(t *testing.T) {
-	root, err := sql.Plan(`SELECT a.v AS av, b.v AS bv, c.v AS cv FROM a
+	_, feed := streamJoinsOp(t, `SELECT a.v AS av, b.v AS bv, c.v AS cv FROM a
 		JOIN b ON a.sym = b.sym AND a.ts BETWEEN b.ts - INTERVAL '5' SECOND AND b.ts
-		JOIN c ON c.sym = a.sym AND c.ts BETWEEN a.ts AND a.ts + INTERVAL '10' SECOND`,
-		sql.Catalog{"a": testScan.Cols, "b": testScan.Cols, "c": testScan.Cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := p.NewStateful(StatefulOptions{})
+		JOIN c ON c.sym = a.sym AND c.ts BETWEEN a.ts AND a.ts + INTERVAL '10' SECOND`, "a", "b", "c")
 	s := int64(time.Second)
-	feed := func(src string, ts, wm int64) (late, written int) {
-		t.Helper()
-		b := batchOf(testRow{time.Duration(ts), "X", 1})
-		b.Origin = &message.Origin{Source: src}
-		out := new(message.Batch)
-		out.Reset(p.StatefulWidth())
-		var fail failures
-		var errs errorList
-		late, _ = op.Process(b, out, fixedTime(wm), &fail)
-		op.Advance(fixedTime(wm), out, errs.add)
-		if len(fail)+len(errs) > 0 {
-			t.Fatal(fail, errs)
-		}
-		return late, out.Len()
-	}
 	feed("a", 0, -10*s)
 	feed("b", 4*s, -10*s)
 	if late, n := feed("c", 2*s, 3*s); late != 1 || n != 0 {
@@ -321,11 +273,34 @@ func TestStreamJoinsLateFurther(t *testing.T) {
 // first two's bound: each further stream's bound adds to how far apart a
 // row's times may be.
 func TestStreamJoinsHoldAcknowledgementFour(t *testing.T) {
-	root, err := sql.Plan(`SELECT a.v AS av, d.v AS dv FROM a
+	op, feed := streamJoinsOp(t, `SELECT a.v AS av, d.v AS dv FROM a
 		JOIN b ON a.sym = b.sym AND a.ts BETWEEN b.ts - INTERVAL '5' SECOND AND b.ts
 		JOIN c ON c.sym = a.sym AND c.ts BETWEEN a.ts + INTERVAL '6' SECOND AND a.ts + INTERVAL '8' SECOND
-		JOIN d ON d.sym = c.sym AND d.ts BETWEEN c.ts - INTERVAL '1' SECOND AND c.ts + INTERVAL '1' SECOND`,
-		sql.Catalog{"a": testScan.Cols, "b": testScan.Cols, "c": testScan.Cols, "d": testScan.Cols})
+		JOIN d ON d.sym = c.sym AND d.ts BETWEEN c.ts - INTERVAL '1' SECOND AND c.ts + INTERVAL '1' SECOND`, "a", "b", "c", "d")
+	ms := int64(time.Millisecond)
+	feed("a", 0, -ms)
+	feed("b", 0, -ms)
+	feed("c", 7900*ms, -ms)
+	feed("b", 8500*ms, 8500*ms) // the first two joins let their rows go
+	if low := op.Low(); low > 0 {
+		t.Errorf("Low %s with a's row, at 0, in the rows waiting for d: its record would be acknowledged", time.Duration(low))
+	}
+	if _, n := feed("d", 8600*ms, 8500*ms); n != 1 {
+		t.Errorf("%d rows of d's row; want the four joined", n)
+	}
+}
+
+// streamJoinsOp returns the operator of query, a join of streams named
+// names of testScan's columns, and a function that feeds it one row of
+// src at time ts under watermark wm and returns the rows late and the
+// rows written.
+func streamJoinsOp(t *testing.T, query string, names ...string) (Stateful, func(src string, ts, wm int64) (late, written int)) {
+	t.Helper()
+	catalog := sql.Catalog{}
+	for _, n := range names {
+		catalog[n] = testScan.Cols
+	}
+	root, err := sql.Plan(query, catalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +309,7 @@ func TestStreamJoinsHoldAcknowledgementFour(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := p.NewStateful(StatefulOptions{})
-	ms := int64(time.Millisecond)
-	feed := func(src string, ts, wm int64) int {
+	return op, func(src string, ts, wm int64) (late, written int) {
 		t.Helper()
 		b := batchOf(testRow{time.Duration(ts), "X", 1})
 		b.Origin = &message.Origin{Source: src}
@@ -343,21 +317,11 @@ func TestStreamJoinsHoldAcknowledgementFour(t *testing.T) {
 		out.Reset(p.StatefulWidth())
 		var fail failures
 		var errs errorList
-		op.Process(b, out, fixedTime(wm), &fail)
+		late, _ = op.Process(b, out, fixedTime(wm), &fail)
 		op.Advance(fixedTime(wm), out, errs.add)
 		if len(fail)+len(errs) > 0 {
 			t.Fatal(fail, errs)
 		}
-		return out.Len()
-	}
-	feed("a", 0, -ms)
-	feed("b", 0, -ms)
-	feed("c", 7900*ms, -ms)
-	feed("b", 8500*ms, 8500*ms) // the first two joins let their rows go
-	if low := op.Low(); low > 0 {
-		t.Errorf("Low %s with a's row, at 0, in the rows waiting for d: its record would be acknowledged", time.Duration(low))
-	}
-	if n := feed("d", 8600*ms, 8500*ms); n != 1 {
-		t.Errorf("%d rows of d's row; want the four joined", n)
+		return late, out.Len()
 	}
 }
