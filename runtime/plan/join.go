@@ -71,6 +71,9 @@ type StreamStep struct {
 	Lower, Upper     int64
 	// On is the rest of ON, over the rows joined so far and the stream's.
 	On expr.Expr
+	// Outer keeps the rows joined so far that pair with none of the
+	// stream's, with NULL columns of it (LEFT JOIN).
+	Outer bool
 }
 
 // Join returns the interval join of the rows joined before step i of
@@ -86,7 +89,7 @@ func (j *Join) Join(i int) *Join {
 	}
 	return &Join{
 		Kind: IntervalJoin, Left: &Scan{Cols: before}, Right: s.Stream, LeftKeys: s.Keys, RightKeys: s.StreamKeys,
-		LeftTime: s.Time, RightTime: s.StreamTime, Lower: s.Lower, Upper: s.Upper, On: s.On,
+		LeftTime: s.Time, RightTime: s.StreamTime, Lower: s.Lower, Upper: s.Upper, On: s.On, Outer: s.Outer,
 	}
 }
 
@@ -182,8 +185,8 @@ func (j *Join) Describe() string {
 		d += " " + l.describe()
 	}
 	for _, s := range j.Streams {
-		_, on := joinWords(false, false, s.On)
-		d += fmt.Sprintf(" JOIN stream %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", s.Stream.Source, strings.Join(KeyPairs(s.Keys, s.StreamKeys), " AND "),
+		kind, on := joinWords(s.Outer, false, s.On)
+		d += fmt.Sprintf(" %s stream %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, s.Stream.Source, strings.Join(KeyPairs(s.Keys, s.StreamKeys), " AND "),
 			s.Time.Name, s.StreamTime.Name, time.Duration(s.Lower), s.StreamTime.Name, time.Duration(s.Upper), on)
 	}
 	return d

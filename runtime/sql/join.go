@@ -132,7 +132,7 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 	key, isTable := b.tables[table.Source]
 	switch {
 	case !isTable && j.Kind == plan.IntervalJoin && len(j.Lookups) == 0:
-		return b.streamStep(je, j, table, tscope, outer || rightOuter)
+		return b.streamStep(je, j, table, tscope, outer, rightOuter)
 	case !isTable && j.Kind == plan.IntervalJoin:
 		b.errorf(location(je.Rarg), "%s is a stream, after a table: join the streams first, then the tables", table.Source)
 		return nil
@@ -197,13 +197,14 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 	return j
 }
 
-// streamStep binds `... JOIN stream ON ...` after j, an interval join of
-// two streams or more: the rows j joins pair with the stream's of equal
-// keys within a time bound on an event time of an input before it.
-func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, sscope *scope, outer bool) plan.Node {
+// streamStep binds `... JOIN stream ON ...` (or LEFT JOIN) after j, an
+// interval join of two streams or more: the rows j joins pair with the
+// stream's of equal keys within a time bound on an event time of an input
+// before it joined with JOIN.
+func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, sscope *scope, outer, rightOuter bool) plan.Node {
 	switch {
-	case outer:
-		b.errorf(location(je.Rarg), "a stream after the first two is joined with JOIN; LEFT, RIGHT and FULL JOIN of it are not supported yet")
+	case rightOuter:
+		b.errorf(location(je.Rarg), "a stream after the first two is joined with JOIN or LEFT JOIN; RIGHT and FULL JOIN of it are not supported yet")
 		return nil
 	case j.Outer || j.RightOuter:
 		b.errorf(location(je.Rarg), "a join of more than two streams is of JOINs yet: the first two are joined with an outer join")
@@ -225,11 +226,17 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 	width := len(j.Columns())
 	sscope.offset = width
 	b.joined = append(b.joined, sscope)
-	// The event times of the inputs before it, in the rows j joins.
+	// The event times of the inputs before it, in the rows j joins; of
+	// those joined with LEFT JOIN, NULL in the rows that matched none.
 	times := []int{j.LeftTime.Index, len(j.Left.Cols) + j.RightTime.Index}
+	var nullable []int
 	at := len(j.Left.Cols) + len(j.Right.Cols)
 	for _, s := range j.Streams {
-		times = append(times, at+s.StreamTime.Index)
+		if s.Outer {
+			nullable = append(nullable, at+s.StreamTime.Index)
+		} else {
+			times = append(times, at+s.StreamTime.Index)
+		}
 		at += len(s.Stream.Cols)
 	}
 	bound := &plan.Join{}
@@ -241,7 +248,7 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 		}
 		return false
 	}
-	step := &plan.StreamStep{Stream: stream}
+	step := &plan.StreamStep{Stream: stream, Outer: outer}
 	var residual []expr.Expr
 	var ok bool
 	step.Keys, step.StreamKeys, residual, ok = b.onConditions(je.Quals, width, stream.Source, nil, timeBound)
@@ -253,6 +260,9 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 		return nil
 	case !haveTime:
 		b.errorf(location(je.Quals), "a join of streams needs a time bound in ON: %s.ts BETWEEN ts - INTERVAL 'a' AND ts + INTERVAL 'b', ts the event time of an input before it", stream.Source)
+		return nil
+	case slices.Contains(nullable, bound.LeftTime.Index):
+		b.errorf(location(je.Quals), "the time bound of %s is on %s, of a stream joined with LEFT JOIN, NULL in the rows that matched none of it: bound it by the time of an input joined with JOIN", stream.Source, bound.LeftTime.Name)
 		return nil
 	case !slices.Contains(times, bound.LeftTime.Index):
 		// The watermark follows the inputs' event times: a row joined

@@ -160,8 +160,13 @@ func TestJoinErrorPositions(t *testing.T) {
 			"quotes q ON", "the inputs of a join after the first two are tables: quotes is a stream (give it table: {key: [...]} in the manifest to read it as one)",
 		},
 		{
-			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
-			"fills f ON", "a stream after the first two is joined with JOIN; LEFT, RIGHT and FULL JOIN of it are not supported yet",
+			"SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills f ON", "a stream after the first two is joined with JOIN or LEFT JOIN; RIGHT and FULL JOIN of it are not supported yet",
+		},
+		{
+			"SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" JOIN fills2 g ON g.symbol = t.symbol AND g.ts BETWEEN f.ts AND f.ts + INTERVAL '1' SECOND",
+			"g.symbol = t.symbol", "the time bound of fills2 is on fills.ts, of a stream joined with LEFT JOIN, NULL in the rows that matched none of it: bound it by the time of an input joined with JOIN",
 		},
 		{
 			"SELECT * FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
@@ -443,6 +448,15 @@ func TestJoinPlans(t *testing.T) {
 			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
 				" JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
 				" JOIN stream fills2 ON fills.symbol = fills2.symbol AND fills.ts BETWEEN fills2.ts - 0s AND fills2.ts + 1s",
+		},
+		{
+			// A third stream joined with LEFT JOIN, a fourth after it.
+			"SELECT t.price, f.qty, g.ts AS g_ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" JOIN fills2 g ON g.symbol = f.symbol AND g.ts BETWEEN q.ts - INTERVAL '1' SECOND AND q.ts",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" LEFT JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
+				" JOIN stream fills2 ON fills.symbol = fills2.symbol AND quotes.ts BETWEEN fills2.ts - 0s AND fills2.ts + 1s",
 		},
 		{
 			// A third stream bound by the second's time, either way round.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -15,10 +16,12 @@ import (
 )
 
 // bound is a stream's time bound in a join of streams: its time within
-// [lo, hi] of the time of the stream ref, an earlier one.
+// [lo, hi] of the time of the stream ref, an earlier one; joined with
+// LEFT JOIN if outer.
 type bound struct {
 	ref    int
 	lo, hi time.Duration
+	outer  bool
 }
 
 // TestStreamJoins: a join of three or four streams writes each tuple of
@@ -32,10 +35,13 @@ type bound struct {
 func TestStreamJoins(t *testing.T) {
 	for name, bounds := range map[string][]bound{
 		// The second stream's bound is on the first's time, b.ts ∈ [a.ts, a.ts + 5 s].
-		"third by a": {{0, 0, 5 * time.Second}, {0, -2 * time.Second, 2 * time.Second}},
-		"third by b": {{0, 0, 5 * time.Second}, {1, -2 * time.Second, 2 * time.Second}},
+		"third by a": {{0, 0, 5 * time.Second, false}, {0, -2 * time.Second, 2 * time.Second, false}},
+		"third by b": {{0, 0, 5 * time.Second, false}, {1, -2 * time.Second, 2 * time.Second, false}},
 		// The third far after the first, further than the second may be.
-		"fourth by the third": {{0, 0, 5 * time.Second}, {0, 6 * time.Second, 8 * time.Second}, {2, -time.Second, time.Second}},
+		"fourth by the third": {{0, 0, 5 * time.Second, false}, {0, 6 * time.Second, 8 * time.Second, false}, {2, -time.Second, time.Second, false}},
+		// The rows of the first two that pair with no third's, with NULLs.
+		"third by b, LEFT JOIN": {{0, 0, 5 * time.Second, false}, {1, -time.Second, time.Second, true}},
+		"fourth, LEFT JOIN":     {{0, 0, 5 * time.Second, false}, {1, -2 * time.Second, 2 * time.Second, false}, {0, 0, time.Second, true}},
 	} {
 		t.Run(name, func(t *testing.T) { streamJoins(t, bounds) })
 	}
@@ -64,7 +70,11 @@ func streamJoins(t *testing.T, bounds []bound) {
 	for i, b := range bounds {
 		n, ref := names[i+1], names[b.ref]
 		catalog[n] = testScan.Cols
-		query += fmt.Sprintf(" JOIN %s ON %s.sym = %s.sym AND %s.ts BETWEEN %s AND %s", n, n, ref, n, term(ref, b.lo), term(ref, b.hi))
+		join := "JOIN"
+		if b.outer {
+			join = "LEFT JOIN"
+		}
+		query += fmt.Sprintf(" %s %s ON %s.sym = %s.sym AND %s.ts BETWEEN %s AND %s", join, n, n, ref, n, term(ref, b.lo), term(ref, b.hi))
 	}
 	root, err := sql.Plan(query, catalog)
 	if err != nil {
@@ -112,7 +122,8 @@ func streamJoins(t *testing.T, bounds []bound) {
 		}
 		steps = append(steps, step)
 	}
-	// The tuples within the bounds, each as its rows' v.
+	// The tuples within the bounds, each as its rows' v, -1 for the NULLs
+	// of a LEFT JOIN's stream that none of its rows matched.
 	var want []string
 	var extend func(tuple []row)
 	extend = func(tuple []row) {
@@ -126,16 +137,24 @@ func streamJoins(t *testing.T, bounds []bound) {
 		}
 		b := bounds[len(tuple)-1]
 		ref := tuple[b.ref]
+		matched := false
 		for _, r := range all[names[len(tuple)]] {
 			if r.sym == ref.sym && r.ts >= ref.ts+int64(b.lo) && r.ts <= ref.ts+int64(b.hi) {
+				matched = true
 				extend(append(slices.Clone(tuple), r))
 			}
+		}
+		if !matched && b.outer {
+			extend(append(slices.Clone(tuple), row{v: -1, step: math.MaxInt}))
 		}
 	}
 	for _, a := range all["a"] {
 		extend([]row{a})
 	}
 	slices.Sort(want)
+	if slices.ContainsFunc(bounds, func(b bound) bool { return b.outer }) && !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(w, "-1") }) {
+		t.Fatal("no row of a LEFT JOIN that matched nothing: the case tests nothing of it")
+	}
 	byV := map[int64]row{}
 	for _, rows := range all {
 		for _, r := range rows {
@@ -165,6 +184,10 @@ func streamJoins(t *testing.T, bounds []bound) {
 			for _, r := range out.Rows {
 				vs := make([]int64, len(names))
 				for i := range names {
+					if r[3*i+2].IsNull() {
+						vs[i] = -1
+						continue
+					}
 					vs[i] = r[3*i+2].Int()
 					in := byV[vs[i]]
 					for j := in.step; j < k; j++ {
