@@ -76,6 +76,8 @@ func newStreamJoins(n *plan.Join) Stateful {
 	for i, s := range n.Streams {
 		a := newAfterJoin(before, nil, op, newIntervalJoin(n.Join(i)))
 		a.span, a.topSource = before.Span(), s.Stream.Source
+		// The rows joined so far: their columns and span are all an
+		// afterJoin reads of its join's plan.
 		op, before = a, &plan.Join{Kind: plan.IntervalJoin, Left: first.Left, Right: first.Right, Lower: n.Lower, Upper: n.Upper, Streams: n.Streams[:i+1]}
 	}
 	return op
