@@ -72,8 +72,10 @@ type StreamStep struct {
 	// On is the rest of ON, over the rows joined so far and the stream's.
 	On expr.Expr
 	// Outer keeps the rows joined so far that pair with none of the
-	// stream's, with NULL columns of it (LEFT JOIN).
-	Outer bool
+	// stream's, with NULL columns of it (LEFT JOIN); RightOuter the
+	// stream's rows that pair with none of them, with NULL columns of
+	// the inputs before it (RIGHT JOIN). Both: FULL JOIN.
+	Outer, RightOuter bool
 }
 
 // Join returns the interval join of the rows joined before step i of
@@ -89,7 +91,7 @@ func (j *Join) Join(i int) *Join {
 	}
 	return &Join{
 		Kind: IntervalJoin, Left: &Scan{Cols: before}, Right: s.Stream, LeftKeys: s.Keys, RightKeys: s.StreamKeys,
-		LeftTime: s.Time, RightTime: s.StreamTime, Lower: s.Lower, Upper: s.Upper, On: s.On, Outer: s.Outer,
+		LeftTime: s.Time, RightTime: s.StreamTime, Lower: s.Lower, Upper: s.Upper, On: s.On, Outer: s.Outer, RightOuter: s.RightOuter,
 	}
 }
 
@@ -185,7 +187,7 @@ func (j *Join) Describe() string {
 		d += " " + l.describe()
 	}
 	for _, s := range j.Streams {
-		kind, on := joinWords(s.Outer, false, s.On)
+		kind, on := joinWords(s.Outer, s.RightOuter, s.On)
 		d += fmt.Sprintf(" %s stream %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, s.Stream.Source, strings.Join(KeyPairs(s.Keys, s.StreamKeys), " AND "),
 			s.Time.Name, s.StreamTime.Name, time.Duration(s.Lower), s.StreamTime.Name, time.Duration(s.Upper), on)
 	}

@@ -197,15 +197,12 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 	return j
 }
 
-// streamStep binds `... JOIN stream ON ...` (or LEFT JOIN) after j, an
-// interval join of two streams or more: the rows j joins pair with the
+// streamStep binds `... JOIN stream ON ...` (or an outer join) after j,
+// an interval join of two streams or more: the rows j joins pair with the
 // stream's of equal keys within a time bound on an event time of an input
-// before it joined with JOIN.
+// before it that no outer join leaves NULL.
 func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, sscope *scope, outer, rightOuter bool) plan.Node {
 	switch {
-	case rightOuter:
-		b.errorf(location(je.Rarg), "a stream after the first two is joined with JOIN or LEFT JOIN; RIGHT and FULL JOIN of it are not supported yet")
-		return nil
 	case j.Outer || j.RightOuter:
 		b.errorf(location(je.Rarg), "a join of more than two streams is of JOINs yet: the first two are joined with an outer join")
 		return nil
@@ -226,12 +223,16 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 	width := len(j.Columns())
 	sscope.offset = width
 	b.joined = append(b.joined, sscope)
-	// The event times of the inputs before it, in the rows j joins; of
-	// those joined with LEFT JOIN, NULL in the rows that matched none.
+	// The event times of the inputs before it, in the rows j joins; and
+	// those an outer join leaves NULL in some: a LEFT JOIN's stream's, the
+	// inputs' before a RIGHT JOIN's stream.
 	times := []int{j.LeftTime.Index, len(j.Left.Cols) + j.RightTime.Index}
 	var nullable []int
 	at := len(j.Left.Cols) + len(j.Right.Cols)
 	for _, s := range j.Streams {
+		if s.RightOuter {
+			nullable, times = append(nullable, times...), nil
+		}
 		if s.Outer {
 			nullable = append(nullable, at+s.StreamTime.Index)
 		} else {
@@ -248,7 +249,7 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 		}
 		return false
 	}
-	step := &plan.StreamStep{Stream: stream, Outer: outer}
+	step := &plan.StreamStep{Stream: stream, Outer: outer, RightOuter: rightOuter}
 	var residual []expr.Expr
 	var ok bool
 	step.Keys, step.StreamKeys, residual, ok = b.onConditions(je.Quals, width, stream.Source, nil, timeBound)
@@ -262,7 +263,7 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 		b.errorf(location(je.Quals), "a join of streams needs a time bound in ON: %s.ts BETWEEN ts - INTERVAL 'a' AND ts + INTERVAL 'b', ts the event time of an input before it", stream.Source)
 		return nil
 	case slices.Contains(nullable, bound.LeftTime.Index):
-		b.errorf(location(je.Quals), "the time bound of %s is on %s, of a stream joined with LEFT JOIN, NULL in the rows that matched none of it: bound it by the time of an input joined with JOIN", stream.Source, bound.LeftTime.Name)
+		b.errorf(location(je.Quals), "the time bound of %s is on %s, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL", stream.Source, bound.LeftTime.Name)
 		return nil
 	case !slices.Contains(times, bound.LeftTime.Index):
 		// The watermark follows the inputs' event times: a row joined
@@ -600,6 +601,9 @@ func (b *binder) joinTime(j *plan.Join, t *expr.Column, at int32, what string) b
 		return false
 	case j.Outer && j.RightOuter:
 		b.errorf(at, "%s over a FULL JOIN's rows is not supported: each stream's time is NULL in the other's rows that matched nothing, and the watermark follows the two", what)
+		return false
+	case slices.ContainsFunc(j.Streams, func(s *plan.StreamStep) bool { return s.RightOuter }):
+		b.errorf(at, "%s over a join with a stream joined by RIGHT or FULL JOIN is not supported: the times of the inputs before it are NULL in its rows that matched nothing", what)
 		return false
 	case j.Outer:
 		// The right's time of a left row that matched nothing is NULL.

@@ -160,13 +160,21 @@ func TestJoinErrorPositions(t *testing.T) {
 			"quotes q ON", "the inputs of a join after the first two are tables: quotes is a stream (give it table: {key: [...]} in the manifest to read it as one)",
 		},
 		{
-			"SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
-			"fills f ON", "a stream after the first two is joined with JOIN or LEFT JOIN; RIGHT and FULL JOIN of it are not supported yet",
+			// The inputs' times before a RIGHT JOIN's stream are NULL in
+			// its rows that matched nothing.
+			"SELECT f.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" JOIN fills2 g ON g.symbol = f.symbol AND g.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND",
+			"g.symbol = f.symbol", "the time bound of fills2 is on quotes.ts, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL",
+		},
+		{
+			"WITH j AS (SELECT f.symbol, t.ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND)" +
+				" SELECT window_start, count(*) FROM TUMBLE(j, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end",
+			"t.ts FROM", "a window over a join with a stream joined by RIGHT or FULL JOIN is not supported: the times of the inputs before it are NULL in its rows that matched nothing",
 		},
 		{
 			"SELECT t.symbol FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
 				" JOIN fills2 g ON g.symbol = t.symbol AND g.ts BETWEEN f.ts AND f.ts + INTERVAL '1' SECOND",
-			"g.symbol = t.symbol", "the time bound of fills2 is on fills.ts, of a stream joined with LEFT JOIN, NULL in the rows that matched none of it: bound it by the time of an input joined with JOIN",
+			"g.symbol = t.symbol", "the time bound of fills2 is on fills.ts, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL",
 		},
 		{
 			"SELECT * FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
@@ -448,6 +456,15 @@ func TestJoinPlans(t *testing.T) {
 			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
 				" JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
 				" JOIN stream fills2 ON fills.symbol = fills2.symbol AND fills.ts BETWEEN fills2.ts - 0s AND fills2.ts + 1s",
+		},
+		{
+			// A third stream joined with RIGHT JOIN, a fourth bound by its time.
+			"SELECT f.qty, g.ts AS g_ts FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" FULL JOIN fills2 g ON g.symbol = f.symbol AND g.ts BETWEEN f.ts - INTERVAL '1' SECOND AND f.ts",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" RIGHT JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
+				" FULL JOIN stream fills2 ON fills.symbol = fills2.symbol AND fills.ts BETWEEN fills2.ts - 0s AND fills2.ts + 1s",
 		},
 		{
 			// A third stream joined with LEFT JOIN, a fourth after it.

@@ -24,6 +24,9 @@ type bound struct {
 	lo, hi time.Duration
 	outer  bool
 	key    int // 1 + the stream whose sym its key is equal to; 0: ref's
+	// right joins it with RIGHT JOIN (with outer, FULL JOIN): the last
+	// stream's only.
+	right bool
 }
 
 // TestStreamJoins: a join of three or four streams writes each tuple of
@@ -37,15 +40,17 @@ type bound struct {
 func TestStreamJoins(t *testing.T) {
 	for name, bounds := range map[string][]bound{
 		// The second stream's bound is on the first's time, b.ts ∈ [a.ts, a.ts + 5 s].
-		"third by a": {{0, 0, 5 * time.Second, false, 0}, {0, -2 * time.Second, 2 * time.Second, false, 0}},
-		"third by b": {{0, 0, 5 * time.Second, false, 0}, {1, -2 * time.Second, 2 * time.Second, false, 0}},
+		"third by a": {{0, 0, 5 * time.Second, false, 0, false}, {0, -2 * time.Second, 2 * time.Second, false, 0, false}},
+		"third by b": {{0, 0, 5 * time.Second, false, 0, false}, {1, -2 * time.Second, 2 * time.Second, false, 0, false}},
 		// The third far after the first, further than the second may be.
-		"fourth by the third": {{0, 0, 5 * time.Second, false, 0}, {0, 6 * time.Second, 8 * time.Second, false, 0}, {2, -time.Second, time.Second, false, 0}},
+		"fourth by the third": {{0, 0, 5 * time.Second, false, 0, false}, {0, 6 * time.Second, 8 * time.Second, false, 0, false}, {2, -time.Second, time.Second, false, 0, false}},
 		// The rows of the first two that pair with no third's, with NULLs.
-		"third by b, LEFT JOIN":   {{0, 0, 5 * time.Second, false, 0}, {1, -time.Second, time.Second, true, 0}},
-		"LEFT then JOIN by c.sym": {{0, 0, 5 * time.Second, false, 0}, {1, -time.Second, time.Second, true, 0}, {0, 0, 3 * time.Second, false, 3}},
-		"LEFT then LEFT by c.sym": {{0, 0, 5 * time.Second, false, 0}, {1, -time.Second, time.Second, true, 0}, {0, 0, 3 * time.Second, true, 3}},
-		"fourth, LEFT JOIN":       {{0, 0, 5 * time.Second, false, 0}, {1, -2 * time.Second, 2 * time.Second, false, 0}, {0, 0, time.Second, true, 0}},
+		"third by b, RIGHT JOIN":  {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, false, 0, true}},
+		"third by b, FULL JOIN":   {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, true}},
+		"third by b, LEFT JOIN":   {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, false}},
+		"LEFT then JOIN by c.sym": {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, false}, {0, 0, 3 * time.Second, false, 3, false}},
+		"LEFT then LEFT by c.sym": {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, false}, {0, 0, 3 * time.Second, true, 3, false}},
+		"fourth, LEFT JOIN":       {{0, 0, 5 * time.Second, false, 0, false}, {1, -2 * time.Second, 2 * time.Second, false, 0, false}, {0, 0, time.Second, true, 0, false}},
 	} {
 		t.Run(name, func(t *testing.T) { streamJoins(t, bounds) })
 	}
@@ -75,8 +80,13 @@ func streamJoins(t *testing.T, bounds []bound) {
 		n, ref := names[i+1], names[b.ref]
 		catalog[n] = testScan.Cols
 		join := "JOIN"
-		if b.outer {
+		switch {
+		case b.outer && b.right:
+			join = "FULL JOIN"
+		case b.outer:
 			join = "LEFT JOIN"
+		case b.right:
+			join = "RIGHT JOIN"
 		}
 		res := ""
 		if b.outer {
@@ -167,7 +177,28 @@ func streamJoins(t *testing.T, bounds []bound) {
 	for _, a := range all["a"] {
 		extend([]row{a})
 	}
+	if last := bounds[len(bounds)-1]; last.right {
+		// The last stream's rows that are in no tuple, with NULLs before.
+		in := map[string]bool{}
+		for _, w := range want {
+			f := strings.Fields(strings.Trim(w, "[]"))
+			in[f[len(f)-1]] = true
+		}
+		for _, r := range all[names[len(names)-1]] {
+			if !in[fmt.Sprint(r.v)] {
+				vs := make([]int64, len(names))
+				for i := range vs {
+					vs[i] = -1
+				}
+				vs[len(vs)-1] = r.v
+				want = append(want, fmt.Sprint(vs))
+			}
+		}
+	}
 	slices.Sort(want)
+	if bounds[len(bounds)-1].right && !slices.ContainsFunc(want, func(w string) bool { return strings.HasPrefix(w, "[-1") }) {
+		t.Fatal("no row of a RIGHT JOIN's stream that matched nothing: the case tests nothing of it")
+	}
 	// A LEFT JOIN's NULL rows stay unless an inner JOIN after it drops them.
 	if bounds[len(bounds)-1].outer && !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(w, "-1") }) {
 		t.Fatal("no row of a LEFT JOIN that matched nothing: the case tests nothing of it")
