@@ -113,18 +113,8 @@ func newChangeOver(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, 
 		clock = time.Now
 	}
 	c.pace = newPacer(clock, opts.EmitInterval)
-	for i, call := range over.Calls {
-		j := slices.IndexFunc(c.groups, func(g frameGroup) bool { return g.spec == call.Frame })
-		if j < 0 {
-			c.groups = append(c.groups, frameGroup{spec: call.Frame})
-			j = len(c.groups) - 1
-		}
-		c.groups[j].calls = append(c.groups[j].calls, i)
-		c.groups[j].funcs = append(c.groups[j].funcs, call.Func)
-	}
-	for i := range c.groups {
-		g := &c.groups[i]
-		g.args, g.res = make([]value.Value, len(g.calls)), make([]value.Value, len(g.calls))
+	c.groups = frameGroupsOf(over.Calls)
+	for _, g := range c.groups {
 		c.frames = append(c.frames, aggregate.NewFrame(g.spec, g.funcs))
 		c.preceding = max(c.preceding, int(g.spec.Preceding))
 	}

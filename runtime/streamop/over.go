@@ -67,6 +67,26 @@ type frameGroup struct {
 	res   []value.Value
 }
 
+// frameGroupsOf groups calls by their frames, in the order each frame
+// first comes.
+func frameGroupsOf(calls []plan.OverCall) []frameGroup {
+	var groups []frameGroup
+	for i, c := range calls {
+		j := slices.IndexFunc(groups, func(g frameGroup) bool { return g.spec == c.Frame })
+		if j < 0 {
+			groups = append(groups, frameGroup{spec: c.Frame})
+			j = len(groups) - 1
+		}
+		groups[j].calls = append(groups[j].calls, i)
+		groups[j].funcs = append(groups[j].funcs, c.Func)
+	}
+	for i := range groups {
+		g := &groups[i]
+		g.args, g.res = make([]value.Value, len(g.calls)), make([]value.Value, len(g.calls))
+	}
+	return groups
+}
+
 type overKey struct {
 	frames []*aggregate.Frame // per frame group
 	source owner
@@ -106,20 +126,9 @@ func newOverAgg(n *plan.Over) *overAgg {
 		node: n, time: n.Time.Index, width: len(n.Input.Columns()), keys: newKeyEncoder(n.Partition),
 		byKey: map[string]*overKey{}, low: math.MaxInt64, sweptAt: math.MinInt64, rangeOnly: true,
 	}
-	for i, c := range n.Calls {
-		j := slices.IndexFunc(o.groups, func(g frameGroup) bool { return g.spec == c.Frame })
-		if j < 0 {
-			o.groups = append(o.groups, frameGroup{spec: c.Frame})
-			j = len(o.groups) - 1
-		}
-		g := &o.groups[j]
-		g.calls = append(g.calls, i)
-		g.funcs = append(g.funcs, c.Func)
-	}
+	o.groups = frameGroupsOf(n.Calls)
 	for i := range o.groups {
 		g := &o.groups[i]
-		g.args = make([]value.Value, len(g.calls))
-		g.res = make([]value.Value, len(g.calls))
 		if g.spec.Range {
 			o.reach = max(o.reach, g.spec.Preceding)
 		} else {
