@@ -3,7 +3,6 @@ package streamop
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -31,16 +30,8 @@ import (
 // values) is of its group's keys alone, which the binder checks, so that
 // it never moves.
 type changeOver struct {
-	inner Stateful
-	tableJoinOf
-	node *plan.Over
-	// keys is how many leading columns of the inner rows name their
-	// group: the window bounds and the GROUP BY keys.
-	keys int
-	// proj is the inner query's select list, which makes the rows OVER
-	// reads, in made.
-	proj  []expr.Expr
-	made  value.Row
+	innerRows
+	node  *plan.Over
 	args  []value.Value // of the calls, computed from made
 	part  *keyEncoder
 	order []expr.Expr
@@ -60,15 +51,7 @@ type changeOver struct {
 	// last written, each once.
 	dirty []*changeRow
 	pace  pacer
-
-	changed *message.Batch
-	errs    pendingErrors
-	keyBuf  []byte
-	// owners are the partitions the state was built from: a frame holds
-	// rows of many, so a partition that moved away leaves state no one
-	// can take apart.
-	owners ownerSet
-	spans  []span
+	spans []span
 }
 
 // changeRow is an inner group's latest row, in its partition.
@@ -100,10 +83,9 @@ type span struct {
 // innerOp is inner's operator (itself, or wrapped in the join it reads).
 func newChangeOver(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, over *plan.Over, opts StatefulOptions) *changeOver {
 	c := &changeOver{
-		inner: innerOp, tableJoinOf: tableJoinOf{innerOp}, node: over, keys: 2 + len(inner.Keys),
-		proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), part: newKeyEncoder(over.Partition),
+		innerRows: newInnerRows(inner, proj, innerOp), node: over, part: newKeyEncoder(over.Partition),
 		ties: make([]plan.SortKey, len(inner.Keys)), args: make([]value.Value, len(over.Calls)), results: make([]value.Value, len(over.Calls)),
-		byKey: map[string]*changeRow{}, parts: map[string]*changePart{}, changed: &message.Batch{},
+		byKey: map[string]*changeRow{}, parts: map[string]*changePart{},
 	}
 	for _, k := range over.Order {
 		c.order = append(c.order, k.Expr)
@@ -118,15 +100,13 @@ func newChangeOver(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, 
 		c.frames = append(c.frames, aggregate.NewFrame(g.spec, g.funcs))
 		c.preceding = max(c.preceding, int(g.spec.Preceding))
 	}
-	c.changed.Reset(len(inner.Columns()))
 	return c
 }
 
 // Process implements Stateful. The late rows and those absorbed are the
 // inner aggregation's input's.
 func (c *changeOver) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
-	c.owners.add(ownerOf(in))
-	late, absorbed = c.inner.Process(in, c.changed, wm, fail)
+	late, absorbed = c.take(in, wm, fail)
 	c.feed()
 	if c.pace.afterBatch() {
 		c.write(out)
@@ -162,16 +142,9 @@ func (c *changeOver) feed() {
 
 // change replaces the latest row of row's group by row.
 func (c *changeOver) change(row value.Row) error {
-	c.keyBuf = c.keyBuf[:0]
-	for _, v := range row[:c.keys] {
-		c.keyBuf = appendKey(c.keyBuf, v)
-	}
-	for i, e := range c.proj {
-		v, err := e.Eval(row)
-		if err != nil {
-			return err
-		}
-		c.made[i] = v
+	c.groupKey(row)
+	if _, err := c.make(row); err != nil {
+		return err
 	}
 	r := c.byKey[string(c.keyBuf)]
 	if r != nil && slices.EqualFunc(r.row, c.made, value.Equal) {
@@ -344,15 +317,7 @@ func (c *changeOver) frameResults() error {
 // Moved reports a partition the state was built from that moved away
 // since: the engine must start again from its last commit or checkpoint.
 func (c *changeOver) Moved() error {
-	if m, ok := c.inner.(interface{ Moved() error }); ok {
-		if err := m.Moved(); err != nil {
-			return err
-		}
-	}
-	if !c.owners.moved() {
-		return nil
-	}
-	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): OVER of a GROUP BY's rows holds the rows of many partitions in each frame, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
+	return c.moved("OVER of a GROUP BY's rows holds the rows of many partitions in each frame")
 }
 
 // Low implements Stateful: the inner aggregation's, or, while rows are
@@ -369,14 +334,6 @@ func (c *changeOver) Size() int { return c.inner.Size() + len(c.byKey) }
 
 // Flush implements Flusher: the rows an emit interval holds.
 func (c *changeOver) Flush() bool { return c.pace.flushHeld(len(c.dirty) > 0) }
-
-// ProcessedAt is the inner windows' processing time (ProcessedAt).
-func (c *changeOver) ProcessedAt() int64 {
-	if p, ok := c.inner.(interface{ ProcessedAt() int64 }); ok {
-		return p.ProcessedAt()
-	}
-	return math.MinInt64
-}
 
 // AppendSnapshot implements Snapshotter: the inner aggregation's state,
 // then each group's key, its keys' values, its latest row and arguments,

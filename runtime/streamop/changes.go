@@ -2,7 +2,6 @@ package streamop
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 
@@ -24,35 +23,17 @@ import (
 // arguments, the values it added, which it takes out again as they were
 // (an argument such as now() would not evaluate to them twice).
 type changeAgg struct {
-	inner Stateful
-	tableJoinOf
+	innerRows
 	// windows, of an inner aggregation of windows, is that aggregation:
 	// the rows of a window it has let go are never written again, and
 	// their arguments are forgotten, their keys in starts by their
 	// windows' starts.
 	windows *windowAgg
 	starts  timeHeap[string]
-	// keys is how many leading columns of the inner rows name their
-	// group: the window bounds and the GROUP BY keys.
-	keys int
-	// proj is the inner query's select list, which makes the rows the
-	// outer aggregation reads, in made.
-	proj  []expr.Expr
-	made  value.Row
-	outer *windowAgg
+	outer   *windowAgg
 	// last is the outer aggregates' arguments of each inner group's
 	// latest row, which the outer groups hold, by the group's encoded key.
 	last map[string][]value.Value
-	// changed are the inner rows of a step; errs the failures of making
-	// or aggregating them, which are not input records: they go to the
-	// next Advance's fail.
-	changed *message.Batch
-	errs    pendingErrors
-	keyBuf  []byte
-	// owners are the partitions the state was built from: an outer group
-	// holds rows of many, so a partition that moved away leaves state no
-	// one can take apart.
-	owners ownerSet
 	// Once a snapshot is taken or restored (tracking), the keys of last
 	// set and dropped since, for AppendChanges.
 	tracking  bool
@@ -63,22 +44,92 @@ type changeAgg struct {
 // proj; innerOp is inner's operator, windows itself (or wrapped in the
 // join it reads).
 func newChangeAgg(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful, windows, outer *windowAgg) *changeAgg {
-	c := &changeAgg{
-		inner: innerOp, tableJoinOf: tableJoinOf{innerOp}, keys: 2 + len(inner.Keys), proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), outer: outer,
-		last: map[string][]value.Value{}, changed: &message.Batch{},
-	}
+	c := &changeAgg{innerRows: newInnerRows(inner, proj, innerOp), outer: outer, last: map[string][]value.Value{}}
 	if inner.Window.Kind != plan.Continuous {
 		c.windows = windows
+	}
+	return c
+}
+
+// innerRows is what an operator over the rows of another aggregation
+// (inner), read through its select list, holds alike: an aggregation of
+// them (changeAgg), or OVER (changeOver).
+type innerRows struct {
+	inner Stateful
+	tableJoinOf
+	// keys is how many leading columns of the inner rows name their
+	// group: the window bounds and the GROUP BY keys; keyBuf holds a
+	// row's, encoded (groupKey).
+	keys   int
+	keyBuf []byte
+	// proj is the inner query's select list, which makes the rows the
+	// operator reads, in made.
+	proj []expr.Expr
+	made value.Row
+	// changed are the inner rows of a step; errs the failures of making
+	// or taking them, which are not input records: they go to the next
+	// Advance's fail.
+	changed *message.Batch
+	errs    pendingErrors
+	// owners are the partitions the state was built from: the operator's
+	// state holds rows of many, so a partition that moved away leaves
+	// state no one can take apart.
+	owners ownerSet
+}
+
+func newInnerRows(inner *plan.Aggregate, proj *plan.Project, innerOp Stateful) innerRows {
+	c := innerRows{
+		inner: innerOp, tableJoinOf: tableJoinOf{innerOp}, keys: 2 + len(inner.Keys),
+		proj: proj.Exprs, made: make(value.Row, len(proj.Exprs)), changed: &message.Batch{},
 	}
 	c.changed.Reset(len(inner.Columns()))
 	return c
 }
 
+// take passes in to the inner aggregation, whose rows go to c.changed,
+// and returns its late and absorbed rows, the input's.
+func (c *innerRows) take(in *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
+	c.owners.add(ownerOf(in))
+	return c.inner.Process(in, c.changed, wm, fail)
+}
+
+// groupKey encodes the group of row, an inner row, into c.keyBuf.
+func (c *innerRows) groupKey(row value.Row) []byte {
+	c.keyBuf = c.keyBuf[:0]
+	for _, v := range row[:c.keys] {
+		c.keyBuf = appendKey(c.keyBuf, v)
+	}
+	return c.keyBuf
+}
+
+// moved is the error of Moved: the inner aggregation's, or, for a
+// partition the state was built from that moved away since, one saying
+// why the state cannot be taken apart (holds: what holds which rows); nil
+// if none moved.
+func (c *innerRows) moved(holds string) error {
+	if m, ok := c.inner.(interface{ Moved() error }); ok {
+		if err := m.Moved(); err != nil {
+			return err
+		}
+	}
+	if !c.owners.moved() {
+		return nil
+	}
+	return fmt.Errorf("a partition of this query moved to another engine (a consumer-group rebalance): %s, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query", holds)
+}
+
+// ProcessedAt is the inner windows' processing time (ProcessedAt).
+func (c *innerRows) ProcessedAt() int64 {
+	if p, ok := c.inner.(interface{ ProcessedAt() int64 }); ok {
+		return p.ProcessedAt()
+	}
+	return math.MinInt64
+}
+
 // Process implements Stateful. The late rows and those absorbed are the
 // inner aggregation's input's.
 func (c *changeAgg) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
-	c.owners.add(ownerOf(in))
-	late, absorbed = c.inner.Process(in, c.changed, wm, fail)
+	late, absorbed = c.take(in, wm, fail)
 	c.feed(out)
 	return late, absorbed
 }
@@ -91,10 +142,7 @@ func (c *changeAgg) feed(out *message.Batch) {
 		return
 	}
 	for _, row := range c.changed.Rows {
-		c.keyBuf = c.keyBuf[:0]
-		for _, v := range row[:c.keys] {
-			c.keyBuf = appendKey(c.keyBuf, v)
-		}
+		c.groupKey(row)
 		old := c.last[string(c.keyBuf)]
 		var args []value.Value
 		changed := false
@@ -127,7 +175,7 @@ func (c *changeAgg) feed(out *message.Batch) {
 
 // make computes the inner query's select list of one of its rows; the
 // row is only good until the next.
-func (c *changeAgg) make(row value.Row) (value.Row, error) {
+func (c *innerRows) make(row value.Row) (value.Row, error) {
 	for i, e := range c.proj {
 		v, err := e.Eval(row)
 		if err != nil {
@@ -191,15 +239,7 @@ func (c *changeAgg) tracked() {
 // Moved reports a partition the state was built from that moved away
 // since: the engine must start again from its last commit or checkpoint.
 func (c *changeAgg) Moved() error {
-	if m, ok := c.inner.(interface{ Moved() error }); ok {
-		if err := m.Moved(); err != nil {
-			return err
-		}
-	}
-	if !c.owners.moved() {
-		return nil
-	}
-	return errors.New("a partition of this query moved to another engine (a consumer-group rebalance): an aggregation of a GROUP BY's rows holds the rows of many partitions in each group, which cannot be taken apart, so the engine stops, to start again from its last commit or checkpoint; run one engine for this query")
+	return c.moved("an aggregation of a GROUP BY's rows holds the rows of many partitions in each group")
 }
 
 // Low implements Stateful: the inner aggregation's, or, while the outer
@@ -211,14 +251,6 @@ func (c *changeAgg) Size() int { return c.inner.Size() + c.outer.Size() }
 
 // Flush implements Flusher: the outer's changes an emit interval holds.
 func (c *changeAgg) Flush() bool { return c.outer.Flush() }
-
-// ProcessedAt is the inner windows' processing time (ProcessedAt).
-func (c *changeAgg) ProcessedAt() int64 {
-	if p, ok := c.inner.(interface{ ProcessedAt() int64 }); ok {
-		return p.ProcessedAt()
-	}
-	return math.MinInt64
-}
 
 // AppendSnapshot implements Snapshotter: the inner aggregation's state,
 // the arguments of each inner group's latest row, the outer's state.
