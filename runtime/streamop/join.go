@@ -43,11 +43,12 @@ type side struct {
 	time   int
 	width  int
 	keys   *keyEncoder
-	// early, of an interval join's side, are the leading conjuncts of the
-	// WHERE right above the join that read this side's columns alone
-	// (intervalJoin.dropEarly): a row one of them makes FALSE is dropped
-	// before it is held. They read the joined row's columns: the side's
-	// row is placed in scratch, at its place in it.
+	// early are the leading conjuncts of the WHERE right above the join
+	// that read this side's columns alone (intervalJoin.dropEarly; a
+	// table join's stream, and its table, Program.tableConjuncts): a row
+	// one of them makes FALSE is dropped before it is held or joined (a
+	// table row as if deleted). They read the joined row's columns: a
+	// side's row after the first is placed in scratch, at its place in it.
 	early   []expr.Expr
 	scratch value.Row
 	at      int
@@ -429,15 +430,6 @@ type tableJoin struct {
 	// reread leaves the table's rows out of snapshots
 	// (StatefulOptions.RereadTables).
 	reread bool
-	// early are the leading conjuncts of the WHERE above the join that
-	// read the stream's columns alone (earlyConjuncts): a stream row one
-	// of them makes FALSE is dropped before it is joined. tableEarly are
-	// those that read the table's alone (Program.tableConjuncts), of an
-	// inner join: a table row one of them makes FALSE is dropped as it is
-	// read, as if deleted, its columns placed in scratch, a row of the
-	// join's width, to evaluate them.
-	early, tableEarly []expr.Expr
-	scratch           value.Row
 }
 
 // earlyConjuncts returns the conjuncts of f's predicate, a WHERE over a
@@ -473,20 +465,6 @@ func earlyConjuncts(f *plan.Filter, from, to int) []expr.Expr {
 // dropped early would not fail).
 func joinCannotFail(n *plan.Join) bool {
 	return n.On == nil && len(n.Lookups) == 0 && allColumns(n.LeftKeys)
-}
-
-// dropsEarly says a conjunct of early makes the stream row FALSE, the
-// ones before it TRUE or NULL.
-func (t *tableJoin) dropsEarly(row value.Row) bool { return falseOf(t.early, row) }
-
-// dropsTableRow says a conjunct of tableEarly makes the table row FALSE,
-// the ones before it TRUE or NULL.
-func (t *tableJoin) dropsTableRow(row value.Row) bool {
-	table := t.scratch[t.stream.width:]
-	copy(table, row)
-	drop := falseOf(t.tableEarly, t.scratch)
-	clear(table) // its strings
-	return drop
 }
 
 // falseOf says a conjunct of conjuncts makes row FALSE, the ones before
@@ -559,8 +537,8 @@ func (t *tableJoin) absorb(in *message.Batch, fail Failures) (absorbed int, ok b
 			fail = noFailures{} // told already
 		}
 		var drop func(value.Row) bool
-		if len(t.tableEarly) > 0 {
-			drop = t.dropsTableRow
+		if len(t.table.early) > 0 {
+			drop = t.table.dropsEarly
 		}
 		absorbed, ok = absorbTable(in, t.rows, &t.table, fail, drop), true
 	}
@@ -645,7 +623,7 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 		if !t.loaded || len(t.waiting) > 0 {
 			// Behind the rows waiting, in order; one the WHERE drops
 			// need not wait.
-			if !t.dropsEarly(row) {
+			if !t.stream.dropsEarly(row) {
 				t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
 			}
 			absorbed++
@@ -663,7 +641,7 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 // lookup emits row joined with its table row, or with NULLs for LEFT JOIN,
 // unless the WHERE above drops it (dropsEarly).
 func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
-	if t.dropsEarly(row) {
+	if t.stream.dropsEarly(row) {
 		return nil
 	}
 	if err := t.stream.keys.encode(row, 0); err != nil {

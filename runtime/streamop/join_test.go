@@ -921,7 +921,7 @@ func BenchmarkIntervalJoin(b *testing.B) {
 // join's rows that read the stream's columns alone drop a stream row
 // before it is joined (earlyConjuncts, dropsEarly); those of an inner
 // join that read the table's alone drop a table row as it is read, a
-// later version of its key too (tableConjuncts, dropsTableRow). The join
+// later version of its key too (tableConjuncts, side.dropsEarly). The join
 // and the WHERE then write the same rows and fail the same records as
 // without, over random rows with NULLs, for inner and left joins, a
 // division that fails, a conjunct of the other side first, an OR, the
@@ -962,14 +962,14 @@ func TestTableJoinDropsEarly(t *testing.T) {
 		stream, table := &message.Origin{Source: "trades"}, &message.Origin{Source: "symbols"}
 		run := func(early bool) (rows []string, failed, dropped int) {
 			j := p.NewStateful(StatefulOptions{}).(*tableJoin)
-			if len(j.early) != tt.early || len(j.tableEarly) != tt.table {
-				t.Fatalf("%s: %d conjuncts early of the stream, %d of the table; want %d and %d", tt.query, len(j.early), len(j.tableEarly), tt.early, tt.table)
+			if len(j.stream.early) != tt.early || len(j.table.early) != tt.table {
+				t.Fatalf("%s: %d conjuncts early of the stream, %d of the table; want %d and %d", tt.query, len(j.stream.early), len(j.table.early), tt.early, tt.table)
 			}
 			if _, _, kept := p.KeptTable(); len(kept) != tt.table {
 				t.Fatalf("%s: the table kept by %d conditions; want %d", tt.query, len(kept), tt.table)
 			}
 			if !early {
-				j.early, j.tableEarly = nil, nil
+				j.stream.early, j.table.early = nil, nil
 			}
 			j.Begin([]*message.Origin{stream, table})
 			rng := rand.New(rand.NewPCG(3, 3))

@@ -784,10 +784,10 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 			if p.stateful == plan.Node(n) && joinCannotFail(n) {
 				// The WHERE right above the join, not one over the rows
 				// of an aggregation of them.
-				t.early = earlyConjuncts(p.postFilter, 0, len(n.Left.Cols))
+				t.stream.early = earlyConjuncts(p.postFilter, 0, len(n.Left.Cols))
 			}
-			if t.tableEarly = p.tableConjuncts(); len(t.tableEarly) > 0 {
-				t.scratch = make(value.Row, t.stream.width+t.table.width)
+			if t.table.early = p.tableConjuncts(); len(t.table.early) > 0 {
+				t.table.scratch, t.table.at = make(value.Row, t.stream.width+t.table.width), t.stream.width
 			}
 			return t
 		}
