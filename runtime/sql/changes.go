@@ -104,17 +104,21 @@ func (b *binder) changesQuery(sel *pg.SelectStmt) (plan.Node, bool) {
 		if err != nil {
 			continue
 		}
-		if expr.ReadsClock(e) || !readsKeysOnly(below, expr.Columns(nil, e)) {
+		if !readsKeysOnly(below, e) {
 			b.errorf(location(item), "an aggregation of the rows of a GROUP BY groups by columns of the inner GROUP BY's keys (or window bounds), which its changes keep: a key computed from an aggregate, or from the clock (now()), would move an inner group's row from one outer group to another, leaving a group that may hold none, and the changelog has no deletes")
 		}
 	}
 	return node, true
 }
 
-// readsKeysOnly reports whether cols, columns of node, are computed from
-// the window bounds and keys of the Aggregate below it alone, through the
-// filters and projections above it, without the clock.
-func readsKeysOnly(node plan.Node, cols []int) bool {
+// readsKeysOnly reports whether e, over the rows of node, is computed
+// from the window bounds and keys of the Aggregate below it alone,
+// through the filters and projections above it, without the clock.
+func readsKeysOnly(node plan.Node, e expr.Expr) bool {
+	if expr.ReadsClock(e) {
+		return false
+	}
+	cols := expr.Columns(nil, e)
 	for {
 		switch n := node.(type) {
 		case *plan.Project:

@@ -660,7 +660,7 @@ func (b *binder) overOrder(wd *pg.WindowDef, o *overs) (string, bool) {
 // input), is computed from its keys alone, without the clock, and says
 // why not at at if not: what OVER does with it (partitions, orders).
 func (b *binder) keysOnly(e expr.Expr, at int32, what string) bool {
-	if !expr.ReadsClock(e) && readsKeysOnly(b.over.node.Input, expr.Columns(nil, e)) {
+	if readsKeysOnly(b.over.node.Input, e) {
 		return true
 	}
 	b.errorf(at, "OVER of the rows of a GROUP BY %s them by columns of its keys, which its changes keep: a value computed from an aggregate, or from the clock (now()), would move a group's row to another place", what)
