@@ -112,7 +112,7 @@ func newIntervalJoin(n *plan.Join) *intervalJoin {
 // LEFT JOIN.
 func (j *intervalJoin) dropEarly(where *plan.Filter) {
 	n := j.node
-	if n.On != nil || len(n.Lookups) > 0 || !allColumns(n.LeftKeys) || !allColumns(n.RightKeys) {
+	if !joinCannotFail(n) || !allColumns(n.RightKeys) {
 		return
 	}
 	if !n.RightOuter {
@@ -459,10 +459,11 @@ func earlyConjuncts(f *plan.Filter, from, to int) []expr.Expr {
 	return early
 }
 
-// joinCannotFail says a table join fails no row itself: its stream keys
-// are columns, and it has no other ON condition and no further table,
-// whose expressions could fail a row that the WHERE would drop (one
-// dropped early would not fail).
+// joinCannotFail says a join fails no row of its left input itself: its
+// left keys (a table join's stream's) are columns, and it has no other ON
+// condition and no further table, whose expressions could fail a row that
+// the WHERE would drop (one dropped early would not fail). Of an interval
+// join, the right's keys must be columns too.
 func joinCannotFail(n *plan.Join) bool {
 	return n.On == nil && len(n.Lookups) == 0 && allColumns(n.LeftKeys)
 }
