@@ -621,12 +621,13 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 				continue
 			}
 		}
+		if t.stream.dropsEarly(row) {
+			absorbed++ // the WHERE drops every row joined with it
+			continue
+		}
 		if !t.loaded || len(t.waiting) > 0 {
-			// Behind the rows waiting, in order; one the WHERE drops
-			// need not wait.
-			if !t.stream.dropsEarly(row) {
-				t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
-			}
+			// Behind the rows waiting, in order.
+			t.waiting = append(t.waiting, joinRow{row: ownValues(row), source: ownerOf(in)})
 			absorbed++
 			continue
 		}
@@ -639,12 +640,9 @@ func (t *tableJoin) Process(in, out *message.Batch, wm Watermark, fail Failures)
 	return late, absorbed
 }
 
-// lookup emits row joined with its table row, or with NULLs for LEFT JOIN,
-// unless the WHERE above drops it (dropsEarly).
+// lookup emits row joined with its table row, or with NULLs for LEFT JOIN
+// (a row the WHERE above drops, Process drops first: dropsEarly).
 func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
-	if t.stream.dropsEarly(row) {
-		return nil
-	}
 	if err := t.stream.keys.encode(row, 0); err != nil {
 		return err
 	}
