@@ -113,15 +113,10 @@ func KindOf(generator string) (Kind, bool) {
 // Generator makes the events of one kind into rows of some of its columns.
 type Generator struct {
 	kind Kind
-	// cols are, for each column of a row, its index in kind's schema, or
-	// -1 for a column left NULL (not read).
-	cols []int
-	// read says which columns are read: the strings of the others are
-	// drawn, since the fields after them depend on the draws, but not
+	// at is, for each column of kind's schema read, its place in a row
+	// plus one; 0 for the others, left NULL (reads). The strings of those
+	// are drawn, where the fields after them depend on the draws, but not
 	// made.
-	read [10]bool
-	// at is, for each column read, its place in a row plus one; 0 for
-	// the others.
 	at [10]int
 	// draws is how many of an event's fields (fieldsDrawn) are drawn:
 	// those up to the last that makes a column read. The draws after it
@@ -146,7 +141,7 @@ var fieldsDrawn = map[Kind][][]int{
 // New returns the generator of kind's events into rows of cols, indexes
 // of kind's schema; a column of index -1 is left NULL.
 func New(kind Kind, cols []int) (*Generator, error) {
-	g := &Generator{kind: kind, cols: cols}
+	g := &Generator{kind: kind}
 	schema := kind.Columns()
 	for k, c := range cols {
 		if c == -1 {
@@ -155,13 +150,13 @@ func New(kind Kind, cols []int) (*Generator, error) {
 		if c < 0 || c >= len(schema) {
 			return nil, fmt.Errorf("nexmark: no column %d in the %d of the %s events", c, len(schema), kind)
 		}
-		if g.read[c] {
+		if g.reads(c) {
 			return nil, fmt.Errorf("nexmark: column %d twice", c)
 		}
-		g.read[c], g.at[c] = true, k+1
+		g.at[c] = k + 1
 	}
 	for i, makes := range fieldsDrawn[kind] {
-		if slices.ContainsFunc(makes, func(c int) bool { return g.read[c] }) {
+		if slices.ContainsFunc(makes, g.reads) {
 			g.draws = i + 1
 		}
 	}
@@ -220,13 +215,9 @@ func timestamp(n int64) int64 { return Epoch + n*interEventMicros/1000 }
 // Fill makes the kind's i-th event into row.
 func (g *Generator) Fill(i int64, row value.Row) {
 	if g.kind == SideInput {
-		for k, c := range g.cols {
-			switch c {
-			case 0:
-				row[k] = value.IntValue(i)
-			case 1:
-				row[k] = value.StringValue(strconv.FormatInt(i, 10))
-			}
+		g.set(row, 0, value.IntValue(i))
+		if g.reads(1) {
+			g.set(row, 1, value.StringValue(strconv.FormatInt(i, 10)))
 		}
 		return
 	}
@@ -242,6 +233,9 @@ func (g *Generator) Fill(i int64, row value.Row) {
 		g.bid(&r, id, ts, row)
 	}
 }
+
+// reads says column col of kind's schema is read.
+func (g *Generator) reads(col int) bool { return g.at[col] > 0 }
 
 // set writes v as column col of the event's row, if it is read.
 func (g *Generator) set(row value.Row, col int, v value.Value) {
@@ -260,15 +254,15 @@ func (g *Generator) person(r *javaRandom, id, ts int64, row value.Row) {
 		return
 	}
 	first, last := firstNames[r.intN(int32(len(firstNames)))], lastNames[r.intN(int32(len(lastNames)))]
-	if g.read[name] {
+	if g.reads(name) {
 		g.set(row, name, value.StringValue(first+" "+last))
 	}
 	if g.draws < 2 {
 		return
 	}
-	user, userLen := r.str(7, ' ', g.read[email])
-	host, hostLen := r.str(5, ' ', g.read[email])
-	if g.read[email] {
+	user, userLen := r.str(7, ' ', g.reads(email))
+	host, hostLen := r.str(5, ' ', g.reads(email))
+	if g.reads(email) {
 		g.set(row, email, value.StringValue(user+"@"+host+".com"))
 	}
 	if g.draws < 3 {
@@ -278,7 +272,7 @@ func (g *Generator) person(r *javaRandom, id, ts int64, row value.Row) {
 	for k := range digits {
 		digits[k] = r.intN(10_000)
 	}
-	if g.read[card] {
+	if g.reads(card) {
 		b := make([]byte, 0, 19)
 		for k, d := range digits {
 			if k > 0 {
@@ -302,7 +296,7 @@ func (g *Generator) person(r *javaRandom, id, ts int64, row value.Row) {
 		return
 	}
 	size := 8 + len(first) + 1 + len(last) + userLen + 1 + hostLen + 4 + 19 + len(c) + len(s)
-	g.set(row, extra, value.StringValue(r.extra(size, avgPersonBytes, g.read[extra])))
+	g.set(row, extra, value.StringValue(r.extra(size, avgPersonBytes, g.reads(extra))))
 }
 
 // auction makes an auction's row, as person does.
@@ -336,12 +330,12 @@ func (g *Generator) auction(r *javaRandom, id, ts int64, row value.Row) {
 	if g.draws < 5 {
 		return
 	}
-	name, nameLen := r.str(20, ' ', g.read[itemName])
+	name, nameLen := r.str(20, ' ', g.reads(itemName))
 	g.set(row, itemName, value.StringValue(name))
 	if g.draws < 6 {
 		return
 	}
-	desc, descLen := r.str(100, ' ', g.read[description])
+	desc, descLen := r.str(100, ' ', g.reads(description))
 	g.set(row, description, value.StringValue(desc))
 	if g.draws < 7 {
 		return
@@ -350,7 +344,7 @@ func (g *Generator) auction(r *javaRandom, id, ts int64, row value.Row) {
 	if g.draws < 8 {
 		return
 	}
-	g.set(row, extra, value.StringValue(r.extra(8+nameLen+descLen+8*5, avgAuctionBytes, g.read[extra])))
+	g.set(row, extra, value.StringValue(r.extra(8+nameLen+descLen+8*5, avgAuctionBytes, g.reads(extra))))
 }
 
 // bid makes a bid's row, as person does.
@@ -396,7 +390,7 @@ func (g *Generator) bid(r *javaRandom, id, ts int64, row value.Row) {
 	if g.draws < 5 {
 		return
 	}
-	g.set(row, extra, value.StringValue(r.extra(8*4, avgBidBytes, g.read[extra])))
+	g.set(row, extra, value.StringValue(r.extra(8*4, avgBidBytes, g.reads(extra))))
 }
 
 // lastPerson is the base-0 id of the last person made at or before event
