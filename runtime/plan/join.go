@@ -83,11 +83,9 @@ type StreamStep struct {
 // left input of the rows joined so far, a scan of no source.
 func (j *Join) Join(i int) *Join {
 	s := j.Streams[i]
-	var before []value.Column
-	if i == 0 {
-		before = append(append(before, j.Left.Cols...), j.Right.Cols...)
-	} else {
-		before = j.Join(i - 1).Columns()
+	before := append(append([]value.Column(nil), j.Left.Cols...), j.Right.Cols...)
+	for _, p := range j.Streams[:i] {
+		before = append(before, p.Stream.Cols...)
 	}
 	return &Join{
 		Kind: IntervalJoin, Left: &Scan{Cols: before}, Right: s.Stream, LeftKeys: s.Keys, RightKeys: s.StreamKeys,
