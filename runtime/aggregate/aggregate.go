@@ -185,32 +185,43 @@ func New(kind Kind, arg value.Type) (Func, error) {
 // pointers but COUNT(DISTINCT)'s set and the string a MIN, MAX, FIRST_VALUE or
 // LAST_VALUE of strings refers to, so a group's []State is one allocation.
 type State struct {
-	n    int64                    // rows counted: non-NULL arguments, or every row for COUNT(*), FIRST_VALUE and LAST_VALUE
-	sum  int128                   // SUM and AVG of ints and decimals, unscaled at the argument's scale
-	fsum compSum                  // SUM and AVG of doubles
-	mean float64                  // STDDEV: Welford's running mean
-	m2   float64                  // STDDEV: Welford's sum of squared deviations from the mean
-	ts   int64                    // FIRST_VALUE and LAST_VALUE: the event time of v
-	v    value.Value              // MIN, MAX, FIRST_VALUE and LAST_VALUE
-	set  map[value.Value]struct{} // COUNT(DISTINCT): the distinct values, by key, but
-	ints map[int64]struct{}       // the whole numbers', by their value: a map of them is a fast one
+	n    int64       // rows counted: non-NULL arguments, or every row for COUNT(*), FIRST_VALUE and LAST_VALUE; COUNT(DISTINCT)'s distinct values
+	sum  int128      // SUM and AVG of ints and decimals, unscaled at the argument's scale
+	fsum compSum     // SUM and AVG of doubles
+	mean float64     // STDDEV: Welford's running mean
+	m2   float64     // STDDEV: Welford's sum of squared deviations from the mean
+	ts   int64       // FIRST_VALUE and LAST_VALUE: the event time of v
+	v    value.Value // MIN, MAX, FIRST_VALUE and LAST_VALUE
+	// COUNT(DISTINCT): the distinct values, by key, each with the bits of
+	// the calls sharing the set that counted it (Calls; a call alone is bit
+	// 1), but
+	set  map[value.Value]uint64
+	ints map[int64]uint64 // the whole numbers', by their value: a map of them is a fast one
 }
 
-// addDistinct adds k, a COUNT(DISTINCT) key (Func.key), to s's set of
-// distinct values: a whole number (of an int or a decimal, normalized to
-// scale 0) to ints, anything else to set.
-func (s *State) addDistinct(k value.Value) {
+// addDistinct adds bits to those of k, a COUNT(DISTINCT) key (Func.key), in
+// s's set of distinct values: a whole number (of an int or a decimal,
+// normalized to scale 0) in ints, anything else in set. It returns the bits
+// k did not have.
+func (s *State) addDistinct(k value.Value, bits uint64) (fresh uint64) {
+	var had uint64
 	if k.Kind() == value.KindDecimal && k.Scale() == 0 {
 		if s.ints == nil {
-			s.ints = make(map[int64]struct{})
+			s.ints = make(map[int64]uint64)
 		}
-		s.ints[k.Unscaled()] = struct{}{}
-		return
+		x := k.Unscaled()
+		if had = s.ints[x]; had|bits != had {
+			s.ints[x] = had | bits
+		}
+		return bits &^ had
 	}
 	if s.set == nil {
-		s.set = make(map[value.Value]struct{})
+		s.set = make(map[value.Value]uint64)
 	}
-	s.set[k] = struct{}{}
+	if had = s.set[k]; had|bits != had {
+		s.set[k] = had | bits
+	}
+	return bits &^ had
 }
 
 // Add folds v, the argument of a row with event time ts in nanoseconds, into s.
@@ -243,7 +254,10 @@ func (f *Func) Add(s *State, v value.Value, ts int64) error {
 	switch f.Kind {
 	case Count:
 	case CountDistinct:
-		s.addDistinct(f.key(v))
+		if s.addDistinct(f.key(v), 1) != 0 {
+			s.n++
+		}
+		return nil
 	case Sum, Avg:
 		if f.Arg.Kind == value.KindDouble {
 			x, err := f.float(v)
@@ -383,10 +397,8 @@ func (f *Func) finite(v value.Value) (float64, error) {
 // Result returns the aggregate of the rows added to s so far.
 func (f *Func) Result(s *State) (value.Value, error) {
 	switch f.Kind {
-	case CountStar, Count:
+	case CountStar, Count, CountDistinct:
 		return value.IntValue(s.n), nil
-	case CountDistinct:
-		return value.IntValue(int64(len(s.set) + len(s.ints))), nil
 	}
 	if s.n == 0 {
 		return value.NullValue(), nil

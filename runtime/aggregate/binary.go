@@ -8,49 +8,61 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// AppendState appends s's binary form to dst, for a checkpoint: every
-// field, so that a state read back goes on exactly as s would, down to the
-// compensated sums' rounding residue.
-func AppendState(dst []byte, s *State) []byte {
-	dst = binary.AppendVarint(dst, s.n)
-	dst = binary.AppendVarint(dst, s.sum.hi)
-	dst = binary.AppendUvarint(dst, s.sum.lo)
-	for _, f := range [...]float64{s.fsum.hi, s.fsum.lo, s.mean, s.m2} {
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
-	}
-	dst = binary.AppendVarint(dst, s.ts)
-	dst = value.AppendBinary(dst, s.v)
-	if s.set == nil && s.ints == nil {
-		return binary.AppendUvarint(dst, 0)
-	}
-	// The whole numbers as the keys they were made from (Func.key), so
-	// that the form is one whatever map holds them.
-	dst = binary.AppendUvarint(dst, uint64(len(s.set)+len(s.ints))+1)
-	for v := range s.set {
-		dst = value.AppendBinary(dst, v)
-	}
-	for x := range s.ints {
-		dst = value.AppendBinary(dst, value.DecimalValue(x, 0))
+// AppendStates appends the binary form of states, a group's, one per
+// call, to dst, for a checkpoint: every field, so that states read back go
+// on exactly as these would, down to the compensated sums' rounding
+// residue, and each COUNT(DISTINCT) call's values, whether it shares its
+// set with other calls or not.
+func (c *Calls) AppendStates(dst []byte, states []State) []byte {
+	for i := range states {
+		s := &states[i]
+		dst = binary.AppendVarint(dst, s.n)
+		dst = binary.AppendVarint(dst, s.sum.hi)
+		dst = binary.AppendUvarint(dst, s.sum.lo)
+		for _, f := range [...]float64{s.fsum.hi, s.fsum.lo, s.mean, s.m2} {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
+		}
+		dst = binary.AppendVarint(dst, s.ts)
+		dst = value.AppendBinary(dst, s.v)
+		if c.Funcs[i].Kind != CountDistinct || s.n == 0 {
+			dst = binary.AppendUvarint(dst, 0)
+			continue
+		}
+		// The whole numbers as the keys they were made from (Func.key), so
+		// that the form is one whatever map holds them.
+		dst = binary.AppendUvarint(dst, uint64(s.n)+1)
+		for v := range c.distinct(states, i) {
+			dst = value.AppendBinary(dst, v)
+		}
 	}
 	return dst
 }
 
-// ReadState reads into s what AppendState wrote; r's error says whether it
-// could.
-func ReadState(r *value.Reader, s *State) {
-	s.n = r.Varint()
-	s.sum.hi = r.Varint()
-	s.sum.lo = r.Uvarint()
-	s.fsum.hi, s.fsum.lo, s.mean, s.m2 = r.Float64(), r.Float64(), r.Float64(), r.Float64()
-	s.ts = r.Varint()
-	s.v = r.Value()
-	s.set, s.ints = nil, nil
-	if n := r.Count(1); n > 0 {
-		for range n - 1 {
-			s.addDistinct(r.Value())
+// ReadStates reads into states what AppendStates wrote, in place of what
+// they held; r's error says whether it could.
+func (c *Calls) ReadStates(r *value.Reader, states []State) {
+	clear(states)
+	for i := range states {
+		s := &states[i]
+		s.n = r.Varint()
+		s.sum.hi = r.Varint()
+		s.sum.lo = r.Uvarint()
+		s.fsum.hi, s.fsum.lo, s.mean, s.m2 = r.Float64(), r.Float64(), r.Float64(), r.Float64()
+		s.ts = r.Varint()
+		s.v = r.Value()
+		n := r.Count(1)
+		if n == 0 {
+			continue
 		}
-		if s.set == nil && s.ints == nil {
-			s.set = map[value.Value]struct{}{} // an empty set, as written
+		if c.Funcs[i].Kind != CountDistinct {
+			r.Fail(fmt.Errorf("%s holds distinct values: the checkpoint is of other calls", c.Funcs[i].Kind))
+			return
+		}
+		// Checkpoints written before the counts were kept in n hold 0 there.
+		s.n = 0
+		set := c.sets[c.set[i]]
+		for range n - 1 {
+			count(states, set, r.Value(), c.bit[i])
 		}
 	}
 }

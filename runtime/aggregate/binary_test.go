@@ -37,17 +37,18 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 					f.Add(&half, v, ts)
 				}
 			}
-			r := value.NewReader(aggregate.AppendState(nil, &half))
-			var restored aggregate.State
-			aggregate.ReadState(r, &restored)
+			calls := aggregate.NewCalls([]aggregate.Func{f}, nil)
+			r := value.NewReader(calls.AppendStates(nil, []aggregate.State{half}))
+			restored := make([]aggregate.State, 1)
+			calls.ReadStates(r, restored)
 			if r.Err() != nil || r.Len() != 0 {
 				t.Fatalf("%s(%s): reading back: %v, %d bytes left", kind, typ, r.Err(), r.Len())
 			}
 			for i := len(vals) / 2; i < len(vals); i++ {
-				f.Add(&restored, vals[i], int64(len(vals)-i))
+				f.Add(&restored[0], vals[i], int64(len(vals)-i))
 			}
 			want, werr := f.Result(&whole)
-			got, gerr := f.Result(&restored)
+			got, gerr := f.Result(&restored[0])
 			same := got == want || got.Kind() == value.KindDouble && math.Float64bits(got.Double()) == math.Float64bits(want.Double())
 			if !same || (werr == nil) != (gerr == nil) {
 				t.Errorf("%s(%s) = %v, %v after a round trip halfway; want %v, %v", kind, typ, got, gerr, want, werr)

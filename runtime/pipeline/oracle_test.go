@@ -1002,12 +1002,13 @@ func TestOracle(t *testing.T) {
 		data: dense, results: true, changelog: true, key: 2,
 		query: `SELECT substr(symbol, 1, 1) AS initial, qty % 3 AS bucket, count(*) AS n, count(*) FILTER (WHERE price > 250) AS dear,
 			sum(qty) FILTER (WHERE price > 250) AS dear_volume, count(DISTINCT qty) FILTER (WHERE price <= 250) AS cheap_sizes,
-			avg(price) FILTER (WHERE id % 2 = 0) AS even_avg
+			avg(price) FILTER (WHERE id % 2 = 0) AS even_avg, count(DISTINCT qty) AS sizes, count(DISTINCT qty) FILTER (WHERE price > 250) AS dear_sizes
 			FROM trades WHERE qty IS NOT NULL GROUP BY SUBSTR(symbol, 1, 1), qty%3`,
 		sqlite: `SELECT substr(symbol, 1, 1), qty % 3, count(*), count(*) FILTER (WHERE price > 25000), sum(qty) FILTER (WHERE price > 25000),
-			count(DISTINCT qty) FILTER (WHERE price <= 25000), ` + decAvg("CASE WHEN id % 2 = 0 THEN price END", "") + `
+			count(DISTINCT qty) FILTER (WHERE price <= 25000), ` + decAvg("CASE WHEN id % 2 = 0 THEN price END", "") + `,
+			count(DISTINCT qty), count(DISTINCT qty) FILTER (WHERE price > 25000)
 			FROM every WHERE qty IS NOT NULL GROUP BY substr(symbol, 1, 1), qty % 3`,
-		types: []colType{cStr, cInt, cInt, cInt, cInt, cInt, cDec6},
+		types: []colType{cStr, cInt, cInt, cInt, cInt, cInt, cDec6, cInt, cInt},
 		where: func(tr trade) bool { return tr.hasQty },
 	}, oracleCase{
 		name: "Continuous/WhereTwoKeysEmitInterval",

@@ -293,7 +293,7 @@ func (c *changeAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 
 // readLast reads entries of last, each a key and its arguments, into m.
 func (c *changeAgg) readLast(r *value.Reader, m map[string][]value.Value) error {
-	width := len(c.outer.funcs)
+	width := len(c.outer.calls.Funcs)
 	for range r.Count(1 + width) {
 		key := r.String()
 		args := make([]value.Value, width)

@@ -176,7 +176,7 @@ func (a *windowAgg) AppendSnapshot(dst []byte, origins *Origins) []byte {
 		dst = binary.AppendUvarint(dst, uint64(n))
 		for _, g := range win.order {
 			if origins.holds(g.source) {
-				dst = appendGroup(dst, g, origins)
+				dst = appendGroup(dst, g, &a.calls, origins)
 			}
 		}
 	}
@@ -233,7 +233,7 @@ func (a *windowAgg) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 	if a.ttl > 0 {
 		a.now = a.clock().UnixNano()
 	}
-	nKeys, nFuncs := len(a.keys.vals), len(a.funcs)
+	nKeys, nFuncs := len(a.keys.vals), len(a.calls.Funcs)
 	for range r.Count(3) {
 		start, end := r.Varint(), r.Varint()
 		n := r.Count(1 + nKeys + nFuncs)
@@ -282,12 +282,10 @@ func (a *windowAgg) openWindow(start, end int64, n int) *window {
 
 // appendGroup appends a group of a window: its owner, keys, aggregate
 // states and whether its row was written; readGroup reads it.
-func appendGroup(dst []byte, g *group, origins *Origins) []byte {
+func appendGroup(dst []byte, g *group, calls *aggregate.Calls, origins *Origins) []byte {
 	dst = origins.appendOwner(dst, g.source)
 	dst = appendValues(dst, g.keys)
-	for i := range g.states {
-		dst = aggregate.AppendState(dst, &g.states[i])
-	}
+	dst = calls.AppendStates(dst, g.states)
 	return appendBool(appendBool(dst, g.fired), g.updated)
 }
 
@@ -314,9 +312,7 @@ func (a *windowAgg) readGroup(r *value.Reader, win *window, origins *Origins) {
 	}
 	g.source = src
 	a.owned(src)
-	for i := range g.states {
-		aggregate.ReadState(r, &g.states[i])
-	}
+	a.calls.ReadStates(r, g.states)
 	g.fired, g.updated = r.Byte() == 1, r.Byte() == 1
 	a.touch(g)
 	if a.ttl > 0 {
@@ -393,7 +389,7 @@ func (a *windowAgg) AppendChanges(dst []byte, origins *Origins) []byte {
 		dst = binary.AppendVarint(dst, win.end)
 		dst = binary.AppendUvarint(dst, uint64(len(groups)))
 		for _, g := range groups {
-			dst = appendGroup(dst, g, origins)
+			dst = appendGroup(dst, g, &a.calls, origins)
 		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(a.closedKeys)))
@@ -455,7 +451,7 @@ func (a *windowAgg) ApplyChanges(r *value.Reader, origins *Origins) error {
 	for win := range dropped {
 		win.order = slices.DeleteFunc(win.order, func(g *group) bool { return g.w == nil })
 	}
-	nKeys, nFuncs := len(a.keys.vals), len(a.funcs)
+	nKeys, nFuncs := len(a.keys.vals), len(a.calls.Funcs)
 	for range r.Count(3) {
 		start, end := r.Varint(), r.Varint()
 		n := r.Count(1 + nKeys + nFuncs)

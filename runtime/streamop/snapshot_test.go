@@ -29,6 +29,20 @@ func TestWindowSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// count(DISTINCT v) FILTER (WHERE v < 40), which shares its set with
+	// count(DISTINCT v).
+	below, err := expr.NewCompare(expr.Lt, colV, expr.NewConst(value.IntValue(40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filtered, err := expr.NewCase([]expr.When{{Cond: below, Then: colV}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggs := []plan.AggCall{{Func: sumOf(t), Arg: colV}, {Func: avg, Arg: colV}, {Func: distinct, Arg: colV}, {Func: distinct, Arg: filtered}}
+	if same := sameArgs(aggs); !slices.Equal(same, []int{0, 0, 0, 0}) {
+		t.Fatalf("the calls' arguments are the same as those of calls %v, want all call 0's", same)
+	}
 	for name, w := range map[string]plan.Window{
 		"tumble":     {Kind: plan.Tumble, Time: colTS, Size: 10 * s, Slide: 10 * s},
 		"hop":        {Kind: plan.Hop, Time: colTS, Size: 10 * s, Slide: 3 * s},
@@ -47,7 +61,7 @@ func TestWindowSnapshot(t *testing.T) {
 				return newWindowAgg(&plan.Aggregate{
 					Input: testScan, Window: w, EmitChanges: w.Kind == plan.Continuous,
 					Keys: []expr.Expr{colSym}, KeyNames: []string{"sym"},
-					Aggs: []plan.AggCall{{Func: sumOf(t), Arg: colV}, {Func: avg, Arg: colV}, {Func: distinct, Arg: colV}},
+					Aggs: aggs,
 				})
 			}
 			parts := []*message.Origin{{Source: "trades", Partition: 0}, {Source: "trades", Partition: 1}}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -34,7 +35,7 @@ type windowAgg struct {
 	time   int
 	keys   *keyEncoder
 	args   []expr.Expr
-	funcs  []aggregate.Func
+	calls  aggregate.Calls
 	argv   []value.Value
 	// cmp is sameArgs' buffer.
 	cmp []byte
@@ -198,11 +199,40 @@ func newWindowAgg(n *plan.Aggregate) *windowAgg {
 	a.clearSessions()
 	a.clock = time.Now
 	a.pace.clock = a.clock
-	for _, c := range n.Aggs {
+	funcs := make([]aggregate.Func, len(n.Aggs))
+	for i, c := range n.Aggs {
 		a.args = append(a.args, c.Arg)
-		a.funcs = append(a.funcs, c.Func)
+		funcs[i] = c.Func
 	}
+	a.calls = aggregate.NewCalls(funcs, sameArgs(n.Aggs))
 	return a
+}
+
+// sameArgs returns, for each call, the first whose argument is the same
+// apart from a FILTER (CASE WHEN c THEN x END, as the binder writes the
+// argument x of a call with FILTER (WHERE c)), for the COUNT(DISTINCT)
+// calls of one argument to share a set. Arguments are the same if they are
+// equal trees; one that holds a function value is the same as none.
+func sameArgs(calls []plan.AggCall) []int {
+	same := make([]int, len(calls))
+	for i, c := range calls {
+		same[i] = i
+		for j := range i {
+			if c.Arg != nil && calls[j].Arg != nil && reflect.DeepEqual(unfiltered(c.Arg), unfiltered(calls[j].Arg)) {
+				same[i] = j
+				break
+			}
+		}
+	}
+	return same
+}
+
+// unfiltered is an aggregate call's argument without its FILTER.
+func unfiltered(arg expr.Expr) expr.Expr {
+	if c, ok := arg.(*expr.Case); ok && len(c.Whens) == 1 && c.Else == nil {
+		return c.Whens[0].Then
+	}
+	return arg
 }
 
 // evalArgs evaluates the aggregate arguments of row into a.argv.
@@ -312,7 +342,7 @@ func (a *windowAgg) change(old []value.Value, row value.Row) (args []value.Value
 	}
 	// Every argument is checked before any state changes.
 	var empty aggregate.State
-	for i := range a.funcs {
+	for i := range a.calls.Funcs {
 		s := &empty
 		if g != nil {
 			s = &g.states[i]
@@ -321,14 +351,14 @@ func (a *windowAgg) change(old []value.Value, row value.Row) (args []value.Value
 		if old != nil {
 			was = old[i]
 		}
-		if err := a.funcs[i].CheckReplace(s, was, old != nil, a.argv[i]); err != nil {
+		if err := a.calls.Funcs[i].CheckReplace(s, was, old != nil, a.argv[i]); err != nil {
 			return nil, false, err
 		}
 	}
 	if old != nil {
 		a.touch(g)
-		for i := range a.funcs {
-			if err := a.funcs[i].Remove(&g.states[i], old[i]); err != nil {
+		for i := range a.calls.Funcs {
+			if err := a.calls.Funcs[i].Remove(&g.states[i], old[i]); err != nil {
 				return nil, false, err
 			}
 		}
@@ -451,10 +481,8 @@ func (a *windowAgg) addToWindow(start, end, ts int64, src owner) error {
 	// Before the aggregates take the row: a group made, or cleared, for a
 	// row that then fails stays in the state, and in its changes.
 	a.touch(g)
-	for i := range a.funcs {
-		if err := a.funcs[i].Add(&g.states[i], a.argv[i], ts); err != nil {
-			return err
-		}
+	if err := a.calls.Add(g.states, a.argv, ts); err != nil {
+		return err
 	}
 	if a.node.EmitChanges && !g.dirty {
 		g.dirty = true
@@ -526,7 +554,7 @@ func (a *windowAgg) takeGroup(win *window) *group {
 		g = a.freeGroups[n-1]
 		a.freeGroups = a.freeGroups[:n-1]
 	} else {
-		g = &group{keys: make([]value.Value, len(a.keys.vals)), states: make([]aggregate.State, len(a.funcs))}
+		g = &group{keys: make([]value.Value, len(a.keys.vals)), states: make([]aggregate.State, len(a.calls.Funcs))}
 	}
 	g.w = win
 	return g
@@ -541,8 +569,8 @@ func (a *windowAgg) reserveGroups(n int) {
 	}
 	groups := make([]group, n)
 	keys := make([]value.Value, n*len(a.keys.vals))
-	states := make([]aggregate.State, n*len(a.funcs))
-	nk, nf := len(a.keys.vals), len(a.funcs)
+	states := make([]aggregate.State, n*len(a.calls.Funcs))
+	nk, nf := len(a.keys.vals), len(a.calls.Funcs)
 	for i := range groups {
 		g := &groups[i]
 		g.keys, g.states = keys[i*nk:(i+1)*nk:(i+1)*nk], states[i*nf:(i+1)*nf:(i+1)*nf]
@@ -949,8 +977,8 @@ func (a *windowAgg) emit(out *message.Batch, g *group) error {
 	row := out.Append(0)
 	row[0], row[1] = value.TimestampValue(g.w.start), value.TimestampValue(g.w.end)
 	copy(row[2:], g.keys)
-	for i := range a.funcs {
-		v, err := a.funcs[i].Result(&g.states[i])
+	for i := range a.calls.Funcs {
+		v, err := a.calls.Funcs[i].Result(&g.states[i])
 		if err != nil {
 			if a.node.Window.Kind == plan.Continuous {
 				err = fmt.Errorf("key %v: %s: %w", g.keys, a.node.Aggs[i], err)
@@ -1026,7 +1054,7 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 		}
 		return cmp.Compare(x.key.seq, y.key.seq)
 	})
-	states := make([]aggregate.State, len(a.funcs))
+	states := make([]aggregate.State, len(a.calls.Funcs))
 	for _, c := range a.closing {
 		s, sk := c.s, c.key
 		// Rows in event-time order; equal times keep their arrival order,
@@ -1035,10 +1063,8 @@ func (a *windowAgg) closeSessions(wm Watermark, out *message.Batch, fail func(er
 		clear(states)
 		var err error
 		for _, r := range s.rows {
-			for i := range a.funcs {
-				if e := a.funcs[i].Add(&states[i], r.args[i], r.ts); e != nil && err == nil {
-					err = e
-				}
+			if err = a.calls.Add(states, r.args, r.ts); err != nil {
+				break
 			}
 		}
 		if err == nil {
