@@ -22,11 +22,162 @@ import (
 type pattern struct {
 	*regexp.Regexp
 	literal string
+	// If the pattern is a concatenation of parts one of which is the
+	// literal at, after parts that match at most lead bytes, no match
+	// starts more than lead bytes before at's first place in a string:
+	// the search starts there, in later, the pattern with \A (^) made
+	// one that never matches (it cannot, past the text's start). Nil if
+	// the pattern is not of that form, or holds an assertion that reads
+	// the byte before it (multi-line ^, \b, \B), which a search from
+	// within the text would not see.
+	at    string
+	lead  int
+	later *regexp.Regexp
 }
 
 // mayMatch reports whether s holds the literal every match contains.
 func (p *pattern) mayMatch(s string) bool {
 	return p.literal == "" || strings.Contains(s, p.literal)
+}
+
+// search returns the regular expression to search s with and the place
+// to search from, past which every match starts: its indexes in s[from:]
+// are from less than in s. ok is false if s holds no match.
+func (p *pattern) search(s string) (re *regexp.Regexp, from int, ok bool) {
+	if p.later == nil {
+		return p.Regexp, 0, p.mayMatch(s)
+	}
+	i := strings.Index(s, p.at)
+	switch {
+	case i < 0:
+		return nil, 0, false
+	case i <= p.lead:
+		return p.Regexp, 0, true
+	}
+	return p.later, i - p.lead, true
+}
+
+// findSubmatchIndex is FindStringSubmatchIndex, searching from where a
+// match can start.
+func (p *pattern) findSubmatchIndex(s string) []int {
+	re, from, ok := p.search(s)
+	if !ok {
+		return nil
+	}
+	m := re.FindStringSubmatchIndex(s[from:])
+	shift(m, from)
+	return m
+}
+
+// shift adds from to each index of the match m that is not -1.
+func shift(m []int, from int) {
+	for i, x := range m {
+		if x >= 0 {
+			m[i] = x + from
+		}
+	}
+}
+
+// anchor finds the literal part of re (a group of one, too), a parsed tree, that follows
+// parts of the fewest bytes at most (of the longest literals, the first),
+// and how many, for pattern.at and pattern.lead; ok is false if re is not
+// a concatenation with such a part, or holds an assertion that reads the
+// byte before it, other than \A.
+func anchor(re *syntax.Regexp) (at string, lead int, ok bool) {
+	if re.Op != syntax.OpConcat || readsBefore(re) {
+		return "", 0, false
+	}
+	for i, sub := range re.Sub {
+		for sub.Op == syntax.OpCapture {
+			sub = sub.Sub[0]
+		}
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 || len(string(sub.Rune)) < len(at) {
+			continue
+		}
+		n := 0
+		for _, before := range re.Sub[:i] {
+			w := maxBytes(before)
+			if w < 0 {
+				n = -1
+				break
+			}
+			n += w
+		}
+		if n >= 0 && (len(string(sub.Rune)) > len(at) || n < lead) {
+			at, lead, ok = string(sub.Rune), n, true
+		}
+	}
+	return at, lead, ok
+}
+
+// readsBefore reports whether re holds a multi-line ^, \b or \B: an
+// assertion whose answer depends on the byte before it, which a search
+// starting within the text would take for its start.
+func readsBefore(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	for _, sub := range re.Sub {
+		if readsBefore(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxBytes is the most bytes re matches, or -1 if unbounded. The matcher
+// reads a byte of invalid UTF-8 as a rune of its own, so a rune is at
+// most utf8.UTFMax bytes whatever it is.
+func maxBytes(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary, syntax.OpNoMatch:
+		return 0
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return len(re.Rune) * utf8.UTFMax // a rune's case may be of other bytes (k, U+212A)
+		}
+		return len(string(re.Rune))
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return utf8.UTFMax
+	case syntax.OpCapture, syntax.OpQuest:
+		return maxBytes(re.Sub[0])
+	case syntax.OpRepeat:
+		if w := maxBytes(re.Sub[0]); w >= 0 && re.Max >= 0 {
+			return w * re.Max
+		}
+	case syntax.OpConcat, syntax.OpAlternate:
+		n := 0
+		for _, sub := range re.Sub {
+			w := maxBytes(sub)
+			if w < 0 {
+				return -1
+			}
+			if re.Op == syntax.OpConcat {
+				n += w
+			} else {
+				n = max(n, w)
+			}
+		}
+		return n
+	}
+	return -1 // star, plus
+}
+
+// neverAtStart returns re with each \A (^) made an empty class, which
+// matches nothing: a search that starts past the text's start, where \A
+// cannot match, searches in it.
+func neverAtStart(re *syntax.Regexp) *syntax.Regexp {
+	if re.Op == syntax.OpBeginText {
+		return &syntax.Regexp{Op: syntax.OpNoMatch}
+	}
+	out := *re
+	out.Sub = make([]*syntax.Regexp, len(re.Sub))
+	for i, sub := range re.Sub {
+		out.Sub[i] = neverAtStart(sub)
+	}
+	return &out
 }
 
 // requiredLiteral is the longest literal that every match of re contains,
@@ -91,13 +242,23 @@ func compilePattern(name string, p Expr, flags int) (*pattern, error) {
 		return nil, typeErrorf("%s: pattern %s: %v (patterns are RE2: no backreferences or lookaround)", name, c, err)
 	}
 	compiled := &pattern{Regexp: re}
-	if tree, err := syntax.Parse(src, syntax.Perl); err == nil {
-		compiled.literal = requiredLiteral(tree.Simplify())
+	tree, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return compiled, nil
 	}
+	compiled.literal = requiredLiteral(tree.Simplify())
 	if strings.ContainsRune(compiled.literal, utf8.RuneError) {
 		// The matcher reads a byte of invalid UTF-8 as U+FFFD, which
 		// strings.Contains does not.
 		compiled.literal = ""
+	}
+	// The tree as parsed, not simplified: simplifying repeats a group's
+	// capture, which compiled again would be groups of their own.
+	if at, lead, ok := anchor(tree); ok && !strings.ContainsRune(at, utf8.RuneError) {
+		later, err := regexp.Compile(neverAtStart(tree).String())
+		if err == nil && later.NumSubexp() == re.NumSubexp() {
+			compiled.at, compiled.lead, compiled.later = at, lead, later
+		}
 	}
 	return compiled, nil
 }
@@ -159,7 +320,8 @@ func (m *RegexpMatch) Eval(row value.Row) (value.Value, error) {
 		return value.Value{}, err
 	}
 	s := x.Str()
-	return value.BoolValue((m.re.mayMatch(s) && m.re.MatchString(s)) != m.Not), nil
+	re, from, ok := m.re.search(s)
+	return value.BoolValue((ok && re.MatchString(s[from:])) != m.Not), nil
 }
 
 // regexpExtract is regexp_extract(s, pattern[, group]), as in Flink: the
@@ -239,10 +401,7 @@ func (e *regexpExtract) Eval(row value.Row) (value.Value, error) {
 	s := x.Str()
 	// One allocation, the match's indexes: Go's regexp has no form that
 	// fills a slice of the caller's.
-	if !e.re.mayMatch(s) {
-		return value.Value{}, nil
-	}
-	m := e.re.FindStringSubmatchIndex(s)
+	m := e.re.findSubmatchIndex(s)
 	if m == nil || m[2*group] < 0 {
 		return value.Value{}, nil
 	}
@@ -353,17 +512,21 @@ func (e *regexpReplace) Eval(row value.Row) (value.Value, error) {
 		return value.Value{}, err
 	}
 	s := x.Str()
-	if !e.re.mayMatch(s) {
+	re, from, ok := e.re.search(s)
+	if !ok {
 		return x, nil
 	}
 	var matches [][]int
 	if e.all {
-		matches = e.re.FindAllStringSubmatchIndex(s, -1)
-	} else if m := e.re.FindStringSubmatchIndex(s); m != nil {
+		matches = re.FindAllStringSubmatchIndex(s[from:], -1)
+	} else if m := re.FindStringSubmatchIndex(s[from:]); m != nil {
 		matches = [][]int{m}
 	}
 	if matches == nil {
 		return x, nil
+	}
+	for _, m := range matches {
+		shift(m, from)
 	}
 	var out []byte
 	last := 0

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"regexp/syntax"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -53,6 +55,56 @@ func TestLiteralPrefilter(t *testing.T) {
 			s := string(b)
 			if got, want := p.mayMatch(s) && p.MatchString(s), plain.MatchString(s); got != want {
 				t.Fatalf("%q on %q: %v with the prefilter (literal %q); %v without", src, s, got, p.literal, want)
+			}
+		}
+	}
+}
+
+// TestSearchFromLiteral: a search that starts a bounded distance before
+// the first place of a literal part of the pattern finds the very matches,
+// groups and all, of the search from the start, for patterns with \A
+// before the literal or after it, groups repeated, classes of multi-byte
+// runes and case folded parts before it, over random strings that hold
+// the literal, multi-byte runes and invalid UTF-8; patterns whose
+// assertions read the byte before them search from the start.
+func TestSearchFromLiteral(t *testing.T) {
+	anchored := []string{`(&|^)ab=([^&]*)`, `(&|^)ab=`, `x?ab`, `(?i:é)ab(c)?`, `[é&]{1,2}ab`, `(c|&){2}ab(=)`,
+		`(^|&)(ab)(=|$)`, `.ab`, `(?s).ab`, `(a|^)(b|^)ab`, `(ab){2}x`, `^ab`}
+	whole := []string{`(?m)(&|^)ab`, `\bab`, `\Bab`, `a*ab`, `(?i)ab`, `[a-c]+ab`, `ab`, `(x)?(ab)+`}
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"a", "b", "ab", "=", "&", "c", "x", "é", "\xff", "\n", " "}
+	for _, src := range append(anchored, whole...) {
+		p, err := compilePattern("test", NewConst(value.StringValue(src)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (p.later != nil) != slices.Contains(anchored, src) {
+			t.Fatalf("%q: searched from its literal %q: %v", src, p.at, p.later != nil)
+		}
+		plain := regexp.MustCompile(src)
+		for range 3000 {
+			var b strings.Builder
+			for range rng.IntN(14) {
+				b.WriteString(alphabet[rng.IntN(len(alphabet))])
+			}
+			s := b.String()
+			want := plain.FindStringSubmatchIndex(s)
+			if got := p.findSubmatchIndex(s); !slices.Equal(got, want) {
+				t.Fatalf("%q on %q: %v searching from %q's place less %d; %v from the start", src, s, got, p.at, p.lead, want)
+			}
+			re, from, ok := p.search(s)
+			var all [][]int
+			if ok {
+				all = re.FindAllStringSubmatchIndex(s[from:], -1)
+				for _, m := range all {
+					shift(m, from)
+				}
+			}
+			if wantAll := plain.FindAllStringSubmatchIndex(s, -1); !slices.EqualFunc(all, wantAll, slices.Equal) {
+				t.Fatalf("%q on %q: all matches %v searching from %d; %v from the start", src, s, all, from, wantAll)
+			}
+			if got := ok && re.MatchString(s[from:]); got != (want != nil) {
+				t.Fatalf("%q on %q: matches %v searching from %d", src, s, got, from)
 			}
 		}
 	}
