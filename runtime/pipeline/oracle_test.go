@@ -1611,6 +1611,12 @@ func (jd *joinData) quotesInput(withLate bool) oracleInput {
 	return in
 }
 
+// quotes2 is in, a source of quotes, again as a source of its own.
+func quotes2(in oracleInput) oracleInput {
+	in.source.Name = "quotes2"
+	return in
+}
+
 func (jd *joinData) tableInput() oracleInput {
 	return oracleInput{
 		source: v1alpha1.Source{
@@ -2280,6 +2286,22 @@ func TestOracleJoins(t *testing.T) {
 				FROM t LEFT JOIN q ON q.seq = ` + asOf + `
 				LEFT JOIN s ON s.symbol = q.symbol`,
 			types: []colType{cInt, cInt, cDec2, cStr, cInt},
+		},
+		oracleCase{
+			// Two tables as of the trade's time, a table as read between:
+			// the second's versions are looked up by the table's symbol.
+			// (quotes2 is the quotes again, a source of its own.)
+			name: "TemporalJoin/TwoVersionedTables",
+			data: interval, inputs: append(asOfInputs, jd.tableInput(), quotes2(versioned)), results: true, key: 1,
+			query: `SELECT t.id, q.qid, s.name, b.qid AS qid2, b.bid AS bid2
+				FROM trades t LEFT JOIN quotes FOR SYSTEM_TIME AS OF t.ts AS q ON t.symbol = q.symbol
+				LEFT JOIN symbols s ON s.symbol = t.symbol
+				JOIN quotes2 FOR SYSTEM_TIME AS OF t.ts AS b ON b.symbol = s.symbol AND b.bid > 0`,
+			sqlite: `SELECT t.id, q.qid, s.name, b.qid, b.bid
+				FROM t LEFT JOIN q ON q.seq = ` + asOf + `
+				LEFT JOIN s ON s.symbol = t.symbol
+				JOIN q AS b ON b.seq = (SELECT q2.seq FROM q AS q2 WHERE q2.symbol = s.symbol AND q2.ts <= t.ts ORDER BY q2.ts DESC, q2.seq DESC LIMIT 1) AND b.bid > 0`,
+			types: []colType{cInt, cInt, cStr, cInt, cDec2},
 		},
 		oracleCase{
 			// The rest of ON decides whether the version at the trade's

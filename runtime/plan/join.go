@@ -127,6 +127,11 @@ type Lookup struct {
 	Outer bool
 	// On is the rest of ON, over the row joined so far and the table's.
 	On expr.Expr
+	// TableTime, of a table joined FOR SYSTEM_TIME AS OF (after a first
+	// table joined so), is its rows' version time: a row joins the version
+	// of its key current at the join's AsOf time. Nil for a table joined
+	// as read.
+	TableTime *expr.Column
 }
 
 // Tables are the scans of a join's tables: a table join's first, and the
@@ -182,7 +187,7 @@ func (j *Join) Describe() string {
 			j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
 	}
 	for _, l := range j.Lookups {
-		d += " " + l.describe()
+		d += " " + l.describe(j.AsOf)
 	}
 	for _, s := range j.Streams {
 		kind, on := joinWords(s.Outer, s.RightOuter, s.On)
@@ -192,9 +197,13 @@ func (j *Join) Describe() string {
 	return d
 }
 
-func (l *Lookup) describe() string {
+func (l *Lookup) describe(asOf *expr.Column) string {
 	kind, on := joinWords(l.Outer, false, l.On)
-	return fmt.Sprintf("%s table %s ON %s%s", kind, l.Table.Source, strings.Join(KeyPairs(l.Keys, l.TableKeys), " AND "), on)
+	versions := ""
+	if l.TableTime != nil {
+		versions = fmt.Sprintf(" FOR SYSTEM_TIME AS OF %s (versions by %s)", asOf.Name, l.TableTime.Name)
+	}
+	return fmt.Sprintf("%s table %s%s ON %s%s", kind, l.Table.Source, versions, strings.Join(KeyPairs(l.Keys, l.TableKeys), " AND "), on)
 }
 
 // joinWords are a join's kind and the rest of its ON, as Describe writes

@@ -110,6 +110,9 @@ func ReadColumns(root Node) map[string][]bool {
 			for _, l := range n.Lookups {
 				table := joined[at : at+len(l.Table.Cols)]
 				mark(table, l.TableKeys...)
+				if l.TableTime != nil {
+					mark(table, l.TableTime)
+				}
 				need(l.Table, table)
 				at += len(l.Table.Cols)
 			}

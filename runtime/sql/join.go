@@ -146,19 +146,25 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 		b.errorf(location(je.Rarg), "tables after a join of more than two streams are not supported yet: join %s with two streams, or the streams without it", table.Source)
 		return nil
 	}
-	if c := b.asOfAt(je.Rarg.GetRangeVar().GetLocation()); c != nil {
-		c.used = true
-		if j.Kind == plan.IntervalJoin {
-			b.errorf(c.at, "the tables after a join of two streams are joined as read yet, not FOR SYSTEM_TIME AS OF")
-		} else {
-			b.errorf(c.at, "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read")
+	asOf := b.asOfAt(je.Rarg.GetRangeVar().GetLocation())
+	if asOf != nil {
+		asOf.used = true
+		switch {
+		case j.Kind == plan.IntervalJoin:
+			b.errorf(asOf.at, "the tables after a join of two streams are joined as read yet, not FOR SYSTEM_TIME AS OF")
+			return nil
+		case j.AsOf == nil:
+			b.errorf(asOf.at, "a table is joined FOR SYSTEM_TIME AS OF after the first only if the first is: join %s first, and the tables joined as read after it", table.Source)
+			return nil
 		}
-		return nil
 	}
 	for _, s := range b.scopes() {
 		switch {
-		case s.table == tscope.table && j.AsOf != nil && j.Right.Source == table.Source:
+		case s.table == tscope.table && b.joinedAsOf(j, table.Source):
 			b.errorf(location(je.Rarg), "%s is joined FOR SYSTEM_TIME AS OF already; only a table joined as read may be joined again", tscope.table)
+			return nil
+		case s.table == tscope.table && asOf != nil:
+			b.errorf(asOf.at, "%s is joined already; a table joined FOR SYSTEM_TIME AS OF is joined once", tscope.table)
 			return nil
 		case s.table == tscope.table && (tscope.alias == "" || s.alias == ""):
 			b.errorf(location(je.Rarg), "%s is joined already; to join it again, give each of its inputs an alias", tscope.table)
@@ -193,8 +199,35 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 	if l.On, ok = b.conjunction(residual, location(je.Quals)); !ok {
 		return nil
 	}
+	if asOf != nil {
+		col := b.asOfColumn(asOf, j.Left.Source, len(j.Left.Cols))
+		switch {
+		case col == nil:
+			return nil
+		case col.Index != j.AsOf.Index:
+			b.errorf(asOf.column.Location, "the tables of a join are joined as of one time, the stream row's: %s, as %s is", j.AsOf.Name, j.Right.Source)
+			return nil
+		}
+		if l.TableTime = b.versionTime(table, asOf); l.TableTime == nil {
+			return nil
+		}
+	}
 	j.Lookups = append(j.Lookups, l)
 	return j
+}
+
+// joinedAsOf reports whether j joins source FOR SYSTEM_TIME AS OF, as its
+// first table or a further one.
+func (b *binder) joinedAsOf(j *plan.Join, source string) bool {
+	if j.AsOf != nil && j.Right.Source == source {
+		return true
+	}
+	for _, l := range j.Lookups {
+		if l.TableTime != nil && l.Table.Source == source {
+			return true
+		}
+	}
+	return false
 }
 
 // streamStep binds `... JOIN stream ON ...` (or an outer join) after j,

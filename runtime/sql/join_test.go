@@ -44,11 +44,17 @@ var joinCatalog = sql.Catalog{
 		{Name: "rate", Type: value.Decimal(18, 6)},
 		{Name: "ts", Type: value.Timestamp},
 	},
+	"limits": {
+		{Name: "symbol", Type: value.String},
+		{Name: "cap", Type: value.Int},
+		{Name: "since", Type: value.Timestamp},
+	},
 }
 
-// joinTables: symbols and sectors have no version time, rates does (its
-// eventTime, ts).
-var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}, "sectors": {Key: []string{"sector"}}, "rates": {Key: []string{"currency"}, Time: "ts"}}
+// joinTables: symbols and sectors have no version time, rates and limits
+// do (their eventTime, ts and since).
+var joinTables = sql.Tables{"symbols": {Key: []string{"symbol"}}, "sectors": {Key: []string{"sector"}}, "rates": {Key: []string{"currency"}, Time: "ts"},
+	"limits": {Key: []string{"symbol"}, Time: "since"}}
 
 // within5s is the time bound of the interval joins below.
 const within5s = " AND t.ts BETWEEN q.ts - INTERVAL '5' SECOND AND q.ts + INTERVAL '5' SECOND"
@@ -219,7 +225,27 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
-			"FOR SYSTEM_TIME AS OF t.ts AS r", "only the first table is joined FOR SYSTEM_TIME AS OF yet; the tables after it are joined as read",
+			"FOR SYSTEM_TIME AS OF t.ts AS r", "a table is joined FOR SYSTEM_TIME AS OF after the first only if the first is: join rates first, and the tables joined as read after it",
+		},
+		{
+			"SELECT * FROM fills f JOIN rates FOR SYSTEM_TIME AS OF f.ts AS r ON r.currency = f.symbol JOIN limits FOR SYSTEM_TIME AS OF f.at AS l ON l.symbol = f.symbol",
+			"f.at AS l", "the tables of a join are joined as of one time, the stream row's: fills.ts, as rates is",
+		},
+		{
+			"SELECT * FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note JOIN limits FOR SYSTEM_TIME AS OF l.since AS l ON l.symbol = t.symbol",
+			"l.since AS l", "FOR SYSTEM_TIME AS OF takes the time of the stream's row, a column of trades, not of the table",
+		},
+		{
+			"SELECT * FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols FOR SYSTEM_TIME AS OF t.ts AS s ON s.symbol = t.symbol",
+			"FOR SYSTEM_TIME AS OF t.ts AS s", "a join FOR SYSTEM_TIME AS OF joins each row with the version of the table's row at its time: give source symbols an eventTime, the column of its rows' version time",
+		},
+		{
+			"SELECT * FROM trades t JOIN limits FOR SYSTEM_TIME AS OF t.ts AS l ON l.symbol = t.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note JOIN rates r2 ON r2.currency = t.symbol",
+			"rates r2 ON", "rates is joined FOR SYSTEM_TIME AS OF already; only a table joined as read may be joined again",
+		},
+		{
+			"SELECT * FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note JOIN limits a ON a.symbol = t.symbol JOIN limits FOR SYSTEM_TIME AS OF t.ts AS b ON b.symbol = t.note",
+			"FOR SYSTEM_TIME AS OF t.ts AS b", "limits is joined already; a table joined FOR SYSTEM_TIME AS OF is joined once",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
@@ -307,7 +333,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
-			"nosuch", `unknown source "nosuch" (the manifest defines fills, fills2, quotes, rates, sectors, symbols, trades)`,
+			"nosuch", `unknown source "nosuch" (the manifest defines fills, fills2, limits, quotes, rates, sectors, symbols, trades)`,
 		},
 		{
 			"SELECT t.price FROM trades t JOIN symbols FOR SYSTEM_TIME AS OF t.ts AS s ON t.symbol = s.symbol",
@@ -558,6 +584,11 @@ func TestJoinPlans(t *testing.T) {
 			// The first table as of the stream row's time, the next as read.
 			"SELECT r.rate, s.name FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols s ON t.symbol = s.symbol",
 			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
+		},
+		{
+			// Two tables as of the stream row's time, one as read between.
+			"SELECT r.rate, s.name, l.cap FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols s ON t.symbol = s.symbol LEFT JOIN limits FOR SYSTEM_TIME AS OF t.ts AS l ON l.symbol = s.symbol AND l.cap > 0",
+			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency LEFT JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table limits FOR SYSTEM_TIME AS OF trades.ts (versions by limits.since) ON symbols.symbol = limits.symbol AND (limits.cap > 0)",
 		},
 		{
 			// Four inputs; a table with a version time joined as read.

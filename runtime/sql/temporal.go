@@ -94,32 +94,47 @@ func (b *binder) asOfAt(loc int32) *asOf {
 // time, its event-time column.
 func (b *binder) temporal(j *plan.Join, c *asOf, leftWidth int) bool {
 	c.used = true
+	if j.AsOf = b.asOfColumn(c, j.Left.Source, leftWidth); j.AsOf == nil {
+		return false
+	}
+	j.TableTime = b.versionTime(j.Right, c)
+	return j.TableTime != nil
+}
+
+// asOfColumn binds the time column of c, which must be a timestamp column
+// of stream, whose columns are the first leftWidth of the join's.
+func (b *binder) asOfColumn(c *asOf, stream string, leftWidth int) *expr.Column {
 	e, err := b.columnRef(c.column)
 	if err != nil {
-		return false
+		return nil
 	}
 	col := e.(*expr.Column)
 	if col.Index >= leftWidth {
-		b.errorf(c.column.Location, "FOR SYSTEM_TIME AS OF takes the time of the stream's row, a column of %s, not of the table", j.Left.Source)
-		return false
+		b.errorf(c.column.Location, "FOR SYSTEM_TIME AS OF takes the time of the stream's row, a column of %s, not of the table", stream)
+		return nil
 	}
 	if col.T.Kind != value.KindTimestamp {
 		b.errorf(c.column.Location, "FOR SYSTEM_TIME AS OF takes a timestamp column; %s is %s", col.Name, col.T)
-		return false
+		return nil
 	}
-	name := b.tables[j.Right.Source].Time
+	return col
+}
+
+// versionTime is the column of table's rows that versions them, its event
+// time, for c, a join of it as of a time.
+func (b *binder) versionTime(table *plan.Scan, c *asOf) *expr.Column {
+	name := b.tables[table.Source].Time
 	if name == "" {
-		b.errorf(c.at, "a join FOR SYSTEM_TIME AS OF joins each row with the version of the table's row at its time: give source %s an eventTime, the column of its rows' version time", j.Right.Source)
-		return false
+		b.errorf(c.at, "a join FOR SYSTEM_TIME AS OF joins each row with the version of the table's row at its time: give source %s an eventTime, the column of its rows' version time", table.Source)
+		return nil
 	}
-	for i, rc := range j.Right.Cols {
+	for i, rc := range table.Cols {
 		if rc.Name == name {
-			j.AsOf, j.TableTime = col, &expr.Column{Index: i, Name: j.Right.Source + "." + name, T: rc.Type}
-			return true
+			return &expr.Column{Index: i, Name: table.Source + "." + name, T: rc.Type}
 		}
 	}
-	b.errorf(c.at, "table %s has no column %s, its eventTime", j.Right.Source, name)
-	return false
+	b.errorf(c.at, "table %s has no column %s, its eventTime", table.Source, name)
+	return nil
 }
 
 // unusedAsOf reports the FOR SYSTEM_TIME AS OF clauses no join took: of a

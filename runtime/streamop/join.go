@@ -487,11 +487,14 @@ func falseOf(conjuncts []expr.Expr, row value.Row) bool {
 // before it are looked up in it by keys, an encoder over their columns.
 type lookup struct {
 	*plan.Lookup
-	table  side
-	keys   *keyEncoder
-	rows   map[string]value.Row
-	nulls  value.Row
-	reread bool
+	table side
+	keys  *keyEncoder
+	// rows are the table's, by key; versions, of a table joined as of a
+	// time, its versions instead.
+	rows     map[string]value.Row
+	versions *versioned
+	nulls    value.Row
+	reread   bool
 }
 
 // newTableJoin returns a join of n's stream with its tables. Its stream
@@ -514,11 +517,15 @@ func newTableJoin(n *plan.Join, reread map[string]bool) *tableJoin {
 func newLookups(list []*plan.Lookup, reread map[string]bool) []*lookup {
 	var lookups []*lookup
 	for _, l := range list {
-		lookups = append(lookups, &lookup{
+		lk := &lookup{
 			Lookup: l, reread: reread[l.Table.Source],
 			table: side{source: l.Table.Source, width: len(l.Table.Cols), keys: newKeyEncoder(l.TableKeys)},
 			keys:  newKeyEncoder(l.Keys), rows: map[string]value.Row{}, nulls: make(value.Row, len(l.Table.Cols)),
-		})
+		}
+		if l.TableTime != nil {
+			lk.versions, lk.table.time = newVersioned(l.Table), l.TableTime.Index
+		}
+		lookups = append(lookups, lk)
 	}
 	return lookups
 }
@@ -532,7 +539,7 @@ func (t *tableJoin) Begin(origins []*message.Origin) {
 // each of its inputs of that table (a table may be joined twice), and
 // reports whether it was.
 func (t *tableJoin) absorb(in *message.Batch, fail Failures) (absorbed int, ok bool) {
-	absorbed, ok = absorbLookups(in, t.lookups, fail)
+	absorbed, ok = absorbLookups(in, t.lookups, fail, math.MinInt64)
 	if in.Origin.Source == t.table.source {
 		if ok {
 			fail = noFailures{} // told already
@@ -555,12 +562,17 @@ func isLookup(lookups []*lookup, source string) bool {
 // lookup of that table (a table may be joined twice), and reports whether
 // it was. A row that fails, fails in each alike (the key columns are the
 // table's): it is told once.
-func absorbLookups(in *message.Batch, lookups []*lookup, fail Failures) (absorbed int, ok bool) {
+func absorbLookups(in *message.Batch, lookups []*lookup, fail Failures, floor int64) (absorbed int, ok bool) {
 	for _, l := range lookups {
-		if l.table.source == in.Origin.Source {
-			absorbed = absorbTable(in, l.rows, &l.table, fail, nil)
-			fail, ok = noFailures{}, true
+		if l.table.source != in.Origin.Source {
+			continue
 		}
+		if l.versions != nil {
+			absorbed = l.versions.absorb(in, &l.table, fail, floor)
+		} else {
+			absorbed = absorbTable(in, l.rows, &l.table, fail, nil)
+		}
+		fail, ok = noFailures{}, true
 	}
 	return absorbed, ok
 }
@@ -650,17 +662,17 @@ func (t *tableJoin) lookup(out *message.Batch, row value.Row) error {
 	if !hasNull(t.stream.keys.vals) {
 		match = t.rows[string(t.stream.keys.buf)]
 	}
-	return t.emit(out, row, match)
+	return t.emit(out, row, match, asOfTime{})
 }
 
 // emit writes row joined with match, its table row, then with the row of
 // each further table the row joined so far looks up.
-func (t *tableJoin) emit(out *message.Batch, row, match value.Row) error {
+func (t *tableJoin) emit(out *message.Batch, row, match value.Row, when asOfTime) error {
 	o := out.Append(0)
 	copy(o, row)
 	ok, err := joinMatch(o, len(row), match, t.nulls, t.node.Outer, t.node.On)
 	if ok && err == nil {
-		ok, err = lookUp(o, len(row)+t.table.width, t.lookups)
+		ok, err = lookUp(o, len(row)+t.table.width, t.lookups, when)
 	}
 	if !ok || err != nil {
 		out.Truncate()
@@ -669,15 +681,20 @@ func (t *tableJoin) emit(out *message.Batch, row, match value.Row) error {
 }
 
 // lookUp writes into o, from at, the row of each further table that the
-// row joined before it, o[:at] and then more, looks up; ok is false if one
-// of them drops the row (a JOIN that finds none), and after an error.
-func lookUp(o value.Row, at int, lookups []*lookup) (ok bool, err error) {
+// row joined before it, o[:at] and then more, looks up, the version at
+// when's time of those joined as of a time; ok is false if one of them
+// drops the row (a JOIN that finds none), and after an error.
+func lookUp(o value.Row, at int, lookups []*lookup, when asOfTime) (ok bool, err error) {
 	for _, l := range lookups {
 		if err = l.keys.encode(o, 0); err != nil {
 			return false, err
 		}
 		var match value.Row
-		if !hasNull(l.keys.vals) {
+		switch {
+		case hasNull(l.keys.vals):
+		case l.versions != nil:
+			match = l.versions.at(l.keys.buf, when.ts, when.floor)
+		default:
 			match = l.rows[string(l.keys.buf)]
 		}
 		if ok, err = joinMatch(o, at, match, l.nulls, l.Outer, l.On); !ok || err != nil {
@@ -769,6 +786,9 @@ func rowsOf(lookups []*lookup) int {
 	n := 0
 	for _, l := range lookups {
 		n += len(l.rows)
+		if l.versions != nil {
+			n += l.versions.held
+		}
 	}
 	return n
 }

@@ -276,34 +276,43 @@ func TestTemporalJoinLookups(t *testing.T) {
 
 // newTestTemporalJoin joins trades (ts, sym, v) LEFT JOIN a table of the
 // same columns keyed by sym FOR SYSTEM_TIME AS OF trades.ts, its versions
-// by its ts.
+// by its ts, then LEFT JOIN table2, of the same columns, keyed by sym FOR
+// SYSTEM_TIME AS OF trades.ts too.
 func newTestTemporalJoin() *temporalJoin {
 	table := &plan.Scan{Source: "table", Cols: testScan.Cols}
 	return newTemporalJoin(&plan.Join{Kind: plan.TableJoin, Left: testScan, Right: table, Outer: true,
-		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS}, nil)
+		LeftKeys: []expr.Expr{colSym}, RightKeys: []expr.Expr{colSym}, AsOf: colTS, TableTime: colTS,
+		Lookups: []*plan.Lookup{{Table: &plan.Scan{Source: "table2", Cols: testScan.Cols}, Outer: true,
+			Keys: []expr.Expr{colSym}, TableKeys: []expr.Expr{colSym}, TableTime: colTS}}}, nil)
 }
 
-// TestTemporalJoinAgainstDefinition: random table versions (some of them
-// deletions) and stream rows, arriving out of order under a watermark that
-// never passes a row still to come, but for a few stream rows sent late on
-// purpose. Each stream row that is not late joins the version of its key
-// with the latest time not after its own, the last to arrive among equal
-// times, or NULLs when there is none or it is a deletion; the rows come
-// out in time order. Each run is also restored midway from a snapshot.
+// TestTemporalJoinAgainstDefinition: random versions (some of them
+// deletions) of two tables, the join's and a further one's, both joined
+// as of the stream row's time, and stream rows, arriving out of order
+// under a watermark that never passes a row still to come, but for a few
+// stream rows sent late on purpose. Each stream row that is not late
+// joins the version of its key in each table with the latest time not
+// after its own, the last to arrive among equal times, or NULLs when
+// there is none or it is a deletion; the rows come out in time order.
+// Each run is also restored midway from a snapshot.
 func TestTemporalJoinAgainstDefinition(t *testing.T) {
-	table := &message.Origin{Source: "table", Partition: 0}
+	tables := []*message.Origin{nil, {Source: "table", Partition: 0}, {Source: "table2", Partition: 0}}
 	stream := &message.Origin{Source: "trades", Partition: 0}
+	origins := []*message.Origin{stream, tables[1], tables[2]}
 	for run := range 50 {
 		rng := rand.New(rand.NewPCG(uint64(run), 7))
 		type event struct {
-			table   bool
+			table   int // 0: the stream's
 			deleted bool
 			row     testRow
 		}
 		var events []event
 		for range 200 + rng.IntN(200) {
-			e := event{table: rng.IntN(3) == 0, row: testRow{time.Duration(rng.IntN(100)) * time.Second, fmt.Sprintf("K%d", rng.IntN(5)), rng.Int64N(1000)}}
-			e.deleted = e.table && rng.IntN(5) == 0
+			e := event{row: testRow{time.Duration(rng.IntN(100)) * time.Second, fmt.Sprintf("K%d", rng.IntN(5)), rng.Int64N(1000)}}
+			if rng.IntN(2) == 0 {
+				e.table = 1 + rng.IntN(2)
+			}
+			e.deleted = e.table > 0 && rng.IntN(5) == 0
 			events = append(events, e)
 		}
 		// Mostly in time order, each event moved back a little.
@@ -312,8 +321,9 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 		})
 		restoreAt := rng.IntN(len(events))
 		j := newTestTemporalJoin()
-		j.Begin([]*message.Origin{stream, table})
-		j.Loaded(table)
+		j.Begin(origins)
+		j.Loaded(tables[1])
+		j.Loaded(tables[2])
 		var got, want []string
 		var wantRows []struct {
 			ts  time.Duration
@@ -324,26 +334,31 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 		wm := int64(math.MinInt64)
 		for i, e := range events {
 			if i == restoreAt {
-				snap := j.AppendSnapshot(nil, NewOrigins([]*message.Origin{stream, table}))
+				snap := j.AppendSnapshot(nil, NewOrigins(origins))
+				size := j.Size()
 				j = newTestTemporalJoin()
-				j.Begin([]*message.Origin{stream, table})
+				j.Begin(origins)
 				r := value.NewReader(snap)
-				if err := j.RestoreSnapshot(r, NewOrigins([]*message.Origin{stream, table})); err != nil || r.Len() != 0 {
+				if err := j.RestoreSnapshot(r, NewOrigins(origins)); err != nil || r.Len() != 0 {
 					t.Fatalf("run %d: restore: %v, %d bytes left", run, err, r.Len())
 				}
-				j.Loaded(table)
+				if j.Size() != size {
+					t.Fatalf("run %d: restored %d rows and versions; %d were", run, j.Size(), size)
+				}
+				j.Loaded(tables[1])
+				j.Loaded(tables[2])
 			}
 			b := batchOf(e.row)
 			b.Offsets[0] = int64(i)
 			b.Origin = stream
-			if e.table {
-				b.Origin = table
+			if e.table > 0 {
+				b.Origin = tables[e.table]
 				if e.deleted {
 					b.Deletes = []int64{int64(i)}
 				}
 			}
 			out := new(message.Batch)
-			out.Reset(6)
+			out.Reset(9)
 			var fail failures
 			var errs errorList
 			l, _ := j.Process(b, out, fixedTime(wm), &fail)
@@ -357,7 +372,7 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 			if rng.IntN(3) > 0 && next != math.MaxInt64 {
 				wm = max(wm, next)
 			}
-			if i+1 < len(events) && !events[i+1].table && rng.IntN(30) == 0 && wm > 0 {
+			if i+1 < len(events) && events[i+1].table == 0 && rng.IntN(30) == 0 && wm > 0 {
 				events[i+1].row.ts = time.Duration(wm) - time.Second // late
 			}
 			if i == len(events)-1 {
@@ -368,7 +383,7 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 				t.Fatal(fail, errs)
 			}
 			for _, row := range out.Rows {
-				got = append(got, fmt.Sprintf("%v %s %v=%v", time.Duration(row[0].Nanos()), row[1], row[2], row[5]))
+				got = append(got, fmt.Sprintf("%v %s %v=%v=%v", time.Duration(row[0].Nanos()), row[1], row[2], row[5], row[8]))
 			}
 		}
 		// A deletion is at its time, or at the latest of the versions of
@@ -376,36 +391,46 @@ func TestTemporalJoinAgainstDefinition(t *testing.T) {
 		at := make([]time.Duration, len(events))
 		latest := map[string]time.Duration{}
 		for i, e := range events {
-			if !e.table {
+			if e.table == 0 {
 				continue
 			}
+			key := fmt.Sprint(e.table, e.row.sym)
 			at[i] = e.row.ts
-			if l, ok := latest[e.row.sym]; ok && e.deleted {
+			if l, ok := latest[key]; ok && e.deleted {
 				at[i] = max(at[i], l)
 			}
-			if l, ok := latest[e.row.sym]; !ok || at[i] > l {
-				latest[e.row.sym] = at[i]
+			if l, ok := latest[key]; !ok || at[i] > l {
+				latest[key] = at[i]
 			}
 		}
+		matches := 0
 		for i, e := range events {
-			if e.table || e.row.ts < 0 {
+			if e.table != 0 || e.row.ts < 0 {
 				continue
 			}
-			match := "NULL"
-			best := time.Duration(-1)
-			for k, f := range events {
-				if f.table && f.row.sym == e.row.sym && at[k] <= e.row.ts && at[k] >= best {
-					best, match = at[k], fmt.Sprint(f.row.v)
-					if f.deleted {
-						match = "NULL"
+			match := []string{"NULL", "NULL"}
+			for table := range 2 {
+				best := time.Duration(-1)
+				for k, f := range events {
+					if f.table == table+1 && f.row.sym == e.row.sym && at[k] <= e.row.ts && at[k] >= best {
+						best, match[table] = at[k], fmt.Sprint(f.row.v)
+						if f.deleted {
+							match[table] = "NULL"
+						}
 					}
 				}
+			}
+			if match[0] != "NULL" && match[1] != "NULL" {
+				matches++
 			}
 			wantRows = append(wantRows, struct {
 				ts  time.Duration
 				seq int
 				out string
-			}{e.row.ts, i, fmt.Sprintf("%v %s %v=%s", e.row.ts, e.row.sym, e.row.v, match)})
+			}{e.row.ts, i, fmt.Sprintf("%v %s %v=%s=%s", e.row.ts, e.row.sym, e.row.v, match[0], match[1])})
+		}
+		if matches == 0 {
+			t.Fatalf("run %d: no stream row finds a version of both tables", run)
 		}
 		slices.SortStableFunc(wantRows, func(a, b struct {
 			ts  time.Duration
@@ -590,40 +615,53 @@ func BenchmarkTableJoins(b *testing.B) {
 // comes to replay behind what was forgotten is late, not joined with a
 // version that is no longer the one of its time.
 func TestTemporalJoinForgets(t *testing.T) {
-	table := &message.Origin{Source: "table", Partition: 0}
-	stream := &message.Origin{Source: "trades", Partition: 0}
-	j := newTestTemporalJoin()
-	j.Begin([]*message.Origin{stream, table})
-	j.Loaded(table)
-	out := new(message.Batch)
-	out.Reset(6)
-	var fail failures
-	var errs errorList
-	var rows []testRow
-	for i := range 100 {
-		rows = append(rows, testRow{time.Duration(i) * time.Second, "A", int64(i)}, testRow{time.Duration(i) * time.Second, fmt.Sprintf("D%d", i), 0})
-	}
-	tb := batchOf(rows...)
-	tb.Origin = table
-	for i := range 100 {
-		tb.Deletes = append(tb.Deletes, int64(2*i+1)) // the D keys, deleted at once
-	}
-	j.Process(tb, out, fixedTime(math.MinInt64), &fail)
-	if j.Size() != 200 {
-		t.Fatalf("%d versions held; want 200", j.Size())
-	}
-	j.Advance(fixedTime(int64(200*time.Second)), out, errs.add)
-	if j.Size() != 1 || len(j.versions) != 1 {
-		t.Fatalf("after the watermark passed them: %d versions of %d keys; want A's last alone", j.Size(), len(j.versions))
-	}
-	// A partition replaying from before what was forgotten.
-	sb := batchOf(testRow{50 * time.Second, "A", 7})
-	sb.Origin = stream
-	if late, _ := j.Process(sb, out, originMark{wm: int64(200 * time.Second), behind: math.MinInt64, replaying: stream}, &fail); late != 1 {
-		t.Errorf("a row behind the forgotten versions: %d late; want 1", late)
-	}
-	if len(fail)+len(errs) > 0 || out.Len() != 0 {
-		t.Fatal(fail, errs, out.Len())
+	for _, name := range []string{"table", "table2"} {
+		t.Run(name, func(t *testing.T) {
+			table := &message.Origin{Source: name, Partition: 0}
+			other := &message.Origin{Source: "table", Partition: 0}
+			if name == "table" {
+				other.Source = "table2"
+			}
+			stream := &message.Origin{Source: "trades", Partition: 0}
+			j := newTestTemporalJoin()
+			j.Begin([]*message.Origin{stream, table, other})
+			j.Loaded(table)
+			j.Loaded(other)
+			versions := j.versions
+			if name == "table2" {
+				versions = j.lookups[0].versions
+			}
+			out := new(message.Batch)
+			out.Reset(9)
+			var fail failures
+			var errs errorList
+			var rows []testRow
+			for i := range 100 {
+				rows = append(rows, testRow{time.Duration(i) * time.Second, "A", int64(i)}, testRow{time.Duration(i) * time.Second, fmt.Sprintf("D%d", i), 0})
+			}
+			tb := batchOf(rows...)
+			tb.Origin = table
+			for i := range 100 {
+				tb.Deletes = append(tb.Deletes, int64(2*i+1)) // the D keys, deleted at once
+			}
+			j.Process(tb, out, fixedTime(math.MinInt64), &fail)
+			if j.Size() != 200 || versions.held != 200 {
+				t.Fatalf("%d versions held; want 200", j.Size())
+			}
+			j.Advance(fixedTime(int64(200*time.Second)), out, errs.add)
+			if j.Size() != 1 || len(versions.keys) != 1 {
+				t.Fatalf("after the watermark passed them: %d versions of %d keys; want A's last alone", j.Size(), len(versions.keys))
+			}
+			// A partition replaying from before what was forgotten.
+			sb := batchOf(testRow{50 * time.Second, "A", 7})
+			sb.Origin = stream
+			if late, _ := j.Process(sb, out, originMark{wm: int64(200 * time.Second), behind: math.MinInt64, replaying: stream}, &fail); late != 1 {
+				t.Errorf("a row behind the forgotten versions: %d late; want 1", late)
+			}
+			if len(fail)+len(errs) > 0 || out.Len() != 0 {
+				t.Fatal(fail, errs, out.Len())
+			}
+		})
 	}
 }
 
@@ -1124,6 +1162,44 @@ func TestIntervalJoinDropsEarly(t *testing.T) {
 		}
 		if len(wantRows)+wantFailed == 0 || wantDropped == 0 {
 			t.Errorf("%s: %d rows, %d failures, %d dropped: the WHERE decides nothing", tt.query, len(wantRows), wantFailed, wantDropped)
+		}
+	}
+}
+
+// TestEventTimeOfTablesAsOf: the sources of a join of tables as of the
+// stream row's time have event times, which the watermark follows: the
+// stream's AS OF column and each table's version time, the first table's
+// and a further one's; a table joined as read has none.
+func TestEventTimeOfTablesAsOf(t *testing.T) {
+	cols := func(names ...string) []value.Column {
+		var c []value.Column
+		for _, n := range names {
+			typ := value.String
+			if n == "ts" || n == "since" {
+				typ = value.Timestamp
+			}
+			c = append(c, value.Column{Name: n, Type: typ})
+		}
+		return c
+	}
+	catalog := sql.Catalog{"trades": cols("symbol", "note", "ts"), "rates": cols("currency", "ts"), "symbols": cols("symbol", "name"), "limits": cols("name", "since")}
+	tables := sql.Tables{"rates": {Key: []string{"currency"}, Time: "ts"}, "symbols": {Key: []string{"symbol"}}, "limits": {Key: []string{"name"}, Time: "since"}}
+	root, err := sql.PlanTables(`SELECT t.symbol, l.since FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note
+		LEFT JOIN symbols s ON s.symbol = t.symbol LEFT JOIN limits FOR SYSTEM_TIME AS OF t.ts AS l ON l.name = s.name`, catalog, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for source, want := range map[string]string{"trades": "ts", "rates": "ts", "limits": "since", "symbols": ""} {
+		got := ""
+		if i := p.EventTimeOf(source); i >= 0 {
+			got = catalog[source][i].Name
+		}
+		if got != want {
+			t.Errorf("event time of %s: %q, want %q", source, got, want)
 		}
 	}
 }

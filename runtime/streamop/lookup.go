@@ -45,7 +45,7 @@ func (a *lookupAfter) Begin(origins []*message.Origin) {
 // streams' go to the join, whose pairs are looked up.
 func (a *lookupAfter) Process(in, out *message.Batch, wm Watermark, fail Failures) (late, absorbed int) {
 	if in.Origin != nil {
-		if absorbed, ok := absorbLookups(in, a.lookups, fail); ok {
+		if absorbed, ok := absorbLookups(in, a.lookups, fail, math.MinInt64); ok {
 			return 0, absorbed
 		}
 	}
@@ -86,7 +86,7 @@ func (a *lookupAfter) pass(out *message.Batch) {
 func (a *lookupAfter) write(out *message.Batch, pair value.Row) {
 	o := out.Append(0)
 	copy(o, pair)
-	ok, err := lookUp(o, a.width, a.lookups)
+	ok, err := lookUp(o, a.width, a.lookups, asOfTime{})
 	if !ok || err != nil {
 		out.Truncate()
 	}

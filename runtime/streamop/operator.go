@@ -627,6 +627,11 @@ func (p *Program) EventTimeOf(source string) int {
 		return -1
 	}
 	if j := p.join(); j != nil {
+		for _, l := range j.Lookups {
+			if l.TableTime != nil && l.Table.Source == source {
+				return l.TableTime.Index // a further table joined as of a time
+			}
+		}
 		switch {
 		case j.AsOf != nil && source == j.Left.Source:
 			return j.AsOf.Index

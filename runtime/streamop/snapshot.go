@@ -847,6 +847,10 @@ func appendTableRows(dst []byte, rows map[string]value.Row, reread bool) []byte 
 // appendLookups appends the rows of a join's further tables, in turn.
 func appendLookups(dst []byte, lookups []*lookup) []byte {
 	for _, l := range lookups {
+		if l.versions != nil {
+			dst = l.versions.append(dst, l.reread)
+			continue
+		}
 		dst = appendTableRows(dst, l.rows, l.reread)
 	}
 	return dst
@@ -855,6 +859,10 @@ func appendLookups(dst []byte, lookups []*lookup) []byte {
 // readLookups reads the rows of a join's further tables, appendLookups'.
 func readLookups(r *value.Reader, lookups []*lookup) error {
 	for _, l := range lookups {
+		if l.versions != nil {
+			l.versions.read(r, &l.table, l.reread)
+			continue
+		}
 		var err error
 		if l.rows, err = readTableRows(r, &l.table, l.reread); err != nil {
 			return err
@@ -917,28 +925,13 @@ func (t *tableJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error {
 }
 
 // AppendSnapshot implements Snapshotter: each key's versions, by the key's
-// encoding, the stream rows waiting, and the further tables' rows. Like a
+// encoding, the stream rows waiting, and the further tables' rows (their
+// versions, of those joined as of a time). Like a
 // table join's, it is the state of one engine, which holds the whole
 // table.
 func (j *temporalJoin) AppendSnapshot(dst []byte, origins *Origins) []byte {
 	dst = append(dst, snapshotVersion)
-	versions := j.versions
-	if j.reread {
-		versions = nil // read again whole
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(versions)))
-	for key, vs := range versions {
-		dst = value.AppendBytes(dst, key)
-		dst = binary.AppendUvarint(dst, uint64(len(vs)))
-		for _, v := range vs {
-			dst = binary.AppendVarint(dst, v.ts)
-			if v.row == nil {
-				dst = append(dst, 0)
-				continue
-			}
-			dst = appendValues(append(dst, 1), v.row)
-		}
-	}
+	dst = j.versions.append(dst, j.reread)
 	// In time and arrival order, which a restore numbers them in.
 	pending := j.pending.all()
 	dst = binary.AppendUvarint(dst, uint64(len(pending)))
@@ -956,23 +949,8 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 	if v := r.Byte(); v != snapshotVersion && r.Err() == nil {
 		return fmt.Errorf("table join state of snapshot version %d; this engine reads %d", v, snapshotVersion)
 	}
-	j.versions, j.held, j.pending, j.seq = map[string][]version{}, 0, asOfRows{}, 0
-	for range r.Count(3) {
-		key := r.String()
-		vs := make([]version, 0, r.Count(2))
-		for range cap(vs) {
-			v := version{ts: r.Varint()}
-			if r.Byte() == 1 {
-				v.row = make(value.Row, j.table.width)
-				readValues(r, v.row)
-			}
-			vs = append(vs, v)
-		}
-		j.versions[key], j.held = vs, j.held+len(vs)
-	}
-	if j.reread {
-		j.versions, j.held = map[string][]version{}, 0 // as a table join's
-	}
+	j.pending, j.seq = asOfRows{}, 0
+	j.versions.read(r, &j.table, j.reread)
 	for range r.Count(2 + j.stream.width) {
 		j.seq++
 		w := asOfRow{ts: r.Varint(), seq: j.seq, source: origins.readOwner(r), row: make(value.Row, j.stream.width)}
@@ -986,4 +964,50 @@ func (j *temporalJoin) RestoreSnapshot(r *value.Reader, origins *Origins) error 
 		return fmt.Errorf("reading table join state: %w", err)
 	}
 	return nil
+}
+
+// append appends each key's versions, none if the table is read again
+// whole after a restore (reread).
+func (v *versioned) append(dst []byte, reread bool) []byte {
+	keys := v.keys
+	if reread {
+		keys = nil
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for key, vs := range keys {
+		dst = value.AppendBytes(dst, key)
+		dst = binary.AppendUvarint(dst, uint64(len(vs)))
+		for _, ver := range vs {
+			dst = binary.AppendVarint(dst, ver.ts)
+			if ver.row == nil {
+				dst = append(dst, 0)
+				continue
+			}
+			dst = appendValues(append(dst, 1), ver.row)
+		}
+	}
+	return dst
+}
+
+// read reads in place of v's versions what append wrote; none are kept
+// for a table read again whole (reread), as a table join's rows. r's
+// error says whether it could.
+func (v *versioned) read(r *value.Reader, table *side, reread bool) {
+	v.keys, v.held = map[string][]version{}, 0
+	for range r.Count(3) {
+		key := r.String()
+		vs := make([]version, 0, r.Count(2))
+		for range cap(vs) {
+			ver := version{ts: r.Varint()}
+			if r.Byte() == 1 {
+				ver.row = make(value.Row, table.width)
+				readValues(r, ver.row)
+			}
+			vs = append(vs, ver)
+		}
+		v.keys[key], v.held = vs, v.held+len(vs)
+	}
+	if reread {
+		v.keys, v.held = map[string][]version{}, 0
+	}
 }
