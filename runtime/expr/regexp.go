@@ -48,13 +48,20 @@ func (p *pattern) search(s string) (re *regexp.Regexp, from int, ok bool) {
 		return p.Regexp, 0, p.mayMatch(s)
 	}
 	i := strings.Index(s, p.at)
-	switch {
-	case i < 0:
+	if i < 0 {
 		return nil, 0, false
-	case i <= p.lead:
+	}
+	// A search from within a character would read its other bytes as
+	// bytes of invalid UTF-8, each a rune (U+FFFD) of its own: it starts
+	// at the character's first byte.
+	from = i - p.lead
+	for from > 0 && !utf8.RuneStart(s[from]) {
+		from--
+	}
+	if from <= 0 {
 		return p.Regexp, 0, true
 	}
-	return p.later, i - p.lead, true
+	return p.later, from, true
 }
 
 // findSubmatchIndex is FindStringSubmatchIndex, searching from where a

@@ -69,10 +69,13 @@ func TestLiteralPrefilter(t *testing.T) {
 // assertions read the byte before them search from the start.
 func TestSearchFromLiteral(t *testing.T) {
 	anchored := []string{`(&|^)ab=([^&]*)`, `(&|^)ab=`, `x?ab`, `(?i:é)ab(c)?`, `[é&]{1,2}ab`, `(c|&){2}ab(=)`,
-		`(^|&)(ab)(=|$)`, `.ab`, `(?s).ab`, `(a|^)(b|^)ab`, `(ab){2}x`, `^ab`}
+		`(^|&)(ab)(=|$)`, `.ab`, `(?s).ab`, `(a|^)(b|^)ab`, `(ab){2}x`, `^ab`,
+		// U+FFFD matches a byte of invalid UTF-8, which a search from
+		// within a character would make of its other bytes.
+		`\x{FFFD}?ab`, `(\x{FFFD})abab`, `(^|\x{FFFD})ab`}
 	whole := []string{`(?m)(&|^)ab`, `\bab`, `\Bab`, `a*ab`, `(?i)ab`, `[a-c]+ab`, `ab`, `(x)?(ab)+`}
 	rng := rand.New(rand.NewPCG(5, 6))
-	alphabet := []string{"a", "b", "ab", "=", "&", "c", "x", "é", "\xff", "\n", " "}
+	alphabet := []string{"a", "b", "ab", "=", "&", "c", "x", "é", "\xff", "\n", " ", "😀", "\xf0\x9f", "\x80", "\uFFFD"}
 	for _, src := range append(anchored, whole...) {
 		p, err := compilePattern("test", NewConst(value.StringValue(src)), 0)
 		if err != nil {
