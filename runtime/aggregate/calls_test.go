@@ -98,11 +98,11 @@ func TestCallsShareDistinct(t *testing.T) {
 		}
 	}
 
-	// The form before sets were shared: each call's values, and 0 where
-	// the count is now.
+	// The form before sets were shared: each call's values, and where
+	// the count of values is now, the rows counted (7).
 	var old []byte
 	for i := range funcs {
-		old = binary.AppendVarint(old, 0)
+		old = binary.AppendVarint(old, 7)
 		old = binary.AppendVarint(old, 0)
 		old = binary.AppendUvarint(old, 0)
 		old = append(old, make([]byte, 4*8)...)
