@@ -206,6 +206,23 @@ func TestOracleThreeStreams(t *testing.T) {
 	}
 	got = specRows(t, "three streams", spec, counts, nil, nil)
 	compareRows(t, got, want, 100_000)
+	// Then a table, looked up by the third stream's column: the bids of
+	// bidders whose key is past the table's are dropped.
+	side, _ := nexmark.Spec("q13")
+	spec.Sources = append(spec.Sources, side.Sources[1])
+	counts["side_input"] = 10_000
+	spec.Query = `SELECT P.id, A.id AS auction, B.bidder, B.price, S.value
+		FROM person P
+		JOIN auction A ON P.id = A.seller AND A.dateTime BETWEEN P.dateTime AND P.dateTime + INTERVAL '10' SECOND
+		JOIN bid B ON B.auction = A.id AND B.dateTime BETWEEN A.dateTime AND A.dateTime + INTERVAL '1' SECOND
+		JOIN side_input S ON S.key = mod(B.bidder, 20000)`
+	want = sqliteRows(t, counts, nil, `SELECT P.id, A.id, B.bidder, B.price, S.value
+		FROM person P
+		JOIN auction A ON P.id = A.seller AND A.dt BETWEEN P.dt AND P.dt + 10000
+		JOIN bid B ON B.auction = A.id AND B.dt BETWEEN A.dt AND A.dt + 1000
+		JOIN side_input S ON S.key = B.bidder % 20000`, nil)
+	got = specRows(t, "three streams and a table", spec, counts, nil, nil)
+	compareRows(t, got, want, 1000)
 }
 
 // compareRows reports the first difference of the engine's rows from

@@ -46,14 +46,14 @@ type Join struct {
 	// right rows, is not after it. Nil for a join with the table as read.
 	AsOf, TableTime *expr.Column
 	// Lookups are the further tables of a join of more than two inputs,
-	// `stream JOIN t1 ON ... JOIN t2 ON ...` or `s1 JOIN s2 ON ... JOIN t
-	// ON ...`: each row joined so far is looked up in each in turn.
+	// `stream JOIN t1 ON ... JOIN t2 ON ...` or `s1 JOIN s2 ON ... [JOIN
+	// s3 ON ...] JOIN t ON ...`: each row joined so far is looked up in
+	// each in turn. Their columns come last.
 	Lookups []*Lookup
 	// Streams are the further streams of an interval join of more than
 	// two, `s1 JOIN s2 ON ... JOIN s3 ON ...`: the rows joined so far
 	// are joined with each in turn, within a time bound, as the first two
-	// are. Their columns follow the first two's; a join has Streams or
-	// Lookups, not both.
+	// are. Their columns follow the first two's, before the Lookups'.
 	Streams []*StreamStep
 }
 
@@ -150,11 +150,11 @@ func (j *Join) Tables() []*Scan {
 // Columns implements Node.
 func (j *Join) Columns() []value.Column {
 	cols := append(append([]value.Column(nil), j.Left.Cols...), j.Right.Cols...)
-	for _, l := range j.Lookups {
-		cols = append(cols, l.Table.Cols...)
-	}
 	for _, s := range j.Streams {
 		cols = append(cols, s.Stream.Cols...)
+	}
+	for _, l := range j.Lookups {
+		cols = append(cols, l.Table.Cols...)
 	}
 	return cols
 }
@@ -162,11 +162,11 @@ func (j *Join) Columns() []value.Column {
 // Inputs implements Node.
 func (j *Join) Inputs() []Node {
 	in := []Node{j.Left, j.Right}
-	for _, l := range j.Lookups {
-		in = append(in, l.Table)
-	}
 	for _, s := range j.Streams {
 		in = append(in, s.Stream)
+	}
+	for _, l := range j.Lookups {
+		in = append(in, l.Table)
 	}
 	return in
 }
@@ -186,13 +186,13 @@ func (j *Join) Describe() string {
 		d = fmt.Sprintf("IntervalJoin %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, strings.Join(keys, " AND "),
 			j.LeftTime.Name, j.RightTime.Name, time.Duration(j.Lower), j.RightTime.Name, time.Duration(j.Upper), on)
 	}
-	for _, l := range j.Lookups {
-		d += " " + l.describe(j.AsOf)
-	}
 	for _, s := range j.Streams {
 		kind, on := joinWords(s.Outer, s.RightOuter, s.On)
 		d += fmt.Sprintf(" %s stream %s ON %s AND %s BETWEEN %s - %s AND %s + %s%s", kind, s.Stream.Source, strings.Join(KeyPairs(s.Keys, s.StreamKeys), " AND "),
 			s.Time.Name, s.StreamTime.Name, time.Duration(s.Lower), s.StreamTime.Name, time.Duration(s.Upper), on)
+	}
+	for _, l := range j.Lookups {
+		d += " " + l.describe(j.AsOf)
 	}
 	return d
 }

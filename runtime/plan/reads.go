@@ -107,6 +107,13 @@ func ReadColumns(root Node) map[string][]bool {
 			need(n.Left, left)
 			at := width + len(n.Right.Cols)
 			need(n.Right, joined[width:at])
+			for _, s := range n.Streams {
+				stream := joined[at : at+len(s.Stream.Cols)]
+				mark(stream, s.StreamKeys...)
+				mark(stream, s.StreamTime)
+				need(s.Stream, stream)
+				at += len(s.Stream.Cols)
+			}
 			for _, l := range n.Lookups {
 				table := joined[at : at+len(l.Table.Cols)]
 				mark(table, l.TableKeys...)
@@ -115,13 +122,6 @@ func ReadColumns(root Node) map[string][]bool {
 				}
 				need(l.Table, table)
 				at += len(l.Table.Cols)
-			}
-			for _, s := range n.Streams {
-				stream := joined[at : at+len(s.Stream.Cols)]
-				mark(stream, s.StreamKeys...)
-				mark(stream, s.StreamTime)
-				need(s.Stream, stream)
-				at += len(s.Stream.Cols)
 			}
 		default:
 			// A node this walk does not know: every column below it.

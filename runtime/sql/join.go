@@ -142,9 +142,6 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 	case rightOuter:
 		b.errorf(location(je.Rarg), "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN")
 		return nil
-	case len(j.Streams) > 0:
-		b.errorf(location(je.Rarg), "tables after a join of more than two streams are not supported yet: join %s with two streams, or the streams without it", table.Source)
-		return nil
 	}
 	asOf := b.asOfAt(je.Rarg.GetRangeVar().GetLocation())
 	if asOf != nil {

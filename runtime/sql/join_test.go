@@ -216,8 +216,8 @@ func TestJoinErrorPositions(t *testing.T) {
 			"fills t ON", "two inputs of the join are called t; a stream is joined once, each input with its own name",
 		},
 		{
-			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol",
-			"symbols s ON", "tables after a join of more than two streams are not supported yet: join symbols with two streams, or the streams without it",
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol JOIN fills2 g ON g.symbol = t.symbol AND g.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills2 g ON", "fills2 is a stream, after a table: join the streams first, then the tables",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
@@ -584,6 +584,16 @@ func TestJoinPlans(t *testing.T) {
 			// The first table as of the stream row's time, the next as read.
 			"SELECT r.rate, s.name FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols s ON t.symbol = s.symbol",
 			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
+		},
+		{
+			// Three streams, then tables looked up by a column of the
+			// third and of the first table.
+			"SELECT t.price, f.qty, s.name, x.label FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" JOIN fills f ON f.symbol = q.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" LEFT JOIN symbols s ON s.symbol = f.symbol JOIN sectors x ON x.sector = s.sector",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" JOIN stream fills ON quotes.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
+				" LEFT JOIN table symbols ON fills.symbol = symbols.symbol JOIN table sectors ON symbols.sector = sectors.sector",
 		},
 		{
 			// Two tables as of the stream row's time, one as read between.

@@ -70,7 +70,7 @@ func newAfterJoin(j *plan.Join, where *plan.Filter, join, top Stateful) *afterJo
 // the rows that one writes and its stream's rows.
 func newStreamJoins(n *plan.Join) Stateful {
 	first := *n
-	first.Streams = nil
+	first.Streams, first.Lookups = nil, nil // the tables after, if any, are lookupAfter's
 	var op Stateful = newIntervalJoin(&first)
 	before := &first
 	for i, s := range n.Streams {

@@ -10,8 +10,9 @@ import (
 	"github.com/sluice-dev/sluice/runtime/value"
 )
 
-// lookupAfter looks the pairs of an interval join up in further tables, in
-// turn: `s1 JOIN s2 ON ... JOIN t ON ...`. A table join looks its rows up
+// lookupAfter looks the pairs of an interval join (the rows of a join of
+// more streams) up in further tables, in turn: `s1 JOIN s2 ON ... JOIN t
+// ON ...`. A table join looks its rows up
 // itself, as its stream rows wait for the tables; the pairs of two streams
 // wait here instead, once joined, since the streams' rows are judged late
 // when they come. The pairs the join writes before every further table has
@@ -30,8 +31,11 @@ type lookupAfter struct {
 }
 
 func newLookupAfter(n *plan.Join, join Stateful, reread map[string]bool) *lookupAfter {
-	a := &lookupAfter{join: join, lookups: newLookups(n.Lookups, reread),
-		width: len(n.Left.Cols) + len(n.Right.Cols), pairs: &message.Batch{}}
+	width := len(n.Left.Cols) + len(n.Right.Cols)
+	for _, s := range n.Streams {
+		width += len(s.Stream.Cols)
+	}
+	a := &lookupAfter{join: join, lookups: newLookups(n.Lookups, reread), width: width, pairs: &message.Batch{}}
 	a.pairs.Reset(a.width)
 	return a
 }
@@ -93,6 +97,15 @@ func (a *lookupAfter) write(out *message.Batch, pair value.Row) {
 	if err != nil {
 		a.errs = append(a.errs, fmt.Errorf("join of a joined row: %w", err))
 	}
+}
+
+// Moved is the join's: a join of more than two streams cannot follow a
+// partition that moves away.
+func (a *lookupAfter) Moved() error {
+	if m, ok := a.join.(interface{ Moved() error }); ok {
+		return m.Moved()
+	}
+	return nil
 }
 
 // Low implements Stateful: nothing is acknowledged while pairs wait.

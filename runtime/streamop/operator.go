@@ -796,6 +796,9 @@ func (p *Program) newStateful(n plan.Node, opts StatefulOptions) Stateful {
 			}
 			return t
 		}
+		if len(n.Lookups) > 0 && len(n.Streams) > 0 {
+			return newLookupAfter(n, newStreamJoins(n), opts.RereadTables)
+		}
 		if len(n.Lookups) > 0 {
 			return newLookupAfter(n, newIntervalJoin(n), opts.RereadTables)
 		}

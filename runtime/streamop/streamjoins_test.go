@@ -2,6 +2,7 @@ package streamop
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -52,11 +53,26 @@ func TestStreamJoins(t *testing.T) {
 		"LEFT then LEFT by c.sym": {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, false}, {0, 0, 3 * time.Second, true, 3, false}},
 		"fourth, LEFT JOIN":       {{0, 0, 5 * time.Second, false, 0, false}, {1, -2 * time.Second, 2 * time.Second, false, 0, false}, {0, 0, time.Second, true, 0, false}},
 	} {
-		t.Run(name, func(t *testing.T) { streamJoins(t, bounds) })
+		t.Run(name, func(t *testing.T) { streamJoins(t, bounds, false) })
+	}
+	// Then a table, looked up by the first stream's key: a row of a key
+	// it lacks is dropped.
+	for name, bounds := range map[string][]bound{
+		"third by b, a table":        {{0, 0, 5 * time.Second, false, 0, false}, {1, -2 * time.Second, 2 * time.Second, false, 0, false}},
+		"fourth, LEFT JOIN, a table": {{0, 0, 5 * time.Second, false, 0, false}, {1, -2 * time.Second, 2 * time.Second, false, 0, false}, {0, 0, time.Second, true, 0, false}},
+	} {
+		t.Run(name, func(t *testing.T) { streamJoins(t, bounds, true) })
 	}
 }
 
-func streamJoins(t *testing.T, bounds []bound) {
+// tableOfKeys is the table of streamJoins' queries with a table: the v
+// of each key it has.
+var tableOfKeys = map[string]int64{"S0": 100, "S1": 101}
+
+// streamJoins checks the join of streams a, b and more, each bound to an
+// earlier one by bounds, and then, if table, looked up in the table t by
+// a's key (tableOfKeys), against the tuples found by brute force.
+func streamJoins(t *testing.T, bounds []bound, table bool) {
 	names := []string{"a", "b", "c", "d"}[:len(bounds)+1]
 	query := "SELECT "
 	for i, n := range names {
@@ -98,7 +114,19 @@ func streamJoins(t *testing.T, bounds []bound) {
 		}
 		query += fmt.Sprintf(" %s %s ON %s.sym = %s.sym AND %s.ts BETWEEN %s AND %s", join, n, n, kref, n, term(ref, b.lo), term(ref, b.hi)) + res
 	}
-	root, err := sql.Plan(query, catalog)
+	var tables sql.Tables
+	tableRows := new(message.Batch)
+	tableRows.Reset(len(testScan.Cols))
+	tableRows.Origin = &message.Origin{Source: "t"}
+	if table {
+		query = strings.Replace(query, " FROM a", ", t.v AS tv FROM a", 1) + " JOIN t ON t.sym = a.sym"
+		catalog["t"], tables = testScan.Cols, sql.Tables{"t": {Key: []string{"sym"}}}
+		for _, k := range slices.Sorted(maps.Keys(tableOfKeys)) {
+			vals := tableRows.Append(int64(tableRows.Len()))
+			vals[0], vals[1], vals[2] = value.TimestampValue(0), value.StringValue(k), value.IntValue(tableOfKeys[k])
+		}
+	}
+	root, err := sql.PlanTables(query, catalog, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +181,11 @@ func streamJoins(t *testing.T, bounds []bound) {
 			vs := make([]int64, len(tuple))
 			for i, r := range tuple {
 				vs[i] = r.v
+			}
+			if tv, ok := tableOfKeys[tuple[0].sym]; ok && table {
+				vs = append(vs, tv)
+			} else if table {
+				return // the table has no row of its key
 			}
 			want = append(want, fmt.Sprint(vs))
 			return
@@ -231,6 +264,9 @@ func streamJoins(t *testing.T, bounds []bound) {
 			}
 			for _, r := range out.Rows {
 				vs := make([]int64, len(names))
+				if table {
+					vs = append(vs, r[len(r)-1].Int())
+				}
 				for i := range names {
 					if r[3*i+2].IsNull() {
 						vs[i] = -1
@@ -250,13 +286,31 @@ func streamJoins(t *testing.T, bounds []bound) {
 		}
 		return got
 	}
+	// The table, read whole before the streams' rows are joined.
+	load := func(op Stateful) {
+		if !table {
+			return
+		}
+		l := op.(interface {
+			Begin([]*message.Origin)
+			Loaded(*message.Origin)
+		})
+		l.Begin(append(list, tableRows.Origin))
+		l.Loaded(tableRows.Origin)
+	}
 	op := p.NewStateful(StatefulOptions{})
+	if table {
+		var fail failures
+		op.Process(tableRows, new(message.Batch), fixedTime(math.MinInt64), &fail)
+		load(op)
+	}
 	first := run(op, 0, 60)
-	snapOrigins := NewOrigins(list)
+	snapOrigins := NewOrigins(append(list, tableRows.Origin))
 	restored := p.NewStateful(StatefulOptions{})
 	if err := restored.(Snapshotter).RestoreSnapshot(value.NewReader(op.(Snapshotter).AppendSnapshot(nil, snapOrigins)), snapOrigins); err != nil {
 		t.Fatal(err)
 	}
+	load(restored)
 	rest := run(op, 60, len(steps))
 	if again := run(restored, 60, len(steps)); !slices.Equal(again, rest) {
 		t.Errorf("restored from a snapshot, wrote %d rows; the operator %d", len(again), len(rest))
@@ -272,8 +326,8 @@ func streamJoins(t *testing.T, bounds []bound) {
 			}
 		}
 	}
-	if op.Low() != math.MaxInt64 || op.Size() != 0 {
-		t.Errorf("at the end, Low %d and %d rows held; want nothing", op.Low(), op.Size())
+	if op.Low() != math.MaxInt64 || op.Size() != tableRows.Len() {
+		t.Errorf("at the end, Low %d and %d rows held; want nothing but the table's %d", op.Low(), op.Size(), tableRows.Len())
 	}
 }
 
