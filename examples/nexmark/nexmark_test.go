@@ -206,6 +206,21 @@ func TestOracleThreeStreams(t *testing.T) {
 	}
 	got = specRows(t, "three streams", spec, counts, nil, nil)
 	compareRows(t, got, want, 100_000)
+	// The first two by LEFT JOIN, the third bound by the first's time:
+	// the people with no auction in their first second too, with NULLs.
+	spec.Query = `SELECT P.id, A.id AS auction, B.auction AS bid_on, B.price
+		FROM person P
+		LEFT JOIN auction A ON P.id = A.seller AND A.dateTime BETWEEN P.dateTime AND P.dateTime + INTERVAL '1' SECOND
+		JOIN bid B ON B.bidder = P.id AND B.dateTime BETWEEN P.dateTime AND P.dateTime + INTERVAL '10' SECOND`
+	want = sqliteRows(t, counts, nil, `SELECT P.id, A.id, B.auction, B.price
+		FROM person P
+		LEFT JOIN auction A ON P.id = A.seller AND A.dt BETWEEN P.dt AND P.dt + 1000
+		JOIN bid B ON B.bidder = P.id AND B.dt BETWEEN P.dt AND P.dt + 10000`, nil)
+	if !slices.ContainsFunc(want, func(r string) bool { return strings.Contains(r, "\t<nil>\t") }) {
+		t.Errorf("no person without an auction: the LEFT JOIN's case tests nothing of it")
+	}
+	got = specRows(t, "three streams, LEFT JOIN first", spec, counts, nil, nil)
+	compareRows(t, got, want, 1000)
 	// Then a table, looked up by the third stream's column: the bids of
 	// bidders whose key is past the table's are dropped.
 	side, _ := nexmark.Spec("q13")

@@ -232,11 +232,6 @@ func (b *binder) joinedAsOf(j *plan.Join, source string) bool {
 // stream's of equal keys within a time bound on an event time of an input
 // before it that no outer join leaves NULL.
 func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, sscope *scope, outer, rightOuter bool) plan.Node {
-	switch {
-	case j.Outer || j.RightOuter:
-		b.errorf(location(je.Rarg), "a join of more than two streams is of JOINs yet: the first two are joined with an outer join")
-		return nil
-	}
 	for _, s := range b.scopes() {
 		name := ""
 		switch {
@@ -256,8 +251,17 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 	// The event times of the inputs before it, in the rows j joins; and
 	// those an outer join leaves NULL in some: a LEFT JOIN's stream's, the
 	// inputs' before a RIGHT JOIN's stream.
-	times := []int{j.LeftTime.Index, len(j.Left.Cols) + j.RightTime.Index}
-	var nullable []int
+	var times, nullable []int
+	for _, t := range []struct {
+		at   int
+		null bool
+	}{{j.LeftTime.Index, j.RightOuter}, {len(j.Left.Cols) + j.RightTime.Index, j.Outer}} {
+		if t.null {
+			nullable = append(nullable, t.at)
+		} else {
+			times = append(times, t.at)
+		}
+	}
 	at := len(j.Left.Cols) + len(j.Right.Cols)
 	for _, s := range j.Streams {
 		if s.RightOuter {

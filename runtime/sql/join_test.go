@@ -183,8 +183,16 @@ func TestJoinErrorPositions(t *testing.T) {
 			"g.symbol = t.symbol", "the time bound of fills2 is on fills.ts, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL",
 		},
 		{
-			"SELECT * FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
-			"fills f ON", "a join of more than two streams is of JOINs yet: the first two are joined with an outer join",
+			"SELECT * FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN q.ts AND q.ts + INTERVAL '1' SECOND",
+			"f.symbol = t.symbol", "the time bound of fills is on quotes.ts, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL",
+		},
+		{
+			"SELECT * FROM trades t RIGHT JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = q.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"f.symbol = q.symbol", "the time bound of fills is on trades.ts, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL",
+		},
+		{
+			"SELECT * FROM trades t FULL JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = q.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"f.symbol = q.symbol", "the time bound of fills is on trades.ts, which an outer join before it leaves NULL in the rows it writes with NULLs: bound it by the time of an input no outer join leaves NULL",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol",
@@ -584,6 +592,14 @@ func TestJoinPlans(t *testing.T) {
 			// The first table as of the stream row's time, the next as read.
 			"SELECT r.rate, s.name FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols s ON t.symbol = s.symbol",
 			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency LEFT JOIN table symbols ON trades.symbol = symbols.symbol",
+		},
+		{
+			// The first two by LEFT JOIN, then a third bound by the first's
+			// time.
+			"SELECT t.price, q.bid, f.qty FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"IntervalJoin LEFT JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" LEFT JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s",
 		},
 		{
 			// Three streams, then tables looked up by a column of the

@@ -52,6 +52,13 @@ func TestStreamJoins(t *testing.T) {
 		"LEFT then JOIN by c.sym": {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, false}, {0, 0, 3 * time.Second, false, 3, false}},
 		"LEFT then LEFT by c.sym": {{0, 0, 5 * time.Second, false, 0, false}, {1, -time.Second, time.Second, true, 0, false}, {0, 0, 3 * time.Second, true, 3, false}},
 		"fourth, LEFT JOIN":       {{0, 0, 5 * time.Second, false, 0, false}, {1, -2 * time.Second, 2 * time.Second, false, 0, false}, {0, 0, time.Second, true, 0, false}},
+		// The first two by an outer join: the third bound by a time it
+		// leaves whole.
+		"LEFT first, third by a":       {{0, 0, time.Second / 2, true, 0, false}, {0, -2 * time.Second, 2 * time.Second, false, 0, false}},
+		"LEFT first, LEFT third by a":  {{0, 0, time.Second / 2, true, 0, false}, {0, -2 * time.Second, 2 * time.Second, true, 0, false}},
+		"RIGHT first, third by b":      {{0, 0, time.Second / 2, false, 0, true}, {1, -time.Second, time.Second, false, 0, false}},
+		"RIGHT first, RIGHT third":     {{0, 0, time.Second / 2, false, 0, true}, {1, -time.Second, time.Second, false, 0, true}},
+		"LEFT first, third keyed by b": {{0, 0, time.Second / 2, true, 0, false}, {0, -2 * time.Second, 2 * time.Second, true, 2, false}},
 	} {
 		t.Run(name, func(t *testing.T) { streamJoins(t, bounds, false) })
 	}
@@ -210,6 +217,17 @@ func streamJoins(t *testing.T, bounds []bound, table bool) {
 	for _, a := range all["a"] {
 		extend([]row{a})
 	}
+	if first := bounds[0]; first.right {
+		// b's rows that pair with no row of a, with NULLs of a.
+		for _, r := range all["b"] {
+			paired := slices.ContainsFunc(all["a"], func(a row) bool {
+				return (!first.outer || r.v%3 != 0) && r.sym == a.sym && r.ts >= a.ts+int64(first.lo) && r.ts <= a.ts+int64(first.hi)
+			})
+			if !paired {
+				extend([]row{{v: -1, step: math.MaxInt}, r})
+			}
+		}
+	}
 	if last := bounds[len(bounds)-1]; last.right {
 		// The last stream's rows that are in no tuple, with NULLs before.
 		in := map[string]bool{}
@@ -231,6 +249,10 @@ func streamJoins(t *testing.T, bounds []bound, table bool) {
 	slices.Sort(want)
 	if bounds[len(bounds)-1].right && !slices.ContainsFunc(want, func(w string) bool { return strings.HasPrefix(w, "[-1") }) {
 		t.Fatal("no row of a RIGHT JOIN's stream that matched nothing: the case tests nothing of it")
+	}
+	if first := bounds[0]; first.outer && !slices.ContainsFunc(want, func(w string) bool { return strings.Fields(w)[1] == "-1" }) ||
+		first.right && !slices.ContainsFunc(want, func(w string) bool { return strings.HasPrefix(w, "[-1") }) {
+		t.Fatal("no row of the first two's outer join that matched nothing: the case tests nothing of it")
 	}
 	// A LEFT JOIN's NULL rows stay unless an inner JOIN after it drops them.
 	if bounds[len(bounds)-1].outer && !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(w, "-1") }) {
