@@ -2290,7 +2290,10 @@ func TestOracleJoins(t *testing.T) {
 		oracleCase{
 			// Two tables as of the trade's time, a table as read between:
 			// the second's versions are looked up by the table's symbol.
-			// (quotes2 is the quotes again, a source of its own.)
+			// quotes2 is the quotes again, a source of its own, so this
+			// checks the query's way through the planner and the joins,
+			// as of a time and not as read; TestTemporalJoinAgainstDefinition
+			// checks tables of versions of their own.
 			name: "TemporalJoin/TwoVersionedTables",
 			data: interval, inputs: append(asOfInputs, jd.tableInput(), quotes2(versioned)), results: true, key: 1,
 			query: `SELECT t.id, q.qid, s.name, b.qid AS qid2, b.bid AS bid2
