@@ -230,13 +230,27 @@ func TestOracleThreeStreams(t *testing.T) {
 		FROM person P
 		JOIN auction A ON P.id = A.seller AND A.dateTime BETWEEN P.dateTime AND P.dateTime + INTERVAL '10' SECOND
 		JOIN bid B ON B.auction = A.id AND B.dateTime BETWEEN A.dateTime AND A.dateTime + INTERVAL '1' SECOND
-		JOIN side_input S ON S.key = mod(B.bidder, 20000)`
+		JOIN side_input S ON S.key = mod(B.bidder * 3, 20000)`
 	want = sqliteRows(t, counts, nil, `SELECT P.id, A.id, B.bidder, B.price, S.value
 		FROM person P
 		JOIN auction A ON P.id = A.seller AND A.dt BETWEEN P.dt AND P.dt + 10000
 		JOIN bid B ON B.auction = A.id AND B.dt BETWEEN A.dt AND A.dt + 1000
-		JOIN side_input S ON S.key = B.bidder % 20000`, nil)
+		JOIN side_input S ON S.key = (B.bidder * 3) % 20000`, nil)
 	got = specRows(t, "three streams and a table", spec, counts, nil, nil)
+	compareRows(t, got, want, 1000)
+	// A stream after the table: joined before it, the select list's
+	// columns each from its input.
+	spec.Query = `SELECT P.id, A.id AS auction, S.value, B.bidder, B.price
+		FROM person P
+		JOIN auction A ON P.id = A.seller AND A.dateTime BETWEEN P.dateTime AND P.dateTime + INTERVAL '10' SECOND
+		JOIN side_input S ON S.key = mod(A.id * 3, 20000)
+		JOIN bid B ON B.auction = A.id AND B.dateTime BETWEEN A.dateTime AND A.dateTime + INTERVAL '1' SECOND`
+	want = sqliteRows(t, counts, nil, `SELECT P.id, A.id, S.value, B.bidder, B.price
+		FROM person P
+		JOIN auction A ON P.id = A.seller AND A.dt BETWEEN P.dt AND P.dt + 10000
+		JOIN side_input S ON S.key = (A.id * 3) % 20000
+		JOIN bid B ON B.auction = A.id AND B.dt BETWEEN A.dt AND A.dt + 1000`, nil)
+	got = specRows(t, "a stream after a table", spec, counts, nil, nil)
 	compareRows(t, got, want, 1000)
 }
 

@@ -107,6 +107,27 @@ func Columns(dst []int, e Expr) []int {
 	return dst
 }
 
+// MapColumns returns e with each column it reads replaced by what f
+// returns for it, e itself if none changed.
+func MapColumns(e Expr, f func(*Column) Expr) Expr {
+	switch n := e.(type) {
+	case *Column:
+		return f(n)
+	case parent:
+		ops := n.operands()
+		out := make([]Expr, len(ops))
+		changed := false
+		for i, op := range ops {
+			out[i] = MapColumns(op, f)
+			changed = changed || out[i] != op
+		}
+		if changed {
+			return n.withOperands(out)
+		}
+	}
+	return e
+}
+
 // ReadsClock reports whether e reads the clock (now()), so that two
 // evaluations of it over one row may differ.
 func ReadsClock(e Expr) bool {

@@ -134,8 +134,7 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 	case !isTable && j.Kind == plan.IntervalJoin && len(j.Lookups) == 0:
 		return b.streamStep(je, j, table, tscope, outer, rightOuter)
 	case !isTable && j.Kind == plan.IntervalJoin:
-		b.errorf(location(je.Rarg), "%s is a stream, after a table: join the streams first, then the tables", table.Source)
-		return nil
+		return b.streamAfterTables(je, j, table, tscope, outer, rightOuter)
 	case !isTable:
 		b.errorf(location(je.Rarg), "the inputs of a join after the first two are tables: %s is a stream (give it table: {key: [...]} in the manifest to read it as one)", table.Source)
 		return nil
@@ -310,6 +309,70 @@ func (b *binder) streamStep(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, ss
 		return nil
 	}
 	j.Streams = append(j.Streams, step)
+	return j
+}
+
+// streamAfterTables binds `... JOIN stream ON ...` after tables looked up
+// in the rows of a join of streams: the stream is joined with the
+// streams' rows, and the tables looked up in its rows after, where its
+// columns come before theirs. That is the same join, as neither reads the
+// other's columns: its ON may read no table's (refused), and the tables'
+// lookups, bound before it, read none of its. A RIGHT or FULL JOIN, which
+// keeps the stream's rows that matched none, would keep those that
+// matched only rows a table then drops: refused.
+func (b *binder) streamAfterTables(je *pg.JoinExpr, j *plan.Join, stream *plan.Scan, sscope *scope, outer, rightOuter bool) plan.Node {
+	if rightOuter {
+		b.errorf(location(je.Rarg), "%s is a stream after a table, joined by RIGHT or FULL JOIN: join it before the tables", stream.Source)
+		return nil
+	}
+	width := len(j.Columns())
+	tables := 0
+	for _, l := range j.Lookups {
+		tables += len(l.Table.Cols)
+	}
+	streams := width - tables // where the tables' columns start
+	if b.streamStep(je, j, stream, sscope, outer, false) == nil {
+		return nil
+	}
+	step := j.Streams[len(j.Streams)-1]
+	readsTable := func(e expr.Expr) bool {
+		return slices.ContainsFunc(expr.Columns(nil, e), func(i int) bool { return i >= streams && i < width })
+	}
+	if slices.ContainsFunc(step.Keys, readsTable) || readsTable(step.Time) || step.On != nil && readsTable(step.On) {
+		b.errorf(location(je.Quals), "the ON of %s reads a table's column: join the streams first, then the tables", stream.Source)
+		return nil
+	}
+	// Its columns go before the tables', which move after them.
+	n := len(stream.Cols)
+	move := func(c *expr.Column) expr.Expr {
+		moved := *c
+		switch {
+		case c.Index >= width:
+			moved.Index -= tables
+		case c.Index >= streams:
+			moved.Index += n
+		default:
+			return c
+		}
+		return &moved
+	}
+	if step.On != nil {
+		step.On = expr.MapColumns(step.On, move)
+	}
+	for _, l := range j.Lookups {
+		for i, k := range l.Keys {
+			l.Keys[i] = expr.MapColumns(k, move)
+		}
+		if l.On != nil {
+			l.On = expr.MapColumns(l.On, move)
+		}
+	}
+	for _, s := range b.joined {
+		if s != sscope && s.offset >= streams {
+			s.offset += n
+		}
+	}
+	sscope.offset = streams
 	return j
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-dev/sluice/runtime/expr"
 	"github.com/sluice-dev/sluice/runtime/plan"
 	"github.com/sluice-dev/sluice/runtime/sql"
 	"github.com/sluice-dev/sluice/runtime/value"
@@ -224,12 +225,16 @@ func TestJoinErrorPositions(t *testing.T) {
 			"fills t ON", "two inputs of the join are called t; a stream is joined once, each input with its own name",
 		},
 		{
-			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol JOIN fills2 g ON g.symbol = t.symbol AND g.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
-			"fills2 g ON", "fills2 is a stream, after a table: join the streams first, then the tables",
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol JOIN fills2 g ON g.symbol = s.symbol AND g.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"g.symbol = s.symbol", "the ON of fills2 reads a table's column: join the streams first, then the tables",
 		},
 		{
-			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
-			"fills f ON", "fills is a stream, after a table: join the streams first, then the tables",
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND AND f.qty > length(s.name)",
+			"f.symbol = t.symbol", "the ON of fills reads a table's column: join the streams first, then the tables",
+		},
+		{
+			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
+			"fills f ON", "fills is a stream after a table, joined by RIGHT or FULL JOIN: join it before the tables",
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note",
@@ -612,6 +617,26 @@ func TestJoinPlans(t *testing.T) {
 				" LEFT JOIN table symbols ON fills.symbol = symbols.symbol JOIN table sectors ON symbols.sector = sectors.sector",
 		},
 		{
+			// A stream after a table: joined before it, the tables' columns
+			// after its; the select list names each by its place.
+			"SELECT s.name, f.qty, x.label FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" LEFT JOIN symbols s ON s.symbol = q.symbol AND s.name <> t.note JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND" +
+				" JOIN sectors x ON x.sector = s.sector AND x.weight > f.qty",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s" +
+				" LEFT JOIN table symbols ON quotes.symbol = symbols.symbol AND (symbols.name <> trades.note) JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > fills.qty)",
+		},
+		{
+			// Two tables before the stream, the second looked up by the
+			// first's column: both move after it.
+			"SELECT s.name, x.label, f.qty FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s +
+				" JOIN symbols s ON s.symbol = q.symbol JOIN sectors x ON x.sector = s.sector AND x.weight > length(s.name)" +
+				" LEFT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND AND f.qty > 2",
+			"IntervalJoin JOIN ON trades.symbol = quotes.symbol AND trades.ts BETWEEN quotes.ts - 5s AND quotes.ts + 5s" +
+				" LEFT JOIN stream fills ON trades.symbol = fills.symbol AND trades.ts BETWEEN fills.ts - 1s AND fills.ts + 0s AND (fills.qty > 2)" +
+				" JOIN table symbols ON quotes.symbol = symbols.symbol JOIN table sectors ON symbols.sector = sectors.sector AND (sectors.weight > length(symbols.name))",
+		},
+		{
 			// Two tables as of the stream row's time, one as read between.
 			"SELECT r.rate, s.name, l.cap FROM trades t JOIN rates FOR SYSTEM_TIME AS OF t.ts AS r ON r.currency = t.note LEFT JOIN symbols s ON t.symbol = s.symbol LEFT JOIN limits FOR SYSTEM_TIME AS OF t.ts AS l ON l.symbol = s.symbol AND l.cap > 0",
 			"TableJoin JOIN table rates FOR SYSTEM_TIME AS OF trades.ts (versions by rates.ts) ON trades.note = rates.currency LEFT JOIN table symbols ON trades.symbol = symbols.symbol LEFT JOIN table limits FOR SYSTEM_TIME AS OF trades.ts (versions by limits.since) ON symbols.symbol = limits.symbol AND (limits.cap > 0)",
@@ -643,6 +668,27 @@ func TestJoinPlans(t *testing.T) {
 		}
 		if got := j.Describe(); got != tt.describe {
 			t.Errorf("PlanTables(%q) join:\n\t%s\nwant\n\t%s", tt.query, got, tt.describe)
+		}
+		// Each column the select list and the further inputs' ON read is
+		// at the place of a column of its name in the join's rows.
+		cols := j.Columns()
+		exprs := root.(*plan.Project).Exprs
+		for _, l := range j.Lookups {
+			exprs = append(append(exprs, l.Keys...), l.On)
+		}
+		for _, st := range j.Streams {
+			exprs = append(append(exprs, st.Keys...), st.Time, st.On)
+		}
+		for _, e := range exprs {
+			if e == nil {
+				continue
+			}
+			expr.MapColumns(e, func(c *expr.Column) expr.Expr {
+				if c.Index >= len(cols) || c.Name != cols[c.Index].Name && !strings.HasSuffix(c.Name, "."+cols[c.Index].Name) {
+					t.Errorf("PlanTables(%q): %s reads column %d of the join's rows, which is not of its name", tt.query, c.Name, c.Index)
+				}
+				return c
+			})
 		}
 	}
 }
