@@ -47,8 +47,9 @@ type Join struct {
 	AsOf, TableTime *expr.Column
 	// Lookups are the further tables of a join of more than two inputs,
 	// `stream JOIN t1 ON ... JOIN t2 ON ...` or `s1 JOIN s2 ON ... [JOIN
-	// s3 ON ...] JOIN t ON ...`: each row joined so far is looked up in
-	// each in turn. Their columns come last.
+	// s3 ON ...] JOIN t ON ...` (a stream after a table is joined before
+	// it): each row of the streams is looked up in each in turn. Their
+	// columns come last.
 	Lookups []*Lookup
 	// Streams are the further streams of an interval join of more than
 	// two, `s1 JOIN s2 ON ... JOIN s3 ON ...`: the rows joined so far

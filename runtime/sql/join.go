@@ -338,8 +338,9 @@ func (b *binder) streamAfterTables(je *pg.JoinExpr, j *plan.Join, stream *plan.S
 	readsTable := func(e expr.Expr) bool {
 		return slices.ContainsFunc(expr.Columns(nil, e), func(i int) bool { return i >= streams && i < width })
 	}
-	if slices.ContainsFunc(step.Keys, readsTable) || readsTable(step.Time) || step.On != nil && readsTable(step.On) {
-		b.errorf(location(je.Quals), "the ON of %s reads a table's column: join the streams first, then the tables", stream.Source)
+	// (Its time bound is on a stream's time: streamStep saw to it.)
+	if slices.ContainsFunc(step.Keys, readsTable) || step.On != nil && readsTable(step.On) {
+		b.errorf(location(je.Quals), "the ON of %s reads a table's column, which a stream after a table may not: join it before the tables", stream.Source)
 		return nil
 	}
 	// Its columns go before the tables', which move after them.

@@ -226,11 +226,11 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND JOIN symbols s ON s.symbol = t.symbol JOIN fills2 g ON g.symbol = s.symbol AND g.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
-			"g.symbol = s.symbol", "the ON of fills2 reads a table's column: join the streams first, then the tables",
+			"g.symbol = s.symbol", "the ON of fills2 reads a table's column, which a stream after a table may not: join it before the tables",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND AND f.qty > length(s.name)",
-			"f.symbol = t.symbol", "the ON of fills reads a table's column: join the streams first, then the tables",
+			"f.symbol = t.symbol", "the ON of fills reads a table's column, which a stream after a table may not: join it before the tables",
 		},
 		{
 			"SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol" + within5s + " JOIN symbols s ON s.symbol = t.symbol RIGHT JOIN fills f ON f.symbol = t.symbol AND f.ts BETWEEN t.ts AND t.ts + INTERVAL '1' SECOND",
@@ -670,8 +670,30 @@ func TestJoinPlans(t *testing.T) {
 			t.Errorf("PlanTables(%q) join:\n\t%s\nwant\n\t%s", tt.query, got, tt.describe)
 		}
 		// Each column the select list and the further inputs' ON read is
-		// at the place of a column of its name in the join's rows.
+		// at the place of the column of its name, qualified by its input,
+		// in the join's rows (inputs: the first two, the further streams,
+		// the tables; a table's second input is table#2).
 		cols := j.Columns()
+		var qualified []string
+		inputs := map[string]int{}
+		add := func(s *plan.Scan) {
+			inputs[s.Source]++
+			q := s.Source
+			if n := inputs[s.Source]; n > 1 {
+				q = fmt.Sprintf("%s#%d", q, n)
+			}
+			for _, c := range s.Cols {
+				qualified = append(qualified, q+"."+c.Name)
+			}
+		}
+		add(j.Left)
+		add(j.Right)
+		for _, st := range j.Streams {
+			add(st.Stream)
+		}
+		for _, l := range j.Lookups {
+			add(l.Table)
+		}
 		exprs := root.(*plan.Project).Exprs
 		for _, l := range j.Lookups {
 			exprs = append(append(exprs, l.Keys...), l.On)
@@ -684,7 +706,7 @@ func TestJoinPlans(t *testing.T) {
 				continue
 			}
 			expr.MapColumns(e, func(c *expr.Column) expr.Expr {
-				if c.Index >= len(cols) || c.Name != cols[c.Index].Name && !strings.HasSuffix(c.Name, "."+cols[c.Index].Name) {
+				if c.Index >= len(cols) || strings.Contains(c.Name, ".") && c.Name != qualified[c.Index] || !strings.Contains(c.Name, ".") && c.Name != cols[c.Index].Name {
 					t.Errorf("PlanTables(%q): %s reads column %d of the join's rows, which is not of its name", tt.query, c.Name, c.Index)
 				}
 				return c
