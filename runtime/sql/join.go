@@ -139,7 +139,7 @@ func (b *binder) lookup(je, inner *pg.JoinExpr, outer, rightOuter bool) plan.Nod
 		b.errorf(location(je.Rarg), "the inputs of a join after the first two are tables: %s is a stream (give it table: {key: [...]} in the manifest to read it as one)", table.Source)
 		return nil
 	case rightOuter:
-		b.errorf(location(je.Rarg), "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN")
+		b.errorf(location(je.Rarg), "%s is a table: the tables after the first two inputs are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN", table.Source)
 		return nil
 	}
 	asOf := b.asOfAt(je.Rarg.GetRangeVar().GetLocation())

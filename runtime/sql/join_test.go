@@ -342,7 +342,7 @@ func TestJoinErrorPositions(t *testing.T) {
 		},
 		{
 			"SELECT * FROM trades t JOIN symbols s ON t.symbol = s.symbol FULL JOIN sectors x ON x.sector = s.sector",
-			"sectors x ON", "the inputs of a join after the first two are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN",
+			"sectors x ON", "sectors is a table: the tables after the first two inputs are looked up with JOIN or LEFT JOIN, not RIGHT or FULL JOIN",
 		},
 		{
 			"SELECT * FROM trades t JOIN nosuch n ON t.symbol = n.symbol",
