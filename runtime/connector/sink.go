@@ -173,6 +173,9 @@ func (s *WriterSink) Flush(context.Context) error { return s.w.Flush() }
 // Close implements Sink.
 func (s *WriterSink) Close() error {
 	err := s.w.Flush()
+	if f, ok := s.out.(*os.File); ok && err == nil {
+		awaitDrained(f, drainTimeout)
+	}
 	if s.closer != nil {
 		if cerr := s.closer.Close(); err == nil {
 			err = cerr
@@ -180,6 +183,10 @@ func (s *WriterSink) Close() error {
 	}
 	return err
 }
+
+// drainTimeout is how long a sink writing to a pipe waits, as it closes,
+// for the pipe's reader to take what it wrote (awaitDrained).
+const drainTimeout = 5 * time.Second
 
 // NullSink discards rows.
 type NullSink struct{}
@@ -209,6 +216,7 @@ type DeadLetterEntry struct {
 
 // DeadLetterWriter writes error events as JSON lines.
 type DeadLetterWriter struct {
+	out    io.Writer
 	w      *bufio.Writer
 	closer io.Closer
 	now    func() time.Time
@@ -216,7 +224,7 @@ type DeadLetterWriter struct {
 
 // NewDeadLetterWriter writes entries to w; closer, if not nil, is closed with it.
 func NewDeadLetterWriter(w io.Writer, closer io.Closer, now func() time.Time) *DeadLetterWriter {
-	return &DeadLetterWriter{w: bufio.NewWriter(w), closer: closer, now: now}
+	return &DeadLetterWriter{out: w, w: bufio.NewWriter(w), closer: closer, now: now}
 }
 
 // openDeadLetter opens a stdout, file or null dead-letter sink.
@@ -263,6 +271,9 @@ func (d *DeadLetterWriter) Write(_ context.Context, events []message.ErrorEvent)
 // Close flushes and closes the writer.
 func (d *DeadLetterWriter) Close() error {
 	err := d.w.Flush()
+	if f, ok := d.out.(*os.File); ok && err == nil {
+		awaitDrained(f, drainTimeout)
+	}
 	if d.closer != nil {
 		if cerr := d.closer.Close(); err == nil {
 			err = cerr
