@@ -171,22 +171,26 @@ func (s *WriterSink) Write(_ context.Context, b *message.Batch) error {
 func (s *WriterSink) Flush(context.Context) error { return s.w.Flush() }
 
 // Close implements Sink.
-func (s *WriterSink) Close() error {
-	err := s.w.Flush()
-	if f, ok := s.out.(*os.File); ok && err == nil {
+func (s *WriterSink) Close() error { return closeWriter(s.w, s.out, s.closer) }
+
+// drainTimeout is how long a sink writing to a pipe waits, as it closes,
+// for the pipe's reader to take what it wrote (awaitDrained).
+const drainTimeout = 5 * time.Second
+
+// closeWriter flushes w, which writes to out, waits for out's reader if
+// out is a pipe (awaitDrained), and closes closer, if not nil.
+func closeWriter(w *bufio.Writer, out io.Writer, closer io.Closer) error {
+	err := w.Flush()
+	if f, ok := out.(*os.File); ok && err == nil {
 		awaitDrained(f, drainTimeout)
 	}
-	if s.closer != nil {
-		if cerr := s.closer.Close(); err == nil {
+	if closer != nil {
+		if cerr := closer.Close(); err == nil {
 			err = cerr
 		}
 	}
 	return err
 }
-
-// drainTimeout is how long a sink writing to a pipe waits, as it closes,
-// for the pipe's reader to take what it wrote (awaitDrained).
-const drainTimeout = 5 * time.Second
 
 // NullSink discards rows.
 type NullSink struct{}
@@ -269,15 +273,4 @@ func (d *DeadLetterWriter) Write(_ context.Context, events []message.ErrorEvent)
 }
 
 // Close flushes and closes the writer.
-func (d *DeadLetterWriter) Close() error {
-	err := d.w.Flush()
-	if f, ok := d.out.(*os.File); ok && err == nil {
-		awaitDrained(f, drainTimeout)
-	}
-	if d.closer != nil {
-		if cerr := d.closer.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
-}
+func (d *DeadLetterWriter) Close() error { return closeWriter(d.w, d.out, d.closer) }
