@@ -23,6 +23,9 @@ import (
 type temporalJoin struct {
 	*tableJoin
 	versions *versioned // the first table's
+	// tables are the versions of every table joined as of a time: the
+	// first's, then the further tables' (lookup.versions).
+	tables []*versioned
 	pending  asOfRows
 	seq      uint64
 	// sweptAt is the floor of the last sweep of every key's versions, and
@@ -119,6 +122,12 @@ func (q *asOfRows) all() []asOfRow { return q.rows[q.head:] }
 func newTemporalJoin(n *plan.Join, reread map[string]bool) *temporalJoin {
 	j := &temporalJoin{tableJoin: newTableJoin(n, reread), versions: newVersioned(n.Right), sweptAt: math.MinInt64}
 	j.stream.time, j.table.time = n.AsOf.Index, n.TableTime.Index
+	j.tables = []*versioned{j.versions}
+	for _, l := range j.lookups {
+		if l.versions != nil {
+			j.tables = append(j.tables, l.versions)
+		}
+	}
 	return j
 }
 
@@ -158,11 +167,9 @@ func (j *temporalJoin) Process(in, out *message.Batch, wm Watermark, fail Failur
 
 // pruned is the latest time any table's versions were forgotten up to.
 func (j *temporalJoin) pruned() int64 {
-	pruned := j.versions.pruned
-	for _, l := range j.lookups {
-		if l.versions != nil {
-			pruned = max(pruned, l.versions.pruned)
-		}
+	pruned := int64(math.MinInt64)
+	for _, v := range j.tables {
+		pruned = max(pruned, v.pruned)
 	}
 	return pruned
 }
@@ -249,21 +256,16 @@ func (v *versioned) prune(key string, vs []version, floor int64) []version {
 // on and enough rows came since the last sweep: a key that gets no new
 // version and is not looked up is pruned only so.
 func (j *temporalJoin) sweep(floor int64) {
-	keys := len(j.versions.keys)
-	for _, l := range j.lookups {
-		if l.versions != nil {
-			keys += len(l.versions.keys)
-		}
+	keys := 0
+	for _, v := range j.tables {
+		keys += len(v.keys)
 	}
 	if floor <= j.sweptAt || j.rows < keys/8 {
 		return
 	}
 	j.sweptAt, j.rows = floor, 0
-	j.versions.sweep(floor)
-	for _, l := range j.lookups {
-		if l.versions != nil {
-			l.versions.sweep(floor)
-		}
+	for _, v := range j.tables {
+		v.sweep(floor)
 	}
 }
 
