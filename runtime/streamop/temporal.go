@@ -25,9 +25,9 @@ type temporalJoin struct {
 	versions *versioned // the first table's
 	// tables are the versions of every table joined as of a time: the
 	// first's, then the further tables' (lookup.versions).
-	tables []*versioned
-	pending  asOfRows
-	seq      uint64
+	tables  []*versioned
+	pending asOfRows
+	seq     uint64
 	// sweptAt is the floor of the last sweep of every key's versions, and
 	// rows the rows taken since: a sweep visits every key, so it waits
 	// for rows enough to pay for it.
